@@ -1,0 +1,109 @@
+/**
+ * The one storage port of Palisade. Redis is the shared store of all replicas; the in-memory
+ * store has the same semantics for a single replica, tests and offline replay.
+ *
+ * Work is grouped by entity (an IP, a subnet, a username…): all keys of one entity share a
+ * Redis hash tag, so one entity's operations run as one Lua script in one Cluster slot, and the
+ * work for different entities in one Check is issued concurrently.
+ */
+export interface Store {
+  /** Applies `ops` to one entity's keys atomically and returns one result per op, in order. */
+  apply(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[]>;
+  /** True when the backing store answers. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+  /** Short name for logs and metrics: `memory` or `redis`. */
+  readonly kind: string;
+}
+
+/**
+ * Add `amount` hits to a sliding window counter and return its estimated count over the last
+ * `windowMs` (an amount of 0 reads it). Every key it touches expires after two windows.
+ */
+export interface WindowAdd {
+  op: "window.add";
+  name: string;
+  windowMs: number;
+  amount: number;
+}
+
+export type EntityOp = WindowAdd;
+
+/** The store could not answer (down, timed out, overloaded): retrying later may work. */
+export class StoreUnavailableError extends Error {
+  override readonly name = "StoreUnavailableError";
+  readonly code = "store.unavailable";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/**
+ * Sliding-window estimate from two fixed buckets: the current bucket plus the previous one
+ * weighted by how much of it still lies inside the window. Both stores use this so they agree
+ * to the last digit; it is accurate to within a few percent for traffic that is not bursty at
+ * bucket edges, and costs two integers per key instead of a log of timestamps.
+ */
+export function slidingWindowEstimate(current: number, previous: number, nowMs: number, windowMs: number): number {
+  const elapsed = (nowMs % windowMs) / windowMs;
+  return current + previous * (1 - elapsed);
+}
+
+export function windowBucket(nowMs: number, windowMs: number): number {
+  return Math.floor(nowMs / windowMs);
+}
+
+/** Keys of one entity share the `{…}` hash tag so they land in one Redis Cluster slot. */
+export function entityKeyPrefix(namespace: string, entity: string): string {
+  return `${namespace}:{${entity}}`;
+}
+
+/**
+ * Checks one `apply()` call before anything is written, so that a bad op rejects the whole call
+ * (never half of it) and every store rejects exactly the same input with the same TypeError.
+ * Amounts must be non-negative integers because Redis INCRBY counts in integers; a fractional
+ * amount in memory would make the two stores disagree.
+ */
+export function assertValidApply(entity: string, ops: readonly EntityOp[], nowMs: number): void {
+  assertValidEntity(entity);
+  // Beyond the safe-integer range bucket numbers lose precision and neighbouring buckets merge.
+  if (!Number.isFinite(nowMs) || nowMs < 0 || nowMs > Number.MAX_SAFE_INTEGER) {
+    throw new TypeError(`nowMs must be an epoch time in milliseconds between 0 and 2^53, got ${String(nowMs)}`);
+  }
+  for (const op of ops) assertValidOp(op);
+}
+
+/** Longest accepted op name: names come from code and policy, not from requests. */
+export const MAX_OP_NAME_LENGTH = 128;
+
+function assertValidEntity(entity: string): void {
+  // A brace inside the entity would move or split the `{…}` hash tag, so one entity's keys could
+  // land in several Cluster slots or collide with another entity's keys.
+  if (typeof entity !== "string" || entity.length === 0 || /[{}]/.test(entity)) {
+    throw new TypeError(`entity must be a non-empty string without "{" or "}", got ${JSON.stringify(entity)}`);
+  }
+}
+
+function assertValidOp(op: EntityOp): void {
+  switch (op.op) {
+    case "window.add":
+      assertValidWindowAdd(op);
+      return;
+    default: {
+      const unknown: never = op.op;
+      throw new TypeError(`unknown store op ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+function assertValidWindowAdd(op: WindowAdd): void {
+  if (typeof op.name !== "string" || op.name.length === 0 || op.name.length > MAX_OP_NAME_LENGTH) {
+    throw new TypeError(`window.add name must be a string of 1 to ${MAX_OP_NAME_LENGTH} characters, got ${JSON.stringify(op.name)}`);
+  }
+  if (!Number.isSafeInteger(op.windowMs) || op.windowMs <= 0) {
+    throw new TypeError(`window.add windowMs must be a positive integer, got ${String(op.windowMs)} (${op.name})`);
+  }
+  if (!Number.isSafeInteger(op.amount) || op.amount < 0) {
+    throw new TypeError(`window.add amount must be a non-negative integer, got ${String(op.amount)} (${op.name})`);
+  }
+}
