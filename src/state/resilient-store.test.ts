@@ -1,0 +1,127 @@
+import { describe, expect, it } from "vitest";
+import { MemoryStore } from "./memory-store.js";
+import { applyWithStatus, isStoreDegraded, ResilientStore, type DegradationChange } from "./resilient-store.js";
+import { StoreUnavailableError, type EntityOp, type Store, type WindowAdd } from "./store.js";
+
+const T0 = 1_699_999_980_000;
+const hits = (amount: number): WindowAdd => ({ op: "window.add", name: "hits", windowMs: 1_000, amount });
+
+/** A primary that can be switched off; it counts the calls that reached it. */
+class SwitchablePrimary implements Store {
+  readonly kind = "redis";
+  readonly inner = new MemoryStore();
+  up = true;
+  calls = 0;
+  failure: Error = new StoreUnavailableError("connection refused");
+
+  async apply(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[]> {
+    this.calls++;
+    if (!this.up) throw this.failure;
+    return this.inner.apply(entity, ops, nowMs);
+  }
+  async ping(): Promise<boolean> {
+    return this.up;
+  }
+  async close(): Promise<void> {}
+}
+
+function setUp(retryAfterMs = 1_000) {
+  let now = 0;
+  const primary = new SwitchablePrimary();
+  const store = new ResilientStore(primary, new MemoryStore(), { retryAfterMs, clock: () => now });
+  const changes: DegradationChange[] = [];
+  store.onStateChange((change) => changes.push(change));
+  return { primary, store, changes, advance: (ms: number) => void (now += ms) };
+}
+
+describe("ResilientStore", () => {
+  it("serves from the primary while it answers, mirroring into local state", async () => {
+    const { primary, store } = setUp();
+    expect(await store.applyWithStatus("ip1", [hits(2)], T0)).toEqual({ results: [2], degraded: false });
+    primary.up = false;
+    expect(await store.applyWithStatus("ip1", [hits(1)], T0)).toEqual({ results: [3], degraded: true });
+  });
+
+  it("skips the primary during the back-off, then probes it once", async () => {
+    const { primary, store, advance } = setUp(1_000);
+    primary.up = false;
+    await store.apply("ip1", [hits(1)], T0);
+    await store.apply("ip1", [hits(1)], T0);
+    expect(primary.calls).toBe(1);
+    advance(1_000);
+    await store.apply("ip1", [hits(1)], T0);
+    expect(primary.calls).toBe(2);
+  });
+
+  it("lets one probe through at a time; the others stay local", async () => {
+    const { primary, store, advance } = setUp(1_000);
+    primary.up = false;
+    await store.apply("ip1", [hits(1)], T0);
+    advance(1_000);
+    primary.up = true;
+    const [probe, other] = await Promise.all([
+      store.applyWithStatus("ip1", [hits(0)], T0),
+      store.applyWithStatus("ip1", [hits(0)], T0),
+    ]);
+    expect(primary.calls).toBe(2);
+    expect(probe?.degraded).toBe(false);
+    expect(other?.degraded).toBe(true);
+    expect(store.isDegraded()).toBe(false);
+  });
+
+  it("reports each transition once, with the cause", async () => {
+    const { primary, store, changes, advance } = setUp();
+    primary.up = false;
+    await store.apply("ip1", [hits(1)], T0);
+    advance(1_000);
+    await store.apply("ip1", [hits(1)], T0);
+    primary.up = true;
+    advance(1_000);
+    await store.apply("ip1", [hits(1)], T0);
+    expect(changes.map((c) => c.degraded)).toEqual([true, false]);
+    expect(changes[0]?.cause).toBeInstanceOf(StoreUnavailableError);
+    expect(changes[0]?.store).toBe("redis");
+  });
+
+  it("notices recovery through ping when there is no traffic", async () => {
+    const { primary, store } = setUp();
+    primary.up = false;
+    await store.apply("ip1", [hits(1)], T0);
+    expect(isStoreDegraded(store)).toBe(true);
+    primary.up = true;
+    expect(await store.ping()).toBe(true);
+    expect(isStoreDegraded(store)).toBe(false);
+  });
+
+  it("does not hide errors that are not unavailability", async () => {
+    const { primary, store } = setUp();
+    primary.up = false;
+    primary.failure = new RangeError("a bug");
+    await expect(store.apply("ip1", [hits(1)], T0)).rejects.toThrow(RangeError);
+    expect(store.isDegraded()).toBe(false);
+  });
+
+  it("rejects invalid input itself, even while degraded", async () => {
+    const { primary, store } = setUp();
+    primary.up = false;
+    await store.apply("ip1", [hits(1)], T0);
+    await expect(store.apply("ip1", [hits(-1)], T0)).rejects.toThrow(TypeError);
+  });
+
+  it("keeps serving when a listener throws", async () => {
+    const { primary, store } = setUp();
+    store.onStateChange(() => {
+      throw new Error("broken logger");
+    });
+    primary.up = false;
+    expect(await store.applyWithStatus("ip1", [hits(1)], T0)).toEqual({ results: [1], degraded: true });
+  });
+});
+
+describe("applyWithStatus", () => {
+  it("treats a plain store as never degraded", async () => {
+    const store = new MemoryStore();
+    expect(await applyWithStatus(store, "ip1", [hits(1)], T0)).toEqual({ results: [1], degraded: false });
+    expect(isStoreDegraded(store)).toBe(false);
+  });
+});

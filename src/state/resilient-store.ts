@@ -1,0 +1,171 @@
+import { MemoryStore } from "./memory-store.js";
+import { assertValidApply, StoreUnavailableError, type EntityOp, type Store } from "./store.js";
+
+/** Results of one `apply()` and whether they came from local state instead of the shared store. */
+export interface ApplyOutcome {
+  results: number[];
+  degraded: boolean;
+}
+
+/** A store that can say when it answered from a fallback. */
+export interface DegradableStore extends Store {
+  applyWithStatus(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<ApplyOutcome>;
+  isDegraded(): boolean;
+}
+
+/** Works for any store, so callers need not know which one they hold; plain stores never degrade. */
+export async function applyWithStatus(
+  store: Store,
+  entity: string,
+  ops: readonly EntityOp[],
+  nowMs: number,
+): Promise<ApplyOutcome> {
+  if (isDegradable(store)) return store.applyWithStatus(entity, ops, nowMs);
+  return { results: await store.apply(entity, ops, nowMs), degraded: false };
+}
+
+/** For health endpoints: true while the store is serving from a fallback. */
+export function isStoreDegraded(store: Store): boolean {
+  return isDegradable(store) && store.isDegraded();
+}
+
+function isDegradable(store: Store): store is DegradableStore {
+  const candidate = store as Partial<DegradableStore>;
+  return typeof candidate.applyWithStatus === "function" && typeof candidate.isDegraded === "function";
+}
+
+export interface DegradationChange {
+  degraded: boolean;
+  /** The primary's kind, e.g. `redis`. */
+  store: string;
+  /** The failure that started the degradation (absent on recovery). */
+  cause?: StoreUnavailableError;
+}
+
+export interface ResilientStoreOptions {
+  /** After a failure, how long calls skip the primary before one call probes it again. */
+  retryAfterMs?: number;
+  /** Monotonic clock for the back-off; tests pass a fake. */
+  clock?: () => number;
+}
+
+export const DEFAULT_RETRY_AFTER_MS = 1_000;
+
+/**
+ * "Redis unavailable: decisions go on from local state." Serves from the primary (Redis) while it
+ * answers and from a local store when it does not.
+ *
+ * - Every successful primary call is mirrored into the local store, so that when Redis goes away
+ *   the local counters already hold this replica's recent traffic instead of starting from zero
+ *   (they miss other replicas' share). Increments made while degraded are not replayed into
+ *   Redis on recovery: after a window or two the difference has expired anyway.
+ * - After a failure the primary is skipped for `retryAfterMs`, so Checks do not each pay the
+ *   command timeout; then a single call probes it while the others keep using local state.
+ * - Only `StoreUnavailableError` falls back; invalid input and bugs still reject.
+ */
+export class ResilientStore implements DegradableStore {
+  readonly kind: string;
+  readonly #primary: Store;
+  readonly #local: Store;
+  readonly #retryAfterMs: number;
+  readonly #clock: () => number;
+  readonly #listeners = new Set<(change: DegradationChange) => void>();
+  #degraded = false;
+  #retryAtMs = 0;
+  #probing = false;
+
+  constructor(primary: Store, local: Store = new MemoryStore(), options: ResilientStoreOptions = {}) {
+    this.kind = primary.kind;
+    this.#primary = primary;
+    this.#local = local;
+    this.#retryAfterMs = options.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS;
+    this.#clock = options.clock ?? (() => performance.now());
+  }
+
+  async apply(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[]> {
+    return (await this.applyWithStatus(entity, ops, nowMs)).results;
+  }
+
+  async applyWithStatus(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<ApplyOutcome> {
+    // Validate first: bad input must reject the same way whichever store would have served it.
+    assertValidApply(entity, ops, nowMs);
+    if (!this.#shouldTryPrimary()) return this.#applyLocally(entity, ops, nowMs);
+    const results = await this.#applyOnPrimary(entity, ops, nowMs);
+    if (results === undefined) return this.#applyLocally(entity, ops, nowMs);
+    await this.#local.apply(entity, ops, nowMs);
+    return { results, degraded: false };
+  }
+
+  isDegraded(): boolean {
+    return this.#degraded;
+  }
+
+  /** Registers a listener for degraded ↔ healthy transitions (logs, metrics); returns its removal. */
+  onStateChange(listener: (change: DegradationChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Pings the primary and updates the degraded state from the answer, so that a health probe
+   * notices recovery (or loss) even when no traffic is flowing.
+   */
+  async ping(): Promise<boolean> {
+    const answers = await this.#primary.ping();
+    if (answers) this.#markHealthy();
+    else this.#markDegraded(new StoreUnavailableError(`${this.#primary.kind} store does not answer ping`));
+    return answers;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.#primary.close(), this.#local.close()]);
+  }
+
+  /** The primary's results, or undefined when it is unavailable (and then marked so). */
+  async #applyOnPrimary(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[] | undefined> {
+    const isProbe = this.#degraded;
+    if (isProbe) this.#probing = true;
+    try {
+      const results = await this.#primary.apply(entity, ops, nowMs);
+      this.#markHealthy();
+      return results;
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      this.#markDegraded(error);
+      return undefined;
+    } finally {
+      if (isProbe) this.#probing = false;
+    }
+  }
+
+  #shouldTryPrimary(): boolean {
+    return !this.#degraded || (!this.#probing && this.#clock() >= this.#retryAtMs);
+  }
+
+  async #applyLocally(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<ApplyOutcome> {
+    return { results: await this.#local.apply(entity, ops, nowMs), degraded: true };
+  }
+
+  #markDegraded(cause: StoreUnavailableError): void {
+    this.#retryAtMs = this.#clock() + this.#retryAfterMs;
+    if (this.#degraded) return;
+    this.#degraded = true;
+    this.#emit({ degraded: true, store: this.kind, cause });
+  }
+
+  #markHealthy(): void {
+    if (!this.#degraded) return;
+    this.#degraded = false;
+    this.#emit({ degraded: false, store: this.kind });
+  }
+
+  #emit(change: DegradationChange): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(change);
+      } catch {
+        // A failing log or metrics hook must not fail the decision that triggered it.
+      }
+    }
+  }
+}

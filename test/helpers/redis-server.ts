@@ -1,0 +1,201 @@
+/**
+ * A private redis-server for integration tests: its own free port, no persistence, stopped when
+ * the test process exits. With `REDIS_URL` set, tests use that server instead (CI services,
+ * machines without the binary); it must be a disposable database, since tests flush it, and it
+ * cannot be stopped or killed, so tests that need a private server skip (see
+ * `privateRedisUnsupported`).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+
+export interface RedisServerHandle {
+  url: string;
+  port: number;
+  /** Graceful shutdown (SIGTERM); resolves once the process has exited. */
+  stop(): Promise<void>;
+  /** Starts the server again on the same port; resolves once it answers PING. */
+  start(): Promise<void>;
+  /** Abrupt death (SIGKILL), as when a node or pod disappears; its data is lost. */
+  kill(): Promise<void>;
+}
+
+export interface RedisServerOptions {
+  /** A one-node Redis Cluster owning all 16384 slots, so Cluster clients can be tested. */
+  cluster?: boolean;
+  extraArgs?: string[];
+}
+
+/** Set when tests run against an external server they must not stop. */
+export const externalRedisUrl = process.env.REDIS_URL || undefined;
+
+/**
+ * Why tests that stop, kill or reconfigure a server of their own (fault injection, Cluster,
+ * Sentinel) must skip, or undefined when they can run. Use with `it.skipIf`.
+ */
+export const privateRedisUnsupported = externalRedisUrl
+  ? "REDIS_URL is set: tests use that server and cannot start, stop or kill their own"
+  : undefined;
+
+if (privateRedisUnsupported) {
+  console.warn(`[redis-server helper] skipping fault-injection, Cluster and Sentinel tests: ${privateRedisUnsupported}`);
+}
+
+const running = new Set<ChildProcess>();
+const scratchDirs = new Set<string>();
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
+  if (externalRedisUrl) return externalServer(externalRedisUrl);
+  const port = await freePort();
+  const dir = scratchDir();
+  const args = [
+    "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
+    ...(options.cluster ? clusterArgs(dir) : []),
+    ...(options.extraArgs ?? []),
+  ];
+  const server = new LocalProcess("redis-server", args, port);
+  await server.start();
+  if (options.cluster) await claimAllSlots(port);
+  return {
+    url: `${options.cluster ? "redis+cluster" : "redis"}://127.0.0.1:${port}`,
+    port,
+    start: () => server.start(),
+    stop: () => server.signal("SIGTERM"),
+    kill: () => server.signal("SIGKILL"),
+  };
+}
+
+/** A Sentinel watching the server on `masterPort` under `masterName` (quorum 1). */
+export async function startRedisSentinel(masterPort: number, masterName: string): Promise<RedisServerHandle> {
+  if (externalRedisUrl) throw new Error(`cannot start a Sentinel: ${privateRedisUnsupported}`);
+  const port = await freePort();
+  const config = join(scratchDir(), "sentinel.conf"); // Sentinel insists on a writable config file
+  writeFileSync(config, `port ${port}\nbind 127.0.0.1\nsentinel monitor ${masterName} 127.0.0.1 ${masterPort} 1\n`);
+  const sentinel = new LocalProcess("redis-server", [config, "--sentinel"], port);
+  await sentinel.start();
+  return {
+    url: `redis+sentinel://127.0.0.1:${port}/${masterName}`,
+    port,
+    start: () => sentinel.start(),
+    stop: () => sentinel.signal("SIGTERM"),
+    kill: () => sentinel.signal("SIGKILL"),
+  };
+}
+
+function externalServer(url: string): RedisServerHandle {
+  const unsupported = (what: string) => async () => {
+    throw new Error(`cannot ${what} the server: ${privateRedisUnsupported}`);
+  };
+  return {
+    url,
+    port: Number(new URL(url).port || 6379),
+    start: async () => {},
+    stop: unsupported("stop"),
+    kill: unsupported("kill"),
+  };
+}
+
+/** One redis-server process that can be started again on the same port after it died. */
+class LocalProcess {
+  #child: ChildProcess | undefined;
+  #output = "";
+
+  constructor(
+    private readonly command: string,
+    private readonly args: string[],
+    private readonly port: number,
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.#child) return;
+    this.#output = "";
+    const child = spawn(this.command, this.args, { stdio: ["ignore", "pipe", "pipe"] });
+    const keep = (chunk: Buffer): void => {
+      this.#output = (this.#output + chunk.toString()).slice(-4_000); // the tail explains failures
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    child.once("exit", () => {
+      running.delete(child);
+      if (this.#child === child) this.#child = undefined;
+    });
+    this.#child = child;
+    running.add(child);
+    await this.#waitForPing();
+  }
+
+  async signal(signal: NodeJS.Signals): Promise<void> {
+    const child = this.#child;
+    if (!child) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill(signal);
+    await exited;
+  }
+
+  async #waitForPing(deadlineMs = 10_000): Promise<void> {
+    const giveUpAt = Date.now() + deadlineMs;
+    while (Date.now() < giveUpAt) {
+      if (!this.#child) throw new Error(`${this.command} exited during start-up:\n${this.#output}`);
+      if (await answersPing(this.port)) return;
+      await sleep(25);
+    }
+    throw new Error(`${this.command} on port ${this.port} did not answer PING within ${deadlineMs} ms:\n${this.#output}`);
+  }
+}
+
+async function answersPing(port: number): Promise<boolean> {
+  const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === "PONG";
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+function clusterArgs(dir: string): string[] {
+  // A node that never met another does not know its own address and reports an empty one in
+  // CLUSTER SLOTS, which clients cannot connect to: announce it.
+  return ["--cluster-enabled", "yes", "--cluster-config-file", join(dir, "nodes.conf"), "--cluster-announce-ip", "127.0.0.1"];
+}
+
+async function claimAllSlots(port: number): Promise<void> {
+  const admin = new Redis({ port, host: "127.0.0.1" });
+  try {
+    await admin.call("CLUSTER", "ADDSLOTSRANGE", "0", "16383");
+    while (!String(await admin.call("CLUSTER", "INFO")).includes("cluster_state:ok")) await sleep(25);
+  } finally {
+    admin.disconnect();
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+function scratchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "palisade-redis-"));
+  scratchDirs.add(dir);
+  return dir;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
