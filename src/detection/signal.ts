@@ -1,0 +1,32 @@
+import type { EntityOp } from "../state/store.js";
+
+/** One measurement about a request. It becomes a reason in the decision when it fires. */
+export interface Signal {
+  /** Stable reason code, e.g. `velocity.ip`. */
+  code: string;
+  value: number;
+  threshold?: number;
+  /** Risk points added when the signal fires. */
+  weight: number;
+  fired: boolean;
+  detail?: string;
+  /** For counters over a window: lets a throttle say when the client may come back. */
+  windowMs?: number;
+}
+
+/** Store work one detector needs, tagged with the entity whose keys it touches. */
+export interface PlannedOp {
+  entity: string;
+  op: EntityOp;
+}
+
+/**
+ * A detector's contribution to one Check: the store operations it needs and how to read their
+ * results. The pipeline batches the operations of every detector by entity, so each entity
+ * costs one script call and all entities go out concurrently.
+ */
+export interface SignalPlan {
+  ops: PlannedOp[];
+  /** Receives one result per op, in the order of `ops`. */
+  evaluate(results: readonly number[]): Signal[];
+}

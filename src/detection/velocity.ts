@@ -1,0 +1,38 @@
+import type { CompiledEndpoint } from "../policy/compile.js";
+import type { NormalisedRequest } from "../pipeline/request.js";
+import type { Signal, SignalPlan } from "./signal.js";
+
+/** Which entity each velocity scope counts, and the request field that names it. */
+const SCOPE_ENTITY = {
+  ip: (request: NormalisedRequest) => request.ipId && `ip:${request.ipId}`,
+  subnet: (request: NormalisedRequest) => request.subnet && `net:${request.subnet}`,
+  username: (request: NormalisedRequest) => request.usernameId && `user:${request.usernameId}`,
+} as const;
+
+/** Requests per window to this endpoint by IP, subnet and username (reason codes `velocity.<scope>`). */
+export function planVelocity(request: NormalisedRequest, endpoint: CompiledEndpoint): SignalPlan {
+  const scopes = (Object.keys(SCOPE_ENTITY) as (keyof typeof SCOPE_ENTITY)[]).flatMap((scope) => {
+    const limit = endpoint.velocity[scope];
+    const entity = SCOPE_ENTITY[scope](request);
+    return limit && entity ? [{ scope, limit, entity }] : [];
+  });
+  return {
+    ops: scopes.map(({ entity, limit }) => ({
+      entity,
+      op: { op: "window.add", name: `ep:${endpoint.name}`, windowMs: limit.windowMs, amount: 1 },
+    })),
+    evaluate: (results) =>
+      scopes.map(({ scope, limit }, index): Signal => {
+        const value = Math.round((results[index] ?? 0) * 100) / 100;
+        return {
+          code: `velocity.${scope}`,
+          value,
+          threshold: limit.threshold,
+          weight: limit.weight,
+          fired: value > limit.threshold,
+          detail: `${endpoint.name} per ${limit.windowMs / 1000}s`,
+          windowMs: limit.windowMs,
+        };
+      }),
+  };
+}

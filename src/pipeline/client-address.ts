@@ -1,0 +1,37 @@
+import ipaddr from "ipaddr.js";
+
+export interface ParsedAddress {
+  /** Canonical text: dotted quad for IPv4 (also for IPv4-mapped IPv6), RFC 5952 for IPv6. */
+  ip: string;
+  address: ipaddr.IPv4 | ipaddr.IPv6;
+}
+
+/**
+ * Parses an address as it appears in X-Forwarded-For, x-envoy-external-address or a socket
+ * address: tolerates surrounding spaces, brackets and a port, unwraps IPv4-mapped IPv6 so one
+ * client has one identity, and drops IPv6 zone ids. Returns undefined for anything else.
+ */
+export function parseAddress(text: string | undefined): ParsedAddress | undefined {
+  if (!text) return undefined;
+  let candidate = text.trim();
+  const bracketed = candidate.match(/^\[([^\]]+)\](?::\d+)?$/);
+  if (bracketed) candidate = bracketed[1]!;
+  else if (/^\d{1,3}(\.\d{1,3}){3}:\d+$/.test(candidate)) candidate = candidate.slice(0, candidate.lastIndexOf(":"));
+  candidate = candidate.replace(/%.*$/, "");
+  if (candidate.length > 64 || !ipaddr.isValid(candidate)) return undefined;
+  let address: ipaddr.IPv4 | ipaddr.IPv6 = ipaddr.parse(candidate);
+  if (address.kind() === "ipv6" && (address as ipaddr.IPv6).isIPv4MappedAddress()) {
+    address = (address as ipaddr.IPv6).toIPv4Address();
+  }
+  const ip = address.kind() === "ipv4" ? address.toString() : (address as ipaddr.IPv6).toRFC5952String();
+  return { ip, address };
+}
+
+/** The network the address belongs to, e.g. 203.0.113.0/24 or 2001:db8:1::/48. Subnets stay in clear. */
+export function subnetOf(parsed: ParsedAddress, prefixV4: number, prefixV6: number): string {
+  const prefix = parsed.address.kind() === "ipv4" ? prefixV4 : prefixV6;
+  const network = parsed.address.kind() === "ipv4"
+    ? ipaddr.IPv4.networkAddressFromCIDR(`${parsed.ip}/${prefix}`).toString()
+    : ipaddr.IPv6.networkAddressFromCIDR(`${parsed.ip}/${prefix}`).toRFC5952String();
+  return `${network}/${prefix}`;
+}

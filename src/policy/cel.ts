@@ -1,0 +1,68 @@
+import { celEnv, CelScalar, isCelError, listType, mapType, parse, plan } from "@bufbuild/cel";
+
+/**
+ * The variables a rule condition can read. Maps are untyped (`dyn`) so new signals need no
+ * schema change; a lookup of a key that is absent is an evaluation error, which makes the rule
+ * not match (and is counted) rather than act on a guess.
+ */
+const RULE_VARIABLES = {
+  request: mapType(CelScalar.STRING, CelScalar.DYN),
+  signal: mapType(CelScalar.STRING, CelScalar.DOUBLE),
+  reasons: listType(CelScalar.STRING),
+  risk: CelScalar.INT,
+} as const;
+
+const ruleEnv = celEnv({ variables: RULE_VARIABLES });
+
+/** What a rule condition sees. */
+export interface RuleActivation {
+  request: Record<string, string | number | boolean | Record<string, string>>;
+  signal: Record<string, number>;
+  reasons: string[];
+  risk: number;
+}
+
+export type RuleOutcome = "match" | "no-match" | "error";
+
+export type CompiledCondition = (activation: RuleActivation) => RuleOutcome;
+
+/** Compiles a CEL condition, or throws an Error whose message says what is wrong with it. */
+export function compileCondition(source: string): CompiledCondition {
+  const parsed = parse(source);
+  const unknown = unknownIdentifiers(parsed.expr, new Set(Object.keys(RULE_VARIABLES)));
+  if (unknown.length > 0) {
+    throw new Error(`unknown variable ${unknown.map((n) => `'${n}'`).join(", ")}; use request, signal, reasons or risk`);
+  }
+  const program = plan(ruleEnv, parsed);
+  return (activation) => {
+    const result = program({ ...activation, risk: BigInt(activation.risk) });
+    if (isCelError(result)) return "error";
+    return result === true ? "match" : "no-match";
+  };
+}
+
+/**
+ * Identifiers the expression reads that are neither rule variables nor variables bound by a
+ * comprehension (macros such as `reasons.exists(r, …)` expand to comprehensions at parse time).
+ * The evaluator would only fail at run time; catching them at load time rejects a typo'd
+ * policy instead of shipping a rule that never matches.
+ */
+function unknownIdentifiers(expr: unknown, known: Set<string>): string[] {
+  const bound = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (node === null || typeof node !== "object") return;
+    if (Array.isArray(node)) return node.forEach(visit);
+    const kind = (node as { exprKind?: { case?: string; value?: Record<string, unknown> } }).exprKind;
+    if (kind?.case === "identExpr") seen.add(String(kind.value?.name));
+    if (kind?.case === "comprehensionExpr") {
+      for (const field of ["iterVar", "iterVar2", "accuVar"]) {
+        const variable = kind.value?.[field];
+        if (typeof variable === "string" && variable !== "") bound.add(variable);
+      }
+    }
+    for (const value of Object.values(node)) visit(value);
+  };
+  visit(expr);
+  return [...seen].filter((name) => !known.has(name) && !bound.has(name));
+}

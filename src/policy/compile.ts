@@ -1,0 +1,197 @@
+import { createHash } from "node:crypto";
+import type { Action, Scope } from "../pipeline/decision.js";
+import { parseCidr, type CidrList } from "../detection/reputation.js";
+import { compileCondition, type CompiledCondition } from "./cel.js";
+import { durationMs } from "./duration.js";
+import type { EndpointSpec, FailMode, FieldSource, PolicyDocument } from "./schema.js";
+
+/** One problem in a policy, located by its path in the document. */
+export interface PolicyIssue {
+  path: string;
+  message: string;
+}
+
+/** A policy that cannot be used; `issues` say where and why. */
+export class PolicyError extends Error {
+  override readonly name = "PolicyError";
+  constructor(
+    readonly source: string,
+    readonly issues: PolicyIssue[],
+  ) {
+    super(`${source}: ${issues.map((i) => `${i.path || "(document)"}: ${i.message}`).join("; ")}`);
+  }
+}
+
+export interface VelocityLimit {
+  windowMs: number;
+  threshold: number;
+  weight: number;
+}
+
+export interface CompiledEndpoint {
+  name: string;
+  sensitivity: EndpointSpec["sensitivity"];
+  authentication: boolean;
+  failMode: FailMode;
+  username?: FieldSource;
+  session?: FieldSource;
+  velocity: Partial<Record<"ip" | "subnet" | "username", VelocityLimit>>;
+  matches(method: string, path: string): boolean;
+}
+
+export interface CompiledRule {
+  id: string;
+  endpoints?: ReadonlySet<string>;
+  condition: CompiledCondition;
+  action: Action;
+  scope: Scope;
+  shadow: boolean;
+  retryAfterMs?: number;
+}
+
+/** An immutable, ready-to-evaluate policy. */
+export interface CompiledPolicy {
+  name: string;
+  version: string;
+  mode: "enforce" | "shadow";
+  client: PolicyDocument["spec"]["client"];
+  limits: PolicyDocument["spec"]["limits"];
+  fingerprint: PolicyDocument["spec"]["fingerprint"];
+  challenge: PolicyDocument["spec"]["challenge"];
+  failMode: FailMode;
+  endpoints: readonly CompiledEndpoint[];
+  lists: readonly CidrList[];
+  rules: readonly CompiledRule[];
+  document: PolicyDocument;
+  endpointFor(method: string, path: string): CompiledEndpoint | undefined;
+}
+
+/**
+ * Turns a validated document into an immutable policy: CEL conditions planned, route matchers
+ * built, CIDR lists parsed. `listFiles` holds the text of files the lists name (the loader reads
+ * them, so compiling stays pure). Semantic problems are collected, not thrown one at a time.
+ */
+export function compilePolicy(
+  document: PolicyDocument,
+  source: string,
+  listFiles: ReadonlyMap<string, string> = new Map(),
+): CompiledPolicy {
+  const issues: PolicyIssue[] = [];
+  const spec = document.spec;
+  checkUniqueNames(spec.endpoints.map((e) => e.name), "spec.endpoints", "endpoint", issues);
+  checkUniqueNames(spec.rules.map((r) => r.id), "spec.rules", "rule id", issues);
+  const endpoints = spec.endpoints.map((e) => compileEndpoint(e, spec.failMode));
+  const endpointNames = new Set(endpoints.map((e) => e.name));
+  const rules = spec.rules.flatMap((rule, index) => {
+    const path = `spec.rules[${index}]`;
+    for (const name of rule.endpoints ?? []) {
+      if (!endpointNames.has(name)) issues.push({ path: `${path}.endpoints`, message: `no endpoint named "${name}"` });
+    }
+    try {
+      return [
+        {
+          id: rule.id,
+          endpoints: rule.endpoints ? new Set(rule.endpoints) : undefined,
+          condition: compileCondition(rule.when),
+          action: rule.action,
+          scope: rule.scope,
+          shadow: rule.shadow,
+          retryAfterMs: rule.retryAfter ? durationMs(rule.retryAfter) : undefined,
+        } satisfies CompiledRule,
+      ];
+    } catch (error) {
+      issues.push({ path: `${path}.when`, message: `invalid CEL: ${(error as Error).message}` });
+      return [];
+    }
+  });
+  const lists = spec.reputation.lists.map((list, index) => {
+    const path = `spec.reputation.lists[${index}]`;
+    const texts = [
+      ...list.cidrs.map((text, i) => ({ text, where: `${path}.cidrs[${i}]` })),
+      ...list.files.flatMap((file, i) => fileEntries(file, listFiles, `${path}.files[${i}]`, issues)),
+    ];
+    const ranges = texts.flatMap(({ text, where }) => {
+      const range = parseCidr(text);
+      if (!range) issues.push({ path: where, message: `not an IP address or CIDR range: "${text}"` });
+      return range ? [range] : [];
+    });
+    return { name: list.name, effect: list.effect, weight: list.weight, ranges } satisfies CidrList;
+  });
+  if (issues.length > 0) throw new PolicyError(source, issues);
+  return Object.freeze({
+    name: document.metadata.name,
+    version: document.metadata.version ?? contentVersion(document),
+    mode: spec.mode,
+    client: spec.client,
+    limits: spec.limits,
+    fingerprint: spec.fingerprint,
+    challenge: spec.challenge,
+    failMode: spec.failMode,
+    endpoints,
+    lists,
+    rules,
+    document,
+    endpointFor: (method: string, path: string) => endpoints.find((e) => e.matches(method, path)),
+  });
+}
+
+function compileEndpoint(spec: EndpointSpec, defaultFailMode: FailMode): CompiledEndpoint {
+  const methods = spec.match.methods ? new Set(spec.match.methods) : undefined;
+  const pathMatches = spec.match.path !== undefined ? templateMatcher(spec.match.path) : prefixMatcher(spec.match.pathPrefix!);
+  const velocity: CompiledEndpoint["velocity"] = {};
+  for (const scope of ["ip", "subnet", "username"] as const) {
+    const limit = spec.velocity[scope];
+    if (limit) velocity[scope] = { windowMs: durationMs(limit.window), threshold: limit.threshold, weight: limit.weight };
+  }
+  return {
+    name: spec.name,
+    sensitivity: spec.sensitivity,
+    authentication: spec.authentication,
+    failMode: spec.failMode ?? defaultFailMode,
+    username: spec.identity.username,
+    session: spec.identity.session,
+    velocity,
+    matches: (method, path) => (!methods || methods.has(method)) && pathMatches(path),
+  };
+}
+
+/** `/api/v1/products/{id}` matches exactly one non-empty segment where `{id}` stands. */
+function templateMatcher(template: string): (path: string) => boolean {
+  const segments = template.split("/");
+  return (path) => {
+    const actual = path.split("/");
+    return (
+      actual.length === segments.length &&
+      segments.every((segment, i) => (/^\{[^}]*\}$/.test(segment) ? actual[i] !== "" : segment === actual[i]))
+    );
+  };
+}
+
+function prefixMatcher(prefix: string): (path: string) => boolean {
+  return (path) => path.startsWith(prefix);
+}
+
+function fileEntries(file: string, listFiles: ReadonlyMap<string, string>, where: string, issues: PolicyIssue[]) {
+  const text = listFiles.get(file);
+  if (text === undefined) {
+    issues.push({ path: where, message: `cannot read list file "${file}"` });
+    return [];
+  }
+  return text
+    .split(/\r?\n/)
+    .map((line, i) => ({ text: line.replace(/#.*$/, "").trim(), where: `${where} line ${i + 1}` }))
+    .filter((entry) => entry.text !== "");
+}
+
+function checkUniqueNames(names: string[], path: string, what: string, issues: PolicyIssue[]): void {
+  const seen = new Set<string>();
+  names.forEach((name, index) => {
+    if (seen.has(name)) issues.push({ path: `${path}[${index}]`, message: `duplicate ${what} "${name}"` });
+    seen.add(name);
+  });
+}
+
+/** A short, stable version for documents that do not name one: the same content, the same version. */
+function contentVersion(document: PolicyDocument): string {
+  return `sha256:${createHash("sha256").update(JSON.stringify(document)).digest("hex").slice(0, 12)}`;
+}

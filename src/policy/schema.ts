@@ -1,0 +1,170 @@
+import { z } from "zod";
+import { ACTIONS, SCOPES } from "../pipeline/decision.js";
+import { parseDuration } from "./duration.js";
+
+/**
+ * The policy document operators edit in a ConfigMap. Every object is strict: an unknown key is
+ * an error, so `treshold:` typed for `threshold:` is caught instead of silently ignored.
+ */
+
+const duration = z
+  .string()
+  .describe('A duration such as "500ms", "30s", "5m", "1h" or "180d"')
+  .superRefine((value, ctx) => {
+    if (parseDuration(value) === undefined) {
+      ctx.addIssue({ code: "custom", message: `not a duration: "${value}" (use e.g. 30s, 5m, 1h, 7d)` });
+    }
+  });
+
+const name = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9_.-]{0,62}[a-z0-9])?$/, "lower-case letters, digits, '.', '_' and '-', 1-64 characters");
+
+const failMode = z
+  .enum(["open", "closed", "error"])
+  .describe(
+    "When the store cannot answer: open = decide from local state and allow if unsure (annotated degraded); " +
+      "closed = deny with 503-like throttle; error = answer a gRPC error so Envoy's failure_mode_allow decides",
+  );
+
+const threshold = z
+  .object({
+    window: duration.describe("Length of the sliding window"),
+    threshold: z.number().int().positive().describe("Requests in the window above which the signal fires"),
+    weight: z.number().int().min(0).max(100).default(30).describe("Risk points added when it fires"),
+  })
+  .strict();
+
+const fieldSource = z.union([
+  z.object({ jsonPointer: z.string().regex(/^\//, "a JSON pointer starts with '/'") }).strict(),
+  z.object({ formField: z.string().min(1) }).strict(),
+  z.object({ header: z.string().min(1).toLowerCase() }).strict(),
+  z.object({ cookie: z.string().min(1) }).strict(),
+]);
+
+const endpoint = z
+  .object({
+    name,
+    match: z
+      .object({
+        methods: z.array(z.string().toUpperCase()).optional().describe("HTTP methods; any when absent"),
+        path: z
+          .string()
+          .regex(/^\//, "a path starts with '/'")
+          .optional()
+          .describe("Exact path; a segment written {name} matches any one segment"),
+        pathPrefix: z.string().regex(/^\//, "a path prefix starts with '/'").optional(),
+      })
+      .strict()
+      .refine((m) => (m.path === undefined) !== (m.pathPrefix === undefined), {
+        message: "give exactly one of path or pathPrefix",
+      }),
+    sensitivity: z.enum(["low", "medium", "high", "critical"]).default("medium"),
+    authentication: z.boolean().default(false).describe("A login or token endpoint: its outcomes are learned"),
+    failMode: failMode.optional().describe("Overrides spec.failMode for this endpoint"),
+    identity: z
+      .object({
+        username: fieldSource.optional(),
+        session: fieldSource.optional(),
+      })
+      .strict()
+      .default({}),
+    velocity: z
+      .object({ ip: threshold.optional(), subnet: threshold.optional(), username: threshold.optional() })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+const cidrList = z
+  .object({
+    name,
+    effect: z
+      .enum(["block", "allow", "label"])
+      .describe("block = deny at once; allow = skip the rules (trusted partner); label = only visible to rules"),
+    cidrs: z.array(z.string()).default([]),
+    files: z.array(z.string()).default([]).describe("Files with one CIDR per line (mounted lists)"),
+    weight: z.number().int().min(0).max(100).default(0),
+  })
+  .strict();
+
+const rule = z
+  .object({
+    id: name,
+    description: z.string().optional(),
+    endpoints: z.array(name).optional().describe("Only for these endpoints; all when absent"),
+    when: z.string().min(1).describe("CEL condition over request, signal, reasons and risk"),
+    action: z.enum(ACTIONS),
+    scope: z.enum(SCOPES).default("ip"),
+    shadow: z.boolean().default(false).describe("Compute and record, but let the request pass"),
+    retryAfter: duration.optional().describe("Retry-After for throttle and quarantine"),
+  })
+  .strict();
+
+export const policySchema = z
+  .object({
+    apiVersion: z.literal("palisade.dev/v1alpha1"),
+    kind: z.literal("Policy"),
+    metadata: z
+      .object({
+        name,
+        version: z.string().min(1).max(64).optional().describe("Shown in every decision; a content hash when absent"),
+        annotations: z.record(z.string(), z.string()).optional(),
+      })
+      .strict(),
+    spec: z
+      .object({
+        mode: z.enum(["enforce", "shadow"]).default("enforce"),
+        failMode: failMode.default("open"),
+        client: z
+          .object({
+            ipSource: z.enum(["x-forwarded-for", "x-envoy-external-address", "peer"]).default("x-forwarded-for"),
+            trustedHops: z
+              .number()
+              .int()
+              .min(0)
+              .max(10)
+              .default(0)
+              .describe("X-Forwarded-For entries appended by trusted proxies, counted from the right"),
+            subnetPrefixV4: z.number().int().min(8).max(32).default(24),
+            subnetPrefixV6: z.number().int().min(16).max(128).default(48),
+          })
+          .strict()
+          .default({ ipSource: "x-forwarded-for", trustedHops: 0, subnetPrefixV4: 24, subnetPrefixV6: 48 }),
+        limits: z
+          .object({
+            maxHeaders: z.number().int().positive().default(200),
+            maxHeaderBytes: z.number().int().positive().default(64 * 1024),
+            maxBodyBytes: z.number().int().positive().default(64 * 1024),
+          })
+          .strict()
+          .default({ maxHeaders: 200, maxHeaderBytes: 64 * 1024, maxBodyBytes: 64 * 1024 }),
+        fingerprint: z
+          .object({
+            headers: z.array(z.string().toLowerCase()).default(["user-agent", "accept", "accept-language"]),
+            tlsHeader: z.string().toLowerCase().optional().describe("Header carrying a JA3/JA4 fingerprint"),
+          })
+          .strict()
+          .default({ headers: ["user-agent", "accept", "accept-language"] }),
+        challenge: z
+          .object({
+            wwwAuthenticate: z.string().default('Palisade realm="api"'),
+            url: z.string().optional().describe("Where a client solves the challenge, named in the problem document"),
+          })
+          .strict()
+          .default({ wwwAuthenticate: 'Palisade realm="api"' }),
+        endpoints: z.array(endpoint).default([]),
+        reputation: z.object({ lists: z.array(cidrList).default([]) }).strict().default({ lists: [] }),
+        rules: z.array(rule).default([]),
+      })
+      .strict(),
+  })
+  .strict();
+
+export type PolicyDocument = z.infer<typeof policySchema>;
+export type EndpointSpec = PolicyDocument["spec"]["endpoints"][number];
+export type RuleSpec = PolicyDocument["spec"]["rules"][number];
+export type CidrListSpec = PolicyDocument["spec"]["reputation"]["lists"][number];
+export type FieldSource = z.infer<typeof fieldSource>;
+export type FailMode = z.infer<typeof failMode>;
+export type VelocityScope = keyof EndpointSpec["velocity"];
