@@ -1,0 +1,36 @@
+import { PolicyError, type CompiledPolicy } from "./compile.js";
+import { formatIssues, readPolicySnapshot, compileSnapshot } from "./loader.js";
+
+/** What `palisade policy lint` prints, and whether it should exit 0. */
+export interface LintResult {
+  ok: boolean;
+  /** Issues one per line (`file: path: message`), or a one-line summary of a valid policy. No trailing newline. */
+  output: string;
+}
+
+/**
+ * Checks a policy file or ConfigMap directory offline with the loader the server uses, so a
+ * policy that lints clean is one the server accepts.
+ */
+export async function lintPolicy(path: string): Promise<LintResult> {
+  try {
+    const snapshot = await readPolicySnapshot(path);
+    return { ok: true, output: summary(snapshot.source, compileSnapshot(snapshot)) };
+  } catch (error) {
+    if (error instanceof PolicyError) return { ok: false, output: formatIssues(error) };
+    throw error;
+  }
+}
+
+function summary(source: string, policy: CompiledPolicy): string {
+  const counts = [
+    plural(policy.endpoints.length, "endpoint"),
+    plural(policy.rules.length, "rule"),
+    plural(policy.lists.length, "reputation list"),
+  ];
+  return `${source}: ok: policy "${policy.name}" version ${policy.version} (${policy.mode}): ${counts.join(", ")}`;
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}

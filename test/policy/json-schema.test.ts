@@ -1,0 +1,26 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { POLICY_SCHEMA_ID, renderPolicyJsonSchema } from "../../src/policy/json-schema.js";
+
+const checkedIn = fileURLToPath(new URL("../../schema/policy.schema.json", import.meta.url));
+
+describe("schema/policy.schema.json", () => {
+  it("matches the zod policy schema", () => {
+    const fresh = renderPolicyJsonSchema();
+    const onDisk = readFileSync(checkedIn, "utf8");
+    expect(onDisk, "schema/policy.schema.json is out of date with src/policy/schema.ts: run `npm run schema`").toBe(fresh);
+  });
+
+  it("describes the input side: fields with defaults are optional, unknown keys are not allowed", () => {
+    const schema = JSON.parse(renderPolicyJsonSchema()) as {
+      $id: string;
+      required: string[];
+      properties: { spec: { required?: string[]; additionalProperties: boolean } };
+    };
+    expect(schema.$id).toBe(POLICY_SCHEMA_ID);
+    expect(schema.required).toEqual(["apiVersion", "kind", "metadata", "spec"]);
+    expect(schema.properties.spec.required ?? []).toEqual([]);
+    expect(schema.properties.spec.additionalProperties).toBe(false);
+  });
+});

@@ -1,0 +1,152 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { PolicyError } from "../../src/policy/compile.js";
+import { formatIssues, loadPolicy, parsePolicyText } from "../../src/policy/loader.js";
+
+const policyText = (name: string) => `apiVersion: palisade.dev/v1alpha1
+kind: Policy
+metadata: { name: ${name} }
+spec: {}
+`;
+const ratelimitText = "domain: palisade\ndescriptors: []\n";
+
+async function rejection(promise: Promise<unknown>): Promise<PolicyError> {
+  const error = await promise.then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  expect(error).toBeInstanceOf(PolicyError);
+  return error as PolicyError;
+}
+
+function thrownBy(run: () => unknown): PolicyError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(PolicyError);
+    return error as PolicyError;
+  }
+  throw new Error("expected a PolicyError, but nothing was thrown");
+}
+
+describe("parsePolicyText", () => {
+  it("applies the schema's defaults", () => {
+    const policy = parsePolicyText(policyText("defaults"), "inline");
+    expect(policy.mode).toBe("enforce");
+    expect(policy.failMode).toBe("open");
+    expect(policy.client.ipSource).toBe("x-forwarded-for");
+  });
+
+  it("reports every schema issue at once, with paths an operator can follow", () => {
+    const text = `apiVersion: palisade.dev/v1alpha1
+kind: Policy
+metadata: { name: x, annotations: { palisade.dev/owner: 3 } }
+spec:
+  mode: loud
+  endpoints:
+    - { name: a, match: { path: /a }, velocity: { ip: { window: 1m, threshold: 1.5 } } }
+`;
+    expect(formatIssues(thrownBy(() => parsePolicyText(text, "p.yaml"))).split("\n")).toEqual([
+      'p.yaml: metadata.annotations["palisade.dev/owner"]: expected a string, got 3',
+      'p.yaml: spec.mode: expected one of "enforce", "shadow"; got "loud"',
+      "p.yaml: spec.endpoints[0].velocity.ip.threshold: expected an integer, got 1.5",
+    ]);
+  });
+
+  it("rejects a second YAML document", () => {
+    expect(() => parsePolicyText(`${policyText("one")}---\n${policyText("two")}`, "p.yaml")).toThrow(
+      /line 5, column 1: a policy file holds one YAML document/,
+    );
+  });
+
+  it("compiles list files passed in", () => {
+    const text = `${policyText("lists").replace("spec: {}", "spec:")}
+  reputation:
+    lists: [{ name: partners, effect: allow, files: [partners.txt] }]
+`;
+    const policy = parsePolicyText(text, "p.yaml", new Map([["partners.txt", "203.0.113.0/28\n"]]));
+    expect(policy.lists[0]?.ranges).toHaveLength(1);
+  });
+});
+
+describe("loadPolicy on a directory", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "palisade-loader-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("prefers policy.yaml when the ConfigMap carries other YAML", async () => {
+    writeFileSync(join(dir, "policy.yaml"), policyText("named"));
+    writeFileSync(join(dir, "ratelimit.yaml"), ratelimitText);
+    writeFileSync(join(dir, "other.yaml"), policyText("other"));
+    expect((await loadPolicy(dir)).name).toBe("named");
+  });
+
+  it("otherwise takes the one file whose kind is Policy", async () => {
+    writeFileSync(join(dir, "ratelimit.yaml"), ratelimitText);
+    writeFileSync(join(dir, "storefront.yml"), policyText("by-kind"));
+    writeFileSync(join(dir, "notes.txt"), "not yaml");
+    expect((await loadPolicy(dir)).name).toBe("by-kind");
+  });
+
+  it("takes a lone YAML file even when it is broken, to report its own errors", async () => {
+    writeFileSync(join(dir, "mine.yaml"), "apiVersion: [\n");
+    const error = await rejection(loadPolicy(dir));
+    expect(error.source).toBe(join(dir, "mine.yaml"));
+  });
+
+  it("rejects several Policy files without a policy.yaml", async () => {
+    writeFileSync(join(dir, "a.yaml"), policyText("a"));
+    writeFileSync(join(dir, "b.yaml"), policyText("b"));
+    const error = await rejection(loadPolicy(dir));
+    expect(formatIssues(error)).toBe(
+      `${dir}: several files have kind: Policy (a.yaml, b.yaml); keep one, or name the one to use policy.yaml`,
+    );
+  });
+
+  it("rejects a directory where no file is a Policy", async () => {
+    writeFileSync(join(dir, "ratelimit.yaml"), ratelimitText);
+    writeFileSync(join(dir, "broken.yaml"), "kind: [\n");
+    const error = await rejection(loadPolicy(dir));
+    expect(error.issues[0]?.message).toBe(
+      "none of broken.yaml, ratelimit.yaml has kind: Policy (broken.yaml could not be parsed); name the policy file policy.yaml",
+    );
+  });
+
+  it("rejects a directory without YAML", async () => {
+    const error = await rejection(loadPolicy(dir));
+    expect(error.issues[0]?.message).toBe("no *.yaml or *.yml file in the directory");
+  });
+
+  it("reads through kubelet's ..data links and ignores its hidden entries", async () => {
+    mkdirSync(join(dir, "..2026_11_24_18_00_00.000000001"));
+    writeFileSync(join(dir, "..2026_11_24_18_00_00.000000001", "policy.yaml"), policyText("mounted"));
+    writeFileSync(join(dir, "..2026_11_24_18_00_00.000000001", "partners.txt"), "203.0.113.0/28\n");
+    symlinkSync("..2026_11_24_18_00_00.000000001", join(dir, "..data"));
+    symlinkSync("..data/policy.yaml", join(dir, "policy.yaml"));
+    symlinkSync("..data/partners.txt", join(dir, "partners.txt"));
+    expect((await loadPolicy(dir)).name).toBe("mounted");
+  });
+
+  it("resolves list files against the policy file's directory", async () => {
+    mkdirSync(join(dir, "lists"));
+    writeFileSync(join(dir, "lists", "partners.txt"), "203.0.113.0/28\n2001:db8::/32\n");
+    writeFileSync(
+      join(dir, "policy.yaml"),
+      `${policyText("lists").replace("spec: {}", "spec:")}
+  reputation:
+    lists: [{ name: partners, effect: allow, files: [lists/partners.txt] }]
+`,
+    );
+    const policy = await loadPolicy(dir);
+    expect(policy.lists[0]?.ranges).toHaveLength(2);
+  });
+
+  it("names a missing location", async () => {
+    const error = await rejection(loadPolicy(join(dir, "absent.yaml")));
+    expect(formatIssues(error)).toBe(`${join(dir, "absent.yaml")}: cannot read: no such file or directory`);
+  });
+});

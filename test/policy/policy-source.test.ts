@@ -1,0 +1,204 @@
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { PolicyError } from "../../src/policy/compile.js";
+import { PolicySource, type PolicyLogger, type PolicySourceOptions, type ReloadResult } from "../../src/policy/policy-source.js";
+
+/** The service promises that a valid update takes effect within this long. */
+const RELOAD_DEADLINE_MS = 2000;
+
+const policyText = (version: string, extra = "spec: {}") => `apiVersion: palisade.dev/v1alpha1
+kind: Policy
+metadata: { name: shop, version: "${version}" }
+${extra}
+`;
+const invalidText = policyText("bad").replace("spec: {}", "spec: { mode: loud }");
+
+/**
+ * A directory laid out as kubelet mounts a ConfigMap: the data lives in a timestamped directory,
+ * `..data` links to it, and each key is a link through `..data`. An update writes a new
+ * timestamped directory and renames a new link over `..data` (atomic), then adds links for new
+ * keys and removes the old directory — the order kubelet's AtomicWriter uses.
+ */
+class ConfigMapMount {
+  #generation = 0;
+  #current: string | undefined;
+  constructor(readonly dir: string) {}
+
+  publish(files: Record<string, string>): void {
+    const generation = `..2026_11_24_18_00_${String(this.#generation++).padStart(2, "0")}.${process.pid}`;
+    mkdirSync(join(this.dir, generation));
+    for (const [key, text] of Object.entries(files)) writeFileSync(join(this.dir, generation, key), text);
+    symlinkSync(generation, join(this.dir, "..data_tmp"));
+    renameSync(join(this.dir, "..data_tmp"), join(this.dir, "..data"));
+    for (const key of Object.keys(files)) {
+      if (!existsSync(join(this.dir, key))) symlinkSync(join("..data", key), join(this.dir, key));
+    }
+    if (this.#current) rmSync(join(this.dir, this.#current), { recursive: true });
+    this.#current = generation;
+  }
+}
+
+function fakeLogger() {
+  return { info: vi.fn(), warn: vi.fn(), error: vi.fn() } satisfies PolicyLogger;
+}
+
+const eventually = (assertion: () => void) => vi.waitFor(assertion, { timeout: RELOAD_DEADLINE_MS, interval: 20 });
+
+describe("PolicySource", () => {
+  let dir: string;
+  let sources: PolicySource[];
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "palisade-policy-source-"));
+    sources = [];
+  });
+  afterEach(async () => {
+    await Promise.all(sources.map((source) => source.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function open(options: Partial<PolicySourceOptions> & { location: string }) {
+    const results: ReloadResult[] = [];
+    const logger = fakeLogger();
+    const source = new PolicySource({ logger, onReload: (result) => results.push(result), ...options });
+    sources.push(source);
+    return { source, results, logger };
+  }
+
+  it("applies a valid ConfigMap update within the deadline", async () => {
+    const mount = new ConfigMapMount(dir);
+    mount.publish({ "policy.yaml": policyText("v1"), "ratelimit.yaml": "domain: palisade\n" });
+    const { source, results } = open({ location: dir });
+    expect((await source.start()).version).toBe("v1");
+
+    mount.publish({ "policy.yaml": policyText("v2"), "ratelimit.yaml": "domain: palisade\n" });
+    await eventually(() => expect(source.current().version).toBe("v2"));
+    expect(results).toEqual([{ ok: true, policy: source.current() }]);
+    expect(source.status()).toMatchObject({ name: "shop", version: "v2", source: join(dir, "policy.yaml") });
+    expect(source.status().lastError).toBeUndefined();
+  });
+
+  it("rejects an invalid update, keeps the last good policy, and clears the error on the next valid one", async () => {
+    const mount = new ConfigMapMount(dir);
+    mount.publish({ "policy.yaml": policyText("v1") });
+    const { source, results, logger } = open({ location: dir });
+    const first = await source.start();
+
+    mount.publish({ "policy.yaml": invalidText });
+    await eventually(() => expect(source.status().lastError).toBeDefined());
+    expect(source.current()).toBe(first);
+    expect(source.status().lastError?.issues).toEqual([
+      { path: "spec.mode", message: 'expected one of "enforce", "shadow"; got "loud"' },
+    ]);
+    expect(results).toHaveLength(1);
+    expect(results[0]?.ok).toBe(false);
+    expect(logger.error).toHaveBeenCalledWith(
+      expect.objectContaining({ issues: source.status().lastError?.issues, versionInForce: "v1" }),
+      expect.stringContaining("rejected"),
+    );
+
+    mount.publish({ "policy.yaml": policyText("v3") });
+    await eventually(() => expect(source.current().version).toBe("v3"));
+    expect(source.status().lastError).toBeUndefined();
+    expect(results.map((result) => result.ok)).toEqual([false, true]);
+  });
+
+  it("does not report a reload when the content is republished unchanged", async () => {
+    const mount = new ConfigMapMount(dir);
+    mount.publish({ "policy.yaml": policyText("v1") });
+    const { source, results } = open({ location: dir, pollIntervalMs: 50 });
+    const first = await source.start();
+
+    mount.publish({ "policy.yaml": policyText("v1") });
+    // A forced reload reads the files after any check already queued: a change would show here.
+    expect(await source.reload()).toEqual({ ok: true, policy: first });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(results).toEqual([]);
+    expect(source.current()).toBe(first);
+  });
+
+  it("clears the error without a reload when a rejected edit is reverted", async () => {
+    const mount = new ConfigMapMount(dir);
+    mount.publish({ "policy.yaml": policyText("v1") });
+    const { source, results } = open({ location: dir });
+    const first = await source.start();
+    mount.publish({ "policy.yaml": invalidText });
+    await eventually(() => expect(source.status().lastError).toBeDefined());
+
+    mount.publish({ "policy.yaml": policyText("v1") });
+    await eventually(() => expect(source.status().lastError).toBeUndefined());
+    expect(source.current()).toBe(first);
+    expect(results.map((result) => result.ok)).toEqual([false]);
+  });
+
+  it("notices changes by polling alone when file events are not delivered", async () => {
+    const mount = new ConfigMapMount(dir);
+    mount.publish({ "policy.yaml": policyText("v1") });
+    const { source } = open({ location: dir, watch: false });
+    await source.start();
+
+    mount.publish({ "policy.yaml": policyText("v2") });
+    await eventually(() => expect(source.current().version).toBe("v2"));
+  });
+
+  it("reloads when a list file the policy names changes", async () => {
+    const withList = policyText("v1", "spec:\n  reputation:\n    lists: [{ name: p, effect: allow, files: [partners.txt] }]");
+    const mount = new ConfigMapMount(dir);
+    mount.publish({ "policy.yaml": withList, "partners.txt": "203.0.113.0/28\n" });
+    const { source, results } = open({ location: dir });
+    expect((await source.start()).lists[0]?.ranges).toHaveLength(1);
+
+    mount.publish({ "policy.yaml": withList, "partners.txt": "203.0.113.0/28\n192.0.2.0/24\n" });
+    await eventually(() => expect(source.current().lists[0]?.ranges).toHaveLength(2));
+    expect(results).toHaveLength(1);
+  });
+
+  it("reloads a plain file, written in place or replaced by rename", async () => {
+    const file = join(dir, "policy.yaml");
+    writeFileSync(file, policyText("v1"));
+    const { source } = open({ location: file });
+    await source.start();
+
+    writeFileSync(file, policyText("v2"));
+    await eventually(() => expect(source.current().version).toBe("v2"));
+
+    writeFileSync(join(dir, ".policy.yaml.swp"), policyText("v3"));
+    renameSync(join(dir, ".policy.yaml.swp"), file);
+    await eventually(() => expect(source.current().version).toBe("v3"));
+  });
+
+  it("refuses to start without a valid policy", async () => {
+    const file = join(dir, "policy.yaml");
+    writeFileSync(file, invalidText);
+    const { source } = open({ location: file });
+    await expect(source.start()).rejects.toBeInstanceOf(PolicyError);
+    expect(() => source.current()).toThrow(/before start/);
+
+    const missing = open({ location: join(dir, "absent") }).source;
+    await expect(missing.start()).rejects.toThrow(/no such file or directory/);
+  });
+
+  it("reload() reports the error that rejects the current files", async () => {
+    const file = join(dir, "policy.yaml");
+    writeFileSync(file, policyText("v1"));
+    const { source } = open({ location: file, watch: false, pollIntervalMs: 60_000 });
+    await source.start();
+
+    writeFileSync(file, "");
+    const result = await source.reload();
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.error.issues[0]?.message).toMatch(/empty/);
+    expect(source.current().version).toBe("v1");
+  });
+
+  it("accepts pino as its logger", async () => {
+    const file = join(dir, "policy.yaml");
+    writeFileSync(file, policyText("v1"));
+    const logger: PolicyLogger = pino({ level: "silent" });
+    const source = new PolicySource({ location: file, logger });
+    sources.push(source);
+    expect((await source.start()).version).toBe("v1");
+  });
+});
