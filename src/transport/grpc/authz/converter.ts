@@ -1,0 +1,381 @@
+/**
+ * The only mapping between ext_authz protobuf messages and Palisade's domain types.
+ * DESIGN.md, "Decision contract", fixes what every CheckResponse must carry.
+ */
+import type { Action, Decision } from "../../../pipeline/decision.js";
+import type { HttpAttributes } from "../../../pipeline/request.js";
+import {
+  timestampToMs,
+  toStruct,
+  type AttributeContext,
+  type AttributeHttpRequest,
+  type CheckRequest,
+  type CheckResponse,
+  type DeniedHttpResponse,
+  type HeaderValueOption,
+  type Metadata,
+  type OkHttpResponse,
+  type Struct,
+} from "../protos.js";
+
+// ---------------------------------------------------------------------------------------------
+// CheckRequest → HttpAttributes
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Reads what Palisade needs from a CheckRequest. Never throws: any attribute may be absent or
+ * malformed, and what cannot be read is left out for the pipeline to judge.
+ */
+export function toHttpAttributes(request: CheckRequest | null | undefined): HttpAttributes {
+  const attributes = asObject<AttributeContext>(request?.attributes);
+  const http = asObject<AttributeHttpRequest>(asObject<{ http?: unknown }>(attributes?.request)?.http);
+  const result: HttpAttributes = { headers: readHeaders(http) };
+  assignText(result, "requestId", http?.id);
+  assignText(result, "method", http?.method);
+  assignText(result, "path", http?.path);
+  assignText(result, "host", http?.host);
+  assignText(result, "scheme", http?.scheme);
+  assignText(result, "protocol", http?.protocol);
+  const body = readBody(http);
+  if (body) result.body = body;
+  const peer = readPeerAddress(attributes);
+  if (peer) result.peerAddress = peer;
+  const timeMs = timestampToMs(asObject(attributes?.request?.time));
+  if (timeMs !== undefined) result.timeMs = timeMs;
+  const extensions = readContextExtensions(attributes);
+  if (extensions.size > 0) result.contextExtensions = extensions;
+  return result;
+}
+
+type TextAttribute = "requestId" | "method" | "path" | "host" | "scheme" | "protocol";
+
+/** proto3 sends "" for unset strings: both mean "absent". */
+function assignText(target: HttpAttributes, key: TextAttribute, value: unknown): void {
+  if (typeof value === "string" && value !== "") target[key] = value;
+}
+
+/** header_map (encode_raw_headers) when Envoy sent one, else the plain headers map. */
+function readHeaders(http: AttributeHttpRequest | undefined): Map<string, string> {
+  const headerMap = asObject<{ headers?: unknown }>(http?.header_map)?.headers;
+  if (Array.isArray(headerMap) && headerMap.length > 0) return readHeaderList(headerMap);
+  const headers = new Map<string, string>();
+  for (const [name, value] of Object.entries(asObject<Record<string, unknown>>(http?.headers) ?? {})) {
+    if (typeof value === "string" && name !== "") headers.set(name.toLowerCase(), value);
+  }
+  return headers;
+}
+
+/** header_map keeps repeated headers apart; join them as HTTP allows (RFC 9110 §5.3). */
+function readHeaderList(list: unknown[]): Map<string, string> {
+  const headers = new Map<string, string>();
+  for (const item of list) {
+    const entry = asObject<{ key?: unknown; value?: unknown; raw_value?: unknown }>(item);
+    if (typeof entry?.key !== "string" || entry.key === "") continue;
+    const value = headerText(entry.value, entry.raw_value);
+    if (value === undefined) continue;
+    const name = entry.key.toLowerCase();
+    const previous = headers.get(name);
+    headers.set(name, previous === undefined ? value : previous + joinerFor(name) + value);
+  }
+  return headers;
+}
+
+function headerText(value: unknown, rawValue: unknown): string | undefined {
+  if (rawValue instanceof Uint8Array && rawValue.length > 0) return utf8.decode(rawValue);
+  return typeof value === "string" ? value : undefined;
+}
+
+/** Cookie crumbs are joined with "; " (RFC 9113 §8.2.3); every other header with ",". */
+function joinerFor(name: string): string {
+  return name === "cookie" ? "; " : ",";
+}
+
+function readBody(http: AttributeHttpRequest | undefined): Uint8Array | undefined {
+  const raw = http?.raw_body;
+  if (raw instanceof Uint8Array && raw.length > 0) return raw;
+  const text = http?.body;
+  if (typeof text === "string" && text !== "") return new TextEncoder().encode(text);
+  return undefined;
+}
+
+function readPeerAddress(attributes: AttributeContext | undefined): string | undefined {
+  const socket = asObject<{ address?: unknown }>(attributes?.source?.address?.socket_address);
+  return typeof socket?.address === "string" && socket.address !== "" ? socket.address : undefined;
+}
+
+/**
+ * Route context extensions as-is, plus the route's metadata flattened to
+ * `<filter>.<key>[.<key>…]` strings. Context extensions win a name clash: they are the
+ * operator's explicit per-route settings.
+ */
+function readContextExtensions(attributes: AttributeContext | undefined): Map<string, string> {
+  const result = new Map<string, string>();
+  flattenMetadata(asObject<Metadata>(attributes?.route_metadata_context), result);
+  for (const [key, value] of Object.entries(asObject<Record<string, unknown>>(attributes?.context_extensions) ?? {})) {
+    if (typeof value === "string") result.set(key, value);
+  }
+  return result;
+}
+
+function flattenMetadata(metadata: Metadata | undefined, into: Map<string, string>): void {
+  for (const [filter, struct] of Object.entries(asObject<Record<string, unknown>>(metadata?.filter_metadata) ?? {})) {
+    flattenStruct(asObject<Struct>(struct), filter, into, 0);
+  }
+}
+
+/** Bounded depth: metadata comes from operators, but a deep struct must not recurse forever. */
+const MAX_METADATA_DEPTH = 8;
+
+function flattenStruct(struct: Struct | undefined, prefix: string, into: Map<string, string>, depth: number): void {
+  if (depth > MAX_METADATA_DEPTH) return;
+  for (const [key, raw] of Object.entries(asObject<Record<string, unknown>>(struct?.fields) ?? {})) {
+    const value = asObject<Record<string, unknown>>(raw);
+    const name = `${prefix}.${key}`;
+    if (value?.structValue) flattenStruct(asObject<Struct>(value.structValue), name, into, depth + 1);
+    else {
+      const scalar = scalarText(value);
+      if (scalar !== undefined) into.set(name, scalar);
+    }
+  }
+}
+
+function scalarText(value: Record<string, unknown> | undefined): string | undefined {
+  if (typeof value?.stringValue === "string") return value.stringValue;
+  if (typeof value?.numberValue === "number" || typeof value?.boolValue === "boolean") {
+    return String(value.numberValue ?? value.boolValue);
+  }
+  return undefined;
+}
+
+/** Narrows an unknown decoded field to an object, or undefined for null/absent/wrong type. */
+function asObject<T extends object>(value: unknown): T | undefined {
+  return typeof value === "object" && value !== null ? (value as T) : undefined;
+}
+
+const utf8 = new TextDecoder("utf-8");
+
+// ---------------------------------------------------------------------------------------------
+// Decision → CheckResponse
+// ---------------------------------------------------------------------------------------------
+
+export interface CheckResponseOptions {
+  challenge: { wwwAuthenticate: string; url?: string };
+  /**
+   * Names of the headers the client sent. Envoy removes headers by exact name, so every
+   * client-sent `x-palisade-*` must be listed by name. Pass the raw names
+   * (`toHttpAttributes(req).headers.keys()`), not a normalised set that may have dropped some.
+   */
+  incomingHeaderNames?: Iterable<string>;
+}
+
+/**
+ * google.rpc codes. Envoy only checks whether the code is OK; the denial codes are chosen so
+ * that gRPC-level logs and metrics read sensibly: PERMISSION_DENIED for every denial except
+ * throttle, which is RESOURCE_EXHAUSTED (the gRPC equivalent of HTTP 429).
+ */
+const GRPC_OK = 0;
+const GRPC_PERMISSION_DENIED = 7;
+const GRPC_RESOURCE_EXHAUSTED = 8;
+
+export const PALISADE_HEADER_PREFIX = "x-palisade-";
+
+export const PALISADE_HEADERS = {
+  action: "x-palisade-action",
+  risk: "x-palisade-risk",
+  reasons: "x-palisade-reasons",
+  decisionId: "x-palisade-decision-id",
+  stepUp: "x-palisade-step-up",
+} as const;
+
+export function toCheckResponse(decision: Decision, options: CheckResponseOptions): CheckResponse {
+  const dynamicMetadata = decisionMetadata(decision);
+  const action: Action = decision.action;
+  switch (action) {
+    case "allow":
+    case "step_up":
+      return { status: { code: GRPC_OK }, ok_response: okResponse(decision, options), dynamic_metadata: dynamicMetadata };
+    case "challenge":
+    case "quarantine":
+    case "block":
+      return deniedCheckResponse(GRPC_PERMISSION_DENIED, deniedResponse(action, decision, options), dynamicMetadata);
+    case "throttle":
+      return deniedCheckResponse(GRPC_RESOURCE_EXHAUSTED, deniedResponse(action, decision, options), dynamicMetadata);
+    default:
+      return assertNever(action);
+  }
+}
+
+function deniedCheckResponse(code: number, denied: DeniedHttpResponse, dynamicMetadata: Struct): CheckResponse {
+  return { status: { code }, denied_response: denied, dynamic_metadata: dynamicMetadata };
+}
+
+/** Envoy copies this into the ext_authz filter's dynamic metadata, hence into access logs. */
+export function decisionMetadata(decision: Decision): Struct {
+  return toStruct({
+    action: decision.action,
+    risk: decision.risk,
+    reasons: decision.reasons.map((reason) => reason.code),
+    rule: decision.rule,
+    policy_version: decision.policyVersion,
+    decision_id: decision.decisionId,
+    subject: decision.subject,
+    degraded: decision.degraded,
+    endpoint: decision.endpoint,
+  });
+}
+
+// --- allowed -------------------------------------------------------------------------------
+
+function okResponse(decision: Decision, options: CheckResponseOptions): OkHttpResponse {
+  const headers = upstreamHeaders(decision);
+  const setNames = new Set(headers.map((option) => option.header?.key));
+  return {
+    headers,
+    headers_to_remove: forgeableHeaderNames(options.incomingHeaderNames).filter((name) => !setNames.has(name)),
+  };
+}
+
+function upstreamHeaders(decision: Decision): HeaderValueOption[] {
+  const pairs: [string, string][] = [
+    [PALISADE_HEADERS.action, decision.action],
+    [PALISADE_HEADERS.risk, String(decision.risk)],
+    [PALISADE_HEADERS.decisionId, decision.decisionId],
+  ];
+  const reasons = decision.reasons.map((reason) => reason.code).join(",");
+  if (reasons !== "") pairs.push([PALISADE_HEADERS.reasons, reasons]);
+  if (decision.action === "step_up") pairs.push([PALISADE_HEADERS.stepUp, "mfa"]);
+  return pairs.map(([key, value]) => overwrite(key, value));
+}
+
+/**
+ * Every x-palisade-* name the client may have sent. Envoy applies `headers` before
+ * `headers_to_remove`, so the caller drops the names it sets (those are overwritten anyway),
+ * or the header it just set would be removed again.
+ */
+function forgeableHeaderNames(incoming: Iterable<string> | undefined): string[] {
+  const names = new Set<string>(Object.values(PALISADE_HEADERS));
+  for (const name of incoming ?? []) {
+    if (typeof name !== "string") continue;
+    const lower = name.toLowerCase();
+    if (lower.startsWith(PALISADE_HEADER_PREFIX)) names.add(lower);
+  }
+  return [...names];
+}
+
+// --- denied --------------------------------------------------------------------------------
+
+type DeniedAction = Exclude<Action, "allow" | "step_up">;
+
+const HTTP_STATUS: Record<DeniedAction, number> = { challenge: 401, throttle: 429, quarantine: 403, block: 403 };
+
+/** RFC 9457 problem types and wording: what happened, never why (no reasons, risk or rule). */
+const PROBLEMS: Record<DeniedAction, { type: string; title: string; detail: string }> = {
+  challenge: {
+    type: "urn:palisade:problem:challenge-required",
+    title: "Challenge required",
+    detail: "Complete the challenge, then retry the request.",
+  },
+  throttle: {
+    type: "urn:palisade:problem:too-many-requests",
+    title: "Too many requests",
+    detail: "Slow down and retry after the time given in Retry-After.",
+  },
+  quarantine: {
+    type: "urn:palisade:problem:temporarily-blocked",
+    title: "Temporarily blocked",
+    detail: "Requests are temporarily blocked. Retry later, or quote the decision id to appeal.",
+  },
+  block: {
+    type: "urn:palisade:problem:blocked",
+    title: "Forbidden",
+    detail: "This request is not allowed. Quote the decision id to appeal.",
+  },
+};
+
+function deniedResponse(action: DeniedAction, decision: Decision, options: CheckResponseOptions): DeniedHttpResponse {
+  const status = HTTP_STATUS[action];
+  const headers = [
+    overwrite(PALISADE_HEADERS.action, action),
+    overwrite(PALISADE_HEADERS.decisionId, decision.decisionId),
+    overwrite("content-type", "application/problem+json"),
+    // A denial is about this client at this moment: no cache may replay it to anyone else.
+    overwrite("cache-control", "no-store"),
+    ...actionHeaders(action, decision, options),
+  ];
+  return { status: { code: status }, headers, body: JSON.stringify(problemDocument(action, status, decision, options)) };
+}
+
+function actionHeaders(action: DeniedAction, decision: Decision, options: CheckResponseOptions): HeaderValueOption[] {
+  switch (action) {
+    case "challenge":
+      return [overwrite("www-authenticate", options.challenge.wwwAuthenticate)];
+    case "throttle":
+      return [...retryAfter(decision.retryAfterSeconds ?? decision.rateLimit?.resetSeconds), ...rateLimitHeaders(decision)];
+    case "quarantine":
+      return retryAfter(decision.retryAfterSeconds);
+    case "block":
+      return [];
+    default:
+      return assertNever(action);
+  }
+}
+
+/** Retry-After in whole seconds (RFC 9110 §10.2.3), never 0: "retry now" invites a hot loop. */
+function retryAfter(seconds: number | undefined): HeaderValueOption[] {
+  if (seconds === undefined || !Number.isFinite(seconds)) return [];
+  return [overwrite("retry-after", String(Math.max(1, Math.ceil(seconds))))];
+}
+
+/**
+ * draft-ietf-httpapi-ratelimit-headers, structured-field form:
+ * `RateLimit-Policy: "default";q=<limit>;w=<window>` and `RateLimit: "default";r=<remaining>;t=<reset>`.
+ */
+function rateLimitHeaders(decision: Decision): HeaderValueOption[] {
+  const limit = decision.rateLimit;
+  if (!limit) return [];
+  return [
+    overwrite("ratelimit-policy", `"default";q=${wholeNumber(limit.limit)};w=${wholeNumber(limit.windowSeconds, Math.ceil)}`),
+    overwrite("ratelimit", `"default";r=${wholeNumber(limit.remaining)};t=${wholeNumber(limit.resetSeconds, Math.ceil)}`),
+  ];
+}
+
+/** Structured-field integers must be non-negative whole numbers here. */
+function wholeNumber(value: number, round: (n: number) => number = Math.floor): number {
+  return Number.isFinite(value) ? Math.max(0, round(value)) : 0;
+}
+
+interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  decision_id: string;
+  instance: string;
+  challenge_url?: string;
+}
+
+function problemDocument(action: DeniedAction, status: number, decision: Decision, options: CheckResponseOptions): ProblemDocument {
+  const document: ProblemDocument = {
+    ...PROBLEMS[action],
+    status,
+    decision_id: decision.decisionId,
+    instance: `urn:palisade:decision:${decision.decisionId}`,
+  };
+  if (action === "challenge" && options.challenge.url) document.challenge_url = options.challenge.url;
+  return document;
+}
+
+// --- shared --------------------------------------------------------------------------------
+
+/**
+ * OVERWRITE_IF_EXISTS_OR_ADD replaces a client-sent header of the same name instead of
+ * appending to it. The deprecated `append` field is left unset: when set it wins over
+ * append_action (and older Envoys read an unset `append` as "overwrite" too).
+ */
+function overwrite(key: string, value: string): HeaderValueOption {
+  return { header: { key, value }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" };
+}
+
+function assertNever(value: never): never {
+  throw new Error(`Unhandled action: ${String(value)}`);
+}
