@@ -1,0 +1,109 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/**
+ * Decision latency from sub-millisecond (memory store, no Redis) to the 200 ms beyond which
+ * Envoy's ext_authz timeout has usually fired anyway.
+ */
+const DECISION_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2];
+
+/** Label value for an absent endpoint or rule: keeps label sets bounded and queries simple. */
+export const NONE = "none";
+
+function createInstruments(registry: Registry) {
+  const registers = [registry];
+  return {
+    decisions: new Counter({
+      name: "palisade_decisions_total",
+      help: "Decisions taken, by action, policy endpoint and deciding rule",
+      labelNames: ["action", "endpoint", "rule", "shadow"] as const,
+      registers,
+    }),
+    decisionDuration: new Histogram({
+      name: "palisade_decision_duration_seconds",
+      help: "Time from request received to decision, by transport",
+      labelNames: ["transport"] as const,
+      buckets: DECISION_BUCKETS,
+      registers,
+    }),
+    storeErrors: new Counter({
+      name: "palisade_store_errors_total",
+      help: "Failed store calls, by store (memory|redis) and kind (timeout, unavailable…)",
+      labelNames: ["store", "kind"] as const,
+      registers,
+    }),
+    storeDegraded: new Gauge({
+      name: "palisade_store_degraded",
+      help: "1 while the store is unreachable and decisions run on local state",
+      registers,
+    }),
+    policyReloads: new Counter({
+      name: "palisade_policy_reloads_total",
+      help: "Policy reload attempts, by result (success|rejected)",
+      labelNames: ["result"] as const,
+      registers,
+    }),
+    policyInfo: new Gauge({
+      name: "palisade_policy_info",
+      help: "1 for the policy in force, labelled with its name and version",
+      labelNames: ["version", "name"] as const,
+      registers,
+    }),
+    requestAnomalies: new Counter({
+      name: "palisade_request_anomalies_total",
+      help: "Bad input seen in requests (oversize headers, unparsable body…), by anomaly code",
+      labelNames: ["code"] as const,
+      registers,
+    }),
+    grpcErrors: new Counter({
+      name: "palisade_grpc_errors_total",
+      help: "gRPC calls answered with an error status, by service and status code",
+      labelNames: ["service", "code"] as const,
+      registers,
+    }),
+    ruleErrors: new Counter({
+      name: "palisade_rule_errors_total",
+      help: "Rule conditions that failed to evaluate (and so did not match), by rule",
+      labelNames: ["rule"] as const,
+      registers,
+    }),
+    shadowDecisions: new Counter({
+      name: "palisade_shadow_decisions_total",
+      help: "Actions shadow-mode rules would have taken, by rule and action",
+      labelNames: ["rule", "action"] as const,
+      registers,
+    }),
+  };
+}
+
+/**
+ * Palisade's Prometheus metrics on a registry of their own (not prom-client's global one), so
+ * tests and tools can create several. Labels carry policy names and codes, never identifiers.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const instruments = createInstruments(registry);
+  return {
+    registry,
+    ...instruments,
+    /** Prometheus text exposition format of every metric, for GET /metrics. */
+    contentType: registry.contentType,
+    metricsText: (): Promise<string> => registry.metrics(),
+    /** Counts one decision, with "none" for an absent endpoint or rule. */
+    recordDecision(decision: { action: string; endpoint?: string; rule?: string; shadow: boolean }): void {
+      instruments.decisions.inc({
+        action: decision.action,
+        endpoint: decision.endpoint ?? NONE,
+        rule: decision.rule ?? NONE,
+        shadow: String(decision.shadow),
+      });
+    },
+    /** Marks `policy` as the one in force; the previous policy's series disappears. */
+    setActivePolicy(policy: { name: string; version: string }): void {
+      instruments.policyInfo.reset();
+      instruments.policyInfo.set({ name: policy.name, version: policy.version }, 1);
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

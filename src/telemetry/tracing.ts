@@ -1,0 +1,124 @@
+import { DiagLogLevel, SpanStatusCode, diag, trace, type Attributes, type Span } from "@opentelemetry/api";
+import type { Logger } from "./logger.js";
+
+/**
+ * Palisade's tracer. Until an SDK registers a provider the API hands out non-recording spans,
+ * so instrumented code costs next to nothing when tracing is off.
+ */
+export const tracer = trace.getTracer("palisade");
+
+export interface Tracing {
+  /** Flushes spans still buffered; safe to call more than once. */
+  shutdown(): Promise<void>;
+}
+
+export interface TracingOptions {
+  serviceName: string;
+  logger: Logger;
+}
+
+const NO_TRACING: Tracing = { shutdown: async () => {} };
+
+function listFromEnv(value: string | undefined): string[] {
+  return (value ?? "")
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "" && item !== "null");
+}
+
+/**
+ * True when the standard OTEL_* variables ask for traces, read the way sdk-node 0.223 reads
+ * them: OTEL_SDK_DISABLED wins; an OTEL_TRACES_EXPORTER list starting with "none" means none;
+ * otherwise any exporter, or an OTLP endpoint (the SDK's default exporter is OTLP).
+ */
+export function tracingRequested(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === "true") return false;
+  const exporters = listFromEnv(env.OTEL_TRACES_EXPORTER);
+  if (exporters.length > 0) return exporters[0] !== "none";
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim());
+}
+
+/** OTEL_SERVICE_NAME or a service.name resource attribute set by the operator win over ours. */
+function serviceNameSetInEnv(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.OTEL_SERVICE_NAME?.trim()) || /(^|,)\s*service\.name\s*=/.test(env.OTEL_RESOURCE_ATTRIBUTES ?? "");
+}
+
+/** Routes the SDK's own warnings (failed exports, bad settings) into our JSON logs. */
+function bridgeDiagnostics(logger: Logger): void {
+  const log = logger.child({ component: "opentelemetry" });
+  diag.setLogger(
+    {
+      error: (message) => log.error(message),
+      warn: (message) => log.warn(message),
+      info: (message) => log.info(message),
+      debug: (message) => log.debug(message),
+      verbose: (message) => log.trace(message),
+    },
+    DiagLogLevel.WARN,
+  );
+}
+
+/**
+ * Starts OpenTelemetry tracing when the environment asks for it; otherwise does nothing. The
+ * SDK picks exporters, endpoint, protocol, sampler and propagators from OTEL_* itself.
+ *
+ * Traces only: metrics are Prometheus' (GET /metrics) and logs go to stdout, so the SDK's
+ * OTLP metric and log pipelines are switched off. No auto-instrumentation either (startup
+ * stays lean, and nothing needs patching), which is also why this may run after other imports.
+ * The SDK is imported lazily: loading it costs ~300 ms that a process without tracing skips.
+ */
+export async function startTracing(options: TracingOptions): Promise<Tracing> {
+  if (!tracingRequested(process.env)) {
+    options.logger.debug("tracing off: no OTEL_TRACES_EXPORTER or OTLP endpoint set");
+    return NO_TRACING;
+  }
+  bridgeDiagnostics(options.logger);
+  const { NodeSDK } = await import("@opentelemetry/sdk-node");
+  const sdk = new NodeSDK({
+    ...(serviceNameSetInEnv(process.env) ? {} : { serviceName: options.serviceName }),
+    metricReaders: [],
+    logRecordProcessors: [],
+    instrumentations: [],
+  });
+  sdk.start();
+  options.logger.info({ exporter: process.env.OTEL_TRACES_EXPORTER ?? "otlp" }, "tracing started");
+  return { shutdown: once(() => shutdownQuietly(sdk, options.logger)) };
+}
+
+async function shutdownQuietly(sdk: { shutdown(): Promise<void> }, logger: Logger): Promise<void> {
+  try {
+    await sdk.shutdown();
+  } catch (error) {
+    // Losing the last spans must not turn a clean shutdown into a failed one.
+    logger.warn({ err: error }, "tracing shutdown failed");
+  }
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= fn());
+}
+
+/**
+ * Runs `fn` in an active span named `name`: nested spans become its children, an exception is
+ * recorded and marks the span as failed, and the span ends whatever happens. Attributes must
+ * hold pseudonyms only, never raw identifiers.
+ */
+export function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await fn(span);
+    } catch (error) {
+      recordFailure(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+function recordFailure(span: Span, error: unknown): void {
+  const exception = error instanceof Error ? error : String(error);
+  span.recordException(exception);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+}

@@ -1,0 +1,17 @@
+import { STATUS_CODES } from "node:http";
+import type { AdminResponse } from "./router.js";
+
+export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+
+/**
+ * An RFC 9457 problem document. The type is `about:blank`, so the title is the HTTP status
+ * phrase; `detail` explains this occurrence and must never carry detection details or raw
+ * identifiers. `extensions` adds members such as `decision_id`.
+ */
+export function problem(status: number, detail: string, extensions: Record<string, unknown> = {}): AdminResponse {
+  return {
+    status,
+    headers: { "content-type": PROBLEM_CONTENT_TYPE },
+    body: { type: "about:blank", title: STATUS_CODES[status] ?? "Error", status, detail, ...extensions },
+  };
+}
