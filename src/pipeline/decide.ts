@@ -1,0 +1,140 @@
+import type { ListMembership } from "../detection/reputation.js";
+import type { Signal } from "../detection/signal.js";
+import type { RuleActivation } from "../policy/cel.js";
+import type { CompiledEndpoint, CompiledPolicy, CompiledRule } from "../policy/compile.js";
+import { actionWeight, type Decision, type Reason } from "./decision.js";
+import type { NormalisedRequest } from "./request.js";
+
+export interface DecideInput {
+  policy: CompiledPolicy;
+  request: NormalisedRequest;
+  endpoint: CompiledEndpoint | undefined;
+  signals: Signal[];
+  /** A block or allow list the client is on: it decides before any rule. */
+  listed: ListMembership | undefined;
+  /** Some state came from local fallback (or none could be read). */
+  degraded: boolean;
+  onRuleError?: (ruleId: string) => void;
+}
+
+type DecisionCore = Omit<Decision, "decisionId" | "policyVersion" | "endpoint" | "subject" | "eventTimeMs">;
+
+export interface Verdict {
+  decision: DecisionCore;
+  /** The endpoint fails with an error when state is unavailable: no decision may be given. */
+  unavailable: boolean;
+}
+
+/** How long a fail-closed client is asked to wait: the store is usually back within seconds. */
+const FAIL_CLOSED_RETRY_SECONDS = 1;
+
+/** Scores the signals and lets the rules choose an action. Pure: same input, same verdict. */
+export function decide(input: DecideInput): Verdict {
+  const { policy, signals, listed, degraded } = input;
+  const reasons = signals.filter((s) => s.fired).map(toReason);
+  const risk = Math.min(100, reasons.reduce((sum, r) => sum + r.weight, 0));
+  const base = { risk, reasons, degraded, shadowed: [] };
+  if (listed) {
+    const action = listed.effect === "block" ? "block" : "allow";
+    return { decision: { ...base, action, rule: `list:${listed.name}`, scope: "ip" }, unavailable: false };
+  }
+  const failMode = input.endpoint?.failMode ?? policy.failMode;
+  if (degraded && failMode === "error") return { decision: { ...base, action: "allow" }, unavailable: true };
+  if (degraded && failMode === "closed") {
+    return {
+      decision: {
+        ...base,
+        action: "throttle",
+        rule: "fail-closed",
+        reasons: [...reasons, { code: "store.unavailable", value: 1, weight: 0 }],
+        retryAfterSeconds: FAIL_CLOSED_RETRY_SECONDS,
+      },
+      unavailable: false,
+    };
+  }
+  const { chosen, shadowed } = applyRules(input, reasons, risk);
+  if (!chosen) return { decision: { ...base, action: "allow", shadowed }, unavailable: false };
+  const limit = chosen.action === "throttle" ? tightestLimit(signals) : undefined;
+  return {
+    decision: {
+      ...base,
+      shadowed,
+      action: chosen.action,
+      rule: chosen.id,
+      scope: chosen.scope,
+      retryAfterSeconds: retryAfter(chosen, limit),
+      rateLimit: limit && {
+        limit: limit.threshold ?? 0,
+        remaining: 0,
+        resetSeconds: retryAfter(chosen, limit) ?? 0,
+        windowSeconds: Math.ceil((limit.windowMs ?? 0) / 1000),
+      },
+    },
+    unavailable: false,
+  };
+}
+
+function toReason(signal: Signal): Reason {
+  return {
+    code: signal.code,
+    value: signal.value,
+    threshold: signal.threshold,
+    weight: signal.weight,
+    detail: signal.detail,
+  };
+}
+
+/**
+ * Every rule for this endpoint is evaluated; among those that match and enforce, the heaviest
+ * action wins (the first declared on a tie), so the order of rules never weakens a response.
+ * Shadow rules (or a policy in shadow mode) are recorded as "would have" and do not act.
+ */
+function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
+  const activation = activationFor(input, reasons, risk);
+  let chosen: CompiledRule | undefined;
+  const shadowed: Decision["shadowed"] = [];
+  for (const rule of input.policy.rules) {
+    if (rule.endpoints && !(input.endpoint && rule.endpoints.has(input.endpoint.name))) continue;
+    const outcome = rule.condition(activation);
+    if (outcome === "error") input.onRuleError?.(rule.id);
+    if (outcome !== "match") continue;
+    if (rule.shadow || input.policy.mode === "shadow") shadowed.push({ rule: rule.id, action: rule.action });
+    else if (!chosen || actionWeight(rule.action) > actionWeight(chosen.action)) chosen = rule;
+  }
+  return { chosen, shadowed };
+}
+
+function activationFor(input: DecideInput, reasons: Reason[], risk: number): RuleActivation {
+  const { request, endpoint, signals } = input;
+  return {
+    request: {
+      method: request.method,
+      path: request.path,
+      query: request.query,
+      host: request.host,
+      endpoint: endpoint?.name ?? "",
+      sensitivity: endpoint?.sensitivity ?? "",
+      authentication: endpoint?.authentication ?? false,
+      subnet: request.subnet ?? "",
+      has_username: request.usernameId !== undefined,
+      has_session: request.sessionId !== undefined,
+      user_agent: request.headers.get("user-agent") ?? "",
+      headers: Object.fromEntries(request.headers),
+    },
+    signal: Object.fromEntries(signals.map((s) => [s.code, s.value])),
+    reasons: reasons.map((r) => r.code),
+    risk,
+  };
+}
+
+/** The fired counter whose window is longest decides when a throttled client may retry. */
+function tightestLimit(signals: Signal[]): Signal | undefined {
+  return signals
+    .filter((s) => s.fired && s.windowMs !== undefined)
+    .sort((a, b) => (b.windowMs ?? 0) - (a.windowMs ?? 0))[0];
+}
+
+function retryAfter(rule: CompiledRule, limit: Signal | undefined): number | undefined {
+  const ms = rule.retryAfterMs ?? limit?.windowMs;
+  return ms === undefined ? undefined : Math.ceil(ms / 1000);
+}

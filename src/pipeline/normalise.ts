@@ -1,0 +1,217 @@
+import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
+import type { FieldSource } from "../policy/schema.js";
+import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
+import { parseAddress, subnetOf, type ParsedAddress } from "./client-address.js";
+import type { HttpAttributes, NormalisedRequest } from "./request.js";
+
+/** How event time is trusted (DESIGN.md, Time). */
+export interface EventTimeSettings {
+  /** Serving mode: an event time further than this from the local clock is replaced by it. */
+  maxSkewMs: number;
+  /** Replay mode: trust the event time whatever it says. */
+  trust: boolean;
+}
+
+export interface NormaliseContext {
+  policy: CompiledPolicy;
+  pseudonymiser: Pseudonymiser;
+  eventTime: EventTimeSettings;
+  nowMs: number;
+}
+
+/** Longest path kept; anything longer is cut (and flagged) so keys and logs stay bounded. */
+const MAX_PATH_LENGTH = 2048;
+/** Usernames longer than this are cut before hashing: no real account name is this long. */
+const MAX_USERNAME_LENGTH = 256;
+
+export interface Normalised {
+  request: NormalisedRequest;
+  /** The policy endpoint the route matched. */
+  endpoint?: CompiledEndpoint;
+  /** The parsed client address, for reputation look-ups; never stored or logged. */
+  address?: ParsedAddress;
+}
+
+/** Turns what the transport saw into the request the signals and rules work on. */
+export function normalise(attrs: HttpAttributes, context: NormaliseContext): Normalised {
+  const { policy, pseudonymiser } = context;
+  const anomalies: string[] = [];
+  const headers = boundedHeaders(attrs.headers, policy.limits, anomalies);
+  const method = (attrs.method ?? headers.get(":method") ?? "GET").toUpperCase().slice(0, 16);
+  const { path, query } = normalisePath(attrs.path ?? headers.get(":path") ?? "/", anomalies);
+  const address = clientAddress(attrs, headers, policy.client, anomalies);
+  const endpoint = policy.endpointFor(method, path);
+  const body = endpoint?.username || endpoint?.session ? parseBody(attrs.body, headers, policy.limits.maxBodyBytes, anomalies) : undefined;
+  const username = endpoint?.username ? canonicalUsername(extractField(endpoint.username, body, headers)) : undefined;
+  const session = endpoint?.session ? extractField(endpoint.session, body, headers) : undefined;
+  const fingerprint = fingerprintSource(headers, policy.fingerprint);
+  const request: NormalisedRequest = {
+    requestId: attrs.requestId?.slice(0, 128),
+    method,
+    path,
+    query,
+    host: (attrs.host ?? headers.get(":authority") ?? headers.get("host") ?? "").slice(0, 256),
+    headers,
+    clientIp: address?.ip,
+    subnet: address ? subnetOf(address, policy.client.subnetPrefixV4, policy.client.subnetPrefixV6) : undefined,
+    endpoint: endpoint?.name,
+    ipId: address ? pseudonymiser.pseudonymise("ip", address.ip) : undefined,
+    usernameId: username ? pseudonymiser.pseudonymise("username", username) : undefined,
+    sessionId: session ? pseudonymiser.pseudonymise("session", session) : undefined,
+    fingerprintId: fingerprint ? pseudonymiser.pseudonymise("fingerprint", fingerprint) : undefined,
+    timeMs: eventTime(attrs.timeMs, context, anomalies),
+    anomalies,
+  };
+  return { request, endpoint, address };
+}
+
+function boundedHeaders(
+  raw: Map<string, string>,
+  limits: CompiledPolicy["limits"],
+  anomalies: string[],
+): Map<string, string> {
+  if (raw.size > limits.maxHeaders) anomalies.push("headers_too_many");
+  const kept = new Map<string, string>();
+  let bytes = 0;
+  for (const [name, value] of raw) {
+    bytes += name.length + value.length;
+    if (kept.size >= limits.maxHeaders || bytes > limits.maxHeaderBytes) break;
+    kept.set(name.toLowerCase(), value);
+  }
+  if (bytes > limits.maxHeaderBytes) anomalies.push("headers_too_large");
+  return kept;
+}
+
+/**
+ * Drops query and fragment, decodes percent-escapes of unreserved characters only (so
+ * `/api/%761` and `/api/v1` are one route, while an encoded `/` stays a different path),
+ * collapses repeated slashes and resolves dot segments, as Envoy's normalize_path would.
+ */
+function normalisePath(raw: string, anomalies: string[]): { path: string; query: string } {
+  let text = raw;
+  if (text.length > MAX_PATH_LENGTH) {
+    anomalies.push("path_too_long");
+    text = text.slice(0, MAX_PATH_LENGTH);
+  }
+  const [beforeFragment = ""] = text.split("#", 1);
+  const queryAt = beforeFragment.indexOf("?");
+  const rawPath = queryAt >= 0 ? beforeFragment.slice(0, queryAt) : beforeFragment;
+  const query = queryAt >= 0 ? beforeFragment.slice(queryAt + 1) : "";
+  const decoded = rawPath.replace(/%([0-9a-fA-F]{2})/g, (escape, hex: string) => {
+    const char = String.fromCharCode(parseInt(hex, 16));
+    return /[A-Za-z0-9\-._~]/.test(char) ? char : escape.toUpperCase();
+  });
+  const segments: string[] = [];
+  for (const segment of decoded.split("/")) {
+    if (segment === "" || segment === ".") continue;
+    if (segment === "..") {
+      anomalies.push("path_traversal");
+      segments.pop();
+    } else segments.push(segment);
+  }
+  const trailing = decoded.length > 1 && decoded.endsWith("/") && segments.length > 0 ? "/" : "";
+  return { path: `/${segments.join("/")}${trailing}`, query };
+}
+
+function clientAddress(
+  attrs: HttpAttributes,
+  headers: Map<string, string>,
+  client: CompiledPolicy["client"],
+  anomalies: string[],
+): ParsedAddress | undefined {
+  const peer = parseAddress(attrs.peerAddress);
+  let chosen: ParsedAddress | undefined;
+  if (client.ipSource === "x-envoy-external-address") {
+    chosen = parseAddress(headers.get("x-envoy-external-address"));
+  } else if (client.ipSource === "x-forwarded-for") {
+    // The rightmost `trustedHops` entries were appended by our own proxies; the one before them
+    // is the first address no one we trust vouches for, and so the client as far as we can tell.
+    const hops = (headers.get("x-forwarded-for") ?? "").split(",").filter((entry) => entry.trim() !== "");
+    chosen = parseAddress(hops[hops.length - 1 - client.trustedHops]);
+  }
+  if (!chosen && client.ipSource !== "peer") anomalies.push("client_address_missing");
+  const address = chosen ?? peer;
+  if (!address) anomalies.push("no_client_address");
+  return address;
+}
+
+function parseBody(
+  body: Uint8Array | undefined,
+  headers: Map<string, string>,
+  maxBytes: number,
+  anomalies: string[],
+): { json?: unknown; form?: URLSearchParams } | undefined {
+  if (!body || body.length === 0) return undefined;
+  if (body.length > maxBytes) {
+    anomalies.push("body_too_large");
+    return undefined;
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+  } catch {
+    anomalies.push("body_not_utf8");
+    return undefined;
+  }
+  const contentType = headers.get("content-type") ?? "";
+  if (contentType.includes("application/x-www-form-urlencoded")) return { form: new URLSearchParams(text) };
+  try {
+    return { json: JSON.parse(text) };
+  } catch {
+    anomalies.push("body_unparsable");
+    return undefined;
+  }
+}
+
+function extractField(
+  source: FieldSource,
+  body: { json?: unknown; form?: URLSearchParams } | undefined,
+  headers: Map<string, string>,
+): string | undefined {
+  if ("header" in source) return headers.get(source.header) || undefined;
+  if ("cookie" in source) return cookieValue(headers.get("cookie"), source.cookie);
+  if ("formField" in source) return body?.form?.get(source.formField) ?? undefined;
+  const value = jsonPointer(body?.json, source.jsonPointer);
+  return typeof value === "string" || typeof value === "number" ? String(value) : undefined;
+}
+
+/** RFC 6901 JSON pointer look-up. */
+function jsonPointer(document: unknown, pointer: string): unknown {
+  let node = document;
+  for (const token of pointer.slice(1).split("/")) {
+    const key = token.replace(/~1/g, "/").replace(/~0/g, "~");
+    if (node === null || typeof node !== "object" || !Object.hasOwn(node, key)) return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return node;
+}
+
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const pair of (header ?? "").split(";")) {
+    const at = pair.indexOf("=");
+    if (at > 0 && pair.slice(0, at).trim() === name) return pair.slice(at + 1).trim() || undefined;
+  }
+  return undefined;
+}
+
+/** NFKC and case folding make `Alice`, `ALICE` and full-width `Ａｌｉｃｅ` one account. */
+function canonicalUsername(value: string | undefined): string | undefined {
+  const canonical = value?.slice(0, MAX_USERNAME_LENGTH).normalize("NFKC").toLowerCase().trim();
+  return canonical || undefined;
+}
+
+function fingerprintSource(headers: Map<string, string>, config: CompiledPolicy["fingerprint"]): string | undefined {
+  const parts = config.headers.map((name) => headers.get(name) ?? "");
+  if (config.tlsHeader) parts.push(headers.get(config.tlsHeader) ?? "");
+  return parts.some((part) => part !== "") ? parts.join("\u0000") : undefined;
+}
+
+function eventTime(stamped: number | undefined, context: NormaliseContext, anomalies: string[]): number {
+  if (stamped === undefined || !Number.isFinite(stamped)) return context.nowMs;
+  if (context.eventTime.trust) return stamped;
+  if (Math.abs(stamped - context.nowMs) > context.eventTime.maxSkewMs) {
+    anomalies.push("event_time_skewed");
+    return context.nowMs;
+  }
+  return stamped;
+}
