@@ -1,0 +1,174 @@
+import { readFile } from "node:fs/promises";
+import { createPipeline } from "./pipeline/pipeline.js";
+import { PolicySource } from "./policy/policy-source.js";
+import { loadKeyRing } from "./privacy/keys.js";
+import { HmacPseudonymiser } from "./privacy/pseudonymiser.js";
+import { redactedSettings, type Settings } from "./settings/settings.js";
+import { MemoryStore } from "./state/memory-store.js";
+import { createRedisStore } from "./state/redis-store.js";
+import { ResilientStore } from "./state/resilient-store.js";
+import type { Store } from "./state/store.js";
+import { createDecisionObserver } from "./telemetry/decision-observer.js";
+import { createLogger, type Logger } from "./telemetry/logger.js";
+import { createMetrics, type Metrics } from "./telemetry/metrics.js";
+import { startTracing } from "./telemetry/tracing.js";
+import { createAuthorizationService } from "./transport/grpc/authz/service.js";
+import { createHealthService } from "./transport/grpc/health.js";
+import { createGrpcServer } from "./transport/grpc/server.js";
+import { createAdminServer, type ReadinessReport } from "./transport/http/admin.js";
+
+/** A running Palisade: the one place that picks concrete adapters and wires them together. */
+export interface App {
+  grpcPort: number;
+  adminPort: number;
+  logger: Logger;
+  metrics: Metrics;
+  policy: PolicySource;
+  store: Store;
+  /** Stops accepting, finishes in-flight calls within the shutdown grace, closes the store. */
+  stop(): Promise<void>;
+}
+
+export interface AppOptions {
+  logger?: Logger;
+  clock?: { now(): number };
+}
+
+/** How often mounted key files are re-read, so a rotated Secret takes effect without a restart. */
+const KEY_REFRESH_MS = 30_000;
+
+export async function startApp(settings: Settings, options: AppOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger({ level: settings.logLevel });
+  const clock = options.clock ?? { now: () => Date.now() };
+  logger.info({ settings: redactedSettings(settings) }, "starting palisade");
+  const tracing = await startTracing({ serviceName: "palisade", logger });
+  const metrics = createMetrics();
+
+  const pseudonymiser = await startPseudonymiser(settings, clock, logger);
+  const policy = new PolicySource({
+    location: settings.policy,
+    logger,
+    onReload: (result) => {
+      metrics.policyReloads.inc({ result: result.ok ? "success" : "rejected" });
+      if (result.ok) metrics.setActivePolicy(result.policy);
+    },
+  });
+  metrics.setActivePolicy(await policy.start());
+  const store = await openStore(settings, logger, metrics);
+
+  const pipeline = createPipeline({
+    store,
+    pseudonymiser: pseudonymiser.instance,
+    policy: () => policy.current(),
+    clock,
+    eventTime: { maxSkewMs: settings.maxClockSkew, trust: settings.trustEventTime },
+    onRuleError: (rule) => metrics.ruleErrors.inc({ rule }),
+  });
+  const observer = createDecisionObserver({ metrics, logger });
+  const health = createHealthService(() => "SERVING");
+  const grpcServer = createGrpcServer({
+    host: settings.grpcHost,
+    port: settings.grpcPort,
+    authorization: createAuthorizationService({ pipeline, policy: () => policy.current(), observer }),
+    health,
+  });
+  const admin = createAdminServer({
+    host: settings.adminHost,
+    port: settings.adminPort,
+    metrics,
+    logger,
+    readiness: () => readiness(policy, store),
+  });
+  const grpcPort = await grpcServer.listen();
+  const adminPort = await admin.listen();
+  logger.info({ grpcPort, adminPort, store: store.kind, policy: policy.status() }, "palisade ready");
+
+  return {
+    grpcPort,
+    adminPort,
+    logger,
+    metrics,
+    policy,
+    store,
+    async stop() {
+      logger.info({ graceMs: settings.shutdownGrace }, "shutting down");
+      clearInterval(pseudonymiser.refresh);
+      await Promise.all([grpcServer.shutdown(settings.shutdownGrace), admin.close()]);
+      await policy.stop();
+      await store.close();
+      await tracing.shutdown();
+      logger.info("stopped");
+    },
+  };
+}
+
+async function startPseudonymiser(settings: Settings, clock: { now(): number }, logger: Logger) {
+  const keySettings = {
+    key: settings.pseudonymKey,
+    keyFile: settings.pseudonymKeyFile,
+    previousKey: settings.pseudonymPreviousKey,
+    previousKeyFile: settings.pseudonymPreviousKeyFile,
+    graceMs: settings.pseudonymGrace,
+  };
+  const loaded = await loadKeyRing(keySettings, clock.now());
+  if (loaded.generated) {
+    logger.warn(
+      "no pseudonymisation key configured: generated a random one for this process; pseudonyms change on " +
+        "restart and differ between replicas (set PALISADE_PSEUDONYM_KEY_FILE from a Secret)",
+    );
+  }
+  const instance = new HmacPseudonymiser(loaded.ring);
+  const refresh = setInterval(() => {
+    if (loaded.generated) return;
+    loadKeyRing(keySettings, clock.now()).then(
+      (next) => instance.rotate(next.ring),
+      (error: unknown) => logger.error({ err: error }, "pseudonymisation key refresh failed; keeping current keys"),
+    );
+  }, KEY_REFRESH_MS);
+  refresh.unref();
+  return { instance, refresh };
+}
+
+async function openStore(settings: Settings, logger: Logger, metrics: Metrics): Promise<Store> {
+  if (!settings.redisUrl) {
+    logger.info("no REDIS_URL: using the in-memory store (single replica only)");
+    return new MemoryStore();
+  }
+  const password = settings.redisPasswordFile ? (await readFile(settings.redisPasswordFile, "utf8")).trim() : undefined;
+  const redis = createRedisStore(settings.redisUrl, {
+    commandTimeoutMs: settings.storeTimeout,
+    password,
+    onConnectionError: (error) => {
+      metrics.storeErrors.inc({ store: "redis", kind: "connection" });
+      logger.debug({ err: error }, "redis connection error");
+    },
+  });
+  if (!(await redis.waitUntilReady(2_000))) logger.warn("redis not reachable yet: deciding from local state until it is");
+  const store = new ResilientStore(redis, new MemoryStore());
+  store.onStateChange((change) => {
+    metrics.storeDegraded.set(change.degraded ? 1 : 0);
+    if (change.degraded) logger.warn({ err: change.cause }, "store unavailable: deciding from local state");
+    else logger.info("store reachable again");
+  });
+  return store;
+}
+
+/**
+ * Ready means a policy is in force. A store outage is reported but does not fail readiness:
+ * decisions go on from local state (DESIGN.md), and pulling every replica out of the Service at
+ * once would turn a Redis blip into an ext_authz outage for all of Envoy.
+ */
+async function readiness(policy: PolicySource, store: Store): Promise<ReadinessReport> {
+  const status = policy.status();
+  const storeUp = await store.ping();
+  return {
+    ready: true,
+    checks: {
+      policy: { ok: true, detail: `${status.name} ${status.version}` },
+      policyReload: status.lastError
+        ? { ok: false, detail: `last update rejected: ${status.lastError.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}` }
+        : { ok: true },
+      store: { ok: storeUp, detail: storeUp ? store.kind : `${store.kind} unreachable: deciding from local state` },
+    },
+  };
+}

@@ -1,0 +1,86 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { parseDuration } from "../policy/duration.js";
+
+/** Process settings: where things are and how the process runs. What to enforce is policy. */
+const port = z.coerce.number().int().min(0).max(65535);
+const flag = z.union([z.boolean(), z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1")]);
+const durationMs = z.union([
+  z.number().int().nonnegative(),
+  z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) ctx.addIssue({ code: "custom", message: `not a duration: "${text}"` });
+    return ms ?? 0;
+  }),
+]);
+
+export const settingsSchema = z
+  .object({
+    policy: z.string().min(1).describe("Policy file, or a directory mounted from a ConfigMap"),
+    grpcHost: z.string().default("0.0.0.0"),
+    grpcPort: port.default(9001),
+    adminHost: z.string().default("0.0.0.0"),
+    adminPort: port.default(9090),
+    redisUrl: z.string().optional().describe("redis://, rediss://, redis+cluster:// or redis+sentinel:// URL"),
+    redisPasswordFile: z.string().optional(),
+    storeTimeout: durationMs.default(50).describe("Budget of one store call before local state is used"),
+    trustEventTime: flag.default(false).describe("Replay mode: trust the event times in requests"),
+    maxClockSkew: durationMs.default(5 * 60_000),
+    pseudonymKey: z.string().optional(),
+    pseudonymKeyFile: z.string().optional(),
+    pseudonymPreviousKey: z.string().optional(),
+    pseudonymPreviousKeyFile: z.string().optional(),
+    pseudonymGrace: durationMs.default(24 * 3_600_000),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    shutdownGrace: durationMs.default(10_000).describe("How long in-flight calls may finish after SIGTERM"),
+  })
+  .strict();
+
+export type Settings = z.output<typeof settingsSchema>;
+export type SettingsInput = Partial<Record<keyof Settings, unknown>>;
+
+/** Environment variable for each setting: PALISADE_GRPC_PORT for grpcPort, and so on. */
+function envName(key: string): string {
+  return `PALISADE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** Conventional names honoured besides the PALISADE_ ones. */
+const ENV_ALIASES: Partial<Record<keyof Settings, string>> = { redisUrl: "REDIS_URL", logLevel: "LOG_LEVEL" };
+
+/**
+ * Settings from, in rising precedence: defaults, a YAML settings file (PALISADE_SETTINGS or
+ * `--settings`), the environment, command-line flags. Throws an Error naming every bad key.
+ */
+export function resolveSettings(
+  flags: SettingsInput & { settings?: string },
+  env: NodeJS.ProcessEnv,
+  defaults: { policy: string },
+): Settings {
+  const file = flags.settings ?? env.PALISADE_SETTINGS;
+  const fromFile = file ? (parseYaml(readFileSync(file, "utf8")) as SettingsInput | null) ?? {} : {};
+  const fromEnv: SettingsInput = {};
+  for (const key of Object.keys(settingsSchema.shape) as (keyof Settings)[]) {
+    const value = env[envName(key)] ?? (ENV_ALIASES[key] ? env[ENV_ALIASES[key]!] : undefined);
+    if (value !== undefined && value !== "") fromEnv[key] = value;
+  }
+  const definedFlags = Object.fromEntries(
+    Object.entries(flags).filter(([key, value]) => value !== undefined && key !== "settings"),
+  );
+  const parsed = settingsSchema.safeParse({ ...defaults, ...fromFile, ...fromEnv, ...definedFlags });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(settings)"}: ${i.message}`);
+    throw new Error(`invalid settings: ${problems.join("; ")}`);
+  }
+  return parsed.data;
+}
+
+/** Settings as they may be logged: secrets replaced, passwords cut out of URLs. */
+export function redactedSettings(settings: Settings): Record<string, unknown> {
+  return {
+    ...settings,
+    redisUrl: settings.redisUrl?.replace(/\/\/([^@/]*)@/, "//***@"),
+    pseudonymKey: settings.pseudonymKey ? "***" : undefined,
+    pseudonymPreviousKey: settings.pseudonymPreviousKey ? "***" : undefined,
+  };
+}

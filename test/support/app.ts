@@ -1,0 +1,17 @@
+import { startApp, type App } from "../../src/app.js";
+import { resolveSettings, type SettingsInput } from "../../src/settings/settings.js";
+import { createLogger } from "../../src/telemetry/logger.js";
+import { examplePolicyPath } from "./policies.js";
+
+/** A fixed test key: tests compare pseudonyms, so they must be stable. */
+export const TEST_PSEUDONYM_KEY = "test-key-0123456789abcdef0123456789abcdef";
+
+/** Starts the whole service on free ports, as `palisade serve` would, with quiet logs. */
+export function startTestApp(overrides: SettingsInput = {}): Promise<App> {
+  const settings = resolveSettings(
+    { grpcPort: 0, adminPort: 0, grpcHost: "127.0.0.1", adminHost: "127.0.0.1", pseudonymKey: TEST_PSEUDONYM_KEY, shutdownGrace: 2000, ...overrides },
+    {},
+    { policy: examplePolicyPath },
+  );
+  return startApp(settings, { logger: createLogger({ level: "silent" }) });
+}

@@ -1,0 +1,39 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
+import { compilePolicy, type CompiledPolicy } from "../../src/policy/compile.js";
+import { policySchema } from "../../src/policy/schema.js";
+
+/** Repository root, for reading the bundled example files. */
+export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+export const examplePolicyPath = `${repoRoot}examples/policy.yaml`;
+
+/** The bundled example policy, compiled. */
+export function examplePolicy(): CompiledPolicy {
+  return policyFrom(parse(readFileSync(examplePolicyPath, "utf8")));
+}
+
+/** Compiles a policy document given as an object, with the schema's defaults applied. */
+export function policyFrom(document: unknown): CompiledPolicy {
+  return compilePolicy(policySchema.parse(document), "test");
+}
+
+/** A minimal document with one endpoint and the given spec fields merged in. */
+export function minimalPolicy(spec: Record<string, unknown> = {}): CompiledPolicy {
+  return policyFrom({
+    apiVersion: "palisade.dev/v1alpha1",
+    kind: "Policy",
+    metadata: { name: "test", version: "t1" },
+    spec: {
+      endpoints: [
+        {
+          name: "login",
+          match: { methods: ["POST"], path: "/login" },
+          identity: { username: { jsonPointer: "/username" } },
+          velocity: { ip: { window: "1m", threshold: 3, weight: 40 } },
+        },
+      ],
+      ...spec,
+    },
+  });
+}
