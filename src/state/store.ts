@@ -9,6 +9,13 @@
 export interface Store {
   /** Applies `ops` to one entity's keys atomically and returns one result per op, in order. */
   apply(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[]>;
+  /**
+   * Folds one observation into the learned baseline `name` of `entity` (an exponentially
+   * weighted mean and variance), unless an observation for the same or a later `period` was
+   * already folded in — by this replica or another — so that replicas sharing a store learn
+   * each period once. Returns the baseline after the call.
+   */
+  observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState>;
   /** True when the backing store answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -27,7 +34,58 @@ export interface WindowAdd {
   amount: number;
 }
 
-export type EntityOp = WindowAdd;
+/**
+ * Add `member` (when given; omit it to read) to a distinct-count over a sliding window and
+ * return about how many distinct members were added in the current and previous window bucket.
+ * HyperLogLog in Redis (PFADD/PFCOUNT), so memory per key is bounded whatever the members; the
+ * count is approximate (Redis: about 0.8% standard error; exact for small counts).
+ */
+export interface DistinctAdd {
+  op: "distinct.add";
+  name: string;
+  windowMs: number;
+  member?: string;
+}
+
+/** 1 if `member` is in the entity's remembered set `name`, else 0. Writes nothing. */
+export interface MemberCheck {
+  op: "member.check";
+  name: string;
+  member: string;
+}
+
+/**
+ * Remember `member` in the set `name` (e.g. the fingerprints an account logged in from),
+ * keeping the `maxMembers` most recently added and forgetting the whole set `retentionMs` after
+ * its last write. Returns the number of members after the add.
+ */
+export interface MemberAdd {
+  op: "member.add";
+  name: string;
+  member: string;
+  maxMembers: number;
+  retentionMs: number;
+}
+
+export type EntityOp = WindowAdd | DistinctAdd | MemberCheck | MemberAdd;
+
+export interface BaselineObservation {
+  /** A monotonically increasing period number, e.g. the minute since the epoch. */
+  period: number;
+  value: number;
+  /** Weight of the new observation, 0 < alpha ≤ 1: 2/(N+1) approximates an N-period average. */
+  alpha: number;
+  /** The baseline is forgotten this long after its last update. */
+  retentionMs: number;
+}
+
+export interface BaselineState {
+  mean: number;
+  variance: number;
+  /** Observations folded in so far; a baseline with few is not yet trusted. */
+  samples: number;
+  lastPeriod: number;
+}
 
 /** The store could not answer (down, timed out, overloaded): retrying later may work. */
 export class StoreUnavailableError extends Error {
