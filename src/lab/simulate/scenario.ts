@@ -1,0 +1,191 @@
+import { readFile } from "node:fs/promises";
+import ipaddr from "ipaddr.js";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { parseDuration } from "../../policy/duration.js";
+
+/**
+ * A scenario set: the storefront's population and the abuse to mix into it. Every rate, size
+ * and duration is a field here, so an operator edits a copy (`palisade simulate
+ * --print-scenarios`) instead of the code. Objects are strict: a misspelt key is an error.
+ */
+
+const duration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined) ctx.addIssue({ code: "custom", message: `not a duration: "${text}" (use e.g. 30s, 5m, 1h)` });
+  return ms ?? 0;
+});
+
+const share = z.number().min(0).max(1);
+const rate = z.number().positive().describe("per second");
+
+const cidr = z.string().refine((text) => {
+  try {
+    ipaddr.parseCIDR(text);
+    return true;
+  } catch {
+    return false;
+  }
+}, "expected a CIDR block such as 198.18.0.0/15");
+
+const pool = z.enum(["homes", "mobile", "corporate", "residential", "hosting"]);
+
+const addresses = z
+  .object({
+    /** Home broadband of legitimate desktop users. */
+    homes: z.array(cidr).min(1).default(["198.18.0.0/17"]),
+    /** Mobile carriers: carrier-grade NAT (RFC 6598) and IPv6. */
+    mobile: z.array(cidr).min(1).default(["100.64.0.0/12", "2001:db8:4000::/36"]),
+    /** Shared corporate NAT gateways (TEST-NET-1). */
+    corporate: z.array(cidr).min(1).default(["192.0.2.0/25"]),
+    /** Residential proxies rented by attackers: consumer addresses, like the homes. */
+    residential: z.array(cidr).min(1).default(["198.19.0.0/16", "2001:db8:8000::/36"]),
+    /** Rented servers: the single hosts of bursts and scanners. */
+    hosting: z.array(cidr).min(1).default(["192.0.2.128/25"]),
+    /** The load balancer in front of Envoy: the TCP peer of every request. */
+    loadBalancer: z.string().default("10.0.0.7"),
+  })
+  .strict();
+
+const site = z
+  .object({
+    host: z.string().default("shop.example"),
+    users: z.number().int().positive().default(20_000),
+    products: z.number().int().positive().default(5_000),
+    /** The share of all products that get most views (a Zipf-like head). */
+    popularShare: share.default(0.05),
+  })
+  .strict();
+
+const legit = z
+  .object({
+    sessionsPerMinute: z.number().min(0).default(60),
+    mobileShare: share.default(0.4),
+    /** Sessions from people at work, behind a few shared NAT addresses. */
+    corporateShare: share.default(0.25),
+    corporateNats: z.number().int().positive().default(6),
+    pagesPerSession: z.number().positive().default(8),
+    thinkTimeMedian: duration.default(7_000),
+    thinkTimeSigma: z.number().min(0).default(0.9),
+    /** Web sessions that sign in; app sessions always hold or get a token. */
+    loginShare: share.default(0.35),
+    mistypeRate: share.default(0.08),
+    /** App sessions that start with a token refresh rather than a password. */
+    refreshShare: share.default(0.7),
+    tokenLifetime: duration.default(300_000),
+  })
+  .strict();
+
+const spike = z
+  .object({ at: duration, duration, factor: z.number().min(1) })
+  .strict()
+  .describe("A marketing e-mail lands: arrivals multiply for a while");
+
+const client = z.enum(["scripted", "browser"]);
+
+const takeover = z
+  .object({
+    share: share.default(1),
+    delay: duration.default(120_000),
+    pages: z.number().int().min(0).default(6),
+  })
+  .strict();
+
+const attackBase = {
+  name: z.string().optional(),
+  at: duration.default(0),
+  duration,
+  rate,
+  sources: z.number().int().positive().default(1),
+  pool: pool.default("hosting"),
+  client: client.default("scripted"),
+};
+
+const stuffing = z
+  .object({
+    ...attackBase,
+    kind: z.literal("credential_stuffing"),
+    endpoint: z.enum(["login", "token"]).default("login"),
+    /** Combo-list entries whose username exists here. */
+    knownUserShare: share.default(0.5),
+    /** Entries whose password is right (for an existing user). */
+    hitRate: share.default(0.01),
+    takeover: takeover.optional(),
+  })
+  .strict();
+
+const scraping = z
+  .object({
+    ...attackBase,
+    kind: z.literal("scraping"),
+    order: z.enum(["sequential", "random"]).default("sequential"),
+    searchShare: share.default(0.1),
+  })
+  .strict();
+
+const scanning = z.object({ ...attackBase, kind: z.literal("vulnerability_scan") }).strict();
+
+const attack = z.discriminatedUnion("kind", [stuffing, scraping, scanning]);
+
+const scenario = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "lower-case letters, digits, '-' and '_'"),
+    description: z.string().optional(),
+    duration,
+    legit: legit.partial().optional(),
+    spike: spike.optional(),
+    attacks: z.array(attack).default([]),
+  })
+  .strict();
+
+export const scenarioSetSchema = z
+  .object({
+    seed: z.number().int().default(1),
+    start: z.iso.datetime().default("2026-03-02T09:00:00Z"),
+    /** Quiet time between scenarios, longer than the policy's longest window, so none leaks into the next. */
+    gap: duration.default(600_000),
+    site: site.default(site.parse({})),
+    addresses: addresses.default(addresses.parse({})),
+    legit: legit.default(legit.parse({})),
+    scenarios: z.array(scenario).min(1),
+  })
+  .strict();
+
+export type ScenarioSet = z.output<typeof scenarioSetSchema>;
+export type Scenario = z.output<typeof scenario>;
+export type LegitSettings = z.output<typeof legit>;
+export type AttackSettings = z.output<typeof attack>;
+export type StuffingSettings = z.output<typeof stuffing>;
+export type ScrapingSettings = z.output<typeof scraping>;
+export type ScanSettings = z.output<typeof scanning>;
+export type AddressPool = z.output<typeof pool>;
+
+export class ScenarioError extends Error {
+  override readonly name = "ScenarioError";
+}
+
+/** Parses a scenario set from YAML or JSON text (JSON is YAML). */
+export function parseScenarioSet(text: string, source: string): ScenarioSet {
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    throw new ScenarioError(`${source}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const result = scenarioSetSchema.safeParse(document);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
+  throw new ScenarioError(`${source}: invalid scenario set\n  ${issues.join("\n  ")}`);
+}
+
+export async function loadScenarioSet(path: string): Promise<ScenarioSet> {
+  return parseScenarioSet(await readFile(path, "utf8"), path);
+}
+
+/** Keeps only the named scenarios, in the file's order. */
+export function selectScenarios(set: ScenarioSet, names: readonly string[] | undefined): ScenarioSet {
+  if (!names || names.length === 0) return set;
+  const unknown = names.filter((name) => !set.scenarios.some((s) => s.name === name));
+  if (unknown.length > 0) throw new ScenarioError(`no scenario named ${unknown.join(", ")}`);
+  return { ...set, scenarios: set.scenarios.filter((s) => names.includes(s.name)) };
+}

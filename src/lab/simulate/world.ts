@@ -1,0 +1,84 @@
+import ipaddr from "ipaddr.js";
+import type { Random } from "./random.js";
+import type { AddressPool, ScenarioSet } from "./scenario.js";
+
+/**
+ * The storefront the traffic is about: its accounts (with passwords, so the application's
+ * answer to a login can be known), its catalogue and the address space its visitors come
+ * from. Addresses are drawn only from documentation, benchmarking and shared (CGNAT) ranges:
+ * the generated traffic names no real network.
+ */
+export interface World {
+  host: string;
+  loadBalancer: string;
+  users: { username: string; password: string; homeIp: string }[];
+  products: number;
+  popularProducts: number;
+  corporateNats: string[];
+  pools: Record<AddressPool, readonly string[]>;
+}
+
+export function createWorld(set: ScenarioSet, random: Random): World {
+  const pools: Record<AddressPool, readonly string[]> = {
+    homes: set.addresses.homes,
+    mobile: set.addresses.mobile,
+    corporate: set.addresses.corporate,
+    residential: set.addresses.residential,
+    hosting: set.addresses.hosting,
+  };
+  const users = Array.from({ length: set.site.users }, (_, i) => ({
+    username: usernameFor(random, i),
+    password: `${random.pick(WORDS)}-${random.pick(WORDS)}-${random.int(10, 9999)}`,
+    homeIp: addressIn(random, pools.homes),
+  }));
+  return {
+    host: set.site.host,
+    loadBalancer: set.addresses.loadBalancer,
+    users,
+    products: set.site.products,
+    popularProducts: Math.max(1, Math.round(set.site.products * set.site.popularShare)),
+    corporateNats: Array.from({ length: set.legit.corporateNats }, () => addressIn(random, pools.corporate)),
+    pools,
+  };
+}
+
+const FIRST = ["ana", "ben", "chloe", "dev", "emma", "farid", "grace", "hugo", "ines", "jon", "kim", "lena", "mo", "nina", "omar", "paula", "quinn", "rui", "sara", "tom"];
+const LAST = ["adams", "berg", "costa", "dubois", "ekman", "fox", "garcia", "huang", "ivanova", "jensen", "khan", "lopez", "moreau", "nowak", "okafor", "park", "rossi", "silva", "tanaka", "weber"];
+const WORDS = ["amber", "breeze", "cobalt", "delta", "ember", "falcon", "glacier", "harbor", "indigo", "jasper", "koala", "lumen", "maple", "nectar", "orbit", "pepper", "quartz", "raven", "sierra", "tundra"];
+/** Reserved for documentation (RFC 2606): no mailbox here belongs to anyone. */
+const MAIL_DOMAINS = ["example.com", "example.net", "example.org", "mail.example"];
+
+function usernameFor(random: Random, index: number): string {
+  return `${random.pick(FIRST)}.${random.pick(LAST)}${index}@${random.pick(MAIL_DOMAINS)}`;
+}
+
+/** A username from a combo list that has no account here. */
+export function unknownUsername(random: Random): string {
+  return `${random.pick(FIRST)}${random.pick(LAST)}${random.int(100, 99_999)}@${random.pick(MAIL_DOMAINS)}`;
+}
+
+/** A random host address in one of the blocks (network and broadcast addresses avoided). */
+export function addressIn(random: Random, blocks: readonly string[]): string {
+  const [network, prefix] = ipaddr.parseCIDR(random.pick(blocks));
+  const bytes = network.toByteArray();
+  const hostBits = bytes.length * 8 - prefix;
+  for (let bit = 0; bit < hostBits; bit += 8) {
+    const index = bytes.length - 1 - bit / 8;
+    const width = Math.min(8, hostBits - bit);
+    const low = bit === 0 && hostBits > 2 ? 1 : 0;
+    const high = (1 << width) - 1 - (bit === 0 && hostBits > 2 && width === 8 ? 1 : 0);
+    bytes[index] = (bytes[index]! & ~((1 << width) - 1)) | random.int(low, high);
+  }
+  const address = ipaddr.fromByteArray(bytes);
+  return address.kind() === "ipv6" ? (address as ipaddr.IPv6).toRFC5952String() : address.toString();
+}
+
+export function popularProduct(world: World, random: Random): number {
+  return random.chance(0.7) ? random.int(1, world.popularProducts) : random.int(1, world.products);
+}
+
+export const SEARCH_TERMS = [
+  "running shoes", "rain jacket", "usb c cable", "coffee grinder", "yoga mat", "desk lamp", "backpack",
+  "wireless earbuds", "cast iron pan", "board games", "winter gloves", "water bottle", "phone case",
+  "standing desk", "sunglasses", "kids bike", "espresso cups", "hiking boots", "wool socks", "tent",
+];

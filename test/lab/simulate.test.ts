@@ -1,0 +1,88 @@
+import ipaddr from "ipaddr.js";
+import { describe, expect, it } from "vitest";
+import { fromProtoJson } from "../../src/lab/proto-json.js";
+import { parseScenarioSet, ScenarioError } from "../../src/lab/simulate/scenario.js";
+import { simulate } from "../../src/lab/simulate/simulate.js";
+import type { LabLine } from "../../src/lab/lines.js";
+import { toHttpAttributes } from "../../src/transport/grpc/authz/converter.js";
+import type { CheckRequest } from "../../src/transport/grpc/protos.js";
+
+const SMALL = `
+site: { users: 200, products: 100 }
+legit: { sessionsPerMinute: 30, corporateNats: 2 }
+scenarios:
+  - name: mixed
+    duration: 2m
+    spike: { at: 30s, duration: 30s, factor: 3 }
+    attacks:
+      - { kind: credential_stuffing, duration: 1m, rate: 3, hitRate: 0.2, knownUserShare: 1, takeover: { delay: 10s, pages: 2 } }
+      - { kind: credential_stuffing, duration: 1m, rate: 2, sources: 50, pool: residential, client: browser, endpoint: token }
+      - { kind: scraping, duration: 1m, rate: 3 }
+      - { kind: vulnerability_scan, duration: 30s, rate: 2 }
+`;
+
+const lines = (seed?: number) => [...simulate(parseScenarioSet(SMALL, "small.yaml"), seed)];
+const text = (all: LabLine[]) => all.map((line) => JSON.stringify(line)).join("\n");
+
+describe("simulate", () => {
+  it("gives the same bytes for the same seed and different traffic for another", () => {
+    expect(text(lines(7))).toBe(text(lines(7)));
+    expect(text(lines(8))).not.toBe(text(lines(7)));
+  });
+
+  it("writes lines in event-time order, each with its scenario and label", () => {
+    const all = lines();
+    const times = all.map((line) => Date.parse(line.time));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(new Set(all.map((line) => line.label))).toEqual(
+      new Set(["legit", "attack:credential_stuffing", "attack:account_takeover", "attack:scraping", "attack:vulnerability_scan"]),
+    );
+    expect(all.every((line) => line.scenario === "mixed")).toBe(true);
+  });
+
+  it("writes CheckRequests and access-log entries in strict proto3 JSON, joined by request id", () => {
+    const all = lines();
+    const checks = all.filter((line) => line.type === "check").map((line) => fromProtoJson("envoy.service.auth.v3.CheckRequest", line.checkRequest));
+    const logs = all.filter((line) => line.type === "access_log").map((line) => fromProtoJson("envoy.data.accesslog.v3.HTTPAccessLogEntry", line.httpAccessLogEntry) as any);
+    expect(checks.length).toBe(logs.length);
+    const ids = new Set(checks.map((check) => toHttpAttributes(check as CheckRequest).requestId));
+    expect(logs.every((log) => ids.has(log.request.request_id))).toBe(true);
+  });
+
+  it("reads back through the ext_authz converter: login bodies, headers, event time", () => {
+    const login = lines().find((line) => line.type === "check" && (line.checkRequest as any).attributes.request.http.path === "/api/v1/login");
+    const attrs = toHttpAttributes(fromProtoJson("envoy.service.auth.v3.CheckRequest", login!.type === "check" ? login!.checkRequest : undefined) as CheckRequest);
+    expect(attrs.method).toBe("POST");
+    expect(JSON.parse(Buffer.from(attrs.body!).toString("utf8"))).toMatchObject({ username: expect.any(String), password: expect.any(String) });
+    expect(attrs.headers.get("user-agent")).toBeTruthy();
+    expect(attrs.timeMs).toBe(Date.parse(login!.time));
+  });
+
+  it("uses only documentation, benchmarking and shared address space", () => {
+    const reserved = ["192.0.2.0/24", "198.18.0.0/15", "100.64.0.0/10", "2001:db8::/32", "10.0.0.0/8"].map((c) => ipaddr.parseCIDR(c));
+    const inReserved = (ip: string) => {
+      const address = ipaddr.parse(ip);
+      return reserved.some(([net, bits]) => net.kind() === address.kind() && address.match([net, bits] as any));
+    };
+    for (const line of lines()) {
+      if (line.type !== "check") continue;
+      const attrs = toHttpAttributes(fromProtoJson("envoy.service.auth.v3.CheckRequest", line.checkRequest) as CheckRequest);
+      expect(inReserved(attrs.headers.get("x-forwarded-for")!)).toBe(true);
+      expect(inReserved(attrs.peerAddress!)).toBe(true);
+    }
+  });
+
+  it("follows a stuffed hit with a takeover that names the request it came from", () => {
+    const all = lines();
+    const takeovers = all.filter((line) => line.label === "attack:account_takeover");
+    expect(takeovers.length).toBeGreaterThan(0);
+    const stuffedIds = new Set(all.filter((line) => line.type === "check" && line.label === "attack:credential_stuffing").map((line) => (line as any).checkRequest.attributes.request.http.id));
+    expect(takeovers.every((line) => stuffedIds.has(line.causedBy))).toBe(true);
+  });
+
+  it("rejects a scenario file with a misspelt key, naming where", () => {
+    expect(() => parseScenarioSet("scenarios: [{ name: a, duration: 1m, atacks: [] }]", "bad.yaml")).toThrow(ScenarioError);
+    expect(() => parseScenarioSet("scenarios: [{ name: a, duration: 1m, atacks: [] }]", "bad.yaml")).toThrow(/scenarios\.0/);
+    expect(() => parseScenarioSet("scenarios: [{ name: a, duration: soon }]", "bad.yaml")).toThrow(/not a duration/);
+  });
+});
