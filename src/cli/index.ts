@@ -2,6 +2,7 @@
 import path from "node:path";
 import { Command, Option } from "commander";
 import { serve } from "../main.js";
+import { registerLabCommands } from "./lab.js";
 import { lintPolicy } from "../policy/lint.js";
 import { resolveSettings } from "../settings/settings.js";
 import { findProtoDir } from "../transport/grpc/protos.js";
@@ -39,6 +40,11 @@ program
     (result.ok ? process.stdout : process.stderr).write(`${result.output}\n`);
     process.exitCode = result.ok ? 0 : 1;
   });
+
+registerLabCommands(program, {
+  policy: EXAMPLE_POLICY,
+  scenarios: path.join(path.dirname(findProtoDir()), "examples", "lab", "scenarios.yaml"),
+});
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`palisade: ${error instanceof Error ? error.message : String(error)}\n`);

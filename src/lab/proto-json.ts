@@ -119,8 +119,13 @@ function readSingle(owner: MessageType, field: FieldDescriptor, target: MessageT
  * The loader's descriptors keep references relative to the referring message's package.
  */
 function resolveMessage(scope: string, reference: string): MessageType | undefined {
-  return resolve(scope, reference, (name) => index().messages.get(name));
+  const key = `${scope} ${reference}`;
+  if (!resolved.has(key)) resolved.set(key, resolve(scope, reference, (name) => index().messages.get(name)));
+  return resolved.get(key);
 }
+
+/** Resolutions are asked for on every field of every message: remember them. */
+const resolved = new Map<string, MessageType | undefined>();
 
 function resolve<T>(scope: string, reference: string, lookup: (name: string) => T | undefined): T | undefined {
   if (reference.startsWith(".")) return lookup(reference.slice(1));

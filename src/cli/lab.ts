@@ -1,0 +1,93 @@
+import { createWriteStream } from "node:fs";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { finished } from "node:stream/promises";
+import { Command, Option } from "commander";
+import { parseDuration } from "../policy/duration.js";
+import { FORMATS, type Format } from "../lab/replay/formats.js";
+import { runReplay } from "../lab/replay/run.js";
+import { loadScenarioSet, selectScenarios } from "../lab/simulate/scenario.js";
+import { simulate } from "../lab/simulate/simulate.js";
+import { writeLines } from "../lab/simulate/write.js";
+
+/** `palisade simulate` and `palisade replay`: the abuse-scenario lab (issue 3). */
+export function registerLabCommands(program: Command, examples: { policy: string; scenarios: string }): void {
+  program
+    .command("simulate")
+    .description("Generate labelled storefront traffic (legitimate shoppers and attacks) as JSON lines")
+    .option("--scenarios <file>", "scenario set, YAML or JSON", examples.scenarios)
+    .option("--seed <n>", "random seed (default: the file's); the same seed gives the same bytes", integer)
+    .option("--only <names>", "comma-separated scenario names to generate", list)
+    .option("--output <file>", "write to a file instead of standard output")
+    .option("--print-scenarios", "print the scenario file to start editing from, and exit")
+    .action(async (flags: { scenarios: string; seed?: number; only?: string[]; output?: string; printScenarios?: boolean }) => {
+      if (flags.printScenarios) {
+        process.stdout.write(await readFile(flags.scenarios, "utf8"));
+        return;
+      }
+      const set = selectScenarios(await loadScenarioSet(flags.scenarios), flags.only);
+      const out = flags.output ? createWriteStream(flags.output) : process.stdout;
+      await writeLines(simulate(set, flags.seed ?? set.seed), out);
+      if (flags.output) {
+        out.end();
+        await finished(out);
+      }
+    });
+
+  program
+    .command("replay")
+    .description("Replay traffic through the decision pipeline on the events' own clock and report detection per scenario")
+    .argument("<file>", "lab JSON lines, an Envoy JSON access log or an Apache log (gzip too); - for standard input")
+    .option("--policy <path>", "policy to decide with", examples.policy)
+    .option("--compare <current>", "also replay with this (current) policy and show which decisions --policy changes")
+    .option("--target <host:port>", "replay against a running palisade serve --trust-event-time over gRPC")
+    .option("--json", "print the report as JSON")
+    .addOption(new Option("--format <format>", "input format").choices([...FORMATS]).default("auto"))
+    .option("--scenario <name>", "scenario name for imported (unlabelled) traffic", "")
+    .option("--max-disorder <duration>", "skip events this much older than the newest seen", duration, 60_000)
+    .option("--examples <n>", "examples listed per changed decision with --compare", integer, 5)
+    .option("--no-progress", "no progress bar (it is drawn on standard error, and only on a terminal)")
+    .action(async (file: string, flags: ReplayFlags) => {
+      const { text } = await runReplay({
+        input: file,
+        policy: flags.policy,
+        compare: flags.compare,
+        target: flags.target,
+        json: flags.json ?? false,
+        format: flags.format,
+        scenario: flags.scenario || (file === "-" ? "stdin" : path.basename(file)),
+        maxDisorderMs: flags.maxDisorder,
+        examples: flags.examples,
+        progress: flags.progress,
+      });
+      process.stdout.write(`${text}\n`);
+    });
+}
+
+interface ReplayFlags {
+  policy: string;
+  compare?: string;
+  target?: string;
+  json?: boolean;
+  format: Format;
+  scenario: string;
+  maxDisorder: number;
+  examples: number;
+  progress: boolean;
+}
+
+function integer(value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number)) throw new Error(`not an integer: ${value}`);
+  return number;
+}
+
+function list(value: string): string[] {
+  return value.split(",").map((item) => item.trim()).filter(Boolean);
+}
+
+function duration(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined) throw new Error(`not a duration: ${value} (use e.g. 30s, 5m)`);
+  return ms;
+}

@@ -1,0 +1,64 @@
+import { randomBytes } from "node:crypto";
+import type { OutcomeRecorder } from "../../pipeline/outcome.js";
+import { createPipeline, type Pipeline } from "../../pipeline/pipeline.js";
+import type { CompiledPolicy } from "../../policy/compile.js";
+import { HmacPseudonymiser } from "../../privacy/pseudonymiser.js";
+import { MemoryStore } from "../../state/memory-store.js";
+import type { Store } from "../../state/store.js";
+import { toCheckResponse, toHttpAttributes } from "../../transport/grpc/authz/converter.js";
+import { accessLogRecordOf } from "./access-log-record.js";
+import { verdictOf, type ReplayTarget } from "./target.js";
+
+/** What the offline target is built from; the wiring mirrors app.ts so replay decides alike. */
+export interface OfflineParts {
+  store: Store;
+  pipeline: Pipeline;
+  /** Where access-log entries go; none until the outcome path of issue 4 exists. */
+  outcomes?: OutcomeRecorder;
+}
+
+export type OfflineWiring = (deps: { policy: CompiledPolicy; store: Store; clock: { now(): number } }) => OfflineParts;
+
+/**
+ * The composition app.ts does, minus the network: one in-memory store, a pseudonymiser with a
+ * key for this run only, and event time trusted (replay mode). When app.ts gains an outcome
+ * recorder, add it here too so replay feeds it exactly as the access-log stream does.
+ */
+export const defaultWiring: OfflineWiring = ({ policy, store, clock }) => ({
+  store,
+  pipeline: createPipeline({
+    store,
+    pseudonymiser: new HmacPseudonymiser({ current: randomBytes(32) }),
+    policy: () => policy,
+    clock,
+    eventTime: { trust: true, maxSkewMs: 0 },
+  }),
+});
+
+/**
+ * Decides in this process on a virtual clock: "now" is the time of the event being replayed,
+ * so windows and expiries follow the traffic, not the wall clock.
+ */
+export function offlineTarget(policy: CompiledPolicy, wiring: OfflineWiring = defaultWiring): ReplayTarget {
+  let virtualNow = 0;
+  const parts = wiring({ policy, store: new MemoryStore(), clock: { now: () => virtualNow } });
+  return {
+    name: `offline (${policy.name} ${policy.version})`,
+    async check(request, timeMs) {
+      virtualNow = timeMs;
+      const attrs = toHttpAttributes(request);
+      const { decision } = await parts.pipeline.evaluate(attrs);
+      return verdictOf(toCheckResponse(decision, { challenge: policy.challenge, incomingHeaderNames: attrs.headers.keys() }));
+    },
+    async log(entry) {
+      if (!parts.outcomes) return;
+      const record = accessLogRecordOf(entry);
+      if (record.timeMs !== undefined) virtualNow = Math.max(virtualNow, record.timeMs);
+      await parts.outcomes.record(record);
+    },
+    async close() {
+      await parts.store.close();
+      return [];
+    },
+  };
+}
