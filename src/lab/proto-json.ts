@@ -20,7 +20,6 @@ interface MessageDescriptor {
   name: string;
   field: FieldDescriptor[];
   nestedType: MessageDescriptor[];
-  enumType: { name: string }[];
   options: { mapEntry?: boolean } | null;
 }
 
@@ -29,37 +28,36 @@ interface MessageType {
   descriptor: MessageDescriptor;
   /** Both spellings proto3 JSON parsers must accept: the JSON name and the field's own name. */
   fields: Map<string, FieldDescriptor>;
+  /** Message types of this type's fields, resolved once (by field name). */
+  targets: Map<string, MessageType | undefined>;
 }
 
 export class ProtoJsonError extends Error {
   override readonly name = "ProtoJsonError";
 }
 
-type Index = { messages: Map<string, MessageType>; enums: Set<string> };
+type Index = { messages: Map<string, MessageType> };
 
 let cachedIndex: Index | undefined;
 
 function index(): Index {
   if (cachedIndex) return cachedIndex;
   const messages = new Map<string, MessageType>();
-  const enums = new Set<string>();
   const add = (fullName: string, descriptor: MessageDescriptor) => {
     const fields = new Map<string, FieldDescriptor>();
     for (const field of descriptor.field) {
       fields.set(field.name, field);
       fields.set(field.jsonName || lowerCamel(field.name), field);
     }
-    messages.set(fullName, { fullName, descriptor, fields });
+    messages.set(fullName, { fullName, descriptor, fields, targets: new Map() });
     for (const nested of descriptor.nestedType) add(`${fullName}.${nested.name}`, nested);
-    for (const nested of descriptor.enumType) enums.add(`${fullName}.${nested.name}`);
   };
   for (const [name, definition] of Object.entries(loadPackageDefinition())) {
     const format = (definition as { format?: string }).format;
     const type = (definition as { type?: unknown }).type;
     if (format?.endsWith(" DescriptorProto")) add(name, type as MessageDescriptor);
-    else if (format?.endsWith(" EnumDescriptorProto")) enums.add(name);
   }
-  cachedIndex = { messages, enums };
+  cachedIndex = { messages };
   return cachedIndex;
 }
 
@@ -89,13 +87,13 @@ function readMessage(type: MessageType, json: unknown, path: string): Record<str
 }
 
 function readField(owner: MessageType, field: FieldDescriptor, value: unknown, path: string): unknown {
-  const target = field.type === "TYPE_MESSAGE" ? resolveMessage(owner.fullName, field.typeName) : undefined;
+  const target = field.type === "TYPE_MESSAGE" ? fieldTarget(owner, field) : undefined;
   if (target?.descriptor.options?.mapEntry) return readMap(target, value, path);
   if (field.label === "LABEL_REPEATED") {
     if (!Array.isArray(value)) throw new ProtoJsonError(`${path}: expected an array`);
-    return value.map((item, i) => readSingle(owner, field, target, item, `${path}[${i}]`));
+    return value.map((item, i) => readSingle(field, target, item, `${path}[${i}]`));
   }
-  return readSingle(owner, field, target, value, path);
+  return readSingle(field, target, value, path);
 }
 
 function readMap(entry: MessageType, value: unknown, path: string): Record<string, unknown> {
@@ -108,9 +106,9 @@ function readMap(entry: MessageType, value: unknown, path: string): Record<strin
   return result;
 }
 
-function readSingle(owner: MessageType, field: FieldDescriptor, target: MessageType | undefined, value: unknown, path: string): unknown {
+function readSingle(field: FieldDescriptor, target: MessageType | undefined, value: unknown, path: string): unknown {
   if (target) return readWellKnown(target.fullName, value, path) ?? readMessage(target, value, path);
-  if (field.type === "TYPE_ENUM") return readEnum(owner.fullName, field.typeName, value, path);
+  if (field.type === "TYPE_ENUM") return readEnum(value, path);
   return readScalar(field.type, value, path);
 }
 
@@ -118,14 +116,12 @@ function readSingle(owner: MessageType, field: FieldDescriptor, target: MessageT
  * Resolves a type reference the way protoc does: from the innermost enclosing scope outwards.
  * The loader's descriptors keep references relative to the referring message's package.
  */
-function resolveMessage(scope: string, reference: string): MessageType | undefined {
-  const key = `${scope} ${reference}`;
-  if (!resolved.has(key)) resolved.set(key, resolve(scope, reference, (name) => index().messages.get(name)));
-  return resolved.get(key);
+function fieldTarget(owner: MessageType, field: FieldDescriptor): MessageType | undefined {
+  if (!owner.targets.has(field.name)) {
+    owner.targets.set(field.name, resolve(owner.fullName, field.typeName, (name) => index().messages.get(name)));
+  }
+  return owner.targets.get(field.name);
 }
-
-/** Resolutions are asked for on every field of every message: remember them. */
-const resolved = new Map<string, MessageType | undefined>();
 
 function resolve<T>(scope: string, reference: string, lookup: (name: string) => T | undefined): T | undefined {
   if (reference.startsWith(".")) return lookup(reference.slice(1));
@@ -137,10 +133,7 @@ function resolve<T>(scope: string, reference: string, lookup: (name: string) => 
   return undefined;
 }
 
-function readEnum(scope: string, reference: string, value: unknown, path: string): string | number {
-  if (resolve(scope, reference, (name) => (index().enums.has(name) ? name : undefined)) === undefined) {
-    throw new ProtoJsonError(`${path}: unknown enum ${reference}`);
-  }
+function readEnum(value: unknown, path: string): string | number {
   // The encoder checks names against the enum; numbers pass through as proto3 allows.
   if (typeof value === "string" || (typeof value === "number" && Number.isInteger(value))) return value;
   throw new ProtoJsonError(`${path}: expected an enum name or number`);

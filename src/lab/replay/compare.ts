@@ -53,7 +53,8 @@ export class DecisionDiff {
     lines.push("", ...table([["current → new", "requests"], ...transitions.map((t) => [`${t.from} → ${t.to}`, String(t.count)])]), "", "examples (request id, line, endpoint, pseudonymous subject, rule before → after):");
     for (const t of transitions) {
       for (const e of t.examples) {
-        lines.push(`  ${t.from} → ${t.to}  ${e.requestId}  line ${e.line}  ${e.endpoint ?? "-"}  ${e.subject ?? "-"}  ${e.ruleBefore ?? "-"} → ${e.ruleAfter ?? "-"}`);
+        const id = e.requestId === `line-${e.line}` ? "-" : e.requestId;
+        lines.push(`  ${t.from} → ${t.to}  ${id}  line ${e.line}  ${e.endpoint ?? "-"}  ${e.subject ?? "-"}  ${e.ruleBefore ?? "-"} → ${e.ruleAfter ?? "-"}`);
       }
     }
     return lines.join("\n");

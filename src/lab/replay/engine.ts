@@ -1,4 +1,5 @@
 import type { HTTPAccessLogEntry } from "../../transport/grpc/protos.js";
+import { TimeOrder } from "./reorder.js";
 import { isProblem, problem, type AccessLogEvent, type CheckEvent, type Problem, type ReplayEvent } from "./events.js";
 import { ScenarioStats, type DecidedRequest, type ScenarioFigures } from "./stats.js";
 import type { ReplayTarget, Verdict } from "./target.js";
@@ -9,8 +10,8 @@ export interface ReplayOptions {
   /** Endpoint names the policy marks as logins (authentication: true). */
   loginEndpoints: ReadonlySet<string>;
   /**
-   * An event this much older than the newest seen is skipped: the windows it belongs to have
-   * moved on. Smaller steps back are replayed at their own time and reported.
+   * Events are put back in time order within this much event time; one older than that has
+   * missed its windows and is skipped (see reorder.ts).
    */
   maxDisorderMs: number;
   /** Told after each event (for the progress bar). */
@@ -21,7 +22,7 @@ export interface ReplayOptions {
 
 export interface ReplayResult {
   scenarios: ScenarioFigures[];
-  events: { checks: number; accessLogs: number; skipped: number };
+  events: { checks: number; accessLogs: number };
   problems: Problem[];
   /** Told by targets when closing (a server without the access-log service…). */
   notes: string[];
@@ -40,11 +41,16 @@ const MAX_PENDING = 200_000;
 export async function replay(events: AsyncIterable<ReplayEvent | Problem>, options: ReplayOptions): Promise<ReplayResult> {
   const started = performance.now();
   const state = new ReplayState(options);
+  const order = new TimeOrder(options.maxDisorderMs);
   for await (const item of events) {
-    if (isProblem(item)) state.problems.push(item);
-    else await state.handle(item);
-    options.onEvent?.(state.done);
+    const ready = isProblem(item) ? item : order.push(item);
+    if (isProblem(ready)) state.problems.push(ready);
+    else for (const event of ready) await state.handle(event);
+    options.onEvent?.(++state.read);
   }
+  for (const event of order.drain()) await state.handle(event);
+  const reordered = order.summary();
+  if (reordered) state.problems.push(reordered);
   const notes = (await Promise.all(options.targets.map((target) => target.close()))).flat();
   return {
     scenarios: [...state.stats.values()].map((stats) => stats.figures()),
@@ -58,18 +64,16 @@ export async function replay(events: AsyncIterable<ReplayEvent | Problem>, optio
 class ReplayState {
   readonly stats = new Map<string, ScenarioStats>();
   readonly problems: Problem[] = [];
-  readonly counts = { checks: 0, accessLogs: 0, skipped: 0 };
-  done = 0;
+  readonly counts = { checks: 0, accessLogs: 0 };
+  /** Input items read so far, for progress. */
+  read = 0;
   readonly #pending = new BoundedMap<{ request: DecidedRequest; verdicts: Verdict[] }>(MAX_PENDING);
   readonly #deniedIds = new BoundedMap<true>(MAX_PENDING);
-  #newestMs = -Infinity;
 
   constructor(private readonly options: ReplayOptions) {}
 
   async handle(event: ReplayEvent): Promise<void> {
-    this.done++;
     const stats = this.#statsFor(event.scenario);
-    if (!this.#inOrder(event)) return;
     if (event.causedBy && this.#deniedIds.has(event.causedBy)) {
       // The attacker never learnt what this request needed: it would not have been sent.
       if (event.kind === "check") stats.followUpDropped();
@@ -83,22 +87,6 @@ class ReplayState {
     let stats = this.stats.get(scenario);
     if (!stats) this.stats.set(scenario, (stats = new ScenarioStats(scenario)));
     return stats;
-  }
-
-  #inOrder(event: ReplayEvent): boolean {
-    const behindMs = this.#newestMs - event.timeMs;
-    if (behindMs <= 0) {
-      this.#newestMs = event.timeMs;
-      return true;
-    }
-    const late = `${(behindMs / 1000).toFixed(3)} s earlier than line before it`;
-    if (behindMs > this.options.maxDisorderMs) {
-      this.counts.skipped++;
-      this.problems.push(problem(event.line, "out_of_order", `${late}: skipped (more than ${this.options.maxDisorderMs / 1000} s out of order)`));
-      return false;
-    }
-    this.problems.push(problem(event.line, "out_of_order", `${late}: replayed at its own time`, false));
-    return true;
   }
 
   async #check(event: CheckEvent, stats: ScenarioStats): Promise<void> {

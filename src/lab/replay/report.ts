@@ -39,7 +39,7 @@ export function textReport(result: ReplayResult, context: ReportContext): string
     "",
     `${result.events.checks} checks and ${result.events.accessLogs} access-log entries in ${(result.elapsedMs / 1000).toFixed(2)} s ` +
       `(${Math.round(eventsPerSecond(result)).toLocaleString("en-US")} events/s)`,
-    ...problemLines(result.problems, result.events.skipped),
+    ...problemLines(result.problems),
     ...result.notes.map((note) => `note: ${note}`),
   ];
   return lines.join("\n");
@@ -62,10 +62,10 @@ function row(figures: ScenarioFigures): string[] {
   ];
 }
 
-function problemLines(problems: Problem[], skipped: number): string[] {
+function problemLines(problems: Problem[]): string[] {
   if (problems.length === 0) return [];
-  const dropped = problems.filter((p) => p.skipped).length;
-  const lines = [`${problems.length} input problems; ${dropped + skipped > 0 ? `${dropped} lines skipped` : "nothing skipped"}:`];
+  const skipped = problems.filter((p) => p.skipped).length;
+  const lines = [`${problems.length} input problems; ${skipped > 0 ? `${skipped} lines skipped` : "nothing skipped"}:`];
   for (const p of problems.slice(0, PROBLEMS_LISTED)) lines.push(`  ${p.line > 0 ? `line ${p.line}` : "input"}: ${p.kind}: ${p.message}`);
   if (problems.length > PROBLEMS_LISTED) lines.push(`  … and ${problems.length - PROBLEMS_LISTED} more (all of them with --json)`);
   return lines;
