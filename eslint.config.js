@@ -31,6 +31,17 @@ export default tseslint.config(
     },
   },
   {
+    // The lab decides offline; only --target's client talks gRPC, and it stays in one file.
+    files: ["src/lab/**"],
+    ignores: ["src/lab/replay/grpc-target.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["@grpc/*", "**/transport/grpc/server.js", "**/app.js", "**/main.js"], message: "gRPC client code belongs in src/lab/replay/grpc-target.ts" }] },
+      ],
+    },
+  },
+  {
     files: ["test/**", "bench/**", "scripts/**", "**/*.test.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "off", "no-console": "off" },
   },
