@@ -61,6 +61,8 @@ const legit = z
   .object({
     sessionsPerMinute: z.number().min(0).default(60),
     mobileShare: share.default(0.4),
+    /** Of the mobile visitors, those using the storefront's app (token endpoint) rather than a browser. */
+    appShare: share.default(0.6),
     /** Sessions from people at work, behind a few shared NAT addresses. */
     corporateShare: share.default(0.25),
     corporateNats: z.number().int().positive().default(6),

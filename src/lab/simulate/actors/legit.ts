@@ -18,7 +18,8 @@ export function* shopperArrivals(ctx: ActorContext, legit: LegitSettings, scenar
     t += random.exponential(60_000 / perMinute);
     if (t >= ctx.endMs) return;
     const session = { ...ctx, random: random.fork() };
-    yield { spawn: random.chance(legit.mobileShare) && random.chance(0.6) ? appSession(session, legit, t) : webSession(session, legit, t), atMs: t };
+    const mobile = random.chance(legit.mobileShare);
+    yield { spawn: mobile && random.chance(legit.appShare) ? appSession(session, legit, t) : webSession(session, legit, t, mobile), atMs: t };
   }
 }
 
@@ -33,10 +34,9 @@ function shopperAddress(ctx: ActorContext, legit: LegitSettings, mobile: boolean
   return ctx.random.chance(legit.corporateShare) ? ctx.random.pick(ctx.world.corporateNats) : homeIp;
 }
 
-function* webSession(ctx: ActorContext, legit: LegitSettings, startMs: number): Actor {
+function* webSession(ctx: ActorContext, legit: LegitSettings, startMs: number, mobile: boolean): Actor {
   const { random, world } = ctx;
   const user = random.pick(world.users);
-  const mobile = random.chance(legit.mobileShare);
   const visit = openVisit(ctx, browserClient(random, mobile), shopperAddress(ctx, legit, mobile, user.homeIp), LEGIT);
   const session = { ctx, visit, t: startMs };
   // The single-page app's shell: three files in quick succession, then the API.
