@@ -10,12 +10,13 @@ function run(args: string[], stdin?: NodeJS.ReadableStream): { stdout: NodeJS.Re
   if (stdin) stdin.pipe(child.stdin!);
   let stdout = "";
   let stderr = "";
+  const out = child.stdout!;
   const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    out.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
-  return { stdout: child.stdout, done };
+  return { stdout: out, done };
 }
 
 const SMALL = tempFile(

@@ -27,7 +27,7 @@ export function grpcTarget(address: string): ReplayTarget {
     check: (request) =>
       new Promise((resolve, reject) =>
         authz.Check(request, { deadline: Date.now() + CHECK_DEADLINE_MS }, (error, response) =>
-          error ? reject(new Error(`Check failed: ${error.message}`)) : resolve(verdictOf(response)),
+          error ? reject(new Error(`Check to ${address} failed: ${error.message}`)) : resolve(verdictOf(response)),
         ),
       ),
     log: async (entry) => logs.send(entry),
