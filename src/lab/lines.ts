@@ -35,8 +35,7 @@ export interface AccessLogLine extends LineBase {
 }
 
 export const LEGIT = "legit";
-export const ATTACK_KINDS = ["credential_stuffing", "account_takeover", "scraping", "vulnerability_scan"] as const;
-export type AttackKind = (typeof ATTACK_KINDS)[number];
+export type AttackKind = "credential_stuffing" | "account_takeover" | "scraping" | "vulnerability_scan";
 
 export function attackLabel(kind: AttackKind): string {
   return `attack:${kind}`;

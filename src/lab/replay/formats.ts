@@ -1,4 +1,4 @@
-import { isProblem, problem, type Problem, type ReplayEvent } from "./events.js";
+import { problem, type Problem, type ReplayEvent } from "./events.js";
 import { looksLikeApache, parseApacheLine } from "./import-apache.js";
 import { looksLikeEnvoyJson, parseEnvoyLine } from "./import-envoy.js";
 import type { Input, InputLine } from "./input.js";
@@ -29,7 +29,7 @@ export async function* readEvents(input: Input, format: Format, scenario: string
   if (error) yield problem(0, "input_error", error);
 }
 
-export function detectFormat(firstLine: string): Exclude<Format, "auto"> {
+function detectFormat(firstLine: string): Exclude<Format, "auto"> {
   try {
     const json: unknown = JSON.parse(firstLine);
     if (typeof json === "object" && json !== null && "type" in json) return "lab";
@@ -39,5 +39,3 @@ export function detectFormat(firstLine: string): Exclude<Format, "auto"> {
   }
   return looksLikeApache(firstLine) ? "apache" : "lab";
 }
-
-export { isProblem };

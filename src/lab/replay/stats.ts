@@ -28,8 +28,8 @@ export interface ScenarioFigures {
  * traffic had at least 90% of it denied. Short enough to see a burst caught, long enough that
  * one lucky denial is not called mitigation.
  */
-export const SUSTAINED_BUCKET_MS = 10_000;
-export const SUSTAINED_SHARE = 0.9;
+const SUSTAINED_BUCKET_MS = 10_000;
+const SUSTAINED_SHARE = 0.9;
 
 /** What replay remembers of a decided request until its access-log entry arrives. */
 export interface DecidedRequest {

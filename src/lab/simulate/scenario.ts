@@ -140,7 +140,7 @@ const scenario = z
   })
   .strict();
 
-export const scenarioSetSchema = z
+const scenarioSetSchema = z
   .object({
     seed: z.number().int().default(1),
     start: z.iso.datetime().default("2026-03-02T09:00:00Z"),

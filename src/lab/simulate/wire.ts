@@ -22,7 +22,7 @@ export interface SimRequest {
   causedBy?: string;
 }
 
-export interface Site {
+interface Site {
   host: string;
   loadBalancer: string;
 }
