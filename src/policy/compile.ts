@@ -40,8 +40,17 @@ export interface CompiledEndpoint {
   /** How to read a login outcome; present on authentication endpoints. */
   outcome?: OutcomeSpec;
   pageView: boolean;
+  /** Index of the path segment holding the resource id, for enumeration signals. */
+  resourceSegment?: number;
   velocity: Partial<Record<"ip" | "subnet" | "username", VelocityLimit>>;
   matches(method: string, path: string): boolean;
+}
+
+export interface AllowedBot {
+  name: string;
+  category: string;
+  userAgent: RegExp;
+  ranges: CidrList["ranges"];
 }
 
 export interface CompiledRule {
@@ -67,6 +76,7 @@ export interface CompiledPolicy {
   endpoints: readonly CompiledEndpoint[];
   signals: CompiledSignals;
   lists: readonly CidrList[];
+  bots: { allowed: readonly AllowedBot[]; impersonationWeight: number };
   rules: readonly CompiledRule[];
   document: PolicyDocument;
   endpointFor(method: string, path: string): CompiledEndpoint | undefined;
@@ -123,6 +133,12 @@ export function compilePolicy(
     });
     return { name: list.name, effect: list.effect, weight: list.weight, ranges } satisfies CidrList;
   });
+  const bots = spec.bots.allowed.flatMap((bot, index) => compileBot(bot, `spec.bots.allowed[${index}]`, issues));
+  spec.endpoints.forEach((endpoint, index) => {
+    if (endpoint.resource && resourceSegmentOf(endpoint) === undefined) {
+      issues.push({ path: `spec.endpoints[${index}].resource.param`, message: `the path has no {${endpoint.resource.param}} segment` });
+    }
+  });
   if (issues.length > 0) throw new PolicyError(source, issues);
   return Object.freeze({
     name: document.metadata.name,
@@ -136,6 +152,7 @@ export function compilePolicy(
     endpoints,
     signals: compileSignals(spec.signals),
     lists,
+    bots: { allowed: bots, impersonationWeight: spec.bots.impersonationWeight },
     rules,
     document,
     endpointFor: (method: string, path: string) => endpoints.find((e) => e.matches(method, path)),
@@ -160,9 +177,32 @@ function compileEndpoint(spec: EndpointSpec, defaultFailMode: FailMode): Compile
     session: spec.identity.session,
     outcome: spec.authentication ? (spec.outcome ?? defaultOutcome()) : undefined,
     pageView: spec.pageView,
+    resourceSegment: resourceSegmentOf(spec),
     velocity,
     matches: (method, path) => (!methods || methods.has(method)) && pathMatches(path),
   };
+}
+
+function resourceSegmentOf(spec: EndpointSpec): number | undefined {
+  if (!spec.resource || spec.match.path === undefined) return undefined;
+  const index = spec.match.path.split("/").indexOf(`{${spec.resource.param}}`);
+  return index >= 0 ? index : undefined;
+}
+
+function compileBot(bot: PolicyDocument["spec"]["bots"]["allowed"][number], path: string, issues: PolicyIssue[]): AllowedBot[] {
+  let userAgent: RegExp;
+  try {
+    userAgent = new RegExp(bot.userAgent);
+  } catch (error) {
+    issues.push({ path: `${path}.userAgent`, message: `invalid regular expression: ${(error as Error).message}` });
+    return [];
+  }
+  const ranges = bot.cidrs.flatMap((text, i) => {
+    const range = parseCidr(text);
+    if (!range) issues.push({ path: `${path}.cidrs[${i}]`, message: `not an IP address or CIDR range: "${text}"` });
+    return range ? [range] : [];
+  });
+  return [{ name: bot.name, category: bot.category, userAgent, ranges }];
 }
 
 /** `/api/v1/products/{id}` matches exactly one non-empty segment where `{id}` stands. */

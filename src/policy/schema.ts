@@ -90,6 +90,13 @@ const endpoint = z
       .strict()
       .default({}),
     outcome: outcome.optional().describe("How the application says a login failed (authentication endpoints)"),
+    resource: z
+      .object({
+        param: z.string().min(1).describe("The path template's {param} that names the resource, e.g. id"),
+      })
+      .strict()
+      .optional()
+      .describe("A catalogue endpoint: its resource ids are watched for enumeration"),
     pageView: z
       .boolean()
       .default(false)
@@ -198,7 +205,68 @@ const signals = z
       .strict()
       .optional()
       .describe("Risk-based authentication: a login from a device, network or country the account never used"),
-    automation: flagWeight.optional().describe("Claims to be a browser but does not send what browsers send"),
+    automation: z
+      .object({
+        weight: weight.default(20),
+        libraryWeight: weight.default(30).describe("HTTP libraries, headless browsers and scraping frameworks"),
+        tlsBrowserFingerprints: z
+          .array(z.string())
+          .default([])
+          .describe("JA3/JA4 values of real browsers; a browser user agent with another one is flagged"),
+      })
+      .strict()
+      .optional()
+      .describe("Clients that are scripts: library user agents, fake browsers, TLS that does not match the user agent"),
+    scraping: z
+      .object({
+        window: duration.default("10m"),
+        distinctResources: z
+          .object({ ip: countThreshold.optional(), subnet: countThreshold.optional(), fingerprint: countThreshold.optional() })
+          .strict()
+          .default({})
+          .describe("Different resource ids fetched by one source"),
+        sequentialIds: z
+          .object({ threshold: z.number().int().positive().default(15), maxStep: z.number().int().positive().default(3), weight: weight.default(35) })
+          .strict()
+          .optional()
+          .describe("Consecutive requests whose numeric ids step by at most maxStep"),
+        notFoundRatio: z
+          .object({ minRequests: z.number().int().positive().default(20), threshold: z.number().min(0).max(1).default(0.3), weight: weight.default(25) })
+          .strict()
+          .optional()
+          .describe("Share of a client's catalogue requests answered 404 (probing)"),
+        distinctQueries: countThreshold.optional().describe("Different search queries from one IP"),
+        noAssets: z
+          .object({ minRequests: z.number().int().positive().default(40), weight: weight.default(20) })
+          .strict()
+          .optional()
+          .describe("Many API requests and not one page or asset view"),
+        regularity: z
+          .object({
+            minRequests: z.number().int().positive().default(12),
+            maxVariation: z.number().positive().default(0.15).describe("Coefficient of variation of the gaps below which it is machine-regular"),
+            minGap: duration.default("250ms").describe("Mean gap below which it is faster than a person"),
+            weight: weight.default(25),
+          })
+          .strict()
+          .optional()
+          .describe("Inter-request gaps too regular or too short for a person"),
+        velocityBaseline: z
+          .object({
+            zScore: z.number().positive().default(4),
+            minSamples: z.number().int().positive().default(30),
+            learningRate: z.number().gt(0).lte(1).default(0.05),
+            priorMean: z.number().nonnegative().default(10),
+            priorStddev: z.number().positive().default(15),
+            weight: weight.default(20),
+          })
+          .strict()
+          .optional()
+          .describe("A client's request rate against the learned rate of its endpoint and client class"),
+      })
+      .strict()
+      .optional()
+      .describe("Scraping and enumeration on endpoints with `resource`, and on search"),
     sequence: z
       .object({ window: duration.default("30m"), weight: weight.default(15) })
       .strict()
@@ -209,6 +277,22 @@ const signals = z
       .strict()
       .optional()
       .describe("Header carrying the client's country (set by a CDN or the edge proxy)"),
+  })
+  .strict();
+
+const allowedBot = z
+  .object({
+    name,
+    category: z.string().min(1).describe("Named in the decision, e.g. search-engine, partner, monitoring"),
+    userAgent: z.string().min(1).describe("Regular expression the user agent must match"),
+    cidrs: z.array(z.string()).min(1).describe("Addresses the bot really comes from"),
+  })
+  .strict();
+
+const bots = z
+  .object({
+    allowed: z.array(allowedBot).default([]),
+    impersonationWeight: weight.default(60).describe("A user agent of an allowed bot from elsewhere"),
   })
   .strict();
 
@@ -279,6 +363,7 @@ export const policySchema = z
           .default({ wwwAuthenticate: 'Palisade realm="api"' }),
         endpoints: z.array(endpoint).default([]),
         signals: signals.default({}),
+        bots: bots.default({ allowed: [], impersonationWeight: 60 }),
         reputation: z.object({ lists: z.array(cidrList).default([]) }).strict().default({ lists: [] }),
         rules: z.array(rule).default([]),
       })

@@ -27,9 +27,21 @@ export interface CompiledSignals {
     newSubnet: number;
     newCountry: number;
   };
-  automation?: { weight: number };
+  automation?: { weight: number; libraryWeight: number; tlsBrowserFingerprints: string[] };
+  scraping?: CompiledScraping;
   sequence?: { windowMs: number; weight: number };
   geo?: { countryHeader: string };
+}
+
+export interface CompiledScraping {
+  windowMs: number;
+  distinctResources: Partial<Record<"ip" | "subnet" | "fingerprint", CountLimit>>;
+  sequentialIds?: { threshold: number; maxStep: number; weight: number };
+  notFoundRatio?: { minRequests: number; threshold: number; weight: number };
+  distinctQueries?: CountLimit;
+  noAssets?: { minRequests: number; weight: number };
+  regularity?: { minRequests: number; maxVariation: number; minGapMs: number; weight: number };
+  velocityBaseline?: NonNullable<NonNullable<SignalsSpec["scraping"]>["velocityBaseline"]>;
 }
 
 /** Replaces every `window`/`retention` duration text by milliseconds. */
@@ -45,12 +57,26 @@ export function compileSignals(spec: SignalsSpec): CompiledSignals {
     enumeration: enumeration && withWindow(enumeration),
     tokenReplay: tokenReplay && withWindow(tokenReplay),
     sequence: sequence && withWindow(sequence),
+    scraping: spec.scraping && compileScraping(spec.scraping),
     accountHistory: accountHistory && {
       retentionMs: durationMs(accountHistory.retention),
       maxPerAccount: accountHistory.maxPerAccount,
       newFingerprint: accountHistory.newFingerprint,
       newSubnet: accountHistory.newSubnet,
       newCountry: accountHistory.newCountry,
+    },
+  };
+}
+
+function compileScraping(spec: NonNullable<SignalsSpec["scraping"]>): CompiledScraping {
+  const { regularity, ...rest } = withWindow(spec);
+  return {
+    ...rest,
+    regularity: regularity && {
+      minRequests: regularity.minRequests,
+      maxVariation: regularity.maxVariation,
+      minGapMs: durationMs(regularity.minGap),
+      weight: regularity.weight,
     },
   };
 }
