@@ -1,11 +1,12 @@
 import type { NormalisedRequest } from "../pipeline/request.js";
+import type { CompiledSignals } from "../policy/signals.js";
 
 /**
  * Counter and set names shared by the Check path (which reads them) and the outcome path
  * (which fills them). Login counters are per entity across all authentication endpoints: an
  * attacker switching from the login form to the token endpoint stays one attacker.
  */
-export const LOGIN_KEYS = {
+export const COUNTER_NAMES = {
   attempts: "login.att",
   failures: "login.fail",
   successes: "login.ok",
@@ -17,7 +18,20 @@ export const LOGIN_KEYS = {
   historyCountries: "hist.cc",
   pageViews: "pages",
   sessionIps: "sess.ips",
+  resources: "res",
+  apiRequests: "api",
+  queries: "queries",
+  catalogueResponses: "resp",
+  notFound: "nf",
 } as const;
+
+/**
+ * One window for page views, whichever signal reads them (sequence before login, API requests
+ * without assets): the window length is part of the key, so two lengths would be two counters.
+ */
+export function pageViewWindowMs(signals: CompiledSignals): number | undefined {
+  return signals.sequence?.windowMs ?? (signals.scraping?.noAssets ? signals.scraping.windowMs : undefined);
+}
 
 /** Store entity of each scope; the prefixes keep scopes apart when pseudonyms collide. */
 export interface LoginEntities {

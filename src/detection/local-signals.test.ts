@@ -52,7 +52,7 @@ describe("breached passwords", () => {
 });
 
 describe("automation markers", () => {
-  const signals: CompiledSignals = { automation: { weight: 25 } };
+  const signals: CompiledSignals = { automation: { weight: 25, libraryWeight: 30, tlsBrowserFingerprints: ["t13d1516h2_chrome"] } };
 
   it("flags a browser user agent without the headers browsers send, and not a real browser", () => {
     const script = request({ headers: new Map([["user-agent", "Mozilla/5.0 (Windows NT 10.0)"]]) });
@@ -66,5 +66,16 @@ describe("automation markers", () => {
       ]),
     });
     expect(automationSignals(browser, signals)).toEqual([]);
+    expect(automationSignals({ ...browser, tlsFingerprint: "t13d1516h2_chrome" }, signals)).toEqual([]);
+    expect(automationSignals({ ...browser, tlsFingerprint: "t13d_python" }, signals)).toEqual([
+      expect.objectContaining({ code: "client.tls_mismatch" }),
+    ]);
+  });
+
+  it("names library and headless user agents", () => {
+    for (const agent of ["python-requests/2.32", "curl/8.5", "Mozilla/5.0 HeadlessChrome/120.0", "Scrapy/2.11 (+https://scrapy.org)"]) {
+      const script = request({ headers: new Map([["user-agent", agent]]) });
+      expect(automationSignals(script, signals)).toEqual([expect.objectContaining({ code: "client.library" })]);
+    }
   });
 });

@@ -1,9 +1,8 @@
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals, CountLimit } from "../policy/signals.js";
 import type { NormalisedRequest } from "../pipeline/request.js";
-import type { EntityOp } from "../state/store.js";
-import { entitiesOf, LOGIN_KEYS, type LoginEntities } from "./entities.js";
-import type { PlannedOp, Signal, SignalPlan } from "./signal.js";
+import { entitiesOf, COUNTER_NAMES, type LoginEntities } from "./entities.js";
+import { namedOps, type ResultReader, type Signal, type SignalPlan } from "./signal.js";
 
 /**
  * Credential-stuffing and account-takeover signals for one attempt on an authentication
@@ -13,60 +12,54 @@ import type { PlannedOp, Signal, SignalPlan } from "./signal.js";
  */
 export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals): SignalPlan {
   const entities = entitiesOf(request);
-  const ops: PlannedOp[] = [];
-  const read = new Map<string, number>();
-  const add = (key: string, entity: string | undefined, op: EntityOp) => {
-    if (!entity) return;
-    read.set(key, ops.length);
-    ops.push({ entity, op });
-  };
+  const { ops, add, reader } = namedOps();
   const window = signals.failures?.windowMs ?? signals.failureRatio?.windowMs;
   if (window) {
     for (const scope of ["ip", "subnet", "username", "fingerprint"] as const) {
-      add(`fail.${scope}`, entities[scope], { op: "window.add", name: LOGIN_KEYS.failures, windowMs: window, amount: 0 });
+      add(`fail.${scope}`, entities[scope], { op: "window.add", name: COUNTER_NAMES.failures, windowMs: window, amount: 0 });
     }
   }
   if (signals.failureRatio) {
     // Attempts are counted when their outcome arrives, like failures: attempts Palisade denied
     // have no outcome and must not dilute the ratio of the source that made them.
-    add("attempts.ip", entities.ip, { op: "window.add", name: LOGIN_KEYS.attempts, windowMs: signals.failureRatio.windowMs, amount: 0 });
+    add("attempts.ip", entities.ip, { op: "window.add", name: COUNTER_NAMES.attempts, windowMs: signals.failureRatio.windowMs, amount: 0 });
   }
   const distinct = signals.distinctUsernames;
   if (distinct && request.usernameId) {
     for (const scope of ["ip", "subnet", "fingerprint"] as const) {
       add(`users.${scope}`, entities[scope], {
         op: "distinct.add",
-        name: LOGIN_KEYS.usernames,
+        name: COUNTER_NAMES.usernames,
         windowMs: distinct.windowMs,
         member: request.usernameId,
       });
     }
   }
   if (signals.distinctIps && request.ipId) {
-    add("ips.username", entities.username, { op: "distinct.add", name: LOGIN_KEYS.ips, windowMs: signals.distinctIps.windowMs, member: request.ipId });
+    add("ips.username", entities.username, { op: "distinct.add", name: COUNTER_NAMES.ips, windowMs: signals.distinctIps.windowMs, member: request.ipId });
   }
   if (signals.enumeration) {
-    add("unknown.ip", entities.ip, { op: "window.add", name: LOGIN_KEYS.unknownUsers, windowMs: signals.enumeration.windowMs, amount: 0 });
+    add("unknown.ip", entities.ip, { op: "window.add", name: COUNTER_NAMES.unknownUsers, windowMs: signals.enumeration.windowMs, amount: 0 });
   }
   const history = signals.accountHistory;
   if (history || signals.newUsername) {
     const retention = history?.retentionMs ?? 180 * 86_400_000;
-    add("successes.username", entities.username, { op: "window.add", name: LOGIN_KEYS.successes, windowMs: retention, amount: 0 });
+    add("successes.username", entities.username, { op: "window.add", name: COUNTER_NAMES.successes, windowMs: retention, amount: 0 });
   }
   if (history) {
     const check = (key: string, name: string, member: string | undefined) =>
       member && add(key, entities.username, { op: "member.check", name, member });
-    check("known.fingerprint", LOGIN_KEYS.historyFingerprints, request.fingerprintId);
-    check("known.subnet", LOGIN_KEYS.historySubnets, request.subnet);
-    check("known.country", LOGIN_KEYS.historyCountries, request.country);
+    check("known.fingerprint", COUNTER_NAMES.historyFingerprints, request.fingerprintId);
+    check("known.subnet", COUNTER_NAMES.historySubnets, request.subnet);
+    check("known.country", COUNTER_NAMES.historyCountries, request.country);
   }
   if (signals.sequence && request.ipId) {
-    add("pages.ip", entities.ip, { op: "window.add", name: LOGIN_KEYS.pageViews, windowMs: signals.sequence.windowMs, amount: 0 });
+    add("pages.ip", entities.ip, { op: "window.add", name: COUNTER_NAMES.pageViews, windowMs: signals.sequence.windowMs, amount: 0 });
   }
   return {
     ops,
     evaluate: (results) => {
-      const value = (key: string) => (read.has(key) ? results[read.get(key)!] : undefined);
+      const value = reader(results);
       return [
         ...countSignals(value, signals),
         ...ratioSignal(value, signals),
@@ -77,9 +70,9 @@ export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint
   };
 }
 
-type Read = (key: string) => number | undefined;
 
-function countSignals(value: Read, signals: CompiledSignals): Signal[] {
+
+function countSignals(value: ResultReader, signals: CompiledSignals): Signal[] {
   const found: Signal[] = [];
   const compare = (code: string, measured: number | undefined, limit: CountLimit | undefined, detail: string) => {
     if (measured === undefined || !limit) return;
@@ -99,7 +92,7 @@ function countSignals(value: Read, signals: CompiledSignals): Signal[] {
   return found;
 }
 
-function ratioSignal(value: Read, signals: CompiledSignals): Signal[] {
+function ratioSignal(value: ResultReader, signals: CompiledSignals): Signal[] {
   const config = signals.failureRatio;
   const attempts = value("attempts.ip");
   if (!config || attempts === undefined || attempts < config.minAttempts) return [];
@@ -111,7 +104,7 @@ function ratioSignal(value: Read, signals: CompiledSignals): Signal[] {
  * Risk-based authentication: history only speaks for accounts that have logged in before; a
  * username with no success at all is the typical target of a stuffing list.
  */
-function historySignals(value: Read, signals: CompiledSignals, request: NormalisedRequest, entities: LoginEntities): Signal[] {
+function historySignals(value: ResultReader, signals: CompiledSignals, request: NormalisedRequest, entities: LoginEntities): Signal[] {
   const successes = value("successes.username");
   if (successes === undefined || !entities.username) return [];
   if (successes === 0) {
@@ -131,7 +124,7 @@ function historySignals(value: Read, signals: CompiledSignals, request: Normalis
 }
 
 /** Browsers fetch the login page (and its assets) before they post the form. */
-function sequenceSignal(value: Read, signals: CompiledSignals, request: NormalisedRequest, endpoint: CompiledEndpoint): Signal[] {
+function sequenceSignal(value: ResultReader, signals: CompiledSignals, request: NormalisedRequest, endpoint: CompiledEndpoint): Signal[] {
   const pages = value("pages.ip");
   if (!signals.sequence || pages === undefined || !claimsBrowser(request) || endpoint.pageView) return [];
   return pages < 1 ? [{ code: "sequence.no_page_view", value: 0, threshold: 1, weight: signals.sequence.weight, fired: true }] : [];

@@ -5,7 +5,8 @@ import type { CompiledPolicy } from "../policy/compile.js";
 import type { OutcomeSpec } from "../policy/schema.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import type { EntityOp, Store } from "../state/store.js";
-import { entitiesOf, LOGIN_KEYS } from "./entities.js";
+import { entitiesOf, COUNTER_NAMES } from "./entities.js";
+import { catalogueOutcomeOps } from "./scraping.js";
 import type { SiteActivity } from "./site-activity.js";
 
 /** What the Check of a login attempt knew, kept until its outcome arrives. Pseudonyms only. */
@@ -84,6 +85,9 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
     const policy = this.deps.policy();
     const context = this.deps.recent.take(entry.requestId) ?? contextFromMetadata(entry) ?? this.#contextFromEntry(entry, policy);
     const endpoint = context && policy.endpoints.find((e) => e.name === context.endpoint);
+    if (context && endpoint?.resourceSegment !== undefined && entry.statusCode !== undefined && !entry.deniedByAuthz) {
+      return this.#recordCatalogue(context, policy, entry.statusCode);
+    }
     if (!context || !endpoint?.outcome) return this.#ignore(context ? "not_a_login" : "no_context");
     if (!context.allowed || entry.deniedByAuthz) return this.#ignore("mitigated");
     const outcome = classifyOutcome(endpoint.outcome, entry.statusCode, entry.responseHeaders);
@@ -97,6 +101,13 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
     const work = outcomeOps(outcome, context, policy);
     await Promise.all([...work].map(([entity, ops]) => this.deps.store.apply(entity, ops, context.timeMs)));
     this.deps.onRecorded?.(outcome);
+  }
+
+  /** Catalogue responses feed the 404 ratio of the client that asked (probing for ids). */
+  async #recordCatalogue(context: AttemptContext, policy: CompiledPolicy, statusCode: number): Promise<void> {
+    const ops = catalogueOutcomeOps(policy.signals, statusCode);
+    const entity = entitiesOf(context).ip;
+    if (ops.length > 0 && entity) await this.deps.store.apply(entity, ops, context.timeMs);
   }
 
   #ignore(reason: IgnoredReason): void {
@@ -150,26 +161,26 @@ function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: Comp
   const work = new Map<string, EntityOp[]>();
   const add = (entity: string | undefined, op: EntityOp) => entity && work.set(entity, [...(work.get(entity) ?? []), op]);
   if (signals.failureRatio) {
-    add(entities.ip, { op: "window.add", name: LOGIN_KEYS.attempts, windowMs: signals.failureRatio.windowMs, amount: 1 });
+    add(entities.ip, { op: "window.add", name: COUNTER_NAMES.attempts, windowMs: signals.failureRatio.windowMs, amount: 1 });
   }
   const failureWindow = signals.failures?.windowMs ?? signals.failureRatio?.windowMs;
   if (outcome !== "success" && failureWindow) {
     for (const entity of [entities.ip, entities.subnet, entities.username, entities.fingerprint]) {
-      add(entity, { op: "window.add", name: LOGIN_KEYS.failures, windowMs: failureWindow, amount: 1 });
+      add(entity, { op: "window.add", name: COUNTER_NAMES.failures, windowMs: failureWindow, amount: 1 });
     }
   }
   if (outcome === "unknown_user" && signals.enumeration) {
-    add(entities.ip, { op: "window.add", name: LOGIN_KEYS.unknownUsers, windowMs: signals.enumeration.windowMs, amount: 1 });
+    add(entities.ip, { op: "window.add", name: COUNTER_NAMES.unknownUsers, windowMs: signals.enumeration.windowMs, amount: 1 });
   }
   const history = signals.accountHistory;
   if (outcome === "success" && (history || signals.newUsername)) {
     const retentionMs = history?.retentionMs ?? 180 * 86_400_000;
-    add(entities.username, { op: "window.add", name: LOGIN_KEYS.successes, windowMs: retentionMs, amount: 1 });
+    add(entities.username, { op: "window.add", name: COUNTER_NAMES.successes, windowMs: retentionMs, amount: 1 });
     const remember = (name: string, member: string | undefined) =>
       member && history && add(entities.username, { op: "member.add", name, member, maxMembers: history.maxPerAccount, retentionMs });
-    remember(LOGIN_KEYS.historyFingerprints, context.fingerprintId);
-    remember(LOGIN_KEYS.historySubnets, context.subnet);
-    remember(LOGIN_KEYS.historyCountries, context.country);
+    remember(COUNTER_NAMES.historyFingerprints, context.fingerprintId);
+    remember(COUNTER_NAMES.historySubnets, context.subnet);
+    remember(COUNTER_NAMES.historyCountries, context.country);
   }
   return work;
 }

@@ -1,7 +1,7 @@
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
 import type { NormalisedRequest } from "../pipeline/request.js";
-import { entitiesOf, LOGIN_KEYS } from "./entities.js";
+import { entitiesOf, COUNTER_NAMES, pageViewWindowMs } from "./entities.js";
 import type { PlannedOp, SignalPlan } from "./signal.js";
 
 /**
@@ -15,10 +15,11 @@ export function planSession(request: NormalisedRequest, endpoint: CompiledEndpoi
   const replay = signals.tokenReplay;
   const replayAt = replay && entities.session && request.ipId ? ops.length : -1;
   if (replayAt >= 0) {
-    ops.push({ entity: entities.session!, op: { op: "distinct.add", name: LOGIN_KEYS.sessionIps, windowMs: replay!.windowMs, member: request.ipId! } });
+    ops.push({ entity: entities.session!, op: { op: "distinct.add", name: COUNTER_NAMES.sessionIps, windowMs: replay!.windowMs, member: request.ipId! } });
   }
-  if (signals.sequence && endpoint.pageView && entities.ip) {
-    ops.push({ entity: entities.ip, op: { op: "window.add", name: LOGIN_KEYS.pageViews, windowMs: signals.sequence.windowMs, amount: 1 } });
+  const pageWindow = pageViewWindowMs(signals);
+  if (pageWindow && endpoint.pageView && entities.ip) {
+    ops.push({ entity: entities.ip, op: { op: "window.add", name: COUNTER_NAMES.pageViews, windowMs: pageWindow, amount: 1 } });
   }
   return {
     ops,

@@ -63,6 +63,7 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
     fingerprintId: fingerprint ? pseudonymiser.pseudonymise("fingerprint", fingerprint) : undefined,
     passwordSha1: password ? createHash("sha1").update(password).digest("hex") : undefined,
     headerShape: headerShape(attrs.headers),
+    tlsFingerprint: policy.fingerprint.tlsHeader ? headers.get(policy.fingerprint.tlsHeader)?.slice(0, 128) : undefined,
     country: countryFrom(headers, policy.signals.geo?.countryHeader),
     timeMs: eventTime(attrs.timeMs, context, anomalies),
     anomalies,

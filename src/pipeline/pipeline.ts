@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto";
+import { BehaviourBaselines } from "../detection/behaviour.js";
 import { RecentAttempts } from "../detection/outcomes.js";
-import { listsContaining } from "../detection/reputation.js";
+import { RhythmDetector } from "../detection/rhythm.js";
 import type { Signal } from "../detection/signal.js";
 import { SiteActivity } from "../detection/site-activity.js";
 import { SprayingDetector } from "../detection/spraying.js";
+import { standingOf } from "../detection/standing.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import type { Store } from "../state/store.js";
@@ -34,7 +36,14 @@ export interface PipelineDependencies {
 
 /** Fresh replica-local detection state over `store`. */
 export function createDetectionState(store: Store, breached?: DetectionState["breached"]): DetectionState {
-  return { spraying: new SprayingDetector(), site: new SiteActivity(store), recent: new RecentAttempts(), breached };
+  return {
+    spraying: new SprayingDetector(),
+    site: new SiteActivity(store),
+    recent: new RecentAttempts(),
+    rhythm: new RhythmDetector(),
+    behaviour: new BehaviourBaselines(store),
+    breached,
+  };
 }
 /** Thrown when the endpoint's fail mode is `error`: the transport answers a gRPC error instead. */
 export class DecisionUnavailableError extends Error {
@@ -63,29 +72,17 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         eventTime: deps.eventTime,
         nowMs: deps.clock.now(),
       });
-      const memberships = listsContaining(policy.lists, address);
-      const listed = memberships.find((m) => m.effect === "block") ?? memberships.find((m) => m.effect === "allow");
-      // Listed clients are decided without touching the store: a deny-listed flood costs no round trip.
-      const measured = listed
+      const { standing, signals: standingSignals } = standingOf(request, address, policy);
+      const measured = standing
         ? { signals: [], degraded: false }
         : await collectSignals(request, endpoint, policy, deps.store, detection);
-      const signals: Signal[] = [
-        ...memberships.map((m): Signal => ({
-          code: m.effect === "block" ? "ip.denylisted" : m.effect === "allow" ? "ip.allowlisted" : `ip.list.${m.name}`,
-          value: 1,
-          weight: m.effect === "block" ? 100 : m.weight,
-          fired: true,
-          detail: m.name,
-        })),
-        ...anomalySignals(request),
-        ...measured.signals,
-      ];
+      const signals: Signal[] = [...standingSignals, ...anomalySignals(request), ...measured.signals];
       const verdict: Verdict = decide({
         policy,
         request,
         endpoint,
         signals,
-        listed,
+        standing,
         degraded: measured.degraded,
         onRuleError: deps.onRuleError,
       });
@@ -97,7 +94,8 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         endpoint: request.endpoint,
         subject: request.usernameId ?? request.ipId,
         eventTimeMs: request.timeMs,
-        attribution: endpoint?.authentication ? attributionOf(request) : undefined,
+        // Login and catalogue outcomes come back through the access log and need attributing.
+        attribution: endpoint?.authentication || endpoint?.resourceSegment !== undefined ? attributionOf(request) : undefined,
       };
       if (endpoint?.authentication) rememberAttempt(detection, request, decision);
       return { decision, request };

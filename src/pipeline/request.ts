@@ -50,6 +50,8 @@ export interface NormalisedRequest {
   passwordSha1?: string;
   /** Hash of the header names in the order the client sent them: clients of one kind share it. */
   headerShape: string;
+  /** JA3/JA4 value from the configured TLS fingerprint header: it names client software, not a person. */
+  tlsFingerprint?: string;
   /** ISO country code from the configured geo header, when there is one. */
   country?: string;
   /** Event time used for every window, ms since the epoch. */

@@ -6,6 +6,9 @@ import { planSession } from "../detection/session.js";
 import type { Signal, SignalPlan } from "../detection/signal.js";
 import type { SiteActivity } from "../detection/site-activity.js";
 import type { SprayingDetector } from "../detection/spraying.js";
+import { clientClass, type BehaviourBaselines } from "../detection/behaviour.js";
+import type { RhythmDetector } from "../detection/rhythm.js";
+import { planScraping, resourceIdOf } from "../detection/scraping.js";
 import { planVelocity } from "../detection/velocity.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import { applyWithStatus } from "../state/resilient-store.js";
@@ -15,6 +18,8 @@ import type { NormalisedRequest } from "./request.js";
 /** Detection state that lives in the replica (not in the store) between requests. */
 export interface DetectionState {
   spraying: SprayingDetector;
+  rhythm: RhythmDetector;
+  behaviour: BehaviourBaselines;
   site: SiteActivity;
   recent: RecentAttempts;
   breached?: BreachedPasswordList;
@@ -38,7 +43,11 @@ export async function collectSignals(
 ): Promise<Measured> {
   if (!endpoint) return { signals: [], degraded: false };
   const signals = policy.signals;
-  const plans: SignalPlan[] = [planVelocity(request, endpoint), planSession(request, endpoint, signals)];
+  const plans: SignalPlan[] = [
+    planVelocity(request, endpoint),
+    planSession(request, endpoint, signals),
+    planScraping(request, endpoint, signals),
+  ];
   if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals));
   const [stored, breached] = await Promise.all([
     runPlans(plans, store, request.timeMs),
@@ -51,8 +60,13 @@ export async function collectSignals(
     ...automationSignals(request, signals),
     ...(endpoint.authentication ? detection.spraying.observe(request, signals) : []),
   ];
+  const resource = resourceIdOf(request, endpoint);
+  // Rhythm only on catalogue and search: a browser loading a page's assets is fast by design.
+  if (resource !== undefined || request.query !== "") measured.push(...detection.rhythm.observe(request, resource, signals.scraping));
+  const velocity = measured.find((s) => s.code === "velocity.ip")?.value;
+  const behaviour = await detection.behaviour.observe(request, policy, velocity, clientClass(request, measured));
   const site = endpoint.authentication ? detection.site.signalsFor(request, signals, measured) : [];
-  return { signals: [...measured, ...site], degraded: stored.degraded };
+  return { signals: [...measured, ...behaviour, ...site], degraded: stored.degraded };
 }
 
 /**
