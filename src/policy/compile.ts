@@ -3,7 +3,8 @@ import type { Action, Scope } from "../pipeline/decision.js";
 import { parseCidr, type CidrList } from "../detection/reputation.js";
 import { compileCondition, type CompiledCondition } from "./cel.js";
 import { durationMs } from "./duration.js";
-import type { EndpointSpec, FailMode, FieldSource, PolicyDocument } from "./schema.js";
+import { defaultOutcome, type EndpointSpec, type FailMode, type FieldSource, type OutcomeSpec, type PolicyDocument } from "./schema.js";
+import { compileSignals, type CompiledSignals } from "./signals.js";
 
 /** One problem in a policy, located by its path in the document. */
 export interface PolicyIssue {
@@ -34,7 +35,11 @@ export interface CompiledEndpoint {
   authentication: boolean;
   failMode: FailMode;
   username?: FieldSource;
+  password?: FieldSource;
   session?: FieldSource;
+  /** How to read a login outcome; present on authentication endpoints. */
+  outcome?: OutcomeSpec;
+  pageView: boolean;
   velocity: Partial<Record<"ip" | "subnet" | "username", VelocityLimit>>;
   matches(method: string, path: string): boolean;
 }
@@ -60,6 +65,7 @@ export interface CompiledPolicy {
   challenge: PolicyDocument["spec"]["challenge"];
   failMode: FailMode;
   endpoints: readonly CompiledEndpoint[];
+  signals: CompiledSignals;
   lists: readonly CidrList[];
   rules: readonly CompiledRule[];
   document: PolicyDocument;
@@ -128,6 +134,7 @@ export function compilePolicy(
     challenge: spec.challenge,
     failMode: spec.failMode,
     endpoints,
+    signals: compileSignals(spec.signals),
     lists,
     rules,
     document,
@@ -149,7 +156,10 @@ function compileEndpoint(spec: EndpointSpec, defaultFailMode: FailMode): Compile
     authentication: spec.authentication,
     failMode: spec.failMode ?? defaultFailMode,
     username: spec.identity.username,
+    password: spec.identity.password,
     session: spec.identity.session,
+    outcome: spec.authentication ? (spec.outcome ?? defaultOutcome()) : undefined,
+    pageView: spec.pageView,
     velocity,
     matches: (method, path) => (!methods || methods.has(method)) && pathMatches(path),
   };

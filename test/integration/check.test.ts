@@ -25,8 +25,14 @@ function login(ip: string, username: string) {
     method: "POST",
     path: "/api/v1/login",
     ip,
-    headers: { "content-type": "application/json", "user-agent": "Mozilla/5.0" },
-    body: JSON.stringify({ username, password: "correct horse battery staple" }),
+    headers: {
+      "content-type": "application/json",
+      "user-agent": "Mozilla/5.0",
+      accept: "application/json",
+      "accept-language": "en",
+      "accept-encoding": "gzip",
+    },
+    body: JSON.stringify({ username, password: `correct horse battery staple ${ip}` }),
   });
 }
 
@@ -59,26 +65,27 @@ describe("Check through Envoy's protos", () => {
     expect(typeof meta.subject).toBe("string");
   });
 
-  it("throttles a login burst from one address with Retry-After and RateLimit headers", async () => {
+  it("throttles a fast search client with Retry-After and RateLimit headers", async () => {
     const ip = freshIp();
     const answers = [];
-    for (let i = 0; i < 12; i++) answers.push(await login(ip, `user${i}@example.com`));
-    expect(answers.slice(0, 10).every((a) => a.status.code === 0)).toBe(true);
-    const throttled = answers[11]!;
+    for (let i = 0; i < 62; i++) answers.push(await client.check({ path: `/api/v1/search?q=item${i}`, ip, headers: { "user-agent": "Mozilla/5.0" } }));
+    expect(answers.slice(0, 60).every((a) => a.status.code === 0)).toBe(true);
+    const throttled = answers[61]!;
     expect(httpStatus(throttled)).toBe(429);
     expect(Number(header(throttled, "retry-after"))).toBeGreaterThan(0);
     expect(header(throttled, "ratelimit-policy")).toBeDefined();
     expect(header(throttled, "x-palisade-action")).toBe("throttle");
     const meta = metadata(throttled);
-    expect(meta.rule).toBe("login-ip-burst");
+    expect(meta.rule).toBe("catalogue-scraping");
     expect(meta.reasons).toContain("velocity.ip");
     expect(throttled.denied_response?.body).not.toContain("velocity");
   });
 
   it("challenges one account attacked from many addresses", async () => {
     const answers = [];
-    for (let i = 0; i < 7; i++) answers.push(await login(freshIp(), "victim@example.com"));
-    const last = answers[6]!;
+    for (let i = 0; i < 6; i++) answers.push(await login(freshIp(), "victim@example.com"));
+    // The sixth attempt on one account within five minutes is challenged; more would escalate.
+    const last = answers[5]!;
     expect(httpStatus(last)).toBe(401);
     expect(header(last, "www-authenticate")).toContain("Palisade");
     expect(metadata(last).rule).toBe("login-account-hammered");
@@ -136,7 +143,7 @@ describe("health and metrics", () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ ready: true, checks: { store: { ok: true } } });
     const text = await (await fetch(`http://127.0.0.1:${app.adminPort}/metrics`)).text();
-    expect(text).toMatch(/palisade_decisions_total\{action="throttle",endpoint="login",rule="login-ip-burst"/);
+    expect(text).toMatch(/palisade_decisions_total\{action="throttle",endpoint="search",rule="catalogue-scraping"/);
     expect(text).toContain('palisade_policy_info{name="storefront",version="2026-11-24.1"} 1');
   });
 });
