@@ -80,7 +80,7 @@ describe("values.yaml and values.schema.json", () => {
   });
 
   it("the default policy is the bundled example and passes Palisade's own loader", async () => {
-    expect(parseYaml(values.policy)).toEqual(readYaml("examples/policy.yaml"));
+    expect(parseYaml(values.policy), "values.yaml's policy is not examples/policy.yaml: npm run deploy:sync").toEqual(readYaml("examples/policy.yaml"));
     const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", "palisade-chart-policy-"));
     try {
       fs.writeFileSync(path.join(dir, "policy.yaml"), values.policy);
@@ -194,6 +194,7 @@ describe("rendered in cluster mode (defaults)", () => {
       podAntiAffinity: "hard",
       podDisruptionBudget: { maxUnavailable: "", minAvailable: 2 },
       extraEnv: [{ name: "OTEL_TRACES_EXPORTER", value: "otlp" }],
+      breachedPasswords: { volume: { persistentVolumeClaim: { claimName: "breached", readOnly: true } }, path: "" },
     });
     expect(custom.objects.flatMap(schemaProblems)).toEqual([]);
     expect(custom.objects.some((o) => o.metadata.name === "palisade-redis")).toBe(false);
@@ -207,6 +208,11 @@ describe("rendered in cluster mode (defaults)", () => {
       PALISADE_WEBHOOK_SECRET_FILE: "/etc/palisade/secrets/webhook-secret/secret",
       PALISADE_PSEUDONYM_PREVIOUS_KEY_FILE: "/etc/palisade/secrets/previous-pseudonym-key/key",
       OTEL_TRACES_EXPORTER: "otlp",
+      PALISADE_BREACHED_PASSWORDS: "/etc/palisade/breached-passwords",
+    });
+    expect(deployment.spec.template.spec.volumes).toContainEqual({
+      name: "palisade-breached-passwords",
+      persistentVolumeClaim: { claimName: "breached", readOnly: true },
     });
     expect(find(custom.objects, "PodDisruptionBudget", "palisade").spec).toMatchObject({ minAvailable: 2 });
     expect(find(custom.objects, "ServiceMonitor", "palisade").spec.endpoints[0].port).toBe("admin");

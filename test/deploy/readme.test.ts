@@ -62,7 +62,7 @@ describe("README: Deploy on Kubernetes", () => {
   it("names only values that exist", () => {
     const keys = [
       ...[...section.matchAll(/--set(?:-file)? ([A-Za-z.]+)=/g)].map((m) => m[1]!),
-      ...[...section.matchAll(/`((?:redis|secrets|networkPolicy|serviceMonitor|settings|sidecar|rateLimit|autoscaling|image)\.[A-Za-z.]+)`/g)].map((m) => m[1]!),
+      ...[...section.matchAll(/`((?:redis|secrets|networkPolicy|serviceMonitor|settings|sidecar|rateLimit|autoscaling|image|breachedPasswords)\.[A-Za-z.]+)`/g)].map((m) => m[1]!),
       ...[...section.matchAll(/`(extraEnv|terminationGracePeriodSeconds|policy)`/g)].map((m) => m[1]!),
     ];
     expect(keys.length).toBeGreaterThan(10);

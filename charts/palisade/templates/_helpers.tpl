@@ -170,6 +170,10 @@ env:
   - name: {{ .env }}
     value: {{ printf "/etc/palisade/secrets/%s/%s" .dir .ref.key }}
   {{- end }}
+  {{- if .Values.breachedPasswords.volume }}
+  - name: PALISADE_BREACHED_PASSWORDS
+    value: {{ trimSuffix "/" (printf "/etc/palisade/breached-passwords/%s" .Values.breachedPasswords.path) }}
+  {{- end }}
   {{- with .Values.extraEnv }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
@@ -183,6 +187,11 @@ volumeMounts:
   {{- range $secrets }}
   - name: {{ printf "palisade-%s" .dir }}
     mountPath: {{ printf "/etc/palisade/secrets/%s" .dir }}
+    readOnly: true
+  {{- end }}
+  {{- if .Values.breachedPasswords.volume }}
+  - name: palisade-breached-passwords
+    mountPath: /etc/palisade/breached-passwords
     readOnly: true
   {{- end }}
 startupProbe:
@@ -221,6 +230,10 @@ securityContext:
     secretName: {{ .ref.name }}
     # 0444: read-only. Set explicitly because in sidecar mode the pod (and its fsGroup) is the gateway's.
     defaultMode: 292
+{{- end }}
+{{- with .Values.breachedPasswords.volume }}
+- name: palisade-breached-passwords
+  {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
 
