@@ -1,4 +1,18 @@
-import { entityKeyPrefix, windowBucket, type WindowAdd } from "./store.js";
+import { entityKeyPrefix, windowBucket, type DistinctAdd, type WindowAdd } from "./store.js";
+
+/**
+ * Every key of an entity starts with `<namespace>:{<entity>}:` — the `{…}` hash tag puts all of
+ * them in one Redis Cluster slot — followed by one letter for the kind of structure, so that no
+ * name of one kind can collide with a key of another:
+ *
+ *   w  sliding-window counter bucket  `…:w:<name>:<windowMs>:<bucket>`  string (INCRBY)  2 windows
+ *   d  distinct-count bucket          `…:d:<name>:<windowMs>:<bucket>`  HyperLogLog      2 windows
+ *   m  remembered set                 `…:m:<name>`                      sorted set       retentionMs
+ *   b  learned baseline               `…:b:<name>`                      hash             retentionMs
+ *
+ * The last column is the time to live, restarted by every write. Both stores use these keys, so
+ * they agree on what is one structure.
+ */
 
 /** Namespace of every key unless the deployment picks another (e.g. two environments on one Redis). */
 export const DEFAULT_NAMESPACE = "palisade";
@@ -11,13 +25,25 @@ export interface WindowBucketKeys {
 
 /**
  * `<namespace>:{<entity>}:w:<name>:<windowMs>:<bucket>`. The window length is part of the key so
- * that a policy changing a window does not read buckets counted under the old length. Both
- * stores use the same keys, so they agree on what is one counter.
+ * that a policy changing a window does not read buckets counted under the old length.
  */
 export function windowBucketKeys(namespace: string, entity: string, op: WindowAdd, nowMs: number): WindowBucketKeys {
-  const counter = `${entityKeyPrefix(namespace, entity)}:w:${op.name}:${op.windowMs}`;
-  const bucket = windowBucket(nowMs, op.windowMs);
-  return { current: `${counter}:${bucket}`, previous: `${counter}:${bucket - 1}` };
+  return bucketKeys(`${entityKeyPrefix(namespace, entity)}:w:${op.name}:${op.windowMs}`, op.windowMs, nowMs);
+}
+
+/** `<namespace>:{<entity>}:d:<name>:<windowMs>:<bucket>`: one HyperLogLog per bucket. */
+export function distinctBucketKeys(namespace: string, entity: string, op: DistinctAdd, nowMs: number): WindowBucketKeys {
+  return bucketKeys(`${entityKeyPrefix(namespace, entity)}:d:${op.name}:${op.windowMs}`, op.windowMs, nowMs);
+}
+
+/** `<namespace>:{<entity>}:m:<name>`: one sorted set of members scored by the time they were added. */
+export function memberSetKey(namespace: string, entity: string, name: string): string {
+  return `${entityKeyPrefix(namespace, entity)}:m:${name}`;
+}
+
+/** `<namespace>:{<entity>}:b:<name>`: one hash of mean, variance, samples and lastPeriod. */
+export function baselineKey(namespace: string, entity: string, name: string): string {
+  return `${entityKeyPrefix(namespace, entity)}:b:${name}`;
 }
 
 /**
@@ -26,4 +52,9 @@ export function windowBucketKeys(namespace: string, entity: string, op: WindowAd
  */
 export function windowKeyTtlMs(windowMs: number): number {
   return 2 * windowMs;
+}
+
+function bucketKeys(structure: string, windowMs: number, nowMs: number): WindowBucketKeys {
+  const bucket = windowBucket(nowMs, windowMs);
+  return { current: `${structure}:${bucket}`, previous: `${structure}:${bucket - 1}` };
 }

@@ -1,53 +1,41 @@
-import { DEFAULT_NAMESPACE, windowBucketKeys, windowKeyTtlMs } from "./keys.js";
+import { DEFAULT_NAMESPACE } from "./keys.js";
 import {
   createRedisClient,
   DEFAULT_COMMAND_TIMEOUT_MS,
   type RedisClient,
   type RedisConnectionOptions,
 } from "./redis-connection.js";
+import {
+  decodeBaseline,
+  decodeEntityBatch,
+  encodeEntityBatch,
+  encodeObserveBaseline,
+  ENTITY_BATCH_SCRIPT,
+  OBSERVE_BASELINE_SCRIPT,
+  type ScriptCall,
+} from "./redis-scripts.js";
 import { parseRedisUrl } from "./redis-url.js";
 import {
   assertValidApply,
-  slidingWindowEstimate,
+  assertValidBaselineObservation,
   StoreUnavailableError,
+  type BaselineObservation,
+  type BaselineState,
   type EntityOp,
   type Store,
 } from "./store.js";
 
 /**
- * All of one entity's `window.add` ops, atomically, in one round trip.
- *
- * KEYS: two per op, in op order: KEYS[2i-1] = the op's current bucket, KEYS[2i] = its previous
- *       bucket. All keys carry the entity's `{…}` hash tag, so they share one Cluster slot.
- * ARGV: two per op, aligned with KEYS: ARGV[2i-1] = amount (integer ≥ 0; 0 only reads),
- *       ARGV[2i] = TTL in ms of the current bucket (two windows), renewed on every write.
- * Returns: {current_1, previous_1, current_2, previous_2, …} as integers (0 for a missing key).
- * The estimate is computed in TypeScript with the same function as the memory store, so the two
- * agree to the last digit and the script stays free of floating point.
+ * ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT for commands made by defineCommand.
+ * The scripts and their KEYS/ARGV layouts are in redis-scripts.ts.
  */
-export const WINDOW_ADD_SCRIPT = `
-local counts = {}
-for i = 1, #KEYS, 2 do
-  local amount = tonumber(ARGV[i])
-  local current
-  if amount > 0 then
-    current = redis.call('INCRBY', KEYS[i], amount)
-    redis.call('PEXPIRE', KEYS[i], ARGV[i + 1])
-  else
-    current = tonumber(redis.call('GET', KEYS[i]) or '0')
-  end
-  counts[#counts + 1] = current
-  counts[#counts + 1] = tonumber(redis.call('GET', KEYS[i + 1]) or '0')
-end
-return counts
-`;
+const SCRIPTS = {
+  palisadeEntityBatch: ENTITY_BATCH_SCRIPT,
+  palisadeObserveBaseline: OBSERVE_BASELINE_SCRIPT,
+} as const;
 
-/** ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT for commands made by defineCommand. */
-const WINDOW_ADD_COMMAND = "palisadeWindowAdd";
-
-interface ScriptedClient {
-  [WINDOW_ADD_COMMAND](numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<unknown>;
-}
+type ScriptName = keyof typeof SCRIPTS;
+type ScriptedClient = Record<ScriptName, (numberOfKeys: number, ...keysThenArgs: (string | number)[]) => Promise<unknown>>;
 
 export interface RedisStoreOptions {
   /** First part of every key; separates deployments sharing one Redis. Default `palisade`. */
@@ -86,23 +74,20 @@ export class RedisStore implements Store {
     assertValidNamespace(this.#namespace);
     this.#timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.#client = client;
-    if (!(WINDOW_ADD_COMMAND in client)) client.defineCommand(WINDOW_ADD_COMMAND, { lua: WINDOW_ADD_SCRIPT });
+    for (const [name, lua] of Object.entries(SCRIPTS)) if (!(name in client)) client.defineCommand(name, { lua });
   }
 
   async apply(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[]> {
     assertValidApply(entity, ops, nowMs);
     if (ops.length === 0) return [];
-    const keys = ops.map((op) => windowBucketKeys(this.#namespace, entity, op, nowMs));
-    const args = ops.flatMap((op) => [op.amount, windowKeyTtlMs(op.windowMs)]);
-    const reply = await this.#call("window.add script", () =>
-      (this.#client as unknown as ScriptedClient)[WINDOW_ADD_COMMAND](
-        keys.length * 2,
-        ...keys.flatMap((k) => [k.current, k.previous]),
-        ...args,
-      ),
-    );
-    const counts = parseCounts(reply, ops.length);
-    return ops.map((op, i) => slidingWindowEstimate(counts[2 * i]!, counts[2 * i + 1]!, nowMs, op.windowMs));
+    const reply = await this.#runScript("palisadeEntityBatch", encodeEntityBatch(this.#namespace, entity, ops, nowMs));
+    return decodeEntityBatch(reply, ops, nowMs);
+  }
+
+  async observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {
+    assertValidBaselineObservation(entity, name, observation);
+    const reply = await this.#runScript("palisadeObserveBaseline", encodeObserveBaseline(this.#namespace, entity, name, observation));
+    return decodeBaseline(reply);
   }
 
   /** False, never a rejection, when Redis does not answer within the command timeout. */
@@ -143,6 +128,10 @@ export class RedisStore implements Store {
     }
   }
 
+  #runScript(name: ScriptName, { keys, args }: ScriptCall): Promise<unknown> {
+    return this.#call(`${name} script`, () => (this.#client as unknown as ScriptedClient)[name](keys.length, ...keys, ...args));
+  }
+
   async #call<T>(what: string, send: () => Promise<T>): Promise<T> {
     try {
       return await withDeadline(send(), this.#timeoutMs, what);
@@ -169,13 +158,6 @@ function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: string): 
     timer = setTimeout(() => reject(new Error(`${what} timed out after ${timeoutMs} ms`)), timeoutMs + 10);
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-function parseCounts(reply: unknown, opCount: number): number[] {
-  const valid =
-    Array.isArray(reply) && reply.length === 2 * opCount && reply.every((n) => typeof n === "number" && Number.isSafeInteger(n));
-  if (!valid) throw new StoreUnavailableError(`redis window.add script returned an unexpected reply: ${JSON.stringify(reply)}`);
-  return reply as number[];
 }
 
 function errorMessage(error: unknown): string {

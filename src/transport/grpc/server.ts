@@ -1,11 +1,12 @@
 import * as grpc from "@grpc/grpc-js";
 import type { HealthService } from "./health.js";
-import { palisadeServices, type AuthorizationImplementation } from "./protos.js";
+import { palisadeServices, type AccessLogImplementation, type AuthorizationImplementation } from "./protos.js";
 
 export interface GrpcServerOptions {
   host: string;
   port: number;
   authorization: AuthorizationImplementation;
+  accessLog: AccessLogImplementation;
   health: HealthService;
 }
 
@@ -28,6 +29,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const server = new grpc.Server(SERVER_OPTIONS);
   const services = palisadeServices();
   server.addService(services.authorization.definition, options.authorization);
+  server.addService(services.accessLog.definition, options.accessLog);
   server.addService(services.health.definition, options.health.implementation);
   return {
     listen: () =>
