@@ -43,7 +43,10 @@ export interface OfflineRun {
 export async function replayFile(file: string, options: { policy?: CompiledPolicy; format?: Format; maxDisorderMs?: number } = {}): Promise<OfflineRun> {
   const policy = options.policy ?? examplePolicy();
   const outcomes: AccessLogRecord[] = [];
-  const target = offlineTarget(policy, (deps) => ({ ...defaultWiring(deps), outcomes: { record: async (r) => void outcomes.push(r) } }));
+  const target = offlineTarget(policy, (deps) => {
+    const parts = defaultWiring(deps);
+    return { ...parts, outcomes: { record: async (r) => (outcomes.push(r), parts.outcomes?.record(r)) } };
+  });
   const result = await replay(readEvents(await openInput(file), options.format ?? "auto", "imported"), {
     targets: [target],
     loginEndpoints: new Set(policy.endpoints.filter((e) => e.authentication).map((e) => e.name)),

@@ -1,39 +1,40 @@
 import { randomBytes } from "node:crypto";
 import type { OutcomeRecorder } from "../../pipeline/outcome.js";
-import { createPipeline, type Pipeline } from "../../pipeline/pipeline.js";
+import { LoginOutcomeRecorder } from "../../detection/outcomes.js";
+import { createDetectionState, createPipeline, type Pipeline } from "../../pipeline/pipeline.js";
 import type { CompiledPolicy } from "../../policy/compile.js";
 import { HmacPseudonymiser } from "../../privacy/pseudonymiser.js";
 import { MemoryStore } from "../../state/memory-store.js";
 import type { Store } from "../../state/store.js";
+import { toAccessLogRecord } from "../../transport/grpc/accesslog/converter.js";
 import { toCheckResponse, toHttpAttributes } from "../../transport/grpc/authz/converter.js";
-import { accessLogRecordOf } from "./access-log-record.js";
 import { verdictOf, type ReplayTarget } from "./target.js";
 
 /** What the offline target is built from; the wiring mirrors app.ts so replay decides alike. */
 export interface OfflineParts {
   store: Store;
   pipeline: Pipeline;
-  /** Where access-log entries go; none until the outcome path of issue 4 exists. */
+  /** Where access-log entries go, as the server's StreamAccessLogs hands them on. */
   outcomes?: OutcomeRecorder;
 }
 
 export type OfflineWiring = (deps: { policy: CompiledPolicy; store: Store; clock: { now(): number } }) => OfflineParts;
 
 /**
- * The composition app.ts does, minus the network: one in-memory store, a pseudonymiser with a
- * key for this run only, and event time trusted (replay mode). When app.ts gains an outcome
- * recorder, add it here too so replay feeds it exactly as the access-log stream does.
+ * The composition app.ts does, minus the network: one in-memory store, detection state shared
+ * by the pipeline and the login-outcome recorder (so an outcome finds the attempt its Check
+ * remembered), a pseudonymiser with a key for this run only, and event time trusted (replay
+ * mode). Keep it in step with app.ts, or replay and the server decide differently.
  */
-export const defaultWiring: OfflineWiring = ({ policy, store, clock }) => ({
-  store,
-  pipeline: createPipeline({
+export const defaultWiring: OfflineWiring = ({ policy, store, clock }) => {
+  const pseudonymiser = new HmacPseudonymiser({ current: randomBytes(32) });
+  const detection = createDetectionState(store);
+  return {
     store,
-    pseudonymiser: new HmacPseudonymiser({ current: randomBytes(32) }),
-    policy: () => policy,
-    clock,
-    eventTime: { trust: true, maxSkewMs: 0 },
-  }),
-});
+    pipeline: createPipeline({ store, detection, pseudonymiser, policy: () => policy, clock, eventTime: { trust: true, maxSkewMs: 0 } }),
+    outcomes: new LoginOutcomeRecorder({ store, policy: () => policy, recent: detection.recent, site: detection.site, pseudonymiser }),
+  };
+};
 
 /**
  * Decides in this process on a virtual clock: "now" is the time of the event being replayed,
@@ -52,7 +53,7 @@ export function offlineTarget(policy: CompiledPolicy, wiring: OfflineWiring = de
     },
     async log(entry) {
       if (!parts.outcomes) return;
-      const record = accessLogRecordOf(entry);
+      const record = toAccessLogRecord(entry);
       if (record.timeMs !== undefined) virtualNow = Math.max(virtualNow, record.timeMs);
       await parts.outcomes.record(record);
     },
