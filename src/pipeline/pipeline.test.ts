@@ -41,6 +41,9 @@ const downStore: Store = {
   apply: async (_entity: string, _ops: readonly EntityOp[]) => {
     throw new StoreUnavailableError("down");
   },
+  observeBaseline: async () => {
+    throw new StoreUnavailableError("down");
+  },
   ping: async () => false,
   close: async () => {},
 };

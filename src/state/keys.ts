@@ -1,23 +1,40 @@
-import { entityKeyPrefix, windowBucket, type WindowAdd } from "./store.js";
+import { entityKeyPrefix, windowBucket } from "./store.js";
 
 /** Namespace of every key unless the deployment picks another (e.g. two environments on one Redis). */
 export const DEFAULT_NAMESPACE = "palisade";
 
-/** The two fixed buckets a sliding window reads: the one `nowMs` falls in and the one before. */
+/**
+ * What a key holds, as its first segment after the hash tag: `w` sliding-window counter buckets,
+ * `d` distinct-count buckets (HyperLogLog in Redis), `m` remembered sets, `b` baselines.
+ */
+export type KeyKind = "w" | "d" | "m" | "b";
+
+/** The two fixed buckets a window reads: the one `nowMs` falls in and the one before. */
 export interface WindowBucketKeys {
   current: string;
   previous: string;
 }
 
 /**
- * `<namespace>:{<entity>}:w:<name>:<windowMs>:<bucket>`. The window length is part of the key so
- * that a policy changing a window does not read buckets counted under the old length. Both
- * stores use the same keys, so they agree on what is one counter.
+ * `<namespace>:{<entity>}:<kind>:<name>:<windowMs>:<bucket>`. The window length is part of the
+ * key so that a policy changing a window does not read buckets counted under the old length.
+ * Both stores use the same keys, so they agree on what is one counter.
  */
-export function windowBucketKeys(namespace: string, entity: string, op: WindowAdd, nowMs: number): WindowBucketKeys {
-  const counter = `${entityKeyPrefix(namespace, entity)}:w:${op.name}:${op.windowMs}`;
-  const bucket = windowBucket(nowMs, op.windowMs);
+export function windowBucketKeys(
+  namespace: string,
+  entity: string,
+  kind: KeyKind,
+  window: { name: string; windowMs: number },
+  nowMs: number,
+): WindowBucketKeys {
+  const counter = `${entityKeyPrefix(namespace, entity)}:${kind}:${window.name}:${window.windowMs}`;
+  const bucket = windowBucket(nowMs, window.windowMs);
   return { current: `${counter}:${bucket}`, previous: `${counter}:${bucket - 1}` };
+}
+
+/** `<namespace>:{<entity>}:<kind>:<name>` for state that is not bucketed by time. */
+export function entityKey(namespace: string, entity: string, kind: KeyKind, name: string): string {
+  return `${entityKeyPrefix(namespace, entity)}:${kind}:${name}`;
 }
 
 /**

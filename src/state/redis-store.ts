@@ -1,53 +1,21 @@
-import { DEFAULT_NAMESPACE, windowBucketKeys, windowKeyTtlMs } from "./keys.js";
+import { DEFAULT_NAMESPACE, entityKey } from "./keys.js";
 import {
   createRedisClient,
   DEFAULT_COMMAND_TIMEOUT_MS,
   type RedisClient,
   type RedisConnectionOptions,
 } from "./redis-connection.js";
+import { APPLY_SCRIPT, BASELINE_SCRIPT, decodeReply, encodeOp, parseBaselineReply } from "./redis-scripts.js";
 import { parseRedisUrl } from "./redis-url.js";
-import {
-  assertValidApply,
-  slidingWindowEstimate,
-  StoreUnavailableError,
-  type EntityOp,
-  type Store,
-} from "./store.js";
-
-/**
- * All of one entity's `window.add` ops, atomically, in one round trip.
- *
- * KEYS: two per op, in op order: KEYS[2i-1] = the op's current bucket, KEYS[2i] = its previous
- *       bucket. All keys carry the entity's `{…}` hash tag, so they share one Cluster slot.
- * ARGV: two per op, aligned with KEYS: ARGV[2i-1] = amount (integer ≥ 0; 0 only reads),
- *       ARGV[2i] = TTL in ms of the current bucket (two windows), renewed on every write.
- * Returns: {current_1, previous_1, current_2, previous_2, …} as integers (0 for a missing key).
- * The estimate is computed in TypeScript with the same function as the memory store, so the two
- * agree to the last digit and the script stays free of floating point.
- */
-export const WINDOW_ADD_SCRIPT = `
-local counts = {}
-for i = 1, #KEYS, 2 do
-  local amount = tonumber(ARGV[i])
-  local current
-  if amount > 0 then
-    current = redis.call('INCRBY', KEYS[i], amount)
-    redis.call('PEXPIRE', KEYS[i], ARGV[i + 1])
-  else
-    current = tonumber(redis.call('GET', KEYS[i]) or '0')
-  end
-  counts[#counts + 1] = current
-  counts[#counts + 1] = tonumber(redis.call('GET', KEYS[i + 1]) or '0')
-end
-return counts
-`;
+import { StoreUnavailableError, type BaselineObservation, type BaselineState, type EntityOp, type Store } from "./store.js";
+import { assertValidApply, assertValidBaseline } from "./validate.js";
 
 /** ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT for commands made by defineCommand. */
-const WINDOW_ADD_COMMAND = "palisadeWindowAdd";
+const APPLY_COMMAND = "palisadeApply";
+const BASELINE_COMMAND = "palisadeBaseline";
 
-interface ScriptedClient {
-  [WINDOW_ADD_COMMAND](numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<unknown>;
-}
+type ScriptCommand = (numberOfKeys: number, ...keysThenArgs: (string | number)[]) => Promise<unknown>;
+type ScriptedClient = Record<typeof APPLY_COMMAND | typeof BASELINE_COMMAND, ScriptCommand>;
 
 export interface RedisStoreOptions {
   /** First part of every key; separates deployments sharing one Redis. Default `palisade`. */
@@ -86,23 +54,37 @@ export class RedisStore implements Store {
     assertValidNamespace(this.#namespace);
     this.#timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.#client = client;
-    if (!(WINDOW_ADD_COMMAND in client)) client.defineCommand(WINDOW_ADD_COMMAND, { lua: WINDOW_ADD_SCRIPT });
+    if (!(APPLY_COMMAND in client)) client.defineCommand(APPLY_COMMAND, { lua: APPLY_SCRIPT });
+    if (!(BASELINE_COMMAND in client)) client.defineCommand(BASELINE_COMMAND, { lua: BASELINE_SCRIPT });
   }
 
   async apply(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[]> {
     assertValidApply(entity, ops, nowMs);
     if (ops.length === 0) return [];
-    const keys = ops.map((op) => windowBucketKeys(this.#namespace, entity, op, nowMs));
-    const args = ops.flatMap((op) => [op.amount, windowKeyTtlMs(op.windowMs)]);
-    const reply = await this.#call("window.add script", () =>
-      (this.#client as unknown as ScriptedClient)[WINDOW_ADD_COMMAND](
-        keys.length * 2,
-        ...keys.flatMap((k) => [k.current, k.previous]),
-        ...args,
-      ),
+    const encoded = ops.map((op) => encodeOp(this.#namespace, entity, op, nowMs));
+    const keys = encoded.flatMap((op) => op.keys);
+    const reply = await this.#call("apply script", () =>
+      this.#scripts[APPLY_COMMAND](keys.length, ...keys, ...encoded.flatMap((op) => op.args)),
     );
-    const counts = parseCounts(reply, ops.length);
-    return ops.map((op, i) => slidingWindowEstimate(counts[2 * i]!, counts[2 * i + 1]!, nowMs, op.windowMs));
+    const integers = parseIntegers(reply, encoded.reduce((sum, op) => sum + op.replyWidth, 0));
+    let offset = 0;
+    return ops.map((op, i) => {
+      const width = encoded[i]!.replyWidth;
+      offset += width;
+      return decodeReply(op, integers.slice(offset - width, offset), nowMs);
+    });
+  }
+
+  async observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {
+    assertValidBaseline(entity, name, observation);
+    const { period, value, alpha, retentionMs } = observation;
+    const key = entityKey(this.#namespace, entity, "b", name);
+    const reply = await this.#call("baseline script", () =>
+      this.#scripts[BASELINE_COMMAND](1, key, period, String(value), String(alpha), retentionMs),
+    );
+    const state = parseBaselineReply(reply);
+    if (!state) throw new StoreUnavailableError(`redis baseline script returned an unexpected reply: ${JSON.stringify(reply)}`);
+    return state;
   }
 
   /** False, never a rejection, when Redis does not answer within the command timeout. */
@@ -143,6 +125,10 @@ export class RedisStore implements Store {
     }
   }
 
+  get #scripts(): ScriptedClient {
+    return this.#client as unknown as ScriptedClient;
+  }
+
   async #call<T>(what: string, send: () => Promise<T>): Promise<T> {
     try {
       return await withDeadline(send(), this.#timeoutMs, what);
@@ -171,10 +157,10 @@ function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: string): 
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
-function parseCounts(reply: unknown, opCount: number): number[] {
+function parseIntegers(reply: unknown, expected: number): number[] {
   const valid =
-    Array.isArray(reply) && reply.length === 2 * opCount && reply.every((n) => typeof n === "number" && Number.isSafeInteger(n));
-  if (!valid) throw new StoreUnavailableError(`redis window.add script returned an unexpected reply: ${JSON.stringify(reply)}`);
+    Array.isArray(reply) && reply.length === expected && reply.every((n) => typeof n === "number" && Number.isSafeInteger(n));
+  if (!valid) throw new StoreUnavailableError(`redis apply script returned an unexpected reply: ${JSON.stringify(reply)}`);
   return reply as number[];
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MemoryStore } from "./memory-store.js";
 import { applyWithStatus, isStoreDegraded, ResilientStore, type DegradationChange } from "./resilient-store.js";
-import { StoreUnavailableError, type EntityOp, type Store, type WindowAdd } from "./store.js";
+import { StoreUnavailableError, type BaselineObservation, type BaselineState, type EntityOp, type Store, type WindowAdd } from "./store.js";
 
 const T0 = 1_699_999_980_000;
 const hits = (amount: number): WindowAdd => ({ op: "window.add", name: "hits", windowMs: 1_000, amount });
@@ -18,6 +18,11 @@ class SwitchablePrimary implements Store {
     this.calls++;
     if (!this.up) throw this.failure;
     return this.inner.apply(entity, ops, nowMs);
+  }
+  async observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {
+    this.calls++;
+    if (!this.up) throw this.failure;
+    return this.inner.observeBaseline(entity, name, observation);
   }
   async ping(): Promise<boolean> {
     return this.up;
@@ -106,6 +111,15 @@ describe("ResilientStore", () => {
     primary.up = false;
     await store.apply("ip1", [hits(1)], T0);
     await expect(store.apply("ip1", [hits(-1)], T0)).rejects.toThrow(TypeError);
+  });
+
+  it("learns baselines on the primary, mirrored locally, and locally alone while it is down", async () => {
+    const { primary, store } = setUp();
+    const observe = (period: number, value: number) => store.observeBaseline("site", "logins", { period, value, alpha: 0.5, retentionMs: 60_000 });
+    expect(await observe(1, 10)).toMatchObject({ mean: 10, samples: 1 });
+    primary.up = false;
+    expect(await observe(2, 20)).toMatchObject({ mean: 15, samples: 2 });
+    expect(store.isDegraded()).toBe(true);
   });
 
   it("keeps serving when a listener throws", async () => {

@@ -1,5 +1,6 @@
 import { MemoryStore } from "./memory-store.js";
-import { assertValidApply, StoreUnavailableError, type EntityOp, type Store } from "./store.js";
+import { StoreUnavailableError, type BaselineObservation, type BaselineState, type EntityOp, type Store } from "./store.js";
+import { assertValidApply, assertValidBaseline } from "./validate.js";
 
 /** Results of one `apply()` and whether they came from local state instead of the shared store. */
 export interface ApplyOutcome {
@@ -89,11 +90,14 @@ export class ResilientStore implements DegradableStore {
   async applyWithStatus(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<ApplyOutcome> {
     // Validate first: bad input must reject the same way whichever store would have served it.
     assertValidApply(entity, ops, nowMs);
-    if (!this.#shouldTryPrimary()) return this.#applyLocally(entity, ops, nowMs);
-    const results = await this.#applyOnPrimary(entity, ops, nowMs);
-    if (results === undefined) return this.#applyLocally(entity, ops, nowMs);
-    await this.#local.apply(entity, ops, nowMs);
-    return { results, degraded: false };
+    const { value, degraded } = await this.#withFallback((store) => store.apply(entity, ops, nowMs));
+    return { results: value, degraded };
+  }
+
+  /** Learns on the primary (mirrored locally) while it answers, on local state when it does not. */
+  async observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {
+    assertValidBaseline(entity, name, observation);
+    return (await this.#withFallback((store) => store.observeBaseline(entity, name, observation))).value;
   }
 
   isDegraded(): boolean {
@@ -121,14 +125,21 @@ export class ResilientStore implements DegradableStore {
     await Promise.all([this.#primary.close(), this.#local.close()]);
   }
 
-  /** The primary's results, or undefined when it is unavailable (and then marked so). */
-  async #applyOnPrimary(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[] | undefined> {
+  /** Runs `call` on the primary, mirrored locally, or on local state alone while the primary is unavailable. */
+  async #withFallback<T>(call: (store: Store) => Promise<T>): Promise<{ value: T; degraded: boolean }> {
+    const primary = this.#shouldTryPrimary() ? await this.#callPrimary(call) : undefined;
+    const local = await call(this.#local);
+    return primary ? { value: primary.value, degraded: false } : { value: local, degraded: true };
+  }
+
+  /** The primary's answer, or undefined when it is unavailable (and then marked so). */
+  async #callPrimary<T>(call: (store: Store) => Promise<T>): Promise<{ value: T } | undefined> {
     const isProbe = this.#degraded;
     if (isProbe) this.#probing = true;
     try {
-      const results = await this.#primary.apply(entity, ops, nowMs);
+      const value = await call(this.#primary);
       this.#markHealthy();
-      return results;
+      return { value };
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       this.#markDegraded(error);
@@ -140,10 +151,6 @@ export class ResilientStore implements DegradableStore {
 
   #shouldTryPrimary(): boolean {
     return !this.#degraded || (!this.#probing && this.#clock() >= this.#retryAtMs);
-  }
-
-  async #applyLocally(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<ApplyOutcome> {
-    return { results: await this.#local.apply(entity, ops, nowMs), degraded: true };
   }
 
   #markDegraded(cause: StoreUnavailableError): void {

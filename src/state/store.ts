@@ -103,8 +103,12 @@ export class StoreUnavailableError extends Error {
  * bucket edges, and costs two integers per key instead of a log of timestamps.
  */
 export function slidingWindowEstimate(current: number, previous: number, nowMs: number, windowMs: number): number {
-  const elapsed = (nowMs % windowMs) / windowMs;
-  return current + previous * (1 - elapsed);
+  return current + previous * previousBucketWeight(nowMs, windowMs);
+}
+
+/** The share of the previous bucket that still lies inside a window ending at `nowMs`. */
+export function previousBucketWeight(nowMs: number, windowMs: number): number {
+  return 1 - (nowMs % windowMs) / windowMs;
 }
 
 export function windowBucket(nowMs: number, windowMs: number): number {
@@ -114,54 +118,4 @@ export function windowBucket(nowMs: number, windowMs: number): number {
 /** Keys of one entity share the `{…}` hash tag so they land in one Redis Cluster slot. */
 export function entityKeyPrefix(namespace: string, entity: string): string {
   return `${namespace}:{${entity}}`;
-}
-
-/**
- * Checks one `apply()` call before anything is written, so that a bad op rejects the whole call
- * (never half of it) and every store rejects exactly the same input with the same TypeError.
- * Amounts must be non-negative integers because Redis INCRBY counts in integers; a fractional
- * amount in memory would make the two stores disagree.
- */
-export function assertValidApply(entity: string, ops: readonly EntityOp[], nowMs: number): void {
-  assertValidEntity(entity);
-  // Beyond the safe-integer range bucket numbers lose precision and neighbouring buckets merge.
-  if (!Number.isFinite(nowMs) || nowMs < 0 || nowMs > Number.MAX_SAFE_INTEGER) {
-    throw new TypeError(`nowMs must be an epoch time in milliseconds between 0 and 2^53, got ${String(nowMs)}`);
-  }
-  for (const op of ops) assertValidOp(op);
-}
-
-/** Longest accepted op name: names come from code and policy, not from requests. */
-export const MAX_OP_NAME_LENGTH = 128;
-
-function assertValidEntity(entity: string): void {
-  // A brace inside the entity would move or split the `{…}` hash tag, so one entity's keys could
-  // land in several Cluster slots or collide with another entity's keys.
-  if (typeof entity !== "string" || entity.length === 0 || /[{}]/.test(entity)) {
-    throw new TypeError(`entity must be a non-empty string without "{" or "}", got ${JSON.stringify(entity)}`);
-  }
-}
-
-function assertValidOp(op: EntityOp): void {
-  switch (op.op) {
-    case "window.add":
-      assertValidWindowAdd(op);
-      return;
-    default: {
-      const unknown: never = op.op;
-      throw new TypeError(`unknown store op ${JSON.stringify(unknown)}`);
-    }
-  }
-}
-
-function assertValidWindowAdd(op: WindowAdd): void {
-  if (typeof op.name !== "string" || op.name.length === 0 || op.name.length > MAX_OP_NAME_LENGTH) {
-    throw new TypeError(`window.add name must be a string of 1 to ${MAX_OP_NAME_LENGTH} characters, got ${JSON.stringify(op.name)}`);
-  }
-  if (!Number.isSafeInteger(op.windowMs) || op.windowMs <= 0) {
-    throw new TypeError(`window.add windowMs must be a positive integer, got ${String(op.windowMs)} (${op.name})`);
-  }
-  if (!Number.isSafeInteger(op.amount) || op.amount < 0) {
-    throw new TypeError(`window.add amount must be a non-negative integer, got ${String(op.amount)} (${op.name})`);
-  }
 }

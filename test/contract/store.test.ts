@@ -9,7 +9,16 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { MemoryStore } from "../../src/state/memory-store.js";
 import { createRedisStore, type RedisStore } from "../../src/state/redis-store.js";
 import { applyWithStatus, isStoreDegraded, ResilientStore } from "../../src/state/resilient-store.js";
-import { StoreUnavailableError, type Store, type WindowAdd } from "../../src/state/store.js";
+import {
+  StoreUnavailableError,
+  type BaselineObservation,
+  type DistinctAdd,
+  type EntityOp,
+  type MemberAdd,
+  type MemberCheck,
+  type Store,
+  type WindowAdd,
+} from "../../src/state/store.js";
 import {
   privateRedisUnsupported,
   startRedisSentinel,
@@ -25,6 +34,10 @@ const TEST_COMMAND_TIMEOUT_MS = 1_000;
 
 const add = (name: string, amount: number, windowMs = SECOND): WindowAdd => ({ op: "window.add", name, windowMs, amount });
 const read = (name: string, windowMs = SECOND): WindowAdd => add(name, 0, windowMs);
+const distinct = (member?: string, windowMs = SECOND): DistinctAdd => ({ op: "distinct.add", name: "users", windowMs, ...(member === undefined ? {} : { member }) });
+const remember = (member: string, maxMembers = 3, retentionMs = 60 * SECOND): MemberAdd => ({ op: "member.add", name: "devices", member, maxMembers, retentionMs });
+const known = (member: string): MemberCheck => ({ op: "member.check", name: "devices", member });
+const observation = (period: number, value: number, alpha = 0.5): BaselineObservation => ({ period, value, alpha, retentionMs: 60 * SECOND });
 
 interface StoreHarness {
   setUp(): Promise<void>;
@@ -169,6 +182,59 @@ function storeContract(harness: StoreHarness): void {
     expect(await harness.keyCount()).toBe(0);
   });
 
+  it("counts distinct members over the current and previous bucket", async () => {
+    expect(await store.apply("ip1", [distinct("alice"), distinct("bob"), distinct("alice")], T0 + 100)).toEqual([1, 2, 2]);
+    expect(await store.apply("ip1", [distinct("carol")], T0 + SECOND + 100)).toEqual([3]);
+    expect(await store.apply("ip1", [distinct("alice")], T0 + SECOND + 200)).toEqual([3]);
+    expect(await store.apply("ip1", [distinct()], T0 + 2 * SECOND + 100)).toEqual([2]);
+    expect(await store.apply("ip1", [distinct()], T0 + 3 * SECOND + 100)).toEqual([0]);
+    expect(await store.apply("ip2", [distinct()], T0)).toEqual([0]);
+  });
+
+  it("remembers the most recent members of a set and answers membership", async () => {
+    expect(await store.apply("user1", [known("phone")], T0)).toEqual([0]);
+    expect(await store.apply("user1", [remember("phone"), known("phone"), known("laptop")], T0)).toEqual([1, 1, 0]);
+    await store.apply("user1", [remember("laptop")], T0 + 1);
+    await store.apply("user1", [remember("tablet")], T0 + 2);
+    await store.apply("user1", [remember("phone")], T0 + 3); // seen again: now the newest
+    expect(await store.apply("user1", [remember("kiosk")], T0 + 4)).toEqual([3]);
+    expect(await store.apply("user1", ["phone", "laptop", "tablet", "kiosk"].map(known), T0 + 5)).toEqual([1, 0, 1, 1]);
+    expect(await store.apply("user2", [known("phone")], T0)).toEqual([0]);
+  });
+
+  it("forgets the oldest members first, ties by member, as a sorted set does", async () => {
+    await store.apply("user1", ["b", "c", "a"].map((member) => remember(member, 2)), T0);
+    expect(await store.apply("user1", ["a", "b", "c"].map(known), T0)).toEqual([0, 1, 1]);
+  });
+
+  it("learns a baseline once per period: an exponentially weighted mean and variance", async () => {
+    expect(await store.observeBaseline("site", "logins", observation(10, 100))).toEqual({ mean: 100, variance: 0, samples: 1, lastPeriod: 10 });
+    expect(await store.observeBaseline("site", "logins", observation(11, 110))).toEqual({ mean: 105, variance: 25, samples: 2, lastPeriod: 11 });
+    // The same period again (another replica) or an older one changes nothing.
+    expect(await store.observeBaseline("site", "logins", observation(11, 500))).toEqual({ mean: 105, variance: 25, samples: 2, lastPeriod: 11 });
+    expect(await store.observeBaseline("site", "logins", observation(3, 500))).toMatchObject({ samples: 2 });
+    const third = await store.observeBaseline("site", "logins", observation(12, 0.1, 0.1));
+    expect(third).toEqual({ mean: 105 + 0.1 * (0.1 - 105), variance: 0.9 * (25 + (0.1 - 105) * 0.1 * (0.1 - 105)), samples: 3, lastPeriod: 12 });
+    expect(await store.observeBaseline("site", "other", observation(12, 1))).toMatchObject({ samples: 1 });
+  });
+
+  it("rejects invalid ops of every kind and invalid observations with a TypeError", async () => {
+    const invalid: EntityOp[] = [
+      distinct("x", 0),
+      distinct(""),
+      known("x".repeat(257)),
+      remember("x", 0),
+      remember("x", 3, -1),
+      { op: "nonsense" } as unknown as EntityOp,
+    ];
+    for (const op of invalid) await expect(store.apply("ip1", [remember("valid"), op], T0)).rejects.toThrow(TypeError);
+    for (const bad of [observation(-1, 1), observation(1, Number.NaN), observation(1, 1, 0), observation(1, 1, 1.5), { ...observation(1, 1), retentionMs: 0 }]) {
+      await expect(store.observeBaseline("site", "logins", bad)).rejects.toThrow(TypeError);
+    }
+    await expect(store.observeBaseline("si{te", "logins", observation(1, 1))).rejects.toThrow(TypeError);
+    expect(await harness.keyCount()).toBe(0);
+  });
+
   it("answers ping while open; after close, ping is false and calls are unavailable", async () => {
     expect(await store.ping()).toBe(true);
     await store.close();
@@ -199,11 +265,27 @@ function redisContract(harness: RedisHarness): void {
     }
   });
 
+  it("gives sets and baselines their retention as TTL, and distinct buckets two windows", async () => {
+    await store.apply("user1", [remember("phone", 3, 30 * SECOND), distinct("alice", 5 * SECOND)], T0);
+    await store.observeBaseline("user1", "logins", { ...observation(1, 1), retentionMs: 20 * SECOND });
+    const ttls = Object.fromEntries(
+      await Promise.all((await harness.admin.keys("*")).map(async (key) => [key.split(":")[2], await harness.admin.pttl(key)] as const)),
+    );
+    expect(Object.keys(ttls).sort()).toEqual(["b", "d", "m"]);
+    expect(ttls.m).toBeGreaterThan(29 * SECOND);
+    expect(ttls.m).toBeLessThanOrEqual(30 * SECOND);
+    expect(ttls.d).toBeGreaterThan(9 * SECOND);
+    expect(ttls.d).toBeLessThanOrEqual(10 * SECOND);
+    expect(ttls.b).toBeGreaterThan(19 * SECOND);
+    expect(ttls.b).toBeLessThanOrEqual(20 * SECOND);
+  });
+
   it("keeps all keys of one entity under one hash tag, so in one Cluster slot", async () => {
     await store.apply("203.0.113.7", [add("hits", 1), add("fails", 1, 5 * SECOND), add("x:y", 1, 60 * SECOND)], T0);
-    await store.apply("203.0.113.7", [add("hits", 1)], T0 + SECOND);
+    await store.apply("203.0.113.7", [add("hits", 1), distinct("alice"), distinct("bob", 5 * SECOND), remember("phone")], T0 + SECOND);
+    await store.observeBaseline("203.0.113.7", "logins", observation(1, 1));
     const keys = await harness.admin.keys("*");
-    expect(keys).toHaveLength(4);
+    expect(keys).toHaveLength(8);
     for (const key of keys) expect(hashTag(key)).toBe("203.0.113.7");
     if (harness.cluster) {
       const slots = await Promise.all(keys.map((key) => harness.admin.call("CLUSTER", "KEYSLOT", key)));
@@ -298,9 +380,16 @@ describe("memory and Redis agree", () => {
     windowMs: fc.constantFrom(SECOND, 5 * SECOND, 60 * SECOND),
     amount: fc.nat({ max: 5 }),
   });
+  const member = fc.constantFrom("a", "b", "c", "d", "e");
+  const otherOp = fc.oneof(
+    fc.record({ op: fc.constant("distinct.add" as const), name: fc.constant("users"), windowMs: fc.constantFrom(SECOND, 5 * SECOND), member: fc.option(member, { nil: undefined }) }),
+    fc.record({ op: fc.constant("member.check" as const), name: fc.constant("devices"), member }),
+    fc.record({ op: fc.constant("member.add" as const), name: fc.constant("devices"), member, maxMembers: fc.constantFrom(1, 2, 3), retentionMs: fc.constant(60 * SECOND) }),
+  );
   const call = fc.record({
     entity: fc.constantFrom("ip1", "ip2", "user1"),
-    ops: fc.array(windowAdd, { maxLength: 4 }),
+    ops: fc.array(fc.oneof(windowAdd, otherOp), { maxLength: 4 }),
+    baseline: fc.option(fc.record({ value: fc.double({ min: -1e6, max: 1e6, noNaN: true }), alpha: fc.double({ min: 0.01, max: 1, noNaN: true }) }), { nil: undefined }),
     advanceMs: fc.nat({ max: 4 * SECOND }),
   });
 
@@ -310,10 +399,14 @@ describe("memory and Redis agree", () => {
         await harness.admin.flushdb();
         const memory = new MemoryStore();
         let nowMs = T0 + offset;
-        for (const { entity, ops, advanceMs } of calls) {
+        for (const { entity, ops, baseline, advanceMs } of calls) {
           nowMs += advanceMs;
           const [fromMemory, fromRedis] = await Promise.all([memory.apply(entity, ops, nowMs), redis.apply(entity, ops, nowMs)]);
           expect(fromRedis).toEqual(fromMemory);
+          if (!baseline) continue;
+          const observed = { ...baseline, period: Math.floor(nowMs / SECOND), retentionMs: 60 * SECOND };
+          const states = await Promise.all([memory.observeBaseline(entity, "rate", observed), redis.observeBaseline(entity, "rate", observed)]);
+          expect(states[1]).toEqual(states[0]);
         }
       }),
       { seed: 20_240_611, numRuns: 40 },
