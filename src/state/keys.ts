@@ -1,13 +1,14 @@
-import { entityKeyPrefix, windowBucket } from "./store.js";
+import { entityKeyPrefix, windowBucket, type WindowTake } from "./store.js";
 
 /** Namespace of every key unless the deployment picks another (e.g. two environments on one Redis). */
 export const DEFAULT_NAMESPACE = "palisade";
 
 /**
  * What a key holds, as its first segment after the hash tag: `w` sliding-window counter buckets,
- * `d` distinct-count buckets (HyperLogLog in Redis), `m` remembered sets, `b` baselines.
+ * `f` fixed-window counters, `d` distinct-count buckets (HyperLogLog in Redis), `m` remembered
+ * sets, `b` baselines.
  */
-export type KeyKind = "w" | "d" | "m" | "b";
+export type KeyKind = "w" | "f" | "d" | "m" | "b";
 
 /** The two fixed buckets a window reads: the one `nowMs` falls in and the one before. */
 export interface WindowBucketKeys {
@@ -43,4 +44,14 @@ export function entityKey(namespace: string, entity: string, kind: KeyKind, name
  */
 export function windowKeyTtlMs(windowMs: number): number {
   return 2 * windowMs;
+}
+
+/** A sliding take counts in the window.add buckets; a fixed one in a counter of its own. */
+export function takeKeys(namespace: string, entity: string, op: WindowTake, nowMs: number): WindowBucketKeys {
+  return windowBucketKeys(namespace, entity, op.algorithm === "sliding" ? "w" : "f", op, nowMs);
+}
+
+/** A fixed bucket is never read after its window ends; a sliding one is read for one more. */
+export function takeTtlMs(op: WindowTake): number {
+  return op.algorithm === "sliding" ? windowKeyTtlMs(op.windowMs) : op.windowMs;
 }

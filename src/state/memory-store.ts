@@ -1,9 +1,10 @@
 import { LRUCache } from "lru-cache";
 import { foldBaseline } from "./baseline.js";
-import { DEFAULT_NAMESPACE, entityKey, windowBucketKeys, windowKeyTtlMs } from "./keys.js";
+import { DEFAULT_NAMESPACE, entityKey, takeKeys, takeTtlMs, windowBucketKeys, windowKeyTtlMs } from "./keys.js";
 import {
   slidingWindowEstimate,
   StoreUnavailableError,
+  takePreviousWeight,
   type BaselineObservation,
   type BaselineState,
   type DistinctAdd,
@@ -11,6 +12,7 @@ import {
   type MemberAdd,
   type Store,
   type WindowAdd,
+  type WindowTake,
 } from "./store.js";
 import { assertValidApply, assertValidBaseline } from "./validate.js";
 
@@ -84,6 +86,7 @@ export class MemoryStore implements Store {
     assertValidApply(entity, ops, nowMs);
     if (ops.length === 0) return []; // like Redis, which is not asked at all
     this.#assertOpen();
+    if (ops[0]!.op === "window.take") return this.#takeAll(entity, ops as WindowTake[], nowMs); // validated: all takes
     return ops.map((op) => this.#applyOp(entity, op, nowMs));
   }
 
@@ -116,6 +119,8 @@ export class MemoryStore implements Store {
         return this.#rememberedSet(entityKey(DEFAULT_NAMESPACE, entity, "m", op.name))?.has(op.member) ? 1 : 0;
       case "member.add":
         return this.#memberAdd(entity, op, nowMs);
+      case "window.take":
+        return this.#takeAll(entity, [op], nowMs)[0]!;
       default: {
         const unknown: never = op;
         throw new TypeError(`unknown store op ${JSON.stringify((unknown as { op: unknown }).op)}`);
@@ -127,6 +132,23 @@ export class MemoryStore implements Store {
     const keys = windowBucketKeys(DEFAULT_NAMESPACE, entity, "w", op, nowMs);
     const current = op.amount > 0 ? this.#increment(keys.current, op.amount, windowKeyTtlMs(op.windowMs)) : this.#count(keys.current);
     return slidingWindowEstimate(current, this.#count(keys.previous), nowMs, op.windowMs);
+  }
+
+  /** All or nothing, as in the Lua script: plan every take, then count them if all fit. */
+  #takeAll(entity: string, ops: readonly WindowTake[], nowMs: number): number[] {
+    const pending = new Map<string, number>();
+    const plans = ops.map((op) => {
+      const keys = takeKeys(DEFAULT_NAMESPACE, entity, op, nowMs);
+      const weight = takePreviousWeight(op, nowMs);
+      const current = this.#count(keys.current) + (pending.get(keys.current) ?? 0);
+      const previous = weight > 0 ? this.#count(keys.previous) : 0;
+      pending.set(keys.current, (pending.get(keys.current) ?? 0) + op.amount);
+      return { op, key: keys.current, before: current + previous * weight };
+    });
+    if (plans.every(({ op, before }) => before + op.amount <= op.limit)) {
+      for (const { op, key } of plans) if (op.amount > 0) this.#increment(key, op.amount, takeTtlMs(op));
+    }
+    return plans.map(({ before }) => before);
   }
 
   #distinctAdd(entity: string, op: DistinctAdd, nowMs: number): number {

@@ -1,27 +1,35 @@
-import { entityKey, windowBucketKeys, windowKeyTtlMs } from "./keys.js";
-import { slidingWindowEstimate, type BaselineState, type EntityOp } from "./store.js";
+import { entityKey, takeKeys, takeTtlMs, windowBucketKeys, windowKeyTtlMs } from "./keys.js";
+import { slidingWindowEstimate, takePreviousWeight, type BaselineState, type EntityOp } from "./store.js";
 
 /**
  * All of one entity's ops, atomically, in one round trip.
  *
  * ARGV: the ops in order, each as its name followed by its arguments:
  *   window.add    amount (integer ≥ 0; 0 only reads), TTL ms of the current bucket
+ *   window.take   amount, limit, weight of the previous bucket (0 for a fixed window, which
+ *                 then is not read), TTL ms of the current bucket
  *   distinct.add  1 or 0 (whether a member is given), member, TTL ms of the current bucket
  *   member.check  member
  *   member.add    member, score (event time ms), max members, TTL ms of the set
- * KEYS: the keys of each op, in op order: window.add and distinct.add the current bucket then
- *   the previous one; member.check and member.add the set. All carry the entity's `{…}` hash
+ * KEYS: the keys of each op, in op order: window.add, window.take and distinct.add the current
+ *   bucket then the previous one; member.check and member.add the set. All carry the entity's `{…}` hash
  *   tag, so they share one Cluster slot.
  * Returns: integers, in op order: window.add the current and previous bucket counts (0 for a
- *   missing key); distinct.add PFCOUNT over both buckets; member.check 1 or 0; member.add the
+ *   missing key); window.take the same, read before any take of the call is counted but
+ *   including earlier takes of the call on the same key; distinct.add PFCOUNT over both buckets; member.check 1 or 0; member.add the
  *   set's size after the add. The window estimate is computed in TypeScript with the same
  *   function as the memory store, so the two agree to the last digit and the script stays free
  *   of floating point.
- * Every write renews its key's TTL.
+ * Every write renews its key's TTL. Takes are all or nothing: they are counted after the last
+ * op, and only if each fitted (current + previous × weight + amount ≤ limit); validate.ts
+ * keeps them out of calls with other ops. The comparison is the one place with floating point,
+ * on the weight the TypeScript side computed and sent as its shortest round-trip decimal, so
+ * both sides compare the same doubles.
  */
 export const APPLY_SCRIPT = `
 local results = {}
 local k, a = 1, 1
+local takes, pending, fits = {}, {}, true
 local function count(key) return tonumber(redis.call('GET', key) or '0') end
 while a <= #ARGV do
   local op = ARGV[a]
@@ -35,6 +43,17 @@ while a <= #ARGV do
     end
     results[#results + 1] = count(KEYS[k + 1])
     k, a = k + 2, a + 3
+  elseif op == 'window.take' then
+    local amount, limit, weight = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    local current = count(KEYS[k]) + (pending[KEYS[k]] or 0)
+    local previous = 0
+    if weight > 0 then previous = count(KEYS[k + 1]) end
+    if current + previous * weight + amount > limit then fits = false end
+    pending[KEYS[k]] = (pending[KEYS[k]] or 0) + amount
+    takes[#takes + 1] = {KEYS[k], amount, ARGV[a + 4]}
+    results[#results + 1] = current
+    results[#results + 1] = previous
+    k, a = k + 2, a + 5
   elseif op == 'distinct.add' then
     if ARGV[a + 1] == '1' then
       redis.call('PFADD', KEYS[k], ARGV[a + 2])
@@ -53,6 +72,14 @@ while a <= #ARGV do
     k, a = k + 1, a + 5
   else
     return redis.error_reply('palisade: unknown op ' .. tostring(op))
+  end
+end
+if fits then
+  for _, take in ipairs(takes) do
+    if take[2] > 0 then
+      redis.call('INCRBY', take[1], take[2])
+      redis.call('PEXPIRE', take[1], take[3])
+    end
   end
 end
 return results
@@ -98,6 +125,11 @@ export function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs:
       const keys = windowBucketKeys(namespace, entity, "w", op, nowMs);
       return { keys: [keys.current, keys.previous], args: [op.op, op.amount, windowKeyTtlMs(op.windowMs)], replyWidth: 2 };
     }
+    case "window.take": {
+      const keys = takeKeys(namespace, entity, op, nowMs);
+      const args = [op.op, op.amount, op.limit, String(takePreviousWeight(op, nowMs)), takeTtlMs(op)];
+      return { keys: [keys.current, keys.previous], args, replyWidth: 2 };
+    }
     case "distinct.add": {
       const keys = windowBucketKeys(namespace, entity, "d", op, nowMs);
       const member = op.member === undefined ? ["0", ""] : ["1", op.member];
@@ -118,8 +150,14 @@ export function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs:
 
 /** The op's result from its slice of the script's reply. */
 export function decodeReply(op: EntityOp, reply: readonly number[], nowMs: number): number {
-  if (op.op === "window.add") return slidingWindowEstimate(reply[0]!, reply[1]!, nowMs, op.windowMs);
-  return reply[0]!;
+  switch (op.op) {
+    case "window.add":
+      return slidingWindowEstimate(reply[0]!, reply[1]!, nowMs, op.windowMs);
+    case "window.take":
+      return reply[0]! + reply[1]! * takePreviousWeight(op, nowMs);
+    default:
+      return reply[0]!;
+  }
 }
 
 /** The baseline script's reply, checked: anything else means the script or Redis misbehaved. */

@@ -67,7 +67,38 @@ export interface MemberAdd {
   retentionMs: number;
 }
 
-export type EntityOp = WindowAdd | DistinctAdd | MemberCheck | MemberAdd;
+/**
+ * Take `amount` hits from a window's quota of `limit`, all or nothing: the takes of one apply()
+ * call (which then holds nothing but takes) are counted together, and only if every one of them
+ * fits (count before the take + amount ≤ limit). A denied request thus eats no quota, not even
+ * that of another limit in the same call (a burst and a sustained limit on one key).
+ *
+ * Returns the count before the take: a `fixed` window's bucket count, or a `sliding` window's
+ * two-bucket estimate (see slidingWindowEstimate). Earlier takes of the same call on the same
+ * counter are included as if taken, so the caller knows that all were counted exactly when
+ * `result + amount <= limit` holds for every take. An amount of 0 only reads.
+ *
+ * A sliding take counts in the same buckets as `window.add` with the same name and window, and
+ * they expire two windows after their last write; a fixed bucket is a counter of its own that
+ * expires one window after its last write.
+ */
+export interface WindowTake {
+  op: "window.take";
+  name: string;
+  windowMs: number;
+  algorithm: WindowAlgorithm;
+  limit: number;
+  amount: number;
+}
+
+/**
+ * `fixed`: one counter per window, reset at each window boundary (what envoyproxy/ratelimit
+ * counts, so limits behave as operators of that service expect); `sliding`: the two-bucket
+ * estimate, which does not let a client spend two windows' quota across a boundary.
+ */
+export type WindowAlgorithm = "fixed" | "sliding";
+
+export type EntityOp = WindowAdd | WindowTake | DistinctAdd | MemberCheck | MemberAdd;
 
 export interface BaselineObservation {
   /** A monotonically increasing period number, e.g. the minute since the epoch. */
@@ -109,6 +140,11 @@ export function slidingWindowEstimate(current: number, previous: number, nowMs: 
 /** The share of the previous bucket that still lies inside a window ending at `nowMs`. */
 export function previousBucketWeight(nowMs: number, windowMs: number): number {
   return 1 - (nowMs % windowMs) / windowMs;
+}
+
+/** How much a take's previous bucket counts: its overlap with the window when sliding, nothing when fixed. */
+export function takePreviousWeight(op: WindowTake, nowMs: number): number {
+  return op.algorithm === "sliding" ? previousBucketWeight(nowMs, op.windowMs) : 0;
 }
 
 export function windowBucket(nowMs: number, windowMs: number): number {

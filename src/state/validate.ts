@@ -10,6 +10,7 @@ export function assertValidApply(entity: string, ops: readonly EntityOp[], nowMs
   assertValidEntity(entity);
   assertValidTime(nowMs);
   for (const op of ops) assertValidOp(op);
+  assertTakesNotMixed(ops);
 }
 
 export function assertValidBaseline(entity: string, name: string, observation: BaselineObservation): void {
@@ -52,6 +53,14 @@ function assertValidOp(op: EntityOp): void {
       assertPositiveInteger("window.add windowMs", op.windowMs, op.name);
       assertAmount("window.add amount", op.amount, op.name);
       return;
+    case "window.take":
+      assertPositiveInteger("window.take windowMs", op.windowMs, op.name);
+      assertAmount("window.take amount", op.amount, op.name);
+      assertAmount("window.take limit", op.limit, op.name);
+      if (op.algorithm !== "fixed" && op.algorithm !== "sliding") {
+        throw new TypeError(`window.take algorithm must be "fixed" or "sliding", got ${JSON.stringify(op.algorithm)} (${op.name})`);
+      }
+      return;
     case "distinct.add":
       assertPositiveInteger("distinct.add windowMs", op.windowMs, op.name);
       if (op.member !== undefined) assertMember("distinct.add", op.member, op.name);
@@ -68,6 +77,17 @@ function assertValidOp(op: EntityOp): void {
       const unknown: never = op;
       throw new TypeError(`unknown store op ${JSON.stringify((unknown as { op: unknown }).op)}`);
     }
+  }
+}
+
+/**
+ * Takes commit together at the end of a call; an add or read after one would not see it. Rather
+ * than define what such a mix means, it is refused.
+ */
+function assertTakesNotMixed(ops: readonly EntityOp[]): void {
+  const takes = ops.filter((op) => op.op === "window.take").length;
+  if (takes > 0 && takes < ops.length) {
+    throw new TypeError("window.take ops cannot share an apply() call with other ops");
   }
 }
 

@@ -18,6 +18,8 @@ import {
   type MemberCheck,
   type Store,
   type WindowAdd,
+  type WindowAlgorithm,
+  type WindowTake,
 } from "../../src/state/store.js";
 import {
   privateRedisUnsupported,
@@ -37,6 +39,14 @@ const read = (name: string, windowMs = SECOND): WindowAdd => add(name, 0, window
 const distinct = (member?: string, windowMs = SECOND): DistinctAdd => ({ op: "distinct.add", name: "users", windowMs, ...(member === undefined ? {} : { member }) });
 const remember = (member: string, maxMembers = 3, retentionMs = 60 * SECOND): MemberAdd => ({ op: "member.add", name: "devices", member, maxMembers, retentionMs });
 const known = (member: string): MemberCheck => ({ op: "member.check", name: "devices", member });
+const take = (amount: number, limit: number, algorithm: WindowAlgorithm = "fixed", windowMs = SECOND, name = "quota"): WindowTake => ({
+  op: "window.take",
+  name,
+  windowMs,
+  algorithm,
+  limit,
+  amount,
+});
 const observation = (period: number, value: number, alpha = 0.5): BaselineObservation => ({ period, value, alpha, retentionMs: 60 * SECOND });
 
 interface StoreHarness {
@@ -235,6 +245,59 @@ function storeContract(harness: StoreHarness): void {
     expect(await harness.keyCount()).toBe(0);
   });
 
+  it("takes from a fixed window while the quota lasts, and never counts a refused take", async () => {
+    const befores = [];
+    for (let i = 0; i < 5; i++) befores.push(...(await store.apply("rl1", [take(2, 7)], T0 + i)));
+    expect(befores).toEqual([0, 2, 4, 6, 6]); // 6 + 2 > 7: refused, and so not counted
+    expect(await store.apply("rl1", [take(1, 7)], T0 + 10)).toEqual([6]);
+    expect(await store.apply("rl1", [take(0, 7)], T0 + 11)).toEqual([7]);
+    expect(await store.apply("rl1", [take(1, 7)], T0 + SECOND)).toEqual([0]); // a new window starts from zero
+  });
+
+  it("takes from a sliding window by its two-bucket estimate, in the window.add buckets", async () => {
+    await store.apply("rl1", [add("quota", 4)], T0 + 500);
+    expect(await store.apply("rl1", [take(1, 5, "sliding")], T0 + 600)).toEqual([4]);
+    expect(await store.apply("rl1", [take(1, 5, "sliding")], T0 + 700)).toEqual([5]); // refused
+    expect(await store.apply("rl1", [take(1, 5, "sliding")], T0 + SECOND + 250)).toEqual([5 * 0.75]);
+    expect(await store.apply("rl1", [take(1, 5, "sliding")], T0 + SECOND + 260)).toEqual([1 + 5 * 0.74]); // refused: 5.7 > 5
+    expect(await store.apply("rl1", [read("quota")], T0 + SECOND + 270)).toEqual([1 + 5 * 0.73]);
+  });
+
+  it("counts the takes of one call all together or not at all", async () => {
+    const burst = (amount: number) => take(amount, 3, "fixed", SECOND, "burst");
+    const sustained = (amount: number) => take(amount, 5, "sliding", 60 * SECOND, "sustained");
+    for (let i = 0; i < 3; i++) expect(await store.apply("rl1", [burst(1), sustained(1)], T0 + i)).toEqual([i, i]);
+    expect(await store.apply("rl1", [burst(1), sustained(1)], T0 + 3)).toEqual([3, 3]); // burst refuses: sustained not counted
+    expect(await store.apply("rl1", [burst(1), sustained(3)], T0 + SECOND)).toEqual([0, 3]); // sustained refuses
+    expect(await store.apply("rl1", [burst(0), sustained(0)], T0 + SECOND + 1)).toEqual([0, 3]);
+  });
+
+  it("lets a later take of the same counter in one call see the earlier ones", async () => {
+    expect(await store.apply("rl1", [take(2, 5), take(2, 5), take(1, 5)], T0)).toEqual([0, 2, 4]);
+    expect(await store.apply("rl1", [take(1, 5), take(1, 5)], T0)).toEqual([5, 6]); // refused together
+    expect(await store.apply("rl1", [take(0, 5)], T0)).toEqual([5]);
+  });
+
+  it("writes nothing for takes that read (amount 0) or are refused", async () => {
+    await store.apply("rl1", [take(0, 5), take(0, 5, "sliding")], T0);
+    await store.apply("rl1", [take(6, 5), take(1, 5, "sliding")], T0);
+    expect(await harness.keyCount()).toBe(0);
+  });
+
+  it("rejects takes mixed with other ops, and invalid takes, with a TypeError", async () => {
+    const invalid: EntityOp[][] = [
+      [take(1, 5), add("hits", 1)],
+      [add("hits", 1), take(1, 5)],
+      [take(-1, 5)],
+      [take(1, -5)],
+      [take(1, 5.5)],
+      [{ ...take(1, 5), algorithm: "leaky" as WindowAlgorithm }],
+      [take(1, 5, "fixed", 0)],
+    ];
+    for (const ops of invalid) await expect(store.apply("rl1", ops, T0)).rejects.toThrow(TypeError);
+    expect(await harness.keyCount()).toBe(0);
+  });
+
   it("answers ping while open; after close, ping is false and calls are unavailable", async () => {
     expect(await store.ping()).toBe(true);
     await store.close();
@@ -263,6 +326,17 @@ function redisContract(harness: RedisHarness): void {
       expect(ttl, key).toBeGreaterThan(0);
       expect(ttl, key).toBeLessThanOrEqual(2 * windowMs);
     }
+  });
+
+  it("gives fixed take buckets one window of TTL and sliding ones two", async () => {
+    await store.apply("rl1", [take(1, 5, "fixed", 5 * SECOND), take(1, 5, "sliding", 5 * SECOND)], T0);
+    const ttls = Object.fromEntries(
+      await Promise.all((await harness.admin.keys("*")).map(async (key) => [key.split(":")[2], await harness.admin.pttl(key)] as const)),
+    );
+    expect(ttls.f).toBeGreaterThan(4 * SECOND);
+    expect(ttls.f).toBeLessThanOrEqual(5 * SECOND);
+    expect(ttls.w).toBeGreaterThan(9 * SECOND);
+    expect(ttls.w).toBeLessThanOrEqual(10 * SECOND);
   });
 
   it("gives sets and baselines their retention as TTL, and distinct buckets two windows", async () => {
@@ -386,9 +460,17 @@ describe("memory and Redis agree", () => {
     fc.record({ op: fc.constant("member.check" as const), name: fc.constant("devices"), member }),
     fc.record({ op: fc.constant("member.add" as const), name: fc.constant("devices"), member, maxMembers: fc.constantFrom(1, 2, 3), retentionMs: fc.constant(60 * SECOND) }),
   );
+  const takeOp = fc.record({
+    op: fc.constant("window.take" as const),
+    name: fc.constantFrom("hits", "burst"),
+    windowMs: fc.constantFrom(SECOND, 5 * SECOND),
+    algorithm: fc.constantFrom<WindowAlgorithm>("fixed", "sliding"),
+    limit: fc.nat({ max: 8 }),
+    amount: fc.nat({ max: 3 }),
+  });
   const call = fc.record({
     entity: fc.constantFrom("ip1", "ip2", "user1"),
-    ops: fc.array(fc.oneof(windowAdd, otherOp), { maxLength: 4 }),
+    ops: fc.oneof(fc.array(fc.oneof(windowAdd, otherOp), { maxLength: 4 }), fc.array(takeOp, { minLength: 1, maxLength: 3 })),
     baseline: fc.option(fc.record({ value: fc.double({ min: -1e6, max: 1e6, noNaN: true }), alpha: fc.double({ min: 0.01, max: 1, noNaN: true }) }), { nil: undefined }),
     advanceMs: fc.nat({ max: 4 * SECOND }),
   });
