@@ -1,15 +1,11 @@
 import { tmpdir } from "node:os";
 import { describe, expect, it, vi } from "vitest";
-import { buildSafely, contentKey, HotReloader, unreadable, type ConfigError, type ReloadSpec } from "./hot-reload.js";
+import { ConfigError } from "./config-error.js";
+import { buildSafely, contentKey, HotReloader, unreadable, type ReloadSpec } from "./hot-reload.js";
 
-class FakeError extends Error implements ConfigError {
-  readonly issues;
-  constructor(
-    readonly source: string,
-    message: string,
-  ) {
-    super(message);
-    this.issues = [{ path: "", message }];
+class FakeError extends ConfigError {
+  constructor(source: string, message: string) {
+    super(source, [{ path: "", message }]);
   }
 }
 
@@ -46,14 +42,14 @@ describe("HotReloader", () => {
     expect(await reloader.reload()).toMatchObject({ ok: false });
     expect(await reloader.reload()).toMatchObject({ ok: false }); // same content: not reported again
     expect(reloader.current()).toBe("ONE");
-    expect(reloader.rejection()?.error.message).toBe("bad widget");
+    expect(reloader.rejection()?.error.issues).toEqual([{ path: "", message: "bad widget" }]);
     expect(logger.error).toHaveBeenCalledWith(
       expect.objectContaining({ widgetsInForce: "ONE" }),
       "widget configuration rejected; the last good widget configuration stays in force",
     );
 
     file.text = undefined;
-    expect(await reloader.reload()).toMatchObject({ ok: false, error: { message: "cannot read" } });
+    expect(await reloader.reload()).toMatchObject({ ok: false, error: { issues: [{ message: "cannot read" }] } });
     file.text = "two";
     expect(await reloader.reload()).toEqual({ ok: true, value: "TWO" });
     expect(reloader.rejection()).toBeUndefined();
@@ -64,6 +60,6 @@ describe("HotReloader", () => {
   it("refuses to start without a valid value, and is not readable before", async () => {
     const reloader = new HotReloader(fakeSpec({ text: "bad" }), { logger: { info() {}, warn() {}, error() {} }, watch: false });
     expect(() => reloader.current()).toThrow(/widget configuration was read before start/);
-    await expect(reloader.start()).rejects.toThrow("bad widget");
+    await expect(reloader.start()).rejects.toThrow("widgets.yaml: (document): bad widget");
   });
 });

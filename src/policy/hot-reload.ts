@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { watch, type FSWatcher } from "node:fs";
 import { dirname } from "node:path";
-import type { PolicyIssue } from "./compile.js";
+import type { ConfigError, ConfigIssue } from "./config-error.js";
 import { isDirectory } from "./policy-file.js";
 
 /** The logging this module needs; pino's logger fits. */
@@ -9,12 +9,6 @@ export interface ReloadLogger {
   info(object: object, message: string): void;
   warn(object: object, message: string): void;
   error(object: object, message: string): void;
-}
-
-/** A configuration that cannot be used, and why, located in its file (PolicyError is one). */
-export interface ConfigError extends Error {
-  readonly source: string;
-  readonly issues: PolicyIssue[];
 }
 
 /** The outcome of one load: the value built from the files, or why they were rejected. */
@@ -266,4 +260,14 @@ export function buildSafely<T, E extends ConfigError>(build: () => T, asError: (
   } catch (error) {
     return { ok: false, error: asError(error) };
   }
+}
+
+/**
+ * The configuration error `error` is, or one reporting it as an internal error: a bug while
+ * loading must not take the service down or replace the value in force either.
+ */
+export function asConfigError<E extends ConfigError>(error: unknown, source: string, Type: new (source: string, issues: ConfigIssue[]) => E): E {
+  if (error instanceof Type) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new Type(source, [{ path: "", message: `internal error while loading: ${message}` }]);
 }

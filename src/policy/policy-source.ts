@@ -1,6 +1,6 @@
 import { PolicyError, type CompiledPolicy, type PolicyIssue } from "./compile.js";
 import { policyFingerprint } from "./fingerprint.js";
-import { buildSafely, contentKey, HotReloader, unreadable, type ReloadLogger, type Reading } from "./hot-reload.js";
+import { asConfigError, buildSafely, contentKey, HotReloader, unreadable, type ReloadLogger, type Reading } from "./hot-reload.js";
 import { compileSnapshot, readPolicySnapshot, type PolicySnapshot } from "./loader.js";
 
 /** The logging this module needs; pino's logger fits. */
@@ -100,9 +100,9 @@ export class PolicySource {
       const snapshot = await readPolicySnapshot(this.#location);
       this.#listPaths = snapshot.listPaths;
       const key = contentKey(snapshotFiles(snapshot));
-      return { key, source: snapshot.source, compile: () => buildSafely(() => compileSnapshot(snapshot), (e) => asPolicyError(e, snapshot.source)) };
+      return { key, source: snapshot.source, compile: () => buildSafely(() => compileSnapshot(snapshot), (e) => asConfigError(e, snapshot.source, PolicyError)) };
     } catch (error) {
-      return unreadable(asPolicyError(error, this.#location));
+      return unreadable(asConfigError(error, this.#location, PolicyError));
     }
   }
 }
@@ -115,11 +115,4 @@ function toReloadResult(result: { ok: true; value: CompiledPolicy } | { ok: fals
 function snapshotFiles(snapshot: PolicySnapshot): [string, string][] {
   const lists = [...snapshot.listFiles].sort(([a], [b]) => a.localeCompare(b));
   return [[snapshot.source, snapshot.text], ...lists];
-}
-
-/** A bug in compiling must not take the service down or replace the last good policy either. */
-function asPolicyError(error: unknown, source: string): PolicyError {
-  if (error instanceof PolicyError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new PolicyError(source, [{ path: "", message: `internal error while loading: ${message}` }]);
 }
