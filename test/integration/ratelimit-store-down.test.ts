@@ -34,7 +34,7 @@ beforeAll(async () => {
   writeFileSync(join(configDir, "strict.yaml"), domainFile("strict"));
   for (const mode of ["open", "closed", "local"]) writeFileSync(join(configDir, `${mode}.yaml`), domainFile(mode, mode));
   redis = await startRedisServer();
-  app = await startTestApp({ redisUrl: redis.url, ratelimitConfig: configDir }, { clock: { now: () => NOON } });
+  app = await startTestApp({ redisUrl: redis.url, ratelimitConfig: configDir, storeTimeout: 1_000 }, { clock: { now: () => NOON } });
   client = envoyRateLimitClient(`127.0.0.1:${app.grpcPort}`);
 });
 

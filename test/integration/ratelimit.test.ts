@@ -20,6 +20,7 @@ import {
   type EnvoyRateLimiter,
   type EnvoyRateLimitRequest,
 } from "../support/envoy-ratelimit-client.js";
+import { envoyAuthzClient, metadata } from "../support/envoy-client.js";
 import { repoRoot } from "../support/policies.js";
 
 /** Noon UTC: every window used here (second to day) is far from its edge. */
@@ -46,7 +47,9 @@ beforeAll(async () => {
   copyFileSync(join(repoRoot, "test", "fixtures", "ratelimit", "valid", "envoyproxy-style.yaml"), join(configDir, "messaging.yaml"));
   redis = await startRedisServer();
   inspector = new Redis(redis.url);
-  app = await startTestApp({ redisUrl: redis.url, ratelimitConfig: configDir }, { clock: { now: () => now } });
+  // A generous store timeout: on a loaded CI machine one slow reply would otherwise make the
+  // store "unavailable" for a second, and every domain here fails with UNAVAILABLE then.
+  app = await startTestApp({ redisUrl: redis.url, ratelimitConfig: configDir, storeTimeout: 1_000 }, { clock: { now: () => now } });
   client = envoyRateLimitClient(`127.0.0.1:${app.grpcPort}`);
 });
 
@@ -146,6 +149,21 @@ describe("the storefront example, with Palisade's extensions", () => {
     expect(risky.statuses[0]).toMatchObject({ current_limit: { requests_per_unit: 30 }, limit_remaining: 29 });
     expect(rateLimitMetadata(risky)).toEqual({ domain: "storefront", risk: 100 });
     expect((await search("0")).statuses[0]).toMatchObject({ current_limit: { requests_per_unit: 60 }, limit_remaining: 58 });
+  });
+
+  it("takes the risk from the ext_authz decision, as Envoy's metadata action copies risk_text", async () => {
+    const authz = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
+    // Logins from a whole /24: velocity.subnet (weight 20) asks for MFA, and the request goes on.
+    const login = (host: number) =>
+      authz.check({ method: "POST", path: "/api/v1/login", ip: `100.64.9.${host}`, headers: { "content-type": "application/json" }, body: `{"username":"u${host}@example.com"}` });
+    let decision = await login(1);
+    for (let host = 2; host <= 61; host++) decision = await login(host);
+    authz.close();
+    expect(metadata(decision)).toMatchObject({ action: "step_up", risk: 20, risk_text: "20" });
+    const risk = metadata(decision).risk_text as string;
+    const answer = await storefront(descriptor(["endpoint", "search"], ["remote_address", "100.64.9.61"], ["palisade_risk", risk]));
+    expect(answer.statuses[0]?.current_limit?.requests_per_unit).toBe(54); // 60 × (1 − 0.5 × 20%)
+    expect(rateLimitMetadata(answer).risk).toBe(20);
   });
 
   it("honours hits_addend, and a request that would exceed the limit counts nothing", async () => {
