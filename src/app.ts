@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { createPipeline } from "./pipeline/pipeline.js";
 import { PolicySource } from "./policy/policy-source.js";
 import { RateLimitConfigSource } from "./ratelimit/config-source.js";
-import { RateLimiter } from "./ratelimit/limiter.js";
+import { RateLimiter, type RateLimiterOptions } from "./ratelimit/limiter.js";
 import { loadKeyRing } from "./privacy/keys.js";
 import { HmacPseudonymiser } from "./privacy/pseudonymiser.js";
 import { redactedSettings, type Settings } from "./settings/settings.js";
@@ -82,7 +82,12 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     host: settings.grpcHost,
     port: settings.grpcPort,
     authorization: createAuthorizationService({ pipeline, policy: () => policy.current(), observer }),
-    rateLimit: rateLimitConfig && rateLimitService(rateLimitConfig, store, clock, { metrics, logger, decisions: observer }),
+    rateLimit:
+      rateLimitConfig &&
+      rateLimitService(
+        { config: rateLimitConfig, store, clock, pseudonymise: (identity) => pseudonymiser.instance.pseudonymise("ratelimit", identity) },
+        { metrics, logger, decisions: observer },
+      ),
     health,
   });
   const admin = createAdminServer({
@@ -158,15 +163,17 @@ async function startRateLimitConfig(settings: Settings, logger: Logger, metrics:
   return source;
 }
 
-/** ShouldRateLimit on the store ext_authz uses: same Redis, same fallback, one round trip per call. */
+/**
+ * ShouldRateLimit on the store ext_authz uses (same Redis, same fallback, one round trip per
+ * call), with counters named by keyed pseudonyms like every other stored identifier.
+ */
 function rateLimitService(
-  config: RateLimitConfigSource,
-  store: Store,
-  clock: { now(): number },
+  parts: { config: RateLimitConfigSource } & Pick<RateLimiterOptions, "store" | "clock" | "pseudonymise">,
   telemetry: Parameters<typeof createRateLimitTelemetry>[0],
 ): RateLimitImplementation {
+  const { config, ...limiterParts } = parts;
   const observer = createRateLimitObserver(telemetry.metrics.rateLimit);
-  const limiter = new RateLimiter({ config: () => config.current(), store, clock, observer });
+  const limiter = new RateLimiter({ ...limiterParts, config: () => config.current(), observer });
   return createRateLimitService({ limiter, telemetry: createRateLimitTelemetry(telemetry) });
 }
 

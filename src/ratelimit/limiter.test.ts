@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { MemoryStore } from "../state/memory-store.js";
 import { ResilientStore } from "../state/resilient-store.js";
@@ -64,6 +65,7 @@ function setUp(options: { yaml?: string; store?: Store } = {}) {
   const limiter = new RateLimiter({
     config: () => config,
     store,
+    pseudonymise: (identity) => createHash("sha256").update(identity).digest("base64url").slice(0, 22),
     clock: { now: () => now },
     observer: { descriptor: (event) => events.push(event), unknownDomain: () => {}, storeUnavailable: () => {} },
   });

@@ -4,7 +4,7 @@ import { countPlans, type Counted } from "./count.js";
 import { rateLimitHeaders } from "./headers.js";
 import { OverLimitCache } from "./over-limit-cache.js";
 import { evaluate, exceeds, failedClosed, type Evaluation, type LimitedPlan } from "./outcome.js";
-import { applyReplaces, planDescriptor, type Plan, type StatsKeys } from "./plan.js";
+import { applyReplaces, planDescriptor, type CounterPseudonymiser, type Plan, type StatsKeys } from "./plan.js";
 import {
   RateLimitRequestError,
   RateLimitUnavailableError,
@@ -38,6 +38,8 @@ export interface RateLimiterOptions {
   /** The configuration in force, read once per request (hot reload swaps it). */
   config: () => RateLimitConfig;
   store: Store;
+  /** Keyed pseudonyms for counter identities (Palisade's HMAC pseudonymiser in the service). */
+  pseudonymise: CounterPseudonymiser;
   /** RateLimitRequests carry no time, so windows run on the local clock. */
   clock?: { now(): number };
   cache?: OverLimitCache;
@@ -78,7 +80,8 @@ export class RateLimiter {
       this.#options.observer?.unknownDomain(request.domain);
       return decide(request.domain, request.descriptors.map(() => NO_LIMIT), {});
     }
-    const plans = applyReplaces(request.descriptors.map((descriptor) => planDescriptor(domain, descriptor, request.hits)));
+    const plan = (descriptor: RateLimitRequest["descriptors"][number]) => planDescriptor(domain, descriptor, request.hits, this.#options.pseudonymise);
+    const plans = applyReplaces(request.descriptors.map(plan));
     const evaluations = await this.#evaluate(domain, plans, nowMs);
     return decide(domain.domain, evaluations.statuses, metadataOf(plans, evaluations));
   }

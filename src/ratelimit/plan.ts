@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { UNIT_MS, type DomainConfig, type QuotaWindow, type Rule } from "./config.js";
 import { entriesStatsKey, matchDescriptor } from "./match.js";
 import { MAX_HITS, type DescriptorEntry, type LimitOverride, type RateLimitDescriptor } from "./request.js";
@@ -34,8 +33,15 @@ export type Plan =
       risk?: number;
     } & StatsKeys);
 
+/**
+ * Turns what identifies a counter (domain and entries, which may hold IPs, user names, API keys)
+ * into its store entity: a keyed pseudonym, so raw identifiers never reach the store and any
+ * value, however long, gives a bounded key.
+ */
+export type CounterPseudonymiser = (identity: string) => string;
+
 /** Resolves one request descriptor against its domain: match, cost, risk, counters. */
-export function planDescriptor(domain: DomainConfig, descriptor: RateLimitDescriptor, requestHits: number): Plan {
+export function planDescriptor(domain: DomainConfig, descriptor: RateLimitDescriptor, requestHits: number, pseudonymise: CounterPseudonymiser): Plan {
   const { entries, risk } = splitRisk(descriptor.entries);
   const match = matchDescriptor(domain.root, entries);
   const rule = descriptor.limit ? overrideRule(descriptor.limit) : match?.node.rule;
@@ -45,7 +51,7 @@ export function planDescriptor(domain: DomainConfig, descriptor: RateLimitDescri
   const named = { ...(rule.name === undefined ? {} : { ruleName: rule.name }), replaces: rule.replaces };
   const statsKeys = { statsKey: stats.statsKey, rollupStatsKey: stats.rollupStatsKey };
   if (rule.kind === "unlimited") return { kind: "unlimited", hits, ...named, ...statsKeys };
-  const entity = counterEntity(domain.domain, entries);
+  const entity = counterEntity(domain.domain, entries, pseudonymise);
   const windows = rule.windows.map((window) => ({
     window,
     limit: rule.riskFloor === undefined || risk === undefined ? window.requestsPerUnit : riskScaledLimit(window.requestsPerUnit, rule.riskFloor, risk),
@@ -99,10 +105,9 @@ function hitsOf(descriptor: RateLimitDescriptor, requestHits: number): number {
 
 /**
  * Counters are identified by the domain and every entry the request sent (values included even
- * where the configuration matched by key alone: each value has its own counter), hashed so that
- * a huge value never makes a huge key. 128 bits: collisions are not a practical concern.
+ * where the configuration matched by key alone: each value has its own counter).
  */
-function counterEntity(domain: string, entries: readonly DescriptorEntry[]): string {
+function counterEntity(domain: string, entries: readonly DescriptorEntry[], pseudonymise: CounterPseudonymiser): string {
   const identity = JSON.stringify([domain, ...entries.flatMap((entry) => [entry.key, entry.value])]);
-  return `rl.${createHash("sha256").update(identity).digest("base64url").slice(0, 22)}`;
+  return `rl.${pseudonymise(identity)}`;
 }
