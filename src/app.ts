@@ -1,5 +1,7 @@
-import { readFile } from "node:fs/promises";
-import { createPipeline } from "./pipeline/pipeline.js";
+import { readFile, stat } from "node:fs/promises";
+import { loadHashFile, prefixDirectory, type BreachedPasswordList } from "./detection/breached-passwords.js";
+import { LoginOutcomeRecorder } from "./detection/outcomes.js";
+import { createDetectionState, createPipeline } from "./pipeline/pipeline.js";
 import { PolicySource } from "./policy/policy-source.js";
 import { RateLimitConfigSource } from "./ratelimit/config-source.js";
 import { RateLimiter, type RateLimiterOptions } from "./ratelimit/limiter.js";
@@ -15,12 +17,15 @@ import { createLogger, type Logger } from "./telemetry/logger.js";
 import { createMetrics, type Metrics } from "./telemetry/metrics.js";
 import { createRateLimitObserver, createRateLimitTelemetry } from "./telemetry/ratelimit-metrics.js";
 import { startTracing } from "./telemetry/tracing.js";
+import { createAccessLogService } from "./transport/grpc/accesslog/service.js";
 import { createAuthorizationService } from "./transport/grpc/authz/service.js";
 import type { RateLimitImplementation } from "./transport/grpc/protos.js";
 import { createRateLimitService } from "./transport/grpc/ratelimit/service.js";
 import { createHealthService } from "./transport/grpc/health.js";
 import { createGrpcServer } from "./transport/grpc/server.js";
 import { createAdminServer, type ReadinessReport } from "./transport/http/admin.js";
+import { TokenAuthenticator } from "./transport/http/auth.js";
+import { registerOutcomeEndpoint } from "./transport/http/outcomes.js";
 
 /** A running Palisade: the one place that picks concrete adapters and wires them together. */
 export interface App {
@@ -68,8 +73,19 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
   });
   const store = await openStore(settings, logger, metrics);
 
+  const detection = createDetectionState(store, await openBreachedPasswords(settings.breachedPasswords, logger));
+  const outcomes = new LoginOutcomeRecorder({
+    store,
+    policy: () => policy.current(),
+    recent: detection.recent,
+    site: detection.site,
+    pseudonymiser: pseudonymiser.instance,
+    onRecorded: (outcome) => metrics.loginOutcomes.inc({ outcome }),
+    onIgnored: (reason) => metrics.loginOutcomes.inc({ outcome: `ignored_${reason}` }),
+  });
   const pipeline = createPipeline({
     store,
+    detection,
     pseudonymiser: pseudonymiser.instance,
     policy: () => policy.current(),
     clock,
@@ -82,6 +98,11 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     host: settings.grpcHost,
     port: settings.grpcPort,
     authorization: createAuthorizationService({ pipeline, policy: () => policy.current(), observer }),
+    accessLog: createAccessLogService({
+      outcomes,
+      onEntry: (result) => metrics.accessLogEntries.inc({ result }),
+      onStreamError: (error) => logger.debug({ err: error }, "access-log stream ended with an error"),
+    }),
     rateLimit:
       rateLimitConfig &&
       rateLimitService(
@@ -96,6 +117,14 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     metrics,
     logger,
     readiness: () => readiness(policy, store, rateLimitConfig),
+  });
+  registerOutcomeEndpoint({
+    admin,
+    auth: await TokenAuthenticator.fromFile(settings.adminTokensFile),
+    recorder: outcomes,
+    policy: () => policy.current(),
+    pseudonymiser: pseudonymiser.instance,
+    clock,
   });
   const grpcPort = await grpcServer.listen();
   const adminPort = await admin.listen();
@@ -146,6 +175,14 @@ async function startPseudonymiser(settings: Settings, clock: { now(): number }, 
   }, KEY_REFRESH_MS);
   refresh.unref();
   return { instance, refresh };
+}
+
+/** The breached-password list is data mounted beside the service, never fetched at run time. */
+async function openBreachedPasswords(path: string | undefined, logger: Logger): Promise<BreachedPasswordList | undefined> {
+  if (!path) return undefined;
+  const list = (await stat(path)).isDirectory() ? prefixDirectory(path) : await loadHashFile(path);
+  logger.info({ path }, "breached-password list loaded");
+  return list;
 }
 
 /** Loads the rate-limit configuration when one is set; like the policy, an invalid one stops start-up. */

@@ -29,15 +29,17 @@ export function parseCidr(text: string): [ipaddr.IPv4 | ipaddr.IPv6, number] | u
   }
 }
 
+/** True when one of the ranges contains the address (same address family only). */
+export function rangesContain(ranges: CidrList["ranges"], parsed: ParsedAddress): boolean {
+  return ranges.some(([range, bits]) => range.kind() === parsed.address.kind() && parsed.address.match(range, bits));
+}
+
 /** Every list whose ranges contain the address. Linear in the number of ranges: lists are small. */
 export function listsContaining(lists: readonly CidrList[], parsed: ParsedAddress | undefined): ListMembership[] {
   if (!parsed) return [];
   const found: ListMembership[] = [];
   for (const list of lists) {
-    const hit = list.ranges.some(
-      ([range, bits]) => range.kind() === parsed.address.kind() && parsed.address.match(range, bits),
-    );
-    if (hit) found.push({ name: list.name, effect: list.effect, weight: list.weight });
+    if (rangesContain(list.ranges, parsed)) found.push({ name: list.name, effect: list.effect, weight: list.weight });
   }
   return found;
 }

@@ -30,3 +30,26 @@ export interface SignalPlan {
   /** Receives one result per op, in the order of `ops`. */
   evaluate(results: readonly number[]): Signal[];
 }
+
+/** Reads the result of the op planned under `key`, or undefined when it was not planned. */
+export type ResultReader = (key: string) => number | undefined;
+
+/**
+ * Collects a detector's ops under names, skipping those whose entity the request does not
+ * have, and later reads each op's result by the same name.
+ */
+export function namedOps() {
+  const ops: PlannedOp[] = [];
+  const indexOf = new Map<string, number>();
+  return {
+    ops,
+    add(key: string, entity: string | undefined, op: EntityOp): void {
+      if (!entity) return;
+      indexOf.set(key, ops.length);
+      ops.push({ entity, op });
+    },
+    reader(results: readonly number[]): ResultReader {
+      return (key) => (indexOf.has(key) ? results[indexOf.get(key)!] : undefined);
+    },
+  };
+}

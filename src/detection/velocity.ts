@@ -1,19 +1,16 @@
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { NormalisedRequest } from "../pipeline/request.js";
+import { entitiesOf } from "./entities.js";
 import type { Signal, SignalPlan } from "./signal.js";
 
-/** Which entity each velocity scope counts, and the request field that names it. */
-const SCOPE_ENTITY = {
-  ip: (request: NormalisedRequest) => request.ipId && `ip:${request.ipId}`,
-  subnet: (request: NormalisedRequest) => request.subnet && `net:${request.subnet}`,
-  username: (request: NormalisedRequest) => request.usernameId && `user:${request.usernameId}`,
-} as const;
+const SCOPES = ["ip", "subnet", "username"] as const;
 
 /** Requests per window to this endpoint by IP, subnet and username (reason codes `velocity.<scope>`). */
 export function planVelocity(request: NormalisedRequest, endpoint: CompiledEndpoint): SignalPlan {
-  const scopes = (Object.keys(SCOPE_ENTITY) as (keyof typeof SCOPE_ENTITY)[]).flatMap((scope) => {
+  const entities = entitiesOf(request);
+  const scopes = SCOPES.flatMap((scope) => {
     const limit = endpoint.velocity[scope];
-    const entity = SCOPE_ENTITY[scope](request);
+    const entity = entities[scope];
     return limit && entity ? [{ scope, limit, entity }] : [];
   });
   return {

@@ -1,4 +1,4 @@
-import type { ListMembership } from "../detection/reputation.js";
+import type { Standing } from "../detection/standing.js";
 import type { Signal } from "../detection/signal.js";
 import type { RuleActivation } from "../policy/cel.js";
 import type { CompiledEndpoint, CompiledPolicy, CompiledRule } from "../policy/compile.js";
@@ -10,8 +10,8 @@ export interface DecideInput {
   request: NormalisedRequest;
   endpoint: CompiledEndpoint | undefined;
   signals: Signal[];
-  /** A block or allow list the client is on: it decides before any rule. */
-  listed: ListMembership | undefined;
+  /** A deny-list, allow-list or allowed bot: it decides before any rule. */
+  standing: Standing | undefined;
   /** Some state came from local fallback (or none could be read). */
   degraded: boolean;
   onRuleError?: (ruleId: string) => void;
@@ -30,14 +30,11 @@ const FAIL_CLOSED_RETRY_SECONDS = 1;
 
 /** Scores the signals and lets the rules choose an action. Pure: same input, same verdict. */
 export function decide(input: DecideInput): Verdict {
-  const { policy, signals, listed, degraded } = input;
+  const { policy, signals, standing, degraded } = input;
   const reasons = signals.filter((s) => s.fired).map(toReason);
   const risk = Math.min(100, reasons.reduce((sum, r) => sum + r.weight, 0));
   const base = { risk, reasons, degraded, shadowed: [] };
-  if (listed) {
-    const action = listed.effect === "block" ? "block" : "allow";
-    return { decision: { ...base, action, rule: `list:${listed.name}`, scope: "ip" }, unavailable: false };
-  }
+  if (standing) return { decision: { ...base, action: standing.effect, rule: standing.rule, scope: "ip" }, unavailable: false };
   const failMode = input.endpoint?.failMode ?? policy.failMode;
   if (degraded && failMode === "error") return { decision: { ...base, action: "allow" }, unavailable: true };
   if (degraded && failMode === "closed") {

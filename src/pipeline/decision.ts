@@ -45,6 +45,18 @@ export interface Decision {
   endpoint?: string;
   /** Pseudonymous subject (username pseudonym, else IP pseudonym). */
   subject?: string;
+  /**
+   * Pseudonyms and coarse attributes of the request, copied into the dynamic metadata so that
+   * the access-log entry Envoy sends back can be attributed by any replica. Never raw values.
+   */
+  attribution?: {
+    ipId?: string;
+    subnet?: string;
+    usernameId?: string;
+    fingerprintId?: string;
+    headerShape?: string;
+    country?: string;
+  };
   /** Seconds a client should wait, for throttle and quarantine. */
   retryAfterSeconds?: number;
   /** Rate-limit figures for the IETF RateLimit headers when a throttle came from a limit. */

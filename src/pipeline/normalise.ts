@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { FieldSource } from "../policy/schema.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
@@ -41,9 +42,10 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
   const { path, query } = normalisePath(attrs.path ?? headers.get(":path") ?? "/", anomalies);
   const address = clientAddress(attrs, headers, policy.client, anomalies);
   const endpoint = policy.endpointFor(method, path);
-  const body = endpoint?.username || endpoint?.session ? parseBody(attrs.body, headers, policy.limits.maxBodyBytes, anomalies) : undefined;
+  const body = endpoint?.username || endpoint?.session || endpoint?.password ? parseBody(attrs.body, headers, policy.limits.maxBodyBytes, anomalies) : undefined;
   const username = endpoint?.username ? canonicalUsername(extractField(endpoint.username, body, headers)) : undefined;
   const session = endpoint?.session ? extractField(endpoint.session, body, headers) : undefined;
+  const password = endpoint?.password ? extractField(endpoint.password, body, headers) : undefined;
   const fingerprint = fingerprintSource(headers, policy.fingerprint);
   const request: NormalisedRequest = {
     requestId: attrs.requestId?.slice(0, 128),
@@ -59,6 +61,10 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
     usernameId: username ? pseudonymiser.pseudonymise("username", username) : undefined,
     sessionId: session ? pseudonymiser.pseudonymise("session", session) : undefined,
     fingerprintId: fingerprint ? pseudonymiser.pseudonymise("fingerprint", fingerprint) : undefined,
+    passwordSha1: password ? createHash("sha1").update(password).digest("hex") : undefined,
+    headerShape: headerShape(attrs.headers),
+    tlsFingerprint: policy.fingerprint.tlsHeader ? headers.get(policy.fingerprint.tlsHeader)?.slice(0, 128) : undefined,
+    country: countryFrom(headers, policy.signals.geo?.countryHeader),
     timeMs: eventTime(attrs.timeMs, context, anomalies),
     anomalies,
   };
@@ -195,7 +201,7 @@ function cookieValue(header: string | undefined, name: string): string | undefin
 }
 
 /** NFKC and case folding make `Alice`, `ALICE` and full-width `Ａｌｉｃｅ` one account. */
-function canonicalUsername(value: string | undefined): string | undefined {
+export function canonicalUsername(value: string | undefined): string | undefined {
   const canonical = value?.slice(0, MAX_USERNAME_LENGTH).normalize("NFKC").toLowerCase().trim();
   return canonical || undefined;
 }
@@ -204,6 +210,27 @@ function fingerprintSource(headers: Map<string, string>, config: CompiledPolicy[
   const parts = config.headers.map((name) => headers.get(name) ?? "");
   if (config.tlsHeader) parts.push(headers.get(config.tlsHeader) ?? "");
   return parts.some((part) => part !== "") ? parts.join("\u0000") : undefined;
+}
+
+/**
+ * Envoy and the proxies before it add their own headers; only the names the client chose, in
+ * its order, say what kind of client it is. Order survives because the converter reads
+ * Envoy's ordered header_map when present.
+ */
+const PROXY_HEADER = /^(:|x-forwarded-|x-envoy-|x-request-id$|x-b3-|traceparent$|tracestate$|x-real-ip$|via$|forwarded$|content-length$)/;
+
+function headerShape(headers: Map<string, string>): string {
+  const names: string[] = [];
+  for (const name of headers.keys()) {
+    if (names.length >= 64) break;
+    if (!PROXY_HEADER.test(name)) names.push(name);
+  }
+  return createHash("sha1").update(names.join(",")).digest("base64url").slice(0, 12);
+}
+
+function countryFrom(headers: Map<string, string>, header: string | undefined): string | undefined {
+  const value = header ? headers.get(header)?.trim().toUpperCase() : undefined;
+  return value && /^[A-Z]{2}$/.test(value) ? value : undefined;
 }
 
 function eventTime(stamped: number | undefined, context: NormaliseContext, anomalies: string[]): number {

@@ -16,6 +16,8 @@ export interface AccessLogRecord {
   responseHeaders: Map<string, string>;
   /** Downstream remote address as Envoy saw it. */
   clientAddress?: string;
+  /** Envoy's response flags say ext_authz denied it (UAEX): the application never saw it. */
+  deniedByAuthz?: boolean;
   /** The ext_authz dynamic metadata Envoy copied into the entry (decision_id, subject, …). */
   authzMetadata: Map<string, string | number | boolean>;
 }

@@ -1,15 +1,21 @@
 import { randomUUID } from "node:crypto";
-import { listsContaining } from "../detection/reputation.js";
-import type { Signal, SignalPlan } from "../detection/signal.js";
-import { planVelocity } from "../detection/velocity.js";
-import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
+import { BehaviourBaselines } from "../detection/behaviour.js";
+import { RecentAttempts } from "../detection/outcomes.js";
+import { RhythmDetector } from "../detection/rhythm.js";
+import type { Signal } from "../detection/signal.js";
+import { SiteActivity } from "../detection/site-activity.js";
+import { SprayingDetector } from "../detection/spraying.js";
+import { standingOf } from "../detection/standing.js";
+import type { CompiledPolicy } from "../policy/compile.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
-import { applyWithStatus } from "../state/resilient-store.js";
-import type { EntityOp, Store } from "../state/store.js";
+import type { Store } from "../state/store.js";
 import { decide, type Verdict } from "./decide.js";
-import type { Decision } from "./decision.js";
+import { isDenial, type Decision } from "./decision.js";
 import { normalise, type EventTimeSettings } from "./normalise.js";
 import type { HttpAttributes, NormalisedRequest } from "./request.js";
+import { collectSignals, type DetectionState } from "./signals.js";
+
+export type { DetectionState } from "./signals.js";
 
 export interface Clock {
   now(): number;
@@ -22,10 +28,23 @@ export interface PipelineDependencies {
   policy: () => CompiledPolicy;
   clock: Clock;
   eventTime: EventTimeSettings;
+  /** Replica-local detection state; a fresh one when absent. */
+  detection?: DetectionState;
   /** Told about rule conditions that failed to evaluate, so they can be counted. */
   onRuleError?: (ruleId: string) => void;
 }
 
+/** Fresh replica-local detection state over `store`. */
+export function createDetectionState(store: Store, breached?: DetectionState["breached"]): DetectionState {
+  return {
+    spraying: new SprayingDetector(),
+    site: new SiteActivity(store),
+    recent: new RecentAttempts(),
+    rhythm: new RhythmDetector(),
+    behaviour: new BehaviourBaselines(store),
+    breached,
+  };
+}
 /** Thrown when the endpoint's fail mode is `error`: the transport answers a gRPC error instead. */
 export class DecisionUnavailableError extends Error {
   override readonly name = "DecisionUnavailableError";
@@ -43,6 +62,7 @@ export interface Pipeline {
 
 /** normalise → signals (one concurrent batch of store work) → score → decide. */
 export function createPipeline(deps: PipelineDependencies): Pipeline {
+  const detection = deps.detection ?? createDetectionState(deps.store);
   return {
     async evaluate(attrs) {
       const policy = deps.policy();
@@ -52,27 +72,17 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         eventTime: deps.eventTime,
         nowMs: deps.clock.now(),
       });
-      const memberships = listsContaining(policy.lists, address);
-      const listed = memberships.find((m) => m.effect === "block") ?? memberships.find((m) => m.effect === "allow");
-      // Listed clients are decided without touching the store: a deny-listed flood costs no round trip.
-      const measured = listed ? { signals: [], degraded: false } : await measure(request, endpoint, deps.store);
-      const signals: Signal[] = [
-        ...memberships.map((m): Signal => ({
-          code: m.effect === "block" ? "ip.denylisted" : m.effect === "allow" ? "ip.allowlisted" : `ip.list.${m.name}`,
-          value: 1,
-          weight: m.effect === "block" ? 100 : m.weight,
-          fired: true,
-          detail: m.name,
-        })),
-        ...anomalySignals(request),
-        ...measured.signals,
-      ];
+      const { standing, signals: standingSignals } = standingOf(request, address, policy);
+      const measured = standing
+        ? { signals: [], degraded: false }
+        : await collectSignals(request, endpoint, policy, deps.store, detection);
+      const signals: Signal[] = [...standingSignals, ...anomalySignals(request), ...measured.signals];
       const verdict: Verdict = decide({
         policy,
         request,
         endpoint,
         signals,
-        listed,
+        standing,
         degraded: measured.degraded,
         onRuleError: deps.onRuleError,
       });
@@ -84,7 +94,10 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         endpoint: request.endpoint,
         subject: request.usernameId ?? request.ipId,
         eventTimeMs: request.timeMs,
+        // Login and catalogue outcomes come back through the access log and need attributing.
+        attribution: endpoint?.authentication || endpoint?.resourceSegment !== undefined ? attributionOf(request) : undefined,
       };
+      if (endpoint?.authentication) rememberAttempt(detection, request, decision);
       return { decision, request };
     },
   };
@@ -95,43 +108,25 @@ function anomalySignals(request: NormalisedRequest): Signal[] {
   return request.anomalies.map((code) => ({ code: `input.${code}`, value: 1, weight: 0, fired: true }));
 }
 
-async function measure(
-  request: NormalisedRequest,
-  endpoint: CompiledEndpoint | undefined,
-  store: Store,
-): Promise<{ signals: Signal[]; degraded: boolean }> {
-  const plans: SignalPlan[] = endpoint ? [planVelocity(request, endpoint)] : [];
-  const results = await runPlans(plans, store, request.timeMs);
-  return { signals: plans.flatMap((plan, i) => plan.evaluate(results.perPlan[i]!)), degraded: results.degraded };
+/** Login attempts wait for their outcome; only allowed ones count towards the site baseline. */
+function rememberAttempt(detection: DetectionState, request: NormalisedRequest, decision: Decision): void {
+  const allowed = !isDenial(decision.action);
+  if (allowed) detection.site.recordAttempt(request.endpoint!, request.headerShape);
+  detection.recent.remember(request.requestId, {
+    endpoint: request.endpoint!,
+    ...attributionOf(request),
+    timeMs: request.timeMs,
+    allowed,
+  });
 }
 
-/**
- * Issues every plan's operations grouped by entity — one script call per entity, all entities
- * concurrently — and hands each plan its results back in its own order. A store that throws is
- * treated like one that answered from empty local state: the decision is marked degraded.
- */
-async function runPlans(plans: SignalPlan[], store: Store, nowMs: number) {
-  const byEntity = new Map<string, { ops: EntityOp[]; slots: [plan: number, op: number][] }>();
-  plans.forEach((plan, planIndex) =>
-    plan.ops.forEach(({ entity, op }, opIndex) => {
-      const group = byEntity.get(entity) ?? { ops: [], slots: [] };
-      group.ops.push(op);
-      group.slots.push([planIndex, opIndex]);
-      byEntity.set(entity, group);
-    }),
-  );
-  const perPlan = plans.map((plan) => new Array<number>(plan.ops.length).fill(0));
-  let degraded = false;
-  await Promise.all(
-    [...byEntity].map(async ([entity, group]) => {
-      try {
-        const outcome = await applyWithStatus(store, entity, group.ops, nowMs);
-        degraded ||= outcome.degraded;
-        group.slots.forEach(([plan, op], i) => (perPlan[plan]![op] = outcome.results[i] ?? 0));
-      } catch {
-        degraded = true;
-      }
-    }),
-  );
-  return { perPlan, degraded };
+function attributionOf(request: NormalisedRequest): NonNullable<Decision["attribution"]> {
+  return {
+    ipId: request.ipId,
+    subnet: request.subnet,
+    usernameId: request.usernameId,
+    fingerprintId: request.fingerprintId,
+    headerShape: request.headerShape,
+    country: request.country,
+  };
 }

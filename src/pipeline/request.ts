@@ -43,6 +43,17 @@ export interface NormalisedRequest {
   usernameId?: string;
   sessionId?: string;
   fingerprintId?: string;
+  /**
+   * SHA-1 of the password, for the breached-password list and spraying checks. It lives in this
+   * object for one Check and is never stored or logged; the password itself is not kept.
+   */
+  passwordSha1?: string;
+  /** Hash of the header names in the order the client sent them: clients of one kind share it. */
+  headerShape: string;
+  /** JA3/JA4 value from the configured TLS fingerprint header: it names client software, not a person. */
+  tlsFingerprint?: string;
+  /** ISO country code from the configured geo header, when there is one. */
+  country?: string;
   /** Event time used for every window, ms since the epoch. */
   timeMs: number;
   /** Problems found while normalising (oversized headers, bad body…), as stable codes. */

@@ -4,7 +4,8 @@ import { parseCidr, type CidrList } from "../detection/reputation.js";
 import { compileCondition, type CompiledCondition } from "./cel.js";
 import { durationMs } from "./duration.js";
 import { ConfigError, type ConfigIssue } from "./config-error.js";
-import type { EndpointSpec, FailMode, FieldSource, PolicyDocument } from "./schema.js";
+import { defaultOutcome, type EndpointSpec, type FailMode, type FieldSource, type OutcomeSpec, type PolicyDocument } from "./schema.js";
+import { compileSignals, type CompiledSignals } from "./signals.js";
 
 /** One problem in a policy, located by its path in the document. */
 export type PolicyIssue = ConfigIssue;
@@ -26,9 +27,22 @@ export interface CompiledEndpoint {
   authentication: boolean;
   failMode: FailMode;
   username?: FieldSource;
+  password?: FieldSource;
   session?: FieldSource;
+  /** How to read a login outcome; present on authentication endpoints. */
+  outcome?: OutcomeSpec;
+  pageView: boolean;
+  /** Index of the path segment holding the resource id, for enumeration signals. */
+  resourceSegment?: number;
   velocity: Partial<Record<"ip" | "subnet" | "username", VelocityLimit>>;
   matches(method: string, path: string): boolean;
+}
+
+export interface AllowedBot {
+  name: string;
+  category: string;
+  userAgent: RegExp;
+  ranges: CidrList["ranges"];
 }
 
 export interface CompiledRule {
@@ -52,7 +66,9 @@ export interface CompiledPolicy {
   challenge: PolicyDocument["spec"]["challenge"];
   failMode: FailMode;
   endpoints: readonly CompiledEndpoint[];
+  signals: CompiledSignals;
   lists: readonly CidrList[];
+  bots: { allowed: readonly AllowedBot[]; impersonationWeight: number };
   rules: readonly CompiledRule[];
   document: PolicyDocument;
   endpointFor(method: string, path: string): CompiledEndpoint | undefined;
@@ -109,6 +125,12 @@ export function compilePolicy(
     });
     return { name: list.name, effect: list.effect, weight: list.weight, ranges } satisfies CidrList;
   });
+  const bots = spec.bots.allowed.flatMap((bot, index) => compileBot(bot, `spec.bots.allowed[${index}]`, issues));
+  spec.endpoints.forEach((endpoint, index) => {
+    if (endpoint.resource && resourceSegmentOf(endpoint) === undefined) {
+      issues.push({ path: `spec.endpoints[${index}].resource.param`, message: `the path has no {${endpoint.resource.param}} segment` });
+    }
+  });
   if (issues.length > 0) throw new PolicyError(source, issues);
   return Object.freeze({
     name: document.metadata.name,
@@ -120,7 +142,9 @@ export function compilePolicy(
     challenge: spec.challenge,
     failMode: spec.failMode,
     endpoints,
+    signals: compileSignals(spec.signals),
     lists,
+    bots: { allowed: bots, impersonationWeight: spec.bots.impersonationWeight },
     rules,
     document,
     endpointFor: (method: string, path: string) => endpoints.find((e) => e.matches(method, path)),
@@ -141,10 +165,36 @@ function compileEndpoint(spec: EndpointSpec, defaultFailMode: FailMode): Compile
     authentication: spec.authentication,
     failMode: spec.failMode ?? defaultFailMode,
     username: spec.identity.username,
+    password: spec.identity.password,
     session: spec.identity.session,
+    outcome: spec.authentication ? (spec.outcome ?? defaultOutcome()) : undefined,
+    pageView: spec.pageView,
+    resourceSegment: resourceSegmentOf(spec),
     velocity,
     matches: (method, path) => (!methods || methods.has(method)) && pathMatches(path),
   };
+}
+
+function resourceSegmentOf(spec: EndpointSpec): number | undefined {
+  if (!spec.resource || spec.match.path === undefined) return undefined;
+  const index = spec.match.path.split("/").indexOf(`{${spec.resource.param}}`);
+  return index >= 0 ? index : undefined;
+}
+
+function compileBot(bot: PolicyDocument["spec"]["bots"]["allowed"][number], path: string, issues: PolicyIssue[]): AllowedBot[] {
+  let userAgent: RegExp;
+  try {
+    userAgent = new RegExp(bot.userAgent);
+  } catch (error) {
+    issues.push({ path: `${path}.userAgent`, message: `invalid regular expression: ${(error as Error).message}` });
+    return [];
+  }
+  const ranges = bot.cidrs.flatMap((text, i) => {
+    const range = parseCidr(text);
+    if (!range) issues.push({ path: `${path}.cidrs[${i}]`, message: `not an IP address or CIDR range: "${text}"` });
+    return range ? [range] : [];
+  });
+  return [{ name: bot.name, category: bot.category, userAgent, ranges }];
 }
 
 /** `/api/v1/products/{id}` matches exactly one non-empty segment where `{id}` stands. */

@@ -42,6 +42,23 @@ const fieldSource = z.union([
   z.object({ cookie: z.string().min(1) }).strict(),
 ]);
 
+const statusList = z.array(z.number().int().min(100).max(599));
+const headerValues = z.object({ name: z.string().min(1).toLowerCase(), values: z.array(z.string()).min(1) }).strict();
+
+/**
+ * Some login pages answer 200 to a failed login, so a response header the identity service
+ * sets can say what happened; the status code is used where the header is absent.
+ */
+const outcome = z
+  .object({
+    failureStatus: statusList.default([400, 401, 403]),
+    successStatus: statusList.default([200, 201, 204, 302, 303]),
+    unknownUserStatus: statusList.default([]).describe("Statuses meaning the username does not exist"),
+    failureHeader: headerValues.optional(),
+    unknownUserHeader: headerValues.optional(),
+  })
+  .strict();
+
 const endpoint = z
   .object({
     name,
@@ -65,10 +82,25 @@ const endpoint = z
     identity: z
       .object({
         username: fieldSource.optional(),
-        session: fieldSource.optional(),
+        password: fieldSource
+          .optional()
+          .describe("Read in memory only: hashed for the breached-password and spraying checks, then forgotten"),
+        session: fieldSource.optional().describe("Session id or refresh token: watched for replay from many IPs"),
       })
       .strict()
       .default({}),
+    outcome: outcome.optional().describe("How the application says a login failed (authentication endpoints)"),
+    resource: z
+      .object({
+        param: z.string().min(1).describe("The path template's {param} that names the resource, e.g. id"),
+      })
+      .strict()
+      .optional()
+      .describe("A catalogue endpoint: its resource ids are watched for enumeration"),
+    pageView: z
+      .boolean()
+      .default(false)
+      .describe("Requests here are page or asset views that a browser makes before it logs in"),
     velocity: z
       .object({ ip: threshold.optional(), subnet: threshold.optional(), username: threshold.optional() })
       .strict()
@@ -85,6 +117,182 @@ const cidrList = z
     cidrs: z.array(z.string()).default([]),
     files: z.array(z.string()).default([]).describe("Files with one CIDR per line (mounted lists)"),
     weight: z.number().int().min(0).max(100).default(0),
+  })
+  .strict();
+
+const windowed = <T extends z.ZodRawShape>(scopes: T) =>
+  z.object({ window: duration.default("10m"), ...scopes }).strict();
+const weight = z.number().int().min(0).max(100);
+const countThreshold = z.object({ threshold: z.number().int().positive(), weight: weight.default(30) }).strict();
+const flagWeight = z.object({ weight: weight.default(20) }).strict();
+
+/**
+ * Credential-stuffing and account-takeover signals on authentication endpoints. Each block
+ * is optional: absent means the signal is off. Weights add up to the risk (capped at 100).
+ */
+const signals = z
+  .object({
+    failures: windowed({
+      ip: countThreshold.optional(),
+      subnet: countThreshold.optional(),
+      username: countThreshold.optional(),
+      fingerprint: countThreshold.optional(),
+    })
+      .optional()
+      .describe("Failed logins per entity in the window"),
+    failureRatio: z
+      .object({
+        window: duration.default("10m"),
+        minAttempts: z.number().int().positive().default(10),
+        threshold: z.number().min(0).max(1).default(0.8),
+        weight: weight.default(20),
+      })
+      .strict()
+      .optional()
+      .describe("Share of an IP's login attempts that failed, once it made enough of them"),
+    distinctUsernames: windowed({
+      ip: countThreshold.optional(),
+      subnet: countThreshold.optional(),
+      fingerprint: countThreshold.optional(),
+    })
+      .optional()
+      .describe("Different usernames tried from one source (HyperLogLog)"),
+    distinctIps: windowed({ username: countThreshold.optional() })
+      .optional()
+      .describe("Different IPs one username was tried from"),
+    siteAnomaly: z
+      .object({
+        zScore: z.number().positive().default(3).describe("How many standard deviations above the baseline is anomalous"),
+        minSamples: z.number().int().positive().default(30).describe("Minutes a baseline must have seen before it is trusted"),
+        learningRate: z.number().gt(0).lte(1).default(0.05),
+        priors: z
+          .object({
+            attemptsPerMinute: z.number().nonnegative().default(60),
+            attemptsPerMinuteStddev: z.number().positive().default(30),
+            failureRatio: z.number().min(0).max(1).default(0.15),
+            failureRatioStddev: z.number().positive().default(0.1),
+          })
+          .strict()
+          .default({ attemptsPerMinute: 60, attemptsPerMinuteStddev: 30, failureRatio: 0.15, failureRatioStddev: 0.1 }),
+        minAttemptsPerMinute: z.number().int().nonnegative().default(20).describe("Below this volume no anomaly is called"),
+        weight: weight.default(10),
+        cohortWeight: weight.default(35).describe("Added to requests that look like the anomalous traffic"),
+      })
+      .strict()
+      .optional()
+      .describe("Site-wide attempt rate and failure ratio per endpoint against a learned baseline"),
+    newUsername: flagWeight.optional().describe("A username never seen to log in successfully"),
+    spraying: windowed({ threshold: z.number().int().positive().default(10), weight: weight.default(40) })
+      .optional()
+      .describe("One password tried against many usernames (held in memory as a keyed hash)"),
+    enumeration: windowed({ threshold: z.number().int().positive().default(10), weight: weight.default(40) })
+      .optional()
+      .describe("Logins for unknown usernames from one IP"),
+    tokenReplay: z
+      .object({ window: duration.default("1h"), threshold: z.number().int().positive().default(5), weight: weight.default(60) })
+      .strict()
+      .optional()
+      .describe("One session or refresh token used from more IPs than this"),
+    breachedPassword: flagWeight.optional().describe("The password is on the mounted breached-password list"),
+    accountHistory: z
+      .object({
+        retention: duration.default("180d"),
+        maxPerAccount: z.number().int().positive().max(1000).default(20),
+        newFingerprint: weight.default(10),
+        newSubnet: weight.default(10),
+        newCountry: weight.default(20),
+      })
+      .strict()
+      .optional()
+      .describe("Risk-based authentication: a login from a device, network or country the account never used"),
+    automation: z
+      .object({
+        weight: weight.default(20),
+        libraryWeight: weight.default(30).describe("HTTP libraries, headless browsers and scraping frameworks"),
+        tlsBrowserFingerprints: z
+          .array(z.string())
+          .default([])
+          .describe("JA3/JA4 values of real browsers; a browser user agent with another one is flagged"),
+      })
+      .strict()
+      .optional()
+      .describe("Clients that are scripts: library user agents, fake browsers, TLS that does not match the user agent"),
+    scraping: z
+      .object({
+        window: duration.default("10m"),
+        distinctResources: z
+          .object({ ip: countThreshold.optional(), subnet: countThreshold.optional(), fingerprint: countThreshold.optional() })
+          .strict()
+          .default({})
+          .describe("Different resource ids fetched by one source"),
+        sequentialIds: z
+          .object({ threshold: z.number().int().positive().default(15), maxStep: z.number().int().positive().default(3), weight: weight.default(35) })
+          .strict()
+          .optional()
+          .describe("Consecutive requests whose numeric ids step by at most maxStep"),
+        notFoundRatio: z
+          .object({ minRequests: z.number().int().positive().default(20), threshold: z.number().min(0).max(1).default(0.3), weight: weight.default(25) })
+          .strict()
+          .optional()
+          .describe("Share of a client's catalogue requests answered 404 (probing)"),
+        distinctQueries: countThreshold.optional().describe("Different search queries from one IP"),
+        noAssets: z
+          .object({ minRequests: z.number().int().positive().default(40), weight: weight.default(20) })
+          .strict()
+          .optional()
+          .describe("Many API requests and not one page or asset view"),
+        regularity: z
+          .object({
+            minRequests: z.number().int().positive().default(12),
+            maxVariation: z.number().positive().default(0.15).describe("Coefficient of variation of the gaps below which it is machine-regular"),
+            minGap: duration.default("250ms").describe("Mean gap below which it is faster than a person"),
+            weight: weight.default(25),
+          })
+          .strict()
+          .optional()
+          .describe("Inter-request gaps too regular or too short for a person"),
+        velocityBaseline: z
+          .object({
+            zScore: z.number().positive().default(4),
+            minSamples: z.number().int().positive().default(30),
+            learningRate: z.number().gt(0).lte(1).default(0.05),
+            priorMean: z.number().nonnegative().default(10),
+            priorStddev: z.number().positive().default(15),
+            weight: weight.default(20),
+          })
+          .strict()
+          .optional()
+          .describe("A client's request rate against the learned rate of its endpoint and client class"),
+      })
+      .strict()
+      .optional()
+      .describe("Scraping and enumeration on endpoints with `resource`, and on search"),
+    sequence: z
+      .object({ window: duration.default("30m"), weight: weight.default(15) })
+      .strict()
+      .optional()
+      .describe("A browser login with no page view from the same client before it"),
+    geo: z
+      .object({ countryHeader: z.string().toLowerCase().default("x-geo-country") })
+      .strict()
+      .optional()
+      .describe("Header carrying the client's country (set by a CDN or the edge proxy)"),
+  })
+  .strict();
+
+const allowedBot = z
+  .object({
+    name,
+    category: z.string().min(1).describe("Named in the decision, e.g. search-engine, partner, monitoring"),
+    userAgent: z.string().min(1).describe("Regular expression the user agent must match"),
+    cidrs: z.array(z.string()).min(1).describe("Addresses the bot really comes from"),
+  })
+  .strict();
+
+const bots = z
+  .object({
+    allowed: z.array(allowedBot).default([]),
+    impersonationWeight: weight.default(60).describe("A user agent of an allowed bot from elsewhere"),
   })
   .strict();
 
@@ -154,6 +362,8 @@ export const policySchema = z
           .strict()
           .default({ wwwAuthenticate: 'Palisade realm="api"' }),
         endpoints: z.array(endpoint).default([]),
+        signals: signals.default({}),
+        bots: bots.default({ allowed: [], impersonationWeight: 60 }),
         reputation: z.object({ lists: z.array(cidrList).default([]) }).strict().default({ lists: [] }),
         rules: z.array(rule).default([]),
       })
@@ -167,4 +377,9 @@ export type RuleSpec = PolicyDocument["spec"]["rules"][number];
 export type CidrListSpec = PolicyDocument["spec"]["reputation"]["lists"][number];
 export type FieldSource = z.infer<typeof fieldSource>;
 export type FailMode = z.infer<typeof failMode>;
+export type SignalsSpec = PolicyDocument["spec"]["signals"];
+export type OutcomeSpec = z.infer<typeof outcome>;
+
+/** What an authentication endpoint without an `outcome` block uses. */
+export const defaultOutcome = (): OutcomeSpec => outcome.parse({});
 export type VelocityScope = keyof EndpointSpec["velocity"];

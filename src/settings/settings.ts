@@ -37,6 +37,11 @@ export const settingsSchema = z
     pseudonymPreviousKey: z.string().optional(),
     pseudonymPreviousKeyFile: z.string().optional(),
     pseudonymGrace: durationMs.default(24 * 3_600_000),
+    adminTokensFile: z.string().optional().describe("YAML list of admin API bearer tokens with roles (a mounted Secret)"),
+    breachedPasswords: z
+      .string()
+      .optional()
+      .describe("Breached-password SHA-1 list: a file of hashes, or a directory of 5-hex-prefix range files"),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     shutdownGrace: durationMs.default(10_000).describe("How long in-flight calls may finish after SIGTERM"),
   })

@@ -1,24 +1,38 @@
 import type { BaselineObservation, BaselineState } from "./store.js";
 
 /**
- * One step of an exponentially weighted mean and variance (West, 1979): with d = x − mean,
- * mean += α·d and variance = (1 − α)·(variance + α·d²). The first observation starts the
- * baseline at its value with no variance. An observation for a period already folded in (or an
- * older one) changes nothing and returns `previous` itself.
+ * The learned-baseline arithmetic of the memory store. The Redis store runs the same formula in
+ * Lua (`OBSERVE_BASELINE_SCRIPT` in redis-scripts.ts); the two must perform the same IEEE-754
+ * operations in the same order so that both stores agree to the last bit:
  *
- * The Redis store's Lua script performs the same operations in the same order on the same IEEE
- * doubles, so both stores hold identical baselines.
+ *   first observation x:  mean = x, variance = 0, samples = 1
+ *   later observation x:  d = x − mean
+ *                         mean' = mean + α·d
+ *                         variance' = (1 − α)·(variance + α·d·d)     (α·d·d evaluated as (α·d)·d)
+ *                         samples' = samples + 1
+ *
+ * This is the exponentially weighted mean and variance (Finch, "Incremental calculation of
+ * weighted mean and variance", 2009): constant memory, recent periods weigh most.
  */
-export function foldBaseline(previous: BaselineState | undefined, observation: BaselineObservation): BaselineState {
-  const { period, value, alpha } = observation;
-  if (previous === undefined) return { mean: value, variance: 0, samples: 1, lastPeriod: period };
-  if (period <= previous.lastPeriod) return previous;
-  const diff = value - previous.mean;
-  const increment = alpha * diff;
+
+/**
+ * True when `observation` must be folded into `baseline`: there is none yet, or the observation
+ * is for a later period. An observation for the same or an earlier period was already learned
+ * (by this replica or another), so it is ignored: each period counts once.
+ */
+export function isNewPeriod(baseline: BaselineState | undefined, observation: BaselineObservation): boolean {
+  return baseline === undefined || observation.period > baseline.lastPeriod;
+}
+
+/** The baseline after folding in `observation`; does not check the period (see `isNewPeriod`). */
+export function foldObservation(baseline: BaselineState | undefined, observation: BaselineObservation): BaselineState {
+  const { value, alpha, period } = observation;
+  if (baseline === undefined) return { mean: value, variance: 0, samples: 1, lastPeriod: period };
+  const deviation = value - baseline.mean;
   return {
-    mean: previous.mean + increment,
-    variance: (1 - alpha) * (previous.variance + diff * increment),
-    samples: previous.samples + 1,
+    mean: baseline.mean + alpha * deviation,
+    variance: (1 - alpha) * (baseline.variance + alpha * deviation * deviation),
+    samples: baseline.samples + 1,
     lastPeriod: period,
   };
 }

@@ -1,41 +1,61 @@
-import { entityKeyPrefix, windowBucket, type WindowTake } from "./store.js";
+import { entityKeyPrefix, windowBucket, type DistinctAdd, type WindowAdd, type WindowTake } from "./store.js";
+
+/**
+ * Every key of an entity starts with `<namespace>:{<entity>}:` — the `{…}` hash tag puts all of
+ * them in one Redis Cluster slot — followed by one letter for the kind of structure, so that no
+ * name of one kind can collide with a key of another:
+ *
+ *   w  sliding-window counter bucket  `…:w:<name>:<windowMs>:<bucket>`  string (INCRBY)  2 windows
+ *   f  fixed-window counter           `…:f:<name>:<windowMs>:<bucket>`  string (INCRBY)  1 window
+ *   d  distinct-count bucket          `…:d:<name>:<windowMs>:<bucket>`  HyperLogLog      2 windows
+ *   m  remembered set                 `…:m:<name>`                      sorted set       retentionMs
+ *   b  learned baseline               `…:b:<name>`                      hash             retentionMs
+ *
+ * The last column is the time to live, restarted by every write. Both stores use these keys, so
+ * they agree on what is one structure.
+ */
 
 /** Namespace of every key unless the deployment picks another (e.g. two environments on one Redis). */
 export const DEFAULT_NAMESPACE = "palisade";
 
-/**
- * What a key holds, as its first segment after the hash tag: `w` sliding-window counter buckets,
- * `f` fixed-window counters, `d` distinct-count buckets (HyperLogLog in Redis), `m` remembered
- * sets, `b` baselines.
- */
-export type KeyKind = "w" | "f" | "d" | "m" | "b";
-
-/** The two fixed buckets a window reads: the one `nowMs` falls in and the one before. */
+/** The two fixed buckets a sliding window reads: the one `nowMs` falls in and the one before. */
 export interface WindowBucketKeys {
   current: string;
   previous: string;
 }
 
 /**
- * `<namespace>:{<entity>}:<kind>:<name>:<windowMs>:<bucket>`. The window length is part of the
- * key so that a policy changing a window does not read buckets counted under the old length.
- * Both stores use the same keys, so they agree on what is one counter.
+ * `<namespace>:{<entity>}:w:<name>:<windowMs>:<bucket>`. The window length is part of the key so
+ * that a policy changing a window does not read buckets counted under the old length.
  */
-export function windowBucketKeys(
-  namespace: string,
-  entity: string,
-  kind: KeyKind,
-  window: { name: string; windowMs: number },
-  nowMs: number,
-): WindowBucketKeys {
-  const counter = `${entityKeyPrefix(namespace, entity)}:${kind}:${window.name}:${window.windowMs}`;
-  const bucket = windowBucket(nowMs, window.windowMs);
-  return { current: `${counter}:${bucket}`, previous: `${counter}:${bucket - 1}` };
+export function windowBucketKeys(namespace: string, entity: string, op: WindowAdd, nowMs: number): WindowBucketKeys {
+  return bucketKeys(`${entityKeyPrefix(namespace, entity)}:w:${op.name}:${op.windowMs}`, op.windowMs, nowMs);
 }
 
-/** `<namespace>:{<entity>}:<kind>:<name>` for state that is not bucketed by time. */
-export function entityKey(namespace: string, entity: string, kind: KeyKind, name: string): string {
-  return `${entityKeyPrefix(namespace, entity)}:${kind}:${name}`;
+/** A sliding take counts in the window.add buckets; a fixed one in a counter of its own. */
+export function takeBucketKeys(namespace: string, entity: string, op: WindowTake, nowMs: number): WindowBucketKeys {
+  const kind = op.algorithm === "sliding" ? "w" : "f";
+  return bucketKeys(`${entityKeyPrefix(namespace, entity)}:${kind}:${op.name}:${op.windowMs}`, op.windowMs, nowMs);
+}
+
+/** A fixed bucket is never read after its window ends; a sliding one is read for one more. */
+export function takeTtlMs(op: WindowTake): number {
+  return op.algorithm === "sliding" ? windowKeyTtlMs(op.windowMs) : op.windowMs;
+}
+
+/** `<namespace>:{<entity>}:d:<name>:<windowMs>:<bucket>`: one HyperLogLog per bucket. */
+export function distinctBucketKeys(namespace: string, entity: string, op: DistinctAdd, nowMs: number): WindowBucketKeys {
+  return bucketKeys(`${entityKeyPrefix(namespace, entity)}:d:${op.name}:${op.windowMs}`, op.windowMs, nowMs);
+}
+
+/** `<namespace>:{<entity>}:m:<name>`: one sorted set of members scored by the time they were added. */
+export function memberSetKey(namespace: string, entity: string, name: string): string {
+  return `${entityKeyPrefix(namespace, entity)}:m:${name}`;
+}
+
+/** `<namespace>:{<entity>}:b:<name>`: one hash of mean, variance, samples and lastPeriod. */
+export function baselineKey(namespace: string, entity: string, name: string): string {
+  return `${entityKeyPrefix(namespace, entity)}:b:${name}`;
 }
 
 /**
@@ -46,12 +66,7 @@ export function windowKeyTtlMs(windowMs: number): number {
   return 2 * windowMs;
 }
 
-/** A sliding take counts in the window.add buckets; a fixed one in a counter of its own. */
-export function takeKeys(namespace: string, entity: string, op: WindowTake, nowMs: number): WindowBucketKeys {
-  return windowBucketKeys(namespace, entity, op.algorithm === "sliding" ? "w" : "f", op, nowMs);
-}
-
-/** A fixed bucket is never read after its window ends; a sliding one is read for one more. */
-export function takeTtlMs(op: WindowTake): number {
-  return op.algorithm === "sliding" ? windowKeyTtlMs(op.windowMs) : op.windowMs;
+function bucketKeys(structure: string, windowMs: number, nowMs: number): WindowBucketKeys {
+  const bucket = windowBucket(nowMs, windowMs);
+  return { current: `${structure}:${bucket}`, previous: `${structure}:${bucket - 1}` };
 }

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { MAX_EXACT_DISTINCT_MEMBERS, MemoryStore } from "./memory-store.js";
-import type { WindowAdd } from "./store.js";
+import { MemoryStore } from "./memory-store.js";
+import type { DistinctAdd, MemberAdd, WindowAdd } from "./store.js";
 
 const T0 = 1_699_999_980_000;
 const hits = (amount: number, windowMs = 1_000): WindowAdd => ({ op: "window.add", name: "hits", windowMs, amount });
+const user = (member?: string): DistinctAdd => ({ op: "distinct.add", name: "users", windowMs: 1_000, member });
+const remember = (member: string, retentionMs = 1_000): MemberAdd => ({ op: "member.add", name: "seen", member, maxMembers: 5, retentionMs });
 
 /** Expiry runs on a clock of its own, apart from the event time passed to apply(). */
 function fakeExpiryClock(): { now(): number; advance(ms: number): void } {
@@ -45,24 +47,61 @@ describe("MemoryStore", () => {
     expect(await store.apply("ip2", [hits(0)], T0)).toEqual([0]);
   });
 
-  it("counts a set's members against maxKeys, so many members cannot grow past the bound", async () => {
-    const store = new MemoryStore({ maxKeys: 10 });
-    const remember = (member: string) => ({ op: "member.add" as const, name: "devices", member, maxMembers: 100, retentionMs: 60_000 });
-    await store.apply("ip1", [hits(1)], T0);
-    await store.apply("user1", ["a", "b", "c", "d", "e", "f", "g", "h", "i"].map(remember), T0);
-    expect(await store.apply("ip1", [hits(0)], T0)).toEqual([0]); // evicted to make room for the set
-  });
-
-  it("keeps distinct members exactly up to a bound, then only counts new ones", async () => {
-    const store = new MemoryStore();
-    const add = (member: string) => ({ op: "distinct.add" as const, name: "users", windowMs: 1_000, member });
-    const members = Array.from({ length: MAX_EXACT_DISTINCT_MEMBERS + 5 }, (_, i) => `user${i}`);
-    await store.apply("ip1", members.map(add), T0);
-    expect(await store.apply("ip1", [add("user0")], T0)).toEqual([MAX_EXACT_DISTINCT_MEMBERS + 5]);
-    expect(await store.apply("ip1", [add(members.at(-1)!)], T0)).toEqual([MAX_EXACT_DISTINCT_MEMBERS + 6]); // over-counts, never under
-  });
-
   it("rejects a nonsensical bound", () => {
     expect(() => new MemoryStore({ maxKeys: 0 })).toThrow(TypeError);
+    expect(() => new MemoryStore({ maxBytes: 1.5 })).toThrow(/maxBytes must be a positive integer/);
+  });
+
+  it("stays within maxBytes however many entities and members come, dropping the least recently used", async () => {
+    const maxBytes = 200_000; // about ten dense HyperLogLogs
+    const store = new MemoryStore({ maxBytes });
+    for (let entity = 0; entity < 40; entity++) {
+      const ops = Array.from({ length: 600 }, (_, i) => user(`user-${i}`)); // enough to go dense
+      await store.apply(`ip${entity}`, ops, T0);
+      expect(store.approximateBytes).toBeLessThanOrEqual(maxBytes);
+    }
+    expect(store.size).toBeLessThan(14);
+    expect((await store.apply("ip39", [user()], T0))[0]).toBeGreaterThan(550);
+    expect(await store.apply("ip0", [user()], T0)).toEqual([0]); // evicted
+  });
+
+  it("accounts for a remembered set's growth, not just its first size", async () => {
+    const store = new MemoryStore();
+    await store.apply("user1", [remember("a")], T0);
+    const small = store.approximateBytes;
+    await store.apply("user1", [remember("b".repeat(200)), remember("c".repeat(200))], T0);
+    expect(store.approximateBytes).toBeGreaterThan(small + 800);
+  });
+
+  it("forgets a remembered set retentionMs (of local time) after its last write; checks do not renew it", async () => {
+    const clock = fakeExpiryClock();
+    const store = new MemoryStore({ expiryClock: clock });
+    const check = { op: "member.check", name: "seen", member: "fp1" } as const;
+    await store.apply("user1", [remember("fp1", 5_000)], T0);
+    clock.advance(4_000);
+    expect(await store.apply("user1", [check], T0)).toEqual([1]);
+    clock.advance(1_000);
+    expect(await store.apply("user1", [check], T0)).toEqual([1]);
+    clock.advance(1);
+    expect(await store.apply("user1", [check], T0)).toEqual([0]);
+  });
+
+  it("forgets a baseline retentionMs after its last update, so the next observation starts afresh", async () => {
+    const clock = fakeExpiryClock();
+    const store = new MemoryStore({ expiryClock: clock });
+    const observe = (period: number, value: number) => store.observeBaseline("site:login", "rate", { period, value, alpha: 0.5, retentionMs: 1_000 });
+    await observe(1, 10);
+    clock.advance(1_000);
+    expect(await observe(2, 20)).toMatchObject({ mean: 15, samples: 2 });
+    clock.advance(1_001);
+    expect(await observe(3, 30)).toEqual({ mean: 30, variance: 0, samples: 1, lastPeriod: 3 });
+  });
+
+  it("hands out copies: changing a returned baseline changes nothing stored", async () => {
+    const store = new MemoryStore();
+    const observation = { period: 1, value: 10, alpha: 0.5, retentionMs: 1_000 };
+    const first = await store.observeBaseline("site:login", "rate", observation);
+    first.mean = 1_000;
+    expect(await store.observeBaseline("site:login", "rate", observation)).toMatchObject({ mean: 10 });
   });
 });

@@ -1,7 +1,20 @@
 import { LRUCache } from "lru-cache";
-import { foldBaseline } from "./baseline.js";
-import { DEFAULT_NAMESPACE, entityKey, takeKeys, takeTtlMs, windowBucketKeys, windowKeyTtlMs } from "./keys.js";
+import { foldObservation, isNewPeriod } from "./baseline.js";
+import { HyperLogLog } from "./hyperloglog.js";
 import {
+  baselineKey,
+  DEFAULT_NAMESPACE,
+  distinctBucketKeys,
+  memberSetKey,
+  takeBucketKeys,
+  takeTtlMs,
+  windowBucketKeys,
+  windowKeyTtlMs,
+} from "./keys.js";
+import { asRedisMember, MemberSet } from "./member-set.js";
+import {
+  assertValidApply,
+  assertValidBaselineObservation,
   slidingWindowEstimate,
   StoreUnavailableError,
   takePreviousWeight,
@@ -10,68 +23,76 @@ import {
   type DistinctAdd,
   type EntityOp,
   type MemberAdd,
+  type MemberCheck,
   type Store,
   type WindowAdd,
   type WindowTake,
 } from "./store.js";
-import { assertValidApply, assertValidBaseline } from "./validate.js";
 
 export interface MemoryStoreOptions {
   /**
-   * Most keys held at once; the least recently used go first. A counter bucket is one key; a set
-   * costs one plus one per member. Measured: about 375 bytes of heap per counter key with
-   * 64-character keys, so the default of 250k is about 95 MB when it holds counters only.
+   * Most keys held at once; the least recently used go first. A counter bucket is one key, so
+   * one sliding window costs at most two. Measured: about 375 bytes of heap per counter key with
+   * 64-character keys, so the default of 250k counter keys is about 95 MB.
    */
   maxKeys?: number;
+  /**
+   * Most bytes of heap the entries may take, as estimated per entry (key and LRU bookkeeping,
+   * plus the structure: 16 KB for a dense HyperLogLog, about 160 + 2·length bytes per remembered
+   * member); the least recently used go first. This is the bound for the structures whose size
+   * depends on their content. Default 128 MiB, above what `maxKeys` counters alone take.
+   */
+  maxBytes?: number;
   /** Clock for key expiry only (tests pass a fake); defaults to `performance`. */
   expiryClock?: { now(): number };
 }
 
 export const DEFAULT_MEMORY_MAX_KEYS = 250_000;
+export const DEFAULT_MEMORY_MAX_BYTES = 128 * 1024 * 1024;
 
 /**
- * Members one distinct-count bucket keeps exactly. Redis bounds the same thing with HyperLogLog;
- * here, beyond this many, further new members are counted but not kept, so a member seen again
- * is counted again: the count can only err upwards, and only past a threshold no signal uses.
+ * Estimated heap of one entry besides its value: the key string (two bytes per character at
+ * worst) and lru-cache's bookkeeping (its index Map and parallel arrays, TTL slots); measured
+ * about 310 bytes besides a one-byte key.
  */
-export const MAX_EXACT_DISTINCT_MEMBERS = 1_024;
-
-interface DistinctBucket {
-  members: Set<string>;
-  /** New members counted after `members` was full. */
-  overflow: number;
-}
-
-/** A remembered set: member → score (the event time it was last added). */
-type RememberedSet = Map<string, number>;
-
-type Stored = number | DistinctBucket | RememberedSet | BaselineState;
+const ENTRY_OVERHEAD_BYTES = 320;
+/** A stored baseline: its holder and an object of four numbers. */
+const BASELINE_BYTES = 120;
 
 /**
- * The embedded store: same keys, same buckets, same results as the Redis store, in one process.
- * Each call runs synchronously, so it is as atomic as the Redis Lua script.
+ * What one key holds; each kind of key (see keys.ts) holds one kind of value. Structures change
+ * in place but are stored in a new holder object on every write: lru-cache only measures a value
+ * that is not the one it already holds, and deleting first to force it would be slow (lru-cache
+ * clears all its arrays when its last entry goes).
+ */
+type Entry = number | { sketch: HyperLogLog } | { members: MemberSet } | { baseline: Readonly<BaselineState> };
+
+/**
+ * The embedded store: same keys, same buckets, same estimates as the Redis store, in one
+ * process. Each call runs synchronously, so it is as atomic as a Redis Lua script.
  *
  * Buckets are chosen by `nowMs`, the event time, exactly as in Redis. Expiry, like Redis TTLs,
  * runs on the local clock: keys must disappear a fixed time after their last write whatever
  * timestamps replayed traffic carries, or a replay of old traffic would keep nothing (event-time
  * expiry already passed) and one of future traffic would keep everything.
  *
- * Eviction under memory pressure loses state; that is the price of a bound that an attacker
- * cannot push past by inventing entities.
+ * Memory is bounded twice over: at most `maxKeys` keys and at most `maxBytes` of estimated heap
+ * (so by default about 128 MiB plus the structures' estimation error), however many entities an
+ * attacker invents or members it sends. Eviction under memory pressure loses state; that is
+ * the price of a bound that cannot be pushed past.
  */
 export class MemoryStore implements Store {
   readonly kind = "memory";
-  readonly #entries: LRUCache<string, Stored>;
+  readonly #entries: LRUCache<string, Entry>;
   #closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
-    const max = options.maxKeys ?? DEFAULT_MEMORY_MAX_KEYS;
-    if (!Number.isSafeInteger(max) || max <= 0) {
-      throw new TypeError(`maxKeys must be a positive integer, got ${String(max)}`);
-    }
-    this.#entries = new LRUCache<string, Stored>({
-      maxSize: max,
-      sizeCalculation: entrySize,
+    const max = positiveInteger("maxKeys", options.maxKeys ?? DEFAULT_MEMORY_MAX_KEYS);
+    const maxSize = positiveInteger("maxBytes", options.maxBytes ?? DEFAULT_MEMORY_MAX_BYTES);
+    this.#entries = new LRUCache<string, Entry>({
+      max,
+      maxSize,
+      sizeCalculation: entryBytes,
       // lru-cache caches the time for `ttlResolution` ms of real time; a fake clock must be read every time.
       ...(options.expiryClock ? { perf: options.expiryClock, ttlResolution: 0 } : {}),
     });
@@ -80,6 +101,11 @@ export class MemoryStore implements Store {
   /** Keys currently held, expired ones that were not yet swept included. */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Estimated heap of the entries held, the figure `maxBytes` bounds. */
+  get approximateBytes(): number {
+    return this.#entries.calculatedSize;
   }
 
   async apply(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[]> {
@@ -91,12 +117,13 @@ export class MemoryStore implements Store {
   }
 
   async observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {
-    assertValidBaseline(entity, name, observation);
+    assertValidBaselineObservation(entity, name, observation);
     this.#assertOpen();
-    const key = entityKey(DEFAULT_NAMESPACE, entity, "b", name);
-    const previous = this.#entries.get(key) as BaselineState | undefined;
-    const next = foldBaseline(previous, observation);
-    if (next !== previous) this.#write(key, next, observation.retentionMs);
+    const key = baselineKey(DEFAULT_NAMESPACE, entity, name);
+    const stored = this.#baseline(key);
+    if (!isNewPeriod(stored, observation)) return { ...stored! };
+    const next = foldObservation(stored, observation);
+    this.#write(key, { baseline: next }, observation.retentionMs);
     return { ...next };
   }
 
@@ -116,32 +143,33 @@ export class MemoryStore implements Store {
       case "distinct.add":
         return this.#distinctAdd(entity, op, nowMs);
       case "member.check":
-        return this.#rememberedSet(entityKey(DEFAULT_NAMESPACE, entity, "m", op.name))?.has(op.member) ? 1 : 0;
+        return this.#memberCheck(entity, op);
       case "member.add":
         return this.#memberAdd(entity, op, nowMs);
       case "window.take":
         return this.#takeAll(entity, [op], nowMs)[0]!;
       default: {
         const unknown: never = op;
-        throw new TypeError(`unknown store op ${JSON.stringify((unknown as { op: unknown }).op)}`);
+        throw new TypeError(`unknown store op ${JSON.stringify((unknown as EntityOp).op)}`);
       }
     }
   }
 
   #windowAdd(entity: string, op: WindowAdd, nowMs: number): number {
-    const keys = windowBucketKeys(DEFAULT_NAMESPACE, entity, "w", op, nowMs);
-    const current = op.amount > 0 ? this.#increment(keys.current, op.amount, windowKeyTtlMs(op.windowMs)) : this.#count(keys.current);
-    return slidingWindowEstimate(current, this.#count(keys.previous), nowMs, op.windowMs);
+    const keys = windowBucketKeys(DEFAULT_NAMESPACE, entity, op, nowMs);
+    const current = op.amount > 0 ? this.#increment(keys.current, op.amount, windowKeyTtlMs(op.windowMs)) : this.#counter(keys.current);
+    const previous = this.#counter(keys.previous);
+    return slidingWindowEstimate(current, previous, nowMs, op.windowMs);
   }
 
   /** All or nothing, as in the Lua script: plan every take, then count them if all fit. */
   #takeAll(entity: string, ops: readonly WindowTake[], nowMs: number): number[] {
     const pending = new Map<string, number>();
     const plans = ops.map((op) => {
-      const keys = takeKeys(DEFAULT_NAMESPACE, entity, op, nowMs);
+      const keys = takeBucketKeys(DEFAULT_NAMESPACE, entity, op, nowMs);
       const weight = takePreviousWeight(op, nowMs);
-      const current = this.#count(keys.current) + (pending.get(keys.current) ?? 0);
-      const previous = weight > 0 ? this.#count(keys.previous) : 0;
+      const current = this.#counter(keys.current) + (pending.get(keys.current) ?? 0);
+      const previous = weight > 0 ? this.#counter(keys.previous) : 0;
       pending.set(keys.current, (pending.get(keys.current) ?? 0) + op.amount);
       return { op, key: keys.current, before: current + previous * weight };
     });
@@ -151,48 +179,64 @@ export class MemoryStore implements Store {
     return plans.map(({ before }) => before);
   }
 
+  /** Like PFADD (when there is a member) + PEXPIRE on the current bucket, then PFCOUNT of both. */
   #distinctAdd(entity: string, op: DistinctAdd, nowMs: number): number {
-    const keys = windowBucketKeys(DEFAULT_NAMESPACE, entity, "d", op, nowMs);
-    let current = this.#entries.get(keys.current) as DistinctBucket | undefined;
+    const keys = distinctBucketKeys(DEFAULT_NAMESPACE, entity, op, nowMs);
     if (op.member !== undefined) {
-      current = addDistinct(current, op.member);
-      this.#write(keys.current, current, windowKeyTtlMs(op.windowMs));
+      const sketch = this.#sketch(keys.current) ?? new HyperLogLog();
+      sketch.add(op.member); // hashes the UTF-8 bytes, as Redis receives them
+      this.#write(keys.current, { sketch }, windowKeyTtlMs(op.windowMs));
     }
-    return distinctUnionSize(current, this.#entries.get(keys.previous) as DistinctBucket | undefined);
+    const sketches = [this.#sketch(keys.current), this.#sketch(keys.previous)].filter((s) => s !== undefined);
+    return HyperLogLog.countUnion(sketches);
   }
 
-  /** Like ZADD + ZREMRANGEBYRANK + PEXPIRE: scores are event times, the lowest go first. */
+  /** Like ZSCORE: reads, and leaves the time to live alone. */
+  #memberCheck(entity: string, op: MemberCheck): number {
+    const members = this.#memberSet(memberSetKey(DEFAULT_NAMESPACE, entity, op.name));
+    return members?.has(asRedisMember(op.member)) ? 1 : 0;
+  }
+
+  /** Like ZADD + ZREMRANGEBYRANK + PEXPIRE + ZCARD. */
   #memberAdd(entity: string, op: MemberAdd, nowMs: number): number {
-    const key = entityKey(DEFAULT_NAMESPACE, entity, "m", op.name);
-    const members: RememberedSet = this.#rememberedSet(key) ?? new Map();
-    members.set(op.member, nowMs);
-    trimToNewest(members, op.maxMembers);
-    this.#write(key, members, op.retentionMs);
+    const key = memberSetKey(DEFAULT_NAMESPACE, entity, op.name);
+    const members = this.#memberSet(key) ?? new MemberSet();
+    members.add(asRedisMember(op.member), nowMs);
+    members.trimToNewest(op.maxMembers);
+    this.#write(key, { members }, op.retentionMs);
     return members.size;
   }
 
-  /** Like INCRBY + PEXPIRE. */
+  /** Like INCRBY + PEXPIRE: every write restarts the key's time to live. */
   #increment(key: string, amount: number, ttlMs: number): number {
-    const next = this.#count(key) + amount;
+    const next = this.#counter(key) + amount;
     this.#write(key, next, ttlMs);
     return next;
   }
 
-  /**
-   * Every write restarts the key's time to live. lru-cache measures a value's size only when a
-   * different value is set, so a set that grew in place is taken out and put back to be measured.
-   */
-  #write(key: string, value: Stored, ttlMs: number): void {
-    if (typeof value === "object" && this.#entries.peek(key) === value) this.#entries.delete(key);
-    this.#entries.set(key, value, { ttl: ttlMs });
+  /** Stores `entry` for `ttlMs` of local time from now, like a write followed by PEXPIRE. */
+  #write(key: string, entry: Entry, ttlMs: number): void {
+    this.#entries.set(key, entry, { ttl: ttlMs });
   }
 
-  #count(key: string): number {
-    return (this.#entries.get(key) as number | undefined) ?? 0;
+  #counter(key: string): number {
+    const entry = this.#entries.get(key);
+    return typeof entry === "number" ? entry : 0;
   }
 
-  #rememberedSet(key: string): RememberedSet | undefined {
-    return this.#entries.get(key) as RememberedSet | undefined;
+  #sketch(key: string): HyperLogLog | undefined {
+    const entry = this.#entries.get(key);
+    return typeof entry === "object" && "sketch" in entry ? entry.sketch : undefined;
+  }
+
+  #memberSet(key: string): MemberSet | undefined {
+    const entry = this.#entries.get(key);
+    return typeof entry === "object" && "members" in entry ? entry.members : undefined;
+  }
+
+  #baseline(key: string): Readonly<BaselineState> | undefined {
+    const entry = this.#entries.get(key);
+    return typeof entry === "object" && "baseline" in entry ? entry.baseline : undefined;
   }
 
   #assertOpen(): void {
@@ -201,34 +245,18 @@ export class MemoryStore implements Store {
   }
 }
 
-/** What one entry costs against `maxKeys`: one for the key, one per member it holds. */
-function entrySize(value: Stored): number {
-  if (value instanceof Map) return 1 + value.size;
-  if (typeof value === "object" && "members" in value) return 1 + value.members.size;
-  return 1;
+/** The estimated heap of one entry, for `maxBytes`. */
+function entryBytes(entry: Entry, key: string): number {
+  const overhead = ENTRY_OVERHEAD_BYTES + 2 * key.length;
+  if (typeof entry === "number") return overhead;
+  if ("sketch" in entry) return overhead + entry.sketch.approximateBytes;
+  if ("members" in entry) return overhead + entry.members.approximateBytes;
+  return overhead + BASELINE_BYTES;
 }
 
-function addDistinct(bucket: DistinctBucket | undefined, member: string): DistinctBucket {
-  const next = bucket ?? { members: new Set<string>(), overflow: 0 };
-  if (next.members.has(member)) return next;
-  if (next.members.size < MAX_EXACT_DISTINCT_MEMBERS) next.members.add(member);
-  else next.overflow += 1;
-  return next;
-}
-
-/** Like PFCOUNT current previous: members of either bucket, each counted once. */
-function distinctUnionSize(current: DistinctBucket | undefined, previous: DistinctBucket | undefined): number {
-  let size = (current?.members.size ?? 0) + (current?.overflow ?? 0) + (previous?.overflow ?? 0);
-  for (const member of previous?.members ?? []) if (!current?.members.has(member)) size += 1;
-  return size;
-}
-
-/**
- * Drops the lowest-scored members beyond `max`, ties broken by member bytes as a Redis sorted
- * set orders them, so both stores forget the same members.
- */
-function trimToNewest(members: RememberedSet, max: number): void {
-  if (members.size <= max) return;
-  const byAge = [...members].sort(([a, scoreA], [b, scoreB]) => scoreA - scoreB || Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  for (const [member] of byAge.slice(0, members.size - max)) members.delete(member);
+function positiveInteger(option: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new TypeError(`${option} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
 }

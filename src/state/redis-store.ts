@@ -1,21 +1,41 @@
-import { DEFAULT_NAMESPACE, entityKey } from "./keys.js";
+import { DEFAULT_NAMESPACE } from "./keys.js";
 import {
   createRedisClient,
   DEFAULT_COMMAND_TIMEOUT_MS,
   type RedisClient,
   type RedisConnectionOptions,
 } from "./redis-connection.js";
-import { APPLY_SCRIPT, BASELINE_SCRIPT, decodeReply, encodeOp, parseBaselineReply } from "./redis-scripts.js";
+import {
+  decodeBaseline,
+  decodeEntityBatch,
+  encodeEntityBatch,
+  encodeObserveBaseline,
+  ENTITY_BATCH_SCRIPT,
+  OBSERVE_BASELINE_SCRIPT,
+  type ScriptCall,
+} from "./redis-scripts.js";
 import { parseRedisUrl } from "./redis-url.js";
-import { StoreUnavailableError, type BaselineObservation, type BaselineState, type EntityOp, type Store } from "./store.js";
-import { assertValidApply, assertValidBaseline } from "./validate.js";
+import {
+  assertValidApply,
+  assertValidBaselineObservation,
+  StoreUnavailableError,
+  type BaselineObservation,
+  type BaselineState,
+  type EntityOp,
+  type Store,
+} from "./store.js";
 
-/** ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT for commands made by defineCommand. */
-const APPLY_COMMAND = "palisadeApply";
-const BASELINE_COMMAND = "palisadeBaseline";
+/**
+ * ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT for commands made by defineCommand.
+ * The scripts and their KEYS/ARGV layouts are in redis-scripts.ts.
+ */
+const SCRIPTS = {
+  palisadeEntityBatch: ENTITY_BATCH_SCRIPT,
+  palisadeObserveBaseline: OBSERVE_BASELINE_SCRIPT,
+} as const;
 
-type ScriptCommand = (numberOfKeys: number, ...keysThenArgs: (string | number)[]) => Promise<unknown>;
-type ScriptedClient = Record<typeof APPLY_COMMAND | typeof BASELINE_COMMAND, ScriptCommand>;
+type ScriptName = keyof typeof SCRIPTS;
+type ScriptedClient = Record<ScriptName, (numberOfKeys: number, ...keysThenArgs: (string | number)[]) => Promise<unknown>>;
 
 export interface RedisStoreOptions {
   /** First part of every key; separates deployments sharing one Redis. Default `palisade`. */
@@ -54,37 +74,20 @@ export class RedisStore implements Store {
     assertValidNamespace(this.#namespace);
     this.#timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.#client = client;
-    if (!(APPLY_COMMAND in client)) client.defineCommand(APPLY_COMMAND, { lua: APPLY_SCRIPT });
-    if (!(BASELINE_COMMAND in client)) client.defineCommand(BASELINE_COMMAND, { lua: BASELINE_SCRIPT });
+    for (const [name, lua] of Object.entries(SCRIPTS)) if (!(name in client)) client.defineCommand(name, { lua });
   }
 
   async apply(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[]> {
     assertValidApply(entity, ops, nowMs);
     if (ops.length === 0) return [];
-    const encoded = ops.map((op) => encodeOp(this.#namespace, entity, op, nowMs));
-    const keys = encoded.flatMap((op) => op.keys);
-    const reply = await this.#call("apply script", () =>
-      this.#scripts[APPLY_COMMAND](keys.length, ...keys, ...encoded.flatMap((op) => op.args)),
-    );
-    const integers = parseIntegers(reply, encoded.reduce((sum, op) => sum + op.replyWidth, 0));
-    let offset = 0;
-    return ops.map((op, i) => {
-      const width = encoded[i]!.replyWidth;
-      offset += width;
-      return decodeReply(op, integers.slice(offset - width, offset), nowMs);
-    });
+    const reply = await this.#runScript("palisadeEntityBatch", encodeEntityBatch(this.#namespace, entity, ops, nowMs));
+    return decodeEntityBatch(reply, ops, nowMs);
   }
 
   async observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {
-    assertValidBaseline(entity, name, observation);
-    const { period, value, alpha, retentionMs } = observation;
-    const key = entityKey(this.#namespace, entity, "b", name);
-    const reply = await this.#call("baseline script", () =>
-      this.#scripts[BASELINE_COMMAND](1, key, period, String(value), String(alpha), retentionMs),
-    );
-    const state = parseBaselineReply(reply);
-    if (!state) throw new StoreUnavailableError(`redis baseline script returned an unexpected reply: ${JSON.stringify(reply)}`);
-    return state;
+    assertValidBaselineObservation(entity, name, observation);
+    const reply = await this.#runScript("palisadeObserveBaseline", encodeObserveBaseline(this.#namespace, entity, name, observation));
+    return decodeBaseline(reply);
   }
 
   /** False, never a rejection, when Redis does not answer within the command timeout. */
@@ -125,8 +128,8 @@ export class RedisStore implements Store {
     }
   }
 
-  get #scripts(): ScriptedClient {
-    return this.#client as unknown as ScriptedClient;
+  #runScript(name: ScriptName, { keys, args }: ScriptCall): Promise<unknown> {
+    return this.#call(`${name} script`, () => (this.#client as unknown as ScriptedClient)[name](keys.length, ...keys, ...args));
   }
 
   async #call<T>(what: string, send: () => Promise<T>): Promise<T> {
@@ -155,13 +158,6 @@ function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: string): 
     timer = setTimeout(() => reject(new Error(`${what} timed out after ${timeoutMs} ms`)), timeoutMs + 10);
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-function parseIntegers(reply: unknown, expected: number): number[] {
-  const valid =
-    Array.isArray(reply) && reply.length === expected && reply.every((n) => typeof n === "number" && Number.isSafeInteger(n));
-  if (!valid) throw new StoreUnavailableError(`redis apply script returned an unexpected reply: ${JSON.stringify(reply)}`);
-  return reply as number[];
 }
 
 function errorMessage(error: unknown): string {

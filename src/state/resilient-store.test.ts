@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { MemoryStore } from "./memory-store.js";
 import { applyWithStatus, isStoreDegraded, ResilientStore, type DegradationChange } from "./resilient-store.js";
-import { StoreUnavailableError, type BaselineObservation, type BaselineState, type EntityOp, type Store, type WindowAdd } from "./store.js";
+import {
+  StoreUnavailableError,
+  type BaselineObservation,
+  type BaselineState,
+  type EntityOp,
+  type Store,
+  type WindowAdd,
+} from "./store.js";
 
 const T0 = 1_699_999_980_000;
 const hits = (amount: number): WindowAdd => ({ op: "window.add", name: "hits", windowMs: 1_000, amount });
@@ -113,15 +120,6 @@ describe("ResilientStore", () => {
     await expect(store.apply("ip1", [hits(-1)], T0)).rejects.toThrow(TypeError);
   });
 
-  it("learns baselines on the primary, mirrored locally, and locally alone while it is down", async () => {
-    const { primary, store } = setUp();
-    const observe = (period: number, value: number) => store.observeBaseline("site", "logins", { period, value, alpha: 0.5, retentionMs: 60_000 });
-    expect(await observe(1, 10)).toMatchObject({ mean: 10, samples: 1 });
-    primary.up = false;
-    expect(await observe(2, 20)).toMatchObject({ mean: 15, samples: 2 });
-    expect(store.isDegraded()).toBe(true);
-  });
-
   it("keeps serving when a listener throws", async () => {
     const { primary, store } = setUp();
     store.onStateChange(() => {
@@ -129,6 +127,41 @@ describe("ResilientStore", () => {
     });
     primary.up = false;
     expect(await store.applyWithStatus("ip1", [hits(1)], T0)).toEqual({ results: [1], degraded: true });
+  });
+});
+
+describe("ResilientStore baselines", () => {
+  const observe = (period: number, value: number): BaselineObservation => ({ period, value, alpha: 0.5, retentionMs: 60_000 });
+
+  it("learns on the primary and mirrors into local state, which carries on while the primary is down", async () => {
+    const { primary, store } = setUp();
+    expect(await store.observeBaseline("site:login", "rate", observe(1, 10))).toMatchObject({ mean: 10, samples: 1 });
+    expect(await store.observeBaseline("site:login", "rate", observe(2, 20))).toMatchObject({ mean: 15, samples: 2 });
+    primary.up = false;
+    expect(await store.observeBaseline("site:login", "rate", observe(3, 30))).toEqual({ mean: 22.5, variance: 68.75, samples: 3, lastPeriod: 3 });
+    expect(store.isDegraded()).toBe(true);
+  });
+
+  it("answers with the primary's baseline, which other replicas may have taught", async () => {
+    const { primary, store } = setUp();
+    await primary.inner.observeBaseline("site:login", "rate", observe(1, 100)); // another replica, first
+    expect(await store.observeBaseline("site:login", "rate", observe(1, 10))).toMatchObject({ mean: 100, samples: 1 });
+  });
+
+  it("skips the primary during the back-off, as apply does", async () => {
+    const { primary, store } = setUp();
+    primary.up = false;
+    await store.observeBaseline("site:login", "rate", observe(1, 10));
+    await store.observeBaseline("site:login", "rate", observe(2, 10));
+    expect(primary.calls).toBe(1);
+  });
+
+  it("rejects invalid observations itself, even while degraded", async () => {
+    const { primary, store } = setUp();
+    primary.up = false;
+    await store.apply("ip1", [hits(1)], T0);
+    await expect(store.observeBaseline("site:login", "rate", { ...observe(1, 10), alpha: 0 })).rejects.toThrow(TypeError);
+    expect(primary.calls).toBe(1);
   });
 });
 

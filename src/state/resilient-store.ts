@@ -1,6 +1,13 @@
 import { MemoryStore } from "./memory-store.js";
-import { StoreUnavailableError, type BaselineObservation, type BaselineState, type EntityOp, type Store } from "./store.js";
-import { assertValidApply, assertValidBaseline } from "./validate.js";
+import {
+  assertValidApply,
+  assertValidBaselineObservation,
+  StoreUnavailableError,
+  type BaselineObservation,
+  type BaselineState,
+  type EntityOp,
+  type Store,
+} from "./store.js";
 
 /** Results of one `apply()` and whether they came from local state instead of the shared store. */
 export interface ApplyOutcome {
@@ -60,6 +67,9 @@ export const DEFAULT_RETRY_AFTER_MS = 1_000;
  *   the local counters already hold this replica's recent traffic instead of starting from zero
  *   (they miss other replicas' share). Increments made while degraded are not replayed into
  *   Redis on recovery: after a window or two the difference has expired anyway.
+ * - Baselines are mirrored the same way: the local baseline folds in the observations of this
+ *   replica, so it approximates the shared one (learned from whichever replica observed each
+ *   period first) and carries on from there while Redis is away.
  * - After a failure the primary is skipped for `retryAfterMs`, so Checks do not each pay the
  *   command timeout; then a single call probes it while the others keep using local state.
  * - Only `StoreUnavailableError` falls back; invalid input and bugs still reject.
@@ -90,14 +100,18 @@ export class ResilientStore implements DegradableStore {
   async applyWithStatus(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<ApplyOutcome> {
     // Validate first: bad input must reject the same way whichever store would have served it.
     assertValidApply(entity, ops, nowMs);
-    const { value, degraded } = await this.#withFallback((store) => store.apply(entity, ops, nowMs));
-    return { results: value, degraded };
+    const results = await this.#onPrimary(() => this.#primary.apply(entity, ops, nowMs));
+    if (results === undefined) return { results: await this.#local.apply(entity, ops, nowMs), degraded: true };
+    await this.#local.apply(entity, ops, nowMs);
+    return { results, degraded: false };
   }
 
-  /** Learns on the primary (mirrored locally) while it answers, on local state when it does not. */
+  /** From the primary while it answers (mirrored locally), else from the local store. */
   async observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {
-    assertValidBaseline(entity, name, observation);
-    return (await this.#withFallback((store) => store.observeBaseline(entity, name, observation))).value;
+    assertValidBaselineObservation(entity, name, observation);
+    const shared = await this.#onPrimary(() => this.#primary.observeBaseline(entity, name, observation));
+    const local = await this.#local.observeBaseline(entity, name, observation);
+    return shared ?? local;
   }
 
   isDegraded(): boolean {
@@ -125,21 +139,18 @@ export class ResilientStore implements DegradableStore {
     await Promise.all([this.#primary.close(), this.#local.close()]);
   }
 
-  /** Runs `call` on the primary, mirrored locally, or on local state alone while the primary is unavailable. */
-  async #withFallback<T>(call: (store: Store) => Promise<T>): Promise<{ value: T; degraded: boolean }> {
-    const primary = this.#shouldTryPrimary() ? await this.#callPrimary(call) : undefined;
-    const local = await call(this.#local);
-    return primary ? { value: primary.value, degraded: false } : { value: local, degraded: true };
-  }
-
-  /** The primary's answer, or undefined when it is unavailable (and then marked so). */
-  async #callPrimary<T>(call: (store: Store) => Promise<T>): Promise<{ value: T } | undefined> {
+  /**
+   * The primary's answer, or undefined when it is skipped (backing off after a failure) or
+   * unavailable (and then marked so).
+   */
+  async #onPrimary<T>(call: () => Promise<T>): Promise<T | undefined> {
+    if (!this.#shouldTryPrimary()) return undefined;
     const isProbe = this.#degraded;
     if (isProbe) this.#probing = true;
     try {
-      const value = await call(this.#primary);
+      const answer = await call();
       this.#markHealthy();
-      return { value };
+      return answer;
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       this.#markDegraded(error);

@@ -38,7 +38,8 @@ export interface WindowAdd {
  * Add `member` (when given; omit it to read) to a distinct-count over a sliding window and
  * return about how many distinct members were added in the current and previous window bucket.
  * HyperLogLog in Redis (PFADD/PFCOUNT), so memory per key is bounded whatever the members; the
- * count is approximate (Redis: about 0.8% standard error; exact for small counts).
+ * count is approximate (Redis: about 0.8% standard error; exact for small counts). The memory
+ * store's HyperLogLog is register for register the same, so both stores give the same count.
  */
 export interface DistinctAdd {
   op: "distinct.add";
@@ -47,7 +48,11 @@ export interface DistinctAdd {
   member?: string;
 }
 
-/** 1 if `member` is in the entity's remembered set `name`, else 0. Writes nothing. */
+/**
+ * 1 if `member` is in the entity's remembered set `name`, else 0. Writes nothing.
+ * Members are at most `MAX_MEMBER_LENGTH` characters: hash or truncate longer, client-supplied
+ * values (usernames, user agents) before they get here.
+ */
 export interface MemberCheck {
   op: "member.check";
   name: string;
@@ -103,6 +108,7 @@ export type EntityOp = WindowAdd | WindowTake | DistinctAdd | MemberCheck | Memb
 export interface BaselineObservation {
   /** A monotonically increasing period number, e.g. the minute since the epoch. */
   period: number;
+  /** Finite, of magnitude at most 2^53 (`MAX_BASELINE_VALUE`). */
   value: number;
   /** Weight of the new observation, 0 < alpha ≤ 1: 2/(N+1) approximates an N-period average. */
   alpha: number;
@@ -154,4 +160,155 @@ export function windowBucket(nowMs: number, windowMs: number): number {
 /** Keys of one entity share the `{…}` hash tag so they land in one Redis Cluster slot. */
 export function entityKeyPrefix(namespace: string, entity: string): string {
   return `${namespace}:{${entity}}`;
+}
+
+/**
+ * Checks one `apply()` call before anything is written, so that a bad op rejects the whole call
+ * (never half of it) and every store rejects exactly the same input with the same TypeError.
+ * Amounts must be non-negative integers because Redis INCRBY counts in integers; a fractional
+ * amount in memory would make the two stores disagree.
+ */
+export function assertValidApply(entity: string, ops: readonly EntityOp[], nowMs: number): void {
+  assertValidEntity(entity);
+  // Beyond the safe-integer range bucket numbers lose precision and neighbouring buckets merge.
+  if (!Number.isFinite(nowMs) || nowMs < 0 || nowMs > Number.MAX_SAFE_INTEGER) {
+    throw new TypeError(`nowMs must be an epoch time in milliseconds between 0 and 2^53, got ${String(nowMs)}`);
+  }
+  for (const op of ops) assertValidOp(op);
+  assertTakesNotMixed(ops);
+}
+
+/**
+ * Takes commit together at the end of a call; an add or read after one would not see it. Rather
+ * than define what such a mix means, it is refused.
+ */
+function assertTakesNotMixed(ops: readonly EntityOp[]): void {
+  const takes = ops.filter((op) => op.op === "window.take").length;
+  if (takes > 0 && takes < ops.length) throw new TypeError("window.take ops cannot share an apply() call with other ops");
+}
+
+/** Longest accepted op name: names come from code and policy, not from requests. */
+export const MAX_OP_NAME_LENGTH = 128;
+
+function assertValidEntity(entity: string): void {
+  // A brace inside the entity would move or split the `{…}` hash tag, so one entity's keys could
+  // land in several Cluster slots or collide with another entity's keys.
+  if (typeof entity !== "string" || entity.length === 0 || /[{}]/.test(entity)) {
+    throw new TypeError(`entity must be a non-empty string without "{" or "}", got ${JSON.stringify(entity)}`);
+  }
+}
+
+function assertValidOp(op: EntityOp): void {
+  switch (op.op) {
+    case "window.add":
+      return assertValidWindowAdd(op);
+    case "window.take":
+      return assertValidWindowTake(op);
+    case "distinct.add":
+      return assertValidDistinctAdd(op);
+    case "member.check":
+      return assertValidMemberCheck(op);
+    case "member.add":
+      return assertValidMemberAdd(op);
+    default: {
+      const unknown: never = op;
+      throw new TypeError(`unknown store op ${JSON.stringify((unknown as { op?: unknown }).op)}`);
+    }
+  }
+}
+
+function assertValidWindowAdd(op: WindowAdd): void {
+  assertValidName(op);
+  assertValidWindowMs(op);
+  if (!Number.isSafeInteger(op.amount) || op.amount < 0) {
+    throw new TypeError(`window.add amount must be a non-negative integer, got ${String(op.amount)} (${op.name})`);
+  }
+}
+
+function assertValidWindowTake(op: WindowTake): void {
+  assertValidName(op);
+  assertValidWindowMs(op);
+  for (const field of ["amount", "limit"] as const) {
+    if (!Number.isSafeInteger(op[field]) || op[field] < 0) {
+      throw new TypeError(`window.take ${field} must be a non-negative integer, got ${String(op[field])} (${op.name})`);
+    }
+  }
+  if (op.algorithm !== "fixed" && op.algorithm !== "sliding") {
+    throw new TypeError(`window.take algorithm must be "fixed" or "sliding", got ${JSON.stringify(op.algorithm)} (${op.name})`);
+  }
+}
+
+function assertValidDistinctAdd(op: DistinctAdd): void {
+  assertValidName(op);
+  assertValidWindowMs(op);
+  if (op.member !== undefined) assertValidMember(op.op, op.name, op.member);
+}
+
+function assertValidMemberCheck(op: MemberCheck): void {
+  assertValidName(op);
+  assertValidMember(op.op, op.name, op.member);
+}
+
+function assertValidMemberAdd(op: MemberAdd): void {
+  assertValidName(op);
+  assertValidMember(op.op, op.name, op.member);
+  if (!Number.isSafeInteger(op.maxMembers) || op.maxMembers <= 0 || op.maxMembers > MAX_REMEMBERED_MEMBERS) {
+    throw new TypeError(`member.add maxMembers must be an integer from 1 to ${MAX_REMEMBERED_MEMBERS}, got ${String(op.maxMembers)} (${op.name})`);
+  }
+  assertValidRetention(op.op, op.name, op.retentionMs);
+}
+
+/** Longest accepted member of a distinct count or remembered set. */
+export const MAX_MEMBER_LENGTH = 256;
+/**
+ * Most members one remembered set may keep: the memory store counts up to about 700 bytes of
+ * heap per member of 256 characters, so this caps one set at about 7 MB.
+ */
+export const MAX_REMEMBERED_MEMBERS = 10_000;
+/**
+ * Largest accepted magnitude of a baseline observation. Squared deviations of values up to 2^53
+ * stay far from overflow, so a baseline never turns into Infinity or NaN, which would poison
+ * every later comparison with it.
+ */
+export const MAX_BASELINE_VALUE = Number.MAX_SAFE_INTEGER;
+
+function assertValidName(op: { op: string; name: string }): void {
+  if (typeof op.name !== "string" || op.name.length === 0 || op.name.length > MAX_OP_NAME_LENGTH) {
+    throw new TypeError(`${op.op} name must be a string of 1 to ${MAX_OP_NAME_LENGTH} characters, got ${JSON.stringify(op.name)}`);
+  }
+}
+
+function assertValidWindowMs(op: { op: string; name: string; windowMs: number }): void {
+  if (!Number.isSafeInteger(op.windowMs) || op.windowMs <= 0) {
+    throw new TypeError(`${op.op} windowMs must be a positive integer, got ${String(op.windowMs)} (${op.name})`);
+  }
+}
+
+function assertValidMember(what: string, name: string, member: string): void {
+  if (typeof member !== "string" || member.length === 0 || member.length > MAX_MEMBER_LENGTH) {
+    throw new TypeError(`${what} member must be a string of 1 to ${MAX_MEMBER_LENGTH} characters, got ${JSON.stringify(member)} (${name})`);
+  }
+}
+
+function assertValidRetention(what: string, name: string, retentionMs: number): void {
+  if (!Number.isSafeInteger(retentionMs) || retentionMs <= 0) {
+    throw new TypeError(`${what} retentionMs must be a positive integer, got ${String(retentionMs)} (${name})`);
+  }
+}
+
+/** Checks one `observeBaseline()` call, so that every store rejects the same input alike. */
+export function assertValidBaselineObservation(entity: string, name: string, observation: BaselineObservation): void {
+  assertValidEntity(entity);
+  assertValidName({ op: "baseline", name });
+  const { period, value, alpha, retentionMs } = observation;
+  if (!Number.isFinite(period)) {
+    throw new TypeError(`baseline period must be a finite number, got ${String(period)} (${name})`);
+  }
+  if (!Number.isFinite(value) || Math.abs(value) > MAX_BASELINE_VALUE) {
+    throw new TypeError(`baseline value must be a finite number of magnitude at most 2^53, got ${String(value)} (${name})`);
+  }
+  if (!Number.isFinite(alpha) || alpha <= 0 || alpha > 1) {
+    throw new TypeError(`baseline alpha must be a number with 0 < alpha <= 1, got ${String(alpha)} (${name})`);
+  }
+  assertValidRetention("baseline", name, retentionMs);
 }

@@ -61,6 +61,18 @@ function createInstruments(registry: Registry) {
       labelNames: ["service", "code"] as const,
       registers,
     }),
+    accessLogEntries: new Counter({
+      name: "palisade_access_log_entries_total",
+      help: "Access-log entries received from Envoy, by result (recorded, malformed, error)",
+      labelNames: ["result"] as const,
+      registers,
+    }),
+    loginOutcomes: new Counter({
+      name: "palisade_login_outcomes_total",
+      help: "Login outcomes learned, by outcome (success, failure, unknown_user) or why an entry was ignored",
+      labelNames: ["outcome"] as const,
+      registers,
+    }),
     ruleErrors: new Counter({
       name: "palisade_rule_errors_total",
       help: "Rule conditions that failed to evaluate (and so did not match), by rule",

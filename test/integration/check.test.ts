@@ -25,8 +25,14 @@ function login(ip: string, username: string) {
     method: "POST",
     path: "/api/v1/login",
     ip,
-    headers: { "content-type": "application/json", "user-agent": "Mozilla/5.0" },
-    body: JSON.stringify({ username, password: "correct horse battery staple" }),
+    headers: {
+      "content-type": "application/json",
+      "user-agent": "Mozilla/5.0",
+      accept: "application/json",
+      "accept-language": "en",
+      "accept-encoding": "gzip",
+    },
+    body: JSON.stringify({ username, password: `correct horse battery staple ${ip}` }),
   });
 }
 
@@ -59,26 +65,36 @@ describe("Check through Envoy's protos", () => {
     expect(typeof meta.subject).toBe("string");
   });
 
-  it("throttles a login burst from one address with Retry-After and RateLimit headers", async () => {
+  it("throttles a fast search client with Retry-After and RateLimit headers", async () => {
     const ip = freshIp();
+    const browser = { "user-agent": "Mozilla/5.0", accept: "*/*", "accept-language": "en", "accept-encoding": "gzip" };
     const answers = [];
-    for (let i = 0; i < 12; i++) answers.push(await login(ip, `user${i}@example.com`));
-    expect(answers.slice(0, 10).every((a) => a.status.code === 0)).toBe(true);
-    const throttled = answers[11]!;
+    // A search every 0.4 s or so, with a person's irregular rhythm, after loading the page: too
+    // many for a minute (the limit is 60), nothing else wrong. The sliding-window estimate never
+    // exceeds the real count, so the first 60 pass; after 100 in 40 s it is at least 83.
+    const start = Date.now() - 60_000;
+    await client.check({ path: "/static/app.js", ip, headers: browser, timeMs: start - 1000 });
+    for (let i = 0; i < 100; i++) {
+      const jitter = ((i * 397) % 300) - 150;
+      answers.push(await client.check({ path: `/api/v1/search?q=item${i % 5}`, ip, headers: browser, timeMs: start + i * 400 + jitter }));
+    }
+    expect(answers.slice(0, 60).every((a) => a.status.code === 0)).toBe(true);
+    const throttled = answers[99]!;
     expect(httpStatus(throttled)).toBe(429);
     expect(Number(header(throttled, "retry-after"))).toBeGreaterThan(0);
     expect(header(throttled, "ratelimit-policy")).toBeDefined();
     expect(header(throttled, "x-palisade-action")).toBe("throttle");
     const meta = metadata(throttled);
-    expect(meta.rule).toBe("login-ip-burst");
+    expect(meta.rule).toBe("catalogue-throttle");
     expect(meta.reasons).toContain("velocity.ip");
     expect(throttled.denied_response?.body).not.toContain("velocity");
   });
 
   it("challenges one account attacked from many addresses", async () => {
     const answers = [];
-    for (let i = 0; i < 7; i++) answers.push(await login(freshIp(), "victim@example.com"));
-    const last = answers[6]!;
+    for (let i = 0; i < 6; i++) answers.push(await login(freshIp(), "victim@example.com"));
+    // The sixth attempt on one account within five minutes is challenged; more would escalate.
+    const last = answers[5]!;
     expect(httpStatus(last)).toBe(401);
     expect(header(last, "www-authenticate")).toContain("Palisade");
     expect(metadata(last).rule).toBe("login-account-hammered");
@@ -136,7 +152,7 @@ describe("health and metrics", () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ ready: true, checks: { store: { ok: true } } });
     const text = await (await fetch(`http://127.0.0.1:${app.adminPort}/metrics`)).text();
-    expect(text).toMatch(/palisade_decisions_total\{action="throttle",endpoint="login",rule="login-ip-burst"/);
+    expect(text).toMatch(/palisade_decisions_total\{action="throttle",endpoint="search",rule="catalogue-throttle"/);
     expect(text).toContain('palisade_policy_info{name="storefront",version="2026-11-24.1"} 1');
   });
 });

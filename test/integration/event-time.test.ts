@@ -42,6 +42,6 @@ describe.each([
     for (let i = 0; i < 12; i++) actions.push(await loginAt(client, "192.0.2.77", LAST_WEEK + i * 61_000));
     if (trustEventTime) expect(actions.every((a) => a === "allow")).toBe(true);
     // Serving mode replaces week-old times by the local clock: all twelve land in one window.
-    else expect(actions.slice(-1)).toEqual(["throttle"]);
+    else expect(actions.at(-1)).not.toBe("allow");
   });
 });

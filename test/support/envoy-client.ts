@@ -107,3 +107,59 @@ const HTTP_CODE_NAMES: Record<string, number> = {
   TooManyRequests: 429,
   ServiceUnavailable: 503,
 };
+
+type AccessLogClient = grpc.Client & {
+  StreamAccessLogs(callback: (error: grpc.ServiceError | null) => void): grpc.ClientWritableStream<object>;
+};
+
+/** One entry as Envoy's gRPC access logger would send it after a Check. */
+export interface LoggedRequest {
+  requestId: string;
+  method: string;
+  path: string;
+  ip: string;
+  status: number;
+  timeMs?: number;
+  responseHeaders?: Record<string, string>;
+  /** The Check's dynamic metadata, which Envoy copies into the entry. */
+  authzMetadata?: EnvoyCheckResponse["dynamic_metadata"];
+  deniedByAuthz?: boolean;
+}
+
+export interface EnvoyAccessLogClient {
+  /** Streams the entries in one message and resolves once the server has processed them. */
+  send(entries: LoggedRequest[]): Promise<void>;
+  close(): void;
+}
+
+export function envoyAccessLogClient(address: string): EnvoyAccessLogClient {
+  const Service = (upstreamGrpc() as any).envoy.service.accesslog.v3.AccessLogService as grpc.ServiceClientConstructor;
+  const client = new Service(address, grpc.credentials.createInsecure()) as unknown as AccessLogClient;
+  return {
+    send: (entries) =>
+      new Promise((resolve, reject) => {
+        const stream = client.StreamAccessLogs((error) => (error ? reject(error) : resolve()));
+        stream.write({
+          identifier: { log_name: "palisade-test", node: { id: "envoy-test" } },
+          http_logs: { log_entry: entries.map(accessLogEntry) },
+        });
+        stream.end();
+      }),
+    close: () => client.close(),
+  };
+}
+
+function accessLogEntry(entry: LoggedRequest): object {
+  const timeMs = entry.timeMs ?? Date.now();
+  return {
+    common_properties: {
+      downstream_remote_address: { socket_address: { address: entry.ip, port_value: 50000 } },
+      start_time: { seconds: Math.floor(timeMs / 1000), nanos: (timeMs % 1000) * 1e6 },
+      response_flags: entry.deniedByAuthz ? { unauthorized_details: { reason: "EXTERNAL_SERVICE" } } : {},
+      metadata: entry.authzMetadata ? { filter_metadata: { "envoy.filters.http.ext_authz": entry.authzMetadata } } : undefined,
+    },
+    protocol_version: "HTTP11",
+    request: { request_method: entry.method, path: entry.path, request_id: entry.requestId },
+    response: { response_code: { value: entry.status }, response_headers: entry.responseHeaders ?? {} },
+  };
+}

@@ -1,11 +1,12 @@
 import * as grpc from "@grpc/grpc-js";
 import type { HealthService } from "./health.js";
-import { palisadeServices, type AuthorizationImplementation, type RateLimitImplementation } from "./protos.js";
+import { palisadeServices, type AccessLogImplementation, type AuthorizationImplementation, type RateLimitImplementation } from "./protos.js";
 
 export interface GrpcServerOptions {
   host: string;
   port: number;
   authorization: AuthorizationImplementation;
+  accessLog: AccessLogImplementation;
   /** envoy.service.ratelimit.v3 on the same port; not served when absent (no rate-limit configuration). */
   rateLimit?: RateLimitImplementation;
   health: HealthService;
@@ -30,6 +31,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const server = new grpc.Server(SERVER_OPTIONS);
   const services = palisadeServices();
   server.addService(services.authorization.definition, options.authorization);
+  server.addService(services.accessLog.definition, options.accessLog);
   if (options.rateLimit) server.addService(services.rateLimit.definition, options.rateLimit);
   server.addService(services.health.definition, options.health.implementation);
   return {

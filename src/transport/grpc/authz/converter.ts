@@ -226,6 +226,12 @@ export function decisionMetadata(decision: Decision): Struct {
     subject: decision.subject,
     degraded: decision.degraded,
     endpoint: decision.endpoint,
+    ip_id: decision.attribution?.ipId,
+    subnet: decision.attribution?.subnet,
+    username_id: decision.attribution?.usernameId,
+    fingerprint_id: decision.attribution?.fingerprintId,
+    header_shape: decision.attribution?.headerShape,
+    country: decision.attribution?.country,
   });
 }
 

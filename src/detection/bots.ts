@@ -1,0 +1,25 @@
+import type { AllowedBot, CompiledPolicy } from "../policy/compile.js";
+import type { NormalisedRequest } from "../pipeline/request.js";
+import type { ParsedAddress } from "../pipeline/client-address.js";
+import { rangesContain } from "./reputation.js";
+import type { Signal } from "./signal.js";
+
+export type BotVerdict = { kind: "allowed"; bot: AllowedBot } | { kind: "impersonation"; bot: AllowedBot; signal: Signal };
+
+/**
+ * Operator-allowed automation (search engines, partners, monitors): the user agent says which
+ * bot it is and the address proves it. A bot's user agent from any other address is an
+ * impersonator, which is worse than an honest script.
+ */
+export function classifyBot(request: NormalisedRequest, address: ParsedAddress | undefined, policy: CompiledPolicy): BotVerdict | undefined {
+  const userAgent = request.headers.get("user-agent");
+  if (!userAgent) return undefined;
+  const bot = policy.bots.allowed.find((candidate) => candidate.userAgent.test(userAgent));
+  if (!bot) return undefined;
+  if (address && rangesContain(bot.ranges, address)) return { kind: "allowed", bot };
+  return {
+    kind: "impersonation",
+    bot,
+    signal: { code: "bot.impersonation", value: 1, weight: policy.bots.impersonationWeight, fired: true, detail: `claims to be ${bot.name}` },
+  };
+}

@@ -1,0 +1,53 @@
+import type { NormalisedRequest } from "../pipeline/request.js";
+import type { CompiledSignals } from "../policy/signals.js";
+
+/**
+ * Counter and set names shared by the Check path (which reads them) and the outcome path
+ * (which fills them). Login counters are per entity across all authentication endpoints: an
+ * attacker switching from the login form to the token endpoint stays one attacker.
+ */
+export const COUNTER_NAMES = {
+  attempts: "login.att",
+  failures: "login.fail",
+  successes: "login.ok",
+  unknownUsers: "login.unknown",
+  usernames: "login.users",
+  ips: "login.ips",
+  historyFingerprints: "hist.fp",
+  historySubnets: "hist.net",
+  historyCountries: "hist.cc",
+  pageViews: "pages",
+  sessionIps: "sess.ips",
+  resources: "res",
+  apiRequests: "api",
+  queries: "queries",
+  catalogueResponses: "resp",
+  notFound: "nf",
+} as const;
+
+/**
+ * One window for page views, whichever signal reads them (sequence before login, API requests
+ * without assets): the window length is part of the key, so two lengths would be two counters.
+ */
+export function pageViewWindowMs(signals: CompiledSignals): number | undefined {
+  return signals.sequence?.windowMs ?? (signals.scraping?.noAssets ? signals.scraping.windowMs : undefined);
+}
+
+/** Store entity of each scope; the prefixes keep scopes apart when pseudonyms collide. */
+export interface LoginEntities {
+  ip?: string;
+  subnet?: string;
+  username?: string;
+  fingerprint?: string;
+  session?: string;
+}
+
+export function entitiesOf(ids: Pick<NormalisedRequest, "ipId" | "subnet" | "usernameId" | "fingerprintId" | "sessionId">): LoginEntities {
+  return {
+    ip: ids.ipId && `ip:${ids.ipId}`,
+    subnet: ids.subnet && `net:${ids.subnet}`,
+    username: ids.usernameId && `user:${ids.usernameId}`,
+    fingerprint: ids.fingerprintId && `fp:${ids.fingerprintId}`,
+    session: ids.sessionId && `sess:${ids.sessionId}`,
+  };
+}

@@ -1,0 +1,135 @@
+import type { CompiledEndpoint } from "../policy/compile.js";
+import type { CompiledSignals, CountLimit } from "../policy/signals.js";
+import type { NormalisedRequest } from "../pipeline/request.js";
+import { entitiesOf, COUNTER_NAMES, type LoginEntities } from "./entities.js";
+import { namedOps, type ResultReader, type Signal, type SignalPlan } from "./signal.js";
+
+/**
+ * Credential-stuffing and account-takeover signals for one attempt on an authentication
+ * endpoint. The attempt is counted per entity (IP, subnet, username, fingerprint) and the
+ * counters the outcome path fills (failures, successes, history) are read in the same script
+ * call, so each entity costs one round trip whatever the number of signals.
+ */
+export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals): SignalPlan {
+  const entities = entitiesOf(request);
+  const { ops, add, reader } = namedOps();
+  const window = signals.failures?.windowMs ?? signals.failureRatio?.windowMs;
+  if (window) {
+    for (const scope of ["ip", "subnet", "username", "fingerprint"] as const) {
+      add(`fail.${scope}`, entities[scope], { op: "window.add", name: COUNTER_NAMES.failures, windowMs: window, amount: 0 });
+    }
+  }
+  if (signals.failureRatio) {
+    // Attempts are counted when their outcome arrives, like failures: attempts Palisade denied
+    // have no outcome and must not dilute the ratio of the source that made them.
+    add("attempts.ip", entities.ip, { op: "window.add", name: COUNTER_NAMES.attempts, windowMs: signals.failureRatio.windowMs, amount: 0 });
+  }
+  const distinct = signals.distinctUsernames;
+  if (distinct && request.usernameId) {
+    for (const scope of ["ip", "subnet", "fingerprint"] as const) {
+      add(`users.${scope}`, entities[scope], {
+        op: "distinct.add",
+        name: COUNTER_NAMES.usernames,
+        windowMs: distinct.windowMs,
+        member: request.usernameId,
+      });
+    }
+  }
+  if (signals.distinctIps && request.ipId) {
+    add("ips.username", entities.username, { op: "distinct.add", name: COUNTER_NAMES.ips, windowMs: signals.distinctIps.windowMs, member: request.ipId });
+  }
+  if (signals.enumeration) {
+    add("unknown.ip", entities.ip, { op: "window.add", name: COUNTER_NAMES.unknownUsers, windowMs: signals.enumeration.windowMs, amount: 0 });
+  }
+  const history = signals.accountHistory;
+  if (history || signals.newUsername) {
+    const retention = history?.retentionMs ?? 180 * 86_400_000;
+    add("successes.username", entities.username, { op: "window.add", name: COUNTER_NAMES.successes, windowMs: retention, amount: 0 });
+  }
+  if (history) {
+    const check = (key: string, name: string, member: string | undefined) =>
+      member && add(key, entities.username, { op: "member.check", name, member });
+    check("known.fingerprint", COUNTER_NAMES.historyFingerprints, request.fingerprintId);
+    check("known.subnet", COUNTER_NAMES.historySubnets, request.subnet);
+    check("known.country", COUNTER_NAMES.historyCountries, request.country);
+  }
+  if (signals.sequence && request.ipId) {
+    add("pages.ip", entities.ip, { op: "window.add", name: COUNTER_NAMES.pageViews, windowMs: signals.sequence.windowMs, amount: 0 });
+  }
+  return {
+    ops,
+    evaluate: (results) => {
+      const value = reader(results);
+      return [
+        ...countSignals(value, signals),
+        ...ratioSignal(value, signals),
+        ...historySignals(value, signals, request, entities),
+        ...sequenceSignal(value, signals, request, endpoint),
+      ];
+    },
+  };
+}
+
+
+
+function countSignals(value: ResultReader, signals: CompiledSignals): Signal[] {
+  const found: Signal[] = [];
+  const compare = (code: string, measured: number | undefined, limit: CountLimit | undefined, detail: string) => {
+    if (measured === undefined || !limit) return;
+    const rounded = Math.round(measured * 100) / 100;
+    found.push({ code, value: rounded, threshold: limit.threshold, weight: limit.weight, fired: rounded > limit.threshold, detail });
+  };
+  const failures = signals.failures;
+  for (const scope of ["ip", "subnet", "username", "fingerprint"] as const) {
+    compare(`login.failures.${scope}`, value(`fail.${scope}`), failures?.[scope], `failed logins per ${(failures?.windowMs ?? 0) / 1000}s`);
+  }
+  const distinct = signals.distinctUsernames;
+  for (const scope of ["ip", "subnet", "fingerprint"] as const) {
+    compare(`${scope}.distinct_usernames`, value(`users.${scope}`), distinct?.[scope], "usernames tried");
+  }
+  compare("username.distinct_ips", value("ips.username"), signals.distinctIps?.username, "IPs this username was tried from");
+  compare("ip.username_enumeration", value("unknown.ip"), signals.enumeration, "logins for unknown usernames");
+  return found;
+}
+
+function ratioSignal(value: ResultReader, signals: CompiledSignals): Signal[] {
+  const config = signals.failureRatio;
+  const attempts = value("attempts.ip");
+  if (!config || attempts === undefined || attempts < config.minAttempts) return [];
+  const ratio = Math.min(1, Math.round(((value("fail.ip") ?? 0) / attempts) * 100) / 100);
+  return [{ code: "login.failure_ratio.ip", value: ratio, threshold: config.threshold, weight: config.weight, fired: ratio > config.threshold }];
+}
+
+/**
+ * Risk-based authentication: history only speaks for accounts that have logged in before; a
+ * username with no success at all is the typical target of a stuffing list.
+ */
+function historySignals(value: ResultReader, signals: CompiledSignals, request: NormalisedRequest, entities: LoginEntities): Signal[] {
+  const successes = value("successes.username");
+  if (successes === undefined || !entities.username) return [];
+  if (successes === 0) {
+    return signals.newUsername
+      ? [{ code: "username.never_succeeded", value: 1, weight: signals.newUsername.weight, fired: true }]
+      : [];
+  }
+  const history = signals.accountHistory;
+  if (!history) return [];
+  const novel = (code: string, key: string, weight: number): Signal[] =>
+    value(key) === 0 ? [{ code, value: 1, weight, fired: true, detail: "not seen in this account's history" }] : [];
+  return [
+    ...novel("account.new_fingerprint", "known.fingerprint", history.newFingerprint),
+    ...novel("account.new_subnet", "known.subnet", history.newSubnet),
+    ...(request.country ? novel("account.new_country", "known.country", history.newCountry) : []),
+  ];
+}
+
+/** Browsers fetch the login page (and its assets) before they post the form. */
+function sequenceSignal(value: ResultReader, signals: CompiledSignals, request: NormalisedRequest, endpoint: CompiledEndpoint): Signal[] {
+  const pages = value("pages.ip");
+  if (!signals.sequence || pages === undefined || !claimsBrowser(request) || endpoint.pageView) return [];
+  return pages < 1 ? [{ code: "sequence.no_page_view", value: 0, threshold: 1, weight: signals.sequence.weight, fired: true }] : [];
+}
+
+export function claimsBrowser(request: NormalisedRequest): boolean {
+  return /Mozilla\/5\.0/.test(request.headers.get("user-agent") ?? "");
+}

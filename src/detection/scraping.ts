@@ -1,0 +1,102 @@
+import { createHash } from "node:crypto";
+import type { CompiledEndpoint } from "../policy/compile.js";
+import type { CompiledScraping, CompiledSignals } from "../policy/signals.js";
+import type { NormalisedRequest } from "../pipeline/request.js";
+import type { EntityOp } from "../state/store.js";
+import { COUNTER_NAMES, entitiesOf, pageViewWindowMs } from "./entities.js";
+import { namedOps, type ResultReader, type Signal, type SignalPlan } from "./signal.js";
+
+/** Longest resource id kept: ids are store members, and an attacker chooses them. */
+const MAX_RESOURCE_ID = 64;
+
+/** The resource id a catalogue request names, cut to a bounded length; undefined when none. */
+export function resourceIdOf(request: NormalisedRequest, endpoint: CompiledEndpoint): string | undefined {
+  if (endpoint.resourceSegment === undefined) return undefined;
+  const segment = request.path.split("/")[endpoint.resourceSegment];
+  return segment ? segment.slice(0, MAX_RESOURCE_ID) : undefined;
+}
+
+/**
+ * Scraping and enumeration on catalogue and search endpoints: how many different resources (or
+ * queries) one IP, subnet or fingerprint fetched, how often its catalogue requests hit 404, and
+ * whether it calls the API without ever loading a page. One script call per entity.
+ */
+export function planScraping(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals): SignalPlan {
+  const config = signals.scraping;
+  const resource = resourceIdOf(request, endpoint);
+  if (!config || (resource === undefined && request.query === "")) return { ops: [], evaluate: () => [] };
+  const entities = entitiesOf(request);
+  const { ops, add, reader } = namedOps();
+  const windowMs = config.windowMs;
+  if (resource !== undefined) {
+    for (const scope of ["ip", "subnet", "fingerprint"] as const) {
+      if (config.distinctResources[scope]) {
+        add(`res.${scope}`, entities[scope], { op: "distinct.add", name: `${COUNTER_NAMES.resources}:${endpoint.name}`, windowMs, member: resource });
+      }
+    }
+    if (config.notFoundRatio) {
+      add("resp", entities.ip, { op: "window.add", name: COUNTER_NAMES.catalogueResponses, windowMs, amount: 0 });
+      add("nf", entities.ip, { op: "window.add", name: COUNTER_NAMES.notFound, windowMs, amount: 0 });
+    }
+  } else if (config.distinctQueries) {
+    const query = createHash("sha1").update(request.query).digest("base64url").slice(0, 16);
+    add("queries", entities.ip, { op: "distinct.add", name: `${COUNTER_NAMES.queries}:${endpoint.name}`, windowMs, member: query });
+  }
+  const pageWindow = pageViewWindowMs(signals);
+  if (config.noAssets && pageWindow) {
+    add("api", entities.ip, { op: "window.add", name: COUNTER_NAMES.apiRequests, windowMs: pageWindow, amount: 1 });
+    add("pages", entities.ip, { op: "window.add", name: COUNTER_NAMES.pageViews, windowMs: pageWindow, amount: 0 });
+  }
+  return {
+    ops,
+    evaluate: (results) => {
+      const value = reader(results);
+      return [...breadthSignals(value, config), ...notFoundSignal(value, config), ...noAssetsSignal(value, config)];
+    },
+  };
+}
+
+
+
+function breadthSignals(value: ResultReader, config: CompiledScraping): Signal[] {
+  const found: Signal[] = [];
+  for (const scope of ["ip", "subnet", "fingerprint"] as const) {
+    const measured = value(`res.${scope}`);
+    const limit = config.distinctResources[scope];
+    if (measured !== undefined && limit) {
+      found.push({ code: `${scope}.distinct_resources`, value: measured, threshold: limit.threshold, weight: limit.weight, fired: measured > limit.threshold, detail: "different resources fetched" });
+    }
+  }
+  const queries = value("queries");
+  if (queries !== undefined && config.distinctQueries) {
+    const limit = config.distinctQueries;
+    found.push({ code: "ip.distinct_queries", value: queries, threshold: limit.threshold, weight: limit.weight, fired: queries > limit.threshold });
+  }
+  return found;
+}
+
+function notFoundSignal(value: ResultReader, config: CompiledScraping): Signal[] {
+  const responses = value("resp");
+  const limit = config.notFoundRatio;
+  if (responses === undefined || !limit || responses < limit.minRequests) return [];
+  const ratio = Math.min(1, Math.round(((value("nf") ?? 0) / responses) * 100) / 100);
+  return [{ code: "ip.not_found_ratio", value: ratio, threshold: limit.threshold, weight: limit.weight, fired: ratio > limit.threshold }];
+}
+
+function noAssetsSignal(value: ResultReader, config: CompiledScraping): Signal[] {
+  const api = value("api");
+  const limit = config.noAssets;
+  if (api === undefined || !limit || api < limit.minRequests || (value("pages") ?? 0) > 0) return [];
+  return [{ code: "ip.no_page_views", value: api, threshold: limit.minRequests, weight: limit.weight, fired: true, detail: "API requests without a page or asset view" }];
+}
+
+/** Access-log side: counts a catalogue response per IP, and whether it was a 404. */
+export function catalogueOutcomeOps(signals: CompiledSignals, statusCode: number): EntityOp[] {
+  const config = signals.scraping;
+  if (!config?.notFoundRatio) return [];
+  const windowMs = config.windowMs;
+  return [
+    { op: "window.add", name: COUNTER_NAMES.catalogueResponses, windowMs, amount: 1 },
+    { op: "window.add", name: COUNTER_NAMES.notFound, windowMs, amount: statusCode === 404 ? 1 : 0 },
+  ];
+}

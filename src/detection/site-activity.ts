@@ -1,0 +1,207 @@
+import type { CompiledPolicy } from "../policy/compile.js";
+import type { CompiledSignals } from "../policy/signals.js";
+import type { NormalisedRequest } from "../pipeline/request.js";
+import type { BaselineState, Store } from "../state/store.js";
+import type { Signal } from "./signal.js";
+
+/** How often local counts are merged into the shared store (DESIGN.md: about once a second). */
+const FLUSH_EVERY_MS = 1_000;
+const MINUTE_MS = 60_000;
+/** Baselines not updated for this long are forgotten: the site changed too much since. */
+const BASELINE_RETENTION_MS = 30 * 86_400_000;
+/**
+ * A header shape belongs to the anomalous cohort when most of its recent attempts failed and it
+ * failed often enough to matter. Real browsers share shapes with millions of users whose
+ * failure ratio stays near the site's normal, so a popular shape is not swept in.
+ */
+const COHORT_FAILURE_RATIO = 0.5;
+const COHORT_MIN_FAILURES = 10;
+
+type Metric = "attempt_rate" | "failure_ratio";
+
+export interface SiteAnomaly {
+  metric: Metric;
+  value: number;
+  threshold: number;
+  /** Whether the threshold came from a learned baseline or from the policy's priors. */
+  source: "baseline" | "prior";
+}
+
+type ShapeCounts = Map<string, { attempts: number; failures: number }>;
+
+interface EndpointActivity {
+  pendingAttempts: number;
+  pendingFailures: number;
+  /** Attempts and failures by header shape this minute and the last, for the cohort. */
+  shapes: ShapeCounts;
+  recentShapes: ShapeCounts;
+  lastMinute: number;
+  baselines: Partial<Record<Metric, BaselineState>>;
+  anomalies: SiteAnomaly[];
+}
+
+/**
+ * Site-wide figures per authentication endpoint — attempts per minute and the failure ratio —
+ * against baselines learned by hour of day. Every replica counts locally and merges its counts
+ * into the store about once a second (no hot key written per request); one replica folds each
+ * finished minute into the shared baseline. Only allowed attempts and their outcomes are
+ * counted, and nothing is learned while an anomaly is active, so attacks do not become normal.
+ *
+ * Time is event time: merges happen as event time passes, so replay behaves like live traffic.
+ */
+export class SiteActivity {
+  readonly #endpoints = new Map<string, EndpointActivity>();
+  #lastFlushMs = 0;
+  #flushing: Promise<void> | undefined;
+
+  constructor(private readonly store: Store) {}
+
+  recordAttempt(endpoint: string, headerShape: string): void {
+    const activity = this.#activity(endpoint);
+    activity.pendingAttempts += 1;
+    shapeCounts(activity.shapes, headerShape).attempts += 1;
+  }
+
+  recordOutcome(endpoint: string, failed: boolean, headerShape: string | undefined): void {
+    if (!failed) return;
+    const activity = this.#activity(endpoint);
+    activity.pendingFailures += 1;
+    if (headerShape) shapeCounts(activity.shapes, headerShape).failures += 1;
+  }
+
+  /** Site-wide anomalies in force on this endpoint, and the cohort signal for this request. */
+  signalsFor(request: NormalisedRequest, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
+    const config = signals.siteAnomaly;
+    const activity = request.endpoint ? this.#endpoints.get(request.endpoint) : undefined;
+    if (!config || !activity || activity.anomalies.length === 0) return [];
+    const found: Signal[] = activity.anomalies.map((anomaly) => ({
+      code: `site.${anomaly.metric}`,
+      value: anomaly.value,
+      threshold: anomaly.threshold,
+      weight: config.weight,
+      fired: true,
+      detail: `${request.endpoint}, threshold from ${anomaly.source}`,
+    }));
+    if (inCohort(request, activity, related)) {
+      found.push({ code: "cohort.anomalous", value: 1, weight: config.cohortWeight, fired: true, detail: "looks like the anomalous traffic" });
+    }
+    return found;
+  }
+
+  /** Merges local counts once per second of event time; concurrent callers share one merge. */
+  async maybeFlush(policy: CompiledPolicy, nowMs: number): Promise<void> {
+    if (!policy.signals.siteAnomaly || nowMs - this.#lastFlushMs < FLUSH_EVERY_MS) return;
+    this.#lastFlushMs = nowMs;
+    this.#flushing ??= this.#flush(policy, nowMs).finally(() => (this.#flushing = undefined));
+    return this.#flushing;
+  }
+
+  async #flush(policy: CompiledPolicy, nowMs: number): Promise<void> {
+    const config = policy.signals.siteAnomaly!;
+    const endpoints = policy.endpoints.filter((e) => e.authentication);
+    await Promise.all(
+      endpoints.map(async ({ name }) => {
+        const activity = this.#activity(name);
+        const [attempts = 0, failures = 0] = await this.store
+          .apply(`site:${name}`, [
+            { op: "window.add", name: "att", windowMs: MINUTE_MS, amount: activity.pendingAttempts },
+            { op: "window.add", name: "fail", windowMs: MINUTE_MS, amount: activity.pendingFailures },
+          ], nowMs)
+          .catch(() => [0, 0]);
+        activity.pendingAttempts = 0;
+        activity.pendingFailures = 0;
+        const current = { attempt_rate: attempts, failure_ratio: attempts > 0 ? Math.min(1, failures / attempts) : 0 };
+        if (Math.floor(nowMs / MINUTE_MS) > activity.lastMinute) await this.#learn(name, activity, current, config, nowMs);
+        activity.anomalies = attempts < config.minAttemptsPerMinute ? [] : detect(current, activity.baselines, config);
+      }),
+    );
+  }
+
+  /** At each minute boundary: fold the last minute into the baseline, unless it was anomalous. */
+  async #learn(
+    endpoint: string,
+    activity: EndpointActivity,
+    current: Record<Metric, number>,
+    config: NonNullable<CompiledSignals["siteAnomaly"]>,
+    nowMs: number,
+  ): Promise<void> {
+    const minute = Math.floor(nowMs / MINUTE_MS);
+    activity.lastMinute = minute;
+    activity.recentShapes = activity.shapes;
+    activity.shapes = new Map();
+    const hour = new Date(nowMs).getUTCHours();
+    const learn = activity.anomalies.length === 0;
+    for (const metric of ["attempt_rate", "failure_ratio"] as const) {
+      // An anomalous minute is not learned; without a baseline yet there is nothing to read either.
+      if (!learn && !activity.baselines[metric]) continue;
+      const name = `${metric}:h${hour}`;
+      const observation = { period: learn ? minute : 0, value: current[metric], alpha: config.learningRate, retentionMs: BASELINE_RETENTION_MS };
+      // Period 0 is never newer than a stored one: the call then only reads the baseline.
+      activity.baselines[metric] = await this.store.observeBaseline(`site:${endpoint}`, name, observation).catch(() => activity.baselines[metric]!);
+    }
+  }
+
+  #activity(endpoint: string): EndpointActivity {
+    let activity = this.#endpoints.get(endpoint);
+    if (!activity) {
+      activity = {
+        pendingAttempts: 0,
+        pendingFailures: 0,
+        shapes: new Map(),
+        recentShapes: new Map(),
+        lastMinute: 0,
+        baselines: {},
+        anomalies: [],
+      };
+      this.#endpoints.set(endpoint, activity);
+    }
+    return activity;
+  }
+}
+
+function shapeCounts(shapes: ShapeCounts, shape: string): { attempts: number; failures: number } {
+  let counts = shapes.get(shape);
+  if (!counts) {
+    // Bounded: beyond this many shapes in a minute the rest are not tracked (a flood of random shapes).
+    if (shapes.size >= 10_000) return { attempts: 0, failures: 0 };
+    counts = { attempts: 0, failures: 0 };
+    shapes.set(shape, counts);
+  }
+  return counts;
+}
+
+function detect(
+  current: Record<Metric, number>,
+  baselines: Partial<Record<Metric, BaselineState>>,
+  config: NonNullable<CompiledSignals["siteAnomaly"]>,
+): SiteAnomaly[] {
+  const priors = {
+    attempt_rate: { mean: config.priors.attemptsPerMinute, stddev: config.priors.attemptsPerMinuteStddev },
+    failure_ratio: { mean: config.priors.failureRatio, stddev: config.priors.failureRatioStddev },
+  };
+  return (["attempt_rate", "failure_ratio"] as const).flatMap((metric) => {
+    const learned = baselines[metric];
+    const trusted = learned !== undefined && learned.samples >= config.minSamples;
+    const mean = trusted ? learned.mean : priors[metric].mean;
+    const stddev = trusted ? Math.sqrt(learned.variance) : priors[metric].stddev;
+    // A flat baseline (variance 0) would call any blip an anomaly; a tenth of the mean is a floor.
+    const threshold = mean + config.zScore * Math.max(stddev, mean * 0.1, metric === "failure_ratio" ? 0.02 : 1);
+    const value = Math.round(current[metric] * 1000) / 1000;
+    return value > threshold ? [{ metric, value, threshold: Math.round(threshold * 1000) / 1000, source: trusted ? "baseline" : "prior" }] : [];
+  });
+}
+
+/**
+ * During an anomaly, requests that resemble the failing traffic get extra risk and the rest do
+ * not: a header shape whose recent attempts mostly failed, or a client pretending to be a
+ * browser. Fingerprints of popular browsers are shared by countless real users, so they alone
+ * never put a request in the cohort.
+ */
+function inCohort(request: NormalisedRequest, activity: EndpointActivity, related: readonly Signal[]): boolean {
+  const recent = activity.recentShapes.get(request.headerShape);
+  const now = activity.shapes.get(request.headerShape);
+  const attempts = (recent?.attempts ?? 0) + (now?.attempts ?? 0);
+  const failures = (recent?.failures ?? 0) + (now?.failures ?? 0);
+  if (failures >= COHORT_MIN_FAILURES && failures >= COHORT_FAILURE_RATIO * attempts) return true;
+  return related.some((s) => s.code === "client.automation");
+}

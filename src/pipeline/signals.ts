@@ -1,0 +1,101 @@
+import { automationSignals } from "../detection/automation.js";
+import { breachedPasswordSignals, type BreachedPasswordList } from "../detection/breached-passwords.js";
+import { planLogin } from "../detection/login.js";
+import type { RecentAttempts } from "../detection/outcomes.js";
+import { planSession } from "../detection/session.js";
+import type { Signal, SignalPlan } from "../detection/signal.js";
+import type { SiteActivity } from "../detection/site-activity.js";
+import type { SprayingDetector } from "../detection/spraying.js";
+import { clientClass, type BehaviourBaselines } from "../detection/behaviour.js";
+import type { RhythmDetector } from "../detection/rhythm.js";
+import { planScraping, resourceIdOf } from "../detection/scraping.js";
+import { planVelocity } from "../detection/velocity.js";
+import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
+import { applyWithStatus } from "../state/resilient-store.js";
+import type { EntityOp, Store } from "../state/store.js";
+import type { NormalisedRequest } from "./request.js";
+
+/** Detection state that lives in the replica (not in the store) between requests. */
+export interface DetectionState {
+  spraying: SprayingDetector;
+  rhythm: RhythmDetector;
+  behaviour: BehaviourBaselines;
+  site: SiteActivity;
+  recent: RecentAttempts;
+  breached?: BreachedPasswordList;
+}
+
+export interface Measured {
+  signals: Signal[];
+  degraded: boolean;
+}
+
+/**
+ * Every signal for one request: the store-backed ones in one concurrent batch (one script call
+ * per entity), the breached-password look-up alongside, then the replica-local ones.
+ */
+export async function collectSignals(
+  request: NormalisedRequest,
+  endpoint: CompiledEndpoint | undefined,
+  policy: CompiledPolicy,
+  store: Store,
+  detection: DetectionState,
+): Promise<Measured> {
+  if (!endpoint) return { signals: [], degraded: false };
+  const signals = policy.signals;
+  const plans: SignalPlan[] = [
+    planVelocity(request, endpoint),
+    planSession(request, endpoint, signals),
+    planScraping(request, endpoint, signals),
+  ];
+  if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals));
+  const [stored, breached] = await Promise.all([
+    runPlans(plans, store, request.timeMs),
+    endpoint.authentication ? breachedPasswordSignals(request, signals, detection.breached) : [],
+    detection.site.maybeFlush(policy, request.timeMs),
+  ]);
+  const measured = [
+    ...plans.flatMap((plan, i) => plan.evaluate(stored.perPlan[i]!)),
+    ...breached,
+    ...automationSignals(request, signals),
+    ...(endpoint.authentication ? detection.spraying.observe(request, signals) : []),
+  ];
+  const resource = resourceIdOf(request, endpoint);
+  // Rhythm only on catalogue and search: a browser loading a page's assets is fast by design.
+  if (resource !== undefined || request.query !== "") measured.push(...detection.rhythm.observe(request, resource, signals.scraping));
+  const velocity = measured.find((s) => s.code === "velocity.ip")?.value;
+  const behaviour = await detection.behaviour.observe(request, policy, velocity, clientClass(request, measured));
+  const site = endpoint.authentication ? detection.site.signalsFor(request, signals, measured) : [];
+  return { signals: [...measured, ...behaviour, ...site], degraded: stored.degraded };
+}
+
+/**
+ * Issues every plan's operations grouped by entity — one script call per entity, all entities
+ * concurrently — and hands each plan its results back in its own order. A store that throws is
+ * treated like one that answered from empty local state: the decision is marked degraded.
+ */
+async function runPlans(plans: SignalPlan[], store: Store, nowMs: number) {
+  const byEntity = new Map<string, { ops: EntityOp[]; slots: [plan: number, op: number][] }>();
+  plans.forEach((plan, planIndex) =>
+    plan.ops.forEach(({ entity, op }, opIndex) => {
+      const group = byEntity.get(entity) ?? { ops: [], slots: [] };
+      group.ops.push(op);
+      group.slots.push([planIndex, opIndex]);
+      byEntity.set(entity, group);
+    }),
+  );
+  const perPlan = plans.map((plan) => new Array<number>(plan.ops.length).fill(0));
+  let degraded = false;
+  await Promise.all(
+    [...byEntity].map(async ([entity, group]) => {
+      try {
+        const outcome = await applyWithStatus(store, entity, group.ops, nowMs);
+        degraded ||= outcome.degraded;
+        group.slots.forEach(([plan, op], i) => (perPlan[plan]![op] = outcome.results[i] ?? 0));
+      } catch {
+        degraded = true;
+      }
+    }),
+  );
+  return { perPlan, degraded };
+}

@@ -1,0 +1,87 @@
+import { durationMs } from "./duration.js";
+import type { SignalsSpec } from "./schema.js";
+
+export interface CountLimit {
+  threshold: number;
+  weight: number;
+}
+
+type Scoped<S extends string> = { windowMs: number } & Partial<Record<S, CountLimit>>;
+
+/** The signal settings with durations in milliseconds; absent blocks are off. */
+export interface CompiledSignals {
+  failures?: Scoped<"ip" | "subnet" | "username" | "fingerprint">;
+  failureRatio?: { windowMs: number; minAttempts: number; threshold: number; weight: number };
+  distinctUsernames?: Scoped<"ip" | "subnet" | "fingerprint">;
+  distinctIps?: Scoped<"username">;
+  siteAnomaly?: NonNullable<SignalsSpec["siteAnomaly"]>;
+  newUsername?: { weight: number };
+  spraying?: { windowMs: number; threshold: number; weight: number };
+  enumeration?: { windowMs: number; threshold: number; weight: number };
+  tokenReplay?: { windowMs: number; threshold: number; weight: number };
+  breachedPassword?: { weight: number };
+  accountHistory?: {
+    retentionMs: number;
+    maxPerAccount: number;
+    newFingerprint: number;
+    newSubnet: number;
+    newCountry: number;
+  };
+  automation?: { weight: number; libraryWeight: number; tlsBrowserFingerprints: string[] };
+  scraping?: CompiledScraping;
+  sequence?: { windowMs: number; weight: number };
+  geo?: { countryHeader: string };
+}
+
+export interface CompiledScraping {
+  windowMs: number;
+  distinctResources: Partial<Record<"ip" | "subnet" | "fingerprint", CountLimit>>;
+  sequentialIds?: { threshold: number; maxStep: number; weight: number };
+  notFoundRatio?: { minRequests: number; threshold: number; weight: number };
+  distinctQueries?: CountLimit;
+  noAssets?: { minRequests: number; weight: number };
+  regularity?: { minRequests: number; maxVariation: number; minGapMs: number; weight: number };
+  velocityBaseline?: NonNullable<NonNullable<SignalsSpec["scraping"]>["velocityBaseline"]>;
+}
+
+/** Replaces every `window`/`retention` duration text by milliseconds. */
+export function compileSignals(spec: SignalsSpec): CompiledSignals {
+  const { failures, failureRatio, distinctUsernames, distinctIps, spraying, enumeration, tokenReplay, accountHistory, sequence } = spec;
+  return {
+    ...spec,
+    failures: failures && withWindow(failures),
+    failureRatio: failureRatio && withWindow(failureRatio),
+    distinctUsernames: distinctUsernames && withWindow(distinctUsernames),
+    distinctIps: distinctIps && withWindow(distinctIps),
+    spraying: spraying && withWindow(spraying),
+    enumeration: enumeration && withWindow(enumeration),
+    tokenReplay: tokenReplay && withWindow(tokenReplay),
+    sequence: sequence && withWindow(sequence),
+    scraping: spec.scraping && compileScraping(spec.scraping),
+    accountHistory: accountHistory && {
+      retentionMs: durationMs(accountHistory.retention),
+      maxPerAccount: accountHistory.maxPerAccount,
+      newFingerprint: accountHistory.newFingerprint,
+      newSubnet: accountHistory.newSubnet,
+      newCountry: accountHistory.newCountry,
+    },
+  };
+}
+
+function compileScraping(spec: NonNullable<SignalsSpec["scraping"]>): CompiledScraping {
+  const { regularity, ...rest } = withWindow(spec);
+  return {
+    ...rest,
+    regularity: regularity && {
+      minRequests: regularity.minRequests,
+      maxVariation: regularity.maxVariation,
+      minGapMs: durationMs(regularity.minGap),
+      weight: regularity.weight,
+    },
+  };
+}
+
+function withWindow<T extends { window: string }>(block: T): Omit<T, "window"> & { windowMs: number } {
+  const { window, ...rest } = block;
+  return { ...rest, windowMs: durationMs(window) };
+}

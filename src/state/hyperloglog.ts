@@ -1,0 +1,235 @@
+/**
+ * A HyperLogLog that is register-for-register the one of Redis (≥ 5): the same hash
+ * (MurmurHash64A of the member's UTF-8 bytes, seed 0xadc83b19), the same precision (p = 14,
+ * 16,384 registers) and the same estimator (Ertl's improved raw estimator, as in Redis'
+ * `hllCount`). So the memory store counts exactly what PFADD/PFCOUNT count for the same members:
+ * exact in practice for small counts (it degenerates to linear counting, and two members rarely
+ * share a register), and a standard error of 1.04/√16384 ≈ 0.81% for large ones.
+ *
+ * Storage follows Redis' idea too: sparse while few registers are set (a Map of register →
+ * rank, about 30 bytes per set register), dense (16 KB, one byte per register) beyond
+ * `SPARSE_MAX_REGISTERS`. The representation never changes the count, only the memory.
+ */
+
+export const HLL_PRECISION = 14;
+export const HLL_REGISTERS = 1 << HLL_PRECISION;
+/** Bits of the hash left after the register index; a rank is at most Q + 1. */
+const HLL_Q = 64 - HLL_PRECISION;
+/** 0.5 / ln 2, the α∞ of Ertl's estimator: the double nearest Redis' 0.721347520444481703680. */
+const HLL_ALPHA_INF = 0.7213475204444817;
+/** The seed Redis hashes HyperLogLog members with. */
+const REDIS_HLL_SEED = 0xadc83b19n;
+/**
+ * Above this many set registers a sketch goes dense: measured, a Map of 512 small integers
+ * costs about 14 KB of heap, as much as the 16 KB register array.
+ */
+export const SPARSE_MAX_REGISTERS = 512;
+/** Heap bytes of a sketch besides its registers (object, Map or typed-array headers). */
+const SKETCH_OVERHEAD_BYTES = 200;
+/** Measured heap bytes per entry of the sparse Map (small integer keys and values). */
+const SPARSE_BYTES_PER_REGISTER = 32;
+
+export class HyperLogLog {
+  /** Register index → rank, for the registers that are not 0; undefined once dense. */
+  #sparse: Map<number, number> | undefined = new Map();
+  #dense: Uint8Array | undefined;
+
+  /** Adds a member; like PFADD, adding one already counted changes nothing. */
+  add(member: string): void {
+    const { register, rank } = registerUpdate(member);
+    if (this.#dense) {
+      if (rank > this.#dense[register]!) this.#dense[register] = rank;
+      return;
+    }
+    const sparse = this.#sparse!;
+    if (rank <= (sparse.get(register) ?? 0)) return;
+    sparse.set(register, rank);
+    if (sparse.size > SPARSE_MAX_REGISTERS) this.#becomeDense(sparse);
+  }
+
+  /** Estimated distinct members added, like PFCOUNT of one key. */
+  count(): number {
+    return HyperLogLog.countUnion([this]);
+  }
+
+  /** Estimated distinct members of the union of the sketches, like PFCOUNT of several keys. */
+  static countUnion(sketches: readonly HyperLogLog[]): number {
+    const anyDense = sketches.some((sketch) => sketch.#dense !== undefined);
+    return estimateCardinality(anyDense ? HyperLogLog.#denseUnionHistogram(sketches) : HyperLogLog.#sparseUnionHistogram(sketches));
+  }
+
+  /** An upper estimate of the heap this sketch holds, for the memory store's byte bound. */
+  get approximateBytes(): number {
+    if (this.#dense) return SKETCH_OVERHEAD_BYTES + this.#dense.byteLength;
+    return SKETCH_OVERHEAD_BYTES + this.#sparse!.size * SPARSE_BYTES_PER_REGISTER;
+  }
+
+  get isDense(): boolean {
+    return this.#dense !== undefined;
+  }
+
+  #becomeDense(sparse: Map<number, number>): void {
+    const dense = new Uint8Array(HLL_REGISTERS);
+    sparse.forEach((rank, register) => void (dense[register] = rank));
+    this.#dense = dense;
+    this.#sparse = undefined;
+  }
+
+  /**
+   * How many registers of the union hold each rank (index 0: never set), where a register of
+   * the union is the largest of the sketches' ones. Small unions stay sparse: cheap to count.
+   */
+  static #sparseUnionHistogram(sketches: readonly HyperLogLog[]): Int32Array {
+    const union = sketches.length === 1 ? sketches[0]!.#sparse! : HyperLogLog.#sparseUnion(sketches);
+    const histogram = emptyHistogram();
+    histogram[0] = HLL_REGISTERS - union.size;
+    union.forEach((rank) => void histogram[rank]!++);
+    return histogram;
+  }
+
+  static #sparseUnion(sketches: readonly HyperLogLog[]): Map<number, number> {
+    const union = new Map<number, number>();
+    for (const sketch of sketches) {
+      sketch.#sparse!.forEach((rank, register) => {
+        if (rank > (union.get(register) ?? 0)) union.set(register, rank);
+      });
+    }
+    return union;
+  }
+
+  /**
+   * As `#sparseUnionHistogram`, over a register array: some 50 µs for two dense sketches, about
+   * what Redis spends on a PFCOUNT of two dense keys.
+   */
+  static #denseUnionHistogram(sketches: readonly HyperLogLog[]): Int32Array {
+    const dense = sketches.filter((sketch) => sketch.#dense !== undefined).map((sketch) => sketch.#dense!);
+    const union = unionScratch;
+    union.set(dense[0]!); // copying the first is twice as fast as raising zeros to it
+    for (const registers of dense.slice(1)) raiseRegisters(union, registers);
+    for (const sketch of sketches) {
+      sketch.#sparse?.forEach((rank, register) => void (union[register] = Math.max(union[register]!, rank)));
+    }
+    return histogramOf(union);
+  }
+}
+
+/** How many registers hold each rank. */
+function histogramOf(registers: Uint8Array): Int32Array {
+  const histogram = emptyHistogram();
+  for (let register = 0; register < registers.length; register++) histogram[registers[register]!]!++;
+  return histogram;
+}
+
+/**
+ * The register array of a dense union, reused by every count: allocating 16 KB costs as much as
+ * the count itself, and a count runs synchronously, so two never share it.
+ */
+const unionScratch = new Uint8Array(HLL_REGISTERS);
+
+/** `union[i] = max(union[i], registers[i])` for every register. */
+function raiseRegisters(union: Uint8Array, registers: Uint8Array): void {
+  for (let register = 0; register < union.length; register++) {
+    const rank = registers[register]!;
+    const current = union[register]!;
+    union[register] = rank > current ? rank : current;
+  }
+}
+
+/** One slot per possible rank, 0 to Q + 1. */
+function emptyHistogram(): Int32Array {
+  return new Int32Array(HLL_Q + 2);
+}
+
+/**
+ * Ertl's improved raw estimator ("New cardinality estimation algorithms for HyperLogLog
+ * sketches", 2017), a line-by-line port of Redis' `hllCount`, so both round the same way.
+ */
+export function estimateCardinality(histogram: ArrayLike<number>): number {
+  const m = HLL_REGISTERS;
+  let z = m * tau((m - histogram[HLL_Q + 1]!) / m);
+  for (let rank = HLL_Q; rank >= 1; rank--) {
+    z += histogram[rank]!;
+    z *= 0.5;
+  }
+  z += m * sigma(histogram[0]! / m);
+  return Math.round((HLL_ALPHA_INF * m * m) / z);
+}
+
+/** Redis' `hllSigma`: the correction for registers never set. */
+function sigma(x: number): number {
+  if (x === 1) return Number.POSITIVE_INFINITY;
+  let y = 1;
+  let z = x;
+  let previous: number;
+  do {
+    x *= x;
+    previous = z;
+    z += x * y;
+    y += y;
+  } while (previous !== z);
+  return z;
+}
+
+/** Redis' `hllTau`: the correction for registers at the largest rank. */
+function tau(x: number): number {
+  if (x === 0 || x === 1) return 0;
+  let y = 1;
+  let z = 1 - x;
+  let previous: number;
+  do {
+    x = Math.sqrt(x);
+    previous = z;
+    y *= 0.5;
+    z -= (1 - x) * (1 - x) * y; // C's pow(1 - x, 2): a correctly rounded square either way
+  } while (previous !== z);
+  return z / 3;
+}
+
+/**
+ * The register a member updates and the rank it offers, as Redis' `hllPatLen`: the low 14 bits
+ * of the hash pick the register; the rank is 1 + the number of trailing zero bits of the rest
+ * (at most Q + 1, since bit Q is forced to 1).
+ */
+export function registerUpdate(member: string): { register: number; rank: number } {
+  const hash = murmurHash64A(Buffer.from(member, "utf8"), REDIS_HLL_SEED);
+  const register = Number(hash & BigInt(HLL_REGISTERS - 1));
+  const pattern = (hash >> BigInt(HLL_PRECISION)) | (1n << BigInt(HLL_Q));
+  return { register, rank: trailingZeros64(pattern) + 1 };
+}
+
+function trailingZeros64(value: bigint): number {
+  const low = Number(value & 0xffff_ffffn);
+  if (low !== 0) return trailingZeros32(low);
+  return 32 + trailingZeros32(Number(value >> 32n));
+}
+
+function trailingZeros32(value: number): number {
+  return 31 - Math.clz32(value & -value);
+}
+
+const MURMUR_M = 0xc6a4a7935bd1e995n;
+const MURMUR_R = 47n;
+const mul64 = (a: bigint, b: bigint): bigint => BigInt.asUintN(64, a * b);
+
+/**
+ * MurmurHash64A (Austin Appleby), as in Redis' hyperloglog.c on a little-endian machine: the
+ * input is read as little-endian 64-bit blocks, then a tail of up to 7 bytes.
+ */
+function murmurHash64A(bytes: Uint8Array, seed: bigint): bigint {
+  let h = seed ^ mul64(BigInt(bytes.length), MURMUR_M);
+  const blocks = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tailStart = bytes.length - (bytes.length & 7);
+  for (let offset = 0; offset < tailStart; offset += 8) {
+    let k = mul64(blocks.getBigUint64(offset, true), MURMUR_M);
+    k ^= k >> MURMUR_R;
+    k = mul64(k, MURMUR_M);
+    h = mul64(h ^ k, MURMUR_M);
+  }
+  if (tailStart < bytes.length) {
+    for (let i = bytes.length - 1; i >= tailStart; i--) h ^= BigInt(bytes[i]!) << BigInt(8 * (i - tailStart));
+    h = mul64(h, MURMUR_M);
+  }
+  h ^= h >> MURMUR_R;
+  h = mul64(h, MURMUR_M);
+  return h ^ (h >> MURMUR_R);
+}

@@ -1,0 +1,46 @@
+import type { AccessLogRecord } from "../../../pipeline/outcome.js";
+import { fromStruct, timestampToMs, type HTTPAccessLogEntry } from "../protos.js";
+
+/** Envoy puts the ext_authz filter's dynamic metadata under this filter name. */
+const EXT_AUTHZ_FILTER = "envoy.filters.http.ext_authz";
+
+/**
+ * The only protobuf → domain mapping for access logs. Every field may be missing or malformed
+ * (a misconfigured logger, another Envoy version): absent fields stay absent, nothing throws.
+ */
+export function toAccessLogRecord(entry: HTTPAccessLogEntry | null | undefined): AccessLogRecord {
+  const common = entry?.common_properties ?? undefined;
+  const request = entry?.request ?? undefined;
+  const response = entry?.response ?? undefined;
+  const status = Number(response?.response_code?.value);
+  const flags = common?.response_flags ?? undefined;
+  return {
+    requestId: text(request?.request_id),
+    timeMs: timestampToMs(common?.start_time),
+    method: text(request?.request_method),
+    path: text(request?.path),
+    statusCode: Number.isInteger(status) && status > 0 ? status : undefined,
+    responseHeaders: lowerCaseMap(response?.response_headers),
+    clientAddress: text(common?.downstream_remote_address?.socket_address?.address),
+    deniedByAuthz: flags?.unauthorized_details != null,
+    authzMetadata: flatMetadata(common?.metadata?.filter_metadata?.[EXT_AUTHZ_FILTER]),
+  };
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+function lowerCaseMap(headers: Record<string, string> | undefined): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const [name, value] of Object.entries(headers ?? {})) if (typeof value === "string") map.set(name.toLowerCase(), value);
+  return map;
+}
+
+function flatMetadata(struct: Parameters<typeof fromStruct>[0]): Map<string, string | number | boolean> {
+  const flat = new Map<string, string | number | boolean>();
+  for (const [key, value] of Object.entries(fromStruct(struct))) {
+    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") flat.set(key, value);
+  }
+  return flat;
+}

@@ -1,0 +1,86 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { problem } from "./problem.js";
+import type { AdminHandler, AdminRequest } from "./router.js";
+
+/**
+ * Who may call the admin API. `reporter` is for identity providers that report login outcomes
+ * and may do nothing else; viewer < analyst < admin for people.
+ */
+export const ROLES = ["reporter", "viewer", "analyst", "admin"] as const;
+export type Role = (typeof ROLES)[number];
+
+const tokensFile = z
+  .object({
+    tokens: z
+      .array(
+        z
+          .object({
+            name: z.string().min(1).describe("Identity recorded in the audit trail"),
+            role: z.enum(ROLES),
+            token: z.string().min(24, "tokens must be at least 24 characters"),
+          })
+          .strict(),
+      )
+      .default([]),
+  })
+  .strict();
+
+export interface Caller {
+  name: string;
+  role: Role;
+}
+
+interface TokenEntry extends Caller {
+  digest: Buffer;
+}
+
+/** Bearer tokens from a mounted Secret (YAML `tokens: [{name, role, token}]`). */
+export class TokenAuthenticator {
+  private constructor(private readonly entries: TokenEntry[]) {}
+
+  static async fromFile(path: string | undefined): Promise<TokenAuthenticator> {
+    if (!path) return new TokenAuthenticator([]);
+    const parsed = tokensFile.safeParse(parseYaml(await readFile(path, "utf8")) ?? {});
+    if (!parsed.success) {
+      throw new Error(`${path}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    }
+    return new TokenAuthenticator(parsed.data.tokens.map((t) => ({ name: t.name, role: t.role, digest: digest(t.token) })));
+  }
+
+  /**
+   * The caller a request's bearer token belongs to. Digests of equal length are compared in
+   * constant time, and every entry is compared, so timing says nothing about which token or how
+   * much of it matched.
+   */
+  authenticate(request: AdminRequest): Caller | undefined {
+    const header = request.headers.authorization;
+    const match = typeof header === "string" ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    if (!match) return undefined;
+    const presented = digest(match[1]!);
+    let found: Caller | undefined;
+    for (const entry of this.entries) {
+      if (timingSafeEqual(entry.digest, presented)) found = { name: entry.name, role: entry.role };
+    }
+    return found;
+  }
+
+  /** Wraps a handler so only callers holding one of `roles` reach it. */
+  require(roles: readonly Role[], handler: (request: AdminRequest, caller: Caller) => ReturnType<AdminHandler>): AdminHandler {
+    return async (request) => {
+      const caller = this.authenticate(request);
+      if (!caller) {
+        const denied = problem(401, "a valid bearer token is required");
+        return { ...denied, headers: { ...denied.headers, "www-authenticate": 'Bearer realm="palisade"' } };
+      }
+      if (!roles.includes(caller.role)) return problem(403, `role ${caller.role} may not do this`);
+      return handler(request, caller);
+    };
+  }
+}
+
+function digest(token: string): Buffer {
+  return createHash("sha256").update(token).digest();
+}

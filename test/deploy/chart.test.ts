@@ -1,0 +1,276 @@
+/**
+ * charts/palisade without helm: values.yaml against values.schema.json (ajv), every .Values
+ * reference against values.yaml, the templates rendered by helm-subset.ts in both modes and
+ * validated against the Kubernetes schemas, and the fail guards. `helm lint` and
+ * `helm template | kubeconform` remain the reference (README).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { Ajv } from "ajv";
+import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { lintPolicy } from "../../src/policy/lint.js";
+import { TemplateFailure } from "./helm-subset.js";
+import { CHART_DIR, find, readYaml, readYamlDocuments, render, schemaProblems, type K8sObject } from "./fixtures.js";
+
+const values = readYaml("charts/palisade/values.yaml") as Record<string, any>;
+const schema = JSON.parse(fs.readFileSync(path.join(CHART_DIR, "values.schema.json"), "utf8")) as object;
+const validateValues = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile(schema);
+
+function templates(): Record<string, string> {
+  const dir = path.join(CHART_DIR, "templates");
+  return Object.fromEntries(fs.readdirSync(dir).map((name) => [name, fs.readFileSync(path.join(dir, name), "utf8")]));
+}
+
+function merged(override: Record<string, unknown>): unknown {
+  return JSON.parse(JSON.stringify({ ...values, ...override }));
+}
+
+describe("values.yaml and values.schema.json", () => {
+  it("values.yaml validates against the schema", () => {
+    expect(validateValues(values), JSON.stringify(validateValues.errors, null, 2)).toBe(true);
+  });
+
+  it("the schema rejects unknown keys, typos and wrong types", () => {
+    expect(validateValues(merged({ replicas: 3 }))).toBe(false);
+    expect(validateValues(merged({ mode: "daemonset" }))).toBe(false);
+    expect(validateValues(merged({ redis: { ...values.redis, url: "http://redis:6379" } }))).toBe(false);
+    expect(validateValues(merged({ settings: { ...values.settings, shutdownGraceSeconds: "10s" } }))).toBe(false);
+  });
+
+  it("every key of the schema is in values.yaml, so values.yaml documents them all", () => {
+    const missing: string[] = [];
+    const walk = (node: any, value: any, at: string) => {
+      for (const [key, child] of Object.entries<any>(node.properties ?? {})) {
+        if (!value || !(key in value)) {
+          // Optional knobs that default to absent are documented in a comment instead.
+          if (!["digest", "initialDelaySeconds", "successThreshold"].includes(key)) missing.push(`${at}${key}`);
+          continue;
+        }
+        const resolved = child.$ref ? (schema as any).definitions[child.$ref.split("/").pop()] : child;
+        if (resolved.type === "object" && resolved.properties) walk(resolved, value[key], `${at}${key}.`);
+      }
+    };
+    walk(schema, values, "");
+    expect(missing).toEqual([]);
+  });
+
+  it("every .Values path a template reads exists in values.yaml", () => {
+    const unknown: string[] = [];
+    for (const [name, text] of Object.entries(templates())) {
+      for (const match of text.matchAll(/\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g)) {
+        let node: any = values;
+        for (const key of match[1]!.slice(1).split(".")) {
+          if (node === null || typeof node !== "object" || !(key in node)) {
+            unknown.push(`${name}: .Values${match[1]}`);
+            break;
+          }
+          node = node[key];
+        }
+      }
+    }
+    expect(unknown).toEqual([]);
+  });
+
+  it("every named template that is included is defined", () => {
+    const all = Object.values(templates()).join("\n");
+    const defined = new Set([...all.matchAll(/define "([^"]+)"/g)].map((m) => m[1]));
+    const included = new Set([...all.matchAll(/include "([^"]+)"/g)].map((m) => m[1]));
+    expect([...included].filter((name) => !defined.has(name))).toEqual([]);
+  });
+
+  it("the default policy is the bundled example and passes Palisade's own loader", async () => {
+    expect(parseYaml(values.policy), "values.yaml's policy is not examples/policy.yaml: npm run deploy:sync").toEqual(readYaml("examples/policy.yaml"));
+    const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", "palisade-chart-policy-"));
+    try {
+      fs.writeFileSync(path.join(dir, "policy.yaml"), values.policy);
+      const result = await lintPolicy(dir);
+      expect(result.ok, result.output).toBe(true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("rendered in cluster mode (defaults)", () => {
+  const chart = render();
+  const objects = chart.objects;
+
+  it("renders the objects the README names, each valid against its Kubernetes schema", () => {
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(
+      [
+        "ConfigMap/palisade-policy",
+        "ConfigMap/palisade-ratelimit",
+        "ConfigMap/palisade-redis",
+        "Deployment/palisade",
+        "Deployment/palisade-redis",
+        "HorizontalPodAutoscaler/palisade",
+        "NetworkPolicy/palisade",
+        "NetworkPolicy/palisade-redis",
+        "PodDisruptionBudget/palisade",
+        "Service/palisade",
+        "Service/palisade-headless",
+        "Service/palisade-redis",
+        "ServiceAccount/palisade",
+      ].sort(),
+    );
+    expect(objects.flatMap(schemaProblems)).toEqual([]);
+  });
+
+  it("serves gRPC (appProtocol grpc) and admin on the Services, the headless one without a virtual IP", () => {
+    for (const name of ["palisade", "palisade-headless"]) {
+      const service = find(objects, "Service", name);
+      expect(service.spec.ports).toEqual([
+        { name: "grpc", port: 9001, targetPort: "grpc", protocol: "TCP", appProtocol: "grpc" },
+        { name: "admin", port: 9090, targetPort: "admin", protocol: "TCP", appProtocol: "http" },
+      ]);
+      expect(service.spec.selector).toEqual(find(objects, "Deployment", "palisade").spec.selector.matchLabels);
+    }
+    expect(find(objects, "Service", "palisade-headless").spec.clusterIP).toBe("None");
+  });
+
+  it("mounts the policy and rate-limit ConfigMaps as directories (never subPath) and points the settings at them", () => {
+    const pod = find(objects, "Deployment", "palisade").spec.template.spec;
+    const container = pod.containers[0];
+    expect(container.volumeMounts.every((m: any) => m.subPath === undefined)).toBe(true);
+    const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
+    const mountOf = (configMap: string) => {
+      const volume = pod.volumes.find((v: any) => v.configMap?.name === configMap);
+      return container.volumeMounts.find((m: any) => m.name === volume.name).mountPath;
+    };
+    expect(env.PALISADE_POLICY).toBe(mountOf("palisade-policy"));
+    expect(env.PALISADE_RATELIMIT_CONFIG).toBe(mountOf("palisade-ratelimit"));
+    expect(find(objects, "ConfigMap", "palisade-policy").data["policy.yaml"]).toBe(values.policy);
+    expect(find(objects, "ConfigMap", "palisade-ratelimit").data["ratelimit.yaml"]).toBe(values.rateLimit.config);
+    expect(env.REDIS_URL).toBe("redis://palisade-redis:6379");
+    expect(env.PALISADE_PSEUDONYM_KEY_FILE).toBe("/etc/palisade/secrets/pseudonym-key/key");
+    expect(env.PALISADE_SHUTDOWN_GRACE).toBe("10s");
+  });
+
+  it("carries no checksum annotation on Palisade's pods (hot reload), one on Redis' (it is not)", () => {
+    expect(find(objects, "Deployment", "palisade").spec.template.metadata.annotations).toBeUndefined();
+    expect(find(objects, "Deployment", "palisade-redis").spec.template.metadata.annotations["checksum/config"]).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("probes gRPC health for readiness and HTTP for startup and liveness", () => {
+    const container = find(objects, "Deployment", "palisade").spec.template.spec.containers[0];
+    expect(container.readinessProbe.grpc).toEqual({ port: 9001 });
+    expect(container.startupProbe.httpGet).toEqual({ path: "/readyz", port: "admin" });
+    expect(container.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "admin" });
+  });
+
+  it("runs non-root with a read-only root filesystem and no service account token", () => {
+    const pod = find(objects, "Deployment", "palisade").spec.template.spec;
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } });
+    expect(pod.containers[0].securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+    });
+    expect(pod.automountServiceAccountToken).toBe(false);
+  });
+
+  it("leaves replicas to the HPA, and lets only the gateways reach gRPC", () => {
+    expect(find(objects, "Deployment", "palisade").spec.replicas).toBeUndefined();
+    const ingress = find(objects, "NetworkPolicy", "palisade").spec.ingress;
+    expect(ingress[0].ports).toEqual([{ port: "grpc", protocol: "TCP" }]);
+    expect(ingress[0].from).toEqual(values.networkPolicy.grpcFrom);
+  });
+
+  it("NOTES name the objects that exist", () => {
+    expect(chart.notes).toContain("palisade-headless.palisade.svc.cluster.local:9001");
+    expect(chart.notes).toContain("kubectl -n palisade edit configmap palisade-policy");
+    expect(chart.notes).toContain("rollout status deployment/palisade");
+    expect(chart.notes).toContain("subPath");
+  });
+
+  it("renders every option: external Redis with a password Secret, all Secrets, ServiceMonitor, fixed replicas", () => {
+    const custom = render({
+      redis: { url: "rediss://redis.example:6380", passwordSecret: { name: "redis-auth", key: "password" }, bundled: { enabled: false } },
+      secrets: { adminTokens: { name: "palisade-admin-tokens" }, webhookSecret: { name: "palisade-webhook" }, previousPseudonymKey: { name: "old-key" } },
+      serviceMonitor: { enabled: true, labels: { release: "prometheus" } },
+      autoscaling: { enabled: false },
+      replicaCount: 3,
+      podAntiAffinity: "hard",
+      podDisruptionBudget: { maxUnavailable: "", minAvailable: 2 },
+      extraEnv: [{ name: "OTEL_TRACES_EXPORTER", value: "otlp" }],
+      breachedPasswords: { volume: { persistentVolumeClaim: { claimName: "breached", readOnly: true } }, path: "" },
+    });
+    expect(custom.objects.flatMap(schemaProblems)).toEqual([]);
+    expect(custom.objects.some((o) => o.metadata.name === "palisade-redis")).toBe(false);
+    const deployment = find(custom.objects, "Deployment", "palisade");
+    expect(deployment.spec.replicas).toBe(3);
+    const env = Object.fromEntries(deployment.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      REDIS_URL: "rediss://redis.example:6380",
+      PALISADE_REDIS_PASSWORD_FILE: "/etc/palisade/secrets/redis-password/password",
+      PALISADE_ADMIN_TOKENS_FILE: "/etc/palisade/secrets/admin-tokens/tokens",
+      PALISADE_WEBHOOK_SECRET_FILE: "/etc/palisade/secrets/webhook-secret/secret",
+      PALISADE_PSEUDONYM_PREVIOUS_KEY_FILE: "/etc/palisade/secrets/previous-pseudonym-key/key",
+      OTEL_TRACES_EXPORTER: "otlp",
+      PALISADE_BREACHED_PASSWORDS: "/etc/palisade/breached-passwords",
+    });
+    expect(deployment.spec.template.spec.volumes).toContainEqual({
+      name: "palisade-breached-passwords",
+      persistentVolumeClaim: { claimName: "breached", readOnly: true },
+    });
+    expect(find(custom.objects, "PodDisruptionBudget", "palisade").spec).toMatchObject({ minAvailable: 2 });
+    expect(find(custom.objects, "ServiceMonitor", "palisade").spec.endpoints[0].port).toBe("admin");
+    expect(deployment.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
+  });
+});
+
+describe("rendered in sidecar mode", () => {
+  const chart = render({ mode: "sidecar" });
+
+  it("renders no Deployment or Service of its own, and a patch that adds the container to a gateway", () => {
+    expect(chart.objects.filter((o) => o.metadata.name === "palisade")).toEqual([]);
+    expect(chart.objects.flatMap(schemaProblems)).toEqual([]);
+    const patch = parseYaml(find(chart.objects, "ConfigMap", "palisade-sidecar").data["patch.yaml"]);
+    const container = patch.spec.template.spec.containers[0];
+    expect(container.name).toBe("palisade");
+    const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
+    // gRPC only on loopback: nothing outside the gateway pod may call it.
+    expect(env.PALISADE_GRPC_HOST).toBe("127.0.0.1");
+    expect(container.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "admin" });
+    expect(patch.spec.template.spec.volumes.map((v: any) => v.name)).toEqual(["palisade-policy", "palisade-ratelimit", "palisade-pseudonym-key"]);
+  });
+
+  it("can add Palisade as a native sidecar that starts before Envoy", () => {
+    const patch = parseYaml(find(render({ mode: "sidecar", sidecar: { native: true } }).objects, "ConfigMap", "palisade-sidecar").data["patch.yaml"]);
+    expect(patch.spec.template.spec.initContainers[0]).toMatchObject({ name: "palisade", restartPolicy: "Always" });
+  });
+
+  it("the patched gateway Deployment validates", () => {
+    const patch = parseYaml(find(chart.objects, "ConfigMap", "palisade-sidecar").data["patch.yaml"]);
+    const gateway = readYamlDocuments(fs.readFileSync(path.join(CHART_DIR, "../../k8s/overlays/sidecar/gateway.yaml"), "utf8"))[0] as K8sObject;
+    gateway.spec.template.spec.containers.push(...patch.spec.template.spec.containers);
+    gateway.spec.template.spec.volumes.push(...patch.spec.template.spec.volumes);
+    expect(schemaProblems(gateway)).toEqual([]);
+  });
+});
+
+describe("fail guards", () => {
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ["two stores", { redis: { url: "redis://r:6379" } }, /redis.bundled.enabled=false/],
+    ["a password in the URL", { redis: { url: "redis://:hunter2@r:6379", bundled: { enabled: false } } }, /contains a password/],
+    ["a password Secret for the bundled Redis", { redis: { passwordSecret: { name: "x" } } }, /only for redis.url/],
+    ["replicas without a shared store", { redis: { bundled: { enabled: false } } }, /needs a shared store/],
+    ["replicas without a shared key", { secrets: { pseudonymKey: { name: "" } } }, /own random key/],
+    ["an inverted autoscaler", { autoscaling: { minReplicas: 5, maxReplicas: 2 } }, /minReplicas is greater/],
+    ["a PDB with both bounds", { podDisruptionBudget: { minAvailable: 1 } }, /not both/],
+    ["a grace period shorter than the drain", { terminationGracePeriodSeconds: 12 }, /must exceed/],
+    ["a ServiceMonitor in sidecar mode", { mode: "sidecar", serviceMonitor: { enabled: true } }, /PodMonitor/],
+  ];
+  it.each(cases)("rejects %s", (_name, override, message) => {
+    expect(() => render(override)).toThrow(TemplateFailure);
+    expect(() => render(override)).toThrow(message);
+  });
+
+  it("allows one replica in memory for a trial", () => {
+    const single = render({ redis: { bundled: { enabled: false } }, autoscaling: { enabled: false }, replicaCount: 1 });
+    const env = find(single.objects, "Deployment", "palisade").spec.template.spec.containers[0].env;
+    expect(env.some((e: any) => e.name === "REDIS_URL")).toBe(false);
+    expect(single.notes).toContain("in memory");
+  });
+});

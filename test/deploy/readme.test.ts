@@ -1,0 +1,84 @@
+/**
+ * The README's "Deploy on Kubernetes" section names objects, ports, paths, values and files:
+ * each must be what the chart and manifests actually create.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { find, readRepoFile, readYaml, render, REPO, RELEASE, type K8sObject } from "./fixtures.js";
+
+const readme = readRepoFile("README.md");
+const start = readme.indexOf("## Deploy on Kubernetes");
+const next = readme.indexOf("\n## ", start + 1);
+const section = readme.slice(start, next < 0 ? undefined : next);
+const cluster = render().objects;
+const sidecar = render({ mode: "sidecar" }).objects;
+const all = [...cluster, ...sidecar];
+const values = readYaml("charts/palisade/values.yaml");
+const deployment = find(cluster, "Deployment", "palisade").spec.template.spec;
+const env: Record<string, string> = Object.fromEntries(deployment.containers[0].env.map((e: any) => [e.name, e.value]));
+
+const KINDS: Record<string, string> = { deployment: "Deployment", configmap: "ConfigMap", svc: "Service", service: "Service" };
+const exists = (kind: string, name: string) => all.some((o: K8sObject) => o.kind === kind && o.metadata.name === name);
+const secretNames = new Set(deployment.volumes.filter((v: any) => v.secret).map((v: any) => v.secret.secretName));
+
+describe("README: Deploy on Kubernetes", () => {
+  it("exists", () => {
+    expect(start).toBeGreaterThan(0);
+  });
+
+  it("names only objects the chart creates (kubectl commands and the table)", () => {
+    const named = [
+      ...[...section.matchAll(/\b(deployment|configmap|svc)[/ ]([a-z][a-z0-9-]+)/g)].map((m) => [KINDS[m[1]!]!, m[2]!]),
+      ...[...section.matchAll(/\b(Deployment|Service|ConfigMap)(?:, Service)? `([a-z0-9-]+)`/g)].map((m) => [m[1]!, m[2]!]),
+    ];
+    expect(named.length).toBeGreaterThan(8);
+    expect(named.filter(([kind, name]) => !exists(kind!, name!) && name !== "my-gateway")).toEqual([]);
+    for (const match of section.matchAll(/Secret `([a-z0-9-]+)`|secret generic ([a-z0-9-]+)/g)) {
+      expect(secretNames).toContain(match[1] ?? match[2]);
+    }
+  });
+
+  it("gives Service addresses and ports the chart creates", () => {
+    const addresses = [...section.matchAll(/([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local:(\d+)/g)];
+    expect(addresses.length).toBeGreaterThan(1);
+    for (const [text, name, namespace, port] of addresses) {
+      expect(namespace, text).toBe(RELEASE.namespace);
+      expect(find(cluster, "Service", name!).spec.ports.map((p: any) => p.port), text).toContain(Number(port));
+    }
+    expect(section).toContain(`port-forward svc/palisade ${values.ports.admin}`);
+    expect(section).toContain(`\`grpc\` ${values.ports.grpc}`);
+    expect(section).toContain(`\`admin\` ${values.ports.admin}`);
+  });
+
+  it("gives the mount paths and settings the pods use", () => {
+    for (const [, mountPath, variable] of section.matchAll(/mounted at `([^`]+)` \(`([A-Z_]+)`\)/g)) {
+      expect(env[variable!], variable).toBe(mountPath);
+    }
+    const mounts = deployment.containers[0].volumeMounts.map((m: any) => m.mountPath);
+    for (const [, mountPath] of section.matchAll(/mounted at `([^`]+)`/g)) expect(mounts).toContain(mountPath);
+  });
+
+  it("names only values that exist", () => {
+    const keys = [
+      ...[...section.matchAll(/--set(?:-file)? ([A-Za-z.]+)=/g)].map((m) => m[1]!),
+      ...[...section.matchAll(/`((?:redis|secrets|networkPolicy|serviceMonitor|settings|sidecar|rateLimit|autoscaling|image|breachedPasswords)\.[A-Za-z.]+)`/g)].map((m) => m[1]!),
+      ...[...section.matchAll(/`(extraEnv|terminationGracePeriodSeconds|policy)`/g)].map((m) => m[1]!),
+    ];
+    expect(keys.length).toBeGreaterThan(10);
+    const missing = keys.filter((key) => {
+      let node: any = values;
+      for (const part of key.split(".")) {
+        if (node === null || typeof node !== "object" || !(part in node)) return true;
+        node = node[part];
+      }
+      return false;
+    });
+    expect(missing).toEqual([]);
+  });
+
+  it("refers only to files that exist", () => {
+    const files = [...section.matchAll(/\b((?:examples|k8s|charts)\/[A-Za-z0-9_./-]*[A-Za-z0-9_-])/g)].map((m) => m[1]!);
+    expect(files.filter((file) => !fs.existsSync(path.join(REPO, file)))).toEqual([]);
+  });
+});

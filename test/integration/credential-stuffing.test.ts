@@ -1,0 +1,175 @@
+/**
+ * Credential stuffing and account takeover through the real services: Checks and
+ * StreamAccessLogs from clients built with Envoy's protos, a real redis-server, the example
+ * policy. Each test plays Envoy and the application: a Check, then the application's answer
+ * (or Palisade's denial) back through the access log, exactly as Envoy would stream it.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { App } from "../../src/app.js";
+import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
+import { startTestApp } from "../support/app.js";
+import {
+  envoyAccessLogClient,
+  envoyAuthzClient,
+  httpStatus,
+  metadata,
+  type EnvoyAccessLogClient,
+  type EnvoyAuthzClient,
+} from "../support/envoy-client.js";
+
+const BROWSER = {
+  "user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36",
+  accept: "application/json",
+  "accept-language": "en-GB,en;q=0.9",
+  "accept-encoding": "gzip, br",
+  "content-type": "application/json",
+};
+/** A stuffing tool borrowing a browser's user agent but not its other headers. */
+const TOOL = { "user-agent": BROWSER["user-agent"], "content-type": "application/json" };
+/** A plain script, as single-host bursts usually are. */
+const SCRIPT = { "user-agent": "python-requests/2.32", accept: "*/*", "content-type": "application/json" };
+
+let redis: RedisServerHandle;
+let app: App;
+let authz: EnvoyAuthzClient;
+let logs: EnvoyAccessLogClient;
+/** Event time advances by itself so every test runs on its own stretch of recorded time. */
+let clockMs = Date.now() - 4 * 3_600_000;
+
+interface Attempt {
+  ip: string;
+  username: string;
+  correct: boolean;
+  headers?: Record<string, string>;
+  stepMs?: number;
+}
+
+/** One login as Envoy and the application would play it; returns Palisade's action. */
+async function login({ ip, username, correct, headers = BROWSER, stepMs = 1000 }: Attempt): Promise<string> {
+  clockMs += stepMs;
+  // A browser loads the login page's assets before it posts the form.
+  if (headers === BROWSER) await authz.check({ path: "/static/login.css", ip, headers, timeMs: clockMs - 500 });
+  const requestId = randomUUID();
+  const check = await authz.check({
+    method: "POST",
+    path: "/api/v1/login",
+    ip,
+    headers,
+    timeMs: clockMs,
+    requestId,
+    body: JSON.stringify({ username, password: correct ? `right-${username}` : `guess-${randomUUID()}` }),
+  });
+  const allowed = check.status.code === 0;
+  await logs.send([
+    {
+      requestId,
+      method: "POST",
+      path: "/api/v1/login",
+      ip,
+      timeMs: clockMs,
+      status: allowed ? (correct ? 200 : 401) : httpStatus(check)!,
+      authzMetadata: check.dynamic_metadata,
+      deniedByAuthz: !allowed,
+    },
+  ]);
+  return String(metadata(check).action);
+}
+
+const mitigated = (action: string) => action !== "allow" && action !== "step_up";
+const share = (actions: string[]) => actions.filter(mitigated).length / actions.length;
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  app = await startTestApp({ redisUrl: redis.url, trustEventTime: true });
+  authz = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
+  logs = envoyAccessLogClient(`127.0.0.1:${app.grpcPort}`);
+});
+
+afterAll(async () => {
+  authz?.close();
+  logs?.close();
+  await app?.stop();
+  await redis?.stop();
+});
+
+describe("credential stuffing", () => {
+  it("mitigates a burst from one host within a dozen attempts", async () => {
+    const actions = [];
+    for (let i = 0; i < 40; i++) {
+      actions.push(await login({ ip: "100.64.1.10", username: `victim${i}@example.com`, correct: false, headers: SCRIPT }));
+    }
+    const first = actions.findIndex(mitigated);
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(first).toBeLessThan(12);
+    expect(share(actions.slice(first))).toBe(1);
+  });
+
+  it("mitigates a campaign spread over hundreds of addresses, one attempt each, by its cohort", async () => {
+    const actions = [];
+    for (let i = 0; i < 300; i++) {
+      actions.push(await login({ ip: `100.${80 + (i % 40)}.${i % 250}.${(i * 7) % 250}`, username: `list${i}@example.com`, correct: false, headers: TOOL, stepMs: 150 }));
+    }
+    // The site-wide failure ratio needs a few seconds of traffic before it is called anomalous.
+    expect(share(actions.slice(100))).toBeGreaterThan(0.9);
+  });
+
+  it("lets real users through meanwhile: a typo, then the right password", async () => {
+    expect(await login({ ip: "100.64.9.9", username: "alice@example.com", correct: false })).toBe("allow");
+    expect(await login({ ip: "100.64.9.9", username: "alice@example.com", correct: true })).toBe("allow");
+  });
+
+  it("lets forty colleagues behind one corporate NAT log in", async () => {
+    const actions = [];
+    for (let i = 0; i < 40; i++) {
+      const username = `employee${i}@corp.example`;
+      // One in ten mistypes first.
+      if (i % 10 === 0) actions.push(await login({ ip: "100.64.50.1", username, correct: false, stepMs: 10_000 }));
+      actions.push(await login({ ip: "100.64.50.1", username, correct: true, stepMs: 10_000 }));
+    }
+    expect(actions.filter(mitigated)).toEqual([]);
+  });
+});
+
+describe("account takeover", () => {
+  it("asks for step-up when a known account logs in from a new device and network", async () => {
+    const home = { ip: "100.64.70.5", username: "bob@example.com", correct: true };
+    expect(await login(home)).toBe("allow");
+    expect(await login(home)).toBe("allow");
+    const stranger = { ...home, ip: "100.99.3.4", headers: { ...BROWSER, "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0" } };
+    expect(await login(stranger)).toBe("step_up");
+  });
+
+  it("quarantines a refresh token used from many addresses", async () => {
+    const token = `rt-${randomUUID()}`;
+    const actions = [];
+    for (let i = 0; i < 8; i++) {
+      clockMs += 1000;
+      const response = await authz.check({
+        method: "POST",
+        path: "/oauth/token",
+        ip: `100.70.${i}.1`,
+        headers: { ...BROWSER, "content-type": "application/x-www-form-urlencoded" },
+        timeMs: clockMs,
+        body: `grant_type=refresh_token&refresh_token=${token}`,
+      });
+      actions.push(String(metadata(response).action));
+    }
+    expect(actions.slice(0, 5)).toEqual(["allow", "allow", "allow", "allow", "allow"]);
+    expect(actions.at(-1)).toBe("quarantine");
+  });
+});
+
+describe("access-log stream robustness", () => {
+  it("counts and ignores garbage, unknown request ids and missing fields without closing the stream", async () => {
+    await logs.send([
+      { requestId: "never-checked", method: "POST", path: "/api/v1/login", ip: "not-an-ip", status: 401 },
+      { requestId: "", method: "", path: "", ip: "", status: 0 },
+      { requestId: "x", method: "GET", path: "/static/a.css", ip: "100.64.1.1", status: 200 },
+    ]);
+    const text = await app.metrics.metricsText();
+    expect(text).toMatch(/palisade_access_log_entries_total\{result="recorded"\} \d+/);
+    expect(text).toMatch(/palisade_login_outcomes_total\{outcome="ignored_no_context"\} [1-9]/);
+    expect(await login({ ip: "100.64.9.77", username: "carol@example.com", correct: true })).toBe("allow");
+  });
+});
