@@ -33,17 +33,29 @@ export class HyperLogLog {
   /** Register index → rank, for the registers that are not 0; undefined once dense. */
   #sparse: Map<number, number> | undefined = new Map();
   #dense: Uint8Array | undefined;
+  /** Bumped whenever a register rises, so a count can be reused until the sketch changes. */
+  #version = 0;
+  /**
+   * The last count of this sketch, alone or with one other (the window's previous bucket). A
+   * dense union walks 16,384 registers; a hot key (one fingerprint shared by a whole campaign)
+   * would pay that on every request, although its registers rarely rise once it is large.
+   */
+  #lastCount: { other: HyperLogLog | undefined; version: number; otherVersion: number; count: number } | undefined;
 
   /** Adds a member; like PFADD, adding one already counted changes nothing. */
   add(member: string): void {
     const { register, rank } = registerUpdate(member);
     if (this.#dense) {
-      if (rank > this.#dense[register]!) this.#dense[register] = rank;
+      if (rank > this.#dense[register]!) {
+        this.#dense[register] = rank;
+        this.#version++;
+      }
       return;
     }
     const sparse = this.#sparse!;
     if (rank <= (sparse.get(register) ?? 0)) return;
     sparse.set(register, rank);
+    this.#version++;
     if (sparse.size > SPARSE_MAX_REGISTERS) this.#becomeDense(sparse);
   }
 
@@ -54,8 +66,16 @@ export class HyperLogLog {
 
   /** Estimated distinct members of the union of the sketches, like PFCOUNT of several keys. */
   static countUnion(sketches: readonly HyperLogLog[]): number {
+    const [first, other, ...rest] = sketches;
+    const otherVersion = other ? other.#version : 0;
+    const cached = first ? first.#lastCount : undefined;
+    if (first && rest.length === 0 && cached && cached.other === other && cached.version === first.#version && cached.otherVersion === otherVersion) {
+      return cached.count;
+    }
     const anyDense = sketches.some((sketch) => sketch.#dense !== undefined);
-    return estimateCardinality(anyDense ? HyperLogLog.#denseUnionHistogram(sketches) : HyperLogLog.#sparseUnionHistogram(sketches));
+    const count = estimateCardinality(anyDense ? HyperLogLog.#denseUnionHistogram(sketches) : HyperLogLog.#sparseUnionHistogram(sketches));
+    if (first && rest.length === 0) first.#lastCount = { other, version: first.#version, otherVersion, count };
+    return count;
   }
 
   /** An upper estimate of the heap this sketch holds, for the memory store's byte bound. */

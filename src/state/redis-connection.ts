@@ -84,6 +84,9 @@ function connectionOptions(target: RedisTarget, options: RedisConnectionOptions)
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
+    // The entity scripts of one Check are issued in the same tick: auto-pipelining sends them in
+    // one write, so a Check costs one network round trip however many entities it touches.
+    enableAutoPipelining: true,
     reconnectOnError: (error) => (error.message.startsWith("READONLY") ? 1 : false),
   };
 }
@@ -104,9 +107,10 @@ function sentinelOptions(target: RedisTarget, options: RedisConnectionOptions): 
 }
 
 function clusterOptions(connection: RedisOptions, options: RedisConnectionOptions): ClusterOptions {
-  const { enableOfflineQueue, ...redisOptions } = connection;
+  const { enableOfflineQueue, enableAutoPipelining, ...redisOptions } = connection;
   return {
     enableOfflineQueue,
+    enableAutoPipelining,
     redisOptions,
     clusterRetryStrategy: backoff(options),
     // Slot discovery is part of becoming ready; keep it as short as one connection attempt.
