@@ -3,6 +3,8 @@ import { loadHashFile, prefixDirectory, type BreachedPasswordList } from "./dete
 import { LoginOutcomeRecorder } from "./detection/outcomes.js";
 import { createDetectionState, createPipeline } from "./pipeline/pipeline.js";
 import { PolicySource } from "./policy/policy-source.js";
+import { RateLimitConfigSource } from "./ratelimit/config-source.js";
+import { RateLimiter, type RateLimiterOptions } from "./ratelimit/limiter.js";
 import { loadKeyRing } from "./privacy/keys.js";
 import { HmacPseudonymiser } from "./privacy/pseudonymiser.js";
 import { redactedSettings, type Settings } from "./settings/settings.js";
@@ -13,9 +15,12 @@ import type { Store } from "./state/store.js";
 import { createDecisionObserver } from "./telemetry/decision-observer.js";
 import { createLogger, type Logger } from "./telemetry/logger.js";
 import { createMetrics, type Metrics } from "./telemetry/metrics.js";
+import { createRateLimitObserver, createRateLimitTelemetry } from "./telemetry/ratelimit-metrics.js";
 import { startTracing } from "./telemetry/tracing.js";
 import { createAccessLogService } from "./transport/grpc/accesslog/service.js";
 import { createAuthorizationService } from "./transport/grpc/authz/service.js";
+import type { RateLimitImplementation } from "./transport/grpc/protos.js";
+import { createRateLimitService } from "./transport/grpc/ratelimit/service.js";
 import { createHealthService } from "./transport/grpc/health.js";
 import { createGrpcServer } from "./transport/grpc/server.js";
 import { createAdminServer, type ReadinessReport } from "./transport/http/admin.js";
@@ -29,6 +34,8 @@ export interface App {
   logger: Logger;
   metrics: Metrics;
   policy: PolicySource;
+  /** Absent when no rate-limit configuration is set: ShouldRateLimit is then not served. */
+  rateLimitConfig?: RateLimitConfigSource;
   store: Store;
   /** Stops accepting, finishes in-flight calls within the shutdown grace, closes the store. */
   stop(): Promise<void>;
@@ -59,6 +66,11 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     },
   });
   metrics.setActivePolicy(await policy.start());
+  const rateLimitConfig = await startRateLimitConfig(settings, logger, metrics).catch(async (error: unknown) => {
+    clearInterval(pseudonymiser.refresh);
+    await policy.stop();
+    throw error;
+  });
   const store = await openStore(settings, logger, metrics);
 
   const detection = createDetectionState(store, await openBreachedPasswords(settings.breachedPasswords, logger));
@@ -91,6 +103,12 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
       onEntry: (result) => metrics.accessLogEntries.inc({ result }),
       onStreamError: (error) => logger.debug({ err: error }, "access-log stream ended with an error"),
     }),
+    rateLimit:
+      rateLimitConfig &&
+      rateLimitService(
+        { config: rateLimitConfig, store, clock, pseudonymise: (identity) => pseudonymiser.instance.pseudonymise("ratelimit", identity) },
+        { metrics, logger, decisions: observer },
+      ),
     health,
   });
   const admin = createAdminServer({
@@ -98,7 +116,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     port: settings.adminPort,
     metrics,
     logger,
-    readiness: () => readiness(policy, store),
+    readiness: () => readiness(policy, store, rateLimitConfig),
   });
   registerOutcomeEndpoint({
     admin,
@@ -110,7 +128,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
   });
   const grpcPort = await grpcServer.listen();
   const adminPort = await admin.listen();
-  logger.info({ grpcPort, adminPort, store: store.kind, policy: policy.status() }, "palisade ready");
+  logger.info({ grpcPort, adminPort, store: store.kind, policy: policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
 
   return {
     grpcPort,
@@ -118,12 +136,13 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     logger,
     metrics,
     policy,
+    ...(rateLimitConfig ? { rateLimitConfig } : {}),
     store,
     async stop() {
       logger.info({ graceMs: settings.shutdownGrace }, "shutting down");
       clearInterval(pseudonymiser.refresh);
       await Promise.all([grpcServer.shutdown(settings.shutdownGrace), admin.close()]);
-      await policy.stop();
+      await Promise.all([policy.stop(), rateLimitConfig?.stop()]);
       await store.close();
       await tracing.shutdown();
       logger.info("stopped");
@@ -166,6 +185,35 @@ async function openBreachedPasswords(path: string | undefined, logger: Logger): 
   return list;
 }
 
+/** Loads the rate-limit configuration when one is set; like the policy, an invalid one stops start-up. */
+async function startRateLimitConfig(settings: Settings, logger: Logger, metrics: Metrics): Promise<RateLimitConfigSource | undefined> {
+  if (!settings.ratelimitConfig) {
+    logger.info("no rate-limit configuration: ShouldRateLimit is not served");
+    return undefined;
+  }
+  const source = new RateLimitConfigSource({
+    location: settings.ratelimitConfig,
+    logger,
+    onReload: (result) => (result.ok ? metrics.rateLimit.configLoadSuccess : metrics.rateLimit.configLoadError).inc(),
+  });
+  await source.start();
+  return source;
+}
+
+/**
+ * ShouldRateLimit on the store ext_authz uses (same Redis, same fallback, one round trip per
+ * call), with counters named by keyed pseudonyms like every other stored identifier.
+ */
+function rateLimitService(
+  parts: { config: RateLimitConfigSource } & Pick<RateLimiterOptions, "store" | "clock" | "pseudonymise">,
+  telemetry: Parameters<typeof createRateLimitTelemetry>[0],
+): RateLimitImplementation {
+  const { config, ...limiterParts } = parts;
+  const observer = createRateLimitObserver(telemetry.metrics.rateLimit);
+  const limiter = new RateLimiter({ ...limiterParts, config: () => config.current(), observer });
+  return createRateLimitService({ limiter, telemetry: createRateLimitTelemetry(telemetry) });
+}
+
 async function openStore(settings: Settings, logger: Logger, metrics: Metrics): Promise<Store> {
   if (!settings.redisUrl) {
     logger.info("no REDIS_URL: using the in-memory store (single replica only)");
@@ -195,17 +243,28 @@ async function openStore(settings: Settings, logger: Logger, metrics: Metrics): 
  * decisions go on from local state (DESIGN.md), and pulling every replica out of the Service at
  * once would turn a Redis blip into an ext_authz outage for all of Envoy.
  */
-async function readiness(policy: PolicySource, store: Store): Promise<ReadinessReport> {
+async function readiness(policy: PolicySource, store: Store, rateLimits: RateLimitConfigSource | undefined): Promise<ReadinessReport> {
   const status = policy.status();
   const storeUp = await store.ping();
+  const rateLimitStatus = rateLimits?.status();
   return {
     ready: true,
     checks: {
       policy: { ok: true, detail: `${status.name} ${status.version}` },
-      policyReload: status.lastError
-        ? { ok: false, detail: `last update rejected: ${status.lastError.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}` }
-        : { ok: true },
+      policyReload: reloadCheck(status.lastError),
+      ...(rateLimitStatus
+        ? {
+            rateLimits: { ok: true, detail: `domains ${rateLimitStatus.domains.join(", ")}` },
+            rateLimitReload: reloadCheck(rateLimitStatus.lastError),
+          }
+        : {}),
       store: { ok: storeUp, detail: storeUp ? store.kind : `${store.kind} unreachable: deciding from local state` },
     },
   };
+}
+
+/** A rejected update does not make the service unready (the last good one is in force), but shows. */
+function reloadCheck(lastError: { issues: { path: string; message: string }[] } | undefined): { ok: boolean; detail?: string } {
+  if (!lastError) return { ok: true };
+  return { ok: false, detail: `last update rejected: ${lastError.issues.map((i) => `${i.path}: ${i.message}`).join("; ")}` };
 }

@@ -4,7 +4,8 @@ import type { Settings } from "./settings/settings.js";
 /**
  * Runs the service until SIGTERM or SIGINT, then shuts down gracefully and exits 0: Kubernetes
  * sends SIGTERM on rollout, and a clean exit keeps the pod from being reported as failed.
- * SIGHUP re-reads the policy at once instead of waiting for the next poll.
+ * SIGHUP re-reads the policy and the rate-limit configuration at once instead of waiting for the
+ * next poll.
  */
 export async function serve(settings: Settings): Promise<void> {
   const app = await startApp(settings);
@@ -23,5 +24,8 @@ export async function serve(settings: Settings): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGHUP", () => void app.policy.reload());
+  process.on("SIGHUP", () => {
+    void app.policy.reload();
+    void app.rateLimitConfig?.reload();
+  });
 }

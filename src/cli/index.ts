@@ -3,12 +3,14 @@ import path from "node:path";
 import { Command, Option } from "commander";
 import { serve } from "../main.js";
 import { registerLabCommands } from "./lab.js";
-import { lintPolicy } from "../policy/lint.js";
+import { lintPolicy, type LintResult } from "../policy/lint.js";
+import { lintRateLimitConfig } from "../ratelimit/lint.js";
 import { resolveSettings } from "../settings/settings.js";
 import { findProtoDir } from "../transport/grpc/protos.js";
 
-/** The bundled example policy, so `npm start` with no arguments has something to enforce. */
-const EXAMPLE_POLICY = path.join(path.dirname(findProtoDir()), "examples", "policy.yaml");
+/** The bundled examples, so `npm start` with no arguments has something to enforce. */
+const EXAMPLES = path.join(path.dirname(findProtoDir()), "examples");
+const EXAMPLE_DEFAULTS = { policy: path.join(EXAMPLES, "policy.yaml"), ratelimitConfig: path.join(EXAMPLES, "ratelimit.yaml") };
 
 const program = new Command()
   .name("palisade")
@@ -16,8 +18,9 @@ const program = new Command()
 
 program
   .command("serve")
-  .description("Run the gRPC (ext_authz) and admin HTTP servers")
+  .description("Run the gRPC (ext_authz, rate limit) and admin HTTP servers")
   .option("--policy <path>", "policy file or ConfigMap directory [PALISADE_POLICY]")
+  .option("--ratelimit-config <path>", "rate-limit configuration file or ConfigMap directory [PALISADE_RATELIMIT_CONFIG]")
   .option("--grpc-port <port>", "gRPC port, default 9001 [PALISADE_GRPC_PORT]")
   .option("--admin-port <port>", "admin HTTP port, default 9090 [PALISADE_ADMIN_PORT]")
   .option("--redis-url <url>", "shared store; in-memory when absent [REDIS_URL, PALISADE_REDIS_URL]")
@@ -25,7 +28,7 @@ program
   .addOption(new Option("--log-level <level>", "log level [PALISADE_LOG_LEVEL]"))
   .option("--trust-event-time", "replay mode: trust event times in requests [PALISADE_TRUST_EVENT_TIME]")
   .action(async (flags: Record<string, unknown>) => {
-    const settings = resolveSettings(flags, process.env, { policy: EXAMPLE_POLICY });
+    const settings = resolveSettings(flags, process.env, EXAMPLE_DEFAULTS);
     await serve(settings);
   });
 
@@ -35,18 +38,28 @@ program
   .command("lint")
   .description("Validate a policy file or directory offline, with the loader the server uses")
   .argument("<file>", "policy file or directory")
-  .action(async (file: string) => {
-    const result = await lintPolicy(file);
-    (result.ok ? process.stdout : process.stderr).write(`${result.output}\n`);
-    process.exitCode = result.ok ? 0 : 1;
-  });
+  .action(async (file: string) => report(await lintPolicy(file)));
+
+program
+  .command("ratelimit")
+  .description("Work with rate-limit configurations (envoyproxy/ratelimit format)")
+  .command("lint")
+  .description("Validate a rate-limit file or directory offline, with the loader the server uses")
+  .argument("<file>", "rate-limit file or directory")
+  .action(async (file: string) => report(await lintRateLimitConfig(file)));
 
 registerLabCommands(program, {
-  policy: EXAMPLE_POLICY,
-  scenarios: path.join(path.dirname(findProtoDir()), "examples", "lab", "scenarios.yaml"),
+  policy: EXAMPLE_DEFAULTS.policy,
+  scenarios: path.join(EXAMPLES, "lab", "scenarios.yaml"),
 });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`palisade: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exitCode = 1;
 });
+
+/** A lint result on stdout (ok) or stderr (issues), and the exit code to match. */
+function report(result: LintResult): void {
+  (result.ok ? process.stdout : process.stderr).write(`${result.output}\n`);
+  process.exitCode = result.ok ? 0 : 1;
+}

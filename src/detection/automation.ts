@@ -6,9 +6,12 @@ import type { Signal } from "./signal.js";
 /** Headers every mainstream browser sends on a navigation or fetch; scripts often forget them. */
 const BROWSER_HEADERS = ["accept", "accept-language", "accept-encoding"] as const;
 
-/** HTTP libraries, headless browsers and crawling frameworks that say what they are. */
+/**
+ * HTTP libraries, headless browsers and crawling frameworks that say what they are. okhttp is
+ * left out on purpose: Android apps, the storefront's own among them, are built on it.
+ */
 const LIBRARY_AGENT =
-  /\b(curl|wget|python-requests|python-urllib|aiohttp|httpx|go-http-client|java\/|okhttp|axios|node-fetch|undici|libwww-perl|scrapy|headlesschrome|phantomjs|puppeteer|playwright|selenium)\b/i;
+  /\b(curl|wget|python-requests|python-urllib|aiohttp|httpx|go-http-client|java\/|axios|node-fetch|undici|libwww-perl|scrapy|headlesschrome|phantomjs|puppeteer|playwright|selenium)\b/i;
 
 /**
  * Scripts: a library or headless user agent (`client.library`); a browser user agent without

@@ -3,24 +3,16 @@ import type { Action, Scope } from "../pipeline/decision.js";
 import { parseCidr, type CidrList } from "../detection/reputation.js";
 import { compileCondition, type CompiledCondition } from "./cel.js";
 import { durationMs } from "./duration.js";
+import { ConfigError, type ConfigIssue } from "./config-error.js";
 import { defaultOutcome, type EndpointSpec, type FailMode, type FieldSource, type OutcomeSpec, type PolicyDocument } from "./schema.js";
 import { compileSignals, type CompiledSignals } from "./signals.js";
 
 /** One problem in a policy, located by its path in the document. */
-export interface PolicyIssue {
-  path: string;
-  message: string;
-}
+export type PolicyIssue = ConfigIssue;
 
 /** A policy that cannot be used; `issues` say where and why. */
-export class PolicyError extends Error {
+export class PolicyError extends ConfigError {
   override readonly name = "PolicyError";
-  constructor(
-    readonly source: string,
-    readonly issues: PolicyIssue[],
-  ) {
-    super(`${source}: ${issues.map((i) => `${i.path || "(document)"}: ${i.message}`).join("; ")}`);
-  }
 }
 
 export interface VelocityLimit {

@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import type { YAMLError } from "yaml";
-import type { PolicyError, PolicyIssue } from "./compile.js";
+import type { PolicyIssue } from "./compile.js";
 
 /**
  * Turns zod and YAML errors into PolicyIssues an operator can act on: a document path in the
@@ -22,8 +22,11 @@ export function formatPath(path: readonly PathSegment[]): string {
     .join("");
 }
 
-/** One line per issue, `file: path: message` (`file: message` for the whole document). */
-export function formatIssues(error: PolicyError): string {
+/**
+ * One line per issue, `file: path: message` (`file: message` for the whole document), for any
+ * configuration error located in a file (PolicyError, RateLimitConfigError).
+ */
+export function formatIssues(error: { source: string; issues: readonly PolicyIssue[] }): string {
   return error.issues
     .map((issue) => {
       const message = issue.message.replace(/\s*\n\s*/g, " ");

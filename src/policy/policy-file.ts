@@ -54,7 +54,7 @@ async function choosePolicyFile(dir: string): Promise<string> {
 }
 
 /** Visible YAML files, following symlinks; a dangling link (mid-swap) is not a file. */
-async function yamlFilesIn(dir: string): Promise<string[]> {
+export async function yamlFilesIn(dir: string): Promise<string[]> {
   const entries = await readdir(dir).catch((error: unknown) => {
     throw new PolicyError(dir, [{ path: "", message: `cannot list the directory: ${describeFsError(error)}` }]);
   });

@@ -1,7 +1,11 @@
 import { createHmac } from "node:crypto";
 
-/** Kinds of raw identifier; the kind is part of the MAC so one value gets unrelated pseudonyms per kind. */
-export type IdentifierKind = "ip" | "username" | "session" | "fingerprint" | "token";
+/**
+ * Kinds of raw identifier; the kind is part of the MAC so one value gets unrelated pseudonyms per
+ * kind. `ratelimit` is a whole rate-limit descriptor (domain and entries), which may hold any of
+ * the others.
+ */
+export type IdentifierKind = "ip" | "username" | "session" | "fingerprint" | "token" | "ratelimit";
 
 /** Replaces raw identifiers by keyed pseudonyms before they reach the store, logs, traces or metrics. */
 export interface Pseudonymiser {

@@ -18,6 +18,11 @@ const durationMs = z.union([
 export const settingsSchema = z
   .object({
     policy: z.string().min(1).describe("Policy file, or a directory mounted from a ConfigMap"),
+    ratelimitConfig: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Rate-limit configuration (envoyproxy/ratelimit format): a file, or a ConfigMap directory; ShouldRateLimit is not served without one"),
     grpcHost: z.string().default("0.0.0.0"),
     grpcPort: port.default(9001),
     adminHost: z.string().default("0.0.0.0"),
@@ -60,7 +65,7 @@ const ENV_ALIASES: Partial<Record<keyof Settings, string>> = { redisUrl: "REDIS_
 export function resolveSettings(
   flags: SettingsInput & { settings?: string },
   env: NodeJS.ProcessEnv,
-  defaults: { policy: string },
+  defaults: { policy: string; ratelimitConfig?: string },
 ): Settings {
   const file = flags.settings ?? env.PALISADE_SETTINGS;
   const fromFile = file ? (parseYaml(readFileSync(file, "utf8")) as SettingsInput | null) ?? {} : {};

@@ -1,4 +1,4 @@
-import { entityKeyPrefix, windowBucket, type DistinctAdd, type WindowAdd } from "./store.js";
+import { entityKeyPrefix, windowBucket, type DistinctAdd, type WindowAdd, type WindowTake } from "./store.js";
 
 /**
  * Every key of an entity starts with `<namespace>:{<entity>}:` — the `{…}` hash tag puts all of
@@ -6,6 +6,7 @@ import { entityKeyPrefix, windowBucket, type DistinctAdd, type WindowAdd } from 
  * name of one kind can collide with a key of another:
  *
  *   w  sliding-window counter bucket  `…:w:<name>:<windowMs>:<bucket>`  string (INCRBY)  2 windows
+ *   f  fixed-window counter           `…:f:<name>:<windowMs>:<bucket>`  string (INCRBY)  1 window
  *   d  distinct-count bucket          `…:d:<name>:<windowMs>:<bucket>`  HyperLogLog      2 windows
  *   m  remembered set                 `…:m:<name>`                      sorted set       retentionMs
  *   b  learned baseline               `…:b:<name>`                      hash             retentionMs
@@ -29,6 +30,17 @@ export interface WindowBucketKeys {
  */
 export function windowBucketKeys(namespace: string, entity: string, op: WindowAdd, nowMs: number): WindowBucketKeys {
   return bucketKeys(`${entityKeyPrefix(namespace, entity)}:w:${op.name}:${op.windowMs}`, op.windowMs, nowMs);
+}
+
+/** A sliding take counts in the window.add buckets; a fixed one in a counter of its own. */
+export function takeBucketKeys(namespace: string, entity: string, op: WindowTake, nowMs: number): WindowBucketKeys {
+  const kind = op.algorithm === "sliding" ? "w" : "f";
+  return bucketKeys(`${entityKeyPrefix(namespace, entity)}:${kind}:${op.name}:${op.windowMs}`, op.windowMs, nowMs);
+}
+
+/** A fixed bucket is never read after its window ends; a sliding one is read for one more. */
+export function takeTtlMs(op: WindowTake): number {
+  return op.algorithm === "sliding" ? windowKeyTtlMs(op.windowMs) : op.windowMs;
 }
 
 /** `<namespace>:{<entity>}:d:<name>:<windowMs>:<bucket>`: one HyperLogLog per bucket. */

@@ -6,6 +6,8 @@ import {
   DEFAULT_NAMESPACE,
   distinctBucketKeys,
   memberSetKey,
+  takeBucketKeys,
+  takeTtlMs,
   windowBucketKeys,
   windowKeyTtlMs,
 } from "./keys.js";
@@ -15,6 +17,7 @@ import {
   assertValidBaselineObservation,
   slidingWindowEstimate,
   StoreUnavailableError,
+  takePreviousWeight,
   type BaselineObservation,
   type BaselineState,
   type DistinctAdd,
@@ -23,6 +26,7 @@ import {
   type MemberCheck,
   type Store,
   type WindowAdd,
+  type WindowTake,
 } from "./store.js";
 
 export interface MemoryStoreOptions {
@@ -108,6 +112,7 @@ export class MemoryStore implements Store {
     assertValidApply(entity, ops, nowMs);
     if (ops.length === 0) return []; // like Redis, which is not asked at all
     this.#assertOpen();
+    if (ops[0]!.op === "window.take") return this.#takeAll(entity, ops as WindowTake[], nowMs); // validated: all takes
     return ops.map((op) => this.#applyOp(entity, op, nowMs));
   }
 
@@ -141,6 +146,8 @@ export class MemoryStore implements Store {
         return this.#memberCheck(entity, op);
       case "member.add":
         return this.#memberAdd(entity, op, nowMs);
+      case "window.take":
+        return this.#takeAll(entity, [op], nowMs)[0]!;
       default: {
         const unknown: never = op;
         throw new TypeError(`unknown store op ${JSON.stringify((unknown as EntityOp).op)}`);
@@ -153,6 +160,23 @@ export class MemoryStore implements Store {
     const current = op.amount > 0 ? this.#increment(keys.current, op.amount, windowKeyTtlMs(op.windowMs)) : this.#counter(keys.current);
     const previous = this.#counter(keys.previous);
     return slidingWindowEstimate(current, previous, nowMs, op.windowMs);
+  }
+
+  /** All or nothing, as in the Lua script: plan every take, then count them if all fit. */
+  #takeAll(entity: string, ops: readonly WindowTake[], nowMs: number): number[] {
+    const pending = new Map<string, number>();
+    const plans = ops.map((op) => {
+      const keys = takeBucketKeys(DEFAULT_NAMESPACE, entity, op, nowMs);
+      const weight = takePreviousWeight(op, nowMs);
+      const current = this.#counter(keys.current) + (pending.get(keys.current) ?? 0);
+      const previous = weight > 0 ? this.#counter(keys.previous) : 0;
+      pending.set(keys.current, (pending.get(keys.current) ?? 0) + op.amount);
+      return { op, key: keys.current, before: current + previous * weight };
+    });
+    if (plans.every(({ op, before }) => before + op.amount <= op.limit)) {
+      for (const { op, key } of plans) if (op.amount > 0) this.#increment(key, op.amount, takeTtlMs(op));
+    }
+    return plans.map(({ before }) => before);
   }
 
   /** Like PFADD (when there is a member) + PEXPIRE on the current bucket, then PFCOUNT of both. */

@@ -7,12 +7,15 @@ import {
   baselineKey,
   distinctBucketKeys,
   memberSetKey,
+  takeBucketKeys,
+  takeTtlMs,
   windowBucketKeys,
   windowKeyTtlMs,
 } from "./keys.js";
 import {
   slidingWindowEstimate,
   StoreUnavailableError,
+  takePreviousWeight,
   type BaselineObservation,
   type BaselineState,
   type EntityOp,
@@ -27,6 +30,7 @@ import {
  *
  *   kind          KEYS                         arguments                                 results
  *   window.add    current bucket, previous     amount (0 only reads), ttlMs              current count, previous count
+ *   window.take   current bucket, previous     amount, limit, weight, ttlMs              current count, previous count
  *   distinct.add  current bucket, previous     ttlMs [, member] (no member: only reads)  distinct members of both buckets
  *   member.check  set                          member                                    1 if in the set, else 0
  *   member.add    set                          member, score (nowMs), maxMembers, ttlMs  members after the add
@@ -35,6 +39,13 @@ import {
  * Lua numbers to integers on the way out. Hence the sliding-window estimate is computed in
  * TypeScript, with the same function as the memory store, so the two agree to the last digit.
  * Every write renews its key's time to live (PEXPIRE); reads never create a key.
+ *
+ * window.take counts all or nothing: each take reads its counts (with earlier takes of the call
+ * on the same key as if taken) and checks current + previous × weight + amount ≤ limit; the
+ * takes are counted after the last op, and only if every one fitted. The weight is that of the
+ * previous bucket (0 for a fixed window, whose previous bucket is then not read), computed in
+ * TypeScript and sent as its shortest round-trip decimal, so both stores compare the same
+ * doubles. Takes never share a call with other ops (store.ts refuses it).
  */
 export const ENTITY_BATCH_SCRIPT = `
 local results = {}
@@ -51,6 +62,7 @@ local function push(value)
 end
 
 local ops = {}
+local takes, pending, takesFit = {}, {}, true
 
 ops['window.add'] = function(args)
   local current, previous = takeKeys(2)
@@ -62,6 +74,19 @@ ops['window.add'] = function(args)
     push(tonumber(redis.call('GET', current) or '0'))
   end
   push(tonumber(redis.call('GET', previous) or '0'))
+end
+
+ops['window.take'] = function(args)
+  local current, previous = takeKeys(2)
+  local amount, limit, weight = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
+  local count = tonumber(redis.call('GET', current) or '0') + (pending[current] or 0)
+  local before = 0
+  if weight > 0 then before = tonumber(redis.call('GET', previous) or '0') end
+  if count + before * weight + amount > limit then takesFit = false end
+  pending[current] = (pending[current] or 0) + amount
+  takes[#takes + 1] = {current, amount, args[4]}
+  push(count)
+  push(before)
 end
 
 -- A multi-key PFCOUNT counts the union of the buckets without writing anything.
@@ -102,6 +127,14 @@ while nextArg <= #ARGV do
     return redis.error_reply('palisade: unknown store op ' .. tostring(kind))
   end
   op(args)
+end
+if takesFit then
+  for _, take in ipairs(takes) do
+    if take[2] > 0 then
+      redis.call('INCRBY', take[1], take[2])
+      redis.call('PEXPIRE', take[1], take[3])
+    end
+  end
 end
 return results
 `;
@@ -175,6 +208,11 @@ function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number
       const buckets = windowBucketKeys(namespace, entity, op, nowMs);
       return { keys: [buckets.current, buckets.previous], args: [op.amount, windowKeyTtlMs(op.windowMs)] };
     }
+    case "window.take": {
+      const buckets = takeBucketKeys(namespace, entity, op, nowMs);
+      const weight = exactText(takePreviousWeight(op, nowMs));
+      return { keys: [buckets.current, buckets.previous], args: [op.amount, op.limit, weight, takeTtlMs(op)] };
+    }
     case "distinct.add": {
       const buckets = distinctBucketKeys(namespace, entity, op, nowMs);
       const ttlMs = windowKeyTtlMs(op.windowMs);
@@ -193,7 +231,7 @@ function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number
 
 /** How many integers `ENTITY_BATCH_SCRIPT` returns for an op. */
 function resultWidth(op: EntityOp): number {
-  return op.op === "window.add" ? 2 : 1;
+  return op.op === "window.add" || op.op === "window.take" ? 2 : 1;
 }
 
 /** One result per op from the script's flat reply; rejects a reply of the wrong shape. */
@@ -204,8 +242,9 @@ export function decodeEntityBatch(reply: unknown, ops: readonly EntityOp[], nowM
   const integers = reply as number[];
   let next = 0;
   return ops.map((op) => {
-    if (op.op !== "window.add") return integers[next++]!;
+    if (op.op !== "window.add" && op.op !== "window.take") return integers[next++]!;
     const [current, previous] = [integers[next++]!, integers[next++]!];
+    if (op.op === "window.take") return current + previous * takePreviousWeight(op, nowMs);
     return slidingWindowEstimate(current, previous, nowMs, op.windowMs);
   });
 }

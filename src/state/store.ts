@@ -72,7 +72,38 @@ export interface MemberAdd {
   retentionMs: number;
 }
 
-export type EntityOp = WindowAdd | DistinctAdd | MemberCheck | MemberAdd;
+/**
+ * Take `amount` hits from a window's quota of `limit`, all or nothing: the takes of one apply()
+ * call (which then holds nothing but takes) are counted together, and only if every one of them
+ * fits (count before the take + amount ≤ limit). A denied request thus eats no quota, not even
+ * that of another limit in the same call (a burst and a sustained limit on one key).
+ *
+ * Returns the count before the take: a `fixed` window's bucket count, or a `sliding` window's
+ * two-bucket estimate (see slidingWindowEstimate). Earlier takes of the same call on the same
+ * counter are included as if taken, so the caller knows that all were counted exactly when
+ * `result + amount <= limit` holds for every take. An amount of 0 only reads.
+ *
+ * A sliding take counts in the same buckets as `window.add` with the same name and window, and
+ * they expire two windows after their last write; a fixed bucket is a counter of its own that
+ * expires one window after its last write.
+ */
+export interface WindowTake {
+  op: "window.take";
+  name: string;
+  windowMs: number;
+  algorithm: WindowAlgorithm;
+  limit: number;
+  amount: number;
+}
+
+/**
+ * `fixed`: one counter per window, reset at each window boundary (what envoyproxy/ratelimit
+ * counts, so limits behave as operators of that service expect); `sliding`: the two-bucket
+ * estimate, which does not let a client spend two windows' quota across a boundary.
+ */
+export type WindowAlgorithm = "fixed" | "sliding";
+
+export type EntityOp = WindowAdd | WindowTake | DistinctAdd | MemberCheck | MemberAdd;
 
 export interface BaselineObservation {
   /** A monotonically increasing period number, e.g. the minute since the epoch. */
@@ -109,8 +140,17 @@ export class StoreUnavailableError extends Error {
  * bucket edges, and costs two integers per key instead of a log of timestamps.
  */
 export function slidingWindowEstimate(current: number, previous: number, nowMs: number, windowMs: number): number {
-  const elapsed = (nowMs % windowMs) / windowMs;
-  return current + previous * (1 - elapsed);
+  return current + previous * previousBucketWeight(nowMs, windowMs);
+}
+
+/** The share of the previous bucket that still lies inside a window ending at `nowMs`. */
+export function previousBucketWeight(nowMs: number, windowMs: number): number {
+  return 1 - (nowMs % windowMs) / windowMs;
+}
+
+/** How much a take's previous bucket counts: its overlap with the window when sliding, nothing when fixed. */
+export function takePreviousWeight(op: WindowTake, nowMs: number): number {
+  return op.algorithm === "sliding" ? previousBucketWeight(nowMs, op.windowMs) : 0;
 }
 
 export function windowBucket(nowMs: number, windowMs: number): number {
@@ -135,6 +175,16 @@ export function assertValidApply(entity: string, ops: readonly EntityOp[], nowMs
     throw new TypeError(`nowMs must be an epoch time in milliseconds between 0 and 2^53, got ${String(nowMs)}`);
   }
   for (const op of ops) assertValidOp(op);
+  assertTakesNotMixed(ops);
+}
+
+/**
+ * Takes commit together at the end of a call; an add or read after one would not see it. Rather
+ * than define what such a mix means, it is refused.
+ */
+function assertTakesNotMixed(ops: readonly EntityOp[]): void {
+  const takes = ops.filter((op) => op.op === "window.take").length;
+  if (takes > 0 && takes < ops.length) throw new TypeError("window.take ops cannot share an apply() call with other ops");
 }
 
 /** Longest accepted op name: names come from code and policy, not from requests. */
@@ -152,6 +202,8 @@ function assertValidOp(op: EntityOp): void {
   switch (op.op) {
     case "window.add":
       return assertValidWindowAdd(op);
+    case "window.take":
+      return assertValidWindowTake(op);
     case "distinct.add":
       return assertValidDistinctAdd(op);
     case "member.check":
@@ -170,6 +222,19 @@ function assertValidWindowAdd(op: WindowAdd): void {
   assertValidWindowMs(op);
   if (!Number.isSafeInteger(op.amount) || op.amount < 0) {
     throw new TypeError(`window.add amount must be a non-negative integer, got ${String(op.amount)} (${op.name})`);
+  }
+}
+
+function assertValidWindowTake(op: WindowTake): void {
+  assertValidName(op);
+  assertValidWindowMs(op);
+  for (const field of ["amount", "limit"] as const) {
+    if (!Number.isSafeInteger(op[field]) || op[field] < 0) {
+      throw new TypeError(`window.take ${field} must be a non-negative integer, got ${String(op[field])} (${op.name})`);
+    }
+  }
+  if (op.algorithm !== "fixed" && op.algorithm !== "sliding") {
+    throw new TypeError(`window.take algorithm must be "fixed" or "sliding", got ${JSON.stringify(op.algorithm)} (${op.name})`);
   }
 }
 

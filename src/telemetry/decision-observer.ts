@@ -19,16 +19,22 @@ export interface DecisionObserver {
   failed(error: unknown, transport: string, startedNs: bigint): GrpcStatus;
 }
 
-/** Error codes (see StoreUnavailableError, DecisionUnavailableError) that a retry may cure. */
-const TRANSIENT_CODES = new Set(["store.unavailable", "decision.unavailable"]);
-
 /**
- * UNAVAILABLE for transient failures so Envoy's failure_mode_allow and retry policies apply as
- * the operator chose; INTERNAL for bugs, which no retry fixes.
+ * The one table from error codes to gRPC statuses. UNAVAILABLE for failures a retry may cure
+ * (StoreUnavailableError, DecisionUnavailableError, RateLimitUnavailableError), so Envoy's
+ * failure_mode_allow / failure_mode_deny and retry policies apply as the operator chose;
+ * INVALID_ARGUMENT for requests no service could answer (RateLimitRequestError).
  */
+const GRPC_STATUS_BY_CODE: ReadonlyMap<string, GrpcStatus> = new Map([
+  ["store.unavailable", GrpcStatus.UNAVAILABLE],
+  ["decision.unavailable", GrpcStatus.UNAVAILABLE],
+  ["ratelimit.invalid_request", GrpcStatus.INVALID_ARGUMENT],
+]);
+
+/** The status for an error by its code; INTERNAL for bugs, which no retry fixes. */
 export function grpcStatusFor(error: unknown): GrpcStatus {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && TRANSIENT_CODES.has(code) ? GrpcStatus.UNAVAILABLE : GrpcStatus.INTERNAL;
+  return (typeof code === "string" && GRPC_STATUS_BY_CODE.get(code)) || GrpcStatus.INTERNAL;
 }
 
 function secondsSince(startedNs: bigint): number {

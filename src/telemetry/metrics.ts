@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { createRateLimitMetrics } from "./ratelimit-metrics.js";
 
 /**
  * Decision latency from sub-millisecond (memory store, no Redis) to the 200 ms beyond which
@@ -98,6 +99,8 @@ export function createMetrics() {
   return {
     registry,
     ...instruments,
+    /** ShouldRateLimit statistics under envoyproxy/ratelimit's names. */
+    rateLimit: createRateLimitMetrics(registry),
     /** Prometheus text exposition format of every metric, for GET /metrics. */
     contentType: registry.contentType,
     metricsText: (): Promise<string> => registry.metrics(),

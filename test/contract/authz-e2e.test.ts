@@ -97,6 +97,7 @@ describe("Authorization over gRPC, called with Envoy's protos", () => {
     expect(fromStruct(response.dynamic_metadata as never)).toEqual({
       action: "allow",
       risk: 61,
+      risk_text: "61",
       reasons: ["ip.distinct_usernames", "ua.automation"],
       rule: "stuffing",
       policy_version: "v3",

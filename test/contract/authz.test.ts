@@ -126,6 +126,7 @@ describe("CheckResponse", () => {
     expect(fromStruct(decoded.dynamic_metadata as never)).toEqual({
       action: "allow",
       risk: 35,
+      risk_text: "35",
       reasons: ["ip.distinct_usernames"],
       rule: "stuffing",
       policy_version: "2024-05-01",
@@ -141,6 +142,7 @@ describe("CheckResponse", () => {
     expect(metadata).toEqual({
       action: "block",
       risk: 35,
+      risk_text: "35",
       reasons: ["ip.distinct_usernames"],
       rule: "stuffing",
       policy_version: "2024-05-01",

@@ -18,6 +18,8 @@ import {
   type MemberCheck,
   type Store,
   type WindowAdd,
+  type WindowAlgorithm,
+  type WindowTake,
 } from "../../src/state/store.js";
 import {
   privateRedisUnsupported,
@@ -41,6 +43,14 @@ const remember = (name: string, member: string, maxMembers = 10, retentionMs = 6
   member,
   maxMembers,
   retentionMs,
+});
+const take = (amount: number, limit: number, algorithm: WindowAlgorithm = "fixed", windowMs = SECOND, name = "quota"): WindowTake => ({
+  op: "window.take",
+  name,
+  windowMs,
+  algorithm,
+  limit,
+  amount,
 });
 const isMember = (name: string, member: string): MemberCheck => ({ op: "member.check", name, member });
 const observe = (period: number, value: number, alpha = 0.5, retentionMs = 60 * SECOND): BaselineObservation => ({
@@ -254,6 +264,59 @@ function storeContract(harness: StoreHarness): void {
     expect(await harness.keyCount()).toBe(0);
   });
 
+  it("takes from a fixed window while the quota lasts, and never counts a refused take", async () => {
+    const befores = [];
+    for (let i = 0; i < 5; i++) befores.push(...(await store.apply("rl1", [take(2, 7)], T0 + i)));
+    expect(befores).toEqual([0, 2, 4, 6, 6]); // 6 + 2 > 7: refused, and so not counted
+    expect(await store.apply("rl1", [take(1, 7)], T0 + 10)).toEqual([6]);
+    expect(await store.apply("rl1", [take(0, 7)], T0 + 11)).toEqual([7]);
+    expect(await store.apply("rl1", [take(1, 7)], T0 + SECOND)).toEqual([0]); // a new window starts from zero
+  });
+
+  it("takes from a sliding window by its two-bucket estimate, in the window.add buckets", async () => {
+    await store.apply("rl1", [add("quota", 4)], T0 + 500);
+    expect(await store.apply("rl1", [take(1, 5, "sliding")], T0 + 600)).toEqual([4]);
+    expect(await store.apply("rl1", [take(1, 5, "sliding")], T0 + 700)).toEqual([5]); // refused
+    expect(await store.apply("rl1", [take(1, 5, "sliding")], T0 + SECOND + 250)).toEqual([5 * 0.75]);
+    expect(await store.apply("rl1", [take(1, 5, "sliding")], T0 + SECOND + 260)).toEqual([1 + 5 * 0.74]); // refused: 5.7 > 5
+    expect(await store.apply("rl1", [read("quota")], T0 + SECOND + 270)).toEqual([1 + 5 * 0.73]);
+  });
+
+  it("counts the takes of one call all together or not at all", async () => {
+    const burst = (amount: number) => take(amount, 3, "fixed", SECOND, "burst");
+    const sustained = (amount: number) => take(amount, 5, "sliding", 60 * SECOND, "sustained");
+    for (let i = 0; i < 3; i++) expect(await store.apply("rl1", [burst(1), sustained(1)], T0 + i)).toEqual([i, i]);
+    expect(await store.apply("rl1", [burst(1), sustained(1)], T0 + 3)).toEqual([3, 3]); // burst refuses: sustained not counted
+    expect(await store.apply("rl1", [burst(1), sustained(3)], T0 + SECOND)).toEqual([0, 3]); // sustained refuses
+    expect(await store.apply("rl1", [burst(0), sustained(0)], T0 + SECOND + 1)).toEqual([0, 3]);
+  });
+
+  it("lets a later take of the same counter in one call see the earlier ones", async () => {
+    expect(await store.apply("rl1", [take(2, 5), take(2, 5), take(1, 5)], T0)).toEqual([0, 2, 4]);
+    expect(await store.apply("rl1", [take(1, 5), take(1, 5)], T0)).toEqual([5, 6]); // refused together
+    expect(await store.apply("rl1", [take(0, 5)], T0)).toEqual([5]);
+  });
+
+  it("writes nothing for takes that only read or are refused", async () => {
+    await store.apply("rl1", [take(0, 5), take(0, 5, "sliding")], T0);
+    await store.apply("rl1", [take(6, 5), take(1, 5, "sliding")], T0);
+    expect(await harness.keyCount()).toBe(0);
+  });
+
+  it("rejects takes mixed with other ops, and invalid takes, with a TypeError", async () => {
+    const invalid: EntityOp[][] = [
+      [take(1, 5), add("hits", 1)],
+      [add("hits", 1), take(1, 5)],
+      [take(-1, 5)],
+      [take(1, -5)],
+      [take(1, 5.5)],
+      [{ ...take(1, 5), algorithm: "leaky" as WindowAlgorithm }],
+      [take(1, 5, "fixed", 0)],
+    ];
+    for (const ops of invalid) await expect(store.apply("rl1", ops, T0)).rejects.toThrow(TypeError);
+    expect(await harness.keyCount()).toBe(0);
+  });
+
   it("answers ping while open; after close, ping is false and calls are unavailable", async () => {
     expect(await store.ping()).toBe(true);
     await store.close();
@@ -385,6 +448,13 @@ function redisContract(harness: RedisHarness): void {
       expect(ttl, key).toBeGreaterThan(0);
       expect(ttl, key).toBeLessThanOrEqual(2 * windowMs);
     }
+  });
+
+  it("gives fixed take buckets one window of time to live and sliding ones two", async () => {
+    await store.apply("rl1", [take(1, 5, "fixed", 5 * SECOND), take(1, 5, "sliding", 5 * SECOND)], T0);
+    const keys = await harness.admin.keys("*");
+    expect(keys.map((key) => key.split(":")[2]).sort()).toEqual(["f", "w"]);
+    for (const key of keys) expectFreshTtl(await harness.admin.pttl(key), key.split(":")[2] === "f" ? 5 * SECOND : 10 * SECOND);
   });
 
   it("keeps all keys of one entity under one hash tag, so in one Cluster slot", async () => {
@@ -618,9 +688,21 @@ describe("memory and Redis", () => {
     maxMembers: fc.integer({ min: 1, max: 3 }),
     retentionMs: fc.constant(60 * SECOND),
   });
+  const windowTake = fc.record({
+    op: fc.constant("window.take" as const),
+    name: fc.constantFrom("hits", "burst"),
+    windowMs: fc.constantFrom(SECOND, 5 * SECOND),
+    algorithm: fc.constantFrom<WindowAlgorithm>("fixed", "sliding"),
+    limit: fc.nat({ max: 8 }),
+    amount: fc.nat({ max: 3 }),
+  });
   const call = fc.record({
     entity: fc.constantFrom("ip1", "ip2", "user1"),
-    ops: fc.array(fc.oneof(windowAdd, distinctAdd, memberCheck, memberAdd), { maxLength: 4 }),
+    // Takes cannot share a call with other ops.
+    ops: fc.oneof(
+      fc.array(fc.oneof(windowAdd, distinctAdd, memberCheck, memberAdd), { maxLength: 4 }),
+      fc.array(windowTake, { minLength: 1, maxLength: 3 }),
+    ),
     advanceMs: fc.oneof(fc.constant(0), fc.nat({ max: 4 * SECOND })),
   });
 

@@ -4,6 +4,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
+import { parseDomainFile } from "../../src/ratelimit/config-loader.js";
+import { planDescriptor } from "../../src/ratelimit/plan.js";
+import type { DescriptorEntry } from "../../src/ratelimit/request.js";
 import { decodeEnvoyConfig, unpackAny } from "./envoy-proto.js";
 import { find, readYaml, render, RELEASE } from "./fixtures.js";
 
@@ -13,7 +16,10 @@ const filters: any[] = hcm.http_filters;
 const filter = (name: string) => filters.find((f) => f.name === name).typed_config;
 const routes: any[] = hcm.route_config.virtual_hosts[0].routes;
 const clusters: any[] = bootstrap.static_resources.clusters;
-const rateLimitConfig = parseYaml((readYaml("charts/palisade/values.yaml") as any).rateLimit.config);
+const rateLimitText: string = (readYaml("charts/palisade/values.yaml") as any).rateLimit.config;
+const rateLimitConfig = parseYaml(rateLimitText);
+/** The chart's rate-limit configuration as Palisade loads it. */
+const rateLimitDomain = parseDomainFile(rateLimitText, "charts/palisade/values.yaml rateLimit.config")!;
 
 describe("examples/envoy.yaml", () => {
   const decoded = decodeEnvoyConfig(bootstrap);
@@ -96,38 +102,41 @@ describe("examples/envoy.yaml", () => {
     expect(withBody[0].typed_per_filter_config["envoy.filters.http.ext_authz"].check_settings.with_request_body.pack_as_bytes).toBe(true);
   });
 
-  it("copies risk from ext_authz's dynamic metadata into a rate-limit descriptor", () => {
-    const actions = routes.flatMap((r) => r.route.rate_limits ?? []).flatMap((l: any) => l.actions);
-    expect(actions).toContainEqual({
+  it("copies the risk of ext_authz's decision into a rate-limit descriptor, which scales the login limit", () => {
+    const loginLimits = routes.flatMap((r) => r.route.rate_limits ?? []);
+    const risky = loginLimits.find((l: any) => l.actions.some((action: any) => action.metadata));
+    expect(risky.actions).toContainEqual({
       metadata: {
-        descriptor_key: "risk",
+        descriptor_key: "palisade_risk",
         source: "DYNAMIC",
-        metadata_key: { key: "envoy.filters.http.ext_authz", path: [{ key: "risk" }] },
+        default_value: "0",
+        metadata_key: { key: "envoy.filters.http.ext_authz", path: [{ key: "risk_text" }] },
       },
     });
+    const limitAt = (risk: string) => {
+      const plan = planDescriptor(rateLimitDomain, { entries: risky.actions.map((a: any) => sampleEntry(a, risk)) }, 1, (id) => id);
+      return plan.kind === "limited" ? plan.windows[0]!.limit : undefined;
+    };
+    expect([limitAt("0"), limitAt("100")]).toEqual([30, 6]);
   });
 
   it("asks for descriptors that the chart's rate-limit configuration defines, in its domain", () => {
     expect(filter("envoy.filters.http.ratelimit").domain).toBe(rateLimitConfig.domain);
     const limits = [...hcm.route_config.virtual_hosts[0].rate_limits, ...routes.flatMap((r) => r.route.rate_limits ?? [])];
     for (const limit of limits) {
-      const keys = limit.actions.map((action: any) => descriptorKey(action));
-      expect(hasPath(rateLimitConfig.descriptors, keys), keys.join(" > ")).toBe(true);
+      const entries = limit.actions.map((action: any) => sampleEntry(action, "50"));
+      const plan = planDescriptor(rateLimitDomain, { entries }, 1, (id) => id);
+      expect(plan.kind, entries.map((e: DescriptorEntry) => e.key).join(" > ")).toBe("limited");
     }
   });
 });
 
-/** The descriptor entry key an action produces (envoyproxy/ratelimit's names). */
-function descriptorKey(action: Record<string, any>): string {
-  if (action.remote_address) return "remote_address";
-  if (action.generic_key) return action.generic_key.descriptor_key ?? "generic_key";
-  if (action.metadata) return action.metadata.descriptor_key;
-  if (action.request_headers) return action.request_headers.descriptor_key;
-  throw new Error(`no descriptor key known for ${Object.keys(action).join(",")}`);
+/** The descriptor entry an action produces for a typical request (envoyproxy/ratelimit's names). */
+function sampleEntry(action: Record<string, any>, risk: string): DescriptorEntry {
+  if (action.remote_address) return { key: "remote_address", value: "192.0.2.1" };
+  if (action.generic_key) return { key: action.generic_key.descriptor_key ?? "generic_key", value: action.generic_key.descriptor_value };
+  if (action.metadata) return { key: action.metadata.descriptor_key, value: risk };
+  if (action.request_headers) return { key: action.request_headers.descriptor_key, value: "sample" };
+  throw new Error(`no descriptor entry known for ${Object.keys(action).join(",")}`);
 }
 
-/** Whether the nested descriptors of ratelimit.yaml have a path with these keys ending in a limit. */
-function hasPath(descriptors: any[] | undefined, keys: string[]): boolean {
-  const [first, ...rest] = keys;
-  return (descriptors ?? []).some((d) => d.key === first && (rest.length === 0 ? d.rate_limit !== undefined : hasPath(d.descriptors, rest)));
-}

@@ -7,6 +7,7 @@ import { createInterface } from "node:readline";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, describe, expect, it } from "vitest";
 import { palisadeServices } from "../../src/transport/grpc/protos.js";
+import { descriptor, envoyRateLimitClient } from "../support/envoy-ratelimit-client.js";
 import { repoRoot } from "../support/policies.js";
 
 const CLI = ["--import", "tsx", "src/cli/index.ts"];
@@ -39,14 +40,20 @@ describe("palisade serve", () => {
     const exited = new Promise<number | null>((resolve) => child!.on("exit", (code) => resolve(code)));
     const lines = createInterface({ input: child.stdout! });
     const started = child;
-    const ready = await new Promise<{ grpcPort: number; adminPort: number }>((resolve, reject) => {
+    const ready = await new Promise<{ grpcPort: number; adminPort: number; rateLimits: { domains: string[] } }>((resolve, reject) => {
       lines.on("line", (line) => {
-        const entry = JSON.parse(line) as { msg: string; grpcPort: number; adminPort: number };
+        const entry = JSON.parse(line) as { msg: string; grpcPort: number; adminPort: number; rateLimits: { domains: string[] } };
         if (entry.msg === "palisade ready") resolve(entry);
       });
       started.on("exit", () => reject(new Error("palisade exited before it was ready")));
     });
     expect(await healthCheck(ready.grpcPort)).toBe("SERVING");
+    // The bundled examples/ratelimit.yaml is served on the same port.
+    expect(ready.rateLimits.domains).toEqual(["storefront"]);
+    const rateLimits = envoyRateLimitClient(`127.0.0.1:${ready.grpcPort}`);
+    const answer = await rateLimits.shouldRateLimit({ domain: "storefront", descriptors: [descriptor(["endpoint", "search"], ["remote_address", "192.0.2.1"])] });
+    rateLimits.close();
+    expect(answer.statuses[0]?.current_limit?.requests_per_unit).toBe(60);
     expect((await fetch(`http://127.0.0.1:${ready.adminPort}/healthz`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${ready.adminPort}/readyz`)).status).toBe(200);
     started.kill("SIGTERM");
@@ -65,5 +72,17 @@ describe("palisade policy lint", () => {
     });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/treshold/);
+  });
+});
+
+describe("palisade ratelimit lint", () => {
+  // One process only (each costs seconds): what a valid file prints is tested on lintRateLimitConfig.
+  it("rejects a broken configuration with path and reason, and exit code 1", () => {
+    const bad = spawnSync(process.execPath, [...CLI, "ratelimit", "lint", "test/fixtures/ratelimit/invalid/unknown-key.yaml"], {
+      cwd: repoRoot,
+      encoding: "utf8",
+    });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('descriptors[0].ratelimit: unknown key (did you mean "rate_limit"?)');
   });
 });

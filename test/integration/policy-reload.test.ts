@@ -2,30 +2,23 @@
  * Hot reload through the running service: a ConfigMap-style directory is edited while a client
  * sends Checks; the decisions carry the new version, and a broken edit changes nothing.
  */
-import { mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { App } from "../../src/app.js";
 import { startTestApp } from "../support/app.js";
+import { ConfigMapMount } from "../support/configmap.js";
 import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";
 import { examplePolicyPath } from "../support/policies.js";
 
 const example = readFileSync(examplePolicyPath, "utf8");
 let mount: string;
-let generation = 0;
+let configMap: ConfigMapMount;
 let app: App;
 let client: EnvoyAuthzClient;
 
-/** Publishes `text` the way kubelet does: a new timestamped dir, then an atomic `..data` swap. */
-function publish(text: string): void {
-  generation += 1;
-  const dir = `..2026_11_24_${generation}`;
-  mkdirSync(join(mount, dir));
-  writeFileSync(join(mount, dir, "policy.yaml"), text);
-  symlinkSync(dir, join(mount, "..data_tmp"));
-  renameSync(join(mount, "..data_tmp"), join(mount, "..data"));
-}
+const publish = (text: string) => configMap.publish({ "policy.yaml": text });
 
 async function versionInForce(): Promise<unknown> {
   return metadata(await client.check({ path: "/static/x.css", ip: "192.0.2.1" })).policy_version;
@@ -33,8 +26,8 @@ async function versionInForce(): Promise<unknown> {
 
 beforeAll(async () => {
   mount = mkdtempSync(join(tmpdir(), "palisade-configmap-"));
+  configMap = new ConfigMapMount(mount);
   publish(example);
-  symlinkSync("..data/policy.yaml", join(mount, "policy.yaml"));
   app = await startTestApp({ policy: mount });
   client = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
 });

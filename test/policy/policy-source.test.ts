@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { PolicyError } from "../../src/policy/compile.js";
 import { PolicySource, type PolicyLogger, type PolicySourceOptions, type ReloadResult } from "../../src/policy/policy-source.js";
+import { ConfigMapMount } from "../support/configmap.js";
 
 /** The service promises that a valid update takes effect within this long. */
 const RELOAD_DEADLINE_MS = 2000;
@@ -15,31 +16,6 @@ metadata: { name: shop, version: "${version}" }
 ${extra}
 `;
 const invalidText = policyText("bad").replace("spec: {}", "spec: { mode: loud }");
-
-/**
- * A directory laid out as kubelet mounts a ConfigMap: the data lives in a timestamped directory,
- * `..data` links to it, and each key is a link through `..data`. An update writes a new
- * timestamped directory and renames a new link over `..data` (atomic), then adds links for new
- * keys and removes the old directory — the order kubelet's AtomicWriter uses.
- */
-class ConfigMapMount {
-  #generation = 0;
-  #current: string | undefined;
-  constructor(readonly dir: string) {}
-
-  publish(files: Record<string, string>): void {
-    const generation = `..2026_11_24_18_00_${String(this.#generation++).padStart(2, "0")}.${process.pid}`;
-    mkdirSync(join(this.dir, generation));
-    for (const [key, text] of Object.entries(files)) writeFileSync(join(this.dir, generation, key), text);
-    symlinkSync(generation, join(this.dir, "..data_tmp"));
-    renameSync(join(this.dir, "..data_tmp"), join(this.dir, "..data"));
-    for (const key of Object.keys(files)) {
-      if (!existsSync(join(this.dir, key))) symlinkSync(join("..data", key), join(this.dir, key));
-    }
-    if (this.#current) rmSync(join(this.dir, this.#current), { recursive: true });
-    this.#current = generation;
-  }
-}
 
 function fakeLogger() {
   return { info: vi.fn(), warn: vi.fn(), error: vi.fn() } satisfies PolicyLogger;

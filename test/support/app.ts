@@ -1,4 +1,4 @@
-import { startApp, type App } from "../../src/app.js";
+import { startApp, type App, type AppOptions } from "../../src/app.js";
 import { resolveSettings, type SettingsInput } from "../../src/settings/settings.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { examplePolicyPath } from "./policies.js";
@@ -6,12 +6,17 @@ import { examplePolicyPath } from "./policies.js";
 /** A fixed test key: tests compare pseudonyms, so they must be stable. */
 export const TEST_PSEUDONYM_KEY = "test-key-0123456789abcdef0123456789abcdef";
 
-/** Starts the whole service on free ports, as `palisade serve` would, with quiet logs. */
-export function startTestApp(overrides: SettingsInput = {}): Promise<App> {
+/**
+ * Starts the whole service on free ports, as `palisade serve` would, with quiet logs. The store
+ * timeout is a second, not the production 50 ms: on a loaded test machine a slow Redis reply
+ * would otherwise send fail-closed endpoints into their outage answer and fail unrelated tests.
+ * Outage tests kill Redis, which fails calls at once whatever the timeout.
+ */
+export function startTestApp(overrides: SettingsInput = {}, options: AppOptions = {}): Promise<App> {
   const settings = resolveSettings(
-    { grpcPort: 0, adminPort: 0, grpcHost: "127.0.0.1", adminHost: "127.0.0.1", pseudonymKey: TEST_PSEUDONYM_KEY, shutdownGrace: 2000, ...overrides },
+    { grpcPort: 0, adminPort: 0, grpcHost: "127.0.0.1", adminHost: "127.0.0.1", pseudonymKey: TEST_PSEUDONYM_KEY, shutdownGrace: 2000, storeTimeout: 1000, ...overrides },
     {},
     { policy: examplePolicyPath },
   );
-  return startApp(settings, { logger: createLogger({ level: "silent" }) });
+  return startApp(settings, { logger: createLogger({ level: "silent" }), ...options });
 }

@@ -1,12 +1,14 @@
 import * as grpc from "@grpc/grpc-js";
 import type { HealthService } from "./health.js";
-import { palisadeServices, type AccessLogImplementation, type AuthorizationImplementation } from "./protos.js";
+import { palisadeServices, type AccessLogImplementation, type AuthorizationImplementation, type RateLimitImplementation } from "./protos.js";
 
 export interface GrpcServerOptions {
   host: string;
   port: number;
   authorization: AuthorizationImplementation;
   accessLog: AccessLogImplementation;
+  /** envoy.service.ratelimit.v3 on the same port; not served when absent (no rate-limit configuration). */
+  rateLimit?: RateLimitImplementation;
   health: HealthService;
 }
 
@@ -30,6 +32,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const services = palisadeServices();
   server.addService(services.authorization.definition, options.authorization);
   server.addService(services.accessLog.definition, options.accessLog);
+  if (options.rateLimit) server.addService(services.rateLimit.definition, options.rateLimit);
   server.addService(services.health.definition, options.health.implementation);
   return {
     listen: () =>

@@ -246,6 +246,7 @@ describe("toCheckResponse", () => {
     expect(fromStruct(response.dynamic_metadata)).toEqual({
       action,
       risk: 42,
+      risk_text: "42",
       reasons: ["ip.distinct_usernames", "velocity.ip"],
       rule: "stuffing-ip",
       policy_version: "v7",
@@ -260,6 +261,6 @@ describe("toCheckResponse", () => {
     const metadata = fromStruct(
       toCheckResponse(decision({ rule: undefined, subject: undefined, endpoint: undefined }), options).dynamic_metadata,
     );
-    expect(Object.keys(metadata).sort()).toEqual(["action", "decision_id", "degraded", "policy_version", "reasons", "risk"]);
+    expect(Object.keys(metadata).sort()).toEqual(["action", "decision_id", "degraded", "policy_version", "reasons", "risk", "risk_text"]);
   });
 });

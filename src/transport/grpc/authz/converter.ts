@@ -209,11 +209,16 @@ function deniedCheckResponse(code: number, denied: DeniedHttpResponse, dynamicMe
   return { status: { code }, denied_response: denied, dynamic_metadata: dynamicMetadata };
 }
 
-/** Envoy copies this into the ext_authz filter's dynamic metadata, hence into access logs. */
+/**
+ * Envoy copies this into the ext_authz filter's dynamic metadata, hence into access logs.
+ * `risk_text` repeats the risk as a string because Envoy's `metadata` rate-limit action reads
+ * string values only: it is how a descriptor carries the risk to risk-adaptive rate limits.
+ */
 export function decisionMetadata(decision: Decision): Struct {
   return toStruct({
     action: decision.action,
     risk: decision.risk,
+    risk_text: String(decision.risk),
     reasons: decision.reasons.map((reason) => reason.code),
     rule: decision.rule,
     policy_version: decision.policyVersion,

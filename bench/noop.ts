@@ -1,0 +1,24 @@
+import * as grpc from "@grpc/grpc-js";
+import { upstreamGrpc } from "../test/contract/upstream.js";
+import { startServer, type RunningServer } from "../test/contract/upstream.js";
+import { palisadeServices, type AuthorizationImplementation } from "../src/transport/grpc/protos.js";
+
+/** The baseline: a grpc-js Authorization server on the same protos that allows everything at once. */
+export function startNoopAuthorization(): Promise<RunningServer> {
+  const implementation: AuthorizationImplementation = {
+    Check: (_call, callback) => callback(null, { status: { code: 0 }, ok_response: {} }),
+  };
+  return startServer((server) => server.addService(palisadeServices().authorization.definition, implementation));
+}
+
+type CheckClient = grpc.Client & { Check(request: object, callback: (error: grpc.ServiceError | null) => void): void };
+
+/** A client built from Envoy's own protos, as Envoy would call. */
+export function upstreamAuthzClient(address: string) {
+  const Authorization = (upstreamGrpc() as any).envoy.service.auth.v3.Authorization as grpc.ServiceClientConstructor;
+  const client = new Authorization(address, grpc.credentials.createInsecure()) as unknown as CheckClient;
+  return {
+    check: (request: object) => new Promise<void>((resolve, reject) => client.Check(request, (error) => (error ? reject(error) : resolve()))),
+    close: () => client.close(),
+  };
+}

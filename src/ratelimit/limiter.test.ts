@@ -1,0 +1,259 @@
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { MemoryStore } from "../state/memory-store.js";
+import { ResilientStore } from "../state/resilient-store.js";
+import { StoreUnavailableError, type EntityOp, type Store } from "../state/store.js";
+import type { RateLimitConfig } from "./config.js";
+import { parseDomainFile } from "./config-loader.js";
+import { RateLimiter, type DescriptorEvent } from "./limiter.js";
+import { RateLimitRequestError, RateLimitUnavailableError, type RateLimitDescriptor } from "./request.js";
+
+/** On a minute boundary, so every window used here starts at T0. */
+const T0 = 1_700_000_040_000;
+
+const CONFIG = `
+domain: shop
+descriptors:
+  - key: ip
+    rate_limit: { unit: minute, requests_per_unit: 3 }
+  - key: search
+    rate_limit: { unit: minute, requests_per_unit: 5, algorithm: sliding_window, risk_floor: 0.2 }
+  - key: api
+    rate_limit:
+      unit: minute
+      requests_per_unit: 5
+      burst: { unit: second, requests_per_unit: 2 }
+  - key: trial
+    shadow_mode: true
+    rate_limit: { unit: minute, requests_per_unit: 1 }
+  - key: partner
+    rate_limit: { unlimited: true }
+  - key: tier
+    value: standard
+    descriptors:
+      - key: user
+        rate_limit: { name: per_user, unit: minute, requests_per_unit: 2 }
+  - key: tier
+    value: premium
+    descriptors:
+      - key: user
+        rate_limit: { replaces: [{ name: per_user }], unit: minute, requests_per_unit: 4 }
+`;
+
+/** A store that counts the calls that reach it, and can be switched off. */
+class WatchedStore implements Store {
+  readonly kind = "watched";
+  readonly inner = new MemoryStore();
+  calls = 0;
+  up = true;
+  async apply(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[]> {
+    this.calls++;
+    if (!this.up) throw new StoreUnavailableError("down");
+    return this.inner.apply(entity, ops, nowMs);
+  }
+  observeBaseline: Store["observeBaseline"] = (...args) => this.inner.observeBaseline(...args);
+  ping = async () => this.up;
+  close = async () => {};
+}
+
+function setUp(options: { yaml?: string; store?: Store } = {}) {
+  const domain = parseDomainFile(options.yaml ?? CONFIG, "test.yaml")!;
+  const config: RateLimitConfig = { domains: new Map([[domain.domain, domain]]) };
+  const store = options.store ?? new WatchedStore();
+  let now = T0;
+  const events: DescriptorEvent[] = [];
+  const limiter = new RateLimiter({
+    config: () => config,
+    store,
+    pseudonymise: (identity) => createHash("sha256").update(identity).digest("base64url").slice(0, 22),
+    clock: { now: () => now },
+    observer: { descriptor: (event) => events.push(event), unknownDomain: () => {}, storeUnavailable: () => {} },
+  });
+  const ask = (descriptors: RateLimitDescriptor[], hits = 0, domainName = "shop") =>
+    limiter.shouldRateLimit({ domain: domainName, descriptors, hits });
+  return { limiter, store, events, ask, advance: (ms: number) => void (now += ms) };
+}
+
+const d = (...pairs: [string, string][]): RateLimitDescriptor => ({ entries: pairs.map(([key, value]) => ({ key, value })) });
+const codes = (decision: { statuses: { code: string }[] }) => decision.statuses.map((status) => status.code);
+
+describe("RateLimiter", () => {
+  it("counts a fixed window and answers one status per descriptor, in order", async () => {
+    const { ask, advance } = setUp();
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await ask([d(["ip", "10.0.0.1"]), d(["unknown", "x"])]));
+    expect(answers.map((a) => a.overallCode)).toEqual(["OK", "OK", "OK", "OVER_LIMIT"]);
+    expect(answers[1]!.statuses).toEqual([
+      { code: "OK", currentLimit: { requestsPerUnit: 3, unit: "minute", windowMs: 60_000 }, limitRemaining: 1, durationUntilResetMs: 60_000 },
+      { code: "OK", limitRemaining: 0 },
+    ]);
+    expect(answers[3]!.statuses[0]).toMatchObject({ code: "OVER_LIMIT", limitRemaining: 0 });
+    expect(answers[3]!.responseHeaders).toEqual([
+      ["x-ratelimit-limit", "3, 3;w=60"],
+      ["x-ratelimit-remaining", "0"],
+      ["x-ratelimit-reset", "60"],
+    ]);
+    advance(60_000);
+    expect((await ask([d(["ip", "10.0.0.1"])])).overallCode).toBe("OK");
+  });
+
+  it("does not let a denied request eat the quota", async () => {
+    const { ask } = setUp();
+    expect((await ask([d(["ip", "10.0.0.2"])], 5)).overallCode).toBe("OVER_LIMIT");
+    const after = await ask([d(["ip", "10.0.0.2"])], 3);
+    expect(after.overallCode).toBe("OK");
+    expect(after.statuses[0]?.limitRemaining).toBe(0);
+  });
+
+  it("enforces a burst and a sustained limit on one key, counting a request in both or neither", async () => {
+    const { ask, advance } = setUp();
+    const api = () => ask([d(["api", "key-1"])]);
+    expect(codes(await api())).toEqual(["OK"]);
+    expect((await api()).statuses[0]).toMatchObject({ code: "OK", limitRemaining: 0, currentLimit: { requestsPerUnit: 2, unit: "second" } });
+    expect((await api()).statuses[0]).toMatchObject({ code: "OVER_LIMIT", currentLimit: { requestsPerUnit: 2 } });
+    advance(1_000);
+    expect(codes(await api())).toEqual(["OK"]);
+    expect((await api()).statuses[0]).toMatchObject({ code: "OK", limitRemaining: 0 });
+    advance(1_000);
+    // The sustained limit (5 a minute) was not eaten by the burst-denied request: 4 counted so far.
+    expect((await api()).statuses[0]).toMatchObject({ code: "OK", limitRemaining: 0, currentLimit: { requestsPerUnit: 5, unit: "minute" } });
+    expect((await api()).statuses[0]).toMatchObject({ code: "OVER_LIMIT", currentLimit: { requestsPerUnit: 5 } });
+  });
+
+  it("slides a sliding window across the window edge", async () => {
+    const { ask, advance } = setUp();
+    for (let i = 0; i < 5; i++) await ask([d(["search", "c1"])]);
+    advance(60_000 + 30_000); // half of the previous window still counts: 2.5 of 5
+    expect((await ask([d(["search", "c1"])], 2)).statuses[0]).toMatchObject({ code: "OK", limitRemaining: 0 });
+    expect((await ask([d(["search", "c1"])])).overallCode).toBe("OVER_LIMIT");
+  });
+
+  it("scales a limit by the client's risk, keeps one counter across risks, and reports the risk", async () => {
+    const { ask } = setUp();
+    const search = (risk: string) => ask([d(["search", "c2"], ["palisade_risk", risk])]);
+    const risky = await search("100");
+    expect(risky.statuses[0]?.currentLimit?.requestsPerUnit).toBe(1); // 5 × 0.2
+    expect(risky.metadata).toEqual({ domain: "shop", risk: 100 });
+    expect((await search("100")).overallCode).toBe("OVER_LIMIT");
+    expect((await search("50")).statuses[0]).toMatchObject({ code: "OK", currentLimit: { requestsPerUnit: 3 }, limitRemaining: 1 });
+    expect((await search("not a number")).statuses[0]?.currentLimit?.requestsPerUnit).toBe(5);
+  });
+
+  it("lets a replacing limit decide alone where both apply", async () => {
+    const { ask } = setUp();
+    const both = () => ask([d(["tier", "standard"], ["user", "u1"]), d(["tier", "premium"], ["user", "u1"])]);
+    for (let i = 0; i < 4; i++) expect((await both()).statuses[0]).toEqual({ code: "OK", limitRemaining: 0 });
+    expect(codes(await both())).toEqual(["OK", "OVER_LIMIT"]);
+    // The replaced limit counted nothing meanwhile.
+    expect((await ask([d(["tier", "standard"], ["user", "u1"])])).statuses[0]?.limitRemaining).toBe(1);
+  });
+
+  it("answers OK in shadow mode, but reports and counts the breach", async () => {
+    const { ask, events } = setUp();
+    await ask([d(["trial", "t1"])]);
+    const breach = await ask([d(["trial", "t1"])]);
+    expect(breach.overallCode).toBe("OK");
+    expect(breach.statuses[0]).toMatchObject({ code: "OK", limitRemaining: 0 });
+    expect(breach.metadata.shadow_over_limit).toBe(true);
+    expect(events.at(-1)).toMatchObject({ statsKey: "trial", overLimit: true, shadowMode: true });
+  });
+
+  it("answers unlimited descriptors without the store, with statistics", async () => {
+    const { ask, store, events } = setUp();
+    const answer = await ask([d(["partner", "feed"])], 7);
+    expect(answer.statuses).toEqual([{ code: "OK", limitRemaining: 0xffff_ffff }]);
+    expect((store as WatchedStore).calls).toBe(0);
+    expect(events).toEqual([expect.objectContaining({ statsKey: "partner", hits: 7, overLimit: false })]);
+  });
+
+  it("applies a limit Envoy sends with the descriptor instead of the configured one", async () => {
+    const { ask } = setUp();
+    const override = { ...d(["ip", "10.0.0.3"]), limit: { requestsPerUnit: 1, unit: "hour" as const } };
+    expect((await ask([override])).statuses[0]).toMatchObject({ code: "OK", currentLimit: { requestsPerUnit: 1, unit: "hour" } });
+    expect((await ask([override])).overallCode).toBe("OVER_LIMIT");
+    const unconfigured = { ...d(["nothing", "here"]), limit: { requestsPerUnit: 1, unit: "second" as const } };
+    expect((await ask([unconfigured])).statuses[0]?.currentLimit).toMatchObject({ requestsPerUnit: 1 });
+  });
+
+  it("honours hits: 0 means 1 for the request, a descriptor's own 0 only checks", async () => {
+    const { ask } = setUp();
+    await ask([d(["ip", "10.0.0.4"])], 0);
+    const check = await ask([{ ...d(["ip", "10.0.0.4"]), hits: 0 }]);
+    expect(check.statuses[0]).toMatchObject({ code: "OK", limitRemaining: 2 });
+    await ask([{ ...d(["ip", "10.0.0.4"]), hits: 2 }], 1);
+    expect((await ask([{ ...d(["ip", "10.0.0.4"]), hits: 0 }])).overallCode).toBe("OVER_LIMIT");
+  });
+
+  it("counts a huge cost as over the limit, and nothing", async () => {
+    const { ask } = setUp();
+    expect((await ask([{ ...d(["ip", "10.0.0.5"]), hits: Number.MAX_SAFE_INTEGER * 4 }])).overallCode).toBe("OVER_LIMIT");
+    expect((await ask([d(["ip", "10.0.0.5"])])).statuses[0]).toMatchObject({ code: "OK", limitRemaining: 2 });
+  });
+
+  it("answers a client already over its limit from the local cache, counting nothing anywhere", async () => {
+    const { ask, store, events } = setUp();
+    for (let i = 0; i < 4; i++) await ask([d(["ip", "10.0.0.6"])]);
+    const callsBefore = (store as WatchedStore).calls;
+    const answers = [];
+    for (let i = 0; i < 50; i++) answers.push(await ask([d(["ip", "10.0.0.6"]), d(["api", "key-2"])]));
+    expect((store as WatchedStore).calls).toBe(callsBefore);
+    expect(answers.every((a) => a.overallCode === "OVER_LIMIT")).toBe(true);
+    expect(answers[0]!.statuses[1]).toEqual({ code: "OK", limitRemaining: 0 }); // not evaluated: the request is denied anyway
+    expect(events.at(-1)).toMatchObject({ overLimit: true, fromCache: true });
+    expect(codes(await ask([d(["api", "key-2"])]))).toEqual(["OK"]); // its quota is untouched
+  });
+
+  it("answers unknown domains OK with no limits, and refuses malformed requests", async () => {
+    const { ask, limiter } = setUp();
+    expect(await ask([d(["ip", "1"])], 0, "elsewhere")).toMatchObject({ overallCode: "OK", statuses: [{ code: "OK", limitRemaining: 0 }] });
+    await expect(ask([], 0)).rejects.toThrow(RateLimitRequestError);
+    await expect(ask([d(["ip", "1"])], 0, "")).rejects.toThrow(/domain must not be empty/);
+    const many = Array.from({ length: 65 }, (_, i) => d(["ip", String(i)]));
+    await expect(limiter.shouldRateLimit({ domain: "shop", descriptors: many, hits: 1 })).rejects.toThrow(/at most 64/);
+  });
+
+  it("keeps counters bounded whatever the values: one hashed entity per descriptor", async () => {
+    const store = new MemoryStore();
+    const { ask } = setUp({ store });
+    await ask([d(["ip", "x".repeat(100_000)])]);
+    expect(store.size).toBe(1);
+  });
+});
+
+describe("RateLimiter when the store cannot answer", () => {
+  const withMode = (mode: string) => CONFIG.replace("domain: shop", `domain: shop\nfailure_mode: ${mode}`);
+  const down = () => {
+    const store = new WatchedStore();
+    store.up = false;
+    return store;
+  };
+
+  it("fails with RateLimitUnavailableError by default, never an accidental OK", async () => {
+    const { ask } = setUp({ store: down() });
+    await expect(ask([d(["ip", "1"])])).rejects.toThrow(RateLimitUnavailableError);
+    expect((await ask([d(["partner", "p"])])).overallCode).toBe("OK"); // nothing to count: no store needed
+  });
+
+  it("answers OK when the domain fails open, OVER_LIMIT when it fails closed", async () => {
+    const open = await setUp({ yaml: withMode("open"), store: down() }).ask([d(["ip", "1"])]);
+    expect(open).toMatchObject({ overallCode: "OK", statuses: [{ code: "OK", limitRemaining: 0 }], metadata: { degraded: true } });
+    const closed = await setUp({ yaml: withMode("closed"), store: down() }).ask([d(["ip", "1"]), d(["trial", "t"])]);
+    expect(codes(closed)).toEqual(["OVER_LIMIT", "OK"]); // shadow mode still never denies
+    expect(closed.metadata.degraded).toBe(true);
+  });
+
+  it("counts on this replica's local state when the domain says local", async () => {
+    const { ask } = setUp({ yaml: withMode("local"), store: new ResilientStore(down(), new MemoryStore()) });
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await ask([d(["ip", "1"])]));
+    expect(answers.map((a) => a.overallCode)).toEqual(["OK", "OK", "OK", "OVER_LIMIT"]);
+    expect(answers[0]!.metadata.degraded).toBe(true);
+    // Without local state to fall back on, local cannot decide either.
+    await expect(setUp({ yaml: withMode("local"), store: down() }).ask([d(["ip", "1"])])).rejects.toThrow(RateLimitUnavailableError);
+  });
+
+  it("does not take local answers for shared ones when the domain says error", async () => {
+    const { ask } = setUp({ store: new ResilientStore(down(), new MemoryStore()) });
+    await expect(ask([d(["ip", "1"])])).rejects.toThrow(RateLimitUnavailableError);
+  });
+});

@@ -1,0 +1,203 @@
+import type { Store } from "../state/store.js";
+import type { DomainConfig, RateLimitConfig } from "./config.js";
+import { countPlans, type Counted } from "./count.js";
+import { rateLimitHeaders } from "./headers.js";
+import { OverLimitCache } from "./over-limit-cache.js";
+import { evaluate, exceeds, failedClosed, type Evaluation, type LimitedPlan } from "./outcome.js";
+import { applyReplaces, planDescriptor, type CounterPseudonymiser, type Plan, type StatsKeys } from "./plan.js";
+import {
+  RateLimitRequestError,
+  RateLimitUnavailableError,
+  UNLIMITED_REMAINING,
+  type DecisionMetadata,
+  type DescriptorStatus,
+  type RateLimitDecision,
+  type RateLimitRequest,
+} from "./request.js";
+
+/** What statistics see of one descriptor that a limit applied to (envoyproxy/ratelimit's stats). */
+export interface DescriptorEvent extends StatsKeys {
+  domain: string;
+  hits: number;
+  overLimit: boolean;
+  nearLimitHits: number;
+  shadowMode: boolean;
+  /** Answered from the local over-limit cache, without the store. */
+  fromCache: boolean;
+}
+
+/** The hooks metrics and logs attach to; the core knows no metrics library. */
+export interface RateLimitObserver {
+  descriptor(event: DescriptorEvent): void;
+  unknownDomain(domain: string): void;
+  /** The store could not answer for `domain`, and its failure_mode decided. */
+  storeUnavailable(domain: string, failureMode: DomainConfig["failureMode"]): void;
+}
+
+export interface RateLimiterOptions {
+  /** The configuration in force, read once per request (hot reload swaps it). */
+  config: () => RateLimitConfig;
+  store: Store;
+  /** Keyed pseudonyms for counter identities (Palisade's HMAC pseudonymiser in the service). */
+  pseudonymise: CounterPseudonymiser;
+  /** RateLimitRequests carry no time, so windows run on the local clock. */
+  clock?: { now(): number };
+  cache?: OverLimitCache;
+  observer?: RateLimitObserver;
+}
+
+/** Envoy sends one descriptor per matching route rate limit: a handful. More is a misconfiguration. */
+export const MAX_DESCRIPTORS = 64;
+
+/** No limit applied to this descriptor: no rule, replaced, or not evaluated. */
+const NO_LIMIT: DescriptorStatus = { code: "OK", limitRemaining: 0 };
+
+/** Unlimited descriptors answer OK with the most remaining a uint32 can say, as envoyproxy/ratelimit does. */
+const UNLIMITED: DescriptorStatus = { code: "OK", limitRemaining: UNLIMITED_REMAINING };
+
+/**
+ * ShouldRateLimit, without protobuf: match each descriptor, answer from the local over-limit
+ * cache when that already decides, else count every limited descriptor in the store at once
+ * (denied requests count nothing), and build Envoy's answer.
+ */
+export class RateLimiter {
+  readonly #options: RateLimiterOptions;
+  readonly #clock: { now(): number };
+  readonly #cache: OverLimitCache;
+
+  constructor(options: RateLimiterOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? { now: () => Date.now() };
+    this.#cache = options.cache ?? new OverLimitCache();
+  }
+
+  async shouldRateLimit(request: RateLimitRequest): Promise<RateLimitDecision> {
+    assertValidRequest(request);
+    const nowMs = this.#clock.now();
+    const domain = this.#options.config().domains.get(request.domain);
+    if (!domain) {
+      // envoyproxy/ratelimit's answer too: a domain nobody configured limits nothing.
+      this.#options.observer?.unknownDomain(request.domain);
+      return decide(request.domain, request.descriptors.map(() => NO_LIMIT), {});
+    }
+    const plan = (descriptor: RateLimitRequest["descriptors"][number]) => planDescriptor(domain, descriptor, request.hits, this.#options.pseudonymise);
+    const plans = applyReplaces(request.descriptors.map(plan));
+    const evaluations = await this.#evaluate(domain, plans, nowMs);
+    return decide(domain.domain, evaluations.statuses, metadataOf(plans, evaluations));
+  }
+
+  async #evaluate(domain: DomainConfig, plans: Plan[], nowMs: number): Promise<Evaluations> {
+    const results = new Map<Plan, Evaluation>();
+    for (const plan of plans) {
+      const cached = plan.kind === "limited" ? this.#fromCache(plan, nowMs) : undefined;
+      if (cached) results.set(plan, cached);
+    }
+    const limited = plans.filter((plan): plan is LimitedPlan => plan.kind === "limited");
+    // A request the cache already denies counts nowhere else either: its traffic never reaches the store.
+    const deniedLocally = limited.some((plan) => results.get(plan)?.status.code === "OVER_LIMIT");
+    const toCount = deniedLocally ? [] : limited.filter((plan) => !results.has(plan));
+    const counts = await countPlans(this.#options.store, toCount, nowMs);
+    const degraded = [...counts.values()].some((counted) => !counted.ok || counted.degraded);
+    if (degraded) this.#options.observer?.storeUnavailable(domain.domain, domain.failureMode);
+    for (const [plan, counted] of counts) {
+      const evaluation = this.#fromStore(domain, plan, counted, nowMs);
+      if (evaluation) results.set(plan, evaluation);
+    }
+    for (const plan of plans) this.#observe(domain, plan, results.get(plan));
+    return { statuses: plans.map((plan) => statusOf(plan, results.get(plan))), results, degraded };
+  }
+
+  /** The plan's evaluation when the cache alone shows it over its limit, else undefined. */
+  #fromCache(plan: LimitedPlan, nowMs: number): Evaluation | undefined {
+    const bounds = plan.windows.map((planned) => this.#cache.lowerBound(planned.counter, nowMs));
+    const knownOver = plan.windows.some((planned, i) => bounds[i] !== undefined && exceeds(bounds[i]!, plan.hits, planned.limit));
+    return knownOver ? { ...evaluate(plan, bounds.map((bound) => bound ?? 0), false, nowMs), fromCache: true } : undefined;
+  }
+
+  /** The plan's evaluation from the store's answer; undefined when it goes unevaluated (fail open). */
+  #fromStore(domain: DomainConfig, plan: LimitedPlan, counted: Counted, nowMs: number): Evaluation | undefined {
+    const trusted = counted.ok && (!counted.degraded || domain.failureMode === "local");
+    if (counted.ok && trusted) {
+      const evaluation = evaluate(plan, counted.befores, counted.counted, nowMs);
+      if (!counted.degraded) this.#rememberOver(plan, counted.befores, nowMs);
+      return evaluation;
+    }
+    switch (domain.failureMode) {
+      case "open":
+        return undefined;
+      case "closed":
+        return failedClosed(plan, nowMs);
+      case "error":
+      case "local": {
+        const cause = counted.ok ? undefined : counted.error;
+        throw new RateLimitUnavailableError(`the store cannot count for domain "${domain.domain}"`, { cause });
+      }
+      default: {
+        const unknown: never = domain.failureMode;
+        throw new Error(`unknown failure mode ${String(unknown)}`);
+      }
+    }
+  }
+
+  #rememberOver(plan: LimitedPlan, befores: readonly number[], nowMs: number): void {
+    plan.windows.forEach((planned, i) => {
+      if (exceeds(befores[i]!, plan.hits, planned.limit)) this.#cache.remember(planned.counter, planned.window, befores[i]!, nowMs);
+    });
+  }
+
+  #observe(domain: DomainConfig, plan: Plan, evaluation: Evaluation | undefined): void {
+    const observer = this.#options.observer;
+    if (!observer || plan.kind === "none") return;
+    if (plan.kind === "limited" && !evaluation) return; // not evaluated: nothing happened to it
+    const { statsKey, rollupStatsKey, hits } = plan;
+    observer.descriptor({
+      domain: domain.domain,
+      statsKey,
+      rollupStatsKey,
+      hits,
+      overLimit: evaluation?.overLimit ?? false,
+      nearLimitHits: evaluation?.nearLimitHits ?? 0,
+      shadowMode: plan.kind === "limited" && plan.shadowMode,
+      fromCache: evaluation?.fromCache ?? false,
+    });
+  }
+}
+
+interface Evaluations {
+  statuses: DescriptorStatus[];
+  results: Map<Plan, Evaluation>;
+  degraded: boolean;
+}
+
+function statusOf(plan: Plan, evaluation: Evaluation | undefined): DescriptorStatus {
+  if (plan.kind === "unlimited") return UNLIMITED;
+  return evaluation?.status ?? NO_LIMIT;
+}
+
+function metadataOf(plans: readonly Plan[], evaluations: Evaluations): Omit<DecisionMetadata, "domain"> {
+  const risks = plans.flatMap((plan) => (plan.kind === "limited" && plan.risk !== undefined ? [plan.risk] : []));
+  const shadowOver = plans.some((plan) => plan.kind === "limited" && plan.shadowMode && evaluations.results.get(plan)?.overLimit);
+  return {
+    ...(risks.length > 0 ? { risk: Math.max(...risks) } : {}),
+    ...(evaluations.degraded ? { degraded: true } : {}),
+    ...(shadowOver ? { shadow_over_limit: true } : {}),
+  };
+}
+
+function decide(domain: string, statuses: DescriptorStatus[], metadata: Omit<DecisionMetadata, "domain">): RateLimitDecision {
+  return {
+    overallCode: statuses.some((status) => status.code === "OVER_LIMIT") ? "OVER_LIMIT" : "OK",
+    statuses,
+    responseHeaders: rateLimitHeaders(statuses),
+    metadata: { domain, ...metadata },
+  };
+}
+
+/** envoyproxy/ratelimit refuses these too; Envoy itself never sends them. */
+function assertValidRequest(request: RateLimitRequest): void {
+  if (request.domain === "") throw new RateLimitRequestError("rate limit domain must not be empty");
+  if (request.descriptors.length === 0) throw new RateLimitRequestError("rate limit descriptor list must not be empty");
+  if (request.descriptors.length > MAX_DESCRIPTORS) {
+    throw new RateLimitRequestError(`at most ${MAX_DESCRIPTORS} descriptors per request, got ${request.descriptors.length}`);
+  }
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { parseDomainFile } from "./config-loader.js";
+import { matchDescriptor } from "./match.js";
+
+const domain = parseDomainFile(
+  `
+domain: test
+descriptors:
+  - key: to_number
+    rate_limit: { unit: day, requests_per_unit: 50 }
+  - key: to_number
+    value: "5550100"
+    rate_limit: { unit: day, requests_per_unit: 0 }
+  - key: message_type
+    value: marketing
+    descriptors:
+      - key: to_number
+        rate_limit: { unit: day, requests_per_unit: 3 }
+  - key: path
+    value: /api/*
+    rate_limit: { unit: second, requests_per_unit: 10 }
+  - key: path
+    value: /api/v1/*
+    detailed_metric: true
+    rate_limit: { unit: second, requests_per_unit: 5 }
+  - key: path
+    value: /api/v1/login
+    rate_limit: { unit: second, requests_per_unit: 1 }
+  - key: placeholder
+    value: only
+    descriptors:
+      - key: leaf
+        rate_limit: { unit: second, requests_per_unit: 1 }
+`,
+  "test.yaml",
+)!;
+
+const limitOf = (...pairs: [string, string][]) => {
+  const match = matchDescriptor(domain.root, pairs.map(([key, value]) => ({ key, value })));
+  return match?.node.rule?.kind === "limited" ? { limit: match.node.rule.windows[0]!.requestsPerUnit, stats: match.statsKey } : undefined;
+};
+
+describe("matchDescriptor", () => {
+  it("prefers the exact value over the key's default", () => {
+    expect(limitOf(["to_number", "5550100"])).toEqual({ limit: 0, stats: "to_number_5550100" });
+    expect(limitOf(["to_number", "5550199"])).toEqual({ limit: 50, stats: "to_number" });
+  });
+
+  it("walks nested descriptors one level per entry", () => {
+    expect(limitOf(["message_type", "marketing"], ["to_number", "1"])).toEqual({ limit: 3, stats: "message_type_marketing.to_number" });
+    expect(limitOf(["message_type", "transactional"], ["to_number", "1"])).toBeUndefined();
+  });
+
+  it("matches nothing when the request has more or fewer entries than the configuration has levels", () => {
+    expect(limitOf(["to_number", "1"], ["extra", "x"])).toBeUndefined();
+    expect(limitOf(["message_type", "marketing"])).toBeUndefined(); // a placeholder without a rate_limit
+    expect(limitOf(["placeholder", "only"])).toBeUndefined();
+    expect(limitOf()).toBeUndefined();
+  });
+
+  it("matches value wildcards by the longest prefix, after exact values", () => {
+    expect(limitOf(["path", "/api/v1/login"])).toEqual({ limit: 1, stats: "path_/api/v1/login" });
+    expect(limitOf(["path", "/api/v1/search"])).toEqual({ limit: 5, stats: "path_/api/v1/search" }); // detailed
+    expect(limitOf(["path", "/api/v2/search"])).toEqual({ limit: 10, stats: "path_/api/*" });
+    expect(limitOf(["path", "/static/app.js"])).toBeUndefined();
+  });
+
+  it("keeps detailed statistics keys short and offers a rolled-up key", () => {
+    const long = `/api/v1/${"x".repeat(10_000)}`;
+    const match = matchDescriptor(domain.root, [{ key: "path", value: long }])!;
+    expect(match.statsKey.length).toBeLessThan(80);
+    expect(match.rollupStatsKey).toBe("path_/api/v1/*");
+  });
+
+  it("is case-sensitive, as envoyproxy/ratelimit is", () => {
+    expect(limitOf(["Path", "/api/v1/login"])).toBeUndefined();
+  });
+});

@@ -1,0 +1,113 @@
+import { UNIT_MS, type DomainConfig, type QuotaWindow, type Rule } from "./config.js";
+import { entriesStatsKey, matchDescriptor } from "./match.js";
+import { MAX_HITS, type DescriptorEntry, type LimitOverride, type RateLimitDescriptor } from "./request.js";
+import { parseRisk, RISK_ENTRY_KEY, riskScaledLimit } from "./risk.js";
+
+/** How statistics name a descriptor (see Match). */
+export interface StatsKeys {
+  statsKey: string;
+  rollupStatsKey: string;
+}
+
+/** A window with the limit that applies to this request (after risk scaling). */
+export interface PlannedWindow {
+  window: QuotaWindow;
+  limit: number;
+  /** Identifies the counter in the local over-limit cache. */
+  counter: string;
+}
+
+/** What one request descriptor will be checked against, before anything is counted. */
+export type Plan =
+  | { kind: "none" }
+  | ({ kind: "unlimited"; hits: number; ruleName?: string; replaces: readonly string[] } & StatsKeys)
+  | ({
+      kind: "limited";
+      hits: number;
+      ruleName?: string;
+      replaces: readonly string[];
+      shadowMode: boolean;
+      /** The store entity of the descriptor's counters: a hash, so any value gives a bounded key. */
+      entity: string;
+      windows: PlannedWindow[];
+      risk?: number;
+    } & StatsKeys);
+
+/**
+ * Turns what identifies a counter (domain and entries, which may hold IPs, user names, API keys)
+ * into its store entity: a keyed pseudonym, so raw identifiers never reach the store and any
+ * value, however long, gives a bounded key.
+ */
+export type CounterPseudonymiser = (identity: string) => string;
+
+/** Resolves one request descriptor against its domain: match, cost, risk, counters. */
+export function planDescriptor(domain: DomainConfig, descriptor: RateLimitDescriptor, requestHits: number, pseudonymise: CounterPseudonymiser): Plan {
+  const { entries, risk } = splitRisk(descriptor.entries);
+  const match = matchDescriptor(domain.root, entries);
+  const rule = descriptor.limit ? overrideRule(descriptor.limit) : match?.node.rule;
+  if (!rule) return { kind: "none" };
+  const stats = match ?? { statsKey: entriesStatsKey(entries), rollupStatsKey: entriesStatsKey(entries) };
+  const hits = hitsOf(descriptor, requestHits);
+  const named = { ...(rule.name === undefined ? {} : { ruleName: rule.name }), replaces: rule.replaces };
+  const statsKeys = { statsKey: stats.statsKey, rollupStatsKey: stats.rollupStatsKey };
+  if (rule.kind === "unlimited") return { kind: "unlimited", hits, ...named, ...statsKeys };
+  const entity = counterEntity(domain.domain, entries, pseudonymise);
+  const windows = rule.windows.map((window) => ({
+    window,
+    limit: rule.riskFloor === undefined || risk === undefined ? window.requestsPerUnit : riskScaledLimit(window.requestsPerUnit, rule.riskFloor, risk),
+    counter: `${entity}/${window.role}/${window.windowMs}/${window.algorithm}`,
+  }));
+  // Envoy's own limits never run in shadow mode, as in envoyproxy/ratelimit.
+  const shadowMode = descriptor.limit ? false : (match?.node.shadowMode ?? false);
+  return { kind: "limited", hits, ...named, shadowMode, entity, windows, ...statsKeys, ...(risk === undefined ? {} : { risk }) };
+}
+
+/**
+ * envoyproxy/ratelimit's `replaces`: a limit named in the `replaces` of another limit that
+ * applies to the same request does not apply (and counts nothing).
+ */
+export function applyReplaces(plans: Plan[]): Plan[] {
+  const replaced = new Set(plans.flatMap((plan) => (plan.kind === "none" ? [] : plan.replaces)));
+  if (replaced.size === 0) return plans;
+  return plans.map((plan) => (plan.kind !== "none" && plan.ruleName !== undefined && replaced.has(plan.ruleName) ? { kind: "none" } : plan));
+}
+
+function splitRisk(all: readonly DescriptorEntry[]): { entries: DescriptorEntry[]; risk?: number } {
+  const entries = all.filter((entry) => entry.key !== RISK_ENTRY_KEY);
+  if (entries.length === all.length) return { entries };
+  const risks = all.filter((entry) => entry.key === RISK_ENTRY_KEY).map((entry) => parseRisk(entry.value));
+  const known = risks.filter((risk): risk is number => risk !== undefined);
+  return known.length === 0 ? { entries } : { entries, risk: Math.max(...known) };
+}
+
+function overrideRule(limit: LimitOverride): Rule {
+  const window: QuotaWindow = {
+    role: "limit",
+    requestsPerUnit: limit.requestsPerUnit,
+    unit: limit.unit,
+    unitMultiplier: 1,
+    windowMs: UNIT_MS[limit.unit],
+    algorithm: "fixed",
+  };
+  return { kind: "limited", replaces: [], windows: [window] };
+}
+
+/**
+ * The descriptor's own cost when Envoy set one (0: check without counting), else the request's
+ * (0 means 1). Anything that is not a whole number of hits counts as 1; more than MAX_HITS as
+ * MAX_HITS, which exceeds every limit.
+ */
+function hitsOf(descriptor: RateLimitDescriptor, requestHits: number): number {
+  const raw = descriptor.hits ?? (requestHits === 0 ? 1 : requestHits);
+  if (!Number.isFinite(raw) || raw < 0) return 1;
+  return Math.min(Math.floor(raw), MAX_HITS);
+}
+
+/**
+ * Counters are identified by the domain and every entry the request sent (values included even
+ * where the configuration matched by key alone: each value has its own counter).
+ */
+function counterEntity(domain: string, entries: readonly DescriptorEntry[], pseudonymise: CounterPseudonymiser): string {
+  const identity = JSON.stringify([domain, ...entries.flatMap((entry) => [entry.key, entry.value])]);
+  return `rl.${pseudonymise(identity)}`;
+}

@@ -1,0 +1,41 @@
+import { status } from "@grpc/grpc-js";
+import type { RateLimiter } from "../../../ratelimit/limiter.js";
+import type { RateLimitTelemetry } from "../../../telemetry/ratelimit-metrics.js";
+import type { RateLimitImplementation } from "../protos.js";
+import { toRateLimitRequest, toRateLimitResponse } from "./converter.js";
+
+export interface RateLimitServiceDependencies {
+  limiter: Pick<RateLimiter, "shouldRateLimit">;
+  telemetry: RateLimitTelemetry;
+}
+
+/**
+ * envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit: protobuf in, limiter, protobuf out.
+ *
+ * When no answer can be given the reply is a gRPC error, never an overall_code of UNKNOWN (which
+ * Envoy reads as OK): UNAVAILABLE when the store cannot count and the domain's failure_mode is
+ * `error`, so Envoy's failure_mode_deny decides; INVALID_ARGUMENT for a request without a domain
+ * or descriptors; INTERNAL for a bug.
+ */
+export function createRateLimitService(deps: RateLimitServiceDependencies): RateLimitImplementation {
+  return {
+    ShouldRateLimit(call, callback) {
+      const started = process.hrtime.bigint();
+      // The converter never throws; the limiter may reject, and an error there is answered below.
+      Promise.resolve()
+        .then(() => deps.limiter.shouldRateLimit(toRateLimitRequest(call.request)))
+        .then(
+          (decision) => {
+            deps.telemetry.answered(decision, started);
+            callback(null, toRateLimitResponse(decision));
+          },
+          (error: unknown) => {
+            const code = deps.telemetry.failed(error, started);
+            // Envoy logs the details; a bug's own message stays in Palisade's log.
+            const details = code !== status.INTERNAL && error instanceof Error ? error.message : "palisade could not answer";
+            callback({ code, details });
+          },
+        );
+    },
+  };
+}

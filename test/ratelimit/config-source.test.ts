@@ -1,0 +1,41 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, expect, it, vi } from "vitest";
+import { RateLimitConfigError } from "../../src/ratelimit/config.js";
+import { RateLimitConfigSource } from "../../src/ratelimit/config-source.js";
+
+const domainFile = (domain: string, requests = 10) => `domain: ${domain}\ndescriptors:\n  - key: ip\n    rate_limit: { unit: minute, requests_per_unit: ${requests} }\n`;
+
+let dir: string;
+let source: RateLimitConfigSource | undefined;
+beforeEach(() => void (dir = mkdtempSync(join(tmpdir(), "palisade-ratelimit-source-"))));
+afterEach(async () => {
+  await source?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it("reloads a directory of domains, keeps the last good configuration, and says why it rejected an edit", async () => {
+  writeFileSync(join(dir, "shop.yaml"), domainFile("shop"));
+  const results: boolean[] = [];
+  const logger = { info: vi.fn(), warn: vi.fn(), error: vi.fn() };
+  source = new RateLimitConfigSource({ location: dir, logger, pollIntervalMs: 50, onReload: (result) => results.push(result.ok) });
+  const first = await source.start();
+  expect([...first.domains.keys()]).toEqual(["shop"]);
+
+  writeFileSync(join(dir, "internal.yaml"), domainFile("internal"));
+  await vi.waitFor(() => expect([...source!.current().domains.keys()]).toEqual(["internal", "shop"]), { timeout: 2000 });
+
+  writeFileSync(join(dir, "shop.yaml"), domainFile("shop").replace("rate_limit", "ratelimit"));
+  await vi.waitFor(() => expect(source!.status().lastError).toBeDefined(), { timeout: 2000 });
+  expect(source.status().lastError?.issues).toEqual([{ path: "descriptors[0].ratelimit", message: 'unknown key (did you mean "rate_limit"?)' }]);
+  expect([...source.current().domains.keys()]).toEqual(["internal", "shop"]);
+  expect(logger.error).toHaveBeenCalledWith(expect.objectContaining({ domainsInForce: ["internal", "shop"] }), expect.stringContaining("rejected"));
+  expect(results).toEqual([true, false]);
+});
+
+it("refuses to start without a valid configuration", async () => {
+  writeFileSync(join(dir, "shop.yaml"), "domain: [");
+  source = new RateLimitConfigSource({ location: join(dir, "shop.yaml"), logger: { info() {}, warn() {}, error() {} } });
+  await expect(source.start()).rejects.toBeInstanceOf(RateLimitConfigError);
+});
