@@ -1,6 +1,6 @@
 /** The baseline server as a process of its own: prints `port N` once it listens. */
-import { startNoopAuthorization } from "./noop.js";
+import { startNoopServices } from "./noop.js";
 
-const server = await startNoopAuthorization();
+const server = await startNoopServices();
 process.stdout.write(`port ${server.address.split(":").pop()}\n`);
 process.on("SIGTERM", () => void server.stop().then(() => process.exit(0)));

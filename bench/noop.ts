@@ -1,14 +1,24 @@
 import * as grpc from "@grpc/grpc-js";
 import { upstreamGrpc } from "../test/contract/upstream.js";
 import { startServer, type RunningServer } from "../test/contract/upstream.js";
-import { palisadeServices, type AuthorizationImplementation } from "../src/transport/grpc/protos.js";
+import { palisadeServices, type AuthorizationImplementation, type RateLimitImplementation } from "../src/transport/grpc/protos.js";
 
-/** The baseline: a grpc-js Authorization server on the same protos that allows everything at once. */
-export function startNoopAuthorization(): Promise<RunningServer> {
-  const implementation: AuthorizationImplementation = {
+/**
+ * The baseline: grpc-js Authorization and RateLimitService servers on the same protos that
+ * allow everything at once, one OK status per descriptor as the protocol requires.
+ */
+export function startNoopServices(): Promise<RunningServer> {
+  const authorization: AuthorizationImplementation = {
     Check: (_call, callback) => callback(null, { status: { code: 0 }, ok_response: {} }),
   };
-  return startServer((server) => server.addService(palisadeServices().authorization.definition, implementation));
+  const rateLimit: RateLimitImplementation = {
+    ShouldRateLimit: (call, callback) =>
+      callback(null, { overall_code: "OK", statuses: (call.request.descriptors ?? []).map(() => ({ code: "OK" })) }),
+  };
+  return startServer((server) => {
+    server.addService(palisadeServices().authorization.definition, authorization);
+    server.addService(palisadeServices().rateLimit.definition, rateLimit);
+  });
 }
 
 type CheckClient = grpc.Client & { Check(request: object, callback: (error: grpc.ServiceError | null) => void): void };

@@ -14,7 +14,8 @@ import { measureReplaySpeed } from "./replay-speed.js";
 import { commandStats, diffStats } from "./redis-stats.js";
 import { upstreamAuthzClient } from "./noop.js";
 import { startNoopProcess, startPalisadeProcess } from "./servers.js";
-import { storefrontRequest } from "./traffic.js";
+import { storefrontRateLimitRequest, storefrontRequest } from "./traffic.js";
+import { envoyRateLimitClient } from "../test/support/envoy-ratelimit-client.js";
 
 const quick = process.env.BENCH_QUICK === "1";
 const LOAD = { concurrency: 32, seconds: quick ? 3 : 10, warmupSeconds: quick ? 1 : 2 };
@@ -27,6 +28,9 @@ async function main(): Promise<void> {
     const noopClient = upstreamAuthzClient(`127.0.0.1:${noop.grpcPort}`);
     const noopResult = await closedLoop((i) => noopClient.check(storefrontRequest(i, Date.now())), LOAD);
     noopClient.close();
+    const noopLimiter = envoyRateLimitClient(`127.0.0.1:${noop.grpcPort}`);
+    const noopRateLimit = await closedLoop((i) => noopLimiter.shouldRateLimit(storefrontRateLimitRequest(i)), LOAD);
+    noopLimiter.close();
     await noop.stop();
 
     const app = await startPalisadeProcess(redis.url);
@@ -36,11 +40,18 @@ async function main(): Promise<void> {
     const checkResult = await closedLoop((i) => client.check(storefrontRequest(i, Date.now())), LOAD);
     const redisCost = diffStats(before, await commandStats(inspector), checkResult.requests + warmupRequests(checkResult));
     client.close();
+    const limiter = envoyRateLimitClient(`127.0.0.1:${app.grpcPort}`);
+    const beforeLimits = await commandStats(inspector);
+    const rateLimitResult = await closedLoop((i) => limiter.shouldRateLimit(storefrontRateLimitRequest(i)), LOAD);
+    const redisPerRateLimit = diffStats(beforeLimits, await commandStats(inspector), rateLimitResult.requests + warmupRequests(rateLimitResult));
+    limiter.close();
     await app.stop();
     inspector.disconnect();
 
     results.check = { noop: noopResult, palisade: checkResult, ratios: ratios(checkResult, noopResult) };
     results.redisPerCheck = redisCost;
+    results.shouldRateLimit = { noop: noopRateLimit, palisade: rateLimitResult, ratios: ratios(rateLimitResult, noopRateLimit) };
+    results.redisPerRateLimit = redisPerRateLimit;
     results.attackMemory = await measureAttackMemory(redis.url, { requests: Number(process.env.BENCH_ATTACK_REQUESTS ?? (quick ? 50_000 : 300_000)) });
     results.replay = await measureReplaySpeed(quick ? 50_000 : 200_000);
   } finally {
@@ -78,20 +89,24 @@ function commit(): string {
   }
 }
 
+type Comparison = { noop: LoadResult; palisade: LoadResult; ratios: Record<string, number> };
+
 function printTable(results: Record<string, unknown>): void {
-  const check = results.check as { noop: LoadResult; palisade: LoadResult; ratios: Record<string, number> };
   const rows: [string, string, string, string][] = [["", "no-op server", "Palisade (Redis)", "ratio"]];
-  const row = (label: string, key: keyof LoadResult, ratio?: number) =>
-    rows.push([label, String(check.noop[key]), String(check.palisade[key]), ratio === undefined ? "" : String(ratio)]);
-  row("Check/s", "perSecond", check.ratios.throughput);
-  row("p50 ms", "p50", check.ratios.p50);
-  row("p90 ms", "p90");
-  row("p99 ms", "p99", check.ratios.p99);
-  row("p99.9 ms", "p999");
-  row("errors", "errors");
+  for (const [name, comparison] of [["Check", results.check], ["ShouldRateLimit", results.shouldRateLimit]] as [string, Comparison][]) {
+    const row = (label: string, key: keyof LoadResult, ratio?: number) =>
+      rows.push([`${name} ${label}`, String(comparison.noop[key]), String(comparison.palisade[key]), ratio === undefined ? "" : String(ratio)]);
+    row("/s", "perSecond", comparison.ratios.throughput);
+    row("p50 ms", "p50", comparison.ratios.p50);
+    row("p90 ms", "p90");
+    row("p99 ms", "p99", comparison.ratios.p99);
+    row("p99.9 ms", "p999");
+    row("errors", "errors");
+  }
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((r) => r[column]!.length)));
   for (const r of rows) process.stdout.write(`${r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ")}\n`);
   process.stdout.write(`\nRedis per Check: ${JSON.stringify(results.redisPerCheck)}\n`);
+  process.stdout.write(`Redis per ShouldRateLimit: ${JSON.stringify(results.redisPerRateLimit)}\n`);
   process.stdout.write(`Memory under attack: ${JSON.stringify(results.attackMemory)}\n`);
   process.stdout.write(`Offline replay: ${JSON.stringify(results.replay)}\n`);
 }

@@ -39,3 +39,17 @@ export function storefrontRequest(index: number, nowMs: number): object {
   }
   return checkRequest({ ...input, timeMs: nowMs, requestId: `bench-${index}` });
 }
+
+/** What Envoy's rate-limit filter sends for the same mix, per examples/ratelimit.yaml. */
+export function storefrontRateLimitRequest(index: number) {
+  const client = index % 5000;
+  const address = `100.${64 + (client % 50)}.${Math.floor(client / 50) % 250}.${(client * 7) % 250}`;
+  const endpoint = ["product", "search", "login", "static"][index % 4]!;
+  return {
+    domain: "storefront",
+    descriptors: [
+      { entries: [{ key: "remote_address", value: address }] },
+      { entries: [{ key: "endpoint", value: endpoint }, { key: "remote_address", value: address }] },
+    ],
+  };
+}
