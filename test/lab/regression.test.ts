@@ -7,8 +7,7 @@
  * failure and distinct-count signals, scraping signals). Floors sit a little below the measured
  * figure so that a harmless change (a rounding in a window, a HyperLogLog estimate under another
  * run's pseudonym key) does not fail CI, while a real loss does. What is not detected today is
- * written as such (distributed scraping: 0%), and so are today's known false positives (office
-NATs throttled as scrapers): their ceilings are to be LOWERED when fixed. When detection improves, raise the numbers here
+ * written as such (distributed scraping: 0%). When detection improves, raise the numbers here
  * to the new measurement, in the same commit, and say what improved; a failure prints today's
  * figures, so no second run is needed.
  */
@@ -44,14 +43,12 @@ const MAX_FALSE_POSITIVE_SHARE = 0.001;
 
 /** Measured → floor. Keep the measurement in the comment so the next raise knows the margin. */
 const FLOORS: Record<string, Floors> = {
-  // 1.25% of shoppers denied (91 of 7,270): catalogue-throttle on office NAT addresses, whose
-  // many users together view over a hundred distinct products (ip.distinct_resources, and
-  // subnet.distinct_resources for the office /24). A known false positive: LOWER this ceiling
-  // when shared addresses are told apart from scrapers.
-  "marketing-spike": { falsePositives: 0.015 },
+  // The office-NAT false positive (1.25% of shoppers throttled as scrapers) is gone since
+  // distinct resources per IP and per subnet weigh too little to act alone: 0 of 7,270 now, so
+  // the default ceiling (0.1%) applies.
+  "marketing-spike": {},
   // 99.3% mitigated, first denial after 0.8 s and held from then on, no account taken over.
-  // 5.1% of shoppers denied: the same office-NAT false positive as in the spike (lower it too).
-  "stuffing-burst": { mitigated: 0.98, firstMitigation: 3, sustained: 15, takenOver: 1, falsePositives: 0.055 },
+  "stuffing-burst": { mitigated: 0.98, firstMitigation: 3, sustained: 15, takenOver: 1 },
   // 95.2%, first after 3.2 s, sustained after 80 s, 1 account taken over (a hit before the
   // failure counts built up).
   "stuffing-distributed": { mitigated: 0.93, firstMitigation: 10, sustained: 120, takenOver: 2 },
