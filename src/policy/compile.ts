@@ -3,6 +3,7 @@ import type { Action, Scope } from "../pipeline/decision.js";
 import { parseCidr, type CidrList } from "../detection/reputation.js";
 import { compileCondition, type CompiledCondition } from "./cel.js";
 import { durationMs } from "./duration.js";
+import { compileLimit, compileResponse, type CompiledLimit, type CompiledResponse } from "./response-schema.js";
 import { defaultOutcome, type EndpointSpec, type FailMode, type FieldSource, type OutcomeSpec, type PolicyDocument } from "./schema.js";
 import { compileSignals, type CompiledSignals } from "./signals.js";
 
@@ -52,6 +53,8 @@ export interface CompiledRule {
   scope: Scope;
   shadow: boolean;
   retryAfterMs?: number;
+  /** Adaptive limit: the rule acts only beyond it (see response/throttle.ts). */
+  limit?: CompiledLimit;
 }
 
 /** An immutable, ready-to-evaluate policy. */
@@ -68,6 +71,7 @@ export interface CompiledPolicy {
   signals: CompiledSignals;
   lists: readonly CidrList[];
   rules: readonly CompiledRule[];
+  response: CompiledResponse;
   document: PolicyDocument;
   endpointFor(method: string, path: string): CompiledEndpoint | undefined;
 }
@@ -103,6 +107,7 @@ export function compilePolicy(
           scope: rule.scope,
           shadow: rule.shadow,
           retryAfterMs: rule.retryAfter ? durationMs(rule.retryAfter) : undefined,
+          limit: rule.limit && compileLimit(rule.limit),
         } satisfies CompiledRule,
       ];
     } catch (error) {
@@ -137,6 +142,7 @@ export function compilePolicy(
     signals: compileSignals(spec.signals),
     lists,
     rules,
+    response: compileResponse(spec.response),
     document,
     endpointFor: (method: string, path: string) => endpoints.find((e) => e.matches(method, path)),
   });

@@ -31,18 +31,28 @@ export interface PolicySourceOptions {
 /** What /readyz shows about the policy. Times are ISO 8601. */
 export interface PolicySourceStatus {
   source: string;
+  /** Name and version of the policy decisions use: the override when one is set. */
   name: string;
   version: string;
   loadedAt: string;
+  /** A runtime override (rollback, disabled rules, threshold overrides) wins over the file. */
+  override?: { reason: string; since: string; fileVersion: string };
   /** The last rejected update, until a valid one (or the content in force) replaces it. */
   lastError?: { at: string; source: string; issues: PolicyIssue[] };
 }
 
 interface InForce {
   policy: CompiledPolicy;
+  snapshot: PolicySnapshot;
   source: string;
   key: string;
   loadedAt: Date;
+}
+
+interface Override {
+  policy: CompiledPolicy;
+  reason: string;
+  since: Date;
 }
 
 interface Rejection {
@@ -55,6 +65,8 @@ interface Rejection {
 interface Reading {
   key: string;
   source: string;
+  /** Absent when the files could not be read at all. */
+  snapshot?: PolicySnapshot;
   compile: () => ReloadResult;
 }
 
@@ -70,6 +82,11 @@ const WATCH_SETTLE_MS = 50;
  * symlink swaps, so a poll compares a cheap fingerprint (policyFingerprint) every
  * pollIntervalMs as a safety net. Either way the files are re-read and compared by content, so
  * a touch or a kubelet resync with the same data is not a reload. Checks run one at a time.
+ *
+ * A runtime override (set by the response engine for a rollback, disabled rules or threshold
+ * overrides) wins over the file until it is cleared: file changes are still loaded, validated
+ * and reported, but decisions keep using the override. Clearing it is the explicit step that
+ * puts the file's policy back in force.
  */
 export class PolicySource {
   readonly #location: string;
@@ -78,6 +95,8 @@ export class PolicySource {
   readonly #pollIntervalMs: number;
   readonly #useWatch: boolean;
   #inForce: InForce | undefined;
+  #override: Override | undefined;
+  readonly #fileListeners = new Set<(policy: CompiledPolicy, snapshot: PolicySnapshot) => void>();
   #rejection: Rejection | undefined;
   #fingerprint = "";
   #listPaths: readonly string[] = [];
@@ -111,21 +130,48 @@ export class PolicySource {
     return result.policy;
   }
 
-  /** The policy in force. Synchronous and cheap: the Check hot path calls it. */
+  /** The policy in force: the override when set, else the file's. Synchronous and cheap: the Check hot path calls it. */
   current(): CompiledPolicy {
-    if (!this.#inForce) throw new Error("PolicySource.current() called before start() succeeded");
-    return this.#inForce.policy;
+    return this.#override?.policy ?? this.#file().policy;
+  }
+
+  /** The last good policy read from the files, whatever override is set. */
+  filePolicy(): CompiledPolicy {
+    return this.#file().policy;
+  }
+
+  /** What the file's policy was built from, so it can be kept for a later rollback. */
+  fileSnapshot(): PolicySnapshot {
+    return this.#file().snapshot;
+  }
+
+  /** Sets (or, with undefined, clears) the runtime override; see the class comment. */
+  setOverride(policy: CompiledPolicy | undefined, reason = ""): void {
+    const before = this.current().version;
+    this.#override = policy && { policy, reason, since: new Date() };
+    const after = this.current().version;
+    if (before !== after || policy) this.#logger.info({ version: after, fileVersion: this.filePolicy().version, reason }, policy ? "policy override set" : "policy override cleared");
+  }
+
+  /** Called after each file change that was applied (not the first load), after onReload. */
+  onFileChange(listener: (policy: CompiledPolicy, snapshot: PolicySnapshot) => void): () => void {
+    this.#fileListeners.add(listener);
+    return () => this.#fileListeners.delete(listener);
   }
 
   status(): PolicySourceStatus {
-    const inForce = this.#inForce;
-    if (!inForce) throw new Error("PolicySource.status() called before start() succeeded");
+    const inForce = this.#file();
+    const current = this.current();
     const status: PolicySourceStatus = {
       source: inForce.source,
-      name: inForce.policy.name,
-      version: inForce.policy.version,
+      name: current.name,
+      version: current.version,
       loadedAt: inForce.loadedAt.toISOString(),
     };
+    if (this.#override) {
+      const { reason, since } = this.#override;
+      status.override = { reason, since: since.toISOString(), fileVersion: inForce.policy.version };
+    }
     const rejection = this.#rejection;
     if (rejection) {
       status.lastError = { at: rejection.at.toISOString(), source: rejection.error.source, issues: rejection.error.issues };
@@ -153,6 +199,11 @@ export class PolicySource {
     this.#watcher?.close();
     this.#watcher = undefined;
     await this.#queue;
+  }
+
+  #file(): InForce {
+    if (!this.#inForce) throw new Error("PolicySource used before start() succeeded");
+    return this.#inForce;
   }
 
   #watch(dir: string): void {
@@ -212,7 +263,7 @@ export class PolicySource {
     try {
       const snapshot = await readPolicySnapshot(this.#location);
       this.#listPaths = snapshot.listPaths;
-      return { key: contentKey(snapshot), source: snapshot.source, compile: () => compileToResult(snapshot) };
+      return { key: contentKey(snapshot), source: snapshot.source, snapshot, compile: () => compileToResult(snapshot) };
     } catch (error) {
       const rejected = asPolicyError(error, this.#location);
       // Keyed by the error itself, so the same unreadable state is reported once, not every poll.
@@ -230,9 +281,11 @@ export class PolicySource {
   }
 
   #apply(policy: CompiledPolicy, reading: Reading, message: string): void {
-    this.#inForce = { policy, source: reading.source, key: reading.key, loadedAt: new Date() };
+    // A reading that compiled always has its snapshot: only unreadable files lack one.
+    this.#inForce = { policy, snapshot: reading.snapshot!, source: reading.source, key: reading.key, loadedAt: new Date() };
     this.#rejection = undefined;
-    this.#logger.info({ source: this.#inForce.source, name: policy.name, version: policy.version }, message);
+    const overriddenBy = this.#override?.policy.version;
+    this.#logger.info({ source: this.#inForce.source, name: policy.name, version: policy.version, overriddenBy }, message);
   }
 
   #reject(error: PolicyError, key: string): void {
@@ -244,10 +297,14 @@ export class PolicySource {
   }
 
   #notify(result: ReloadResult): void {
-    try {
-      this.#onReload?.(result);
-    } catch (error) {
-      this.#logger.error({ err: error }, "policy onReload callback failed");
+    const callbacks = [() => this.#onReload?.(result)];
+    if (result.ok) for (const listener of this.#fileListeners) callbacks.push(() => listener(result.policy, this.#file().snapshot));
+    for (const callback of callbacks) {
+      try {
+        callback();
+      } catch (error) {
+        this.#logger.error({ err: error }, "policy reload listener failed");
+      }
     }
   }
 }
