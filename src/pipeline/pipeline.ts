@@ -6,6 +6,7 @@ import { SiteActivity } from "../detection/site-activity.js";
 import { SprayingDetector } from "../detection/spraying.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
+import type { PipelineResponder } from "../response/responder.js";
 import type { Store } from "../state/store.js";
 import { decide, type Verdict } from "./decide.js";
 import { isDenial, type Decision } from "./decision.js";
@@ -30,6 +31,8 @@ export interface PipelineDependencies {
   detection?: DetectionState;
   /** Told about rule conditions that failed to evaluate, so they can be counted. */
   onRuleError?: (ruleId: string) => void;
+  /** Quarantines, friction relief and records around each decision (src/response). */
+  responder?: PipelineResponder;
 }
 
 /** Fresh replica-local detection state over `store`. */
@@ -65,8 +68,10 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
       });
       const memberships = listsContaining(policy.lists, address);
       const listed = memberships.find((m) => m.effect === "block") ?? memberships.find((m) => m.effect === "allow");
-      // Listed clients are decided without touching the store: a deny-listed flood costs no round trip.
-      const measured = listed
+      // A quarantine wins over an allow list (it is an explicit act), not over a standing block.
+      const held = listed?.effect === "block" ? undefined : deps.responder?.held(request);
+      // Listed and quarantined clients are decided without touching the store: a flood costs no round trip.
+      const measured = listed || held
         ? { signals: [], degraded: false }
         : await collectSignals(request, endpoint, policy, deps.store, detection);
       const signals: Signal[] = [
@@ -80,7 +85,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         ...anomalySignals(request),
         ...measured.signals,
       ];
-      const verdict: Verdict = decide({
+      const verdict: Verdict = held ? { decision: held, unavailable: false } : decide({
         policy,
         request,
         endpoint,
@@ -90,7 +95,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         onRuleError: deps.onRuleError,
       });
       if (verdict.unavailable) throw new DecisionUnavailableError("state store unavailable and the endpoint fails with an error");
-      const decision: Decision = {
+      let decision: Decision = {
         ...verdict.decision,
         decisionId: randomUUID(),
         policyVersion: policy.version,
@@ -99,6 +104,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         eventTimeMs: request.timeMs,
         attribution: endpoint?.authentication ? attributionOf(request) : undefined,
       };
+      if (deps.responder) decision = await deps.responder.settle(decision, request, policy);
       if (endpoint?.authentication) rememberAttempt(detection, request, decision);
       return { decision, request };
     },

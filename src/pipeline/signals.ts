@@ -8,6 +8,7 @@ import type { SiteActivity } from "../detection/site-activity.js";
 import type { SprayingDetector } from "../detection/spraying.js";
 import { planVelocity } from "../detection/velocity.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
+import { planResponse } from "../response/plan.js";
 import { applyWithStatus } from "../state/resilient-store.js";
 import type { EntityOp, Store } from "../state/store.js";
 import type { NormalisedRequest } from "./request.js";
@@ -40,6 +41,7 @@ export async function collectSignals(
   const signals = policy.signals;
   const plans: SignalPlan[] = [planVelocity(request, endpoint), planSession(request, endpoint, signals)];
   if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals));
+  plans.push(...planResponse(request, endpoint, policy)); // adaptive limits, friction relief
   const [stored, breached] = await Promise.all([
     runPlans(plans, store, request.timeMs),
     endpoint.authentication ? breachedPasswordSignals(request, signals, detection.breached) : [],
