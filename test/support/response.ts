@@ -14,8 +14,9 @@ import type { Store } from "../../src/state/store.js";
 export const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
 /**
- * A policy for response tests: `/trap` quarantines the IP, `/deny` blocks, `/shadow` would
- * quarantine (shadow rule), `/step` asks for step-up, `/challenge` challenges the username.
+ * A policy for response tests: `/trap` quarantines the IP (for a minute, `/brief` for a
+ * second), `/deny` blocks, `/shadow` would quarantine (shadow rule), `/step` asks for step-up,
+ * `/challenge` challenges the username (from the `x-user` header).
  */
 export function responsePolicy(version: string, extraRules = "", spec = ""): string {
   return `apiVersion: palisade.dev/v1alpha1
@@ -25,6 +26,7 @@ spec:
 ${spec}
   endpoints:
     - { name: trap, match: { pathPrefix: /trap } }
+    - { name: brief, match: { path: /brief } }
     - { name: deny, match: { path: /deny } }
     - { name: shadow, match: { path: /shadow } }
     - { name: step, match: { path: /step }, identity: { username: { header: x-user } } }
@@ -34,6 +36,7 @@ ${spec}
       velocity: { ip: { window: 1m, threshold: 100, weight: 30 } }
   rules:
     - { id: trap, endpoints: [trap], when: "true", action: quarantine, scope: ip, retryAfter: 1m }
+    - { id: brief, endpoints: [brief], when: "true", action: quarantine, scope: ip, retryAfter: 1s }
     - { id: deny, endpoints: [deny], when: "true", action: block, scope: ip }
     - { id: would-quarantine, endpoints: [shadow], when: "true", action: quarantine, scope: ip, shadow: true }
     - { id: step, endpoints: [step], when: "true", action: step_up, scope: username }
