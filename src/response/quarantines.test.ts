@@ -80,6 +80,16 @@ describe("quarantines through the pipeline (one replica, memory)", () => {
     expect(performance.now() - started).toBeLessThan(500);
     expect((await h.check("/search", "192.0.2.5")).decision.action).toBe("quarantine");
   });
+
+  it("drops its provisional copy when the slow write finds another replica's quarantine", async () => {
+    const theirs = JSON.stringify({ id: "q-theirs", scope: "ip", subject: "x", rule: "trap", policyVersion: "v1", reasons: [], startMs: 0, expiresMs: 1, offence: 1, actor: "system" });
+    // The write answers late that someone else got there first, and their announcement is lost.
+    const lateLoss = () => new Promise<never>((resolve) => setTimeout(() => resolve({ created: false, value: theirs, epoch: "e", seq: 1 } as never), 60));
+    h = await engineHarness(undefined, { backend: quarantinesWith({ putIfAbsent: lateLoss }), budgetMs: 10 });
+    expect((await h.check("/trap", "192.0.2.6")).decision.action).toBe("quarantine");
+    expect(h.engine.quarantines.list()).toHaveLength(1); // the provisional copy
+    await expect.poll(() => h.engine.quarantines.list()).toEqual([]);
+  });
 });
 
 /** A memory backend whose "quarantines" map has some methods replaced (a store failing its way). */

@@ -38,6 +38,8 @@ export type LiftHow = "id" | "scope" | "bulk";
 export class Quarantines {
   readonly #deps: QuarantinesDependencies;
   readonly #pending = new Map<string, Promise<Quarantine>>();
+  /** Provisional copies enforced while a slow shared write is in flight, by key. */
+  readonly #provisional = new Map<string, string>();
 
   constructor(deps: QuarantinesDependencies) {
     this.#deps = deps;
@@ -121,11 +123,17 @@ export class Quarantines {
     const ttlMs = quarantine.expiresMs - quarantine.startMs;
     try {
       const stored = await this.#deps.map.putIfAbsent(key, raw, ttlMs);
-      if (!stored.created) return this.#existing(key, stored.raw) ?? quarantine;
+      if (!stored.created) {
+        // Another replica's quarantine stands: a provisional copy of ours must not outlive it.
+        this.#dropProvisional(key);
+        return this.#existing(key, stored.raw) ?? quarantine;
+      }
+      this.#provisional.delete(key); // our write replaced it in the copy
       this.#deps.events.publish({ type: "quarantine.created", quarantine, shared: true });
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       // Enforced here until the shared map answers again; the next reload replaces this copy.
+      this.#provisional.delete(key);
       this.#deps.map.putLocal(key, raw, ttlMs);
       this.#deps.log.warn({ err: error, quarantineId: quarantine.id, scope: quarantine.scope }, "quarantine kept on this replica only: store unavailable");
       this.#deps.events.publish({ type: "quarantine.created", quarantine, shared: false });
@@ -162,7 +170,17 @@ export class Quarantines {
     }
     const standIn = provisional();
     this.#deps.log.warn({ scope: standIn.scope, budgetMs: this.#deps.budgetMs }, "quarantine write slower than the Check budget: enforcing a provisional copy");
-    if (!this.#deps.map.get(key)) this.#deps.map.putLocal(key, JSON.stringify(standIn), standIn.expiresMs - standIn.startMs);
+    if (!this.#deps.map.get(key)) {
+      const raw = JSON.stringify(standIn);
+      this.#provisional.set(key, raw);
+      this.#deps.map.putLocal(key, raw, standIn.expiresMs - standIn.startMs);
+    }
     return standIn;
+  }
+
+  #dropProvisional(key: string): void {
+    const raw = this.#provisional.get(key);
+    this.#provisional.delete(key);
+    if (raw !== undefined) this.#deps.map.dropLocal(key, raw);
   }
 }

@@ -149,6 +149,14 @@ export class ReplicatedMap<V> {
     this.#apply({ op: "put", key, value: raw, ttlMs, ...this.#version });
   }
 
+  /** Takes back a `putLocal`, unless the entry was replaced meanwhile (by a real change). */
+  dropLocal(key: string, raw: string): void {
+    const entry = this.#entries.get(key);
+    if (entry?.raw !== raw) return;
+    this.#entries.delete(key);
+    this.#notify([{ key, previous: entry }]);
+  }
+
   /** Reloads from a snapshot; concurrent requests share one reload (plus one queued after it). */
   resync(reason: SyncEvent): Promise<void> {
     if (this.#resyncQueued) return this.#resyncs;
