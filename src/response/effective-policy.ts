@@ -132,6 +132,11 @@ export class EffectivePolicy {
     if (this.source.current().version !== before) this.onChange(this.source.current());
   }
 
+  /** The last good policy from the files, which a rollback overrides. */
+  filePolicy(): CompiledPolicy {
+    return this.source.filePolicy();
+  }
+
   currentVersion(): string {
     return this.source.current().version;
   }

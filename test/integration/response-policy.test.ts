@@ -100,7 +100,12 @@ describe("rollback", () => {
     // A file reload does not undo a rollback: clearing it is the explicit step.
     await publish(v2.replace('"v2"', '"v3"'));
     expect(await everywhere("/deny")).toEqual([["block", "v1"], ["block", "v1"]]);
-    expect((await alice.get("/v1/policy")).body).toMatchObject({ effective: { version: "v1" }, rollback: { version: "v1", fromVersion: "v2", actor: "token:alice" } });
+    expect((await alice.get("/v1/policy")).body).toMatchObject({
+      effective: { version: "v1" },
+      base: { version: "v1" },
+      file: { version: "v3" },
+      rollback: { version: "v1", fromVersion: "v2", actor: "token:alice" },
+    });
     const readiness = (await (await fetch(`http://127.0.0.1:${a().app.adminPort}/readyz`)).json()) as { checks: { policy: { detail: string } } };
     expect(readiness.checks.policy.detail).toContain("v1");
 

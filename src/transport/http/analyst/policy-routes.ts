@@ -38,6 +38,7 @@ export function registerPolicyRoutes({ route, engine, policy }: AnalystRoutes): 
     return {
       effective: { name: policy().name, version: policy().version },
       base: { name: base.name, version: base.version },
+      file: { name: effective.filePolicy().name, version: effective.filePolicy().version },
       rollback: list.filter((c) => c.kind === "rollback").map(controlView)[0],
       disabledRules: list.filter((c) => c.kind === "rule").map(controlView),
       thresholds: list.filter((c) => c.kind === "threshold").map(controlView),
