@@ -90,8 +90,14 @@ export function resolveSettings(
 export function redactedSettings(settings: Settings): Record<string, unknown> {
   return {
     ...settings,
-    redisUrl: settings.redisUrl?.replace(/\/\/([^@/]*)@/, "//***@"),
+    redisUrl: withoutUserInfo(settings.redisUrl),
+    webhookUrls: settings.webhookUrls.map(withoutUserInfo),
     pseudonymKey: settings.pseudonymKey ? "***" : undefined,
     pseudonymPreviousKey: settings.pseudonymPreviousKey ? "***" : undefined,
   };
+}
+
+/** Credentials in a URL's user-info part are secret; the host helps debugging. */
+function withoutUserInfo<T extends string | undefined>(url: T): T {
+  return url?.replace(/\/\/([^@/]*)@/, "//***@") as T;
 }
