@@ -40,7 +40,7 @@ const QUARANTINE_BUDGET_FACTOR = 2;
 export async function startResponse(deps: ResponseDependencies): Promise<ResponseWiring> {
   const { settings, logger, metrics } = deps;
   const log = logger.child({ component: "response" });
-  const backend = await openBackend(settings, logger);
+  const backend = await openBackend(settings, deps.store, logger);
   // The gauges read the engine at scrape time; it exists once start() below has returned.
   const started: { engine?: ResponseEngine } = {};
   const instruments = createResponseMetrics(metrics.registry, () =>
@@ -74,7 +74,7 @@ export async function startResponse(deps: ResponseDependencies): Promise<Respons
   };
 }
 
-async function openBackend(settings: Settings, logger: Logger): Promise<ResponseBackend> {
+async function openBackend(settings: Settings, store: Store, logger: Logger): Promise<ResponseBackend> {
   if (!settings.redisUrl) return new MemoryResponseBackend();
   const password = settings.redisPasswordFile ? (await readFile(settings.redisPasswordFile, "utf8")).trim() : undefined;
   const backend = createRedisResponseBackend(settings.redisUrl, {
@@ -82,7 +82,9 @@ async function openBackend(settings: Settings, logger: Logger): Promise<Response
     commandTimeoutMs: settings.storeTimeout,
     onConnectionError: (error) => logger.debug({ err: error }, "redis connection error (response engine)"),
   });
-  if (!(await backend.waitUntilReady(2_000))) logger.warn("redis not reachable yet: quarantines and overrides load once it is");
+  // The store has just waited for Redis; when it found none, waiting again only delays start-up.
+  const reachable = (await store.ping()) && (await backend.waitUntilReady(2_000));
+  if (!reachable) logger.warn("redis not reachable yet: quarantines and overrides load once it is");
   return backend;
 }
 

@@ -77,7 +77,7 @@ export class ResponseEngine {
     this.history = new PolicyHistory(deps.backend.map("policies"));
     this.effective = new EffectivePolicy(deps.source, controlMap, log, (policy) => observer?.policyInForce?.(policy));
     this.controls = new RuntimeControls({ map: controlMap, history: this.history, effective: this.effective, events: this.events, clock: deps.clock });
-    this.quarantines = new Quarantines({ map: quarantineMap, store: deps.store, events: this.events, log, budgetMs: deps.budgetMs });
+    this.quarantines = new Quarantines({ map: quarantineMap, store: deps.store, events: this.events, log, clock: deps.clock, budgetMs: deps.budgetMs });
     this.anomalies = new AnomalyTracker(this.events);
     this.responder = new Responder({
       quarantines: this.quarantines,

@@ -14,6 +14,8 @@ export interface QuarantinesDependencies {
   store: Store;
   events: ResponseEvents;
   log: ResponseLog;
+  /** Wall clock, ms since the epoch: how much of an outage-time quarantine is left to share. */
+  clock: () => number;
   /**
    * Longest a Check waits for the shared write of a new quarantine. Past it, the Check is
    * answered with a provisional quarantine this replica enforces at once, and the shared write
@@ -40,9 +42,13 @@ export class Quarantines {
   readonly #pending = new Map<string, Promise<Quarantine>>();
   /** Provisional copies enforced while a slow shared write is in flight, by key. */
   readonly #provisional = new Map<string, string>();
+  /** Made while the shared map was unreachable: shared once it answers again. */
+  readonly #unshared = new Map<string, Quarantine>();
 
   constructor(deps: QuarantinesDependencies) {
     this.#deps = deps;
+    // A reload replaces the copy with what the store holds; what only this replica knew goes back in.
+    deps.map.onLoaded(() => void this.#shareUnshared());
   }
 
   /** The active quarantine on any of the request's scopes, the one that lasts longest. */
@@ -132,8 +138,9 @@ export class Quarantines {
       this.#deps.events.publish({ type: "quarantine.created", quarantine, shared: true });
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      // Enforced here until the shared map answers again; the next reload replaces this copy.
+      // Enforced here until the shared map answers again; then shared (see #shareUnshared).
       this.#provisional.delete(key);
+      this.#unshared.set(key, quarantine);
       this.#deps.map.putLocal(key, raw, ttlMs);
       this.#deps.log.warn({ err: error, quarantineId: quarantine.id, scope: quarantine.scope }, "quarantine kept on this replica only: store unavailable");
       this.#deps.events.publish({ type: "quarantine.created", quarantine, shared: false });
@@ -176,6 +183,21 @@ export class Quarantines {
       this.#deps.map.putLocal(key, raw, standIn.expiresMs - standIn.startMs);
     }
     return standIn;
+  }
+
+  /** Shares quarantines made during an outage that are still running, and records them now. */
+  async #shareUnshared(): Promise<void> {
+    for (const [key, quarantine] of this.#unshared) {
+      const remainingMs = quarantine.expiresMs - this.#deps.clock();
+      try {
+        if (remainingMs > 0 && (await this.#deps.map.putIfAbsent(key, JSON.stringify(quarantine), remainingMs)).created) {
+          this.#deps.events.publish({ type: "quarantine.created", quarantine, shared: true });
+        }
+        this.#unshared.delete(key);
+      } catch {
+        return; // unreachable again: the next reload tries again
+      }
+    }
   }
 
   #dropProvisional(key: string): void {

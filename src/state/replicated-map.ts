@@ -58,6 +58,7 @@ export class ReplicatedMap<V> {
   readonly #options: ReplicatedMapOptions<V>;
   readonly #entries = new Map<string, ReplicaEntry<V>>();
   readonly #listeners = new Set<(changes: ReplicaChange<V>[]) => void>();
+  readonly #loadListeners = new Set<() => void>();
   #version: MapVersion = { epoch: "", seq: -1 };
   /** Announcements held back while a snapshot loads; undefined when none is loading. */
   #held: MapChange[] | undefined;
@@ -101,6 +102,12 @@ export class ReplicatedMap<V> {
   onChange(listener: (changes: ReplicaChange<V>[]) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Called after every successful load of a snapshot (start, reconnect, gap…). */
+  onLoaded(listener: () => void): () => void {
+    this.#loadListeners.add(listener);
+    return () => this.#loadListeners.delete(listener);
   }
 
   get(key: string): ReplicaEntry<V> | undefined {
@@ -192,6 +199,7 @@ export class ReplicatedMap<V> {
       this.#held = undefined;
       if (!this.#stale) for (const change of held) this.#onAnnouncement(change);
     }
+    if (!this.#stale) for (const listener of this.#loadListeners) listener();
   }
 
   #onAnnouncement(change: MapChange): void {
