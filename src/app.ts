@@ -1,4 +1,5 @@
 import { readFile, stat } from "node:fs/promises";
+import { startResponse } from "./app-response.js";
 import { loadHashFile, prefixDirectory, type BreachedPasswordList } from "./detection/breached-passwords.js";
 import { LoginOutcomeRecorder } from "./detection/outcomes.js";
 import { createDetectionState, createPipeline } from "./pipeline/pipeline.js";
@@ -72,6 +73,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     throw error;
   });
   const store = await openStore(settings, logger, metrics);
+  const response = await startResponse({ settings, store, policy, metrics, logger, clock });
 
   const detection = createDetectionState(store, await openBreachedPasswords(settings.breachedPasswords, logger));
   const outcomes = new LoginOutcomeRecorder({
@@ -91,6 +93,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     clock,
     eventTime: { maxSkewMs: settings.maxClockSkew, trust: settings.trustEventTime },
     onRuleError: (rule) => metrics.ruleErrors.inc({ rule }),
+    responder: response.engine.responder,
   });
   const observer = createDecisionObserver({ metrics, logger });
   const health = createHealthService(() => "SERVING");
@@ -118,14 +121,17 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     logger,
     readiness: () => readiness(policy, store, rateLimitConfig),
   });
+  const auth = await TokenAuthenticator.fromFile(settings.adminTokensFile);
   registerOutcomeEndpoint({
     admin,
-    auth: await TokenAuthenticator.fromFile(settings.adminTokensFile),
+    auth,
     recorder: outcomes,
     policy: () => policy.current(),
     pseudonymiser: pseudonymiser.instance,
     clock,
+    relief: (kind, subjects, timeMs) => response.engine.recordRelief(kind, subjects, timeMs),
   });
+  response.registerRoutes(admin, auth, pseudonymiser.instance);
   const grpcPort = await grpcServer.listen();
   const adminPort = await admin.listen();
   logger.info({ grpcPort, adminPort, store: store.kind, policy: policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
@@ -143,6 +149,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
       clearInterval(pseudonymiser.refresh);
       await Promise.all([grpcServer.shutdown(settings.shutdownGrace), admin.close()]);
       await Promise.all([policy.stop(), rateLimitConfig?.stop()]);
+      await response.stop();
       await store.close();
       await tracing.shutdown();
       logger.info("stopped");

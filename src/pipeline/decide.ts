@@ -2,6 +2,7 @@ import type { Standing } from "../detection/standing.js";
 import type { Signal } from "../detection/signal.js";
 import type { RuleActivation } from "../policy/cel.js";
 import type { CompiledEndpoint, CompiledPolicy, CompiledRule } from "../policy/compile.js";
+import { judgeLimit, type LimitVerdict } from "../response/throttle.js";
 import { actionWeight, type Decision, type Reason } from "./decision.js";
 import type { NormalisedRequest } from "./request.js";
 
@@ -49,8 +50,9 @@ export function decide(input: DecideInput): Verdict {
       unavailable: false,
     };
   }
-  const { chosen, shadowed } = applyRules(input, reasons, risk);
+  const { chosen, shadowed, adaptive } = applyRules(input, reasons, risk);
   if (!chosen) return { decision: { ...base, action: "allow", shadowed }, unavailable: false };
+  if (adaptive) return { decision: adaptiveDecision(base, shadowed, chosen, adaptive), unavailable: false };
   const limit = chosen.action === "throttle" ? tightestLimit(signals) : undefined;
   return {
     decision: {
@@ -85,20 +87,38 @@ function toReason(signal: Signal): Reason {
  * Every rule for this endpoint is evaluated; among those that match and enforce, the heaviest
  * action wins (the first declared on a tie), so the order of rules never weakens a response.
  * Shadow rules (or a policy in shadow mode) are recorded as "would have" and do not act.
+ * A rule with an adaptive limit matches only beyond the limit for this risk (response/throttle.ts).
  */
 function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
   const activation = activationFor(input, reasons, risk);
   let chosen: CompiledRule | undefined;
+  let adaptive: LimitVerdict | undefined;
   const shadowed: Decision["shadowed"] = [];
   for (const rule of input.policy.rules) {
     if (rule.endpoints && !(input.endpoint && rule.endpoints.has(input.endpoint.name))) continue;
     const outcome = rule.condition(activation);
     if (outcome === "error") input.onRuleError?.(rule.id);
     if (outcome !== "match") continue;
+    const limit = rule.limit ? judgeLimit(rule, input.signals, risk) : undefined;
+    if (rule.limit && !limit?.over) continue;
     if (rule.shadow || input.policy.mode === "shadow") shadowed.push({ rule: rule.id, action: rule.action });
-    else if (!chosen || actionWeight(rule.action) > actionWeight(chosen.action)) chosen = rule;
+    else if (!chosen || actionWeight(rule.action) > actionWeight(chosen.action)) [chosen, adaptive] = [rule, limit];
   }
-  return { chosen, shadowed };
+  return { chosen, shadowed, adaptive };
+}
+
+/** A limited rule answers with its own figures: the limit for this risk, and the window. */
+function adaptiveDecision(base: Omit<DecisionCore, "action">, shadowed: Decision["shadowed"], rule: CompiledRule, limit: LimitVerdict): DecisionCore {
+  return {
+    ...base,
+    shadowed,
+    action: rule.action,
+    rule: rule.id,
+    scope: rule.scope,
+    reasons: [...base.reasons, limit.reason],
+    retryAfterSeconds: limit.rateLimit.resetSeconds,
+    rateLimit: rule.action === "throttle" ? limit.rateLimit : undefined,
+  };
 }
 
 function activationFor(input: DecideInput, reasons: Reason[], risk: number): RuleActivation {

@@ -8,6 +8,7 @@ import { SprayingDetector } from "../detection/spraying.js";
 import { standingOf } from "../detection/standing.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
+import type { PipelineResponder } from "../response/responder.js";
 import type { Store } from "../state/store.js";
 import { decide, type Verdict } from "./decide.js";
 import { isDenial, type Decision } from "./decision.js";
@@ -32,6 +33,8 @@ export interface PipelineDependencies {
   detection?: DetectionState;
   /** Told about rule conditions that failed to evaluate, so they can be counted. */
   onRuleError?: (ruleId: string) => void;
+  /** Quarantines, friction relief and records around each decision (src/response). */
+  responder?: PipelineResponder;
 }
 
 /** Fresh replica-local detection state over `store`. */
@@ -73,11 +76,14 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         nowMs: deps.clock.now(),
       });
       const { standing, signals: standingSignals } = standingOf(request, address, policy);
-      const measured = standing
+      // A quarantine wins over an allow list or an allowed bot (it is an explicit act), not over a standing block.
+      const held = standing?.effect === "block" ? undefined : deps.responder?.held(request);
+      // Clients with a standing verdict or a quarantine are decided without touching the store: a flood costs no round trip.
+      const measured = standing || held
         ? { signals: [], degraded: false }
         : await collectSignals(request, endpoint, policy, deps.store, detection);
       const signals: Signal[] = [...standingSignals, ...anomalySignals(request), ...measured.signals];
-      const verdict: Verdict = decide({
+      const verdict: Verdict = held ? { decision: held, unavailable: false } : decide({
         policy,
         request,
         endpoint,
@@ -87,7 +93,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         onRuleError: deps.onRuleError,
       });
       if (verdict.unavailable) throw new DecisionUnavailableError("state store unavailable and the endpoint fails with an error");
-      const decision: Decision = {
+      let decision: Decision = {
         ...verdict.decision,
         decisionId: randomUUID(),
         policyVersion: policy.version,
@@ -97,6 +103,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         // Login and catalogue outcomes come back through the access log and need attributing.
         attribution: endpoint?.authentication || endpoint?.resourceSegment !== undefined ? attributionOf(request) : undefined,
       };
+      if (deps.responder) decision = await deps.responder.settle(decision, request, policy);
       if (endpoint?.authentication) rememberAttempt(detection, request, decision);
       return { decision, request };
     },

@@ -11,6 +11,7 @@ import type { RhythmDetector } from "../detection/rhythm.js";
 import { planScraping, resourceIdOf } from "../detection/scraping.js";
 import { planVelocity } from "../detection/velocity.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
+import { planResponse } from "../response/plan.js";
 import { applyWithStatus } from "../state/resilient-store.js";
 import type { EntityOp, Store } from "../state/store.js";
 import type { NormalisedRequest } from "./request.js";
@@ -49,6 +50,7 @@ export async function collectSignals(
     planScraping(request, endpoint, signals),
   ];
   if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals));
+  plans.push(...planResponse(request, endpoint, policy)); // adaptive limits, friction relief
   const [stored, breached] = await Promise.all([
     runPlans(plans, store, request.timeMs),
     endpoint.authentication ? breachedPasswordSignals(request, signals, detection.breached) : [],

@@ -4,6 +4,7 @@ import { parseCidr, type CidrList } from "../detection/reputation.js";
 import { compileCondition, type CompiledCondition } from "./cel.js";
 import { durationMs } from "./duration.js";
 import { ConfigError, type ConfigIssue } from "./config-error.js";
+import { compileLimit, compileResponse, type CompiledLimit, type CompiledResponse } from "./response-schema.js";
 import { defaultOutcome, type EndpointSpec, type FailMode, type FieldSource, type OutcomeSpec, type PolicyDocument } from "./schema.js";
 import { compileSignals, type CompiledSignals } from "./signals.js";
 
@@ -53,6 +54,8 @@ export interface CompiledRule {
   scope: Scope;
   shadow: boolean;
   retryAfterMs?: number;
+  /** Adaptive limit: the rule acts only beyond it (see response/throttle.ts). */
+  limit?: CompiledLimit;
 }
 
 /** An immutable, ready-to-evaluate policy. */
@@ -70,6 +73,7 @@ export interface CompiledPolicy {
   lists: readonly CidrList[];
   bots: { allowed: readonly AllowedBot[]; impersonationWeight: number };
   rules: readonly CompiledRule[];
+  response: CompiledResponse;
   document: PolicyDocument;
   endpointFor(method: string, path: string): CompiledEndpoint | undefined;
 }
@@ -105,6 +109,7 @@ export function compilePolicy(
           scope: rule.scope,
           shadow: rule.shadow,
           retryAfterMs: rule.retryAfter ? durationMs(rule.retryAfter) : undefined,
+          limit: rule.limit && compileLimit(rule.limit),
         } satisfies CompiledRule,
       ];
     } catch (error) {
@@ -146,6 +151,7 @@ export function compilePolicy(
     lists,
     bots: { allowed: bots, impersonationWeight: spec.bots.impersonationWeight },
     rules,
+    response: compileResponse(spec.response),
     document,
     endpointFor: (method: string, path: string) => endpoints.find((e) => e.matches(method, path)),
   });

@@ -24,25 +24,45 @@ export interface PolicySourceOptions {
 /** What /readyz shows about the policy. Times are ISO 8601. */
 export interface PolicySourceStatus {
   source: string;
+  /** Name and version of the policy decisions use: the override when one is set. */
   name: string;
   version: string;
   loadedAt: string;
+  /** A runtime override (rollback, disabled rules, threshold overrides) wins over the file. */
+  override?: { reason: string; since: string; fileVersion: string };
   /** The last rejected update, until a valid one (or the content in force) replaces it. */
   lastError?: { at: string; source: string; issues: PolicyIssue[] };
+}
+
+interface Override {
+  policy: CompiledPolicy;
+  reason: string;
+  since: Date;
 }
 
 /**
  * The policy in force, hot-reloaded with last-good semantics (see HotReloader): a valid update
  * replaces it, an invalid one is logged and reported but never takes effect. Besides the policy
  * file, the list files it names are watched.
+ *
+ * A runtime override (set by the response engine for a rollback, disabled rules or threshold
+ * overrides) wins over the file until it is cleared: file changes are still loaded, validated
+ * and reported, but decisions keep using the override. Clearing it is the explicit step that
+ * puts the file's policy back in force.
  */
 export class PolicySource {
   readonly #location: string;
+  readonly #logger: PolicyLogger;
   readonly #reloader: HotReloader<CompiledPolicy, PolicyError>;
   #listPaths: readonly string[] = [];
+  /** What each compiled file policy was built from, kept so it can be restored by a rollback. */
+  readonly #snapshots = new WeakMap<CompiledPolicy, PolicySnapshot>();
+  #override: Override | undefined;
+  readonly #fileListeners = new Set<(policy: CompiledPolicy, snapshot: PolicySnapshot) => void>();
 
   constructor(options: PolicySourceOptions) {
     this.#location = options.location;
+    this.#logger = options.logger;
     const { onReload } = options;
     this.#reloader = new HotReloader(
       {
@@ -57,7 +77,10 @@ export class PolicySource {
         logger: options.logger,
         pollIntervalMs: options.pollIntervalMs,
         watch: options.watch,
-        onReload: onReload && ((result) => onReload(toReloadResult(result))),
+        onReload: (result) => {
+          onReload?.(toReloadResult(result));
+          if (result.ok) this.#notifyFileChange(result.value);
+        },
       },
     );
   }
@@ -67,14 +90,47 @@ export class PolicySource {
     return this.#reloader.start();
   }
 
-  /** The policy in force. Synchronous and cheap: the Check hot path calls it. */
+  /** The policy in force: the override when set, else the file's. Synchronous and cheap: the Check hot path calls it. */
   current(): CompiledPolicy {
+    return this.#override?.policy ?? this.#reloader.current();
+  }
+
+  /** The last good policy read from the files, whatever override is set. */
+  filePolicy(): CompiledPolicy {
     return this.#reloader.current();
   }
 
+  /** What the file's policy was built from, so it can be kept for a later rollback. */
+  fileSnapshot(): PolicySnapshot {
+    const snapshot = this.#snapshots.get(this.filePolicy());
+    if (!snapshot) throw new Error("PolicySource used before start() succeeded");
+    return snapshot;
+  }
+
+  /** Sets (or, with undefined, clears) the runtime override; see the class comment. */
+  setOverride(policy: CompiledPolicy | undefined, reason = ""): void {
+    const before = this.current().version;
+    this.#override = policy && { policy, reason, since: new Date() };
+    const after = this.current().version;
+    if (before !== after || policy) {
+      this.#logger.info({ version: after, fileVersion: this.filePolicy().version, reason }, policy ? "policy override set" : "policy override cleared");
+    }
+  }
+
+  /** Called after each file change that was applied (not the first load), after onReload. */
+  onFileChange(listener: (policy: CompiledPolicy, snapshot: PolicySnapshot) => void): () => void {
+    this.#fileListeners.add(listener);
+    return () => this.#fileListeners.delete(listener);
+  }
+
   status(): PolicySourceStatus {
-    const { value: policy, source, loadedAt } = this.#reloader.inForce();
+    const { value: filePolicy, source, loadedAt } = this.#reloader.inForce();
+    const policy = this.current();
     const status: PolicySourceStatus = { source, name: policy.name, version: policy.version, loadedAt: loadedAt.toISOString() };
+    if (this.#override) {
+      const { reason, since } = this.#override;
+      status.override = { reason, since: since.toISOString(), fileVersion: filePolicy.version };
+    }
     const rejection = this.#reloader.rejection();
     if (rejection) {
       status.lastError = { at: rejection.at.toISOString(), source: rejection.error.source, issues: rejection.error.issues };
@@ -95,12 +151,29 @@ export class PolicySource {
     return this.#reloader.stop();
   }
 
+  #notifyFileChange(policy: CompiledPolicy): void {
+    const snapshot = this.#snapshots.get(policy);
+    if (!snapshot) return;
+    for (const listener of this.#fileListeners) {
+      try {
+        listener(policy, snapshot);
+      } catch (error) {
+        this.#logger.error({ err: error }, "policy reload listener failed");
+      }
+    }
+  }
+
   async #read(): Promise<Reading<CompiledPolicy, PolicyError>> {
     try {
       const snapshot = await readPolicySnapshot(this.#location);
       this.#listPaths = snapshot.listPaths;
       const key = contentKey(snapshotFiles(snapshot));
-      return { key, source: snapshot.source, compile: () => buildSafely(() => compileSnapshot(snapshot), (e) => asConfigError(e, snapshot.source, PolicyError)) };
+      const compile = () => {
+        const policy = compileSnapshot(snapshot);
+        this.#snapshots.set(policy, snapshot);
+        return policy;
+      };
+      return { key, source: snapshot.source, compile: () => buildSafely(compile, (e) => asConfigError(e, snapshot.source, PolicyError)) };
     } catch (error) {
       return unreadable(asConfigError(error, this.#location, PolicyError));
     }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ACTIONS, SCOPES } from "../pipeline/decision.js";
 import { parseDuration } from "./duration.js";
+import { adaptiveLimitSpec, responseSpec } from "./response-schema.js";
 
 /**
  * The policy document operators edit in a ConfigMap. Every object is strict: an unknown key is
@@ -306,6 +307,7 @@ const rule = z
     scope: z.enum(SCOPES).default("ip"),
     shadow: z.boolean().default(false).describe("Compute and record, but let the request pass"),
     retryAfter: duration.optional().describe("Retry-After for throttle and quarantine"),
+    limit: adaptiveLimitSpec(duration).optional(),
   })
   .strict();
 
@@ -366,6 +368,7 @@ export const policySchema = z
         bots: bots.default({ allowed: [], impersonationWeight: 60 }),
         reputation: z.object({ lists: z.array(cidrList).default([]) }).strict().default({ lists: [] }),
         rules: z.array(rule).default([]),
+        response: responseSpec(duration).prefault({}),
       })
       .strict(),
   })

@@ -42,6 +42,12 @@ export const settingsSchema = z
       .string()
       .optional()
       .describe("Breached-password SHA-1 list: a file of hashes, or a directory of 5-hex-prefix range files"),
+    webhookUrls: z
+      .union([z.array(z.string()), z.string().transform((text) => text.split(",").map((url) => url.trim()).filter((url) => url !== ""))])
+      .pipe(z.array(z.url({ protocol: /^https?$/ })))
+      .default([])
+      .describe("Receivers of response webhooks (comma-separated in the environment)"),
+    webhookSecretFile: z.string().optional().describe("HMAC-SHA-256 key for webhook signatures (a mounted Secret)"),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     shutdownGrace: durationMs.default(10_000).describe("How long in-flight calls may finish after SIGTERM"),
   })
@@ -89,8 +95,14 @@ export function resolveSettings(
 export function redactedSettings(settings: Settings): Record<string, unknown> {
   return {
     ...settings,
-    redisUrl: settings.redisUrl?.replace(/\/\/([^@/]*)@/, "//***@"),
+    redisUrl: withoutUserInfo(settings.redisUrl),
+    webhookUrls: settings.webhookUrls.map(withoutUserInfo),
     pseudonymKey: settings.pseudonymKey ? "***" : undefined,
     pseudonymPreviousKey: settings.pseudonymPreviousKey ? "***" : undefined,
   };
+}
+
+/** Credentials in a URL's user-info part are secret; the host helps debugging. */
+function withoutUserInfo<T extends string | undefined>(url: T): T {
+  return url?.replace(/\/\/([^@/]*)@/, "//***@") as T;
 }

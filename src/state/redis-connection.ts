@@ -131,3 +131,29 @@ export function reconnectDelayMs(attempt: number, maxDelayMs: number, random: ()
   const ceiling = Math.min(maxDelayMs, 50 * 2 ** Math.min(Math.max(attempt - 1, 0), 16));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
+
+/** Resolves true once `client` is connected and ready, false if that takes longer than `timeoutMs`. */
+export function waitForReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (client.status === "ready") return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ready: boolean): void => {
+      clearTimeout(timer);
+      client.off("ready", onReady);
+      resolve(ready);
+    };
+    const onReady = (): void => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    client.on("ready", onReady);
+  });
+}
+
+/** Sends QUIT when connected (pending replies arrive first); otherwise just stops reconnecting. */
+export async function closeClient(client: RedisClient): Promise<void> {
+  try {
+    if (client.status === "ready") await client.quit();
+  } catch {
+    // Already gone: nothing left to flush.
+  } finally {
+    client.disconnect();
+  }
+}

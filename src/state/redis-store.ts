@@ -1,9 +1,11 @@
 import { DEFAULT_NAMESPACE } from "./keys.js";
 import {
+  closeClient,
   createRedisClient,
   DEFAULT_COMMAND_TIMEOUT_MS,
   type RedisClient,
   type RedisConnectionOptions,
+  waitForReady,
 } from "./redis-connection.js";
 import {
   decodeBaseline,
@@ -103,29 +105,12 @@ export class RedisStore implements Store {
    * Resolves true once connected and ready, false if that takes longer than `timeoutMs`. For
    * start-up and tests; calls made before then fail fast rather than wait.
    */
-  async waitUntilReady(timeoutMs: number): Promise<boolean> {
-    if (this.#client.status === "ready") return true;
-    return new Promise((resolve) => {
-      const done = (ready: boolean): void => {
-        clearTimeout(timer);
-        this.#client.off("ready", onReady);
-        resolve(ready);
-      };
-      const onReady = (): void => done(true);
-      const timer = setTimeout(() => done(false), timeoutMs);
-      this.#client.on("ready", onReady);
-    });
+  waitUntilReady(timeoutMs: number): Promise<boolean> {
+    return waitForReady(this.#client, timeoutMs);
   }
 
-  /** Sends QUIT when connected (pending replies arrive first); otherwise just stops reconnecting. */
-  async close(): Promise<void> {
-    try {
-      if (this.#client.status === "ready") await this.#client.quit();
-    } catch {
-      // Already gone: nothing left to flush.
-    } finally {
-      this.#client.disconnect();
-    }
+  close(): Promise<void> {
+    return closeClient(this.#client);
   }
 
   #runScript(name: ScriptName, { keys, args }: ScriptCall): Promise<unknown> {
@@ -151,7 +136,7 @@ function assertValidNamespace(namespace: string): void {
 }
 
 /** Rejects after `timeoutMs`; the client's own command timeout normally fires first. */
-function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+export function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     // Slack over the client's timeout so that its more specific error usually wins the race.

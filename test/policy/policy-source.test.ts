@@ -109,6 +109,29 @@ describe("PolicySource", () => {
     expect(results.map((result) => result.ok)).toEqual([false]);
   });
 
+  it("lets a runtime override win over file changes until it is cleared", async () => {
+    const mount = new ConfigMapMount(dir);
+    mount.publish({ "policy.yaml": policyText("v1") });
+    const { source, results } = open({ location: dir });
+    const v1 = await source.start();
+    const snapshotV1 = source.fileSnapshot();
+    const changes: string[] = [];
+    source.onFileChange((policy, snapshot) => changes.push(`${policy.version}:${snapshot.text.includes("v2")}`));
+
+    source.setOverride(v1, "rollback to v1");
+    mount.publish({ "policy.yaml": policyText("v2") });
+    await eventually(() => expect(source.filePolicy().version).toBe("v2"));
+    expect(source.current()).toBe(v1);
+    expect(source.status()).toMatchObject({ version: "v1", override: { reason: "rollback to v1", fileVersion: "v2" } });
+    expect(results.map((r) => r.ok)).toEqual([true]);
+    expect(changes).toEqual(["v2:true"]);
+    expect(snapshotV1.text).toContain('"v1"');
+
+    source.setOverride(undefined);
+    expect(source.current().version).toBe("v2");
+    expect(source.status().override).toBeUndefined();
+  });
+
   it("notices changes by polling alone when file events are not delivered", async () => {
     const mount = new ConfigMapMount(dir);
     mount.publish({ "policy.yaml": policyText("v1") });

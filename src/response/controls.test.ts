@@ -1,0 +1,109 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { engineHarness, responsePolicy, type EngineHarness } from "../../test/support/response.js";
+import { ResponseError } from "./errors.js";
+
+let h: EngineHarness;
+afterEach(async () => h?.stop());
+
+const alice = { actor: "token:alice", reason: "investigating" };
+const refusal = (code: string) => expect.objectContaining({ name: "ResponseError", code });
+
+describe("rule disable and enable", () => {
+  it("takes the rule out of the policy in force, under a version that says so, and puts it back", async () => {
+    h = await engineHarness();
+    await h.engine.controls.disableRule("deny", alice);
+    const version = h.source.current().version;
+    expect(version).toMatch(/^v1\+rt\.[0-9a-f]{6}$/);
+    const { decision } = await h.check("/deny", "192.0.2.1");
+    expect(decision).toMatchObject({ action: "allow", policyVersion: version });
+    expect(h.events.at(-1)).toMatchObject({ type: "rule.disabled", rule: "deny", actor: "token:alice", policyVersion: version });
+
+    await h.engine.controls.enableRule("deny", alice);
+    expect(h.source.current().version).toBe("v1");
+    expect(h.source.status().override).toBeUndefined();
+    expect((await h.check("/deny", "192.0.2.1")).decision.action).toBe("block");
+  });
+
+  it("refuses unknown rules and enabling what is not disabled, changing nothing", async () => {
+    h = await engineHarness();
+    await expect(h.engine.controls.disableRule("nope", alice)).rejects.toEqual(refusal("not_found"));
+    await expect(h.engine.controls.enableRule("deny", alice)).rejects.toEqual(refusal("not_found"));
+    await expect(h.engine.controls.disableRule("deny", { ...alice, forMs: 365 * 86_400_000 })).rejects.toEqual(refusal("invalid"));
+    expect(h.engine.controls.list()).toEqual([]);
+    expect(h.events.filter((e) => e.type.startsWith("rule."))).toEqual([]);
+  });
+
+  it("lapses at its expiry", async () => {
+    h = await engineHarness();
+    h.clock.now = Date.now();
+    await h.engine.controls.disableRule("deny", { ...alice, forMs: 50 });
+    expect((await h.check("/deny", "192.0.2.2")).decision.action).toBe("allow");
+    await expect.poll(() => h.source.current().version, { timeout: 2000 }).toBe("v1");
+  });
+});
+
+describe("threshold overrides", () => {
+  it("replaces a number, validated like the file, and clears again", async () => {
+    h = await engineHarness();
+    const path = "endpoints/search/velocity/ip/threshold";
+    await h.engine.controls.overrideThreshold(path, 2, alice);
+    expect(h.events.at(-1)).toMatchObject({ type: "threshold.overridden", path, value: 2, previous: 100 });
+    const results = [];
+    for (let i = 0; i < 3; i++) results.push((await h.check("/search", "192.0.2.3")).decision.reasons.some((r) => r.code === "velocity.ip"));
+    expect(results).toEqual([false, false, true]);
+    await h.engine.controls.clearThreshold(path, alice);
+    expect(h.source.current().version).toBe("v1");
+  });
+
+  it("refuses a path that leads to no number and a value the schema rejects", async () => {
+    h = await engineHarness();
+    await expect(h.engine.controls.overrideThreshold("endpoints/nope/velocity/ip/threshold", 5, alice)).rejects.toEqual(refusal("not_found"));
+    await expect(h.engine.controls.overrideThreshold("endpoints/search/name", 5, alice)).rejects.toEqual(refusal("not_found"));
+    const negative = h.engine.controls.overrideThreshold("endpoints/search/velocity/ip/threshold", -1, alice);
+    await expect(negative).rejects.toBeInstanceOf(ResponseError);
+    await expect(negative).rejects.toEqual(refusal("invalid"));
+    await expect(h.engine.controls.clearThreshold("endpoints/search/velocity/ip/threshold", alice)).rejects.toEqual(refusal("not_found"));
+    expect(h.engine.controls.list()).toEqual([]);
+  });
+});
+
+describe("rollback", () => {
+  it("restores a kept version over a newer file until cleared, and keeps it across file reloads", async () => {
+    h = await engineHarness(responsePolicy("v1"));
+    const v2 = responsePolicy("v2").replace("{ id: deny, endpoints: [deny], when: \"true\", action: block", "{ id: deny, endpoints: [deny], when: \"true\", action: challenge");
+    await h.publish(v2);
+    expect((await h.check("/deny", "192.0.2.4")).decision).toMatchObject({ action: "challenge", policyVersion: "v2" });
+    expect((await h.engine.history.list()).map((v) => v.version)).toEqual(["v2", "v1"]);
+
+    await h.engine.controls.rollback("v1", alice);
+    expect(h.events.at(-1)).toMatchObject({ type: "policy.rolled_back", fromVersion: "v2", policyVersion: "v1" });
+    expect((await h.check("/deny", "192.0.2.4")).decision).toMatchObject({ action: "block", policyVersion: "v1" });
+
+    await h.publish(responsePolicy("v3"));
+    expect(h.source.filePolicy().version).toBe("v3");
+    expect(h.source.current().version).toBe("v1");
+
+    await h.engine.controls.clearRollback(alice);
+    expect(h.source.current().version).toBe("v3");
+    expect(h.events.at(-1)).toMatchObject({ type: "policy.override_cleared", clearedVersion: "v1", policyVersion: "v3" });
+  });
+
+  it("applies disabled rules on top of a rollback", async () => {
+    h = await engineHarness(responsePolicy("v1"));
+    await h.publish(responsePolicy("v2"));
+    await h.engine.controls.rollback("v1", alice);
+    await h.engine.controls.disableRule("deny", alice);
+    expect(h.source.current().version).toMatch(/^v1\+rt\./);
+    await expect(h.engine.controls.rollback("v9", alice)).rejects.toEqual(refusal("not_found"));
+    await expect(h.engine.controls.clearRollback(alice)).resolves.toBeUndefined();
+    await expect(h.engine.controls.clearRollback(alice)).rejects.toEqual(refusal("not_found"));
+    expect(h.source.current().version).toMatch(/^v2\+rt\./);
+  });
+
+  it("records each file version once, and only the newest N", async () => {
+    h = await engineHarness(responsePolicy("v1", "", "  response: { history: { versions: 2 } }"));
+    for (const version of ["v2", "v3", "v3"]) await h.publish(responsePolicy(version, "", "  response: { history: { versions: 2 } }"));
+    await expect.poll(async () => (await h.engine.history.list()).map((v) => v.version)).toEqual(["v3", "v2"]);
+    expect(h.events.filter((e) => e.type === "policy.loaded").map((e) => "version" in e && e.version)).toEqual(["v1", "v2", "v3"]);
+  });
+});

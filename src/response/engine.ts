@@ -1,0 +1,150 @@
+import type { CompiledPolicy } from "../policy/compile.js";
+import { ReplicatedMap, type SyncEvent } from "../state/replicated-map.js";
+import type { ResponseBackend } from "../state/response-backend.js";
+import type { Store } from "../state/store.js";
+import { AnomalyTracker } from "./anomalies.js";
+import { AuditTrail } from "./audit.js";
+import { RuntimeControls } from "./controls.js";
+import { decodeControl, EffectivePolicy, type Control, type PolicySourcePort } from "./effective-policy.js";
+import { ResponseEvents, SYSTEM, type ResponseEvent, type ResponseLog } from "./events.js";
+import { FlaggedDecisions } from "./flagged.js";
+import { PolicyHistory } from "./policy-history.js";
+import { decodeQuarantine, type Quarantine } from "./quarantine.js";
+import { Quarantines } from "./quarantines.js";
+import { recordRelief, type ReliefKind } from "./relief.js";
+import { Responder } from "./responder.js";
+
+/** What telemetry wants to hear from the engine; every hook is optional. */
+export interface ResponseObserver {
+  event?(event: ResponseEvent): void;
+  held?(quarantine: Quarantine): void;
+  sync?(map: string, event: SyncEvent): void;
+  auditFailed?(action: string): void;
+  policyInForce?(policy: CompiledPolicy): void;
+  relief?(kind: ReliefKind): void;
+}
+
+export interface ResponseEngineDependencies {
+  backend: ResponseBackend;
+  /** The Check path's store: offences and friction relief live with each entity's counters. */
+  store: Store;
+  source: PolicySourcePort;
+  log: ResponseLog;
+  /** Wall clock, ms since the epoch. */
+  clock: () => number;
+  /** Longest a Check waits for a new quarantine's shared write (see Quarantines). */
+  budgetMs: number;
+  /** Further receivers of every event (webhooks). */
+  listeners?: ((event: ResponseEvent, atMs: number) => void)[];
+  observer?: ResponseObserver;
+}
+
+/**
+ * The response engine: quarantines, runtime controls over the policy, the audit trail, flagged
+ * decisions and anomaly reports, assembled over the storage ports. app.ts picks the backend
+ * and wires the engine's responder into the pipeline and its services into the analyst API.
+ */
+export class ResponseEngine {
+  readonly events: ResponseEvents;
+  readonly audit: AuditTrail;
+  readonly quarantines: Quarantines;
+  readonly controls: RuntimeControls;
+  readonly effective: EffectivePolicy;
+  readonly history: PolicyHistory;
+  readonly flagged = new FlaggedDecisions();
+  readonly anomalies: AnomalyTracker;
+  readonly responder: Responder;
+  readonly #deps: ResponseEngineDependencies;
+  readonly #maps: ReplicatedMap<unknown>[];
+  #fileVersion: string;
+
+  private constructor(deps: ResponseEngineDependencies, quarantineMap: ReplicatedMap<Quarantine>, controlMap: ReplicatedMap<Control>) {
+    this.#deps = deps;
+    this.#maps = [quarantineMap, controlMap] as ReplicatedMap<unknown>[];
+    this.#fileVersion = deps.source.filePolicy().version;
+    const { log, observer } = deps;
+    this.events = new ResponseEvents({ clock: deps.clock, onListenerError: (error) => log.error({ err: error }, "response event listener failed") });
+    this.audit = new AuditTrail(deps.backend.audit, () => deps.source.current().response.audit, (error, action) => {
+      observer?.auditFailed?.(action);
+      log.error({ err: error, action }, "audit record could not be written");
+    });
+    this.events.on((event, atMs) => this.audit.record(event, atMs));
+    for (const listener of deps.listeners ?? []) this.events.on(listener);
+    this.events.on((event) => {
+      observer?.event?.(event);
+      log.info({ event: summary(event) }, event.type);
+    });
+    this.history = new PolicyHistory(deps.backend.map("policies"));
+    this.effective = new EffectivePolicy(deps.source, controlMap, log, (policy) => observer?.policyInForce?.(policy));
+    this.controls = new RuntimeControls({ map: controlMap, history: this.history, effective: this.effective, events: this.events, clock: deps.clock });
+    this.quarantines = new Quarantines({ map: quarantineMap, store: deps.store, events: this.events, log, clock: deps.clock, budgetMs: deps.budgetMs });
+    this.anomalies = new AnomalyTracker(this.events);
+    this.responder = new Responder({
+      quarantines: this.quarantines,
+      events: this.events,
+      flagged: this.flagged,
+      anomalies: this.anomalies,
+      log,
+      onHeld: (quarantine) => observer?.held?.(quarantine),
+    });
+  }
+
+  /** Loads the shared state (tolerating a store that is not up yet) and starts following it. */
+  static async start(deps: ResponseEngineDependencies): Promise<ResponseEngine> {
+    const replicate = <V>(name: string, decode: (raw: string) => V | undefined) =>
+      new ReplicatedMap({ store: deps.backend.map(name), decode, onSync: (event) => deps.observer?.sync?.(name, event) });
+    const quarantineMap = replicate("quarantines", decodeQuarantine);
+    const controlMap = replicate("controls", decodeControl);
+    await Promise.all([quarantineMap.start(), controlMap.start()]);
+    const engine = new ResponseEngine(deps, quarantineMap, controlMap);
+    engine.effective.start();
+    deps.observer?.policyInForce?.(deps.source.current());
+    deps.source.onFileChange(() => {
+      // Registered after the effective policy's own listener: the override is already recomputed.
+      deps.observer?.policyInForce?.(deps.source.current());
+      void engine.#recordFilePolicy();
+    });
+    await engine.#recordFilePolicy();
+    return engine;
+  }
+
+  /** A passed challenge or MFA, reported by the application, waives friction for a while. */
+  async recordRelief(kind: ReliefKind, subjects: { username?: string; session?: string }, nowMs: number): Promise<void> {
+    await recordRelief(this.#deps.store, kind, subjects, nowMs, this.#deps.source.current().response.friction.reliefMs);
+    this.#deps.observer?.relief?.(kind);
+  }
+
+  /** True while a shared map could not be loaded (decisions go on from the last copy). */
+  get stale(): boolean {
+    return this.#maps.some((map) => map.stale);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.#maps.map((map) => map.stop()));
+  }
+
+  /** Keeps the file's policy for rollback; the first replica to see a version records it. */
+  async #recordFilePolicy(): Promise<void> {
+    const policy = this.#deps.source.filePolicy();
+    const previousVersion = this.#fileVersion === policy.version ? undefined : this.#fileVersion;
+    this.#fileVersion = policy.version;
+    try {
+      const { created, version } = await this.history.record(this.#deps.source.fileSnapshot(), policy, this.#deps.clock());
+      if (created) {
+        this.events.publish({ type: "policy.loaded", actor: SYSTEM, version: policy.version, id: version.id, name: policy.name, source: version.source, previousVersion });
+      }
+    } catch (error) {
+      this.#deps.log.warn({ err: error, version: policy.version }, "policy version not kept for rollback: store unavailable");
+    }
+  }
+}
+
+/** The log line of an event: its identifying fields, never the rationale's bulk. */
+function summary(event: ResponseEvent): Record<string, unknown> {
+  if ("quarantine" in event) {
+    const { id, scope, subject, rule, expiresMs, offence } = event.quarantine;
+    return { type: event.type, quarantineId: id, scope, subject, rule, expires: new Date(expiresMs).toISOString(), offence, ...("actor" in event ? { actor: event.actor } : {}) };
+  }
+  const { reasons: _reasons, ...rest } = event as ResponseEvent & { reasons?: unknown };
+  return rest;
+}

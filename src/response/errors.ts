@@ -1,0 +1,18 @@
+/**
+ * Why a response-engine operation was refused, with a stable code. Nothing was changed. The
+ * analyst API maps the codes to HTTP statuses in one table (transport/http/analyst/problems.ts).
+ */
+export type ResponseErrorCode = "not_found" | "invalid" | "conflict" | "unavailable";
+
+export class ResponseError extends Error {
+  override readonly name = "ResponseError";
+  constructor(
+    readonly code: ResponseErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const notFound = (message: string) => new ResponseError("not_found", message);
+export const invalid = (message: string) => new ResponseError("invalid", message);

@@ -1,0 +1,84 @@
+import type { Action, Reason, Scope } from "../pipeline/decision.js";
+import type { Quarantine } from "./quarantine.js";
+
+/** Who did something: the service itself, or an API caller by its token's name. */
+export const SYSTEM = "system";
+export const tokenActor = (name: string) => `token:${name}`;
+
+/** A decision's facts that an enforcement record keeps. Pseudonyms only. */
+export interface Enforcement {
+  rule: string;
+  scope?: Scope;
+  subject?: string;
+  reasons: Reason[];
+  policyVersion: string;
+  decisionId: string;
+  endpoint?: string;
+}
+
+/** What a runtime override changed, as recorded and announced. */
+interface Change {
+  actor: string;
+  reason?: string;
+  /** When the override lapses by itself, ms since the epoch. */
+  untilMs?: number;
+  /** The policy version decisions use after the change. */
+  policyVersion: string;
+}
+
+/**
+ * Everything the response engine does that someone may need to know about afterwards. The
+ * audit trail, webhooks, metrics and logs each react to these; nothing else is shared.
+ */
+export type ResponseEvent =
+  | { type: "quarantine.created"; quarantine: Quarantine; shared: boolean }
+  | { type: "quarantine.lifted"; quarantine: Quarantine; actor: string; reason?: string; how: "id" | "scope" | "bulk" }
+  | ({ type: "enforcement.block" } & Enforcement)
+  | ({ type: "shadow.would_have"; action: Action } & Enforcement)
+  | { type: "policy.loaded"; actor: string; version: string; id: string; name: string; source: string; previousVersion?: string }
+  | ({ type: "policy.rolled_back"; id: string; fromVersion: string } & Change)
+  | ({ type: "policy.override_cleared"; clearedVersion: string } & Change)
+  | ({ type: "rule.disabled"; rule: string } & Change)
+  | ({ type: "rule.enabled"; rule: string } & Change)
+  | ({ type: "threshold.overridden"; path: string; value: number; previous: number } & Change)
+  | ({ type: "threshold.cleared"; path: string } & Change)
+  | { type: "anomaly.started" | "anomaly.ended"; endpoint: string; reasons: string[] };
+
+export type ResponseEventType = ResponseEvent["type"];
+
+export type ResponseListener = (event: ResponseEvent, atMs: number) => void;
+
+/** Fans events out to listeners; a failing listener never fails the caller (often a Check). */
+export class ResponseEvents {
+  readonly #listeners = new Set<ResponseListener>();
+  readonly #clock: () => number;
+  readonly #onListenerError: (error: unknown) => void;
+
+  constructor(options: { clock?: () => number; onListenerError?: (error: unknown) => void } = {}) {
+    this.#clock = options.clock ?? (() => Date.now());
+    this.#onListenerError = options.onListenerError ?? (() => {});
+  }
+
+  on(listener: ResponseListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  publish(event: ResponseEvent): void {
+    const atMs = this.#clock();
+    for (const listener of this.#listeners) {
+      try {
+        listener(event, atMs);
+      } catch (error) {
+        this.#onListenerError(error);
+      }
+    }
+  }
+}
+
+/** The logging the response engine needs; pino's logger fits. */
+export interface ResponseLog {
+  info(object: object, message: string): void;
+  warn(object: object, message: string): void;
+  error(object: object, message: string): void;
+}

@@ -1,0 +1,208 @@
+import { randomUUID } from "node:crypto";
+import { SCOPES, type Decision, type Scope } from "../pipeline/decision.js";
+import type { NormalisedRequest } from "../pipeline/request.js";
+import type { CompiledPolicy } from "../policy/compile.js";
+import type { ReplicatedMap, ReplicaEntry } from "../state/replicated-map.js";
+import { StoreUnavailableError, type Store } from "../state/store.js";
+import { SYSTEM, type ResponseEvents, type ResponseLog } from "./events.js";
+import { decodeQuarantine, entityOf, quarantineDurationMs, quarantineKey, subjectOf, type Quarantine } from "./quarantine.js";
+
+export interface QuarantinesDependencies {
+  /** Active quarantines, replicated to every replica (map "quarantines"). */
+  map: ReplicatedMap<Quarantine>;
+  /** Remembers offences per scope value, for escalation. */
+  store: Store;
+  events: ResponseEvents;
+  log: ResponseLog;
+  /** Wall clock, ms since the epoch: how much of an outage-time quarantine is left to share. */
+  clock: () => number;
+  /**
+   * Longest a Check waits for the shared write of a new quarantine. Past it, the Check is
+   * answered with a provisional quarantine this replica enforces at once, and the shared write
+   * completes in the background.
+   */
+  budgetMs: number;
+}
+
+/** Offences are one set per scope value: the member is the 10-second slot of the offence, so
+ * replicas racing to quarantine the same client within moments count it once. */
+const OFFENCES = "q.offences";
+const OFFENCE_SLOT_MS = 10_000;
+const MAX_REMEMBERED_OFFENCES = 64;
+
+export type LiftHow = "id" | "scope" | "bulk";
+
+/**
+ * Quarantines on the Check path and from the analyst API. Enforcement reads the local copy
+ * only (no round trip); creation and lifts write to the shared map, whose announcements reach
+ * every replica.
+ */
+export class Quarantines {
+  readonly #deps: QuarantinesDependencies;
+  readonly #pending = new Map<string, Promise<Quarantine>>();
+  /** Provisional copies enforced while a slow shared write is in flight, by key. */
+  readonly #provisional = new Map<string, string>();
+  /** Made while the shared map was unreachable: shared once it answers again. */
+  readonly #unshared = new Map<string, Quarantine>();
+
+  constructor(deps: QuarantinesDependencies) {
+    this.#deps = deps;
+    // A reload replaces the copy with what the store holds; what only this replica knew goes back in.
+    deps.map.onLoaded(() => void this.#shareUnshared());
+  }
+
+  /** The active quarantine on any of the request's scopes, the one that lasts longest. */
+  find(request: NormalisedRequest): Quarantine | undefined {
+    let found: Quarantine | undefined;
+    for (const scope of SCOPES) {
+      const subject = subjectOf(request, scope);
+      const q = subject === undefined ? undefined : this.#deps.map.get(quarantineKey(scope, subject))?.value;
+      if (q && q.expiresMs > request.timeMs && (!found || q.expiresMs > found.expiresMs)) found = q;
+    }
+    return found;
+  }
+
+  /**
+   * Carries out a quarantine decision: the active quarantine of that scope value if there is
+   * one, else a new one (escalated for a repeat offender). Undefined when the request has no
+   * value for the rule's scope (e.g. a username rule on a request without one).
+   */
+  async impose(decision: Decision, request: NormalisedRequest, policy: CompiledPolicy): Promise<Quarantine | undefined> {
+    const scope = decision.scope ?? "ip";
+    const subject = subjectOf(request, scope);
+    if (subject === undefined) return undefined;
+    const key = quarantineKey(scope, subject);
+    const active = this.#deps.map.get(key)?.value;
+    if (active && active.expiresMs > request.timeMs) return active;
+    let pending = this.#pending.get(key);
+    if (!pending) {
+      const draft = this.#draft(decision, request, policy, scope, subject);
+      pending = this.#create(key, draft, policy).finally(() => this.#pending.delete(key));
+      this.#pending.set(key, pending);
+    }
+    return this.#withinBudget(pending, key, () => this.#draft(decision, request, policy, scope, subject));
+  }
+
+  /** Active quarantines (this replica's copy, which every replica shares within a second). */
+  list(): ReplicaEntry<Quarantine>[] {
+    return this.#deps.map.entries();
+  }
+
+  byId(id: string): ReplicaEntry<Quarantine> | undefined {
+    return this.list().find((entry) => entry.value.id === id);
+  }
+
+  /**
+   * Lifts one quarantine, only if it is still the one stored under its key (a newer one for the
+   * same client stays). True when this call lifted it.
+   */
+  async lift(entry: ReplicaEntry<Quarantine>, actor: string, reason: string | undefined, how: LiftHow): Promise<boolean> {
+    const lifted = await this.#deps.map.remove(entry.key, entry.raw);
+    if (lifted) this.#deps.events.publish({ type: "quarantine.lifted", quarantine: entry.value, actor, reason, how });
+    return lifted;
+  }
+
+  #draft(decision: Decision, request: NormalisedRequest, policy: CompiledPolicy, scope: Scope, subject: string, offence = 1): Quarantine {
+    const rule = policy.rules.find((r) => r.id === decision.rule);
+    const baseMs = rule?.retryAfterMs ?? policy.response.quarantine.durationMs;
+    return {
+      id: `q-${randomUUID()}`,
+      scope,
+      subject,
+      rule: decision.rule ?? "",
+      policyVersion: decision.policyVersion,
+      reasons: decision.reasons,
+      decisionId: decision.decisionId,
+      endpoint: decision.endpoint,
+      startMs: request.timeMs,
+      expiresMs: request.timeMs + quarantineDurationMs(baseMs, offence, policy.response.quarantine.escalation),
+      offence,
+      actor: SYSTEM,
+    };
+  }
+
+  async #create(key: string, draft: Quarantine, policy: CompiledPolicy): Promise<Quarantine> {
+    const offence = await this.#countOffence(draft, policy);
+    const baseMs = draft.expiresMs - draft.startMs;
+    const quarantine = { ...draft, offence, expiresMs: draft.startMs + quarantineDurationMs(baseMs, offence, policy.response.quarantine.escalation) };
+    const raw = JSON.stringify(quarantine);
+    const ttlMs = quarantine.expiresMs - quarantine.startMs;
+    try {
+      const stored = await this.#deps.map.putIfAbsent(key, raw, ttlMs);
+      if (!stored.created) {
+        // Another replica's quarantine stands: a provisional copy of ours must not outlive it.
+        this.#dropProvisional(key);
+        return this.#existing(key, stored.raw) ?? quarantine;
+      }
+      this.#provisional.delete(key); // our write replaced it in the copy
+      this.#deps.events.publish({ type: "quarantine.created", quarantine, shared: true });
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      // Enforced here until the shared map answers again; then shared (see #shareUnshared).
+      this.#provisional.delete(key);
+      this.#unshared.set(key, quarantine);
+      this.#deps.map.putLocal(key, raw, ttlMs);
+      this.#deps.log.warn({ err: error, quarantineId: quarantine.id, scope: quarantine.scope }, "quarantine kept on this replica only: store unavailable");
+      this.#deps.events.publish({ type: "quarantine.created", quarantine, shared: false });
+    }
+    return quarantine;
+  }
+
+  /** Escalation: the offence count of this scope value, this one included (1 when unknown). */
+  async #countOffence(draft: Quarantine, policy: CompiledPolicy): Promise<number> {
+    const memoryMs = policy.response.quarantine.escalation.memoryMs;
+    const member = String(Math.floor(draft.startMs / OFFENCE_SLOT_MS));
+    const op = { op: "member.add" as const, name: OFFENCES, member, maxMembers: MAX_REMEMBERED_OFFENCES, retentionMs: memoryMs };
+    try {
+      const [count] = await this.#deps.store.apply(entityOf(draft.scope, draft.subject), [op], draft.startMs);
+      return Math.max(1, count ?? 1);
+    } catch {
+      return 1;
+    }
+  }
+
+  /** Another rule or replica got there first: use theirs (the copy has it, or will shortly). */
+  #existing(key: string, raw: string): Quarantine | undefined {
+    return this.#deps.map.get(key)?.value ?? decodeQuarantine(raw);
+  }
+
+  async #withinBudget(pending: Promise<Quarantine>, key: string, provisional: () => Quarantine): Promise<Quarantine> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), this.#deps.budgetMs)));
+    try {
+      const settled = await Promise.race([pending, late]);
+      if (settled) return settled;
+    } finally {
+      clearTimeout(timer);
+    }
+    const standIn = provisional();
+    this.#deps.log.warn({ scope: standIn.scope, budgetMs: this.#deps.budgetMs }, "quarantine write slower than the Check budget: enforcing a provisional copy");
+    if (!this.#deps.map.get(key)) {
+      const raw = JSON.stringify(standIn);
+      this.#provisional.set(key, raw);
+      this.#deps.map.putLocal(key, raw, standIn.expiresMs - standIn.startMs);
+    }
+    return standIn;
+  }
+
+  /** Shares quarantines made during an outage that are still running, and records them now. */
+  async #shareUnshared(): Promise<void> {
+    for (const [key, quarantine] of this.#unshared) {
+      const remainingMs = quarantine.expiresMs - this.#deps.clock();
+      try {
+        if (remainingMs > 0 && (await this.#deps.map.putIfAbsent(key, JSON.stringify(quarantine), remainingMs)).created) {
+          this.#deps.events.publish({ type: "quarantine.created", quarantine, shared: true });
+        }
+        this.#unshared.delete(key);
+      } catch {
+        return; // unreachable again: the next reload tries again
+      }
+    }
+  }
+
+  #dropProvisional(key: string): void {
+    const raw = this.#provisional.get(key);
+    this.#provisional.delete(key);
+    if (raw !== undefined) this.#deps.map.dropLocal(key, raw);
+  }
+}

@@ -1,0 +1,64 @@
+import type { Signal, SignalPlan } from "../detection/signal.js";
+import type { Decision, Scope } from "../pipeline/decision.js";
+import type { NormalisedRequest } from "../pipeline/request.js";
+import type { Store } from "../state/store.js";
+import { entityOf, subjectOf } from "./quarantine.js";
+
+/**
+ * Friction relief: once a user or session has passed a challenge, or MFA, as the application
+ * reports through POST /v1/outcomes, Palisade stops asking again for a while.
+ *
+ * - A passed challenge proves a person is there: later challenges are waived.
+ * - Passed MFA proves it is the account's owner: step-ups and challenges are waived.
+ * Heavier answers (throttle, quarantine, block) are about volume and abuse and stay. IPs get no
+ * relief: one solved challenge must not open a shared address to everyone behind it.
+ */
+export type ReliefKind = "challenge" | "mfa";
+export const RELIEF_SCOPES = ["username", "session"] as const satisfies readonly Scope[];
+
+const SET: Record<ReliefKind, string> = { challenge: "relief.challenge", mfa: "relief.mfa" };
+const MEMBER = "passed";
+
+/** Reads both reliefs on the request's username and session, in the Check's batch. */
+export function planRelief(request: NormalisedRequest): SignalPlan {
+  const checks = RELIEF_SCOPES.flatMap((scope) => {
+    const subject = subjectOf(request, scope);
+    if (subject === undefined) return [];
+    return (Object.keys(SET) as ReliefKind[]).map((kind) => ({ scope, kind, entity: entityOf(scope, subject) }));
+  });
+  return {
+    ops: checks.map(({ kind, entity }) => ({ entity, op: { op: "member.check", name: SET[kind], member: MEMBER } })),
+    evaluate: (results) =>
+      checks.flatMap(({ scope, kind }, i): Signal[] =>
+        results[i] === 1 ? [{ code: `relief.${kind}`, value: 1, weight: 0, fired: true, detail: `${kind} passed (${scope})` }] : [],
+      ),
+  };
+}
+
+/** Remembers a passed challenge or MFA for `reliefMs` on each given username and session. */
+export async function recordRelief(
+  store: Store,
+  kind: ReliefKind,
+  subjects: Partial<Record<(typeof RELIEF_SCOPES)[number], string>>,
+  nowMs: number,
+  reliefMs: number,
+): Promise<void> {
+  const op = { op: "member.add" as const, name: SET[kind], member: MEMBER, maxMembers: 1, retentionMs: reliefMs };
+  await Promise.all(
+    RELIEF_SCOPES.flatMap((scope) => {
+      const subject = subjects[scope];
+      return subject === undefined ? [] : [store.apply(entityOf(scope, subject), [op], nowMs)];
+    }),
+  );
+}
+
+/** The decision with a relieved challenge or step-up turned into an allow that says why. */
+export function waiveFriction(decision: Decision): Decision {
+  const relieved = new Set(decision.reasons.filter((r) => r.code.startsWith("relief.")).map((r) => r.code));
+  const waived =
+    (decision.action === "challenge" && (relieved.has("relief.challenge") || relieved.has("relief.mfa"))) ||
+    (decision.action === "step_up" && relieved.has("relief.mfa"));
+  if (!waived) return decision;
+  const note = { code: "friction.waived", value: 1, weight: 0, detail: `${decision.action} by ${decision.rule ?? "policy"}` };
+  return { ...decision, action: "allow", rule: undefined, scope: undefined, reasons: [...decision.reasons, note] };
+}

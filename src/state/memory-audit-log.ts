@@ -1,0 +1,52 @@
+import {
+  assertValidAuditRead,
+  assertValidRetention,
+  parseEntryId,
+  type AuditEntry,
+  type AuditLog,
+  type AuditRead,
+  type AuditRetention,
+} from "./audit-log.js";
+
+/**
+ * The audit log of a single replica: ids and trimming as Redis Streams make them (an id is the
+ * append time in ms and a sequence within that ms; ids never go backwards even if the clock
+ * does), exact retention by count and age.
+ */
+export class MemoryAuditLog implements AuditLog {
+  readonly #entries: { id: string; ms: number; seq: number; record: string }[] = [];
+  readonly #clock: () => number;
+
+  constructor(options: { clock?: () => number } = {}) {
+    this.#clock = options.clock ?? (() => Date.now());
+  }
+
+  async append(record: object, retention: AuditRetention): Promise<string> {
+    assertValidRetention(retention);
+    const now = this.#clock();
+    const last = this.#entries.at(-1);
+    const ms = Math.max(now, last?.ms ?? 0);
+    const seq = last && last.ms === ms ? last.seq + 1 : 0;
+    const id = `${ms}-${seq}`;
+    this.#entries.push({ id, ms, seq, record: JSON.stringify(record) });
+    const tooMany = this.#entries.length - retention.maxEntries;
+    if (tooMany > 0) this.#entries.splice(0, tooMany);
+    const tooOld = this.#entries.findIndex((entry) => entry.ms >= now - retention.maxAgeMs);
+    this.#entries.splice(0, tooOld === -1 ? this.#entries.length : tooOld);
+    return id;
+  }
+
+  async read(query: AuditRead): Promise<AuditEntry[]> {
+    assertValidAuditRead(query);
+    const cursor = query.after === undefined ? undefined : parseEntryId(query.after)!;
+    const inRange = this.#entries.filter((entry) => {
+      if (query.fromMs !== undefined && entry.ms < query.fromMs) return false;
+      if (query.toMs !== undefined && entry.ms > query.toMs) return false;
+      if (!cursor) return true;
+      const order = entry.ms - cursor[0] || entry.seq - cursor[1];
+      return query.newestFirst ? order < 0 : order > 0;
+    });
+    const ordered = query.newestFirst ? inRange.reverse() : inRange;
+    return ordered.slice(0, query.count).map((entry) => ({ id: entry.id, record: JSON.parse(entry.record) as Record<string, unknown> }));
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Lua scripts of the response engine's Redis structures: shared maps (see shared-map.ts) and
+ * the audit stream. Time comes from Redis itself (TIME), so replicas with drifting clocks agree
+ * on when an entry expires. Scripts that change a map also PUBLISH the change from inside the
+ * script: announcements then leave in exactly the order the changes were made, which a replica
+ * needs to apply them in sequence.
+ */
+
+/** Shared helpers, prepended to each map script. */
+const MAP_HELPERS = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Entries past their deadline leave the hash; bounded work per call.
+local function prune(entries, deadlines, now)
+  local expired = redis.call('ZRANGEBYSCORE', deadlines, '-inf', now, 'LIMIT', 0, 256)
+  if #expired == 0 then return end
+  redis.call('HDEL', entries, unpack(expired))
+  redis.call('ZREM', deadlines, unpack(expired))
+end
+
+local function version(meta)
+  local v = redis.call('HMGET', meta, 'epoch', 'seq')
+  return v[1] or '', tonumber(v[2] or '0')
+end
+
+-- A new epoch only when the bookkeeping is gone (first write, or Redis lost it).
+local function bump(meta, candidate)
+  redis.call('HSETNX', meta, 'epoch', candidate)
+  local seq = redis.call('HINCRBY', meta, 'seq', 1)
+  return redis.call('HGET', meta, 'epoch'), seq
+end
+
+-- Keys live as long as their longest-lived entry: only ever lengthened.
+local function extend(key, ttl)
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+`;
+
+/**
+ * Put, or put-if-absent.
+ * KEYS[1] entries (hash field → value)   KEYS[2] deadlines (sorted set field → deadline ms)
+ * KEYS[3] meta (hash: epoch, seq)
+ * ARGV[1] field   ARGV[2] value   ARGV[3] ttl ms   ARGV[4] "1" = only if absent
+ * ARGV[5] epoch to use if none exists   ARGV[6] channel
+ * Returns {created 0|1, value now stored, epoch, seq}.
+ */
+export const MAP_PUT_SCRIPT = `${MAP_HELPERS}
+local now = now_ms()
+prune(KEYS[1], KEYS[2], now)
+if ARGV[4] == '1' then
+  local existing = redis.call('HGET', KEYS[1], ARGV[1])
+  if existing then
+    local epoch, seq = version(KEYS[3])
+    return {0, existing, epoch, seq}
+  end
+end
+local ttl = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
+local epoch, seq = bump(KEYS[3], ARGV[5])
+for i = 1, 3 do extend(KEYS[i], ttl) end
+redis.call('PUBLISH', ARGV[6], cjson.encode({op = 'put', key = ARGV[1], value = ARGV[2], ttlMs = ttl, epoch = epoch, seq = seq}))
+return {1, ARGV[2], epoch, seq}
+`;
+
+/**
+ * Remove, optionally only when the field holds an expected value.
+ * KEYS as MAP_PUT_SCRIPT.
+ * ARGV[1] field   ARGV[2] "1" = conditional   ARGV[3] expected value   ARGV[4] epoch candidate
+ * ARGV[5] channel
+ * Returns {removed 0|1, removed value or "", epoch, seq}.
+ */
+export const MAP_REMOVE_SCRIPT = `${MAP_HELPERS}
+prune(KEYS[1], KEYS[2], now_ms())
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current or (ARGV[2] == '1' and current ~= ARGV[3]) then
+  local epoch, seq = version(KEYS[3])
+  return {0, '', epoch, seq}
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+local epoch, seq = bump(KEYS[3], ARGV[4])
+redis.call('PUBLISH', ARGV[5], cjson.encode({op = 'remove', key = ARGV[1], epoch = epoch, seq = seq}))
+return {1, current, epoch, seq}
+`;
+
+/**
+ * Every live entry, atomically with the change number it reflects.
+ * KEYS as MAP_PUT_SCRIPT. No ARGV.
+ * Returns {epoch, seq, now ms, {field, value, …}, {field, deadline, …}}.
+ */
+export const MAP_SNAPSHOT_SCRIPT = `${MAP_HELPERS}
+local now = now_ms()
+prune(KEYS[1], KEYS[2], now)
+local epoch, seq = version(KEYS[3])
+return {epoch, seq, now, redis.call('HGETALL', KEYS[1]), redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')}
+`;
+
+/**
+ * Append one record to the audit stream and apply retention: at most ARGV[1] entries and none
+ * older than ARGV[2] ms (exact trimming: audit writes are rare, and an approximate trim could
+ * keep much more than the policy allows). The stream expires ARGV[2] ms after its last write.
+ * KEYS[1] stream
+ * ARGV[1] max entries   ARGV[2] max age ms   ARGV[3] record (JSON)
+ * Returns the entry id ("<ms>-<seq>").
+ */
+export const AUDIT_APPEND_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'r', ARGV[3])
+redis.call('XTRIM', KEYS[1], 'MINID', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return id
+`;

@@ -1,0 +1,171 @@
+import { describe, expect, it } from "vitest";
+import { MemorySharedMap } from "./memory-shared-map.js";
+import { ReplicatedMap, type SyncEvent } from "./replicated-map.js";
+import type { MapChange, SharedMapStore } from "./shared-map.js";
+import { StoreUnavailableError } from "./store.js";
+
+/**
+ * A shared map whose announcements wait in a queue until the test delivers, drops or reorders
+ * them, and whose snapshots can be made to fail or to stall: the network, under test control.
+ */
+class Wire implements SharedMapStore {
+  readonly inner = new MemorySharedMap();
+  readonly queue: MapChange[] = [];
+  listener: ((change: MapChange) => void) | undefined;
+  resubscribed: (() => void) | undefined;
+  down = false;
+  snapshotGate: Promise<void> | undefined;
+  /** While set, replies to writes are held back (the write itself is done). */
+  replyGate: Promise<void> | undefined;
+
+  constructor() {
+    void this.inner.subscribe((change) => this.queue.push(change));
+  }
+  put = (key: string, value: string, ttlMs: number) => this.#up(() => this.inner.put(key, value, ttlMs));
+  putIfAbsent = (key: string, value: string, ttlMs: number) => this.#up(() => this.inner.putIfAbsent(key, value, ttlMs));
+  remove = (key: string, expected?: string) => this.#up(() => this.inner.remove(key, expected));
+  version = () => this.#up(() => this.inner.version());
+  snapshot = async () => {
+    await this.snapshotGate;
+    return this.#up(() => this.inner.snapshot());
+  };
+  async subscribe(onChange: (change: MapChange) => void, onResubscribed: () => void) {
+    this.listener = onChange;
+    this.resubscribed = onResubscribed;
+    return { close: async () => void (this.listener = undefined) };
+  }
+  deliver(count = this.queue.length): void {
+    for (const change of this.queue.splice(0, count)) this.listener?.(change);
+  }
+  drop(count = 1): void {
+    this.queue.splice(0, count);
+  }
+  async #up<T>(call: () => Promise<T>): Promise<T> {
+    if (this.down) throw new StoreUnavailableError("wire down");
+    const result = await call();
+    await this.replyGate;
+    return result;
+  }
+}
+
+async function replica(wire: Wire) {
+  const events: SyncEvent[] = [];
+  const copy = new ReplicatedMap({ store: wire, decode: (raw) => raw, onSync: (event) => events.push(event), checkIntervalMs: 60_000 });
+  await copy.start();
+  return { copy, events, keys: () => copy.entries().map((e) => `${e.key}=${e.value}`).sort() };
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+describe("ReplicatedMap", () => {
+  it("applies announcements in order and ignores echoes of what it already has", async () => {
+    const wire = new Wire();
+    const { copy, keys } = await replica(wire);
+    await wire.inner.put("a", "1", 60_000);
+    await wire.inner.put("b", "2", 60_000);
+    wire.deliver();
+    expect(keys()).toEqual(["a=1", "b=2"]);
+    await copy.put("c", "3", 60_000); // applied at once, before its echo
+    expect(keys()).toEqual(["a=1", "b=2", "c=3"]);
+    wire.deliver();
+    expect(keys()).toEqual(["a=1", "b=2", "c=3"]);
+  });
+
+  it("reloads when a message was lost, so a lift is never missed", async () => {
+    const wire = new Wire();
+    const { events, keys } = await replica(wire);
+    await wire.inner.put("q", "1", 60_000);
+    wire.deliver();
+    await wire.inner.remove("q"); // this announcement is lost
+    await wire.inner.put("r", "2", 60_000);
+    wire.drop();
+    wire.deliver();
+    await settle();
+    expect(keys()).toEqual(["r=2"]);
+    expect(events).toContain("resync:gap");
+  });
+
+  it("reloads on another epoch (Redis lost its data) even with a lower number", async () => {
+    const wire = new Wire();
+    const { events, keys } = await replica(wire);
+    await wire.inner.put("a", "1", 60_000);
+    wire.deliver();
+    wire.listener!({ op: "put", key: "ghost", value: "x", ttlMs: 60_000, epoch: "another", seq: 1 });
+    await settle();
+    expect(events).toContain("resync:epoch");
+    expect(keys()).toEqual(["a=1"]);
+  });
+
+  it("holds announcements that arrive while a snapshot loads and replays only the newer ones", async () => {
+    const wire = new Wire();
+    const { copy, keys } = await replica(wire);
+    let open!: () => void;
+    wire.snapshotGate = new Promise((resolve) => (open = resolve));
+    await wire.inner.put("in-snapshot", "1", 60_000);
+    const reloading = copy.resync("resync:check");
+    await settle();
+    await wire.inner.remove("in-snapshot");
+    wire.snapshotGate = undefined;
+    // The snapshot is taken now (after the removal); both announcements arrive while it loads.
+    wire.deliver();
+    open();
+    await reloading;
+    expect(keys()).toEqual([]);
+  });
+
+  it("never re-applies its own write after a later lift it already heard of", async () => {
+    const wire = new Wire();
+    const { copy, keys } = await replica(wire);
+    let reply!: () => void;
+    wire.replyGate = new Promise((resolve) => (reply = resolve));
+    const slowPut = copy.putIfAbsent("q", "1", 60_000); // its reply arrives after the lift below
+    await wire.inner.remove("q", "1");
+    wire.deliver();
+    expect(keys()).toEqual([]);
+    reply();
+    expect(await slowPut).toEqual({ created: true, raw: "1" });
+    expect(keys()).toEqual([]);
+  });
+
+  it("keeps serving its last copy while the store is down, and catches up on reconnect", async () => {
+    const wire = new Wire();
+    const { copy, events, keys } = await replica(wire);
+    await copy.put("a", "1", 60_000);
+    wire.deliver();
+    wire.down = true;
+    await copy.resync("resync:check");
+    expect(copy.stale).toBe(true);
+    expect(keys()).toEqual(["a=1"]);
+    wire.down = false;
+    await wire.inner.remove("a");
+    wire.drop();
+    wire.resubscribed!();
+    await expect.poll(keys).toEqual([]);
+    expect(copy.stale).toBe(false);
+    expect(events).toContain("resync:failed");
+  });
+
+  it("forgets entries when their time to live runs out, telling listeners", async () => {
+    let now = 0;
+    const wire = new Wire();
+    const copy = new ReplicatedMap({ store: wire, decode: (raw) => raw, clock: () => now, pruneIntervalMs: 5 });
+    await copy.start();
+    const removed: string[] = [];
+    copy.onChange((changes) => removed.push(...changes.filter((c) => !c.current).map((c) => c.key)));
+    await copy.put("short", "1", 100);
+    now = 150;
+    expect(copy.get("short")).toBeUndefined();
+    await expect.poll(() => removed).toEqual(["short"]);
+    await copy.stop();
+  });
+
+  it("skips values it cannot decode", async () => {
+    const wire = new Wire();
+    await wire.inner.put("bad", "not json", 60_000);
+    await wire.inner.put("good", '{"n":1}', 60_000);
+    const copy = new ReplicatedMap({ store: wire, decode: (raw) => { try { return JSON.parse(raw) as unknown; } catch { return undefined; } } });
+    await copy.start();
+    expect(copy.entries().map((e) => e.key)).toEqual(["good"]);
+    await copy.stop();
+  });
+});

@@ -1,0 +1,287 @@
+import type { MapChange, MapSubscription, MapVersion, SharedMapStore } from "./shared-map.js";
+import { StoreUnavailableError } from "./store.js";
+
+/** One entry of the local copy. `raw` is the stored text, needed for conditional removals. */
+export interface ReplicaEntry<V> {
+  key: string;
+  raw: string;
+  value: V;
+  /** Local (monotonic) time after which this copy forgets the entry, as the store does. */
+  dropAtMs: number;
+}
+
+/** What changed in the local copy; `previous`/`current` absent for an addition/removal. */
+export interface ReplicaChange<V> {
+  key: string;
+  previous?: ReplicaEntry<V>;
+  current?: ReplicaEntry<V>;
+}
+
+/** How the copy learnt of changes, for metrics: an announcement, or a reload and why. */
+export type SyncEvent = "message" | "resync:start" | "resync:gap" | "resync:epoch" | "resync:reconnect" | "resync:check" | "resync:failed";
+
+export interface ReplicatedMapOptions<V> {
+  store: SharedMapStore;
+  /** Parses a stored value; undefined for values this version cannot read (they are skipped). */
+  decode: (raw: string) => V | undefined;
+  /** Local monotonic clock for expiry of the copy. */
+  clock?: () => number;
+  /** How often expired entries leave the copy. */
+  pruneIntervalMs?: number;
+  /** How often the store's change number is compared with the copy's, as a backstop. */
+  checkIntervalMs?: number;
+  onSync?: (event: SyncEvent) => void;
+}
+
+const DEFAULT_PRUNE_INTERVAL_MS = 500;
+const DEFAULT_CHECK_INTERVAL_MS = 5_000;
+
+/**
+ * A local copy of a shared map, read with no round trip and kept in step with every replica's
+ * writes.
+ *
+ * Protocol: subscribe first, then load a snapshot; announcements that arrive while the snapshot
+ * is loading wait and are replayed once it is in, skipping those the snapshot already reflects
+ * (by change number). After that each announcement must carry the next number of the same
+ * epoch; a gap (a lost message), another epoch (Redis lost its data) or a re-established
+ * subscription (messages sent meanwhile are gone) makes the copy reload. A periodic check of the
+ * store's number catches anything else. So a missed message can delay a change, never lose it.
+ *
+ * Writes go through the store and are applied to the copy at once when the copy has not yet
+ * heard of them, so this replica acts on its own write without waiting for the echo; the echo is
+ * then harmless (same value).
+ */
+export class ReplicatedMap<V> {
+  readonly #store: SharedMapStore;
+  readonly #decode: (raw: string) => V | undefined;
+  readonly #clock: () => number;
+  readonly #options: ReplicatedMapOptions<V>;
+  readonly #entries = new Map<string, ReplicaEntry<V>>();
+  readonly #listeners = new Set<(changes: ReplicaChange<V>[]) => void>();
+  readonly #loadListeners = new Set<() => void>();
+  #version: MapVersion = { epoch: "", seq: -1 };
+  /** Announcements held back while a snapshot loads; undefined when none is loading. */
+  #held: MapChange[] | undefined;
+  #resyncs: Promise<void> = Promise.resolve();
+  #resyncQueued = false;
+  #stale = true;
+  #subscription: MapSubscription | undefined;
+  #timers: NodeJS.Timeout[] = [];
+
+  constructor(options: ReplicatedMapOptions<V>) {
+    this.#options = options;
+    this.#store = options.store;
+    this.#decode = options.decode;
+    this.#clock = options.clock ?? (() => performance.now());
+  }
+
+  /** Subscribes and loads. A store that does not answer yet is not fatal: the copy catches up later. */
+  async start(): Promise<void> {
+    try {
+      this.#subscription = await this.#store.subscribe(
+        (change) => this.#onAnnouncement(change),
+        () => void this.resync("resync:reconnect"),
+      );
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+    }
+    await this.resync("resync:start");
+    const prune = setInterval(() => this.#prune(), this.#options.pruneIntervalMs ?? DEFAULT_PRUNE_INTERVAL_MS);
+    const check = setInterval(() => void this.#check(), this.#options.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS);
+    for (const timer of [prune, check]) timer.unref();
+    this.#timers = [prune, check];
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.#timers) clearInterval(timer);
+    await this.#subscription?.close().catch(() => undefined);
+    await this.#resyncs;
+  }
+
+  /** Called with every batch of changes to the copy, whatever caused them. */
+  onChange(listener: (changes: ReplicaChange<V>[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Called after every successful load of a snapshot (start, reconnect, gap…). */
+  onLoaded(listener: () => void): () => void {
+    this.#loadListeners.add(listener);
+    return () => this.#loadListeners.delete(listener);
+  }
+
+  get(key: string): ReplicaEntry<V> | undefined {
+    const entry = this.#entries.get(key);
+    return entry && entry.dropAtMs > this.#clock() ? entry : undefined;
+  }
+
+  entries(): ReplicaEntry<V>[] {
+    const now = this.#clock();
+    return [...this.#entries.values()].filter((entry) => entry.dropAtMs > now);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** True while the copy could not load from the store (it serves what it last had). */
+  get stale(): boolean {
+    return this.#stale;
+  }
+
+  async put(key: string, raw: string, ttlMs: number): Promise<void> {
+    const result = await this.#store.put(key, raw, ttlMs);
+    this.#applyOwn(result, { op: "put", key, value: raw, ttlMs, epoch: result.epoch, seq: result.seq });
+  }
+
+  /** Returns the entry now stored under `key`, and whether this call created it. */
+  async putIfAbsent(key: string, raw: string, ttlMs: number): Promise<{ created: boolean; raw: string }> {
+    const result = await this.#store.putIfAbsent(key, raw, ttlMs);
+    if (result.created) this.#applyOwn(result, { op: "put", key, value: raw, ttlMs, epoch: result.epoch, seq: result.seq });
+    return { created: result.created, raw: result.value };
+  }
+
+  /** Removes `key` if it still holds `expectedRaw`; true when this call removed it. */
+  async remove(key: string, expectedRaw?: string): Promise<boolean> {
+    const result = await this.#store.remove(key, expectedRaw);
+    if (result.removed) this.#applyOwn(result, { op: "remove", key, epoch: result.epoch, seq: result.seq });
+    return result.removed;
+  }
+
+  /**
+   * Puts into the copy only, for when the store cannot be reached: this replica acts on it; the
+   * next successful reload replaces the copy with the store's content.
+   */
+  putLocal(key: string, raw: string, ttlMs: number): void {
+    this.#apply({ op: "put", key, value: raw, ttlMs, ...this.#version });
+  }
+
+  /** Takes back a `putLocal`, unless the entry was replaced meanwhile (by a real change). */
+  dropLocal(key: string, raw: string): void {
+    const entry = this.#entries.get(key);
+    if (entry?.raw !== raw) return;
+    this.#entries.delete(key);
+    this.#notify([{ key, previous: entry }]);
+  }
+
+  /** Reloads from a snapshot; concurrent requests share one reload (plus one queued after it). */
+  resync(reason: SyncEvent): Promise<void> {
+    if (this.#resyncQueued) return this.#resyncs;
+    this.#resyncQueued = true;
+    this.#resyncs = this.#resyncs.then(() => {
+      this.#resyncQueued = false;
+      return this.#load(reason);
+    });
+    return this.#resyncs;
+  }
+
+  async #load(reason: SyncEvent): Promise<void> {
+    this.#options.onSync?.(reason);
+    this.#held = [];
+    try {
+      const snapshot = await this.#store.snapshot();
+      const now = this.#clock();
+      const next = new Map<string, ReplicaEntry<V>>();
+      for (const [key, { value, ttlMs }] of snapshot.entries) {
+        const entry = this.#entry(key, value, ttlMs, now);
+        if (entry) next.set(key, entry);
+      }
+      this.#replace(next);
+      this.#version = { epoch: snapshot.epoch, seq: snapshot.seq };
+      this.#stale = false;
+    } catch {
+      // Store unreachable (or a reply this version cannot read): keep serving the last copy;
+      // the periodic check and the next reconnect try again.
+      this.#stale = true;
+      this.#options.onSync?.("resync:failed");
+    } finally {
+      const held = this.#held ?? [];
+      this.#held = undefined;
+      if (!this.#stale) for (const change of held) this.#onAnnouncement(change);
+    }
+    if (!this.#stale) for (const listener of this.#loadListeners) listener();
+  }
+
+  #onAnnouncement(change: MapChange): void {
+    if (this.#held) {
+      this.#held.push(change);
+      return;
+    }
+    if (change.epoch !== this.#version.epoch) return void this.resync("resync:epoch");
+    if (change.seq <= this.#version.seq) return; // already in the copy (a snapshot or an echo)
+    if (change.seq !== this.#version.seq + 1) return void this.resync("resync:gap");
+    this.#options.onSync?.("message");
+    this.#version = { epoch: change.epoch, seq: change.seq };
+    this.#apply(change);
+  }
+
+  /**
+   * Our own write: apply now unless the copy already went past it (then it is in, or
+   * superseded). Another epoch means the copy is behind anyway: apply, and reload.
+   */
+  #applyOwn(version: MapVersion, change: MapChange): void {
+    if (version.epoch !== this.#version.epoch) {
+      this.#apply(change);
+      void this.resync("resync:epoch");
+    } else if (version.seq > this.#version.seq) this.#apply(change);
+  }
+
+  #apply(change: MapChange): void {
+    const previous = this.#entries.get(change.key);
+    const current = change.op === "put" ? this.#entry(change.key, change.value, change.ttlMs, this.#clock()) : undefined;
+    if (current) this.#entries.set(change.key, current);
+    else this.#entries.delete(change.key);
+    if (previous?.raw !== current?.raw) this.#notify([{ key: change.key, previous, current }]);
+  }
+
+  #entry(key: string, raw: string, ttlMs: number, now: number): ReplicaEntry<V> | undefined {
+    const value = this.#decode(raw);
+    return value === undefined ? undefined : { key, raw, value, dropAtMs: now + ttlMs };
+  }
+
+  #replace(next: Map<string, ReplicaEntry<V>>): void {
+    const changes: ReplicaChange<V>[] = [];
+    for (const [key, previous] of this.#entries) {
+      const current = next.get(key);
+      if (current?.raw !== previous.raw) changes.push({ key, previous, current });
+    }
+    for (const [key, current] of next) if (!this.#entries.has(key)) changes.push({ key, current });
+    this.#entries.clear();
+    for (const [key, entry] of next) this.#entries.set(key, entry);
+    if (changes.length > 0) this.#notify(changes);
+  }
+
+  #prune(): void {
+    const now = this.#clock();
+    const changes: ReplicaChange<V>[] = [];
+    for (const [key, entry] of this.#entries) {
+      if (entry.dropAtMs > now) continue;
+      this.#entries.delete(key);
+      changes.push({ key, previous: entry });
+    }
+    if (changes.length > 0) this.#notify(changes);
+  }
+
+  async #check(): Promise<void> {
+    try {
+      const version = await this.#store.version();
+      if (this.#stale || version.epoch !== this.#version.epoch || version.seq !== this.#version.seq) {
+        // An announcement may simply be on its way; compare again before paying for a reload.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        if (this.#stale || version.epoch !== this.#version.epoch || version.seq > this.#version.seq) await this.resync("resync:check");
+      }
+    } catch {
+      this.#stale = true;
+    }
+  }
+
+  #notify(changes: ReplicaChange<V>[]): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(changes);
+      } catch {
+        // A listener's failure must not stop the copy from staying in sync.
+      }
+    }
+  }
+}

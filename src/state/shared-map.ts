@@ -1,0 +1,90 @@
+/**
+ * The second storage port, for the response engine: small keyed collections that every replica
+ * holds in full and keeps in sync (active quarantines, runtime overrides, policy versions).
+ *
+ * Unlike `Store`, which counts per entity on the Check path, a shared map is read from a local
+ * copy (see `ReplicatedMap`) and written rarely. Every change is numbered: the store keeps an
+ * `epoch` (a random id, new whenever the map's bookkeeping is created afresh, e.g. after Redis
+ * lost its data) and a sequence number that grows by one per change, and announces each change
+ * with both. A replica that sees a gap in the numbers, or another epoch, knows it missed
+ * something and reloads the whole map.
+ *
+ * Entries expire `ttlMs` after they were written (the store's clock). Expiry is not announced:
+ * each replica drops its copy by the same rule. Values are opaque strings (JSON by convention).
+ */
+export interface SharedMapStore {
+  /** Writes `value` under `key` (replacing any), announces it, and returns the change's number. */
+  put(key: string, value: string, ttlMs: number): Promise<MapWrite>;
+  /** Writes only when `key` holds nothing; otherwise returns what it holds, unchanged. */
+  putIfAbsent(key: string, value: string, ttlMs: number): Promise<MapWrite & { created: boolean }>;
+  /**
+   * Removes `key` when it holds `expected` (any value when `expected` is undefined), announces
+   * it, and returns the removed value. A conditional removal cannot take away a newer value
+   * that another replica wrote meanwhile.
+   */
+  remove(key: string, expected?: string): Promise<MapRemoval>;
+  /** Every live entry with its remaining time to live, and the change number it reflects. */
+  snapshot(): Promise<MapSnapshot>;
+  /** The current epoch and change number, to notice missed announcements cheaply. */
+  version(): Promise<MapVersion>;
+  /**
+   * Delivers every announced change, in order, from the moment the returned promise resolves.
+   * `onResubscribed` runs whenever the subscription had to be re-established (a reconnect):
+   * changes may have been missed, so the caller reloads.
+   */
+  subscribe(onChange: (change: MapChange) => void, onResubscribed: () => void): Promise<MapSubscription>;
+}
+
+export interface MapVersion {
+  /** "" while the map has no bookkeeping yet (never written, or everything expired). */
+  epoch: string;
+  seq: number;
+}
+
+export interface MapWrite extends MapVersion {
+  /** The value now stored under the key. */
+  value: string;
+}
+
+export type MapRemoval = ({ removed: true; value: string } | { removed: false }) & MapVersion;
+
+export interface MapSnapshot extends MapVersion {
+  entries: Map<string, { value: string; ttlMs: number }>;
+}
+
+export type MapChange =
+  | ({ op: "put"; key: string; value: string; ttlMs: number } & MapVersion)
+  | ({ op: "remove"; key: string } & MapVersion);
+
+export interface MapSubscription {
+  close(): Promise<void>;
+}
+
+/** Longest accepted key: keys are scope and pseudonym, rule ids, policy paths. */
+export const MAX_MAP_KEY_LENGTH = 512;
+/** Largest accepted value: a policy version with its list files fits; a flood of them does not. */
+export const MAX_MAP_VALUE_BYTES = 4 * 1024 * 1024;
+
+/** Checks one write so that every store rejects the same input with the same TypeError. */
+export function assertValidMapWrite(key: string, value: string, ttlMs: number): void {
+  assertValidMapKey(key);
+  if (typeof value !== "string" || Buffer.byteLength(value) > MAX_MAP_VALUE_BYTES) {
+    throw new TypeError(`map value must be a string of at most ${MAX_MAP_VALUE_BYTES} bytes`);
+  }
+  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
+    throw new TypeError(`map ttlMs must be a positive integer, got ${String(ttlMs)}`);
+  }
+}
+
+export function assertValidMapKey(key: string): void {
+  if (typeof key !== "string" || key.length === 0 || key.length > MAX_MAP_KEY_LENGTH) {
+    throw new TypeError(`map key must be a string of 1 to ${MAX_MAP_KEY_LENGTH} characters, got ${JSON.stringify(key)}`);
+  }
+}
+
+/** Map names become part of Redis keys and channels: keep them short and brace-free. */
+export function assertValidMapName(name: string): void {
+  if (!/^[a-z][a-z0-9_.-]{0,31}$/.test(name)) {
+    throw new TypeError(`map name must be 1-32 lower-case letters, digits, '.', '_' or '-', got ${JSON.stringify(name)}`);
+  }
+}
