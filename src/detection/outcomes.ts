@@ -108,6 +108,7 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
 
   /** Catalogue responses feed the 404 ratio of the client that asked (probing for ids). */
   async #recordCatalogue(context: AttemptContext, policy: CompiledPolicy, statusCode: number): Promise<void> {
+    this.deps.site.recordOutcome(context.endpoint, statusCode === 404, context.headerShape);
     const ops = catalogueOutcomeOps(policy.signals, statusCode);
     const entity = entitiesOf(context).ip;
     if (ops.length > 0 && entity) await this.deps.store.apply(entity, ops, context.timeMs);

@@ -85,9 +85,13 @@ function notFoundSignal(value: ResultReader, config: CompiledScraping): Signal[]
 
 function noAssetsSignal(value: ResultReader, config: CompiledScraping): Signal[] {
   const api = value("api");
+  const pages = value("pages");
   const limit = config.noAssets;
-  if (api === undefined || !limit || api < limit.minRequests || (value("pages") ?? 0) > 0) return [];
-  return [{ code: "ip.no_page_views", value: api, threshold: limit.minRequests, weight: limit.weight, fired: true, detail: "API requests without a page or asset view" }];
+  if (api === undefined || pages === undefined || !limit) return [];
+  // The page count itself is measured for the catalogue cohort; it never adds risk by itself.
+  const measured: Signal = { code: "ip.page_views", value: pages, weight: 0, fired: false };
+  if (api < limit.minRequests || pages > 0) return [measured];
+  return [measured, { code: "ip.no_page_views", value: api, threshold: limit.minRequests, weight: limit.weight, fired: true, detail: "API requests without a page or asset view" }];
 }
 
 /** Access-log side: counts a catalogue response per IP, and whether it was a 404. */

@@ -1,7 +1,8 @@
-import type { CompiledPolicy } from "../policy/compile.js";
+import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
 import type { NormalisedRequest } from "../pipeline/request.js";
 import type { BaselineState, Store } from "../state/store.js";
+import { claimsBrowser } from "./login.js";
 import type { Signal } from "./signal.js";
 
 /** How often local counts are merged into the shared store (DESIGN.md: about once a second). */
@@ -70,9 +71,9 @@ export class SiteActivity {
   }
 
   /** Site-wide anomalies in force on this endpoint, and the cohort signal for this request. */
-  signalsFor(request: NormalisedRequest, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
-    const config = signals.siteAnomaly;
-    const activity = request.endpoint ? this.#endpoints.get(request.endpoint) : undefined;
+  signalsFor(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
+    const config = anomalyConfig(endpoint, signals);
+    const activity = this.#endpoints.get(endpoint.name);
     if (!config || !activity || activity.anomalies.length === 0) return [];
     const found: Signal[] = activity.anomalies.map((anomaly) => ({
       code: `site.${anomaly.metric}`,
@@ -82,7 +83,7 @@ export class SiteActivity {
       fired: true,
       detail: `${request.endpoint}, threshold from ${anomaly.source}`,
     }));
-    if (inCohort(request, activity, related)) {
+    if (endpoint.authentication ? inLoginCohort(request, activity, related) : inCatalogueCohort(request, related)) {
       found.push({ code: "cohort.anomalous", value: 1, weight: config.cohortWeight, fired: true, detail: "looks like the anomalous traffic" });
     }
     return found;
@@ -90,17 +91,18 @@ export class SiteActivity {
 
   /** Merges local counts once per second of event time; concurrent callers share one merge. */
   async maybeFlush(policy: CompiledPolicy, nowMs: number): Promise<void> {
-    if (!policy.signals.siteAnomaly || nowMs - this.#lastFlushMs < FLUSH_EVERY_MS) return;
+    if ((!policy.signals.siteAnomaly && !policy.signals.scraping?.siteAnomaly) || nowMs - this.#lastFlushMs < FLUSH_EVERY_MS) return;
     this.#lastFlushMs = nowMs;
     this.#flushing ??= this.#flush(policy, nowMs).finally(() => (this.#flushing = undefined));
     return this.#flushing;
   }
 
   async #flush(policy: CompiledPolicy, nowMs: number): Promise<void> {
-    const config = policy.signals.siteAnomaly!;
-    const endpoints = policy.endpoints.filter((e) => e.authentication);
     await Promise.all(
-      endpoints.map(async ({ name }) => {
+      policy.endpoints.map(async (endpoint) => {
+        const config = anomalyConfig(endpoint, policy.signals);
+        if (!config) return;
+        const { name } = endpoint;
         const activity = this.#activity(name);
         const [attempts = 0, failures = 0] = await this.store
           .apply(`site:${name}`, [
@@ -159,6 +161,24 @@ export class SiteActivity {
   }
 }
 
+/**
+ * During a catalogue anomaly (many more requests, or many more 404s, than the baseline), the
+ * cohort is clients that say they are browsers but never loaded a page or asset: people browse
+ * pages, while a scraper spread over many addresses calls the API directly. The storefront's
+ * own apps do not claim to be browsers and stay out of it.
+ */
+function inCatalogueCohort(request: NormalisedRequest, related: readonly Signal[]): boolean {
+  if (related.some((s) => s.code === "client.automation" || s.code === "client.library")) return true;
+  const pages = related.find((s) => s.code === "ip.page_views");
+  return pages !== undefined && pages.value === 0 && claimsBrowser(request);
+}
+
+/** The site-anomaly settings that apply to an endpoint: login ones, catalogue ones, or none. */
+function anomalyConfig(endpoint: CompiledEndpoint, signals: CompiledSignals) {
+  if (endpoint.authentication) return signals.siteAnomaly;
+  return endpoint.resourceSegment !== undefined ? signals.scraping?.siteAnomaly : undefined;
+}
+
 function shapeCounts(shapes: ShapeCounts, shape: string): { attempts: number; failures: number } {
   let counts = shapes.get(shape);
   if (!counts) {
@@ -197,7 +217,7 @@ function detect(
  * browser. Fingerprints of popular browsers are shared by countless real users, so they alone
  * never put a request in the cohort.
  */
-function inCohort(request: NormalisedRequest, activity: EndpointActivity, related: readonly Signal[]): boolean {
+function inLoginCohort(request: NormalisedRequest, activity: EndpointActivity, related: readonly Signal[]): boolean {
   const recent = activity.recentShapes.get(request.headerShape);
   const now = activity.shapes.get(request.headerShape);
   const attempts = (recent?.attempts ?? 0) + (now?.attempts ?? 0);

@@ -105,6 +105,8 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
       };
       if (deps.responder) decision = await deps.responder.settle(decision, request, policy);
       if (endpoint?.authentication) rememberAttempt(detection, request, decision);
+      // Catalogue requests count towards the site-wide rate too; their 404s arrive as outcomes.
+      else if (endpoint?.resourceSegment !== undefined && !isDenial(decision.action)) detection.site.recordAttempt(endpoint.name, request.headerShape);
       return { decision, request };
     },
   };

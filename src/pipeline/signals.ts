@@ -67,7 +67,7 @@ export async function collectSignals(
   if (resource !== undefined || request.query !== "") measured.push(...detection.rhythm.observe(request, resource, signals.scraping));
   const velocity = measured.find((s) => s.code === "velocity.ip")?.value;
   const behaviour = await detection.behaviour.observe(request, policy, velocity, clientClass(request, measured));
-  const site = endpoint.authentication ? detection.site.signalsFor(request, signals, measured) : [];
+  const site = detection.site.signalsFor(request, endpoint, signals, measured);
   return { signals: [...measured, ...behaviour, ...site], degraded: stored.degraded };
 }
 

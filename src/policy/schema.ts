@@ -128,6 +128,31 @@ const countThreshold = z.object({ threshold: z.number().int().positive(), weight
 const flagWeight = z.object({ weight: weight.default(20) }).strict();
 
 /**
+ * Site-wide rate and failure ratio of one endpoint against baselines learned by hour of day, and
+ * the cohort that looks like the anomalous traffic. Logins fail with a wrong password; catalogue
+ * requests "fail" with a 404.
+ */
+const siteAnomaly = z
+  .object({
+    zScore: z.number().positive().default(3).describe("How many standard deviations above the baseline is anomalous"),
+    minSamples: z.number().int().positive().default(30).describe("Minutes a baseline must have seen before it is trusted"),
+    learningRate: z.number().gt(0).lte(1).default(0.05),
+    priors: z
+      .object({
+        attemptsPerMinute: z.number().nonnegative().default(60),
+        attemptsPerMinuteStddev: z.number().positive().default(30),
+        failureRatio: z.number().min(0).max(1).default(0.15),
+        failureRatioStddev: z.number().positive().default(0.1),
+      })
+      .strict()
+      .default({ attemptsPerMinute: 60, attemptsPerMinuteStddev: 30, failureRatio: 0.15, failureRatioStddev: 0.1 }),
+    minAttemptsPerMinute: z.number().int().nonnegative().default(20).describe("Below this volume no anomaly is called"),
+    weight: weight.default(10),
+    cohortWeight: weight.default(35).describe("Added to requests that look like the anomalous traffic"),
+  })
+  .strict();
+
+/**
  * Credential-stuffing and account-takeover signals on authentication endpoints. Each block
  * is optional: absent means the signal is off. Weights add up to the risk (capped at 100).
  */
@@ -161,27 +186,9 @@ const signals = z
     distinctIps: windowed({ username: countThreshold.optional() })
       .optional()
       .describe("Different IPs one username was tried from"),
-    siteAnomaly: z
-      .object({
-        zScore: z.number().positive().default(3).describe("How many standard deviations above the baseline is anomalous"),
-        minSamples: z.number().int().positive().default(30).describe("Minutes a baseline must have seen before it is trusted"),
-        learningRate: z.number().gt(0).lte(1).default(0.05),
-        priors: z
-          .object({
-            attemptsPerMinute: z.number().nonnegative().default(60),
-            attemptsPerMinuteStddev: z.number().positive().default(30),
-            failureRatio: z.number().min(0).max(1).default(0.15),
-            failureRatioStddev: z.number().positive().default(0.1),
-          })
-          .strict()
-          .default({ attemptsPerMinute: 60, attemptsPerMinuteStddev: 30, failureRatio: 0.15, failureRatioStddev: 0.1 }),
-        minAttemptsPerMinute: z.number().int().nonnegative().default(20).describe("Below this volume no anomaly is called"),
-        weight: weight.default(10),
-        cohortWeight: weight.default(35).describe("Added to requests that look like the anomalous traffic"),
-      })
-      .strict()
+    siteAnomaly: siteAnomaly
       .optional()
-      .describe("Site-wide attempt rate and failure ratio per endpoint against a learned baseline"),
+      .describe("Site-wide attempt rate and failure ratio per authentication endpoint against a learned baseline"),
     newUsername: flagWeight.optional().describe("A username never seen to log in successfully"),
     spraying: windowed({ threshold: z.number().int().positive().default(10), weight: weight.default(40) })
       .optional()
@@ -252,6 +259,9 @@ const signals = z
           .strict()
           .optional()
           .describe("Inter-request gaps too regular or too short for a person"),
+        siteAnomaly: siteAnomaly
+          .optional()
+          .describe("Site-wide request rate and 404 ratio per catalogue endpoint; the cohort is browsers that never loaded a page"),
         velocityBaseline: z
           .object({
             zScore: z.number().positive().default(4),

@@ -42,6 +42,7 @@ export interface CompiledScraping {
   noAssets?: { minRequests: number; weight: number };
   regularity?: { minRequests: number; maxVariation: number; minGapMs: number; weight: number };
   velocityBaseline?: NonNullable<NonNullable<SignalsSpec["scraping"]>["velocityBaseline"]>;
+  siteAnomaly?: NonNullable<SignalsSpec["siteAnomaly"]>;
 }
 
 /** Replaces every `window`/`retention` duration text by milliseconds. */
