@@ -136,9 +136,9 @@ function activationFor(input: DecideInput, reasons: Reason[], risk: number): Rul
       has_username: request.usernameId !== undefined,
       has_session: request.sessionId !== undefined,
       user_agent: request.headers.get("user-agent") ?? "",
-      headers: Object.fromEntries(request.headers),
+      headers: request.headers,
     },
-    signal: Object.fromEntries(signals.map((s) => [s.code, s.value])),
+    signal: new Map(signals.map((s) => [s.code, s.value])),
     reasons: reasons.map((r) => r.code),
     risk,
   };

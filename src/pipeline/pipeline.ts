@@ -6,7 +6,7 @@ import type { Signal } from "../detection/signal.js";
 import { SiteActivity } from "../detection/site-activity.js";
 import { SprayingDetector } from "../detection/spraying.js";
 import { standingOf } from "../detection/standing.js";
-import type { CompiledPolicy } from "../policy/compile.js";
+import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import type { PipelineResponder } from "../response/responder.js";
 import type { Store } from "../state/store.js";
@@ -104,9 +104,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         attribution: endpoint?.authentication || endpoint?.resourceSegment !== undefined ? attributionOf(request) : undefined,
       };
       if (deps.responder) decision = await deps.responder.settle(decision, request, policy);
-      if (endpoint?.authentication) rememberAttempt(detection, request, decision);
-      // Catalogue requests count towards the site-wide rate too; their 404s arrive as outcomes.
-      else if (endpoint?.resourceSegment !== undefined && !isDenial(decision.action)) detection.site.recordAttempt(endpoint.name, request.headerShape);
+      if (endpoint && decision.attribution) awaitOutcome(detection, endpoint, request, decision.attribution, decision);
       return { decision, request };
     },
   };
@@ -117,16 +115,22 @@ function anomalySignals(request: NormalisedRequest): Signal[] {
   return request.anomalies.map((code) => ({ code: `input.${code}`, value: 1, weight: 0, fired: true }));
 }
 
-/** Login attempts wait for their outcome; only allowed ones count towards the site baseline. */
-function rememberAttempt(detection: DetectionState, request: NormalisedRequest, decision: Decision): void {
+/**
+ * Login and catalogue requests get their outcome from the access log. Allowed ones count towards
+ * the site-wide baseline; login attempts are also kept until their outcome arrives.
+ */
+function awaitOutcome(
+  detection: DetectionState,
+  endpoint: CompiledEndpoint,
+  request: NormalisedRequest,
+  attribution: NonNullable<Decision["attribution"]>,
+  decision: Decision,
+): void {
   const allowed = !isDenial(decision.action);
-  if (allowed) detection.site.recordAttempt(request.endpoint!, request.headerShape);
-  detection.recent.remember(request.requestId, {
-    endpoint: request.endpoint!,
-    ...attributionOf(request),
-    timeMs: request.timeMs,
-    allowed,
-  });
+  if (allowed) detection.site.recordAttempt(endpoint.name, request.headerShape);
+  if (endpoint.authentication) {
+    detection.recent.remember(request.requestId, { endpoint: endpoint.name, ...attribution, timeMs: request.timeMs, allowed });
+  }
 }
 
 function attributionOf(request: NormalisedRequest): NonNullable<Decision["attribution"]> {

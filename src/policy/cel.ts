@@ -16,8 +16,9 @@ const ruleEnv = celEnv({ variables: RULE_VARIABLES });
 
 /** What a rule condition sees. */
 export interface RuleActivation {
-  request: Record<string, string | number | boolean | Record<string, string>>;
-  signal: Record<string, number>;
+  /** Maps are passed as they are: CEL reads them without copying every header per request. */
+  request: Record<string, string | number | boolean | ReadonlyMap<string, string>>;
+  signal: ReadonlyMap<string, number>;
   reasons: string[];
   risk: number;
 }
