@@ -6,6 +6,7 @@ import { planSession } from "../detection/session.js";
 import type { Signal, SignalPlan } from "../detection/signal.js";
 import type { SiteActivity } from "../detection/site-activity.js";
 import type { SprayingDetector } from "../detection/spraying.js";
+import type { TokenBindings } from "../detection/token-binding.js";
 import { clientClass, type BehaviourBaselines } from "../detection/behaviour.js";
 import type { RhythmDetector } from "../detection/rhythm.js";
 import { planScraping, resourceIdOf } from "../detection/scraping.js";
@@ -19,6 +20,7 @@ import type { NormalisedRequest } from "./request.js";
 /** Detection state that lives in the replica (not in the store) between requests. */
 export interface DetectionState {
   spraying: SprayingDetector;
+  bindings: TokenBindings;
   rhythm: RhythmDetector;
   behaviour: BehaviourBaselines;
   site: SiteActivity;
@@ -61,6 +63,7 @@ export async function collectSignals(
     ...breached,
     ...automationSignals(request, signals),
     ...(endpoint.authentication ? detection.spraying.observe(request, signals) : []),
+    ...detection.bindings.observe(request, signals.tokenBinding),
   ];
   const resource = resourceIdOf(request, endpoint);
   // Rhythm only on catalogue and search: a browser loading a page's assets is fast by design.

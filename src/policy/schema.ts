@@ -201,6 +201,25 @@ const signals = z
       .strict()
       .optional()
       .describe("One session or refresh token used from more IPs than this"),
+    tokenBinding: z
+      .object({
+        /** Cookies that travel with the token (a device cookie): missing or different on a later use is replay. */
+        companionCookies: z.array(z.string().min(1).max(128)).max(8).default([]),
+        newDevice: weight.default(60),
+        companionChanged: weight.default(60),
+        /** Back to a network the token left less than `window` ago: two networks using it at once. */
+        alternation: z.object({ window: duration.default("5m"), weight: weight.default(60) }).strict().default({ window: "5m", weight: 60 }),
+        /** More networks within `window` than a person moves through. */
+        churn: z
+          .object({ window: duration.default("10m"), maxNetworks: z.number().int().min(1).default(3), weight: weight.default(60) })
+          .strict()
+          .default({ window: "10m", maxNetworks: 3, weight: 60 }),
+        /** A token unused this long is forgotten, and binds afresh on its next use. */
+        retention: duration.default("30d"),
+      })
+      .strict()
+      .optional()
+      .describe("A session or refresh token bound to the device, companion cookies and network of its first use"),
     breachedPassword: flagWeight.optional().describe("The password is on the mounted breached-password list"),
     accountHistory: z
       .object({

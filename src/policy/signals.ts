@@ -19,6 +19,7 @@ export interface CompiledSignals {
   spraying?: { windowMs: number; threshold: number; weight: number };
   enumeration?: { windowMs: number; threshold: number; weight: number };
   tokenReplay?: { windowMs: number; threshold: number; weight: number };
+  tokenBinding?: CompiledTokenBinding;
   breachedPassword?: { weight: number };
   accountHistory?: {
     retentionMs: number;
@@ -31,6 +32,15 @@ export interface CompiledSignals {
   scraping?: CompiledScraping;
   sequence?: { windowMs: number; weight: number };
   geo?: { countryHeader: string };
+}
+
+export interface CompiledTokenBinding {
+  companionCookies: string[];
+  newDevice: number;
+  companionChanged: number;
+  alternation: { windowMs: number; weight: number };
+  churn: { windowMs: number; maxNetworks: number; weight: number };
+  retentionMs: number;
 }
 
 export interface CompiledScraping {
@@ -57,6 +67,7 @@ export function compileSignals(spec: SignalsSpec): CompiledSignals {
     spraying: spraying && withWindow(spraying),
     enumeration: enumeration && withWindow(enumeration),
     tokenReplay: tokenReplay && withWindow(tokenReplay),
+    tokenBinding: spec.tokenBinding && compileTokenBinding(spec.tokenBinding),
     sequence: sequence && withWindow(sequence),
     scraping: spec.scraping && compileScraping(spec.scraping),
     accountHistory: accountHistory && {
@@ -67,6 +78,10 @@ export function compileSignals(spec: SignalsSpec): CompiledSignals {
       newCountry: accountHistory.newCountry,
     },
   };
+}
+
+function compileTokenBinding({ retention, alternation, churn, ...rest }: NonNullable<SignalsSpec["tokenBinding"]>): CompiledTokenBinding {
+  return { ...rest, alternation: withWindow(alternation), churn: withWindow(churn), retentionMs: durationMs(retention) };
 }
 
 function compileScraping(spec: NonNullable<SignalsSpec["scraping"]>): CompiledScraping {

@@ -32,7 +32,8 @@ export function* tokenReplay(ctx: ActorContext, settings: TokenReplaySettings, l
     yield { request: refresh };
     // What the fresh access token is for: the account's data, a moment later.
     const next = refresh.timeMs + refresh.durationMs + random.int(200, 2_000);
-    yield { spawn: useAccessToken({ ...ctx, random: random.fork() }, { ...visit, bearer: random.hex(32) }, next), atMs: next };
+    // Denied, the refresh gives the thief no access token: replay drops what follows from it.
+    yield { spawn: useAccessToken({ ...ctx, random: random.fork() }, { ...visit, bearer: random.hex(32), causedBy: refresh.id }, next), atMs: next };
   }
 }
 
