@@ -2,7 +2,7 @@ import { readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { parseDocument, type YAMLError } from "yaml";
 import type { PolicyIssue } from "../policy/compile.js";
-import { issuesFromYaml, issuesFromZod, policyErrorMap } from "../policy/issues.js";
+import { issuesFromYaml, issuesFromZod, policyErrorMap } from "../config/issues.js";
 import { describeFsError, yamlFilesIn } from "../policy/policy-file.js";
 import { compileDomain, RateLimitConfigError, type DomainConfig, type RateLimitConfig } from "./config.js";
 import { domainFileSchema } from "./config-schema.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { minimalPolicy } from "../../test/support/policies.js";
 import { createPipeline } from "../pipeline/pipeline.js";
-import type { HttpAttributes } from "../pipeline/request.js";
+import type { HttpAttributes } from "../domain/request.js";
 import { HmacPseudonymiser } from "../privacy/pseudonymiser.js";
 import { MemoryStore } from "../state/memory-store.js";
 import { effectiveLimit } from "./throttle.js";

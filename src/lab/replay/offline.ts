@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import type { OutcomeRecorder } from "../../pipeline/outcome.js";
-import { LoginOutcomeRecorder } from "../../detection/outcomes.js";
+import type { OutcomeRecorder } from "../../domain/access-log.js";
+import { LoginOutcomeRecorder } from "../../detection/login-outcomes.js";
 import { createDetectionState, createPipeline, type Pipeline } from "../../pipeline/pipeline.js";
 import type { CompiledPolicy } from "../../policy/compile.js";
 import { HmacPseudonymiser } from "../../privacy/pseudonymiser.js";

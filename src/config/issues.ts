@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import type { YAMLError } from "yaml";
-import type { PolicyIssue } from "./compile.js";
+import type { PolicyIssue } from "../policy/compile.js";
 
 /**
  * Turns zod and YAML errors into PolicyIssues an operator can act on: a document path in the
