@@ -33,7 +33,7 @@ export interface ResponseWiring {
 const QUARANTINE_BUDGET_FACTOR = 2;
 
 /**
- * The response engine's part of the composition root, kept beside app.ts so that app.ts only
+ * The response engine's part of the composition root, kept beside start.ts so that start.ts only
  * calls it: the shared backend (the service's Redis when it has one, else memory), webhooks,
  * metrics, and the analyst API.
  */

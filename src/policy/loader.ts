@@ -3,7 +3,8 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { compilePolicy, PolicyError, type CompiledPolicy } from "./compile.js";
 import { issuesFromYaml, issuesFromZod, policyErrorMap } from "../config/issues.js";
-import { describeFsError, resolvePolicyFile } from "./policy-file.js";
+import { describeFsError } from "../config/files.js";
+import { resolvePolicyFile } from "./policy-file.js";
 import { policySchema, type PolicyDocument } from "./schema.js";
 
 export { formatIssues } from "../config/issues.js";

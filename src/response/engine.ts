@@ -41,7 +41,7 @@ export interface ResponseEngineDependencies {
 
 /**
  * The response engine: quarantines, runtime controls over the policy, the audit trail, flagged
- * decisions and anomaly reports, assembled over the storage ports. app.ts picks the backend
+ * decisions and anomaly reports, assembled over the storage ports. src/app/ picks the backend
  * and wires the engine's responder into the pipeline and its services into the analyst API.
  */
 export class ResponseEngine {

@@ -29,7 +29,7 @@ import {
 
 /**
  * ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT for commands made by defineCommand.
- * The scripts and their KEYS/ARGV layouts are in redis-scripts.ts.
+ * The scripts and their KEYS/ARGV layouts are in store-scripts.ts.
  */
 const SCRIPTS = {
   palisadeEntityBatch: ENTITY_BATCH_SCRIPT,
@@ -49,7 +49,7 @@ export interface RedisStoreOptions {
 export interface CreateRedisStoreOptions extends RedisStoreOptions, RedisConnectionOptions {}
 
 /**
- * Builds the client for a URL (see `redis-url.ts` for the schemes: `redis://`, `rediss://`,
+ * Builds the client for a URL (see `url.ts` for the schemes: `redis://`, `rediss://`,
  * `redis+cluster://`, `redis+sentinel://`) and the store over it. Connects in the background:
  * until the first connection is ready, calls fail fast with `StoreUnavailableError`.
  */
