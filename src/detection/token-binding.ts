@@ -1,14 +1,16 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { CompiledTokenBinding } from "../policy/signals.js";
-import { cookieValue } from "../pipeline/normalise.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import { cookieValue } from "../domain/cookies.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { Signal } from "./signal.js";
 
 /** Tokens bound at once; the least recently used are forgotten first (and bind afresh). */
 const MAX_TOKENS = 200_000;
 /** Networks remembered per token: a person uses a handful, a replaying botnet is caught long before. */
 const MAX_NETWORKS = 8;
+/** Use times remembered per token, enough for any sensible rate limit. */
+const MAX_USES = 32;
 
 interface Binding {
   /** Fingerprint pseudonym of the first use: the device the token was issued to. */
@@ -21,6 +23,8 @@ interface Binding {
   lastUseMs: number;
   /** When the token last came back to a network it had just left: two networks hold it. */
   interleavedMs?: number;
+  /** Times of the latest uses, oldest first (at most MAX_USES). */
+  uses: number[];
 }
 
 /**
@@ -34,11 +38,14 @@ interface Binding {
  * - `session.concurrent_networks`: the token comes back to a network it left less than the
  *   alternation window ago, so two networks use it at once (the victim and a thief who stole
  *   the whole jar and copies its headers); from then on, for one window, every use is flagged;
- * - `session.network_churn`: more networks within minutes than a person moves through.
+ * - `session.network_churn`: more networks within minutes than a person moves through;
+ * - `session.use_rate`: more uses than one client needs (an app refreshes once per access
+ *   token; two holders refresh twice as often), which shows a thief with the whole jar even
+ *   while the victim is idle, unless the thief keeps to the app's own pace.
  *
  * Roaming (home Wi-Fi to mobile data on the same device with the same cookies) changes the
  * network once and stays there: none of the four fires. Bindings live in the replica's memory
- * (about 300 bytes a token, bounded by MAX_TOKENS), like the spraying detector's state: a
+ * (about 500 bytes a token, bounded by MAX_TOKENS), like the spraying detector's state: a
  * replica that sees a token for the first time binds it to that use. Cookie values are keyed
  * hashes under a key that exists only in this process.
  */
@@ -54,7 +61,7 @@ export class TokenBindings {
     const now = request.timeMs;
     const known = this.#bindings.get(request.sessionId);
     if (!known || now - known.lastUseMs > config.retentionMs) {
-      this.#bindings.set(request.sessionId, { device, companion, networks: new Map([[network, now]]), lastNetwork: network, lastUseMs: now });
+      this.#bindings.set(request.sessionId, { device, companion, networks: new Map([[network, now]]), lastNetwork: network, lastUseMs: now, uses: [now] });
       return [];
     }
     // A client that got its companion cookie only with the token's first answer binds it now.
@@ -66,17 +73,12 @@ export class TokenBindings {
     const concurrent = known.interleavedMs !== undefined && now - known.interleavedMs <= config.alternation.windowMs;
     remember(known, network, now);
     const recent = [...known.networks.values()].filter((at) => now - at <= config.churn.windowMs).length;
+    const uses = known.uses.filter((at) => now - at <= config.rate.windowMs).length;
     const signals: Signal[] = [
       flag("session.new_device", device !== known.device, config.newDevice, "another device presents the token"),
       flag("session.concurrent_networks", concurrent, config.alternation.weight, "two networks taking turns with the token"),
-      {
-        code: "session.network_churn",
-        value: recent,
-        threshold: config.churn.maxNetworks,
-        weight: config.churn.weight,
-        fired: recent > config.churn.maxNetworks,
-        detail: `networks using the token within ${config.churn.windowMs / 1000}s`,
-      },
+      count("session.use_rate", uses, config.rate.max, config.rate.weight, `uses of the token within ${config.rate.windowMs / 1000}s`),
+      count("session.network_churn", recent, config.churn.maxNetworks, config.churn.weight, `networks using the token within ${config.churn.windowMs / 1000}s`),
     ];
     if (config.companionCookies.length > 0) {
       signals.push(flag("session.companion_changed", companion !== known.companion, config.companionChanged, "the token's companion cookies are missing or different"));
@@ -98,6 +100,12 @@ function remember(binding: Binding, network: string, now: number): void {
   if (binding.networks.size > MAX_NETWORKS) binding.networks.delete(binding.networks.keys().next().value!);
   binding.lastNetwork = network;
   binding.lastUseMs = now;
+  binding.uses.push(now);
+  if (binding.uses.length > MAX_USES) binding.uses.shift();
+}
+
+function count(code: string, value: number, threshold: number, weight: number, detail: string): Signal {
+  return { code, value, threshold, weight, fired: value > threshold, detail };
 }
 
 function flag(code: string, fired: boolean, weight: number, detail: string): Signal {

@@ -214,6 +214,11 @@ const signals = z
           .object({ window: duration.default("10m"), maxNetworks: z.number().int().min(1).default(3), weight: weight.default(60) })
           .strict()
           .default({ window: "10m", maxNetworks: 3, weight: 60 }),
+        /** More uses within `window` than one client needs (an app refreshes once per access token). */
+        rate: z
+          .object({ window: duration.default("5m"), max: z.number().int().min(1).default(4), weight: weight.default(60) })
+          .strict()
+          .default({ window: "5m", max: 4, weight: 60 }),
         /** A token unused this long is forgotten, and binds afresh on its next use. */
         retention: duration.default("30d"),
       })

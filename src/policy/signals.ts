@@ -40,6 +40,7 @@ export interface CompiledTokenBinding {
   companionChanged: number;
   alternation: { windowMs: number; weight: number };
   churn: { windowMs: number; maxNetworks: number; weight: number };
+  rate: { windowMs: number; max: number; weight: number };
   retentionMs: number;
 }
 
@@ -80,8 +81,8 @@ export function compileSignals(spec: SignalsSpec): CompiledSignals {
   };
 }
 
-function compileTokenBinding({ retention, alternation, churn, ...rest }: NonNullable<SignalsSpec["tokenBinding"]>): CompiledTokenBinding {
-  return { ...rest, alternation: withWindow(alternation), churn: withWindow(churn), retentionMs: durationMs(retention) };
+function compileTokenBinding({ retention, alternation, churn, rate, ...rest }: NonNullable<SignalsSpec["tokenBinding"]>): CompiledTokenBinding {
+  return { ...rest, alternation: withWindow(alternation), churn: withWindow(churn), rate: withWindow(rate), retentionMs: durationMs(retention) };
 }
 
 function compileScraping(spec: NonNullable<SignalsSpec["scraping"]>): CompiledScraping {

@@ -142,8 +142,10 @@ const COMPACT: Record<string, { mitigated?: number; friction: number }> = {
   "single-address-burst": { mitigated: 0.95, friction: 0.002 },
   // 92.5%, one address per login, from the first second to the end of the window.
   "distributed-stuffing": { mitigated: 0.9, friction: 0.001 },
-  // 0.0%: nothing binds a refresh token to the device and network it was issued to.
-  "token-replay": { mitigated: 0, friction: 0.001 },
+  // 45.9% (0% before token binding): a thief with the whole cookie jar and the victim's headers
+  // shows only by refreshing more often than one app does, or by taking turns with the victim.
+  // Offline replay holds no quarantine, so every use must show it again.
+  "token-replay": { mitigated: 0.42, friction: 0.001 },
   // 30.3%, from the first second, with no baseline to be anomalous against.
   "distributed-scraping": { mitigated: 0.28, friction: 0.001 },
   // 18.5% of 1,341 legitimate requests throttled: per-address counts add up everyone behind the CGNAT.

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { parseDuration } from "../../policy/duration.js";
+import { parseDuration } from "../../config/duration.js";
 import { parseLabYaml, scenarioSetFrom, ScenarioError, validated, type ScenarioSet } from "../simulate/scenario.js";
 
 /**
