@@ -249,6 +249,17 @@ const signals = z
       .strict()
       .optional()
       .describe("Clients that are scripts: library user agents, fake browsers, TLS that does not match the user agent"),
+    sharedAddress: z
+      .object({
+        window: duration.default("10m"),
+        /** Cookies that tell one browser or app from another (a session cookie, a device cookie). */
+        cookies: z.array(z.string().min(1).max(128)).min(1).max(8),
+        /** From this many clients on, an address is shared and its catalogue counts are per client. */
+        minClients: z.number().int().min(2).default(5),
+      })
+      .strict()
+      .optional()
+      .describe("Addresses shared by many clients (a carrier's CGNAT, an office): catalogue counts per client, not per address"),
     scraping: z
       .object({
         window: duration.default("10m"),

@@ -20,6 +20,7 @@ export interface CompiledSignals {
   enumeration?: { windowMs: number; threshold: number; weight: number };
   tokenReplay?: { windowMs: number; threshold: number; weight: number };
   tokenBinding?: CompiledTokenBinding;
+  sharedAddress?: { windowMs: number; cookies: string[]; minClients: number };
   breachedPassword?: { weight: number };
   accountHistory?: {
     retentionMs: number;
@@ -70,6 +71,7 @@ export function compileSignals(spec: SignalsSpec): CompiledSignals {
     tokenReplay: tokenReplay && withWindow(tokenReplay),
     tokenBinding: spec.tokenBinding && compileTokenBinding(spec.tokenBinding),
     sequence: sequence && withWindow(sequence),
+    sharedAddress: spec.sharedAddress && withWindow(spec.sharedAddress),
     scraping: spec.scraping && compileScraping(spec.scraping),
     accountHistory: accountHistory && {
       retentionMs: durationMs(accountHistory.retention),
