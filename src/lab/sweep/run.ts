@@ -5,6 +5,7 @@ import type { Problem, ReplayEvent } from "../replay/events.js";
 import { offlineTarget, type OfflineWiring } from "../replay/offline.js";
 import { parseLabLine } from "../replay/parse-lab.js";
 import type { ScenarioFigures } from "../replay/stats.js";
+import type { ReplayTarget } from "../replay/target.js";
 import { simulate } from "../simulate/simulate.js";
 import type { SweepPoint } from "./sweep-file.js";
 
@@ -39,6 +40,8 @@ export interface SweepOptions {
   policy: CompiledPolicy;
   seeds: readonly number[];
   wiring?: OfflineWiring;
+  /** Where each run goes (a live server over gRPC, say); a fresh offline target when absent. */
+  target?: () => ReplayTarget;
   /** Told when each run starts (for progress on standard error). */
   onRun?: (point: SweepPoint, seed: number, index: number, total: number) => void;
 }
@@ -59,11 +62,11 @@ export async function runSweep(points: readonly SweepPoint[], options: SweepOpti
   return rows;
 }
 
-/** One point, one seed: generated and replayed in this process through a fresh offline target. */
-export async function runPoint(point: SweepPoint, seed: number, options: Pick<SweepOptions, "policy" | "wiring">): Promise<ScenarioFigures> {
+/** One point, one seed: generated in this process and replayed through a fresh target. */
+export async function runPoint(point: SweepPoint, seed: number, options: Pick<SweepOptions, "policy" | "wiring" | "target">): Promise<ScenarioFigures> {
   const { policy } = options;
   const result = await replay(labEvents(simulate(point.set, seed)), {
-    targets: [offlineTarget(policy, options.wiring)],
+    targets: [options.target?.() ?? offlineTarget(policy, options.wiring)],
     loginEndpoints: new Set(policy.endpoints.filter((e) => e.authentication).map((e) => e.name)),
     maxDisorderMs: 60_000,
   });
