@@ -5,10 +5,13 @@
  * against Kubernetes' schemas or its CRD, what the objects say, and the fail guards.
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { Ajv } from "ajv";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
+import { chartReadme } from "../../scripts/write-chart-readme.js";
+import { TokenAuthenticator } from "../../src/transport/http/auth.js";
 import { lintPolicy } from "../../src/policy/lint.js";
 import { chartToolVersions, describeWithChartTools, helmLint, HelmFailure } from "./chart-tools.js";
 import { CHART_DIR, find, readYaml, readYamlDocuments, render, schemaProblems, type K8sObject } from "./fixtures.js";
@@ -101,9 +104,9 @@ const COMBINATIONS = Object.fromEntries(
 );
 
 describeWithChartTools("every documented values combination (helm lint, helm template, schemas)", () => {
-  it("covers cluster and sidecar mode, bundled and external Redis, in memory, and monitoring", () => {
+  it("covers cluster and sidecar mode, bundled and external Redis, in memory, GitOps and monitoring", () => {
     process.stdout.write(`chart checked with ${chartToolVersions()}\n`);
-    expect(Object.keys(COMBINATIONS).sort()).toEqual(["cluster", "external-redis", "in-memory", "monitoring", "sidecar", "sidecar-native"]);
+    expect(Object.keys(COMBINATIONS).sort()).toEqual(["cluster", "external-redis", "gitops", "in-memory", "monitoring", "sidecar", "sidecar-native"]);
   });
 
   it.each(Object.entries(COMBINATIONS))("%s: helm lint --strict passes", (_name, values) => {
@@ -288,6 +291,7 @@ describeWithChartTools("fail guards", () => {
     ["a PDB with both bounds", { podDisruptionBudget: { minAvailable: 1 } }, /not both/],
     ["a grace period shorter than the drain", { terminationGracePeriodSeconds: 12 }, /must exceed/],
     ["a ServiceMonitor in sidecar mode", { mode: "sidecar", serviceMonitor: { enabled: true } }, /PodMonitor/],
+    ["an admin-tokens Secret both named and created", { secrets: { adminTokens: { name: "mine", create: true } } }, /not both/],
   ];
   it.each(cases)("rejects %s", (_name, override, message) => {
     const failure = (() => {
@@ -307,5 +311,90 @@ describeWithChartTools("fail guards", () => {
     const env = find(single.objects, "Deployment", "palisade").spec.template.spec.containers[0].env;
     expect(env.some((e: any) => e.name === "REDIS_URL")).toBe(false);
     expect(single.notes).toContain("in memory");
+  });
+});
+
+describeWithChartTools("chart conventions (gitops and monitoring combinations)", () => {
+  const gitops = render(COMBINATIONS.gitops!);
+  const monitoring = render(COMBINATIONS.monitoring!).objects;
+
+  it("mounts existing ConfigMaps instead of rendering its own", () => {
+    expect(gitops.objects.filter((o) => o.kind === "ConfigMap").map((o) => o.metadata.name)).toEqual(["palisade-redis"]);
+    const volumes = find(gitops.objects, "Deployment", "palisade").spec.template.spec.volumes;
+    expect(volumes.filter((v: any) => v.configMap).map((v: any) => [v.name, v.configMap.name])).toEqual([
+      ["palisade-policy", "storefront-policy"],
+      ["palisade-ratelimit", "storefront-rate-limits"],
+      ["ca-bundle", "corporate-ca"],
+    ]);
+  });
+
+  it("applies global.imageRegistry and pull secrets to every pod, commonLabels to every object", () => {
+    const pods = gitops.objects.filter((o) => o.kind === "Deployment").map((o) => o.spec.template.spec);
+    expect(pods.flatMap((pod: any) => pod.containers.map((c: any) => c.image.split("/")[0]))).toEqual(["registry.example.com", "registry.example.com"]);
+    for (const pod of pods) expect(pod.imagePullSecrets).toEqual([{ name: "regcred" }]);
+    expect(gitops.objects.filter((o) => o.metadata.labels?.team !== "security").map((o) => o.metadata.name)).toEqual([]);
+  });
+
+  it("adds extra volumes, mounts and Deployment annotations", () => {
+    const deployment = find(gitops.objects, "Deployment", "palisade");
+    expect(deployment.metadata.annotations).toEqual({ "argocd.argoproj.io/sync-wave": "1" });
+    expect(deployment.spec.template.spec.containers[0].volumeMounts).toContainEqual({ name: "ca-bundle", mountPath: "/etc/ssl/corporate", readOnly: true });
+  });
+
+  it("puts every object in the release namespace, or namespaceOverride, or the monitoring namespace asked for", () => {
+    expect(new Set(render().objects.map((o) => o.metadata.namespace))).toEqual(new Set(["palisade"]));
+    expect(new Set(render({ namespaceOverride: "security" }).objects.map((o) => o.metadata.namespace))).toEqual(new Set(["security"]));
+    const elsewhere = monitoring.filter((o) => o.metadata.namespace === "monitoring").map((o) => o.kind).sort();
+    expect(elsewhere).toEqual(["ConfigMap", "PrometheusRule", "ServiceMonitor"]);
+    const serviceMonitor = find(monitoring, "ServiceMonitor", "palisade");
+    expect(serviceMonitor.spec.namespaceSelector).toEqual({ matchNames: ["palisade"] });
+    expect(serviceMonitor.spec.endpoints[0].relabelings).toHaveLength(1);
+    expect(serviceMonitor.spec.endpoints[0].metricRelabelings).toHaveLength(1);
+  });
+
+  it("creates an admin-tokens Secret that Palisade accepts, and NOTES say how to read it", async () => {
+    const secret = find(gitops.objects, "Secret", "palisade-admin-tokens");
+    const tokens = Buffer.from(secret.data.tokens, "base64").toString("utf8");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "palisade-chart-tokens-"));
+    try {
+      fs.writeFileSync(path.join(dir, "tokens"), tokens);
+      const auth = await TokenAuthenticator.fromFile(path.join(dir, "tokens"));
+      const token = (parseYaml(tokens) as { tokens: { token: string }[] }).tokens[0]!.token;
+      expect(auth.authenticate({ headers: { authorization: `Bearer ${token}` } } as never)).toEqual({ name: "admin", role: "admin" });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const env = find(gitops.objects, "Deployment", "palisade").spec.template.spec.containers[0].env;
+    expect(env).toContainEqual({ name: "PALISADE_ADMIN_TOKENS_FILE", value: "/etc/palisade/secrets/admin-tokens/tokens" });
+    expect(gitops.notes).toContain("kubectl -n palisade get secret palisade-admin-tokens -o jsonpath='{.data.tokens}' | base64 -d");
+    expect(render().notes).toContain("--set secrets.adminTokens.create=true");
+  });
+
+  it("the schema accepts the conventions and rejects their typos", () => {
+    // Helm's merge: maps merge key by key, anything else replaces.
+    const mergeValues = (base: unknown, over: unknown): unknown =>
+      base && over && typeof base === "object" && typeof over === "object" && !Array.isArray(base) && !Array.isArray(over)
+        ? Object.fromEntries([...new Set([...Object.keys(base), ...Object.keys(over)])].map((key) => [key, key in over ? mergeValues((base as any)[key], (over as any)[key]) : (base as any)[key]]))
+        : over;
+    for (const combination of Object.values(COMBINATIONS)) {
+      expect(validateValues(mergeValues(values, combination)), JSON.stringify(validateValues.errors)).toBe(true);
+    }
+    expect(validateValues(merged({ serviceMonitor: { ...values.serviceMonitor, relabeling: [] } }))).toBe(false);
+    expect(validateValues(merged({ existingConfigMaps: {} }))).toBe(false);
+  });
+});
+
+describe("charts/palisade/README.md", () => {
+  it("is generated from values.yaml and current (npm run chart:readme)", () => {
+    expect(fs.readFileSync(path.join(CHART_DIR, "README.md"), "utf8")).toBe(chartReadme());
+  });
+
+  it("documents every key of values.yaml", () => {
+    const readme = chartReadme();
+    const walk = (node: Record<string, unknown>, prefix: string): string[] =>
+      Object.entries(node).flatMap(([key, value]) =>
+        value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length > 0 ? walk(value as Record<string, unknown>, `${prefix}${key}.`) : [`${prefix}${key}`],
+      );
+    expect(walk(values, "").filter((key) => !readme.includes(`| \`${key}\` |`))).toEqual([]);
   });
 });

@@ -11,7 +11,8 @@ import { find, readRepoFile, readYaml, render, REPO, RELEASE, type K8sObject } f
 const section = readRepoFile("docs/deployment.md");
 
 describeWithChartTools("docs/deployment.md", () => {
-  const cluster = render().objects;
+  // As the quickstart installs it: with the generated admin-tokens Secret.
+  const cluster = render({ secrets: { adminTokens: { create: true } } }).objects;
   const sidecar = render({ mode: "sidecar" }).objects;
   const all = [...cluster, ...sidecar];
   const values = readYaml("charts/palisade/values.yaml");

@@ -18,6 +18,10 @@
 {{- end }}
 {{- end }}
 
+{{- define "palisade.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "palisade.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "palisade.fullname" .) .Values.serviceAccount.name }}
@@ -34,6 +38,9 @@ app.kubernetes.io/name: {{ include "palisade.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/* Palisade's own pods. The component keeps the bundled Redis out of its selector. */}}
@@ -51,11 +58,44 @@ app.kubernetes.io/component: redis
 
 {{/* Settings ---------------------------------------------------------------------------- */}}
 
+{{/* A repository with global.imageRegistry in front when set. Call with (list $ repository). */}}
+{{- define "palisade.repository" -}}
+{{- $root := index . 0 }}
+{{- with $root.Values.global.imageRegistry }}{{ trimSuffix "/" . }}/{{ end }}{{ index . 1 }}
+{{- end }}
+
 {{- define "palisade.image" -}}
+{{- $repository := include "palisade.repository" (list . .Values.image.repository) }}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Pull secrets of every pod: global ones, then the chart's own. */}}
+{{- define "palisade.imagePullSecrets" -}}
+{{- $secrets := concat .Values.global.imagePullSecrets .Values.imagePullSecrets }}
+{{- with $secrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{- define "palisade.policyConfigMap" -}}
+{{- default (printf "%s-policy" (include "palisade.fullname" .)) .Values.existingConfigMap.policy }}
+{{- end }}
+
+{{- define "palisade.rateLimitConfigMap" -}}
+{{- default (printf "%s-ratelimit" (include "palisade.fullname" .)) .Values.existingConfigMap.rateLimit }}
+{{- end }}
+
+{{/* The admin-tokens Secret: the one named, or the one the chart creates. */}}
+{{- define "palisade.adminTokensSecret" -}}
+{{- if .Values.secrets.adminTokens.name }}
+{{- .Values.secrets.adminTokens.name }}
+{{- else if .Values.secrets.adminTokens.create }}
+{{- printf "%s-admin-tokens" (include "palisade.fullname" .) }}
 {{- end }}
 {{- end }}
 
@@ -105,6 +145,9 @@ values.schema.json checks each value alone; these check values against each othe
 {{- if le (int $values.terminationGracePeriodSeconds) (add (int $values.preStopSleepSeconds) (int $values.settings.shutdownGraceSeconds)) }}
 {{- fail "terminationGracePeriodSeconds must exceed preStopSleepSeconds + settings.shutdownGraceSeconds, or Kubernetes kills Palisade while it drains" }}
 {{- end }}
+{{- if and $values.secrets.adminTokens.name $values.secrets.adminTokens.create }}
+{{- fail "secrets.adminTokens: set name (a Secret you created) or create=true, not both" }}
+{{- end }}
 {{- if and $values.serviceMonitor.enabled (not $cluster) }}
 {{- fail "serviceMonitor needs mode=cluster (it selects Palisade's Service); in sidecar mode scrape the gateway pods' admin port with a PodMonitor" }}
 {{- end }}
@@ -118,7 +161,7 @@ values.schema.json checks each value alone; these check values against each othe
 {{- $mounts := list }}
 {{- if $s.pseudonymKey.name }}{{ $mounts = append $mounts (dict "ref" $s.pseudonymKey "dir" "pseudonym-key" "env" "PALISADE_PSEUDONYM_KEY_FILE") }}{{ end }}
 {{- if $s.previousPseudonymKey.name }}{{ $mounts = append $mounts (dict "ref" $s.previousPseudonymKey "dir" "previous-pseudonym-key" "env" "PALISADE_PSEUDONYM_PREVIOUS_KEY_FILE") }}{{ end }}
-{{- if $s.adminTokens.name }}{{ $mounts = append $mounts (dict "ref" $s.adminTokens "dir" "admin-tokens" "env" "PALISADE_ADMIN_TOKENS_FILE") }}{{ end }}
+{{- with include "palisade.adminTokensSecret" . }}{{ $mounts = append $mounts (dict "ref" (dict "name" . "key" $s.adminTokens.key) "dir" "admin-tokens" "env" "PALISADE_ADMIN_TOKENS_FILE") }}{{ end }}
 {{- if $s.webhookSecret.name }}{{ $mounts = append $mounts (dict "ref" $s.webhookSecret "dir" "webhook-secret" "env" "PALISADE_WEBHOOK_SECRET_FILE") }}{{ end }}
 {{- if .Values.redis.passwordSecret.name }}{{ $mounts = append $mounts (dict "ref" .Values.redis.passwordSecret "dir" "redis-password" "env" "PALISADE_REDIS_PASSWORD_FILE") }}{{ end }}
 {{- toJson $mounts }}
@@ -194,6 +237,9 @@ volumeMounts:
     mountPath: /etc/palisade/breached-passwords
     readOnly: true
   {{- end }}
+  {{- with .Values.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 startupProbe:
   httpGet: { path: /readyz, port: admin }
   {{- toYaml .Values.probes.startup | nindent 2 }}
@@ -220,10 +266,10 @@ securityContext:
 {{- define "palisade.volumes" -}}
 - name: palisade-policy
   configMap:
-    name: {{ include "palisade.fullname" . }}-policy
+    name: {{ include "palisade.policyConfigMap" . }}
 - name: palisade-ratelimit
   configMap:
-    name: {{ include "palisade.fullname" . }}-ratelimit
+    name: {{ include "palisade.rateLimitConfigMap" . }}
 {{- range include "palisade.secretMounts" . | fromJsonArray }}
 - name: {{ printf "palisade-%s" .dir }}
   secret:
@@ -234,6 +280,9 @@ securityContext:
 {{- with .Values.breachedPasswords.volume }}
 - name: palisade-breached-passwords
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
 {{- end }}
 {{- end }}
 
