@@ -3,6 +3,7 @@ import path from "node:path";
 import { Command, Option } from "commander";
 import { serve } from "../main.js";
 import { registerLabCommands } from "./lab.js";
+import { registerPseudonymiseCommand } from "./pseudonyms.js";
 import { lintPolicy, type LintResult } from "../policy/lint.js";
 import { lintRateLimitConfig } from "../ratelimit/lint.js";
 import { resolveSettings } from "../settings/settings.js";
@@ -47,6 +48,8 @@ program
   .description("Validate a rate-limit file or directory offline, with the loader the server uses")
   .argument("<file>", "rate-limit file or directory")
   .action(async (file: string) => report(await lintRateLimitConfig(file)));
+
+registerPseudonymiseCommand(program);
 
 registerLabCommands(program, {
   policy: EXAMPLE_DEFAULTS.policy,
