@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import path from "node:path";
 import { Command, Option } from "commander";
-import { serve } from "../main.js";
+import { serve } from "../app/serve.js";
 import { registerLabCommands } from "./lab.js";
 import { registerPseudonymiseCommand } from "./pseudonyms.js";
 import { lintPolicy, type LintResult } from "../policy/lint.js";

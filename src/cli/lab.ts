@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { finished } from "node:stream/promises";
 import { Command, Option } from "commander";
-import { parseDuration } from "../policy/duration.js";
+import { parseDuration } from "../config/duration.js";
 import { FORMATS, type Format } from "../lab/replay/formats.js";
 import { runReplay } from "../lab/replay/run.js";
 import { loadScenarioSet, selectScenarios } from "../lab/simulate/scenario.js";

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { parseAddress } from "../pipeline/client-address.js";
+import { parseAddress } from "../domain/client-address.js";
 import { loadKeyRing } from "../privacy/keys.js";
 import { HmacPseudonymiser } from "../privacy/pseudonymiser.js";
 import { resolveSettings } from "../settings/settings.js";

@@ -1,5 +1,5 @@
 import type { CompiledSignals } from "../policy/signals.js";
-import { headerKnown, type NormalisedRequest } from "../pipeline/request.js";
+import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import { claimsBrowser } from "./login.js";
 import type { Signal } from "./signal.js";
 

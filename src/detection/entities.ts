@@ -1,4 +1,4 @@
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledSignals } from "../policy/signals.js";
 
 /**

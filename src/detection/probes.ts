@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { CompiledProbing, ProbeTarget } from "../policy/probes.js";
-import { headerKnown, type NormalisedRequest } from "../pipeline/request.js";
+import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import type { EntityOp } from "../state/store.js";
 import { entitiesOf } from "./entities.js";
 import { namedOps, type Signal, type SignalPlan } from "./signal.js";

@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { FieldSource } from "../policy/schema.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
-import { parseAddress, subnetOf, type ParsedAddress } from "./client-address.js";
-import { RECORDED_HEADERS_EXTENSION, type HttpAttributes, type NormalisedRequest } from "./request.js";
+import { parseAddress, subnetOf, type ParsedAddress } from "../domain/client-address.js";
+import { RECORDED_HEADERS_EXTENSION, type HttpAttributes, type NormalisedRequest } from "../domain/request.js";
 
 /** How event time is trusted (DESIGN.md, Time). */
 export interface EventTimeSettings {

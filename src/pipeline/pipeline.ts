@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { BehaviourBaselines } from "../detection/behaviour.js";
-import { RecentAttempts } from "../detection/outcomes.js";
+import { RecentAttempts } from "../detection/login-outcomes.js";
 import { RhythmDetector } from "../detection/rhythm.js";
 import type { Signal } from "../detection/signal.js";
 import { SiteActivity } from "../detection/site-activity.js";
@@ -11,9 +11,9 @@ import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import type { PipelineResponder } from "../response/responder.js";
 import type { Store } from "../state/store.js";
 import { decide, type Verdict } from "./decide.js";
-import { isDenial, type Decision } from "./decision.js";
+import { isDenial, type Decision } from "../domain/decision.js";
 import { normalise, type EventTimeSettings } from "./normalise.js";
-import type { HttpAttributes, NormalisedRequest } from "./request.js";
+import type { HttpAttributes, NormalisedRequest } from "../domain/request.js";
 import { collectSignals, type DetectionState } from "./signals.js";
 
 export type { DetectionState } from "./signals.js";

@@ -1,7 +1,7 @@
 import { automationSignals } from "../detection/automation.js";
 import { breachedPasswordSignals, type BreachedPasswordList } from "../detection/breached-passwords.js";
 import { planLogin } from "../detection/login.js";
-import type { RecentAttempts } from "../detection/outcomes.js";
+import type { RecentAttempts } from "../detection/login-outcomes.js";
 import { planSession } from "../detection/session.js";
 import type { Signal, SignalPlan } from "../detection/signal.js";
 import type { SiteActivity } from "../detection/site-activity.js";
@@ -12,10 +12,10 @@ import { planScraping, resourceIdOf } from "../detection/scraping.js";
 import { planProbing } from "../detection/probes.js";
 import { planVelocity } from "../detection/velocity.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
-import { planResponse } from "../response/plan.js";
+import { planResponse } from "../response/store-reads.js";
 import { applyWithStatus } from "../state/resilient-store.js";
 import type { EntityOp, Store } from "../state/store.js";
-import type { NormalisedRequest } from "./request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 
 /** Detection state that lives in the replica (not in the store) between requests. */
 export interface DetectionState {

@@ -1,5 +1,5 @@
-import type { PolicyIssue } from "./compile.js";
-import { durationMs } from "./duration.js";
+import type { ConfigIssue as PolicyIssue } from "../config/config-error.js";
+import { durationMs } from "../config/duration.js";
 import type { SignalsSpec } from "./schema.js";
 
 interface CountLimit {

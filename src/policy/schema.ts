@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { ACTIONS, SCOPES } from "../pipeline/decision.js";
-import { parseDuration } from "./duration.js";
+import { ACTIONS, SCOPES } from "../domain/decision.js";
+import { parseDuration } from "../config/duration.js";
 import { adaptiveLimitSpec, responseSpec } from "./response-schema.js";
 
 /**

@@ -1,4 +1,4 @@
-import { durationMs } from "./duration.js";
+import { durationMs } from "../config/duration.js";
 import type { CompiledProbing } from "./probes.js";
 import type { SignalsSpec } from "./schema.js";
 

@@ -1,4 +1,4 @@
-import type { Action } from "../../pipeline/decision.js";
+import type { Action } from "../../domain/decision.js";
 import { clientAddressOf } from "../../pipeline/normalise.js";
 import type { CompiledPolicy } from "../../policy/compile.js";
 import type { Pseudonymiser } from "../../privacy/pseudonymiser.js";

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { parseAddress } from "../../pipeline/client-address.js";
+import { parseAddress } from "../../domain/client-address.js";
 import { HmacPseudonymiser } from "../../privacy/pseudonymiser.js";
 import { runReplay } from "./run.js";
 

@@ -1,4 +1,4 @@
-import { RECORDED_HEADERS_EXTENSION } from "../../pipeline/request.js";
+import { RECORDED_HEADERS_EXTENSION } from "../../domain/request.js";
 import type { CheckRequest, HTTPAccessLogEntry } from "../../transport/grpc/protos.js";
 import { timestamp, UNLABELLED, type ReplayEvent } from "./events.js";
 

@@ -1,4 +1,4 @@
-import type { Action } from "../../pipeline/decision.js";
+import type { Action } from "../../domain/decision.js";
 import { attackKindOf, LEGIT } from "../lines.js";
 import type { Verdict } from "./target.js";
 

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import ipaddr from "ipaddr.js";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { parseDuration } from "../../policy/duration.js";
+import { parseDuration } from "../../config/duration.js";
 
 /**
  * A scenario set: the storefront's population and the abuse to mix into it. Every rate, size

@@ -11,7 +11,7 @@ import {
   takeTtlMs,
   windowBucketKeys,
   windowKeyTtlMs,
-} from "./keys.js";
+} from "../keys.js";
 import {
   slidingWindowEstimate,
   StoreUnavailableError,
@@ -19,7 +19,7 @@ import {
   type BaselineObservation,
   type BaselineState,
   type EntityOp,
-} from "./store.js";
+} from "../store.js";
 
 /**
  * All of one entity's ops, atomically, in one round trip, whatever their kinds.

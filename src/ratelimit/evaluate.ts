@@ -1,4 +1,4 @@
-import type { Plan, PlannedWindow } from "./plan.js";
+import type { Plan, PlannedWindow } from "./descriptor-plan.js";
 import type { DescriptorStatus } from "./request.js";
 
 export type LimitedPlan = Extract<Plan, { kind: "limited" }>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { defaultOutcome } from "../policy/schema.js";
-import { classifyOutcome, contextFromMetadata } from "./outcomes.js";
+import { classifyOutcome, contextFromMetadata } from "./login-outcomes.js";
 
 const headers = (entries: Record<string, string> = {}) => new Map(Object.entries(entries));
 

@@ -1,5 +1,5 @@
-import type { RedisClient } from "./redis-connection.js";
-import { StoreUnavailableError } from "./store.js";
+import type { RedisClient } from "./connection.js";
+import { StoreUnavailableError } from "../store.js";
 
 interface Listener {
   onMessage: (message: string) => void;

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { minimalPolicy } from "../../test/support/policies.js";
-import { createPipeline } from "../pipeline/pipeline.js";
-import type { HttpAttributes } from "../pipeline/request.js";
+import { createPipeline } from "./pipeline.js";
+import type { HttpAttributes } from "../domain/request.js";
 import { HmacPseudonymiser } from "../privacy/pseudonymiser.js";
 import { MemoryStore } from "../state/memory-store.js";
-import { effectiveLimit } from "./throttle.js";
+import { effectiveLimit } from "../response/throttle.js";
 
 const T0 = Date.UTC(2026, 10, 24, 9);
 

@@ -1,5 +1,5 @@
 import type { SignalPlan } from "../detection/signal.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import { planRelief } from "./relief.js";
 import { planAdaptiveLimits } from "./throttle.js";

@@ -1,6 +1,6 @@
 import { readdir, readlink, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { isDirectory } from "./policy-file.js";
+import { isDirectory } from "./files.js";
 
 /**
  * A cheap summary of the files a policy comes from, compared on every poll: when it is unchanged

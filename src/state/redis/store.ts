@@ -1,4 +1,4 @@
-import { DEFAULT_NAMESPACE } from "./keys.js";
+import { DEFAULT_NAMESPACE } from "../keys.js";
 import {
   closeClient,
   createRedisClient,
@@ -6,7 +6,7 @@ import {
   type RedisClient,
   type RedisConnectionOptions,
   waitForReady,
-} from "./redis-connection.js";
+} from "./connection.js";
 import {
   decodeBaseline,
   decodeEntityBatch,
@@ -15,8 +15,8 @@ import {
   ENTITY_BATCH_SCRIPT,
   OBSERVE_BASELINE_SCRIPT,
   type ScriptCall,
-} from "./redis-scripts.js";
-import { parseRedisUrl } from "./redis-url.js";
+} from "./store-scripts.js";
+import { parseRedisUrl } from "./url.js";
 import {
   assertValidApply,
   assertValidBaselineObservation,
@@ -25,11 +25,11 @@ import {
   type BaselineState,
   type EntityOp,
   type Store,
-} from "./store.js";
+} from "../store.js";
 
 /**
  * ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT for commands made by defineCommand.
- * The scripts and their KEYS/ARGV layouts are in redis-scripts.ts.
+ * The scripts and their KEYS/ARGV layouts are in store-scripts.ts.
  */
 const SCRIPTS = {
   palisadeEntityBatch: ENTITY_BATCH_SCRIPT,
@@ -49,7 +49,7 @@ export interface RedisStoreOptions {
 export interface CreateRedisStoreOptions extends RedisStoreOptions, RedisConnectionOptions {}
 
 /**
- * Builds the client for a URL (see `redis-url.ts` for the schemes: `redis://`, `rediss://`,
+ * Builds the client for a URL (see `url.ts` for the schemes: `redis://`, `rediss://`,
  * `redis+cluster://`, `redis+sentinel://`) and the store over it. Connects in the background:
  * until the first connection is ready, calls fail fast with `StoreUnavailableError`.
  */

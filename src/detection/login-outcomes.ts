@@ -1,6 +1,6 @@
 import { LRUCache } from "lru-cache";
-import { parseAddress, subnetOf } from "../pipeline/client-address.js";
-import type { AccessLogRecord, OutcomeRecorder } from "../pipeline/outcome.js";
+import { parseAddress, subnetOf } from "../domain/client-address.js";
+import type { AccessLogRecord, OutcomeRecorder } from "../domain/access-log.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { OutcomeSpec } from "../policy/schema.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";

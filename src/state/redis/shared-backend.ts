@@ -1,12 +1,12 @@
-import { DEFAULT_NAMESPACE } from "./keys.js";
-import { RedisAuditLog } from "./redis-audit-log.js";
-import { RedisCommands } from "./redis-commands.js";
-import { createRedisClient, waitForReady, type RedisClient, type RedisConnectionOptions } from "./redis-connection.js";
-import { RedisSharedMap } from "./redis-shared-map.js";
-import { RedisSubscriber } from "./redis-subscriber.js";
-import { parseRedisUrl } from "./redis-url.js";
-import type { ResponseBackend } from "./response-backend.js";
-import type { SharedMapStore } from "./shared-map.js";
+import { DEFAULT_NAMESPACE } from "../keys.js";
+import { RedisAuditLog } from "./audit-log.js";
+import { RedisCommands } from "./commands.js";
+import { createRedisClient, waitForReady, type RedisClient, type RedisConnectionOptions } from "./connection.js";
+import { RedisSharedMap } from "./shared-map.js";
+import { RedisSubscriber } from "./subscriber.js";
+import { parseRedisUrl } from "./url.js";
+import type { ResponseBackend } from "../shared-backend.js";
+import type { SharedMapStore } from "../shared-map.js";
 
 /**
  * Response-engine calls (quarantine writes, lifts, audit appends, snapshots) are rare and may

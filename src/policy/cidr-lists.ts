@@ -1,5 +1,5 @@
 import ipaddr from "ipaddr.js";
-import type { ParsedAddress } from "../pipeline/client-address.js";
+import type { ParsedAddress } from "../domain/client-address.js";
 
 export type ListEffect = "block" | "allow" | "label";
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import type { RedisCommands } from "./redis-commands.js";
-import type { RedisSubscriber } from "./redis-subscriber.js";
+import type { RedisCommands } from "./commands.js";
+import type { RedisSubscriber } from "./subscriber.js";
 import {
   assertValidMapKey,
   assertValidMapName,
@@ -12,7 +12,7 @@ import {
   type MapVersion,
   type MapWrite,
   type SharedMapStore,
-} from "./shared-map.js";
+} from "../shared-map.js";
 
 /**
  * A shared map in Redis. Its three keys share the hash tag `{map:<name>}`, so each script runs

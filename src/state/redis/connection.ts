@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from "node:tls";
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
-import type { RedisTarget } from "./redis-url.js";
+import type { RedisTarget } from "./url.js";
 
 /** How to reach Redis besides the URL: timeouts, and secrets that should not sit in a URL. */
 export interface RedisConnectionOptions {

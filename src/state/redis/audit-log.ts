@@ -1,5 +1,5 @@
-import { assertValidAuditRead, assertValidRetention, type AuditEntry, type AuditLog, type AuditRead, type AuditRetention } from "./audit-log.js";
-import type { RedisCommands } from "./redis-commands.js";
+import { assertValidAuditRead, assertValidRetention, type AuditEntry, type AuditLog, type AuditRead, type AuditRetention } from "../audit-log.js";
+import type { RedisCommands } from "./commands.js";
 
 /**
  * The audit trail in one Redis Stream, `<ns>:{audit}:log`, each entry one field `r` holding the

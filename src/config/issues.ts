@@ -1,9 +1,9 @@
 import type { z } from "zod";
 import type { YAMLError } from "yaml";
-import type { PolicyIssue } from "./compile.js";
+import type { ConfigIssue } from "./config-error.js";
 
 /**
- * Turns zod and YAML errors into PolicyIssues an operator can act on: a document path in the
+ * Turns zod and YAML errors into ConfigIssues an operator can act on: a document path in the
  * notation they would type (`spec.endpoints[0].velocity.ip.window`), YAML words (mapping, list)
  * rather than JavaScript ones, and a "did you mean" for misspelt keys.
  */
@@ -26,7 +26,7 @@ export function formatPath(path: readonly PathSegment[]): string {
  * One line per issue, `file: path: message` (`file: message` for the whole document), for any
  * configuration error located in a file (PolicyError, RateLimitConfigError).
  */
-export function formatIssues(error: { source: string; issues: readonly PolicyIssue[] }): string {
+export function formatIssues(error: { source: string; issues: readonly ConfigIssue[] }): string {
   return error.issues
     .map((issue) => {
       const message = issue.message.replace(/\s*\n\s*/g, " ");
@@ -57,10 +57,10 @@ export const policyErrorMap: z.core.$ZodErrorMap = (issue) => {
 };
 
 /**
- * Converts zod's issues to PolicyIssues. `schema` is walked to name the keys that are allowed
+ * Converts zod's issues to ConfigIssues. `schema` is walked to name the keys that are allowed
  * where an unknown one was found, so `treshold` gets "did you mean threshold".
  */
-export function issuesFromZod(issues: readonly z.core.$ZodIssue[], schema: z.core.$ZodType): PolicyIssue[] {
+export function issuesFromZod(issues: readonly z.core.$ZodIssue[], schema: z.core.$ZodType): ConfigIssue[] {
   return issues.flatMap((issue) => {
     if (issue.code === "unrecognized_keys") return unknownKeyIssues(issue.path, issue.keys, keysAt(schema, issue.path));
     if (issue.code === "invalid_union") return unionIssues(issue, schema);
@@ -68,7 +68,7 @@ export function issuesFromZod(issues: readonly z.core.$ZodIssue[], schema: z.cor
   });
 }
 
-function unknownKeyIssues(path: readonly PathSegment[], keys: readonly string[], allowed: string[]): PolicyIssue[] {
+function unknownKeyIssues(path: readonly PathSegment[], keys: readonly string[], allowed: string[]): ConfigIssue[] {
   return keys.map((key) => ({ path: formatPath([...path, key]), message: `unknown key${suggestion(key, allowed)}` }));
 }
 
@@ -76,7 +76,7 @@ function unknownKeyIssues(path: readonly PathSegment[], keys: readonly string[],
  * zod already reports the inner issues when exactly one alternative fits the shape; what is left
  * is input that fits none, such as `username: { jsonPointr: /user }`: say which keys are allowed.
  */
-function unionIssues(issue: z.core.$ZodIssueInvalidUnion, schema: z.core.$ZodType): PolicyIssue[] {
+function unionIssues(issue: z.core.$ZodIssueInvalidUnion, schema: z.core.$ZodType): ConfigIssue[] {
   const allowed = keysAt(schema, issue.path);
   if (allowed.length === 0) return [{ path: formatPath(issue.path), message: "does not match any of the allowed forms" }];
   const unknown = keysUnknownToEveryBranch(issue.errors);
@@ -187,7 +187,7 @@ function boundMessage(
  * YAML errors as issues located by line and column. One mistake often produces several errors
  * at the same spot; only the first per position is kept.
  */
-export function issuesFromYaml(errors: readonly YAMLError[]): PolicyIssue[] {
+export function issuesFromYaml(errors: readonly YAMLError[]): ConfigIssue[] {
   const seen = new Set<string>();
   return errors.flatMap((error) => {
     const where = positionOf(error.linePos);

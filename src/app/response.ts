@@ -1,18 +1,18 @@
 import { readFile } from "node:fs/promises";
-import type { PolicySource } from "./policy/policy-source.js";
-import type { Pseudonymiser } from "./privacy/pseudonymiser.js";
-import { ResponseEngine } from "./response/engine.js";
-import { Webhooks } from "./response/webhooks.js";
-import type { Settings } from "./settings/settings.js";
-import { createRedisResponseBackend } from "./state/redis-response-backend.js";
-import { MemoryResponseBackend, type ResponseBackend } from "./state/response-backend.js";
-import type { Store } from "./state/store.js";
-import type { Logger } from "./telemetry/logger.js";
-import type { Metrics } from "./telemetry/metrics.js";
-import { createResponseMetrics } from "./telemetry/response-metrics.js";
-import type { AdminServer } from "./transport/http/admin.js";
-import { registerAnalystApi } from "./transport/http/analyst/index.js";
-import type { TokenAuthenticator } from "./transport/http/auth.js";
+import type { PolicySource } from "../policy/policy-source.js";
+import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
+import { ResponseEngine } from "../response/engine.js";
+import { Webhooks } from "../response/webhooks.js";
+import type { Settings } from "../settings/settings.js";
+import { createRedisResponseBackend } from "../state/redis/shared-backend.js";
+import { MemoryResponseBackend, type ResponseBackend } from "../state/shared-backend.js";
+import type { Store } from "../state/store.js";
+import type { Logger } from "../telemetry/logger.js";
+import type { Metrics } from "../telemetry/metrics.js";
+import { createResponseMetrics } from "../telemetry/response-metrics.js";
+import type { AdminServer } from "../transport/http/admin.js";
+import { registerAnalystApi } from "../transport/http/analyst/index.js";
+import type { TokenAuthenticator } from "../transport/http/auth.js";
 
 export interface ResponseDependencies {
   settings: Settings;
@@ -33,7 +33,7 @@ export interface ResponseWiring {
 const QUARANTINE_BUDGET_FACTOR = 2;
 
 /**
- * The response engine's part of the composition root, kept beside app.ts so that app.ts only
+ * The response engine's part of the composition root, kept beside start.ts so that start.ts only
  * calls it: the shared backend (the service's Redis when it has one, else memory), webhooks,
  * metrics, and the analyst API.
  */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeRedisTarget, parseRedisUrl, redactRedisUrl } from "./redis-url.js";
+import { describeRedisTarget, parseRedisUrl, redactRedisUrl } from "./url.js";
 
 describe("parseRedisUrl", () => {
   it("reads a single server with credentials and database", () => {

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { watch, type FSWatcher } from "node:fs";
 import { dirname } from "node:path";
 import type { ConfigError, ConfigIssue } from "./config-error.js";
-import { isDirectory } from "./policy-file.js";
+import { isDirectory } from "./files.js";
 
 /** The logging this module needs; pino's logger fits. */
 export interface ReloadLogger {

@@ -5,7 +5,7 @@ import { assertValidMapName, type SharedMapStore } from "./shared-map.js";
 
 /**
  * Where the response engine keeps what all replicas share: named shared maps and the audit log.
- * Redis for a fleet (redis-response-backend.ts), memory for one replica; app.ts picks.
+ * Redis for a fleet (redis/shared-backend.ts), memory for one replica; src/app/ picks.
  */
 export interface ResponseBackend {
   /** The shared map `name` (one instance per name). */

@@ -1,7 +1,7 @@
-import { closeClient, type RedisClient } from "./redis-connection.js";
-import { AUDIT_APPEND_SCRIPT, MAP_PUT_SCRIPT, MAP_REMOVE_SCRIPT, MAP_SNAPSHOT_SCRIPT } from "./redis-response-scripts.js";
-import { withDeadline } from "./redis-store.js";
-import { StoreUnavailableError } from "./store.js";
+import { closeClient, type RedisClient } from "./connection.js";
+import { AUDIT_APPEND_SCRIPT, MAP_PUT_SCRIPT, MAP_REMOVE_SCRIPT, MAP_SNAPSHOT_SCRIPT } from "./shared-backend-scripts.js";
+import { withDeadline } from "./store.js";
+import { StoreUnavailableError } from "../store.js";
 
 /** The response engine's scripts, sent with EVALSHA (ioredis falls back to EVAL on NOSCRIPT). */
 const SCRIPTS = {

@@ -1,5 +1,5 @@
-import { startApp } from "./app.js";
-import type { Settings } from "./settings/settings.js";
+import { startApp } from "./start.js";
+import type { Settings } from "../settings/settings.js";
 
 /**
  * Runs the service until SIGTERM or SIGINT, then shuts down gracefully and exits 0: Kubernetes

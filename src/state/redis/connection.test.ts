@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { RedisOptions } from "ioredis";
-import { reconnectDelayMs, redisClientConfig, type RedisConnectionOptions } from "./redis-connection.js";
-import { parseRedisUrl } from "./redis-url.js";
+import { reconnectDelayMs, redisClientConfig, type RedisConnectionOptions } from "./connection.js";
+import { parseRedisUrl } from "./url.js";
 
 describe("redisClientConfig", () => {
   it("fails fast instead of queueing or retrying, with the configured timeouts", () => {

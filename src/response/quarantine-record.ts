@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { entitiesOf } from "../detection/entities.js";
-import { SCOPES, type Reason, type Scope } from "../pipeline/decision.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import { SCOPES, type Reason, type Scope } from "../domain/decision.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledResponse } from "../policy/response-schema.js";
 import { jsonDecoder } from "./codec.js";
 
