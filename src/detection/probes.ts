@@ -6,7 +6,7 @@ import { entitiesOf } from "./entities.js";
 import { namedOps, type Signal, type SignalPlan } from "./signal.js";
 
 /** Store names of the per-client probing evidence; the access-log side fills `missing` and `errors`. */
-const NAMES = { probes: "probe", requests: "probe.req", errors: "probe.err", missing: "probe.miss", agents: "probe.ua", queries: "probe.qs" } as const;
+const NAMES = { probes: "probe", requests: "probe.req", errors: "probe.err", missing: "probe.miss", agents: "probe.ua", queries: "probe.qs", unauthorized: "probe.401" } as const;
 
 /** HTTP versions that exist; anything else in a request line is a tool or garbage. */
 const HTTP_VERSIONS = new Set(["HTTP/0.9", "HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0", "HTTP/3", "HTTP/3.0"]);
@@ -80,8 +80,9 @@ const shortHash = (text: string) => createHash("sha1").update(text).digest("base
 /**
  * Evidence about one client from every request it makes, named endpoint or not: which probe
  * lists the request matches (`probe.<list>`), a bad request line (`request.bad_protocol`), and
- * per IP over the window: probe requests (`ip.probes`), different missing paths and the share
- * of errors the site answered (`ip.missing_paths`, `ip.error_ratio`, from the access log),
+ * per IP over the window: different probe requests (`ip.probes`), different missing paths, the
+ * share of errors and the 401s the site answered (`ip.missing_paths`, `ip.error_ratio`,
+ * `ip.auth_failures`, from the access log),
  * different user agents (`ip.user_agents`) and query strings (`ip.query_flood`). One script
  * call on the IP's keys.
  */
@@ -107,6 +108,7 @@ export function planProbing(request: NormalisedRequest, config: CompiledProbing 
     add("requests", ip, { op: "window.add", name: NAMES.requests, windowMs, amount: 1 });
     add("errors", ip, { op: "window.add", name: NAMES.errors, windowMs, amount: 0 });
   }
+  if (config.authFailures) add("unauthorized", ip, { op: "window.add", name: NAMES.unauthorized, windowMs, amount: 0 });
   const agent = request.headers.get("user-agent");
   if (config.userAgents && headerKnown(request, "user-agent")) {
     add("agents", ip, { op: "distinct.add", name: NAMES.agents, windowMs, member: shortHash(agent ?? "") });
@@ -133,6 +135,7 @@ export function planProbing(request: NormalisedRequest, config: CompiledProbing 
       count("probes", "ip.probes", config.probes, "probe requests");
       count("missing", "ip.missing_paths", config.missingPaths, "different paths answered with an error");
       count("agents", "ip.user_agents", config.userAgents, "different user agents");
+      count("unauthorized", "ip.auth_failures", config.authFailures, "responses 401 on any path");
       count("queries", "ip.query_flood", config.queryFlood, "different query strings");
       const requests = value("requests");
       const limit = config.errorRatio;
@@ -147,10 +150,12 @@ export function planProbing(request: NormalisedRequest, config: CompiledProbing 
 
 /**
  * Access-log side: a response with one of the `missingPaths` statuses adds its path to the
- * client's missing paths and counts an error. Other responses cost nothing, so the store work
+ * client's missing paths and counts an error; a 401 counts towards `ip.auth_failures`. Other
+ * responses cost nothing, so the store work
  * grows with errors, not with traffic.
  */
 export function probingOutcomeOps(config: CompiledProbing | undefined, statusCode: number, path: string | undefined): EntityOp[] {
+  if (config?.authFailures && statusCode === 401) return [{ op: "window.add", name: NAMES.unauthorized, windowMs: config.windowMs, amount: 1 }];
   const statuses = config?.missingPaths?.statuses ?? [400, 403, 404];
   if (!config || !statuses.includes(statusCode)) return [];
   const bare = (path ?? "/").split("?")[0]!;

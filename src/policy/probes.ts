@@ -27,6 +27,7 @@ export interface CompiledProbing {
   probes?: CountLimit;
   missingPaths?: { threshold: number; weight: number; statuses: readonly number[] };
   errorRatio?: { minRequests: number; threshold: number; weight: number };
+  authFailures?: CountLimit;
   userAgents?: CountLimit;
   queryFlood?: CountLimit;
   protocol?: { weight: number };

@@ -200,6 +200,9 @@ const probing = z
       .strict()
       .optional()
       .describe("Share of one IP's requests answered with a missingPaths status"),
+    authFailures: countThreshold
+      .optional()
+      .describe("Responses 401 (HTTP authentication refused) to one IP on any path, from the access log: basic-auth brute force"),
     userAgents: countThreshold.optional().describe("Different user agents from one IP"),
     queryFlood: countThreshold.optional().describe("Different query strings from one IP (cache-busting floods)"),
     protocol: flagWeight
