@@ -20,6 +20,8 @@ export interface CompiledSignals {
   spraying?: { windowMs: number; threshold: number; weight: number };
   enumeration?: { windowMs: number; threshold: number; weight: number };
   tokenReplay?: { windowMs: number; threshold: number; weight: number };
+  tokenBinding?: CompiledTokenBinding;
+  sharedAddress?: { windowMs: number; cookies: string[]; minClients: number };
   breachedPassword?: { weight: number };
   accountHistory?: {
     retentionMs: number;
@@ -33,6 +35,16 @@ export interface CompiledSignals {
   sequence?: { windowMs: number; weight: number };
   geo?: { countryHeader: string };
   probing?: CompiledProbing;
+}
+
+export interface CompiledTokenBinding {
+  companionCookies: string[];
+  newDevice: number;
+  companionChanged: number;
+  alternation: { windowMs: number; weight: number };
+  churn: { windowMs: number; maxNetworks: number; weight: number };
+  rate: { windowMs: number; max: number; weight: number };
+  retentionMs: number;
 }
 
 export interface CompiledScraping {
@@ -59,7 +71,9 @@ export function compileSignals(spec: SignalsSpec, probing?: CompiledProbing): Co
     spraying: spraying && withWindow(spraying),
     enumeration: enumeration && withWindow(enumeration),
     tokenReplay: tokenReplay && withWindow(tokenReplay),
+    tokenBinding: spec.tokenBinding && compileTokenBinding(spec.tokenBinding),
     sequence: sequence && withWindow(sequence),
+    sharedAddress: spec.sharedAddress && withWindow(spec.sharedAddress),
     scraping: spec.scraping && compileScraping(spec.scraping),
     probing,
     accountHistory: accountHistory && {
@@ -70,6 +84,10 @@ export function compileSignals(spec: SignalsSpec, probing?: CompiledProbing): Co
       newCountry: accountHistory.newCountry,
     },
   };
+}
+
+function compileTokenBinding({ retention, alternation, churn, rate, ...rest }: NonNullable<SignalsSpec["tokenBinding"]>): CompiledTokenBinding {
+  return { ...rest, alternation: withWindow(alternation), churn: withWindow(churn), rate: withWindow(rate), retentionMs: durationMs(retention) };
 }
 
 function compileScraping(spec: NonNullable<SignalsSpec["scraping"]>): CompiledScraping {
