@@ -200,6 +200,7 @@ async function startRateLimitConfig(settings: Settings, logger: Logger, metrics:
   }
   const source = new RateLimitConfigSource({
     location: settings.ratelimitConfig,
+    mergeDomains: settings.ratelimitMergeDomains,
     logger,
     onReload: (result) => (result.ok ? metrics.rateLimit.configLoadSuccess : metrics.rateLimit.configLoadError).inc(),
   });

@@ -51,7 +51,9 @@ export function planDescriptor(domain: DomainConfig, descriptor: RateLimitDescri
   const named = { ...(rule.name === undefined ? {} : { ruleName: rule.name }), replaces: rule.replaces };
   const statsKeys = { statsKey: stats.statsKey, rollupStatsKey: stats.rollupStatsKey };
   if (rule.kind === "unlimited") return { kind: "unlimited", hits, ...named, ...statsKeys };
-  const entity = counterEntity(domain.domain, entries, pseudonymise);
+  // share_threshold: every value a shared wildcard matches counts as the pattern itself.
+  const counted = match?.sharedPatterns ? entries.map((entry, i) => ({ key: entry.key, value: match.sharedPatterns![i] ?? entry.value })) : entries;
+  const entity = counterEntity(domain.domain, counted, pseudonymise);
   const windows = rule.windows.map((window) => ({
     window,
     limit: rule.riskFloor === undefined || risk === undefined ? window.requestsPerUnit : riskScaledLimit(window.requestsPerUnit, rule.riskFloor, risk),

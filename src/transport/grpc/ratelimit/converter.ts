@@ -57,6 +57,7 @@ const OVERRIDE_UNITS: Readonly<Partial<Record<string, LimitUnit>>> = {
   MINUTE: "minute",
   HOUR: "hour",
   DAY: "day",
+  WEEK: "week",
   MONTH: "month",
   YEAR: "year",
 };
@@ -83,6 +84,7 @@ const UNIT_NAMES: Readonly<Record<LimitUnit, RateLimitUnit>> = {
   minute: "MINUTE",
   hour: "HOUR",
   day: "DAY",
+  week: "WEEK",
   month: "MONTH",
   year: "YEAR",
 };
