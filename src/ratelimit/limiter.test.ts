@@ -194,12 +194,14 @@ describe("RateLimiter", () => {
     const { ask, store, events } = setUp();
     for (let i = 0; i < 4; i++) await ask([d(["ip", "10.0.0.6"])]);
     const callsBefore = (store as WatchedStore).calls;
+    for (let i = 0; i < 50; i++) await ask([d(["ip", "10.0.0.6"])]);
+    expect((store as WatchedStore).calls).toBe(callsBefore);
     const answers = [];
     for (let i = 0; i < 50; i++) answers.push(await ask([d(["ip", "10.0.0.6"]), d(["api", "key-2"])]));
-    expect((store as WatchedStore).calls).toBe(callsBefore);
     expect(answers.every((a) => a.overallCode === "OVER_LIMIT")).toBe(true);
-    expect(answers[0]!.statuses[1]).toEqual({ code: "OK", limitRemaining: 0 }); // not evaluated: the request is denied anyway
-    expect(events.at(-1)).toMatchObject({ overLimit: true, fromCache: true });
+    // The descriptor beside it is read, not counted, and reports its own limit.
+    expect(answers[0]!.statuses[1]).toMatchObject({ code: "OK", currentLimit: { requestsPerUnit: expect.any(Number) }, durationUntilResetMs: expect.any(Number) });
+    expect(events.at(-2)).toMatchObject({ overLimit: true, fromCache: true });
     expect(codes(await ask([d(["api", "key-2"])]))).toEqual(["OK"]); // its quota is untouched
   });
 

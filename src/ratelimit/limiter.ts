@@ -1,6 +1,7 @@
 import type { Store } from "../state/store.js";
 import type { DomainConfig, RateLimitConfig } from "./config.js";
 import { countPlans, type Counted } from "./count.js";
+import { answerAsEnvoyproxy } from "./envoyproxy.js";
 import { rateLimitHeaders } from "./headers.js";
 import { OverLimitCache } from "./over-limit-cache.js";
 import { evaluate, exceeds, failedClosed, type Evaluation, type LimitedPlan } from "./outcome.js";
@@ -44,6 +45,10 @@ export interface RateLimiterOptions {
   clock?: { now(): number };
   cache?: OverLimitCache;
   observer?: RateLimitObserver;
+  /** Answer exactly as envoyproxy/ratelimit does (see envoyproxy.ts) instead of with Palisade's semantics. */
+  compat?: "none" | "envoyproxy";
+  /** With compat envoyproxy: its STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT. */
+  stopIncrementWhenOverLimit?: boolean;
 }
 
 /** Envoy sends one descriptor per matching route rate limit: a handful. More is a misconfiguration. */
@@ -75,6 +80,7 @@ export class RateLimiter {
     assertValidRequest(request);
     const nowMs = this.#clock.now();
     const domain = this.#options.config().domains.get(request.domain);
+    if (this.#options.compat === "envoyproxy") return this.#answerAsEnvoyproxy(domain, request, nowMs);
     if (!domain) {
       // envoyproxy/ratelimit's answer too: a domain nobody configured limits nothing.
       this.#options.observer?.unknownDomain(request.domain);
@@ -86,6 +92,18 @@ export class RateLimiter {
     return decide(domain.domain, evaluations.statuses, metadataOf(plans, evaluations));
   }
 
+  async #answerAsEnvoyproxy(domain: DomainConfig | undefined, request: RateLimitRequest, nowMs: number): Promise<RateLimitDecision> {
+    if (!domain) this.#options.observer?.unknownDomain(request.domain);
+    const plans = domain
+      ? applyReplaces(request.descriptors.map((descriptor) => planDescriptor(domain, descriptor, request.hits, this.#options.pseudonymise, "file")))
+      : request.descriptors.map((): Plan => ({ kind: "none" }));
+    const options = { stopIncrementWhenOverLimit: this.#options.stopIncrementWhenOverLimit ?? false };
+    const { decision, counted } = await answerAsEnvoyproxy(this.#options.store, domain, request, plans, nowMs, options);
+    for (const { plan, overLimit, nearLimitHits } of counted) this.#observe(domain!, plan, { status: NO_LIMIT, overLimit, nearLimitHits });
+    for (const plan of plans) if (plan.kind === "unlimited") this.#observe(domain!, plan, undefined);
+    return decision;
+  }
+
   async #evaluate(domain: DomainConfig, plans: Plan[], nowMs: number): Promise<Evaluations> {
     const results = new Map<Plan, Evaluation>();
     for (const plan of plans) {
@@ -93,16 +111,19 @@ export class RateLimiter {
       if (cached) results.set(plan, cached);
     }
     const limited = plans.filter((plan): plan is LimitedPlan => plan.kind === "limited");
-    // A request the cache already denies counts nowhere else either: its traffic never reaches the store.
+    // A request the cache already denies counts nowhere else either; the other descriptors' counts
+    // are only read, so that each still reports its own limit and what remains of it.
     const deniedLocally = limited.some((plan) => results.get(plan)?.status.code === "OVER_LIMIT");
-    const toCount = deniedLocally ? [] : limited.filter((plan) => !results.has(plan));
-    const counts = await countPlans(this.#options.store, toCount, nowMs);
+    const pending = limited.filter((plan) => !results.has(plan));
+    const asked = deniedLocally ? pending.map((plan) => ({ ...plan, hits: 0 })) : pending;
+    const counts = await countPlans(this.#options.store, asked, nowMs);
     const degraded = [...counts.values()].some((counted) => !counted.ok || counted.degraded);
     if (degraded) this.#options.observer?.storeUnavailable(domain.domain, domain.failureMode);
-    for (const [plan, counted] of counts) {
-      const evaluation = this.#fromStore(domain, plan, counted, nowMs);
+    pending.forEach((plan, i) => {
+      const counted = counts.get(asked[i]!)!;
+      const evaluation = this.#fromStore(domain, plan, counted.ok && deniedLocally ? { ...counted, counted: false } : counted, nowMs);
       if (evaluation) results.set(plan, evaluation);
-    }
+    });
     for (const plan of plans) this.#observe(domain, plan, results.get(plan));
     return { statuses: plans.map((plan) => statusOf(plan, results.get(plan))), results, degraded };
   }

@@ -58,6 +58,8 @@ export interface RateLimitDecision {
   responseHeaders: [string, string][];
   /** For Envoy's dynamic metadata (`envoy.filters.http.ratelimit`), hence access logs. */
   metadata: DecisionMetadata;
+  /** Sent as the dynamic metadata instead of `metadata`: envoyproxy/ratelimit's own, in its compatibility mode. */
+  envoyMetadata?: Record<string, unknown>;
 }
 
 export interface DecisionMetadata {

@@ -101,7 +101,7 @@ export function toRateLimitResponse(decision: RateLimitDecision): RateLimitRespo
     overall_code: decision.overallCode,
     statuses: decision.statuses.map(toStatusMessage),
     response_headers_to_add: decision.responseHeaders.map(([key, value]) => ({ key, value })),
-    dynamic_metadata: toStruct({ ...decision.metadata }),
+    dynamic_metadata: toStruct(decision.envoyMetadata ?? { ...decision.metadata }),
   };
 }
 
