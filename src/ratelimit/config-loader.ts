@@ -2,8 +2,8 @@ import { readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { parseDocument, type YAMLError } from "yaml";
 import type { PolicyIssue } from "../policy/compile.js";
-import { issuesFromYaml, issuesFromZod, policyErrorMap } from "../policy/issues.js";
-import { describeFsError, yamlFilesIn } from "../policy/policy-file.js";
+import { issuesFromYaml, issuesFromZod, policyErrorMap } from "../config/issues.js";
+import { describeFsError, yamlFilesIn } from "../config/files.js";
 import {
   compileDomain,
   compileDomainFile,
@@ -53,7 +53,7 @@ export async function readRateLimitSnapshot(location: string): Promise<RateLimit
     throw new RateLimitConfigError(location, [{ path: "", message: `cannot read: ${describeFsError(error)}` }]);
   });
   const dir = info.isDirectory() ? await configDirectory(location) : undefined;
-  const paths = dir ? (await yamlFilesIn(dir)).map((name) => join(dir, name)) : [location];
+  const paths = dir ? (await yamlFilesIn(dir, RateLimitConfigError)).map((name) => join(dir, name)) : [location];
   const files = await Promise.all(
     paths.map(async (path) => {
       const text = await readFile(path, "utf8").catch((error: unknown) => {

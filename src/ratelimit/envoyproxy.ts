@@ -1,9 +1,9 @@
 import { applyWithStatus } from "../state/resilient-store.js";
 import { StoreUnavailableError, type Store, type WindowTake } from "../state/store.js";
 import type { DomainConfig } from "./config.js";
-import type { LimitedPlan } from "./outcome.js";
-import { NEAR_LIMIT_RATIO } from "./outcome.js";
-import type { Plan, PlannedWindow } from "./plan.js";
+import type { LimitedPlan } from "./evaluate.js";
+import { NEAR_LIMIT_RATIO } from "./evaluate.js";
+import type { Plan, PlannedWindow } from "./descriptor-plan.js";
 import {
   RateLimitUnavailableError,
   UNLIMITED_REMAINING,

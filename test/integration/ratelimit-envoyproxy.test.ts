@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { startTestApp } from "../support/app.js";
 import { envoyRateLimitClient, type EnvoyDescriptorStatus, type EnvoyRateLimiter, type EnvoyRateLimitResponse } from "../support/envoy-ratelimit-client.js";

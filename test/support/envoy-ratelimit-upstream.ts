@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { RateLimitConfigError, type RateLimitConfig } from "../../src/ratelimit/config.js";
 import { buildRateLimitConfig, loadRateLimitConfig } from "../../src/ratelimit/config-loader.js";
-import { formatIssues } from "../../src/policy/issues.js";
+import { formatIssues } from "../../src/config/issues.js";
 import { sharedDataDir } from "./shared-data.js";
 
 export const UPSTREAM_DATA = "envoy-ratelimit";
