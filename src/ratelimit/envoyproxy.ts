@@ -77,7 +77,7 @@ export async function answerAsEnvoyproxy(
       counted.push({ plan, overLimit, nearLimitHits });
     }
   }
-  const overallCode = overall(plans, statuses);
+  const overallCode = overallCodeOf(plans, statuses);
   const shadowOver = counted.some(({ plan, overLimit }) => overLimit && plan.shadowMode);
   const decision: RateLimitDecision = {
     overallCode,
@@ -171,8 +171,8 @@ function statusOf(plan: LimitedPlan, counters: readonly Counter[], nowS: number)
   return { status, overLimit, nearLimitHits };
 }
 
-/** OVER_LIMIT when a plain limit is over, or when every quota_mode limit of the request is. */
-function overall(plans: readonly Plan[], statuses: readonly DescriptorStatus[]): RateLimitDecision["overallCode"] {
+/** OVER_LIMIT when a plain limit is over, or when every quota_mode limit of the request is (both modes). */
+export function overallCodeOf(plans: readonly Plan[], statuses: readonly DescriptorStatus[]): RateLimitDecision["overallCode"] {
   const over = (i: number) => statuses[i]!.code === "OVER_LIMIT";
   const quota = plans.map((plan) => plan.kind === "limited" && plan.quotaMode);
   const plainOver = plans.some((plan, i) => plan.kind === "limited" && !quota[i] && over(i));
@@ -210,16 +210,22 @@ function dynamicMetadata(request: RateLimitRequest, plans: readonly Plan[], stat
     entries: descriptor.entries.map((entry) => `${entry.key}=${entry.value}`),
     ...(descriptor.hits === undefined ? {} : { hitsAddend: descriptor.hits }),
   }));
-  const passed: Record<string, unknown> = {};
-  plans.forEach((plan, i) => {
-    if (plan.kind === "limited" && plan.metadata && statuses[i]!.code !== "OVER_LIMIT") mergeMetadata(passed, plan.metadata);
-  });
+  const passed = passedMetadata(plans, statuses);
   return {
     domain: request.domain,
     descriptors,
     ...(request.hits === 0 ? {} : { hitsAddend: request.hits }),
     ...(Object.keys(passed).length > 0 ? { metadata: passed } : {}),
   };
+}
+
+/** The configured `metadata` of every limited descriptor that passed, merged in request order (both modes). */
+export function passedMetadata(plans: readonly Plan[], statuses: readonly DescriptorStatus[]): Record<string, unknown> {
+  const passed: Record<string, unknown> = {};
+  plans.forEach((plan, i) => {
+    if (plan.kind === "limited" && plan.metadata && statuses[i]!.code !== "OVER_LIMIT") mergeMetadata(passed, plan.metadata);
+  });
+  return passed;
 }
 
 /** Adds `source` to `into`: keys already there stay, except that two mappings merge. */

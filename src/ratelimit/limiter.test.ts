@@ -205,6 +205,30 @@ describe("RateLimiter", () => {
     expect(codes(await ask([d(["api", "key-2"])]))).toEqual(["OK"]); // its quota is untouched
   });
 
+  it("denies on quota_mode limits only once all of the request's are spent, and returns the passed ones' metadata", async () => {
+    const yaml = `
+domain: shop
+descriptors:
+  - key: service
+    value: one
+    quota_mode: true
+    metadata: { route: { name: one } }
+    rate_limit: { unit: minute, requests_per_unit: 1 }
+  - key: service
+    value: two
+    quota_mode: true
+    metadata: { route: { name: two } }
+    rate_limit: { unit: minute, requests_per_unit: 2 }
+`;
+    const { ask } = setUp({ yaml });
+    const both = () => ask([d(["service", "one"]), d(["service", "two"])]);
+    expect(await both()).toMatchObject({ overallCode: "OK", metadata: { metadata: { route: { name: "one" } } } });
+    expect(await both()).toMatchObject({ overallCode: "OK", statuses: [{ code: "OVER_LIMIT" }, { code: "OK" }], metadata: { metadata: { route: { name: "two" } } } });
+    const spent = await both();
+    expect(spent).toMatchObject({ overallCode: "OVER_LIMIT", statuses: [{ code: "OVER_LIMIT" }, { code: "OVER_LIMIT" }] });
+    expect(spent.metadata.metadata).toBeUndefined();
+  });
+
   it("answers unknown domains OK with no limits, and refuses malformed requests", async () => {
     const { ask, limiter } = setUp();
     expect(await ask([d(["ip", "1"])], 0, "elsewhere")).toMatchObject({ overallCode: "OK", statuses: [{ code: "OK", limitRemaining: 0 }] });

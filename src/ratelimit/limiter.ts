@@ -1,7 +1,7 @@
 import type { Store } from "../state/store.js";
 import type { DomainConfig, RateLimitConfig } from "./config.js";
 import { countPlans, type Counted } from "./count.js";
-import { answerAsEnvoyproxy } from "./envoyproxy.js";
+import { answerAsEnvoyproxy, overallCodeOf, passedMetadata } from "./envoyproxy.js";
 import { rateLimitHeaders } from "./headers.js";
 import { OverLimitCache } from "./over-limit-cache.js";
 import { evaluate, exceeds, failedClosed, type Evaluation, type LimitedPlan } from "./evaluate.js";
@@ -84,12 +84,12 @@ export class RateLimiter {
     if (!domain) {
       // envoyproxy/ratelimit's answer too: a domain nobody configured limits nothing.
       this.#options.observer?.unknownDomain(request.domain);
-      return decide(request.domain, request.descriptors.map(() => NO_LIMIT), {});
+      return decide(request.domain, [], request.descriptors.map(() => NO_LIMIT), {});
     }
     const plan = (descriptor: RateLimitRequest["descriptors"][number]) => planDescriptor(domain, descriptor, request.hits, this.#options.pseudonymise);
     const plans = applyReplaces(request.descriptors.map(plan));
     const evaluations = await this.#evaluate(domain, plans, nowMs);
-    return decide(domain.domain, evaluations.statuses, metadataOf(plans, evaluations));
+    return decide(domain.domain, plans, evaluations.statuses, metadataOf(plans, evaluations));
   }
 
   async #answerAsEnvoyproxy(domain: DomainConfig | undefined, request: RateLimitRequest, nowMs: number): Promise<RateLimitDecision> {
@@ -198,16 +198,18 @@ function statusOf(plan: Plan, evaluation: Evaluation | undefined): DescriptorSta
 function metadataOf(plans: readonly Plan[], evaluations: Evaluations): Omit<DecisionMetadata, "domain"> {
   const risks = plans.flatMap((plan) => (plan.kind === "limited" && plan.risk !== undefined ? [plan.risk] : []));
   const shadowOver = plans.some((plan) => plan.kind === "limited" && plan.shadowMode && evaluations.results.get(plan)?.overLimit);
+  const configured = passedMetadata(plans, evaluations.statuses);
   return {
+    ...(Object.keys(configured).length > 0 ? { metadata: configured } : {}),
     ...(risks.length > 0 ? { risk: Math.max(...risks) } : {}),
     ...(evaluations.degraded ? { degraded: true } : {}),
     ...(shadowOver ? { shadow_over_limit: true } : {}),
   };
 }
 
-function decide(domain: string, statuses: DescriptorStatus[], metadata: Omit<DecisionMetadata, "domain">): RateLimitDecision {
+function decide(domain: string, plans: readonly Plan[], statuses: DescriptorStatus[], metadata: Omit<DecisionMetadata, "domain">): RateLimitDecision {
   return {
-    overallCode: statuses.some((status) => status.code === "OVER_LIMIT") ? "OVER_LIMIT" : "OK",
+    overallCode: plans.length === 0 ? "OK" : overallCodeOf(plans, statuses),
     statuses,
     responseHeaders: rateLimitHeaders(statuses),
     metadata: { domain, ...metadata },

@@ -70,6 +70,8 @@ export interface DecisionMetadata {
   degraded?: boolean;
   /** A shadow-mode limit would have answered OVER_LIMIT. */
   shadow_over_limit?: boolean;
+  /** The configured `metadata` of the descriptors that passed (envoyproxy/ratelimit's, under its own name). */
+  metadata?: Record<string, unknown>;
 }
 
 /** Descriptors with no limit report this many requests remaining, as envoyproxy/ratelimit does. */
