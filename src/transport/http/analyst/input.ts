@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { parseAddress, subnetOf } from "../../../pipeline/client-address.js";
-import { SCOPES, type Scope } from "../../../pipeline/decision.js";
+import { SCOPES } from "../../../pipeline/decision.js";
 import { canonicalUsername } from "../../../pipeline/normalise.js";
 import type { CompiledPolicy } from "../../../policy/compile.js";
 import { parseDuration } from "../../../policy/duration.js";
@@ -8,7 +8,7 @@ import type { Pseudonymiser } from "../../../privacy/pseudonymiser.js";
 import { ResponseError, type ResponseErrorCode } from "../../../response/errors.js";
 import { StoreUnavailableError } from "../../../state/store.js";
 import { problem } from "../problem.js";
-import type { AdminRequest, AdminResponse } from "../router.js";
+import type { AdminResponse } from "../problem.js";
 
 /** Thrown by input readers; `guarded` turns it into the problem document it carries. */
 export class BadInput extends Error {
@@ -34,22 +34,6 @@ export async function guarded(run: () => Promise<AdminResponse>): Promise<AdminR
   }
 }
 
-/** The JSON body checked against `schema`; an empty body counts as `{}`. */
-export function readJson<T extends z.ZodType>(request: AdminRequest, schema: T): z.output<T> {
-  const text = request.body.toString("utf8").trim();
-  let body: unknown = {};
-  if (text !== "") {
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw bad("the body must be a JSON object");
-    }
-  }
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) throw bad(parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
-  return parsed.data;
-}
-
 export const reasonField = z.string().max(500).optional();
 export const expiresField = z.string().max(32).optional().describe("A duration: 30m, 4h, 7d");
 
@@ -68,23 +52,22 @@ export function timeField(name: string, text: string | undefined): number | unde
   return ms;
 }
 
-export function limitField(query: URLSearchParams, fallback = 100, max = 1000): number {
-  const text = query.get("limit");
-  if (text === null) return fallback;
-  const limit = Number(text);
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > max) throw bad(`limit: an integer from 1 to ${max}`);
-  return limit;
-}
-
-export function scopeField(text: string | undefined | null): Scope | undefined {
-  if (text === undefined || text === null || text === "") return undefined;
-  if (!(SCOPES as readonly string[]).includes(text)) throw bad(`scope: one of ${SCOPES.join(", ")}`);
-  return text as Scope;
-}
+/** Query fields every listing takes. */
+export const limitQuery = z.coerce.number().int().min(1).max(1000).default(100).describe("At most this many, newest first");
+export const scopeQuery = z.enum(SCOPES).optional();
 
 /** The look-up fields an analyst may type; at most one per request. */
 export const LOOKUPS = ["ip", "username", "session", "subnet", "subject"] as const;
 export type LookupFields = Partial<Record<(typeof LOOKUPS)[number], string>>;
+
+/** The look-up fields as schema members (query or body); each is pseudonymised, never echoed. */
+export const lookupFields = {
+  ip: z.string().max(64).optional().describe("An IP address; also matches its subnet"),
+  username: z.string().max(1024).optional(),
+  session: z.string().max(4096).optional(),
+  subnet: z.string().max(64).optional().describe("A CIDR range, e.g. 203.0.113.0/24"),
+  subject: z.string().max(1024).optional().describe("A pseudonym as the API shows it"),
+};
 
 export interface LookupContext {
   pseudonymiser: Pseudonymiser;
@@ -128,8 +111,4 @@ export function lookupSubjects(fields: LookupFields, context: LookupContext): st
     case "subject":
       return [value];
   }
-}
-
-export function lookupFromQuery(query: URLSearchParams): LookupFields {
-  return Object.fromEntries(LOOKUPS.flatMap((name) => (query.has(name) ? [[name, query.get(name) ?? ""]] : [])));
 }
