@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { parseAddress, subnetOf } from "../../../pipeline/client-address.js";
-import { SCOPES } from "../../../pipeline/decision.js";
+import { SCOPES, type Scope } from "../../../pipeline/decision.js";
 import { canonicalUsername } from "../../../pipeline/normalise.js";
 import type { CompiledPolicy } from "../../../policy/compile.js";
 import { parseDuration } from "../../../policy/duration.js";
@@ -111,4 +111,50 @@ export function lookupSubjects(fields: LookupFields, context: LookupContext): st
     case "subject":
       return [value];
   }
+}
+
+/** What an analyst names to quarantine by hand: one identifier, or a scope and a pseudonym. */
+export const manualTargetFields = {
+  ip: z.string().max(64).optional(),
+  subnet: z.string().max(64).optional().describe("In the policy's subnet size, e.g. 203.0.113.0/24"),
+  username: z.string().max(1024).optional(),
+  session: z.string().max(4096).optional(),
+  fingerprint: z.string().max(1024).optional().describe("A fingerprint pseudonym as the API shows it"),
+  scope: z.enum(SCOPES).optional().describe("With subject"),
+  subject: z.string().max(1024).optional().describe("With scope: a pseudonym as the API shows it"),
+};
+type ManualTarget = Partial<Record<Exclude<keyof typeof manualTargetFields, "scope">, string>> & { scope?: Scope };
+
+/**
+ * The scope and subject a hand-made quarantine is stored under: exactly what the Check path
+ * derives from a request (current pseudonymisation key, the policy's subnet size), so the
+ * client's next request finds it.
+ */
+export function manualSubject(target: ManualTarget, context: LookupContext): { scope: Scope; subject: string } {
+  const named = (["ip", "subnet", "username", "session", "fingerprint", "subject"] as const).filter((name) => target[name]);
+  if (named.length !== 1) throw bad("give exactly one of ip, subnet, username, session, fingerprint, or scope with subject");
+  const { client } = context.policy();
+  const pseudonym = (kind: "ip" | "username" | "session", value: string) => context.pseudonymiser.pseudonymise(kind, value);
+  if (target.ip) {
+    const address = parseAddress(target.ip);
+    if (!address) throw bad("ip: not an IP address");
+    return { scope: "ip", subject: pseudonym("ip", address.ip) };
+  }
+  if (target.subnet) {
+    const [ip, prefix] = target.subnet.split("/");
+    const address = parseAddress(ip);
+    if (!address) throw bad("subnet: not a CIDR range");
+    const size = address.address.kind() === "ipv6" ? client.subnetPrefixV6 : client.subnetPrefixV4;
+    if (prefix !== undefined && Number(prefix) !== size) throw bad(`subnet: the policy groups clients by /${size}; give a /${size}`);
+    return { scope: "subnet", subject: subnetOf(address, size, size) };
+  }
+  if (target.username) {
+    const username = canonicalUsername(target.username);
+    if (!username) throw bad("username: empty");
+    return { scope: "username", subject: pseudonym("username", username) };
+  }
+  if (target.session) return { scope: "session", subject: pseudonym("session", target.session) };
+  if (target.fingerprint) return { scope: "fingerprint", subject: target.fingerprint };
+  if (!target.scope) throw bad("subject: give its scope too");
+  return { scope: target.scope, subject: target.subject! };
 }

@@ -1,10 +1,11 @@
 import { z } from "zod";
+import { invalid } from "../../../response/errors.js";
 import type { Quarantine } from "../../../response/quarantine.js";
 import type { LiftHow } from "../../../response/quarantines.js";
 import type { ReplicaEntry } from "../../../state/replicated-map.js";
 import { problem } from "../problem.js";
 import type { AnalystRoutes } from "./routes.js";
-import { LOOKUPS, limitQuery, lookupFields, lookupSubjects, reasonField, scopeQuery, timeField } from "./input.js";
+import { durationField, LOOKUPS, limitQuery, lookupFields, lookupSubjects, manualSubject, manualTargetFields, reasonField, scopeQuery, timeField } from "./input.js";
 
 /** A quarantine as the API shows it: times in RFC 3339, subjects as pseudonyms. */
 export function quarantineView({ startMs, expiresMs, ...rest }: Quarantine, nowMs: number) {
@@ -19,13 +20,19 @@ export function quarantineView({ startMs, expiresMs, ...rest }: Quarantine, nowM
 const idParams = z.object({ id: z.string().min(1).max(128) });
 const liftOne = z.object({ reason: reasonField }).strict();
 const listQuery = z.object({ scope: scopeQuery, rule: z.string().max(64).optional(), limit: limitQuery, ...lookupFields });
-const liftMany = z
+const selection = {
+  scope: scopeQuery,
+  rule: z.string().min(1).max(64).optional(),
+  since: z.string().max(40).optional().describe("With rule: only what it did since then"),
+  ...lookupFields,
+};
+const liftMany = z.object({ ...selection, reason: reasonField }).strict();
+const deleteMany = z.object({ ...selection, all: z.enum(["true"]).optional().describe("Lift every active quarantine") });
+const manualBody = z
   .object({
-    scope: scopeQuery,
-    rule: z.string().min(1).max(64).optional(),
-    since: z.string().max(40).optional().describe("With rule: only what it did since then"),
+    ...manualTargetFields,
+    duration: z.string().max(32).optional().describe("How long: 30m, 4h, 7d; the policy's quarantine duration when absent"),
     reason: reasonField,
-    ...lookupFields,
   })
   .strict();
 
@@ -60,6 +67,22 @@ export function registerQuarantineRoutes({ route, engine, lookup, clock }: Analy
     },
   });
 
+  route("write", {
+    method: "POST",
+    url: "/v1/quarantines",
+    summary: "Quarantine a client by hand: audited and announced like a rule's quarantine",
+    body: manualBody,
+    handler: async ({ body }, actor) => {
+      const policy = lookup.policy();
+      const durationMs = durationField(body.duration) ?? policy.response.quarantine.durationMs;
+      const maxMs = policy.response.overrides.maxDurationMs;
+      if (durationMs > maxMs) throw invalid(`duration: at most ${maxMs / 1000}s (the policy's overrides.maxDuration)`);
+      const target = manualSubject(body, lookup);
+      const quarantine = await quarantines.imposeByHand({ ...target, durationMs, actor, reason: body.reason, policyVersion: policy.version });
+      return { status: 201, body: quarantineView(quarantine, clock()) };
+    },
+  });
+
   route("read", {
     method: "GET",
     url: "/v1/quarantines/:id",
@@ -71,32 +94,50 @@ export function registerQuarantineRoutes({ route, engine, lookup, clock }: Analy
     },
   });
 
+  const liftById = async (id: string, actor: string, reason: string | undefined) => {
+    const entry = quarantines.byId(id);
+    if (!entry) return problem(404, "no active quarantine with this id");
+    const answer = await lift([entry], actor, reason, "id");
+    return answer.body.count === 1 ? answer : problem(409, "the quarantine changed or was lifted meanwhile; nothing done");
+  };
+  const liftMatching = async (fields: z.output<typeof deleteMany>, actor: string, reason: string | undefined) => {
+    const subjects = lookupSubjects(fields, lookup);
+    if (!subjects && !fields.rule && !fields.all) return problem(400, `say what to lift: one of ${LOOKUPS.join(", ")}, or a rule (with since for a bulk lift), or all`);
+    const selector: Selector = { scope: fields.scope, rule: fields.rule, sinceMs: timeField("since", fields.since), subjects };
+    const entries = quarantines.list().filter((e) => selects(e.value, selector));
+    if (entries.length === 0) return problem(404, "no active quarantine matches; nothing done");
+    return lift(entries, actor, reason, subjects ? "scope" : "bulk");
+  };
+
   route("write", {
     method: "POST",
     url: "/v1/quarantines/:id/lift",
     summary: "Lift one quarantine by id",
     params: idParams,
     body: liftOne,
-    handler: async ({ params, body }, actor) => {
-      const entry = quarantines.byId(params.id);
-      if (!entry) return problem(404, "no active quarantine with this id");
-      const answer = await lift([entry], actor, body.reason, "id");
-      return answer.body.count === 1 ? answer : problem(409, "the quarantine changed or was lifted meanwhile; nothing done");
-    },
+    handler: ({ params, body }, actor) => liftById(params.id, actor, body.reason),
   });
-
+  route("write", {
+    method: "DELETE",
+    url: "/v1/quarantines/:id",
+    summary: "Lift one quarantine by id",
+    params: idParams,
+    body: liftOne,
+    handler: ({ params, body }, actor) => liftById(params.id, actor, body.reason),
+  });
   route("write", {
     method: "POST",
     url: "/v1/quarantines/lift",
     summary: "Lift the quarantines of one client, or a rule's (since a time)",
     body: liftMany,
-    handler: async ({ body }, actor) => {
-      const subjects = lookupSubjects(body, lookup);
-      if (!subjects && !body.rule) return problem(400, `say what to lift: one of ${LOOKUPS.join(", ")}, or a rule (with since for a bulk lift)`);
-      const selector: Selector = { scope: body.scope, rule: body.rule, sinceMs: timeField("since", body.since), subjects };
-      const entries = quarantines.list().filter((e) => selects(e.value, selector));
-      if (entries.length === 0) return problem(404, "no active quarantine matches; nothing done");
-      return lift(entries, actor, body.reason, subjects ? "scope" : "bulk");
-    },
+    handler: ({ body }, actor) => liftMatching(body, actor, body.reason),
+  });
+  route("write", {
+    method: "DELETE",
+    url: "/v1/quarantines",
+    summary: "Lift the quarantines of one client, a rule's (since a time), or all",
+    query: deleteMany,
+    body: liftOne,
+    handler: ({ query, body }, actor) => liftMatching(query, actor, body.reason),
   });
 }
