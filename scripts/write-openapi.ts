@@ -6,7 +6,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { startApp } from "../src/app.js";
+import { startApp } from "../src/app/start.js";
 import { resolveSettings } from "../src/settings/settings.js";
 import { createLogger } from "../src/telemetry/logger.js";
 

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { startTestApp } from "../support/app.js";
 import { repoRoot } from "../support/policies.js";
 

@@ -4,7 +4,7 @@
  * refused when one is already in force, and lifted by id, by client, or all at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { analystClient, policyFile, secretsDir, TOKENS, webhookReceiver } from "../support/analyst.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";
