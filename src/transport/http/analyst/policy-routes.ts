@@ -2,7 +2,7 @@ import { z } from "zod";
 import { parsePolicyText } from "../../../policy/loader.js";
 import { diffDocuments } from "../../../response/document-paths.js";
 import type { Control } from "../../../response/effective-policy.js";
-import type { PolicyVersion } from "../../../response/policy-history.js";
+import { versionRef, type PolicyVersion } from "../../../response/policy-history.js";
 import { problem } from "../problem.js";
 import { BadInput, durationField, expiresField, reasonField } from "./input.js";
 import type { AnalystRoutes } from "./routes.js";
@@ -18,7 +18,7 @@ function controlView(control: Control) {
 }
 
 function versionView({ text: _text, listFiles: _lists, loadedAtMs, ...rest }: PolicyVersion) {
-  return { ...rest, loadedAt: new Date(loadedAtMs).toISOString() };
+  return { ...rest, ref: versionRef(rest), loadedAt: new Date(loadedAtMs).toISOString() };
 }
 
 const rollbackBody = z
