@@ -106,7 +106,7 @@ describe("rollback", () => {
     await h.publish(responsePolicy("v1").replace('action: block', 'action: challenge'));
     const [edited, original] = await h.engine.history.list();
     expect([edited!.version, original!.version]).toEqual(["v1", "v1"]);
-    const ambiguous = await h.engine.controls.rollback("v1", alice).catch((error: ResponseError) => error);
+    const ambiguous = (await h.engine.controls.rollback("v1", alice).catch((error: unknown) => error)) as ResponseError;
     expect(ambiguous).toEqual(refusal("conflict"));
     expect(ambiguous.message).toContain(`v1@${original!.id}`);
     await expect(h.engine.controls.rollback(`v1@${edited!.id}`, alice)).rejects.toEqual(refusal("conflict")); // in force

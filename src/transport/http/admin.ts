@@ -287,14 +287,18 @@ async function listen(app: FastifyInstance, options: AdminServerOptions): Promis
   });
 }
 
-/** Stops accepting, closes idle keep-alive connections now and every other one after `graceMs`. */
+/**
+ * Stops accepting, closes idle keep-alive connections now and every other one after `graceMs`,
+ * and again each `graceMs` after that: fastify stops listening only once its close hooks ran,
+ * so on a busy machine a connection may still arrive after the first cut.
+ */
 async function closeWithin(app: FastifyInstance, graceMs: number): Promise<void> {
   const server = app.server;
-  const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+  const deadline = setInterval(() => server.closeAllConnections(), graceMs);
   try {
     if (server.listening) server.closeIdleConnections();
     await app.close();
   } finally {
-    clearTimeout(deadline);
+    clearInterval(deadline);
   }
 }
