@@ -111,7 +111,14 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     rateLimit:
       rateLimitConfig &&
       rateLimitService(
-        { config: rateLimitConfig, store, clock, pseudonymise: (identity) => pseudonymiser.instance.pseudonymise("ratelimit", identity) },
+        {
+          config: rateLimitConfig,
+          store,
+          clock,
+          pseudonymise: (identity) => pseudonymiser.instance.pseudonymise("ratelimit", identity),
+          compat: settings.ratelimitCompat,
+          stopIncrementWhenOverLimit: settings.ratelimitStopIncrementWhenOverLimit,
+        },
         { metrics, logger, decisions: observer },
       ),
     health,
@@ -202,6 +209,7 @@ async function startRateLimitConfig(settings: Settings, logger: Logger, metrics:
   }
   const source = new RateLimitConfigSource({
     location: settings.ratelimitConfig,
+    mergeDomains: settings.ratelimitMergeDomains,
     logger,
     onReload: (result) => (result.ok ? metrics.rateLimit.configLoadSuccess : metrics.rateLimit.configLoadError).inc(),
   });
@@ -214,7 +222,7 @@ async function startRateLimitConfig(settings: Settings, logger: Logger, metrics:
  * call), with counters named by keyed pseudonyms like every other stored identifier.
  */
 function rateLimitService(
-  parts: { config: RateLimitConfigSource } & Pick<RateLimiterOptions, "store" | "clock" | "pseudonymise">,
+  parts: { config: RateLimitConfigSource } & Pick<RateLimiterOptions, "store" | "clock" | "pseudonymise" | "compat" | "stopIncrementWhenOverLimit">,
   telemetry: Parameters<typeof createRateLimitTelemetry>[0],
 ): RateLimitImplementation {
   const { config, ...limiterParts } = parts;

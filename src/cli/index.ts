@@ -21,6 +21,8 @@ program
   .description("Run the gRPC (ext_authz, rate limit) and admin HTTP servers")
   .option("--policy <path>", "policy file or ConfigMap directory [PALISADE_POLICY]")
   .option("--ratelimit-config <path>", "rate-limit configuration file or ConfigMap directory [PALISADE_RATELIMIT_CONFIG]")
+  .addOption(new Option("--ratelimit-compat <mode>", "answer ShouldRateLimit as envoyproxy/ratelimit does [PALISADE_RATELIMIT_COMPAT]").choices(["none", "envoyproxy"]))
+  .option("--ratelimit-merge-domains", "several files may configure one domain [PALISADE_RATELIMIT_MERGE_DOMAINS, MERGE_DOMAIN_CONFIG]")
   .option("--grpc-port <port>", "gRPC port, default 9001 [PALISADE_GRPC_PORT]")
   .option("--admin-port <port>", "admin HTTP port, default 9090 [PALISADE_ADMIN_PORT]")
   .option("--redis-url <url>", "shared store; in-memory when absent [REDIS_URL, PALISADE_REDIS_URL]")
@@ -47,7 +49,8 @@ program
   .command("lint")
   .description("Validate a rate-limit file or directory offline, with the loader the server uses")
   .argument("<file>", "rate-limit file or directory")
-  .action(async (file: string) => report(await lintRateLimitConfig(file)));
+  .option("--merge-domains", "several files may configure one domain (envoyproxy's MERGE_DOMAIN_CONFIG)")
+  .action(async (file: string, flags: { mergeDomains?: boolean }) => report(await lintRateLimitConfig(file, { mergeDomains: flags.mergeDomains ?? false })))
 
 registerAnalystCommands(program, policy);
 

@@ -1,12 +1,13 @@
 import { policyFingerprint } from "../config/fingerprint.js";
 import { asConfigError, buildSafely, contentKey, HotReloader, unreadable, type LoadResult, type Reading, type ReloadLogger } from "../config/hot-reload.js";
 import { RateLimitConfigError, type RateLimitConfig } from "./config.js";
-import { buildRateLimitConfig, readRateLimitSnapshot } from "./config-loader.js";
+import { join } from "node:path";
+import { buildRateLimitConfig, readRateLimitSnapshot, RUNTIME_CONFIG_DIRECTORY, type RateLimitLoadOptions } from "./config-loader.js";
 
 export type RateLimitReloadResult = LoadResult<RateLimitConfig, RateLimitConfigError>;
 
-export interface RateLimitConfigSourceOptions {
-  /** A file, or a directory mounted from a ConfigMap. */
+export interface RateLimitConfigSourceOptions extends RateLimitLoadOptions {
+  /** A file, a directory mounted from a ConfigMap, or envoyproxy's runtime directory. */
   location: string;
   logger: ReloadLogger;
   /** Called after each reload that changed something (not for the first load). */
@@ -36,8 +37,8 @@ export class RateLimitConfigSource {
       {
         what: "rate-limit configuration",
         location,
-        fingerprint: () => policyFingerprint(location, []),
-        read: () => readConfig(location),
+        fingerprint: async () => `${await policyFingerprint(location, [])}\n${await policyFingerprint(join(location, RUNTIME_CONFIG_DIRECTORY), [])}`,
+        read: () => readConfig(location, options),
         describe: (config) => ({ domains: [...config.domains.keys()] }),
         describeInForce: (config) => ({ domainsInForce: [...config.domains.keys()] }),
       },
@@ -71,10 +72,11 @@ export class RateLimitConfigSource {
   }
 }
 
-async function readConfig(location: string): Promise<Reading<RateLimitConfig, RateLimitConfigError>> {
+async function readConfig(location: string, options: RateLimitLoadOptions): Promise<Reading<RateLimitConfig, RateLimitConfigError>> {
   try {
     const snapshot = await readRateLimitSnapshot(location);
-    return { key: contentKey(snapshot.files), source: location, compile: () => buildSafely(() => buildRateLimitConfig(snapshot), (e) => asConfigError(e, location, RateLimitConfigError)) };
+    const build = () => buildRateLimitConfig(snapshot, options);
+    return { key: contentKey(snapshot.files), source: location, compile: () => buildSafely(build, (e) => asConfigError(e, location, RateLimitConfigError)) };
   } catch (error) {
     return unreadable(asConfigError(error, location, RateLimitConfigError));
   }

@@ -1,5 +1,5 @@
 import { UNIT_MS, type DomainConfig, type QuotaWindow, type Rule } from "./config.js";
-import { entriesStatsKey, matchDescriptor } from "./match.js";
+import { entriesStatsKey, matchDescriptor, type WildcardOrder } from "./match.js";
 import { MAX_HITS, type DescriptorEntry, type LimitOverride, type RateLimitDescriptor } from "./request.js";
 import { parseRisk, RISK_ENTRY_KEY, riskScaledLimit } from "./risk.js";
 
@@ -27,6 +27,10 @@ export type Plan =
       ruleName?: string;
       replaces: readonly string[];
       shadowMode: boolean;
+      /** envoyproxy's quota_mode: over it, the request is denied only when all its quota descriptors are over. */
+      quotaMode: boolean;
+      /** Returned to Envoy when the descriptor passes. */
+      metadata?: Readonly<Record<string, unknown>>;
       /** The store entity of the descriptor's counters: a hash, so any value gives a bounded key. */
       entity: string;
       windows: PlannedWindow[];
@@ -41,9 +45,15 @@ export type Plan =
 export type CounterPseudonymiser = (identity: string) => string;
 
 /** Resolves one request descriptor against its domain: match, cost, risk, counters. */
-export function planDescriptor(domain: DomainConfig, descriptor: RateLimitDescriptor, requestHits: number, pseudonymise: CounterPseudonymiser): Plan {
+export function planDescriptor(
+  domain: DomainConfig,
+  descriptor: RateLimitDescriptor,
+  requestHits: number,
+  pseudonymise: CounterPseudonymiser,
+  order: WildcardOrder = "specific",
+): Plan {
   const { entries, risk } = splitRisk(descriptor.entries);
-  const match = matchDescriptor(domain.root, entries);
+  const match = matchDescriptor(domain.root, entries, order);
   const rule = descriptor.limit ? overrideRule(descriptor.limit) : match?.node.rule;
   if (!rule) return { kind: "none" };
   const stats = match ?? { statsKey: entriesStatsKey(entries), rollupStatsKey: entriesStatsKey(entries) };
@@ -51,15 +61,18 @@ export function planDescriptor(domain: DomainConfig, descriptor: RateLimitDescri
   const named = { ...(rule.name === undefined ? {} : { ruleName: rule.name }), replaces: rule.replaces };
   const statsKeys = { statsKey: stats.statsKey, rollupStatsKey: stats.rollupStatsKey };
   if (rule.kind === "unlimited") return { kind: "unlimited", hits, ...named, ...statsKeys };
-  const entity = counterEntity(domain.domain, entries, pseudonymise);
+  // share_threshold: every value a shared wildcard matches counts as the pattern itself.
+  const counted = match?.sharedPatterns ? entries.map((entry, i) => ({ key: entry.key, value: match.sharedPatterns![i] ?? entry.value })) : entries;
+  const entity = counterEntity(domain.domain, counted, pseudonymise);
   const windows = rule.windows.map((window) => ({
     window,
     limit: rule.riskFloor === undefined || risk === undefined ? window.requestsPerUnit : riskScaledLimit(window.requestsPerUnit, rule.riskFloor, risk),
     counter: `${entity}/${window.role}/${window.windowMs}/${window.algorithm}`,
   }));
-  // Envoy's own limits never run in shadow mode, as in envoyproxy/ratelimit.
-  const shadowMode = descriptor.limit ? false : (match?.node.shadowMode ?? false);
-  return { kind: "limited", hits, ...named, shadowMode, entity, windows, ...statsKeys, ...(risk === undefined ? {} : { risk }) };
+  // Envoy's own limits never run in shadow or quota mode, as in envoyproxy/ratelimit.
+  const node = descriptor.limit ? undefined : match?.node;
+  const modes = { shadowMode: node?.shadowMode ?? false, quotaMode: node?.quotaMode ?? false, ...(node?.metadata ? { metadata: node.metadata } : {}) };
+  return { kind: "limited", hits, ...named, ...modes, entity, windows, ...statsKeys, ...(risk === undefined ? {} : { risk }) };
 }
 
 /**

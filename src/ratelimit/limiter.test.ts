@@ -194,13 +194,39 @@ describe("RateLimiter", () => {
     const { ask, store, events } = setUp();
     for (let i = 0; i < 4; i++) await ask([d(["ip", "10.0.0.6"])]);
     const callsBefore = (store as WatchedStore).calls;
+    for (let i = 0; i < 50; i++) await ask([d(["ip", "10.0.0.6"])]);
+    expect((store as WatchedStore).calls).toBe(callsBefore);
     const answers = [];
     for (let i = 0; i < 50; i++) answers.push(await ask([d(["ip", "10.0.0.6"]), d(["api", "key-2"])]));
-    expect((store as WatchedStore).calls).toBe(callsBefore);
     expect(answers.every((a) => a.overallCode === "OVER_LIMIT")).toBe(true);
-    expect(answers[0]!.statuses[1]).toEqual({ code: "OK", limitRemaining: 0 }); // not evaluated: the request is denied anyway
-    expect(events.at(-1)).toMatchObject({ overLimit: true, fromCache: true });
+    // The descriptor beside it is read, not counted, and reports its own limit.
+    expect(answers[0]!.statuses[1]).toMatchObject({ code: "OK", currentLimit: { requestsPerUnit: expect.any(Number) }, durationUntilResetMs: expect.any(Number) });
+    expect(events.at(-2)).toMatchObject({ overLimit: true, fromCache: true });
     expect(codes(await ask([d(["api", "key-2"])]))).toEqual(["OK"]); // its quota is untouched
+  });
+
+  it("denies on quota_mode limits only once all of the request's are spent, and returns the passed ones' metadata", async () => {
+    const yaml = `
+domain: shop
+descriptors:
+  - key: service
+    value: one
+    quota_mode: true
+    metadata: { route: { name: one } }
+    rate_limit: { unit: minute, requests_per_unit: 1 }
+  - key: service
+    value: two
+    quota_mode: true
+    metadata: { route: { name: two } }
+    rate_limit: { unit: minute, requests_per_unit: 2 }
+`;
+    const { ask } = setUp({ yaml });
+    const both = () => ask([d(["service", "one"]), d(["service", "two"])]);
+    expect(await both()).toMatchObject({ overallCode: "OK", metadata: { metadata: { route: { name: "one" } } } });
+    expect(await both()).toMatchObject({ overallCode: "OK", statuses: [{ code: "OVER_LIMIT" }, { code: "OK" }], metadata: { metadata: { route: { name: "two" } } } });
+    const spent = await both();
+    expect(spent).toMatchObject({ overallCode: "OVER_LIMIT", statuses: [{ code: "OVER_LIMIT" }, { code: "OVER_LIMIT" }] });
+    expect(spent.metadata.metadata).toBeUndefined();
   });
 
   it("answers unknown domains OK with no limits, and refuses malformed requests", async () => {

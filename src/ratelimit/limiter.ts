@@ -1,6 +1,7 @@
 import type { Store } from "../state/store.js";
 import type { DomainConfig, RateLimitConfig } from "./config.js";
 import { countPlans, type Counted } from "./count.js";
+import { answerAsEnvoyproxy, overallCodeOf, passedMetadata } from "./envoyproxy.js";
 import { rateLimitHeaders } from "./headers.js";
 import { OverLimitCache } from "./over-limit-cache.js";
 import { evaluate, exceeds, failedClosed, type Evaluation, type LimitedPlan } from "./evaluate.js";
@@ -44,6 +45,10 @@ export interface RateLimiterOptions {
   clock?: { now(): number };
   cache?: OverLimitCache;
   observer?: RateLimitObserver;
+  /** Answer exactly as envoyproxy/ratelimit does (see envoyproxy.ts) instead of with Palisade's semantics. */
+  compat?: "none" | "envoyproxy";
+  /** With compat envoyproxy: its STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT. */
+  stopIncrementWhenOverLimit?: boolean;
 }
 
 /** Envoy sends one descriptor per matching route rate limit: a handful. More is a misconfiguration. */
@@ -75,15 +80,28 @@ export class RateLimiter {
     assertValidRequest(request);
     const nowMs = this.#clock.now();
     const domain = this.#options.config().domains.get(request.domain);
+    if (this.#options.compat === "envoyproxy") return this.#answerAsEnvoyproxy(domain, request, nowMs);
     if (!domain) {
       // envoyproxy/ratelimit's answer too: a domain nobody configured limits nothing.
       this.#options.observer?.unknownDomain(request.domain);
-      return decide(request.domain, request.descriptors.map(() => NO_LIMIT), {});
+      return decide(request.domain, [], request.descriptors.map(() => NO_LIMIT), {});
     }
     const plan = (descriptor: RateLimitRequest["descriptors"][number]) => planDescriptor(domain, descriptor, request.hits, this.#options.pseudonymise);
     const plans = applyReplaces(request.descriptors.map(plan));
     const evaluations = await this.#evaluate(domain, plans, nowMs);
-    return decide(domain.domain, evaluations.statuses, metadataOf(plans, evaluations));
+    return decide(domain.domain, plans, evaluations.statuses, metadataOf(plans, evaluations));
+  }
+
+  async #answerAsEnvoyproxy(domain: DomainConfig | undefined, request: RateLimitRequest, nowMs: number): Promise<RateLimitDecision> {
+    if (!domain) this.#options.observer?.unknownDomain(request.domain);
+    const plans = domain
+      ? applyReplaces(request.descriptors.map((descriptor) => planDescriptor(domain, descriptor, request.hits, this.#options.pseudonymise, "file")))
+      : request.descriptors.map((): Plan => ({ kind: "none" }));
+    const options = { stopIncrementWhenOverLimit: this.#options.stopIncrementWhenOverLimit ?? false };
+    const { decision, counted } = await answerAsEnvoyproxy(this.#options.store, domain, request, plans, nowMs, options);
+    for (const { plan, overLimit, nearLimitHits } of counted) this.#observe(domain!, plan, { status: NO_LIMIT, overLimit, nearLimitHits });
+    for (const plan of plans) if (plan.kind === "unlimited") this.#observe(domain!, plan, undefined);
+    return decision;
   }
 
   async #evaluate(domain: DomainConfig, plans: Plan[], nowMs: number): Promise<Evaluations> {
@@ -93,16 +111,19 @@ export class RateLimiter {
       if (cached) results.set(plan, cached);
     }
     const limited = plans.filter((plan): plan is LimitedPlan => plan.kind === "limited");
-    // A request the cache already denies counts nowhere else either: its traffic never reaches the store.
+    // A request the cache already denies counts nowhere else either; the other descriptors' counts
+    // are only read, so that each still reports its own limit and what remains of it.
     const deniedLocally = limited.some((plan) => results.get(plan)?.status.code === "OVER_LIMIT");
-    const toCount = deniedLocally ? [] : limited.filter((plan) => !results.has(plan));
-    const counts = await countPlans(this.#options.store, toCount, nowMs);
+    const pending = limited.filter((plan) => !results.has(plan));
+    const asked = deniedLocally ? pending.map((plan) => ({ ...plan, hits: 0 })) : pending;
+    const counts = await countPlans(this.#options.store, asked, nowMs);
     const degraded = [...counts.values()].some((counted) => !counted.ok || counted.degraded);
     if (degraded) this.#options.observer?.storeUnavailable(domain.domain, domain.failureMode);
-    for (const [plan, counted] of counts) {
-      const evaluation = this.#fromStore(domain, plan, counted, nowMs);
+    pending.forEach((plan, i) => {
+      const counted = counts.get(asked[i]!)!;
+      const evaluation = this.#fromStore(domain, plan, counted.ok && deniedLocally ? { ...counted, counted: false } : counted, nowMs);
       if (evaluation) results.set(plan, evaluation);
-    }
+    });
     for (const plan of plans) this.#observe(domain, plan, results.get(plan));
     return { statuses: plans.map((plan) => statusOf(plan, results.get(plan))), results, degraded };
   }
@@ -177,16 +198,18 @@ function statusOf(plan: Plan, evaluation: Evaluation | undefined): DescriptorSta
 function metadataOf(plans: readonly Plan[], evaluations: Evaluations): Omit<DecisionMetadata, "domain"> {
   const risks = plans.flatMap((plan) => (plan.kind === "limited" && plan.risk !== undefined ? [plan.risk] : []));
   const shadowOver = plans.some((plan) => plan.kind === "limited" && plan.shadowMode && evaluations.results.get(plan)?.overLimit);
+  const configured = passedMetadata(plans, evaluations.statuses);
   return {
+    ...(Object.keys(configured).length > 0 ? { metadata: configured } : {}),
     ...(risks.length > 0 ? { risk: Math.max(...risks) } : {}),
     ...(evaluations.degraded ? { degraded: true } : {}),
     ...(shadowOver ? { shadow_over_limit: true } : {}),
   };
 }
 
-function decide(domain: string, statuses: DescriptorStatus[], metadata: Omit<DecisionMetadata, "domain">): RateLimitDecision {
+function decide(domain: string, plans: readonly Plan[], statuses: DescriptorStatus[], metadata: Omit<DecisionMetadata, "domain">): RateLimitDecision {
   return {
-    overallCode: statuses.some((status) => status.code === "OVER_LIMIT") ? "OVER_LIMIT" : "OK",
+    overallCode: plans.length === 0 ? "OK" : overallCodeOf(plans, statuses),
     statuses,
     responseHeaders: rateLimitHeaders(statuses),
     metadata: { domain, ...metadata },

@@ -1,15 +1,15 @@
 import { formatIssues } from "../config/issues.js";
 import type { LintResult } from "../policy/lint.js";
 import { RateLimitConfigError, type RateLimitConfig } from "./config.js";
-import { loadRateLimitConfig } from "./config-loader.js";
+import { loadRateLimitConfig, type RateLimitLoadOptions } from "./config-loader.js";
 
 /**
  * Checks a rate-limit file or ConfigMap directory offline with the loader the server uses, so a
  * configuration that lints clean is one the server accepts.
  */
-export async function lintRateLimitConfig(path: string): Promise<LintResult> {
+export async function lintRateLimitConfig(path: string, options: RateLimitLoadOptions = {}): Promise<LintResult> {
   try {
-    return { ok: true, output: summary(path, await loadRateLimitConfig(path)) };
+    return { ok: true, output: summary(path, await loadRateLimitConfig(path, options)) };
   } catch (error) {
     if (error instanceof RateLimitConfigError) return { ok: false, output: formatIssues(error) };
     throw error;

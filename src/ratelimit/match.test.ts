@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseDomainFile } from "./config-loader.js";
-import { matchDescriptor } from "./match.js";
+import { matchDescriptor, wildcardMatches } from "./match.js";
 
 const domain = parseDomainFile(
   `
@@ -74,5 +74,48 @@ describe("matchDescriptor", () => {
 
   it("is case-sensitive, as envoyproxy/ratelimit is", () => {
     expect(limitOf(["Path", "/api/v1/login"])).toBeUndefined();
+  });
+});
+
+describe("wildcards", () => {
+  const wild = parseDomainFile(
+    `
+domain: wild
+descriptors:
+  - key: route
+    value: /api/*
+    rate_limit: { unit: minute, requests_per_unit: 1 }
+  - key: route
+    value: /api/*/v2*
+    rate_limit: { unit: minute, requests_per_unit: 2 }
+  - key: files
+    value: files/*
+    share_threshold: true
+    rate_limit: { unit: minute, requests_per_unit: 3 }
+  - key: svc
+    value: svc*ep*rpc
+    value_to_metric: true
+    rate_limit: { unit: minute, requests_per_unit: 4 }
+`,
+    "wild.yaml",
+  )!;
+  const match = (order: "specific" | "file", key: string, value: string) => matchDescriptor(wild.root, [{ key, value }], order);
+
+  it("matches a star anywhere, each standing for any text", () => {
+    expect(wildcardMatches("svc*ep*rpc".split("*"), "svc-a-ep-b-rpc")).toBe(true);
+    expect(wildcardMatches("svc*ep*rpc".split("*"), "svcrpc")).toBe(false);
+    expect(wildcardMatches("a*a".split("*"), "a")).toBe(false);
+    expect(wildcardMatches("a*".split("*"), "a")).toBe(true);
+    expect(match("specific", "svc", "svc.users.ep.get.rpc")?.statsKey).toBe("svc_svc.users.ep.get.rpc");
+  });
+
+  it("tries the most specific pattern first, or the file's order as envoyproxy/ratelimit does", () => {
+    expect(match("specific", "route", "/api/users/v2/list")?.node.value).toBe("/api/*/v2*");
+    expect(match("file", "route", "/api/users/v2/list")?.node.value).toBe("/api/*");
+  });
+
+  it("names a shared wildcard by its pattern, for statistics and the counter", () => {
+    expect(match("file", "files", "files/a.pdf")).toMatchObject({ statsKey: "files_files/*", sharedPatterns: ["files/*"] });
+    expect(match("file", "route", "/api/x")?.sharedPatterns).toBeUndefined();
   });
 });

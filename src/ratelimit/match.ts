@@ -6,50 +6,91 @@ export interface Match {
   node: DescriptorNode;
   /**
    * envoyproxy/ratelimit's statistics key below the domain: `key_value` for each level matched by
-   * value, `key` for a default match, joined by dots. Request values appear only where a node
-   * asks for detailed_metric.
+   * value, `key` for a default match, joined by dots. Request values appear only where the
+   * matched limit asks for detailed_metric or a level for value_to_metric.
    */
   statsKey: string;
   /** The same with no request values at all, for when detailed series must be rolled up. */
   rollupStatsKey: string;
+  /**
+   * Per request entry, the wildcard pattern that stands for its value in the counter's identity
+   * (share_threshold), or undefined where the value itself counts. Absent when no level shares.
+   */
+  sharedPatterns?: (string | undefined)[];
 }
+
+/**
+ * Which wildcard wins when several match a value: `specific` (Palisade) tries the pattern with
+ * the most literal text first; `file` (envoyproxy/ratelimit) tries them in file order.
+ */
+export type WildcardOrder = "specific" | "file";
 
 /** Longest request value shown in a statistics key; longer ones are cut, so labels stay small. */
 const MAX_STATS_VALUE_LENGTH = 64;
 
 /**
  * Walks the configuration one level per request entry, as envoyproxy/ratelimit does: at each
- * level the most specific descriptor wins — the exact key and value, then the longest `value*`
- * prefix, then the key's default (no value) — and the walk never backtracks. A request with more
- * entries than the configuration has levels matches nothing, and so does one that stops at a
- * descriptor without a rate_limit.
+ * level the most specific descriptor wins — the exact key and value, then a wildcard value
+ * (where each `*` matches any text), then the key's default (no value) — and the walk never
+ * backtracks. A request with more entries than the configuration has levels matches nothing,
+ * and so does one that stops at a descriptor without a rate_limit.
  */
-export function matchDescriptor(root: DescriptorLevel, entries: readonly DescriptorEntry[]): Match | undefined {
+export function matchDescriptor(root: DescriptorLevel, entries: readonly DescriptorEntry[], order: WildcardOrder = "specific"): Match | undefined {
   let level: DescriptorLevel | undefined = root;
-  let node: DescriptorNode | undefined;
-  const stats: string[] = [];
-  const rollup: string[] = [];
+  const path: { node: DescriptorNode; how: MatchedBy }[] = [];
   for (const entry of entries) {
-    node = level && findAtLevel(level, entry);
-    if (!node) return undefined;
-    rollup.push(statsSegment(node, entry, false));
-    stats.push(statsSegment(node, entry, node.detailedMetric));
-    level = node.children;
+    const found: { node: DescriptorNode; how: MatchedBy } | undefined = level && findAtLevel(level, entry, order);
+    if (!found) return undefined;
+    path.push(found);
+    level = found.node.children;
   }
-  if (!node?.rule) return undefined;
-  return { node, statsKey: stats.join("."), rollupStatsKey: rollup.join(".") };
+  const leaf = path.at(-1)?.node;
+  if (!leaf?.rule) return undefined;
+  const shared = path.map(({ node, how }) => (how === "wildcard" ? node.sharedPattern : undefined));
+  const segments = (detailed: boolean, withValues: boolean) =>
+    path.map(({ node, how }, i) => statsSegment(node, how, entries[i]!, shared[i], detailed, withValues)).join(".");
+  const match: Match = { node: leaf, statsKey: segments(leaf.detailedMetric, true), rollupStatsKey: segments(false, false) };
+  if (shared.some((pattern) => pattern !== undefined)) match.sharedPatterns = shared;
+  return match;
 }
 
-function findAtLevel(level: DescriptorLevel, entry: DescriptorEntry): DescriptorNode | undefined {
+type MatchedBy = "exact" | "wildcard" | "default";
+
+function findAtLevel(level: DescriptorLevel, entry: DescriptorEntry, order: WildcardOrder): { node: DescriptorNode; how: MatchedBy } | undefined {
   const exact = level.exact.get(descriptorId(entry.key, entry.value));
-  if (exact) return exact;
-  const prefixed = level.prefixes.get(entry.key)?.find(({ prefix }) => entry.value.startsWith(prefix));
-  return prefixed?.node ?? level.anyValue.get(entry.key);
+  if (exact) return { node: exact, how: "exact" };
+  const candidates = (order === "file" ? level.wildcards : level.wildcardsBySpecificity).get(entry.key);
+  const wildcard = candidates?.find(({ parts }) => wildcardMatches(parts, entry.value));
+  if (wildcard) return { node: wildcard.node, how: "wildcard" };
+  const fallback = level.anyValue.get(entry.key);
+  return fallback && { node: fallback, how: "default" };
 }
 
-/** `key_value` for a match by value; for a match by key alone `key`, or `key_<value>` when detailed. */
-function statsSegment(node: DescriptorNode, entry: DescriptorEntry, detailed: boolean): string {
-  if (detailed) return `${entry.key}_${shorten(entry.value)}`;
+/** Whether `value` matches a pattern split on its stars: each `*` stands for any text, even none. */
+export function wildcardMatches(parts: readonly string[], value: string): boolean {
+  const first = parts[0]!;
+  const last = parts.at(-1)!;
+  if (parts.length === 1) return value === first;
+  if (value.length < parts.reduce((sum, part) => sum + part.length, 0)) return false;
+  if (!value.startsWith(first) || !value.endsWith(last)) return false;
+  let rest = value.slice(first.length, value.length - last.length);
+  for (const part of parts.slice(1, -1)) {
+    const at = rest.indexOf(part);
+    if (at < 0) return false;
+    rest = rest.slice(at + part.length);
+  }
+  return true;
+}
+
+/**
+ * One level of a statistics key, as envoyproxy/ratelimit names it: the pattern for a shared
+ * wildcard; the request's value where the limit is detailed, or where value_to_metric asks
+ * (for a wildcard or default match); otherwise the configured value, or the key alone.
+ */
+function statsSegment(node: DescriptorNode, how: MatchedBy, entry: DescriptorEntry, shared: string | undefined, detailed: boolean, withValues: boolean): string {
+  if (shared !== undefined) return `${entry.key}_${shared}`;
+  const requestValue = withValues && (detailed || (how !== "exact" && node.valueToMetric));
+  if (requestValue) return `${entry.key}_${shorten(entry.value)}`;
   return node.value === undefined ? entry.key : `${entry.key}_${node.value}`;
 }
 

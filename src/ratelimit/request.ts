@@ -58,6 +58,8 @@ export interface RateLimitDecision {
   responseHeaders: [string, string][];
   /** For Envoy's dynamic metadata (`envoy.filters.http.ratelimit`), hence access logs. */
   metadata: DecisionMetadata;
+  /** Sent as the dynamic metadata instead of `metadata`: envoyproxy/ratelimit's own, in its compatibility mode. */
+  envoyMetadata?: Record<string, unknown>;
 }
 
 export interface DecisionMetadata {
@@ -68,6 +70,8 @@ export interface DecisionMetadata {
   degraded?: boolean;
   /** A shadow-mode limit would have answered OVER_LIMIT. */
   shadow_over_limit?: boolean;
+  /** The configured `metadata` of the descriptors that passed (envoyproxy/ratelimit's, under its own name). */
+  metadata?: Record<string, unknown>;
 }
 
 /** Descriptors with no limit report this many requests remaining, as envoyproxy/ratelimit does. */

@@ -22,7 +22,17 @@ export const settingsSchema = z
       .string()
       .min(1)
       .optional()
-      .describe("Rate-limit configuration (envoyproxy/ratelimit format): a file, or a ConfigMap directory; ShouldRateLimit is not served without one"),
+      .describe(
+        "Rate-limit configuration (envoyproxy/ratelimit format): a file, a ConfigMap directory, or envoyproxy's runtime directory (with config/ inside); ShouldRateLimit is not served without one",
+      ),
+    ratelimitCompat: z
+      .enum(["none", "envoyproxy"])
+      .default("none")
+      .describe("envoyproxy: answer ShouldRateLimit exactly as envoyproxy/ratelimit does (fixed windows, its counting, headers and metadata); none: Palisade's semantics"),
+    ratelimitMergeDomains: flag.default(false).describe("Several files may configure one domain (envoyproxy's MERGE_DOMAIN_CONFIG)"),
+    ratelimitStopIncrementWhenOverLimit: flag
+      .default(false)
+      .describe("With ratelimitCompat envoyproxy: envoyproxy's STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT"),
     grpcHost: z.string().default("0.0.0.0"),
     grpcPort: port.default(9001),
     adminHost: z.string().default("0.0.0.0"),
@@ -62,7 +72,13 @@ function envName(key: string): string {
 }
 
 /** Conventional names honoured besides the PALISADE_ ones. */
-const ENV_ALIASES: Partial<Record<keyof Settings, string>> = { redisUrl: "REDIS_URL", logLevel: "LOG_LEVEL" };
+const ENV_ALIASES: Partial<Record<keyof Settings, string>> = {
+  redisUrl: "REDIS_URL",
+  logLevel: "LOG_LEVEL",
+  // envoyproxy/ratelimit's names, so its deployments keep their environment.
+  ratelimitMergeDomains: "MERGE_DOMAIN_CONFIG",
+  ratelimitStopIncrementWhenOverLimit: "STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT",
+};
 
 /**
  * Settings from, in rising precedence: defaults, a YAML settings file (PALISADE_SETTINGS or

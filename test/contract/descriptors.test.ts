@@ -35,9 +35,14 @@ interface TypeDefinition {
 /**
  * Fields Palisade keeps that the API snapshot vendored by @grpc/grpc-js-xds predates.
  * RateLimitDescriptor.hits_addend (google.protobuf.UInt64Value = 3) arrived in later Envoy
- * releases; Envoys built before it never send it.
+ * releases; Envoys built before it never send it. The WEEK unit (7) too, which envoyproxy/ratelimit
+ * accepts in its configuration files and answers with.
  */
-const NEWER_THAN_SNAPSHOT = new Set(["envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.hits_addend"]);
+const NEWER_THAN_SNAPSHOT = new Set([
+  "envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.hits_addend",
+  "envoy.service.ratelimit.v3.RateLimitResponse.RateLimit.Unit.WEEK",
+  "envoy.type.v3.RateLimitUnit.WEEK",
+]);
 
 /** Our own health proto has no upstream copy in node_modules; its wire form is tested apart. */
 const NO_UPSTREAM_COPY = /^grpc\.health\.v1\./;
@@ -72,6 +77,7 @@ function compareMessage(path: string, mine: MessageDescriptor, theirs: MessageDe
 function compareEnum(path: string, mine: EnumDescriptor, theirs: EnumDescriptor, problems: string[]): void {
   for (const value of mine.value) {
     const match = theirs.value.find((candidate) => candidate.name === value.name);
+    if (!match && NEWER_THAN_SNAPSHOT.has(`${path}.${value.name}`)) continue;
     if (match?.number !== value.number) problems.push(`${path}.${value.name}: ours ${value.number}, upstream ${match?.number}`);
   }
 }

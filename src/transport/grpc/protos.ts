@@ -386,7 +386,7 @@ export interface CheckResponse {
 // envoy.service.ratelimit.v3
 // ---------------------------------------------------------------------------------------------
 
-export type RateLimitUnit = "UNKNOWN" | "SECOND" | "MINUTE" | "HOUR" | "DAY" | "MONTH" | "YEAR";
+export type RateLimitUnit = "UNKNOWN" | "SECOND" | "MINUTE" | "HOUR" | "DAY" | "MONTH" | "YEAR" | "WEEK";
 
 export interface RateLimitDescriptor {
   entries?: { key?: string; value?: string }[];

@@ -57,6 +57,7 @@ const OVERRIDE_UNITS: Readonly<Partial<Record<string, LimitUnit>>> = {
   MINUTE: "minute",
   HOUR: "hour",
   DAY: "day",
+  WEEK: "week",
   MONTH: "month",
   YEAR: "year",
 };
@@ -83,6 +84,7 @@ const UNIT_NAMES: Readonly<Record<LimitUnit, RateLimitUnit>> = {
   minute: "MINUTE",
   hour: "HOUR",
   day: "DAY",
+  week: "WEEK",
   month: "MONTH",
   year: "YEAR",
 };
@@ -99,7 +101,7 @@ export function toRateLimitResponse(decision: RateLimitDecision): RateLimitRespo
     overall_code: decision.overallCode,
     statuses: decision.statuses.map(toStatusMessage),
     response_headers_to_add: decision.responseHeaders.map(([key, value]) => ({ key, value })),
-    dynamic_metadata: toStruct({ ...decision.metadata }),
+    dynamic_metadata: toStruct(decision.envoyMetadata ?? { ...decision.metadata }),
   };
 }
 
