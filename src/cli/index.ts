@@ -3,6 +3,7 @@ import path from "node:path";
 import { Command, Option } from "commander";
 import { registerAnalystCommands } from "./analyst.js";
 import { registerLabCommands } from "./lab.js";
+import { registerPseudonymiseCommand } from "./pseudonyms.js";
 import { lintPolicy, type LintResult } from "../policy/lint.js";
 import { lintRateLimitConfig } from "../ratelimit/lint.js";
 import { resolveSettings } from "../settings/settings.js";
@@ -53,6 +54,7 @@ program
   .action(async (file: string, flags: { mergeDomains?: boolean }) => report(await lintRateLimitConfig(file, { mergeDomains: flags.mergeDomains ?? false })))
 
 registerAnalystCommands(program, policy);
+registerPseudonymiseCommand(program);
 
 registerLabCommands(program, {
   policy: EXAMPLE_DEFAULTS.policy,
