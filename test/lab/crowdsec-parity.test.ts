@@ -1,11 +1,11 @@
-import { existsSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { crowdsecParity, type ParityRow } from "../../src/lab/replay/crowdsec-parity.js";
 import { repoRoot } from "../support/policies.js";
+import { sharedDataDir, sharedDataMissing } from "../support/shared-data.js";
 
 /** CrowdSec's labelled hub fixtures in the shared workspace, read in place (never copied here). */
-const FIXTURES = path.join(repoRoot, "..", "shared", "data", "crowdsec-hub-tests");
+const FIXTURES = sharedDataDir("crowdsec-hub-tests");
 const POLICY = path.join(repoRoot, "examples", "policies", "generic-site.yaml");
 
 /**
@@ -22,9 +22,9 @@ const KNOWN_EXTRA: Record<string, string[]> = {
   "nginx_http-logs": ["192.168.1.1"],
 };
 
-describe.skipIf(!existsSync(FIXTURES))("CrowdSec hub fixtures through examples/policies/generic-site.yaml", () => {
+describe.skipIf(FIXTURES === undefined)("CrowdSec hub fixtures through examples/policies/generic-site.yaml", () => {
   it("mitigates every address a scenario alerts on in access-log lines, and no other", { timeout: 300_000 }, async () => {
-    const rows = await crowdsecParity(FIXTURES, POLICY);
+    const rows = await crowdsecParity(FIXTURES!, POLICY);
     const withAccessLog = rows.filter((row) => row.requests > 0);
     const missed = withAccessLog.flatMap((row) =>
       row.expected.filter((ip) => !row.notInAccessLog.includes(ip) && !row.mitigated.some((m) => m.ip === ip)).map((ip) => `${row.test}: ${ip}`),
@@ -33,7 +33,7 @@ describe.skipIf(!existsSync(FIXTURES))("CrowdSec hub fixtures through examples/p
     const extra = Object.fromEntries(withAccessLog.filter((row) => row.otherTouched.length > 0).map((row) => [row.test, [...row.otherTouched].sort()]));
     expect(extra).toEqual(Object.fromEntries(Object.entries(KNOWN_EXTRA).filter(([, ips]) => ips.length > 0).map(([test, ips]) => [test, [...ips].sort()])));
     // The scenarios this covers, so a fixture that silently stops being read shows up.
-    expect(covered(rows)).toBeGreaterThanOrEqual(30);
+    expect(covered(rows)).toBeGreaterThanOrEqual(32);
   });
 });
 
@@ -41,4 +41,5 @@ function covered(rows: ParityRow[]): number {
   return rows.filter((row) => row.expected.length > 0 && row.mitigated.length > 0).length;
 }
 
-if (!existsSync(FIXTURES)) console.warn(`skipping the CrowdSec parity test: ${FIXTURES} is absent`);
+const missing = sharedDataMissing("crowdsec-hub-tests");
+if (missing) console.warn(`skipping the CrowdSec parity test: ${missing}`);

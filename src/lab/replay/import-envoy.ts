@@ -84,7 +84,9 @@ function collect(json: Record<string, unknown>): { fields: Partial<Fields>; head
   for (const [key, value] of Object.entries(json)) {
     const normal = normaliseKey(key);
     const field = LOOKUP.get(normal);
-    if (field) fields[field] = value;
+    // Traefik writes its Duration in nanoseconds; Envoy's duration is in milliseconds.
+    if (key === "Duration" && typeof value === "number") fields.duration = value / 1e6;
+    else if (field) fields[field] = value;
     const header = /^req\(([^?)]+)/.exec(normal)?.[1];
     if (header && !header.startsWith(":") && typeof value === "string" && value !== "-") headers[header] = value;
   }
