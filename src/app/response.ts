@@ -12,7 +12,6 @@ import type { Metrics } from "../telemetry/metrics.js";
 import { createResponseMetrics } from "../telemetry/response-metrics.js";
 import type { AdminServer } from "../transport/http/admin.js";
 import { registerAnalystApi } from "../transport/http/analyst/index.js";
-import type { TokenAuthenticator } from "../transport/http/auth.js";
 
 export interface ResponseDependencies {
   settings: Settings;
@@ -25,7 +24,7 @@ export interface ResponseDependencies {
 
 export interface ResponseWiring {
   engine: ResponseEngine;
-  registerRoutes(admin: AdminServer, auth: TokenAuthenticator, pseudonymiser: Pseudonymiser): void;
+  registerRoutes(admin: AdminServer, pseudonymiser: Pseudonymiser): void;
   stop(): Promise<void>;
 }
 
@@ -64,8 +63,8 @@ export async function startResponse(deps: ResponseDependencies): Promise<Respons
   started.engine = engine;
   return {
     engine,
-    registerRoutes: (admin, auth, pseudonymiser) =>
-      registerAnalystApi({ admin, auth, engine, pseudonymiser, policy: () => deps.policy.current(), clock: () => deps.clock.now() }),
+    registerRoutes: (admin, pseudonymiser) =>
+      registerAnalystApi({ admin, engine, pseudonymiser, policy: () => deps.policy.current(), clock: () => deps.clock.now() }),
     async stop() {
       webhooks?.close();
       await engine.stop();

@@ -24,7 +24,7 @@ import type { RateLimitImplementation } from "../transport/grpc/protos.js";
 import { createRateLimitService } from "../transport/grpc/ratelimit/service.js";
 import { createHealthService } from "../transport/grpc/health.js";
 import { createGrpcServer } from "../transport/grpc/server.js";
-import { createAdminServer, type ReadinessReport } from "../transport/http/admin.js";
+import { createAdminServer, type AdminServer, type ReadinessReport } from "../transport/http/admin.js";
 import { TokenAuthenticator } from "../transport/http/auth.js";
 import { registerOutcomeEndpoint } from "../transport/http/outcomes.js";
 
@@ -32,6 +32,8 @@ import { registerOutcomeEndpoint } from "../transport/http/outcomes.js";
 export interface App {
   grpcPort: number;
   adminPort: number;
+  /** The admin HTTP server, for tests and tools that describe its routes. */
+  admin: AdminServer;
   logger: Logger;
   metrics: Metrics;
   policy: PolicySource;
@@ -126,19 +128,18 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     port: settings.adminPort,
     metrics,
     logger,
+    auth: await TokenAuthenticator.fromFile(settings.adminTokensFile),
     readiness: () => readiness(policy, store, rateLimitConfig),
   });
-  const auth = await TokenAuthenticator.fromFile(settings.adminTokensFile);
   registerOutcomeEndpoint({
     admin,
-    auth,
     recorder: outcomes,
     policy: () => policy.current(),
     pseudonymiser: pseudonymiser.instance,
     clock,
     relief: (kind, subjects, timeMs) => response.engine.recordRelief(kind, subjects, timeMs),
   });
-  response.registerRoutes(admin, auth, pseudonymiser.instance);
+  response.registerRoutes(admin, pseudonymiser.instance);
   const grpcPort = await grpcServer.listen();
   const adminPort = await admin.listen();
   logger.info({ grpcPort, adminPort, store: store.kind, policy: policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
@@ -146,6 +147,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
   return {
     grpcPort,
     adminPort,
+    admin,
     logger,
     metrics,
     policy,

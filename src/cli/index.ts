@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import path from "node:path";
 import { Command, Option } from "commander";
-import { serve } from "../app/serve.js";
+import { registerAnalystCommands } from "./analyst.js";
 import { registerLabCommands } from "./lab.js";
 import { registerPseudonymiseCommand } from "./pseudonyms.js";
 import { lintPolicy, type LintResult } from "../policy/lint.js";
@@ -32,12 +32,13 @@ program
   .option("--trust-event-time", "replay mode: trust event times in requests [PALISADE_TRUST_EVENT_TIME]")
   .action(async (flags: Record<string, unknown>) => {
     const settings = resolveSettings(flags, process.env, EXAMPLE_DEFAULTS);
+    // Loaded here, so the client commands start without the server's dependencies.
+    const { serve } = await import("../app/serve.js");
     await serve(settings);
   });
 
-program
-  .command("policy")
-  .description("Work with policy documents")
+const policy = program.command("policy").description("Work with policy documents, and the versions a server keeps");
+policy
   .command("lint")
   .description("Validate a policy file or directory offline, with the loader the server uses")
   .argument("<file>", "policy file or directory")
@@ -52,6 +53,7 @@ program
   .option("--merge-domains", "several files may configure one domain (envoyproxy's MERGE_DOMAIN_CONFIG)")
   .action(async (file: string, flags: { mergeDomains?: boolean }) => report(await lintRateLimitConfig(file, { mergeDomains: flags.mergeDomains ?? false })))
 
+registerAnalystCommands(program, policy);
 registerPseudonymiseCommand(program);
 
 registerLabCommands(program, {

@@ -27,7 +27,7 @@ export function auditRecordOf(event: ResponseEvent, atMs: number): AuditRecord |
     case "quarantine.created":
     case "quarantine.lifted": {
       const q = event.quarantine;
-      const lifted = event.type === "quarantine.lifted" ? { reason: event.reason, how: event.how } : { shared: event.shared };
+      const lifted = event.type === "quarantine.lifted" ? { reason: event.reason, how: event.how } : { shared: event.shared, reason: q.reason };
       return {
         time,
         action: event.type,

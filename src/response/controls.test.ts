@@ -100,6 +100,24 @@ describe("rollback", () => {
     expect(h.source.current().version).toMatch(/^v2\+rt\./);
   });
 
+  it("refuses a version string two kept versions share, and the version in force, changing nothing", async () => {
+    h = await engineHarness(responsePolicy("v1"));
+    // An edit that kept metadata.version: two kept versions, one version string.
+    await h.publish(responsePolicy("v1").replace('action: block', 'action: challenge'));
+    const [edited, original] = await h.engine.history.list();
+    expect([edited!.version, original!.version]).toEqual(["v1", "v1"]);
+    const ambiguous = (await h.engine.controls.rollback("v1", alice).catch((error: unknown) => error)) as ResponseError;
+    expect(ambiguous).toEqual(refusal("conflict"));
+    expect(ambiguous.message).toContain(`v1@${original!.id}`);
+    await expect(h.engine.controls.rollback(`v1@${edited!.id}`, alice)).rejects.toEqual(refusal("conflict")); // in force
+    await expect(h.engine.controls.rollback(edited!.id, alice)).rejects.toEqual(refusal("conflict"));
+    expect(h.engine.controls.list()).toEqual([]);
+
+    await h.engine.controls.rollback(`v1@${original!.id.slice(0, 6)}`, alice);
+    expect((await h.check("/deny", "192.0.2.9")).decision.action).toBe("block");
+    await expect(h.engine.controls.rollback(original!.id, alice)).rejects.toEqual(refusal("conflict")); // now in force
+  });
+
   it("records each file version once, and only the newest N", async () => {
     h = await engineHarness(responsePolicy("v1", "", "  response: { history: { versions: 2 } }"));
     for (const version of ["v2", "v3", "v3"]) await h.publish(responsePolicy(version, "", "  response: { history: { versions: 2 } }"));

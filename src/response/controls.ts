@@ -4,7 +4,7 @@ import { numberAt } from "./document-paths.js";
 import { controlKey, ROLLBACK_KEY, type Control, type EffectivePolicy } from "./effective-policy.js";
 import { invalid, notFound, ResponseError } from "./errors.js";
 import type { ResponseEvents } from "./events.js";
-import { snapshotOf, type PolicyHistory } from "./policy-history.js";
+import { snapshotOf, versionIdOf, versionRef, type PolicyHistory } from "./policy-history.js";
 
 export interface ControlsDependencies {
   map: ReplicatedMap<Control>;
@@ -37,6 +37,12 @@ export class RuntimeControls {
   async rollback(ref: string, request: ControlRequest): Promise<Control> {
     const target = await this.deps.history.find(ref);
     if (!target) throw notFound(`no kept policy version "${ref}" (GET /v1/policy/versions lists them)`);
+    if (target.id === versionIdOf(this.deps.effective.base().snapshot)) {
+      throw new ResponseError(
+        "conflict",
+        `${versionRef(target)} is already in force; nothing was changed (to undo a rollback, DELETE /v1/policy/rollback; to pin a version, roll back to another one)`,
+      );
+    }
     try {
       compileSnapshot(snapshotOf(target));
     } catch (error) {

@@ -4,6 +4,7 @@ import type { CompiledPolicy } from "../policy/compile.js";
 import type { PolicySnapshot } from "../policy/loader.js";
 import type { SharedMapStore } from "../state/shared-map.js";
 import { jsonDecoder } from "./codec.js";
+import { ResponseError } from "./errors.js";
 
 /**
  * A policy as it was loaded from the files, kept so that any replica can roll back to it: the
@@ -34,6 +35,11 @@ export function versionIdOf(snapshot: Pick<PolicySnapshot, "text" | "listFiles">
   const hash = createHash("sha256").update(snapshot.text);
   for (const [name, text] of [...snapshot.listFiles].sort(([a], [b]) => a.localeCompare(b))) hash.update("\0").update(name).update("\0").update(text);
   return hash.digest("hex").slice(0, 12);
+}
+
+/** The unambiguous name of a kept version: its version string and content hash. */
+export function versionRef(version: Pick<PolicyVersion, "version" | "id">): string {
+  return `${version.version}@${version.id}`;
 }
 
 export function snapshotOf(version: Pick<PolicyVersion, "source" | "text" | "listFiles">): PolicySnapshot {
@@ -72,10 +78,23 @@ export class PolicyHistory {
     return [...entries.values()].flatMap(({ value }) => decodeVersion(value) ?? []).sort((a, b) => b.loadedAtMs - a.loadedAtMs);
   }
 
-  /** By id, else the newest version with that version string. */
+  /**
+   * A kept version by reference: its content-hash id (or a unique prefix of it), its
+   * `version@id` ref, or its version string when only one kept version carries it. An edit
+   * that kept `metadata.version` makes that string ambiguous: refused, naming the refs to use.
+   */
   async find(ref: string): Promise<PolicyVersion | undefined> {
     const versions = await this.list();
-    return versions.find((v) => v.id === ref) ?? versions.find((v) => v.version === ref);
+    const at = ref.lastIndexOf("@");
+    const [version, id] = at > 0 ? [ref.slice(0, at), ref.slice(at + 1)] : [undefined, ref];
+    const byId = versions.filter((v) => (version === undefined || v.version === version) && id.length >= 4 && v.id.startsWith(id));
+    if (byId.length === 1) return byId[0];
+    const byVersion = version === undefined ? versions.filter((v) => v.version === ref) : [];
+    const found = byId.length > 1 ? byId : byVersion;
+    if (found.length > 1) {
+      throw new ResponseError("conflict", `"${ref}" names ${found.length} kept versions (${found.map(versionRef).join(", ")}); give one of these refs`);
+    }
+    return found[0];
   }
 
   async #trim(keep: number): Promise<void> {

@@ -25,6 +25,8 @@ export interface Quarantine {
   /** 1 for a first offence; higher for repeat offenders (longer quarantines). */
   offence: number;
   actor: string;
+  /** Why an analyst imposed it by hand (rule-made quarantines carry their reasons instead). */
+  reason?: string;
 }
 
 const reasonSchema = z.object({
@@ -48,6 +50,7 @@ const quarantineSchema = z.object({
   expiresMs: z.number(),
   offence: z.number().int().positive(),
   actor: z.string(),
+  reason: z.string().optional(),
 });
 
 /** A stored quarantine, or undefined for text this version cannot read (it is then ignored). */

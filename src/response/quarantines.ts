@@ -4,6 +4,7 @@ import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { ReplicatedMap, ReplicaEntry } from "../state/replicated-map.js";
 import { StoreUnavailableError, type Store } from "../state/store.js";
+import { ResponseError } from "./errors.js";
 import { SYSTEM, type ResponseEvents, type ResponseLog } from "./events.js";
 import { decodeQuarantine, entityOf, quarantineDurationMs, quarantineKey, subjectOf, type Quarantine } from "./quarantine-record.js";
 
@@ -24,6 +25,11 @@ export interface QuarantinesDependencies {
   budgetMs: number;
 }
 
+function alreadyQuarantined(active: Quarantine | undefined): ResponseError {
+  const which = active ? ` (${active.id}, until ${new Date(active.expiresMs).toISOString()})` : "";
+  return new ResponseError("conflict", `already quarantined on this scope${which}; lift that one first to replace it`);
+}
+
 /** Offences are one set per scope value: the member is the 10-second slot of the offence, so
  * replicas racing to quarantine the same client within moments count it once. */
 const OFFENCES = "q.offences";
@@ -31,6 +37,17 @@ const OFFENCE_SLOT_MS = 10_000;
 const MAX_REMEMBERED_OFFENCES = 64;
 
 export type LiftHow = "id" | "scope" | "bulk";
+
+/** A quarantine an analyst imposes by hand: which client, for how long, and why. */
+export interface ManualQuarantine {
+  scope: Scope;
+  /** The pseudonym (or the subnet in clear), as the Check path derives it. */
+  subject: string;
+  durationMs: number;
+  actor: string;
+  reason?: string;
+  policyVersion: string;
+}
 
 /**
  * Quarantines on the Check path and from the analyst API. Enforcement reads the local copy
@@ -81,6 +98,35 @@ export class Quarantines {
       this.#pending.set(key, pending);
     }
     return this.#withinBudget(pending, key, () => this.#draft(decision, request, policy, scope, subject));
+  }
+
+  /**
+   * Imposes a quarantine by hand, shared at once, audited and announced like a rule's. Refused
+   * (with the one in force) when the client is already quarantined on that scope; escalation
+   * does not apply, the analyst chose the duration.
+   */
+  async imposeByHand(manual: ManualQuarantine): Promise<Quarantine> {
+    const key = quarantineKey(manual.scope, manual.subject);
+    const startMs = this.#deps.clock();
+    const active = this.#deps.map.get(key)?.value;
+    if (active && active.expiresMs > startMs) throw alreadyQuarantined(active);
+    const quarantine: Quarantine = {
+      id: `q-${randomUUID()}`,
+      scope: manual.scope,
+      subject: manual.subject,
+      rule: "",
+      policyVersion: manual.policyVersion,
+      reasons: [],
+      startMs,
+      expiresMs: startMs + manual.durationMs,
+      offence: 1,
+      actor: manual.actor,
+      ...(manual.reason ? { reason: manual.reason } : {}),
+    };
+    const stored = await this.#deps.map.putIfAbsent(key, JSON.stringify(quarantine), manual.durationMs);
+    if (!stored.created) throw alreadyQuarantined(this.#existing(key, stored.raw));
+    this.#deps.events.publish({ type: "quarantine.created", quarantine, shared: true });
+    return quarantine;
   }
 
   /** Active quarantines (this replica's copy, which every replica shares within a second). */

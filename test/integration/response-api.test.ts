@@ -105,7 +105,8 @@ describe("bad requests", () => {
   });
 
   it("answers a wrong method with 405 and an unknown route with 404", async () => {
-    expectProblem(await alice().delete("/v1/quarantines"), 405);
+    expectProblem(await alice().delete("/v1/overrides/nothing"), 404);
+    expectProblem(await alice().delete("/v1/anomalies"), 405);
     expectProblem(await alice().get("/v1/nothing-here"), 404);
   });
 

@@ -1,9 +1,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import type { IncomingHttpHeaders } from "node:http";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { problem } from "./problem.js";
-import type { AdminHandler, AdminRequest } from "./router.js";
 
 /**
  * Who may call the admin API. `reporter` is for identity providers that report login outcomes
@@ -41,8 +40,13 @@ interface TokenEntry extends Caller {
 export class TokenAuthenticator {
   private constructor(private readonly entries: TokenEntry[]) {}
 
+  /** Knows no token: every route that names roles answers 401. */
+  static none(): TokenAuthenticator {
+    return new TokenAuthenticator([]);
+  }
+
   static async fromFile(path: string | undefined): Promise<TokenAuthenticator> {
-    if (!path) return new TokenAuthenticator([]);
+    if (!path) return TokenAuthenticator.none();
     const parsed = tokensFile.safeParse(parseYaml(await readFile(path, "utf8")) ?? {});
     if (!parsed.success) {
       throw new Error(`${path}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
@@ -55,8 +59,8 @@ export class TokenAuthenticator {
    * constant time, and every entry is compared, so timing says nothing about which token or how
    * much of it matched.
    */
-  authenticate(request: AdminRequest): Caller | undefined {
-    const header = request.headers.authorization;
+  authenticate(headers: IncomingHttpHeaders): Caller | undefined {
+    const header = headers.authorization;
     const match = typeof header === "string" ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!match) return undefined;
     const presented = digest(match[1]!);
@@ -65,19 +69,6 @@ export class TokenAuthenticator {
       if (timingSafeEqual(entry.digest, presented)) found = { name: entry.name, role: entry.role };
     }
     return found;
-  }
-
-  /** Wraps a handler so only callers holding one of `roles` reach it. */
-  require(roles: readonly Role[], handler: (request: AdminRequest, caller: Caller) => ReturnType<AdminHandler>): AdminHandler {
-    return async (request) => {
-      const caller = this.authenticate(request);
-      if (!caller) {
-        const denied = problem(401, "a valid bearer token is required");
-        return { ...denied, headers: { ...denied.headers, "www-authenticate": 'Bearer realm="palisade"' } };
-      }
-      if (!roles.includes(caller.role)) return problem(403, `role ${caller.role} may not do this`);
-      return handler(request, caller);
-    };
   }
 }
 

@@ -4,9 +4,8 @@ import { parseAddress, subnetOf } from "../../domain/client-address.js";
 import { canonicalUsername } from "../../pipeline/normalise.js";
 import type { CompiledPolicy } from "../../policy/compile.js";
 import type { Pseudonymiser } from "../../privacy/pseudonymiser.js";
-import type { TokenAuthenticator } from "./auth.js";
-import { problem } from "./problem.js";
 import type { AdminServer } from "./admin.js";
+import { problem } from "./problem.js";
 
 const outcomeReport = z
   .object({
@@ -32,11 +31,12 @@ const reliefReport = z
   .strict()
   .refine((r) => r.username !== undefined || r.session !== undefined, { message: "give the username or session that passed" });
 
+const report = z.discriminatedUnion("outcome", [outcomeReport, reliefReport]);
+
 export type ReliefRecorder = (kind: "challenge" | "mfa", subjects: { username?: string; session?: string }, timeMs: number) => Promise<void>;
 
 export interface OutcomeEndpointDependencies {
   admin: AdminServer;
-  auth: TokenAuthenticator;
   recorder: LoginOutcomeRecorder;
   policy: () => CompiledPolicy;
   pseudonymiser: Pseudonymiser;
@@ -51,39 +51,28 @@ export interface OutcomeEndpointDependencies {
  * exactly as in a Check, so they land on the same counters.
  */
 export function registerOutcomeEndpoint(deps: OutcomeEndpointDependencies): void {
-  deps.admin.route(
-    "POST",
-    "/v1/outcomes",
-    deps.auth.require(["reporter", "admin"], async (request) => {
-      let body: unknown;
-      try {
-        body = JSON.parse(request.body.toString("utf8"));
-      } catch {
-        return problem(400, "the body must be JSON");
-      }
-      if (isReliefOutcome(body)) return recordRelief(body, deps);
-      const parsed = outcomeReport.safeParse(body);
-      if (!parsed.success) return problem(400, issuesText(parsed.error.issues));
+  deps.admin.route({
+    method: "POST",
+    url: "/v1/outcomes",
+    summary: "Report a login outcome, or a passed challenge or MFA",
+    tags: ["reporting"],
+    roles: ["reporter", "admin"],
+    body: report,
+    handler: async ({ body }) => {
+      if (!("endpoint" in body)) return recordRelief(body, deps);
       const policy = deps.policy();
-      const endpoint = policy.endpoints.find((e) => e.name === parsed.data.endpoint && e.authentication);
-      if (!endpoint) return problem(422, `no authentication endpoint named "${parsed.data.endpoint}" in policy ${policy.version}`);
-      await deps.recorder.apply(parsed.data.outcome, contextOf(parsed.data, policy, deps), policy);
+      const endpoint = policy.endpoints.find((e) => e.name === body.endpoint && e.authentication);
+      if (!endpoint) return problem(422, `no authentication endpoint named "${body.endpoint}" in policy ${policy.version}`);
+      await deps.recorder.apply(body.outcome, contextOf(body, policy, deps), policy);
       return { status: 202, body: { accepted: true } };
-    }),
-  );
+    },
+  });
 }
 
-function isReliefOutcome(body: unknown): boolean {
-  const outcome = (body as { outcome?: unknown } | null)?.outcome;
-  return outcome === "challenge_passed" || outcome === "mfa_passed";
-}
-
-async function recordRelief(body: unknown, deps: OutcomeEndpointDependencies) {
-  const parsed = reliefReport.safeParse(body);
-  if (!parsed.success) return problem(400, issuesText(parsed.error.issues));
+async function recordRelief(body: z.output<typeof reliefReport>, deps: OutcomeEndpointDependencies) {
   if (!deps.relief) return problem(422, "friction relief is not enabled on this service");
-  const { outcome, session, time } = parsed.data;
-  const username = canonicalUsername(parsed.data.username);
+  const { outcome, session, time } = body;
+  const username = canonicalUsername(body.username);
   await deps.relief(
     outcome === "mfa_passed" ? "mfa" : "challenge",
     {
@@ -93,10 +82,6 @@ async function recordRelief(body: unknown, deps: OutcomeEndpointDependencies) {
     time ? Date.parse(time) : deps.clock.now(),
   );
   return { status: 202, body: { accepted: true } };
-}
-
-function issuesText(issues: readonly z.core.$ZodIssue[]): string {
-  return issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
 }
 
 function contextOf(report: z.infer<typeof outcomeReport>, policy: CompiledPolicy, deps: OutcomeEndpointDependencies): AttemptContext {

@@ -1,5 +1,11 @@
 import { STATUS_CODES } from "node:http";
-import type { AdminResponse } from "./router.js";
+
+/** What an admin route answers: a status, headers, and a body sent as JSON unless a string or Buffer. */
+export interface AdminResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 

@@ -7,8 +7,7 @@ import { parseDuration } from "../../../config/duration.js";
 import type { Pseudonymiser } from "../../../privacy/pseudonymiser.js";
 import { ResponseError, type ResponseErrorCode } from "../../../response/errors.js";
 import { StoreUnavailableError } from "../../../state/store.js";
-import { problem } from "../problem.js";
-import type { AdminRequest, AdminResponse } from "../router.js";
+import { problem, type AdminResponse } from "../problem.js";
 
 /** Thrown by input readers; `guarded` turns it into the problem document it carries. */
 export class BadInput extends Error {
@@ -34,22 +33,6 @@ export async function guarded(run: () => Promise<AdminResponse>): Promise<AdminR
   }
 }
 
-/** The JSON body checked against `schema`; an empty body counts as `{}`. */
-export function readJson<T extends z.ZodType>(request: AdminRequest, schema: T): z.output<T> {
-  const text = request.body.toString("utf8").trim();
-  let body: unknown = {};
-  if (text !== "") {
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw bad("the body must be a JSON object");
-    }
-  }
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) throw bad(parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
-  return parsed.data;
-}
-
 export const reasonField = z.string().max(500).optional();
 export const expiresField = z.string().max(32).optional().describe("A duration: 30m, 4h, 7d");
 
@@ -68,23 +51,22 @@ export function timeField(name: string, text: string | undefined): number | unde
   return ms;
 }
 
-export function limitField(query: URLSearchParams, fallback = 100, max = 1000): number {
-  const text = query.get("limit");
-  if (text === null) return fallback;
-  const limit = Number(text);
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > max) throw bad(`limit: an integer from 1 to ${max}`);
-  return limit;
-}
-
-export function scopeField(text: string | undefined | null): Scope | undefined {
-  if (text === undefined || text === null || text === "") return undefined;
-  if (!(SCOPES as readonly string[]).includes(text)) throw bad(`scope: one of ${SCOPES.join(", ")}`);
-  return text as Scope;
-}
+/** Query fields every listing takes. */
+export const limitQuery = z.coerce.number().int().min(1).max(1000).default(100).describe("At most this many, newest first");
+export const scopeQuery = z.enum(SCOPES).optional();
 
 /** The look-up fields an analyst may type; at most one per request. */
 export const LOOKUPS = ["ip", "username", "session", "subnet", "subject"] as const;
 export type LookupFields = Partial<Record<(typeof LOOKUPS)[number], string>>;
+
+/** The look-up fields as schema members (query or body); each is pseudonymised, never echoed. */
+export const lookupFields = {
+  ip: z.string().max(64).optional().describe("An IP address; also matches its subnet"),
+  username: z.string().max(1024).optional(),
+  session: z.string().max(4096).optional(),
+  subnet: z.string().max(64).optional().describe("A CIDR range, e.g. 203.0.113.0/24"),
+  subject: z.string().max(1024).optional().describe("A pseudonym as the API shows it"),
+};
 
 export interface LookupContext {
   pseudonymiser: Pseudonymiser;
@@ -130,6 +112,48 @@ export function lookupSubjects(fields: LookupFields, context: LookupContext): st
   }
 }
 
-export function lookupFromQuery(query: URLSearchParams): LookupFields {
-  return Object.fromEntries(LOOKUPS.flatMap((name) => (query.has(name) ? [[name, query.get(name) ?? ""]] : [])));
+/** What an analyst names to quarantine by hand: one identifier, or a scope and a pseudonym. */
+export const manualTargetFields = {
+  ip: z.string().max(64).optional(),
+  subnet: z.string().max(64).optional().describe("In the policy's subnet size, e.g. 203.0.113.0/24"),
+  username: z.string().max(1024).optional(),
+  session: z.string().max(4096).optional(),
+  fingerprint: z.string().max(1024).optional().describe("A fingerprint pseudonym as the API shows it"),
+  scope: z.enum(SCOPES).optional().describe("With subject"),
+  subject: z.string().max(1024).optional().describe("With scope: a pseudonym as the API shows it"),
+};
+type ManualTarget = Partial<Record<Exclude<keyof typeof manualTargetFields, "scope">, string>> & { scope?: Scope };
+
+/**
+ * The scope and subject a hand-made quarantine is stored under: exactly what the Check path
+ * derives from a request (current pseudonymisation key, the policy's subnet size), so the
+ * client's next request finds it.
+ */
+export function manualSubject(target: ManualTarget, context: LookupContext): { scope: Scope; subject: string } {
+  const named = (["ip", "subnet", "username", "session", "fingerprint", "subject"] as const).filter((name) => target[name]);
+  if (named.length !== 1) throw bad("give exactly one of ip, subnet, username, session, fingerprint, or scope with subject");
+  const { client } = context.policy();
+  const pseudonym = (kind: "ip" | "username" | "session", value: string) => context.pseudonymiser.pseudonymise(kind, value);
+  if (target.ip) {
+    const address = parseAddress(target.ip);
+    if (!address) throw bad("ip: not an IP address");
+    return { scope: "ip", subject: pseudonym("ip", address.ip) };
+  }
+  if (target.subnet) {
+    const [ip, prefix] = target.subnet.split("/");
+    const address = parseAddress(ip);
+    if (!address) throw bad("subnet: not a CIDR range");
+    const size = address.address.kind() === "ipv6" ? client.subnetPrefixV6 : client.subnetPrefixV4;
+    if (prefix !== undefined && Number(prefix) !== size) throw bad(`subnet: the policy groups clients by /${size}; give a /${size}`);
+    return { scope: "subnet", subject: subnetOf(address, size, size) };
+  }
+  if (target.username) {
+    const username = canonicalUsername(target.username);
+    if (!username) throw bad("username: empty");
+    return { scope: "username", subject: pseudonym("username", username) };
+  }
+  if (target.session) return { scope: "session", subject: pseudonym("session", target.session) };
+  if (target.fingerprint) return { scope: "fingerprint", subject: target.fingerprint };
+  if (!target.scope) throw bad("subject: give its scope too");
+  return { scope: target.scope, subject: target.subject! };
 }

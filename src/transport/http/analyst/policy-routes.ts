@@ -2,9 +2,9 @@ import { z } from "zod";
 import { parsePolicyText } from "../../../policy/loader.js";
 import { diffDocuments } from "../../../response/document-paths.js";
 import type { Control } from "../../../response/effective-policy.js";
-import type { PolicyVersion } from "../../../response/policy-history.js";
+import { versionRef, type PolicyVersion } from "../../../response/policy-history.js";
 import { problem } from "../problem.js";
-import { BadInput, durationField, expiresField, readJson, reasonField } from "./input.js";
+import { BadInput, durationField, expiresField, reasonField } from "./input.js";
 import type { AnalystRoutes } from "./routes.js";
 
 /** A control as the API shows it: times in RFC 3339, a rollback without the policy's text. */
@@ -18,7 +18,7 @@ function controlView(control: Control) {
 }
 
 function versionView({ text: _text, listFiles: _lists, loadedAtMs, ...rest }: PolicyVersion) {
-  return { ...rest, loadedAt: new Date(loadedAtMs).toISOString() };
+  return { ...rest, ref: versionRef(rest), loadedAt: new Date(loadedAtMs).toISOString() };
 }
 
 const rollbackBody = z
@@ -28,6 +28,13 @@ const rollbackBody = z
 const changeBody = z.object({ reason: reasonField, expires: expiresField }).strict();
 const clearBody = z.object({ reason: reasonField }).strict();
 const overrideBody = z.object({ path: z.string().min(1).max(256), value: z.number(), reason: reasonField, expires: expiresField }).strict();
+const ref = z.string().min(1).max(128);
+const idParams = z.object({ id: ref });
+const diffQuery = z.object({
+  from: ref.describe("A kept version's id or version, or effective / base"),
+  to: ref.default("effective"),
+});
+const overridePathQuery = z.object({ path: z.string().min(1).max(256).describe("The overridden path, e.g. endpoints/login/velocity/ip/threshold") });
 
 /** The policy in force, kept versions and their diffs; rollback, disabled rules, threshold overrides. */
 export function registerPolicyRoutes({ route, engine, policy }: AnalystRoutes): void {
@@ -46,6 +53,11 @@ export function registerPolicyRoutes({ route, engine, policy }: AnalystRoutes): 
       problems: effective.problems(),
     };
   };
+  /** Carries out a change, then answers with the policy's status after it. */
+  const changed = async (change: Promise<unknown>) => {
+    await change;
+    return { status: 200, body: status() };
+  };
   /** A document by reference: "effective", "base", or a kept version's id or version string. */
   const documentOf = async (ref: string) => {
     if (ref === "effective") return { ref, version: policy().version, document: policy().document };
@@ -55,47 +67,78 @@ export function registerPolicyRoutes({ route, engine, policy }: AnalystRoutes): 
     return { ref, version: kept.version, document: parsePolicyText(kept.text, kept.source, new Map(kept.listFiles)).document };
   };
 
-  route("GET", "/v1/policy", "read", async () => ({ status: 200, body: status() }));
-  route("GET", "/v1/policy/versions", "read", async () => ({ status: 200, body: { versions: (await history.list()).map(versionView) } }));
-  route("GET", "/v1/policy/versions/:id", "read", async (request) => {
-    const { document, ...about } = await documentOf(request.params.id!);
-    return { status: 200, body: { ...about, document } };
+  route("read", { method: "GET", url: "/v1/policy", summary: "The policy in force and every runtime control", handler: async () => ({ status: 200, body: status() }) });
+  route("read", {
+    method: "GET",
+    url: "/v1/policy/versions",
+    summary: "Kept policy versions, newest first",
+    handler: async () => ({ status: 200, body: { versions: (await history.list()).map(versionView) } }),
   });
-  route("GET", "/v1/policy/diff", "read", async (request) => {
-    const from = request.query.get("from");
-    if (!from) return problem(400, "from: a kept version's id or version, or effective / base");
-    const [a, b] = await Promise.all([documentOf(from), documentOf(request.query.get("to") ?? "effective")]);
-    return { status: 200, body: { from: { ref: a.ref, version: a.version }, to: { ref: b.ref, version: b.version }, changes: diffDocuments(a.document, b.document) } };
+  route("read", {
+    method: "GET",
+    url: "/v1/policy/versions/:id",
+    summary: "One kept version's document",
+    params: idParams,
+    handler: async ({ params }) => {
+      const { document, ...about } = await documentOf(params.id);
+      return { status: 200, body: { ...about, document } };
+    },
+  });
+  route("read", {
+    method: "GET",
+    url: "/v1/policy/diff",
+    summary: "What changed between two policy documents",
+    query: diffQuery,
+    handler: async ({ query }) => {
+      const [a, b] = await Promise.all([documentOf(query.from), documentOf(query.to)]);
+      return { status: 200, body: { from: { ref: a.ref, version: a.version }, to: { ref: b.ref, version: b.version }, changes: diffDocuments(a.document, b.document) } };
+    },
   });
 
-  route("POST", "/v1/policy/rollback", "write", async (request, actor) => {
-    const body = readJson(request, rollbackBody);
-    await controls.rollback((body.id ?? body.version)!, { actor, reason: body.reason, forMs: durationField(body.expires) });
-    return { status: 200, body: status() };
+  route("write", {
+    method: "POST",
+    url: "/v1/policy/rollback",
+    summary: "Put a kept version in force until cleared or expired",
+    body: rollbackBody,
+    handler: ({ body }, actor) => changed(controls.rollback((body.id ?? body.version)!, { actor, reason: body.reason, forMs: durationField(body.expires) })),
   });
-  route("DELETE", "/v1/policy/rollback", "write", async (request, actor) => {
-    await controls.clearRollback({ actor, reason: readJson(request, clearBody).reason });
-    return { status: 200, body: status() };
+  route("write", {
+    method: "DELETE",
+    url: "/v1/policy/rollback",
+    summary: "End a rollback: the file's policy is in force again",
+    body: clearBody,
+    handler: ({ body }, actor) => changed(controls.clearRollback({ actor, reason: body.reason })),
   });
-  route("POST", "/v1/rules/:id/disable", "write", async (request, actor) => {
-    const body = readJson(request, changeBody);
-    await controls.disableRule(request.params.id!, { actor, reason: body.reason, forMs: durationField(body.expires) });
-    return { status: 200, body: status() };
+  route("write", {
+    method: "POST",
+    url: "/v1/rules/:id/disable",
+    summary: "Disable a rule until enabled or expired",
+    params: idParams,
+    body: changeBody,
+    handler: ({ params, body }, actor) => changed(controls.disableRule(params.id, { actor, reason: body.reason, forMs: durationField(body.expires) })),
   });
-  route("POST", "/v1/rules/:id/enable", "write", async (request, actor) => {
-    await controls.enableRule(request.params.id!, { actor, reason: readJson(request, clearBody).reason });
-    return { status: 200, body: status() };
+  route("write", {
+    method: "POST",
+    url: "/v1/rules/:id/enable",
+    summary: "Enable a disabled rule",
+    params: idParams,
+    body: clearBody,
+    handler: ({ params, body }, actor) => changed(controls.enableRule(params.id, { actor, reason: body.reason })),
   });
-  route("GET", "/v1/overrides", "read", async () => ({ status: 200, body: { thresholds: status().thresholds } }));
-  route("POST", "/v1/overrides", "write", async (request, actor) => {
-    const body = readJson(request, overrideBody);
-    await controls.overrideThreshold(body.path, body.value, { actor, reason: body.reason, forMs: durationField(body.expires) });
-    return { status: 200, body: status() };
+  route("read", { method: "GET", url: "/v1/overrides", summary: "Threshold overrides in force", handler: async () => ({ status: 200, body: { thresholds: status().thresholds } }) });
+  route("write", {
+    method: "POST",
+    url: "/v1/overrides",
+    summary: "Override one number of the policy",
+    body: overrideBody,
+    handler: ({ body }, actor) => changed(controls.overrideThreshold(body.path, body.value, { actor, reason: body.reason, forMs: durationField(body.expires) })),
   });
-  route("DELETE", "/v1/overrides", "write", async (request, actor) => {
-    const path = request.query.get("path");
-    if (!path) return problem(400, "path: the overridden path, e.g. ?path=endpoints/login/velocity/ip/threshold");
-    await controls.clearThreshold(path, { actor, reason: readJson(request, clearBody).reason });
-    return { status: 200, body: status() };
+  route("write", {
+    method: "DELETE",
+    url: "/v1/overrides",
+    summary: "Clear one threshold override",
+    query: overridePathQuery,
+    body: clearBody,
+    handler: ({ query, body }, actor) => changed(controls.clearThreshold(query.path, { actor, reason: body.reason })),
   });
 }

@@ -1,10 +1,11 @@
 import { z } from "zod";
+import { invalid } from "../../../response/errors.js";
 import type { Quarantine } from "../../../response/quarantine-record.js";
 import type { LiftHow } from "../../../response/quarantines.js";
 import type { ReplicaEntry } from "../../../state/replicated-map.js";
 import { problem } from "../problem.js";
 import type { AnalystRoutes } from "./routes.js";
-import { LOOKUPS, lookupFromQuery, lookupSubjects, limitField, readJson, reasonField, scopeField, timeField, type LookupFields } from "./input.js";
+import { durationField, LOOKUPS, limitQuery, lookupFields, lookupSubjects, manualSubject, manualTargetFields, reasonField, scopeQuery, timeField } from "./input.js";
 
 /** A quarantine as the API shows it: times in RFC 3339, subjects as pseudonyms. */
 export function quarantineView({ startMs, expiresMs, ...rest }: Quarantine, nowMs: number) {
@@ -16,14 +17,22 @@ export function quarantineView({ startMs, expiresMs, ...rest }: Quarantine, nowM
   };
 }
 
+const idParams = z.object({ id: z.string().min(1).max(128) });
 const liftOne = z.object({ reason: reasonField }).strict();
-const liftMany = z
+const listQuery = z.object({ scope: scopeQuery, rule: z.string().max(64).optional(), limit: limitQuery, ...lookupFields });
+const selection = {
+  scope: scopeQuery,
+  rule: z.string().min(1).max(64).optional(),
+  since: z.string().max(40).optional().describe("With rule: only what it did since then"),
+  ...lookupFields,
+};
+const liftMany = z.object({ ...selection, reason: reasonField }).strict();
+const deleteMany = z.object({ ...selection, all: z.enum(["true"]).optional().describe("Lift every active quarantine") });
+const manualBody = z
   .object({
-    scope: z.string().optional(),
-    rule: z.string().min(1).max(64).optional(),
-    since: z.string().max(40).optional().describe("With rule: only what it did since then"),
+    ...manualTargetFields,
+    duration: z.string().max(32).optional().describe("How long: 30m, 4h, 7d; the policy's quarantine duration when absent"),
     reason: reasonField,
-    ...Object.fromEntries(LOOKUPS.map((name) => [name, z.string().min(1).max(1024).optional()])),
   })
   .strict();
 
@@ -46,37 +55,89 @@ export function registerQuarantineRoutes({ route, engine, lookup, clock }: Analy
     return { status: 200, body: { lifted, count: lifted.length } };
   };
 
-  route("GET", "/v1/quarantines", "read", async (request) => {
-    const selector: Selector = {
-      scope: scopeField(request.query.get("scope")),
-      rule: request.query.get("rule") ?? undefined,
-      subjects: lookupSubjects(lookupFromQuery(request.query), lookup),
-    };
-    const found = quarantines.list().filter((e) => selects(e.value, selector)).sort((a, b) => b.value.startMs - a.value.startMs);
-    const limit = limitField(request.query);
-    return { status: 200, body: { quarantines: found.slice(0, limit).map((e) => quarantineView(e.value, clock())), total: found.length } };
+  route("read", {
+    method: "GET",
+    url: "/v1/quarantines",
+    summary: "Active quarantines, newest first",
+    query: listQuery,
+    handler: async ({ query }) => {
+      const selector: Selector = { scope: query.scope, rule: query.rule, subjects: lookupSubjects(query, lookup) };
+      const found = quarantines.list().filter((e) => selects(e.value, selector)).sort((a, b) => b.value.startMs - a.value.startMs);
+      return { status: 200, body: { quarantines: found.slice(0, query.limit).map((e) => quarantineView(e.value, clock())), total: found.length } };
+    },
   });
 
-  route("GET", "/v1/quarantines/:id", "read", async (request) => {
-    const entry = quarantines.byId(request.params.id!);
-    return entry ? { status: 200, body: quarantineView(entry.value, clock()) } : problem(404, "no active quarantine with this id");
+  route("write", {
+    method: "POST",
+    url: "/v1/quarantines",
+    summary: "Quarantine a client by hand: audited and announced like a rule's quarantine",
+    body: manualBody,
+    handler: async ({ body }, actor) => {
+      const policy = lookup.policy();
+      const durationMs = durationField(body.duration) ?? policy.response.quarantine.durationMs;
+      const maxMs = policy.response.overrides.maxDurationMs;
+      if (durationMs > maxMs) throw invalid(`duration: at most ${maxMs / 1000}s (the policy's overrides.maxDuration)`);
+      const target = manualSubject(body, lookup);
+      const quarantine = await quarantines.imposeByHand({ ...target, durationMs, actor, reason: body.reason, policyVersion: policy.version });
+      return { status: 201, body: quarantineView(quarantine, clock()) };
+    },
   });
 
-  route("POST", "/v1/quarantines/:id/lift", "write", async (request, actor) => {
-    const { reason } = readJson(request, liftOne);
-    const entry = quarantines.byId(request.params.id!);
+  route("read", {
+    method: "GET",
+    url: "/v1/quarantines/:id",
+    summary: "One active quarantine",
+    params: idParams,
+    handler: async ({ params }) => {
+      const entry = quarantines.byId(params.id);
+      return entry ? { status: 200, body: quarantineView(entry.value, clock()) } : problem(404, "no active quarantine with this id");
+    },
+  });
+
+  const liftById = async (id: string, actor: string, reason: string | undefined) => {
+    const entry = quarantines.byId(id);
     if (!entry) return problem(404, "no active quarantine with this id");
     const answer = await lift([entry], actor, reason, "id");
     return answer.body.count === 1 ? answer : problem(409, "the quarantine changed or was lifted meanwhile; nothing done");
-  });
-
-  route("POST", "/v1/quarantines/lift", "write", async (request, actor) => {
-    const body = readJson(request, liftMany);
-    const subjects = lookupSubjects(body as LookupFields, lookup);
-    if (!subjects && !body.rule) return problem(400, `say what to lift: one of ${LOOKUPS.join(", ")}, or a rule (with since for a bulk lift)`);
-    const selector: Selector = { scope: scopeField(body.scope), rule: body.rule, sinceMs: timeField("since", body.since), subjects };
+  };
+  const liftMatching = async (fields: z.output<typeof deleteMany>, actor: string, reason: string | undefined) => {
+    const subjects = lookupSubjects(fields, lookup);
+    if (!subjects && !fields.rule && !fields.all) return problem(400, `say what to lift: one of ${LOOKUPS.join(", ")}, or a rule (with since for a bulk lift), or all`);
+    const selector: Selector = { scope: fields.scope, rule: fields.rule, sinceMs: timeField("since", fields.since), subjects };
     const entries = quarantines.list().filter((e) => selects(e.value, selector));
     if (entries.length === 0) return problem(404, "no active quarantine matches; nothing done");
-    return lift(entries, actor, body.reason, subjects ? "scope" : "bulk");
+    return lift(entries, actor, reason, subjects ? "scope" : "bulk");
+  };
+
+  route("write", {
+    method: "POST",
+    url: "/v1/quarantines/:id/lift",
+    summary: "Lift one quarantine by id",
+    params: idParams,
+    body: liftOne,
+    handler: ({ params, body }, actor) => liftById(params.id, actor, body.reason),
+  });
+  route("write", {
+    method: "DELETE",
+    url: "/v1/quarantines/:id",
+    summary: "Lift one quarantine by id",
+    params: idParams,
+    body: liftOne,
+    handler: ({ params, body }, actor) => liftById(params.id, actor, body.reason),
+  });
+  route("write", {
+    method: "POST",
+    url: "/v1/quarantines/lift",
+    summary: "Lift the quarantines of one client, or a rule's (since a time)",
+    body: liftMany,
+    handler: ({ body }, actor) => liftMatching(body, actor, body.reason),
+  });
+  route("write", {
+    method: "DELETE",
+    url: "/v1/quarantines",
+    summary: "Lift the quarantines of one client, a rule's (since a time), or all",
+    query: deleteMany,
+    body: liftOne,
+    handler: ({ query, body }, actor) => liftMatching(query, actor, body.reason),
   });
 }
