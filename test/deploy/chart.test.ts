@@ -360,7 +360,7 @@ describeWithChartTools("chart conventions (gitops and monitoring combinations)",
       fs.writeFileSync(path.join(dir, "tokens"), tokens);
       const auth = await TokenAuthenticator.fromFile(path.join(dir, "tokens"));
       const token = (parseYaml(tokens) as { tokens: { token: string }[] }).tokens[0]!.token;
-      expect(auth.authenticate({ headers: { authorization: `Bearer ${token}` } } as never)).toEqual({ name: "admin", role: "admin" });
+      expect(auth.authenticate({ authorization: `Bearer ${token}` })).toEqual({ name: "admin", role: "admin" });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
