@@ -4,8 +4,8 @@ import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import { ResponseEngine } from "../response/engine.js";
 import { Webhooks } from "../response/webhooks.js";
 import type { Settings } from "../settings/settings.js";
-import { createRedisResponseBackend } from "../state/redis/shared-backend.js";
-import { MemoryResponseBackend, type ResponseBackend } from "../state/shared-backend.js";
+import { createRedisSharedBackend } from "../state/redis/shared-backend.js";
+import { MemorySharedBackend, type SharedBackend } from "../state/shared-backend.js";
 import type { Store } from "../state/store.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
@@ -74,10 +74,10 @@ export async function startResponse(deps: ResponseDependencies): Promise<Respons
   };
 }
 
-async function openBackend(settings: Settings, store: Store, logger: Logger): Promise<ResponseBackend> {
-  if (!settings.redisUrl) return new MemoryResponseBackend();
+async function openBackend(settings: Settings, store: Store, logger: Logger): Promise<SharedBackend> {
+  if (!settings.redisUrl) return new MemorySharedBackend();
   const password = settings.redisPasswordFile ? (await readFile(settings.redisPasswordFile, "utf8")).trim() : undefined;
-  const backend = createRedisResponseBackend(settings.redisUrl, {
+  const backend = createRedisSharedBackend(settings.redisUrl, {
     password,
     commandTimeoutMs: settings.storeTimeout,
     onConnectionError: (error) => logger.debug({ err: error }, "redis connection error (response engine)"),

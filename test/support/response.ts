@@ -8,7 +8,7 @@ import { HmacPseudonymiser } from "../../src/privacy/pseudonymiser.js";
 import { ResponseEngine, type ResponseObserver } from "../../src/response/engine.js";
 import type { ResponseEvent } from "../../src/response/events.js";
 import { MemoryStore } from "../../src/state/memory-store.js";
-import { MemoryResponseBackend, type ResponseBackend } from "../../src/state/shared-backend.js";
+import { MemorySharedBackend, type SharedBackend } from "../../src/state/shared-backend.js";
 import type { Store } from "../../src/state/store.js";
 
 export const quiet = { info: () => {}, warn: () => {}, error: () => {} };
@@ -48,7 +48,7 @@ export interface EngineHarness {
   engine: ResponseEngine;
   source: PolicySource;
   store: Store;
-  backend: ResponseBackend;
+  backend: SharedBackend;
   events: ResponseEvent[];
   /** Runs a request through a pipeline wired to the engine, as the Check service does. */
   check(path: string, ip: string, headers?: Record<string, string>, timeMs?: number): ReturnType<ReturnType<typeof createPipeline>["evaluate"]>;
@@ -60,7 +60,7 @@ export interface EngineHarness {
 
 export async function engineHarness(
   text = responsePolicy("v1"),
-  options: { backend?: ResponseBackend; store?: Store; budgetMs?: number; observer?: ResponseObserver } = {},
+  options: { backend?: SharedBackend; store?: Store; budgetMs?: number; observer?: ResponseObserver } = {},
 ): Promise<EngineHarness> {
   const dir = mkdtempSync(join(tmpdir(), "palisade-response-"));
   const file = join(dir, "policy.yaml");
@@ -69,7 +69,7 @@ export async function engineHarness(
   await source.start();
   const clock = { now: Date.UTC(2026, 10, 24, 9) };
   const store = options.store ?? new MemoryStore();
-  const backend = options.backend ?? new MemoryResponseBackend({ clock: () => clock.now });
+  const backend = options.backend ?? new MemorySharedBackend({ clock: () => clock.now });
   const events: ResponseEvent[] = [];
   const engine = await ResponseEngine.start({
     backend,
