@@ -10,7 +10,7 @@ import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import type { PipelineResponder } from "../response/responder.js";
 import type { Store } from "../state/store.js";
-import { decide, type Verdict } from "./decide.js";
+import { decide, type DecideResult } from "./decide.js";
 import { isDenial, type Decision } from "../domain/decision.js";
 import { normalise, type EventTimeSettings } from "./normalise.js";
 import type { HttpAttributes, NormalisedRequest } from "../domain/request.js";
@@ -54,13 +54,13 @@ export class DecisionUnavailableError extends Error {
   readonly code = "decision.unavailable";
 }
 
-export interface Evaluation {
+export interface PipelineResult {
   decision: Decision;
   request: NormalisedRequest;
 }
 
 export interface Pipeline {
-  evaluate(attrs: HttpAttributes): Promise<Evaluation>;
+  evaluate(attrs: HttpAttributes): Promise<PipelineResult>;
 }
 
 /** normalise → signals (one concurrent batch of store work) → score → decide. */
@@ -83,7 +83,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         ? { signals: [], degraded: false }
         : await collectSignals(request, endpoint, policy, deps.store, detection);
       const signals: Signal[] = [...standingSignals, ...anomalySignals(request), ...measured.signals];
-      const verdict: Verdict = held ? { decision: held, unavailable: false } : decide({
+      const decided: DecideResult = held ? { decision: held, unavailable: false } : decide({
         policy,
         request,
         endpoint,
@@ -92,9 +92,9 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         degraded: measured.degraded,
         onRuleError: deps.onRuleError,
       });
-      if (verdict.unavailable) throw new DecisionUnavailableError("state store unavailable and the endpoint fails with an error");
+      if (decided.unavailable) throw new DecisionUnavailableError("state store unavailable and the endpoint fails with an error");
       let decision: Decision = {
-        ...verdict.decision,
+        ...decided.decision,
         decisionId: randomUUID(),
         policyVersion: policy.version,
         endpoint: request.endpoint,
