@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { Clock } from "../domain/clock.js";
 import { BehaviourBaselines } from "../detection/behaviour.js";
 import { RecentAttempts } from "../detection/login-outcomes.js";
 import { RhythmDetector } from "../detection/rhythm.js";
@@ -18,10 +19,6 @@ import { collectSignals, type DetectionState } from "./signals.js";
 
 export type { DetectionState } from "./signals.js";
 
-export interface Clock {
-  now(): number;
-}
-
 export interface PipelineDependencies {
   store: Store;
   pseudonymiser: Pseudonymiser;
@@ -29,8 +26,8 @@ export interface PipelineDependencies {
   policy: () => CompiledPolicy;
   clock: Clock;
   eventTime: EventTimeSettings;
-  /** Replica-local detection state; a fresh one when absent. */
-  detection?: DetectionState;
+  /** Replica-local detection state, shared with the outcome path (src/app/decision-core.ts builds both). */
+  detection: DetectionState;
   /** Told about rule conditions that failed to evaluate, so they can be counted. */
   onRuleError?: (ruleId: string) => void;
   /** Quarantines, friction relief and records around each decision (src/response). */
@@ -65,7 +62,7 @@ export interface Pipeline {
 
 /** normalise → signals (one concurrent batch of store work) → score → decide. */
 export function createPipeline(deps: PipelineDependencies): Pipeline {
-  const detection = deps.detection ?? createDetectionState(deps.store);
+  const detection = deps.detection;
   return {
     async evaluate(attrs) {
       const policy = deps.policy();

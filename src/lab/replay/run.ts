@@ -1,10 +1,9 @@
-import type { CompiledPolicy } from "../../policy/compile.js";
 import { loadPolicy } from "../../policy/loader.js";
 import { DecisionDiff } from "./compare.js";
 import { replay, type ReplayResult } from "./engine.js";
 import { readEvents, type Format } from "./formats.js";
 import { openInput } from "./input.js";
-import { offlineTarget, type OfflineWiring } from "./offline.js";
+import { offlineTarget, type OfflineOptions } from "./offline.js";
 import { progressBar } from "./progress.js";
 import { jsonReport, textReport } from "./report.js";
 import type { ReplayTarget } from "./target.js";
@@ -23,7 +22,8 @@ export interface ReplayCommand {
   maxDisorderMs: number;
   examples: number;
   progress: boolean;
-  wiring?: OfflineWiring;
+  /** How offline targets are built (for tests). */
+  offline?: OfflineOptions;
 }
 
 export interface ReplayOutput {
@@ -35,9 +35,9 @@ export interface ReplayOutput {
 export async function runReplay(command: ReplayCommand): Promise<ReplayOutput> {
   if (command.target && command.compare) throw new Error("--compare replays two policies offline; it cannot be combined with --target");
   const policy = await loadPolicy(command.policy);
-  const targets = [await primaryTarget(command, policy)];
+  const targets = [await primaryTarget(command)];
   const diff = command.compare ? new DecisionDiff(command.examples) : undefined;
-  if (command.compare) targets.push(offlineTarget(await loadPolicy(command.compare), command.wiring));
+  if (command.compare) targets.push(await offlineTarget(command.compare, command.offline));
   const input = await openInput(command.input);
   const progress = command.progress ? progressBar(input.size) : undefined;
   const result = await replay(readEvents(input, command.format, command.scenario), {
@@ -54,8 +54,8 @@ export async function runReplay(command: ReplayCommand): Promise<ReplayOutput> {
   return { result, text };
 }
 
-async function primaryTarget(command: ReplayCommand, policy: CompiledPolicy): Promise<ReplayTarget> {
-  if (!command.target) return offlineTarget(policy, command.wiring);
+async function primaryTarget(command: ReplayCommand): Promise<ReplayTarget> {
+  if (!command.target) return offlineTarget(command.policy, command.offline);
   // Loaded lazily: offline replay never needs a gRPC client.
   const { grpcTarget } = await import("./grpc-target.js");
   return grpcTarget(command.target);
