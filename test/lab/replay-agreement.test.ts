@@ -62,7 +62,6 @@ describe("offline replay decides as the live server does", () => {
 
   it("on a simulated run of stuffing, scraping and scanning, request by request", async () => {
     const { requests, differing } = await agreement(app, tempFile(linesText(generate(MIXED))));
-    // eslint-disable-next-line no-console
     console.log(`simulated run: ${requests - differing.length} of ${requests} requests decided alike`, differing);
     expect(requests).toBeGreaterThan(100);
     expect(differing).toEqual([]);
@@ -70,7 +69,6 @@ describe("offline replay decides as the live server does", () => {
 
   it.runIf(existsSync(SHARED_DATA) && process.env.PALISADE_LONG_TESTS === "1")(`on a real site's log (${APACHE_LOGS})`, async () => {
     const { requests, differing } = await agreement(app, APACHE_LOGS);
-    // eslint-disable-next-line no-console
     console.log(`apache_logs.gz: ${requests - differing.length} of ${requests} requests decided alike`);
     expect(differing).toEqual([]);
   }, 600_000);
