@@ -51,6 +51,7 @@ program
 registerLabCommands(program, {
   policy: EXAMPLE_DEFAULTS.policy,
   scenarios: path.join(EXAMPLES, "lab", "scenarios.yaml"),
+  sweep: path.join(EXAMPLES, "lab", "sweep.yaml"),
 });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

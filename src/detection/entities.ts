@@ -23,6 +23,7 @@ export const COUNTER_NAMES = {
   queries: "queries",
   catalogueResponses: "resp",
   notFound: "nf",
+  clients: "clients",
 } as const;
 
 /**

@@ -7,6 +7,7 @@ import type { Signal } from "../detection/signal.js";
 import { SiteActivity } from "../detection/site-activity.js";
 import { SprayingDetector } from "../detection/spraying.js";
 import { standingOf } from "../detection/standing.js";
+import { TokenBindings } from "../detection/token-binding.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import type { PipelineResponder } from "../response/responder.js";
@@ -38,6 +39,7 @@ export interface PipelineDependencies {
 export function createDetectionState(store: Store, breached?: DetectionState["breached"]): DetectionState {
   return {
     spraying: new SprayingDetector(),
+    bindings: new TokenBindings(),
     site: new SiteActivity(store),
     recent: new RecentAttempts(),
     rhythm: new RhythmDetector(),
