@@ -1,6 +1,6 @@
 /**
  * The only mapping between ext_authz protobuf messages and Palisade's domain types.
- * DESIGN.md, "Decision contract", fixes what every CheckResponse must carry.
+ * docs/design.md ("The decision") fixes what every CheckResponse must carry.
  */
 import type { Action, Decision } from "../../../domain/decision.js";
 import type { HttpAttributes } from "../../../domain/request.js";
