@@ -1,11 +1,10 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Redis } from "ioredis";
-import { createPipeline } from "../src/pipeline/pipeline.js";
-import { parsePolicyText } from "../src/policy/loader.js";
-import { HmacPseudonymiser } from "../src/privacy/pseudonymiser.js";
-import { MemoryStore } from "../src/state/memory-store.js";
-import { createRedisStore } from "../src/state/redis/store.js";
-import { ResilientStore } from "../src/state/resilient-store.js";
+import { createDecisionCore } from "../src/app/decision-core.js";
+import { settingsSchema } from "../src/settings/settings.js";
+import { createLogger } from "../src/telemetry/logger.js";
 import { toHttpAttributes } from "../src/transport/grpc/authz/converter.js";
 import { checkRequest } from "../test/support/envoy-client.js";
 import { examplePolicyPath } from "../test/support/policies.js";
@@ -19,17 +18,12 @@ export async function measureAttackMemory(redisUrl: string, options: { requests:
   const policyText = readFileSync(examplePolicyPath, "utf8")
     .replace(/window: \w+/g, "window: 5s")
     .replace(/retention: \w+/g, "retention: 10s");
-  const policy = parsePolicyText(policyText, "bench-short-windows");
-  const redis = createRedisStore(redisUrl, { commandTimeoutMs: 2000 });
-  await redis.waitUntilReady(2000);
-  const store = new ResilientStore(redis, new MemoryStore());
-  const pipeline = createPipeline({
-    store,
-    pseudonymiser: new HmacPseudonymiser({ current: Buffer.alloc(32, 3) }),
-    policy: () => policy,
-    clock: { now: () => Date.now() },
-    eventTime: { maxSkewMs: 60_000, trust: false },
-  });
+  const dir = mkdtempSync(join(tmpdir(), "palisade-bench-"));
+  writeFileSync(join(dir, "policy.yaml"), policyText);
+  // The server's decision core on Redis, as `palisade serve` builds it.
+  const settings = settingsSchema.parse({ policy: join(dir, "policy.yaml"), redisUrl, storeTimeout: 2000, maxClockSkew: 60_000, logLevel: "silent" });
+  const core = await createDecisionCore(settings, { logger: createLogger({ level: "silent" }) });
+  const pipeline = core.pipeline;
   const inspector = new Redis(redisUrl.replace("redis://", "redis://"));
   await inspector.flushall();
   const samples: { requests: number; rssMiB: number; heapMiB: number; redisMiB: number; redisKeys: number }[] = [];
@@ -66,7 +60,8 @@ export async function measureAttackMemory(redisUrl: string, options: { requests:
   for (let waited = 0; waited < 40 && (await inspector.dbsize()) > 1000; waited += 5) await sleep(5000);
   global.gc?.();
   await sample(options.requests);
-  await store.close();
+  await core.stop();
+  rmSync(dir, { recursive: true, force: true });
   inspector.disconnect();
   const peak = samples.reduce((max, s) => (s.redisMiB > max.redisMiB ? s : max));
   const peakRss = Math.max(...samples.map((s) => s.rssMiB));

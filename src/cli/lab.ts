@@ -13,7 +13,6 @@ import { configuredPseudonymiser } from "./pseudonyms.js";
 import { sweepMarkdown, sweepText } from "../lab/sweep/report.js";
 import { runSweep } from "../lab/sweep/run.js";
 import { loadSweepFile, sweepPoints } from "../lab/sweep/sweep-file.js";
-import { loadPolicy } from "../policy/loader.js";
 
 /** `palisade simulate` and `palisade replay`: the abuse-scenario lab (issue 3). */
 export function registerLabCommands(program: Command, examples: { policy: string; scenarios: string; sweep: string }): void {
@@ -101,10 +100,9 @@ interface SimulateFlags {
 async function sweep(file: string, flags: SimulateFlags): Promise<void> {
   const sweepFile = await loadSweepFile(file);
   const points = sweepPoints(sweepFile, file, flags.only);
-  const policy = await loadPolicy(flags.policy);
   const seeds = flags.seeds ?? sweepFile.seeds;
   const rows = await runSweep(points, {
-    policy,
+    policy: flags.policy,
     seeds,
     onRun: (point, seed, index, total) => process.stderr.write(`[${index + 1}/${total}] ${point.family} ${point.label} seed ${seed}\n`),
   });

@@ -1,6 +1,8 @@
 import { LRUCache } from "lru-cache";
 import { parseAddress, subnetOf } from "../domain/client-address.js";
 import type { AccessLogRecord, OutcomeRecorder } from "../domain/access-log.js";
+import type { Clock } from "../domain/clock.js";
+import { isDenial } from "../domain/decision.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { OutcomeSpec } from "../policy/schema.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
@@ -72,6 +74,8 @@ export interface LoginOutcomeDependencies {
   recent: RecentAttempts;
   site: SiteActivity;
   pseudonymiser: Pseudonymiser;
+  /** The time of an entry that carries none. */
+  clock: Clock;
   /** Told about every record that did not become an outcome, so it can be counted. */
   onIgnored?: (reason: IgnoredReason) => void;
   onRecorded?: (outcome: LoginOutcome) => void;
@@ -88,7 +92,7 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
   async record(entry: AccessLogRecord): Promise<void> {
     const policy = this.deps.policy();
     await this.#recordProbing(entry, policy);
-    const context = this.deps.recent.take(entry.requestId) ?? contextFromMetadata(entry) ?? this.#contextFromEntry(entry, policy);
+    const context = this.deps.recent.take(entry.requestId) ?? this.#contextFromAttribution(entry) ?? this.#contextFromEntry(entry, policy);
     const endpoint = context && policy.endpoints.find((e) => e.name === context.endpoint);
     if (context && endpoint?.resourceSegment !== undefined && entry.statusCode !== undefined && !entry.deniedByAuthz) {
       return this.#recordCatalogue(context, policy, entry.statusCode);
@@ -125,17 +129,27 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
     if (entry.statusCode === undefined || entry.deniedByAuthz) return;
     const ops = probingOutcomeOps(policy.signals.probing, entry.statusCode, entry.path);
     if (ops.length === 0) return;
-    const logged = entry.authzMetadata.get("ip_id");
-    const address = typeof logged === "string" && logged !== "" ? undefined : parseAddress(entry.clientAddress);
-    const ipId = typeof logged === "string" && logged !== "" ? logged : address && this.deps.pseudonymiser.pseudonymise("ip", address.ip);
-    if (ipId) await this.deps.store.apply(`ip:${ipId}`, ops, entry.timeMs ?? Date.now());
+    const address = entry.attribution?.ipId ? undefined : parseAddress(entry.clientAddress);
+    const ipId = entry.attribution?.ipId ?? (address && this.deps.pseudonymiser.pseudonymise("ip", address.ip));
+    if (ipId) await this.deps.store.apply(`ip:${ipId}`, ops, entry.timeMs ?? this.deps.clock.now());
   }
 
   #ignore(reason: IgnoredReason): void {
     this.deps.onIgnored?.(reason);
   }
 
-  /** No Check context (another replica decided it, or it expired): attribute it to the client address. */
+  /**
+   * Another replica decided the request: Envoy handed back the pseudonyms that replica saw,
+   * so the outcome lands on the same counters.
+   */
+  #contextFromAttribution(entry: AccessLogRecord): AttemptContext | undefined {
+    const attribution = entry.attribution;
+    if (!attribution) return undefined;
+    const { action, ...attributes } = attribution;
+    return { ...attributes, timeMs: entry.timeMs ?? this.deps.clock.now(), allowed: !isDenial(action) };
+  }
+
+  /** No Check context (it expired, or the entry carries none): attribute it to the client address. */
   #contextFromEntry(entry: AccessLogRecord, policy: CompiledPolicy): AttemptContext | undefined {
     const endpoint = entry.method && entry.path ? policy.endpointFor(entry.method.toUpperCase(), entry.path.split("?")[0]!) : undefined;
     const address = parseAddress(entry.clientAddress);
@@ -144,36 +158,10 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
       endpoint: endpoint.name,
       ipId: this.deps.pseudonymiser.pseudonymise("ip", address.ip),
       subnet: subnetOf(address, policy.client.subnetPrefixV4, policy.client.subnetPrefixV6),
-      timeMs: entry.timeMs ?? Date.now(),
+      timeMs: entry.timeMs ?? this.deps.clock.now(),
       allowed: entry.deniedByAuthz !== true,
     };
   }
-}
-
-/**
- * Envoy copies the ext_authz dynamic metadata into the access-log entry, so any replica can
- * attribute an outcome to the pseudonyms the deciding replica saw.
- */
-export function contextFromMetadata(entry: AccessLogRecord): AttemptContext | undefined {
-  const meta = entry.authzMetadata;
-  const text = (key: string) => {
-    const value = meta.get(key);
-    return typeof value === "string" && value !== "" ? value : undefined;
-  };
-  const endpoint = text("endpoint");
-  const action = text("action");
-  if (!endpoint || !action) return undefined;
-  return {
-    endpoint,
-    ipId: text("ip_id"),
-    subnet: text("subnet"),
-    usernameId: text("username_id"),
-    fingerprintId: text("fingerprint_id"),
-    headerShape: text("header_shape"),
-    country: text("country"),
-    timeMs: entry.timeMs ?? Date.now(),
-    allowed: action === "allow" || action === "step_up",
-  };
 }
 
 function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: CompiledPolicy): Map<string, EntityOp[]> {

@@ -5,7 +5,7 @@ import type { BaselineState, Store } from "../state/store.js";
 import { claimsBrowser } from "./login.js";
 import type { Signal } from "./signal.js";
 
-/** How often local counts are merged into the shared store (DESIGN.md: about once a second). */
+/** How often local counts are merged into the shared store (docs/design.md, the store: about once a second). */
 const FLUSH_EVERY_MS = 1_000;
 const MINUTE_MS = 60_000;
 /** Baselines not updated for this long are forgotten: the site changed too much since. */

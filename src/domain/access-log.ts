@@ -1,3 +1,5 @@
+import type { Action, Decision } from "./decision.js";
+
 /**
  * What Envoy's access log (or an identity provider) says happened to a request after the
  * decision: the upstream's answer. Transport-agnostic, like HttpAttributes: the gRPC
@@ -18,8 +20,17 @@ export interface AccessLogRecord {
   clientAddress?: string;
   /** Envoy's response flags say ext_authz denied it (UAEX): the application never saw it. */
   deniedByAuthz?: boolean;
-  /** The ext_authz dynamic metadata Envoy copied into the entry (decision_id, subject, …). */
-  authzMetadata: Map<string, string | number | boolean>;
+  /** What the deciding replica attached to its decision, when Envoy copied it into the entry. */
+  attribution?: CheckAttribution;
+}
+
+/**
+ * The decision's action and the pseudonyms and coarse attributes of the request it was about,
+ * as they come back with the access-log entry, so any replica can attribute the outcome.
+ */
+export interface CheckAttribution extends NonNullable<Decision["attribution"]> {
+  endpoint: string;
+  action: Action;
 }
 
 /** Where access-log records go to become login outcomes and learned baselines. */

@@ -1,4 +1,4 @@
-/** The actions Palisade can take, lightest first (DESIGN.md, Decision contract). */
+/** The actions Palisade can take, lightest first (docs/design.md, the decision). */
 export const ACTIONS = ["allow", "step_up", "challenge", "throttle", "quarantine", "block"] as const;
 export type Action = (typeof ACTIONS)[number];
 

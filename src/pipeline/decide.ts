@@ -18,10 +18,10 @@ export interface DecideInput {
   onRuleError?: (ruleId: string) => void;
 }
 
-type DecisionCore = Omit<Decision, "decisionId" | "policyVersion" | "endpoint" | "subject" | "eventTimeMs">;
+type DecisionDraft = Omit<Decision, "decisionId" | "policyVersion" | "endpoint" | "subject" | "eventTimeMs">;
 
-export interface Verdict {
-  decision: DecisionCore;
+export interface DecideResult {
+  decision: DecisionDraft;
   /** The endpoint fails with an error when state is unavailable: no decision may be given. */
   unavailable: boolean;
 }
@@ -29,8 +29,8 @@ export interface Verdict {
 /** How long a fail-closed client is asked to wait: the store is usually back within seconds. */
 const FAIL_CLOSED_RETRY_SECONDS = 1;
 
-/** Scores the signals and lets the rules choose an action. Pure: same input, same verdict. */
-export function decide(input: DecideInput): Verdict {
+/** Scores the signals and lets the rules choose an action. Pure: same input, same result. */
+export function decide(input: DecideInput): DecideResult {
   const { policy, signals, standing, degraded } = input;
   const reasons = signals.filter((s) => s.fired).map(toReason);
   const risk = Math.min(100, reasons.reduce((sum, r) => sum + r.weight, 0));
@@ -108,7 +108,7 @@ function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
 }
 
 /** A limited rule answers with its own figures: the limit for this risk, and the window. */
-function adaptiveDecision(base: Omit<DecisionCore, "action">, shadowed: Decision["shadowed"], rule: CompiledRule, limit: LimitVerdict): DecisionCore {
+function adaptiveDecision(base: Omit<DecisionDraft, "action">, shadowed: Decision["shadowed"], rule: CompiledRule, limit: LimitVerdict): DecisionDraft {
   return {
     ...base,
     shadowed,

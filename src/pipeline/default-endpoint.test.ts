@@ -20,7 +20,7 @@ async function site() {
   const detection = createDetectionState(store);
   let now = T0;
   const pipeline = createPipeline({ store, detection, pseudonymiser, policy: () => policy, clock: { now: () => now }, eventTime: { trust: true, maxSkewMs: 0 } });
-  const outcomes = new LoginOutcomeRecorder({ store, policy: () => policy, recent: detection.recent, site: detection.site, pseudonymiser });
+  const outcomes = new LoginOutcomeRecorder({ store, policy: () => policy, recent: detection.recent, site: detection.site, pseudonymiser, clock: { now: () => now } });
   return {
     /** One request and, when allowed, the site's answer through the access log. */
     async send(ip: string, path: string, status: number, extra: Partial<HttpAttributes> = {}) {
@@ -29,7 +29,7 @@ async function site() {
       const { decision } = await pipeline.evaluate(attrs);
       const denied = decision.action !== "allow" && decision.action !== "step_up";
       if (!denied) {
-        await outcomes.record({ timeMs: now, method: attrs.method, path, statusCode: status, clientAddress: ip, responseHeaders: new Map(), authzMetadata: new Map() });
+        await outcomes.record({ timeMs: now, method: attrs.method, path, statusCode: status, clientAddress: ip, responseHeaders: new Map(), attribution: undefined });
       }
       return decision;
     },

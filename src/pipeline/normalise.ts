@@ -6,7 +6,7 @@ import { cookieValue } from "../domain/cookies.js";
 import { parseAddress, subnetOf, type ParsedAddress } from "../domain/client-address.js";
 import { RECORDED_HEADERS_EXTENSION, type HttpAttributes, type NormalisedRequest } from "../domain/request.js";
 
-/** How event time is trusted (DESIGN.md, Time). */
+/** How event time is trusted (docs/design.md, event time). */
 export interface EventTimeSettings {
   /** Serving mode: an event time further than this from the local clock is replaced by it. */
   maxSkewMs: number;

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { Clock } from "../domain/clock.js";
 import { BehaviourBaselines } from "../detection/behaviour.js";
 import { RecentAttempts } from "../detection/login-outcomes.js";
 import { RhythmDetector } from "../detection/rhythm.js";
@@ -11,17 +12,13 @@ import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import type { PipelineResponder } from "../response/responder.js";
 import type { Store } from "../state/store.js";
-import { decide, type Verdict } from "./decide.js";
+import { decide, type DecideResult } from "./decide.js";
 import { isDenial, type Decision } from "../domain/decision.js";
 import { normalise, type EventTimeSettings } from "./normalise.js";
 import type { HttpAttributes, NormalisedRequest } from "../domain/request.js";
 import { collectSignals, type DetectionState } from "./signals.js";
 
 export type { DetectionState } from "./signals.js";
-
-export interface Clock {
-  now(): number;
-}
 
 export interface PipelineDependencies {
   store: Store;
@@ -30,8 +27,8 @@ export interface PipelineDependencies {
   policy: () => CompiledPolicy;
   clock: Clock;
   eventTime: EventTimeSettings;
-  /** Replica-local detection state; a fresh one when absent. */
-  detection?: DetectionState;
+  /** Replica-local detection state, shared with the outcome path (src/app/decision-core.ts builds both). */
+  detection: DetectionState;
   /** Told about rule conditions that failed to evaluate, so they can be counted. */
   onRuleError?: (ruleId: string) => void;
   /** Quarantines, friction relief and records around each decision (src/response). */
@@ -56,18 +53,18 @@ export class DecisionUnavailableError extends Error {
   readonly code = "decision.unavailable";
 }
 
-export interface Evaluation {
+export interface PipelineResult {
   decision: Decision;
   request: NormalisedRequest;
 }
 
 export interface Pipeline {
-  evaluate(attrs: HttpAttributes): Promise<Evaluation>;
+  evaluate(attrs: HttpAttributes): Promise<PipelineResult>;
 }
 
 /** normalise → signals (one concurrent batch of store work) → score → decide. */
 export function createPipeline(deps: PipelineDependencies): Pipeline {
-  const detection = deps.detection ?? createDetectionState(deps.store);
+  const detection = deps.detection;
   return {
     async evaluate(attrs) {
       const policy = deps.policy();
@@ -87,7 +84,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         ? { signals: [], degraded: false }
         : await collectSignals(request, endpoint, policy, deps.store, detection);
       const signals: Signal[] = [...standingSignals, ...anomalySignals(request), ...measured.signals];
-      const verdict: Verdict = held ? { decision: held, unavailable: false } : decide({
+      const decided: DecideResult = held ? { decision: held, unavailable: false } : decide({
         policy,
         request,
         endpoint,
@@ -96,9 +93,9 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         degraded: measured.degraded,
         onRuleError: deps.onRuleError,
       });
-      if (verdict.unavailable) throw new DecisionUnavailableError("state store unavailable and the endpoint fails with an error");
+      if (decided.unavailable) throw new DecisionUnavailableError("state store unavailable and the endpoint fails with an error");
       let decision: Decision = {
-        ...verdict.decision,
+        ...decided.decision,
         decisionId: randomUUID(),
         policyVersion: policy.version,
         endpoint: request.endpoint,

@@ -491,8 +491,6 @@ export const policySchema = z
 
 export type PolicyDocument = z.infer<typeof policySchema>;
 export type EndpointSpec = PolicyDocument["spec"]["endpoints"][number];
-export type RuleSpec = PolicyDocument["spec"]["rules"][number];
-export type CidrListSpec = PolicyDocument["spec"]["reputation"]["lists"][number];
 export type FieldSource = z.infer<typeof fieldSource>;
 export type FailMode = z.infer<typeof failMode>;
 export type SignalsSpec = PolicyDocument["spec"]["signals"];
@@ -500,4 +498,3 @@ export type OutcomeSpec = z.infer<typeof outcome>;
 
 /** What an authentication endpoint without an `outcome` block uses. */
 export const defaultOutcome = (): OutcomeSpec => outcome.parse({});
-export type VelocityScope = keyof EndpointSpec["velocity"];

@@ -4,7 +4,7 @@ import type { DescriptorStatus } from "./request.js";
 export type LimitedPlan = Extract<Plan, { kind: "limited" }>;
 
 /** One evaluated descriptor: its status, and what statistics need to know about it. */
-export interface Evaluation {
+export interface DescriptorResult {
   status: DescriptorStatus;
   /** The limit was exceeded (whether or not shadow mode let the request pass). */
   overLimit: boolean;
@@ -30,7 +30,7 @@ export function exceeds(count: number, hits: number, limit: number): boolean {
  * whether the request was counted. The window that binds is the one with the fewest requests
  * remaining, and of those the one that resets last: that is when the client may retry.
  */
-export function evaluate(plan: LimitedPlan, befores: readonly number[], counted: boolean, nowMs: number): Evaluation {
+export function evaluate(plan: LimitedPlan, befores: readonly number[], counted: boolean, nowMs: number): DescriptorResult {
   const windows = plan.windows.map((planned, i) => windowState(planned, befores[i]!, plan.hits, counted, nowMs));
   const overLimit = windows.some((window) => window.exceeded);
   const binding = windows.reduce((best, window) =>
@@ -41,7 +41,7 @@ export function evaluate(plan: LimitedPlan, befores: readonly number[], counted:
 }
 
 /** The status of a descriptor the store could not count and the domain fails closed for. */
-export function failedClosed(plan: LimitedPlan, nowMs: number): Evaluation {
+export function failedClosed(plan: LimitedPlan, nowMs: number): DescriptorResult {
   const binding = { ...windowState(plan.windows[0]!, 0, plan.hits, false, nowMs), remaining: 0 };
   return { status: status(plan, binding, true), overLimit: true, nearLimitHits: 0 };
 }

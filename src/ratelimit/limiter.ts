@@ -4,7 +4,7 @@ import { countPlans, type Counted } from "./count.js";
 import { answerAsEnvoyproxy, overallCodeOf, passedMetadata } from "./envoyproxy.js";
 import { rateLimitHeaders } from "./headers.js";
 import { OverLimitCache } from "./over-limit-cache.js";
-import { evaluate, exceeds, failedClosed, type Evaluation, type LimitedPlan } from "./evaluate.js";
+import { evaluate, exceeds, failedClosed, type DescriptorResult, type LimitedPlan } from "./evaluate.js";
 import { applyReplaces, planDescriptor, type CounterPseudonymiser, type Plan, type StatsKeys } from "./descriptor-plan.js";
 import {
   RateLimitRequestError,
@@ -105,7 +105,7 @@ export class RateLimiter {
   }
 
   async #evaluate(domain: DomainConfig, plans: Plan[], nowMs: number): Promise<Evaluations> {
-    const results = new Map<Plan, Evaluation>();
+    const results = new Map<Plan, DescriptorResult>();
     for (const plan of plans) {
       const cached = plan.kind === "limited" ? this.#fromCache(plan, nowMs) : undefined;
       if (cached) results.set(plan, cached);
@@ -129,14 +129,14 @@ export class RateLimiter {
   }
 
   /** The plan's evaluation when the cache alone shows it over its limit, else undefined. */
-  #fromCache(plan: LimitedPlan, nowMs: number): Evaluation | undefined {
+  #fromCache(plan: LimitedPlan, nowMs: number): DescriptorResult | undefined {
     const bounds = plan.windows.map((planned) => this.#cache.lowerBound(planned.counter, nowMs));
     const knownOver = plan.windows.some((planned, i) => bounds[i] !== undefined && exceeds(bounds[i]!, plan.hits, planned.limit));
     return knownOver ? { ...evaluate(plan, bounds.map((bound) => bound ?? 0), false, nowMs), fromCache: true } : undefined;
   }
 
   /** The plan's evaluation from the store's answer; undefined when it goes unevaluated (fail open). */
-  #fromStore(domain: DomainConfig, plan: LimitedPlan, counted: Counted, nowMs: number): Evaluation | undefined {
+  #fromStore(domain: DomainConfig, plan: LimitedPlan, counted: Counted, nowMs: number): DescriptorResult | undefined {
     const trusted = counted.ok && (!counted.degraded || domain.failureMode === "local");
     if (counted.ok && trusted) {
       const evaluation = evaluate(plan, counted.befores, counted.counted, nowMs);
@@ -166,7 +166,7 @@ export class RateLimiter {
     });
   }
 
-  #observe(domain: DomainConfig, plan: Plan, evaluation: Evaluation | undefined): void {
+  #observe(domain: DomainConfig, plan: Plan, evaluation: DescriptorResult | undefined): void {
     const observer = this.#options.observer;
     if (!observer || plan.kind === "none") return;
     if (plan.kind === "limited" && !evaluation) return; // not evaluated: nothing happened to it
@@ -186,11 +186,11 @@ export class RateLimiter {
 
 interface Evaluations {
   statuses: DescriptorStatus[];
-  results: Map<Plan, Evaluation>;
+  results: Map<Plan, DescriptorResult>;
   degraded: boolean;
 }
 
-function statusOf(plan: Plan, evaluation: Evaluation | undefined): DescriptorStatus {
+function statusOf(plan: Plan, evaluation: DescriptorResult | undefined): DescriptorStatus {
   if (plan.kind === "unlimited") return UNLIMITED;
   return evaluation?.status ?? NO_LIMIT;
 }

@@ -1,6 +1,6 @@
 import type { CompiledPolicy } from "../policy/compile.js";
 import { ReplicatedMap, type SyncEvent } from "../state/replicated-map.js";
-import type { ResponseBackend } from "../state/shared-backend.js";
+import type { SharedBackend } from "../state/shared-backend.js";
 import type { Store } from "../state/store.js";
 import { AnomalyTracker } from "./anomalies.js";
 import { AuditTrail } from "./audit.js";
@@ -25,7 +25,7 @@ export interface ResponseObserver {
 }
 
 export interface ResponseEngineDependencies {
-  backend: ResponseBackend;
+  backend: SharedBackend;
   /** The Check path's store: offences and friction relief live with each entity's counters. */
   store: Store;
   source: PolicySourcePort;

@@ -1,6 +1,6 @@
 /**
  * Why a response-engine operation was refused, with a stable code. Nothing was changed. The
- * analyst API maps the codes to HTTP statuses in one table (transport/http/analyst/input.ts).
+ * codes are in the error catalogue (src/domain/errors.ts), which each transport maps to its statuses.
  */
 export type ResponseErrorCode = "not_found" | "invalid" | "conflict" | "unavailable";
 

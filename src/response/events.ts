@@ -44,8 +44,6 @@ export type ResponseEvent =
   | ({ type: "threshold.cleared"; path: string } & Change)
   | { type: "anomaly.started" | "anomaly.ended"; endpoint: string; reasons: string[] };
 
-export type ResponseEventType = ResponseEvent["type"];
-
 export type ResponseListener = (event: ResponseEvent, atMs: number) => void;
 
 /** Fans events out to listeners; a failing listener never fails the caller (often a Check). */

@@ -7,7 +7,7 @@ import { jsonDecoder } from "./codec.js";
 
 /**
  * A temporary block of one scope value: an IP, subnet, username, fingerprint or session. The
- * subject is the pseudonym (a subnet stays in clear, DESIGN.md Privacy); times are event times,
+ * subject is the pseudonym (a subnet stays in clear, docs/design.md, privacy); times are event times,
  * like every window, so a replay quarantines and releases as live traffic did.
  */
 export interface Quarantine {

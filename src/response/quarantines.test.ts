@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { engineHarness, responsePolicy, type EngineHarness } from "../../test/support/response.js";
-import { MemoryResponseBackend, type ResponseBackend } from "../state/shared-backend.js";
+import { MemorySharedBackend, type SharedBackend } from "../state/shared-backend.js";
 import type { SharedMapStore } from "../state/shared-map.js";
 import { StoreUnavailableError } from "../state/store.js";
 import { quarantineDurationMs } from "./quarantine-record.js";
@@ -93,8 +93,8 @@ describe("quarantines through the pipeline (one replica, memory)", () => {
 });
 
 /** A memory backend whose "quarantines" map has some methods replaced (a store failing its way). */
-function quarantinesWith(overrides: Partial<SharedMapStore>): ResponseBackend {
-  const base = new MemoryResponseBackend();
+function quarantinesWith(overrides: Partial<SharedMapStore>): SharedBackend {
+  const base = new MemorySharedBackend();
   return {
     kind: "memory",
     audit: base.audit,

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { engineHarness, responsePolicy, type EngineHarness } from "../../test/support/response.js";
-import { HmacPseudonymiser } from "../privacy/pseudonymiser.js";
 import type { Decision } from "../domain/decision.js";
 import { AnomalyTracker } from "./anomalies.js";
 import { ResponseEvents, type ResponseEvent } from "./events.js";
@@ -9,8 +8,6 @@ import { FlaggedDecisions } from "./flagged.js";
 let h: EngineHarness;
 afterEach(async () => h?.stop());
 
-/** The harness pseudonymises with this key. */
-const pseudonym = (kind: "username", value: string) => new HmacPseudonymiser({ current: Buffer.alloc(32, 7) }).pseudonymise(kind, value);
 
 describe("shadow and block records", () => {
   it("lets a shadow quarantine rule pass, counted as would-have once per client and minute", async () => {
@@ -48,14 +45,14 @@ describe("friction relief", () => {
     expect((await h.check("/challenge", "192.0.2.30", user)).decision.action).toBe("challenge");
     expect((await h.check("/step", "192.0.2.30", user)).decision.action).toBe("step_up");
 
-    await h.engine.recordRelief("challenge", { username: pseudonym("username", "bob@example.com") }, h.clock.now);
+    await h.engine.recordRelief("challenge", { username: h.pseudonymiser.pseudonymise("username", "bob@example.com") }, h.clock.now);
     const waived = (await h.check("/challenge", "192.0.2.30", user)).decision;
     expect(waived).toMatchObject({ action: "allow", rule: undefined });
     expect(waived.reasons).toContainEqual(expect.objectContaining({ code: "friction.waived", detail: "challenge by challenge-user" }));
     expect((await h.check("/step", "192.0.2.30", user)).decision.action).toBe("step_up");
     expect((await h.check("/challenge", "192.0.2.31", { "x-user": "carol@example.com" })).decision.action).toBe("challenge");
 
-    await h.engine.recordRelief("mfa", { username: pseudonym("username", "bob@example.com") }, h.clock.now);
+    await h.engine.recordRelief("mfa", { username: h.pseudonymiser.pseudonymise("username", "bob@example.com") }, h.clock.now);
     expect((await h.check("/step", "192.0.2.30", user)).decision.action).toBe("allow");
   });
 });

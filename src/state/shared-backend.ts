@@ -7,7 +7,7 @@ import { assertValidMapName, type SharedMapStore } from "./shared-map.js";
  * Where the response engine keeps what all replicas share: named shared maps and the audit log.
  * Redis for a fleet (redis/shared-backend.ts), memory for one replica; src/app/ picks.
  */
-export interface ResponseBackend {
+export interface SharedBackend {
   /** The shared map `name` (one instance per name). */
   map(name: string): SharedMapStore;
   readonly audit: AuditLog;
@@ -16,7 +16,7 @@ export interface ResponseBackend {
   close(): Promise<void>;
 }
 
-export class MemoryResponseBackend implements ResponseBackend {
+export class MemorySharedBackend implements SharedBackend {
   readonly kind = "memory";
   readonly audit: AuditLog;
   readonly #maps = new Map<string, MemorySharedMap>();

@@ -1,4 +1,3 @@
-import { status as GrpcStatus } from "@grpc/grpc-js";
 import type { Decision } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { Logger } from "./logger.js";
@@ -15,26 +14,8 @@ export interface DecisionObserver {
   traceCheck<T extends { decision: Decision }>(evaluate: () => Promise<T>): Promise<T>;
   /** Counts a decision, its shadow matches and input anomalies; `startedNs` from process.hrtime.bigint(). */
   decided(decision: Decision, request: NormalisedRequest, transport: string, startedNs: bigint): void;
-  /** Counts and logs a failed decision; returns the gRPC status to answer with. */
-  failed(error: unknown, transport: string, startedNs: bigint): GrpcStatus;
-}
-
-/**
- * The one table from error codes to gRPC statuses. UNAVAILABLE for failures a retry may cure
- * (StoreUnavailableError, DecisionUnavailableError, RateLimitUnavailableError), so Envoy's
- * failure_mode_allow / failure_mode_deny and retry policies apply as the operator chose;
- * INVALID_ARGUMENT for requests no service could answer (RateLimitRequestError).
- */
-const GRPC_STATUS_BY_CODE: ReadonlyMap<string, GrpcStatus> = new Map([
-  ["store.unavailable", GrpcStatus.UNAVAILABLE],
-  ["decision.unavailable", GrpcStatus.UNAVAILABLE],
-  ["ratelimit.invalid_request", GrpcStatus.INVALID_ARGUMENT],
-]);
-
-/** The status for an error by its code; INTERNAL for bugs, which no retry fixes. */
-export function grpcStatusFor(error: unknown): GrpcStatus {
-  const code = (error as { code?: unknown } | null)?.code;
-  return (typeof code === "string" && GRPC_STATUS_BY_CODE.get(code)) || GrpcStatus.INTERNAL;
+  /** Counts and logs a failed decision, under the status the transport answers with (e.g. UNAVAILABLE). */
+  failed(error: unknown, transport: string, startedNs: bigint, status: string): void;
 }
 
 function secondsSince(startedNs: bigint): number {
@@ -85,11 +66,9 @@ export function createDecisionObserver(deps: { metrics: Metrics; logger: Logger 
       );
     },
 
-    failed(error, transport, startedNs) {
-      const status = grpcStatusFor(error);
-      metrics.grpcErrors.inc({ service: transport, code: GrpcStatus[status] });
+    failed(error, transport, startedNs, status) {
+      metrics.grpcErrors.inc({ service: transport, code: status });
       logger.warn({ err: error, transport, ms: secondsSince(startedNs) * 1000 }, "no decision");
-      return status;
     },
   };
 }

@@ -1,10 +1,6 @@
-import { status as GrpcStatus } from "@grpc/grpc-js";
 import { Counter, type Registry } from "prom-client";
 import type { DescriptorEvent, RateLimitObserver } from "../ratelimit/limiter.js";
-import type { RateLimitDecision } from "../ratelimit/request.js";
-import type { DecisionObserver } from "./decision-observer.js";
 import type { Logger } from "./logger.js";
-import type { Metrics } from "./metrics.js";
 
 /**
  * envoyproxy/ratelimit's per-key statistics under the names its Prometheus statsd-exporter
@@ -89,25 +85,5 @@ export function createRateLimitObserver(metrics: RateLimitMetrics, logger: Logge
       );
     },
     storeUnavailable: (domain, failureMode) => metrics.storeUnavailable.inc({ domain, failure_mode: failureMode }),
-  };
-}
-
-/** What the ShouldRateLimit transport reports per call. */
-export interface RateLimitTelemetry {
-  answered(decision: RateLimitDecision, startedNs: bigint): void;
-  /** Counts and logs a failed call; returns the gRPC status to answer with. */
-  failed(error: unknown, startedNs: bigint): GrpcStatus;
-}
-
-export function createRateLimitTelemetry(deps: { metrics: Metrics; logger: Logger; decisions: DecisionObserver }): RateLimitTelemetry {
-  const { metrics, logger, decisions } = deps;
-  return {
-    answered(decision, startedNs) {
-      metrics.decisionDuration.observe({ transport: "ratelimit" }, Number(process.hrtime.bigint() - startedNs) / 1e9);
-      if (decision.overallCode === "OVER_LIMIT" || decision.metadata.shadow_over_limit) {
-        logger.debug({ domain: decision.metadata.domain, overallCode: decision.overallCode, risk: decision.metadata.risk }, "rate limited");
-      }
-    },
-    failed: (error, startedNs) => decisions.failed(error, "ratelimit", startedNs),
   };
 }

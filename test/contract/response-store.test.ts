@@ -6,9 +6,9 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRedisResponseBackend, type RedisResponseBackend } from "../../src/state/redis/shared-backend.js";
+import { createRedisSharedBackend, type RedisSharedBackend } from "../../src/state/redis/shared-backend.js";
 import { ReplicatedMap } from "../../src/state/replicated-map.js";
-import { MemoryResponseBackend, type ResponseBackend } from "../../src/state/shared-backend.js";
+import { MemorySharedBackend, type SharedBackend } from "../../src/state/shared-backend.js";
 import type { MapChange } from "../../src/state/shared-map.js";
 import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 
@@ -19,8 +19,8 @@ const freshName = () => `t${++mapCounter}`;
 
 interface Harness {
   /** Two replicas' views of one shared backend. */
-  a: ResponseBackend;
-  b: ResponseBackend;
+  a: SharedBackend;
+  b: SharedBackend;
 }
 
 function contract(name: string, open: () => Promise<Harness>) {
@@ -176,16 +176,16 @@ function compareIds(x: string, y: string): number {
 }
 
 contract("memory", async () => {
-  const shared = new MemoryResponseBackend();
+  const shared = new MemorySharedBackend();
   return { a: shared, b: shared };
 });
 
 let redis: RedisServerHandle;
 let cluster: RedisServerHandle | undefined;
-const opened: RedisResponseBackend[] = [];
+const opened: RedisSharedBackend[] = [];
 
 async function openRedis(url: string): Promise<Harness> {
-  const [a, b] = [createRedisResponseBackend(url), createRedisResponseBackend(url)];
+  const [a, b] = [createRedisSharedBackend(url), createRedisSharedBackend(url)];
   opened.push(a, b);
   await Promise.all([a.waitUntilReady(5000), b.waitUntilReady(5000)]);
   return { a, b };

@@ -1,5 +1,5 @@
 /**
- * Event time (DESIGN.md, Time): windows follow the time Envoy stamped on the request. In replay
+ * Event time (docs/design.md): windows follow the time Envoy stamped on the request. In replay
  * mode an old recording replays at full speed with the decisions it had live.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { App } from "../../src/app/start.js";
 import { HmacPseudonymiser } from "../../src/privacy/pseudonymiser.js";
 import { decodeQuarantine } from "../../src/response/quarantine-record.js";
-import { createRedisResponseBackend, type RedisResponseBackend } from "../../src/state/redis/shared-backend.js";
+import { createRedisSharedBackend, type RedisSharedBackend } from "../../src/state/redis/shared-backend.js";
 import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { analystClient, policyFile, secretsDir, TOKENS } from "../support/analyst.js";
 import { startTestApp, TEST_PSEUDONYM_KEY } from "../support/app.js";
@@ -16,7 +16,7 @@ import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/en
 import { responsePolicy } from "../support/response.js";
 
 let redis: RedisServerHandle;
-let truth: RedisResponseBackend;
+let truth: RedisSharedBackend;
 const replicas: { app: App; envoy: EnvoyAuthzClient }[] = [];
 const pool = Array.from({ length: 40 }, (_, i) => `100.66.0.${i + 1}`);
 const pseudonymOf = (ip: string) => new HmacPseudonymiser({ current: Buffer.from(TEST_PSEUDONYM_KEY) }).pseudonymise("ip", ip);
@@ -38,7 +38,7 @@ beforeAll(async () => {
     const app = await startTestApp({ redisUrl: redis.url, policy: file, adminTokensFile: secrets.tokens });
     replicas.push({ app, envoy: envoyAuthzClient(`127.0.0.1:${app.grpcPort}`) });
   }
-  truth = createRedisResponseBackend(redis.url);
+  truth = createRedisSharedBackend(redis.url);
   await truth.waitUntilReady(5000);
 });
 

@@ -12,7 +12,7 @@ import { runSweep, type SweepRow } from "../../src/lab/sweep/run.js";
 import { loadSweepFile, sweepPoints } from "../../src/lab/sweep/sweep-file.js";
 import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { startTestApp } from "../support/app.js";
-import { examplePolicy, repoRoot } from "../support/policies.js";
+import { examplePolicyPath, repoRoot } from "../support/policies.js";
 
 let redis: RedisServerHandle | undefined;
 let app: App | undefined;
@@ -29,7 +29,7 @@ async function live(family: string): Promise<SweepRow> {
   app = await startTestApp({ redisUrl: redis.url, trustEventTime: true });
   const file = await loadSweepFile(`${repoRoot}test/lab/fixtures/sweep-compact.yaml`);
   const address = `127.0.0.1:${app.grpcPort}`;
-  const [row] = await runSweep(sweepPoints(file, "sweep-compact.yaml", [family]), { policy: examplePolicy(), seeds: file.seeds, target: () => grpcTarget(address) });
+  const [row] = await runSweep(sweepPoints(file, "sweep-compact.yaml", [family]), { policy: examplePolicyPath, seeds: file.seeds, target: () => grpcTarget(address) });
   return row!;
 }
 

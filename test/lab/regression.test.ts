@@ -63,8 +63,10 @@ const FLOORS: Record<string, Floors> = {
   // catalogue anomaly): 300 addresses, each far below every per-address threshold, caught only
   // while the site-wide request rate is anomalous, as browsers that never loaded a page.
   "scraping-distributed": { mitigated: 0.28, firstMitigation: 90, scraped: 520 },
-  // 18.8%, first after 3.2 s: the scanner's repeated logins and its 404s, not its probes as such.
-  "vulnerability-scan": { mitigated: 0.16, firstMitigation: 10 },
+  // 66.9%, first after 29.6 s, sustained after 30 s: once quarantined the scanner stays held
+  // (replay now builds the server's decision core, response engine included; it was 18.8%,
+  // first after 3.2 s, when quarantines did not hold offline).
+  "vulnerability-scan": { mitigated: 0.6, firstMitigation: 40, sustained: 45 },
 };
 
 const SCENARIOS = `${repoRoot}test/lab/fixtures/regression-scenarios.yaml`;

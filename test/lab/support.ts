@@ -1,19 +1,19 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { CompiledPolicy } from "../../src/policy/compile.js";
 import type { AccessLogRecord } from "../../src/domain/access-log.js";
 import { replay, type ReplayResult } from "../../src/lab/replay/engine.js";
 import { readEvents, type Format } from "../../src/lab/replay/formats.js";
 import { openInput } from "../../src/lab/replay/input.js";
-import { defaultWiring, offlineTarget } from "../../src/lab/replay/offline.js";
+import { offlineTarget } from "../../src/lab/replay/offline.js";
+import { loadPolicy } from "../../src/policy/loader.js";
 import type { LabLine } from "../../src/lab/lines.js";
 import type { ScenarioFigures } from "../../src/lab/replay/stats.js";
 import { parseScenarioSet } from "../../src/lab/simulate/scenario.js";
 import { simulate } from "../../src/lab/simulate/simulate.js";
 import { readFileSync } from "node:fs";
-import { parse } from "yaml";
-import { examplePolicy, examplePolicyPath, policyFrom } from "../support/policies.js";
+import { parse, stringify } from "yaml";
+import { examplePolicyPath } from "../support/policies.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "palisade-lab-"));
 let files = 0;
@@ -39,14 +39,12 @@ export interface OfflineRun {
   outcomes: AccessLogRecord[];
 }
 
-/** Replays a file offline with `policy` (the example by default), recording what the outcome path saw. */
-export async function replayFile(file: string, options: { policy?: CompiledPolicy; format?: Format; maxDisorderMs?: number } = {}): Promise<OfflineRun> {
-  const policy = options.policy ?? examplePolicy();
+/** Replays a file offline with the policy at `policy` (the example by default), recording what the outcome path saw. */
+export async function replayFile(file: string, options: { policy?: string; format?: Format; maxDisorderMs?: number } = {}): Promise<OfflineRun> {
+  const policyPath = options.policy ?? examplePolicyPath;
+  const policy = await loadPolicy(policyPath);
   const outcomes: AccessLogRecord[] = [];
-  const target = offlineTarget(policy, (deps) => {
-    const parts = defaultWiring(deps);
-    return { ...parts, outcomes: { record: async (r) => (outcomes.push(r), parts.outcomes?.record(r)) } };
-  });
+  const target = await offlineTarget(policyPath, { onAccessLog: (record) => outcomes.push(record) });
   const result = await replay(readEvents(await openInput(file), options.format ?? "auto", "imported"), {
     targets: [target],
     loginEndpoints: new Set(policy.endpoints.filter((e) => e.authentication).map((e) => e.name)),
@@ -61,9 +59,9 @@ export function figuresOf(result: ReplayResult, scenario: string): ScenarioFigur
   return figures;
 }
 
-/** The bundled example policy with its spec edited, compiled. */
-export function examplePolicyWith(edit: (spec: any) => void): CompiledPolicy {
+/** The bundled example policy with its spec edited, written to a temporary file; returns its path. */
+export function examplePolicyWith(edit: (spec: any) => void): string {
   const document = parse(readFileSync(examplePolicyPath, "utf8"));
   edit(document.spec);
-  return policyFrom(document);
+  return tempFile(stringify(document), `policy-${++files}.yaml`);
 }

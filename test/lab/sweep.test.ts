@@ -5,7 +5,7 @@ import { runSweep, type SweepRow } from "../../src/lab/sweep/run.js";
 import { loadSweepFile } from "../../src/lab/sweep/sweep-file.js";
 import { simulate } from "../../src/lab/simulate/simulate.js";
 import type { CheckLine, LabLine } from "../../src/lab/lines.js";
-import { examplePolicy, repoRoot } from "../support/policies.js";
+import { examplePolicyPath, repoRoot } from "../support/policies.js";
 import { generate } from "./support.js";
 
 const SWEEP = `
@@ -157,7 +157,7 @@ describe("compact sweep (example policy)", () => {
   let rows: SweepRow[];
   beforeAll(async () => {
     const file = await loadSweepFile(`${repoRoot}test/lab/fixtures/sweep-compact.yaml`);
-    rows = await runSweep(sweepPoints(file, "sweep-compact.yaml"), { policy: examplePolicy(), seeds: file.seeds });
+    rows = await runSweep(sweepPoints(file, "sweep-compact.yaml"), { policy: examplePolicyPath, seeds: file.seeds });
   }, 300_000);
 
   it("prints, per family and point, mitigation, time to it, takeovers, scraping and friction", () => {

@@ -1,6 +1,8 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { compilePolicy, type CompiledPolicy } from "../../src/policy/compile.js";
 import { policySchema } from "../../src/policy/schema.js";
 
@@ -18,9 +20,14 @@ export function policyFrom(document: unknown): CompiledPolicy {
   return compilePolicy(policySchema.parse(document), "test");
 }
 
-/** A minimal document with one endpoint and the given spec fields merged in. */
+/** A minimal document with one endpoint and the given spec fields merged in, compiled. */
 export function minimalPolicy(spec: Record<string, unknown> = {}): CompiledPolicy {
-  return policyFrom({
+  return policyFrom(minimalPolicyDocument(spec));
+}
+
+/** A minimal policy document with one endpoint (a JSON login at /login) and the given spec fields merged in. */
+export function minimalPolicyDocument(spec: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
     apiVersion: "palisade.dev/v1alpha1",
     kind: "Policy",
     metadata: { name: "test", version: "t1" },
@@ -35,5 +42,15 @@ export function minimalPolicy(spec: Record<string, unknown> = {}): CompiledPolic
       ],
       ...spec,
     },
-  });
+  };
+}
+
+let policyFiles = 0;
+const policyDir = mkdtempSync(join(tmpdir(), "palisade-policy-"));
+
+/** Writes a policy document to a fresh temporary file, for whatever reads policies from files; returns its path. */
+export function policyFile(document: unknown): string {
+  const file = join(policyDir, `policy-${++policyFiles}.yaml`);
+  writeFileSync(file, stringify(document));
+  return file;
 }

@@ -1,15 +1,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createPipeline } from "../../src/pipeline/pipeline.js";
 import type { HttpAttributes } from "../../src/domain/request.js";
-import { PolicySource } from "../../src/policy/policy-source.js";
-import { HmacPseudonymiser } from "../../src/privacy/pseudonymiser.js";
-import { ResponseEngine, type ResponseObserver } from "../../src/response/engine.js";
+import type { PolicySource } from "../../src/policy/policy-source.js";
+import type { PipelineResult } from "../../src/pipeline/pipeline.js";
+import type { Pseudonymiser } from "../../src/privacy/pseudonymiser.js";
+import type { ResponseEngine, ResponseObserver } from "../../src/response/engine.js";
 import type { ResponseEvent } from "../../src/response/events.js";
 import { MemoryStore } from "../../src/state/memory-store.js";
-import { MemoryResponseBackend, type ResponseBackend } from "../../src/state/shared-backend.js";
+import { MemorySharedBackend, type SharedBackend } from "../../src/state/shared-backend.js";
 import type { Store } from "../../src/state/store.js";
+import { testDecisionCore } from "./decision-core.js";
 
 export const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
@@ -48,10 +49,12 @@ export interface EngineHarness {
   engine: ResponseEngine;
   source: PolicySource;
   store: Store;
-  backend: ResponseBackend;
+  backend: SharedBackend;
   events: ResponseEvent[];
+  /** The pseudonymiser the Check path uses. */
+  pseudonymiser: Pseudonymiser;
   /** Runs a request through a pipeline wired to the engine, as the Check service does. */
-  check(path: string, ip: string, headers?: Record<string, string>, timeMs?: number): ReturnType<ReturnType<typeof createPipeline>["evaluate"]>;
+  check(path: string, ip: string, headers?: Record<string, string>, timeMs?: number): Promise<PipelineResult>;
   /** Replaces the policy file and reloads it. */
   publish(text: string): Promise<void>;
   clock: { now: number };
@@ -60,37 +63,27 @@ export interface EngineHarness {
 
 export async function engineHarness(
   text = responsePolicy("v1"),
-  options: { backend?: ResponseBackend; store?: Store; budgetMs?: number; observer?: ResponseObserver } = {},
+  options: { backend?: SharedBackend; store?: Store; budgetMs?: number; observer?: ResponseObserver } = {},
 ): Promise<EngineHarness> {
   const dir = mkdtempSync(join(tmpdir(), "palisade-response-"));
   const file = join(dir, "policy.yaml");
   writeFileSync(file, text);
-  const source = new PolicySource({ location: file, logger: quiet, watch: false, pollIntervalMs: 3_600_000 });
-  await source.start();
   const clock = { now: Date.UTC(2026, 10, 24, 9) };
   const store = options.store ?? new MemoryStore();
-  const backend = options.backend ?? new MemoryResponseBackend({ clock: () => clock.now });
+  const backend = options.backend ?? new MemorySharedBackend({ clock: () => clock.now });
   const events: ResponseEvent[] = [];
-  const engine = await ResponseEngine.start({
-    backend,
+  const core = await testDecisionCore(file, {
     store,
-    source,
-    log: quiet,
-    clock: () => clock.now,
-    budgetMs: options.budgetMs ?? 1_000,
-    listeners: [(event) => events.push(event)],
-    observer: options.observer,
-  });
-  const pipeline = createPipeline({
-    store,
-    pseudonymiser: new HmacPseudonymiser({ current: Buffer.alloc(32, 7) }),
-    policy: () => source.current(),
+    shared: backend,
     clock: { now: () => clock.now },
-    eventTime: { maxSkewMs: 60_000, trust: true },
-    responder: engine.responder,
+    // The engine waits this long for a new quarantine's shared write: two store budgets.
+    settings: { storeTimeout: (options.budgetMs ?? 1_000) / 2 },
+    response: { listeners: [(event) => events.push(event)], observer: options.observer },
   });
+  const { engine, pipeline, policy: source } = core;
   return {
     engine,
+    pseudonymiser: core.pseudonymiser,
     source,
     store,
     backend,
@@ -106,8 +99,7 @@ export async function engineHarness(
       await source.reload();
     },
     async stop() {
-      await engine.stop();
-      await source.stop();
+      await core.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -30,7 +30,7 @@ export async function browserFriction(log: string, policyPath: string): Promise<
   const friction: Friction = { browserRequests: 0, browserDenied: 0, requests: 0, denied: 0, byRule: {} };
   const input = await openInput(log);
   await replay(readEvents(input, "auto", "friction"), {
-    targets: [offlineTarget(policy)],
+    targets: [await offlineTarget(policyPath)],
     loginEndpoints: new Set(policy.endpoints.filter((e) => e.authentication).map((e) => e.name)),
     maxDisorderMs: 60_000,
     onDecided: (event, [verdict]) => {

@@ -17,11 +17,21 @@ const CHECK_DEADLINE_MS = 5_000;
  * the traffic in its order. Start the server with --trust-event-time, or it replaces the
  * events' old timestamps by its own clock.
  */
-export function grpcTarget(address: string): ReplayTarget {
+export interface GrpcTargetOptions {
+  /**
+   * Send each access-log entry on a stream of its own and wait until the server has recorded
+   * it. Envoy streams entries without waiting, so a Check may overtake the outcome before it;
+   * settled, the server sees events in the order offline replay does (for comparing the two).
+   */
+  settleOutcomes?: boolean;
+}
+
+export function grpcTarget(address: string, options: GrpcTargetOptions = {}): ReplayTarget {
   const services = palisadeServices();
   const credentials = grpc.credentials.createInsecure();
   const authz = new services.authorization.Client(address, credentials) as unknown as CheckClient;
-  const logs = accessLogStream(new services.accessLog.Client(address, credentials) as unknown as AccessLogClient);
+  const logClient = new services.accessLog.Client(address, credentials) as unknown as AccessLogClient;
+  const logs = options.settleOutcomes ? settledLogs(logClient) : accessLogStream(logClient);
   return {
     name: `gRPC ${address}`,
     check: (request) =>
@@ -30,7 +40,7 @@ export function grpcTarget(address: string): ReplayTarget {
           error ? reject(new Error(`Check to ${address} failed: ${error.message}`)) : resolve(verdictOf(response)),
         ),
       ),
-    log: async (entry) => logs.send(entry),
+    log: (entry) => logs.send(entry),
     async close() {
       const notes = await logs.finish();
       authz.close();
@@ -57,7 +67,7 @@ function accessLogStream(client: AccessLogClient) {
   });
   stream.on("error", () => undefined); // reported through the callback
   return {
-    send(entry: HTTPAccessLogEntry): void {
+    async send(entry: HTTPAccessLogEntry): Promise<void> {
       if (failure) {
         unsent++;
         return;
@@ -74,6 +84,23 @@ function accessLogStream(client: AccessLogClient) {
       if (!failure) return [];
       const what = failure.code === grpc.status.UNIMPLEMENTED ? "the server does not implement StreamAccessLogs" : `StreamAccessLogs failed: ${failure.message}`;
       return [`${what}; ${sent + unsent} access-log entries were not recorded by the server (its outcome signals saw none)`];
+    },
+  };
+}
+
+/** One stream per entry, awaited: the server answers a stream once it has recorded what came on it. */
+function settledLogs(client: AccessLogClient) {
+  return {
+    send: (entry: HTTPAccessLogEntry) =>
+      new Promise<void>((resolve, reject) => {
+        const stream = client.StreamAccessLogs((error) => (error ? reject(new Error(`StreamAccessLogs failed: ${error.message}`)) : resolve()));
+        stream.on("error", () => undefined); // reported through the callback
+        stream.write({ identifier: { node: { id: "palisade-replay", cluster: "palisade-lab" }, log_name: "replay" }, http_logs: { log_entry: [entry] } });
+        stream.end();
+      }),
+    async finish(): Promise<string[]> {
+      client.close();
+      return [];
     },
   };
 }

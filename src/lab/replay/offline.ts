@@ -1,68 +1,53 @@
-import { randomBytes } from "node:crypto";
-import type { OutcomeRecorder } from "../../domain/access-log.js";
-import { LoginOutcomeRecorder } from "../../detection/login-outcomes.js";
-import { createDetectionState, createPipeline, type Pipeline } from "../../pipeline/pipeline.js";
-import type { CompiledPolicy } from "../../policy/compile.js";
-import { HmacPseudonymiser, type Pseudonymiser } from "../../privacy/pseudonymiser.js";
-import { MemoryStore } from "../../state/memory-store.js";
-import type { Store } from "../../state/store.js";
+import { createDecisionCore } from "../../app/decision-core.js";
+import type { AccessLogRecord } from "../../domain/access-log.js";
+import type { Pseudonymiser } from "../../privacy/pseudonymiser.js";
+import { settingsSchema, type SettingsInput } from "../../settings/settings.js";
+import { createLogger } from "../../telemetry/logger.js";
 import { toAccessLogRecord } from "../../transport/grpc/accesslog/converter.js";
 import { toCheckResponse, toHttpAttributes } from "../../transport/grpc/authz/converter.js";
 import { verdictOf, type ReplayTarget } from "./target.js";
 
-/** What the offline target is built from; the wiring mirrors src/app/start.ts so replay decides alike. */
-export interface OfflineParts {
-  store: Store;
-  pipeline: Pipeline;
-  /** Where access-log entries go, as the server's StreamAccessLogs hands them on. */
-  outcomes?: OutcomeRecorder;
+export interface OfflineOptions {
+  /** Settings beside the policy (a breached-password list…); event time is always trusted. */
+  settings?: SettingsInput;
+  /** Sees every record handed to the outcome path, in order (for tests). */
+  onAccessLog?: (record: AccessLogRecord) => void;
+  /** Keyed like the server (the configured key), so pseudonyms match its logs; a key for this run when absent. */
+  pseudonymiser?: Pseudonymiser;
 }
 
-export type OfflineWiring = (deps: { policy: CompiledPolicy; store: Store; clock: { now(): number }; pseudonymiser: Pseudonymiser }) => OfflineParts;
-
 /**
- * The composition src/app/start.ts does, minus the network: one in-memory store, detection state shared
- * by the pipeline and the login-outcome recorder (so an outcome finds the attempt its Check
- * remembered), the run's pseudonymiser, and event time trusted (replay mode). Keep it in step
- * with src/app/start.ts, or replay and the server decide differently.
+ * Decides in this process with the decision core the server builds (src/app/decision-core.ts:
+ * the same pipeline, outcome path and response engine, so quarantines hold offline too), on
+ * in-memory stores, the caller's pseudonymiser (else a key for this run only), and a virtual clock: "now" is
+ * the time of the event being replayed, so windows and expiries follow the traffic.
  */
-export const defaultWiring: OfflineWiring = ({ policy, store, clock, pseudonymiser }) => {
-  const detection = createDetectionState(store);
-  return {
-    store,
-    pipeline: createPipeline({ store, detection, pseudonymiser, policy: () => policy, clock, eventTime: { trust: true, maxSkewMs: 0 } }),
-    outcomes: new LoginOutcomeRecorder({ store, policy: () => policy, recent: detection.recent, site: detection.site, pseudonymiser }),
-  };
-};
-
-/**
- * Decides in this process on a virtual clock: "now" is the time of the event being replayed,
- * so windows and expiries follow the traffic, not the wall clock. Pseudonyms are keyed with
- * `pseudonymiser` (the configured key, so they match the server's), else a key for this run.
- */
-export function offlineTarget(
-  policy: CompiledPolicy,
-  wiring: OfflineWiring = defaultWiring,
-  pseudonymiser: Pseudonymiser = new HmacPseudonymiser({ current: randomBytes(32) }),
-): ReplayTarget {
+export async function offlineTarget(policyLocation: string, options: OfflineOptions = {}): Promise<ReplayTarget> {
   let virtualNow = 0;
-  const parts = wiring({ policy, store: new MemoryStore(), clock: { now: () => virtualNow }, pseudonymiser });
+  const settings = settingsSchema.parse({ ...options.settings, policy: policyLocation, trustEventTime: true, logLevel: "silent" });
+  const core = await createDecisionCore(settings, {
+    logger: createLogger({ level: "silent" }),
+    clock: { now: () => virtualNow },
+    watchPolicy: false,
+    pseudonymiser: options.pseudonymiser,
+  });
+  const policy = core.policy.current();
   return {
     name: `offline (${policy.name} ${policy.version})`,
     async check(request, timeMs) {
       virtualNow = timeMs;
       const attrs = toHttpAttributes(request);
-      const { decision } = await parts.pipeline.evaluate(attrs);
-      return verdictOf(toCheckResponse(decision, { challenge: policy.challenge, incomingHeaderNames: attrs.headers.keys() }));
+      const { decision } = await core.pipeline.evaluate(attrs);
+      return verdictOf(toCheckResponse(decision, { challenge: core.policy.current().challenge, incomingHeaderNames: attrs.headers.keys() }));
     },
     async log(entry) {
-      if (!parts.outcomes) return;
       const record = toAccessLogRecord(entry);
       if (record.timeMs !== undefined) virtualNow = Math.max(virtualNow, record.timeMs);
-      await parts.outcomes.record(record);
+      options.onAccessLog?.(record);
+      await core.outcomes.record(record);
     },
     async close() {
-      await parts.store.close();
+      await core.stop();
       return [];
     },
   };

@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
-import type { CompiledPolicy } from "../../policy/compile.js";
 import { HmacPseudonymiser, type Pseudonymiser } from "../../privacy/pseudonymiser.js";
 import { ClientTally, type ClientLine } from "./clients.js";
 import { loadPolicy } from "../../policy/loader.js";
@@ -8,7 +7,7 @@ import { DecisionDiff } from "./compare.js";
 import { replay, type ReplayResult } from "./engine.js";
 import { readEvents, type Format } from "./formats.js";
 import { openInput } from "./input.js";
-import { offlineTarget, type OfflineWiring } from "./offline.js";
+import { offlineTarget, type OfflineOptions } from "./offline.js";
 import { progressBar } from "./progress.js";
 import { jsonReport, textReport } from "./report.js";
 import type { ReplayTarget } from "./target.js";
@@ -27,7 +26,8 @@ export interface ReplayCommand {
   maxDisorderMs: number;
   examples: number;
   progress: boolean;
-  wiring?: OfflineWiring;
+  /** How offline targets are built (for tests). */
+  offline?: OfflineOptions;
   /** Keyed like the server (the configured key); a key for this run when absent. */
   pseudonymiser?: Pseudonymiser;
   /** Where to write one JSON line per client (`--clients`); "" to only return them. */
@@ -46,10 +46,11 @@ export async function runReplay(command: ReplayCommand): Promise<ReplayOutput> {
   if (command.target && command.compare) throw new Error("--compare replays two policies offline; it cannot be combined with --target");
   const policy = await loadPolicy(command.policy);
   const pseudonymiser = command.pseudonymiser ?? new HmacPseudonymiser({ current: randomBytes(32) });
-  const targets = [await primaryTarget(command, policy, pseudonymiser)];
+  const offline = { ...command.offline, pseudonymiser };
+  const targets = [await primaryTarget(command, offline)];
   const diff = command.compare ? new DecisionDiff(command.examples) : undefined;
   const tally = command.clients !== undefined ? new ClientTally(policy, pseudonymiser) : undefined;
-  if (command.compare) targets.push(offlineTarget(await loadPolicy(command.compare), command.wiring, pseudonymiser));
+  if (command.compare) targets.push(await offlineTarget(command.compare, offline));
   const input = await openInput(command.input);
   const progress = command.progress ? progressBar(input.size) : undefined;
   const result = await replay(readEvents(input, command.format, command.scenario), {
@@ -70,8 +71,8 @@ export async function runReplay(command: ReplayCommand): Promise<ReplayOutput> {
   return { result, text, clients: tally?.lines() };
 }
 
-async function primaryTarget(command: ReplayCommand, policy: CompiledPolicy, pseudonymiser: Pseudonymiser): Promise<ReplayTarget> {
-  if (!command.target) return offlineTarget(policy, command.wiring, pseudonymiser);
+async function primaryTarget(command: ReplayCommand, offline: OfflineOptions): Promise<ReplayTarget> {
+  if (!command.target) return offlineTarget(command.policy, offline);
   // Loaded lazily: offline replay never needs a gRPC client.
   const { grpcTarget } = await import("./grpc-target.js");
   return grpcTarget(command.target);

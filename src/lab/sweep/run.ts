@@ -1,8 +1,9 @@
 import type { CompiledPolicy } from "../../policy/compile.js";
+import { loadPolicy } from "../../policy/loader.js";
 import type { LabLine } from "../lines.js";
 import { replay } from "../replay/engine.js";
 import type { Problem, ReplayEvent } from "../replay/events.js";
-import { offlineTarget, type OfflineWiring } from "../replay/offline.js";
+import { offlineTarget } from "../replay/offline.js";
 import { parseLabLine } from "../replay/parse-lab.js";
 import type { ScenarioFigures } from "../replay/stats.js";
 import type { ReplayTarget } from "../replay/target.js";
@@ -37,9 +38,9 @@ export interface SweepRow {
 }
 
 export interface SweepOptions {
-  policy: CompiledPolicy;
+  /** The policy file every run decides with. */
+  policy: string;
   seeds: readonly number[];
-  wiring?: OfflineWiring;
   /** Where each run goes (a live server over gRPC, say); a fresh offline target when absent. */
   target?: () => ReplayTarget;
   /** Told when each run starts (for progress on standard error). */
@@ -51,11 +52,12 @@ export async function runSweep(points: readonly SweepPoint[], options: SweepOpti
   const rows: SweepRow[] = [];
   const total = points.length * options.seeds.length;
   let index = 0;
+  const policy = await loadPolicy(options.policy);
   for (const point of points) {
     const runs: ScenarioFigures[] = [];
     for (const seed of options.seeds) {
       options.onRun?.(point, seed, index++, total);
-      runs.push(await runPoint(point, seed, options));
+      runs.push(await runPoint(point, seed, { ...options, compiled: policy }));
     }
     rows.push(pool(point, options.seeds, runs));
   }
@@ -63,10 +65,14 @@ export async function runSweep(points: readonly SweepPoint[], options: SweepOpti
 }
 
 /** One point, one seed: generated in this process and replayed through a fresh target. */
-export async function runPoint(point: SweepPoint, seed: number, options: Pick<SweepOptions, "policy" | "wiring" | "target">): Promise<ScenarioFigures> {
-  const { policy } = options;
+export async function runPoint(
+  point: SweepPoint,
+  seed: number,
+  options: Pick<SweepOptions, "policy" | "target"> & { compiled: CompiledPolicy },
+): Promise<ScenarioFigures> {
+  const policy = options.compiled;
   const result = await replay(labEvents(simulate(point.set, seed)), {
-    targets: [options.target?.() ?? offlineTarget(policy, options.wiring)],
+    targets: [options.target?.() ?? (await offlineTarget(options.policy))],
     loginEndpoints: new Set(policy.endpoints.filter((e) => e.authentication).map((e) => e.name)),
     maxDisorderMs: 60_000,
   });

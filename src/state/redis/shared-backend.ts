@@ -5,7 +5,7 @@ import { createRedisClient, waitForReady, type RedisClient, type RedisConnection
 import { RedisSharedMap } from "./shared-map.js";
 import { RedisSubscriber } from "./subscriber.js";
 import { parseRedisUrl } from "./url.js";
-import type { ResponseBackend } from "../shared-backend.js";
+import type { SharedBackend } from "../shared-backend.js";
 import type { SharedMapStore } from "../shared-map.js";
 
 /**
@@ -15,7 +15,7 @@ import type { SharedMapStore } from "../shared-map.js";
  */
 export const DEFAULT_RESPONSE_TIMEOUT_MS = 1_000;
 
-export interface RedisResponseBackendOptions extends RedisConnectionOptions {
+export interface RedisSharedBackendOptions extends RedisConnectionOptions {
   namespace?: string;
 }
 
@@ -24,10 +24,10 @@ export interface RedisResponseBackendOptions extends RedisConnectionOptions {
  * (which can do nothing else). Both connect in the background; calls fail fast with
  * StoreUnavailableError until they are ready.
  */
-export function createRedisResponseBackend(url: string, options: RedisResponseBackendOptions = {}): RedisResponseBackend {
+export function createRedisSharedBackend(url: string, options: RedisSharedBackendOptions = {}): RedisSharedBackend {
   const target = parseRedisUrl(url);
   const connection = { ...options, commandTimeoutMs: Math.max(options.commandTimeoutMs ?? 0, DEFAULT_RESPONSE_TIMEOUT_MS) };
-  return new RedisResponseBackend(
+  return new RedisSharedBackend(
     createRedisClient(target, connection),
     createRedisClient(target, connection),
     connection.commandTimeoutMs,
@@ -35,7 +35,7 @@ export function createRedisResponseBackend(url: string, options: RedisResponseBa
   );
 }
 
-export class RedisResponseBackend implements ResponseBackend {
+export class RedisSharedBackend implements SharedBackend {
   readonly kind = "redis";
   readonly audit: RedisAuditLog;
   readonly #commands: RedisCommands;

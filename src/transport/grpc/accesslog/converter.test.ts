@@ -24,7 +24,21 @@ describe("toAccessLogRecord", () => {
       deniedByAuthz: true,
     });
     expect(record.responseHeaders.get("x-auth-result")).toBe("failed");
-    expect(Object.fromEntries(record.authzMetadata)).toEqual({ action: "block", endpoint: "login" });
+    expect(record.attribution).toEqual({ action: "block", endpoint: "login" });
+  });
+
+  it("reads the attribution Palisade attached to its decision, and ignores metadata that is not Palisade's", () => {
+    const entry = (fields: Record<string, unknown>) =>
+      toAccessLogRecord({ common_properties: { metadata: { filter_metadata: { "envoy.filters.http.ext_authz": toStruct(fields) } } } });
+    expect(entry({ endpoint: "login", action: "step_up", ip_id: "ipX", username_id: "userY", subnet: "192.0.2.0/24" }).attribution).toEqual({
+      endpoint: "login",
+      action: "step_up",
+      ipId: "ipX",
+      usernameId: "userY",
+      subnet: "192.0.2.0/24",
+    });
+    expect(entry({ endpoint: "login", action: "dance" }).attribution).toBeUndefined();
+    expect(entry({ other: "filter" }).attribution).toBeUndefined();
   });
 
   it("never throws on empty or malformed entries", () => {

@@ -1,4 +1,6 @@
-import type { AccessLogRecord } from "../../../domain/access-log.js";
+import type { AccessLogRecord, CheckAttribution } from "../../../domain/access-log.js";
+import { ACTIONS, type Action } from "../../../domain/decision.js";
+import { METADATA_KEYS } from "../authz/metadata-keys.js";
 import { fromStruct, timestampToMs, type HTTPAccessLogEntry } from "../protos.js";
 
 /** Envoy puts the ext_authz filter's dynamic metadata under this filter name. */
@@ -23,7 +25,7 @@ export function toAccessLogRecord(entry: HTTPAccessLogEntry | null | undefined):
     responseHeaders: lowerCaseMap(response?.response_headers),
     clientAddress: text(common?.downstream_remote_address?.socket_address?.address),
     deniedByAuthz: flags?.unauthorized_details != null,
-    authzMetadata: flatMetadata(common?.metadata?.filter_metadata?.[EXT_AUTHZ_FILTER]),
+    attribution: attributionOf(fromStruct(common?.metadata?.filter_metadata?.[EXT_AUTHZ_FILTER])),
   };
 }
 
@@ -37,10 +39,20 @@ function lowerCaseMap(headers: Record<string, string> | undefined): Map<string, 
   return map;
 }
 
-function flatMetadata(struct: Parameters<typeof fromStruct>[0]): Map<string, string | number | boolean> {
-  const flat = new Map<string, string | number | boolean>();
-  for (const [key, value] of Object.entries(fromStruct(struct))) {
-    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") flat.set(key, value);
-  }
-  return flat;
+/** Palisade's own keys in the ext_authz metadata (see decisionMetadata); undefined when they are not there. */
+function attributionOf(metadata: Record<string, unknown>): CheckAttribution | undefined {
+  const read = (key: string) => text(metadata[key]);
+  const endpoint = read(METADATA_KEYS.endpoint);
+  const action = read(METADATA_KEYS.action);
+  if (!endpoint || !action || !ACTIONS.includes(action as Action)) return undefined;
+  return {
+    endpoint,
+    action: action as Action,
+    ipId: read(METADATA_KEYS.ipId),
+    subnet: read(METADATA_KEYS.subnet),
+    usernameId: read(METADATA_KEYS.usernameId),
+    fingerprintId: read(METADATA_KEYS.fingerprintId),
+    headerShape: read(METADATA_KEYS.headerShape),
+    country: read(METADATA_KEYS.country),
+  };
 }

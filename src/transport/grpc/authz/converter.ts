@@ -1,6 +1,6 @@
 /**
  * The only mapping between ext_authz protobuf messages and Palisade's domain types.
- * DESIGN.md, "Decision contract", fixes what every CheckResponse must carry.
+ * docs/design.md ("The decision") fixes what every CheckResponse must carry.
  */
 import type { Action, Decision } from "../../../domain/decision.js";
 import type { HttpAttributes } from "../../../domain/request.js";
@@ -17,6 +17,7 @@ import {
   type OkHttpResponse,
   type Struct,
 } from "../protos.js";
+import { METADATA_KEYS } from "./metadata-keys.js";
 
 // ---------------------------------------------------------------------------------------------
 // CheckRequest → HttpAttributes
@@ -216,7 +217,7 @@ function deniedCheckResponse(code: number, denied: DeniedHttpResponse, dynamicMe
  */
 export function decisionMetadata(decision: Decision): Struct {
   return toStruct({
-    action: decision.action,
+    [METADATA_KEYS.action]: decision.action,
     risk: decision.risk,
     risk_text: String(decision.risk),
     reasons: decision.reasons.map((reason) => reason.code),
@@ -225,13 +226,13 @@ export function decisionMetadata(decision: Decision): Struct {
     decision_id: decision.decisionId,
     subject: decision.subject,
     degraded: decision.degraded,
-    endpoint: decision.endpoint,
-    ip_id: decision.attribution?.ipId,
-    subnet: decision.attribution?.subnet,
-    username_id: decision.attribution?.usernameId,
-    fingerprint_id: decision.attribution?.fingerprintId,
-    header_shape: decision.attribution?.headerShape,
-    country: decision.attribution?.country,
+    [METADATA_KEYS.endpoint]: decision.endpoint,
+    [METADATA_KEYS.ipId]: decision.attribution?.ipId,
+    [METADATA_KEYS.subnet]: decision.attribution?.subnet,
+    [METADATA_KEYS.usernameId]: decision.attribution?.usernameId,
+    [METADATA_KEYS.fingerprintId]: decision.attribution?.fingerprintId,
+    [METADATA_KEYS.headerShape]: decision.attribution?.headerShape,
+    [METADATA_KEYS.country]: decision.attribution?.country,
   });
 }
 

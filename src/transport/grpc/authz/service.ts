@@ -2,6 +2,7 @@ import type { Pipeline } from "../../../pipeline/pipeline.js";
 import type { CompiledPolicy } from "../../../policy/compile.js";
 import type { DecisionObserver } from "../../../telemetry/decision-observer.js";
 import type { AuthorizationImplementation } from "../protos.js";
+import { grpcStatusFor, grpcStatusName } from "../status.js";
 import { toCheckResponse, toHttpAttributes } from "./converter.js";
 
 export interface AuthorizationDependencies {
@@ -34,7 +35,8 @@ export function createAuthorizationService(deps: AuthorizationDependencies): Aut
             callback(null, response);
           },
           (error: unknown) => {
-            const status = deps.observer.failed(error, "authz", started);
+            const status = grpcStatusFor(error);
+            deps.observer.failed(error, "authz", started, grpcStatusName(status));
             callback({ code: status, details: "palisade could not decide" });
           },
         );

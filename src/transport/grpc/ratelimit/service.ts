@@ -1,7 +1,8 @@
 import { status } from "@grpc/grpc-js";
 import type { RateLimiter } from "../../../ratelimit/limiter.js";
-import type { RateLimitTelemetry } from "../../../telemetry/ratelimit-metrics.js";
+import type { RateLimitTelemetry } from "../../../telemetry/ratelimit-telemetry.js";
 import type { RateLimitImplementation } from "../protos.js";
+import { grpcStatusFor, grpcStatusName } from "../status.js";
 import { toRateLimitRequest, toRateLimitResponse } from "./converter.js";
 
 export interface RateLimitServiceDependencies {
@@ -30,7 +31,8 @@ export function createRateLimitService(deps: RateLimitServiceDependencies): Rate
             callback(null, toRateLimitResponse(decision));
           },
           (error: unknown) => {
-            const code = deps.telemetry.failed(error, started);
+            const code = grpcStatusFor(error);
+            deps.telemetry.failed(error, started, grpcStatusName(code));
             // Envoy logs the details; a bug's own message stays in Palisade's log.
             const details = code !== status.INTERNAL && error instanceof Error ? error.message : "palisade could not answer";
             callback({ code, details });

@@ -5,7 +5,8 @@ import { canonicalUsername } from "../../../pipeline/normalise.js";
 import type { CompiledPolicy } from "../../../policy/compile.js";
 import { parseDuration } from "../../../config/duration.js";
 import type { Pseudonymiser } from "../../../privacy/pseudonymiser.js";
-import { ResponseError, type ResponseErrorCode } from "../../../response/errors.js";
+import { ResponseError } from "../../../response/errors.js";
+import { failureKindOf, type FailureKind } from "../../../domain/errors.js";
 import { StoreUnavailableError } from "../../../state/store.js";
 import { problem, type AdminResponse } from "../problem.js";
 
@@ -18,8 +19,8 @@ export class BadInput extends Error {
 
 const bad = (detail: string) => new BadInput(problem(400, detail));
 
-/** The one table from response-engine error codes to HTTP statuses. */
-const STATUS: Record<ResponseErrorCode, number> = { not_found: 404, invalid: 422, conflict: 409, unavailable: 503 };
+/** The HTTP status for each kind of failure in the error catalogue (src/domain/errors.ts). */
+const STATUS: Record<FailureKind, number> = { invalid: 422, not_found: 404, conflict: 409, unavailable: 503, too_large: 413, internal: 500 };
 
 /** Runs a handler; refused input and refused operations become problem documents (nothing was changed). */
 export async function guarded(run: () => Promise<AdminResponse>): Promise<AdminResponse> {
@@ -27,7 +28,7 @@ export async function guarded(run: () => Promise<AdminResponse>): Promise<AdminR
     return await run();
   } catch (error) {
     if (error instanceof BadInput) return error.response;
-    if (error instanceof ResponseError) return problem(STATUS[error.code], error.message);
+    if (error instanceof ResponseError) return problem(STATUS[failureKindOf(error)], error.message);
     if (error instanceof StoreUnavailableError) return problem(503, "the shared store is unavailable; nothing was changed");
     throw error;
   }

@@ -1,48 +1,22 @@
-import { describe, expect, it } from "vitest";
-import { minimalPolicy } from "../../test/support/policies.js";
-import { createPipeline } from "./pipeline.js";
-import type { HttpAttributes } from "../domain/request.js";
-import { HmacPseudonymiser } from "../privacy/pseudonymiser.js";
-import { MemoryStore } from "../state/memory-store.js";
-import { effectiveLimit } from "../response/throttle.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { HttpAttributes } from "../../src/domain/request.js";
+import type { Pipeline } from "../../src/pipeline/pipeline.js";
+import { testDecisionCore } from "../support/decision-core.js";
+import { minimalPolicyDocument, policyFile } from "../support/policies.js";
 
 const T0 = Date.UTC(2026, 10, 24, 9);
 
-describe("effectiveLimit", () => {
-  const limit = { requests: 100, windowMs: 60_000, floor: 10 };
-  it.each([
-    [0, 100],
-    [50, 55],
-    [99, 10],
-    [100, 10],
-    [-5, 100],
-    [250, 10],
-  ])("at risk %i allows %i", (risk, expected) => expect(effectiveLimit(limit, risk)).toBe(expected));
-
-  it("never goes below the floor or above the full limit", () => {
-    for (let risk = 0; risk <= 100; risk++) {
-      const allowed = effectiveLimit(limit, risk);
-      expect(allowed).toBeGreaterThanOrEqual(10);
-      expect(allowed).toBeLessThanOrEqual(100);
-      if (risk > 0) expect(allowed).toBeLessThanOrEqual(effectiveLimit(limit, risk - 1));
-    }
-  });
-});
-
 describe("adaptive throttling through the pipeline", () => {
-  const policy = minimalPolicy({
+  const policy = policyFile(minimalPolicyDocument({
     endpoints: [{ name: "search", match: { path: "/search" } }],
     rules: [
       { id: "adaptive", when: "true", action: "throttle", scope: "ip", limit: { requests: 10, window: "1m", floor: 2 } },
     ],
     reputation: { lists: [{ name: "suspect", effect: "label", weight: 80, cidrs: ["198.18.0.0/24"] }] },
-  });
-  const pipeline = createPipeline({
-    store: new MemoryStore(),
-    pseudonymiser: new HmacPseudonymiser({ current: Buffer.alloc(32, 3) }),
-    policy: () => policy,
-    clock: { now: () => T0 },
-    eventTime: { maxSkewMs: 60_000, trust: true },
+  }));
+  let pipeline: Pipeline;
+  beforeAll(async () => {
+    pipeline = (await testDecisionCore(policy, { clock: { now: () => T0 } })).pipeline;
   });
   const search = (ip: string, i: number): HttpAttributes => ({ method: "GET", path: "/search", headers: new Map([["x-forwarded-for", ip]]), timeMs: T0 + i });
 

@@ -1,0 +1,126 @@
+import { stat } from "node:fs/promises";
+import { loadHashFile, prefixDirectory, type BreachedPasswordList } from "../detection/breached-passwords.js";
+import { LoginOutcomeRecorder } from "../detection/login-outcomes.js";
+import { systemClock, type Clock } from "../domain/clock.js";
+import { createDetectionState, createPipeline, type DetectionState, type Pipeline } from "../pipeline/pipeline.js";
+import { PolicySource } from "../policy/policy-source.js";
+import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
+import { ResponseEngine, type ResponseObserver } from "../response/engine.js";
+import type { ResponseEvent } from "../response/events.js";
+import type { Settings } from "../settings/settings.js";
+import type { Logger } from "../telemetry/logger.js";
+import type { Metrics } from "../telemetry/metrics.js";
+import { startPseudonymiser } from "./pseudonymiser.js";
+import { openStores, type Stores } from "./stores.js";
+
+/**
+ * Everything that decides, built once for the server, offline replay, the benchmarks and the
+ * tests alike, so that each of them is about the same product: the policy in force, the
+ * stores, replica-local detection state, the response engine (quarantines, overrides) and
+ * the pipeline and outcome path over them.
+ */
+export interface DecisionCore {
+  policy: PolicySource;
+  pseudonymiser: Pseudonymiser;
+  stores: Stores;
+  detection: DetectionState;
+  engine: ResponseEngine;
+  pipeline: Pipeline;
+  outcomes: LoginOutcomeRecorder;
+  /** Stops reloading and background work, then closes the stores. */
+  stop(): Promise<void>;
+}
+
+export interface DecisionCoreOptions {
+  logger: Logger;
+  clock?: Clock;
+  /** Counts reloads, rule errors, outcomes and store trouble; absent in replay. */
+  metrics?: Metrics;
+  /** Hooks of the response engine (its metrics) and further receivers of its events (webhooks). */
+  response?: { observer?: ResponseObserver; listeners?: ((event: ResponseEvent, atMs: number) => void)[] };
+  /** false reads the policy once (replay): no file watch, no polling. */
+  watchPolicy?: boolean;
+  /** A pseudonymiser the caller keyed (replay keyed like the server); built from the settings when absent. */
+  pseudonymiser?: Pseudonymiser;
+  /** Stores the caller owns (tests, benchmarks); opened from the settings, and closed on stop, when absent. */
+  stores?: Stores;
+}
+
+/** A new quarantine's shared write may take this many store budgets before a Check stops waiting. */
+const QUARANTINE_BUDGET_FACTOR = 2;
+/** Polling for a policy that is never reloaded: the longest interval a timer takes (24.8 days). */
+const NO_POLL_MS = 2 ** 31 - 1;
+
+export async function createDecisionCore(settings: Settings, options: DecisionCoreOptions): Promise<DecisionCore> {
+  const { logger, metrics } = options;
+  const clock = options.clock ?? systemClock;
+  const watch = options.watchPolicy ?? true;
+  const pseudonymiser = options.pseudonymiser
+    ? { instance: options.pseudonymiser, stop: () => {} }
+    : await startPseudonymiser(settings, clock, logger);
+  const policy = new PolicySource({
+    location: settings.policy,
+    logger,
+    ...(watch ? {} : { watch: false, pollIntervalMs: NO_POLL_MS }),
+    onReload: (result) => {
+      metrics?.policyReloads.inc({ result: result.ok ? "success" : "rejected" });
+      if (result.ok) metrics?.setActivePolicy(result.policy);
+    },
+  });
+  const cleanup: (() => Promise<void> | void)[] = [() => pseudonymiser.stop()];
+  const undo = async () => {
+    for (const step of cleanup.reverse()) await step();
+  };
+  try {
+    const first = await policy.start();
+    metrics?.setActivePolicy(first);
+    cleanup.push(() => policy.stop());
+    const breached = await openBreachedPasswords(settings.breachedPasswords, logger);
+    const stores = options.stores ?? (await openStores(settings, { logger, clock, metrics }));
+    if (!options.stores) cleanup.push(() => stores.close());
+    const engine = await ResponseEngine.start({
+      backend: stores.shared,
+      store: stores.store,
+      source: policy,
+      log: logger.child({ component: "response" }),
+      clock: () => clock.now(),
+      budgetMs: settings.storeTimeout * QUARANTINE_BUDGET_FACTOR,
+      listeners: options.response?.listeners ?? [],
+      observer: options.response?.observer,
+    });
+    cleanup.push(() => engine.stop());
+    const detection = createDetectionState(stores.store, breached);
+    const outcomes = new LoginOutcomeRecorder({
+      store: stores.store,
+      policy: () => policy.current(),
+      recent: detection.recent,
+      site: detection.site,
+      pseudonymiser: pseudonymiser.instance,
+      clock,
+      onRecorded: (outcome) => metrics?.loginOutcomes.inc({ outcome }),
+      onIgnored: (reason) => metrics?.loginOutcomes.inc({ outcome: `ignored_${reason}` }),
+    });
+    const pipeline = createPipeline({
+      store: stores.store,
+      detection,
+      pseudonymiser: pseudonymiser.instance,
+      policy: () => policy.current(),
+      clock,
+      eventTime: { maxSkewMs: settings.maxClockSkew, trust: settings.trustEventTime },
+      onRuleError: (rule) => metrics?.ruleErrors.inc({ rule }),
+      responder: engine.responder,
+    });
+    return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, outcomes, stop: undo };
+  } catch (error) {
+    await undo();
+    throw error;
+  }
+}
+
+/** The breached-password list is data mounted beside the service, never fetched at run time. */
+async function openBreachedPasswords(path: string | undefined, logger: Logger): Promise<BreachedPasswordList | undefined> {
+  if (!path) return undefined;
+  const list = (await stat(path)).isDirectory() ? prefixDirectory(path) : await loadHashFile(path);
+  logger.info({ path }, "breached-password list loaded");
+  return list;
+}
