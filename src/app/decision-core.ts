@@ -1,9 +1,11 @@
 import { stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import { loadHashFile, prefixDirectory, type BreachedPasswordList } from "../detection/breached-passwords.js";
 import { LoginOutcomeRecorder } from "../detection/login-outcomes.js";
 import { systemClock, type Clock } from "../domain/clock.js";
 import { createDetectionState, createPipeline, type DetectionState, type Pipeline } from "../pipeline/pipeline.js";
 import { PolicySource } from "../policy/policy-source.js";
+import { resolvePolicyFile } from "../policy/policy-file.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import { ResponseEngine, type ResponseObserver } from "../response/engine.js";
 import type { ResponseEvent } from "../response/events.js";
@@ -12,6 +14,7 @@ import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { startPseudonymiser } from "./pseudonymiser.js";
 import { openStores, type Stores } from "./stores.js";
+import { ReputationFeeds } from "./reputation-feeds.js";
 
 /**
  * Everything that decides, built once for the server, offline replay, the benchmarks and the
@@ -27,6 +30,8 @@ export interface DecisionCore {
   engine: ResponseEngine;
   pipeline: Pipeline;
   outcomes: LoginOutcomeRecorder;
+  /** Reputation feeds the policy names, loaded and refreshed in the background. */
+  feeds: ReputationFeeds;
   /** Stops reloading and background work, then closes the stores. */
   stop(): Promise<void>;
 }
@@ -58,6 +63,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
   const pseudonymiser = options.pseudonymiser
     ? { instance: options.pseudonymiser, stop: () => {} }
     : await startPseudonymiser(settings, clock, logger);
+  let feeds: ReputationFeeds | undefined;
   const policy = new PolicySource({
     location: settings.policy,
     logger,
@@ -65,6 +71,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
     onReload: (result) => {
       metrics?.policyReloads.inc({ result: result.ok ? "success" : "rejected" });
       if (result.ok) metrics?.setActivePolicy(result.policy);
+      if (result.ok) void feeds?.reconcile(result.policy);
     },
   });
   const cleanup: (() => Promise<void> | void)[] = [() => pseudonymiser.stop()];
@@ -75,6 +82,9 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
     const first = await policy.start();
     metrics?.setActivePolicy(first);
     cleanup.push(() => policy.stop());
+    feeds = new ReputationFeeds({ logger: logger.child({ component: "reputation-feeds" }), metrics, baseDir: dirname(await resolvePolicyFile(settings.policy)) });
+    cleanup.push(() => feeds?.stop());
+    await feeds.reconcile(first);
     const breached = await openBreachedPasswords(settings.breachedPasswords, logger);
     const stores = options.stores ?? (await openStores(settings, { logger, clock, metrics }));
     if (!options.stores) cleanup.push(() => stores.close());
@@ -90,6 +100,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
     });
     cleanup.push(() => engine.stop());
     const detection = createDetectionState(stores.store, breached);
+    detection.feeds = feeds;
     const outcomes = new LoginOutcomeRecorder({
       store: stores.store,
       policy: () => policy.current(),
@@ -110,7 +121,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       onRuleError: (rule) => metrics?.ruleErrors.inc({ rule }),
       responder: engine.responder,
     });
-    return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, outcomes, stop: undo };
+    return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, outcomes, feeds, stop: undo };
   } catch (error) {
     await undo();
     throw error;

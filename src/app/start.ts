@@ -13,6 +13,7 @@ import { createDecisionCore } from "./decision-core.js";
 import { createEnvoyServer } from "./grpc.js";
 import { createHttpServer } from "./http.js";
 import { readiness } from "./readiness.js";
+import type { ReputationFeeds } from "./reputation-feeds.js";
 import { openWebhooks } from "./webhooks.js";
 
 /** A running Palisade: the one place that picks concrete adapters and wires them together. */
@@ -24,6 +25,8 @@ export interface App {
   logger: Logger;
   metrics: Metrics;
   policy: PolicySource;
+  /** Reputation feeds the policy names (status, and a refresh on demand). */
+  feeds: ReputationFeeds;
   /** Absent when no rate-limit configuration is set: ShouldRateLimit is then not served. */
   rateLimitConfig?: RateLimitConfigSource;
   store: Store;
@@ -73,7 +76,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
   });
   const store = core.stores.store;
   const grpcServer = createEnvoyServer({ settings, core, rateLimitConfig, clock, metrics, logger });
-  const admin = await createHttpServer({ settings, core, clock, metrics, logger, readiness: () => readiness(core.policy, store, rateLimitConfig) });
+  const admin = await createHttpServer({ settings, core, clock, metrics, logger, readiness: () => readiness(core.policy, store, rateLimitConfig, core.feeds) });
   const grpcPort = await grpcServer.listen();
   const adminPort = await admin.listen();
   logger.info({ grpcPort, adminPort, store: store.kind, policy: core.policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
@@ -85,6 +88,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     logger,
     metrics,
     policy: core.policy,
+    feeds: core.feeds,
     ...(rateLimitConfig ? { rateLimitConfig } : {}),
     store,
     async stop() {

@@ -76,7 +76,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
       });
       // Every request is seen: what no declared endpoint matches goes through the default class.
       const endpoint = declared ?? policy.defaultEndpoint;
-      const { standing, signals: standingSignals } = standingOf(request, address, policy);
+      const { standing, signals: standingSignals } = standingOf(request, address, policy, detection.feeds);
       // A quarantine wins over an allow list or an allowed bot (it is an explicit act), not over a standing block.
       const held = standing?.effect === "block" ? undefined : deps.responder?.held(request);
       // Clients with a standing verdict or a quarantine are decided without touching the store: a flood costs no round trip.

@@ -18,6 +18,7 @@ import { planResponse } from "../response/store-reads.js";
 import { applyWithStatus } from "../state/resilient-store.js";
 import type { EntityOp, Store } from "../state/store.js";
 import type { NormalisedRequest } from "../domain/request.js";
+import type { FeedLookup } from "../policy/cidr-lists.js";
 
 /** Detection state that lives in the replica (not in the store) between requests. */
 export interface DetectionState {
@@ -28,6 +29,8 @@ export interface DetectionState {
   site: SiteActivity;
   recent: RecentAttempts;
   breached?: BreachedPasswordList;
+  /** Reputation feeds the service loads (last good copy of each); absent offline. */
+  feeds?: FeedLookup;
 }
 
 export interface Measured {

@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
+import type ipaddr from "ipaddr.js";
 import type { Action, Scope } from "../domain/decision.js";
 import { parseCidr, type CidrList } from "./cidr-lists.js";
+import { RangeSet } from "./range-set.js";
 import { compileCondition, type CompiledCondition } from "./cel.js";
 import { durationMs } from "../config/duration.js";
 import { ConfigError, type ConfigIssue } from "../config/config-error.js";
@@ -44,7 +46,7 @@ export interface AllowedBot {
   name: string;
   category: string;
   userAgent: RegExp;
-  ranges: CidrList["ranges"];
+  ranges: [ipaddr.IPv4 | ipaddr.IPv6, number][];
 }
 
 export interface CompiledRule {
@@ -126,17 +128,19 @@ export function compilePolicy(
   });
   const lists = spec.reputation.lists.map((list, index) => {
     const path = `spec.reputation.lists[${index}]`;
-    const texts = [
-      ...list.cidrs.map((text, i) => ({ text, where: `${path}.cidrs[${i}]` })),
-      ...list.files.flatMap((file, i) => fileEntries(file, listFiles, `${path}.files[${i}]`, issues)),
-    ];
-    const ranges = texts.flatMap(({ text, where }) => {
-      const range = parseCidr(text);
-      if (!range) issues.push({ path: where, message: `not an IP address or CIDR range: "${text}"` });
-      return range ? [range] : [];
+    const builder = RangeSet.builder();
+    const add = (text: string, where: string) => {
+      if (!builder.addText(text)) issues.push({ path: where, message: `not an IP address or CIDR range: "${text}"` });
+    };
+    list.cidrs.forEach((text, i) => add(text.trim(), `${path}.cidrs[${i}]`));
+    list.files.forEach((file, i) => forEachFileEntry(file, listFiles, `${path}.files[${i}]`, issues, add));
+    const feeds = list.feeds.map((feed, i) => {
+      if (feed.format !== "csv" && feed.column !== undefined) issues.push({ path: `${path}.feeds[${i}].column`, message: "column applies to the csv format only" });
+      return { source: feed.source, format: feed.format, column: feed.column, refreshMs: durationMs(feed.refresh) };
     });
-    return { name: list.name, effect: list.effect, weight: list.weight, ranges } satisfies CidrList;
+    return { name: list.name, effect: list.effect, weight: list.weight, set: builder.build(), entries: builder.count, feeds } satisfies CidrList;
   });
+  checkUniqueNames(spec.reputation.lists.map((l) => l.name), "spec.reputation.lists", "list name", issues);
   const probing = compileProbing(spec.signals.probing, listFiles, issues);
   const bots = spec.bots.allowed.flatMap((bot, index) => compileBot(bot, `spec.bots.allowed[${index}]`, issues));
   spec.endpoints.forEach((endpoint, index) => {
@@ -236,16 +240,30 @@ function prefixMatcher(prefix: string): (path: string) => boolean {
   return (path) => path.startsWith(prefix);
 }
 
-function fileEntries(file: string, listFiles: ReadonlyMap<string, string>, where: string, issues: PolicyIssue[]) {
+/** Each non-blank line of a list file, comments (`#`) removed, without building an array of lines. */
+function forEachFileEntry(
+  file: string,
+  listFiles: ReadonlyMap<string, string>,
+  where: string,
+  issues: PolicyIssue[],
+  visit: (text: string, where: string) => void,
+): void {
   const text = listFiles.get(file);
   if (text === undefined) {
     issues.push({ path: where, message: `cannot read list file "${file}"` });
-    return [];
+    return;
   }
-  return text
-    .split(/\r?\n/)
-    .map((line, i) => ({ text: line.replace(/#.*$/, "").trim(), where: `${where} line ${i + 1}` }))
-    .filter((entry) => entry.text !== "");
+  let start = 0;
+  for (let line = 1; start <= text.length; line++) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    let entry = text.slice(start, end);
+    start = end + 1;
+    const hash = entry.indexOf("#");
+    if (hash >= 0) entry = entry.slice(0, hash);
+    entry = entry.trim();
+    if (entry !== "") visit(entry, `${where} line ${line}`);
+  }
 }
 
 function checkUniqueNames(names: string[], path: string, what: string, issues: PolicyIssue[]): void {

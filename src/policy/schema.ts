@@ -109,6 +109,25 @@ const endpoint = z
   })
   .strict();
 
+const feed = z
+  .object({
+    source: z
+      .string()
+      .min(1)
+      .refine((value) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || /^https?:\/\//i.test(value), { message: "a feed is a file path or an http(s):// URL" })
+      .describe("A file path, or an http:// or https:// URL"),
+    format: z
+      .enum(["plain", "netset", "spamhaus", "csv"])
+      .default("plain")
+      .describe("plain: one address or CIDR per line; netset: FireHOL; spamhaus: DROP/EDROP text or JSON lines; csv: see column"),
+    column: z
+      .union([z.string().min(1), z.number().int().positive()])
+      .optional()
+      .describe("csv only: the header name or 1-based number of the column holding the address"),
+    refresh: duration.default("1h").describe("How often the feed is loaded again; a failed load keeps the last good copy"),
+  })
+  .strict();
+
 const cidrList = z
   .object({
     name,
@@ -117,6 +136,10 @@ const cidrList = z
       .describe("block = deny at once; allow = skip the rules (trusted partner); label = only visible to rules"),
     cidrs: z.array(z.string()).default([]),
     files: z.array(z.string()).default([]).describe("Files with one CIDR per line (mounted lists)"),
+    feeds: z
+      .array(feed)
+      .default([])
+      .describe("Large or changing lists the service loads itself and refreshes on a schedule, keeping the last good copy"),
     weight: z.number().int().min(0).max(100).default(0),
   })
   .strict();

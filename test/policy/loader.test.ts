@@ -67,7 +67,7 @@ spec:
     lists: [{ name: partners, effect: allow, files: [partners.txt] }]
 `;
     const policy = parsePolicyText(text, "p.yaml", new Map([["partners.txt", "203.0.113.0/28\n"]]));
-    expect(policy.lists[0]?.ranges).toHaveLength(1);
+    expect(policy.lists[0]?.entries).toBe(1);
   });
 });
 
@@ -142,7 +142,7 @@ describe("loadPolicy on a directory", () => {
 `,
     );
     const policy = await loadPolicy(dir);
-    expect(policy.lists[0]?.ranges).toHaveLength(2);
+    expect(policy.lists[0]?.entries).toBe(2);
   });
 
   it("names a missing location", async () => {

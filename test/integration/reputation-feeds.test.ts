@@ -1,0 +1,106 @@
+/**
+ * Reputation feeds through the running service: a FireHOL netset file and a Spamhaus DROP list
+ * served over HTTP are loaded at start, deny the addresses they list over gRPC, and when the
+ * HTTP feed starts failing the last good copy stays in force while /readyz and the metrics say
+ * so, without repeating a listed address.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import type { App } from "../../src/app/start.js";
+import { startTestApp } from "../support/app.js";
+import { envoyAuthzClient, httpStatus, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";
+import { examplePolicyPath } from "../support/policies.js";
+
+let dir: string;
+let app: App;
+let client: EnvoyAuthzClient;
+let feedServer: Server;
+let answer: { status: number; body: string } = { status: 200, body: "; Spamhaus DROP List\n203.0.113.128/25 ; SBL000001\n2001:db8:dead::/48 ; SBL000002\n" };
+
+const check = (ip: string) => client.check({ path: "/static/x.css", ip });
+const readyz = async () =>
+  ((await (await fetch(`http://127.0.0.1:${app.adminPort}/readyz`)).json()) as { checks: Record<string, { ok: boolean; detail?: string }> }).checks;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "palisade-feeds-"));
+  feedServer = createServer((_request, response) => {
+    response.writeHead(answer.status, { "content-type": "text/plain" });
+    response.end(answer.body);
+  });
+  await new Promise<void>((resolve) => feedServer.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(feedServer.address() as AddressInfo).port}/drop.txt?key=secret-api-key`;
+  writeFileSync(join(dir, "attackers.netset"), "# FireHOL-style netset\n#\n192.0.2.0/25\n100.64.0.9\n");
+  const policy = readFileSync(examplePolicyPath, "utf8").replace(
+    "  reputation:\n    lists:\n",
+    [
+      "  reputation:",
+      "    lists:",
+      "      - name: feeds",
+      "        effect: block",
+      "        feeds:",
+      "          - source: attackers.netset",
+      "            format: netset",
+      `          - source: "${url}"`,
+      "            format: spamhaus",
+      "            refresh: 1h",
+      "",
+    ].join("\n"),
+  );
+  expect(policy).toContain("attackers.netset");
+  writeFileSync(join(dir, "policy.yaml"), policy);
+  app = await startTestApp({ policy: join(dir, "policy.yaml") });
+  client = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
+});
+
+afterAll(async () => {
+  client?.close();
+  await app?.stop();
+  feedServer?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it("denies addresses listed by a file feed and an HTTP feed, IPv4 and IPv6", async () => {
+  for (const ip of ["192.0.2.5", "100.64.0.9", "203.0.113.200", "2001:db8:dead::1"]) {
+    const response = await check(ip);
+    expect(httpStatus(response), ip).toBe(403);
+    expect(metadata(response).rule).toBe("list:feeds");
+  }
+  for (const ip of ["192.0.2.200", "100.64.0.10", "203.0.113.5", "2001:db8:beef::1"]) {
+    expect(httpStatus(await check(ip)), ip).toBeUndefined();
+  }
+  const checks = await readyz();
+  expect(checks.reputationFeeds).toEqual({ ok: true, detail: "2 of 2 feeds loaded, 4 ranges" });
+});
+
+it("keeps the last good copy when a feed fails, and says so without leaking contents or the URL's key", async () => {
+  answer = { status: 503, body: "<html>down</html>" };
+  await app.feeds.refreshAll();
+  expect(httpStatus(await check("203.0.113.200"))).toBe(403);
+  const checks = await readyz();
+  expect(checks.reputationFeeds?.ok).toBe(false);
+  expect(checks.reputationFeeds?.detail).toContain("feeds[1] failing (last good copy in force)");
+  const text = JSON.stringify(checks);
+  for (const leak of ["203.0.113", "2001:db8", "192.0.2", "secret-api-key"]) expect(text).not.toContain(leak);
+  const metrics = await app.metrics.metricsText();
+  expect(metrics).toMatch(/palisade_reputation_feed_loads_total\{list="feeds",feed="1",result="failure"\} 1/);
+  expect(metrics).toMatch(/palisade_reputation_feed_entries\{list="feeds",feed="1"\} 2/);
+  expect(app.feeds.status()[1]?.source).not.toContain("secret-api-key");
+});
+
+it("picks up a changed file on refresh, and an HTML page in place of a list is refused", async () => {
+  writeFileSync(join(dir, "attackers.netset"), "198.18.0.0/15\n");
+  answer = { status: 200, body: "<html>\n<body>maintenance</body>\n</html>\n" };
+  await app.feeds.refreshAll();
+  expect(httpStatus(await check("198.19.1.1"))).toBe(403);
+  expect(httpStatus(await check("192.0.2.5"))).toBeUndefined();
+  // The HTTP feed answered 200 with a page that is not a list: the last good copy stays.
+  expect(httpStatus(await check("203.0.113.200"))).toBe(403);
+  answer = { status: 200, body: '{"cidr":"203.0.113.0/24","sblid":"SBL3"}\n{"type":"metadata","records":1}\n' };
+  await app.feeds.refreshAll();
+  expect(httpStatus(await check("203.0.113.5"))).toBe(403);
+  expect((await readyz()).reputationFeeds).toEqual({ ok: true, detail: "2 of 2 feeds loaded, 2 ranges" });
+});
