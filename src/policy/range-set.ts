@@ -36,9 +36,10 @@ export class RangeSet {
   /** True when the address (an ipaddr.js address, or its text) is in one of the ranges. */
   has(address: ipaddr.IPv4 | ipaddr.IPv6): boolean {
     if (address.kind() === "ipv4") return this.hasV4(v4Number((address as ipaddr.IPv4).octets));
-    const v6 = address as ipaddr.IPv6;
-    if (v6.isIPv4MappedAddress()) return this.hasV4(v4Number(v6.toIPv4Address().octets));
-    return this.hasV6(v6Words(v6.parts));
+    const parts = (address as ipaddr.IPv6).parts;
+    if (isV4Mapped(parts)) return this.hasV4(((parts[6]! << 16) | parts[7]!) >>> 0);
+    for (let i = 0; i < 4; i++) scratch[i] = ((parts[i * 2]! << 16) | parts[i * 2 + 1]!) >>> 0;
+    return this.hasV6(scratch);
   }
 
   hasV4(value: number): boolean {
@@ -103,7 +104,7 @@ export class RangeSetBuilder {
   add(address: ipaddr.IPv4 | ipaddr.IPv6, prefix: number): void {
     if (address.kind() === "ipv4") return this.addV4(v4Number((address as ipaddr.IPv4).octets), prefix);
     const v6 = address as ipaddr.IPv6;
-    if (v6.isIPv4MappedAddress() && prefix >= 96) return this.addV4(v4Number(v6.toIPv4Address().octets), prefix - 96);
+    if (isV4Mapped(v6.parts) && prefix >= 96) return this.addV4(v4Number(v6.toIPv4Address().octets), prefix - 96);
     const start = v6Words(v6.parts);
     const end = start.slice();
     for (let bit = prefix; bit < 128; bit++) {
@@ -158,6 +159,14 @@ export class RangeSetBuilder {
     }
     return RangeSet.fromSorted(starts.slice(0, n), ends.slice(0, n), v6Starts.slice(0, m * 4), v6Ends.slice(0, m * 4));
   }
+}
+
+/** Words of the address being looked up: look-ups are synchronous, so one buffer serves them all. */
+const scratch = new Uint32Array(4);
+
+/** ::ffff:a.b.c.d, tested directly (ipaddr.js's range() walks every special range). */
+function isV4Mapped(parts: number[]): boolean {
+  return parts[0] === 0 && parts[1] === 0 && parts[2] === 0 && parts[3] === 0 && parts[4] === 0 && parts[5] === 0xffff;
 }
 
 function v4Number(octets: number[]): number {
