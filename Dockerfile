@@ -37,6 +37,8 @@ COPY --from=build /src/dist ./dist
 # module, and examples/policy.yaml is the policy served when PALISADE_POLICY is not set.
 COPY package.json ./
 COPY proto ./proto
+# The hosting ASN list the GeoIP classification uses unless PALISADE_HOSTING_ASNS_FILE names another.
+COPY data ./data
 COPY examples/policy.yaml ./examples/policy.yaml
 # The `node` user of the official image, by number so that Kubernetes' runAsNonRoot can check it.
 USER 1000:1000

@@ -15,6 +15,7 @@ import type { Metrics } from "../telemetry/metrics.js";
 import { startPseudonymiser } from "./pseudonymiser.js";
 import { openStores, type Stores } from "./stores.js";
 import { ReputationFeeds } from "./reputation-feeds.js";
+import { GeoDatabases } from "./geoip.js";
 
 /**
  * Everything that decides, built once for the server, offline replay, the benchmarks and the
@@ -86,6 +87,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
     cleanup.push(() => feeds?.stop());
     await feeds.reconcile(first);
     const breached = await openBreachedPasswords(settings.breachedPasswords, logger);
+    const geo = await GeoDatabases.open(settings, logger);
     const stores = options.stores ?? (await openStores(settings, { logger, clock, metrics }));
     if (!options.stores) cleanup.push(() => stores.close());
     const engine = await ResponseEngine.start({
@@ -101,6 +103,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
     cleanup.push(() => engine.stop());
     const detection = createDetectionState(stores.store, breached);
     detection.feeds = feeds;
+    detection.geo = geo;
     const outcomes = new LoginOutcomeRecorder({
       store: stores.store,
       policy: () => policy.current(),

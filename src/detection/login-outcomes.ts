@@ -8,6 +8,7 @@ import type { OutcomeSpec } from "../policy/schema.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import type { EntityOp, Store } from "../state/store.js";
 import { entitiesOf, COUNTER_NAMES } from "./entities.js";
+import { packLogin } from "./geo.js";
 import { probingOutcomeOps } from "./probes.js";
 import { catalogueOutcomeOps } from "./scraping.js";
 import type { SiteActivity } from "./site-activity.js";
@@ -20,6 +21,8 @@ export interface AttemptContext {
   usernameId?: string;
   fingerprintId?: string;
   country?: string;
+  /** Where GeoIP placed the address (replica-local: not carried in Envoy's metadata). */
+  location?: { latitude: number; longitude: number };
   headerShape?: string;
   timeMs: number;
   /** Palisade let it through: only then did the application answer it. */
@@ -190,6 +193,10 @@ function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: Comp
     remember(COUNTER_NAMES.historyFingerprints, context.fingerprintId);
     remember(COUNTER_NAMES.historySubnets, context.subnet);
     remember(COUNTER_NAMES.historyCountries, context.country);
+  }
+  const travel = signals.geo?.impossibleTravel;
+  if (outcome === "success" && travel && context.location) {
+    add(entities.username, { op: "value.swap", name: COUNTER_NAMES.lastLogin, value: packLogin(context.location, context.timeMs), retentionMs: travel.retentionMs });
   }
   return work;
 }

@@ -2,6 +2,7 @@ import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals, CountLimit } from "../policy/signals.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import { entitiesOf, COUNTER_NAMES, type LoginEntities } from "./entities.js";
+import { travelSignal } from "./geo.js";
 import { namedOps, type ResultReader, type Signal, type SignalPlan } from "./signal.js";
 
 /**
@@ -53,6 +54,10 @@ export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint
     check("known.subnet", COUNTER_NAMES.historySubnets, request.subnet);
     check("known.country", COUNTER_NAMES.historyCountries, request.country);
   }
+  const travel = signals.geo?.impossibleTravel;
+  if (travel && request.location && request.usernameId) {
+    add("travel.username", entities.username, { op: "value.swap", name: COUNTER_NAMES.lastLogin });
+  }
   if (signals.sequence && request.ipId) {
     add("pages.ip", entities.ip, { op: "window.add", name: COUNTER_NAMES.pageViews, windowMs: signals.sequence.windowMs, amount: 0 });
   }
@@ -65,6 +70,7 @@ export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint
         ...ratioSignal(value, signals),
         ...historySignals(value, signals, request, entities),
         ...sequenceSignal(value, signals, request, endpoint),
+        ...(travel ? travelSignal(value("travel.username"), request, travel) : []),
       ];
     },
   };

@@ -7,6 +7,7 @@ import type { Signal } from "../detection/signal.js";
 import { SiteActivity } from "../detection/site-activity.js";
 import { SprayingDetector } from "../detection/spraying.js";
 import { standingOf } from "../detection/standing.js";
+import { networkSignals } from "../detection/geo.js";
 import { TokenBindings } from "../detection/token-binding.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
@@ -73,6 +74,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         pseudonymiser: deps.pseudonymiser,
         eventTime: deps.eventTime,
         nowMs: deps.clock.now(),
+        geo: detection.geo,
       });
       // Every request is seen: what no declared endpoint matches goes through the default class.
       const endpoint = declared ?? policy.defaultEndpoint;
@@ -83,7 +85,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
       const measured = standing || held
         ? { signals: [], degraded: false }
         : await collectSignals(request, endpoint, policy, deps.store, detection);
-      const signals: Signal[] = [...standingSignals, ...anomalySignals(request), ...measured.signals];
+      const signals: Signal[] = [...standingSignals, ...anomalySignals(request), ...networkSignals(request, policy.signals), ...measured.signals];
       const decided: DecideResult = held ? { decision: held, unavailable: false } : decide({
         policy,
         request,
@@ -136,7 +138,7 @@ function awaitOutcome(
   const allowed = !isDenial(decision.action);
   if (allowed) detection.site.recordAttempt(endpoint.name, request.headerShape);
   if (endpoint.authentication) {
-    detection.recent.remember(request.requestId, { endpoint: endpoint.name, ...attribution, timeMs: request.timeMs, allowed });
+    detection.recent.remember(request.requestId, { endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed });
   }
 }
 

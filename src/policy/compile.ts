@@ -103,7 +103,7 @@ export function compilePolicy(
     issues.push({ path: "spec.defaultEndpoint.name", message: `"${defaultEndpoint.name}" is also the name of a declared endpoint` });
   }
   const endpointNames = new Set([...endpoints.map((e) => e.name), defaultEndpoint.name]);
-  const rules = spec.rules.flatMap((rule, index) => {
+  const rules: CompiledRule[] = spec.rules.flatMap((rule, index) => {
     const path = `spec.rules[${index}]`;
     for (const name of rule.endpoints ?? []) {
       if (!endpointNames.has(name)) issues.push({ path: `${path}.endpoints`, message: `no endpoint named "${name}"` });
@@ -141,6 +141,8 @@ export function compilePolicy(
     return { name: list.name, effect: list.effect, weight: list.weight, set: builder.build(), entries: builder.count, feeds } satisfies CidrList;
   });
   checkUniqueNames(spec.reputation.lists.map((l) => l.name), "spec.reputation.lists", "list name", issues);
+  const travel = spec.signals.geo?.impossibleTravel;
+  if (travel && travel.action !== "none") rules.push(impossibleTravelRule(travel.action));
   const probing = compileProbing(spec.signals.probing, listFiles, issues);
   const bots = spec.bots.allowed.flatMap((bot, index) => compileBot(bot, `spec.bots.allowed[${index}]`, issues));
   spec.endpoints.forEach((endpoint, index) => {
@@ -264,6 +266,20 @@ function forEachFileEntry(
     entry = entry.trim();
     if (entry !== "") visit(entry, `${where} line ${line}`);
   }
+}
+
+/** The rule `signals.geo.impossibleTravel.action` stands for; its id cannot clash (rule ids have no colon). */
+export const IMPOSSIBLE_TRAVEL_RULE = "geo:impossible-travel";
+
+function impossibleTravelRule(action: Action): CompiledRule {
+  return {
+    id: IMPOSSIBLE_TRAVEL_RULE,
+    endpoints: undefined,
+    condition: compileCondition('"account.impossible_travel" in reasons'),
+    action,
+    scope: "username",
+    shadow: false,
+  };
 }
 
 function checkUniqueNames(names: string[], path: string, what: string, issues: PolicyIssue[]): void {

@@ -402,10 +402,39 @@ const signals = z
       .describe("A browser login with no page view from the same client before it"),
     probing: probing.optional().describe("Probes, scanners and floods on every request, named endpoint or not"),
     geo: z
-      .object({ countryHeader: z.string().toLowerCase().default("x-geo-country") })
+      .object({
+        countryHeader: z
+          .string()
+          .toLowerCase()
+          .default("x-geo-country")
+          .describe("Header carrying the client's country (set by a CDN or the edge proxy); it wins over the GeoIP database"),
+        hosting: z
+          .object({ weight: weight.default(0) })
+          .strict()
+          .optional()
+          .describe("Fires network.hosting for addresses in a hosting or data-centre ASN (GeoIP ASN database and hosting ASN list)"),
+        impossibleTravel: z
+          .object({
+            maxSpeedKmh: z.number().positive().default(900).describe("Faster than this between two successful logins is impossible (an airliner: about 900)"),
+            minDistanceKm: z
+              .number()
+              .nonnegative()
+              .default(300)
+              .describe("Shorter jumps are ignored: GeoIP places an address only roughly"),
+            retention: duration.default("30d").describe("The account's last login place is forgotten this long after it"),
+            weight: weight.default(20),
+            action: z
+              .enum([...ACTIONS, "none"])
+              .default("step_up")
+              .describe("What Palisade does on its own when it fires (heavier rules still win); none leaves it to the rules"),
+          })
+          .strict()
+          .optional()
+          .describe("Successive successful logins of one account farther apart than a plane could fly in the time between them"),
+      })
       .strict()
       .optional()
-      .describe("Header carrying the client's country (set by a CDN or the edge proxy)"),
+      .describe("Where clients are: the country header and the GeoIP/ASN databases the service is given"),
   })
   .strict();
 

@@ -52,6 +52,15 @@ export const settingsSchema = z
       .string()
       .optional()
       .describe("Breached-password SHA-1 list: a file of hashes, or a directory of 5-hex-prefix range files"),
+    geoipCityDatabase: z
+      .string()
+      .optional()
+      .describe("MaxMind-format (.mmdb) City or Country database: country and coordinates per address"),
+    geoipAsnDatabase: z.string().optional().describe("MaxMind-format (.mmdb) ASN database: autonomous system per address"),
+    hostingAsnsFile: z
+      .string()
+      .optional()
+      .describe("ASNs of hosting and data-centre providers, one per line; the list shipped in data/hosting-asns.txt when unset"),
     webhookUrls: z
       .union([z.array(z.string()), z.string().transform((text) => text.split(",").map((url) => url.trim()).filter((url) => url !== ""))])
       .pipe(z.array(z.url({ protocol: /^https?$/ })))
