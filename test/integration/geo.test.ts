@@ -9,11 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GeoDatabases, parseAsnList, shippedHostingList } from "../../src/app/geoip.js";
-import type { App } from "../../src/app/start.js";
 import { createLogger } from "../../src/telemetry/logger.js";
-import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
-import { startTestApp } from "../support/app.js";
-import { envoyAccessLogClient, envoyAuthzClient, httpStatus, metadata, type EnvoyAccessLogClient, type EnvoyAuthzClient } from "../support/envoy-client.js";
+import { startWithRedisAndEnvoyClients, type EnvoyFacingServices } from "../support/app.js";
+import { httpStatus, metadata, type EnvoyAccessLogClient, type EnvoyAuthzClient } from "../support/envoy-client.js";
 import { buildMmdb } from "../support/mmdb-writer.js";
 import { examplePolicyPath } from "../support/policies.js";
 
@@ -79,8 +77,7 @@ describe("GeoDatabases", () => {
 });
 
 describe("through gRPC on Redis", () => {
-  let redis: RedisServerHandle;
-  let app: App;
+  let services: EnvoyFacingServices;
   let authz: EnvoyAuthzClient;
   let logs: EnvoyAccessLogClient;
   let clockMs = Date.now() - 20 * 3_600_000;
@@ -114,21 +111,15 @@ describe("through gRPC on Redis", () => {
       ].join("\n"));
     expect(policy).toContain("impossibleTravel");
     writeFileSync(join(dir, "policy.yaml"), policy);
-    redis = await startRedisServer();
-    app = await startTestApp({
-      redisUrl: redis.url, trustEventTime: true, policy: join(dir, "policy.yaml"),
-      geoipCityDatabase: join(dir, "city.mmdb"), geoipAsnDatabase: join(dir, "asn.mmdb"),
+    services = await startWithRedisAndEnvoyClients({
+      policy: join(dir, "policy.yaml"),
+      geoipCityDatabase: join(dir, "city.mmdb"),
+      geoipAsnDatabase: join(dir, "asn.mmdb"),
     });
-    authz = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
-    logs = envoyAccessLogClient(`127.0.0.1:${app.grpcPort}`);
+    ({ authz, logs } = services);
   });
 
-  afterAll(async () => {
-    authz?.close();
-    logs?.close();
-    await app?.stop();
-    await redis?.stop();
-  });
+  afterAll(() => services?.stop());
 
   it("asks for step-up on a login from a hosting ASN, which a rule can name", async () => {
     const result = await login("100.64.200.7", "carol@example.com", 1000);
