@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import type { PolicySource } from "./policy/policy-source.js";
 import type { Pseudonymiser } from "./privacy/pseudonymiser.js";
+import { readSecretFile } from "./privacy/secret-file.js";
 import { ResponseEngine } from "./response/engine.js";
 import { Webhooks } from "./response/webhooks.js";
 import type { Settings } from "./settings/settings.js";
@@ -92,7 +93,7 @@ async function openWebhooks(settings: Settings, onDelivery: ConstructorParameter
   if (settings.webhookUrls.length === 0) return undefined;
   const secretFile = settings.webhookSecretFile;
   if (!secretFile) throw new Error("webhookUrls are set but webhookSecretFile is not: webhooks are always signed");
-  const secret = Buffer.from((await readFile(secretFile, "utf8")).trim(), "utf8");
+  const secret = await readSecretFile(secretFile);
   if (secret.length < 32) throw new Error(`webhook secret in ${secretFile} is ${secret.length} bytes; use at least 32`);
   return new Webhooks({ urls: settings.webhookUrls, secret, onDelivery });
 }

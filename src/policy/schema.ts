@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ACTIONS, SCOPES } from "../pipeline/decision.js";
+import { HEADER_CEILING } from "../pipeline/request.js";
 import { parseDuration } from "./duration.js";
 import { adaptiveLimitSpec, responseSpec } from "./response-schema.js";
 
@@ -353,8 +354,8 @@ export const policySchema = z
           .default({ ipSource: "x-forwarded-for", trustedHops: 0, subnetPrefixV4: 24, subnetPrefixV6: 48 }),
         limits: z
           .object({
-            maxHeaders: z.number().int().positive().default(200),
-            maxHeaderBytes: z.number().int().positive().default(64 * 1024),
+            maxHeaders: z.number().int().positive().max(HEADER_CEILING.entries).default(200),
+            maxHeaderBytes: z.number().int().positive().max(HEADER_CEILING.bytes).default(64 * 1024),
             maxBodyBytes: z.number().int().positive().default(64 * 1024),
           })
           .strict()

@@ -1,0 +1,28 @@
+import { readFile } from "node:fs/promises";
+
+/**
+ * Reads key material from a file as bytes. A file holding printable text (a base64 key written
+ * with `echo`) has surrounding whitespace trimmed, as editors and `echo` add a newline; anything
+ * else (random bytes from `openssl rand 48`) is used exactly as stored — decoding it as UTF-8 would
+ * replace invalid sequences and change both the key and its length.
+ */
+export async function readSecretFile(path: string): Promise<Buffer> {
+  return secretBytes(await readFile(path));
+}
+
+export function secretBytes(raw: Buffer): Buffer {
+  return isPrintableText(raw) ? Buffer.from(raw.toString("utf8").trim(), "utf8") : raw;
+}
+
+const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+
+function isPrintableText(raw: Buffer): boolean {
+  let text: string;
+  try {
+    text = utf8Strict.decode(raw);
+  } catch {
+    return false;
+  }
+  // Control characters other than whitespace mean binary data that happens to be valid UTF-8.
+  return !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/u.test(text);
+}
