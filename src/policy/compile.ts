@@ -120,12 +120,13 @@ export function compilePolicy(
   const lists = spec.reputation.lists.map((list, index) => {
     const path = `spec.reputation.lists[${index}]`;
     const texts = [
-      ...list.cidrs.map((text, i) => ({ text, where: `${path}.cidrs[${i}]` })),
+      ...list.cidrs.map((text, i) => ({ text, where: `${path}.cidrs[${i}]`, quote: true })),
       ...list.files.flatMap((file, i) => fileEntries(file, listFiles, `${path}.files[${i}]`, issues)),
     ];
-    const ranges = texts.flatMap(({ text, where }) => {
+    const ranges = texts.flatMap(({ text, where, quote }) => {
       const range = parseCidr(text);
-      if (!range) issues.push({ path: where, message: `not an IP address or CIDR range: "${text}"` });
+      // A list file's line is never quoted: whatever file it is, its content stays out of errors.
+      if (!range) issues.push({ path: where, message: quote ? `not an IP address or CIDR range: ${quoted(text)}` : "not an IP address or CIDR range" });
       return range ? [range] : [];
     });
     return { name: list.name, effect: list.effect, weight: list.weight, ranges } satisfies CidrList;
@@ -227,8 +228,14 @@ function fileEntries(file: string, listFiles: ReadonlyMap<string, string>, where
   }
   return text
     .split(/\r?\n/)
-    .map((line, i) => ({ text: line.replace(/#.*$/, "").trim(), where: `${where} line ${i + 1}` }))
+    .map((line, i) => ({ text: line.replace(/#.*$/, "").trim(), where: `${where} line ${i + 1}`, quote: false }))
     .filter((entry) => entry.text !== "");
+}
+
+/** Policy text quoted in a message, cut short: a message stays one readable line. */
+function quoted(text: string): string {
+  const limit = 64;
+  return JSON.stringify(text.length > limit ? `${text.slice(0, limit)}…` : text);
 }
 
 function checkUniqueNames(names: string[], path: string, what: string, issues: PolicyIssue[]): void {

@@ -1,5 +1,5 @@
-import { readFile } from "node:fs/promises";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { readFile, realpath, stat } from "node:fs/promises";
+import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { parseDocument } from "yaml";
 import { compilePolicy, PolicyError, type CompiledPolicy } from "./compile.js";
 import { issuesFromYaml, issuesFromZod, policyErrorMap } from "./issues.js";
@@ -27,16 +27,28 @@ export interface PolicySnapshot {
  * Loads and compiles the policy at `location` (a file, or a directory mounted from a ConfigMap;
  * see policy-file.ts for which file is chosen). Throws PolicyError listing every issue found.
  */
-export async function loadPolicy(location: string): Promise<CompiledPolicy> {
-  return compileSnapshot(await readPolicySnapshot(location));
+export async function loadPolicy(location: string, options: PolicyReadOptions = {}): Promise<CompiledPolicy> {
+  return compileSnapshot(await readPolicySnapshot(location, options));
 }
+
+export interface PolicyReadOptions {
+  /**
+   * Directories list files may be read from; the policy file's own directory when empty. A list
+   * file elsewhere (or a symbolic link leading elsewhere) is refused unread: a policy must not be
+   * a way to read the service's secrets into an error message.
+   */
+  fileRoots?: readonly string[];
+}
+
+/** A list file larger than this is refused unread (a million CIDR lines fit well within it). */
+export const MAX_LIST_FILE_BYTES = 32 * 1024 * 1024;
 
 export function compileSnapshot(snapshot: PolicySnapshot): CompiledPolicy {
   return parsePolicyText(snapshot.text, snapshot.source, snapshot.listFiles);
 }
 
 /** Reads the policy file `location` names and the list files it refers to. */
-export async function readPolicySnapshot(location: string): Promise<PolicySnapshot> {
+export async function readPolicySnapshot(location: string, options: PolicyReadOptions = {}): Promise<PolicySnapshot> {
   const source = await resolvePolicyFile(location);
   const text = await readFile(source, "utf8").catch((error: unknown) => {
     throw new PolicyError(source, [{ path: "", message: `cannot read: ${describeFsError(error)}` }]);
@@ -44,10 +56,41 @@ export async function readPolicySnapshot(location: string): Promise<PolicySnapsh
   const baseDir = dirname(source);
   const names = listFileNames(text);
   const listPaths = names.map((name) => (isAbsolute(name) ? name : resolve(baseDir, name)));
-  const texts = await Promise.all(listPaths.map((path) => readFile(path, "utf8").catch(() => undefined)));
+  const roots = await realRoots(options.fileRoots?.length ? options.fileRoots : [baseDir]);
+  const reads = await Promise.all(listPaths.map((path) => readListFile(path, roots)));
+  const refused = names.flatMap((name, i) => {
+    const read = reads[i]!;
+    return read.kind === "refused" ? [{ path: "spec.reputation.lists", message: `list file "${name}" ${read.why}` }] : [];
+  });
+  if (refused.length > 0) throw new PolicyError(source, refused);
   // An unreadable list file is left out: compilePolicy reports every name it cannot find.
-  const listFiles = new Map(names.flatMap((name, i) => (texts[i] === undefined ? [] : [[name, texts[i]] as const])));
+  const listFiles = new Map(names.flatMap((name, i) => {
+    const read = reads[i]!;
+    return read.kind === "text" ? [[name, read.text] as const] : [];
+  }));
   return { source, text, listFiles, listPaths };
+}
+
+async function realRoots(roots: readonly string[]): Promise<string[]> {
+  return Promise.all(roots.map((root) => realpath(root).catch(() => resolve(root))));
+}
+
+type ListFileRead = { kind: "text"; text: string } | { kind: "unreadable" } | { kind: "refused"; why: string };
+
+/** Reads a list file only once its real path is known to lie inside a root and it is not too large. */
+async function readListFile(path: string, roots: readonly string[]): Promise<ListFileRead> {
+  const real = await realpath(path).catch(() => undefined);
+  if (real === undefined) return { kind: "unreadable" };
+  if (!roots.some((root) => isInside(real, root))) return { kind: "refused", why: "is outside the allowed policy file roots" };
+  const size = await stat(real).then((info) => info.size, () => 0);
+  if (size > MAX_LIST_FILE_BYTES) return { kind: "refused", why: `is larger than ${MAX_LIST_FILE_BYTES} bytes` };
+  const text = await readFile(real, "utf8").catch(() => undefined);
+  return text === undefined ? { kind: "unreadable" } : { kind: "text", text };
+}
+
+function isInside(path: string, root: string): boolean {
+  const rel = relative(root, path);
+  return rel !== "" && rel.split(sep)[0] !== ".." && !isAbsolute(rel);
 }
 
 /**

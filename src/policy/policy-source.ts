@@ -12,6 +12,8 @@ export type ReloadResult = { ok: true; policy: CompiledPolicy } | { ok: false; e
 export interface PolicySourceOptions {
   /** A policy file, or a directory mounted from a ConfigMap. */
   location: string;
+  /** Where list files may be read from; see PolicyReadOptions. */
+  fileRoots?: readonly string[];
   logger: PolicyLogger;
   /** Called after each reload that changed something (not for the first load): count, alert. */
   onReload?: (result: ReloadResult) => void;
@@ -52,6 +54,7 @@ interface Override {
  */
 export class PolicySource {
   readonly #location: string;
+  readonly #fileRoots: readonly string[];
   readonly #logger: PolicyLogger;
   readonly #reloader: HotReloader<CompiledPolicy, PolicyError>;
   #listPaths: readonly string[] = [];
@@ -62,6 +65,7 @@ export class PolicySource {
 
   constructor(options: PolicySourceOptions) {
     this.#location = options.location;
+    this.#fileRoots = options.fileRoots ?? [];
     this.#logger = options.logger;
     const { onReload } = options;
     this.#reloader = new HotReloader(
@@ -165,7 +169,7 @@ export class PolicySource {
 
   async #read(): Promise<Reading<CompiledPolicy, PolicyError>> {
     try {
-      const snapshot = await readPolicySnapshot(this.#location);
+      const snapshot = await readPolicySnapshot(this.#location, { fileRoots: this.#fileRoots });
       this.#listPaths = snapshot.listPaths;
       const key = contentKey(snapshotFiles(snapshot));
       const compile = () => {

@@ -14,6 +14,8 @@ export function secretBytes(raw: Buffer): Buffer {
   return isPrintableText(raw) ? Buffer.from(raw.toString("utf8").trim(), "utf8") : raw;
 }
 
+const WHITESPACE_CONTROLS = new Set([0x09, 0x0a, 0x0d]);
+
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
 function isPrintableText(raw: Buffer): boolean {
@@ -24,5 +26,9 @@ function isPrintableText(raw: Buffer): boolean {
     return false;
   }
   // Control characters other than whitespace mean binary data that happens to be valid UTF-8.
-  return !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/u.test(text);
+  for (const char of text) {
+    const code = char.codePointAt(0)!;
+    if ((code < 0x20 && !WHITESPACE_CONTROLS.has(code)) || code === 0x7f) return false;
+  }
+  return true;
 }

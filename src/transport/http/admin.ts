@@ -9,11 +9,16 @@ import { Router, type AdminHandler, type AdminResponse, type RouteMatch } from "
 export type { AdminHandler, AdminRequest, AdminResponse } from "./router.js";
 export { problem } from "./problem.js";
 
-/** What GET /readyz reports: ready only when every check is. */
+/**
+ * What GET /readyz reports. The endpoint is unauthenticated, so each check is "ok" or a short
+ * lower_snake code ("rejected", "unreachable"), never a detail: details can quote files.
+ */
 export interface ReadinessReport {
   ready: boolean;
-  checks: Record<string, { ok: boolean; detail?: string }>;
+  checks: Record<string, string>;
 }
+
+const SHORT_CODE = /^[a-z][a-z0-9_]{0,31}$/;
 
 export interface AdminServerOptions {
   port: number;
@@ -47,7 +52,9 @@ function registerProbes(router: Router, options: AdminServerOptions): void {
   router.add("GET", "/healthz", async () => ({ status: 200, body: { status: "ok" } }));
   router.add("GET", "/readyz", async () => {
     const report = await readinessOrFailure(options);
-    return { status: report.ready ? 200 : 503, body: report };
+    // Anything but a short code is replaced: a caller's mistake must not turn into a leak.
+    const checks = Object.fromEntries(Object.entries(report.checks).map(([name, code]) => [name, SHORT_CODE.test(code) ? code : "error"]));
+    return { status: report.ready ? 200 : 503, body: { status: report.ready ? "ok" : "not ok", checks } };
   });
   router.add("GET", "/metrics", async () => ({
     status: 200,
@@ -61,7 +68,7 @@ async function readinessOrFailure(options: AdminServerOptions): Promise<Readines
     return await options.readiness();
   } catch (error) {
     options.logger.error({ err: error }, "readiness check failed");
-    return { ready: false, checks: { readiness: { ok: false, detail: "readiness check failed" } } };
+    return { ready: false, checks: { readiness: "failed" } };
   }
 }
 

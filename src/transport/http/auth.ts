@@ -37,13 +37,23 @@ interface TokenEntry extends Caller {
   digest: Buffer;
 }
 
+/** YAML errors quote the lines around them; of a tokens file only the position may be told. */
+function parseTokensYaml(text: string, path: string): unknown {
+  try {
+    return parseYaml(text);
+  } catch (error) {
+    const position = (error as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+    throw new Error(`${path}: not valid YAML${position ? ` at line ${position.line}, column ${position.col}` : ""}`);
+  }
+}
+
 /** Bearer tokens from a mounted Secret (YAML `tokens: [{name, role, token}]`). */
 export class TokenAuthenticator {
   private constructor(private readonly entries: TokenEntry[]) {}
 
   static async fromFile(path: string | undefined): Promise<TokenAuthenticator> {
     if (!path) return new TokenAuthenticator([]);
-    const parsed = tokensFile.safeParse(parseYaml(await readFile(path, "utf8")) ?? {});
+    const parsed = tokensFile.safeParse(parseTokensYaml(await readFile(path, "utf8"), path) ?? {});
     if (!parsed.success) {
       throw new Error(`${path}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
     }
