@@ -44,6 +44,8 @@ export interface App {
 
 export interface AppOptions {
   logger?: Logger;
+  /** Policy reloads parse on a worker thread (default); false keeps them on the event loop (tests). */
+  policyReloadOffThread?: boolean;
   clock?: { now(): number };
 }
 
@@ -61,6 +63,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
   const policy = new PolicySource({
     location: settings.policy,
     fileRoots: settings.policyFileRoots,
+    reloadOffThread: options.policyReloadOffThread,
     logger,
     onReload: (result) => {
       metrics.policyReloads.inc({ result: result.ok ? "success" : "rejected" });
@@ -94,6 +97,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     clock,
     eventTime: { maxSkewMs: settings.maxClockSkew, trust: settings.trustEventTime },
     onRuleError: (rule) => metrics.ruleErrors.inc({ rule }),
+    onRuleBudgetExceeded: () => metrics.ruleBudgetExceeded.inc(),
     responder: response.engine.responder,
   });
   const observer = createDecisionObserver({ metrics, logger });

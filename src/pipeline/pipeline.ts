@@ -18,6 +18,12 @@ import { collectSignals, type DetectionState } from "./signals.js";
 
 export type { DetectionState } from "./signals.js";
 
+/**
+ * Rule evaluation a Check may spend, a tenth of Envoy's usual 200 ms ext_authz timeout. Policies
+ * within their cost budget take well under a millisecond.
+ */
+export const RULE_EVALUATION_BUDGET_MS = 20;
+
 export interface Clock {
   now(): number;
 }
@@ -33,6 +39,8 @@ export interface PipelineDependencies {
   detection?: DetectionState;
   /** Told about rule conditions that failed to evaluate, so they can be counted. */
   onRuleError?: (ruleId: string) => void;
+  /** Told when a Check ran out of its rule-evaluation budget (RULE_EVALUATION_BUDGET_MS). */
+  onRuleBudgetExceeded?: () => void;
   /** Quarantines, friction relief and records around each decision (src/response). */
   responder?: PipelineResponder;
 }
@@ -91,6 +99,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         standing,
         degraded: measured.degraded,
         onRuleError: deps.onRuleError,
+        ruleBudget: { now: () => performance.now(), ms: RULE_EVALUATION_BUDGET_MS, onBudgetExceeded: deps.onRuleBudgetExceeded },
       });
       if (verdict.unavailable) throw new DecisionUnavailableError("state store unavailable and the endpoint fails with an error");
       let decision: Decision = {

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { parseDocument } from "yaml";
 import { compilePolicy, PolicyError, type CompiledPolicy } from "./compile.js";
 import { issuesFromYaml, issuesFromZod, policyErrorMap } from "./issues.js";
+import { planConditionsInSlices, type PolicyValidator } from "./off-thread.js";
 import { describeFsError, resolvePolicyFile } from "./policy-file.js";
 import { policySchema, type PolicyDocument } from "./schema.js";
 
@@ -48,13 +49,18 @@ export function compileSnapshot(snapshot: PolicySnapshot): CompiledPolicy {
 }
 
 /** Reads the policy file `location` names and the list files it refers to. */
-export async function readPolicySnapshot(location: string, options: PolicyReadOptions = {}): Promise<PolicySnapshot> {
+export async function readPolicySnapshot(
+  location: string,
+  options: PolicyReadOptions = {},
+  /** How the list file names are found; a reload passes the worker thread's. */
+  namesOf: (text: string, source: string) => string[] | Promise<string[]> = listFileNames,
+): Promise<PolicySnapshot> {
   const source = await resolvePolicyFile(location);
   const text = await readFile(source, "utf8").catch((error: unknown) => {
     throw new PolicyError(source, [{ path: "", message: `cannot read: ${describeFsError(error)}` }]);
   });
   const baseDir = dirname(source);
-  const names = listFileNames(text);
+  const names = await namesOf(text, source);
   const listPaths = names.map((name) => (isAbsolute(name) ? name : resolve(baseDir, name)));
   const roots = await realRoots(options.fileRoots?.length ? options.fileRoots : [baseDir]);
   const reads = await Promise.all(listPaths.map((path) => readListFile(path, roots)));
@@ -102,7 +108,23 @@ export function parsePolicyText(
   source: string,
   listFiles: ReadonlyMap<string, string> = new Map(),
 ): CompiledPolicy {
-  return compilePolicy(validateDocument(parseYaml(text, source), source), source, listFiles);
+  return compilePolicy(validatePolicyText(text, source), source, listFiles);
+}
+
+/** Parses and validates policy text into a document, without compiling it; throws PolicyError. */
+export function validatePolicyText(text: string, source: string): PolicyDocument {
+  return validateDocument(parseYaml(text, source), source);
+}
+
+/**
+ * Compiles a snapshot the way a reload does: parsing and validation on the validator's worker
+ * thread, the conditions planned one per event-loop turn, so Checks decided meanwhile wait at
+ * most for one slice. Rejects with PolicyError.
+ */
+export async function compileSnapshotOffThread(snapshot: PolicySnapshot, validator: PolicyValidator): Promise<CompiledPolicy> {
+  const document = await validator.validate(snapshot.text, snapshot.source);
+  const planned = await planConditionsInSlices(document);
+  return compilePolicy(document, snapshot.source, snapshot.listFiles, planned);
 }
 
 function parseYaml(text: string, source: string): unknown {
@@ -123,7 +145,7 @@ function validateDocument(value: unknown, source: string): PolicyDocument {
 }
 
 /** The list files a document names, read leniently: validation reports malformed ones later. */
-function listFileNames(text: string): string[] {
+export function listFileNames(text: string): string[] {
   const document = parseDocument(text);
   if (document.errors.length > 0) return [];
   const lists: unknown = document.toJS()?.spec?.reputation?.lists;

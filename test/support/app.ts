@@ -18,5 +18,5 @@ export function startTestApp(overrides: SettingsInput = {}, options: AppOptions 
     {},
     { policy: examplePolicyPath },
   );
-  return startApp(settings, { logger: createLogger({ level: "silent" }), ...options });
+  return startApp(settings, { logger: createLogger({ level: "silent" }), policyReloadOffThread: false, ...options });
 }

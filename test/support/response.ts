@@ -65,7 +65,7 @@ export async function engineHarness(
   const dir = mkdtempSync(join(tmpdir(), "palisade-response-"));
   const file = join(dir, "policy.yaml");
   writeFileSync(file, text);
-  const source = new PolicySource({ location: file, logger: quiet, watch: false, pollIntervalMs: 3_600_000 });
+  const source = new PolicySource({ location: file, logger: quiet, watch: false, pollIntervalMs: 3_600_000, reloadOffThread: false });
   await source.start();
   const clock = { now: Date.UTC(2026, 10, 24, 9) };
   const store = options.store ?? new MemoryStore();
