@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { minimalPolicy } from "../../test/support/policies.js";
 import { decide } from "./decide.js";
-import type { NormalisedRequest } from "./request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 
 const request: NormalisedRequest = { method: "GET", path: "/", query: "", host: "", headers: new Map(), headerShape: "", timeMs: 0, anomalies: [] };
 

@@ -1,4 +1,4 @@
-import { HEADER_CEILING } from "../pipeline/request.js";
+import { HEADER_CEILING } from "../domain/request.js";
 
 /**
  * A static estimate of what evaluating a CEL condition costs, in abstract steps (one per node

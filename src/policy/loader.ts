@@ -2,12 +2,13 @@ import { readFile, realpath, stat } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { parseDocument } from "yaml";
 import { compilePolicy, PolicyError, type CompiledPolicy } from "./compile.js";
-import { issuesFromYaml, issuesFromZod, policyErrorMap } from "./issues.js";
+import { issuesFromYaml, issuesFromZod, policyErrorMap } from "../config/issues.js";
+import { describeFsError } from "../config/files.js";
 import { planConditionsInSlices, type PolicyValidator } from "./off-thread.js";
-import { describeFsError, resolvePolicyFile } from "./policy-file.js";
+import { resolvePolicyFile } from "./policy-file.js";
 import { policySchema, type PolicyDocument } from "./schema.js";
 
-export { formatIssues } from "./issues.js";
+export { formatIssues } from "../config/issues.js";
 
 /**
  * Everything a policy is built from, read from disk in one go: the policy text and the text of

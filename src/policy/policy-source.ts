@@ -1,6 +1,6 @@
 import { PolicyError, type CompiledPolicy, type PolicyIssue } from "./compile.js";
-import { policyFingerprint } from "./fingerprint.js";
-import { asConfigError, contentKey, HotReloader, unreadable, type LoadResult, type ReloadLogger, type Reading } from "./hot-reload.js";
+import { policyFingerprint } from "../config/fingerprint.js";
+import { asConfigError, contentKey, HotReloader, unreadable, type LoadResult, type ReloadLogger, type Reading } from "../config/hot-reload.js";
 import { compileSnapshot, compileSnapshotOffThread, readPolicySnapshot, type PolicySnapshot } from "./loader.js";
 import { PolicyValidator } from "./off-thread.js";
 

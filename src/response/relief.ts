@@ -1,8 +1,8 @@
 import type { Signal, SignalPlan } from "../detection/signal.js";
-import type { Decision, Scope } from "../pipeline/decision.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { Decision, Scope } from "../domain/decision.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { Store } from "../state/store.js";
-import { entityOf, subjectOf } from "./quarantine.js";
+import { entityOf, subjectOf } from "./quarantine-record.js";
 
 /**
  * Friction relief: once a user or session has passed a challenge, or MFA, as the application

@@ -7,7 +7,7 @@ import { Writable } from "node:stream";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { startTestApp } from "../support/app.js";
 import { ConfigMapMount } from "../support/configmap.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { Action, Decision } from "../../../pipeline/decision.js";
-import { ACTIONS } from "../../../pipeline/decision.js";
-import { HEADER_CEILING } from "../../../pipeline/request.js";
+import type { Action, Decision } from "../../../domain/decision.js";
+import { ACTIONS } from "../../../domain/decision.js";
+import { HEADER_CEILING } from "../../../domain/request.js";
 import { fromStruct, type CheckRequest, type CheckResponse, type HeaderValueOption } from "../protos.js";
 import { toCheckResponse, toHttpAttributes, type CheckResponseOptions } from "./converter.js";
 

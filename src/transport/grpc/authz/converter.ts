@@ -2,8 +2,8 @@
  * The only mapping between ext_authz protobuf messages and Palisade's domain types.
  * DESIGN.md, "Decision contract", fixes what every CheckResponse must carry.
  */
-import type { Action, Decision } from "../../../pipeline/decision.js";
-import { HEADER_CEILING, type HttpAttributes } from "../../../pipeline/request.js";
+import type { Action, Decision } from "../../../domain/decision.js";
+import { HEADER_CEILING, type HttpAttributes } from "../../../domain/request.js";
 import {
   timestampToMs,
   toStruct,
