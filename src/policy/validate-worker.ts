@@ -7,6 +7,7 @@ import { parentPort } from "node:worker_threads";
 import { PolicyError } from "./compile.js";
 import { listFileNames, validatePolicyText } from "./loader.js";
 
+parentPort!.postMessage({ ready: true });
 parentPort!.on("message", ({ id, kind, text, source }: { id: number; kind: "validate" | "listFiles"; text: string; source: string }) => {
   try {
     const value = kind === "listFiles" ? listFileNames(text) : validatePolicyText(text, source);
