@@ -2,7 +2,7 @@ import { readFile, stat } from "node:fs/promises";
 import { startResponse } from "./response.js";
 import { loadHashFile, prefixDirectory, type BreachedPasswordList } from "../detection/breached-passwords.js";
 import { LoginOutcomeRecorder } from "../detection/login-outcomes.js";
-import { createDetectionState, createPipeline } from "../pipeline/pipeline.js";
+import { createDetectionState, createPipeline, RULE_EVALUATION_BUDGET_MS } from "../pipeline/pipeline.js";
 import { PolicySource } from "../policy/policy-source.js";
 import { RateLimitConfigSource } from "../ratelimit/config-source.js";
 import { RateLimiter, type RateLimiterOptions } from "../ratelimit/limiter.js";
@@ -46,6 +46,8 @@ export interface AppOptions {
   logger?: Logger;
   /** Policy reloads parse on a worker thread (default); false keeps them on the event loop (tests). */
   policyReloadOffThread?: boolean;
+  /** Rule evaluation budget per Check, RULE_EVALUATION_BUDGET_MS by default. */
+  ruleBudgetMs?: number;
   clock?: { now(): number };
 }
 
@@ -97,6 +99,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     clock,
     eventTime: { maxSkewMs: settings.maxClockSkew, trust: settings.trustEventTime },
     onRuleError: (rule) => metrics.ruleErrors.inc({ rule }),
+    ruleBudgetMs: options.ruleBudgetMs ?? RULE_EVALUATION_BUDGET_MS,
     onRuleBudgetExceeded: () => metrics.ruleBudgetExceeded.inc(),
     responder: response.engine.responder,
   });

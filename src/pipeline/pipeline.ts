@@ -20,8 +20,8 @@ import { collectSignals, type DetectionState } from "./signals.js";
 export type { DetectionState } from "./signals.js";
 
 /**
- * Rule evaluation a Check may spend, a tenth of Envoy's usual 200 ms ext_authz timeout. Policies
- * within their cost budget take well under a millisecond.
+ * Rule evaluation a served Check may spend, a tenth of Envoy's usual 200 ms ext_authz timeout.
+ * Policies within their cost budget take well under a millisecond.
  */
 export const RULE_EVALUATION_BUDGET_MS = 20;
 
@@ -40,7 +40,13 @@ export interface PipelineDependencies {
   detection?: DetectionState;
   /** Told about rule conditions that failed to evaluate, so they can be counted. */
   onRuleError?: (ruleId: string) => void;
-  /** Told when a Check ran out of its rule-evaluation budget (RULE_EVALUATION_BUDGET_MS). */
+  /**
+   * Wall-clock budget of rule evaluation per Check (see decide.ts); none when absent. The server
+   * sets RULE_EVALUATION_BUDGET_MS; offline replay sets none, so its results never depend on
+   * how busy the machine was.
+   */
+  ruleBudgetMs?: number;
+  /** Told when a Check ran out of its rule-evaluation budget. */
   onRuleBudgetExceeded?: () => void;
   /** Quarantines, friction relief and records around each decision (src/response). */
   responder?: PipelineResponder;
@@ -101,7 +107,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         standing,
         degraded: measured.degraded,
         onRuleError: deps.onRuleError,
-        ruleBudget: { now: () => performance.now(), ms: RULE_EVALUATION_BUDGET_MS, onBudgetExceeded: deps.onRuleBudgetExceeded },
+        ruleBudget: deps.ruleBudgetMs === undefined ? undefined : { now: () => performance.now(), ms: deps.ruleBudgetMs, onBudgetExceeded: deps.onRuleBudgetExceeded },
       });
       if (verdict.unavailable) throw new DecisionUnavailableError("state store unavailable and the endpoint fails with an error");
       let decision: Decision = {
