@@ -25,9 +25,11 @@ export function auditRecordOf(event: ResponseEvent, atMs: number): AuditRecord |
   const time = new Date(atMs).toISOString();
   switch (event.type) {
     case "quarantine.created":
+    case "quarantine.restored":
     case "quarantine.lifted": {
       const q = event.quarantine;
-      const lifted = event.type === "quarantine.lifted" ? { reason: event.reason, how: event.how } : { shared: event.shared };
+      const lifted =
+        event.type === "quarantine.lifted" ? { reason: event.reason, how: event.how } : event.type === "quarantine.created" ? { shared: event.shared } : { restoredBy: SYSTEM };
       return {
         time,
         action: event.type,

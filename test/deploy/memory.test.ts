@@ -78,3 +78,18 @@ describe("the chart's default memory limit", () => {
     expect(limitMib / 2).toBeGreaterThanOrEqual(1.5 * peaks.heapMib);
   });
 });
+
+describe("the bundled Redis' persistence", () => {
+  it("is off by default and, when on, keeps an append-only file on a claim", () => {
+    const plain = render({});
+    expect(plain.objects.some((o) => o.kind === "PersistentVolumeClaim")).toBe(false);
+    expect(find(plain.objects, "ConfigMap", "palisade-redis").data["redis.conf"]).toContain("appendonly no");
+
+    const persistent = render({ redis: { bundled: { persistence: { enabled: true, size: "2Gi" } } } });
+    const claim = find(persistent.objects, "PersistentVolumeClaim", "palisade-redis");
+    expect(claim.spec.resources.requests.storage).toBe("2Gi");
+    expect(find(persistent.objects, "ConfigMap", "palisade-redis").data["redis.conf"]).toMatch(/appendonly yes\nappendfsync everysec/);
+    const volumes = find(persistent.objects, "Deployment", "palisade-redis").spec.template.spec.volumes;
+    expect(volumes.find((v: { name: string }) => v.name === "data")).toEqual({ name: "data", persistentVolumeClaim: { claimName: "palisade-redis" } });
+  });
+});
