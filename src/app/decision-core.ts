@@ -40,6 +40,13 @@ export interface DecisionCoreOptions {
   response?: { observer?: ResponseObserver; listeners?: ((event: ResponseEvent, atMs: number) => void)[] };
   /** false reads the policy once (replay): no file watch, no polling. */
   watchPolicy?: boolean;
+  /** Policy reloads parse on a worker thread (default); false keeps them on the event loop (tests, replay). */
+  policyReloadOffThread?: boolean;
+  /**
+   * Wall-clock budget of rule evaluation per Check; none when absent, so replay results never
+   * depend on how busy the machine was. The server sets RULE_EVALUATION_BUDGET_MS.
+   */
+  ruleBudgetMs?: number;
   /** A pseudonymiser the caller keyed (replay keyed like the server); built from the settings when absent. */
   pseudonymiser?: Pseudonymiser;
   /** Stores the caller owns (tests, benchmarks); opened from the settings, and closed on stop, when absent. */
@@ -60,6 +67,8 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
     : await startPseudonymiser(settings, clock, logger);
   const policy = new PolicySource({
     location: settings.policy,
+    fileRoots: settings.policyFileRoots,
+    reloadOffThread: options.policyReloadOffThread ?? watch,
     logger,
     ...(watch ? {} : { watch: false, pollIntervalMs: NO_POLL_MS }),
     onReload: (result) => {
@@ -108,6 +117,8 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       clock,
       eventTime: { maxSkewMs: settings.maxClockSkew, trust: settings.trustEventTime },
       onRuleError: (rule) => metrics?.ruleErrors.inc({ rule }),
+      ruleBudgetMs: options.ruleBudgetMs,
+      onRuleBudgetExceeded: () => metrics?.ruleBudgetExceeded.inc(),
       responder: engine.responder,
     });
     return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, outcomes, stop: undo };

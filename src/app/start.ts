@@ -1,3 +1,4 @@
+import { RULE_EVALUATION_BUDGET_MS } from "../pipeline/pipeline.js";
 import { RateLimitConfigSource } from "../ratelimit/config-source.js";
 import { systemClock, type Clock } from "../domain/clock.js";
 import type { PolicySource } from "../policy/policy-source.js";
@@ -33,6 +34,10 @@ export interface App {
 
 export interface AppOptions {
   logger?: Logger;
+  /** Policy reloads parse on a worker thread (default); false keeps them on the event loop (tests). */
+  policyReloadOffThread?: boolean;
+  /** Rule evaluation budget per Check, RULE_EVALUATION_BUDGET_MS by default. */
+  ruleBudgetMs?: number;
   clock?: Clock;
 }
 
@@ -57,6 +62,8 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     logger,
     clock,
     metrics,
+    policyReloadOffThread: options.policyReloadOffThread,
+    ruleBudgetMs: options.ruleBudgetMs ?? RULE_EVALUATION_BUDGET_MS,
     response: {
       observer: instruments.observer((policy) => metrics.setActivePolicy(policy)),
       listeners: webhooks ? [(event, atMs) => webhooks.handle(event, atMs)] : [],

@@ -42,7 +42,8 @@ policy
   .command("lint")
   .description("Validate a policy file or directory offline, with the loader the server uses")
   .argument("<file>", "policy file or directory")
-  .action(async (file: string) => report(await lintPolicy(file)));
+  .option("--file-root <dir...>", "directory list files may be read from (default: the policy's own directory)")
+  .action(async (file: string, flags: { fileRoot?: string[] }) => report(await lintPolicy(file, { fileRoots: flags.fileRoot ?? [] })));
 
 program
   .command("ratelimit")

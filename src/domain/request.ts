@@ -31,6 +31,12 @@ export function headerKnown(request: Pick<NormalisedRequest, "recordedHeaders">,
   return request.recordedHeaders === undefined || request.recordedHeaders.has(name);
 }
 
+/**
+ * Ceilings on the headers a transport converts and a policy may allow (`limits.maxHeaders`,
+ * `limits.maxHeaderBytes`): a request past them costs no more than one at them.
+ */
+export const HEADER_CEILING = { entries: 1024, bytes: 1024 * 1024 } as const;
+
 /** A request after normalisation: the input to signals and rules. */
 export interface NormalisedRequest {
   requestId?: string;

@@ -20,6 +20,12 @@ import { collectSignals, type DetectionState } from "./signals.js";
 
 export type { DetectionState } from "./signals.js";
 
+/**
+ * Rule evaluation a served Check may spend, a tenth of Envoy's usual 200 ms ext_authz timeout.
+ * Policies within their cost budget take well under a millisecond.
+ */
+export const RULE_EVALUATION_BUDGET_MS = 20;
+
 export interface PipelineDependencies {
   store: Store;
   pseudonymiser: Pseudonymiser;
@@ -31,6 +37,14 @@ export interface PipelineDependencies {
   detection: DetectionState;
   /** Told about rule conditions that failed to evaluate, so they can be counted. */
   onRuleError?: (ruleId: string) => void;
+  /**
+   * Wall-clock budget of rule evaluation per Check (see decide.ts); none when absent. The server
+   * sets RULE_EVALUATION_BUDGET_MS; offline replay sets none, so its results never depend on
+   * how busy the machine was.
+   */
+  ruleBudgetMs?: number;
+  /** Told when a Check ran out of its rule-evaluation budget. */
+  onRuleBudgetExceeded?: () => void;
   /** Quarantines, friction relief and records around each decision (src/response). */
   responder?: PipelineResponder;
 }
@@ -92,6 +106,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         standing,
         degraded: measured.degraded,
         onRuleError: deps.onRuleError,
+        ruleBudget: deps.ruleBudgetMs === undefined ? undefined : { now: () => performance.now(), ms: deps.ruleBudgetMs, onBudgetExceeded: deps.onRuleBudgetExceeded },
       });
       if (decided.unavailable) throw new DecisionUnavailableError("state store unavailable and the endpoint fails with an error");
       let decision: Decision = {

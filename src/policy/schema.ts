@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ACTIONS, SCOPES } from "../domain/decision.js";
+import { HEADER_CEILING } from "../domain/request.js";
 import { parseDuration } from "../config/duration.js";
 import { adaptiveLimitSpec, responseSpec } from "./response-schema.js";
 
@@ -448,8 +449,8 @@ export const policySchema = z
           .default({ ipSource: "x-forwarded-for", trustedHops: 0, subnetPrefixV4: 24, subnetPrefixV6: 48 }),
         limits: z
           .object({
-            maxHeaders: z.number().int().positive().default(200),
-            maxHeaderBytes: z.number().int().positive().default(64 * 1024),
+            maxHeaders: z.number().int().positive().max(HEADER_CEILING.entries).default(200),
+            maxHeaderBytes: z.number().int().positive().max(HEADER_CEILING.bytes).default(64 * 1024),
             maxBodyBytes: z.number().int().positive().default(64 * 1024),
           })
           .strict()

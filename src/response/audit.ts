@@ -25,9 +25,15 @@ export function auditRecordOf(event: ResponseEvent, atMs: number): AuditRecord |
   const time = new Date(atMs).toISOString();
   switch (event.type) {
     case "quarantine.created":
+    case "quarantine.restored":
     case "quarantine.lifted": {
       const q = event.quarantine;
-      const lifted = event.type === "quarantine.lifted" ? { reason: event.reason, how: event.how } : { shared: event.shared, reason: q.reason };
+      const lifted =
+        event.type === "quarantine.lifted"
+          ? { reason: event.reason, how: event.how }
+          : event.type === "quarantine.created"
+            ? { shared: event.shared, reason: q.reason }
+            : { restoredBy: SYSTEM };
       return {
         time,
         action: event.type,

@@ -32,6 +32,7 @@ interface Change {
  */
 export type ResponseEvent =
   | { type: "quarantine.created"; quarantine: Quarantine; shared: boolean }
+  | { type: "quarantine.restored"; quarantine: Quarantine }
   | { type: "quarantine.lifted"; quarantine: Quarantine; actor: string; reason?: string; how: "id" | "scope" | "bulk" }
   | ({ type: "enforcement.block" } & Enforcement)
   | ({ type: "shadow.would_have"; action: Action } & Enforcement)

@@ -18,6 +18,10 @@ const durationMs = z.union([
 export const settingsSchema = z
   .object({
     policy: z.string().min(1).describe("Policy file, or a directory mounted from a ConfigMap"),
+    policyFileRoots: z
+      .union([z.array(z.string().min(1)), z.string().transform((text) => text.split(",").map((root) => root.trim()).filter((root) => root !== ""))])
+      .default([])
+      .describe("Directories a policy's list files may be read from (comma-separated in the environment); the policy's own directory when empty"),
     ratelimitConfig: z
       .string()
       .min(1)

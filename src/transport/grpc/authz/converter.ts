@@ -3,7 +3,7 @@
  * docs/design.md ("The decision") fixes what every CheckResponse must carry.
  */
 import type { Action, Decision } from "../../../domain/decision.js";
-import type { HttpAttributes } from "../../../domain/request.js";
+import { HEADER_CEILING, type HttpAttributes } from "../../../domain/request.js";
 import {
   timestampToMs,
   toStruct,
@@ -55,13 +55,37 @@ function assignText(target: HttpAttributes, key: TextAttribute, value: unknown):
   if (typeof value === "string" && value !== "") target[key] = value;
 }
 
+/**
+ * Counts entries and bytes while headers are read, so that a CheckRequest with 100k headers
+ * costs as much as one at the ceiling. `full` only once a ceiling is passed: the entry past it
+ * keeps the normaliser's `headers_too_many` / `headers_too_large` anomalies visible.
+ */
+class HeaderBudget {
+  private entries = 0;
+  private bytes = 0;
+  get full(): boolean {
+    return this.entries > HEADER_CEILING.entries || this.bytes > HEADER_CEILING.bytes;
+  }
+  spend(name: string, value: string): void {
+    this.entries += 1;
+    this.bytes += name.length + value.length;
+  }
+}
+
 /** header_map (encode_raw_headers) when Envoy sent one, else the plain headers map. */
 function readHeaders(http: AttributeHttpRequest | undefined): Map<string, string> {
   const headerMap = asObject<{ headers?: unknown }>(http?.header_map)?.headers;
   if (Array.isArray(headerMap) && headerMap.length > 0) return readHeaderList(headerMap);
   const headers = new Map<string, string>();
-  for (const [name, value] of Object.entries(asObject<Record<string, unknown>>(http?.headers) ?? {})) {
-    if (typeof value === "string" && name !== "") headers.set(name.toLowerCase(), value);
+  const budget = new HeaderBudget();
+  const plain = asObject<Record<string, unknown>>(http?.headers) ?? {};
+  // for…in rather than Object.entries: stopping early must not first copy every entry.
+  for (const name in plain) {
+    if (budget.full) break;
+    const value = plain[name];
+    if (typeof value !== "string" || name === "") continue;
+    budget.spend(name, value);
+    headers.set(name.toLowerCase(), value);
   }
   return headers;
 }
@@ -69,11 +93,14 @@ function readHeaders(http: AttributeHttpRequest | undefined): Map<string, string
 /** header_map keeps repeated headers apart; join them as HTTP allows (RFC 9110 §5.3). */
 function readHeaderList(list: unknown[]): Map<string, string> {
   const headers = new Map<string, string>();
+  const budget = new HeaderBudget();
   for (const item of list) {
+    if (budget.full) break;
     const entry = asObject<{ key?: unknown; value?: unknown; raw_value?: unknown }>(item);
     if (typeof entry?.key !== "string" || entry.key === "") continue;
     const value = headerText(entry.value, entry.raw_value);
     if (value === undefined) continue;
+    budget.spend(entry.key, value);
     const name = entry.key.toLowerCase();
     const previous = headers.get(name);
     headers.set(name, previous === undefined ? value : previous + joinerFor(name) + value);
