@@ -8,6 +8,7 @@ import { parseDomainFile } from "../../src/ratelimit/config-loader.js";
 import { planDescriptor } from "../../src/ratelimit/descriptor-plan.js";
 import type { DescriptorEntry } from "../../src/ratelimit/request.js";
 import { decodeEnvoyConfig, unpackAny } from "./envoy-proto.js";
+import { describeWithChartTools } from "./chart-tools.js";
 import { find, readYaml, render, RELEASE } from "./fixtures.js";
 
 const bootstrap = readYaml("examples/envoy.yaml");
@@ -73,26 +74,6 @@ describe("examples/envoy.yaml", () => {
     );
   });
 
-  it("points ext_authz, rate limiting and access logs at the chart's headless Service and gRPC port", () => {
-    const chart = render();
-    const headless = find(chart.objects, "Service", "palisade-headless");
-    const grpcPort = headless.spec.ports.find((p: any) => p.name === "grpc").port;
-    const references = [
-      filter("envoy.filters.http.ext_authz").grpc_service.envoy_grpc.cluster_name,
-      filter("envoy.filters.http.ratelimit").rate_limit_service.grpc_service.envoy_grpc.cluster_name,
-      hcm.access_log[0].typed_config.common_config.grpc_service.envoy_grpc.cluster_name,
-    ];
-    for (const name of references) {
-      const cluster = clusters.find((c) => c.name === name);
-      expect(cluster, name).toBeDefined();
-      const address = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
-      expect(address).toEqual({ address: `${headless.metadata.name}.${RELEASE.namespace}.svc.cluster.local`, port_value: grpcPort });
-      // gRPC needs HTTP/2 to the upstream.
-      expect(cluster.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicit_http_config).toHaveProperty("http2_protocol_options");
-      expect(cluster.type).toBe("STRICT_DNS");
-    }
-  });
-
   it("chooses failure_mode_allow explicitly and sends the body only on the login route", () => {
     const extAuthz = filter("envoy.filters.http.ext_authz");
     expect(extAuthz.failure_mode_allow).toBe(true);
@@ -127,6 +108,28 @@ describe("examples/envoy.yaml", () => {
       const entries = limit.actions.map((action: any) => sampleEntry(action, "50"));
       const plan = planDescriptor(rateLimitDomain, { entries }, 1, (id) => id);
       expect(plan.kind, entries.map((e: DescriptorEntry) => e.key).join(" > ")).toBe("limited");
+    }
+  });
+});
+
+describeWithChartTools("examples/envoy.yaml and the chart", () => {
+  it("points ext_authz, rate limiting and access logs at the chart's headless Service and gRPC port", () => {
+    const chart = render();
+    const headless = find(chart.objects, "Service", "palisade-headless");
+    const grpcPort = headless.spec.ports.find((p: any) => p.name === "grpc").port;
+    const references = [
+      filter("envoy.filters.http.ext_authz").grpc_service.envoy_grpc.cluster_name,
+      filter("envoy.filters.http.ratelimit").rate_limit_service.grpc_service.envoy_grpc.cluster_name,
+      hcm.access_log[0].typed_config.common_config.grpc_service.envoy_grpc.cluster_name,
+    ];
+    for (const name of references) {
+      const cluster = clusters.find((c) => c.name === name);
+      expect(cluster, name).toBeDefined();
+      const address = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+      expect(address).toEqual({ address: `${headless.metadata.name}.${RELEASE.namespace}.svc.cluster.local`, port_value: grpcPort });
+      // gRPC needs HTTP/2 to the upstream.
+      expect(cluster.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicit_http_config).toHaveProperty("http2_protocol_options");
+      expect(cluster.type).toBe("STRICT_DNS");
     }
   });
 });
