@@ -44,10 +44,10 @@ interface Binding {
  *   while the victim is idle, unless the thief keeps to the app's own pace.
  *
  * Roaming (home Wi-Fi to mobile data on the same device with the same cookies) changes the
- * network once and stays there: none of the four fires. Bindings live in the replica's memory
- * (bounded by MAX_TOKENS; bench/long-memory.ts measures the bytes per token), like the spraying detector's state: a
- * replica that sees a token for the first time binds it to that use. Cookie values are keyed
- * hashes under a key that exists only in this process.
+ * network once and stays there: none of these fires. Bindings live in the replica's memory,
+ * like the spraying detector's state, bounded by MAX_TOKENS (bench/long-memory.ts measures the
+ * bytes per token): a replica that sees a token for the first time binds it to that use. Cookie
+ * values are keyed hashes under a key that exists only in this process.
  */
 export class TokenBindings {
   readonly #key = randomBytes(32);
