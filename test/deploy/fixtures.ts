@@ -8,6 +8,7 @@ import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { parse as parseYaml, parseAllDocuments, stringify as stringifyYaml } from "yaml";
+import type { DescriptorEntry } from "../../src/ratelimit/request.js";
 import { findProtoDir } from "../../src/transport/grpc/protos.js";
 import { helmTemplate, kubernetesSchemaProblems, splitNotes } from "./chart-tools.js";
 
@@ -41,6 +42,15 @@ export interface RenderedChart {
 /** The chart rendered by helm with `values` over its defaults; throws HelmFailure when a guard fails. */
 export function render(values: Record<string, unknown> = {}): RenderedChart {
   return splitNotes(readYamlDocuments(helmTemplate(CHART_DIR, RELEASE, values)));
+}
+
+/** The descriptor entry an Envoy rate-limit action produces for a typical request (envoyproxy/ratelimit's names). */
+export function sampleEntry(action: Record<string, any>, risk: string): DescriptorEntry {
+  if (action.remote_address) return { key: "remote_address", value: "192.0.2.1" };
+  if (action.generic_key) return { key: action.generic_key.descriptor_key ?? "generic_key", value: action.generic_key.descriptor_value };
+  if (action.metadata) return { key: action.metadata.descriptor_key, value: risk };
+  if (action.request_headers) return { key: action.request_headers.descriptor_key, value: "sample" };
+  throw new Error(`no descriptor entry known for ${Object.keys(action).join(",")}`);
 }
 
 export function find(objects: K8sObject[], kind: string, name: string): K8sObject {
