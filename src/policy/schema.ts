@@ -250,6 +250,18 @@ const signals = z
       .optional()
       .describe("Site-wide attempt rate and failure ratio per authentication endpoint against a learned baseline"),
     newUsername: flagWeight.optional().describe("A username never seen to log in successfully"),
+    slowStuffing: z
+      .object({
+        window: duration.default("2h"),
+        /** Different usernames this address tried within the window, the current one included. */
+        minUsernames: z.number().int().min(2).default(2),
+        /** Failed logins from this address within the window, before this one. */
+        minFailures: z.number().int().min(1).default(1),
+        weight: weight.default(40),
+      })
+      .strict()
+      .optional()
+      .describe("One address trying several accounts over hours and never succeeding: low-and-slow stuffing"),
     spraying: windowed({ threshold: z.number().int().positive().default(10), weight: weight.default(40) })
       .optional()
       .describe("One password tried against many usernames (held in memory as a keyed hash)"),
