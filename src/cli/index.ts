@@ -3,6 +3,7 @@ import path from "node:path";
 import { Command, Option } from "commander";
 import { serve } from "../app/serve.js";
 import { registerLabCommands } from "./lab.js";
+import { registerPseudonymiseCommand } from "./pseudonyms.js";
 import { lintPolicy, type LintResult } from "../policy/lint.js";
 import { lintRateLimitConfig } from "../ratelimit/lint.js";
 import { resolveSettings } from "../settings/settings.js";
@@ -50,6 +51,8 @@ program
   .argument("<file>", "rate-limit file or directory")
   .option("--merge-domains", "several files may configure one domain (envoyproxy's MERGE_DOMAIN_CONFIG)")
   .action(async (file: string, flags: { mergeDomains?: boolean }) => report(await lintRateLimitConfig(file, { mergeDomains: flags.mergeDomains ?? false })))
+
+registerPseudonymiseCommand(program);
 
 registerLabCommands(program, {
   policy: EXAMPLE_DEFAULTS.policy,

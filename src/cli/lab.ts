@@ -9,6 +9,7 @@ import { runReplay } from "../lab/replay/run.js";
 import { loadScenarioSet, selectScenarios } from "../lab/simulate/scenario.js";
 import { simulate } from "../lab/simulate/simulate.js";
 import { writeLines } from "../lab/simulate/write.js";
+import { configuredPseudonymiser } from "./pseudonyms.js";
 import { sweepMarkdown, sweepText } from "../lab/sweep/report.js";
 import { runSweep } from "../lab/sweep/run.js";
 import { loadSweepFile, sweepPoints } from "../lab/sweep/sweep-file.js";
@@ -60,7 +61,11 @@ export function registerLabCommands(program: Command, examples: { policy: string
     .option("--max-disorder <duration>", "skip events this much older than the newest seen", duration, 60_000)
     .option("--examples <n>", "examples listed per changed decision with --compare", integer, 5)
     .option("--no-progress", "no progress bar (it is drawn on standard error, and only on a terminal)")
+    .option("--clients <file>", "write one JSON line per client (IP pseudonym, requests, mitigated, first mitigated, actions)")
+    .option("--settings <file>", "YAML settings file, for the pseudonymisation key [PALISADE_SETTINGS]")
     .action(async (file: string, flags: ReplayFlags) => {
+      // The configured key, so pseudonyms match the server's; a key for this run when none is set.
+      const { pseudonymiser } = await configuredPseudonymiser(flags.settings, process.env);
       const { text } = await runReplay({
         input: file,
         policy: flags.policy,
@@ -72,6 +77,8 @@ export function registerLabCommands(program: Command, examples: { policy: string
         maxDisorderMs: flags.maxDisorder,
         examples: flags.examples,
         progress: flags.progress,
+        clients: flags.clients,
+        pseudonymiser,
       });
       process.stdout.write(`${text}\n`);
     });
@@ -118,6 +125,8 @@ interface ReplayFlags {
   maxDisorder: number;
   examples: number;
   progress: boolean;
+  clients?: string;
+  settings?: string;
 }
 
 function integer(value: string): number {

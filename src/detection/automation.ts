@@ -1,5 +1,5 @@
 import type { CompiledSignals } from "../policy/signals.js";
-import type { NormalisedRequest } from "../domain/request.js";
+import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import { claimsBrowser } from "./login.js";
 import type { Signal } from "./signal.js";
 
@@ -28,7 +28,8 @@ export function automationSignals(request: NormalisedRequest, signals: CompiledS
   }
   if (!claimsBrowser(request)) return [];
   const found: Signal[] = [];
-  const missing = BROWSER_HEADERS.filter((name) => !request.headers.has(name)).length;
+  // A header an imported log never recorded is unknown, not missing.
+  const missing = BROWSER_HEADERS.filter((name) => headerKnown(request, name) && !request.headers.has(name)).length;
   if (missing > 0) {
     found.push({ code: "client.automation", value: missing, threshold: 0, weight: config.weight, fired: true, detail: "claims a browser, lacks browser headers" });
   }

@@ -6,6 +6,7 @@ import type { OutcomeSpec } from "../policy/schema.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import type { EntityOp, Store } from "../state/store.js";
 import { entitiesOf, COUNTER_NAMES } from "./entities.js";
+import { probingOutcomeOps } from "./probes.js";
 import { catalogueOutcomeOps } from "./scraping.js";
 import type { SiteActivity } from "./site-activity.js";
 
@@ -86,6 +87,7 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
 
   async record(entry: AccessLogRecord): Promise<void> {
     const policy = this.deps.policy();
+    await this.#recordProbing(entry, policy);
     const context = this.deps.recent.take(entry.requestId) ?? contextFromMetadata(entry) ?? this.#contextFromEntry(entry, policy);
     const endpoint = context && policy.endpoints.find((e) => e.name === context.endpoint);
     if (context && endpoint?.resourceSegment !== undefined && entry.statusCode !== undefined && !entry.deniedByAuthz) {
@@ -112,6 +114,21 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
     const ops = catalogueOutcomeOps(policy.signals, statusCode);
     const entity = entitiesOf(context).ip;
     if (ops.length > 0 && entity) await this.deps.store.apply(entity, ops, context.timeMs);
+  }
+
+  /**
+   * Any response, on any path, that the probing signals count (a 404, 403 or 400 the site
+   * answered, not one Palisade caused): attributed to the IP the deciding replica saw, or to
+   * the address Envoy logged.
+   */
+  async #recordProbing(entry: AccessLogRecord, policy: CompiledPolicy): Promise<void> {
+    if (entry.statusCode === undefined || entry.deniedByAuthz) return;
+    const ops = probingOutcomeOps(policy.signals.probing, entry.statusCode, entry.path);
+    if (ops.length === 0) return;
+    const logged = entry.authzMetadata.get("ip_id");
+    const address = typeof logged === "string" && logged !== "" ? undefined : parseAddress(entry.clientAddress);
+    const ipId = typeof logged === "string" && logged !== "" ? logged : address && this.deps.pseudonymiser.pseudonymise("ip", address.ip);
+    if (ipId) await this.deps.store.apply(`ip:${ipId}`, ops, entry.timeMs ?? Date.now());
   }
 
   #ignore(reason: IgnoredReason): void {

@@ -23,12 +23,22 @@ export interface HttpAttributes {
   contextExtensions?: Map<string, string>;
 }
 
+/** The context extension replay sets on imported requests: the header names the log kept. */
+export const RECORDED_HEADERS_EXTENSION = "palisade.recorded_headers";
+
+/** False when the request came from a log that did not record `name`: absent is then unknown. */
+export function headerKnown(request: Pick<NormalisedRequest, "recordedHeaders">, name: string): boolean {
+  return request.recordedHeaders === undefined || request.recordedHeaders.has(name);
+}
+
 /** A request after normalisation: the input to signals and rules. */
 export interface NormalisedRequest {
   requestId?: string;
   method: string;
   /** Path without the query string, percent-decoding normalised. */
   path: string;
+  /** The request target as the client sent it (path and query, before any decoding), bounded. */
+  target?: string;
   query: string;
   host: string;
   headers: Map<string, string>;
@@ -56,6 +66,14 @@ export interface NormalisedRequest {
   country?: string;
   /** Event time used for every window, ms since the epoch. */
   timeMs: number;
+  /** HTTP version as the proxy saw it ("HTTP/1.1"), when it said. */
+  protocol?: string;
+  /**
+   * Recorded traffic (an imported access log) keeps only some headers: these. A signal that
+   * needs another header cannot tell whether the client sent it, so it must not fire. Undefined
+   * when the proxy passed every header, as Envoy does.
+   */
+  recordedHeaders?: ReadonlySet<string>;
   /** Problems found while normalising (oversized headers, bad body…), as stable codes. */
   anomalies: string[];
 }

@@ -4,7 +4,7 @@ import type { FieldSource } from "../policy/schema.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import { cookieValue } from "../domain/cookies.js";
 import { parseAddress, subnetOf, type ParsedAddress } from "../domain/client-address.js";
-import type { HttpAttributes, NormalisedRequest } from "../domain/request.js";
+import { RECORDED_HEADERS_EXTENSION, type HttpAttributes, type NormalisedRequest } from "../domain/request.js";
 
 /** How event time is trusted (DESIGN.md, Time). */
 export interface EventTimeSettings {
@@ -40,6 +40,7 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
   const anomalies: string[] = [];
   const headers = boundedHeaders(attrs.headers, policy.limits, anomalies);
   const method = (attrs.method ?? headers.get(":method") ?? "GET").toUpperCase().slice(0, 16);
+  const target = (attrs.path ?? headers.get(":path") ?? "/").slice(0, MAX_PATH_LENGTH);
   const { path, query } = normalisePath(attrs.path ?? headers.get(":path") ?? "/", anomalies);
   const address = clientAddress(attrs, headers, policy.client, anomalies);
   const endpoint = policy.endpointFor(method, path);
@@ -52,6 +53,7 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
     requestId: attrs.requestId?.slice(0, 128),
     method,
     path,
+    target,
     query,
     host: (attrs.host ?? headers.get(":authority") ?? headers.get("host") ?? "").slice(0, 256),
     headers,
@@ -67,9 +69,16 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
     tlsFingerprint: policy.fingerprint.tlsHeader ? headers.get(policy.fingerprint.tlsHeader)?.slice(0, 128) : undefined,
     country: countryFrom(headers, policy.signals.geo?.countryHeader),
     timeMs: eventTime(attrs.timeMs, context, anomalies),
+    protocol: attrs.protocol?.slice(0, 32),
+    recordedHeaders: recordedHeaders(attrs.contextExtensions),
     anomalies,
   };
   return { request, endpoint, address };
+}
+
+function recordedHeaders(extensions: Map<string, string> | undefined): ReadonlySet<string> | undefined {
+  const names = extensions?.get(RECORDED_HEADERS_EXTENSION);
+  return names === undefined ? undefined : new Set(names.split(",").map((name) => name.trim().toLowerCase()).filter(Boolean));
 }
 
 function boundedHeaders(
@@ -118,6 +127,11 @@ function normalisePath(raw: string, anomalies: string[]): { path: string; query:
   }
   const trailing = decoded.length > 1 && decoded.endsWith("/") && segments.length > 0 ? "/" : "";
   return { path: `/${segments.join("/")}${trailing}`, query };
+}
+
+/** The client address the pipeline would use for these attributes, for tools that tally clients. */
+export function clientAddressOf(attrs: HttpAttributes, client: CompiledPolicy["client"]): ParsedAddress | undefined {
+  return clientAddress(attrs, attrs.headers, client, []);
 }
 
 function clientAddress(

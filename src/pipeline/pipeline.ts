@@ -71,12 +71,14 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
   return {
     async evaluate(attrs) {
       const policy = deps.policy();
-      const { request, endpoint, address } = normalise(attrs, {
+      const { request, endpoint: declared, address } = normalise(attrs, {
         policy,
         pseudonymiser: deps.pseudonymiser,
         eventTime: deps.eventTime,
         nowMs: deps.clock.now(),
       });
+      // Every request is seen: what no declared endpoint matches goes through the default class.
+      const endpoint = declared ?? policy.defaultEndpoint;
       const { standing, signals: standingSignals } = standingOf(request, address, policy);
       // A quarantine wins over an allow list or an allowed bot (it is an explicit act), not over a standing block.
       const held = standing?.effect === "block" ? undefined : deps.responder?.held(request);
@@ -103,13 +105,19 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         subject: request.usernameId ?? request.ipId,
         eventTimeMs: request.timeMs,
         // Login and catalogue outcomes come back through the access log and need attributing.
-        attribution: endpoint?.authentication || endpoint?.resourceSegment !== undefined ? attributionOf(request) : undefined,
+        // Outcomes come back through the access log and need attributing: logins, catalogue
+        // responses, and the errors the probing signals count on any path.
+        attribution: awaitsOutcome(endpoint) || policy.signals.probing?.missingPaths ? attributionOf(request) : undefined,
       };
       if (deps.responder) decision = await deps.responder.settle(decision, request, policy);
-      if (endpoint && decision.attribution) awaitOutcome(detection, endpoint, request, decision.attribution, decision);
+      if (awaitsOutcome(endpoint) && decision.attribution) awaitOutcome(detection, endpoint, request, decision.attribution, decision);
       return { decision, request };
     },
   };
+}
+
+function awaitsOutcome(endpoint: CompiledEndpoint): boolean {
+  return endpoint.authentication || endpoint.resourceSegment !== undefined;
 }
 
 /** Bad input is not an error: it is a weightless signal that rules may act on. */

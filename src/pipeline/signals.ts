@@ -10,6 +10,7 @@ import type { TokenBindings } from "../detection/token-binding.js";
 import { clientClass, type BehaviourBaselines } from "../detection/behaviour.js";
 import type { RhythmDetector } from "../detection/rhythm.js";
 import { planScraping, resourceIdOf } from "../detection/scraping.js";
+import { planProbing } from "../detection/probes.js";
 import { perClient, planSharedAddress } from "../detection/shared-address.js";
 import { planVelocity } from "../detection/velocity.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
@@ -46,11 +47,13 @@ export async function collectSignals(
   detection: DetectionState,
 ): Promise<Measured> {
   if (!endpoint) return { signals: [], degraded: false };
+  if (endpoint === policy.defaultEndpoint) return defaultEndpointSignals(request, endpoint, policy, store);
   const signals = policy.signals;
   const plans: SignalPlan[] = [
     planVelocity(request, endpoint),
     planSession(request, endpoint, signals),
     planScraping(request, endpoint, signals),
+    planProbing(request, signals.probing),
     planSharedAddress(request, signals),
   ];
   if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals));
@@ -74,6 +77,17 @@ export async function collectSignals(
   const behaviour = await detection.behaviour.observe(request, policy, velocity, clientClass(request, measured));
   const site = detection.site.signalsFor(request, endpoint, signals, measured);
   return { signals: [...measured, ...behaviour, ...site], degraded: stored.degraded };
+}
+
+/**
+ * A request no declared endpoint matches: its velocity, the probing evidence about its client
+ * and what its user agent says. No login, catalogue or baseline work: nothing declared it one.
+ */
+async function defaultEndpointSignals(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy, store: Store): Promise<Measured> {
+  const plans = [planVelocity(request, endpoint), planProbing(request, policy.signals.probing)];
+  const stored = await runPlans(plans, store, request.timeMs);
+  const measured = plans.flatMap((plan, i) => plan.evaluate(stored.perPlan[i]!));
+  return { signals: [...measured, ...automationSignals(request, policy.signals)], degraded: stored.degraded };
 }
 
 /**

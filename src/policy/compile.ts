@@ -6,6 +6,7 @@ import { durationMs } from "../config/duration.js";
 import { ConfigError, type ConfigIssue } from "../config/config-error.js";
 import { compileLimit, compileResponse, type CompiledLimit, type CompiledResponse } from "./response-schema.js";
 import { defaultOutcome, type EndpointSpec, type FailMode, type FieldSource, type OutcomeSpec, type PolicyDocument } from "./schema.js";
+import { compileProbing } from "./probes.js";
 import { compileSignals, type CompiledSignals } from "./signals.js";
 
 /** One problem in a policy, located by its path in the document. */
@@ -69,6 +70,8 @@ export interface CompiledPolicy {
   challenge: PolicyDocument["spec"]["challenge"];
   failMode: FailMode;
   endpoints: readonly CompiledEndpoint[];
+  /** The class of every request no endpoint matches ("every request is seen"). */
+  defaultEndpoint: CompiledEndpoint;
   signals: CompiledSignals;
   lists: readonly CidrList[];
   bots: { allowed: readonly AllowedBot[]; impersonationWeight: number };
@@ -93,7 +96,11 @@ export function compilePolicy(
   checkUniqueNames(spec.endpoints.map((e) => e.name), "spec.endpoints", "endpoint", issues);
   checkUniqueNames(spec.rules.map((r) => r.id), "spec.rules", "rule id", issues);
   const endpoints = spec.endpoints.map((e) => compileEndpoint(e, spec.failMode));
-  const endpointNames = new Set(endpoints.map((e) => e.name));
+  const defaultEndpoint = compileDefaultEndpoint(spec.defaultEndpoint, spec.failMode);
+  if (endpoints.some((e) => e.name === defaultEndpoint.name)) {
+    issues.push({ path: "spec.defaultEndpoint.name", message: `"${defaultEndpoint.name}" is also the name of a declared endpoint` });
+  }
+  const endpointNames = new Set([...endpoints.map((e) => e.name), defaultEndpoint.name]);
   const rules = spec.rules.flatMap((rule, index) => {
     const path = `spec.rules[${index}]`;
     for (const name of rule.endpoints ?? []) {
@@ -130,6 +137,7 @@ export function compilePolicy(
     });
     return { name: list.name, effect: list.effect, weight: list.weight, ranges } satisfies CidrList;
   });
+  const probing = compileProbing(spec.signals.probing, listFiles, issues);
   const bots = spec.bots.allowed.flatMap((bot, index) => compileBot(bot, `spec.bots.allowed[${index}]`, issues));
   spec.endpoints.forEach((endpoint, index) => {
     if (endpoint.resource && resourceSegmentOf(endpoint) === undefined) {
@@ -147,7 +155,8 @@ export function compilePolicy(
     challenge: spec.challenge,
     failMode: spec.failMode,
     endpoints,
-    signals: compileSignals(spec.signals),
+    defaultEndpoint,
+    signals: compileSignals(spec.signals, probing),
     lists,
     bots: { allowed: bots, impersonationWeight: spec.bots.impersonationWeight },
     rules,
@@ -179,6 +188,14 @@ function compileEndpoint(spec: EndpointSpec, defaultFailMode: FailMode): Compile
     velocity,
     matches: (method, path) => (!methods || methods.has(method)) && pathMatches(path),
   };
+}
+
+/** Matches nothing by itself: the pipeline hands it every request no declared endpoint matched. */
+function compileDefaultEndpoint(spec: PolicyDocument["spec"]["defaultEndpoint"], defaultFailMode: FailMode): CompiledEndpoint {
+  return compileEndpoint(
+    { name: spec.name, match: { pathPrefix: "/" }, sensitivity: spec.sensitivity, authentication: false, failMode: spec.failMode, identity: {}, pageView: false, velocity: spec.velocity },
+    defaultFailMode,
+  );
 }
 
 function resourceSegmentOf(spec: EndpointSpec): number | undefined {

@@ -80,12 +80,15 @@ function validateDocument(value: unknown, source: string): PolicyDocument {
   return result.data;
 }
 
-/** The list files a document names, read leniently: validation reports malformed ones later. */
+/** The list files a document names (reputation and probe lists), read leniently: validation reports malformed ones later. */
 function listFileNames(text: string): string[] {
   const document = parseDocument(text);
   if (document.errors.length > 0) return [];
-  const lists: unknown = document.toJS()?.spec?.reputation?.lists;
-  if (!Array.isArray(lists)) return [];
-  const files = lists.flatMap((list: { files?: unknown }) => (Array.isArray(list?.files) ? list.files : []));
+  const spec = document.toJS()?.spec;
+  const lists: unknown[] = [spec?.reputation?.lists, spec?.signals?.probing?.lists].flatMap((found: unknown) => (Array.isArray(found) ? found : []));
+  const files = lists.flatMap((list) => {
+    const named = (list as { files?: unknown } | null)?.files;
+    return Array.isArray(named) ? (named as unknown[]) : [];
+  });
   return [...new Set(files.filter((file): file is string => typeof file === "string" && file !== ""))];
 }

@@ -153,6 +153,65 @@ const siteAnomaly = z
   .strict();
 
 /**
+ * A list of request patterns shipped as data files (examples/lists/): one JavaScript regular
+ * expression per line, matched case-insensitively against one part of the request after full
+ * percent-decoding. A match fires `probe.<name>`.
+ */
+const probeList = z
+  .object({
+    name,
+    target: z
+      .enum(["path", "query", "request", "user-agent", "headers"])
+      .default("request")
+      .describe("path; query; request = path and query; user-agent; headers = every header value"),
+    files: z.array(z.string()).default([]).describe("Files with one regular expression per line ('#' starts a comment line)"),
+    patterns: z.array(z.string()).default([]).describe("Regular expressions written in the policy itself"),
+    weight: weight.default(50),
+    threshold: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe("Fire only when one IP matched more different requests than this in the window; absent: one match fires"),
+  })
+  .strict();
+
+/**
+ * Per-client evidence on every request, whether or not an endpoint names its path: probes for
+ * sensitive files and known exploits, scanner user agents, requests that miss (404/403/400),
+ * user agents switching, random query strings, malformed protocol versions and proxy requests.
+ */
+const probing = z
+  .object({
+    window: duration.default("2m"),
+    lists: z.array(probeList).default([]),
+    probes: countThreshold.optional().describe("Different requests from one IP that matched a list without a threshold, in the window"),
+    missingPaths: z
+      .object({
+        threshold: z.number().int().positive().default(10),
+        weight: weight.default(40),
+        statuses: statusList.default([400, 403, 404]),
+      })
+      .strict()
+      .optional()
+      .describe("Different paths one IP asked for that the site answered with one of the statuses (from the access log)"),
+    errorRatio: z
+      .object({ minRequests: z.number().int().positive().default(20), threshold: z.number().min(0).max(1).default(0.8), weight: weight.default(20) })
+      .strict()
+      .optional()
+      .describe("Share of one IP's requests answered with a missingPaths status"),
+    authFailures: countThreshold
+      .optional()
+      .describe("Responses 401 (HTTP authentication refused) to one IP on any path, from the access log: basic-auth brute force"),
+    userAgents: countThreshold.optional().describe("Different user agents from one IP"),
+    queryFlood: countThreshold.optional().describe("Different query strings from one IP (cache-busting floods)"),
+    protocol: flagWeight
+      .optional()
+      .describe("An HTTP version that does not exist, a CONNECT or an absolute URL (a proxy request)"),
+  })
+  .strict();
+
+/**
  * Credential-stuffing and account-takeover signals on authentication endpoints. Each block
  * is optional: absent means the signal is off. Weights add up to the risk (capped at 100).
  */
@@ -318,6 +377,7 @@ const signals = z
       .strict()
       .optional()
       .describe("A browser login with no page view from the same client before it"),
+    probing: probing.optional().describe("Probes, scanners and floods on every request, named endpoint or not"),
     geo: z
       .object({ countryHeader: z.string().toLowerCase().default("x-geo-country") })
       .strict()
@@ -409,6 +469,16 @@ export const policySchema = z
           .strict()
           .default({ wwwAuthenticate: 'Palisade realm="api"' }),
         endpoints: z.array(endpoint).default([]),
+        defaultEndpoint: z
+          .object({
+            name: name.default("default"),
+            sensitivity: z.enum(["low", "medium", "high", "critical"]).default("low"),
+            failMode: failMode.optional(),
+            velocity: z.object({ ip: threshold.optional(), subnet: threshold.optional() }).strict().default({}),
+          })
+          .strict()
+          .prefault({})
+          .describe("The endpoint class of every request no endpoint matches: rules name it like any endpoint"),
         signals: signals.default({}),
         bots: bots.default({ allowed: [], impersonationWeight: 60 }),
         reputation: z.object({ lists: z.array(cidrList).default([]) }).strict().default({ lists: [] }),

@@ -1,4 +1,5 @@
 import { durationMs } from "../config/duration.js";
+import type { CompiledProbing } from "./probes.js";
 import type { SignalsSpec } from "./schema.js";
 
 export interface CountLimit {
@@ -33,6 +34,7 @@ export interface CompiledSignals {
   scraping?: CompiledScraping;
   sequence?: { windowMs: number; weight: number };
   geo?: { countryHeader: string };
+  probing?: CompiledProbing;
 }
 
 export interface CompiledTokenBinding {
@@ -57,8 +59,8 @@ export interface CompiledScraping {
   siteAnomaly?: NonNullable<SignalsSpec["siteAnomaly"]>;
 }
 
-/** Replaces every `window`/`retention` duration text by milliseconds. */
-export function compileSignals(spec: SignalsSpec): CompiledSignals {
+/** Replaces every `window`/`retention` duration text by milliseconds; `probing` comes compiled (it reads list files). */
+export function compileSignals(spec: SignalsSpec, probing?: CompiledProbing): CompiledSignals {
   const { failures, failureRatio, distinctUsernames, distinctIps, spraying, enumeration, tokenReplay, accountHistory, sequence } = spec;
   return {
     ...spec,
@@ -73,6 +75,7 @@ export function compileSignals(spec: SignalsSpec): CompiledSignals {
     sequence: sequence && withWindow(sequence),
     sharedAddress: spec.sharedAddress && withWindow(spec.sharedAddress),
     scraping: spec.scraping && compileScraping(spec.scraping),
+    probing,
     accountHistory: accountHistory && {
       retentionMs: durationMs(accountHistory.retention),
       maxPerAccount: accountHistory.maxPerAccount,

@@ -1,6 +1,7 @@
 import { problem, type Problem, type ReplayEvent } from "./events.js";
-import { looksLikeApache, parseApacheLine } from "./import-apache.js";
-import { looksLikeEnvoyJson, parseEnvoyLine } from "./import-envoy.js";
+import { parseApacheLine } from "./import-apache.js";
+import { unwrapContainerLine } from "./container.js";
+import { parseEnvoyLine } from "./import-envoy.js";
 import type { Input, InputLine } from "./input.js";
 import { parseLabLine } from "./parse-lab.js";
 
@@ -8,17 +9,19 @@ export const FORMATS = ["auto", "lab", "envoy", "apache"] as const;
 export type Format = (typeof FORMATS)[number];
 
 /**
- * Events and problems from an input, in input order. The format is chosen from the first
- * non-empty line unless given: a JSON object with `type` is a lab file, other JSON an Envoy
- * log, anything else Apache's format. `scenario` names imported (unlabelled) traffic.
+ * Events and problems from an input, in input order. Unless the format is given, a file whose
+ * first line is a lab event is a lab file; in any other, each line is read by what it is,
+ * after any container-runtime wrapping is taken off (logs collected from several programs mix
+ * formats, and error-log lines sit among access-log lines): a JSON object is an Envoy log line,
+ * anything else Apache's format. `scenario` names imported (unlabelled) traffic.
  */
 export async function* readEvents(input: Input, format: Format, scenario: string): AsyncGenerator<ReplayEvent | Problem> {
   let parse: ((line: InputLine) => ReturnType<typeof parseLabLine>) | undefined;
   for await (const line of input.lines) {
     if (!parse) {
       if (line.text.trim() === "") continue;
-      const chosen = format === "auto" ? detectFormat(line.text) : format;
-      parse = chosen === "lab" ? parseLabLine : chosen === "envoy" ? (l) => parseEnvoyLine(l, scenario) : (l) => parseApacheLine(l, scenario);
+      // A lab file is all lab events: its bad lines are reported as such.
+      parse = format === "lab" || (format === "auto" && isLabEvent(line.text)) ? parseLabLine : recordedParser(format, scenario);
     }
     const parsed = parse(line);
     if (parsed === undefined) continue;
@@ -29,13 +32,20 @@ export async function* readEvents(input: Input, format: Format, scenario: string
   if (error) yield problem(0, "input_error", error);
 }
 
-function detectFormat(firstLine: string): Exclude<Format, "auto"> {
+function isLabEvent(text: string): boolean {
   try {
-    const json: unknown = JSON.parse(firstLine);
-    if (typeof json === "object" && json !== null && "type" in json) return "lab";
-    if (looksLikeEnvoyJson(json)) return "envoy";
+    const json: unknown = JSON.parse(text);
+    return typeof json === "object" && json !== null && "type" in json;
   } catch {
-    // not JSON: a text log format
+    return false;
   }
-  return looksLikeApache(firstLine) ? "apache" : "lab";
+}
+
+function recordedParser(format: Exclude<Format, "lab">, scenario: string) {
+  return (line: InputLine) => {
+    const text = unwrapContainerLine(line.text);
+    const unwrapped = text === line.text ? line : { ...line, text };
+    const envoy = format === "envoy" || (format === "auto" && text.trimStart().startsWith("{"));
+    return envoy ? parseEnvoyLine(unwrapped, scenario) : parseApacheLine(unwrapped, scenario);
+  };
 }

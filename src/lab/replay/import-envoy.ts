@@ -6,23 +6,26 @@ import { recordedEvents, type RecordedRequest } from "./recorded.js";
  * Envoy access logs written as JSON lines (a `json_format` file or stdout logger). Keys are
  * matched loosely so the common configurations all read: the snake_case names of Envoy's and
  * Istio's default formats (`start_time`, `method`, `response_code`…) and keys named after the
- * command operators themselves (`START_TIME`, `%RESPONSE_CODE%`, `REQ(X-FORWARDED-FOR)`…).
+ * command operators themselves (`START_TIME`, `%RESPONSE_CODE%`, `REQ(X-FORWARDED-FOR)`…), and
+ * the header names common custom formats use as keys (`x-envoy-origin-path`, `user-agent`,
+ * `:authority`…). Traefik's JSON access log (`StartUTC`, `RequestPath`, `DownstreamStatus`,
+ * `request_User-Agent`, `ClientHost`…) reads too.
  * `REQ(<header>)` keys also become request headers.
  */
 const ALIASES: Record<keyof Fields, string[]> = {
-  time: ["start_time", "timestamp", "@timestamp", "time"],
-  method: ["method", "request_method", "req(:method)"],
-  path: ["path", "req(x-envoy-original-path?:path)", "req(:path)", "original_path"],
-  protocol: ["protocol"],
-  status: ["response_code", "status", "status_code"],
+  time: ["start_time", "timestamp", "@timestamp", "time", "startutc"],
+  method: ["method", "request_method", "req(:method)", ":method", "requestmethod"],
+  path: ["path", "req(x-envoy-original-path?:path)", "req(:path)", "original_path", "x-envoy-origin-path", "x-envoy-original-path", ":path", "requestpath"],
+  protocol: ["protocol", "requestprotocol"],
+  status: ["response_code", "status", "status_code", "downstreamstatus"],
   flags: ["response_flags"],
   duration: ["duration"],
-  forwardedFor: ["x_forwarded_for", "forwarded_for", "req(x-forwarded-for)"],
-  userAgent: ["user_agent", "req(user-agent)"],
+  forwardedFor: ["x_forwarded_for", "forwarded_for", "req(x-forwarded-for)", "x-forwarded-for"],
+  userAgent: ["user_agent", "req(user-agent)", "user-agent", "request_user-agent"],
   referer: ["referer", "referrer", "req(referer)"],
-  requestId: ["request_id", "x_request_id", "req(x-request-id)"],
-  authority: ["authority", "host", "req(:authority)"],
-  client: ["downstream_remote_address", "downstream_remote_address_without_port", "client_ip", "downstream_peer_address"],
+  requestId: ["request_id", "x_request_id", "req(x-request-id)", "x-request-id"],
+  authority: ["authority", "host", "req(:authority)", ":authority", "requesthost"],
+  client: ["clienthost", "downstream_remote_address", "downstream_remote_address_without_port", "client_ip", "downstream_peer_address"],
 };
 
 interface Fields {
@@ -89,6 +92,8 @@ function collect(json: Record<string, unknown>): { fields: Partial<Fields>; head
 }
 
 function recordedFrom(line: number, timeMs: number, path: string, fields: Partial<Fields>, headers: Record<string, string>): RecordedRequest {
+  // A header whose key the format has was recorded even when its value is "-": the client sent none.
+  const recordedHeaders = [...Object.keys(headers), ...(fields.userAgent !== undefined ? ["user-agent"] : []), ...(fields.referer !== undefined ? ["referer"] : [])];
   const userAgent = textOf(fields.userAgent);
   const referer = textOf(fields.referer);
   if (userAgent) headers["user-agent"] = userAgent;
@@ -106,6 +111,7 @@ function recordedFrom(line: number, timeMs: number, path: string, fields: Partia
     clientIp: withoutPort(textOf(fields.client)),
     forwardedFor: textOf(fields.forwardedFor),
     headers,
+    recordedHeaders,
     requestId: textOf(fields.requestId),
     durationMs: Number.isFinite(duration) && duration >= 0 ? duration : undefined,
     // UAEX: Envoy's ext_authz denied the request when it was recorded.

@@ -3,7 +3,7 @@ import type { OutcomeRecorder } from "../../domain/access-log.js";
 import { LoginOutcomeRecorder } from "../../detection/login-outcomes.js";
 import { createDetectionState, createPipeline, type Pipeline } from "../../pipeline/pipeline.js";
 import type { CompiledPolicy } from "../../policy/compile.js";
-import { HmacPseudonymiser } from "../../privacy/pseudonymiser.js";
+import { HmacPseudonymiser, type Pseudonymiser } from "../../privacy/pseudonymiser.js";
 import { MemoryStore } from "../../state/memory-store.js";
 import type { Store } from "../../state/store.js";
 import { toAccessLogRecord } from "../../transport/grpc/accesslog/converter.js";
@@ -18,16 +18,15 @@ export interface OfflineParts {
   outcomes?: OutcomeRecorder;
 }
 
-export type OfflineWiring = (deps: { policy: CompiledPolicy; store: Store; clock: { now(): number } }) => OfflineParts;
+export type OfflineWiring = (deps: { policy: CompiledPolicy; store: Store; clock: { now(): number }; pseudonymiser: Pseudonymiser }) => OfflineParts;
 
 /**
  * The composition src/app/start.ts does, minus the network: one in-memory store, detection state shared
  * by the pipeline and the login-outcome recorder (so an outcome finds the attempt its Check
- * remembered), a pseudonymiser with a key for this run only, and event time trusted (replay
- * mode). Keep it in step with src/app/start.ts, or replay and the server decide differently.
+ * remembered), the run's pseudonymiser, and event time trusted (replay mode). Keep it in step
+ * with src/app/start.ts, or replay and the server decide differently.
  */
-export const defaultWiring: OfflineWiring = ({ policy, store, clock }) => {
-  const pseudonymiser = new HmacPseudonymiser({ current: randomBytes(32) });
+export const defaultWiring: OfflineWiring = ({ policy, store, clock, pseudonymiser }) => {
   const detection = createDetectionState(store);
   return {
     store,
@@ -38,11 +37,16 @@ export const defaultWiring: OfflineWiring = ({ policy, store, clock }) => {
 
 /**
  * Decides in this process on a virtual clock: "now" is the time of the event being replayed,
- * so windows and expiries follow the traffic, not the wall clock.
+ * so windows and expiries follow the traffic, not the wall clock. Pseudonyms are keyed with
+ * `pseudonymiser` (the configured key, so they match the server's), else a key for this run.
  */
-export function offlineTarget(policy: CompiledPolicy, wiring: OfflineWiring = defaultWiring): ReplayTarget {
+export function offlineTarget(
+  policy: CompiledPolicy,
+  wiring: OfflineWiring = defaultWiring,
+  pseudonymiser: Pseudonymiser = new HmacPseudonymiser({ current: randomBytes(32) }),
+): ReplayTarget {
   let virtualNow = 0;
-  const parts = wiring({ policy, store: new MemoryStore(), clock: { now: () => virtualNow } });
+  const parts = wiring({ policy, store: new MemoryStore(), clock: { now: () => virtualNow }, pseudonymiser });
   return {
     name: `offline (${policy.name} ${policy.version})`,
     async check(request, timeMs) {

@@ -1,3 +1,4 @@
+import { RECORDED_HEADERS_EXTENSION } from "../../domain/request.js";
 import type { CheckRequest, HTTPAccessLogEntry } from "../../transport/grpc/protos.js";
 import { timestamp, UNLABELLED, type ReplayEvent } from "./events.js";
 
@@ -17,6 +18,11 @@ export interface RecordedRequest {
   forwardedFor?: string;
   /** Lower-case request header names. */
   headers: Record<string, string>;
+  /**
+   * The headers the log format records, sent or not (a combined log has a user-agent field
+   * even when the client sent none). Any other header is unknown, not absent.
+   */
+  recordedHeaders: readonly string[];
   requestId?: string;
   durationMs?: number;
   /** The recording proxy's ext_authz denied it (response flag UAEX). */
@@ -40,8 +46,10 @@ function checkRequest(recorded: RecordedRequest, requestId: string): CheckReques
   const forwardedFor = recorded.forwardedFor ?? recorded.clientIp;
   const headers: Record<string, string> = { ...recorded.headers, "x-request-id": requestId };
   if (forwardedFor) headers["x-forwarded-for"] = forwardedFor;
+  const known = [...new Set([...recorded.recordedHeaders, ...Object.keys(headers)])];
   return {
     attributes: {
+      context_extensions: { [RECORDED_HEADERS_EXTENSION]: known.join(",") },
       source: recorded.clientIp ? { address: { socket_address: { address: recorded.clientIp, port_value: 0 } } } : null,
       request: {
         time: timestamp(recorded.timeMs),
