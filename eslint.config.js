@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 /** The decision core must not know its transports or Redis (STYLE.md, dependency rule). */
-const pureCore = ["src/pipeline/**", "src/detection/**", "src/policy/**", "src/response/**", "src/privacy/**", "src/ratelimit/**"];
+const pureCore = ["src/pipeline/**", "src/detection/**", "src/policy/**", "src/response/**", "src/privacy/**", "src/ratelimit/**", "src/challenge/**"];
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "coverage/", "bench/results/"] },

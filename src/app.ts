@@ -1,4 +1,5 @@
 import { readFile, stat } from "node:fs/promises";
+import { startChallenges } from "./app-challenge.js";
 import { startResponse } from "./app-response.js";
 import { loadHashFile, prefixDirectory, type BreachedPasswordList } from "./detection/breached-passwords.js";
 import { LoginOutcomeRecorder } from "./detection/outcomes.js";
@@ -32,6 +33,8 @@ import { registerOutcomeEndpoint } from "./transport/http/outcomes.js";
 export interface App {
   grpcPort: number;
   adminPort: number;
+  /** The challenge listener Envoy routes clients to (widget script, verify endpoint). */
+  challengePort: number;
   logger: Logger;
   metrics: Metrics;
   policy: PolicySource;
@@ -74,6 +77,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
   });
   const store = await openStore(settings, logger, metrics);
   const response = await startResponse({ settings, store, policy, metrics, logger, clock });
+  const challenge = await startChallenges({ settings, store, policy, metrics, events: response.engine.events, logger, clock });
 
   const detection = createDetectionState(store, await openBreachedPasswords(settings.breachedPasswords, logger));
   const outcomes = new LoginOutcomeRecorder({
@@ -94,13 +98,14 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     eventTime: { maxSkewMs: settings.maxClockSkew, trust: settings.trustEventTime },
     onRuleError: (rule) => metrics.ruleErrors.inc({ rule }),
     responder: response.engine.responder,
+    passes: challenge.challenges.passes,
   });
   const observer = createDecisionObserver({ metrics, logger });
   const health = createHealthService(() => "SERVING");
   const grpcServer = createGrpcServer({
     host: settings.grpcHost,
     port: settings.grpcPort,
-    authorization: createAuthorizationService({ pipeline, policy: () => policy.current(), observer }),
+    authorization: createAuthorizationService({ pipeline, policy: () => policy.current(), observer, challenges: challenge.challenges }),
     accessLog: createAccessLogService({
       outcomes,
       onEntry: (result) => metrics.accessLogEntries.inc({ result }),
@@ -134,11 +139,13 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
   response.registerRoutes(admin, auth, pseudonymiser.instance);
   const grpcPort = await grpcServer.listen();
   const adminPort = await admin.listen();
-  logger.info({ grpcPort, adminPort, store: store.kind, policy: policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
+  const challengePort = await challenge.server.listen();
+  logger.info({ grpcPort, adminPort, challengePort, store: store.kind, policy: policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
 
   return {
     grpcPort,
     adminPort,
+    challengePort,
     logger,
     metrics,
     policy,
@@ -147,7 +154,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     async stop() {
       logger.info({ graceMs: settings.shutdownGrace }, "shutting down");
       clearInterval(pseudonymiser.refresh);
-      await Promise.all([grpcServer.shutdown(settings.shutdownGrace), admin.close()]);
+      await Promise.all([grpcServer.shutdown(settings.shutdownGrace), admin.close(), challenge.server.close()]);
       await Promise.all([policy.stop(), rateLimitConfig?.stop()]);
       await response.stop();
       await store.close();

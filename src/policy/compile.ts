@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Action, Scope } from "../pipeline/decision.js";
 import { parseCidr, type CidrList } from "../detection/reputation.js";
+import { compileChallenge, type CompiledChallenge } from "./challenge-schema.js";
 import { compileCondition, type CompiledCondition } from "./cel.js";
 import { durationMs } from "./duration.js";
 import { ConfigError, type ConfigIssue } from "./config-error.js";
@@ -66,7 +67,7 @@ export interface CompiledPolicy {
   client: PolicyDocument["spec"]["client"];
   limits: PolicyDocument["spec"]["limits"];
   fingerprint: PolicyDocument["spec"]["fingerprint"];
-  challenge: PolicyDocument["spec"]["challenge"];
+  challenge: CompiledChallenge;
   failMode: FailMode;
   endpoints: readonly CompiledEndpoint[];
   signals: CompiledSignals;
@@ -144,7 +145,7 @@ export function compilePolicy(
     client: spec.client,
     limits: spec.limits,
     fingerprint: spec.fingerprint,
-    challenge: spec.challenge,
+    challenge: compileChallenge(spec.challenge),
     failMode: spec.failMode,
     endpoints,
     signals: compileSignals(spec.signals),

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ACTIONS, SCOPES } from "../pipeline/decision.js";
 import { parseDuration } from "./duration.js";
+import { challengeSpec } from "./challenge-schema.js";
 import { adaptiveLimitSpec, responseSpec } from "./response-schema.js";
 
 /**
@@ -366,13 +367,7 @@ export const policySchema = z
           })
           .strict()
           .default({ headers: ["user-agent", "accept", "accept-language"] }),
-        challenge: z
-          .object({
-            wwwAuthenticate: z.string().default('Palisade realm="api"'),
-            url: z.string().optional().describe("Where a client solves the challenge, named in the problem document"),
-          })
-          .strict()
-          .default({ wwwAuthenticate: 'Palisade realm="api"' }),
+        challenge: challengeSpec(duration),
         endpoints: z.array(endpoint).default([]),
         signals: signals.default({}),
         bots: bots.default({ allowed: [], impersonationWeight: 60 }),
