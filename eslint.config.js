@@ -2,8 +2,57 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
-/** The decision core must not know its transports or Redis (STYLE.md, dependency rule). */
-const pureCore = ["src/pipeline/**", "src/detection/**", "src/policy/**", "src/response/**", "src/privacy/**", "src/ratelimit/**", "src/challenge/**"];
+/**
+ * Layers, lowest first. A file may import from its own folder and from any folder in a lower
+ * layer, never upwards and never sideways within a layer, so the import graph stays a ladder.
+ * The lab sits above the composition root: it replays traffic through the same decision core
+ * the server builds.
+ */
+const layers = [
+  ["domain"],
+  ["state", "privacy", "config"],
+  ["policy", "settings"],
+  ["detection", "ratelimit"],
+  ["challenge"],
+  ["response"],
+  ["pipeline"],
+  ["telemetry"],
+  ["transport"],
+  ["app"],
+  ["lab"],
+  ["cli"],
+];
+
+/** Protocols and Redis stay at the edge: the core and the vocabulary know neither. */
+const noTransport = { group: ["@grpc/*", "fastify", "@fastify/*"], message: "protocols belong in src/transport/" };
+const noRedis = { group: ["ioredis"], message: "Redis belongs in src/state/redis/" };
+const externalLimits = Object.fromEntries(
+  ["domain", "config", "privacy", "policy", "settings", "detection", "ratelimit", "challenge", "response", "pipeline"].map((folder) => [folder, [noTransport, noRedis]]),
+);
+externalLimits.state = [noTransport];
+
+/** One block per folder: everything not below it is off limits. */
+const layerRules = layers.flatMap((layer, rank) =>
+  layer.map((folder) => {
+    const notBelow = layers.slice(rank).flat().filter((other) => other !== folder);
+    return {
+      files: [`src/${folder}/**`],
+      rules: {
+        "no-restricted-imports": [
+          "error",
+          {
+            patterns: [
+              ...(notBelow.length > 0
+                ? [{ group: notBelow.map((other) => `**/${other}/*`), message: `${folder}/ imports only from lower layers (eslint.config.js)` }]
+                : []),
+              ...(externalLimits[folder] ?? []),
+            ],
+          },
+        ],
+      },
+    };
+  }),
+);
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "coverage/", "bench/results/"] },
@@ -15,21 +64,7 @@ export default tseslint.config(
       "no-console": "error",
     },
   },
-  {
-    files: pureCore,
-    rules: {
-      "no-restricted-imports": [
-        "error",
-        {
-          patterns: [
-            { group: ["**/transport/**", "@grpc/*"], message: "the decision core knows no transport" },
-            { group: ["ioredis", "**/state/redis-*", "**/telemetry/**"], message: "the decision core knows no Redis or telemetry backend" },
-            { group: ["**/app.js", "**/main.js", "**/cli/**"], message: "only the composition root knows every module" },
-          ],
-        },
-      ],
-    },
-  },
+  ...layerRules,
   {
     // The lab decides offline; only --target's client talks gRPC, and it stays in one file.
     files: ["src/lab/**"],
@@ -37,7 +72,12 @@ export default tseslint.config(
     rules: {
       "no-restricted-imports": [
         "error",
-        { patterns: [{ group: ["@grpc/*", "**/transport/grpc/server.js", "**/app.js", "**/main.js"], message: "gRPC client code belongs in src/lab/replay/grpc-target.ts" }] },
+        {
+          patterns: [
+            { group: ["**/cli/*"], message: "lab/ imports only from lower layers (eslint.config.js)" },
+            { group: ["@grpc/*", "**/transport/grpc/server.js"], message: "gRPC client code belongs in src/lab/replay/grpc-target.ts" },
+          ],
+        },
       ],
     },
   },

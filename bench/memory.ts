@@ -4,7 +4,7 @@ import { createPipeline } from "../src/pipeline/pipeline.js";
 import { parsePolicyText } from "../src/policy/loader.js";
 import { HmacPseudonymiser } from "../src/privacy/pseudonymiser.js";
 import { MemoryStore } from "../src/state/memory-store.js";
-import { createRedisStore } from "../src/state/redis-store.js";
+import { createRedisStore } from "../src/state/redis/store.js";
 import { ResilientStore } from "../src/state/resilient-store.js";
 import { toHttpAttributes } from "../src/transport/grpc/authz/converter.js";
 import { checkRequest } from "../test/support/envoy-client.js";

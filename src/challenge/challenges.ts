@@ -1,5 +1,5 @@
-import type { Decision } from "../pipeline/decision.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { Decision } from "../domain/decision.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import { levelFor } from "../policy/challenge-schema.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { Store } from "../state/store.js";

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import path from "node:path";
 import { Command, Option } from "commander";
-import { serve } from "../main.js";
+import { serve } from "../app/serve.js";
 import { registerLabCommands } from "./lab.js";
 import { lintPolicy, type LintResult } from "../policy/lint.js";
 import { lintRateLimitConfig } from "../ratelimit/lint.js";
@@ -52,6 +52,7 @@ program
 registerLabCommands(program, {
   policy: EXAMPLE_DEFAULTS.policy,
   scenarios: path.join(EXAMPLES, "lab", "scenarios.yaml"),
+  sweep: path.join(EXAMPLES, "lab", "sweep.yaml"),
 });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

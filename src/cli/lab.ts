@@ -1,26 +1,39 @@
 import { createWriteStream } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { finished } from "node:stream/promises";
 import { Command, Option } from "commander";
-import { parseDuration } from "../policy/duration.js";
+import { parseDuration } from "../config/duration.js";
 import { FORMATS, type Format } from "../lab/replay/formats.js";
 import { runReplay } from "../lab/replay/run.js";
 import { loadScenarioSet, selectScenarios } from "../lab/simulate/scenario.js";
 import { simulate } from "../lab/simulate/simulate.js";
 import { writeLines } from "../lab/simulate/write.js";
+import { sweepMarkdown, sweepText } from "../lab/sweep/report.js";
+import { runSweep } from "../lab/sweep/run.js";
+import { loadSweepFile, sweepPoints } from "../lab/sweep/sweep-file.js";
+import { loadPolicy } from "../policy/loader.js";
 
 /** `palisade simulate` and `palisade replay`: the abuse-scenario lab (issue 3). */
-export function registerLabCommands(program: Command, examples: { policy: string; scenarios: string }): void {
+export function registerLabCommands(program: Command, examples: { policy: string; scenarios: string; sweep: string }): void {
   program
     .command("simulate")
-    .description("Generate labelled storefront traffic (legitimate shoppers and attacks) as JSON lines")
+    .description("Generate labelled storefront traffic (legitimate shoppers and attacks) as JSON lines, or sweep attack families")
     .option("--scenarios <file>", "scenario set, YAML or JSON", examples.scenarios)
     .option("--seed <n>", "random seed (default: the file's); the same seed gives the same bytes", integer)
-    .option("--only <names>", "comma-separated scenario names to generate", list)
+    .option("--only <names>", "comma-separated scenario names to generate (family names with --sweep)", list)
     .option("--output <file>", "write to a file instead of standard output")
     .option("--print-scenarios", "print the scenario file to start editing from, and exit")
-    .action(async (flags: { scenarios: string; seed?: number; only?: string[]; output?: string; printScenarios?: boolean }) => {
+    .option("--sweep [file]", `run every attack family's parameter sweep through the policy and print the figures (default ${path.basename(examples.sweep)})`)
+    .option("--policy <path>", "policy the sweep decides with", examples.policy)
+    .option("--seeds <list>", "with --sweep: comma-separated seeds (default: the sweep file's)", (value: string) => list(value).map(integer))
+    .option("--markdown <file>", "with --sweep: also write the table as Markdown (docs/detection-sweep.md)")
+    .option("--json", "with --sweep: print the rows as JSON")
+    .action(async (flags: SimulateFlags) => {
+      if (flags.sweep !== undefined) {
+        await sweep(typeof flags.sweep === "string" ? flags.sweep : examples.sweep, flags);
+        return;
+      }
       if (flags.printScenarios) {
         process.stdout.write(await readFile(flags.scenarios, "utf8"));
         return;
@@ -62,6 +75,37 @@ export function registerLabCommands(program: Command, examples: { policy: string
       });
       process.stdout.write(`${text}\n`);
     });
+}
+
+interface SimulateFlags {
+  scenarios: string;
+  seed?: number;
+  only?: string[];
+  output?: string;
+  printScenarios?: boolean;
+  sweep?: string | true;
+  policy: string;
+  seeds?: number[];
+  markdown?: string;
+  json?: boolean;
+}
+
+/** `simulate --sweep`: every family's points, each on fresh state, with progress on standard error. */
+async function sweep(file: string, flags: SimulateFlags): Promise<void> {
+  const sweepFile = await loadSweepFile(file);
+  const points = sweepPoints(sweepFile, file, flags.only);
+  const policy = await loadPolicy(flags.policy);
+  const seeds = flags.seeds ?? sweepFile.seeds;
+  const rows = await runSweep(points, {
+    policy,
+    seeds,
+    onRun: (point, seed, index, total) => process.stderr.write(`[${index + 1}/${total}] ${point.family} ${point.label} seed ${seed}\n`),
+  });
+  process.stdout.write(`${flags.json ? JSON.stringify(rows, null, 2) : sweepText(rows)}\n`);
+  if (flags.markdown) {
+    const args = process.argv.slice(2).filter((arg) => !arg.startsWith("--markdown") && arg !== flags.markdown);
+    await writeFile(flags.markdown, sweepMarkdown(rows, { command: `palisade ${args.join(" ")}`, policy: path.basename(flags.policy) }));
+  }
 }
 
 interface ReplayFlags {

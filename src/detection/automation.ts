@@ -1,5 +1,5 @@
 import type { CompiledSignals } from "../policy/signals.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import { claimsBrowser } from "./login.js";
 import type { Signal } from "./signal.js";
 

@@ -1,5 +1,5 @@
 import type { CompiledPolicy } from "../policy/compile.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { BaselineState, Store } from "../state/store.js";
 import { claimsBrowser } from "./login.js";
 import type { Signal } from "./signal.js";

@@ -1,7 +1,7 @@
 import type { AllowedBot, CompiledPolicy } from "../policy/compile.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
-import type { ParsedAddress } from "../pipeline/client-address.js";
-import { rangesContain } from "./reputation.js";
+import type { NormalisedRequest } from "../domain/request.js";
+import type { ParsedAddress } from "../domain/client-address.js";
+import { rangesContain } from "../policy/cidr-lists.js";
 import type { Signal } from "./signal.js";
 
 export type BotVerdict = { kind: "allowed"; bot: AllowedBot } | { kind: "impersonation"; bot: AllowedBot; signal: Signal };

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LRUCache } from "lru-cache";
 import type { CompiledSignals } from "../policy/signals.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { Signal } from "./signal.js";
 
 /** A locally mounted list of breached-password SHA-1 hashes; nothing is fetched at run time. */

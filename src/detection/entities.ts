@@ -1,4 +1,4 @@
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledSignals } from "../policy/signals.js";
 
 /**
@@ -23,6 +23,7 @@ export const COUNTER_NAMES = {
   queries: "queries",
   catalogueResponses: "resp",
   notFound: "nf",
+  clients: "clients",
 } as const;
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledSignals } from "../policy/signals.js";
 import { automationSignals } from "./automation.js";
 import { breachedPasswordSignals, loadHashFile, prefixDirectory } from "./breached-passwords.js";

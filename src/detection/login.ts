@@ -1,6 +1,6 @@
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals, CountLimit } from "../policy/signals.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import { entitiesOf, COUNTER_NAMES, type LoginEntities } from "./entities.js";
 import { namedOps, type ResultReader, type Signal, type SignalPlan } from "./signal.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledScraping } from "../policy/signals.js";
 import { RhythmDetector } from "./rhythm.js";
 

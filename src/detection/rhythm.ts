@@ -1,6 +1,6 @@
 import { LRUCache } from "lru-cache";
 import type { CompiledScraping } from "../policy/signals.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { Signal } from "./signal.js";
 
 /** Clients followed at once per replica; the least recently seen are forgotten first. */

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledScraping, CompiledSignals } from "../policy/signals.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { EntityOp } from "../state/store.js";
 import { COUNTER_NAMES, entitiesOf, pageViewWindowMs } from "./entities.js";
 import { namedOps, type ResultReader, type Signal, type SignalPlan } from "./signal.js";

@@ -1,6 +1,6 @@
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import { entitiesOf, COUNTER_NAMES, pageViewWindowMs } from "./entities.js";
 import type { PlannedOp, SignalPlan } from "./signal.js";
 

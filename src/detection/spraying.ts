@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { CompiledSignals } from "../policy/signals.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { Signal } from "./signal.js";
 
 /** Passwords tracked at once; the least recently tried are forgotten first. */

@@ -1,8 +1,8 @@
 import type { CompiledPolicy } from "../policy/compile.js";
-import type { ParsedAddress } from "../pipeline/client-address.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { ParsedAddress } from "../domain/client-address.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import { classifyBot } from "./bots.js";
-import { listsContaining } from "./reputation.js";
+import { listsContaining } from "../policy/cidr-lists.js";
 import type { Signal } from "./signal.js";
 
 /** A decision taken before any counting: a deny-list, an allow-list, or an allowed bot. */

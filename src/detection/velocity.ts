@@ -1,5 +1,5 @@
 import type { CompiledEndpoint } from "../policy/compile.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import { entitiesOf } from "./entities.js";
 import type { Signal, SignalPlan } from "./signal.js";
 

@@ -9,7 +9,10 @@ interface LineBase {
   /** When the event happened (RFC 3339); lines are written in this order. */
   time: string;
   scenario: string;
-  /** `legit`, or `attack:<kind>` (credential_stuffing, account_takeover, scraping, vulnerability_scan). */
+  /**
+   * `legit`, or `attack:<kind>` (credential_stuffing, account_takeover, scraping,
+   * vulnerability_scan, token_replay).
+   */
   label: string;
   /**
    * The request id of the request this one follows from (a takeover follows the stuffed login
@@ -35,7 +38,7 @@ export interface AccessLogLine extends LineBase {
 }
 
 export const LEGIT = "legit";
-export type AttackKind = "credential_stuffing" | "account_takeover" | "scraping" | "vulnerability_scan";
+export type AttackKind = "credential_stuffing" | "account_takeover" | "scraping" | "vulnerability_scan" | "token_replay";
 
 export function attackLabel(kind: AttackKind): string {
   return `attack:${kind}`;

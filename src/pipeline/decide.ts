@@ -3,8 +3,8 @@ import type { Signal } from "../detection/signal.js";
 import type { RuleActivation } from "../policy/cel.js";
 import type { CompiledEndpoint, CompiledPolicy, CompiledRule } from "../policy/compile.js";
 import { judgeLimit, type LimitVerdict } from "../response/throttle.js";
-import { actionWeight, type Decision, type Reason } from "./decision.js";
-import type { NormalisedRequest } from "./request.js";
+import { actionWeight, type Decision, type Reason } from "../domain/decision.js";
+import type { NormalisedRequest } from "../domain/request.js";
 
 export interface DecideInput {
   policy: CompiledPolicy;

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { minimalPolicy } from "../../test/support/policies.js";
 import { HmacPseudonymiser } from "../privacy/pseudonymiser.js";
 import { normalise, type NormaliseContext } from "./normalise.js";
-import type { HttpAttributes } from "./request.js";
+import type { HttpAttributes } from "../domain/request.js";
 
 const pseudonymiser = new HmacPseudonymiser({ current: Buffer.alloc(32, 7) });
 const NOW = Date.UTC(2026, 10, 24, 12);

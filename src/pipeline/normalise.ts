@@ -3,8 +3,9 @@ import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import { PASS_COOKIE, PASS_HEADER } from "../policy/challenge-schema.js";
 import type { FieldSource } from "../policy/schema.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
-import { parseAddress, subnetOf, type ParsedAddress } from "./client-address.js";
-import type { HttpAttributes, NormalisedRequest } from "./request.js";
+import { cookieValue } from "../domain/cookies.js";
+import { parseAddress, subnetOf, type ParsedAddress } from "../domain/client-address.js";
+import type { HttpAttributes, NormalisedRequest } from "../domain/request.js";
 
 /** How event time is trusted (DESIGN.md, Time). */
 export interface EventTimeSettings {
@@ -198,14 +199,6 @@ function jsonPointer(document: unknown, pointer: string): unknown {
     node = (node as Record<string, unknown>)[key];
   }
   return node;
-}
-
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  for (const pair of (header ?? "").split(";")) {
-    const at = pair.indexOf("=");
-    if (at > 0 && pair.slice(0, at).trim() === name) return pair.slice(at + 1).trim() || undefined;
-  }
-  return undefined;
 }
 
 /** NFKC and case folding make `Alice`, `ALICE` and full-width `Ａｌｉｃｅ` one account. */

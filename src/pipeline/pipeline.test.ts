@@ -5,7 +5,7 @@ import { HmacPseudonymiser } from "../privacy/pseudonymiser.js";
 import { MemoryStore } from "../state/memory-store.js";
 import { StoreUnavailableError, type EntityOp, type Store } from "../state/store.js";
 import { createPipeline, DecisionUnavailableError } from "./pipeline.js";
-import type { HttpAttributes } from "./request.js";
+import type { HttpAttributes } from "../domain/request.js";
 
 const T0 = Date.UTC(2026, 10, 24, 9);
 

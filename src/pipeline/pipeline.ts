@@ -1,20 +1,21 @@
 import { randomUUID } from "node:crypto";
 import type { PassChecker } from "../challenge/passes.js";
 import { BehaviourBaselines } from "../detection/behaviour.js";
-import { RecentAttempts } from "../detection/outcomes.js";
+import { RecentAttempts } from "../detection/login-outcomes.js";
 import { RhythmDetector } from "../detection/rhythm.js";
 import type { Signal } from "../detection/signal.js";
 import { SiteActivity } from "../detection/site-activity.js";
 import { SprayingDetector } from "../detection/spraying.js";
 import { standingOf } from "../detection/standing.js";
+import { TokenBindings } from "../detection/token-binding.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import type { PipelineResponder } from "../response/responder.js";
 import type { Store } from "../state/store.js";
 import { decide, type Verdict } from "./decide.js";
-import { isDenial, type Decision } from "./decision.js";
+import { isDenial, type Decision } from "../domain/decision.js";
 import { normalise, type EventTimeSettings } from "./normalise.js";
-import type { HttpAttributes, NormalisedRequest } from "./request.js";
+import type { HttpAttributes, NormalisedRequest } from "../domain/request.js";
 import { collectSignals, type DetectionState } from "./signals.js";
 
 export type { DetectionState } from "./signals.js";
@@ -44,6 +45,7 @@ export interface PipelineDependencies {
 export function createDetectionState(store: Store, breached?: DetectionState["breached"]): DetectionState {
   return {
     spraying: new SprayingDetector(),
+    bindings: new TokenBindings(),
     site: new SiteActivity(store),
     recent: new RecentAttempts(),
     rhythm: new RhythmDetector(),

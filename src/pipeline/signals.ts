@@ -1,24 +1,27 @@
 import { automationSignals } from "../detection/automation.js";
 import { breachedPasswordSignals, type BreachedPasswordList } from "../detection/breached-passwords.js";
 import { planLogin } from "../detection/login.js";
-import type { RecentAttempts } from "../detection/outcomes.js";
+import type { RecentAttempts } from "../detection/login-outcomes.js";
 import { planSession } from "../detection/session.js";
 import type { Signal, SignalPlan } from "../detection/signal.js";
 import type { SiteActivity } from "../detection/site-activity.js";
 import type { SprayingDetector } from "../detection/spraying.js";
+import type { TokenBindings } from "../detection/token-binding.js";
 import { clientClass, type BehaviourBaselines } from "../detection/behaviour.js";
 import type { RhythmDetector } from "../detection/rhythm.js";
 import { planScraping, resourceIdOf } from "../detection/scraping.js";
+import { perClient, planSharedAddress } from "../detection/shared-address.js";
 import { planVelocity } from "../detection/velocity.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
-import { planResponse } from "../response/plan.js";
+import { planResponse } from "../response/store-reads.js";
 import { applyWithStatus } from "../state/resilient-store.js";
 import type { EntityOp, Store } from "../state/store.js";
-import type { NormalisedRequest } from "./request.js";
+import type { NormalisedRequest } from "../domain/request.js";
 
 /** Detection state that lives in the replica (not in the store) between requests. */
 export interface DetectionState {
   spraying: SprayingDetector;
+  bindings: TokenBindings;
   rhythm: RhythmDetector;
   behaviour: BehaviourBaselines;
   site: SiteActivity;
@@ -48,6 +51,7 @@ export async function collectSignals(
     planVelocity(request, endpoint),
     planSession(request, endpoint, signals),
     planScraping(request, endpoint, signals),
+    planSharedAddress(request, signals),
   ];
   if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals));
   plans.push(...planResponse(request, endpoint, policy)); // adaptive limits, friction relief
@@ -56,12 +60,13 @@ export async function collectSignals(
     endpoint.authentication ? breachedPasswordSignals(request, signals, detection.breached) : [],
     detection.site.maybeFlush(policy, request.timeMs),
   ]);
-  const measured = [
+  const measured = perClient([
     ...plans.flatMap((plan, i) => plan.evaluate(stored.perPlan[i]!)),
     ...breached,
     ...automationSignals(request, signals),
     ...(endpoint.authentication ? detection.spraying.observe(request, signals) : []),
-  ];
+    ...detection.bindings.observe(request, signals.tokenBinding),
+  ], endpoint);
   const resource = resourceIdOf(request, endpoint);
   // Rhythm only on catalogue and search: a browser loading a page's assets is fast by design.
   if (resource !== undefined || request.query !== "") measured.push(...detection.rhythm.observe(request, resource, signals.scraping));

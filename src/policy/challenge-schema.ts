@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { durationMs } from "./duration.js";
+import { durationMs } from "../config/duration.js";
 
 /**
  * The policy's `spec.challenge` block: how a `challenge` answer reads, and the built-in

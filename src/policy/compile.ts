@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import type { Action, Scope } from "../pipeline/decision.js";
-import { parseCidr, type CidrList } from "../detection/reputation.js";
+import type { Action, Scope } from "../domain/decision.js";
+import { parseCidr, type CidrList } from "./cidr-lists.js";
 import { compileChallenge, type CompiledChallenge } from "./challenge-schema.js";
 import { compileCondition, type CompiledCondition } from "./cel.js";
-import { durationMs } from "./duration.js";
-import { ConfigError, type ConfigIssue } from "./config-error.js";
+import { durationMs } from "../config/duration.js";
+import { ConfigError, type ConfigIssue } from "../config/config-error.js";
 import { compileLimit, compileResponse, type CompiledLimit, type CompiledResponse } from "./response-schema.js";
 import { defaultOutcome, type EndpointSpec, type FailMode, type FieldSource, type OutcomeSpec, type PolicyDocument } from "./schema.js";
 import { compileSignals, type CompiledSignals } from "./signals.js";

@@ -2,11 +2,12 @@ import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { compilePolicy, PolicyError, type CompiledPolicy } from "./compile.js";
-import { issuesFromYaml, issuesFromZod, policyErrorMap } from "./issues.js";
-import { describeFsError, resolvePolicyFile } from "./policy-file.js";
+import { issuesFromYaml, issuesFromZod, policyErrorMap } from "../config/issues.js";
+import { describeFsError } from "../config/files.js";
+import { resolvePolicyFile } from "./policy-file.js";
 import { policySchema, type PolicyDocument } from "./schema.js";
 
-export { formatIssues } from "./issues.js";
+export { formatIssues } from "../config/issues.js";
 
 /**
  * Everything a policy is built from, read from disk in one go: the policy text and the text of

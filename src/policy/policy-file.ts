@@ -1,6 +1,7 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { parseDocument } from "yaml";
+import { describeFsError, yamlFilesIn } from "../config/files.js";
 import { PolicyError } from "./compile.js";
 
 /**
@@ -25,16 +26,8 @@ export async function resolvePolicyFile(location: string): Promise<string> {
   return info.isDirectory() ? choosePolicyFile(location) : location;
 }
 
-/** True when `location` is a directory (the ConfigMap-mount case). */
-export async function isDirectory(location: string): Promise<boolean> {
-  return stat(location).then(
-    (info) => info.isDirectory(),
-    () => false,
-  );
-}
-
 async function choosePolicyFile(dir: string): Promise<string> {
-  const names = await yamlFilesIn(dir);
+  const names = await yamlFilesIn(dir, PolicyError);
   const fail = (message: string): never => {
     throw new PolicyError(dir, [{ path: "", message }]);
   };
@@ -53,16 +46,6 @@ async function choosePolicyFile(dir: string): Promise<string> {
   return fail(`several files have kind: Policy (${policies.join(", ")}); keep one, or name the one to use policy.yaml`);
 }
 
-/** Visible YAML files, following symlinks; a dangling link (mid-swap) is not a file. */
-export async function yamlFilesIn(dir: string): Promise<string[]> {
-  const entries = await readdir(dir).catch((error: unknown) => {
-    throw new PolicyError(dir, [{ path: "", message: `cannot list the directory: ${describeFsError(error)}` }]);
-  });
-  const candidates = entries.filter((name) => !name.startsWith("..") && /\.ya?ml$/i.test(name)).sort();
-  const isFile = await Promise.all(candidates.map((name) => stat(join(dir, name)).then((s) => s.isFile(), () => false)));
-  return candidates.filter((_, i) => isFile[i]);
-}
-
 /** The top-level `kind`, "" when the file has none, undefined when it cannot be read or parsed. */
 async function kindOf(file: string): Promise<string | undefined> {
   try {
@@ -72,23 +55,5 @@ async function kindOf(file: string): Promise<string | undefined> {
     return typeof kind === "string" ? kind : "";
   } catch {
     return undefined;
-  }
-}
-
-/** `ENOENT` and friends in words; the path is already in the issue's source. */
-export function describeFsError(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  switch (code) {
-    case "ENOENT":
-      return "no such file or directory";
-    case "EACCES":
-    case "EPERM":
-      return "permission denied";
-    case "EISDIR":
-      return "is a directory";
-    case "ENOTDIR":
-      return "a parent is not a directory";
-    default:
-      return code ?? (error instanceof Error ? error.message : String(error));
   }
 }

@@ -1,6 +1,6 @@
 import { PolicyError, type CompiledPolicy, type PolicyIssue } from "./compile.js";
-import { policyFingerprint } from "./fingerprint.js";
-import { asConfigError, buildSafely, contentKey, HotReloader, unreadable, type ReloadLogger, type Reading } from "./hot-reload.js";
+import { policyFingerprint } from "../config/fingerprint.js";
+import { asConfigError, buildSafely, contentKey, HotReloader, unreadable, type ReloadLogger, type Reading } from "../config/hot-reload.js";
 import { compileSnapshot, readPolicySnapshot, type PolicySnapshot } from "./loader.js";
 
 /** The logging this module needs; pino's logger fits. */

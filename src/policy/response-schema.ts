@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { durationMs } from "./duration.js";
+import { durationMs } from "../config/duration.js";
 
 /**
  * The policy's `spec.response` block and the rules' adaptive `limit`: how Palisade carries out

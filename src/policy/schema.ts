@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { ACTIONS, SCOPES } from "../pipeline/decision.js";
-import { parseDuration } from "./duration.js";
+import { ACTIONS, SCOPES } from "../domain/decision.js";
+import { parseDuration } from "../config/duration.js";
 import { challengeSpec } from "./challenge-schema.js";
 import { adaptiveLimitSpec, responseSpec } from "./response-schema.js";
 
@@ -202,6 +202,30 @@ const signals = z
       .strict()
       .optional()
       .describe("One session or refresh token used from more IPs than this"),
+    tokenBinding: z
+      .object({
+        /** Cookies that travel with the token (a device cookie): missing or different on a later use is replay. */
+        companionCookies: z.array(z.string().min(1).max(128)).max(8).default([]),
+        newDevice: weight.default(60),
+        companionChanged: weight.default(60),
+        /** Back to a network the token left less than `window` ago: two networks using it at once. */
+        alternation: z.object({ window: duration.default("5m"), weight: weight.default(60) }).strict().default({ window: "5m", weight: 60 }),
+        /** More networks within `window` than a person moves through. */
+        churn: z
+          .object({ window: duration.default("10m"), maxNetworks: z.number().int().min(1).default(3), weight: weight.default(60) })
+          .strict()
+          .default({ window: "10m", maxNetworks: 3, weight: 60 }),
+        /** More uses within `window` than one client needs (an app refreshes once per access token). */
+        rate: z
+          .object({ window: duration.default("5m"), max: z.number().int().min(1).default(4), weight: weight.default(60) })
+          .strict()
+          .default({ window: "5m", max: 4, weight: 60 }),
+        /** A token unused this long is forgotten, and binds afresh on its next use. */
+        retention: duration.default("30d"),
+      })
+      .strict()
+      .optional()
+      .describe("A session or refresh token bound to the device, companion cookies and network of its first use"),
     breachedPassword: flagWeight.optional().describe("The password is on the mounted breached-password list"),
     accountHistory: z
       .object({
@@ -226,6 +250,17 @@ const signals = z
       .strict()
       .optional()
       .describe("Clients that are scripts: library user agents, fake browsers, TLS that does not match the user agent"),
+    sharedAddress: z
+      .object({
+        window: duration.default("10m"),
+        /** Cookies that tell one browser or app from another (a session cookie, a device cookie). */
+        cookies: z.array(z.string().min(1).max(128)).min(1).max(8),
+        /** From this many clients on, an address is shared and its catalogue counts are per client. */
+        minClients: z.number().int().min(2).default(5),
+      })
+      .strict()
+      .optional()
+      .describe("Addresses shared by many clients (a carrier's CGNAT, an office): catalogue counts per client, not per address"),
     scraping: z
       .object({
         window: duration.default("10m"),

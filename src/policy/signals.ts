@@ -1,4 +1,4 @@
-import { durationMs } from "./duration.js";
+import { durationMs } from "../config/duration.js";
 import type { SignalsSpec } from "./schema.js";
 
 export interface CountLimit {
@@ -19,6 +19,8 @@ export interface CompiledSignals {
   spraying?: { windowMs: number; threshold: number; weight: number };
   enumeration?: { windowMs: number; threshold: number; weight: number };
   tokenReplay?: { windowMs: number; threshold: number; weight: number };
+  tokenBinding?: CompiledTokenBinding;
+  sharedAddress?: { windowMs: number; cookies: string[]; minClients: number };
   breachedPassword?: { weight: number };
   accountHistory?: {
     retentionMs: number;
@@ -31,6 +33,16 @@ export interface CompiledSignals {
   scraping?: CompiledScraping;
   sequence?: { windowMs: number; weight: number };
   geo?: { countryHeader: string };
+}
+
+export interface CompiledTokenBinding {
+  companionCookies: string[];
+  newDevice: number;
+  companionChanged: number;
+  alternation: { windowMs: number; weight: number };
+  churn: { windowMs: number; maxNetworks: number; weight: number };
+  rate: { windowMs: number; max: number; weight: number };
+  retentionMs: number;
 }
 
 export interface CompiledScraping {
@@ -57,7 +69,9 @@ export function compileSignals(spec: SignalsSpec): CompiledSignals {
     spraying: spraying && withWindow(spraying),
     enumeration: enumeration && withWindow(enumeration),
     tokenReplay: tokenReplay && withWindow(tokenReplay),
+    tokenBinding: spec.tokenBinding && compileTokenBinding(spec.tokenBinding),
     sequence: sequence && withWindow(sequence),
+    sharedAddress: spec.sharedAddress && withWindow(spec.sharedAddress),
     scraping: spec.scraping && compileScraping(spec.scraping),
     accountHistory: accountHistory && {
       retentionMs: durationMs(accountHistory.retention),
@@ -67,6 +81,10 @@ export function compileSignals(spec: SignalsSpec): CompiledSignals {
       newCountry: accountHistory.newCountry,
     },
   };
+}
+
+function compileTokenBinding({ retention, alternation, churn, rate, ...rest }: NonNullable<SignalsSpec["tokenBinding"]>): CompiledTokenBinding {
+  return { ...rest, alternation: withWindow(alternation), churn: withWindow(churn), rate: withWindow(rate), retentionMs: durationMs(retention) };
 }
 
 function compileScraping(spec: NonNullable<SignalsSpec["scraping"]>): CompiledScraping {

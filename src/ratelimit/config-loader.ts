@@ -2,8 +2,8 @@ import { readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { parseDocument, type YAMLError } from "yaml";
 import type { PolicyIssue } from "../policy/compile.js";
-import { issuesFromYaml, issuesFromZod, policyErrorMap } from "../policy/issues.js";
-import { describeFsError, yamlFilesIn } from "../policy/policy-file.js";
+import { issuesFromYaml, issuesFromZod, policyErrorMap } from "../config/issues.js";
+import { describeFsError, yamlFilesIn } from "../config/files.js";
 import { compileDomain, RateLimitConfigError, type DomainConfig, type RateLimitConfig } from "./config.js";
 import { domainFileSchema } from "./config-schema.js";
 
@@ -29,7 +29,7 @@ export async function readRateLimitSnapshot(location: string): Promise<RateLimit
   const info = await stat(location).catch((error: unknown) => {
     throw new RateLimitConfigError(location, [{ path: "", message: `cannot read: ${describeFsError(error)}` }]);
   });
-  const paths = info.isDirectory() ? (await yamlFilesIn(location)).map((name) => join(location, name)) : [location];
+  const paths = info.isDirectory() ? (await yamlFilesIn(location, RateLimitConfigError)).map((name) => join(location, name)) : [location];
   const files = await Promise.all(
     paths.map(async (path) => {
       const text = await readFile(path, "utf8").catch((error: unknown) => {

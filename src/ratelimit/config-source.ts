@@ -1,5 +1,5 @@
-import { policyFingerprint } from "../policy/fingerprint.js";
-import { asConfigError, buildSafely, contentKey, HotReloader, unreadable, type LoadResult, type Reading, type ReloadLogger } from "../policy/hot-reload.js";
+import { policyFingerprint } from "../config/fingerprint.js";
+import { asConfigError, buildSafely, contentKey, HotReloader, unreadable, type LoadResult, type Reading, type ReloadLogger } from "../config/hot-reload.js";
 import { RateLimitConfigError, type RateLimitConfig } from "./config.js";
 import { buildRateLimitConfig, readRateLimitSnapshot } from "./config-loader.js";
 

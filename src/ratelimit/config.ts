@@ -1,5 +1,5 @@
-import { ConfigError, type ConfigIssue } from "../policy/config-error.js";
-import { formatPath } from "../policy/issues.js";
+import { ConfigError, type ConfigIssue } from "../config/config-error.js";
+import { formatPath } from "../config/issues.js";
 import type { WindowAlgorithm } from "../state/store.js";
 import type { DescriptorSpec, DomainFile, FailureMode, RateLimitSpec, Unit, WindowSpec } from "./config-schema.js";
 

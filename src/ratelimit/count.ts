@@ -1,6 +1,6 @@
 import { applyWithStatus } from "../state/resilient-store.js";
 import { StoreUnavailableError, type Store, type WindowTake } from "../state/store.js";
-import type { LimitedPlan } from "./outcome.js";
+import type { LimitedPlan } from "./evaluate.js";
 
 /** What the store said about one plan's windows. */
 export type Counted =

@@ -3,8 +3,8 @@ import type { DomainConfig, RateLimitConfig } from "./config.js";
 import { countPlans, type Counted } from "./count.js";
 import { rateLimitHeaders } from "./headers.js";
 import { OverLimitCache } from "./over-limit-cache.js";
-import { evaluate, exceeds, failedClosed, type Evaluation, type LimitedPlan } from "./outcome.js";
-import { applyReplaces, planDescriptor, type CounterPseudonymiser, type Plan, type StatsKeys } from "./plan.js";
+import { evaluate, exceeds, failedClosed, type Evaluation, type LimitedPlan } from "./evaluate.js";
+import { applyReplaces, planDescriptor, type CounterPseudonymiser, type Plan, type StatsKeys } from "./descriptor-plan.js";
 import {
   RateLimitRequestError,
   RateLimitUnavailableError,

@@ -1,4 +1,4 @@
-import { formatIssues } from "../policy/issues.js";
+import { formatIssues } from "../config/issues.js";
 import type { LintResult } from "../policy/lint.js";
 import { RateLimitConfigError, type RateLimitConfig } from "./config.js";
 import { loadRateLimitConfig } from "./config-loader.js";

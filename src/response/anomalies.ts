@@ -1,4 +1,4 @@
-import type { Decision } from "../pipeline/decision.js";
+import type { Decision } from "../domain/decision.js";
 import type { ResponseEvents } from "./events.js";
 
 /**

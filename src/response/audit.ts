@@ -1,4 +1,4 @@
-import type { Reason, Scope } from "../pipeline/decision.js";
+import type { Reason, Scope } from "../domain/decision.js";
 import type { CompiledResponse } from "../policy/response-schema.js";
 import type { AuditLog } from "../state/audit-log.js";
 import { SYSTEM, type ResponseEvent } from "./events.js";

@@ -1,6 +1,6 @@
 import type { CompiledPolicy } from "../policy/compile.js";
 import { ReplicatedMap, type SyncEvent } from "../state/replicated-map.js";
-import type { ResponseBackend } from "../state/response-backend.js";
+import type { ResponseBackend } from "../state/shared-backend.js";
 import type { Store } from "../state/store.js";
 import { AnomalyTracker } from "./anomalies.js";
 import { AuditTrail } from "./audit.js";
@@ -9,7 +9,7 @@ import { decodeControl, EffectivePolicy, type Control, type PolicySourcePort } f
 import { ResponseEvents, SYSTEM, type ResponseEvent, type ResponseLog } from "./events.js";
 import { FlaggedDecisions } from "./flagged.js";
 import { PolicyHistory } from "./policy-history.js";
-import { decodeQuarantine, type Quarantine } from "./quarantine.js";
+import { decodeQuarantine, type Quarantine } from "./quarantine-record.js";
 import { Quarantines } from "./quarantines.js";
 import { recordRelief, type ReliefKind } from "./relief.js";
 import { Responder } from "./responder.js";
@@ -41,7 +41,7 @@ export interface ResponseEngineDependencies {
 
 /**
  * The response engine: quarantines, runtime controls over the policy, the audit trail, flagged
- * decisions and anomaly reports, assembled over the storage ports. app.ts picks the backend
+ * decisions and anomaly reports, assembled over the storage ports. src/app/ picks the backend
  * and wires the engine's responder into the pipeline and its services into the analyst API.
  */
 export class ResponseEngine {

@@ -1,5 +1,5 @@
-import type { Action, Reason, Scope } from "../pipeline/decision.js";
-import type { Quarantine } from "./quarantine.js";
+import type { Action, Reason, Scope } from "../domain/decision.js";
+import type { Quarantine } from "./quarantine-record.js";
 
 /** Who did something: the service itself, or an API caller by its token's name. */
 export const SYSTEM = "system";

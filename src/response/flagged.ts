@@ -1,4 +1,4 @@
-import type { Decision } from "../pipeline/decision.js";
+import type { Decision } from "../domain/decision.js";
 
 /** A decision worth an analyst's look: anything but a plain allow. Pseudonyms only. */
 export type FlaggedDecision = Omit<Decision, "eventTimeMs"> & { time: string };

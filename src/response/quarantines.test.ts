@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { engineHarness, responsePolicy, type EngineHarness } from "../../test/support/response.js";
-import { MemoryResponseBackend, type ResponseBackend } from "../state/response-backend.js";
+import { MemoryResponseBackend, type ResponseBackend } from "../state/shared-backend.js";
 import type { SharedMapStore } from "../state/shared-map.js";
 import { StoreUnavailableError } from "../state/store.js";
-import { quarantineDurationMs } from "./quarantine.js";
+import { quarantineDurationMs } from "./quarantine-record.js";
 
 const escalation = { factor: 2, maxMs: 60 * 60_000, memoryMs: 7 * 86_400_000 };
 const MINUTE = 60_000;

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { SCOPES, type Decision, type Scope } from "../pipeline/decision.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import { SCOPES, type Decision, type Scope } from "../domain/decision.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { ReplicatedMap, ReplicaEntry } from "../state/replicated-map.js";
 import { StoreUnavailableError, type Store } from "../state/store.js";
 import { SYSTEM, type ResponseEvents, type ResponseLog } from "./events.js";
-import { decodeQuarantine, entityOf, quarantineDurationMs, quarantineKey, subjectOf, type Quarantine } from "./quarantine.js";
+import { decodeQuarantine, entityOf, quarantineDurationMs, quarantineKey, subjectOf, type Quarantine } from "./quarantine-record.js";
 
 export interface QuarantinesDependencies {
   /** Active quarantines, replicated to every replica (map "quarantines"). */

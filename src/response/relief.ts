@@ -1,10 +1,10 @@
 import type { Signal, SignalPlan } from "../detection/signal.js";
 import { PASSED_CODE } from "../challenge/passes.js";
-import type { Decision, Scope } from "../pipeline/decision.js";
+import type { Decision, Scope } from "../domain/decision.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import { levelFor, type CompiledChallenge } from "../policy/challenge-schema.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
 import type { Store } from "../state/store.js";
-import { entityOf, subjectOf } from "./quarantine.js";
+import { entityOf, subjectOf } from "./quarantine-record.js";
 
 /**
  * Friction relief: once a user or session has passed a challenge, or MFA, as the application

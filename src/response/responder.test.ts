@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { engineHarness, responsePolicy, type EngineHarness } from "../../test/support/response.js";
 import { HmacPseudonymiser } from "../privacy/pseudonymiser.js";
-import type { Decision } from "../pipeline/decision.js";
+import type { Decision } from "../domain/decision.js";
 import { AnomalyTracker } from "./anomalies.js";
 import { ResponseEvents, type ResponseEvent } from "./events.js";
 import { FlaggedDecisions } from "./flagged.js";

@@ -1,11 +1,11 @@
 import { LRUCache } from "lru-cache";
-import type { Decision } from "../pipeline/decision.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { Decision } from "../domain/decision.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { AnomalyTracker } from "./anomalies.js";
 import type { Enforcement, ResponseEvents, ResponseLog } from "./events.js";
 import type { FlaggedDecisions } from "./flagged.js";
-import { subjectOf, type Quarantine } from "./quarantine.js";
+import { subjectOf, type Quarantine } from "./quarantine-record.js";
 import type { Quarantines } from "./quarantines.js";
 import { waiveFriction } from "./relief.js";
 

@@ -1,9 +1,9 @@
 import type { Signal, SignalPlan } from "../detection/signal.js";
-import type { Decision, Reason } from "../pipeline/decision.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { Decision, Reason } from "../domain/decision.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledEndpoint, CompiledPolicy, CompiledRule } from "../policy/compile.js";
 import type { CompiledLimit } from "../policy/response-schema.js";
-import { entityOf, subjectOf } from "./quarantine.js";
+import { entityOf, subjectOf } from "./quarantine-record.js";
 
 /**
  * Adaptive limits: a rule with `limit` acts only on requests beyond a limit that shrinks as the

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { ResponseEvent } from "./events.js";
-import type { Quarantine } from "./quarantine.js";
+import type { Quarantine } from "./quarantine-record.js";
 import { SIGNATURE_HEADER, Webhooks, type DeliveryResult, type WebhookSender } from "./webhooks.js";
 
 const SECRET = Buffer.from("webhook-secret-0123456789abcdef0123456789");

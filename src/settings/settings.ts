@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { parseDuration } from "../policy/duration.js";
+import { parseDuration } from "../config/duration.js";
 
 /** Process settings: where things are and how the process runs. What to enforce is policy. */
 const port = z.coerce.number().int().min(0).max(65535);

@@ -2,7 +2,7 @@ import type { BaselineObservation, BaselineState } from "./store.js";
 
 /**
  * The learned-baseline arithmetic of the memory store. The Redis store runs the same formula in
- * Lua (`OBSERVE_BASELINE_SCRIPT` in redis-scripts.ts); the two must perform the same IEEE-754
+ * Lua (`OBSERVE_BASELINE_SCRIPT` in redis/store-scripts.ts); the two must perform the same IEEE-754
  * operations in the same order so that both stores agree to the last bit:
  *
  *   first observation x:  mean = x, variance = 0, samples = 1

@@ -1,7 +1,7 @@
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import type { Decision } from "../pipeline/decision.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { Decision } from "../domain/decision.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import { createDecisionObserver, grpcStatusFor } from "./decision-observer.js";
 import { createLogger } from "./logger.js";
 import { createMetrics } from "./metrics.js";

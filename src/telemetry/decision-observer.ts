@@ -1,6 +1,6 @@
 import { status as GrpcStatus } from "@grpc/grpc-js";
-import type { Decision } from "../pipeline/decision.js";
-import type { NormalisedRequest } from "../pipeline/request.js";
+import type { Decision } from "../domain/decision.js";
+import type { NormalisedRequest } from "../domain/request.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import { withSpan } from "./tracing.js";

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { App, AppOptions } from "../../src/app.js";
+import type { App, AppOptions } from "../../src/app/start.js";
 import type { SettingsInput } from "../../src/settings/settings.js";
 import { startTestApp } from "../support/app.js";
 import { startEnvoyFront, type EnvoyFront } from "../support/envoy-front.js";

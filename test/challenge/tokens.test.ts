@@ -8,7 +8,7 @@ import { deriveKey } from "altcha-lib/algorithms/sha";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";
-import { startEnvoyFront, type EnvoyFront } from "../support/envoy-front.js";
+import type { EnvoyFront } from "../support/envoy-front.js";
 import { CHALLENGE_PATH, challengeKeyFile, policyFile, startChallengeRig, type ChallengeRig } from "./fixture.js";
 
 const APP = { accept: "application/json", "user-agent": "shop-app/4.2 (Android 14)", "accept-language": "en" };

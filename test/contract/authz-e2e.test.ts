@@ -5,7 +5,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Action, Decision } from "../../src/pipeline/decision.js";
+import type { Action, Decision } from "../../src/domain/decision.js";
 import { toCheckResponse, toHttpAttributes } from "../../src/transport/grpc/authz/converter.js";
 import { fromStruct, palisadeServices, type AuthorizationImplementation } from "../../src/transport/grpc/protos.js";
 import { codecs, readWire, startServer, upstreamGrpc, wireMessage, wireStruct, type RunningServer } from "./upstream.js";

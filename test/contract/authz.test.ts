@@ -3,7 +3,7 @@
  * encode Envoy decodes, for every field Palisade reads or writes.
  */
 import { describe, expect, it } from "vitest";
-import type { Decision } from "../../src/pipeline/decision.js";
+import type { Decision } from "../../src/domain/decision.js";
 import { toCheckResponse, toHttpAttributes } from "../../src/transport/grpc/authz/converter.js";
 import { fromStruct, toStruct } from "../../src/transport/grpc/protos.js";
 import { codecs, readWire, wireMessage, wireStruct } from "./upstream.js";

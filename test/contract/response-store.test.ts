@@ -6,9 +6,9 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRedisResponseBackend, type RedisResponseBackend } from "../../src/state/redis-response-backend.js";
+import { createRedisResponseBackend, type RedisResponseBackend } from "../../src/state/redis/shared-backend.js";
 import { ReplicatedMap } from "../../src/state/replicated-map.js";
-import { MemoryResponseBackend, type ResponseBackend } from "../../src/state/response-backend.js";
+import { MemoryResponseBackend, type ResponseBackend } from "../../src/state/shared-backend.js";
 import type { MapChange } from "../../src/state/shared-map.js";
 import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 

@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MemoryStore } from "../../src/state/memory-store.js";
-import { createRedisStore, type RedisStore } from "../../src/state/redis-store.js";
+import { createRedisStore, type RedisStore } from "../../src/state/redis/store.js";
 import { applyWithStatus, isStoreDegraded, ResilientStore } from "../../src/state/resilient-store.js";
 import {
   StoreUnavailableError,

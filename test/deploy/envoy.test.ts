@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { parseDomainFile } from "../../src/ratelimit/config-loader.js";
-import { planDescriptor } from "../../src/ratelimit/plan.js";
+import { planDescriptor } from "../../src/ratelimit/descriptor-plan.js";
 import type { DescriptorEntry } from "../../src/ratelimit/request.js";
 import { decodeEnvoyConfig, unpackAny } from "./envoy-proto.js";
 import { find, readYaml, render, RELEASE } from "./fixtures.js";

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAuthzClient, header, httpStatus, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";

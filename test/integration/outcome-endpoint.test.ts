@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";
 

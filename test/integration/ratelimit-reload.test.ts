@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { RateLimitConfigError } from "../../src/ratelimit/config.js";
 import { startTestApp } from "../support/app.js";
 import { ConfigMapMount } from "../support/configmap.js";

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { startTestApp } from "../support/app.js";
 import { descriptor, envoyRateLimitClient, rateLimitMetadata, type EnvoyRateLimiter } from "../support/envoy-ratelimit-client.js";

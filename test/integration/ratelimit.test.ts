@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { startTestApp } from "../support/app.js";
 import {

@@ -4,7 +4,7 @@
  * identifiers are never echoed back, not even in errors. One replica, in-memory backend.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { analystClient, policyFile, secretsDir, TOKENS, type ApiAnswer } from "../support/analyst.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";

@@ -5,10 +5,10 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { HmacPseudonymiser } from "../../src/privacy/pseudonymiser.js";
-import { decodeQuarantine } from "../../src/response/quarantine.js";
-import { createRedisResponseBackend, type RedisResponseBackend } from "../../src/state/redis-response-backend.js";
+import { decodeQuarantine } from "../../src/response/quarantine-record.js";
+import { createRedisResponseBackend, type RedisResponseBackend } from "../../src/state/redis/shared-backend.js";
 import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { analystClient, policyFile, secretsDir, TOKENS } from "../support/analyst.js";
 import { startTestApp, TEST_PSEUDONYM_KEY } from "../support/app.js";

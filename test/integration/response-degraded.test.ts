@@ -4,7 +4,7 @@
  * state — quarantines another replica made meanwhile — and shares what it made alone.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { analystClient, policyFile, secretsDir, TOKENS } from "../support/analyst.js";
 import { startTestApp } from "../support/app.js";

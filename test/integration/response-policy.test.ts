@@ -6,7 +6,7 @@
  */
 import { renameSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { analystClient, policyFile, secretsDir, TOKENS } from "../support/analyst.js";
 import { startTestApp } from "../support/app.js";

@@ -4,7 +4,7 @@
  * receiver checks the signed webhooks. The propagation times measured here are printed.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { analystClient, policyFile, secretsDir, TOKENS, webhookReceiver } from "../support/analyst.js";
 import { startTestApp } from "../support/app.js";

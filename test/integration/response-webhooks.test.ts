@@ -6,7 +6,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { policyFile, secretsDir } from "../support/analyst.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";

@@ -4,7 +4,7 @@
  * allowed crawler passes and its impersonator does not.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";

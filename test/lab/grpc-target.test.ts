@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 import { runReplay, type ReplayCommand } from "../../src/lab/replay/run.js";
 import { palisadeServices, type AuthorizationImplementation } from "../../src/transport/grpc/protos.js";
 import { startServer } from "../contract/upstream.js";

@@ -74,7 +74,7 @@ describe("detection regression (compact scenario set, example policy)", () => {
   beforeAll(async () => {
     const set = await loadScenarioSet(SCENARIOS);
     ({ result } = await replayFile(tempFile(linesText(simulate(set)), "regression.jsonl")));
-  });
+  }, 300_000); // half a minute on an idle machine, far more on a loaded one; speed belongs in bench/
 
   it("replays cleanly", () => {
     expect(result.problems).toEqual([]);

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { CompiledPolicy } from "../../src/policy/compile.js";
-import type { AccessLogRecord } from "../../src/pipeline/outcome.js";
+import type { AccessLogRecord } from "../../src/domain/access-log.js";
 import { replay, type ReplayResult } from "../../src/lab/replay/engine.js";
 import { readEvents, type Format } from "../../src/lab/replay/formats.js";
 import { openInput } from "../../src/lab/replay/input.js";

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { RateLimitConfigError } from "../../src/ratelimit/config.js";
 import { loadRateLimitConfig } from "../../src/ratelimit/config-loader.js";
 import { lintRateLimitConfig } from "../../src/ratelimit/lint.js";
-import { formatIssues } from "../../src/policy/issues.js";
+import { formatIssues } from "../../src/config/issues.js";
 import { repoRoot } from "../support/policies.js";
 
 /**

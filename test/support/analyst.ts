@@ -4,7 +4,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { App } from "../../src/app.js";
+import type { App } from "../../src/app/start.js";
 
 /** One token per role; the names are what the audit trail records as `token:<name>`. */
 export const TOKENS = {

@@ -1,4 +1,4 @@
-import { startApp, type App, type AppOptions } from "../../src/app.js";
+import { startApp, type App, type AppOptions } from "../../src/app/start.js";
 import { resolveSettings, type SettingsInput } from "../../src/settings/settings.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { examplePolicyPath } from "./policies.js";

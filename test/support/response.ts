@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createPipeline } from "../../src/pipeline/pipeline.js";
-import type { HttpAttributes } from "../../src/pipeline/request.js";
+import type { HttpAttributes } from "../../src/domain/request.js";
 import { PolicySource } from "../../src/policy/policy-source.js";
 import { HmacPseudonymiser } from "../../src/privacy/pseudonymiser.js";
 import { ResponseEngine, type ResponseObserver } from "../../src/response/engine.js";
 import type { ResponseEvent } from "../../src/response/events.js";
 import { MemoryStore } from "../../src/state/memory-store.js";
-import { MemoryResponseBackend, type ResponseBackend } from "../../src/state/response-backend.js";
+import { MemoryResponseBackend, type ResponseBackend } from "../../src/state/shared-backend.js";
 import type { Store } from "../../src/state/store.js";
 
 export const quiet = { info: () => {}, warn: () => {}, error: () => {} };

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import type { OutcomeRecorder } from "../../pipeline/outcome.js";
-import { LoginOutcomeRecorder } from "../../detection/outcomes.js";
+import type { OutcomeRecorder } from "../../domain/access-log.js";
+import { LoginOutcomeRecorder } from "../../detection/login-outcomes.js";
 import { createDetectionState, createPipeline, type Pipeline } from "../../pipeline/pipeline.js";
 import type { CompiledPolicy } from "../../policy/compile.js";
 import { HmacPseudonymiser } from "../../privacy/pseudonymiser.js";
@@ -10,7 +10,7 @@ import { toAccessLogRecord } from "../../transport/grpc/accesslog/converter.js";
 import { toCheckResponse, toHttpAttributes } from "../../transport/grpc/authz/converter.js";
 import { verdictOf, type ReplayTarget } from "./target.js";
 
-/** What the offline target is built from; the wiring mirrors app.ts so replay decides alike. */
+/** What the offline target is built from; the wiring mirrors src/app/start.ts so replay decides alike. */
 export interface OfflineParts {
   store: Store;
   pipeline: Pipeline;
@@ -21,10 +21,10 @@ export interface OfflineParts {
 export type OfflineWiring = (deps: { policy: CompiledPolicy; store: Store; clock: { now(): number } }) => OfflineParts;
 
 /**
- * The composition app.ts does, minus the network: one in-memory store, detection state shared
+ * The composition src/app/start.ts does, minus the network: one in-memory store, detection state shared
  * by the pipeline and the login-outcome recorder (so an outcome finds the attempt its Check
  * remembered), a pseudonymiser with a key for this run only, and event time trusted (replay
- * mode). Keep it in step with app.ts, or replay and the server decide differently.
+ * mode). Keep it in step with src/app/start.ts, or replay and the server decide differently.
  */
 export const defaultWiring: OfflineWiring = ({ policy, store, clock }) => {
   const pseudonymiser = new HmacPseudonymiser({ current: randomBytes(32) });

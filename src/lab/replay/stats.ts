@@ -1,4 +1,4 @@
-import type { Action } from "../../pipeline/decision.js";
+import type { Action } from "../../domain/decision.js";
 import { attackKindOf, LEGIT } from "../lines.js";
 import type { Verdict } from "./target.js";
 
@@ -6,13 +6,19 @@ import type { Verdict } from "./target.js";
 export interface ScenarioFigures {
   scenario: string;
   requests: number;
-  legit: { requests: number; falsePositives: number; falsePositiveShare: number | null };
+  /**
+   * `falsePositives`: legitimate requests denied; `friction`: those given any action but allow
+   * (a step-up asks the person for a second factor: friction, though not a denial).
+   */
+  legit: { requests: number; falsePositives: number; falsePositiveShare: number | null; friction: number; frictionShare: number | null };
   attack: { requests: number; mitigated: number; mitigatedShare: number | null; byKind: Record<string, { requests: number; mitigated: number }> };
   /** Recorded traffic carries no labels: only how much of it would have been denied. */
   unlabelled: { requests: number; denied: number };
   actions: Partial<Record<Action, number>>;
   /** From the first attack request to the first one denied. */
   firstMitigationSeconds: number | null;
+  /** Attack requests that got through before the first denial (all of them when none was denied). */
+  requestsBeforeFirstMitigation: number;
   /** From the first attack request to the start of mitigation that holds to the attack's end. */
   sustainedMitigationSeconds: number | null;
   /** Accounts an attacker signed in to because Palisade let the successful login through. */
@@ -44,7 +50,7 @@ export interface DecidedRequest {
 export class ScenarioStats {
   readonly #scenario: string;
   #requests = 0;
-  readonly #legit = { requests: 0, falsePositives: 0 };
+  readonly #legit = { requests: 0, falsePositives: 0, friction: 0 };
   readonly #attack = { requests: 0, mitigated: 0 };
   readonly #unlabelled = { requests: 0, denied: 0 };
   readonly #byKind: Record<string, { requests: number; mitigated: number }> = {};
@@ -52,6 +58,7 @@ export class ScenarioStats {
   readonly #buckets = new Map<number, { requests: number; mitigated: number }>();
   #firstAttackMs: number | undefined;
   #firstMitigationMs: number | undefined;
+  #requestsBeforeFirstMitigation = 0;
   readonly #takenOver = new Set<string>();
   readonly #scraped = new Set<string>();
   #followUpsDropped = 0;
@@ -67,6 +74,7 @@ export class ScenarioStats {
     if (label === LEGIT) {
       this.#legit.requests++;
       if (verdict.denied) this.#legit.falsePositives++;
+      if (verdict.action !== "allow") this.#legit.friction++;
     } else if (kind === undefined) {
       this.#unlabelled.requests++;
       if (verdict.denied) this.#unlabelled.denied++;
@@ -83,7 +91,10 @@ export class ScenarioStats {
     const bucket = this.#buckets.get(Math.floor(timeMs / SUSTAINED_BUCKET_MS)) ?? { requests: 0, mitigated: 0 };
     bucket.requests++;
     this.#buckets.set(Math.floor(timeMs / SUSTAINED_BUCKET_MS), bucket);
-    if (!denied) return;
+    if (!denied) {
+      if (this.#firstMitigationMs === undefined) this.#requestsBeforeFirstMitigation++;
+      return;
+    }
     this.#attack.mitigated++;
     perKind.mitigated++;
     bucket.mitigated++;
@@ -107,11 +118,16 @@ export class ScenarioStats {
     return {
       scenario: this.#scenario,
       requests: this.#requests,
-      legit: { ...this.#legit, falsePositiveShare: ratio(this.#legit.falsePositives, this.#legit.requests) },
+      legit: {
+        ...this.#legit,
+        falsePositiveShare: ratio(this.#legit.falsePositives, this.#legit.requests),
+        frictionShare: ratio(this.#legit.friction, this.#legit.requests),
+      },
       attack: { ...this.#attack, mitigatedShare: ratio(this.#attack.mitigated, this.#attack.requests), byKind: this.#byKind },
       unlabelled: { ...this.#unlabelled },
       actions: { ...this.#actions },
       firstMitigationSeconds: this.#sinceFirstAttack(this.#firstMitigationMs),
+      requestsBeforeFirstMitigation: this.#requestsBeforeFirstMitigation,
       sustainedMitigationSeconds: this.#sinceFirstAttack(this.#sustainedFromMs()),
       accountsTakenOver: this.#takenOver.size,
       resourcesScraped: this.#scraped.size,

@@ -1,4 +1,4 @@
-import { ACTIONS, isDenial, type Action } from "../../pipeline/decision.js";
+import { ACTIONS, isDenial, type Action } from "../../domain/decision.js";
 import { fromStruct, type CheckRequest, type CheckResponse, type HTTPAccessLogEntry } from "../../transport/grpc/protos.js";
 
 /** What replay needs to know about one decision, read from the CheckResponse either way. */

@@ -5,7 +5,7 @@ import type { Random } from "./random.js";
  * attack tool sends, in its own order. Browsers send rich, consistent headers; tools send few.
  */
 export interface ClientProfile {
-  kind: "desktop" | "mobile-web" | "app" | "scripted" | "bot-browser";
+  kind: "desktop" | "mobile-web" | "app" | "scripted" | "bot-browser" | "crawler";
   headers: [string, string][];
   http2: boolean;
 }
@@ -76,6 +76,23 @@ export function botBrowserClient(random: Random): ClientProfile {
   return { kind: "bot-browser", headers, http2: random.chance(0.3) };
 }
 
-export function attackClient(random: Random, style: "scripted" | "browser"): ClientProfile {
-  return style === "scripted" ? scriptedClient(random) : botBrowserClient(random);
+/** A search engine's crawler: its own user agent, few headers. */
+export function crawlerClient(): ClientProfile {
+  return {
+    kind: "crawler",
+    headers: [
+      ["user-agent", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"],
+      ["accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"],
+      ["accept-encoding", "gzip, deflate, br"],
+    ],
+    http2: false,
+  };
+}
+
+export type HeaderRealism = "scripted" | "browser" | "realistic";
+
+/** An attacker's client at a level of header realism ("realistic": a real browser's full set). */
+export function attackClient(random: Random, style: HeaderRealism): ClientProfile {
+  if (style === "scripted") return scriptedClient(random);
+  return style === "browser" ? botBrowserClient(random) : browserClient(random, false);
 }

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import ipaddr from "ipaddr.js";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { parseDuration } from "../../policy/duration.js";
+import { parseDuration } from "../../config/duration.js";
 
 /**
  * A scenario set: the storefront's population and the abuse to mix into it. Every rate, size
@@ -13,6 +13,14 @@ import { parseDuration } from "../../policy/duration.js";
 const duration = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === undefined) ctx.addIssue({ code: "custom", message: `not a duration: "${text}" (use e.g. 30s, 5m, 1h)` });
+  return ms ?? 0;
+});
+
+/** When something starts, from the scenario's start: a duration, or 0 ("0s") for the very start. */
+const offset = z.string().transform((text, ctx) => {
+  if (/^0+(ms|s|m|h)?$/.test(text.trim())) return 0;
+  const ms = parseDuration(text);
+  if (ms === undefined) ctx.addIssue({ code: "custom", message: `not a duration: "${text}" (use e.g. 0s, 30s, 5m)` });
   return ms ?? 0;
 });
 
@@ -28,7 +36,7 @@ const cidr = z.string().refine((text) => {
   }
 }, "expected a CIDR block such as 198.18.0.0/15");
 
-const pool = z.enum(["homes", "mobile", "corporate", "residential", "hosting"]);
+const pool = z.enum(["homes", "mobile", "corporate", "residential", "hosting", "crawlers"]);
 
 const addresses = z
   .object({
@@ -42,6 +50,11 @@ const addresses = z
     residential: z.array(cidr).min(1).default(["198.19.0.0/16", "2001:db8:8000::/36"]),
     /** Rented servers: the single hosts of bursts and scanners. */
     hosting: z.array(cidr).min(1).default(["192.0.2.128/25"]),
+    /**
+     * Verified search crawlers. A crawler is verified by its network, so this block must be one
+     * the policy's allowed bots name (the example policy's Googlebot range).
+     */
+    crawlers: z.array(cidr).min(1).default(["66.249.64.0/19"]),
     /** The load balancer in front of Envoy: the TCP peer of every request. */
     loadBalancer: z.string().default("10.0.0.7"),
   })
@@ -75,15 +88,35 @@ const legit = z
     /** App sessions that start with a token refresh rather than a password. */
     refreshShare: share.default(0.7),
     tokenLifetime: duration.default(300_000),
+    /**
+     * A mobile carrier's CGNAT: mobile visitors share this many public addresses (hundreds of
+     * people behind each). 0: every mobile visitor has an address of its own.
+     */
+    cgnatAddresses: z.number().int().min(0).default(0),
+    /** Web logins filled in by a password manager: sent the moment the page is there. */
+    autofillShare: share.default(0),
+    /** Of the autofilled logins, those that first send an outdated saved password. */
+    stalePasswordShare: share.default(0),
+    /** Wrong tries before the right one, for a visitor who mistypes (1 to this many). */
+    mistypeAttempts: z.number().int().min(1).default(1),
+    /** App sessions that move network mid-session (home Wi-Fi to mobile data), same device and cookies. */
+    roamShare: share.default(0),
+    /** Verified search-engine crawlers walking the catalogue, in requests per second (0: none). */
+    crawlerRate: z.number().min(0).default(0),
+    crawlerAddresses: z.number().int().positive().default(8),
   })
   .strict();
 
 const spike = z
-  .object({ at: duration, duration, factor: z.number().min(1) })
+  .object({ at: offset, duration, factor: z.number().min(1) })
   .strict()
   .describe("A marketing e-mail lands: arrivals multiply for a while");
 
-const client = z.enum(["scripted", "browser"]);
+/**
+ * Header realism: a tool's defaults, a bot that copies a browser's user agent but not the rest,
+ * or a browser's full header set in its own order.
+ */
+const client = z.enum(["scripted", "browser", "realistic"]);
 
 const takeover = z
   .object({
@@ -95,12 +128,16 @@ const takeover = z
 
 const attackBase = {
   name: z.string().optional(),
-  at: duration.default(0),
+  at: offset.default(0),
   duration,
   rate,
   sources: z.number().int().positive().default(1),
   pool: pool.default("hosting"),
   client: client.default("scripted"),
+  /** A fresh client (user agent and headers) for every request: user-agent rotation. */
+  rotate: z.boolean().default(false),
+  /** Periodic bursts: active for `on`, silent for `off`, repeated. */
+  pattern: z.object({ on: duration, off: duration }).strict().optional(),
 };
 
 const stuffing = z
@@ -113,6 +150,25 @@ const stuffing = z
     /** Entries whose password is right (for an existing user). */
     hitRate: share.default(0.01),
     takeover: takeover.optional(),
+    /**
+     * Password spraying: this many common passwords, each tried on many accounts (0: a combo
+     * list, a different password every time).
+     */
+    passwords: z.number().int().min(0).default(0),
+  })
+  .strict();
+
+const tokenReplay = z
+  .object({
+    ...attackBase,
+    kind: z.literal("token_replay"),
+    /** App users whose refresh tokens were stolen; each keeps using the app meanwhile. */
+    victims: z.number().int().positive().default(5),
+    /**
+     * What was stolen: the token alone, or the whole cookie jar with the victim's headers
+     * copied (the same device as far as headers can tell).
+     */
+    stolen: z.enum(["token", "jar"]).default("token"),
   })
   .strict();
 
@@ -127,7 +183,7 @@ const scraping = z
 
 const scanning = z.object({ ...attackBase, kind: z.literal("vulnerability_scan") }).strict();
 
-const attack = z.discriminatedUnion("kind", [stuffing, scraping, scanning]);
+const attack = z.discriminatedUnion("kind", [stuffing, scraping, scanning, tokenReplay]);
 
 const scenario = z
   .object({
@@ -160,6 +216,7 @@ export type AttackSettings = z.output<typeof attack>;
 export type StuffingSettings = z.output<typeof stuffing>;
 export type ScrapingSettings = z.output<typeof scraping>;
 export type ScanSettings = z.output<typeof scanning>;
+export type TokenReplaySettings = z.output<typeof tokenReplay>;
 export type AddressPool = z.output<typeof pool>;
 
 export class ScenarioError extends Error {
@@ -168,16 +225,29 @@ export class ScenarioError extends Error {
 
 /** Parses a scenario set from YAML or JSON text (JSON is YAML). */
 export function parseScenarioSet(text: string, source: string): ScenarioSet {
-  let document: unknown;
+  return scenarioSetFrom(parseLabYaml(text, source), source);
+}
+
+/** Validates an already parsed scenario set (the sweep builds one per point). */
+export function scenarioSetFrom(document: unknown, source: string): ScenarioSet {
+  return validated(scenarioSetSchema, document, source, "scenario set");
+}
+
+/** YAML (or JSON) text of a lab file, or a ScenarioError naming the file. */
+export function parseLabYaml(text: string, source: string): unknown {
   try {
-    document = parseYaml(text);
+    return parseYaml(text);
   } catch (error) {
     throw new ScenarioError(`${source}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const result = scenarioSetSchema.safeParse(document);
+}
+
+/** The document as the schema reads it, or a ScenarioError listing every issue by its path. */
+export function validated<S extends z.ZodType>(schema: S, document: unknown, source: string, what: string): z.output<S> {
+  const result = schema.safeParse(document);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
-  throw new ScenarioError(`${source}: invalid scenario set\n  ${issues.join("\n  ")}`);
+  throw new ScenarioError(`${source}: invalid ${what}\n  ${issues.join("\n  ")}`);
 }
 
 export async function loadScenarioSet(path: string): Promise<ScenarioSet> {

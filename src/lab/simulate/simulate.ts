@@ -1,10 +1,11 @@
 import type { LabLine } from "../lines.js";
-import { shopperArrivals } from "./actors/legit.js";
+import { crawler, shopperArrivals } from "./actors/legit.js";
 import { scraping } from "./actors/scraping.js";
 import { vulnerabilityScan } from "./actors/scanning.js";
 import { credentialStuffing } from "./actors/stuffing.js";
+import { tokenReplay } from "./actors/token-replay.js";
 import { Random } from "./random.js";
-import type { AttackSettings, Scenario, ScenarioSet } from "./scenario.js";
+import type { AttackSettings, LegitSettings, Scenario, ScenarioSet } from "./scenario.js";
 import { timeline, type Actor } from "./timeline.js";
 import type { ActorContext } from "./visit.js";
 import { accessLogLine, checkLine } from "./wire.js";
@@ -32,10 +33,14 @@ export function* simulate(set: ScenarioSet, seed: number = set.seed): Generator<
 function actorsOf(ctx: ActorContext, set: ScenarioSet, scenario: Scenario): Actor[] {
   const legit = { ...set.legit, ...scenario.legit };
   const fork = (): ActorContext => ({ ...ctx, random: ctx.random.fork() });
-  return [shopperArrivals(fork(), legit, scenario), ...scenario.attacks.map((attack) => attackActor(fork(), attack))];
+  return [
+    shopperArrivals(fork(), legit, scenario),
+    ...scenario.attacks.map((attack) => attackActor(fork(), attack, legit)),
+    ...(legit.crawlerRate > 0 ? [crawler(fork(), legit)] : []),
+  ];
 }
 
-function attackActor(ctx: ActorContext, attack: AttackSettings): Actor {
+function attackActor(ctx: ActorContext, attack: AttackSettings, legit: LegitSettings): Actor {
   switch (attack.kind) {
     case "credential_stuffing":
       return credentialStuffing(ctx, attack);
@@ -43,6 +48,8 @@ function attackActor(ctx: ActorContext, attack: AttackSettings): Actor {
       return scraping(ctx, attack);
     case "vulnerability_scan":
       return vulnerabilityScan(ctx, attack);
+    case "token_replay":
+      return tokenReplay(ctx, attack, legit);
     default: {
       const unknown: never = attack;
       throw new Error(`unknown attack ${JSON.stringify(unknown)}`);

@@ -11,11 +11,23 @@ import type { AddressPool, ScenarioSet } from "./scenario.js";
 export interface World {
   host: string;
   loadBalancer: string;
-  users: { username: string; password: string; homeIp: string }[];
+  users: WorldUser[];
   products: number;
   popularProducts: number;
   corporateNats: string[];
+  /** A mobile carrier's shared public addresses (a scenario uses the first `cgnatAddresses`). */
+  cgnat: string[];
+  /** Verified crawlers' addresses (a scenario uses the first `crawlerAddresses`). */
+  crawlers: string[];
   pools: Record<AddressPool, readonly string[]>;
+}
+
+export interface WorldUser {
+  username: string;
+  password: string;
+  homeIp: string;
+  /** The storefront app on this user's phone: its long-lived refresh token and device cookie. */
+  app: { refreshToken: string; deviceId: string };
 }
 
 export function createWorld(set: ScenarioSet, random: Random): World {
@@ -25,21 +37,34 @@ export function createWorld(set: ScenarioSet, random: Random): World {
     corporate: set.addresses.corporate,
     residential: set.addresses.residential,
     hosting: set.addresses.hosting,
+    crawlers: set.addresses.crawlers,
   };
   const users = Array.from({ length: set.site.users }, (_, i) => ({
     username: usernameFor(random, i),
     password: `${random.pick(WORDS)}-${random.pick(WORDS)}-${random.int(10, 9999)}`,
     homeIp: addressIn(random, pools.homes),
+    app: { refreshToken: "", deviceId: "" },
   }));
+  const corporateNats = Array.from({ length: set.legit.corporateNats }, () => addressIn(random, pools.corporate));
+  // Drawn from a stream of their own, so adding them left every earlier draw (and fixture) as it was.
+  const devices = random.fork();
+  for (const user of users) user.app = { refreshToken: devices.hex(40), deviceId: devices.hex(16) };
   return {
     host: set.site.host,
     loadBalancer: set.addresses.loadBalancer,
     users,
     products: set.site.products,
     popularProducts: Math.max(1, Math.round(set.site.products * set.site.popularShare)),
-    corporateNats: Array.from({ length: set.legit.corporateNats }, () => addressIn(random, pools.corporate)),
+    corporateNats,
+    cgnat: Array.from({ length: mostOf(set, "cgnatAddresses") }, () => addressIn(devices, pools.mobile)),
+    crawlers: Array.from({ length: mostOf(set, "crawlerAddresses") }, () => addressIn(devices, pools.crawlers)),
     pools,
   };
+}
+
+/** Shared addresses are the world's; a scenario that asks for fewer uses the first of them. */
+function mostOf(set: ScenarioSet, field: "cgnatAddresses" | "crawlerAddresses"): number {
+  return Math.max(set.legit[field], ...set.scenarios.map((scenario) => scenario.legit?.[field] ?? 0));
 }
 
 const FIRST = ["ana", "ben", "chloe", "dev", "emma", "farid", "grace", "hugo", "ines", "jon", "kim", "lena", "mo", "nina", "omar", "paula", "quinn", "rui", "sara", "tom"];

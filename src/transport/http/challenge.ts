@@ -6,7 +6,7 @@ import type { Challenges } from "../../challenge/challenges.js";
 import type { FailureReason } from "../../challenge/proof-of-work.js";
 import { MAX_PAYLOAD_LENGTH } from "../../challenge/proof-of-work.js";
 import { clientSubnet } from "../../pipeline/normalise.js";
-import type { HttpAttributes } from "../../pipeline/request.js";
+import type { HttpAttributes } from "../../domain/request.js";
 import { challengeRoutes, PASS_COOKIE, PASS_HEADER } from "../../policy/challenge-schema.js";
 import type { CompiledPolicy } from "../../policy/compile.js";
 import type { Logger } from "../../telemetry/logger.js";

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import type { AttemptContext, LoginOutcomeRecorder } from "../../detection/outcomes.js";
-import { parseAddress, subnetOf } from "../../pipeline/client-address.js";
+import type { AttemptContext, LoginOutcomeRecorder } from "../../detection/login-outcomes.js";
+import { parseAddress, subnetOf } from "../../domain/client-address.js";
 import { canonicalUsername } from "../../pipeline/normalise.js";
 import type { CompiledPolicy } from "../../policy/compile.js";
 import type { Pseudonymiser } from "../../privacy/pseudonymiser.js";

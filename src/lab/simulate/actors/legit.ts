@@ -1,9 +1,9 @@
 import { LEGIT } from "../../lines.js";
-import { appClient, browserClient } from "../clients.js";
+import { appClient, browserClient, crawlerClient, type ClientProfile } from "../clients.js";
 import type { LegitSettings, Scenario } from "../scenario.js";
 import type { Actor } from "../timeline.js";
 import { form, makeRequest, openVisit, type ActorContext, type RequestKind, type Visit } from "../visit.js";
-import { addressIn, popularProduct, SEARCH_TERMS } from "../world.js";
+import { addressIn, popularProduct, SEARCH_TERMS, type WorldUser } from "../world.js";
 
 /**
  * Shoppers arrive as a Poisson process (faster during a marketing spike); each one browses as
@@ -28,10 +28,15 @@ function spikeFactor(scenario: Scenario, offsetMs: number): number {
   return spike && offsetMs >= spike.at && offsetMs < spike.at + spike.duration ? spike.factor : 1;
 }
 
-/** Where a shopper is: at work behind the office NAT, on a phone, or at home. */
+/** Where a shopper is: at work behind the office NAT, on a phone (perhaps behind the carrier's CGNAT), or at home. */
 function shopperAddress(ctx: ActorContext, legit: LegitSettings, mobile: boolean, homeIp: string): string {
-  if (mobile) return addressIn(ctx.random, ctx.world.pools.mobile);
+  if (mobile) return mobileAddress(ctx, legit);
   return ctx.random.chance(legit.corporateShare) ? ctx.random.pick(ctx.world.corporateNats) : homeIp;
+}
+
+function mobileAddress(ctx: ActorContext, legit: LegitSettings): string {
+  if (legit.cgnatAddresses > 0) return ctx.random.pick(ctx.world.cgnat.slice(0, legit.cgnatAddresses));
+  return addressIn(ctx.random, ctx.world.pools.mobile);
 }
 
 function* webSession(ctx: ActorContext, legit: LegitSettings, startMs: number, mobile: boolean): Actor {
@@ -46,35 +51,74 @@ function* webSession(ctx: ActorContext, legit: LegitSettings, startMs: number, m
   visit.cookie = `sid=${random.hex(24)}`;
   visit.referer = `https://${world.host}/`;
   const pages = 1 + Math.floor(random.exponential(legit.pagesPerSession));
-  const loginAt = random.chance(legit.loginShare) ? random.int(0, pages - 1) : -1;
+  let loginAt = random.chance(legit.loginShare) ? random.int(0, pages - 1) : -1;
+  // A password manager fills the form in as soon as the page is there.
+  const autofill = loginAt >= 0 && legit.autofillShare > 0 && random.chance(legit.autofillShare);
+  if (autofill) loginAt = 0;
   for (let page = 0; page < pages; page++) {
-    if (page === loginAt) yield* webLogin(session, legit, user);
+    if (page === loginAt) yield* webLogin(session, legit, user, autofill);
     else yield* browse(session);
     session.t += random.logNormal(legit.thinkTimeMedian, legit.thinkTimeSigma);
     if (session.t >= ctx.endMs) return;
   }
 }
 
-function* webLogin(session: SessionState, legit: LegitSettings, user: { username: string; password: string }): Actor {
+function* webLogin(session: SessionState, legit: LegitSettings, user: WorldUser, autofill: boolean): Actor {
   const { random } = session.ctx;
-  if (random.chance(legit.mistypeRate)) {
-    yield* send(session, "POST", "/api/v1/login", 401, "login", { username: user.username, password: mistyped(user.password) });
-    session.t += random.logNormal(4_000, 0.4);
+  const login = (password: string, status: number) => send(session, "POST", "/api/v1/login", status, "login", { username: user.username, password });
+  if (autofill) {
+    if (legit.stalePasswordShare > 0 && random.chance(legit.stalePasswordShare)) {
+      yield* login(outdated(user.password), 401); // the saved password is an old one
+      session.t += random.logNormal(8_000, 0.4); // the person types the new one
+    }
+  } else if (random.chance(legit.mistypeRate)) {
+    const wrong = legit.mistypeAttempts > 1 ? random.int(1, legit.mistypeAttempts) : 1;
+    for (let i = 0; i < wrong; i++) {
+      yield* login(mistyped(user.password), 401);
+      session.t += random.logNormal(4_000, 0.4);
+    }
   }
-  yield* send(session, "POST", "/api/v1/login", 200, "login", { username: user.username, password: user.password });
+  yield* login(user.password, 200);
   session.visit.cookie = `sid=${random.hex(24)}; remember=1`;
 }
 
 function* appSession(ctx: ActorContext, legit: LegitSettings, startMs: number): Actor {
   const { random, world } = ctx;
   const user = random.pick(world.users);
-  const visit = openVisit(ctx, appClient(random), shopperAddress(ctx, legit, true, user.homeIp), LEGIT);
-  const session = { ctx, visit, t: startMs };
-  let tokenUntil = -Infinity;
+  const client = appClient(random);
+  const roams = legit.roamShare > 0 && random.chance(legit.roamShare);
+  // A roaming phone starts on the home Wi-Fi and moves to mobile data.
+  const address = roams ? user.homeIp : shopperAddress(ctx, legit, true, user.homeIp);
   const pages = 1 + Math.floor(random.exponential(legit.pagesPerSession));
-  for (let page = 0; page < pages; page++) {
+  yield* appUse(ctx, legit, { user, client, address, startMs, pages, roamAt: roams ? random.int(1, Math.max(1, pages - 1)) : -1 });
+}
+
+export interface AppUse {
+  user: WorldUser;
+  client: ClientProfile;
+  address: string;
+  startMs: number;
+  pages: number;
+  /** The page at which the phone changes network (-1: never). */
+  roamAt: number;
+  /** Start with a token refresh whatever `refreshShare` says (a user who is signed in). */
+  signedIn?: boolean;
+}
+
+/**
+ * The storefront app on one phone: it holds the user's refresh token and its device cookie,
+ * refreshes its access token as it expires, and reads the catalogue as JSON.
+ */
+export function* appUse(ctx: ActorContext, legit: LegitSettings, use: AppUse): Actor {
+  const { random } = ctx;
+  const visit = openVisit(ctx, use.client, use.address, LEGIT);
+  visit.cookie = `did=${use.user.app.deviceId}`;
+  const session = { ctx, visit, t: use.startMs };
+  let tokenUntil = -Infinity;
+  for (let page = 0; page < use.pages; page++) {
+    if (page === use.roamAt) visit.ip = mobileAddress(ctx, legit);
     if (session.t >= tokenUntil) {
-      yield* appToken(session, legit, user, page === 0 && !random.chance(legit.refreshShare));
+      yield* appToken(session, legit, use.user, page === 0 && !use.signedIn && !random.chance(legit.refreshShare));
       tokenUntil = session.t + legit.tokenLifetime;
     }
     yield* browse(session);
@@ -84,10 +128,10 @@ function* appSession(ctx: ActorContext, legit: LegitSettings, startMs: number): 
 }
 
 /** OAuth 2.0 token endpoint: a password grant, or a refresh (which names no user). */
-function* appToken(session: SessionState, legit: LegitSettings, user: { username: string; password: string }, password: boolean): Actor {
+function* appToken(session: SessionState, legit: LegitSettings, user: WorldUser, password: boolean): Actor {
   const { random } = session.ctx;
   if (!password) {
-    yield* send(session, "POST", "/oauth/token", 200, "api", form({ grant_type: "refresh_token", refresh_token: random.hex(40), client_id: "storefront-app" }));
+    yield* send(session, "POST", "/oauth/token", 200, "api", refreshForm(user.app.refreshToken));
   } else {
     if (random.chance(legit.mistypeRate)) {
       const wrong = form({ grant_type: "password", username: user.username, password: mistyped(user.password), client_id: "storefront-app" });
@@ -97,6 +141,23 @@ function* appToken(session: SessionState, legit: LegitSettings, user: { username
     yield* send(session, "POST", "/oauth/token", 200, "login", form({ grant_type: "password", username: user.username, password: user.password, client_id: "storefront-app" }));
   }
   session.visit.bearer = random.hex(32);
+}
+
+/** The app's refresh grant; the token is the device's and does not rotate. */
+export function refreshForm(refreshToken: string): string {
+  return form({ grant_type: "refresh_token", refresh_token: refreshToken, client_id: "storefront-app" });
+}
+
+/** A verified search crawler walks the catalogue in order from a handful of its addresses. */
+export function* crawler(ctx: ActorContext, legit: LegitSettings): Actor {
+  const { random, world } = ctx;
+  if (legit.crawlerRate <= 0) return;
+  const visits = world.crawlers.slice(0, legit.crawlerAddresses).map((ip) => openVisit(ctx, crawlerClient(), ip, LEGIT));
+  let id = random.int(1, world.products);
+  for (let t = ctx.startMs + random.exponential(1000 / legit.crawlerRate); t < ctx.endMs; t += random.exponential(1000 / legit.crawlerRate)) {
+    yield { request: makeRequest(ctx, random.pick(visits), { timeMs: t, method: "GET", path: `/api/v1/products/${id}`, status: 200, kind: "api" }) };
+    id = (id % world.products) + 1;
+  }
 }
 
 /** One page: a search or a product page (with its image for browsers). */
@@ -135,6 +196,11 @@ export function* send(
   const request = makeRequest(session.ctx, session.visit, { timeMs: session.t, method, path, status, kind, body });
   yield { request };
   session.t = request.timeMs + request.durationMs + gapMs;
+}
+
+/** The password before the last change: another number at its end. */
+function outdated(password: string): string {
+  return password.replace(/\d+$/, (digits) => String(Number(digits) + 1));
 }
 
 /** A slip of the finger: one character dropped or doubled. */

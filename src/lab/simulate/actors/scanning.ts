@@ -2,7 +2,7 @@ import { attackLabel } from "../../lines.js";
 import type { ScanSettings } from "../scenario.js";
 import type { Actor } from "../timeline.js";
 import { makeRequest, type ActorContext } from "../visit.js";
-import { attackSources, attemptTimes } from "./sources.js";
+import { attackSources, attemptTimes, sourceOf } from "./sources.js";
 
 /** What a vulnerability scanner asks for, and what this storefront answers. */
 const PROBES: [method: string, path: string, status: number][] = [
@@ -33,7 +33,7 @@ export function* vulnerabilityScan(ctx: ActorContext, settings: ScanSettings): A
   const sources = attackSources(ctx, settings, attackLabel("vulnerability_scan"));
   let attempt = 0;
   for (const t of attemptTimes(ctx, settings)) {
-    const visit = sources[attempt % sources.length]!;
+    const visit = sourceOf(ctx, sources, attempt, settings);
     const [method, path, status] = PROBES[attempt % PROBES.length]!;
     attempt++;
     const body = method === "POST" ? { username: "admin", password: "admin" } : undefined;

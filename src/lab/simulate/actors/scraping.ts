@@ -3,7 +3,7 @@ import type { ScrapingSettings } from "../scenario.js";
 import type { Actor } from "../timeline.js";
 import { makeRequest, type ActorContext } from "../visit.js";
 import { SEARCH_TERMS } from "../world.js";
-import { attackSources, attemptTimes } from "./sources.js";
+import { attackSources, attemptTimes, sourceOf } from "./sources.js";
 
 /**
  * Scraping: walks the catalogue id by id (past its end, where the application answers 404) or
@@ -16,7 +16,7 @@ export function* scraping(ctx: ActorContext, settings: ScrapingSettings): Actor 
   let nextId = random.int(1, Math.max(1, Math.floor(world.products / 10)));
   let attempt = 0;
   for (const t of attemptTimes(ctx, settings)) {
-    const visit = sources[attempt++ % sources.length]!;
+    const visit = sourceOf(ctx, sources, attempt++, settings);
     if (random.chance(settings.searchShare)) {
       const query = encodeURIComponent(random.pick(SEARCH_TERMS)).replace(/%20/g, "+");
       yield { request: makeRequest(ctx, visit, { timeMs: t, method: "GET", path: `/api/v1/search?q=${query}&page=${random.int(1, 40)}`, status: 200, kind: "api" }) };

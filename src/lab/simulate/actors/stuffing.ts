@@ -1,27 +1,32 @@
 import { attackLabel } from "../../lines.js";
 import { browserClient } from "../clients.js";
+import type { Random } from "../random.js";
 import type { StuffingSettings } from "../scenario.js";
 import type { Actor } from "../timeline.js";
 import { form, makeRequest, openVisit, type ActorContext } from "../visit.js";
 import { addressIn, popularProduct, unknownUsername } from "../world.js";
 import { send, type SessionState } from "./legit.js";
-import { attackSources, attemptTimes } from "./sources.js";
+import { attackSources, attemptTimes, sourceOf } from "./sources.js";
+
+/** What a password sprayer tries on every account, most common first. */
+const COMMON_PASSWORDS = ["123456", "password", "Summer2026!", "qwerty123", "Welcome1", "letmein", "iloveyou", "Passw0rd!"];
 
 /**
  * Credential stuffing: a combo list of username/password pairs leaked elsewhere, tried once
  * each. The same actor is a burst (one source), a distributed attack (many residential
- * sources) or low-and-slow (many sources, each rarely), depending only on its settings.
+ * sources) or low-and-slow (many sources, each rarely), or password spraying (a few common
+ * passwords over many accounts), depending only on its settings.
  */
 export function* credentialStuffing(ctx: ActorContext, settings: StuffingSettings): Actor {
   const { random, world } = ctx;
   const sources = attackSources(ctx, settings, attackLabel("credential_stuffing"));
   let attempt = 0;
   for (const t of attemptTimes(ctx, settings)) {
-    const visit = sources[attempt++ % sources.length]!;
+    const visit = sourceOf(ctx, sources, attempt++, settings);
     const hit = random.chance(settings.hitRate);
     const user = hit || random.chance(settings.knownUserShare) ? random.pick(world.users) : undefined;
     const username = user?.username ?? unknownUsername(random);
-    const password = hit ? user!.password : `${random.hex(6)}${random.int(1, 999)}`;
+    const password = hit ? user!.password : wrongGuess(random, settings.passwords);
     const request = settings.endpoint === "login"
       ? makeRequest(ctx, visit, { timeMs: t, method: "POST", path: "/api/v1/login", status: hit ? 200 : 401, kind: "login", body: { username, password } })
       : makeRequest(ctx, visit, { timeMs: t, method: "POST", path: "/oauth/token", status: hit ? 200 : 400, kind: "login", body: form({ grant_type: "password", username, password }) });
@@ -32,6 +37,12 @@ export function* credentialStuffing(ctx: ActorContext, settings: StuffingSetting
       yield { spawn: takeover(follower, user, settings.takeover.pages, request.id, t + delay), atMs: t + delay };
     }
   }
+}
+
+/** A combo list's password (different every time), or one of a sprayer's few common ones. */
+function wrongGuess(random: Random, passwords: number): string {
+  if (passwords === 0) return `${random.hex(6)}${random.int(1, 999)}`;
+  return COMMON_PASSWORDS[random.int(0, Math.min(passwords, COMMON_PASSWORDS.length) - 1)]!;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { AccessLogRecord } from "../../../pipeline/outcome.js";
+import type { AccessLogRecord } from "../../../domain/access-log.js";
 import { fromStruct, timestampToMs, type HTTPAccessLogEntry } from "../protos.js";
 
 /** Envoy puts the ext_authz filter's dynamic metadata under this filter name. */

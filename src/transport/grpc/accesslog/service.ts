@@ -1,4 +1,4 @@
-import type { OutcomeRecorder } from "../../../pipeline/outcome.js";
+import type { OutcomeRecorder } from "../../../domain/access-log.js";
 import type { AccessLogImplementation, StreamAccessLogsMessage } from "../protos.js";
 import { toAccessLogRecord } from "./converter.js";
 

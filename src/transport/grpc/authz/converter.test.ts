@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Action, Decision } from "../../../pipeline/decision.js";
-import { ACTIONS } from "../../../pipeline/decision.js";
+import type { Action, Decision } from "../../../domain/decision.js";
+import { ACTIONS } from "../../../domain/decision.js";
 import { fromStruct, type CheckRequest, type CheckResponse, type HeaderValueOption } from "../protos.js";
 import { toCheckResponse, toHttpAttributes, type CheckResponseOptions } from "./converter.js";
 

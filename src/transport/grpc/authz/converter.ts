@@ -3,10 +3,10 @@
  * DESIGN.md, "Decision contract", fixes what every CheckResponse must carry.
  */
 import { acceptsHtml, chooseLanguage, renderChallengePage } from "../../../challenge/page.js";
-import { challengeRoutes, PASS_HEADER, type CompiledProofOfWork } from "../../../policy/challenge-schema.js";
 import type { IssuedChallenge } from "../../../challenge/proof-of-work.js";
-import type { Action, Decision } from "../../../pipeline/decision.js";
-import type { HttpAttributes } from "../../../pipeline/request.js";
+import { challengeRoutes, PASS_HEADER, type CompiledProofOfWork } from "../../../policy/challenge-schema.js";
+import type { Action, Decision } from "../../../domain/decision.js";
+import type { HttpAttributes } from "../../../domain/request.js";
 import {
   timestampToMs,
   toStruct,

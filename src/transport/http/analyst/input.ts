@@ -1,9 +1,9 @@
 import { z } from "zod";
-import { parseAddress, subnetOf } from "../../../pipeline/client-address.js";
-import { SCOPES, type Scope } from "../../../pipeline/decision.js";
+import { parseAddress, subnetOf } from "../../../domain/client-address.js";
+import { SCOPES, type Scope } from "../../../domain/decision.js";
 import { canonicalUsername } from "../../../pipeline/normalise.js";
 import type { CompiledPolicy } from "../../../policy/compile.js";
-import { parseDuration } from "../../../policy/duration.js";
+import { parseDuration } from "../../../config/duration.js";
 import type { Pseudonymiser } from "../../../privacy/pseudonymiser.js";
 import { ResponseError, type ResponseErrorCode } from "../../../response/errors.js";
 import { StoreUnavailableError } from "../../../state/store.js";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Quarantine } from "../../../response/quarantine.js";
+import type { Quarantine } from "../../../response/quarantine-record.js";
 import type { LiftHow } from "../../../response/quarantines.js";
 import type { ReplicaEntry } from "../../../state/replicated-map.js";
 import { problem } from "../problem.js";

@@ -1,4 +1,4 @@
-import type { Decision } from "../../../pipeline/decision.js";
+import type { Decision } from "../../../domain/decision.js";
 import type { FlaggedDecision } from "../../../response/flagged.js";
 import { parseEntryId } from "../../../state/audit-log.js";
 import { problem } from "../problem.js";

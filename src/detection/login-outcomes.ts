@@ -1,0 +1,190 @@
+import { LRUCache } from "lru-cache";
+import { parseAddress, subnetOf } from "../domain/client-address.js";
+import type { AccessLogRecord, OutcomeRecorder } from "../domain/access-log.js";
+import type { CompiledPolicy } from "../policy/compile.js";
+import type { OutcomeSpec } from "../policy/schema.js";
+import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
+import type { EntityOp, Store } from "../state/store.js";
+import { entitiesOf, COUNTER_NAMES } from "./entities.js";
+import { catalogueOutcomeOps } from "./scraping.js";
+import type { SiteActivity } from "./site-activity.js";
+
+/** What the Check of a login attempt knew, kept until its outcome arrives. Pseudonyms only. */
+export interface AttemptContext {
+  endpoint: string;
+  ipId?: string;
+  subnet?: string;
+  usernameId?: string;
+  fingerprintId?: string;
+  country?: string;
+  headerShape?: string;
+  timeMs: number;
+  /** Palisade let it through: only then did the application answer it. */
+  allowed: boolean;
+}
+
+export type LoginOutcome = "success" | "failure" | "unknown_user";
+
+/** Attempts awaiting their outcome; the access log usually follows the Check within a second. */
+const MAX_PENDING = 100_000;
+const PENDING_TTL_MS = 5 * 60_000;
+
+export class RecentAttempts {
+  readonly #pending = new LRUCache<string, AttemptContext>({ max: MAX_PENDING, ttl: PENDING_TTL_MS });
+
+  remember(requestId: string | undefined, context: AttemptContext): void {
+    if (requestId) this.#pending.set(requestId, context);
+  }
+
+  /**
+   * The attempt's context. Entries are left to expire rather than deleted: lru-cache clears its
+   * whole preallocated store whenever its last entry is deleted, which a Check followed by its
+   * outcome would trigger on a quiet replica (a tenth of replay time in the profile). Envoy logs
+   * a request once, so a context is not read twice in practice.
+   */
+  take(requestId: string | undefined): AttemptContext | undefined {
+    return requestId ? this.#pending.get(requestId) : undefined;
+  }
+}
+
+/**
+ * Which outcome a response means. A header the identity service sets wins over the status,
+ * because some login pages answer 200 to a failed login; undefined for anything that is not a
+ * login outcome (a 5xx, a redirect the policy does not list).
+ */
+export function classifyOutcome(spec: OutcomeSpec, status: number | undefined, headers: Map<string, string>): LoginOutcome | undefined {
+  const headerSays = (rule: OutcomeSpec["failureHeader"]) => rule !== undefined && rule.values.includes(headers.get(rule.name) ?? "\u0000");
+  if (headerSays(spec.unknownUserHeader)) return "unknown_user";
+  if (headerSays(spec.failureHeader)) return "failure";
+  if (status === undefined) return undefined;
+  if (spec.unknownUserStatus.includes(status)) return "unknown_user";
+  if (spec.failureStatus.includes(status)) return "failure";
+  if (spec.successStatus.includes(status)) return "success";
+  return undefined;
+}
+
+export type IgnoredReason = "not_a_login" | "no_context" | "mitigated" | "not_an_outcome";
+
+export interface LoginOutcomeDependencies {
+  store: Store;
+  policy: () => CompiledPolicy;
+  recent: RecentAttempts;
+  site: SiteActivity;
+  pseudonymiser: Pseudonymiser;
+  /** Told about every record that did not become an outcome, so it can be counted. */
+  onIgnored?: (reason: IgnoredReason) => void;
+  onRecorded?: (outcome: LoginOutcome) => void;
+}
+
+/**
+ * Turns access-log records of authentication endpoints into the counters the Check path reads:
+ * failures per IP, subnet, username and fingerprint, unknown-user probes per IP, and, on
+ * success, the account's history (fingerprints, networks, countries it logged in from).
+ */
+export class LoginOutcomeRecorder implements OutcomeRecorder {
+  constructor(private readonly deps: LoginOutcomeDependencies) {}
+
+  async record(entry: AccessLogRecord): Promise<void> {
+    const policy = this.deps.policy();
+    const context = this.deps.recent.take(entry.requestId) ?? contextFromMetadata(entry) ?? this.#contextFromEntry(entry, policy);
+    const endpoint = context && policy.endpoints.find((e) => e.name === context.endpoint);
+    if (context && endpoint?.resourceSegment !== undefined && entry.statusCode !== undefined && !entry.deniedByAuthz) {
+      return this.#recordCatalogue(context, policy, entry.statusCode);
+    }
+    if (!context || !endpoint?.outcome) return this.#ignore(context ? "not_a_login" : "no_context");
+    if (!context.allowed || entry.deniedByAuthz) return this.#ignore("mitigated");
+    const outcome = classifyOutcome(endpoint.outcome, entry.statusCode, entry.responseHeaders);
+    if (!outcome) return this.#ignore("not_an_outcome");
+    await this.apply(outcome, context, policy);
+  }
+
+  /** Records an outcome reported directly (by an identity provider) rather than through Envoy. */
+  async apply(outcome: LoginOutcome, context: AttemptContext, policy: CompiledPolicy): Promise<void> {
+    this.deps.site.recordOutcome(context.endpoint, outcome !== "success", context.headerShape);
+    const work = outcomeOps(outcome, context, policy);
+    await Promise.all([...work].map(([entity, ops]) => this.deps.store.apply(entity, ops, context.timeMs)));
+    this.deps.onRecorded?.(outcome);
+  }
+
+  /** Catalogue responses feed the 404 ratio of the client that asked (probing for ids). */
+  async #recordCatalogue(context: AttemptContext, policy: CompiledPolicy, statusCode: number): Promise<void> {
+    this.deps.site.recordOutcome(context.endpoint, statusCode === 404, context.headerShape);
+    const ops = catalogueOutcomeOps(policy.signals, statusCode);
+    const entity = entitiesOf(context).ip;
+    if (ops.length > 0 && entity) await this.deps.store.apply(entity, ops, context.timeMs);
+  }
+
+  #ignore(reason: IgnoredReason): void {
+    this.deps.onIgnored?.(reason);
+  }
+
+  /** No Check context (another replica decided it, or it expired): attribute it to the client address. */
+  #contextFromEntry(entry: AccessLogRecord, policy: CompiledPolicy): AttemptContext | undefined {
+    const endpoint = entry.method && entry.path ? policy.endpointFor(entry.method.toUpperCase(), entry.path.split("?")[0]!) : undefined;
+    const address = parseAddress(entry.clientAddress);
+    if (!endpoint || !address) return undefined;
+    return {
+      endpoint: endpoint.name,
+      ipId: this.deps.pseudonymiser.pseudonymise("ip", address.ip),
+      subnet: subnetOf(address, policy.client.subnetPrefixV4, policy.client.subnetPrefixV6),
+      timeMs: entry.timeMs ?? Date.now(),
+      allowed: entry.deniedByAuthz !== true,
+    };
+  }
+}
+
+/**
+ * Envoy copies the ext_authz dynamic metadata into the access-log entry, so any replica can
+ * attribute an outcome to the pseudonyms the deciding replica saw.
+ */
+export function contextFromMetadata(entry: AccessLogRecord): AttemptContext | undefined {
+  const meta = entry.authzMetadata;
+  const text = (key: string) => {
+    const value = meta.get(key);
+    return typeof value === "string" && value !== "" ? value : undefined;
+  };
+  const endpoint = text("endpoint");
+  const action = text("action");
+  if (!endpoint || !action) return undefined;
+  return {
+    endpoint,
+    ipId: text("ip_id"),
+    subnet: text("subnet"),
+    usernameId: text("username_id"),
+    fingerprintId: text("fingerprint_id"),
+    headerShape: text("header_shape"),
+    country: text("country"),
+    timeMs: entry.timeMs ?? Date.now(),
+    allowed: action === "allow" || action === "step_up",
+  };
+}
+
+function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: CompiledPolicy): Map<string, EntityOp[]> {
+  const signals = policy.signals;
+  const entities = entitiesOf(context);
+  const work = new Map<string, EntityOp[]>();
+  const add = (entity: string | undefined, op: EntityOp) => entity && work.set(entity, [...(work.get(entity) ?? []), op]);
+  if (signals.failureRatio) {
+    add(entities.ip, { op: "window.add", name: COUNTER_NAMES.attempts, windowMs: signals.failureRatio.windowMs, amount: 1 });
+  }
+  const failureWindow = signals.failures?.windowMs ?? signals.failureRatio?.windowMs;
+  if (outcome !== "success" && failureWindow) {
+    for (const entity of [entities.ip, entities.subnet, entities.username, entities.fingerprint]) {
+      add(entity, { op: "window.add", name: COUNTER_NAMES.failures, windowMs: failureWindow, amount: 1 });
+    }
+  }
+  if (outcome === "unknown_user" && signals.enumeration) {
+    add(entities.ip, { op: "window.add", name: COUNTER_NAMES.unknownUsers, windowMs: signals.enumeration.windowMs, amount: 1 });
+  }
+  const history = signals.accountHistory;
+  if (outcome === "success" && (history || signals.newUsername)) {
+    const retentionMs = history?.retentionMs ?? 180 * 86_400_000;
+    add(entities.username, { op: "window.add", name: COUNTER_NAMES.successes, windowMs: retentionMs, amount: 1 });
+    const remember = (name: string, member: string | undefined) =>
+      member && history && add(entities.username, { op: "member.add", name, member, maxMembers: history.maxPerAccount, retentionMs });
+    remember(COUNTER_NAMES.historyFingerprints, context.fingerprintId);
+    remember(COUNTER_NAMES.historySubnets, context.subnet);
+    remember(COUNTER_NAMES.historyCountries, context.country);
+  }
+  return work;
+}

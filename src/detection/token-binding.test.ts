@@ -1,0 +1,87 @@
+import { describe, expect, it } from "vitest";
+import type { NormalisedRequest } from "../domain/request.js";
+import type { CompiledTokenBinding } from "../policy/signals.js";
+import { TokenBindings } from "./token-binding.js";
+
+const MINUTE = 60_000;
+const config: CompiledTokenBinding = {
+  companionCookies: ["did"],
+  newDevice: 60,
+  companionChanged: 60,
+  alternation: { windowMs: 10 * MINUTE, weight: 60 },
+  churn: { windowMs: 10 * MINUTE, maxNetworks: 3, weight: 60 },
+  rate: { windowMs: 5 * MINUTE, max: 4, weight: 60 },
+  retentionMs: 30 * 24 * 60 * MINUTE,
+};
+
+interface Use {
+  atMinute: number;
+  network?: string;
+  device?: string;
+  cookie?: string;
+}
+
+/** The reasons each use of one refresh token fires, in order. */
+function fired(uses: Use[], bindings = new TokenBindings()): string[][] {
+  return uses.map(({ atMinute, network = "198.18.0.0/24", device = "phone", cookie = "did=d1" }) => {
+    const request: NormalisedRequest = {
+      method: "POST",
+      path: "/oauth/token",
+      query: "",
+      host: "",
+      headers: new Map(cookie ? [["cookie", cookie]] : []),
+      headerShape: "s",
+      timeMs: atMinute * MINUTE,
+      anomalies: [],
+      sessionId: "token-1",
+      fingerprintId: device,
+      subnet: network,
+    };
+    return bindings.observe(request, config).filter((s) => s.fired).map((s) => s.code);
+  });
+}
+
+describe("token binding", () => {
+  it("is quiet for a person on one device, roaming from home Wi-Fi to mobile data and back hours later", () => {
+    expect(fired([
+      { atMinute: 0, network: "home" },
+      { atMinute: 5, network: "home" },
+      { atMinute: 10, network: "mobile" },
+      { atMinute: 15, network: "mobile" },
+      { atMinute: 200, network: "home" },
+    ]).flat()).toEqual([]);
+  });
+
+  it("flags the first use by another device, and every one after it", () => {
+    expect(fired([{ atMinute: 0 }, { atMinute: 1, device: "laptop" }, { atMinute: 2 }, { atMinute: 3, device: "laptop" }])).toEqual([
+      [],
+      ["session.new_device"],
+      [],
+      ["session.new_device"],
+    ]);
+  });
+
+  it("flags a missing or different companion cookie, and binds one that arrives only after the first use", () => {
+    expect(fired([{ atMinute: 0 }, { atMinute: 1, cookie: "" }, { atMinute: 2, cookie: "did=other" }])).toEqual([[], ["session.companion_changed"], ["session.companion_changed"]]);
+    expect(fired([{ atMinute: 0, cookie: "" }, { atMinute: 1 }, { atMinute: 2 }])).toEqual([[], [], []]);
+  });
+
+  it("flags two networks taking turns (a thief with the whole jar) from the first return on", () => {
+    const uses = fired([
+      { atMinute: 0, network: "victim" },
+      { atMinute: 1, network: "thief" },
+      { atMinute: 5, network: "victim" },
+      { atMinute: 6, network: "thief" },
+    ]);
+    expect(uses).toEqual([[], [], ["session.concurrent_networks"], ["session.concurrent_networks"]]);
+  });
+
+  it("flags more networks within minutes than a person moves through, and more uses than one app makes", () => {
+    expect(fired(["a", "b", "c", "d"].map((network, i) => ({ atMinute: i * 3, network }))).at(-1)).toContain("session.network_churn");
+    expect(fired([0, 0.5, 1, 1.5, 2].map((atMinute) => ({ atMinute }))).at(-1)).toEqual(["session.use_rate"]);
+  });
+
+  it("forgets a token after its retention and binds it afresh", () => {
+    expect(fired([{ atMinute: 0 }, { atMinute: 31 * 24 * 60, device: "new-phone" }])).toEqual([[], []]);
+  });
+});

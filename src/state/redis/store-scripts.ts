@@ -1,0 +1,278 @@
+/**
+ * The Lua scripts of the Redis store and how calls are encoded for them and their replies
+ * decoded. One script call per `apply()` (whatever mix of ops it carries) and one per
+ * `observeBaseline()`: each is atomic and costs one round trip.
+ */
+import {
+  baselineKey,
+  distinctBucketKeys,
+  memberSetKey,
+  takeBucketKeys,
+  takeTtlMs,
+  windowBucketKeys,
+  windowKeyTtlMs,
+} from "../keys.js";
+import {
+  slidingWindowEstimate,
+  StoreUnavailableError,
+  takePreviousWeight,
+  type BaselineObservation,
+  type BaselineState,
+  type EntityOp,
+} from "../store.js";
+
+/**
+ * All of one entity's ops, atomically, in one round trip, whatever their kinds.
+ *
+ * KEYS: each op's keys, in op order; how many an op consumes depends on its kind (table below).
+ *       All carry the entity's `{…}` hash tag, so they share one Cluster slot.
+ * ARGV: per op, in op order: its kind, its argument count n, then its n arguments.
+ *
+ *   kind          KEYS                         arguments                                 results
+ *   window.add    current bucket, previous     amount (0 only reads), ttlMs              current count, previous count
+ *   window.take   current bucket, previous     amount, limit, weight, ttlMs              current count, previous count
+ *   distinct.add  current bucket, previous     ttlMs [, member] (no member: only reads)  distinct members of both buckets
+ *   member.check  set                          member                                    1 if in the set, else 0
+ *   member.add    set                          member, score (nowMs), maxMembers, ttlMs  members after the add
+ *
+ * Returns: the results of all ops, flattened in op order; all integers, because Redis truncates
+ * Lua numbers to integers on the way out. Hence the sliding-window estimate is computed in
+ * TypeScript, with the same function as the memory store, so the two agree to the last digit.
+ * Every write renews its key's time to live (PEXPIRE); reads never create a key.
+ *
+ * window.take counts all or nothing: each take reads its counts (with earlier takes of the call
+ * on the same key as if taken) and checks current + previous × weight + amount ≤ limit; the
+ * takes are counted after the last op, and only if every one fitted. The weight is that of the
+ * previous bucket (0 for a fixed window, whose previous bucket is then not read), computed in
+ * TypeScript and sent as its shortest round-trip decimal, so both stores compare the same
+ * doubles. Takes never share a call with other ops (store.ts refuses it).
+ */
+export const ENTITY_BATCH_SCRIPT = `
+local results = {}
+local nextKey = 1
+
+local function takeKeys(count)
+  local first = nextKey
+  nextKey = nextKey + count
+  return KEYS[first], KEYS[first + 1]
+end
+
+local function push(value)
+  results[#results + 1] = value
+end
+
+local ops = {}
+local takes, pending, takesFit = {}, {}, true
+
+ops['window.add'] = function(args)
+  local current, previous = takeKeys(2)
+  local amount = tonumber(args[1])
+  if amount > 0 then
+    push(redis.call('INCRBY', current, amount))
+    redis.call('PEXPIRE', current, args[2])
+  else
+    push(tonumber(redis.call('GET', current) or '0'))
+  end
+  push(tonumber(redis.call('GET', previous) or '0'))
+end
+
+ops['window.take'] = function(args)
+  local current, previous = takeKeys(2)
+  local amount, limit, weight = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
+  local count = tonumber(redis.call('GET', current) or '0') + (pending[current] or 0)
+  local before = 0
+  if weight > 0 then before = tonumber(redis.call('GET', previous) or '0') end
+  if count + before * weight + amount > limit then takesFit = false end
+  pending[current] = (pending[current] or 0) + amount
+  takes[#takes + 1] = {current, amount, args[4]}
+  push(count)
+  push(before)
+end
+
+-- A multi-key PFCOUNT counts the union of the buckets without writing anything.
+ops['distinct.add'] = function(args)
+  local current, previous = takeKeys(2)
+  if args[2] then
+    redis.call('PFADD', current, args[2])
+    redis.call('PEXPIRE', current, args[1])
+  end
+  push(redis.call('PFCOUNT', current, previous))
+end
+
+ops['member.check'] = function(args)
+  local set = takeKeys(1)
+  push(redis.call('ZSCORE', set, args[1]) and 1 or 0)
+end
+
+-- Ranks order by score (the time added), so rank 0 up to -(max + 1) are the oldest beyond max.
+ops['member.add'] = function(args)
+  local set = takeKeys(1)
+  redis.call('ZADD', set, args[2], args[1])
+  redis.call('ZREMRANGEBYRANK', set, 0, -(tonumber(args[3]) + 1))
+  redis.call('PEXPIRE', set, args[4])
+  push(redis.call('ZCARD', set))
+end
+
+local nextArg = 1
+while nextArg <= #ARGV do
+  local kind = ARGV[nextArg]
+  local argCount = tonumber(ARGV[nextArg + 1])
+  local args = {}
+  for i = 1, argCount do
+    args[i] = ARGV[nextArg + 1 + i]
+  end
+  nextArg = nextArg + 2 + argCount
+  local op = ops[kind]
+  if not op then
+    return redis.error_reply('palisade: unknown store op ' .. tostring(kind))
+  end
+  op(args)
+end
+if takesFit then
+  for _, take in ipairs(takes) do
+    if take[2] > 0 then
+      redis.call('INCRBY', take[1], take[2])
+      redis.call('PEXPIRE', take[1], take[3])
+    end
+  end
+end
+return results
+`;
+
+/**
+ * Folds one observation into a learned baseline, unless its period was already folded in.
+ *
+ * KEYS[1]: the baseline hash, fields mean, variance, samples, lastPeriod.
+ * ARGV:    period, value, alpha, retentionMs.
+ * Returns: {mean, variance, samples, lastPeriod} after the call, as strings.
+ *
+ * The update is the formula of baseline.ts, with the same floating-point operations in the same
+ * order. Numbers travel as strings because Redis would truncate Lua numbers returned to it to
+ * integers, and as `%.17g`, not `tostring` (`%.14g`), because 17 significant digits round-trip
+ * every double exactly: both stores then agree to the last bit, and the hash stores exactly
+ * what was computed. A call for the same or an earlier period changes nothing, not even the
+ * time to live, so replicas observing the same period fold it in once.
+ */
+export const OBSERVE_BASELINE_SCRIPT = `
+local key = KEYS[1]
+local period = tonumber(ARGV[1])
+local value = tonumber(ARGV[2])
+local alpha = tonumber(ARGV[3])
+local stored = redis.call('HMGET', key, 'mean', 'variance', 'samples', 'lastPeriod')
+if stored[4] and period <= tonumber(stored[4]) then
+  return stored
+end
+
+local mean, variance, samples
+if stored[4] then
+  mean = tonumber(stored[1])
+  variance = tonumber(stored[2])
+  samples = tonumber(stored[3]) + 1
+  local deviation = value - mean
+  mean = mean + alpha * deviation
+  variance = (1 - alpha) * (variance + alpha * deviation * deviation)
+else
+  mean = value
+  variance = 0
+  samples = 1
+end
+
+local function exact(number)
+  return string.format('%.17g', number)
+end
+local state = {exact(mean), exact(variance), exact(samples), exact(period)}
+redis.call('HSET', key, 'mean', state[1], 'variance', state[2], 'samples', state[3], 'lastPeriod', state[4])
+redis.call('PEXPIRE', key, ARGV[4])
+return state
+`;
+
+export interface ScriptCall {
+  keys: string[];
+  args: (string | number)[];
+}
+
+/** KEYS and ARGV of `ENTITY_BATCH_SCRIPT` for one `apply()`. */
+export function encodeEntityBatch(namespace: string, entity: string, ops: readonly EntityOp[], nowMs: number): ScriptCall {
+  const call: ScriptCall = { keys: [], args: [] };
+  for (const op of ops) {
+    const { keys, args } = encodeOp(namespace, entity, op, nowMs);
+    call.keys.push(...keys);
+    call.args.push(op.op, args.length, ...args);
+  }
+  return call;
+}
+
+function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number): ScriptCall {
+  switch (op.op) {
+    case "window.add": {
+      const buckets = windowBucketKeys(namespace, entity, op, nowMs);
+      return { keys: [buckets.current, buckets.previous], args: [op.amount, windowKeyTtlMs(op.windowMs)] };
+    }
+    case "window.take": {
+      const buckets = takeBucketKeys(namespace, entity, op, nowMs);
+      const weight = exactText(takePreviousWeight(op, nowMs));
+      return { keys: [buckets.current, buckets.previous], args: [op.amount, op.limit, weight, takeTtlMs(op)] };
+    }
+    case "distinct.add": {
+      const buckets = distinctBucketKeys(namespace, entity, op, nowMs);
+      const ttlMs = windowKeyTtlMs(op.windowMs);
+      return { keys: [buckets.current, buckets.previous], args: op.member === undefined ? [ttlMs] : [ttlMs, op.member] };
+    }
+    case "member.check":
+      return { keys: [memberSetKey(namespace, entity, op.name)], args: [op.member] };
+    case "member.add":
+      return { keys: [memberSetKey(namespace, entity, op.name)], args: [op.member, nowMs, op.maxMembers, op.retentionMs] };
+    default: {
+      const unknown: never = op;
+      throw new TypeError(`unknown store op ${JSON.stringify((unknown as EntityOp).op)}`);
+    }
+  }
+}
+
+/** How many integers `ENTITY_BATCH_SCRIPT` returns for an op. */
+function resultWidth(op: EntityOp): number {
+  return op.op === "window.add" || op.op === "window.take" ? 2 : 1;
+}
+
+/** One result per op from the script's flat reply; rejects a reply of the wrong shape. */
+export function decodeEntityBatch(reply: unknown, ops: readonly EntityOp[], nowMs: number): number[] {
+  const expected = ops.reduce((sum, op) => sum + resultWidth(op), 0);
+  const valid = Array.isArray(reply) && reply.length === expected && reply.every((n) => Number.isSafeInteger(n));
+  if (!valid) throw new StoreUnavailableError(`redis entity script returned an unexpected reply: ${JSON.stringify(reply)}`);
+  const integers = reply as number[];
+  let next = 0;
+  return ops.map((op) => {
+    if (op.op !== "window.add" && op.op !== "window.take") return integers[next++]!;
+    const [current, previous] = [integers[next++]!, integers[next++]!];
+    if (op.op === "window.take") return current + previous * takePreviousWeight(op, nowMs);
+    return slidingWindowEstimate(current, previous, nowMs, op.windowMs);
+  });
+}
+
+/** KEYS and ARGV of `OBSERVE_BASELINE_SCRIPT`. */
+export function encodeObserveBaseline(
+  namespace: string,
+  entity: string,
+  name: string,
+  observation: BaselineObservation,
+): ScriptCall {
+  const { period, value, alpha, retentionMs } = observation;
+  return { keys: [baselineKey(namespace, entity, name)], args: [exactText(period), exactText(value), exactText(alpha), retentionMs] };
+}
+
+/**
+ * Text that Lua's tonumber (strtod) reads back as the same double: String() gives the shortest
+ * such text for every number but -0, which it writes as "0".
+ */
+function exactText(number: number): string {
+  return Object.is(number, -0) ? "-0" : String(number);
+}
+
+export function decodeBaseline(reply: unknown): BaselineState {
+  const numbers = Array.isArray(reply) && reply.length === 4 ? reply.map((field) => (typeof field === "string" ? Number(field) : Number.NaN)) : [];
+  if (numbers.length !== 4 || !numbers.every(Number.isFinite)) {
+    throw new StoreUnavailableError(`redis baseline script returned an unexpected reply: ${JSON.stringify(reply)}`);
+  }
+  const [mean, variance, samples, lastPeriod] = numbers as [number, number, number, number];
+  return { mean, variance, samples, lastPeriod };
+}

@@ -1,0 +1,150 @@
+import { DEFAULT_NAMESPACE } from "../keys.js";
+import {
+  closeClient,
+  createRedisClient,
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  type RedisClient,
+  type RedisConnectionOptions,
+  waitForReady,
+} from "./connection.js";
+import {
+  decodeBaseline,
+  decodeEntityBatch,
+  encodeEntityBatch,
+  encodeObserveBaseline,
+  ENTITY_BATCH_SCRIPT,
+  OBSERVE_BASELINE_SCRIPT,
+  type ScriptCall,
+} from "./store-scripts.js";
+import { parseRedisUrl } from "./url.js";
+import {
+  assertValidApply,
+  assertValidBaselineObservation,
+  StoreUnavailableError,
+  type BaselineObservation,
+  type BaselineState,
+  type EntityOp,
+  type Store,
+} from "../store.js";
+
+/**
+ * ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT for commands made by defineCommand.
+ * The scripts and their KEYS/ARGV layouts are in store-scripts.ts.
+ */
+const SCRIPTS = {
+  palisadeEntityBatch: ENTITY_BATCH_SCRIPT,
+  palisadeObserveBaseline: OBSERVE_BASELINE_SCRIPT,
+} as const;
+
+type ScriptName = keyof typeof SCRIPTS;
+type ScriptedClient = Record<ScriptName, (numberOfKeys: number, ...keysThenArgs: (string | number)[]) => Promise<unknown>>;
+
+export interface RedisStoreOptions {
+  /** First part of every key; separates deployments sharing one Redis. Default `palisade`. */
+  namespace?: string;
+  /** Deadline of every call, also enforced here in case the client retries internally. */
+  commandTimeoutMs?: number;
+}
+
+export interface CreateRedisStoreOptions extends RedisStoreOptions, RedisConnectionOptions {}
+
+/**
+ * Builds the client for a URL (see `url.ts` for the schemes: `redis://`, `rediss://`,
+ * `redis+cluster://`, `redis+sentinel://`) and the store over it. Connects in the background:
+ * until the first connection is ready, calls fail fast with `StoreUnavailableError`.
+ */
+export function createRedisStore(url: string, options: CreateRedisStoreOptions = {}): RedisStore {
+  const target = parseRedisUrl(url);
+  assertValidNamespace(options.namespace ?? DEFAULT_NAMESPACE); // before a client starts connecting
+  return new RedisStore(createRedisClient(target, options), options);
+}
+
+/**
+ * The shared store of all replicas. Every failure to get an answer — refused, reset, timed out,
+ * READONLY after a failover, a script error — becomes `StoreUnavailableError` with the original
+ * as `cause`, so callers have one thing to handle: go on without Redis.
+ */
+export class RedisStore implements Store {
+  readonly kind = "redis";
+  readonly #client: RedisClient;
+  readonly #namespace: string;
+  readonly #timeoutMs: number;
+
+  /** Expects a client configured as `createRedisClient` does (no offline queue, timeouts). */
+  constructor(client: RedisClient, options: RedisStoreOptions = {}) {
+    this.#namespace = options.namespace ?? DEFAULT_NAMESPACE;
+    assertValidNamespace(this.#namespace);
+    this.#timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.#client = client;
+    for (const [name, lua] of Object.entries(SCRIPTS)) if (!(name in client)) client.defineCommand(name, { lua });
+  }
+
+  async apply(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[]> {
+    assertValidApply(entity, ops, nowMs);
+    if (ops.length === 0) return [];
+    const reply = await this.#runScript("palisadeEntityBatch", encodeEntityBatch(this.#namespace, entity, ops, nowMs));
+    return decodeEntityBatch(reply, ops, nowMs);
+  }
+
+  async observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {
+    assertValidBaselineObservation(entity, name, observation);
+    const reply = await this.#runScript("palisadeObserveBaseline", encodeObserveBaseline(this.#namespace, entity, name, observation));
+    return decodeBaseline(reply);
+  }
+
+  /** False, never a rejection, when Redis does not answer within the command timeout. */
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.#call("ping", () => this.#client.ping())) === "PONG";
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Resolves true once connected and ready, false if that takes longer than `timeoutMs`. For
+   * start-up and tests; calls made before then fail fast rather than wait.
+   */
+  waitUntilReady(timeoutMs: number): Promise<boolean> {
+    return waitForReady(this.#client, timeoutMs);
+  }
+
+  close(): Promise<void> {
+    return closeClient(this.#client);
+  }
+
+  #runScript(name: ScriptName, { keys, args }: ScriptCall): Promise<unknown> {
+    return this.#call(`${name} script`, () => (this.#client as unknown as ScriptedClient)[name](keys.length, ...keys, ...args));
+  }
+
+  async #call<T>(what: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await withDeadline(send(), this.#timeoutMs, what);
+    } catch (error) {
+      // The connection state says more to an operator than ioredis' wording for "not connected".
+      const state = this.#client.status;
+      throw new StoreUnavailableError(`redis ${what} failed (connection ${state}): ${errorMessage(error)}`, { cause: error });
+    }
+  }
+}
+
+function assertValidNamespace(namespace: string): void {
+  // A brace in the namespace would become the hash tag of every key: one slot for everything.
+  if (namespace === "" || /[{}]/.test(namespace)) {
+    throw new TypeError(`namespace must be non-empty and contain no "{" or "}", got ${JSON.stringify(namespace)}`);
+  }
+}
+
+/** Rejects after `timeoutMs`; the client's own command timeout normally fires first. */
+export function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    // Slack over the client's timeout so that its more specific error usually wins the race.
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${timeoutMs} ms`)), timeoutMs + 10);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

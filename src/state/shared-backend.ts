@@ -1,0 +1,41 @@
+import type { AuditLog } from "./audit-log.js";
+import { MemoryAuditLog } from "./memory-audit-log.js";
+import { MemorySharedMap } from "./memory-shared-map.js";
+import { assertValidMapName, type SharedMapStore } from "./shared-map.js";
+
+/**
+ * Where the response engine keeps what all replicas share: named shared maps and the audit log.
+ * Redis for a fleet (redis/shared-backend.ts), memory for one replica; src/app/ picks.
+ */
+export interface ResponseBackend {
+  /** The shared map `name` (one instance per name). */
+  map(name: string): SharedMapStore;
+  readonly audit: AuditLog;
+  /** `memory` or `redis`, for logs. */
+  readonly kind: string;
+  close(): Promise<void>;
+}
+
+export class MemoryResponseBackend implements ResponseBackend {
+  readonly kind = "memory";
+  readonly audit: AuditLog;
+  readonly #maps = new Map<string, MemorySharedMap>();
+  readonly #clock: (() => number) | undefined;
+
+  constructor(options: { clock?: () => number } = {}) {
+    this.#clock = options.clock;
+    this.audit = new MemoryAuditLog({ clock: options.clock });
+  }
+
+  map(name: string): SharedMapStore {
+    assertValidMapName(name);
+    let map = this.#maps.get(name);
+    if (!map) {
+      map = new MemorySharedMap({ clock: this.#clock });
+      this.#maps.set(name, map);
+    }
+    return map;
+  }
+
+  async close(): Promise<void> {}
+}

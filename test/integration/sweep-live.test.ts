@@ -1,0 +1,65 @@
+/**
+ * Sweep points through the live service: the compact sweep's traffic replayed over gRPC (Checks
+ * and StreamAccessLogs from clients built with Envoy's protos) into `serve --trust-event-time`
+ * on a real redis-server, one fresh server and store per point, so "the first minute" is the
+ * first minute after start-up. Quarantines hold here (the response engine runs), so these
+ * figures can exceed the offline ones of test/lab/sweep.test.ts.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import type { App } from "../../src/app/start.js";
+import { grpcTarget } from "../../src/lab/replay/grpc-target.js";
+import { runSweep, type SweepRow } from "../../src/lab/sweep/run.js";
+import { loadSweepFile, sweepPoints } from "../../src/lab/sweep/sweep-file.js";
+import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
+import { startTestApp } from "../support/app.js";
+import { examplePolicy, repoRoot } from "../support/policies.js";
+
+let redis: RedisServerHandle | undefined;
+let app: App | undefined;
+
+afterEach(async () => {
+  await app?.stop();
+  await redis?.stop();
+  app = redis = undefined;
+});
+
+/** One family of the compact sweep, replayed into a server of its own. */
+async function live(family: string): Promise<SweepRow> {
+  redis = await startRedisServer();
+  app = await startTestApp({ redisUrl: redis.url, trustEventTime: true });
+  const file = await loadSweepFile(`${repoRoot}test/lab/fixtures/sweep-compact.yaml`);
+  const address = `127.0.0.1:${app.grpcPort}`;
+  const [row] = await runSweep(sweepPoints(file, "sweep-compact.yaml", [family]), { policy: examplePolicy(), seeds: file.seeds, target: () => grpcTarget(address) });
+  return row!;
+}
+
+const measured = (row: SweepRow) =>
+  `measured: ${((row.mitigatedShare ?? 0) * 100).toFixed(1)}% mitigated after ${row.requestsBeforeFirstMitigation} requests, ` +
+  `${row.legitFriction} of ${row.legitRequests} legitimate requests with friction`;
+
+describe("sweep points through gRPC on Redis", () => {
+  it("token binding: a thief with the victim's cookie jar and headers is stopped, the victims keep their app", async () => {
+    const row = await live("token-replay");
+    // Measured 45.9% (17 of 37), the first denial after 8 requests, none of 587 legitimate
+    // requests with friction. Four tokens, each stopped on its own: a thief holding the whole jar
+    // shows once it refreshes more often than one app does (the fifth use in five minutes), or
+    // when the victim's phone takes its turn again.
+    expect(row.mitigatedShare ?? 0, measured(row)).toBeGreaterThanOrEqual(0.42);
+    expect(row.requestsBeforeFirstMitigation, measured(row)).toBeLessThanOrEqual(12);
+    expect(row.frictionShare ?? 0, measured(row)).toBeLessThanOrEqual(0.001);
+  }, 300_000);
+
+  it("a stuffing campaign from the first second to the end of the window, one login per address", async () => {
+    const row = await live("distributed-stuffing");
+    // Measured 92.5% (663 of 717), first denial after 21 requests (7.7 s), no legitimate friction.
+    expect(row.mitigatedShare ?? 0, measured(row)).toBeGreaterThanOrEqual(0.85);
+    expect(row.frictionShare ?? 0, measured(row)).toBeLessThanOrEqual(0.001);
+  }, 300_000);
+
+  it("a carrier CGNAT with hundreds of shoppers behind one address gets no friction", async () => {
+    const row = await live("mobile-cgnat");
+    // Measured 0 of 1,341 (18.5% before catalogue counts became per client on shared addresses).
+    expect(row.legitRequests).toBeGreaterThan(1000);
+    expect(row.frictionShare ?? 0, measured(row)).toBeLessThanOrEqual(0.001);
+  }, 300_000);
+});

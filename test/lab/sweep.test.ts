@@ -1,0 +1,183 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { parseSweepFile, sweepPoints } from "../../src/lab/sweep/sweep-file.js";
+import { sweepMarkdown, sweepText, worstPoints } from "../../src/lab/sweep/report.js";
+import { runSweep, type SweepRow } from "../../src/lab/sweep/run.js";
+import { loadSweepFile } from "../../src/lab/sweep/sweep-file.js";
+import { simulate } from "../../src/lab/simulate/simulate.js";
+import type { CheckLine, LabLine } from "../../src/lab/lines.js";
+import { examplePolicy, repoRoot } from "../support/policies.js";
+import { generate } from "./support.js";
+
+const SWEEP = `
+seeds: [1, 2]
+window: 10m
+families:
+  - name: burst
+    attack: { kind: credential_stuffing, at: 2m, duration: 5m, rate: 5 }
+    sweep: { rate: [1, 5, 20], attemptsPerSource: [2] }
+    points: [{ at: 0s, duration: whole }, { rate: 1 }]
+  - name: spike
+    legit: { sessionsPerMinute: 20 }
+    spike: { at: 1m, duration: 2m, factor: 3 }
+    sweep: { spike.factor: [5], legit.cgnatAddresses: [2] }
+`;
+
+describe("sweep file", () => {
+  const points = sweepPoints(parseSweepFile(SWEEP, "sweep.yaml"), "sweep.yaml");
+
+  it("varies one parameter at a time around the base, then the listed combinations, each once", () => {
+    expect(points.map((p) => `${p.family}: ${p.label}`)).toEqual([
+      "burst: base",
+      "burst: rate=1",
+      "burst: rate=20",
+      "burst: attemptsPerSource=2",
+      "burst: at=0s duration=whole",
+      "spike: base",
+      "spike: spike.factor=5",
+      "spike: legit.cgnatAddresses=2",
+    ]);
+  });
+
+  it("turns `whole` into the rest of the window and attempts per source into sources", () => {
+    const whole = points.find((p) => p.label === "at=0s duration=whole")!.set.scenarios[0]!.attacks[0]!;
+    expect([whole.at, whole.duration]).toEqual([0, 600_000]);
+    const perSource = points.find((p) => p.label === "attemptsPerSource=2")!.set.scenarios[0]!.attacks[0]!;
+    expect(perSource.sources).toBe((5 * 300) / 2); // 5 a second for five minutes, two tries each
+    const spike = points.find((p) => p.label === "spike.factor=5")!.set;
+    expect(spike.scenarios[0]!.spike!.factor).toBe(5);
+    expect(points.find((p) => p.label === "legit.cgnatAddresses=2")!.set.legit.cgnatAddresses).toBe(2);
+    expect(points.every((p) => p.set.scenarios.length === 1 && p.set.scenarios[0]!.duration === 600_000)).toBe(true);
+  });
+
+  it("says which family and point is wrong", () => {
+    const bad = (text: string) => () => sweepPoints(parseSweepFile(text, "bad.yaml"), "bad.yaml");
+    expect(bad("families: [{ name: x, attack: { kind: credential_stuffing, duration: 1m, rate: 1 }, sweep: { rat: [2] } }]")).toThrow(
+      /bad\.yaml: x \(rat=2\): invalid scenario set\n.*rat/,
+    );
+    expect(bad("families: [{ name: x, sweep: { rate: [2] } }]")).toThrow(/x \(rate=2\): rate swept, but the family has no attack/);
+    expect(bad("window: 5m\nfamilies: [{ name: x, attack: { kind: scraping, at: 6m, duration: 1m, rate: 1 } }]")).toThrow(/starts after the window ends/);
+    expect(() => parseSweepFile("families: []", "empty.yaml")).toThrow(/empty\.yaml: invalid sweep file/);
+    expect(() => sweepPoints(parseSweepFile(SWEEP, "s.yaml"), "s.yaml", ["nope"])).toThrow(/no family named nope/);
+  });
+
+  it("the shipped full sweep expands: every family of the issue and every confounder", async () => {
+    const file = await loadSweepFile(`${repoRoot}examples/lab/sweep.yaml`);
+    const full = sweepPoints(file, "sweep.yaml");
+    expect(new Set(full.map((p) => p.family))).toEqual(
+      new Set([
+        "single-address-burst", "periodic-bursts", "distributed-stuffing", "low-and-slow", "password-spray", "credential-checking",
+        "token-replay", "header-rotation", "sequential-enumeration", "scattered-enumeration", "distributed-scraping", "vulnerability-scan",
+        "mobile-cgnat", "corporate-nat", "marketing-spike", "password-manager", "typos", "app-clients", "search-crawler",
+      ]),
+    );
+    // Every attack family is swept from the first minute over the whole window somewhere.
+    for (const family of new Set(full.filter((p) => p.attack).map((p) => p.family))) {
+      const firstMinute = full.filter((p) => p.family === family && p.set.scenarios[0]!.attacks[0]!.at === 0);
+      expect(firstMinute.length, family).toBeGreaterThan(0);
+    }
+  });
+});
+
+const checks = (lines: LabLine[]) => lines.filter((l): l is CheckLine => l.type === "check");
+const http = (line: CheckLine) => (line.checkRequest as any).attributes.request.http as { path: string; headers: Record<string, string>; rawBody?: string };
+const body = (line: CheckLine) => Buffer.from(http(line).rawBody ?? "", "base64").toString();
+
+describe("sweep generators", () => {
+  it("token replay: the thief with the cookie jar sends the victim's token, headers and device cookie from another address", () => {
+    const lines = checks(generate(`
+site: { users: 50, products: 20 }
+legit: { sessionsPerMinute: 0.01 }
+scenarios:
+  - { name: t, duration: 3m, attacks: [{ kind: token_replay, duration: 3m, rate: 0.5, victims: 1, sources: 2, pool: residential, stolen: jar }] }
+`));
+    const refreshes = lines.filter((l) => body(l).includes("grant_type=refresh_token"));
+    const stolen = refreshes.filter((l) => l.label === "attack:token_replay");
+    const own = refreshes.filter((l) => l.label === "legit");
+    expect(stolen.length).toBeGreaterThan(20);
+    expect(own.length).toBeGreaterThan(0);
+    const token = (l: CheckLine) => new URLSearchParams(body(l)).get("refresh_token");
+    expect(new Set([...stolen, ...own].map(token)).size).toBe(1);
+    const { headers: victim } = http(own[0]!);
+    const { headers: thief } = http(stolen[0]!);
+    expect(thief["user-agent"]).toBe(victim["user-agent"]);
+    expect(thief.cookie).toBe(victim.cookie);
+    expect(thief["x-forwarded-for"]).not.toBe(victim["x-forwarded-for"]);
+  });
+
+  it("rotation changes the user agent between requests; a pattern leaves silent gaps", () => {
+    const lines = checks(generate(`
+site: { users: 50, products: 20 }
+legit: { sessionsPerMinute: 0.01 }
+scenarios:
+  - { name: r, duration: 2m, attacks: [{ kind: credential_stuffing, duration: 2m, rate: 2, client: browser, rotate: true, pattern: { on: 10s, off: 30s } }] }
+`)).filter((l) => l.label !== "legit");
+    expect(new Set(lines.map((l) => http(l).headers["user-agent"])).size).toBeGreaterThan(2);
+    const offsets = lines.map((l) => (Date.parse(l.time) - Date.parse(lines[0]!.time)) % 40_000);
+    expect(offsets.every((ms) => ms < 10_500)).toBe(true);
+  });
+
+  it("confounders: CGNAT shares one address, autofill sends a stale password first, the crawler is verified Googlebot", () => {
+    const lines = checks(generate(`
+site: { users: 500, products: 100 }
+legit: { sessionsPerMinute: 40, mobileShare: 0.5, cgnatAddresses: 1, loginShare: 1, autofillShare: 1, stalePasswordShare: 1, crawlerRate: 1, crawlerAddresses: 2 }
+scenarios: [{ name: c, duration: 3m }]
+`));
+    const mobile = lines.filter((l) => /iPhone|Android/.test(http(l).headers["user-agent"] ?? ""));
+    expect(new Set(mobile.map((l) => http(l).headers["x-forwarded-for"])).size).toBe(1);
+    const logins = lines.filter((l) => http(l).path === "/api/v1/login");
+    expect(logins.length).toBeGreaterThan(20);
+    const crawler = lines.filter((l) => (http(l).headers["user-agent"] ?? "").includes("Googlebot"));
+    expect(crawler.length).toBeGreaterThan(100);
+    expect(crawler.every((l) => http(l).headers["x-forwarded-for"]!.startsWith("66.249."))).toBe(true);
+  });
+});
+
+/**
+ * The compact sweep's figures as floors and ceilings, measured on the example policy (seed 3),
+ * like regression.test.ts: raise them to the new measurement when detection improves, and keep
+ * the measurement in the comment. `friction` counts any action but allow on legitimate requests.
+ */
+const COMPACT: Record<string, { mitigated?: number; friction: number }> = {
+  // 97.8%; one step-up (0.19% of 514) on an office worker whose NAT shares a /24 with the attacker.
+  "single-address-burst": { mitigated: 0.95, friction: 0.002 },
+  // 92.5%, one address per login, from the first second to the end of the window.
+  "distributed-stuffing": { mitigated: 0.9, friction: 0.001 },
+  // 45.9% (0% before token binding): a thief with the whole cookie jar and the victim's headers
+  // shows only by refreshing more often than one app does, or by taking turns with the victim.
+  // Offline replay holds no quarantine, so every use must show it again.
+  "token-replay": { mitigated: 0.42, friction: 0.001 },
+  // 30.3%, from the first second, with no baseline to be anomalous against.
+  "distributed-scraping": { mitigated: 0.28, friction: 0.001 },
+  // 0 of 1,341 (18.5% throttled before shared addresses: per-address counts added up everyone
+  // behind the CGNAT; now they are per client, the client told by its cookies and fingerprint).
+  "mobile-cgnat": { friction: 0.001 },
+};
+
+describe("compact sweep (example policy)", () => {
+  let rows: SweepRow[];
+  beforeAll(async () => {
+    const file = await loadSweepFile(`${repoRoot}test/lab/fixtures/sweep-compact.yaml`);
+    rows = await runSweep(sweepPoints(file, "sweep-compact.yaml"), { policy: examplePolicy(), seeds: file.seeds });
+  }, 300_000);
+
+  it("prints, per family and point, mitigation, time to it, takeovers, scraping and friction", () => {
+    const text = sweepText(rows);
+    expect(text).toMatch(/^family +point +attack req\. +mitigated +worst seed +req\. to 1st +1st mitig\. +sustained from +taken over +ids scraped +legit req\. +friction/);
+    expect(worstPoints(rows).map((r) => r.family)).toEqual(Object.keys(COMPACT));
+    expect(sweepMarkdown(rows, { command: "palisade simulate --sweep x", policy: "policy.yaml" })).toContain("| family | worst point |");
+  });
+
+  it.each(Object.entries(COMPACT))("%s: detection and friction hold their measured levels", (family, expected) => {
+    const row = rows.find((r) => r.family === family)!;
+    const today = `measured: ${((row.mitigatedShare ?? 0) * 100).toFixed(1)}% mitigated, ${row.legitFriction} of ${row.legitRequests} legitimate requests with friction`;
+    expect(row.legitRequests, today).toBeGreaterThan(400);
+    expect(row.frictionShare ?? 0, today).toBeLessThanOrEqual(expected.friction);
+    if (expected.mitigated !== undefined) expect(row.mitigatedShare ?? 0, today).toBeGreaterThanOrEqual(expected.mitigated);
+  });
+});
+
+it("generation is lazy: a sweep point does not build its traffic up front", () => {
+  const set = sweepPoints(parseSweepFile(SWEEP, "s.yaml"), "s.yaml")[0]!.set;
+  const first = simulate(set).next();
+  expect(first.done).toBe(false);
+});
