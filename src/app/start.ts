@@ -223,7 +223,7 @@ function rateLimitService(
   telemetry: Parameters<typeof createRateLimitTelemetry>[0],
 ): RateLimitImplementation {
   const { config, ...limiterParts } = parts;
-  const observer = createRateLimitObserver(telemetry.metrics.rateLimit);
+  const observer = createRateLimitObserver(telemetry.metrics.rateLimit, telemetry.logger, () => [...config.current().domains.keys()]);
   const limiter = new RateLimiter({ ...limiterParts, config: () => config.current(), observer });
   return createRateLimitService({ limiter, telemetry: createRateLimitTelemetry(telemetry) });
 }

@@ -45,12 +45,21 @@ export type RateLimitMetrics = ReturnType<typeof createRateLimitMetrics>;
 export const MAX_DETAILED_KEYS = 1_000;
 
 /**
+ * Unknown domains logged by name; later ones are only counted. Clients choose the domain, so
+ * the set of names remembered must stay bounded.
+ */
+export const MAX_LOGGED_UNKNOWN_DOMAINS = 100;
+
+/**
  * The core's hooks, counted. Keys stay bounded: without detailed_metric they come from the
  * configuration; with it, the first MAX_DETAILED_KEYS distinct keys get series of their own and
- * the rest are rolled up into the configured key.
+ * the rest are rolled up into the configured key. An unknown domain is logged once per domain
+ * (a mismatch between Envoy's filter and the configuration would otherwise limit nothing,
+ * silently) and counted every time.
  */
-export function createRateLimitObserver(metrics: RateLimitMetrics): RateLimitObserver {
+export function createRateLimitObserver(metrics: RateLimitMetrics, logger: Logger, knownDomains: () => string[]): RateLimitObserver {
   const detailedKeys = new Set<string>();
+  const loggedDomains = new Set<string>();
   const keyFor = (event: DescriptorEvent): string => {
     if (event.statsKey === event.rollupStatsKey || detailedKeys.has(event.statsKey)) return event.statsKey;
     if (detailedKeys.size >= MAX_DETAILED_KEYS) return event.rollupStatsKey;
@@ -70,7 +79,15 @@ export function createRateLimitObserver(metrics: RateLimitMetrics): RateLimitObs
         if (event.nearLimitHits > 0) metrics.nearLimit.inc(labels, event.nearLimitHits);
       }
     },
-    unknownDomain: () => metrics.unknownDomain.inc(),
+    unknownDomain(domain) {
+      metrics.unknownDomain.inc();
+      if (loggedDomains.has(domain) || loggedDomains.size >= MAX_LOGGED_UNKNOWN_DOMAINS) return;
+      loggedDomains.add(domain);
+      logger.warn(
+        { domain: domain.slice(0, 256), configuredDomains: knownDomains() },
+        "rate-limit request for a domain no configuration names: answered OK, nothing is limited (logged once per domain; counted in palisade_ratelimit_unknown_domain_total)",
+      );
+    },
     storeUnavailable: (domain, failureMode) => metrics.storeUnavailable.inc({ domain, failure_mode: failureMode }),
   };
 }

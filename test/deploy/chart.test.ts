@@ -1,8 +1,8 @@
 /**
- * charts/palisade without helm: values.yaml against values.schema.json (ajv), every .Values
- * reference against values.yaml, the templates rendered by helm-subset.ts in both modes and
- * validated against the Kubernetes schemas, and the fail guards. `helm lint` and
- * `helm template | kubeconform` remain the reference (README).
+ * charts/palisade: values.yaml against values.schema.json (ajv) and every .Values reference
+ * against values.yaml; then, with the real helm, `helm lint --strict` and a render of every
+ * documented values combination (charts/palisade/ci/*-values.yaml), each object validated
+ * against Kubernetes' schemas or its CRD, what the objects say, and the fail guards.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -10,7 +10,7 @@ import { Ajv } from "ajv";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { lintPolicy } from "../../src/policy/lint.js";
-import { TemplateFailure } from "./helm-subset.js";
+import { chartToolVersions, describeWithChartTools, helmLint, HelmFailure } from "./chart-tools.js";
 import { CHART_DIR, find, readYaml, readYamlDocuments, render, schemaProblems, type K8sObject } from "./fixtures.js";
 
 const values = readYaml("charts/palisade/values.yaml") as Record<string, any>;
@@ -92,7 +92,40 @@ describe("values.yaml and values.schema.json", () => {
   });
 });
 
-describe("rendered in cluster mode (defaults)", () => {
+/** The documented values combinations, in chart-testing's layout: charts/palisade/ci/<name>-values.yaml. */
+const COMBINATIONS = Object.fromEntries(
+  fs
+    .readdirSync(path.join(CHART_DIR, "ci"))
+    .filter((name) => name.endsWith("-values.yaml"))
+    .map((name) => [name.replace(/-values\.yaml$/, ""), (parseYaml(fs.readFileSync(path.join(CHART_DIR, "ci", name), "utf8")) ?? {}) as Record<string, unknown>]),
+);
+
+describeWithChartTools("every documented values combination (helm lint, helm template, schemas)", () => {
+  it("covers cluster and sidecar mode, bundled and external Redis, in memory, and monitoring", () => {
+    process.stdout.write(`chart checked with ${chartToolVersions()}\n`);
+    expect(Object.keys(COMBINATIONS).sort()).toEqual(["cluster", "external-redis", "in-memory", "monitoring", "sidecar", "sidecar-native"]);
+  });
+
+  it.each(Object.entries(COMBINATIONS))("%s: helm lint --strict passes", (_name, values) => {
+    expect(helmLint(CHART_DIR, values)).toEqual([]);
+  });
+
+  it("every object of every combination validates against its Kubernetes schema or CRD", () => {
+    const objects = Object.entries(COMBINATIONS).flatMap(([name, values]) =>
+      render(values).objects.map((object) => ({ ...object, metadata: { ...object.metadata, name: `${object.metadata.name} (${name})` } }) as K8sObject),
+    );
+    expect(objects.length).toBeGreaterThan(40);
+    expect(schemaProblems(objects)).toEqual([]);
+  });
+
+  it("a typo in a field the templates write is caught by the schemas", () => {
+    const deployment = find(render().objects, "Deployment", "palisade");
+    deployment.spec.template.spec.containers[0].imagePullPolice = "Always";
+    expect(schemaProblems([deployment], ["1.37.0"]).join("\n")).toMatch(/imagePullPolice/);
+  });
+});
+
+describeWithChartTools("rendered in cluster mode (defaults)", () => {
   const chart = render();
   const objects = chart.objects;
 
@@ -114,7 +147,6 @@ describe("rendered in cluster mode (defaults)", () => {
         "ServiceAccount/palisade",
       ].sort(),
     );
-    expect(objects.flatMap(schemaProblems)).toEqual([]);
   });
 
   it("serves gRPC (appProtocol grpc) and admin on the Services, the headless one without a virtual IP", () => {
@@ -184,19 +216,8 @@ describe("rendered in cluster mode (defaults)", () => {
     expect(chart.notes).toContain("subPath");
   });
 
-  it("renders every option: external Redis with a password Secret, all Secrets, ServiceMonitor, fixed replicas", () => {
-    const custom = render({
-      redis: { url: "rediss://redis.example:6380", passwordSecret: { name: "redis-auth", key: "password" }, bundled: { enabled: false } },
-      secrets: { adminTokens: { name: "palisade-admin-tokens" }, webhookSecret: { name: "palisade-webhook" }, previousPseudonymKey: { name: "old-key" } },
-      serviceMonitor: { enabled: true, labels: { release: "prometheus" } },
-      autoscaling: { enabled: false },
-      replicaCount: 3,
-      podAntiAffinity: "hard",
-      podDisruptionBudget: { maxUnavailable: "", minAvailable: 2 },
-      extraEnv: [{ name: "OTEL_TRACES_EXPORTER", value: "otlp" }],
-      breachedPasswords: { volume: { persistentVolumeClaim: { claimName: "breached", readOnly: true } }, path: "" },
-    });
-    expect(custom.objects.flatMap(schemaProblems)).toEqual([]);
+  it("external-redis and monitoring: a password Secret, all Secrets, ServiceMonitor, fixed replicas", () => {
+    const custom = render({ ...COMBINATIONS["external-redis"], ...COMBINATIONS.monitoring });
     expect(custom.objects.some((o) => o.metadata.name === "palisade-redis")).toBe(false);
     const deployment = find(custom.objects, "Deployment", "palisade");
     expect(deployment.spec.replicas).toBe(3);
@@ -220,12 +241,11 @@ describe("rendered in cluster mode (defaults)", () => {
   });
 });
 
-describe("rendered in sidecar mode", () => {
+describeWithChartTools("rendered in sidecar mode", () => {
   const chart = render({ mode: "sidecar" });
 
   it("renders no Deployment or Service of its own, and a patch that adds the container to a gateway", () => {
     expect(chart.objects.filter((o) => o.metadata.name === "palisade")).toEqual([]);
-    expect(chart.objects.flatMap(schemaProblems)).toEqual([]);
     const patch = parseYaml(find(chart.objects, "ConfigMap", "palisade-sidecar").data["patch.yaml"]);
     const container = patch.spec.template.spec.containers[0];
     expect(container.name).toBe("palisade");
@@ -241,16 +261,23 @@ describe("rendered in sidecar mode", () => {
     expect(patch.spec.template.spec.initContainers[0]).toMatchObject({ name: "palisade", restartPolicy: "Always" });
   });
 
-  it("the patched gateway Deployment validates", () => {
-    const patch = parseYaml(find(chart.objects, "ConfigMap", "palisade-sidecar").data["patch.yaml"]);
-    const gateway = readYamlDocuments(fs.readFileSync(path.join(CHART_DIR, "../../k8s/overlays/sidecar/gateway.yaml"), "utf8"))[0] as K8sObject;
-    gateway.spec.template.spec.containers.push(...patch.spec.template.spec.containers);
-    gateway.spec.template.spec.volumes.push(...patch.spec.template.spec.volumes);
-    expect(schemaProblems(gateway)).toEqual([]);
+  it("the patched gateway Deployment validates, with Palisade as a container or (Kubernetes 1.29+) a native sidecar", () => {
+    const gatewayText = fs.readFileSync(path.join(CHART_DIR, "../../k8s/overlays/sidecar/gateway.yaml"), "utf8");
+    const patched = (native: boolean) => {
+      const patch = parseYaml(find(render({ mode: "sidecar", sidecar: { native } }).objects, "ConfigMap", "palisade-sidecar").data["patch.yaml"]);
+      const gateway = readYamlDocuments(gatewayText)[0] as K8sObject;
+      const spec = gateway.spec.template.spec;
+      if (native) spec.initContainers = patch.spec.template.spec.initContainers;
+      else spec.containers.push(...patch.spec.template.spec.containers);
+      spec.volumes.push(...patch.spec.template.spec.volumes);
+      return gateway;
+    };
+    expect(schemaProblems([patched(false)])).toEqual([]);
+    expect(schemaProblems([patched(true)], ["1.37.0"])).toEqual([]);
   });
 });
 
-describe("fail guards", () => {
+describeWithChartTools("fail guards", () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
     ["two stores", { redis: { url: "redis://r:6379" } }, /redis.bundled.enabled=false/],
     ["a password in the URL", { redis: { url: "redis://:hunter2@r:6379", bundled: { enabled: false } } }, /contains a password/],
@@ -263,8 +290,16 @@ describe("fail guards", () => {
     ["a ServiceMonitor in sidecar mode", { mode: "sidecar", serviceMonitor: { enabled: true } }, /PodMonitor/],
   ];
   it.each(cases)("rejects %s", (_name, override, message) => {
-    expect(() => render(override)).toThrow(TemplateFailure);
-    expect(() => render(override)).toThrow(message);
+    const failure = (() => {
+      try {
+        render(override);
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    })();
+    expect(failure).toBeInstanceOf(HelmFailure);
+    expect((failure as Error).message).toMatch(message);
   });
 
   it("allows one replica in memory for a trial", () => {

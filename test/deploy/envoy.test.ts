@@ -3,12 +3,11 @@
  * deprecated fields rejected, typed configs resolved), and wired to what the chart creates.
  */
 import { describe, expect, it } from "vitest";
-import { parse as parseYaml } from "yaml";
 import { parseDomainFile } from "../../src/ratelimit/config-loader.js";
 import { planDescriptor } from "../../src/ratelimit/descriptor-plan.js";
-import type { DescriptorEntry } from "../../src/ratelimit/request.js";
 import { decodeEnvoyConfig, unpackAny } from "./envoy-proto.js";
-import { find, readYaml, render, RELEASE } from "./fixtures.js";
+import { describeWithChartTools } from "./chart-tools.js";
+import { find, readYaml, render, RELEASE, sampleEntry } from "./fixtures.js";
 
 const bootstrap = readYaml("examples/envoy.yaml");
 const hcm = bootstrap.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
@@ -17,7 +16,6 @@ const filter = (name: string) => filters.find((f) => f.name === name).typed_conf
 const routes: any[] = hcm.route_config.virtual_hosts[0].routes;
 const clusters: any[] = bootstrap.static_resources.clusters;
 const rateLimitText: string = (readYaml("charts/palisade/values.yaml") as any).rateLimit.config;
-const rateLimitConfig = parseYaml(rateLimitText);
 /** The chart's rate-limit configuration as Palisade loads it. */
 const rateLimitDomain = parseDomainFile(rateLimitText, "charts/palisade/values.yaml rateLimit.config")!;
 
@@ -73,26 +71,6 @@ describe("examples/envoy.yaml", () => {
     );
   });
 
-  it("points ext_authz, rate limiting and access logs at the chart's headless Service and gRPC port", () => {
-    const chart = render();
-    const headless = find(chart.objects, "Service", "palisade-headless");
-    const grpcPort = headless.spec.ports.find((p: any) => p.name === "grpc").port;
-    const references = [
-      filter("envoy.filters.http.ext_authz").grpc_service.envoy_grpc.cluster_name,
-      filter("envoy.filters.http.ratelimit").rate_limit_service.grpc_service.envoy_grpc.cluster_name,
-      hcm.access_log[0].typed_config.common_config.grpc_service.envoy_grpc.cluster_name,
-    ];
-    for (const name of references) {
-      const cluster = clusters.find((c) => c.name === name);
-      expect(cluster, name).toBeDefined();
-      const address = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
-      expect(address).toEqual({ address: `${headless.metadata.name}.${RELEASE.namespace}.svc.cluster.local`, port_value: grpcPort });
-      // gRPC needs HTTP/2 to the upstream.
-      expect(cluster.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicit_http_config).toHaveProperty("http2_protocol_options");
-      expect(cluster.type).toBe("STRICT_DNS");
-    }
-  });
-
   it("chooses failure_mode_allow explicitly and sends the body only on the login route", () => {
     const extAuthz = filter("envoy.filters.http.ext_authz");
     expect(extAuthz.failure_mode_allow).toBe(true);
@@ -117,26 +95,28 @@ describe("examples/envoy.yaml", () => {
       const plan = planDescriptor(rateLimitDomain, { entries: risky.actions.map((a: any) => sampleEntry(a, risk)) }, 1, (id) => id);
       return plan.kind === "limited" ? plan.windows[0]!.limit : undefined;
     };
-    expect([limitAt("0"), limitAt("100")]).toEqual([30, 6]);
-  });
-
-  it("asks for descriptors that the chart's rate-limit configuration defines, in its domain", () => {
-    expect(filter("envoy.filters.http.ratelimit").domain).toBe(rateLimitConfig.domain);
-    const limits = [...hcm.route_config.virtual_hosts[0].rate_limits, ...routes.flatMap((r) => r.route.rate_limits ?? [])];
-    for (const limit of limits) {
-      const entries = limit.actions.map((action: any) => sampleEntry(action, "50"));
-      const plan = planDescriptor(rateLimitDomain, { entries }, 1, (id) => id);
-      expect(plan.kind, entries.map((e: DescriptorEntry) => e.key).join(" > ")).toBe("limited");
-    }
+    expect([limitAt("0"), limitAt("100")]).toEqual([20, 5]);
   });
 });
 
-/** The descriptor entry an action produces for a typical request (envoyproxy/ratelimit's names). */
-function sampleEntry(action: Record<string, any>, risk: string): DescriptorEntry {
-  if (action.remote_address) return { key: "remote_address", value: "192.0.2.1" };
-  if (action.generic_key) return { key: action.generic_key.descriptor_key ?? "generic_key", value: action.generic_key.descriptor_value };
-  if (action.metadata) return { key: action.metadata.descriptor_key, value: risk };
-  if (action.request_headers) return { key: action.request_headers.descriptor_key, value: "sample" };
-  throw new Error(`no descriptor entry known for ${Object.keys(action).join(",")}`);
-}
-
+describeWithChartTools("examples/envoy.yaml and the chart", () => {
+  it("points ext_authz, rate limiting and access logs at the chart's headless Service and gRPC port", () => {
+    const chart = render();
+    const headless = find(chart.objects, "Service", "palisade-headless");
+    const grpcPort = headless.spec.ports.find((p: any) => p.name === "grpc").port;
+    const references = [
+      filter("envoy.filters.http.ext_authz").grpc_service.envoy_grpc.cluster_name,
+      filter("envoy.filters.http.ratelimit").rate_limit_service.grpc_service.envoy_grpc.cluster_name,
+      hcm.access_log[0].typed_config.common_config.grpc_service.envoy_grpc.cluster_name,
+    ];
+    for (const name of references) {
+      const cluster = clusters.find((c) => c.name === name);
+      expect(cluster, name).toBeDefined();
+      const address = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+      expect(address).toEqual({ address: `${headless.metadata.name}.${RELEASE.namespace}.svc.cluster.local`, port_value: grpcPort });
+      // gRPC needs HTTP/2 to the upstream.
+      expect(cluster.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicit_http_config).toHaveProperty("http2_protocol_options");
+      expect(cluster.type).toBe("STRICT_DNS");
+    }
+  });
+});

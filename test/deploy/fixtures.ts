@@ -1,18 +1,21 @@
 /**
- * What the deployment tests share: where things are, the chart rendered as the README installs
- * it (release "palisade" in namespace "palisade"), and Kubernetes schema validation.
+ * What the deployment tests share: where things are, the chart rendered by helm as the docs
+ * install it (release "palisade" in namespace "palisade"), and Kubernetes schema validation:
+ * built-in kinds against Kubernetes' JSON schemas (kubernetes-validate, strict), custom
+ * resources against models generated from their CRDs (@kubernetes-models).
  */
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { parse as parseYaml, parseAllDocuments } from "yaml";
+import { parse as parseYaml, parseAllDocuments, stringify as stringifyYaml } from "yaml";
+import type { DescriptorEntry } from "../../src/ratelimit/request.js";
 import { findProtoDir } from "../../src/transport/grpc/protos.js";
-import { renderChart, type RenderedChart } from "./helm-subset.js";
+import { helmTemplate, kubernetesSchemaProblems, splitNotes } from "./chart-tools.js";
 
 export const REPO = path.dirname(findProtoDir());
 export const CHART_DIR = path.join(REPO, "charts", "palisade");
 
-/** The release the README installs: `helm install palisade charts/palisade -n palisade`. */
+/** The release the docs install: `helm install palisade charts/palisade -n palisade`. */
 export const RELEASE = { releaseName: "palisade", namespace: "palisade" } as const;
 
 export type K8sObject = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; [key: string]: any } };
@@ -31,8 +34,23 @@ export function readYamlDocuments(text: string): K8sObject[] {
     .filter((object): object is K8sObject => object !== null);
 }
 
-export function render(values: Record<string, unknown> = {}): Omit<RenderedChart, "objects"> & { objects: K8sObject[] } {
-  return renderChart(CHART_DIR, { ...RELEASE, values }) as Omit<RenderedChart, "objects"> & { objects: K8sObject[] };
+export interface RenderedChart {
+  objects: K8sObject[];
+  notes: string;
+}
+
+/** The chart rendered by helm with `values` over its defaults; throws HelmFailure when a guard fails. */
+export function render(values: Record<string, unknown> = {}): RenderedChart {
+  return splitNotes(readYamlDocuments(helmTemplate(CHART_DIR, RELEASE, values)));
+}
+
+/** The descriptor entry an Envoy rate-limit action produces for a typical request (envoyproxy/ratelimit's names). */
+export function sampleEntry(action: Record<string, any>, risk: string): DescriptorEntry {
+  if (action.remote_address) return { key: "remote_address", value: "192.0.2.1" };
+  if (action.generic_key) return { key: action.generic_key.descriptor_key ?? "generic_key", value: action.generic_key.descriptor_value };
+  if (action.metadata) return { key: action.metadata.descriptor_key, value: risk };
+  if (action.request_headers) return { key: action.request_headers.descriptor_key, value: "sample" };
+  throw new Error(`no descriptor entry known for ${Object.keys(action).join(",")}`);
 }
 
 export function find(objects: K8sObject[], kind: string, name: string): K8sObject {
@@ -47,24 +65,25 @@ export function find(objects: K8sObject[], kind: string, name: string): K8sObjec
 
 const require = createRequire(import.meta.url);
 
-/**
- * The kubernetes-models module of an apiVersion/kind. The models are generated from the
- * Kubernetes OpenAPI schemas (and from the CRDs for Prometheus Operator and Istio). Istio's
- * telemetry.istio.io/v1 has the same schema as the v1alpha1 that @kubernetes-models/istio 2.x
- * carries, so v1 is checked against it.
- */
-function modelPath(apiVersion: string, kind: string): string {
-  const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
-  if (group === "monitoring.coreos.com") return `@kubernetes-models/prometheus-operator/${group}/${version}/${kind}`;
-  if (group!.endsWith("istio.io")) {
-    const istioVersion = group === "telemetry.istio.io" && version === "v1" ? "v1alpha1" : version;
-    return `@kubernetes-models/istio/${group}/${istioVersion}/${kind}`;
-  }
-  return group ? `kubernetes-models/${group}/${version}/${kind}` : `kubernetes-models/${version}/${kind}`;
+/** API groups whose kinds are custom resources: checked against their CRDs' models. */
+function isCustomResource(apiVersion: string): boolean {
+  const group = apiVersion.includes("/") ? apiVersion.split("/")[0]! : "";
+  return group === "monitoring.coreos.com" || group.endsWith("istio.io");
 }
 
-/** Validates an object against its kind's schema; returns the problems (empty when valid). */
-export function schemaProblems(object: K8sObject): string[] {
+/**
+ * The @kubernetes-models module of a custom resource's apiVersion/kind, generated from the
+ * Prometheus Operator's and Istio's CRDs. Istio's telemetry.istio.io/v1 has the same schema as
+ * the v1alpha1 that @kubernetes-models/istio 2.x carries, so v1 is checked against it.
+ */
+function modelPath(apiVersion: string, kind: string): string {
+  const [group, version] = apiVersion.split("/") as [string, string];
+  if (group === "monitoring.coreos.com") return `@kubernetes-models/prometheus-operator/${group}/${version}/${kind}`;
+  const istioVersion = group === "telemetry.istio.io" && version === "v1" ? "v1alpha1" : version;
+  return `@kubernetes-models/istio/${group}/${istioVersion}/${kind}`;
+}
+
+function customResourceProblems(object: K8sObject): string[] {
   let module: Record<string, new (data: unknown) => { validate(): void }>;
   try {
     module = require(modelPath(object.apiVersion, object.kind)) as typeof module;
@@ -81,4 +100,16 @@ export function schemaProblems(object: K8sObject): string[] {
   } catch (error) {
     return [`${object.kind}/${object.metadata.name}: ${(error as Error).message}`];
   }
+}
+
+/** Validates objects against their kinds' schemas; returns the problems (empty when all are valid). */
+export function schemaProblems(objects: K8sObject[], kubernetesVersions?: readonly string[]): string[] {
+  const builtIn = objects.filter((object) => !isCustomResource(object.apiVersion));
+  return [
+    ...kubernetesSchemaProblems(
+      builtIn.map((object) => ({ name: `${object.kind}/${object.metadata.name}`, yaml: stringifyYaml(object) })),
+      kubernetesVersions,
+    ),
+    ...objects.filter((object) => isCustomResource(object.apiVersion)).flatMap(customResourceProblems),
+  ];
 }

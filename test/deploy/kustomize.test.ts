@@ -5,23 +5,10 @@
  */
 import { execFileSync } from "node:child_process";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
+import { describeWithChartTools } from "./chart-tools.js";
 import { find, readYaml, readYamlDocuments, render, REPO, schemaProblems, type K8sObject } from "./fixtures.js";
-
-function hasKubectl(): boolean {
-  try {
-    execFileSync("kubectl", ["version", "--client"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const KUBECTL = hasKubectl();
-if (!KUBECTL) {
-  process.stderr.write("test/deploy/kustomize.test.ts skipped: kubectl is not on PATH (Debian: apt-get install kubernetes-client)\n");
-}
 
 function kustomize(overlay: string): K8sObject[] {
   const output = execFileSync("kubectl", ["kustomize", path.join(REPO, "k8s", "overlays", overlay)], { encoding: "utf8" });
@@ -57,10 +44,10 @@ function normalise(objects: K8sObject[]): Record<string, unknown> {
   return byName;
 }
 
-describe.skipIf(!KUBECTL)("k8s/ overlays (kubectl kustomize)", () => {
+describeWithChartTools("k8s/ overlays (kubectl kustomize)", () => {
   it("cluster: every object validates against its Kubernetes schema, in namespace palisade", () => {
     const objects = kustomize("cluster");
-    expect(objects.flatMap(schemaProblems)).toEqual([]);
+    expect(schemaProblems(objects)).toEqual([]);
     expect(new Set(objects.map((o) => o.metadata.namespace))).toEqual(new Set(["palisade"]));
   });
 
@@ -80,7 +67,7 @@ describe.skipIf(!KUBECTL)("k8s/ overlays (kubectl kustomize)", () => {
 
   it("sidecar: every object validates, and the gateway gets the chart's sidecar patch", () => {
     const objects = kustomize("sidecar");
-    expect(objects.flatMap(schemaProblems)).toEqual([]);
+    expect(schemaProblems(objects)).toEqual([]);
     const chart = render({ mode: "sidecar" });
     const patch = parseYaml(find(chart.objects, "ConfigMap", "palisade-sidecar").data["patch.yaml"]);
     const kustomizePatch = readYaml("k8s/overlays/sidecar/palisade-sidecar.yaml");
@@ -96,4 +83,4 @@ describe.skipIf(!KUBECTL)("k8s/ overlays (kubectl kustomize)", () => {
     const fromChart = normalise(chart.objects.filter((o) => o.metadata.name !== "palisade-sidecar"));
     expect(shared).toEqual(fromChart);
   });
-});
+}, ["kubectl"]);

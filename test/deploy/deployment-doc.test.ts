@@ -1,31 +1,26 @@
 /**
- * The README's "Deploy on Kubernetes" section names objects, ports, paths, values and files:
- * each must be what the chart and manifests actually create.
+ * docs/deployment.md names objects, ports, paths, values and files: each must be what the chart
+ * and manifests actually create. docs/verification.md names test files: each must exist.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { describeWithChartTools } from "./chart-tools.js";
 import { find, readRepoFile, readYaml, render, REPO, RELEASE, type K8sObject } from "./fixtures.js";
 
-const readme = readRepoFile("README.md");
-const start = readme.indexOf("## Deploy on Kubernetes");
-const next = readme.indexOf("\n## ", start + 1);
-const section = readme.slice(start, next < 0 ? undefined : next);
-const cluster = render().objects;
-const sidecar = render({ mode: "sidecar" }).objects;
-const all = [...cluster, ...sidecar];
-const values = readYaml("charts/palisade/values.yaml");
-const deployment = find(cluster, "Deployment", "palisade").spec.template.spec;
-const env: Record<string, string> = Object.fromEntries(deployment.containers[0].env.map((e: any) => [e.name, e.value]));
+const section = readRepoFile("docs/deployment.md");
 
-const KINDS: Record<string, string> = { deployment: "Deployment", configmap: "ConfigMap", svc: "Service", service: "Service" };
-const exists = (kind: string, name: string) => all.some((o: K8sObject) => o.kind === kind && o.metadata.name === name);
-const secretNames = new Set(deployment.volumes.filter((v: any) => v.secret).map((v: any) => v.secret.secretName));
+describeWithChartTools("docs/deployment.md", () => {
+  const cluster = render().objects;
+  const sidecar = render({ mode: "sidecar" }).objects;
+  const all = [...cluster, ...sidecar];
+  const values = readYaml("charts/palisade/values.yaml");
+  const deployment = find(cluster, "Deployment", "palisade").spec.template.spec;
+  const env: Record<string, string> = Object.fromEntries(deployment.containers[0].env.map((e: any) => [e.name, e.value]));
 
-describe("README: Deploy on Kubernetes", () => {
-  it("exists", () => {
-    expect(start).toBeGreaterThan(0);
-  });
+  const KINDS: Record<string, string> = { deployment: "Deployment", configmap: "ConfigMap", svc: "Service", service: "Service" };
+  const exists = (kind: string, name: string) => all.some((o: K8sObject) => o.kind === kind && o.metadata.name === name);
+  const secretNames = new Set(deployment.volumes.filter((v: any) => v.secret).map((v: any) => v.secret.secretName));
 
   it("names only objects the chart creates (kubectl commands and the table)", () => {
     const named = [
@@ -78,7 +73,20 @@ describe("README: Deploy on Kubernetes", () => {
   });
 
   it("refers only to files that exist", () => {
-    const files = [...section.matchAll(/\b((?:examples|k8s|charts)\/[A-Za-z0-9_./-]*[A-Za-z0-9_-])/g)].map((m) => m[1]!);
-    expect(files.filter((file) => !fs.existsSync(path.join(REPO, file)))).toEqual([]);
+    expect(missingFiles(section)).toEqual([]);
+  });
+});
+
+/** Repository paths a document names (examples/…, test/…) that do not exist. */
+function missingFiles(text: string): string[] {
+  const files = [...text.matchAll(/\b((?:examples|k8s|charts|test|scripts|docs)\/[A-Za-z0-9_./-]*[A-Za-z0-9_-])/g)].map((m) => m[1]!);
+  return files.filter((file) => !fs.existsSync(path.join(REPO, file)));
+}
+
+describe("docs/verification.md", () => {
+  it("names only tests and files that exist", () => {
+    const text = readRepoFile("docs/verification.md");
+    expect(text).toContain("test/deploy/chart.test.ts");
+    expect(missingFiles(text)).toEqual([]);
   });
 });
