@@ -1,4 +1,5 @@
 import { stat } from "node:fs/promises";
+import type { Challenges } from "../challenge/challenges.js";
 import { loadHashFile, prefixDirectory, type BreachedPasswordList } from "../detection/breached-passwords.js";
 import { LoginOutcomeRecorder } from "../detection/login-outcomes.js";
 import { systemClock, type Clock } from "../domain/clock.js";
@@ -10,6 +11,7 @@ import type { ResponseEvent } from "../response/events.js";
 import type { Settings } from "../settings/settings.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
+import { openChallenges } from "./challenge.js";
 import { startPseudonymiser } from "./pseudonymiser.js";
 import { openStores, type Stores } from "./stores.js";
 
@@ -27,6 +29,8 @@ export interface DecisionCore {
   engine: ResponseEngine;
   pipeline: Pipeline;
   outcomes: LoginOutcomeRecorder;
+  /** The built-in proof-of-work challenge: issues challenges and checks pass tokens. */
+  challenges: Challenges;
   /** Stops reloading and background work, then closes the stores. */
   stop(): Promise<void>;
 }
@@ -98,6 +102,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       observer: options.response?.observer,
     });
     cleanup.push(() => engine.stop());
+    const challenges = await openChallenges({ settings, store: stores.store, events: engine.events, metrics, logger, clock });
     const detection = createDetectionState(stores.store, breached);
     const outcomes = new LoginOutcomeRecorder({
       store: stores.store,
@@ -120,8 +125,9 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       ruleBudgetMs: options.ruleBudgetMs,
       onRuleBudgetExceeded: () => metrics?.ruleBudgetExceeded.inc(),
       responder: engine.responder,
+      passes: challenges.passes,
     });
-    return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, outcomes, stop: undo };
+    return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, outcomes, challenges, stop: undo };
   } catch (error) {
     await undo();
     throw error;

@@ -68,6 +68,8 @@ export interface NormalisedRequest {
   headerShape: string;
   /** JA3/JA4 value from the configured TLS fingerprint header: it names client software, not a person. */
   tlsFingerprint?: string;
+  /** A pass token from the built-in challenge (header or cookie), when the policy has one. */
+  passToken?: string;
   /** ISO country code from the configured geo header, when there is one. */
   country?: string;
   /** Event time used for every window, ms since the epoch. */

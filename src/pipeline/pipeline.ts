@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../domain/clock.js";
+import type { PassChecker } from "../challenge/passes.js";
 import { BehaviourBaselines } from "../detection/behaviour.js";
 import { RecentAttempts } from "../detection/login-outcomes.js";
 import { RhythmDetector } from "../detection/rhythm.js";
@@ -47,6 +48,8 @@ export interface PipelineDependencies {
   onRuleBudgetExceeded?: () => void;
   /** Quarantines, friction relief and records around each decision (src/response). */
   responder?: PipelineResponder;
+  /** Checks pass tokens of the built-in challenge; without it tokens are ignored. */
+  passes?: PassChecker;
 }
 
 /** Fresh replica-local detection state over `store`. */
@@ -97,7 +100,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
       const measured = standing || held
         ? { signals: [], degraded: false }
         : await collectSignals(request, endpoint, policy, deps.store, detection);
-      const signals: Signal[] = [...standingSignals, ...anomalySignals(request), ...measured.signals];
+      const signals: Signal[] = [...standingSignals, ...anomalySignals(request), ...passSignals(deps.passes, request, endpoint, policy), ...measured.signals];
       const decided: DecideResult = held ? { decision: held, unavailable: false } : decide({
         policy,
         request,
@@ -130,6 +133,14 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
 
 function awaitsOutcome(endpoint: CompiledEndpoint): boolean {
   return endpoint.authentication || endpoint.resourceSegment !== undefined;
+}
+
+/** A pass token is checked in memory (two HMACs): it never costs a store round trip. */
+function passSignals(passes: PassChecker | undefined, request: NormalisedRequest, endpoint: CompiledEndpoint | undefined, policy: CompiledPolicy): Signal[] {
+  const pow = policy.challenge.proofOfWork;
+  if (!passes || !pow || request.passToken === undefined) return [];
+  const context = { headers: request.headers, network: request.subnet, endpointClass: endpoint?.sensitivity ?? "none", nowMs: request.timeMs } as const;
+  return passes.signals(request.passToken, context, pow);
 }
 
 /** Bad input is not an error: it is a weightless signal that rules may act on. */

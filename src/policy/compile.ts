@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Action, Scope } from "../domain/decision.js";
 import { parseCidr, type CidrList } from "./cidr-lists.js";
+import { compileChallenge, type CompiledChallenge } from "./challenge-schema.js";
 import { compileCondition, ConditionCostError, type CompiledCondition, type PlannedCondition } from "./cel.js";
 import { durationMs } from "../config/duration.js";
 import { ConfigError, type ConfigIssue } from "../config/config-error.js";
@@ -69,7 +70,7 @@ export interface CompiledPolicy {
   client: PolicyDocument["spec"]["client"];
   limits: PolicyDocument["spec"]["limits"];
   fingerprint: PolicyDocument["spec"]["fingerprint"];
-  challenge: PolicyDocument["spec"]["challenge"];
+  challenge: CompiledChallenge;
   failMode: FailMode;
   endpoints: readonly CompiledEndpoint[];
   /** The class of every request no endpoint matches ("every request is seen"). */
@@ -175,7 +176,7 @@ export function compilePolicy(
     client: spec.client,
     limits: spec.limits,
     fingerprint: spec.fingerprint,
-    challenge: spec.challenge,
+    challenge: compileChallenge(spec.challenge),
     failMode: spec.failMode,
     endpoints,
     defaultEndpoint,

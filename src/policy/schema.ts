@@ -2,6 +2,7 @@ import { z } from "zod";
 import { ACTIONS, SCOPES } from "../domain/decision.js";
 import { HEADER_CEILING } from "../domain/request.js";
 import { parseDuration } from "../config/duration.js";
+import { challengeSpec } from "./challenge-schema.js";
 import { adaptiveLimitSpec, responseSpec } from "./response-schema.js";
 
 /**
@@ -474,13 +475,7 @@ export const policySchema = z
           })
           .strict()
           .default({ headers: ["user-agent", "accept", "accept-language"] }),
-        challenge: z
-          .object({
-            wwwAuthenticate: z.string().default('Palisade realm="api"'),
-            url: z.string().optional().describe("Where a client solves the challenge, named in the problem document"),
-          })
-          .strict()
-          .default({ wwwAuthenticate: 'Palisade realm="api"' }),
+        challenge: challengeSpec(duration),
         endpoints: z.array(endpoint).default([]),
         defaultEndpoint: z
           .object({

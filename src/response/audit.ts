@@ -63,12 +63,20 @@ export function auditRecordOf(event: ResponseEvent, atMs: number): AuditRecord |
     case "anomaly.started":
     case "anomaly.ended":
       return undefined;
+    case "challenge.solved": {
+      const { type, network, ...detail } = event;
+      return { time, action: type, actor: SYSTEM, scope: "subnet", subject: network, detail };
+    }
+    case "challenge.failed": {
+      const { type, network, ...detail } = event;
+      return { time, action: type, actor: SYSTEM, scope: network === undefined ? undefined : "subnet", subject: network, detail };
+    }
     default:
       return policyRecord(event, time);
   }
 }
 
-type PolicyEvent = Exclude<ResponseEvent, { type: `quarantine.${string}` | "enforcement.block" | "shadow.would_have" | `anomaly.${string}` }>;
+type PolicyEvent = Exclude<ResponseEvent, { type: `quarantine.${string}` | "enforcement.block" | "shadow.would_have" | `anomaly.${string}` | `challenge.${string}` }>;
 
 function policyRecord(event: PolicyEvent, time: string): AuditRecord {
   const { type, actor } = event;

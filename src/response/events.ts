@@ -43,7 +43,9 @@ export type ResponseEvent =
   | ({ type: "rule.enabled"; rule: string } & Change)
   | ({ type: "threshold.overridden"; path: string; value: number; previous: number } & Change)
   | ({ type: "threshold.cleared"; path: string } & Change)
-  | { type: "anomaly.started" | "anomaly.ended"; endpoint: string; reasons: string[] };
+  | { type: "anomaly.started" | "anomaly.ended"; endpoint: string; reasons: string[] }
+  | { type: "challenge.solved"; level: number; solveMs?: number; network: string; endpointClass: string; decisionId: string }
+  | { type: "challenge.failed"; reason: string; level?: number; network?: string };
 
 export type ResponseListener = (event: ResponseEvent, atMs: number) => void;
 

@@ -41,6 +41,12 @@ export const settingsSchema = z
     grpcPort: port.default(9001),
     adminHost: z.string().default("0.0.0.0"),
     adminPort: port.default(9090),
+    challengeHost: z.string().default("0.0.0.0").describe("Listen address of the challenge listener (widget script, verify endpoint)"),
+    challengePort: port.default(9091).describe("Port of the challenge listener, the one Envoy routes clients to"),
+    challengeKeyFile: z
+      .string()
+      .optional()
+      .describe("Key (32+ bytes, read as raw bytes) signing challenges and pass tokens: a mounted Secret shared by all replicas"),
     redisUrl: z.string().optional().describe("redis://, rediss://, redis+cluster:// or redis+sentinel:// URL"),
     redisPasswordFile: z.string().optional(),
     storeTimeout: durationMs.default(50).describe("Budget of one store call before local state is used"),

@@ -20,7 +20,7 @@ export const TEST_PSEUDONYM_KEY = "test-key-0123456789abcdef0123456789abcdef";
  */
 export function startTestApp(overrides: SettingsInput = {}, options: AppOptions = {}): Promise<App> {
   const settings = resolveSettings(
-    { grpcPort: 0, adminPort: 0, grpcHost: "127.0.0.1", adminHost: "127.0.0.1", pseudonymKey: TEST_PSEUDONYM_KEY, shutdownGrace: 2000, storeTimeout: 1000, ...overrides },
+    { grpcPort: 0, adminPort: 0, challengePort: 0, grpcHost: "127.0.0.1", adminHost: "127.0.0.1", challengeHost: "127.0.0.1", pseudonymKey: TEST_PSEUDONYM_KEY, shutdownGrace: 2000, storeTimeout: 1000, ...overrides },
     {},
     { policy: examplePolicyPath },
   );
