@@ -155,7 +155,7 @@ const siteAnomaly = z
   .strict();
 
 /**
- * A list of request patterns shipped as data files (examples/lists/): one JavaScript regular
+ * A list of request patterns shipped as data files (examples/policies/lists/): one JavaScript regular
  * expression per line, matched case-insensitively against one part of the request after full
  * percent-decoding. A match fires `probe.<name>`.
  */
