@@ -1,5 +1,6 @@
 import { stat } from "node:fs/promises";
 import { dirname } from "node:path";
+import type { Challenges } from "../challenge/challenges.js";
 import { loadHashFile, prefixDirectory, type BreachedPasswordList } from "../detection/breached-passwords.js";
 import { LoginOutcomeRecorder } from "../detection/login-outcomes.js";
 import { systemClock, type Clock } from "../domain/clock.js";
@@ -12,6 +13,7 @@ import type { ResponseEvent } from "../response/events.js";
 import type { Settings } from "../settings/settings.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
+import { openChallenges } from "./challenge.js";
 import { startPseudonymiser } from "./pseudonymiser.js";
 import { openStores, type Stores } from "./stores.js";
 import { ReputationFeeds } from "./reputation-feeds.js";
@@ -33,6 +35,8 @@ export interface DecisionCore {
   outcomes: LoginOutcomeRecorder;
   /** Reputation feeds the policy names, loaded and refreshed in the background. */
   feeds: ReputationFeeds;
+  /** The built-in proof-of-work challenge: issues challenges and checks pass tokens. */
+  challenges: Challenges;
   /** Stops reloading and background work, then closes the stores. */
   stop(): Promise<void>;
 }
@@ -46,6 +50,13 @@ export interface DecisionCoreOptions {
   response?: { observer?: ResponseObserver; listeners?: ((event: ResponseEvent, atMs: number) => void)[] };
   /** false reads the policy once (replay): no file watch, no polling. */
   watchPolicy?: boolean;
+  /** Policy reloads parse on a worker thread (default); false keeps them on the event loop (tests, replay). */
+  policyReloadOffThread?: boolean;
+  /**
+   * Wall-clock budget of rule evaluation per Check; none when absent, so replay results never
+   * depend on how busy the machine was. The server sets RULE_EVALUATION_BUDGET_MS.
+   */
+  ruleBudgetMs?: number;
   /** A pseudonymiser the caller keyed (replay keyed like the server); built from the settings when absent. */
   pseudonymiser?: Pseudonymiser;
   /** Stores the caller owns (tests, benchmarks); opened from the settings, and closed on stop, when absent. */
@@ -67,6 +78,8 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
   let feeds: ReputationFeeds | undefined;
   const policy = new PolicySource({
     location: settings.policy,
+    fileRoots: settings.policyFileRoots,
+    reloadOffThread: options.policyReloadOffThread ?? watch,
     logger,
     ...(watch ? {} : { watch: false, pollIntervalMs: NO_POLL_MS }),
     onReload: (result) => {
@@ -83,7 +96,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
     const first = await policy.start();
     metrics?.setActivePolicy(first);
     cleanup.push(() => policy.stop());
-    feeds = new ReputationFeeds({ logger: logger.child({ component: "reputation-feeds" }), metrics, baseDir: dirname(await resolvePolicyFile(settings.policy)) });
+    feeds = new ReputationFeeds({ logger: logger.child({ component: "reputation-feeds" }), metrics, baseDir: dirname(await resolvePolicyFile(settings.policy)), fileRoots: settings.policyFileRoots });
     cleanup.push(() => feeds?.stop());
     await feeds.reconcile(first);
     const breached = await openBreachedPasswords(settings.breachedPasswords, logger);
@@ -101,6 +114,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       observer: options.response?.observer,
     });
     cleanup.push(() => engine.stop());
+    const challenges = await openChallenges({ settings, store: stores.store, events: engine.events, metrics, logger, clock });
     const detection = createDetectionState(stores.store, breached);
     detection.feeds = feeds;
     detection.geo = geo;
@@ -122,9 +136,12 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       clock,
       eventTime: { maxSkewMs: settings.maxClockSkew, trust: settings.trustEventTime },
       onRuleError: (rule) => metrics?.ruleErrors.inc({ rule }),
+      ruleBudgetMs: options.ruleBudgetMs,
+      onRuleBudgetExceeded: () => metrics?.ruleBudgetExceeded.inc(),
       responder: engine.responder,
+      passes: challenges.passes,
     });
-    return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, outcomes, feeds, stop: undo };
+    return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, outcomes, feeds, challenges, stop: undo };
   } catch (error) {
     await undo();
     throw error;

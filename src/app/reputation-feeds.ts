@@ -1,9 +1,10 @@
-import { readFile } from "node:fs/promises";
+import { readFile, realpath } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import type { ParsedAddress } from "../domain/client-address.js";
 import type { CidrList, FeedLookup, FeedSource } from "../policy/cidr-lists.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import { parseFeed } from "../policy/feed-formats.js";
+import { isInside, realRoots } from "../policy/loader.js";
 import type { RangeSet } from "../policy/range-set.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
@@ -27,6 +28,11 @@ export interface ReputationFeedsOptions {
   metrics?: Metrics;
   /** Relative feed file paths are read from here (the policy's folder). */
   baseDir: string;
+  /**
+   * Directories feed files may be read from, as for list files (settings.policyFileRoots); the
+   * policy's folder when empty. A policy must not be a way to read other files of the service.
+   */
+  fileRoots?: readonly string[];
   now?: () => number;
   /** Largest feed accepted, in bytes; a larger one fails (and the last good copy stays). */
   maxBytes?: number;
@@ -171,7 +177,10 @@ export class ReputationFeeds implements FeedLookup {
     const maxBytes = this.options.maxBytes ?? DEFAULT_MAX_BYTES;
     if (/^https?:\/\//i.test(source)) return fetchText(source, maxBytes, this.options.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS);
     const path = isAbsolute(source) ? source : resolve(this.options.baseDir, source);
-    const bytes = await readFile(path);
+    const real = await realpath(path);
+    const roots = await realRoots(this.options.fileRoots?.length ? this.options.fileRoots : [this.options.baseDir]);
+    if (!roots.some((root) => isInside(real, root))) throw new Error("the file is outside the allowed policy file roots");
+    const bytes = await readFile(real);
     if (bytes.byteLength > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
     return bytes.toString("utf8");
   }

@@ -3,7 +3,8 @@ import type ipaddr from "ipaddr.js";
 import type { Action, Scope } from "../domain/decision.js";
 import { parseCidr, type CidrList } from "./cidr-lists.js";
 import { RangeSet } from "./range-set.js";
-import { compileCondition, type CompiledCondition } from "./cel.js";
+import { compileChallenge, type CompiledChallenge } from "./challenge-schema.js";
+import { compileCondition, ConditionCostError, type CompiledCondition, type PlannedCondition } from "./cel.js";
 import { durationMs } from "../config/duration.js";
 import { ConfigError, type ConfigIssue } from "../config/config-error.js";
 import { compileLimit, compileResponse, type CompiledLimit, type CompiledResponse } from "./response-schema.js";
@@ -53,6 +54,8 @@ export interface CompiledRule {
   id: string;
   endpoints?: ReadonlySet<string>;
   condition: CompiledCondition;
+  /** Estimated evaluation cost of the condition (cel-cost.ts). */
+  cost: number;
   action: Action;
   scope: Scope;
   shadow: boolean;
@@ -69,7 +72,7 @@ export interface CompiledPolicy {
   client: PolicyDocument["spec"]["client"];
   limits: PolicyDocument["spec"]["limits"];
   fingerprint: PolicyDocument["spec"]["fingerprint"];
-  challenge: PolicyDocument["spec"]["challenge"];
+  challenge: CompiledChallenge;
   failMode: FailMode;
   endpoints: readonly CompiledEndpoint[];
   /** The class of every request no endpoint matches ("every request is seen"). */
@@ -78,26 +81,39 @@ export interface CompiledPolicy {
   lists: readonly CidrList[];
   bots: { allowed: readonly AllowedBot[]; impersonationWeight: number };
   rules: readonly CompiledRule[];
+  /** Sum of the rules' estimated costs: the most one Check can spend on conditions. */
+  ruleCost: number;
   response: CompiledResponse;
   document: PolicyDocument;
   endpointFor(method: string, path: string): CompiledEndpoint | undefined;
 }
 
+/** What all rules of a policy may cost together (cel.ts has the per-rule budget). */
+export const POLICY_COST_BUDGET = 1_000_000;
+/** More rules than this are refused: each one is evaluated on every Check of its endpoints. */
+export const MAX_RULES = 500;
+
 /**
  * Turns a validated document into an immutable policy: CEL conditions planned, route matchers
  * built, CIDR lists parsed. `listFiles` holds the text of files the lists name (the loader reads
  * them, so compiling stays pure). Semantic problems are collected, not thrown one at a time.
+ * `planned` holds conditions already compiled (by planConditionsInSlices), keyed by source.
  */
 export function compilePolicy(
   document: PolicyDocument,
   source: string,
   listFiles: ReadonlyMap<string, string> = new Map(),
+  planned: ReadonlyMap<string, PlannedCondition> = new Map(),
 ): CompiledPolicy {
   const issues: PolicyIssue[] = [];
   const spec = document.spec;
   checkUniqueNames(spec.endpoints.map((e) => e.name), "spec.endpoints", "endpoint", issues);
   checkUniqueNames(spec.rules.map((r) => r.id), "spec.rules", "rule id", issues);
   const endpoints = spec.endpoints.map((e) => compileEndpoint(e, spec.failMode));
+  if (spec.rules.length > MAX_RULES) {
+    // Compiling them first would be the stall this limit prevents: report and compile none.
+    throw new PolicyError(source, [{ path: "spec.rules", message: `too expensive: ${spec.rules.length} rules; at most ${MAX_RULES}` }]);
+  }
   const defaultEndpoint = compileDefaultEndpoint(spec.defaultEndpoint, spec.failMode);
   if (endpoints.some((e) => e.name === defaultEndpoint.name)) {
     issues.push({ path: "spec.defaultEndpoint.name", message: `"${defaultEndpoint.name}" is also the name of a declared endpoint` });
@@ -109,11 +125,13 @@ export function compilePolicy(
       if (!endpointNames.has(name)) issues.push({ path: `${path}.endpoints`, message: `no endpoint named "${name}"` });
     }
     try {
+      const { evaluate, cost } = planned.get(rule.when) ?? compileCondition(rule.when);
       return [
         {
           id: rule.id,
           endpoints: rule.endpoints ? new Set(rule.endpoints) : undefined,
-          condition: compileCondition(rule.when),
+          condition: evaluate,
+          cost,
           action: rule.action,
           scope: rule.scope,
           shadow: rule.shadow,
@@ -122,18 +140,24 @@ export function compilePolicy(
         } satisfies CompiledRule,
       ];
     } catch (error) {
-      issues.push({ path: `${path}.when`, message: `invalid CEL: ${(error as Error).message}` });
+      const message = error instanceof ConditionCostError ? `too expensive: ${error.message}` : `invalid CEL: ${(error as Error).message}`;
+      issues.push({ path: `${path}.when`, message });
       return [];
     }
   });
+  const ruleCost = rules.reduce((total, rule) => total + rule.cost, 0);
+  if (ruleCost > POLICY_COST_BUDGET) {
+    issues.push({ path: "spec.rules", message: `too expensive: estimated cost ${ruleCost} of all rules exceeds the policy budget of ${POLICY_COST_BUDGET}` });
+  }
   const lists = spec.reputation.lists.map((list, index) => {
     const path = `spec.reputation.lists[${index}]`;
     const builder = RangeSet.builder();
-    const add = (text: string, where: string) => {
-      if (!builder.addText(text)) issues.push({ path: where, message: `not an IP address or CIDR range: "${text}"` });
+    const add = (text: string, where: string, quote: boolean) => {
+      // A list file's line is never quoted: whatever file it is, its content stays out of errors.
+      if (!builder.addText(text)) issues.push({ path: where, message: quote ? `not an IP address or CIDR range: ${quoted(text)}` : "not an IP address or CIDR range" });
     };
-    list.cidrs.forEach((text, i) => add(text.trim(), `${path}.cidrs[${i}]`));
-    list.files.forEach((file, i) => forEachFileEntry(file, listFiles, `${path}.files[${i}]`, issues, add));
+    list.cidrs.forEach((text, i) => add(text.trim(), `${path}.cidrs[${i}]`, true));
+    list.files.forEach((file, i) => forEachFileEntry(file, listFiles, `${path}.files[${i}]`, issues, (text, where) => add(text, where, false)));
     const feeds = list.feeds.map((feed, i) => {
       if (feed.format !== "csv" && feed.column !== undefined) issues.push({ path: `${path}.feeds[${i}].column`, message: "column applies to the csv format only" });
       return { source: feed.source, format: feed.format, column: feed.column, refreshMs: durationMs(feed.refresh) };
@@ -158,7 +182,7 @@ export function compilePolicy(
     client: spec.client,
     limits: spec.limits,
     fingerprint: spec.fingerprint,
-    challenge: spec.challenge,
+    challenge: compileChallenge(spec.challenge),
     failMode: spec.failMode,
     endpoints,
     defaultEndpoint,
@@ -166,6 +190,7 @@ export function compilePolicy(
     lists,
     bots: { allowed: bots, impersonationWeight: spec.bots.impersonationWeight },
     rules,
+    ruleCost,
     response: compileResponse(spec.response),
     document,
     endpointFor: (method: string, path: string) => endpoints.find((e) => e.matches(method, path)),
@@ -272,14 +297,22 @@ function forEachFileEntry(
 export const IMPOSSIBLE_TRAVEL_RULE = "geo:impossible-travel";
 
 function impossibleTravelRule(action: Action): CompiledRule {
+  const { evaluate, cost } = compileCondition('"account.impossible_travel" in reasons');
   return {
     id: IMPOSSIBLE_TRAVEL_RULE,
     endpoints: undefined,
-    condition: compileCondition('"account.impossible_travel" in reasons'),
+    condition: evaluate,
+    cost,
     action,
     scope: "username",
     shadow: false,
   };
+}
+
+/** Policy text quoted in a message, cut short: a message stays one readable line. */
+function quoted(text: string): string {
+  const limit = 64;
+  return JSON.stringify(text.length > limit ? `${text.slice(0, limit)}…` : text);
 }
 
 function checkUniqueNames(names: string[], path: string, what: string, issues: PolicyIssue[]): void {

@@ -23,7 +23,7 @@ let answer: { status: number; body: string } = { status: 200, body: "; Spamhaus 
 
 const check = (ip: string) => client.check({ path: "/static/x.css", ip });
 const readyz = async () =>
-  ((await (await fetch(`http://127.0.0.1:${app.adminPort}/readyz`)).json()) as { checks: Record<string, { ok: boolean; detail?: string }> }).checks;
+  ((await (await fetch(`http://127.0.0.1:${app.adminPort}/readyz`)).json()) as { checks: Record<string, string> }).checks;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "palisade-feeds-"));
@@ -72,8 +72,8 @@ it("denies addresses listed by a file feed and an HTTP feed, IPv4 and IPv6", asy
   for (const ip of ["192.0.2.200", "100.64.0.10", "203.0.113.5", "2001:db8:beef::1"]) {
     expect(httpStatus(await check(ip)), ip).toBeUndefined();
   }
-  const checks = await readyz();
-  expect(checks.reputationFeeds).toEqual({ ok: true, detail: "2 of 2 feeds loaded, 4 ranges" });
+  expect((await readyz()).reputationFeeds).toBe("ok");
+  expect(app.feeds.status().map((feed) => [feed.state, feed.entries])).toEqual([["ok", 2], ["ok", 2]]);
 });
 
 it("keeps the last good copy when a feed fails, and says so without leaking contents or the URL's key", async () => {
@@ -81,14 +81,28 @@ it("keeps the last good copy when a feed fails, and says so without leaking cont
   await app.feeds.refreshAll();
   expect(httpStatus(await check("203.0.113.200"))).toBe(403);
   const checks = await readyz();
-  expect(checks.reputationFeeds?.ok).toBe(false);
-  expect(checks.reputationFeeds?.detail).toContain("feeds[1] failing (last good copy in force)");
+  expect(checks.reputationFeeds).toBe("failing");
+  expect(app.feeds.status()[1]).toMatchObject({ state: "failing", entries: 2, lastError: "HTTP 503" });
   const text = JSON.stringify(checks);
   for (const leak of ["203.0.113", "2001:db8", "192.0.2", "secret-api-key"]) expect(text).not.toContain(leak);
   const metrics = await app.metrics.metricsText();
   expect(metrics).toMatch(/palisade_reputation_feed_loads_total\{list="feeds",feed="1",result="failure"\} 1/);
   expect(metrics).toMatch(/palisade_reputation_feed_entries\{list="feeds",feed="1"\} 2/);
   expect(app.feeds.status()[1]?.source).not.toContain("secret-api-key");
+});
+
+it("refuses a feed file outside the policy's folder, like a list file", async () => {
+  const { ReputationFeeds } = await import("../../src/app/reputation-feeds.js");
+  const { createLogger } = await import("../../src/telemetry/logger.js");
+  const outside = mkdtempSync(join(tmpdir(), "palisade-outside-"));
+  writeFileSync(join(outside, "secret.txt"), "10.0.0.0/8\n");
+  const feeds = new ReputationFeeds({ logger: createLogger({ level: "silent" }), baseDir: dir });
+  const policy = app.policy.current();
+  const list = { ...policy.lists.find((l) => l.name === "feeds")!, feeds: [{ source: join(outside, "secret.txt"), format: "plain" as const, refreshMs: 3_600_000 }] };
+  await feeds.reconcile({ ...policy, lists: [list] });
+  expect(feeds.status()[0]).toMatchObject({ state: "failing", entries: 0, lastError: "the file is outside the allowed policy file roots" });
+  feeds.stop();
+  rmSync(outside, { recursive: true, force: true });
 });
 
 it("picks up a changed file on refresh, and an HTML page in place of a list is refused", async () => {
@@ -102,5 +116,5 @@ it("picks up a changed file on refresh, and an HTML page in place of a list is r
   answer = { status: 200, body: '{"cidr":"203.0.113.0/24","sblid":"SBL3"}\n{"type":"metadata","records":1}\n' };
   await app.feeds.refreshAll();
   expect(httpStatus(await check("203.0.113.5"))).toBe(403);
-  expect((await readyz()).reputationFeeds).toEqual({ ok: true, detail: "2 of 2 feeds loaded, 2 ranges" });
+  expect((await readyz()).reputationFeeds).toBe("ok");
 });
