@@ -3,9 +3,10 @@ import { isAbsolute, resolve } from "node:path";
 import type { ParsedAddress } from "../domain/client-address.js";
 import type { CidrList, FeedLookup, FeedSource } from "../policy/cidr-lists.js";
 import type { CompiledPolicy } from "../policy/compile.js";
-import { parseFeed } from "../policy/feed-formats.js";
+import { FeedFormatError, parseFeed, type FeedParseOptions, type ParsedFeed } from "../policy/feed-formats.js";
+import { startWorker } from "../policy/off-thread.js";
+import { RangeSet } from "../policy/range-set.js";
 import { isInside, realRoots } from "../policy/loader.js";
-import type { RangeSet } from "../policy/range-set.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 
@@ -38,6 +39,8 @@ export interface ReputationFeedsOptions {
   maxBytes?: number;
   /** How long one HTTP fetch may take. */
   fetchTimeoutMs?: number;
+  /** false parses on the main thread (the benchmark's comparison); a worker thread otherwise. */
+  parseOffThread?: boolean;
 }
 
 const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
@@ -146,7 +149,8 @@ export class ReputationFeeds implements FeedLookup {
     const started = performance.now();
     try {
       const text = await this.#read(feed.spec.source);
-      const parsed = parseFeed(text, { format: feed.spec.format, column: feed.spec.column });
+      const options = { format: feed.spec.format, column: feed.spec.column };
+      const parsed = this.options.parseOffThread === false ? parseFeed(text, options) : await parseOffThread(text, options);
       if (this.#feeds.get(feed.key) !== feed) return;
       feed.set = parsed.set;
       const now = (this.options.now ?? Date.now)();
@@ -184,6 +188,31 @@ export class ReputationFeeds implements FeedLookup {
     if (bytes.byteLength > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
     return bytes.toString("utf8");
   }
+}
+
+/** How long parsing one feed may take on its worker before the load fails. */
+const PARSE_TIMEOUT_MS = 120_000;
+
+/**
+ * Parses a feed on a worker thread of its own, so that Checks go on meanwhile; the range set's
+ * arrays come back transferred. A worker per load: loads are minutes or hours apart.
+ */
+function parseOffThread(text: string, options: FeedParseOptions): Promise<ParsedFeed> {
+  const url = new URL(import.meta.url.endsWith(".ts") ? "./feed-worker.ts" : "./feed-worker.js", import.meta.url);
+  const worker = startWorker(url, { workerData: { text, options } });
+  return new Promise<ParsedFeed>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`parsing took longer than ${PARSE_TIMEOUT_MS / 1000} s`)), PARSE_TIMEOUT_MS);
+    worker.once("message", (reply: { ok: true; arrays: unknown[]; entries: number; invalid: number; invalidLines: number[] } | { ok: false; message: string }) => {
+      if (!reply.ok) return reject(new FeedFormatError(reply.message));
+      try {
+        resolve({ set: RangeSet.fromArrays(reply.arrays), entries: reply.entries, invalid: reply.invalid, invalidLines: reply.invalidLines });
+      } catch (error) {
+        reject(error as Error);
+      }
+    });
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`the parsing worker stopped (exit code ${code})`)));
+  }).finally(() => void worker.terminate());
 }
 
 /** Reads a URL's body as text, refusing a non-2xx answer or one larger than `maxBytes`. */

@@ -67,6 +67,21 @@ export class RangeSet {
     return high >= 0 && compareWords(this.v6Ends, high * 4, words, 0) >= 0;
   }
 
+  /** The typed arrays behind the set, to hand to another thread (transferable) and rebuild with fromArrays. */
+  toArrays(): [Uint32Array, Uint32Array, Uint32Array, Uint32Array] {
+    return [this.v4Starts, this.v4Ends, this.v6Starts, this.v6Ends];
+  }
+
+  /** A set from arrays toArrays() gave; they are checked for shape, and trusted to be sorted and disjoint. */
+  static fromArrays(arrays: readonly unknown[]): RangeSet {
+    const valid = arrays.length === 4 && arrays.every((array) => array instanceof Uint32Array);
+    const [v4Starts, v4Ends, v6Starts, v6Ends] = arrays as Uint32Array[];
+    if (!valid || v4Starts!.length !== v4Ends!.length || v6Starts!.length !== v6Ends!.length || v6Starts!.length % 4 !== 0) {
+      throw new TypeError("not the arrays of a RangeSet");
+    }
+    return new RangeSet(v4Starts!, v4Ends!, v6Starts!, v6Ends!);
+  }
+
   static builder(): RangeSetBuilder {
     return new RangeSetBuilder();
   }
