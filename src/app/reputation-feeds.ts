@@ -200,8 +200,9 @@ const PARSE_TIMEOUT_MS = 120_000;
 function parseOffThread(text: string, options: FeedParseOptions): Promise<ParsedFeed> {
   const url = new URL(import.meta.url.endsWith(".ts") ? "./feed-worker.ts" : "./feed-worker.js", import.meta.url);
   const worker = startWorker(url, { workerData: { text, options } });
+  let timer: NodeJS.Timeout | undefined;
   return new Promise<ParsedFeed>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`parsing took longer than ${PARSE_TIMEOUT_MS / 1000} s`)), PARSE_TIMEOUT_MS);
+    timer = setTimeout(() => reject(new Error(`parsing took longer than ${PARSE_TIMEOUT_MS / 1000} s`)), PARSE_TIMEOUT_MS);
     worker.once("message", (reply: { ok: true; arrays: unknown[]; entries: number; invalid: number; invalidLines: number[] } | { ok: false; message: string }) => {
       if (!reply.ok) return reject(new FeedFormatError(reply.message));
       try {
@@ -212,7 +213,10 @@ function parseOffThread(text: string, options: FeedParseOptions): Promise<Parsed
     });
     worker.once("error", reject);
     worker.once("exit", (code) => reject(new Error(`the parsing worker stopped (exit code ${code})`)));
-  }).finally(() => void worker.terminate());
+  }).finally(() => {
+    clearTimeout(timer);
+    void worker.terminate();
+  });
 }
 
 /** Reads a URL's body as text, refusing a non-2xx answer or one larger than `maxBytes`. */
