@@ -102,8 +102,9 @@ async function main(): Promise<void> {
     if (status.state !== "ok") throw new Error(`feed did not load: ${status.lastError}`);
     results.loadMs = Math.round(loadMs);
     results.retainedMiB = mib(retainedBytes() - before);
+    results.setMiB = mib(status.bytes);
     results.rssMiB = mib(process.memoryUsage().rss);
-    console.log(`load: ${RANGES} ranges (${results.fileMiB} MiB of text) in ${results.loadMs} ms, parsed on a worker thread (longest event-loop stall ${results.loadLongestStallMs} ms); retained ${results.retainedMiB} MiB; RSS ${results.rssMiB} MiB`);
+    console.log(`load: ${RANGES} ranges (${results.fileMiB} MiB of text) in ${results.loadMs} ms, parsed on a worker thread (longest event-loop stall ${results.loadLongestStallMs} ms); the set holds ${results.setMiB} MiB (heap and buffers grew ${results.retainedMiB} MiB); RSS ${results.rssMiB} MiB`);
     const onThread = new ReputationFeeds({ logger: createLogger({ level: "silent" }), baseDir: dir, parseOffThread: false });
     const begun = performance.now();
     await onThread.reconcile(policy);

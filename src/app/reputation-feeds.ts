@@ -1,8 +1,8 @@
 import { readFile, realpath } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import type { ParsedAddress } from "../domain/client-address.js";
-import type { CidrList, FeedLookup, FeedSource } from "../policy/cidr-lists.js";
-import type { CompiledPolicy } from "../policy/compile.js";
+import type { FeedLookup, FeedSource } from "../policy/cidr-lists.js";
+import { botFeedKey, type CompiledPolicy } from "../policy/compile.js";
 import { FeedFormatError, parseFeed, type FeedParseOptions, type ParsedFeed } from "../policy/feed-formats.js";
 import { startWorker } from "../policy/off-thread.js";
 import { RangeSet } from "../policy/range-set.js";
@@ -20,6 +20,8 @@ export interface FeedStatus {
   state: "loading" | "ok" | "failing";
   /** Ranges in the copy in force (0 before the first good load). */
   entries: number;
+  /** Memory the copy in force holds (its merged intervals), bytes. */
+  bytes: number;
   lastSuccessMs?: number;
   lastError?: string;
 }
@@ -84,8 +86,9 @@ export class ReputationFeeds implements FeedLookup {
    */
   async reconcile(policy: CompiledPolicy): Promise<void> {
     if (this.#stopped) return;
-    const wanted = new Map<string, { list: CidrList; index: number; spec: FeedSource }>();
-    for (const list of policy.lists) {
+    const wanted = new Map<string, { list: { name: string }; index: number; spec: FeedSource }>();
+    const named = [...policy.lists, ...policy.bots.allowed.map((bot) => ({ name: botFeedKey(bot.name), feeds: bot.feeds }))];
+    for (const list of named) {
       list.feeds.forEach((spec, index) => wanted.set(feedKey(list.name, index, spec), { list, index, spec }));
     }
     for (const [key, feed] of this.#feeds) {
@@ -103,7 +106,7 @@ export class ReputationFeeds implements FeedLookup {
         list: list.name,
         index,
         spec,
-        status: { list: list.name, feed: index, source: describeSource(spec.source), state: "loading", entries: 0 },
+        status: { list: list.name, feed: index, source: describeSource(spec.source), state: "loading", entries: 0, bytes: 0 },
       };
       this.#feeds.set(key, feed);
       started.push(this.#load(feed));
@@ -154,7 +157,7 @@ export class ReputationFeeds implements FeedLookup {
       if (this.#feeds.get(feed.key) !== feed) return;
       feed.set = parsed.set;
       const now = (this.options.now ?? Date.now)();
-      feed.status = { ...feed.status, state: "ok", entries: parsed.entries, lastSuccessMs: now, lastError: undefined };
+      feed.status = { ...feed.status, state: "ok", entries: parsed.entries, bytes: parsed.set.bytes, lastSuccessMs: now, lastError: undefined };
       metrics?.feedLoads.inc({ ...labels, result: "success" });
       metrics?.feedEntries.set(labels, parsed.entries);
       metrics?.feedLastSuccess.set(labels, Math.floor(now / 1000));

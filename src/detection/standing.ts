@@ -27,7 +27,7 @@ export function standingOf(request: NormalisedRequest, address: ParsedAddress | 
   }));
   const listed = memberships.find((m) => m.effect === "block") ?? memberships.find((m) => m.effect === "allow");
   let standing: Standing | undefined = listed && { effect: listed.effect === "block" ? "block" : "allow", rule: `list:${listed.name}` };
-  const bot = classifyBot(request, address, policy);
+  const bot = classifyBot(request, address, policy, feeds);
   if (bot?.kind === "impersonation") signals.push(bot.signal);
   if (bot?.kind === "allowed" && standing?.effect !== "block") {
     signals.push({ code: "bot.allowed", value: 1, weight: 0, fired: true, detail: bot.bot.category });

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type ipaddr from "ipaddr.js";
 import type { Action, Scope } from "../domain/decision.js";
-import { parseCidr, type CidrList } from "./cidr-lists.js";
+import { parseCidr, type CidrList, type FeedSource } from "./cidr-lists.js";
 import { RangeSet } from "./range-set.js";
 import { compileChallenge, type CompiledChallenge } from "./challenge-schema.js";
 import { compileCondition, ConditionCostError, type CompiledCondition, type PlannedCondition } from "./cel.js";
@@ -48,7 +48,12 @@ export interface AllowedBot {
   category: string;
   userAgent: RegExp;
   ranges: [ipaddr.IPv4 | ipaddr.IPv6, number][];
+  /** Published range files, loaded by the service under the name botFeedKey(name). */
+  feeds: readonly FeedSource[];
 }
+
+/** The name a bot's feeds are loaded under: a colon never appears in a list name. */
+export const botFeedKey = (name: string) => `bot:${name}`;
 
 export interface CompiledRule {
   id: string;
@@ -158,10 +163,7 @@ export function compilePolicy(
     };
     list.cidrs.forEach((text, i) => add(text.trim(), `${path}.cidrs[${i}]`, true));
     list.files.forEach((file, i) => forEachFileEntry(file, listFiles, `${path}.files[${i}]`, issues, (text, where) => add(text, where, false)));
-    const feeds = list.feeds.map((feed, i) => {
-      if (feed.format !== "csv" && feed.column !== undefined) issues.push({ path: `${path}.feeds[${i}].column`, message: "column applies to the csv format only" });
-      return { source: feed.source, format: feed.format, column: feed.column, refreshMs: durationMs(feed.refresh) };
-    });
+    const feeds = compileFeeds(list.feeds, path, issues);
     return { name: list.name, effect: list.effect, weight: list.weight, set: builder.build(), entries: builder.count, feeds } satisfies CidrList;
   });
   checkUniqueNames(spec.reputation.lists.map((l) => l.name), "spec.reputation.lists", "list name", issues);
@@ -248,7 +250,14 @@ function compileBot(bot: PolicyDocument["spec"]["bots"]["allowed"][number], path
     if (!range) issues.push({ path: `${path}.cidrs[${i}]`, message: `not an IP address or CIDR range: "${text}"` });
     return range ? [range] : [];
   });
-  return [{ name: bot.name, category: bot.category, userAgent, ranges }];
+  return [{ name: bot.name, category: bot.category, userAgent, ranges, feeds: compileFeeds(bot.feeds, path, issues) }];
+}
+
+function compileFeeds(feeds: PolicyDocument["spec"]["reputation"]["lists"][number]["feeds"], path: string, issues: PolicyIssue[]): FeedSource[] {
+  return feeds.map((feed, i) => {
+    if (feed.format !== "csv" && feed.column !== undefined) issues.push({ path: `${path}.feeds[${i}].column`, message: "column applies to the csv format only" });
+    return { source: feed.source, format: feed.format, column: feed.column, refreshMs: durationMs(feed.refresh) };
+  });
 }
 
 /** `/api/v1/products/{id}` matches exactly one non-empty segment where `{id}` stands. */

@@ -8,9 +8,12 @@ import { RangeSet } from "./range-set.js";
  * - `spamhaus`: Spamhaus DROP/EDROP, `1.10.16.0/20 ; SBL256894` with `;` comments, or the
  *   JSON-lines form (`{"cidr": "…", "sblid": "…"}`) whose metadata line has no `cidr`;
  * - `csv`: comma-separated with the address in `column` (a header name, or a 1-based number);
- *   a first line that is not an address is taken as the header.
+ *   a first line that is not an address is taken as the header;
+ * - `json`: one JSON document, as crawler and cloud operators publish their ranges: every string
+ *   under a key named like a prefix (`ipv4Prefix`, `ipv6Prefix`, `ip_prefix`, `ipv6_prefix`,
+ *   `cidr`, `prefix`), or a plain array of strings.
  */
-export type FeedFormat = "plain" | "netset" | "spamhaus" | "csv";
+export type FeedFormat = "plain" | "netset" | "spamhaus" | "csv" | "json";
 
 export interface FeedParseOptions {
   format: FeedFormat;
@@ -38,6 +41,7 @@ const INVALID_LINES_KEPT = 5;
 
 /** Parses a feed; throws FeedFormatError when it does not look like the format at all. */
 export function parseFeed(text: string, options: FeedParseOptions): ParsedFeed {
+  if (options.format === "json") return parseJsonFeed(text);
   const builder = RangeSet.builder();
   const invalidLines: number[] = [];
   let invalid = 0;
@@ -67,6 +71,40 @@ export function parseFeed(text: string, options: FeedParseOptions): ParsedFeed {
     throw new FeedFormatError(`${invalid} of ${entries + invalid} lines are not addresses or CIDRs (first: ${invalidLines.join(", ")}); is the format right?`);
   }
   return { set: builder.build(), entries, invalid, invalidLines };
+}
+
+const PREFIX_KEYS = /^(ipv4_?prefix|ipv6_?prefix|ip_?prefix|cidr|prefix)$/i;
+
+function parseJsonFeed(text: string): ParsedFeed {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    throw new FeedFormatError("not a JSON document");
+  }
+  const builder = RangeSet.builder();
+  let invalid = 0;
+  const add = (value: unknown) => {
+    if (typeof value === "string" && !builder.addText(value.trim())) invalid++;
+  };
+  const visit = (node: unknown, depth: number): void => {
+    if (depth > 16 || node === null || typeof node !== "object") return;
+    if (Array.isArray(node)) {
+      for (const item of node) {
+        if (typeof item === "string") add(item);
+        else visit(item, depth + 1);
+      }
+      return;
+    }
+    for (const [key, value] of Object.entries(node)) {
+      if (PREFIX_KEYS.test(key)) add(value);
+      else visit(value, depth + 1);
+    }
+  };
+  visit(document, 0);
+  const entries = builder.count;
+  if (invalid > (entries + invalid) * MAX_INVALID_SHARE) throw new FeedFormatError(`${invalid} of ${entries + invalid} prefixes are not addresses or CIDRs`);
+  return { set: builder.build(), entries, invalid, invalidLines: [] };
 }
 
 /** The address part of a line of a line-oriented format, "" for a comment or blank line. */

@@ -119,9 +119,9 @@ const feed = z
       .refine((value) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || /^https?:\/\//i.test(value), { message: "a feed is a file path or an http(s):// URL" })
       .describe("A file path, or an http:// or https:// URL"),
     format: z
-      .enum(["plain", "netset", "spamhaus", "csv"])
+      .enum(["plain", "netset", "spamhaus", "csv", "json"])
       .default("plain")
-      .describe("plain: one address or CIDR per line; netset: FireHOL; spamhaus: DROP/EDROP text or JSON lines; csv: see column"),
+      .describe("plain: one address or CIDR per line; netset: FireHOL; spamhaus: DROP/EDROP text or JSON lines; csv: see column; json: published range files (ipv4Prefix, ipv6Prefix, ip_prefix…)"),
     column: z
       .union([z.string().min(1), z.number().int().positive()])
       .optional()
@@ -457,9 +457,14 @@ const allowedBot = z
     name,
     category: z.string().min(1).describe("Named in the decision, e.g. search-engine, partner, monitoring"),
     userAgent: z.string().min(1).describe("Regular expression the user agent must match"),
-    cidrs: z.array(z.string()).min(1).describe("Addresses the bot really comes from"),
+    cidrs: z.array(z.string()).default([]).describe("Addresses the bot really comes from"),
+    feeds: z
+      .array(feed)
+      .default([])
+      .describe("Range files the bot's operator publishes (Google's and Bing's JSON, format json), loaded and refreshed"),
   })
-  .strict();
+  .strict()
+  .refine((bot) => bot.cidrs.length + bot.feeds.length > 0, { message: "an allowed bot needs cidrs or feeds to verify its address", path: ["cidrs"] });
 
 const bots = z
   .object({

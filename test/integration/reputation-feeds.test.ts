@@ -27,14 +27,19 @@ const readyz = async () =>
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "palisade-feeds-"));
-  feedServer = createServer((_request, response) => {
+  feedServer = createServer((request, response) => {
+    if (request.url === "/examplebot.json") {
+      // Shaped like the range files Google and Bing publish for their crawlers.
+      response.writeHead(200, { "content-type": "application/json" });
+      return response.end(JSON.stringify({ creationTime: "2026-12-01T00:00:00", prefixes: [{ ipv4Prefix: "192.0.2.128/28" }, { ipv6Prefix: "2001:db8:b07::/48" }] }));
+    }
     response.writeHead(answer.status, { "content-type": "text/plain" });
     response.end(answer.body);
   });
   await new Promise<void>((resolve) => feedServer.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(feedServer.address() as AddressInfo).port}/drop.txt?key=secret-api-key`;
   writeFileSync(join(dir, "attackers.netset"), "# FireHOL-style netset\n#\n192.0.2.0/25\n100.64.0.9\n");
-  const policy = readFileSync(examplePolicyPath, "utf8").replace(
+  let policy = readFileSync(examplePolicyPath, "utf8").replace(
     "  reputation:\n    lists:\n",
     [
       "  reputation:",
@@ -50,7 +55,20 @@ beforeAll(async () => {
       "",
     ].join("\n"),
   );
+  const botsUrl = `http://127.0.0.1:${(feedServer.address() as AddressInfo).port}/examplebot.json`;
+  policy = policy.replace(
+    "    impersonationWeight: 60",
+    [
+      "      - name: examplebot",
+      "        category: search-engine",
+      '        userAgent: "ExampleBot/"',
+      "        feeds:",
+      `          - { source: "${botsUrl}", format: json, refresh: 1d }`,
+      "    impersonationWeight: 60",
+    ].join("\n"),
+  );
   expect(policy).toContain("attackers.netset");
+  expect(policy).toContain("examplebot.json");
   writeFileSync(join(dir, "policy.yaml"), policy);
   app = await startTestApp({ policy: join(dir, "policy.yaml") });
   client = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
@@ -73,7 +91,17 @@ it("denies addresses listed by a file feed and an HTTP feed, IPv4 and IPv6", asy
     expect(httpStatus(await check(ip)), ip).toBeUndefined();
   }
   expect((await readyz()).reputationFeeds).toBe("ok");
-  expect(app.feeds.status().map((feed) => [feed.state, feed.entries])).toEqual([["ok", 2], ["ok", 2]]);
+  expect(app.feeds.status().map((feed) => [feed.list, feed.state, feed.entries])).toEqual([["feeds", "ok", 2], ["feeds", "ok", 2], ["bot:examplebot", "ok", 2]]);
+});
+
+it("verifies an allowed bot against the ranges its operator publishes, and flags impersonators", async () => {
+  const bot = { "user-agent": "Mozilla/5.0 (compatible; ExampleBot/2.1)" };
+  for (const ip of ["192.0.2.130", "2001:db8:b07::5"]) {
+    const response = await client.check({ path: "/api/v1/products/1", ip, headers: bot });
+    expect(metadata(response), ip).toMatchObject({ action: "allow", rule: "bot:examplebot" });
+  }
+  const impostor = await client.check({ path: "/api/v1/products/1", ip: "100.64.3.3", headers: bot });
+  expect(metadata(impostor).reasons).toContain("bot.impersonation");
 });
 
 it("keeps the last good copy when a feed fails, and says so without leaking contents or the URL's key", async () => {

@@ -122,6 +122,18 @@ describe("parseFeed", () => {
     expect(() => parseFeed("1.2.3.4\n<html>\n<body>\n</body>\n</html>", { format: "plain" })).toThrow(/lines are not addresses/);
   });
 
+  it("reads the JSON range files crawler and cloud operators publish", () => {
+    const google = JSON.stringify({ creationTime: "x", prefixes: [{ ipv4Prefix: "66.249.64.0/27" }, { ipv6Prefix: "2001:4860:4801:10::/64" }] });
+    expect(parseFeed(google, { format: "json" }).entries).toBe(2);
+    const cloud = JSON.stringify({ prefixes: [{ ip_prefix: "3.5.140.0/22", region: "x" }], ipv6_prefixes: [{ ipv6_prefix: "2600:1f14::/35" }] });
+    const feed = parseFeed(cloud, { format: "json" });
+    expect(feed.set.has(address("3.5.141.1"))).toBe(true);
+    expect(feed.set.has(address("2600:1f14::1"))).toBe(true);
+    expect(parseFeed('["192.0.2.0/24", "198.51.100.7"]', { format: "json" }).entries).toBe(2);
+    expect(() => parseFeed("<html>", { format: "json" })).toThrow(FeedFormatError);
+    expect(() => parseFeed('{"prefixes": [{"ipv4Prefix": "nonsense"}]}', { format: "json" })).toThrow(FeedFormatError);
+  });
+
   it("accepts an empty feed as an empty list", () => {
     expect(parseFeed("# nothing listed today\n", { format: "plain" }).entries).toBe(0);
   });
