@@ -1,7 +1,8 @@
 import { z } from "zod";
 import type { AttemptContext, LoginOutcomeRecorder } from "../../detection/login-outcomes.js";
-import { parseAddress, subnetOf } from "../../domain/client-address.js";
-import { canonicalUsername } from "../../pipeline/normalise.js";
+import { parseAddress } from "../../domain/client-address.js";
+import { canonicalUsername } from "../../domain/username.js";
+import { clientIdentity } from "../../privacy/client-identity.js";
 import type { CompiledPolicy } from "../../policy/compile.js";
 import type { Pseudonymiser } from "../../privacy/pseudonymiser.js";
 import type { AdminServer } from "./admin.js";
@@ -85,13 +86,9 @@ async function recordRelief(body: z.output<typeof reliefReport>, deps: OutcomeEn
 }
 
 function contextOf(report: z.infer<typeof outcomeReport>, policy: CompiledPolicy, deps: OutcomeEndpointDependencies): AttemptContext {
-  const address = parseAddress(report.ip);
-  const username = canonicalUsername(report.username);
   return {
     endpoint: report.endpoint,
-    ipId: address && deps.pseudonymiser.pseudonymise("ip", address.ip),
-    subnet: address && subnetOf(address, policy.client.subnetPrefixV4, policy.client.subnetPrefixV6),
-    usernameId: username ? deps.pseudonymiser.pseudonymise("username", username) : undefined,
+    ...clientIdentity({ address: parseAddress(report.ip), username: report.username }, policy.client, deps.pseudonymiser),
     timeMs: report.time ? Date.parse(report.time) : deps.clock.now(),
     allowed: true,
   };
