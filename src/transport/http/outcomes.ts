@@ -1,3 +1,4 @@
+import type { Clock } from "../../domain/clock.js";
 import { z } from "zod";
 import type { AttemptContext, LoginOutcomeRecorder } from "../../detection/login-outcomes.js";
 import { parseAddress } from "../../domain/client-address.js";
@@ -41,7 +42,7 @@ export interface OutcomeEndpointDependencies {
   recorder: LoginOutcomeRecorder;
   policy: () => CompiledPolicy;
   pseudonymiser: Pseudonymiser;
-  clock: { now(): number };
+  clock: Clock;
   /** Where passed challenges and MFA go (the response engine); absent, they are refused. */
   relief?: ReliefRecorder;
 }
