@@ -20,7 +20,7 @@ const outcomeReport = z
   .strict();
 
 /**
- * The application reports that a user or session passed a challenge or MFA (DESIGN.md: a
+ * The application reports that a user or session passed a challenge or MFA (docs/design.md: a
  * passed challenge lowers friction for a while). Either identifier is pseudonymised at once.
  */
 const reliefReport = z
