@@ -1,0 +1,186 @@
+import type { Decision } from "../domain/decision.js";
+import {
+  bucketStart,
+  MAX_STATS_FIELDS,
+  MINUTE_MS,
+  type DecisionStatsStore,
+  type StatsBucket,
+  type StatsResolution,
+  type StatsRetention,
+} from "../state/decision-stats.js";
+import type { ResponseLog } from "./events.js";
+import type { ReliefKind } from "./relief.js";
+
+/**
+ * The counters of one bucket. Names are short because every replica writes them every few
+ * seconds; `<x>` parts are rule ids, endpoint names and reason families from the policy, never a
+ * client's identifier.
+ */
+export const STAT = {
+  /** Every decision. */
+  total: "n",
+  /** Decisions by action: `a:<action>`. */
+  action: (action: string) => `a:${action}`,
+  /** Decisions a rule chose, by rule and action: `r:<rule>:<action>`. */
+  rule: (rule: string, action: string) => `r:${clean(rule)}:${action}`,
+  /** Decisions on an endpoint: `e:<endpoint>:n`; of them not allowed: `e:<endpoint>:m`. */
+  endpoint: (endpoint: string, mitigated: boolean) => `e:${clean(endpoint)}:${mitigated ? "m" : "n"}`,
+  /** Mitigated decisions by the family of their strongest reason: `f:<family>`. */
+  family: (family: string) => `f:${clean(family)}`,
+  /** A shadow rule that would have acted: `s:<rule>`. */
+  shadow: (rule: string) => `s:${clean(rule)}`,
+  /** Friction waived because the client had proved itself (challenge passed, MFA). */
+  waived: "w",
+  /** Decided without the shared store (degraded). */
+  degraded: "d",
+  /** A passed challenge or MFA reported by the application: friction met by a legitimate user. */
+  relief: (kind: ReliefKind) => `l:${kind}`,
+  /** Fields past the bucket's bound are counted here instead. */
+  overflow: "x",
+} as const;
+
+function clean(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 64);
+}
+
+/** Reason code of a request denied by a quarantine already in force (see responder.ts). */
+const HELD_CODE = "quarantine.active";
+
+/** The family of a decision: the first part of its strongest reason's code (`velocity.ip` → velocity). */
+export function familyOf(decision: Pick<Decision, "reasons">): string {
+  let best: Decision["reasons"][number] | undefined;
+  for (const reason of decision.reasons) if (reason.weight > 0 && (!best || reason.weight > best.weight)) best = reason;
+  const code = (best ?? decision.reasons[0])?.code;
+  return code ? (code.split(".")[0] ?? "other") : "other";
+}
+
+/** Rules whose family is remembered, for requests a quarantine holds (they carry no signal of their own). */
+const MAX_RULE_FAMILIES = 256;
+
+export interface DecisionStatisticsDependencies {
+  store: DecisionStatsStore;
+  /** From the policy in force: hours are kept as long as the audit trail. */
+  retention: () => StatsRetention;
+  clock: () => number;
+  log: ResponseLog;
+  /** How often counts are added to the shared store. */
+  flushEveryMs?: number;
+}
+
+/** Minutes of counts kept while the store is away; older ones are dropped (and logged). */
+const MAX_PENDING_MINUTES = 10;
+
+/**
+ * Counts every decision into the current minute in memory and adds the counts to the shared
+ * store every few seconds, so that a flood costs one script call per replica per flush, not one
+ * per request. Reads add what this replica has not flushed yet.
+ */
+export class DecisionStatistics {
+  readonly #deps: DecisionStatisticsDependencies;
+  readonly #pending = new Map<number, Map<string, number>>();
+  /** The family each rule last acted on; a held request counts under its quarantine's rule's family. */
+  readonly #ruleFamilies = new Map<string, string>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #flushing: Promise<void> | undefined;
+
+  constructor(deps: DecisionStatisticsDependencies) {
+    this.#deps = deps;
+  }
+
+  observe(decision: Decision): void {
+    const mitigated = decision.action !== "allow";
+    const add = this.#minute();
+    add(STAT.total);
+    add(STAT.action(decision.action));
+    if (decision.rule) add(STAT.rule(decision.rule, decision.action));
+    if (decision.endpoint) add(STAT.endpoint(decision.endpoint, false));
+    if (decision.endpoint && mitigated) add(STAT.endpoint(decision.endpoint, true));
+    if (mitigated) add(STAT.family(this.#family(decision)));
+    for (const shadow of decision.shadowed) add(STAT.shadow(shadow.rule));
+    if (decision.reasons.some((r) => r.code === "friction.waived")) add(STAT.waived);
+    if (decision.degraded) add(STAT.degraded);
+  }
+
+  #family(decision: Decision): string {
+    const held = decision.reasons.some((r) => r.code === HELD_CODE);
+    if (held) return (decision.rule && this.#ruleFamilies.get(decision.rule)) || "quarantine";
+    const family = familyOf(decision);
+    if (decision.rule && (this.#ruleFamilies.has(decision.rule) || this.#ruleFamilies.size < MAX_RULE_FAMILIES)) this.#ruleFamilies.set(decision.rule, family);
+    return family;
+  }
+
+  relief(kind: ReliefKind): void {
+    this.#minute()(STAT.relief(kind));
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => void this.flush(), this.#deps.flushEveryMs ?? 5_000);
+    this.#timer.unref?.();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.flush();
+  }
+
+  /** Adds every pending minute to the store; a minute that fails stays pending for the next flush. */
+  flush(): Promise<void> {
+    this.#flushing ??= this.#flushAll().finally(() => (this.#flushing = undefined));
+    return this.#flushing;
+  }
+
+  /** The fleet's buckets from the store, plus this replica's counts not flushed yet. */
+  async read(resolution: StatsResolution, fromMs: number, toMs: number): Promise<StatsBucket[]> {
+    const stored = await this.#deps.store.read(resolution, fromMs, toMs);
+    const byStart = new Map(stored.map((bucket) => [bucket.startMs, { ...bucket.counts }]));
+    for (const [minute, counts] of this.#pending) {
+      const start = bucketStart(resolution, minute);
+      if (start < bucketStart(resolution, fromMs) || start > toMs) continue;
+      const bucket = byStart.get(start) ?? {};
+      for (const [field, count] of counts) bucket[field] = (bucket[field] ?? 0) + count;
+      byStart.set(start, bucket);
+    }
+    return [...byStart.entries()].sort(([a], [b]) => a - b).map(([startMs, counts]) => ({ startMs, counts }));
+  }
+
+  #minute(): (field: string) => void {
+    const minute = bucketStart("minute", this.#deps.clock());
+    let counts = this.#pending.get(minute);
+    if (!counts) {
+      this.#pending.set(minute, (counts = new Map()));
+      this.#dropOld(minute);
+    }
+    const bucket = counts;
+    return (field) => {
+      const key = bucket.has(field) || bucket.size < MAX_STATS_FIELDS - 1 ? field : STAT.overflow;
+      bucket.set(key, (bucket.get(key) ?? 0) + 1);
+    };
+  }
+
+  #dropOld(current: number): void {
+    for (const minute of this.#pending.keys()) {
+      if (minute > current - MAX_PENDING_MINUTES * MINUTE_MS) continue;
+      this.#pending.delete(minute);
+      this.#deps.log.warn({ minute: new Date(minute).toISOString() }, "decision statistics of a minute dropped: the store was away too long");
+    }
+  }
+
+  async #flushAll(): Promise<void> {
+    const retention = this.#deps.retention();
+    for (const [minute, counts] of [...this.#pending]) {
+      this.#pending.delete(minute);
+      try {
+        await this.#deps.store.add(minute, Object.fromEntries(counts), retention);
+      } catch (error) {
+        // Put the counts back (merged with any taken meanwhile) and try again next time.
+        const now = this.#pending.get(minute) ?? new Map<string, number>();
+        for (const [field, count] of counts) now.set(field, (now.get(field) ?? 0) + count);
+        this.#pending.set(minute, now);
+        this.#deps.log.warn({ err: error }, "decision statistics not written: store unavailable, kept for the next try");
+        return;
+      }
+    }
+  }
+}
