@@ -33,7 +33,7 @@ scenarios:
     attacks: [{ kind: credential_stuffing, at: 20s, duration: 40s, rate: 4, hitRate: 0.1, knownUserShare: 1 }]
 `;
 
-describe.skipIf(!existsSync(CHROMIUM))("analyst console and posture report in a real browser (Debian chromium)", () => {
+describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("analyst console and posture report in a real browser (Debian chromium)", () => {
   let redis: RedisServerHandle;
   let app: App;
   let browser: Browser;
