@@ -40,14 +40,16 @@ COPY proto ./proto
 # console/ holds the analyst console's page, script and styles, found like proto/ by walking up.
 COPY console ./console
 COPY examples/policy.yaml ./examples/policy.yaml
+COPY --chmod=0555 docker/node-heap-cap.sh ./docker/node-heap-cap.sh
 # The `node` user of the official image, by number so that Kubernetes' runAsNonRoot can check it.
 USER 1000:1000
 EXPOSE 9001 9090
-# Exec form and node itself as PID 1: SIGTERM reaches Palisade directly (no shell, no npm in
-# between), and Palisade handles SIGTERM/SIGINT (drain within PALISADE_SHUTDOWN_GRACE, exit 0)
-# and SIGHUP (reload policy) itself. PID 1 gets no default signal actions from the kernel, which
+# Exec form, and node itself as PID 1: the entrypoint script only derives the V8 heap cap from
+# the container's memory limit (half of it; PALISADE_HEAP_PERCENT) and then execs node, so
+# SIGTERM reaches Palisade directly (no shell, no npm in between), and Palisade handles
+# SIGTERM/SIGINT (drain within PALISADE_SHUTDOWN_GRACE, exit 0) and SIGHUP (reload policy) itself. PID 1 gets no default signal actions from the kernel, which
 # is why those handlers matter. An init such as tini (`docker run --init`) would add zombie
 # reaping, but Palisade starts no child processes, so there is nothing to reap; we leave it out
 # rather than add a second process that must forward signals correctly.
-ENTRYPOINT ["node", "dist/src/cli/index.js"]
+ENTRYPOINT ["/app/docker/node-heap-cap.sh", "dist/src/cli/index.js"]
 CMD ["serve"]

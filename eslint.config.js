@@ -13,6 +13,7 @@ const layers = [
   ["state", "privacy", "config"],
   ["policy", "settings"],
   ["detection", "ratelimit"],
+  ["challenge"],
   ["response"],
   ["pipeline"],
   ["telemetry"],
@@ -26,7 +27,7 @@ const layers = [
 const noTransport = { group: ["@grpc/*", "fastify", "@fastify/*"], message: "protocols belong in src/transport/" };
 const noRedis = { group: ["ioredis"], message: "Redis belongs in src/state/redis/" };
 const externalLimits = Object.fromEntries(
-  ["domain", "config", "privacy", "policy", "settings", "detection", "ratelimit", "response", "pipeline"].map((folder) => [folder, [noTransport, noRedis]]),
+  ["domain", "config", "privacy", "policy", "settings", "detection", "ratelimit", "challenge", "response", "pipeline"].map((folder) => [folder, [noTransport, noRedis]]),
 );
 externalLimits.state = [noTransport];
 

@@ -1,4 +1,5 @@
 import { stat } from "node:fs/promises";
+import type { Challenges } from "../challenge/challenges.js";
 import { loadHashFile, prefixDirectory, type BreachedPasswordList } from "../detection/breached-passwords.js";
 import { LoginOutcomeRecorder } from "../detection/login-outcomes.js";
 import { systemClock, type Clock } from "../domain/clock.js";
@@ -10,6 +11,7 @@ import type { ResponseEvent } from "../response/events.js";
 import type { Settings } from "../settings/settings.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
+import { openChallenges } from "./challenge.js";
 import { startPseudonymiser } from "./pseudonymiser.js";
 import { openStores, type Stores } from "./stores.js";
 
@@ -27,6 +29,8 @@ export interface DecisionCore {
   engine: ResponseEngine;
   pipeline: Pipeline;
   outcomes: LoginOutcomeRecorder;
+  /** The built-in proof-of-work challenge: issues challenges and checks pass tokens. */
+  challenges: Challenges;
   /** Stops reloading and background work, then closes the stores. */
   stop(): Promise<void>;
 }
@@ -40,6 +44,13 @@ export interface DecisionCoreOptions {
   response?: { observer?: ResponseObserver; listeners?: ((event: ResponseEvent, atMs: number) => void)[] };
   /** false reads the policy once (replay): no file watch, no polling. */
   watchPolicy?: boolean;
+  /** Policy reloads parse on a worker thread (default); false keeps them on the event loop (tests, replay). */
+  policyReloadOffThread?: boolean;
+  /**
+   * Wall-clock budget of rule evaluation per Check; none when absent, so replay results never
+   * depend on how busy the machine was. The server sets RULE_EVALUATION_BUDGET_MS.
+   */
+  ruleBudgetMs?: number;
   /** A pseudonymiser the caller keyed (replay keyed like the server); built from the settings when absent. */
   pseudonymiser?: Pseudonymiser;
   /** Stores the caller owns (tests, benchmarks); opened from the settings, and closed on stop, when absent. */
@@ -60,6 +71,8 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
     : await startPseudonymiser(settings, clock, logger);
   const policy = new PolicySource({
     location: settings.policy,
+    fileRoots: settings.policyFileRoots,
+    reloadOffThread: options.policyReloadOffThread ?? watch,
     logger,
     ...(watch ? {} : { watch: false, pollIntervalMs: NO_POLL_MS }),
     onReload: (result) => {
@@ -89,6 +102,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       observer: options.response?.observer,
     });
     cleanup.push(() => engine.stop());
+    const challenges = await openChallenges({ settings, store: stores.store, events: engine.events, metrics, logger, clock });
     const detection = createDetectionState(stores.store, breached);
     const outcomes = new LoginOutcomeRecorder({
       store: stores.store,
@@ -108,9 +122,12 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       clock,
       eventTime: { maxSkewMs: settings.maxClockSkew, trust: settings.trustEventTime },
       onRuleError: (rule) => metrics?.ruleErrors.inc({ rule }),
+      ruleBudgetMs: options.ruleBudgetMs,
+      onRuleBudgetExceeded: () => metrics?.ruleBudgetExceeded.inc(),
       responder: engine.responder,
+      passes: challenges.passes,
     });
-    return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, outcomes, stop: undo };
+    return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, outcomes, challenges, stop: undo };
   } catch (error) {
     await undo();
     throw error;

@@ -31,7 +31,7 @@ export function createEnvoyServer(wiring: GrpcWiring): GrpcServer {
   return createGrpcServer({
     host: settings.grpcHost,
     port: settings.grpcPort,
-    authorization: createAuthorizationService({ pipeline: core.pipeline, policy: () => core.policy.current(), observer }),
+    authorization: createAuthorizationService({ pipeline: core.pipeline, policy: () => core.policy.current(), observer, challenges: core.challenges }),
     accessLog: createAccessLogService({
       outcomes: core.outcomes,
       onEntry: (result) => metrics.accessLogEntries.inc({ result }),

@@ -1,3 +1,4 @@
+import { RULE_EVALUATION_BUDGET_MS } from "../pipeline/pipeline.js";
 import { RateLimitConfigSource } from "../ratelimit/config-source.js";
 import { systemClock, type Clock } from "../domain/clock.js";
 import type { PolicySource } from "../policy/policy-source.js";
@@ -9,6 +10,7 @@ import { createMetrics, type Metrics } from "../telemetry/metrics.js";
 import { createResponseMetrics } from "../telemetry/response-metrics.js";
 import { startTracing } from "../telemetry/tracing.js";
 import type { AdminServer } from "../transport/http/admin.js";
+import { createChallengeServer } from "../transport/http/challenge.js";
 import { createDecisionCore } from "./decision-core.js";
 import { createEnvoyServer } from "./grpc.js";
 import { createHttpServer } from "./http.js";
@@ -21,6 +23,8 @@ export interface App {
   adminPort: number;
   /** The admin HTTP server, for tests and tools that describe its routes. */
   admin: AdminServer;
+  /** The challenge listener Envoy routes clients to (widget script, verify endpoint). */
+  challengePort: number;
   logger: Logger;
   metrics: Metrics;
   policy: PolicySource;
@@ -33,6 +37,10 @@ export interface App {
 
 export interface AppOptions {
   logger?: Logger;
+  /** Policy reloads parse on a worker thread (default); false keeps them on the event loop (tests). */
+  policyReloadOffThread?: boolean;
+  /** Rule evaluation budget per Check, RULE_EVALUATION_BUDGET_MS by default. */
+  ruleBudgetMs?: number;
   clock?: Clock;
 }
 
@@ -57,6 +65,8 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     logger,
     clock,
     metrics,
+    policyReloadOffThread: options.policyReloadOffThread,
+    ruleBudgetMs: options.ruleBudgetMs ?? RULE_EVALUATION_BUDGET_MS,
     response: {
       observer: instruments.observer((policy) => metrics.setActivePolicy(policy)),
       listeners: webhooks ? [(event, atMs) => webhooks.handle(event, atMs)] : [],
@@ -74,14 +84,23 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
   const store = core.stores.store;
   const grpcServer = createEnvoyServer({ settings, core, rateLimitConfig, clock, metrics, logger });
   const admin = await createHttpServer({ settings, core, clock, metrics, logger, readiness: () => readiness(core.policy, store, rateLimitConfig) });
+  const challengeServer = await createChallengeServer({
+    host: settings.challengeHost,
+    port: settings.challengePort,
+    challenges: core.challenges,
+    policy: () => core.policy.current(),
+    logger,
+  });
   const grpcPort = await grpcServer.listen();
   const adminPort = await admin.listen();
-  logger.info({ grpcPort, adminPort, store: store.kind, policy: core.policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
+  const challengePort = await challengeServer.listen();
+  logger.info({ grpcPort, adminPort, challengePort, store: store.kind, policy: core.policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
 
   return {
     grpcPort,
     adminPort,
     admin,
+    challengePort,
     logger,
     metrics,
     policy: core.policy,
@@ -89,7 +108,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     store,
     async stop() {
       logger.info({ graceMs: settings.shutdownGrace }, "shutting down");
-      await Promise.all([grpcServer.shutdown(settings.shutdownGrace), admin.close()]);
+      await Promise.all([grpcServer.shutdown(settings.shutdownGrace), admin.close(), challengeServer.close()]);
       await rateLimitConfig?.stop();
       webhooks?.close();
       await core.stop();

@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readSecretFile } from "../privacy/secret-file.js";
 import { Webhooks } from "../response/webhooks.js";
 import type { Settings } from "../settings/settings.js";
 
@@ -7,7 +7,7 @@ export async function openWebhooks(settings: Settings, onDelivery: ConstructorPa
   if (settings.webhookUrls.length === 0) return undefined;
   const secretFile = settings.webhookSecretFile;
   if (!secretFile) throw new Error("webhookUrls are set but webhookSecretFile is not: webhooks are always signed");
-  const secret = Buffer.from((await readFile(secretFile, "utf8")).trim(), "utf8");
+  const secret = await readSecretFile(secretFile);
   if (secret.length < 32) throw new Error(`webhook secret in ${secretFile} is ${secret.length} bytes; use at least 32`);
   return new Webhooks({ urls: settings.webhookUrls, secret, onDelivery });
 }

@@ -19,13 +19,14 @@ const program = new Command()
 
 program
   .command("serve")
-  .description("Run the gRPC (ext_authz, rate limit) and admin HTTP servers")
+  .description("Run the gRPC (ext_authz, rate limit), admin HTTP and challenge HTTP servers")
   .option("--policy <path>", "policy file or ConfigMap directory [PALISADE_POLICY]")
   .option("--ratelimit-config <path>", "rate-limit configuration file or ConfigMap directory [PALISADE_RATELIMIT_CONFIG]")
   .addOption(new Option("--ratelimit-compat <mode>", "answer ShouldRateLimit as envoyproxy/ratelimit does [PALISADE_RATELIMIT_COMPAT]").choices(["none", "envoyproxy"]))
   .option("--ratelimit-merge-domains", "several files may configure one domain [PALISADE_RATELIMIT_MERGE_DOMAINS, MERGE_DOMAIN_CONFIG]")
   .option("--grpc-port <port>", "gRPC port, default 9001 [PALISADE_GRPC_PORT]")
   .option("--admin-port <port>", "admin HTTP port, default 9090 [PALISADE_ADMIN_PORT]")
+  .option("--challenge-port <port>", "challenge HTTP port Envoy routes clients to, default 9091 [PALISADE_CHALLENGE_PORT]")
   .option("--redis-url <url>", "shared store; in-memory when absent [REDIS_URL, PALISADE_REDIS_URL]")
   .option("--settings <file>", "YAML settings file [PALISADE_SETTINGS]")
   .addOption(new Option("--log-level <level>", "log level [PALISADE_LOG_LEVEL]"))
@@ -42,7 +43,8 @@ policy
   .command("lint")
   .description("Validate a policy file or directory offline, with the loader the server uses")
   .argument("<file>", "policy file or directory")
-  .action(async (file: string) => report(await lintPolicy(file)));
+  .option("--file-root <dir...>", "directory list files may be read from (default: the policy's own directory)")
+  .action(async (file: string, flags: { fileRoot?: string[] }) => report(await lintPolicy(file, { fileRoots: flags.fileRoot ?? [] })));
 
 program
   .command("ratelimit")

@@ -1,7 +1,9 @@
+import { execFile } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { finished } from "node:stream/promises";
+import { promisify } from "node:util";
 import { Command, Option } from "commander";
 import { parseDuration } from "../config/duration.js";
 import { FORMATS, type Format } from "../lab/replay/formats.js";
@@ -11,8 +13,8 @@ import { simulate } from "../lab/simulate/simulate.js";
 import { writeLines } from "../lab/simulate/write.js";
 import { configuredPseudonymiser } from "./pseudonyms.js";
 import { sweepMarkdown, sweepText } from "../lab/sweep/report.js";
-import { runSweep } from "../lab/sweep/run.js";
-import { loadSweepFile, sweepPoints } from "../lab/sweep/sweep-file.js";
+import { runSweep, type SweepRow } from "../lab/sweep/run.js";
+import { loadSweepFile, sweepPoints, type SweepPoint } from "../lab/sweep/sweep-file.js";
 
 /** `palisade simulate` and `palisade replay`: the abuse-scenario lab (issue 3). */
 export function registerLabCommands(program: Command, examples: { policy: string; scenarios: string; sweep: string }): void {
@@ -29,6 +31,7 @@ export function registerLabCommands(program: Command, examples: { policy: string
     .option("--seeds <list>", "with --sweep: comma-separated seeds (default: the sweep file's)", (value: string) => list(value).map(integer))
     .option("--markdown <file>", "with --sweep: also write the table as Markdown (docs/detection-sweep.md)")
     .option("--json", "with --sweep: print the rows as JSON")
+    .option("--jobs <n>", "with --sweep: run the families in this many processes", integer, 1)
     .action(async (flags: SimulateFlags) => {
       if (flags.sweep !== undefined) {
         await sweep(typeof flags.sweep === "string" ? flags.sweep : examples.sweep, flags);
@@ -94,6 +97,7 @@ interface SimulateFlags {
   seeds?: number[];
   markdown?: string;
   json?: boolean;
+  jobs: number;
 }
 
 /** `simulate --sweep`: every family's points, each on fresh state, with progress on standard error. */
@@ -101,7 +105,7 @@ async function sweep(file: string, flags: SimulateFlags): Promise<void> {
   const sweepFile = await loadSweepFile(file);
   const points = sweepPoints(sweepFile, file, flags.only);
   const seeds = flags.seeds ?? sweepFile.seeds;
-  const rows = await runSweep(points, {
+  const rows = flags.jobs > 1 ? await sweepInProcesses(file, points, seeds, flags) : await runSweep(points, {
     policy: flags.policy,
     seeds,
     onRun: (point, seed, index, total) => process.stderr.write(`[${index + 1}/${total}] ${point.family} ${point.label} seed ${seed}\n`),
@@ -111,6 +115,24 @@ async function sweep(file: string, flags: SimulateFlags): Promise<void> {
     const args = process.argv.slice(2).filter((arg) => !arg.startsWith("--markdown") && arg !== flags.markdown);
     await writeFile(flags.markdown, sweepMarkdown(rows, { command: `palisade ${args.join(" ")}`, policy: path.basename(flags.policy) }));
   }
+}
+
+/**
+ * The families shared out over `jobs` copies of this command (each prints its rows as JSON),
+ * the rows put back in the file's order. Runs are independent, so the figures are the same.
+ */
+async function sweepInProcesses(file: string, points: readonly SweepPoint[], seeds: readonly number[], flags: SimulateFlags): Promise<SweepRow[]> {
+  const families = [...new Set(points.map((p) => p.family))];
+  const groups = Array.from({ length: Math.min(flags.jobs, families.length) }, (_, job) => families.filter((_, i) => i % flags.jobs === job));
+  const outputs = await Promise.all(
+    groups.map(async (group) => {
+      const args = [...process.execArgv, process.argv[1]!, "simulate", "--sweep", file, "--policy", flags.policy, "--seeds", seeds.join(","), "--only", group.join(","), "--json"];
+      const { stdout } = await execFileAsync(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
+      return JSON.parse(stdout) as SweepRow[];
+    }),
+  );
+  const order = (row: SweepRow) => points.findIndex((p) => p.family === row.family && p.label === row.point);
+  return outputs.flat().sort((a, b) => order(a) - order(b));
 }
 
 interface ReplayFlags {
@@ -126,6 +148,8 @@ interface ReplayFlags {
   clients?: string;
   settings?: string;
 }
+
+const execFileAsync = promisify(execFile);
 
 function integer(value: string): number {
   const number = Number(value);

@@ -18,7 +18,8 @@ export type LoadResult<T, E extends ConfigError> = { ok: true; value: T } | { ok
 export interface Reading<T, E extends ConfigError> {
   key: string;
   source: string;
-  compile(): LoadResult<T, E>;
+  /** May work asynchronously (off the event loop's critical path); never rejects. */
+  compile(): LoadResult<T, E> | Promise<LoadResult<T, E>>;
 }
 
 /** What one kind of hot-reloaded configuration (the policy, the rate-limit configuration) supplies. */
@@ -103,7 +104,7 @@ export class HotReloader<T, E extends ConfigError> {
     if (this.#running) return this.current();
     this.#fingerprint = await this.#spec.fingerprint();
     const reading = await this.#spec.read();
-    const result = reading.compile();
+    const result = await reading.compile();
     if (!result.ok) throw result.error;
     this.#apply(result.value, reading, "loaded");
     this.#running = true;
@@ -198,7 +199,7 @@ export class HotReloader<T, E extends ConfigError> {
     const inForce = this.#inForce!;
     if (reading.key === inForce.key) return this.#unchanged(inForce);
     if (reading.key === this.#rejection?.key) return { ok: false, error: this.#rejection.error };
-    const result = reading.compile();
+    const result = await reading.compile();
     if (result.ok) this.#apply(result.value, reading, "reloaded");
     else this.#reject(result.error, reading.key);
     this.#notify(result);

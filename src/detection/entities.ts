@@ -23,6 +23,9 @@ export const COUNTER_NAMES = {
   queries: "queries",
   catalogueResponses: "resp",
   notFound: "nf",
+  slowFailures: "login.fail.slow",
+  slowSuccesses: "login.ok.slow",
+  slowUsernames: "login.users.slow",
   clients: "clients",
 } as const;
 

@@ -178,6 +178,11 @@ function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: Comp
       add(entity, { op: "window.add", name: COUNTER_NAMES.failures, windowMs: failureWindow, amount: 1 });
     }
   }
+  const slow = signals.slowStuffing;
+  if (slow) {
+    const name = outcome === "success" ? COUNTER_NAMES.slowSuccesses : COUNTER_NAMES.slowFailures;
+    add(entities.ip, { op: "window.add", name, windowMs: slow.windowMs, amount: 1 });
+  }
   if (outcome === "unknown_user" && signals.enumeration) {
     add(entities.ip, { op: "window.add", name: COUNTER_NAMES.unknownUsers, windowMs: signals.enumeration.windowMs, amount: 1 });
   }

@@ -53,6 +53,12 @@ export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint
     check("known.subnet", COUNTER_NAMES.historySubnets, request.subnet);
     check("known.country", COUNTER_NAMES.historyCountries, request.country);
   }
+  const slow = signals.slowStuffing;
+  if (slow && request.usernameId) {
+    add("slow.users", entities.ip, { op: "distinct.add", name: COUNTER_NAMES.slowUsernames, windowMs: slow.windowMs, member: request.usernameId });
+    add("slow.fail", entities.ip, { op: "window.add", name: COUNTER_NAMES.slowFailures, windowMs: slow.windowMs, amount: 0 });
+    add("slow.ok", entities.ip, { op: "window.add", name: COUNTER_NAMES.slowSuccesses, windowMs: slow.windowMs, amount: 0 });
+  }
   if (signals.sequence && request.ipId) {
     add("pages.ip", entities.ip, { op: "window.add", name: COUNTER_NAMES.pageViews, windowMs: signals.sequence.windowMs, amount: 0 });
   }
@@ -63,6 +69,7 @@ export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint
       return [
         ...countSignals(value, signals),
         ...ratioSignal(value, signals),
+        ...slowStuffingSignal(value, signals),
         ...historySignals(value, signals, request, entities),
         ...sequenceSignal(value, signals, request, endpoint),
       ];
@@ -98,6 +105,23 @@ function ratioSignal(value: ResultReader, signals: CompiledSignals): Signal[] {
   if (!config || attempts === undefined || attempts < config.minAttempts) return [];
   const ratio = Math.min(1, Math.round(((value("fail.ip") ?? 0) / attempts) * 100) / 100);
   return [{ code: "login.failure_ratio.ip", value: ratio, threshold: config.threshold, weight: config.weight, fired: ratio > config.threshold }];
+}
+
+/**
+ * Long memory for low-and-slow stuffing: an address that tries a different account every 10 to
+ * 30 minutes stays under every per-minute count, but over hours it has tried several accounts,
+ * failed, and never once got in. A person mistyping tries one account and then succeeds; a NAT
+ * or CGNAT full of people succeeds all the time. Two counters and a distinct count per address.
+ */
+function slowStuffingSignal(value: ResultReader, signals: CompiledSignals): Signal[] {
+  const config = signals.slowStuffing;
+  const usernames = value("slow.users");
+  if (!config || usernames === undefined) return [];
+  const failures = value("slow.fail") ?? 0;
+  const successes = value("slow.ok") ?? 0;
+  const fired = usernames >= config.minUsernames && failures >= config.minFailures && successes === 0;
+  const detail = `${Math.round(failures)} failed and no successful login from this address within ${config.windowMs / 60_000} min`;
+  return [{ code: "ip.slow_stuffing", value: usernames, threshold: config.minUsernames, weight: config.weight, fired, detail }];
 }
 
 /**

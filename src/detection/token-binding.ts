@@ -44,10 +44,10 @@ interface Binding {
  *   while the victim is idle, unless the thief keeps to the app's own pace.
  *
  * Roaming (home Wi-Fi to mobile data on the same device with the same cookies) changes the
- * network once and stays there: none of the four fires. Bindings live in the replica's memory
- * (about 500 bytes a token, bounded by MAX_TOKENS), like the spraying detector's state: a
- * replica that sees a token for the first time binds it to that use. Cookie values are keyed
- * hashes under a key that exists only in this process.
+ * network once and stays there: none of these fires. Bindings live in the replica's memory,
+ * like the spraying detector's state, bounded by MAX_TOKENS (bench/long-memory.ts measures the
+ * bytes per token): a replica that sees a token for the first time binds it to that use. Cookie
+ * values are keyed hashes under a key that exists only in this process.
  */
 export class TokenBindings {
   readonly #key = randomBytes(32);
@@ -84,6 +84,11 @@ export class TokenBindings {
       signals.push(flag("session.companion_changed", companion !== known.companion, config.companionChanged, "the token's companion cookies are missing or different"));
     }
     return signals;
+  }
+
+  /** Tokens bound now (for the memory benchmark). */
+  size(): number {
+    return this.#bindings.size;
   }
 
   #companion(headers: Map<string, string>, names: readonly string[]): string {

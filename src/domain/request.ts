@@ -31,6 +31,12 @@ export function headerKnown(request: Pick<NormalisedRequest, "recordedHeaders">,
   return request.recordedHeaders === undefined || request.recordedHeaders.has(name);
 }
 
+/**
+ * Ceilings on the headers a transport converts and a policy may allow (`limits.maxHeaders`,
+ * `limits.maxHeaderBytes`): a request past them costs no more than one at them.
+ */
+export const HEADER_CEILING = { entries: 1024, bytes: 1024 * 1024 } as const;
+
 /** A request after normalisation: the input to signals and rules. */
 export interface NormalisedRequest {
   requestId?: string;
@@ -62,6 +68,8 @@ export interface NormalisedRequest {
   headerShape: string;
   /** JA3/JA4 value from the configured TLS fingerprint header: it names client software, not a person. */
   tlsFingerprint?: string;
+  /** A pass token from the built-in challenge (header or cookie), when the policy has one. */
+  passToken?: string;
   /** ISO country code from the configured geo header, when there is one. */
   country?: string;
   /** Event time used for every window, ms since the epoch. */

@@ -16,6 +16,13 @@ export interface DecideInput {
   /** Some state came from local fallback (or none could be read). */
   degraded: boolean;
   onRuleError?: (ruleId: string) => void;
+  /**
+   * Wall-clock budget of rule evaluation for this Check. Past it the remaining rules are not
+   * evaluated (they count as not matching), the decision carries `policy.evaluation_budget`
+   * and `onBudgetExceeded` is told. Costs are bounded at load; this catches what the estimate
+   * missed, and keeps a Check inside Envoy's timeout either way.
+   */
+  ruleBudget?: { now: () => number; ms: number; onBudgetExceeded?: () => void };
 }
 
 type DecisionDraft = Omit<Decision, "decisionId" | "policyVersion" | "endpoint" | "subject" | "eventTimeMs">;
@@ -34,7 +41,7 @@ export function decide(input: DecideInput): DecideResult {
   const { policy, signals, standing, degraded } = input;
   const reasons = signals.filter((s) => s.fired).map(toReason);
   const risk = Math.min(100, reasons.reduce((sum, r) => sum + r.weight, 0));
-  const base = { risk, reasons, degraded, shadowed: [] };
+  const base: Pick<DecisionDraft, "risk" | "reasons" | "degraded" | "shadowed"> = { risk, reasons, degraded, shadowed: [] };
   if (standing) return { decision: { ...base, action: standing.effect, rule: standing.rule, scope: "ip" }, unavailable: false };
   const failMode = input.endpoint?.failMode ?? policy.failMode;
   if (degraded && failMode === "error") return { decision: { ...base, action: "allow" }, unavailable: true };
@@ -50,7 +57,8 @@ export function decide(input: DecideInput): DecideResult {
       unavailable: false,
     };
   }
-  const { chosen, shadowed, adaptive } = applyRules(input, reasons, risk);
+  const { chosen, shadowed, adaptive, skipped } = applyRules(input, reasons, risk);
+  if (skipped > 0) base.reasons = [...reasons, { code: "policy.evaluation_budget", value: skipped, weight: 0 }];
   if (!chosen) return { decision: { ...base, action: "allow", shadowed }, unavailable: false };
   if (adaptive) return { decision: adaptiveDecision(base, shadowed, chosen, adaptive), unavailable: false };
   const limit = chosen.action === "throttle" ? tightestLimit(signals) : undefined;
@@ -94,8 +102,16 @@ function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
   let chosen: CompiledRule | undefined;
   let adaptive: LimitVerdict | undefined;
   const shadowed: Decision["shadowed"] = [];
-  for (const rule of input.policy.rules) {
+  const budget = input.ruleBudget;
+  const deadline = budget ? budget.now() + budget.ms : Infinity;
+  const rules = input.policy.rules;
+  for (let index = 0; index < rules.length; index++) {
+    const rule = rules[index]!;
     if (rule.endpoints && !(input.endpoint && rule.endpoints.has(input.endpoint.name))) continue;
+    if (budget && budget.now() > deadline) {
+      budget.onBudgetExceeded?.();
+      return { chosen, shadowed, adaptive, skipped: rules.length - index };
+    }
     const outcome = rule.condition(activation);
     if (outcome === "error") input.onRuleError?.(rule.id);
     if (outcome !== "match") continue;
@@ -104,7 +120,7 @@ function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
     if (rule.shadow || input.policy.mode === "shadow") shadowed.push({ rule: rule.id, action: rule.action });
     else if (!chosen || actionWeight(rule.action) > actionWeight(chosen.action)) [chosen, adaptive] = [rule, limit];
   }
-  return { chosen, shadowed, adaptive };
+  return { chosen, shadowed, adaptive, skipped: 0 };
 }
 
 /** A limited rule answers with its own figures: the limit for this risk, and the window. */

@@ -1,26 +1,25 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { testDecisionCore } from "../../test/support/decision-core.js";
 import { repoRoot } from "../../test/support/policies.js";
-import { LoginOutcomeRecorder } from "../detection/login-outcomes.js";
-import { createDetectionState, createPipeline } from "./pipeline.js";
 import { PolicyError } from "../policy/compile.js";
-import { loadPolicy, parsePolicyText } from "../policy/loader.js";
-import { HmacPseudonymiser } from "../privacy/pseudonymiser.js";
-import { MemoryStore } from "../state/memory-store.js";
+import { parsePolicyText } from "../policy/loader.js";
 import { RECORDED_HEADERS_EXTENSION, type HttpAttributes } from "../domain/request.js";
 import { decodeFully } from "../detection/probes.js";
 
 const T0 = Date.UTC(2026, 11, 3, 9);
 const BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
 
-/** The generic-site policy with its shipped lists, a pipeline and the access-log path sharing one store. */
+/** The generic-site policy with its shipped lists, in the server's decision core on one in-memory store. */
+const cores: { stop(): Promise<void> }[] = [];
+afterAll(async () => {
+  for (const core of cores) await core.stop();
+});
+
 async function site() {
-  const policy = await loadPolicy(`${repoRoot}examples/policies/generic-site.yaml`);
-  const store = new MemoryStore();
-  const pseudonymiser = new HmacPseudonymiser({ current: Buffer.alloc(32, 7) });
-  const detection = createDetectionState(store);
   let now = T0;
-  const pipeline = createPipeline({ store, detection, pseudonymiser, policy: () => policy, clock: { now: () => now }, eventTime: { trust: true, maxSkewMs: 0 } });
-  const outcomes = new LoginOutcomeRecorder({ store, policy: () => policy, recent: detection.recent, site: detection.site, pseudonymiser, clock: { now: () => now } });
+  const core = await testDecisionCore(`${repoRoot}examples/policies/generic-site.yaml`, { clock: { now: () => now } });
+  cores.push(core);
+  const { pipeline, outcomes } = core;
   return {
     /** One request and, when allowed, the site's answer through the access log. */
     async send(ip: string, path: string, status: number, extra: Partial<HttpAttributes> = {}) {

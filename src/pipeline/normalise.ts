@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
+import { PASS_COOKIE, PASS_HEADER } from "../policy/challenge-schema.js";
 import type { FieldSource } from "../policy/schema.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import { cookieValue } from "../domain/cookies.js";
@@ -68,6 +69,7 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
     headerShape: headerShape(attrs.headers),
     tlsFingerprint: policy.fingerprint.tlsHeader ? headers.get(policy.fingerprint.tlsHeader)?.slice(0, 128) : undefined,
     country: countryFrom(headers, policy.signals.geo?.countryHeader),
+    passToken: policy.challenge.proofOfWork ? (headers.get(PASS_HEADER) ?? cookieValue(headers.get("cookie"), PASS_COOKIE)) : undefined,
     timeMs: eventTime(attrs.timeMs, context, anomalies),
     protocol: attrs.protocol?.slice(0, 32),
     recordedHeaders: recordedHeaders(attrs.contextExtensions),
@@ -132,6 +134,12 @@ function normalisePath(raw: string, anomalies: string[]): { path: string; query:
 /** The client address the pipeline would use for these attributes, for tools that tally clients. */
 export function clientAddressOf(attrs: HttpAttributes, client: CompiledPolicy["client"]): ParsedAddress | undefined {
   return clientAddress(attrs, attrs.headers, client, []);
+}
+
+/** The client's network exactly as a Check would see it: for the challenge listener behind the same Envoy. */
+export function clientSubnet(attrs: HttpAttributes, policy: CompiledPolicy): string | undefined {
+  const address = clientAddressOf(attrs, policy.client);
+  return address && subnetOf(address, policy.client.subnetPrefixV4, policy.client.subnetPrefixV6);
 }
 
 function clientAddress(

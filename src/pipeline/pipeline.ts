@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../domain/clock.js";
+import type { PassChecker } from "../challenge/passes.js";
 import { BehaviourBaselines } from "../detection/behaviour.js";
 import { RecentAttempts } from "../detection/login-outcomes.js";
 import { RhythmDetector } from "../detection/rhythm.js";
@@ -20,6 +21,12 @@ import { collectSignals, type DetectionState } from "./signals.js";
 
 export type { DetectionState } from "./signals.js";
 
+/**
+ * Rule evaluation a served Check may spend, a tenth of Envoy's usual 200 ms ext_authz timeout.
+ * Policies within their cost budget take well under a millisecond.
+ */
+export const RULE_EVALUATION_BUDGET_MS = 20;
+
 export interface PipelineDependencies {
   store: Store;
   pseudonymiser: Pseudonymiser;
@@ -31,8 +38,18 @@ export interface PipelineDependencies {
   detection: DetectionState;
   /** Told about rule conditions that failed to evaluate, so they can be counted. */
   onRuleError?: (ruleId: string) => void;
+  /**
+   * Wall-clock budget of rule evaluation per Check (see decide.ts); none when absent. The server
+   * sets RULE_EVALUATION_BUDGET_MS; offline replay sets none, so its results never depend on
+   * how busy the machine was.
+   */
+  ruleBudgetMs?: number;
+  /** Told when a Check ran out of its rule-evaluation budget. */
+  onRuleBudgetExceeded?: () => void;
   /** Quarantines, friction relief and records around each decision (src/response). */
   responder?: PipelineResponder;
+  /** Checks pass tokens of the built-in challenge; without it tokens are ignored. */
+  passes?: PassChecker;
 }
 
 /** Fresh replica-local detection state over `store`. */
@@ -83,7 +100,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
       const measured = standing || held
         ? { signals: [], degraded: false }
         : await collectSignals(request, endpoint, policy, deps.store, detection);
-      const signals: Signal[] = [...standingSignals, ...anomalySignals(request), ...measured.signals];
+      const signals: Signal[] = [...standingSignals, ...anomalySignals(request), ...passSignals(deps.passes, request, endpoint, policy), ...measured.signals];
       const decided: DecideResult = held ? { decision: held, unavailable: false } : decide({
         policy,
         request,
@@ -92,6 +109,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         standing,
         degraded: measured.degraded,
         onRuleError: deps.onRuleError,
+        ruleBudget: deps.ruleBudgetMs === undefined ? undefined : { now: () => performance.now(), ms: deps.ruleBudgetMs, onBudgetExceeded: deps.onRuleBudgetExceeded },
       });
       if (decided.unavailable) throw new DecisionUnavailableError("state store unavailable and the endpoint fails with an error");
       let decision: Decision = {
@@ -115,6 +133,14 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
 
 function awaitsOutcome(endpoint: CompiledEndpoint): boolean {
   return endpoint.authentication || endpoint.resourceSegment !== undefined;
+}
+
+/** A pass token is checked in memory (two HMACs): it never costs a store round trip. */
+function passSignals(passes: PassChecker | undefined, request: NormalisedRequest, endpoint: CompiledEndpoint | undefined, policy: CompiledPolicy): Signal[] {
+  const pow = policy.challenge.proofOfWork;
+  if (!passes || !pow || request.passToken === undefined) return [];
+  const context = { headers: request.headers, network: request.subnet, endpointClass: endpoint?.sensitivity ?? "none", nowMs: request.timeMs } as const;
+  return passes.signals(request.passToken, context, pow);
 }
 
 /** Bad input is not an error: it is a weightless signal that rules may act on. */

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import type { Action, Scope } from "../domain/decision.js";
 import { parseCidr, type CidrList } from "./cidr-lists.js";
-import { compileCondition, type CompiledCondition } from "./cel.js";
+import { compileChallenge, type CompiledChallenge } from "./challenge-schema.js";
+import { compileCondition, ConditionCostError, type CompiledCondition, type PlannedCondition } from "./cel.js";
 import { durationMs } from "../config/duration.js";
 import { ConfigError, type ConfigIssue } from "../config/config-error.js";
 import { compileLimit, compileResponse, type CompiledLimit, type CompiledResponse } from "./response-schema.js";
@@ -51,6 +52,8 @@ export interface CompiledRule {
   id: string;
   endpoints?: ReadonlySet<string>;
   condition: CompiledCondition;
+  /** Estimated evaluation cost of the condition (cel-cost.ts). */
+  cost: number;
   action: Action;
   scope: Scope;
   shadow: boolean;
@@ -67,7 +70,7 @@ export interface CompiledPolicy {
   client: PolicyDocument["spec"]["client"];
   limits: PolicyDocument["spec"]["limits"];
   fingerprint: PolicyDocument["spec"]["fingerprint"];
-  challenge: PolicyDocument["spec"]["challenge"];
+  challenge: CompiledChallenge;
   failMode: FailMode;
   endpoints: readonly CompiledEndpoint[];
   /** The class of every request no endpoint matches ("every request is seen"). */
@@ -76,26 +79,39 @@ export interface CompiledPolicy {
   lists: readonly CidrList[];
   bots: { allowed: readonly AllowedBot[]; impersonationWeight: number };
   rules: readonly CompiledRule[];
+  /** Sum of the rules' estimated costs: the most one Check can spend on conditions. */
+  ruleCost: number;
   response: CompiledResponse;
   document: PolicyDocument;
   endpointFor(method: string, path: string): CompiledEndpoint | undefined;
 }
 
+/** What all rules of a policy may cost together (cel.ts has the per-rule budget). */
+export const POLICY_COST_BUDGET = 1_000_000;
+/** More rules than this are refused: each one is evaluated on every Check of its endpoints. */
+export const MAX_RULES = 500;
+
 /**
  * Turns a validated document into an immutable policy: CEL conditions planned, route matchers
  * built, CIDR lists parsed. `listFiles` holds the text of files the lists name (the loader reads
  * them, so compiling stays pure). Semantic problems are collected, not thrown one at a time.
+ * `planned` holds conditions already compiled (by planConditionsInSlices), keyed by source.
  */
 export function compilePolicy(
   document: PolicyDocument,
   source: string,
   listFiles: ReadonlyMap<string, string> = new Map(),
+  planned: ReadonlyMap<string, PlannedCondition> = new Map(),
 ): CompiledPolicy {
   const issues: PolicyIssue[] = [];
   const spec = document.spec;
   checkUniqueNames(spec.endpoints.map((e) => e.name), "spec.endpoints", "endpoint", issues);
   checkUniqueNames(spec.rules.map((r) => r.id), "spec.rules", "rule id", issues);
   const endpoints = spec.endpoints.map((e) => compileEndpoint(e, spec.failMode));
+  if (spec.rules.length > MAX_RULES) {
+    // Compiling them first would be the stall this limit prevents: report and compile none.
+    throw new PolicyError(source, [{ path: "spec.rules", message: `too expensive: ${spec.rules.length} rules; at most ${MAX_RULES}` }]);
+  }
   const defaultEndpoint = compileDefaultEndpoint(spec.defaultEndpoint, spec.failMode);
   if (endpoints.some((e) => e.name === defaultEndpoint.name)) {
     issues.push({ path: "spec.defaultEndpoint.name", message: `"${defaultEndpoint.name}" is also the name of a declared endpoint` });
@@ -107,11 +123,13 @@ export function compilePolicy(
       if (!endpointNames.has(name)) issues.push({ path: `${path}.endpoints`, message: `no endpoint named "${name}"` });
     }
     try {
+      const { evaluate, cost } = planned.get(rule.when) ?? compileCondition(rule.when);
       return [
         {
           id: rule.id,
           endpoints: rule.endpoints ? new Set(rule.endpoints) : undefined,
-          condition: compileCondition(rule.when),
+          condition: evaluate,
+          cost,
           action: rule.action,
           scope: rule.scope,
           shadow: rule.shadow,
@@ -120,19 +138,25 @@ export function compilePolicy(
         } satisfies CompiledRule,
       ];
     } catch (error) {
-      issues.push({ path: `${path}.when`, message: `invalid CEL: ${(error as Error).message}` });
+      const message = error instanceof ConditionCostError ? `too expensive: ${error.message}` : `invalid CEL: ${(error as Error).message}`;
+      issues.push({ path: `${path}.when`, message });
       return [];
     }
   });
+  const ruleCost = rules.reduce((total, rule) => total + rule.cost, 0);
+  if (ruleCost > POLICY_COST_BUDGET) {
+    issues.push({ path: "spec.rules", message: `too expensive: estimated cost ${ruleCost} of all rules exceeds the policy budget of ${POLICY_COST_BUDGET}` });
+  }
   const lists = spec.reputation.lists.map((list, index) => {
     const path = `spec.reputation.lists[${index}]`;
     const texts = [
-      ...list.cidrs.map((text, i) => ({ text, where: `${path}.cidrs[${i}]` })),
+      ...list.cidrs.map((text, i) => ({ text, where: `${path}.cidrs[${i}]`, quote: true })),
       ...list.files.flatMap((file, i) => fileEntries(file, listFiles, `${path}.files[${i}]`, issues)),
     ];
-    const ranges = texts.flatMap(({ text, where }) => {
+    const ranges = texts.flatMap(({ text, where, quote }) => {
       const range = parseCidr(text);
-      if (!range) issues.push({ path: where, message: `not an IP address or CIDR range: "${text}"` });
+      // A list file's line is never quoted: whatever file it is, its content stays out of errors.
+      if (!range) issues.push({ path: where, message: quote ? `not an IP address or CIDR range: ${quoted(text)}` : "not an IP address or CIDR range" });
       return range ? [range] : [];
     });
     return { name: list.name, effect: list.effect, weight: list.weight, ranges } satisfies CidrList;
@@ -152,7 +176,7 @@ export function compilePolicy(
     client: spec.client,
     limits: spec.limits,
     fingerprint: spec.fingerprint,
-    challenge: spec.challenge,
+    challenge: compileChallenge(spec.challenge),
     failMode: spec.failMode,
     endpoints,
     defaultEndpoint,
@@ -160,6 +184,7 @@ export function compilePolicy(
     lists,
     bots: { allowed: bots, impersonationWeight: spec.bots.impersonationWeight },
     rules,
+    ruleCost,
     response: compileResponse(spec.response),
     document,
     endpointFor: (method: string, path: string) => endpoints.find((e) => e.matches(method, path)),
@@ -244,8 +269,14 @@ function fileEntries(file: string, listFiles: ReadonlyMap<string, string>, where
   }
   return text
     .split(/\r?\n/)
-    .map((line, i) => ({ text: line.replace(/#.*$/, "").trim(), where: `${where} line ${i + 1}` }))
+    .map((line, i) => ({ text: line.replace(/#.*$/, "").trim(), where: `${where} line ${i + 1}`, quote: false }))
     .filter((entry) => entry.text !== "");
+}
+
+/** Policy text quoted in a message, cut short: a message stays one readable line. */
+function quoted(text: string): string {
+  const limit = 64;
+  return JSON.stringify(text.length > limit ? `${text.slice(0, limit)}…` : text);
 }
 
 function checkUniqueNames(names: string[], path: string, what: string, issues: PolicyIssue[]): void {

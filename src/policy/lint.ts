@@ -1,5 +1,5 @@
 import { PolicyError, type CompiledPolicy } from "./compile.js";
-import { formatIssues, readPolicySnapshot, compileSnapshot } from "./loader.js";
+import { formatIssues, readPolicySnapshot, compileSnapshot, type PolicyReadOptions } from "./loader.js";
 
 /** What `palisade policy lint` prints, and whether it should exit 0. */
 export interface LintResult {
@@ -12,9 +12,9 @@ export interface LintResult {
  * Checks a policy file or ConfigMap directory offline with the loader the server uses, so a
  * policy that lints clean is one the server accepts.
  */
-export async function lintPolicy(path: string): Promise<LintResult> {
+export async function lintPolicy(path: string, options: PolicyReadOptions = {}): Promise<LintResult> {
   try {
-    const snapshot = await readPolicySnapshot(path);
+    const snapshot = await readPolicySnapshot(path, options);
     return { ok: true, output: summary(snapshot.source, compileSnapshot(snapshot)) };
   } catch (error) {
     if (error instanceof PolicyError) return { ok: false, output: formatIssues(error) };

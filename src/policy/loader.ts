@@ -1,9 +1,10 @@
-import { readFile } from "node:fs/promises";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { readFile, realpath, stat } from "node:fs/promises";
+import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { parseDocument } from "yaml";
 import { compilePolicy, PolicyError, type CompiledPolicy } from "./compile.js";
 import { issuesFromYaml, issuesFromZod, policyErrorMap } from "../config/issues.js";
 import { describeFsError } from "../config/files.js";
+import { planConditionsInSlices, type PolicyValidator } from "./off-thread.js";
 import { resolvePolicyFile } from "./policy-file.js";
 import { policySchema, type PolicyDocument } from "./schema.js";
 
@@ -28,27 +29,75 @@ export interface PolicySnapshot {
  * Loads and compiles the policy at `location` (a file, or a directory mounted from a ConfigMap;
  * see policy-file.ts for which file is chosen). Throws PolicyError listing every issue found.
  */
-export async function loadPolicy(location: string): Promise<CompiledPolicy> {
-  return compileSnapshot(await readPolicySnapshot(location));
+export async function loadPolicy(location: string, options: PolicyReadOptions = {}): Promise<CompiledPolicy> {
+  return compileSnapshot(await readPolicySnapshot(location, options));
 }
+
+export interface PolicyReadOptions {
+  /**
+   * Directories list files may be read from; the policy file's own directory when empty. A list
+   * file elsewhere (or a symbolic link leading elsewhere) is refused unread: a policy must not be
+   * a way to read the service's secrets into an error message.
+   */
+  fileRoots?: readonly string[];
+}
+
+/** A list file larger than this is refused unread (a million CIDR lines fit well within it). */
+export const MAX_LIST_FILE_BYTES = 32 * 1024 * 1024;
 
 export function compileSnapshot(snapshot: PolicySnapshot): CompiledPolicy {
   return parsePolicyText(snapshot.text, snapshot.source, snapshot.listFiles);
 }
 
 /** Reads the policy file `location` names and the list files it refers to. */
-export async function readPolicySnapshot(location: string): Promise<PolicySnapshot> {
+export async function readPolicySnapshot(
+  location: string,
+  options: PolicyReadOptions = {},
+  /** How the list file names are found; a reload passes the worker thread's. */
+  namesOf: (text: string, source: string) => string[] | Promise<string[]> = listFileNames,
+): Promise<PolicySnapshot> {
   const source = await resolvePolicyFile(location);
   const text = await readFile(source, "utf8").catch((error: unknown) => {
     throw new PolicyError(source, [{ path: "", message: `cannot read: ${describeFsError(error)}` }]);
   });
   const baseDir = dirname(source);
-  const names = listFileNames(text);
+  const names = await namesOf(text, source);
   const listPaths = names.map((name) => (isAbsolute(name) ? name : resolve(baseDir, name)));
-  const texts = await Promise.all(listPaths.map((path) => readFile(path, "utf8").catch(() => undefined)));
+  const roots = await realRoots(options.fileRoots?.length ? options.fileRoots : [baseDir]);
+  const reads = await Promise.all(listPaths.map((path) => readListFile(path, roots)));
+  const refused = names.flatMap((name, i) => {
+    const read = reads[i]!;
+    return read.kind === "refused" ? [{ path: "spec.reputation.lists", message: `list file "${name}" ${read.why}` }] : [];
+  });
+  if (refused.length > 0) throw new PolicyError(source, refused);
   // An unreadable list file is left out: compilePolicy reports every name it cannot find.
-  const listFiles = new Map(names.flatMap((name, i) => (texts[i] === undefined ? [] : [[name, texts[i]] as const])));
+  const listFiles = new Map(names.flatMap((name, i) => {
+    const read = reads[i]!;
+    return read.kind === "text" ? [[name, read.text] as const] : [];
+  }));
   return { source, text, listFiles, listPaths };
+}
+
+async function realRoots(roots: readonly string[]): Promise<string[]> {
+  return Promise.all(roots.map((root) => realpath(root).catch(() => resolve(root))));
+}
+
+type ListFileRead = { kind: "text"; text: string } | { kind: "unreadable" } | { kind: "refused"; why: string };
+
+/** Reads a list file only once its real path is known to lie inside a root and it is not too large. */
+async function readListFile(path: string, roots: readonly string[]): Promise<ListFileRead> {
+  const real = await realpath(path).catch(() => undefined);
+  if (real === undefined) return { kind: "unreadable" };
+  if (!roots.some((root) => isInside(real, root))) return { kind: "refused", why: "is outside the allowed policy file roots" };
+  const size = await stat(real).then((info) => info.size, () => 0);
+  if (size > MAX_LIST_FILE_BYTES) return { kind: "refused", why: `is larger than ${MAX_LIST_FILE_BYTES} bytes` };
+  const text = await readFile(real, "utf8").catch(() => undefined);
+  return text === undefined ? { kind: "unreadable" } : { kind: "text", text };
+}
+
+function isInside(path: string, root: string): boolean {
+  const rel = relative(root, path);
+  return rel !== "" && rel.split(sep)[0] !== ".." && !isAbsolute(rel);
 }
 
 /**
@@ -60,7 +109,23 @@ export function parsePolicyText(
   source: string,
   listFiles: ReadonlyMap<string, string> = new Map(),
 ): CompiledPolicy {
-  return compilePolicy(validateDocument(parseYaml(text, source), source), source, listFiles);
+  return compilePolicy(validatePolicyText(text, source), source, listFiles);
+}
+
+/** Parses and validates policy text into a document, without compiling it; throws PolicyError. */
+export function validatePolicyText(text: string, source: string): PolicyDocument {
+  return validateDocument(parseYaml(text, source), source);
+}
+
+/**
+ * Compiles a snapshot the way a reload does: parsing and validation on the validator's worker
+ * thread, the conditions planned one per event-loop turn, so Checks decided meanwhile wait at
+ * most for one slice. Rejects with PolicyError.
+ */
+export async function compileSnapshotOffThread(snapshot: PolicySnapshot, validator: PolicyValidator): Promise<CompiledPolicy> {
+  const document = await validator.validate(snapshot.text, snapshot.source);
+  const planned = await planConditionsInSlices(document);
+  return compilePolicy(document, snapshot.source, snapshot.listFiles, planned);
 }
 
 function parseYaml(text: string, source: string): unknown {
@@ -81,7 +146,7 @@ function validateDocument(value: unknown, source: string): PolicyDocument {
 }
 
 /** The list files a document names (reputation and probe lists), read leniently: validation reports malformed ones later. */
-function listFileNames(text: string): string[] {
+export function listFileNames(text: string): string[] {
   const document = parseDocument(text);
   if (document.errors.length > 0) return [];
   const spec = document.toJS()?.spec;

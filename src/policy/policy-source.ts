@@ -1,7 +1,8 @@
 import { PolicyError, type CompiledPolicy, type PolicyIssue } from "./compile.js";
 import { policyFingerprint } from "../config/fingerprint.js";
-import { asConfigError, buildSafely, contentKey, HotReloader, unreadable, type ReloadLogger, type Reading } from "../config/hot-reload.js";
-import { compileSnapshot, readPolicySnapshot, type PolicySnapshot } from "./loader.js";
+import { asConfigError, contentKey, HotReloader, unreadable, type LoadResult, type ReloadLogger, type Reading } from "../config/hot-reload.js";
+import { compileSnapshot, compileSnapshotOffThread, readPolicySnapshot, type PolicySnapshot } from "./loader.js";
+import { PolicyValidator } from "./off-thread.js";
 
 /** The logging this module needs; pino's logger fits. */
 export type PolicyLogger = ReloadLogger;
@@ -12,6 +13,14 @@ export type ReloadResult = { ok: true; policy: CompiledPolicy } | { ok: false; e
 export interface PolicySourceOptions {
   /** A policy file, or a directory mounted from a ConfigMap. */
   location: string;
+  /**
+   * Reloads parse and validate on a worker thread (default), so Checks are never held up by
+   * one; false does it on the event loop (tests, tools). The first load is always on the event
+   * loop: nothing is decided before it.
+   */
+  reloadOffThread?: boolean;
+  /** Where list files may be read from; see PolicyReadOptions. */
+  fileRoots?: readonly string[];
   logger: PolicyLogger;
   /** Called after each reload that changed something (not for the first load): count, alert. */
   onReload?: (result: ReloadResult) => void;
@@ -52,6 +61,9 @@ interface Override {
  */
 export class PolicySource {
   readonly #location: string;
+  readonly #fileRoots: readonly string[];
+  readonly #validator: PolicyValidator | undefined;
+  #started = false;
   readonly #logger: PolicyLogger;
   readonly #reloader: HotReloader<CompiledPolicy, PolicyError>;
   #listPaths: readonly string[] = [];
@@ -62,6 +74,8 @@ export class PolicySource {
 
   constructor(options: PolicySourceOptions) {
     this.#location = options.location;
+    this.#fileRoots = options.fileRoots ?? [];
+    this.#validator = options.reloadOffThread === false ? undefined : new PolicyValidator();
     this.#logger = options.logger;
     const { onReload } = options;
     this.#reloader = new HotReloader(
@@ -86,8 +100,10 @@ export class PolicySource {
   }
 
   /** Loads the policy, then watches for changes. Throws PolicyError when the first load fails: no policy, no service. */
-  start(): Promise<CompiledPolicy> {
-    return this.#reloader.start();
+  async start(): Promise<CompiledPolicy> {
+    const policy = await this.#reloader.start();
+    this.#started = true;
+    return policy;
   }
 
   /** The policy in force: the override when set, else the file's. Synchronous and cheap: the Check hot path calls it. */
@@ -147,8 +163,9 @@ export class PolicySource {
   }
 
   /** Stops watching and polling; waits for a check in progress. The policy stays readable. */
-  stop(): Promise<void> {
-    return this.#reloader.stop();
+  async stop(): Promise<void> {
+    await this.#reloader.stop();
+    await this.#validator?.close();
   }
 
   #notifyFileChange(policy: CompiledPolicy): void {
@@ -165,15 +182,24 @@ export class PolicySource {
 
   async #read(): Promise<Reading<CompiledPolicy, PolicyError>> {
     try {
-      const snapshot = await readPolicySnapshot(this.#location);
+      const validator = this.#started ? this.#validator : undefined;
+      const snapshot = await readPolicySnapshot(
+        this.#location,
+        { fileRoots: this.#fileRoots },
+        validator && ((text, source) => validator.listFileNames(text, source)),
+      );
       this.#listPaths = snapshot.listPaths;
       const key = contentKey(snapshotFiles(snapshot));
-      const compile = () => {
-        const policy = compileSnapshot(snapshot);
-        this.#snapshots.set(policy, snapshot);
-        return policy;
+      const compile = async (): Promise<LoadResult<CompiledPolicy, PolicyError>> => {
+        try {
+          const policy = validator ? await compileSnapshotOffThread(snapshot, validator) : compileSnapshot(snapshot);
+          this.#snapshots.set(policy, snapshot);
+          return { ok: true, value: policy };
+        } catch (error) {
+          return { ok: false, error: asConfigError(error, snapshot.source, PolicyError) };
+        }
       };
-      return { key, source: snapshot.source, compile: () => buildSafely(compile, (e) => asConfigError(e, snapshot.source, PolicyError)) };
+      return { key, source: snapshot.source, compile };
     } catch (error) {
       return unreadable(asConfigError(error, this.#location, PolicyError));
     }

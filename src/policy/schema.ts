@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { ACTIONS, SCOPES } from "../domain/decision.js";
+import { HEADER_CEILING } from "../domain/request.js";
 import { parseDuration } from "../config/duration.js";
+import { challengeSpec } from "./challenge-schema.js";
 import { adaptiveLimitSpec, responseSpec } from "./response-schema.js";
 
 /**
@@ -153,7 +155,7 @@ const siteAnomaly = z
   .strict();
 
 /**
- * A list of request patterns shipped as data files (examples/lists/): one JavaScript regular
+ * A list of request patterns shipped as data files (examples/policies/lists/): one JavaScript regular
  * expression per line, matched case-insensitively against one part of the request after full
  * percent-decoding. A match fires `probe.<name>`.
  */
@@ -249,6 +251,18 @@ const signals = z
       .optional()
       .describe("Site-wide attempt rate and failure ratio per authentication endpoint against a learned baseline"),
     newUsername: flagWeight.optional().describe("A username never seen to log in successfully"),
+    slowStuffing: z
+      .object({
+        window: duration.default("2h"),
+        /** Different usernames this address tried within the window, the current one included. */
+        minUsernames: z.number().int().min(2).default(2),
+        /** Failed logins from this address within the window, before this one. */
+        minFailures: z.number().int().min(1).default(1),
+        weight: weight.default(40),
+      })
+      .strict()
+      .optional()
+      .describe("One address trying several accounts over hours and never succeeding: low-and-slow stuffing"),
     spraying: windowed({ threshold: z.number().int().positive().default(10), weight: weight.default(40) })
       .optional()
       .describe("One password tried against many usernames (held in memory as a keyed hash)"),
@@ -448,8 +462,8 @@ export const policySchema = z
           .default({ ipSource: "x-forwarded-for", trustedHops: 0, subnetPrefixV4: 24, subnetPrefixV6: 48 }),
         limits: z
           .object({
-            maxHeaders: z.number().int().positive().default(200),
-            maxHeaderBytes: z.number().int().positive().default(64 * 1024),
+            maxHeaders: z.number().int().positive().max(HEADER_CEILING.entries).default(200),
+            maxHeaderBytes: z.number().int().positive().max(HEADER_CEILING.bytes).default(64 * 1024),
             maxBodyBytes: z.number().int().positive().default(64 * 1024),
           })
           .strict()
@@ -461,13 +475,7 @@ export const policySchema = z
           })
           .strict()
           .default({ headers: ["user-agent", "accept", "accept-language"] }),
-        challenge: z
-          .object({
-            wwwAuthenticate: z.string().default('Palisade realm="api"'),
-            url: z.string().optional().describe("Where a client solves the challenge, named in the problem document"),
-          })
-          .strict()
-          .default({ wwwAuthenticate: 'Palisade realm="api"' }),
+        challenge: challengeSpec(duration),
         endpoints: z.array(endpoint).default([]),
         defaultEndpoint: z
           .object({

@@ -17,6 +17,7 @@ export interface CompiledSignals {
   distinctIps?: Scoped<"username">;
   siteAnomaly?: NonNullable<SignalsSpec["siteAnomaly"]>;
   newUsername?: { weight: number };
+  slowStuffing?: { windowMs: number; minUsernames: number; minFailures: number; weight: number };
   spraying?: { windowMs: number; threshold: number; weight: number };
   enumeration?: { windowMs: number; threshold: number; weight: number };
   tokenReplay?: { windowMs: number; threshold: number; weight: number };
@@ -73,6 +74,7 @@ export function compileSignals(spec: SignalsSpec, probing?: CompiledProbing): Co
     tokenReplay: tokenReplay && withWindow(tokenReplay),
     tokenBinding: spec.tokenBinding && compileTokenBinding(spec.tokenBinding),
     sequence: sequence && withWindow(sequence),
+    slowStuffing: spec.slowStuffing && withWindow(spec.slowStuffing),
     sharedAddress: spec.sharedAddress && withWindow(spec.sharedAddress),
     scraping: spec.scraping && compileScraping(spec.scraping),
     probing,

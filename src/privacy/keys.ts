@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import type { KeyRing } from "./pseudonymiser.js";
+import { readSecretFile } from "./secret-file.js";
 
 export interface KeySettings {
   /** Key material given inline (an environment variable from a Secret). */
@@ -38,9 +39,8 @@ export async function loadKeyRing(settings: KeySettings, nowMs: number): Promise
 }
 
 async function readKey(file: string | undefined, inline: string | undefined, what: string): Promise<Buffer | undefined> {
-  const text = file ? (await readFile(file, "utf8")).trim() : inline?.trim();
-  if (!text) return undefined;
-  const key = Buffer.from(text, "utf8");
+  const key = file ? await readSecretFile(file) : Buffer.from(inline?.trim() ?? "", "utf8");
+  if (key.length === 0) return undefined;
   if (key.length < MIN_KEY_BYTES) {
     throw new Error(`${what} is ${key.length} bytes; use at least ${MIN_KEY_BYTES} (e.g. openssl rand -base64 48)`);
   }

@@ -25,9 +25,15 @@ export function auditRecordOf(event: ResponseEvent, atMs: number): AuditRecord |
   const time = new Date(atMs).toISOString();
   switch (event.type) {
     case "quarantine.created":
+    case "quarantine.restored":
     case "quarantine.lifted": {
       const q = event.quarantine;
-      const lifted = event.type === "quarantine.lifted" ? { reason: event.reason, how: event.how } : { shared: event.shared, reason: q.reason };
+      const lifted =
+        event.type === "quarantine.lifted"
+          ? { reason: event.reason, how: event.how }
+          : event.type === "quarantine.created"
+            ? { shared: event.shared, reason: q.reason }
+            : { restoredBy: SYSTEM };
       return {
         time,
         action: event.type,
@@ -57,12 +63,20 @@ export function auditRecordOf(event: ResponseEvent, atMs: number): AuditRecord |
     case "anomaly.started":
     case "anomaly.ended":
       return undefined;
+    case "challenge.solved": {
+      const { type, network, ...detail } = event;
+      return { time, action: type, actor: SYSTEM, scope: "subnet", subject: network, detail };
+    }
+    case "challenge.failed": {
+      const { type, network, ...detail } = event;
+      return { time, action: type, actor: SYSTEM, scope: network === undefined ? undefined : "subnet", subject: network, detail };
+    }
     default:
       return policyRecord(event, time);
   }
 }
 
-type PolicyEvent = Exclude<ResponseEvent, { type: `quarantine.${string}` | "enforcement.block" | "shadow.would_have" | `anomaly.${string}` }>;
+type PolicyEvent = Exclude<ResponseEvent, { type: `quarantine.${string}` | "enforcement.block" | "shadow.would_have" | `anomaly.${string}` | `challenge.${string}` }>;
 
 function policyRecord(event: PolicyEvent, time: string): AuditRecord {
   const { type, actor } = event;

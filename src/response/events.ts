@@ -32,6 +32,7 @@ interface Change {
  */
 export type ResponseEvent =
   | { type: "quarantine.created"; quarantine: Quarantine; shared: boolean }
+  | { type: "quarantine.restored"; quarantine: Quarantine }
   | { type: "quarantine.lifted"; quarantine: Quarantine; actor: string; reason?: string; how: "id" | "scope" | "bulk" }
   | ({ type: "enforcement.block" } & Enforcement)
   | ({ type: "shadow.would_have"; action: Action } & Enforcement)
@@ -42,7 +43,9 @@ export type ResponseEvent =
   | ({ type: "rule.enabled"; rule: string } & Change)
   | ({ type: "threshold.overridden"; path: string; value: number; previous: number } & Change)
   | ({ type: "threshold.cleared"; path: string } & Change)
-  | { type: "anomaly.started" | "anomaly.ended"; endpoint: string; reasons: string[] };
+  | { type: "anomaly.started" | "anomaly.ended"; endpoint: string; reasons: string[] }
+  | { type: "challenge.solved"; level: number; solveMs?: number; network: string; endpointClass: string; decisionId: string }
+  | { type: "challenge.failed"; reason: string; level?: number; network?: string };
 
 export type ResponseListener = (event: ResponseEvent, atMs: number) => void;
 

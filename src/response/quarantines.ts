@@ -66,6 +66,10 @@ export class Quarantines {
     this.#deps = deps;
     // A reload replaces the copy with what the store holds; what only this replica knew goes back in.
     deps.map.onLoaded(() => void this.#shareUnshared());
+    // Redis came back without its data: the quarantines this replica wrote back are audited.
+    deps.map.onRestored((entries) => {
+      for (const entry of entries) this.#deps.events.publish({ type: "quarantine.restored", quarantine: entry.value });
+    });
   }
 
   /** The active quarantine on any of the request's scopes, the one that lasts longest. */

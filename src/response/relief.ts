@@ -1,6 +1,8 @@
 import type { Signal, SignalPlan } from "../detection/signal.js";
+import { PASSED_CODE } from "../challenge/passes.js";
 import type { Decision, Scope } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
+import { levelFor, type CompiledChallenge } from "../policy/challenge-schema.js";
 import type { Store } from "../state/store.js";
 import { entityOf, subjectOf } from "./quarantine-record.js";
 
@@ -52,13 +54,22 @@ export async function recordRelief(
   );
 }
 
-/** The decision with a relieved challenge or step-up turned into an allow that says why. */
-export function waiveFriction(decision: Decision): Decision {
+/**
+ * The decision with a relieved challenge or step-up turned into an allow that says why. A pass
+ * from the built-in challenge waives challenges up to the level it was earned at: when the risk
+ * has grown past it, the client pays the higher level.
+ */
+export function waiveFriction(decision: Decision, challenge: CompiledChallenge): Decision {
   const relieved = new Set(decision.reasons.filter((r) => r.code.startsWith("relief.")).map((r) => r.code));
   const waived =
-    (decision.action === "challenge" && (relieved.has("relief.challenge") || relieved.has("relief.mfa"))) ||
+    (decision.action === "challenge" && (relieved.has("relief.challenge") || relieved.has("relief.mfa") || passCovers(decision, challenge))) ||
     (decision.action === "step_up" && relieved.has("relief.mfa"));
   if (!waived) return decision;
   const note = { code: "friction.waived", value: 1, weight: 0, detail: `${decision.action} by ${decision.rule ?? "policy"}` };
   return { ...decision, action: "allow", rule: undefined, scope: undefined, reasons: [...decision.reasons, note] };
+}
+
+function passCovers(decision: Decision, challenge: CompiledChallenge): boolean {
+  const pass = decision.reasons.find((r) => r.code === PASSED_CODE);
+  return pass !== undefined && challenge.proofOfWork !== undefined && pass.value >= levelFor(challenge.proofOfWork.levels, decision.risk).level;
 }

@@ -65,7 +65,7 @@ export class Responder implements PipelineResponder {
   }
 
   async settle(decision: Decision, request: NormalisedRequest, policy: CompiledPolicy): Promise<Decision> {
-    let answer = waiveFriction(decision);
+    let answer = waiveFriction(decision, policy.challenge);
     const fromRule = answer.action === "quarantine" && !answer.reasons.some((r) => r.code === HELD_CODE);
     if (fromRule) answer = await this.#quarantine(answer, request, policy);
     this.#record(answer, request, policy);

@@ -36,7 +36,7 @@ export function signature(secret: Buffer, body: string, unixSeconds: number): st
   return `t=${unixSeconds},v1=${createHmac("sha256", secret).update(`${unixSeconds}.${body}`).digest("hex")}`;
 }
 
-/** The webhook a response event becomes; blocks and shadow matches are too many to send. */
+/** The webhook a response event becomes; blocks, shadow matches and challenges are too many to send. */
 export function webhookPayload(event: ResponseEvent, atMs: number): WebhookPayload | undefined {
   const envelope = (type: string, data: Record<string, unknown>): WebhookPayload => ({ id: randomUUID(), type, time: new Date(atMs).toISOString(), data });
   switch (event.type) {
@@ -53,6 +53,8 @@ export function webhookPayload(event: ResponseEvent, atMs: number): WebhookPaylo
       return envelope(event.type, { endpoint: event.endpoint, reasons: event.reasons });
     case "enforcement.block":
     case "shadow.would_have":
+    case "challenge.solved":
+    case "challenge.failed":
       return undefined;
     default: {
       const { type, ...rest } = event;

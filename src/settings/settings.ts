@@ -18,6 +18,10 @@ const durationMs = z.union([
 export const settingsSchema = z
   .object({
     policy: z.string().min(1).describe("Policy file, or a directory mounted from a ConfigMap"),
+    policyFileRoots: z
+      .union([z.array(z.string().min(1)), z.string().transform((text) => text.split(",").map((root) => root.trim()).filter((root) => root !== ""))])
+      .default([])
+      .describe("Directories a policy's list files may be read from (comma-separated in the environment); the policy's own directory when empty"),
     ratelimitConfig: z
       .string()
       .min(1)
@@ -37,6 +41,12 @@ export const settingsSchema = z
     grpcPort: port.default(9001),
     adminHost: z.string().default("0.0.0.0"),
     adminPort: port.default(9090),
+    challengeHost: z.string().default("0.0.0.0").describe("Listen address of the challenge listener (widget script, verify endpoint)"),
+    challengePort: port.default(9091).describe("Port of the challenge listener, the one Envoy routes clients to"),
+    challengeKeyFile: z
+      .string()
+      .optional()
+      .describe("Key (32+ bytes, read as raw bytes) signing challenges and pass tokens: a mounted Secret shared by all replicas"),
     redisUrl: z.string().optional().describe("redis://, rediss://, redis+cluster:// or redis+sentinel:// URL"),
     redisPasswordFile: z.string().optional(),
     storeTimeout: durationMs.default(50).describe("Budget of one store call before local state is used"),

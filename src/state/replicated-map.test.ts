@@ -9,7 +9,7 @@ import { StoreUnavailableError } from "./store.js";
  * them, and whose snapshots can be made to fail or to stall: the network, under test control.
  */
 class Wire implements SharedMapStore {
-  readonly inner = new MemorySharedMap();
+  inner = new MemorySharedMap();
   readonly queue: MapChange[] = [];
   listener: ((change: MapChange) => void) | undefined;
   resubscribed: (() => void) | undefined;
@@ -33,6 +33,11 @@ class Wire implements SharedMapStore {
     this.listener = onChange;
     this.resubscribed = onResubscribed;
     return { close: async () => void (this.listener = undefined) };
+  }
+  /** Redis restarting without its data: a new, empty map with another epoch. */
+  wipe(): void {
+    this.inner = new MemorySharedMap();
+    void this.inner.subscribe((change) => this.queue.push(change));
   }
   deliver(count = this.queue.length): void {
     for (const change of this.queue.splice(0, count)) this.listener?.(change);
@@ -94,6 +99,27 @@ describe("ReplicatedMap", () => {
     await settle();
     expect(events).toContain("resync:epoch");
     expect(keys()).toEqual(["a=1"]);
+  });
+
+  it("writes back every running entry when the store comes back empty, and says which", async () => {
+    const wire = new Wire();
+    const a = await replica(wire);
+    const b = await replica(wire);
+    const restored: string[] = [];
+    for (const { copy } of [a, b]) copy.onRestored((entries) => restored.push(...entries.map((e) => e.key)));
+    await a.copy.put("q1", "1", 60_000);
+    await a.copy.put("q2", "2", 60_000);
+    wire.deliver();
+    expect(b.keys()).toEqual(["q1=1", "q2=2"]);
+
+    wire.wipe();
+    await Promise.all([a.copy.resync("resync:reconnect"), b.copy.resync("resync:reconnect")]);
+    await settle();
+    expect((await wire.inner.snapshot()).entries.size).toBe(2);
+    expect(a.keys()).toEqual(["q1=1", "q2=2"]);
+    expect(b.keys()).toEqual(["q1=1", "q2=2"]);
+    // Each entry is written back once, by whichever replica got there first.
+    expect(restored.sort()).toEqual(["q1", "q2"]);
   });
 
   it("holds announcements that arrive while a snapshot loads and replays only the newer ones", async () => {

@@ -59,6 +59,7 @@ export class ReplicatedMap<V> {
   readonly #entries = new Map<string, ReplicaEntry<V>>();
   readonly #listeners = new Set<(changes: ReplicaChange<V>[]) => void>();
   readonly #loadListeners = new Set<() => void>();
+  readonly #restoreListeners = new Set<(entries: ReplicaEntry<V>[]) => void>();
   #version: MapVersion = { epoch: "", seq: -1 };
   /** Announcements held back while a snapshot loads; undefined when none is loading. */
   #held: MapChange[] | undefined;
@@ -108,6 +109,12 @@ export class ReplicatedMap<V> {
   onLoaded(listener: () => void): () => void {
     this.#loadListeners.add(listener);
     return () => this.#loadListeners.delete(listener);
+  }
+
+  /** Called with the entries this copy wrote back after the store lost its data (see #load). */
+  onRestored(listener: (entries: ReplicaEntry<V>[]) => void): () => void {
+    this.#restoreListeners.add(listener);
+    return () => this.#restoreListeners.delete(listener);
   }
 
   get(key: string): ReplicaEntry<V> | undefined {
@@ -186,9 +193,12 @@ export class ReplicatedMap<V> {
         const entry = this.#entry(key, value, ttlMs, now);
         if (entry) next.set(key, entry);
       }
+      const lost = this.#lostWith(snapshot.epoch, next, now);
+      for (const entry of lost) next.set(entry.key, entry);
       this.#replace(next);
       this.#version = { epoch: snapshot.epoch, seq: snapshot.seq };
       this.#stale = false;
+      if (lost.length > 0) void this.#restore(lost);
     } catch {
       // Store unreachable (or a reply this version cannot read): keep serving the last copy;
       // the periodic check and the next reconnect try again.
@@ -200,6 +210,38 @@ export class ReplicatedMap<V> {
       if (!this.#stale) for (const change of held) this.#onAnnouncement(change);
     }
     if (!this.#stale) for (const listener of this.#loadListeners) listener();
+  }
+
+  /**
+   * Another epoch means the store lost its data (a restart without persistence, a failover to
+   * an empty replica). Entries this copy holds that are still running and absent from the new
+   * snapshot were lost with it, not removed: nothing can remove an entry the store never had.
+   */
+  #lostWith(epoch: string, next: ReadonlyMap<string, ReplicaEntry<V>>, now: number): ReplicaEntry<V>[] {
+    if (this.#version.epoch === "" || epoch === this.#version.epoch) return [];
+    return [...this.#entries.values()].filter((entry) => entry.dropAtMs > now && !next.has(entry.key));
+  }
+
+  /** Writes lost entries back with what is left of their time; every replica does, the first wins. */
+  async #restore(lost: ReplicaEntry<V>[]): Promise<void> {
+    const restored: ReplicaEntry<V>[] = [];
+    for (const entry of lost) {
+      const remainingMs = Math.ceil(entry.dropAtMs - this.#clock());
+      if (remainingMs <= 0) continue;
+      try {
+        if ((await this.#store.putIfAbsent(entry.key, entry.raw, remainingMs)).created) restored.push(entry);
+      } catch {
+        return; // unreachable again: the copy keeps them, and the next reload finds the epoch changed again or not
+      }
+    }
+    if (restored.length === 0) return;
+    for (const listener of this.#restoreListeners) {
+      try {
+        listener(restored);
+      } catch {
+        // A failing audit hook must not stop the copy from staying in sync.
+      }
+    }
   }
 
   #onAnnouncement(change: MapChange): void {

@@ -37,16 +37,30 @@ class SwitchablePrimary implements Store {
   async close(): Promise<void> {}
 }
 
-function setUp(retryAfterMs = 1_000) {
+/** Degrades on the first failure unless told otherwise: most tests here are about the back-off. */
+function setUp(retryAfterMs = 1_000, failuresToDegrade = 1) {
   let now = 0;
   const primary = new SwitchablePrimary();
-  const store = new ResilientStore(primary, new MemoryStore(), { retryAfterMs, clock: () => now });
+  const store = new ResilientStore(primary, new MemoryStore(), { retryAfterMs, failuresToDegrade, clock: () => now });
   const changes: DegradationChange[] = [];
   store.onStateChange((change) => changes.push(change));
   return { primary, store, changes, advance: (ms: number) => void (now += ms) };
 }
 
 describe("ResilientStore", () => {
+  it("answers one failed call locally without degrading; a run of failures degrades, one success recovers", async () => {
+    const { primary, store, changes } = setUp(1_000, 3);
+    primary.up = false;
+    expect((await store.applyWithStatus("ip1", [hits(1)], T0)).degraded).toBe(true);
+    primary.up = true;
+    expect((await store.applyWithStatus("ip1", [hits(1)], T0)).degraded).toBe(false);
+    expect(changes).toEqual([]);
+    primary.up = false;
+    for (let i = 0; i < 3; i++) await store.apply("ip1", [hits(1)], T0);
+    expect(store.isDegraded()).toBe(true);
+    expect(changes.map((c) => c.degraded)).toEqual([true]);
+  });
+
   it("serves from the primary while it answers, mirroring into local state", async () => {
     const { primary, store } = setUp();
     expect(await store.applyWithStatus("ip1", [hits(2)], T0)).toEqual({ results: [2], degraded: false });

@@ -53,11 +53,17 @@ export interface DegradationChange {
 export interface ResilientStoreOptions {
   /** After a failure, how long calls skip the primary before one call probes it again. */
   retryAfterMs?: number;
+  /**
+   * Consecutive failed calls before the store counts as degraded (and calls skip it). One slow
+   * reply answers that call from local state but does not switch the whole replica over.
+   */
+  failuresToDegrade?: number;
   /** Monotonic clock for the back-off; tests pass a fake. */
   clock?: () => number;
 }
 
 export const DEFAULT_RETRY_AFTER_MS = 1_000;
+export const DEFAULT_FAILURES_TO_DEGRADE = 3;
 
 /**
  * What the local copy keeps while Redis answers: counters and remembered sets, whose local
@@ -89,6 +95,8 @@ export class ResilientStore implements DegradableStore {
   readonly #primary: Store;
   readonly #local: Store;
   readonly #retryAfterMs: number;
+  readonly #failuresToDegrade: number;
+  #consecutiveFailures = 0;
   readonly #clock: () => number;
   readonly #listeners = new Set<(change: DegradationChange) => void>();
   #degraded = false;
@@ -100,6 +108,7 @@ export class ResilientStore implements DegradableStore {
     this.#primary = primary;
     this.#local = local;
     this.#retryAfterMs = options.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS;
+    this.#failuresToDegrade = options.failuresToDegrade ?? DEFAULT_FAILURES_TO_DEGRADE;
     this.#clock = options.clock ?? (() => performance.now());
   }
 
@@ -164,7 +173,9 @@ export class ResilientStore implements DegradableStore {
       return answer;
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      this.#markDegraded(error);
+      this.#consecutiveFailures += 1;
+      // Hysteresis: a probe that fails keeps it degraded at once; a healthy store needs a run of failures.
+      if (this.#degraded || this.#consecutiveFailures >= this.#failuresToDegrade) this.#markDegraded(error);
       return undefined;
     } finally {
       if (isProbe) this.#probing = false;
@@ -183,6 +194,7 @@ export class ResilientStore implements DegradableStore {
   }
 
   #markHealthy(): void {
+    this.#consecutiveFailures = 0;
     if (!this.#degraded) return;
     this.#degraded = false;
     this.#emit({ degraded: false, store: this.kind });

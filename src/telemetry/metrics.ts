@@ -79,6 +79,11 @@ function createInstruments(registry: Registry) {
       labelNames: ["rule"] as const,
       registers,
     }),
+    ruleBudgetExceeded: new Counter({
+      name: "palisade_rule_budget_exceeded_total",
+      help: "Checks that ran out of their rule-evaluation budget (the remaining rules were not evaluated)",
+      registers,
+    }),
     shadowDecisions: new Counter({
       name: "palisade_shadow_decisions_total",
       help: "Actions shadow-mode rules would have taken, by rule and action",

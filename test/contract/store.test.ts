@@ -604,6 +604,26 @@ function redisContract(harness: RedisHarness): void {
       await impatient.close();
     }
   });
+
+  it("takes a reply that arrived while the event loop was busy past the deadline, not a timeout", async () => {
+    const impatient = await openRedisStore(harness.url, 50);
+    try {
+      const call = impatient.apply("ip-busy", [add("hits", 1)], T0);
+      // Once the command is written (on the next tick), hold the event loop for six deadlines
+      // in the check phase: Redis answers meanwhile, and the next loop turn runs the expired
+      // timers before it reads the socket, as it does when a busy process falls behind.
+      await new Promise<void>((resolve) =>
+        setImmediate(() => {
+          const until = performance.now() + 300;
+          while (performance.now() < until);
+          resolve();
+        }),
+      );
+      expect(await call).toEqual([1]);
+    } finally {
+      await impatient.close();
+    }
+  });
 }
 
 /** A time to live set (or renewed) just now to `ttlMs`: at most that, and less than a second gone. */
@@ -827,7 +847,7 @@ describe.skipIf(privateRedisUnsupported)("when Redis fails", () => {
   });
 
   it("ResilientStore goes on from local state while Redis is dead, and reports it", async () => {
-    const resilient = new ResilientStore(store, new MemoryStore(), { retryAfterMs: 100 });
+    const resilient = new ResilientStore(store, new MemoryStore(), { retryAfterMs: 100, failuresToDegrade: 1 });
     const transitions: boolean[] = [];
     resilient.onStateChange((change) => transitions.push(change.degraded));
 

@@ -39,7 +39,7 @@ const REQUEST_BODY_FIELDS = ["maxRequestBytes", "allowPartialMessage", "packAsBy
 
 describe("examples/istio", () => {
   it("every resource validates against its Istio schema", () => {
-    expect(objects.map((o) => o.kind).sort()).toEqual(["AuthorizationPolicy", "EnvoyFilter", "IstioOperator", "Telemetry"]);
+    expect(objects.map((o) => o.kind).sort()).toEqual(["AuthorizationPolicy", "EnvoyFilter", "IstioOperator", "Telemetry", "VirtualService"]);
     expect(schemaProblems(objects)).toEqual([]);
   });
 

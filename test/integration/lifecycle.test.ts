@@ -32,9 +32,9 @@ afterAll(() => {
 
 describe("palisade serve", () => {
   it("starts with no arguments but free ports, answers probes, and exits 0 on SIGTERM", async () => {
-    child = spawn(process.execPath, [...CLI, "serve", "--grpc-port", "0", "--admin-port", "0"], {
+    child = spawn(process.execPath, [...CLI, "serve", "--grpc-port", "0", "--admin-port", "0", "--challenge-port", "0"], {
       cwd: repoRoot,
-      env: { ...process.env, PALISADE_GRPC_HOST: "127.0.0.1", PALISADE_ADMIN_HOST: "127.0.0.1", REDIS_URL: "" },
+      env: { ...process.env, PALISADE_GRPC_HOST: "127.0.0.1", PALISADE_ADMIN_HOST: "127.0.0.1", PALISADE_CHALLENGE_HOST: "127.0.0.1", REDIS_URL: "" },
       stdio: ["ignore", "pipe", "inherit"],
     });
     const exited = new Promise<number | null>((resolve) => child!.on("exit", (code) => resolve(code)));

@@ -34,6 +34,24 @@ const REFERENCE_REFUSES: Record<string, string> = {
   "test/config/share_threshold.yaml": "the reference predates share_threshold on stars inside a value (envoyproxy/ratelimit#1085)",
 };
 
+/** Where Palisade's own mode answers differently on purpose (docs/ratelimit.md has the table). */
+const DELIBERATE: Record<string, string> = {
+  "statuses.duration_until_reset": "to the millisecond, not whole seconds",
+  "statuses.limit_remaining": "a denied request counts nothing, and over a limit the true remainder is reported",
+  response_headers_to_add: "x-ratelimit-limit lists every limit as a quota policy; the reset is rounded up",
+  dynamic_metadata: "Palisade's own metadata: domain, risk, degraded, shadow_over_limit",
+};
+
+/** Which fields of two comparable answers differ: top-level names, `statuses.<field>` inside statuses. */
+function differingFields(ours: ReturnType<typeof comparable>, theirs: ReturnType<typeof comparable>): string[] {
+  const differs = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
+  const fields = (["overall_code", "response_headers_to_add", "dynamic_metadata"] as const).filter((field) => differs(ours[field], theirs[field]));
+  const statusFields = ours.statuses.flatMap((status, i) =>
+    (Object.keys(status) as (keyof typeof status)[]).filter((field) => differs(status[field], theirs.statuses[i]?.[field])).map((field) => `statuses.${field}`),
+  );
+  return [...fields, ...statusFields];
+}
+
 /** Fields of the reference's dynamic metadata that its current sources no longer send. */
 const OLD_METADATA_FIELDS = ["quotaModeEnabled", "quotaModeViolations"];
 
@@ -110,6 +128,29 @@ describe.skipIf(skip)(`envoyproxy/ratelimit ${REFERENCE_VERSION} as a live refer
       pairs.set(key, pair);
       return pair;
     }
+
+    it("differs from Palisade's own mode only where docs/ratelimit.md says it does, on purpose", async () => {
+      const sequence = SEQUENCES.find((candidate) => candidate.config === "examples" && !candidate.referenceDiffers)!;
+      const { reference } = await pairFor(sequence);
+      const ownMode = await startTestApp({ redisUrl: palisadeRedis.url, ratelimitConfig: join(upstreamDir!, EXAMPLES_CONFIG) });
+      apps.push(ownMode);
+      const palisade = envoyRateLimitClient(`127.0.0.1:${ownMode.grpcPort}`, { ours: true });
+      await Promise.all(flushers.map((flusher) => flusher.flushall()));
+      const seen = new Set<string>();
+      await sequence.run({
+        ask: async (request) => {
+          const { answers } = await bothAtOnce({ palisade, reference }, request);
+          const [ours, theirs] = [comparable(answers[0], [], false), comparable(answers[1], OLD_METADATA_FIELDS, false)];
+          for (const field of differingFields(ours, theirs)) seen.add(field);
+          return answers[0];
+        },
+        advance: async () => false,
+      });
+      palisade.close();
+      const unnamed = [...seen].filter((field) => !(field in DELIBERATE));
+      expect(unnamed, `differences not named as deliberate: ${unnamed.join(", ")}`).toEqual([]);
+      console.info(`[envoyproxy/ratelimit reference] Palisade's own mode differs, as named, in: ${[...seen].map((field) => `${field} (${DELIBERATE[field]})`).join("; ")}`);
+    });
 
     it.each(SEQUENCES.map((sequence) => [sequence.name, sequence] as const))("%s", async (_, sequence) => {
       const pair = await pairFor(sequence);

@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -27,5 +29,44 @@ describe("lintPolicy", () => {
   it("reports a location that does not exist", async () => {
     const result = await lintPolicy(join(fixtures, "absent.yaml"));
     expect(result).toEqual({ ok: false, output: `${join(fixtures, "absent.yaml")}: cannot read: no such file or directory` });
+  });
+
+  describe("rejects policies too expensive to evaluate, with the figure", () => {
+    const dir = mkdtempSync(join(tmpdir(), "palisade-expensive-"));
+    const rules = (entries: string[]) =>
+      `apiVersion: palisade.dev/v1alpha1\nkind: Policy\nmetadata: { name: expensive }\nspec:\n  rules:\n${entries
+        .map((when, i) => `    - { id: r${i}, when: ${JSON.stringify(when)}, action: block }`)
+        .join("\n")}\n`;
+    const hundred = `[${Array.from({ length: 100 }, (_, i) => i).join(", ")}]`;
+    const lint = async (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return lintPolicy(join(dir, name));
+    };
+
+    it("a 100x100x100 comprehension, by its estimated cost", async () => {
+      const nested = `${hundred}.exists(a, ${hundred}.exists(b, ${hundred}.exists(c, a + b + c == -1)))`;
+      const result = await lint("nested.yaml", rules([nested]));
+      expect(result.ok).toBe(false);
+      expect(result.output).toMatch(/spec\.rules\[0\]\.when: too expensive: estimated cost \d{7,} exceeds the rule budget of 100000/);
+    });
+
+    it("10,000 rules, by their number, without compiling them", async () => {
+      const result = await lint("many.yaml", rules(Array.from({ length: 10_000 }, (_, i) => `risk > ${i}`)));
+      expect(result.output).toContain("spec.rules: too expensive: 10000 rules; at most 500");
+    });
+
+    it("a 20,000-term expression, by its length, before parsing it", async () => {
+      const terms = Array.from({ length: 20_000 }, (_, i) => `risk == ${i}`).join(" || ");
+      const result = await lint("long.yaml", rules([terms]));
+      expect(result.output).toContain(`spec.rules[0].when: too expensive: the condition is ${terms.length} characters; at most 4096`);
+    });
+
+    it("rules that are each affordable but together exceed the policy budget", async () => {
+      const headerScan = 'request.headers.exists(h, h.startsWith("x-")) && reasons.exists(r, r.contains("bot"))';
+      const result = await lint("sum.yaml", rules(Array.from({ length: 400 }, () => headerScan)));
+      expect(result.output).toMatch(/spec\.rules: too expensive: estimated cost \d+ of all rules exceeds the policy budget of 1000000/);
+    });
+
+    it("and cleans up", () => rmSync(dir, { recursive: true, force: true }));
   });
 });

@@ -145,6 +145,47 @@ describe("loadPolicy on a directory", () => {
     expect(policy.lists[0]?.ranges).toHaveLength(2);
   });
 
+  it("refuses list files outside the allowed roots unread, symbolic links included", async () => {
+    const outside = mkdtempSync(join(tmpdir(), "palisade-outside-"));
+    try {
+      writeFileSync(join(outside, "tokens.txt"), "s3cret-token-value\n");
+      symlinkSync(join(outside, "tokens.txt"), join(dir, "innocent.txt"));
+      const withFiles = (files: string[]) =>
+        `${policyText("roots").replace("spec: {}", "spec:")}
+  reputation:
+    lists: [{ name: partners, effect: allow, files: ${JSON.stringify(files)} }]
+`;
+      for (const files of [[join(outside, "tokens.txt")], ["innocent.txt"], ["../" + outside.split("/").pop() + "/tokens.txt"]]) {
+        writeFileSync(join(dir, "policy.yaml"), withFiles(files));
+        const error = await rejection(loadPolicy(dir));
+        expect(formatIssues(error)).toContain("is outside the allowed policy file roots");
+        expect(formatIssues(error)).not.toContain("s3cret");
+      }
+      // A configured root allows it; the bad line is located but not quoted.
+      writeFileSync(join(dir, "policy.yaml"), withFiles([join(outside, "tokens.txt")]));
+      const error = await rejection(loadPolicy(dir, { fileRoots: [outside] }));
+      expect(formatIssues(error)).toContain("files[0] line 1: not an IP address or CIDR range");
+      expect(formatIssues(error)).not.toContain("s3cret");
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it("bounds the issues an error carries", async () => {
+    const cidrs = Array.from({ length: 500 }, (_, i) => `"bad-${i}-${"y".repeat(1000)}"`).join(", ");
+    writeFileSync(
+      join(dir, "policy.yaml"),
+      `${policyText("many").replace("spec: {}", "spec:")}
+  reputation:
+    lists: [{ name: noisy, effect: block, cidrs: [${cidrs}] }]
+`,
+    );
+    const error = await rejection(loadPolicy(dir));
+    expect(error.issues.length).toBe(51);
+    expect(error.issues.at(-1)?.message).toBe("and 450 more issues");
+    expect(formatIssues(error).length).toBeLessThan(51 * 400);
+  });
+
   it("names a missing location", async () => {
     const error = await rejection(loadPolicy(join(dir, "absent.yaml")));
     expect(formatIssues(error)).toBe(`${join(dir, "absent.yaml")}: cannot read: no such file or directory`);

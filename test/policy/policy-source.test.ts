@@ -38,7 +38,9 @@ describe("PolicySource", () => {
   function open(options: Partial<PolicySourceOptions> & { location: string }) {
     const results: ReloadResult[] = [];
     const logger = fakeLogger();
-    const source = new PolicySource({ logger, onReload: (result) => results.push(result), ...options });
+    // On the event loop: a worker under tsx takes seconds to start on a loaded machine; the
+    // worker path has its own test below.
+    const source = new PolicySource({ logger, reloadOffThread: false, onReload: (result) => results.push(result), ...options });
     sources.push(source);
     return { source, results, logger };
   }
@@ -190,6 +192,24 @@ describe("PolicySource", () => {
     expect(result.ok).toBe(false);
     expect(!result.ok && result.error.issues[0]?.message).toMatch(/empty/);
     expect(source.current().version).toBe("v1");
+  });
+
+  it("reloads on a worker thread: rejects 10,000 rules unplanned, then applies a valid edit", async () => {
+    const file = join(dir, "policy.yaml");
+    writeFileSync(file, policyText("v1"));
+    const { source } = open({ location: file, watch: false, pollIntervalMs: 60_000, reloadOffThread: true });
+    await source.start();
+
+    const rules = Array.from({ length: 10_000 }, (_, i) => `    - { id: r${i}, when: "risk > ${i}", action: block }`).join("\n");
+    writeFileSync(file, policyText("v2", `spec:\n  rules:\n${rules}`));
+    const rejected = await source.reload();
+    expect(!rejected.ok && rejected.error.issues[0]?.message).toBe("too expensive: 10000 rules; at most 500");
+    expect(source.current().version).toBe("v1");
+
+    writeFileSync(file, policyText("v3", 'spec:\n  rules: [{ id: r, when: "risk > 50", action: block }]'));
+    const applied = await source.reload();
+    expect(applied.ok && applied.policy.version).toBe("v3");
+    expect(source.current().rules[0]?.cost).toBeGreaterThan(0);
   });
 
   it("accepts pino as its logger", async () => {

@@ -3,6 +3,12 @@ import { resolveSettings, type SettingsInput } from "../../src/settings/settings
 import { createLogger } from "../../src/telemetry/logger.js";
 import { examplePolicyPath } from "./policies.js";
 
+/**
+ * A rule budget far past the server's: on a machine shared by many test processes a Check can
+ * be descheduled mid-evaluation, and a detection test must not depend on that.
+ */
+const TEST_RULE_BUDGET_MS = 10_000;
+
 /** A fixed test key: tests compare pseudonyms, so they must be stable. */
 export const TEST_PSEUDONYM_KEY = "test-key-0123456789abcdef0123456789abcdef";
 
@@ -14,9 +20,9 @@ export const TEST_PSEUDONYM_KEY = "test-key-0123456789abcdef0123456789abcdef";
  */
 export function startTestApp(overrides: SettingsInput = {}, options: AppOptions = {}): Promise<App> {
   const settings = resolveSettings(
-    { grpcPort: 0, adminPort: 0, grpcHost: "127.0.0.1", adminHost: "127.0.0.1", pseudonymKey: TEST_PSEUDONYM_KEY, shutdownGrace: 2000, storeTimeout: 1000, ...overrides },
+    { grpcPort: 0, adminPort: 0, challengePort: 0, grpcHost: "127.0.0.1", adminHost: "127.0.0.1", challengeHost: "127.0.0.1", pseudonymKey: TEST_PSEUDONYM_KEY, shutdownGrace: 2000, storeTimeout: 1000, ...overrides },
     {},
     { policy: examplePolicyPath },
   );
-  return startApp(settings, { logger: createLogger({ level: "silent" }), ...options });
+  return startApp(settings, { logger: createLogger({ level: "silent" }), policyReloadOffThread: false, ruleBudgetMs: TEST_RULE_BUDGET_MS, ...options });
 }

@@ -129,21 +129,33 @@ export interface LoggedRequest {
 export interface EnvoyAccessLogClient {
   /** Streams the entries in one message and resolves once the server has processed them. */
   send(entries: LoggedRequest[]): Promise<void>;
+  /**
+   * Sends the entries and keeps the stream open, as Envoy does; resolves with the gRPC status
+   * code once the server ends the stream.
+   */
+  keepOpen(entries: LoggedRequest[]): Promise<number>;
   close(): void;
 }
 
 export function envoyAccessLogClient(address: string): EnvoyAccessLogClient {
   const Service = (upstreamGrpc() as any).envoy.service.accesslog.v3.AccessLogService as grpc.ServiceClientConstructor;
   const client = new Service(address, grpc.credentials.createInsecure()) as unknown as AccessLogClient;
+  const write = (stream: grpc.ClientWritableStream<object>, entries: LoggedRequest[]) =>
+    stream.write({
+      identifier: { log_name: "palisade-test", node: { id: "envoy-test" } },
+      http_logs: { log_entry: entries.map(accessLogEntry) },
+    });
   return {
     send: (entries) =>
       new Promise((resolve, reject) => {
         const stream = client.StreamAccessLogs((error) => (error ? reject(error) : resolve()));
-        stream.write({
-          identifier: { log_name: "palisade-test", node: { id: "envoy-test" } },
-          http_logs: { log_entry: entries.map(accessLogEntry) },
-        });
+        write(stream, entries);
         stream.end();
+      }),
+    keepOpen: (entries) =>
+      new Promise((resolve) => {
+        const stream = client.StreamAccessLogs((error) => resolve(error ? error.code : grpc.status.OK));
+        write(stream, entries);
       }),
     close: () => client.close(),
   };

@@ -292,7 +292,12 @@ port 6379
 bind * -::*
 protected-mode no
 save ""
+{{- if .Values.redis.bundled.persistence.enabled }}
+appendonly yes
+appendfsync everysec
+{{- else }}
 appendonly no
+{{- end }}
 maxmemory {{ .Values.redis.bundled.maxmemory }}
 maxmemory-policy allkeys-lru
 {{- end }}

@@ -56,8 +56,14 @@ export interface CreateRedisStoreOptions extends RedisStoreOptions, RedisConnect
 export function createRedisStore(url: string, options: CreateRedisStoreOptions = {}): RedisStore {
   const target = parseRedisUrl(url);
   assertValidNamespace(options.namespace ?? DEFAULT_NAMESPACE); // before a client starts connecting
-  return new RedisStore(createRedisClient(target, options), options);
+  // The budget is enforced by withDeadline, which tells a slow Redis from a busy event loop;
+  // the client's own timer cannot, so it only backs it up against a reply that never comes.
+  const backstopMs = Math.max(CLIENT_BACKSTOP_MS, 10 * (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS));
+  return new RedisStore(createRedisClient(target, { ...options, commandTimeoutMs: backstopMs }), options);
 }
+
+/** The client-level command timeout of the store's connection: far past the store's budget. */
+const CLIENT_BACKSTOP_MS = 1_000;
 
 /**
  * The shared store of all replicas. Every failure to get an answer — refused, reset, timed out,
@@ -135,14 +141,26 @@ function assertValidNamespace(namespace: string): void {
   }
 }
 
-/** Rejects after `timeoutMs`; the client's own command timeout normally fires first. */
+/**
+ * Rejects when `promise` has not settled `timeoutMs` after the call. When the timer fires, the
+ * rejection waits one turn of the event loop (setImmediate runs after the poll phase): a reply
+ * that arrived while the loop was busy with other work is read first and wins. So a CPU-bound
+ * process does not mistake its own lateness for a slow store.
+ */
 export function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let settled = false;
   const deadline = new Promise<never>((_, reject) => {
-    // Slack over the client's timeout so that its more specific error usually wins the race.
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${timeoutMs} ms`)), timeoutMs + 10);
+    timer = setTimeout(() => {
+      setImmediate(() => {
+        if (!settled) reject(new Error(`${what} timed out after ${timeoutMs} ms`));
+      });
+    }, timeoutMs);
   });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+  const tracked = promise.finally(() => {
+    settled = true;
+  });
+  return Promise.race([tracked, deadline]).finally(() => clearTimeout(timer));
 }
 
 function errorMessage(error: unknown): string {

@@ -1,12 +1,13 @@
 import * as grpc from "@grpc/grpc-js";
 import type { HealthService } from "./health.js";
-import { palisadeServices, type AccessLogImplementation, type AuthorizationImplementation, type RateLimitImplementation } from "./protos.js";
+import type { AccessLogService } from "./accesslog/service.js";
+import { palisadeServices, type AuthorizationImplementation, type RateLimitImplementation } from "./protos.js";
 
 export interface GrpcServerOptions {
   host: string;
   port: number;
   authorization: AuthorizationImplementation;
-  accessLog: AccessLogImplementation;
+  accessLog: AccessLogService;
   /** envoy.service.ratelimit.v3 on the same port; not served when absent (no rate-limit configuration). */
   rateLimit?: RateLimitImplementation;
   health: HealthService;
@@ -44,6 +45,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     shutdown: (graceMs) =>
       new Promise((resolve) => {
         options.health.close();
+        options.accessLog.endStreams();
         const timer = setTimeout(() => {
           server.forceShutdown();
           resolve();

@@ -6,7 +6,7 @@ import { createMetrics } from "../../telemetry/metrics.js";
 import { createAdminServer, type AdminServer, type ReadinessReport } from "./admin.js";
 import { TokenAuthenticator } from "./auth.js";
 
-const READY: ReadinessReport = { ready: true, checks: { policy: { ok: true }, store: { ok: true } } };
+const READY: ReadinessReport = { ready: true, checks: { policy: "ok", store: "ok" } };
 const TOKEN = "analyst-token-0123456789abcdefg";
 
 interface Harness {
@@ -69,14 +69,17 @@ describe("admin server probes", () => {
   it("answers /readyz with 200 and the checks when ready", async () => {
     const response = await createServer().server.inject({ method: "GET", url: "/readyz" });
     expect(response.statusCode).toBe(200);
-    expect(response.json()).toEqual(READY);
+    expect(response.json()).toEqual({ status: "ok", checks: READY.checks });
   });
 
-  it("answers /readyz with 503 and the failing checks when not ready", async () => {
-    const report: ReadinessReport = { ready: false, checks: { policy: { ok: false, detail: "spec.rules[0].action: invalid value" }, store: { ok: true } } };
+  it("answers /readyz with 503 and the failing checks' codes when not ready, never a detail", async () => {
+    const report: ReadinessReport = {
+      ready: false,
+      checks: { policy: "rejected", store: "ok", leaky: "spec.rules[0]: token-abc123 is not valid" },
+    };
     const response = await createServer({ readiness: async () => report }).server.inject({ method: "GET", url: "/readyz" });
     expect(response.statusCode).toBe(503);
-    expect(response.json()).toEqual(report);
+    expect(response.json()).toEqual({ status: "not ok", checks: { policy: "rejected", store: "ok", leaky: "error" } });
   });
 
   it("answers /readyz with 503 when the readiness callback throws", async () => {
@@ -87,7 +90,7 @@ describe("admin server probes", () => {
     });
     const response = await server.inject({ method: "GET", url: "/readyz" });
     expect(response.statusCode).toBe(503);
-    expect(response.json()).toMatchObject({ ready: false });
+    expect(response.json()).toMatchObject({ status: "not ok" });
     expect(logs().some((log) => log.msg === "readiness check failed")).toBe(true);
   });
 

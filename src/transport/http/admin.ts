@@ -14,11 +14,16 @@ import { problem, type AdminResponse } from "./problem.js";
 export type { AdminResponse } from "./problem.js";
 export { problem } from "./problem.js";
 
-/** What GET /readyz reports: ready only when every check is. */
+/**
+ * What GET /readyz reports. The endpoint is unauthenticated, so each check is "ok" or a short
+ * lower_snake code ("rejected", "unreachable"), never a detail: details can quote files.
+ */
 export interface ReadinessReport {
   ready: boolean;
-  checks: Record<string, { ok: boolean; detail?: string }>;
+  checks: Record<string, string>;
 }
+
+const SHORT_CODE = /^[a-z][a-z0-9_]{0,31}$/;
 
 export interface AdminServerOptions {
   port: number;
@@ -114,7 +119,9 @@ function registerProbes(server: AdminServer, options: AdminServerOptions): void 
     tags: ["probes"],
     handler: async () => {
       const report = await readinessOrFailure(options);
-      return { status: report.ready ? 200 : 503, body: report };
+      // Anything but a short code is replaced: a caller's mistake must not turn into a leak.
+      const checks = Object.fromEntries(Object.entries(report.checks).map(([name, code]) => [name, SHORT_CODE.test(code) ? code : "error"]));
+      return { status: report.ready ? 200 : 503, body: { status: report.ready ? "ok" : "not ok", checks } };
     },
   });
   server.route({
@@ -132,7 +139,7 @@ async function readinessOrFailure(options: AdminServerOptions): Promise<Readines
     return await options.readiness();
   } catch (error) {
     options.logger.error({ err: error }, "readiness check failed");
-    return { ready: false, checks: { readiness: { ok: false, detail: "readiness check failed" } } };
+    return { ready: false, checks: { readiness: "failed" } };
   }
 }
 

@@ -36,6 +36,16 @@ interface TokenEntry extends Caller {
   digest: Buffer;
 }
 
+/** YAML errors quote the lines around them; of a tokens file only the position may be told. */
+function parseTokensYaml(text: string, path: string): unknown {
+  try {
+    return parseYaml(text);
+  } catch (error) {
+    const position = (error as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+    throw new Error(`${path}: not valid YAML${position ? ` at line ${position.line}, column ${position.col}` : ""}`);
+  }
+}
+
 /** Bearer tokens from a mounted Secret (YAML `tokens: [{name, role, token}]`). */
 export class TokenAuthenticator {
   private constructor(private readonly entries: TokenEntry[]) {}
@@ -47,7 +57,7 @@ export class TokenAuthenticator {
 
   static async fromFile(path: string | undefined): Promise<TokenAuthenticator> {
     if (!path) return TokenAuthenticator.none();
-    const parsed = tokensFile.safeParse(parseYaml(await readFile(path, "utf8")) ?? {});
+    const parsed = tokensFile.safeParse(parseTokensYaml(await readFile(path, "utf8"), path) ?? {});
     if (!parsed.success) {
       throw new Error(`${path}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
     }

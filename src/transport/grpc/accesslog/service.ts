@@ -9,25 +9,52 @@ export interface AccessLogDependencies {
   onStreamError: (error: unknown) => void;
 }
 
+export interface AccessLogService extends AccessLogImplementation {
+  /**
+   * Ends every open stream once the entries received so far are recorded. Envoy keeps one
+   * stream open for as long as it runs, so a shutdown that waited for Envoy to close it would
+   * always wait the whole grace period; Envoy reconnects to another replica.
+   */
+  endStreams(): void;
+}
+
 /**
  * envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs: Envoy streams entries and
  * expects nothing back until it closes the stream. A bad entry is counted and skipped; it never
  * ends the stream, which would make Envoy drop the entries buffered behind it.
  */
-export function createAccessLogService(deps: AccessLogDependencies): AccessLogImplementation {
+export function createAccessLogService(deps: AccessLogDependencies): AccessLogService {
+  const open = new Set<() => void>();
+  let ending = false;
   return {
     StreamAccessLogs(call, callback) {
       const pending = new Set<Promise<void>>();
+      let answered = false;
+      const finish = () => {
+        open.delete(finish);
+        void Promise.allSettled([...pending]).then(() => {
+          if (answered) return;
+          answered = true;
+          callback(null, {});
+        });
+      };
+      open.add(finish);
       call.on("data", (message: StreamAccessLogsMessage) => {
         for (const entry of message?.http_logs?.log_entry ?? []) {
           const work = record(deps, entry).finally(() => pending.delete(work));
           pending.add(work);
         }
       });
-      call.on("error", (error) => deps.onStreamError(error));
-      call.on("end", () => {
-        void Promise.allSettled([...pending]).then(() => callback(null, {}));
+      call.on("error", (error) => {
+        open.delete(finish);
+        deps.onStreamError(error);
       });
+      call.on("end", finish);
+      if (ending) finish();
+    },
+    endStreams() {
+      ending = true;
+      for (const finish of [...open]) finish();
     },
   };
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Action, Decision } from "../../../domain/decision.js";
 import { ACTIONS } from "../../../domain/decision.js";
+import { HEADER_CEILING } from "../../../domain/request.js";
 import { fromStruct, type CheckRequest, type CheckResponse, type HeaderValueOption } from "../protos.js";
 import { toCheckResponse, toHttpAttributes, type CheckResponseOptions } from "./converter.js";
 
@@ -119,6 +120,20 @@ describe("toHttpAttributes", () => {
       expect(attributes.requestId).toBeUndefined();
       expect(attributes.body).toBeUndefined();
     }
+  });
+
+  it("stops reading headers past the ceiling, for both header encodings", () => {
+    const count = 100_000;
+    const plain = Object.fromEntries(Array.from({ length: count }, (_, i) => [`x-h${i}`, "v"]));
+    const list = Array.from({ length: count }, (_, i) => ({ key: "x-repeated", value: `value-${i}` }));
+    const fromPlain = toHttpAttributes({ attributes: { request: { http: { headers: plain } } } });
+    const fromList = toHttpAttributes({ attributes: { request: { http: { header_map: { headers: list } } } } });
+    expect(fromPlain.headers.size).toBe(HEADER_CEILING.entries + 1);
+    // One header name, joined: the bound is on entries read, not on distinct names.
+    expect(fromList.headers.get("x-repeated")!.split(",")).toHaveLength(HEADER_CEILING.entries + 1);
+    const huge = "v".repeat(HEADER_CEILING.bytes / 2);
+    const bytes = toHttpAttributes({ attributes: { request: { http: { headers: { a: huge, b: huge, c: huge } } } } });
+    expect([...bytes.headers.keys()]).toEqual(["a", "b"]);
   });
 
   it("leaves proto3 empty defaults out", () => {

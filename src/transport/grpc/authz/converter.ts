@@ -2,8 +2,11 @@
  * The only mapping between ext_authz protobuf messages and Palisade's domain types.
  * docs/design.md ("The decision") fixes what every CheckResponse must carry.
  */
+import { acceptsHtml, chooseLanguage, renderChallengePage } from "../../../challenge/page.js";
+import type { IssuedChallenge } from "../../../challenge/proof-of-work.js";
+import { challengeRoutes, PASS_HEADER, type CompiledProofOfWork } from "../../../policy/challenge-schema.js";
 import type { Action, Decision } from "../../../domain/decision.js";
-import type { HttpAttributes } from "../../../domain/request.js";
+import { HEADER_CEILING, type HttpAttributes } from "../../../domain/request.js";
 import {
   timestampToMs,
   toStruct,
@@ -55,13 +58,37 @@ function assignText(target: HttpAttributes, key: TextAttribute, value: unknown):
   if (typeof value === "string" && value !== "") target[key] = value;
 }
 
+/**
+ * Counts entries and bytes while headers are read, so that a CheckRequest with 100k headers
+ * costs as much as one at the ceiling. `full` only once a ceiling is passed: the entry past it
+ * keeps the normaliser's `headers_too_many` / `headers_too_large` anomalies visible.
+ */
+class HeaderBudget {
+  private entries = 0;
+  private bytes = 0;
+  get full(): boolean {
+    return this.entries > HEADER_CEILING.entries || this.bytes > HEADER_CEILING.bytes;
+  }
+  spend(name: string, value: string): void {
+    this.entries += 1;
+    this.bytes += name.length + value.length;
+  }
+}
+
 /** header_map (encode_raw_headers) when Envoy sent one, else the plain headers map. */
 function readHeaders(http: AttributeHttpRequest | undefined): Map<string, string> {
   const headerMap = asObject<{ headers?: unknown }>(http?.header_map)?.headers;
   if (Array.isArray(headerMap) && headerMap.length > 0) return readHeaderList(headerMap);
   const headers = new Map<string, string>();
-  for (const [name, value] of Object.entries(asObject<Record<string, unknown>>(http?.headers) ?? {})) {
-    if (typeof value === "string" && name !== "") headers.set(name.toLowerCase(), value);
+  const budget = new HeaderBudget();
+  const plain = asObject<Record<string, unknown>>(http?.headers) ?? {};
+  // for…in rather than Object.entries: stopping early must not first copy every entry.
+  for (const name in plain) {
+    if (budget.full) break;
+    const value = plain[name];
+    if (typeof value !== "string" || name === "") continue;
+    budget.spend(name, value);
+    headers.set(name.toLowerCase(), value);
   }
   return headers;
 }
@@ -69,11 +96,14 @@ function readHeaders(http: AttributeHttpRequest | undefined): Map<string, string
 /** header_map keeps repeated headers apart; join them as HTTP allows (RFC 9110 §5.3). */
 function readHeaderList(list: unknown[]): Map<string, string> {
   const headers = new Map<string, string>();
+  const budget = new HeaderBudget();
   for (const item of list) {
+    if (budget.full) break;
     const entry = asObject<{ key?: unknown; value?: unknown; raw_value?: unknown }>(item);
     if (typeof entry?.key !== "string" || entry.key === "") continue;
     const value = headerText(entry.value, entry.raw_value);
     if (value === undefined) continue;
+    budget.spend(entry.key, value);
     const name = entry.key.toLowerCase();
     const previous = headers.get(name);
     headers.set(name, previous === undefined ? value : previous + joinerFor(name) + value);
@@ -161,12 +191,23 @@ const utf8 = new TextDecoder("utf-8");
 
 export interface CheckResponseOptions {
   challenge: { wwwAuthenticate: string; url?: string };
+  /** The built-in challenge issued with a `challenge` denial (docs/challenge.md). */
+  proofOfWork?: ProofOfWorkDenial;
   /**
    * Names of the headers the client sent. Envoy removes headers by exact name, so every
    * client-sent `x-palisade-*` must be listed by name. Pass the raw names
    * (`toHttpAttributes(req).headers.keys()`), not a normalised set that may have dropped some.
    */
   incomingHeaderNames?: Iterable<string>;
+}
+
+export interface ProofOfWorkDenial {
+  issued: IssuedChallenge;
+  settings: CompiledProofOfWork;
+  decisionId: string;
+  /** The client's Accept and Accept-Language: a page for browsers, in their language. */
+  accept?: string;
+  acceptLanguage?: string;
 }
 
 /**
@@ -306,15 +347,33 @@ const PROBLEMS: Record<DeniedAction, { type: string; title: string; detail: stri
 
 function deniedResponse(action: DeniedAction, decision: Decision, options: CheckResponseOptions): DeniedHttpResponse {
   const status = HTTP_STATUS[action];
+  const page = action === "challenge" ? challengePage(options.proofOfWork) : undefined;
   const headers = [
     overwrite(PALISADE_HEADERS.action, action),
     overwrite(PALISADE_HEADERS.decisionId, decision.decisionId),
-    overwrite("content-type", "application/problem+json"),
+    overwrite("content-type", page ? "text/html; charset=utf-8" : "application/problem+json"),
     // A denial is about this client at this moment: no cache may replay it to anyone else.
     overwrite("cache-control", "no-store"),
+    ...(page ? [overwrite("content-security-policy", page.securityPolicy), overwrite("vary", "accept, accept-language")] : []),
     ...actionHeaders(action, decision, options),
   ];
-  return { status: { code: status }, headers, body: JSON.stringify(problemDocument(action, status, decision, options)) };
+  const body = page?.html ?? JSON.stringify(problemDocument(action, status, decision, options));
+  return { status: { code: status }, headers, body };
+}
+
+/** The challenge page for a browser; API clients get the problem document instead. */
+function challengePage(denial: ProofOfWorkDenial | undefined): { html: string; securityPolicy: string } | undefined {
+  if (!denial || !acceptsHtml(denial.accept)) return undefined;
+  const language = chooseLanguage(denial.acceptLanguage, denial.settings.texts);
+  return renderChallengePage({
+    challenge: denial.issued.challenge,
+    language,
+    text: denial.settings.texts.get(language)!,
+    scriptUrl: challengeRoutes(denial.settings.path).script,
+    verifyUrl: challengeRoutes(denial.settings.path).verify,
+    supportUrl: denial.settings.supportUrl,
+    decisionId: denial.decisionId,
+  });
 }
 
 function actionHeaders(action: DeniedAction, decision: Decision, options: CheckResponseOptions): HeaderValueOption[] {
@@ -364,6 +423,17 @@ interface ProblemDocument {
   decision_id: string;
   instance: string;
   challenge_url?: string;
+  proof_of_work?: {
+    algorithm: string;
+    level: number;
+    expires: string;
+    /** The challenge as altcha-lib signed it: solve it and POST `{ payload }` to verify_url. */
+    challenge: unknown;
+    verify_url: string;
+    /** Send the token from verify_url in this header (or the cookie it sets). */
+    pass_header: string;
+    support_url?: string;
+  };
 }
 
 function problemDocument(action: DeniedAction, status: number, decision: Decision, options: CheckResponseOptions): ProblemDocument {
@@ -374,6 +444,18 @@ function problemDocument(action: DeniedAction, status: number, decision: Decisio
     instance: `urn:palisade:decision:${decision.decisionId}`,
   };
   if (action === "challenge" && options.challenge.url) document.challenge_url = options.challenge.url;
+  const pow = action === "challenge" ? options.proofOfWork : undefined;
+  if (pow) {
+    document.proof_of_work = {
+      algorithm: pow.issued.challenge.parameters.algorithm,
+      level: pow.issued.level,
+      expires: new Date(pow.issued.expiresMs).toISOString(),
+      challenge: pow.issued.challenge,
+      verify_url: challengeRoutes(pow.settings.path).verify,
+      pass_header: PASS_HEADER,
+      ...(pow.settings.supportUrl ? { support_url: pow.settings.supportUrl } : {}),
+    };
+  }
   return document;
 }
 

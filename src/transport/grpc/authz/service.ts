@@ -1,4 +1,6 @@
-import type { Pipeline } from "../../../pipeline/pipeline.js";
+import type { Challenges } from "../../../challenge/challenges.js";
+import type { IssuedChallenge } from "../../../challenge/proof-of-work.js";
+import type { Pipeline, PipelineResult } from "../../../pipeline/pipeline.js";
 import type { CompiledPolicy } from "../../../policy/compile.js";
 import type { DecisionObserver } from "../../../telemetry/decision-observer.js";
 import type { AuthorizationImplementation } from "../protos.js";
@@ -9,6 +11,8 @@ export interface AuthorizationDependencies {
   pipeline: Pipeline;
   policy: () => CompiledPolicy;
   observer: DecisionObserver;
+  /** The built-in challenge; without it a challenge is the bare problem document. */
+  challenges?: Challenges;
 }
 
 /**
@@ -23,16 +27,33 @@ export function createAuthorizationService(deps: AuthorizationDependencies): Aut
     Check(call, callback) {
       const started = process.hrtime.bigint();
       const attrs = toHttpAttributes(call.request);
+      const respond = ({ decision, request }: PipelineResult, policy: CompiledPolicy, issued?: IssuedChallenge) => {
+        const pow = policy.challenge.proofOfWork;
+        const response = toCheckResponse(decision, {
+          challenge: policy.challenge,
+          proofOfWork: issued && pow && {
+            issued,
+            settings: pow,
+            decisionId: decision.decisionId,
+            accept: request.headers.get("accept"),
+            acceptLanguage: request.headers.get("accept-language"),
+          },
+          incomingHeaderNames: attrs.headers.keys(),
+        });
+        deps.observer.decided(decision, request, "authz", started);
+        callback(null, response);
+      };
       deps.observer
         .traceCheck(() => deps.pipeline.evaluate(attrs))
         .then(
-          ({ decision, request }) => {
-            const response = toCheckResponse(decision, {
-              challenge: deps.policy().challenge,
-              incomingHeaderNames: attrs.headers.keys(),
-            });
-            deps.observer.decided(decision, request, "authz", started);
-            callback(null, response);
+          (evaluation) => {
+            const policy = deps.policy();
+            if (!deps.challenges || evaluation.decision.action !== "challenge") return respond(evaluation, policy);
+            // A challenge that could not be made still denies: the client gets the bare problem document.
+            return deps.challenges.issue(evaluation.decision, evaluation.request, policy).then(
+              (issued) => respond(evaluation, policy, issued),
+              () => respond(evaluation, policy),
+            );
           },
           (error: unknown) => {
             const status = grpcStatusFor(error);
