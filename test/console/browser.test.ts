@@ -183,6 +183,10 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("analyst console and p
     expect(json.headline.quarantinesMade).toBeGreaterThanOrEqual(1);
     expect(json.headline.quarantinesLifted).toBe(1);
     expect(json.headline.rollbacks).toBe(1);
+    // The replayed attack is credential stuffing on the login endpoint: every attack request the
+    // replay counts as mitigated is a sign-in attack stopped, and only legit friction adds to it.
+    expect(json.headline.loginAttacksStopped).toBeGreaterThanOrEqual(replay.attack.mitigated);
+    expect(json.headline.loginAttacksStopped).toBeLessThanOrEqual(replay.attack.mitigated + replay.legit.friction);
     for (const [action, count] of Object.entries(replay.actions)) {
       if (action === "allow") continue;
       const fromReport = json.sections.find((s: { id: string }) => s.id === "actions").chart;
