@@ -299,7 +299,7 @@
           [
             { title: "scope", value: (q) => q.scope },
             { title: "subject (pseudonym)", value: (q) => h("span", { class: "mono" }, q.subject) },
-            { title: "rule", value: (q) => q.rule },
+            { title: "rule", value: (q) => q.rule || "(by hand)" },
             { title: "by", value: (q) => q.actor },
             { title: "since", value: (q) => time(q.start) },
             { title: "expires", value: (q) => time(q.expires) },

@@ -3,6 +3,7 @@ import {
   bucketStart,
   MAX_STATS_FIELDS,
   MINUTE_MS,
+  STATS_OVERFLOW_FIELD,
   type DecisionStatsStore,
   type StatsBucket,
   type StatsResolution,
@@ -36,7 +37,7 @@ export const STAT = {
   /** A passed challenge or MFA reported by the application: friction met by a legitimate user. */
   relief: (kind: ReliefKind) => `l:${kind}`,
   /** Fields past the bucket's bound are counted here instead. */
-  overflow: "x",
+  overflow: STATS_OVERFLOW_FIELD,
 } as const;
 
 function clean(name: string): string {

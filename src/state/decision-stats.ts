@@ -4,12 +4,12 @@
  * is a set of named counters (`field → count`) for one minute or one hour; replicas add their
  * own counts to the same bucket, so a read sees the fleet.
  *
- * Bounded by construction: a bucket keeps at most MAX_STATS_FIELDS fields (the recorder folds
- * the rest into an overflow field before it gets here), minutes are kept for at most
+ * Bounded by construction: a bucket keeps at most MAX_STATS_FIELDS fields, and counts for new
+ * fields past that go to STATS_OVERFLOW_FIELD; minutes are kept for at most
  * MAX_MINUTE_RETENTION_MS and hours for the retention given with each add.
  */
 export interface DecisionStatsStore {
-  /** Adds each field's count to the minute bucket and to its hour bucket, then sets their expiry. */
+  /** Adds each field's count to the minute bucket and to its hour bucket (a full bucket's new fields to the overflow), then sets their expiry. */
   add(minuteMs: number, counts: Readonly<Record<string, number>>, retention: StatsRetention): Promise<void>;
   /** The buckets of `resolution` that start within [fromMs, toMs], oldest first; empty ones left out. */
   read(resolution: StatsResolution, fromMs: number, toMs: number): Promise<StatsBucket[]>;
@@ -35,6 +35,8 @@ export const HOUR_MS = 3_600_000;
 export const MAX_MINUTE_RETENTION_MS = 2 * 24 * HOUR_MS;
 /** Fields one bucket may hold: actions × the policy's rules and endpoints fit; a flood of names does not. */
 export const MAX_STATS_FIELDS = 512;
+/** Counts for fields a full bucket has no room for go here (one more field beyond the bound). */
+export const STATS_OVERFLOW_FIELD = "x";
 /** A read covers at most this many buckets (a week of hours is 168; 2 days of minutes is 2,880). */
 export const MAX_STATS_BUCKETS = 3_000;
 const MAX_FIELD_LENGTH = 160;
@@ -90,8 +92,8 @@ export class MemoryDecisionStatsStore implements DecisionStatsStore {
       let bucket = this.#buckets.get(key);
       if (!bucket) this.#buckets.set(key, (bucket = { counts: new Map(), expiresMs }));
       bucket.expiresMs = expiresMs;
-      for (const [field, count] of Object.entries(counts)) {
-        if (!bucket.counts.has(field) && bucket.counts.size >= MAX_STATS_FIELDS) continue;
+      for (const [name, count] of Object.entries(counts)) {
+        const field = bucket.counts.has(name) || bucket.counts.size < MAX_STATS_FIELDS ? name : STATS_OVERFLOW_FIELD;
         bucket.counts.set(field, (bucket.counts.get(field) ?? 0) + count);
       }
     }

@@ -8,7 +8,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisSharedBackend, type RedisSharedBackend } from "../../src/state/redis/shared-backend.js";
-import { HOUR_MS, MAX_STATS_FIELDS, MINUTE_MS } from "../../src/state/decision-stats.js";
+import { HOUR_MS, MAX_STATS_FIELDS, MINUTE_MS, STATS_OVERFLOW_FIELD } from "../../src/state/decision-stats.js";
 import { ReplicatedMap } from "../../src/state/replicated-map.js";
 import { MemorySharedBackend, type SharedBackend } from "../../src/state/shared-backend.js";
 import type { MapChange } from "../../src/state/shared-map.js";
@@ -193,15 +193,16 @@ function contract(name: string, open: () => Promise<Harness>) {
       expect(await h.a.stats.read("minute", base + 10 * MINUTE_MS, base + 20 * MINUTE_MS)).toEqual([]);
     });
 
-    it("keeps a bucket to MAX_STATS_FIELDS fields: new ones beyond it are dropped, known ones still count", async () => {
+    it("keeps a bucket to MAX_STATS_FIELDS fields: new ones beyond it count as overflow, known ones still count", async () => {
       const minute = base + HOUR_MS;
       const many = Object.fromEntries(Array.from({ length: MAX_STATS_FIELDS }, (_, i) => [`f:${i}`, 1]));
       await h.a.stats.add(minute, many, keep);
       await h.a.stats.add(minute, { "f:0": 1, "f:new": 1 }, keep);
       const [bucket] = await h.a.stats.read("minute", minute, minute);
-      expect(Object.keys(bucket!.counts)).toHaveLength(MAX_STATS_FIELDS);
+      expect(Object.keys(bucket!.counts)).toHaveLength(MAX_STATS_FIELDS + 1);
       expect(bucket!.counts["f:0"]).toBe(2);
       expect(bucket!.counts["f:new"]).toBeUndefined();
+      expect(bucket!.counts[STATS_OVERFLOW_FIELD]).toBe(1);
     });
 
     it("forgets buckets after their retention", async () => {

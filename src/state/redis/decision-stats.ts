@@ -4,6 +4,7 @@ import {
   bucketStarts,
   MAX_MINUTE_RETENTION_MS,
   MAX_STATS_FIELDS,
+  STATS_OVERFLOW_FIELD,
   type DecisionStatsStore,
   type StatsBucket,
   type StatsResolution,
@@ -30,7 +31,7 @@ export class RedisDecisionStatsStore implements DecisionStatsStore {
     const fields = Object.entries(counts).filter(([, count]) => count > 0);
     if (fields.length === 0) return;
     const keys = [this.#key("minute", minuteMs), this.#key("hour", bucketStart("hour", minuteMs))];
-    const args = [String(MAX_STATS_FIELDS), String(Math.min(retention.minuteMs, MAX_MINUTE_RETENTION_MS)), String(retention.hourMs)];
+    const args = [String(MAX_STATS_FIELDS), String(Math.min(retention.minuteMs, MAX_MINUTE_RETENTION_MS)), String(retention.hourMs), STATS_OVERFLOW_FIELD];
     for (const [field, count] of fields) args.push(field, String(count));
     await this.#commands.script("palisadeStatsAdd", keys, args);
   }
