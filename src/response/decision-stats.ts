@@ -32,6 +32,8 @@ export const STAT = {
   shadow: (rule: string) => `s:${clean(rule)}`,
   /** Friction waived because the client had proved itself (challenge passed, MFA). */
   waived: "w",
+  /** A decision on an endpoint while a site-wide anomaly (a `site.*` reason) was in force there: `i:<endpoint>`. */
+  incident: (endpoint: string) => `i:${clean(endpoint)}`,
   /** Decided without the shared store (degraded). */
   degraded: "d",
   /** A passed challenge or MFA reported by the application: friction met by a legitimate user. */
@@ -100,6 +102,7 @@ export class DecisionStatistics {
     for (const shadow of decision.shadowed) add(STAT.shadow(shadow.rule));
     if (decision.reasons.some((r) => r.code === "friction.waived")) add(STAT.waived);
     if (decision.degraded) add(STAT.degraded);
+    if (decision.endpoint && decision.reasons.some((r) => r.code.startsWith("site."))) add(STAT.incident(decision.endpoint));
   }
 
   #family(decision: Decision): string {

@@ -18,6 +18,8 @@ export interface PostureReport {
   resolution: StatsResolution;
   policy: { name: string; version: string };
   headline: Headline;
+  /** Periods with a site-wide anomaly (surge) in force, oldest first, at most MAX_INCIDENTS. */
+  incidents: Incident[];
   sections: ReportSection[];
   /** True when the audit trail held more records than the report reads (the figures from it are a floor). */
   auditTruncated: boolean;
@@ -40,6 +42,54 @@ export interface Headline {
   frictionPassed: number;
   /** Share of decisions taken without the shared store, 0-1. */
   degradedShare: number;
+  /** Periods with a site-wide anomaly in force. */
+  incidents: number;
+  /** The longest time, over the incidents, from an incident's first bucket to the first bucket in it with a mitigation; absent without incidents. */
+  slowestFirstMitigationMinutes?: number;
+}
+
+/**
+ * A run of buckets in which decisions carried a site-wide anomaly (`site.*` reasons), runs one
+ * empty bucket apart joined. Times are bucket bounds, so a minute-resolution report places an
+ * incident to the minute and an hour-resolution one to the hour.
+ */
+export interface Incident {
+  start: string;
+  end: string;
+  endpoints: string[];
+  /** Decisions during the incident that Palisade did not simply allow. */
+  mitigated: number;
+  /** From the incident's first bucket to the first bucket in it with a mitigation; absent when none. */
+  minutesToFirstMitigation?: number;
+}
+
+export const MAX_INCIDENTS = 20;
+
+/** The incidents in `buckets` (oldest first), each bucket `stepMs` long. */
+export function incidentsOf(buckets: readonly StatsBucket[], stepMs: number): Incident[] {
+  const runs: StatsBucket[][] = [];
+  for (const bucket of [...buckets].sort((a, b) => a.startMs - b.startMs)) {
+    if (!Object.keys(bucket.counts).some((f) => f.startsWith("i:"))) continue;
+    const run = runs.at(-1);
+    if (run && bucket.startMs - run.at(-1)!.startMs <= 2 * stepMs) run.push(bucket);
+    else runs.push([bucket]);
+  }
+  return runs.slice(-MAX_INCIDENTS).map((run) => {
+    const first = run[0]!.startMs;
+    const last = run.at(-1)!.startMs;
+    // Every bucket from the first to the last, with the quiet one between two runs joined.
+    const within = buckets.filter((b) => b.startMs >= first && b.startMs <= last);
+    const mitigatedIn = (b: StatsBucket) => (b.counts.n ?? 0) - (b.counts["a:allow"] ?? 0);
+    const acted = within.filter((b) => mitigatedIn(b) > 0).sort((a, b) => a.startMs - b.startMs)[0];
+    const endpoints = new Set(run.flatMap((b) => Object.keys(b.counts).filter((f) => f.startsWith("i:")).map((f) => f.slice(2))));
+    return {
+      start: new Date(first).toISOString(),
+      end: new Date(last + stepMs).toISOString(),
+      endpoints: [...endpoints].sort(),
+      mitigated: within.reduce((t, b) => t + mitigatedIn(b), 0),
+      ...(acted ? { minutesToFirstMitigation: Math.round((acted.startMs - first) / MINUTE_MS) } : {}),
+    };
+  });
 }
 
 export type ReportChart =
@@ -125,6 +175,8 @@ export async function buildPostureReport(sources: PostureReportSources, fromMs: 
   const rollbacks = records.filter((r) => r.action === "policy.rolled_back");
   const frictionPassed = sum("l:challenge") + sum("l:mfa");
   const degraded = sum("d");
+  const incidents = incidentsOf(buckets, step);
+  const delays = incidents.flatMap((i) => (i.minutesToFirstMitigation === undefined ? [] : [i.minutesToFirstMitigation]));
 
   const timeLabels = axis(fromMs, toMs, step);
   const series = (field: (b: StatsBucket) => number) => {
@@ -150,6 +202,8 @@ export async function buildPostureReport(sources: PostureReportSources, fromMs: 
     rollbacks: rollbacks.length,
     frictionPassed,
     degradedShare: requests > 0 ? degraded / requests : 0,
+    incidents: incidents.length,
+    ...(delays.length > 0 ? { slowestFirstMitigationMinutes: Math.max(...delays) } : {}),
   };
 
   const sections: ReportSection[] = [
@@ -191,6 +245,20 @@ export async function buildPostureReport(sources: PostureReportSources, fromMs: 
           ? "No attack on sign-in was seen."
           : `${fmt(loginAttacksStopped)} sign-in attempts from attacking clients were stopped or slowed before they could take over an account${protectedAccounts.size > 0 ? `, and ${fmt(protectedAccounts.size)} account${protectedAccounts.size === 1 ? " was" : "s were"} shielded by a quarantine` : ""}.`,
       chart: { kind: "bars", labels: timeLabels.labels, stacked: false, series: [{ name: "sign-in attempts stopped", values: series((b) => [...authEndpoints].reduce((t, e) => t + (b.counts[`e:${e}:m`] ?? 0), 0)) }] },
+    },
+    {
+      id: "incidents",
+      title: "Incidents",
+      sentence: incidentSentence(incidents, resolution),
+      chart: {
+        kind: "timeline",
+        fromMs,
+        toMs,
+        events: incidents.map((i) => ({
+          atMs: Date.parse(i.start),
+          label: `surge on ${i.endpoints.join(", ")} until ${i.end.slice(11, 16)} UTC; ${fmt(i.mitigated)} requests acted on${i.minutesToFirstMitigation === undefined ? "" : `, the first within ${i.minutesToFirstMitigation} min`}`,
+        })),
+      },
     },
     {
       id: "rules",
@@ -256,9 +324,20 @@ export async function buildPostureReport(sources: PostureReportSources, fromMs: 
     resolution,
     policy: { name: sources.policy.name, version: sources.policy.version },
     headline,
+    incidents,
     sections,
     auditTruncated: truncated,
   };
+}
+
+function incidentSentence(incidents: Incident[], resolution: StatsResolution): string {
+  if (incidents.length === 0) return "No site-wide surge of traffic was seen.";
+  const acted = incidents.filter((i) => i.minutesToFirstMitigation !== undefined);
+  const slowest = acted.length > 0 ? Math.max(...acted.map((i) => i.minutesToFirstMitigation!)) : undefined;
+  const grain = resolution === "minute" ? "minute" : "hour";
+  const count = `${fmt(incidents.length)} site-wide surge${incidents.length === 1 ? " was" : "s were"} seen`;
+  if (slowest === undefined) return `${count}; Palisade did not need to act during ${incidents.length === 1 ? "it" : "them"}.`;
+  return `${count}; Palisade acted ${slowest === 0 ? `in the first ${grain} of ${incidents.length === 1 ? "it" : "each"}` : `within ${slowest} minutes of each one's start`} (to the ${grain}).`;
 }
 
 async function readAudit(sources: PostureReportSources, fromMs: number, toMs: number): Promise<{ records: AuditRecord[]; truncated: boolean }> {

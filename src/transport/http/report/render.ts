@@ -13,6 +13,8 @@ export function headlineRows(report: PostureReport): [string, string][] {
     ["Policy changes / rollbacks", `${h.policyChanges} / ${h.rollbacks}`],
     ["Legitimate users who passed friction", h.frictionPassed.toLocaleString("en-GB")],
     ["Decisions without the shared store", `${(h.degradedShare * 100).toFixed(1)}%`],
+    ["Incidents (site-wide surges)", h.incidents.toLocaleString("en-GB")],
+    ["Slowest first mitigation in an incident", h.slowestFirstMitigationMinutes === undefined ? "-" : `${h.slowestFirstMitigationMinutes} min`],
   ];
 }
 
@@ -43,11 +45,11 @@ export function reportHtml(report: PostureReport): string {
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;max-width:800px;margin:24px auto;padding:0 16px}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:17px;margin:0 0 4px}
 .meta{color:#555;margin:0 0 16px}
-.figs{display:grid;grid-template-columns:repeat(4,1fr);gap:8px;margin:16px 0 24px}
+.figs{display:grid;grid-template-columns:repeat(5,1fr);gap:8px;margin:16px 0 24px}
 .fig{border:1px solid #ddd;border-radius:6px;padding:8px}.fig .v{font-size:18px;font-weight:600}.fig .l{font-size:12px;color:#555}
 section{break-inside:avoid;page-break-inside:avoid;margin:0 0 22px}
 .sentence{margin:0 0 6px}figure{margin:0}.note{color:#8a5a00}
-@media print{body{margin:0 auto}.figs{grid-template-columns:repeat(4,1fr)}}
+@media print{body{margin:0 auto}.figs{grid-template-columns:repeat(5,1fr)}}
 </style></head>
 <body>
 <h1>${escapeXml(report.title)}</h1>

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { engineHarness, responsePolicy, type EngineHarness } from "../../../../test/support/response.js";
 import { chartSvg } from "./svg.js";
 import { reportHtml, reportMarkdown } from "./render.js";
-import { buildPostureReport } from "../../../response/posture-report.js";
+import { buildPostureReport, incidentsOf } from "../../../response/posture-report.js";
 
 let h: EngineHarness | undefined;
 afterEach(async () => {
@@ -59,7 +59,7 @@ describe("decision statistics and the posture report", () => {
     const made = await report(h, now - 3_600_000, now);
     expect(made.headline).toMatchObject({ requests: 11, mitigated: 6, quarantinesMade: 1, quarantinesLifted: 0, rollbacks: 0, degradedShare: 0 });
     expect(made.resolution).toBe("minute");
-    expect(made.sections.map((s) => s.id)).toEqual(["traffic", "families", "actions", "accounts", "rules", "friction", "quarantines", "policy", "shadow", "store"]);
+    expect(made.sections.map((s) => s.id)).toEqual(["traffic", "families", "actions", "accounts", "incidents", "rules", "friction", "quarantines", "policy", "shadow", "store"]);
     for (const section of made.sections) expect(section.sentence).toMatch(/^[A-Z0-9"].*\.$/);
     expect(made.sections[0]!.sentence).toBe("Palisade answered 11 requests and slowed, challenged or stopped 6 of them (54.5%).");
     const rules = made.sections.find((s) => s.id === "rules")!;
@@ -85,6 +85,23 @@ describe("decision statistics and the posture report", () => {
     expect(empty.sections[0]!.sentence).toBe("Palisade saw no requests in this period.");
     expect(empty.sections.find((s) => s.id === "traffic")!.chart).toMatchObject({ kind: "bars" });
     expect(reportHtml(empty)).toContain("nothing to show");
+  });
+
+  it("finds incidents as runs of buckets with a site-wide anomaly, and how soon Palisade acted in each", () => {
+    const at = (minute: number) => Date.UTC(2026, 10, 24, 9, minute);
+    const buckets = [
+      { startMs: at(0), counts: { n: 5, "a:allow": 5 } },
+      { startMs: at(1), counts: { n: 9, "a:allow": 9, "i:login": 9 } },
+      { startMs: at(2), counts: { n: 9, "a:allow": 6, "a:throttle": 3, "i:login": 9 } },
+      // one quiet minute joins the two halves of the first incident
+      { startMs: at(4), counts: { n: 4, "a:allow": 4, "i:search": 4 } },
+      { startMs: at(20), counts: { n: 3, "a:allow": 3, "i:search": 3 } },
+    ];
+    expect(incidentsOf(buckets, 60_000)).toEqual([
+      { start: new Date(at(1)).toISOString(), end: new Date(at(5)).toISOString(), endpoints: ["login", "search"], mitigated: 3, minutesToFirstMitigation: 1 },
+      { start: new Date(at(20)).toISOString(), end: new Date(at(21)).toISOString(), endpoints: ["search"], mitigated: 0 },
+    ]);
+    expect(incidentsOf(buckets.slice(0, 1), 60_000)).toEqual([]);
   });
 
   it("escapes every label and name drawn into a chart", () => {
