@@ -409,13 +409,19 @@
   }
 
   async function policy(root) {
-    const [status, versions, stats] = await Promise.all([api("GET", "/v1/policy"), api("GET", "/v1/policy/versions"), api("GET", "/v1/stats?since=24h&resolution=hour")]);
+    const [status, versions, stats, effective] = await Promise.all([
+      api("GET", "/v1/policy"),
+      api("GET", "/v1/policy/versions"),
+      api("GET", "/v1/stats?since=24h&resolution=hour"),
+      // The base document: the policy in force before rules were switched off (they leave the effective one).
+      api("GET", "/v1/policy/versions/base"),
+    ]);
     const diff = h("div", { id: "policy-diff" });
     const shadow = new Map();
     for (const b of stats.buckets) for (const [f, n] of Object.entries(b.counts)) if (f.startsWith("s:")) shadow.set(f.slice(2), (shadow.get(f.slice(2)) || 0) + n);
     const reason = h("input", { id: "rollback-reason", placeholder: "reason", size: 24 });
     const expires = h("input", { id: "rollback-expires", placeholder: "expires, e.g. 2h (optional)", size: 20 });
-    const rows = versions.versions.map((v) => ({ ...v, inForce: v.version === status.effective.version }));
+    const rows = versions.versions.map((v) => ({ ...v, inForce: v.version === status.base.version }));
     root.append(
       h("h1", {}, "Policy"),
       table(
@@ -435,7 +441,7 @@
           }, "Rollback ended.") }, "End the rollback")
         : "",
       h("h2", {}, "Kept versions"),
-      canWrite() ? h("form", { class: "inline" }, h("span", { class: "muted" }, "For a rollback:"), reason, expires) : "",
+      canWrite() ? h("form", { class: "inline" }, h("span", { class: "muted" }, "For a rollback or a change below:"), reason, expires) : "",
       table(
         [
           { title: "version", value: (v) => v.version + (v.inForce ? " (in force)" : "") },
@@ -466,8 +472,89 @@
         (v) => ({ "data-ref": v.ref }),
       ),
       diff,
-      h("h2", {}, "Rules on trial (shadow), last 24 hours"),
-      table([{ title: "rule", value: (r) => r[0] }, { title: "would have acted", value: (r) => fmt(r[1]) }], [...shadow.entries()].sort((a, b) => b[1] - a[1])),
+      h("h2", {}, "Rules"),
+      rulesTable(effective.document, status, shadow, reason, expires),
+      h("h2", {}, "Threshold overrides"),
+      overridesPanel(status, reason, expires),
+    );
+  }
+
+  /** The policy's rules: action, scope, shadow counts, and switching one off or on again. */
+  function rulesTable(document, status, shadow, reason, expires) {
+    const disabled = new Map(status.disabledRules.map((c) => [c.rule, c]));
+    const rules = ((document && document.spec && document.spec.rules) || []).map((r) => ({ ...r, off: disabled.get(r.id) }));
+    const change = (rule, how) =>
+      attempt(async () => {
+        const body = how === "disable" ? { reason: reason.value.trim() || undefined, expires: expires.value.trim() || undefined } : { reason: reason.value.trim() || undefined };
+        await api("POST", `/v1/rules/${encodeURIComponent(rule)}/${how}`, body);
+        route();
+      }, how === "disable" ? `Rule ${rule} switched off.` : `Rule ${rule} switched on.`);
+    return table(
+      [
+        { title: "rule", value: (r) => r.id },
+        { title: "action", value: (r) => `${r.action}${r.shadow ? " (shadow)" : ""}` },
+        { title: "scope", value: (r) => r.scope || "" },
+        { title: "would have acted (24 h)", value: (r) => (r.shadow ? fmt(shadow.get(r.id) || 0) : "") },
+        { title: "state", value: (r) => (r.off ? `off until ${time(r.off.until)}` : "on") },
+        {
+          title: "",
+          value: (r) =>
+            canWrite()
+              ? h("button", { type: "button", class: r.off ? "rule-enable" : "rule-disable", onclick: () => void change(r.id, r.off ? "enable" : "disable") }, r.off ? "Switch on" : "Switch off")
+              : "",
+        },
+      ],
+      rules,
+      (r) => ({ "data-rule": r.id }),
+    );
+  }
+
+  /** Numbers of the policy overridden at run time, with expiry; add or clear one. */
+  function overridesPanel(status, reason, expires) {
+    const list = table(
+      [
+        { title: "path", value: (c) => h("span", { class: "mono" }, c.path) },
+        { title: "value", value: (c) => fmt(c.value) },
+        { title: "by", value: (c) => c.actor || "" },
+        { title: "until", value: (c) => time(c.until) },
+        {
+          title: "",
+          value: (c) =>
+            canWrite()
+              ? h("button", { type: "button", class: "override-clear", onclick: () => void attempt(async () => {
+                  await api("DELETE", `/v1/overrides?path=${encodeURIComponent(c.path)}`, { reason: reason.value.trim() || undefined });
+                  route();
+                }, "Override cleared.") }, "Clear")
+              : "",
+        },
+      ],
+      status.thresholds,
+    );
+    if (!canWrite()) return list;
+    const path = h("input", { id: "override-path", placeholder: "endpoints/login/velocity/ip/threshold", size: 36 });
+    const value = h("input", { id: "override-value", type: "number", step: "any", size: 8 });
+    return h(
+      "div",
+      {},
+      list,
+      h(
+        "form",
+        {
+          class: "inline",
+          id: "override-form",
+          onsubmit: (e) => {
+            e.preventDefault();
+            void attempt(async () => {
+              await api("POST", "/v1/overrides", { path: path.value.trim(), value: Number(value.value), reason: reason.value.trim() || undefined, expires: expires.value.trim() || undefined });
+              route();
+            }, "Override in force.");
+          },
+        },
+        path,
+        value,
+        h("button", { type: "submit", id: "override-submit" }, "Override"),
+        h("span", { class: "muted" }, "reason and expiry from the fields above"),
+      ),
     );
   }
 

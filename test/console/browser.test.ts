@@ -173,7 +173,22 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("analyst console and p
     await expect.poll(() => page.textContent("#message")).toContain(`Rolled back to ${oldVersion}`);
     await expect.poll(async () => (await alice().get("/v1/policy")).body.effective.version).toBe(oldVersion);
     await page.waitForSelector("#rollback-clear");
+
+    // Switch a rule off for a while, and override one number with an expiry, from the same page.
+    await page.fill("#rollback-expires", "30m");
+    await page.locator('tr[data-rule="login-ip-burst"] button.rule-disable').click();
+    await expect.poll(() => page.textContent("#message")).toBe("Rule login-ip-burst switched off.");
+    expect((await alice().get("/v1/policy")).body.disabledRules).toEqual([expect.objectContaining({ rule: "login-ip-burst", actor: "token:alice" })]);
+    await page.fill("#rollback-expires", "30m");
+    await page.fill("#override-path", "endpoints/login/velocity/ip/threshold");
+    await page.fill("#override-value", "40");
+    await page.click("#override-submit");
+    await expect.poll(() => page.textContent("#message")).toBe("Override in force.");
+    expect((await alice().get("/v1/overrides")).body.thresholds).toEqual([expect.objectContaining({ path: "endpoints/login/velocity/ip/threshold", value: 40 })]);
+    await page.locator('tr[data-rule="login-ip-burst"] button.rule-enable').waitFor();
     await shot("policy");
+    await page.locator('tr[data-rule="login-ip-burst"] button.rule-enable').click();
+    await expect.poll(async () => (await alice().get("/v1/policy")).body.disabledRules).toEqual([]);
   });
 
   it("renders the posture report with the replay's figures, in the console, as HTML and as a PDF", async () => {
@@ -185,6 +200,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("analyst console and p
     expect(json.headline.quarantinesMade).toBeGreaterThanOrEqual(1);
     expect(json.headline.quarantinesLifted).toBe(1);
     expect(json.headline.rollbacks).toBe(1);
+    expect(json.headline.policyChanges).toBe(5); // a new version, the rollback, a rule off and on, an override
     // The replayed attack is credential stuffing on the login endpoint: every attack request the
     // replay counts as mitigated is a sign-in attack stopped, and only legit friction adds to it.
     expect(json.headline.loginAttacksStopped).toBeGreaterThanOrEqual(replay.attack.mitigated);
