@@ -42,8 +42,16 @@ export const STAT = {
   overflow: STATS_OVERFLOW_FIELD,
 } as const;
 
+/** Names seen so far and their field form: policy names repeat on every decision, so each is cleaned once. */
+const cleaned = new Map<string, string>();
+
 function clean(name: string): string {
-  return name.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 64);
+  let field = cleaned.get(name);
+  if (field === undefined) {
+    field = name.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 64);
+    if (cleaned.size < 4_096) cleaned.set(name, field);
+  }
+  return field;
 }
 
 /** Reason code of a request denied by a quarantine already in force (see responder.ts). */
@@ -85,6 +93,8 @@ export class DecisionStatistics {
   readonly #ruleFamilies = new Map<string, string>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #flushing: Promise<void> | undefined;
+  /** True after a failed flush until one succeeds: the store being away is logged once, not every flush. */
+  #failing = false;
 
   constructor(deps: DecisionStatisticsDependencies) {
     this.#deps = deps;
@@ -182,9 +192,12 @@ export class DecisionStatistics {
         const now = this.#pending.get(minute) ?? new Map<string, number>();
         for (const [field, count] of counts) now.set(field, (now.get(field) ?? 0) + count);
         this.#pending.set(minute, now);
-        this.#deps.log.warn({ err: error }, "decision statistics not written: store unavailable, kept for the next try");
+        if (!this.#failing) this.#deps.log.warn({ err: error }, "decision statistics not written: store unavailable, kept for the next try");
+        this.#failing = true;
         return;
       }
     }
+    if (this.#failing) this.#deps.log.info({}, "decision statistics written again");
+    this.#failing = false;
   }
 }

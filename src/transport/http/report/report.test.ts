@@ -3,6 +3,7 @@ import { engineHarness, responsePolicy, type EngineHarness } from "../../../../t
 import { chartSvg } from "./svg.js";
 import { reportHtml, reportMarkdown } from "./render.js";
 import { buildPostureReport, incidentsOf } from "../../../response/posture-report.js";
+import type { StatsBucket } from "../../../state/decision-stats.js";
 
 let h: EngineHarness | undefined;
 afterEach(async () => {
@@ -89,7 +90,7 @@ describe("decision statistics and the posture report", () => {
 
   it("finds incidents as runs of buckets with a site-wide anomaly, and how soon Palisade acted in each", () => {
     const at = (minute: number) => Date.UTC(2026, 10, 24, 9, minute);
-    const buckets = [
+    const buckets: StatsBucket[] = [
       { startMs: at(0), counts: { n: 5, "a:allow": 5 } },
       { startMs: at(1), counts: { n: 9, "a:allow": 9, "i:login": 9 } },
       { startMs: at(2), counts: { n: 9, "a:allow": 6, "a:throttle": 3, "i:login": 9 } },
