@@ -177,7 +177,10 @@
       for (let at = Math.floor(Date.parse(stats.from) / 60000) * 60000; at <= Date.parse(stats.to); at += 60000) minutes.push({ startMs: at, counts: byStart.get(at) || {} });
       const xs = minutes.map((b) => b.startMs / 1000);
       const actions = ["step_up", "challenge", "throttle", "quarantine", "block"].filter((a) => sum(`a:${a}`) > 0);
-      const storeOk = Object.values(ready.checks || {}).every((c) => c.ok);
+      // /readyz names each check's state ("ok", "unreachable", "rejected"…) without detail.
+      const check = (name) => (ready.checks || {})[name];
+      const storeState = check("store") || "unknown";
+      const reload = check("policyReload");
       body.replaceChildren(
         h(
           "div",
@@ -186,12 +189,13 @@
           figure("fig-mitigated", "mitigated", `${fmt(mitigated)}${total ? ` (${((mitigated / total) * 100).toFixed(1)}%)` : ""}`),
           figure("fig-quarantines", "active quarantines", fmt(quarantineList.total)),
           figure("fig-friction", "friction passed", fmt(sum("l:challenge") + sum("l:mfa"))),
-          figure("fig-policy", "policy in force", policyStatus.effective.version),
-          figure("fig-store", "store", storeOk ? (sum("d") ? `ok (${fmt(sum("d"))} degraded)` : "ok") : "degraded"),
+          figure("fig-policy", reload && reload !== "ok" ? `policy in force (last reload ${reload})` : "policy in force", policyStatus.effective.version),
+          figure("fig-store", "shared store", storeState === "ok" ? (sum("d") ? `ok (${fmt(sum("d"))} decisions degraded)` : "ok") : storeState),
           figure("fig-anomalies", "anomalies in force", fmt(anomalies.anomalies.length)),
         ),
         h("div", { id: "chart-traffic", class: "chart" }),
         h("div", { id: "chart-actions", class: "chart" }),
+        h("div", { id: "chart-families", class: "chart" }),
         h("h2", {}, "Attack families"),
         table([{ title: "family", value: (r) => r[0] }, { title: "mitigated requests", value: (r) => fmt(r[1]) }], prefixed("f:")),
         h("h2", {}, "Top rules"),
@@ -204,6 +208,8 @@
         { label: "mitigated", values: minutes.map((b) => (b.counts.n || 0) - (b.counts["a:allow"] || 0)) },
       ]);
       plot($("chart-actions"), "Mitigations per minute, by action", xs, actions.map((a) => ({ label: a, values: minutes.map((b) => b.counts[`a:${a}`] || 0) })));
+      const families = prefixed("f:").slice(0, 6).map(([f]) => f);
+      plot($("chart-families"), "Mitigations per minute, by attack family", xs, families.map((f) => ({ label: f, values: minutes.map((b) => b.counts[`f:${f}`] || 0) })));
     };
     period.addEventListener("change", () => void attempt(draw));
     await draw();

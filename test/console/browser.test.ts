@@ -104,6 +104,8 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("analyst console and p
     expect(await page.textContent("#fig-mitigated")).toContain(mitigated.toLocaleString("en-GB"));
     await page.waitForSelector("#chart-traffic canvas");
     await page.waitForSelector("#chart-actions canvas");
+    await page.waitForSelector("#chart-families canvas");
+    expect(await page.textContent("#fig-store")).toBe("ok");
     await shot("overview");
     expectNoRawIdentifiers(await page.content());
   });
