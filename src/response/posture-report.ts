@@ -94,7 +94,7 @@ export function incidentsOf(buckets: readonly StatsBucket[], stepMs: number): In
 
 export type ReportChart =
   | { kind: "bars"; labels: string[]; series: { name: string; values: number[] }[]; stacked: boolean }
-  | { kind: "timeline"; fromMs: number; toMs: number; events: { atMs: number; label: string }[] };
+  | { kind: "timeline"; fromMs: number; toMs: number; events: { atMs: number; label: string }[]; emptyLabel?: string };
 
 export interface ReportSection {
   id: string;
@@ -254,6 +254,7 @@ export async function buildPostureReport(sources: PostureReportSources, fromMs: 
         kind: "timeline",
         fromMs,
         toMs,
+        emptyLabel: "no incident in this period",
         events: incidents.map((i) => ({
           atMs: Date.parse(i.start),
           label: `surge on ${i.endpoints.join(", ")} until ${i.end.slice(11, 16)} UTC; ${fmt(i.mitigated)} requests acted on${i.minutesToFirstMitigation === undefined ? "" : `, the first within ${i.minutesToFirstMitigation} min`}`,
@@ -294,7 +295,7 @@ export async function buildPostureReport(sources: PostureReportSources, fromMs: 
         headline.policyChanges === 0
           ? `The policy stayed as loaded (version ${sources.policy.version}); nobody changed or rolled it back.`
           : `The policy changed ${fmt(headline.policyChanges)} time${headline.policyChanges === 1 ? "" : "s"} (new versions deployed and changes made at run time), ${rollbacks.length === 0 ? "with no rollback" : `including ${fmt(rollbacks.length)} rollback${rollbacks.length === 1 ? "" : "s"}`}.`,
-      chart: { kind: "timeline", fromMs, toMs, events: [...loads, ...policyEvents].map((r) => ({ atMs: Date.parse(r.time), label: policyLabel(r) })) },
+      chart: { kind: "timeline", fromMs, toMs, emptyLabel: "no change in this period", events: [...loads, ...policyEvents].map((r) => ({ atMs: Date.parse(r.time), label: policyLabel(r) })) },
     },
     {
       id: "shadow",

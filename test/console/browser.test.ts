@@ -227,6 +227,10 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("analyst console and p
     expect(html.match(/<svg /g)?.length).toBe(json.sections.length);
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
     expectNoRawIdentifiers(html);
+    const standalone = await browser.newPage({ viewport: { width: 900, height: 1200 } });
+    await standalone.setContent(html);
+    await standalone.screenshot({ path: join(OUTPUT, "report-page.png"), fullPage: true });
+    await standalone.close();
     expectNoRawIdentifiers((await alice().get("/v1/report?since=1h&format=md")).text);
     expectNoRawIdentifiers(JSON.stringify(json));
 

@@ -24,7 +24,7 @@ function barsSvg(chart: Extract<ReportChart, { kind: "bars" }>, title: string): 
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
   const totals = chart.labels.map((_, i) => (chart.stacked ? chart.series.reduce((t, s) => t + (s.values[i] ?? 0), 0) : Math.max(0, ...chart.series.map((s) => s.values[i] ?? 0))));
-  const max = Math.max(1, ...totals);
+  const max = niceCeil(Math.max(1, ...totals));
   const parts: string[] = [];
   // Grid: 0, half and the top, with their values.
   for (const fraction of [0, 0.5, 1]) {
@@ -76,13 +76,20 @@ function timelineSvg(chart: Extract<ReportChart, { kind: "timeline" }>, title: s
     parts.push(`<circle cx="${x.toFixed(1)}" cy="${y}" r="5" fill="${COLOURS[1]}"><title>${escapeXml(event.label)}</title></circle>`);
     parts.push(`<text x="${PAD.left}" y="${y + 40 + i * 14}" font-size="11" fill="#333">${escapeXml(`${stamp(event.atMs)}  ${event.label}`)}</text>`);
   });
-  if (chart.events.length === 0) parts.push(`<text x="${WIDTH / 2}" y="${y + 40}" text-anchor="middle" font-size="12" fill="#777">no change in this period</text>`);
+  if (chart.events.length === 0) parts.push(`<text x="${WIDTH / 2}" y="${y + 40}" text-anchor="middle" font-size="12" fill="#777">${escapeXml(chart.emptyLabel ?? "nothing in this period")}</text>`);
   const height = Math.max(90, y + 50 + shown.length * 14);
   return svg(title, parts, height);
 }
 
 function svg(title: string, parts: string[], height = HEIGHT): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${WIDTH} ${height}" width="100%" role="img" aria-label="${escapeXml(title)}"><title>${escapeXml(title)}</title>${parts.join("")}</svg>`;
+}
+
+/** The smallest 1, 2, 4, 6 or 8 × 10^k at or above `n` (2 at least): a chart top whose half is a whole number. */
+function niceCeil(n: number): number {
+  const power = 10 ** Math.floor(Math.log10(n));
+  const step = [1, 2, 4, 6, 8, 10].find((m) => m * power >= n)! * power;
+  return step === 1 ? 2 : step;
 }
 
 function short(n: number): string {
