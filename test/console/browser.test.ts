@@ -52,6 +52,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("analyst console and p
   const expectNoRawIdentifiers = (text: string) => {
     for (const ip of rawAddresses) expect(text, `raw address ${ip}`).not.toContain(ip);
     for (const user of rawUsernames) expect(text.toLowerCase(), `raw username`).not.toContain(user.toLowerCase());
+    for (const token of Object.values(TOKENS)) expect(text, "a token").not.toContain(token);
   };
   const shot = (name: string) => page.screenshot({ path: join(OUTPUT, `${name}.png`), fullPage: true });
 
