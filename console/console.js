@@ -253,6 +253,42 @@
     );
   }
 
+  /** The newest audit record carrying `decisionId`, reading at most ten pages of the trail. */
+  async function auditRecordOfDecision(decisionId) {
+    let cursor;
+    for (let page = 0; page < 10; page++) {
+      const answer = await api("GET", `/v1/audit?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      const found = answer.records.find((r) => r.detail && r.detail.decisionId === decisionId);
+      if (found || !answer.next) return found;
+      cursor = answer.next;
+    }
+    return undefined;
+  }
+
+  function auditDecisionView(decisionId, r) {
+    return h(
+      "div",
+      { id: "decision-result" },
+      h("h2", {}, `Decision ${decisionId}`),
+      h("p", { class: "muted" }, "From the shared audit trail (the decision was taken by another replica, or long ago)."),
+      table(
+        [{ title: "", value: (x) => x[0] }, { title: "", value: (x) => x[1] }],
+        [
+          ["time", time(r.time)],
+          ["recorded as", r.action],
+          ["rule", r.rule || "none"],
+          ["scope", r.scope || ""],
+          ["subject (pseudonym)", r.subject || ""],
+          ["endpoint", (r.detail && r.detail.endpoint) || ""],
+          ["policy version", r.policyVersion || ""],
+          ["quarantine", (r.detail && r.detail.quarantineId) || ""],
+        ],
+      ),
+      h("h2", {}, "Why"),
+      reasonsTable(r.rationale),
+    );
+  }
+
   async function decisions(root, [id]) {
     const input = h("input", { id: "decision-id", placeholder: "decision id from a denial", size: 40, value: id || "" });
     const result = h("div", {});
@@ -261,9 +297,14 @@
       if (!wanted) return;
       try {
         result.replaceChildren(decisionView(await api("GET", `/v1/decisions/${encodeURIComponent(wanted)}`)));
+        return;
       } catch (error) {
-        result.replaceChildren(h("p", { id: "decision-result", class: "muted" }, error.status === 404 ? "No flagged decision with this id on this replica." : error.message));
+        if (error.status !== 404) return void result.replaceChildren(h("p", { id: "decision-result", class: "muted" }, error.message));
       }
+      // Not in this replica's recent decisions: enforcements (quarantines, blocks) are in the shared audit trail.
+      result.replaceChildren(h("p", { class: "muted" }, "Not among this replica's recent decisions; searching the audit trail…"));
+      const record = await auditRecordOfDecision(wanted);
+      result.replaceChildren(record ? auditDecisionView(wanted, record) : h("p", { id: "decision-result", class: "muted" }, "No decision with this id on this replica, and no enforcement in the audit trail carries it."));
     };
     const recent = await api("GET", "/v1/decisions?limit=50");
     root.append(

@@ -41,6 +41,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("analyst console and p
   let page: Page;
   let replay: ScenarioFigures;
   let policyPath: string;
+  let secrets: ReturnType<typeof secretsDir>;
   const traffic = linesText(generate(SCENARIO));
   /** Every client address in the replayed traffic: none may appear on a page or in a report. */
   const rawAddresses = [...new Set(traffic.match(/\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b/g) ?? [])].filter((ip) => !ip.endsWith(".0"));
@@ -59,7 +60,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("analyst console and p
   beforeAll(async () => {
     mkdirSync(OUTPUT, { recursive: true });
     redis = await startRedisServer();
-    const secrets = secretsDir();
+    secrets = secretsDir();
     policyPath = policyFile(readFileSync(examplePolicyPath, "utf8"));
     app = await startTestApp({ redisUrl: redis.url, adminTokensFile: secrets.tokens, trustEventTime: true, policy: policyPath });
     envoy = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
@@ -126,6 +127,27 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("analyst console and p
     expect(text).toContain(recent.reasons[0]!.code);
     await shot("decision");
     expectNoRawIdentifiers(await page.content());
+
+    // An appeal reaching another replica: its ring lacks the decision, the shared audit trail has it.
+    const other = await startTestApp({ redisUrl: redis.url, adminTokensFile: secrets.tokens, trustEventTime: true, policy: policyPath });
+    const elsewhere = await browser.newPage();
+    try {
+      await elsewhere.goto(`http://127.0.0.1:${other.adminPort}/console/`);
+      await elsewhere.fill("#token", TOKENS.viewer);
+      await elsewhere.click("#signin");
+      await elsewhere.click('a[href="#/decisions"]');
+      await elsewhere.fill("#decision-id", recent.decisionId);
+      await elsewhere.click("#decision-find");
+      await elsewhere.waitForSelector("#decision-result h2");
+      const found = await elsewhere.textContent("#decision-result");
+      expect(found).toContain("From the shared audit trail");
+      expect(found).toContain("quarantine.created");
+      expect(found).toContain(recent.reasons[0]!.code);
+      await elsewhere.screenshot({ path: join(OUTPUT, "decision-other-replica.png"), fullPage: true });
+    } finally {
+      await elsewhere.close();
+      await other.stop();
+    }
   });
 
   it("quarantines a client by hand and lifts it with a reason; the gRPC answer follows", async () => {
