@@ -42,16 +42,8 @@ export const STAT = {
   overflow: STATS_OVERFLOW_FIELD,
 } as const;
 
-/** Names seen so far and their field form: policy names repeat on every decision, so each is cleaned once. */
-const cleaned = new Map<string, string>();
-
 function clean(name: string): string {
-  let field = cleaned.get(name);
-  if (field === undefined) {
-    field = name.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 64);
-    if (cleaned.size < 4_096) cleaned.set(name, field);
-  }
-  return field;
+  return name.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 64);
 }
 
 /** Reason code of a request denied by a quarantine already in force (see responder.ts). */
@@ -67,6 +59,48 @@ export function familyOf(decision: Pick<Decision, "reasons">): string {
 
 /** Rules whose family is remembered, for requests a quarantine holds (they carry no signal of their own). */
 const MAX_RULE_FAMILIES = 256;
+
+/** Field names by the policy names they are made of, built once each (at most MAX_NAMES per kind). */
+class FieldNames {
+  readonly #actions = new Map<string, string>();
+  readonly #rules = new Map<string, Map<string, string>>();
+  readonly #endpoints = new Map<string, { all: string; mitigated: string; incident: string }>();
+  readonly #families = new Map<string, string>();
+  readonly #shadows = new Map<string, string>();
+
+  action(action: string): string {
+    return cached(this.#actions, action, () => STAT.action(action));
+  }
+
+  rule(rule: string, action: string): string {
+    const byAction = cached(this.#rules, rule, () => new Map<string, string>());
+    return cached(byAction, action, () => STAT.rule(rule, action));
+  }
+
+  endpoint(endpoint: string): { all: string; mitigated: string; incident: string } {
+    return cached(this.#endpoints, endpoint, () => ({ all: STAT.endpoint(endpoint, false), mitigated: STAT.endpoint(endpoint, true), incident: STAT.incident(endpoint) }));
+  }
+
+  family(family: string): string {
+    return cached(this.#families, family, () => STAT.family(family));
+  }
+
+  shadow(rule: string): string {
+    return cached(this.#shadows, rule, () => STAT.shadow(rule));
+  }
+}
+
+const MAX_NAMES = 1_024;
+
+/** The value under `key`, made and kept while the map has room (made each time once it is full). */
+function cached<V>(map: Map<string, V>, key: string, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    if (map.size < MAX_NAMES) map.set(key, value);
+  }
+  return value;
+}
 
 export interface DecisionStatisticsDependencies {
   store: DecisionStatsStore;
@@ -95,24 +129,40 @@ export class DecisionStatistics {
   #flushing: Promise<void> | undefined;
   /** True after a failed flush until one succeeds: the store being away is logged once, not every flush. */
   #failing = false;
+  #currentMinute = -1;
+  #currentCounts: Map<string, number> | undefined;
+  readonly #fields = new FieldNames();
 
   constructor(deps: DecisionStatisticsDependencies) {
     this.#deps = deps;
   }
 
+  /**
+   * Counts one decision. On the Check path: field names are built once per rule, endpoint and
+   * family and reused, and the current minute's counters are kept at hand.
+   */
   observe(decision: Decision): void {
-    const mitigated = decision.action !== "allow";
-    const add = this.#minute();
-    add(STAT.total);
-    add(STAT.action(decision.action));
-    if (decision.rule) add(STAT.rule(decision.rule, decision.action));
-    if (decision.endpoint) add(STAT.endpoint(decision.endpoint, false));
-    if (decision.endpoint && mitigated) add(STAT.endpoint(decision.endpoint, true));
-    if (mitigated) add(STAT.family(this.#family(decision)));
-    for (const shadow of decision.shadowed) add(STAT.shadow(shadow.rule));
-    if (decision.reasons.some((r) => r.code === "friction.waived")) add(STAT.waived);
-    if (decision.degraded) add(STAT.degraded);
-    if (decision.endpoint && decision.reasons.some((r) => r.code.startsWith("site."))) add(STAT.incident(decision.endpoint));
+    const counts = this.#current();
+    const action = decision.action;
+    const mitigated = action !== "allow";
+    this.#bump(counts, STAT.total);
+    this.#bump(counts, this.#fields.action(action));
+    if (decision.rule) this.#bump(counts, this.#fields.rule(decision.rule, action));
+    const endpoint = decision.endpoint ? this.#fields.endpoint(decision.endpoint) : undefined;
+    if (endpoint) {
+      this.#bump(counts, endpoint.all);
+      if (mitigated) this.#bump(counts, endpoint.mitigated);
+    }
+    if (mitigated) this.#bump(counts, this.#fields.family(this.#family(decision)));
+    for (const shadow of decision.shadowed) this.#bump(counts, this.#fields.shadow(shadow.rule));
+    if (decision.degraded) this.#bump(counts, STAT.degraded);
+    for (const reason of decision.reasons) {
+      if (reason.code === "friction.waived") this.#bump(counts, STAT.waived);
+      else if (endpoint && reason.code.startsWith("site.")) {
+        this.#bump(counts, endpoint.incident);
+        break;
+      }
+    }
   }
 
   #family(decision: Decision): string {
@@ -124,7 +174,7 @@ export class DecisionStatistics {
   }
 
   relief(kind: ReliefKind): void {
-    this.#minute()(STAT.relief(kind));
+    this.#bump(this.#current(), STAT.relief(kind));
   }
 
   start(): void {
@@ -159,18 +209,25 @@ export class DecisionStatistics {
     return [...byStart.entries()].sort(([a], [b]) => a - b).map(([startMs, counts]) => ({ startMs, counts }));
   }
 
-  #minute(): (field: string) => void {
+  /** The counters of the minute it is now, created (and old pending minutes dropped) when it begins. */
+  #current(): Map<string, number> {
     const minute = bucketStart("minute", this.#deps.clock());
+    if (minute === this.#currentMinute && this.#currentCounts && this.#pending.get(minute) === this.#currentCounts) return this.#currentCounts;
     let counts = this.#pending.get(minute);
     if (!counts) {
       this.#pending.set(minute, (counts = new Map()));
       this.#dropOld(minute);
     }
-    const bucket = counts;
-    return (field) => {
-      const key = bucket.has(field) || bucket.size < MAX_STATS_FIELDS - 1 ? field : STAT.overflow;
-      bucket.set(key, (bucket.get(key) ?? 0) + 1);
-    };
+    this.#currentMinute = minute;
+    this.#currentCounts = counts;
+    return counts;
+  }
+
+  #bump(counts: Map<string, number>, field: string): void {
+    const count = counts.get(field);
+    if (count !== undefined) counts.set(field, count + 1);
+    else if (counts.size < MAX_STATS_FIELDS - 1) counts.set(field, 1);
+    else counts.set(STAT.overflow, (counts.get(STAT.overflow) ?? 0) + 1);
   }
 
   #dropOld(current: number): void {
