@@ -83,6 +83,16 @@ export default tseslint.config(
     },
   },
   {
+    // The analyst console's page script runs in the browser, as a classic script.
+    files: ["console/**/*.js"],
+    languageOptions: {
+      sourceType: "script",
+      globals: Object.fromEntries(
+        ["window", "document", "location", "sessionStorage", "fetch", "URL", "URLSearchParams", "Blob", "Node", "setInterval", "clearInterval"].map((name) => [name, "readonly"]),
+      ),
+    },
+  },
+  {
     files: ["test/**", "bench/**", "scripts/**", "**/*.test.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "off", "no-console": "off" },
   },
