@@ -39,6 +39,8 @@ COPY package.json ./
 COPY proto ./proto
 # The hosting ASN list the GeoIP classification uses unless PALISADE_HOSTING_ASNS_FILE names another.
 COPY data ./data
+# console/ holds the analyst console's page, script and styles, found like proto/ by walking up.
+COPY console ./console
 COPY examples/policy.yaml ./examples/policy.yaml
 COPY --chmod=0555 docker/node-heap-cap.sh ./docker/node-heap-cap.sh
 # The `node` user of the official image, by number so that Kubernetes' runAsNonRoot can check it.
