@@ -149,8 +149,8 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
   #contextFromAttribution(entry: AccessLogRecord): AttemptContext | undefined {
     const attribution = entry.attribution;
     if (!attribution) return undefined;
-    const { action, ...attributes } = attribution;
-    return { ...attributes, timeMs: entry.timeMs ?? this.deps.clock.now(), allowed: !isDenial(action) };
+    const { action, place, ...attributes } = attribution;
+    return { ...attributes, location: placeOf(place), timeMs: entry.timeMs ?? this.deps.clock.now(), allowed: !isDenial(action) };
   }
 
   /** No Check context (it expired, or the entry carries none): attribute it to the client address. */
@@ -167,6 +167,14 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
       allowed: entry.deniedByAuthz !== true,
     };
   }
+}
+
+/** "latitude,longitude" from the attribution; undefined for anything else (it came back through Envoy). */
+function placeOf(place: string | undefined): AttemptContext["location"] {
+  const match = place ? /^(-?\d{1,3}(?:\.\d+)?),(-?\d{1,3}(?:\.\d+)?)$/.exec(place) : null;
+  if (!match) return undefined;
+  const [latitude, longitude] = [Number(match[1]), Number(match[2])];
+  return Math.abs(latitude) <= 90 && Math.abs(longitude) <= 180 ? { latitude, longitude } : undefined;
 }
 
 function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: CompiledPolicy): Map<string, EntityOp[]> {

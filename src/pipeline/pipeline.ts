@@ -176,5 +176,6 @@ function attributionOf(request: NormalisedRequest): NonNullable<Decision["attrib
     fingerprintId: request.fingerprintId,
     headerShape: request.headerShape,
     country: request.country,
+    place: request.location && `${request.location.latitude.toFixed(1)},${request.location.longitude.toFixed(1)}`,
   };
 }

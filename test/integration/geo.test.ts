@@ -82,7 +82,8 @@ describe("through gRPC on Redis", () => {
   let logs: EnvoyAccessLogClient;
   let clockMs = Date.now() - 20 * 3_600_000;
 
-  async function login(ip: string, username: string, stepMs: number) {
+  /** `viaAnotherReplica`: the access-log entry names a request this replica never saw, as when Envoy's log stream lands elsewhere. */
+  async function login(ip: string, username: string, stepMs: number, viaAnotherReplica = false) {
     clockMs += stepMs;
     await authz.check({ path: "/static/login.css", ip, headers: BROWSER, timeMs: clockMs - 500 });
     const requestId = randomUUID();
@@ -91,7 +92,7 @@ describe("through gRPC on Redis", () => {
       body: JSON.stringify({ username, password: `right-${username}` }),
     });
     const allowed = check.status.code === 0;
-    await logs.send([{ requestId, method: "POST", path: "/api/v1/login", ip, timeMs: clockMs, status: allowed ? 200 : httpStatus(check)!, authzMetadata: check.dynamic_metadata, deniedByAuthz: !allowed }]);
+    await logs.send([{ requestId: viaAnotherReplica ? randomUUID() : requestId, method: "POST", path: "/api/v1/login", ip, timeMs: clockMs, status: allowed ? 200 : httpStatus(check)!, authzMetadata: check.dynamic_metadata, deniedByAuthz: !allowed }]);
     const data = metadata(check);
     return { action: String(data.action), rule: data.rule, reasons: data.reasons as string[] };
   }
@@ -148,6 +149,14 @@ describe("through gRPC on Redis", () => {
     const back = await login("100.64.70.12", user, 10 * 3_600_000);
     expect(back.action).toBe("allow");
     expect(back.reasons ?? []).not.toContain("account.impossible_travel");
+  });
+
+  it("learns the place from the attribution Envoy hands back when another replica gets the outcome", async () => {
+    const user = "heidi@example.com";
+    expect((await login("100.64.70.20", user, 60_000, true)).action).toBe("allow"); // New York, outcome elsewhere
+    const jump = await login("2001:db8:70::9", user, 30 * 60_000); // Sydney half an hour later
+    expect(jump.action).toBe("step_up"); // the new country and network alone would step up too…
+    expect(jump.reasons).toContain("account.impossible_travel"); // …this says the place came back through Envoy
   });
 
   it("ignores accounts with no login placed yet, and addresses the database cannot place", async () => {
