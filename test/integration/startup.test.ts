@@ -4,7 +4,7 @@
  * analyst access, `--log-format pretty` is readable, and `npm start` passes SIGTERM on.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -95,6 +95,9 @@ describe("first run", { timeout: 60_000 }, () => {
     expect(text).toMatch(/WARN: no admin tokens file \(adminTokensFile\): the analyst API and POST \/v1\/outcomes answer 401/);
     for (const hint of ["tokens:", "role: admin", "--admin-tokens-file palisade-tokens.yaml", "PALISADE_ADMIN_TOKENS_FILE", "docs/analyst-api.md"]) expect(text).toContain(hint);
     expect(serve.stdout.some((line) => line.startsWith("{"))).toBe(false);
+    // docs/analyst-api.md quotes the message word for word.
+    const message = /WARN: (no admin tokens file .*)$/m.exec(text)![1]!;
+    expect(readFileSync(join(repoRoot, "docs", "analyst-api.md"), "utf8").replace(/\s+/g, " ")).toContain(message);
     serve.child.kill("SIGTERM");
     expect(await serve.exited).toBe(0);
   });
