@@ -85,6 +85,14 @@ describe("the Check span", () => {
     expect(parentOf(check!)).toBe(spanId);
   });
 
+  it("continues single-header B3 (b3: trace-span-sampled)", async () => {
+    const [traceId, spanId] = [hex(16), hex(8)];
+    await authz.check(login({ b3: `${traceId}-${spanId}-1` }));
+    const [check] = named("palisade.check");
+    expect(check!.spanContext().traceId).toBe(traceId);
+    expect(parentOf(check!)).toBe(spanId);
+  });
+
   it("prefers the context of Envoy's own call (gRPC metadata) to the request's", async () => {
     const [callTrace, callSpan] = [hex(16), hex(8)];
     const Authorization = (upstreamGrpc() as any).envoy.service.auth.v3.Authorization as grpc.ServiceClientConstructor;
