@@ -1,4 +1,3 @@
-import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { DEFAULT_NAMESPACE } from "../keys.js";
 import {
   closeClient,
@@ -17,6 +16,7 @@ import {
   OBSERVE_BASELINE_SCRIPT,
   type ScriptCall,
 } from "./store-scripts.js";
+import { redisSpan } from "./spans.js";
 import { parseRedisUrl } from "./url.js";
 import {
   assertValidApply,
@@ -28,8 +28,6 @@ import {
   type Store,
 } from "../store.js";
 
-/** Non-recording until an SDK registers a provider (see telemetry/tracing.ts). */
-const tracer = trace.getTracer("palisade");
 
 /**
  * ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT for commands made by defineCommand.
@@ -127,25 +125,15 @@ export class RedisStore implements Store {
     return this.#call(`${name} script`, () => (this.#client as unknown as ScriptedClient)[name](keys.length, ...keys, ...args));
   }
 
-  /**
-   * One store call, in a client span (`redis <script>`) under whatever span is active (a Check,
-   * a ShouldRateLimit, an access-log batch). Made here by hand rather than by
-   * @opentelemetry/instrumentation-ioredis: that patches ioredis through require hooks, which an
-   * ES module's import of ioredis bypasses unless a loader hook is registered before start, and
-   * its span would name EVALSHA where this one names the script. No keys or arguments are
-   * recorded: they hold pseudonyms at best, and counts are in the metrics.
-   */
-  async #call<T>(what: string, send: () => Promise<T>): Promise<T> {
-    return tracer.startActiveSpan(`redis ${what}`, { kind: SpanKind.CLIENT, attributes: { "db.system": "redis", "db.operation.name": what } }, async (span) => {
+  /** One store call, in a `redis <what>` client span (spans.ts). */
+  #call<T>(what: string, send: () => Promise<T>): Promise<T> {
+    return redisSpan(what, async () => {
       try {
         return await withDeadline(send(), this.#timeoutMs, what);
       } catch (error) {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
         // The connection state says more to an operator than ioredis' wording for "not connected".
         const state = this.#client.status;
         throw new StoreUnavailableError(`redis ${what} failed (connection ${state}): ${errorMessage(error)}`, { cause: error });
-      } finally {
-        span.end();
       }
     });
   }
