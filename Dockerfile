@@ -41,6 +41,8 @@ COPY --from=build /src/dist ./dist
 # test/deploy/image-layout.test.ts lays out these COPY lines and runs the CLI from them.
 COPY package.json ./
 COPY proto ./proto
+# console/ holds the analyst console's page, script and styles, found like proto/ by walking up.
+COPY console ./console
 COPY examples/policy.yaml examples/ratelimit.yaml ./examples/
 COPY examples/lab ./examples/lab
 COPY examples/policies ./examples/policies
