@@ -16,6 +16,8 @@ export interface ServerProcess {
 export interface PalisadeOptions {
   /** More `palisade serve` flags, e.g. `--ratelimit-compat envoyproxy`. */
   args?: string[];
+  /** More environment, e.g. PALISADE_WARM_UP_DECISIONS. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -25,23 +27,23 @@ export interface PalisadeOptions {
  */
 export function startPalisadeProcess(redisUrl: string, options: PalisadeOptions = {}): Promise<ServerProcess> {
   const args = ["src/cli/index.ts", "serve", "--grpc-port", "0", "--admin-port", "0", "--redis-url", redisUrl, ...(options.args ?? [])];
-  return startProcess(args, (line) => {
+  return startProcess(args, options.env ?? {}, (line) => {
     const entry = JSON.parse(line) as { msg?: string; grpcPort?: number; adminPort?: number };
     return entry.msg === "palisade ready" ? { grpcPort: entry.grpcPort!, adminPort: entry.adminPort } : undefined;
   });
 }
 
 export function startNoopProcess(): Promise<ServerProcess> {
-  return startProcess(["bench/noop-server.ts"], (line) => (line.startsWith("port ") ? { grpcPort: Number(line.slice(5)) } : undefined));
+  return startProcess(["bench/noop-server.ts"], {}, (line) => (line.startsWith("port ") ? { grpcPort: Number(line.slice(5)) } : undefined));
 }
 
-function startProcess(args: string[], ready: (line: string) => { grpcPort: number; adminPort?: number } | undefined): Promise<ServerProcess> {
+function startProcess(args: string[], extraEnv: Record<string, string>, ready: (line: string) => { grpcPort: number; adminPort?: number } | undefined): Promise<ServerProcess> {
   // BENCH_PROFILE=1 writes a CPU profile of each server (node --cpu-prof) for `Where is the time`.
   const profile = process.env.BENCH_PROFILE === "1" ? ["--cpu-prof", "--cpu-prof-dir=bench/results/profiles"] : [];
   const [command, commandArgs] = pinnedCommand(process.execPath, [...profile, "--import", "tsx", ...args]);
   const child: ChildProcess = spawn(command, commandArgs, {
     cwd: repoRoot,
-    env: { ...process.env, PALISADE_LOG_LEVEL: "info", PALISADE_GRPC_HOST: "127.0.0.1", PALISADE_ADMIN_HOST: "127.0.0.1" },
+    env: { ...process.env, PALISADE_LOG_LEVEL: "info", PALISADE_GRPC_HOST: "127.0.0.1", PALISADE_ADMIN_HOST: "127.0.0.1", ...extraEnv },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));

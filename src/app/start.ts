@@ -15,6 +15,7 @@ import { createDecisionCore } from "./decision-core.js";
 import { createEnvoyServer } from "./grpc.js";
 import { createHttpServer } from "./http.js";
 import { readiness } from "./readiness.js";
+import { warmUp } from "./warm-up.js";
 import { openWebhooks } from "./webhooks.js";
 
 /** A running Palisade: the one place that picks concrete adapters and wires them together. */
@@ -82,6 +83,13 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     throw error;
   });
   const store = core.stores.store;
+  // Warm before ready: no port opens (so no probe says ready) until the Check path has run hot.
+  const warm = await warmUp(core, settings, clock, settings.warmUpDecisions).catch(async (error: unknown) => {
+    await rateLimitConfig?.stop();
+    webhooks?.close();
+    await core.stop();
+    throw error;
+  });
   const grpcServer = createEnvoyServer({ settings, core, rateLimitConfig, clock, metrics, logger });
   const admin = await createHttpServer({ settings, core, clock, metrics, logger, readiness: () => readiness(core.policy, store, rateLimitConfig) });
   const challengeServer = await createChallengeServer({
@@ -94,7 +102,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
   const grpcPort = await grpcServer.listen();
   const adminPort = await admin.listen();
   const challengePort = await challengeServer.listen();
-  logger.info({ grpcPort, adminPort, challengePort, store: store.kind, policy: core.policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
+  logger.info({ grpcPort, adminPort, challengePort, warmUp: warm, store: store.kind, policy: core.policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
 
   return {
     grpcPort,
