@@ -69,6 +69,62 @@ export async function closedLoop(call: (index: number) => Promise<unknown>, opti
   };
 }
 
+export interface Target {
+  name: string;
+  call: (index: number) => Promise<unknown>;
+  /** Processes whose CPU time is measured while this target is loaded, by name. */
+  processes: Record<string, number>;
+}
+
+/**
+ * Several servers measured in alternating windows (A, B, C, A, B, C…) rather than one after
+ * the other: on a shared machine the background load drifts, and interleaving spreads that
+ * drift over every server alike, so their ratios hold better than their absolute figures.
+ */
+export async function interleaved(targets: readonly Target[], options: { concurrency: number; rounds: number; secondsPerRound: number; warmupSeconds: number }): Promise<{ name: string; result: LoadResult }[]> {
+  for (const target of targets) await runFor(target.call, options.concurrency, options.warmupSeconds * 1000, () => {});
+  const state = targets.map(() => ({ latencies: [] as number[], errors: 0, errorKinds: {} as Record<string, number>, seconds: 0, cpu: {} as Record<string, number> }));
+  for (let round = 0; round < options.rounds; round++) {
+    for (const [i, target] of targets.entries()) {
+      const s = state[i]!;
+      const cpuBefore = Object.fromEntries(Object.entries(target.processes).map(([name, pid]) => [name, processCpuSeconds(pid)]));
+      const clientBefore = process.cpuUsage();
+      const started = process.hrtime.bigint();
+      await runFor(target.call, options.concurrency, options.secondsPerRound * 1000, (ns, failure) => {
+        s.latencies.push(ns / 1e6);
+        if (failure === undefined) return;
+        s.errors += 1;
+        if (failure in s.errorKinds || Object.keys(s.errorKinds).length < 5) s.errorKinds[failure] = (s.errorKinds[failure] ?? 0) + 1;
+      });
+      s.seconds += Number(process.hrtime.bigint() - started) / 1e9;
+      const client = process.cpuUsage(clientBefore);
+      for (const [name, pid] of Object.entries(target.processes)) s.cpu[name] = (s.cpu[name] ?? 0) + processCpuSeconds(pid) - cpuBefore[name]!;
+      s.cpu.loadGenerator = (s.cpu.loadGenerator ?? 0) + (client.user + client.system) / 1e6;
+    }
+  }
+  return targets.map((target, i) => ({ name: target.name, result: summarise(state[i]!) }));
+}
+
+function summarise(s: { latencies: number[]; errors: number; errorKinds: Record<string, number>; seconds: number; cpu: Record<string, number> }): LoadResult {
+  const latencies = [...s.latencies].sort((a, b) => a - b);
+  const at = (q: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
+  const requests = Math.max(1, latencies.length);
+  return {
+    requests: latencies.length,
+    errors: s.errors,
+    errorKinds: s.errorKinds,
+    seconds: round(s.seconds),
+    perSecond: Math.round(latencies.length / s.seconds),
+    p50: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    p999: at(0.999),
+    max: round(latencies.at(-1) ?? 0),
+    cpuMicrosPerRequest: Object.fromEntries(Object.entries(s.cpu).map(([name, sec]) => [name, Math.round((sec * 1e6) / requests)])),
+    cpuShare: Object.fromEntries(Object.entries(s.cpu).map(([name, sec]) => [name, round(sec / s.seconds, 2)])),
+  };
+}
+
 async function runFor(
   call: (index: number) => Promise<unknown>,
   concurrency: number,

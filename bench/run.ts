@@ -15,7 +15,7 @@ import { Redis } from "ioredis";
 import { startRedisServer } from "../test/helpers/redis-server.js";
 import { referenceMissing, startReference } from "../test/support/envoy-ratelimit-reference.js";
 import { repoRoot } from "../test/support/policies.js";
-import { closedLoop, round, sequentialLatencies, type LoadOptions, type LoadResult } from "./load.js";
+import { closedLoop, interleaved, round, sequentialLatencies, type LoadResult } from "./load.js";
 import { measureAttackMemory } from "./memory.js";
 import { measureReplaySpeed } from "./replay-speed.js";
 import { commandStats, diffStats } from "./redis-stats.js";
@@ -27,6 +27,8 @@ import { envoyRateLimitClient } from "../test/support/envoy-ratelimit-client.js"
 
 const quick = process.env.BENCH_QUICK === "1";
 const LOAD = { concurrency: 32, seconds: quick ? 3 : 10, warmupSeconds: quick ? 1 : 2 };
+/** Interleaved windows: each server is loaded ROUNDS times, `seconds / ROUNDS` each time. */
+const ROUNDS = { concurrency: LOAD.concurrency, rounds: quick ? 1 : 3, secondsPerRound: quick ? 3 : LOAD.seconds / 3, warmupSeconds: LOAD.warmupSeconds };
 const PHASES = new Set((process.env.BENCH_ONLY ?? "check,ratelimit,first,memory,replay").split(","));
 /** envoyproxy/ratelimit's format, no Palisade extensions: the same work for every rate-limit server. */
 const PEER_RATELIMIT_DIR = join(repoRoot, "bench/peers/ratelimit");
@@ -46,54 +48,53 @@ async function main(): Promise<void> {
     load: LOAD,
     pinning: PINNING ?? "none (needs taskset and two CPUs)",
   };
-  const load = (server: ServerProcess | { pid: number }): LoadOptions => ({ ...LOAD, processes: { server: server.pid, redis: redisPid } });
   try {
     if (PHASES.has("check")) {
-      const rows: Row[] = [];
       const noop = await startNoopProcess();
-      rows.push({ name: "no-op grpc-js", result: await measureChecks(noop, load(noop)) });
-      await noop.stop();
       const app = await startPalisadeProcess(redis.url);
-      const before = await commandStats(inspector);
-      const palisade = await measureChecks(app, load(app));
-      results.redisPerCheck = diffStats(before, await commandStats(inspector), palisade.requests + warmupRequests(palisade));
-      rows.push({ name: "Palisade", result: palisade });
-      await app.stop();
-      results.check = rows;
+      const noopClient = upstreamAuthzClient(`127.0.0.1:${noop.grpcPort}`);
+      const client = upstreamAuthzClient(`127.0.0.1:${app.grpcPort}`);
+      const check = (c: typeof client) => (i: number) => c.check(storefrontRequest(i, Date.now()));
+      results.check = await interleaved(
+        [
+          { name: "no-op grpc-js", call: check(noopClient), processes: { server: noop.pid, redis: redisPid } },
+          { name: "Palisade", call: check(client), processes: { server: app.pid, redis: redisPid } },
+        ],
+        ROUNDS,
+      );
+      results.redisPerCheck = await redisPerRequest(inspector, check(client));
+      noopClient.close();
+      client.close();
+      await Promise.all([noop.stop(), app.stop()]);
     }
     if (PHASES.has("ratelimit")) {
-      const rows: Row[] = [];
-      const unavailable: Record<string, string> = {};
-      const measure = async (name: string, server: { pid: number; grpcAddress: string; stop(): Promise<void> }) => {
-        await inspector.flushall();
-        const before = await commandStats(inspector);
-        const limiter = envoyRateLimitClient(server.grpcAddress);
-        const result = await closedLoop((i) => limiter.shouldRateLimit(storefrontRateLimitRequest(i)), load(server));
-        limiter.close();
-        await server.stop();
-        rows.push({ name, result });
-        (results.redisPerRateLimit ??= {} as Record<string, unknown>) as Record<string, unknown>;
-        (results.redisPerRateLimit as Record<string, unknown>)[name] = diffStats(before, await commandStats(inspector), result.requests + warmupRequests(result));
-      };
-      const grpc = (server: ServerProcess) => ({ ...server, grpcAddress: `127.0.0.1:${server.grpcPort}` });
-      await measure("no-op grpc-js", grpc(await startNoopProcess()));
-      await measure("Palisade", grpc(await startPalisadeProcess(redis.url, { args: ["--ratelimit-config", PEER_RATELIMIT_DIR] })));
-      await measure(
-        "Palisade envoyproxy mode",
-        grpc(await startPalisadeProcess(redis.url, { args: ["--ratelimit-config", PEER_RATELIMIT_DIR, "--ratelimit-compat", "envoyproxy"] })),
-      );
+      // Every server on its own Redis database, so that none counts another's hits.
+      const noop = await startNoopProcess();
+      const palisade = await startPalisadeProcess(`${redis.url}/1`, { args: ["--ratelimit-config", PEER_RATELIMIT_DIR] });
+      const compat = await startPalisadeProcess(`${redis.url}/2`, { args: ["--ratelimit-config", PEER_RATELIMIT_DIR, "--ratelimit-compat", "envoyproxy"] });
+      const servers: { name: string; pid: number; grpcAddress: string; stop(): Promise<void> }[] = [
+        { name: "no-op grpc-js", ...noop, grpcAddress: `127.0.0.1:${noop.grpcPort}` },
+        { name: "Palisade", ...palisade, grpcAddress: `127.0.0.1:${palisade.grpcPort}` },
+        { name: "Palisade envoyproxy mode", ...compat, grpcAddress: `127.0.0.1:${compat.grpcPort}` },
+      ];
       const missing = referenceMissing();
-      if (missing) unavailable["envoyproxy/ratelimit"] = missing;
+      if (missing) results.peersUnavailable = { "envoyproxy/ratelimit": missing, ...PEERS_NOT_INSTALLABLE };
       else {
-        const reference = await startReference({
-          runtimeDir: PEER_RATELIMIT_DIR,
-          redisAddress: `127.0.0.1:${redis.port}`,
-          wrap: pinnedCommand,
-        });
-        await measure("envoyproxy/ratelimit", reference);
+        const reference = await startReference({ runtimeDir: PEER_RATELIMIT_DIR, redisAddress: `127.0.0.1:${redis.port}`, wrap: pinnedCommand });
+        servers.push({ name: "envoyproxy/ratelimit", ...reference });
+        results.peersUnavailable = PEERS_NOT_INSTALLABLE;
       }
-      results.shouldRateLimit = rows;
-      results.peersUnavailable = { ...unavailable, ...PEERS_NOT_INSTALLABLE };
+      const clients = servers.map((server) => envoyRateLimitClient(server.grpcAddress));
+      const call = (limiter: (typeof clients)[number]) => (i: number) => limiter.shouldRateLimit(storefrontRateLimitRequest(i));
+      results.shouldRateLimit = await interleaved(
+        servers.map((server, i) => ({ name: server.name, call: call(clients[i]!), processes: { server: server.pid, redis: redisPid } })),
+        ROUNDS,
+      );
+      const perRequest: Record<string, unknown> = {};
+      for (const [i, server] of servers.entries()) if (i > 0) perRequest[server.name] = await redisPerRequest(inspector, call(clients[i]!));
+      results.redisPerRateLimit = perRequest;
+      for (const limiter of clients) limiter.close();
+      await Promise.all(servers.map((server) => server.stop()));
     }
     if (PHASES.has("first")) results.firstChecks = await measureFirstChecks(redis.url);
     if (PHASES.has("memory")) results.attackMemory = await measureAttackMemory(redis.url, { requests: Number(process.env.BENCH_ATTACK_REQUESTS ?? (quick ? 50_000 : 300_000)) });
@@ -118,15 +119,6 @@ const PEERS_NOT_INSTALLABLE = {
   "Limitador (limitador-server)": "cargo install limitador-server: no such crate on crates.io (only the `limitador` library is published)",
   "OPA Envoy plugin (opa_envoy)": "go install github.com/open-policy-agent/opa-envoy-plugin/cmd/opa_envoy@latest: the Go module proxy answers 403, module not available",
 };
-
-async function measureChecks(server: ServerProcess, options: LoadOptions): Promise<LoadResult> {
-  const client = upstreamAuthzClient(`127.0.0.1:${server.grpcPort}`);
-  try {
-    return await closedLoop((i) => client.check(storefrontRequest(i, Date.now())), options);
-  } finally {
-    client.close();
-  }
-}
 
 /**
  * Warm before ready: a fresh server's Checks, one at a time, from the moment it said ready, over
@@ -175,9 +167,11 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
-/** Warm-up requests also reached Redis; the closed loop runs the same rate, so scale by time. */
-function warmupRequests(result: LoadResult): number {
-  return Math.round(result.perSecond * LOAD.warmupSeconds);
+/** Redis commands per request (INFO commandstats) over a short window of one server alone. */
+async function redisPerRequest(inspector: Redis, call: (index: number) => Promise<unknown>) {
+  const before = await commandStats(inspector);
+  const result = await closedLoop(call, { concurrency: LOAD.concurrency, seconds: quick ? 1 : 3, warmupSeconds: 0 });
+  return diffStats(before, await commandStats(inspector), result.requests);
 }
 
 function machine() {
@@ -196,7 +190,7 @@ function printTables(results: Record<string, unknown>): void {
   process.stdout.write(`pinning: ${JSON.stringify(results.pinning)}; load average at start ${JSON.stringify((results.machine as { loadAverage: number[] }).loadAverage)}\n`);
   for (const [title, rows] of [["Check", results.check], ["ShouldRateLimit", results.shouldRateLimit]] as [string, Row[] | undefined][]) {
     if (!rows) continue;
-    process.stdout.write(`\n${title} (${LOAD.concurrency} in flight, ${LOAD.seconds} s)\n`);
+    process.stdout.write(`\n${title} (${LOAD.concurrency} in flight, ${ROUNDS.rounds} interleaved windows of ${ROUNDS.secondsPerRound} s per server)\n`);
     printTable(rows);
   }
   const print = (label: string, value: unknown) => value !== undefined && process.stdout.write(`\n${label}: ${JSON.stringify(value)}\n`);

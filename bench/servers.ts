@@ -43,7 +43,7 @@ function startProcess(args: string[], extraEnv: Record<string, string>, ready: (
   const [command, commandArgs] = pinnedCommand(process.execPath, [...profile, "--import", "tsx", ...args]);
   const child: ChildProcess = spawn(command, commandArgs, {
     cwd: repoRoot,
-    env: { ...process.env, PALISADE_LOG_LEVEL: "info", PALISADE_GRPC_HOST: "127.0.0.1", PALISADE_ADMIN_HOST: "127.0.0.1", ...extraEnv },
+    env: { ...process.env, PALISADE_LOG_LEVEL: "info", PALISADE_GRPC_HOST: "127.0.0.1", PALISADE_ADMIN_HOST: "127.0.0.1", PALISADE_CHALLENGE_HOST: "127.0.0.1", PALISADE_CHALLENGE_PORT: "0", ...extraEnv },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
