@@ -148,7 +148,6 @@ function clientAddress(
   client: CompiledPolicy["client"],
   anomalies: string[],
 ): ParsedAddress | undefined {
-  const peer = parseAddress(attrs.peerAddress);
   let chosen: ParsedAddress | undefined;
   if (client.ipSource === "x-envoy-external-address") {
     chosen = parseAddress(headers.get("x-envoy-external-address"));
@@ -159,10 +158,14 @@ function clientAddress(
     chosen = parseAddress(hops[hops.length - 1 - client.trustedHops]);
   }
   if (!chosen && client.ipSource !== "peer") anomalies.push("client_address_missing");
-  const address = chosen ?? peer;
+  // The peer is parsed only when no header named the client (most Checks never need it).
+  const address = chosen ?? parseAddress(attrs.peerAddress);
   if (!address) anomalies.push("no_client_address");
   return address;
 }
+
+/** One decoder for every body: without `stream` a TextDecoder keeps no state between calls. */
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 function parseBody(
   body: Uint8Array | undefined,
@@ -177,7 +180,7 @@ function parseBody(
   }
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+    text = STRICT_UTF8.decode(body);
   } catch {
     anomalies.push("body_not_utf8");
     return undefined;
