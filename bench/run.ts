@@ -5,7 +5,8 @@
  *
  * The load generator (this process) is pinned to one CPU, every server and Redis to the other
  * (bench/pin.ts), the same for the no-op baseline, Palisade and the peers. `BENCH_ONLY=check,
- * ratelimit,first,memory,replay` picks phases (all by default); `BENCH_QUICK=1` shortens them.
+ * ratelimit,first,memory,replay` picks phases (all by default); `BENCH_QUICK=1` shortens them;
+ * `BENCH_BASELINE_TREE=<checkout>` adds an earlier commit's Palisade to the Check comparison.
  */
 import { execSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -55,17 +56,21 @@ async function main(): Promise<void> {
       const noopClient = upstreamAuthzClient(`127.0.0.1:${noop.grpcPort}`);
       const client = upstreamAuthzClient(`127.0.0.1:${app.grpcPort}`);
       const check = (c: typeof client) => (i: number) => c.check(storefrontRequest(i, Date.now()));
-      results.check = await interleaved(
-        [
-          { name: "no-op grpc-js", call: check(noopClient), processes: { server: noop.pid, redis: redisPid } },
-          { name: "Palisade", call: check(client), processes: { server: app.pid, redis: redisPid } },
-        ],
-        ROUNDS,
-      );
+      const targets = [
+        { name: "no-op grpc-js", call: check(noopClient), processes: { server: noop.pid, redis: redisPid } },
+        { name: "Palisade", call: check(client), processes: { server: app.pid, redis: redisPid } },
+      ];
+      // BENCH_BASELINE_TREE: an earlier commit's checkout (with node_modules), on its own Redis database.
+      const baselineTree = process.env.BENCH_BASELINE_TREE;
+      const baseline = baselineTree ? await startPalisadeProcess(`${redis.url}/3`, { cwd: baselineTree }) : undefined;
+      const baselineClient = baseline && upstreamAuthzClient(`127.0.0.1:${baseline.grpcPort}`);
+      if (baseline && baselineClient) targets.push({ name: "Palisade (baseline tree)", call: check(baselineClient), processes: { server: baseline.pid, redis: redisPid } });
+      results.check = await interleaved(targets, ROUNDS);
       results.redisPerCheck = await redisPerRequest(inspector, check(client));
       noopClient.close();
       client.close();
-      await Promise.all([noop.stop(), app.stop()]);
+      baselineClient?.close();
+      await Promise.all([noop.stop(), app.stop(), baseline?.stop()]);
     }
     if (PHASES.has("ratelimit")) {
       // Every server on its own Redis database, so that none counts another's hits.
@@ -190,7 +195,7 @@ function printTables(results: Record<string, unknown>): void {
   process.stdout.write(`pinning: ${JSON.stringify(results.pinning)}; load average at start ${JSON.stringify((results.machine as { loadAverage: number[] }).loadAverage)}\n`);
   for (const [title, rows] of [["Check", results.check], ["ShouldRateLimit", results.shouldRateLimit]] as [string, Row[] | undefined][]) {
     if (!rows) continue;
-    process.stdout.write(`\n${title} (${LOAD.concurrency} in flight, ${ROUNDS.rounds} interleaved windows of ${ROUNDS.secondsPerRound} s per server)\n`);
+    process.stdout.write(`\n${title} (${LOAD.concurrency} in flight, ${ROUNDS.rounds} interleaved windows of ${round(ROUNDS.secondsPerRound, 1)} s per server)\n`);
     printTable(rows);
   }
   const print = (label: string, value: unknown) => value !== undefined && process.stdout.write(`\n${label}: ${JSON.stringify(value)}\n`);

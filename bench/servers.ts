@@ -18,6 +18,8 @@ export interface PalisadeOptions {
   args?: string[];
   /** More environment, e.g. PALISADE_WARM_UP_DECISIONS. */
   env?: Record<string, string>;
+  /** Another checkout to run (BENCH_BASELINE_TREE: an earlier commit, measured in the same run). */
+  cwd?: string;
 }
 
 /**
@@ -27,22 +29,22 @@ export interface PalisadeOptions {
  */
 export function startPalisadeProcess(redisUrl: string, options: PalisadeOptions = {}): Promise<ServerProcess> {
   const args = ["src/cli/index.ts", "serve", "--grpc-port", "0", "--admin-port", "0", "--redis-url", redisUrl, ...(options.args ?? [])];
-  return startProcess(args, options.env ?? {}, (line) => {
+  return startProcess(args, options.env ?? {}, options.cwd ?? repoRoot, (line) => {
     const entry = JSON.parse(line) as { msg?: string; grpcPort?: number; adminPort?: number };
     return entry.msg === "palisade ready" ? { grpcPort: entry.grpcPort!, adminPort: entry.adminPort } : undefined;
   });
 }
 
 export function startNoopProcess(): Promise<ServerProcess> {
-  return startProcess(["bench/noop-server.ts"], {}, (line) => (line.startsWith("port ") ? { grpcPort: Number(line.slice(5)) } : undefined));
+  return startProcess(["bench/noop-server.ts"], {}, repoRoot, (line) => (line.startsWith("port ") ? { grpcPort: Number(line.slice(5)) } : undefined));
 }
 
-function startProcess(args: string[], extraEnv: Record<string, string>, ready: (line: string) => { grpcPort: number; adminPort?: number } | undefined): Promise<ServerProcess> {
+function startProcess(args: string[], extraEnv: Record<string, string>, cwd: string, ready: (line: string) => { grpcPort: number; adminPort?: number } | undefined): Promise<ServerProcess> {
   // BENCH_PROFILE=1 writes a CPU profile of each server (node --cpu-prof) for `Where is the time`.
   const profile = process.env.BENCH_PROFILE === "1" ? ["--cpu-prof", "--cpu-prof-dir=bench/results/profiles"] : [];
   const [command, commandArgs] = pinnedCommand(process.execPath, [...profile, "--import", "tsx", ...args]);
   const child: ChildProcess = spawn(command, commandArgs, {
-    cwd: repoRoot,
+    cwd,
     env: { ...process.env, PALISADE_LOG_LEVEL: "info", PALISADE_GRPC_HOST: "127.0.0.1", PALISADE_ADMIN_HOST: "127.0.0.1", PALISADE_CHALLENGE_HOST: "127.0.0.1", PALISADE_CHALLENGE_PORT: "0", ...extraEnv },
     stdio: ["ignore", "pipe", "inherit"],
   });
