@@ -237,8 +237,20 @@ function headerShape(headers: Map<string, string>): string {
     if (names.length >= 64) break;
     if (!PROXY_HEADER.test(name)) names.push(name);
   }
-  return createHash("sha1").update(names.join(",")).digest("base64url").slice(0, 12);
+  const joined = names.join(",");
+  const known = SHAPES.get(joined);
+  if (known !== undefined) return known;
+  const shape = createHash("sha1").update(joined).digest("base64url").slice(0, 12);
+  // Browsers and clients send few distinct orders: remember them, within a bound (a flood of
+  // invented orders only empties the memory and is hashed as before). Not secret: header names.
+  if (SHAPES.size >= MAX_SHAPES) SHAPES.clear();
+  if (joined.length <= MAX_SHAPE_KEY) SHAPES.set(joined, shape);
+  return shape;
 }
+
+const SHAPES = new Map<string, string>();
+const MAX_SHAPES = 4096;
+const MAX_SHAPE_KEY = 2048;
 
 function countryFrom(headers: Map<string, string>, header: string | undefined): string | undefined {
   const value = header ? headers.get(header)?.trim().toUpperCase() : undefined;

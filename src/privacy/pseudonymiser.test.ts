@@ -30,6 +30,13 @@ describe("HmacPseudonymiser's remembered pseudonyms", () => {
     for (const i of [0, 1, count - 1, PSEUDONYM_CACHE_ENTRIES]) expect(pseudonymiser.pseudonymise("ip", `v${i}`)).toBe(expected(key(3), "ip", `v${i}`));
   });
 
+  it("stays correct when long values fill a generation by size rather than by count", () => {
+    const pseudonymiser = new HmacPseudonymiser({ current: key(5) });
+    const long = (i: number) => `${i}-${"y".repeat(1000)}`;
+    for (let i = 0; i < 10_000; i++) pseudonymiser.pseudonymise("fingerprint", long(i));
+    for (const i of [0, 5_000, 9_999]) expect(pseudonymiser.pseudonymise("fingerprint", long(i))).toBe(expected(key(5), "fingerprint", long(i)));
+  });
+
   it("takes any string, including separators and huge values", () => {
     const pseudonymiser = new HmacPseudonymiser({ current: key(4) });
     for (const value of ["", "\u0000", "a\u0000b", "x".repeat(100_000), "名前"]) {

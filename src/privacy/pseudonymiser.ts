@@ -30,17 +30,23 @@ function mac(key: Buffer, kind: IdentifierKind, value: string): string {
  * Pseudonyms remembered per generation. A Check computes three to six (address, subnet,
  * fingerprint, username…) and most clients come back within minutes, while one HMAC costs a
  * few microseconds, mostly in creating the Hmac object: profiles of the bench put it at a
- * tenth of the pipeline. Two generations of at most this many entries each (the older dropped
- * when the newer fills) bound the memory to some 15 MB without an LRU's bookkeeping; written by
+ * tenth of the pipeline. Two generations (the older dropped when the newer fills, by entries
+ * or by characters) bound the memory to some 20 MB without an LRU's bookkeeping; written by
  * hand because it is a dozen lines and lru-cache's own cost showed in the same profiles.
  */
 export const PSEUDONYM_CACHE_ENTRIES = 25_000;
-/** Longer values are hashed every time: an attacker's 8 KB usernames must not fill memory. */
-export const PSEUDONYM_CACHE_MAX_VALUE = 128;
+/** Characters of raw values one generation may hold (UTF-16: twice as many bytes). */
+const PSEUDONYM_CACHE_CHARS = 4_000_000;
+/**
+ * Longer values are hashed every time. A fingerprint source (user agent and accept headers)
+ * runs to a few hundred characters; an attacker's 8 KB usernames are never remembered.
+ */
+export const PSEUDONYM_CACHE_MAX_VALUE = 1024;
 
 class PseudonymCache {
   #young = new Map<string, string>();
   #old = new Map<string, string>();
+  #youngChars = 0;
 
   get(key: string): string | undefined {
     const young = this.#young.get(key);
@@ -51,16 +57,19 @@ class PseudonymCache {
   }
 
   set(key: string, pseudonym: string): void {
-    if (this.#young.size >= PSEUDONYM_CACHE_ENTRIES) {
+    if (this.#young.size >= PSEUDONYM_CACHE_ENTRIES || this.#youngChars >= PSEUDONYM_CACHE_CHARS) {
       this.#old = this.#young;
       this.#young = new Map();
+      this.#youngChars = 0;
     }
     this.#young.set(key, pseudonym);
+    this.#youngChars += key.length + pseudonym.length;
   }
 
   clear(): void {
     this.#young = new Map();
     this.#old = new Map();
+    this.#youngChars = 0;
   }
 }
 
