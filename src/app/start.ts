@@ -16,6 +16,7 @@ import { createEnvoyServer } from "./grpc.js";
 import { createHttpServer } from "./http.js";
 import { readiness } from "./readiness.js";
 import type { ReputationFeeds } from "./reputation-feeds.js";
+import { warmUp } from "./warm-up.js";
 import { openWebhooks } from "./webhooks.js";
 
 /** A running Palisade: the one place that picks concrete adapters and wires them together. */
@@ -89,6 +90,8 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     const rateLimitConfig = await startRateLimitConfig(settings, logger, metrics);
     if (rateLimitConfig) started.push(() => rateLimitConfig.stop());
     const store = core.stores.store;
+    // Warm before ready: no port opens (so no probe says ready) until the Check path has run hot.
+    const warm = await warmUp(core, settings, clock, settings.warmUpDecisions);
     const grpcServer = createEnvoyServer({ settings, core, rateLimitConfig, clock, metrics, logger });
     started.push(() => grpcServer.shutdown(0));
     const admin = await createHttpServer({ settings, core, clock, metrics, logger, readiness: () => readiness(core.policy, store, rateLimitConfig, core.feeds) });
@@ -105,7 +108,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     const grpcPort = await listenOn("grpc", settings.grpcHost, settings.grpcPort, () => grpcServer.listen());
     const adminPort = await listenOn("admin", settings.adminHost, settings.adminPort, () => admin.listen());
     const challengePort = await listenOn("challenge", settings.challengeHost, settings.challengePort, () => challengeServer.listen());
-    logger.info({ grpcPort, adminPort, challengePort, store: store.kind, policy: core.policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
+    logger.info({ grpcPort, adminPort, challengePort, warmUp: warm, store: store.kind, policy: core.policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
 
     return {
       grpcPort,
