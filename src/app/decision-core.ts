@@ -7,7 +7,7 @@ import { createDetectionState, createPipeline, type DetectionState, type Pipelin
 import { PolicySource } from "../policy/policy-source.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import { ResponseEngine, type ResponseObserver } from "../response/engine.js";
-import type { ResponseEvent } from "../response/events.js";
+import type { ResponseListener } from "../response/events.js";
 import type { Settings } from "../settings/settings.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
@@ -41,7 +41,7 @@ export interface DecisionCoreOptions {
   /** Counts reloads, rule errors, outcomes and store trouble; absent in replay. */
   metrics?: Metrics;
   /** Hooks of the response engine (its metrics) and further receivers of its events (webhooks). */
-  response?: { observer?: ResponseObserver; listeners?: ((event: ResponseEvent, atMs: number) => void)[] };
+  response?: { observer?: ResponseObserver; listeners?: ResponseListener[] };
   /** false reads the policy once (replay): no file watch, no polling. */
   watchPolicy?: boolean;
   /** Policy reloads parse on a worker thread (default); false keeps them on the event loop (tests, replay). */

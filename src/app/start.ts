@@ -69,7 +69,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     ruleBudgetMs: options.ruleBudgetMs ?? RULE_EVALUATION_BUDGET_MS,
     response: {
       observer: instruments.observer((policy) => metrics.setActivePolicy(policy)),
-      listeners: webhooks ? [(event, atMs) => webhooks.handle(event, atMs)] : [],
+      listeners: webhooks ? [(event, atMs, meta) => webhooks.handle(event, atMs, meta)] : [],
     },
   }).catch((error: unknown) => {
     webhooks?.close();

@@ -6,7 +6,7 @@ import { AnomalyTracker } from "./anomalies.js";
 import { AuditTrail } from "./audit.js";
 import { RuntimeControls } from "./controls.js";
 import { decodeControl, EffectivePolicy, type Control, type PolicySourcePort } from "./effective-policy.js";
-import { ResponseEvents, SYSTEM, type ResponseEvent, type ResponseLog } from "./events.js";
+import { ResponseEvents, SYSTEM, type ResponseEvent, type ResponseListener, type ResponseLog } from "./events.js";
 import { FlaggedDecisions } from "./flagged.js";
 import { PolicyHistory } from "./policy-history.js";
 import { decodeQuarantine, type Quarantine } from "./quarantine-record.js";
@@ -35,7 +35,7 @@ export interface ResponseEngineDependencies {
   /** Longest a Check waits for a new quarantine's shared write (see Quarantines). */
   budgetMs: number;
   /** Further receivers of every event (webhooks). */
-  listeners?: ((event: ResponseEvent, atMs: number) => void)[];
+  listeners?: ResponseListener[];
   observer?: ResponseObserver;
 }
 
@@ -68,7 +68,7 @@ export class ResponseEngine {
       observer?.auditFailed?.(action);
       log.error({ err: error, action }, "audit record could not be written");
     });
-    this.events.on((event, atMs) => this.audit.record(event, atMs));
+    this.events.on((event, atMs, meta) => this.audit.record(event, atMs, meta));
     for (const listener of deps.listeners ?? []) this.events.on(listener);
     this.events.on((event) => {
       observer?.event?.(event);
@@ -76,8 +76,9 @@ export class ResponseEngine {
     });
     this.history = new PolicyHistory(deps.backend.map("policies"));
     this.effective = new EffectivePolicy(deps.source, controlMap, log, (policy) => observer?.policyInForce?.(policy));
-    this.controls = new RuntimeControls({ map: controlMap, history: this.history, effective: this.effective, events: this.events, clock: deps.clock });
-    this.quarantines = new Quarantines({ map: quarantineMap, store: deps.store, events: this.events, log, clock: deps.clock, budgetMs: deps.budgetMs });
+    const audited = this.audit.audited.bind(this.audit);
+    this.controls = new RuntimeControls({ map: controlMap, history: this.history, effective: this.effective, events: this.events, audited, clock: deps.clock });
+    this.quarantines = new Quarantines({ map: quarantineMap, store: deps.store, events: this.events, audited, log, clock: deps.clock, budgetMs: deps.budgetMs });
     this.anomalies = new AnomalyTracker(this.events);
     this.responder = new Responder({
       quarantines: this.quarantines,

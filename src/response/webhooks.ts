@@ -1,5 +1,5 @@
 import { createHmac, randomUUID } from "node:crypto";
-import type { ResponseEvent } from "./events.js";
+import type { EventMeta, ResponseEvent } from "./events.js";
 
 /** Sends one POST and resolves with the HTTP status; rejects on network errors and timeouts. */
 export type WebhookSender = (url: string, body: string, headers: Record<string, string>, timeoutMs: number) => Promise<number>;
@@ -26,6 +26,8 @@ export interface WebhookPayload {
   id: string;
   type: string;
   time: string;
+  /** The audit record written with the change this reports (audited writes: admin changes, quarantines). */
+  auditId?: string;
   data: Record<string, unknown>;
 }
 
@@ -37,8 +39,14 @@ export function signature(secret: Buffer, body: string, unixSeconds: number): st
 }
 
 /** The webhook a response event becomes; blocks, shadow matches and challenges are too many to send. */
-export function webhookPayload(event: ResponseEvent, atMs: number): WebhookPayload | undefined {
-  const envelope = (type: string, data: Record<string, unknown>): WebhookPayload => ({ id: randomUUID(), type, time: new Date(atMs).toISOString(), data });
+export function webhookPayload(event: ResponseEvent, atMs: number, meta: EventMeta = {}): WebhookPayload | undefined {
+  const envelope = (type: string, data: Record<string, unknown>): WebhookPayload => ({
+    id: randomUUID(),
+    type,
+    time: new Date(atMs).toISOString(),
+    ...(meta.auditId === undefined ? {} : { auditId: meta.auditId }),
+    data,
+  });
   switch (event.type) {
     case "quarantine.created":
     case "quarantine.lifted": {
@@ -105,8 +113,8 @@ export class Webhooks {
     this.#queues = new Map(options.urls.map((url) => [url, []]));
   }
 
-  handle(event: ResponseEvent, atMs: number): void {
-    const payload = this.#closed ? undefined : webhookPayload(event, atMs);
+  handle(event: ResponseEvent, atMs: number, meta: EventMeta = {}): void {
+    const payload = this.#closed ? undefined : webhookPayload(event, atMs, meta);
     if (!payload) return;
     const body = JSON.stringify(payload);
     for (const [url, queue] of this.#queues) {

@@ -22,6 +22,11 @@ export class MemoryAuditLog implements AuditLog {
   }
 
   async append(record: object, retention: AuditRetention): Promise<string> {
+    return this.appendNow(record, retention);
+  }
+
+  /** `append` within the caller's step: a memory map appends an audited change's record with it. */
+  appendNow(record: object, retention: AuditRetention): string {
     assertValidRetention(retention);
     const now = this.#clock();
     const last = this.#entries.at(-1);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisSharedBackend, type RedisSharedBackend } from "../../src/state/redis/shared-backend.js";
 import { ReplicatedMap } from "../../src/state/replicated-map.js";
 import { MemorySharedBackend, type SharedBackend } from "../../src/state/shared-backend.js";
-import type { MapChange } from "../../src/state/shared-map.js";
+import { IdempotencyConflictError, type MapChange } from "../../src/state/shared-map.js";
 import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 
 const RETENTION = { maxEntries: 1000, maxAgeMs: 60_000 };
@@ -102,6 +102,53 @@ function contract(name: string, open: () => Promise<Harness>) {
     });
   });
 
+  describe(`${name}: audited changes`, () => {
+    let h: Harness;
+    beforeAll(async () => void (h = await open()));
+    let n = 0;
+    const audited = (record: object, key = `idem-${name}-${++n}-${Date.now()}`, fingerprint?: string) => ({ record, retention: RETENTION, idempotencyKey: key, fingerprint });
+    const trail = async () => (await h.a.audit.read({ count: 1000, newestFirst: false })).map((entry) => entry);
+
+    it("writes the change and its record together, and the record only when something changed", async () => {
+      const map = h.a.map(freshName());
+      const put = await map.put("k", "v1", 60_000, audited({ action: "put-k" }));
+      expect(put.auditId).toMatch(/^\d+-\d+$/);
+      const created = await map.putIfAbsent("p", "first", 60_000, audited({ action: "create-p" }));
+      const refused = await map.putIfAbsent("p", "second", 60_000, audited({ action: "create-p-again" }));
+      expect(created).toMatchObject({ created: true, auditId: expect.any(String) });
+      expect(refused).toMatchObject({ created: false, value: "first" });
+      expect(refused.auditId).toBeUndefined();
+      const missed = await map.remove("k", "other", audited({ action: "remove-k-stale" }));
+      const removed = await map.remove("k", "v1", audited({ action: "remove-k" }));
+      expect(missed).toMatchObject({ removed: false });
+      expect(removed).toMatchObject({ removed: true, value: "v1", auditId: expect.any(String) });
+      const entries = await trail();
+      const actions = entries.map((e) => e.record.action);
+      expect(actions).toEqual(expect.arrayContaining(["put-k", "create-p", "remove-k"]));
+      expect(actions).not.toContain("create-p-again");
+      expect(actions).not.toContain("remove-k-stale");
+      expect(entries.find((e) => e.record.action === "remove-k")!.id).toBe(removed.auditId);
+    });
+
+    it("answers a repeated idempotency key as the first time, without a second change or record", async () => {
+      const map = h.a.map(freshName());
+      const first = await map.putIfAbsent("q", "one", 60_000, audited({ action: "idem-once" }, `same-${name}`, "f1"));
+      await map.remove("q");
+      const again = await map.putIfAbsent("q", "two", 60_000, audited({ action: "idem-once" }, `same-${name}`, "f1"));
+      expect(again).toMatchObject({ created: true, value: "one", auditId: first.auditId, replayed: true });
+      expect((await map.snapshot()).entries.has("q")).toBe(false); // nothing written the second time
+      expect((await trail()).filter((e) => e.record.action === "idem-once")).toHaveLength(1);
+      await expect(map.putIfAbsent("q", "two", 60_000, audited({ action: "x" }, `same-${name}`, "f2"))).rejects.toThrow(IdempotencyConflictError);
+    });
+
+    it("rejects bad audited input before writing", async () => {
+      const map = h.a.map(freshName());
+      await expect(map.put("k", "v", 1000, audited({}, ""))).rejects.toThrow(TypeError);
+      await expect(map.put("k", "v", 1000, { ...audited({}), retention: { maxEntries: 0, maxAgeMs: 1 } })).rejects.toThrow(TypeError);
+      expect((await map.snapshot()).entries.size).toBe(0);
+    });
+  });
+
   describe(`${name}: replicated copies`, () => {
     let h: Harness;
     beforeAll(async () => void (h = await open()));
@@ -114,7 +161,7 @@ function contract(name: string, open: () => Promise<Harness>) {
       await a.put("k", "v", 60_000);
       expect(a.get("k")?.value).toBe("v");
       await expect.poll(() => b.get("k")?.value, { timeout: 1000 }).toBe("v");
-      expect(await b.remove("k", "v")).toBe(true);
+      expect(await b.remove("k", "v")).toMatchObject({ removed: true });
       expect(b.get("k")).toBeUndefined();
       await expect.poll(() => a.get("k"), { timeout: 1000 }).toBeUndefined();
       await Promise.all([a.stop(), b.stop()]);
@@ -208,14 +255,14 @@ describe.skipIf(privateRedisUnsupported)("on Redis Cluster", () => {
 });
 
 describe("redis only", () => {
-  it("gives every key a time to live and keeps one map in one hash slot", async () => {
+  it("gives every key a time to live and keeps the maps and the audit stream in one hash slot", async () => {
     const { a } = await openRedis(redis.url);
     const name = freshName();
     await a.map(name).put("k", "v", 30_000);
     await a.audit.append({ x: 1 }, { maxEntries: 10, maxAgeMs: 40_000 });
     const admin = new Redis(redis.url);
     try {
-      const keys = [...(await admin.keys(`palisade:{map:${name}}:*`)), "palisade:{audit}:log"];
+      const keys = [...(await admin.keys(`palisade:{response}:map:${name}:*`)), "palisade:{response}:audit"];
       expect(keys).toHaveLength(4);
       for (const key of keys) {
         const ttl = await admin.pttl(key);

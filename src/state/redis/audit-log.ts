@@ -1,8 +1,10 @@
 import { assertValidAuditRead, assertValidRetention, type AuditEntry, type AuditLog, type AuditRead, type AuditRetention } from "../audit-log.js";
 import type { RedisCommands } from "./commands.js";
+import { auditStreamKey } from "./shared-map.js";
 
 /**
- * The audit trail in one Redis Stream, `<ns>:{audit}:log`, each entry one field `r` holding the
+ * The audit trail in one Redis Stream, `<ns>:{response}:audit` (the slot of the shared maps, so
+ * audited changes append in the same script as the change; see shared-map.ts), each entry one field `r` holding the
  * record as JSON. Appends trim it (AUDIT_APPEND_SCRIPT); reads are XRANGE / XREVRANGE with the
  * bounds given as ids, so a time range costs no scan.
  */
@@ -12,7 +14,7 @@ export class RedisAuditLog implements AuditLog {
 
   constructor(commands: RedisCommands, namespace: string) {
     this.#commands = commands;
-    this.#key = `${namespace}:{audit}:log`;
+    this.#key = auditStreamKey(namespace);
   }
 
   async append(record: object, retention: AuditRetention): Promise<string> {

@@ -7,6 +7,7 @@ import { parseDuration } from "../../../config/duration.js";
 import type { Pseudonymiser } from "../../../privacy/pseudonymiser.js";
 import { ResponseError } from "../../../response/errors.js";
 import { failureKindOf, type FailureKind } from "../../../domain/errors.js";
+import { IdempotencyConflictError } from "../../../state/shared-map.js";
 import { StoreUnavailableError } from "../../../state/store.js";
 import { problem, type AdminResponse } from "../problem.js";
 
@@ -30,6 +31,7 @@ export async function guarded(run: () => Promise<AdminResponse>): Promise<AdminR
     if (error instanceof BadInput) return error.response;
     if (error instanceof ResponseError) return problem(STATUS[failureKindOf(error)], error.message);
     if (error instanceof StoreUnavailableError) return problem(503, "the shared store is unavailable; nothing was changed");
+    if (error instanceof IdempotencyConflictError) return problem(422, error.message);
     throw error;
   }
 }

@@ -1,0 +1,142 @@
+/**
+ * Admin writes are atomic and audited, including when Redis hangs. A hang (DEBUG SLEEP on a
+ * real redis-server) keeps the connection open: a command sent meanwhile waits in Redis's input
+ * buffer and runs when Redis resumes, long after the API answered 503 "nothing was changed".
+ * Each write carries a deadline in Redis time and its audit record in the same script, so that
+ * answer stays true: after the hang the quarantine is still there, the rule still enabled, and
+ * neither the trail nor the webhooks mention a change. With an `Idempotency-Key`, a retry
+ * answers what the first call did instead of doing it twice.
+ */
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { App } from "../../src/app/start.js";
+import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
+import { policyFile, secretsDir, TOKENS, webhookReceiver } from "../support/analyst.js";
+import { startTestApp } from "../support/app.js";
+import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";
+import { responsePolicy } from "../support/response.js";
+
+let redis: RedisServerHandle;
+let app: App;
+let envoy: EnvoyAuthzClient;
+let hooks: Awaited<ReturnType<typeof webhookReceiver>>;
+
+beforeAll(async () => {
+  if (privateRedisUnsupported) return;
+  // DEBUG is off by default since Redis 7; the test needs it to make Redis hang.
+  redis = await startRedisServer({ extraArgs: ["--enable-debug-command", "local"] });
+  hooks = await webhookReceiver();
+  const secrets = secretsDir();
+  app = await startTestApp({
+    redisUrl: redis.url,
+    policy: policyFile(responsePolicy("aw1")),
+    adminTokensFile: secrets.tokens,
+    webhookUrls: hooks.url,
+    webhookSecretFile: secrets.webhookSecret,
+  });
+  envoy = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
+});
+
+afterAll(async () => {
+  envoy?.close();
+  await app?.stop();
+  await hooks?.close();
+  await redis?.stop();
+});
+
+async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(`http://127.0.0.1:${app.adminPort}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKENS.analyst}`, "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, text, body: text ? (JSON.parse(text) as any) : undefined };
+}
+
+/** Makes Redis hang for `seconds` (one blocked command, as a stalled disk or a long script would). */
+function hangRedis(seconds: number): Promise<unknown> {
+  const admin = new Redis(redis.url);
+  return admin.call("DEBUG", "SLEEP", String(seconds)).finally(() => admin.disconnect());
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const auditOf = async (query: string) => (await api("GET", `/v1/audit?${query}`)).body.records as Record<string, any>[];
+
+describe.skipIf(privateRedisUnsupported)("admin writes while Redis hangs", () => {
+  it("a lift answered 503 during a hang does not happen later, and nothing records it", async () => {
+    const ip = "100.71.0.1";
+    const created = await api("POST", "/v1/quarantines", { ip, duration: "1h", reason: "hang test" });
+    expect(created.status, created.text).toBe(201);
+    await expect.poll(() => hooks.received.filter((h) => h.type === "quarantine.created").length).toBe(1);
+
+    const hang = hangRedis(2.5);
+    await sleep(100);
+    const lift = await api("POST", `/v1/quarantines/${created.body.id}/lift`, { reason: "during the hang" });
+    expect(lift.status, lift.text).toBe(503);
+    expect(lift.body.detail).toContain("nothing was changed");
+    await hang;
+    await sleep(500); // the queued command has run (or been refused) by now
+
+    expect((await api("GET", `/v1/quarantines/${created.body.id}`)).status).toBe(200);
+    expect(metadata(await envoy.check({ path: "/search", ip })).action).toBe("quarantine");
+    expect(await auditOf(`action=quarantine.lifted&ip=${ip}`)).toEqual([]);
+    expect(hooks.received.filter((h) => h.type === "quarantine.lifted")).toEqual([]);
+
+    // Once Redis answers again, the lift goes through, with its record and its webhook.
+    const again = await api("POST", `/v1/quarantines/${created.body.id}/lift`, { reason: "after the hang" });
+    expect(again.status, again.text).toBe(200);
+    const [record] = await auditOf(`action=quarantine.lifted&ip=${ip}`);
+    expect(record).toMatchObject({ actor: "token:alice", detail: expect.objectContaining({ quarantineId: created.body.id, reason: "after the hang" }) });
+    await expect.poll(() => hooks.received.filter((h) => h.type === "quarantine.lifted").length).toBe(1);
+    expect(hooks.received.find((h) => h.type === "quarantine.lifted")!.body.auditId).toBe(record!.id);
+  });
+
+  it("an override answered 503 during a hang does not happen later either", async () => {
+    const hang = hangRedis(2.5);
+    await sleep(100);
+    const disable = await api("POST", "/v1/rules/deny/disable", { reason: "during the hang" });
+    expect(disable.status, disable.text).toBe(503);
+    await hang;
+    await sleep(500);
+    expect((await api("GET", "/v1/policy")).body.disabledRules).toEqual([]);
+    expect(metadata(await envoy.check({ path: "/deny", ip: "100.71.0.2" })).action).toBe("block");
+    expect(await auditOf("action=rule.disabled")).toEqual([]);
+  });
+});
+
+describe.skipIf(privateRedisUnsupported)("idempotency keys", () => {
+  it("answers a retried quarantine with the first one's answer: one quarantine, one record, one webhook", async () => {
+    const ip = "100.71.1.1";
+    const key = { "idempotency-key": "ticket-4711-attempt" };
+    const first = await api("POST", "/v1/quarantines", { ip, duration: "1h", reason: "retry test" }, key);
+    const retry = await api("POST", "/v1/quarantines", { ip, duration: "1h", reason: "retry test" }, key);
+    expect(first.status, first.text).toBe(201);
+    expect(retry.status, retry.text).toBe(201);
+    expect(retry.body.id).toBe(first.body.id);
+    expect(await auditOf(`action=quarantine.created&ip=${ip}`)).toHaveLength(1);
+    await sleep(200);
+    expect(hooks.received.filter((h) => h.type === "quarantine.created" && h.body.data.id === first.body.id)).toHaveLength(1);
+
+    // The same key with another request is refused, and changes nothing.
+    const other = await api("POST", "/v1/quarantines", { ip: "100.71.1.2", duration: "1h" }, key);
+    expect(other.status, other.text).toBe(422);
+    expect((await api("GET", "/v1/quarantines?ip=100.71.1.2")).body.total).toBe(0);
+    // Without a key, a second request is a new write (refused here: one is in force).
+    expect((await api("POST", "/v1/quarantines", { ip, duration: "1h" })).status).toBe(409);
+    expect((await api("POST", "/v1/quarantines", { ip }, { "idempotency-key": "x".repeat(257) })).status).toBe(400);
+  });
+
+  it("answers a retried rule override once, and the webhook names its audit record", async () => {
+    const key = { "idempotency-key": "disable-deny-1" };
+    const first = await api("POST", "/v1/rules/deny/disable", { reason: "noisy" }, key);
+    const retry = await api("POST", "/v1/rules/deny/disable", { reason: "noisy" }, key);
+    expect(first.status, first.text).toBe(200);
+    expect(retry.status, retry.text).toBe(200);
+    const records = await auditOf("action=rule.disabled");
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ rule: "deny", policyVersion: first.body.effective.version });
+    await expect.poll(() => hooks.received.filter((h) => h.body.data?.change === "rule.disabled").map((h) => h.body.auditId)).toEqual([records[0]!.id]);
+    expect((await api("POST", "/v1/rules/deny/enable", { reason: "done" })).status).toBe(200);
+  });
+});
