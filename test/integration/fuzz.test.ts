@@ -53,6 +53,11 @@ afterAll(async () => {
   await app?.stop();
 });
 
+/** Outcomes per property, so a generator that only ever produces refused input shows up. */
+const seen = new Map<string, number>();
+const count = (what: string) => seen.set(what, (seen.get(what) ?? 0) + 1);
+afterAll(() => console.log(`fuzz-outcomes runs=${RUNS} ${JSON.stringify(Object.fromEntries([...seen].sort()))}`));
+
 /** The call's outcome, or a failure naming a stall. */
 function withinDeadline<T>(call: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -70,6 +75,16 @@ function expectClearRefusal(error: unknown): void {
   expect(code, String(details)).not.toBe(GrpcStatus.INTERNAL);
   expect(code, String(details)).not.toBe(GrpcStatus.UNKNOWN);
   expect(code, String(details)).not.toBe(undefined);
+}
+
+/** One gRPC call: its answer checked by `check` (which names the outcome), or a clear refusal. */
+async function answeredOrRefused<T>(kind: string, call: Promise<T>, check: (answer: T) => string): Promise<void> {
+  try {
+    count(`${kind}:${check(await withinDeadline(call))}`);
+  } catch (error) {
+    expectClearRefusal(error);
+    count(`${kind}:refused:${(error as { code?: number }).code}`);
+  }
 }
 
 const text = (maxLength: number) => fc.string({ unit: "binary", maxLength });
@@ -114,27 +129,19 @@ const checkRequest = fc.record(
 
 const ACTIONS = ["allow", "block", "quarantine", "challenge", "step_up", "throttle", "flag"];
 
-/** Outcomes per property, so a generator that only ever produces refused input shows up. */
-const seen = new Map<string, number>();
-const count = (what: string) => seen.set(what, (seen.get(what) ?? 0) + 1);
-afterAll(() => console.log(`fuzz-outcomes runs=${RUNS} ${JSON.stringify(Object.fromEntries([...seen].sort()))}`));
 
 describe("fuzzing: gRPC", () => {
   it(
     "answers every Check request with a decision or a clear refusal",
     async () => {
       await fc.assert(
-        fc.asyncProperty(checkRequest, async (request) => {
-          try {
-            const answer = await withinDeadline(authz.check({ rawRequest: request }));
+        fc.asyncProperty(checkRequest, (request) =>
+          answeredOrRefused("check", authz.check({ rawRequest: request }), (answer) => {
             expect(typeof answer.status.code).toBe("number");
             if (answer.status.code === 0 || answer.denied_response) expect(ACTIONS).toContain(metadata(answer).action);
-            count(`check:${String(metadata(answer).action)}`);
-          } catch (error) {
-            expectClearRefusal(error);
-            count(`check:refused:${(error as { code?: number }).code}`);
-          }
-        }),
+            return String(metadata(answer).action);
+          }),
+        ),
         settings,
       );
     },
@@ -157,16 +164,12 @@ describe("fuzzing: gRPC", () => {
         { requiredKeys: [] },
       );
       await fc.assert(
-        fc.asyncProperty(request, async (call) => {
-          try {
-            const answer = await withinDeadline(ratelimit.shouldRateLimit(call as Parameters<EnvoyRateLimiter["shouldRateLimit"]>[0]));
+        fc.asyncProperty(request, (call) =>
+          answeredOrRefused("ratelimit", ratelimit.shouldRateLimit(call as Parameters<EnvoyRateLimiter["shouldRateLimit"]>[0]), (answer) => {
             expect(["OK", "OVER_LIMIT", "UNKNOWN", 0, 1, 2]).toContain(answer.overall_code);
-            count(`ratelimit:${answer.overall_code}`);
-          } catch (error) {
-            expectClearRefusal(error);
-            count(`ratelimit:refused:${(error as { code?: number }).code}`);
-          }
-        }),
+            return answer.overall_code;
+          }),
+        ),
         settings,
       );
     },
@@ -187,15 +190,9 @@ describe("fuzzing: gRPC", () => {
         responseHeaders: fc.dictionary(headerName, text(100), { maxKeys: 10 }),
       });
       await fc.assert(
-        fc.asyncProperty(fc.array(entry, { maxLength: 20 }), async (entries) => {
-          try {
-            await withinDeadline(accessLog.send(entries as Parameters<EnvoyAccessLogClient["send"]>[0]));
-            count("accesslog:taken");
-          } catch (error) {
-            expectClearRefusal(error);
-            count(`accesslog:refused:${(error as { code?: number }).code}`);
-          }
-        }),
+        fc.asyncProperty(fc.array(entry, { maxLength: 20 }), (entries) =>
+          answeredOrRefused("accesslog", accessLog.send(entries as Parameters<EnvoyAccessLogClient["send"]>[0]), () => "taken"),
+        ),
         settings,
       );
       // Still deciding afterwards.
