@@ -1,10 +1,11 @@
 import { LRUCache } from "lru-cache";
-import { parseAddress, subnetOf } from "../domain/client-address.js";
+import { parseAddress } from "../domain/client-address.js";
 import type { AccessLogRecord, OutcomeRecorder } from "../domain/access-log.js";
 import type { Clock } from "../domain/clock.js";
 import { isDenial } from "../domain/decision.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { OutcomeSpec } from "../policy/schema.js";
+import { clientIdentity } from "../privacy/client-identity.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import type { EntityOp, Store } from "../state/store.js";
 import { entitiesOf, COUNTER_NAMES } from "./entities.js";
@@ -154,10 +155,11 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
     const endpoint = entry.method && entry.path ? policy.endpointFor(entry.method.toUpperCase(), entry.path.split("?")[0]!) : undefined;
     const address = parseAddress(entry.clientAddress);
     if (!endpoint || !address) return undefined;
+    const { ipId, subnet } = clientIdentity({ address }, policy.client, this.deps.pseudonymiser);
     return {
       endpoint: endpoint.name,
-      ipId: this.deps.pseudonymiser.pseudonymise("ip", address.ip),
-      subnet: subnetOf(address, policy.client.subnetPrefixV4, policy.client.subnetPrefixV6),
+      ipId,
+      subnet,
       timeMs: entry.timeMs ?? this.deps.clock.now(),
       allowed: entry.deniedByAuthz !== true,
     };

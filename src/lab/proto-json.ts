@@ -5,6 +5,12 @@
  * driven by the same .proto descriptors the server loads. Strict: an unknown field or a value
  * of the wrong type is an error naming its path, so a bad line in a traffic file is reported
  * rather than half-read.
+ *
+ * Written by hand because no library fitted: protobufjs's fromObject knows neither the RFC 3339
+ * and "1.5s" forms of Timestamp and Duration nor bare wrapper values, and @bufbuild/protobuf's
+ * fromJson needs a registry of real FileDescriptorProtos, while @grpc/proto-loader hands out one
+ * synthetic file per package with relative type names and no dependencies (tried: the registry
+ * refuses it).
  */
 import { loadPackageDefinition, toStruct, toValue } from "../transport/grpc/protos.js";
 

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import { PASS_COOKIE, PASS_HEADER } from "../policy/challenge-schema.js";
 import type { FieldSource } from "../policy/schema.js";
+import { clientIdentity } from "../privacy/client-identity.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import { cookieValue } from "../domain/cookies.js";
 import { parseAddress, subnetOf, type ParsedAddress } from "../domain/client-address.js";
@@ -25,7 +26,6 @@ export interface NormaliseContext {
 /** Longest path kept; anything longer is cut (and flagged) so keys and logs stay bounded. */
 const MAX_PATH_LENGTH = 2048;
 /** Usernames longer than this are cut before hashing: no real account name is this long. */
-const MAX_USERNAME_LENGTH = 256;
 
 export interface Normalised {
   request: NormalisedRequest;
@@ -46,7 +46,7 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
   const address = clientAddress(attrs, headers, policy.client, anomalies);
   const endpoint = policy.endpointFor(method, path);
   const body = endpoint?.username || endpoint?.session || endpoint?.password ? parseBody(attrs.body, headers, policy.limits.maxBodyBytes, anomalies) : undefined;
-  const username = endpoint?.username ? canonicalUsername(extractField(endpoint.username, body, headers)) : undefined;
+  const identity = clientIdentity({ address, username: endpoint?.username && extractField(endpoint.username, body, headers) }, policy.client, pseudonymiser);
   const session = endpoint?.session ? extractField(endpoint.session, body, headers) : undefined;
   const password = endpoint?.password ? extractField(endpoint.password, body, headers) : undefined;
   const fingerprint = fingerprintSource(headers, policy.fingerprint);
@@ -59,10 +59,10 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
     host: (attrs.host ?? headers.get(":authority") ?? headers.get("host") ?? "").slice(0, 256),
     headers,
     clientIp: address?.ip,
-    subnet: address ? subnetOf(address, policy.client.subnetPrefixV4, policy.client.subnetPrefixV6) : undefined,
+    subnet: identity.subnet,
     endpoint: endpoint?.name,
-    ipId: address ? pseudonymiser.pseudonymise("ip", address.ip) : undefined,
-    usernameId: username ? pseudonymiser.pseudonymise("username", username) : undefined,
+    ipId: identity.ipId,
+    usernameId: identity.usernameId,
     sessionId: session ? pseudonymiser.pseudonymise("session", session) : undefined,
     fingerprintId: fingerprint ? pseudonymiser.pseudonymise("fingerprint", fingerprint) : undefined,
     passwordSha1: password ? createHash("sha1").update(password).digest("hex") : undefined,
@@ -213,12 +213,6 @@ function jsonPointer(document: unknown, pointer: string): unknown {
     node = (node as Record<string, unknown>)[key];
   }
   return node;
-}
-
-/** NFKC and case folding make `Alice`, `ALICE` and full-width `Ａｌｉｃｅ` one account. */
-export function canonicalUsername(value: string | undefined): string | undefined {
-  const canonical = value?.slice(0, MAX_USERNAME_LENGTH).normalize("NFKC").toLowerCase().trim();
-  return canonical || undefined;
 }
 
 function fingerprintSource(headers: Map<string, string>, config: CompiledPolicy["fingerprint"]): string | undefined {

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from "../domain/clock.js";
 import type { Store } from "../state/store.js";
 import type { DomainConfig, RateLimitConfig } from "./config.js";
 import { countPlans, type Counted } from "./count.js";
@@ -42,7 +43,7 @@ export interface RateLimiterOptions {
   /** Keyed pseudonyms for counter identities (Palisade's HMAC pseudonymiser in the service). */
   pseudonymise: CounterPseudonymiser;
   /** RateLimitRequests carry no time, so windows run on the local clock. */
-  clock?: { now(): number };
+  clock?: Clock;
   cache?: OverLimitCache;
   observer?: RateLimitObserver;
   /** Answer exactly as envoyproxy/ratelimit does (see envoyproxy.ts) instead of with Palisade's semantics. */
@@ -67,12 +68,12 @@ const UNLIMITED: DescriptorStatus = { code: "OK", limitRemaining: UNLIMITED_REMA
  */
 export class RateLimiter {
   readonly #options: RateLimiterOptions;
-  readonly #clock: { now(): number };
+  readonly #clock: Clock;
   readonly #cache: OverLimitCache;
 
   constructor(options: RateLimiterOptions) {
     this.#options = options;
-    this.#clock = options.clock ?? { now: () => Date.now() };
+    this.#clock = options.clock ?? systemClock;
     this.#cache = options.cache ?? new OverLimitCache();
   }
 

@@ -1,3 +1,4 @@
+import type { Clock } from "../domain/clock.js";
 import { LRUCache } from "lru-cache";
 import { foldObservation, isNewPeriod } from "./baseline.js";
 import { HyperLogLog } from "./hyperloglog.js";
@@ -44,7 +45,7 @@ export interface MemoryStoreOptions {
    */
   maxBytes?: number;
   /** Clock for key expiry only (tests pass a fake); defaults to `performance`. */
-  expiryClock?: { now(): number };
+  expiryClock?: Clock;
 }
 
 export const DEFAULT_MEMORY_MAX_KEYS = 250_000;

@@ -69,8 +69,8 @@ describe("Health over gRPC", () => {
     });
     const received: string[] = [];
     const unknownReceived: string[] = [];
-    stream.on("data", (message: HealthCheckResponse) => received.push(message.status ?? ""));
-    unknown.on("data", (message: HealthCheckResponse) => unknownReceived.push(message.status ?? ""));
+    stream.on("data", (message: HealthCheckResponse) => received.push(String(message.status ?? "")));
+    unknown.on("data", (message: HealthCheckResponse) => unknownReceived.push(String(message.status ?? "")));
     const ended = Promise.all([new Promise((resolve) => stream.on("end", resolve)), new Promise((resolve) => unknown.on("end", resolve))]);
 
     await waitFor(() => received.length === 1 && unknownReceived.length === 1);

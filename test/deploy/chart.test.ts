@@ -152,12 +152,13 @@ describeWithChartTools("rendered in cluster mode (defaults)", () => {
     );
   });
 
-  it("serves gRPC (appProtocol grpc) and admin on the Services, the headless one without a virtual IP", () => {
+  it("serves gRPC (appProtocol grpc), admin and the challenge listener on the Services, the headless one without a virtual IP", () => {
     for (const name of ["palisade", "palisade-headless"]) {
       const service = find(objects, "Service", name);
       expect(service.spec.ports).toEqual([
         { name: "grpc", port: 9001, targetPort: "grpc", protocol: "TCP", appProtocol: "grpc" },
         { name: "admin", port: 9090, targetPort: "admin", protocol: "TCP", appProtocol: "http" },
+        { name: "challenge", port: 9091, targetPort: "challenge", protocol: "TCP", appProtocol: "http" },
       ]);
       expect(service.spec.selector).toEqual(find(objects, "Deployment", "palisade").spec.selector.matchLabels);
     }
@@ -205,10 +206,10 @@ describeWithChartTools("rendered in cluster mode (defaults)", () => {
     expect(pod.automountServiceAccountToken).toBe(false);
   });
 
-  it("leaves replicas to the HPA, and lets only the gateways reach gRPC", () => {
+  it("leaves replicas to the HPA, and lets only the gateways reach gRPC and the challenge listener", () => {
     expect(find(objects, "Deployment", "palisade").spec.replicas).toBeUndefined();
     const ingress = find(objects, "NetworkPolicy", "palisade").spec.ingress;
-    expect(ingress[0].ports).toEqual([{ port: "grpc", protocol: "TCP" }]);
+    expect(ingress[0].ports).toEqual([{ port: "grpc", protocol: "TCP" }, { port: "challenge", protocol: "TCP" }]);
     expect(ingress[0].from).toEqual(values.networkPolicy.grpcFrom);
   });
 
@@ -230,6 +231,7 @@ describeWithChartTools("rendered in cluster mode (defaults)", () => {
       PALISADE_REDIS_PASSWORD_FILE: "/etc/palisade/secrets/redis-password/password",
       PALISADE_ADMIN_TOKENS_FILE: "/etc/palisade/secrets/admin-tokens/tokens",
       PALISADE_WEBHOOK_SECRET_FILE: "/etc/palisade/secrets/webhook-secret/secret",
+      PALISADE_CHALLENGE_KEY_FILE: "/etc/palisade/secrets/challenge-key/key",
       PALISADE_PSEUDONYM_PREVIOUS_KEY_FILE: "/etc/palisade/secrets/previous-pseudonym-key/key",
       OTEL_TRACES_EXPORTER: "otlp",
       PALISADE_BREACHED_PASSWORDS: "/etc/palisade/breached-passwords",

@@ -1,5 +1,3 @@
-import { existsSync } from "node:fs";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app/start.js";
 import { replay } from "../../src/lab/replay/engine.js";
@@ -9,12 +7,12 @@ import { openInput } from "../../src/lab/replay/input.js";
 import { offlineTarget } from "../../src/lab/replay/offline.js";
 import { loadPolicy } from "../../src/policy/loader.js";
 import { startTestApp } from "../support/app.js";
-import { examplePolicyPath, repoRoot } from "../support/policies.js";
+import { examplePolicyPath } from "../support/policies.js";
+import { sharedDataDir } from "../support/shared-data.js";
 import { generate, linesText, tempFile } from "./support.js";
 
-/** The shared workspace's real Apache log; never copied into the repository. */
-const SHARED_DATA = path.join(repoRoot, "..", "shared", "data");
-const APACHE_LOGS = path.join(SHARED_DATA, "apache_logs.gz");
+/** The shared workspace's real Apache log, read in place; never copied into the repository. */
+const APACHE_LOGS = sharedDataDir("apache_logs.gz");
 
 /** Stuffing with takeovers, a scraper and a scanner over ordinary shoppers: every path of the core, quarantines included. */
 const MIXED = `
@@ -67,8 +65,8 @@ describe("offline replay decides as the live server does", () => {
     expect(differing).toEqual([]);
   });
 
-  it.runIf(existsSync(SHARED_DATA) && process.env.PALISADE_LONG_TESTS === "1")(`on a real site's log (${APACHE_LOGS})`, async () => {
-    const { requests, differing } = await agreement(app, APACHE_LOGS);
+  it.runIf(APACHE_LOGS !== undefined && process.env.PALISADE_LONG_TESTS === "1")("on a real site's log (apache_logs.gz)", async () => {
+    const { requests, differing } = await agreement(app, APACHE_LOGS!);
     console.log(`apache_logs.gz: ${requests - differing.length} of ${requests} requests decided alike`);
     expect(differing).toEqual([]);
   }, 600_000);

@@ -163,6 +163,7 @@ values.schema.json checks each value alone; these check values against each othe
 {{- if $s.previousPseudonymKey.name }}{{ $mounts = append $mounts (dict "ref" $s.previousPseudonymKey "dir" "previous-pseudonym-key" "env" "PALISADE_PSEUDONYM_PREVIOUS_KEY_FILE") }}{{ end }}
 {{- with include "palisade.adminTokensSecret" . }}{{ $mounts = append $mounts (dict "ref" (dict "name" . "key" $s.adminTokens.key) "dir" "admin-tokens" "env" "PALISADE_ADMIN_TOKENS_FILE") }}{{ end }}
 {{- if $s.webhookSecret.name }}{{ $mounts = append $mounts (dict "ref" $s.webhookSecret "dir" "webhook-secret" "env" "PALISADE_WEBHOOK_SECRET_FILE") }}{{ end }}
+{{- if $s.challengeKey.name }}{{ $mounts = append $mounts (dict "ref" $s.challengeKey "dir" "challenge-key" "env" "PALISADE_CHALLENGE_KEY_FILE") }}{{ end }}
 {{- if .Values.redis.passwordSecret.name }}{{ $mounts = append $mounts (dict "ref" .Values.redis.passwordSecret "dir" "redis-password" "env" "PALISADE_REDIS_PASSWORD_FILE") }}{{ end }}
 {{- toJson $mounts }}
 {{- end }}
@@ -181,6 +182,9 @@ ports:
   - name: admin
     containerPort: {{ .Values.ports.admin }}
     protocol: TCP
+  - name: challenge
+    containerPort: {{ .Values.ports.challenge }}
+    protocol: TCP
 env:
   - name: PALISADE_POLICY
     value: /etc/palisade/policy
@@ -195,6 +199,8 @@ env:
     value: {{ .Values.ports.grpc | quote }}
   - name: PALISADE_ADMIN_PORT
     value: {{ .Values.ports.admin | quote }}
+  - name: PALISADE_CHALLENGE_PORT
+    value: {{ .Values.ports.challenge | quote }}
   - name: PALISADE_LOG_LEVEL
     value: {{ .Values.settings.logLevel | quote }}
   - name: PALISADE_SHUTDOWN_GRACE

@@ -1,5 +1,5 @@
 import { RECORDED_HEADERS_EXTENSION } from "../../domain/request.js";
-import type { CheckRequest, HTTPAccessLogEntry } from "../../transport/grpc/protos.js";
+import type { CheckRequest, HTTPAccessLogEntry, RequestMethod } from "../../transport/grpc/protos.js";
 import { timestamp, UNLABELLED, type ReplayEvent } from "./events.js";
 
 /** What a web server's access log tells about one request: enough to rebuild both messages. */
@@ -67,7 +67,8 @@ function accessLogEntry(recorded: RecordedRequest, requestId: string): HTTPAcces
       response_flags: recorded.deniedByAuthz ? { unauthorized_details: { reason: "EXTERNAL_SERVICE" } } : null,
     },
     request: {
-      request_method: recorded.method,
+      // As logged: nothing encodes this entry, and a log may hold methods Envoy's enum lacks.
+      request_method: recorded.method as RequestMethod,
       path: recorded.path,
       authority: recorded.host ?? "",
       request_id: requestId,

@@ -121,53 +121,56 @@ export function serviceHandle<Implementation>(root: grpc.GrpcObject, fullName: s
 }
 
 // ---------------------------------------------------------------------------------------------
-// google.protobuf well-known types
+// Message types, generated from proto/ by @grpc/proto-loader's proto-loader-gen-types with the
+// loader options above (`npm run protos:types`; checked in under generated/ so that lint, build
+// and editors need no step before them, and test/contract/generated-types.test.ts keeps them
+// current). The names below are the input shapes (every field optional), which is what the
+// adapters build and also what a decoded message satisfies.
 // ---------------------------------------------------------------------------------------------
 
-/** int64/uint64 fields: numbers when decoded (longs: Number); strings are accepted on encode. */
-export type Int64 = number | string;
+export type { Timestamp } from "./generated/google/protobuf/Timestamp.js";
+export type { Duration } from "./generated/google/protobuf/Duration.js";
+export type { Struct } from "./generated/google/protobuf/Struct.js";
+export type { Value } from "./generated/google/protobuf/Value.js";
+export type { HeaderValueOption } from "./generated/envoy/config/core/v3/HeaderValueOption.js";
+export type { CheckRequest } from "./generated/envoy/service/auth/v3/CheckRequest.js";
+export type { CheckResponse } from "./generated/envoy/service/auth/v3/CheckResponse.js";
+export type {
+  AttributeContext,
+  _envoy_service_auth_v3_AttributeContext_HttpRequest as AttributeHttpRequest,
+} from "./generated/envoy/service/auth/v3/AttributeContext.js";
+export type { DeniedHttpResponse } from "./generated/envoy/service/auth/v3/DeniedHttpResponse.js";
+export type { OkHttpResponse } from "./generated/envoy/service/auth/v3/OkHttpResponse.js";
+export type { Metadata } from "./generated/envoy/config/core/v3/Metadata.js";
+export type { RequestMethod } from "./generated/envoy/config/core/v3/RequestMethod.js";
+export type { RateLimitDescriptor } from "./generated/envoy/extensions/common/ratelimit/v3/RateLimitDescriptor.js";
+export type { StatusCode } from "./generated/envoy/type/v3/StatusCode.js";
+export type { RateLimitUnit } from "./generated/envoy/type/v3/RateLimitUnit.js";
+export type { RateLimitRequest } from "./generated/envoy/service/ratelimit/v3/RateLimitRequest.js";
+export type {
+  RateLimitResponse,
+  _envoy_service_ratelimit_v3_RateLimitResponse_DescriptorStatus as DescriptorStatus,
+} from "./generated/envoy/service/ratelimit/v3/RateLimitResponse.js";
+export type { HTTPAccessLogEntry } from "./generated/envoy/data/accesslog/v3/HTTPAccessLogEntry.js";
+export type { StreamAccessLogsMessage } from "./generated/envoy/service/accesslog/v3/StreamAccessLogsMessage.js";
+export type { StreamAccessLogsResponse } from "./generated/envoy/service/accesslog/v3/StreamAccessLogsResponse.js";
+export type { HealthCheckRequest } from "./generated/grpc/health/v1/HealthCheckRequest.js";
+export type { HealthCheckResponse } from "./generated/grpc/health/v1/HealthCheckResponse.js";
+import type { Timestamp } from "./generated/google/protobuf/Timestamp.js";
+import type { Duration } from "./generated/google/protobuf/Duration.js";
+import type { Struct } from "./generated/google/protobuf/Struct.js";
+import type { Value } from "./generated/google/protobuf/Value.js";
+import type { CheckRequest } from "./generated/envoy/service/auth/v3/CheckRequest.js";
+import type { CheckResponse } from "./generated/envoy/service/auth/v3/CheckResponse.js";
+import type { RateLimitRequest } from "./generated/envoy/service/ratelimit/v3/RateLimitRequest.js";
+import type { RateLimitResponse } from "./generated/envoy/service/ratelimit/v3/RateLimitResponse.js";
+import type { StreamAccessLogsMessage } from "./generated/envoy/service/accesslog/v3/StreamAccessLogsMessage.js";
+import type { StreamAccessLogsResponse } from "./generated/envoy/service/accesslog/v3/StreamAccessLogsResponse.js";
+import type { HealthCheckRequest } from "./generated/grpc/health/v1/HealthCheckRequest.js";
+import type { HealthCheckResponse } from "./generated/grpc/health/v1/HealthCheckResponse.js";
 
-export interface Timestamp {
-  seconds?: Int64;
-  nanos?: number;
-}
-
-export interface Duration {
-  seconds?: Int64;
-  nanos?: number;
-}
-
-/** Wrapper types (UInt32Value, UInt64Value, BoolValue…): absent means "not set". */
-export interface WrappedValue<T> {
-  value?: T;
-}
-
-export interface Any {
-  type_url?: string;
-  value?: Uint8Array;
-}
-
-/**
- * google.protobuf.Value as protobufjs's bundled descriptor names it: camelCase, even with
- * keepCase. `kind` is filled in by the decoder (oneofs: true) and ignored by the encoder.
- */
-export interface Value {
-  nullValue?: "NULL_VALUE" | 0;
-  numberValue?: number;
-  stringValue?: string;
-  boolValue?: boolean;
-  structValue?: Struct | null;
-  listValue?: ListValue | null;
-  kind?: "nullValue" | "numberValue" | "stringValue" | "boolValue" | "structValue" | "listValue";
-}
-
-export interface Struct {
-  fields?: Record<string, Value>;
-}
-
-export interface ListValue {
-  values?: Value[];
-}
+/** google.protobuf.HealthCheckResponse.ServingStatus as the loader gives enums (strings). */
+export type ServingStatus = "UNKNOWN" | "SERVING" | "NOT_SERVING" | "SERVICE_UNKNOWN";
 
 /** Timestamp → ms since the epoch; undefined when absent, unparseable or not after the epoch. */
 export function timestampToMs(timestamp: Timestamp | null | undefined): number | undefined {
@@ -249,287 +252,4 @@ export function fromValue(value: Value | null | undefined): JsonValue {
   if (value.structValue) return fromStruct(value.structValue);
   if (value.listValue) return (value.listValue.values ?? []).map(fromValue);
   return null;
-}
-
-// ---------------------------------------------------------------------------------------------
-// envoy.config.core.v3 / envoy.type.v3 / google.rpc
-// ---------------------------------------------------------------------------------------------
-
-export interface SocketAddress {
-  protocol?: "TCP" | "UDP";
-  address?: string;
-  port_value?: number;
-  named_port?: string;
-}
-
-export interface Address {
-  socket_address?: SocketAddress | null;
-  pipe?: { path?: string; mode?: number } | null;
-  address?: "socket_address" | "pipe";
-}
-
-export interface HeaderValue {
-  key?: string;
-  value?: string;
-  /** Used instead of `value` when Envoy sends raw header bytes. */
-  raw_value?: Uint8Array;
-}
-
-export type HeaderAppendAction =
-  | "APPEND_IF_EXISTS_OR_ADD"
-  | "ADD_IF_ABSENT"
-  | "OVERWRITE_IF_EXISTS_OR_ADD"
-  | "OVERWRITE_IF_EXISTS";
-
-export interface HeaderValueOption {
-  header?: HeaderValue | null;
-  append_action?: HeaderAppendAction;
-  keep_empty_value?: boolean;
-}
-
-export interface HeaderMap {
-  headers?: HeaderValue[];
-}
-
-export interface Metadata {
-  filter_metadata?: Record<string, Struct>;
-}
-
-export interface QueryParameter {
-  key?: string;
-  value?: string;
-}
-
-/** envoy.type.v3.HttpStatus: write the HTTP status number; decoding yields the enum name. */
-export interface HttpStatus {
-  code?: number | string;
-}
-
-/** google.rpc.Status. */
-export interface RpcStatus {
-  code?: number;
-  message?: string;
-}
-
-export interface Node {
-  id?: string;
-  cluster?: string;
-  metadata?: Struct | null;
-}
-
-// ---------------------------------------------------------------------------------------------
-// envoy.service.auth.v3
-// ---------------------------------------------------------------------------------------------
-
-export interface Peer {
-  address?: Address | null;
-  service?: string;
-  labels?: Record<string, string>;
-  principal?: string;
-  certificate?: string;
-}
-
-export interface AttributeHttpRequest {
-  id?: string;
-  method?: string;
-  headers?: Record<string, string>;
-  header_map?: HeaderMap | null;
-  path?: string;
-  host?: string;
-  scheme?: string;
-  query?: string;
-  fragment?: string;
-  size?: Int64;
-  protocol?: string;
-  body?: string;
-  raw_body?: Uint8Array;
-}
-
-export interface AttributeContext {
-  source?: Peer | null;
-  destination?: Peer | null;
-  request?: { time?: Timestamp | null; http?: AttributeHttpRequest | null } | null;
-  context_extensions?: Record<string, string>;
-  metadata_context?: Metadata | null;
-  route_metadata_context?: Metadata | null;
-  tls_session?: { sni?: string } | null;
-}
-
-export interface CheckRequest {
-  attributes?: AttributeContext | null;
-}
-
-export interface OkHttpResponse {
-  headers?: HeaderValueOption[];
-  headers_to_remove?: string[];
-  response_headers_to_add?: HeaderValueOption[];
-  query_parameters_to_set?: QueryParameter[];
-  query_parameters_to_remove?: string[];
-}
-
-export interface DeniedHttpResponse {
-  status?: HttpStatus | null;
-  headers?: HeaderValueOption[];
-  body?: string;
-}
-
-export interface CheckResponse {
-  status?: RpcStatus | null;
-  ok_response?: OkHttpResponse | null;
-  denied_response?: DeniedHttpResponse | null;
-  /** Set by the decoder (oneofs: true); ignored on encode. */
-  http_response?: "ok_response" | "denied_response";
-  dynamic_metadata?: Struct | null;
-}
-
-// ---------------------------------------------------------------------------------------------
-// envoy.service.ratelimit.v3
-// ---------------------------------------------------------------------------------------------
-
-export type RateLimitUnit = "UNKNOWN" | "SECOND" | "MINUTE" | "HOUR" | "DAY" | "MONTH" | "YEAR" | "WEEK";
-
-export interface RateLimitDescriptor {
-  entries?: { key?: string; value?: string }[];
-  limit?: { requests_per_unit?: number; unit?: RateLimitUnit } | null;
-  /** Per-descriptor cost (newer Envoys); overrides the request's hits_addend when set. */
-  hits_addend?: WrappedValue<Int64> | null;
-}
-
-export interface RateLimitRequest {
-  domain?: string;
-  descriptors?: RateLimitDescriptor[];
-  /** 0 means 1. */
-  hits_addend?: number;
-}
-
-export type RateLimitCode = "UNKNOWN" | "OK" | "OVER_LIMIT";
-
-export interface RateLimitQuota {
-  requests?: number;
-  valid_until?: Timestamp | null;
-  id?: string;
-}
-
-export interface DescriptorStatus {
-  code?: RateLimitCode;
-  current_limit?: { name?: string; requests_per_unit?: number; unit?: RateLimitUnit } | null;
-  limit_remaining?: number;
-  duration_until_reset?: Duration | null;
-  quota?: RateLimitQuota | null;
-}
-
-export interface RateLimitResponse {
-  overall_code?: RateLimitCode;
-  statuses?: DescriptorStatus[];
-  /** Plain HeaderValue here, unlike ext_authz's HeaderValueOption. */
-  response_headers_to_add?: HeaderValue[];
-  request_headers_to_add?: HeaderValue[];
-  raw_body?: Uint8Array;
-  dynamic_metadata?: Struct | null;
-  quota?: RateLimitQuota | null;
-}
-
-// ---------------------------------------------------------------------------------------------
-// envoy.service.accesslog.v3 / envoy.data.accesslog.v3
-// ---------------------------------------------------------------------------------------------
-
-export interface ResponseFlags {
-  rate_limited?: boolean;
-  unauthorized_details?: { reason?: "REASON_UNSPECIFIED" | "EXTERNAL_SERVICE" } | null;
-  rate_limit_service_error?: boolean;
-  no_healthy_upstream?: boolean;
-  upstream_request_timeout?: boolean;
-  local_reset?: boolean;
-  upstream_remote_reset?: boolean;
-  upstream_connection_failure?: boolean;
-  upstream_connection_termination?: boolean;
-  upstream_overflow?: boolean;
-  no_route_found?: boolean;
-  downstream_connection_termination?: boolean;
-  stream_idle_timeout?: boolean;
-  [flag: string]: unknown;
-}
-
-export interface AccessLogCommon {
-  sample_rate?: number;
-  downstream_remote_address?: Address | null;
-  downstream_local_address?: Address | null;
-  downstream_direct_remote_address?: Address | null;
-  start_time?: Timestamp | null;
-  time_to_last_rx_byte?: Duration | null;
-  time_to_first_upstream_tx_byte?: Duration | null;
-  time_to_last_upstream_tx_byte?: Duration | null;
-  time_to_first_upstream_rx_byte?: Duration | null;
-  time_to_last_upstream_rx_byte?: Duration | null;
-  time_to_first_downstream_tx_byte?: Duration | null;
-  time_to_last_downstream_tx_byte?: Duration | null;
-  upstream_remote_address?: Address | null;
-  upstream_cluster?: string;
-  response_flags?: ResponseFlags | null;
-  metadata?: Metadata | null;
-  route_name?: string;
-  duration?: Duration | null;
-  stream_id?: string;
-  access_log_type?: string;
-}
-
-export interface HTTPRequestProperties {
-  request_method?: string;
-  scheme?: string;
-  authority?: string;
-  port?: WrappedValue<number> | null;
-  path?: string;
-  user_agent?: string;
-  referer?: string;
-  forwarded_for?: string;
-  request_id?: string;
-  original_path?: string;
-  request_headers_bytes?: Int64;
-  request_body_bytes?: Int64;
-  request_headers?: Record<string, string>;
-}
-
-export interface HTTPResponseProperties {
-  response_code?: WrappedValue<number> | null;
-  response_headers_bytes?: Int64;
-  response_body_bytes?: Int64;
-  response_headers?: Record<string, string>;
-  response_trailers?: Record<string, string>;
-  response_code_details?: string;
-}
-
-export interface HTTPAccessLogEntry {
-  common_properties?: AccessLogCommon | null;
-  protocol_version?: "PROTOCOL_UNSPECIFIED" | "HTTP10" | "HTTP11" | "HTTP2" | "HTTP3";
-  request?: HTTPRequestProperties | null;
-  response?: HTTPResponseProperties | null;
-}
-
-export interface TCPAccessLogEntry {
-  common_properties?: AccessLogCommon | null;
-  connection_properties?: { received_bytes?: Int64; sent_bytes?: Int64 } | null;
-}
-
-export interface StreamAccessLogsMessage {
-  /** Only in the first message of a stream. */
-  identifier?: { node?: Node | null; log_name?: string } | null;
-  http_logs?: { log_entry?: HTTPAccessLogEntry[] } | null;
-  tcp_logs?: { log_entry?: TCPAccessLogEntry[] } | null;
-  log_entries?: "http_logs" | "tcp_logs";
-}
-
-export type StreamAccessLogsResponse = Record<string, never>;
-
-// ---------------------------------------------------------------------------------------------
-// grpc.health.v1
-// ---------------------------------------------------------------------------------------------
-
-export type ServingStatus = "UNKNOWN" | "SERVING" | "NOT_SERVING" | "SERVICE_UNKNOWN";
-
-export interface HealthCheckRequest {
-  service?: string;
-}
-
-export interface HealthCheckResponse {
-  status?: ServingStatus;
 }

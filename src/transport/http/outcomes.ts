@@ -1,7 +1,9 @@
+import type { Clock } from "../../domain/clock.js";
 import { z } from "zod";
 import type { AttemptContext, LoginOutcomeRecorder } from "../../detection/login-outcomes.js";
-import { parseAddress, subnetOf } from "../../domain/client-address.js";
-import { canonicalUsername } from "../../pipeline/normalise.js";
+import { parseAddress } from "../../domain/client-address.js";
+import { canonicalUsername } from "../../domain/username.js";
+import { clientIdentity } from "../../privacy/client-identity.js";
 import type { CompiledPolicy } from "../../policy/compile.js";
 import type { Pseudonymiser } from "../../privacy/pseudonymiser.js";
 import type { AdminServer } from "./admin.js";
@@ -18,7 +20,7 @@ const outcomeReport = z
   .strict();
 
 /**
- * The application reports that a user or session passed a challenge or MFA (DESIGN.md: a
+ * The application reports that a user or session passed a challenge or MFA (docs/design.md: a
  * passed challenge lowers friction for a while). Either identifier is pseudonymised at once.
  */
 const reliefReport = z
@@ -40,7 +42,7 @@ export interface OutcomeEndpointDependencies {
   recorder: LoginOutcomeRecorder;
   policy: () => CompiledPolicy;
   pseudonymiser: Pseudonymiser;
-  clock: { now(): number };
+  clock: Clock;
   /** Where passed challenges and MFA go (the response engine); absent, they are refused. */
   relief?: ReliefRecorder;
 }
@@ -85,13 +87,9 @@ async function recordRelief(body: z.output<typeof reliefReport>, deps: OutcomeEn
 }
 
 function contextOf(report: z.infer<typeof outcomeReport>, policy: CompiledPolicy, deps: OutcomeEndpointDependencies): AttemptContext {
-  const address = parseAddress(report.ip);
-  const username = canonicalUsername(report.username);
   return {
     endpoint: report.endpoint,
-    ipId: address && deps.pseudonymiser.pseudonymise("ip", address.ip),
-    subnet: address && subnetOf(address, policy.client.subnetPrefixV4, policy.client.subnetPrefixV6),
-    usernameId: username ? deps.pseudonymiser.pseudonymise("username", username) : undefined,
+    ...clientIdentity({ address: parseAddress(report.ip), username: report.username }, policy.client, deps.pseudonymiser),
     timeMs: report.time ? Date.parse(report.time) : deps.clock.now(),
     allowed: true,
   };

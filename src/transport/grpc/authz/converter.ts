@@ -18,6 +18,7 @@ import {
   type HeaderValueOption,
   type Metadata,
   type OkHttpResponse,
+  type StatusCode,
   type Struct,
 } from "../protos.js";
 import { METADATA_KEYS } from "./metadata-keys.js";
@@ -358,7 +359,8 @@ function deniedResponse(action: DeniedAction, decision: Decision, options: Check
     ...actionHeaders(action, decision, options),
   ];
   const body = page?.html ?? JSON.stringify(problemDocument(action, status, decision, options));
-  return { status: { code: status }, headers, body };
+  // Every status an action maps to (401, 403, 429, 503) is one of Envoy's StatusCode values.
+  return { status: { code: status as StatusCode }, headers, body };
 }
 
 /** The challenge page for a browser; API clients get the problem document instead. */

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { parseAddress, subnetOf } from "../../../domain/client-address.js";
 import { SCOPES, type Scope } from "../../../domain/decision.js";
-import { canonicalUsername } from "../../../pipeline/normalise.js";
+import { canonicalUsername } from "../../../domain/username.js";
 import type { CompiledPolicy } from "../../../policy/compile.js";
 import { parseDuration } from "../../../config/duration.js";
 import type { Pseudonymiser } from "../../../privacy/pseudonymiser.js";
