@@ -6,7 +6,7 @@ import { AnomalyTracker } from "./anomalies.js";
 import { AuditTrail } from "./audit.js";
 import { RuntimeControls } from "./controls.js";
 import { decodeControl, EffectivePolicy, type Control, type PolicySourcePort } from "./effective-policy.js";
-import { ResponseEvents, SYSTEM, type ResponseEvent, type ResponseListener, type ResponseLog } from "./events.js";
+import { ResponseEvents, SYSTEM, type ResponseEvent, type ResponseListener, type ResponseLog, type WriteId } from "./events.js";
 import { FlaggedDecisions } from "./flagged.js";
 import { PolicyHistory } from "./policy-history.js";
 import { decodeQuarantine, type Quarantine } from "./quarantine-record.js";
@@ -76,7 +76,15 @@ export class ResponseEngine {
     });
     this.history = new PolicyHistory(deps.backend.map("policies"));
     this.effective = new EffectivePolicy(deps.source, controlMap, log, (policy) => observer?.policyInForce?.(policy));
-    const audited = this.audit.audited.bind(this.audit);
+    // A write whose reply was lost but which Redis did run (see WriteInDoubtError) is announced
+    // once the store says so: the trail has it already, webhooks and logs follow.
+    const audited = (event: ResponseEvent, atMs: number, id: WriteId) => ({
+      ...this.audit.audited(event, atMs, id),
+      onAppliedLater: ({ auditId }: { auditId: string }) => {
+        log.warn({ auditId, action: event.type }, "a write whose reply was lost had been applied: announcing it now");
+        this.events.publish(event, { auditId }, atMs);
+      },
+    });
     this.controls = new RuntimeControls({ map: controlMap, history: this.history, effective: this.effective, events: this.events, audited, clock: deps.clock });
     this.quarantines = new Quarantines({ map: quarantineMap, store: deps.store, events: this.events, audited, log, clock: deps.clock, budgetMs: deps.budgetMs });
     this.anomalies = new AnomalyTracker(this.events);

@@ -1,4 +1,5 @@
 import { assertValidRetention, type AuditRetention } from "./audit-log.js";
+import { StoreUnavailableError } from "./store.js";
 
 /**
  * The second storage port, for the response engine: small keyed collections that every replica
@@ -53,14 +54,24 @@ export interface SharedMapStore {
  * An audited write that fails with StoreUnavailableError was not applied and will not be
  * later: a store that keeps commands queued (Redis while it hangs) must refuse them once the
  * caller has given up (see redis/shared-map.ts). The one case left is a reply lost on the way
- * back after the change was made; retrying with the same key tells which.
+ * back after the change was made (WriteInDoubtError): the store then finds out in the
+ * background, from the idempotency record, and calls `onAppliedLater` if it had been applied,
+ * so the caller can still announce it; a retry with the same key tells the same.
  */
 export interface AuditedChange {
   record: object;
   retention: AuditRetention;
   idempotencyKey: string;
   fingerprint?: string;
+  onAppliedLater?: (outcome: { auditId: string }) => void;
 }
+
+/**
+ * An audited write whose reply did not come back in time. The store refuses to run it past its
+ * deadline, so it almost certainly did not happen; if its reply was lost instead, it did, and
+ * `onAppliedLater` says so.
+ */
+export class WriteInDoubtError extends StoreUnavailableError {}
 
 export interface AuditedOutcome {
   /** The audit entry's id when this write appended one (or, replayed, when the first did). */

@@ -9,7 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisSharedBackend, type RedisSharedBackend } from "../../src/state/redis/shared-backend.js";
 import { ReplicatedMap } from "../../src/state/replicated-map.js";
 import { MemorySharedBackend, type SharedBackend } from "../../src/state/shared-backend.js";
-import { IdempotencyConflictError, type MapChange } from "../../src/state/shared-map.js";
+import { RedisCommands, type ResponseScript } from "../../src/state/redis/commands.js";
+import { RedisSharedMap } from "../../src/state/redis/shared-map.js";
+import { RedisSubscriber } from "../../src/state/redis/subscriber.js";
+import { IdempotencyConflictError, WriteInDoubtError, type MapChange } from "../../src/state/shared-map.js";
+import { StoreUnavailableError } from "../../src/state/store.js";
 import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 
 const RETENTION = { maxEntries: 1000, maxAgeMs: 60_000 };
@@ -257,6 +261,41 @@ describe.skipIf(privateRedisUnsupported)("on Redis Cluster", () => {
 });
 
 describe("redis only", () => {
+  it("finds out in the background that a write whose reply was lost was applied, and says so once", async () => {
+    const client = new Redis(redis.url);
+    const subscriber = new Redis(redis.url);
+    const real = new RedisCommands(client, 1_000);
+    // The script runs on Redis; only its reply goes missing, as when the caller's timer fires first.
+    const lossy = {
+      timeoutMs: real.timeoutMs,
+      call: real.call.bind(real),
+      script: async (name: ResponseScript, keys: readonly string[], args: readonly string[]) => {
+        const reply = await real.script(name, keys, args);
+        if (name === "palisadeMapAudited") throw new StoreUnavailableError("reply lost on the way back");
+        return reply;
+      },
+    } as unknown as RedisCommands;
+    try {
+      const map = new RedisSharedMap(lossy, new RedisSubscriber(subscriber), "palisade", freshName());
+      const told: string[] = [];
+      let resolveApplied: (auditId: string) => void = () => {};
+      const applied = new Promise<string>((resolve) => (resolveApplied = resolve));
+      const onAppliedLater = ({ auditId }: { auditId: string }) => (told.push(auditId), resolveApplied(auditId));
+      const audited = { record: { action: "lost-reply" }, retention: RETENTION, idempotencyKey: `lost-${Date.now()}`, onAppliedLater };
+      await expect(map.put("k", "v", 60_000, audited)).rejects.toThrow(WriteInDoubtError);
+      const auditId = await applied;
+      expect((await map.snapshot()).entries.get("k")?.value).toBe("v");
+      const { a } = await openRedis(redis.url);
+      const entries = await a.audit.read({ count: 1000, newestFirst: true });
+      expect(entries.find((e) => e.id === auditId)?.record).toEqual({ action: "lost-reply" });
+      await sleep(1_200);
+      expect(told).toHaveLength(1);
+    } finally {
+      client.disconnect();
+      subscriber.disconnect();
+    }
+  });
+
   it("gives every key a time to live and keeps the maps and the audit stream in one hash slot", async () => {
     const { a } = await openRedis(redis.url);
     const name = freshName();

@@ -7,6 +7,7 @@ import {
   assertValidMapKey,
   IDEMPOTENCY_TTL_MS,
   IdempotencyConflictError,
+  WriteInDoubtError,
   type AuditedChange,
   type AuditedOutcome,
   assertValidMapName,
@@ -130,7 +131,14 @@ export class RedisSharedMap implements SharedMapStore {
     const keys = [...this.#keys, this.#auditKey, idempotency];
     const { maxEntries, maxAgeMs } = audited.retention;
     const head = [op, String(redisNow + budgetMs), String(IDEMPOTENCY_TTL_MS), audited.fingerprint ?? "", JSON.stringify(audited.record), String(maxEntries), String(maxAgeMs)];
-    const reply = JSON.parse(String(await this.#commands.script("palisadeMapAudited", keys, [...head, ...args]))) as AuditedReply;
+    let sent: unknown;
+    try {
+      sent = await this.#commands.script("palisadeMapAudited", keys, [...head, ...args]);
+    } catch (error) {
+      void this.#settleLater(idempotency, audited);
+      throw new WriteInDoubtError(`${(error as Error).message}; refused by Redis unless it ran within its deadline`, { cause: error });
+    }
+    const reply = JSON.parse(String(sent)) as AuditedReply;
     if (reply.outcome === "mismatch") throw new IdempotencyConflictError();
     if (reply.outcome === "late") {
       throw new StoreUnavailableError("redis answered after the write's deadline; the script refused it and nothing was changed");
@@ -145,6 +153,27 @@ export class RedisSharedMap implements SharedMapStore {
     };
   }
 
+  /**
+   * After an audited write's reply did not come back: reads its idempotency record until Redis
+   * answers. Commands on one connection run in order, so once the read is answered the write
+   * has run or never will (refused late, or lost with its connection); a record that says it
+   * changed something means the reply was lost, and `onAppliedLater` is told.
+   */
+  async #settleLater(idempotencyKey: string, audited: AuditedChange): Promise<void> {
+    for (let attempt = 0; attempt < SETTLE_ATTEMPTS; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_PAUSE_MS).unref());
+      let kept: string | null;
+      try {
+        kept = await this.#commands.call("GET", (client) => client.get(idempotencyKey));
+      } catch {
+        continue; // still unreachable
+      }
+      const reply = kept === null ? undefined : (JSON.parse(kept) as Partial<AuditedReply>);
+      if (reply?.changed === 1 && reply.auditId !== undefined && reply.fingerprint === (audited.fingerprint ?? "")) audited.onAppliedLater?.({ auditId: reply.auditId });
+      return;
+    }
+  }
+
   async #put(args: string[]): Promise<MapWrite & { created: boolean }> {
     const [created, stored, epoch, seq] = (await this.#commands.script("palisadeMapPut", this.#keys, args)) as Reply;
     return { created: created === 1, value: String(stored), epoch: String(epoch), seq: Number(seq) };
@@ -152,6 +181,10 @@ export class RedisSharedMap implements SharedMapStore {
 }
 
 type Reply = [number, string, string, number];
+
+/** How long an in-doubt write is followed up: a read a second, for up to ten minutes. */
+const SETTLE_PAUSE_MS = 1_000;
+const SETTLE_ATTEMPTS = 600;
 interface AuditedReply {
   outcome: "done" | "replayed" | "late" | "mismatch";
   changed?: number;
@@ -159,6 +192,7 @@ interface AuditedReply {
   epoch?: string;
   seq?: number;
   auditId?: string;
+  fingerprint?: string;
 }
 
 /** The hash-tagged prefix of every key of the response engine (one Cluster slot). */
