@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 import type { CompiledPolicy } from "../../../policy/compile.js";
 import type { Pseudonymiser } from "../../../privacy/pseudonymiser.js";
 import type { ResponseEngine } from "../../../response/engine.js";
@@ -28,6 +28,17 @@ export type AnalystRoute<B extends Schema, Q extends Schema, P extends Schema> =
 };
 
 export const IDEMPOTENCY_HEADER = "idempotency-key";
+
+/** The header every write takes, as validated and described in the OpenAPI document. */
+const writeHeaders = z.object({
+  [IDEMPOTENCY_HEADER]: z
+    .string()
+    .min(1)
+    .max(MAX_IDEMPOTENCY_KEY_LENGTH)
+    .regex(/^[\x21-\x7e]+$/)
+    .optional()
+    .describe("Names this write: a retry with the same key (same token, route and body) answers what the first call did, for a day, without changing anything again"),
+});
 
 /**
  * The id of an admin write: from the `Idempotency-Key` header, scoped to the caller and the
@@ -71,6 +82,7 @@ export function analystRoutes(deps: AnalystApiDependencies): AnalystRoutes {
         ...spec,
         tags: ["analyst"],
         roles: ROLES[access],
+        ...(access === "write" ? { headers: writeHeaders } : {}),
         handler: (input) =>
           guarded(async () => {
             const actor = tokenActor(input.caller!.name);
