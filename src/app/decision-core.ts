@@ -6,7 +6,7 @@ import { systemClock, type Clock } from "../domain/clock.js";
 import { createDetectionState, createPipeline, type DetectionState, type Pipeline } from "../pipeline/pipeline.js";
 import { PolicySource } from "../policy/policy-source.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
-import { ResponseEngine, type ResponseObserver } from "../response/engine.js";
+import { ResponseEngine, type ResponseObserver, type TrailListener } from "../response/engine.js";
 import type { ResponseListener } from "../response/events.js";
 import type { Settings } from "../settings/settings.js";
 import type { Logger } from "../telemetry/logger.js";
@@ -40,8 +40,11 @@ export interface DecisionCoreOptions {
   clock?: Clock;
   /** Counts reloads, rule errors, outcomes and store trouble; absent in replay. */
   metrics?: Metrics;
-  /** Hooks of the response engine (its metrics) and further receivers of its events (webhooks). */
-  response?: { observer?: ResponseObserver; listeners?: ResponseListener[] };
+  /**
+   * Hooks of the response engine (its metrics), further receivers of its events, and followers
+   * of its audit trail (webhooks; see ResponseEngineDependencies.trailListeners).
+   */
+  response?: { observer?: ResponseObserver; listeners?: ResponseListener[]; trailListeners?: TrailListener[] };
   /** false reads the policy once (replay): no file watch, no polling. */
   watchPolicy?: boolean;
   /** Policy reloads parse on a worker thread (default); false keeps them on the event loop (tests, replay). */
@@ -99,6 +102,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       clock: () => clock.now(),
       budgetMs: settings.storeTimeout * QUARANTINE_BUDGET_FACTOR,
       listeners: options.response?.listeners ?? [],
+      trailListeners: options.response?.trailListeners ?? [],
       observer: options.response?.observer,
     });
     cleanup.push(() => engine.stop());

@@ -1,4 +1,6 @@
+import { randomUUID } from "node:crypto";
 import type { CompiledPolicy } from "../policy/compile.js";
+import type { AuditEntry, AuditFollowing } from "../state/audit-log.js";
 import { ReplicatedMap, type SyncEvent } from "../state/replicated-map.js";
 import type { SharedBackend } from "../state/shared-backend.js";
 import type { Store } from "../state/store.js";
@@ -13,6 +15,11 @@ import { decodeQuarantine, type Quarantine } from "./quarantine-record.js";
 import { Quarantines } from "./quarantines.js";
 import { recordRelief, type ReliefKind } from "./relief.js";
 import { Responder } from "./responder.js";
+
+export type TrailListener = (entry: AuditEntry) => void;
+
+/** The consumer group of the trail's followers that publish webhooks. */
+export const WEBHOOK_FOLLOWERS = "webhooks";
 
 /** What telemetry wants to hear from the engine; every hook is optional. */
 export interface ResponseObserver {
@@ -34,8 +41,16 @@ export interface ResponseEngineDependencies {
   clock: () => number;
   /** Longest a Check waits for a new quarantine's shared write (see Quarantines). */
   budgetMs: number;
-  /** Further receivers of every event (webhooks). */
+  /** Further receivers of every event (anomaly webhooks). */
   listeners?: ResponseListener[];
+  /**
+   * Receivers of the audit trail's records, each record handed to one replica (webhooks for
+   * state changes: published from the trail, so every webhook has its record, and a change is
+   * announced even when the replica that made it died right after).
+   */
+  trailListeners?: TrailListener[];
+  /** This replica's name among the trail's followers; random when absent. */
+  followerName?: string;
   observer?: ResponseObserver;
 }
 
@@ -56,6 +71,7 @@ export class ResponseEngine {
   readonly responder: Responder;
   readonly #deps: ResponseEngineDependencies;
   readonly #maps: ReplicatedMap<unknown>[];
+  #following: AuditFollowing | undefined;
   #fileVersion: string;
 
   private constructor(deps: ResponseEngineDependencies, quarantineMap: ReplicatedMap<Quarantine>, controlMap: ReplicatedMap<Control>) {
@@ -77,7 +93,8 @@ export class ResponseEngine {
     this.history = new PolicyHistory(deps.backend.map("policies"));
     this.effective = new EffectivePolicy(deps.source, controlMap, log, (policy) => observer?.policyInForce?.(policy));
     // A write whose reply was lost but which Redis did run (see WriteInDoubtError) is announced
-    // once the store says so: the trail has it already, webhooks and logs follow.
+    // once the store says so: the trail has it already (its webhook follows from there); logs
+    // and metrics follow from this event.
     const audited = (event: ResponseEvent, atMs: number, id: WriteId) => ({
       ...this.audit.audited(event, atMs, id),
       onAppliedLater: ({ auditId }: { auditId: string }) => {
@@ -106,6 +123,12 @@ export class ResponseEngine {
     const controlMap = replicate("controls", decodeControl);
     await Promise.all([quarantineMap.start(), controlMap.start()]);
     const engine = new ResponseEngine(deps, quarantineMap, controlMap);
+    const trailListeners = deps.trailListeners ?? [];
+    if (trailListeners.length > 0) {
+      engine.#following = await deps.backend.audit.follow(WEBHOOK_FOLLOWERS, deps.followerName ?? randomUUID(), async (entries) => {
+        for (const entry of entries) for (const listener of trailListeners) listener(entry);
+      });
+    }
     engine.effective.start();
     deps.observer?.policyInForce?.(deps.source.current());
     deps.source.onFileChange(() => {
@@ -129,7 +152,7 @@ export class ResponseEngine {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.#maps.map((map) => map.stop()));
+    await Promise.all([...this.#maps.map((map) => map.stop()), this.#following?.close()]);
   }
 
   /** Keeps the file's policy for rollback; the first replica to see a version records it. */

@@ -1,4 +1,6 @@
 import { createHmac, randomUUID } from "node:crypto";
+import type { AuditEntry } from "../state/audit-log.js";
+import type { AuditRecord } from "./audit.js";
 import type { EventMeta, ResponseEvent } from "./events.js";
 
 /** Sends one POST and resolves with the HTTP status; rejects on network errors and timeouts. */
@@ -71,6 +73,28 @@ export function webhookPayload(event: ResponseEvent, atMs: number, meta: EventMe
   }
 }
 
+/** Trail actions that become webhooks; the others (blocks, shadow matches, challenges, restores) are too many or internal. */
+const PUBLISHED = new Set(["quarantine.created", "quarantine.lifted", "policy.loaded", "policy.rolled_back", "policy.override_cleared", "rule.disabled", "rule.enabled", "threshold.overridden", "threshold.cleared"]);
+
+/**
+ * The webhook an audit record becomes: what is published for state changes, so that every
+ * webhook has its record, and a change whose replica died before it could announce it is still
+ * announced (by whichever replica reads the record). The delivery id is the record's id, the
+ * same on a repeated delivery, so receivers de-duplicate on it.
+ */
+export function webhookPayloadOfRecord(entry: AuditEntry): WebhookPayload | undefined {
+  const record = entry.record as Partial<AuditRecord>;
+  if (typeof record.action !== "string" || !PUBLISHED.has(record.action)) return undefined;
+  const time = typeof record.time === "string" ? record.time : new Date().toISOString();
+  const envelope = (type: string, data: Record<string, unknown>): WebhookPayload => ({ id: entry.id, type, time, auditId: entry.id, data });
+  const { action, actor, scope, subject, rule, policyVersion, rationale, detail = {} } = record;
+  if (action.startsWith("quarantine.")) {
+    const { quarantineId, ...rest } = detail;
+    return envelope(action, { id: quarantineId, scope, subject, rule, policyVersion, reasons: rationale ?? [], actor, ...rest });
+  }
+  return envelope("policy.changed", { change: action, actor, policyVersion, ...(rule === undefined ? {} : { rule }), ...detail });
+}
+
 interface Pending {
   payload: WebhookPayload;
   body: string;
@@ -114,8 +138,16 @@ export class Webhooks {
   }
 
   handle(event: ResponseEvent, atMs: number, meta: EventMeta = {}): void {
-    const payload = this.#closed ? undefined : webhookPayload(event, atMs, meta);
-    if (!payload) return;
+    this.#enqueue(webhookPayload(event, atMs, meta));
+  }
+
+  /** An audit record read from the trail (see webhookPayloadOfRecord). */
+  handleRecord(entry: AuditEntry): void {
+    this.#enqueue(webhookPayloadOfRecord(entry));
+  }
+
+  #enqueue(payload: WebhookPayload | undefined): void {
+    if (!payload || this.#closed) return;
     const body = JSON.stringify(payload);
     for (const [url, queue] of this.#queues) {
       if (queue.length >= this.#options.queueSize) this.#options.onDelivery?.("dropped", queue.shift()!.payload.type);

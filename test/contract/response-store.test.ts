@@ -8,6 +8,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisSharedBackend, type RedisSharedBackend } from "../../src/state/redis/shared-backend.js";
 import { ReplicatedMap } from "../../src/state/replicated-map.js";
+import type { AuditEntry } from "../../src/state/audit-log.js";
 import { MemorySharedBackend, type SharedBackend } from "../../src/state/shared-backend.js";
 import { RedisCommands, type ResponseScript } from "../../src/state/redis/commands.js";
 import { RedisSharedMap } from "../../src/state/redis/shared-map.js";
@@ -203,6 +204,27 @@ function contract(name: string, open: () => Promise<Harness>) {
       expect(oldest.filter((e) => e.record.marker === "paging").map((e) => e.record.n)).toEqual([0, 1, 2, 3, 4]);
       const none = await log.read({ count: 10, newestFirst: true, toMs: before - 60_000 });
       expect(none.filter((e) => e.record.marker === "paging")).toEqual([]);
+    });
+
+    it("hands each entry appended after following to one follower of a group, and every group its own copy", async () => {
+      const group = `g${++mapCounter}`;
+      await h.a.audit.append({ warm: true }, RETENTION); // a fresh time to live for the stream
+      const seen: Record<string, AuditEntry[]> = { a: [], b: [], other: [] };
+      const follow = (backend: SharedBackend, groupName: string, who: string) =>
+        backend.audit.follow(groupName, who, async (entries) => void seen[who]!.push(...entries.filter((e) => e.record.marker === group)));
+      const followers = [await follow(h.a, group, "a"), await follow(h.b, group, "b"), await follow(h.a, `${group}-other`, "other")];
+      try {
+        const ids: string[] = [];
+        for (let i = 0; i < 6; i++) ids.push(await (i % 2 ? h.a : h.b).audit.append({ n: i, marker: group }, RETENTION));
+        const handled = () => [...seen.a!, ...seen.b!].map((e) => e.id).sort(compareIds);
+        await expect.poll(handled, { timeout: 3_000 }).toEqual(ids);
+        await expect.poll(() => seen.other!.map((e) => e.id), { timeout: 3_000 }).toEqual(ids);
+        expect(seen.other!.map((e) => e.record.n)).toEqual([0, 1, 2, 3, 4, 5]);
+        await sleep(100);
+        expect(handled()).toEqual(ids); // once each, not again
+      } finally {
+        await Promise.all(followers.map((f) => f.close()));
+      }
     });
 
     it("keeps at most maxEntries, and nothing older than maxAge", async () => {

@@ -10,11 +10,12 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app/start.js";
+import { createRedisSharedBackend } from "../../src/state/redis/shared-backend.js";
 import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { policyFile, secretsDir, TOKENS, webhookReceiver } from "../support/analyst.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";
-import { responsePolicy } from "../support/response.js";
+import { engineHarness, responsePolicy } from "../support/response.js";
 
 let redis: RedisServerHandle;
 let app: App;
@@ -102,6 +103,26 @@ describe.skipIf(privateRedisUnsupported)("admin writes while Redis hangs", () =>
     expect((await api("GET", "/v1/policy")).body.disabledRules).toEqual([]);
     expect(metadata(await envoy.check({ path: "/deny", ip: "100.71.0.2" })).action).toBe("block");
     expect(await auditOf("action=rule.disabled")).toEqual([]);
+  });
+});
+
+describe.skipIf(privateRedisUnsupported)("webhooks from the audit trail", () => {
+  it("announces a change whose replica died before it could: any replica following the trail sends it", async () => {
+    // Another replica's write, made exactly as the engine makes it (change and record in one
+    // script), after which that replica is gone: no event of its own ever reaches a receiver.
+    const other = createRedisSharedBackend(redis.url);
+    try {
+      await other.waitUntilReady(2_000);
+      const replica = await engineHarness(responsePolicy("aw1"), { backend: other });
+      replica.clock.now = Date.now();
+      const quarantine = await replica.engine.quarantines.imposeByHand({ scope: "ip", subject: "died-replica-subject", durationMs: 600_000, actor: "token:bob", policyVersion: "aw1" });
+      await replica.stop(); // that replica dies; it had no webhook receivers of its own
+      await expect.poll(() => hooks.received.filter((h) => h.type === "quarantine.created" && h.body.data.id === quarantine.id).length, { timeout: 3_000 }).toBe(1);
+      const [record] = (await auditOf("action=quarantine.created&actor=token:bob")) as { id: string }[];
+      expect(hooks.received.find((h) => h.body.data.id === quarantine.id)!.body).toMatchObject({ id: record!.id, auditId: record!.id, data: { actor: "token:bob", scope: "ip" } });
+    } finally {
+      await other.close();
+    }
   });
 });
 

@@ -32,6 +32,7 @@ export function createRedisSharedBackend(url: string, options: RedisSharedBacken
     createRedisClient(target, connection),
     connection.commandTimeoutMs,
     options.namespace ?? DEFAULT_NAMESPACE,
+    () => createRedisClient(target, connection),
   );
 }
 
@@ -44,12 +45,13 @@ export class RedisSharedBackend implements SharedBackend {
   readonly #namespace: string;
   readonly #maps = new Map<string, RedisSharedMap>();
 
-  constructor(commandClient: RedisClient, subscriberClient: RedisClient, timeoutMs: number, namespace: string) {
+  /** `openClient` makes further connections (one per audit follower); they close with their follower. */
+  constructor(commandClient: RedisClient, subscriberClient: RedisClient, timeoutMs: number, namespace: string, openClient: () => RedisClient) {
     this.#commandClient = commandClient;
     this.#commands = new RedisCommands(commandClient, timeoutMs);
     this.#subscriber = new RedisSubscriber(subscriberClient);
     this.#namespace = namespace;
-    this.audit = new RedisAuditLog(this.#commands, namespace);
+    this.audit = new RedisAuditLog(this.#commands, namespace, openClient);
   }
 
   map(name: string): SharedMapStore {
