@@ -37,6 +37,8 @@ COPY --from=build /src/dist ./dist
 # module, and examples/policy.yaml is the policy served when PALISADE_POLICY is not set.
 COPY package.json ./
 COPY proto ./proto
+# console/ holds the analyst console's page, script and styles, found like proto/ by walking up.
+COPY console ./console
 COPY examples/policy.yaml ./examples/policy.yaml
 COPY --chmod=0555 docker/node-heap-cap.sh ./docker/node-heap-cap.sh
 # The `node` user of the official image, by number so that Kubernetes' runAsNonRoot can check it.

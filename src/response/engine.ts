@@ -6,6 +6,7 @@ import type { SharedBackend } from "../state/shared-backend.js";
 import type { Store } from "../state/store.js";
 import { AnomalyTracker } from "./anomalies.js";
 import { AuditTrail } from "./audit.js";
+import { DecisionStatistics } from "./decision-stats.js";
 import { RuntimeControls } from "./controls.js";
 import { decodeControl, EffectivePolicy, type Control, type PolicySourcePort } from "./effective-policy.js";
 import { ResponseEvents, SYSTEM, type ResponseEvent, type ResponseListener, type ResponseLog, type WriteId } from "./events.js";
@@ -41,6 +42,8 @@ export interface ResponseEngineDependencies {
   clock: () => number;
   /** Longest a Check waits for a new quarantine's shared write (see Quarantines). */
   budgetMs: number;
+  /** How often this replica adds its decision counts to the shared statistics; 5 s when absent. */
+  statsFlushMs?: number;
   /** Further receivers of every event (anomaly webhooks). */
   listeners?: ResponseListener[];
   /**
@@ -68,6 +71,8 @@ export class ResponseEngine {
   readonly history: PolicyHistory;
   readonly flagged = new FlaggedDecisions();
   readonly anomalies: AnomalyTracker;
+  /** Per-minute and per-hour decision counts, shared by every replica (console, posture report). */
+  readonly stats: DecisionStatistics;
   readonly responder: Responder;
   readonly #deps: ResponseEngineDependencies;
   readonly #maps: ReplicatedMap<unknown>[];
@@ -105,11 +110,22 @@ export class ResponseEngine {
     this.controls = new RuntimeControls({ map: controlMap, history: this.history, effective: this.effective, events: this.events, audited, clock: deps.clock });
     this.quarantines = new Quarantines({ map: quarantineMap, store: deps.store, events: this.events, audited, log, clock: deps.clock, budgetMs: deps.budgetMs });
     this.anomalies = new AnomalyTracker(this.events);
+    this.stats = new DecisionStatistics({
+      store: deps.backend.stats,
+      retention: () => {
+        const keep = deps.source.current().response.audit.maxAgeMs;
+        return { hourMs: keep, minuteMs: keep };
+      },
+      clock: deps.clock,
+      log,
+      flushEveryMs: deps.statsFlushMs,
+    });
     this.responder = new Responder({
       quarantines: this.quarantines,
       events: this.events,
       flagged: this.flagged,
       anomalies: this.anomalies,
+      stats: this.stats,
       log,
       onHeld: (quarantine) => observer?.held?.(quarantine),
     });
@@ -130,6 +146,7 @@ export class ResponseEngine {
       });
     }
     engine.effective.start();
+    engine.stats.start();
     deps.observer?.policyInForce?.(deps.source.current());
     deps.source.onFileChange(() => {
       // Registered after the effective policy's own listener: the override is already recomputed.
@@ -143,6 +160,7 @@ export class ResponseEngine {
   /** A passed challenge or MFA, reported by the application, waives friction for a while. */
   async recordRelief(kind: ReliefKind, subjects: { username?: string; session?: string }, nowMs: number): Promise<void> {
     await recordRelief(this.#deps.store, kind, subjects, nowMs, this.#deps.source.current().response.friction.reliefMs);
+    this.stats.relief(kind);
     this.#deps.observer?.relief?.(kind);
   }
 
@@ -152,7 +170,7 @@ export class ResponseEngine {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.#maps.map((map) => map.stop()), this.#following?.close()]);
+    await Promise.all([...this.#maps.map((map) => map.stop()), this.stats.stop(), this.#following?.close()]);
   }
 
   /** Keeps the file's policy for rollback; the first replica to see a version records it. */

@@ -1,5 +1,5 @@
 import { closeClient, type RedisClient } from "./connection.js";
-import { AUDIT_APPEND_SCRIPT, MAP_AUDITED_SCRIPT, MAP_PUT_SCRIPT, MAP_REMOVE_SCRIPT, MAP_SNAPSHOT_SCRIPT, TIME_SCRIPT } from "./shared-backend-scripts.js";
+import { AUDIT_APPEND_SCRIPT, MAP_AUDITED_SCRIPT, MAP_PUT_SCRIPT, MAP_REMOVE_SCRIPT, MAP_SNAPSHOT_SCRIPT, STATS_ADD_SCRIPT, TIME_SCRIPT } from "./shared-backend-scripts.js";
 import { withDeadline } from "./store.js";
 import { StoreUnavailableError } from "../store.js";
 
@@ -11,6 +11,7 @@ const SCRIPTS = {
   palisadeAuditAppend: AUDIT_APPEND_SCRIPT,
   palisadeMapAudited: MAP_AUDITED_SCRIPT,
   palisadeTime: TIME_SCRIPT,
+  palisadeStatsAdd: STATS_ADD_SCRIPT,
 } as const;
 
 export type ResponseScript = keyof typeof SCRIPTS;
