@@ -10,7 +10,11 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app/start.js";
+import { RedisCommands, type ResponseScript } from "../../src/state/redis/commands.js";
 import { createRedisSharedBackend } from "../../src/state/redis/shared-backend.js";
+import { RedisSharedMap } from "../../src/state/redis/shared-map.js";
+import { RedisSubscriber } from "../../src/state/redis/subscriber.js";
+import { WriteInDoubtError } from "../../src/state/shared-map.js";
 import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { policyFile, secretsDir, TOKENS, webhookReceiver } from "../support/analyst.js";
 import { startTestApp } from "../support/app.js";
@@ -91,6 +95,41 @@ describe.skipIf(privateRedisUnsupported)("admin writes while Redis hangs", () =>
     expect(record).toMatchObject({ actor: "token:alice", detail: expect.objectContaining({ quarantineId: created.body.id, reason: "after the hang" }) });
     await expect.poll(() => hooks.received.filter((h) => h.type === "quarantine.lifted").length).toBe(1);
     expect(hooks.received.find((h) => h.type === "quarantine.lifted")!.body.auditId).toBe(record!.id);
+  });
+
+  it("a write queued behind a hang that began after its TIME reading is refused by Redis once it runs late", async () => {
+    // The hang starts between the deadline's TIME reading and the script: the script waits in
+    // Redis's input buffer and runs 2 s later, past its deadline, and must change nothing.
+    const client = new Redis(redis.url);
+    const subscriber = new Redis(redis.url);
+    const real = new RedisCommands(client, 1_000);
+    let hang: Promise<unknown> | undefined;
+    const commands = {
+      timeoutMs: real.timeoutMs,
+      call: real.call.bind(real),
+      script: async (name: ResponseScript, keys: readonly string[], args: readonly string[]) => {
+        const reply = await real.script(name, keys, args);
+        if (name === "palisadeTime") {
+          hang = hangRedis(2);
+          await sleep(100);
+        }
+        return reply;
+      },
+    } as unknown as RedisCommands;
+    try {
+      const map = new RedisSharedMap(commands, new RedisSubscriber(subscriber), "palisade", "deadline-test");
+      const applied: string[] = [];
+      const audited = { record: { action: "deadline-test" }, retention: { maxEntries: 100, maxAgeMs: 60_000 }, idempotencyKey: `deadline-${Date.now()}`, onAppliedLater: ({ auditId }: { auditId: string }) => void applied.push(auditId) };
+      await expect(map.put("k", "v", 60_000, audited)).rejects.toThrow(WriteInDoubtError);
+      await hang;
+      await sleep(1_500); // the script has run by now, and the follow-up read has been answered
+      expect((await map.snapshot()).entries.has("k")).toBe(false);
+      expect(await auditOf("action=deadline-test")).toEqual([]);
+      expect(applied).toEqual([]);
+    } finally {
+      client.disconnect();
+      subscriber.disconnect();
+    }
   });
 
   it("an override answered 503 during a hang does not happen later either", async () => {
