@@ -90,7 +90,8 @@ export function webhookPayloadOfRecord(entry: AuditEntry): WebhookPayload | unde
   const { action, actor, scope, subject, rule, policyVersion, rationale, detail = {} } = record;
   if (action.startsWith("quarantine.")) {
     const { quarantineId, ...rest } = detail;
-    return envelope(action, { id: quarantineId, scope, subject, rule, policyVersion, reasons: rationale ?? [], actor, ...rest });
+    // A lift's record keeps no rationale (the creation's has it): its webhook has no reasons.
+    return envelope(action, { id: quarantineId, scope, subject, rule, policyVersion, ...(rationale ? { reasons: rationale } : {}), actor, ...rest });
   }
   return envelope("policy.changed", { change: action, actor, policyVersion, ...(rule === undefined ? {} : { rule }), ...detail });
 }
