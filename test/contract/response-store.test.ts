@@ -339,6 +339,32 @@ describe.skipIf(privateRedisUnsupported)("on Redis Cluster", () => {
 });
 
 describe("redis only", () => {
+  it("carries over what an earlier version kept under its own keys, once, with ids and times to live", async () => {
+    const admin = new Redis(redis.url);
+    const { a } = await openRedis(redis.url);
+    try {
+      await admin.flushdb();
+      const now = Number((await admin.time())[0]) * 1000;
+      await admin.hset("palisade:{map:quarantines}:e", "ip:old", '{"id":"q-old"}', "ip:gone", '{"id":"q-gone"}');
+      await admin.zadd("palisade:{map:quarantines}:d", now + 60_000, "ip:old", now - 1_000, "ip:gone");
+      await admin.hset("palisade:{map:quarantines}:m", "epoch", "legacy-epoch", "seq", "7");
+      await admin.xadd("palisade:{audit}:log", "1700000000000-0", "r", '{"action":"quarantine.created"}');
+      await admin.pexpire("palisade:{audit}:log", 90_000);
+      const backend = a as RedisSharedBackend;
+      expect(await backend.migrateLegacyKeys()).toBe(2); // one live entry, one record
+      const snapshot = await a.map("quarantines").snapshot();
+      expect([...snapshot.entries.keys()]).toEqual(["ip:old"]);
+      expect(snapshot.entries.get("ip:old")!.ttlMs).toBeGreaterThan(55_000);
+      expect(await a.audit.read({ count: 10, newestFirst: false })).toEqual([{ id: "1700000000000-0", record: { action: "quarantine.created" } }]);
+      expect(await admin.pttl("palisade:{response}:audit")).toBeGreaterThan(80_000);
+      await a.map("quarantines").remove("ip:old");
+      expect(await backend.migrateLegacyKeys()).toBe(0); // the current keys are in use now
+      expect((await a.map("quarantines").snapshot()).entries.size).toBe(0);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
   it("finds out in the background that a write whose reply was lost was applied, and says so once", async () => {
     const client = new Redis(redis.url);
     const subscriber = new Redis(redis.url);

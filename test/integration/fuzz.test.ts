@@ -5,7 +5,7 @@
  * INTERNAL/UNKNOWN gRPC status, a 500, or a call that does not come back.
  *
  * Bounded for CI (PALISADE_FUZZ_RUNS, default 40 runs per property); set it higher for a long
- * run, e.g. PALISADE_FUZZ_RUNS=5000. fast-check prints the seed and the shrunk input of a
+ * run, e.g. PALISADE_FUZZ_RUNS=2000. fast-check prints the seed and the shrunk input of a
  * failure; pass it back with PALISADE_FUZZ_SEED to replay.
  */
 import { copyFileSync, mkdtempSync } from "node:fs";
