@@ -8,8 +8,8 @@ import { createDetectionState, createPipeline, type DetectionState, type Pipelin
 import { PolicySource } from "../policy/policy-source.js";
 import { resolvePolicyFile } from "../policy/policy-file.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
-import { ResponseEngine, type ResponseObserver } from "../response/engine.js";
-import type { ResponseEvent } from "../response/events.js";
+import { ResponseEngine, type ResponseObserver, type TrailListener } from "../response/engine.js";
+import type { ResponseListener } from "../response/events.js";
 import type { Settings } from "../settings/settings.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
@@ -46,8 +46,11 @@ export interface DecisionCoreOptions {
   clock?: Clock;
   /** Counts reloads, rule errors, outcomes and store trouble; absent in replay. */
   metrics?: Metrics;
-  /** Hooks of the response engine (its metrics) and further receivers of its events (webhooks). */
-  response?: { observer?: ResponseObserver; listeners?: ((event: ResponseEvent, atMs: number) => void)[] };
+  /**
+   * Hooks of the response engine (its metrics), further receivers of its events, and followers
+   * of its audit trail (webhooks; see ResponseEngineDependencies.trailListeners).
+   */
+  response?: { observer?: ResponseObserver; listeners?: ResponseListener[]; trailListeners?: TrailListener[] };
   /** false reads the policy once (replay): no file watch, no polling. */
   watchPolicy?: boolean;
   /** Policy reloads parse on a worker thread (default); false keeps them on the event loop (tests, replay). */
@@ -111,6 +114,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       clock: () => clock.now(),
       budgetMs: settings.storeTimeout * QUARANTINE_BUDGET_FACTOR,
       listeners: options.response?.listeners ?? [],
+      trailListeners: options.response?.trailListeners ?? [],
       observer: options.response?.observer,
     });
     cleanup.push(() => engine.stop());

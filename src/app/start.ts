@@ -82,7 +82,10 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
       ruleBudgetMs: options.ruleBudgetMs ?? RULE_EVALUATION_BUDGET_MS,
       response: {
         observer: instruments.observer((policy) => metrics.setActivePolicy(policy)),
-        listeners: webhooks ? [(event, atMs) => webhooks.handle(event, atMs)] : [],
+        // State changes are published from the audit trail (one replica each); anomalies, which
+        // are not audited, from this replica's own events.
+        listeners: webhooks ? [(event, atMs, meta) => event.type.startsWith("anomaly.") && webhooks.handle(event, atMs, meta)] : [],
+        trailListeners: webhooks ? [(entry) => webhooks.handleRecord(entry)] : [],
       },
     });
     started.push(() => core.stop());
