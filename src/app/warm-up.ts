@@ -14,7 +14,6 @@
  */
 import { performance } from "node:perf_hooks";
 import type { Clock } from "../domain/clock.js";
-import { createDetectionState, createPipeline } from "../pipeline/pipeline.js";
 import type { Settings } from "../settings/settings.js";
 import { MemoryStore } from "../state/memory-store.js";
 import { NamespacedStore } from "../state/namespaced-store.js";
@@ -71,14 +70,7 @@ export async function warmUp(core: DecisionCore, settings: Settings, clock: Cloc
 }
 
 async function run(core: DecisionCore, settings: Settings, clock: Clock, store: Store, from: number, count: number): Promise<void> {
-  const pipeline = createPipeline({
-    store,
-    detection: createDetectionState(store),
-    pseudonymiser: core.pseudonymiser,
-    policy: () => core.policy.current(),
-    clock,
-    eventTime: { maxSkewMs: settings.maxClockSkew, trust: settings.trustEventTime },
-  });
+  const pipeline = core.pipelineOn(store);
   const check = palisadeServices().authorization.definition.Check;
   for (let i = from; i < from + count; i++) {
     const bytes = check.requestSerialize(warmUpRequest(i, clock.now()));
