@@ -107,6 +107,11 @@ describe("rollback", () => {
       rollback: { version: "v1", fromVersion: "v2", actor: "token:alice" },
     });
 
+    // The reload's record is appended after the reload itself: wait for it, so the trail below
+    // is in the order things happened rather than the order two appends happened to land.
+    await expect
+      .poll(async () => (await alice.get("/v1/audit?order=asc")).body.records.some((r: { action: string; policyVersion: string }) => r.action === "policy.loaded" && r.policyVersion === "v3"))
+      .toBe(true);
     expect((await analystClient(a().app, TOKENS.admin).delete("/v1/policy/rollback", { reason: "v3 fixes it" })).status).toBe(200);
     await expect.poll(() => everywhere("/deny"), { timeout: 1000, interval: 20 }).toEqual([["challenge", "v3"], ["challenge", "v3"]]);
 
