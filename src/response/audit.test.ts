@@ -6,7 +6,10 @@ let h: EngineHarness;
 afterEach(async () => h?.stop());
 
 const all: AuditQuery = { limit: 100, newestFirst: false };
-const settled = () => new Promise((resolve) => setTimeout(resolve, 10));
+/** Audit records are appended after the change they describe: wait for them, never for a fixed time. */
+const recorded = async (count: number, query: AuditQuery = all) => {
+  await expect.poll(async () => (await h.engine.audit.query(query)).records.length).toBeGreaterThanOrEqual(count);
+};
 
 describe("audit trail", () => {
   it("tells a quarantine's whole story: who, what, to which pseudonym, why, under which policy", async () => {
@@ -14,7 +17,7 @@ describe("audit trail", () => {
     const { decision } = await h.check("/trap", "192.0.2.40");
     const entry = h.engine.quarantines.list()[0]!;
     await h.engine.quarantines.lift(entry, "token:alice", "customer called", "id");
-    await settled();
+    await recorded(2);
     const { records } = await h.engine.audit.query(all);
     const story = records.filter((r) => r.subject === entry.value.subject);
     expect(story.map((r) => [r.action, r.actor])).toEqual([["quarantine.created", "system"], ["quarantine.lifted", "token:alice"]]);
@@ -29,7 +32,7 @@ describe("audit trail", () => {
     await h.check("/trap", "192.0.2.41");
     await h.check("/trap", "192.0.2.42");
     await h.engine.controls.disableRule("deny", { actor: "token:bob" });
-    await settled();
+    await recorded(3);
     const subject = h.engine.quarantines.list()[0]!.value.subject;
     const query = (q: Partial<AuditQuery>) => h.engine.audit.query({ ...all, ...q });
     expect((await query({ action: "quarantine.created" })).records).toHaveLength(2);
@@ -45,8 +48,10 @@ describe("audit trail", () => {
 
   it("keeps at most the policy's maxEntries", async () => {
     h = await engineHarness(responsePolicy("v1", "", "  response: { audit: { maxEntries: 2 } }"));
-    for (let i = 0; i < 4; i++) await h.check("/deny", `192.0.2.${50 + i}`);
-    await settled();
+    let last = "";
+    for (let i = 0; i < 4; i++) last = (await h.check("/deny", `192.0.2.${50 + i}`)).decision.decisionId;
+    // Once the fourth block is recorded, the first two must be gone.
+    await expect.poll(async () => (await h.engine.audit.query(all)).records.some((r) => r.detail?.decisionId === last)).toBe(true);
     expect((await h.engine.audit.query(all)).records).toHaveLength(2);
   });
 });

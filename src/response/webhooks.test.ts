@@ -81,9 +81,8 @@ describe("webhooks", () => {
   it("never blocks the caller and drops the oldest when a dead receiver's queue is full", async () => {
     const hanging: WebhookSender = () => new Promise(() => {});
     const { webhooks, results } = hooks(hanging, { queueSize: 2 });
-    const started = performance.now();
-    for (let i = 0; i < 5; i++) webhooks.handle(created, i);
-    expect(performance.now() - started).toBeLessThan(50);
+    // handle() returns nothing to wait on, and the drops are counted before it returns.
+    for (let i = 0; i < 5; i++) expect(webhooks.handle(created, i)).toBeUndefined();
     expect(results).toEqual(["dropped", "dropped", "dropped"]);
     expect(webhooks.pending).toBe(2);
     webhooks.close();

@@ -89,7 +89,21 @@ export async function startRedisSentinel(masterPort: number, masterName: string)
   };
 }
 
-function externalServer(url: string): RedisServerHandle {
+/**
+ * Test files run in parallel and some flush their database: on a shared external server each
+ * vitest worker gets a database of its own (numbers 1–15; 0 is left to whoever else uses it),
+ * unless the URL names one.
+ */
+function ownDatabase(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") return url;
+  if (parsed.pathname.length > 1) return url;
+  parsed.pathname = `/${1 + (Number(process.env.VITEST_POOL_ID ?? 0) % 15)}`;
+  return parsed.toString();
+}
+
+function externalServer(external: string): RedisServerHandle {
+  const url = ownDatabase(external);
   const unsupported = (what: string) => async () => {
     throw new Error(`cannot ${what} the server: ${privateRedisUnsupported}`);
   };
@@ -97,7 +111,9 @@ function externalServer(url: string): RedisServerHandle {
     url,
     port: Number(new URL(url).port || 6379),
     start: async () => {},
-    stop: unsupported("stop"),
+    // Tests stop their server when they finish: the external one is not theirs to stop, and
+    // cleanup must not fail. Stopping it as fault injection is what privateRedisUnsupported skips.
+    stop: async () => {},
     kill: unsupported("kill"),
   };
 }

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app/start.js";
+import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";
 
@@ -26,14 +27,17 @@ describe.each([
   { mode: "serving", trustEventTime: false },
 ])("$mode", ({ trustEventTime }) => {
   let app: App;
+  let redis: RedisServerHandle;
   let client: EnvoyAuthzClient;
   beforeAll(async () => {
-    app = await startTestApp({ trustEventTime });
+    redis = await startRedisServer();
+    app = await startTestApp({ redisUrl: redis.url, trustEventTime });
     client = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
   });
   afterAll(async () => {
     client?.close();
     await app?.stop();
+    await redis?.stop();
   });
 
   it("counts logins one minute apart in recorded time as separate windows only when trusted", async () => {

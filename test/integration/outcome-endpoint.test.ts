@@ -7,12 +7,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app/start.js";
+import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";
 
 const REPORTER = "reporter-token-0123456789abcdef";
 const VIEWER = "viewer-token-0123456789abcdefgh";
 let app: App;
+let redis: RedisServerHandle;
 let authz: EnvoyAuthzClient;
 
 function report(body: unknown, token?: string): Promise<Response> {
@@ -24,16 +26,18 @@ function report(body: unknown, token?: string): Promise<Response> {
 }
 
 beforeAll(async () => {
+  redis = await startRedisServer();
   const dir = mkdtempSync(join(tmpdir(), "palisade-tokens-"));
   const tokens = join(dir, "tokens.yaml");
   writeFileSync(tokens, `tokens:\n  - { name: idp, role: reporter, token: ${REPORTER} }\n  - { name: dashboard, role: viewer, token: ${VIEWER} }\n`);
-  app = await startTestApp({ adminTokensFile: tokens });
+  app = await startTestApp({ redisUrl: redis.url, adminTokensFile: tokens });
   authz = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
 });
 
 afterAll(async () => {
   authz?.close();
   await app?.stop();
+  await redis?.stop();
 });
 
 describe("POST /v1/outcomes", () => {

@@ -6,16 +6,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app/start.js";
 import { analystClient, policyFile, secretsDir, TOKENS, type ApiAnswer } from "../support/analyst.js";
+import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";
 import { responsePolicy } from "../support/response.js";
 
 let app: App;
+let redis: RedisServerHandle;
 let envoy: EnvoyAuthzClient;
 const QUARANTINED_IP = "100.67.0.1";
 
 beforeAll(async () => {
-  app = await startTestApp({ policy: policyFile(responsePolicy("api-1")), adminTokensFile: secretsDir().tokens });
+  redis = await startRedisServer();
+  app = await startTestApp({ redisUrl: redis.url, policy: policyFile(responsePolicy("api-1")), adminTokensFile: secretsDir().tokens });
   envoy = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
   await envoy.check({ path: "/trap", ip: QUARANTINED_IP });
 });
@@ -23,6 +26,7 @@ beforeAll(async () => {
 afterAll(async () => {
   envoy?.close();
   await app?.stop();
+  await redis?.stop();
 });
 
 function expectProblem(answer: ApiAnswer, status: number): void {

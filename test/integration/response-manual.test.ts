@@ -6,25 +6,29 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app/start.js";
 import { analystClient, policyFile, secretsDir, TOKENS, webhookReceiver } from "../support/analyst.js";
+import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";
 import { responsePolicy } from "../support/response.js";
 
 let app: App;
+let redis: RedisServerHandle;
 let envoy: EnvoyAuthzClient;
 let hooks: Awaited<ReturnType<typeof webhookReceiver>>;
 const alice = () => analystClient(app, TOKENS.analyst);
 
 beforeAll(async () => {
+  redis = await startRedisServer();
   hooks = await webhookReceiver();
   const secrets = secretsDir();
-  app = await startTestApp({ policy: policyFile(responsePolicy("m1")), adminTokensFile: secrets.tokens, webhookUrls: hooks.url, webhookSecretFile: secrets.webhookSecret });
+  app = await startTestApp({ redisUrl: redis.url, policy: policyFile(responsePolicy("m1")), adminTokensFile: secrets.tokens, webhookUrls: hooks.url, webhookSecretFile: secrets.webhookSecret });
   envoy = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
 });
 
 afterAll(async () => {
   envoy?.close();
   await app?.stop();
+  await redis?.stop();
   await hooks?.close();
 });
 

@@ -8,12 +8,14 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { App } from "../../src/app/start.js";
 import { policyFile, secretsDir } from "../support/analyst.js";
+import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";
 import { responsePolicy } from "../support/response.js";
 
 let silent: Server;
 let app: App;
+let redis: RedisServerHandle;
 let envoy: EnvoyAuthzClient;
 const freePort = async () => {
   const probe = createServer();
@@ -24,13 +26,14 @@ const freePort = async () => {
 };
 
 beforeAll(async () => {
+  redis = await startRedisServer();
   // Accepts connections and requests, and never answers.
   silent = createServer(() => {});
   await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
   const hanging = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/hooks`;
   const dead = `http://127.0.0.1:${await freePort()}/hooks`;
   const secrets = secretsDir();
-  app = await startTestApp({ policy: policyFile(responsePolicy("w1")), webhookUrls: `${hanging},${dead}`, webhookSecretFile: secrets.webhookSecret });
+  app = await startTestApp({ redisUrl: redis.url, policy: policyFile(responsePolicy("w1")), webhookUrls: `${hanging},${dead}`, webhookSecretFile: secrets.webhookSecret });
   envoy = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
 });
 
@@ -38,6 +41,7 @@ afterAll(async () => {
   envoy?.close();
   silent?.closeAllConnections();
   silent?.close();
+  await redis?.stop();
 });
 
 it("creates and enforces quarantines while webhook receivers hang or refuse, and still stops promptly", async () => {
