@@ -56,7 +56,7 @@ const layerRules = layers.flatMap((layer, rank) =>
 
 export default tseslint.config(
   // Generated message types (npm run protos:types) are the generator's code, not ours to lint.
-  { ignores: ["dist/", "node_modules/", "coverage/", "bench/results/", "src/transport/grpc/generated/"] },
+  { ignores: ["dist/", "node_modules/", "coverage/", "bench/results/", "src/transport/grpc/generated/", ".stryker-tmp/", "reports/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -80,6 +80,16 @@ export default tseslint.config(
           ],
         },
       ],
+    },
+  },
+  {
+    // The analyst console's page script runs in the browser, as a classic script.
+    files: ["console/**/*.js"],
+    languageOptions: {
+      sourceType: "script",
+      globals: Object.fromEntries(
+        ["window", "document", "location", "sessionStorage", "fetch", "URL", "URLSearchParams", "Blob", "Node", "setInterval", "clearInterval"].map((name) => [name, "readonly"]),
+      ),
     },
   },
   {

@@ -1,10 +1,12 @@
 import { stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import type { Challenges } from "../challenge/challenges.js";
 import { loadHashFile, prefixDirectory, type BreachedPasswordList } from "../detection/breached-passwords.js";
 import { LoginOutcomeRecorder } from "../detection/login-outcomes.js";
 import { systemClock, type Clock } from "../domain/clock.js";
 import { createDetectionState, createPipeline, type DetectionState, type Pipeline } from "../pipeline/pipeline.js";
 import { PolicySource } from "../policy/policy-source.js";
+import { resolvePolicyFile } from "../policy/policy-file.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import { ResponseEngine, type ResponseObserver } from "../response/engine.js";
 import type { ResponseEvent } from "../response/events.js";
@@ -14,6 +16,8 @@ import type { Metrics } from "../telemetry/metrics.js";
 import { openChallenges } from "./challenge.js";
 import { startPseudonymiser } from "./pseudonymiser.js";
 import { openStores, type Stores } from "./stores.js";
+import { ReputationFeeds } from "./reputation-feeds.js";
+import { GeoDatabases } from "./geoip.js";
 
 /**
  * Everything that decides, built once for the server, offline replay, the benchmarks and the
@@ -29,6 +33,8 @@ export interface DecisionCore {
   engine: ResponseEngine;
   pipeline: Pipeline;
   outcomes: LoginOutcomeRecorder;
+  /** Reputation feeds the policy names, loaded and refreshed in the background. */
+  feeds: ReputationFeeds;
   /** The built-in proof-of-work challenge: issues challenges and checks pass tokens. */
   challenges: Challenges;
   /** Stops reloading and background work, then closes the stores. */
@@ -69,6 +75,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
   const pseudonymiser = options.pseudonymiser
     ? { instance: options.pseudonymiser, stop: () => {} }
     : await startPseudonymiser(settings, clock, logger);
+  let feeds: ReputationFeeds | undefined;
   const policy = new PolicySource({
     location: settings.policy,
     fileRoots: settings.policyFileRoots,
@@ -78,6 +85,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
     onReload: (result) => {
       metrics?.policyReloads.inc({ result: result.ok ? "success" : "rejected" });
       if (result.ok) metrics?.setActivePolicy(result.policy);
+      if (result.ok) void feeds?.reconcile(result.policy);
     },
   });
   const cleanup: (() => Promise<void> | void)[] = [() => pseudonymiser.stop()];
@@ -88,7 +96,11 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
     const first = await policy.start();
     metrics?.setActivePolicy(first);
     cleanup.push(() => policy.stop());
+    feeds = new ReputationFeeds({ logger: logger.child({ component: "reputation-feeds" }), metrics, baseDir: dirname(await resolvePolicyFile(settings.policy)), fileRoots: settings.policyFileRoots });
+    cleanup.push(() => feeds?.stop());
+    await feeds.reconcile(first);
     const breached = await openBreachedPasswords(settings.breachedPasswords, logger);
+    const geo = await GeoDatabases.open(settings, logger);
     const stores = options.stores ?? (await openStores(settings, { logger, clock, metrics }));
     if (!options.stores) cleanup.push(() => stores.close());
     const engine = await ResponseEngine.start({
@@ -104,6 +116,8 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
     cleanup.push(() => engine.stop());
     const challenges = await openChallenges({ settings, store: stores.store, events: engine.events, metrics, logger, clock });
     const detection = createDetectionState(stores.store, breached);
+    detection.feeds = feeds;
+    detection.geo = geo;
     const outcomes = new LoginOutcomeRecorder({
       store: stores.store,
       policy: () => policy.current(),
@@ -127,7 +141,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       responder: engine.responder,
       passes: challenges.passes,
     });
-    return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, outcomes, challenges, stop: undo };
+    return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, outcomes, feeds, challenges, stop: undo };
   } catch (error) {
     await undo();
     throw error;

@@ -5,6 +5,7 @@ import type { Metrics } from "../telemetry/metrics.js";
 import { createAdminServer, type AdminServer, type ReadinessReport } from "../transport/http/admin.js";
 import { registerAnalystApi } from "../transport/http/analyst/index.js";
 import { TokenAuthenticator } from "../transport/http/auth.js";
+import { registerConsole } from "../transport/http/console.js";
 import { registerOutcomeEndpoint } from "../transport/http/outcomes.js";
 import type { DecisionCore } from "./decision-core.js";
 
@@ -17,7 +18,7 @@ export interface HttpWiring {
   readiness: () => Promise<ReadinessReport>;
 }
 
-/** The admin port: health, metrics, the outcome endpoint and the analyst API over the decision core. */
+/** The admin port: health, metrics, the outcome endpoint, the analyst API and its console over the decision core. */
 export async function createHttpServer(wiring: HttpWiring): Promise<AdminServer> {
   const { settings, core, clock } = wiring;
   const admin = createAdminServer({
@@ -38,5 +39,6 @@ export async function createHttpServer(wiring: HttpWiring): Promise<AdminServer>
     relief: (kind, subjects, timeMs) => core.engine.recordRelief(kind, subjects, timeMs),
   });
   registerAnalystApi({ admin, engine: core.engine, pseudonymiser: core.pseudonymiser, policy, clock: () => clock.now() });
+  registerConsole(admin);
   return admin;
 }

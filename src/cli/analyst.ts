@@ -1,10 +1,11 @@
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
 import { Command, Option } from "commander";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { parseDuration } from "../config/duration.js";
+import { findChromium, printPdf } from "./pdf.js";
 
 /**
  * The analyst commands: a client of the admin API in the style of CrowdSec's cscli. Tables for
@@ -287,8 +288,35 @@ function registerRules(program: Command): void {
     });
 }
 
-/** Adds decisions, audit, rules, and the policy subcommands that talk to a running server. */
+function registerReport(program: Command): void {
+  program
+    .command("report")
+    .description("The security posture report for a period, from a running server: HTML, Markdown, PDF or JSON")
+    .option("--since <when>", "how long back (24h, 7d) or a time (RFC 3339)", "7d")
+    .option("--until <when>", "end of the period, a time (RFC 3339); now when absent")
+    .addOption(new Option("--format <format>", "html, md, pdf or json").choices(["html", "md", "pdf", "json"]).default("html"))
+    .option("--out <file>", "where to write it; standard output when absent (not for pdf)")
+    .option("--chromium <path>", "the Chromium that prints the PDF [PALISADE_CHROMIUM]; chromium on PATH when absent")
+    .option("--server <url>", `admin API address [PALISADE_URL], default ${DEFAULT_SERVER}`)
+    .option("--token <token>", "bearer token [PALISADE_TOKEN]")
+    .option("--config <file>", "CLI config file with server, token or tokenFile [PALISADE_CONFIG], default ~/.config/palisade/cli.yaml")
+    .action(async (flags: { since: string; until?: string; format: "html" | "md" | "pdf" | "json"; out?: string; chromium?: string } & Omit<Connection, "output">) => {
+      if (flags.format === "pdf" && !flags.out) throw new Error("--format pdf needs --out FILE");
+      // Look the browser up first: a missing Chromium should not cost a report's worth of reads.
+      const chromium = flags.format === "pdf" ? findChromium(flags.chromium) : undefined;
+      const format = flags.format === "pdf" ? "html" : flags.format;
+      const answer = await call<unknown>({ ...flags, output: "json" }, "GET", "/v1/report", { query: { since: flags.since, until: flags.until, format } });
+      const text = typeof answer === "string" ? answer : `${JSON.stringify(answer, null, 2)}\n`;
+      if (chromium) await printPdf(text, flags.out!, chromium);
+      else if (flags.out) await writeFile(flags.out, text);
+      else process.stdout.write(text);
+      if (flags.out) process.stderr.write(`report written to ${flags.out}\n`);
+    });
+}
+
+/** Adds decisions, audit, rules, report, and the policy subcommands that talk to a running server. */
 export function registerAnalystCommands(program: Command, policy: Command): void {
+  registerReport(program);
   registerDecisions(program);
   registerAudit(program);
   registerPolicy(policy);

@@ -35,7 +35,11 @@ export interface CompiledSignals {
   scraping?: CompiledScraping;
   cohorts?: { windowMs: number; sessionCookies: string[]; minMembers: number; browserWithoutSession: number };
   sequence?: { windowMs: number; weight: number };
-  geo?: { countryHeader: string };
+  geo?: {
+    countryHeader: string;
+    hosting?: { weight: number };
+    impossibleTravel?: { maxSpeedKmh: number; minDistanceKm: number; retentionMs: number; weight: number; action: string };
+  };
   probing?: CompiledProbing;
 }
 
@@ -81,6 +85,10 @@ export function compileSignals(spec: SignalsSpec, probing?: CompiledProbing): Co
     sharedAddress: spec.sharedAddress && withWindow(spec.sharedAddress),
     scraping: spec.scraping && compileScraping(spec.scraping),
     probing,
+    geo: spec.geo && {
+      ...spec.geo,
+      impossibleTravel: spec.geo.impossibleTravel && { ...spec.geo.impossibleTravel, retentionMs: durationMs(spec.geo.impossibleTravel.retention) },
+    },
     accountHistory: accountHistory && {
       retentionMs: durationMs(accountHistory.retention),
       maxPerAccount: accountHistory.maxPerAccount,

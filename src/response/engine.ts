@@ -4,6 +4,7 @@ import type { SharedBackend } from "../state/shared-backend.js";
 import type { Store } from "../state/store.js";
 import { AnomalyTracker } from "./anomalies.js";
 import { AuditTrail } from "./audit.js";
+import { DecisionStatistics } from "./decision-stats.js";
 import { RuntimeControls } from "./controls.js";
 import { decodeControl, EffectivePolicy, type Control, type PolicySourcePort } from "./effective-policy.js";
 import { ResponseEvents, SYSTEM, type ResponseEvent, type ResponseLog } from "./events.js";
@@ -34,6 +35,8 @@ export interface ResponseEngineDependencies {
   clock: () => number;
   /** Longest a Check waits for a new quarantine's shared write (see Quarantines). */
   budgetMs: number;
+  /** How often this replica adds its decision counts to the shared statistics; 5 s when absent. */
+  statsFlushMs?: number;
   /** Further receivers of every event (webhooks). */
   listeners?: ((event: ResponseEvent, atMs: number) => void)[];
   observer?: ResponseObserver;
@@ -53,6 +56,8 @@ export class ResponseEngine {
   readonly history: PolicyHistory;
   readonly flagged = new FlaggedDecisions();
   readonly anomalies: AnomalyTracker;
+  /** Per-minute and per-hour decision counts, shared by every replica (console, posture report). */
+  readonly stats: DecisionStatistics;
   readonly responder: Responder;
   readonly #deps: ResponseEngineDependencies;
   readonly #maps: ReplicatedMap<unknown>[];
@@ -79,11 +84,22 @@ export class ResponseEngine {
     this.controls = new RuntimeControls({ map: controlMap, history: this.history, effective: this.effective, events: this.events, clock: deps.clock });
     this.quarantines = new Quarantines({ map: quarantineMap, store: deps.store, events: this.events, log, clock: deps.clock, budgetMs: deps.budgetMs });
     this.anomalies = new AnomalyTracker(this.events);
+    this.stats = new DecisionStatistics({
+      store: deps.backend.stats,
+      retention: () => {
+        const keep = deps.source.current().response.audit.maxAgeMs;
+        return { hourMs: keep, minuteMs: keep };
+      },
+      clock: deps.clock,
+      log,
+      flushEveryMs: deps.statsFlushMs,
+    });
     this.responder = new Responder({
       quarantines: this.quarantines,
       events: this.events,
       flagged: this.flagged,
       anomalies: this.anomalies,
+      stats: this.stats,
       log,
       onHeld: (quarantine) => observer?.held?.(quarantine),
     });
@@ -98,6 +114,7 @@ export class ResponseEngine {
     await Promise.all([quarantineMap.start(), controlMap.start()]);
     const engine = new ResponseEngine(deps, quarantineMap, controlMap);
     engine.effective.start();
+    engine.stats.start();
     deps.observer?.policyInForce?.(deps.source.current());
     deps.source.onFileChange(() => {
       // Registered after the effective policy's own listener: the override is already recomputed.
@@ -111,6 +128,7 @@ export class ResponseEngine {
   /** A passed challenge or MFA, reported by the application, waives friction for a while. */
   async recordRelief(kind: ReliefKind, subjects: { username?: string; session?: string }, nowMs: number): Promise<void> {
     await recordRelief(this.#deps.store, kind, subjects, nowMs, this.#deps.source.current().response.friction.reliefMs);
+    this.stats.relief(kind);
     this.#deps.observer?.relief?.(kind);
   }
 
@@ -120,7 +138,7 @@ export class ResponseEngine {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.#maps.map((map) => map.stop()));
+    await Promise.all([...this.#maps.map((map) => map.stop()), this.stats.stop()]);
   }
 
   /** Keeps the file's policy for rollback; the first replica to see a version records it. */

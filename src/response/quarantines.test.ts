@@ -98,6 +98,7 @@ function quarantinesWith(overrides: Partial<SharedMapStore>): SharedBackend {
   return {
     kind: "memory",
     audit: base.audit,
+    stats: base.stats,
     close: async () => {},
     map(name) {
       const map = base.map(name);

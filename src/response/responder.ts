@@ -3,6 +3,7 @@ import type { Decision } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { AnomalyTracker } from "./anomalies.js";
+import type { DecisionStatistics } from "./decision-stats.js";
 import type { Enforcement, ResponseEvents, ResponseLog } from "./events.js";
 import type { FlaggedDecisions } from "./flagged.js";
 import { subjectOf, type Quarantine } from "./quarantine-record.js";
@@ -25,6 +26,8 @@ export interface ResponderDependencies {
   events: ResponseEvents;
   flagged: FlaggedDecisions;
   anomalies: AnomalyTracker;
+  /** Counts every decision for the console and the report; absent in tests that need no counts. */
+  stats?: Pick<DecisionStatistics, "observe">;
   log: ResponseLog;
   /** Counts requests denied by an active quarantine (too many to audit one by one). */
   onHeld?: (quarantine: Quarantine) => void;
@@ -84,6 +87,7 @@ export class Responder implements PipelineResponder {
 
   #record(decision: Decision, request: NormalisedRequest, policy: CompiledPolicy): void {
     this.#deps.flagged.add(decision);
+    this.#deps.stats?.observe(decision);
     this.#deps.anomalies.observe(decision);
     const enforcement = (rule: string, scope = decision.scope): Enforcement => ({
       rule,

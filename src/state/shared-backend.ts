@@ -1,16 +1,20 @@
 import type { AuditLog } from "./audit-log.js";
+import { MemoryDecisionStatsStore, type DecisionStatsStore } from "./decision-stats.js";
 import { MemoryAuditLog } from "./memory-audit-log.js";
 import { MemorySharedMap } from "./memory-shared-map.js";
 import { assertValidMapName, type SharedMapStore } from "./shared-map.js";
 
 /**
- * Where the response engine keeps what all replicas share: named shared maps and the audit log.
+ * Where the response engine keeps what all replicas share: named shared maps, the audit log and
+ * the decision statistics.
  * Redis for a fleet (redis/shared-backend.ts), memory for one replica; src/app/ picks.
  */
 export interface SharedBackend {
   /** The shared map `name` (one instance per name). */
   map(name: string): SharedMapStore;
   readonly audit: AuditLog;
+  /** Per-minute and per-hour decision counts that every replica adds to (the console, the report). */
+  readonly stats: DecisionStatsStore;
   /** `memory` or `redis`, for logs. */
   readonly kind: string;
   close(): Promise<void>;
@@ -19,12 +23,14 @@ export interface SharedBackend {
 export class MemorySharedBackend implements SharedBackend {
   readonly kind = "memory";
   readonly audit: AuditLog;
+  readonly stats: DecisionStatsStore;
   readonly #maps = new Map<string, MemorySharedMap>();
   readonly #clock: (() => number) | undefined;
 
   constructor(options: { clock?: () => number } = {}) {
     this.#clock = options.clock;
     this.audit = new MemoryAuditLog({ clock: options.clock });
+    this.stats = new MemoryDecisionStatsStore({ clock: options.clock });
   }
 
   map(name: string): SharedMapStore {

@@ -79,6 +79,24 @@ function createInstruments(registry: Registry) {
       labelNames: ["rule"] as const,
       registers,
     }),
+    feedLoads: new Counter({
+      name: "palisade_reputation_feed_loads_total",
+      help: "Reputation feed loads, by list and result (success|failure); a failure keeps the last good copy",
+      labelNames: ["list", "feed", "result"] as const,
+      registers,
+    }),
+    feedEntries: new Gauge({
+      name: "palisade_reputation_feed_entries",
+      help: "Ranges in the copy of each reputation list's feeds in force",
+      labelNames: ["list", "feed"] as const,
+      registers,
+    }),
+    feedLastSuccess: new Gauge({
+      name: "palisade_reputation_feed_last_success_timestamp_seconds",
+      help: "When each reputation list's feed last loaded successfully (Unix time)",
+      labelNames: ["list", "feed"] as const,
+      registers,
+    }),
     ruleBudgetExceeded: new Counter({
       name: "palisade_rule_budget_exceeded_total",
       help: "Checks that ran out of their rule-evaluation budget (the remaining rules were not evaluated)",

@@ -1,12 +1,14 @@
 /**
- * One contract for the response engine's storage port — shared maps and the audit log — run
- * against the in-memory backend, Redis on a real redis-server and a one-node Redis Cluster.
+ * One contract for the response engine's storage port — shared maps, the audit log and the
+ * decision statistics — run against the in-memory backend, Redis on a real redis-server and a
+ * one-node Redis Cluster.
  * Then what only Redis can get wrong: key TTLs, and a replica that misses announcements while
  * its subscriber connection is down.
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisSharedBackend, type RedisSharedBackend } from "../../src/state/redis/shared-backend.js";
+import { HOUR_MS, MAX_STATS_FIELDS, MINUTE_MS, STATS_OVERFLOW_FIELD } from "../../src/state/decision-stats.js";
 import { ReplicatedMap } from "../../src/state/replicated-map.js";
 import { MemorySharedBackend, type SharedBackend } from "../../src/state/shared-backend.js";
 import type { MapChange } from "../../src/state/shared-map.js";
@@ -15,6 +17,7 @@ import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } fro
 const RETENTION = { maxEntries: 1000, maxAgeMs: 60_000 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let mapCounter = 0;
+let statsCounter = 0;
 const freshName = () => `t${++mapCounter}`;
 
 interface Harness {
@@ -167,6 +170,59 @@ function contract(name: string, open: () => Promise<Harness>) {
       await expect(h.a.audit.read({ count: 0, newestFirst: true })).rejects.toThrow(TypeError);
       await expect(h.a.audit.read({ count: 1, newestFirst: true, after: "yesterday" })).rejects.toThrow(TypeError);
       await expect(h.a.audit.append({}, { maxEntries: 0, maxAgeMs: 1 })).rejects.toThrow(TypeError);
+    });
+  });
+
+  describe(`${name}: decision statistics`, () => {
+    let h: Harness;
+    let base = 0;
+    beforeAll(async () => {
+      h = await open();
+      // A minute of its own per backend, far from any other test's: counts never mix.
+      base = (Math.floor(Date.now() / HOUR_MS) - 10 - statsCounter++ * 3) * HOUR_MS;
+    });
+    const keep = { hourMs: 60_000, minuteMs: 60_000 };
+
+    it("adds every replica's counts to the same minute and hour", async () => {
+      await h.a.stats.add(base, { n: 3, "a:allow": 2, "a:block": 1 }, keep);
+      await h.b.stats.add(base, { n: 2, "a:allow": 2 }, keep);
+      await h.b.stats.add(base + MINUTE_MS, { n: 1, "a:challenge": 1 }, keep);
+      expect(await h.a.stats.read("minute", base, base + 5 * MINUTE_MS)).toEqual([
+        { startMs: base, counts: { n: 5, "a:allow": 4, "a:block": 1 } },
+        { startMs: base + MINUTE_MS, counts: { n: 1, "a:challenge": 1 } },
+      ]);
+      expect(await h.b.stats.read("hour", base, base + HOUR_MS - 1)).toEqual([{ startMs: base, counts: { n: 6, "a:allow": 4, "a:block": 1, "a:challenge": 1 } }]);
+      expect(await h.a.stats.read("minute", base + 10 * MINUTE_MS, base + 20 * MINUTE_MS)).toEqual([]);
+    });
+
+    it("keeps a bucket to MAX_STATS_FIELDS fields: new ones beyond it count as overflow, known ones still count", async () => {
+      const minute = base + HOUR_MS;
+      const many = Object.fromEntries(Array.from({ length: MAX_STATS_FIELDS }, (_, i) => [`f:${i}`, 1]));
+      await h.a.stats.add(minute, many, keep);
+      await h.a.stats.add(minute, { "f:0": 1, "f:new": 1 }, keep);
+      const [bucket] = await h.a.stats.read("minute", minute, minute);
+      expect(Object.keys(bucket!.counts)).toHaveLength(MAX_STATS_FIELDS + 1);
+      expect(bucket!.counts["f:0"]).toBe(2);
+      expect(bucket!.counts["f:new"]).toBeUndefined();
+      expect(bucket!.counts[STATS_OVERFLOW_FIELD]).toBe(1);
+    });
+
+    it("forgets buckets after their retention", async () => {
+      const minute = base + 2 * HOUR_MS;
+      await h.a.stats.add(minute, { n: 1 }, { hourMs: 40, minuteMs: 40 });
+      expect(await h.a.stats.read("minute", minute, minute)).toHaveLength(1);
+      await sleep(80);
+      expect(await h.a.stats.read("minute", minute, minute)).toEqual([]);
+      expect(await h.a.stats.read("hour", minute, minute)).toEqual([]);
+    });
+
+    it("rejects bad adds and reads that cover too many buckets", async () => {
+      await expect(h.a.stats.add(base + 1, { n: 1 }, keep)).rejects.toThrow(TypeError);
+      await expect(h.a.stats.add(base, { n: -1 }, keep)).rejects.toThrow(TypeError);
+      await expect(h.a.stats.add(base, { "": 1 }, keep)).rejects.toThrow(TypeError);
+      await expect(h.a.stats.add(base, { n: 1 }, { hourMs: 0, minuteMs: 1 })).rejects.toThrow(TypeError);
+      await expect(h.a.stats.read("minute", 0, 10 * 86_400_000)).rejects.toThrow(TypeError);
+      await expect(h.a.stats.read("minute", 10, 0)).rejects.toThrow(TypeError);
     });
   });
 }

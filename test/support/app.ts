@@ -1,6 +1,8 @@
 import { startApp, type App, type AppOptions } from "../../src/app/start.js";
 import { resolveSettings, type SettingsInput } from "../../src/settings/settings.js";
 import { createLogger } from "../../src/telemetry/logger.js";
+import { startRedisServer } from "../helpers/redis-server.js";
+import { envoyAccessLogClient, envoyAuthzClient, type EnvoyAccessLogClient, type EnvoyAuthzClient } from "./envoy-client.js";
 import { examplePolicyPath } from "./policies.js";
 
 /**
@@ -25,4 +27,33 @@ export function startTestApp(overrides: SettingsInput = {}, options: AppOptions 
     { policy: examplePolicyPath },
   );
   return startApp(settings, { logger: createLogger({ level: "silent" }), policyReloadOffThread: false, ruleBudgetMs: TEST_RULE_BUDGET_MS, ...options });
+}
+
+/** The service on a private redis-server, with the clients Envoy would use for Checks and access logs. */
+export interface EnvoyFacingServices {
+  app: App;
+  authz: EnvoyAuthzClient;
+  logs: EnvoyAccessLogClient;
+  stop(): Promise<void>;
+}
+
+export async function startWithRedisAndEnvoyClients(overrides: SettingsInput = {}): Promise<EnvoyFacingServices> {
+  const redis = await startRedisServer();
+  const app = await startTestApp({ redisUrl: redis.url, trustEventTime: true, ...overrides }).catch(async (error: unknown) => {
+    await redis.stop();
+    throw error;
+  });
+  const authz = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
+  const logs = envoyAccessLogClient(`127.0.0.1:${app.grpcPort}`);
+  return {
+    app,
+    authz,
+    logs,
+    async stop() {
+      authz.close();
+      logs.close();
+      await app.stop();
+      await redis.stop();
+    },
+  };
 }

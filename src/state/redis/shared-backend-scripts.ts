@@ -115,3 +115,26 @@ redis.call('XTRIM', KEYS[1], 'MINID', now - tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return id
 `;
+
+/**
+ * Add counts to a minute and an hour bucket of decision statistics (hashes), keeping each to at
+ * most ARGV[1] fields: a field the bucket lacks is only created while it has room, else its
+ * count goes to the overflow field ARGV[4]. Both buckets expire after their retention.
+ * KEYS[1] minute hash   KEYS[2] hour hash
+ * ARGV[1] max fields   ARGV[2] minute ttl ms   ARGV[3] hour ttl ms   ARGV[4] overflow field
+ * ARGV[5…] field, count, …
+ */
+export const STATS_ADD_SCRIPT = `
+local max = tonumber(ARGV[1])
+for k = 1, 2 do
+  local key = KEYS[k]
+  local size = redis.call('HLEN', key)
+  for i = 5, #ARGV, 2 do
+    local field = ARGV[i]
+    if size >= max and redis.call('HEXISTS', key, field) == 0 then field = ARGV[4] end
+    if redis.call('HINCRBY', key, field, ARGV[i + 1]) == tonumber(ARGV[i + 1]) then size = size + 1 end
+  end
+  redis.call('PEXPIRE', key, ARGV[k + 1])
+end
+return 1
+`;

@@ -1,6 +1,7 @@
 import { DEFAULT_NAMESPACE } from "../keys.js";
 import { RedisAuditLog } from "./audit-log.js";
 import { RedisCommands } from "./commands.js";
+import { RedisDecisionStatsStore } from "./decision-stats.js";
 import { createRedisClient, waitForReady, type RedisClient, type RedisConnectionOptions } from "./connection.js";
 import { RedisSharedMap } from "./shared-map.js";
 import { RedisSubscriber } from "./subscriber.js";
@@ -38,6 +39,7 @@ export function createRedisSharedBackend(url: string, options: RedisSharedBacken
 export class RedisSharedBackend implements SharedBackend {
   readonly kind = "redis";
   readonly audit: RedisAuditLog;
+  readonly stats: RedisDecisionStatsStore;
   readonly #commands: RedisCommands;
   readonly #subscriber: RedisSubscriber;
   readonly #commandClient: RedisClient;
@@ -50,6 +52,7 @@ export class RedisSharedBackend implements SharedBackend {
     this.#subscriber = new RedisSubscriber(subscriberClient);
     this.#namespace = namespace;
     this.audit = new RedisAuditLog(this.#commands, namespace);
+    this.stats = new RedisDecisionStatsStore(this.#commands, namespace);
   }
 
   map(name: string): SharedMapStore {

@@ -1,6 +1,7 @@
 import { registerPolicyRoutes } from "./policy-routes.js";
 import { registerQuarantineRoutes } from "./quarantine-routes.js";
 import { registerRecordRoutes } from "./record-routes.js";
+import { registerReportRoutes } from "./report-routes.js";
 import { analystRoutes, type AnalystApiDependencies } from "./routes.js";
 
 export type { AnalystApiDependencies } from "./routes.js";
@@ -16,4 +17,5 @@ export function registerAnalystApi(deps: AnalystApiDependencies): void {
   registerQuarantineRoutes(routes);
   registerRecordRoutes(routes);
   registerPolicyRoutes(routes);
+  registerReportRoutes(routes);
 }

@@ -86,5 +86,12 @@ export function registerRecordRoutes({ route, engine, lookup }: AnalystRoutes): 
     },
   });
 
+  route("read", {
+    method: "GET",
+    url: "/v1/whoami",
+    summary: "The caller's token name and role (the console shows what it may do)",
+    handler: async ({ caller }) => ({ status: 200, body: { name: caller!.name, role: caller!.role } }),
+  });
+
   route("read", { method: "GET", url: "/v1/anomalies", summary: "Site-wide anomalies in force", handler: async () => ({ status: 200, body: { anomalies: engine.anomalies.active() } }) });
 }
