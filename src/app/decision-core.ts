@@ -4,12 +4,13 @@ import type { Challenges } from "../challenge/challenges.js";
 import { loadHashFile, prefixDirectory, type BreachedPasswordList } from "../detection/breached-passwords.js";
 import { LoginOutcomeRecorder } from "../detection/login-outcomes.js";
 import { systemClock, type Clock } from "../domain/clock.js";
-import { createDetectionState, createPipeline, type DetectionState, type Pipeline } from "../pipeline/pipeline.js";
+import { createDetectionState, createPipeline, type DetectionState, type Pipeline, type PipelineDependencies } from "../pipeline/pipeline.js";
+import type { Store } from "../state/store.js";
 import { PolicySource } from "../policy/policy-source.js";
 import { resolvePolicyFile } from "../policy/policy-file.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
-import { ResponseEngine, type ResponseObserver } from "../response/engine.js";
-import type { ResponseEvent } from "../response/events.js";
+import { ResponseEngine, type ResponseObserver, type TrailListener } from "../response/engine.js";
+import type { ResponseListener } from "../response/events.js";
 import type { Settings } from "../settings/settings.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
@@ -37,6 +38,11 @@ export interface DecisionCore {
   feeds: ReputationFeeds;
   /** The built-in proof-of-work challenge: issues challenges and checks pass tokens. */
   challenges: Challenges;
+  /**
+   * The same pipeline over another store with fresh detection state and no responder (nothing
+   * quarantined, audited or counted): what warm-up decisions run on.
+   */
+  pipelineOn(store: Store): Pipeline;
   /** Stops reloading and background work, then closes the stores. */
   stop(): Promise<void>;
 }
@@ -46,8 +52,11 @@ export interface DecisionCoreOptions {
   clock?: Clock;
   /** Counts reloads, rule errors, outcomes and store trouble; absent in replay. */
   metrics?: Metrics;
-  /** Hooks of the response engine (its metrics) and further receivers of its events (webhooks). */
-  response?: { observer?: ResponseObserver; listeners?: ((event: ResponseEvent, atMs: number) => void)[] };
+  /**
+   * Hooks of the response engine (its metrics), further receivers of its events, and followers
+   * of its audit trail (webhooks; see ResponseEngineDependencies.trailListeners).
+   */
+  response?: { observer?: ResponseObserver; listeners?: ResponseListener[]; trailListeners?: TrailListener[] };
   /** false reads the policy once (replay): no file watch, no polling. */
   watchPolicy?: boolean;
   /** Policy reloads parse on a worker thread (default); false keeps them on the event loop (tests, replay). */
@@ -111,6 +120,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       clock: () => clock.now(),
       budgetMs: settings.storeTimeout * QUARANTINE_BUDGET_FACTOR,
       listeners: options.response?.listeners ?? [],
+      trailListeners: options.response?.trailListeners ?? [],
       observer: options.response?.observer,
     });
     cleanup.push(() => engine.stop());
@@ -128,20 +138,25 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       onRecorded: (outcome) => metrics?.loginOutcomes.inc({ outcome }),
       onIgnored: (reason) => metrics?.loginOutcomes.inc({ outcome: `ignored_${reason}` }),
     });
-    const pipeline = createPipeline({
+    const pipelineWith = (parts: Pick<PipelineDependencies, "store" | "detection"> & Partial<PipelineDependencies>) =>
+      createPipeline({
+        pseudonymiser: pseudonymiser.instance,
+        policy: () => policy.current(),
+        clock,
+        eventTime: { maxSkewMs: settings.maxClockSkew, trust: settings.trustEventTime },
+        ruleBudgetMs: options.ruleBudgetMs,
+        passes: challenges.passes,
+        ...parts,
+      });
+    const pipeline = pipelineWith({
       store: stores.store,
       detection,
-      pseudonymiser: pseudonymiser.instance,
-      policy: () => policy.current(),
-      clock,
-      eventTime: { maxSkewMs: settings.maxClockSkew, trust: settings.trustEventTime },
       onRuleError: (rule) => metrics?.ruleErrors.inc({ rule }),
-      ruleBudgetMs: options.ruleBudgetMs,
       onRuleBudgetExceeded: () => metrics?.ruleBudgetExceeded.inc(),
       responder: engine.responder,
-      passes: challenges.passes,
     });
-    return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, outcomes, feeds, challenges, stop: undo };
+    const pipelineOn = (store: Store) => pipelineWith({ store, detection: Object.assign(createDetectionState(store, breached), { feeds, geo }) });
+    return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, pipelineOn, outcomes, feeds, challenges, stop: undo };
   } catch (error) {
     await undo();
     throw error;

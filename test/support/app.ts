@@ -18,11 +18,12 @@ export const TEST_PSEUDONYM_KEY = "test-key-0123456789abcdef0123456789abcdef";
  * Starts the whole service on free ports, as `palisade serve` would, with quiet logs. The store
  * timeout is a second, not the production 50 ms: on a loaded test machine a slow Redis reply
  * would otherwise send fail-closed endpoints into their outage answer and fail unrelated tests.
- * Outage tests kill Redis, which fails calls at once whatever the timeout.
+ * Outage tests kill Redis, which fails calls at once whatever the timeout. No warm-up
+ * decisions (test/integration/warm-up.test.ts covers them): they would only slow every start.
  */
 export function startTestApp(overrides: SettingsInput = {}, options: AppOptions = {}): Promise<App> {
   const settings = resolveSettings(
-    { grpcPort: 0, adminPort: 0, challengePort: 0, grpcHost: "127.0.0.1", adminHost: "127.0.0.1", challengeHost: "127.0.0.1", pseudonymKey: TEST_PSEUDONYM_KEY, shutdownGrace: 2000, storeTimeout: 1000, ...overrides },
+    { grpcPort: 0, adminPort: 0, challengePort: 0, grpcHost: "127.0.0.1", adminHost: "127.0.0.1", challengeHost: "127.0.0.1", pseudonymKey: TEST_PSEUDONYM_KEY, shutdownGrace: 2000, storeTimeout: 1000, warmUpDecisions: 0, ...overrides },
     {},
     { policy: examplePolicyPath },
   );
