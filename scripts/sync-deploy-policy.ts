@@ -17,7 +17,8 @@ function replaceBlock(values: string, key: string, indent: string, text: string)
   const block = new RegExp(`^${indent}${key}: \\|\\n(?:(?:${indent}  .*)?\\n)*?(?=${indent ? `\\s{0,${indent.length}}` : ""}\\S)`, "m");
   if (!block.test(values)) throw new Error(`charts/palisade/values.yaml: no "${key}: |" block`);
   const indented = text.trimEnd().split("\n").map((line) => (line ? `${indent}  ${line}` : "")).join("\n");
-  return values.replace(block, `${indent}${key}: |\n${indented}\n\n`);
+  // A function, not a string: a policy's patterns may hold "$'" and "$&", which a replacement string would expand.
+  return values.replace(block, () => `${indent}${key}: |\n${indented}\n\n`);
 }
 
 const policy = example("policy.yaml");

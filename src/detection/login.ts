@@ -157,7 +157,8 @@ function historySignals(value: ResultReader, signals: CompiledSignals, request: 
 function sequenceSignal(value: ResultReader, signals: CompiledSignals, request: NormalisedRequest, endpoint: CompiledEndpoint): Signal[] {
   const pages = value("pages.ip");
   if (!signals.sequence || pages === undefined || !claimsBrowser(request) || endpoint.pageView) return [];
-  return pages < 1 ? [{ code: "sequence.no_page_view", value: 0, threshold: 1, weight: signals.sequence.weight, fired: true }] : [];
+  // Measured either way: the cohorts read whether this client's address loaded a page.
+  return [{ code: "sequence.no_page_view", value: pages, threshold: 1, weight: signals.sequence.weight, fired: pages < 1 }];
 }
 
 export function claimsBrowser(request: NormalisedRequest): boolean {

@@ -45,4 +45,16 @@ describe("shared addresses", () => {
     const many = planSharedAddress(request("sid=x"), signals).evaluate([200]);
     expect(perClient([...many, velocity], login)[1]).toBe(velocity);
   });
+
+  it("keeps a shared address's login counts as reasons but takes their risk away, so a CGNAT is never held for everyone's logins", () => {
+    const failures: Signal = { code: "login.failures.ip", value: 40, threshold: 8, weight: 30, fired: true };
+    const accounts: Signal = { code: "ip.distinct_usernames", value: 90, threshold: 4, weight: 30, fired: true };
+    const many = planSharedAddress(request("sid=x"), signals).evaluate([200]);
+    const [f, a] = perClient([...many, failures, accounts], login).slice(1);
+    expect(f).toMatchObject({ fired: true, weight: 0, value: 40 });
+    expect(a).toMatchObject({ fired: true, weight: 0, value: 90 });
+    expect(a!.detail).toContain("shared address of 200 clients");
+    const few = planSharedAddress(request("sid=x"), signals).evaluate([3]);
+    expect(perClient([...few, failures], login)[1]).toBe(failures);
+  });
 });

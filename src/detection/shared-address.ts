@@ -11,6 +11,13 @@ import type { Signal, SignalPlan } from "./signal.js";
  * CGNAT or an office NAT they add up hundreds of people.
  */
 const PER_ADDRESS = new Set(["velocity.ip", "ip.distinct_resources", "ip.distinct_queries"]);
+/**
+ * Per-address login counts: behind a shared address they add up everyone's failed logins and
+ * accounts. They stay reasons (the stuffing rules pair them with the address's failure ratio,
+ * which a crowd of people signing in keeps low) but add no risk there, so a carrier's CGNAT
+ * never reaches a risk that holds the whole address.
+ */
+const LOGIN_PER_ADDRESS = new Set(["login.failures.ip", "ip.distinct_usernames"]);
 
 /**
  * Shared addresses: how many different clients (fingerprint and the cookies the policy names)
@@ -34,14 +41,23 @@ export function planSharedAddress(request: NormalisedRequest, signals: CompiledS
 /**
  * Behind a shared address, the per-address catalogue counts of `signals` become per-client
  * averages (count / clients), compared with the same thresholds; the detail says so. Logins
- * keep their per-address counts: there, a NAT is answered by the rules (step-up for a subnet).
+ * keep their per-address counts as reasons, without their weight (LOGIN_PER_ADDRESS): the
+ * rules answer a NAT (the stuffing rule needs a failing address, step-up for a subnet).
  * A client that invents a new cookie on every request looks like a crowd here: it is left to
- * the signals that do not count per address (fingerprints, assets, rhythm, cohorts).
+ * the signals that do not count per address (fingerprints, assets, rhythm, cohorts, the
+ * address's failure ratio).
  */
 export function perClient(signals: Signal[], endpoint: CompiledEndpoint): Signal[] {
   const shared = signals.find((s) => s.code === "ip.shared_by");
-  if (!shared?.fired || endpoint.authentication) return signals;
+  if (!shared?.fired) return signals;
   const clients = shared.value;
+  if (endpoint.authentication) {
+    return signals.map((signal) =>
+      LOGIN_PER_ADDRESS.has(signal.code) && signal.fired
+        ? { ...signal, weight: 0, detail: `${signal.detail ?? signal.code}, everyone behind a shared address of ${clients} clients: a reason, no risk` }
+        : signal,
+    );
+  }
   return signals.map((signal) => {
     if (!PER_ADDRESS.has(signal.code) || signal.threshold === undefined) return signal;
     const value = Math.round((signal.value / clients) * 100) / 100;

@@ -1,5 +1,6 @@
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
+import { cookieValue } from "../domain/cookies.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { BaselineState, Store } from "../state/store.js";
 import { claimsBrowser } from "./login.js";
@@ -83,7 +84,7 @@ export class SiteActivity {
       fired: true,
       detail: `${request.endpoint}, threshold from ${anomaly.source}`,
     }));
-    if (endpoint.authentication ? inLoginCohort(request, activity, related) : inCatalogueCohort(request, related)) {
+    if (endpoint.authentication ? inLoginCohort(request, activity, signals, related) : inCatalogueCohort(request, related)) {
       found.push({ code: "cohort.anomalous", value: 1, weight: config.cohortWeight, fired: true, detail: "looks like the anomalous traffic" });
     }
     return found;
@@ -217,11 +218,28 @@ function detect(
  * browser. Fingerprints of popular browsers are shared by countless real users, so they alone
  * never put a request in the cohort.
  */
-function inLoginCohort(request: NormalisedRequest, activity: EndpointActivity, related: readonly Signal[]): boolean {
+function inLoginCohort(request: NormalisedRequest, activity: EndpointActivity, signals: CompiledSignals, related: readonly Signal[]): boolean {
+  if (related.some((s) => s.code === "client.automation")) return true;
+  if (browsedTheSite(request, signals, related)) return false;
   const recent = activity.recentShapes.get(request.headerShape);
   const now = activity.shapes.get(request.headerShape);
   const attempts = (recent?.attempts ?? 0) + (now?.attempts ?? 0);
   const failures = (recent?.failures ?? 0) + (now?.failures ?? 0);
-  if (failures >= COHORT_MIN_FAILURES && failures >= COHORT_FAILURE_RATIO * attempts) return true;
-  return related.some((s) => s.code === "client.automation");
+  return failures >= COHORT_MIN_FAILURES && failures >= COHORT_FAILURE_RATIO * attempts;
+}
+
+/**
+ * A client that carries one of the site's cookies (`cohorts.sessionCookies`) from an address
+ * that loaded a page before this login: a person who browsed the site. Every browser of the
+ * site's own visitors sends the same header names, so when many of them mistype their
+ * passwords their shared shape fails as often as a stuffing list; they are kept out of the
+ * failing cohort. A stuffer who browses and keeps cookies on every proxy is kept out too, and
+ * is left to the per-address, per-account and per-fingerprint signals.
+ */
+function browsedTheSite(request: NormalisedRequest, signals: CompiledSignals, related: readonly Signal[]): boolean {
+  const cookies = signals.cohorts?.sessionCookies;
+  const header = request.headers.get("cookie");
+  if (!cookies || !cookies.some((name) => cookieValue(header, name) !== undefined)) return false;
+  const pages = related.find((s) => s.code === "sequence.no_page_view");
+  return pages !== undefined && pages.value > 0;
 }

@@ -22,7 +22,7 @@ interface Use {
 }
 
 /** The reasons each use of one refresh token fires, in order. */
-function fired(uses: Use[], bindings = new TokenBindings()): string[][] {
+function fired(uses: Use[], bindings = new TokenBindings(), settings: CompiledTokenBinding = config): string[][] {
   return uses.map(({ atMinute, network = "198.18.0.0/24", device = "phone", cookie = "did=d1" }) => {
     const request: NormalisedRequest = {
       method: "POST",
@@ -37,7 +37,7 @@ function fired(uses: Use[], bindings = new TokenBindings()): string[][] {
       fingerprintId: device,
       subnet: network,
     };
-    return bindings.observe(request, config).filter((s) => s.fired).map((s) => s.code);
+    return bindings.observe(request, settings).filter((s) => s.fired).map((s) => s.code);
   });
 }
 
@@ -79,6 +79,18 @@ describe("token binding", () => {
   it("flags more networks within minutes than a person moves through, and more uses than one app makes", () => {
     expect(fired(["a", "b", "c", "d"].map((network, i) => ({ atMinute: i * 3, network }))).at(-1)).toContain("session.network_churn");
     expect(fired([0, 0.5, 1, 1.5, 2].map((atMinute) => ({ atMinute }))).at(-1)).toEqual(["session.use_rate"]);
+  });
+
+  it("with a handoff window, flags the first use from another network right beside the last one, and not a roaming phone's next refresh", () => {
+    const settings = { ...config, handoff: { windowMs: 2 * MINUTE, weight: 60 } };
+    // The thief's first use, 40 seconds after the victim's refresh, from another network.
+    expect(fired([{ atMinute: 0, network: "victim" }, { atMinute: 0.7, network: "thief" }, { atMinute: 1.5, network: "thief" }], new TokenBindings(), settings))
+      .toEqual([[], ["session.handoff"], []]);
+    // A phone that left the home Wi-Fi refreshes on mobile data when its access token runs out.
+    const roaming = [{ atMinute: 0, network: "home" }, { atMinute: 5, network: "mobile" }, { atMinute: 10, network: "mobile" }, { atMinute: 300, network: "home" }];
+    expect(fired(roaming, new TokenBindings(), settings).flat()).toEqual([]);
+    // Without the setting nothing changes.
+    expect(fired([{ atMinute: 0, network: "victim" }, { atMinute: 0.7, network: "thief" }]).flat()).toEqual([]);
   });
 
   it("forgets a token after its retention and binds it afresh", () => {

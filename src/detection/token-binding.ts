@@ -41,10 +41,16 @@ interface Binding {
  * - `session.network_churn`: more networks within minutes than a person moves through;
  * - `session.use_rate`: more uses than one client needs (an app refreshes once per access
  *   token; two holders refresh twice as often), which shows a thief with the whole jar even
- *   while the victim is idle, unless the thief keeps to the app's own pace.
+ *   while the victim is idle, unless the thief keeps to the app's own pace;
+ * - `session.handoff` (when the policy sets `handoff`): another network uses the token less
+ *   than a window after its last use. The thief's first use lands beside the victim's, long
+ *   before the victim's app would refresh again, so the first replayed use is flagged even when
+ *   the thief copied the whole jar and keeps to the app's pace.
  *
  * Roaming (home Wi-Fi to mobile data on the same device with the same cookies) changes the
- * network once and stays there: none of these fires. Bindings live in the replica's memory,
+ * network once and stays there, and the app refreshes on the new network only when its access
+ * token runs out: none of these fires (a handoff window shorter than the app's access-token
+ * life keeps it so). Bindings live in the replica's memory,
  * like the spraying detector's state, bounded by MAX_TOKENS (bench/long-memory.ts measures the
  * bytes per token): a replica that sees a token for the first time binds it to that use. Cookie
  * values are keyed hashes under a key that exists only in this process.
@@ -66,6 +72,7 @@ export class TokenBindings {
     }
     // A client that got its companion cookie only with the token's first answer binds it now.
     if (known.companion === "") known.companion = companion;
+    const handoff = config.handoff !== undefined && network !== known.lastNetwork && now - known.lastUseMs <= config.handoff.windowMs;
     const leftAt = known.networks.get(network);
     const returned = leftAt !== undefined && known.lastNetwork !== network && now - leftAt <= config.alternation.windowMs;
     if (returned) known.interleavedMs = now;
@@ -80,6 +87,9 @@ export class TokenBindings {
       count("session.use_rate", uses, config.rate.max, config.rate.weight, `uses of the token within ${config.rate.windowMs / 1000}s`),
       count("session.network_churn", recent, config.churn.maxNetworks, config.churn.weight, `networks using the token within ${config.churn.windowMs / 1000}s`),
     ];
+    if (config.handoff) {
+      signals.push(flag("session.handoff", handoff, config.handoff.weight, `another network within ${config.handoff.windowMs / 1000}s of the last use`));
+    }
     if (config.companionCookies.length > 0) {
       signals.push(flag("session.companion_changed", companion !== known.companion, config.companionChanged, "the token's companion cookies are missing or different"));
     }

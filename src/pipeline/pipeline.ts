@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Clock } from "../domain/clock.js";
 import type { PassChecker } from "../challenge/passes.js";
 import { BehaviourBaselines } from "../detection/behaviour.js";
+import { CohortTracker } from "../detection/cohorts.js";
 import { RecentAttempts } from "../detection/login-outcomes.js";
 import { RhythmDetector } from "../detection/rhythm.js";
 import type { Signal } from "../detection/signal.js";
@@ -59,6 +60,7 @@ export function createDetectionState(store: Store, breached?: DetectionState["br
     spraying: new SprayingDetector(),
     bindings: new TokenBindings(),
     site: new SiteActivity(store),
+    cohorts: new CohortTracker(),
     recent: new RecentAttempts(),
     rhythm: new RhythmDetector(),
     behaviour: new BehaviourBaselines(store),

@@ -11,6 +11,7 @@ import { clientClass, type BehaviourBaselines } from "../detection/behaviour.js"
 import type { RhythmDetector } from "../detection/rhythm.js";
 import { planScraping, resourceIdOf } from "../detection/scraping.js";
 import { planProbing } from "../detection/probes.js";
+import type { CohortTracker } from "../detection/cohorts.js";
 import { perClient, planSharedAddress } from "../detection/shared-address.js";
 import { planVelocity } from "../detection/velocity.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
@@ -28,6 +29,7 @@ export interface DetectionState {
   rhythm: RhythmDetector;
   behaviour: BehaviourBaselines;
   site: SiteActivity;
+  cohorts: CohortTracker;
   recent: RecentAttempts;
   breached?: BreachedPasswordList;
   /** Reputation feeds the service loads (last good copy of each); absent offline. */
@@ -82,7 +84,8 @@ export async function collectSignals(
   const velocity = measured.find((s) => s.code === "velocity.ip")?.value;
   const behaviour = await detection.behaviour.observe(request, policy, velocity, clientClass(request, measured));
   const site = detection.site.signalsFor(request, endpoint, signals, measured);
-  return { signals: [...measured, ...behaviour, ...site], degraded: stored.degraded };
+  const cohorts = detection.cohorts.observe(request, endpoint, signals, measured);
+  return { signals: [...measured, ...behaviour, ...site, ...cohorts], degraded: stored.degraded };
 }
 
 /**

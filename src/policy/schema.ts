@@ -315,6 +315,12 @@ const signals = z
           .object({ window: duration.default("5m"), max: z.number().int().min(1).default(4), weight: weight.default(60) })
           .strict()
           .default({ window: "5m", max: 4, weight: 60 }),
+        /**
+         * The token used from another network less than `window` after its last use: an app on
+         * one device refreshes once per access token, so a roaming phone's next refresh comes long
+         * after it changed network, while a thief's first use lands beside the victim's.
+         */
+        handoff: z.object({ window: duration.default("1m"), weight: weight.default(60) }).strict().optional(),
         /** A token unused this long is forgotten, and binds afresh on its next use. */
         retention: duration.default("30d"),
       })
@@ -409,6 +415,22 @@ const signals = z
       .strict()
       .optional()
       .describe("Scraping and enumeration on endpoints with `resource`, and on search"),
+    cohorts: z
+      .object({
+        window: duration.default("10m"),
+        /** Cookies a client that browsed the site carries (a session cookie, an app's device cookie). */
+        sessionCookies: z.array(z.string().min(1).max(128)).min(1).max(8),
+        /**
+         * The cold-start prior: this many addresses sharing one header set on one endpoint, all
+         * claiming a browser and none carrying the site's cookies, make a cohort. No baseline is
+         * learned first, so a campaign that starts with Palisade is caught like any other.
+         */
+        minMembers: z.number().int().min(1).max(1000).default(5),
+        browserWithoutSession: weight.default(40).describe("Risk for a member of a cohort of browser-claiming clients without the site's cookies"),
+      })
+      .strict()
+      .optional()
+      .describe("Cohorts formed from what their members share, whether or not a site-wide anomaly is under way"),
     sequence: z
       .object({ window: duration.default("30m"), weight: weight.default(15) })
       .strict()

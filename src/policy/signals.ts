@@ -33,6 +33,7 @@ export interface CompiledSignals {
   };
   automation?: { weight: number; libraryWeight: number; tlsBrowserFingerprints: string[] };
   scraping?: CompiledScraping;
+  cohorts?: { windowMs: number; sessionCookies: string[]; minMembers: number; browserWithoutSession: number };
   sequence?: { windowMs: number; weight: number };
   geo?: {
     countryHeader: string;
@@ -49,6 +50,7 @@ export interface CompiledTokenBinding {
   alternation: { windowMs: number; weight: number };
   churn: { windowMs: number; maxNetworks: number; weight: number };
   rate: { windowMs: number; max: number; weight: number };
+  handoff?: { windowMs: number; weight: number };
   retentionMs: number;
 }
 
@@ -78,6 +80,7 @@ export function compileSignals(spec: SignalsSpec, probing?: CompiledProbing): Co
     tokenReplay: tokenReplay && withWindow(tokenReplay),
     tokenBinding: spec.tokenBinding && compileTokenBinding(spec.tokenBinding),
     sequence: sequence && withWindow(sequence),
+    cohorts: spec.cohorts && withWindow(spec.cohorts),
     slowStuffing: spec.slowStuffing && withWindow(spec.slowStuffing),
     sharedAddress: spec.sharedAddress && withWindow(spec.sharedAddress),
     scraping: spec.scraping && compileScraping(spec.scraping),
@@ -96,8 +99,15 @@ export function compileSignals(spec: SignalsSpec, probing?: CompiledProbing): Co
   };
 }
 
-function compileTokenBinding({ retention, alternation, churn, rate, ...rest }: NonNullable<SignalsSpec["tokenBinding"]>): CompiledTokenBinding {
-  return { ...rest, alternation: withWindow(alternation), churn: withWindow(churn), rate: withWindow(rate), retentionMs: durationMs(retention) };
+function compileTokenBinding({ retention, alternation, churn, rate, handoff, ...rest }: NonNullable<SignalsSpec["tokenBinding"]>): CompiledTokenBinding {
+  return {
+    ...rest,
+    alternation: withWindow(alternation),
+    churn: withWindow(churn),
+    rate: withWindow(rate),
+    handoff: handoff && withWindow(handoff),
+    retentionMs: durationMs(retention),
+  };
 }
 
 function compileScraping(spec: NonNullable<SignalsSpec["scraping"]>): CompiledScraping {

@@ -31,6 +31,9 @@ function login(ip: string, username: string) {
       accept: "application/json",
       "accept-language": "en",
       "accept-encoding": "gzip",
+      // A visitor's session cookie: without it, five addresses sending one browser header set
+      // would form a cohort of cookieless browsers (docs/cohorts.md) on top of what a test checks.
+      cookie: `sid=${ip}`,
     },
     body: JSON.stringify({ username, password: `correct horse battery staple ${ip}` }),
   });

@@ -1,0 +1,72 @@
+import { LRUCache } from "lru-cache";
+import type { CompiledEndpoint } from "../policy/compile.js";
+import type { CompiledSignals } from "../policy/signals.js";
+import { cookieValue } from "../domain/cookies.js";
+import { headerKnown, type NormalisedRequest } from "../domain/request.js";
+import { claimsBrowser } from "./login.js";
+import type { Signal } from "./signal.js";
+
+/** Cohorts tracked at once; the least recently joined are forgotten first. */
+const MAX_COHORTS = 10_000;
+/** Members remembered per cohort: far more than any `minMembers`, so the count saturates here. */
+const MAX_MEMBERS = 256;
+
+type Cohorts = NonNullable<CompiledSignals["cohorts"]>;
+
+/**
+ * Cohorts formed from what their members share, with no baseline to learn and no site-wide
+ * anomaly to wait for, so a campaign that runs from the first minute is caught like any other.
+ *
+ * `cohort.browser_without_session`: requests to one declared endpoint with one header set (the
+ * names a client sends, in its order) whose user agent claims a browser, while the client
+ * carries none of the cookies a visitor of the site has (`sessionCookies`) and its address
+ * loaded no page. A person's browser loads the site before it calls the API or posts a login,
+ * and comes back with the cookie the site set; scripts that borrow a browser's user agent and
+ * headers, spread over residential proxies a few requests each, do neither. One such client is
+ * not a campaign (someone with cookies blocked); `minMembers` addresses sharing the header set
+ * within the window are, and every member from then on is flagged. The cookie header must be one
+ * the request could have carried: an imported log that never recorded cookies proves nothing.
+ *
+ * State is the replica's own, like the token bindings: each replica forms its cohorts from the
+ * traffic it sees, bounded by MAX_COHORTS × MAX_MEMBERS address pseudonyms with their last time.
+ */
+export class CohortTracker {
+  readonly #cohorts = new LRUCache<string, Map<string, number>>({ max: MAX_COHORTS });
+
+  observe(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
+    const config = signals.cohorts;
+    if (!config || endpoint.pageView || !request.ipId || !browserWithoutSession(request, config, related)) return [];
+    const key = `${endpoint.name}\u0000${request.headerShape}`;
+    const members = this.#cohorts.get(key) ?? new Map<string, number>();
+    const now = request.timeMs;
+    members.delete(request.ipId);
+    members.set(request.ipId, now);
+    // Oldest first: drop members past the window, and the oldest beyond the bound.
+    for (const [member, seenMs] of members) {
+      if (now - seenMs <= config.windowMs && members.size <= MAX_MEMBERS) break;
+      members.delete(member);
+    }
+    this.#cohorts.set(key, members);
+    const size = members.size;
+    const detail = `${size} addresses within ${config.windowMs / 60_000} min share this header set, claim a browser and carry none of the site's cookies; cohort from ${config.minMembers} (policy prior, no baseline needed)`;
+    return [{ code: "cohort.browser_without_session", value: size, threshold: config.minMembers, weight: config.browserWithoutSession, fired: size >= config.minMembers, detail }];
+  }
+
+  /** Cohorts tracked now (for the memory benchmark). */
+  size(): number {
+    return this.#cohorts.size;
+  }
+}
+
+/**
+ * A browser user agent, no session cookie on a request that could have carried one, and no page
+ * view from its address where one was measured (`ip.page_views` on the catalogue, the login's
+ * `sequence` check).
+ */
+function browserWithoutSession(request: NormalisedRequest, config: Cohorts, related: readonly Signal[]): boolean {
+  if (!claimsBrowser(request) || !headerKnown(request, "cookie")) return false;
+  const cookies = request.headers.get("cookie");
+  if (config.sessionCookies.some((name) => cookieValue(cookies, name) !== undefined)) return false;
+  const pages = related.find((s) => s.code === "ip.page_views" || s.code === "sequence.no_page_view");
+  return pages === undefined || pages.value === 0;
+}
