@@ -1,6 +1,7 @@
 import { DEFAULT_NAMESPACE } from "../keys.js";
 import { RedisAuditLog } from "./audit-log.js";
 import { RedisCommands } from "./commands.js";
+import { RedisDecisionRecordStore } from "./decision-records.js";
 import { RedisDecisionStatsStore } from "./decision-stats.js";
 import { createRedisClient, waitForReady, type RedisClient, type RedisConnectionOptions } from "./connection.js";
 import { RedisSharedMap } from "./shared-map.js";
@@ -40,6 +41,7 @@ export class RedisSharedBackend implements SharedBackend {
   readonly kind = "redis";
   readonly audit: RedisAuditLog;
   readonly stats: RedisDecisionStatsStore;
+  readonly decisions: RedisDecisionRecordStore;
   readonly #commands: RedisCommands;
   readonly #subscriber: RedisSubscriber;
   readonly #commandClient: RedisClient;
@@ -53,6 +55,7 @@ export class RedisSharedBackend implements SharedBackend {
     this.#namespace = namespace;
     this.audit = new RedisAuditLog(this.#commands, namespace);
     this.stats = new RedisDecisionStatsStore(this.#commands, namespace);
+    this.decisions = new RedisDecisionRecordStore(this.#commands, namespace);
   }
 
   map(name: string): SharedMapStore {

@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import type { Decision } from "../domain/decision.js";
+import { MemoryDecisionRecordStore, type DecisionRecordStore } from "../state/decision-records.js";
+import { StoreUnavailableError } from "../state/store.js";
+import { DecisionRecords, recordAddressOf } from "./decision-records.js";
+
+const quiet = { info() {}, warn() {}, error() {} };
+const T0 = Date.UTC(2026, 10, 24, 9, 0, 0);
+
+function throttle(overrides: Partial<Decision> = {}): Decision {
+  return {
+    decisionId: "raw-uuid",
+    action: "throttle",
+    risk: 40,
+    reasons: [{ code: "velocity.ip", value: 31, threshold: 30, weight: 40, detail: "60s" }],
+    rule: "burst",
+    scope: "ip",
+    policyVersion: "v1",
+    endpoint: "login",
+    degraded: false,
+    shadowed: [],
+    eventTimeMs: T0,
+    ...overrides,
+  };
+}
+
+function harness(store: DecisionRecordStore = new MemoryDecisionRecordStore({ clock: () => now })) {
+  const limits = { retentionMs: 3_600_000, perMinute: 100 };
+  const records = new DecisionRecords({ store, limits: () => limits, clock: () => now, log: quiet });
+  return { records, store, limits };
+}
+let now = T0;
+
+describe("decision records", () => {
+  it("gives a recorded decision an id that finds its aggregate, and never shows the subject in it", async () => {
+    now = T0 + 1_234;
+    const { records } = harness();
+    const id = records.record(throttle(), "ip:pseudonym-1");
+    expect(id).not.toContain("pseudonym");
+    expect(recordAddressOf(id)).toMatchObject({ minuteMs: T0 });
+    await records.flush();
+    expect(await records.find(id)).toMatchObject({
+      firstDecisionId: "raw-uuid",
+      action: "throttle",
+      rule: "burst",
+      subject: "ip:pseudonym-1",
+      count: 1,
+      reasons: [{ code: "velocity.ip", value: 31, threshold: 30 }],
+      first: new Date(T0).toISOString(),
+      overflow: false,
+    });
+  });
+
+  it("keeps a flood from one subject to one record per minute, each of its ids finding it", async () => {
+    now = T0;
+    const { records, store } = harness();
+    const ids = Array.from({ length: 10_000 }, () => records.record(throttle(), "ip:flooder"));
+    expect(new Set(ids).size).toBe(10_000);
+    await records.flush();
+    const all = await store.list({ fromMs: T0, toMs: T0 + 59_999, limit: 100 });
+    expect(all).toHaveLength(1);
+    expect(all[0]!.count).toBe(10_000);
+    expect((await records.find(ids[9_999]!))?.count).toBe(10_000);
+  });
+
+  it("answers ids of other shapes with nothing, without asking the store", async () => {
+    const { records } = harness({ get: () => Promise.reject(new Error("asked")) } as unknown as DecisionRecordStore);
+    for (const id of ["", "raw-uuid", "d-zz", `d${"z".repeat(12)}-0123456789abcdef-0123456789ab-0123456789ab`]) expect(await records.find(id)).toBeUndefined();
+  });
+
+  it("keeps counts while the store is away and writes them once it is back", async () => {
+    now = T0;
+    const memory = new MemoryDecisionRecordStore({ clock: () => now });
+    let down = true;
+    const flaky: DecisionRecordStore = {
+      write: (writes, limits) => (down ? Promise.reject(new StoreUnavailableError("down")) : memory.write(writes, limits)),
+      get: (...args) => memory.get(...args),
+      list: (query) => memory.list(query),
+    };
+    const { records } = harness(flaky);
+    const id = records.record(throttle(), "ip:x");
+    records.record(throttle(), "ip:x");
+    await records.flush();
+    down = false;
+    await records.flush();
+    expect((await records.find(id))?.count).toBe(2);
+  });
+});
