@@ -46,7 +46,8 @@ describe("decision records", () => {
       subject: "ip:pseudonym-1",
       count: 1,
       reasons: [{ code: "velocity.ip", value: 31, threshold: 30 }],
-      first: new Date(T0).toISOString(),
+      eventTime: new Date(T0).toISOString(),
+      first: new Date(T0 + 1_234).toISOString(),
       overflow: false,
     });
   });

@@ -29,7 +29,9 @@ export interface DecisionRecord {
   /** The first decision's reasons, with their values and thresholds: the rationale. */
   reasons: Reason[];
   degraded: boolean;
-  /** Event time of the first decision, ISO 8601. */
+  /** Event time of the first decision, ISO 8601 (a replay's or a late event's own time). */
+  eventTime: string;
+  /** Wall-clock time of the first decision counted, ISO 8601. */
   first: string;
   /** Wall-clock time of the last decision counted, ISO 8601. */
   last: string;
@@ -128,7 +130,7 @@ export class DecisionRecords {
     if (!pending) {
       const field = hash([action, rule, scope, subject, endpoint], 16);
       const overflowField = `o${hash([action, rule, scope, endpoint], 12)}`;
-      const record = recordOf(decision, subject);
+      const record = recordOf(decision, subject, nowMs);
       const { subject: _subject, ...overflowRecord } = record;
       pending = { write: { minuteMs, field, overflowField, record, overflowRecord, count: 0, lastMs: nowMs } };
       this.#pending.set(key, pending);
@@ -227,7 +229,7 @@ export class DecisionRecords {
 /** Aggregates pushed out of the LRU that wait for a flush; beyond this, their counts are lost. */
 const MAX_EVICTED = 10_000;
 
-function recordOf(decision: Decision, subject: string | undefined): Record<string, unknown> {
+function recordOf(decision: Decision, subject: string | undefined, nowMs: number): Record<string, unknown> {
   return {
     firstDecisionId: decision.decisionId,
     action: decision.action,
@@ -239,7 +241,8 @@ function recordOf(decision: Decision, subject: string | undefined): Record<strin
     risk: decision.risk,
     reasons: decision.reasons,
     degraded: decision.degraded,
-    firstMs: decision.eventTimeMs,
+    eventTimeMs: decision.eventTimeMs,
+    firstMs: nowMs,
   };
 }
 
@@ -257,6 +260,7 @@ function view(stored: StoredDecisionRecord): DecisionRecord {
     risk: typeof r.risk === "number" ? r.risk : 0,
     reasons: Array.isArray(r.reasons) ? (r.reasons as Reason[]) : [],
     degraded: r.degraded === true,
+    eventTime: isoTime(r.eventTimeMs, stored.minuteMs),
     first: isoTime(r.firstMs, stored.minuteMs),
     last: isoTime(stored.lastMs, stored.minuteMs),
     minute: new Date(stored.minuteMs).toISOString(),

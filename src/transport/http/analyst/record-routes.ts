@@ -99,8 +99,8 @@ export function registerRecordRoutes({ route, engine, lookup, clock }: AnalystRo
       const record = await findRecord(engine, params.id, local !== undefined);
       if (local) return { status: 200, body: { ...local, source: "replica", record } };
       if (!record) return problem(404, "no decision record carries this id (allowed requests leave none, and records expire after the policy's response.decisions.retention)");
-      const { reasons, action, rule, scope, subject, endpoint, policyVersion, risk, degraded, first } = record;
-      return { status: 200, body: { decisionId: params.id, time: first, action, rule, scope, subject, endpoint, policyVersion, risk, reasons, degraded, shadowed: [], source: "record", record } };
+      const { reasons, action, rule, scope, subject, endpoint, policyVersion, risk, degraded, eventTime } = record;
+      return { status: 200, body: { decisionId: params.id, time: eventTime, action, rule, scope, subject, endpoint, policyVersion, risk, reasons, degraded, shadowed: [], source: "record", record } };
     },
   });
 
