@@ -34,12 +34,18 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 # dist/ is ESM and needs package.json ("type": "module"); proto/ is found by walking up from the
-# module, and examples/policy.yaml is the policy served when PALISADE_POLICY is not set.
+# module, and examples/ beside it holds what the commands use when nothing else is set:
+# examples/policy.yaml and examples/ratelimit.yaml for `serve` (PALISADE_POLICY,
+# PALISADE_RATELIMIT_CONFIG), examples/lab/ for `simulate` and `replay`, and the generic-site
+# policy with its lists (--policy /app/examples/policies/generic-site.yaml).
+# test/deploy/image-layout.test.ts lays out these COPY lines and runs the CLI from them.
 COPY package.json ./
 COPY proto ./proto
 # console/ holds the analyst console's page, script and styles, found like proto/ by walking up.
 COPY console ./console
-COPY examples/policy.yaml ./examples/policy.yaml
+COPY examples/policy.yaml examples/ratelimit.yaml ./examples/
+COPY examples/lab ./examples/lab
+COPY examples/policies ./examples/policies
 COPY --chmod=0555 docker/node-heap-cap.sh ./docker/node-heap-cap.sh
 # The `node` user of the official image, by number so that Kubernetes' runAsNonRoot can check it.
 USER 1000:1000

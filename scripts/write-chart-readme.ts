@@ -79,7 +79,14 @@ kubectl create namespace palisade
 kubectl -n palisade create secret generic palisade-pseudonym-key --from-literal=key="$(openssl rand -base64 48)"
 helm install palisade charts/palisade -n palisade --set image.repository=registry.example.com/palisade \\
   --set secrets.adminTokens.create=true
+# The analyst API's admin token that secrets.adminTokens.create made (NOTES print this too):
+kubectl -n palisade get secret palisade-admin-tokens -o jsonpath='{.data.tokens}' | base64 -d
 \`\`\`
+
+To bring your own tokens instead (YAML \`tokens: [{name, role, token}]\`, tokens of 24 or more
+characters), create the Secret and name it:
+\`kubectl -n palisade create secret generic my-admin-tokens --from-file=tokens=./tokens.yaml\`, then
+\`--set secrets.adminTokens.name=my-admin-tokens\` instead of \`create=true\`.
 
 The values combinations the tests render, lint and validate are in [ci/](ci).
 

@@ -45,77 +45,89 @@ export interface AppOptions {
 }
 
 export async function startApp(settings: Settings, options: AppOptions = {}): Promise<App> {
-  const logger = options.logger ?? createLogger({ level: settings.logLevel });
+  const logger = options.logger ?? createLogger({ level: settings.logLevel, format: settings.logFormat });
   const clock = options.clock ?? systemClock;
   logger.info({ settings: redactedSettings(settings) }, "starting palisade");
   const tracing = await startTracing({ serviceName: "palisade", logger });
   const metrics = createMetrics();
 
   // The gauges read the engine at scrape time; it exists once the core is built.
-  const built: { engine?: ResponseEngine } = {};
+  const built: { engine?: ResponseEngine; webhooks?: Awaited<ReturnType<typeof openWebhooks>> } = {};
   const instruments = createResponseMetrics(metrics.registry, () =>
     built.engine && {
       quarantines: () => built.engine!.quarantines.list().map((entry) => entry.value),
       controls: () => built.engine!.controls.list(),
-      webhookQueue: () => webhooks?.pending ?? 0,
+      webhookQueue: () => built.webhooks?.pending ?? 0,
     },
   );
-  const webhooks = await openWebhooks(settings, (result, type) => instruments.delivery(result, type));
-  const core = await createDecisionCore(settings, {
-    logger,
-    clock,
-    metrics,
-    policyReloadOffThread: options.policyReloadOffThread,
-    ruleBudgetMs: options.ruleBudgetMs ?? RULE_EVALUATION_BUDGET_MS,
-    response: {
-      observer: instruments.observer((policy) => metrics.setActivePolicy(policy)),
-      listeners: webhooks ? [(event, atMs) => webhooks.handle(event, atMs)] : [],
-    },
-  }).catch((error: unknown) => {
-    webhooks?.close();
-    throw error;
-  });
-  built.engine = core.engine;
-  const rateLimitConfig = await startRateLimitConfig(settings, logger, metrics).catch(async (error: unknown) => {
-    webhooks?.close();
-    await core.stop();
-    throw error;
-  });
-  const store = core.stores.store;
-  const grpcServer = createEnvoyServer({ settings, core, rateLimitConfig, clock, metrics, logger });
-  const admin = await createHttpServer({ settings, core, clock, metrics, logger, readiness: () => readiness(core.policy, store, rateLimitConfig) });
-  const challengeServer = await createChallengeServer({
-    host: settings.challengeHost,
-    port: settings.challengePort,
-    challenges: core.challenges,
-    policy: () => core.policy.current(),
-    logger,
-  });
-  const grpcPort = await grpcServer.listen();
-  const adminPort = await admin.listen();
-  const challengePort = await challengeServer.listen();
-  logger.info({ grpcPort, adminPort, challengePort, store: store.kind, policy: core.policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
-
-  return {
-    grpcPort,
-    adminPort,
-    admin,
-    challengePort,
-    logger,
-    metrics,
-    policy: core.policy,
-    ...(rateLimitConfig ? { rateLimitConfig } : {}),
-    store,
-    async stop() {
-      logger.info({ graceMs: settings.shutdownGrace }, "shutting down");
-      await Promise.all([grpcServer.shutdown(settings.shutdownGrace), admin.close(), challengeServer.close()]);
-      await rateLimitConfig?.stop();
-      webhooks?.close();
-      await core.stop();
-      await tracing.shutdown();
-      logger.info("stopped");
-    },
+  // What has started so far, stopped in reverse order when a later step fails: a process that
+  // cannot open every listener exits instead of serving half (gRPC SERVING, no /readyz).
+  const started: (() => Promise<void> | void)[] = [() => tracing.shutdown()];
+  const unwind = async () => {
+    for (const stop of started.reverse()) await Promise.resolve().then(stop).catch(() => {});
   };
+  try {
+    const webhooks = await openWebhooks(settings, (result, type) => instruments.delivery(result, type));
+    built.webhooks = webhooks;
+    if (webhooks) started.push(() => webhooks.close());
+    const core = await createDecisionCore(settings, {
+      logger,
+      clock,
+      metrics,
+      policyReloadOffThread: options.policyReloadOffThread,
+      ruleBudgetMs: options.ruleBudgetMs ?? RULE_EVALUATION_BUDGET_MS,
+      response: {
+        observer: instruments.observer((policy) => metrics.setActivePolicy(policy)),
+        listeners: webhooks ? [(event, atMs) => webhooks.handle(event, atMs)] : [],
+      },
+    });
+    started.push(() => core.stop());
+    built.engine = core.engine;
+    const rateLimitConfig = await startRateLimitConfig(settings, logger, metrics);
+    if (rateLimitConfig) started.push(() => rateLimitConfig.stop());
+    const store = core.stores.store;
+    const grpcServer = createEnvoyServer({ settings, core, rateLimitConfig, clock, metrics, logger });
+    started.push(() => grpcServer.shutdown(0));
+    const admin = await createHttpServer({ settings, core, clock, metrics, logger, readiness: () => readiness(core.policy, store, rateLimitConfig) });
+    started.push(() => admin.close());
+    const challengeServer = await createChallengeServer({
+      host: settings.challengeHost,
+      port: settings.challengePort,
+      challenges: core.challenges,
+      policy: () => core.policy.current(),
+      logger,
+    });
+    started.push(() => challengeServer.close());
+    if (!settings.adminTokensFile) logAnalystAccessHint(logger);
+    const grpcPort = await listenOn("grpc", settings.grpcHost, settings.grpcPort, () => grpcServer.listen());
+    const adminPort = await listenOn("admin", settings.adminHost, settings.adminPort, () => admin.listen());
+    const challengePort = await listenOn("challenge", settings.challengeHost, settings.challengePort, () => challengeServer.listen());
+    logger.info({ grpcPort, adminPort, challengePort, store: store.kind, policy: core.policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
+
+    return {
+      grpcPort,
+      adminPort,
+      admin,
+      challengePort,
+      logger,
+      metrics,
+      policy: core.policy,
+      ...(rateLimitConfig ? { rateLimitConfig } : {}),
+      store,
+      async stop() {
+        logger.info({ graceMs: settings.shutdownGrace }, "shutting down");
+        await Promise.all([grpcServer.shutdown(settings.shutdownGrace), admin.close(), challengeServer.close()]);
+        await rateLimitConfig?.stop();
+        webhooks?.close();
+        await core.stop();
+        await tracing.shutdown();
+        logger.info("stopped");
+      },
+    };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
 }
 
 /** Loads the rate-limit configuration when one is set; like the policy, an invalid one stops start-up. */
@@ -132,4 +144,68 @@ async function startRateLimitConfig(settings: Settings, logger: Logger, metrics:
   });
   await source.start();
   return source;
+}
+
+/** A listener that could not open: names the port, the cause and the setting that moves it. */
+export class ListenError extends Error {
+  constructor(
+    readonly listener: string,
+    readonly address: string,
+    readonly code: string | undefined,
+    cause: unknown,
+  ) {
+    super(ListenError.describe(listener, address, code, cause), { cause });
+    this.name = "ListenError";
+  }
+
+  private static describe(listener: string, address: string, code: string | undefined, cause: unknown): string {
+    const setting = `--${listener}-port or PALISADE_${listener.toUpperCase()}_PORT`;
+    const reason =
+      code === "EADDRINUSE"
+        ? "the address is already in use (another process holds the port)"
+        : code === "EACCES"
+          ? "permission denied (ports below 1024 need privileges)"
+          : code === "EADDRNOTAVAIL"
+            ? `the host is not an address of this machine (--${listener}-host)`
+            : cause instanceof Error
+              ? cause.message
+              : String(cause);
+    return `cannot listen on the ${listener} port ${address}: ${reason}; choose another with ${setting}`;
+  }
+}
+
+/**
+ * Opens one listener; a failure becomes a ListenError. grpc-js reports a bind failure as a
+ * message ("No address added out of total 1 resolved errors: [listen EADDRINUSE ...]"), not
+ * a code, so the code is also looked for in the message.
+ */
+async function listenOn(listener: string, host: string, port: number, listen: () => Promise<number>): Promise<number> {
+  try {
+    return await listen();
+  } catch (error) {
+    const text = error instanceof Error ? error.message : String(error);
+    const code = (error as NodeJS.ErrnoException).code ?? /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec(text)?.[1];
+    throw new ListenError(listener, `${host}:${port}`, typeof code === "string" ? code : undefined, error);
+  }
+}
+
+/**
+ * First run without a tokens file: the analyst API answers 401 to everyone, so say once how to
+ * get in (which file, its format, the setting that names it) rather than leave it to the docs.
+ */
+function logAnalystAccessHint(logger: Logger): void {
+  logger.warn(
+    {
+      howTo: [
+        "write a file, e.g. palisade-tokens.yaml, readable only by you:",
+        "  tokens:",
+        "    - { name: you, role: admin, token: <24 or more random characters> }",
+        "  (a token: node -e \"console.log(require('node:crypto').randomBytes(24).toString('base64url'))\")",
+        "restart with --admin-tokens-file palisade-tokens.yaml (or PALISADE_ADMIN_TOKENS_FILE)",
+        "then: palisade decisions list --token <that token>   (roles: viewer, analyst, admin, reporter)",
+      ],
+      docs: "docs/analyst-api.md",
+    },
+    "no admin tokens file (adminTokensFile): the analyst API and POST /v1/outcomes answer 401 to every caller",
+  );
 }

@@ -11,7 +11,7 @@ import { runReplay } from "../lab/replay/run.js";
 import { loadScenarioSet, selectScenarios } from "../lab/simulate/scenario.js";
 import { simulate } from "../lab/simulate/simulate.js";
 import { writeLines } from "../lab/simulate/write.js";
-import { configuredPseudonymiser } from "./pseudonyms.js";
+import { configuredPseudonymiser, PSEUDONYM_KEY_HELP } from "./pseudonyms.js";
 import { sweepMarkdown, sweepText } from "../lab/sweep/report.js";
 import { runSweep, type SweepRow } from "../lab/sweep/run.js";
 import { loadSweepFile, sweepPoints, type SweepPoint } from "../lab/sweep/sweep-file.js";
@@ -65,6 +65,7 @@ export function registerLabCommands(program: Command, examples: { policy: string
     .option("--no-progress", "no progress bar (it is drawn on standard error, and only on a terminal)")
     .option("--clients <file>", "write one JSON line per client (IP pseudonym, requests, mitigated, first mitigated, actions)")
     .option("--settings <file>", "YAML settings file, for the pseudonymisation key [PALISADE_SETTINGS]")
+    .addHelpText("after", `\n${PSEUDONYM_KEY_HELP}`)
     .action(async (file: string, flags: ReplayFlags) => {
       // The configured key, so pseudonyms match the server's; a key for this run when none is set.
       const { pseudonymiser } = await configuredPseudonymiser(flags.settings, process.env);

@@ -23,6 +23,11 @@ export async function configuredPseudonymiser(settingsFile: string | undefined, 
   return { pseudonymiser: new HmacPseudonymiser(loaded.ring), generated: loaded.generated };
 }
 
+/** Where the key comes from, for the help of every command that pseudonymises. */
+export const PSEUDONYM_KEY_HELP =
+  "The key is the one serve uses: PALISADE_PSEUDONYM_KEY_FILE or PALISADE_PSEUDONYM_KEY, or pseudonymKeyFile / pseudonymKey\n" +
+  "in the --settings file (with PALISADE_PSEUDONYM_PREVIOUS_KEY(_FILE) during a rotation). `palisade serve --help` lists every setting.";
+
 /** `palisade pseudonymise --ip ADDR`: the pseudonym an address has in decisions, logs and `replay --clients`. */
 export function registerPseudonymiseCommand(program: Command): void {
   program
@@ -30,6 +35,7 @@ export function registerPseudonymiseCommand(program: Command): void {
     .description("Print the pseudonym Palisade gives an IP address under the configured key")
     .requiredOption("--ip <address>", "IPv4 or IPv6 address")
     .option("--settings <file>", "YAML settings file [PALISADE_SETTINGS]")
+    .addHelpText("after", `\n${PSEUDONYM_KEY_HELP}`)
     .action(async (flags: { ip: string; settings?: string }) => {
       const address = parseAddress(flags.ip);
       if (!address) throw new Error(`not an IP address: ${flags.ip}`);

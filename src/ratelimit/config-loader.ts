@@ -2,6 +2,7 @@ import { readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { parseDocument, type YAMLError } from "yaml";
 import type { PolicyIssue } from "../policy/compile.js";
+import { PREFERRED_POLICY_FILES } from "../policy/policy-file.js";
 import { issuesFromYaml, issuesFromZod, policyErrorMap } from "../config/issues.js";
 import { describeFsError, yamlFilesIn } from "../config/files.js";
 import {
@@ -44,9 +45,9 @@ export const RUNTIME_CONFIG_DIRECTORY = "config";
  * Reads `location`: a file holding one domain, or a directory in which every visible `*.yaml` /
  * `*.yml` file holds one domain, as envoyproxy/ratelimit loads its runtime directory. A directory
  * laid out as that project's runtime (a `config/` directory inside, as its Helm chart and tests
- * mount it) is read from `config/`. kubelet's `..*` entries are skipped, and so are
- * Kubernetes-style documents (a top-level `kind`, such as the Palisade policy), so the policy and
- * the rate limits can share one ConfigMap.
+ * mount it) is read from `config/`. kubelet's `..*` entries are skipped, and so is the policy's
+ * file (policy.yaml, or any Kubernetes-style document: a top-level `kind`), broken or not, so the
+ * policy and the rate limits can share one ConfigMap without one's error blocking the other.
  */
 export async function readRateLimitSnapshot(location: string): Promise<RateLimitSnapshot> {
   const info = await stat(location).catch((error: unknown) => {
@@ -62,7 +63,17 @@ export async function readRateLimitSnapshot(location: string): Promise<RateLimit
       return [path, text] as [string, string];
     }),
   );
-  return { location, files };
+  return { location, files: dir ? files.filter(([path, text]) => !belongsToThePolicy(path, text)) : files };
+}
+
+/**
+ * In a directory shared with the policy (one ConfigMap for both), the policy's file is never
+ * read as rate limits, even while it is broken: by its name (the one the policy loader prefers)
+ * or by a top-level `kind:` / `apiVersion:` line, which no rate-limit file has. Otherwise a
+ * policy edit with a YAML error would stop every rate-limit reload until it is fixed.
+ */
+function belongsToThePolicy(path: string, text: string): boolean {
+  return (PREFERRED_POLICY_FILES as readonly string[]).includes(basename(path)) || /^(kind|apiVersion):/m.test(text);
 }
 
 /**

@@ -37,10 +37,10 @@ export const settingsSchema = z
     ratelimitStopIncrementWhenOverLimit: flag
       .default(false)
       .describe("With ratelimitCompat envoyproxy: envoyproxy's STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT"),
-    grpcHost: z.string().default("0.0.0.0"),
-    grpcPort: port.default(9001),
-    adminHost: z.string().default("0.0.0.0"),
-    adminPort: port.default(9090),
+    grpcHost: z.string().default("0.0.0.0").describe("Listen address of the gRPC port (ext_authz, rate limit, access logs, health)"),
+    grpcPort: port.default(9001).describe("gRPC port Envoy calls"),
+    adminHost: z.string().default("0.0.0.0").describe("Listen address of the admin HTTP port"),
+    adminPort: port.default(9090).describe("Admin HTTP port: /healthz, /readyz, /metrics, the outcome endpoint and the analyst API"),
     challengeHost: z.string().default("0.0.0.0").describe("Listen address of the challenge listener (widget script, verify endpoint)"),
     challengePort: port.default(9091).describe("Port of the challenge listener, the one Envoy routes clients to"),
     challengeKeyFile: z
@@ -48,15 +48,15 @@ export const settingsSchema = z
       .optional()
       .describe("Key (32+ bytes, read as raw bytes) signing challenges and pass tokens: a mounted Secret shared by all replicas"),
     redisUrl: z.string().optional().describe("redis://, rediss://, redis+cluster:// or redis+sentinel:// URL"),
-    redisPasswordFile: z.string().optional(),
+    redisPasswordFile: z.string().optional().describe("File holding the Redis password (a mounted Secret), instead of one in the URL"),
     storeTimeout: durationMs.default(50).describe("Budget of one store call before local state is used"),
     trustEventTime: flag.default(false).describe("Replay mode: trust the event times in requests"),
-    maxClockSkew: durationMs.default(5 * 60_000),
-    pseudonymKey: z.string().optional(),
-    pseudonymKeyFile: z.string().optional(),
-    pseudonymPreviousKey: z.string().optional(),
-    pseudonymPreviousKeyFile: z.string().optional(),
-    pseudonymGrace: durationMs.default(24 * 3_600_000),
+    maxClockSkew: durationMs.default(5 * 60_000).describe("With trustEventTime: how far an event time may lie ahead of the clock"),
+    pseudonymKey: z.string().optional().describe("Key of the keyed pseudonyms (HMAC); random per process when no key is set. Prefer pseudonymKeyFile"),
+    pseudonymKeyFile: z.string().optional().describe("File holding the pseudonym key (a mounted Secret shared by all replicas)"),
+    pseudonymPreviousKey: z.string().optional().describe("The key before a rotation, still read during pseudonymGrace"),
+    pseudonymPreviousKeyFile: z.string().optional().describe("File holding the previous pseudonym key"),
+    pseudonymGrace: durationMs.default(24 * 3_600_000).describe("How long pseudonyms made with the previous key are still recognised"),
     adminTokensFile: z.string().optional().describe("YAML list of admin API bearer tokens with roles (a mounted Secret)"),
     breachedPasswords: z
       .string()
@@ -68,7 +68,11 @@ export const settingsSchema = z
       .default([])
       .describe("Receivers of response webhooks (comma-separated in the environment)"),
     webhookSecretFile: z.string().optional().describe("HMAC-SHA-256 key for webhook signatures (a mounted Secret)"),
-    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info").describe("Log level"),
+    logFormat: z
+      .enum(["json", "pretty"])
+      .default("json")
+      .describe("json: one JSON object a line (collectors); pretty: readable lines (the default when stdout is a terminal)"),
     shutdownGrace: durationMs.default(10_000).describe("How long in-flight calls may finish after SIGTERM"),
   })
   .strict();
@@ -77,7 +81,7 @@ export type Settings = z.output<typeof settingsSchema>;
 export type SettingsInput = Partial<Record<keyof Settings, unknown>>;
 
 /** Environment variable for each setting: PALISADE_GRPC_PORT for grpcPort, and so on. */
-function envName(key: string): string {
+export function envName(key: string): string {
   return `PALISADE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
@@ -85,10 +89,17 @@ function envName(key: string): string {
 const ENV_ALIASES: Partial<Record<keyof Settings, string>> = {
   redisUrl: "REDIS_URL",
   logLevel: "LOG_LEVEL",
+  logFormat: "LOG_FORMAT",
   // envoyproxy/ratelimit's names, so its deployments keep their environment.
   ratelimitMergeDomains: "MERGE_DOMAIN_CONFIG",
   ratelimitStopIncrementWhenOverLimit: "STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT",
 };
+
+/** The environment variables a setting is read from, the PALISADE_ one first. */
+export function settingEnvNames(key: keyof Settings): string[] {
+  const alias = ENV_ALIASES[key];
+  return alias ? [envName(key), alias] : [envName(key)];
+}
 
 /**
  * Settings from, in rising precedence: defaults, a YAML settings file (PALISADE_SETTINGS or
@@ -97,7 +108,7 @@ const ENV_ALIASES: Partial<Record<keyof Settings, string>> = {
 export function resolveSettings(
   flags: SettingsInput & { settings?: string },
   env: NodeJS.ProcessEnv,
-  defaults: { policy: string; ratelimitConfig?: string },
+  defaults: { policy: string; ratelimitConfig?: string; logFormat?: "json" | "pretty" },
 ): Settings {
   const file = flags.settings ?? env.PALISADE_SETTINGS;
   const fromFile = file ? (parseYaml(readFileSync(file, "utf8")) as SettingsInput | null) ?? {} : {};

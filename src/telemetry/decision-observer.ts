@@ -2,7 +2,7 @@ import type { Decision } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import { withSpan } from "./tracing.js";
+import { SpanKind, parentContext, withSpan, type TraceCarrier } from "./tracing.js";
 
 /**
  * What transports tell telemetry about each decision: one span around the pipeline, then
@@ -10,8 +10,11 @@ import { withSpan } from "./tracing.js";
  * recorded, never raw identifiers.
  */
 export interface DecisionObserver {
-  /** Runs the pipeline inside a `palisade.check` span annotated with the decision. */
-  traceCheck<T extends { decision: Decision }>(evaluate: () => Promise<T>): Promise<T>;
+  /**
+   * Runs the pipeline inside a `palisade.check` span annotated with the decision, continuing the
+   * trace found in `carriers` (Envoy's call metadata, then the checked request's headers).
+   */
+  traceCheck<T extends { decision: Decision }>(evaluate: () => Promise<T>, carriers?: readonly TraceCarrier[]): Promise<T>;
   /** Counts a decision, its shadow matches and input anomalies; `startedNs` from process.hrtime.bigint(). */
   decided(decision: Decision, request: NormalisedRequest, transport: string, startedNs: bigint): void;
   /** Counts and logs a failed decision, under the status the transport answers with (e.g. UNAVAILABLE). */
@@ -31,18 +34,25 @@ function spanAttributes(decision: Decision): Record<string, string | number | bo
     "palisade.endpoint": decision.endpoint ?? "none",
     "palisade.policy_version": decision.policyVersion,
     "palisade.degraded": decision.degraded,
+    // A keyed pseudonym (username, else address), never the identifier itself.
+    "palisade.subject": decision.subject ?? "none",
   };
 }
 
 export function createDecisionObserver(deps: { metrics: Metrics; logger: Logger }): DecisionObserver {
   const { metrics, logger } = deps;
   return {
-    traceCheck: (evaluate) =>
-      withSpan("palisade.check", {}, async (span) => {
-        const evaluation = await evaluate();
-        span.setAttributes(spanAttributes(evaluation.decision));
-        return evaluation;
-      }),
+    traceCheck: (evaluate, carriers = []) =>
+      withSpan(
+        "palisade.check",
+        {},
+        async (span) => {
+          const evaluation = await evaluate();
+          span.setAttributes(spanAttributes(evaluation.decision));
+          return evaluation;
+        },
+        { parent: parentContext(carriers), kind: SpanKind.SERVER },
+      ),
 
     decided(decision, request, transport, startedNs) {
       metrics.decisionDuration.observe({ transport }, secondsSince(startedNs));

@@ -116,3 +116,18 @@ describe("createLogger", () => {
     }
   });
 });
+
+describe("createLogger, pretty format", () => {
+  it("writes a readable line (level, message, fields below) through the same redaction", () => {
+    const lines: string[] = [];
+    const logger = createLogger({ format: "pretty", destination: { write: (line: string) => void lines.push(line) } });
+    logger.info({ grpcPort: 9001, password: "hunter2" }, "palisade ready");
+    const text = lines.join("");
+    expect(text).toMatch(/INFO.*: palisade ready\n/);
+    expect(text).toContain("grpcPort: 9001");
+    expect(text).not.toContain("hunter2");
+    expect(text).not.toMatch(/^\{/);
+    // No colour codes when writing anywhere but a terminal's stdout.
+    expect(text).not.toContain("\u001b[");
+  });
+});

@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { pino } from "pino";
+import { prettyFactory } from "pino-pretty";
 import { redactSensitive } from "./redact.js";
 
 /** The logger every module receives: pino's, so child loggers and levels work as usual. */
@@ -10,6 +11,31 @@ export interface LoggerOptions {
   level?: string;
   /** Where JSON lines go; synchronous stdout when absent (tests pass an in-memory stream). */
   destination?: pino.DestinationStream;
+  /**
+   * `json` (default): one JSON object a line, for collectors. `pretty`: one readable line an
+   * entry with the fields indented below it, for a person at a terminal (colours when stdout is
+   * a TTY). Both pass through the same redaction, since pretty printing reads the JSON lines.
+   */
+  format?: LogFormat;
+}
+
+export const LOG_FORMATS = ["json", "pretty"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/**
+ * The readable format: pino-pretty's formatter, pino's own prettifier kept by the pino team and
+ * tracking its line format, rather than a hand-made one that would drift from it. Its formatter
+ * runs in this process on each JSON line (no transport worker), and lines go to synchronous
+ * stdout as in the JSON format, so nothing is lost when the process exits.
+ */
+function prettyStream(destination: pino.DestinationStream | undefined): pino.DestinationStream {
+  const target = destination ?? pino.destination({ fd: 1, sync: true });
+  const format = prettyFactory({
+    colorize: destination === undefined && process.stdout.isTTY === true,
+    translateTime: "SYS:HH:MM:ss.l",
+    ignore: "pid,hostname,service",
+  });
+  return { write: (line: string) => target.write(format(line)) };
 }
 
 /** pino's error serialiser copies an error's own fields (ioredis adds `command`), so redact its output. */
@@ -49,5 +75,6 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
   };
   // pino's default destination is synchronous stdout: no lines lost when the process dies.
-  return redactChildBindings(options.destination ? pino(pinoOptions, options.destination) : pino(pinoOptions));
+  const destination = options.format === "pretty" ? prettyStream(options.destination) : options.destination;
+  return redactChildBindings(destination ? pino(pinoOptions, destination) : pino(pinoOptions));
 }

@@ -8,6 +8,7 @@ const OTEL_VARIABLES = [
   "OTEL_TRACES_EXPORTER",
   "OTEL_EXPORTER_OTLP_ENDPOINT",
   "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+  "OTEL_PROPAGATORS",
 ];
 const silent = createLogger({ level: "silent" });
 
@@ -60,5 +61,17 @@ describe("startTracing", () => {
     // Not ended: the console exporter would print it.
     await tracing.shutdown();
     await expect(tracing.shutdown()).resolves.toBeUndefined();
+  });
+
+  it("reads W3C and B3 trace headers once started, unless OTEL_PROPAGATORS says otherwise", async () => {
+    vi.stubEnv("OTEL_TRACES_EXPORTER", "console");
+    const tracing = await startTracing({ serviceName: "palisade", logger: silent });
+    expect(propagation.fields()).toEqual(expect.arrayContaining(["traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled"]));
+    await tracing.shutdown();
+    resetOpenTelemetry();
+    vi.stubEnv("OTEL_PROPAGATORS", "tracecontext");
+    const chosen = await startTracing({ serviceName: "palisade", logger: silent });
+    expect(propagation.fields()).not.toContain("x-b3-traceid");
+    await chosen.shutdown();
   });
 });

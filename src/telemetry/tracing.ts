@@ -1,4 +1,20 @@
-import { DiagLogLevel, SpanStatusCode, diag, trace, type Attributes, type Span } from "@opentelemetry/api";
+import {
+  DiagLogLevel,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  context,
+  diag,
+  propagation,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type TextMapGetter,
+  type TextMapPropagator,
+} from "@opentelemetry/api";
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
+import { B3InjectEncoding, B3Propagator } from "@opentelemetry/propagator-b3";
 import type { Logger } from "./logger.js";
 
 /**
@@ -76,6 +92,8 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
   const { NodeSDK } = await import("@opentelemetry/sdk-node");
   const sdk = new NodeSDK({
     ...(serviceNameSetInEnv(process.env) ? {} : { serviceName: options.serviceName }),
+    // OTEL_PROPAGATORS, when set, is the operator's choice; otherwise ours reads both W3C and B3.
+    ...(process.env.OTEL_PROPAGATORS?.trim() ? {} : { textMapPropagator: palisadePropagator() }),
     metricReaders: [],
     logRecordProcessors: [],
     instrumentations: [],
@@ -100,12 +118,55 @@ function once(fn: () => Promise<void>): () => Promise<void> {
 }
 
 /**
+ * The trace headers Palisade reads and writes: W3C `traceparent`/`tracestate` and baggage, and
+ * B3 in both of Envoy's forms (the `x-b3-*` headers its Zipkin tracer sends, or the single `b3`
+ * header). These are the OpenTelemetry propagators themselves; nothing here parses headers.
+ */
+export function palisadePropagator(): TextMapPropagator {
+  return new CompositePropagator({
+    propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator(), new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER })],
+  });
+}
+
+/** Headers as transports hold them: gRPC metadata, or the headers of the request Envoy checks. */
+export interface TraceCarrier {
+  get(name: string): string | undefined;
+  keys(): string[];
+}
+
+const carrierGetter: TextMapGetter<TraceCarrier> = {
+  get: (carrier, key) => carrier.get(key.toLowerCase()),
+  keys: (carrier) => carrier.keys(),
+};
+
+/**
+ * The trace context to continue: the first carrier that holds one (Envoy's own call to Palisade
+ * first, then the headers of the request it checks), otherwise the active context. Extraction is
+ * done by the registered propagator, so with tracing off (no SDK) this costs next to nothing.
+ */
+export function parentContext(carriers: readonly TraceCarrier[]): Context {
+  for (const carrier of carriers) {
+    const extracted = propagation.extract(ROOT_CONTEXT, carrier, carrierGetter);
+    if (trace.getSpanContext(extracted)) return extracted;
+  }
+  return context.active();
+}
+
+export interface SpanOptions {
+  /** The context to start the span in; the active one when absent. */
+  parent?: Context;
+  kind?: SpanKind;
+}
+
+export { SpanKind };
+
+/**
  * Runs `fn` in an active span named `name`: nested spans become its children, an exception is
  * recorded and marks the span as failed, and the span ends whatever happens. Attributes must
  * hold pseudonyms only, never raw identifiers.
  */
-export function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+export function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>, options: SpanOptions = {}): Promise<T> {
+  return tracer.startActiveSpan(name, { attributes, kind: options.kind ?? SpanKind.INTERNAL }, options.parent ?? context.active(), async (span) => {
     try {
       return await fn(span);
     } catch (error) {

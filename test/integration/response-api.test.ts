@@ -82,6 +82,7 @@ describe("bad requests", () => {
     ["both version and id", "POST", "/v1/policy/rollback", { version: "api-1", id: "abc" }, 400],
     ["neither version nor id", "POST", "/v1/policy/rollback", { reason: "x" }, 400],
     ["an unknown version", "POST", "/v1/policy/rollback", { version: "1999-01-01" }, 404],
+    ["a rollback to the version in force", "POST", "/v1/policy/rollback", { version: "api-1" }, 409],
     ["clearing a rollback that is not there", "DELETE", "/v1/policy/rollback", undefined, 404],
     ["a path to no number", "POST", "/v1/overrides", { path: "endpoints/nope/velocity/ip/threshold", value: 5 }, 404],
     ["a value the policy forbids", "POST", "/v1/overrides", { path: "endpoints/search/velocity/ip/threshold", value: -3 }, 422],

@@ -2,10 +2,17 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { POLICY_SCHEMA_ID, renderPolicyJsonSchema } from "../../src/policy/json-schema.js";
+import { policyReference } from "../../scripts/write-policy-reference.js";
 
 const checkedIn = fileURLToPath(new URL("../../schema/policy.schema.json", import.meta.url));
 
 describe("schema/policy.schema.json", () => {
+  it("docs/policy-reference.md is generated from it and current (npm run policy:reference)", () => {
+    const reference = readFileSync(fileURLToPath(new URL("../../docs/policy-reference.md", import.meta.url)), "utf8");
+    expect(reference, "docs/policy-reference.md is out of date: run `npm run policy:reference`").toBe(policyReference());
+    for (const field of ["spec.endpoints[].match.path", "spec.rules[].action", "metadata.version"]) expect(reference).toContain(`| \`${field}\` |`);
+  });
+
   it("matches the zod policy schema", () => {
     const fresh = renderPolicyJsonSchema();
     const onDisk = readFileSync(checkedIn, "utf8");

@@ -39,3 +39,16 @@ it("refuses to start without a valid configuration", async () => {
   source = new RateLimitConfigSource({ location: join(dir, "shop.yaml"), logger: { info() {}, warn() {}, error() {} } });
   await expect(source.start()).rejects.toBeInstanceOf(RateLimitConfigError);
 });
+
+it("keeps reloading the rate limits while a policy in the same directory is broken", async () => {
+  writeFileSync(join(dir, "ratelimit.yaml"), domainFile("shop"));
+  // A policy edit with a YAML error, once under the name the policy loader prefers and once
+  // under another name: neither is read as rate limits.
+  writeFileSync(join(dir, "policy.yaml"), "apiVersion: palisade.dev/v1\nkind: Policy\nmetadata: { name: [\n");
+  writeFileSync(join(dir, "storefront-policy.yaml"), "kind: Policy\nspec:\n  rules: [\n");
+  source = new RateLimitConfigSource({ location: dir, logger: { info() {}, warn() {}, error() {} }, pollIntervalMs: 50 });
+  expect([...(await source.start()).domains.keys()]).toEqual(["shop"]);
+  writeFileSync(join(dir, "ratelimit.yaml"), domainFile("checkout"));
+  await vi.waitFor(() => expect([...source!.current().domains.keys()]).toEqual(["checkout"]), { timeout: 2000 });
+  expect(source.status().lastError).toBeUndefined();
+});

@@ -2,6 +2,7 @@ import { closeClient, type RedisClient } from "./connection.js";
 import { AUDIT_APPEND_SCRIPT, MAP_PUT_SCRIPT, MAP_REMOVE_SCRIPT, MAP_SNAPSHOT_SCRIPT, RECORD_WRITE_SCRIPT, STATS_ADD_SCRIPT } from "./shared-backend-scripts.js";
 import { withDeadline } from "./store.js";
 import { StoreUnavailableError } from "../store.js";
+import { redisSpan } from "./spans.js";
 
 /** The response engine's scripts, sent with EVALSHA (ioredis falls back to EVAL on NOSCRIPT). */
 const SCRIPTS = {
@@ -35,13 +36,16 @@ export class RedisCommands {
     return this.call(name, (client) => (client as unknown as ScriptedClient)[name](keys.length, ...keys, ...args));
   }
 
-  async call<T>(what: string, send: (client: RedisClient) => Promise<T>): Promise<T> {
-    try {
-      return await withDeadline(send(this.#client), this.#timeoutMs, what);
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new StoreUnavailableError(`redis ${what} failed (connection ${this.#client.status}): ${reason}`, { cause: error });
-    }
+  /** One call, in a `redis <what>` client span (spans.ts). */
+  call<T>(what: string, send: (client: RedisClient) => Promise<T>): Promise<T> {
+    return redisSpan(what, async () => {
+      try {
+        return await withDeadline(send(this.#client), this.#timeoutMs, what);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new StoreUnavailableError(`redis ${what} failed (connection ${this.#client.status}): ${reason}`, { cause: error });
+      }
+    });
   }
 
   close(): Promise<void> {

@@ -16,6 +16,7 @@ import {
   OBSERVE_BASELINE_SCRIPT,
   type ScriptCall,
 } from "./store-scripts.js";
+import { redisSpan } from "./spans.js";
 import { parseRedisUrl } from "./url.js";
 import {
   assertValidApply,
@@ -26,6 +27,7 @@ import {
   type EntityOp,
   type Store,
 } from "../store.js";
+
 
 /**
  * ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT for commands made by defineCommand.
@@ -123,14 +125,17 @@ export class RedisStore implements Store {
     return this.#call(`${name} script`, () => (this.#client as unknown as ScriptedClient)[name](keys.length, ...keys, ...args));
   }
 
-  async #call<T>(what: string, send: () => Promise<T>): Promise<T> {
-    try {
-      return await withDeadline(send(), this.#timeoutMs, what);
-    } catch (error) {
-      // The connection state says more to an operator than ioredis' wording for "not connected".
-      const state = this.#client.status;
-      throw new StoreUnavailableError(`redis ${what} failed (connection ${state}): ${errorMessage(error)}`, { cause: error });
-    }
+  /** One store call, in a `redis <what>` client span (spans.ts). */
+  #call<T>(what: string, send: () => Promise<T>): Promise<T> {
+    return redisSpan(what, async () => {
+      try {
+        return await withDeadline(send(), this.#timeoutMs, what);
+      } catch (error) {
+        // The connection state says more to an operator than ioredis' wording for "not connected".
+        const state = this.#client.status;
+        throw new StoreUnavailableError(`redis ${what} failed (connection ${state}): ${errorMessage(error)}`, { cause: error });
+      }
+    });
   }
 }
 

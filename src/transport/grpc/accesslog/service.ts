@@ -1,5 +1,7 @@
 import type { OutcomeRecorder } from "../../../domain/access-log.js";
 import type { AccessLogImplementation, StreamAccessLogsMessage } from "../protos.js";
+import { SpanKind, parentContext, withSpan } from "../../../telemetry/tracing.js";
+import { metadataCarrier } from "../trace-carriers.js";
 import { toAccessLogRecord } from "./converter.js";
 
 export interface AccessLogDependencies {
@@ -39,11 +41,17 @@ export function createAccessLogService(deps: AccessLogDependencies): AccessLogSe
         });
       };
       open.add(finish);
+      const parent = parentContext([metadataCarrier(call.metadata)]);
       call.on("data", (message: StreamAccessLogsMessage) => {
-        for (const entry of message?.http_logs?.log_entry ?? []) {
-          const work = record(deps, entry).finally(() => pending.delete(work));
-          pending.add(work);
-        }
+        const entries = message?.http_logs?.log_entry ?? [];
+        if (entries.length === 0) return;
+        // One span per batch Envoy flushes, its entries recorded inside it (their store calls
+        // become its children); the count only, never an entry's addresses or users.
+        const work = withSpan("palisade.accesslog.batch", { "palisade.accesslog.entries": entries.length }, () => recordAll(deps, entries), {
+          parent,
+          kind: SpanKind.CONSUMER,
+        }).finally(() => pending.delete(work));
+        pending.add(work);
       });
       call.on("error", (error) => {
         open.delete(finish);
@@ -57,6 +65,10 @@ export function createAccessLogService(deps: AccessLogDependencies): AccessLogSe
       for (const finish of [...open]) finish();
     },
   };
+}
+
+async function recordAll(deps: AccessLogDependencies, entries: readonly unknown[]): Promise<void> {
+  await Promise.all(entries.map((entry) => record(deps, entry)));
 }
 
 async function record(deps: AccessLogDependencies, entry: unknown): Promise<void> {

@@ -5,6 +5,7 @@ import type { CompiledPolicy } from "../../../policy/compile.js";
 import type { DecisionObserver } from "../../../telemetry/decision-observer.js";
 import type { AuthorizationImplementation } from "../protos.js";
 import { grpcStatusFor, grpcStatusName } from "../status.js";
+import { headersCarrier, metadataCarrier } from "../trace-carriers.js";
 import { toCheckResponse, toHttpAttributes } from "./converter.js";
 
 export interface AuthorizationDependencies {
@@ -44,7 +45,7 @@ export function createAuthorizationService(deps: AuthorizationDependencies): Aut
         callback(null, response);
       };
       deps.observer
-        .traceCheck(() => deps.pipeline.evaluate(attrs))
+        .traceCheck(() => deps.pipeline.evaluate(attrs), [metadataCarrier(call.metadata), headersCarrier(attrs.headers)])
         .then(
           (evaluation) => {
             const policy = deps.policy();

@@ -2,7 +2,9 @@ import { status } from "@grpc/grpc-js";
 import type { RateLimiter } from "../../../ratelimit/limiter.js";
 import type { RateLimitTelemetry } from "../../../telemetry/ratelimit-telemetry.js";
 import type { RateLimitImplementation } from "../protos.js";
+import { SpanKind, parentContext, withSpan } from "../../../telemetry/tracing.js";
 import { grpcStatusFor, grpcStatusName } from "../status.js";
+import { metadataCarrier } from "../trace-carriers.js";
 import { toRateLimitRequest, toRateLimitResponse } from "./converter.js";
 
 export interface RateLimitServiceDependencies {
@@ -23,9 +25,18 @@ export function createRateLimitService(deps: RateLimitServiceDependencies): Rate
     ShouldRateLimit(call, callback) {
       const started = process.hrtime.bigint();
       // The converter never throws; the limiter may reject, and an error there is answered below.
-      Promise.resolve()
-        .then(() => deps.limiter.shouldRateLimit(toRateLimitRequest(call.request)))
-        .then(
+      // The span names the domain and counts only: descriptor values are raw addresses and users.
+      const request = toRateLimitRequest(call.request);
+      withSpan(
+        "palisade.ratelimit",
+        { "palisade.ratelimit.domain": request.domain, "palisade.ratelimit.descriptors": request.descriptors.length },
+        async (span) => {
+          const decision = await deps.limiter.shouldRateLimit(request);
+          span.setAttribute("palisade.ratelimit.overall_code", decision.overallCode);
+          return decision;
+        },
+        { parent: parentContext([metadataCarrier(call.metadata)]), kind: SpanKind.SERVER },
+      ).then(
           (decision) => {
             deps.telemetry.answered(decision, started);
             callback(null, toRateLimitResponse(decision));

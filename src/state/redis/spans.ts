@@ -1,0 +1,25 @@
+import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+
+/** Non-recording until an SDK registers a provider (see telemetry/tracing.ts). */
+const tracer = trace.getTracer("palisade");
+
+/**
+ * Runs one Redis call in a client span (`redis <what>`) under whatever span is active (a Check,
+ * a ShouldRateLimit, an access-log batch, an analyst request). Made here by hand rather than by
+ * @opentelemetry/instrumentation-ioredis: that patches ioredis through require hooks, which an
+ * ES module's import of ioredis bypasses unless a loader hook is registered before start, and
+ * its span would name EVALSHA where this one names the script. No keys or arguments are
+ * recorded: they hold pseudonyms at best, and the metrics count the rest.
+ */
+export function redisSpan<T>(what: string, call: () => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(`redis ${what}`, { kind: SpanKind.CLIENT, attributes: { "db.system": "redis", "db.operation.name": what } }, async (span) => {
+    try {
+      return await call();
+    } catch (error) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}
