@@ -64,6 +64,29 @@ describe("decision records", () => {
     expect((await records.find(ids[9_999]!))?.count).toBe(10_000);
   });
 
+  it("stops writing new clients one by one once the store says the minute is full", async () => {
+    now = T0;
+    const memory = new MemoryDecisionRecordStore({ clock: () => now });
+    let writes = 0;
+    const counting: DecisionRecordStore = {
+      write: (batch, limits) => ((writes += batch.length), memory.write(batch, { ...limits, perMinute: 3 })),
+      get: (...args) => memory.get(...args),
+      list: (query) => memory.list(query),
+    };
+    const { records } = harness(counting);
+    const ids = [];
+    for (let i = 0; i < 4; i++) ids.push(records.record(throttle(), `ip:${i}`));
+    await records.flush(); // the fourth came back folded: the minute is full
+    for (let i = 4; i < 1_000; i++) ids.push(records.record(throttle(), `ip:${i}`));
+    await records.flush();
+    expect(writes).toBe(5); // four first writes and one overflow count
+    const listed = await memory.list({ fromMs: T0, toMs: T0, limit: 100 });
+    expect(listed.map((r) => [r.overflow, r.count])).toEqual(expect.arrayContaining([[false, 1], [true, 997]]));
+    expect(listed).toHaveLength(4);
+    expect(await records.find(ids[999]!)).toMatchObject({ overflow: true, count: 997, subject: undefined });
+    expect(await records.find(ids[0]!)).toMatchObject({ overflow: false, subject: "ip:0" });
+  });
+
   it("answers ids of other shapes with nothing, without asking the store", async () => {
     const { records } = harness({ get: () => Promise.reject(new Error("asked")) } as unknown as DecisionRecordStore);
     for (const id of ["", "raw-uuid", "d-zz", `d${"z".repeat(12)}-0123456789abcdef-0123456789ab-0123456789ab`]) expect(await records.find(id)).toBeUndefined();

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { Action, Decision, Reason, Scope } from "../domain/decision.js";
 import { MINUTE_MS } from "../state/decision-stats.js";
@@ -101,6 +101,10 @@ export class DecisionRecords {
   readonly #pending: LRUCache<string, Pending>;
   /** Aggregates pushed out of the LRU with counts still to write. */
   #evicted: DecisionRecordWrite[] = [];
+  /** Minutes the store said are full (a new aggregate went to the overflow): new clients count locally. */
+  readonly #fullMinutes = new Set<number>();
+  /** Overflow aggregates of full minutes, counted here and written on each flush. */
+  readonly #overflows = new LRUCache<string, Pending>({ max: 1_000, disposeAfter: (entry) => entry.write.count > 0 && this.#keepEvicted([{ ...entry.write }]) });
   /** Writes of new aggregates under way (made on the Check path, not awaited there). */
   readonly #firstWrites = new Set<Promise<void>>();
   readonly #flusher: PeriodicFlush;
@@ -127,23 +131,38 @@ export class DecisionRecords {
     const { action, rule, scope, endpoint } = decision;
     const key = JSON.stringify([minuteMs, action, rule, scope, subject, endpoint]);
     let pending = this.#pending.get(key);
-    if (!pending) {
-      const field = hash([action, rule, scope, subject, endpoint], 16);
-      const overflowField = `o${hash([action, rule, scope, endpoint], 12)}`;
-      const record = recordOf(decision, subject, nowMs);
-      const { subject: _subject, ...overflowRecord } = record;
-      pending = { write: { minuteMs, field, overflowField, record, overflowRecord, count: 0, lastMs: nowMs } };
-      this.#pending.set(key, pending);
-      pending.write.count = 1;
-      const first = this.#writeFirst(key, pending);
-      this.#firstWrites.add(first);
-      void first.finally(() => this.#firstWrites.delete(first));
-    } else {
+    let field: string;
+    let overflowField: string;
+    if (pending) {
       pending.write.count += 1;
       pending.write.lastMs = nowMs;
+      ({ field, overflowField } = pending.write);
+    } else {
+      field = hash([action, rule, scope, subject, endpoint], 16);
+      overflowField = `o${hash([action, rule, scope, endpoint], 12)}`;
+      const record = recordOf(decision, subject, nowMs);
+      const { subject: _subject, ...overflowRecord } = record;
+      if (this.#fullMinutes.has(minuteMs)) {
+        // The minute is full: count in the overflow aggregate here, not one write per new client.
+        this.#countOverflow(JSON.stringify([minuteMs, action, rule, scope, endpoint]), { minuteMs, field: overflowField, overflowField, record: overflowRecord, overflowRecord, count: 0, lastMs: nowMs });
+      } else {
+        pending = { write: { minuteMs, field, overflowField, record, overflowRecord, count: 1, lastMs: nowMs } };
+        this.#pending.set(key, pending);
+        const first = this.#writeFirst(key, pending);
+        this.#firstWrites.add(first);
+        void first.finally(() => this.#firstWrites.delete(first));
+      }
     }
-    const { field, overflowField } = pending.write;
-    return `d${(minuteMs / MINUTE_MS).toString(36)}-${field}-${overflowField.slice(1)}-${randomBytes(6).toString("hex")}`;
+    // randomUUID draws from a pooled buffer (randomBytes does not): 48 random bits from its first groups.
+    const random = randomUUID();
+    return `d${(minuteMs / MINUTE_MS).toString(36)}-${field}-${overflowField.slice(1)}-${random.slice(0, 8)}${random.slice(9, 13)}`;
+  }
+
+  #countOverflow(key: string, write: DecisionRecordWrite): void {
+    let pending = this.#overflows.get(key);
+    if (!pending) this.#overflows.set(key, (pending = { write }));
+    pending.write.count += 1;
+    pending.write.lastMs = write.lastMs;
   }
 
   /** The aggregate a recorded decision's id names, from the shared store; undefined for other ids. */
@@ -185,9 +204,11 @@ export class DecisionRecords {
     const evicted = this.#evicted;
     this.#evicted = [];
     const taken: [string, Pending, DecisionRecordWrite][] = [];
-    for (const [key, pending] of this.#pending.entries()) {
-      if (pending.write.count === 0) continue;
-      taken.push([key, pending, this.#take(pending)]);
+    for (const entries of [this.#pending, this.#overflows]) {
+      for (const [key, pending] of entries.entries()) {
+        if (pending.write.count === 0) continue;
+        taken.push([key, pending, this.#take(pending)]);
+      }
     }
     if (evicted.length === 0 && taken.length === 0) return;
     await this.#write([...evicted, ...taken.map(([, , write]) => write)], () => {
@@ -205,8 +226,13 @@ export class DecisionRecords {
 
   /** A failed write's count goes back to its aggregate, or waits with the evicted ones if it is gone. */
   #putBack(key: string, pending: Pending, write: DecisionRecordWrite): void {
-    if (this.#pending.peek(key) === pending) pending.write.count += write.count;
+    if (this.#pending.peek(key) === pending || this.#overflows.peek(key) === pending) pending.write.count += write.count;
     else this.#keepEvicted([write]);
+  }
+
+  #minuteFull(minuteMs: number): void {
+    this.#fullMinutes.add(minuteMs);
+    for (const minute of this.#fullMinutes) if (minute < minuteMs - 2 * MINUTE_MS) this.#fullMinutes.delete(minute);
   }
 
   #keepEvicted(writes: DecisionRecordWrite[]): void {
@@ -215,7 +241,8 @@ export class DecisionRecords {
 
   async #write(writes: DecisionRecordWrite[], onFailure: () => void): Promise<void> {
     try {
-      await this.#deps.store.write(writes, this.#deps.limits());
+      const own = await this.#deps.store.write(writes, this.#deps.limits());
+      for (const [i, write] of writes.entries()) if (own[i] === false && write.field !== write.overflowField) this.#minuteFull(write.minuteMs);
       if (this.#failing) this.#deps.log.info({}, "decision records written again");
       this.#failing = false;
     } catch (error) {

@@ -14,8 +14,12 @@ import { MINUTE_MS } from "./decision-stats.js";
  * Records are kept `retentionMs` after the minute's last write; the minute is the unit of expiry.
  */
 export interface DecisionRecordStore {
-  /** Creates each write's aggregate if its minute lacks it (or folds it into the overflow), then adds the count. */
-  write(writes: readonly DecisionRecordWrite[], limits: DecisionRecordLimits): Promise<void>;
+  /**
+   * Creates each write's aggregate if its minute lacks it (or folds it into the overflow), then
+   * adds the count. One answer per write: true when it counted in its own aggregate, false when
+   * in the overflow one (the minute is full).
+   */
+  write(writes: readonly DecisionRecordWrite[], limits: DecisionRecordLimits): Promise<boolean[]>;
   /** The aggregate `field` of `minuteMs`, else the overflow aggregate it was folded into, else undefined. */
   get(minuteMs: number, field: string, overflowField: string): Promise<StoredDecisionRecord | undefined>;
   /** Aggregates of the minutes within [fromMs, toMs], newest minute first, that `match`, at most `limit`. */
@@ -25,7 +29,7 @@ export interface DecisionRecordStore {
 export interface DecisionRecordWrite {
   /** The minute (wall clock, ms since the epoch, a whole minute) the aggregate belongs to. */
   minuteMs: number;
-  /** The aggregate's name within its minute: a hash of its key (RECORD_FIELD). */
+  /** The aggregate's name within its minute: a hash of its key (RECORD_FIELD), or `overflowField` to count there directly. */
   field: string;
   /** The overflow aggregate's name (OVERFLOW_FIELD): the key's hash without the subject. */
   overflowField: string;
@@ -71,7 +75,7 @@ export const MAX_RECORD_BYTES = 16_384;
 
 export function assertValidRecordWrite(write: DecisionRecordWrite, limits: DecisionRecordLimits): void {
   if (!Number.isSafeInteger(write.minuteMs) || write.minuteMs % MINUTE_MS !== 0) throw new TypeError("record minute must be a whole minute in ms");
-  if (!RECORD_FIELD.test(write.field)) throw new TypeError("record field must be 16 hex digits");
+  if (!RECORD_FIELD.test(write.field) && write.field !== write.overflowField) throw new TypeError("record field must be 16 hex digits or the overflow field");
   if (!OVERFLOW_FIELD.test(write.overflowField)) throw new TypeError("record overflow field must be o and 12 hex digits");
   if (!Number.isSafeInteger(write.count) || write.count <= 0) throw new TypeError("record count must be a positive integer");
   if (!Number.isSafeInteger(write.lastMs) || write.lastMs < 0) throw new TypeError("record last time must be ms since the epoch");
@@ -111,17 +115,18 @@ export class MemoryDecisionRecordStore implements DecisionRecordStore {
     this.#clock = options.clock ?? (() => Date.now());
   }
 
-  async write(writes: readonly DecisionRecordWrite[], limits: DecisionRecordLimits): Promise<void> {
+  async write(writes: readonly DecisionRecordWrite[], limits: DecisionRecordLimits): Promise<boolean[]> {
     for (const write of writes) assertValidRecordWrite(write, limits);
     const now = this.#clock();
     this.#sweep(now);
+    const own: boolean[] = [];
     for (const write of writes) {
       let minute = this.#minutes.get(write.minuteMs);
       if (!minute) this.#minutes.set(write.minuteMs, (minute = { aggregates: new Map(), size: 0, expiresMs: 0 }));
       minute.expiresMs = now + limits.retentionMs;
       let field = write.field;
       if (!minute.aggregates.has(field)) {
-        if (minute.size >= limits.perMinute) {
+        if (field === write.overflowField || minute.size >= limits.perMinute) {
           field = write.overflowField;
           if (!minute.aggregates.has(field)) minute.aggregates.set(field, { record: structuredClone(write.overflowRecord), count: 0, lastMs: 0 });
         } else {
@@ -132,7 +137,9 @@ export class MemoryDecisionRecordStore implements DecisionRecordStore {
       const aggregate = minute.aggregates.get(field)!;
       aggregate.count += write.count;
       aggregate.lastMs = Math.max(aggregate.lastMs, write.lastMs);
+      own.push(field !== write.overflowField);
     }
+    return own;
   }
 
   async get(minuteMs: number, field: string, overflowField: string): Promise<StoredDecisionRecord | undefined> {

@@ -257,8 +257,10 @@ function contract(name: string, open: () => Promise<Harness>) {
 
     it("folds new keys of a full minute into the overflow record, which any of their ids still finds", async () => {
       const minute = base + 2 * MINUTE_MS;
-      await h.a.decisions.write([1, 2, 3, 4, 5].map((n) => write(minute, n)), limits);
-      await h.a.decisions.write([write(minute, 1), write(minute, 6, { count: 3 })], limits);
+      expect(await h.a.decisions.write([1, 2, 3, 4, 5].map((n) => write(minute, n)), limits)).toEqual([true, true, true, false, false]);
+      expect(await h.b.decisions.write([write(minute, 1), write(minute, 6, { count: 2 })], limits)).toEqual([true, false]);
+      // A replica that knows the minute is full counts in the overflow directly.
+      expect(await h.a.decisions.write([write(minute, 7, { field: "o00000000000a" })], limits)).toEqual([false]);
       const own = await h.a.decisions.get(minute, write(minute, 1).field, "o00000000000a");
       expect(own).toMatchObject({ count: 2, overflow: false, record: { subject: "s1" } });
       const folded = await h.b.decisions.get(minute, write(minute, 5).field, "o00000000000a");

@@ -62,7 +62,7 @@ async function redisFigures(): Promise<{ keys: string[]; bytes: number; aggregat
     let bytes = 0;
     let aggregates = 0;
     for (const key of keys) {
-      bytes += (await admin.memory("USAGE", key)) ?? 0;
+      bytes += (await admin.memory("USAGE", key, "SAMPLES", 0)) ?? 0;
       aggregates += (await admin.hkeys(key)).filter((field) => field.startsWith("r:")).length;
     }
     return { keys, bytes, aggregates };

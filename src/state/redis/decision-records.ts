@@ -29,9 +29,9 @@ export class RedisDecisionRecordStore implements DecisionRecordStore {
     this.#prefix = `${namespace}:{decisions}`;
   }
 
-  async write(writes: readonly DecisionRecordWrite[], limits: DecisionRecordLimits): Promise<void> {
+  async write(writes: readonly DecisionRecordWrite[], limits: DecisionRecordLimits): Promise<boolean[]> {
     for (const write of writes) assertValidRecordWrite(write, limits);
-    await Promise.all(
+    const answers = await Promise.all(
       writes.map((write) =>
         this.#commands.script(
           "palisadeRecordWrite",
@@ -49,6 +49,7 @@ export class RedisDecisionRecordStore implements DecisionRecordStore {
         ),
       ),
     );
+    return answers.map((answer) => Number(answer) === 1);
   }
 
   async get(minuteMs: number, field: string, overflowField: string): Promise<StoredDecisionRecord | undefined> {
