@@ -41,6 +41,8 @@ COPY --from=build /src/dist ./dist
 # test/deploy/image-layout.test.ts lays out these COPY lines and runs the CLI from them.
 COPY package.json ./
 COPY proto ./proto
+# The hosting ASN list the GeoIP classification uses unless PALISADE_HOSTING_ASNS_FILE names another.
+COPY data ./data
 # console/ holds the analyst console's page, script and styles, found like proto/ by walking up.
 COPY console ./console
 COPY examples/policy.yaml examples/ratelimit.yaml ./examples/

@@ -29,6 +29,8 @@ export function upstreamAuthzClient(address: string) {
   const client = new Authorization(address, grpc.credentials.createInsecure()) as unknown as CheckClient;
   return {
     check: (request: object) => new Promise<void>((resolve, reject) => client.Check(request, (error) => (error ? reject(error) : resolve()))),
+    /** Connects the channel without a call, so a first Check's latency is not the TCP and HTTP/2 set-up. */
+    connect: () => new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (error) => (error ? reject(error) : resolve()))),
     close: () => client.close(),
   };
 }

@@ -2,83 +2,185 @@
  * `npm run bench`: what Palisade costs on the request path, measured against baselines taken in
  * the same run on the same machine (it is shared and noisy, so only ratios travel). Starts its
  * own redis-server; writes bench/results/<timestamp>.json and prints a table.
+ *
+ * The load generator (this process) is pinned to one CPU, every server and Redis to the other
+ * (bench/pin.ts), the same for the no-op baseline, Palisade and the peers. `BENCH_ONLY=check,
+ * ratelimit,first,memory,replay` picks phases (all by default); `BENCH_QUICK=1` shortens them;
+ * `BENCH_BASELINE_TREE=<checkout>` adds an earlier commit's Palisade to the Check comparison.
  */
 import { execSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import { join } from "node:path";
 import { Redis } from "ioredis";
 import { startRedisServer } from "../test/helpers/redis-server.js";
-import { closedLoop, round, type LoadResult } from "./load.js";
+import { referenceMissing, startReference } from "../test/support/envoy-ratelimit-reference.js";
+import { repoRoot } from "../test/support/policies.js";
+import { closedLoop, interleaved, round, sequentialLatencies, type LoadResult } from "./load.js";
 import { measureAttackMemory } from "./memory.js";
 import { measureReplaySpeed } from "./replay-speed.js";
 import { commandStats, diffStats } from "./redis-stats.js";
 import { upstreamAuthzClient } from "./noop.js";
-import { startNoopProcess, startPalisadeProcess } from "./servers.js";
+import { PINNING, pinnedCommand, pinProcess } from "./pin.js";
+import { startNoopProcess, startPalisadeProcess, type ServerProcess } from "./servers.js";
 import { storefrontRateLimitRequest, storefrontRequest } from "./traffic.js";
 import { envoyRateLimitClient } from "../test/support/envoy-ratelimit-client.js";
 
 const quick = process.env.BENCH_QUICK === "1";
 const LOAD = { concurrency: 32, seconds: quick ? 3 : 10, warmupSeconds: quick ? 1 : 2 };
+/** Interleaved windows: each server is loaded ROUNDS times, `seconds / ROUNDS` each time. */
+const ROUNDS = { concurrency: LOAD.concurrency, rounds: quick ? 1 : 3, secondsPerRound: quick ? 3 : LOAD.seconds / 3, warmupSeconds: LOAD.warmupSeconds };
+const PHASES = new Set((process.env.BENCH_ONLY ?? "check,ratelimit,first,memory,replay").split(","));
+/** envoyproxy/ratelimit's format, no Palisade extensions: the same work for every rate-limit server. */
+const PEER_RATELIMIT_DIR = join(repoRoot, "bench/peers/ratelimit");
+
+type Row = { name: string; result: LoadResult };
 
 async function main(): Promise<void> {
+  if (PINNING) pinProcess(process.pid, PINNING.client);
   const redis = await startRedisServer();
-  const results: Record<string, unknown> = { machine: machine(), date: new Date().toISOString(), commit: commit(), load: LOAD };
+  const inspector = new Redis(redis.port, "127.0.0.1");
+  const redisPid = Number(/process_id:(\d+)/.exec(await inspector.info("server"))?.[1]);
+  if (PINNING) pinProcess(redisPid, PINNING.servers);
+  const results: Record<string, unknown> = {
+    machine: machine(),
+    date: new Date().toISOString(),
+    commit: commit(),
+    load: LOAD,
+    pinning: PINNING ?? "none (needs taskset and two CPUs)",
+  };
   try {
-    const noop = await startNoopProcess();
-    const noopClient = upstreamAuthzClient(`127.0.0.1:${noop.grpcPort}`);
-    const noopResult = await closedLoop((i) => noopClient.check(storefrontRequest(i, Date.now())), LOAD);
-    noopClient.close();
-    const noopLimiter = envoyRateLimitClient(`127.0.0.1:${noop.grpcPort}`);
-    const noopRateLimit = await closedLoop((i) => noopLimiter.shouldRateLimit(storefrontRateLimitRequest(i)), LOAD);
-    noopLimiter.close();
-    await noop.stop();
-
-    const app = await startPalisadeProcess(redis.url);
-    const client = upstreamAuthzClient(`127.0.0.1:${app.grpcPort}`);
-    const inspector = new Redis(redis.port, "127.0.0.1");
-    const before = await commandStats(inspector);
-    const checkResult = await closedLoop((i) => client.check(storefrontRequest(i, Date.now())), LOAD);
-    const redisCost = diffStats(before, await commandStats(inspector), checkResult.requests + warmupRequests(checkResult));
-    client.close();
-    const limiter = envoyRateLimitClient(`127.0.0.1:${app.grpcPort}`);
-    const beforeLimits = await commandStats(inspector);
-    const rateLimitResult = await closedLoop((i) => limiter.shouldRateLimit(storefrontRateLimitRequest(i)), LOAD);
-    const redisPerRateLimit = diffStats(beforeLimits, await commandStats(inspector), rateLimitResult.requests + warmupRequests(rateLimitResult));
-    limiter.close();
-    await app.stop();
-    inspector.disconnect();
-
-    results.check = { noop: noopResult, palisade: checkResult, ratios: ratios(checkResult, noopResult) };
-    results.redisPerCheck = redisCost;
-    results.shouldRateLimit = { noop: noopRateLimit, palisade: rateLimitResult, ratios: ratios(rateLimitResult, noopRateLimit) };
-    results.redisPerRateLimit = redisPerRateLimit;
-    results.attackMemory = await measureAttackMemory(redis.url, { requests: Number(process.env.BENCH_ATTACK_REQUESTS ?? (quick ? 50_000 : 300_000)) });
-    results.replay = await measureReplaySpeed(quick ? 50_000 : 200_000);
+    if (PHASES.has("check")) {
+      const noop = await startNoopProcess();
+      const app = await startPalisadeProcess(redis.url);
+      const noopClient = upstreamAuthzClient(`127.0.0.1:${noop.grpcPort}`);
+      const client = upstreamAuthzClient(`127.0.0.1:${app.grpcPort}`);
+      const check = (c: typeof client) => (i: number) => c.check(storefrontRequest(i, Date.now()));
+      const targets = [
+        { name: "no-op grpc-js", call: check(noopClient), processes: { server: noop.pid, redis: redisPid } },
+        { name: "Palisade", call: check(client), processes: { server: app.pid, redis: redisPid } },
+      ];
+      // BENCH_BASELINE_TREE: an earlier commit's checkout (with node_modules), on its own Redis database.
+      const baselineTree = process.env.BENCH_BASELINE_TREE;
+      const baseline = baselineTree ? await startPalisadeProcess(`${redis.url}/3`, { cwd: baselineTree }) : undefined;
+      const baselineClient = baseline && upstreamAuthzClient(`127.0.0.1:${baseline.grpcPort}`);
+      if (baseline && baselineClient) targets.push({ name: "Palisade (baseline tree)", call: check(baselineClient), processes: { server: baseline.pid, redis: redisPid } });
+      results.check = await interleaved(targets, ROUNDS);
+      results.redisPerCheck = await redisPerRequest(inspector, check(client));
+      noopClient.close();
+      client.close();
+      baselineClient?.close();
+      await Promise.all([noop.stop(), app.stop(), baseline?.stop()]);
+    }
+    if (PHASES.has("ratelimit")) {
+      // Every server on its own Redis database, so that none counts another's hits.
+      const noop = await startNoopProcess();
+      const palisade = await startPalisadeProcess(`${redis.url}/1`, { args: ["--ratelimit-config", PEER_RATELIMIT_DIR] });
+      const compat = await startPalisadeProcess(`${redis.url}/2`, { args: ["--ratelimit-config", PEER_RATELIMIT_DIR, "--ratelimit-compat", "envoyproxy"] });
+      const servers: { name: string; pid: number; grpcAddress: string; stop(): Promise<void> }[] = [
+        { name: "no-op grpc-js", ...noop, grpcAddress: `127.0.0.1:${noop.grpcPort}` },
+        { name: "Palisade", ...palisade, grpcAddress: `127.0.0.1:${palisade.grpcPort}` },
+        { name: "Palisade envoyproxy mode", ...compat, grpcAddress: `127.0.0.1:${compat.grpcPort}` },
+      ];
+      const missing = referenceMissing();
+      if (missing) results.peersUnavailable = { "envoyproxy/ratelimit": missing, ...PEERS_NOT_INSTALLABLE };
+      else {
+        const reference = await startReference({ runtimeDir: PEER_RATELIMIT_DIR, redisAddress: `127.0.0.1:${redis.port}`, wrap: pinnedCommand });
+        servers.push({ name: "envoyproxy/ratelimit", ...reference });
+        results.peersUnavailable = PEERS_NOT_INSTALLABLE;
+      }
+      const clients = servers.map((server) => envoyRateLimitClient(server.grpcAddress));
+      const call = (limiter: (typeof clients)[number]) => (i: number) => limiter.shouldRateLimit(storefrontRateLimitRequest(i));
+      results.shouldRateLimit = await interleaved(
+        servers.map((server, i) => ({ name: server.name, call: call(clients[i]!), processes: { server: server.pid, redis: redisPid } })),
+        ROUNDS,
+      );
+      const perRequest: Record<string, unknown> = {};
+      for (const [i, server] of servers.entries()) if (i > 0) perRequest[server.name] = await redisPerRequest(inspector, call(clients[i]!));
+      results.redisPerRateLimit = perRequest;
+      for (const limiter of clients) limiter.close();
+      await Promise.all(servers.map((server) => server.stop()));
+    }
+    if (PHASES.has("first")) results.firstChecks = await measureFirstChecks(redis.url);
+    if (PHASES.has("memory")) results.attackMemory = await measureAttackMemory(redis.url, { requests: Number(process.env.BENCH_ATTACK_REQUESTS ?? (quick ? 50_000 : 300_000)) });
+    if (PHASES.has("replay")) results.replay = await measureReplaySpeed(quick ? 50_000 : 200_000);
   } finally {
+    inspector.disconnect();
     await redis.stop();
   }
   const file = `bench/results/${new Date().toISOString().replace(/[:.]/g, "-")}.json`;
   mkdirSync("bench/results", { recursive: true });
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-  printTable(results);
+  printTables(results);
   process.stdout.write(`\nwritten ${file}\n`);
 }
 
-/** Warm-up requests also reached Redis; the closed loop runs the same rate, so scale by time. */
-function warmupRequests(result: LoadResult): number {
-  return Math.round(result.perSecond * LOAD.warmupSeconds);
-}
+/**
+ * Peers tried and not installable from the registries this project reaches (checked
+ * 2026-12-06): Kuadrant's Limitador publishes its library crate but not `limitador-server` on
+ * crates.io, and the Go module proxy refuses opa-envoy-plugin's module (403 "not available").
+ */
+const PEERS_NOT_INSTALLABLE = {
+  "Limitador (limitador-server)": "cargo install limitador-server: no such crate on crates.io (only the `limitador` library is published)",
+  "OPA Envoy plugin (opa_envoy)": "go install github.com/open-policy-agent/opa-envoy-plugin/cmd/opa_envoy@latest: the Go module proxy answers 403, module not available",
+};
 
-function ratios(palisade: LoadResult, noop: LoadResult) {
+/**
+ * Warm before ready: a fresh server's Checks, one at a time, from the moment it said ready, over
+ * a channel connected beforehand by a client that is itself warm. The first must cost what the
+ * hundredth does. The no-op server shows what cold grpc-js alone costs, Palisade without its
+ * warm-up decisions what they save. Each is started FIRST_CHECK_ROUNDS times; medians are
+ * reported, since one cold start on a shared machine says little.
+ */
+const FIRST_CHECK_ROUNDS = 3;
+
+async function measureFirstChecks(redisUrl: string) {
+  const once = async (start: () => Promise<ServerProcess>) => {
+    const startedAt = process.hrtime.bigint();
+    const server = await start();
+    const client = upstreamAuthzClient(`127.0.0.1:${server.grpcPort}`);
+    try {
+      await client.connect();
+      const latencies = await sequentialLatencies((i) => client.check(storefrontRequest(i, Date.now())), 120);
+      return { startToReadyMs: Number(server.readyAt - startedAt) / 1e6, first: latencies[0]!, hundredth: median(latencies.slice(90, 110)) };
+    } finally {
+      client.close();
+      await server.stop();
+    }
+  };
+  const rounds = async (start: () => Promise<ServerProcess>) => {
+    const runs = [];
+    for (let i = 0; i < FIRST_CHECK_ROUNDS; i++) runs.push(await once(start));
+    return {
+      startToReadyMs: round(median(runs.map((r) => r.startToReadyMs)), 0),
+      firstCheckMs: round(median(runs.map((r) => r.first)), 2),
+      hundredthCheckMs: round(median(runs.map((r) => r.hundredth)), 2),
+      firstChecksMs: runs.map((r) => round(r.first, 1)),
+    };
+  };
+  // The load generator's own code must be warm too: one round against a no-op server first.
+  await once(() => startNoopProcess());
   return {
-    throughput: round(palisade.perSecond / noop.perSecond),
-    p50: round(palisade.p50 / noop.p50),
-    p99: round(palisade.p99 / noop.p99),
+    noop: await rounds(() => startNoopProcess()),
+    palisadeWithoutWarmUp: await rounds(() => startPalisadeProcess(redisUrl, { env: { PALISADE_WARM_UP_DECISIONS: "0" } })),
+    palisade: await rounds(() => startPalisadeProcess(redisUrl)),
   };
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+/** Redis commands per request (INFO commandstats) over a short window of one server alone. */
+async function redisPerRequest(inspector: Redis, call: (index: number) => Promise<unknown>) {
+  const before = await commandStats(inspector);
+  const result = await closedLoop(call, { concurrency: LOAD.concurrency, seconds: quick ? 1 : 3, warmupSeconds: 0 });
+  return diffStats(before, await commandStats(inspector), result.requests);
+}
+
 function machine() {
-  return { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
+  return { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, loadAverage: os.loadavg().map((l) => round(l, 2)) };
 }
 
 function commit(): string {
@@ -89,26 +191,44 @@ function commit(): string {
   }
 }
 
-type Comparison = { noop: LoadResult; palisade: LoadResult; ratios: Record<string, number> };
-
-function printTable(results: Record<string, unknown>): void {
-  const rows: [string, string, string, string][] = [["", "no-op server", "Palisade (Redis)", "ratio"]];
-  for (const [name, comparison] of [["Check", results.check], ["ShouldRateLimit", results.shouldRateLimit]] as [string, Comparison][]) {
-    const row = (label: string, key: keyof LoadResult, ratio?: number) =>
-      rows.push([`${name} ${label}`, String(comparison.noop[key]), String(comparison.palisade[key]), ratio === undefined ? "" : String(ratio)]);
-    row("/s", "perSecond", comparison.ratios.throughput);
-    row("p50 ms", "p50", comparison.ratios.p50);
-    row("p90 ms", "p90");
-    row("p99 ms", "p99", comparison.ratios.p99);
-    row("p99.9 ms", "p999");
-    row("errors", "errors");
+function printTables(results: Record<string, unknown>): void {
+  process.stdout.write(`pinning: ${JSON.stringify(results.pinning)}; load average at start ${JSON.stringify((results.machine as { loadAverage: number[] }).loadAverage)}\n`);
+  for (const [title, rows] of [["Check", results.check], ["ShouldRateLimit", results.shouldRateLimit]] as [string, Row[] | undefined][]) {
+    if (!rows) continue;
+    process.stdout.write(`\n${title} (${LOAD.concurrency} in flight, ${ROUNDS.rounds} interleaved windows of ${round(ROUNDS.secondsPerRound, 1)} s per server)\n`);
+    printTable(rows);
   }
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((r) => r[column]!.length)));
-  for (const r of rows) process.stdout.write(`${r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ")}\n`);
-  process.stdout.write(`\nRedis per Check: ${JSON.stringify(results.redisPerCheck)}\n`);
-  process.stdout.write(`Redis per ShouldRateLimit: ${JSON.stringify(results.redisPerRateLimit)}\n`);
-  process.stdout.write(`Memory under attack: ${JSON.stringify(results.attackMemory)}\n`);
-  process.stdout.write(`Offline replay: ${JSON.stringify(results.replay)}\n`);
+  const print = (label: string, value: unknown) => value !== undefined && process.stdout.write(`\n${label}: ${JSON.stringify(value)}\n`);
+  const errors = [...((results.check as Row[] | undefined) ?? []), ...((results.shouldRateLimit as Row[] | undefined) ?? [])].filter((r) => r.result.errors > 0);
+  for (const row of errors) print(`Errors of ${row.name}`, row.result.errorKinds);
+  print("Redis per Check", results.redisPerCheck);
+  print("Redis per ShouldRateLimit", results.redisPerRateLimit);
+  print("Peers not measured", results.peersUnavailable);
+  print("First Checks after ready (ms)", results.firstChecks);
+  print("Memory under attack", results.attackMemory);
+  print("Offline replay", results.replay);
+}
+
+/** One column per server; ratios against the first (the no-op baseline). */
+function printTable(rows: Row[]): void {
+  const baseline = rows[0]!.result;
+  const ratio = (value: number, base: number) => (base > 0 ? `${round(value / base, 2)}×` : "");
+  const lines: string[][] = [["", ...rows.map((r) => r.name)]];
+  const line = (label: string, cell: (r: LoadResult) => string) => lines.push([label, ...rows.map((r) => cell(r.result))]);
+  line("requests/s", (r) => String(r.perSecond));
+  line("  throughput ratio", (r) => ratio(r.perSecond, baseline.perSecond));
+  for (const [label, key] of [["p50 ms", "p50"], ["p99 ms", "p99"], ["p99.9 ms", "p999"], ["max ms", "max"]] as const) {
+    line(label, (r) => String(r[key]));
+    if (key === "p50" || key === "p99") line(`  ${key} ratio`, (r) => ratio(r[key], baseline[key]));
+  }
+  line("server CPU µs/request", (r) => String(r.cpuMicrosPerRequest.server ?? ""));
+  line("  server CPU ratio", (r) => ratio(r.cpuMicrosPerRequest.server ?? 0, baseline.cpuMicrosPerRequest.server ?? 0));
+  line("Redis CPU µs/request", (r) => String(r.cpuMicrosPerRequest.redis ?? ""));
+  line("server CPU share", (r) => String(r.cpuShare.server ?? ""));
+  line("load generator CPU share", (r) => String(r.cpuShare.loadGenerator ?? ""));
+  line("errors", (r) => String(r.errors));
+  const widths = lines[0]!.map((_, column) => Math.max(...lines.map((l) => l[column]!.length)));
+  for (const l of lines) process.stdout.write(`${l.map((cell, i) => cell.padEnd(widths[i]!)).join("  ")}\n`);
 }
 
 main().then(

@@ -1,49 +1,67 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { repoRoot } from "../test/support/policies.js";
+import { pinnedCommand } from "./pin.js";
 
 export interface ServerProcess {
   grpcPort: number;
+  /** The admin HTTP port (Palisade only). */
+  adminPort?: number;
   pid: number;
+  /** process.hrtime.bigint() when the server said it was ready. */
+  readyAt: bigint;
   stop(): Promise<void>;
 }
 
+export interface PalisadeOptions {
+  /** More `palisade serve` flags, e.g. `--ratelimit-compat envoyproxy`. */
+  args?: string[];
+  /** More environment, e.g. PALISADE_WARM_UP_DECISIONS. */
+  env?: Record<string, string>;
+  /** Another checkout to run (BENCH_BASELINE_TREE: an earlier commit, measured in the same run). */
+  cwd?: string;
+}
+
 /**
- * Servers run in their own processes, as they would in production: the load generator must not
- * share the server's event loop, or the benchmark measures the two together.
+ * Servers run in their own processes, as they would in production, pinned to the servers' CPU:
+ * the load generator must not share the server's event loop or core, or the benchmark measures
+ * the two together.
  */
-export function startPalisadeProcess(redisUrl: string): Promise<ServerProcess> {
-  return startProcess(["src/cli/index.ts", "serve", "--grpc-port", "0", "--admin-port", "0", "--redis-url", redisUrl], (line) => {
-    const entry = JSON.parse(line) as { msg?: string; grpcPort?: number };
-    return entry.msg === "palisade ready" ? entry.grpcPort : undefined;
+export function startPalisadeProcess(redisUrl: string, options: PalisadeOptions = {}): Promise<ServerProcess> {
+  const args = ["src/cli/index.ts", "serve", "--grpc-port", "0", "--admin-port", "0", "--redis-url", redisUrl, ...(options.args ?? [])];
+  return startProcess(args, options.env ?? {}, options.cwd ?? repoRoot, (line) => {
+    const entry = JSON.parse(line) as { msg?: string; grpcPort?: number; adminPort?: number };
+    return entry.msg === "palisade ready" ? { grpcPort: entry.grpcPort!, adminPort: entry.adminPort } : undefined;
   });
 }
 
 export function startNoopProcess(): Promise<ServerProcess> {
-  return startProcess(["bench/noop-server.ts"], (line) => (line.startsWith("port ") ? Number(line.slice(5)) : undefined));
+  return startProcess(["bench/noop-server.ts"], {}, repoRoot, (line) => (line.startsWith("port ") ? { grpcPort: Number(line.slice(5)) } : undefined));
 }
 
-function startProcess(args: string[], readyPort: (line: string) => number | undefined): Promise<ServerProcess> {
+function startProcess(args: string[], extraEnv: Record<string, string>, cwd: string, ready: (line: string) => { grpcPort: number; adminPort?: number } | undefined): Promise<ServerProcess> {
   // BENCH_PROFILE=1 writes a CPU profile of each server (node --cpu-prof) for `Where is the time`.
   const profile = process.env.BENCH_PROFILE === "1" ? ["--cpu-prof", "--cpu-prof-dir=bench/results/profiles"] : [];
-  const child: ChildProcess = spawn(process.execPath, [...profile, "--import", "tsx", ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, PALISADE_LOG_LEVEL: "info", PALISADE_GRPC_HOST: "127.0.0.1", PALISADE_ADMIN_HOST: "127.0.0.1" },
+  const [command, commandArgs] = pinnedCommand(process.execPath, [...profile, "--import", "tsx", ...args]);
+  const child: ChildProcess = spawn(command, commandArgs, {
+    cwd,
+    env: { ...process.env, PALISADE_LOG_LEVEL: "info", PALISADE_GRPC_HOST: "127.0.0.1", PALISADE_ADMIN_HOST: "127.0.0.1", PALISADE_CHALLENGE_HOST: "127.0.0.1", PALISADE_CHALLENGE_PORT: "0", ...extraEnv },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).on("line", (line) => {
-      let port: number | undefined;
+      let ports: ReturnType<typeof ready>;
       try {
-        port = readyPort(line);
+        ports = ready(line);
       } catch {
         return;
       }
-      if (port !== undefined) {
+      if (ports !== undefined) {
         resolve({
-          grpcPort: port,
+          ...ports,
           pid: child.pid!,
+          readyAt: process.hrtime.bigint(),
           stop: async () => {
             child.kill("SIGTERM");
             await exited;

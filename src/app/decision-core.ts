@@ -1,19 +1,23 @@
 import { stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import type { Challenges } from "../challenge/challenges.js";
 import { loadHashFile, prefixDirectory, type BreachedPasswordList } from "../detection/breached-passwords.js";
 import { LoginOutcomeRecorder } from "../detection/login-outcomes.js";
 import { systemClock, type Clock } from "../domain/clock.js";
 import { createDetectionState, createPipeline, type DetectionState, type Pipeline } from "../pipeline/pipeline.js";
 import { PolicySource } from "../policy/policy-source.js";
+import { resolvePolicyFile } from "../policy/policy-file.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
-import { ResponseEngine, type ResponseObserver } from "../response/engine.js";
-import type { ResponseEvent } from "../response/events.js";
+import { ResponseEngine, type ResponseObserver, type TrailListener } from "../response/engine.js";
+import type { ResponseListener } from "../response/events.js";
 import type { Settings } from "../settings/settings.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { openChallenges } from "./challenge.js";
 import { startPseudonymiser } from "./pseudonymiser.js";
 import { openStores, type Stores } from "./stores.js";
+import { ReputationFeeds } from "./reputation-feeds.js";
+import { GeoDatabases } from "./geoip.js";
 
 /**
  * Everything that decides, built once for the server, offline replay, the benchmarks and the
@@ -29,6 +33,8 @@ export interface DecisionCore {
   engine: ResponseEngine;
   pipeline: Pipeline;
   outcomes: LoginOutcomeRecorder;
+  /** Reputation feeds the policy names, loaded and refreshed in the background. */
+  feeds: ReputationFeeds;
   /** The built-in proof-of-work challenge: issues challenges and checks pass tokens. */
   challenges: Challenges;
   /** Stops reloading and background work, then closes the stores. */
@@ -40,8 +46,11 @@ export interface DecisionCoreOptions {
   clock?: Clock;
   /** Counts reloads, rule errors, outcomes and store trouble; absent in replay. */
   metrics?: Metrics;
-  /** Hooks of the response engine (its metrics) and further receivers of its events (webhooks). */
-  response?: { observer?: ResponseObserver; listeners?: ((event: ResponseEvent, atMs: number) => void)[] };
+  /**
+   * Hooks of the response engine (its metrics), further receivers of its events, and followers
+   * of its audit trail (webhooks; see ResponseEngineDependencies.trailListeners).
+   */
+  response?: { observer?: ResponseObserver; listeners?: ResponseListener[]; trailListeners?: TrailListener[] };
   /** false reads the policy once (replay): no file watch, no polling. */
   watchPolicy?: boolean;
   /** Policy reloads parse on a worker thread (default); false keeps them on the event loop (tests, replay). */
@@ -69,6 +78,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
   const pseudonymiser = options.pseudonymiser
     ? { instance: options.pseudonymiser, stop: () => {} }
     : await startPseudonymiser(settings, clock, logger);
+  let feeds: ReputationFeeds | undefined;
   const policy = new PolicySource({
     location: settings.policy,
     fileRoots: settings.policyFileRoots,
@@ -78,6 +88,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
     onReload: (result) => {
       metrics?.policyReloads.inc({ result: result.ok ? "success" : "rejected" });
       if (result.ok) metrics?.setActivePolicy(result.policy);
+      if (result.ok) void feeds?.reconcile(result.policy);
     },
   });
   const cleanup: (() => Promise<void> | void)[] = [() => pseudonymiser.stop()];
@@ -88,7 +99,11 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
     const first = await policy.start();
     metrics?.setActivePolicy(first);
     cleanup.push(() => policy.stop());
+    feeds = new ReputationFeeds({ logger: logger.child({ component: "reputation-feeds" }), metrics, baseDir: dirname(await resolvePolicyFile(settings.policy)), fileRoots: settings.policyFileRoots });
+    cleanup.push(() => feeds?.stop());
+    await feeds.reconcile(first);
     const breached = await openBreachedPasswords(settings.breachedPasswords, logger);
+    const geo = await GeoDatabases.open(settings, logger);
     const stores = options.stores ?? (await openStores(settings, { logger, clock, metrics }));
     if (!options.stores) cleanup.push(() => stores.close());
     const engine = await ResponseEngine.start({
@@ -99,11 +114,14 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       clock: () => clock.now(),
       budgetMs: settings.storeTimeout * QUARANTINE_BUDGET_FACTOR,
       listeners: options.response?.listeners ?? [],
+      trailListeners: options.response?.trailListeners ?? [],
       observer: options.response?.observer,
     });
     cleanup.push(() => engine.stop());
     const challenges = await openChallenges({ settings, store: stores.store, events: engine.events, metrics, logger, clock });
     const detection = createDetectionState(stores.store, breached);
+    detection.feeds = feeds;
+    detection.geo = geo;
     const outcomes = new LoginOutcomeRecorder({
       store: stores.store,
       policy: () => policy.current(),
@@ -127,7 +145,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       responder: engine.responder,
       passes: challenges.passes,
     });
-    return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, outcomes, challenges, stop: undo };
+    return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, outcomes, feeds, challenges, stop: undo };
   } catch (error) {
     await undo();
     throw error;

@@ -2,13 +2,19 @@ import type { PolicySource } from "../policy/policy-source.js";
 import type { RateLimitConfigSource } from "../ratelimit/config-source.js";
 import type { Store } from "../state/store.js";
 import type { ReadinessReport } from "../transport/http/admin.js";
+import type { FeedStatus } from "./reputation-feeds.js";
 
 /**
  * Ready means a policy is in force. A store outage is reported but does not fail readiness:
  * decisions go on from local state, and pulling every replica out of the Service at once would
  * turn a Redis blip into an ext_authz outage for all of Envoy (docs/design.md, failure semantics).
  */
-export async function readiness(policy: PolicySource, store: Store, rateLimits: RateLimitConfigSource | undefined): Promise<ReadinessReport> {
+export async function readiness(
+  policy: PolicySource,
+  store: Store,
+  rateLimits: RateLimitConfigSource | undefined,
+  feeds?: { status(): FeedStatus[] },
+): Promise<ReadinessReport> {
   const storeUp = await store.ping();
   const rateLimitStatus = rateLimits?.status();
   return {
@@ -18,6 +24,7 @@ export async function readiness(policy: PolicySource, store: Store, rateLimits: 
       policyReload: reloadCheck(policy.status().lastError),
       ...(rateLimitStatus ? { rateLimits: "ok", rateLimitReload: reloadCheck(rateLimitStatus.lastError) } : {}),
       store: storeUp ? "ok" : "unreachable",
+      ...feedCheck(feeds?.status() ?? []),
     },
   };
 }
@@ -28,4 +35,16 @@ export async function readiness(policy: PolicySource, store: Store, rateLimits: 
  */
 function reloadCheck(lastError: unknown): string {
   return lastError ? "rejected" : "ok";
+}
+
+/**
+ * Reputation feeds, one code for all: `ok`, `loading` (a first load under way) or `failing` (the
+ * last good copy, if any, is in force). Which list fails and why is in the log and the
+ * palisade_reputation_feed_* metrics, never in this unauthenticated answer. A failing feed does
+ * not make the replica unready: the rest of the policy still decides.
+ */
+function feedCheck(feeds: FeedStatus[]): ReadinessReport["checks"] {
+  if (feeds.length === 0) return {};
+  const state = feeds.some((feed) => feed.state === "failing") ? "failing" : feeds.some((feed) => feed.state === "loading") ? "loading" : "ok";
+  return { reputationFeeds: state };
 }

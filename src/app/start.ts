@@ -15,6 +15,8 @@ import { createDecisionCore } from "./decision-core.js";
 import { createEnvoyServer } from "./grpc.js";
 import { createHttpServer } from "./http.js";
 import { readiness } from "./readiness.js";
+import type { ReputationFeeds } from "./reputation-feeds.js";
+import { warmUp } from "./warm-up.js";
 import { openWebhooks } from "./webhooks.js";
 
 /** A running Palisade: the one place that picks concrete adapters and wires them together. */
@@ -28,6 +30,8 @@ export interface App {
   logger: Logger;
   metrics: Metrics;
   policy: PolicySource;
+  /** Reputation feeds the policy names (status, and a refresh on demand). */
+  feeds: ReputationFeeds;
   /** Absent when no rate-limit configuration is set: ShouldRateLimit is then not served. */
   rateLimitConfig?: RateLimitConfigSource;
   store: Store;
@@ -78,7 +82,10 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
       ruleBudgetMs: options.ruleBudgetMs ?? RULE_EVALUATION_BUDGET_MS,
       response: {
         observer: instruments.observer((policy) => metrics.setActivePolicy(policy)),
-        listeners: webhooks ? [(event, atMs) => webhooks.handle(event, atMs)] : [],
+        // State changes are published from the audit trail (one replica each); anomalies, which
+        // are not audited, from this replica's own events.
+        listeners: webhooks ? [(event, atMs, meta) => event.type.startsWith("anomaly.") && webhooks.handle(event, atMs, meta)] : [],
+        trailListeners: webhooks ? [(entry) => webhooks.handleRecord(entry)] : [],
       },
     });
     started.push(() => core.stop());
@@ -86,9 +93,11 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     const rateLimitConfig = await startRateLimitConfig(settings, logger, metrics);
     if (rateLimitConfig) started.push(() => rateLimitConfig.stop());
     const store = core.stores.store;
+    // Warm before ready: no port opens (so no probe says ready) until the Check path has run hot.
+    const warm = await warmUp(core, settings, clock, settings.warmUpDecisions);
     const grpcServer = createEnvoyServer({ settings, core, rateLimitConfig, clock, metrics, logger });
     started.push(() => grpcServer.shutdown(0));
-    const admin = await createHttpServer({ settings, core, clock, metrics, logger, readiness: () => readiness(core.policy, store, rateLimitConfig) });
+    const admin = await createHttpServer({ settings, core, clock, metrics, logger, readiness: () => readiness(core.policy, store, rateLimitConfig, core.feeds) });
     started.push(() => admin.close());
     const challengeServer = await createChallengeServer({
       host: settings.challengeHost,
@@ -102,7 +111,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     const grpcPort = await listenOn("grpc", settings.grpcHost, settings.grpcPort, () => grpcServer.listen());
     const adminPort = await listenOn("admin", settings.adminHost, settings.adminPort, () => admin.listen());
     const challengePort = await listenOn("challenge", settings.challengeHost, settings.challengePort, () => challengeServer.listen());
-    logger.info({ grpcPort, adminPort, challengePort, store: store.kind, policy: core.policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
+    logger.info({ grpcPort, adminPort, challengePort, warmUp: warm, store: store.kind, policy: core.policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
 
     return {
       grpcPort,
@@ -112,6 +121,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
       logger,
       metrics,
       policy: core.policy,
+      feeds: core.feeds,
       ...(rateLimitConfig ? { rateLimitConfig } : {}),
       store,
       async stop() {

@@ -51,6 +51,14 @@ export async function openStores(settings: Settings, deps: { logger: Logger; clo
   if (!reachable) logger.warn("redis not reachable yet: deciding from local state until it is");
   // When the store found no Redis, waiting again only delays start-up.
   if (reachable && !(await shared.waitUntilReady(READY_WAIT_MS))) logger.warn("redis not reachable yet: quarantines and overrides load once it is");
+  else if (reachable) {
+    // Keys an earlier version wrote before they moved to one slot: carried over once.
+    const copied = await shared.migrateLegacyKeys().catch((error: unknown) => {
+      logger.warn({ err: error }, "quarantines, overrides and audit records of an earlier version not carried over");
+      return 0;
+    });
+    if (copied > 0) logger.info({ copied }, "carried over quarantines, overrides and audit records kept under an earlier version's keys");
+  }
   const store = new ResilientStore(redis, new MemoryStore());
   store.onStateChange((change) => {
     metrics?.storeDegraded.set(change.degraded ? 1 : 0);

@@ -16,6 +16,7 @@ export const COUNTER_NAMES = {
   historyFingerprints: "hist.fp",
   historySubnets: "hist.net",
   historyCountries: "hist.cc",
+  lastLogin: "hist.last",
   pageViews: "pages",
   sessionIps: "sess.ips",
   resources: "res",

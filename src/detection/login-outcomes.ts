@@ -9,6 +9,7 @@ import { clientIdentity } from "../privacy/client-identity.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import type { EntityOp, Store } from "../state/store.js";
 import { entitiesOf, COUNTER_NAMES } from "./entities.js";
+import { packLogin } from "./geo.js";
 import { probingOutcomeOps } from "./probes.js";
 import { catalogueOutcomeOps } from "./scraping.js";
 import type { SiteActivity } from "./site-activity.js";
@@ -21,6 +22,8 @@ export interface AttemptContext {
   usernameId?: string;
   fingerprintId?: string;
   country?: string;
+  /** Where GeoIP placed the address (replica-local: not carried in Envoy's metadata). */
+  location?: { latitude: number; longitude: number };
   headerShape?: string;
   timeMs: number;
   /** Palisade let it through: only then did the application answer it. */
@@ -146,8 +149,8 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
   #contextFromAttribution(entry: AccessLogRecord): AttemptContext | undefined {
     const attribution = entry.attribution;
     if (!attribution) return undefined;
-    const { action, ...attributes } = attribution;
-    return { ...attributes, timeMs: entry.timeMs ?? this.deps.clock.now(), allowed: !isDenial(action) };
+    const { action, place, ...attributes } = attribution;
+    return { ...attributes, location: placeOf(place), timeMs: entry.timeMs ?? this.deps.clock.now(), allowed: !isDenial(action) };
   }
 
   /** No Check context (it expired, or the entry carries none): attribute it to the client address. */
@@ -164,6 +167,14 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
       allowed: entry.deniedByAuthz !== true,
     };
   }
+}
+
+/** "latitude,longitude" from the attribution; undefined for anything else (it came back through Envoy). */
+function placeOf(place: string | undefined): AttemptContext["location"] {
+  const match = place ? /^(-?\d{1,3}(?:\.\d+)?),(-?\d{1,3}(?:\.\d+)?)$/.exec(place) : null;
+  if (!match) return undefined;
+  const [latitude, longitude] = [Number(match[1]), Number(match[2])];
+  return Math.abs(latitude) <= 90 && Math.abs(longitude) <= 180 ? { latitude, longitude } : undefined;
 }
 
 function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: CompiledPolicy): Map<string, EntityOp[]> {
@@ -197,6 +208,10 @@ function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: Comp
     remember(COUNTER_NAMES.historyFingerprints, context.fingerprintId);
     remember(COUNTER_NAMES.historySubnets, context.subnet);
     remember(COUNTER_NAMES.historyCountries, context.country);
+  }
+  const travel = signals.geo?.impossibleTravel;
+  if (outcome === "success" && travel && context.location) {
+    add(entities.username, { op: "value.swap", name: COUNTER_NAMES.lastLogin, value: packLogin(context.location, context.timeMs), retentionMs: travel.retentionMs });
   }
   return work;
 }

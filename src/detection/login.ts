@@ -2,6 +2,7 @@ import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals, CountLimit } from "../policy/signals.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import { entitiesOf, COUNTER_NAMES, type LoginEntities } from "./entities.js";
+import { travelSignal } from "./geo.js";
 import { namedOps, type ResultReader, type Signal, type SignalPlan } from "./signal.js";
 
 /**
@@ -53,6 +54,10 @@ export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint
     check("known.subnet", COUNTER_NAMES.historySubnets, request.subnet);
     check("known.country", COUNTER_NAMES.historyCountries, request.country);
   }
+  const travel = signals.geo?.impossibleTravel;
+  if (travel && request.location && request.usernameId) {
+    add("travel.username", entities.username, { op: "value.swap", name: COUNTER_NAMES.lastLogin });
+  }
   const slow = signals.slowStuffing;
   if (slow && request.usernameId) {
     add("slow.users", entities.ip, { op: "distinct.add", name: COUNTER_NAMES.slowUsernames, windowMs: slow.windowMs, member: request.usernameId });
@@ -72,6 +77,7 @@ export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint
         ...slowStuffingSignal(value, signals),
         ...historySignals(value, signals, request, entities),
         ...sequenceSignal(value, signals, request, endpoint),
+        ...(travel ? travelSignal(value("travel.username"), request, travel) : []),
       ];
     },
   };

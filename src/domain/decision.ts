@@ -56,6 +56,8 @@ export interface Decision {
     fingerprintId?: string;
     headerShape?: string;
     country?: string;
+    /** Where GeoIP placed the address, "latitude,longitude" to 0.1° (a network's rough place, for impossible travel). */
+    place?: string;
   };
   /** Seconds a client should wait, for throttle and quarantine. */
   retryAfterSeconds?: number;

@@ -70,8 +70,15 @@ export interface NormalisedRequest {
   tlsFingerprint?: string;
   /** A pass token from the built-in challenge (header or cookie), when the policy has one. */
   passToken?: string;
-  /** ISO country code from the configured geo header, when there is one. */
+  /** ISO country code: the configured geo header's when it carries one, else the GeoIP database's. */
   country?: string;
+  /** Autonomous system of the client address (GeoIP ASN database). */
+  asn?: number;
+  asnOrganisation?: string;
+  /** The address is in a hosting or data-centre provider's network (hosting ASN list). */
+  hosting?: boolean;
+  /** Where the GeoIP database places the address, for impossible-travel checks. */
+  location?: { latitude: number; longitude: number; accuracyKm: number };
   /** Event time used for every window, ms since the epoch. */
   timeMs: number;
   /** HTTP version as the proxy saw it ("HTTP/1.1"), when it said. */

@@ -92,13 +92,15 @@ function toReason(signal: Signal): Reason {
 }
 
 /**
- * Every rule for this endpoint is evaluated; among those that match and enforce, the heaviest
+ * Every rule for this endpoint is evaluated (rules of other endpoints never are); among those that match and enforce, the heaviest
  * action wins (the first declared on a tie), so the order of rules never weakens a response.
  * Shadow rules (or a policy in shadow mode) are recorded as "would have" and do not act.
  * A rule with an adaptive limit matches only beyond the limit for this risk (response/throttle.ts).
  */
 function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
-  const activation = activationFor(input, reasons, risk);
+  // Built on the first rule that applies to this endpoint: a request no rule concerns (often
+  // half of all traffic, static assets) pays nothing for it.
+  let activation: RuleActivation | undefined;
   let chosen: CompiledRule | undefined;
   let adaptive: LimitVerdict | undefined;
   const shadowed: Decision["shadowed"] = [];
@@ -112,7 +114,7 @@ function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
       budget.onBudgetExceeded?.();
       return { chosen, shadowed, adaptive, skipped: rules.length - index };
     }
-    const outcome = rule.condition(activation);
+    const outcome = rule.condition((activation ??= activationFor(input, reasons, risk)));
     if (outcome === "error") input.onRuleError?.(rule.id);
     if (outcome !== "match") continue;
     const limit = rule.limit ? judgeLimit(rule, input.signals, risk) : undefined;
@@ -149,6 +151,9 @@ function activationFor(input: DecideInput, reasons: Reason[], risk: number): Rul
       sensitivity: endpoint?.sensitivity ?? "",
       authentication: endpoint?.authentication ?? false,
       subnet: request.subnet ?? "",
+      country: request.country ?? "",
+      asn: request.asn ?? 0,
+      hosting: request.hosting ?? false,
       has_username: request.usernameId !== undefined,
       has_session: request.sessionId !== undefined,
       user_agent: request.headers.get("user-agent") ?? "",

@@ -6,6 +6,7 @@ import { clientIdentity } from "../privacy/client-identity.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import { cookieValue } from "../domain/cookies.js";
 import { parseAddress, subnetOf, type ParsedAddress } from "../domain/client-address.js";
+import type { GeoInfo, GeoLookup } from "../domain/geo.js";
 import { RECORDED_HEADERS_EXTENSION, type HttpAttributes, type NormalisedRequest } from "../domain/request.js";
 
 /** How event time is trusted (docs/design.md, event time). */
@@ -21,6 +22,8 @@ export interface NormaliseContext {
   pseudonymiser: Pseudonymiser;
   eventTime: EventTimeSettings;
   nowMs: number;
+  /** GeoIP and ASN databases, when the service has them. */
+  geo?: GeoLookup;
 }
 
 /** Longest path kept; anything longer is cut (and flagged) so keys and logs stay bounded. */
@@ -50,6 +53,7 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
   const session = endpoint?.session ? extractField(endpoint.session, body, headers) : undefined;
   const password = endpoint?.password ? extractField(endpoint.password, body, headers) : undefined;
   const fingerprint = fingerprintSource(headers, policy.fingerprint);
+  const geo = address && context.geo ? safeGeo(context.geo, address.ip, anomalies) : undefined;
   const request: NormalisedRequest = {
     requestId: attrs.requestId?.slice(0, 128),
     method,
@@ -68,7 +72,14 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
     passwordSha1: password ? createHash("sha1").update(password).digest("hex") : undefined,
     headerShape: headerShape(attrs.headers),
     tlsFingerprint: policy.fingerprint.tlsHeader ? headers.get(policy.fingerprint.tlsHeader)?.slice(0, 128) : undefined,
-    country: countryFrom(headers, policy.signals.geo?.countryHeader),
+    // An edge that geolocates already says so in a header; it wins over the database.
+    country: countryFrom(headers, policy.signals.geo?.countryHeader) ?? geo?.country,
+    asn: geo?.asn,
+    asnOrganisation: geo?.asnOrganisation?.slice(0, 128),
+    hosting: geo ? geo.hosting : undefined,
+    location: geo?.latitude !== undefined && geo.longitude !== undefined
+      ? { latitude: geo.latitude, longitude: geo.longitude, accuracyKm: geo.accuracyKm ?? 0 }
+      : undefined,
     passToken: policy.challenge.proofOfWork ? (headers.get(PASS_HEADER) ?? cookieValue(headers.get("cookie"), PASS_COOKIE)) : undefined,
     timeMs: eventTime(attrs.timeMs, context, anomalies),
     protocol: attrs.protocol?.slice(0, 32),
@@ -148,7 +159,6 @@ function clientAddress(
   client: CompiledPolicy["client"],
   anomalies: string[],
 ): ParsedAddress | undefined {
-  const peer = parseAddress(attrs.peerAddress);
   let chosen: ParsedAddress | undefined;
   if (client.ipSource === "x-envoy-external-address") {
     chosen = parseAddress(headers.get("x-envoy-external-address"));
@@ -159,10 +169,14 @@ function clientAddress(
     chosen = parseAddress(hops[hops.length - 1 - client.trustedHops]);
   }
   if (!chosen && client.ipSource !== "peer") anomalies.push("client_address_missing");
-  const address = chosen ?? peer;
+  // The peer is parsed only when no header named the client (most Checks never need it).
+  const address = chosen ?? parseAddress(attrs.peerAddress);
   if (!address) anomalies.push("no_client_address");
   return address;
 }
+
+/** One decoder for every body: without `stream` a TextDecoder keeps no state between calls. */
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 function parseBody(
   body: Uint8Array | undefined,
@@ -177,7 +191,7 @@ function parseBody(
   }
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+    text = STRICT_UTF8.decode(body);
   } catch {
     anomalies.push("body_not_utf8");
     return undefined;
@@ -234,8 +248,30 @@ function headerShape(headers: Map<string, string>): string {
     if (names.length >= 64) break;
     if (!PROXY_HEADER.test(name)) names.push(name);
   }
-  return createHash("sha1").update(names.join(",")).digest("base64url").slice(0, 12);
+  const joined = names.join(",");
+  const known = SHAPES.get(joined);
+  if (known !== undefined) return known;
+  const shape = createHash("sha1").update(joined).digest("base64url").slice(0, 12);
+  // Browsers and clients send few distinct orders: remember them, within a bound (a flood of
+  // invented orders only empties the memory and is hashed as before). Not secret: header names.
+  if (SHAPES.size >= MAX_SHAPES) SHAPES.clear();
+  if (joined.length <= MAX_SHAPE_KEY) SHAPES.set(joined, shape);
+  return shape;
 }
+
+/** A database that fails on one address (a corrupt record) costs that request its geography, nothing more. */
+function safeGeo(geo: GeoLookup, ip: string, anomalies: string[]): GeoInfo | undefined {
+  try {
+    return geo.lookup(ip);
+  } catch {
+    anomalies.push("geoip_lookup_failed");
+    return undefined;
+  }
+}
+
+const SHAPES = new Map<string, string>();
+const MAX_SHAPES = 4096;
+const MAX_SHAPE_KEY = 2048;
 
 function countryFrom(headers: Map<string, string>, header: string | undefined): string | undefined {
   const value = header ? headers.get(header)?.trim().toUpperCase() : undefined;

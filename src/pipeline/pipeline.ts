@@ -8,6 +8,7 @@ import type { Signal } from "../detection/signal.js";
 import { SiteActivity } from "../detection/site-activity.js";
 import { SprayingDetector } from "../detection/spraying.js";
 import { standingOf } from "../detection/standing.js";
+import { networkSignals } from "../detection/geo.js";
 import { TokenBindings } from "../detection/token-binding.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
@@ -90,17 +91,18 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         pseudonymiser: deps.pseudonymiser,
         eventTime: deps.eventTime,
         nowMs: deps.clock.now(),
+        geo: detection.geo,
       });
       // Every request is seen: what no declared endpoint matches goes through the default class.
       const endpoint = declared ?? policy.defaultEndpoint;
-      const { standing, signals: standingSignals } = standingOf(request, address, policy);
+      const { standing, signals: standingSignals } = standingOf(request, address, policy, detection.feeds);
       // A quarantine wins over an allow list or an allowed bot (it is an explicit act), not over a standing block.
       const held = standing?.effect === "block" ? undefined : deps.responder?.held(request);
       // Clients with a standing verdict or a quarantine are decided without touching the store: a flood costs no round trip.
       const measured = standing || held
         ? { signals: [], degraded: false }
         : await collectSignals(request, endpoint, policy, deps.store, detection);
-      const signals: Signal[] = [...standingSignals, ...anomalySignals(request), ...passSignals(deps.passes, request, endpoint, policy), ...measured.signals];
+      const signals: Signal[] = [...standingSignals, ...anomalySignals(request), ...networkSignals(request, policy.signals), ...passSignals(deps.passes, request, endpoint, policy), ...measured.signals];
       const decided: DecideResult = held ? { decision: held, unavailable: false } : decide({
         policy,
         request,
@@ -162,7 +164,7 @@ function awaitOutcome(
   const allowed = !isDenial(decision.action);
   if (allowed) detection.site.recordAttempt(endpoint.name, request.headerShape);
   if (endpoint.authentication) {
-    detection.recent.remember(request.requestId, { endpoint: endpoint.name, ...attribution, timeMs: request.timeMs, allowed });
+    detection.recent.remember(request.requestId, { endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed });
   }
 }
 
@@ -174,5 +176,6 @@ function attributionOf(request: NormalisedRequest): NonNullable<Decision["attrib
     fingerprintId: request.fingerprintId,
     headerShape: request.headerShape,
     country: request.country,
+    place: request.location && `${request.location.latitude.toFixed(1)},${request.location.longitude.toFixed(1)}`,
   };
 }

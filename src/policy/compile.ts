@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
+import type ipaddr from "ipaddr.js";
 import type { Action, Scope } from "../domain/decision.js";
-import { parseCidr, type CidrList } from "./cidr-lists.js";
+import { parseCidr, type CidrList, type FeedSource } from "./cidr-lists.js";
+import { RangeSet } from "./range-set.js";
 import { compileChallenge, type CompiledChallenge } from "./challenge-schema.js";
 import { compileCondition, ConditionCostError, type CompiledCondition, type PlannedCondition } from "./cel.js";
 import { durationMs } from "../config/duration.js";
@@ -45,8 +47,13 @@ export interface AllowedBot {
   name: string;
   category: string;
   userAgent: RegExp;
-  ranges: CidrList["ranges"];
+  ranges: [ipaddr.IPv4 | ipaddr.IPv6, number][];
+  /** Published range files, loaded by the service under the name botFeedKey(name). */
+  feeds: readonly FeedSource[];
 }
+
+/** The name a bot's feeds are loaded under: a colon never appears in a list name. */
+export const botFeedKey = (name: string) => `bot:${name}`;
 
 export interface CompiledRule {
   id: string;
@@ -117,7 +124,7 @@ export function compilePolicy(
     issues.push({ path: "spec.defaultEndpoint.name", message: `"${defaultEndpoint.name}" is also the name of a declared endpoint` });
   }
   const endpointNames = new Set([...endpoints.map((e) => e.name), defaultEndpoint.name]);
-  const rules = spec.rules.flatMap((rule, index) => {
+  const rules: CompiledRule[] = spec.rules.flatMap((rule, index) => {
     const path = `spec.rules[${index}]`;
     for (const name of rule.endpoints ?? []) {
       if (!endpointNames.has(name)) issues.push({ path: `${path}.endpoints`, message: `no endpoint named "${name}"` });
@@ -149,18 +156,19 @@ export function compilePolicy(
   }
   const lists = spec.reputation.lists.map((list, index) => {
     const path = `spec.reputation.lists[${index}]`;
-    const texts = [
-      ...list.cidrs.map((text, i) => ({ text, where: `${path}.cidrs[${i}]`, quote: true })),
-      ...list.files.flatMap((file, i) => fileEntries(file, listFiles, `${path}.files[${i}]`, issues)),
-    ];
-    const ranges = texts.flatMap(({ text, where, quote }) => {
-      const range = parseCidr(text);
+    const builder = RangeSet.builder();
+    const add = (text: string, where: string, quote: boolean) => {
       // A list file's line is never quoted: whatever file it is, its content stays out of errors.
-      if (!range) issues.push({ path: where, message: quote ? `not an IP address or CIDR range: ${quoted(text)}` : "not an IP address or CIDR range" });
-      return range ? [range] : [];
-    });
-    return { name: list.name, effect: list.effect, weight: list.weight, ranges } satisfies CidrList;
+      if (!builder.addText(text)) issues.push({ path: where, message: quote ? `not an IP address or CIDR range: ${quoted(text)}` : "not an IP address or CIDR range" });
+    };
+    list.cidrs.forEach((text, i) => add(text.trim(), `${path}.cidrs[${i}]`, true));
+    list.files.forEach((file, i) => forEachFileEntry(file, listFiles, `${path}.files[${i}]`, issues, (text, where) => add(text, where, false)));
+    const feeds = compileFeeds(list.feeds, path, issues);
+    return { name: list.name, effect: list.effect, weight: list.weight, set: builder.build(), entries: builder.count, feeds } satisfies CidrList;
   });
+  checkUniqueNames(spec.reputation.lists.map((l) => l.name), "spec.reputation.lists", "list name", issues);
+  const travel = spec.signals.geo?.impossibleTravel;
+  if (travel && travel.action !== "none") rules.push(impossibleTravelRule(travel.action));
   const probing = compileProbing(spec.signals.probing, listFiles, issues);
   const bots = spec.bots.allowed.flatMap((bot, index) => compileBot(bot, `spec.bots.allowed[${index}]`, issues));
   spec.endpoints.forEach((endpoint, index) => {
@@ -242,7 +250,14 @@ function compileBot(bot: PolicyDocument["spec"]["bots"]["allowed"][number], path
     if (!range) issues.push({ path: `${path}.cidrs[${i}]`, message: `not an IP address or CIDR range: "${text}"` });
     return range ? [range] : [];
   });
-  return [{ name: bot.name, category: bot.category, userAgent, ranges }];
+  return [{ name: bot.name, category: bot.category, userAgent, ranges, feeds: compileFeeds(bot.feeds, path, issues) }];
+}
+
+function compileFeeds(feeds: PolicyDocument["spec"]["reputation"]["lists"][number]["feeds"], path: string, issues: PolicyIssue[]): FeedSource[] {
+  return feeds.map((feed, i) => {
+    if (feed.format !== "csv" && feed.column !== undefined) issues.push({ path: `${path}.feeds[${i}].column`, message: "column applies to the csv format only" });
+    return { source: feed.source, format: feed.format, column: feed.column, refreshMs: durationMs(feed.refresh) };
+  });
 }
 
 /** `/api/v1/products/{id}` matches exactly one non-empty segment where `{id}` stands. */
@@ -261,16 +276,46 @@ function prefixMatcher(prefix: string): (path: string) => boolean {
   return (path) => path.startsWith(prefix);
 }
 
-function fileEntries(file: string, listFiles: ReadonlyMap<string, string>, where: string, issues: PolicyIssue[]) {
+/** Each non-blank line of a list file, comments (`#`) removed, without building an array of lines. */
+function forEachFileEntry(
+  file: string,
+  listFiles: ReadonlyMap<string, string>,
+  where: string,
+  issues: PolicyIssue[],
+  visit: (text: string, where: string) => void,
+): void {
   const text = listFiles.get(file);
   if (text === undefined) {
     issues.push({ path: where, message: `cannot read list file "${file}"` });
-    return [];
+    return;
   }
-  return text
-    .split(/\r?\n/)
-    .map((line, i) => ({ text: line.replace(/#.*$/, "").trim(), where: `${where} line ${i + 1}`, quote: false }))
-    .filter((entry) => entry.text !== "");
+  let start = 0;
+  for (let line = 1; start <= text.length; line++) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    let entry = text.slice(start, end);
+    start = end + 1;
+    const hash = entry.indexOf("#");
+    if (hash >= 0) entry = entry.slice(0, hash);
+    entry = entry.trim();
+    if (entry !== "") visit(entry, `${where} line ${line}`);
+  }
+}
+
+/** The rule `signals.geo.impossibleTravel.action` stands for; its id cannot clash (rule ids have no colon). */
+export const IMPOSSIBLE_TRAVEL_RULE = "geo:impossible-travel";
+
+function impossibleTravelRule(action: Action): CompiledRule {
+  const { evaluate, cost } = compileCondition('"account.impossible_travel" in reasons');
+  return {
+    id: IMPOSSIBLE_TRAVEL_RULE,
+    endpoints: undefined,
+    condition: evaluate,
+    cost,
+    action,
+    scope: "username",
+    shadow: false,
+  };
 }
 
 /** Policy text quoted in a message, cut short: a message stays one readable line. */

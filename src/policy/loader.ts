@@ -78,7 +78,7 @@ export async function readPolicySnapshot(
   return { source, text, listFiles, listPaths };
 }
 
-async function realRoots(roots: readonly string[]): Promise<string[]> {
+export async function realRoots(roots: readonly string[]): Promise<string[]> {
   return Promise.all(roots.map((root) => realpath(root).catch(() => resolve(root))));
 }
 
@@ -95,7 +95,7 @@ async function readListFile(path: string, roots: readonly string[]): Promise<Lis
   return text === undefined ? { kind: "unreadable" } : { kind: "text", text };
 }
 
-function isInside(path: string, root: string): boolean {
+export function isInside(path: string, root: string): boolean {
   const rel = relative(root, path);
   return rel !== "" && rel.split(sep)[0] !== ".." && !isAbsolute(rel);
 }

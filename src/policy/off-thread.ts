@@ -1,4 +1,4 @@
-import { Worker } from "node:worker_threads";
+import { Worker, type WorkerOptions } from "node:worker_threads";
 import { compileCondition, type PlannedCondition } from "./cel.js";
 import { MAX_RULES, PolicyError, type PolicyIssue } from "./compile.js";
 import type { PolicyDocument } from "./schema.js";
@@ -106,10 +106,10 @@ export class PolicyValidator {
  * Under tsx (development, tests) the worker module is TypeScript: a small bootstrap registers
  * tsx's loader in the worker first (loader hooks of the main thread do not reach workers).
  */
-function startWorker(url: URL): Worker {
-  if (!url.pathname.endsWith(".ts")) return new Worker(url);
+export function startWorker(url: URL, options: WorkerOptions = {}): Worker {
+  if (!url.pathname.endsWith(".ts")) return new Worker(url, options);
   const bootstrap = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Worker(bootstrap, { eval: true });
+  return new Worker(bootstrap, { ...options, eval: true });
 }
 
 /** Plans the conditions of a document's rules, one per event-loop turn, so Checks interleave. */

@@ -111,6 +111,25 @@ const endpoint = z
   })
   .strict();
 
+const feed = z
+  .object({
+    source: z
+      .string()
+      .min(1)
+      .refine((value) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || /^https?:\/\//i.test(value), { message: "a feed is a file path or an http(s):// URL" })
+      .describe("A file path, or an http:// or https:// URL"),
+    format: z
+      .enum(["plain", "netset", "spamhaus", "csv", "json"])
+      .default("plain")
+      .describe("plain: one address or CIDR per line; netset: FireHOL; spamhaus: DROP/EDROP text or JSON lines; csv: see column; json: published range files (ipv4Prefix, ipv6Prefix, ip_prefix…)"),
+    column: z
+      .union([z.string().min(1), z.number().int().positive()])
+      .optional()
+      .describe("csv only: the header name or 1-based number of the column holding the address"),
+    refresh: duration.default("1h").describe("How often the feed is loaded again; a failed load keeps the last good copy"),
+  })
+  .strict();
+
 const cidrList = z
   .object({
     name,
@@ -119,6 +138,10 @@ const cidrList = z
       .describe("block = deny at once; allow = skip the rules (trusted partner); label = only visible to rules"),
     cidrs: z.array(z.string()).default([]),
     files: z.array(z.string()).default([]).describe("Files with one CIDR per line (mounted lists)"),
+    feeds: z
+      .array(feed)
+      .default([])
+      .describe("Large or changing lists the service loads itself and refreshes on a schedule, keeping the last good copy"),
     weight: z.number().int().min(0).max(100).default(0),
   })
   .strict();
@@ -393,10 +416,39 @@ const signals = z
       .describe("A browser login with no page view from the same client before it"),
     probing: probing.optional().describe("Probes, scanners and floods on every request, named endpoint or not"),
     geo: z
-      .object({ countryHeader: z.string().toLowerCase().default("x-geo-country") })
+      .object({
+        countryHeader: z
+          .string()
+          .toLowerCase()
+          .default("x-geo-country")
+          .describe("Header carrying the client's country (set by a CDN or the edge proxy); it wins over the GeoIP database"),
+        hosting: z
+          .object({ weight: weight.default(0) })
+          .strict()
+          .optional()
+          .describe("Fires network.hosting for addresses in a hosting or data-centre ASN (GeoIP ASN database and hosting ASN list)"),
+        impossibleTravel: z
+          .object({
+            maxSpeedKmh: z.number().positive().default(900).describe("Faster than this between two successful logins is impossible (an airliner: about 900)"),
+            minDistanceKm: z
+              .number()
+              .nonnegative()
+              .default(300)
+              .describe("Shorter jumps are ignored: GeoIP places an address only roughly"),
+            retention: duration.default("30d").describe("The account's last login place is forgotten this long after it"),
+            weight: weight.default(20),
+            action: z
+              .enum([...ACTIONS, "none"])
+              .default("step_up")
+              .describe("What Palisade does on its own when it fires (heavier rules still win); none leaves it to the rules"),
+          })
+          .strict()
+          .optional()
+          .describe("Successive successful logins of one account farther apart than a plane could fly in the time between them"),
+      })
       .strict()
       .optional()
-      .describe("Header carrying the client's country (set by a CDN or the edge proxy)"),
+      .describe("Where clients are: the country header and the GeoIP/ASN databases the service is given"),
   })
   .strict();
 
@@ -405,9 +457,14 @@ const allowedBot = z
     name,
     category: z.string().min(1).describe("Named in the decision, e.g. search-engine, partner, monitoring"),
     userAgent: z.string().min(1).describe("Regular expression the user agent must match"),
-    cidrs: z.array(z.string()).min(1).describe("Addresses the bot really comes from"),
+    cidrs: z.array(z.string()).default([]).describe("Addresses the bot really comes from"),
+    feeds: z
+      .array(feed)
+      .default([])
+      .describe("Range files the bot's operator publishes (Google's and Bing's JSON, format json), loaded and refreshed"),
   })
-  .strict();
+  .strict()
+  .refine((bot) => bot.cidrs.length + bot.feeds.length > 0, { message: "an allowed bot needs cidrs or feeds to verify its address", path: ["cidrs"] });
 
 const bots = z
   .object({

@@ -34,7 +34,11 @@ export interface CompiledSignals {
   automation?: { weight: number; libraryWeight: number; tlsBrowserFingerprints: string[] };
   scraping?: CompiledScraping;
   sequence?: { windowMs: number; weight: number };
-  geo?: { countryHeader: string };
+  geo?: {
+    countryHeader: string;
+    hosting?: { weight: number };
+    impossibleTravel?: { maxSpeedKmh: number; minDistanceKm: number; retentionMs: number; weight: number; action: string };
+  };
   probing?: CompiledProbing;
 }
 
@@ -78,6 +82,10 @@ export function compileSignals(spec: SignalsSpec, probing?: CompiledProbing): Co
     sharedAddress: spec.sharedAddress && withWindow(spec.sharedAddress),
     scraping: spec.scraping && compileScraping(spec.scraping),
     probing,
+    geo: spec.geo && {
+      ...spec.geo,
+      impossibleTravel: spec.geo.impossibleTravel && { ...spec.geo.impossibleTravel, retentionMs: durationMs(spec.geo.impossibleTravel.retention) },
+    },
     accountHistory: accountHistory && {
       retentionMs: durationMs(accountHistory.retention),
       maxPerAccount: accountHistory.maxPerAccount,

@@ -1,7 +1,8 @@
 import type { Reason, Scope } from "../domain/decision.js";
 import type { CompiledResponse } from "../policy/response-schema.js";
 import type { AuditLog } from "../state/audit-log.js";
-import { SYSTEM, type ResponseEvent } from "./events.js";
+import type { AuditedChange } from "../state/shared-map.js";
+import { SYSTEM, type EventMeta, type ResponseEvent, type WriteId } from "./events.js";
 
 /**
  * One audit record: what was done, by whom, to which (pseudonymised) scope, under which rule
@@ -141,11 +142,21 @@ export class AuditTrail {
     private readonly onFailure: (error: unknown, action: string) => void,
   ) {}
 
-  record(event: ResponseEvent, atMs: number): void {
+  /** Appends the event's record, unless it was written with its change already (`meta.auditId`). */
+  record(event: ResponseEvent, atMs: number, meta: EventMeta = {}): void {
+    if (meta.auditId !== undefined) return;
     const record = auditRecordOf(event, atMs);
     if (!record) return;
     const { maxAgeMs, maxEntries } = this.retention();
     this.log.append(stripUndefined(record), { maxAgeMs, maxEntries }).catch((error: unknown) => this.onFailure(error, record.action));
+  }
+
+  /** The audit half of an audited change: `event`'s record, written in one step with the change. */
+  audited(event: ResponseEvent, atMs: number, id: WriteId): AuditedChange {
+    const record = auditRecordOf(event, atMs);
+    if (!record) throw new TypeError(`${event.type} is not audited`);
+    const { maxAgeMs, maxEntries } = this.retention();
+    return { record: stripUndefined(record), retention: { maxAgeMs, maxEntries }, idempotencyKey: id.key, fingerprint: id.fingerprint };
   }
 
   async query(query: AuditQuery): Promise<AuditPage> {

@@ -1,9 +1,11 @@
+import { randomUUID } from "node:crypto";
 import { compileSnapshot } from "../policy/loader.js";
 import type { ReplicatedMap } from "../state/replicated-map.js";
 import { numberAt } from "./document-paths.js";
 import { controlKey, ROLLBACK_KEY, type Control, type EffectivePolicy } from "./effective-policy.js";
 import { invalid, notFound, ResponseError } from "./errors.js";
-import type { ResponseEvents } from "./events.js";
+import type { ResponseEvent, ResponseEvents, WriteId } from "./events.js";
+import type { AuditedChange } from "../state/shared-map.js";
 import { snapshotOf, versionIdOf, versionRef, type PolicyHistory } from "./policy-history.js";
 
 export interface ControlsDependencies {
@@ -11,6 +13,8 @@ export interface ControlsDependencies {
   history: PolicyHistory;
   effective: EffectivePolicy;
   events: ResponseEvents;
+  /** The audit record of an event, to write with the change it reports (AuditTrail.audited). */
+  audited: (event: ResponseEvent, atMs: number, id: WriteId) => AuditedChange;
   clock: () => number;
 }
 
@@ -19,12 +23,15 @@ export interface ControlRequest {
   actor: string;
   reason?: string;
   forMs?: number;
+  /** Names the write (idempotency); generated when absent. */
+  id?: WriteId;
 }
 
 /**
  * Runtime overrides, as the analyst API makes them: each is checked against the policy in force
- * before anything is written (a bad request changes nothing), written to the shared map (every
- * replica applies it within a second), and recorded.
+ * before anything is written (a bad request changes nothing), then written to the shared map
+ * together with its audit record, in one step (every replica applies it within a second). The
+ * record names the policy version decisions use after the change, computed before the write.
  */
 export class RuntimeControls {
   constructor(private readonly deps: ControlsDependencies) {}
@@ -50,30 +57,26 @@ export class RuntimeControls {
     }
     const fromVersion = this.deps.effective.base().policy.version;
     const { id, name, version, source, text, listFiles } = target;
-    const control = await this.#write({ kind: "rollback", id, name, version, fromVersion, source, text, listFiles, ...this.#common(request) });
-    this.deps.events.publish({ type: "policy.rolled_back", id, fromVersion, ...this.#change(request, control) });
-    return control;
+    const control: Control = { kind: "rollback", id, name, version, fromVersion, source, text, listFiles, ...this.#common(request) };
+    return this.#write(control, request, (policyVersion) => ({ type: "policy.rolled_back", id, fromVersion, ...this.#change(request, policyVersion, control) }));
   }
 
   /** Back to the file's policy. */
   async clearRollback(request: ControlRequest): Promise<void> {
     const current = this.#get(ROLLBACK_KEY, "no rollback is in force");
-    await this.#remove(ROLLBACK_KEY, current.raw);
     const clearedVersion = current.value.kind === "rollback" ? current.value.version : "";
-    this.deps.events.publish({ type: "policy.override_cleared", clearedVersion, ...this.#change(request) });
+    await this.#remove(ROLLBACK_KEY, current.raw, request, (policyVersion) => ({ type: "policy.override_cleared", clearedVersion, ...this.#change(request, policyVersion) }));
   }
 
   async disableRule(rule: string, request: ControlRequest): Promise<Control> {
     if (!this.deps.effective.base().policy.rules.some((r) => r.id === rule)) throw notFound(`no rule "${rule}" in the policy in force`);
-    const control = await this.#write({ kind: "rule", rule, ...this.#common(request) });
-    this.deps.events.publish({ type: "rule.disabled", rule, ...this.#change(request, control) });
-    return control;
+    const control: Control = { kind: "rule", rule, ...this.#common(request) };
+    return this.#write(control, request, (policyVersion) => ({ type: "rule.disabled", rule, ...this.#change(request, policyVersion, control) }));
   }
 
   async enableRule(rule: string, request: ControlRequest): Promise<void> {
     const key = `rule:${rule}`;
-    await this.#remove(key, this.#get(key, `rule "${rule}" is not disabled`).raw);
-    this.deps.events.publish({ type: "rule.enabled", rule, ...this.#change(request) });
+    await this.#remove(key, this.#get(key, `rule "${rule}" is not disabled`).raw, request, (policyVersion) => ({ type: "rule.enabled", rule, ...this.#change(request, policyVersion) }));
   }
 
   /** Replaces the number at `path` (see document-paths.ts), checked like a policy file. */
@@ -85,15 +88,12 @@ export class RuntimeControls {
     const control: Control = { kind: "threshold", path, value, previous, ...this.#common(request) };
     const others = this.list().filter((c) => controlKey(c) !== controlKey(control));
     this.deps.effective.compose([...others, control], base); // throws when the result is invalid
-    await this.#write(control);
-    this.deps.events.publish({ type: "threshold.overridden", path, value, previous, ...this.#change(request, control) });
-    return control;
+    return this.#write(control, request, (policyVersion) => ({ type: "threshold.overridden", path, value, previous, ...this.#change(request, policyVersion, control) }));
   }
 
   async clearThreshold(path: string, request: ControlRequest): Promise<void> {
     const key = `threshold:${path}`;
-    await this.#remove(key, this.#get(key, `no override at "${path}"`).raw);
-    this.deps.events.publish({ type: "threshold.cleared", path, ...this.#change(request) });
+    await this.#remove(key, this.#get(key, `no override at "${path}"`).raw, request, (policyVersion) => ({ type: "threshold.cleared", path, ...this.#change(request, policyVersion) }));
   }
 
   #common(request: ControlRequest) {
@@ -104,12 +104,17 @@ export class RuntimeControls {
   }
 
   /** The event fields of a change; the policy version is the one in force after it. */
-  #change(request: ControlRequest, control?: Control) {
-    return { actor: request.actor, reason: request.reason, untilMs: control?.untilMs, policyVersion: this.deps.effective.currentVersion() };
+  #change(request: ControlRequest, policyVersion: string, control?: Control) {
+    return { actor: request.actor, reason: request.reason, untilMs: control?.untilMs, policyVersion };
   }
 
-  async #write(control: Control): Promise<Control> {
-    await this.deps.map.put(controlKey(control), JSON.stringify(control), control.untilMs - control.atMs);
+  /** Writes `control` with the record of `event` (given the policy version after the change). */
+  async #write(control: Control, request: ControlRequest, event: (policyVersion: string) => ResponseEvent): Promise<Control> {
+    const key = controlKey(control);
+    const happened = event(this.deps.effective.versionWith([...this.list().filter((c) => controlKey(c) !== key), control]));
+    const audited = this.deps.audited(happened, control.atMs, request.id ?? { key: randomUUID() });
+    const { auditId, replayed } = await this.deps.map.put(key, JSON.stringify(control), control.untilMs - control.atMs, audited);
+    if (!replayed) this.deps.events.publish(happened, { auditId }, control.atMs);
     return control;
   }
 
@@ -119,8 +124,13 @@ export class RuntimeControls {
     return entry;
   }
 
-  async #remove(key: string, raw: string): Promise<void> {
+  async #remove(key: string, raw: string, request: ControlRequest, event: (policyVersion: string) => ResponseEvent): Promise<void> {
+    const atMs = this.deps.clock();
+    const happened = event(this.deps.effective.versionWith(this.list().filter((c) => controlKey(c) !== key)));
+    const audited = this.deps.audited(happened, atMs, request.id ?? { key: randomUUID() });
+    const { removed, auditId, replayed } = await this.deps.map.remove(key, raw, audited);
     // Lost a race with another analyst (or the expiry): it is gone either way, but say so.
-    if (!(await this.deps.map.remove(key, raw))) throw new ResponseError("conflict", `${key} was changed or removed meanwhile; nothing done`);
+    if (!removed) throw new ResponseError("conflict", `${key} was changed or removed meanwhile; nothing done`);
+    if (!replayed) this.deps.events.publish(happened, { auditId }, atMs);
   }
 }

@@ -137,6 +137,24 @@ export class EffectivePolicy {
     return this.source.filePolicy();
   }
 
+  /**
+   * The version decisions would use with exactly `controls` in force: what an audited change
+   * records before it is written. A rollback among them is its base.
+   */
+  versionWith(controls: readonly Control[]): string {
+    const rollback = controls.find((c) => c.kind === "rollback");
+    let base: Base = { policy: this.source.filePolicy(), snapshot: this.source.fileSnapshot() };
+    if (rollback?.kind === "rollback") {
+      const snapshot = snapshotOf(rollback);
+      base = { policy: this.#rollback?.id === rollback.id ? this.#rollback.policy : compileSnapshot(snapshot), snapshot };
+    }
+    try {
+      return this.compose(controls, base).policy.version;
+    } catch {
+      return this.compose(controls.filter((c) => c.kind !== "threshold"), base).policy.version; // as recompute() falls back
+    }
+  }
+
   currentVersion(): string {
     return this.source.current().version;
   }

@@ -1,4 +1,6 @@
+import { randomUUID } from "node:crypto";
 import type { CompiledPolicy } from "../policy/compile.js";
+import type { AuditEntry, AuditFollowing } from "../state/audit-log.js";
 import { ReplicatedMap, type SyncEvent } from "../state/replicated-map.js";
 import type { SharedBackend } from "../state/shared-backend.js";
 import type { Store } from "../state/store.js";
@@ -8,13 +10,18 @@ import { DecisionRecords } from "./decision-records.js";
 import { DecisionStatistics } from "./decision-stats.js";
 import { RuntimeControls } from "./controls.js";
 import { decodeControl, EffectivePolicy, type Control, type PolicySourcePort } from "./effective-policy.js";
-import { ResponseEvents, SYSTEM, type ResponseEvent, type ResponseLog } from "./events.js";
+import { ResponseEvents, SYSTEM, type ResponseEvent, type ResponseListener, type ResponseLog, type WriteId } from "./events.js";
 import { FlaggedDecisions } from "./flagged.js";
 import { PolicyHistory } from "./policy-history.js";
 import { decodeQuarantine, type Quarantine } from "./quarantine-record.js";
 import { Quarantines } from "./quarantines.js";
 import { recordRelief, type ReliefKind } from "./relief.js";
 import { Responder } from "./responder.js";
+
+export type TrailListener = (entry: AuditEntry) => void;
+
+/** The consumer group of the trail's followers that publish webhooks. */
+export const WEBHOOK_FOLLOWERS = "webhooks";
 
 /** What telemetry wants to hear from the engine; every hook is optional. */
 export interface ResponseObserver {
@@ -40,8 +47,16 @@ export interface ResponseEngineDependencies {
   statsFlushMs?: number;
   /** How often this replica adds its counts to the shared decision records; 2 s when absent. */
   recordsFlushMs?: number;
-  /** Further receivers of every event (webhooks). */
-  listeners?: ((event: ResponseEvent, atMs: number) => void)[];
+  /** Further receivers of every event (anomaly webhooks). */
+  listeners?: ResponseListener[];
+  /**
+   * Receivers of the audit trail's records, each record handed to one replica (webhooks for
+   * state changes: published from the trail, so every webhook has its record, and a change is
+   * announced even when the replica that made it died right after).
+   */
+  trailListeners?: TrailListener[];
+  /** This replica's name among the trail's followers; random when absent. */
+  followerName?: string;
   observer?: ResponseObserver;
 }
 
@@ -66,6 +81,7 @@ export class ResponseEngine {
   readonly responder: Responder;
   readonly #deps: ResponseEngineDependencies;
   readonly #maps: ReplicatedMap<unknown>[];
+  #following: AuditFollowing | undefined;
   #fileVersion: string;
 
   private constructor(deps: ResponseEngineDependencies, quarantineMap: ReplicatedMap<Quarantine>, controlMap: ReplicatedMap<Control>) {
@@ -78,7 +94,7 @@ export class ResponseEngine {
       observer?.auditFailed?.(action);
       log.error({ err: error, action }, "audit record could not be written");
     });
-    this.events.on((event, atMs) => this.audit.record(event, atMs));
+    this.events.on((event, atMs, meta) => this.audit.record(event, atMs, meta));
     for (const listener of deps.listeners ?? []) this.events.on(listener);
     this.events.on((event) => {
       observer?.event?.(event);
@@ -86,8 +102,18 @@ export class ResponseEngine {
     });
     this.history = new PolicyHistory(deps.backend.map("policies"));
     this.effective = new EffectivePolicy(deps.source, controlMap, log, (policy) => observer?.policyInForce?.(policy));
-    this.controls = new RuntimeControls({ map: controlMap, history: this.history, effective: this.effective, events: this.events, clock: deps.clock });
-    this.quarantines = new Quarantines({ map: quarantineMap, store: deps.store, events: this.events, log, clock: deps.clock, budgetMs: deps.budgetMs });
+    // A write whose reply was lost but which Redis did run (see WriteInDoubtError) is announced
+    // once the store says so: the trail has it already (its webhook follows from there); logs
+    // and metrics follow from this event.
+    const audited = (event: ResponseEvent, atMs: number, id: WriteId) => ({
+      ...this.audit.audited(event, atMs, id),
+      onAppliedLater: ({ auditId }: { auditId: string }) => {
+        log.warn({ auditId, action: event.type }, "a write whose reply was lost had been applied: announcing it now");
+        this.events.publish(event, { auditId }, atMs);
+      },
+    });
+    this.controls = new RuntimeControls({ map: controlMap, history: this.history, effective: this.effective, events: this.events, audited, clock: deps.clock });
+    this.quarantines = new Quarantines({ map: quarantineMap, store: deps.store, events: this.events, audited, log, clock: deps.clock, budgetMs: deps.budgetMs });
     this.anomalies = new AnomalyTracker(this.events);
     this.stats = new DecisionStatistics({
       store: deps.backend.stats,
@@ -126,6 +152,12 @@ export class ResponseEngine {
     const controlMap = replicate("controls", decodeControl);
     await Promise.all([quarantineMap.start(), controlMap.start()]);
     const engine = new ResponseEngine(deps, quarantineMap, controlMap);
+    const trailListeners = deps.trailListeners ?? [];
+    if (trailListeners.length > 0) {
+      engine.#following = await deps.backend.audit.follow(WEBHOOK_FOLLOWERS, deps.followerName ?? randomUUID(), async (entries) => {
+        for (const entry of entries) for (const listener of trailListeners) listener(entry);
+      });
+    }
     engine.effective.start();
     engine.stats.start();
     engine.records.start();
@@ -152,7 +184,7 @@ export class ResponseEngine {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.#maps.map((map) => map.stop()), this.stats.stop(), this.records.stop()]);
+    await Promise.all([...this.#maps.map((map) => map.stop()), this.stats.stop(), this.records.stop(), this.#following?.close()]);
   }
 
   /** Keeps the file's policy for rollback; the first replica to see a version records it. */

@@ -47,16 +47,38 @@ export type ResponseEvent =
   | { type: "challenge.solved"; level: number; solveMs?: number; network: string; endpointClass: string; decisionId: string }
   | { type: "challenge.failed"; reason: string; level?: number; network?: string };
 
-export type ResponseListener = (event: ResponseEvent, atMs: number) => void;
+/**
+ * How an event came about. `auditId` is set when the event's audit record was written in the
+ * same atomic step as the change it reports (an audited write): the trail already has it, and
+ * webhooks name the delivery after it, so answer, state, trail and webhook agree.
+ */
+export interface EventMeta {
+  auditId?: string;
+}
+
+export type ResponseListener = (event: ResponseEvent, atMs: number, meta: EventMeta) => void;
+
+/**
+ * Names one admin write for idempotency: the API's `Idempotency-Key` (scoped to the caller and
+ * route) or a generated one, and a fingerprint of the request so a reused key with another body
+ * is refused.
+ */
+export interface WriteId {
+  key: string;
+  fingerprint?: string;
+}
 
 /** Fans events out to listeners; a failing listener never fails the caller (often a Check). */
 export class ResponseEvents {
   readonly #listeners = new Set<ResponseListener>();
   readonly #clock: () => number;
   readonly #onListenerError: (error: unknown) => void;
+  /** The clock events are stamped with. */
+  readonly now: () => number;
 
   constructor(options: { clock?: () => number; onListenerError?: (error: unknown) => void } = {}) {
     this.#clock = options.clock ?? (() => Date.now());
+    this.now = this.#clock;
     this.#onListenerError = options.onListenerError ?? (() => {});
   }
 
@@ -65,11 +87,11 @@ export class ResponseEvents {
     return () => this.#listeners.delete(listener);
   }
 
-  publish(event: ResponseEvent): void {
-    const atMs = this.#clock();
+  /** `atMs` defaults to now; an audited change passes the time its record carries. */
+  publish(event: ResponseEvent, meta: EventMeta = {}, atMs = this.#clock()): void {
     for (const listener of this.#listeners) {
       try {
-        listener(event, atMs);
+        listener(event, atMs, meta);
       } catch (error) {
         this.#onListenerError(error);
       }

@@ -5,7 +5,8 @@ import type { CompiledPolicy } from "../policy/compile.js";
 import type { ReplicatedMap, ReplicaEntry } from "../state/replicated-map.js";
 import { StoreUnavailableError, type Store } from "../state/store.js";
 import { ResponseError } from "./errors.js";
-import { SYSTEM, type ResponseEvents, type ResponseLog } from "./events.js";
+import { SYSTEM, type ResponseEvent, type ResponseEvents, type ResponseLog, type WriteId } from "./events.js";
+import type { AuditedChange } from "../state/shared-map.js";
 import { decodeQuarantine, entityOf, quarantineDurationMs, quarantineKey, subjectOf, type Quarantine } from "./quarantine-record.js";
 
 export interface QuarantinesDependencies {
@@ -14,6 +15,8 @@ export interface QuarantinesDependencies {
   /** Remembers offences per scope value, for escalation. */
   store: Store;
   events: ResponseEvents;
+  /** The audit record of an event, to write with the change it reports (AuditTrail.audited). */
+  audited: (event: ResponseEvent, atMs: number, id: WriteId) => AuditedChange;
   log: ResponseLog;
   /** Wall clock, ms since the epoch: how much of an outage-time quarantine is left to share. */
   clock: () => number;
@@ -105,15 +108,14 @@ export class Quarantines {
   }
 
   /**
-   * Imposes a quarantine by hand, shared at once, audited and announced like a rule's. Refused
-   * (with the one in force) when the client is already quarantined on that scope; escalation
-   * does not apply, the analyst chose the duration.
+   * Imposes a quarantine by hand, shared at once, audited and announced like a rule's: the
+   * quarantine and its audit record are one write. Refused (with the one in force) when the
+   * client is already quarantined on that scope; escalation does not apply, the analyst chose
+   * the duration. The same `id` again answers with the quarantine the first call made.
    */
-  async imposeByHand(manual: ManualQuarantine): Promise<Quarantine> {
+  async imposeByHand(manual: ManualQuarantine, id: WriteId = { key: randomUUID() }): Promise<Quarantine> {
     const key = quarantineKey(manual.scope, manual.subject);
     const startMs = this.#deps.clock();
-    const active = this.#deps.map.get(key)?.value;
-    if (active && active.expiresMs > startMs) throw alreadyQuarantined(active);
     const quarantine: Quarantine = {
       id: `q-${randomUUID()}`,
       scope: manual.scope,
@@ -127,9 +129,11 @@ export class Quarantines {
       actor: manual.actor,
       ...(manual.reason ? { reason: manual.reason } : {}),
     };
-    const stored = await this.#deps.map.putIfAbsent(key, JSON.stringify(quarantine), manual.durationMs);
+    const event = { type: "quarantine.created", quarantine, shared: true } as const;
+    const stored = await this.#deps.map.putIfAbsent(key, JSON.stringify(quarantine), manual.durationMs, this.#deps.audited(event, startMs, id));
     if (!stored.created) throw alreadyQuarantined(this.#existing(key, stored.raw));
-    this.#deps.events.publish({ type: "quarantine.created", quarantine, shared: true });
+    if (stored.replayed) return decodeQuarantine(stored.raw) ?? quarantine;
+    this.#deps.events.publish(event, { auditId: stored.auditId }, startMs);
     return quarantine;
   }
 
@@ -144,12 +148,15 @@ export class Quarantines {
 
   /**
    * Lifts one quarantine, only if it is still the one stored under its key (a newer one for the
-   * same client stays). True when this call lifted it.
+   * same client stays): the removal and its audit record are one write. True when this call
+   * lifted it (or, with an `id` seen before, when the first call did).
    */
-  async lift(entry: ReplicaEntry<Quarantine>, actor: string, reason: string | undefined, how: LiftHow): Promise<boolean> {
-    const lifted = await this.#deps.map.remove(entry.key, entry.raw);
-    if (lifted) this.#deps.events.publish({ type: "quarantine.lifted", quarantine: entry.value, actor, reason, how });
-    return lifted;
+  async lift(entry: ReplicaEntry<Quarantine>, actor: string, reason: string | undefined, how: LiftHow, id: WriteId = { key: randomUUID() }): Promise<boolean> {
+    const atMs = this.#deps.clock();
+    const event = { type: "quarantine.lifted", quarantine: entry.value, actor, reason, how } as const;
+    const { removed, auditId, replayed } = await this.#deps.map.remove(entry.key, entry.raw, this.#deps.audited(event, atMs, id));
+    if (removed && !replayed) this.#deps.events.publish(event, { auditId }, atMs);
+    return removed;
   }
 
   #draft(decision: Decision, request: NormalisedRequest, policy: CompiledPolicy, scope: Scope, subject: string, offence = 1): Quarantine {
@@ -178,14 +185,16 @@ export class Quarantines {
     const raw = JSON.stringify(quarantine);
     const ttlMs = quarantine.expiresMs - quarantine.startMs;
     try {
-      const stored = await this.#deps.map.putIfAbsent(key, raw, ttlMs);
+      const atMs = this.#deps.clock();
+      const event = { type: "quarantine.created", quarantine, shared: true } as const;
+      const stored = await this.#deps.map.putIfAbsent(key, raw, ttlMs, this.#deps.audited(event, atMs, { key: randomUUID() }));
       if (!stored.created) {
         // Another replica's quarantine stands: a provisional copy of ours must not outlive it.
         this.#dropProvisional(key);
         return this.#existing(key, stored.raw) ?? quarantine;
       }
       this.#provisional.delete(key); // our write replaced it in the copy
-      this.#deps.events.publish({ type: "quarantine.created", quarantine, shared: true });
+      this.#deps.events.publish(event, { auditId: stored.auditId }, atMs);
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       // Enforced here until the shared map answers again; then shared (see #shareUnshared).
@@ -240,9 +249,10 @@ export class Quarantines {
     for (const [key, quarantine] of this.#unshared) {
       const remainingMs = quarantine.expiresMs - this.#deps.clock();
       try {
-        if (remainingMs > 0 && (await this.#deps.map.putIfAbsent(key, JSON.stringify(quarantine), remainingMs)).created) {
-          this.#deps.events.publish({ type: "quarantine.created", quarantine, shared: true });
-        }
+        const atMs = this.#deps.clock();
+        const event = { type: "quarantine.created", quarantine, shared: true } as const;
+        const stored = remainingMs > 0 ? await this.#deps.map.putIfAbsent(key, JSON.stringify(quarantine), remainingMs, this.#deps.audited(event, atMs, { key: randomUUID() })) : undefined;
+        if (stored?.created) this.#deps.events.publish(event, { auditId: stored.auditId }, atMs);
         this.#unshared.delete(key);
       } catch {
         return; // unreachable again: the next reload tries again

@@ -2,7 +2,8 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { ResponseEvent } from "./events.js";
 import type { Quarantine } from "./quarantine-record.js";
-import { SIGNATURE_HEADER, Webhooks, type DeliveryResult, type WebhookSender } from "./webhooks.js";
+import { auditRecordOf } from "./audit.js";
+import { SIGNATURE_HEADER, webhookPayloadOfRecord, Webhooks, type DeliveryResult, type WebhookSender } from "./webhooks.js";
 
 const SECRET = Buffer.from("webhook-secret-0123456789abcdef0123456789");
 
@@ -96,5 +97,26 @@ describe("webhooks", () => {
     webhooks.handle({ type: "rule.disabled", rule: "deny", actor: "token:a", policyVersion: "v1+rt.1" }, 0);
     await expect.poll(() => calls.length).toBe(1);
     expect(JSON.parse(calls[0]!.body)).toMatchObject({ type: "policy.changed", data: { change: "rule.disabled", rule: "deny" } });
+  });
+});
+
+describe("webhooks from the audit trail", () => {
+  const entry = (event: ResponseEvent, id = "1764000000000-0") => ({ id, record: JSON.parse(JSON.stringify(auditRecordOf(event, Date.UTC(2026, 10, 24, 9))!)) as Record<string, unknown> });
+
+  it("turns quarantine records into the quarantine's webhook, named after the record", () => {
+    const payload = webhookPayloadOfRecord(entry(created));
+    expect(payload).toMatchObject({ id: "1764000000000-0", auditId: "1764000000000-0", type: "quarantine.created", time: "2026-11-24T09:00:00.000Z" });
+    expect(payload!.data).toMatchObject({ id: "q-1", scope: "ip", subject: "pseudonym", rule: "trap", policyVersion: "v1", reasons: quarantine.reasons, actor: "system", offence: 1, shared: true, start: "2026-11-24T09:00:00.000Z", expires: "2026-11-24T09:15:00.000Z" });
+    const lift = webhookPayloadOfRecord(entry(lifted))!.data;
+    expect(lift).toMatchObject({ id: "q-1", actor: "token:alice", how: "id" });
+    expect(lift).not.toHaveProperty("reasons");
+  });
+
+  it("turns policy records into policy.changed, and leaves out what is not published", () => {
+    const disabled: ResponseEvent = { type: "rule.disabled", rule: "trap", actor: "token:alice", reason: "noisy", untilMs: Date.UTC(2026, 10, 24, 10), policyVersion: "v1+rt.abc" };
+    expect(webhookPayloadOfRecord(entry(disabled))).toMatchObject({ type: "policy.changed", data: { change: "rule.disabled", rule: "trap", actor: "token:alice", policyVersion: "v1+rt.abc", reason: "noisy", until: "2026-11-24T10:00:00.000Z" } });
+    expect(webhookPayloadOfRecord(entry({ type: "quarantine.restored", quarantine }))).toBeUndefined();
+    expect(webhookPayloadOfRecord(entry({ type: "enforcement.block", rule: "deny", reasons: [], policyVersion: "v1", decisionId: "d" }))).toBeUndefined();
+    expect(webhookPayloadOfRecord({ id: "1-0", record: { action: 42 } })).toBeUndefined();
   });
 });

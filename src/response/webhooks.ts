@@ -1,5 +1,7 @@
 import { createHmac, randomUUID } from "node:crypto";
-import type { ResponseEvent } from "./events.js";
+import type { AuditEntry } from "../state/audit-log.js";
+import type { AuditRecord } from "./audit.js";
+import type { EventMeta, ResponseEvent } from "./events.js";
 
 /** Sends one POST and resolves with the HTTP status; rejects on network errors and timeouts. */
 export type WebhookSender = (url: string, body: string, headers: Record<string, string>, timeoutMs: number) => Promise<number>;
@@ -26,6 +28,8 @@ export interface WebhookPayload {
   id: string;
   type: string;
   time: string;
+  /** The audit record written with the change this reports (audited writes: admin changes, quarantines). */
+  auditId?: string;
   data: Record<string, unknown>;
 }
 
@@ -37,8 +41,14 @@ export function signature(secret: Buffer, body: string, unixSeconds: number): st
 }
 
 /** The webhook a response event becomes; blocks, shadow matches and challenges are too many to send. */
-export function webhookPayload(event: ResponseEvent, atMs: number): WebhookPayload | undefined {
-  const envelope = (type: string, data: Record<string, unknown>): WebhookPayload => ({ id: randomUUID(), type, time: new Date(atMs).toISOString(), data });
+export function webhookPayload(event: ResponseEvent, atMs: number, meta: EventMeta = {}): WebhookPayload | undefined {
+  const envelope = (type: string, data: Record<string, unknown>): WebhookPayload => ({
+    id: randomUUID(),
+    type,
+    time: new Date(atMs).toISOString(),
+    ...(meta.auditId === undefined ? {} : { auditId: meta.auditId }),
+    data,
+  });
   switch (event.type) {
     case "quarantine.created":
     case "quarantine.lifted": {
@@ -61,6 +71,29 @@ export function webhookPayload(event: ResponseEvent, atMs: number): WebhookPaylo
       return envelope("policy.changed", { change: type, ...rest });
     }
   }
+}
+
+/** Trail actions that become webhooks; the others (blocks, shadow matches, challenges, restores) are too many or internal. */
+const PUBLISHED = new Set(["quarantine.created", "quarantine.lifted", "policy.loaded", "policy.rolled_back", "policy.override_cleared", "rule.disabled", "rule.enabled", "threshold.overridden", "threshold.cleared"]);
+
+/**
+ * The webhook an audit record becomes: what is published for state changes, so that every
+ * webhook has its record, and a change whose replica died before it could announce it is still
+ * announced (by whichever replica reads the record). The delivery id is the record's id, the
+ * same on a repeated delivery, so receivers de-duplicate on it.
+ */
+export function webhookPayloadOfRecord(entry: AuditEntry): WebhookPayload | undefined {
+  const record = entry.record as Partial<AuditRecord>;
+  if (typeof record.action !== "string" || !PUBLISHED.has(record.action)) return undefined;
+  const time = typeof record.time === "string" ? record.time : new Date().toISOString();
+  const envelope = (type: string, data: Record<string, unknown>): WebhookPayload => ({ id: entry.id, type, time, auditId: entry.id, data });
+  const { action, actor, scope, subject, rule, policyVersion, rationale, detail = {} } = record;
+  if (action.startsWith("quarantine.")) {
+    const { quarantineId, ...rest } = detail;
+    // A lift's record keeps no rationale (the creation's has it): its webhook has no reasons.
+    return envelope(action, { id: quarantineId, scope, subject, rule, policyVersion, ...(rationale ? { reasons: rationale } : {}), actor, ...rest });
+  }
+  return envelope("policy.changed", { change: action, actor, policyVersion, ...(rule === undefined ? {} : { rule }), ...detail });
 }
 
 interface Pending {
@@ -105,9 +138,17 @@ export class Webhooks {
     this.#queues = new Map(options.urls.map((url) => [url, []]));
   }
 
-  handle(event: ResponseEvent, atMs: number): void {
-    const payload = this.#closed ? undefined : webhookPayload(event, atMs);
-    if (!payload) return;
+  handle(event: ResponseEvent, atMs: number, meta: EventMeta = {}): void {
+    this.#enqueue(webhookPayload(event, atMs, meta));
+  }
+
+  /** An audit record read from the trail (see webhookPayloadOfRecord). */
+  handleRecord(entry: AuditEntry): void {
+    this.#enqueue(webhookPayloadOfRecord(entry));
+  }
+
+  #enqueue(payload: WebhookPayload | undefined): void {
+    if (!payload || this.#closed) return;
     const body = JSON.stringify(payload);
     for (const [url, queue] of this.#queues) {
       if (queue.length >= this.#options.queueSize) this.#options.onDelivery?.("dropped", queue.shift()!.payload.type);

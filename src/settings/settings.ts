@@ -50,6 +50,13 @@ export const settingsSchema = z
     redisUrl: z.string().optional().describe("redis://, rediss://, redis+cluster:// or redis+sentinel:// URL"),
     redisPasswordFile: z.string().optional().describe("File holding the Redis password (a mounted Secret), instead of one in the URL"),
     storeTimeout: durationMs.default(50).describe("Budget of one store call before local state is used"),
+    warmUpDecisions: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(100_000)
+      .default(600)
+      .describe("Warm-up decisions run before any port opens, so the first real Check is as fast as the hundredth (0: none)"),
     trustEventTime: flag.default(false).describe("Replay mode: trust the event times in requests"),
     maxClockSkew: durationMs.default(5 * 60_000).describe("With trustEventTime: how far an event time may lie ahead of the clock"),
     pseudonymKey: z.string().optional().describe("Key of the keyed pseudonyms (HMAC); random per process when no key is set. Prefer pseudonymKeyFile"),
@@ -62,6 +69,15 @@ export const settingsSchema = z
       .string()
       .optional()
       .describe("Breached-password SHA-1 list: a file of hashes, or a directory of 5-hex-prefix range files"),
+    geoipCityDatabase: z
+      .string()
+      .optional()
+      .describe("MaxMind-format (.mmdb) City or Country database: country and coordinates per address"),
+    geoipAsnDatabase: z.string().optional().describe("MaxMind-format (.mmdb) ASN database: autonomous system per address"),
+    hostingAsnsFile: z
+      .string()
+      .optional()
+      .describe("ASNs of hosting and data-centre providers, one per line; the list shipped in data/hosting-asns.txt when unset"),
     webhookUrls: z
       .union([z.array(z.string()), z.string().transform((text) => text.split(",").map((url) => url.trim()).filter((url) => url !== ""))])
       .pipe(z.array(z.url({ protocol: /^https?$/ })))

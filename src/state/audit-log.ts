@@ -8,6 +8,17 @@ export interface AuditLog {
   append(record: object, retention: AuditRetention): Promise<string>;
   /** Up to `count` entries in id order (newest first when `newestFirst`), within the bounds. */
   read(query: AuditRead): Promise<AuditEntry[]>;
+  /**
+   * Hands every entry appended from now on to one follower of `group` (each replica follows
+   * under its own `follower` name): what webhooks are published from. An entry whose follower
+   * did not confirm it (`handle` resolved) within a while goes to another, so an entry is
+   * handled at least once while any follower runs. The stream keeps the order.
+   */
+  follow(group: string, follower: string, handle: (entries: AuditEntry[]) => Promise<void>): Promise<AuditFollowing>;
+}
+
+export interface AuditFollowing {
+  close(): Promise<void>;
 }
 
 export interface AuditRetention {

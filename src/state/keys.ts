@@ -53,6 +53,11 @@ export function memberSetKey(namespace: string, entity: string, name: string): s
   return `${entityKeyPrefix(namespace, entity)}:m:${name}`;
 }
 
+/** `<namespace>:{<entity>}:v:<name>`: one integer (value.swap). */
+export function valueKey(namespace: string, entity: string, name: string): string {
+  return `${entityKeyPrefix(namespace, entity)}:v:${name}`;
+}
+
 /** `<namespace>:{<entity>}:b:<name>`: one hash of mean, variance, samples and lastPeriod. */
 export function baselineKey(namespace: string, entity: string, name: string): string {
   return `${entityKeyPrefix(namespace, entity)}:b:${name}`;

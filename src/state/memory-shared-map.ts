@@ -1,6 +1,12 @@
 import { randomUUID } from "node:crypto";
+import type { MemoryAuditLog } from "./memory-audit-log.js";
 import {
+  assertValidAuditedChange,
   assertValidMapKey,
+  IDEMPOTENCY_TTL_MS,
+  IdempotencyConflictError,
+  type AuditedChange,
+  type AuditedOutcome,
   assertValidMapWrite,
   type MapChange,
   type MapRemoval,
@@ -10,6 +16,9 @@ import {
   type MapWrite,
   type SharedMapStore,
 } from "./shared-map.js";
+
+/** Answers of audited writes by idempotency key, shared by the maps of one backend. */
+export type IdempotencyMemory = Map<string, { fingerprint: string; answer: object; expiresMs: number }>;
 
 interface Entry {
   value: string;
@@ -27,32 +36,66 @@ export class MemorySharedMap implements SharedMapStore {
   readonly #listeners = new Set<(change: MapChange) => void>();
   readonly #clock: () => number;
   readonly #epoch = randomUUID();
+  readonly #audit: MemoryAuditLog | undefined;
+  readonly #idempotency: IdempotencyMemory;
   #seq = 0;
 
-  constructor(options: { clock?: () => number } = {}) {
+  /** `audit` (the backend's log) is needed for audited writes; without it they are refused. */
+  constructor(options: { clock?: () => number; audit?: MemoryAuditLog; idempotency?: IdempotencyMemory } = {}) {
     this.#clock = options.clock ?? (() => Date.now());
+    this.#audit = options.audit;
+    this.#idempotency = options.idempotency ?? new Map();
   }
 
-  async put(key: string, value: string, ttlMs: number): Promise<MapWrite> {
+  async put(key: string, value: string, ttlMs: number, audited?: AuditedChange): Promise<MapWrite & AuditedOutcome> {
     assertValidMapWrite(key, value, ttlMs);
-    return this.#write(key, value, ttlMs);
+    assertValidAuditedChange(audited);
+    return this.#audited(audited, () => ({ changed: true, answer: this.#write(key, value, ttlMs) }));
   }
 
-  async putIfAbsent(key: string, value: string, ttlMs: number): Promise<MapWrite & { created: boolean }> {
+  async putIfAbsent(key: string, value: string, ttlMs: number, audited?: AuditedChange): Promise<MapWrite & { created: boolean } & AuditedOutcome> {
     assertValidMapWrite(key, value, ttlMs);
-    const existing = this.#live(key);
-    if (existing) return { created: false, value: existing.value, ...this.#version() };
-    return { created: true, ...this.#write(key, value, ttlMs) };
+    assertValidAuditedChange(audited);
+    return this.#audited<MapWrite & { created: boolean }>(audited, () => {
+      const existing = this.#live(key);
+      if (existing) return { changed: false, answer: { created: false, value: existing.value, ...this.#version() } };
+      return { changed: true, answer: { created: true, ...this.#write(key, value, ttlMs) } };
+    });
   }
 
-  async remove(key: string, expected?: string): Promise<MapRemoval> {
+  async remove(key: string, expected?: string, audited?: AuditedChange): Promise<MapRemoval & AuditedOutcome> {
     assertValidMapKey(key);
-    const existing = this.#live(key);
-    if (!existing || (expected !== undefined && existing.value !== expected)) return { removed: false, ...this.#version() };
-    this.#entries.delete(key);
-    this.#seq += 1;
-    this.#announce({ op: "remove", key, ...this.#version() });
-    return { removed: true, value: existing.value, ...this.#version() };
+    assertValidAuditedChange(audited);
+    return this.#audited<MapRemoval>(audited, () => {
+      const existing = this.#live(key);
+      if (!existing || (expected !== undefined && existing.value !== expected)) return { changed: false, answer: { removed: false, ...this.#version() } };
+      this.#entries.delete(key);
+      this.#seq += 1;
+      this.#announce({ op: "remove", key, ...this.#version() });
+      return { changed: true, answer: { removed: true, value: existing.value, ...this.#version() } };
+    });
+  }
+
+  /**
+   * The same steps as the Redis script: a known key answers as before; otherwise the change,
+   * then its record when it changed something, then the answer kept under the key. One
+   * synchronous step, so nothing interleaves.
+   */
+  #audited<T extends object>(audited: AuditedChange | undefined, change: () => { changed: boolean; answer: T }): T & AuditedOutcome {
+    if (!audited) return change().answer;
+    if (!this.#audit) throw new TypeError("audited writes need the backend's audit log");
+    const now = this.#clock();
+    for (const [key, kept] of this.#idempotency) if (kept.expiresMs <= now) this.#idempotency.delete(key);
+    const fingerprint = audited.fingerprint ?? "";
+    const kept = this.#idempotency.get(audited.idempotencyKey);
+    if (kept) {
+      if (kept.fingerprint !== fingerprint) throw new IdempotencyConflictError();
+      return { ...(kept.answer as T & AuditedOutcome), replayed: true };
+    }
+    const { changed, answer } = change();
+    const outcome: T & AuditedOutcome = changed ? { ...answer, auditId: this.#audit.appendNow(audited.record, audited.retention) } : answer;
+    this.#idempotency.set(audited.idempotencyKey, { fingerprint, answer: outcome, expiresMs: now + IDEMPOTENCY_TTL_MS });
+    return outcome;
   }
 
   async snapshot(): Promise<MapSnapshot> {

@@ -9,6 +9,7 @@ import {
   memberSetKey,
   takeBucketKeys,
   takeTtlMs,
+  valueKey,
   windowBucketKeys,
   windowKeyTtlMs,
 } from "./keys.js";
@@ -26,6 +27,7 @@ import {
   type MemberAdd,
   type MemberCheck,
   type Store,
+  type ValueSwap,
   type WindowAdd,
   type WindowTake,
 } from "./store.js";
@@ -147,6 +149,8 @@ export class MemoryStore implements Store {
         return this.#memberCheck(entity, op);
       case "member.add":
         return this.#memberAdd(entity, op, nowMs);
+      case "value.swap":
+        return this.#valueSwap(entity, op);
       case "window.take":
         return this.#takeAll(entity, [op], nowMs)[0]!;
       default: {
@@ -206,6 +210,14 @@ export class MemoryStore implements Store {
     members.trimToNewest(op.maxMembers);
     this.#write(key, { members }, op.retentionMs);
     return members.size;
+  }
+
+  /** Like GET, then SET + PEXPIRE when there is a value. */
+  #valueSwap(entity: string, op: ValueSwap): number {
+    const key = valueKey(DEFAULT_NAMESPACE, entity, op.name);
+    const before = this.#counter(key);
+    if (op.value !== undefined) this.#write(key, op.value, op.retentionMs!);
+    return before;
   }
 
   /** Like INCRBY + PEXPIRE: every write restarts the key's time to live. */

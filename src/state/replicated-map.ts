@@ -1,4 +1,4 @@
-import type { MapChange, MapSubscription, MapVersion, SharedMapStore } from "./shared-map.js";
+import type { AuditedChange, AuditedOutcome, MapChange, MapSubscription, MapVersion, SharedMapStore } from "./shared-map.js";
 import { StoreUnavailableError } from "./store.js";
 
 /** One entry of the local copy. `raw` is the stored text, needed for conditional removals. */
@@ -136,23 +136,25 @@ export class ReplicatedMap<V> {
     return this.#stale;
   }
 
-  async put(key: string, raw: string, ttlMs: number): Promise<void> {
-    const result = await this.#store.put(key, raw, ttlMs);
-    this.#applyOwn(result, { op: "put", key, value: raw, ttlMs, epoch: result.epoch, seq: result.seq });
+  /** With `audited`, the change and its audit record are one write (see AuditedChange). */
+  async put(key: string, raw: string, ttlMs: number, audited?: AuditedChange): Promise<AuditedOutcome> {
+    const result = await this.#store.put(key, raw, ttlMs, audited);
+    if (!result.replayed) this.#applyOwn(result, { op: "put", key, value: raw, ttlMs, epoch: result.epoch, seq: result.seq });
+    return { auditId: result.auditId, replayed: result.replayed };
   }
 
   /** Returns the entry now stored under `key`, and whether this call created it. */
-  async putIfAbsent(key: string, raw: string, ttlMs: number): Promise<{ created: boolean; raw: string }> {
-    const result = await this.#store.putIfAbsent(key, raw, ttlMs);
-    if (result.created) this.#applyOwn(result, { op: "put", key, value: raw, ttlMs, epoch: result.epoch, seq: result.seq });
-    return { created: result.created, raw: result.value };
+  async putIfAbsent(key: string, raw: string, ttlMs: number, audited?: AuditedChange): Promise<{ created: boolean; raw: string } & AuditedOutcome> {
+    const result = await this.#store.putIfAbsent(key, raw, ttlMs, audited);
+    if (result.created && !result.replayed) this.#applyOwn(result, { op: "put", key, value: raw, ttlMs, epoch: result.epoch, seq: result.seq });
+    return { created: result.created, raw: result.value, auditId: result.auditId, replayed: result.replayed };
   }
 
   /** Removes `key` if it still holds `expectedRaw`; true when this call removed it. */
-  async remove(key: string, expectedRaw?: string): Promise<boolean> {
-    const result = await this.#store.remove(key, expectedRaw);
-    if (result.removed) this.#applyOwn(result, { op: "remove", key, epoch: result.epoch, seq: result.seq });
-    return result.removed;
+  async remove(key: string, expectedRaw?: string, audited?: AuditedChange): Promise<{ removed: boolean } & AuditedOutcome> {
+    const result = await this.#store.remove(key, expectedRaw, audited);
+    if (result.removed && !result.replayed) this.#applyOwn(result, { op: "remove", key, epoch: result.epoch, seq: result.seq });
+    return { removed: result.removed, auditId: result.auditId, replayed: result.replayed };
   }
 
   /**

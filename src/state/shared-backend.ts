@@ -2,7 +2,7 @@ import type { AuditLog } from "./audit-log.js";
 import { MemoryDecisionRecordStore, type DecisionRecordStore } from "./decision-records.js";
 import { MemoryDecisionStatsStore, type DecisionStatsStore } from "./decision-stats.js";
 import { MemoryAuditLog } from "./memory-audit-log.js";
-import { MemorySharedMap } from "./memory-shared-map.js";
+import { MemorySharedMap, type IdempotencyMemory } from "./memory-shared-map.js";
 import { assertValidMapName, type SharedMapStore } from "./shared-map.js";
 
 /**
@@ -25,9 +25,10 @@ export interface SharedBackend {
 
 export class MemorySharedBackend implements SharedBackend {
   readonly kind = "memory";
-  readonly audit: AuditLog;
+  readonly audit: MemoryAuditLog;
   readonly stats: DecisionStatsStore;
   readonly decisions: DecisionRecordStore;
+  readonly #idempotency: IdempotencyMemory = new Map();
   readonly #maps = new Map<string, MemorySharedMap>();
   readonly #clock: (() => number) | undefined;
 
@@ -42,7 +43,7 @@ export class MemorySharedBackend implements SharedBackend {
     assertValidMapName(name);
     let map = this.#maps.get(name);
     if (!map) {
-      map = new MemorySharedMap({ clock: this.#clock });
+      map = new MemorySharedMap({ clock: this.#clock, audit: this.audit, idempotency: this.#idempotency });
       this.#maps.set(name, map);
     }
     return map;

@@ -1,3 +1,6 @@
+import { assertValidRetention, type AuditRetention } from "./audit-log.js";
+import { StoreUnavailableError } from "./store.js";
+
 /**
  * The second storage port, for the response engine: small keyed collections that every replica
  * holds in full and keeps in sync (active quarantines, runtime overrides, policy versions).
@@ -13,16 +16,19 @@
  * each replica drops its copy by the same rule. Values are opaque strings (JSON by convention).
  */
 export interface SharedMapStore {
-  /** Writes `value` under `key` (replacing any), announces it, and returns the change's number. */
-  put(key: string, value: string, ttlMs: number): Promise<MapWrite>;
+  /**
+   * Writes `value` under `key` (replacing any), announces it, and returns the change's number.
+   * With `audited`, see AuditedChange: the record is appended in the same atomic step.
+   */
+  put(key: string, value: string, ttlMs: number, audited?: AuditedChange): Promise<MapWrite & AuditedOutcome>;
   /** Writes only when `key` holds nothing; otherwise returns what it holds, unchanged. */
-  putIfAbsent(key: string, value: string, ttlMs: number): Promise<MapWrite & { created: boolean }>;
+  putIfAbsent(key: string, value: string, ttlMs: number, audited?: AuditedChange): Promise<MapWrite & { created: boolean } & AuditedOutcome>;
   /**
    * Removes `key` when it holds `expected` (any value when `expected` is undefined), announces
    * it, and returns the removed value. A conditional removal cannot take away a newer value
    * that another replica wrote meanwhile.
    */
-  remove(key: string, expected?: string): Promise<MapRemoval>;
+  remove(key: string, expected?: string, audited?: AuditedChange): Promise<MapRemoval & AuditedOutcome>;
   /** Every live entry with its remaining time to live, and the change number it reflects. */
   snapshot(): Promise<MapSnapshot>;
   /** The current epoch and change number, to notice missed announcements cheaply. */
@@ -33,6 +39,66 @@ export interface SharedMapStore {
    * changes may have been missed, so the caller reloads.
    */
   subscribe(onChange: (change: MapChange) => void, onResubscribed: () => void): Promise<MapSubscription>;
+}
+
+/**
+ * A change and its audit record, written together or not at all (an admin write: a lift, an
+ * override, a rollback, a quarantine by hand). The record is appended only when the change
+ * happens (a put-if-absent that finds an entry, or a conditional removal that finds another
+ * value, appends nothing).
+ *
+ * The idempotency key names the change: a second write with the same key changes nothing and
+ * answers what the first answered (`replayed`), for a day; the same key with another
+ * `fingerprint` (another request body) is refused with IdempotencyConflictError.
+ *
+ * An audited write that fails with StoreUnavailableError was not applied and will not be
+ * later: a store that keeps commands queued (Redis while it hangs) must refuse them once the
+ * caller has given up (see redis/shared-map.ts). The one case left is a reply lost on the way
+ * back after the change was made (WriteInDoubtError): the store then finds out in the
+ * background, from the idempotency record, and calls `onAppliedLater` if it had been applied,
+ * so the caller can still announce it; a retry with the same key tells the same.
+ */
+export interface AuditedChange {
+  record: object;
+  retention: AuditRetention;
+  idempotencyKey: string;
+  fingerprint?: string;
+  onAppliedLater?: (outcome: { auditId: string }) => void;
+}
+
+/**
+ * An audited write whose reply did not come back in time. The store refuses to run it past its
+ * deadline, so it almost certainly did not happen; if its reply was lost instead, it did, and
+ * `onAppliedLater` says so.
+ */
+export class WriteInDoubtError extends StoreUnavailableError {}
+
+export interface AuditedOutcome {
+  /** The audit entry's id when this write appended one (or, replayed, when the first did). */
+  auditId?: string;
+  /** True when an earlier write with the same idempotency key answered for this one. */
+  replayed?: boolean;
+}
+
+/** How long an idempotency key is remembered. */
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
+
+/** The same idempotency key came with another request: nothing was changed. */
+export class IdempotencyConflictError extends Error {
+  constructor() {
+    super("this idempotency key was used for another request; nothing was changed");
+    this.name = "IdempotencyConflictError";
+  }
+}
+
+export function assertValidAuditedChange(audited: AuditedChange | undefined): void {
+  if (!audited) return;
+  const key = audited.idempotencyKey;
+  if (typeof key !== "string" || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw new TypeError(`idempotency key must be a string of 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+  }
+  assertValidRetention(audited.retention);
 }
 
 export interface MapVersion {

@@ -73,6 +73,19 @@ export interface MemberAdd {
 }
 
 /**
+ * Read the integer kept under `name` (0 when there is none) and, when `value` is given, replace
+ * it, keeping it `retentionMs` after this write. Returns the value before the call. For the one
+ * latest fact about an entity that must be compared with the next one (the place and time of an
+ * account's last login, packed into one safe integer).
+ */
+export interface ValueSwap {
+  op: "value.swap";
+  name: string;
+  value?: number;
+  retentionMs?: number;
+}
+
+/**
  * Take `amount` hits from a window's quota of `limit`, all or nothing: the takes of one apply()
  * call (which then holds nothing but takes) are counted together, and only if every one of them
  * fits (count before the take + amount ≤ limit). A denied request thus eats no quota, not even
@@ -103,7 +116,7 @@ export interface WindowTake {
  */
 export type WindowAlgorithm = "fixed" | "sliding";
 
-export type EntityOp = WindowAdd | WindowTake | DistinctAdd | MemberCheck | MemberAdd;
+export type EntityOp = WindowAdd | WindowTake | DistinctAdd | MemberCheck | MemberAdd | ValueSwap;
 
 export interface BaselineObservation {
   /** A monotonically increasing period number, e.g. the minute since the epoch. */
@@ -210,6 +223,8 @@ function assertValidOp(op: EntityOp): void {
       return assertValidMemberCheck(op);
     case "member.add":
       return assertValidMemberAdd(op);
+    case "value.swap":
+      return assertValidValueSwap(op);
     default: {
       const unknown: never = op;
       throw new TypeError(`unknown store op ${JSON.stringify((unknown as { op?: unknown }).op)}`);
@@ -256,6 +271,15 @@ function assertValidMemberAdd(op: MemberAdd): void {
     throw new TypeError(`member.add maxMembers must be an integer from 1 to ${MAX_REMEMBERED_MEMBERS}, got ${String(op.maxMembers)} (${op.name})`);
   }
   assertValidRetention(op.op, op.name, op.retentionMs);
+}
+
+function assertValidValueSwap(op: ValueSwap): void {
+  assertValidName(op);
+  if (op.value === undefined) return;
+  if (!Number.isSafeInteger(op.value) || op.value < 0) {
+    throw new TypeError(`value.swap value must be a non-negative safe integer, got ${String(op.value)} (${op.name})`);
+  }
+  assertValidRetention(op.op, op.name, op.retentionMs as number);
 }
 
 /** Longest accepted member of a distinct count or remembered set. */

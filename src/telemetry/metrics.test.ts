@@ -49,12 +49,14 @@ describe("createMetrics", () => {
     expect(text).not.toContain('version="1"');
   });
 
-  it("buckets decision durations from 100 µs to 200 ms", async () => {
+  it("buckets decision durations from 100 µs to past the 200 ms ext_authz timeout", async () => {
     const metrics = createMetrics();
     metrics.decisionDuration.observe({ transport: "authz" }, 0.0003);
     const text = await metrics.metricsText();
     expect(text).toContain('palisade_decision_duration_seconds_bucket{le="0.0001",transport="authz"} 0');
     expect(text).toContain('palisade_decision_duration_seconds_bucket{le="0.0005",transport="authz"} 1');
     expect(text).toContain('palisade_decision_duration_seconds_bucket{le="0.2",transport="authz"} 1');
+    // Buckets on both sides of Envoy's 200 ms ext_authz timeout.
+    for (const le of ["0.15", "0.25", "0.5", "1"]) expect(text).toContain(`palisade_decision_duration_seconds_bucket{le="${le}",transport="authz"} 1`);
   });
 });

@@ -11,8 +11,13 @@ import { createRedisSharedBackend, type RedisSharedBackend } from "../../src/sta
 import { HOUR_MS, MAX_STATS_FIELDS, MINUTE_MS, STATS_OVERFLOW_FIELD } from "../../src/state/decision-stats.js";
 import { MAX_RECORD_MINUTES, type DecisionRecordWrite } from "../../src/state/decision-records.js";
 import { ReplicatedMap } from "../../src/state/replicated-map.js";
+import type { AuditEntry } from "../../src/state/audit-log.js";
 import { MemorySharedBackend, type SharedBackend } from "../../src/state/shared-backend.js";
-import type { MapChange } from "../../src/state/shared-map.js";
+import { RedisCommands, type ResponseScript } from "../../src/state/redis/commands.js";
+import { RedisSharedMap } from "../../src/state/redis/shared-map.js";
+import { RedisSubscriber } from "../../src/state/redis/subscriber.js";
+import { IdempotencyConflictError, WriteInDoubtError, type MapChange } from "../../src/state/shared-map.js";
+import { StoreUnavailableError } from "../../src/state/store.js";
 import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 
 const RETENTION = { maxEntries: 1000, maxAgeMs: 60_000 };
@@ -109,6 +114,53 @@ function contract(name: string, open: () => Promise<Harness>) {
     });
   });
 
+  describe(`${name}: audited changes`, () => {
+    let h: Harness;
+    beforeAll(async () => void (h = await open()));
+    let n = 0;
+    const audited = (record: object, key = `idem-${name}-${++n}-${Date.now()}`, fingerprint?: string) => ({ record, retention: RETENTION, idempotencyKey: key, fingerprint });
+    const trail = async () => (await h.a.audit.read({ count: 1000, newestFirst: false })).map((entry) => entry);
+
+    it("writes the change and its record together, and the record only when something changed", async () => {
+      const map = h.a.map(freshName());
+      const put = await map.put("k", "v1", 60_000, audited({ action: "put-k" }));
+      expect(put.auditId).toMatch(/^\d+-\d+$/);
+      const created = await map.putIfAbsent("p", "first", 60_000, audited({ action: "create-p" }));
+      const refused = await map.putIfAbsent("p", "second", 60_000, audited({ action: "create-p-again" }));
+      expect(created).toMatchObject({ created: true, auditId: expect.any(String) });
+      expect(refused).toMatchObject({ created: false, value: "first" });
+      expect(refused.auditId).toBeUndefined();
+      const missed = await map.remove("k", "other", audited({ action: "remove-k-stale" }));
+      const removed = await map.remove("k", "v1", audited({ action: "remove-k" }));
+      expect(missed).toMatchObject({ removed: false });
+      expect(removed).toMatchObject({ removed: true, value: "v1", auditId: expect.any(String) });
+      const entries = await trail();
+      const actions = entries.map((e) => e.record.action);
+      expect(actions).toEqual(expect.arrayContaining(["put-k", "create-p", "remove-k"]));
+      expect(actions).not.toContain("create-p-again");
+      expect(actions).not.toContain("remove-k-stale");
+      expect(entries.find((e) => e.record.action === "remove-k")!.id).toBe(removed.auditId);
+    });
+
+    it("answers a repeated idempotency key as the first time, without a second change or record", async () => {
+      const map = h.a.map(freshName());
+      const first = await map.putIfAbsent("q", "one", 60_000, audited({ action: "idem-once" }, `same-${name}`, "f1"));
+      await map.remove("q");
+      const again = await map.putIfAbsent("q", "two", 60_000, audited({ action: "idem-once" }, `same-${name}`, "f1"));
+      expect(again).toMatchObject({ created: true, value: "one", auditId: first.auditId, replayed: true });
+      expect((await map.snapshot()).entries.has("q")).toBe(false); // nothing written the second time
+      expect((await trail()).filter((e) => e.record.action === "idem-once")).toHaveLength(1);
+      await expect(map.putIfAbsent("q", "two", 60_000, audited({ action: "x" }, `same-${name}`, "f2"))).rejects.toThrow(IdempotencyConflictError);
+    });
+
+    it("rejects bad audited input before writing", async () => {
+      const map = h.a.map(freshName());
+      await expect(map.put("k", "v", 1000, audited({}, ""))).rejects.toThrow(TypeError);
+      await expect(map.put("k", "v", 1000, { ...audited({}), retention: { maxEntries: 0, maxAgeMs: 1 } })).rejects.toThrow(TypeError);
+      expect((await map.snapshot()).entries.size).toBe(0);
+    });
+  });
+
   describe(`${name}: replicated copies`, () => {
     let h: Harness;
     beforeAll(async () => void (h = await open()));
@@ -121,7 +173,7 @@ function contract(name: string, open: () => Promise<Harness>) {
       await a.put("k", "v", 60_000);
       expect(a.get("k")?.value).toBe("v");
       await expect.poll(() => b.get("k")?.value, { timeout: 1000 }).toBe("v");
-      expect(await b.remove("k", "v")).toBe(true);
+      expect(await b.remove("k", "v")).toMatchObject({ removed: true });
       expect(b.get("k")).toBeUndefined();
       await expect.poll(() => a.get("k"), { timeout: 1000 }).toBeUndefined();
       await Promise.all([a.stop(), b.stop()]);
@@ -157,6 +209,27 @@ function contract(name: string, open: () => Promise<Harness>) {
       expect(oldest.filter((e) => e.record.marker === "paging").map((e) => e.record.n)).toEqual([0, 1, 2, 3, 4]);
       const none = await log.read({ count: 10, newestFirst: true, toMs: before - 60_000 });
       expect(none.filter((e) => e.record.marker === "paging")).toEqual([]);
+    });
+
+    it("hands each entry appended after following to one follower of a group, and every group its own copy", async () => {
+      const group = `g${++mapCounter}`;
+      await h.a.audit.append({ warm: true }, RETENTION); // a fresh time to live for the stream
+      const seen: Record<string, AuditEntry[]> = { a: [], b: [], other: [] };
+      const follow = (backend: SharedBackend, groupName: string, who: string) =>
+        backend.audit.follow(groupName, who, async (entries) => void seen[who]!.push(...entries.filter((e) => e.record.marker === group)));
+      const followers = [await follow(h.a, group, "a"), await follow(h.b, group, "b"), await follow(h.a, `${group}-other`, "other")];
+      try {
+        const ids: string[] = [];
+        for (let i = 0; i < 6; i++) ids.push(await (i % 2 ? h.a : h.b).audit.append({ n: i, marker: group }, RETENTION));
+        const handled = () => [...seen.a!, ...seen.b!].map((e) => e.id).sort(compareIds);
+        await expect.poll(handled, { timeout: 3_000 }).toEqual(ids);
+        await expect.poll(() => seen.other!.map((e) => e.id), { timeout: 3_000 }).toEqual(ids);
+        expect(seen.other!.map((e) => e.record.n)).toEqual([0, 1, 2, 3, 4, 5]);
+        await sleep(100);
+        expect(handled()).toEqual(ids); // once each, not again
+      } finally {
+        await Promise.all(followers.map((f) => f.close()));
+      }
     });
 
     it("keeps at most maxEntries, and nothing older than maxAge", async () => {
@@ -341,7 +414,68 @@ describe.skipIf(privateRedisUnsupported)("on Redis Cluster", () => {
 });
 
 describe("redis only", () => {
-  it("gives every key a time to live and keeps one map in one hash slot", async () => {
+  it("carries over what an earlier version kept under its own keys, once, with ids and times to live", async () => {
+    const admin = new Redis(redis.url);
+    const { a } = await openRedis(redis.url);
+    try {
+      await admin.flushdb();
+      const now = Number((await admin.time())[0]) * 1000;
+      await admin.hset("palisade:{map:quarantines}:e", "ip:old", '{"id":"q-old"}', "ip:gone", '{"id":"q-gone"}');
+      await admin.zadd("palisade:{map:quarantines}:d", now + 60_000, "ip:old", now - 1_000, "ip:gone");
+      await admin.hset("palisade:{map:quarantines}:m", "epoch", "legacy-epoch", "seq", "7");
+      await admin.xadd("palisade:{audit}:log", "1700000000000-0", "r", '{"action":"quarantine.created"}');
+      await admin.pexpire("palisade:{audit}:log", 90_000);
+      const backend = a as RedisSharedBackend;
+      expect(await backend.migrateLegacyKeys()).toBe(2); // one live entry, one record
+      const snapshot = await a.map("quarantines").snapshot();
+      expect([...snapshot.entries.keys()]).toEqual(["ip:old"]);
+      expect(snapshot.entries.get("ip:old")!.ttlMs).toBeGreaterThan(55_000);
+      expect(await a.audit.read({ count: 10, newestFirst: false })).toEqual([{ id: "1700000000000-0", record: { action: "quarantine.created" } }]);
+      expect(await admin.pttl("palisade:{response}:audit")).toBeGreaterThan(80_000);
+      await a.map("quarantines").remove("ip:old");
+      expect(await backend.migrateLegacyKeys()).toBe(0); // the current keys are in use now
+      expect((await a.map("quarantines").snapshot()).entries.size).toBe(0);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  it("finds out in the background that a write whose reply was lost was applied, and says so once", async () => {
+    const client = new Redis(redis.url);
+    const subscriber = new Redis(redis.url);
+    const real = new RedisCommands(client, 1_000);
+    // The script runs on Redis; only its reply goes missing, as when the caller's timer fires first.
+    const lossy = {
+      timeoutMs: real.timeoutMs,
+      call: real.call.bind(real),
+      script: async (name: ResponseScript, keys: readonly string[], args: readonly string[]) => {
+        const reply = await real.script(name, keys, args);
+        if (name === "palisadeMapAudited") throw new StoreUnavailableError("reply lost on the way back");
+        return reply;
+      },
+    } as unknown as RedisCommands;
+    try {
+      const map = new RedisSharedMap(lossy, new RedisSubscriber(subscriber), "palisade", freshName());
+      const told: string[] = [];
+      let resolveApplied: (auditId: string) => void = () => {};
+      const applied = new Promise<string>((resolve) => (resolveApplied = resolve));
+      const onAppliedLater = ({ auditId }: { auditId: string }) => (told.push(auditId), resolveApplied(auditId));
+      const audited = { record: { action: "lost-reply" }, retention: RETENTION, idempotencyKey: `lost-${Date.now()}`, onAppliedLater };
+      await expect(map.put("k", "v", 60_000, audited)).rejects.toThrow(WriteInDoubtError);
+      const auditId = await applied;
+      expect((await map.snapshot()).entries.get("k")?.value).toBe("v");
+      const { a } = await openRedis(redis.url);
+      const entries = await a.audit.read({ count: 1000, newestFirst: true });
+      expect(entries.find((e) => e.id === auditId)?.record).toEqual({ action: "lost-reply" });
+      await sleep(1_200);
+      expect(told).toHaveLength(1);
+    } finally {
+      client.disconnect();
+      subscriber.disconnect();
+    }
+  });
+
+  it("gives every key a time to live and keeps the maps and the audit stream in one hash slot", async () => {
     const { a } = await openRedis(redis.url);
     const name = freshName();
     await a.map(name).put("k", "v", 30_000);
@@ -351,7 +485,7 @@ describe("redis only", () => {
     await a.decisions.write([{ minuteMs: minute, field: "0123456789abcdef", overflowField: "o0123456789ab", record, overflowRecord: record, count: 1, lastMs: minute }], { retentionMs: 40_000, perMinute: 10 });
     const admin = new Redis(redis.url);
     try {
-      const keys = [...(await admin.keys(`palisade:{map:${name}}:*`)), "palisade:{audit}:log", `palisade:{decisions}:m:${minute}`];
+      const keys = [...(await admin.keys(`palisade:{response}:map:${name}:*`)), "palisade:{response}:audit", `palisade:{decisions}:m:${minute}`];
       expect(keys).toHaveLength(5);
       for (const key of keys) {
         const ttl = await admin.pttl(key);

@@ -395,6 +395,20 @@ function storeContract(harness: StoreHarness): void {
     });
   });
 
+  describe("values", () => {
+    it("reads 0 without writing, swaps in a value and returns the one before, per entity and name", async () => {
+      const read = { op: "value.swap", name: "travel" } as const;
+      const write = (value: number) => ({ op: "value.swap", name: "travel", value, retentionMs: 10 * SECOND }) as const;
+      expect(await store.apply("user1", [read], T0)).toEqual([0]);
+      expect(await harness.keyCount()).toBe(0);
+      const big = 2 ** 53 - 1;
+      expect(await store.apply("user1", [write(big), read, write(7)], T0)).toEqual([0, big, big]);
+      expect(await store.apply("user1", [read], T0)).toEqual([7]);
+      expect(await store.apply("user2", [read, { op: "value.swap", name: "other" }], T0)).toEqual([0, 0]);
+      await expect(store.apply("user1", [{ op: "value.swap", name: "travel", value: 1.5, retentionMs: SECOND }], T0)).rejects.toThrow(TypeError);
+    });
+  });
+
   describe("baselines", () => {
     it("starts from the first observation", async () => {
       expect(await store.observeBaseline("site:login", "rate", observe(100, 42))).toEqual({ mean: 42, variance: 0, samples: 1, lastPeriod: 100 });

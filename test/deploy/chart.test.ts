@@ -220,6 +220,22 @@ describeWithChartTools("rendered in cluster mode (defaults)", () => {
     expect(chart.notes).toContain("subPath");
   });
 
+  it("mounts GeoIP databases from a volume and points the settings at them", () => {
+    const custom = render({ geoip: { volume: { persistentVolumeClaim: { claimName: "geoip" } }, cityDatabase: "GeoLite2-City.mmdb", asnDatabase: "GeoLite2-ASN.mmdb", hostingAsnsFile: "" } });
+    const pod = find(custom.objects, "Deployment", "palisade").spec.template.spec;
+    const env = Object.fromEntries(pod.containers[0].env.map((e: any) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      PALISADE_GEOIP_CITY_DATABASE: "/etc/palisade/geoip/GeoLite2-City.mmdb",
+      PALISADE_GEOIP_ASN_DATABASE: "/etc/palisade/geoip/GeoLite2-ASN.mmdb",
+    });
+    expect(env.PALISADE_HOSTING_ASNS_FILE).toBeUndefined();
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: "palisade-geoip", mountPath: "/etc/palisade/geoip", readOnly: true });
+    expect(pod.volumes).toContainEqual({ name: "palisade-geoip", persistentVolumeClaim: { claimName: "geoip" } });
+    expect(Object.keys(env).filter((name) => name.includes("GEOIP"))).toHaveLength(2);
+    const plain = find(objects, "Deployment", "palisade").spec.template.spec;
+    expect(plain.volumes.map((v: any) => v.name)).not.toContain("palisade-geoip");
+  });
+
   it("external-redis and monitoring: a password Secret, all Secrets, ServiceMonitor, fixed replicas", () => {
     const custom = render({ ...COMBINATIONS["external-redis"], ...COMBINATIONS.monitoring });
     expect(custom.objects.some((o) => o.metadata.name === "palisade-redis")).toBe(false);

@@ -116,7 +116,7 @@ describe("Grafana dashboard", () => {
 describeWithChartTools("the chart's PrometheusRule and dashboard ConfigMap", () => {
   const objects = render({ prometheusRule: { enabled: true }, grafanaDashboard: { enabled: true } }).objects;
 
-  it("alerts on store down, rejected reloads, p99 near the timeout, mitigation surges and webhook failures", () => {
+  it("alerts on store down, rejected reloads, p99 near the timeout, mitigation surges, webhook and feed failures", () => {
     const rules: { alert: string; expr: string }[] = find(objects, "PrometheusRule", "palisade").spec.groups.flatMap((group: any) => group.rules);
     expect(rules.map((rule) => rule.alert)).toEqual([
       "PalisadeStoreDown",
@@ -125,6 +125,7 @@ describeWithChartTools("the chart's PrometheusRule and dashboard ConfigMap", () 
       "PalisadeDecisionLatencyNearTimeout",
       "PalisadeMitigationSurge",
       "PalisadeWebhookFailures",
+      "PalisadeReputationFeedFailing",
     ]);
     expect(problems(rules.map((rule) => rule.expr))).toEqual([]);
     expect(rules.find((rule) => rule.alert === "PalisadeDecisionLatencyNearTimeout")!.expr).toMatch(/> 0\.2$/);

@@ -26,6 +26,8 @@ export interface RedisServerHandle {
 export interface RedisServerOptions {
   /** A one-node Redis Cluster owning all 16384 slots, so Cluster clients can be tested. */
   cluster?: boolean;
+  /** A Cluster node owning no slots yet, to be joined with others (see redis-topologies.ts). */
+  clusterNode?: boolean;
   extraArgs?: string[];
 }
 
@@ -57,7 +59,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const dir = scratchDir();
   const args = [
     "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
-    ...(options.cluster ? clusterArgs(dir) : []),
+    ...(options.cluster || options.clusterNode ? clusterArgs(dir) : []),
     ...(options.extraArgs ?? []),
   ];
   const server = new LocalProcess("redis-server", args, port);
@@ -72,12 +74,16 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   };
 }
 
-/** A Sentinel watching the server on `masterPort` under `masterName` (quorum 1). */
-export async function startRedisSentinel(masterPort: number, masterName: string): Promise<RedisServerHandle> {
+/**
+ * A Sentinel watching the server on `masterPort` under `masterName` (quorum 1 unless given).
+ * `extraConfig` lines follow the monitor line, e.g. `sentinel down-after-milliseconds …`.
+ */
+export async function startRedisSentinel(masterPort: number, masterName: string, options: { quorum?: number; extraConfig?: string[] } = {}): Promise<RedisServerHandle> {
   if (externalRedisUrl) throw new Error(`cannot start a Sentinel: ${privateRedisUnsupported}`);
   const port = await freePort();
   const config = join(scratchDir(), "sentinel.conf"); // Sentinel insists on a writable config file
-  writeFileSync(config, `port ${port}\nbind 127.0.0.1\nsentinel monitor ${masterName} 127.0.0.1 ${masterPort} 1\n`);
+  const lines = [`port ${port}`, "bind 127.0.0.1", `sentinel monitor ${masterName} 127.0.0.1 ${masterPort} ${options.quorum ?? 1}`, ...(options.extraConfig ?? [])];
+  writeFileSync(config, `${lines.join("\n")}\n`);
   const sentinel = new LocalProcess("redis-server", [config, "--sentinel"], port);
   await sentinel.start();
   return {

@@ -67,7 +67,45 @@ spec:
     lists: [{ name: partners, effect: allow, files: [partners.txt] }]
 `;
     const policy = parsePolicyText(text, "p.yaml", new Map([["partners.txt", "203.0.113.0/28\n"]]));
-    expect(policy.lists[0]?.ranges).toHaveLength(1);
+    expect(policy.lists[0]?.entries).toBe(1);
+  });
+
+  it("compiles feeds of lists and bots, and refuses what cannot work", () => {
+    const spec = (body: string) => `${policyText("feeds").replace("spec: {}", "spec:")}
+${body}`;
+    const policy = parsePolicyText(
+      spec(`  reputation:
+    lists: [{ name: drop, effect: block, feeds: [{ source: "https://lists.example/drop.txt", format: spamhaus, refresh: 12h }] }]
+  bots:
+    allowed: [{ name: examplebot, category: search-engine, userAgent: ExampleBot, feeds: [{ source: bots.json, format: json }] }]
+`),
+      "p.yaml",
+    );
+    expect(policy.lists[0]?.feeds).toEqual([{ source: "https://lists.example/drop.txt", format: "spamhaus", column: undefined, refreshMs: 12 * 3_600_000 }]);
+    expect(policy.bots.allowed[0]?.feeds[0]).toMatchObject({ source: "bots.json", format: "json", refreshMs: 3_600_000 });
+    const refused = thrownBy(() =>
+      parsePolicyText(
+        spec(`  reputation:
+    lists:
+      - { name: a, effect: block, feeds: [{ source: "ftp://lists.example/a.txt" }] }
+      - { name: a, effect: block, feeds: [{ source: a.txt, column: ip }] }
+  bots:
+    allowed: [{ name: nobot, category: x, userAgent: X }]
+`),
+        "p.yaml",
+      ),
+    );
+    expect(formatIssues(refused)).toMatch(/a feed is a file path or an http\(s\):\/\/ URL/);
+    expect(formatIssues(refused)).toMatch(/an allowed bot needs cidrs or feeds/);
+    const semantic = thrownBy(() =>
+      parsePolicyText(spec(`  reputation:
+    lists:
+      - { name: a, effect: block, feeds: [{ source: a.txt, column: ip }] }
+      - { name: a, effect: label, cidrs: [192.0.2.0/24] }
+`), "p.yaml"),
+    );
+    expect(formatIssues(semantic)).toMatch(/column applies to the csv format only/);
+    expect(formatIssues(semantic)).toMatch(/duplicate list name "a"/);
   });
 });
 
@@ -142,7 +180,7 @@ describe("loadPolicy on a directory", () => {
 `,
     );
     const policy = await loadPolicy(dir);
-    expect(policy.lists[0]?.ranges).toHaveLength(2);
+    expect(policy.lists[0]?.entries).toBe(2);
   });
 
   it("refuses list files outside the allowed roots unread, symbolic links included", async () => {

@@ -89,11 +89,14 @@ export interface ReferenceOptions {
   stopIncrementWhenOverLimit?: boolean;
   /** More environment, e.g. for a benchmark's pool sizes. */
   env?: Record<string, string>;
+  /** Wraps the command line, e.g. to pin the process to a CPU with taskset (the bench). */
+  wrap?: (command: string, args: readonly string[]) => [string, string[]];
 }
 
 export interface ReferenceService {
   /** host:port of its gRPC server. */
   grpcAddress: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -131,7 +134,8 @@ export async function startReference(options: ReferenceOptions): Promise<Referen
     STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT: String(options.stopIncrementWhenOverLimit ?? false),
     ...options.env,
   };
-  const child = spawn(join(referenceDir(), SERVICE), [], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const [command, args] = options.wrap ? options.wrap(join(referenceDir(), SERVICE), []) : [join(referenceDir(), SERVICE), []];
+  const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4_000));
   child.stdout?.on("data", keep);
@@ -141,6 +145,7 @@ export async function startReference(options: ReferenceOptions): Promise<Referen
   await waitForHealth(child, httpPort, () => output);
   return {
     grpcAddress: `127.0.0.1:${grpcPort}`,
+    pid: child.pid!,
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

@@ -223,6 +223,20 @@ env:
   - name: PALISADE_BREACHED_PASSWORDS
     value: {{ trimSuffix "/" (printf "/etc/palisade/breached-passwords/%s" .Values.breachedPasswords.path) }}
   {{- end }}
+  {{- if .Values.geoip.volume }}
+  {{- with .Values.geoip.cityDatabase }}
+  - name: PALISADE_GEOIP_CITY_DATABASE
+    value: {{ printf "/etc/palisade/geoip/%s" . | quote }}
+  {{- end }}
+  {{- with .Values.geoip.asnDatabase }}
+  - name: PALISADE_GEOIP_ASN_DATABASE
+    value: {{ printf "/etc/palisade/geoip/%s" . | quote }}
+  {{- end }}
+  {{- with .Values.geoip.hostingAsnsFile }}
+  - name: PALISADE_HOSTING_ASNS_FILE
+    value: {{ printf "/etc/palisade/geoip/%s" . | quote }}
+  {{- end }}
+  {{- end }}
   {{- with .Values.extraEnv }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
@@ -241,6 +255,11 @@ volumeMounts:
   {{- if .Values.breachedPasswords.volume }}
   - name: palisade-breached-passwords
     mountPath: /etc/palisade/breached-passwords
+    readOnly: true
+  {{- end }}
+  {{- if .Values.geoip.volume }}
+  - name: palisade-geoip
+    mountPath: /etc/palisade/geoip
     readOnly: true
   {{- end }}
   {{- with .Values.extraVolumeMounts }}
@@ -285,6 +304,10 @@ securityContext:
 {{- end }}
 {{- with .Values.breachedPasswords.volume }}
 - name: palisade-breached-passwords
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.geoip.volume }}
+- name: palisade-geoip
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- with .Values.extraVolumes }}

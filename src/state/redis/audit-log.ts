@@ -1,18 +1,82 @@
-import { assertValidAuditRead, assertValidRetention, type AuditEntry, type AuditLog, type AuditRead, type AuditRetention } from "../audit-log.js";
+import { assertValidAuditRead, assertValidRetention, type AuditEntry, type AuditFollowing, type AuditLog, type AuditRead, type AuditRetention } from "../audit-log.js";
 import type { RedisCommands } from "./commands.js";
+import { closeClient, waitForReady, type RedisClient } from "./connection.js";
+import { auditStreamKey } from "./shared-map.js";
 
 /**
- * The audit trail in one Redis Stream, `<ns>:{audit}:log`, each entry one field `r` holding the
+ * The audit trail in one Redis Stream, `<ns>:{response}:audit` (the slot of the shared maps, so
+ * audited changes append in the same script as the change; see shared-map.ts), each entry one field `r` holding the
  * record as JSON. Appends trim it (AUDIT_APPEND_SCRIPT); reads are XRANGE / XREVRANGE with the
  * bounds given as ids, so a time range costs no scan.
  */
 export class RedisAuditLog implements AuditLog {
   readonly #commands: RedisCommands;
   readonly #key: string;
+  readonly #openClient: () => RedisClient;
 
-  constructor(commands: RedisCommands, namespace: string) {
+  /** `openClient` makes a connection of its own for each follower: its reads block. */
+  constructor(commands: RedisCommands, namespace: string, openClient: () => RedisClient) {
     this.#commands = commands;
-    this.#key = `${namespace}:{audit}:log`;
+    this.#key = auditStreamKey(namespace);
+    this.#openClient = openClient;
+  }
+
+  /**
+   * A consumer group on the stream (created at the stream's end by the first follower):
+   * XREADGROUP hands each new entry to one follower, XACK confirms it once handled, and every
+   * few seconds each follower takes over entries another left unconfirmed for CLAIM_IDLE_MS
+   * (XAUTOCLAIM), e.g. when that replica died. A group lost with the stream (Redis lost its
+   * data, or the stream expired) is created again.
+   */
+  async follow(group: string, follower: string, handle: (entries: AuditEntry[]) => Promise<void>): Promise<AuditFollowing> {
+    const client = this.#openClient();
+    const key = this.#key;
+    let running = true;
+    let grouped = false;
+    let lastClaimMs = 0;
+    const take = async (raw: [string, string[]][] | null | undefined) => {
+      const entries = (raw ?? []).flatMap(([id, fields]) => {
+        const record = decode(fields ?? []);
+        return record ? [{ id, record }] : [];
+      });
+      if (entries.length > 0) await handle(entries);
+      if (raw && raw.length > 0) await client.xack(key, group, ...raw.map(([id]) => id));
+    };
+    const createGroup = async () => {
+      await client.xgroup("CREATE", key, group, "$", "MKSTREAM").catch((error: Error) => {
+        if (!error.message.includes("BUSYGROUP")) throw error;
+      });
+      grouped = true;
+    };
+    // Before returning when Redis answers, so that records appended right after are followed.
+    await waitForReady(client, 1_000);
+    await createGroup().catch(() => undefined);
+    const loop = async () => {
+      while (running) {
+        try {
+          if (!grouped) await createGroup();
+          if (Date.now() - lastClaimMs > CLAIM_EVERY_MS) {
+            lastClaimMs = Date.now();
+            const [, claimed] = (await client.xautoclaim(key, group, follower, CLAIM_IDLE_MS, "0-0", "COUNT", 100)) as [string, [string, string[]][]];
+            await take(claimed);
+          }
+          const reply = (await client.xreadgroup("GROUP", group, follower, "COUNT", 100, "BLOCK", BLOCK_MS, "STREAMS", key, ">")) as [string, [string, string[]][]][] | null;
+          await take(reply?.[0]?.[1]);
+        } catch (error) {
+          if (String((error as Error).message).includes("NOGROUP")) grouped = false;
+          if (running) await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref());
+        }
+      }
+    };
+    const done = loop();
+    return {
+      close: async () => {
+        running = false;
+        client.disconnect(); // ends a blocked read at once
+        await done;
+        await closeClient(client);
+      },
+    };
   }
 
   async append(record: object, retention: AuditRetention): Promise<string> {
@@ -37,6 +101,13 @@ export class RedisAuditLog implements AuditLog {
     });
   }
 }
+
+/** A follower blocks this long per read, well inside the connection's command timeout. */
+const BLOCK_MS = 500;
+const RETRY_MS = 500;
+const CLAIM_EVERY_MS = 5_000;
+/** Unconfirmed this long, an entry goes to another follower. */
+const CLAIM_IDLE_MS = 30_000;
 
 /** An entry someone else wrote by hand (not one field `r` of JSON) is skipped. */
 function decode(fields: string[]): Record<string, unknown> | undefined {

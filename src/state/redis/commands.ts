@@ -1,5 +1,14 @@
 import { closeClient, type RedisClient } from "./connection.js";
-import { AUDIT_APPEND_SCRIPT, MAP_PUT_SCRIPT, MAP_REMOVE_SCRIPT, MAP_SNAPSHOT_SCRIPT, RECORD_WRITE_SCRIPT, STATS_ADD_SCRIPT } from "./shared-backend-scripts.js";
+import {
+  AUDIT_APPEND_SCRIPT,
+  MAP_AUDITED_SCRIPT,
+  MAP_PUT_SCRIPT,
+  MAP_REMOVE_SCRIPT,
+  MAP_SNAPSHOT_SCRIPT,
+  RECORD_WRITE_SCRIPT,
+  STATS_ADD_SCRIPT,
+  TIME_SCRIPT,
+} from "./shared-backend-scripts.js";
 import { withDeadline } from "./store.js";
 import { StoreUnavailableError } from "../store.js";
 import { redisSpan } from "./spans.js";
@@ -10,6 +19,8 @@ const SCRIPTS = {
   palisadeMapRemove: MAP_REMOVE_SCRIPT,
   palisadeMapSnapshot: MAP_SNAPSHOT_SCRIPT,
   palisadeAuditAppend: AUDIT_APPEND_SCRIPT,
+  palisadeMapAudited: MAP_AUDITED_SCRIPT,
+  palisadeTime: TIME_SCRIPT,
   palisadeStatsAdd: STATS_ADD_SCRIPT,
   palisadeRecordWrite: RECORD_WRITE_SCRIPT,
 } as const;
@@ -24,11 +35,11 @@ type ScriptedClient = Record<ResponseScript, (numberOfKeys: number, ...keysThenA
  */
 export class RedisCommands {
   readonly #client: RedisClient;
-  readonly #timeoutMs: number;
+  readonly timeoutMs: number;
 
   constructor(client: RedisClient, timeoutMs: number) {
     this.#client = client;
-    this.#timeoutMs = timeoutMs;
+    this.timeoutMs = timeoutMs;
     for (const [name, lua] of Object.entries(SCRIPTS)) if (!(name in client)) client.defineCommand(name, { lua });
   }
 
@@ -40,7 +51,7 @@ export class RedisCommands {
   call<T>(what: string, send: (client: RedisClient) => Promise<T>): Promise<T> {
     return redisSpan(what, async () => {
       try {
-        return await withDeadline(send(this.#client), this.#timeoutMs, what);
+        return await withDeadline(send(this.#client), this.timeoutMs, what);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         throw new StoreUnavailableError(`redis ${what} failed (connection ${this.#client.status}): ${reason}`, { cause: error });

@@ -58,6 +58,8 @@ describe("redisClientConfig", () => {
       { host: "n2", port: 7001 },
     ]);
     expect(config.options.enableOfflineQueue).toBe(false);
+    // ioredis would group scripts for different masters into one pipeline (see clusterOptions).
+    expect(config.options.enableAutoPipelining).toBe(false);
     expect(config.options.redisOptions).toMatchObject({ password: "pw", commandTimeout: 30, maxRetriesPerRequest: 0 });
   });
 

@@ -107,10 +107,16 @@ function sentinelOptions(target: RedisTarget, options: RedisConnectionOptions): 
 }
 
 function clusterOptions(connection: RedisOptions, options: RedisConnectionOptions): ClusterOptions {
-  const { enableOfflineQueue, enableAutoPipelining, ...redisOptions } = connection;
+  const { enableOfflineQueue, enableAutoPipelining: _single, ...redisOptions } = connection;
   return {
     enableOfflineQueue,
-    enableAutoPipelining,
+    // Not on a Cluster: ioredis groups auto-pipelined commands by the slot of their first
+    // argument, which for our scripts is the key count, so scripts for entities on different
+    // masters land in one pipeline and all fail ("All keys in the pipeline should belong to the
+    // same slots allocation group"); every Check then ran degraded on a multi-master Cluster
+    // (test/integration/redis-cluster-failover.test.ts). Sent without it, a Check's scripts still
+    // leave in the same tick, one write per node instead of one in all.
+    enableAutoPipelining: false,
     redisOptions,
     clusterRetryStrategy: backoff(options),
     // Slot discovery is part of becoming ready; keep it as short as one connection attempt.

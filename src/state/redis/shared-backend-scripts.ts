@@ -37,6 +37,40 @@ end
 local function extend(key, ttl)
   if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 end
+
+-- Put, or put-if-absent; returns {created 0|1, value now stored, epoch, seq}.
+local function map_put(now, field, value, ttl, only_if_absent, epoch_candidate, channel)
+  prune(KEYS[1], KEYS[2], now)
+  if only_if_absent == '1' then
+    local existing = redis.call('HGET', KEYS[1], field)
+    if existing then
+      local epoch, seq = version(KEYS[3])
+      return {0, existing, epoch, seq}
+    end
+  end
+  redis.call('HSET', KEYS[1], field, value)
+  redis.call('ZADD', KEYS[2], now + ttl, field)
+  local epoch, seq = bump(KEYS[3], epoch_candidate)
+  for i = 1, 3 do extend(KEYS[i], ttl) end
+  redis.call('PUBLISH', channel, cjson.encode({op = 'put', key = field, value = value, ttlMs = ttl, epoch = epoch, seq = seq}))
+  return {1, value, epoch, seq}
+end
+
+-- Remove, optionally only when the field holds an expected value; returns {removed 0|1,
+-- removed value or "", epoch, seq}.
+local function map_remove(now, field, conditional, expected, epoch_candidate, channel)
+  prune(KEYS[1], KEYS[2], now)
+  local current = redis.call('HGET', KEYS[1], field)
+  if not current or (conditional == '1' and current ~= expected) then
+    local epoch, seq = version(KEYS[3])
+    return {0, '', epoch, seq}
+  end
+  redis.call('HDEL', KEYS[1], field)
+  redis.call('ZREM', KEYS[2], field)
+  local epoch, seq = bump(KEYS[3], epoch_candidate)
+  redis.call('PUBLISH', channel, cjson.encode({op = 'remove', key = field, epoch = epoch, seq = seq}))
+  return {1, current, epoch, seq}
+end
 `;
 
 /**
@@ -48,22 +82,7 @@ end
  * Returns {created 0|1, value now stored, epoch, seq}.
  */
 export const MAP_PUT_SCRIPT = `${MAP_HELPERS}
-local now = now_ms()
-prune(KEYS[1], KEYS[2], now)
-if ARGV[4] == '1' then
-  local existing = redis.call('HGET', KEYS[1], ARGV[1])
-  if existing then
-    local epoch, seq = version(KEYS[3])
-    return {0, existing, epoch, seq}
-  end
-end
-local ttl = tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
-local epoch, seq = bump(KEYS[3], ARGV[5])
-for i = 1, 3 do extend(KEYS[i], ttl) end
-redis.call('PUBLISH', ARGV[6], cjson.encode({op = 'put', key = ARGV[1], value = ARGV[2], ttlMs = ttl, epoch = epoch, seq = seq}))
-return {1, ARGV[2], epoch, seq}
+return map_put(now_ms(), ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6])
 `;
 
 /**
@@ -74,17 +93,55 @@ return {1, ARGV[2], epoch, seq}
  * Returns {removed 0|1, removed value or "", epoch, seq}.
  */
 export const MAP_REMOVE_SCRIPT = `${MAP_HELPERS}
-prune(KEYS[1], KEYS[2], now_ms())
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if not current or (ARGV[2] == '1' and current ~= ARGV[3]) then
-  local epoch, seq = version(KEYS[3])
-  return {0, '', epoch, seq}
+return map_remove(now_ms(), ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+`;
+
+/**
+ * An audited change (see AuditedChange in ../shared-map.ts): the map change, its audit record
+ * and the answer kept under the idempotency key, in one script, so all three happen or none.
+ *
+ * The deadline is in Redis time. A command sent while Redis hangs waits in its input buffer and
+ * runs when Redis resumes, long after the caller answered "nothing was changed": past its
+ * deadline the script refuses ("late") and changes nothing, so that answer stays true.
+ *
+ * KEYS[1..3] the map's, as MAP_PUT_SCRIPT   KEYS[4] audit stream   KEYS[5] idempotency record
+ * ARGV[1] op ("put" | "remove")   ARGV[2] deadline ms (Redis time)   ARGV[3] idempotency ttl ms
+ * ARGV[4] fingerprint   ARGV[5] audit record (JSON)   ARGV[6] max entries   ARGV[7] max age ms
+ * ARGV[8…] the op's own arguments, as MAP_PUT_SCRIPT's or MAP_REMOVE_SCRIPT's ARGV.
+ * Returns JSON: {outcome = "done" | "replayed" | "late" | "mismatch", changed, value, epoch,
+ * seq, auditId}.
+ */
+export const MAP_AUDITED_SCRIPT = `${MAP_HELPERS}
+local now = now_ms()
+local seen = redis.call('GET', KEYS[5])
+if seen then
+  local kept = cjson.decode(seen)
+  if kept.fingerprint ~= ARGV[4] then return cjson.encode({outcome = 'mismatch'}) end
+  kept.outcome = 'replayed'
+  return cjson.encode(kept)
 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-local epoch, seq = bump(KEYS[3], ARGV[4])
-redis.call('PUBLISH', ARGV[5], cjson.encode({op = 'remove', key = ARGV[1], epoch = epoch, seq = seq}))
-return {1, current, epoch, seq}
+if now > tonumber(ARGV[2]) then return cjson.encode({outcome = 'late'}) end
+local reply
+if ARGV[1] == 'put' then
+  reply = map_put(now, ARGV[8], ARGV[9], tonumber(ARGV[10]), ARGV[11], ARGV[12], ARGV[13])
+else
+  reply = map_remove(now, ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12])
+end
+local result = {changed = reply[1], value = reply[2], epoch = reply[3], seq = reply[4], fingerprint = ARGV[4]}
+if reply[1] == 1 then
+  result.auditId = redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[6], '*', 'r', ARGV[5])
+  redis.call('XTRIM', KEYS[4], 'MINID', now - tonumber(ARGV[7]))
+  redis.call('PEXPIRE', KEYS[4], ARGV[7])
+end
+redis.call('SET', KEYS[5], cjson.encode(result), 'PX', ARGV[3])
+result.outcome = 'done'
+return cjson.encode(result)
+`;
+
+/** Redis time in ms, from the node that holds KEYS[1] (in a Cluster, the slot's node). */
+export const TIME_SCRIPT = `
+local t = redis.call('TIME')
+return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**

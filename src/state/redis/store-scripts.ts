@@ -9,6 +9,7 @@ import {
   memberSetKey,
   takeBucketKeys,
   takeTtlMs,
+  valueKey,
   windowBucketKeys,
   windowKeyTtlMs,
 } from "../keys.js";
@@ -34,6 +35,7 @@ import {
  *   distinct.add  current bucket, previous     ttlMs [, member] (no member: only reads)  distinct members of both buckets
  *   member.check  set                          member                                    1 if in the set, else 0
  *   member.add    set                          member, score (nowMs), maxMembers, ttlMs  members after the add
+ *   value.swap    value                        [value, ttlMs] (none: only reads)         the value before (0 when none)
  *
  * Returns: the results of all ops, flattened in op order; all integers, because Redis truncates
  * Lua numbers to integers on the way out. Hence the sliding-window estimate is computed in
@@ -111,6 +113,14 @@ ops['member.add'] = function(args)
   redis.call('ZREMRANGEBYRANK', set, 0, -(tonumber(args[3]) + 1))
   redis.call('PEXPIRE', set, args[4])
   push(redis.call('ZCARD', set))
+end
+
+ops['value.swap'] = function(args)
+  local key = takeKeys(1)
+  push(tonumber(redis.call('GET', key) or '0'))
+  if args[1] then
+    redis.call('SET', key, args[1], 'PX', args[2])
+  end
 end
 
 local nextArg = 1
@@ -222,6 +232,8 @@ function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number
       return { keys: [memberSetKey(namespace, entity, op.name)], args: [op.member] };
     case "member.add":
       return { keys: [memberSetKey(namespace, entity, op.name)], args: [op.member, nowMs, op.maxMembers, op.retentionMs] };
+    case "value.swap":
+      return { keys: [valueKey(namespace, entity, op.name)], args: op.value === undefined ? [] : [op.value, op.retentionMs!] };
     default: {
       const unknown: never = op;
       throw new TypeError(`unknown store op ${JSON.stringify((unknown as EntityOp).op)}`);

@@ -65,6 +65,8 @@ export interface AdminRoute<B extends Schema | undefined = undefined, Q extends 
   body?: B;
   query?: Q;
   params?: P;
+  /** Headers the route reads, described in the OpenAPI document; other headers pass through. */
+  headers?: z.ZodObject;
   handler(input: RouteInput<Parsed<B>, Parsed<Q>, Parsed<P>>): Promise<AdminResponse>;
 }
 
@@ -231,6 +233,7 @@ export function createAdminServer(options: AdminServerOptions): AdminServer {
           ...(body ? { body } : {}),
           ...(spec.query ? { querystring: spec.query } : {}),
           ...(spec.params ? { params: spec.params } : {}),
+          ...(spec.headers ? { headers: spec.headers.loose() } : {}),
         },
         onRequest: roles
           ? async (request, reply) => {

@@ -54,5 +54,6 @@ function attributionOf(metadata: Record<string, unknown>): CheckAttribution | un
     fingerprintId: read(METADATA_KEYS.fingerprintId),
     headerShape: read(METADATA_KEYS.headerShape),
     country: read(METADATA_KEYS.country),
+    place: read(METADATA_KEYS.place),
   };
 }

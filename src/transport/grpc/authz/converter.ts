@@ -275,6 +275,7 @@ export function decisionMetadata(decision: Decision): Struct {
     [METADATA_KEYS.fingerprintId]: decision.attribution?.fingerprintId,
     [METADATA_KEYS.headerShape]: decision.attribution?.headerShape,
     [METADATA_KEYS.country]: decision.attribution?.country,
+    [METADATA_KEYS.place]: decision.attribution?.place,
   });
 }
 

@@ -12,4 +12,5 @@ export const METADATA_KEYS = {
   fingerprintId: "fingerprint_id",
   headerShape: "header_shape",
   country: "country",
+  place: "place",
 } as const;

@@ -7,6 +7,7 @@ import { parseDuration } from "../../../config/duration.js";
 import type { Pseudonymiser } from "../../../privacy/pseudonymiser.js";
 import { ResponseError } from "../../../response/errors.js";
 import { failureKindOf, type FailureKind } from "../../../domain/errors.js";
+import { IdempotencyConflictError, WriteInDoubtError } from "../../../state/shared-map.js";
 import { StoreUnavailableError } from "../../../state/store.js";
 import { problem, type AdminResponse } from "../problem.js";
 
@@ -29,7 +30,14 @@ export async function guarded(run: () => Promise<AdminResponse>): Promise<AdminR
   } catch (error) {
     if (error instanceof BadInput) return error.response;
     if (error instanceof ResponseError) return problem(STATUS[failureKindOf(error)], error.message);
+    if (error instanceof WriteInDoubtError) {
+      return problem(
+        503,
+        "the shared store did not answer in time; Redis refuses the write once its deadline has passed, so it was not made unless only the reply was lost (then it is recorded and announced; a retry with the same Idempotency-Key answers which)",
+      );
+    }
     if (error instanceof StoreUnavailableError) return problem(503, "the shared store is unavailable; nothing was changed");
+    if (error instanceof IdempotencyConflictError) return problem(422, error.message);
     throw error;
   }
 }

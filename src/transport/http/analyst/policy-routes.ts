@@ -100,14 +100,14 @@ export function registerPolicyRoutes({ route, engine, policy }: AnalystRoutes): 
     url: "/v1/policy/rollback",
     summary: "Put a kept version in force until cleared or expired",
     body: rollbackBody,
-    handler: ({ body }, actor) => changed(controls.rollback((body.id ?? body.version)!, { actor, reason: body.reason, forMs: durationField(body.expires) })),
+    handler: ({ body }, actor, write) => changed(controls.rollback((body.id ?? body.version)!, { actor, id: write, reason: body.reason, forMs: durationField(body.expires) })),
   });
   route("write", {
     method: "DELETE",
     url: "/v1/policy/rollback",
     summary: "End a rollback: the file's policy is in force again",
     body: clearBody,
-    handler: ({ body }, actor) => changed(controls.clearRollback({ actor, reason: body.reason })),
+    handler: ({ body }, actor, write) => changed(controls.clearRollback({ actor, id: write, reason: body.reason })),
   });
   route("write", {
     method: "POST",
@@ -115,7 +115,7 @@ export function registerPolicyRoutes({ route, engine, policy }: AnalystRoutes): 
     summary: "Disable a rule until enabled or expired",
     params: idParams,
     body: changeBody,
-    handler: ({ params, body }, actor) => changed(controls.disableRule(params.id, { actor, reason: body.reason, forMs: durationField(body.expires) })),
+    handler: ({ params, body }, actor, write) => changed(controls.disableRule(params.id, { actor, id: write, reason: body.reason, forMs: durationField(body.expires) })),
   });
   route("write", {
     method: "POST",
@@ -123,7 +123,7 @@ export function registerPolicyRoutes({ route, engine, policy }: AnalystRoutes): 
     summary: "Enable a disabled rule",
     params: idParams,
     body: clearBody,
-    handler: ({ params, body }, actor) => changed(controls.enableRule(params.id, { actor, reason: body.reason })),
+    handler: ({ params, body }, actor, write) => changed(controls.enableRule(params.id, { actor, id: write, reason: body.reason })),
   });
   route("read", { method: "GET", url: "/v1/overrides", summary: "Threshold overrides in force", handler: async () => ({ status: 200, body: { thresholds: status().thresholds } }) });
   route("write", {
@@ -131,7 +131,7 @@ export function registerPolicyRoutes({ route, engine, policy }: AnalystRoutes): 
     url: "/v1/overrides",
     summary: "Override one number of the policy",
     body: overrideBody,
-    handler: ({ body }, actor) => changed(controls.overrideThreshold(body.path, body.value, { actor, reason: body.reason, forMs: durationField(body.expires) })),
+    handler: ({ body }, actor, write) => changed(controls.overrideThreshold(body.path, body.value, { actor, id: write, reason: body.reason, forMs: durationField(body.expires) })),
   });
   route("write", {
     method: "DELETE",
@@ -139,6 +139,6 @@ export function registerPolicyRoutes({ route, engine, policy }: AnalystRoutes): 
     summary: "Clear one threshold override",
     query: overridePathQuery,
     body: clearBody,
-    handler: ({ query, body }, actor) => changed(controls.clearThreshold(query.path, { actor, reason: body.reason })),
+    handler: ({ query, body }, actor, write) => changed(controls.clearThreshold(query.path, { actor, id: write, reason: body.reason })),
   });
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { invalid } from "../../../response/errors.js";
 import type { Quarantine } from "../../../response/quarantine-record.js";
+import type { WriteId } from "../../../response/events.js";
 import type { LiftHow } from "../../../response/quarantines.js";
 import type { ReplicaEntry } from "../../../state/replicated-map.js";
 import { problem } from "../problem.js";
@@ -49,9 +50,13 @@ function selects(q: Quarantine, s: Selector): boolean {
 
 export function registerQuarantineRoutes({ route, engine, lookup, clock }: AnalystRoutes): void {
   const quarantines = engine.quarantines;
-  const lift = async (entries: ReplicaEntry<Quarantine>[], actor: string, reason: string | undefined, how: LiftHow) => {
+  const lift = async (entries: ReplicaEntry<Quarantine>[], actor: string, reason: string | undefined, how: LiftHow, write: WriteId) => {
     const lifted = [];
-    for (const entry of entries) if (await quarantines.lift(entry, actor, reason, how)) lifted.push(quarantineView(entry.value, clock()));
+    for (const entry of entries) {
+      // One request, several writes: each lift gets its own key, derived from the request's.
+      const id = { key: `${write.key}:${entry.key}`, fingerprint: write.fingerprint };
+      if (await quarantines.lift(entry, actor, reason, how, id)) lifted.push(quarantineView(entry.value, clock()));
+    }
     return { status: 200, body: { lifted, count: lifted.length } };
   };
 
@@ -72,13 +77,13 @@ export function registerQuarantineRoutes({ route, engine, lookup, clock }: Analy
     url: "/v1/quarantines",
     summary: "Quarantine a client by hand: audited and announced like a rule's quarantine",
     body: manualBody,
-    handler: async ({ body }, actor) => {
+    handler: async ({ body }, actor, write) => {
       const policy = lookup.policy();
       const durationMs = durationField(body.duration) ?? policy.response.quarantine.durationMs;
       const maxMs = policy.response.overrides.maxDurationMs;
       if (durationMs > maxMs) throw invalid(`duration: at most ${maxMs / 1000}s (the policy's overrides.maxDuration)`);
       const target = manualSubject(body, lookup);
-      const quarantine = await quarantines.imposeByHand({ ...target, durationMs, actor, reason: body.reason, policyVersion: policy.version });
+      const quarantine = await quarantines.imposeByHand({ ...target, durationMs, actor, reason: body.reason, policyVersion: policy.version }, write);
       return { status: 201, body: quarantineView(quarantine, clock()) };
     },
   });
@@ -94,19 +99,19 @@ export function registerQuarantineRoutes({ route, engine, lookup, clock }: Analy
     },
   });
 
-  const liftById = async (id: string, actor: string, reason: string | undefined) => {
+  const liftById = async (id: string, actor: string, reason: string | undefined, write: WriteId) => {
     const entry = quarantines.byId(id);
     if (!entry) return problem(404, "no active quarantine with this id");
-    const answer = await lift([entry], actor, reason, "id");
+    const answer = await lift([entry], actor, reason, "id", write);
     return answer.body.count === 1 ? answer : problem(409, "the quarantine changed or was lifted meanwhile; nothing done");
   };
-  const liftMatching = async (fields: z.output<typeof deleteMany>, actor: string, reason: string | undefined) => {
+  const liftMatching = async (fields: z.output<typeof deleteMany>, actor: string, reason: string | undefined, write: WriteId) => {
     const subjects = lookupSubjects(fields, lookup);
     if (!subjects && !fields.rule && !fields.all) return problem(400, `say what to lift: one of ${LOOKUPS.join(", ")}, or a rule (with since for a bulk lift), or all`);
     const selector: Selector = { scope: fields.scope, rule: fields.rule, sinceMs: timeField("since", fields.since), subjects };
     const entries = quarantines.list().filter((e) => selects(e.value, selector));
     if (entries.length === 0) return problem(404, "no active quarantine matches; nothing done");
-    return lift(entries, actor, reason, subjects ? "scope" : "bulk");
+    return lift(entries, actor, reason, subjects ? "scope" : "bulk", write);
   };
 
   route("write", {
@@ -115,7 +120,7 @@ export function registerQuarantineRoutes({ route, engine, lookup, clock }: Analy
     summary: "Lift one quarantine by id",
     params: idParams,
     body: liftOne,
-    handler: ({ params, body }, actor) => liftById(params.id, actor, body.reason),
+    handler: ({ params, body }, actor, write) => liftById(params.id, actor, body.reason, write),
   });
   route("write", {
     method: "DELETE",
@@ -123,14 +128,14 @@ export function registerQuarantineRoutes({ route, engine, lookup, clock }: Analy
     summary: "Lift one quarantine by id",
     params: idParams,
     body: liftOne,
-    handler: ({ params, body }, actor) => liftById(params.id, actor, body.reason),
+    handler: ({ params, body }, actor, write) => liftById(params.id, actor, body.reason, write),
   });
   route("write", {
     method: "POST",
     url: "/v1/quarantines/lift",
     summary: "Lift the quarantines of one client, or a rule's (since a time)",
     body: liftMany,
-    handler: ({ body }, actor) => liftMatching(body, actor, body.reason),
+    handler: ({ body }, actor, write) => liftMatching(body, actor, body.reason, write),
   });
   route("write", {
     method: "DELETE",
@@ -138,6 +143,6 @@ export function registerQuarantineRoutes({ route, engine, lookup, clock }: Analy
     summary: "Lift the quarantines of one client, a rule's (since a time), or all",
     query: deleteMany,
     body: liftOne,
-    handler: ({ query, body }, actor) => liftMatching(query, actor, body.reason),
+    handler: ({ query, body }, actor, write) => liftMatching(query, actor, body.reason, write),
   });
 }

@@ -1,0 +1,80 @@
+/**
+ * Capacity on paper from measured unit costs: reads a bench results file (the newest in
+ * bench/results/ by default, or the one named) and prints, as Markdown, how many Palisade
+ * processes and Redis shards serve 10k, 100k and 1M Checks/s. docs/capacity.md quotes its
+ * output; rerun it after `npm run bench` so the document stays true.
+ *
+ *   npx tsx scripts/capacity.ts [bench/results/<time>.json]
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** Plan each core and each Redis shard to this share of its CPU: headroom for bursts and GC. */
+const PROCESS_UTILISATION = 0.6;
+const REDIS_UTILISATION = 0.5;
+const RATES = [10_000, 100_000, 1_000_000];
+
+interface Row {
+  name: string;
+  result: { perSecond: number; cpuMicrosPerRequest: Record<string, number>; cpuShare: Record<string, number> };
+}
+interface Results {
+  commit: string;
+  date: string;
+  machine: { loadAverage?: number[] };
+  check?: Row[];
+  shouldRateLimit?: Row[];
+  redisPerCheck?: { scriptCallsPerCheck: number };
+  redisPerRateLimit?: Record<string, { scriptCallsPerCheck: number }>;
+  attackMemory?: { requests: number; peakRedisKeys: number; peakRedisMiB: number };
+}
+
+const file = process.argv[2] ?? newestResults();
+const results = JSON.parse(readFileSync(file, "utf8")) as Results;
+const lines: string[] = [];
+const out = (line = "") => lines.push(line);
+
+out(`From \`${file}\` (commit ${results.commit}, ${results.date}, load average at start ${results.machine.loadAverage?.join(", ") ?? "unknown"}).`);
+out();
+section("Check", results.check?.find((r) => r.name === "Palisade"), results.redisPerCheck?.scriptCallsPerCheck);
+section("ShouldRateLimit", results.shouldRateLimit?.find((r) => r.name === "Palisade"), results.redisPerRateLimit?.Palisade?.scriptCallsPerCheck);
+if (results.attackMemory) {
+  const { requests, peakRedisKeys, peakRedisMiB } = results.attackMemory;
+  out(`Attack memory: ${requests} login attempts, each from a new address with a new username, left at most ${peakRedisKeys} Redis keys ` +
+    `(${round(peakRedisKeys / requests, 2)} per attacking client) in ${peakRedisMiB} MiB (${round((peakRedisMiB * 2 ** 20) / Math.max(1, peakRedisKeys), 0)} bytes per key); ` +
+    "keys expire two windows after their last write.");
+}
+process.stdout.write(`${lines.join("\n")}\n`);
+
+function section(title: string, row: Row | undefined, scriptCalls: number | undefined): void {
+  if (!row) {
+    out(`${title}: not in this results file.`);
+    out();
+    return;
+  }
+  const serverUs = row.result.cpuMicrosPerRequest.server ?? 0;
+  const redisUs = row.result.cpuMicrosPerRequest.redis ?? 0;
+  out(`**${title}**: ${serverUs} µs of Palisade CPU and ${redisUs} µs of Redis CPU per call, ${scriptCalls ?? "?"} script calls per call; ` +
+    `one process (one core, one event loop) at ${PROCESS_UTILISATION * 100}% serves ${Math.floor((1e6 / serverUs) * PROCESS_UTILISATION)} calls/s, ` +
+    `one Redis shard at ${REDIS_UTILISATION * 100}% ${redisUs > 0 ? Math.floor((1e6 / redisUs) * REDIS_UTILISATION) : "∞"}.`);
+  out();
+  out("| calls/s | Palisade cores (processes) | Redis shards | Redis script calls/s |");
+  out("|---|---|---|---|");
+  for (const rate of RATES) {
+    const cores = Math.ceil((rate * serverUs) / 1e6 / PROCESS_UTILISATION);
+    const shards = Math.max(1, Math.ceil((rate * redisUs) / 1e6 / REDIS_UTILISATION));
+    out(`| ${rate.toLocaleString("en")} | ${cores.toLocaleString("en")} | ${shards.toLocaleString("en")} | ${Math.round(rate * (scriptCalls ?? 0)).toLocaleString("en")} |`);
+  }
+  out();
+}
+
+function newestResults(): string {
+  const dir = "bench/results";
+  const files = readdirSync(dir).filter((name) => name.endsWith(".json")).sort();
+  if (files.length === 0) throw new Error("no bench results: run `npm run bench` first");
+  return join(dir, files.at(-1)!);
+}
+
+function round(value: number, digits: number): number {
+  return Math.round(value * 10 ** digits) / 10 ** digits;
+}

@@ -1,0 +1,32 @@
+import type { BaselineObservation, BaselineState, EntityOp, Store } from "./store.js";
+
+/**
+ * A view of a store whose entities all live under a prefix of their own, so that a caller can
+ * exercise the real store (its connection, scripts and fallback) without touching any entity
+ * the service decides on. Closing the view leaves the store open: it belongs to its owner.
+ * Start-up's warm-up decisions (src/app/warm-up.ts) use it.
+ */
+export class NamespacedStore implements Store {
+  constructor(
+    private readonly inner: Store,
+    private readonly prefix: string,
+  ) {}
+
+  get kind(): string {
+    return this.inner.kind;
+  }
+
+  apply(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[]> {
+    return this.inner.apply(this.prefix + entity, ops, nowMs);
+  }
+
+  observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {
+    return this.inner.observeBaseline(this.prefix + entity, name, observation);
+  }
+
+  ping(): Promise<boolean> {
+    return this.inner.ping();
+  }
+
+  async close(): Promise<void> {}
+}

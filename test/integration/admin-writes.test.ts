@@ -1,0 +1,202 @@
+/**
+ * Admin writes are atomic and audited, including when Redis hangs. A hang (DEBUG SLEEP on a
+ * real redis-server) keeps the connection open: a command sent meanwhile waits in Redis's input
+ * buffer and runs when Redis resumes, long after the API answered 503 "nothing was changed".
+ * Each write carries a deadline in Redis time and its audit record in the same script, so that
+ * answer stays true: after the hang the quarantine is still there, the rule still enabled, and
+ * neither the trail nor the webhooks mention a change. With an `Idempotency-Key`, a retry
+ * answers what the first call did instead of doing it twice.
+ */
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { App } from "../../src/app/start.js";
+import { RedisCommands, type ResponseScript } from "../../src/state/redis/commands.js";
+import { createRedisSharedBackend } from "../../src/state/redis/shared-backend.js";
+import { RedisSharedMap } from "../../src/state/redis/shared-map.js";
+import { RedisSubscriber } from "../../src/state/redis/subscriber.js";
+import { WriteInDoubtError } from "../../src/state/shared-map.js";
+import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
+import { policyFile, secretsDir, TOKENS, webhookReceiver } from "../support/analyst.js";
+import { startTestApp } from "../support/app.js";
+import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";
+import { engineHarness, responsePolicy } from "../support/response.js";
+
+let redis: RedisServerHandle;
+let app: App;
+let envoy: EnvoyAuthzClient;
+let hooks: Awaited<ReturnType<typeof webhookReceiver>>;
+
+beforeAll(async () => {
+  if (privateRedisUnsupported) return;
+  // DEBUG is off by default since Redis 7; the test needs it to make Redis hang.
+  redis = await startRedisServer({ extraArgs: ["--enable-debug-command", "local"] });
+  hooks = await webhookReceiver();
+  const secrets = secretsDir();
+  app = await startTestApp({
+    redisUrl: redis.url,
+    policy: policyFile(responsePolicy("aw1")),
+    adminTokensFile: secrets.tokens,
+    webhookUrls: hooks.url,
+    webhookSecretFile: secrets.webhookSecret,
+  });
+  envoy = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
+});
+
+afterAll(async () => {
+  envoy?.close();
+  await app?.stop();
+  await hooks?.close();
+  await redis?.stop();
+});
+
+async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(`http://127.0.0.1:${app.adminPort}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKENS.analyst}`, "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, text, body: text ? (JSON.parse(text) as any) : undefined };
+}
+
+/** Makes Redis hang for `seconds` (one blocked command, as a stalled disk or a long script would). */
+function hangRedis(seconds: number): Promise<unknown> {
+  const admin = new Redis(redis.url);
+  return admin.call("DEBUG", "SLEEP", String(seconds)).finally(() => admin.disconnect());
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const auditOf = async (query: string) => (await api("GET", `/v1/audit?${query}`)).body.records as Record<string, any>[];
+
+describe.skipIf(privateRedisUnsupported)("admin writes while Redis hangs", () => {
+  it("a lift answered 503 during a hang does not happen later, and nothing records it", async () => {
+    const ip = "100.71.0.1";
+    const created = await api("POST", "/v1/quarantines", { ip, duration: "1h", reason: "hang test" });
+    expect(created.status, created.text).toBe(201);
+    await expect.poll(() => hooks.received.filter((h) => h.type === "quarantine.created").length).toBe(1);
+
+    const hang = hangRedis(2.5);
+    await sleep(100);
+    const lift = await api("POST", `/v1/quarantines/${created.body.id}/lift`, { reason: "during the hang" });
+    expect(lift.status, lift.text).toBe(503);
+    expect(lift.body.detail).toContain("nothing was changed");
+    await hang;
+    await sleep(500); // the queued command has run (or been refused) by now
+
+    expect((await api("GET", `/v1/quarantines/${created.body.id}`)).status).toBe(200);
+    expect(metadata(await envoy.check({ path: "/search", ip })).action).toBe("quarantine");
+    expect(await auditOf(`action=quarantine.lifted&ip=${ip}`)).toEqual([]);
+    expect(hooks.received.filter((h) => h.type === "quarantine.lifted")).toEqual([]);
+
+    // Once Redis answers again, the lift goes through, with its record and its webhook.
+    const again = await api("POST", `/v1/quarantines/${created.body.id}/lift`, { reason: "after the hang" });
+    expect(again.status, again.text).toBe(200);
+    const [record] = await auditOf(`action=quarantine.lifted&ip=${ip}`);
+    expect(record).toMatchObject({ actor: "token:alice", detail: expect.objectContaining({ quarantineId: created.body.id, reason: "after the hang" }) });
+    await expect.poll(() => hooks.received.filter((h) => h.type === "quarantine.lifted").length).toBe(1);
+    expect(hooks.received.find((h) => h.type === "quarantine.lifted")!.body.auditId).toBe(record!.id);
+  });
+
+  it("a write queued behind a hang that began after its TIME reading is refused by Redis once it runs late", async () => {
+    // The hang starts between the deadline's TIME reading and the script: the script waits in
+    // Redis's input buffer and runs 2 s later, past its deadline, and must change nothing.
+    const client = new Redis(redis.url);
+    const subscriber = new Redis(redis.url);
+    const real = new RedisCommands(client, 1_000);
+    let hang: Promise<unknown> | undefined;
+    const commands = {
+      timeoutMs: real.timeoutMs,
+      call: real.call.bind(real),
+      script: async (name: ResponseScript, keys: readonly string[], args: readonly string[]) => {
+        const reply = await real.script(name, keys, args);
+        if (name === "palisadeTime") {
+          hang = hangRedis(2);
+          await sleep(100);
+        }
+        return reply;
+      },
+    } as unknown as RedisCommands;
+    try {
+      const map = new RedisSharedMap(commands, new RedisSubscriber(subscriber), "palisade", "deadline-test");
+      const applied: string[] = [];
+      const audited = { record: { action: "deadline-test" }, retention: { maxEntries: 100, maxAgeMs: 60_000 }, idempotencyKey: `deadline-${Date.now()}`, onAppliedLater: ({ auditId }: { auditId: string }) => void applied.push(auditId) };
+      await expect(map.put("k", "v", 60_000, audited)).rejects.toThrow(WriteInDoubtError);
+      await hang;
+      await sleep(1_500); // the script has run by now, and the follow-up read has been answered
+      expect((await map.snapshot()).entries.has("k")).toBe(false);
+      expect(await auditOf("action=deadline-test")).toEqual([]);
+      expect(applied).toEqual([]);
+    } finally {
+      client.disconnect();
+      subscriber.disconnect();
+    }
+  });
+
+  it("an override answered 503 during a hang does not happen later either", async () => {
+    const hang = hangRedis(2.5);
+    await sleep(100);
+    const disable = await api("POST", "/v1/rules/deny/disable", { reason: "during the hang" });
+    expect(disable.status, disable.text).toBe(503);
+    await hang;
+    await sleep(500);
+    expect((await api("GET", "/v1/policy")).body.disabledRules).toEqual([]);
+    expect(metadata(await envoy.check({ path: "/deny", ip: "100.71.0.2" })).action).toBe("block");
+    expect(await auditOf("action=rule.disabled")).toEqual([]);
+  });
+});
+
+describe.skipIf(privateRedisUnsupported)("webhooks from the audit trail", () => {
+  it("announces a change whose replica died before it could: any replica following the trail sends it", async () => {
+    // Another replica's write, made exactly as the engine makes it (change and record in one
+    // script), after which that replica is gone: no event of its own ever reaches a receiver.
+    const other = createRedisSharedBackend(redis.url);
+    try {
+      await other.waitUntilReady(2_000);
+      const replica = await engineHarness(responsePolicy("aw1"), { backend: other });
+      replica.clock.now = Date.now();
+      const quarantine = await replica.engine.quarantines.imposeByHand({ scope: "ip", subject: "died-replica-subject", durationMs: 600_000, actor: "token:bob", policyVersion: "aw1" });
+      await replica.stop(); // that replica dies; it had no webhook receivers of its own
+      await expect.poll(() => hooks.received.filter((h) => h.type === "quarantine.created" && h.body.data.id === quarantine.id).length, { timeout: 3_000 }).toBe(1);
+      const [record] = (await auditOf("action=quarantine.created&actor=token:bob")) as { id: string }[];
+      expect(hooks.received.find((h) => h.body.data.id === quarantine.id)!.body).toMatchObject({ id: record!.id, auditId: record!.id, data: { actor: "token:bob", scope: "ip" } });
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe.skipIf(privateRedisUnsupported)("idempotency keys", () => {
+  it("answers a retried quarantine with the first one's answer: one quarantine, one record, one webhook", async () => {
+    const ip = "100.71.1.1";
+    const key = { "idempotency-key": "ticket-4711-attempt" };
+    const first = await api("POST", "/v1/quarantines", { ip, duration: "1h", reason: "retry test" }, key);
+    const retry = await api("POST", "/v1/quarantines", { ip, duration: "1h", reason: "retry test" }, key);
+    expect(first.status, first.text).toBe(201);
+    expect(retry.status, retry.text).toBe(201);
+    expect(retry.body.id).toBe(first.body.id);
+    expect(await auditOf(`action=quarantine.created&ip=${ip}`)).toHaveLength(1);
+    await sleep(200);
+    expect(hooks.received.filter((h) => h.type === "quarantine.created" && h.body.data.id === first.body.id)).toHaveLength(1);
+
+    // The same key with another request is refused, and changes nothing.
+    const other = await api("POST", "/v1/quarantines", { ip: "100.71.1.2", duration: "1h" }, key);
+    expect(other.status, other.text).toBe(422);
+    expect((await api("GET", "/v1/quarantines?ip=100.71.1.2")).body.total).toBe(0);
+    // Without a key, a second request is a new write (refused here: one is in force).
+    expect((await api("POST", "/v1/quarantines", { ip, duration: "1h" })).status).toBe(409);
+    expect((await api("POST", "/v1/quarantines", { ip }, { "idempotency-key": "x".repeat(257) })).status).toBe(400);
+  });
+
+  it("answers a retried rule override once, and the webhook names its audit record", async () => {
+    const key = { "idempotency-key": "disable-deny-1" };
+    const first = await api("POST", "/v1/rules/deny/disable", { reason: "noisy" }, key);
+    const retry = await api("POST", "/v1/rules/deny/disable", { reason: "noisy" }, key);
+    expect(first.status, first.text).toBe(200);
+    expect(retry.status, retry.text).toBe(200);
+    const records = await auditOf("action=rule.disabled");
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ rule: "deny", policyVersion: first.body.effective.version });
+    await expect.poll(() => hooks.received.filter((h) => h.body.data?.change === "rule.disabled").map((h) => h.body.auditId)).toEqual([records[0]!.id]);
+    expect((await api("POST", "/v1/rules/deny/enable", { reason: "done" })).status).toBe(200);
+  });
+});

@@ -1,0 +1,140 @@
+import fc from "fast-check";
+import ipaddr from "ipaddr.js";
+import { describe, expect, it } from "vitest";
+import { parseFeed, FeedFormatError } from "../../src/policy/feed-formats.js";
+import { parseV4Cidr, RangeSet } from "../../src/policy/range-set.js";
+
+const address = (text: string) => ipaddr.parse(text);
+
+function setOf(...cidrs: string[]): RangeSet {
+  const builder = RangeSet.builder();
+  for (const cidr of cidrs) expect(builder.addText(cidr)).toBe(true);
+  return builder.build();
+}
+
+describe("RangeSet", () => {
+  it("answers membership for IPv4 and IPv6 ranges and bare addresses", () => {
+    const set = setOf("10.0.0.0/8", "192.0.2.7", "2001:db8:bad::/48", "2001:db8::1");
+    expect(set.has(address("10.255.255.255"))).toBe(true);
+    expect(set.has(address("11.0.0.0"))).toBe(false);
+    expect(set.has(address("9.255.255.255"))).toBe(false);
+    expect(set.has(address("192.0.2.7"))).toBe(true);
+    expect(set.has(address("192.0.2.8"))).toBe(false);
+    expect(set.has(address("2001:db8:bad:ffff::1"))).toBe(true);
+    expect(set.has(address("2001:db8:bae::"))).toBe(false);
+    expect(set.has(address("2001:db8::1"))).toBe(true);
+    expect(set.has(address("2001:db8::2"))).toBe(false);
+    // An IPv4-mapped IPv6 address is the IPv4 address.
+    expect(set.has(address("::ffff:10.1.2.3"))).toBe(true);
+  });
+
+  it("merges overlapping and adjacent ranges, and masks host bits", () => {
+    const set = setOf("10.0.0.0/24", "10.0.1.0/24", "10.0.0.128/25", "10.0.0.5/8", "0.0.0.0/0");
+    expect(set.size).toBe(1);
+    expect(set.has(address("255.255.255.255"))).toBe(true);
+    expect(setOf("::/0").has(address("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"))).toBe(true);
+    expect(setOf("2001:db8::/33", "2001:db8:8000::/33").size).toBe(1);
+  });
+
+  it("is empty-safe", () => {
+    expect(RangeSet.EMPTY.has(address("1.2.3.4"))).toBe(false);
+    expect(RangeSet.EMPTY.has(address("::1"))).toBe(false);
+  });
+
+  it("refuses what is not an address or CIDR", () => {
+    const builder = RangeSet.builder();
+    for (const bad of ["", "1.2.3", "1.2.3.4/33", "256.1.1.1", "01.2.3.4", "1.2.3.4/", "1.2.3.4 x", "2001:db8::/129", "example.com"]) {
+      expect(builder.addText(bad), bad).toBe(false);
+    }
+    expect(builder.count).toBe(0);
+  });
+
+  it("parses dotted quads like ipaddr.js does", () => {
+    fc.assert(
+      fc.property(fc.ipV4(), fc.integer({ min: 0, max: 32 }), (ip, bits) => {
+        expect(parseV4Cidr(`${ip}/${bits}`)).toEqual([ipaddr.IPv4.parse(ip).toByteArray().reduce((n, b) => n * 256 + b, 0), bits]);
+      }),
+    );
+  });
+
+  it("agrees with a linear scan over ipaddr.js ranges", () => {
+    const cidrV4 = fc.tuple(fc.ipV4(), fc.integer({ min: 8, max: 32 })).map(([ip, bits]) => `${ip}/${bits}`);
+    const cidrV6 = fc.tuple(fc.ipV6(), fc.integer({ min: 16, max: 128 })).map(([ip, bits]) => `${ip}/${bits}`);
+    fc.assert(
+      fc.property(fc.array(fc.oneof(cidrV4, cidrV6), { maxLength: 40 }), fc.array(fc.oneof(fc.ipV4(), fc.ipV6()), { maxLength: 40 }), (cidrs, probes) => {
+        const set = setOf(...cidrs);
+        // Palisade reads an IPv4-mapped IPv6 address as the IPv4 address (src/domain/client-address.ts).
+        const ranges = cidrs.map((cidr) => {
+          const [range, bits] = ipaddr.parseCIDR(cidr);
+          return range.kind() === "ipv6" && (range as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96
+            ? ([(range as ipaddr.IPv6).toIPv4Address(), bits - 96] as const)
+            : ([range, bits] as const);
+        });
+        const candidates = [...probes, ...cidrs.map((cidr) => cidr.split("/")[0]!)];
+        for (const probe of candidates) {
+          const raw = ipaddr.parse(probe);
+          const parsed = raw.kind() === "ipv6" && (raw as ipaddr.IPv6).isIPv4MappedAddress() ? (raw as ipaddr.IPv6).toIPv4Address() : raw;
+          const linear = ranges.some(([range, bits]) => range.kind() === parsed.kind() && parsed.match(range, bits));
+          expect(set.has(parsed), probe).toBe(linear);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe("parseFeed", () => {
+  it("reads plain lists and FireHOL netsets with comments and a second column", () => {
+    const text = "# FireHOL netset\n#\n1.2.3.0/24\n\n5.6.7.8   # a comment\n2001:db8::/32 1234\r\n";
+    const feed = parseFeed(text, { format: "netset" });
+    expect(feed.entries).toBe(3);
+    expect(feed.set.has(address("1.2.3.9"))).toBe(true);
+    expect(feed.set.has(address("5.6.7.8"))).toBe(true);
+    expect(feed.set.has(address("2001:db8:1::1"))).toBe(true);
+  });
+
+  it("reads Spamhaus DROP text and JSON lines", () => {
+    const text = "; Spamhaus DROP List\n; Last-Modified: whenever\n1.10.16.0/20 ; SBL256894\n1.19.0.0/16 ; SBL434604\n";
+    expect(parseFeed(text, { format: "spamhaus" }).entries).toBe(2);
+    const json = '{"cidr":"1.10.16.0/20","sblid":"SBL256894","rir":"apnic"}\n{"cidr":"2001:db8::/32","sblid":"SBL1"}\n{"type":"metadata","timestamp":1,"size":2,"records":2}\n';
+    const feed = parseFeed(json, { format: "spamhaus" });
+    expect(feed.entries).toBe(2);
+    expect(feed.set.has(address("1.10.31.255"))).toBe(true);
+  });
+
+  it("reads a CSV column by name or number, with quoted cells", () => {
+    const text = 'id,source,ip,reason\n1,crowdsec,"192.0.2.1",ssh-bf\n2,crowdsec,198.51.100.0/24,"http, probing"\n';
+    expect(parseFeed(text, { format: "csv", column: "ip" }).entries).toBe(2);
+    const numbered = parseFeed(text, { format: "csv", column: 3 });
+    expect(numbered.entries).toBe(2);
+    expect(numbered.set.has(address("198.51.100.77"))).toBe(true);
+    expect(() => parseFeed(text, { format: "csv", column: "address" })).toThrow(FeedFormatError);
+  });
+
+  it("tolerates a few bad lines and reports their numbers, not their contents", () => {
+    const lines = ["192.0.2.1", ...Array.from({ length: 20 }, (_, i) => `10.0.${i}.0/24`), "not-an-ip"];
+    const feed = parseFeed(lines.join("\n"), { format: "plain" });
+    expect(feed).toMatchObject({ entries: 21, invalid: 1, invalidLines: [22] });
+  });
+
+  it("rejects something that is not a list at all (an HTML error page)", () => {
+    expect(() => parseFeed("<html>\n<body>503 Service Unavailable</body>\n</html>\n", { format: "plain" })).toThrow(FeedFormatError);
+    expect(() => parseFeed("1.2.3.4\n<html>\n<body>\n</body>\n</html>", { format: "plain" })).toThrow(/lines are not addresses/);
+  });
+
+  it("reads the JSON range files crawler and cloud operators publish", () => {
+    const google = JSON.stringify({ creationTime: "x", prefixes: [{ ipv4Prefix: "66.249.64.0/27" }, { ipv6Prefix: "2001:4860:4801:10::/64" }] });
+    expect(parseFeed(google, { format: "json" }).entries).toBe(2);
+    const cloud = JSON.stringify({ prefixes: [{ ip_prefix: "3.5.140.0/22", region: "x" }], ipv6_prefixes: [{ ipv6_prefix: "2600:1f14::/35" }] });
+    const feed = parseFeed(cloud, { format: "json" });
+    expect(feed.set.has(address("3.5.141.1"))).toBe(true);
+    expect(feed.set.has(address("2600:1f14::1"))).toBe(true);
+    expect(parseFeed('["192.0.2.0/24", "198.51.100.7"]', { format: "json" }).entries).toBe(2);
+    expect(() => parseFeed("<html>", { format: "json" })).toThrow(FeedFormatError);
+    expect(() => parseFeed('{"prefixes": [{"ipv4Prefix": "nonsense"}]}', { format: "json" })).toThrow(FeedFormatError);
+  });
+
+  it("accepts an empty feed as an empty list", () => {
+    expect(parseFeed("# nothing listed today\n", { format: "plain" }).entries).toBe(0);
+  });
+});
