@@ -87,6 +87,22 @@ describe("decision records", () => {
     expect(await records.find(ids[0]!)).toMatchObject({ overflow: false, subject: "ip:0" });
   });
 
+  it("keeps the memory store to its total bound, dropping the oldest minutes first", async () => {
+    now = T0;
+    const store = new MemoryDecisionRecordStore({ clock: () => now, maxRecords: 10 });
+    const { records } = harness(store);
+    const ids: string[] = [];
+    for (let minute = 0; minute < 3; minute++) {
+      now = T0 + minute * 60_000;
+      for (let i = 0; i < 6; i++) ids.push(records.record(throttle(), `ip:${i}`));
+      await records.flush();
+    }
+    const held = await store.list({ fromMs: T0, toMs: T0 + 3 * 60_000, limit: 100 });
+    expect(held).toHaveLength(6); // 18 written, the oldest two minutes dropped to stay at 10 or fewer
+    expect(await records.find(ids[0]!)).toBeUndefined();
+    expect(await records.find(ids.at(-1)!)).toMatchObject({ subject: "ip:5" });
+  });
+
   it("answers ids of other shapes with nothing, without asking the store", async () => {
     const { records } = harness({ get: () => Promise.reject(new Error("asked")) } as unknown as DecisionRecordStore);
     for (const id of ["", "raw-uuid", "d-zz", `d${"z".repeat(12)}-0123456789abcdef-0123456789ab-0123456789ab`]) expect(await records.find(id)).toBeUndefined();

@@ -106,13 +106,23 @@ interface MemoryAggregate {
   lastMs: number;
 }
 
-/** One replica's decision records: the same aggregation, bound and expiry as Redis, in Maps. */
+/** Aggregates the memory store holds in all: the heap of one replica, not Redis, bounds it. */
+export const MAX_MEMORY_RECORDS = 20_000;
+
+/**
+ * One replica's decision records: the same aggregation, bound and expiry as Redis, in Maps, and
+ * at most `maxRecords` in all (the oldest minutes go first), so a week of attack cannot fill the
+ * heap of a replica without Redis.
+ */
 export class MemoryDecisionRecordStore implements DecisionRecordStore {
   readonly #minutes = new Map<number, { aggregates: Map<string, MemoryAggregate>; size: number; expiresMs: number }>();
   readonly #clock: () => number;
+  readonly #maxRecords: number;
+  #total = 0;
 
-  constructor(options: { clock?: () => number } = {}) {
+  constructor(options: { clock?: () => number; maxRecords?: number } = {}) {
     this.#clock = options.clock ?? (() => Date.now());
+    this.#maxRecords = options.maxRecords ?? MAX_MEMORY_RECORDS;
   }
 
   async write(writes: readonly DecisionRecordWrite[], limits: DecisionRecordLimits): Promise<boolean[]> {
@@ -128,10 +138,14 @@ export class MemoryDecisionRecordStore implements DecisionRecordStore {
       if (!minute.aggregates.has(field)) {
         if (field === write.overflowField || minute.size >= limits.perMinute) {
           field = write.overflowField;
-          if (!minute.aggregates.has(field)) minute.aggregates.set(field, { record: structuredClone(write.overflowRecord), count: 0, lastMs: 0 });
+          if (!minute.aggregates.has(field)) {
+            minute.aggregates.set(field, { record: structuredClone(write.overflowRecord), count: 0, lastMs: 0 });
+            this.#total += 1;
+          }
         } else {
           minute.aggregates.set(field, { record: structuredClone(write.record), count: 0, lastMs: 0 });
           minute.size += 1;
+          this.#total += 1;
         }
       }
       const aggregate = minute.aggregates.get(field)!;
@@ -139,7 +153,21 @@ export class MemoryDecisionRecordStore implements DecisionRecordStore {
       aggregate.lastMs = Math.max(aggregate.lastMs, write.lastMs);
       own.push(field !== write.overflowField);
     }
+    if (this.#total > this.#maxRecords) this.#trim();
     return own;
+  }
+
+  /**
+   * Drops minutes in the order they were first written (oldest first: writes follow the wall
+   * clock) while more than maxRecords are held, never the newest one.
+   */
+  #trim(): void {
+    let left = this.#minutes.size;
+    for (const at of this.#minutes.keys()) {
+      if (this.#total <= this.#maxRecords || --left === 0) return;
+      this.#total -= this.#minutes.get(at)!.aggregates.size;
+      this.#minutes.delete(at);
+    }
   }
 
   async get(minuteMs: number, field: string, overflowField: string): Promise<StoredDecisionRecord | undefined> {
@@ -172,7 +200,11 @@ export class MemoryDecisionRecordStore implements DecisionRecordStore {
   }
 
   #sweep(now: number): void {
-    for (const [at, minute] of this.#minutes) if (minute.expiresMs <= now) this.#minutes.delete(at);
+    for (const [at, minute] of this.#minutes) {
+      if (minute.expiresMs > now) continue;
+      this.#total -= minute.aggregates.size;
+      this.#minutes.delete(at);
+    }
   }
 }
 
