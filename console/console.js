@@ -230,12 +230,19 @@
   }
 
   function decisionView(d) {
+    const r = d.record;
+    const fromRecord = d.source === "record";
     return h(
       "div",
       { id: "decision-result" },
       h("h2", {}, `Decision ${d.decisionId}`),
+      fromRecord
+        ? h("p", { class: "muted" }, r.overflow
+            ? "From the shared decision records. That minute held too many distinct clients, so this record counts the rule's decisions without their subject; the reasons are the first such decision's."
+            : "From the shared decision records (the decision was taken by another replica, or is no longer among this replica's recent ones). The reasons are those of the first decision of its kind that minute.")
+        : null,
       table(
-        [{ title: "", value: (r) => r[0] }, { title: "", value: (r) => r[1] }],
+        [{ title: "", value: (x) => x[0] }, { title: "", value: (x) => x[1] }],
         [
           ["time", time(d.time)],
           ["action", d.action],
@@ -246,46 +253,11 @@
           ["endpoint", d.endpoint || ""],
           ["policy version", d.policyVersion],
           ["shadow rules that matched", (d.shadowed || []).map((s) => `${s.rule} (${s.action})`).join(", ") || "none"],
+          ...(r ? [["like decisions that minute", `${fmt(r.count)} (${time(r.first)} to ${time(r.last)})`]] : []),
         ],
       ),
       h("h2", {}, "Why"),
       reasonsTable(d.reasons),
-    );
-  }
-
-  /** The newest audit record carrying `decisionId`, reading at most ten pages of the trail. */
-  async function auditRecordOfDecision(decisionId) {
-    let cursor;
-    for (let page = 0; page < 10; page++) {
-      const answer = await api("GET", `/v1/audit?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
-      const found = answer.records.find((r) => r.detail && r.detail.decisionId === decisionId);
-      if (found || !answer.next) return found;
-      cursor = answer.next;
-    }
-    return undefined;
-  }
-
-  function auditDecisionView(decisionId, r) {
-    return h(
-      "div",
-      { id: "decision-result" },
-      h("h2", {}, `Decision ${decisionId}`),
-      h("p", { class: "muted" }, "From the shared audit trail (the decision was taken by another replica, or long ago)."),
-      table(
-        [{ title: "", value: (x) => x[0] }, { title: "", value: (x) => x[1] }],
-        [
-          ["time", time(r.time)],
-          ["recorded as", r.action],
-          ["rule", r.rule || "none"],
-          ["scope", r.scope || ""],
-          ["subject (pseudonym)", r.subject || ""],
-          ["endpoint", (r.detail && r.detail.endpoint) || ""],
-          ["policy version", r.policyVersion || ""],
-          ["quarantine", (r.detail && r.detail.quarantineId) || ""],
-        ],
-      ),
-      h("h2", {}, "Why"),
-      reasonsTable(r.rationale),
     );
   }
 
@@ -296,17 +268,14 @@
       const wanted = input.value.trim();
       if (!wanted) return;
       try {
+        // Any replica finds a recorded decision: the id names its shared record.
         result.replaceChildren(decisionView(await api("GET", `/v1/decisions/${encodeURIComponent(wanted)}`)));
-        return;
       } catch (error) {
-        if (error.status !== 404) return void result.replaceChildren(h("p", { id: "decision-result", class: "muted" }, error.message));
+        result.replaceChildren(h("p", { id: "decision-result", class: "muted" }, error.status === 404 ? "No decision record carries this id: allowed requests leave none, and records expire with the policy's retention." : error.message));
       }
-      // Not in this replica's recent decisions: enforcements (quarantines, blocks) are in the shared audit trail.
-      result.replaceChildren(h("p", { class: "muted" }, "Not among this replica's recent decisions; searching the audit trail…"));
-      const record = await auditRecordOfDecision(wanted);
-      result.replaceChildren(record ? auditDecisionView(wanted, record) : h("p", { id: "decision-result", class: "muted" }, "No decision with this id on this replica, and no enforcement in the audit trail carries it."));
     };
-    const recent = await api("GET", "/v1/decisions?limit=50");
+    const [recent, shared] = await Promise.all([api("GET", "/v1/decisions?limit=50"), api("GET", "/v1/decision-records?limit=50")]);
+    const idLink = (decisionId) => h("a", { href: `#/decisions/${encodeURIComponent(decisionId)}`, class: "mono" }, `…${decisionId.slice(-8)}`);
     root.append(
       h("h1", {}, "Decisions"),
       h("form", { class: "inline", onsubmit: (e) => (e.preventDefault(), void find()) }, h("label", { for: "decision-id" }, "Look up a decision"), input, h("button", { id: "decision-find", type: "submit" }, "Find")),
@@ -320,9 +289,22 @@
           { title: "endpoint", value: (d) => d.endpoint || "" },
           { title: "risk", value: (d) => d.risk },
           { title: "signals", value: (d) => d.reasons.map((r) => r.code).join(", ") },
-          { title: "id", value: (d) => h("a", { href: `#/decisions/${encodeURIComponent(d.decisionId)}`, class: "mono" }, d.decisionId.slice(0, 8)) },
+          { title: "id", value: (d) => idLink(d.decisionId) },
         ],
         recent.decisions,
+      ),
+      h("h2", {}, "Decision records of every replica, last hour (one per rule, subject and minute)"),
+      table(
+        [
+          { title: "minute", value: (r) => time(r.minute) },
+          { title: "action", value: (r) => r.action },
+          { title: "rule", value: (r) => r.rule || "" },
+          { title: "endpoint", value: (r) => r.endpoint || "" },
+          { title: "subject (pseudonym)", value: (r) => (r.overflow ? "(many: minute full)" : r.subject || "") },
+          { title: "decisions", value: (r) => fmt(r.count) },
+          { title: "first id", value: (r) => idLink(r.firstDecisionId) },
+        ],
+        shared.records,
       ),
     );
     if (id) await find();

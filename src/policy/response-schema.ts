@@ -37,6 +37,19 @@ export function responseSpec(duration: Duration) {
         })
         .strict()
         .prefault({}),
+      decisions: z
+        .object({
+          retention: duration.default("7d").describe("Decision records (every enforcement, aggregated per minute) are kept this long"),
+          perMinute: z
+            .number()
+            .int()
+            .min(10)
+            .max(100_000)
+            .default(500)
+            .describe("Distinct records a minute holds fleet-wide; further clients are counted per rule without their subject"),
+        })
+        .strict()
+        .prefault({}),
       overrides: z
         .object({ maxDuration: duration.default("30d").describe("Runtime overrides without an expiry lapse after this") })
         .strict()
@@ -47,7 +60,7 @@ export function responseSpec(duration: Duration) {
         .prefault({}),
     })
     .strict()
-    .describe("Quarantine escalation, friction relief, audit retention, runtime overrides and rollback history");
+    .describe("Quarantine escalation, friction relief, audit and decision-record retention, runtime overrides and rollback history");
 }
 
 /**
@@ -74,6 +87,7 @@ export interface CompiledResponse {
   quarantine: { durationMs: number; escalation: { factor: number; maxMs: number; memoryMs: number } };
   friction: { reliefMs: number };
   audit: { maxAgeMs: number; maxEntries: number };
+  decisions: { retentionMs: number; perMinute: number };
   overrides: { maxDurationMs: number };
   history: { versions: number };
 }
@@ -93,6 +107,7 @@ export function compileResponse(spec: ResponseSpec): CompiledResponse {
     },
     friction: { reliefMs: durationMs(spec.friction.relief) },
     audit: { maxAgeMs: durationMs(spec.audit.retention), maxEntries: spec.audit.maxEntries },
+    decisions: { retentionMs: durationMs(spec.decisions.retention), perMinute: spec.decisions.perMinute },
     overrides: { maxDurationMs: durationMs(spec.overrides.maxDuration) },
     history: { versions: spec.history.versions },
   };

@@ -10,6 +10,7 @@ import {
   type StatsRetention,
 } from "../state/decision-stats.js";
 import type { ResponseLog } from "./events.js";
+import { PeriodicFlush } from "./periodic-flush.js";
 import type { ReliefKind } from "./relief.js";
 
 /**
@@ -125,8 +126,7 @@ export class DecisionStatistics {
   readonly #pending = new Map<number, Map<string, number>>();
   /** The family each rule last acted on; a held request counts under its quarantine's rule's family. */
   readonly #ruleFamilies = new Map<string, string>();
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #flushing: Promise<void> | undefined;
+  readonly #flusher: PeriodicFlush;
   /** True after a failed flush until one succeeds: the store being away is logged once, not every flush. */
   #failing = false;
   #currentMinute = -1;
@@ -135,6 +135,7 @@ export class DecisionStatistics {
 
   constructor(deps: DecisionStatisticsDependencies) {
     this.#deps = deps;
+    this.#flusher = new PeriodicFlush(() => this.#flushAll(), deps.flushEveryMs ?? 5_000);
   }
 
   /**
@@ -178,21 +179,16 @@ export class DecisionStatistics {
   }
 
   start(): void {
-    if (this.#timer) return;
-    this.#timer = setInterval(() => void this.flush(), this.#deps.flushEveryMs ?? 5_000);
-    this.#timer.unref?.();
+    this.#flusher.start();
   }
 
-  async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
-    await this.flush();
+  stop(): Promise<void> {
+    return this.#flusher.stop();
   }
 
   /** Adds every pending minute to the store; a minute that fails stays pending for the next flush. */
   flush(): Promise<void> {
-    this.#flushing ??= this.#flushAll().finally(() => (this.#flushing = undefined));
-    return this.#flushing;
+    return this.#flusher.flush();
   }
 
   /** The fleet's buckets from the store, plus this replica's counts not flushed yet. */

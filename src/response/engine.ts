@@ -6,6 +6,7 @@ import type { SharedBackend } from "../state/shared-backend.js";
 import type { Store } from "../state/store.js";
 import { AnomalyTracker } from "./anomalies.js";
 import { AuditTrail } from "./audit.js";
+import { DecisionRecords } from "./decision-records.js";
 import { DecisionStatistics } from "./decision-stats.js";
 import { RuntimeControls } from "./controls.js";
 import { decodeControl, EffectivePolicy, type Control, type PolicySourcePort } from "./effective-policy.js";
@@ -44,6 +45,8 @@ export interface ResponseEngineDependencies {
   budgetMs: number;
   /** How often this replica adds its decision counts to the shared statistics; 5 s when absent. */
   statsFlushMs?: number;
+  /** How often this replica adds its counts to the shared decision records; 2 s when absent. */
+  recordsFlushMs?: number;
   /** Further receivers of every event (anomaly webhooks). */
   listeners?: ResponseListener[];
   /**
@@ -73,6 +76,8 @@ export class ResponseEngine {
   readonly anomalies: AnomalyTracker;
   /** Per-minute and per-hour decision counts, shared by every replica (console, posture report). */
   readonly stats: DecisionStatistics;
+  /** Every enforcement, aggregated per minute, shared by every replica (appeals by decision id). */
+  readonly records: DecisionRecords;
   readonly responder: Responder;
   readonly #deps: ResponseEngineDependencies;
   readonly #maps: ReplicatedMap<unknown>[];
@@ -120,7 +125,15 @@ export class ResponseEngine {
       log,
       flushEveryMs: deps.statsFlushMs,
     });
+    this.records = new DecisionRecords({
+      store: deps.backend.decisions,
+      limits: () => deps.source.current().response.decisions,
+      clock: deps.clock,
+      log,
+      flushEveryMs: deps.recordsFlushMs,
+    });
     this.responder = new Responder({
+      records: this.records,
       quarantines: this.quarantines,
       events: this.events,
       flagged: this.flagged,
@@ -147,6 +160,7 @@ export class ResponseEngine {
     }
     engine.effective.start();
     engine.stats.start();
+    engine.records.start();
     deps.observer?.policyInForce?.(deps.source.current());
     deps.source.onFileChange(() => {
       // Registered after the effective policy's own listener: the override is already recomputed.
@@ -170,7 +184,7 @@ export class ResponseEngine {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.#maps.map((map) => map.stop()), this.stats.stop(), this.#following?.close()]);
+    await Promise.all([...this.#maps.map((map) => map.stop()), this.stats.stop(), this.records.stop(), this.#following?.close()]);
   }
 
   /** Keeps the file's policy for rollback; the first replica to see a version records it. */

@@ -99,6 +99,7 @@ function quarantinesWith(overrides: Partial<SharedMapStore>): SharedBackend {
     kind: "memory",
     audit: base.audit,
     stats: base.stats,
+    decisions: base.decisions,
     close: async () => {},
     map(name) {
       const map = base.map(name);

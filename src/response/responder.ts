@@ -3,6 +3,7 @@ import type { Decision } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { AnomalyTracker } from "./anomalies.js";
+import type { DecisionRecords } from "./decision-records.js";
 import type { DecisionStatistics } from "./decision-stats.js";
 import type { Enforcement, ResponseEvents, ResponseLog } from "./events.js";
 import type { FlaggedDecisions } from "./flagged.js";
@@ -28,6 +29,8 @@ export interface ResponderDependencies {
   anomalies: AnomalyTracker;
   /** Counts every decision for the console and the report; absent in tests that need no counts. */
   stats?: Pick<DecisionStatistics, "observe">;
+  /** The shared record of every enforcement; absent in tests that need none. */
+  records?: Pick<DecisionRecords, "record">;
   log: ResponseLog;
   /** Counts requests denied by an active quarantine (too many to audit one by one). */
   onHeld?: (quarantine: Quarantine) => void;
@@ -66,6 +69,11 @@ export class Responder implements PipelineResponder {
 
   async settle(decision: Decision, request: NormalisedRequest, policy: CompiledPolicy): Promise<Decision> {
     let answer = waiveFriction(decision, policy.challenge);
+    // Recorded before the quarantine so that the quarantine and the audit trail carry the same id.
+    if (this.#deps.records && answer.action !== "allow") {
+      const subject = answer.scope ? subjectOf(request, answer.scope) : answer.subject;
+      answer = { ...answer, decisionId: this.#deps.records.record(answer, subject) };
+    }
     const fromRule = answer.action === "quarantine" && !answer.reasons.some((r) => r.code === HELD_CODE);
     if (fromRule) answer = await this.#quarantine(answer, request, policy);
     this.#record(answer, request, policy);

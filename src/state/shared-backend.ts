@@ -1,12 +1,13 @@
 import type { AuditLog } from "./audit-log.js";
+import { MemoryDecisionRecordStore, type DecisionRecordStore } from "./decision-records.js";
 import { MemoryDecisionStatsStore, type DecisionStatsStore } from "./decision-stats.js";
 import { MemoryAuditLog } from "./memory-audit-log.js";
 import { MemorySharedMap, type IdempotencyMemory } from "./memory-shared-map.js";
 import { assertValidMapName, type SharedMapStore } from "./shared-map.js";
 
 /**
- * Where the response engine keeps what all replicas share: named shared maps, the audit log and
- * the decision statistics.
+ * Where the response engine keeps what all replicas share: named shared maps, the audit log,
+ * the decision statistics and the decision records.
  * Redis for a fleet (redis/shared-backend.ts), memory for one replica; src/app/ picks.
  */
 export interface SharedBackend {
@@ -15,6 +16,8 @@ export interface SharedBackend {
   readonly audit: AuditLog;
   /** Per-minute and per-hour decision counts that every replica adds to (the console, the report). */
   readonly stats: DecisionStatsStore;
+  /** The shared record of every enforcement, aggregated per minute (appeals by decision id). */
+  readonly decisions: DecisionRecordStore;
   /** `memory` or `redis`, for logs. */
   readonly kind: string;
   close(): Promise<void>;
@@ -24,6 +27,7 @@ export class MemorySharedBackend implements SharedBackend {
   readonly kind = "memory";
   readonly audit: MemoryAuditLog;
   readonly stats: DecisionStatsStore;
+  readonly decisions: DecisionRecordStore;
   readonly #idempotency: IdempotencyMemory = new Map();
   readonly #maps = new Map<string, MemorySharedMap>();
   readonly #clock: (() => number) | undefined;
@@ -32,6 +36,7 @@ export class MemorySharedBackend implements SharedBackend {
     this.#clock = options.clock;
     this.audit = new MemoryAuditLog({ clock: options.clock });
     this.stats = new MemoryDecisionStatsStore({ clock: options.clock });
+    this.decisions = new MemoryDecisionRecordStore({ clock: options.clock });
   }
 
   map(name: string): SharedMapStore {

@@ -128,7 +128,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("analyst console and p
     await shot("decision");
     expectNoRawIdentifiers(await page.content());
 
-    // An appeal reaching another replica: its ring lacks the decision, the shared audit trail has it.
+    // An appeal reaching another replica: its ring lacks the decision, the shared decision records have it.
     const other = await startTestApp({ redisUrl: redis.url, adminTokensFile: secrets.tokens, trustEventTime: true, policy: policyPath });
     const elsewhere = await browser.newPage();
     try {
@@ -140,8 +140,8 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("analyst console and p
       await elsewhere.click("#decision-find");
       await elsewhere.waitForSelector("#decision-result h2");
       const found = await elsewhere.textContent("#decision-result");
-      expect(found).toContain("From the shared audit trail");
-      expect(found).toContain("quarantine.created");
+      expect(found).toContain("From the shared decision records");
+      expect(found).toContain("quarantine");
       expect(found).toContain(recent.reasons[0]!.code);
       await elsewhere.screenshot({ path: join(OUTPUT, "decision-other-replica.png"), fullPage: true });
     } finally {

@@ -1,6 +1,6 @@
 /**
- * One contract for the response engine's storage port — shared maps, the audit log and the
- * decision statistics — run against the in-memory backend, Redis on a real redis-server and a
+ * One contract for the response engine's storage port — shared maps, the audit log, the
+ * decision statistics and the decision records — run against the in-memory backend, Redis on a real redis-server and a
  * one-node Redis Cluster.
  * Then what only Redis can get wrong: key TTLs, and a replica that misses announcements while
  * its subscriber connection is down.
@@ -9,6 +9,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisSharedBackend, type RedisSharedBackend } from "../../src/state/redis/shared-backend.js";
 import { HOUR_MS, MAX_STATS_FIELDS, MINUTE_MS, STATS_OVERFLOW_FIELD } from "../../src/state/decision-stats.js";
+import { MAX_RECORD_MINUTES, type DecisionRecordWrite } from "../../src/state/decision-records.js";
 import { ReplicatedMap } from "../../src/state/replicated-map.js";
 import type { AuditEntry } from "../../src/state/audit-log.js";
 import { MemorySharedBackend, type SharedBackend } from "../../src/state/shared-backend.js";
@@ -23,6 +24,7 @@ const RETENTION = { maxEntries: 1000, maxAgeMs: 60_000 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let mapCounter = 0;
 let statsCounter = 0;
+let recordsCounter = 0;
 const freshName = () => `t${++mapCounter}`;
 
 interface Harness {
@@ -298,6 +300,79 @@ function contract(name: string, open: () => Promise<Harness>) {
       await expect(h.a.stats.read("minute", 10, 0)).rejects.toThrow(TypeError);
     });
   });
+  describe(`${name}: decision records`, () => {
+    let h: Harness;
+    let base = 0;
+    beforeAll(async () => {
+      h = await open();
+      // Minutes of its own per backend: records never mix between backends sharing a server.
+      base = (Math.floor(Date.now() / MINUTE_MS) - 100 - recordsCounter++ * 20) * MINUTE_MS;
+    });
+    const limits = { retentionMs: 60_000, perMinute: 3 };
+    const write = (minuteMs: number, n: number, extra: Partial<DecisionRecordWrite> = {}): DecisionRecordWrite => ({
+      minuteMs,
+      field: n.toString(16).padStart(16, "0"),
+      overflowField: "o00000000000a",
+      record: { action: "throttle", rule: "burst", subject: `s${n}`, reasons: [{ code: "velocity.ip", value: 12, threshold: 10, weight: 40 }] },
+      overflowRecord: { action: "throttle", rule: "burst", reasons: [] },
+      count: 1,
+      lastMs: minuteMs + n,
+      ...extra,
+    });
+
+    it("aggregates one key's decisions from every replica: the first record stays, counts add up, the last time is the newest", async () => {
+      await h.a.decisions.write([write(base, 1, { count: 5, lastMs: base + 500 })], limits);
+      await h.b.decisions.write([write(base, 1, { count: 2, lastMs: base + 100, record: { action: "throttle", rule: "other" } })], limits);
+      const found = await h.b.decisions.get(base, write(base, 1).field, "o00000000000a");
+      expect(found).toEqual({ minuteMs: base, field: write(base, 1).field, record: write(base, 1).record, count: 7, lastMs: base + 500, overflow: false });
+      expect(await h.a.decisions.get(base + MINUTE_MS, write(base, 1).field, "o00000000000a")).toBeUndefined();
+    });
+
+    it("folds new keys of a full minute into the overflow record, which any of their ids still finds", async () => {
+      const minute = base + 2 * MINUTE_MS;
+      expect(await h.a.decisions.write([1, 2, 3, 4, 5].map((n) => write(minute, n)), limits)).toEqual([true, true, true, false, false]);
+      expect(await h.b.decisions.write([write(minute, 1), write(minute, 6, { count: 2 })], limits)).toEqual([true, false]);
+      // A replica that knows the minute is full counts in the overflow directly.
+      expect(await h.a.decisions.write([write(minute, 7, { field: "o00000000000a" })], limits)).toEqual([false]);
+      const own = await h.a.decisions.get(minute, write(minute, 1).field, "o00000000000a");
+      expect(own).toMatchObject({ count: 2, overflow: false, record: { subject: "s1" } });
+      const folded = await h.b.decisions.get(minute, write(minute, 5).field, "o00000000000a");
+      expect(folded).toMatchObject({ field: "o00000000000a", count: 5, overflow: true, record: { action: "throttle", rule: "burst" } });
+      expect(folded!.record.subject).toBeUndefined();
+      const listed = await h.b.decisions.list({ fromMs: minute, toMs: minute, limit: 100 });
+      expect(listed).toHaveLength(4);
+    });
+
+    it("lists minutes newest first, filtered, up to the limit", async () => {
+      const minute = base + 4 * MINUTE_MS;
+      await h.a.decisions.write([write(minute, 1), write(minute + MINUTE_MS, 2), write(minute + MINUTE_MS, 3, { record: { action: "block", rule: "trap" } })], limits);
+      const all = await h.a.decisions.list({ fromMs: minute, toMs: minute + MINUTE_MS, limit: 100 });
+      expect(all.map((r) => r.lastMs)).toEqual([minute + MINUTE_MS + 3, minute + MINUTE_MS + 2, minute + 1]);
+      const throttles = await h.b.decisions.list({ fromMs: minute, toMs: minute + MINUTE_MS, limit: 100, match: (r) => r.record.action === "throttle" });
+      expect(throttles.map((r) => r.record.subject)).toEqual(["s2", "s1"]);
+      expect(await h.b.decisions.list({ fromMs: minute, toMs: minute + MINUTE_MS, limit: 1 })).toHaveLength(1);
+    });
+
+    it("forgets a minute after its retention", async () => {
+      const minute = base + 7 * MINUTE_MS;
+      await h.a.decisions.write([write(minute, 1)], { retentionMs: 40, perMinute: 3 });
+      expect(await h.a.decisions.get(minute, write(minute, 1).field, "o00000000000a")).toBeDefined();
+      await sleep(80);
+      expect(await h.a.decisions.get(minute, write(minute, 1).field, "o00000000000a")).toBeUndefined();
+    });
+
+    it("rejects bad writes and lists alike", async () => {
+      await expect(h.a.decisions.write([write(base + 1, 1)], limits)).rejects.toThrow(TypeError);
+      await expect(h.a.decisions.write([write(base, 1, { field: "xyz" })], limits)).rejects.toThrow(TypeError);
+      await expect(h.a.decisions.write([write(base, 1, { overflowField: "o1" })], limits)).rejects.toThrow(TypeError);
+      await expect(h.a.decisions.write([write(base, 1, { count: 0 })], limits)).rejects.toThrow(TypeError);
+      await expect(h.a.decisions.write([write(base, 1)], { retentionMs: 0, perMinute: 1 })).rejects.toThrow(TypeError);
+      await expect(h.a.decisions.write([write(base, 1, { record: { big: "x".repeat(20_000) } })], limits)).rejects.toThrow(TypeError);
+      await expect(h.a.decisions.list({ fromMs: 0, toMs: MAX_RECORD_MINUTES * MINUTE_MS, limit: 1 })).rejects.toThrow(TypeError);
+      await expect(h.a.decisions.list({ fromMs: 10, toMs: 0, limit: 1 })).rejects.toThrow(TypeError);
+      await expect(h.a.decisions.list({ fromMs: 0, toMs: 0, limit: 0 })).rejects.toThrow(TypeError);
+    });
+  });
 }
 
 function compareIds(x: string, y: string): number {
@@ -405,10 +480,13 @@ describe("redis only", () => {
     const name = freshName();
     await a.map(name).put("k", "v", 30_000);
     await a.audit.append({ x: 1 }, { maxEntries: 10, maxAgeMs: 40_000 });
+    const minute = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS;
+    const record = { action: "block" };
+    await a.decisions.write([{ minuteMs: minute, field: "0123456789abcdef", overflowField: "o0123456789ab", record, overflowRecord: record, count: 1, lastMs: minute }], { retentionMs: 40_000, perMinute: 10 });
     const admin = new Redis(redis.url);
     try {
-      const keys = [...(await admin.keys(`palisade:{response}:map:${name}:*`)), "palisade:{response}:audit"];
-      expect(keys).toHaveLength(4);
+      const keys = [...(await admin.keys(`palisade:{response}:map:${name}:*`)), "palisade:{response}:audit", `palisade:{decisions}:m:${minute}`];
+      expect(keys).toHaveLength(5);
       for (const key of keys) {
         const ttl = await admin.pttl(key);
         expect(ttl, key).toBeGreaterThan(0);

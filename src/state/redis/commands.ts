@@ -1,5 +1,14 @@
 import { closeClient, type RedisClient } from "./connection.js";
-import { AUDIT_APPEND_SCRIPT, MAP_AUDITED_SCRIPT, MAP_PUT_SCRIPT, MAP_REMOVE_SCRIPT, MAP_SNAPSHOT_SCRIPT, STATS_ADD_SCRIPT, TIME_SCRIPT } from "./shared-backend-scripts.js";
+import {
+  AUDIT_APPEND_SCRIPT,
+  MAP_AUDITED_SCRIPT,
+  MAP_PUT_SCRIPT,
+  MAP_REMOVE_SCRIPT,
+  MAP_SNAPSHOT_SCRIPT,
+  RECORD_WRITE_SCRIPT,
+  STATS_ADD_SCRIPT,
+  TIME_SCRIPT,
+} from "./shared-backend-scripts.js";
 import { withDeadline } from "./store.js";
 import { StoreUnavailableError } from "../store.js";
 import { redisSpan } from "./spans.js";
@@ -13,6 +22,7 @@ const SCRIPTS = {
   palisadeMapAudited: MAP_AUDITED_SCRIPT,
   palisadeTime: TIME_SCRIPT,
   palisadeStatsAdd: STATS_ADD_SCRIPT,
+  palisadeRecordWrite: RECORD_WRITE_SCRIPT,
 } as const;
 
 export type ResponseScript = keyof typeof SCRIPTS;

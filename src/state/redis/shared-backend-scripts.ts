@@ -195,3 +195,38 @@ for k = 1, 2 do
 end
 return 1
 `;
+
+/**
+ * Add decisions to one aggregate of a minute's decision records (a hash). Fields: `r:<f>` the
+ * record (JSON, written once), `n:<f>` its count, `l:<f>` its last decision's time, and `#` how
+ * many aggregates with a subject the minute holds. A new aggregate in a full minute (ARGV[8]) goes
+ * to the overflow aggregate ARGV[2] instead (one per action, rule, scope and endpoint, not counted
+ * in `#`); a write whose field is the overflow field (a replica that knows the minute is full)
+ * counts there directly. The hash expires ARGV[7] ms after its last write.
+ * KEYS[1] minute hash
+ * ARGV[1] field   ARGV[2] overflow field   ARGV[3] record   ARGV[4] overflow record
+ * ARGV[5] count   ARGV[6] last ms   ARGV[7] ttl ms   ARGV[8] aggregates per minute
+ * Returns 1 when the aggregate is the decision's own, 0 when it went to the overflow.
+ */
+export const RECORD_WRITE_SCRIPT = `
+local key = KEYS[1]
+local field = ARGV[1]
+if field == ARGV[2] then
+  redis.call('HSETNX', key, 'r:' .. field, ARGV[4])
+elseif redis.call('HEXISTS', key, 'r:' .. field) == 0 then
+  local size = tonumber(redis.call('HGET', key, '#') or '0')
+  if size >= tonumber(ARGV[8]) then
+    field = ARGV[2]
+    redis.call('HSETNX', key, 'r:' .. field, ARGV[4])
+  else
+    redis.call('HSET', key, 'r:' .. field, ARGV[3])
+    redis.call('HINCRBY', key, '#', 1)
+  end
+end
+redis.call('HINCRBY', key, 'n:' .. field, ARGV[5])
+local last = tonumber(redis.call('HGET', key, 'l:' .. field) or '0')
+if tonumber(ARGV[6]) > last then redis.call('HSET', key, 'l:' .. field, ARGV[6]) end
+redis.call('PEXPIRE', key, ARGV[7])
+if field == ARGV[2] then return 0 end
+return 1
+`;

@@ -1,6 +1,7 @@
 import { DEFAULT_NAMESPACE } from "../keys.js";
 import { RedisAuditLog } from "./audit-log.js";
 import { RedisCommands } from "./commands.js";
+import { RedisDecisionRecordStore } from "./decision-records.js";
 import { RedisDecisionStatsStore } from "./decision-stats.js";
 import { createRedisClient, waitForReady, type RedisClient, type RedisConnectionOptions } from "./connection.js";
 import { auditStreamKey, RedisSharedMap } from "./shared-map.js";
@@ -48,6 +49,7 @@ export class RedisSharedBackend implements SharedBackend {
   readonly kind = "redis";
   readonly audit: RedisAuditLog;
   readonly stats: RedisDecisionStatsStore;
+  readonly decisions: RedisDecisionRecordStore;
   readonly #commands: RedisCommands;
   readonly #subscriber: RedisSubscriber;
   readonly #commandClient: RedisClient;
@@ -62,6 +64,7 @@ export class RedisSharedBackend implements SharedBackend {
     this.#namespace = namespace;
     this.audit = new RedisAuditLog(this.#commands, namespace, openClient);
     this.stats = new RedisDecisionStatsStore(this.#commands, namespace);
+    this.decisions = new RedisDecisionRecordStore(this.#commands, namespace);
   }
 
   map(name: string): SharedMapStore {

@@ -1,7 +1,12 @@
 import { z } from "zod";
 import type { Decision } from "../../../domain/decision.js";
 import type { FlaggedDecision } from "../../../response/flagged.js";
+import type { DecisionRecord } from "../../../response/decision-records.js";
+import type { ResponseEngine } from "../../../response/engine.js";
 import { parseEntryId } from "../../../state/audit-log.js";
+import { MAX_RECORD_MINUTES } from "../../../state/decision-records.js";
+import { HOUR_MS, MINUTE_MS } from "../../../state/decision-stats.js";
+import { StoreUnavailableError } from "../../../state/store.js";
 import { problem } from "../problem.js";
 import { BadInput, limitQuery, lookupFields, lookupSubjects, scopeQuery, timeField } from "./input.js";
 import type { AnalystRoutes } from "./routes.js";
@@ -25,6 +30,15 @@ const auditQuery = z.object({
   order: z.enum(["desc", "asc"]).default("desc"),
   ...lookupFields,
 });
+const recordsQuery = z.object({
+  from: time.describe("Oldest minute to include (RFC 3339 or epoch ms); an hour before `to` when absent"),
+  to: time.describe("Newest minute to include; now when absent"),
+  action: z.enum(["step_up", "challenge", "throttle", "quarantine", "block"]).optional(),
+  rule: z.string().max(64).optional(),
+  endpoint: z.string().max(64).optional(),
+  limit: limitQuery,
+  ...lookupFields,
+});
 const decisionsQuery = z.object({
   action: z.string().max(32).optional(),
   rule: z.string().max(64).optional(),
@@ -34,7 +48,7 @@ const decisionsQuery = z.object({
 });
 
 /** Read-only views: the audit trail, this replica's flagged decisions, anomalies in force. */
-export function registerRecordRoutes({ route, engine, lookup }: AnalystRoutes): void {
+export function registerRecordRoutes({ route, engine, lookup, clock }: AnalystRoutes): void {
   route("read", {
     method: "GET",
     url: "/v1/audit",
@@ -78,11 +92,40 @@ export function registerRecordRoutes({ route, engine, lookup }: AnalystRoutes): 
   route("read", {
     method: "GET",
     url: "/v1/decisions/:id",
-    summary: "One flagged decision",
+    summary: "One decision by id (an appeal): this replica's copy if it took it, and the shared decision record on any replica",
     params: z.object({ id: z.string().min(1).max(128) }),
     handler: async ({ params }) => {
-      const decision = engine.flagged.list().find((d) => d.decisionId === params.id);
-      return decision ? { status: 200, body: decision } : problem(404, "no flagged decision with this id on this replica (the audit trail keeps enforcements)");
+      const local = engine.flagged.list().find((d) => d.decisionId === params.id);
+      const record = await findRecord(engine, params.id, local !== undefined);
+      if (local) return { status: 200, body: { ...local, source: "replica", record } };
+      if (!record) return problem(404, "no decision record carries this id (allowed requests leave none, and records expire after the policy's response.decisions.retention)");
+      const { reasons, action, rule, scope, subject, endpoint, policyVersion, risk, degraded, eventTime } = record;
+      return { status: 200, body: { decisionId: params.id, time: eventTime, action, rule, scope, subject, endpoint, policyVersion, risk, reasons, degraded, shadowed: [], source: "record", record } };
+    },
+  });
+
+  route("read", {
+    method: "GET",
+    url: "/v1/decision-records",
+    summary: "The shared decision records of every replica: each enforcement aggregated per rule, scope, subject, endpoint and minute, newest first",
+    query: recordsQuery,
+    handler: async ({ query: q }) => {
+      const toMs = timeField("to", q.to) ?? clock();
+      const fromMs = timeField("from", q.from) ?? toMs - HOUR_MS;
+      if (fromMs > toMs) throw new BadInput(problem(400, "from: must not be after to"));
+      if (toMs - fromMs >= MAX_RECORD_MINUTES * MINUTE_MS) throw new BadInput(problem(400, "from/to: at most two days per request (page with to)"));
+      const subjects = lookupSubjects(q, lookup);
+      const records = await engine.records.list({
+        fromMs,
+        toMs,
+        limit: q.limit,
+        match: (r) =>
+          (!q.action || r.action === q.action) &&
+          (!q.rule || r.rule === q.rule) &&
+          (!q.endpoint || r.endpoint === q.endpoint) &&
+          (!subjects || (r.subject !== undefined && subjects.includes(r.subject))),
+      });
+      return { status: 200, body: { records, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() } };
     },
   });
 
@@ -94,4 +137,14 @@ export function registerRecordRoutes({ route, engine, lookup }: AnalystRoutes): 
   });
 
   route("read", { method: "GET", url: "/v1/anomalies", summary: "Site-wide anomalies in force", handler: async () => ({ status: 200, body: { anomalies: engine.anomalies.active() } }) });
+}
+
+/** The shared record of a decision id; a store that is away only fails the look-up when this replica has no copy either. */
+async function findRecord(engine: ResponseEngine, id: string, haveLocal: boolean): Promise<DecisionRecord | undefined> {
+  try {
+    return await engine.records.find(id);
+  } catch (error) {
+    if (haveLocal && error instanceof StoreUnavailableError) return undefined;
+    throw error;
+  }
 }
