@@ -1,15 +1,14 @@
 /**
  * Detection quality as a regression test: the compact scenario set replayed offline through the
- * bundled example policy, with floors on what is detected and ceilings on what gets through.
+ * bundled example policy, over two seeds of the generator, with floors on what is detected and
+ * ceilings on what gets through.
  *
- * Every number below is what the engine achieved when it was set (seed 3; the example policy and
- * detection of main at 752c3f2: velocity, CIDR lists, login outcomes from the access log,
- * failure and distinct-count signals, scraping signals). Floors sit a little below the measured
- * figure so that a harmless change (a rounding in a window, a HyperLogLog estimate under another
- * run's pseudonym key) does not fail CI, while a real loss does. What is not detected today is
- * written as such (distributed scraping: 0%). When detection improves, raise the numbers here
- * to the new measurement, in the same commit, and say what improved; a failure prints today's
- * figures, so no second run is needed.
+ * The floors are the goals of the detection work, not whatever the code last produced: every
+ * attack family at least 90% of its requests denied, the first denial within 10 s, held from
+ * 60 s on, no account taken over, at most 0.1% of legitimate requests denied. Where a family
+ * meets a goal, the goal is asserted; where it does not yet, the figure measured on both seeds
+ * is, with the goal named beside it, so that a loss fails and a gain is a visible edit. Counts
+ * (accounts taken over, resources scraped) are asserted exactly as measured or better.
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ReplayResult } from "../../src/lab/replay/engine.js";
@@ -41,45 +40,41 @@ interface Floors {
  */
 const MAX_FALSE_POSITIVE_SHARE = 0.001;
 
-/** Measured → floor. Keep the measurement in the comment so the next raise knows the margin. */
+/** The detection goals, asserted for every family that meets them. */
+const GOAL: Floors = { mitigated: 0.9, firstMitigation: 10, sustained: 60, takenOver: 0 };
+
+/** Per scenario; measured on seeds 3 and 7 at the commit that set them. */
 const FLOORS: Record<string, Floors> = {
-  // The office-NAT false positive (1.25% of shoppers throttled as scrapers) is gone since
-  // distinct resources per IP and per subnet weigh too little to act alone: 0 of 7,270 now, so
-  // the default ceiling (0.1%) applies.
+  // No attack: only the false-positive ceiling (measured 1 of 7,228 and 2 of 7,044).
   "marketing-spike": {},
-  // 99.3% mitigated, first denial after 0.8 s and held from then on, no account taken over.
-  "stuffing-burst": { mitigated: 0.98, firstMitigation: 3, sustained: 15, takenOver: 1 },
-  // 95.2%, first after 3.2 s, sustained after 80 s, 1 account taken over (a hit before the
-  // failure counts built up).
-  "stuffing-distributed": { mitigated: 0.93, firstMitigation: 10, sustained: 120, takenOver: 2 },
-  // 47.3%, first after 40 s, sustained after 200 s (25.5% and never before the long-memory
-  // signal ip.slow_stuffing: accounts tried over hours from one address, never a success).
-  "stuffing-low-and-slow": { mitigated: 0.44, firstMitigation: 60, takenOver: 0 },
-  // 93.0%, first after 3.2 s, sustained after 110 s, no account taken over (the stuffed hits were
-  // denied, so their takeovers never happen).
-  "account-takeover": { mitigated: 0.9, firstMitigation: 10, sustained: 150, takenOver: 1 },
-  // 99.1%, first after 1.4 s, sustained after 10 s, 11 resources served before that.
-  "scraping-fast": { mitigated: 0.98, firstMitigation: 5, sustained: 30, scraped: 20 },
-  // 31.8%, first after 67 s, never sustained, 472 resources served (it was 0% and 660 before the
-  // catalogue anomaly): 300 addresses, each far below every per-address threshold, caught only
-  // while the site-wide request rate is anomalous, as browsers that never loaded a page.
-  // Re-measured at 28.3%, first after 61 s, 485 served, after the sweep's generator changes (app
-  // users keep a refresh token and device cookie, so the shoppers' traffic differs) and shared-
-  // address counting; which of the two cost the 3.5 points was not isolated: floor lowered.
-  "scraping-distributed": { mitigated: 0.26, firstMitigation: 90, scraped: 520 },
-  // 66.9%, first after 29.6 s, sustained after 30 s: once quarantined the scanner stays held
-  // (replay now builds the server's decision core, response engine included; it was 18.8%,
-  // first after 3.2 s, when quarantines did not hold offline).
-  "vulnerability-scan": { mitigated: 0.6, firstMitigation: 40, sustained: 45 },
+  // 99.8% on both seeds, first denial after 0.23 s, held from then on.
+  "stuffing-burst": GOAL,
+  // 98.8–98.9%, first after 0.4–1.3 s, held after 10 s.
+  "stuffing-distributed": GOAL,
+  // Below the goal (90%, 10 s, 60 s): 55.7–56.4%, first after 39.2–39.6 s, held after 110–130 s.
+  // One try per address every few minutes is caught by long memory only once an address has
+  // tried several accounts and never succeeded.
+  "stuffing-low-and-slow": { mitigated: 0.55, firstMitigation: 40, sustained: 130, takenOver: 0 },
+  // 98.3–98.4%, first after 0.9–1.1 s, held after 10 s.
+  "account-takeover": GOAL,
+  // 99.1%, first after 1.4–1.5 s, held after 10 s; 11 resources served before that on both seeds.
+  "scraping-fast": { ...GOAL, scraped: 11 },
+  // 97.8–97.9%, first after 1.3–1.4 s, held after 10 s; 16 resources served on both seeds.
+  "scraping-distributed": { ...GOAL, scraped: 16 },
+  // 100%, the first request denied.
+  "vulnerability-scan": GOAL,
 };
+
+/** Two seeds of the generator: a floor met on one run of one seed could be luck. */
+const SEEDS = [3, 7];
 
 const SCENARIOS = `${repoRoot}test/lab/fixtures/regression-scenarios.yaml`;
 
-describe("detection regression (compact scenario set, example policy)", () => {
+describe.each(SEEDS)("detection regression (compact scenario set, example policy, seed %i)", (seed) => {
   let result: ReplayResult;
   beforeAll(async () => {
-    const set = await loadScenarioSet(SCENARIOS);
-    ({ result } = await replayFile(tempFile(linesText(simulate(set)), "regression.jsonl")));
+    const set = { ...(await loadScenarioSet(SCENARIOS)), seed };
+    ({ result } = await replayFile(tempFile(linesText(simulate(set)), `regression-${seed}.jsonl`)));
   }, 300_000); // half a minute on an idle machine, far more on a loaded one; speed belongs in bench/
 
   it("replays cleanly", () => {
