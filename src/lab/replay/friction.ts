@@ -28,9 +28,11 @@ export interface Friction {
 export async function browserFriction(log: string, policyPath: string): Promise<Friction> {
   const policy = await loadPolicy(policyPath);
   const friction: Friction = { browserRequests: 0, browserDenied: 0, requests: 0, denied: 0, byRule: {} };
+  // The target first: an input opened before an await would start flowing with no reader.
+  const target = await offlineTarget(policyPath);
   const input = await openInput(log);
   await replay(readEvents(input, "auto", "friction"), {
-    targets: [await offlineTarget(policyPath)],
+    targets: [target],
     loginEndpoints: new Set(policy.endpoints.filter((e) => e.authentication).map((e) => e.name)),
     maxDisorderMs: 60_000,
     onDecided: (event, [verdict]) => {
