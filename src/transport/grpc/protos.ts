@@ -128,34 +128,6 @@ export function serviceHandle<Implementation>(root: grpc.GrpcObject, fullName: s
 // adapters build and also what a decoded message satisfies.
 // ---------------------------------------------------------------------------------------------
 
-export type { Timestamp } from "./generated/google/protobuf/Timestamp.js";
-export type { Duration } from "./generated/google/protobuf/Duration.js";
-export type { Struct } from "./generated/google/protobuf/Struct.js";
-export type { Value } from "./generated/google/protobuf/Value.js";
-export type { HeaderValueOption } from "./generated/envoy/config/core/v3/HeaderValueOption.js";
-export type { CheckRequest } from "./generated/envoy/service/auth/v3/CheckRequest.js";
-export type { CheckResponse } from "./generated/envoy/service/auth/v3/CheckResponse.js";
-export type {
-  AttributeContext,
-  _envoy_service_auth_v3_AttributeContext_HttpRequest as AttributeHttpRequest,
-} from "./generated/envoy/service/auth/v3/AttributeContext.js";
-export type { DeniedHttpResponse } from "./generated/envoy/service/auth/v3/DeniedHttpResponse.js";
-export type { OkHttpResponse } from "./generated/envoy/service/auth/v3/OkHttpResponse.js";
-export type { Metadata } from "./generated/envoy/config/core/v3/Metadata.js";
-export type { RequestMethod } from "./generated/envoy/config/core/v3/RequestMethod.js";
-export type { RateLimitDescriptor } from "./generated/envoy/extensions/common/ratelimit/v3/RateLimitDescriptor.js";
-export type { StatusCode } from "./generated/envoy/type/v3/StatusCode.js";
-export type { RateLimitUnit } from "./generated/envoy/type/v3/RateLimitUnit.js";
-export type { RateLimitRequest } from "./generated/envoy/service/ratelimit/v3/RateLimitRequest.js";
-export type {
-  RateLimitResponse,
-  _envoy_service_ratelimit_v3_RateLimitResponse_DescriptorStatus as DescriptorStatus,
-} from "./generated/envoy/service/ratelimit/v3/RateLimitResponse.js";
-export type { HTTPAccessLogEntry } from "./generated/envoy/data/accesslog/v3/HTTPAccessLogEntry.js";
-export type { StreamAccessLogsMessage } from "./generated/envoy/service/accesslog/v3/StreamAccessLogsMessage.js";
-export type { StreamAccessLogsResponse } from "./generated/envoy/service/accesslog/v3/StreamAccessLogsResponse.js";
-export type { HealthCheckRequest } from "./generated/grpc/health/v1/HealthCheckRequest.js";
-export type { HealthCheckResponse } from "./generated/grpc/health/v1/HealthCheckResponse.js";
 import type { Timestamp } from "./generated/google/protobuf/Timestamp.js";
 import type { Duration } from "./generated/google/protobuf/Duration.js";
 import type { Struct } from "./generated/google/protobuf/Struct.js";
@@ -169,7 +141,25 @@ import type { StreamAccessLogsResponse } from "./generated/envoy/service/accessl
 import type { HealthCheckRequest } from "./generated/grpc/health/v1/HealthCheckRequest.js";
 import type { HealthCheckResponse } from "./generated/grpc/health/v1/HealthCheckResponse.js";
 
-/** google.protobuf.HealthCheckResponse.ServingStatus as the loader gives enums (strings). */
+export type { Timestamp, Duration, Struct, Value, CheckRequest, CheckResponse, RateLimitRequest, RateLimitResponse, StreamAccessLogsMessage, StreamAccessLogsResponse, HealthCheckRequest, HealthCheckResponse };
+export type { HeaderValueOption } from "./generated/envoy/config/core/v3/HeaderValueOption.js";
+export type {
+  AttributeContext,
+  _envoy_service_auth_v3_AttributeContext_HttpRequest as AttributeHttpRequest,
+} from "./generated/envoy/service/auth/v3/AttributeContext.js";
+export type { DeniedHttpResponse } from "./generated/envoy/service/auth/v3/DeniedHttpResponse.js";
+export type { OkHttpResponse } from "./generated/envoy/service/auth/v3/OkHttpResponse.js";
+export type { Metadata } from "./generated/envoy/config/core/v3/Metadata.js";
+export type { RequestMethod } from "./generated/envoy/config/core/v3/RequestMethod.js";
+export type { RateLimitDescriptor } from "./generated/envoy/extensions/common/ratelimit/v3/RateLimitDescriptor.js";
+export type { StatusCode } from "./generated/envoy/type/v3/StatusCode.js";
+export type { RateLimitUnit } from "./generated/envoy/type/v3/RateLimitUnit.js";
+export type {
+  _envoy_service_ratelimit_v3_RateLimitResponse_DescriptorStatus as DescriptorStatus,
+} from "./generated/envoy/service/ratelimit/v3/RateLimitResponse.js";
+export type { HTTPAccessLogEntry } from "./generated/envoy/data/accesslog/v3/HTTPAccessLogEntry.js";
+
+/** grpc.health.v1.HealthCheckResponse.ServingStatus as the loader gives enums (strings). */
 export type ServingStatus = "UNKNOWN" | "SERVING" | "NOT_SERVING" | "SERVICE_UNKNOWN";
 
 /** Timestamp → ms since the epoch; undefined when absent, unparseable or not after the epoch. */
