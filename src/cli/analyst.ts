@@ -315,10 +315,31 @@ function registerReport(program: Command): void {
 }
 
 /** Adds decisions, audit, rules, report, and the policy subcommands that talk to a running server. */
+/** `palisade intel export`: the networks to share with partners, in their format (GET /v1/intel). */
+function registerIntel(program: Command): void {
+  const intel = program.command("intel").description("Threat intelligence to share: attacking networks, never people");
+  connected(intel.command("export"))
+    .description("Networks quarantined or blocked, with the rules that acted (no address, username or pseudonym)")
+    .option("--since <when>", "a time (RFC 3339) or how long ago (30m, 4h, 1d); at most two days", "24h")
+    .addOption(new Option("--format <format>", "csv, json, CrowdSec's decisions import or a STIX 2.1 bundle").choices(["json", "csv", "crowdsec", "stix"]).default("csv"))
+    .option("--prefix-v4 <bits>", "coarsen IPv4 networks to this prefix (e.g. 16)")
+    .option("--prefix-v6 <bits>", "coarsen IPv6 networks to this prefix (e.g. 32)")
+    .option("--out <file>", "write there instead of standard output")
+    .action(async (flags) => {
+      const answer = await call<unknown>(flags, "GET", "/v1/intel", {
+        query: { from: sinceTime(flags.since), format: flags.format, prefixV4: flags.prefixV4, prefixV6: flags.prefixV6 },
+      });
+      const text = typeof answer === "string" ? answer : `${JSON.stringify(answer, null, 2)}\n`;
+      if (flags.out) await writeFile(flags.out, text);
+      else process.stdout.write(text);
+    });
+}
+
 export function registerAnalystCommands(program: Command, policy: Command): void {
   registerReport(program);
   registerDecisions(program);
   registerAudit(program);
+  registerIntel(program);
   registerPolicy(policy);
   registerRules(program);
 }

@@ -23,6 +23,8 @@ export interface DecisionRecord {
   scope?: Scope;
   /** The pseudonymous subject (absent on an overflow record: the minute was full). */
   subject?: string;
+  /** The client's network in clear (its subnet, as the policy groups addresses; never an address). */
+  network?: string;
   endpoint?: string;
   policyVersion: string;
   risk: number;
@@ -125,7 +127,7 @@ export class DecisionRecords {
    * Counts a decision that is not an allow into its aggregate and returns the decision id to give
    * the client: one that names the aggregate. `subject` is the pseudonym of the rule's scope.
    */
-  record(decision: Decision, subject: string | undefined): string {
+  record(decision: Decision, subject: string | undefined, network?: string): string {
     const nowMs = this.#deps.clock();
     const minuteMs = Math.floor(nowMs / MINUTE_MS) * MINUTE_MS;
     const { action, rule, scope, endpoint } = decision;
@@ -140,8 +142,9 @@ export class DecisionRecords {
     } else {
       field = hash([action, rule, scope, subject, endpoint], 16);
       overflowField = `o${hash([action, rule, scope, endpoint], 12)}`;
-      const record = recordOf(decision, subject, nowMs);
-      const { subject: _subject, ...overflowRecord } = record;
+      const record = recordOf(decision, subject, network, nowMs);
+      // An overflow aggregate counts many clients: it names neither a subject nor a network.
+      const { subject: _subject, network: _network, ...overflowRecord } = record;
       if (this.#fullMinutes.has(minuteMs)) {
         // The minute is full: count in the overflow aggregate here, not one write per new client.
         this.#countOverflow(JSON.stringify([minuteMs, action, rule, scope, endpoint]), { minuteMs, field: overflowField, overflowField, record: overflowRecord, overflowRecord, count: 0, lastMs: nowMs });
@@ -256,13 +259,14 @@ export class DecisionRecords {
 /** Aggregates pushed out of the LRU that wait for a flush; beyond this, their counts are lost. */
 const MAX_EVICTED = 10_000;
 
-function recordOf(decision: Decision, subject: string | undefined, nowMs: number): Record<string, unknown> {
+function recordOf(decision: Decision, subject: string | undefined, network: string | undefined, nowMs: number): Record<string, unknown> {
   return {
     firstDecisionId: decision.decisionId,
     action: decision.action,
     rule: decision.rule,
     scope: decision.scope,
     subject,
+    network,
     endpoint: decision.endpoint,
     policyVersion: decision.policyVersion,
     risk: decision.risk,
@@ -282,6 +286,7 @@ function view(stored: StoredDecisionRecord): DecisionRecord {
     rule: text(r.rule),
     scope: text(r.scope) as Scope | undefined,
     subject: stored.overflow ? undefined : text(r.subject),
+    network: stored.overflow ? undefined : text(r.network),
     endpoint: text(r.endpoint),
     policyVersion: text(r.policyVersion) ?? "",
     risk: typeof r.risk === "number" ? r.risk : 0,

@@ -72,7 +72,7 @@ export class Responder implements PipelineResponder {
     // Recorded before the quarantine so that the quarantine and the audit trail carry the same id.
     if (this.#deps.records && answer.action !== "allow") {
       const subject = answer.scope ? subjectOf(request, answer.scope) : answer.subject;
-      answer = { ...answer, decisionId: this.#deps.records.record(answer, subject) };
+      answer = { ...answer, decisionId: this.#deps.records.record(answer, subject, request.subnet) };
     }
     const fromRule = answer.action === "quarantine" && !answer.reasons.some((r) => r.code === HELD_CODE);
     if (fromRule) answer = await this.#quarantine(answer, request, policy);

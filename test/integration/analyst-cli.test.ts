@@ -91,3 +91,43 @@ describe("palisade decisions", { timeout: 180_000 }, () => {
     expect(viewer.stderr).toContain("403");
   });
 });
+
+describe("palisade intel export", { timeout: 180_000 }, () => {
+  it("shares the networks it quarantined or blocked, coarsened on request, and nothing that names a person", async () => {
+    const ips = ["100.74.1.1", "100.74.1.2", "100.74.2.3"];
+    for (const ip of ips) expect(metadata(await envoy.check({ path: "/trap", ip })).action).toBe("quarantine");
+    expect(metadata(await envoy.check({ path: "/deny", ip: "2001:db8:74::5" })).action).toBe("block");
+    // A username sent from a quarantined address (held there: one more decision of rule trap on
+    // endpoint step): neither the username nor the address may travel.
+    await envoy.check({ path: "/step", ip: "100.74.1.1", headers: { "x-user": "alice.intel@example.com" } });
+    const token = ["--server", server, "--token", TOKENS.viewer];
+
+    let csv = "";
+    await expect
+      .poll(async () => {
+        csv = (await palisade(["intel", "export", "--since", "1h", ...token])).stdout;
+        return csv;
+      }, { timeout: 20_000, interval: 500 })
+      .toContain("100.74.2.0/24");
+    expect(csv.split("\n")[0]).toBe("network,rules,endpoints,first_seen,last_seen,count");
+    expect(csv).toMatch(/^100\.74\.1\.0\/24,trap,(step trap|trap step),[^,]+,[^,]+,3$/m);
+    expect(csv).toMatch(/^2001:db8:74::\/48,deny,deny,/m);
+
+    const crowdsec = JSON.parse((await palisade(["intel", "export", "--format", "crowdsec", "--prefix-v4", "16", ...token])).stdout) as { value: string; scope: string; type: string }[];
+    expect(crowdsec).toContainEqual(expect.objectContaining({ value: "100.74.0.0/16", scope: "Range", type: "ban" }));
+    expect(crowdsec.filter((d) => d.value.startsWith("100.74."))).toHaveLength(1);
+
+    // Nothing of a person: no address, no username, no pseudonym the records hold.
+    const records = (await fetch(`${server}/v1/decision-records?from=${new Date(Date.now() - 3_600_000).toISOString()}`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } }).then((r) => r.json())) as {
+      records: { subject?: string }[];
+    };
+    const pseudonyms = records.records.map((r) => r.subject).filter((s): s is string => s !== undefined);
+    expect(pseudonyms.length).toBeGreaterThan(3);
+    const json = (await palisade(["intel", "export", "--format", "json", ...token])).stdout;
+    const stix = (await palisade(["intel", "export", "--format", "stix", ...token])).stdout;
+    expect(stix).toContain("[ipv4-addr:value = '100.74.2.0/24']");
+    for (const exported of [csv, json, stix, JSON.stringify(crowdsec)]) {
+      for (const secret of [...ips, "2001:db8:74::5", "alice", ...pseudonyms]) expect(exported).not.toContain(secret);
+    }
+  });
+});

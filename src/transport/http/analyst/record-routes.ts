@@ -3,6 +3,7 @@ import type { Decision } from "../../../domain/decision.js";
 import type { FlaggedDecision } from "../../../response/flagged.js";
 import type { DecisionRecord } from "../../../response/decision-records.js";
 import type { ResponseEngine } from "../../../response/engine.js";
+import { attackSources, intelText } from "../../../response/intel.js";
 import { parseEntryId } from "../../../state/audit-log.js";
 import { MAX_RECORD_MINUTES } from "../../../state/decision-records.js";
 import { HOUR_MS, MINUTE_MS } from "../../../state/decision-stats.js";
@@ -39,6 +40,15 @@ const recordsQuery = z.object({
   limit: limitQuery,
   ...lookupFields,
 });
+const intelQuery = z.object({
+  from: time.describe("Oldest minute to include (RFC 3339 or epoch ms); a day before `to` when absent"),
+  to: time.describe("Newest minute to include; now when absent"),
+  format: z.enum(["json", "csv", "crowdsec", "stix"]).default("json"),
+  prefixV4: z.coerce.number().int().min(8).max(32).optional().describe("Coarsen IPv4 networks to this prefix for partners who need less"),
+  prefixV6: z.coerce.number().int().min(16).max(128).optional().describe("Coarsen IPv6 networks to this prefix"),
+});
+/** Records read for one intel answer: a day of a large attack fits; more says so. */
+const INTEL_RECORDS = 50_000;
 const decisionsQuery = z.object({
   action: z.string().max(32).optional(),
   rule: z.string().max(64).optional(),
@@ -126,6 +136,23 @@ export function registerRecordRoutes({ route, engine, lookup, clock }: AnalystRo
           (!subjects || (r.subject !== undefined && subjects.includes(r.subject))),
       });
       return { status: 200, body: { records, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() } };
+    },
+  });
+
+  route("read", {
+    method: "GET",
+    url: "/v1/intel",
+    summary: "Attacking networks to share: those quarantined or blocked, with the rules that acted; never an address, username or pseudonym",
+    query: intelQuery,
+    handler: async ({ query: q }) => {
+      const toMs = timeField("to", q.to) ?? clock();
+      const fromMs = timeField("from", q.from) ?? toMs - 24 * HOUR_MS;
+      if (fromMs > toMs) throw new BadInput(problem(400, "from: must not be after to"));
+      if (toMs - fromMs >= MAX_RECORD_MINUTES * MINUTE_MS) throw new BadInput(problem(400, "from/to: at most two days per request (page with to)"));
+      const records = await engine.records.list({ fromMs, toMs, limit: INTEL_RECORDS, match: (r) => r.network !== undefined });
+      const text = intelText(attackSources(records, { v4: q.prefixV4, v6: q.prefixV6 }), q.format);
+      const contentType = q.format === "csv" ? "text/csv; charset=utf-8" : "application/json";
+      return { status: 200, headers: { "content-type": contentType, "x-palisade-records-read": String(records.length) }, body: text };
     },
   });
 
