@@ -1,5 +1,4 @@
-import { expect } from "vitest";
-import type { App } from "../../src/app/start.js";
+import { expect, onTestFinished } from "vitest";
 import { analystClient, policyFile, secretsDir, TOKENS } from "./analyst.js";
 import { startTestApp } from "./app.js";
 import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "./envoy-client.js";
@@ -84,12 +83,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * The failover scenario both topology tests run: quarantines made before (by hand and by a
  * rule), the master killed under a steady Check load, then what must hold after. `network` is
- * the /16 its client addresses come from (distinct per test); `track` receives what to stop.
+ * the /16 its client addresses come from (distinct per test). The service stops when the test ends.
  */
-export async function killMasterUnderLoad(topology: Topology, network: string, track: (app: App, envoy: EnvoyAuthzClient) => void): Promise<void> {
+export async function killMasterUnderLoad(topology: Topology, network: string): Promise<void> {
   const app = await startTestApp({ redisUrl: topology.redisUrl, policy: policyFile(responsePolicy(`f-${network}`)), adminTokensFile: secretsDir().tokens });
   const envoy = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
-  track(app, envoy);
+  onTestFinished(async () => {
+    envoy.close();
+    await app.stop();
+  });
   const alice = analystClient(app, TOKENS.analyst);
   const action = async (path: string, ip: string) => metadata(await envoy.check({ path, ip })).action;
 
