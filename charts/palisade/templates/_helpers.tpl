@@ -203,6 +203,8 @@ env:
     value: {{ .Values.ports.challenge | quote }}
   - name: PALISADE_LOG_LEVEL
     value: {{ .Values.settings.logLevel | quote }}
+  - name: PALISADE_WORKERS
+    value: {{ .Values.settings.workers | quote }}
   - name: PALISADE_SHUTDOWN_GRACE
     value: {{ printf "%ds" (int .Values.settings.shutdownGraceSeconds) | quote }}
   - name: PALISADE_STORE_TIMEOUT
