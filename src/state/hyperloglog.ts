@@ -24,8 +24,8 @@ const REDIS_HLL_SEED = 0xadc83b19n;
  * costs about 14 KB of heap, as much as the 16 KB register array.
  */
 export const SPARSE_MAX_REGISTERS = 512;
-/** Heap bytes of a sketch besides its registers (object, Map or typed-array headers). */
-const SKETCH_OVERHEAD_BYTES = 200;
+/** Heap bytes of a sketch besides its registers (object, Map or typed-array headers, the kept union histogram). */
+const SKETCH_OVERHEAD_BYTES = 500;
 /** Measured heap bytes per entry of the sparse Map (small integer keys and values). */
 const SPARSE_BYTES_PER_REGISTER = 32;
 
@@ -36,27 +36,52 @@ export class HyperLogLog {
   /** Bumped whenever a register rises, so a count can be reused until the sketch changes. */
   #version = 0;
   /**
-   * The last count of this sketch, alone or with one other (the window's previous bucket). A
-   * dense union walks 16,384 registers; a hot key (one fingerprint shared by a whole campaign)
-   * would pay that on every request, although its registers rarely rise once it is large.
+   * The rank histogram of this sketch's union with one other (the window's previous bucket) or
+   * alone, kept up to date as registers rise. A dense union walks 16,384 registers; a hot key
+   * (one fingerprint shared by a whole campaign, a busy endpoint's clients) would pay that on
+   * every request although one add moves at most one register. With the histogram kept, an add
+   * moves one count between two ranks and a count is the estimator over 52 numbers. Valid while
+   * both sketches are at the versions it records; otherwise the next count rebuilds it.
    */
-  #lastCount: { other: HyperLogLog | undefined; version: number; otherVersion: number; count: number } | undefined;
+  #union: { other: HyperLogLog | undefined; version: number; otherVersion: number; histogram: Int32Array; count: number | undefined } | undefined;
 
   /** Adds a member; like PFADD, adding one already counted changes nothing. */
   add(member: string): void {
     const { register, rank } = registerUpdate(member);
     if (this.#dense) {
-      if (rank > this.#dense[register]!) {
-        this.#dense[register] = rank;
-        this.#version++;
-      }
+      const before = this.#dense[register]!;
+      if (rank <= before) return;
+      this.#dense[register] = rank;
+      this.#raised(register, before, rank);
       return;
     }
     const sparse = this.#sparse!;
-    if (rank <= (sparse.get(register) ?? 0)) return;
+    const before = sparse.get(register) ?? 0;
+    if (rank <= before) return;
     sparse.set(register, rank);
-    this.#version++;
+    this.#raised(register, before, rank);
     if (sparse.size > SPARSE_MAX_REGISTERS) this.#becomeDense(sparse);
+  }
+
+  /** One register rose: the union's register is the larger of this one and the other's. */
+  #raised(register: number, before: number, after: number): void {
+    const union = this.#union;
+    if (union && union.version === this.#version && (union.other ? union.other.#version : 0) === union.otherVersion) {
+      const other = union.other ? union.other.#register(register) : 0;
+      const was = before > other ? before : other;
+      const is = after > other ? after : other;
+      if (is !== was) {
+        union.histogram[was]!--;
+        union.histogram[is]!++;
+        union.count = undefined;
+      }
+      union.version = this.#version + 1;
+    }
+    this.#version++;
+  }
+
+  #register(register: number): number {
+    return this.#dense ? this.#dense[register]! : (this.#sparse!.get(register) ?? 0);
   }
 
   /** Estimated distinct members added, like PFCOUNT of one key. */
@@ -67,15 +92,19 @@ export class HyperLogLog {
   /** Estimated distinct members of the union of the sketches, like PFCOUNT of several keys. */
   static countUnion(sketches: readonly HyperLogLog[]): number {
     const [first, other, ...rest] = sketches;
+    if (!first || rest.length > 0) return estimateCardinality(HyperLogLog.#unionHistogram(sketches));
     const otherVersion = other ? other.#version : 0;
-    const cached = first ? first.#lastCount : undefined;
-    if (first && rest.length === 0 && cached && cached.other === other && cached.version === first.#version && cached.otherVersion === otherVersion) {
-      return cached.count;
+    let union = first.#union;
+    if (!union || union.other !== other || union.version !== first.#version || union.otherVersion !== otherVersion) {
+      union = { other, version: first.#version, otherVersion, histogram: HyperLogLog.#unionHistogram(sketches), count: undefined };
+      first.#union = union;
     }
+    return (union.count ??= estimateCardinality(union.histogram));
+  }
+
+  static #unionHistogram(sketches: readonly HyperLogLog[]): Int32Array {
     const anyDense = sketches.some((sketch) => sketch.#dense !== undefined);
-    const count = estimateCardinality(anyDense ? HyperLogLog.#denseUnionHistogram(sketches) : HyperLogLog.#sparseUnionHistogram(sketches));
-    if (first && rest.length === 0) first.#lastCount = { other, version: first.#version, otherVersion, count };
-    return count;
+    return anyDense ? HyperLogLog.#denseUnionHistogram(sketches) : HyperLogLog.#sparseUnionHistogram(sketches);
   }
 
   /** An upper estimate of the heap this sketch holds, for the memory store's byte bound. */
