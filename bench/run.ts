@@ -103,7 +103,8 @@ async function main(): Promise<void> {
       await Promise.all(servers.map((server) => server.stop()));
     }
     if (PHASES.has("first")) results.firstChecks = await measureFirstChecks(redis.url);
-    if (PHASES.has("workers")) results.workers = await measureWorkers(redis.url, redisPid, ROUNDS);
+    // A longer warm-up: with both workers to warm, a short one leaves the measured windows cold.
+    if (PHASES.has("workers")) results.workers = await measureWorkers(redis.url, redisPid, { ...ROUNDS, warmupSeconds: quick ? 2 : 10 });
     if (PHASES.has("memory")) results.attackMemory = await measureAttackMemory(redis.url, { requests: Number(process.env.BENCH_ATTACK_REQUESTS ?? (quick ? 50_000 : 300_000)) });
     if (PHASES.has("replay")) results.replay = await measureReplaySpeed(quick ? 50_000 : 200_000);
   } finally {
