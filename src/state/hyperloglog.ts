@@ -17,8 +17,6 @@ export const HLL_REGISTERS = 1 << HLL_PRECISION;
 const HLL_Q = 64 - HLL_PRECISION;
 /** 0.5 / ln 2, the α∞ of Ertl's estimator: the double nearest Redis' 0.721347520444481703680. */
 const HLL_ALPHA_INF = 0.7213475204444817;
-/** The seed Redis hashes HyperLogLog members with. */
-const REDIS_HLL_SEED = 0xadc83b19n;
 /**
  * Above this many set registers a sketch goes dense: measured, a Map of 512 small integers
  * costs about 14 KB of heap, as much as the 16 KB register array.
@@ -240,45 +238,97 @@ function tau(x: number): number {
  * (at most Q + 1, since bit Q is forced to 1).
  */
 export function registerUpdate(member: string): { register: number; rank: number } {
-  const hash = murmurHash64A(Buffer.from(member, "utf8"), REDIS_HLL_SEED);
-  const register = Number(hash & BigInt(HLL_REGISTERS - 1));
-  const pattern = (hash >> BigInt(HLL_PRECISION)) | (1n << BigInt(HLL_Q));
-  return { register, rank: trailingZeros64(pattern) + 1 };
-}
-
-function trailingZeros64(value: bigint): number {
-  const low = Number(value & 0xffff_ffffn);
-  if (low !== 0) return trailingZeros32(low);
-  return 32 + trailingZeros32(Number(value >> 32n));
+  murmurHash64A(utf8(member));
+  const [hi, lo] = [hashHi, hashLo];
+  const register = lo & (HLL_REGISTERS - 1);
+  // The hash shifted right by 14: bits 14–45 in `low`, bits 46–63 and the forced bit Q in `high`.
+  const low = ((lo >>> HLL_PRECISION) | (hi << (32 - HLL_PRECISION))) >>> 0;
+  if (low !== 0) return { register, rank: trailingZeros32(low) + 1 };
+  const high = ((hi >>> HLL_PRECISION) | (1 << (HLL_Q - 32))) >>> 0;
+  return { register, rank: 32 + trailingZeros32(high) + 1 };
 }
 
 function trailingZeros32(value: number): number {
   return 31 - Math.clz32(value & -value);
 }
 
-const MURMUR_M = 0xc6a4a7935bd1e995n;
-const MURMUR_R = 47n;
-const mul64 = (a: bigint, b: bigint): bigint => BigInt.asUintN(64, a * b);
+/** Members are short (pseudonyms, paths); their UTF-8 bytes go to one reused buffer, not a new one each. */
+const scratch = Buffer.allocUnsafe(1024);
+
+function utf8(member: string): Uint8Array {
+  // Three bytes per UTF-16 unit at most: a member that might not fit gets a buffer of its own.
+  if (member.length * 3 > scratch.length) return Buffer.from(member, "utf8");
+  return scratch.subarray(0, scratch.write(member, 0, "utf8"));
+}
+
+/** MurmurHash64A's multiplier 0xc6a4a7935bd1e995 in 32-bit halves. */
+const M_HI = 0xc6a4a793;
+const M_LO = 0x5bd1e995;
+/** The seed Redis hashes HyperLogLog members with (its high half is 0). */
+const REDIS_HLL_SEED = 0xadc83b19;
+
+/** The 64-bit state as two unsigned 32-bit halves: numbers, not BigInts, so a hash allocates nothing. */
+let hashHi = 0;
+let hashLo = 0;
+
+/** (hi, lo) × M modulo 2^64, into hashHi/hashLo. The low halves' full product is built from 16-bit limbs so no double loses a bit. */
+function timesM(hi: number, lo: number): void {
+  const a0 = lo & 0xffff;
+  const a1 = lo >>> 16;
+  const b0 = M_LO & 0xffff;
+  const b1 = M_LO >>> 16;
+  const p00 = a0 * b0;
+  const p01 = a0 * b1;
+  const p10 = a1 * b0;
+  const p11 = a1 * b1;
+  const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+  hashLo = (((mid & 0xffff) << 16) | (p00 & 0xffff)) >>> 0;
+  const carry = p11 + Math.floor(p01 / 0x10000) + Math.floor(p10 / 0x10000) + Math.floor(mid / 0x10000);
+  hashHi = (carry + Math.imul(hi, M_LO) + Math.imul(lo, M_HI)) >>> 0;
+}
+
+/** h ^= h >> 47 on (hashHi, hashLo). */
+function xorShift47(): void {
+  hashLo = (hashLo ^ (hashHi >>> 15)) >>> 0;
+}
 
 /**
  * MurmurHash64A (Austin Appleby), as in Redis' hyperloglog.c on a little-endian machine: the
- * input is read as little-endian 64-bit blocks, then a tail of up to 7 bytes.
+ * input is read as little-endian 64-bit blocks, then a tail of up to 7 bytes. Written by hand
+ * on 32-bit halves (no library offers this variant with Redis' seed); the result is left in
+ * hashHi/hashLo.
  */
-function murmurHash64A(bytes: Uint8Array, seed: bigint): bigint {
-  let h = seed ^ mul64(BigInt(bytes.length), MURMUR_M);
-  const blocks = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const tailStart = bytes.length - (bytes.length & 7);
+function murmurHash64A(bytes: Uint8Array): void {
+  const length = bytes.length;
+  timesM(0, length);
+  let hi = hashHi;
+  let lo = (hashLo ^ REDIS_HLL_SEED) >>> 0;
+  const tailStart = length - (length & 7);
   for (let offset = 0; offset < tailStart; offset += 8) {
-    let k = mul64(blocks.getBigUint64(offset, true), MURMUR_M);
-    k ^= k >> MURMUR_R;
-    k = mul64(k, MURMUR_M);
-    h = mul64(h ^ k, MURMUR_M);
+    const kLo = (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
+    const kHi = (bytes[offset + 4]! | (bytes[offset + 5]! << 8) | (bytes[offset + 6]! << 16) | (bytes[offset + 7]! << 24)) >>> 0;
+    timesM(kHi, kLo); // k *= m
+    xorShift47(); // k ^= k >> r
+    timesM(hashHi, hashLo); // k *= m
+    hashHi = (hi ^ hashHi) >>> 0; // h ^= k
+    hashLo = (lo ^ hashLo) >>> 0;
+    timesM(hashHi, hashLo); // h *= m
+    hi = hashHi;
+    lo = hashLo;
   }
-  if (tailStart < bytes.length) {
-    for (let i = bytes.length - 1; i >= tailStart; i--) h ^= BigInt(bytes[i]!) << BigInt(8 * (i - tailStart));
-    h = mul64(h, MURMUR_M);
+  if (tailStart < length) {
+    for (let i = length - 1; i >= tailStart; i--) {
+      const shift = 8 * (i - tailStart);
+      if (shift < 32) lo = (lo ^ (bytes[i]! << shift)) >>> 0;
+      else hi = (hi ^ (bytes[i]! << (shift - 32))) >>> 0;
+    }
+    timesM(hi, lo);
+    hi = hashHi;
+    lo = hashLo;
   }
-  h ^= h >> MURMUR_R;
-  h = mul64(h, MURMUR_M);
-  return h ^ (h >> MURMUR_R);
+  hashHi = hi;
+  hashLo = lo;
+  xorShift47();
+  timesM(hashHi, hashLo);
+  xorShift47();
 }
