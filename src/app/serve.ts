@@ -1,4 +1,3 @@
-import { startApp } from "./start.js";
 import type { Settings } from "../settings/settings.js";
 import { isWorkerProcess, runPrimary } from "./workers.js";
 
@@ -12,6 +11,8 @@ import { isWorkerProcess, runPrimary } from "./workers.js";
 export async function serve(settings: Settings): Promise<void> {
   const worker = isWorkerProcess();
   if (settings.workers > 1 && !worker) return runPrimary(settings);
+  // Loaded here: a primary never loads the decision core, gRPC or HTTP servers, and stays small.
+  const { startApp } = await import("./start.js");
   const app = await startApp(settings, { worker });
   let stopping = false;
   const stop = (signal: string) => {
