@@ -6,6 +6,7 @@
  * Redis the setting is refused instead of splitting the counters.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
@@ -130,6 +131,25 @@ describe("two workers on one port sharing Redis", { timeout: 180_000 }, () => {
       expect((await fresh.check({ path: "/static/app.js", ip: "203.0.113.78" })).status.code).toBe(0);
     } finally {
       fresh.close();
+    }
+  });
+});
+
+describe("a worker that cannot start", { timeout: 120_000 }, () => {
+  it("stops the pod with exit code 1 and the worker's reason, instead of restarting it in a loop", async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as { port: number }).port;
+    const redis = await startRedisServer();
+    try {
+      const pod = serve(["--workers", "2", "--grpc-port", String(port), "--admin-port", "0", "--challenge-port", "0"], { REDIS_URL: redis.url, PALISADE_WARM_UP_DECISIONS: "0" });
+      expect(await pod.exited).toBe(1);
+      expect(pod.stderr()).toContain(`cannot listen on the grpc port 127.0.0.1:${port}`);
+      expect(pod.lines.some((line) => line.msg === "a worker failed to start; stopping every worker")).toBe(true);
+      expect(pod.lines.some((line) => line.msg === "a worker exited; starting another")).toBe(false);
+    } finally {
+      blocker.close();
+      await redis.stop();
     }
   });
 });
