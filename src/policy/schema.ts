@@ -485,7 +485,11 @@ const signals = z
       .optional()
       .describe("Where clients are: the country header and the GeoIP/ASN databases the service is given"),
   })
-  .strict();
+  .strict()
+  .refine((s) => !s.sharedAddress?.logins || s.failureRatio !== undefined, {
+    message: "sharedAddress.logins needs failureRatio: a shared address proves a crowd only by a failure ratio it keeps low",
+    path: ["sharedAddress", "logins"],
+  });
 
 const allowedBot = z
   .object({
