@@ -32,7 +32,8 @@ import {
  *   kind          KEYS                         arguments                                 results
  *   window.add    current bucket, previous     amount (0 only reads), ttlMs              current count, previous count
  *   window.take   current bucket, previous     amount, limit, weight, ttlMs              current count, previous count
- *   distinct.add  current bucket, previous     ttlMs [, member] (no member: only reads)  distinct members of both buckets
+ *   distinct.add  current bucket, previous     ttlMs [, member [, 0]] (no member: only   distinct members of both buckets
+ *                                              reads; 0: only adds, counts nothing)      (0 when told not to count)
  *   member.check  set                          member                                    1 if in the set, else 0
  *   member.add    set                          member, score (nowMs), maxMembers, ttlMs  members after the add
  *   value.swap    value                        [value, ttlMs] (none: only reads)         the value before (0 when none)
@@ -98,7 +99,11 @@ ops['distinct.add'] = function(args)
     redis.call('PFADD', current, args[2])
     redis.call('PEXPIRE', current, args[1])
   end
-  push(redis.call('PFCOUNT', current, previous))
+  if args[3] == '0' then
+    push(0)
+  else
+    push(redis.call('PFCOUNT', current, previous))
+  end
 end
 
 ops['member.check'] = function(args)
@@ -201,13 +206,18 @@ export interface ScriptCall {
   args: (string | number)[];
 }
 
-/** KEYS and ARGV of `ENTITY_BATCH_SCRIPT` for one `apply()`. */
-export function encodeEntityBatch(namespace: string, entity: string, ops: readonly EntityOp[], nowMs: number): ScriptCall {
-  const call: ScriptCall = { keys: [], args: [] };
+/**
+ * KEYS and ARGV of `ENTITY_BATCH_SCRIPT` for one `apply()`, or appended to `call` for one entity
+ * of several sent in one script (`applyBatch()` on a single Redis, never with takes: their
+ * all-or-nothing spans the whole call). Each op names its own keys, so entities simply follow
+ * one another.
+ */
+export function encodeEntityBatch(namespace: string, entity: string, ops: readonly EntityOp[], nowMs: number, call: ScriptCall = { keys: [], args: [] }): ScriptCall {
   for (const op of ops) {
     const { keys, args } = encodeOp(namespace, entity, op, nowMs);
-    call.keys.push(...keys);
-    call.args.push(op.op, args.length, ...args);
+    for (const key of keys) call.keys.push(key);
+    call.args.push(op.op, args.length);
+    for (const arg of args) call.args.push(arg);
   }
   return call;
 }
@@ -226,7 +236,8 @@ function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number
     case "distinct.add": {
       const buckets = distinctBucketKeys(namespace, entity, op, nowMs);
       const ttlMs = windowKeyTtlMs(op.windowMs);
-      return { keys: [buckets.current, buckets.previous], args: op.member === undefined ? [ttlMs] : [ttlMs, op.member] };
+      const args = op.member === undefined ? [ttlMs] : op.count === false ? [ttlMs, op.member, 0] : [ttlMs, op.member];
+      return { keys: [buckets.current, buckets.previous], args };
     }
     case "member.check":
       return { keys: [memberSetKey(namespace, entity, op.name)], args: [op.member] };
