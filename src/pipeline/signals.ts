@@ -9,6 +9,7 @@ import type { SprayingDetector } from "../detection/spraying.js";
 import type { TokenBindings } from "../detection/token-binding.js";
 import { clientClass, type BehaviourBaselines } from "../detection/behaviour.js";
 import type { RhythmDetector } from "../detection/rhythm.js";
+import type { RecentCounts } from "../detection/recent-counts.js";
 import { planScraping, resourceIdOf } from "../detection/scraping.js";
 import { planProbing } from "../detection/probes.js";
 import type { CohortTracker } from "../detection/cohorts.js";
@@ -31,6 +32,8 @@ export interface DetectionState {
   site: SiteActivity;
   cohorts: CohortTracker;
   recent: RecentAttempts;
+  /** Recent copies of the distinct counts a whole campaign shares (the usernames behind a fingerprint). */
+  recentCounts?: RecentCounts;
   breached?: BreachedPasswordList;
   /** Reputation feeds the service loads (last good copy of each); absent offline. */
   feeds?: FeedLookup;
@@ -64,7 +67,7 @@ export async function collectSignals(
     planProbing(request, signals.probing),
     planSharedAddress(request, signals),
   ];
-  if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals));
+  if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals, detection.recentCounts));
   plans.push(...planResponse(request, endpoint, policy)); // adaptive limits, friction relief
   const [stored, breached] = await Promise.all([
     runPlans(plans, store, request.timeMs),
