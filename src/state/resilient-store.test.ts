@@ -90,6 +90,21 @@ describe("ResilientStore", () => {
     expect(await applyBatchWithStatus(new MemoryStore(), batches, T0)).toEqual({ results: [undefined, [1]], degraded: true });
   });
 
+  it("mirrors only the writes of a call: reads leave the local copy as it was", async () => {
+    const mirrored: EntityOp[][] = [];
+    const local = new (class extends MemoryStore {
+      override apply(entity: string, ops: readonly EntityOp[], nowMs: number) {
+        mirrored.push([...ops]);
+        return super.apply(entity, ops, nowMs);
+      }
+    })();
+    const store = new ResilientStore(new SwitchablePrimary(), local);
+    const check: EntityOp = { op: "member.check", name: "seen", member: "fp" };
+    await store.applyWithStatus("ip1", [hits(0), check, hits(2), { op: "value.swap", name: "last" }], T0);
+    await store.applyWithStatus("ip1", [hits(0), check], T0);
+    expect(mirrored).toEqual([[hits(2)]]);
+  });
+
   it("skips the primary during the back-off, then probes it once", async () => {
     const { primary, store, advance } = setUp(1_000);
     primary.up = false;

@@ -105,13 +105,32 @@ export const DEFAULT_RETRY_AFTER_MS = 1_000;
 export const DEFAULT_FAILURES_TO_DEGRADE = 3;
 
 /**
- * What the local copy keeps while Redis answers: counters and remembered sets, whose local
- * update costs next to nothing. Distinct counts are not mirrored: a HyperLogLog merge per op
+ * What the local copy keeps while Redis answers: the writes to counters and remembered sets,
+ * whose local update costs next to nothing (reads change nothing there, so they are not repeated). Distinct counts are not mirrored: a HyperLogLog merge per op
  * cost a tenth of the Check's CPU (measured in bench/), for continuity only during an outage;
  * while degraded they restart from the replica's own traffic.
  */
 function isCheapToMirror(op: EntityOp): boolean {
-  return op.op !== "distinct.add";
+  return op.op !== "distinct.add" && writes(op);
+}
+
+/**
+ * Whether an op changes what the store holds. The mirror needs only those: a read (a window
+ * read with amount 0, a membership check, a value read) leaves the local copy as it was.
+ */
+function writes(op: EntityOp): boolean {
+  switch (op.op) {
+    case "window.add":
+      return op.amount > 0;
+    case "window.take": // a take that only reads still decides, locally, whether the others fit
+      return true;
+    case "member.check":
+      return false;
+    case "value.swap":
+      return op.value !== undefined;
+    default:
+      return true;
+  }
 }
 
 /**
