@@ -235,11 +235,14 @@ function storeContract(harness: StoreHarness): void {
   it("keeps takes of a batch all or nothing per entity, not across entities", async () => {
     const batches = [
       { entity: "ip1", ops: [take(1, 1)] },
-      { entity: "ip2", ops: [take(3, 2)] },
+      { entity: "ip2", ops: [take(1, 5, "fixed", SECOND, "burst"), take(3, 2)] },
+      { entity: "ip3", ops: [add("hits", 1)] },
+      { entity: "ip4", ops: [take(2, 2), take(0, 2)] },
     ];
-    expect(await applyBatch(store, batches, T0)).toEqual([[0], [0]]);
+    expect(await applyBatch(store, batches, T0)).toEqual([[0], [0, 0], [1], [0, 2]]);
     expect(await store.apply("ip1", [take(0, 1)], T0)).toEqual([1]); // counted
-    expect(await store.apply("ip2", [take(0, 2)], T0)).toEqual([0]); // refused, not counted
+    expect(await store.apply("ip2", [take(0, 5, "fixed", SECOND, "burst"), take(0, 2)], T0)).toEqual([0, 0]); // refused whole, not counted
+    expect(await store.apply("ip4", [take(0, 2)], T0)).toEqual([2]); // counted, though ip2's were refused before it
   });
 
   it("rejects a batch with an invalid entity or op with a TypeError, writing nothing", async () => {

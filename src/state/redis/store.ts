@@ -99,12 +99,13 @@ export class RedisStore implements Store {
   }
 
   /**
-   * All entities in one script call on a single Redis (keys of different slots cannot share a
-   * call on a Cluster, and takes are all or nothing across a whole call: both go per entity).
+   * All entities in one script call on a single Redis, each entity's takes all or nothing on
+   * their own (a `commit` between entities); per entity on a Cluster, where keys of different
+   * slots cannot share a call.
    */
   async applyBatch(batches: readonly EntityBatch[], nowMs: number): Promise<number[][]> {
     for (const batch of batches) assertValidApply(batch.entity, batch.ops, nowMs);
-    if (this.#cluster || batches.length <= 1 || batches.some((batch) => batch.ops.some((op) => op.op === "window.take"))) {
+    if (this.#cluster || batches.length <= 1) {
       return Promise.all(batches.map((batch) => this.apply(batch.entity, batch.ops, nowMs)));
     }
     const call: ScriptCall = { keys: [], args: [] };
