@@ -15,13 +15,7 @@ export type Counted =
  * reject.
  */
 export async function countPlans(store: Store, plans: readonly LimitedPlan[], nowMs: number): Promise<Map<LimitedPlan, Counted>> {
-  const groups = new Map<string, LimitedPlan[]>();
-  for (const plan of plans) {
-    const group = groups.get(plan.entity);
-    if (group === undefined) groups.set(plan.entity, [plan]);
-    else group.push(plan);
-  }
-  const batches = [...groups].map(([entity, group]) => ({
+  const batches = [...groupByEntity(plans, (plan) => plan.entity)].map(([entity, group]) => ({
     entity,
     group,
     ops: group.flatMap((plan) => plan.windows.map((planned): WindowTake => takeOf(planned, plan.hits))),
@@ -44,6 +38,17 @@ export async function countPlans(store: Store, plans: readonly LimitedPlan[], no
     for (const plan of plans) results.set(plan, { ok: false, error });
   }
   return results;
+}
+
+/** Items grouped by the counter entity `entityOf` names, in first-seen order. */
+export function groupByEntity<T>(items: readonly T[], entityOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(entityOf(item));
+    if (group === undefined) groups.set(entityOf(item), [item]);
+    else group.push(item);
+  }
+  return groups;
 }
 
 function takeOf(planned: LimitedPlan["windows"][number], hits: number): WindowTake {

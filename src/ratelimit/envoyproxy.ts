@@ -1,6 +1,7 @@
 import { applyBatchWithStatus } from "../state/resilient-store.js";
 import { assertValidApply, StoreUnavailableError, type Store, type WindowTake } from "../state/store.js";
 import type { DomainConfig } from "./config.js";
+import { groupByEntity } from "./count.js";
 import type { LimitedPlan } from "./evaluate.js";
 import { NEAR_LIMIT_RATIO } from "./evaluate.js";
 import type { Plan, PlannedWindow } from "./descriptor-plan.js";
@@ -115,12 +116,7 @@ async function takeAll(
   amounts: readonly number[],
   nowMs: number,
 ): Promise<number[]> {
-  const byEntity = new Map<string, number[]>();
-  windows.forEach(({ plan }, i) => {
-    const indexes = byEntity.get(plan.entity);
-    if (indexes === undefined) byEntity.set(plan.entity, [i]);
-    else indexes.push(i);
-  });
+  const byEntity = groupByEntity(windows.map((_, i) => i), (i) => windows[i]!.plan.entity);
   const batches = [...byEntity].map(([entity, indexes]) => ({
     entity,
     indexes,
