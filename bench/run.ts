@@ -6,7 +6,8 @@
  * The load generator (this process) is pinned to one CPU, every server and Redis to the other
  * (bench/pin.ts), the same for the no-op baseline, Palisade and the peers. `BENCH_ONLY=check,
  * ratelimit,first,workers,memory,replay` picks phases (all by default); `BENCH_QUICK=1` shortens them;
- * `BENCH_BASELINE_TREE=<checkout>` adds an earlier commit's Palisade to the Check comparison.
+ * `BENCH_BASELINE_TREE=<checkout>` adds an earlier commit's Palisade to the Check and
+ * ShouldRateLimit comparisons.
  */
 import { execSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -83,6 +84,12 @@ async function main(): Promise<void> {
         { name: "Palisade", ...palisade, grpcAddress: `127.0.0.1:${palisade.grpcPort}` },
         { name: "Palisade envoyproxy mode", ...compat, grpcAddress: `127.0.0.1:${compat.grpcPort}` },
       ];
+      // BENCH_BASELINE_TREE: the earlier commit's Palisade on the same configuration, its own database.
+      const baselineTree = process.env.BENCH_BASELINE_TREE;
+      if (baselineTree) {
+        const baseline = await startPalisadeProcess(`${redis.url}/4`, { cwd: baselineTree, args: ["--ratelimit-config", PEER_RATELIMIT_DIR] });
+        servers.push({ name: "Palisade (baseline tree)", ...baseline, grpcAddress: `127.0.0.1:${baseline.grpcPort}` });
+      }
       const missing = referenceMissing();
       if (missing) results.peersUnavailable = { "envoyproxy/ratelimit": missing, ...PEERS_NOT_INSTALLABLE };
       else {

@@ -23,6 +23,7 @@ import {
   type BaselineObservation,
   type BaselineState,
   type DistinctAdd,
+  type EntityBatch,
   type EntityOp,
   type MemberAdd,
   type MemberCheck,
@@ -119,6 +120,14 @@ export class MemoryStore implements Store {
     return ops.map((op) => this.#applyOp(entity, op, nowMs));
   }
 
+  /** apply() per entity, all validated before any is applied. */
+  async applyBatch(batches: readonly EntityBatch[], nowMs: number): Promise<number[][]> {
+    for (const batch of batches) assertValidApply(batch.entity, batch.ops, nowMs);
+    const results: number[][] = [];
+    for (const batch of batches) results.push(await this.apply(batch.entity, batch.ops, nowMs));
+    return results;
+  }
+
   async observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {
     assertValidBaselineObservation(entity, name, observation);
     this.#assertOpen();
@@ -193,6 +202,7 @@ export class MemoryStore implements Store {
       current.add(op.member); // hashes the UTF-8 bytes, as Redis receives them
       this.#write(keys.current, { sketch: current }, windowKeyTtlMs(op.windowMs));
     }
+    if (op.count === false) return 0;
     const previous = this.#sketch(keys.previous);
     return HyperLogLog.countUnion(current ? (previous ? [current, previous] : [current]) : previous ? [previous] : []);
   }
