@@ -70,3 +70,24 @@ function browserWithoutSession(request: NormalisedRequest, config: Cohorts, rela
   const pages = related.find((s) => s.code === "ip.page_views" || s.code === "sequence.no_page_view");
   return pages === undefined || pages.value === 0;
 }
+
+/**
+ * `client.no_session` on a login: the client carries none of the site's session cookies
+ * (`cohorts.sessionCookies`) on a request that could have carried one, and either claims no
+ * browser or claims one while its address loaded no page (the login's `sequence` check). A
+ * person signs in from the site they loaded, or from the app that keeps its device cookie; a
+ * script checking a list of credentials does neither. Weightless: the evidence an
+ * `unproven-login` rule combines with the account's history, so a right password from such a
+ * client is asked for a second factor rather than let in. An imported log that never recorded
+ * cookies proves nothing, so nothing is said.
+ */
+export function noSessionSignal(request: NormalisedRequest, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
+  const config = signals.cohorts;
+  if (!config || config.sessionCookies.length === 0 || !headerKnown(request, "cookie")) return [];
+  const cookies = request.headers.get("cookie");
+  if (config.sessionCookies.some((name) => cookieValue(cookies, name) !== undefined)) return [];
+  const pages = related.find((s) => s.code === "sequence.no_page_view");
+  if (claimsBrowser(request) && pages !== undefined && pages.value > 0) return [];
+  const detail = claimsBrowser(request) ? "a browser without the site's cookies whose address loaded no page" : "a client that is no browser and carries none of the site's cookies";
+  return [{ code: "client.no_session", value: 1, weight: 0, fired: true, detail }];
+}

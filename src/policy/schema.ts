@@ -303,6 +303,11 @@ const signals = z
         companionCookies: z.array(z.string().min(1).max(128)).max(8).default([]),
         newDevice: weight.default(60),
         companionChanged: weight.default(60),
+        /**
+         * Weight when a use carries none of the companion cookies, the first use Palisade sees
+         * included (such a use binds nothing). Only for clients that send them with every use.
+         */
+        companionMissing: weight.optional(),
         /** Back to a network the token left less than `window` ago: two networks using it at once. */
         alternation: z.object({ window: duration.default("5m"), weight: weight.default(60) }).strict().default({ window: "5m", weight: 60 }),
         /** More networks within `window` than a person moves through. */

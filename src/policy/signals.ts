@@ -47,6 +47,7 @@ export interface CompiledTokenBinding {
   companionCookies: string[];
   newDevice: number;
   companionChanged: number;
+  companionMissing?: number;
   alternation: { windowMs: number; weight: number };
   churn: { windowMs: number; maxNetworks: number; weight: number };
   rate: { windowMs: number; max: number; weight: number };
