@@ -32,8 +32,15 @@ type Cohorts = NonNullable<CompiledSignals["cohorts"]>;
  */
 export class CohortTracker {
   readonly #cohorts = new LRUCache<string, Map<string, number>>({ max: MAX_COHORTS });
+  readonly #walk = new CatalogueWalk();
 
   observe(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
+    const walk = this.#walk.observe(request, endpoint, signals.cohorts);
+    const session = this.#browserWithoutSession(request, endpoint, signals, related);
+    return walk ? [...session, walk] : session;
+  }
+
+  #browserWithoutSession(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
     const config = signals.cohorts;
     if (!config || endpoint.pageView || !request.ipId || !browserWithoutSession(request, config, related)) return [];
     const key = `${endpoint.name}\u0000${request.headerShape}`;
@@ -55,6 +62,48 @@ export class CohortTracker {
   /** Cohorts tracked now (for the memory benchmark). */
   size(): number {
     return this.#cohorts.size;
+  }
+}
+
+/**
+ * `cohort.catalogue_walk`: a catalogue walked in order, spread over many addresses. Each
+ * address asks for a few ids and its own sequence shows nothing, but the walk shows in the order
+ * the site is asked in: id n right after id n-1 (or a few below) from another address, again and
+ * again. The walk's frontier is the last request that continued it; a request for an id at most
+ * `maxStep` above the frontier, from another address, within `within` of it, moves the frontier
+ * on and lengthens the run; while a run of `minRun` is under way, requests that do not continue
+ * it (shoppers meanwhile) leave the frontier where it is. A shopper's next product is whichever
+ * caught the eye, so a chance continuation happens (about one request in a hundred on the lab's
+ * catalogue) but a chain of `minRun` of them from different addresses does not; requests that
+ * continue a run that long get the signal. It needs no baseline, no cookie and nothing per
+ * address: one frontier per replica. With several replicas each sees part of the walk, its steps
+ * as wide as the replica count, so `maxStep` must exceed it. A walk in steps wider than
+ * `maxStep`, or in shuffled blocks, is not seen.
+ */
+class CatalogueWalk {
+  #frontier: { endpoint: string; id: number; ipId: string; timeMs: number; run: number } | undefined;
+
+  observe(request: NormalisedRequest, endpoint: CompiledEndpoint, config: Cohorts | undefined): Signal | undefined {
+    const walk = config?.catalogueWalk;
+    if (!walk || !request.ipId || endpoint.resourceSegment === undefined) return undefined;
+    const text = request.path.split("/")[endpoint.resourceSegment] ?? "";
+    if (!/^\d{1,15}$/.test(text)) return undefined;
+    const id = Number(text);
+    const now = request.timeMs;
+    const frontier = this.#frontier;
+    const live = frontier !== undefined && frontier.endpoint === endpoint.name && now - frontier.timeMs <= walk.withinMs;
+    const continues = live && frontier.ipId !== request.ipId && id > frontier.id && id - frontier.id <= walk.maxStep;
+    if (continues) {
+      this.#frontier = { ...frontier, id, ipId: request.ipId, timeMs: now, run: frontier.run + 1 };
+    } else if (!live || frontier.run < walk.minRun) {
+      this.#frontier = { endpoint: endpoint.name, id, ipId: request.ipId, timeMs: now, run: 0 };
+      return undefined;
+    } else {
+      return undefined;
+    }
+    const run = frontier.run + 1;
+    const detail = `continues a walk through the catalogue in order over ${run} requests from different addresses, each at most ${walk.maxStep} ids above the last within ${walk.withinMs / 1000}s; from ${walk.minRun} (policy prior)`;
+    return { code: "cohort.catalogue_walk", value: run, threshold: walk.minRun, weight: walk.weight, fired: run >= walk.minRun, detail };
   }
 }
 

@@ -432,6 +432,20 @@ const signals = z
          */
         minMembers: z.number().int().min(1).max(1000).default(5),
         browserWithoutSession: weight.default(40).describe("Risk for a member of a cohort of browser-claiming clients without the site's cookies"),
+        /**
+         * A catalogue walked in order across addresses: requests that each ask for an id at most
+         * `maxStep` above the previous step of the walk, from another address, within `within`
+         * of it. From a run of `minRun` such steps, each step gets `weight`.
+         */
+        catalogueWalk: z
+          .object({
+            maxStep: z.number().int().min(1).max(100).default(3),
+            within: duration.default("10s"),
+            minRun: z.number().int().min(2).max(1000).default(5),
+            weight: weight.default(40),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional()
