@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
@@ -33,11 +34,13 @@ type Cohorts = NonNullable<CompiledSignals["cohorts"]>;
 export class CohortTracker {
   readonly #cohorts = new LRUCache<string, Map<string, number>>({ max: MAX_COHORTS });
   readonly #walk = new CatalogueWalk();
+  readonly #accounts = new SessionAccounts();
 
   observe(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
+    const found = this.#browserWithoutSession(request, endpoint, signals, related);
     const walk = this.#walk.observe(request, endpoint, signals.cohorts);
-    const session = this.#browserWithoutSession(request, endpoint, signals, related);
-    return walk ? [...session, walk] : session;
+    const accounts = this.#accounts.observe(request, endpoint, signals.cohorts);
+    return [...found, ...(walk ? [walk] : []), ...(accounts ? [accounts] : [])];
   }
 
   #browserWithoutSession(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
@@ -45,14 +48,7 @@ export class CohortTracker {
     if (!config || endpoint.pageView || !request.ipId || !browserWithoutSession(request, config, related)) return [];
     const key = `${endpoint.name}\u0000${request.headerShape}`;
     const members = this.#cohorts.get(key) ?? new Map<string, number>();
-    const now = request.timeMs;
-    members.delete(request.ipId);
-    members.set(request.ipId, now);
-    // Oldest first: drop members past the window, and the oldest beyond the bound.
-    for (const [member, seenMs] of members) {
-      if (now - seenMs <= config.windowMs && members.size <= MAX_MEMBERS) break;
-      members.delete(member);
-    }
+    touch(members, request.ipId, request.timeMs, config.windowMs, MAX_MEMBERS);
     this.#cohorts.set(key, members);
     const size = members.size;
     const detail = `${size} addresses within ${config.windowMs / 60_000} min share this header set, claim a browser and carry none of the site's cookies; cohort from ${config.minMembers} (policy prior, no baseline needed)`;
@@ -104,6 +100,50 @@ class CatalogueWalk {
     const run = frontier.run + 1;
     const detail = `continues a walk through the catalogue in order over ${run} requests from different addresses, each at most ${walk.maxStep} ids above the last within ${walk.withinMs / 1000}s; from ${walk.minRun} (policy prior)`;
     return { code: "cohort.catalogue_walk", value: run, threshold: walk.minRun, weight: walk.weight, fired: run >= walk.minRun, detail };
+  }
+}
+
+/**
+ * Marks `member` seen at `now` (members are kept oldest first), then drops those past the window
+ * and the oldest beyond `max`.
+ */
+function touch(members: Map<string, number>, member: string, now: number, windowMs: number, max: number): void {
+  members.delete(member);
+  members.set(member, now);
+  for (const [old, seenMs] of members) {
+    if (now - seenMs <= windowMs && members.size <= max) break;
+    members.delete(old);
+  }
+}
+
+/** Sessions whose accounts are remembered at once, and accounts per session. */
+const MAX_SESSIONS = 100_000;
+const MAX_ACCOUNTS = 16;
+
+/**
+ * `session.distinct_usernames`: the accounts one browser session (the value of the site's
+ * session cookies) tried to sign in to within the cohort window. A person signs in to their own
+ * account, mistyping it or not; a bot that keeps its session on each proxy, as a browser does,
+ * tries the next entry of its list with the same cookie. State is the replica's: keyed hashes of
+ * the cookie values (under a key that exists only in this process) with the username pseudonyms
+ * each tried, in an LRU of 100,000 sessions.
+ */
+class SessionAccounts {
+  readonly #key = randomBytes(32);
+  readonly #sessions = new LRUCache<string, Map<string, number>>({ max: MAX_SESSIONS });
+
+  observe(request: NormalisedRequest, endpoint: CompiledEndpoint, config: Cohorts | undefined): Signal | undefined {
+    const limit = config?.sessionAccounts;
+    if (!limit || !endpoint.authentication || !request.usernameId) return undefined;
+    const cookies = request.headers.get("cookie");
+    const values = config.sessionCookies.map((name) => cookieValue(cookies, name) ?? "");
+    if (values.every((value) => value === "")) return undefined;
+    const session = createHmac("sha256", this.#key).update(values.join("\u0000")).digest("base64url").slice(0, 16);
+    const accounts = this.#sessions.get(session) ?? new Map<string, number>();
+    touch(accounts, request.usernameId, request.timeMs, config.windowMs, MAX_ACCOUNTS);
+    this.#sessions.set(session, accounts);
+    const detail = `accounts this browser session tried to sign in to within ${config.windowMs / 60_000} min`;
+    return { code: "session.distinct_usernames", value: accounts.size, threshold: limit.threshold, weight: limit.weight, fired: accounts.size > limit.threshold, detail };
   }
 }
 

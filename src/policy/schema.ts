@@ -437,6 +437,8 @@ const signals = z
          * `maxStep` above the previous step of the walk, from another address, within `within`
          * of it. From a run of `minRun` such steps, each step gets `weight`.
          */
+        /** Accounts one browser session (its session cookies' values) tried to sign in to, above `threshold`. */
+        sessionAccounts: z.object({ threshold: z.number().int().min(1).max(16).default(1), weight: weight.default(30) }).strict().optional(),
         catalogueWalk: z
           .object({
             maxStep: z.number().int().min(1).max(100).default(3),

@@ -39,6 +39,7 @@ export interface CompiledSignals {
     minMembers: number;
     browserWithoutSession: number;
     catalogueWalk?: { maxStep: number; withinMs: number; minRun: number; weight: number };
+    sessionAccounts?: { threshold: number; weight: number };
   };
   sequence?: { windowMs: number; weight: number };
   geo?: {
