@@ -205,6 +205,11 @@ function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: Comp
   if (outcome === "unknown_user" && signals.enumeration) {
     add(entities.ip, { op: "window.add", name: COUNTER_NAMES.unknownUsers, windowMs: signals.enumeration.windowMs, amount: 1 });
   }
+  const crowd = signals.sharedAddress;
+  if (outcome === "success" && crowd?.logins && context.usernameId) {
+    // Accounts signed in from the address: what proves a shared address a crowd of people.
+    add(entities.ip, { op: "distinct.add", name: COUNTER_NAMES.signedIn, windowMs: crowd.windowMs, member: context.usernameId });
+  }
   const history = signals.accountHistory;
   if (outcome === "success" && (history || signals.newUsername)) {
     const retentionMs = history?.retentionMs ?? 180 * 86_400_000;

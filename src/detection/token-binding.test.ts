@@ -66,6 +66,28 @@ describe("token binding", () => {
     expect(fired([{ atMinute: 0, cookie: "" }, { atMinute: 1 }, { atMinute: 2 }])).toEqual([[], [], []]);
   });
 
+  it("a token's one use without its companion cookie yields to the device that carries it moments later; that one is the owner from then on", () => {
+    const settings = { ...config, handoff: { windowMs: 2 * MINUTE, weight: 60 } };
+    const race = fired([
+      { atMinute: 0, network: "thief", device: "script", cookie: "" }, // the thief's token alone, first by a hair
+      { atMinute: 0, network: "victim" }, // the owner's app, with its device cookie
+      { atMinute: 1, network: "thief", device: "script", cookie: "" },
+      { atMinute: 20, network: "victim" },
+    ], new TokenBindings(), settings);
+    expect(race).toEqual([[], ["session.claimed"], ["session.new_device", "session.handoff", "session.companion_changed"], []]);
+    // The owner first: the thief without the cookie is flagged, and cannot take the binding back.
+    const thief = { network: "thief", device: "script", cookie: "" };
+    expect(fired([{ atMinute: 0 }, { atMinute: 0.1, ...thief }, { atMinute: 0.2, ...thief }])).toEqual([
+      [],
+      ["session.new_device", "session.companion_changed"],
+      ["session.new_device", "session.companion_changed"],
+    ]);
+    // Not once the first holder used it twice, nor after the window, nor for a use without the cookie.
+    expect(fired([{ atMinute: 0, device: "a", cookie: "" }, { atMinute: 1, device: "a", cookie: "" }, { atMinute: 2, device: "b" }]).at(-1)).toContain("session.new_device");
+    expect(fired([{ atMinute: 0, device: "a", cookie: "" }, { atMinute: 11, device: "b" }]).at(-1)).toContain("session.new_device");
+    expect(fired([{ atMinute: 0, device: "a", cookie: "" }, { atMinute: 1, device: "b", cookie: "" }]).at(-1)).toContain("session.new_device");
+  });
+
   it("flags two networks taking turns (a thief with the whole jar) from the first return on", () => {
     const uses = fired([
       { atMinute: 0, network: "victim" },

@@ -80,6 +80,10 @@ export class TokenBindings {
       this.#bindings.set(request.sessionId, { device, companion, networks: new Map([[network, now]]), lastNetwork: network, lastUseMs: now, uses: [now] });
       return [];
     }
+    if (yieldsTo(known, device, companion, now, config)) {
+      this.#bindings.set(request.sessionId, { device, companion, networks: new Map([[network, now]]), lastNetwork: network, lastUseMs: now, uses: [now] });
+      return [flag("session.claimed", true, 0, "the token's only earlier use, moments ago, came from another device without its companion cookie; this device carries it and takes the binding")];
+    }
     // A client that got its companion cookie only with the token's first answer binds it now.
     if (known.companion === "") known.companion = companion;
     const handoff = config.handoff !== undefined && network !== known.lastNetwork && now - known.lastUseMs <= config.handoff.windowMs;
@@ -120,6 +124,29 @@ export class TokenBindings {
     if (values.every((value) => value === "")) return "";
     return createHmac("sha256", this.#key).update(values.join("\u0000")).digest("base64url").slice(0, 16);
   }
+}
+
+/**
+ * Whoever uses a token first binds it, and Palisade knows nothing of a token before its first use
+ * since it started: when a thief holding only the token and the owner's app use it in the same
+ * moment, the first of them is an accident of arrival. The companion cookie settles it: the app's
+ * device cookie travels with every refresh, and a thief who has only the token has none. So a
+ * binding made by a single use without the companion cookie yields to another device that
+ * carries it, within the alternation window (an access token's life) of that use; the earlier
+ * holder is then the other device, flagged from its next use. A thief who stole the cookie jar
+ * gains nothing here (his use carried the cookie, so it binds for good, and the network reasons
+ * decide); one who invents a companion cookie can take only a token whose one earlier use lacked
+ * it, which the owner's app, sending its cookie with every refresh, never leaves.
+ */
+function yieldsTo(binding: Binding, device: string, companion: string, now: number, config: CompiledTokenBinding): boolean {
+  return (
+    config.companionCookies.length > 0 &&
+    binding.companion === "" &&
+    companion !== "" &&
+    device !== binding.device &&
+    binding.uses.length === 1 &&
+    now - binding.uses[0]! <= config.alternation.windowMs
+  );
 }
 
 function remember(binding: Binding, network: string, now: number): void {

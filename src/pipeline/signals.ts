@@ -62,7 +62,7 @@ export async function collectSignals(
     planSession(request, endpoint, signals),
     planScraping(request, endpoint, signals),
     planProbing(request, signals.probing),
-    planSharedAddress(request, signals),
+    planSharedAddress(request, endpoint, signals),
   ];
   if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals));
   plans.push(...planResponse(request, endpoint, policy)); // adaptive limits, friction relief
@@ -77,7 +77,7 @@ export async function collectSignals(
     ...automationSignals(request, signals),
     ...(endpoint.authentication ? detection.spraying.observe(request, signals) : []),
     ...detection.bindings.observe(request, signals.tokenBinding),
-  ], endpoint);
+  ], endpoint, signals.sharedAddress);
   const resource = resourceIdOf(request, endpoint);
   // Rhythm only on catalogue and search: a browser loading a page's assets is fast by design.
   if (resource !== undefined || request.query !== "") measured.push(...detection.rhythm.observe(request, resource, signals.scraping));

@@ -363,6 +363,19 @@ const signals = z
         cookies: z.array(z.string().min(1).max(128)).min(1).max(8),
         /** From this many clients on, an address is shared and its catalogue counts are per client. */
         minClients: z.number().int().min(2).default(5),
+        /**
+         * Logins behind a shared address: once it has shown itself to be a crowd of people
+         * (this many different accounts signed in successfully from it within the window, and an
+         * address failure ratio no higher than `maxFailureRatio`), a login's `velocity.ip` is
+         * counted for its client (fingerprint and cookies) instead of the whole address.
+         */
+        logins: z
+          .object({
+            minSignedIn: z.number().int().min(2).default(5),
+            maxFailureRatio: z.number().min(0).max(1).default(0.3),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional()
@@ -493,7 +506,11 @@ const signals = z
       .optional()
       .describe("Where clients are: the country header and the GeoIP/ASN databases the service is given"),
   })
-  .strict();
+  .strict()
+  .refine((s) => !s.sharedAddress?.logins || s.failureRatio !== undefined, {
+    message: "sharedAddress.logins needs failureRatio: a shared address proves a crowd only by a failure ratio it keeps low",
+    path: ["sharedAddress", "logins"],
+  });
 
 const allowedBot = z
   .object({

@@ -22,7 +22,7 @@ export interface CompiledSignals {
   enumeration?: { windowMs: number; threshold: number; weight: number };
   tokenReplay?: { windowMs: number; threshold: number; weight: number };
   tokenBinding?: CompiledTokenBinding;
-  sharedAddress?: { windowMs: number; cookies: string[]; minClients: number };
+  sharedAddress?: { windowMs: number; cookies: string[]; minClients: number; logins?: { minSignedIn: number; maxFailureRatio: number } };
   breachedPassword?: { weight: number };
   accountHistory?: {
     retentionMs: number;

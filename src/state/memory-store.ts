@@ -187,13 +187,14 @@ export class MemoryStore implements Store {
   /** Like PFADD (when there is a member) + PEXPIRE on the current bucket, then PFCOUNT of both. */
   #distinctAdd(entity: string, op: DistinctAdd, nowMs: number): number {
     const keys = distinctBucketKeys(DEFAULT_NAMESPACE, entity, op, nowMs);
+    let current = this.#sketch(keys.current);
     if (op.member !== undefined) {
-      const sketch = this.#sketch(keys.current) ?? new HyperLogLog();
-      sketch.add(op.member); // hashes the UTF-8 bytes, as Redis receives them
-      this.#write(keys.current, { sketch }, windowKeyTtlMs(op.windowMs));
+      current ??= new HyperLogLog();
+      current.add(op.member); // hashes the UTF-8 bytes, as Redis receives them
+      this.#write(keys.current, { sketch: current }, windowKeyTtlMs(op.windowMs));
     }
-    const sketches = [this.#sketch(keys.current), this.#sketch(keys.previous)].filter((s) => s !== undefined);
-    return HyperLogLog.countUnion(sketches);
+    const previous = this.#sketch(keys.previous);
+    return HyperLogLog.countUnion(current ? (previous ? [current, previous] : [current]) : previous ? [previous] : []);
   }
 
   /** Like ZSCORE: reads, and leaves the time to live alone. */

@@ -43,13 +43,15 @@ interface Attempt {
   correct: boolean;
   headers?: Record<string, string>;
   stepMs?: number;
+  /** Load a page's asset first, as a browser does (always for the plain BROWSER headers). */
+  page?: boolean;
 }
 
 /** One login as Envoy and the application would play it; returns Palisade's action. */
-async function login({ ip, username, correct, headers = BROWSER, stepMs = 1000 }: Attempt): Promise<string> {
+async function login({ ip, username, correct, headers = BROWSER, stepMs = 1000, page = headers === BROWSER }: Attempt): Promise<string> {
   clockMs += stepMs;
   // A browser loads the login page's assets before it posts the form.
-  if (headers === BROWSER) await authz.check({ path: "/static/login.css", ip, headers, timeMs: clockMs - 500 });
+  if (page) await authz.check({ path: "/static/login.css", ip, headers, timeMs: clockMs - 500 });
   const requestId = randomUUID();
   const check = await authz.check({
     method: "POST",
@@ -128,6 +130,34 @@ describe("credential stuffing", () => {
       actions.push(await login({ ip: "100.64.50.1", username, correct: true, stepMs: 10_000 }));
     }
     expect(actions.filter(mitigated)).toEqual([]);
+  });
+
+  it("lets an office sign in at nine, twenty logins a minute behind one NAT, each browser with its own session", async () => {
+    const actions = [];
+    for (let i = 0; i < 60; i++) {
+      const headers = { ...BROWSER, cookie: `sid=office-${i}` };
+      const username = `staff${i}@corp.example`;
+      if (i % 10 === 0) actions.push(await login({ ip: "100.64.51.1", username, correct: false, headers, page: true, stepMs: 3_000 }));
+      actions.push(await login({ ip: "100.64.51.1", username, correct: true, headers, page: true, stepMs: 3_000 }));
+    }
+    // Before accounts signed in from the address proved it a crowd, the login burst rule throttled
+    // everyone behind it once it passed ten logins a minute.
+    expect(actions.filter(mitigated)).toEqual([]);
+  });
+
+  it("gives a stuffer inventing a session cookie per attempt no crowd's pass, even after a few colleagues signed in", async () => {
+    const ip = "100.64.52.1";
+    for (let i = 0; i < 6; i++) {
+      expect(await login({ ip, username: `desk${i}@corp.example`, correct: true, headers: { ...BROWSER, cookie: `sid=desk-${i}` }, page: true, stepMs: 5_000 })).toBe("allow");
+    }
+    const actions = [];
+    for (let i = 0; i < 40; i++) {
+      actions.push(await login({ ip, username: `combo${i}@example.com`, correct: false, headers: { ...BROWSER, cookie: `sid=fresh-${i}` }, page: true, stepMs: 1_500 }));
+    }
+    const first = actions.findIndex(mitigated);
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(first).toBeLessThan(12);
+    expect(share(actions.slice(first))).toBeGreaterThan(0.9);
   });
 });
 
