@@ -119,3 +119,26 @@ describe("token binding", () => {
     expect(fired([{ atMinute: 0 }, { atMinute: 31 * 24 * 60, device: "new-phone" }])).toEqual([[], []]);
   });
 });
+
+describe("token binding: a missing companion cookie on the first use seen", () => {
+  const strict = { ...config, companionMissing: 60, handoff: { windowMs: 2 * MINUTE, weight: 60 } };
+
+  it("flags a thief holding only the token even when his use comes before the owner's, and the owner then binds it", () => {
+    const thief = { network: "proxy", device: "curl", cookie: "" };
+    expect(fired([{ atMinute: 0, ...thief }, { atMinute: 0.01, network: "mobile" }, { atMinute: 5, network: "mobile" }, { atMinute: 6, ...thief }], new TokenBindings(), strict)).toEqual([
+      ["session.companion_missing"],
+      [],
+      [],
+      ["session.new_device", "session.handoff", "session.companion_changed", "session.companion_missing"],
+    ]);
+    // Roaming stays quiet: the same device and cookie on a new network once its access token ran out.
+    const roaming = [{ atMinute: 0, network: "home" }, { atMinute: 5, network: "home" }, { atMinute: 10, network: "mobile" }, { atMinute: 15, network: "mobile" }];
+    expect(fired(roaming, new TokenBindings(), strict).flat()).toEqual([]);
+  });
+
+  it("says nothing when the policy does not weigh it, or the source never recorded cookies (an imported log)", () => {
+    expect(fired([{ atMinute: 0, device: "curl", cookie: "" }]).flat()).toEqual([]);
+    const imported = { method: "POST", path: "/oauth/token", query: "", host: "", headers: new Map(), headerShape: "s", timeMs: 0, anomalies: [], sessionId: "t", recordedHeaders: new Set(["user-agent"]) };
+    expect(new TokenBindings().observe(imported, strict).filter((s) => s.fired)).toEqual([]);
+  });
+});

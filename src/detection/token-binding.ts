@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { CompiledTokenBinding } from "../policy/signals.js";
 import { cookieValue } from "../domain/cookies.js";
-import type { NormalisedRequest } from "../domain/request.js";
+import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import type { Signal } from "./signal.js";
 
 /** Tokens bound at once; the least recently used are forgotten first (and bind afresh). */
@@ -35,6 +35,9 @@ interface Binding {
  * - `session.new_device`: another fingerprint presents the token;
  * - `session.companion_changed`: the cookies the policy names as travelling with the token
  *   are missing or different (a thief who copied the headers but not the jar);
+ * - `session.companion_missing` (when the policy weighs it): none of those cookies, on any use
+ *   including the first one this replica sees, which then binds nothing: a thief whose first
+ *   use comes before the owner's next one would otherwise own the binding;
  * - `session.concurrent_networks`: the token comes back to a network it left less than the
  *   alternation window ago, so two networks use it at once (the victim and a thief who stole
  *   the whole jar and copies its headers); from then on, for one window, every use is flagged;
@@ -66,6 +69,13 @@ export class TokenBindings {
     const network = request.subnet ?? request.ipId ?? "";
     const now = request.timeMs;
     const known = this.#bindings.get(request.sessionId);
+    // The policy says the companion cookies travel with every use: a use without any of them is
+    // not the token's client, whether or not the token was seen before, and binds nothing (the
+    // owner's next use still binds it). An imported log that never recorded cookies says nothing.
+    const missing = config.companionMissing !== undefined && config.companionCookies.length > 0 && companion === "" && headerKnown(request, "cookie");
+    if (missing && (!known || now - known.lastUseMs > config.retentionMs)) {
+      return [flag("session.companion_missing", true, config.companionMissing!, "none of the cookies the token travels with, on its first use seen")];
+    }
     if (!known || now - known.lastUseMs > config.retentionMs) {
       this.#bindings.set(request.sessionId, { device, companion, networks: new Map([[network, now]]), lastNetwork: network, lastUseMs: now, uses: [now] });
       return [];
@@ -96,6 +106,9 @@ export class TokenBindings {
     }
     if (config.companionCookies.length > 0) {
       signals.push(flag("session.companion_changed", companion !== known.companion, config.companionChanged, "the token's companion cookies are missing or different"));
+    }
+    if (config.companionMissing !== undefined && config.companionCookies.length > 0) {
+      signals.push(flag("session.companion_missing", missing, config.companionMissing, "none of the cookies the token travels with"));
     }
     return signals;
   }

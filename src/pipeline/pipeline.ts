@@ -168,7 +168,7 @@ function awaitOutcome(
   const allowed = !isDenial(decision.action);
   if (allowed) detection.site.recordAttempt(endpoint.name, request.headerShape);
   if (endpoint.authentication) {
-    detection.recent.remember(request.requestId, { endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed });
+    detection.recent.remember(request.requestId, { endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed, steppedUp: decision.action === "step_up" });
   }
 }
 

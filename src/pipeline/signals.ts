@@ -12,7 +12,7 @@ import type { RhythmDetector } from "../detection/rhythm.js";
 import type { RecentCounts } from "../detection/recent-counts.js";
 import { planScraping, resourceIdOf } from "../detection/scraping.js";
 import { planProbing } from "../detection/probes.js";
-import type { CohortTracker } from "../detection/cohorts.js";
+import { noSessionSignal, type CohortTracker } from "../detection/cohorts.js";
 import { perClient, planSharedAddress } from "../detection/shared-address.js";
 import { planVelocity } from "../detection/velocity.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
@@ -88,7 +88,8 @@ export async function collectSignals(
   const behaviour = await detection.behaviour.observe(request, policy, velocity, clientClass(request, measured));
   const site = detection.site.signalsFor(request, endpoint, signals, measured);
   const cohorts = detection.cohorts.observe(request, endpoint, signals, measured);
-  return { signals: [...measured, ...behaviour, ...site, ...cohorts], degraded: stored.degraded };
+  const session = endpoint.authentication ? noSessionSignal(request, signals, measured) : [];
+  return { signals: [...measured, ...behaviour, ...site, ...cohorts, ...session], degraded: stored.degraded };
 }
 
 /**

@@ -303,6 +303,11 @@ const signals = z
         companionCookies: z.array(z.string().min(1).max(128)).max(8).default([]),
         newDevice: weight.default(60),
         companionChanged: weight.default(60),
+        /**
+         * Weight when a use carries none of the companion cookies, the first use Palisade sees
+         * included (such a use binds nothing). Only for clients that send them with every use.
+         */
+        companionMissing: weight.optional(),
         /** Back to a network the token left less than `window` ago: two networks using it at once. */
         alternation: z.object({ window: duration.default("5m"), weight: weight.default(60) }).strict().default({ window: "5m", weight: 60 }),
         /** More networks within `window` than a person moves through. */
@@ -440,6 +445,22 @@ const signals = z
          */
         minMembers: z.number().int().min(1).max(1000).default(5),
         browserWithoutSession: weight.default(40).describe("Risk for a member of a cohort of browser-claiming clients without the site's cookies"),
+        /**
+         * A catalogue walked in order across addresses: requests that each ask for an id at most
+         * `maxStep` above the previous step of the walk, from another address, within `within`
+         * of it. From a run of `minRun` such steps, each step gets `weight`.
+         */
+        /** Accounts one browser session (its session cookies' values) tried to sign in to, above `threshold`. */
+        sessionAccounts: z.object({ threshold: z.number().int().min(1).max(16).default(1), weight: weight.default(30) }).strict().optional(),
+        catalogueWalk: z
+          .object({
+            maxStep: z.number().int().min(1).max(100).default(3),
+            within: duration.default("10s"),
+            minRun: z.number().int().min(2).max(1000).default(5),
+            weight: weight.default(40),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional()

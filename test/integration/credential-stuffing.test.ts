@@ -170,6 +170,36 @@ describe("account takeover", () => {
     expect(await login(stranger)).toBe("step_up");
   });
 
+  it("asks a script that found a right password for a second factor, and does not learn its device from that login", async () => {
+    // A checker's hit with a browser's full headers: no page loaded, none of the site's
+    // cookies, an account never signed in here.
+    const hit = { ip: "100.99.8.8", username: "dora@example.com", correct: true, headers: { ...BROWSER } };
+    expect(await login(hit)).toBe("step_up");
+    expect(await login({ ...hit, stepMs: 60_000 })).toBe("step_up");
+    // The owner's browser, which loaded the site: asked too, since the account's password was
+    // just confirmed from elsewhere and no device of its own is known yet; never blocked.
+    expect(await login({ ip: "100.64.71.5", username: "dora@example.com", correct: true })).toBe("step_up");
+  });
+
+  it("lets a person sign in from a browser that loaded the site, and the app that keeps its device cookie", async () => {
+    expect(await login({ ip: "100.64.72.5", username: "erin@example.com", correct: true })).toBe("allow");
+    const app = { ...SCRIPT, "user-agent": "Storefront/5.2.1 (iPhone; iOS 17.6; Scale/3.00)", cookie: "did=7f3a9c" };
+    expect(await login({ ip: "100.64.72.6", username: "frank@example.com", correct: true, headers: app })).toBe("allow");
+  });
+
+  it("blocks the first refresh Palisade sees when it lacks the device cookie the app sends with every refresh", async () => {
+    clockMs += 1000;
+    const response = await authz.check({
+      method: "POST",
+      path: "/oauth/token",
+      ip: "100.70.99.1",
+      headers: { ...SCRIPT, "content-type": "application/x-www-form-urlencoded" },
+      timeMs: clockMs,
+      body: `grant_type=refresh_token&refresh_token=rt-${randomUUID()}`,
+    });
+    expect(metadata(response).action).toBe("block");
+  });
+
   it("quarantines a refresh token at its second network a second after its first use, not its sixth address", async () => {
     const token = `rt-${randomUUID()}`;
     const actions = [];
@@ -179,7 +209,8 @@ describe("account takeover", () => {
         method: "POST",
         path: "/oauth/token",
         ip: `100.70.${i}.1`,
-        headers: { ...BROWSER, "content-type": "application/x-www-form-urlencoded" },
+        // The whole cookie jar: the app's device cookie travels with the token.
+        headers: { ...BROWSER, "content-type": "application/x-www-form-urlencoded", cookie: "did=5e1d0c" },
         timeMs: clockMs,
         body: `grant_type=refresh_token&refresh_token=${token}`,
       });
