@@ -19,6 +19,20 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const CORE = ["pipeline", "detection", "policy", "ratelimit", "response"];
+
+/**
+ * The tests each folder is judged by. The pipeline is where the core meets, so its mutants face
+ * every suite of the mutate set (vitest.mutate.config.ts). Every other folder faces its own
+ * tests, colocated or under test/<folder>/: the pipeline's suites drive the whole example
+ * policy through every detector for each request, so they covered nearly every mutant of the
+ * other folders and made each survivor cost tens of seconds, without being what checks them.
+ */
+function testFilesOf(folder: string): string[] {
+  if (folder === "pipeline") return [];
+  const own = [`src/${folder}/**/*.test.ts`, ...(existsSync(`${ROOT}test/${folder}`) ? [`test/${folder}/**/*.test.ts`] : [])];
+  // The default endpoint class's test is the probe lists' test (src/detection/probes.ts).
+  return folder === "detection" ? [...own, "src/pipeline/default-endpoint.test.ts"] : own;
+}
 const REPORTS = `${ROOT}reports/mutation`;
 
 const args = process.argv.slice(2);
@@ -47,6 +61,7 @@ if (!summaryOnly) {
         `src/${folder}/**/*.ts,!src/**/*.test.ts,!src/policy/validate-worker.ts`,
         "--incrementalFile",
         `reports/mutation/incremental-${folder}.json`,
+        ...(testFilesOf(folder).length > 0 ? ["--testFiles", testFilesOf(folder).join(",")] : []),
         ...strykerArgs,
       ],
       { cwd: ROOT, stdio: "inherit" },
