@@ -21,14 +21,12 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const CORE = ["pipeline", "detection", "policy", "ratelimit", "response"];
 
 /**
- * The tests each folder is judged by. The pipeline is where the core meets, so its mutants face
- * every suite of the mutate set (vitest.mutate.config.ts). Every other folder faces its own
- * tests, colocated or under test/<folder>/: the pipeline's suites drive the whole example
- * policy through every detector for each request, so they covered nearly every mutant of the
- * other folders and made each survivor cost tens of seconds, without being what checks them.
+ * The tests each folder is judged by: its own, colocated (src/<folder>/*.test.ts) or under
+ * test/<folder>/. The pipeline's suites run the example policy through every detector on each
+ * request, so with the whole mutate set they covered nearly every mutant of every folder and a
+ * surviving mutant cost tens of seconds of tests that were never meant to check it.
  */
 function testFilesOf(folder: string): string[] {
-  if (folder === "pipeline") return [];
   const own = [`src/${folder}/**/*.test.ts`, ...(existsSync(`${ROOT}test/${folder}`) ? [`test/${folder}/**/*.test.ts`] : [])];
   // The default endpoint class's test is the probe lists' test (src/detection/probes.ts).
   return folder === "detection" ? [...own, "src/pipeline/default-endpoint.test.ts"] : own;
