@@ -124,3 +124,66 @@ describe("rate limiter: what statistics and Envoy learn", () => {
     expect((await ask(many(MAX_DESCRIPTORS))).statuses).toHaveLength(MAX_DESCRIPTORS);
   });
 });
+
+describe("rate limiter: how a descriptor's status is chosen", () => {
+  const limiterWith = (yaml: string, store: Store = new MemoryStore(), now = T0 + 10_000) => {
+    const domain = parseDomainFile(yaml, "shop.yaml")!;
+    const events: DescriptorEvent[] = [];
+    const limiter = new RateLimiter({
+      config: () => ({ domains: new Map([[domain.domain, domain]]) }),
+      store,
+      pseudonymise: (identity) => createHash("sha256").update(identity).digest("base64url").slice(0, 22),
+      clock: { now: () => now },
+      observer: { descriptor: (event) => events.push(event), unknownDomain: () => {}, storeUnavailable: () => {} },
+    });
+    const ask = (descriptor: RateLimitDescriptor, hits = 0) => limiter.shouldRateLimit({ domain: "shop", descriptors: [descriptor], hits });
+    return { ask, events };
+  };
+
+  it("counts the hits near the limit (above 80% of it) once, and none once over", async () => {
+    const { ask, events } = limiterWith("domain: shop\ndescriptors:\n  - key: ip\n    rate_limit: { unit: minute, requests_per_unit: 10 }\n");
+    await ask(d(["ip", "a"]), 7);
+    expect(events.at(-1)!.nearLimitHits).toBe(0);
+    await ask(d(["ip", "a"]), 2); // 9 of 10: the hit past 8 is near the limit
+    expect(events.at(-1)!.nearLimitHits).toBe(1);
+    await ask(d(["ip", "a"]), 1); // 10 of 10: its one hit
+    expect(events.at(-1)!.nearLimitHits).toBe(1);
+    await ask(d(["ip", "a"]), 1);
+    expect(events.at(-1)).toMatchObject({ overLimit: true, nearLimitHits: 0 });
+  });
+
+  it("binds the window with the fewest remaining, and of equal ones the one that resets last", async () => {
+    const { ask } = limiterWith(
+      "domain: shop\ndescriptors:\n  - key: api\n    rate_limit:\n      name: api_key\n      unit: minute\n      requests_per_unit: 3\n      burst: { unit: second, requests_per_unit: 3 }\n",
+    );
+    // 2 remaining in both: the minute resets last, so that is when the client may retry.
+    expect((await ask(d(["api", "k"]))).statuses[0]).toEqual({
+      code: "OK", currentLimit: { name: "api_key", requestsPerUnit: 3, unit: "minute", windowMs: 60_000 }, limitRemaining: 2, durationUntilResetMs: 50_000,
+    });
+    const { ask: fewer } = limiterWith("domain: shop\ndescriptors:\n  - key: api\n    rate_limit:\n      unit: minute\n      requests_per_unit: 5\n      burst: { unit: second, requests_per_unit: 2 }\n");
+    expect((await fewer(d(["api", "k"]))).statuses[0]).toEqual({
+      code: "OK", currentLimit: { requestsPerUnit: 2, unit: "second", windowMs: 1_000 }, limitRemaining: 1, durationUntilResetMs: 1_000,
+    });
+  });
+
+  it("fails closed with the first window's limit and nothing remaining, naming the rule", async () => {
+    const { ask } = limiterWith("domain: shop\nfailure_mode: closed\ndescriptors:\n  - key: ip\n    rate_limit: { name: per_ip, unit: minute, requests_per_unit: 3 }\n", down);
+    expect((await ask(d(["ip", "a"]))).statuses[0]).toEqual({
+      code: "OVER_LIMIT", currentLimit: { name: "per_ip", requestsPerUnit: 3, unit: "minute", windowMs: 60_000 }, limitRemaining: 0, durationUntilResetMs: 50_000,
+    });
+  });
+
+  it("takes the highest of several risk entries, ignores one that is not a number, and counts odd hits as one", async () => {
+    const { ask } = limiterWith("domain: shop\ndescriptors:\n  - key: search\n    rate_limit: { unit: minute, requests_per_unit: 10, risk_floor: 0.2 }\n");
+    const risky = await ask(d(["search", "s"], ["palisade_risk", "20"], ["palisade_risk", "100"], ["palisade_risk", "oops"]));
+    expect(risky.statuses[0]?.currentLimit?.requestsPerUnit).toBe(2);
+    expect(risky.metadata.risk).toBe(100);
+    // Only unreadable risk entries: no risk at all, the full limit, and the same counter as before.
+    const unknown = await ask(d(["search", "s"], ["palisade_risk", "oops"]));
+    expect(unknown.statuses[0]).toMatchObject({ currentLimit: { requestsPerUnit: 10 }, limitRemaining: 8 });
+    expect(unknown.metadata.risk).toBeUndefined();
+    const remaining = [];
+    for (const hits of [Number.NaN, -3, Number.POSITIVE_INFINITY]) remaining.push((await ask({ ...d(["search", "t"]), hits })).statuses[0]?.limitRemaining);
+    expect(remaining).toEqual([9, 8, 7]);
+  });
+});
