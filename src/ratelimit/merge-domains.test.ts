@@ -1,8 +1,11 @@
 import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MemoryStore } from "../state/memory-store.js";
 import { RateLimitConfigError, type RateLimitConfig } from "./config.js";
-import { buildRateLimitConfig } from "./config-loader.js";
+import { buildRateLimitConfig, readRateLimitSnapshot } from "./config-loader.js";
 import { RateLimiter } from "./limiter.js";
 
 /**
@@ -115,5 +118,43 @@ descriptors:
     expect(() => build({ "a.yaml": A, "b.yaml": B })).not.toThrow();
     const stray = "domain: shop\ndescriptors:\n  - key: z\n    rate_limit: { replaces: [{ name: nowhere }], unit: minute, requests_per_unit: 1 }\n";
     expect(issuesOf(() => build({ "a.yaml": A, "b.yaml": stray })).join("\n")).toMatch(/nowhere/);
+  });
+});
+
+describe("which files hold rate limits", () => {
+  const shop = "domain: shop\ndescriptors:\n  - key: ip\n    rate_limit: { unit: minute, requests_per_unit: 3 }\n";
+
+  it("passes over a Kubernetes document given as a file, and says so when nothing else is there", () => {
+    const kubernetes = "apiVersion: palisade.dev/v1alpha1\nkind: Policy\nmetadata: { name: x }\n";
+    expect([...build({ "a.yaml": shop, "other.yaml": kubernetes }).domains.keys()]).toEqual(["shop"]);
+    expect(issuesOf(() => build({ "other.yaml": kubernetes }))).toEqual([": no rate-limit configuration here: expected *.yaml files with a domain and descriptors"]);
+    // `kind` alone, or a list, is no Kubernetes document: it is a rate-limit file with errors.
+    expect(issuesOf(() => build({ "a.yaml": "kind: Policy\ndomain: shop\n" })).join("\n")).toMatch(/kind/);
+    expect(issuesOf(() => build({ "a.yaml": "- apiVersion: v1\n  kind: List\n" })).length).toBeGreaterThan(0);
+  });
+
+  it("reads directories in name order, from config/ when the runtime layout is there, leaving out the policy's file", async () => {
+    const root = mkdtempSync(join(tmpdir(), "palisade-rl-"));
+    mkdirSync(join(root, "config"));
+    writeFileSync(join(root, "beside.yaml"), shop.replace("shop", "beside"));
+    writeFileSync(join(root, "config", "b.yaml"), shop.replace("shop", "second"));
+    writeFileSync(join(root, "config", "a.yaml"), shop);
+    writeFileSync(join(root, "config", "policy.yaml"), "not: [valid");
+    writeFileSync(join(root, "config", "any-name.yaml"), "apiVersion: palisade.dev/v1alpha1\nkind: Policy\nspec: [broken\n");
+    const snapshot = await readRateLimitSnapshot(root);
+    expect(snapshot.files.map(([path]) => path.slice(root.length))).toEqual(["/config/a.yaml", "/config/b.yaml"]);
+    expect([...buildRateLimitConfig(snapshot).domains.keys()]).toEqual(["shop", "second"]);
+    // Without config/ the directory itself is read.
+    const flat = mkdtempSync(join(tmpdir(), "palisade-rl-"));
+    writeFileSync(join(flat, "a.yaml"), shop);
+    expect((await readRateLimitSnapshot(flat)).files.map(([path]) => path.slice(flat.length))).toEqual(["/a.yaml"]);
+    // A file named directly is read whatever it looks like.
+    expect((await readRateLimitSnapshot(join(root, "config", "policy.yaml"))).files).toHaveLength(1);
+  });
+
+  it("names every broken file of a directory, each issue under its file", () => {
+    const issues = issuesOf(() => build({ "a.yaml": "domain: [", "b.yaml": "domain: shop\nunknown: 1\n" }));
+    expect(issues.some((issue) => issue.includes("a.yaml"))).toBe(true);
+    expect(issues.some((issue) => issue.includes("b.yaml"))).toBe(true);
   });
 });
