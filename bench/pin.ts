@@ -21,8 +21,8 @@ function pinningAvailable(): boolean {
   }
 }
 
-/** Pins every thread of a running process (`taskset -a -p`). */
-export function pinProcess(pid: number, cpu: number): void {
+/** Pins every thread of a running process (`taskset -a -p`) to one CPU, or to a list such as "0,1". */
+export function pinProcess(pid: number, cpu: number | string): void {
   execFileSync("taskset", ["-a", "-c", "-p", String(cpu), String(pid)], { stdio: "ignore" });
 }
 

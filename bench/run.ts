@@ -5,8 +5,9 @@
  *
  * The load generator (this process) is pinned to one CPU, every server and Redis to the other
  * (bench/pin.ts), the same for the no-op baseline, Palisade and the peers. `BENCH_ONLY=check,
- * ratelimit,first,memory,replay` picks phases (all by default); `BENCH_QUICK=1` shortens them;
- * `BENCH_BASELINE_TREE=<checkout>` adds an earlier commit's Palisade to the Check comparison.
+ * ratelimit,first,workers,memory,replay` picks phases (all by default); `BENCH_QUICK=1` shortens them;
+ * `BENCH_BASELINE_TREE=<checkout>` adds an earlier commit's Palisade to the Check and
+ * ShouldRateLimit comparisons.
  */
 import { execSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -19,6 +20,7 @@ import { repoRoot } from "../test/support/policies.js";
 import { closedLoop, interleaved, round, sequentialLatencies, type LoadResult } from "./load.js";
 import { measureAttackMemory } from "./memory.js";
 import { measureReplaySpeed } from "./replay-speed.js";
+import { measureWorkers } from "./workers.js";
 import { commandStats, diffStats } from "./redis-stats.js";
 import { upstreamAuthzClient } from "./noop.js";
 import { PINNING, pinnedCommand, pinProcess } from "./pin.js";
@@ -30,7 +32,7 @@ const quick = process.env.BENCH_QUICK === "1";
 const LOAD = { concurrency: 32, seconds: quick ? 3 : 10, warmupSeconds: quick ? 1 : 2 };
 /** Interleaved windows: each server is loaded ROUNDS times, `seconds / ROUNDS` each time. */
 const ROUNDS = { concurrency: LOAD.concurrency, rounds: quick ? 1 : 3, secondsPerRound: quick ? 3 : LOAD.seconds / 3, warmupSeconds: LOAD.warmupSeconds };
-const PHASES = new Set((process.env.BENCH_ONLY ?? "check,ratelimit,first,memory,replay").split(","));
+const PHASES = new Set((process.env.BENCH_ONLY ?? "check,ratelimit,first,workers,memory,replay").split(","));
 /** envoyproxy/ratelimit's format, no Palisade extensions: the same work for every rate-limit server. */
 const PEER_RATELIMIT_DIR = join(repoRoot, "bench/peers/ratelimit");
 
@@ -82,6 +84,12 @@ async function main(): Promise<void> {
         { name: "Palisade", ...palisade, grpcAddress: `127.0.0.1:${palisade.grpcPort}` },
         { name: "Palisade envoyproxy mode", ...compat, grpcAddress: `127.0.0.1:${compat.grpcPort}` },
       ];
+      // BENCH_BASELINE_TREE: the earlier commit's Palisade on the same configuration, its own database.
+      const baselineTree = process.env.BENCH_BASELINE_TREE;
+      if (baselineTree) {
+        const baseline = await startPalisadeProcess(`${redis.url}/4`, { cwd: baselineTree, args: ["--ratelimit-config", PEER_RATELIMIT_DIR] });
+        servers.push({ name: "Palisade (baseline tree)", ...baseline, grpcAddress: `127.0.0.1:${baseline.grpcPort}` });
+      }
       const missing = referenceMissing();
       if (missing) results.peersUnavailable = { "envoyproxy/ratelimit": missing, ...PEERS_NOT_INSTALLABLE };
       else {
@@ -102,6 +110,8 @@ async function main(): Promise<void> {
       await Promise.all(servers.map((server) => server.stop()));
     }
     if (PHASES.has("first")) results.firstChecks = await measureFirstChecks(redis.url);
+    // A longer warm-up: with both workers to warm, a short one leaves the measured windows cold.
+    if (PHASES.has("workers")) results.workers = await measureWorkers(redis.url, redisPid, { ...ROUNDS, warmupSeconds: quick ? 2 : 10 });
     if (PHASES.has("memory")) results.attackMemory = await measureAttackMemory(redis.url, { requests: Number(process.env.BENCH_ATTACK_REQUESTS ?? (quick ? 50_000 : 300_000)) });
     if (PHASES.has("replay")) results.replay = await measureReplaySpeed(quick ? 50_000 : 200_000);
   } finally {
@@ -205,6 +215,7 @@ function printTables(results: Record<string, unknown>): void {
   print("Redis per ShouldRateLimit", results.redisPerRateLimit);
   print("Peers not measured", results.peersUnavailable);
   print("First Checks after ready (ms)", results.firstChecks);
+  print("Workers (unpinned: the load generator and Redis share the cores)", results.workers);
   print("Memory under attack", results.attackMemory);
   print("Offline replay", results.replay);
 }

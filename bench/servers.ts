@@ -5,6 +5,8 @@ import { pinnedCommand } from "./pin.js";
 
 export interface ServerProcess {
   grpcPort: number;
+  /** With `workers` above 1: the workers' process ids (`pid` is then the primary's). */
+  workerPids?: number[];
   /** The admin HTTP port (Palisade only). */
   adminPort?: number;
   pid: number;
@@ -20,6 +22,10 @@ export interface PalisadeOptions {
   env?: Record<string, string>;
   /** Another checkout to run (BENCH_BASELINE_TREE: an earlier commit, measured in the same run). */
   cwd?: string;
+  /** `--workers N`: ready once every worker is, their pids reported. */
+  workers?: number;
+  /** false: not pinned to the servers' CPU (several workers need every core). */
+  pin?: boolean;
 }
 
 /**
@@ -28,21 +34,38 @@ export interface PalisadeOptions {
  * the two together.
  */
 export function startPalisadeProcess(redisUrl: string, options: PalisadeOptions = {}): Promise<ServerProcess> {
-  const args = ["src/cli/index.ts", "serve", "--grpc-port", "0", "--admin-port", "0", "--redis-url", redisUrl, ...(options.args ?? [])];
-  return startProcess(args, options.env ?? {}, options.cwd ?? repoRoot, (line) => {
-    const entry = JSON.parse(line) as { msg?: string; grpcPort?: number; adminPort?: number };
-    return entry.msg === "palisade ready" ? { grpcPort: entry.grpcPort!, adminPort: entry.adminPort } : undefined;
-  });
+  const workers = options.workers ?? 1;
+  const args = ["src/cli/index.ts", "serve", "--grpc-port", "0", "--admin-port", "0", "--redis-url", redisUrl, ...(workers > 1 ? ["--workers", String(workers)] : []), ...(options.args ?? [])];
+  const ready: { pid: number; grpcPort: number; adminPort?: number }[] = [];
+  return startProcess(
+    args,
+    options.env ?? {},
+    options.cwd ?? repoRoot,
+    (line) => {
+      const entry = JSON.parse(line) as { msg?: string; pid: number; grpcPort?: number; adminPort?: number };
+      if (entry.msg === "palisade ready") ready.push({ pid: entry.pid, grpcPort: entry.grpcPort!, adminPort: entry.adminPort });
+      if (workers === 1) return ready[0];
+      return entry.msg === "palisade workers ready" ? { ...ready[0]!, workerPids: ready.map((worker) => worker.pid) } : undefined;
+    },
+    options.pin ?? true,
+  );
 }
 
 export function startNoopProcess(): Promise<ServerProcess> {
   return startProcess(["bench/noop-server.ts"], {}, repoRoot, (line) => (line.startsWith("port ") ? { grpcPort: Number(line.slice(5)) } : undefined));
 }
 
-function startProcess(args: string[], extraEnv: Record<string, string>, cwd: string, ready: (line: string) => { grpcPort: number; adminPort?: number } | undefined): Promise<ServerProcess> {
+function startProcess(
+  args: string[],
+  extraEnv: Record<string, string>,
+  cwd: string,
+  ready: (line: string) => { grpcPort: number; adminPort?: number; workerPids?: number[] } | undefined,
+  pin = true,
+): Promise<ServerProcess> {
   // BENCH_PROFILE=1 writes a CPU profile of each server (node --cpu-prof) for `Where is the time`.
   const profile = process.env.BENCH_PROFILE === "1" ? ["--cpu-prof", "--cpu-prof-dir=bench/results/profiles"] : [];
-  const [command, commandArgs] = pinnedCommand(process.execPath, [...profile, "--import", "tsx", ...args]);
+  const nodeArgs = [...profile, "--import", "tsx", ...args];
+  const [command, commandArgs] = pin ? pinnedCommand(process.execPath, nodeArgs) : [process.execPath, nodeArgs];
   const child: ChildProcess = spawn(command, commandArgs, {
     cwd,
     env: { ...process.env, PALISADE_LOG_LEVEL: "info", PALISADE_GRPC_HOST: "127.0.0.1", PALISADE_ADMIN_HOST: "127.0.0.1", PALISADE_CHALLENGE_HOST: "127.0.0.1", PALISADE_CHALLENGE_PORT: "0", ...extraEnv },
@@ -59,7 +82,9 @@ function startProcess(args: string[], extraEnv: Record<string, string>, cwd: str
       }
       if (ports !== undefined) {
         resolve({
-          ...ports,
+          grpcPort: ports.grpcPort,
+          ...(ports.adminPort === undefined ? {} : { adminPort: ports.adminPort }),
+          ...(ports.workerPids ? { workerPids: ports.workerPids } : {}),
           pid: child.pid!,
           readyAt: process.hrtime.bigint(),
           stop: async () => {

@@ -27,6 +27,7 @@ interface Results {
   redisPerCheck?: { scriptCallsPerCheck: number };
   redisPerRateLimit?: Record<string, { scriptCallsPerCheck: number }>;
   attackMemory?: { requests: number; peakRedisKeys: number; peakRedisMiB: number };
+  workers?: { cpus: number; connections: number; throughputRatio: number; rows: { workers: number; perSecond: number; p99: number; podCpuMicrosPerCheck: number; podCpuShare: number; loadGeneratorCpuShare: number }[] };
 }
 
 const file = process.argv[2] ?? newestResults();
@@ -44,7 +45,32 @@ if (results.attackMemory) {
     `(${round(peakRedisKeys / requests, 2)} per attacking client) in ${peakRedisMiB} MiB (${round((peakRedisMiB * 2 ** 20) / Math.max(1, peakRedisKeys), 0)} bytes per key); ` +
     "keys expire two windows after their last write.");
 }
+if (results.workers) workersSection(results.workers, results.check?.find((r) => r.name === "Palisade")?.result.cpuMicrosPerRequest.server);
 process.stdout.write(`${lines.join("\n")}\n`);
+
+/**
+ * One pod of N workers: N event loops on N cores. What it serves follows from the CPU per
+ * Check of the pod's processes (the workers' and the primary's), measured with 1 and with 2
+ * workers; the throughput of the two on this machine is printed beside it, but with the load
+ * generator and Redis on the same cores it is a floor, not a scaling figure.
+ */
+function workersSection(workers: NonNullable<Results["workers"]>, pinnedCheckUs: number | undefined): void {
+  out(`**Workers** (${workers.cpus} CPUs, ${workers.connections} connections, unpinned: the load generator and Redis share the cores):`);
+  out();
+  out("| workers | Checks/s | p99 ms | pod CPU µs/Check | pod CPU share | load generator CPU share |");
+  out("|---|---|---|---|---|---|");
+  for (const row of workers.rows) out(`| ${row.workers} | ${row.perSecond} | ${row.p99} | ${row.podCpuMicrosPerCheck} | ${row.podCpuShare} | ${row.loadGeneratorCpuShare} |`);
+  out();
+  // The pinned Check phase's figure when the file has one (a core to itself); else the larger of the two rows.
+  const perCheck = pinnedCheckUs ?? Math.max(...workers.rows.map((row) => row.podCpuMicrosPerCheck));
+  const perCore = Math.floor((1e6 / perCheck) * PROCESS_UTILISATION);
+  out(`Throughput with ${workers.rows.at(-1)!.workers} workers: ${workers.throughputRatio}× that of 1 on this machine; ` +
+    `CPU per Check with ${workers.rows.at(-1)!.workers} workers is ${round(workers.rows.at(-1)!.podCpuMicrosPerCheck / workers.rows[0]!.podCpuMicrosPerCheck, 2)}× that of 1. ` +
+    `At ${perCheck} µs per Check (${pinnedCheckUs ? "the pinned Check phase" : "the larger of the two rows"}) and ${PROCESS_UTILISATION * 100}% of each core, one pod serves ` +
+    [1, 2, 4, 8].map((n) => `${(n * perCore).toLocaleString("en")} Checks/s with ${n} worker${n > 1 ? "s" : ""}`).join(", ") +
+    ", as long as Envoy opens at least as many connections as there are workers.");
+  out();
+}
 
 function section(title: string, row: Row | undefined, scriptCalls: number | undefined): void {
   if (!row) {

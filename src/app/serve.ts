@@ -1,14 +1,19 @@
-import { startApp } from "./start.js";
 import type { Settings } from "../settings/settings.js";
+import { isWorkerProcess, runPrimary } from "./workers.js";
 
 /**
  * Runs the service until SIGTERM or SIGINT, then shuts down gracefully and exits 0: Kubernetes
  * sends SIGTERM on rollout, and a clean exit keeps the pod from being reported as failed.
  * SIGHUP re-reads the policy and the rate-limit configuration at once instead of waiting for the
- * next poll.
+ * next poll. With `workers` above 1 this process becomes the primary of that many workers
+ * (src/app/workers.ts), each of which comes back here and serves.
  */
 export async function serve(settings: Settings): Promise<void> {
-  const app = await startApp(settings);
+  const worker = isWorkerProcess();
+  if (settings.workers > 1 && !worker) return runPrimary(settings);
+  // Loaded here: a primary never loads the decision core, gRPC or HTTP servers, and stays small.
+  const { startApp } = await import("./start.js");
+  const app = await startApp(settings, { worker });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

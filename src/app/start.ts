@@ -17,6 +17,7 @@ import { createHttpServer } from "./http.js";
 import { readiness } from "./readiness.js";
 import type { ReputationFeeds } from "./reputation-feeds.js";
 import { warmUp } from "./warm-up.js";
+import { joinPod, workerId } from "./workers.js";
 import { openWebhooks } from "./webhooks.js";
 
 /** A running Palisade: the one place that picks concrete adapters and wires them together. */
@@ -46,14 +47,19 @@ export interface AppOptions {
   /** Rule evaluation budget per Check, RULE_EVALUATION_BUDGET_MS by default. */
   ruleBudgetMs?: number;
   clock?: Clock;
+  /** Set in a worker of several (the `workers` setting): logs name it, /metrics answers for the whole pod. */
+  worker?: boolean;
 }
 
 export async function startApp(settings: Settings, options: AppOptions = {}): Promise<App> {
-  const logger = options.logger ?? createLogger({ level: settings.logLevel, format: settings.logFormat });
+  const rootLogger = options.logger ?? createLogger({ level: settings.logLevel, format: settings.logFormat });
+  const logger = options.worker ? rootLogger.child({ worker: workerId() }) : rootLogger;
   const clock = options.clock ?? systemClock;
   logger.info({ settings: redactedSettings(settings) }, "starting palisade");
   const tracing = await startTracing({ serviceName: "palisade", logger });
   const metrics = createMetrics();
+  const pod = options.worker ? joinPod(metrics.registry) : undefined;
+  if (pod) metrics.metricsText = pod.podMetrics;
 
   // The gauges read the engine at scrape time; it exists once the core is built.
   const built: { engine?: ResponseEngine; webhooks?: Awaited<ReturnType<typeof openWebhooks>> } = {};
@@ -112,6 +118,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     const adminPort = await listenOn("admin", settings.adminHost, settings.adminPort, () => admin.listen());
     const challengePort = await listenOn("challenge", settings.challengeHost, settings.challengePort, () => challengeServer.listen());
     logger.info({ grpcPort, adminPort, challengePort, warmUp: warm, store: store.kind, policy: core.policy.status(), rateLimits: rateLimitConfig?.status() }, "palisade ready");
+    pod?.ready(grpcPort);
 
     return {
       grpcPort,

@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
@@ -32,20 +33,22 @@ type Cohorts = NonNullable<CompiledSignals["cohorts"]>;
  */
 export class CohortTracker {
   readonly #cohorts = new LRUCache<string, Map<string, number>>({ max: MAX_COHORTS });
+  readonly #walk = new CatalogueWalk();
+  readonly #accounts = new SessionAccounts();
 
   observe(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
+    const found = this.#browserWithoutSession(request, endpoint, signals, related);
+    const walk = this.#walk.observe(request, endpoint, signals.cohorts);
+    const accounts = this.#accounts.observe(request, endpoint, signals.cohorts);
+    return [...found, ...(walk ? [walk] : []), ...(accounts ? [accounts] : [])];
+  }
+
+  #browserWithoutSession(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
     const config = signals.cohorts;
     if (!config || endpoint.pageView || !request.ipId || !browserWithoutSession(request, config, related)) return [];
     const key = `${endpoint.name}\u0000${request.headerShape}`;
     const members = this.#cohorts.get(key) ?? new Map<string, number>();
-    const now = request.timeMs;
-    members.delete(request.ipId);
-    members.set(request.ipId, now);
-    // Oldest first: drop members past the window, and the oldest beyond the bound.
-    for (const [member, seenMs] of members) {
-      if (now - seenMs <= config.windowMs && members.size <= MAX_MEMBERS) break;
-      members.delete(member);
-    }
+    touch(members, request.ipId, request.timeMs, config.windowMs, MAX_MEMBERS);
     this.#cohorts.set(key, members);
     const size = members.size;
     const detail = `${size} addresses within ${config.windowMs / 60_000} min share this header set, claim a browser and carry none of the site's cookies; cohort from ${config.minMembers} (policy prior, no baseline needed)`;
@@ -55,6 +58,92 @@ export class CohortTracker {
   /** Cohorts tracked now (for the memory benchmark). */
   size(): number {
     return this.#cohorts.size;
+  }
+}
+
+/**
+ * `cohort.catalogue_walk`: a catalogue walked in order, spread over many addresses. Each
+ * address asks for a few ids and its own sequence shows nothing, but the walk shows in the order
+ * the site is asked in: id n right after id n-1 (or a few below) from another address, again and
+ * again. The walk's frontier is the last request that continued it; a request for an id at most
+ * `maxStep` above the frontier, from another address, within `within` of it, moves the frontier
+ * on and lengthens the run; while a run of `minRun` is under way, requests that do not continue
+ * it (shoppers meanwhile) leave the frontier where it is. A shopper's next product is whichever
+ * caught the eye, so a chance continuation happens (about one request in a hundred on the lab's
+ * catalogue) but a chain of `minRun` of them from different addresses does not; requests that
+ * continue a run that long get the signal. It needs no baseline, no cookie and nothing per
+ * address: one frontier per replica. With several replicas each sees part of the walk, its steps
+ * as wide as the replica count, so `maxStep` must exceed it. A walk in steps wider than
+ * `maxStep`, or in shuffled blocks, is not seen.
+ */
+class CatalogueWalk {
+  #frontier: { endpoint: string; id: number; ipId: string; timeMs: number; run: number } | undefined;
+
+  observe(request: NormalisedRequest, endpoint: CompiledEndpoint, config: Cohorts | undefined): Signal | undefined {
+    const walk = config?.catalogueWalk;
+    if (!walk || !request.ipId || endpoint.resourceSegment === undefined) return undefined;
+    const text = request.path.split("/")[endpoint.resourceSegment] ?? "";
+    if (!/^\d{1,15}$/.test(text)) return undefined;
+    const id = Number(text);
+    const now = request.timeMs;
+    const frontier = this.#frontier;
+    const live = frontier !== undefined && frontier.endpoint === endpoint.name && now - frontier.timeMs <= walk.withinMs;
+    const continues = live && frontier.ipId !== request.ipId && id > frontier.id && id - frontier.id <= walk.maxStep;
+    if (continues) {
+      this.#frontier = { ...frontier, id, ipId: request.ipId, timeMs: now, run: frontier.run + 1 };
+    } else if (!live || frontier.run < walk.minRun) {
+      this.#frontier = { endpoint: endpoint.name, id, ipId: request.ipId, timeMs: now, run: 0 };
+      return undefined;
+    } else {
+      return undefined;
+    }
+    const run = frontier.run + 1;
+    const detail = `continues a walk through the catalogue in order over ${run} requests from different addresses, each at most ${walk.maxStep} ids above the last within ${walk.withinMs / 1000}s; from ${walk.minRun} (policy prior)`;
+    return { code: "cohort.catalogue_walk", value: run, threshold: walk.minRun, weight: walk.weight, fired: run >= walk.minRun, detail };
+  }
+}
+
+/**
+ * Marks `member` seen at `now` (members are kept oldest first), then drops those past the window
+ * and the oldest beyond `max`.
+ */
+function touch(members: Map<string, number>, member: string, now: number, windowMs: number, max: number): void {
+  members.delete(member);
+  members.set(member, now);
+  for (const [old, seenMs] of members) {
+    if (now - seenMs <= windowMs && members.size <= max) break;
+    members.delete(old);
+  }
+}
+
+/** Sessions whose accounts are remembered at once, and accounts per session. */
+const MAX_SESSIONS = 100_000;
+const MAX_ACCOUNTS = 16;
+
+/**
+ * `session.distinct_usernames`: the accounts one browser session (the value of the site's
+ * session cookies) tried to sign in to within the cohort window. A person signs in to their own
+ * account, mistyping it or not; a bot that keeps its session on each proxy, as a browser does,
+ * tries the next entry of its list with the same cookie. State is the replica's: keyed hashes of
+ * the cookie values (under a key that exists only in this process) with the username pseudonyms
+ * each tried, in an LRU of 100,000 sessions.
+ */
+class SessionAccounts {
+  readonly #key = randomBytes(32);
+  readonly #sessions = new LRUCache<string, Map<string, number>>({ max: MAX_SESSIONS });
+
+  observe(request: NormalisedRequest, endpoint: CompiledEndpoint, config: Cohorts | undefined): Signal | undefined {
+    const limit = config?.sessionAccounts;
+    if (!limit || !endpoint.authentication || !request.usernameId) return undefined;
+    const cookies = request.headers.get("cookie");
+    const values = config.sessionCookies.map((name) => cookieValue(cookies, name) ?? "");
+    if (values.every((value) => value === "")) return undefined;
+    const session = createHmac("sha256", this.#key).update(values.join("\u0000")).digest("base64url").slice(0, 16);
+    const accounts = this.#sessions.get(session) ?? new Map<string, number>();
+    touch(accounts, request.usernameId, request.timeMs, config.windowMs, MAX_ACCOUNTS);
+    this.#sessions.set(session, accounts);
+    const detail = `accounts this browser session tried to sign in to within ${config.windowMs / 60_000} min`;
+    return { code: "session.distinct_usernames", value: accounts.size, threshold: limit.threshold, weight: limit.weight, fired: accounts.size > limit.threshold, detail };
   }
 }
 
@@ -69,4 +158,25 @@ function browserWithoutSession(request: NormalisedRequest, config: Cohorts, rela
   if (config.sessionCookies.some((name) => cookieValue(cookies, name) !== undefined)) return false;
   const pages = related.find((s) => s.code === "ip.page_views" || s.code === "sequence.no_page_view");
   return pages === undefined || pages.value === 0;
+}
+
+/**
+ * `client.no_session` on a login: the client carries none of the site's session cookies
+ * (`cohorts.sessionCookies`) on a request that could have carried one, and either claims no
+ * browser or claims one while its address loaded no page (the login's `sequence` check). A
+ * person signs in from the site they loaded, or from the app that keeps its device cookie; a
+ * script checking a list of credentials does neither. Weightless: the evidence an
+ * `unproven-login` rule combines with the account's history, so a right password from such a
+ * client is asked for a second factor rather than let in. An imported log that never recorded
+ * cookies proves nothing, so nothing is said.
+ */
+export function noSessionSignal(request: NormalisedRequest, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
+  const config = signals.cohorts;
+  if (!config || config.sessionCookies.length === 0 || !headerKnown(request, "cookie")) return [];
+  const cookies = request.headers.get("cookie");
+  if (config.sessionCookies.some((name) => cookieValue(cookies, name) !== undefined)) return [];
+  const pages = related.find((s) => s.code === "sequence.no_page_view");
+  if (claimsBrowser(request) && pages !== undefined && pages.value > 0) return [];
+  const detail = claimsBrowser(request) ? "a browser without the site's cookies whose address loaded no page" : "a client that is no browser and carries none of the site's cookies";
+  return [{ code: "client.no_session", value: 1, weight: 0, fired: true, detail }];
 }

@@ -28,6 +28,7 @@ export const COUNTER_NAMES = {
   slowSuccesses: "login.ok.slow",
   slowUsernames: "login.users.slow",
   clients: "clients",
+  signedIn: "login.users.ok",
 } as const;
 
 /**

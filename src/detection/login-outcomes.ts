@@ -28,6 +28,12 @@ export interface AttemptContext {
   timeMs: number;
   /** Palisade let it through: only then did the application answer it. */
   allowed: boolean;
+  /**
+   * Let through with a step-up: the application asked for a second factor, so a right password
+   * proves the password, not the device. Its device, network and place stay out of the account's
+   * history (a stuffing list's hit must not make the attacker's device a known one).
+   */
+  steppedUp?: boolean;
 }
 
 export type LoginOutcome = "success" | "failure" | "unknown_user";
@@ -150,7 +156,7 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
     const attribution = entry.attribution;
     if (!attribution) return undefined;
     const { action, place, ...attributes } = attribution;
-    return { ...attributes, location: placeOf(place), timeMs: entry.timeMs ?? this.deps.clock.now(), allowed: !isDenial(action) };
+    return { ...attributes, location: placeOf(place), timeMs: entry.timeMs ?? this.deps.clock.now(), allowed: !isDenial(action), steppedUp: action === "step_up" };
   }
 
   /** No Check context (it expired, or the entry carries none): attribute it to the client address. */
@@ -199,18 +205,23 @@ function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: Comp
   if (outcome === "unknown_user" && signals.enumeration) {
     add(entities.ip, { op: "window.add", name: COUNTER_NAMES.unknownUsers, windowMs: signals.enumeration.windowMs, amount: 1 });
   }
+  const crowd = signals.sharedAddress;
+  if (outcome === "success" && crowd?.logins && context.usernameId) {
+    // Accounts signed in from the address: what proves a shared address a crowd of people.
+    add(entities.ip, { op: "distinct.add", name: COUNTER_NAMES.signedIn, windowMs: crowd.windowMs, member: context.usernameId });
+  }
   const history = signals.accountHistory;
   if (outcome === "success" && (history || signals.newUsername)) {
     const retentionMs = history?.retentionMs ?? 180 * 86_400_000;
     add(entities.username, { op: "window.add", name: COUNTER_NAMES.successes, windowMs: retentionMs, amount: 1 });
     const remember = (name: string, member: string | undefined) =>
-      member && history && add(entities.username, { op: "member.add", name, member, maxMembers: history.maxPerAccount, retentionMs });
+      member && history && !context.steppedUp && add(entities.username, { op: "member.add", name, member, maxMembers: history.maxPerAccount, retentionMs });
     remember(COUNTER_NAMES.historyFingerprints, context.fingerprintId);
     remember(COUNTER_NAMES.historySubnets, context.subnet);
     remember(COUNTER_NAMES.historyCountries, context.country);
   }
   const travel = signals.geo?.impossibleTravel;
-  if (outcome === "success" && travel && context.location) {
+  if (outcome === "success" && travel && context.location && !context.steppedUp) {
     add(entities.username, { op: "value.swap", name: COUNTER_NAMES.lastLogin, value: packLogin(context.location, context.timeMs), retentionMs: travel.retentionMs });
   }
   return work;

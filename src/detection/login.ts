@@ -3,6 +3,7 @@ import type { CompiledSignals, CountLimit } from "../policy/signals.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import { entitiesOf, COUNTER_NAMES, type LoginEntities } from "./entities.js";
 import { travelSignal } from "./geo.js";
+import type { RecentCounts } from "./recent-counts.js";
 import { namedOps, type ResultReader, type Signal, type SignalPlan } from "./signal.js";
 
 /**
@@ -11,9 +12,12 @@ import { namedOps, type ResultReader, type Signal, type SignalPlan } from "./sig
  * counters the outcome path fills (failures, successes, history) are read in the same script
  * call, so each entity costs one round trip whatever the number of signals.
  */
-export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals): SignalPlan {
+export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, recent?: RecentCounts): SignalPlan {
   const entities = entitiesOf(request);
   const { ops, add, reader } = namedOps();
+  // The usernames behind one fingerprint: a key a whole campaign shares (recent-counts.ts).
+  const fingerprintUsers = recent && entities.fingerprint ? `${entities.fingerprint}\u0000${COUNTER_NAMES.usernames}` : undefined;
+  let fingerprintCopy: number | undefined;
   const window = signals.failures?.windowMs ?? signals.failureRatio?.windowMs;
   if (window) {
     for (const scope of ["ip", "subnet", "username", "fingerprint"] as const) {
@@ -27,12 +31,15 @@ export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint
   }
   const distinct = signals.distinctUsernames;
   if (distinct && request.usernameId) {
+    const threshold = distinct.fingerprint?.threshold;
+    if (fingerprintUsers && threshold !== undefined) fingerprintCopy = recent!.usable(fingerprintUsers, distinct.windowMs, request.timeMs, threshold);
     for (const scope of ["ip", "subnet", "fingerprint"] as const) {
       add(`users.${scope}`, entities[scope], {
         op: "distinct.add",
         name: COUNTER_NAMES.usernames,
         windowMs: distinct.windowMs,
         member: request.usernameId,
+        ...(scope === "fingerprint" && fingerprintCopy !== undefined ? { count: false } : {}),
       });
     }
   }
@@ -70,7 +77,10 @@ export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint
   return {
     ops,
     evaluate: (results) => {
-      const value = reader(results);
+      const read = reader(results);
+      const value: ResultReader = fingerprintCopy === undefined ? read : (key) => (key === "users.fingerprint" ? fingerprintCopy : read(key));
+      const fresh = fingerprintCopy === undefined && fingerprintUsers && distinct ? read("users.fingerprint") : undefined;
+      if (fresh !== undefined) recent!.remember(fingerprintUsers!, distinct!.windowMs, request.timeMs, fresh);
       return [
         ...countSignals(value, signals),
         ...ratioSignal(value, signals),

@@ -66,6 +66,28 @@ describe("token binding", () => {
     expect(fired([{ atMinute: 0, cookie: "" }, { atMinute: 1 }, { atMinute: 2 }])).toEqual([[], [], []]);
   });
 
+  it("a token's one use without its companion cookie yields to the device that carries it moments later; that one is the owner from then on", () => {
+    const settings = { ...config, handoff: { windowMs: 2 * MINUTE, weight: 60 } };
+    const race = fired([
+      { atMinute: 0, network: "thief", device: "script", cookie: "" }, // the thief's token alone, first by a hair
+      { atMinute: 0, network: "victim" }, // the owner's app, with its device cookie
+      { atMinute: 1, network: "thief", device: "script", cookie: "" },
+      { atMinute: 20, network: "victim" },
+    ], new TokenBindings(), settings);
+    expect(race).toEqual([[], ["session.claimed"], ["session.new_device", "session.handoff", "session.companion_changed"], []]);
+    // The owner first: the thief without the cookie is flagged, and cannot take the binding back.
+    const thief = { network: "thief", device: "script", cookie: "" };
+    expect(fired([{ atMinute: 0 }, { atMinute: 0.1, ...thief }, { atMinute: 0.2, ...thief }])).toEqual([
+      [],
+      ["session.new_device", "session.companion_changed"],
+      ["session.new_device", "session.companion_changed"],
+    ]);
+    // Not once the first holder used it twice, nor after the window, nor for a use without the cookie.
+    expect(fired([{ atMinute: 0, device: "a", cookie: "" }, { atMinute: 1, device: "a", cookie: "" }, { atMinute: 2, device: "b" }]).at(-1)).toContain("session.new_device");
+    expect(fired([{ atMinute: 0, device: "a", cookie: "" }, { atMinute: 11, device: "b" }]).at(-1)).toContain("session.new_device");
+    expect(fired([{ atMinute: 0, device: "a", cookie: "" }, { atMinute: 1, device: "b", cookie: "" }]).at(-1)).toContain("session.new_device");
+  });
+
   it("flags two networks taking turns (a thief with the whole jar) from the first return on", () => {
     const uses = fired([
       { atMinute: 0, network: "victim" },
@@ -95,5 +117,28 @@ describe("token binding", () => {
 
   it("forgets a token after its retention and binds it afresh", () => {
     expect(fired([{ atMinute: 0 }, { atMinute: 31 * 24 * 60, device: "new-phone" }])).toEqual([[], []]);
+  });
+});
+
+describe("token binding: a missing companion cookie on the first use seen", () => {
+  const strict = { ...config, companionMissing: 60, handoff: { windowMs: 2 * MINUTE, weight: 60 } };
+
+  it("flags a thief holding only the token even when his use comes before the owner's, and the owner then binds it", () => {
+    const thief = { network: "proxy", device: "curl", cookie: "" };
+    expect(fired([{ atMinute: 0, ...thief }, { atMinute: 0.01, network: "mobile" }, { atMinute: 5, network: "mobile" }, { atMinute: 6, ...thief }], new TokenBindings(), strict)).toEqual([
+      ["session.companion_missing"],
+      [],
+      [],
+      ["session.new_device", "session.handoff", "session.companion_changed", "session.companion_missing"],
+    ]);
+    // Roaming stays quiet: the same device and cookie on a new network once its access token ran out.
+    const roaming = [{ atMinute: 0, network: "home" }, { atMinute: 5, network: "home" }, { atMinute: 10, network: "mobile" }, { atMinute: 15, network: "mobile" }];
+    expect(fired(roaming, new TokenBindings(), strict).flat()).toEqual([]);
+  });
+
+  it("says nothing when the policy does not weigh it, or the source never recorded cookies (an imported log)", () => {
+    expect(fired([{ atMinute: 0, device: "curl", cookie: "" }]).flat()).toEqual([]);
+    const imported = { method: "POST", path: "/oauth/token", query: "", host: "", headers: new Map(), headerShape: "s", timeMs: 0, anomalies: [], sessionId: "t", recordedHeaders: new Set(["user-agent"]) };
+    expect(new TokenBindings().observe(imported, strict).filter((s) => s.fired)).toEqual([]);
   });
 });

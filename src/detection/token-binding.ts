@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { CompiledTokenBinding } from "../policy/signals.js";
 import { cookieValue } from "../domain/cookies.js";
-import type { NormalisedRequest } from "../domain/request.js";
+import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import type { Signal } from "./signal.js";
 
 /** Tokens bound at once; the least recently used are forgotten first (and bind afresh). */
@@ -35,6 +35,9 @@ interface Binding {
  * - `session.new_device`: another fingerprint presents the token;
  * - `session.companion_changed`: the cookies the policy names as travelling with the token
  *   are missing or different (a thief who copied the headers but not the jar);
+ * - `session.companion_missing` (when the policy weighs it): none of those cookies, on any use
+ *   including the first one this replica sees, which then binds nothing: a thief whose first
+ *   use comes before the owner's next one would otherwise own the binding;
  * - `session.concurrent_networks`: the token comes back to a network it left less than the
  *   alternation window ago, so two networks use it at once (the victim and a thief who stole
  *   the whole jar and copies its headers); from then on, for one window, every use is flagged;
@@ -66,9 +69,20 @@ export class TokenBindings {
     const network = request.subnet ?? request.ipId ?? "";
     const now = request.timeMs;
     const known = this.#bindings.get(request.sessionId);
+    // The policy says the companion cookies travel with every use: a use without any of them is
+    // not the token's client, whether or not the token was seen before, and binds nothing (the
+    // owner's next use still binds it). An imported log that never recorded cookies says nothing.
+    const missing = config.companionMissing !== undefined && config.companionCookies.length > 0 && companion === "" && headerKnown(request, "cookie");
+    if (missing && (!known || now - known.lastUseMs > config.retentionMs)) {
+      return [flag("session.companion_missing", true, config.companionMissing!, "none of the cookies the token travels with, on its first use seen")];
+    }
     if (!known || now - known.lastUseMs > config.retentionMs) {
       this.#bindings.set(request.sessionId, { device, companion, networks: new Map([[network, now]]), lastNetwork: network, lastUseMs: now, uses: [now] });
       return [];
+    }
+    if (yieldsTo(known, device, companion, now, config)) {
+      this.#bindings.set(request.sessionId, { device, companion, networks: new Map([[network, now]]), lastNetwork: network, lastUseMs: now, uses: [now] });
+      return [flag("session.claimed", true, 0, "the token's only earlier use, moments ago, came from another device without its companion cookie; this device carries it and takes the binding")];
     }
     // A client that got its companion cookie only with the token's first answer binds it now.
     if (known.companion === "") known.companion = companion;
@@ -93,6 +107,9 @@ export class TokenBindings {
     if (config.companionCookies.length > 0) {
       signals.push(flag("session.companion_changed", companion !== known.companion, config.companionChanged, "the token's companion cookies are missing or different"));
     }
+    if (config.companionMissing !== undefined && config.companionCookies.length > 0) {
+      signals.push(flag("session.companion_missing", missing, config.companionMissing, "none of the cookies the token travels with"));
+    }
     return signals;
   }
 
@@ -107,6 +124,29 @@ export class TokenBindings {
     if (values.every((value) => value === "")) return "";
     return createHmac("sha256", this.#key).update(values.join("\u0000")).digest("base64url").slice(0, 16);
   }
+}
+
+/**
+ * Whoever uses a token first binds it, and Palisade knows nothing of a token before its first use
+ * since it started: when a thief holding only the token and the owner's app use it in the same
+ * moment, the first of them is an accident of arrival. The companion cookie settles it: the app's
+ * device cookie travels with every refresh, and a thief who has only the token has none. So a
+ * binding made by a single use without the companion cookie yields to another device that
+ * carries it, within the alternation window (an access token's life) of that use; the earlier
+ * holder is then the other device, flagged from its next use. A thief who stole the cookie jar
+ * gains nothing here (his use carried the cookie, so it binds for good, and the network reasons
+ * decide); one who invents a companion cookie can take only a token whose one earlier use lacked
+ * it, which the owner's app, sending its cookie with every refresh, never leaves.
+ */
+function yieldsTo(binding: Binding, device: string, companion: string, now: number, config: CompiledTokenBinding): boolean {
+  return (
+    config.companionCookies.length > 0 &&
+    binding.companion === "" &&
+    companion !== "" &&
+    device !== binding.device &&
+    binding.uses.length === 1 &&
+    now - binding.uses[0]! <= config.alternation.windowMs
+  );
 }
 
 function remember(binding: Binding, network: string, now: number): void {

@@ -83,7 +83,10 @@ function readMessage(type: MessageType, json: unknown, path: string): Record<str
     throw new ProtoJsonError(`${path || "message"}: expected an object for ${type.fullName}`);
   }
   const result: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(json)) {
+  // for…in, not Object.entries: no array of pairs per message (a replay reads millions of them).
+  for (const key in json) {
+    if (!Object.hasOwn(json, key)) continue;
+    const value = (json as Record<string, unknown>)[key];
     const field = type.fields.get(key);
     if (!field) throw new ProtoJsonError(`${join(path, key)}: unknown field of ${type.fullName}`);
     if (value === null && field.typeName !== "google.protobuf.Value") continue; // null means "not set"
@@ -106,8 +109,8 @@ function readMap(entry: MessageType, value: unknown, path: string): Record<strin
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw new ProtoJsonError(`${path}: expected an object (map)`);
   const valueField = entry.fields.get("value")!;
   const result: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) {
-    result[key] = readField(entry, valueField, item, join(path, key));
+  for (const key in value) {
+    if (Object.hasOwn(value, key)) result[key] = readField(entry, valueField, (value as Record<string, unknown>)[key], join(path, key));
   }
   return result;
 }

@@ -4,6 +4,7 @@ import type { PassChecker } from "../challenge/passes.js";
 import { BehaviourBaselines } from "../detection/behaviour.js";
 import { CohortTracker } from "../detection/cohorts.js";
 import { RecentAttempts } from "../detection/login-outcomes.js";
+import { RecentCounts } from "../detection/recent-counts.js";
 import { RhythmDetector } from "../detection/rhythm.js";
 import type { Signal } from "../detection/signal.js";
 import { SiteActivity } from "../detection/site-activity.js";
@@ -62,6 +63,7 @@ export function createDetectionState(store: Store, breached?: DetectionState["br
     site: new SiteActivity(store),
     cohorts: new CohortTracker(),
     recent: new RecentAttempts(),
+    recentCounts: new RecentCounts(),
     rhythm: new RhythmDetector(),
     behaviour: new BehaviourBaselines(store),
     breached,
@@ -166,7 +168,7 @@ function awaitOutcome(
   const allowed = !isDenial(decision.action);
   if (allowed) detection.site.recordAttempt(endpoint.name, request.headerShape);
   if (endpoint.authentication) {
-    detection.recent.remember(request.requestId, { endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed });
+    detection.recent.remember(request.requestId, { endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed, steppedUp: decision.action === "step_up" });
   }
 }
 

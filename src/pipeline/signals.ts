@@ -9,14 +9,15 @@ import type { SprayingDetector } from "../detection/spraying.js";
 import type { TokenBindings } from "../detection/token-binding.js";
 import { clientClass, type BehaviourBaselines } from "../detection/behaviour.js";
 import type { RhythmDetector } from "../detection/rhythm.js";
+import type { RecentCounts } from "../detection/recent-counts.js";
 import { planScraping, resourceIdOf } from "../detection/scraping.js";
 import { planProbing } from "../detection/probes.js";
-import type { CohortTracker } from "../detection/cohorts.js";
+import { noSessionSignal, type CohortTracker } from "../detection/cohorts.js";
 import { perClient, planSharedAddress } from "../detection/shared-address.js";
 import { planVelocity } from "../detection/velocity.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import { planResponse } from "../response/store-reads.js";
-import { applyWithStatus } from "../state/resilient-store.js";
+import { applyBatchWithStatus } from "../state/resilient-store.js";
 import type { EntityOp, Store } from "../state/store.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { FeedLookup } from "../policy/cidr-lists.js";
@@ -31,6 +32,8 @@ export interface DetectionState {
   site: SiteActivity;
   cohorts: CohortTracker;
   recent: RecentAttempts;
+  /** Recent copies of the distinct counts a whole campaign shares (the usernames behind a fingerprint). */
+  recentCounts?: RecentCounts;
   breached?: BreachedPasswordList;
   /** Reputation feeds the service loads (last good copy of each); absent offline. */
   feeds?: FeedLookup;
@@ -62,9 +65,9 @@ export async function collectSignals(
     planSession(request, endpoint, signals),
     planScraping(request, endpoint, signals),
     planProbing(request, signals.probing),
-    planSharedAddress(request, signals),
+    planSharedAddress(request, endpoint, signals),
   ];
-  if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals));
+  if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals, detection.recentCounts));
   plans.push(...planResponse(request, endpoint, policy)); // adaptive limits, friction relief
   const [stored, breached] = await Promise.all([
     runPlans(plans, store, request.timeMs),
@@ -77,7 +80,7 @@ export async function collectSignals(
     ...automationSignals(request, signals),
     ...(endpoint.authentication ? detection.spraying.observe(request, signals) : []),
     ...detection.bindings.observe(request, signals.tokenBinding),
-  ], endpoint);
+  ], endpoint, signals.sharedAddress);
   const resource = resourceIdOf(request, endpoint);
   // Rhythm only on catalogue and search: a browser loading a page's assets is fast by design.
   if (resource !== undefined || request.query !== "") measured.push(...detection.rhythm.observe(request, resource, signals.scraping));
@@ -85,7 +88,8 @@ export async function collectSignals(
   const behaviour = await detection.behaviour.observe(request, policy, velocity, clientClass(request, measured));
   const site = detection.site.signalsFor(request, endpoint, signals, measured);
   const cohorts = detection.cohorts.observe(request, endpoint, signals, measured);
-  return { signals: [...measured, ...behaviour, ...site, ...cohorts], degraded: stored.degraded };
+  const session = endpoint.authentication ? noSessionSignal(request, signals, measured) : [];
+  return { signals: [...measured, ...behaviour, ...site, ...cohorts, ...session], degraded: stored.degraded };
 }
 
 /**
@@ -100,32 +104,36 @@ async function defaultEndpointSignals(request: NormalisedRequest, endpoint: Comp
 }
 
 /**
- * Issues every plan's operations grouped by entity — one script call per entity, all entities
- * concurrently — and hands each plan its results back in its own order. A store that throws is
- * treated like one that answered from empty local state: the decision is marked degraded.
+ * Issues every plan's operations grouped by entity — each entity's ops atomically, all entities
+ * in one store call where the store allows (one script on a single Redis) — and hands each plan
+ * its results back in its own order. A store that throws is treated like one that answered from
+ * empty local state: the decision is marked degraded.
  */
 async function runPlans(plans: SignalPlan[], store: Store, nowMs: number) {
-  const byEntity = new Map<string, { ops: EntityOp[]; slots: [plan: number, op: number][] }>();
-  plans.forEach((plan, planIndex) =>
-    plan.ops.forEach(({ entity, op }, opIndex) => {
-      const group = byEntity.get(entity) ?? { ops: [], slots: [] };
+  const byEntity = new Map<string, { entity: string; ops: EntityOp[]; slots: number[] }>();
+  const perPlan: number[][] = [];
+  for (let planIndex = 0; planIndex < plans.length; planIndex++) {
+    const ops = plans[planIndex]!.ops;
+    perPlan.push(new Array<number>(ops.length).fill(0));
+    for (let opIndex = 0; opIndex < ops.length; opIndex++) {
+      const { entity, op } = ops[opIndex]!;
+      let group = byEntity.get(entity);
+      if (group === undefined) byEntity.set(entity, (group = { entity, ops: [], slots: [] }));
       group.ops.push(op);
-      group.slots.push([planIndex, opIndex]);
-      byEntity.set(entity, group);
-    }),
-  );
-  const perPlan = plans.map((plan) => new Array<number>(plan.ops.length).fill(0));
-  let degraded = false;
-  await Promise.all(
-    [...byEntity].map(async ([entity, group]) => {
-      try {
-        const outcome = await applyWithStatus(store, entity, group.ops, nowMs);
-        degraded ||= outcome.degraded;
-        group.slots.forEach(([plan, op], i) => (perPlan[plan]![op] = outcome.results[i] ?? 0));
-      } catch {
-        degraded = true;
-      }
-    }),
-  );
-  return { perPlan, degraded };
+      group.slots.push(planIndex, opIndex);
+    }
+  }
+  if (byEntity.size === 0) return { perPlan, degraded: false };
+  const groups = [...byEntity.values()];
+  try {
+    const outcome = await applyBatchWithStatus(store, groups, nowMs);
+    groups.forEach((group, g) => {
+      const results = outcome.results[g];
+      if (results === undefined) return;
+      for (let i = 0; i < group.ops.length; i++) perPlan[group.slots[2 * i]!]![group.slots[2 * i + 1]!] = results[i] ?? 0;
+    });
+    return { perPlan, degraded: outcome.degraded };
+  } catch {
+    return { perPlan, degraded: true };
+  }
 }

@@ -303,6 +303,11 @@ const signals = z
         companionCookies: z.array(z.string().min(1).max(128)).max(8).default([]),
         newDevice: weight.default(60),
         companionChanged: weight.default(60),
+        /**
+         * Weight when a use carries none of the companion cookies, the first use Palisade sees
+         * included (such a use binds nothing). Only for clients that send them with every use.
+         */
+        companionMissing: weight.optional(),
         /** Back to a network the token left less than `window` ago: two networks using it at once. */
         alternation: z.object({ window: duration.default("5m"), weight: weight.default(60) }).strict().default({ window: "5m", weight: 60 }),
         /** More networks within `window` than a person moves through. */
@@ -358,6 +363,19 @@ const signals = z
         cookies: z.array(z.string().min(1).max(128)).min(1).max(8),
         /** From this many clients on, an address is shared and its catalogue counts are per client. */
         minClients: z.number().int().min(2).default(5),
+        /**
+         * Logins behind a shared address: once it has shown itself to be a crowd of people
+         * (this many different accounts signed in successfully from it within the window, and an
+         * address failure ratio no higher than `maxFailureRatio`), a login's `velocity.ip` is
+         * counted for its client (fingerprint and cookies) instead of the whole address.
+         */
+        logins: z
+          .object({
+            minSignedIn: z.number().int().min(2).default(5),
+            maxFailureRatio: z.number().min(0).max(1).default(0.3),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional()
@@ -427,6 +445,22 @@ const signals = z
          */
         minMembers: z.number().int().min(1).max(1000).default(5),
         browserWithoutSession: weight.default(40).describe("Risk for a member of a cohort of browser-claiming clients without the site's cookies"),
+        /**
+         * A catalogue walked in order across addresses: requests that each ask for an id at most
+         * `maxStep` above the previous step of the walk, from another address, within `within`
+         * of it. From a run of `minRun` such steps, each step gets `weight`.
+         */
+        /** Accounts one browser session (its session cookies' values) tried to sign in to, above `threshold`. */
+        sessionAccounts: z.object({ threshold: z.number().int().min(1).max(16).default(1), weight: weight.default(30) }).strict().optional(),
+        catalogueWalk: z
+          .object({
+            maxStep: z.number().int().min(1).max(100).default(3),
+            within: duration.default("10s"),
+            minRun: z.number().int().min(2).max(1000).default(5),
+            weight: weight.default(40),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional()
@@ -472,7 +506,11 @@ const signals = z
       .optional()
       .describe("Where clients are: the country header and the GeoIP/ASN databases the service is given"),
   })
-  .strict();
+  .strict()
+  .refine((s) => !s.sharedAddress?.logins || s.failureRatio !== undefined, {
+    message: "sharedAddress.logins needs failureRatio: a shared address proves a crowd only by a failure ratio it keeps low",
+    path: ["sharedAddress", "logins"],
+  });
 
 const allowedBot = z
   .object({

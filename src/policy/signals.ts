@@ -22,7 +22,7 @@ export interface CompiledSignals {
   enumeration?: { windowMs: number; threshold: number; weight: number };
   tokenReplay?: { windowMs: number; threshold: number; weight: number };
   tokenBinding?: CompiledTokenBinding;
-  sharedAddress?: { windowMs: number; cookies: string[]; minClients: number };
+  sharedAddress?: { windowMs: number; cookies: string[]; minClients: number; logins?: { minSignedIn: number; maxFailureRatio: number } };
   breachedPassword?: { weight: number };
   accountHistory?: {
     retentionMs: number;
@@ -33,7 +33,14 @@ export interface CompiledSignals {
   };
   automation?: { weight: number; libraryWeight: number; tlsBrowserFingerprints: string[] };
   scraping?: CompiledScraping;
-  cohorts?: { windowMs: number; sessionCookies: string[]; minMembers: number; browserWithoutSession: number };
+  cohorts?: {
+    windowMs: number;
+    sessionCookies: string[];
+    minMembers: number;
+    browserWithoutSession: number;
+    catalogueWalk?: { maxStep: number; withinMs: number; minRun: number; weight: number };
+    sessionAccounts?: { threshold: number; weight: number };
+  };
   sequence?: { windowMs: number; weight: number };
   geo?: {
     countryHeader: string;
@@ -47,6 +54,7 @@ export interface CompiledTokenBinding {
   companionCookies: string[];
   newDevice: number;
   companionChanged: number;
+  companionMissing?: number;
   alternation: { windowMs: number; weight: number };
   churn: { windowMs: number; maxNetworks: number; weight: number };
   rate: { windowMs: number; max: number; weight: number };
@@ -80,7 +88,7 @@ export function compileSignals(spec: SignalsSpec, probing?: CompiledProbing): Co
     tokenReplay: tokenReplay && withWindow(tokenReplay),
     tokenBinding: spec.tokenBinding && compileTokenBinding(spec.tokenBinding),
     sequence: sequence && withWindow(sequence),
-    cohorts: spec.cohorts && withWindow(spec.cohorts),
+    cohorts: spec.cohorts && compileCohorts(spec.cohorts),
     slowStuffing: spec.slowStuffing && withWindow(spec.slowStuffing),
     sharedAddress: spec.sharedAddress && withWindow(spec.sharedAddress),
     scraping: spec.scraping && compileScraping(spec.scraping),
@@ -97,6 +105,12 @@ export function compileSignals(spec: SignalsSpec, probing?: CompiledProbing): Co
       newCountry: accountHistory.newCountry,
     },
   };
+}
+
+function compileCohorts({ catalogueWalk, ...rest }: NonNullable<SignalsSpec["cohorts"]>): NonNullable<CompiledSignals["cohorts"]> {
+  if (!catalogueWalk) return withWindow(rest);
+  const { within, ...walk } = catalogueWalk;
+  return { ...withWindow(rest), catalogueWalk: { ...walk, withinMs: durationMs(within) } };
 }
 
 function compileTokenBinding({ retention, alternation, churn, rate, handoff, ...rest }: NonNullable<SignalsSpec["tokenBinding"]>): CompiledTokenBinding {

@@ -1,5 +1,5 @@
-import { applyWithStatus } from "../state/resilient-store.js";
-import { StoreUnavailableError, type Store, type WindowTake } from "../state/store.js";
+import { applyBatchWithStatus } from "../state/resilient-store.js";
+import { assertValidApply, StoreUnavailableError, type Store, type WindowTake } from "../state/store.js";
 import type { LimitedPlan } from "./evaluate.js";
 
 /** What the store said about one plan's windows. */
@@ -8,37 +8,47 @@ export type Counted =
   | { ok: false; error: StoreUnavailableError };
 
 /**
- * Counts every plan in the store: one window.take per window, one apply() per counter entity, all
- * entities at once, so a ShouldRateLimit costs one round-trip latency. The takes of one entity
- * (a descriptor's limit and burst, or the same descriptor sent twice) count all or nothing.
- * Only unavailability is caught; invalid input and bugs still reject.
+ * Counts every plan in the store: one window.take per window, all counter entities in one store
+ * call where the store allows (one script on a single Redis), so a ShouldRateLimit costs one
+ * round trip. The takes of one entity (a descriptor's limit and burst, or the same descriptor
+ * sent twice) count all or nothing. Only unavailability is caught; invalid input and bugs still
+ * reject.
  */
 export async function countPlans(store: Store, plans: readonly LimitedPlan[], nowMs: number): Promise<Map<LimitedPlan, Counted>> {
-  const groups = new Map<string, LimitedPlan[]>();
-  for (const plan of plans) groups.set(plan.entity, [...(groups.get(plan.entity) ?? []), plan]);
+  const batches = [...groupByEntity(plans, (plan) => plan.entity)].map(([entity, group]) => ({
+    entity,
+    group,
+    ops: group.flatMap((plan) => plan.windows.map((planned): WindowTake => takeOf(planned, plan.hits))),
+  }));
+  for (const batch of batches) assertValidApply(batch.entity, batch.ops, nowMs); // a bug rejects, as before
   const results = new Map<LimitedPlan, Counted>();
-  await Promise.all(
-    [...groups].map(async ([entity, group]) => {
-      for (const [plan, counted] of await countGroup(store, entity, group, nowMs)) results.set(plan, counted);
-    }),
-  );
-  return results;
-}
-
-async function countGroup(store: Store, entity: string, group: LimitedPlan[], nowMs: number): Promise<[LimitedPlan, Counted][]> {
-  const ops = group.flatMap((plan) => plan.windows.map((planned): WindowTake => takeOf(planned, plan.hits)));
   try {
-    const { results, degraded } = await applyWithStatus(store, entity, ops, nowMs);
-    const counted = ops.every((op, i) => results[i]! + op.amount <= op.limit);
-    let offset = 0;
-    return group.map((plan) => {
-      offset += plan.windows.length;
-      return [plan, { ok: true, befores: results.slice(offset - plan.windows.length, offset), counted, degraded }];
+    const outcome = await applyBatchWithStatus(store, batches, nowMs);
+    batches.forEach(({ group, ops }, b) => {
+      const befores = outcome.results[b]!;
+      const counted = ops.every((op, i) => befores[i]! + op.amount <= op.limit);
+      let offset = 0;
+      for (const plan of group) {
+        offset += plan.windows.length;
+        results.set(plan, { ok: true, befores: befores.slice(offset - plan.windows.length, offset), counted, degraded: outcome.degraded });
+      }
     });
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
-    return group.map((plan) => [plan, { ok: false, error }]);
+    for (const plan of plans) results.set(plan, { ok: false, error });
   }
+  return results;
+}
+
+/** Items grouped by the counter entity `entityOf` names, in first-seen order. */
+export function groupByEntity<T>(items: readonly T[], entityOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(entityOf(item));
+    if (group === undefined) groups.set(entityOf(item), [item]);
+    else group.push(item);
+  }
+  return groups;
 }
 
 function takeOf(planned: LimitedPlan["windows"][number], hits: number): WindowTake {

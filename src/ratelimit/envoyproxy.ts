@@ -1,6 +1,7 @@
-import { applyWithStatus } from "../state/resilient-store.js";
-import { StoreUnavailableError, type Store, type WindowTake } from "../state/store.js";
+import { applyBatchWithStatus } from "../state/resilient-store.js";
+import { assertValidApply, StoreUnavailableError, type Store, type WindowTake } from "../state/store.js";
 import type { DomainConfig } from "./config.js";
+import { groupByEntity } from "./count.js";
 import type { LimitedPlan } from "./evaluate.js";
 import { NEAR_LIMIT_RATIO } from "./evaluate.js";
 import type { Plan, PlannedWindow } from "./descriptor-plan.js";
@@ -115,32 +116,33 @@ async function takeAll(
   amounts: readonly number[],
   nowMs: number,
 ): Promise<number[]> {
-  const byEntity = new Map<string, number[]>();
-  windows.forEach(({ plan }, i) => byEntity.set(plan.entity, [...(byEntity.get(plan.entity) ?? []), i]));
-  const befores = windows.map(() => 0);
-  await Promise.all(
-    [...byEntity].map(async ([entity, indexes]) => {
-      const ops = indexes.map((i): WindowTake => {
-        const { window } = windows[i]!.planned;
-        return { op: "window.take", name: window.role, windowMs: window.windowMs, algorithm: "fixed", limit: NEVER_FULL, amount: amounts[i]! };
-      });
-      const results = await applyOrFail(store, domain, entity, ops, nowMs);
-      indexes.forEach((index, j) => (befores[index] = results[j]!));
+  const byEntity = groupByEntity(windows.map((_, i) => i), (i) => windows[i]!.plan.entity);
+  const batches = [...byEntity].map(([entity, indexes]) => ({
+    entity,
+    indexes,
+    ops: indexes.map((i): WindowTake => {
+      const { window } = windows[i]!.planned;
+      return { op: "window.take", name: window.role, windowMs: window.windowMs, algorithm: "fixed", limit: NEVER_FULL, amount: amounts[i]! };
     }),
-  );
+  }));
+  const results = await applyOrFail(store, domain, batches, nowMs);
+  const befores = windows.map(() => 0);
+  batches.forEach(({ indexes }, b) => indexes.forEach((index, j) => (befores[index] = results[b]![j]!)));
   return befores;
 }
 
-async function applyOrFail(store: Store, domain: DomainConfig, entity: string, ops: WindowTake[], nowMs: number): Promise<number[]> {
+/** All entities' takes in one store call where the store allows. */
+async function applyOrFail(store: Store, domain: DomainConfig, batches: readonly { entity: string; ops: WindowTake[] }[], nowMs: number): Promise<number[][]> {
+  for (const batch of batches) assertValidApply(batch.entity, batch.ops, nowMs); // a bug rejects, as before
   try {
-    const { results, degraded } = await applyWithStatus(store, entity, ops, nowMs);
-    if (!degraded || domain.failureMode === "local") return results;
+    const { results, degraded } = await applyBatchWithStatus(store, batches, nowMs);
+    if (!degraded || domain.failureMode === "local") return results as number[][];
     throw new StoreUnavailableError("the store answered from a fallback");
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
     // envoyproxy/ratelimit answers a Redis failure with an error; so does the default failure_mode.
-    if (domain.failureMode === "open") return ops.map(() => 0);
-    if (domain.failureMode === "closed") return ops.map(() => NEVER_FULL);
+    if (domain.failureMode === "open") return batches.map(({ ops }) => ops.map(() => 0));
+    if (domain.failureMode === "closed") return batches.map(({ ops }) => ops.map(() => NEVER_FULL));
     throw new RateLimitUnavailableError(`the store cannot count for domain "${domain.domain}"`, { cause: error });
   }
 }

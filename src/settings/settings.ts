@@ -39,6 +39,15 @@ export const settingsSchema = z
       .describe("With ratelimitCompat envoyproxy: envoyproxy's STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT"),
     grpcHost: z.string().default("0.0.0.0").describe("Listen address of the gRPC port (ext_authz, rate limit, access logs, health)"),
     grpcPort: port.default(9001).describe("gRPC port Envoy calls"),
+    workers: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(256)
+      .default(1)
+      .describe(
+        "Worker processes sharing the gRPC, admin and challenge ports (Node's cluster module; connections are dealt round-robin), one per core; more than 1 needs redisUrl",
+      ),
     adminHost: z.string().default("0.0.0.0").describe("Listen address of the admin HTTP port"),
     adminPort: port.default(9090).describe("Admin HTTP port: /healthz, /readyz, /metrics, the outcome endpoint and the analyst API"),
     challengeHost: z.string().default("0.0.0.0").describe("Listen address of the challenge listener (widget script, verify endpoint)"),
@@ -91,7 +100,17 @@ export const settingsSchema = z
       .describe("json: one JSON object a line (collectors); pretty: readable lines (the default when stdout is a terminal)"),
     shutdownGrace: durationMs.default(10_000).describe("How long in-flight calls may finish after SIGTERM"),
   })
-  .strict();
+  .strict()
+  .superRefine((settings, ctx) => {
+    // In memory every worker would count alone: a limit of 10 would let 10 per worker through.
+    if (settings.workers > 1 && !settings.redisUrl) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["workers"],
+        message: `${settings.workers} workers need a shared store (redisUrl): in memory each worker would keep its own counters, so every limit would let ${settings.workers} times as much through`,
+      });
+    }
+  });
 
 export type Settings = z.output<typeof settingsSchema>;
 export type SettingsInput = Partial<Record<keyof Settings, unknown>>;

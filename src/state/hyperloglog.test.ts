@@ -70,4 +70,18 @@ describe("HyperLogLog", () => {
     }
     expect(HyperLogLog.countUnion([])).toBe(0);
   });
+
+  it("keeps a union's count right while both sketches grow, through the change to dense (the kept histogram)", () => {
+    const current = new HyperLogLog();
+    const previous = new HyperLogLog();
+    const everything = new HyperLogLog();
+    for (let i = 0; i < 3_000; i++) {
+      // Mostly the current bucket, as a window does, sometimes the previous; members shared too.
+      const member = `m-${i % 2_200}`;
+      (i % 3 === 0 ? previous : current).add(member);
+      everything.add(member);
+      if (i % 4 === 0 || i > 2_900) expect(HyperLogLog.countUnion([current, previous]), `after ${i}`).toBe(everything.count());
+    }
+    expect(current.isDense && previous.isDense).toBe(true);
+  });
 });

@@ -17,15 +17,13 @@ export const HLL_REGISTERS = 1 << HLL_PRECISION;
 const HLL_Q = 64 - HLL_PRECISION;
 /** 0.5 / ln 2, the α∞ of Ertl's estimator: the double nearest Redis' 0.721347520444481703680. */
 const HLL_ALPHA_INF = 0.7213475204444817;
-/** The seed Redis hashes HyperLogLog members with. */
-const REDIS_HLL_SEED = 0xadc83b19n;
 /**
  * Above this many set registers a sketch goes dense: measured, a Map of 512 small integers
  * costs about 14 KB of heap, as much as the 16 KB register array.
  */
 export const SPARSE_MAX_REGISTERS = 512;
-/** Heap bytes of a sketch besides its registers (object, Map or typed-array headers). */
-const SKETCH_OVERHEAD_BYTES = 200;
+/** Heap bytes of a sketch besides its registers (object, Map or typed-array headers, the kept union histogram). */
+const SKETCH_OVERHEAD_BYTES = 500;
 /** Measured heap bytes per entry of the sparse Map (small integer keys and values). */
 const SPARSE_BYTES_PER_REGISTER = 32;
 
@@ -36,27 +34,52 @@ export class HyperLogLog {
   /** Bumped whenever a register rises, so a count can be reused until the sketch changes. */
   #version = 0;
   /**
-   * The last count of this sketch, alone or with one other (the window's previous bucket). A
-   * dense union walks 16,384 registers; a hot key (one fingerprint shared by a whole campaign)
-   * would pay that on every request, although its registers rarely rise once it is large.
+   * The rank histogram of this sketch's union with one other (the window's previous bucket) or
+   * alone, kept up to date as registers rise. A dense union walks 16,384 registers; a hot key
+   * (one fingerprint shared by a whole campaign, a busy endpoint's clients) would pay that on
+   * every request although one add moves at most one register. With the histogram kept, an add
+   * moves one count between two ranks and a count is the estimator over 52 numbers. Valid while
+   * both sketches are at the versions it records; otherwise the next count rebuilds it.
    */
-  #lastCount: { other: HyperLogLog | undefined; version: number; otherVersion: number; count: number } | undefined;
+  #union: { other: HyperLogLog | undefined; version: number; otherVersion: number; histogram: Int32Array; count: number | undefined } | undefined;
 
   /** Adds a member; like PFADD, adding one already counted changes nothing. */
   add(member: string): void {
     const { register, rank } = registerUpdate(member);
     if (this.#dense) {
-      if (rank > this.#dense[register]!) {
-        this.#dense[register] = rank;
-        this.#version++;
-      }
+      const before = this.#dense[register]!;
+      if (rank <= before) return;
+      this.#dense[register] = rank;
+      this.#raised(register, before, rank);
       return;
     }
     const sparse = this.#sparse!;
-    if (rank <= (sparse.get(register) ?? 0)) return;
+    const before = sparse.get(register) ?? 0;
+    if (rank <= before) return;
     sparse.set(register, rank);
-    this.#version++;
+    this.#raised(register, before, rank);
     if (sparse.size > SPARSE_MAX_REGISTERS) this.#becomeDense(sparse);
+  }
+
+  /** One register rose: the union's register is the larger of this one and the other's. */
+  #raised(register: number, before: number, after: number): void {
+    const union = this.#union;
+    if (union && union.version === this.#version && (union.other ? union.other.#version : 0) === union.otherVersion) {
+      const other = union.other ? union.other.#register(register) : 0;
+      const was = before > other ? before : other;
+      const is = after > other ? after : other;
+      if (is !== was) {
+        union.histogram[was]!--;
+        union.histogram[is]!++;
+        union.count = undefined;
+      }
+      union.version = this.#version + 1;
+    }
+    this.#version++;
+  }
+
+  #register(register: number): number {
+    return this.#dense ? this.#dense[register]! : (this.#sparse!.get(register) ?? 0);
   }
 
   /** Estimated distinct members added, like PFCOUNT of one key. */
@@ -67,15 +90,19 @@ export class HyperLogLog {
   /** Estimated distinct members of the union of the sketches, like PFCOUNT of several keys. */
   static countUnion(sketches: readonly HyperLogLog[]): number {
     const [first, other, ...rest] = sketches;
+    if (!first || rest.length > 0) return estimateCardinality(HyperLogLog.#unionHistogram(sketches));
     const otherVersion = other ? other.#version : 0;
-    const cached = first ? first.#lastCount : undefined;
-    if (first && rest.length === 0 && cached && cached.other === other && cached.version === first.#version && cached.otherVersion === otherVersion) {
-      return cached.count;
+    let union = first.#union;
+    if (!union || union.other !== other || union.version !== first.#version || union.otherVersion !== otherVersion) {
+      union = { other, version: first.#version, otherVersion, histogram: HyperLogLog.#unionHistogram(sketches), count: undefined };
+      first.#union = union;
     }
+    return (union.count ??= estimateCardinality(union.histogram));
+  }
+
+  static #unionHistogram(sketches: readonly HyperLogLog[]): Int32Array {
     const anyDense = sketches.some((sketch) => sketch.#dense !== undefined);
-    const count = estimateCardinality(anyDense ? HyperLogLog.#denseUnionHistogram(sketches) : HyperLogLog.#sparseUnionHistogram(sketches));
-    if (first && rest.length === 0) first.#lastCount = { other, version: first.#version, otherVersion, count };
-    return count;
+    return anyDense ? HyperLogLog.#denseUnionHistogram(sketches) : HyperLogLog.#sparseUnionHistogram(sketches);
   }
 
   /** An upper estimate of the heap this sketch holds, for the memory store's byte bound. */
@@ -211,45 +238,97 @@ function tau(x: number): number {
  * (at most Q + 1, since bit Q is forced to 1).
  */
 export function registerUpdate(member: string): { register: number; rank: number } {
-  const hash = murmurHash64A(Buffer.from(member, "utf8"), REDIS_HLL_SEED);
-  const register = Number(hash & BigInt(HLL_REGISTERS - 1));
-  const pattern = (hash >> BigInt(HLL_PRECISION)) | (1n << BigInt(HLL_Q));
-  return { register, rank: trailingZeros64(pattern) + 1 };
-}
-
-function trailingZeros64(value: bigint): number {
-  const low = Number(value & 0xffff_ffffn);
-  if (low !== 0) return trailingZeros32(low);
-  return 32 + trailingZeros32(Number(value >> 32n));
+  murmurHash64A(utf8(member));
+  const [hi, lo] = [hashHi, hashLo];
+  const register = lo & (HLL_REGISTERS - 1);
+  // The hash shifted right by 14: bits 14–45 in `low`, bits 46–63 and the forced bit Q in `high`.
+  const low = ((lo >>> HLL_PRECISION) | (hi << (32 - HLL_PRECISION))) >>> 0;
+  if (low !== 0) return { register, rank: trailingZeros32(low) + 1 };
+  const high = ((hi >>> HLL_PRECISION) | (1 << (HLL_Q - 32))) >>> 0;
+  return { register, rank: 32 + trailingZeros32(high) + 1 };
 }
 
 function trailingZeros32(value: number): number {
   return 31 - Math.clz32(value & -value);
 }
 
-const MURMUR_M = 0xc6a4a7935bd1e995n;
-const MURMUR_R = 47n;
-const mul64 = (a: bigint, b: bigint): bigint => BigInt.asUintN(64, a * b);
+/** Members are short (pseudonyms, paths); their UTF-8 bytes go to one reused buffer, not a new one each. */
+const scratch = Buffer.allocUnsafe(1024);
+
+function utf8(member: string): Uint8Array {
+  // Three bytes per UTF-16 unit at most: a member that might not fit gets a buffer of its own.
+  if (member.length * 3 > scratch.length) return Buffer.from(member, "utf8");
+  return scratch.subarray(0, scratch.write(member, 0, "utf8"));
+}
+
+/** MurmurHash64A's multiplier 0xc6a4a7935bd1e995 in 32-bit halves. */
+const M_HI = 0xc6a4a793;
+const M_LO = 0x5bd1e995;
+/** The seed Redis hashes HyperLogLog members with (its high half is 0). */
+const REDIS_HLL_SEED = 0xadc83b19;
+
+/** The 64-bit state as two unsigned 32-bit halves: numbers, not BigInts, so a hash allocates nothing. */
+let hashHi = 0;
+let hashLo = 0;
+
+/** (hi, lo) × M modulo 2^64, into hashHi/hashLo. The low halves' full product is built from 16-bit limbs so no double loses a bit. */
+function timesM(hi: number, lo: number): void {
+  const a0 = lo & 0xffff;
+  const a1 = lo >>> 16;
+  const b0 = M_LO & 0xffff;
+  const b1 = M_LO >>> 16;
+  const p00 = a0 * b0;
+  const p01 = a0 * b1;
+  const p10 = a1 * b0;
+  const p11 = a1 * b1;
+  const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+  hashLo = (((mid & 0xffff) << 16) | (p00 & 0xffff)) >>> 0;
+  const carry = p11 + Math.floor(p01 / 0x10000) + Math.floor(p10 / 0x10000) + Math.floor(mid / 0x10000);
+  hashHi = (carry + Math.imul(hi, M_LO) + Math.imul(lo, M_HI)) >>> 0;
+}
+
+/** h ^= h >> 47 on (hashHi, hashLo). */
+function xorShift47(): void {
+  hashLo = (hashLo ^ (hashHi >>> 15)) >>> 0;
+}
 
 /**
  * MurmurHash64A (Austin Appleby), as in Redis' hyperloglog.c on a little-endian machine: the
- * input is read as little-endian 64-bit blocks, then a tail of up to 7 bytes.
+ * input is read as little-endian 64-bit blocks, then a tail of up to 7 bytes. Written by hand
+ * on 32-bit halves (no library offers this variant with Redis' seed); the result is left in
+ * hashHi/hashLo.
  */
-function murmurHash64A(bytes: Uint8Array, seed: bigint): bigint {
-  let h = seed ^ mul64(BigInt(bytes.length), MURMUR_M);
-  const blocks = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const tailStart = bytes.length - (bytes.length & 7);
+function murmurHash64A(bytes: Uint8Array): void {
+  const length = bytes.length;
+  timesM(0, length);
+  let hi = hashHi;
+  let lo = (hashLo ^ REDIS_HLL_SEED) >>> 0;
+  const tailStart = length - (length & 7);
   for (let offset = 0; offset < tailStart; offset += 8) {
-    let k = mul64(blocks.getBigUint64(offset, true), MURMUR_M);
-    k ^= k >> MURMUR_R;
-    k = mul64(k, MURMUR_M);
-    h = mul64(h ^ k, MURMUR_M);
+    const kLo = (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
+    const kHi = (bytes[offset + 4]! | (bytes[offset + 5]! << 8) | (bytes[offset + 6]! << 16) | (bytes[offset + 7]! << 24)) >>> 0;
+    timesM(kHi, kLo); // k *= m
+    xorShift47(); // k ^= k >> r
+    timesM(hashHi, hashLo); // k *= m
+    hashHi = (hi ^ hashHi) >>> 0; // h ^= k
+    hashLo = (lo ^ hashLo) >>> 0;
+    timesM(hashHi, hashLo); // h *= m
+    hi = hashHi;
+    lo = hashLo;
   }
-  if (tailStart < bytes.length) {
-    for (let i = bytes.length - 1; i >= tailStart; i--) h ^= BigInt(bytes[i]!) << BigInt(8 * (i - tailStart));
-    h = mul64(h, MURMUR_M);
+  if (tailStart < length) {
+    for (let i = length - 1; i >= tailStart; i--) {
+      const shift = 8 * (i - tailStart);
+      if (shift < 32) lo = (lo ^ (bytes[i]! << shift)) >>> 0;
+      else hi = (hi ^ (bytes[i]! << (shift - 32))) >>> 0;
+    }
+    timesM(hi, lo);
+    hi = hashHi;
+    lo = hashLo;
   }
-  h ^= h >> MURMUR_R;
-  h = mul64(h, MURMUR_M);
-  return h ^ (h >> MURMUR_R);
+  hashHi = hi;
+  hashLo = lo;
+  xorShift47();
+  timesM(hashHi, hashLo);
+  xorShift47();
 }

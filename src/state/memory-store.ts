@@ -23,6 +23,7 @@ import {
   type BaselineObservation,
   type BaselineState,
   type DistinctAdd,
+  type EntityBatch,
   type EntityOp,
   type MemberAdd,
   type MemberCheck,
@@ -119,6 +120,14 @@ export class MemoryStore implements Store {
     return ops.map((op) => this.#applyOp(entity, op, nowMs));
   }
 
+  /** apply() per entity, all validated before any is applied. */
+  async applyBatch(batches: readonly EntityBatch[], nowMs: number): Promise<number[][]> {
+    for (const batch of batches) assertValidApply(batch.entity, batch.ops, nowMs);
+    const results: number[][] = [];
+    for (const batch of batches) results.push(await this.apply(batch.entity, batch.ops, nowMs));
+    return results;
+  }
+
   async observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {
     assertValidBaselineObservation(entity, name, observation);
     this.#assertOpen();
@@ -187,13 +196,15 @@ export class MemoryStore implements Store {
   /** Like PFADD (when there is a member) + PEXPIRE on the current bucket, then PFCOUNT of both. */
   #distinctAdd(entity: string, op: DistinctAdd, nowMs: number): number {
     const keys = distinctBucketKeys(DEFAULT_NAMESPACE, entity, op, nowMs);
+    let current = this.#sketch(keys.current);
     if (op.member !== undefined) {
-      const sketch = this.#sketch(keys.current) ?? new HyperLogLog();
-      sketch.add(op.member); // hashes the UTF-8 bytes, as Redis receives them
-      this.#write(keys.current, { sketch }, windowKeyTtlMs(op.windowMs));
+      current ??= new HyperLogLog();
+      current.add(op.member); // hashes the UTF-8 bytes, as Redis receives them
+      this.#write(keys.current, { sketch: current }, windowKeyTtlMs(op.windowMs));
     }
-    const sketches = [this.#sketch(keys.current), this.#sketch(keys.previous)].filter((s) => s !== undefined);
-    return HyperLogLog.countUnion(sketches);
+    if (op.count === false) return 0;
+    const previous = this.#sketch(keys.previous);
+    return HyperLogLog.countUnion(current ? (previous ? [current, previous] : [current]) : previous ? [previous] : []);
   }
 
   /** Like ZSCORE: reads, and leaves the time to live alone. */

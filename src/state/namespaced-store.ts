@@ -1,4 +1,4 @@
-import type { BaselineObservation, BaselineState, EntityOp, Store } from "./store.js";
+import { applyBatch, type BaselineObservation, type BaselineState, type EntityBatch, type EntityOp, type Store } from "./store.js";
 
 /**
  * A view of a store whose entities all live under a prefix of their own, so that a caller can
@@ -18,6 +18,10 @@ export class NamespacedStore implements Store {
 
   apply(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[]> {
     return this.inner.apply(this.prefix + entity, ops, nowMs);
+  }
+
+  applyBatch(batches: readonly EntityBatch[], nowMs: number): Promise<number[][]> {
+    return applyBatch(this.inner, batches.map((batch) => ({ entity: this.prefix + batch.entity, ops: batch.ops })), nowMs);
   }
 
   observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MemoryStore } from "./memory-store.js";
-import { applyWithStatus, isStoreDegraded, ResilientStore, type DegradationChange } from "./resilient-store.js";
+import { applyBatchWithStatus, applyWithStatus, isStoreDegraded, ResilientStore, type DegradationChange } from "./resilient-store.js";
 import {
   StoreUnavailableError,
   type BaselineObservation,
@@ -66,6 +66,43 @@ describe("ResilientStore", () => {
     expect(await store.applyWithStatus("ip1", [hits(2)], T0)).toEqual({ results: [2], degraded: false });
     primary.up = false;
     expect(await store.applyWithStatus("ip1", [hits(1)], T0)).toEqual({ results: [3], degraded: true });
+  });
+
+  it("applies a batch in one primary call, mirrored; from local state when the primary fails", async () => {
+    const { primary, store } = setUp();
+    const batches = [
+      { entity: "ip1", ops: [hits(2)] },
+      { entity: "ip2", ops: [hits(1)] },
+    ];
+    expect(await store.applyBatchWithStatus(batches, T0)).toEqual({ results: [[2], [1]], degraded: false });
+    expect(primary.calls).toBe(2); // this primary has no applyBatch: apply() per entity
+    primary.up = false;
+    expect(await store.applyBatchWithStatus(batches, T0)).toEqual({ results: [[4], [2]], degraded: true });
+  });
+
+  it("leaves a batch with invalid ops without results and marks the outcome degraded, applying the others", async () => {
+    const { store } = setUp();
+    const batches = [
+      { entity: "ip{1}", ops: [hits(2)] },
+      { entity: "ip2", ops: [hits(1)] },
+    ];
+    expect(await store.applyBatchWithStatus(batches, T0)).toEqual({ results: [undefined, [1]], degraded: true });
+    expect(await applyBatchWithStatus(new MemoryStore(), batches, T0)).toEqual({ results: [undefined, [1]], degraded: true });
+  });
+
+  it("mirrors only the writes of a call: reads leave the local copy as it was", async () => {
+    const mirrored: EntityOp[][] = [];
+    const local = new (class extends MemoryStore {
+      override apply(entity: string, ops: readonly EntityOp[], nowMs: number) {
+        mirrored.push([...ops]);
+        return super.apply(entity, ops, nowMs);
+      }
+    })();
+    const store = new ResilientStore(new SwitchablePrimary(), local);
+    const check: EntityOp = { op: "member.check", name: "seen", member: "fp" };
+    await store.applyWithStatus("ip1", [hits(0), check, hits(2), { op: "value.swap", name: "last" }], T0);
+    await store.applyWithStatus("ip1", [hits(0), check], T0);
+    expect(mirrored).toEqual([[hits(2)]]);
   });
 
   it("skips the primary during the back-off, then probes it once", async () => {

@@ -1,10 +1,12 @@
 import { MemoryStore } from "./memory-store.js";
 import {
+  applyBatch,
   assertValidApply,
   assertValidBaselineObservation,
   StoreUnavailableError,
   type BaselineObservation,
   type BaselineState,
+  type EntityBatch,
   type EntityOp,
   type Store,
 } from "./store.js";
@@ -15,9 +17,19 @@ export interface ApplyOutcome {
   degraded: boolean;
 }
 
+/**
+ * Results of one `applyBatch()` per batch, undefined for a batch that could not be applied (its
+ * ops were invalid), and whether any came from local state or failed.
+ */
+export interface BatchOutcome {
+  results: (number[] | undefined)[];
+  degraded: boolean;
+}
+
 /** A store that can say when it answered from a fallback. */
 export interface DegradableStore extends Store {
   applyWithStatus(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<ApplyOutcome>;
+  applyBatchWithStatus(batches: readonly EntityBatch[], nowMs: number): Promise<BatchOutcome>;
   isDegraded(): boolean;
 }
 
@@ -30,6 +42,33 @@ export async function applyWithStatus(
 ): Promise<ApplyOutcome> {
   if (isDegradable(store)) return store.applyWithStatus(entity, ops, nowMs);
   return { results: await store.apply(entity, ops, nowMs), degraded: false };
+}
+
+/**
+ * Several entities' ops in as few store calls as the store allows (Store.applyBatch). A batch
+ * with invalid ops gets undefined and marks the outcome degraded, as it did when each entity
+ * was applied alone; the other batches are applied.
+ */
+export async function applyBatchWithStatus(store: Store, batches: readonly EntityBatch[], nowMs: number): Promise<BatchOutcome> {
+  if (isDegradable(store)) return store.applyBatchWithStatus(batches, nowMs);
+  const { valid, results } = partitionValid(batches, nowMs);
+  const applied = await applyBatch(store, valid.map((i) => batches[i]!), nowMs);
+  valid.forEach((batch, i) => (results[batch] = applied[i]));
+  return { results, degraded: valid.length < batches.length };
+}
+
+/** Indices of the batches whose ops are valid, and a result list with a hole for each batch. */
+function partitionValid(batches: readonly EntityBatch[], nowMs: number): { valid: number[]; results: (number[] | undefined)[] } {
+  const valid: number[] = [];
+  batches.forEach((batch, i) => {
+    try {
+      assertValidApply(batch.entity, batch.ops, nowMs);
+      valid.push(i);
+    } catch {
+      // left undefined: the caller treats it as a failed call
+    }
+  });
+  return { valid, results: new Array<number[] | undefined>(batches.length) };
 }
 
 /** For health endpoints: true while the store is serving from a fallback. */
@@ -66,13 +105,32 @@ export const DEFAULT_RETRY_AFTER_MS = 1_000;
 export const DEFAULT_FAILURES_TO_DEGRADE = 3;
 
 /**
- * What the local copy keeps while Redis answers: counters and remembered sets, whose local
- * update costs next to nothing. Distinct counts are not mirrored: a HyperLogLog merge per op
+ * What the local copy keeps while Redis answers: the writes to counters and remembered sets,
+ * whose local update costs next to nothing (reads change nothing there, so they are not repeated). Distinct counts are not mirrored: a HyperLogLog merge per op
  * cost a tenth of the Check's CPU (measured in bench/), for continuity only during an outage;
  * while degraded they restart from the replica's own traffic.
  */
 function isCheapToMirror(op: EntityOp): boolean {
-  return op.op !== "distinct.add";
+  return op.op !== "distinct.add" && writes(op);
+}
+
+/**
+ * Whether an op changes what the store holds. The mirror needs only those: a read (a window
+ * read with amount 0, a membership check, a value read) leaves the local copy as it was.
+ */
+function writes(op: EntityOp): boolean {
+  switch (op.op) {
+    case "window.add":
+      return op.amount > 0;
+    case "window.take": // a take that only reads still decides, locally, whether the others fit
+      return true;
+    case "member.check":
+      return false;
+    case "value.swap":
+      return op.value !== undefined;
+    default:
+      return true;
+  }
 }
 
 /**
@@ -124,6 +182,27 @@ export class ResilientStore implements DegradableStore {
     const mirrored = ops.filter(isCheapToMirror);
     if (mirrored.length > 0) await this.#local.apply(entity, mirrored, nowMs);
     return { results, degraded: false };
+  }
+
+  async applyBatch(batches: readonly EntityBatch[], nowMs: number): Promise<number[][]> {
+    for (const batch of batches) assertValidApply(batch.entity, batch.ops, nowMs);
+    return (await this.applyBatchWithStatus(batches, nowMs)).results as number[][];
+  }
+
+  /** applyWithStatus for several entities, in one call to the primary where it can. */
+  async applyBatchWithStatus(batches: readonly EntityBatch[], nowMs: number): Promise<BatchOutcome> {
+    const { valid, results } = partitionValid(batches, nowMs);
+    const applicable = valid.map((i) => batches[i]!);
+    const shared = await this.#onPrimary(() => applyBatch(this.#primary, applicable, nowMs));
+    const local = await Promise.all(
+      applicable.map((batch) => {
+        if (shared === undefined) return this.#local.apply(batch.entity, batch.ops, nowMs);
+        const mirrored = batch.ops.filter(isCheapToMirror);
+        return mirrored.length > 0 ? this.#local.apply(batch.entity, mirrored, nowMs) : undefined;
+      }),
+    );
+    valid.forEach((batch, i) => (results[batch] = shared === undefined ? local[i] : shared[i]));
+    return { results, degraded: shared === undefined || valid.length < batches.length };
   }
 
   /** From the primary while it answers (mirrored locally), else from the local store. */

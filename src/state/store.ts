@@ -10,6 +10,14 @@ export interface Store {
   /** Applies `ops` to one entity's keys atomically and returns one result per op, in order. */
   apply(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[]>;
   /**
+   * Applies several entities' ops, each entity's atomically as `apply()` does (not atomic across
+   * entities), in as few store calls as the store allows: one Lua script for all of a Check's
+   * entities on a single Redis, one per entity on a Cluster (each entity is its own slot).
+   * Returns one result list per batch, in order. Optional: `applyBatch()` below falls back to
+   * `apply()` per entity, issued concurrently.
+   */
+  applyBatch?(batches: readonly EntityBatch[], nowMs: number): Promise<number[][]>;
+  /**
    * Folds one observation into the learned baseline `name` of `entity` (an exponentially
    * weighted mean and variance), unless an observation for the same or a later `period` was
    * already folded in — by this replica or another — so that replicas sharing a store learn
@@ -21,6 +29,22 @@ export interface Store {
   close(): Promise<void>;
   /** Short name for logs and metrics: `memory` or `redis`. */
   readonly kind: string;
+}
+
+/** One entity's ops in `Store.applyBatch()`. */
+export interface EntityBatch {
+  entity: string;
+  ops: readonly EntityOp[];
+}
+
+/**
+ * `store.applyBatch()` where the store has it, else `apply()` per entity, concurrently. Either
+ * way a batch with any invalid entity or op is refused whole, before anything is written.
+ */
+export async function applyBatch(store: Store, batches: readonly EntityBatch[], nowMs: number): Promise<number[][]> {
+  if (store.applyBatch) return store.applyBatch(batches, nowMs);
+  for (const batch of batches) assertValidApply(batch.entity, batch.ops, nowMs);
+  return Promise.all(batches.map((batch) => store.apply(batch.entity, batch.ops, nowMs)));
 }
 
 /**
@@ -46,6 +70,12 @@ export interface DistinctAdd {
   name: string;
   windowMs: number;
   member?: string;
+  /**
+   * False: only add `member` (then required), count nothing, and return 0 — for a caller that holds a recent
+   * count of its own (a campaign-wide key every login touches, whose count in Redis costs a
+   * union of two dense HyperLogLogs). Counts by default.
+   */
+  count?: boolean;
 }
 
 /**
@@ -257,6 +287,12 @@ function assertValidDistinctAdd(op: DistinctAdd): void {
   assertValidName(op);
   assertValidWindowMs(op);
   if (op.member !== undefined) assertValidMember(op.op, op.name, op.member);
+  if (op.count !== undefined && typeof op.count !== "boolean") {
+    throw new TypeError(`distinct.add count must be a boolean when given, got ${JSON.stringify(op.count)} (${op.name})`);
+  }
+  if (op.count === false && op.member === undefined) {
+    throw new TypeError(`distinct.add without a member must count (${op.name})`);
+  }
 }
 
 function assertValidMemberCheck(op: MemberCheck): void {

@@ -9,6 +9,12 @@ import { createRateLimitMetrics } from "./ratelimit-metrics.js";
  */
 const DECISION_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1];
 
+/**
+ * How the pod-wide /metrics of several workers (the `workers` setting) merges a gauge that every
+ * worker reports alike, or that is 1 when any worker is in that state: the maximum, not the sum.
+ */
+export const SAME_IN_EVERY_WORKER = "max" as const;
+
 /** Label value for an absent endpoint or rule: keeps label sets bounded and queries simple. */
 export const NONE = "none";
 
@@ -37,6 +43,7 @@ function createInstruments(registry: Registry) {
     storeDegraded: new Gauge({
       name: "palisade_store_degraded",
       help: "1 while the store is unreachable and decisions run on local state",
+      aggregator: SAME_IN_EVERY_WORKER,
       registers,
     }),
     policyReloads: new Counter({
@@ -49,6 +56,7 @@ function createInstruments(registry: Registry) {
       name: "palisade_policy_info",
       help: "1 for the policy in force, labelled with its name and version",
       labelNames: ["version", "name"] as const,
+      aggregator: SAME_IN_EVERY_WORKER,
       registers,
     }),
     requestAnomalies: new Counter({
@@ -91,12 +99,14 @@ function createInstruments(registry: Registry) {
       name: "palisade_reputation_feed_entries",
       help: "Ranges in the copy of each reputation list's feeds in force",
       labelNames: ["list", "feed"] as const,
+      aggregator: SAME_IN_EVERY_WORKER,
       registers,
     }),
     feedLastSuccess: new Gauge({
       name: "palisade_reputation_feed_last_success_timestamp_seconds",
       help: "When each reputation list's feed last loaded successfully (Unix time)",
       labelNames: ["list", "feed"] as const,
+      aggregator: SAME_IN_EVERY_WORKER,
       registers,
     }),
     ruleBudgetExceeded: new Counter({

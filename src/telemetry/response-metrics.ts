@@ -1,6 +1,7 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { ResponseObserver } from "../response/engine.js";
 import type { DeliveryResult } from "../response/webhooks.js";
+import { SAME_IN_EVERY_WORKER } from "./metrics.js";
 
 /** What the gauges read at scrape time. */
 export interface ResponseGaugeSources {
@@ -33,6 +34,7 @@ export function createResponseMetrics(registry: Registry, sources: () => Respons
       help,
       labelNames: [label],
       registers,
+      aggregator: SAME_IN_EVERY_WORKER,
       collect() {
         this.reset();
         for (const item of items()) this.inc({ [label]: item[label] });

@@ -10,6 +10,7 @@ import { MemoryStore } from "../../src/state/memory-store.js";
 import { createRedisStore, type RedisStore } from "../../src/state/redis/store.js";
 import { applyWithStatus, isStoreDegraded, ResilientStore } from "../../src/state/resilient-store.js";
 import {
+  applyBatch,
   StoreUnavailableError,
   type BaselineObservation,
   type DistinctAdd,
@@ -219,6 +220,40 @@ function storeContract(harness: StoreHarness): void {
     expect(await store.apply("ip1", [], T0)).toEqual([]);
   });
 
+  it("applies a batch of entities as apply() would each, in order, each entity seeing its earlier ops", async () => {
+    await store.apply("ip1", [add("hits", 2)], T0);
+    const batches = [
+      { entity: "ip1", ops: [add("hits", 1), read("hits"), distinct("users", "u1"), remember("seen", "fp1")] },
+      { entity: "ip2", ops: [] },
+      { entity: "user:a", ops: [add("hits", 5), distinct("users", "u1"), distinct("users", "u2"), isMember("seen", "fp1")] },
+    ];
+    expect(await applyBatch(store, batches, T0 + 10)).toEqual([[3, 3, 1, 1], [], [5, 1, 2, 0]]);
+    expect(await store.apply("user:a", [read("hits")], T0 + 20)).toEqual([5]);
+    expect(await applyBatch(store, [], T0)).toEqual([]);
+  });
+
+  it("keeps takes of a batch all or nothing per entity, not across entities", async () => {
+    const batches = [
+      { entity: "ip1", ops: [take(1, 1)] },
+      { entity: "ip2", ops: [take(1, 5, "fixed", SECOND, "burst"), take(3, 2)] },
+      { entity: "ip3", ops: [add("hits", 1)] },
+      { entity: "ip4", ops: [take(2, 2), take(0, 2)] },
+    ];
+    expect(await applyBatch(store, batches, T0)).toEqual([[0], [0, 0], [1], [0, 2]]);
+    expect(await store.apply("ip1", [take(0, 1)], T0)).toEqual([1]); // counted
+    expect(await store.apply("ip2", [take(0, 5, "fixed", SECOND, "burst"), take(0, 2)], T0)).toEqual([0, 0]); // refused whole, not counted
+    expect(await store.apply("ip4", [take(0, 2)], T0)).toEqual([2]); // counted, though ip2's were refused before it
+  });
+
+  it("rejects a batch with an invalid entity or op with a TypeError, writing nothing", async () => {
+    const batches = [
+      { entity: "ip1", ops: [add("hits", 1)] },
+      { entity: "ip{2}", ops: [add("hits", 1)] },
+    ];
+    await expect(applyBatch(store, batches, T0)).rejects.toThrow(TypeError);
+    expect(await harness.keyCount()).toBe(0);
+  });
+
   it("picks buckets by event time, however far from the local clock", async () => {
     const longAgo = 5 * SECOND; // replayed traffic from 1970
     const farAhead = 4_102_444_800_000; // 2100
@@ -353,6 +388,13 @@ function storeContract(harness: StoreHarness): void {
       await store.apply("ip1", [distinct("users", "u1")], T0);
       expect(await store.apply("ip1", [distinct("users"), distinct("ips"), distinct("users", undefined, 5 * SECOND)], T0 + 1)).toEqual([1, 0, 0]);
       expect(await harness.keyCount()).toBe(1);
+    });
+
+    it("adds without counting when told not to count, and refuses that without a member", async () => {
+      const addOnly = (member: string): DistinctAdd => ({ ...distinct("users", member), count: false });
+      expect(await store.apply("ip1", [distinct("users", "a"), addOnly("b"), addOnly("c")], T0)).toEqual([1, 0, 0]);
+      expect(await store.apply("ip1", [distinct("users")], T0)).toEqual([3]);
+      await expect(store.apply("ip1", [{ ...distinct("users"), count: false }], T0)).rejects.toThrow(TypeError);
     });
 
     it("keeps distinct counts apart from counters and remembered sets of the same name", async () => {
@@ -550,6 +592,17 @@ function redisContract(harness: RedisHarness): void {
       const slots = await Promise.all(keys.map((key) => harness.admin.call("CLUSTER", "KEYSLOT", key)));
       expect(new Set(slots).size).toBe(1);
     }
+  });
+
+  it("sends one script call for a whole batch on a single Redis, one per entity on a Cluster", async () => {
+    await store.apply("warm-up", [add("hits", 1)], T0); // the first call on a connection loads the script
+    await harness.admin.config("RESETSTAT");
+    const batches = [0, 1, 2].map((i) => ({ entity: `ip${i}`, ops: [add("a", 1), distinct("users", "u1")] }));
+    expect(await applyBatch(store, batches, T0)).toEqual([[1, 1], [1, 1], [1, 1]]);
+    const calls = await commandCalls(harness.admin);
+    expect((calls.get("evalsha") ?? 0) + (calls.get("eval") ?? 0)).toBe(harness.cluster ? 3 : 1);
+    const others = [...calls].filter(([name]) => !/^(evalsha|eval|info|config|cluster|client)\b/.test(name));
+    expect(Object.fromEntries(others)).toEqual({ incrby: 3, get: 3, pfadd: 3, pfcount: 3, pexpire: 6 });
   });
 
   it("sends one script call per apply() whatever the mix of ops, and one per observeBaseline()", async () => {

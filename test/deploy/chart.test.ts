@@ -304,6 +304,7 @@ describeWithChartTools("fail guards", () => {
     ["a password in the URL", { redis: { url: "redis://:hunter2@r:6379", bundled: { enabled: false } } }, /contains a password/],
     ["a password Secret for the bundled Redis", { redis: { passwordSecret: { name: "x" } } }, /only for redis.url/],
     ["replicas without a shared store", { redis: { bundled: { enabled: false } } }, /needs a shared store/],
+    ["workers without a shared store", { mode: "sidecar", redis: { bundled: { enabled: false } }, settings: { ...values.settings, workers: 2 } }, /settings.workers above 1 needs a shared store/],
     ["replicas without a shared key", { secrets: { pseudonymKey: { name: "" } } }, /own random key/],
     ["an inverted autoscaler", { autoscaling: { minReplicas: 5, maxReplicas: 2 } }, /minReplicas is greater/],
     ["a PDB with both bounds", { podDisruptionBudget: { minAvailable: 1 } }, /not both/],

@@ -43,13 +43,15 @@ interface Attempt {
   correct: boolean;
   headers?: Record<string, string>;
   stepMs?: number;
+  /** Load a page's asset first, as a browser does (always for the plain BROWSER headers). */
+  page?: boolean;
 }
 
 /** One login as Envoy and the application would play it; returns Palisade's action. */
-async function login({ ip, username, correct, headers = BROWSER, stepMs = 1000 }: Attempt): Promise<string> {
+async function login({ ip, username, correct, headers = BROWSER, stepMs = 1000, page = headers === BROWSER }: Attempt): Promise<string> {
   clockMs += stepMs;
   // A browser loads the login page's assets before it posts the form.
-  if (headers === BROWSER) await authz.check({ path: "/static/login.css", ip, headers, timeMs: clockMs - 500 });
+  if (page) await authz.check({ path: "/static/login.css", ip, headers, timeMs: clockMs - 500 });
   const requestId = randomUUID();
   const check = await authz.check({
     method: "POST",
@@ -129,6 +131,34 @@ describe("credential stuffing", () => {
     }
     expect(actions.filter(mitigated)).toEqual([]);
   });
+
+  it("lets an office sign in at nine, twenty logins a minute behind one NAT, each browser with its own session", async () => {
+    const actions = [];
+    for (let i = 0; i < 60; i++) {
+      const headers = { ...BROWSER, cookie: `sid=office-${i}` };
+      const username = `staff${i}@corp.example`;
+      if (i % 10 === 0) actions.push(await login({ ip: "100.64.51.1", username, correct: false, headers, page: true, stepMs: 3_000 }));
+      actions.push(await login({ ip: "100.64.51.1", username, correct: true, headers, page: true, stepMs: 3_000 }));
+    }
+    // Before accounts signed in from the address proved it a crowd, the login burst rule throttled
+    // everyone behind it once it passed ten logins a minute.
+    expect(actions.filter(mitigated)).toEqual([]);
+  });
+
+  it("gives a stuffer inventing a session cookie per attempt no crowd's pass, even after a few colleagues signed in", async () => {
+    const ip = "100.64.52.1";
+    for (let i = 0; i < 6; i++) {
+      expect(await login({ ip, username: `desk${i}@corp.example`, correct: true, headers: { ...BROWSER, cookie: `sid=desk-${i}` }, page: true, stepMs: 5_000 })).toBe("allow");
+    }
+    const actions = [];
+    for (let i = 0; i < 40; i++) {
+      actions.push(await login({ ip, username: `combo${i}@example.com`, correct: false, headers: { ...BROWSER, cookie: `sid=fresh-${i}` }, page: true, stepMs: 1_500 }));
+    }
+    const first = actions.findIndex(mitigated);
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(first).toBeLessThan(12);
+    expect(share(actions.slice(first))).toBeGreaterThan(0.9);
+  });
 });
 
 describe("account takeover", () => {
@@ -140,6 +170,36 @@ describe("account takeover", () => {
     expect(await login(stranger)).toBe("step_up");
   });
 
+  it("asks a script that found a right password for a second factor, and does not learn its device from that login", async () => {
+    // A checker's hit with a browser's full headers: no page loaded, none of the site's
+    // cookies, an account never signed in here.
+    const hit = { ip: "100.99.8.8", username: "dora@example.com", correct: true, headers: { ...BROWSER } };
+    expect(await login(hit)).toBe("step_up");
+    expect(await login({ ...hit, stepMs: 60_000 })).toBe("step_up");
+    // The owner's browser, which loaded the site: asked too, since the account's password was
+    // just confirmed from elsewhere and no device of its own is known yet; never blocked.
+    expect(await login({ ip: "100.64.71.5", username: "dora@example.com", correct: true })).toBe("step_up");
+  });
+
+  it("lets a person sign in from a browser that loaded the site, and the app that keeps its device cookie", async () => {
+    expect(await login({ ip: "100.64.72.5", username: "erin@example.com", correct: true })).toBe("allow");
+    const app = { ...SCRIPT, "user-agent": "Storefront/5.2.1 (iPhone; iOS 17.6; Scale/3.00)", cookie: "did=7f3a9c" };
+    expect(await login({ ip: "100.64.72.6", username: "frank@example.com", correct: true, headers: app })).toBe("allow");
+  });
+
+  it("blocks the first refresh Palisade sees when it lacks the device cookie the app sends with every refresh", async () => {
+    clockMs += 1000;
+    const response = await authz.check({
+      method: "POST",
+      path: "/oauth/token",
+      ip: "100.70.99.1",
+      headers: { ...SCRIPT, "content-type": "application/x-www-form-urlencoded" },
+      timeMs: clockMs,
+      body: `grant_type=refresh_token&refresh_token=rt-${randomUUID()}`,
+    });
+    expect(metadata(response).action).toBe("block");
+  });
+
   it("quarantines a refresh token at its second network a second after its first use, not its sixth address", async () => {
     const token = `rt-${randomUUID()}`;
     const actions = [];
@@ -149,7 +209,8 @@ describe("account takeover", () => {
         method: "POST",
         path: "/oauth/token",
         ip: `100.70.${i}.1`,
-        headers: { ...BROWSER, "content-type": "application/x-www-form-urlencoded" },
+        // The whole cookie jar: the app's device cookie travels with the token.
+        headers: { ...BROWSER, "content-type": "application/x-www-form-urlencoded", cookie: "did=5e1d0c" },
         timeMs: clockMs,
         body: `grant_type=refresh_token&refresh_token=${token}`,
       });

@@ -102,6 +102,22 @@ describe("scraping", () => {
     expect(actions.slice(900).filter(mitigated).length / actions.slice(900).length).toBeGreaterThan(0.8);
   });
 
+  it("throttles a walk through the catalogue in order over two hundred addresses that load the site and keep its cookie", async () => {
+    const walk: string[] = [];
+    for (let id = 4_000; id < 4_600; id++) {
+      clockMs += 200;
+      const client = id % 200;
+      const ip = `100.72.${client}.${((client * 3) % 250) + 1}`;
+      const headers = { ...CHROME, cookie: `sid=walker${client}` };
+      // Each address loads the site's shell before its first product, like a browser.
+      if (id < 4_200) await get(ip, "/static/app.js", headers, clockMs - 100);
+      walk.push(await get(ip, `/api/v1/products/${id}`, headers, clockMs));
+    }
+    // The walk shows from its fifth step on, whichever address takes it.
+    expect(walk.slice(0, 5).filter(mitigated)).toEqual([]);
+    expect(walk.slice(5).every(mitigated)).toBe(true);
+  });
+
   it("lets an allowed crawler through, names it, and treats its impersonator as suspect", async () => {
     const googlebot = { "user-agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)" };
     clockMs += 1000;

@@ -80,6 +80,35 @@ describe("simulate", () => {
     expect(takeovers.every((line) => stuffedIds.has(line.causedBy))).toBe(true);
   });
 
+  it("with client: session, has every attack address load the site's shell first and keep the cookie it set", () => {
+    const set = parseScenarioSet(`
+site: { users: 200, products: 100 }
+legit: { sessionsPerMinute: 0 }
+scenarios:
+  - name: careful
+    duration: 1m
+    attacks:
+      - { kind: credential_stuffing, duration: 1m, rate: 4, sources: 20, pool: residential, client: session }
+      - { kind: scraping, duration: 1m, rate: 4, sources: 20, pool: residential, client: session }
+`, "careful.yaml");
+    const checks = [...simulate(set, 3)].filter((line) => line.type === "check");
+    const times = checks.map((line) => Date.parse(line.time));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    const byAddress = new Map<string, { path?: string; cookie?: string }[]>();
+    for (const line of checks) {
+      const attrs = toHttpAttributes(fromProtoJson("envoy.service.auth.v3.CheckRequest", line.type === "check" ? line.checkRequest : undefined) as CheckRequest);
+      const ip = attrs.headers.get("x-forwarded-for")!;
+      byAddress.set(ip, [...(byAddress.get(ip) ?? []), { path: attrs.path, cookie: attrs.headers.get("cookie") }]);
+    }
+    expect(byAddress.size).toBe(40);
+    for (const requests of byAddress.values()) {
+      const shell = requests.slice(0, 3);
+      expect(shell.every((r) => r.path?.startsWith("/static/") && r.cookie === undefined)).toBe(true);
+      expect(requests.slice(3).every((r) => !r.path?.startsWith("/static/") && /^sid=[0-9a-f]{24}$/.test(r.cookie ?? ""))).toBe(true);
+      expect(requests.length).toBeGreaterThan(3);
+    }
+  });
+
   it("rejects a scenario file with a misspelt key, naming where", () => {
     expect(() => parseScenarioSet("scenarios: [{ name: a, duration: 1m, atacks: [] }]", "bad.yaml")).toThrow(ScenarioError);
     expect(() => parseScenarioSet("scenarios: [{ name: a, duration: 1m, atacks: [] }]", "bad.yaml")).toThrow(/scenarios\.0/);

@@ -107,6 +107,21 @@ ${body}`;
     expect(formatIssues(semantic)).toMatch(/column applies to the csv format only/);
     expect(formatIssues(semantic)).toMatch(/duplicate list name "a"/);
   });
+
+  it("refuses a login pass for shared addresses without the failure ratio that proves a crowd", () => {
+    const shared = (extra: string) => `apiVersion: palisade.dev/v1alpha1
+kind: Policy
+metadata: { name: x }
+spec:
+  signals:
+    sharedAddress: { cookies: [sid], logins: { minSignedIn: 5 } }
+${extra}`;
+    expect(formatIssues(thrownBy(() => parsePolicyText(shared(""), "p.yaml")))).toBe(
+      "p.yaml: spec.signals.sharedAddress.logins: sharedAddress.logins needs failureRatio: a shared address proves a crowd only by a failure ratio it keeps low",
+    );
+    const policy = parsePolicyText(shared("    failureRatio: { window: 10m, minAttempts: 8, threshold: 0.7, weight: 20 }\n"), "p.yaml");
+    expect(policy.signals.sharedAddress?.logins).toEqual({ minSignedIn: 5, maxFailureRatio: 0.3 });
+  });
 });
 
 describe("loadPolicy on a directory", () => {

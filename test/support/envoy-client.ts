@@ -39,9 +39,10 @@ export interface EnvoyAuthzClient {
   close(): void;
 }
 
-export function envoyAuthzClient(address: string): EnvoyAuthzClient {
+/** `options` are grpc-js channel options: `{ "grpc.use_local_subchannel_pool": 1 }` gives the client a connection of its own. */
+export function envoyAuthzClient(address: string, options?: grpc.ChannelOptions): EnvoyAuthzClient {
   const Authorization = (upstreamGrpc() as any).envoy.service.auth.v3.Authorization as grpc.ServiceClientConstructor;
-  const client = new Authorization(address, grpc.credentials.createInsecure()) as unknown as AuthorizationClient;
+  const client = new Authorization(address, grpc.credentials.createInsecure(), options) as unknown as AuthorizationClient;
   return {
     check: (input) =>
       new Promise((resolve, reject) =>

@@ -130,6 +130,9 @@ values.schema.json checks each value alone; these check values against each othe
 {{- if and $cluster $replicated (not (include "palisade.redisUrl" .)) }}
 {{- fail "more than one replica (replicaCount > 1 or autoscaling.enabled) needs a shared store: set redis.url, or redis.bundled.enabled=true for a trial; the in-memory store is for one replica" }}
 {{- end }}
+{{- if and (gt (int $values.settings.workers) 1) (not (include "palisade.redisUrl" .)) }}
+{{- fail "settings.workers above 1 needs a shared store: in memory each worker would count alone; set redis.url, or redis.bundled.enabled=true for a trial" }}
+{{- end }}
 {{- if and $replicated (not $values.secrets.pseudonymKey.name) }}
 {{- fail "secrets.pseudonymKey.name is empty: with several Palisade processes each would pseudonymise with its own random key and they would not share counters; create the Secret (README) and name it here" }}
 {{- end }}
@@ -203,6 +206,8 @@ env:
     value: {{ .Values.ports.challenge | quote }}
   - name: PALISADE_LOG_LEVEL
     value: {{ .Values.settings.logLevel | quote }}
+  - name: PALISADE_WORKERS
+    value: {{ .Values.settings.workers | quote }}
   - name: PALISADE_SHUTDOWN_GRACE
     value: {{ printf "%ds" (int .Values.settings.shutdownGraceSeconds) | quote }}
   - name: PALISADE_STORE_TIMEOUT

@@ -12,8 +12,18 @@ const LINES_QUOTED = 5;
  * has missed its windows: it is skipped and reported with its line number. Reordered events
  * are summed up in one problem rather than one line each.
  */
+type Held = { event: ReplayEvent; seq: number };
+const earlier = (a: Held, b: Held) => a.event.timeMs - b.event.timeMs || a.seq - b.seq;
+
 export class TimeOrder {
-  readonly #held = new MinHeap<{ event: ReplayEvent; seq: number }>((a, b) => a.event.timeMs - b.event.timeMs || a.seq - b.seq);
+  /**
+   * Events that came in order wait in a queue (already sorted: no heap work for them, and in a
+   * log they are nearly all); only those that came early of an event before them go to the
+   * heap. The next event out is the earlier of the two heads, so the order is the heap's alone.
+   */
+  readonly #inOrder: Held[] = [];
+  #head = 0;
+  readonly #held = new MinHeap<Held>(earlier);
   readonly #reordered = { count: 0, maxMs: 0, lines: [] as number[] };
   #seq = 0;
   #newestMs = -Infinity;
@@ -28,17 +38,39 @@ export class TimeOrder {
     }
     if (behindMs > 0) noteReordered(this.#reordered, event.line, behindMs);
     this.#newestMs = Math.max(this.#newestMs, event.timeMs);
-    this.#held.push({ event, seq: this.#seq++ });
+    const item = { event, seq: this.#seq++ };
+    const last = this.#inOrder.length > this.#head ? this.#inOrder[this.#inOrder.length - 1]! : undefined;
+    if (last === undefined || last.event.timeMs <= event.timeMs) this.#inOrder.push(item);
+    else this.#held.push(item);
     const ready: ReplayEvent[] = [];
-    while (this.#held.size > 0 && this.#held.peek()!.event.timeMs <= this.#newestMs - this.toleranceMs) ready.push(this.#held.pop()!.event);
+    for (let next = this.#next(); next && next.event.timeMs <= this.#newestMs - this.toleranceMs; next = this.#next()) ready.push(this.#take(next).event);
     return ready;
   }
 
   /** At the end of the input: everything still held, in order. */
   drain(): ReplayEvent[] {
     const rest: ReplayEvent[] = [];
-    while (this.#held.size > 0) rest.push(this.#held.pop()!.event);
+    for (let next = this.#next(); next; next = this.#next()) rest.push(this.#take(next).event);
     return rest;
+  }
+
+  /** The earliest event held, from whichever of the queue and the heap has it. */
+  #next(): Held | undefined {
+    const queued = this.#head < this.#inOrder.length ? this.#inOrder[this.#head] : undefined;
+    const heaped = this.#held.size > 0 ? this.#held.peek() : undefined;
+    if (!queued) return heaped;
+    return heaped && earlier(heaped, queued) < 0 ? heaped : queued;
+  }
+
+  #take(next: Held): Held {
+    if (next !== this.#inOrder[this.#head]) return this.#held.pop()!;
+    this.#head++;
+    // Drop the queue's released front now and then, not on every event.
+    if (this.#head > 4096 && this.#head * 2 > this.#inOrder.length) {
+      this.#inOrder.splice(0, this.#head);
+      this.#head = 0;
+    }
+    return next;
   }
 
   /** One problem summing up the events that had to be put back in order, if any. */

@@ -21,7 +21,7 @@ export interface ScenarioFigures {
   requestsBeforeFirstMitigation: number;
   /** From the first attack request to the start of mitigation that holds to the attack's end. */
   sustainedMitigationSeconds: number | null;
-  /** Accounts an attacker signed in to because Palisade let the successful login through. */
+  /** Accounts an attacker signed in to because Palisade let the successful login through (without a step-up). */
   accountsTakenOver: number;
   /** Distinct catalogue resources a scraper was served. */
   resourcesScraped: number;
@@ -105,7 +105,9 @@ export class ScenarioStats {
   outcome(request: DecidedRequest, appStatus: number | undefined): void {
     const kind = attackKindOf(request.label);
     if (!kind || request.verdict.denied || appStatus === undefined || appStatus < 200 || appStatus >= 300) return;
-    if (request.login) this.#takenOver.add(request.verdict.subject ?? request.path);
+    // A step-up makes the application ask for a second factor the attacker, holding only the
+    // password, does not have: the account is not his (the password is, and stays a finding).
+    if (request.login && request.verdict.action !== "step_up") this.#takenOver.add(request.verdict.subject ?? request.path);
     if (kind === "scraping" && request.verdict.endpoint !== undefined) this.#scraped.add(request.path);
   }
 

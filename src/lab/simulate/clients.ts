@@ -89,9 +89,13 @@ export function crawlerClient(): ClientProfile {
   };
 }
 
-export type HeaderRealism = "scripted" | "browser" | "realistic";
+/**
+ * "realistic": a real browser's full header set; "session": the same, and each address loads the
+ * site first and keeps the cookie it sets, as a headless browser does (sources.ts).
+ */
+export type HeaderRealism = "scripted" | "browser" | "realistic" | "session";
 
-/** An attacker's client at a level of header realism ("realistic": a real browser's full set). */
+/** An attacker's client at a level of header realism. */
 export function attackClient(random: Random, style: HeaderRealism): ClientProfile {
   if (style === "scripted") return scriptedClient(random);
   return style === "browser" ? botBrowserClient(random) : browserClient(random, false);

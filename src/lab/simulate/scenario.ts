@@ -114,9 +114,10 @@ const spike = z
 
 /**
  * Header realism: a tool's defaults, a bot that copies a browser's user agent but not the rest,
- * or a browser's full header set in its own order.
+ * a browser's full header set in its own order, or that and a session: every address loads the
+ * site's shell before its first request and keeps the cookie the site set.
  */
-const client = z.enum(["scripted", "browser", "realistic"]);
+const client = z.enum(["scripted", "browser", "realistic", "session"]);
 
 const takeover = z
   .object({

@@ -98,6 +98,9 @@ export function addressIn(random: Random, blocks: readonly string[]): string {
   return address.kind() === "ipv6" ? (address as ipaddr.IPv6).toRFC5952String() : address.toString();
 }
 
+/** The single-page app's shell: what a browser loads before it calls the API. */
+export const SITE_SHELL = ["/static/app.3f9c2d.js", "/static/app.3f9c2d.css", "/static/fonts/inter.woff2"] as const;
+
 export function popularProduct(world: World, random: Random): number {
   return random.chance(0.7) ? random.int(1, world.popularProducts) : random.int(1, world.products);
 }

@@ -32,10 +32,12 @@ import {
  *   kind          KEYS                         arguments                                 results
  *   window.add    current bucket, previous     amount (0 only reads), ttlMs              current count, previous count
  *   window.take   current bucket, previous     amount, limit, weight, ttlMs              current count, previous count
- *   distinct.add  current bucket, previous     ttlMs [, member] (no member: only reads)  distinct members of both buckets
+ *   distinct.add  current bucket, previous     ttlMs [, member [, 0]] (no member: only   distinct members of both buckets
+ *                                              reads; 0: only adds, counts nothing)      (0 when told not to count)
  *   member.check  set                          member                                    1 if in the set, else 0
  *   member.add    set                          member, score (nowMs), maxMembers, ttlMs  members after the add
  *   value.swap    value                        [value, ttlMs] (none: only reads)         the value before (0 when none)
+ *   commit        none                         none                                      none
  *
  * Returns: the results of all ops, flattened in op order; all integers, because Redis truncates
  * Lua numbers to integers on the way out. Hence the sliding-window estimate is computed in
@@ -47,7 +49,9 @@ import {
  * takes are counted after the last op, and only if every one fitted. The weight is that of the
  * previous bucket (0 for a fixed window, whose previous bucket is then not read), computed in
  * TypeScript and sent as its shortest round-trip decimal, so both stores compare the same
- * doubles. Takes never share a call with other ops (store.ts refuses it).
+ * doubles. Takes never share an entity's ops with other ops (store.ts refuses it). When several
+ * entities share a call (`applyBatch()`), a `commit` after each entity's ops ends its all or
+ * nothing, so one entity's refused take never holds back another entity's.
  */
 export const ENTITY_BATCH_SCRIPT = `
 local results = {}
@@ -98,7 +102,11 @@ ops['distinct.add'] = function(args)
     redis.call('PFADD', current, args[2])
     redis.call('PEXPIRE', current, args[1])
   end
-  push(redis.call('PFCOUNT', current, previous))
+  if args[3] == '0' then
+    push(0)
+  else
+    push(redis.call('PFCOUNT', current, previous))
+  end
 end
 
 ops['member.check'] = function(args)
@@ -123,6 +131,23 @@ ops['value.swap'] = function(args)
   end
 end
 
+-- Counts the takes since the last commit, if every one of them fitted, and starts afresh: the
+-- end of one entity's ops when several entities share a call.
+local function commit()
+  if takesFit then
+    for _, take in ipairs(takes) do
+      if take[2] > 0 then
+        redis.call('INCRBY', take[1], take[2])
+        redis.call('PEXPIRE', take[1], take[3])
+      end
+    end
+  end
+  takes, pending, takesFit = {}, {}, true
+end
+ops['commit'] = function(args)
+  commit()
+end
+
 local nextArg = 1
 while nextArg <= #ARGV do
   local kind = ARGV[nextArg]
@@ -138,14 +163,7 @@ while nextArg <= #ARGV do
   end
   op(args)
 end
-if takesFit then
-  for _, take in ipairs(takes) do
-    if take[2] > 0 then
-      redis.call('INCRBY', take[1], take[2])
-      redis.call('PEXPIRE', take[1], take[3])
-    end
-  end
-end
+commit()
 return results
 `;
 
@@ -201,13 +219,19 @@ export interface ScriptCall {
   args: (string | number)[];
 }
 
-/** KEYS and ARGV of `ENTITY_BATCH_SCRIPT` for one `apply()`. */
-export function encodeEntityBatch(namespace: string, entity: string, ops: readonly EntityOp[], nowMs: number): ScriptCall {
-  const call: ScriptCall = { keys: [], args: [] };
+/**
+ * KEYS and ARGV of `ENTITY_BATCH_SCRIPT` for one `apply()`, or appended to `call` for one entity
+ * of several sent in one script (`applyBatch()` on a single Redis). Each op names its own keys,
+ * so entities simply follow one another; an entity's takes are preceded by a `commit` of the
+ * takes before them.
+ */
+export function encodeEntityBatch(namespace: string, entity: string, ops: readonly EntityOp[], nowMs: number, call: ScriptCall = { keys: [], args: [] }): ScriptCall {
+  if (call.args.length > 0 && ops[0]?.op === "window.take") call.args.push("commit", 0); // the takes before are another entity's
   for (const op of ops) {
     const { keys, args } = encodeOp(namespace, entity, op, nowMs);
-    call.keys.push(...keys);
-    call.args.push(op.op, args.length, ...args);
+    for (const key of keys) call.keys.push(key);
+    call.args.push(op.op, args.length);
+    for (const arg of args) call.args.push(arg);
   }
   return call;
 }
@@ -226,7 +250,8 @@ function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number
     case "distinct.add": {
       const buckets = distinctBucketKeys(namespace, entity, op, nowMs);
       const ttlMs = windowKeyTtlMs(op.windowMs);
-      return { keys: [buckets.current, buckets.previous], args: op.member === undefined ? [ttlMs] : [ttlMs, op.member] };
+      const args = op.member === undefined ? [ttlMs] : op.count === false ? [ttlMs, op.member, 0] : [ttlMs, op.member];
+      return { keys: [buckets.current, buckets.previous], args };
     }
     case "member.check":
       return { keys: [memberSetKey(namespace, entity, op.name)], args: [op.member] };

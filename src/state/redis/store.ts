@@ -24,6 +24,7 @@ import {
   StoreUnavailableError,
   type BaselineObservation,
   type BaselineState,
+  type EntityBatch,
   type EntityOp,
   type Store,
 } from "../store.js";
@@ -77,6 +78,8 @@ export class RedisStore implements Store {
   readonly #client: RedisClient;
   readonly #namespace: string;
   readonly #timeoutMs: number;
+  /** A Cluster puts each entity in its own slot: one script per entity there. */
+  readonly #cluster: boolean;
 
   /** Expects a client configured as `createRedisClient` does (no offline queue, timeouts). */
   constructor(client: RedisClient, options: RedisStoreOptions = {}) {
@@ -84,6 +87,7 @@ export class RedisStore implements Store {
     assertValidNamespace(this.#namespace);
     this.#timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.#client = client;
+    this.#cluster = client.isCluster;
     for (const [name, lua] of Object.entries(SCRIPTS)) if (!(name in client)) client.defineCommand(name, { lua });
   }
 
@@ -92,6 +96,28 @@ export class RedisStore implements Store {
     if (ops.length === 0) return [];
     const reply = await this.#runScript("palisadeEntityBatch", encodeEntityBatch(this.#namespace, entity, ops, nowMs));
     return decodeEntityBatch(reply, ops, nowMs);
+  }
+
+  /**
+   * All entities in one script call on a single Redis, each entity's takes all or nothing on
+   * their own (a `commit` between entities); per entity on a Cluster, where keys of different
+   * slots cannot share a call.
+   */
+  async applyBatch(batches: readonly EntityBatch[], nowMs: number): Promise<number[][]> {
+    for (const batch of batches) assertValidApply(batch.entity, batch.ops, nowMs);
+    if (this.#cluster || batches.length <= 1) {
+      return Promise.all(batches.map((batch) => this.apply(batch.entity, batch.ops, nowMs)));
+    }
+    const call: ScriptCall = { keys: [], args: [] };
+    const ops: EntityOp[] = [];
+    for (const batch of batches) {
+      encodeEntityBatch(this.#namespace, batch.entity, batch.ops, nowMs, call);
+      for (const op of batch.ops) ops.push(op);
+    }
+    if (ops.length === 0) return batches.map(() => []);
+    const flat = decodeEntityBatch(await this.#runScript("palisadeEntityBatch", call), ops, nowMs);
+    let next = 0;
+    return batches.map((batch) => flat.slice(next, (next += batch.ops.length)));
   }
 
   async observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {

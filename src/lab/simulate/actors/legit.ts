@@ -3,7 +3,7 @@ import { appClient, browserClient, crawlerClient, type ClientProfile } from "../
 import type { LegitSettings, Scenario } from "../scenario.js";
 import type { Actor } from "../timeline.js";
 import { form, makeRequest, openVisit, type ActorContext, type RequestKind, type Visit } from "../visit.js";
-import { addressIn, popularProduct, SEARCH_TERMS, type WorldUser } from "../world.js";
+import { addressIn, popularProduct, SEARCH_TERMS, SITE_SHELL, type WorldUser } from "../world.js";
 
 /**
  * Shoppers arrive as a Poisson process (faster during a marketing spike); each one browses as
@@ -45,7 +45,7 @@ function* webSession(ctx: ActorContext, legit: LegitSettings, startMs: number, m
   const visit = openVisit(ctx, browserClient(random, mobile), shopperAddress(ctx, legit, mobile, user.homeIp), LEGIT);
   const session = { ctx, visit, t: startMs };
   // The single-page app's shell: three files in quick succession, then the API.
-  for (const file of ["/static/app.3f9c2d.js", "/static/app.3f9c2d.css", "/static/fonts/inter.woff2"]) {
+  for (const file of SITE_SHELL) {
     yield* send(session, "GET", file, random.chance(0.25) ? 304 : 200, "static", undefined, random.int(5, 60));
   }
   visit.cookie = `sid=${random.hex(24)}`;

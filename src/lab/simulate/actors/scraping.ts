@@ -3,7 +3,7 @@ import type { ScrapingSettings } from "../scenario.js";
 import type { Actor } from "../timeline.js";
 import { makeRequest, type ActorContext } from "../visit.js";
 import { SEARCH_TERMS } from "../world.js";
-import { attackSources, attemptTimes, sourceOf } from "./sources.js";
+import { attackSources, attemptTimes, fromSource, sourceOf } from "./sources.js";
 
 /**
  * Scraping: walks the catalogue id by id (past its end, where the application answers 404) or
@@ -17,13 +17,19 @@ export function* scraping(ctx: ActorContext, settings: ScrapingSettings): Actor 
   let attempt = 0;
   for (const t of attemptTimes(ctx, settings)) {
     const visit = sourceOf(ctx, sources, attempt++, settings);
+    let path: string;
+    let status = 200;
     if (random.chance(settings.searchShare)) {
       const query = encodeURIComponent(random.pick(SEARCH_TERMS)).replace(/%20/g, "+");
-      yield { request: makeRequest(ctx, visit, { timeMs: t, method: "GET", path: `/api/v1/search?q=${query}&page=${random.int(1, 40)}`, status: 200, kind: "api" }) };
-      continue;
+      path = `/api/v1/search?q=${query}&page=${random.int(1, 40)}`;
+    } else {
+      const id = settings.order === "sequential" ? nextId++ : random.int(1, lastId);
+      if (nextId > lastId) nextId = 1;
+      path = `/api/v1/products/${id}`;
+      status = id <= world.products ? 200 : 404;
     }
-    const id = settings.order === "sequential" ? nextId++ : random.int(1, lastId);
-    if (nextId > lastId) nextId = 1;
-    yield { request: makeRequest(ctx, visit, { timeMs: t, method: "GET", path: `/api/v1/products/${id}`, status: id <= world.products ? 200 : 404, kind: "api" }) };
+    yield* fromSource(ctx, visit, settings, t, function* (own, from, at) {
+      yield { request: makeRequest(own, from, { timeMs: at, method: "GET", path, status, kind: "api" }) };
+    });
   }
 }

@@ -1,7 +1,9 @@
 import { attackClient, type HeaderRealism } from "../clients.js";
 import type { AddressPool } from "../scenario.js";
+import type { Actor, Emission } from "../timeline.js";
 import { openVisit, type ActorContext, type Visit } from "../visit.js";
-import { addressIn } from "../world.js";
+import { addressIn, SITE_SHELL } from "../world.js";
+import { send, type SessionState } from "./legit.js";
 
 export interface SourceSettings {
   sources: number;
@@ -25,6 +27,29 @@ export function attackSources(ctx: ActorContext, settings: SourceSettings, label
 export function sourceOf(ctx: ActorContext, sources: readonly Visit[], attempt: number, settings: SourceSettings): Visit {
   const visit = sources[attempt % sources.length]!;
   return settings.rotate ? { ...visit, client: attackClient(ctx.random, settings.client) } : visit;
+}
+
+/**
+ * The request an attack makes at `atMs` from `visit`, as an actor: sent now, or, for a bot that
+ * keeps sessions (`client: session`) on an address's first request, after the address loaded the
+ * site's shell and took its cookie. That happens in an actor of its own, so the attack's other
+ * sources keep their pace meanwhile; the address carries the cookie from then on.
+ */
+export function* fromSource(ctx: ActorContext, visit: Visit, settings: SourceSettings, atMs: number, request: (ctx: ActorContext, visit: Visit, atMs: number) => Actor): Actor {
+  if (settings.client !== "session" || visit.cookie !== undefined) {
+    yield* request(ctx, visit, atMs);
+    return;
+  }
+  const own = { ...ctx, random: ctx.random.fork() };
+  visit.cookie = `sid=${ctx.random.hex(24)}`;
+  visit.referer = `https://${ctx.world.host}/`;
+  yield { spawn: loadSiteThen(own, visit, atMs, request), atMs } satisfies Emission;
+}
+
+function* loadSiteThen(ctx: ActorContext, visit: Visit, atMs: number, request: (ctx: ActorContext, visit: Visit, atMs: number) => Actor): Actor {
+  const session: SessionState = { ctx, visit: { ...visit, cookie: undefined, referer: undefined }, t: atMs };
+  for (const file of SITE_SHELL) yield* send(session, "GET", file, 200, "static", undefined, ctx.random.int(5, 60));
+  yield* request(ctx, visit, session.t + ctx.random.int(300, 1_500));
 }
 
 interface Timing {

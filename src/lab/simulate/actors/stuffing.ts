@@ -3,10 +3,10 @@ import { browserClient } from "../clients.js";
 import type { Random } from "../random.js";
 import type { StuffingSettings } from "../scenario.js";
 import type { Actor } from "../timeline.js";
-import { form, makeRequest, openVisit, type ActorContext } from "../visit.js";
+import { form, makeRequest, openVisit, type ActorContext, type Visit } from "../visit.js";
 import { addressIn, popularProduct, unknownUsername } from "../world.js";
 import { send, type SessionState } from "./legit.js";
-import { attackSources, attemptTimes, sourceOf } from "./sources.js";
+import { attackSources, attemptTimes, fromSource, sourceOf } from "./sources.js";
 
 /** What a password sprayer tries on every account, most common first. */
 const COMMON_PASSWORDS = ["123456", "password", "Summer2026!", "qwerty123", "Welcome1", "letmein", "iloveyou", "Passw0rd!"];
@@ -18,24 +18,28 @@ const COMMON_PASSWORDS = ["123456", "password", "Summer2026!", "qwerty123", "Wel
  * passwords over many accounts), depending only on its settings.
  */
 export function* credentialStuffing(ctx: ActorContext, settings: StuffingSettings): Actor {
-  const { random, world } = ctx;
   const sources = attackSources(ctx, settings, attackLabel("credential_stuffing"));
   let attempt = 0;
   for (const t of attemptTimes(ctx, settings)) {
-    const visit = sourceOf(ctx, sources, attempt++, settings);
-    const hit = random.chance(settings.hitRate);
-    const user = hit || random.chance(settings.knownUserShare) ? random.pick(world.users) : undefined;
-    const username = user?.username ?? unknownUsername(random);
-    const password = hit ? user!.password : wrongGuess(random, settings.passwords);
-    const request = settings.endpoint === "login"
-      ? makeRequest(ctx, visit, { timeMs: t, method: "POST", path: "/api/v1/login", status: hit ? 200 : 401, kind: "login", body: { username, password } })
-      : makeRequest(ctx, visit, { timeMs: t, method: "POST", path: "/oauth/token", status: hit ? 200 : 400, kind: "login", body: form({ grant_type: "password", username, password }) });
-    yield { request };
-    if (hit && user && settings.takeover && random.chance(settings.takeover.share)) {
-      const delay = settings.takeover.delay * (0.5 + random.float());
-      const follower = { ...ctx, random: random.fork() };
-      yield { spawn: takeover(follower, user, settings.takeover.pages, request.id, t + delay), atMs: t + delay };
-    }
+    yield* fromSource(ctx, sourceOf(ctx, sources, attempt++, settings), settings, t, (own, visit, at) => stuffingAttempt(own, settings, visit, at));
+  }
+}
+
+/** One combo-list entry tried from one source, and the takeover that follows a hit. */
+function* stuffingAttempt(ctx: ActorContext, settings: StuffingSettings, visit: Visit, t: number): Actor {
+  const { random, world } = ctx;
+  const hit = random.chance(settings.hitRate);
+  const user = hit || random.chance(settings.knownUserShare) ? random.pick(world.users) : undefined;
+  const username = user?.username ?? unknownUsername(random);
+  const password = hit ? user!.password : wrongGuess(random, settings.passwords);
+  const request = settings.endpoint === "login"
+    ? makeRequest(ctx, visit, { timeMs: t, method: "POST", path: "/api/v1/login", status: hit ? 200 : 401, kind: "login", body: { username, password } })
+    : makeRequest(ctx, visit, { timeMs: t, method: "POST", path: "/oauth/token", status: hit ? 200 : 400, kind: "login", body: form({ grant_type: "password", username, password }) });
+  yield { request };
+  if (hit && user && settings.takeover && random.chance(settings.takeover.share)) {
+    const delay = settings.takeover.delay * (0.5 + random.float());
+    const follower = { ...ctx, random: random.fork() };
+    yield { spawn: takeover(follower, user, settings.takeover.pages, request.id, t + delay), atMs: t + delay };
   }
 }
 

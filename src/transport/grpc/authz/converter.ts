@@ -126,7 +126,7 @@ function readBody(http: AttributeHttpRequest | undefined): Uint8Array | undefine
   const raw = http?.raw_body;
   if (raw instanceof Uint8Array && raw.length > 0) return raw;
   const text = http?.body;
-  if (typeof text === "string" && text !== "") return new TextEncoder().encode(text);
+  if (typeof text === "string" && text !== "") return utf8Encoder.encode(text);
   return undefined;
 }
 
@@ -185,6 +185,7 @@ function asObject<T extends object>(value: unknown): T | undefined {
 }
 
 const utf8 = new TextDecoder("utf-8");
+const utf8Encoder = new TextEncoder();
 
 // ---------------------------------------------------------------------------------------------
 // Decision → CheckResponse

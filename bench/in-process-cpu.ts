@@ -1,0 +1,93 @@
+/**
+ * CPU per call of the decision core alone, in process, on Redis: the Check pipeline on the
+ * storefront mix (no gRPC) and the rate limiter on the storefront descriptors. Narrower than
+ * `npm run bench` (no protobuf, no HTTP/2), so it shows what a change to the core or the store
+ * saves, with less of the noise a shared machine adds to the servers' figures.
+ *
+ *   npx tsx bench/in-process-cpu.ts [tree ...]
+ *
+ * Each tree (a checkout with its node_modules; this one by default) is measured in its own
+ * child process, the trees alternating for BENCH_ROUNDS rounds (default 3) on one redis-server;
+ * prints one JSON line per tree and round: CPU µs per Check and per ShouldRateLimit (user +
+ * system time of the process, process.cpuUsage), and script calls per call from Redis.
+ */
+import { execFileSync } from "node:child_process";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Redis } from "ioredis";
+
+const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
+const CONCURRENCY = 32;
+
+async function child(tree: string, redisUrl: string): Promise<void> {
+  const load = <T>(path: string) => import(pathToFileURL(resolve(tree, path)).href) as Promise<T>;
+  const { createRedisStore } = await load<any>("src/state/redis/store.ts");
+  const { MemoryStore } = await load<any>("src/state/memory-store.ts");
+  const { ResilientStore } = await load<any>("src/state/resilient-store.ts");
+  const { toHttpAttributes } = await load<any>("src/transport/grpc/authz/converter.ts");
+  const { toRateLimitRequest } = await load<any>("src/transport/grpc/ratelimit/converter.ts");
+  const { RateLimiter } = await load<any>("src/ratelimit/limiter.ts");
+  const { loadRateLimitConfig } = await load<any>("src/ratelimit/config-loader.ts");
+  const { testDecisionCore } = await load<any>("test/support/decision-core.ts");
+  const { examplePolicyPath } = await load<any>("test/support/policies.ts");
+  const { storefrontRequest, storefrontRateLimitRequest } = await load<any>("bench/traffic.ts");
+  // A budget far past 50 ms: on a starved machine late replies would degrade the store and skip Redis.
+  const redis = createRedisStore(redisUrl, { commandTimeoutMs: 1_000 });
+  await redis.waitUntilReady(5_000);
+  const store = new ResilientStore(redis, new MemoryStore());
+  const core = await testDecisionCore(examplePolicyPath, { store, settings: { trustEventTime: false } });
+  const config = await loadRateLimitConfig(resolve(tree, "bench/peers/ratelimit"));
+  const limiter = new RateLimiter({
+    config: () => config,
+    store,
+    pseudonymise: (identity: string) => core.pseudonymiser.pseudonymise("ratelimit", identity),
+    observer: { descriptor: () => {}, unknownDomain: () => {}, storeUnavailable: () => {} },
+  });
+  const inspector = new Redis(redisUrl);
+  const scriptCalls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await inspector.info("commandstats"))?.[1] ?? 0);
+  // A store reply later than the 50 ms budget on a starved machine is an error answer: counted, not fatal.
+  let errors = 0;
+  const measure = async (call: (i: number) => Promise<unknown>) => {
+    errors = 0;
+    for (let i = 0; i < 2_000; i++) await call(i).catch(() => undefined); // warm: JIT, scripts, pseudonyms of the client pool
+    const scriptsBefore = await scriptCalls();
+    const before = process.cpuUsage();
+    let next = 0;
+    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+      while (next < CALLS) await call(next++).catch(() => void errors++);
+    }));
+    const used = process.cpuUsage(before);
+    return { cpuMicros: Math.round((used.user + used.system) / CALLS), errors, scriptCalls: Math.round(((await scriptCalls()) - scriptsBefore) / CALLS * 1000) / 1000 };
+  };
+  let degraded = 0;
+  const check = await measure((i) =>
+    core.pipeline.evaluate(toHttpAttributes(storefrontRequest(i, Date.now()))).then((result: { decision: { degraded: boolean } }) => void (degraded += result.decision.degraded ? 1 : 0)),
+  );
+  const rateLimit = await measure((i) => limiter.shouldRateLimit(toRateLimitRequest(storefrontRateLimitRequest(i))));
+  process.stdout.write(`${JSON.stringify({ tree, check: { ...check, degraded }, rateLimit })}\n`);
+  inspector.disconnect();
+  await core.stop();
+  await store.close();
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === "--child") return child(process.argv[3]!, process.argv[4]!);
+  const trees = process.argv.length > 2 ? process.argv.slice(2).map((tree) => resolve(tree)) : [process.cwd()];
+  const { startRedisServer } = await import("../test/helpers/redis-server.js");
+  const server = await startRedisServer();
+  try {
+    for (let round = 0; round < Number(process.env.BENCH_ROUNDS ?? 3); round++) {
+      for (const [i, tree] of trees.entries()) {
+        // Each tree and round on a database of its own, from empty.
+        const url = `${server.url}/${i + 1}`;
+        await new Redis(url).flushdb().then(() => undefined);
+        process.stdout.write(execFileSync(process.execPath, ["--import", "tsx", import.meta.filename, "--child", tree, url], { encoding: "utf8", cwd: tree }));
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+await main();
+process.exit(0);
