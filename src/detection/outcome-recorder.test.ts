@@ -76,7 +76,7 @@ describe("login outcomes", () => {
     r.recent.remember("r-1", context({ country: "NZ" }));
     await r.outcomes.record(entry({ statusCode: 200 }));
     expect(r.summary().sort()).toEqual([
-      "ip:ip-1 login.att+1 login.ok.slow+1",
+      "ip:ip-1 login.att+1 login.ok.slow+1 distinct.add login.users.ok",
       "user:user-1 login.ok+1 member.add hist.fp member.add hist.net member.add hist.cc",
     ]);
     const history = r.writes.find((w) => w.entity === "user:user-1")!.ops;
@@ -86,6 +86,13 @@ describe("login outcomes", () => {
       { op: "member.add", name: "hist.net", member: "198.51.100.0/24", maxMembers: expect.any(Number), retentionMs: 180 * 86_400_000 },
       { op: "member.add", name: "hist.cc", member: "NZ", maxMembers: expect.any(Number), retentionMs: 180 * 86_400_000 },
     ]);
+  });
+
+  it("keeps a success after a step-up out of the account's history: it proves the password, not the device", async () => {
+    const r = recorder();
+    r.recent.remember("r-1", context({ country: "NZ", steppedUp: true }));
+    await r.outcomes.record(entry({ statusCode: 200 }));
+    expect(r.summary().find((line) => line.startsWith("user:"))).toBe("user:user-1 login.ok+1");
   });
 
   it("leaves alone what Palisade denied, what is not an outcome, and what is not a login", async () => {
