@@ -96,7 +96,9 @@ function table(names: string[]): string {
     );
   }
   const wall = [...timings.values()].reduce((sum, t) => sum + t.wallSeconds, 0);
-  rows.push(`| **core** | ${total.mutants} | ${total.killed} | ${total.timeout} | ${total.survived} | ${total.noCoverage} | ${total.ignored} | ${score(total)} | ${timings.size > 0 ? minutes(wall) : "—"} | |`);
+  const reported = names.filter((folder) => existsSync(`${REPORTS}/${folder}.json`)).length;
+  const label = reported === names.length ? "**all**" : `**${reported} of ${names.length} folders**`;
+  rows.push(`| ${label} | ${total.mutants} | ${total.killed} | ${total.timeout} | ${total.survived} | ${total.noCoverage} | ${total.ignored} | ${score(total)} | ${timings.size > 0 ? minutes(wall) : "—"} | |`);
   return rows.join("\n");
 }
 
