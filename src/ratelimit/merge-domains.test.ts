@@ -103,12 +103,14 @@ descriptors:
     ]);
   });
 
-  it("keeps one failure_mode for the domain: a later file that sets none follows the first, two different ones are refused", () => {
+  it("keeps one failure_mode for the domain: a file that sets none follows the one that does, in either order; two different ones are refused", () => {
     const open = "domain: shop\nfailure_mode: open\ndescriptors:\n  - key: a\n    rate_limit: { unit: minute, requests_per_unit: 1 }\n";
     const closed = "domain: shop\nfailure_mode: closed\ndescriptors:\n  - key: b\n    rate_limit: { unit: minute, requests_per_unit: 1 }\n";
     const unset = (key: string) => `domain: shop\ndescriptors:\n  - key: ${key}\n    rate_limit: { unit: minute, requests_per_unit: 1 }\n`;
     expect(build({ "a.yaml": open, "b.yaml": unset("c") }).domains.get("shop")!.failureMode).toBe("open");
     expect(build({ "a.yaml": unset("c"), "b.yaml": unset("d") }).domains.get("shop")!.failureMode).toBe("error");
+    // The file that sets it may come later by name than one that does not.
+    expect(build({ "a.yaml": unset("c"), "b.yaml": open }).domains.get("shop")!.failureMode).toBe("open");
     const refused = issuesOf(() => build({ "a.yaml": open, "b.yaml": closed }));
     expect(refused).toHaveLength(1);
     expect(refused[0]).toMatch(/^failure_mode: "closed" differs from "open" in a\.yaml/);
