@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { HttpAttributes } from "../../src/domain/request.js";
 import { DecisionUnavailableError } from "../../src/pipeline/pipeline.js";
 import { MemoryStore } from "../../src/state/memory-store.js";
-import { StoreUnavailableError, type EntityOp, type Store } from "../../src/state/store.js";
+import type { Store } from "../../src/state/store.js";
+import { downStore } from "../support/down-store.js";
 import { createMetrics } from "../../src/telemetry/metrics.js";
 import { testDecisionCore } from "../support/decision-core.js";
 import { examplePolicyPath, minimalPolicyDocument, policyFile } from "../support/policies.js";
@@ -30,19 +31,6 @@ const burstRules = (extra: Record<string, unknown>[] = []) =>
   minimalPolicy({
     rules: [{ id: "burst", endpoints: ["login"], when: '"velocity.ip" in reasons', action: "throttle" }, ...extra],
   });
-
-/** A store that is always down, as Redis is during an outage without a local fallback. */
-const downStore: Store = {
-  kind: "down",
-  apply: async (_entity: string, _ops: readonly EntityOp[]) => {
-    throw new StoreUnavailableError("down");
-  },
-  observeBaseline: async () => {
-    throw new StoreUnavailableError("down");
-  },
-  ping: async () => false,
-  close: async () => {},
-};
 
 describe("pipeline", () => {
   it("counts per IP on event time and throttles above the threshold with a retry hint", async () => {
