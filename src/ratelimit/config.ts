@@ -157,8 +157,9 @@ export function mergeDomainFiles(first: CompiledDomainFile, next: CompiledDomain
   for (const [key, entries] of b.wildcards) {
     for (const entry of entries) if (a.wildcards.get(key)?.some((known) => known.pattern === entry.pattern)) clash(describeDescriptor(key, entry.pattern));
   }
+  // "error" is also what a file without failure_mode gets, so only two other modes can clash.
   const nextMode = next.config.failureMode;
-  if (nextMode !== first.config.failureMode && nextMode !== "error") {
+  if (nextMode !== first.config.failureMode && nextMode !== "error" && first.config.failureMode !== "error") {
     issues.push({ path: "failure_mode", message: `"${nextMode}" differs from "${first.config.failureMode}" in ${basename(first.config.source)}; set it in one file of the domain` });
   }
   if (issues.length > 0) throw new RateLimitConfigError(next.config.source, issues);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseDomainFile } from "./config-loader.js";
-import { matchDescriptor, wildcardMatches } from "./match.js";
+import { entriesStatsKey, matchDescriptor, wildcardMatches } from "./match.js";
 
 const domain = parseDomainFile(
   `
@@ -117,5 +117,70 @@ descriptors:
   it("names a shared wildcard by its pattern, for statistics and the counter", () => {
     expect(match("file", "files", "files/a.pdf")).toMatchObject({ statsKey: "files_files/*", sharedPatterns: ["files/*"] });
     expect(match("file", "route", "/api/x")?.sharedPatterns).toBeUndefined();
+  });
+});
+
+describe("wildcards with several stars", () => {
+  const parts = (pattern: string) => pattern.split("*");
+
+  it("finds the middle parts in order, between the first and the last part, without overlapping them", () => {
+    expect(wildcardMatches(parts("a*b*c"), "a1b2c")).toBe(true);
+    expect(wildcardMatches(parts("a*b*c"), "abc")).toBe(true);
+    // The middle part must lie between the ends: here its only "b" is the last part's.
+    expect(wildcardMatches(parts("a*b*b"), "a-b")).toBe(false);
+    expect(wildcardMatches(parts("x*b*c*d*y"), "x-c-b-d-y")).toBe(false);
+    expect(wildcardMatches(parts("x*b*c*d*y"), "x-b-c-d-y")).toBe(true);
+    // A part found once is used once: two "ab" parts need two occurrences.
+    expect(wildcardMatches(parts("*ab*ab*"), "xabx")).toBe(false);
+    expect(wildcardMatches(parts("*ab*ab*"), "abab")).toBe(true);
+    expect(wildcardMatches(parts("only"), "only")).toBe(true);
+    expect(wildcardMatches(parts("only"), "only-not")).toBe(false);
+  });
+});
+
+describe("statistics keys", () => {
+  const stats = parseDomainFile(
+    `
+domain: stats
+descriptors:
+  - key: client
+    detailed_metric: true
+    rate_limit: { unit: minute, requests_per_unit: 5 }
+  - key: tenant
+    value_to_metric: true
+    descriptors:
+      - key: user
+        rate_limit: { unit: minute, requests_per_unit: 5 }
+  - key: tenant
+    value: acme
+    value_to_metric: true
+    rate_limit: { unit: minute, requests_per_unit: 5 }
+  - key: route
+    value: "/r/*"
+    rate_limit: { unit: minute, requests_per_unit: 5 }
+`,
+    "stats.yaml",
+  )!;
+  const keys = (...pairs: [string, string][]) => {
+    const match = matchDescriptor(stats.root, pairs.map(([key, value]) => ({ key, value })));
+    return match && [match.statsKey, match.rollupStatsKey];
+  };
+
+  it("names the request's value where the limit is detailed, cut to 64 characters, and rolls it up to the key", () => {
+    expect(keys(["client", "c1"])).toEqual(["client_c1", "client"]);
+    expect(keys(["client", "v".repeat(64)])).toEqual([`client_${"v".repeat(64)}`, "client"]);
+    expect(keys(["client", "v".repeat(65)])).toEqual([`client_${"v".repeat(64)}…`, "client"]);
+  });
+
+  it("names the value where value_to_metric asks for a default or wildcard match, and the configured value for an exact one", () => {
+    expect(keys(["tenant", "globex"], ["user", "u1"])).toEqual(["tenant_globex.user", "tenant.user"]);
+    expect(keys(["tenant", "acme"])).toEqual(["tenant_acme", "tenant_acme"]);
+    expect(keys(["route", "/r/x"])).toEqual(["route_/r/*", "route_/r/*"]);
+  });
+
+  it("names a descriptor no configuration matched by its first eight keys alone", () => {
+    const many = Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: `secret-${i}` }));
+    expect(entriesStatsKey(many)).toBe("k0.k1.k2.k3.k4.k5.k6.k7");
+    expect(entriesStatsKey([{ key: "k".repeat(70), value: "v" }])).toBe(`${"k".repeat(64)}…`);
   });
 });

@@ -75,9 +75,9 @@ describe("quarantines through the pipeline (one replica, memory)", () => {
 
   it("answers within the budget with a provisional quarantine when the shared write is slow", async () => {
     h = await engineHarness(undefined, { backend: quarantinesWith({ putIfAbsent: () => new Promise(() => {}) }), budgetMs: 20 });
-    const started = performance.now();
+    // The shared write never settles, so an answer at all is the budget at work: without it this
+    // check would wait for ever (the test's own timeout), with no wall-clock limit to flake on.
     expect((await h.check("/trap", "192.0.2.5")).decision).toMatchObject({ action: "quarantine", retryAfterSeconds: 60 });
-    expect(performance.now() - started).toBeLessThan(500);
     expect((await h.check("/search", "192.0.2.5")).decision.action).toBe("quarantine");
   });
 

@@ -16,7 +16,8 @@ async function loginAt(client: EnvoyAuthzClient, ip: string, timeMs: number) {
     path: "/api/v1/login",
     ip,
     timeMs,
-    headers: { "content-type": "application/json" },
+    // Twelve people, each with their own browser session: only the address's login window is shared.
+    headers: { "content-type": "application/json", cookie: `sid=session-${timeMs}` },
     body: JSON.stringify({ username: `someone-${timeMs}` }),
   });
   return metadata(response).action;

@@ -286,10 +286,18 @@ describe("admin server on a socket", () => {
   it("closes within the grace even when a request hangs", async () => {
     const { server } = createServer({ closeGraceMs: 50 });
     let release = () => {};
-    server.route({ method: "GET", url: "/hang", summary: "hang", handler: () => new Promise((resolve) => (release = () => resolve({ status: 204 }))) });
+    let arrived = false;
+    server.route({
+      method: "GET",
+      url: "/hang",
+      summary: "hang",
+      handler: () => new Promise((resolve) => ((arrived = true), (release = () => resolve({ status: 204 })))),
+    });
     const port = await server.listen();
     const hanging = fetch(`http://127.0.0.1:${port}/hang`).catch((error: unknown) => error);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Close only once the request is in the handler: a request that never arrived would also end
+    // in an error (connection refused) and prove nothing about the grace.
+    await expect.poll(() => arrived).toBe(true);
     await server.close();
     expect(await hanging).toBeInstanceOf(Error);
     release();
