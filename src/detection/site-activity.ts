@@ -18,6 +18,8 @@ const BASELINE_RETENTION_MS = 30 * 86_400_000;
  */
 const COHORT_FAILURE_RATIO = 0.5;
 const COHORT_MIN_FAILURES = 10;
+/** Failed usernames remembered per minute; beyond this a flood is counted as failures only. */
+const MAX_FAILED_USERS = 10_000;
 
 type Metric = "attempt_rate" | "failure_ratio";
 
@@ -30,10 +32,19 @@ export interface SiteAnomaly {
 }
 
 type ShapeCounts = Map<string, { attempts: number; failures: number }>;
+interface FailedUsers {
+  failures: number;
+  usernames: Set<string>;
+  /** Usernames that signed in: a person who mistyped or had a stale password gets in soon after. */
+  succeeded: Set<string>;
+}
 
 interface EndpointActivity {
   pendingAttempts: number;
   pendingFailures: number;
+  /** Failed logins and the pseudonymised usernames that failed, this minute and the last (this replica). */
+  failedUsers: FailedUsers;
+  recentFailedUsers: FailedUsers;
   /** Attempts and failures by header shape this minute and the last, for the cohort. */
   shapes: ShapeCounts;
   recentShapes: ShapeCounts;
@@ -64,10 +75,17 @@ export class SiteActivity {
     shapeCounts(activity.shapes, headerShape).attempts += 1;
   }
 
-  recordOutcome(endpoint: string, failed: boolean, headerShape: string | undefined): void {
-    if (!failed) return;
+  recordOutcome(endpoint: string, failed: boolean, headerShape: string | undefined, usernameId?: string): void {
     const activity = this.#activity(endpoint);
+    if (!failed) {
+      if (usernameId && activity.failedUsers.succeeded.size < MAX_FAILED_USERS) activity.failedUsers.succeeded.add(usernameId);
+      return;
+    }
     activity.pendingFailures += 1;
+    if (usernameId) {
+      activity.failedUsers.failures += 1;
+      if (activity.failedUsers.usernames.size < MAX_FAILED_USERS) activity.failedUsers.usernames.add(usernameId);
+    }
     if (headerShape) shapeCounts(activity.shapes, headerShape).failures += 1;
   }
 
@@ -84,6 +102,18 @@ export class SiteActivity {
       fired: true,
       detail: `${request.endpoint}, threshold from ${anomaly.source}`,
     }));
+    const campaign = endpoint.authentication ? config.campaign : undefined;
+    const share = campaign && activity.anomalies.some((a) => a.metric === "failure_ratio") ? distinctFailingShare(activity) : 0;
+    if (campaign && share >= campaign.distinctFailingShare) {
+      found.push({
+        code: "site.campaign",
+        value: share,
+        threshold: campaign.distinctFailingShare,
+        weight: campaign.weight,
+        fired: true,
+        detail: "distinct usernames that failed and never signed in, per failed login over the last two minutes, against the policy's prior",
+      });
+    }
     if (endpoint.authentication ? inLoginCohort(request, activity, signals, related) : inCatalogueCohort(request, related)) {
       found.push({ code: "cohort.anomalous", value: 1, weight: config.cohortWeight, fired: true, detail: "looks like the anomalous traffic" });
     }
@@ -132,6 +162,8 @@ export class SiteActivity {
     activity.lastMinute = minute;
     activity.recentShapes = activity.shapes;
     activity.shapes = new Map();
+    activity.recentFailedUsers = activity.failedUsers;
+    activity.failedUsers = { failures: 0, usernames: new Set(), succeeded: new Set() };
     const hour = new Date(nowMs).getUTCHours();
     const learn = activity.anomalies.length === 0;
     for (const metric of ["attempt_rate", "failure_ratio"] as const) {
@@ -150,6 +182,8 @@ export class SiteActivity {
       activity = {
         pendingAttempts: 0,
         pendingFailures: 0,
+        failedUsers: { failures: 0, usernames: new Set(), succeeded: new Set() },
+        recentFailedUsers: { failures: 0, usernames: new Set(), succeeded: new Set() },
         shapes: new Map(),
         recentShapes: new Map(),
         lastMinute: 0,
@@ -178,6 +212,24 @@ function inCatalogueCohort(request: NormalisedRequest, related: readonly Signal[
 function anomalyConfig(endpoint: CompiledEndpoint, signals: CompiledSignals) {
   if (endpoint.authentication) return signals.siteAnomaly;
   return endpoint.resourceSegment !== undefined ? signals.scraping?.siteAnomaly : undefined;
+}
+
+/**
+ * Distinct usernames that failed and did not sign in, per failed login, over this minute and the
+ * last, as this replica saw them: near 1 when a list walks through accounts (each fails once and
+ * stays out), low when people mistype or autofill a stale password and then get into their own
+ * account. Replica-local like the header-shape counts: with several replicas a person's retry
+ * can land on another one, which raises the figure.
+ */
+function distinctFailingShare(activity: EndpointActivity): number {
+  const { failedUsers: now, recentFailedUsers: recent } = activity;
+  const failures = now.failures + recent.failures;
+  if (failures === 0) return 0;
+  const signedIn = (username: string) => now.succeeded.has(username) || recent.succeeded.has(username);
+  let distinct = 0;
+  for (const username of now.usernames) if (!signedIn(username)) distinct += 1;
+  for (const username of recent.usernames) if (!now.usernames.has(username) && !signedIn(username)) distinct += 1;
+  return Math.round(Math.min(1, distinct / failures) * 1000) / 1000;
 }
 
 function shapeCounts(shapes: ShapeCounts, shape: string): { attempts: number; failures: number } {

@@ -174,6 +174,19 @@ const siteAnomaly = z
     minAttemptsPerMinute: z.number().int().nonnegative().default(20).describe("Below this volume no anomaly is called"),
     weight: weight.default(10),
     cohortWeight: weight.default(35).describe("Added to requests that look like the anomalous traffic"),
+    campaign: z
+      .object({
+        distinctFailingShare: z
+          .number()
+          .gt(0)
+          .lte(1)
+          .default(0.8)
+          .describe("Distinct usernames that failed and did not sign in, per failed login over the last two minutes, at or above which a failure-ratio anomaly is a campaign (a prior: no baseline)"),
+        weight: weight.default(0),
+      })
+      .strict()
+      .optional()
+      .describe("Login endpoints: fires site.campaign while a failure-ratio anomaly comes from many accounts failing once, not people retrying their own"),
   })
   .strict();
 

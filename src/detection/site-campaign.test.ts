@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import type { NormalisedRequest } from "../domain/request.js";
+import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
+import type { CompiledSignals } from "../policy/signals.js";
+import { MemoryStore } from "../state/memory-store.js";
+import { SiteActivity } from "./site-activity.js";
+
+const endpoint = { name: "login", authentication: true } as CompiledEndpoint;
+const signals: CompiledSignals = {
+  siteAnomaly: {
+    zScore: 3,
+    minSamples: 30,
+    learningRate: 0.05,
+    priors: { attemptsPerMinute: 60, attemptsPerMinuteStddev: 30, failureRatio: 0.1, failureRatioStddev: 0.05 },
+    minAttemptsPerMinute: 20,
+    weight: 10,
+    cohortWeight: 40,
+    campaign: { distinctFailingShare: 0.8, weight: 0 },
+  },
+};
+const policy = { signals, endpoints: [endpoint] } as unknown as CompiledPolicy;
+const request: NormalisedRequest = {
+  method: "POST",
+  path: "/login",
+  query: "",
+  host: "",
+  headers: new Map(),
+  headerShape: "s1",
+  timeMs: 30_000,
+  anomalies: [],
+  endpoint: "login",
+};
+
+/** The site-wide signal codes a login gets after these outcomes (username, failed), from a cold start. */
+async function codesAfter(outcomes: Array<[string, boolean]>): Promise<string[]> {
+  const site = new SiteActivity(new MemoryStore());
+  for (const [username, failed] of outcomes) {
+    site.recordAttempt("login", "s1");
+    site.recordOutcome("login", failed, "s1", username);
+  }
+  await site.maybeFlush(policy, 30_000);
+  return site.signalsFor(request, endpoint, signals, []).map((s) => s.code);
+}
+
+describe("site.campaign", () => {
+  it("fires from a cold start when many accounts fail once and never get in", async () => {
+    const list = Array.from({ length: 60 }, (_, i): [string, boolean] => [`u${i}`, true]);
+    expect(await codesAfter(list)).toEqual(expect.arrayContaining(["site.failure_ratio", "site.campaign"]));
+  });
+
+  it("fires for a checker with half valid credentials: the misses still never get in", async () => {
+    const checks = Array.from({ length: 60 }, (_, i): [string, boolean] => [`u${i}`, i % 2 === 0]);
+    expect(await codesAfter(checks)).toEqual(expect.arrayContaining(["site.failure_ratio", "site.campaign"]));
+  });
+
+  it("stays silent when as many failures are people retrying and then signing in", async () => {
+    const typos = Array.from({ length: 30 }, (_, i): Array<[string, boolean]> => [[`u${i}`, true], [`u${i}`, true], [`u${i}`, false]]).flat();
+    const codes = await codesAfter(typos);
+    expect(codes).toContain("site.failure_ratio");
+    expect(codes).not.toContain("site.campaign");
+  });
+
+  it("stays silent when stale autofilled passwords fail once each and the person then gets in", async () => {
+    const stale = Array.from({ length: 40 }, (_, i): Array<[string, boolean]> => [[`u${i}`, true], [`u${i}`, false]]).flat();
+    expect(await codesAfter(stale)).not.toContain("site.campaign");
+  });
+
+  it("says nothing when the policy has no campaign prior", async () => {
+    const site = new SiteActivity(new MemoryStore());
+    const withoutCampaign: CompiledSignals = { siteAnomaly: { ...signals.siteAnomaly!, campaign: undefined } };
+    for (let i = 0; i < 60; i++) {
+      site.recordAttempt("login", "s1");
+      site.recordOutcome("login", true, "s1", `u${i}`);
+    }
+    await site.maybeFlush({ signals: withoutCampaign, endpoints: [endpoint] } as unknown as CompiledPolicy, 30_000);
+    expect(site.signalsFor(request, endpoint, withoutCampaign, []).map((s) => s.code)).not.toContain("site.campaign");
+  });
+});
