@@ -121,9 +121,11 @@ it.skipIf(privateRedisUnsupported)("leaves every replica agreeing with Redis aft
   await expect.poll(() => listedBy(b.app), { timeout: 1000, interval: 50 }).toEqual(expected);
   console.log(`[concurrency] ${counts.checks} checks, ${counts.lifts} lifts by id, ${counts.bulk} bulk lifts; ${expected.length} active; both replicas' enforcement and listings matched Redis (verified within ${(performance.now() - settledAt).toFixed(0)} ms)`);
 
-  // The subscriber reconnects on its own schedule, which a busy machine stretches: wait for it.
+  // The subscriber reconnects on its own schedule (jittered, doubling backoff), which a busy
+  // machine stretches: a clean-clone CI run on a loaded box took over 10 s. The deadline is a
+  // generous bound for "it does reconnect", not a timing claim.
   const metrics = async () => (await fetch(`http://127.0.0.1:${a.app.adminPort}/metrics`)).text();
   await expect
-    .poll(metrics, { timeout: 10_000, message: "replica A reloaded after its subscriber was cut" })
+    .poll(metrics, { timeout: 30_000, message: "replica A reloaded after its subscriber was cut" })
     .toMatch(/palisade_response_sync_total\{map="quarantines",event="resync:reconnect"\} [1-9]/);
-});
+}, 60_000);
