@@ -72,7 +72,9 @@ describe("two workers on one port sharing Redis", { timeout: 180_000 }, () => {
   beforeAll(async () => {
     redis = await startRedisServer();
     pod = serve(["--workers", "2", "--grpc-port", "0", "--admin-port", "0", "--challenge-port", "0"], { REDIS_URL: redis.url, PALISADE_WARM_UP_DECISIONS: "50" });
-    await until(() => pod.lines.some((line) => line.msg === "palisade workers ready"), 120_000);
+    // The primary hears "ready" over IPC, and a worker's own log line travels through a pipe: it
+    // may arrive after the primary's, so wait for both.
+    await until(() => pod.lines.some((line) => line.msg === "palisade workers ready") && pod.lines.filter((line) => line.msg === "palisade ready").length >= 2, 120_000);
     const ready = pod.lines.filter((line) => line.msg === "palisade ready");
     expect(new Set(ready.map((line) => line.worker))).toEqual(new Set([1, 2]));
     expect(new Set(ready.map((line) => line.pid)).size).toBe(2);
