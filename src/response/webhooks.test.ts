@@ -2,23 +2,13 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ResponseEvent } from "./events.js";
 import type { Quarantine } from "./quarantine-record.js";
+import { sampleQuarantine } from "../../test/support/response.js";
 import { auditRecordOf } from "./audit.js";
 import { signature, SIGNATURE_HEADER, webhookPayload, webhookPayloadOfRecord, Webhooks, type DeliveryResult, type WebhookSender } from "./webhooks.js";
 
 const SECRET = Buffer.from("webhook-secret-0123456789abcdef0123456789");
 
-const quarantine: Quarantine = {
-  id: "q-1",
-  scope: "ip",
-  subject: "pseudonym",
-  rule: "trap",
-  policyVersion: "v1",
-  reasons: [{ code: "velocity.ip", value: 12, threshold: 10, weight: 40 }],
-  startMs: Date.UTC(2026, 10, 24, 9),
-  expiresMs: Date.UTC(2026, 10, 24, 9, 15),
-  offence: 1,
-  actor: "system",
-};
+const quarantine: Quarantine = sampleQuarantine;
 const created: ResponseEvent = { type: "quarantine.created", quarantine, shared: true };
 const lifted: ResponseEvent = { type: "quarantine.lifted", quarantine, actor: "token:alice", how: "id" };
 

@@ -7,12 +7,27 @@ import type { PipelineResult } from "../../src/pipeline/pipeline.js";
 import type { Pseudonymiser } from "../../src/privacy/pseudonymiser.js";
 import type { ResponseEngine, ResponseObserver } from "../../src/response/engine.js";
 import type { ResponseEvent } from "../../src/response/events.js";
+import type { Quarantine } from "../../src/response/quarantine-record.js";
 import { MemoryStore } from "../../src/state/memory-store.js";
 import { MemorySharedBackend, type SharedBackend } from "../../src/state/shared-backend.js";
 import type { Store } from "../../src/state/store.js";
 import { testDecisionCore } from "./decision-core.js";
 
 export const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+/** A quarantine record for unit tests of what is made of one (webhooks, audit records). */
+export const sampleQuarantine: Quarantine = {
+  id: "q-1",
+  scope: "ip",
+  subject: "pseudonym",
+  rule: "trap",
+  policyVersion: "v1",
+  reasons: [{ code: "velocity.ip", value: 12, threshold: 10, weight: 40 }],
+  startMs: Date.UTC(2026, 10, 24, 9),
+  expiresMs: Date.UTC(2026, 10, 24, 9, 15),
+  offence: 1,
+  actor: "system",
+};
 
 /**
  * A policy for response tests: `/trap` quarantines the IP (for a minute, `/brief` for a
