@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { engineHarness, responsePolicy, type EngineHarness } from "../../test/support/response.js";
 import { ResponseError } from "./errors.js";
 
@@ -34,11 +34,22 @@ describe("rule disable and enable", () => {
   });
 
   it("lapses at its expiry", async () => {
-    h = await engineHarness();
-    h.clock.now = Date.now();
-    await h.engine.controls.disableRule("deny", { ...alice, forMs: 50 });
-    expect((await h.check("/deny", "192.0.2.2")).decision.action).toBe("allow");
-    await expect.poll(() => h.source.current().version, { timeout: 2000 }).toBe("v1");
+    // The replicated copy expires entries on its own monotonic clock and prune timer: both fake
+    // here, so the test steps time instead of waiting for it (setTimeout stays real).
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval", "performance"] });
+    try {
+      h = await engineHarness();
+      await h.engine.controls.disableRule("deny", { ...alice, forMs: 60_000 });
+      const disabled = h.source.current().version;
+      await vi.advanceTimersByTimeAsync(59_000);
+      expect(h.source.current().version).toBe(disabled);
+      expect((await h.check("/deny", "192.0.2.2")).decision.action).toBe("allow");
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(h.source.current().version).toBe("v1");
+      expect((await h.check("/deny", "192.0.2.2")).decision.action).toBe("block");
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
