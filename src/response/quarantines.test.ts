@@ -3,7 +3,18 @@ import { engineHarness, responsePolicy, type EngineHarness } from "../../test/su
 import { MemorySharedBackend, type SharedBackend } from "../state/shared-backend.js";
 import type { SharedMapStore } from "../state/shared-map.js";
 import { StoreUnavailableError } from "../state/store.js";
-import { quarantineDurationMs } from "./quarantine-record.js";
+import type { Decision } from "../domain/decision.js";
+import type { NormalisedRequest } from "../domain/request.js";
+import type { CompiledPolicy } from "../policy/compile.js";
+import { MemoryStore } from "../state/memory-store.js";
+import { ReplicatedMap } from "../state/replicated-map.js";
+import type { Store } from "../state/store.js";
+import { quiet, sampleDecision } from "../../test/support/response.js";
+import { AuditTrail } from "./audit.js";
+import { ResponseError } from "./errors.js";
+import { ResponseEvents, type ResponseEvent } from "./events.js";
+import { decodeQuarantine, quarantineDurationMs, type Quarantine } from "./quarantine-record.js";
+import { Quarantines } from "./quarantines.js";
 
 const escalation = { factor: 2, maxMs: 60 * 60_000, memoryMs: 7 * 86_400_000 };
 const MINUTE = 60_000;
@@ -83,12 +94,17 @@ describe("quarantines through the pipeline (one replica, memory)", () => {
 
   it("drops its provisional copy when the slow write finds another replica's quarantine", async () => {
     const theirs = JSON.stringify({ id: "q-theirs", scope: "ip", subject: "x", rule: "trap", policyVersion: "v1", reasons: [], startMs: 0, expiresMs: 1, offence: 1, actor: "system" });
-    // The write answers late that someone else got there first, and their announcement is lost.
-    const lateLoss = () => new Promise<never>((resolve) => setTimeout(() => resolve({ created: false, value: theirs, epoch: "e", seq: 1 } as never), 60));
+    // The write answers late (once the Check has been answered) that someone else got there
+    // first, and their announcement is lost.
+    let answer: (value: never) => void = () => {};
+    const lateLoss = () => new Promise<never>((resolve) => (answer = resolve));
     h = await engineHarness(undefined, { backend: quarantinesWith({ putIfAbsent: lateLoss }), budgetMs: 10 });
     expect((await h.check("/trap", "192.0.2.6")).decision.action).toBe("quarantine");
     expect(h.engine.quarantines.list()).toHaveLength(1); // the provisional copy
-    await expect.poll(() => h.engine.quarantines.list()).toEqual([]);
+    answer({ created: false, value: theirs, epoch: "e", seq: 1 } as never);
+    // Everything after the answer is promise callbacks: one turn of the event loop runs them all.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(h.engine.quarantines.list()).toEqual([]);
   });
 });
 
@@ -116,3 +132,124 @@ function quarantinesWith(overrides: Partial<SharedMapStore>): SharedBackend {
     },
   };
 }
+
+describe("Quarantines over a replicated memory map", () => {
+  const T0 = Date.UTC(2026, 10, 24, 9);
+  const policy = {
+    rules: [{ id: "trap", retryAfterMs: 60_000 }],
+    response: { quarantine: { durationMs: 15 * MINUTE, escalation: { factor: 2, maxMs: 60 * MINUTE, memoryMs: 86_400_000 } } },
+  } as unknown as CompiledPolicy;
+  const decision = (extra: Partial<Decision> = {}): Decision => sampleDecision({ action: "quarantine", risk: 80, rule: "trap", reasons: [{ code: "probe.path", value: 1, weight: 80 }], ...extra });
+  const request = (timeMs = T0, ids: Partial<NormalisedRequest> = { ipId: "ip-p" }) => ({ ...ids, timeMs }) as NormalisedRequest;
+  const maps: ReplicatedMap<Quarantine>[] = [];
+  afterEach(async () => {
+    await Promise.all(maps.splice(0).map((m) => m.stop()));
+  });
+
+  async function quarantines(store: Store = new MemoryStore()) {
+    const clock = { now: T0 };
+    const backend = new MemorySharedBackend({ clock: () => clock.now });
+    const map = new ReplicatedMap({ store: backend.map("quarantines"), decode: decodeQuarantine, clock: () => clock.now });
+    maps.push(map);
+    await map.start();
+    const events = new ResponseEvents({ clock: () => clock.now });
+    const seen: ResponseEvent[] = [];
+    events.on((event) => seen.push(event));
+    const audit = new AuditTrail(backend.audit, () => ({ maxAgeMs: 86_400_000, maxEntries: 1_000 }), () => {});
+    const q = new Quarantines({ map, store, events, audited: (e, at, id) => audit.audited(e, at, id), log: quiet, clock: () => clock.now, budgetMs: 1_000 });
+    return { q, clock, seen, audit };
+  }
+
+  it("imposes a rule's quarantine for the rule's retryAfter, with where it came from", async () => {
+    const { q, seen } = await quarantines();
+    const made = await q.impose(decision(), request(), policy);
+    expect(made).toEqual({
+      id: expect.stringMatching(/^q-[0-9a-f-]{36}$/),
+      scope: "ip",
+      subject: "ip-p",
+      rule: "trap",
+      policyVersion: "v1",
+      reasons: decision().reasons,
+      decisionId: "d-1",
+      endpoint: "login",
+      startMs: T0,
+      expiresMs: T0 + 60_000,
+      offence: 1,
+      actor: "system",
+    });
+    expect(seen).toEqual([{ type: "quarantine.created", quarantine: made, shared: true }]);
+    // The same client again: the quarantine in force, not a second one.
+    expect(await q.impose(decision({ decisionId: "d-2" }), request(T0 + 1_000), policy)).toEqual(made);
+    expect(seen).toHaveLength(1);
+    expect(q.byId(made!.id)!.value).toEqual(made);
+    expect(q.byId("q-none")).toBeUndefined();
+  });
+
+  it("makes one quarantine of two at once, takes the policy's duration for a rule it does not know, and ip for no scope", async () => {
+    const { q, seen } = await quarantines();
+    const [a, b] = await Promise.all([q.impose(decision({ rule: "other", scope: undefined }), request(), policy), q.impose(decision({ rule: "other", scope: undefined }), request(), policy)]);
+    expect(a!.id).toBe(b!.id);
+    expect(a).toMatchObject({ scope: "ip", rule: "other", expiresMs: T0 + 15 * MINUTE });
+    expect(seen).toHaveLength(1);
+    expect(await q.impose(decision({ scope: "username" }), request(), policy)).toBeUndefined();
+    expect(await q.impose(decision({ rule: undefined }), request(T0, { ipId: "ip-2" }), policy)).toMatchObject({ rule: "" });
+  });
+
+  it("escalates an offence in another ten-second slot, counts one slot once, and starts at 1 without the store", async () => {
+    const { q, clock } = await quarantines();
+    const first = (await q.impose(decision(), request(), policy))!;
+    expect(await q.lift(q.list()[0]!, "token:a", undefined, "id")).toBe(true);
+    clock.now = T0 + 5_000;
+    const sameSlot = (await q.impose(decision(), request(T0 + 5_000), policy))!;
+    expect(sameSlot).toMatchObject({ offence: 1, expiresMs: T0 + 5_000 + 60_000 });
+    expect(sameSlot.id).not.toBe(first.id);
+    await q.lift(q.list()[0]!, "token:a", undefined, "id");
+    clock.now = T0 + 10_000;
+    expect(await q.impose(decision(), request(T0 + 10_000), policy)).toMatchObject({ offence: 2, expiresMs: T0 + 10_000 + 120_000 });
+
+    const down = await quarantines({ apply: () => Promise.reject(new Error("store away")) } as unknown as Store);
+    expect(await down.q.impose(decision(), request(), policy)).toMatchObject({ offence: 1 });
+  });
+
+  it("finds the longest-lasting quarantine over the request's scopes, and none once expired", async () => {
+    const { q } = await quarantines();
+    await q.imposeByHand({ scope: "ip", subject: "ip-p", durationMs: 60_000, actor: "token:a", policyVersion: "v1" });
+    const long = await q.imposeByHand({ scope: "username", subject: "user-p", durationMs: 120_000, actor: "token:a", policyVersion: "v1" });
+    const both = { ipId: "ip-p", usernameId: "user-p" };
+    expect(q.find(request(T0, both))!.id).toBe(long.id);
+    expect(q.find(request(T0, { ipId: "ip-p" }))!.scope).toBe("ip");
+    expect(q.find(request(T0 + 60_000, { ipId: "ip-p" }))).toBeUndefined();
+    expect(q.find(request(T0 + 119_999, both))!.id).toBe(long.id);
+    expect(q.find(request(T0, { ipId: "ip-other" }))).toBeUndefined();
+  });
+
+  it("imposes by hand once per client, refusing a second with the one in force, and answers a repeated write with the first", async () => {
+    const { q, seen, audit } = await quarantines();
+    const manual = { scope: "username" as const, subject: "user-p", durationMs: 30 * MINUTE, actor: "token:alice", reason: "fraud report", policyVersion: "v1" };
+    const made = await q.imposeByHand(manual, { key: "k-1" });
+    expect(made).toMatchObject({ scope: "username", subject: "user-p", rule: "", reasons: [], startMs: T0, expiresMs: T0 + 30 * MINUTE, offence: 1, actor: "token:alice", reason: "fraud report", policyVersion: "v1" });
+    expect(seen).toEqual([{ type: "quarantine.created", quarantine: made, shared: true }]);
+    expect(await q.imposeByHand(manual, { key: "k-1" })).toEqual(made);
+    expect(seen).toHaveLength(1);
+    const refused = (await q.imposeByHand({ ...manual, reason: undefined }).catch((e: unknown) => e)) as ResponseError;
+    expect(refused).toBeInstanceOf(ResponseError);
+    expect(refused.code).toBe("conflict");
+    expect(refused.message).toBe(`already quarantined on this scope (${made.id}, until 2026-11-24T09:30:00.000Z); lift that one first to replace it`);
+    const { records } = await audit.query({ limit: 10, newestFirst: false });
+    expect(records.map((r) => [r.action, r.actor, r.detail?.reason])).toEqual([["quarantine.created", "token:alice", "fraud report"]]);
+    const plain = await q.imposeByHand({ ...manual, subject: "user-2", reason: undefined });
+    expect(plain).not.toHaveProperty("reason");
+  });
+
+  it("lifts a quarantine once, announcing who and why", async () => {
+    const { q, seen } = await quarantines();
+    const made = await q.imposeByHand({ scope: "ip", subject: "ip-p", durationMs: 60_000, actor: "token:a", policyVersion: "v1" });
+    const entry = q.list()[0]!;
+    expect(await q.lift(entry, "token:bob", "customer called", "bulk", { key: "lift-1" })).toBe(true);
+    expect(seen.at(-1)).toEqual({ type: "quarantine.lifted", quarantine: made, actor: "token:bob", reason: "customer called", how: "bulk" });
+    expect(q.list()).toEqual([]);
+    expect(await q.lift(entry, "token:bob", "customer called", "bulk", { key: "lift-1" })).toBe(true);
+    expect(await q.lift(entry, "token:carol", undefined, "id")).toBe(false);
+    expect(seen.filter((e) => e.type === "quarantine.lifted")).toHaveLength(1);
+  });
+});

@@ -6,7 +6,7 @@ import { ResponseEvents, type ResponseEvent } from "./events.js";
 import { FlaggedDecisions, isFlagged } from "./flagged.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledPolicy } from "../policy/compile.js";
-import { sampleQuarantine } from "../../test/support/response.js";
+import { sampleDecision, sampleQuarantine } from "../../test/support/response.js";
 import type { Quarantine } from "./quarantine-record.js";
 import type { Quarantines } from "./quarantines.js";
 import { Responder } from "./responder.js";
@@ -146,20 +146,7 @@ describe("Responder without the pipeline", () => {
       { id: "deny", scope: "ip" },
     ],
   } as unknown as CompiledPolicy;
-  const decision = (action: Decision["action"], extra: Partial<Decision> = {}): Decision => ({
-    decisionId: "d-pipeline",
-    action,
-    risk: 50,
-    rule: "deny",
-    scope: "ip",
-    reasons: [{ code: "list.bad", value: 1, weight: 50 }],
-    policyVersion: "v1",
-    degraded: false,
-    shadowed: [],
-    eventTimeMs: T0,
-    endpoint: "login",
-    ...extra,
-  });
+  const decision = (action: Decision["action"], extra: Partial<Decision> = {}): Decision => sampleDecision({ decisionId: "d-pipeline", action, ...extra });
 
   function responder(options: { found?: Quarantine; impose?: () => Promise<Quarantine | undefined> } = {}) {
     const events = new ResponseEvents();

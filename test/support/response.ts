@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Decision } from "../../src/domain/decision.js";
 import type { HttpAttributes } from "../../src/domain/request.js";
 import type { PolicySource } from "../../src/policy/policy-source.js";
 import type { PipelineResult } from "../../src/pipeline/pipeline.js";
@@ -14,6 +15,22 @@ import type { Store } from "../../src/state/store.js";
 import { testDecisionCore } from "./decision-core.js";
 
 export const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+/** A decision for unit tests of what the engine does with one: a block by rule deny on the ip. */
+export const sampleDecision = (extra: Partial<Decision> = {}): Decision => ({
+  decisionId: "d-1",
+  action: "block",
+  risk: 50,
+  rule: "deny",
+  scope: "ip",
+  reasons: [{ code: "list.bad", value: 1, weight: 50 }],
+  policyVersion: "v1",
+  degraded: false,
+  shadowed: [],
+  eventTimeMs: Date.UTC(2026, 10, 24, 9),
+  endpoint: "login",
+  ...extra,
+});
 
 /** A quarantine record for unit tests of what is made of one (webhooks, audit records). */
 export const sampleQuarantine: Quarantine = {
