@@ -384,4 +384,54 @@ describe("posture report", () => {
     expect(familyWords("site")).toBe("site-wide surges");
     expect(familyWords("new_family_name")).toBe("new family name");
   });
+
+  it("adds a kind, rule or endpoint up over buckets, folds a rule's actions, and keeps the top eight", async () => {
+    const buckets: StatsBucket[] = [
+      { startMs: at(0), counts: { n: 30, "a:allow": 0, "a:block": 30, "f:bot": 3, "f:velocity": 4, "r:b:block": 5, "r:a:block": 3, "i:search": 1, "i:login": 1, "e:login:m": 2 } },
+      { startMs: at(1), counts: { n: 1, "a:allow": 1, "f:bot": 2, "r:a:challenge": 3, ...Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`s:trial-${i}:block`, 9 - i])) } },
+    ];
+    const report = await sources(buckets, []).report(at(0), at(10));
+    expect(section(report, "families").chart).toMatchObject({ labels: ["automated clients", "request floods"], series: [{ values: [5, 4] }] });
+    // a's block and challenge fold to 6, above b's 5, though each of a's alone is below it.
+    expect(section(report, "rules").chart).toMatchObject({ labels: ["a", "b"], series: [{ values: [6, 5] }] });
+    const shadow = section(report, "shadow").chart;
+    expect(shadow.kind === "bars" && shadow.labels).toEqual(Array.from({ length: 8 }, (_, i) => `trial-${i}:block`));
+    const rules = Array.from({ length: 9 }, (_, i) => [`r:rule-${i}:block`, 20 - i]);
+    const many = await sources([{ startMs: at(0), counts: { n: 1, ...Object.fromEntries(rules) } }], []).report(at(0), at(10));
+    expect(section(many, "rules").chart).toMatchObject({ labels: Array.from({ length: 8 }, (_, i) => `rule-${i}`) });
+    // Endpoints of an incident are listed by name, whichever surged first.
+    expect(report.incidents[0]!.endpoints).toEqual(["login", "search"]);
+    expect((await sources([{ startMs: at(0), counts: { n: 1, "i:search": 1 } }, { startMs: at(1), counts: { n: 1, "i:login": 1 } }], []).report(at(0), at(10))).incidents[0]!.endpoints).toEqual(["login", "search"]);
+    expect(section(report, "accounts").sentence).toBe("2 sign-in attempts from attacking clients were stopped or slowed before they could take over an account.");
+  });
+
+  it("counts accounts protected by quarantines and blocks on usernames only", async () => {
+    const records = [
+      record(1, "shadow.would_have", { scope: "username", subject: "u-shadow" }),
+      record(1, "enforcement.block", { scope: "ip", subject: "ip-1" }),
+      record(1, "enforcement.block", { scope: "username", subject: "u-1" }),
+      record(1, "enforcement.block", { scope: "username", subject: "u-2" }),
+      record(1, "quarantine.created", { scope: "username" }),
+    ];
+    expect((await sources([], records).report(at(0), at(10))).headline.accountsProtected).toBe(2);
+  });
+
+  it("puts a record in the bucket it falls in, first and last included, none outside", async () => {
+    const records = [record(-1, "quarantine.created"), record(0, "quarantine.created"), record(10, "quarantine.created"), record(11, "quarantine.created"), record(10, "quarantine.lifted")];
+    const report = await sources([], records).report(at(0), at(10));
+    expect(values(section(report, "quarantines").chart)).toEqual({ made: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], "lifted by an analyst": [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1] });
+    expect(section(report, "quarantines").chart).toMatchObject({ stacked: false });
+  });
+
+  it("draws at most 800 bars however long the period", async () => {
+    const report = await sources([], []).report(at(0), at(60 * 24 * 40));
+    const traffic = section(report, "traffic").chart;
+    expect(traffic.kind === "bars" && traffic.labels.length).toBe(800);
+  });
+
+  it("gives a share of exactly one in a hundred to one decimal, below it to two", async () => {
+    const share = async (n: number) => (await sources([{ startMs: at(0), counts: { n, "a:allow": n - 1 } }], []).report(at(0), at(10))).sections[0]!.sentence;
+    expect(await share(100)).toMatch(/\(1\.0%\)\.$/);
+    expect(await share(101)).toMatch(/\(0\.99%\)\.$/);
+  });
 });
