@@ -98,7 +98,7 @@ describe("audit records of events", () => {
   });
 
   it("records blocks, shadow matches and challenges as the system's, and no anomaly", () => {
-    const enforcement = { rule: "deny", scope: "ip" as const, subject: "p", reasons: [{ code: "list.bad", value: 1 }], policyVersion: "v1", decisionId: "d", endpoint: "login" };
+    const enforcement = { rule: "deny", scope: "ip" as const, subject: "p", reasons: [{ code: "list.bad", value: 1, weight: 0 }], policyVersion: "v1", decisionId: "d", endpoint: "login" };
     expect(recordOf({ type: "enforcement.block", ...enforcement })).toEqual({ time, action: "enforcement.block", actor: "system", scope: "ip", subject: "p", rule: "deny", policyVersion: "v1", rationale: enforcement.reasons, detail: { decisionId: "d", endpoint: "login" } });
     expect(recordOf({ type: "shadow.would_have", action: "quarantine", ...enforcement })).toMatchObject({ action: "shadow.would_have", detail: { decisionId: "d", endpoint: "login", wouldHave: "quarantine" } });
     expect(recordOf({ type: "challenge.solved", level: 2, solveMs: 300, network: "198.51.100.0/24", endpointClass: "login", decisionId: "d" })).toEqual({

@@ -13,7 +13,7 @@ const request = (ids: Partial<NormalisedRequest>) => ids as NormalisedRequest;
 /** What the Check's batch would read: each op of the plan applied to the store, then evaluated. */
 async function reliefSignals(store: MemoryStore, ids: Partial<NormalisedRequest>, nowMs: number) {
   const plan = planRelief(request(ids));
-  const results = await Promise.all(plan.ops.map(({ entity, op }) => store.apply(entity, [op], nowMs).then(([r]) => r)));
+  const results = await Promise.all(plan.ops.map(({ entity, op }) => store.apply(entity, [op], nowMs).then(([r]) => r ?? 0)));
   return plan.evaluate(results).map((s) => `${s.code} ${s.detail}`);
 }
 
@@ -72,7 +72,7 @@ describe("friction relief", () => {
       { level: 1, risk: 0, attempts: 1, rounds: 1 },
       { level: 2, risk: 60, attempts: 1, rounds: 1 },
     ];
-    const pow = { wwwAuthenticate: "Palisade", proofOfWork: { path: "/c", expiresMs: 1, passMs: 1, levels, bindHeaders: [], replayWeight: 0 } } as CompiledChallenge;
+    const pow = { wwwAuthenticate: "Palisade", proofOfWork: { path: "/c", expiresMs: 1, passMs: 1, levels, bindHeaders: [], replayWeight: 0 } } as unknown as CompiledChallenge;
     const passed = (level: number, risk: number) => decision("challenge", [], { risk, reasons: [{ code: "challenge.passed", value: level, weight: 0 }] });
     expect(waiveFriction(passed(1, 59), pow).action).toBe("allow");
     expect(waiveFriction(passed(1, 60), pow).action).toBe("challenge");
