@@ -53,6 +53,48 @@ describe("rule disable and enable", () => {
   });
 });
 
+describe("control requests at their edges", () => {
+  it("takes a duration up to the policy's limit, refuses one longer and numbers that are not finite, and says why", async () => {
+    h = await engineHarness();
+    const thirtyDays = 30 * 86_400_000;
+    await expect(h.engine.controls.disableRule("deny", { ...alice, forMs: thirtyDays + 1 })).rejects.toThrow("an override lasts at most 2592000s (spec.response.overrides.maxDuration)");
+    const control = await h.engine.controls.disableRule("deny", { ...alice, forMs: thirtyDays });
+    expect(control.untilMs - control.atMs).toBe(thirtyDays);
+    // Without a duration, the policy's longest.
+    expect((await h.engine.controls.disableRule("trap", alice)).untilMs).toBe(h.clock.now + thirtyDays);
+    for (const value of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      await expect(h.engine.controls.overrideThreshold("endpoints/search/velocity/ip/threshold", value, alice)).rejects.toThrow("value must be a finite number");
+    }
+    await expect(h.engine.controls.disableRule("nope", alice)).rejects.toThrow('no rule "nope" in the policy in force');
+    await expect(h.engine.controls.enableRule("step", alice)).rejects.toThrow('rule "step" is not disabled');
+    await expect(h.engine.controls.clearThreshold("a/b", alice)).rejects.toThrow('no override at "a/b"');
+    await expect(h.engine.controls.clearRollback(alice)).rejects.toThrow("no rollback is in force");
+    await expect(h.engine.controls.rollback("v9", alice)).rejects.toThrow('no kept policy version "v9" (GET /v1/policy/versions lists them)');
+    await expect(h.engine.controls.overrideThreshold("endpoints/nope/x", 1, alice)).rejects.toThrow('no number at "endpoints/nope/x" in the policy in force');
+  });
+
+  it("records the version in force after a change that replaces an earlier one, and announces a repeated write once", async () => {
+    h = await engineHarness();
+    const path = "endpoints/search/velocity/ip/threshold";
+    await h.engine.controls.overrideThreshold(path, 2, alice);
+    await h.engine.controls.overrideThreshold(path, 3, alice);
+    expect(h.engine.controls.list()).toHaveLength(1);
+    expect(h.events.at(-1)).toMatchObject({ type: "threshold.overridden", value: 3, previous: 100, policyVersion: h.source.current().version });
+    await h.engine.controls.disableRule("deny", alice);
+    await h.engine.controls.clearThreshold(path, alice);
+    expect(h.events.at(-1)).toMatchObject({ type: "threshold.cleared", path, policyVersion: h.source.current().version });
+    await h.engine.controls.enableRule("deny", alice);
+    expect(h.events.at(-1)).toMatchObject({ type: "rule.enabled", policyVersion: "v1" });
+
+    const id = { key: "same-request" };
+    await h.engine.controls.disableRule("trap", { ...alice, id });
+    await h.engine.controls.disableRule("trap", { ...alice, id });
+    expect(h.events.filter((e) => e.type === "rule.disabled" && e.rule === "trap")).toHaveLength(1);
+    await h.engine.controls.enableRule("trap", { ...alice, id: { key: "enable-once" } });
+    expect(h.events.filter((e) => e.type === "rule.enabled" && e.rule === "trap")).toHaveLength(1);
+  });
+});
+
 describe("threshold overrides", () => {
   it("replaces a number, validated like the file, and clears again", async () => {
     h = await engineHarness();
