@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Decision } from "../domain/decision.js";
 import { MemoryDecisionRecordStore, type DecisionRecordStore } from "../state/decision-records.js";
 import { StoreUnavailableError } from "../state/store.js";
-import { DecisionRecords, recordAddressOf } from "./decision-records.js";
+import { DecisionRecords, isRecorded, recordAddressOf } from "./decision-records.js";
 
 const quiet = { info() {}, warn() {}, error() {} };
 const T0 = Date.UTC(2026, 10, 24, 9, 0, 0);
@@ -124,5 +124,54 @@ describe("decision records", () => {
     down = false;
     await records.flush();
     expect((await records.find(id))?.count).toBe(2);
+  });
+
+  it("records every action but allow", () => {
+    expect(["allow", "step_up", "challenge", "throttle", "quarantine", "block"].map((a) => isRecorded(a as Decision["action"]))).toEqual([false, true, true, true, true, true]);
+  });
+
+  it("lists the records of a range that match, as the API shows them, newest first", async () => {
+    now = T0 + 5_000;
+    const { records } = harness();
+    records.record(throttle({ degraded: true }), "ip:a", "192.0.2.0/24");
+    records.record(throttle({ action: "block", rule: "deny", endpoint: undefined }), "ip:b");
+    now = T0 + 65_000;
+    records.record(throttle(), "ip:c");
+    records.record(throttle(), "ip:c");
+    await records.flush();
+    const all = await records.list({ fromMs: T0, toMs: T0 + 120_000, limit: 10 });
+    expect(all[0]).toMatchObject({ subject: "ip:c", count: 2, minute: new Date(T0 + 60_000).toISOString() });
+    expect(all.map((r) => r.subject).sort()).toEqual(["ip:a", "ip:b", "ip:c"]);
+    const a = all.find((r) => r.subject === "ip:a")!;
+    expect(a).toEqual({
+      firstDecisionId: "raw-uuid",
+      action: "throttle",
+      rule: "burst",
+      scope: "ip",
+      subject: "ip:a",
+      network: "192.0.2.0/24",
+      endpoint: "login",
+      policyVersion: "v1",
+      risk: 40,
+      reasons: throttle().reasons,
+      degraded: true,
+      eventTime: new Date(T0).toISOString(),
+      first: new Date(T0 + 5_000).toISOString(),
+      last: new Date(T0 + 5_000).toISOString(),
+      minute: new Date(T0).toISOString(),
+      count: 1,
+      overflow: false,
+    });
+    const c = all.find((r) => r.subject === "ip:c")!;
+    expect(c).toMatchObject({ count: 2, first: new Date(T0 + 65_000).toISOString(), last: new Date(T0 + 65_000).toISOString(), degraded: false });
+    expect((await records.list({ fromMs: T0, toMs: T0 + 120_000, limit: 10, match: (r) => r.action === "block" })).map((r) => r.subject)).toEqual(["ip:b"]);
+    expect(await records.list({ fromMs: T0 + 120_000, toMs: T0 + 180_000, limit: 10 })).toEqual([]);
+  });
+
+  it("reads ids of recorded decisions only, and no minute past what a date can hold", () => {
+    expect(recordAddressOf(`d${(T0 / 60_000).toString(36)}-0123456789abcdef-0123456789ab-0123456789ab`)).toEqual({ minuteMs: T0, field: "0123456789abcdef", overflowField: "o0123456789ab" });
+    expect(recordAddressOf("dzzzzzzzzzzz-0123456789abcdef-0123456789ab-0123456789ab")).toBeUndefined();
+    expect(recordAddressOf("x1-0123456789abcdef-0123456789ab-0123456789ab")).toBeUndefined();
+    expect(recordAddressOf("d1-0123456789abcdef-0123456789ab-0123456789ab-extra")).toBeUndefined();
   });
 });
