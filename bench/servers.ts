@@ -26,6 +26,8 @@ export interface PalisadeOptions {
   workers?: number;
   /** false: not pinned to the servers' CPU (several workers need every core). */
   pin?: boolean;
+  /** Flags for node itself, before the script (e.g. V8's `--max-semi-space-size=16`). */
+  nodeArgs?: string[];
 }
 
 /**
@@ -48,6 +50,7 @@ export function startPalisadeProcess(redisUrl: string, options: PalisadeOptions 
       return entry.msg === "palisade workers ready" ? { ...ready[0]!, workerPids: ready.map((worker) => worker.pid) } : undefined;
     },
     options.pin ?? true,
+    options.nodeArgs ?? [],
   );
 }
 
@@ -61,10 +64,11 @@ function startProcess(
   cwd: string,
   ready: (line: string) => { grpcPort: number; adminPort?: number; workerPids?: number[] } | undefined,
   pin = true,
+  nodeFlags: readonly string[] = [],
 ): Promise<ServerProcess> {
   // BENCH_PROFILE=1 writes a CPU profile of each server (node --cpu-prof) for `Where is the time`.
   const profile = process.env.BENCH_PROFILE === "1" ? ["--cpu-prof", "--cpu-prof-dir=bench/results/profiles"] : [];
-  const nodeArgs = [...profile, "--import", "tsx", ...args];
+  const nodeArgs = [...profile, ...nodeFlags, "--import", "tsx", ...args];
   const [command, commandArgs] = pin ? pinnedCommand(process.execPath, nodeArgs) : [process.execPath, nodeArgs];
   const child: ChildProcess = spawn(command, commandArgs, {
     cwd,
