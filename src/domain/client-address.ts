@@ -27,11 +27,20 @@ export function parseAddress(text: string | undefined): ParsedAddress | undefine
   return { ip, address };
 }
 
-/** The network the address belongs to, e.g. 203.0.113.0/24 or 2001:db8:1::/48. Subnets stay in clear. */
+/**
+ * The network the address belongs to, e.g. 203.0.113.0/24 or 2001:db8:1::/48. Subnets stay in
+ * clear. Masks the parsed address's bytes (called for every Check: re-parsing a CIDR text was
+ * about 1% of a served Check); a prefix outside the family's range is an error, as before.
+ */
 export function subnetOf(parsed: ParsedAddress, prefixV4: number, prefixV6: number): string {
-  const prefix = parsed.address.kind() === "ipv4" ? prefixV4 : prefixV6;
-  const network = parsed.address.kind() === "ipv4"
-    ? ipaddr.IPv4.networkAddressFromCIDR(`${parsed.ip}/${prefix}`).toString()
-    : ipaddr.IPv6.networkAddressFromCIDR(`${parsed.ip}/${prefix}`).toRFC5952String();
-  return `${network}/${prefix}`;
+  const v4 = parsed.address.kind() === "ipv4";
+  const prefix = v4 ? prefixV4 : prefixV6;
+  const bytes = parsed.address.toByteArray();
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > bytes.length * 8) throw new Error(`ipaddr: invalid prefix length ${prefix}`);
+  for (let i = 0; i < bytes.length; i++) {
+    const kept = Math.min(8, Math.max(0, prefix - 8 * i));
+    bytes[i] = bytes[i]! & ((0xff00 >> kept) & 0xff);
+  }
+  const network = ipaddr.fromByteArray(bytes);
+  return `${v4 ? network.toString() : (network as ipaddr.IPv6).toRFC5952String()}/${prefix}`;
 }
