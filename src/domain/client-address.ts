@@ -18,13 +18,24 @@ export function parseAddress(text: string | undefined): ParsedAddress | undefine
   if (bracketed) candidate = bracketed[1]!;
   else if (/^\d{1,3}(\.\d{1,3}){3}:\d+$/.test(candidate)) candidate = candidate.slice(0, candidate.lastIndexOf(":"));
   candidate = candidate.replace(/%.*$/, "");
-  if (candidate.length > 64 || !ipaddr.isValid(candidate)) return undefined;
-  let address: ipaddr.IPv4 | ipaddr.IPv6 = ipaddr.parse(candidate);
+  if (candidate.length > 64) return undefined;
+  let address = parseEither(candidate);
+  if (address === undefined) return undefined;
   if (address.kind() === "ipv6" && (address as ipaddr.IPv6).isIPv4MappedAddress()) {
     address = (address as ipaddr.IPv6).toIPv4Address();
   }
   const ip = address.kind() === "ipv4" ? address.toString() : (address as ipaddr.IPv6).toRFC5952String();
   return { ip, address };
+}
+
+/**
+ * ipaddr.isValid then ipaddr.parse, with the same answers, for the address of every Check: those
+ * try IPv6 first, which throws for every IPv4 address, and parse it up to three times. An IPv6
+ * address always has a colon and an IPv4 form of ipaddr's never does, so the colon picks the family.
+ */
+function parseEither(candidate: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  if (candidate.includes(":")) return ipaddr.IPv6.isValid(candidate) ? ipaddr.IPv6.parse(candidate) : undefined;
+  return ipaddr.IPv4.isValid(candidate) ? ipaddr.IPv4.parse(candidate) : undefined;
 }
 
 /**
