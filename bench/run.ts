@@ -15,7 +15,6 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { startRedisServer } from "../test/helpers/redis-server.js";
 import { referenceMissing, startReference } from "../test/support/envoy-ratelimit-reference.js";
 import { repoRoot } from "../test/support/policies.js";
 import { closedLoop, interleaved, round, sequentialLatencies, type LoadResult } from "./load.js";
@@ -24,8 +23,8 @@ import { measureReplaySpeed } from "./replay-speed.js";
 import { measureWorkers } from "./workers.js";
 import { commandStats, diffStats } from "./redis-stats.js";
 import { upstreamAuthzClient } from "./noop.js";
-import { PINNING, pinnedCommand, pinProcess } from "./pin.js";
-import { startNoopProcess, startPalisadeProcess, type ServerProcess } from "./servers.js";
+import { PINNING, pinnedCommand } from "./pin.js";
+import { startNoopProcess, startPalisadeProcess, startPinnedRedis, type ServerProcess } from "./servers.js";
 import { storefrontRateLimitRequest, storefrontRequest } from "./traffic.js";
 import { envoyRateLimitClient } from "../test/support/envoy-ratelimit-client.js";
 
@@ -48,11 +47,8 @@ const PEER_RATELIMIT_DIR = join(repoRoot, "bench/peers/ratelimit");
 type Row = { name: string; result: LoadResult };
 
 async function main(): Promise<void> {
-  if (PINNING) pinProcess(process.pid, PINNING.client);
-  const redis = await startRedisServer();
-  const inspector = new Redis(redis.port, "127.0.0.1");
-  const redisPid = Number(/process_id:(\d+)/.exec(await inspector.info("server"))?.[1]);
-  if (PINNING) pinProcess(redisPid, PINNING.servers);
+  const redis = await startPinnedRedis();
+  const { inspector, pid: redisPid } = redis;
   const results: Record<string, unknown> = {
     machine: machine(),
     date: new Date().toISOString(),
@@ -124,7 +120,6 @@ async function main(): Promise<void> {
     if (PHASES.has("memory")) results.attackMemory = await measureAttackMemory(redis.url, { requests: Number(process.env.BENCH_ATTACK_REQUESTS ?? (quick ? 50_000 : 300_000)) });
     if (PHASES.has("replay")) results.replay = await measureReplaySpeed(quick ? 50_000 : 200_000);
   } finally {
-    inspector.disconnect();
     await redis.stop();
   }
   const file = `bench/results/${new Date().toISOString().replace(/[:.]/g, "-")}.json`;

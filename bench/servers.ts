@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { repoRoot } from "../test/support/policies.js";
-import { pinnedCommand } from "./pin.js";
+import { Redis } from "ioredis";
+import { startRedisServer } from "../test/helpers/redis-server.js";
+import { PINNING, pinnedCommand, pinProcess } from "./pin.js";
 
 export interface ServerProcess {
   grpcPort: number;
@@ -13,6 +15,37 @@ export interface ServerProcess {
   /** process.hrtime.bigint() when the server said it was ready. */
   readyAt: bigint;
   stop(): Promise<void>;
+}
+
+export interface BenchRedis {
+  url: string;
+  port: number;
+  pid: number;
+  /** A connection for INFO (command statistics). */
+  inspector: Redis;
+  stop(): Promise<void>;
+}
+
+/**
+ * The bench's own redis-server, pinned to the servers' CPU, with this process (the load
+ * generator) pinned to the other.
+ */
+export async function startPinnedRedis(): Promise<BenchRedis> {
+  if (PINNING) pinProcess(process.pid, PINNING.client);
+  const redis = await startRedisServer();
+  const inspector = new Redis(redis.port, "127.0.0.1");
+  const pid = Number(/process_id:(\d+)/.exec(await inspector.info("server"))?.[1]);
+  if (PINNING) pinProcess(pid, PINNING.servers);
+  return {
+    url: redis.url,
+    port: redis.port,
+    pid,
+    inspector,
+    stop: async () => {
+      inspector.disconnect();
+      await redis.stop();
+    },
+  };
 }
 
 export interface PalisadeOptions {
