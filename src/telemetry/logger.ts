@@ -76,8 +76,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   };
   // pino's default destination: an asynchronous SonicBoom on stdout, each line written from
   // libuv's thread pool. Kept on purpose: a synchronous one writes from the event loop, which then
-  // stops whenever the log reader falls behind (1,438 ms against 48 ms for this one, behind a
-  // reader paused for 2 s), while it cost a warm Check only about 4% less main-thread time.
+  // stops whenever the log reader falls behind (2,018 ms against 65 ms for this one, behind a
+  // reader paused for 2 s: bench/log-stall.ts), while it saved a warm Check about 4% of its
+  // main-thread time.
   // pino flushes what is still buffered when the process exits; a SIGKILL can lose the last lines.
   const destination = options.format === "pretty" ? prettyStream(options.destination) : options.destination;
   return redactChildBindings(destination ? pino(pinoOptions, destination) : pino(pinoOptions));
