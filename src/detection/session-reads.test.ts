@@ -79,6 +79,17 @@ describe("session.reads_without_assets", () => {
     expect([...app, ...cookieless, ...off].flat()).toEqual([]);
   });
 
+  it("does not count a prefetch as a read: the browser fetched the data ahead of need, nobody looks at it yet", () => {
+    const reads = new SessionReads();
+    const opsWith = (extra: [string, string][]) => {
+      const headers = new Map<string, string>([["user-agent", BROWSER], ["cookie", "sid=list"], ...extra]);
+      const request: NormalisedRequest = { method: "GET", path: "/api/v1/products/7", query: "", host: "", headers, headerShape: "browser", timeMs: T0, anomalies: [], ipId: "ip" };
+      return reads.plan(request, product, signals).plan.ops.length;
+    };
+    expect(opsWith([])).toBe(3);
+    expect([["sec-purpose", "prefetch;prerender"], ["sec-purpose", "prefetch"], ["purpose", "prefetch"], ["next-router-prefetch", "1"]].map((h) => opsWith([h as [string, string]]))).toEqual([0, 0, 0, 0]);
+  });
+
   it("forms a cohort of sessions sharing a header set and flags their first unfollowed read while most of its later reads are", async () => {
     const steps: Step[] = [...shopper];
     for (let bot = 0; bot < 5; bot++) {

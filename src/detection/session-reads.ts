@@ -67,7 +67,7 @@ export class SessionReads {
   plan(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals): SessionReadPlan {
     const cohorts = signals.cohorts;
     const config = cohorts?.sessionReads;
-    if (!cohorts || !config || !claimsBrowser(request)) return NOTHING;
+    if (!cohorts || !config || !claimsBrowser(request) || prefetch(request)) return NOTHING;
     const session = sessionKey(request, cohorts.sessionCookies);
     if (session === undefined) return NOTHING;
     const entity = `ck:${session}`;
@@ -194,6 +194,16 @@ class TwoBuckets {
     this.#current = 0;
     this.#bucket = bucket;
   }
+}
+
+/**
+ * A request the browser made ahead of need (`<link rel=prefetch>`, speculation rules: Chromium
+ * sends `Sec-Purpose: prefetch`, Firefox `Purpose: prefetch`; Next.js's router its own header).
+ * Nobody reads it yet, so no picture follows: it is neither a read nor an asset here.
+ */
+function prefetch(request: NormalisedRequest): boolean {
+  const purpose = `${request.headers.get("sec-purpose") ?? ""} ${request.headers.get("purpose") ?? ""}`;
+  return /prefetch|prerender/i.test(purpose) || request.headers.has("next-router-prefetch");
 }
 
 /**
