@@ -157,11 +157,6 @@ export class SessionReads {
     if (cohort === undefined) this.#cohorts.set(key, (cohort = { members: new Map(), reads: new TwoBuckets(), unfollowed: new TwoBuckets() }));
     return cohort;
   }
-
-  /** Reading cohorts tracked now (for the memory benchmark). */
-  size(): number {
-    return this.#cohorts.size;
-  }
 }
 
 /** One header set's reading on one endpoint: the sessions with unfollowed reads, its reads after a session's first, and how many of those were unfollowed. */
