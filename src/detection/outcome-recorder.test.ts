@@ -95,6 +95,14 @@ describe("login outcomes", () => {
     expect(r.summary().find((line) => line.startsWith("user:"))).toBe("user:user-1 login.ok+1");
   });
 
+  it("learns an imported earlier sign-in into the account's history only: no address, site or outcome count moves", async () => {
+    const r = recorder();
+    await r.outcomes.learnHistory(context({ country: "NZ" }), policy);
+    expect(r.summary()).toEqual(["user:user-1 login.ok+1 member.add hist.fp member.add hist.net member.add hist.cc"]);
+    expect(r.writes.every((w) => w.nowMs === T0)).toBe(true);
+    expect(r.recorded).toEqual([]);
+  });
+
   it("leaves alone what Palisade denied, what is not an outcome, and what is not a login", async () => {
     const r = recorder();
     r.recent.remember("denied", context({ allowed: false }));

@@ -1,4 +1,4 @@
-import { LEGIT } from "../../lines.js";
+import { LEGIT, LEGIT_NEW_ACCOUNT } from "../../lines.js";
 import { appClient, browserClient, crawlerClient, type ClientProfile } from "../clients.js";
 import type { LegitSettings, Scenario } from "../scenario.js";
 import type { Actor } from "../timeline.js";
@@ -29,9 +29,27 @@ function spikeFactor(scenario: Scenario, offsetMs: number): number {
 }
 
 /** Where a shopper is: at work behind the office NAT, on a phone (perhaps behind the carrier's CGNAT), or at home. */
-function shopperAddress(ctx: ActorContext, legit: LegitSettings, mobile: boolean, homeIp: string): string {
+function shopperAddress(ctx: ActorContext, legit: LegitSettings, mobile: boolean, user: WorldUser): string {
   if (mobile) return mobileAddress(ctx, legit);
-  return ctx.random.chance(legit.corporateShare) ? ctx.random.pick(ctx.world.corporateNats) : homeIp;
+  if (!ctx.random.chance(legit.corporateShare)) return user.homeIp;
+  const office = ctx.random.pick(ctx.world.corporateNats);
+  return returningAccount(user, legit) ? user.habits.office : office;
+}
+
+/** An account that signed in before the window (`legit.returningShare`), from its owner's own devices. */
+export function returningAccount(user: WorldUser, legit: LegitSettings): boolean {
+  return user.habits.rank < legit.returningShare;
+}
+
+/** `legit`, or `legit:new-account` for an account new to Palisade where the lab models returning ones. */
+function shopperLabel(user: WorldUser, legit: LegitSettings): string {
+  return legit.returningShare > 0 && !returningAccount(user, legit) ? LEGIT_NEW_ACCOUNT : LEGIT;
+}
+
+/** The person's own device for a returning account; a new one (drawn all the same, so the streams stay aligned) otherwise. */
+function deviceOf(user: WorldUser, legit: LegitSettings, drawn: ClientProfile): ClientProfile {
+  if (!returningAccount(user, legit)) return drawn;
+  return drawn.kind === "app" ? user.habits.app : drawn.kind === "mobile-web" ? user.habits.phone : user.habits.desktop;
 }
 
 function mobileAddress(ctx: ActorContext, legit: LegitSettings): string {
@@ -42,7 +60,8 @@ function mobileAddress(ctx: ActorContext, legit: LegitSettings): string {
 function* webSession(ctx: ActorContext, legit: LegitSettings, startMs: number, mobile: boolean): Actor {
   const { random, world } = ctx;
   const user = random.pick(world.users);
-  const visit = openVisit(ctx, browserClient(random, mobile), shopperAddress(ctx, legit, mobile, user.homeIp), LEGIT);
+  const client = deviceOf(user, legit, browserClient(random, mobile));
+  const visit = openVisit(ctx, client, shopperAddress(ctx, legit, mobile, user), shopperLabel(user, legit));
   const session = { ctx, visit, t: startMs };
   // The single-page app's shell: three files in quick succession, then the API.
   for (const file of SITE_SHELL) {
@@ -85,12 +104,12 @@ function* webLogin(session: SessionState, legit: LegitSettings, user: WorldUser,
 function* appSession(ctx: ActorContext, legit: LegitSettings, startMs: number): Actor {
   const { random, world } = ctx;
   const user = random.pick(world.users);
-  const client = appClient(random);
+  const client = deviceOf(user, legit, appClient(random));
   const roams = legit.roamShare > 0 && random.chance(legit.roamShare);
   // A roaming phone starts on the home Wi-Fi and moves to mobile data.
-  const address = roams ? user.homeIp : shopperAddress(ctx, legit, true, user.homeIp);
+  const address = roams ? user.homeIp : shopperAddress(ctx, legit, true, user);
   const pages = 1 + Math.floor(random.exponential(legit.pagesPerSession));
-  yield* appUse(ctx, legit, { user, client, address, startMs, pages, roamAt: roams ? random.int(1, Math.max(1, pages - 1)) : -1 });
+  yield* appUse(ctx, legit, { user, client, address, startMs, pages, roamAt: roams ? random.int(1, Math.max(1, pages - 1)) : -1, label: shopperLabel(user, legit) });
 }
 
 export interface AppUse {
@@ -103,6 +122,8 @@ export interface AppUse {
   roamAt: number;
   /** Start with a token refresh whatever `refreshShare` says (a user who is signed in). */
   signedIn?: boolean;
+  /** `legit` unless told. */
+  label?: string;
 }
 
 /**
@@ -111,7 +132,7 @@ export interface AppUse {
  */
 export function* appUse(ctx: ActorContext, legit: LegitSettings, use: AppUse): Actor {
   const { random } = ctx;
-  const visit = openVisit(ctx, use.client, use.address, LEGIT);
+  const visit = openVisit(ctx, use.client, use.address, use.label ?? LEGIT);
   visit.cookie = `did=${use.user.app.deviceId}`;
   const session = { ctx, visit, t: use.startMs };
   let tokenUntil = -Infinity;
