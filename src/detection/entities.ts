@@ -14,6 +14,7 @@ export const COUNTER_NAMES = {
   usernames: "login.users",
   ips: "login.ips",
   historyFingerprints: "hist.fp",
+  historyDevices: "hist.dev",
   historySubnets: "hist.net",
   historyCountries: "hist.cc",
   lastLogin: "hist.last",

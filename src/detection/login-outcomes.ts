@@ -21,6 +21,8 @@ export interface AttemptContext {
   subnet?: string;
   usernameId?: string;
   fingerprintId?: string;
+  /** The device cookie's pseudonym (`accountHistory.deviceCookies`). */
+  deviceId?: string;
   country?: string;
   /** Where GeoIP placed the address (replica-local: not carried in Envoy's metadata). */
   location?: { latitude: number; longitude: number };
@@ -238,6 +240,7 @@ function historyOps(context: AttemptContext, policy: CompiledPolicy, work: Map<s
     const remember = (name: string, member: string | undefined) =>
       member && history && !context.steppedUp && add(entities.username, { op: "member.add", name, member, maxMembers: history.maxPerAccount, retentionMs });
     remember(COUNTER_NAMES.historyFingerprints, context.fingerprintId);
+    remember(COUNTER_NAMES.historyDevices, context.deviceId);
     remember(COUNTER_NAMES.historySubnets, context.subnet);
     remember(COUNTER_NAMES.historyCountries, context.country);
   }

@@ -135,7 +135,7 @@ describe("login detector: signals from the counts", () => {
 
   it("compares an account that has logged in before with its history: device, network and country", () => {
     const signals: CompiledSignals = {
-      accountHistory: { retentionMs: 30 * 86_400_000, maxPerAccount: 20, newFingerprint: 15, newSubnet: 10, newCountry: 20 },
+      accountHistory: { retentionMs: 30 * 86_400_000, maxPerAccount: 20, newFingerprint: 15, newSubnet: 10, newCountry: 20, deviceCookies: [] },
     };
     const request = attempt({ country: "NZ" });
     expect(planLogin(request, login, signals).ops).toEqual([
@@ -155,6 +155,23 @@ describe("login detector: signals from the counts", () => {
     expect(judge(signals, {}, request)).toEqual([]);
     // Without a country the country is neither asked nor judged.
     expect(judge(signals, { "user:user-1 login.ok": 4 }, attempt()).map((s) => s.code)).toEqual(["account.new_fingerprint", "account.new_subnet"]);
+  });
+
+  it("recognises a device cookie this account signed in with before, and asks nothing without one", () => {
+    const signals: CompiledSignals = {
+      accountHistory: { retentionMs: 30 * 86_400_000, maxPerAccount: 20, newFingerprint: 15, newSubnet: 10, newCountry: 20, deviceCookies: ["did"] },
+    };
+    const request = attempt({ deviceId: "dev-1" });
+    expect(planLogin(request, login, signals).ops).toContainEqual({ entity: "user:user-1", op: { op: "member.check", name: "hist.dev", member: "dev-1" } });
+    const seen = { "user:user-1 login.ok": 2, "user:user-1 hist.fp": 0, "user:user-1 hist.net": 0, "user:user-1 hist.dev": 1 };
+    // Known as a device, new as a header set and a network: both still said, the rules weigh them.
+    expect(judge(signals, seen, request).map((s) => s.code)).toEqual(["account.known_device", "account.new_fingerprint", "account.new_subnet"]);
+    expect(judge(signals, seen, request)[0]).toMatchObject({ weight: 0, fired: true });
+    expect(judge(signals, { ...seen, "user:user-1 hist.dev": 0 }, request).map((s) => s.code)).toEqual(["account.new_fingerprint", "account.new_subnet"]);
+    // No device cookie on the request: nothing asked, nothing said about the device.
+    expect(planLogin(attempt(), login, signals).ops.some(({ op }) => "name" in op && op.name === "hist.dev")).toBe(false);
+    // An account with no success has no device to recognise.
+    expect(judge(signals, { "user:user-1 hist.dev": 1 }, request)).toEqual([]);
   });
 
   it("notices a browser that posts the form without having loaded a page, and measures it when it did", () => {

@@ -58,6 +58,7 @@ export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint
     const check = (key: string, name: string, member: string | undefined) =>
       member && add(key, entities.username, { op: "member.check", name, member });
     check("known.fingerprint", COUNTER_NAMES.historyFingerprints, request.fingerprintId);
+    check("known.device", COUNTER_NAMES.historyDevices, request.deviceId);
     check("known.subnet", COUNTER_NAMES.historySubnets, request.subnet);
     check("known.country", COUNTER_NAMES.historyCountries, request.country);
   }
@@ -156,7 +157,13 @@ function historySignals(value: ResultReader, signals: CompiledSignals, request: 
   if (!history) return [];
   const novel = (code: string, key: string, weight: number): Signal[] =>
     value(key) === 0 ? [{ code, value: 1, weight, fired: true, detail: "not seen in this account's history" }] : [];
+  // The site's own name for the device, seen on an earlier sign-in of this account that was let
+  // in outright: a cookie value a list of passwords cannot supply. Weightless: rules exempt it.
+  const knownDevice: Signal[] = value("known.device") === 1
+    ? [{ code: "account.known_device", value: 1, weight: 0, fired: true, detail: "carries a device cookie this account signed in with before" }]
+    : [];
   return [
+    ...knownDevice,
     ...novel("account.new_fingerprint", "known.fingerprint", history.newFingerprint),
     ...novel("account.new_subnet", "known.subnet", history.newSubnet),
     ...(request.country ? novel("account.new_country", "known.country", history.newCountry) : []),

@@ -30,6 +30,7 @@ export interface CompiledSignals {
     newFingerprint: number;
     newSubnet: number;
     newCountry: number;
+    deviceCookies: string[];
   };
   automation?: { weight: number; libraryWeight: number; tlsBrowserFingerprints: string[] };
   scraping?: CompiledScraping;
@@ -103,6 +104,7 @@ export function compileSignals(spec: SignalsSpec, probing?: CompiledProbing): Co
       newFingerprint: accountHistory.newFingerprint,
       newSubnet: accountHistory.newSubnet,
       newCountry: accountHistory.newCountry,
+      deviceCookies: accountHistory.deviceCookies,
     },
   };
 }

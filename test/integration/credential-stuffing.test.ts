@@ -187,6 +187,22 @@ describe("account takeover", () => {
     expect(await login({ ip: "100.64.72.6", username: "frank@example.com", correct: true, headers: app })).toBe("allow");
   });
 
+  it("knows a device by the cookie an account signed in with, on a new network and after a browser update, and still asks a stranger", async () => {
+    const own = { ...BROWSER, cookie: "did=4c1e9a77b2d05f18; sid=a1" };
+    expect(await login({ ip: "100.64.73.5", username: "gina@example.com", correct: true, headers: own, page: true })).toBe("allow");
+    // The same browser, updated, on mobile data: a new header set and a new network, its device cookie.
+    const updated = { ...own, "user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/132.0 Safari/537.36", cookie: "did=4c1e9a77b2d05f18; sid=b2" };
+    expect(await login({ ip: "100.98.4.4", username: "gina@example.com", correct: true, headers: updated, page: true })).toBe("allow");
+    // Someone else with the password, from a network and a browser of its own, with its own device cookie.
+    const stranger = { ...BROWSER, "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0", cookie: "did=0000aaaa1111bbbb; sid=c3" };
+    expect(await login({ ip: "100.97.5.5", username: "gina@example.com", correct: true, headers: stranger, page: true })).toBe("step_up");
+    // A step-up proves the password, not the device: that cookie does not become a known one.
+    expect(await login({ ip: "100.97.5.5", username: "gina@example.com", correct: true, headers: stranger, page: true })).toBe("step_up");
+    // Without the exemption the updated browser on mobile data would have been asked as well.
+    const unknown = { ...updated, "user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/133.0 Safari/537.36", cookie: "sid=d4" };
+    expect(await login({ ip: "100.96.6.6", username: "gina@example.com", correct: true, headers: unknown, page: true })).toBe("step_up");
+  });
+
   it("blocks the first refresh Palisade sees when it lacks the device cookie the app sends with every refresh", async () => {
     clockMs += 1000;
     const response = await authz.check({

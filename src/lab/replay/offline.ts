@@ -65,6 +65,7 @@ export async function offlineTarget(policyLocation: string, options: OfflineOpti
         subnet: seen.subnet,
         usernameId: seen.usernameId,
         fingerprintId: seen.fingerprintId,
+        deviceId: seen.deviceId,
         country: seen.country,
         location: seen.location,
         headerShape: seen.headerShape,

@@ -47,13 +47,14 @@ function* accountHistory(ctx: ActorContext, legit: LegitSettings): Generator<Lab
     const { desktop, phone, app, office } = user.habits;
     const json = { username: user.username, password: user.password };
     const grant = form({ grant_type: "password", username: user.username, password: user.password, client_id: "storefront-app" });
-    const signIns: [ClientProfile, string, string, string | Record<string, string>][] = [
-      [desktop, user.homeIp, "/api/v1/login", json],
-      [phone, office, "/api/v1/login", json],
-      [app, addressIn(random, world.pools.mobile), "/oauth/token", grant],
+    const signIns: [ClientProfile, string, string, string, string | Record<string, string>][] = [
+      [desktop, user.habits.desktopDevice, user.homeIp, "/api/v1/login", json],
+      [phone, user.habits.phoneDevice, office, "/api/v1/login", json],
+      [app, user.app.deviceId, addressIn(random, world.pools.mobile), "/oauth/token", grant],
     ];
-    for (const [client, ip, path, body] of signIns) {
-      const request = makeRequest(ctx, openVisit(ctx, client, ip, LEGIT), { timeMs: ctx.startMs, method: "POST", path, status: 200, kind: "login", body });
+    for (const [client, device, ip, path, body] of signIns) {
+      const visit = { ...openVisit(ctx, client, ip, LEGIT), cookie: `did=${device}` };
+      const request = makeRequest(ctx, visit, { timeMs: ctx.startMs, method: "POST", path, status: 200, kind: "login", body });
       yield historyLine(request, world);
     }
   }

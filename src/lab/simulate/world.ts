@@ -43,6 +43,9 @@ export interface UserHabits {
   phone: ClientProfile;
   app: ClientProfile;
   office: string;
+  /** The device cookies the site set in the computer's and the phone's browser (the app's is `app.deviceId`). */
+  desktopDevice: string;
+  phoneDevice: string;
 }
 
 export function createWorld(set: ScenarioSet, random: Random): World {
@@ -70,7 +73,15 @@ export function createWorld(set: ScenarioSet, random: Random): World {
   // A stream of its own again, drawn last, so every earlier draw stays as it was.
   const habits = random.fork();
   for (const user of users) {
-    user.habits = { rank: habits.float(), desktop: browserClient(habits, false), phone: browserClient(habits, true), app: appClient(habits), office: habits.pick(corporateNats) };
+    user.habits = {
+      rank: habits.float(),
+      desktop: browserClient(habits, false),
+      phone: browserClient(habits, true),
+      app: appClient(habits),
+      office: habits.pick(corporateNats),
+      desktopDevice: habits.hex(16),
+      phoneDevice: habits.hex(16),
+    };
   }
   return {
     host: set.site.host,

@@ -86,7 +86,7 @@ export async function runPoint(
 }
 
 /** Generated lines as replay events, through the same parser a lab file goes through. */
-async function* labEvents(lines: Iterable<LabLine>): AsyncGenerator<ReplayEvent | Problem> {
+export async function* labEvents(lines: Iterable<LabLine>): AsyncGenerator<ReplayEvent | Problem> {
   let number = 0;
   for (const line of lines) {
     const parsed = parseLabLine({ number: ++number, text: JSON.stringify(line), terminated: true });

@@ -62,12 +62,17 @@ function* webSession(ctx: ActorContext, legit: LegitSettings, startMs: number, m
   const user = random.pick(world.users);
   const client = deviceOf(user, legit, browserClient(random, mobile));
   const visit = openVisit(ctx, client, shopperAddress(ctx, legit, mobile, user), shopperLabel(user, legit));
-  const session = { ctx, visit, t: startMs };
+  // Where the lab models returning accounts, the site names every browser with a long-lived
+  // device cookie: a returning person's browser has carried its own since earlier visits.
+  const device = legit.returningShare <= 0 ? undefined : returningAccount(user, legit) ? (mobile ? user.habits.phoneDevice : user.habits.desktopDevice) : "";
+  if (device) visit.cookie = `did=${device}`;
+  const session = { ctx, visit, t: startMs, device };
   // The single-page app's shell: three files in quick succession, then the API.
   for (const file of SITE_SHELL) {
     yield* send(session, "GET", file, random.chance(0.25) ? 304 : 200, "static", undefined, random.int(5, 60));
   }
-  visit.cookie = `sid=${random.hex(24)}`;
+  if (device === "") session.device = random.hex(16); // a new browser gets its device cookie with the shell
+  setCookies(session, `sid=${random.hex(24)}`);
   visit.referer = `https://${world.host}/`;
   const pages = 1 + Math.floor(random.exponential(legit.pagesPerSession));
   let loginAt = random.chance(legit.loginShare) ? random.int(0, pages - 1) : -1;
@@ -98,7 +103,12 @@ function* webLogin(session: SessionState, legit: LegitSettings, user: WorldUser,
     }
   }
   yield* login(user.password, 200);
-  session.visit.cookie = `sid=${random.hex(24)}; remember=1`;
+  setCookies(session, `sid=${random.hex(24)}; remember=1`);
+}
+
+/** The session's cookies, after its device cookie when it has one. */
+function setCookies(session: SessionState, cookies: string): void {
+  session.visit.cookie = session.device ? `did=${session.device}; ${cookies}` : cookies;
 }
 
 function* appSession(ctx: ActorContext, legit: LegitSettings, startMs: number): Actor {
@@ -201,6 +211,8 @@ export interface SessionState {
   visit: Visit;
   /** The session's own clock: when its next request leaves. */
   t: number;
+  /** The browser's device cookie value, where the lab models one (`legit.returningShare`). */
+  device?: string;
 }
 
 /** Sends one request and moves the session's clock past the answer plus `gapMs`. */
