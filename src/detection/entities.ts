@@ -15,6 +15,7 @@ export const COUNTER_NAMES = {
   ips: "login.ips",
   historyFingerprints: "hist.fp",
   historyDevices: "hist.dev",
+  deviceSuccesses: "login.ok.dev",
   historySubnets: "hist.net",
   historyCountries: "hist.cc",
   lastLogin: "hist.last",

@@ -241,6 +241,9 @@ function historyOps(context: AttemptContext, policy: CompiledPolicy, work: Map<s
       member && history && !context.steppedUp && add(entities.username, { op: "member.add", name, member, maxMembers: history.maxPerAccount, retentionMs });
     remember(COUNTER_NAMES.historyFingerprints, context.fingerprintId);
     remember(COUNTER_NAMES.historyDevices, context.deviceId);
+    if (history && context.deviceId && !context.steppedUp) {
+      add(entities.username, { op: "window.add", name: COUNTER_NAMES.deviceSuccesses, windowMs: retentionMs, amount: 1 });
+    }
     remember(COUNTER_NAMES.historySubnets, context.subnet);
     remember(COUNTER_NAMES.historyCountries, context.country);
   }

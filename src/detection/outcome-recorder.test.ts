@@ -98,7 +98,7 @@ describe("login outcomes", () => {
   it("learns an imported earlier sign-in into the account's history only: no address, site or outcome count moves", async () => {
     const r = recorder();
     await r.outcomes.learnHistory(context({ country: "NZ", deviceId: "dev-1" }), policy);
-    expect(r.summary()).toEqual(["user:user-1 login.ok+1 member.add hist.fp member.add hist.dev member.add hist.net member.add hist.cc"]);
+    expect(r.summary()).toEqual(["user:user-1 login.ok+1 member.add hist.fp member.add hist.dev login.ok.dev+1 member.add hist.net member.add hist.cc"]);
     expect(r.writes.every((w) => w.nowMs === T0)).toBe(true);
     expect(r.recorded).toEqual([]);
   });

@@ -353,6 +353,9 @@ const signals = z
         newFingerprint: weight.default(10),
         newSubnet: weight.default(10),
         newCountry: weight.default(20),
+        newDevice: weight
+          .default(15)
+          .describe("account.new_device: none of the account's device cookies on a login, once it signed in with one (needs deviceCookies)"),
         deviceCookies: z
           .array(z.string().min(1).max(128))
           .max(8)
