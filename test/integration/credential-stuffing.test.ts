@@ -207,6 +207,19 @@ describe("account takeover", () => {
     expect(await login({ ip: "100.96.6.6", username: "gina@example.com", correct: true, headers: unknown, page: true, stepMs: 70_000 })).toBe("step_up");
   });
 
+  it("does not hold an office's slow-stuffing evidence against a person on a device the account signed in with", async () => {
+    const laptop = { ...BROWSER, cookie: "did=77e0c3d9a4b5f601; sid=h1" };
+    expect(await login({ ip: "100.64.74.5", username: "hana@example.com", correct: true, headers: laptop, page: true, stepMs: 70_000 })).toBe("allow");
+    // At the office, before anyone there got in today: her typo, then a colleague's first try.
+    const office = "100.93.1.1";
+    expect(await login({ ip: office, username: "hana@example.com", correct: false, headers: laptop, page: true, stepMs: 70_000 })).toBe("allow");
+    const colleague = { ...BROWSER, cookie: "sid=h2" };
+    expect(await login({ ip: office, username: "ivan@example.com", correct: true, headers: colleague, page: true, stepMs: 2_000 })).toBe("challenge");
+    // Her retry on her own laptop goes through, and its success clears the address.
+    expect(await login({ ip: office, username: "hana@example.com", correct: true, headers: laptop, page: true, stepMs: 2_000 })).toBe("allow");
+    expect(await login({ ip: office, username: "ivan@example.com", correct: true, headers: colleague, page: true, stepMs: 2_000 })).toBe("allow");
+  });
+
   it("blocks the first refresh Palisade sees when it lacks the device cookie the app sends with every refresh", async () => {
     clockMs += 1000;
     const response = await authz.check({
