@@ -14,6 +14,8 @@ export const COUNTER_NAMES = {
   usernames: "login.users",
   ips: "login.ips",
   historyFingerprints: "hist.fp",
+  historyDevices: "hist.dev",
+  deviceSuccesses: "login.ok.dev",
   historySubnets: "hist.net",
   historyCountries: "hist.cc",
   lastLogin: "hist.last",

@@ -21,6 +21,8 @@ export interface AttemptContext {
   subnet?: string;
   usernameId?: string;
   fingerprintId?: string;
+  /** The device cookie's pseudonym (`accountHistory.deviceCookies`). */
+  deviceId?: string;
   country?: string;
   /** Where GeoIP placed the address (replica-local: not carried in Envoy's metadata). */
   location?: { latitude: number; longitude: number };
@@ -122,6 +124,18 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
     this.deps.onRecorded?.(outcome);
   }
 
+  /**
+   * Teaches the account history one earlier successful sign-in that Palisade did not see
+   * decided (the lab's returning accounts: what months of allowed logins would have left): the
+   * account's success count, devices, networks, countries and last place, and nothing else — no
+   * per-address count, no site-wide figure, no baseline moves.
+   */
+  async learnHistory(context: AttemptContext, policy: CompiledPolicy): Promise<void> {
+    const work = new Map<string, EntityOp[]>();
+    historyOps(context, policy, work);
+    await Promise.all([...work].map(([entity, ops]) => this.deps.store.apply(entity, ops, context.timeMs)));
+  }
+
   /** Catalogue responses feed the 404 ratio of the client that asked (probing for ids). */
   async #recordCatalogue(context: AttemptContext, policy: CompiledPolicy, statusCode: number): Promise<void> {
     this.deps.site.recordOutcome(context.endpoint, statusCode === 404, context.headerShape);
@@ -210,19 +224,31 @@ function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: Comp
     // Accounts signed in from the address: what proves a shared address a crowd of people.
     add(entities.ip, { op: "distinct.add", name: COUNTER_NAMES.signedIn, windowMs: crowd.windowMs, member: context.usernameId });
   }
+  if (outcome === "success") historyOps(context, policy, work);
+  return work;
+}
+
+/** A successful sign-in's part: the account's success count, history and last place (see `steppedUp`). */
+function historyOps(context: AttemptContext, policy: CompiledPolicy, work: Map<string, EntityOp[]>): void {
+  const signals = policy.signals;
+  const entities = entitiesOf(context);
+  const add = (entity: string | undefined, op: EntityOp) => entity && work.set(entity, [...(work.get(entity) ?? []), op]);
   const history = signals.accountHistory;
-  if (outcome === "success" && (history || signals.newUsername)) {
+  if (history || signals.newUsername) {
     const retentionMs = history?.retentionMs ?? 180 * 86_400_000;
     add(entities.username, { op: "window.add", name: COUNTER_NAMES.successes, windowMs: retentionMs, amount: 1 });
     const remember = (name: string, member: string | undefined) =>
       member && history && !context.steppedUp && add(entities.username, { op: "member.add", name, member, maxMembers: history.maxPerAccount, retentionMs });
     remember(COUNTER_NAMES.historyFingerprints, context.fingerprintId);
+    remember(COUNTER_NAMES.historyDevices, context.deviceId);
+    if (history && context.deviceId && !context.steppedUp) {
+      add(entities.username, { op: "window.add", name: COUNTER_NAMES.deviceSuccesses, windowMs: retentionMs, amount: 1 });
+    }
     remember(COUNTER_NAMES.historySubnets, context.subnet);
     remember(COUNTER_NAMES.historyCountries, context.country);
   }
   const travel = signals.geo?.impossibleTravel;
-  if (outcome === "success" && travel && context.location && !context.steppedUp) {
+  if (travel && context.location && !context.steppedUp) {
     add(entities.username, { op: "value.swap", name: COUNTER_NAMES.lastLogin, value: packLogin(context.location, context.timeMs), retentionMs: travel.retentionMs });
   }
-  return work;
 }

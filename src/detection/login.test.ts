@@ -135,7 +135,7 @@ describe("login detector: signals from the counts", () => {
 
   it("compares an account that has logged in before with its history: device, network and country", () => {
     const signals: CompiledSignals = {
-      accountHistory: { retentionMs: 30 * 86_400_000, maxPerAccount: 20, newFingerprint: 15, newSubnet: 10, newCountry: 20 },
+      accountHistory: { retentionMs: 30 * 86_400_000, maxPerAccount: 20, newFingerprint: 15, newSubnet: 10, newCountry: 20, newDevice: 15, deviceCookies: [] },
     };
     const request = attempt({ country: "NZ" });
     expect(planLogin(request, login, signals).ops).toEqual([
@@ -155,6 +155,34 @@ describe("login detector: signals from the counts", () => {
     expect(judge(signals, {}, request)).toEqual([]);
     // Without a country the country is neither asked nor judged.
     expect(judge(signals, { "user:user-1 login.ok": 4 }, attempt()).map((s) => s.code)).toEqual(["account.new_fingerprint", "account.new_subnet"]);
+  });
+
+  it("recognises a device cookie this account signed in with before, and asks nothing without one", () => {
+    const signals: CompiledSignals = {
+      accountHistory: { retentionMs: 30 * 86_400_000, maxPerAccount: 20, newFingerprint: 15, newSubnet: 10, newCountry: 20, newDevice: 15, deviceCookies: ["did"] },
+    };
+    const cookies = new Map([["cookie", "did=abc; sid=1"]]);
+    const request = attempt({ deviceId: "dev-1", headers: cookies });
+    const ops = planLogin(request, login, signals).ops;
+    expect(ops).toContainEqual({ entity: "user:user-1", op: { op: "member.check", name: "hist.dev", member: "dev-1" } });
+    expect(ops).toContainEqual({ entity: "user:user-1", op: { op: "window.add", name: "login.ok.dev", windowMs: 30 * 86_400_000, amount: 0 } });
+    const seen = { "user:user-1 login.ok": 2, "user:user-1 login.ok.dev": 2, "user:user-1 hist.fp": 0, "user:user-1 hist.net": 0, "user:user-1 hist.dev": 1 };
+    // Known as a device, new as a header set and a network: both still said, the rules weigh them.
+    expect(judge(signals, seen, request).map((s) => s.code)).toEqual(["account.known_device", "account.new_fingerprint", "account.new_subnet"]);
+    expect(judge(signals, seen, request)[0]).toMatchObject({ weight: 0, fired: true });
+    // Another device cookie, or none, from an account that signs in with one: a new device.
+    const other = judge(signals, { ...seen, "user:user-1 hist.dev": 0 }, request);
+    expect(other.map((s) => s.code)).toEqual(["account.new_device", "account.new_fingerprint", "account.new_subnet"]);
+    expect(other[0]).toMatchObject({ weight: 15, detail: "a device cookie this account never signed in with" });
+    const none = judge(signals, seen, attempt({ headers: new Map([["cookie", "sid=1"]]) }));
+    expect(none[0]).toMatchObject({ code: "account.new_device", detail: "no device cookie, for an account that signs in with one" });
+    // An account that never signed in with a device cookie (history from before the cookie) is not judged by one.
+    expect(judge(signals, { ...seen, "user:user-1 login.ok.dev": 0, "user:user-1 hist.dev": 0 }, request).map((s) => s.code)).toEqual(["account.new_fingerprint", "account.new_subnet"]);
+    // A log that never recorded cookies says nothing about devices (unknown is not absent).
+    const unrecorded = attempt({ deviceId: undefined, recordedHeaders: new Set(["user-agent"]) });
+    expect(judge(signals, seen, unrecorded).map((s) => s.code)).toEqual(["account.new_fingerprint", "account.new_subnet"]);
+    // An account with no success has no device to recognise.
+    expect(judge(signals, { "user:user-1 hist.dev": 1 }, request)).toEqual([]);
   });
 
   it("notices a browser that posts the form without having loaded a page, and measures it when it did", () => {

@@ -1,6 +1,6 @@
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals, CountLimit } from "../policy/signals.js";
-import type { NormalisedRequest } from "../domain/request.js";
+import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import { entitiesOf, COUNTER_NAMES, type LoginEntities } from "./entities.js";
 import { travelSignal } from "./geo.js";
 import type { RecentCounts } from "./recent-counts.js";
@@ -58,6 +58,10 @@ export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint
     const check = (key: string, name: string, member: string | undefined) =>
       member && add(key, entities.username, { op: "member.check", name, member });
     check("known.fingerprint", COUNTER_NAMES.historyFingerprints, request.fingerprintId);
+    check("known.device", COUNTER_NAMES.historyDevices, request.deviceId);
+    if (history.deviceCookies.length > 0) {
+      add("device.successes", entities.username, { op: "window.add", name: COUNTER_NAMES.deviceSuccesses, windowMs: history.retentionMs, amount: 0 });
+    }
     check("known.subnet", COUNTER_NAMES.historySubnets, request.subnet);
     check("known.country", COUNTER_NAMES.historyCountries, request.country);
   }
@@ -156,11 +160,31 @@ function historySignals(value: ResultReader, signals: CompiledSignals, request: 
   if (!history) return [];
   const novel = (code: string, key: string, weight: number): Signal[] =>
     value(key) === 0 ? [{ code, value: 1, weight, fired: true, detail: "not seen in this account's history" }] : [];
+  // The site's own name for the device, seen on an earlier sign-in of this account that was let
+  // in outright: a cookie value a list of passwords cannot supply. Weightless: rules exempt it.
   return [
+    ...deviceSignals(value, history, request),
     ...novel("account.new_fingerprint", "known.fingerprint", history.newFingerprint),
     ...novel("account.new_subnet", "known.subnet", history.newSubnet),
     ...(request.country ? novel("account.new_country", "known.country", history.newCountry) : []),
   ];
+}
+
+/**
+ * The site's own name for the device (`accountHistory.deviceCookies`), kept from sign-ins that
+ * were let in outright: `account.known_device` (weightless, rules exempt it) when the login
+ * carries one of the account's, `account.new_device` when it carries another or none although
+ * the account signs in with one. A header set is shared by countless browsers; a cookie value
+ * is not, and a list of passwords cannot supply it. Said only where cookies were recorded.
+ */
+function deviceSignals(value: ResultReader, history: NonNullable<CompiledSignals["accountHistory"]>, request: NormalisedRequest): Signal[] {
+  if (history.deviceCookies.length === 0 || !headerKnown(request, "cookie")) return [];
+  if (request.deviceId && value("known.device") === 1) {
+    return [{ code: "account.known_device", value: 1, weight: 0, fired: true, detail: "carries a device cookie this account signed in with before" }];
+  }
+  if ((value("device.successes") ?? 0) < 1) return [];
+  const detail = request.deviceId ? "a device cookie this account never signed in with" : "no device cookie, for an account that signs in with one";
+  return [{ code: "account.new_device", value: 1, weight: history.newDevice, fired: true, detail }];
 }
 
 /** Browsers fetch the login page (and its assets) before they post the form. */

@@ -90,9 +90,17 @@ describe("login outcomes", () => {
 
   it("keeps a success after a step-up out of the account's history: it proves the password, not the device", async () => {
     const r = recorder();
-    r.recent.remember("r-1", context({ country: "NZ", steppedUp: true }));
+    r.recent.remember("r-1", context({ country: "NZ", deviceId: "dev-1", steppedUp: true }));
     await r.outcomes.record(entry({ statusCode: 200 }));
     expect(r.summary().find((line) => line.startsWith("user:"))).toBe("user:user-1 login.ok+1");
+  });
+
+  it("learns an imported earlier sign-in into the account's history only: no address, site or outcome count moves", async () => {
+    const r = recorder();
+    await r.outcomes.learnHistory(context({ country: "NZ", deviceId: "dev-1" }), policy);
+    expect(r.summary()).toEqual(["user:user-1 login.ok+1 member.add hist.fp member.add hist.dev login.ok.dev+1 member.add hist.net member.add hist.cc"]);
+    expect(r.writes.every((w) => w.nowMs === T0)).toBe(true);
+    expect(r.recorded).toEqual([]);
   });
 
   it("leaves alone what Palisade denied, what is not an outcome, and what is not a login", async () => {

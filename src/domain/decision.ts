@@ -54,6 +54,8 @@ export interface Decision {
     subnet?: string;
     usernameId?: string;
     fingerprintId?: string;
+    /** The device cookie's pseudonym (`accountHistory.deviceCookies`). */
+    deviceId?: string;
     headerShape?: string;
     country?: string;
     /** Where GeoIP placed the address, "latitude,longitude" to 0.1° (a network's rough place, for impossible travel). */

@@ -60,6 +60,11 @@ export interface NormalisedRequest {
   sessionId?: string;
   fingerprintId?: string;
   /**
+   * Pseudonym of the first of `accountHistory.deviceCookies` the request carries: the device as
+   * the site named it, which survives a browser update and a new network.
+   */
+  deviceId?: string;
+  /**
    * SHA-1 of the password, for the breached-password list and spraying checks. It lives in this
    * object for one Check and is never stored or logged; the password itself is not kept.
    */

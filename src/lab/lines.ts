@@ -3,7 +3,7 @@
  * replay` reads them. The payloads are Envoy's own messages in proto3 JSON form, so a file can
  * also be assembled from real CheckRequests and access-log entries.
  */
-export type LabLine = CheckLine | AccessLogLine;
+export type LabLine = CheckLine | AccessLogLine | HistoryLine;
 
 interface LineBase {
   /** When the event happened (RFC 3339); lines are written in this order. */
@@ -37,7 +37,28 @@ export interface AccessLogLine extends LineBase {
   httpAccessLogEntry: unknown;
 }
 
+/**
+ * An earlier successful sign-in of a returning account, from before the traffic starts: the
+ * request it was made with. Replay hands it to the target's account history (as months of
+ * allowed logins would have filled it) and decides nothing; a live server learns history only
+ * from traffic, so replay over gRPC skips these lines and says so.
+ */
+export interface HistoryLine extends LineBase {
+  type: "history";
+  /** envoy.service.auth.v3.CheckRequest, proto3 JSON. */
+  checkRequest: unknown;
+}
+
 export const LEGIT = "legit";
+/**
+ * A shopper whose account never signed in before the traffic starts, when the lab models
+ * returning accounts (`legit.returningShare` above 0): legitimate, counted apart as well.
+ */
+export const LEGIT_NEW_ACCOUNT = "legit:new-account";
+
+export function isLegit(label: string): boolean {
+  return label === LEGIT || label === LEGIT_NEW_ACCOUNT;
+}
 export type AttackKind = "credential_stuffing" | "account_takeover" | "scraping" | "vulnerability_scan" | "token_replay";
 
 export function attackLabel(kind: AttackKind): string {

@@ -69,6 +69,7 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
     usernameId: identity.usernameId,
     sessionId: session ? pseudonymiser.pseudonymise("session", session) : undefined,
     fingerprintId: fingerprint ? pseudonymiser.pseudonymise("fingerprint", fingerprint) : undefined,
+    deviceId: deviceCookieOf(headers, policy.signals.accountHistory?.deviceCookies, pseudonymiser),
     passwordSha1: password ? createHash("sha1").update(password).digest("hex") : undefined,
     headerShape: headerShape(attrs.headers),
     tlsFingerprint: policy.fingerprint.tlsHeader ? headers.get(policy.fingerprint.tlsHeader)?.slice(0, 128) : undefined,
@@ -241,6 +242,17 @@ function fingerprintSource(headers: Map<string, string>, config: CompiledPolicy[
  * Envoy's ordered header_map when present.
  */
 const PROXY_HEADER = /^(:|x-forwarded-|x-envoy-|x-request-id$|x-b3-|traceparent$|tracestate$|x-real-ip$|via$|forwarded$|content-length$)/;
+
+/** The first named device cookie present, pseudonymised (cut to 256 characters first: a value is client-supplied). */
+function deviceCookieOf(headers: Map<string, string>, names: readonly string[] | undefined, pseudonymiser: Pseudonymiser): string | undefined {
+  if (!names || names.length === 0) return undefined;
+  const cookies = headers.get("cookie");
+  for (const name of names) {
+    const value = cookieValue(cookies, name);
+    if (value) return pseudonymiser.pseudonymise("session", value.slice(0, 256));
+  }
+  return undefined;
+}
 
 function headerShape(headers: Map<string, string>): string {
   const names: string[] = [];

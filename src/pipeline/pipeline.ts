@@ -180,6 +180,7 @@ function attributionOf(request: NormalisedRequest): NonNullable<Decision["attrib
     subnet: request.subnet,
     usernameId: request.usernameId,
     fingerprintId: request.fingerprintId,
+    deviceId: request.deviceId,
     headerShape: request.headerShape,
     country: request.country,
     place: request.location && `${request.location.latitude.toFixed(1)},${request.location.longitude.toFixed(1)}`,

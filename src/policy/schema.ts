@@ -353,6 +353,16 @@ const signals = z
         newFingerprint: weight.default(10),
         newSubnet: weight.default(10),
         newCountry: weight.default(20),
+        newDevice: weight
+          .default(15)
+          .describe("account.new_device: none of the account's device cookies on a login, once it signed in with one (needs deviceCookies)"),
+        deviceCookies: z
+          .array(z.string().min(1).max(128))
+          .max(8)
+          .default([])
+          .describe(
+            "Long-lived cookies that name a device (a browser's device cookie the site sets, the app's device id): the first one present is kept (hashed) with the account's history, and a later login carrying it is account.known_device",
+          ),
       })
       .strict()
       .optional()

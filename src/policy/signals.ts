@@ -30,6 +30,8 @@ export interface CompiledSignals {
     newFingerprint: number;
     newSubnet: number;
     newCountry: number;
+    newDevice: number;
+    deviceCookies: string[];
   };
   automation?: { weight: number; libraryWeight: number; tlsBrowserFingerprints: string[] };
   scraping?: CompiledScraping;
@@ -104,6 +106,8 @@ export function compileSignals(spec: SignalsSpec, probing?: CompiledProbing): Co
       newFingerprint: accountHistory.newFingerprint,
       newSubnet: accountHistory.newSubnet,
       newCountry: accountHistory.newCountry,
+      newDevice: accountHistory.newDevice,
+      deviceCookies: accountHistory.deviceCookies,
     },
   };
 }

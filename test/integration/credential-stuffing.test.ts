@@ -187,6 +187,39 @@ describe("account takeover", () => {
     expect(await login({ ip: "100.64.72.6", username: "frank@example.com", correct: true, headers: app })).toBe("allow");
   });
 
+  it("knows a device by the cookie an account signed in with, on a new network and after a browser update, and asks a stranger even with the owner's headers", async () => {
+    // A minute apart and more, so the account's own login rate stays out of it.
+    const own = { ...BROWSER, cookie: "did=4c1e9a77b2d05f18; sid=a1" };
+    expect(await login({ ip: "100.64.73.5", username: "gina@example.com", correct: true, headers: own, page: true, stepMs: 70_000 })).toBe("allow");
+    // The same browser, updated, on mobile data: a new header set and a new network, its device cookie.
+    const updated = { ...own, "user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/132.0 Safari/537.36", cookie: "did=4c1e9a77b2d05f18; sid=b2" };
+    expect(await login({ ip: "100.98.4.4", username: "gina@example.com", correct: true, headers: updated, page: true, stepMs: 70_000 })).toBe("allow");
+    // Someone else with the password, from a network and a browser of its own, with its own device cookie.
+    const stranger = { ...BROWSER, "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0", cookie: "did=0000aaaa1111bbbb; sid=c3" };
+    expect(await login({ ip: "100.97.5.5", username: "gina@example.com", correct: true, headers: stranger, page: true, stepMs: 70_000 })).toBe("step_up");
+    // A step-up proves the password, not the device: that cookie does not become a known one.
+    expect(await login({ ip: "100.97.5.5", username: "gina@example.com", correct: true, headers: stranger, page: true, stepMs: 70_000 })).toBe("step_up");
+    // The owner's very header set (a popular browser's) without the owner's device cookie, from a new network.
+    const twin = { ...updated, cookie: "sid=e5" };
+    expect(await login({ ip: "100.95.7.7", username: "gina@example.com", correct: true, headers: twin, page: true, stepMs: 70_000 })).toBe("step_up");
+    // Without the exemption the updated browser on mobile data would have been asked as well.
+    const unknown = { ...updated, "user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/133.0 Safari/537.36", cookie: "sid=d4" };
+    expect(await login({ ip: "100.96.6.6", username: "gina@example.com", correct: true, headers: unknown, page: true, stepMs: 70_000 })).toBe("step_up");
+  });
+
+  it("does not hold an office's slow-stuffing evidence against a person on a device the account signed in with", async () => {
+    const laptop = { ...BROWSER, cookie: "did=77e0c3d9a4b5f601; sid=h1" };
+    expect(await login({ ip: "100.64.74.5", username: "hana@example.com", correct: true, headers: laptop, page: true, stepMs: 70_000 })).toBe("allow");
+    // At the office, before anyone there got in today: her typo, then a colleague's first try.
+    const office = "100.93.1.1";
+    expect(await login({ ip: office, username: "hana@example.com", correct: false, headers: laptop, page: true, stepMs: 70_000 })).toBe("allow");
+    const colleague = { ...BROWSER, cookie: "sid=h2" };
+    expect(await login({ ip: office, username: "ivan@example.com", correct: true, headers: colleague, page: true, stepMs: 2_000 })).toBe("challenge");
+    // Her retry on her own laptop goes through, and its success clears the address.
+    expect(await login({ ip: office, username: "hana@example.com", correct: true, headers: laptop, page: true, stepMs: 2_000 })).toBe("allow");
+    expect(await login({ ip: office, username: "ivan@example.com", correct: true, headers: colleague, page: true, stepMs: 2_000 })).toBe("allow");
+  });
+
   it("blocks the first refresh Palisade sees when it lacks the device cookie the app sends with every refresh", async () => {
     clockMs += 1000;
     const response = await authz.check({

@@ -27,7 +27,7 @@ describe("replay of bad input: reported with line numbers, the rest replayed", (
     const { result } = await replayFile(tempFile(lines.join("\n") + "\n"));
     expect(result.problems).toEqual([
       { line: 3, kind: "not_json", message: "not JSON", skipped: true },
-      { line: 4, kind: "unknown_type", message: 'unknown event type "ratelimit" (expected check or access_log)', skipped: true },
+      { line: 4, kind: "unknown_type", message: 'unknown event type "ratelimit" (expected check, access_log or history)', skipped: true },
       { line: 7, kind: "invalid", message: "checkRequest: attributes.request.htp: unknown field of envoy.service.auth.v3.AttributeContext.Request", skipped: true },
     ]);
     expect(result.events.checks + result.events.accessLogs).toBe(valid);

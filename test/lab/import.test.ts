@@ -24,7 +24,7 @@ describe("Envoy JSON access logs", () => {
     const file = tempFile(lines.map((line) => JSON.stringify(line)).join("\n") + "\n", "envoy.log");
     const { result, outcomes } = await replayFile(file);
     expect(result.problems).toEqual([]);
-    expect(result.events).toEqual({ checks: 3, accessLogs: 3 });
+    expect(result.events).toEqual({ checks: 3, accessLogs: 3, history: 0 });
     expect(outcomes.map((r) => [r.requestId, r.method, r.path, r.statusCode])).toEqual([
       ["r-1", "POST", "/api/v1/login", 401],
       ["r-2", "GET", "/api/v1/products/7", 200],

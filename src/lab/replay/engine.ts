@@ -1,6 +1,6 @@
 import type { HTTPAccessLogEntry } from "../../transport/grpc/protos.js";
 import { TimeOrder } from "./reorder.js";
-import { isProblem, problem, type AccessLogEvent, type CheckEvent, type Problem, type ReplayEvent } from "./events.js";
+import { isProblem, problem, type AccessLogEvent, type CheckEvent, type HistoryEvent, type Problem, type ReplayEvent } from "./events.js";
 import { ScenarioStats, type DecidedRequest, type ScenarioFigures } from "./stats.js";
 import type { ReplayTarget, Verdict } from "./target.js";
 
@@ -22,7 +22,7 @@ export interface ReplayOptions {
 
 export interface ReplayResult {
   scenarios: ScenarioFigures[];
-  events: { checks: number; accessLogs: number };
+  events: { checks: number; accessLogs: number; history: number };
   problems: Problem[];
   /** Told by targets when closing (a server without the access-log service…). */
   notes: string[];
@@ -52,6 +52,11 @@ export async function replay(events: AsyncIterable<ReplayEvent | Problem>, optio
   const reordered = order.summary();
   if (reordered) state.problems.push(reordered);
   const notes = (await Promise.all(options.targets.map((target) => target.close()))).flat();
+  if (state.counts.history > 0) {
+    for (const target of options.targets.filter((t) => !t.history)) {
+      notes.push(`${target.name}: ${state.counts.history} history lines skipped (a live server learns account history only from traffic)`);
+    }
+  }
   return {
     scenarios: [...state.stats.values()].map((stats) => stats.figures()),
     events: state.counts,
@@ -64,7 +69,7 @@ export async function replay(events: AsyncIterable<ReplayEvent | Problem>, optio
 class ReplayState {
   readonly stats = new Map<string, ScenarioStats>();
   readonly problems: Problem[] = [];
-  readonly counts = { checks: 0, accessLogs: 0 };
+  readonly counts = { checks: 0, accessLogs: 0, history: 0 };
   /** Input items read so far, for progress. */
   read = 0;
   readonly #pending = new BoundedMap<{ request: DecidedRequest; verdicts: Verdict[] }>(MAX_PENDING);
@@ -80,6 +85,7 @@ class ReplayState {
       return;
     }
     if (event.kind === "check") await this.#check(event, stats);
+    else if (event.kind === "history") await this.#history(event);
     else await this.#log(event, stats);
   }
 
@@ -107,6 +113,11 @@ class ReplayState {
       if (verdict.denied) this.#deniedIds.set(id, true);
     }
     this.options.onDecided?.(event, verdicts);
+  }
+
+  async #history(event: HistoryEvent): Promise<void> {
+    this.counts.history++;
+    await Promise.all(this.options.targets.map((target) => target.history?.(event.request, event.timeMs)));
   }
 
   async #log(event: AccessLogEvent, stats: ScenarioStats): Promise<void> {

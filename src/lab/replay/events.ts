@@ -1,7 +1,7 @@
 import type { CheckRequest, HTTPAccessLogEntry } from "../../transport/grpc/protos.js";
 
 /** What replay feeds through Palisade: Envoy's two messages, with the lab's labels. */
-export type ReplayEvent = CheckEvent | AccessLogEvent;
+export type ReplayEvent = CheckEvent | AccessLogEvent | HistoryEvent;
 
 interface EventBase {
   /** Input line it came from, for every message about it. */
@@ -22,6 +22,12 @@ export interface CheckEvent extends EventBase {
 export interface AccessLogEvent extends EventBase {
   kind: "access_log";
   entry: HTTPAccessLogEntry;
+}
+
+/** An earlier sign-in of a returning account (a lab `history` line): taught, not decided. */
+export interface HistoryEvent extends EventBase {
+  kind: "history";
+  request: CheckRequest;
 }
 
 export const UNLABELLED = "unlabelled";

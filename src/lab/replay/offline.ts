@@ -1,5 +1,6 @@
 import { createDecisionCore } from "../../app/decision-core.js";
 import type { AccessLogRecord } from "../../domain/access-log.js";
+import { normalise } from "../../pipeline/normalise.js";
 import type { Pseudonymiser } from "../../privacy/pseudonymiser.js";
 import { settingsSchema, type SettingsInput } from "../../settings/settings.js";
 import { createLogger } from "../../telemetry/logger.js";
@@ -45,6 +46,32 @@ export async function offlineTarget(policyLocation: string, options: OfflineOpti
       if (record.timeMs !== undefined) virtualNow = Math.max(virtualNow, record.timeMs);
       options.onAccessLog?.(record);
       await core.outcomes.record(record);
+    },
+    async history(request, timeMs) {
+      virtualNow = Math.max(virtualNow, timeMs);
+      const policy = core.policy.current();
+      const normalised = normalise(toHttpAttributes(request), {
+        policy,
+        pseudonymiser: core.pseudonymiser,
+        eventTime: { trust: true, maxSkewMs: 0 },
+        nowMs: virtualNow,
+        geo: core.detection.geo,
+      });
+      const { request: seen, endpoint } = normalised;
+      if (!endpoint?.authentication) return;
+      await core.outcomes.learnHistory({
+        endpoint: endpoint.name,
+        ipId: seen.ipId,
+        subnet: seen.subnet,
+        usernameId: seen.usernameId,
+        fingerprintId: seen.fingerprintId,
+        deviceId: seen.deviceId,
+        country: seen.country,
+        location: seen.location,
+        headerShape: seen.headerShape,
+        timeMs: seen.timeMs,
+        allowed: true,
+      }, policy);
     },
     async close() {
       await core.stop();

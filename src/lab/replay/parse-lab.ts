@@ -7,6 +7,7 @@ import type { InputLine } from "./input.js";
 const TYPES = {
   check: { field: "checkRequest", message: "envoy.service.auth.v3.CheckRequest" },
   access_log: { field: "httpAccessLogEntry", message: "envoy.data.accesslog.v3.HTTPAccessLogEntry" },
+  history: { field: "checkRequest", message: "envoy.service.auth.v3.CheckRequest" },
 } as const;
 
 /** Reads one line of a lab traffic file (see lines.ts). */
@@ -24,7 +25,7 @@ export function parseLabLine(input: InputLine): ParsedLine {
   if (typeof json !== "object" || json === null || Array.isArray(json)) return problem(number, "invalid", "not a JSON object");
   const type = TYPES[json.type as keyof typeof TYPES];
   if (typeof json.type !== "string" || !Object.hasOwn(TYPES, json.type) || !type) {
-    return problem(number, "unknown_type", `unknown event type ${JSON.stringify(json.type ?? null)} (expected check or access_log)`);
+    return problem(number, "unknown_type", `unknown event type ${JSON.stringify(json.type ?? null)} (expected check, access_log or history)`);
   }
   const timeMs = typeof json.time === "string" ? Date.parse(json.time) : NaN;
   if (!Number.isFinite(timeMs)) return problem(number, "invalid", "missing or unreadable time");
@@ -42,7 +43,6 @@ export function parseLabLine(input: InputLine): ParsedLine {
     label: typeof json.label === "string" ? json.label : LEGIT,
     ...(typeof json.causedBy === "string" ? { causedBy: json.causedBy } : {}),
   };
-  return json.type === "check"
-    ? { ...base, kind: "check", request: message as CheckRequest }
-    : { ...base, kind: "access_log", entry: message as HTTPAccessLogEntry };
+  if (json.type === "access_log") return { ...base, kind: "access_log", entry: message as HTTPAccessLogEntry };
+  return { ...base, kind: json.type === "history" ? "history" : "check", request: message as CheckRequest };
 }

@@ -1,5 +1,5 @@
 import type { Action } from "../../domain/decision.js";
-import { attackKindOf, LEGIT } from "../lines.js";
+import { attackKindOf, isLegit, LEGIT_NEW_ACCOUNT } from "../lines.js";
 import type { Verdict } from "./target.js";
 
 /** Detection and false-positive figures of one scenario (ratios in 0..1, times in seconds). */
@@ -10,7 +10,15 @@ export interface ScenarioFigures {
    * `falsePositives`: legitimate requests denied; `friction`: those given any action but allow
    * (a step-up asks the person for a second factor: friction, though not a denial).
    */
-  legit: { requests: number; falsePositives: number; falsePositiveShare: number | null; friction: number; frictionShare: number | null };
+  legit: {
+    requests: number;
+    falsePositives: number;
+    falsePositiveShare: number | null;
+    friction: number;
+    frictionShare: number | null;
+    /** Of those, the shoppers whose account never signed in before (`legit:new-account`; counted in the figures above too). */
+    newAccounts: { requests: number; friction: number };
+  };
   attack: { requests: number; mitigated: number; mitigatedShare: number | null; byKind: Record<string, { requests: number; mitigated: number }> };
   /** Recorded traffic carries no labels: only how much of it would have been denied. */
   unlabelled: { requests: number; denied: number };
@@ -51,6 +59,7 @@ export class ScenarioStats {
   readonly #scenario: string;
   #requests = 0;
   readonly #legit = { requests: 0, falsePositives: 0, friction: 0 };
+  readonly #newAccounts = { requests: 0, friction: 0 };
   readonly #attack = { requests: 0, mitigated: 0 };
   readonly #unlabelled = { requests: 0, denied: 0 };
   readonly #byKind: Record<string, { requests: number; mitigated: number }> = {};
@@ -71,10 +80,14 @@ export class ScenarioStats {
     this.#requests++;
     this.#actions[verdict.action] = (this.#actions[verdict.action] ?? 0) + 1;
     const kind = attackKindOf(label);
-    if (label === LEGIT) {
+    if (isLegit(label)) {
       this.#legit.requests++;
       if (verdict.denied) this.#legit.falsePositives++;
       if (verdict.action !== "allow") this.#legit.friction++;
+      if (label === LEGIT_NEW_ACCOUNT) {
+        this.#newAccounts.requests++;
+        if (verdict.action !== "allow") this.#newAccounts.friction++;
+      }
     } else if (kind === undefined) {
       this.#unlabelled.requests++;
       if (verdict.denied) this.#unlabelled.denied++;
@@ -124,6 +137,7 @@ export class ScenarioStats {
         ...this.#legit,
         falsePositiveShare: ratio(this.#legit.falsePositives, this.#legit.requests),
         frictionShare: ratio(this.#legit.friction, this.#legit.requests),
+        newAccounts: { ...this.#newAccounts },
       },
       attack: { ...this.#attack, mitigatedShare: ratio(this.#attack.mitigated, this.#attack.requests), byKind: this.#byKind },
       unlabelled: { ...this.#unlabelled },

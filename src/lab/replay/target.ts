@@ -20,6 +20,12 @@ export interface ReplayTarget {
   check(request: CheckRequest, timeMs: number): Promise<Verdict>;
   /** Hands over an access-log entry as Envoy would send it (denials already substituted). */
   log(entry: HTTPAccessLogEntry): Promise<void>;
+  /**
+   * Teaches the account history an earlier successful sign-in made with `request` (a lab
+   * `history` line), deciding nothing. Absent where history can only be learnt from traffic (a
+   * live server): replay then skips such lines and says so.
+   */
+  history?(request: CheckRequest, timeMs: number): Promise<void>;
   /** Finishes; returns what the operator should know (entries a server would not take…). */
   close(): Promise<string[]>;
 }

@@ -104,6 +104,13 @@ const legit = z
     /** Verified search-engine crawlers walking the catalogue, in requests per second (0: none). */
     crawlerRate: z.number().min(0).default(0),
     crawlerAddresses: z.number().int().positive().default(8),
+    /**
+     * Accounts that signed in before the window, from their owner's own computer, phone, app,
+     * home and office (the share of the site's accounts; the rest never signed in here). Their
+     * history reaches Palisade as `history` lines at the scenario's start. 0: every account is
+     * new to Palisade, as on its first day.
+     */
+    returningShare: share.default(0),
   })
   .strict();
 

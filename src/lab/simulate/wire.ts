@@ -1,4 +1,4 @@
-import type { AccessLogLine, CheckLine } from "../lines.js";
+import type { AccessLogLine, CheckLine, HistoryLine } from "../lines.js";
 
 /** One request of the simulated storefront and the answer its application gives. */
 export interface SimRequest {
@@ -77,6 +77,12 @@ export function checkLine(request: SimRequest, site: Site): CheckLine {
       },
     },
   };
+}
+
+/** An earlier sign-in of a returning account: its CheckRequest, as a `history` line. */
+export function historyLine(request: SimRequest, site: Site): HistoryLine {
+  const { checkRequest, ...envelopeFields } = checkLine(request, site);
+  return { ...envelopeFields, type: "history", checkRequest };
 }
 
 /** The entry Envoy's gRPC access logger would send once the application answered. */

@@ -1,4 +1,5 @@
 import ipaddr from "ipaddr.js";
+import { appClient, browserClient, type ClientProfile } from "./clients.js";
 import type { Random } from "./random.js";
 import type { AddressPool, ScenarioSet } from "./scenario.js";
 
@@ -28,6 +29,23 @@ export interface WorldUser {
   homeIp: string;
   /** The storefront app on this user's phone: its long-lived refresh token and device cookie. */
   app: { refreshToken: string; deviceId: string };
+  /**
+   * The person's own devices and office, for a returning account (`legit.returningShare`): the
+   * same browser on the same computer and phone every visit, the same app, one office NAT.
+   */
+  habits: UserHabits;
+}
+
+export interface UserHabits {
+  /** Uniform in [0, 1): the account is a returning one when this is below `legit.returningShare`. */
+  rank: number;
+  desktop: ClientProfile;
+  phone: ClientProfile;
+  app: ClientProfile;
+  office: string;
+  /** The device cookies the site set in the computer's and the phone's browser (the app's is `app.deviceId`). */
+  desktopDevice: string;
+  phoneDevice: string;
 }
 
 export function createWorld(set: ScenarioSet, random: Random): World {
@@ -44,11 +62,27 @@ export function createWorld(set: ScenarioSet, random: Random): World {
     password: `${random.pick(WORDS)}-${random.pick(WORDS)}-${random.int(10, 9999)}`,
     homeIp: addressIn(random, pools.homes),
     app: { refreshToken: "", deviceId: "" },
+    habits: undefined as unknown as UserHabits,
   }));
   const corporateNats = Array.from({ length: set.legit.corporateNats }, () => addressIn(random, pools.corporate));
   // Drawn from a stream of their own, so adding them left every earlier draw (and fixture) as it was.
   const devices = random.fork();
   for (const user of users) user.app = { refreshToken: devices.hex(40), deviceId: devices.hex(16) };
+  const cgnat = Array.from({ length: mostOf(set, "cgnatAddresses") }, () => addressIn(devices, pools.mobile));
+  const crawlers = Array.from({ length: mostOf(set, "crawlerAddresses") }, () => addressIn(devices, pools.crawlers));
+  // A stream of its own again, drawn last, so every earlier draw stays as it was.
+  const habits = random.fork();
+  for (const user of users) {
+    user.habits = {
+      rank: habits.float(),
+      desktop: browserClient(habits, false),
+      phone: browserClient(habits, true),
+      app: appClient(habits),
+      office: habits.pick(corporateNats),
+      desktopDevice: habits.hex(16),
+      phoneDevice: habits.hex(16),
+    };
+  }
   return {
     host: set.site.host,
     loadBalancer: set.addresses.loadBalancer,
@@ -56,8 +90,8 @@ export function createWorld(set: ScenarioSet, random: Random): World {
     products: set.site.products,
     popularProducts: Math.max(1, Math.round(set.site.products * set.site.popularShare)),
     corporateNats,
-    cgnat: Array.from({ length: mostOf(set, "cgnatAddresses") }, () => addressIn(devices, pools.mobile)),
-    crawlers: Array.from({ length: mostOf(set, "crawlerAddresses") }, () => addressIn(devices, pools.crawlers)),
+    cgnat,
+    crawlers,
     pools,
   };
 }

@@ -17,7 +17,7 @@ function cells(row: SweepRow): string[] {
     attack ? String(row.accountsTakenOver) : "-",
     attack ? String(row.idsScraped) : "-",
     String(row.legitRequests),
-    `${row.legitFriction} (${percent(row.frictionShare, 2)})`,
+    `${row.legitFriction} (${percent(row.frictionShare, 2)})${row.newAccountFriction > 0 ? `, ${row.newAccountFriction} new acct.` : ""}`,
   ];
 }
 

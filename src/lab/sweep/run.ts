@@ -34,6 +34,8 @@ export interface SweepRow {
   legitRequests: number;
   /** Legitimate requests given any action but allow. */
   legitFriction: number;
+  /** Of those, requests of shoppers whose account never signed in before (where the lab models returning accounts). */
+  newAccountFriction: number;
   frictionShare: number | null;
 }
 
@@ -84,7 +86,7 @@ export async function runPoint(
 }
 
 /** Generated lines as replay events, through the same parser a lab file goes through. */
-async function* labEvents(lines: Iterable<LabLine>): AsyncGenerator<ReplayEvent | Problem> {
+export async function* labEvents(lines: Iterable<LabLine>): AsyncGenerator<ReplayEvent | Problem> {
   let number = 0;
   for (const line of lines) {
     const parsed = parseLabLine({ number: ++number, text: JSON.stringify(line), terminated: true });
@@ -102,6 +104,7 @@ function pool(point: SweepPoint, seeds: readonly number[], runs: ScenarioFigures
   const mitigated = sum((f) => f.attack.mitigated);
   const legitRequests = sum((f) => f.legit.requests);
   const legitFriction = sum((f) => f.legit.friction);
+  const newAccountFriction = sum((f) => f.legit.newAccounts.friction);
   const shares = runs.map((f) => f.attack.mitigatedShare).filter((s): s is number => s !== null);
   return {
     family: point.family,
@@ -119,6 +122,7 @@ function pool(point: SweepPoint, seeds: readonly number[], runs: ScenarioFigures
     idsScraped: Math.max(...runs.map((f) => f.resourcesScraped)),
     legitRequests,
     legitFriction,
+    newAccountFriction,
     frictionShare: legitRequests === 0 ? null : legitFriction / legitRequests,
   };
 }

@@ -1,4 +1,4 @@
-import { LEGIT } from "../../lines.js";
+import { LEGIT, LEGIT_NEW_ACCOUNT } from "../../lines.js";
 import { appClient, browserClient, crawlerClient, type ClientProfile } from "../clients.js";
 import type { LegitSettings, Scenario } from "../scenario.js";
 import type { Actor } from "../timeline.js";
@@ -29,9 +29,27 @@ function spikeFactor(scenario: Scenario, offsetMs: number): number {
 }
 
 /** Where a shopper is: at work behind the office NAT, on a phone (perhaps behind the carrier's CGNAT), or at home. */
-function shopperAddress(ctx: ActorContext, legit: LegitSettings, mobile: boolean, homeIp: string): string {
+function shopperAddress(ctx: ActorContext, legit: LegitSettings, mobile: boolean, user: WorldUser): string {
   if (mobile) return mobileAddress(ctx, legit);
-  return ctx.random.chance(legit.corporateShare) ? ctx.random.pick(ctx.world.corporateNats) : homeIp;
+  if (!ctx.random.chance(legit.corporateShare)) return user.homeIp;
+  const office = ctx.random.pick(ctx.world.corporateNats);
+  return returningAccount(user, legit) ? user.habits.office : office;
+}
+
+/** An account that signed in before the window (`legit.returningShare`), from its owner's own devices. */
+export function returningAccount(user: WorldUser, legit: LegitSettings): boolean {
+  return user.habits.rank < legit.returningShare;
+}
+
+/** `legit`, or `legit:new-account` for an account new to Palisade where the lab models returning ones. */
+function shopperLabel(user: WorldUser, legit: LegitSettings): string {
+  return legit.returningShare > 0 && !returningAccount(user, legit) ? LEGIT_NEW_ACCOUNT : LEGIT;
+}
+
+/** The person's own device for a returning account; a new one (drawn all the same, so the streams stay aligned) otherwise. */
+function deviceOf(user: WorldUser, legit: LegitSettings, drawn: ClientProfile): ClientProfile {
+  if (!returningAccount(user, legit)) return drawn;
+  return drawn.kind === "app" ? user.habits.app : drawn.kind === "mobile-web" ? user.habits.phone : user.habits.desktop;
 }
 
 function mobileAddress(ctx: ActorContext, legit: LegitSettings): string {
@@ -42,13 +60,19 @@ function mobileAddress(ctx: ActorContext, legit: LegitSettings): string {
 function* webSession(ctx: ActorContext, legit: LegitSettings, startMs: number, mobile: boolean): Actor {
   const { random, world } = ctx;
   const user = random.pick(world.users);
-  const visit = openVisit(ctx, browserClient(random, mobile), shopperAddress(ctx, legit, mobile, user.homeIp), LEGIT);
-  const session = { ctx, visit, t: startMs };
+  const client = deviceOf(user, legit, browserClient(random, mobile));
+  const visit = openVisit(ctx, client, shopperAddress(ctx, legit, mobile, user), shopperLabel(user, legit));
+  // Where the lab models returning accounts, the site names every browser with a long-lived
+  // device cookie: a returning person's browser has carried its own since earlier visits.
+  const device = legit.returningShare <= 0 ? undefined : returningAccount(user, legit) ? (mobile ? user.habits.phoneDevice : user.habits.desktopDevice) : "";
+  if (device) visit.cookie = `did=${device}`;
+  const session = { ctx, visit, t: startMs, device };
   // The single-page app's shell: three files in quick succession, then the API.
   for (const file of SITE_SHELL) {
     yield* send(session, "GET", file, random.chance(0.25) ? 304 : 200, "static", undefined, random.int(5, 60));
   }
-  visit.cookie = `sid=${random.hex(24)}`;
+  if (device === "") session.device = random.hex(16); // a new browser gets its device cookie with the shell
+  setCookies(session, `sid=${random.hex(24)}`);
   visit.referer = `https://${world.host}/`;
   const pages = 1 + Math.floor(random.exponential(legit.pagesPerSession));
   let loginAt = random.chance(legit.loginShare) ? random.int(0, pages - 1) : -1;
@@ -79,18 +103,23 @@ function* webLogin(session: SessionState, legit: LegitSettings, user: WorldUser,
     }
   }
   yield* login(user.password, 200);
-  session.visit.cookie = `sid=${random.hex(24)}; remember=1`;
+  setCookies(session, `sid=${random.hex(24)}; remember=1`);
+}
+
+/** The session's cookies, after its device cookie when it has one. */
+function setCookies(session: SessionState, cookies: string): void {
+  session.visit.cookie = session.device ? `did=${session.device}; ${cookies}` : cookies;
 }
 
 function* appSession(ctx: ActorContext, legit: LegitSettings, startMs: number): Actor {
   const { random, world } = ctx;
   const user = random.pick(world.users);
-  const client = appClient(random);
+  const client = deviceOf(user, legit, appClient(random));
   const roams = legit.roamShare > 0 && random.chance(legit.roamShare);
   // A roaming phone starts on the home Wi-Fi and moves to mobile data.
-  const address = roams ? user.homeIp : shopperAddress(ctx, legit, true, user.homeIp);
+  const address = roams ? user.homeIp : shopperAddress(ctx, legit, true, user);
   const pages = 1 + Math.floor(random.exponential(legit.pagesPerSession));
-  yield* appUse(ctx, legit, { user, client, address, startMs, pages, roamAt: roams ? random.int(1, Math.max(1, pages - 1)) : -1 });
+  yield* appUse(ctx, legit, { user, client, address, startMs, pages, roamAt: roams ? random.int(1, Math.max(1, pages - 1)) : -1, label: shopperLabel(user, legit) });
 }
 
 export interface AppUse {
@@ -103,6 +132,8 @@ export interface AppUse {
   roamAt: number;
   /** Start with a token refresh whatever `refreshShare` says (a user who is signed in). */
   signedIn?: boolean;
+  /** `legit` unless told. */
+  label?: string;
 }
 
 /**
@@ -111,7 +142,7 @@ export interface AppUse {
  */
 export function* appUse(ctx: ActorContext, legit: LegitSettings, use: AppUse): Actor {
   const { random } = ctx;
-  const visit = openVisit(ctx, use.client, use.address, LEGIT);
+  const visit = openVisit(ctx, use.client, use.address, use.label ?? LEGIT);
   visit.cookie = `did=${use.user.app.deviceId}`;
   const session = { ctx, visit, t: use.startMs };
   let tokenUntil = -Infinity;
@@ -180,6 +211,8 @@ export interface SessionState {
   visit: Visit;
   /** The session's own clock: when its next request leaves. */
   t: number;
+  /** The browser's device cookie value, where the lab models one (`legit.returningShare`). */
+  device?: string;
 }
 
 /** Sends one request and moves the session's clock past the answer plus `gapMs`. */

@@ -52,6 +52,7 @@ function attributionOf(metadata: Record<string, unknown>): CheckAttribution | un
     subnet: read(METADATA_KEYS.subnet),
     usernameId: read(METADATA_KEYS.usernameId),
     fingerprintId: read(METADATA_KEYS.fingerprintId),
+    deviceId: read(METADATA_KEYS.deviceId),
     headerShape: read(METADATA_KEYS.headerShape),
     country: read(METADATA_KEYS.country),
     place: read(METADATA_KEYS.place),

@@ -274,6 +274,7 @@ export function decisionMetadata(decision: Decision): Struct {
     [METADATA_KEYS.subnet]: decision.attribution?.subnet,
     [METADATA_KEYS.usernameId]: decision.attribution?.usernameId,
     [METADATA_KEYS.fingerprintId]: decision.attribution?.fingerprintId,
+    [METADATA_KEYS.deviceId]: decision.attribution?.deviceId,
     [METADATA_KEYS.headerShape]: decision.attribution?.headerShape,
     [METADATA_KEYS.country]: decision.attribution?.country,
     [METADATA_KEYS.place]: decision.attribution?.place,

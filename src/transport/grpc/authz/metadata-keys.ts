@@ -10,6 +10,7 @@ export const METADATA_KEYS = {
   subnet: "subnet",
   usernameId: "username_id",
   fingerprintId: "fingerprint_id",
+  deviceId: "device_id",
   headerShape: "header_shape",
   country: "country",
   place: "place",
