@@ -92,9 +92,12 @@ describe("PolicySource", () => {
     mount.publish({ "policy.yaml": policyText("v1") });
     // A forced reload reads the files after any check already queued: a change would show here.
     expect(await source.reload()).toEqual({ ok: true, policy: first });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(results).toEqual([]);
     expect(source.current()).toBe(first);
+    // Then a real change: checks run one at a time, in order, so once it is in force every
+    // check the republish set off has run, and a report of it would come before this one.
+    mount.publish({ "policy.yaml": policyText("v2") });
+    await expect.poll(() => source.current().version, { timeout: RELOAD_DEADLINE_MS, interval: 20 }).toBe("v2");
+    expect(results).toEqual([{ ok: true, policy: source.current() }]);
   });
 
   it("clears the error without a reload when a rejected edit is reverted", async () => {
