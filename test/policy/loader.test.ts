@@ -151,6 +151,20 @@ describe("loadPolicy on a directory", () => {
     expect(error.source).toBe(join(dir, "mine.yaml"));
   });
 
+  it("prefers policy.yml when there is no policy.yaml", async () => {
+    writeFileSync(join(dir, "policy.yml"), policyText("yml"));
+    writeFileSync(join(dir, "another.yaml"), policyText("another"));
+    expect((await loadPolicy(dir)).name).toBe("yml");
+  });
+
+  it("does not count a file without a kind, or of another kind, as unparsable", async () => {
+    writeFileSync(join(dir, "a.yaml"), "domain: palisade\n");
+    writeFileSync(join(dir, "b.yaml"), "kind: ConfigMap\n");
+    const error = await rejection(loadPolicy(dir));
+    expect(error.issues[0]?.message).toBe("none of a.yaml, b.yaml has kind: Policy; name the policy file policy.yaml");
+    expect(error.source).toBe(dir);
+  });
+
   it("rejects several Policy files without a policy.yaml", async () => {
     writeFileSync(join(dir, "a.yaml"), policyText("a"));
     writeFileSync(join(dir, "b.yaml"), policyText("b"));
