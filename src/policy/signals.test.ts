@@ -102,8 +102,19 @@ describe("compileSignals", () => {
       minMembers: 4,
       browserWithoutSession: 40,
     });
+    expect(
+      compileSignals(signals({ cohorts: { sessionCookies: ["sid"], sessionReads: { window: "20m", threshold: 3, weight: 41, cohortWeight: 42, cohortShare: 0.6 } } })).cohorts,
+    ).toEqual({
+      windowMs: 10 * MIN,
+      sessionCookies: ["sid"],
+      minMembers: 5,
+      browserWithoutSession: 40,
+      sessionReads: { windowMs: 20 * MIN, threshold: 3, weight: 41, cohortWeight: 42, cohortShare: 0.6 },
+    });
     const walking = compileSignals(
-      signals({ cohorts: { sessionCookies: ["sid"], catalogueWalk: { maxStep: 2, within: "15s", minRun: 6, weight: 33 }, sessionAccounts: { threshold: 2 } } }),
+      signals({
+        cohorts: { sessionCookies: ["sid"], catalogueWalk: { maxStep: 2, within: "15s", minRun: 6, weight: 33 }, sessionAccounts: { threshold: 2 }, sessionReads: {} },
+      }),
     ).cohorts;
     expect(walking).toEqual({
       windowMs: 10 * MIN,
@@ -111,6 +122,7 @@ describe("compileSignals", () => {
       minMembers: 5,
       browserWithoutSession: 40,
       sessionAccounts: { threshold: 2, weight: 30 },
+      sessionReads: { windowMs: HOUR, threshold: 1, weight: 40, cohortWeight: 40, cohortShare: 0.5 },
       catalogueWalk: { maxStep: 2, withinMs: 15_000, minRun: 6, weight: 33 },
     });
   });
