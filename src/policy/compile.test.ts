@@ -153,6 +153,12 @@ describe("rules", () => {
     ]);
   });
 
+  it("compiles up to 500 rules and refuses one more, compiling none", () => {
+    const rules = (count: number) => Array.from({ length: count }, (_, i) => ({ id: `r${i}`, when: `risk > ${i % 100}`, action: "block" }));
+    expect(minimalPolicy({ rules: rules(500) }).rules).toHaveLength(500);
+    expect(issuesOf({ rules: rules(501) })).toEqual(["spec.rules: too expensive: 501 rules; at most 500"]);
+  });
+
   it("reports duplicate rule ids and endpoint names where the second one is", () => {
     expect(
       issuesOf({
