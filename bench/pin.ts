@@ -5,7 +5,7 @@
  * is missing the bench runs unpinned and says so in its results.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import os from "node:os";
 
 /** The CPU of the load generator and the CPU of the servers, or undefined when pinning is impossible. */
@@ -43,4 +43,19 @@ export function processCpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // After the command name: state is field 3; utime and stime are fields 14 and 15.
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/** CPU seconds of a process's main thread and of all its other threads (V8's compiler and GC helpers, libuv's pool). */
+export function threadCpuSeconds(pid: number): { main: number; other: number } {
+  const seconds = { main: 0, other: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      seconds[tid === String(pid) ? "main" : "other"] += (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    } catch {
+      // The thread ended between listing and reading.
+    }
+  }
+  return seconds;
 }

@@ -6,6 +6,7 @@
  * The load generator (this process) is pinned to one CPU, every server and Redis to the other
  * (bench/pin.ts), the same for the no-op baseline, Palisade and the peers. `BENCH_ONLY=check,
  * ratelimit,first,workers,memory,replay` picks phases (all by default); `BENCH_QUICK=1` shortens them;
+ * `BENCH_WARMUP_REQUESTS=N` sets how many calls each server answers before it is measured;
  * `BENCH_BASELINE_TREE=<checkout>` adds an earlier commit's Palisade to the Check and
  * ShouldRateLimit comparisons.
  */
@@ -14,7 +15,6 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { startRedisServer } from "../test/helpers/redis-server.js";
 import { referenceMissing, startReference } from "../test/support/envoy-ratelimit-reference.js";
 import { repoRoot } from "../test/support/policies.js";
 import { closedLoop, interleaved, round, sequentialLatencies, type LoadResult } from "./load.js";
@@ -23,15 +23,23 @@ import { measureReplaySpeed } from "./replay-speed.js";
 import { measureWorkers } from "./workers.js";
 import { commandStats, diffStats } from "./redis-stats.js";
 import { upstreamAuthzClient } from "./noop.js";
-import { PINNING, pinnedCommand, pinProcess } from "./pin.js";
-import { startNoopProcess, startPalisadeProcess, type ServerProcess } from "./servers.js";
+import { PINNING, pinnedCommand } from "./pin.js";
+import { startNoopProcess, startPalisadeProcess, startPinnedRedis, type ServerProcess } from "./servers.js";
 import { storefrontRateLimitRequest, storefrontRequest } from "./traffic.js";
 import { envoyRateLimitClient } from "../test/support/envoy-ratelimit-client.js";
 
 const quick = process.env.BENCH_QUICK === "1";
 const LOAD = { concurrency: 32, seconds: quick ? 3 : 10, warmupSeconds: quick ? 1 : 2 };
 /** Interleaved windows: each server is loaded ROUNDS times, `seconds / ROUNDS` each time. */
-const ROUNDS = { concurrency: LOAD.concurrency, rounds: quick ? 1 : 3, secondsPerRound: quick ? 3 : LOAD.seconds / 3, warmupSeconds: LOAD.warmupSeconds };
+const ROUNDS = {
+  concurrency: LOAD.concurrency,
+  rounds: quick ? 1 : 3,
+  secondsPerRound: quick ? 3 : LOAD.seconds / 3,
+  warmupSeconds: LOAD.warmupSeconds,
+  // Warm by answers, not seconds: a server measured cold reports the JIT's CPU, not its own (load.ts).
+  warmupRequests: Number(process.env.BENCH_WARMUP_REQUESTS ?? (quick ? 2_000 : 12_000)),
+  warmupMaxSeconds: quick ? 15 : 90,
+};
 const PHASES = new Set((process.env.BENCH_ONLY ?? "check,ratelimit,first,workers,memory,replay").split(","));
 /** envoyproxy/ratelimit's format, no Palisade extensions: the same work for every rate-limit server. */
 const PEER_RATELIMIT_DIR = join(repoRoot, "bench/peers/ratelimit");
@@ -39,16 +47,13 @@ const PEER_RATELIMIT_DIR = join(repoRoot, "bench/peers/ratelimit");
 type Row = { name: string; result: LoadResult };
 
 async function main(): Promise<void> {
-  if (PINNING) pinProcess(process.pid, PINNING.client);
-  const redis = await startRedisServer();
-  const inspector = new Redis(redis.port, "127.0.0.1");
-  const redisPid = Number(/process_id:(\d+)/.exec(await inspector.info("server"))?.[1]);
-  if (PINNING) pinProcess(redisPid, PINNING.servers);
+  const redis = await startPinnedRedis();
+  const { inspector, pid: redisPid } = redis;
   const results: Record<string, unknown> = {
     machine: machine(),
     date: new Date().toISOString(),
     commit: commit(),
-    load: LOAD,
+    load: { ...LOAD, warmupRequests: ROUNDS.warmupRequests, warmupMaxSeconds: ROUNDS.warmupMaxSeconds },
     pinning: PINNING ?? "none (needs taskset and two CPUs)",
   };
   try {
@@ -115,7 +120,6 @@ async function main(): Promise<void> {
     if (PHASES.has("memory")) results.attackMemory = await measureAttackMemory(redis.url, { requests: Number(process.env.BENCH_ATTACK_REQUESTS ?? (quick ? 50_000 : 300_000)) });
     if (PHASES.has("replay")) results.replay = await measureReplaySpeed(quick ? 50_000 : 200_000);
   } finally {
-    inspector.disconnect();
     await redis.stop();
   }
   const file = `bench/results/${new Date().toISOString().replace(/[:.]/g, "-")}.json`;
@@ -205,7 +209,7 @@ function printTables(results: Record<string, unknown>): void {
   process.stdout.write(`pinning: ${JSON.stringify(results.pinning)}; load average at start ${JSON.stringify((results.machine as { loadAverage: number[] }).loadAverage)}\n`);
   for (const [title, rows] of [["Check", results.check], ["ShouldRateLimit", results.shouldRateLimit]] as [string, Row[] | undefined][]) {
     if (!rows) continue;
-    process.stdout.write(`\n${title} (${LOAD.concurrency} in flight, ${ROUNDS.rounds} interleaved windows of ${round(ROUNDS.secondsPerRound, 1)} s per server)\n`);
+    process.stdout.write(`\n${title} (${LOAD.concurrency} in flight, ${ROUNDS.rounds} interleaved windows of ${round(ROUNDS.secondsPerRound, 1)} s per server, each after ${ROUNDS.warmupRequests} warm-up calls or ${ROUNDS.warmupMaxSeconds} s)\n`);
     printTable(rows);
   }
   const print = (label: string, value: unknown) => value !== undefined && process.stdout.write(`\n${label}: ${JSON.stringify(value)}\n`);

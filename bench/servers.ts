@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { repoRoot } from "../test/support/policies.js";
-import { pinnedCommand } from "./pin.js";
+import { Redis } from "ioredis";
+import { startRedisServer } from "../test/helpers/redis-server.js";
+import { PINNING, pinnedCommand, pinProcess } from "./pin.js";
 
 export interface ServerProcess {
   grpcPort: number;
@@ -15,6 +17,37 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
+export interface BenchRedis {
+  url: string;
+  port: number;
+  pid: number;
+  /** A connection for INFO (command statistics). */
+  inspector: Redis;
+  stop(): Promise<void>;
+}
+
+/**
+ * The bench's own redis-server, pinned to the servers' CPU, with this process (the load
+ * generator) pinned to the other.
+ */
+export async function startPinnedRedis(): Promise<BenchRedis> {
+  if (PINNING) pinProcess(process.pid, PINNING.client);
+  const redis = await startRedisServer();
+  const inspector = new Redis(redis.port, "127.0.0.1");
+  const pid = Number(/process_id:(\d+)/.exec(await inspector.info("server"))?.[1]);
+  if (PINNING) pinProcess(pid, PINNING.servers);
+  return {
+    url: redis.url,
+    port: redis.port,
+    pid,
+    inspector,
+    stop: async () => {
+      inspector.disconnect();
+      await redis.stop();
+    },
+  };
+}
+
 export interface PalisadeOptions {
   /** More `palisade serve` flags, e.g. `--ratelimit-compat envoyproxy`. */
   args?: string[];
@@ -26,6 +59,8 @@ export interface PalisadeOptions {
   workers?: number;
   /** false: not pinned to the servers' CPU (several workers need every core). */
   pin?: boolean;
+  /** Flags for node itself, before the script (e.g. V8's `--max-semi-space-size=16`). */
+  nodeArgs?: string[];
 }
 
 /**
@@ -48,6 +83,7 @@ export function startPalisadeProcess(redisUrl: string, options: PalisadeOptions 
       return entry.msg === "palisade workers ready" ? { ...ready[0]!, workerPids: ready.map((worker) => worker.pid) } : undefined;
     },
     options.pin ?? true,
+    options.nodeArgs ?? [],
   );
 }
 
@@ -61,10 +97,11 @@ function startProcess(
   cwd: string,
   ready: (line: string) => { grpcPort: number; adminPort?: number; workerPids?: number[] } | undefined,
   pin = true,
+  nodeFlags: readonly string[] = [],
 ): Promise<ServerProcess> {
   // BENCH_PROFILE=1 writes a CPU profile of each server (node --cpu-prof) for `Where is the time`.
   const profile = process.env.BENCH_PROFILE === "1" ? ["--cpu-prof", "--cpu-prof-dir=bench/results/profiles"] : [];
-  const nodeArgs = [...profile, "--import", "tsx", ...args];
+  const nodeArgs = [...profile, ...nodeFlags, "--import", "tsx", ...args];
   const [command, commandArgs] = pin ? pinnedCommand(process.execPath, nodeArgs) : [process.execPath, nodeArgs];
   const child: ChildProcess = spawn(command, commandArgs, {
     cwd,

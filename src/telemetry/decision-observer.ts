@@ -48,7 +48,8 @@ export function createDecisionObserver(deps: { metrics: Metrics; logger: Logger 
         {},
         async (span) => {
           const evaluation = await evaluate();
-          span.setAttributes(spanAttributes(evaluation.decision));
+          // With tracing off (or the trace not sampled) the span records nothing: build no attributes.
+          if (span.isRecording()) span.setAttributes(spanAttributes(evaluation.decision));
           return evaluation;
         },
         { parent: parentContext(carriers), kind: SpanKind.SERVER },
