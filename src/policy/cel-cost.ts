@@ -23,6 +23,7 @@ interface Estimate {
 }
 
 type Node = { exprKind?: { case?: string; value?: Record<string, unknown> } };
+type StructEntry = { keyKind?: { case?: string; value?: Node }; value?: Node };
 
 export function estimateCost(expr: unknown): number {
   return estimate(expr as Node).cost;
@@ -44,7 +45,8 @@ function estimate(node: Node | undefined): Estimate {
     case "listExpr":
       return aggregate((value.elements as Node[] | undefined) ?? []);
     case "structExpr":
-      return aggregate(((value.entries as { mapKey?: Node; value?: Node }[] | undefined) ?? []).flatMap((e) => [e.mapKey, e.value]));
+      // A map entry's key is the oneof `keyKind` (a message literal's entries name a field instead).
+      return aggregate(((value.entries as StructEntry[] | undefined) ?? []).flatMap((e) => [e.keyKind?.case === "mapKey" ? e.keyKind.value : undefined, e.value]));
     case "callExpr":
       return call(value);
     case "comprehensionExpr":

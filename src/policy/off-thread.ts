@@ -66,7 +66,10 @@ export class PolicyValidator {
     if (this.#worker) return this.#worker;
     const worker = startWorker(new URL(import.meta.url.endsWith(".ts") ? "./validate-worker.ts" : "./validate-worker.js", import.meta.url));
     worker.unref();
+    // A replaced worker (timed out, closed) may still answer, fail or exit: its requests were
+    // already rejected, and none of that concerns the worker that replaced it.
     worker.on("message", (reply: Reply) => {
+      if (this.#worker !== worker) return;
       if ("ready" in reply) {
         this.#ready = true;
         for (const pending of this.#pending.values()) this.#arm(pending);
@@ -79,10 +82,11 @@ export class PolicyValidator {
       if (reply.ok) pending.resolve(reply.value);
       else pending.reject(new PolicyError(pending.source, reply.issues));
     });
-    worker.on("error", (error) => this.#failAll(`internal error while loading: ${error.message}`));
+    worker.on("error", (error) => {
+      if (this.#worker === worker) this.#failAll(`internal error while loading: ${error.message}`);
+    });
     worker.on("exit", () => {
-      if (this.#worker === worker) this.#worker = undefined;
-      this.#failAll("the validation worker stopped without an answer");
+      if (this.#worker === worker) this.#failAll("the validation worker stopped without an answer");
     });
     this.#worker = worker;
     return worker;

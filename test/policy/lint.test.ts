@@ -16,6 +16,28 @@ describe("lintPolicy", () => {
     });
   });
 
+  it("counts in the singular when there is one of each", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "palisade-lint-one-"));
+    try {
+      const file = join(dir, "one.yaml");
+      writeFileSync(
+        file,
+        `apiVersion: palisade.dev/v1alpha1
+kind: Policy
+metadata: { name: one, version: "1" }
+spec:
+  mode: shadow
+  endpoints: [{ name: a, match: { path: /a } }]
+  rules: [{ id: r, when: "risk > 1", action: block }]
+  reputation: { lists: [{ name: l, effect: block, cidrs: [192.0.2.0/24] }] }
+`,
+      );
+      expect(await lintPolicy(file)).toEqual({ ok: true, output: `${file}: ok: policy "one" version 1 (shadow): 1 endpoint, 1 rule, 1 reputation list` });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("prints every issue of an invalid policy, one per line", async () => {
     const file = join(fixtures, "invalid", "unknown-key.yaml");
     const result = await lintPolicy(file);

@@ -1,9 +1,9 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PolicyError } from "../../src/policy/compile.js";
-import { formatIssues, loadPolicy, parsePolicyText } from "../../src/policy/loader.js";
+import { compileSnapshot, formatIssues, isInside, listFileNames, loadPolicy, MAX_LIST_FILE_BYTES, parsePolicyText, readPolicySnapshot } from "../../src/policy/loader.js";
 
 const policyText = (name: string) => `apiVersion: palisade.dev/v1alpha1
 kind: Policy
@@ -151,6 +151,20 @@ describe("loadPolicy on a directory", () => {
     expect(error.source).toBe(join(dir, "mine.yaml"));
   });
 
+  it("prefers policy.yml when there is no policy.yaml", async () => {
+    writeFileSync(join(dir, "policy.yml"), policyText("yml"));
+    writeFileSync(join(dir, "another.yaml"), policyText("another"));
+    expect((await loadPolicy(dir)).name).toBe("yml");
+  });
+
+  it("does not count a file without a kind, or of another kind, as unparsable", async () => {
+    writeFileSync(join(dir, "a.yaml"), "domain: palisade\n");
+    writeFileSync(join(dir, "b.yaml"), "kind: ConfigMap\n");
+    const error = await rejection(loadPolicy(dir));
+    expect(error.issues[0]?.message).toBe("none of a.yaml, b.yaml has kind: Policy; name the policy file policy.yaml");
+    expect(error.source).toBe(dir);
+  });
+
   it("rejects several Policy files without a policy.yaml", async () => {
     writeFileSync(join(dir, "a.yaml"), policyText("a"));
     writeFileSync(join(dir, "b.yaml"), policyText("b"));
@@ -242,5 +256,115 @@ describe("loadPolicy on a directory", () => {
   it("names a missing location", async () => {
     const error = await rejection(loadPolicy(join(dir, "absent.yaml")));
     expect(formatIssues(error)).toBe(`${join(dir, "absent.yaml")}: cannot read: no such file or directory`);
+  });
+});
+
+describe("listFileNames", () => {
+  it("names the files of reputation and probe lists once each, in order", () => {
+    const text = `${policyText("names").replace("spec: {}", "spec:")}
+  reputation:
+    lists:
+      - { name: a, effect: block, files: [a.txt, shared.txt] }
+      - { name: b, effect: block }
+      - { name: c, effect: block, files: [shared.txt, "", 7] }
+  signals:
+    probing:
+      lists: [{ name: p, files: [probes.txt] }]
+`;
+    expect(listFileNames(text)).toEqual(["a.txt", "shared.txt", "probes.txt"]);
+  });
+
+  it("reads leniently: malformed text or lists name no files, for validation to report", () => {
+    expect(listFileNames("spec: [")).toEqual([]);
+    expect(listFileNames("")).toEqual([]);
+    expect(listFileNames("spec: { reputation: { lists: { files: [x.txt] } } }")).toEqual([]);
+    expect(listFileNames("spec: { reputation: { lists: [null, { files: x.txt }] } }")).toEqual([]);
+  });
+});
+
+describe("isInside", () => {
+  it("holds for paths below the root only", () => {
+    expect(isInside("/srv/policy/lists/a.txt", "/srv/policy")).toBe(true);
+    expect(isInside("/srv/policy", "/srv/policy")).toBe(false);
+    expect(isInside("/srv/policy-other/a.txt", "/srv/policy")).toBe(false);
+    expect(isInside("/srv/a.txt", "/srv/policy")).toBe(false);
+    expect(isInside("/srv/policy/..a.txt", "/srv/policy")).toBe(true);
+  });
+});
+
+describe("readPolicySnapshot", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "palisade-snapshot-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const withList = (files: string[]) => `${policyText("snap").replace("spec: {}", "spec:")}
+  reputation:
+    lists: [{ name: l, effect: block, files: ${JSON.stringify(files)} }]
+`;
+
+  it("holds the policy text and each readable list file, and where they were looked for", async () => {
+    writeFileSync(join(dir, "policy.yaml"), withList(["a.txt", "missing.txt"]));
+    writeFileSync(join(dir, "a.txt"), "192.0.2.0/24\n");
+    const snapshot = await readPolicySnapshot(join(dir, "policy.yaml"));
+    expect(snapshot.source).toBe(join(dir, "policy.yaml"));
+    expect(snapshot.text).toBe(withList(["a.txt", "missing.txt"]));
+    expect([...snapshot.listFiles]).toEqual([["a.txt", "192.0.2.0/24\n"]]);
+    expect(snapshot.listPaths).toEqual([join(dir, "a.txt"), join(dir, "missing.txt")]);
+    // The missing file is reported by compiling, by name.
+    expect(formatIssues(thrownBy(() => compileSnapshot(snapshot)))).toBe(`${join(dir, "policy.yaml")}: spec.reputation.lists[0].files[1]: cannot read list file "missing.txt"`);
+  });
+
+  it("leaves out a list file it cannot read as text (a directory)", async () => {
+    mkdirSync(join(dir, "folder.txt"));
+    writeFileSync(join(dir, "policy.yaml"), withList(["folder.txt"]));
+    expect((await readPolicySnapshot(join(dir, "policy.yaml"))).listFiles.size).toBe(0);
+  });
+
+  it("refuses a list file over the size limit unread", async () => {
+    writeFileSync(join(dir, "policy.yaml"), withList(["huge.txt", "fits.txt"]));
+    writeFileSync(join(dir, "huge.txt"), "");
+    truncateSync(join(dir, "huge.txt"), MAX_LIST_FILE_BYTES + 1);
+    writeFileSync(join(dir, "fits.txt"), "");
+    truncateSync(join(dir, "fits.txt"), MAX_LIST_FILE_BYTES);
+    const error = await rejection(readPolicySnapshot(join(dir, "policy.yaml"), {}, () => ["huge.txt"]));
+    expect(error.issues).toEqual([{ path: "spec.reputation.lists", message: `list file "huge.txt" is larger than ${MAX_LIST_FILE_BYTES} bytes` }]);
+    expect(MAX_LIST_FILE_BYTES).toBe(32 * 1024 * 1024);
+    // At the limit it is read (a file of NUL bytes, then rejected as not a list when compiled).
+    expect((await readPolicySnapshot(join(dir, "policy.yaml"), {}, () => ["fits.txt"])).listFiles.get("fits.txt")).toHaveLength(MAX_LIST_FILE_BYTES);
+  });
+
+  it("reads list files from the configured roots, a root that does not exist included", async () => {
+    const other = mkdtempSync(join(tmpdir(), "palisade-root-"));
+    try {
+      writeFileSync(join(other, "b.txt"), "198.51.100.0/24\n");
+      writeFileSync(join(dir, "policy.yaml"), withList([join(other, "b.txt")]));
+      const snapshot = await readPolicySnapshot(join(dir, "policy.yaml"), { fileRoots: [join(dir, "absent"), other] });
+      expect(snapshot.listFiles.get(join(other, "b.txt"))).toBe("198.51.100.0/24\n");
+      // With roots given, the policy's own directory is no longer one of them.
+      writeFileSync(join(dir, "c.txt"), "192.0.2.0/24\n");
+      writeFileSync(join(dir, "policy.yaml"), withList(["c.txt"]));
+      const error = await rejection(readPolicySnapshot(join(dir, "policy.yaml"), { fileRoots: [other] }));
+      expect(error.issues[0]?.message).toBe('list file "c.txt" is outside the allowed policy file roots');
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("parsePolicyText's errors", () => {
+  it("names an empty file as such", () => {
+    for (const text of ["", "# only a comment\n", "\n\n"]) {
+      expect(thrownBy(() => parsePolicyText(text, "p.yaml")).issues).toEqual([
+        { path: "", message: "the file is empty; expected a Policy document (apiVersion, kind, metadata, spec)" },
+      ]);
+    }
+  });
+
+  it("reports YAML syntax before the schema", () => {
+    const error = thrownBy(() => parsePolicyText("kind: [\n", "p.yaml"));
+    expect(error.source).toBe("p.yaml");
+    expect(error.issues[0]?.message).not.toMatch(/apiVersion/);
   });
 });

@@ -92,9 +92,12 @@ describe("PolicySource", () => {
     mount.publish({ "policy.yaml": policyText("v1") });
     // A forced reload reads the files after any check already queued: a change would show here.
     expect(await source.reload()).toEqual({ ok: true, policy: first });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(results).toEqual([]);
     expect(source.current()).toBe(first);
+    // Then a real change: checks run one at a time, in order, so once it is in force every
+    // check the republish set off has run, and a report of it would come before this one.
+    mount.publish({ "policy.yaml": policyText("v2") });
+    await expect.poll(() => source.current().version, { timeout: RELOAD_DEADLINE_MS, interval: 20 }).toBe("v2");
+    expect(results).toEqual([{ ok: true, policy: source.current() }]);
   });
 
   it("clears the error without a reload when a rejected edit is reverted", async () => {
@@ -210,6 +213,96 @@ describe("PolicySource", () => {
     const applied = await source.reload();
     expect(applied.ok && applied.policy.version).toBe("v3");
     expect(source.current().rules[0]?.cost).toBeGreaterThan(0);
+  });
+
+  describe("driven by reload() alone", () => {
+    function quiet(version = "v1") {
+      const file = join(dir, "policy.yaml");
+      writeFileSync(file, policyText(version));
+      const opened = open({ location: file, watch: false, pollIntervalMs: 60_000 });
+      return { file, ...opened };
+    }
+
+    it("logs setting and clearing an override, and shows it in the status", async () => {
+      const { file, source, logger } = quiet();
+      const v1 = await source.start();
+      writeFileSync(file, policyText("v2"));
+      await source.reload();
+      source.setOverride(v1, "incident 42");
+      expect(logger.info).toHaveBeenLastCalledWith({ version: "v1", fileVersion: "v2", reason: "incident 42" }, "policy override set");
+      const status = source.status();
+      expect(status.override).toEqual({ reason: "incident 42", since: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), fileVersion: "v2" });
+      expect(Date.parse(status.override!.since)).toBeLessThanOrEqual(Date.now());
+      expect(status).toMatchObject({ name: "shop", version: "v1" });
+
+      source.setOverride(undefined);
+      expect(logger.info).toHaveBeenLastCalledWith({ version: "v2", fileVersion: "v2", reason: "" }, "policy override cleared");
+      expect(source.status().override).toBeUndefined();
+      expect(source.current().version).toBe("v2");
+    });
+
+    it("does not log clearing an override that was never set", async () => {
+      const { source, logger } = quiet();
+      await source.start();
+      logger.info.mockClear();
+      source.setOverride(undefined);
+      expect(logger.info).not.toHaveBeenCalled();
+    });
+
+    it("logs an override to the version already in force", async () => {
+      const { source, logger } = quiet();
+      const v1 = await source.start();
+      source.setOverride(v1, "pin");
+      expect(logger.info).toHaveBeenLastCalledWith({ version: "v1", fileVersion: "v1", reason: "pin" }, "policy override set");
+    });
+
+    it("tells file-change listeners about each applied change until they unsubscribe, whatever another listener throws", async () => {
+      const { file, source, logger } = quiet();
+      await source.start();
+      const seen: string[] = [];
+      source.onFileChange(() => {
+        throw new Error("listener broke");
+      });
+      const unsubscribe = source.onFileChange((policy, snapshot) => seen.push(`${policy.version} ${snapshot.source}`));
+
+      writeFileSync(file, policyText("v2"));
+      await source.reload();
+      expect(seen).toEqual([`v2 ${file}`]);
+      expect(logger.error).toHaveBeenCalledWith({ err: expect.objectContaining({ message: "listener broke" }) }, "policy reload listener failed");
+
+      writeFileSync(file, invalidText);
+      await source.reload();
+      expect(seen).toHaveLength(1);
+
+      unsubscribe();
+      writeFileSync(file, policyText("v3"));
+      await source.reload();
+      expect(seen).toHaveLength(1);
+      expect(source.fileSnapshot().text).toBe(policyText("v3"));
+    });
+
+    it("shows the last rejection with its time, source and issues", async () => {
+      const { file, source } = quiet();
+      await source.start();
+      writeFileSync(file, invalidText);
+      await source.reload();
+      const { lastError } = source.status();
+      expect(lastError).toEqual({
+        at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        source: file,
+        issues: [{ path: "spec.mode", message: 'expected one of "enforce", "shadow"; got "loud"' }],
+      });
+      expect(source.status().loadedAt <= lastError!.at).toBe(true);
+    });
+
+    it("reports a policy file that went missing, and keeps the last good one", async () => {
+      const { file, source } = quiet();
+      await source.start();
+      rmSync(file);
+      const result = await source.reload();
+      expect(!result.ok && result.error.issues).toEqual([{ path: "", message: "cannot read: no such file or directory" }]);
+      expect(source.current().version).toBe("v1");
+    });
   });
 
   it("accepts pino as its logger", async () => {

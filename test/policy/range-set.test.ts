@@ -83,6 +83,64 @@ describe("RangeSet", () => {
   });
 });
 
+describe("RangeSet's edges", () => {
+  it("counts and sizes what it holds", () => {
+    const set = setOf("10.0.0.0/8", "192.0.2.0/24", "2001:db8::/32");
+    expect(set.size).toBe(3);
+    // Two 4-byte words per IPv4 interval, two 16-byte addresses per IPv6 one.
+    expect(set.bytes).toBe(2 * 2 * 4 + 2 * 16);
+    expect(RangeSet.EMPTY.size).toBe(0);
+    expect(RangeSet.EMPTY.bytes).toBe(0);
+  });
+
+  it("hands its arrays to another thread and is rebuilt from them, refusing anything else", () => {
+    const set = setOf("192.0.2.0/24", "2001:db8::/48");
+    const rebuilt = RangeSet.fromArrays(set.toArrays());
+    expect(rebuilt.has(address("192.0.2.9"))).toBe(true);
+    expect(rebuilt.has(address("2001:db8::9"))).toBe(true);
+    expect(rebuilt.has(address("2001:db9::"))).toBe(false);
+    const [a, b, c, d] = set.toArrays();
+    for (const arrays of [[a, b, c], [a, b, c, d, d], [a, new Uint32Array(2), c, d], [a, b, c, new Uint32Array(3)], [a, b, new Uint32Array(3), new Uint32Array(3)], [a, b, c, [0, 0, 0, 0]]]) {
+      expect(() => RangeSet.fromArrays(arrays), String(arrays.length)).toThrow(new TypeError("not the arrays of a RangeSet"));
+    }
+  });
+
+  it("takes an IPv4-mapped IPv6 range as the IPv4 range it is", () => {
+    const set = setOf("::ffff:192.0.2.0/120");
+    expect(set.has(address("192.0.2.200"))).toBe(true);
+    expect(set.has(address("192.0.3.0"))).toBe(false);
+    // Wider than the mapped space, it stays an IPv6 range.
+    const wide = setOf("::ffff:0:0/95");
+    expect(wide.has(address("::fffe:1:2"))).toBe(true);
+    expect(wide.has(address("::fffd:1:2"))).toBe(false);
+  });
+
+  it("keeps every range past its first thousand", () => {
+    const builder = RangeSet.builder();
+    for (let i = 0; i < 3000; i += 2) builder.addText(`10.${i >> 8}.${i & 255}.0/24`);
+    expect(builder.count).toBe(1500);
+    const set = builder.build();
+    expect(set.size).toBe(1500);
+    expect(set.has(address("10.11.182.1"))).toBe(true);
+    expect(set.has(address("10.11.183.1"))).toBe(false);
+  });
+
+  it("merges IPv6 ranges that touch across a word boundary, and not ones a single address apart", () => {
+    expect(setOf("2001:db8::/64", "2001:db8:0:1::/64").size).toBe(1);
+    expect(setOf("2001:db8::/64", "2001:db8:0:2::/64").size).toBe(2);
+    expect(setOf("2001:db8::ffff:ffff/128", "2001:db8::1:0:0/128").size).toBe(1);
+    expect(setOf("::/1", "8000::/1").size).toBe(1);
+    expect(setOf("2001:db8::/48", "2001:db8::5/128").size).toBe(1);
+    expect(setOf("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::").size).toBe(2);
+  });
+
+  it("answers at both ends of an IPv6 interval and beside them", () => {
+    const set = setOf("2001:db8::10/124", "2001:db8::100/120");
+    for (const inside of ["2001:db8::10", "2001:db8::1f", "2001:db8::100", "2001:db8::1ff"]) expect(set.has(address(inside)), inside).toBe(true);
+    for (const outside of ["2001:db8::f", "2001:db8::20", "2001:db8::ff", "2001:db8::200", "::"]) expect(set.has(address(outside)), outside).toBe(false);
+  });
+});
+
 describe("parseFeed", () => {
   it("reads plain lists and FireHOL netsets with comments and a second column", () => {
     const text = "# FireHOL netset\n#\n1.2.3.0/24\n\n5.6.7.8   # a comment\n2001:db8::/32 1234\r\n";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
-import { compilePolicy, type CompiledPolicy } from "../../src/policy/compile.js";
+import { compilePolicy, PolicyError, type CompiledPolicy } from "../../src/policy/compile.js";
 import { policySchema } from "../../src/policy/schema.js";
 
 /** Repository root, for reading the bundled example files. */
@@ -53,4 +53,15 @@ export function policyFile(document: unknown): string {
   const file = join(policyDir, `policy-${++policyFiles}.yaml`);
   writeFileSync(file, stringify(document));
   return file;
+}
+
+/** The issues, as "path: message", of the PolicyError `run` throws; fails when it throws nothing else. */
+export function policyIssues(run: () => unknown): string[] {
+  try {
+    run();
+  } catch (error) {
+    if (!(error instanceof PolicyError)) throw error;
+    return error.issues.map((issue) => `${issue.path}: ${issue.message}`);
+  }
+  throw new Error("expected the policy to be rejected");
 }
