@@ -149,6 +149,9 @@ describe("normalise: fields from the body, headers and cookies", () => {
     // Only the document's own keys: nothing inherited from Object.prototype.
     const inherited = login({ username: { jsonPointer: "/constructor/name" } });
     expect(post(inherited, { body: json({}) }).usernameId).toBeUndefined();
+    // Array.prototype's own length (0) lies behind an inherited __proto__: not reachable either.
+    const prototype = login({ username: { jsonPointer: "/a/__proto__/length" } });
+    expect(post(prototype, { body: json({ a: [] }) }).usernameId).toBeUndefined();
   });
 
   it("reads a header field, an empty header being no value", () => {
