@@ -107,7 +107,7 @@ class CatalogueWalk {
  * Marks `member` seen at `now` (members are kept oldest first), then drops those past the window
  * and the oldest beyond `max`.
  */
-function touch(members: Map<string, number>, member: string, now: number, windowMs: number, max: number): void {
+export function touch(members: Map<string, number>, member: string, now: number, windowMs: number, max: number): void {
   members.delete(member);
   members.set(member, now);
   for (const [old, seenMs] of members) {

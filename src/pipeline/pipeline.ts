@@ -6,6 +6,7 @@ import { CohortTracker } from "../detection/cohorts.js";
 import { RecentAttempts } from "../detection/login-outcomes.js";
 import { RecentCounts } from "../detection/recent-counts.js";
 import { RhythmDetector } from "../detection/rhythm.js";
+import { SessionReads } from "../detection/session-reads.js";
 import type { Signal } from "../detection/signal.js";
 import { SiteActivity } from "../detection/site-activity.js";
 import { SprayingDetector } from "../detection/spraying.js";
@@ -62,6 +63,7 @@ export function createDetectionState(store: Store, breached?: DetectionState["br
     bindings: new TokenBindings(),
     site: new SiteActivity(store),
     cohorts: new CohortTracker(),
+    sessionReads: new SessionReads(),
     recent: new RecentAttempts(),
     recentCounts: new RecentCounts(),
     rhythm: new RhythmDetector(),

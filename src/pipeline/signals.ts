@@ -14,6 +14,7 @@ import { planScraping, resourceIdOf } from "../detection/scraping.js";
 import { planProbing } from "../detection/probes.js";
 import { noSessionSignal, type CohortTracker } from "../detection/cohorts.js";
 import { perClient, planSharedAddress } from "../detection/shared-address.js";
+import type { SessionReads } from "../detection/session-reads.js";
 import { planVelocity } from "../detection/velocity.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import { planResponse } from "../response/store-reads.js";
@@ -31,6 +32,8 @@ export interface DetectionState {
   behaviour: BehaviourBaselines;
   site: SiteActivity;
   cohorts: CohortTracker;
+  /** Browser sessions reading the catalogue without assets; absent, the signal is off. */
+  sessionReads?: SessionReads;
   recent: RecentAttempts;
   /** Recent copies of the distinct counts a whole campaign shares (the usernames behind a fingerprint). */
   recentCounts?: RecentCounts;
@@ -67,6 +70,8 @@ export async function collectSignals(
     planProbing(request, signals.probing),
     planSharedAddress(request, endpoint, signals),
   ];
+  const reads = detection.sessionReads?.plan(request, endpoint, signals);
+  if (reads) plans.push(reads.plan);
   if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals, detection.recentCounts));
   plans.push(...planResponse(request, endpoint, policy)); // adaptive limits, friction relief
   const [stored, breached] = await Promise.all([
@@ -89,7 +94,8 @@ export async function collectSignals(
   const site = detection.site.signalsFor(request, endpoint, signals, measured);
   const cohorts = detection.cohorts.observe(request, endpoint, signals, measured);
   const session = endpoint.authentication ? noSessionSignal(request, signals, measured) : [];
-  return { signals: [...measured, ...behaviour, ...site, ...cohorts, ...session], degraded: stored.degraded };
+  const reading = reads ? await reads.finish(store) : [];
+  return { signals: [...measured, ...behaviour, ...site, ...cohorts, ...session, ...reading], degraded: stored.degraded };
 }
 
 /**

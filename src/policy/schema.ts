@@ -465,6 +465,25 @@ const signals = z
          */
         /** Accounts one browser session (its session cookies' values) tried to sign in to, above `threshold`. */
         sessionAccounts: z.object({ threshold: z.number().int().min(1).max(16).default(1), weight: weight.default(30) }).strict().optional(),
+        /**
+         * Catalogue reads of one browser session (its session cookies' values) that no asset
+         * followed, over `window`, above `threshold`; from `minMembers` sessions with such reads sharing
+         * a header set, while `cohortShare` of its reads are unfollowed, each unfollowed read of that
+         * header set gets `cohortWeight`.
+         * Needs the assets a page loads after its data (images) to go through ext_authz on a
+         * `pageView` endpoint; silent until an asset following a read was seen.
+         */
+        sessionReads: z
+          .object({
+            window: duration.default("1h"),
+            threshold: z.number().int().min(1).max(1000).default(1),
+            weight: weight.default(40),
+            cohortWeight: weight.default(40),
+            cohortShare: z.number().gt(0).max(1).default(0.5).describe("Share of the header set's reads after a session's first that must be unfollowed for its cohort to act"),
+          })
+          .strict()
+          .optional()
+          .describe("Browser sessions reading catalogue resources without ever loading the assets that follow a page"),
         catalogueWalk: z
           .object({
             maxStep: z.number().int().min(1).max(100).default(3),

@@ -40,6 +40,7 @@ export interface CompiledSignals {
     browserWithoutSession: number;
     catalogueWalk?: { maxStep: number; withinMs: number; minRun: number; weight: number };
     sessionAccounts?: { threshold: number; weight: number };
+    sessionReads?: { windowMs: number; threshold: number; weight: number; cohortWeight: number; cohortShare: number };
   };
   sequence?: { windowMs: number; weight: number };
   geo?: {
@@ -107,10 +108,11 @@ export function compileSignals(spec: SignalsSpec, probing?: CompiledProbing): Co
   };
 }
 
-function compileCohorts({ catalogueWalk, ...rest }: NonNullable<SignalsSpec["cohorts"]>): NonNullable<CompiledSignals["cohorts"]> {
-  if (!catalogueWalk) return withWindow(rest);
+function compileCohorts({ catalogueWalk, sessionReads, ...rest }: NonNullable<SignalsSpec["cohorts"]>): NonNullable<CompiledSignals["cohorts"]> {
+  const compiled: NonNullable<CompiledSignals["cohorts"]> = { ...withWindow(rest), ...(sessionReads ? { sessionReads: withWindow(sessionReads) } : {}) };
+  if (!catalogueWalk) return compiled;
   const { within, ...walk } = catalogueWalk;
-  return { ...withWindow(rest), catalogueWalk: { ...walk, withinMs: durationMs(within) } };
+  return { ...compiled, catalogueWalk: { ...walk, withinMs: durationMs(within) } };
 }
 
 function compileTokenBinding({ retention, alternation, churn, rate, handoff, ...rest }: NonNullable<SignalsSpec["tokenBinding"]>): CompiledTokenBinding {

@@ -1,0 +1,119 @@
+import { describe, expect, it } from "vitest";
+import type { NormalisedRequest } from "../domain/request.js";
+import type { CompiledEndpoint } from "../policy/compile.js";
+import type { CompiledSignals } from "../policy/signals.js";
+import { MemoryStore } from "../state/memory-store.js";
+import type { Store } from "../state/store.js";
+import { SessionReads } from "./session-reads.js";
+import type { Signal } from "./signal.js";
+
+/**
+ * The session reading detector on the in-memory store: which catalogue reads of a browser
+ * session no asset followed, when the session and its header set's cohort are flagged, and
+ * when it says nothing.
+ */
+
+const product = { name: "product", authentication: false, pageView: false, resourceSegment: 4 } as CompiledEndpoint;
+const search = { name: "search", authentication: false, pageView: false } as CompiledEndpoint;
+const asset = { name: "static", authentication: false, pageView: true } as CompiledEndpoint;
+const cohorts = { windowMs: 10 * 60_000, sessionCookies: ["sid"], minMembers: 3, browserWithoutSession: 40 };
+const signals: CompiledSignals = { cohorts: { ...cohorts, sessionReads: { windowMs: 60 * 60_000, threshold: 1, weight: 40, cohortWeight: 40, cohortShare: 0.5 } } };
+/** Event times count from here (a time of 0 stands for "never" in the store's values). */
+const T0 = Date.UTC(2026, 2, 2, 9);
+const BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+
+interface Step {
+  sid?: string;
+  /** "p<id>": product read, "a": asset, "s": search. */
+  what: string;
+  atMs: number;
+  agent?: string;
+  shape?: string;
+}
+
+async function run(steps: Step[], settings = signals, store: Store = new MemoryStore()): Promise<Signal[][]> {
+  const reads = new SessionReads();
+  const out: Signal[][] = [];
+  for (const { sid, what, atMs, agent = BROWSER, shape = "browser" } of steps) {
+    const endpoint = what === "a" ? asset : what === "s" ? search : product;
+    const path = what === "a" ? "/static/img/1.webp" : what === "s" ? "/api/v1/search" : `/api/v1/products/${what.slice(1)}`;
+    const headers = new Map([["user-agent", agent], ...(sid ? [["cookie", `theme=dark; sid=${sid}`] as [string, string]] : [])]);
+    const request: NormalisedRequest = { method: "GET", path, query: what === "s" ? "q=x" : "", host: "", headers, headerShape: shape, timeMs: T0 + atMs, anomalies: [], ipId: "ip" };
+    const { plan, finish } = reads.plan(request, endpoint, settings);
+    const results = await Promise.all(plan.ops.map(({ entity, op }) => store.apply(entity, [op], T0 + atMs).then(([r]) => r ?? 0)));
+    plan.evaluate(results);
+    out.push(await finish(store));
+  }
+  return out;
+}
+
+const codes = (found: Signal[]) => found.filter((s) => s.fired).map((s) => `${s.code}=${s.value}`);
+/** A shopper somewhere on the site, so assets after reads are known to reach Palisade. */
+const shopper: Step[] = [{ sid: "shopper", what: "p1", atMs: 0 }, { sid: "shopper", what: "a", atMs: 100 }];
+
+describe("session.reads_without_assets", () => {
+  it("counts a session's reads that no asset followed, over the long window, and flags it above the threshold", async () => {
+    const steps: Step[] = [...shopper, ...[2, 3, 4, 5].map((id, i) => ({ sid: "bot", what: `p${id}`, atMs: 1_000 + i * 10 * 60_000 }))];
+    const found = await run(steps);
+    expect(found.slice(2).map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([undefined, 1, 2, 3]);
+    expect(found.slice(2).map(codes)).toEqual([[], [], ["session.reads_without_assets=2"], ["session.reads_without_assets=3"]]);
+  });
+
+  it("leaves a shopper alone: every product is followed by its picture, and searches are no reads", async () => {
+    const steps: Step[] = [...shopper];
+    for (let i = 0; i < 30; i++) {
+      steps.push({ sid: "p", what: `p${i + 10}`, atMs: 1_000 + i * 20_000 }, { sid: "p", what: "a", atMs: 1_050 + i * 20_000 }, { sid: "p", what: "s", atMs: 1_100 + i * 20_000 });
+    }
+    expect((await run(steps)).flat().filter((s) => s.code.endsWith("reads_without_assets"))).toEqual([]);
+  });
+
+  it("says nothing until an asset was seen following a read (assets that never reach Palisade are unknown, not absent)", async () => {
+    const found = await run([1, 2, 3, 4].map((id) => ({ sid: "bot", what: `p${id}`, atMs: id * 1_000 })));
+    expect(found.flat()).toEqual([]);
+  });
+
+  it("says nothing for a client that claims no browser, carries no session cookie, or without the setting", async () => {
+    const app = await run([...shopper, ...[2, 3, 4].map((id) => ({ sid: "app", what: `p${id}`, atMs: id * 1_000, agent: "Storefront/5.2.1" }))]);
+    const cookieless = await run([...shopper, ...[2, 3, 4].map((id) => ({ what: `p${id}`, atMs: id * 1_000 }))]);
+    const off = await run([...shopper, ...[2, 3, 4].map((id) => ({ sid: "bot", what: `p${id}`, atMs: id * 1_000 }))], { cohorts });
+    expect([...app, ...cookieless, ...off].flat()).toEqual([]);
+  });
+
+  it("does not count a prefetch as a read: the browser fetched the data ahead of need, nobody looks at it yet", () => {
+    const reads = new SessionReads();
+    const opsWith = (extra: [string, string][]) => {
+      const headers = new Map<string, string>([["user-agent", BROWSER], ["cookie", "sid=list"], ...extra]);
+      const request: NormalisedRequest = { method: "GET", path: "/api/v1/products/7", query: "", host: "", headers, headerShape: "browser", timeMs: T0, anomalies: [], ipId: "ip" };
+      return reads.plan(request, product, signals).plan.ops.length;
+    };
+    expect(opsWith([])).toBe(3);
+    expect([["sec-purpose", "prefetch;prerender"], ["sec-purpose", "prefetch"], ["purpose", "prefetch"], ["next-router-prefetch", "1"]].map((h) => opsWith([h as [string, string]]))).toEqual([0, 0, 0, 0]);
+  });
+
+  it("forms a cohort of sessions sharing a header set and flags their first unfollowed read while most of its later reads are", async () => {
+    const steps: Step[] = [...shopper];
+    for (let bot = 0; bot < 5; bot++) {
+      steps.push({ sid: `bot${bot}`, what: `p${100 + bot}`, atMs: 1_000 + bot }, { sid: `bot${bot}`, what: `p${200 + bot}`, atMs: 30_000 + bot });
+    }
+    const found = await run(steps);
+    const second = found.slice(2).filter((_, i) => i % 2 === 1).map(codes);
+    expect(second).toEqual([[], [], ["cohort.reads_without_assets=3"], ["cohort.reads_without_assets=4"], ["cohort.reads_without_assets=5"]]);
+  });
+
+  it("keeps the cohort quiet while most of the header set's later reads were followed by assets", async () => {
+    const steps: Step[] = [...shopper];
+    for (let i = 0; i < 12; i++) steps.push({ sid: "shopper", what: `p${300 + i}`, atMs: 500 + i * 10 }, { sid: "shopper", what: "a", atMs: 505 + i * 10 });
+    for (let bot = 0; bot < 4; bot++) steps.push({ sid: `bot${bot}`, what: `p${100 + bot}`, atMs: 1_000 + bot }, { sid: `bot${bot}`, what: `p${200 + bot}`, atMs: 30_000 + bot });
+    const found = await run(steps);
+    expect(found.flatMap(codes)).toEqual([]);
+    expect(found.at(-1)?.find((s) => s.code === "cohort.reads_without_assets")?.detail).toMatch(/4 browser sessions .* 25% of the header set's reads after a first/);
+  });
+
+  it("judges from what the batch read when the follow-up write fails", async () => {
+    const store = new MemoryStore();
+    let calls = 0;
+    const flaky: Store = { ...store, kind: "flaky", apply: async (entity, ops, nowMs) => (++calls > 8 && ops[0]?.op === "window.add" && ops[0].amount === 1 ? Promise.reject(new Error("down")) : store.apply(entity, ops, nowMs)), observeBaseline: store.observeBaseline.bind(store), ping: store.ping.bind(store), close: store.close.bind(store) };
+    const found = await run([...shopper, ...[2, 3, 4].map((id) => ({ sid: "bot", what: `p${id}`, atMs: id * 1_000 }))], signals, flaky);
+    expect(found.slice(2).map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([undefined, 1, 1]);
+  });
+});

@@ -1,0 +1,214 @@
+import { createHash } from "node:crypto";
+import { LRUCache } from "lru-cache";
+import { cookieValue } from "../domain/cookies.js";
+import type { NormalisedRequest } from "../domain/request.js";
+import type { CompiledEndpoint } from "../policy/compile.js";
+import type { CompiledSignals } from "../policy/signals.js";
+import { slidingWindowEstimate, windowBucket, type Store } from "../state/store.js";
+import { touch } from "./cohorts.js";
+import { claimsBrowser } from "./login.js";
+import { resourceIdOf } from "./scraping.js";
+import type { Signal, SignalPlan } from "./signal.js";
+
+/** Store names of a browser session's reading: its last catalogue read, its last asset, its unfollowed reads. */
+export const SESSION_READ_NAMES = { lastRead: "sr.read", lastAsset: "sr.asset", unfollowed: "sr.bare" } as const;
+/** Header sets whose reading cohorts are tracked at once, and sessions remembered per cohort. */
+const MAX_COHORTS = 10_000;
+const MAX_MEMBERS = 256;
+
+type Config = NonNullable<NonNullable<CompiledSignals["cohorts"]>["sessionReads"]>;
+
+/** What one Check contributes: its store work, and what to do with the answer. */
+export interface SessionReadPlan {
+  plan: SignalPlan;
+  /** Called after the plan's results were handed to `plan.evaluate`: the signals, after at most one more store call. */
+  finish(store: Store): Promise<Signal[]>;
+}
+
+const NOTHING: SessionReadPlan = { plan: { ops: [], evaluate: () => [] }, finish: async () => [] };
+
+/**
+ * `session.reads_without_assets`: a browser session (the value of the site's session cookies,
+ * the client key once a bot keeps its cookie) that reads catalogue resources one after another
+ * and loads no asset in between. A person's browser shows a product page with its pictures, so
+ * every product read is followed by an asset request (an image, or its 304 revalidation); a
+ * scraper that loaded the site once to get its cookie reads the JSON and nothing else. A read
+ * that comes after another read of the same session with no asset since is "unfollowed"; the
+ * session's unfollowed reads are counted over the long window (an hour in the example), so a
+ * scraper that reads one product every few minutes adds up too. One unfollowed read happens to
+ * a person (a picture the browser holds fresh in its cache); several are a script.
+ *
+ * `cohort.reads_without_assets`: the sessions with unfollowed reads, grouped by header set (the
+ * names a client sends, in order) on the endpoint, replica-local like the other cohorts. From
+ * `minMembers` such sessions within the cohort window, while at least `cohortShare` of the header
+ * set's reads after a session's first were unfollowed, every unfollowed read of that header set gets the cohort's weight,
+ * from a session's first one on: a campaign of hundreds of sessions, each reading two or three
+ * products, is answered before any one of them has read many. The share keeps shoppers out:
+ * a popular browser's header set is shared by every person using it, a few of whom read a
+ * product whose pictures their browser holds fresh; a campaign makes most of its reads so.
+ *
+ * It needs the assets to pass through Palisade: the routes of images (or whatever a page loads
+ * after its data) must go through ext_authz and be declared `pageView: true`. A site whose
+ * assets come from a CDN, or bypass ext_authz, never shows one: then every session would look
+ * like a scraper. So nothing is said until this replica has seen, within the window, an asset
+ * that followed a session's read: proof that assets after reads reach it at all (unknown is not
+ * absent). Imported logs without cookies give no session and say nothing either.
+ *
+ * Cost: per tracked session three small keys in the store with the window as TTL (two
+ * integers and one counter), written on product reads and assets of browser sessions only,
+ * and at most one more store call for an unfollowed read. The cohort is bounded by
+ * MAX_COHORTS × MAX_MEMBERS session digests per replica.
+ */
+export class SessionReads {
+  readonly #cohorts = new LRUCache<string, ReadingCohort>({ max: MAX_COHORTS });
+  /** When this replica last saw an asset follow a session's read: assets are visible here. */
+  #assetsSeenAtMs = -Infinity;
+
+  plan(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals): SessionReadPlan {
+    const cohorts = signals.cohorts;
+    const config = cohorts?.sessionReads;
+    if (!cohorts || !config || !claimsBrowser(request) || prefetch(request)) return NOTHING;
+    const session = sessionKey(request, cohorts.sessionCookies);
+    if (session === undefined) return NOTHING;
+    const entity = `ck:${session}`;
+    const retentionMs = config.windowMs;
+    if (endpoint.pageView) return this.#asset(entity, request.timeMs, retentionMs);
+    if (resourceIdOf(request, endpoint) === undefined) return NOTHING;
+    let unfollowedRead = false;
+    let before = 0;
+    const plan: SignalPlan = {
+      ops: [
+        { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead, value: request.timeMs, retentionMs } },
+        { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } },
+        { entity, op: { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: config.windowMs, amount: 0 } },
+      ],
+      evaluate: (results) => {
+        const [lastRead = 0, lastAsset = 0, unfollowed = 0] = results;
+        unfollowedRead = lastRead > 0 && lastRead >= lastAsset && request.timeMs - lastRead <= config.windowMs;
+        before = unfollowed;
+        // Only a session's later reads could be unfollowed: they are what the cohort's share is of.
+        if (lastRead > 0) this.#cohortOf(endpoint, request.headerShape).reads.add(request.timeMs, cohorts.windowMs);
+        return [];
+      },
+    };
+    return {
+      plan,
+      finish: async (store) => {
+        if (!unfollowedRead || request.timeMs - this.#assetsSeenAtMs > config.windowMs) return [];
+        let count = before + 1;
+        try {
+          const [after] = await store.apply(entity, [{ op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: config.windowMs, amount: 1 }], request.timeMs);
+          count = after ?? count;
+        } catch {
+          // The store did not answer: judge from what the batch read, plus this read.
+        }
+        return this.#judge(request, endpoint, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs);
+      },
+    };
+  }
+
+  #asset(entity: string, nowMs: number, retentionMs: number): SessionReadPlan {
+    const plan: SignalPlan = {
+      ops: [
+        { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset, value: nowMs, retentionMs } },
+        { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead } },
+      ],
+      evaluate: ([previousAsset = 0, lastRead = 0]) => {
+        if (lastRead > 0 && lastRead >= previousAsset) this.#assetsSeenAtMs = Math.max(this.#assetsSeenAtMs, nowMs);
+        return [];
+      },
+    };
+    return { plan, finish: async () => [] };
+  }
+
+  #judge(request: NormalisedRequest, endpoint: CompiledEndpoint, session: string, count: number, config: Config, minMembers: number, cohortWindowMs: number): Signal[] {
+    const minutes = config.windowMs / 60_000;
+    const found: Signal[] = [
+      {
+        code: "session.reads_without_assets",
+        value: count,
+        threshold: config.threshold,
+        weight: config.weight,
+        fired: count > config.threshold,
+        detail: `catalogue reads of this browser session within ${minutes} min that no asset followed (this one comes after one)`,
+      },
+    ];
+    const cohort = this.#cohortOf(endpoint, request.headerShape);
+    cohort.unfollowed.add(request.timeMs, cohortWindowMs);
+    touch(cohort.members, session, request.timeMs, cohortWindowMs, MAX_MEMBERS);
+    const size = [...cohort.members.values()].filter((seenMs) => request.timeMs - seenMs <= cohortWindowMs).length;
+    const reads = cohort.reads.count(request.timeMs, cohortWindowMs);
+    const share = reads > 0 ? Math.min(1, cohort.unfollowed.count(request.timeMs, cohortWindowMs) / reads) : 0;
+    const percent = Math.round(share * 100);
+    found.push({
+      code: "cohort.reads_without_assets",
+      value: size,
+      threshold: minMembers,
+      weight: config.cohortWeight,
+      fired: size >= minMembers && share >= config.cohortShare,
+      detail: `${size} browser sessions with this header set read catalogue resources that no asset followed within ${cohortWindowMs / 60_000} min, ${percent}% of the header set's reads after a first; cohort from ${minMembers} sessions and ${Math.round(config.cohortShare * 100)}% (policy priors, no baseline needed)`,
+    });
+    return found;
+  }
+
+  #cohortOf(endpoint: CompiledEndpoint, headerShape: string): ReadingCohort {
+    const key = `${endpoint.name}\u0000${headerShape}`;
+    let cohort = this.#cohorts.get(key);
+    if (cohort === undefined) this.#cohorts.set(key, (cohort = { members: new Map(), reads: new TwoBuckets(), unfollowed: new TwoBuckets() }));
+    return cohort;
+  }
+}
+
+/** One header set's reading on one endpoint: the sessions with unfollowed reads, its reads after a session's first, and how many of those were unfollowed. */
+interface ReadingCohort {
+  members: Map<string, number>;
+  reads: TwoBuckets;
+  unfollowed: TwoBuckets;
+}
+
+/** A sliding count of two fixed buckets, as the store's window counters estimate it. */
+class TwoBuckets {
+  #bucket = 0;
+  #current = 0;
+  #previous = 0;
+
+  add(nowMs: number, windowMs: number): void {
+    this.#roll(nowMs, windowMs);
+    this.#current++;
+  }
+
+  count(nowMs: number, windowMs: number): number {
+    this.#roll(nowMs, windowMs);
+    return slidingWindowEstimate(this.#current, this.#previous, nowMs, windowMs);
+  }
+
+  #roll(nowMs: number, windowMs: number): void {
+    const bucket = windowBucket(nowMs, windowMs);
+    if (bucket === this.#bucket) return;
+    this.#previous = bucket === this.#bucket + 1 ? this.#current : 0;
+    this.#current = 0;
+    this.#bucket = bucket;
+  }
+}
+
+/**
+ * A request the browser made ahead of need (`<link rel=prefetch>`, speculation rules: Chromium
+ * sends `Sec-Purpose: prefetch`, Firefox `Purpose: prefetch`; Next.js's router its own header).
+ * Nobody reads it yet, so no picture follows: it is neither a read nor an asset here.
+ */
+function prefetch(request: NormalisedRequest): boolean {
+  const purpose = `${request.headers.get("sec-purpose") ?? ""} ${request.headers.get("purpose") ?? ""}`;
+  return /prefetch|prerender/i.test(purpose) || request.headers.has("next-router-prefetch");
+}
+
+/**
+ * The session a browser keeps: a digest of the values of the site's session cookies (cookie
+ * values are secrets; only the digest reaches the store, as for the shared-address clients).
+ * Undefined without any of them.
+ */
+function sessionKey(request: NormalisedRequest, cookies: readonly string[]): string | undefined {
+  const header = request.headers.get("cookie");
+  const values = cookies.map((name) => cookieValue(header, name) ?? "");
+  if (values.every((value) => value === "")) return undefined;
+  return createHash("sha256").update(`session-reads\u0000${values.join("\u0000")}`).digest("base64url").slice(0, 22);
+}
