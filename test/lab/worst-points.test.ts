@@ -1,9 +1,9 @@
 /**
  * Detection at each family's worst point of the full sweep, as a regression test: the point of
- * examples/lab/sweep.yaml where the sweep (docs/detection-sweep.md, "Worst point per family")
- * found the family least mitigated, or a confounder's shoppers most hindered, generated and
- * replayed through the example policy by the code `palisade simulate --sweep` runs, once per
- * seed of the sweep file.
+ * examples/lab/sweep.yaml where the sweep (`npm run sweep`, docs/detection-sweep.md, "Worst
+ * point per family") finds the family least mitigated, or a confounder's shoppers most
+ * hindered, generated and replayed through the example policy by the code `palisade simulate
+ * --sweep` runs, once per seed of the sweep file.
  *
  * As in regression.test.ts, the floors are the detection goals where a family meets them on
  * both seeds, and otherwise the figure measured on the worse seed, with the goal named beside
@@ -32,59 +32,68 @@ const BENIGN = { friction: GOAL.friction } as const satisfies Floors;
 
 /**
  * Per family of examples/lab/sweep.yaml: its worst point (the sweep's label for it) and the
- * floors there. Measured on seeds 1 and 2 (the sweep file's) at commit f080ca1, the figures of
- * docs/detection-sweep.md. Where a goal is not met, the floor is the worse seed's figure (shares
- * rounded down, times and friction up, at the fourth decimal or the tenth of a second) and the
- * comment gives both seeds' figures and the goal.
+ * floors there; where the point with the lowest mitigated share is not the one that lets most
+ * through (accounts, ids), both. Measured on seeds 1 and 2 (the sweep file's) at commit 114cbf8
+ * (land with the session-reads detector; docs/detection-sweep.md predates it: there the worst
+ * points of credential-checking and distributed-scraping were the ones with most taken over and
+ * most ids, and the other session points were run again here). Where a goal is not met, the floor is the worse seed's
+ * figure (shares rounded down, times and friction up, at the fourth decimal or the tenth of a
+ * second) and the comment gives both seeds' figures and the goal.
  */
-const FLOORS: Record<string, { point: string; floors: Floors }> = {
+const FLOORS: Record<string, Record<string, Floors>> = {
   // 98.6% and 98.7%, first denial after 3.8–3.9 s, held from 10 s.
-  "single-address-burst": { point: "rate=0.3", floors: GOAL },
+  "single-address-burst": { "rate=0.3": GOAL },
   // Held only from 130 s on seed 2 (goal 60 s; seed 1 from 0.2 s); 99.3% and 94.1%, first after 0.2–1.9 s.
-  "periodic-bursts": { point: 'at=0s client=realistic pattern={"on":"10s","off":"2m"}', floors: { ...GOAL, sustained: 130 } },
-  // Far below every goal: 0.08% and 0.14% mitigated (goal 90%), first denial after 35.9 and
-  // 89.3 s (goal 10 s), never held (goal 60 s), 1 and 0 accounts taken over (goal 0), friction
-  // 13 of 454 and 20 of 869 legitimate requests, 2.86% and 2.30% (goal 0.1%): bots that load
-  // the site and keep its cookie, each residential address trying once.
+  "periodic-bursts": { 'at=0s client=realistic pattern={"on":"10s","off":"2m"}': { ...GOAL, sustained: 130 } },
   "distributed-stuffing": {
-    point: "at=0s duration=whole attemptsPerSource=1 client=session",
-    floors: { mitigated: 0.0008, firstMitigation: 89.3, takenOver: 1, friction: 0.0287 },
+    // Far below every goal: 0.08% and 0.14% mitigated (goal 90%), first denial after 35.9 and
+    // 89.3 s (goal 10 s), never held (goal 60 s), 1 and 0 accounts taken over (goal 0), friction
+    // 13 of 454 and 20 of 869 legitimate requests, 2.86% and 2.30% (goal 0.1%): bots that load
+    // the site and keep its cookie, each residential address trying once.
+    "at=0s duration=whole attemptsPerSource=1 client=session": { mitigated: 0.0008, firstMitigation: 89.3, takenOver: 1, friction: 0.0287 },
   },
   // First denial after 50.2 and 61.3 s (goal 10 s), held from 1,310 and 1,520 s (goal 60 s); 96.4% and 96.2%.
-  "low-and-slow": { point: "attemptsPerSource=6", floors: { ...GOAL, firstMitigation: 61.3, sustained: 1520 } },
+  "low-and-slow": { "attemptsPerSource=6": { ...GOAL, firstMitigation: 61.3, sustained: 1520 } },
   // 98.6% and 98.7%, first after 2.8–3.2 s, held from 10 s.
-  "password-spray": { point: "rate=0.3", floors: GOAL },
-  // Below every goal: 12.45% and 13.91% mitigated (goal 90%), first after 111.6 and 112.4 s
-  // (goal 10 s), held from 220 s (goal 60 s), 11 and 9 accounts taken over (goal 0), friction
-  // 7 of 454 and 11 of 869, 1.54% and 1.27% (goal 0.1%).
+  "password-spray": { "rate=0.3": GOAL },
   "credential-checking": {
-    point: "hitRate=0.5 client=session",
-    floors: { mitigated: 0.1245, firstMitigation: 112.4, sustained: 220, takenOver: 11, friction: 0.0155 },
+    // The lowest share: 27.70% and 30.95% mitigated (goal 90%), first after 50.8 and 41.7 s
+    // (goal 10 s), held from 130 and 120 s (goal 60 s), 3 and 1 accounts taken over (goal 0),
+    // friction 7 of 454 and 12 of 869, 1.54% and 1.38% (goal 0.1%).
+    "client=session": { mitigated: 0.277, firstMitigation: 50.8, sustained: 130, takenOver: 3, friction: 0.0155 },
+    // The most accounts taken over, 11 and 9 (goal 0): 30.82% and 32.03% mitigated, first after
+    // 53.5 and 52.3 s, held from 220 and 210 s, friction 7 of 454 and 11 of 869 (1.54%, 1.27%).
+    "hitRate=0.5 client=session": { mitigated: 0.3082, firstMitigation: 53.6, sustained: 220, takenOver: 11, friction: 0.0155 },
   },
   // First denial after 9.1 and 11.3 s (goal 10 s), 1 account taken over on each seed (goal 0),
   // friction 1 of 616 (0.16%; goal 0.1%) and 1 of 1,030; 93.5% and 93.3%, held from 20 and 11.3 s.
-  "token-replay": { point: "at=0s stolen=jar sources=1", floors: { ...GOAL, firstMitigation: 11.4, takenOver: 1, friction: 0.0017 } },
+  "token-replay": { "at=0s stolen=jar sources=1": { ...GOAL, firstMitigation: 11.4, takenOver: 1, friction: 0.0017 } },
   // 99.2% on both seeds, first after 2.2–2.3 s, held from 10 s.
-  "header-rotation": { point: "rate=0.5", floors: GOAL },
+  "header-rotation": { "rate=0.5": GOAL },
   // 89.92% and 90.98% mitigated (goal 90%), first after 24.2 and 22.5 s (goal 10 s), held from
   // 30 s; 12 and 11 catalogue ids served.
-  "sequential-enumeration": { point: "rate=0.5", floors: { ...GOAL, mitigated: 0.8991, firstMitigation: 24.3, scraped: 12 } },
+  "sequential-enumeration": { "rate=0.5": { ...GOAL, mitigated: 0.8991, firstMitigation: 24.3, scraped: 12 } },
   // 89.92% and 90.16% (goal 90%), first after 25.0 and 23.2 s (goal 10 s), held from 30 s; 12 ids served on each seed.
-  "scattered-enumeration": { point: "rate=0.5", floors: { ...GOAL, mitigated: 0.8991, firstMitigation: 25.1, scraped: 12 } },
-  // Not detected at all: 0% mitigated on both seeds (goal 90%), never denied (goals 10 s and
-  // 60 s), 1,003 and 1,027 catalogue ids served: hundreds of cookie-keeping residential bots.
-  "distributed-scraping": { point: "client=session", floors: { mitigated: 0, takenOver: 0, scraped: 1027 } },
+  "scattered-enumeration": { "rate=0.5": { ...GOAL, mitigated: 0.8991, firstMitigation: 25.1, scraped: 12 } },
+  "distributed-scraping": {
+    // The lowest share: 15.22% and 14.32% mitigated (goal 90%), first after 153.4 and 164.2 s
+    // (goal 10 s), held from 290 s on seed 1 and never on seed 2 (goal 60 s); 344 and 348 ids
+    // served: cookie-keeping residential bots from the first minute.
+    "at=0s duration=whole client=session rate=2": { mitigated: 0.1432, firstMitigation: 164.3, takenOver: 0, scraped: 348 },
+    // The most ids served, 395 and 403: 35.98% and 36.29% mitigated, first after 60.2 and 61.1 s, never held.
+    "client=session": { mitigated: 0.3597, firstMitigation: 61.2, takenOver: 0, scraped: 403 },
+  },
   // 97.1% and 97.2%, the first request denied, held from 20 s.
-  "vulnerability-scan": { point: "sources=20", floors: GOAL },
+  "vulnerability-scan": { "sources=20": GOAL },
   // Confounders: every point without friction in the sweep, so the base is the worst (the sweep's tie rule).
-  "mobile-cgnat": { point: "base", floors: BENIGN },
-  "corporate-nat": { point: "base", floors: BENIGN },
-  "marketing-spike": { point: "base", floors: BENIGN },
-  "password-manager": { point: "base", floors: BENIGN },
-  "typos": { point: "base", floors: BENIGN },
+  "mobile-cgnat": { base: BENIGN },
+  "corporate-nat": { base: BENIGN },
+  "marketing-spike": { base: BENIGN },
+  "password-manager": { base: BENIGN },
+  "typos": { base: BENIGN },
   // 1 of 1,144 legitimate requests on seed 2 (0.09%), none of 856 on seed 1.
-  "app-clients": { point: "base", floors: BENIGN },
-  "search-crawler": { point: "base", floors: BENIGN },
+  "app-clients": { base: BENIGN },
+  "search-crawler": { base: BENIGN },
 };
 
 const SWEEP = `${repoRoot}examples/lab/sweep.yaml`;
@@ -103,14 +112,17 @@ beforeAll(async () => {
 describe("worst sweep points (examples/lab/sweep.yaml, example policy)", () => {
   it("names a worst point for every family of the sweep file, and each is one of the file's points", () => {
     expect(Object.keys(FLOORS).sort()).toEqual(sweep.families.map((f) => f.name).sort());
-    for (const [family, { point }] of Object.entries(FLOORS)) {
-      expect(points.filter((p) => p.family === family).map((p) => p.label), family).toContain(point);
+    for (const [family, named] of Object.entries(FLOORS)) {
+      const labels = points.filter((p) => p.family === family).map((p) => p.label);
+      for (const point of Object.keys(named)) expect(labels, family).toContain(point);
     }
   });
 
   // Two seeds: a floor met on one run of one seed could be luck. The sweep file's seeds, so the
   // figures are those of docs/detection-sweep.md.
-  const cases = Object.entries(FLOORS).flatMap(([family, entry]) => SEEDS.map((seed) => [family, entry.point, seed, entry.floors] as const));
+  const cases = Object.entries(FLOORS).flatMap(([family, named]) =>
+    Object.entries(named).flatMap(([point, floors]) => SEEDS.map((seed) => [family, point, seed, floors] as const)),
+  );
   it.each(cases)("%s (%s), seed %i, holds its floors", async (family, label, seed, floors) => {
     expect(sweep.seeds).toEqual(SEEDS);
     const point = points.find((p) => p.family === family && p.label === label);
