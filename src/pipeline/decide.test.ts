@@ -68,6 +68,17 @@ describe("what a rule may read of the request", () => {
     ['request.user_agent == "curl/8.5"', { request: { headers: new Map([["user-agent", "curl/8.5"]]) } }, {}],
     ['request.user_agent == ""', {}, { request: { headers: new Map([["user-agent", "curl/8.5"]]) } }],
     ['signal["velocity.ip"] > 3', { signals: [{ code: "velocity.ip", value: 4, weight: 0, fired: false }] }, {}],
+    ['request.country == "NZ"', { request: { country: "NZ" } }, {}],
+    ['request.country == ""', {}, { request: { country: "NZ" } }],
+    ["request.asn == 64500", { request: { asn: 64500 } }, {}],
+    ["request.asn == 0", {}, { request: { asn: 64500 } }],
+    ["request.hosting", { request: { hosting: true } }, {}],
+    ["!request.hosting", {}, { request: { hosting: true } }],
+    ['request.method == "POST"', { request: { method: "POST" } }, {}],
+    ['request.query == "q=1"', { request: { query: "q=1" } }, {}],
+    ['request.host == "shop.example"', { request: { host: "shop.example" } }, {}],
+    ['request.path == "/cart"', { request: { path: "/cart" } }, {}],
+    ['request.headers["x-app"] == "1"', { request: { headers: new Map([["x-app", "1"]]) } }, {}],
   ] as const)("%s holds for one request and not for the other", (when, holds, fails) => {
     expect(matches(when, holds)).toBe(true);
     expect(matches(when, fails)).toBe(false);
@@ -83,6 +94,36 @@ describe("a throttle's retry time", () => {
     const verdict = decide({ policy, request, endpoint: undefined, signals, standing: undefined, degraded: false });
     expect(verdict.decision.action).toBe("throttle");
     expect(verdict.decision.retryAfterSeconds).toBe(600);
+  });
+});
+
+describe("choosing among matching rules", () => {
+  const decideWith = (rules: Record<string, unknown>[], signals: Signal[] = []) =>
+    decide({ policy: minimalPolicy({ rules }), request, endpoint: undefined, signals, standing: undefined, degraded: false }).decision;
+
+  it("takes the heaviest action, and the first declared of equal ones", () => {
+    expect(decideWith([{ id: "a", when: "true", action: "block" }, { id: "b", when: "true", action: "block" }]).rule).toBe("a");
+    expect(decideWith([{ id: "a", when: "true", action: "challenge" }, { id: "b", when: "true", action: "block" }]).rule).toBe("b");
+    expect(decideWith([{ id: "a", when: "true", action: "block" }, { id: "b", when: "true", action: "challenge" }]).rule).toBe("a");
+  });
+
+  it("gives a throttle no retry time and no rate limit when no fired counter has a window, and the rule's own retry time when it has one", () => {
+    const windowless: Signal = { code: "client.odd", value: 1, weight: 10, fired: true };
+    const bare = decideWith([{ id: "slow", when: "true", action: "throttle" }], [windowless]);
+    expect(bare).toMatchObject({ action: "throttle", rule: "slow" });
+    expect(bare.retryAfterSeconds).toBeUndefined();
+    expect(bare.rateLimit).toBeUndefined();
+    const own = decideWith([{ id: "slow", when: "true", action: "throttle", retryAfter: "90s" }], [windowless]);
+    expect(own.retryAfterSeconds).toBe(90);
+  });
+
+  it("describes the rate limit a throttle applies from the counter that set it", () => {
+    const counter: Signal = { code: "velocity.ip", value: 5, threshold: 3, weight: 10, fired: true, windowMs: 90_500 };
+    const throttled = decideWith([{ id: "slow", when: "true", action: "throttle" }], [counter]);
+    expect(throttled.rateLimit).toEqual({ limit: 3, remaining: 0, resetSeconds: 91, windowSeconds: 91 });
+    const blocked = decideWith([{ id: "stop", when: "true", action: "block" }], [counter]);
+    expect(blocked.rateLimit).toBeUndefined();
+    expect(blocked.retryAfterSeconds).toBeUndefined();
   });
 });
 

@@ -8,7 +8,12 @@ import { HmacPseudonymiser } from "../privacy/pseudonymiser.js";
 import type { HeldDecision, PipelineResponder } from "../response/responder.js";
 import { MemoryStore } from "../state/memory-store.js";
 import { downStore } from "../../test/support/down-store.js";
-import { createDetectionState, createPipeline, type PipelineDependencies } from "./pipeline.js";
+import type { PassChecker, PassContext } from "../challenge/passes.js";
+import type { Signal } from "../detection/signal.js";
+import { SiteActivity } from "../detection/site-activity.js";
+import type { CompiledProofOfWork } from "../policy/challenge-schema.js";
+import type { EntityBatch, Store } from "../state/store.js";
+import { createDetectionState, createPipeline, DecisionUnavailableError, type PipelineDependencies } from "./pipeline.js";
 import { collectSignals } from "./signals.js";
 
 const T0 = Date.UTC(2026, 11, 6, 9);
@@ -239,5 +244,137 @@ describe("collecting signals", () => {
     const { request } = await pipelineOver(policy).pipeline.evaluate(get("192.0.2.40", "/"));
     const store = new MemoryStore();
     expect(await collectSignals(request, undefined, policy, store, createDetectionState(store))).toEqual({ signals: [], degraded: false });
+  });
+});
+
+/** Site activity that also lists the attempts the pipeline counted towards the site-wide baseline. */
+class CountingSiteActivity extends SiteActivity {
+  readonly attempts: [string, string][] = [];
+  override recordAttempt(endpoint: string, headerShape: string): void {
+    this.attempts.push([endpoint, headerShape]);
+    super.recordAttempt(endpoint, headerShape);
+  }
+}
+
+describe("outcome bookkeeping and errors", () => {
+  it("counts allowed login and catalogue requests towards the site-wide baseline, never denied ones", async () => {
+    const policy = policyWith({ endpoints: [AUTH_LOGIN, PRODUCT, HOME], rules: [{ id: "blocked-net", when: 'request.subnet == "198.51.100.0/24"', action: "block" }] });
+    const store = new MemoryStore();
+    const site = new CountingSiteActivity(store);
+    const { pipeline } = pipelineOver(policy, { store, detection: { ...createDetectionState(store), site } });
+    const allowed = await pipeline.evaluate(login("192.0.2.61", "kim"));
+    expect(allowed.decision.action).toBe("allow");
+    expect((await pipeline.evaluate(login("198.51.100.60", "bob"))).decision.action).toBe("block");
+    const product = await pipeline.evaluate(get("192.0.2.61", "/p/7"));
+    await pipeline.evaluate(get("192.0.2.61", "/"));
+    expect((await pipeline.evaluate(get("198.51.100.60", "/p/8"))).decision.action).toBe("block");
+    expect(site.attempts).toEqual([["login", allowed.request.headerShape], ["product", product.request.headerShape]]);
+  });
+
+  it("throws a named, coded error when the endpoint fails with an error and the store is down", async () => {
+    const { pipeline } = pipelineOver(policyWith({ endpoints: [{ ...AUTH_LOGIN, failMode: "error" }] }), { store: downStore });
+    const failure = await pipeline.evaluate(login("192.0.2.62", "lee")).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(DecisionUnavailableError);
+    expect(failure).toMatchObject({ name: "DecisionUnavailableError", code: "decision.unavailable", message: expect.stringMatching(/store unavailable/) });
+  });
+});
+
+/** A pass checker that records what it is asked and answers one signal. */
+function recordingPasses(): PassChecker & { asked: { token: string; context: PassContext; pow: CompiledProofOfWork }[] } {
+  const asked: { token: string; context: PassContext; pow: CompiledProofOfWork }[] = [];
+  const signal: Signal = { code: "challenge.pass_valid", value: 1, weight: -30, fired: true };
+  return Object.assign(Object.create(null) as PassChecker, {
+    asked,
+    signals(token: string, context: PassContext, pow: CompiledProofOfWork) {
+      asked.push({ token, context, pow });
+      return [signal];
+    },
+  });
+}
+
+describe("pass tokens of the built-in challenge", () => {
+  const withPow = policyWith({ endpoints: [{ ...AUTH_LOGIN, sensitivity: "high" }, HOME], challenge: { proofOfWork: {} } });
+  const withToken = (attrs: HttpAttributes): HttpAttributes => ({ ...attrs, headers: new Map([...attrs.headers, ["x-palisade-pass", "tok-1"]]) });
+
+  it("checks a token with the request's headers, network, endpoint class and time, and gives its signals to the rules", async () => {
+    const passes = recordingPasses();
+    const { pipeline } = pipelineOver(withPow, { passes });
+    const { decision, request } = await pipeline.evaluate(withToken(login("192.0.2.70", "max")));
+    expect(passes.asked).toEqual([{ token: "tok-1", context: { headers: request.headers, network: "192.0.2.0/24", endpointClass: "high", nowMs: T0 }, pow: withPow.challenge.proofOfWork }]);
+    expect(decision.reasons).toContainEqual(expect.objectContaining({ code: "challenge.pass_valid" }));
+    // A request no endpoint names is checked in the default endpoint's class.
+    await pipeline.evaluate(withToken(get("192.0.2.70", "/nowhere")));
+    expect(passes.asked[1]!.context.endpointClass).toBe(withPow.defaultEndpoint.sensitivity);
+  });
+
+  it("checks nothing without a token, without a checker, or without a proof-of-work challenge", async () => {
+    const passes = recordingPasses();
+    await pipelineOver(withPow, { passes }).pipeline.evaluate(login("192.0.2.71", "ned"));
+    const noPow = policyWith({ endpoints: [AUTH_LOGIN] });
+    await pipelineOver(noPow, { passes }).pipeline.evaluate(withToken(login("192.0.2.71", "ned")));
+    expect(passes.asked).toEqual([]);
+    const unchecked = await pipelineOver(withPow).pipeline.evaluate(withToken(login("192.0.2.71", "ned")));
+    expect(unchecked.decision.reasons.map((r) => r.code)).not.toContain("challenge.pass_valid");
+  });
+});
+
+/** The store, counting the calls it gets. */
+function countingStore(inner: Store): Store & { calls: number } {
+  const counting = {
+    calls: 0,
+    kind: inner.kind,
+    apply: async (...args: Parameters<Store["apply"]>) => {
+      counting.calls++;
+      return inner.apply(...args);
+    },
+    observeBaseline: inner.observeBaseline.bind(inner),
+    ping: inner.ping.bind(inner),
+    close: inner.close.bind(inner),
+  };
+  return counting;
+}
+
+describe("the store batch", () => {
+  it("asks the store nothing when no detector has work for it, and is not degraded then", async () => {
+    const policy = policyWith({ endpoints: [{ name: "plain", match: { path: "/plain" } }] });
+    const store = countingStore(downStore);
+    const { pipeline } = pipelineOver(policy, { store });
+    const { decision } = await pipeline.evaluate(get("192.0.2.80", "/plain"));
+    expect(store.calls).toBe(0);
+    expect(decision.degraded).toBeFalsy();
+  });
+
+  it("takes a failed store call as degraded and counts from zero, never failing the decision", async () => {
+    const policy = policyWith({ endpoints: [AUTH_LOGIN] });
+    const { decision } = await pipelineOver(policy, { store: downStore }).pipeline.evaluate(login("192.0.2.81", "ola"));
+    expect(decision).toMatchObject({ action: "allow", degraded: true });
+    const velocity = decision.reasons.find((r) => r.code === "velocity.ip");
+    expect(velocity?.value ?? 0).toBe(0);
+  });
+});
+
+/** A memory store whose batch answers leave out one entity's results: none for `net:` entities, a short list for `user:` ones. */
+class ForgetfulStore extends MemoryStore {
+  override async applyBatch(batches: readonly EntityBatch[], nowMs: number): Promise<number[][]> {
+    const answered = await super.applyBatch(batches, nowMs);
+    const results: number[][] = [];
+    batches.forEach((batch, i) => {
+      if (batch.entity.startsWith("user:")) results[i] = [];
+      else if (!batch.entity.startsWith("net:")) results[i] = answered[i]!;
+    });
+    return results;
+  }
+}
+
+describe("the store batch's answers", () => {
+  it("hands each detector its own entity's counts, and zero where the store left a result out, without calling it degraded", async () => {
+    const limit = { window: "1m", threshold: 1, weight: 10 };
+    const policy = policyWith({ endpoints: [{ ...LOGIN, velocity: { ip: limit, subnet: limit, username: limit } }] });
+    const { pipeline } = pipelineOver(policy, { store: new ForgetfulStore() });
+    await pipeline.evaluate(login("192.0.2.90", "pat"));
+    const { decision } = await pipeline.evaluate(login("192.0.2.90", "pat"));
+    // Over the threshold of 1, only the address's count of 2 fires; the others count nothing.
+    expect(decision.reasons.filter((r) => r.code.startsWith("velocity.")).map((r) => [r.code, r.value])).toEqual([["velocity.ip", 2]]);
+    expect(decision.degraded).toBeFalsy();
   });
 });

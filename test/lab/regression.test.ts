@@ -16,22 +16,7 @@ import type { ScenarioFigures } from "../../src/lab/replay/stats.js";
 import { loadScenarioSet } from "../../src/lab/simulate/scenario.js";
 import { simulate } from "../../src/lab/simulate/simulate.js";
 import { repoRoot } from "../support/policies.js";
-import { figuresOf, linesText, replayFile, tempFile } from "./support.js";
-
-interface Floors {
-  /** Share of attack requests denied: at least this. */
-  mitigated?: number;
-  /** Seconds from the first attack request to the first denial: at most this. */
-  firstMitigation?: number;
-  /** Seconds to mitigation that holds to the end of the attack: at most this. */
-  sustained?: number;
-  /** Accounts taken over: at most this. */
-  takenOver?: number;
-  /** Catalogue resources served to scrapers: at most this. */
-  scraped?: number;
-  /** Share of legitimate requests denied: at most this (default below). */
-  falsePositives?: number;
-}
+import { figuresOf, linesText, replayFile, tempFile, type DetectionFloors } from "./support.js";
 
 /**
  * False positives: at most 0.1% of a scenario's legitimate requests denied, unless a scenario
@@ -41,10 +26,10 @@ interface Floors {
 const MAX_FALSE_POSITIVE_SHARE = 0.001;
 
 /** The detection goals, asserted for every family that meets them. */
-const GOAL: Floors = { mitigated: 0.9, firstMitigation: 10, sustained: 60, takenOver: 0 };
+const GOAL: DetectionFloors = { mitigated: 0.9, firstMitigation: 10, sustained: 60, takenOver: 0 };
 
 /** Per scenario; measured on seeds 3 and 7 at the commit that set them. */
-const FLOORS: Record<string, Floors> = {
+const FLOORS: Record<string, DetectionFloors> = {
   // No attack: only the false-positive ceiling (measured 1 of 7,228 and 2 of 7,044).
   "marketing-spike": {},
   // 99.8% on both seeds, first denial after 0.23 s, held from then on.

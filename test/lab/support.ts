@@ -65,3 +65,24 @@ export function examplePolicyWith(edit: (spec: any) => void): string {
   edit(document.spec);
   return tempFile(stringify(document), `policy-${++files}.yaml`);
 }
+
+/**
+ * Floors of a detection regression test (regression.test.ts, worst-points.test.ts): what an
+ * attack scenario must at least reach and its shoppers at most suffer, per seed.
+ */
+export interface DetectionFloors {
+  /** Share of attack requests denied: at least this. */
+  mitigated?: number;
+  /** Seconds from the first attack request to the first denial: at most this. */
+  firstMitigation?: number;
+  /** Seconds to mitigation that holds to the end of the attack: at most this. */
+  sustained?: number;
+  /** Accounts taken over: at most this. */
+  takenOver?: number;
+  /** Catalogue resources served to scrapers: at most this. */
+  scraped?: number;
+  /** Share of legitimate requests denied: at most this. */
+  falsePositives?: number;
+  /** Share of legitimate requests given anything but allow (friction, as the sweep counts it): at most this. */
+  friction?: number;
+}

@@ -1,0 +1,149 @@
+/**
+ * Detection at each family's worst point of the full sweep, as a regression test: the point of
+ * examples/lab/sweep.yaml where the sweep (`npm run sweep`, docs/detection-sweep.md, "Worst
+ * point per family") finds the family least mitigated, or a confounder's shoppers most
+ * hindered, generated and replayed through the example policy by the code `palisade simulate
+ * --sweep` runs, once per seed of the sweep file.
+ *
+ * As in regression.test.ts, the floors are the detection goals where a family meets them on
+ * both seeds, and otherwise the figure measured on the worse seed, with the goal named beside
+ * it: a loss fails, a gain is a visible edit of one line of FLOORS. Accounts taken over and
+ * catalogue ids scraped are asserted exactly as measured, or better.
+ *
+ * Updating: run this file; a failure prints the measured figures of that seed. After a change
+ * that moves detection, rerun `npm run sweep`, check that each family's worst point is still
+ * the one named here, and write the new figures (the worse seed's) into FLOORS.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadPolicy } from "../../src/policy/loader.js";
+import type { CompiledPolicy } from "../../src/policy/compile.js";
+import type { ScenarioFigures } from "../../src/lab/replay/stats.js";
+import { runPoint } from "../../src/lab/sweep/run.js";
+import { loadSweepFile, sweepPoints, type SweepFile, type SweepPoint } from "../../src/lab/sweep/sweep-file.js";
+import { examplePolicyPath, repoRoot } from "../support/policies.js";
+import type { DetectionFloors } from "./support.js";
+
+type Floors = Omit<DetectionFloors, "falsePositives">;
+
+/** The detection goals (those of regression.test.ts), asserted wherever a family meets them. */
+const GOAL = { mitigated: 0.9, firstMitigation: 10, sustained: 60, takenOver: 0, friction: 0.001 } as const satisfies Floors;
+/** A confounder has no attack: only the friction goal. */
+const BENIGN = { friction: GOAL.friction } as const satisfies Floors;
+
+/**
+ * Per family of examples/lab/sweep.yaml: its worst point (the sweep's label for it) and the
+ * floors there; where the point with the lowest mitigated share is not the one that lets most
+ * through (accounts, ids), both. Measured on seeds 1 and 2 (the sweep file's) at commit 114cbf8
+ * (land with the session-reads detector; docs/detection-sweep.md predates it: there the worst
+ * points of credential-checking and distributed-scraping were the ones with most taken over and
+ * most ids, and the other session points were run again here). Where a goal is not met, the floor is the worse seed's
+ * figure (shares rounded down, times and friction up, at the fourth decimal or the tenth of a
+ * second) and the comment gives both seeds' figures and the goal.
+ */
+const FLOORS: Record<string, Record<string, Floors>> = {
+  // 98.6% and 98.7%, first denial after 3.8–3.9 s, held from 10 s.
+  "single-address-burst": { "rate=0.3": GOAL },
+  // Held only from 130 s on seed 2 (goal 60 s; seed 1 from 0.2 s); 99.3% and 94.1%, first after 0.2–1.9 s.
+  "periodic-bursts": { 'at=0s client=realistic pattern={"on":"10s","off":"2m"}': { ...GOAL, sustained: 130 } },
+  "distributed-stuffing": {
+    // Far below every goal: 0.08% and 0.14% mitigated (goal 90%), first denial after 35.9 and
+    // 89.3 s (goal 10 s), never held (goal 60 s), 1 and 0 accounts taken over (goal 0), friction
+    // 13 of 454 and 20 of 869 legitimate requests, 2.86% and 2.30% (goal 0.1%): bots that load
+    // the site and keep its cookie, each residential address trying once.
+    "at=0s duration=whole attemptsPerSource=1 client=session": { mitigated: 0.0008, firstMitigation: 89.3, takenOver: 1, friction: 0.0287 },
+  },
+  // First denial after 50.2 and 61.3 s (goal 10 s), held from 1,310 and 1,520 s (goal 60 s); 96.4% and 96.2%.
+  "low-and-slow": { "attemptsPerSource=6": { ...GOAL, firstMitigation: 61.3, sustained: 1520 } },
+  // 98.6% and 98.7%, first after 2.8–3.2 s, held from 10 s.
+  "password-spray": { "rate=0.3": GOAL },
+  "credential-checking": {
+    // The lowest share: 27.70% and 30.95% mitigated (goal 90%), first after 50.8 and 41.7 s
+    // (goal 10 s), held from 130 and 120 s (goal 60 s), 3 and 1 accounts taken over (goal 0),
+    // friction 7 of 454 and 12 of 869, 1.54% and 1.38% (goal 0.1%).
+    "client=session": { mitigated: 0.277, firstMitigation: 50.8, sustained: 130, takenOver: 3, friction: 0.0155 },
+    // The most accounts taken over, 11 and 9 (goal 0): 30.82% and 32.03% mitigated, first after
+    // 53.5 and 52.3 s, held from 220 and 210 s, friction 7 of 454 and 11 of 869 (1.54%, 1.27%).
+    "hitRate=0.5 client=session": { mitigated: 0.3082, firstMitigation: 53.6, sustained: 220, takenOver: 11, friction: 0.0155 },
+  },
+  // First denial after 9.1 and 11.3 s (goal 10 s), 1 account taken over on each seed (goal 0),
+  // friction 1 of 616 (0.16%; goal 0.1%) and 1 of 1,030; 93.5% and 93.3%, held from 20 and 11.3 s.
+  "token-replay": { "at=0s stolen=jar sources=1": { ...GOAL, firstMitigation: 11.4, takenOver: 1, friction: 0.0017 } },
+  // 99.2% on both seeds, first after 2.2–2.3 s, held from 10 s.
+  "header-rotation": { "rate=0.5": GOAL },
+  // 89.92% and 90.98% mitigated (goal 90%), first after 24.2 and 22.5 s (goal 10 s), held from
+  // 30 s; 12 and 11 catalogue ids served.
+  "sequential-enumeration": { "rate=0.5": { ...GOAL, mitigated: 0.8991, firstMitigation: 24.3, scraped: 12 } },
+  // 89.92% and 90.16% (goal 90%), first after 25.0 and 23.2 s (goal 10 s), held from 30 s; 12 ids served on each seed.
+  "scattered-enumeration": { "rate=0.5": { ...GOAL, mitigated: 0.8991, firstMitigation: 25.1, scraped: 12 } },
+  "distributed-scraping": {
+    // The lowest share: 15.22% and 14.32% mitigated (goal 90%), first after 153.4 and 164.2 s
+    // (goal 10 s), held from 290 s on seed 1 and never on seed 2 (goal 60 s); 344 and 348 ids
+    // served: cookie-keeping residential bots from the first minute.
+    "at=0s duration=whole client=session rate=2": { mitigated: 0.1432, firstMitigation: 164.3, takenOver: 0, scraped: 348 },
+    // The most ids served, 395 and 403: 35.98% and 36.29% mitigated, first after 60.2 and 61.1 s, never held.
+    "client=session": { mitigated: 0.3597, firstMitigation: 61.2, takenOver: 0, scraped: 403 },
+  },
+  // 97.1% and 97.2%, the first request denied, held from 20 s.
+  "vulnerability-scan": { "sources=20": GOAL },
+  // Confounders: every point without friction in the sweep, so the base is the worst (the sweep's tie rule).
+  "mobile-cgnat": { base: BENIGN },
+  "corporate-nat": { base: BENIGN },
+  "marketing-spike": { base: BENIGN },
+  "password-manager": { base: BENIGN },
+  "typos": { base: BENIGN },
+  // 1 of 1,144 legitimate requests on seed 2 (0.09%), none of 856 on seed 1.
+  "app-clients": { base: BENIGN },
+  "search-crawler": { base: BENIGN },
+};
+
+const SWEEP = `${repoRoot}examples/lab/sweep.yaml`;
+/** The seeds of examples/lab/sweep.yaml, checked against the file in each run. */
+const SEEDS = [1, 2];
+
+let sweep: SweepFile;
+let points: SweepPoint[];
+let policy: CompiledPolicy;
+beforeAll(async () => {
+  sweep = await loadSweepFile(SWEEP);
+  points = sweepPoints(sweep, SWEEP);
+  policy = await loadPolicy(examplePolicyPath);
+});
+
+describe("worst sweep points (examples/lab/sweep.yaml, example policy)", () => {
+  it("names a worst point for every family of the sweep file, and each is one of the file's points", () => {
+    expect(Object.keys(FLOORS).sort()).toEqual(sweep.families.map((f) => f.name).sort());
+    for (const [family, named] of Object.entries(FLOORS)) {
+      const labels = points.filter((p) => p.family === family).map((p) => p.label);
+      for (const point of Object.keys(named)) expect(labels, family).toContain(point);
+    }
+  });
+
+  // Two seeds: a floor met on one run of one seed could be luck. The sweep file's seeds, so the
+  // figures are those of docs/detection-sweep.md.
+  const cases = Object.entries(FLOORS).flatMap(([family, named]) =>
+    Object.entries(named).flatMap(([point, floors]) => SEEDS.map((seed) => [family, point, seed, floors] as const)),
+  );
+  it.each(cases)("%s (%s), seed %i, holds its floors", async (family, label, seed, floors) => {
+    expect(sweep.seeds).toEqual(SEEDS);
+    const point = points.find((p) => p.family === family && p.label === label);
+    if (!point) throw new Error(`examples/lab/sweep.yaml has no point ${label} in family ${family}`);
+    const f = await runPoint(point, seed, { policy: examplePolicyPath, compiled: policy });
+    const today = measured(f);
+    expect.soft(f.legit.requests, today).toBeGreaterThan(300);
+    expect.soft(f.legit.frictionShare ?? 0, today).toBeLessThanOrEqual(floors.friction ?? GOAL.friction);
+    if (!point.attack) return;
+    expect.soft(f.attack.requests, today).toBeGreaterThan(0);
+    if (floors.mitigated !== undefined) expect.soft(f.attack.mitigatedShare ?? 0, today).toBeGreaterThanOrEqual(floors.mitigated);
+    if (floors.firstMitigation !== undefined) expect.soft(f.firstMitigationSeconds ?? Infinity, today).toBeLessThanOrEqual(floors.firstMitigation);
+    if (floors.sustained !== undefined) expect.soft(f.sustainedMitigationSeconds ?? Infinity, today).toBeLessThanOrEqual(floors.sustained);
+    expect.soft(f.accountsTakenOver, today).toBeLessThanOrEqual(floors.takenOver ?? 0);
+    expect.soft(f.resourcesScraped, today).toBeLessThanOrEqual(floors.scraped ?? 0);
+  }, 300_000); // a few seconds of CPU per run; far more wall time on a loaded machine. Speed belongs in bench/.
+});
+
+/** The measured figures, printed with any failure so updating FLOORS needs no second run. */
+function measured(f: ScenarioFigures): string {
+  const share = f.attack.mitigatedShare === null ? "no attack" : `${(f.attack.mitigatedShare * 100).toFixed(2)}% mitigated`;
+  return `measured: ${share}, first ${f.firstMitigationSeconds ?? "never"} s, sustained ${f.sustainedMitigationSeconds ?? "never"} s, ` +
+    `${f.accountsTakenOver} taken over, ${f.resourcesScraped} scraped, friction ${f.legit.friction} of ${f.legit.requests} legitimate requests`;
+}
