@@ -64,16 +64,22 @@ async function trackedClients() {
     const started = Date.now();
     let next = 0;
     let completed = 0;
-    const check = (input: Parameters<typeof checkRequest>[0]) => core.pipeline.evaluate(toHttpAttributes(checkRequest({ ...input, timeMs: Date.now() }) as never));
+    // Decisions by request and action, per client: what the population went through (a quarantined client is held in memory too).
+    const decisions: Record<string, number> = {};
+    const check = async (step: string, input: Parameters<typeof checkRequest>[0]) => {
+      const { decision } = await core.pipeline.evaluate(toHttpAttributes(checkRequest({ ...input, timeMs: Date.now() }) as never));
+      const key = `${step} ${decision.action}`;
+      decisions[key] = (decisions[key] ?? 0) + 1;
+    };
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         while (next < clients && Date.now() - started < budgetMs) {
           const i = next++;
           const ip = address(i);
           const cookie = `sid=s${i.toString(36)}; did=d${i.toString(36)}`;
-          await check({ path: `/api/v1/products/${i % 20_000}`, ip, headers: { ...BROWSER, cookie } });
+          await check("product", { path: `/api/v1/products/${i % 20_000}`, ip, headers: { ...BROWSER, cookie } });
           const requestId = `login-${i}`;
-          await check({
+          await check("login", {
             method: "POST",
             path: "/api/v1/login",
             ip,
@@ -84,7 +90,7 @@ async function trackedClients() {
           // Nine in ten sign in; one in ten mistyped and is told so (Envoy logs the 401).
           const statusCode = i % 10 === 0 ? 401 : 200;
           await core.outcomes.record({ requestId, timeMs: Date.now(), method: "POST", path: "/api/v1/login", statusCode, responseHeaders: new Map(), clientAddress: ip });
-          await check({
+          await check("token", {
             method: "POST",
             path: "/oauth/token",
             ip,
@@ -109,6 +115,7 @@ async function trackedClients() {
       redisBytesPerKey: Math.round((redisAfter - redisBefore) / Math.max(1, keys)),
       keysByStructure: await keyShares(inspector, keys, completed),
       heapBytesPerClient: Math.round((heapAfter - heapBefore) / completed),
+      decisionsPerClient: Object.fromEntries(Object.entries(decisions).sort().map(([key, count]) => [key, round(count / completed, 3)])),
     };
   } finally {
     await core.stop();
