@@ -35,7 +35,7 @@ const results = JSON.parse(readFileSync(file, "utf8")) as Results;
 const lines: string[] = [];
 const out = (line = "") => lines.push(line);
 
-out(`From \`${file}\` (commit ${results.commit}, ${results.date}, load average at start ${results.machine.loadAverage?.join(", ") ?? "unknown"}).`);
+out(`From the bench results file ${file}, which is not kept in the repository (bench/results/ is git-ignored; commit ${results.commit}, ${results.date}, load average at start ${results.machine.loadAverage?.join(", ") ?? "unknown"}).`);
 out();
 section("Check", results.check?.find((r) => r.name === "Palisade"), results.redisPerCheck?.scriptCallsPerCheck);
 section("ShouldRateLimit", results.shouldRateLimit?.find((r) => r.name === "Palisade"), results.redisPerRateLimit?.Palisade?.scriptCallsPerCheck);

@@ -156,7 +156,7 @@ describe("compileSignals", () => {
       }),
     );
     expect(compiled.sharedAddress).toEqual({ windowMs: 5 * MIN, cookies: ["sid"], minClients: 3, logins: { minSignedIn: 4, maxFailureRatio: 0.2 } });
-    expect(compiled.accountHistory).toEqual({ retentionMs: 90 * DAY, maxPerAccount: 7, newFingerprint: 1, newSubnet: 2, newCountry: 3 });
+    expect(compiled.accountHistory).toEqual({ retentionMs: 90 * DAY, maxPerAccount: 7, newFingerprint: 1, newSubnet: 2, newCountry: 3, deviceCookies: [], newDevice: 15 });
   });
 
   it("converts the impossible-travel retention and keeps the rest of geo", () => {
