@@ -139,6 +139,21 @@ describe("ReplicatedMap", () => {
     expect(keys()).toEqual([]);
   });
 
+  it("counts a reconnect that arrives while another reload waits behind the running one", async () => {
+    const wire = new Wire();
+    const { copy, events } = await replica(wire);
+    let open!: () => void;
+    wire.snapshotGate = new Promise((resolve) => (open = resolve));
+    const running = copy.resync("resync:gap");
+    await settle();
+    const queued = copy.resync("resync:check");
+    wire.resubscribed!(); // the subscriber came back while the check waits: one reload serves both
+    wire.snapshotGate = undefined;
+    open();
+    await Promise.all([running, queued]);
+    expect(events.slice(1)).toEqual(["resync:gap", "resync:check", "resync:reconnect"]);
+  });
+
   it("never re-applies its own write after a later lift it already heard of", async () => {
     const wire = new Wire();
     const { copy, keys } = await replica(wire);

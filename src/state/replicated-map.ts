@@ -64,7 +64,8 @@ export class ReplicatedMap<V> {
   /** Announcements held back while a snapshot loads; undefined when none is loading. */
   #held: MapChange[] | undefined;
   #resyncs: Promise<void> = Promise.resolve();
-  #resyncQueued = false;
+  /** The reasons of the reload queued behind the running one: a reconnect folded into a queued check still counts as a reconnect. */
+  #queuedReasons: Set<SyncEvent> | undefined;
   #stale = true;
   #subscription: MapSubscription | undefined;
   #timers: NodeJS.Timeout[] = [];
@@ -175,17 +176,20 @@ export class ReplicatedMap<V> {
 
   /** Reloads from a snapshot; concurrent requests share one reload (plus one queued after it). */
   resync(reason: SyncEvent): Promise<void> {
-    if (this.#resyncQueued) return this.#resyncs;
-    this.#resyncQueued = true;
+    if (this.#queuedReasons) {
+      this.#queuedReasons.add(reason);
+      return this.#resyncs;
+    }
+    const reasons = (this.#queuedReasons = new Set([reason]));
     this.#resyncs = this.#resyncs.then(() => {
-      this.#resyncQueued = false;
-      return this.#load(reason);
+      this.#queuedReasons = undefined;
+      return this.#load(reasons);
     });
     return this.#resyncs;
   }
 
-  async #load(reason: SyncEvent): Promise<void> {
-    this.#options.onSync?.(reason);
+  async #load(reasons: ReadonlySet<SyncEvent>): Promise<void> {
+    for (const reason of reasons) this.#options.onSync?.(reason);
     this.#held = [];
     try {
       const snapshot = await this.#store.snapshot();
