@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
-import { cookieValue } from "../domain/cookies.js";
+import { cookieValue, namedCookieValues } from "../domain/cookies.js";
 import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import { claimsBrowser } from "./login.js";
 import type { Signal } from "./signal.js";
@@ -135,9 +135,8 @@ class SessionAccounts {
   observe(request: NormalisedRequest, endpoint: CompiledEndpoint, config: Cohorts | undefined): Signal | undefined {
     const limit = config?.sessionAccounts;
     if (!limit || !endpoint.authentication || !request.usernameId) return undefined;
-    const cookies = request.headers.get("cookie");
-    const values = config.sessionCookies.map((name) => cookieValue(cookies, name) ?? "");
-    if (values.every((value) => value === "")) return undefined;
+    const values = namedCookieValues(request.headers.get("cookie"), config.sessionCookies);
+    if (!values) return undefined;
     const session = createHmac("sha256", this.#key).update(values.join("\u0000")).digest("base64url").slice(0, 16);
     const accounts = this.#sessions.get(session) ?? new Map<string, number>();
     touch(accounts, request.usernameId, request.timeMs, config.windowMs, MAX_ACCOUNTS);

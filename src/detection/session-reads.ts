@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
-import { cookieValue } from "../domain/cookies.js";
+import { namedCookieValues } from "../domain/cookies.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
@@ -207,8 +207,7 @@ function prefetch(request: NormalisedRequest): boolean {
  * Undefined without any of them.
  */
 function sessionKey(request: NormalisedRequest, cookies: readonly string[]): string | undefined {
-  const header = request.headers.get("cookie");
-  const values = cookies.map((name) => cookieValue(header, name) ?? "");
-  if (values.every((value) => value === "")) return undefined;
+  const values = namedCookieValues(request.headers.get("cookie"), cookies);
+  if (!values) return undefined;
   return createHash("sha256").update(`session-reads\u0000${values.join("\u0000")}`).digest("base64url").slice(0, 22);
 }

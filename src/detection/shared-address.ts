@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { cookieValue } from "../domain/cookies.js";
+import { namedCookieValues } from "../domain/cookies.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
@@ -128,8 +128,8 @@ function loginPass(signals: Signal[], config: CompiledSignals["sharedAddress"]):
 }
 
 function clientKey(request: NormalisedRequest, cookies: readonly string[]): string | undefined {
-  const values = cookies.map((name) => cookieValue(request.headers.get("cookie"), name) ?? "");
-  if (values.every((value) => value === "")) return undefined;
+  const values = namedCookieValues(request.headers.get("cookie"), cookies);
+  if (!values) return undefined;
   // Cookie values are secrets: only a digest of them (with the fingerprint) reaches the store.
   return createHash("sha256").update(`${request.fingerprintId ?? ""}\u0000${values.join("\u0000")}`).digest("base64url").slice(0, 22);
 }

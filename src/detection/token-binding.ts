@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { CompiledTokenBinding } from "../policy/signals.js";
-import { cookieValue } from "../domain/cookies.js";
+import { namedCookieValues } from "../domain/cookies.js";
 import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import type { Signal } from "./signal.js";
 
@@ -120,8 +120,8 @@ export class TokenBindings {
 
   #companion(headers: Map<string, string>, names: readonly string[]): string {
     if (names.length === 0) return "";
-    const values = names.map((name) => cookieValue(headers.get("cookie"), name) ?? "");
-    if (values.every((value) => value === "")) return "";
+    const values = namedCookieValues(headers.get("cookie"), names);
+    if (!values) return "";
     return createHmac("sha256", this.#key).update(values.join("\u0000")).digest("base64url").slice(0, 16);
   }
 }

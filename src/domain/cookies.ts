@@ -6,3 +6,12 @@ export function cookieValue(header: string | undefined, name: string): string | 
   }
   return undefined;
 }
+
+/**
+ * The values of the named cookies, in the order named ("" for one absent), or undefined when
+ * none is present: what identifies a client by its session cookies, before it is digested.
+ */
+export function namedCookieValues(header: string | undefined, names: readonly string[]): string[] | undefined {
+  const values = names.map((name) => cookieValue(header, name) ?? "");
+  return values.some((value) => value !== "") ? values : undefined;
+}
