@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { Decision } from "../domain/decision.js";
 import { MemoryDecisionRecordStore, type DecisionRecordStore } from "../state/decision-records.js";
 import { StoreUnavailableError } from "../state/store.js";
@@ -173,5 +173,196 @@ describe("decision records", () => {
     expect(recordAddressOf("dzzzzzzzzzzz-0123456789abcdef-0123456789ab-0123456789ab")).toBeUndefined();
     expect(recordAddressOf("x1-0123456789abcdef-0123456789ab-0123456789ab")).toBeUndefined();
     expect(recordAddressOf("d1-0123456789abcdef-0123456789ab-0123456789ab-extra")).toBeUndefined();
+  });
+});
+
+describe("decision records, in detail", () => {
+  /** A memory store whose writes can fail on demand, and that counts the writes it was given. */
+  function switchable() {
+    const memory = new MemoryDecisionRecordStore({ clock: () => now });
+    const state = { down: false, batches: [] as number[][] };
+    const store: DecisionRecordStore = {
+      write: (writes, limits) => {
+        state.batches.push(writes.map((w) => w.count));
+        return state.down ? Promise.reject(new StoreUnavailableError("down")) : memory.write(writes, limits);
+      },
+      get: (...args) => memory.get(...args),
+      list: (query) => memory.list(query),
+    };
+    return { memory, store, state };
+  }
+
+  it("writes the first decision of an aggregate at once, and later ones only on a flush", async () => {
+    now = T0;
+    const { store, state } = switchable();
+    const { records } = harness(store);
+    const id = records.record(throttle(), "ip:a");
+    await Promise.resolve();
+    expect(state.batches).toEqual([[1]]);
+    records.record(throttle(), "ip:a");
+    records.record(throttle(), "ip:a");
+    expect(state.batches).toEqual([[1]]);
+    await records.flush();
+    expect(state.batches).toEqual([[1], [2]]);
+    // Nothing new: a flush writes nothing at all.
+    await records.flush();
+    expect(state.batches).toHaveLength(2);
+    expect((await records.find(id))?.count).toBe(3);
+  });
+
+  it("gives every decision of an aggregate an id of the same record, and other aggregates others", () => {
+    now = T0;
+    const { records } = harness();
+    const field = (id: string) => recordAddressOf(id)!.field;
+    const first = records.record(throttle(), "ip:a");
+    expect(field(records.record(throttle(), "ip:a"))).toBe(field(first));
+    for (const other of [
+      records.record(throttle(), "ip:b"),
+      records.record(throttle({ action: "block" }), "ip:a"),
+      records.record(throttle({ rule: "other" }), "ip:a"),
+      records.record(throttle({ scope: "subnet" }), "ip:a"),
+      records.record(throttle({ endpoint: "search" }), "ip:a"),
+    ])
+      expect(field(other)).not.toBe(field(first));
+    // The overflow part leaves the subject out: the same for every client of the rule.
+    expect(recordAddressOf(records.record(throttle(), "ip:b"))!.overflowField).toBe(recordAddressOf(first)!.overflowField);
+    now = T0 + 60_000;
+    expect(recordAddressOf(records.record(throttle(), "ip:a"))).toMatchObject({ minuteMs: T0 + 60_000, field: field(first) });
+  });
+
+  it("keeps the time of the last decision an aggregate counted", async () => {
+    now = T0 + 1_000;
+    const { records } = harness();
+    const id = records.record(throttle(), "ip:a");
+    now = T0 + 42_000;
+    records.record(throttle(), "ip:a");
+    await records.flush();
+    expect(await records.find(id)).toMatchObject({ first: new Date(T0 + 1_000).toISOString(), last: new Date(T0 + 42_000).toISOString(), count: 2 });
+  });
+
+  it("writes the counts of an aggregate pushed out of memory on the next flush", async () => {
+    now = T0;
+    const { store, state } = switchable();
+    const records = new DecisionRecords({ store, limits: () => ({ retentionMs: 3_600_000, perMinute: 100 }), clock: () => now, log: quiet, capacity: 1 });
+    const a = records.record(throttle(), "ip:a");
+    records.record(throttle(), "ip:a");
+    records.record(throttle(), "ip:a");
+    records.record(throttle(), "ip:b"); // pushes ip:a out, with 2 decisions not yet written
+    await records.flush();
+    expect((await records.find(a))?.count).toBe(3);
+    expect(state.batches.at(-1)).toEqual([2]);
+    // An aggregate pushed out with nothing left to write adds nothing: ip:c's first write is all.
+    const before = state.batches.length;
+    records.record(throttle(), "ip:c");
+    await records.flush();
+    expect(state.batches.slice(before)).toEqual([[1]]);
+  });
+
+  it("puts a failed flush's counts back, or keeps them aside when their aggregate has gone, and logs the outage once", async () => {
+    now = T0;
+    const { store, state } = switchable();
+    const log = { info: vi.fn(), warn: vi.fn(), error: vi.fn() };
+    const records = new DecisionRecords({ store, limits: () => ({ retentionMs: 3_600_000, perMinute: 100 }), clock: () => now, log, capacity: 2 });
+    const a = records.record(throttle(), "ip:a");
+    const b = records.record(throttle(), "ip:b");
+    await records.flush();
+    state.down = true;
+    records.record(throttle(), "ip:a");
+    records.record(throttle(), "ip:b");
+    await records.flush(); // fails: both counts go back to their aggregates
+    records.record(throttle(), "ip:a");
+    await records.flush(); // fails again
+    records.record(throttle(), "ip:c"); // its first write fails too; ip:b is pushed out, its count kept aside
+    await records.flush();
+    expect(log.warn).toHaveBeenCalledTimes(1);
+    expect(log.info).not.toHaveBeenCalled();
+    state.down = false;
+    await records.flush();
+    expect(log.info).toHaveBeenCalledTimes(1);
+    expect((await records.find(a))?.count).toBe(3);
+    expect((await records.find(b))?.count).toBe(2);
+    expect((await records.list({ fromMs: T0, toMs: T0, limit: 10 })).map((r) => [r.subject, r.count]).sort()).toEqual([
+      ["ip:a", 3],
+      ["ip:b", 2],
+      ["ip:c", 1],
+    ]);
+    await records.flush();
+    expect((await records.find(a))?.count).toBe(3);
+  });
+
+  it("counts the overflow of a full minute here, and writes it again after a failed flush", async () => {
+    now = T0;
+    const memory = new MemoryDecisionRecordStore({ clock: () => now });
+    let down = false;
+    const store: DecisionRecordStore = {
+      write: (writes, limits) => (down ? Promise.reject(new StoreUnavailableError("down")) : memory.write(writes, { ...limits, perMinute: 1 })),
+      get: (...args) => memory.get(...args),
+      list: (query) => memory.list(query),
+    };
+    const { records } = harness(store);
+    records.record(throttle(), "ip:0");
+    records.record(throttle(), "ip:1");
+    await records.flush(); // ip:1 came back folded: the minute is full
+    now = T0 + 30_000;
+    const late = records.record(throttle(), "ip:2");
+    records.record(throttle(), "ip:3");
+    down = true;
+    await records.flush();
+    down = false;
+    await records.flush();
+    expect(await records.find(late)).toMatchObject({ overflow: true, count: 3, subject: undefined, network: undefined, last: new Date(T0 + 30_000).toISOString() });
+    // The next minute is not full: its first client gets its own record again.
+    now = T0 + 60_000;
+    const next = records.record(throttle(), "ip:4");
+    await records.flush();
+    expect(await records.find(next)).toMatchObject({ overflow: false, subject: "ip:4" });
+  });
+
+  it("leaves nothing unwritten on stop, first writes under way included", async () => {
+    now = T0;
+    const memory = new MemoryDecisionRecordStore({ clock: () => now });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const store: DecisionRecordStore = {
+      write: async (writes, limits) => (await gate, memory.write(writes, limits)),
+      get: (...args) => memory.get(...args),
+      list: (query) => memory.list(query),
+    };
+    const { records } = harness(store);
+    const id = records.record(throttle(), "ip:a");
+    records.record(throttle(), "ip:a");
+    records.start();
+    records.start();
+    const stopped = records.stop();
+    release();
+    await stopped;
+    expect((await records.find(id))?.count).toBe(2);
+  });
+
+  it("shows a stored record it cannot fully read with defaults, never failing", async () => {
+    const stored = { minuteMs: T0, field: "0123456789abcdef", count: 4, lastMs: Number.NaN, overflow: false };
+    const reading = (record: Record<string, unknown>) =>
+      harness({ get: async () => ({ ...stored, record }) } as unknown as DecisionRecordStore).records.find(`d${(T0 / 60_000).toString(36)}-0123456789abcdef-0123456789ab-0123456789ab`);
+    expect(await reading({ risk: "high", reasons: "none", degraded: "yes", eventTimeMs: 9e15, firstMs: "soon", action: 3 })).toEqual({
+      firstDecisionId: "",
+      action: "block",
+      rule: undefined,
+      scope: undefined,
+      subject: undefined,
+      network: undefined,
+      endpoint: undefined,
+      policyVersion: "",
+      risk: 0,
+      reasons: [],
+      degraded: false,
+      eventTime: new Date(T0).toISOString(),
+      first: new Date(T0).toISOString(),
+      last: new Date(T0).toISOString(),
+      minute: new Date(T0).toISOString(),
+      count: 4,
+      overflow: false,
+    });
+    expect(await reading({ eventTimeMs: -8.6e15, firstMs: T0 + 5 })).toMatchObject({ eventTime: new Date(-8.6e15).toISOString(), first: new Date(T0 + 5).toISOString() });
+    expect(await reading({ eventTimeMs: Number.POSITIVE_INFINITY })).toMatchObject({ eventTime: new Date(T0).toISOString() });
   });
 });
