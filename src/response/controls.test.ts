@@ -178,3 +178,62 @@ describe("rollback", () => {
     expect(h.events.filter((e) => e.type === "policy.loaded").map((e) => "version" in e && e.version)).toEqual(["v1", "v2", "v3"]);
   });
 });
+
+describe("control changes as announced", () => {
+  it("announces a write with its expiry, actor and reason at the time of the change, and a removal without an expiry", async () => {
+    h = await engineHarness();
+    const heard: { type: string; atMs: number; auditId?: string; untilMs?: number; reason?: string }[] = [];
+    h.engine.events.on((event, atMs, meta) => heard.push({ type: event.type, atMs, auditId: meta.auditId, untilMs: "untilMs" in event ? event.untilMs : undefined, reason: "reason" in event ? event.reason : undefined }));
+    const started = h.clock.now;
+    const control = await h.engine.controls.disableRule("deny", { ...alice, forMs: 60_000 });
+    expect(control).toMatchObject({ kind: "rule", rule: "deny", actor: "token:alice", reason: "investigating", atMs: started, untilMs: started + 60_000 });
+    expect(h.engine.controls.list()).toEqual([control]);
+    h.clock.now += 5_000;
+    await h.engine.controls.enableRule("deny", { actor: "token:bob" });
+    expect(heard).toEqual([
+      { type: "rule.disabled", atMs: started, auditId: expect.any(String), untilMs: started + 60_000, reason: "investigating" },
+      { type: "rule.enabled", atMs: started + 5_000, auditId: expect.any(String), untilMs: undefined, reason: undefined },
+    ]);
+    expect(heard[0]!.auditId).not.toBe(heard[1]!.auditId);
+    expect(h.events.at(-1)).toMatchObject({ actor: "token:bob" });
+  });
+
+  it("refuses a removal that lost a race with another change to the same override, keeping the newer one", async () => {
+    h = await engineHarness();
+    const path = "endpoints/search/velocity/ip/threshold";
+    await h.engine.controls.overrideThreshold(path, 2, alice);
+    // Another replica's change reaches the shared map after this one read its copy.
+    const shared = h.backend.map("controls");
+    const remove = shared.remove.bind(shared);
+    const [mine] = h.engine.controls.list();
+    const newer = JSON.stringify({ ...mine, value: 3, actor: "token:bob" });
+    shared.remove = async (...args) => (await shared.put(`threshold:${path}`, newer, 60_000), remove(...args));
+    const cleared = h.engine.controls.clearThreshold(path, alice);
+    await expect(cleared).rejects.toEqual(refusal("conflict"));
+    await expect(cleared).rejects.toThrow(`threshold:${path} was changed or removed meanwhile; nothing done`);
+    expect([...(await shared.snapshot()).entries.values()].map((e) => e.value)).toEqual([newer]);
+    expect(h.events.filter((e) => e.type === "threshold.cleared")).toEqual([]);
+  });
+
+  it("refuses a rollback to a kept version that no longer compiles, changing nothing", async () => {
+    h = await engineHarness();
+    const broken = { id: "0123456789abcdef", name: "old", version: "v0", source: "policy.yaml", loadedAtMs: h.clock.now - 60_000, text: "apiVersion: nope\n", listFiles: [] };
+    await h.backend.map("policies").putIfAbsent(broken.id, JSON.stringify(broken), 3_600_000);
+    const refused = h.engine.controls.rollback("v0", alice);
+    await expect(refused).rejects.toEqual(refusal("invalid"));
+    await expect(refused).rejects.toThrow(/^policy version v0 no longer compiles here: /);
+    expect(h.engine.controls.list()).toEqual([]);
+    expect(h.source.current().version).toBe("v1");
+  });
+
+  it("checks an override together with the others in force, replacing only its own path", async () => {
+    h = await engineHarness();
+    const path = "endpoints/search/velocity/ip/threshold";
+    await h.engine.controls.disableRule("deny", alice);
+    await h.engine.controls.overrideThreshold(path, 2, alice);
+    await h.engine.controls.overrideThreshold(path, 5, alice);
+    expect(h.engine.controls.list().map((c) => c.kind).sort()).toEqual(["rule", "threshold"]);
+    expect((await h.check("/deny", "192.0.2.20")).decision.action).toBe("allow");
+    expect(h.events.at(-1)).toMatchObject({ type: "threshold.overridden", value: 5, previous: 100, policyVersion: h.source.current().version });
+  });
+});
