@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { diffDocuments, numberAt } from "./document-paths.js";
+import { diffDocuments, elementSegment, locate, numberAt, splitPath } from "./document-paths.js";
 
 const spec = {
   endpoints: [
@@ -35,5 +35,50 @@ describe("document paths", () => {
       { path: "limits/maxBodyBytes", kind: "added", to: 1024 },
     ]);
     expect(diffDocuments(spec, structuredClone(spec))).toEqual([]);
+  });
+});
+
+describe("document paths, in detail", () => {
+  it("splits a path on slashes, ignoring leading, trailing and doubled ones", () => {
+    expect(splitPath("//endpoints//login/velocity/")).toEqual(["endpoints", "login", "velocity"]);
+    expect(splitPath("/")).toEqual([]);
+    expect(splitPath("a.b/c")).toEqual(["a.b", "c"]);
+  });
+
+  it("names a list element by its name, else its id, else its position", () => {
+    expect(elementSegment({ name: "login", id: "x" }, 3)).toBe("login");
+    expect(elementSegment({ id: "burst" }, 3)).toBe("burst");
+    expect(elementSegment({ name: 7 }, 3)).toBe("3");
+    expect(elementSegment(null, 2)).toBe("2");
+    expect(elementSegment("text", 1)).toBe("1");
+  });
+
+  it("locates the container and key of the last segment, by position in an unnamed list", () => {
+    const root = { lists: [{ name: "tor" }], ports: [80, 443], limits: { maxHeaders: 200 } };
+    expect(locate(root, "ports/1")).toEqual({ container: root.ports, key: 1 });
+    expect(locate(root, "lists/tor/name")).toEqual({ container: root.lists[0], key: "name" });
+    expect(locate(root, "limits")).toEqual({ container: root, key: "limits" });
+    expect(numberAt(root, "ports/1")).toBe(443);
+    expect(locate(root, "ports/2")).toBeUndefined();
+    expect(locate(root, "limits/toString")).toBeUndefined();
+    expect(locate(root, "limits/maxHeaders/x")).toBeUndefined();
+    expect(locate(null, "a")).toBeUndefined();
+    expect(locate(root, "//")).toBeUndefined();
+  });
+
+  it("diffs removed keys and elements, and unnamed lists as one value", () => {
+    const before = { rules: [{ id: "a" }, { id: "b" }], ports: [80, 443], top: { x: 1 } };
+    const after = { rules: [{ id: "b" }], ports: [443, 80], extra: true };
+    expect(diffDocuments(before, after)).toEqual([
+      { path: "rules/a", kind: "removed", from: { id: "a" } },
+      { path: "ports", kind: "changed", from: [80, 443], to: [443, 80] },
+      { path: "top", kind: "removed", from: { x: 1 } },
+      { path: "extra", kind: "added", to: true },
+    ]);
+    // A list that is only partly named, or empty, is compared as a whole.
+    expect(diffDocuments({ l: [{ id: "a" }, 5] }, { l: [5, { id: "a" }] })).toEqual([{ path: "l", kind: "changed", from: [{ id: "a" }, 5], to: [5, { id: "a" }] }]);
+    expect(diffDocuments({ l: [] }, { l: [{ id: "a" }] })).toEqual([{ path: "l", kind: "changed", from: [], to: [{ id: "a" }] }]);
+    expect(diffDocuments([{ id: "a" }], { a: {} })).toEqual([{ path: "", kind: "changed", from: [{ id: "a" }], to: { a: {} } }]);
+    expect(diffDocuments({ a: { b: 1 } }, { a: { b: 2 } }, "spec")).toEqual([{ path: "spec/a/b", kind: "changed", from: 1, to: 2 }]);
   });
 });
