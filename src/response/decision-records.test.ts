@@ -364,5 +364,75 @@ describe("decision records, in detail", () => {
     });
     expect(await reading({ eventTimeMs: -8.6e15, firstMs: T0 + 5 })).toMatchObject({ eventTime: new Date(-8.6e15).toISOString(), first: new Date(T0 + 5).toISOString() });
     expect(await reading({ eventTimeMs: Number.POSITIVE_INFINITY })).toMatchObject({ eventTime: new Date(T0).toISOString() });
+    // 8.64e15 ms is the last instant a Date holds; the reader stops short of it.
+    expect(await reading({ eventTimeMs: 8.64e15, firstMs: 8.64e15 - 1 })).toMatchObject({ eventTime: new Date(T0).toISOString(), first: new Date(8.64e15 - 1).toISOString() });
+  });
+});
+
+describe("decision records, bounds and timing", () => {
+  const wide = { retentionMs: 3_600_000, perMinute: 100_000 };
+
+  it("folds each rule's decisions of a full minute into that rule's own overflow record", async () => {
+    now = T0;
+    const memory = new MemoryDecisionRecordStore({ clock: () => now });
+    const store: DecisionRecordStore = { write: (writes, limits) => memory.write(writes, { ...limits, perMinute: 1 }), get: (...a) => memory.get(...a), list: (q) => memory.list(q) };
+    const { records } = harness(store);
+    records.record(throttle(), "ip:0");
+    records.record(throttle(), "ip:1");
+    await records.flush(); // the minute is full
+    const a = [records.record(throttle({ rule: "a" }), "ip:2"), records.record(throttle({ rule: "a" }), "ip:3")];
+    const b = records.record(throttle({ rule: "b" }), "ip:4");
+    await records.flush();
+    expect(await records.find(a[1]!)).toMatchObject({ rule: "a", overflow: true, count: 2 });
+    expect(await records.find(b)).toMatchObject({ rule: "b", overflow: true, count: 1 });
+  });
+
+  it("writes the overflow counts of more rules than it keeps at hand", async () => {
+    now = T0;
+    const memory = new MemoryDecisionRecordStore({ clock: () => now });
+    const store: DecisionRecordStore = { write: (writes, limits) => memory.write(writes, { ...limits, perMinute: 1 }), get: (...a) => memory.get(...a), list: (q) => memory.list(q) };
+    const { records } = harness(store);
+    records.record(throttle(), "ip:0");
+    records.record(throttle(), "ip:1");
+    await records.flush();
+    // 1,001 rules' overflow aggregates: one more than are kept at hand, the first pushed out.
+    for (let i = 0; i < 1_001; i++) records.record(throttle({ rule: `r${i}` }), `ip:x${i}`);
+    await records.flush();
+    const overflow = (await memory.list({ fromMs: T0, toMs: T0, limit: 5_000 })).filter((r) => r.overflow && String(r.record.rule).startsWith("r"));
+    expect(overflow).toHaveLength(1_001);
+    expect(overflow.every((r) => r.count === 1)).toBe(true);
+  });
+
+  it("keeps at most 10,000 pushed-out aggregates waiting for a flush; the counts of more are lost", async () => {
+    now = T0;
+    const memory = new MemoryDecisionRecordStore({ clock: () => now, maxRecords: 50_000 });
+    const records = new DecisionRecords({ store: memory, limits: () => wide, clock: () => now, log: quiet, capacity: 1 });
+    for (let i = 0; i < 10_002; i++) {
+      records.record(throttle(), `ip:${i}`);
+      records.record(throttle(), `ip:${i}`); // a second decision, counted here until the flush
+      if (i % 1_000 === 999) await Promise.resolve();
+    }
+    await records.flush();
+    const all = await memory.list({ fromMs: T0, toMs: T0, limit: 20_000 });
+    // 10,002 first writes, the last aggregate's pending count, and 10,000 of the 10,001 pushed out.
+    expect(all.reduce((sum, r) => sum + r.count, 0)).toBe(10_002 + 1 + 10_000);
+  });
+
+  it("flushes every two seconds once started, and not before", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    try {
+      now = T0;
+      const { records } = harness();
+      const id = records.record(throttle(), "ip:a");
+      records.record(throttle(), "ip:a");
+      records.start();
+      await vi.advanceTimersByTimeAsync(1_999);
+      expect((await records.find(id))?.count).toBe(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect((await records.find(id))?.count).toBe(2);
+      await records.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -73,9 +73,9 @@ describe("attack sources, in detail", () => {
 
   it("spans the earliest first sighting to the latest last one, whatever the order of the records", () => {
     const [source] = attackSources([
-      record({ first: "2026-12-06T10:00:00.000Z", last: "2026-12-06T10:00:30.000Z" }),
       record({ first: "2026-12-06T10:05:00.000Z", last: "2026-12-06T10:05:10.000Z" }),
       record({ first: "2026-12-06T09:00:00.000Z", last: "2026-12-06T09:00:10.000Z" }),
+      record({ first: "2026-12-06T10:00:00.000Z", last: "2026-12-06T10:00:30.000Z" }),
     ]);
     expect(source).toMatchObject({ firstSeen: "2026-12-06T09:00:00.000Z", lastSeen: "2026-12-06T10:05:10.000Z", count: 6 });
   });
@@ -153,5 +153,6 @@ describe("intel formats, in detail", () => {
     expect(ids([{ ...source, network: "192.0.2.0/24" }]).objects[0]!.id).not.toBe(one.objects[0]!.id);
     expect(ids([source, anonymous]).id).not.toBe(one.id);
     expect(ids([source]).id).toBe(one.id);
+    expect(ids([{ ...source, network: "192.0.2.0/24" }]).id).not.toBe(one.id);
   });
 });
