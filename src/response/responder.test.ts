@@ -99,6 +99,22 @@ describe("anomaly reports", () => {
     expect(seen.map((e) => e.type)).toEqual(["anomaly.started", "anomaly.ended"]);
     expect(tracker.active()).toEqual([]);
   });
+
+  it("ends an anomaly once decisions have shown none for exactly the quiet time, at event times of today", () => {
+    const events = new ResponseEvents();
+    const seen: string[] = [];
+    events.on((event) => seen.push(event.type));
+    const tracker = new AnomalyTracker(events, 60_000);
+    const T = Date.UTC(2026, 11, 6, 12);
+    const at = (timeMs: number, codes: string[]) =>
+      tracker.observe({ decisionId: "d", action: "allow", risk: 0, policyVersion: "v", degraded: false, shadowed: [], endpoint: "login", eventTimeMs: timeMs, reasons: codes.map((code) => ({ code, value: 1, weight: 10 })) });
+    at(T, ["site.velocity"]);
+    at(T + 1, []);
+    at(T + 59_999, []);
+    expect(seen).toEqual(["anomaly.started"]);
+    at(T + 60_000, []);
+    expect(seen).toEqual(["anomaly.started", "anomaly.ended"]);
+  });
 });
 
 describe("flagged decisions, in detail", () => {
@@ -274,5 +290,28 @@ describe("Responder without the pipeline", () => {
     const answer = await r.settle(decision("challenge", { reasons: [{ code: "relief.mfa", value: 1, weight: 0 }] }), request, policy);
     expect(answer.action).toBe("allow");
     expect(recorded).toEqual([]);
+  });
+
+  it("announces a block only for a block, and a shadow match only for a rule that would have quarantined or blocked", async () => {
+    const { r, seen } = responder();
+    await r.settle(decision("throttle"), request, policy);
+    await r.settle(decision("quarantine", { reasons: [{ code: "quarantine.active", value: 1, weight: 100 }] }), request, policy);
+    await r.settle(decision("allow", { rule: undefined, scope: undefined, shadowed: [{ rule: "deny", action: "throttle" }, { rule: "trial", action: "challenge" }] }), request, policy);
+    expect(seen).toEqual([]);
+  });
+
+  it("imposes a rule's quarantine even when the rule fired on no signal", async () => {
+    const { r, imposed } = responder();
+    const answer = await r.settle(decision("quarantine", { rule: "trap", reasons: [] }), request, policy);
+    expect(imposed).toHaveLength(1);
+    expect(answer.reasons).toEqual([{ code: "quarantine.imposed", value: 3, weight: 0, detail: "q-new" }]);
+  });
+
+  it("works without the optional counters: no statistics, no records, no held count", async () => {
+    const events = new ResponseEvents();
+    const quarantines = { find: () => sampleQuarantine, impose: async () => undefined } as unknown as Quarantines;
+    const bare = new Responder({ quarantines, events, flagged: new FlaggedDecisions(), anomalies: new AnomalyTracker(events), log: { info() {}, warn() {}, error() {} } });
+    expect(bare.held(request)?.action).toBe("quarantine");
+    expect(await bare.settle(decision("block"), request, policy)).toMatchObject({ action: "block", decisionId: "d-pipeline" });
   });
 });
