@@ -372,14 +372,20 @@ describe("decision records, in detail", () => {
 describe("decision records, bounds and timing", () => {
   const wide = { retentionMs: 3_600_000, perMinute: 100_000 };
 
-  it("folds each rule's decisions of a full minute into that rule's own overflow record", async () => {
+  /** Records over a store whose minutes hold one record, the minute T0 already full. */
+  async function fullMinute() {
     now = T0;
     const memory = new MemoryDecisionRecordStore({ clock: () => now });
     const store: DecisionRecordStore = { write: (writes, limits) => memory.write(writes, { ...limits, perMinute: 1 }), get: (...a) => memory.get(...a), list: (q) => memory.list(q) };
     const { records } = harness(store);
     records.record(throttle(), "ip:0");
     records.record(throttle(), "ip:1");
-    await records.flush(); // the minute is full
+    await records.flush(); // the second came back folded: the minute is full
+    return { records, memory };
+  }
+
+  it("folds each rule's decisions of a full minute into that rule's own overflow record", async () => {
+    const { records } = await fullMinute();
     const a = [records.record(throttle({ rule: "a" }), "ip:2"), records.record(throttle({ rule: "a" }), "ip:3")];
     const b = records.record(throttle({ rule: "b" }), "ip:4");
     await records.flush();
@@ -388,13 +394,7 @@ describe("decision records, bounds and timing", () => {
   });
 
   it("writes the overflow counts of more rules than it keeps at hand", async () => {
-    now = T0;
-    const memory = new MemoryDecisionRecordStore({ clock: () => now });
-    const store: DecisionRecordStore = { write: (writes, limits) => memory.write(writes, { ...limits, perMinute: 1 }), get: (...a) => memory.get(...a), list: (q) => memory.list(q) };
-    const { records } = harness(store);
-    records.record(throttle(), "ip:0");
-    records.record(throttle(), "ip:1");
-    await records.flush();
+    const { records, memory } = await fullMinute();
     // 1,001 rules' overflow aggregates: one more than are kept at hand, the first pushed out.
     for (let i = 0; i < 1_001; i++) records.record(throttle({ rule: `r${i}` }), `ip:x${i}`);
     await records.flush();

@@ -72,12 +72,13 @@ describe("attack sources, in detail", () => {
   });
 
   it("spans the earliest first sighting to the latest last one, whatever the order of the records", () => {
+    // The widest span sits in the middle: taking the first or the last record blindly shows.
     const [source] = attackSources([
-      record({ first: "2026-12-06T10:05:00.000Z", last: "2026-12-06T10:05:10.000Z" }),
-      record({ first: "2026-12-06T09:00:00.000Z", last: "2026-12-06T09:00:10.000Z" }),
       record({ first: "2026-12-06T10:00:00.000Z", last: "2026-12-06T10:00:30.000Z" }),
+      record({ first: "2026-12-06T09:00:00.000Z", last: "2026-12-06T10:10:00.000Z" }),
+      record({ first: "2026-12-06T10:05:00.000Z", last: "2026-12-06T10:05:10.000Z" }),
     ]);
-    expect(source).toMatchObject({ firstSeen: "2026-12-06T09:00:00.000Z", lastSeen: "2026-12-06T10:05:10.000Z", count: 6 });
+    expect(source).toMatchObject({ firstSeen: "2026-12-06T09:00:00.000Z", lastSeen: "2026-12-06T10:10:00.000Z", count: 6 });
   });
 
   it("names each rule and endpoint once, and none for a record without them", () => {
