@@ -5,7 +5,7 @@ import { compileSnapshot, type PolicySnapshot } from "../policy/loader.js";
 import { ReplicatedMap } from "../state/replicated-map.js";
 import { MemorySharedBackend } from "../state/shared-backend.js";
 import { controlKey, decodeControl, EffectivePolicy, ROLLBACK_KEY, type Control, type PolicySourcePort } from "./effective-policy.js";
-import { ResponseError } from "./errors.js";
+import { invalid, notFound, ResponseError } from "./errors.js";
 
 /**
  * EffectivePolicy over a replicated memory map of controls and a policy source that holds a
@@ -158,8 +158,20 @@ describe("the effective policy", () => {
   it("reads stored controls, and keys them by kind", () => {
     expect(decodeControl(JSON.stringify(rule("deny")))).toEqual(rule("deny"));
     expect(decodeControl(JSON.stringify({ ...rule("deny"), kind: "other" }))).toBeUndefined();
+    // Text that is not JSON (another program's value, a cut write) is ignored, not thrown.
+    expect(decodeControl("{not json")).toBeUndefined();
     expect(controlKey(rule("deny"))).toBe("rule:deny");
     expect(controlKey(threshold("a/b", 1))).toBe("threshold:a/b");
     expect(ROLLBACK_KEY).toBe("rollback");
+  });
+});
+
+describe("response errors", () => {
+  it("carry the stable codes the error catalogue maps to statuses", () => {
+    expect([notFound("x"), invalid("y"), new ResponseError("conflict", "z")].map((e) => [e.name, e.code, e.message])).toEqual([
+      ["ResponseError", "not_found", "x"],
+      ["ResponseError", "invalid", "y"],
+      ["ResponseError", "conflict", "z"],
+    ]);
   });
 });
