@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { engineHarness, type EngineHarness } from "../../test/support/response.js";
+import { engineHarness, responsePolicy, type EngineHarness } from "../../test/support/response.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { ResponseObserver } from "./engine.js";
 
@@ -46,5 +46,18 @@ describe("the response engine as telemetry sees it", () => {
     const [bucket] = await h.backend.stats.read("minute", h.clock.now, h.clock.now);
     expect(bucket?.counts).toMatchObject({ n: 1, "a:block": 1 });
     expect(h.engine.stale).toBe(false);
+  });
+
+  it("announces each new file version once, naming the version it replaced", async () => {
+    h = await engineHarness(responsePolicy("v1"));
+    await h.publish(responsePolicy("v2"));
+    // The new version is kept and announced after the reload, without being awaited there.
+    for (let turn = 0; turn < 100 && !h.events.some((e) => e.type === "policy.loaded" && e.version === "v2"); turn++) await new Promise(setImmediate);
+    const loaded = h.events.filter((e) => e.type === "policy.loaded");
+    expect(loaded).toMatchObject([
+      { version: "v1", actor: "system" },
+      { version: "v2", actor: "system", previousVersion: "v1" },
+    ]);
+    expect(loaded[0]).not.toHaveProperty("previousVersion", expect.anything());
   });
 });
