@@ -1,0 +1,68 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { quiet, sampleDecision } from "../../test/support/response.js";
+import type { Decision } from "../domain/decision.js";
+import type { NormalisedRequest } from "../domain/request.js";
+import type { CompiledPolicy } from "../policy/compile.js";
+import { MemoryStore } from "../state/memory-store.js";
+import { ReplicatedMap } from "../state/replicated-map.js";
+import { MemorySharedBackend } from "../state/shared-backend.js";
+import { AuditTrail } from "./audit.js";
+import { ResponseEvents } from "./events.js";
+import { decodeQuarantine, type Quarantine } from "./quarantine-record.js";
+import { Quarantines } from "./quarantines.js";
+
+/**
+ * Which quarantine holds a request, at the edges of expiry, judged by the request's event time.
+ * The map's own clock stays at T0 so that only the event time decides.
+ */
+const T0 = Date.UTC(2026, 11, 6, 12);
+const policy = {
+  rules: [
+    { id: "short", retryAfterMs: 60_000 },
+    { id: "long", retryAfterMs: 120_000 },
+  ],
+  response: { quarantine: { durationMs: 900_000, escalation: { factor: 2, maxMs: 3_600_000, memoryMs: 86_400_000 } } },
+} as unknown as CompiledPolicy;
+const decision = (rule: string, scope: Decision["scope"]): Decision => sampleDecision({ action: "quarantine", risk: 80, rule, scope, reasons: [{ code: "probe.path", value: 1, weight: 80 }] });
+const request = (timeMs: number, ids: Partial<NormalisedRequest>) => ({ ...ids, timeMs }) as NormalisedRequest;
+
+const maps: ReplicatedMap<Quarantine>[] = [];
+afterEach(async () => {
+  await Promise.all(maps.splice(0).map((m) => m.stop()));
+});
+
+async function quarantines() {
+  const backend = new MemorySharedBackend({ clock: () => T0 });
+  const map = new ReplicatedMap({ store: backend.map("quarantines"), decode: decodeQuarantine, clock: () => T0 });
+  maps.push(map);
+  await map.start();
+  const events = new ResponseEvents({ clock: () => T0 });
+  const audit = new AuditTrail(backend.audit, () => ({ maxAgeMs: 86_400_000, maxEntries: 1_000 }), () => {});
+  return new Quarantines({ map, store: new MemoryStore(), events, audited: (e, at, id) => audit.audited(e, at, id), log: quiet, clock: () => T0, budgetMs: 1_000 });
+}
+
+describe("quarantines at the edges of expiry", () => {
+  it("holds a request by the quarantine that lasts longest of its scopes, until the moment it expires", async () => {
+    const q = await quarantines();
+    const both = { ipId: "ip-1", usernameId: "user-1" };
+    const byIp = await q.impose(decision("long", "ip"), request(T0, both), policy);
+    const byUser = await q.impose(decision("short", "username"), request(T0, both), policy);
+    expect([byIp?.expiresMs, byUser?.expiresMs]).toEqual([T0 + 120_000, T0 + 60_000]);
+    // The IP's comes first among the scopes and lasts longer: it is the one named.
+    expect(q.find(request(T0 + 1, both))?.id).toBe(byIp!.id);
+    expect(q.find(request(T0 + 1, { usernameId: "user-1" }))?.id).toBe(byUser!.id);
+    expect(q.find(request(T0 + 59_999, { usernameId: "user-1" }))?.id).toBe(byUser!.id);
+    expect(q.find(request(T0 + 60_000, { usernameId: "user-1" }))).toBeUndefined();
+    expect(q.find(request(T0 + 119_999, both))?.id).toBe(byIp!.id);
+    expect(q.find(request(T0 + 120_000, both))).toBeUndefined();
+    expect(q.find(request(T0 + 1, { ipId: "ip-2" }))).toBeUndefined();
+  });
+
+  it("names the longer of two when the longer comes later among the scopes", async () => {
+    const q = await quarantines();
+    const both = { ipId: "ip-1", usernameId: "user-1" };
+    await q.impose(decision("short", "ip"), request(T0, both), policy);
+    const byUser = await q.impose(decision("long", "username"), request(T0, both), policy);
+    expect(q.find(request(T0 + 1, both))?.id).toBe(byUser!.id);
+  });
+});
