@@ -71,8 +71,6 @@ describe("replay decisions stay the same", () => {
     const target = await offlineTarget(examplePolicyPath, { pseudonymiser: new HmacPseudonymiser({ current: KEY }) });
     const hash = createHash("sha256");
     const logins = new Set((await loadPolicy(examplePolicyPath)).endpoints.filter((e) => e.authentication).map((e) => e.name));
-    // Nothing awaited between opening the input and reading it: openInput counts bytes with a
-    // "data" listener, which starts the stream flowing, so a chunk read before replay iterates is lost.
     const result = await replay(readEvents(await openInput(file), "lab", ""), {
       targets: [target],
       loginEndpoints: logins,
