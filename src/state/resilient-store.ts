@@ -3,6 +3,7 @@ import {
   applyBatch,
   assertValidApply,
   assertValidBaselineObservation,
+  assertValidBinding,
   StoreUnavailableError,
   type BaselineObservation,
   type BaselineState,
@@ -10,6 +11,7 @@ import {
   type EntityOp,
   type Store,
 } from "./store.js";
+import type { BindingRecord, BindingRules, BindingUse } from "./token-binding-record.js";
 
 /** Results of one `apply()` and whether they came from local state instead of the shared store. */
 export interface ApplyOutcome {
@@ -211,6 +213,18 @@ export class ResilientStore implements DegradableStore {
     const shared = await this.#onPrimary(() => this.#primary.observeBaseline(entity, name, observation));
     const local = await this.#local.observeBaseline(entity, name, observation);
     return shared ?? local;
+  }
+
+  /**
+   * From the primary while it answers (mirrored locally, so a replica that loses Redis still
+   * knows the tokens it saw), else from the local store alone.
+   */
+  async observeBinding(entity: string, use: BindingUse, rules: BindingRules): Promise<BindingRecord | undefined> {
+    assertValidBinding(entity, use, rules);
+    const primary = this.#primary.observeBinding?.bind(this.#primary);
+    const shared = primary && (await this.#onPrimary(async () => ({ before: await primary(entity, use, rules) })));
+    const local = await this.#local.observeBinding?.(entity, use, rules);
+    return shared ? shared.before : local;
   }
 
   isDegraded(): boolean {
