@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledTokenBinding } from "../policy/signals.js";
+import { MemoryStore } from "../state/memory-store.js";
 import { TokenBindings } from "./token-binding.js";
 
 const MINUTE = 60_000;
@@ -142,5 +143,26 @@ describe("token binding: a missing companion cookie on the first use seen", () =
     expect((await fired([{ atMinute: 0, device: "curl", cookie: "" }])).flat()).toEqual([]);
     const imported = { method: "POST", path: "/oauth/token", query: "", host: "", headers: new Map(), headerShape: "s", timeMs: 0, anomalies: [], sessionId: "t", recordedHeaders: new Set(["user-agent"]) };
     expect((await new TokenBindings().observe(imported, strict)).signals.filter((s) => s.fired)).toEqual([]);
+  });
+});
+
+describe("token binding through a shared store", () => {
+  const settings = { ...config, handoff: { windowMs: 2 * MINUTE, weight: 60 } };
+  const digest = (value: string) => `h:${value}`;
+
+  it("two detectors on one store (two replicas) judge a token by one binding", async () => {
+    const store = new MemoryStore();
+    const [a, b] = [new TokenBindings(store, digest), new TokenBindings(store, digest)];
+    expect(await fired([{ atMinute: 0, network: "victim" }], a, settings)).toEqual([[]]);
+    expect(await fired([{ atMinute: 1 / 60, network: "thief" }], b, settings)).toEqual([["session.handoff"]]);
+    // Each on its own store, the second replica would have bound the thief's use.
+    expect(await fired([{ atMinute: 1 / 60, network: "thief" }], new TokenBindings(new MemoryStore(), digest), settings)).toEqual([[]]);
+  });
+
+  it("gives no binding signals, and says the store failed, when the store does not answer", async () => {
+    const store = new MemoryStore();
+    await store.close();
+    const request = { method: "POST", path: "/oauth/token", query: "", host: "", headers: new Map(), headerShape: "s", timeMs: 0, anomalies: [], sessionId: "t" };
+    expect(await new TokenBindings(store).observe(request, settings)).toEqual({ signals: [], degraded: true });
   });
 });

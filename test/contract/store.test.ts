@@ -569,7 +569,7 @@ function redisContract(harness: RedisHarness): void {
   });
   afterEach(() => store.close());
 
-  it("keeps a token's binding in one string under its hash tag, with the binding's retention as time to live, within 1,339 bytes", async () => {
+  it("keeps a token's binding in one string under its hash tag, with the binding's retention as time to live, within 1,326 bytes", async () => {
     const rules = { retentionMs: 90 * SECOND, alternationMs: 60 * SECOND };
     const wide = (i: number): BindingUse => ({ device: "d".repeat(64), companion: "c".repeat(64), network: `${i}`.padStart(64, "n"), nowMs: T0 + i, missing: false });
     for (let i = 0; i < 40; i++) await store.observeBinding("tok-wide", wide(i), rules);
@@ -579,7 +579,7 @@ function redisContract(harness: RedisHarness): void {
     for (const ttl of ttls.values()) expectFreshTtl(ttl, 90 * SECOND);
     expect(await harness.admin.type("palisade:{tok-wide}:t")).toBe("string");
     const widest = await harness.admin.strlen("palisade:{tok-wide}:t");
-    expect(widest).toBeLessThanOrEqual(1_339);
+    expect(widest).toBeLessThanOrEqual(1_326);
     expect(widest).toBe(encodeBindingRecord((await store.observeBinding("tok-wide", wide(40), rules))!).length);
   });
 
