@@ -154,6 +154,17 @@ export class MemoryStore implements Store {
     return before;
   }
 
+  /**
+   * Holds `record` as the token's binding (none: forgets it), as the shared store left it: the
+   * resilient store's mirror, so that during an outage the replica judges by the binding all
+   * replicas agreed on rather than by the uses it happened to see.
+   */
+  keepBinding(entity: string, record: BindingRecord | undefined, retentionMs: number): void {
+    const key = bindingKey(DEFAULT_NAMESPACE, entity);
+    if (record === undefined) this.#entries.delete(key);
+    else this.#write(key, { binding: record }, retentionMs);
+  }
+
   async ping(): Promise<boolean> {
     return !this.#closed;
   }
