@@ -25,7 +25,7 @@ export interface BindingSignals {
  * - `session.companion_changed`: the cookies the policy names as travelling with the token
  *   are missing or different (a thief who copied the headers but not the jar);
  * - `session.companion_missing` (when the policy weighs it): none of those cookies, on any use
- *   including the first one this replica sees, which then binds nothing: a thief whose first
+ *   including the first one seen, which then binds nothing: a thief whose first
  *   use comes before the owner's next one would otherwise own the binding;
  * - `session.concurrent_networks`: the token comes back to a network it left less than the
  *   alternation window ago, so two networks use it at once (the victim and a thief who stole
