@@ -127,7 +127,7 @@ async function trackedClients() {
 /**
  * Which structures the keys are, from a random sample (RANDOMKEY): by the entity kind inside the
  * hash tag and the structure letter after it (w window bucket, d distinct-count bucket, m member
- * set, v value, b baseline), as keys per client.
+ * set, v value, b baseline, t token binding), as keys per client.
  */
 async function keyShares(inspector: Redis, keys: number, tracked: number): Promise<Record<string, number>> {
   const counts = new Map<string, number>();
@@ -187,7 +187,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-const tokenBinding = heapBytesPerToken();
+const tokenBinding = await heapBytesPerToken();
 const tracked = await trackedClients();
 process.stdout.write(`${JSON.stringify({ ...tracked, tokenBindingHeap: tokenBinding }, null, 2)}\n`);
 process.exit(0);

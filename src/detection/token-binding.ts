@@ -9,6 +9,8 @@ import type { Signal } from "./signal.js";
 
 /** Tokens bound at once when the detector keeps bindings itself (a store without `observeBinding`). */
 const MAX_TOKENS = 200_000;
+/** The memory store's estimate of one binding at its bounds (64-character fields, 8 networks, 32 uses), so that the count is the bound. */
+const MAX_BINDING_ENTRY_BYTES = 3_000;
 
 /** The binding signals of one use, and whether the store failed to answer (then there are none). */
 export interface BindingSignals {
@@ -58,7 +60,7 @@ export class TokenBindings {
    * key (the service passes its pseudonymiser). Without it, a key that exists only in this process.
    */
   constructor(store?: Store, digest?: (value: string) => string) {
-    this.#store = store?.observeBinding ? store : new MemoryStore({ maxKeys: MAX_TOKENS });
+    this.#store = store?.observeBinding ? store : new MemoryStore({ maxKeys: MAX_TOKENS, maxBytes: MAX_TOKENS * MAX_BINDING_ENTRY_BYTES });
     const key = randomBytes(32);
     this.#digest = digest ?? ((value) => createHmac("sha256", key).update(value).digest("base64url").slice(0, 22));
   }
@@ -80,7 +82,8 @@ export class TokenBindings {
     const rules: BindingRules = { retentionMs: config.retentionMs, alternationMs: config.alternation.windowMs };
     let before;
     try {
-      before = await this.#store.observeBinding!(request.sessionId, use, rules);
+      // The session entity (entities.ts), so the binding shares the token's hash tag with its other keys.
+      before = await this.#store.observeBinding!(`sess:${request.sessionId}`, use, rules);
     } catch {
       // Redis did not answer (or the use was one no binding can hold): no binding signals, and the decision says so.
       return { signals: [], degraded: true };

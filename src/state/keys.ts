@@ -10,7 +10,7 @@ import { entityKeyPrefix, windowBucket, type DistinctAdd, type WindowAdd, type W
  *   d  distinct-count bucket          `…:d:<name>:<windowMs>:<bucket>`  HyperLogLog      2 windows
  *   m  remembered set                 `…:m:<name>`                      sorted set       retentionMs
  *   b  learned baseline               `…:b:<name>`                      hash             retentionMs
- *   t  token binding                  `…:t`                             string (JSON)    retentionMs
+ *   t  token binding                  `…:t`                             string (JSON)    retentionMs (the binding's)
  *
  * The last column is the time to live, restarted by every write. Both stores use these keys, so
  * they agree on what is one structure.
