@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledTokenBinding } from "../policy/signals.js";
 import { MemoryStore } from "../state/memory-store.js";
+import { StoreUnavailableError, type Store } from "../state/store.js";
 import { TokenBindings } from "./token-binding.js";
 
 const MINUTE = 60_000;
@@ -150,18 +151,27 @@ describe("token binding through a shared store", () => {
   const settings = { ...config, handoff: { windowMs: 2 * MINUTE, weight: 60 } };
   const digest = (value: string) => `h:${value}`;
 
-  it("two detectors on one store (two replicas) judge a token by one binding", async () => {
-    const store = new MemoryStore();
+  it("two detectors on one shared store (two replicas) judge a token by one binding", async () => {
+    const memory = new MemoryStore();
+    // Any store but the memory store is shared: this one stands for Redis.
+    const store: Store = {
+      kind: "shared",
+      apply: (...args) => memory.apply(...args),
+      observeBaseline: (...args) => memory.observeBaseline(...args),
+      observeBinding: (...args) => memory.observeBinding(...args),
+      ping: () => memory.ping(),
+      close: () => memory.close(),
+    };
     const [a, b] = [new TokenBindings(store, digest), new TokenBindings(store, digest)];
     expect(await fired([{ atMinute: 0, network: "victim" }], a, settings)).toEqual([[]]);
     expect(await fired([{ atMinute: 1 / 60, network: "thief" }], b, settings)).toEqual([["session.handoff"]]);
-    // Each on its own store, the second replica would have bound the thief's use.
+    // Each on its own store, the second replica would have bound the thief's use. The memory store is one replica's: never shared.
     expect(await fired([{ atMinute: 1 / 60, network: "thief" }], new TokenBindings(new MemoryStore(), digest), settings)).toEqual([[]]);
+    expect(await fired([{ atMinute: 1 / 60, network: "thief" }], new TokenBindings(memory, digest), settings)).toEqual([[]]);
   });
 
   it("gives no binding signals, and says the store failed, when the store does not answer", async () => {
-    const store = new MemoryStore();
-    await store.close();
+    const store: Store = { kind: "shared", apply: async () => [], observeBaseline: async () => ({ mean: 0, variance: 0, samples: 0, lastPeriod: 0 }), ping: async () => false, close: async () => {}, observeBinding: async () => Promise.reject(new StoreUnavailableError("down")) };
     const request = { method: "POST", path: "/oauth/token", query: "", host: "", headers: new Map(), headerShape: "s", timeMs: 0, anomalies: [], sessionId: "t" };
     expect(await new TokenBindings(store).observe(request, settings)).toEqual({ signals: [], degraded: true });
   });

@@ -7,7 +7,7 @@ import type { Store } from "../state/store.js";
 import { lastNetwork, lastUseMs, stepBinding, type BindingRecord, type BindingRules, type BindingUse } from "../state/token-binding-record.js";
 import type { Signal } from "./signal.js";
 
-/** Tokens bound at once when the detector keeps bindings itself (a store without `observeBinding`). */
+/** Tokens bound at once when the detector keeps bindings itself (one replica). */
 const MAX_TOKENS = 200_000;
 /** The memory store's estimate of one binding at its bounds (64-character fields, 8 networks, 32 uses), so that the count is the bound. */
 const MAX_BINDING_ENTRY_BYTES = 3_000;
@@ -46,21 +46,24 @@ export interface BindingSignals {
  * token runs out: none of these fires (a handoff window shorter than the app's access-token
  * life keeps it so). Bindings live in the store, under the token's pseudonym: in Redis every
  * replica reads and updates the same binding in one atomic script call per use, so the first use
- * any replica sees binds the token for all of them; in memory (a single replica) the memory
- * store keeps them. Cookie values are keyed hashes under the pseudonymisation key.
+ * any replica sees binds the token for all of them; with the memory store (a single replica)
+ * the detector keeps them in a memory store of its own. Cookie values are keyed hashes under the pseudonymisation key.
  */
 export class TokenBindings {
   readonly #store: Store;
   readonly #digest: (value: string) => string;
 
   /**
-   * `store`: where bindings live, shared by every replica on Redis (one script call per use);
-   * without one, or with a store that has no `observeBinding`, an LRU in this process.
+   * `store`: where bindings live when replicas share it (Redis: one script call per use). With
+   * the memory store (one replica), without a store, or with one that has no `observeBinding`,
+   * a memory store of the detector's own: an LRU of MAX_TOKENS tokens, apart from the counters,
+   * so that a flood of other keys cannot evict bindings.
    * `digest`: the keyed hash of the companion cookies; replicas sharing bindings must share its
    * key (the service passes its pseudonymiser). Without it, a key that exists only in this process.
    */
   constructor(store?: Store, digest?: (value: string) => string) {
-    this.#store = store?.observeBinding ? store : new MemoryStore({ maxKeys: MAX_TOKENS, maxBytes: MAX_TOKENS * MAX_BINDING_ENTRY_BYTES });
+    const shared = store?.observeBinding !== undefined && store.kind !== "memory";
+    this.#store = shared ? store : new MemoryStore({ maxKeys: MAX_TOKENS, maxBytes: MAX_TOKENS * MAX_BINDING_ENTRY_BYTES });
     const key = randomBytes(32);
     this.#digest = digest ?? ((value) => createHmac("sha256", key).update(value).digest("base64url").slice(0, 22));
   }
