@@ -47,7 +47,8 @@ export interface BindingSignals {
  * life keeps it so). Bindings live in the store, under the token's pseudonym: in Redis every
  * replica reads and updates the same binding in one atomic script call per use, so the first use
  * any replica sees binds the token for all of them; with the memory store (a single replica)
- * the detector keeps them in a memory store of its own. Cookie values are keyed hashes under the pseudonymisation key.
+ * the detector keeps them in a memory store of its own. Cookie values are keyed hashes, under
+ * the pseudonymisation key when the service passes it.
  */
 export class TokenBindings {
   readonly #store: Store;
