@@ -78,6 +78,27 @@ describe("token binding shared by replicas", () => {
     }
   });
 
+  it("costs a refresh Check no round trip of its own: the binding script travels with the Check's other store calls", async () => {
+    const admin = new Redis(redis.url);
+    try {
+      const stats = async () => {
+        const [stats, commands] = [await admin.info("stats"), await admin.info("commandstats")];
+        return { reads: Number(/total_reads_processed:(\d+)/.exec(stats)![1]), scripts: Number(/cmdstat_evalsha:calls=(\d+)/.exec(commands)?.[1] ?? 0) };
+      };
+      const before = await stats();
+      const checks = 200;
+      for (let i = 0; i < checks; i++) await decide(0, refresh(`rt-${randomUUID()}`, `100.76.${i % 250}.7`, (clockMs += 1_000)));
+      const after = await stats();
+      // Two or more script calls per Check (its batch, the binding, the response's records) reach
+      // Redis in about one read of its socket (ioredis' auto-pipelining); the rest are the replicas'
+      // background reads. Sent in turn, the binding alone would add a read per Check.
+      expect(after.scripts - before.scripts).toBeGreaterThanOrEqual(2 * checks);
+      expect(after.reads - before.reads).toBeLessThan(1.5 * checks);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
   it("answers a huge or garbage token with a decision, on either replica", async () => {
     clockMs += 60_000;
     const inputs: CheckInput[] = [
