@@ -49,7 +49,10 @@ export function matchDescriptor(root: DescriptorLevel, entries: readonly Descrip
   const shared = path.map(({ node, how }) => (how === "wildcard" ? node.sharedPattern : undefined));
   const segments = (detailed: boolean, withValues: boolean) =>
     path.map(({ node, how }, i) => statsSegment(node, how, entries[i]!, shared[i], detailed, withValues)).join(".");
-  const match: Match = { node: leaf, statsKey: segments(leaf.detailedMetric, true), rollupStatsKey: segments(false, false) };
+  const statsKey = segments(leaf.detailedMetric, true);
+  // Without a request value in any segment the rolled-up key is the same text: built once.
+  const withRequestValues = leaf.detailedMetric || path.some(({ node, how }, i) => shared[i] === undefined && how !== "exact" && node.valueToMetric);
+  const match: Match = { node: leaf, statsKey, rollupStatsKey: withRequestValues ? segments(false, false) : statsKey };
   if (shared.some((pattern) => pattern !== undefined)) match.sharedPatterns = shared;
   return match;
 }
