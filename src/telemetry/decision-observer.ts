@@ -52,7 +52,7 @@ export function createDecisionObserver(deps: { metrics: Metrics; logger: Logger 
           if (span.isRecording()) span.setAttributes(spanAttributes(evaluation.decision));
           return evaluation;
         },
-        { parent: parentContext(carriers), kind: SpanKind.SERVER },
+        { parent: () => parentContext(carriers), kind: SpanKind.SERVER },
       ),
 
     decided(decision, request, transport, startedNs) {
