@@ -57,11 +57,13 @@ export function createDecisionObserver(deps: { metrics: Metrics; logger: Logger 
 
     decided(decision, request, transport, startedNs) {
       metrics.decisionDuration.observe({ transport }, secondsSince(startedNs));
-      metrics.recordDecision({ ...decision, shadow: decision.shadowed.length > 0 });
+      metrics.recordDecision({ action: decision.action, endpoint: decision.endpoint, rule: decision.rule, shadow: decision.shadowed.length > 0 });
       for (const shadowed of decision.shadowed) metrics.shadowDecisions.inc(shadowed);
       for (const code of request.anomalies) metrics.requestAnomalies.inc({ code });
       // Enforcements and shadow matches are what analysts read afterwards; plain allows are noise.
       const level = decision.action === "allow" && decision.shadowed.length === 0 ? "debug" : "info";
+      // Most Checks are plain allows, logged at debug: no line object for a level that is off.
+      if (!logger.isLevelEnabled(level)) return;
       logger[level](
         {
           decisionId: decision.decisionId,
