@@ -75,7 +75,25 @@ function rawTarget(request: NormalisedRequest): string {
   return request.target ?? (request.query === "" ? request.path : `${request.path}?${request.query}`);
 }
 
-const shortHash = (text: string) => createHash("sha1").update(text).digest("base64url").slice(0, 16);
+/**
+ * Digests remembered: request lines and user agents repeat (a site has few paths, clients few
+ * agents), and a hash object per digest was three of every Check's. Bounded by count and by the
+ * length of what is remembered; a flood of invented values only empties it.
+ */
+const SHORT_HASHES = new Map<string, string>();
+const MAX_SHORT_HASHES = 5_000;
+const MAX_REMEMBERED_TEXT = 512;
+
+function shortHash(text: string): string {
+  const known = SHORT_HASHES.get(text);
+  if (known !== undefined) return known;
+  const digest = createHash("sha1").update(text).digest("base64url").slice(0, 16);
+  if (text.length <= MAX_REMEMBERED_TEXT) {
+    if (SHORT_HASHES.size >= MAX_SHORT_HASHES) SHORT_HASHES.clear();
+    SHORT_HASHES.set(text, digest);
+  }
+  return digest;
+}
 
 /**
  * Evidence about one client from every request it makes, named endpoint or not: which probe
