@@ -41,6 +41,13 @@ function spanAttributes(decision: Decision): Record<string, string | number | bo
 
 export function createDecisionObserver(deps: { metrics: Metrics; logger: Logger }): DecisionObserver {
   const { metrics, logger } = deps;
+  // prom-client builds a closure for every observe() given labels; a labelled child builds it once.
+  const durations = new Map<string, ReturnType<Metrics["decisionDuration"]["labels"]>>();
+  const durationOf = (transport: string) => {
+    let child = durations.get(transport);
+    if (child === undefined) durations.set(transport, (child = metrics.decisionDuration.labels({ transport })));
+    return child;
+  };
   return {
     traceCheck: (evaluate, carriers = []) =>
       withSpan(
@@ -56,7 +63,7 @@ export function createDecisionObserver(deps: { metrics: Metrics; logger: Logger 
       ),
 
     decided(decision, request, transport, startedNs) {
-      metrics.decisionDuration.observe({ transport }, secondsSince(startedNs));
+      durationOf(transport).observe(secondsSince(startedNs));
       metrics.recordDecision({ action: decision.action, endpoint: decision.endpoint, rule: decision.rule, shadow: decision.shadowed.length > 0 });
       for (const shadowed of decision.shadowed) metrics.shadowDecisions.inc(shadowed);
       for (const code of request.anomalies) metrics.requestAnomalies.inc({ code });
