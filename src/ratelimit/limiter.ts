@@ -87,8 +87,7 @@ export class RateLimiter {
       this.#options.observer?.unknownDomain(request.domain);
       return decide(request.domain, [], request.descriptors.map(() => NO_LIMIT), {});
     }
-    const plan = (descriptor: RateLimitRequest["descriptors"][number]) => planDescriptor(domain, descriptor, request.hits, this.#options.pseudonymise);
-    const plans = applyReplaces(request.descriptors.map(plan));
+    const plans = applyReplaces(request.descriptors.map((descriptor) => planDescriptor(domain, descriptor, request.hits, this.#options.pseudonymise)));
     const evaluations = await this.#evaluate(domain, plans, nowMs);
     return decide(domain.domain, plans, evaluations.statuses, metadataOf(plans, evaluations));
   }
