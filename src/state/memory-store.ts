@@ -211,10 +211,12 @@ export class MemoryStore implements Store {
       const current = this.#counter(keys.current) + (pending.get(keys.current) ?? 0);
       const previous = weight > 0 ? this.#counter(keys.previous) : 0;
       pending.set(keys.current, (pending.get(keys.current) ?? 0) + op.amount);
-      return { op, key: keys.current, before: current + previous * weight };
+      return { op, key: keys.current, current, before: current + previous * weight };
     });
+    // `current` already holds the earlier takes of this call on the same key, which are written
+    // in the same order below: the write need not read the counter a second time.
     if (plans.every(({ op, before }) => before + op.amount <= op.limit)) {
-      for (const { op, key } of plans) if (op.amount > 0) this.#increment(key, op.amount, takeTtlMs(op));
+      for (const { op, key, current } of plans) if (op.amount > 0) this.#write(key, current + op.amount, takeTtlMs(op));
     }
     return plans.map(({ before }) => before);
   }

@@ -242,7 +242,8 @@ export function assertValidApply(entity: string, ops: readonly EntityOp[], nowMs
  * than define what such a mix means, it is refused.
  */
 function assertTakesNotMixed(ops: readonly EntityOp[]): void {
-  const takes = ops.filter((op) => op.op === "window.take").length;
+  let takes = 0;
+  for (const op of ops) if (op.op === "window.take") takes++;
   if (takes > 0 && takes < ops.length) throw new TypeError("window.take ops cannot share an apply() call with other ops");
 }
 

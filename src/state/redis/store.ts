@@ -191,19 +191,32 @@ function assertValidNamespace(namespace: string): void {
  * process does not mistake its own lateness for a slow store.
  */
 export function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  let settled = false;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+  // One promise and one timer per store call (every Check and ShouldRateLimit makes one or two):
+  // settled by whichever comes first, the reply or the deadline's turn after the timer.
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
       setImmediate(() => {
-        if (!settled) reject(new Error(`${what} timed out after ${timeoutMs} ms`));
+        if (settled) return;
+        settled = true;
+        reject(new Error(`${what} timed out after ${timeoutMs} ms`));
       });
     }, timeoutMs);
+    promise.then(
+      (value) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(error as Error);
+      },
+    );
   });
-  const tracked = promise.finally(() => {
-    settled = true;
-  });
-  return Promise.race([tracked, deadline]).finally(() => clearTimeout(timer));
 }
 
 function errorMessage(error: unknown): string {
