@@ -25,6 +25,8 @@ describe("cookieValue", () => {
     expect(cookieValue("sid=", "sid")).toBeUndefined();
     expect(cookieValue("sid=  ; other=1", "sid")).toBeUndefined();
     expect(cookieValue("=sid; sid", "sid")).toBeUndefined();
+    // A pair without an equals sign is no cookie of a name one letter shorter.
+    expect(cookieValue("sidx; theme=dark", "sid")).toBeUndefined();
     expect(cookieValue("", "sid")).toBeUndefined();
     expect(cookieValue(undefined, "sid")).toBeUndefined();
   });
