@@ -4,6 +4,7 @@ import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
 import { packLogin } from "./geo.js";
 import { planLogin } from "./login.js";
+import { RecentCounts } from "./recent-counts.js";
 import type { Signal } from "./signal.js";
 
 /**
@@ -91,5 +92,35 @@ describe("login detector: impossible travel", () => {
   it("reads nothing for an attempt without a place or a username", () => {
     expect(planLogin(attempt({ timeMs: T }), login, signals).ops).toEqual([]);
     expect(planLogin(attempt({ location: auckland, usernameId: undefined, timeMs: T }), login, signals).ops).toEqual([]);
+  });
+});
+
+describe("login detector: a recent copy of the fingerprint's count", () => {
+  const T = 1_800_000_000_000 - (1_800_000_000_000 % 600_000) + 10;
+  const at = (timeMs: number, user: string) => attempt({ timeMs, usernameId: user });
+  const opOf = (plan: ReturnType<typeof planLogin>, entity: string) => plan.ops.find((o) => o.entity === entity)?.op;
+
+  it("stands in for the fingerprint only: the address and network count afresh and are judged by their own counts", () => {
+    const signals: CompiledSignals = { distinctUsernames: { windowMs: 600_000, ip: { threshold: 3, weight: 25 }, fingerprint: { threshold: 60, weight: 25 } } };
+    const recent = new RecentCounts();
+    const first = planLogin(at(T, "u-1"), login, signals, recent);
+    first.evaluate(first.ops.map((o) => (o.entity === "fp:fp-1" ? 75 : 1)));
+    const next = planLogin(at(T + 300, "u-2"), login, signals, recent);
+    expect(opOf(next, "fp:fp-1")).toMatchObject({ count: false });
+    expect(opOf(next, "ip:ip-1")).not.toHaveProperty("count");
+    expect(opOf(next, "net:198.51.100.0/24")).not.toHaveProperty("count");
+    const found = next.evaluate(next.ops.map((o) => (o.entity === "fp:fp-1" ? 0 : 2)));
+    expect(found.find((s) => s.code === "ip.distinct_usernames")).toMatchObject({ value: 2, fired: false });
+    expect(found.find((s) => s.code === "fingerprint.distinct_usernames")).toMatchObject({ value: 75, fired: true });
+    // Using the copy does not replace it with the uncounted answer: the next login uses it too.
+    expect(opOf(planLogin(at(T + 600, "u-3"), login, signals, recent), "fp:fp-1")).toMatchObject({ count: false });
+  });
+
+  it("is never used without a limit on the fingerprint: every login counts there", () => {
+    const signals: CompiledSignals = { distinctUsernames: { windowMs: 600_000, ip: { threshold: 3, weight: 25 } } };
+    const recent = new RecentCounts();
+    const first = planLogin(at(T, "u-1"), login, signals, recent);
+    first.evaluate(first.ops.map(() => 75));
+    expect(opOf(planLogin(at(T + 300, "u-2"), login, signals, recent), "fp:fp-1")).not.toHaveProperty("count");
   });
 });

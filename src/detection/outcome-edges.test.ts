@@ -6,7 +6,8 @@ import { HmacPseudonymiser } from "../privacy/pseudonymiser.js";
 import { MemoryStore } from "../state/memory-store.js";
 import type { EntityOp } from "../state/store.js";
 import { packLogin } from "./geo.js";
-import { LoginOutcomeRecorder, RecentAttempts, type AttemptContext } from "./login-outcomes.js";
+import { defaultOutcome } from "../policy/schema.js";
+import { classifyOutcome, LoginOutcomeRecorder, RecentAttempts, type AttemptContext } from "./login-outcomes.js";
 import type { SiteActivity } from "./site-activity.js";
 
 /**
@@ -148,6 +149,18 @@ describe("outcome path: what the site-wide figures are told", () => {
     // Without an address nothing is counted for the client.
     expect(r.writes.map((w) => w.entity)).toEqual(["ip:ip-1"]);
   });
+
+  it("takes a catalogue entry without a status as no answer, and writes nothing where no 404 ratio is kept", async () => {
+    const r = recorder(policy);
+    r.recent.remember("a", context({ endpoint: "product" }));
+    await r.outcomes.record(entry({ requestId: "a", method: "GET", path: "/products/1", statusCode: undefined }));
+    expect(r.site).toEqual([]);
+    const plain = recorder(policyWith({ failures: { window: "5m", ip: { threshold: 5, weight: 30 } } }));
+    plain.recent.remember("b", context({ endpoint: "product" }));
+    await plain.outcomes.record(entry({ requestId: "b", method: "GET", path: "/products/2", statusCode: 404 }));
+    expect(plain.site).toEqual([["product", true, "shape"]]);
+    expect(plain.writes).toEqual([]);
+  });
 });
 
 describe("outcome path: probing responses", () => {
@@ -159,7 +172,8 @@ describe("outcome path: probing responses", () => {
     await r.outcomes.record(entry({ requestId: undefined, method: "GET", path: "/.env", statusCode: 404, clientAddress: "203.0.113.9", timeMs: undefined }));
     const probing = r.writes.filter((w) => w.ops.some((op) => op.name !== "login.fail"));
     expect(probing.map((w) => w.entity)).toEqual(["ip:ip-7", expect.stringMatching(/^ip:/)]);
-    expect(probing[1]!.entity).not.toContain("203.0.113.9");
+    // The address's pseudonym is the one the Check path gives it, so both count on one key.
+    expect(probing[1]!.entity).toBe(`ip:${new HmacPseudonymiser({ current: Buffer.alloc(32, 5) }).pseudonymise("ip", "203.0.113.9")}`);
     expect(probing.map((w) => w.nowMs)).toEqual([T0 + 500, T0]);
   });
 
@@ -191,5 +205,14 @@ describe("outcome path: records it cannot place", () => {
     await r.outcomes.record(entry());
     await r.outcomes.record(entry({ requestId: "none", path: "/elsewhere", clientAddress: "203.0.113.9" }));
     expect(r.writes.map((w) => w.entity).sort()).toEqual(["fp:fp-1", "ip:ip-1", "net:198.51.100.0/24", "user:user-1"]);
+  });
+});
+
+describe("classifyOutcome: statuses that mean an unknown username", () => {
+  it("reads them before failures and successes", () => {
+    const spec = { ...defaultOutcome(), unknownUserStatus: [404, 200] };
+    expect(classifyOutcome(spec, 404, new Map())).toBe("unknown_user");
+    expect(classifyOutcome(spec, 200, new Map())).toBe("unknown_user");
+    expect(classifyOutcome(defaultOutcome(), 404, new Map())).toBeUndefined();
   });
 });
