@@ -68,6 +68,10 @@ describe("cohort.catalogue_walk at its bounds", () => {
     expect(walk([...long, { ip: "x", id: 14, atMs: 3 + 10_001 }, { ip: "y", id: 15, atMs: 3 + 10_002 }]).slice(4)).toEqual([undefined, [1, false]]);
   });
 
+  it("takes only whole numbers as ids", () => {
+    expect(walk([{ ip: "a", id: 10 }, { ip: "b", id: "11abc", atMs: 1 }, { ip: "c", id: "x12", atMs: 2 }])).toEqual([undefined, undefined, undefined]);
+  });
+
   it("reads ids of up to 15 digits, and nothing from a request without an address", () => {
     const big = 100_000_000_000_000;
     expect(walk([{ ip: "a", id: big }, { ip: "b", id: big + 1, atMs: 1 }])).toEqual([undefined, [1, false]]);
@@ -83,6 +87,26 @@ describe("cohort.browser_without_session at its bounds", () => {
     const noPage: Signal = { code: "sequence.no_page_view", value: 0, weight: 20, fired: true };
     const page: Signal = { code: "sequence.no_page_view", value: 1, weight: 20, fired: false };
     expect(observe(code, [{ ip: "a", endpoint: login, related: [noPage] }, { ip: "b", endpoint: login, related: [page] }])).toEqual([[1, false], undefined]);
+  });
+
+  it("finds the address's page views among other signals", () => {
+    const automation: Signal = { code: "client.automation", value: 1, weight: 25, fired: true };
+    const noPages: Signal = { code: "ip.page_views", value: 0, weight: 0, fired: false };
+    expect(observe(code, [{ ip: "a", related: [automation, noPages] }])).toEqual([[1, false]]);
+    expect(observe(code, [{ ip: "a", related: [{ ...automation, value: 0 }, { ...noPages, value: 4 }] }])).toEqual([undefined]);
+  });
+
+  it("keeps a member seen exactly a window ago", () => {
+    const tracker = new CohortTracker();
+    observe(code, [{ ip: "a", atMs: 0 }], tracker);
+    expect(observe(code, [{ ip: "b", atMs: 10 * 60_000 }], tracker)).toEqual([[2, false]]);
+    expect(observe(code, [{ ip: "c", atMs: 10 * 60_000 + 1 }], tracker)).toEqual([[2, false]]);
+  });
+
+  it("says nothing without the cohorts setting", () => {
+    const tracker = new CohortTracker();
+    expect(tracker.observe(request({ ip: "a", cookie: "sid=1", user: "u" }), login, {}, [])).toEqual([]);
+    expect(tracker.observe(request({ ip: "a" }), product, {}, [])).toEqual([]);
   });
 
   it("says nothing for a page, or for a request without an address", () => {
