@@ -77,6 +77,10 @@ describe("probing: counters shared with the access-log side", () => {
   it("reads the counters the access-log side writes, and judges each", () => {
     const { ops, evaluate } = planProbing(get("/x", "q=1", {}, { "user-agent": "ua" }), full);
     const names = ops.map((o) => o.op.name);
+    // Distinct counts for what differs, window counts for how often: the kinds the store applies.
+    expect(ops.map((o) => `${o.op.op} ${o.op.name}`)).toEqual([
+      "distinct.add probe", "distinct.add probe.miss", "window.add probe.req", "window.add probe.err", "window.add probe.401", "distinct.add probe.ua", "distinct.add probe.qs",
+    ]);
     for (const op of [...probingOutcomeOps(full, 404, "/x"), ...probingOutcomeOps(full, 401, "/x")]) expect(names).toContain(op.name);
     const counts: Record<string, number> = { probe: 4, "probe.miss": 21, "probe.req": 10, "probe.err": 6, "probe.401": 6, "probe.ua": 5, "probe.qs": 31 };
     const found = evaluate(ops.map(({ op }) => counts[op.name] ?? 0));
