@@ -80,14 +80,14 @@ export function planDescriptor(
  * applies to the same request does not apply (and counts nothing).
  */
 export function applyReplaces(plans: Plan[]): Plan[] {
+  if (!plans.some((plan) => plan.kind !== "none" && plan.replaces.length > 0)) return plans; // the usual case: nothing to build
   const replaced = new Set(plans.flatMap((plan) => (plan.kind === "none" ? [] : plan.replaces)));
-  if (replaced.size === 0) return plans;
   return plans.map((plan) => (plan.kind !== "none" && plan.ruleName !== undefined && replaced.has(plan.ruleName) ? { kind: "none" } : plan));
 }
 
-function splitRisk(all: readonly DescriptorEntry[]): { entries: DescriptorEntry[]; risk?: number } {
+function splitRisk(all: DescriptorEntry[]): { entries: DescriptorEntry[]; risk?: number } {
+  if (!all.some((entry) => entry.key === RISK_ENTRY_KEY)) return { entries: all };
   const entries = all.filter((entry) => entry.key !== RISK_ENTRY_KEY);
-  if (entries.length === all.length) return { entries };
   const risks = all.filter((entry) => entry.key === RISK_ENTRY_KEY).map((entry) => parseRisk(entry.value));
   const known = risks.filter((risk): risk is number => risk !== undefined);
   return known.length === 0 ? { entries } : { entries, risk: Math.max(...known) };
@@ -121,6 +121,8 @@ function hitsOf(descriptor: RateLimitDescriptor, requestHits: number): number {
  * where the configuration matched by key alone: each value has its own counter).
  */
 function counterEntity(domain: string, entries: readonly DescriptorEntry[], pseudonymise: CounterPseudonymiser): string {
-  const identity = JSON.stringify([domain, ...entries.flatMap((entry) => [entry.key, entry.value])]);
+  const parts = [domain];
+  for (const entry of entries) parts.push(entry.key, entry.value);
+  const identity = JSON.stringify(parts);
   return `rl.${pseudonymise(identity)}`;
 }

@@ -175,11 +175,19 @@ function statusOf(plan: LimitedPlan, counters: readonly Counter[], nowS: number)
 
 /** OVER_LIMIT when a plain limit is over, or when every quota_mode limit of the request is (both modes). */
 export function overallCodeOf(plans: readonly Plan[], statuses: readonly DescriptorStatus[]): RateLimitDecision["overallCode"] {
-  const over = (i: number) => statuses[i]!.code === "OVER_LIMIT";
-  const quota = plans.map((plan) => plan.kind === "limited" && plan.quotaMode);
-  const plainOver = plans.some((plan, i) => plan.kind === "limited" && !quota[i] && over(i));
-  const quotas = quota.filter(Boolean).length;
-  const quotasOver = quota.filter((isQuota, i) => isQuota && over(i)).length;
+  // One pass, nothing built: this runs for every ShouldRateLimit.
+  let plainOver = false;
+  let quotas = 0;
+  let quotasOver = 0;
+  plans.forEach((plan, i) => {
+    if (plan.kind !== "limited") return;
+    const over = statuses[i]!.code === "OVER_LIMIT";
+    if (!plan.quotaMode) plainOver ||= over;
+    else {
+      quotas++;
+      if (over) quotasOver++;
+    }
+  });
   return plainOver || (quotas > 0 && quotasOver === quotas) ? "OVER_LIMIT" : "OK";
 }
 

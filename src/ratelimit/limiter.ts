@@ -87,8 +87,7 @@ export class RateLimiter {
       this.#options.observer?.unknownDomain(request.domain);
       return decide(request.domain, [], request.descriptors.map(() => NO_LIMIT), {});
     }
-    const plan = (descriptor: RateLimitRequest["descriptors"][number]) => planDescriptor(domain, descriptor, request.hits, this.#options.pseudonymise);
-    const plans = applyReplaces(request.descriptors.map(plan));
+    const plans = applyReplaces(request.descriptors.map((descriptor) => planDescriptor(domain, descriptor, request.hits, this.#options.pseudonymise)));
     const evaluations = await this.#evaluate(domain, plans, nowMs);
     return decide(domain.domain, plans, evaluations.statuses, metadataOf(plans, evaluations));
   }
@@ -107,18 +106,23 @@ export class RateLimiter {
 
   async #evaluate(domain: DomainConfig, plans: Plan[], nowMs: number): Promise<Evaluations> {
     const results = new Map<Plan, DescriptorResult>();
-    for (const plan of plans) {
-      const cached = plan.kind === "limited" ? this.#fromCache(plan, nowMs) : undefined;
-      if (cached) results.set(plan, cached);
-    }
-    const limited = plans.filter((plan): plan is LimitedPlan => plan.kind === "limited");
+    const pending: LimitedPlan[] = [];
     // A request the cache already denies counts nowhere else either; the other descriptors' counts
     // are only read, so that each still reports its own limit and what remains of it.
-    const deniedLocally = limited.some((plan) => results.get(plan)?.status.code === "OVER_LIMIT");
-    const pending = limited.filter((plan) => !results.has(plan));
+    let deniedLocally = false;
+    for (const plan of plans) {
+      if (plan.kind !== "limited") continue;
+      const cached = this.#fromCache(plan, nowMs);
+      if (cached === undefined) pending.push(plan);
+      else {
+        results.set(plan, cached);
+        if (cached.status.code === "OVER_LIMIT") deniedLocally = true;
+      }
+    }
     const asked = deniedLocally ? pending.map((plan) => ({ ...plan, hits: 0 })) : pending;
     const counts = await countPlans(this.#options.store, asked, nowMs);
-    const degraded = [...counts.values()].some((counted) => !counted.ok || counted.degraded);
+    let degraded = false;
+    for (const counted of counts.values()) if (!counted.ok || counted.degraded) degraded = true;
     if (degraded) this.#options.observer?.storeUnavailable(domain.domain, domain.failureMode);
     pending.forEach((plan, i) => {
       const counted = counts.get(asked[i]!)!;
@@ -131,6 +135,7 @@ export class RateLimiter {
 
   /** The plan's evaluation when the cache alone shows it over its limit, else undefined. */
   #fromCache(plan: LimitedPlan, nowMs: number): DescriptorResult | undefined {
+    if (this.#cache.size === 0) return undefined; // nothing over its limit anywhere: no look-ups
     const bounds = plan.windows.map((planned) => this.#cache.lowerBound(planned.counter, nowMs));
     const knownOver = plan.windows.some((planned, i) => bounds[i] !== undefined && exceeds(bounds[i]!, plan.hits, planned.limit));
     return knownOver ? { ...evaluate(plan, bounds.map((bound) => bound ?? 0), false, nowMs), fromCache: true } : undefined;

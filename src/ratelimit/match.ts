@@ -47,14 +47,25 @@ export function matchDescriptor(root: DescriptorLevel, entries: readonly Descrip
   const leaf = path.at(-1)?.node;
   if (!leaf?.rule) return undefined;
   const shared = path.map(({ node, how }) => (how === "wildcard" ? node.sharedPattern : undefined));
-  const segments = (detailed: boolean, withValues: boolean) =>
-    path.map(({ node, how }, i) => statsSegment(node, how, entries[i]!, shared[i], detailed, withValues)).join(".");
-  const match: Match = { node: leaf, statsKey: segments(leaf.detailedMetric, true), rollupStatsKey: segments(false, false) };
+  const statsKey = statsKeyOf(path, entries, shared, leaf.detailedMetric, true);
+  // Without a request value in any segment the rolled-up key is the same text: built once.
+  const withRequestValues = leaf.detailedMetric || path.some(({ node, how }, i) => shared[i] === undefined && how !== "exact" && node.valueToMetric);
+  const match: Match = { node: leaf, statsKey, rollupStatsKey: withRequestValues ? statsKeyOf(path, entries, shared, false, false) : statsKey };
   if (shared.some((pattern) => pattern !== undefined)) match.sharedPatterns = shared;
   return match;
 }
 
 type MatchedBy = "exact" | "wildcard" | "default";
+
+function statsKeyOf(
+  path: readonly { node: DescriptorNode; how: MatchedBy }[],
+  entries: readonly DescriptorEntry[],
+  shared: readonly (string | undefined)[],
+  detailed: boolean,
+  withValues: boolean,
+): string {
+  return path.map(({ node, how }, i) => statsSegment(node, how, entries[i]!, shared[i], detailed, withValues)).join(".");
+}
 
 function findAtLevel(level: DescriptorLevel, entry: DescriptorEntry, order: WildcardOrder): { node: DescriptorNode; how: MatchedBy } | undefined {
   const exact = level.exact.get(descriptorId(entry.key, entry.value));

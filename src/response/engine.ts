@@ -58,6 +58,8 @@ export interface ResponseEngineDependencies {
   /** This replica's name among the trail's followers; random when absent. */
   followerName?: string;
   observer?: ResponseObserver;
+  /** false in offline replay: see ResponderDependencies.bookkeeping. */
+  bookkeeping?: boolean;
 }
 
 /**
@@ -141,6 +143,7 @@ export class ResponseEngine {
       stats: this.stats,
       log,
       onHeld: (quarantine) => observer?.held?.(quarantine),
+      bookkeeping: deps.bookkeeping,
     });
   }
 

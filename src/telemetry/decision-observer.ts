@@ -41,6 +41,13 @@ function spanAttributes(decision: Decision): Record<string, string | number | bo
 
 export function createDecisionObserver(deps: { metrics: Metrics; logger: Logger }): DecisionObserver {
   const { metrics, logger } = deps;
+  // prom-client builds a closure for every observe() given labels; a labelled child builds it once.
+  const durations = new Map<string, ReturnType<Metrics["decisionDuration"]["labels"]>>();
+  const durationOf = (transport: string) => {
+    let child = durations.get(transport);
+    if (child === undefined) durations.set(transport, (child = metrics.decisionDuration.labels({ transport })));
+    return child;
+  };
   return {
     traceCheck: (evaluate, carriers = []) =>
       withSpan(
@@ -52,16 +59,18 @@ export function createDecisionObserver(deps: { metrics: Metrics; logger: Logger 
           if (span.isRecording()) span.setAttributes(spanAttributes(evaluation.decision));
           return evaluation;
         },
-        { parent: parentContext(carriers), kind: SpanKind.SERVER },
+        { parent: () => parentContext(carriers), kind: SpanKind.SERVER },
       ),
 
     decided(decision, request, transport, startedNs) {
-      metrics.decisionDuration.observe({ transport }, secondsSince(startedNs));
-      metrics.recordDecision({ ...decision, shadow: decision.shadowed.length > 0 });
+      durationOf(transport).observe(secondsSince(startedNs));
+      metrics.recordDecision({ action: decision.action, endpoint: decision.endpoint, rule: decision.rule, shadow: decision.shadowed.length > 0 });
       for (const shadowed of decision.shadowed) metrics.shadowDecisions.inc(shadowed);
       for (const code of request.anomalies) metrics.requestAnomalies.inc({ code });
       // Enforcements and shadow matches are what analysts read afterwards; plain allows are noise.
       const level = decision.action === "allow" && decision.shadowed.length === 0 ? "debug" : "info";
+      // Most Checks are plain allows, logged at debug: no line object for a level that is off.
+      if (!logger.isLevelEnabled(level)) return;
       logger[level](
         {
           decisionId: decision.decisionId,

@@ -12,9 +12,10 @@ export interface RateLimitTelemetry {
 
 export function createRateLimitTelemetry(deps: { metrics: Metrics; logger: Logger; decisions: DecisionObserver }): RateLimitTelemetry {
   const { metrics, logger, decisions } = deps;
+  const duration = metrics.decisionDuration.labels({ transport: "ratelimit" }); // built once, not per call
   return {
     answered(decision, startedNs) {
-      metrics.decisionDuration.observe({ transport: "ratelimit" }, Number(process.hrtime.bigint() - startedNs) / 1e9);
+      duration.observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
       if (decision.overallCode === "OVER_LIMIT" || decision.metadata.shadow_over_limit) {
         logger.debug({ domain: decision.metadata.domain, overallCode: decision.overallCode, risk: decision.metadata.risk }, "rate limited");
       }

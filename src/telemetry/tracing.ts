@@ -1,5 +1,7 @@
 import {
   DiagLogLevel,
+  INVALID_SPAN_CONTEXT,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -153,20 +155,45 @@ export function parentContext(carriers: readonly TraceCarrier[]): Context {
 }
 
 export interface SpanOptions {
-  /** The context to start the span in; the active one when absent. */
-  parent?: Context;
+  /**
+   * The context to start the span in (or a function giving it, called only when a tracer
+   * provider is registered); the active one when absent.
+   */
+  parent?: Context | (() => Context);
   kind?: SpanKind;
 }
 
 export { SpanKind };
 
+/** What `withSpan` hands `fn` while no tracer provider is registered: records nothing. */
+const NOT_TRACED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/**
+ * True while no tracer provider is registered (no SDK started, none set by a test): every span
+ * the API would start is then a non-recording one, and nothing reads the context it carries.
+ */
+export function tracingOff(): boolean {
+  const provider = trace.getTracerProvider();
+  return provider instanceof ProxyTracerProvider && provider.getDelegateTracer("palisade") === undefined;
+}
+
 /**
  * Runs `fn` in an active span named `name`: nested spans become its children, an exception is
  * recorded and marks the span as failed, and the span ends whatever happens. Attributes must
- * hold pseudonyms only, never raw identifiers.
+ * hold pseudonyms only, never raw identifiers. With no tracer provider registered `fn` runs
+ * directly: the API would only build a non-recording span and a context for it, a few
+ * microseconds of every Check and ShouldRateLimit (bench/ profiles).
  */
 export function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>, options: SpanOptions = {}): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes, kind: options.kind ?? SpanKind.INTERNAL }, options.parent ?? context.active(), async (span) => {
+  if (tracingOff()) {
+    try {
+      return fn(NOT_TRACED);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+  const parent = typeof options.parent === "function" ? options.parent() : options.parent;
+  return tracer.startActiveSpan(name, { attributes, kind: options.kind ?? SpanKind.INTERNAL }, parent ?? context.active(), async (span) => {
     try {
       return await fn(span);
     } catch (error) {

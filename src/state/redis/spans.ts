@@ -1,7 +1,13 @@
-import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { ProxyTracerProvider, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 
 /** Non-recording until an SDK registers a provider (see telemetry/tracing.ts). */
 const tracer = trace.getTracer("palisade");
+
+/** No tracer provider registered: a span would record nothing (telemetry/tracing.ts, `tracingOff`). */
+function noTracerProvider(): boolean {
+  const provider = trace.getTracerProvider();
+  return provider instanceof ProxyTracerProvider && provider.getDelegateTracer("palisade") === undefined;
+}
 
 /**
  * Runs one Redis call in a client span (`redis <what>`) under whatever span is active (a Check,
@@ -12,6 +18,7 @@ const tracer = trace.getTracer("palisade");
  * recorded: they hold pseudonyms at best, and the metrics count the rest.
  */
 export function redisSpan<T>(what: string, call: () => Promise<T>): Promise<T> {
+  if (noTracerProvider()) return call(); // nothing to record: no span, no context for it
   return tracer.startActiveSpan(`redis ${what}`, { kind: SpanKind.CLIENT, attributes: { "db.system": "redis", "db.operation.name": what } }, async (span) => {
     try {
       return await call();

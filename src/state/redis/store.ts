@@ -9,11 +9,14 @@ import {
 } from "./connection.js";
 import {
   decodeBaseline,
+  decodeBindingReply,
   decodeEntityBatch,
   encodeEntityBatch,
   encodeObserveBaseline,
+  encodeObserveBinding,
   ENTITY_BATCH_SCRIPT,
   OBSERVE_BASELINE_SCRIPT,
+  OBSERVE_BINDING_SCRIPT,
   type ScriptCall,
 } from "./store-scripts.js";
 import { redisSpan } from "./spans.js";
@@ -21,6 +24,7 @@ import { parseRedisUrl } from "./url.js";
 import {
   assertValidApply,
   assertValidBaselineObservation,
+  assertValidBinding,
   StoreUnavailableError,
   type BaselineObservation,
   type BaselineState,
@@ -28,6 +32,7 @@ import {
   type EntityOp,
   type Store,
 } from "../store.js";
+import type { BindingRecord, BindingRules, BindingUse } from "../token-binding-record.js";
 
 
 /**
@@ -37,6 +42,7 @@ import {
 const SCRIPTS = {
   palisadeEntityBatch: ENTITY_BATCH_SCRIPT,
   palisadeObserveBaseline: OBSERVE_BASELINE_SCRIPT,
+  palisadeObserveBinding: OBSERVE_BINDING_SCRIPT,
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -126,6 +132,12 @@ export class RedisStore implements Store {
     return decodeBaseline(reply);
   }
 
+  /** One script call: the binding's step runs in Redis, so replicas take turns on it. */
+  async observeBinding(entity: string, use: BindingUse, rules: BindingRules): Promise<BindingRecord | undefined> {
+    assertValidBinding(entity, use, rules);
+    return decodeBindingReply(await this.#runScript("palisadeObserveBinding", encodeObserveBinding(this.#namespace, entity, use, rules)));
+  }
+
   /** False, never a rejection, when Redis does not answer within the command timeout. */
   async ping(): Promise<boolean> {
     try {
@@ -179,19 +191,32 @@ function assertValidNamespace(namespace: string): void {
  * process does not mistake its own lateness for a slow store.
  */
 export function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  let settled = false;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+  // One promise and one timer per store call (every Check and ShouldRateLimit makes one or two):
+  // settled by whichever comes first, the reply or the deadline's turn after the timer.
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
       setImmediate(() => {
-        if (!settled) reject(new Error(`${what} timed out after ${timeoutMs} ms`));
+        if (settled) return;
+        settled = true;
+        reject(new Error(`${what} timed out after ${timeoutMs} ms`));
       });
     }, timeoutMs);
+    promise.then(
+      (value) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(error as Error);
+      },
+    );
   });
-  const tracked = promise.finally(() => {
-    settled = true;
-  });
-  return Promise.race([tracked, deadline]).finally(() => clearTimeout(timer));
 }
 
 function errorMessage(error: unknown): string {

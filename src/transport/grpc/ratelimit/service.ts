@@ -35,7 +35,7 @@ export function createRateLimitService(deps: RateLimitServiceDependencies): Rate
           span.setAttribute("palisade.ratelimit.overall_code", decision.overallCode);
           return decision;
         },
-        { parent: parentContext([metadataCarrier(call.metadata)]), kind: SpanKind.SERVER },
+        { parent: () => parentContext([metadataCarrier(call.metadata)]), kind: SpanKind.SERVER },
       ).then(
           (decision) => {
             deps.telemetry.answered(decision, started);

@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { cookieValue, namedCookieValues } from "./cookies.js";
+
+/**
+ * Reading the site's cookies from a Cookie header: what identifies a client's session in the
+ * session-reads, session-accounts, shared-address and token-binding detectors. An absent
+ * cookie and an empty one are the same (no session); a header without any of the named cookies
+ * is no session at all.
+ */
+
+describe("cookieValue", () => {
+  it("finds a cookie by its exact name anywhere in the header, trimmed", () => {
+    expect(cookieValue("sid=abc", "sid")).toBe("abc");
+    expect(cookieValue("theme=dark;  sid = abc ; lang=en", "sid")).toBe("abc");
+    expect(cookieValue("xsid=1; sidx=2", "sid")).toBeUndefined();
+    expect(cookieValue("SID=1", "sid")).toBeUndefined();
+  });
+
+  it("keeps an equals sign inside the value and takes the first of a repeated name", () => {
+    expect(cookieValue("t=a=b==", "t")).toBe("a=b==");
+    expect(cookieValue("sid=first; sid=second", "sid")).toBe("first");
+  });
+
+  it("gives undefined for an empty value, a pair without a name or equals sign, and no header", () => {
+    expect(cookieValue("sid=", "sid")).toBeUndefined();
+    expect(cookieValue("sid=  ; other=1", "sid")).toBeUndefined();
+    expect(cookieValue("=sid; sid", "sid")).toBeUndefined();
+    // A pair without an equals sign is no cookie of a name one letter shorter.
+    expect(cookieValue("sidx; theme=dark", "sid")).toBeUndefined();
+    expect(cookieValue("", "sid")).toBeUndefined();
+    expect(cookieValue(undefined, "sid")).toBeUndefined();
+  });
+});
+
+describe("namedCookieValues", () => {
+  it("lists the values in the order named, an empty string for each one absent", () => {
+    expect(namedCookieValues("b=2; a=1", ["a", "b"])).toEqual(["1", "2"]);
+    expect(namedCookieValues("b=2", ["a", "b", "c"])).toEqual(["", "2", ""]);
+  });
+
+  it("is undefined when none of the named cookies has a value", () => {
+    expect(namedCookieValues("theme=dark; a=", ["a", "b"])).toBeUndefined();
+    expect(namedCookieValues(undefined, ["a"])).toBeUndefined();
+    expect(namedCookieValues("a=1", [])).toBeUndefined();
+  });
+});
