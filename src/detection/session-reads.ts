@@ -54,6 +54,15 @@ const NOTHING: SessionReadPlan = { plan: { ops: [], evaluate: () => [] }, finish
  * that followed a session's read: proof that assets after reads reach it at all (unknown is not
  * absent). Imported logs without cookies give no session and say nothing either.
  *
+ * `session.page_shown` (weightless, on login endpoints): this browser session's latest catalogue
+ * read, within the window, was followed by an asset, as a product page shown to a person is. It
+ * is evidence about the session, never about the account: rules may let it stand in for an
+ * account's missing history (a first sign-in after browsing the shop), never for a device the
+ * account used. A bot that loads the site and posts the form has no read; one that buys this
+ * with a product page and its picture before each login pays two requests and shows in the
+ * catalogue's figures. Nothing is said without the session cookies or the assets (unknown is not
+ * evidence): the rules then decide as without it. Two reads of keys the session already has.
+ *
  * Cost: per tracked session three small keys in the store with the window as TTL (two
  * integers and one counter), written on product reads and assets of browser sessions only,
  * and at most one more store call for an unfollowed read. The cohort is bounded by
@@ -73,6 +82,7 @@ export class SessionReads {
     const entity = `ck:${session}`;
     const retentionMs = config.windowMs;
     if (endpoint.pageView) return this.#asset(entity, request.timeMs, retentionMs);
+    if (endpoint.authentication) return pageShown(entity, request.timeMs, retentionMs);
     if (resourceIdOf(request, endpoint) === undefined) return NOTHING;
     let unfollowedRead = false;
     let before = 0;
@@ -157,6 +167,21 @@ export class SessionReads {
     if (cohort === undefined) this.#cohorts.set(key, (cohort = { members: new Map(), reads: new TwoBuckets(), unfollowed: new TwoBuckets() }));
     return cohort;
   }
+}
+
+/** A login: whether the session's latest read, within the window, was followed by an asset. */
+function pageShown(entity: string, nowMs: number, windowMs: number): SessionReadPlan {
+  const plan: SignalPlan = {
+    ops: [
+      { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead } },
+      { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } },
+    ],
+    evaluate: ([lastRead = 0, lastAsset = 0]) => {
+      if (lastRead <= 0 || lastAsset < lastRead || nowMs - lastRead > windowMs) return [];
+      return [{ code: "session.page_shown", value: 1, weight: 0, fired: true, detail: "this browser session read a catalogue resource and then loaded an asset, as a page shown to a person does" }];
+    },
+  };
+  return { plan, finish: async () => [] };
 }
 
 /** One header set's reading on one endpoint: the sessions with unfollowed reads, its reads after a session's first, and how many of those were unfollowed. */
