@@ -147,3 +147,37 @@ describe("session.page_shown", () => {
     expect([...off, ...app].flat()).toEqual([]);
   });
 });
+
+describe("site.shown_first_logins", () => {
+  const withShare = (share: number): CompiledSignals => ({ cohorts: { ...cohorts, sessionReads: { ...signals.cohorts!.sessionReads!, firstLoginShare: share } } });
+  const request = (atMs: number) => ({ method: "POST", path: "/api/v1/login", query: "", host: "", headers: new Map(), headerShape: "browser", timeMs: T0 + atMs, anomalies: [], ipId: "ip" }) as NormalisedRequest;
+  const fired = (code: string): Signal => ({ code, value: 1, weight: 0, fired: true });
+  const first = [fired("session.page_shown"), fired("username.never_succeeded")];
+  const returning = [fired("session.page_shown")];
+
+  it("says, on a first login from a session shown a page, what share of the last minute's logins such logins were", () => {
+    const reads = new SessionReads();
+    // Nine logins of returning accounts, then first logins after pages: 1 of 10, 2 of 11, 3 of 12.
+    for (let i = 0; i < 9; i++) expect(reads.firstLogin(request(i * 1_000), returning, withShare(0.15))).toEqual([]);
+    const found = [10_000, 11_000, 12_000].map((at) => reads.firstLogin(request(at), first, withShare(0.15))[0]);
+    expect(found.map((s) => [s?.code, s?.value, s?.fired, s?.weight])).toEqual([
+      ["site.shown_first_logins", 0.1, false, 0],
+      ["site.shown_first_logins", 0.182, true, 0],
+      ["site.shown_first_logins", 0.25, true, 0],
+    ]);
+  });
+
+  it("forgets a burst after two minutes", () => {
+    const reads = new SessionReads();
+    for (let i = 0; i < 5; i++) reads.firstLogin(request(i), first, withShare(0.5));
+    for (let i = 0; i < 9; i++) reads.firstLogin(request(150_000 + i), returning, withShare(0.5));
+    expect(reads.firstLogin(request(151_000), first, withShare(0.5))[0]).toMatchObject({ value: 0.1, fired: false });
+  });
+
+  it("says nothing on other logins, nor without the setting", () => {
+    const reads = new SessionReads();
+    expect(reads.firstLogin(request(0), [fired("username.never_succeeded")], withShare(0.1))).toEqual([]);
+    expect(reads.firstLogin(request(1), returning, withShare(0.1))).toEqual([]);
+    expect(reads.firstLogin(request(2), first, signals)).toEqual([]);
+  });
+});
