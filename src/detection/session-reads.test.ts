@@ -16,6 +16,7 @@ import type { Signal } from "./signal.js";
 const product = { name: "product", authentication: false, pageView: false, resourceSegment: 4 } as CompiledEndpoint;
 const search = { name: "search", authentication: false, pageView: false } as CompiledEndpoint;
 const asset = { name: "static", authentication: false, pageView: true } as CompiledEndpoint;
+const login = { name: "login", authentication: true, pageView: false } as CompiledEndpoint;
 const cohorts = { windowMs: 10 * 60_000, sessionCookies: ["sid"], minMembers: 3, browserWithoutSession: 40 };
 const signals: CompiledSignals = { cohorts: { ...cohorts, sessionReads: { windowMs: 60 * 60_000, threshold: 1, weight: 40, cohortWeight: 40, cohortShare: 0.5 } } };
 /** Event times count from here (a time of 0 stands for "never" in the store's values). */
@@ -24,7 +25,7 @@ const BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefo
 
 interface Step {
   sid?: string;
-  /** "p<id>": product read, "a": asset, "s": search. */
+  /** "p<id>": product read, "a": asset, "s": search, "l": login. */
   what: string;
   atMs: number;
   agent?: string;
@@ -35,14 +36,14 @@ async function run(steps: Step[], settings = signals, store: Store = new MemoryS
   const reads = new SessionReads();
   const out: Signal[][] = [];
   for (const { sid, what, atMs, agent = BROWSER, shape = "browser" } of steps) {
-    const endpoint = what === "a" ? asset : what === "s" ? search : product;
-    const path = what === "a" ? "/static/img/1.webp" : what === "s" ? "/api/v1/search" : `/api/v1/products/${what.slice(1)}`;
+    const endpoint = what === "a" ? asset : what === "s" ? search : what === "l" ? login : product;
+    const path = what === "a" ? "/static/img/1.webp" : what === "s" ? "/api/v1/search" : what === "l" ? "/api/v1/login" : `/api/v1/products/${what.slice(1)}`;
     const headers = new Map([["user-agent", agent], ...(sid ? [["cookie", `theme=dark; sid=${sid}`] as [string, string]] : [])]);
-    const request: NormalisedRequest = { method: "GET", path, query: what === "s" ? "q=x" : "", host: "", headers, headerShape: shape, timeMs: T0 + atMs, anomalies: [], ipId: "ip" };
+    const request: NormalisedRequest = { method: what === "l" ? "POST" : "GET", path, query: what === "s" ? "q=x" : "", host: "", headers, headerShape: shape, timeMs: T0 + atMs, anomalies: [], ipId: "ip" };
     const { plan, finish } = reads.plan(request, endpoint, settings);
     const results = await Promise.all(plan.ops.map(({ entity, op }) => store.apply(entity, [op], T0 + atMs).then(([r]) => r ?? 0)));
-    plan.evaluate(results);
-    out.push(await finish(store));
+    const evaluated = plan.evaluate(results);
+    out.push([...evaluated, ...(await finish(store))]);
   }
   return out;
 }
@@ -115,5 +116,68 @@ describe("session.reads_without_assets", () => {
     const flaky: Store = { ...store, kind: "flaky", apply: async (entity, ops, nowMs) => (++calls > 8 && ops[0]?.op === "window.add" && ops[0].amount === 1 ? Promise.reject(new Error("down")) : store.apply(entity, ops, nowMs)), observeBaseline: store.observeBaseline.bind(store), ping: store.ping.bind(store), close: store.close.bind(store) };
     const found = await run([...shopper, ...[2, 3, 4].map((id) => ({ sid: "bot", what: `p${id}`, atMs: id * 1_000 }))], signals, flaky);
     expect(found.slice(2).map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([undefined, 1, 1]);
+  });
+});
+
+describe("session.page_shown", () => {
+  const shown = (found: Signal[][]) => found.map((s) => s.some((x) => x.code === "session.page_shown" && x.fired && x.weight === 0));
+
+  it("marks a login from a session whose latest read an asset followed: a product page shown before the form", async () => {
+    const found = await run([{ sid: "p", what: "s", atMs: 0 }, { sid: "p", what: "p7", atMs: 2_000 }, { sid: "p", what: "a", atMs: 2_050 }, { sid: "p", what: "l", atMs: 9_000 }]);
+    expect(shown(found)).toEqual([false, false, false, true]);
+  });
+
+  it("says nothing for a session that only loaded the shell, only searched, read without an asset after, or read too long ago", async () => {
+    const shell = await run([{ sid: "bot", what: "a", atMs: 0 }, { sid: "bot", what: "a", atMs: 20 }, { sid: "bot", what: "l", atMs: 900 }]);
+    const searched = await run([{ sid: "s", what: "s", atMs: 0 }, { sid: "s", what: "l", atMs: 5_000 }]);
+    const bare = await run([{ sid: "b", what: "a", atMs: 0 }, { sid: "b", what: "p3", atMs: 1_000 }, { sid: "b", what: "l", atMs: 2_000 }]);
+    const stale = await run([{ sid: "o", what: "p3", atMs: 0 }, { sid: "o", what: "a", atMs: 50 }, { sid: "o", what: "l", atMs: 61 * 60_000 }]);
+    expect([...shell, ...searched, ...bare, ...stale].flat().filter((s) => s.code === "session.page_shown")).toEqual([]);
+  });
+
+  it("belongs to the session, not the address or the header set: another session's page counts for nothing", async () => {
+    const found = await run([{ sid: "shopper", what: "p1", atMs: 0 }, { sid: "shopper", what: "a", atMs: 50 }, { sid: "bot", what: "l", atMs: 1_000 }, { what: "l", atMs: 1_100 }]);
+    expect(shown(found)).toEqual([false, false, false, false]);
+  });
+
+  it("says nothing without the setting or for a client that claims no browser", async () => {
+    const steps: Step[] = [{ sid: "p", what: "p7", atMs: 0 }, { sid: "p", what: "a", atMs: 50 }, { sid: "p", what: "l", atMs: 1_000 }];
+    const off = await run(steps, { cohorts });
+    const app = await run(steps.map((step) => ({ ...step, agent: "Storefront/5.2.1" })));
+    expect([...off, ...app].flat()).toEqual([]);
+  });
+});
+
+describe("site.shown_first_logins", () => {
+  const withShare = (share: number): CompiledSignals => ({ cohorts: { ...cohorts, sessionReads: { ...signals.cohorts!.sessionReads!, firstLoginShare: share } } });
+  const request = (atMs: number) => ({ method: "POST", path: "/api/v1/login", query: "", host: "", headers: new Map(), headerShape: "browser", timeMs: T0 + atMs, anomalies: [], ipId: "ip" }) as NormalisedRequest;
+  const fired = (code: string): Signal => ({ code, value: 1, weight: 0, fired: true });
+  const first = [fired("session.page_shown"), fired("username.never_succeeded")];
+  const returning = [fired("session.page_shown")];
+
+  it("says, on a first login from a session shown a page, what share of the last minute's logins such logins were", () => {
+    const reads = new SessionReads();
+    // Nine logins of returning accounts, then first logins after pages: 1 of 10, 2 of 11, 3 of 12.
+    for (let i = 0; i < 9; i++) expect(reads.firstLogin(request(i * 1_000), returning, withShare(0.15))).toEqual([]);
+    const found = [10_000, 11_000, 12_000].map((at) => reads.firstLogin(request(at), first, withShare(0.15))[0]);
+    expect(found.map((s) => [s?.code, s?.value, s?.fired, s?.weight])).toEqual([
+      ["site.shown_first_logins", 0.1, false, 0],
+      ["site.shown_first_logins", 0.182, true, 0],
+      ["site.shown_first_logins", 0.25, true, 0],
+    ]);
+  });
+
+  it("forgets a burst after two minutes", () => {
+    const reads = new SessionReads();
+    for (let i = 0; i < 5; i++) reads.firstLogin(request(i), first, withShare(0.5));
+    for (let i = 0; i < 9; i++) reads.firstLogin(request(150_000 + i), returning, withShare(0.5));
+    expect(reads.firstLogin(request(151_000), first, withShare(0.5))[0]).toMatchObject({ value: 0.1, fired: false });
+  });
+
+  it("says nothing on other logins, nor without the setting", () => {
+    const reads = new SessionReads();
+    expect(reads.firstLogin(request(0), [fired("username.never_succeeded")], withShare(0.1))).toEqual([]);
+    expect(reads.firstLogin(request(1), returning, withShare(0.1))).toEqual([]);
+    expect(reads.firstLogin(request(2), first, signals)).toEqual([]);
   });
 });

@@ -15,6 +15,7 @@ export const SESSION_READ_NAMES = { lastRead: "sr.read", lastAsset: "sr.asset", 
 /** Header sets whose reading cohorts are tracked at once, and sessions remembered per cohort. */
 const MAX_COHORTS = 10_000;
 const MAX_MEMBERS = 256;
+const MINUTE_MS = 60_000;
 
 type Config = NonNullable<NonNullable<CompiledSignals["cohorts"]>["sessionReads"]>;
 
@@ -54,6 +55,25 @@ const NOTHING: SessionReadPlan = { plan: { ops: [], evaluate: () => [] }, finish
  * that followed a session's read: proof that assets after reads reach it at all (unknown is not
  * absent). Imported logs without cookies give no session and say nothing either.
  *
+ * `session.page_shown` (weightless, on login endpoints): this browser session's latest catalogue
+ * read, within the window, was followed by an asset, as a product page shown to a person is. It
+ * is evidence about the session, never about the account: rules may let it stand in for an
+ * account's missing history (a first sign-in after browsing the shop), never for a device the
+ * account used. A bot that loads the site and posts the form has no read; one that buys this
+ * with a product page and its picture before each login pays two requests and shows in the
+ * catalogue's figures. Nothing is said without the session cookies or the assets (unknown is not
+ * evidence): the rules then decide as without it. Two reads of keys the session already has.
+ *
+ * `site.shown_first_logins` (weightless, with `firstLoginShare`): of the logins over the last
+ * minute on this replica, the share that were for accounts that never signed in here
+ * (`username.never_succeeded`) from sessions with `session.page_shown`, said on such a login when
+ * it is above the setting. A shop's first sign-ins are a small part of its logins, and during a
+ * campaign a smaller one still; a campaign that buys `session.page_shown` before each attempt
+ * makes them a large part (a list holds many accounts that never signed in here), so past the
+ * share the page views are the campaign's and rules stop taking them as a shopper's. A share,
+ * not a count, so that it holds at any traffic and on any number of replicas; to push it down a
+ * campaign must add logins without pages, which the failure-based signals count.
+ *
  * Cost: per tracked session three small keys in the store with the window as TTL (two
  * integers and one counter), written on product reads and assets of browser sessions only,
  * and at most one more store call for an unfollowed read. The cohort is bounded by
@@ -63,6 +83,33 @@ export class SessionReads {
   readonly #cohorts = new LRUCache<string, ReadingCohort>({ max: MAX_COHORTS });
   /** When this replica last saw an asset follow a session's read: assets are visible here. */
   #assetsSeenAtMs = -Infinity;
+  /** Logins over the last minute, and those for accounts that never signed in from sessions shown a page. */
+  readonly #logins = new TwoBuckets();
+  readonly #shownFirstLogins = new TwoBuckets();
+
+  /**
+   * After a login's signals are measured: counts it, and when it is a first login (the account
+   * never signed in) from a session shown a page, says what share of the last minute's logins
+   * such logins were.
+   */
+  firstLogin(request: NormalisedRequest, measured: readonly Signal[], signals: CompiledSignals): Signal[] {
+    const maxShare = signals.cohorts?.sessionReads?.firstLoginShare;
+    if (maxShare === undefined) return [];
+    this.#logins.add(request.timeMs, MINUTE_MS);
+    const has = (code: string) => measured.some((s) => s.code === code && s.fired);
+    if (!has("session.page_shown") || !has("username.never_succeeded")) return [];
+    this.#shownFirstLogins.add(request.timeMs, MINUTE_MS);
+    const logins = this.#logins.count(request.timeMs, MINUTE_MS);
+    const share = logins > 0 ? Math.min(1, this.#shownFirstLogins.count(request.timeMs, MINUTE_MS) / logins) : 1;
+    return [{
+      code: "site.shown_first_logins",
+      value: Math.round(share * 1000) / 1000,
+      threshold: maxShare,
+      weight: 0,
+      fired: share > maxShare,
+      detail: `share of the logins over the last minute on this replica that were for accounts that never signed in, from sessions shown a page (prior ${maxShare})`,
+    }];
+  }
 
   plan(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals): SessionReadPlan {
     const cohorts = signals.cohorts;
@@ -73,6 +120,7 @@ export class SessionReads {
     const entity = `ck:${session}`;
     const retentionMs = config.windowMs;
     if (endpoint.pageView) return this.#asset(entity, request.timeMs, retentionMs);
+    if (endpoint.authentication) return pageShown(entity, request.timeMs, retentionMs);
     if (resourceIdOf(request, endpoint) === undefined) return NOTHING;
     let unfollowedRead = false;
     let before = 0;
@@ -157,6 +205,21 @@ export class SessionReads {
     if (cohort === undefined) this.#cohorts.set(key, (cohort = { members: new Map(), reads: new TwoBuckets(), unfollowed: new TwoBuckets() }));
     return cohort;
   }
+}
+
+/** A login: whether the session's latest read, within the window, was followed by an asset. */
+function pageShown(entity: string, nowMs: number, windowMs: number): SessionReadPlan {
+  const plan: SignalPlan = {
+    ops: [
+      { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead } },
+      { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } },
+    ],
+    evaluate: ([lastRead = 0, lastAsset = 0]) => {
+      if (lastRead <= 0 || lastAsset < lastRead || nowMs - lastRead > windowMs) return [];
+      return [{ code: "session.page_shown", value: 1, weight: 0, fired: true, detail: "this browser session read a catalogue resource and then loaded an asset, as a page shown to a person does" }];
+    },
+  };
+  return { plan, finish: async () => [] };
 }
 
 /** One header set's reading on one endpoint: the sessions with unfollowed reads, its reads after a session's first, and how many of those were unfollowed. */

@@ -98,7 +98,8 @@ export async function collectSignals(
   const cohorts = detection.cohorts.observe(request, endpoint, signals, measured);
   const session = endpoint.authentication ? noSessionSignal(request, signals, measured) : [];
   const reading = reads ? await reads.finish(store) : [];
-  return { signals: [...measured, ...behaviour, ...site, ...cohorts, ...session, ...reading], degraded: stored.degraded || binding.degraded };
+  const firstLogin = endpoint.authentication ? (detection.sessionReads?.firstLogin(request, measured, signals) ?? []) : [];
+  return { signals: [...measured, ...behaviour, ...site, ...cohorts, ...session, ...reading, ...firstLogin], degraded: stored.degraded || binding.degraded };
 }
 
 /**

@@ -481,7 +481,10 @@ const signals = z
          * a header set, while `cohortShare` of its reads are unfollowed, each unfollowed read of that
          * header set gets `cohortWeight`.
          * Needs the assets a page loads after its data (images) to go through ext_authz on a
-         * `pageView` endpoint; silent until an asset following a read was seen.
+         * `pageView` endpoint; silent until an asset following a read was seen. On login endpoints,
+         * a session whose latest read within `window` an asset followed gets the weightless
+         * `session.page_shown`; with `firstLoginShare`, such logins for accounts that never signed in,
+         * past that share of the last minute's logins, give `site.shown_first_logins`.
          */
         sessionReads: z
           .object({
@@ -490,10 +493,16 @@ const signals = z
             weight: weight.default(40),
             cohortWeight: weight.default(40),
             cohortShare: z.number().gt(0).max(1).default(0.5).describe("Share of the header set's reads after a session's first that must be unfollowed for its cohort to act"),
+            firstLoginShare: z
+              .number()
+              .gt(0)
+              .max(1)
+              .optional()
+              .describe("Share of the last minute's logins (this replica) that were for accounts that never signed in, from sessions shown a page, above which site.shown_first_logins says the page views are a campaign's"),
           })
           .strict()
           .optional()
-          .describe("Browser sessions reading catalogue resources without ever loading the assets that follow a page"),
+          .describe("Browser sessions reading catalogue resources without ever loading the assets that follow a page; on logins, the weightless session.page_shown for a session whose latest read an asset followed"),
         catalogueWalk: z
           .object({
             maxStep: z.number().int().min(1).max(100).default(3),

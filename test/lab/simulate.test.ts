@@ -94,12 +94,7 @@ scenarios:
     const checks = [...simulate(set, 3)].filter((line) => line.type === "check");
     const times = checks.map((line) => Date.parse(line.time));
     expect(times).toEqual([...times].sort((a, b) => a - b));
-    const byAddress = new Map<string, { path?: string; cookie?: string }[]>();
-    for (const line of checks) {
-      const attrs = toHttpAttributes(fromProtoJson("envoy.service.auth.v3.CheckRequest", line.type === "check" ? line.checkRequest : undefined) as CheckRequest);
-      const ip = attrs.headers.get("x-forwarded-for")!;
-      byAddress.set(ip, [...(byAddress.get(ip) ?? []), { path: attrs.path, cookie: attrs.headers.get("cookie") }]);
-    }
+    const byAddress = requestsByAddress(checks);
     expect(byAddress.size).toBe(40);
     for (const requests of byAddress.values()) {
       const shell = requests.slice(0, 3);
@@ -109,9 +104,44 @@ scenarios:
     }
   });
 
+  it("with client: browsing, has every attack address also read a product and load its picture, cookie kept, before its first login", () => {
+    const set = parseScenarioSet(`
+site: { users: 200, products: 100 }
+legit: { sessionsPerMinute: 0 }
+scenarios:
+  - name: browsing
+    duration: 1m
+    attacks: [{ kind: credential_stuffing, duration: 1m, rate: 2, sources: 10, pool: residential, client: browsing }]
+`, "browsing.yaml");
+    const byAddress = requestsByAddress(simulate(set, 3));
+    expect(byAddress.size).toBe(10);
+    for (const requests of byAddress.values()) {
+      const [product, picture, login] = requests.slice(3, 6);
+      expect(requests.slice(0, 3).every((r) => r.path?.startsWith("/static/") && r.cookie === undefined)).toBe(true);
+      const id = /^\/api\/v1\/products\/(\d+)$/.exec(product!.path ?? "")?.[1];
+      expect(id).toBeDefined();
+      expect(picture!.path).toBe(`/static/img/products/${id}.webp`);
+      expect(login!.path).toBe("/api/v1/login");
+      expect(new Set([product!.cookie, picture!.cookie, login!.cookie]).size).toBe(1);
+      expect(product!.cookie).toMatch(/^sid=[0-9a-f]{24}$/);
+    }
+  });
+
   it("rejects a scenario file with a misspelt key, naming where", () => {
     expect(() => parseScenarioSet("scenarios: [{ name: a, duration: 1m, atacks: [] }]", "bad.yaml")).toThrow(ScenarioError);
     expect(() => parseScenarioSet("scenarios: [{ name: a, duration: 1m, atacks: [] }]", "bad.yaml")).toThrow(/scenarios\.0/);
     expect(() => parseScenarioSet("scenarios: [{ name: a, duration: soon }]", "bad.yaml")).toThrow(/not a duration/);
   });
 });
+
+/** The path and cookie of each check, in order, per client address. */
+function requestsByAddress(lines: Iterable<LabLine>): Map<string, { path?: string; cookie?: string }[]> {
+  const byAddress = new Map<string, { path?: string; cookie?: string }[]>();
+  for (const line of lines) {
+    if (line.type !== "check") continue;
+    const attrs = toHttpAttributes(fromProtoJson("envoy.service.auth.v3.CheckRequest", line.checkRequest) as CheckRequest);
+    const ip = attrs.headers.get("x-forwarded-for")!;
+    byAddress.set(ip, [...(byAddress.get(ip) ?? []), { path: attrs.path, cookie: attrs.headers.get("cookie") }]);
+  }
+  return byAddress;
+}

@@ -91,9 +91,10 @@ export function crawlerClient(): ClientProfile {
 
 /**
  * "realistic": a real browser's full header set; "session": the same, and each address loads the
- * site first and keeps the cookie it sets, as a headless browser does (sources.ts).
+ * site first and keeps the cookie it sets, as a headless browser does (sources.ts); "browsing": that,
+ * and each address is shown a product page (its data, then its picture) before its first attempt.
  */
-export type HeaderRealism = "scripted" | "browser" | "realistic" | "session";
+export type HeaderRealism = "scripted" | "browser" | "realistic" | "session" | "browsing";
 
 /** An attacker's client at a level of header realism. */
 export function attackClient(random: Random, style: HeaderRealism): ClientProfile {

@@ -122,9 +122,10 @@ const spike = z
 /**
  * Header realism: a tool's defaults, a bot that copies a browser's user agent but not the rest,
  * a browser's full header set in its own order, or that and a session: every address loads the
- * site's shell before its first request and keeps the cookie the site set.
+ * site's shell before its first request and keeps the cookie the site set; or that and a page:
+ * each address is also shown a product page (its data, then its picture) before its first attempt.
  */
-const client = z.enum(["scripted", "browser", "realistic", "session"]);
+const client = z.enum(["scripted", "browser", "realistic", "session", "browsing"]);
 
 const takeover = z
   .object({

@@ -2,7 +2,7 @@ import { attackClient, type HeaderRealism } from "../clients.js";
 import type { AddressPool } from "../scenario.js";
 import type { Actor, Emission } from "../timeline.js";
 import { openVisit, type ActorContext, type Visit } from "../visit.js";
-import { addressIn, SITE_SHELL } from "../world.js";
+import { addressIn, popularProduct, SITE_SHELL } from "../world.js";
 import { send, type SessionState } from "./legit.js";
 
 export interface SourceSettings {
@@ -32,23 +32,32 @@ export function sourceOf(ctx: ActorContext, sources: readonly Visit[], attempt: 
 /**
  * The request an attack makes at `atMs` from `visit`, as an actor: sent now, or, for a bot that
  * keeps sessions (`client: session`) on an address's first request, after the address loaded the
- * site's shell and took its cookie. That happens in an actor of its own, so the attack's other
- * sources keep their pace meanwhile; the address carries the cookie from then on.
+ * site's shell and took its cookie (and, for `client: browsing`, was shown a product page: its
+ * data, then its picture, as a person's browser loads it). That happens in an actor of its own,
+ * so the attack's other sources keep their pace meanwhile; the address carries the cookie from
+ * then on.
  */
 export function* fromSource(ctx: ActorContext, visit: Visit, settings: SourceSettings, atMs: number, request: (ctx: ActorContext, visit: Visit, atMs: number) => Actor): Actor {
-  if (settings.client !== "session" || visit.cookie !== undefined) {
+  if ((settings.client !== "session" && settings.client !== "browsing") || visit.cookie !== undefined) {
     yield* request(ctx, visit, atMs);
     return;
   }
   const own = { ...ctx, random: ctx.random.fork() };
   visit.cookie = `sid=${ctx.random.hex(24)}`;
   visit.referer = `https://${ctx.world.host}/`;
-  yield { spawn: loadSiteThen(own, visit, atMs, request), atMs } satisfies Emission;
+  yield { spawn: loadSiteThen(own, visit, atMs, settings.client === "browsing", request), atMs } satisfies Emission;
 }
 
-function* loadSiteThen(ctx: ActorContext, visit: Visit, atMs: number, request: (ctx: ActorContext, visit: Visit, atMs: number) => Actor): Actor {
+function* loadSiteThen(ctx: ActorContext, visit: Visit, atMs: number, showPage: boolean, request: (ctx: ActorContext, visit: Visit, atMs: number) => Actor): Actor {
   const session: SessionState = { ctx, visit: { ...visit, cookie: undefined, referer: undefined }, t: atMs };
   for (const file of SITE_SHELL) yield* send(session, "GET", file, 200, "static", undefined, ctx.random.int(5, 60));
+  if (showPage) {
+    const page: SessionState = { ctx, visit, t: session.t + ctx.random.int(300, 1_500) };
+    const id = popularProduct(ctx.world, ctx.random);
+    yield* send(page, "GET", `/api/v1/products/${id}`, 200, "api", undefined, ctx.random.int(5, 60));
+    yield* send(page, "GET", `/static/img/products/${id}.webp`, 200, "static");
+    session.t = page.t;
+  }
   yield* request(ctx, visit, session.t + ctx.random.int(300, 1_500));
 }
 
