@@ -240,6 +240,18 @@ describe("Quarantines over a replicated memory map", () => {
     expect(q.find(request(T0 + 60_001, { ipId: "ip-4" }))).toBeUndefined();
   });
 
+  it("past the bound, a Check the store cannot answer holds nothing more, and the next one that reaches it does", async () => {
+    const { q, map } = await quarantines(new MemoryStore(), 1);
+    await q.impose(decision(), request(T0, { ipId: "ip-held" }), policy);
+    const unheld = (await q.impose(decision(), request(T0, { ipId: "ip-unheld" }), policy))!;
+    const fetch = map.fetch.bind(map);
+    map.fetch = () => Promise.reject(new StoreUnavailableError("down"));
+    expect(await q.find(request(T0 + 1_000, { ipId: "ip-unheld" }))).toBeUndefined();
+    expect((await q.find(request(T0 + 1_000, { ipId: "ip-held" })))?.scope).toBe("ip");
+    map.fetch = fetch;
+    expect((await q.find(request(T0 + 1_000, { ipId: "ip-unheld" })))?.id).toBe(unheld.id);
+  });
+
   it("keeps a compact copy: what the Check path needs, not the rationale", async () => {
     const { q, map } = await quarantines();
     const made = (await q.impose(decision(), request(), policy))!;

@@ -104,11 +104,18 @@ export class Quarantines {
     return unheld.length === 0 ? found : this.#fetchLongest(unheld, found, request.timeMs);
   }
 
+  /** Within the Check's budget (`budgetMs`): a slower or failing read holds nothing more on this Check. */
   async #fetchLongest(keys: string[], found: QuarantineMark | undefined, nowMs: number): Promise<QuarantineMark | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), this.#deps.budgetMs)));
+    const read = this.#deps.map.fetch(keys).catch((error: unknown) => {
+      if (error instanceof StoreUnavailableError) return undefined;
+      throw error;
+    });
     try {
-      for (const q of await this.#deps.map.fetch(keys)) if (q) found = longest(found, q, nowMs);
-    } catch (error) {
-      if (!(error instanceof StoreUnavailableError)) throw error;
+      for (const q of (await Promise.race([read, late])) ?? []) if (q) found = longest(found, q, nowMs);
+    } finally {
+      clearTimeout(timer);
     }
     return found;
   }
