@@ -146,7 +146,7 @@ async function trackedClients() {
 /**
  * Which structures the keys are, from a random sample (RANDOMKEY): by the entity kind inside the
  * hash tag and the structure letter after it (w window bucket, d distinct-count bucket, m member
- * set, v value, b baseline), as keys per client.
+ * set, v value, b baseline, t token binding), as keys per client.
  */
 async function keyShares(inspector: Redis, keys: number, tracked: number): Promise<Record<string, number>> {
   const counts = new Map<string, number>();
@@ -214,7 +214,7 @@ async function heapBytesPerQuarantine(): Promise<{ quarantines: number; compact:
 }
 
 /** The token bindings' heap at their LRU bound (the most a replica ever holds), per token. */
-function heapBytesPerToken(): { tokens: number; bytesPerToken: number } {
+async function heapBytesPerToken(): Promise<{ tokens: number; bytesPerToken: number }> {
   const config: CompiledTokenBinding = {
     companionCookies: ["did"],
     newDevice: 60,
@@ -229,7 +229,7 @@ function heapBytesPerToken(): { tokens: number; bytesPerToken: number } {
   collectGarbage();
   const before = process.memoryUsage().heapUsed;
   for (let i = 0; i < tokens; i++) {
-    bindings.observe(
+    await bindings.observe(
       {
         method: "POST", path: "/oauth/token", query: "", host: "", headerShape: "s", anomalies: [], timeMs: 0,
         headers: new Map([["cookie", `did=${i.toString(36)}`]]), sessionId: `token-${i}`, fingerprintId: `fp-${i % 50}`, subnet: `198.18.${i % 256}.0/24`,
@@ -258,7 +258,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-const tokenBinding = heapBytesPerToken();
+const tokenBinding = await heapBytesPerToken();
 const quarantineCopy = await heapBytesPerQuarantine();
 const tracked = await trackedClients();
 process.stdout.write(`${JSON.stringify({ ...tracked, tokenBindingHeap: tokenBinding, quarantineCopyHeap: quarantineCopy }, null, 2)}\n`);

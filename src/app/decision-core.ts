@@ -126,7 +126,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
     });
     cleanup.push(() => engine.stop());
     const challenges = await openChallenges({ settings, store: stores.store, events: engine.events, metrics, logger, clock });
-    const detection = createDetectionState(stores.store, breached);
+    const detection = createDetectionState(stores.store, breached, pseudonymiser.instance);
     detection.feeds = feeds;
     detection.geo = geo;
     const outcomes = new LoginOutcomeRecorder({
@@ -156,7 +156,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       onRuleBudgetExceeded: () => metrics?.ruleBudgetExceeded.inc(),
       responder: engine.responder,
     });
-    const pipelineOn = (store: Store) => pipelineWith({ store, detection: Object.assign(createDetectionState(store, breached), { feeds, geo }) });
+    const pipelineOn = (store: Store) => pipelineWith({ store, detection: Object.assign(createDetectionState(store, breached, pseudonymiser.instance), { feeds, geo }) });
     return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, pipelineOn, outcomes, feeds, challenges, stop: undo };
   } catch (error) {
     await undo();

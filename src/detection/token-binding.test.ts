@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledTokenBinding } from "../policy/signals.js";
+import { MemoryStore } from "../state/memory-store.js";
+import { StoreUnavailableError, type Store } from "../state/store.js";
 import { TokenBindings } from "./token-binding.js";
 
 const MINUTE = 60_000;
@@ -22,8 +24,9 @@ interface Use {
 }
 
 /** The reasons each use of one refresh token fires, in order. */
-function fired(uses: Use[], bindings = new TokenBindings(), settings: CompiledTokenBinding = config): string[][] {
-  return uses.map(({ atMinute, network = "198.18.0.0/24", device = "phone", cookie = "did=d1" }) => {
+async function fired(uses: Use[], bindings = new TokenBindings(), settings: CompiledTokenBinding = config): Promise<string[][]> {
+  const all: string[][] = [];
+  for (const { atMinute, network = "198.18.0.0/24", device = "phone", cookie = "did=d1" } of uses) {
     const request: NormalisedRequest = {
       method: "POST",
       path: "/oauth/token",
@@ -37,23 +40,24 @@ function fired(uses: Use[], bindings = new TokenBindings(), settings: CompiledTo
       fingerprintId: device,
       subnet: network,
     };
-    return bindings.observe(request, settings).filter((s) => s.fired).map((s) => s.code);
-  });
+    all.push((await bindings.observe(request, settings)).signals.filter((s) => s.fired).map((s) => s.code));
+  }
+  return all;
 }
 
 describe("token binding", () => {
-  it("is quiet for a person on one device, roaming from home Wi-Fi to mobile data and back hours later", () => {
-    expect(fired([
+  it("is quiet for a person on one device, roaming from home Wi-Fi to mobile data and back hours later", async () => {
+    expect((await fired([
       { atMinute: 0, network: "home" },
       { atMinute: 5, network: "home" },
       { atMinute: 10, network: "mobile" },
       { atMinute: 15, network: "mobile" },
       { atMinute: 200, network: "home" },
-    ]).flat()).toEqual([]);
+    ])).flat()).toEqual([]);
   });
 
-  it("flags the first use by another device, and every one after it", () => {
-    expect(fired([{ atMinute: 0 }, { atMinute: 1, device: "laptop" }, { atMinute: 2 }, { atMinute: 3, device: "laptop" }])).toEqual([
+  it("flags the first use by another device, and every one after it", async () => {
+    expect(await fired([{ atMinute: 0 }, { atMinute: 1, device: "laptop" }, { atMinute: 2 }, { atMinute: 3, device: "laptop" }])).toEqual([
       [],
       ["session.new_device"],
       [],
@@ -61,14 +65,14 @@ describe("token binding", () => {
     ]);
   });
 
-  it("flags a missing or different companion cookie, and binds one that arrives only after the first use", () => {
-    expect(fired([{ atMinute: 0 }, { atMinute: 1, cookie: "" }, { atMinute: 2, cookie: "did=other" }])).toEqual([[], ["session.companion_changed"], ["session.companion_changed"]]);
-    expect(fired([{ atMinute: 0, cookie: "" }, { atMinute: 1 }, { atMinute: 2 }])).toEqual([[], [], []]);
+  it("flags a missing or different companion cookie, and binds one that arrives only after the first use", async () => {
+    expect(await fired([{ atMinute: 0 }, { atMinute: 1, cookie: "" }, { atMinute: 2, cookie: "did=other" }])).toEqual([[], ["session.companion_changed"], ["session.companion_changed"]]);
+    expect(await fired([{ atMinute: 0, cookie: "" }, { atMinute: 1 }, { atMinute: 2 }])).toEqual([[], [], []]);
   });
 
-  it("a token's one use without its companion cookie yields to the device that carries it moments later; that one is the owner from then on", () => {
+  it("a token's one use without its companion cookie yields to the device that carries it moments later; that one is the owner from then on", async () => {
     const settings = { ...config, handoff: { windowMs: 2 * MINUTE, weight: 60 } };
-    const race = fired([
+    const race = await fired([
       { atMinute: 0, network: "thief", device: "script", cookie: "" }, // the thief's token alone, first by a hair
       { atMinute: 0, network: "victim" }, // the owner's app, with its device cookie
       { atMinute: 1, network: "thief", device: "script", cookie: "" },
@@ -77,19 +81,19 @@ describe("token binding", () => {
     expect(race).toEqual([[], ["session.claimed"], ["session.new_device", "session.handoff", "session.companion_changed"], []]);
     // The owner first: the thief without the cookie is flagged, and cannot take the binding back.
     const thief = { network: "thief", device: "script", cookie: "" };
-    expect(fired([{ atMinute: 0 }, { atMinute: 0.1, ...thief }, { atMinute: 0.2, ...thief }])).toEqual([
+    expect(await fired([{ atMinute: 0 }, { atMinute: 0.1, ...thief }, { atMinute: 0.2, ...thief }])).toEqual([
       [],
       ["session.new_device", "session.companion_changed"],
       ["session.new_device", "session.companion_changed"],
     ]);
     // Not once the first holder used it twice, nor after the window, nor for a use without the cookie.
-    expect(fired([{ atMinute: 0, device: "a", cookie: "" }, { atMinute: 1, device: "a", cookie: "" }, { atMinute: 2, device: "b" }]).at(-1)).toContain("session.new_device");
-    expect(fired([{ atMinute: 0, device: "a", cookie: "" }, { atMinute: 11, device: "b" }]).at(-1)).toContain("session.new_device");
-    expect(fired([{ atMinute: 0, device: "a", cookie: "" }, { atMinute: 1, device: "b", cookie: "" }]).at(-1)).toContain("session.new_device");
+    expect((await fired([{ atMinute: 0, device: "a", cookie: "" }, { atMinute: 1, device: "a", cookie: "" }, { atMinute: 2, device: "b" }])).at(-1)).toContain("session.new_device");
+    expect((await fired([{ atMinute: 0, device: "a", cookie: "" }, { atMinute: 11, device: "b" }])).at(-1)).toContain("session.new_device");
+    expect((await fired([{ atMinute: 0, device: "a", cookie: "" }, { atMinute: 1, device: "b", cookie: "" }])).at(-1)).toContain("session.new_device");
   });
 
-  it("flags two networks taking turns (a thief with the whole jar) from the first return on", () => {
-    const uses = fired([
+  it("flags two networks taking turns (a thief with the whole jar) from the first return on", async () => {
+    const uses = await fired([
       { atMinute: 0, network: "victim" },
       { atMinute: 1, network: "thief" },
       { atMinute: 5, network: "victim" },
@@ -98,34 +102,34 @@ describe("token binding", () => {
     expect(uses).toEqual([[], [], ["session.concurrent_networks"], ["session.concurrent_networks"]]);
   });
 
-  it("flags more networks within minutes than a person moves through, and more uses than one app makes", () => {
-    expect(fired(["a", "b", "c", "d"].map((network, i) => ({ atMinute: i * 3, network }))).at(-1)).toContain("session.network_churn");
-    expect(fired([0, 0.5, 1, 1.5, 2].map((atMinute) => ({ atMinute }))).at(-1)).toEqual(["session.use_rate"]);
+  it("flags more networks within minutes than a person moves through, and more uses than one app makes", async () => {
+    expect((await fired(["a", "b", "c", "d"].map((network, i) => ({ atMinute: i * 3, network })))).at(-1)).toContain("session.network_churn");
+    expect((await fired([0, 0.5, 1, 1.5, 2].map((atMinute) => ({ atMinute })))).at(-1)).toEqual(["session.use_rate"]);
   });
 
-  it("with a handoff window, flags the first use from another network right beside the last one, and not a roaming phone's next refresh", () => {
+  it("with a handoff window, flags the first use from another network right beside the last one, and not a roaming phone's next refresh", async () => {
     const settings = { ...config, handoff: { windowMs: 2 * MINUTE, weight: 60 } };
     // The thief's first use, 40 seconds after the victim's refresh, from another network.
-    expect(fired([{ atMinute: 0, network: "victim" }, { atMinute: 0.7, network: "thief" }, { atMinute: 1.5, network: "thief" }], new TokenBindings(), settings))
+    expect(await fired([{ atMinute: 0, network: "victim" }, { atMinute: 0.7, network: "thief" }, { atMinute: 1.5, network: "thief" }], new TokenBindings(), settings))
       .toEqual([[], ["session.handoff"], []]);
     // A phone that left the home Wi-Fi refreshes on mobile data when its access token runs out.
     const roaming = [{ atMinute: 0, network: "home" }, { atMinute: 5, network: "mobile" }, { atMinute: 10, network: "mobile" }, { atMinute: 300, network: "home" }];
-    expect(fired(roaming, new TokenBindings(), settings).flat()).toEqual([]);
+    expect((await fired(roaming, new TokenBindings(), settings)).flat()).toEqual([]);
     // Without the setting nothing changes.
-    expect(fired([{ atMinute: 0, network: "victim" }, { atMinute: 0.7, network: "thief" }]).flat()).toEqual([]);
+    expect((await fired([{ atMinute: 0, network: "victim" }, { atMinute: 0.7, network: "thief" }])).flat()).toEqual([]);
   });
 
-  it("forgets a token after its retention and binds it afresh", () => {
-    expect(fired([{ atMinute: 0 }, { atMinute: 31 * 24 * 60, device: "new-phone" }])).toEqual([[], []]);
+  it("forgets a token after its retention and binds it afresh", async () => {
+    expect(await fired([{ atMinute: 0 }, { atMinute: 31 * 24 * 60, device: "new-phone" }])).toEqual([[], []]);
   });
 });
 
 describe("token binding: a missing companion cookie on the first use seen", () => {
   const strict = { ...config, companionMissing: 60, handoff: { windowMs: 2 * MINUTE, weight: 60 } };
 
-  it("flags a thief holding only the token even when his use comes before the owner's, and the owner then binds it", () => {
+  it("flags a thief holding only the token even when his use comes before the owner's, and the owner then binds it", async () => {
     const thief = { network: "proxy", device: "curl", cookie: "" };
-    expect(fired([{ atMinute: 0, ...thief }, { atMinute: 0.01, network: "mobile" }, { atMinute: 5, network: "mobile" }, { atMinute: 6, ...thief }], new TokenBindings(), strict)).toEqual([
+    expect(await fired([{ atMinute: 0, ...thief }, { atMinute: 0.01, network: "mobile" }, { atMinute: 5, network: "mobile" }, { atMinute: 6, ...thief }], new TokenBindings(), strict)).toEqual([
       ["session.companion_missing"],
       [],
       [],
@@ -133,12 +137,42 @@ describe("token binding: a missing companion cookie on the first use seen", () =
     ]);
     // Roaming stays quiet: the same device and cookie on a new network once its access token ran out.
     const roaming = [{ atMinute: 0, network: "home" }, { atMinute: 5, network: "home" }, { atMinute: 10, network: "mobile" }, { atMinute: 15, network: "mobile" }];
-    expect(fired(roaming, new TokenBindings(), strict).flat()).toEqual([]);
+    expect((await fired(roaming, new TokenBindings(), strict)).flat()).toEqual([]);
   });
 
-  it("says nothing when the policy does not weigh it, or the source never recorded cookies (an imported log)", () => {
-    expect(fired([{ atMinute: 0, device: "curl", cookie: "" }]).flat()).toEqual([]);
+  it("says nothing when the policy does not weigh it, or the source never recorded cookies (an imported log)", async () => {
+    expect((await fired([{ atMinute: 0, device: "curl", cookie: "" }])).flat()).toEqual([]);
     const imported = { method: "POST", path: "/oauth/token", query: "", host: "", headers: new Map(), headerShape: "s", timeMs: 0, anomalies: [], sessionId: "t", recordedHeaders: new Set(["user-agent"]) };
-    expect(new TokenBindings().observe(imported, strict).filter((s) => s.fired)).toEqual([]);
+    expect((await new TokenBindings().observe(imported, strict)).signals.filter((s) => s.fired)).toEqual([]);
+  });
+});
+
+describe("token binding through a shared store", () => {
+  const settings = { ...config, handoff: { windowMs: 2 * MINUTE, weight: 60 } };
+  const digest = (value: string) => `h:${value}`;
+
+  it("two detectors on one shared store (two replicas) judge a token by one binding", async () => {
+    const memory = new MemoryStore();
+    // Any store but the memory store is shared: this one stands for Redis.
+    const store: Store = {
+      kind: "shared",
+      apply: (...args) => memory.apply(...args),
+      observeBaseline: (...args) => memory.observeBaseline(...args),
+      observeBinding: (...args) => memory.observeBinding(...args),
+      ping: () => memory.ping(),
+      close: () => memory.close(),
+    };
+    const [a, b] = [new TokenBindings(store, digest), new TokenBindings(store, digest)];
+    expect(await fired([{ atMinute: 0, network: "victim" }], a, settings)).toEqual([[]]);
+    expect(await fired([{ atMinute: 1 / 60, network: "thief" }], b, settings)).toEqual([["session.handoff"]]);
+    // Each on its own store, the second replica would have bound the thief's use. The memory store is one replica's: never shared.
+    expect(await fired([{ atMinute: 1 / 60, network: "thief" }], new TokenBindings(new MemoryStore(), digest), settings)).toEqual([[]]);
+    expect(await fired([{ atMinute: 1 / 60, network: "thief" }], new TokenBindings(memory, digest), settings)).toEqual([[]]);
+  });
+
+  it("gives no binding signals, and says the store failed, when the store does not answer", async () => {
+    const store: Store = { kind: "shared", apply: async () => [], observeBaseline: async () => ({ mean: 0, variance: 0, samples: 0, lastPeriod: 0 }), ping: async () => false, close: async () => {}, observeBinding: async () => Promise.reject(new StoreUnavailableError("down")) };
+    const request = { method: "POST", path: "/oauth/token", query: "", host: "", headers: new Map(), headerShape: "s", timeMs: 0, anomalies: [], sessionId: "t" };
+    expect(await new TokenBindings(store).observe(request, settings)).toEqual({ signals: [], degraded: true });
   });
 });

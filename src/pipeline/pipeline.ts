@@ -57,10 +57,11 @@ export interface PipelineDependencies {
 }
 
 /** Fresh replica-local detection state over `store`. */
-export function createDetectionState(store: Store, breached?: DetectionState["breached"]): DetectionState {
+export function createDetectionState(store: Store, breached?: DetectionState["breached"], pseudonymiser?: Pseudonymiser): DetectionState {
   return {
     spraying: new SprayingDetector(),
-    bindings: new TokenBindings(),
+    // Bindings are shared through the store; their companion-cookie hashes must then agree across replicas.
+    bindings: new TokenBindings(store, pseudonymiser && ((value) => pseudonymiser.pseudonymise("companion", value))),
     site: new SiteActivity(store),
     cohorts: new CohortTracker(),
     sessionReads: new SessionReads(),

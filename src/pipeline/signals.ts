@@ -51,7 +51,8 @@ export interface Measured {
 
 /**
  * Every signal for one request: the store-backed ones in one concurrent batch (one script call
- * per entity), the breached-password look-up alongside, then the replica-local ones.
+ * per entity), the breached-password look-up and a session token's binding (one script call of
+ * its own) alongside, then the replica-local ones.
  */
 export async function collectSignals(
   request: NormalisedRequest,
@@ -74,17 +75,19 @@ export async function collectSignals(
   if (reads) plans.push(reads.plan);
   if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals, detection.recentCounts));
   plans.push(...planResponse(request, endpoint, policy)); // adaptive limits, friction relief
-  const [stored, breached] = await Promise.all([
+  // The token's binding is a script call of its own, issued alongside the batch (not after it).
+  const [stored, breached, , binding] = await Promise.all([
     runPlans(plans, store, request.timeMs),
     endpoint.authentication ? breachedPasswordSignals(request, signals, detection.breached) : [],
     detection.site.maybeFlush(policy, request.timeMs),
+    detection.bindings.observe(request, signals.tokenBinding),
   ]);
   const measured = perClient([
     ...plans.flatMap((plan, i) => plan.evaluate(stored.perPlan[i]!)),
     ...breached,
     ...automationSignals(request, signals),
     ...(endpoint.authentication ? detection.spraying.observe(request, signals) : []),
-    ...detection.bindings.observe(request, signals.tokenBinding),
+    ...binding.signals,
   ], endpoint, signals.sharedAddress);
   const resource = resourceIdOf(request, endpoint);
   // Rhythm only on catalogue and search: a browser loading a page's assets is fast by design.
@@ -95,7 +98,7 @@ export async function collectSignals(
   const cohorts = detection.cohorts.observe(request, endpoint, signals, measured);
   const session = endpoint.authentication ? noSessionSignal(request, signals, measured) : [];
   const reading = reads ? await reads.finish(store) : [];
-  return { signals: [...measured, ...behaviour, ...site, ...cohorts, ...session, ...reading], degraded: stored.degraded };
+  return { signals: [...measured, ...behaviour, ...site, ...cohorts, ...session, ...reading], degraded: stored.degraded || binding.degraded };
 }
 
 /**

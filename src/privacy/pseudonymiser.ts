@@ -3,9 +3,10 @@ import { createHmac } from "node:crypto";
 /**
  * Kinds of raw identifier; the kind is part of the MAC so one value gets unrelated pseudonyms per
  * kind. `ratelimit` is a whole rate-limit descriptor (domain and entries), which may hold any of
- * the others.
+ * the others; `companion` the values of the cookies that travel with a session token (token
+ * binding), so that replicas sharing a binding hash them alike.
  */
-export type IdentifierKind = "ip" | "username" | "session" | "fingerprint" | "token" | "ratelimit";
+export type IdentifierKind = "ip" | "username" | "session" | "fingerprint" | "token" | "ratelimit" | "companion";
 
 /** Replaces raw identifiers by keyed pseudonyms before they reach the store, logs, traces or metrics. */
 export interface Pseudonymiser {

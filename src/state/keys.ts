@@ -10,6 +10,7 @@ import { entityKeyPrefix, windowBucket, type DistinctAdd, type WindowAdd, type W
  *   d  distinct-count bucket          `…:d:<name>:<windowMs>:<bucket>`  HyperLogLog      2 windows
  *   m  remembered set                 `…:m:<name>`                      sorted set       retentionMs
  *   b  learned baseline               `…:b:<name>`                      hash             retentionMs
+ *   t  token binding                  `…:t`                             string (JSON)    retentionMs (the binding's)
  *
  * The last column is the time to live, restarted by every write. Both stores use these keys, so
  * they agree on what is one structure.
@@ -61,6 +62,11 @@ export function valueKey(namespace: string, entity: string, name: string): strin
 /** `<namespace>:{<entity>}:b:<name>`: one hash of mean, variance, samples and lastPeriod. */
 export function baselineKey(namespace: string, entity: string, name: string): string {
   return `${entityKeyPrefix(namespace, entity)}:b:${name}`;
+}
+
+/** `<namespace>:{<token pseudonym>}:t`: one token's binding (token-binding-record.ts). */
+export function bindingKey(namespace: string, entity: string): string {
+  return `${entityKeyPrefix(namespace, entity)}:t`;
 }
 
 /**

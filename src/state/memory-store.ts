@@ -4,6 +4,7 @@ import { foldObservation, isNewPeriod } from "./baseline.js";
 import { HyperLogLog } from "./hyperloglog.js";
 import {
   baselineKey,
+  bindingKey,
   DEFAULT_NAMESPACE,
   distinctBucketKeys,
   memberSetKey,
@@ -14,9 +15,11 @@ import {
   windowKeyTtlMs,
 } from "./keys.js";
 import { asRedisMember, MemberSet } from "./member-set.js";
+import { stepBinding, type BindingRecord, type BindingRules, type BindingUse } from "./token-binding-record.js";
 import {
   assertValidApply,
   assertValidBaselineObservation,
+  assertValidBinding,
   slidingWindowEstimate,
   StoreUnavailableError,
   takePreviousWeight,
@@ -69,7 +72,7 @@ const BASELINE_BYTES = 120;
  * that is not the one it already holds, and deleting first to force it would be slow (lru-cache
  * clears all its arrays when its last entry goes).
  */
-type Entry = number | { sketch: HyperLogLog } | { members: MemberSet } | { baseline: Readonly<BaselineState> };
+type Entry = number | { sketch: HyperLogLog } | { members: MemberSet } | { baseline: Readonly<BaselineState> } | { binding: Readonly<BindingRecord> };
 
 /**
  * The embedded store: same keys, same buckets, same estimates as the Redis store, in one
@@ -137,6 +140,29 @@ export class MemoryStore implements Store {
     const next = foldObservation(stored, observation);
     this.#write(key, { baseline: next }, observation.retentionMs);
     return { ...next };
+  }
+
+  /** stepBinding() on the record held, synchronously: as atomic as the Redis script. */
+  async observeBinding(entity: string, use: BindingUse, rules: BindingRules): Promise<BindingRecord | undefined> {
+    assertValidBinding(entity, use, rules);
+    this.#assertOpen();
+    const key = bindingKey(DEFAULT_NAMESPACE, entity);
+    const entry = this.#entries.get(key);
+    const before = typeof entry === "object" && "binding" in entry ? entry.binding : undefined;
+    const step = stepBinding(before, use, rules);
+    if (step.kind !== "unbound") this.#write(key, { binding: step.next! }, rules.retentionMs);
+    return before;
+  }
+
+  /**
+   * Holds `record` as the token's binding (none: forgets it), as the shared store left it: the
+   * resilient store's mirror, so that during an outage the replica judges by the binding all
+   * replicas agreed on rather than by the uses it happened to see.
+   */
+  keepBinding(entity: string, record: BindingRecord | undefined, retentionMs: number): void {
+    const key = bindingKey(DEFAULT_NAMESPACE, entity);
+    if (record === undefined) this.#entries.delete(key);
+    else this.#write(key, { binding: record }, retentionMs);
   }
 
   async ping(): Promise<boolean> {
@@ -275,7 +301,17 @@ function entryBytes(entry: Entry, key: string): number {
   if (typeof entry === "number") return overhead;
   if ("sketch" in entry) return overhead + entry.sketch.approximateBytes;
   if ("members" in entry) return overhead + entry.members.approximateBytes;
+  if ("binding" in entry) return overhead + bindingBytes(entry.binding);
   return overhead + BASELINE_BYTES;
+}
+
+/**
+ * A binding's heap, roughly: its object and arrays, two bytes per character of its strings,
+ * a boxed pair per network and a double per use (at the bounds about 2.5 KB).
+ */
+function bindingBytes(binding: BindingRecord): number {
+  const text = binding.device.length + binding.companion.length + binding.networks.reduce((sum, [network]) => sum + network.length, 0);
+  return 200 + 2 * text + 80 * binding.networks.length + 8 * binding.uses.length;
 }
 
 function positiveInteger(option: string, value: number): number {

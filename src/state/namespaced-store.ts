@@ -7,10 +7,16 @@ import { applyBatch, type BaselineObservation, type BaselineState, type EntityBa
  * Start-up's warm-up decisions (src/app/warm-up.ts) use it.
  */
 export class NamespacedStore implements Store {
+  /** The inner store's, under the prefix; absent when the inner store has none. */
+  readonly observeBinding?: Store["observeBinding"];
+
   constructor(
     private readonly inner: Store,
     private readonly prefix: string,
-  ) {}
+  ) {
+    const observe = inner.observeBinding?.bind(inner);
+    if (observe) this.observeBinding = (entity, use, rules) => observe(prefix + entity, use, rules);
+  }
 
   get kind(): string {
     return this.inner.kind;

@@ -9,6 +9,7 @@ import {
   type Store,
   type WindowAdd,
 } from "./store.js";
+import type { BindingRecord, BindingRules, BindingUse } from "./token-binding-record.js";
 
 const T0 = 1_699_999_980_000;
 const hits = (amount: number): WindowAdd => ({ op: "window.add", name: "hits", windowMs: 1_000, amount });
@@ -30,6 +31,11 @@ class SwitchablePrimary implements Store {
     this.calls++;
     if (!this.up) throw this.failure;
     return this.inner.observeBaseline(entity, name, observation);
+  }
+  async observeBinding(entity: string, use: BindingUse, rules: BindingRules): Promise<BindingRecord | undefined> {
+    this.calls++;
+    if (!this.up) throw this.failure;
+    return this.inner.observeBinding(entity, use, rules);
   }
   async ping(): Promise<boolean> {
     return this.up;
@@ -213,6 +219,34 @@ describe("ResilientStore baselines", () => {
     await store.apply("ip1", [hits(1)], T0);
     await expect(store.observeBaseline("site:login", "rate", { ...observe(1, 10), alpha: 0 })).rejects.toThrow(TypeError);
     expect(primary.calls).toBe(1);
+  });
+});
+
+describe("ResilientStore token bindings", () => {
+  const rules: BindingRules = { retentionMs: 60_000, alternationMs: 10_000 };
+  const use = (atMs: number, network: string, device = "phone"): BindingUse => ({ device, companion: "", network, nowMs: T0 + atMs, missing: false });
+
+  it("answers with the primary's binding, which another replica may have made, and mirrors it for an outage", async () => {
+    const { primary, store } = setUp();
+    await primary.inner.observeBinding("tok", use(0, "victim"), rules); // another replica, first
+    expect(await store.observeBinding("tok", use(1, "thief", "laptop"), rules)).toMatchObject({ device: "phone" });
+    primary.up = false;
+    // Locally the token is bound as the primary bound it, with the use this replica saw.
+    expect(await store.observeBinding("tok", use(2, "victim"), rules)).toMatchObject({ device: "phone", networks: [["victim", T0], ["thief", T0 + 1]] });
+    expect(store.isDegraded()).toBe(true);
+  });
+
+  it("an absent binding on the primary is an answer, not an outage", async () => {
+    const { primary, store } = setUp();
+    expect(await store.observeBinding("new", use(0, "home"), rules)).toBeUndefined();
+    expect(store.isDegraded()).toBe(false);
+    expect(await primary.inner.observeBinding("new", use(1, "home"), rules)).toMatchObject({ device: "phone" });
+  });
+
+  it("rejects a use no binding can hold before asking the primary", async () => {
+    const { primary, store } = setUp();
+    await expect(store.observeBinding("tok", { ...use(0, "home"), device: "d".repeat(65) }, rules)).rejects.toThrow(TypeError);
+    expect(primary.calls).toBe(0);
   });
 });
 

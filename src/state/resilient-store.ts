@@ -3,6 +3,7 @@ import {
   applyBatch,
   assertValidApply,
   assertValidBaselineObservation,
+  assertValidBinding,
   StoreUnavailableError,
   type BaselineObservation,
   type BaselineState,
@@ -10,6 +11,7 @@ import {
   type EntityOp,
   type Store,
 } from "./store.js";
+import { stepBinding, type BindingRecord, type BindingRules, type BindingUse } from "./token-binding-record.js";
 
 /** Results of one `apply()` and whether they came from local state instead of the shared store. */
 export interface ApplyOutcome {
@@ -211,6 +213,24 @@ export class ResilientStore implements DegradableStore {
     const shared = await this.#onPrimary(() => this.#primary.observeBaseline(entity, name, observation));
     const local = await this.#local.observeBaseline(entity, name, observation);
     return shared ?? local;
+  }
+
+  /**
+   * From the primary while it answers (its binding after the use mirrored locally, so a replica
+   * that loses Redis still knows the tokens it saw, bound as all replicas agreed), else from the
+   * local store alone.
+   */
+  async observeBinding(entity: string, use: BindingUse, rules: BindingRules): Promise<BindingRecord | undefined> {
+    assertValidBinding(entity, use, rules);
+    const primary = this.#primary.observeBinding?.bind(this.#primary);
+    const shared = primary && (await this.#onPrimary(async () => ({ before: await primary(entity, use, rules) })));
+    if (shared && this.#local instanceof MemoryStore) {
+      // The mirror holds the shared binding after this use, not one made of this replica's uses alone.
+      this.#local.keepBinding(entity, stepBinding(shared.before, use, rules).next, rules.retentionMs);
+      return shared.before;
+    }
+    const local = await this.#local.observeBinding?.(entity, use, rules);
+    return shared ? shared.before : local;
   }
 
   isDegraded(): boolean {

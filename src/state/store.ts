@@ -1,3 +1,5 @@
+import { assertValidBindingUse, type BindingRecord, type BindingRules, type BindingUse } from "./token-binding-record.js";
+
 /**
  * The one storage port of Palisade. Redis is the shared store of all replicas; the in-memory
  * store has the same semantics for a single replica, tests and offline replay.
@@ -24,11 +26,25 @@ export interface Store {
    * each period once. Returns the baseline after the call.
    */
   observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState>;
+  /**
+   * One use of the session or refresh token `entity` (its pseudonym, never the token): updates
+   * the token's binding by `stepBinding()` (token-binding-record.ts) atomically, so replicas
+   * sharing the store agree on who bound it, and returns the binding as it was before this use.
+   * The binding is forgotten `rules.retentionMs` after its last write. Optional: a store without
+   * it leaves the detector to keep bindings in its own process.
+   */
+  observeBinding?(entity: string, use: BindingUse, rules: BindingRules): Promise<BindingRecord | undefined>;
   /** True when the backing store answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
   /** Short name for logs and metrics: `memory` or `redis`. */
   readonly kind: string;
+}
+
+/** Checks one `observeBinding()` call, so that every store refuses the same input alike. */
+export function assertValidBinding(entity: string, use: BindingUse, rules: BindingRules): void {
+  assertValidEntity(entity);
+  assertValidBindingUse(use, rules);
 }
 
 /** One entity's ops in `Store.applyBatch()`. */

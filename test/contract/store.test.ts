@@ -22,6 +22,7 @@ import {
   type WindowAlgorithm,
   type WindowTake,
 } from "../../src/state/store.js";
+import { encodeBindingRecord, stepBinding, type BindingRecord, type BindingRules, type BindingUse } from "../../src/state/token-binding-record.js";
 import {
   privateRedisUnsupported,
   startRedisSentinel,
@@ -451,6 +452,81 @@ function storeContract(harness: StoreHarness): void {
     });
   });
 
+  describe("token bindings", () => {
+    const rules: BindingRules = { retentionMs: 30 * 24 * 3_600 * SECOND, alternationMs: 600 * SECOND };
+    const use = (atSeconds: number, network = "198.51.100.0/24", device = "phone", companion = "cookie-1", missing = false): BindingUse => ({
+      device,
+      companion,
+      network,
+      nowMs: T0 + atSeconds * SECOND,
+      missing,
+    });
+
+    it("takes the steps of stepBinding(): binds, remembers, yields to a claim, forgets after retention, binds nothing without the cookie", async () => {
+      const uses = [
+        use(0, "thief", "script", ""), // binds without the cookie
+        use(0, "home"), // claims it
+        ...range(1, 40).map((i) => use(i * 30, `net-${i % 11}`)), // past 8 networks and 32 uses
+        use(1_300, "home", "laptop", "cookie-2"),
+        use(1_300 + 31 * 24 * 3_600, "other", "other", "", true), // after retention, without the cookie: binds nothing
+        use(1_300 + 31 * 24 * 3_600 + 1, "other", "tablet", ""), // binds afresh
+        use(1_300 + 31 * 24 * 3_600 + 2, "other", "tablet", "late"), // its cookie arrives
+      ];
+      let model: BindingRecord | undefined;
+      const kinds: string[] = [];
+      for (const next of uses) {
+        expect(await store.observeBinding!("tok1", next, rules)).toEqual(model);
+        const step = stepBinding(model, next, rules);
+        kinds.push(step.kind);
+        model = step.next;
+      }
+      expect(kinds.slice(0, 2)).toEqual(["bound", "claimed"]);
+      expect(kinds.slice(-3)).toEqual(["unbound", "bound", "used"]);
+      expect(model).toMatchObject({ device: "tablet", companion: "late" });
+      const held = await store.observeBinding!("tok1", use(1_300 + 31 * 24 * 3_600 + 3, "other", "tablet", "late"), rules);
+      expect(held).toEqual(model);
+      // The last step before retention ran kept the bounds.
+      expect(stepBinding(undefined, use(0), rules).next!.networks).toHaveLength(1);
+    });
+
+    it("keeps at most 8 networks and 32 uses, oldest first, and marks a return to a network just left", async () => {
+      for (let i = 0; i < 40; i++) await store.observeBinding!("tok2", use(i, `net-${i % 10}`), rules);
+      const record = (await store.observeBinding!("tok2", use(40, "net-9"), rules))!;
+      expect(record.networks.map(([network]) => network)).toEqual(["net-2", "net-3", "net-4", "net-5", "net-6", "net-7", "net-8", "net-9"]);
+      expect(record.uses).toEqual(range(8, 39).map((i) => T0 + i * SECOND));
+      expect(record.interleavedMs).toBe(0); // each network came back only after it had been forgotten
+      await store.observeBinding!("tok2b", use(0, "a"), rules);
+      await store.observeBinding!("tok2b", use(1, "b"), rules);
+      await store.observeBinding!("tok2b", use(2, "a"), rules); // back to a network left 2 s ago
+      expect((await store.observeBinding!("tok2b", use(3, "a"), rules))!.interleavedMs).toBe(T0 + 2 * SECOND);
+    });
+
+    it("lets exactly one of many simultaneous first uses bind the token; every other sees its binding", async () => {
+      const befores = await Promise.all(range(0, 19).map((i) => store.observeBinding!("tok3", use(0, `net-${i}`, `device-${i}`), rules)));
+      expect(befores.filter((before) => before === undefined)).toHaveLength(1);
+      const devices = new Set(befores.filter((before) => before !== undefined).map((before) => before!.device));
+      expect(devices.size).toBe(1);
+    });
+
+    it("keeps tokens apart and rejects a use no binding can hold with a TypeError, writing nothing", async () => {
+      await store.observeBinding!("tok4", use(0), rules);
+      expect(await store.observeBinding!("tok5", use(1), rules)).toBeUndefined();
+      const keys = await harness.keyCount();
+      for (const bad of [
+        { ...use(2), device: "d".repeat(65) },
+        { ...use(2), network: "n".repeat(1_000) },
+        { ...use(2), nowMs: T0 + 0.5 },
+        { ...use(2), nowMs: 1e15 },
+        { ...use(2), missing: "yes" as unknown as boolean },
+      ]) {
+        await expect(store.observeBinding!("tok6", bad, rules), JSON.stringify(bad).slice(0, 60)).rejects.toThrow(TypeError);
+      }
+      await expect(store.observeBinding!("tok{6}", use(2), rules)).rejects.toThrow(TypeError);
+      await expect(store.observeBinding!("tok6", use(2), { ...rules, retentionMs: 0 })).rejects.toThrow(TypeError);
+      expect(await harness.keyCount()).toBe(keys);
+    });
+  });
+
   describe("baselines", () => {
     it("starts from the first observation", async () => {
       expect(await store.observeBaseline("site:login", "rate", observe(100, 42))).toEqual({ mean: 42, variance: 0, samples: 1, lastPeriod: 100 });
@@ -492,6 +568,32 @@ function redisContract(harness: RedisHarness): void {
     store = await openRedisStore(harness.url);
   });
   afterEach(() => store.close());
+
+  it("keeps a token's binding in one string under its hash tag, with the binding's retention as time to live, within 1,326 bytes", async () => {
+    const rules = { retentionMs: 90 * SECOND, alternationMs: 60 * SECOND };
+    const wide = (i: number): BindingUse => ({ device: "d".repeat(64), companion: "c".repeat(64), network: `${i}`.padStart(64, "n"), nowMs: T0 + i, missing: false });
+    for (let i = 0; i < 40; i++) await store.observeBinding("tok-wide", wide(i), rules);
+    await store.observeBinding("tok-typical", { device: "f".repeat(22), companion: "c".repeat(22), network: "198.51.100.0/24", nowMs: T0, missing: false }, rules);
+    const ttls = await keyTtls(harness.admin);
+    expect([...ttls.keys()].sort()).toEqual(["palisade:{tok-typical}:t", "palisade:{tok-wide}:t"]);
+    for (const ttl of ttls.values()) expectFreshTtl(ttl, 90 * SECOND);
+    expect(await harness.admin.type("palisade:{tok-wide}:t")).toBe("string");
+    const widest = await harness.admin.strlen("palisade:{tok-wide}:t");
+    expect(widest).toBeLessThanOrEqual(1_326);
+    expect(widest).toBe(encodeBindingRecord((await store.observeBinding("tok-wide", wide(40), rules))!).length);
+  });
+
+  it("sends one script call per binding use", async () => {
+    const rules = { retentionMs: 90 * SECOND, alternationMs: 60 * SECOND };
+    const use = (i: number): BindingUse => ({ device: "phone", companion: "", network: "net", nowMs: T0 + i, missing: false });
+    await store.observeBinding("warm-up", use(0), rules);
+    await harness.admin.config("RESETSTAT");
+    for (let i = 0; i < 5; i++) await store.observeBinding("tok", use(i), rules);
+    const calls = await commandCalls(harness.admin);
+    expect((calls.get("evalsha") ?? 0) + (calls.get("eval") ?? 0)).toBe(5);
+    const others = [...calls].filter(([name]) => !/^(evalsha|eval|info|config|cluster|client)\b/.test(name));
+    expect(Object.fromEntries(others)).toEqual({ get: 5, set: 5 });
+  });
 
   it("gives every key a TTL of at most two windows", async () => {
     await store.apply("ip1", [add("hits", 1), add("hits", 1, 60 * SECOND), read("never-written")], T0);

@@ -1,10 +1,19 @@
 /**
  * The Lua scripts of the Redis store and how calls are encoded for them and their replies
- * decoded. One script call per `apply()` (whatever mix of ops it carries) and one per
- * `observeBaseline()`: each is atomic and costs one round trip.
+ * decoded. One script call per `apply()` (whatever mix of ops it carries), one per
+ * `observeBaseline()` and one per `observeBinding()`: each is atomic and costs one round trip.
  */
 import {
+  BINDING_MAX_NETWORKS,
+  BINDING_MAX_USES,
+  decodeBindingRecord,
+  type BindingRecord,
+  type BindingRules,
+  type BindingUse,
+} from "../token-binding-record.js";
+import {
   baselineKey,
+  bindingKey,
   distinctBucketKeys,
   memberSetKey,
   takeBucketKeys,
@@ -213,6 +222,83 @@ redis.call('HSET', key, 'mean', state[1], 'variance', state[2], 'samples', state
 redis.call('PEXPIRE', key, ARGV[4])
 return state
 `;
+
+/**
+ * One use of a bound token: `stepBinding()` of token-binding-record.ts, step for step, so that
+ * replicas sharing Redis agree on who bound a token even when two uses arrive in the same
+ * millisecond (Redis runs one script at a time; the second sees the first's binding).
+ *
+ * KEYS[1]: the binding, a string holding the JSON of `encodeBindingRecord()` (cjson).
+ * ARGV:    device, companion, network, nowMs, missing (1/0), retentionMs, alternationMs,
+ *          max networks, max uses.
+ * Returns: the stored text before the use ("" when there was none or it was not a record).
+ *
+ * Writes nothing when the use binds nothing (`unbound`); otherwise stores the record after the
+ * use with a time to live of retentionMs. cjson writes numbers with 14 significant digits, so
+ * times stay exact up to BINDING_MAX_TIME_MS.
+ */
+export const OBSERVE_BINDING_SCRIPT = `
+local raw = redis.call('GET', KEYS[1])
+local before = nil
+if raw then
+  local ok, decoded = pcall(cjson.decode, raw)
+  if ok and type(decoded) == 'table' and type(decoded.u) == 'table' and #decoded.u > 0
+    and type(decoded.n) == 'table' and #decoded.n > 0 and type(decoded.d) == 'string' and type(decoded.c) == 'string' then
+    before = decoded
+  end
+end
+local device, companion, network = ARGV[1], ARGV[2], ARGV[3]
+local now = tonumber(ARGV[4])
+local missing = ARGV[5] == '1'
+local retention = tonumber(ARGV[6])
+local window = tonumber(ARGV[7])
+local maxNetworks = tonumber(ARGV[8])
+local maxUses = tonumber(ARGV[9])
+local previous = ''
+if before then previous = raw end
+
+local fresh = before == nil or now - before.u[#before.u] > retention
+if fresh and missing then
+  return previous
+end
+local record
+if fresh or (before.c == '' and companion ~= '' and device ~= before.d and #before.u == 1 and now - before.u[1] <= window) then
+  record = {d = device, c = companion, n = {{network, now}}, u = {now}, i = 0}
+else
+  record = before
+  local last = record.n[#record.n][1]
+  local left = nil
+  for index, pair in ipairs(record.n) do
+    if pair[1] == network then left = index end
+  end
+  if left and last ~= network and now - record.n[left][2] <= window then record.i = now end
+  if left then table.remove(record.n, left) end
+  table.insert(record.n, {network, now})
+  if #record.n > maxNetworks then table.remove(record.n, 1) end
+  table.insert(record.u, now)
+  if #record.u > maxUses then table.remove(record.u, 1) end
+  if record.c == '' then record.c = companion end
+  if type(record.i) ~= 'number' then record.i = 0 end
+end
+redis.call('SET', KEYS[1], cjson.encode(record), 'PX', retention)
+return previous
+`;
+
+/** KEYS and ARGV of `OBSERVE_BINDING_SCRIPT`. */
+export function encodeObserveBinding(namespace: string, entity: string, use: BindingUse, rules: BindingRules): ScriptCall {
+  return {
+    keys: [bindingKey(namespace, entity)],
+    args: [use.device, use.companion, use.network, use.nowMs, use.missing ? 1 : 0, rules.retentionMs, rules.alternationMs, BINDING_MAX_NETWORKS, BINDING_MAX_USES],
+  };
+}
+
+/** The record before the use; a reply that is neither text nor absent is a failed call. */
+export function decodeBindingReply(reply: unknown): BindingRecord | undefined {
+  if (typeof reply !== "string" && reply !== null) {
+    throw new StoreUnavailableError(`redis binding script returned an unexpected reply: ${JSON.stringify(reply)}`);
+  }
+  return decodeBindingRecord(reply);
+}
 
 export interface ScriptCall {
   keys: string[];

@@ -9,11 +9,14 @@ import {
 } from "./connection.js";
 import {
   decodeBaseline,
+  decodeBindingReply,
   decodeEntityBatch,
   encodeEntityBatch,
   encodeObserveBaseline,
+  encodeObserveBinding,
   ENTITY_BATCH_SCRIPT,
   OBSERVE_BASELINE_SCRIPT,
+  OBSERVE_BINDING_SCRIPT,
   type ScriptCall,
 } from "./store-scripts.js";
 import { redisSpan } from "./spans.js";
@@ -21,6 +24,7 @@ import { parseRedisUrl } from "./url.js";
 import {
   assertValidApply,
   assertValidBaselineObservation,
+  assertValidBinding,
   StoreUnavailableError,
   type BaselineObservation,
   type BaselineState,
@@ -28,6 +32,7 @@ import {
   type EntityOp,
   type Store,
 } from "../store.js";
+import type { BindingRecord, BindingRules, BindingUse } from "../token-binding-record.js";
 
 
 /**
@@ -37,6 +42,7 @@ import {
 const SCRIPTS = {
   palisadeEntityBatch: ENTITY_BATCH_SCRIPT,
   palisadeObserveBaseline: OBSERVE_BASELINE_SCRIPT,
+  palisadeObserveBinding: OBSERVE_BINDING_SCRIPT,
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -124,6 +130,12 @@ export class RedisStore implements Store {
     assertValidBaselineObservation(entity, name, observation);
     const reply = await this.#runScript("palisadeObserveBaseline", encodeObserveBaseline(this.#namespace, entity, name, observation));
     return decodeBaseline(reply);
+  }
+
+  /** One script call: the binding's step runs in Redis, so replicas take turns on it. */
+  async observeBinding(entity: string, use: BindingUse, rules: BindingRules): Promise<BindingRecord | undefined> {
+    assertValidBinding(entity, use, rules);
+    return decodeBindingReply(await this.#runScript("palisadeObserveBinding", encodeObserveBinding(this.#namespace, entity, use, rules)));
   }
 
   /** False, never a rejection, when Redis does not answer within the command timeout. */
