@@ -9,7 +9,7 @@ import { storefrontRequest } from "./traffic.js";
 export async function measureReplaySpeed(events: number) {
   let now = 0;
   const settings = settingsSchema.parse({ policy: examplePolicyPath, trustEventTime: true, logLevel: "silent" });
-  const core = await createDecisionCore(settings, { logger: createLogger({ level: "silent" }), clock: { now: () => now }, watchPolicy: false });
+  const core = await createDecisionCore(settings, { logger: createLogger({ level: "silent" }), clock: { now: () => now }, watchPolicy: false, bookkeeping: false });
   const pipeline = core.pipeline;
   const start = Date.UTC(2026, 10, 23);
   // An hour of recorded traffic at the rate the events imply, replayed as fast as it goes.

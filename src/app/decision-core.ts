@@ -70,6 +70,11 @@ export interface DecisionCoreOptions {
   pseudonymiser?: Pseudonymiser;
   /** Stores the caller owns (tests, benchmarks); opened from the settings, and closed on stop, when absent. */
   stores?: Stores;
+  /**
+   * false in offline replay: the responder keeps no decision records, counts or flagged
+   * decisions (see ResponderDependencies.bookkeeping); the same decisions, for less CPU.
+   */
+  bookkeeping?: boolean;
 }
 
 /** A new quarantine's shared write may take this many store budgets before a Check stops waiting. */
@@ -123,6 +128,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       listeners: options.response?.listeners ?? [],
       trailListeners: options.response?.trailListeners ?? [],
       observer: options.response?.observer,
+      bookkeeping: options.bookkeeping,
     });
     cleanup.push(() => engine.stop());
     const challenges = await openChallenges({ settings, store: stores.store, events: engine.events, metrics, logger, clock });

@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
 import type { CompiledProbing, ProbeTarget } from "../policy/probes.js";
 import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import type { EntityOp } from "../state/store.js";
+import { shortDigest } from "./digests.js";
 import { entitiesOf } from "./entities.js";
 import { namedOps, type Signal, type SignalPlan } from "./signal.js";
 
@@ -75,7 +75,7 @@ function rawTarget(request: NormalisedRequest): string {
   return request.target ?? (request.query === "" ? request.path : `${request.path}?${request.query}`);
 }
 
-const shortHash = (text: string) => createHash("sha1").update(text).digest("base64url").slice(0, 16);
+const shortHash = (text: string) => shortDigest("sha1", text, 16);
 
 /**
  * Evidence about one client from every request it makes, named endpoint or not: which probe

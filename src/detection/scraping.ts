@@ -1,8 +1,8 @@
-import { createHash } from "node:crypto";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledScraping, CompiledSignals } from "../policy/signals.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { EntityOp } from "../state/store.js";
+import { shortDigest } from "./digests.js";
 import { COUNTER_NAMES, entitiesOf, pageViewWindowMs } from "./entities.js";
 import { namedOps, type ResultReader, type Signal, type SignalPlan } from "./signal.js";
 
@@ -39,7 +39,7 @@ export function planScraping(request: NormalisedRequest, endpoint: CompiledEndpo
       add("nf", entities.ip, { op: "window.add", name: COUNTER_NAMES.notFound, windowMs, amount: 0 });
     }
   } else if (config.distinctQueries) {
-    const query = createHash("sha1").update(request.query).digest("base64url").slice(0, 16);
+    const query = shortDigest("sha1", request.query, 16);
     add("queries", entities.ip, { op: "distinct.add", name: `${COUNTER_NAMES.queries}:${endpoint.name}`, windowMs, member: query });
   }
   const pageWindow = pageViewWindowMs(signals);

@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import { namedCookieValues } from "../domain/cookies.js";
+import { shortDigest } from "./digests.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
@@ -209,5 +209,5 @@ function prefetch(request: NormalisedRequest): boolean {
 function sessionKey(request: NormalisedRequest, cookies: readonly string[]): string | undefined {
   const values = namedCookieValues(request.headers.get("cookie"), cookies);
   if (!values) return undefined;
-  return createHash("sha256").update(`session-reads\u0000${values.join("\u0000")}`).digest("base64url").slice(0, 22);
+  return shortDigest("sha256", `session-reads\u0000${values.join("\u0000")}`, 22);
 }

@@ -1,8 +1,8 @@
-import { createHash } from "node:crypto";
 import { namedCookieValues } from "../domain/cookies.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
+import { shortDigest } from "./digests.js";
 import { COUNTER_NAMES, entitiesOf } from "./entities.js";
 import { namedOps, type Signal, type SignalPlan } from "./signal.js";
 
@@ -131,5 +131,5 @@ function clientKey(request: NormalisedRequest, cookies: readonly string[]): stri
   const values = namedCookieValues(request.headers.get("cookie"), cookies);
   if (!values) return undefined;
   // Cookie values are secrets: only a digest of them (with the fingerprint) reaches the store.
-  return createHash("sha256").update(`${request.fingerprintId ?? ""}\u0000${values.join("\u0000")}`).digest("base64url").slice(0, 22);
+  return shortDigest("sha256", `${request.fingerprintId ?? ""}\u0000${values.join("\u0000")}`, 22);
 }

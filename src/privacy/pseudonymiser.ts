@@ -1,4 +1,5 @@
 import { createHmac } from "node:crypto";
+import { TwoGenerationCache } from "../domain/two-generation-cache.js";
 
 /**
  * Kinds of raw identifier; the kind is part of the MAC so one value gets unrelated pseudonyms per
@@ -28,12 +29,10 @@ function mac(key: Buffer, kind: IdentifierKind, value: string): string {
 }
 
 /**
- * Pseudonyms remembered per generation. A Check computes three to six (address, subnet,
- * fingerprint, username…) and most clients come back within minutes, while one HMAC costs a
- * few microseconds, mostly in creating the Hmac object: profiles of the bench put it at a
- * tenth of the pipeline. Two generations (the older dropped when the newer fills, by entries
- * or by characters) bound the memory to some 20 MB without an LRU's bookkeeping; written by
- * hand because it is a dozen lines and lru-cache's own cost showed in the same profiles.
+ * Pseudonyms remembered (see TwoGenerationCache). A Check computes three to six (address,
+ * subnet, fingerprint, username…) and most clients come back within minutes, while one HMAC
+ * costs a few microseconds, mostly in creating the Hmac object: profiles of the bench put it
+ * at a tenth of the pipeline. The bounds keep the memory to some 20 MB.
  */
 export const PSEUDONYM_CACHE_ENTRIES = 25_000;
 /** Characters of raw values one generation may hold (UTF-16: twice as many bytes). */
@@ -44,39 +43,9 @@ const PSEUDONYM_CACHE_CHARS = 4_000_000;
  */
 export const PSEUDONYM_CACHE_MAX_VALUE = 1024;
 
-class PseudonymCache {
-  #young = new Map<string, string>();
-  #old = new Map<string, string>();
-  #youngChars = 0;
-
-  get(key: string): string | undefined {
-    const young = this.#young.get(key);
-    if (young !== undefined) return young;
-    const old = this.#old.get(key);
-    if (old !== undefined) this.set(key, old);
-    return old;
-  }
-
-  set(key: string, pseudonym: string): void {
-    if (this.#young.size >= PSEUDONYM_CACHE_ENTRIES || this.#youngChars >= PSEUDONYM_CACHE_CHARS) {
-      this.#old = this.#young;
-      this.#young = new Map();
-      this.#youngChars = 0;
-    }
-    this.#young.set(key, pseudonym);
-    this.#youngChars += key.length + pseudonym.length;
-  }
-
-  clear(): void {
-    this.#young = new Map();
-    this.#old = new Map();
-    this.#youngChars = 0;
-  }
-}
-
 export class HmacPseudonymiser implements Pseudonymiser {
   /** Raw identifiers live here only in process memory, as they do in the request being decided. */
-  readonly #cache = new PseudonymCache();
+  readonly #cache = new TwoGenerationCache(PSEUDONYM_CACHE_ENTRIES, PSEUDONYM_CACHE_CHARS);
 
   constructor(private keys: KeyRing) {}
 

@@ -60,6 +60,8 @@ export interface ResponseEngineDependencies {
   /** This replica's name among the trail's followers; random when absent. */
   followerName?: string;
   observer?: ResponseObserver;
+  /** false in offline replay: see ResponderDependencies.bookkeeping. */
+  bookkeeping?: boolean;
 }
 
 /**
@@ -143,6 +145,7 @@ export class ResponseEngine {
       stats: this.stats,
       log,
       onHeld: (quarantine) => observer?.held?.(quarantine),
+      bookkeeping: deps.bookkeeping,
     });
   }
 

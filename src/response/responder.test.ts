@@ -44,6 +44,20 @@ describe("shadow and block records", () => {
   });
 });
 
+describe("without bookkeeping (offline replay)", () => {
+  it("decides and quarantines as with it, and records, counts and announces nothing else", async () => {
+    h = await engineHarness(undefined, { bookkeeping: false });
+    expect((await h.check("/deny", "192.0.2.24")).decision.action).toBe("block");
+    const { decision } = await h.check("/shadow", "192.0.2.24");
+    expect(decision).toMatchObject({ action: "allow", shadowed: [{ rule: "would-quarantine", action: "quarantine" }] });
+    expect((await h.check("/trap", "192.0.2.25")).decision.action).toBe("quarantine");
+    expect(h.engine.quarantines.list()).toHaveLength(1);
+    expect((await h.check("/search", "192.0.2.25")).decision.action).toBe("quarantine");
+    expect(h.engine.flagged.list()).toEqual([]);
+    expect(h.events.map((e) => e.type).filter((type) => type !== "policy.loaded")).toEqual(["quarantine.created"]);
+  });
+});
+
 describe("friction relief", () => {
   it("waives a challenge after a passed challenge, and a step-up only after passed MFA", async () => {
     h = await engineHarness();

@@ -7,19 +7,7 @@ import { describe, expect, it } from "vitest";
 import { HmacPseudonymiser } from "../../src/privacy/pseudonymiser.js";
 import { runReplay } from "../../src/lab/replay/run.js";
 import { examplePolicyPath, repoRoot } from "../support/policies.js";
-import { generate, linesText, tempFile } from "./support.js";
-
-const MIXED = `
-site: { users: 300, products: 400 }
-legit: { sessionsPerMinute: 30 }
-scenarios:
-  - name: mixed
-    duration: 4m
-    attacks:
-      - { kind: credential_stuffing, at: 20s, duration: 2m, rate: 4, hitRate: 0.2, knownUserShare: 1, sources: 40 }
-      - { kind: scraping, at: 40s, duration: 2m, rate: 5 }
-      - { kind: vulnerability_scan, at: 60s, duration: 1m, rate: 3 }
-`;
+import { generate, linesText, MIXED, tempFile } from "./support.js";
 
 const KEY = Buffer.alloc(32, 9);
 

@@ -29,6 +29,19 @@ export function linesText(lines: Iterable<LabLine>): string {
   return [...lines].map((line) => `${JSON.stringify(line)}\n`).join("");
 }
 
+/** Four minutes of shoppers with credential stuffing, scraping and a vulnerability scan. */
+export const MIXED = `
+site: { users: 300, products: 400 }
+legit: { sessionsPerMinute: 30 }
+scenarios:
+  - name: mixed
+    duration: 4m
+    attacks:
+      - { kind: credential_stuffing, at: 20s, duration: 2m, rate: 4, hitRate: 0.2, knownUserShare: 1, sources: 40 }
+      - { kind: scraping, at: 40s, duration: 2m, rate: 5 }
+      - { kind: vulnerability_scan, at: 60s, duration: 1m, rate: 3 }
+`;
+
 export function generate(yaml: string, seed?: number): LabLine[] {
   return [...simulate(parseScenarioSet(yaml, "test.yaml"), seed)];
 }

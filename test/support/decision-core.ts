@@ -7,7 +7,7 @@ import type { Store } from "../../src/state/store.js";
 import { createLogger } from "../../src/telemetry/logger.js";
 import { TEST_PSEUDONYM_KEY } from "./app.js";
 
-export interface TestCoreOptions extends Pick<DecisionCoreOptions, "metrics" | "response"> {
+export interface TestCoreOptions extends Pick<DecisionCoreOptions, "metrics" | "response" | "bookkeeping"> {
   /** The Check path's store; a fresh in-memory one by default. The test owns it: stop() leaves it open. */
   store?: Store;
   /** Shared maps and audit log; in memory on `clock` by default. */
@@ -35,5 +35,5 @@ export function testDecisionCore(policy: string, options: TestCoreOptions = {}):
     shared: options.shared ?? new MemorySharedBackend({ clock: () => clock.now() }),
     close: async () => {},
   };
-  return createDecisionCore(settings, { logger: createLogger({ level: "silent" }), clock, stores, watchPolicy: false, metrics: options.metrics, response: options.response });
+  return createDecisionCore(settings, { logger: createLogger({ level: "silent" }), clock, stores, watchPolicy: false, metrics: options.metrics, response: options.response, bookkeeping: options.bookkeeping });
 }

@@ -95,7 +95,7 @@ export interface EngineHarness {
 
 export async function engineHarness(
   text = responsePolicy("v1"),
-  options: { backend?: SharedBackend; store?: Store; budgetMs?: number; observer?: ResponseObserver } = {},
+  options: { backend?: SharedBackend; store?: Store; budgetMs?: number; observer?: ResponseObserver; bookkeeping?: boolean } = {},
 ): Promise<EngineHarness> {
   const dir = mkdtempSync(join(tmpdir(), "palisade-response-"));
   const file = join(dir, "policy.yaml");
@@ -111,6 +111,7 @@ export async function engineHarness(
     // The engine waits this long for a new quarantine's shared write: two store budgets.
     settings: { storeTimeout: (options.budgetMs ?? 1_000) / 2 },
     response: { listeners: [(event) => events.push(event)], observer: options.observer },
+    bookkeeping: options.bookkeeping,
   });
   const { engine, pipeline, policy: source } = core;
   return {

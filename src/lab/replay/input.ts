@@ -27,18 +27,27 @@ export async function openInput(path: string): Promise<Input> {
   const raw: Readable = path === "-" ? process.stdin : createReadStream(path, { highWaterMark: 1024 * 1024 });
   const size = path === "-" ? undefined : (await stat(path)).size;
   let bytes = 0;
-  raw.on("data", (chunk: Buffer) => (bytes += chunk.length));
+  // Counted as the lines are read, not by a "data" listener: that would start the stream
+  // flowing at once, and what it read before the caller began iterating would be lost.
+  const counted = countBytes(raw, (length) => (bytes += length));
   let failure: string | undefined;
   return {
-    lines: splitLines(decompressIfGzip(raw), (message) => (failure = message)),
+    lines: splitLines(decompressIfGzip(counted), (message) => (failure = message)),
     bytesRead: () => bytes,
     size,
     error: () => failure,
   };
 }
 
-async function* decompressIfGzip(raw: Readable): AsyncGenerator<Buffer> {
-  const iterator = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+async function* countBytes(raw: Readable, count: (length: number) => void): AsyncGenerator<Buffer> {
+  for await (const chunk of raw as AsyncIterable<Buffer>) {
+    count(chunk.length);
+    yield chunk;
+  }
+}
+
+async function* decompressIfGzip(raw: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const iterator = raw[Symbol.asyncIterator]();
   const first = await iterator.next();
   if (first.done) return;
   const rest = async function* () {

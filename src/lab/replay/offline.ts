@@ -31,6 +31,7 @@ export async function offlineTarget(policyLocation: string, options: OfflineOpti
     clock: { now: () => virtualNow },
     watchPolicy: false,
     pseudonymiser: options.pseudonymiser,
+    bookkeeping: false,
   });
   const policy = core.policy.current();
   return {

@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { TwoGenerationCache } from "./two-generation-cache.js";
+
+describe("TwoGenerationCache", () => {
+  it("keeps what was used in the last two generations and drops the rest", () => {
+    const cache = new TwoGenerationCache(2, 1_000);
+    cache.set("a", "1");
+    cache.set("b", "2");
+    cache.set("c", "3"); // a and b become the old generation
+    expect(cache.get("a")).toBe("1"); // moved back to the young one, which is now full (c, a)
+    cache.set("d", "4"); // c and a become old; b is dropped
+    expect(cache.get("b")).toBeUndefined();
+    expect([cache.get("c"), cache.get("d")]).toEqual(["3", "4"]);
+  });
+
+  it("starts a new generation when the characters held reach the bound", () => {
+    const cache = new TwoGenerationCache(100, 10);
+    cache.set("aaaa", "1111"); // 8 characters
+    cache.set("bb", "22"); // 12: full
+    cache.set("c", "3");
+    cache.set("d", "4");
+    expect(cache.get("aaaa")).toBe("1111");
+  });
+
+  it("computes once through the cache", () => {
+    const cache = new TwoGenerationCache(10, 1_000);
+    let calls = 0;
+    const compute = () => String(++calls);
+    expect([cache.through("k", compute), cache.through("k", compute)]).toEqual(["1", "1"]);
+    cache.clear();
+    expect(cache.through("k", compute)).toBe("2");
+  });
+});

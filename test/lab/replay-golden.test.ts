@@ -1,0 +1,89 @@
+/**
+ * Replay speed work must not change a single decision. Two fixed inputs are replayed with a
+ * fixed pseudonymisation key and every decision is folded into one SHA-256: the bench's
+ * storefront mix straight through the decision core (as bench/replay-speed.ts drives it), and
+ * lab traffic with attacks through `palisade replay`'s offline path (outcomes, quarantines and
+ * all). The digests were recorded on the code before the replay speed-ups; a change to
+ * detection that moves decisions on purpose updates them in the same commit, and says so.
+ */
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { createDecisionCore } from "../../src/app/decision-core.js";
+import type { Decision } from "../../src/domain/decision.js";
+import { replay } from "../../src/lab/replay/engine.js";
+import { readEvents } from "../../src/lab/replay/formats.js";
+import { openInput } from "../../src/lab/replay/input.js";
+import { offlineTarget } from "../../src/lab/replay/offline.js";
+import { loadPolicy } from "../../src/policy/loader.js";
+import { HmacPseudonymiser } from "../../src/privacy/pseudonymiser.js";
+import { settingsSchema } from "../../src/settings/settings.js";
+import { createLogger } from "../../src/telemetry/logger.js";
+import { toHttpAttributes } from "../../src/transport/grpc/authz/converter.js";
+import { storefrontRequest } from "../../bench/traffic.js";
+import { examplePolicyPath } from "../support/policies.js";
+import { generate, linesText, MIXED, tempFile } from "./support.js";
+
+const KEY = Buffer.alloc(32, 5);
+
+/** Everything of a decision but its random ids (its own and that of a quarantine it names). */
+function summary({ decisionId: _id, ...decision }: Decision): string {
+  return JSON.stringify(decision).replace(/q-[0-9a-f-]{36}/g, "q-…");
+}
+
+async function storefrontDigest(events: number) {
+  let now = 0;
+  const settings = settingsSchema.parse({ policy: examplePolicyPath, trustEventTime: true, logLevel: "silent" });
+  const core = await createDecisionCore(settings, {
+    logger: createLogger({ level: "silent" }),
+    clock: { now: () => now },
+    watchPolicy: false,
+    pseudonymiser: new HmacPseudonymiser({ current: KEY }),
+    bookkeeping: false, // as replay runs it; the digest was recorded with bookkeeping on
+  });
+  const hash = createHash("sha256");
+  const actions: Record<string, number> = {};
+  const start = Date.UTC(2026, 10, 23);
+  // Ten times the bench's rate, so windows fill and limits, quarantines and friction fire.
+  const spacingMs = 360_000 / events;
+  try {
+    for (let i = 0; i < events; i++) {
+      const attrs = toHttpAttributes(storefrontRequest(i, start + Math.floor(i * spacingMs)) as never);
+      now = attrs.timeMs ?? now;
+      const { decision } = await core.pipeline.evaluate(attrs);
+      hash.update(summary(decision)).update("\n");
+      actions[decision.action] = (actions[decision.action] ?? 0) + 1;
+    }
+  } finally {
+    await core.stop();
+  }
+  return { digest: hash.digest("hex"), actions };
+}
+
+describe("replay decisions stay the same", () => {
+  it("decides the bench's storefront mix as before", { timeout: 300_000 }, async () => {
+    const { digest, actions } = await storefrontDigest(20_000);
+    expect(actions).toEqual(STOREFRONT_ACTIONS);
+    expect(digest).toBe(STOREFRONT_DIGEST);
+  });
+
+  it("replays lab traffic with attacks as before", { timeout: 300_000 }, async () => {
+    const file = tempFile(linesText(generate(MIXED, 11)));
+    const target = await offlineTarget(examplePolicyPath, { pseudonymiser: new HmacPseudonymiser({ current: KEY }) });
+    const hash = createHash("sha256");
+    const logins = new Set((await loadPolicy(examplePolicyPath)).endpoints.filter((e) => e.authentication).map((e) => e.name));
+    const result = await replay(readEvents(await openInput(file), "lab", ""), {
+      targets: [target],
+      loginEndpoints: logins,
+      maxDisorderMs: 60_000,
+      onDecided: (event, [verdict]) => hash.update(`${event.timeMs} ${JSON.stringify({ ...verdict, decisionId: undefined })}\n`),
+    });
+    expect(result.problems).toEqual([]);
+    expect(result.events).toEqual(LAB_EVENTS);
+    expect(hash.digest("hex")).toBe(LAB_DIGEST);
+  });
+});
+
+const STOREFRONT_ACTIONS = { allow: 12_814, block: 800, challenge: 60, quarantine: 1_539, throttle: 4_787 };
+const STOREFRONT_DIGEST = "c2256a5a1ad995fc84789acd65b4e101b0681e95e90ffc4630fe35d7c3c1a03b";
+const LAB_EVENTS = { checks: 2_570, accessLogs: 2_570, history: 0 };
+const LAB_DIGEST = "03563b96335fcd567f9e3821460b1db7a8e2c0c342faed850bfb509b10302d13";
