@@ -51,7 +51,7 @@ describe("without bookkeeping (offline replay)", () => {
     const { decision } = await h.check("/shadow", "192.0.2.24");
     expect(decision).toMatchObject({ action: "allow", shadowed: [{ rule: "would-quarantine", action: "quarantine" }] });
     expect((await h.check("/trap", "192.0.2.25")).decision.action).toBe("quarantine");
-    expect(h.engine.quarantines.list()).toHaveLength(1);
+    expect(await h.engine.quarantines.list()).toHaveLength(1);
     expect((await h.check("/search", "192.0.2.25")).decision.action).toBe("quarantine");
     expect(h.engine.flagged.list()).toEqual([]);
     expect(h.events.map((e) => e.type).filter((type) => type !== "policy.loaded")).toEqual(["quarantine.created"]);
