@@ -1,8 +1,12 @@
 /**
- * Bytes per tracked client (`npm run bench:memory`): N distinct clients each do what a
- * shopper does once — read a product page, sign in (nine in ten succeed, one in ten gets a 401,
- * as Envoy's access log reports them), refresh an OAuth token with the app's device cookie — through the decision
- * core `palisade serve` builds, on a real redis-server, with the example policy's real windows.
+ * Bytes per tracked client (`npm run bench:memory`): N distinct clients each do what an
+ * ordinary shopper does once — load the site's script, read one to three product pages, each
+ * followed by its picture, sign in (nine in ten succeed, one in ten gets a 401, as Envoy's
+ * access log reports them), refresh an OAuth token with the app's device cookie — through the
+ * decision core `palisade serve` builds, on a real redis-server, with the example policy's real
+ * windows. Shoppers are browsers of several kinds (the lab's header sets: desktop and mobile
+ * agents, six languages) and pick products as shoppers do (seven in ten among the 500 popular
+ * ones, in no order), so the population is not one fingerprint walking the catalogue.
  * Whatever state the detection keeps today (long-memory counters, shared-address client counts,
  * cohorts and groupings, token bindings, behaviour baselines) is counted because it is written,
  * not because this file lists it. Redis's used_memory and key count before and after, divided
@@ -30,19 +34,20 @@ import { toHttpAttributes } from "../src/transport/grpc/authz/converter.js";
 import { startRedisServer } from "../test/helpers/redis-server.js";
 import { checkRequest } from "../test/support/envoy-client.js";
 import { examplePolicyPath } from "../test/support/policies.js";
+import { browserClient } from "../src/lab/simulate/clients.js";
+import { Random } from "../src/lab/simulate/random.js";
+import { SITE_SHELL } from "../src/lab/simulate/world.js";
+import { QUARANTINE_COPY, decodeQuarantine, type Quarantine } from "../src/response/quarantine-record.js";
+import { ReplicatedMap } from "../src/state/replicated-map.js";
+import { MemorySharedMap } from "../src/state/memory-shared-map.js";
 
 const clients = Number(process.env.BENCH_CLIENTS ?? 20_000);
 const budgetMs = process.env.BENCH_SECONDS ? Number(process.env.BENCH_SECONDS) * 1000 : Number.POSITIVE_INFINITY;
 const HOUR = 3_600_000;
 const CONCURRENCY = 64;
 const KEY_SAMPLE = 5_000;
-
-const BROWSER = {
-  "user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36",
-  accept: "text/html,application/json",
-  "accept-language": "en-GB,en;q=0.9",
-  "accept-encoding": "gzip, br",
-};
+const PRODUCTS = 20_000;
+const POPULAR_PRODUCTS = 500;
 
 /** Client i's address: i shuffled over the 2^22 addresses of 100.64.0.0/10 (odd multiplier: a bijection). */
 function address(i: number): string {
@@ -64,11 +69,14 @@ async function trackedClients() {
     const started = Date.now();
     let next = 0;
     let completed = 0;
+    let checks = 0;
     // Decisions by request and action, per client: what the population went through (a quarantined client is held in memory too).
     const decisions: Record<string, number> = {};
+    const random = new Random(2026);
     const check = async (step: string, input: Parameters<typeof checkRequest>[0]) => {
       const { decision } = await core.pipeline.evaluate(toHttpAttributes(checkRequest({ ...input, timeMs: Date.now() }) as never));
       const key = `${step} ${decision.action}`;
+      checks++;
       decisions[key] = (decisions[key] ?? 0) + 1;
     };
     await Promise.all(
@@ -77,14 +85,20 @@ async function trackedClients() {
           const i = next++;
           const ip = address(i);
           const cookie = `sid=s${i.toString(36)}; did=d${i.toString(36)}`;
-          await check("product", { path: `/api/v1/products/${i % 20_000}`, ip, headers: { ...BROWSER, cookie } });
+          const browser = Object.fromEntries(browserClient(random, random.chance(0.45)).headers) as Record<string, string>;
+          await check("shell", { path: random.pick(SITE_SHELL), ip, headers: { ...browser, cookie } });
+          for (let reads = random.int(1, 3); reads > 0; reads--) {
+            const id = random.chance(0.7) ? random.int(1, POPULAR_PRODUCTS) : random.int(1, PRODUCTS);
+            await check("product", { path: `/api/v1/products/${id}`, ip, headers: { ...browser, cookie } });
+            await check("picture", { path: `/static/img/products/${id}.webp`, ip, headers: { ...browser, cookie } });
+          }
           const requestId = `login-${i}`;
           await check("login", {
             method: "POST",
             path: "/api/v1/login",
             ip,
             requestId,
-            headers: { ...BROWSER, cookie, "content-type": "application/json" },
+            headers: { ...browser, cookie, "content-type": "application/json" },
             body: JSON.stringify({ username: `shopper${i}@example.com`, password: `pw-${i}` }),
           });
           // Nine in ten sign in; one in ten mistyped and is told so (Envoy logs the 401).
@@ -94,7 +108,7 @@ async function trackedClients() {
             method: "POST",
             path: "/oauth/token",
             ip,
-            headers: { ...BROWSER, cookie, "content-type": "application/x-www-form-urlencoded" },
+            headers: { ...browser, cookie, "content-type": "application/x-www-form-urlencoded" },
             body: `grant_type=refresh_token&refresh_token=rt-${i.toString(36)}`,
           });
           completed++;
@@ -104,17 +118,22 @@ async function trackedClients() {
     const seconds = (Date.now() - started) / 1000;
     collectGarbage();
     const heapAfter = process.memoryUsage().heapUsed;
+    const quarantinesHeld = core.engine.quarantines.held().length;
+    const heapByStructure = releasedByStructure(core.detection as unknown as Record<string, unknown>);
     const [redisAfter, keysAfter] = [await used(), await inspector.dbsize()];
     const keys = keysAfter - keysBefore;
     return {
       clients: completed,
       seconds: Math.round(seconds),
-      checksPerSecond: Math.round((completed * 3) / seconds),
+      checks,
+      checksPerSecond: Math.round(checks / seconds),
       redisBytesPerClient: Math.round((redisAfter - redisBefore) / completed),
       redisKeysPerClient: round(keys / completed, 2),
       redisBytesPerKey: Math.round((redisAfter - redisBefore) / Math.max(1, keys)),
       keysByStructure: await keyShares(inspector, keys, completed),
       heapBytesPerClient: Math.round((heapAfter - heapBefore) / completed),
+      quarantinesHeld,
+      heapByStructure,
       decisionsPerClient: Object.fromEntries(Object.entries(decisions).sort().map(([key, count]) => [key, round(count / completed, 3)])),
     };
   } finally {
@@ -140,6 +159,58 @@ async function keyShares(inspector: Redis, keys: number, tracked: number): Promi
   }
   const perClient = (count: number) => round(((count / sample) * keys) / tracked, 2);
   return Object.fromEntries([...counts].sort((a, b) => b[1] - a[1]).filter(([, count]) => perClient(count) >= 0.01).map(([label, count]) => [label, perClient(count)]));
+}
+
+/**
+ * Where the replica's heap is, after the run: each detector of the detection state is let go in
+ * turn and the heap it frees (after a full collection) is its share, in MB. What is left is
+ * the rest of the process (the response engine, the counter mirror of the store, the modules).
+ */
+function releasedByStructure(detection: Record<string, unknown>): Record<string, number> {
+  const released: Record<string, number> = {};
+  collectGarbage();
+  for (const name of Object.keys(detection)) {
+    const before = process.memoryUsage().heapUsed;
+    detection[name] = undefined;
+    collectGarbage();
+    const freed = before - process.memoryUsage().heapUsed;
+    if (freed > 100_000) released[name] = round(freed / 1e6, 1);
+  }
+  released.left = round(process.memoryUsage().heapUsed / 1e6, 1);
+  return released;
+}
+
+/**
+ * Heap per active quarantine in a replica's copy, with the copy Quarantines keeps (compact) and
+ * with the copy it kept before (the stored text and its decoded record), for the same entries.
+ */
+async function heapBytesPerQuarantine(): Promise<{ quarantines: number; compact: number; full: number }> {
+  const count = 50_000;
+  const store = new MemorySharedMap();
+  for (let i = 0; i < count; i++) {
+    const quarantine: Quarantine = {
+      id: `q-${crypto.randomUUID()}`, scope: "ip", subject: `ip-${crypto.randomUUID().slice(0, 22)}`, rule: "catalogue-quarantine", policyVersion: "sha256:4f1c0a9e2b7d",
+      reasons: [
+        { code: "fingerprint.distinct_resources", value: 512, threshold: 400, weight: 25, detail: "different resources fetched" },
+        { code: "cohort.catalogue_walk", value: 9, threshold: 5, weight: 40, detail: "continues a walk through the catalogue in order over 9 requests" },
+      ],
+      decisionId: crypto.randomUUID(), endpoint: "catalogue", startMs: Date.now(), expiresMs: Date.now() + 900_000, offence: 1, actor: "system",
+    };
+    await store.put(`ip:${quarantine.subject}`, JSON.stringify(quarantine), 900_000);
+  }
+  const measure = async (copy: ReplicatedMap<unknown>) => {
+    collectGarbage();
+    const before = process.memoryUsage().heapUsed;
+    await copy.start();
+    collectGarbage();
+    const bytes = process.memoryUsage().heapUsed - before;
+    if (copy.size !== count) throw new Error("the copy did not hold every quarantine: the measurement would be wrong");
+    await copy.stop();
+    return Math.round(bytes / count);
+  };
+  const compact = await measure(new ReplicatedMap({ store, ...QUARANTINE_COPY }) as ReplicatedMap<unknown>);
+  const full = await measure(new ReplicatedMap({ store, decode: decodeQuarantine }) as ReplicatedMap<unknown>);
+  return { quarantines: count, compact, full };
 }
 
 /** The token bindings' heap at their LRU bound (the most a replica ever holds), per token. */
@@ -188,6 +259,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 const tokenBinding = await heapBytesPerToken();
+const quarantineCopy = await heapBytesPerQuarantine();
 const tracked = await trackedClients();
-process.stdout.write(`${JSON.stringify({ ...tracked, tokenBindingHeap: tokenBinding }, null, 2)}\n`);
+process.stdout.write(`${JSON.stringify({ ...tracked, tokenBindingHeap: tokenBinding, quarantineCopyHeap: quarantineCopy }, null, 2)}\n`);
 process.exit(0);

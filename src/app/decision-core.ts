@@ -124,6 +124,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       log: logger.child({ component: "response" }),
       clock: () => clock.now(),
       budgetMs: settings.storeTimeout * QUARANTINE_BUDGET_FACTOR,
+      quarantineCopyMax: settings.quarantineCopyMax,
       listeners: options.response?.listeners ?? [],
       trailListeners: options.response?.trailListeners ?? [],
       observer: options.response?.observer,

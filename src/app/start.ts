@@ -65,7 +65,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
   const built: { engine?: ResponseEngine; webhooks?: Awaited<ReturnType<typeof openWebhooks>> } = {};
   const instruments = createResponseMetrics(metrics.registry, () =>
     built.engine && {
-      quarantines: () => built.engine!.quarantines.list().map((entry) => entry.value),
+      quarantines: () => built.engine!.quarantines.held().map((entry) => entry.value),
       controls: () => built.engine!.controls.list(),
       webhookQueue: () => built.webhooks?.pending ?? 0,
     },

@@ -104,7 +104,9 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
       const endpoint = declared ?? policy.defaultEndpoint;
       const { standing, signals: standingSignals } = standingOf(request, address, policy, detection.feeds);
       // A quarantine wins over an allow list or an allowed bot (it is an explicit act), not over a standing block.
-      const held = standing?.effect === "block" ? undefined : deps.responder?.held(request);
+      const holding = standing?.effect === "block" ? undefined : deps.responder?.held(request);
+      // A promise only when the replica's copy of quarantines is over its bound (Quarantines.find).
+      const held = holding instanceof Promise ? await holding : holding;
       // Clients with a standing verdict or a quarantine are decided without touching the store: a flood costs no round trip.
       const measured = standing || held
         ? { signals: [], degraded: false }

@@ -38,7 +38,7 @@ describe("audit trail", () => {
   it("tells a quarantine's whole story: who, what, to which pseudonym, why, under which policy", async () => {
     h = await harness();
     const { decision } = await h.check("/trap", "192.0.2.40");
-    const entry = h.engine.quarantines.list()[0]!;
+    const entry = (await h.engine.quarantines.list())[0]!;
     await h.engine.quarantines.lift(entry, "token:alice", "customer called", "id");
     await recorded(2);
     const { records } = await h.engine.audit.query(all);
@@ -56,7 +56,7 @@ describe("audit trail", () => {
     await h.check("/trap", "192.0.2.42");
     await h.engine.controls.disableRule("deny", { actor: "token:bob" });
     await recorded(3);
-    const subject = h.engine.quarantines.list()[0]!.value.subject;
+    const subject = (await h.engine.quarantines.list())[0]!.value.subject;
     const query = (q: Partial<AuditQuery>) => h.engine.audit.query({ ...all, ...q });
     expect((await query({ action: "quarantine.created" })).records).toHaveLength(2);
     expect((await query({ actor: "token:bob" })).records.map((r) => r.action)).toEqual(["rule.disabled"]);

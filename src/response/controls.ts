@@ -118,10 +118,11 @@ export class RuntimeControls {
     return control;
   }
 
+  /** The controls' copy keeps the stored text (not compact), which a conditional removal needs. */
   #get(key: string, missing: string) {
     const entry = this.deps.map.get(key);
-    if (!entry) throw notFound(missing);
-    return entry;
+    if (entry?.raw === undefined) throw notFound(missing);
+    return { value: entry.value, raw: entry.raw };
   }
 
   async #remove(key: string, raw: string, request: ControlRequest, event: (policyVersion: string) => ResponseEvent): Promise<void> {

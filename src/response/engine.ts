@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { AuditEntry, AuditFollowing } from "../state/audit-log.js";
-import { ReplicatedMap, type SyncEvent } from "../state/replicated-map.js";
+import { ReplicatedMap, type ReplicatedMapOptions, type SyncEvent } from "../state/replicated-map.js";
 import type { SharedBackend } from "../state/shared-backend.js";
 import type { Store } from "../state/store.js";
 import { AnomalyTracker } from "./anomalies.js";
@@ -13,7 +13,7 @@ import { decodeControl, EffectivePolicy, type Control, type PolicySourcePort } f
 import { ResponseEvents, SYSTEM, type ResponseEvent, type ResponseListener, type ResponseLog, type WriteId } from "./events.js";
 import { FlaggedDecisions } from "./flagged.js";
 import { PolicyHistory } from "./policy-history.js";
-import { decodeQuarantine, type Quarantine } from "./quarantine-record.js";
+import { QUARANTINE_COPY, type QuarantineMark } from "./quarantine-record.js";
 import { Quarantines } from "./quarantines.js";
 import { recordRelief, type ReliefKind } from "./relief.js";
 import { Responder } from "./responder.js";
@@ -26,7 +26,7 @@ export const WEBHOOK_FOLLOWERS = "webhooks";
 /** What telemetry wants to hear from the engine; every hook is optional. */
 export interface ResponseObserver {
   event?(event: ResponseEvent): void;
-  held?(quarantine: Quarantine): void;
+  held?(quarantine: QuarantineMark): void;
   sync?(map: string, event: SyncEvent): void;
   auditFailed?(action: string): void;
   policyInForce?(policy: CompiledPolicy): void;
@@ -43,6 +43,8 @@ export interface ResponseEngineDependencies {
   clock: () => number;
   /** Longest a Check waits for a new quarantine's shared write (see Quarantines). */
   budgetMs: number;
+  /** Most active quarantines held in this replica's copy (ReplicatedMap maxEntries); unbounded when absent. */
+  quarantineCopyMax?: number;
   /** How often this replica adds its decision counts to the shared statistics; 5 s when absent. */
   statsFlushMs?: number;
   /** How often this replica adds its counts to the shared decision records; 2 s when absent. */
@@ -86,7 +88,7 @@ export class ResponseEngine {
   #following: AuditFollowing | undefined;
   #fileVersion: string;
 
-  private constructor(deps: ResponseEngineDependencies, quarantineMap: ReplicatedMap<Quarantine>, controlMap: ReplicatedMap<Control>) {
+  private constructor(deps: ResponseEngineDependencies, quarantineMap: ReplicatedMap<QuarantineMark>, controlMap: ReplicatedMap<Control>) {
     this.#deps = deps;
     this.#maps = [quarantineMap, controlMap] as ReplicatedMap<unknown>[];
     this.#fileVersion = deps.source.filePolicy().version;
@@ -149,9 +151,10 @@ export class ResponseEngine {
 
   /** Loads the shared state (tolerating a store that is not up yet) and starts following it. */
   static async start(deps: ResponseEngineDependencies): Promise<ResponseEngine> {
-    const replicate = <V>(name: string, decode: (raw: string) => V | undefined) =>
-      new ReplicatedMap({ store: deps.backend.map(name), decode, onSync: (event) => deps.observer?.sync?.(name, event) });
-    const quarantineMap = replicate("quarantines", decodeQuarantine);
+    const replicate = <V>(name: string, decode: (raw: string) => V | undefined, options: Partial<ReplicatedMapOptions<V>> = {}) =>
+      new ReplicatedMap({ store: deps.backend.map(name), decode, onSync: (event) => deps.observer?.sync?.(name, event), ...options });
+    // Quarantines can be hundreds of thousands in a campaign: a compact copy, bounded by count.
+    const quarantineMap = replicate("quarantines", QUARANTINE_COPY.decode, { ...QUARANTINE_COPY, maxEntries: deps.quarantineCopyMax });
     const controlMap = replicate("controls", decodeControl);
     await Promise.all([quarantineMap.start(), controlMap.start()]);
     const engine = new ResponseEngine(deps, quarantineMap, controlMap);

@@ -56,6 +56,52 @@ const quarantineSchema = z.object({
 /** A stored quarantine, or undefined for text this version cannot read (it is then ignored). */
 export const decodeQuarantine: (raw: string) => Quarantine | undefined = jsonDecoder(quarantineSchema);
 
+/**
+ * What a replica's copy keeps of an active quarantine (about 300 bytes of heap against 2.3 KB
+ * for the stored text and its decoded record): what the Check path answers with (id, rule,
+ * scope, expiry) and what a new offence and a write-back need. The rationale (reasons,
+ * decision, endpoint, policy version) stays in the store and the audit trail.
+ */
+export type QuarantineMark = Pick<Quarantine, "id" | "scope" | "rule" | "actor" | "startMs" | "expiresMs" | "offence">;
+
+/** Rule ids and actors repeat across thousands of quarantines: one string each, up to a bound. */
+const INTERNED = new Map<string, string>();
+const MAX_INTERNED = 1_024;
+function interned(text: string): string {
+  const known = INTERNED.get(text);
+  if (known !== undefined) return known;
+  if (INTERNED.size < MAX_INTERNED) INTERNED.set(text, text);
+  return text;
+}
+
+export function markOf(q: QuarantineMark): QuarantineMark {
+  return { id: q.id, scope: q.scope, rule: interned(q.rule), actor: interned(q.actor), startMs: q.startMs, expiresMs: q.expiresMs, offence: q.offence };
+}
+
+/** A stored quarantine as a replica's copy keeps it (undefined for text this version cannot read). */
+export function decodeQuarantineMark(raw: string): QuarantineMark | undefined {
+  const quarantine = decodeQuarantine(raw);
+  return quarantine && markOf(quarantine);
+}
+
+/**
+ * The text written back for a quarantine the store lost (Redis restarted empty) while a
+ * replica's compact copy still held it: everything but the rationale, which the audit trail
+ * keeps under the quarantine's id.
+ */
+export function rebuildQuarantine(key: string, mark: QuarantineMark): string {
+  const subject = key.slice(key.indexOf(":") + 1);
+  const quarantine: Quarantine = { ...mark, subject, policyVersion: "", reasons: [] };
+  return JSON.stringify(quarantine);
+}
+
+/** How every replica copies the map "quarantines": compact (marks), one identity per quarantine. */
+export const QUARANTINE_COPY = {
+  decode: decodeQuarantineMark,
+  identify: (mark: QuarantineMark) => mark.id,
+  rebuild: (entry: { key: string; value: QuarantineMark }) => rebuildQuarantine(entry.key, entry.value),
+};
+
 /** At most one quarantine per scope value: a second rule or replica finds the first. */
 export function quarantineKey(scope: Scope, subject: string): string {
   return `${scope}:${subject}`;

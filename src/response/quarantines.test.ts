@@ -13,7 +13,7 @@ import { quiet, sampleDecision } from "../../test/support/response.js";
 import { AuditTrail } from "./audit.js";
 import { ResponseError } from "./errors.js";
 import { ResponseEvents, type ResponseEvent } from "./events.js";
-import { decodeQuarantine, quarantineDurationMs, type Quarantine } from "./quarantine-record.js";
+import { decodeQuarantine, markOf, QUARANTINE_COPY, quarantineDurationMs, type QuarantineMark } from "./quarantine-record.js";
 import { Quarantines } from "./quarantines.js";
 
 const escalation = { factor: 2, maxMs: 60 * 60_000, memoryMs: 7 * 86_400_000 };
@@ -57,7 +57,7 @@ describe("quarantines through the pipeline (one replica, memory)", () => {
       h.clock.now += 20_000; // a new offence slot each time
       const { decision } = await h.check("/trap", "192.0.2.9");
       durations.push(decision.retryAfterSeconds);
-      const entry = h.engine.quarantines.list()[0]!;
+      const entry = (await h.engine.quarantines.list())[0]!;
       expect(await h.engine.quarantines.lift(entry, "token:alice", "false positive", "id")).toBe(true);
     }
     expect(durations).toEqual([60, 180, 300]);
@@ -69,12 +69,12 @@ describe("quarantines through the pipeline (one replica, memory)", () => {
   it("never lifts a newer quarantine of the same client with an old entry", async () => {
     h = await engineHarness();
     await h.check("/trap", "192.0.2.3");
-    const old = h.engine.quarantines.list()[0]!;
+    const old = (await h.engine.quarantines.list())[0]!;
     await h.engine.quarantines.lift(old, "token:a", undefined, "id");
     h.clock.now += 20_000;
     await h.check("/trap", "192.0.2.3");
     expect(await h.engine.quarantines.lift(old, "token:b", undefined, "id")).toBe(false);
-    expect(h.engine.quarantines.list()).toHaveLength(1);
+    expect(await h.engine.quarantines.list()).toHaveLength(1);
   });
 
   it("enforces on this replica alone when the shared store is down, and says so", async () => {
@@ -100,11 +100,11 @@ describe("quarantines through the pipeline (one replica, memory)", () => {
     const lateLoss = () => new Promise<never>((resolve) => (answer = resolve));
     h = await engineHarness(undefined, { backend: quarantinesWith({ putIfAbsent: lateLoss }), budgetMs: 10 });
     expect((await h.check("/trap", "192.0.2.6")).decision.action).toBe("quarantine");
-    expect(h.engine.quarantines.list()).toHaveLength(1); // the provisional copy
+    expect(h.engine.quarantines.held()).toHaveLength(1); // the provisional copy, on this replica only
     answer({ created: false, value: theirs, epoch: "e", seq: 1 } as never);
     // Everything after the answer is promise callbacks: one turn of the event loop runs them all.
     await new Promise((resolve) => setImmediate(resolve));
-    expect(h.engine.quarantines.list()).toEqual([]);
+    expect(h.engine.quarantines.held()).toEqual([]);
   });
 });
 
@@ -125,6 +125,7 @@ function quarantinesWith(overrides: Partial<SharedMapStore>): SharedBackend {
         putIfAbsent: (...args) => map.putIfAbsent(...args),
         remove: (...args) => map.remove(...args),
         snapshot: () => map.snapshot(),
+        read: (keys) => map.read(keys),
         version: () => map.version(),
         subscribe: (...args) => map.subscribe(...args),
         ...overrides,
@@ -141,15 +142,15 @@ describe("Quarantines over a replicated memory map", () => {
   } as unknown as CompiledPolicy;
   const decision = (extra: Partial<Decision> = {}): Decision => sampleDecision({ action: "quarantine", risk: 80, rule: "trap", reasons: [{ code: "probe.path", value: 1, weight: 80 }], ...extra });
   const request = (timeMs = T0, ids: Partial<NormalisedRequest> = { ipId: "ip-p" }) => ({ ...ids, timeMs }) as NormalisedRequest;
-  const maps: ReplicatedMap<Quarantine>[] = [];
+  const maps: ReplicatedMap<QuarantineMark>[] = [];
   afterEach(async () => {
     await Promise.all(maps.splice(0).map((m) => m.stop()));
   });
 
-  async function quarantines(store: Store = new MemoryStore()) {
+  async function quarantines(store: Store = new MemoryStore(), maxEntries?: number) {
     const clock = { now: T0 };
     const backend = new MemorySharedBackend({ clock: () => clock.now });
-    const map = new ReplicatedMap({ store: backend.map("quarantines"), decode: decodeQuarantine, clock: () => clock.now });
+    const map = new ReplicatedMap({ store: backend.map("quarantines"), ...QUARANTINE_COPY, clock: () => clock.now, maxEntries });
     maps.push(map);
     await map.start();
     const events = new ResponseEvents({ clock: () => clock.now });
@@ -157,7 +158,7 @@ describe("Quarantines over a replicated memory map", () => {
     events.on((event) => seen.push(event));
     const audit = new AuditTrail(backend.audit, () => ({ maxAgeMs: 86_400_000, maxEntries: 1_000 }), () => {});
     const q = new Quarantines({ map, store, events, audited: (e, at, id) => audit.audited(e, at, id), log: quiet, clock: () => clock.now, budgetMs: 1_000 });
-    return { q, clock, seen, audit };
+    return { q, clock, seen, audit, map };
   }
 
   it("imposes a rule's quarantine for the rule's retryAfter, with where it came from", async () => {
@@ -178,11 +179,11 @@ describe("Quarantines over a replicated memory map", () => {
       actor: "system",
     });
     expect(seen).toEqual([{ type: "quarantine.created", quarantine: made, shared: true }]);
-    // The same client again: the quarantine in force, not a second one.
-    expect(await q.impose(decision({ decisionId: "d-2" }), request(T0 + 1_000), policy)).toEqual(made);
+    // The same client again: the quarantine in force (as the replica's copy keeps it), not a second one.
+    expect(await q.impose(decision({ decisionId: "d-2" }), request(T0 + 1_000), policy)).toEqual(markOf(made!));
     expect(seen).toHaveLength(1);
-    expect(q.byId(made!.id)!.value).toEqual(made);
-    expect(q.byId("q-none")).toBeUndefined();
+    expect((await q.byId(made!.id))!.value).toEqual(made);
+    expect(await q.byId("q-none")).toBeUndefined();
   });
 
   it("makes one quarantine of two at once, takes the policy's duration for a rule it does not know, and ip for no scope", async () => {
@@ -198,12 +199,12 @@ describe("Quarantines over a replicated memory map", () => {
   it("escalates an offence in another ten-second slot, counts one slot once, and starts at 1 without the store", async () => {
     const { q, clock } = await quarantines();
     const first = (await q.impose(decision(), request(), policy))!;
-    expect(await q.lift(q.list()[0]!, "token:a", undefined, "id")).toBe(true);
+    expect(await q.lift((await q.list())[0]!, "token:a", undefined, "id")).toBe(true);
     clock.now = T0 + 5_000;
     const sameSlot = (await q.impose(decision(), request(T0 + 5_000), policy))!;
     expect(sameSlot).toMatchObject({ offence: 1, expiresMs: T0 + 5_000 + 60_000 });
     expect(sameSlot.id).not.toBe(first.id);
-    await q.lift(q.list()[0]!, "token:a", undefined, "id");
+    await q.lift((await q.list())[0]!, "token:a", undefined, "id");
     clock.now = T0 + 10_000;
     expect(await q.impose(decision(), request(T0 + 10_000), policy)).toMatchObject({ offence: 2, expiresMs: T0 + 10_000 + 120_000 });
 
@@ -216,11 +217,46 @@ describe("Quarantines over a replicated memory map", () => {
     await q.imposeByHand({ scope: "ip", subject: "ip-p", durationMs: 60_000, actor: "token:a", policyVersion: "v1" });
     const long = await q.imposeByHand({ scope: "username", subject: "user-p", durationMs: 120_000, actor: "token:a", policyVersion: "v1" });
     const both = { ipId: "ip-p", usernameId: "user-p" };
-    expect(q.find(request(T0, both))!.id).toBe(long.id);
-    expect(q.find(request(T0, { ipId: "ip-p" }))!.scope).toBe("ip");
-    expect(q.find(request(T0 + 60_000, { ipId: "ip-p" }))).toBeUndefined();
-    expect(q.find(request(T0 + 119_999, both))!.id).toBe(long.id);
-    expect(q.find(request(T0, { ipId: "ip-other" }))).toBeUndefined();
+    expect((await q.find(request(T0, both)))!.id).toBe(long.id);
+    expect((await q.find(request(T0, { ipId: "ip-p" })))!.scope).toBe("ip");
+    expect(await q.find(request(T0 + 60_000, { ipId: "ip-p" }))).toBeUndefined();
+    expect((await q.find(request(T0 + 119_999, both)))!.id).toBe(long.id);
+    expect(await q.find(request(T0, { ipId: "ip-other" }))).toBeUndefined();
+  });
+
+  it("enforces every quarantine past the copy's count bound, reading from the store those it does not hold", async () => {
+    const { q, map, clock } = await quarantines(new MemoryStore(), 2);
+    const made = [];
+    for (let i = 0; i < 5; i++) made.push((await q.impose(decision(), request(T0, { ipId: `ip-${i}` }), policy))!);
+    expect([map.size, map.complete]).toEqual([2, false]);
+    for (let i = 0; i < 5; i++) expect((await q.find(request(T0 + 1_000, { ipId: `ip-${i}` })))?.id).toBe(made[i]!.id);
+    expect(await q.find(request(T0 + 1_000, { ipId: "ip-none" }))).toBeUndefined();
+    // A client the copy does not hold offends again: the quarantine in force, not a second one.
+    expect((await q.impose(decision(), request(T0 + 2_000, { ipId: "ip-4" }), policy))!.id).toBe(made[4]!.id);
+    expect(await q.list()).toHaveLength(5);
+    // Once they have lapsed the copy is complete again and answers without the store.
+    clock.now = T0 + 60_001;
+    expect(map.complete).toBe(true);
+    expect(q.find(request(T0 + 60_001, { ipId: "ip-4" }))).toBeUndefined();
+  });
+
+  it("past the bound, a Check the store cannot answer holds nothing more, and the next one that reaches it does", async () => {
+    const { q, map } = await quarantines(new MemoryStore(), 1);
+    await q.impose(decision(), request(T0, { ipId: "ip-held" }), policy);
+    const unheld = (await q.impose(decision(), request(T0, { ipId: "ip-unheld" }), policy))!;
+    const fetch = map.fetch.bind(map);
+    map.fetch = () => Promise.reject(new StoreUnavailableError("down"));
+    expect(await q.find(request(T0 + 1_000, { ipId: "ip-unheld" }))).toBeUndefined();
+    expect((await q.find(request(T0 + 1_000, { ipId: "ip-held" })))?.scope).toBe("ip");
+    map.fetch = fetch;
+    expect((await q.find(request(T0 + 1_000, { ipId: "ip-unheld" })))?.id).toBe(unheld.id);
+  });
+
+  it("keeps a compact copy: what the Check path needs, not the rationale", async () => {
+    const { q, map } = await quarantines();
+    const made = (await q.impose(decision(), request(), policy))!;
+    expect(map.get("ip:ip-p")).toEqual({ key: "ip:ip-p", value: markOf(made), dropAtMs: expect.any(Number) });
+    expect(decodeQuarantine(JSON.stringify(made))).toEqual(made);
   });
 
   it("imposes by hand once per client, refusing a second with the one in force, and answers a repeated write with the first", async () => {
@@ -244,10 +280,10 @@ describe("Quarantines over a replicated memory map", () => {
   it("lifts a quarantine once, announcing who and why", async () => {
     const { q, seen } = await quarantines();
     const made = await q.imposeByHand({ scope: "ip", subject: "ip-p", durationMs: 60_000, actor: "token:a", policyVersion: "v1" });
-    const entry = q.list()[0]!;
+    const entry = (await q.list())[0]!;
     expect(await q.lift(entry, "token:bob", "customer called", "bulk", { key: "lift-1" })).toBe(true);
     expect(seen.at(-1)).toEqual({ type: "quarantine.lifted", quarantine: made, actor: "token:bob", reason: "customer called", how: "bulk" });
-    expect(q.list()).toEqual([]);
+    expect(await q.list()).toEqual([]);
     expect(await q.lift(entry, "token:bob", "customer called", "bulk", { key: "lift-1" })).toBe(true);
     expect(await q.lift(entry, "token:carol", undefined, "id")).toBe(false);
     expect(seen.filter((e) => e.type === "quarantine.lifted")).toHaveLength(1);

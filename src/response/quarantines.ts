@@ -2,16 +2,19 @@ import { randomUUID } from "node:crypto";
 import { SCOPES, type Decision, type Scope } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledPolicy } from "../policy/compile.js";
-import type { ReplicatedMap, ReplicaEntry } from "../state/replicated-map.js";
+import type { ReplicatedMap, ReplicaEntry, StoredEntry } from "../state/replicated-map.js";
 import { StoreUnavailableError, type Store } from "../state/store.js";
 import { ResponseError } from "./errors.js";
 import { SYSTEM, type ResponseEvent, type ResponseEvents, type ResponseLog, type WriteId } from "./events.js";
 import type { AuditedChange } from "../state/shared-map.js";
-import { decodeQuarantine, entityOf, quarantineDurationMs, quarantineKey, subjectOf, type Quarantine } from "./quarantine-record.js";
+import { decodeQuarantine, entityOf, markOf, quarantineDurationMs, rebuildQuarantine, quarantineKey, subjectOf, type Quarantine, type QuarantineMark } from "./quarantine-record.js";
 
 export interface QuarantinesDependencies {
-  /** Active quarantines, replicated to every replica (map "quarantines"). */
-  map: ReplicatedMap<Quarantine>;
+  /**
+   * Active quarantines, replicated to every replica (map "quarantines"): a compact copy (marks,
+   * see QuarantineMark) bounded by count; full records are read from the store.
+   */
+  map: ReplicatedMap<QuarantineMark>;
   /** Remembers offences per scope value, for escalation. */
   store: Store;
   events: ResponseEvents;
@@ -28,7 +31,7 @@ export interface QuarantinesDependencies {
   budgetMs: number;
 }
 
-function alreadyQuarantined(active: Quarantine | undefined): ResponseError {
+function alreadyQuarantined(active: QuarantineMark | undefined): ResponseError {
   const which = active ? ` (${active.id}, until ${new Date(active.expiresMs).toISOString()})` : "";
   return new ResponseError("conflict", `already quarantined on this scope${which}; lift that one first to replace it`);
 }
@@ -59,7 +62,7 @@ export interface ManualQuarantine {
  */
 export class Quarantines {
   readonly #deps: QuarantinesDependencies;
-  readonly #pending = new Map<string, Promise<Quarantine>>();
+  readonly #pending = new Map<string, Promise<QuarantineMark>>();
   /** Provisional copies enforced while a slow shared write is in flight, by key. */
   readonly #provisional = new Map<string, string>();
   /** Made while the shared map was unreachable: shared once it answers again. */
@@ -71,17 +74,48 @@ export class Quarantines {
     deps.map.onLoaded(() => void this.#shareUnshared());
     // Redis came back without its data: the quarantines this replica wrote back are audited.
     deps.map.onRestored((entries) => {
-      for (const entry of entries) this.#deps.events.publish({ type: "quarantine.restored", quarantine: entry.value });
+      // The text written back (rebuilt from the compact copy: the record without its rationale).
+      for (const entry of entries) {
+        const quarantine = entry.raw === undefined ? undefined : decodeQuarantine(entry.raw);
+        if (quarantine) this.#deps.events.publish({ type: "quarantine.restored", quarantine });
+      }
     });
   }
 
-  /** The active quarantine on any of the request's scopes, the one that lasts longest. */
-  find(request: NormalisedRequest): Quarantine | undefined {
-    let found: Quarantine | undefined;
+  /**
+   * The active quarantine on any of the request's scopes, the one that lasts longest. From the
+   * local copy, no round trip, while it holds every active quarantine; once its count bound left
+   * some out, the keys it does not hold are read from the store (one round trip per Check until
+   * they have expired). A store that cannot answer then is a quarantine not enforced on this
+   * Check, never one forgotten: it is enforced again as soon as the store answers.
+   */
+  find(request: NormalisedRequest): QuarantineMark | undefined | Promise<QuarantineMark | undefined> {
+    let found: QuarantineMark | undefined;
+    const unheld: string[] = [];
+    const complete = this.#deps.map.complete;
     for (const scope of SCOPES) {
       const subject = subjectOf(request, scope);
-      const q = subject === undefined ? undefined : this.#deps.map.get(quarantineKey(scope, subject))?.value;
-      if (q && q.expiresMs > request.timeMs && (!found || q.expiresMs > found.expiresMs)) found = q;
+      if (subject === undefined) continue;
+      const key = quarantineKey(scope, subject);
+      const q = this.#deps.map.get(key)?.value;
+      if (q) found = longest(found, q, request.timeMs);
+      else if (!complete) unheld.push(key);
+    }
+    return unheld.length === 0 ? found : this.#fetchLongest(unheld, found, request.timeMs);
+  }
+
+  /** Within the Check's budget (`budgetMs`): a slower or failing read holds nothing more on this Check. */
+  async #fetchLongest(keys: string[], found: QuarantineMark | undefined, nowMs: number): Promise<QuarantineMark | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), this.#deps.budgetMs)));
+    const read = this.#deps.map.fetch(keys).catch((error: unknown) => {
+      if (error instanceof StoreUnavailableError) return undefined;
+      throw error;
+    });
+    try {
+      for (const q of (await Promise.race([read, late])) ?? []) if (q) found = longest(found, q, nowMs);
+    } finally {
+      clearTimeout(timer);
     }
     return found;
   }
@@ -91,7 +125,7 @@ export class Quarantines {
    * one, else a new one (escalated for a repeat offender). Undefined when the request has no
    * value for the rule's scope (e.g. a username rule on a request without one).
    */
-  async impose(decision: Decision, request: NormalisedRequest, policy: CompiledPolicy): Promise<Quarantine | undefined> {
+  async impose(decision: Decision, request: NormalisedRequest, policy: CompiledPolicy): Promise<QuarantineMark | undefined> {
     const scope = decision.scope ?? "ip";
     const subject = subjectOf(request, scope);
     if (subject === undefined) return undefined;
@@ -137,13 +171,47 @@ export class Quarantines {
     return quarantine;
   }
 
-  /** Active quarantines (this replica's copy, which every replica shares within a second). */
-  list(): ReplicaEntry<Quarantine>[] {
-    return this.#deps.map.entries();
+  /**
+   * Active quarantines with their rationale, as the store holds them (one snapshot of the map),
+   * with those this replica made while the store was unreachable. With the store unreachable,
+   * what this replica's copy holds: its own in full, the others without their rationale (and a
+   * lift of those, conditional on the stored text, cannot match: it removes nothing).
+   */
+  async list(): Promise<StoredEntry<Quarantine>[]> {
+    let stored: StoredEntry<Quarantine>[];
+    try {
+      stored = await this.#deps.map.stored(decodeQuarantine);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      stored = this.#fromCopy();
+    }
+    const keys = new Set(stored.map((entry) => entry.key));
+    const nowMs = this.#deps.clock();
+    for (const [key, quarantine] of this.#unshared) {
+      if (!keys.has(key) && quarantine.expiresMs > nowMs) stored.push({ key, raw: JSON.stringify(quarantine), value: quarantine, ttlMs: quarantine.expiresMs - nowMs });
+    }
+    return stored;
   }
 
-  byId(id: string): ReplicaEntry<Quarantine> | undefined {
-    return this.list().find((entry) => entry.value.id === id);
+  #fromCopy(): StoredEntry<Quarantine>[] {
+    const nowMs = this.#deps.clock();
+    const found: StoredEntry<Quarantine>[] = [];
+    for (const { key, value } of this.#deps.map.entries()) {
+      if (this.#unshared.has(key)) continue; // added in full by list()
+      const raw = rebuildQuarantine(key, value);
+      const quarantine = decodeQuarantine(raw);
+      if (quarantine) found.push({ key, raw, value: quarantine, ttlMs: Math.max(1, value.expiresMs - nowMs) });
+    }
+    return found;
+  }
+
+  async byId(id: string): Promise<StoredEntry<Quarantine> | undefined> {
+    return (await this.list()).find((entry) => entry.value.id === id);
+  }
+
+  /** This replica's compact copy (for gauges): every active quarantine while `complete`. */
+  held(): ReplicaEntry<QuarantineMark>[] {
+    return this.#deps.map.entries();
   }
 
   /**
@@ -151,7 +219,7 @@ export class Quarantines {
    * same client stays): the removal and its audit record are one write. True when this call
    * lifted it (or, with an `id` seen before, when the first call did).
    */
-  async lift(entry: ReplicaEntry<Quarantine>, actor: string, reason: string | undefined, how: LiftHow, id: WriteId = { key: randomUUID() }): Promise<boolean> {
+  async lift(entry: StoredEntry<Quarantine>, actor: string, reason: string | undefined, how: LiftHow, id: WriteId = { key: randomUUID() }): Promise<boolean> {
     const atMs = this.#deps.clock();
     const event = { type: "quarantine.lifted", quarantine: entry.value, actor, reason, how } as const;
     const { removed, auditId, replayed } = await this.#deps.map.remove(entry.key, entry.raw, this.#deps.audited(event, atMs, id));
@@ -178,7 +246,7 @@ export class Quarantines {
     };
   }
 
-  async #create(key: string, draft: Quarantine, policy: CompiledPolicy): Promise<Quarantine> {
+  async #create(key: string, draft: Quarantine, policy: CompiledPolicy): Promise<QuarantineMark> {
     const offence = await this.#countOffence(draft, policy);
     const baseMs = draft.expiresMs - draft.startMs;
     const quarantine = { ...draft, offence, expiresMs: draft.startMs + quarantineDurationMs(baseMs, offence, policy.response.quarantine.escalation) };
@@ -221,11 +289,12 @@ export class Quarantines {
   }
 
   /** Another rule or replica got there first: use theirs (the copy has it, or will shortly). */
-  #existing(key: string, raw: string): Quarantine | undefined {
-    return this.#deps.map.get(key)?.value ?? decodeQuarantine(raw);
+  #existing(key: string, raw: string): QuarantineMark | undefined {
+    const stored = decodeQuarantine(raw);
+    return this.#deps.map.get(key)?.value ?? (stored && markOf(stored));
   }
 
-  async #withinBudget(pending: Promise<Quarantine>, key: string, provisional: () => Quarantine): Promise<Quarantine> {
+  async #withinBudget(pending: Promise<QuarantineMark>, key: string, provisional: () => Quarantine): Promise<QuarantineMark> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), this.#deps.budgetMs)));
     try {
@@ -265,4 +334,9 @@ export class Quarantines {
     this.#provisional.delete(key);
     if (raw !== undefined) this.#deps.map.dropLocal(key, raw);
   }
+}
+
+/** The later-ending of the quarantine found so far and `q`, if `q` is still running. */
+function longest(found: QuarantineMark | undefined, q: QuarantineMark, nowMs: number): QuarantineMark | undefined {
+  return q.expiresMs > nowMs && (!found || q.expiresMs > found.expiresMs) ? q : found;
 }

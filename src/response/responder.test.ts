@@ -7,7 +7,7 @@ import { FlaggedDecisions, isFlagged } from "./flagged.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import { sampleDecision, sampleQuarantine } from "../../test/support/response.js";
-import type { Quarantine } from "./quarantine-record.js";
+import type { Quarantine, QuarantineMark } from "./quarantine-record.js";
 import type { Quarantines } from "./quarantines.js";
 import { Responder } from "./responder.js";
 
@@ -23,7 +23,7 @@ describe("shadow and block records", () => {
       expect(decision.action).toBe("allow");
       expect(decision.shadowed).toEqual([{ rule: "would-quarantine", action: "quarantine" }]);
     }
-    expect(h.engine.quarantines.list()).toEqual([]);
+    expect(await h.engine.quarantines.list()).toEqual([]);
     const wouldHave = h.events.filter((e) => e.type === "shadow.would_have");
     expect(wouldHave).toEqual([expect.objectContaining({ rule: "would-quarantine", action: "quarantine", scope: "ip" })]);
     expect(h.engine.flagged.list()).toHaveLength(5);
@@ -33,7 +33,7 @@ describe("shadow and block records", () => {
     h = await engineHarness(responsePolicy("s1", "", "  mode: shadow"));
     expect((await h.check("/trap", "192.0.2.21")).decision).toMatchObject({ action: "allow", shadowed: [{ rule: "trap", action: "quarantine" }] });
     expect((await h.check("/search", "192.0.2.21")).decision.action).toBe("allow");
-    expect(h.engine.quarantines.list()).toEqual([]);
+    expect(await h.engine.quarantines.list()).toEqual([]);
   });
 
   it("records a block once per rule, client and minute", async () => {
@@ -51,7 +51,7 @@ describe("without bookkeeping (offline replay)", () => {
     const { decision } = await h.check("/shadow", "192.0.2.24");
     expect(decision).toMatchObject({ action: "allow", shadowed: [{ rule: "would-quarantine", action: "quarantine" }] });
     expect((await h.check("/trap", "192.0.2.25")).decision.action).toBe("quarantine");
-    expect(h.engine.quarantines.list()).toHaveLength(1);
+    expect(await h.engine.quarantines.list()).toHaveLength(1);
     expect((await h.check("/search", "192.0.2.25")).decision.action).toBe("quarantine");
     expect(h.engine.flagged.list()).toEqual([]);
     expect(h.events.map((e) => e.type).filter((type) => type !== "policy.loaded")).toEqual(["quarantine.created"]);
@@ -184,7 +184,7 @@ describe("Responder without the pipeline", () => {
     events.on((event) => seen.push(event));
     const recorded: [string, string | undefined, string | undefined][] = [];
     const observed: string[] = [];
-    const held: Quarantine[] = [];
+    const held: QuarantineMark[] = [];
     const errors: string[] = [];
     const imposed: Decision[] = [];
     const quarantines = {
@@ -212,7 +212,7 @@ describe("Responder without the pipeline", () => {
     return { r, seen, recorded, observed, held, errors, imposed };
   }
 
-  it("holds a request of a quarantined client with the time left, rounded up, at least a second", () => {
+  it("holds a request of a quarantined client with the time left, rounded up, at least a second", async () => {
     const q = { ...sampleQuarantine, id: "q-7", rule: "trap", scope: "username" as const, expiresMs: T0 + 1_001 };
     const { r, held } = responder({ found: q });
     expect(r.held(request)).toEqual({
@@ -226,7 +226,7 @@ describe("Responder without the pipeline", () => {
       shadowed: [],
     });
     expect(held).toEqual([q]);
-    expect(responder({ found: { ...q, expiresMs: T0 - 5_000 } }).r.held(request)!.retryAfterSeconds).toBe(1);
+    expect((await responder({ found: { ...q, expiresMs: T0 - 5_000 } }).r.held(request))!.retryAfterSeconds).toBe(1);
     expect(responder().r.held(request)).toBeUndefined();
   });
 

@@ -7,7 +7,7 @@ import type { DecisionRecords } from "./decision-records.js";
 import type { DecisionStatistics } from "./decision-stats.js";
 import type { Enforcement, ResponseEvents, ResponseLog } from "./events.js";
 import type { FlaggedDecisions } from "./flagged.js";
-import { subjectOf, type Quarantine } from "./quarantine-record.js";
+import { subjectOf, type QuarantineMark } from "./quarantine-record.js";
 import type { Quarantines } from "./quarantines.js";
 import { waiveFriction } from "./relief.js";
 
@@ -16,8 +16,11 @@ export type HeldDecision = Omit<Decision, "decisionId" | "policyVersion" | "endp
 
 /** What the pipeline asks of the response engine, around detection. */
 export interface PipelineResponder {
-  /** An active quarantine on one of the request's scopes: decided at once, no store round trip. */
-  held(request: NormalisedRequest): HeldDecision | undefined;
+  /**
+   * An active quarantine on one of the request's scopes: decided at once, with no store round
+   * trip while the replica's copy holds every active quarantine (else a promise: see Quarantines.find).
+   */
+  held(request: NormalisedRequest): HeldDecision | undefined | Promise<HeldDecision | undefined>;
   /** Carries a decision out (quarantines, friction relief, records) and returns the answer to give. */
   settle(decision: Decision, request: NormalisedRequest, policy: CompiledPolicy): Promise<Decision>;
 }
@@ -33,7 +36,7 @@ export interface ResponderDependencies {
   records?: Pick<DecisionRecords, "record">;
   log: ResponseLog;
   /** Counts requests denied by an active quarantine (too many to audit one by one). */
-  onHeld?: (quarantine: Quarantine) => void;
+  onHeld?: (quarantine: QuarantineMark) => void;
   /**
    * false (offline replay): no decision records, counts, flagged decisions, anomaly reports or
    * block and shadow announcements. Nothing reads them after a replay and none of them feeds a
@@ -57,8 +60,12 @@ export class Responder implements PipelineResponder {
     this.#deps = deps;
   }
 
-  held(request: NormalisedRequest): HeldDecision | undefined {
-    const quarantine = this.#deps.quarantines.find(request);
+  held(request: NormalisedRequest): HeldDecision | undefined | Promise<HeldDecision | undefined> {
+    const found = this.#deps.quarantines.find(request);
+    return found instanceof Promise ? found.then((quarantine) => this.#hold(quarantine, request)) : this.#hold(found, request);
+  }
+
+  #hold(quarantine: QuarantineMark | undefined, request: NormalisedRequest): HeldDecision | undefined {
     if (!quarantine) return undefined;
     this.#deps.onHeld?.(quarantine);
     return {
@@ -131,6 +138,6 @@ export class Responder implements PipelineResponder {
   }
 }
 
-function secondsUntil(quarantine: Quarantine, nowMs: number): number {
+function secondsUntil(quarantine: QuarantineMark, nowMs: number): number {
   return Math.max(1, Math.ceil((quarantine.expiresMs - nowMs) / 1000));
 }

@@ -59,6 +59,15 @@ export const settingsSchema = z
     redisUrl: z.string().optional().describe("redis://, rediss://, redis+cluster:// or redis+sentinel:// URL"),
     redisPasswordFile: z.string().optional().describe("File holding the Redis password (a mounted Secret), instead of one in the URL"),
     storeTimeout: durationMs.default(50).describe("Budget of one store call before local state is used"),
+    quarantineCopyMax: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(100_000_000)
+      .default(250_000)
+      .describe(
+        "Most active quarantines a replica holds in memory (about 300 bytes each); past it, Checks of clients it does not hold read the store for quarantines (one round trip) until the excess has expired",
+      ),
     warmUpDecisions: z.coerce
       .number()
       .int()

@@ -108,6 +108,11 @@ export class MemorySharedMap implements SharedMapStore {
     return { entries, ...this.#version() };
   }
 
+  async read(keys: readonly string[]): Promise<(string | undefined)[]> {
+    for (const key of keys) assertValidMapKey(key);
+    return keys.map((key) => this.#live(key)?.value);
+  }
+
   async version(): Promise<MapVersion> {
     return this.#version();
   }

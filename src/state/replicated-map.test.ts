@@ -25,6 +25,7 @@ class Wire implements SharedMapStore {
   putIfAbsent = (key: string, value: string, ttlMs: number) => this.#up(() => this.inner.putIfAbsent(key, value, ttlMs));
   remove = (key: string, expected?: string) => this.#up(() => this.inner.remove(key, expected));
   version = () => this.#up(() => this.inner.version());
+  read = (keys: readonly string[]) => this.#up(() => this.inner.read(keys));
   snapshot = async () => {
     await this.snapshotGate;
     return this.#up(() => this.inner.snapshot());
@@ -197,6 +198,54 @@ describe("ReplicatedMap", () => {
     now = 150;
     expect(copy.get("short")).toBeUndefined();
     await expect.poll(() => removed).toEqual(["short"]);
+    await copy.stop();
+  });
+
+  it("holds at most maxEntries; the rest stay in the store, readable, until they expire or a reload finds everything fits", async () => {
+    let now = 0;
+    const wire = new Wire();
+    const copy = new ReplicatedMap({ store: wire, decode: (raw) => raw, clock: () => now, checkIntervalMs: 60_000, maxEntries: 2 });
+    await copy.start();
+    expect(copy.complete).toBe(true);
+    for (const key of ["a", "b", "c"]) await copy.put(key, key, 60_000);
+    await wire.inner.put("d", "d", 60_000); // another replica's, announced
+    wire.deliver();
+    expect(copy.size).toBe(2);
+    expect(copy.complete).toBe(false);
+    // Nothing is lost: what the copy left out is read from the store.
+    expect(await copy.fetch(["c", "d", "e"])).toEqual(["c", "d", undefined]);
+    await copy.resync("resync:check");
+    expect([copy.size, copy.complete]).toEqual([2, false]);
+    // Known only here (the store unreachable): held past the bound, as the store cannot answer for it.
+    copy.putLocal("local", "x", 60_000);
+    expect(copy.get("local")?.value).toBe("x");
+    // Complete again once the last entry left out has expired…
+    now = 60_001;
+    expect(copy.complete).toBe(true);
+    // …or when a reload finds that everything fits.
+    now = 0;
+    await copy.put("e", "e", 60_000);
+    expect(copy.complete).toBe(false);
+    for (const key of ["c", "d", "e"]) await wire.inner.remove(key);
+    wire.deliver();
+    await copy.resync("resync:check");
+    expect([copy.size, copy.complete]).toEqual([2, true]);
+    await copy.stop();
+  });
+
+  it("keeps no text in a compact copy, and tells entries apart by their identity", async () => {
+    const wire = new Wire();
+    const copy = new ReplicatedMap({ store: wire, decode: (raw) => ({ id: raw.split(":")[0]! }), identify: (value) => value.id, checkIntervalMs: 60_000 });
+    await copy.start();
+    const changed: string[] = [];
+    copy.onChange((changes) => changed.push(...changes.map((c) => c.key)));
+    await copy.put("k", "1:first", 60_000);
+    expect(copy.get("k")).toEqual({ key: "k", value: { id: "1" }, dropAtMs: expect.any(Number) });
+    copy.putLocal("k", "1:again", 60_000); // the same entry: no change to tell
+    copy.dropLocal("k", "2:other"); // not the entry held: it stays
+    expect(copy.get("k")?.value).toEqual({ id: "1" });
+    expect(changed).toEqual(["k"]);
+    expect(await copy.stored((raw) => raw)).toEqual([{ key: "k", raw: "1:first", value: "1:first", ttlMs: expect.any(Number) }]);
     await copy.stop();
   });
 

@@ -1,10 +1,13 @@
 import type { AuditedChange, AuditedOutcome, MapChange, MapSubscription, MapVersion, SharedMapStore } from "./shared-map.js";
 import { StoreUnavailableError } from "./store.js";
 
-/** One entry of the local copy. `raw` is the stored text, needed for conditional removals. */
+/**
+ * One entry of the local copy. `raw` is the stored text, needed for conditional removals; a
+ * compact copy (option `identify`) does not keep it.
+ */
 export interface ReplicaEntry<V> {
   key: string;
-  raw: string;
+  raw?: string;
   value: V;
   /** Local (monotonic) time after which this copy forgets the entry, as the store does. */
   dropAtMs: number;
@@ -31,6 +34,29 @@ export interface ReplicatedMapOptions<V> {
   /** How often the store's change number is compared with the copy's, as a backstop. */
   checkIntervalMs?: number;
   onSync?: (event: SyncEvent) => void;
+  /**
+   * A compact copy: the stored text is not kept, only the decoded value (so `decode` should
+   * return just what the reader needs), and two values are the same entry when they have the
+   * same identity. Conditional removals then take the text from the store (`stored`).
+   */
+  identify?: (value: V) => string;
+  /** For a compact copy: the text to write back for an entry the store lost (see #restore). */
+  rebuild?: (entry: ReplicaEntry<V>) => string;
+  /**
+   * Most entries the copy holds. Past it, further entries stay in the store only and the copy
+   * says it is not `complete` until the last of them has expired or a reload finds that
+   * everything fits: a reader then asks the store (`fetch`) for what the copy does not hold.
+   * Entries put only locally (`putLocal`, the store unreachable) are always held.
+   */
+  maxEntries?: number;
+}
+
+/** An entry as the store holds it now (for readers of a compact or incomplete copy). */
+export interface StoredEntry<V> {
+  key: string;
+  raw: string;
+  value: V;
+  ttlMs: number;
 }
 
 const DEFAULT_PRUNE_INTERVAL_MS = 500;
@@ -67,6 +93,8 @@ export class ReplicatedMap<V> {
   /** The reasons of the reload queued behind the running one: a reconnect folded into a queued check still counts as a reconnect. */
   #queuedReasons: Set<SyncEvent> | undefined;
   #stale = true;
+  /** Local time until which entries the cap left out may still be live in the store; 0 when none. */
+  #leftOutUntilMs = 0;
   #subscription: MapSubscription | undefined;
   #timers: NodeJS.Timeout[] = [];
 
@@ -132,6 +160,34 @@ export class ReplicatedMap<V> {
     return this.#entries.size;
   }
 
+  /**
+   * False while entries the cap (`maxEntries`) left out may still be live: a key the copy does
+   * not hold may then be in the store (read it with `fetch`).
+   */
+  get complete(): boolean {
+    return this.#leftOutUntilMs <= this.#clock();
+  }
+
+  /** The live entries of `keys` in the store, one round trip; throws StoreUnavailableError. */
+  async fetch(keys: readonly string[]): Promise<(V | undefined)[]> {
+    const raws = await this.#store.read(keys);
+    return raws.map((raw) => (raw === undefined ? undefined : this.#decode(raw)));
+  }
+
+  /**
+   * Every live entry of the store with its text, read with `decode` (a compact copy's readers
+   * want the whole value): a snapshot, one round trip for the whole map.
+   */
+  async stored<W>(decode: (raw: string) => W | undefined): Promise<StoredEntry<W>[]> {
+    const snapshot = await this.#store.snapshot();
+    const found: StoredEntry<W>[] = [];
+    for (const [key, { value: raw, ttlMs }] of snapshot.entries) {
+      const value = decode(raw);
+      if (value !== undefined) found.push({ key, raw, value, ttlMs });
+    }
+    return found;
+  }
+
   /** True while the copy could not load from the store (it serves what it last had). */
   get stale(): boolean {
     return this.#stale;
@@ -163,13 +219,14 @@ export class ReplicatedMap<V> {
    * next successful reload replaces the copy with the store's content.
    */
   putLocal(key: string, raw: string, ttlMs: number): void {
-    this.#apply({ op: "put", key, value: raw, ttlMs, ...this.#version });
+    this.#apply({ op: "put", key, value: raw, ttlMs, ...this.#version }, true);
   }
 
   /** Takes back a `putLocal`, unless the entry was replaced meanwhile (by a real change). */
   dropLocal(key: string, raw: string): void {
     const entry = this.#entries.get(key);
-    if (entry?.raw !== raw) return;
+    const dropped = this.#entry(key, raw, 1, 0);
+    if (!entry || !dropped || !this.#same(entry, dropped)) return;
     this.#entries.delete(key);
     this.#notify([{ key, previous: entry }]);
   }
@@ -195,10 +252,17 @@ export class ReplicatedMap<V> {
       const snapshot = await this.#store.snapshot();
       const now = this.#clock();
       const next = new Map<string, ReplicaEntry<V>>();
+      let leftOutUntilMs = 0;
       for (const [key, { value, ttlMs }] of snapshot.entries) {
+        if (next.size >= this.#maxEntries) {
+          leftOutUntilMs = Math.max(leftOutUntilMs, now + ttlMs);
+          continue;
+        }
         const entry = this.#entry(key, value, ttlMs, now);
         if (entry) next.set(key, entry);
       }
+      this.#leftOutUntilMs = leftOutUntilMs;
+      // Lost with the store's data, they live only in this copy until written back: held past the cap.
       const lost = this.#lostWith(snapshot.epoch, next, now);
       for (const entry of lost) next.set(entry.key, entry);
       this.#replace(next);
@@ -233,9 +297,10 @@ export class ReplicatedMap<V> {
     const restored: ReplicaEntry<V>[] = [];
     for (const entry of lost) {
       const remainingMs = Math.ceil(entry.dropAtMs - this.#clock());
-      if (remainingMs <= 0) continue;
+      const raw = entry.raw ?? this.#options.rebuild?.(entry);
+      if (remainingMs <= 0 || raw === undefined) continue;
       try {
-        if ((await this.#store.putIfAbsent(entry.key, entry.raw, remainingMs)).created) restored.push(entry);
+        if ((await this.#store.putIfAbsent(entry.key, raw, remainingMs)).created) restored.push({ ...entry, raw });
       } catch {
         return; // unreachable again: the copy keeps them, and the next reload finds the epoch changed again or not
       }
@@ -274,24 +339,43 @@ export class ReplicatedMap<V> {
     } else if (version.seq > this.#version.seq) this.#apply(change);
   }
 
-  #apply(change: MapChange): void {
+  /** `local`: a put only this copy knows of, held whatever the cap. */
+  #apply(change: MapChange, local = false): void {
+    const now = this.#clock();
     const previous = this.#entries.get(change.key);
-    const current = change.op === "put" ? this.#entry(change.key, change.value, change.ttlMs, this.#clock()) : undefined;
+    if (change.op === "put" && !previous && !local && this.#entries.size >= this.#maxEntries) {
+      // Full: the entry stays in the store only, and readers are told to ask it.
+      this.#leftOutUntilMs = Math.max(this.#leftOutUntilMs, now + change.ttlMs);
+      return;
+    }
+    const current = change.op === "put" ? this.#entry(change.key, change.value, change.ttlMs, now) : undefined;
     if (current) this.#entries.set(change.key, current);
     else this.#entries.delete(change.key);
-    if (previous?.raw !== current?.raw) this.#notify([{ key: change.key, previous, current }]);
+    if (!this.#same(previous, current)) this.#notify([{ key: change.key, previous, current }]);
+  }
+
+  get #maxEntries(): number {
+    return this.#options.maxEntries ?? Number.POSITIVE_INFINITY;
   }
 
   #entry(key: string, raw: string, ttlMs: number, now: number): ReplicaEntry<V> | undefined {
     const value = this.#decode(raw);
-    return value === undefined ? undefined : { key, raw, value, dropAtMs: now + ttlMs };
+    if (value === undefined) return undefined;
+    return this.#options.identify ? { key, value, dropAtMs: now + ttlMs } : { key, raw, value, dropAtMs: now + ttlMs };
+  }
+
+  /** The same entry: the same text, or for a compact copy the same identity. */
+  #same(a: ReplicaEntry<V> | undefined, b: ReplicaEntry<V> | undefined): boolean {
+    if (!a || !b) return a === b;
+    const identify = this.#options.identify;
+    return identify ? identify(a.value) === identify(b.value) : a.raw === b.raw;
   }
 
   #replace(next: Map<string, ReplicaEntry<V>>): void {
     const changes: ReplicaChange<V>[] = [];
     for (const [key, previous] of this.#entries) {
       const current = next.get(key);
-      if (current?.raw !== previous.raw) changes.push({ key, previous, current });
+      if (!this.#same(previous, current)) changes.push({ key, previous, current });
     }
     for (const [key, current] of next) if (!this.#entries.has(key)) changes.push({ key, current });
     this.#entries.clear();
@@ -301,6 +385,7 @@ export class ReplicatedMap<V> {
 
   #prune(): void {
     const now = this.#clock();
+    if (this.#leftOutUntilMs <= now) this.#leftOutUntilMs = 0;
     const changes: ReplicaChange<V>[] = [];
     for (const [key, entry] of this.#entries) {
       if (entry.dropAtMs > now) continue;

@@ -31,6 +31,11 @@ export interface SharedMapStore {
   remove(key: string, expected?: string, audited?: AuditedChange): Promise<MapRemoval & AuditedOutcome>;
   /** Every live entry with its remaining time to live, and the change number it reflects. */
   snapshot(): Promise<MapSnapshot>;
+  /**
+   * The live values of `keys` (undefined for a key that holds nothing), in one round trip: what
+   * a replica whose copy left entries out (ReplicatedMap's `maxEntries`) asks on its Check path.
+   */
+  read(keys: readonly string[]): Promise<(string | undefined)[]>;
   /** The current epoch and change number, to notice missed announcements cheaply. */
   version(): Promise<MapVersion>;
   /**

@@ -89,6 +89,19 @@ function contract(name: string, open: () => Promise<Harness>) {
       expect(await map.putIfAbsent("short", "z", 60_000)).toMatchObject({ created: true });
     });
 
+    it("reads the live values of some keys in one call: nothing for absent, removed or expired ones", async () => {
+      const name = freshName();
+      const map = h.a.map(name);
+      await map.put("short", "x", 60);
+      await map.put("long", "y", 60_000);
+      await map.put("gone", "z", 60_000);
+      await map.remove("gone");
+      await sleep(120);
+      expect(await h.b.map(name).read(["long", "short", "gone", "never"])).toEqual(["y", undefined, undefined, undefined]);
+      expect(await map.read([])).toEqual([]);
+      await expect(map.read([""])).rejects.toThrow(TypeError);
+    });
+
     it("announces every change, in order, to every replica", async () => {
       const name = freshName();
       const seen: MapChange[] = [];

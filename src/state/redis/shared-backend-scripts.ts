@@ -145,6 +145,22 @@ return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
+ * The live values of some keys (an entry past its deadline reads as absent, pruned or not).
+ * KEYS as MAP_PUT_SCRIPT. ARGV the keys of the map to read.
+ * Returns one value or nil per ARGV.
+ */
+export const MAP_READ_SCRIPT = `${MAP_HELPERS}
+local now = now_ms()
+local out = {}
+for i, key in ipairs(ARGV) do
+  local deadline = redis.call('ZSCORE', KEYS[2], key)
+  out[i] = false
+  if deadline and tonumber(deadline) > now then out[i] = redis.call('HGET', KEYS[1], key) end
+end
+return out
+`;
+
+/**
  * Every live entry, atomically with the change number it reflects.
  * KEYS as MAP_PUT_SCRIPT. No ARGV.
  * Returns {epoch, seq, now ms, {field, value, …}, {field, deadline, …}}.

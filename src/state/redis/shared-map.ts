@@ -105,6 +105,13 @@ export class RedisSharedMap implements SharedMapStore {
     return { epoch: String(epoch), seq: Number(seq), entries };
   }
 
+  async read(keys: readonly string[]): Promise<(string | undefined)[]> {
+    for (const key of keys) assertValidMapKey(key);
+    if (keys.length === 0) return [];
+    const reply = (await this.#commands.script("palisadeMapRead", this.#keys, keys)) as (string | null)[];
+    return keys.map((_, i) => reply[i] ?? undefined);
+  }
+
   async version(): Promise<MapVersion> {
     const [epoch, seq] = await this.#commands.call("HMGET", (client) => client.hmget(this.#keys[2], "epoch", "seq"));
     return { epoch: epoch ?? "", seq: Number(seq ?? 0) };

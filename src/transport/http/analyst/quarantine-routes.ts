@@ -3,7 +3,7 @@ import { invalid } from "../../../response/errors.js";
 import type { Quarantine } from "../../../response/quarantine-record.js";
 import type { WriteId } from "../../../response/events.js";
 import type { LiftHow } from "../../../response/quarantines.js";
-import type { ReplicaEntry } from "../../../state/replicated-map.js";
+import type { StoredEntry } from "../../../state/replicated-map.js";
 import { problem } from "../problem.js";
 import type { AnalystRoutes } from "./routes.js";
 import { durationField, LOOKUPS, limitQuery, lookupFields, lookupSubjects, manualSubject, manualTargetFields, reasonField, scopeQuery, timeField } from "./input.js";
@@ -50,7 +50,7 @@ function selects(q: Quarantine, s: Selector): boolean {
 
 export function registerQuarantineRoutes({ route, engine, lookup, clock }: AnalystRoutes): void {
   const quarantines = engine.quarantines;
-  const lift = async (entries: ReplicaEntry<Quarantine>[], actor: string, reason: string | undefined, how: LiftHow, write: WriteId) => {
+  const lift = async (entries: StoredEntry<Quarantine>[], actor: string, reason: string | undefined, how: LiftHow, write: WriteId) => {
     const lifted = [];
     for (const entry of entries) {
       // One request, several writes: each lift gets its own key, derived from the request's.
@@ -67,7 +67,7 @@ export function registerQuarantineRoutes({ route, engine, lookup, clock }: Analy
     query: listQuery,
     handler: async ({ query }) => {
       const selector: Selector = { scope: query.scope, rule: query.rule, subjects: lookupSubjects(query, lookup) };
-      const found = quarantines.list().filter((e) => selects(e.value, selector)).sort((a, b) => b.value.startMs - a.value.startMs);
+      const found = (await quarantines.list()).filter((e) => selects(e.value, selector)).sort((a, b) => b.value.startMs - a.value.startMs);
       return { status: 200, body: { quarantines: found.slice(0, query.limit).map((e) => quarantineView(e.value, clock())), total: found.length } };
     },
   });
@@ -94,13 +94,13 @@ export function registerQuarantineRoutes({ route, engine, lookup, clock }: Analy
     summary: "One active quarantine",
     params: idParams,
     handler: async ({ params }) => {
-      const entry = quarantines.byId(params.id);
+      const entry = await quarantines.byId(params.id);
       return entry ? { status: 200, body: quarantineView(entry.value, clock()) } : problem(404, "no active quarantine with this id");
     },
   });
 
   const liftById = async (id: string, actor: string, reason: string | undefined, write: WriteId) => {
-    const entry = quarantines.byId(id);
+    const entry = await quarantines.byId(id);
     if (!entry) return problem(404, "no active quarantine with this id");
     const answer = await lift([entry], actor, reason, "id", write);
     return answer.body.count === 1 ? answer : problem(409, "the quarantine changed or was lifted meanwhile; nothing done");
@@ -109,7 +109,7 @@ export function registerQuarantineRoutes({ route, engine, lookup, clock }: Analy
     const subjects = lookupSubjects(fields, lookup);
     if (!subjects && !fields.rule && !fields.all) return problem(400, `say what to lift: one of ${LOOKUPS.join(", ")}, or a rule (with since for a bulk lift), or all`);
     const selector: Selector = { scope: fields.scope, rule: fields.rule, sinceMs: timeField("since", fields.since), subjects };
-    const entries = quarantines.list().filter((e) => selects(e.value, selector));
+    const entries = (await quarantines.list()).filter((e) => selects(e.value, selector));
     if (entries.length === 0) return problem(404, "no active quarantine matches; nothing done");
     return lift(entries, actor, reason, subjects ? "scope" : "bulk", write);
   };
