@@ -8,7 +8,7 @@ import { ReplicatedMap } from "../state/replicated-map.js";
 import { MemorySharedBackend } from "../state/shared-backend.js";
 import { AuditTrail } from "./audit.js";
 import { ResponseEvents } from "./events.js";
-import { decodeQuarantine, type Quarantine } from "./quarantine-record.js";
+import { QUARANTINE_COPY, type QuarantineMark } from "./quarantine-record.js";
 import { Quarantines } from "./quarantines.js";
 
 /**
@@ -26,14 +26,14 @@ const policy = {
 const decision = (rule: string, scope: Decision["scope"]): Decision => sampleDecision({ action: "quarantine", risk: 80, rule, scope, reasons: [{ code: "probe.path", value: 1, weight: 80 }] });
 const request = (timeMs: number, ids: Partial<NormalisedRequest>) => ({ ...ids, timeMs }) as NormalisedRequest;
 
-const maps: ReplicatedMap<Quarantine>[] = [];
+const maps: ReplicatedMap<QuarantineMark>[] = [];
 afterEach(async () => {
   await Promise.all(maps.splice(0).map((m) => m.stop()));
 });
 
 async function quarantines() {
   const backend = new MemorySharedBackend({ clock: () => T0 });
-  const map = new ReplicatedMap({ store: backend.map("quarantines"), decode: decodeQuarantine, clock: () => T0 });
+  const map = new ReplicatedMap({ store: backend.map("quarantines"), ...QUARANTINE_COPY, clock: () => T0 });
   maps.push(map);
   await map.start();
   const events = new ResponseEvents({ clock: () => T0 });
@@ -49,13 +49,13 @@ describe("quarantines at the edges of expiry", () => {
     const byUser = await q.impose(decision("short", "username"), request(T0, both), policy);
     expect([byIp?.expiresMs, byUser?.expiresMs]).toEqual([T0 + 120_000, T0 + 60_000]);
     // The IP's comes first among the scopes and lasts longer: it is the one named.
-    expect(q.find(request(T0 + 1, both))?.id).toBe(byIp!.id);
-    expect(q.find(request(T0 + 1, { usernameId: "user-1" }))?.id).toBe(byUser!.id);
-    expect(q.find(request(T0 + 59_999, { usernameId: "user-1" }))?.id).toBe(byUser!.id);
-    expect(q.find(request(T0 + 60_000, { usernameId: "user-1" }))).toBeUndefined();
-    expect(q.find(request(T0 + 119_999, both))?.id).toBe(byIp!.id);
-    expect(q.find(request(T0 + 120_000, both))).toBeUndefined();
-    expect(q.find(request(T0 + 1, { ipId: "ip-2" }))).toBeUndefined();
+    expect((await q.find(request(T0 + 1, both)))?.id).toBe(byIp!.id);
+    expect((await q.find(request(T0 + 1, { usernameId: "user-1" })))?.id).toBe(byUser!.id);
+    expect((await q.find(request(T0 + 59_999, { usernameId: "user-1" })))?.id).toBe(byUser!.id);
+    expect(await q.find(request(T0 + 60_000, { usernameId: "user-1" }))).toBeUndefined();
+    expect((await q.find(request(T0 + 119_999, both)))?.id).toBe(byIp!.id);
+    expect(await q.find(request(T0 + 120_000, both))).toBeUndefined();
+    expect(await q.find(request(T0 + 1, { ipId: "ip-2" }))).toBeUndefined();
   });
 
   it("names the longer of two when the longer comes later among the scopes", async () => {
@@ -63,6 +63,6 @@ describe("quarantines at the edges of expiry", () => {
     const both = { ipId: "ip-1", usernameId: "user-1" };
     await q.impose(decision("short", "ip"), request(T0, both), policy);
     const byUser = await q.impose(decision("long", "username"), request(T0, both), policy);
-    expect(q.find(request(T0 + 1, both))?.id).toBe(byUser!.id);
+    expect((await q.find(request(T0 + 1, both)))?.id).toBe(byUser!.id);
   });
 });

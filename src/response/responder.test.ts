@@ -325,7 +325,7 @@ describe("Responder without the pipeline", () => {
     const events = new ResponseEvents();
     const quarantines = { find: () => sampleQuarantine, impose: async () => undefined } as unknown as Quarantines;
     const bare = new Responder({ quarantines, events, flagged: new FlaggedDecisions(), anomalies: new AnomalyTracker(events), log: { info() {}, warn() {}, error() {} } });
-    expect(bare.held(request)?.action).toBe("quarantine");
+    expect((await bare.held(request))?.action).toBe("quarantine");
     expect(await bare.settle(decision("block"), request, policy)).toMatchObject({ action: "block", decisionId: "d-pipeline" });
   });
 });
