@@ -1,15 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { quiet, sampleDecision } from "../../test/support/response.js";
+import { quarantinesOver, sampleDecision } from "../../test/support/response.js";
 import type { Decision } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledPolicy } from "../policy/compile.js";
-import { MemoryStore } from "../state/memory-store.js";
 import { ReplicatedMap } from "../state/replicated-map.js";
 import { MemorySharedBackend } from "../state/shared-backend.js";
-import { AuditTrail } from "./audit.js";
-import { ResponseEvents } from "./events.js";
 import { QUARANTINE_COPY, type QuarantineMark } from "./quarantine-record.js";
-import { Quarantines } from "./quarantines.js";
 
 /**
  * Which quarantine holds a request, at the edges of expiry, judged by the request's event time.
@@ -36,9 +32,7 @@ async function quarantines() {
   const map = new ReplicatedMap({ store: backend.map("quarantines"), ...QUARANTINE_COPY, clock: () => T0 });
   maps.push(map);
   await map.start();
-  const events = new ResponseEvents({ clock: () => T0 });
-  const audit = new AuditTrail(backend.audit, () => ({ maxAgeMs: 86_400_000, maxEntries: 1_000 }), () => {});
-  return new Quarantines({ map, store: new MemoryStore(), events, audited: (e, at, id) => audit.audited(e, at, id), log: quiet, clock: () => T0, budgetMs: 1_000 });
+  return quarantinesOver(map, backend, () => T0).q;
 }
 
 describe("quarantines at the edges of expiry", () => {

@@ -1,17 +1,13 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { quiet, sampleDecision } from "../../test/support/response.js";
+import { quarantinesOver, sampleDecision } from "../../test/support/response.js";
 import type { Decision } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledPolicy } from "../policy/compile.js";
-import { MemoryStore } from "../state/memory-store.js";
 import { ReplicatedMap } from "../state/replicated-map.js";
 import { MemorySharedBackend } from "../state/shared-backend.js";
 import type { SharedMapStore } from "../state/shared-map.js";
 import { StoreUnavailableError } from "../state/store.js";
-import { AuditTrail } from "./audit.js";
-import { ResponseEvents, type ResponseEvent } from "./events.js";
 import { QUARANTINE_COPY, type QuarantineMark } from "./quarantine-record.js";
-import { Quarantines } from "./quarantines.js";
 
 /**
  * A replica's quarantines through a store outage: what it lists while the store cannot answer,
@@ -50,11 +46,7 @@ async function replica() {
   const map = new ReplicatedMap({ store, ...QUARANTINE_COPY, clock: () => clock.now });
   maps.push(map);
   await map.start();
-  const events = new ResponseEvents({ clock: () => clock.now });
-  const seen: ResponseEvent[] = [];
-  events.on((event) => seen.push(event));
-  const audit = new AuditTrail(backend.audit, () => ({ maxAgeMs: 86_400_000, maxEntries: 1_000 }), () => {});
-  const q = new Quarantines({ map, store: new MemoryStore(), events, audited: (e, at, id) => audit.audited(e, at, id), log: quiet, clock: () => clock.now, budgetMs: 1_000 });
+  const { q, seen } = quarantinesOver(map, backend, () => clock.now);
   return { q, map, outage, clock, seen, shared: () => outage.shared };
 }
 

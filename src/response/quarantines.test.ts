@@ -9,12 +9,9 @@ import type { CompiledPolicy } from "../policy/compile.js";
 import { MemoryStore } from "../state/memory-store.js";
 import { ReplicatedMap } from "../state/replicated-map.js";
 import type { Store } from "../state/store.js";
-import { quiet, sampleDecision } from "../../test/support/response.js";
-import { AuditTrail } from "./audit.js";
+import { quarantinesOver, sampleDecision } from "../../test/support/response.js";
 import { ResponseError } from "./errors.js";
-import { ResponseEvents, type ResponseEvent } from "./events.js";
 import { decodeQuarantine, markOf, QUARANTINE_COPY, quarantineDurationMs, type QuarantineMark } from "./quarantine-record.js";
-import { Quarantines } from "./quarantines.js";
 
 const escalation = { factor: 2, maxMs: 60 * 60_000, memoryMs: 7 * 86_400_000 };
 const MINUTE = 60_000;
@@ -153,12 +150,7 @@ describe("Quarantines over a replicated memory map", () => {
     const map = new ReplicatedMap({ store: backend.map("quarantines"), ...QUARANTINE_COPY, clock: () => clock.now, maxEntries });
     maps.push(map);
     await map.start();
-    const events = new ResponseEvents({ clock: () => clock.now });
-    const seen: ResponseEvent[] = [];
-    events.on((event) => seen.push(event));
-    const audit = new AuditTrail(backend.audit, () => ({ maxAgeMs: 86_400_000, maxEntries: 1_000 }), () => {});
-    const q = new Quarantines({ map, store, events, audited: (e, at, id) => audit.audited(e, at, id), log: quiet, clock: () => clock.now, budgetMs: 1_000 });
-    return { q, clock, seen, audit, map };
+    return { ...quarantinesOver(map, backend, () => clock.now, store), clock, map };
   }
 
   it("imposes a rule's quarantine for the rule's retryAfter, with where it came from", async () => {

@@ -7,8 +7,11 @@ import type { PolicySource } from "../../src/policy/policy-source.js";
 import type { PipelineResult } from "../../src/pipeline/pipeline.js";
 import type { Pseudonymiser } from "../../src/privacy/pseudonymiser.js";
 import type { ResponseEngine, ResponseObserver } from "../../src/response/engine.js";
-import type { ResponseEvent } from "../../src/response/events.js";
-import type { Quarantine } from "../../src/response/quarantine-record.js";
+import { AuditTrail } from "../../src/response/audit.js";
+import { ResponseEvents, type ResponseEvent } from "../../src/response/events.js";
+import type { Quarantine, QuarantineMark } from "../../src/response/quarantine-record.js";
+import { Quarantines } from "../../src/response/quarantines.js";
+import type { ReplicatedMap } from "../../src/state/replicated-map.js";
 import { MemoryStore } from "../../src/state/memory-store.js";
 import { MemorySharedBackend, type SharedBackend } from "../../src/state/shared-backend.js";
 import type { Store } from "../../src/state/store.js";
@@ -51,6 +54,19 @@ export const sampleQuarantine: Quarantine = {
  * second), `/deny` blocks, `/shadow` would quarantine (shadow rule), `/step` asks for step-up,
  * `/challenge` challenges the username (from the `x-user` header).
  */
+/**
+ * Quarantines over a replica's map, with the events they announce (in `seen`) and an audit
+ * trail on the backend, on the given clock: the unit tests' replica without an engine.
+ */
+export function quarantinesOver(map: ReplicatedMap<QuarantineMark>, backend: SharedBackend, clock: () => number, store: Store = new MemoryStore()) {
+  const events = new ResponseEvents({ clock });
+  const seen: ResponseEvent[] = [];
+  events.on((event) => seen.push(event));
+  const audit = new AuditTrail(backend.audit, () => ({ maxAgeMs: 86_400_000, maxEntries: 1_000 }), () => {});
+  const q = new Quarantines({ map, store, events, audited: (e, at, id) => audit.audited(e, at, id), log: quiet, clock, budgetMs: 1_000 });
+  return { q, seen, audit };
+}
+
 export function responsePolicy(version: string, extraRules = "", spec = ""): string {
   return `apiVersion: palisade.dev/v1alpha1
 kind: Policy
