@@ -63,7 +63,7 @@ const GROUPS: Record<string, Record<string, { files: string[]; tests: string[] }
     quarantines: { files: ["quarantines.ts"], tests: ["quarantines*.test.ts"] },
     responder: { files: ["responder.ts", "anomalies.ts", "flagged.ts", "events.ts"], tests: ["responder*.test.ts", "anomalies.test.ts", "flagged.test.ts", "events.test.ts"] },
     // The engine is assembled over memory backends by test/support/response.ts's harness.
-    engine: { files: ["engine.ts"], tests: ["engine.test.ts", "responder*.test.ts", "controls.test.ts", "audit.test.ts", "quarantines*.test.ts"] },
+    engine: { files: ["engine.ts"], tests: ["engine*.test.ts", "responder*.test.ts", "controls.test.ts", "audit.test.ts", "quarantines*.test.ts"] },
     webhooks: { files: ["webhooks.ts"], tests: ["webhooks.test.ts"] },
     "posture-report": { files: ["posture-report.ts"], tests: ["posture-report.test.ts"] },
   },

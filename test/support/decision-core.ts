@@ -4,7 +4,7 @@ import { settingsSchema, type SettingsInput } from "../../src/settings/settings.
 import { MemoryStore } from "../../src/state/memory-store.js";
 import { MemorySharedBackend, type SharedBackend } from "../../src/state/shared-backend.js";
 import type { Store } from "../../src/state/store.js";
-import { createLogger } from "../../src/telemetry/logger.js";
+import { createLogger, type Logger } from "../../src/telemetry/logger.js";
 import { TEST_PSEUDONYM_KEY } from "./app.js";
 
 export interface TestCoreOptions extends Pick<DecisionCoreOptions, "metrics" | "response" | "bookkeeping"> {
@@ -14,6 +14,8 @@ export interface TestCoreOptions extends Pick<DecisionCoreOptions, "metrics" | "
   shared?: SharedBackend;
   clock?: Clock;
   settings?: SettingsInput;
+  /** Where the core logs; silent by default. */
+  logger?: Logger;
 }
 
 /**
@@ -35,5 +37,5 @@ export function testDecisionCore(policy: string, options: TestCoreOptions = {}):
     shared: options.shared ?? new MemorySharedBackend({ clock: () => clock.now() }),
     close: async () => {},
   };
-  return createDecisionCore(settings, { logger: createLogger({ level: "silent" }), clock, stores, watchPolicy: false, metrics: options.metrics, response: options.response, bookkeeping: options.bookkeeping });
+  return createDecisionCore(settings, { logger: options.logger ?? createLogger({ level: "silent" }), clock, stores, watchPolicy: false, metrics: options.metrics, response: options.response, bookkeeping: options.bookkeeping });
 }

@@ -6,15 +6,18 @@ import type { HttpAttributes } from "../../src/domain/request.js";
 import type { PolicySource } from "../../src/policy/policy-source.js";
 import type { PipelineResult } from "../../src/pipeline/pipeline.js";
 import type { Pseudonymiser } from "../../src/privacy/pseudonymiser.js";
-import type { ResponseEngine, ResponseObserver } from "../../src/response/engine.js";
+import type { ResponseEngine, ResponseObserver, TrailListener } from "../../src/response/engine.js";
 import { AuditTrail } from "../../src/response/audit.js";
-import { ResponseEvents, type ResponseEvent } from "../../src/response/events.js";
+import { ResponseEvents, type ResponseEvent, type ResponseListener } from "../../src/response/events.js";
 import type { Quarantine, QuarantineMark } from "../../src/response/quarantine-record.js";
 import { Quarantines } from "../../src/response/quarantines.js";
+import type { AuditLog } from "../../src/state/audit-log.js";
 import type { ReplicatedMap } from "../../src/state/replicated-map.js";
 import { MemoryStore } from "../../src/state/memory-store.js";
 import { MemorySharedBackend, type SharedBackend } from "../../src/state/shared-backend.js";
-import type { Store } from "../../src/state/store.js";
+import { WriteInDoubtError, type AuditedChange, type SharedMapStore } from "../../src/state/shared-map.js";
+import { StoreUnavailableError, type Store } from "../../src/state/store.js";
+import { createLogger } from "../../src/telemetry/logger.js";
 import { testDecisionCore } from "./decision-core.js";
 
 export const quiet = { info: () => {}, warn: () => {}, error: () => {} };
@@ -111,7 +114,19 @@ export interface EngineHarness {
 
 export async function engineHarness(
   text = responsePolicy("v1"),
-  options: { backend?: SharedBackend; store?: Store; budgetMs?: number; observer?: ResponseObserver; bookkeeping?: boolean } = {},
+  options: {
+    backend?: SharedBackend;
+    store?: Store;
+    budgetMs?: number;
+    observer?: ResponseObserver;
+    bookkeeping?: boolean;
+    /** Further receivers of the engine's events, after the harness's own. */
+    listeners?: ResponseListener[];
+    /** Followers of the audit trail (as webhooks follow it). */
+    trailListeners?: TrailListener[];
+    /** Receives each log line the core writes at info and above, parsed. */
+    logs?: Record<string, unknown>[];
+  } = {},
 ): Promise<EngineHarness> {
   const dir = mkdtempSync(join(tmpdir(), "palisade-response-"));
   const file = join(dir, "policy.yaml");
@@ -126,8 +141,9 @@ export async function engineHarness(
     clock: { now: () => clock.now },
     // The engine waits this long for a new quarantine's shared write: two store budgets.
     settings: { storeTimeout: (options.budgetMs ?? 1_000) / 2 },
-    response: { listeners: [(event) => events.push(event)], observer: options.observer },
+    response: { listeners: [(event) => events.push(event), ...(options.listeners ?? [])], observer: options.observer, trailListeners: options.trailListeners },
     bookkeeping: options.bookkeeping,
+    logger: options.logs && createLogger({ level: "info", destination: { write: (line: string) => void options.logs!.push(JSON.parse(line) as Record<string, unknown>) } }),
   });
   const { engine, pipeline, policy: source } = core;
   return {
@@ -152,4 +168,75 @@ export async function engineHarness(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** What a faultyBackend is told to get wrong; every fault is off until a test turns it on. */
+export interface BackendFaults {
+  /** Appends to the audit log fail (the records of events, not those written with a change). */
+  auditDown: boolean;
+  /** Names of shared maps whose every call fails as a store away does. */
+  mapsDown: Set<string>;
+  /**
+   * Names of shared maps whose audited writes are applied but whose replies are lost: the
+   * writer gets WriteInDoubtError, and hears that the write was applied when `confirmLost` runs
+   * (the store's background look at its idempotency record).
+   */
+  repliesLost: Set<string>;
+  /** Runs the `onAppliedLater` of every write whose reply was lost, oldest first. */
+  confirmLost(): void;
+}
+
+/**
+ * A memory backend that fails on demand as a shared store can (see BackendFaults); the
+ * in-process stand-in for the integration suites' Redis that stops answering.
+ */
+export function faultyBackend(clock: () => number): { backend: SharedBackend; faults: BackendFaults } {
+  const base = new MemorySharedBackend({ clock });
+  const unconfirmed: (() => void)[] = [];
+  const faults: BackendFaults = {
+    auditDown: false,
+    mapsDown: new Set(),
+    repliesLost: new Set(),
+    confirmLost: () => unconfirmed.splice(0).forEach((confirm) => confirm()),
+  };
+  const away = () => Promise.reject(new StoreUnavailableError("store away"));
+  const audit: AuditLog = {
+    append: (record, retention) => (faults.auditDown ? away() : base.audit.append(record, retention)),
+    read: (query) => base.audit.read(query),
+    follow: (group, follower, handle) => base.audit.follow(group, follower, handle),
+  };
+  const maps = new Map<string, SharedMapStore>();
+  const faulty = (name: string, map: SharedMapStore): SharedMapStore => {
+    const down = () => faults.mapsDown.has(name);
+    /** Runs an audited write, then loses its reply when told to. */
+    const write = async <T extends { auditId?: string }>(audited: AuditedChange | undefined, run: () => Promise<T>): Promise<T> => {
+      if (down()) return away();
+      const result = await run();
+      if (!audited || !faults.repliesLost.has(name)) return result;
+      if (result.auditId !== undefined) unconfirmed.push(() => audited.onAppliedLater?.({ auditId: result.auditId! }));
+      throw new WriteInDoubtError("reply lost");
+    };
+    return {
+      put: (key, value, ttlMs, audited) => write(audited, () => map.put(key, value, ttlMs, audited)),
+      putIfAbsent: (key, value, ttlMs, audited) => write(audited, () => map.putIfAbsent(key, value, ttlMs, audited)),
+      remove: (key, expected, audited) => write(audited, () => map.remove(key, expected, audited)),
+      snapshot: () => (down() ? away() : map.snapshot()),
+      read: (keys) => (down() ? away() : map.read(keys)),
+      version: () => (down() ? away() : map.version()),
+      subscribe: (onChange, onResubscribed) => map.subscribe(onChange, onResubscribed),
+    };
+  };
+  const backend: SharedBackend = {
+    kind: "memory",
+    audit,
+    stats: base.stats,
+    decisions: base.decisions,
+    close: () => base.close(),
+    map(name) {
+      let map = maps.get(name);
+      if (!map) maps.set(name, (map = faulty(name, base.map(name))));
+      return map;
+    },
+  };
+  return { backend, faults };
 }
