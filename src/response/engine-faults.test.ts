@@ -111,8 +111,13 @@ describe("a store away while the engine starts", () => {
   it("starts without keeping the file's version, and keeps the next ones, each naming the version it replaced", async () => {
     const { backend, faults } = faultyBackend(() => Date.now());
     const logs: Record<string, unknown>[] = [];
+    const stamped = new Map<string, number>();
     faults.mapsDown.add("policies");
-    const h = await engine(responsePolicy("v1"), { backend, logs });
+    const h = await engine(responsePolicy("v1"), {
+      backend,
+      logs,
+      listeners: [(event, atMs) => event.type === "policy.loaded" && stamped.set(event.version, atMs)],
+    });
     expect(h.events.filter((e) => e.type === "policy.loaded")).toEqual([]);
     // Warned about, naming the version that was not kept.
     expect(logs).toContainEqual(expect.objectContaining({ level: "warn", component: "response", version: "v1" }));
@@ -120,7 +125,11 @@ describe("a store away while the engine starts", () => {
     faults.mapsDown.clear();
     const loaded = async (version: string) => {
       await h.publish(responsePolicy(version));
+      expect(stamped.has(version)).toBe(false);
+      const publishedAt = h.clock.now;
       for (let turn = 0; turn < 100 && !h.events.some((e) => e.type === "policy.loaded" && e.version === version); turn++) await settle();
+      // Stamped by the engine's clock, not the machine's.
+      expect(stamped.get(version)).toBe(publishedAt);
     };
     await loaded("v2");
     await loaded("v3");
@@ -128,6 +137,8 @@ describe("a store away while the engine starts", () => {
       { version: "v2", previousVersion: "v1" },
       { version: "v3", previousVersion: "v2" },
     ]);
+    // Without an observer, nothing on the way failed.
+    expect(logs.filter((line) => line.level === "error")).toEqual([]);
   });
 
   it("says its copy is stale while one shared map could not be loaded, and decides on", async () => {
@@ -139,21 +150,40 @@ describe("a store away while the engine starts", () => {
   });
 });
 
+describe("a new file version under runtime controls", () => {
+  it("keeps the controls over the new version, without an observer and without a failure on the way", async () => {
+    const logs: Record<string, unknown>[] = [];
+    const h = await engine(responsePolicy("v1"), { logs });
+    await h.engine.controls.disableRule("deny", alice);
+    await h.publish(responsePolicy("v2"));
+    expect(h.source.current().version).toMatch(/^v2\+rt\./);
+    expect((await h.check("/deny", "192.0.2.60")).decision.action).not.toBe("block");
+    expect(logs.filter((line) => line.level === "error")).toEqual([]);
+  });
+});
+
 describe("what the engine tells telemetry and the logs", () => {
   it("tells the observer how each shared map kept in sync, by name", async () => {
     const heard: string[] = [];
+    const logs: Record<string, unknown>[] = [];
+    // An observer with this hook alone: the engine calls none of the others.
     const observer: ResponseObserver = { sync: (map, event) => heard.push(`${map} ${event}`) };
-    const h = await engine(undefined, { observer });
+    const h = await engine(responsePolicy("v1"), { observer, logs });
     expect(heard).toEqual(expect.arrayContaining(["quarantines resync:start", "controls resync:start"]));
     heard.length = 0;
     await h.engine.controls.disableRule("deny", alice);
     await settle();
     expect(heard).toEqual(["controls message"]);
+    await h.publish(responsePolicy("v2"));
+    for (let turn = 0; turn < 100 && !h.events.some((e) => e.type === "policy.loaded" && e.version === "v2"); turn++) await settle();
+    expect(h.events.filter((e) => e.type === "policy.loaded").map((e) => e.type === "policy.loaded" && e.version)).toEqual(["v1", "v2"]);
+    expect(logs.filter((line) => line.level === "error")).toEqual([]);
   });
 
   it("logs each event by its identifying fields, never the reasons behind it", async () => {
     const logs: Record<string, unknown>[] = [];
-    const h = await engine(undefined, { logs });
+    // An observer without the event hook: the events are logged all the same.
+    const h = await engine(undefined, { logs, observer: { held: () => {} } });
     const eventLines = () => logs.filter((line) => line.component === "response" && line.event !== undefined).map((line) => line.event as Record<string, unknown>);
     await h.check("/trap", "192.0.2.55");
     await h.check("/deny", "192.0.2.56");
@@ -177,6 +207,7 @@ describe("what the engine tells telemetry and the logs", () => {
     await h.engine.quarantines.lift(entry!, "token:alice", "false positive", "id");
     expect(eventLines()).toContainEqual(expect.objectContaining({ type: "quarantine.lifted", quarantineId: q.id, actor: "token:alice" }));
     expect(JSON.stringify(eventLines())).not.toMatch(/reasons|rationale/);
+    expect(logs.filter((line) => line.level === "error")).toEqual([]);
   });
 
   it("logs a listener that throws as an error, and the others still hear the event", async () => {
@@ -193,7 +224,10 @@ describe("what the engine tells telemetry and the logs", () => {
     });
     await h.check("/deny", "192.0.2.57");
     expect(after).toContain("enforcement.block");
-    expect(logs).toContainEqual(expect.objectContaining({ level: "error", err: expect.objectContaining({ message: "listener broke" }) }));
+    // Its failures (on the start's policy.loaded and on the block), and no other: the engine's
+    // own listeners, without an observer, do not fail.
+    const errors = logs.filter((line) => line.level === "error").map((line) => (line.err as { message?: string } | undefined)?.message);
+    expect(errors).toEqual(["listener broke", "listener broke"]);
   });
 });
 
