@@ -57,6 +57,9 @@ describe("the audit trail's followers", () => {
     await other.engine.controls.disableRule("deny", alice);
     await settle();
     expect(first).toEqual(expected);
+    // Nor does its copy of the shared maps follow the store any more.
+    expect(other.engine.controls.list()).toHaveLength(1);
+    expect(follower.engine.controls.list()).toEqual([]);
   });
 });
 
@@ -65,8 +68,10 @@ describe("a change whose reply was lost", () => {
     const { backend, faults } = faultyBackend(() => Date.now());
     const heard: { type: string; atMs: number; auditId?: string }[] = [];
     const told: string[] = [];
+    const logs: Record<string, unknown>[] = [];
     const h = await engine(undefined, {
       backend,
+      logs,
       listeners: [(event, atMs, meta) => heard.push({ type: event.type, atMs, auditId: meta.auditId })],
       observer: { event: (event) => told.push(event.type) },
     });
@@ -83,6 +88,8 @@ describe("a change whose reply was lost", () => {
     expect(records).toHaveLength(1);
     expect(heard.filter((e) => e.type === "rule.disabled")).toEqual([{ type: "rule.disabled", atMs: madeAt, auditId: records[0]!.id }]);
     expect(told).toContain("rule.disabled");
+    // The operator's warning names the record and the action.
+    expect(logs).toContainEqual(expect.objectContaining({ level: "warn", auditId: records[0]!.id, action: "rule.disabled" }));
     // The change was made all along: the rule is off.
     expect((await h.check("/deny", "192.0.2.52")).decision.action).not.toBe("block");
   });
@@ -92,11 +99,13 @@ describe("an audit record that cannot be written", () => {
   it("tells telemetry which action went unaudited, and the decision stands", async () => {
     const { backend, faults } = faultyBackend(() => Date.now());
     const failed: string[] = [];
-    const h = await engine(undefined, { backend, observer: { auditFailed: (action) => failed.push(action) } });
+    const logs: Record<string, unknown>[] = [];
+    const h = await engine(undefined, { backend, logs, observer: { auditFailed: (action) => failed.push(action) } });
     faults.auditDown = true;
     expect((await h.check("/deny", "192.0.2.53")).decision.action).toBe("block");
     await settle();
     expect(failed).toEqual(["enforcement.block"]);
+    expect(logs).toContainEqual(expect.objectContaining({ level: "error", action: "enforcement.block", err: expect.objectContaining({ message: "store away" }) }));
 
     faults.auditDown = false;
     await h.check("/deny", "192.0.2.59");
