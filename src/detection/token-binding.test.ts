@@ -23,6 +23,18 @@ interface Use {
   cookie?: string;
 }
 
+/** `memory` as a shared store: any store but the memory store is shared, so this one stands for Redis. */
+function sharedOver(memory: MemoryStore): Store {
+  return {
+    kind: "shared",
+    apply: (...args) => memory.apply(...args),
+    observeBaseline: (...args) => memory.observeBaseline(...args),
+    observeBinding: (...args) => memory.observeBinding(...args),
+    ping: () => memory.ping(),
+    close: () => memory.close(),
+  };
+}
+
 /** The reasons each use of one refresh token fires, in order. */
 async function fired(uses: Use[], bindings = new TokenBindings(), settings: CompiledTokenBinding = config): Promise<string[][]> {
   const all: string[][] = [];
@@ -153,15 +165,7 @@ describe("token binding through a shared store", () => {
 
   it("two detectors on one shared store (two replicas) judge a token by one binding", async () => {
     const memory = new MemoryStore();
-    // Any store but the memory store is shared: this one stands for Redis.
-    const store: Store = {
-      kind: "shared",
-      apply: (...args) => memory.apply(...args),
-      observeBaseline: (...args) => memory.observeBaseline(...args),
-      observeBinding: (...args) => memory.observeBinding(...args),
-      ping: () => memory.ping(),
-      close: () => memory.close(),
-    };
+    const store = sharedOver(memory);
     const [a, b] = [new TokenBindings(store, digest), new TokenBindings(store, digest)];
     expect(await fired([{ atMinute: 0, network: "victim" }], a, settings)).toEqual([[]]);
     expect(await fired([{ atMinute: 1 / 60, network: "thief" }], b, settings)).toEqual([["session.handoff"]]);
@@ -174,5 +178,116 @@ describe("token binding through a shared store", () => {
     const store: Store = { kind: "shared", apply: async () => [], observeBaseline: async () => ({ mean: 0, variance: 0, samples: 0, lastPeriod: 0 }), ping: async () => false, close: async () => {}, observeBinding: async () => Promise.reject(new StoreUnavailableError("down")) };
     const request = { method: "POST", path: "/oauth/token", query: "", host: "", headers: new Map(), headerShape: "s", timeMs: 0, anomalies: [], sessionId: "t" };
     expect(await new TokenBindings(store).observe(request, settings)).toEqual({ signals: [], degraded: true });
+  });
+});
+
+describe("token binding: edges of its windows and inputs", () => {
+  /** A real epoch start: with times near 0, a sum of two times fits in a window as well as their difference. */
+  const T0 = Date.UTC(2026, 11, 6, 9);
+  const at = (minutes: number) => T0 / MINUTE + minutes;
+  const settings = { ...config, handoff: { windowMs: 2 * MINUTE, weight: 60 } };
+  const request = (extra: Partial<NormalisedRequest> = {}): NormalisedRequest => ({
+    method: "POST",
+    path: "/oauth/token",
+    query: "",
+    host: "",
+    headers: new Map([["cookie", "did=d1"]]),
+    headerShape: "s",
+    timeMs: T0,
+    anomalies: [],
+    sessionId: "token-1",
+    fingerprintId: "phone",
+    subnet: "198.18.0.0/24",
+    ...extra,
+  });
+
+  it("counts the uses and networks within each window, up to its edge and not past it", async () => {
+    // Five uses within the rate window of 5 minutes (max 4); the first falls out of it exactly at its edge.
+    const rate = await fired([0, 1, 2, 3, 4, 5, 5.01].map((m) => ({ atMinute: at(m) })));
+    expect(rate.map((codes) => codes.includes("session.use_rate"))).toEqual([false, false, false, false, true, true, true]);
+    // Four networks, ten minutes apart in all (the churn window): the fourth still sees the first.
+    const churn = (last: number) => fired(["a", "b", "c", "d"].map((network, i) => ({ atMinute: at(i === 3 ? last : i), network })));
+    expect((await churn(10)).at(-1)).toContain("session.network_churn");
+    expect((await churn(10.01)).at(-1)).not.toContain("session.network_churn");
+    // Networks used long ago do not count: a person on four networks over an afternoon.
+    expect((await fired(["a", "b", "c", "d"].map((network, i) => ({ atMinute: at(i * 60), network })))).flat()).toEqual([]);
+  });
+
+  it("flags a handoff up to the window's edge, and two networks taking turns only within the alternation window", async () => {
+    const handoff = (minutes: number) => fired([{ atMinute: at(0), network: "victim" }, { atMinute: at(minutes), network: "thief" }], new TokenBindings(), settings);
+    expect((await handoff(2)).at(-1)).toEqual(["session.handoff"]);
+    expect((await handoff(2.01)).at(-1)).toEqual([]);
+    // Turns taken at minutes 0, 1 and 5; the window (10 minutes) runs from the return at 5.
+    const turns = (last: number) =>
+      fired([{ atMinute: at(0), network: "victim" }, { atMinute: at(1), network: "thief" }, { atMinute: at(5), network: "victim" }, { atMinute: at(last), network: "victim" }]);
+    expect((await turns(15)).at(-1)).toEqual(["session.concurrent_networks"]);
+    expect((await turns(15.01)).at(-1)).toEqual([]);
+  });
+
+  it("weighs each signal as the policy says and names its window in seconds", async () => {
+    const bindings = new TokenBindings();
+    const first = await bindings.observe(request(), settings);
+    // The use that binds the token gives no signals at all, fired or not.
+    expect(first).toEqual({ signals: [], degraded: false });
+    const second = await bindings.observe(request({ timeMs: T0 + 30_000 }), settings);
+    expect(second.degraded).toBe(false);
+    expect(second.signals).toEqual([
+      { code: "session.new_device", value: 0, weight: 60, fired: false, detail: expect.any(String) },
+      { code: "session.concurrent_networks", value: 0, weight: 60, fired: false, detail: expect.any(String) },
+      { code: "session.use_rate", value: 2, threshold: 4, weight: 60, fired: false, detail: expect.stringContaining("300s") },
+      { code: "session.network_churn", value: 1, threshold: 3, weight: 60, fired: false, detail: expect.stringContaining("600s") },
+      { code: "session.handoff", value: 0, weight: 60, fired: false, detail: expect.stringContaining("120s") },
+      { code: "session.companion_changed", value: 0, weight: 60, fired: false, detail: expect.any(String) },
+    ]);
+  });
+
+  it("evaluates no companion signal when the policy names no companion cookie, even where it weighs a missing one", async () => {
+    const bare = { ...config, companionCookies: [], companionMissing: 60 };
+    const bindings = new TokenBindings();
+    // The cookie header is there but names nothing the policy asked for: nothing is missing.
+    expect(await bindings.observe(request({ headers: new Map([["cookie", "other=x"]]) }), bare)).toEqual({ signals: [], degraded: false });
+    const second = await bindings.observe(request({ headers: new Map([["cookie", "other=y"]]), timeMs: T0 + 1_000 }), bare);
+    expect(second.signals.map((s) => s.code)).toEqual(["session.new_device", "session.concurrent_networks", "session.use_rate", "session.network_churn"]);
+    // A policy that names companion cookies but does not weigh a missing one evaluates only the change.
+    const loose = new TokenBindings();
+    await loose.observe(request(), config);
+    const codes = (await loose.observe(request({ timeMs: T0 + 1_000 }), config)).signals.map((s) => s.code);
+    expect(codes).toContain("session.companion_changed");
+    expect(codes).not.toContain("session.companion_missing");
+  });
+
+  it("tells apart companion cookies whose values only shift from one cookie to the next", async () => {
+    const two = { ...config, companionCookies: ["did", "sid"] };
+    expect(await fired([{ atMinute: 0, cookie: "did=ab; sid=c" }, { atMinute: 1, cookie: "did=a; sid=bc" }], new TokenBindings(), two)).toEqual([[], ["session.companion_changed"]]);
+  });
+
+  it("flags a missing companion cookie in an imported log that did record cookies", async () => {
+    const strict = { ...config, companionMissing: 60 };
+    const imported = request({ headers: new Map(), recordedHeaders: new Set(["cookie", "user-agent"]) });
+    expect((await new TokenBindings().observe(imported, strict)).signals.filter((s) => s.fired).map((s) => s.code)).toEqual(["session.companion_missing"]);
+  });
+
+  it("judges nothing, and binds nothing, without a policy or without a token", async () => {
+    const bindings = new TokenBindings();
+    expect(await bindings.observe(request(), undefined)).toEqual({ signals: [], degraded: false });
+    expect(await bindings.observe(request({ sessionId: undefined }), settings)).toEqual({ signals: [], degraded: false });
+    expect(await bindings.observe(request({ sessionId: undefined, fingerprintId: "laptop", timeMs: T0 + 1_000 }), settings)).toEqual({ signals: [], degraded: false });
+    expect(bindings.size()).toBe(0);
+    // The token's first use after those binds it: nothing earlier was taken for it.
+    expect((await bindings.observe(request({ fingerprintId: "laptop", timeMs: T0 + 2_000 }), settings)).signals).toEqual([]);
+    expect(bindings.size()).toBe(1);
+  });
+
+  it("keeps its bindings in a store of its own when given the memory store, apart from that store and from another detector on it", async () => {
+    const memory = new MemoryStore();
+    const [a, b] = [new TokenBindings(memory), new TokenBindings(memory)];
+    await a.observe(request({ subnet: "victim" }), settings);
+    // Over one store, b would see a's binding and flag the handoff; each replica's own, it binds afresh.
+    expect((await b.observe(request({ subnet: "thief", timeMs: T0 + 1_000 }), settings)).signals).toEqual([]);
+    expect([a.size(), b.size(), memory.size]).toEqual([1, 1, 0]);
+    // Over a shared store, the detector keeps nothing itself.
+    const c = new TokenBindings(sharedOver(memory));
+    await c.observe(request(), settings);
+    expect([c.size(), memory.size]).toEqual([0, 1]);
   });
 });
