@@ -114,6 +114,18 @@ describe("an audit record that cannot be written", () => {
     const blocks = (await backend.audit.read({ count: 100, newestFirst: false })).filter((entry) => entry.record.action === "enforcement.block");
     expect(blocks).toHaveLength(1);
   });
+
+  it("logs the unaudited action whether or not an observer listens for it", async () => {
+    for (const observer of [undefined, { held: () => {} }]) {
+      const { backend, faults } = faultyBackend(() => Date.now());
+      const logs: Record<string, unknown>[] = [];
+      const h = await engine(undefined, { backend, logs, observer });
+      faults.auditDown = true;
+      await h.check("/deny", "192.0.2.61");
+      await settle();
+      expect(logs).toContainEqual(expect.objectContaining({ level: "error", action: "enforcement.block" }));
+    }
+  });
 });
 
 describe("a store away while the engine starts", () => {
