@@ -264,8 +264,8 @@ describe("the engine's counts", () => {
     expect(await h.engine.records.find(decision.decisionId)).toMatchObject({ action: "block", rule: "deny" });
   });
 
-  it("counts each relief in the shared statistics", async () => {
-    const h = await engine();
+  it("counts each relief in the shared statistics, with an observer that does not listen for reliefs", async () => {
+    const h = await engine(undefined, { observer: { held: () => {} } });
     await h.engine.recordRelief("challenge", { session: "s-1" }, h.clock.now);
     await h.engine.stats.flush();
     const [bucket] = await h.backend.stats.read("minute", h.clock.now, h.clock.now);
