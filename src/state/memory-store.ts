@@ -48,7 +48,9 @@ export const DEFAULT_MEMORY_MAX_BYTES = 128 * 1024 * 1024;
 
 /**
  * Estimated heap of one entity besides its keys: its record, its two Maps and its entry in the
- * store's Map, plus two bytes per character of its name.
+ * store's Map, plus two bytes per character of its name. Measured with these estimates (26-
+ * character entities, counters): one key per entity 797 bytes of heap per key against 805
+ * estimated, six keys per entity 329 against 386. (The one lru-cache of keys took 626 and 318.)
  */
 const ENTITY_OVERHEAD_BYTES = 400;
 /** One bucketed structure (a window's or a sketch's buckets): its Map and its entry. */
