@@ -108,10 +108,13 @@ describe.skipIf(privateRedisUnsupported)("admin writes while Redis hangs", () =>
 
   it("a write queued behind a hang that began after its TIME reading is refused by Redis once it runs late", async () => {
     // The hang starts between the deadline's TIME reading and the script: the script waits in
-    // Redis's input buffer and runs 2 s later, past its deadline, and must change nothing.
+    // Redis's input buffer and runs 4 s later, past its deadline (TIME + 3/4 of the 3 s command
+    // timeout), and must change nothing. The connections are open before the clock starts: a
+    // TIME reading sent while connecting under load timed out (a 1 s timeout, then).
     const client = new Redis(redis.url);
     const subscriber = new Redis(redis.url);
-    const real = new RedisCommands(client, 1_000);
+    await Promise.all([client.ping(), subscriber.ping()]);
+    const real = new RedisCommands(client, 3_000);
     let hang: { over: Promise<unknown> } | undefined;
     let followUps = 0;
     const commands = {
@@ -124,7 +127,7 @@ describe.skipIf(privateRedisUnsupported)("admin writes while Redis hangs", () =>
       },
       script: async (name: ResponseScript, keys: readonly string[], args: readonly string[]) => {
         const reply = await real.script(name, keys, args);
-        if (name === "palisadeTime") hang = await hangRedis(2);
+        if (name === "palisadeTime") hang = await hangRedis(4);
         return reply;
       },
     } as unknown as RedisCommands;
