@@ -32,7 +32,7 @@ function entry(burst: number, i: number) {
       start_time: { seconds: Math.floor(startMs / 1000), nanos: (startMs % 1000) * 1e6 },
     },
     request: {
-      request_method: "POST",
+      request_method: "POST" as const,
       path: login ? "/api/v1/login" : `/api/v1/products/${burst * ENTRIES + i}`,
       request_id: `burst-${burst}-${i}`,
     },
