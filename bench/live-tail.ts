@@ -216,6 +216,8 @@ interface CpuProfile {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(os.tmpdir(), "palisade-live-tail-"));
+  // The tree the server runs, taken before it starts (a commit made meanwhile is not in it).
+  const commit = execFileSync("git", ["describe", "--always", "--dirty"], { encoding: "utf8" }).trim();
   const traffic = await loadTraffic(dir);
   const checks = traffic.filter((t) => t.event.kind === "check").length;
   process.stdout.write(
@@ -271,7 +273,9 @@ async function main(): Promise<void> {
   const loads: { at: number; load: number; pressure: string }[] = [];
   const scrape = async () => (await fetch(`http://127.0.0.1:${server.adminPort}/metrics`)).text();
   const before = { cpu: processCpuSeconds(server.pid), sched: schedstat(server.pid), redisCpu: processCpuSeconds(redis.pid) };
-  const histogramBefore = histogram(await scrape(), "palisade_decision_duration_seconds", 'transport="authz"');
+  const scrapeBefore = await scrape();
+  const histogramBefore = histogram(scrapeBefore, "palisade_decision_duration_seconds", 'transport="authz"');
+  const loopBefore = histogram(scrapeBefore, "palisade_event_loop_delay_seconds");
 
   let reloads = 0;
   const reload = setInterval(() => {
@@ -334,6 +338,7 @@ async function main(): Promise<void> {
   const after = { cpu: processCpuSeconds(server.pid), sched: schedstat(server.pid), redisCpu: processCpuSeconds(redis.pid) };
   const finalScrape = await scrape();
   const histogramAfter = histogram(finalScrape, "palisade_decision_duration_seconds", 'transport="authz"');
+  const loopAfter = histogram(finalScrape, "palisade_event_loop_delay_seconds");
   authz.close();
   logClient.close();
   await server.stop();
@@ -349,7 +354,7 @@ async function main(): Promise<void> {
   }
   const raw: Raw = {
     date: new Date(startedAt).toISOString(),
-    commit: execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim(),
+    commit,
     speed: SPEED,
     seconds,
     startedAt,
@@ -364,6 +369,7 @@ async function main(): Promise<void> {
       redisCpuSeconds: after.redisCpu - before.redisCpu,
       histogram: Object.fromEntries(Object.entries(histogramAfter).map(([le, count]) => [le, count - (histogramBefore[le] ?? 0)])),
       exportedLagMaxSeconds: /^nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(finalScrape)?.[1],
+      loopDelayHistogram: Object.fromEntries(Object.entries(loopAfter).map(([le, count]) => [le, count - (loopBefore[le] ?? 0)])),
     },
     samples,
     stalls: readJsonLines<Stall>(probeFile, "stall").filter((s) => s.at >= startedAt),
@@ -389,7 +395,15 @@ interface Raw {
   policyReloads: number;
   streamError?: string;
   loads: { at: number; load: number; pressure: string }[];
-  server: { cpuSeconds: number; waitingSeconds: number; redisCpuSeconds: number; histogram: Record<string, number>; exportedLagMaxSeconds?: string };
+  server: {
+    cpuSeconds: number;
+    waitingSeconds: number;
+    redisCpuSeconds: number;
+    histogram: Record<string, number>;
+    exportedLagMaxSeconds?: string;
+    /** palisade_event_loop_delay_seconds over the replay (absent in runs before it existed). */
+    loopDelayHistogram?: Record<string, number>;
+  };
   samples: Sample[];
   stalls: Stall[];
   gcs: Gc[];
@@ -411,7 +425,11 @@ function stallKind(s: { ms: number; cpuMs: number; waitMs: number }): "own" | "d
 }
 
 function report(raw: Raw, profileFile: string | undefined, out: string): void {
-  const { samples, stalls, gcs, clientStalls, logLines } = raw;
+  const { samples, clientStalls, logLines } = raw;
+  // The replay's window only: the server's shutdown afterwards (closing its stores) is not serving.
+  const endAt = raw.startedAt + raw.seconds * 1000;
+  const stalls = raw.stalls.filter((s) => s.at <= endAt);
+  const gcs = raw.gcs.filter((g) => g.at <= endAt);
   const profile = profileFile ? indexProfile(JSON.parse(readFileSync(profileFile, "utf8")) as CpuProfile) : undefined;
   const running = new Map<Stall, { name: string; ms: number }[]>();
   const runningIn = (x: Stall) => {
@@ -499,6 +517,7 @@ function report(raw: Raw, profileFile: string | undefined, out: string): void {
         running: runningIn(x),
       })),
       exportedLagMaxSeconds: raw.server.exportedLagMaxSeconds,
+      exportedDelayHistogram: raw.server.loopDelayHistogram,
     },
     gc: { pausesOver2ms: gcs.length, maxMs: Math.max(0, ...gcs.map((g) => g.ms)), over10ms: gcs.filter((g) => g.ms > 10).length },
     clientEventLoop: {
