@@ -229,7 +229,7 @@ async function main(): Promise<void> {
   copyFileSync(examplePolicyPath, policy);
   const probeFile = join(dir, "probe.jsonl");
   const profileDir = join(dir, "profile");
-  const logLines: { at: number; msg: string; level: number }[] = [];
+  const logLines: { at: number; msg: string; level: string }[] = [];
   const redis = await startPinnedRedis();
   const server = await startPalisadeProcess(redis.url, {
     args: ["--trust-event-time", "--policy", policy],
@@ -238,8 +238,10 @@ async function main(): Promise<void> {
     nodeArgs: PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--cpu-prof-interval=1000"] : [],
     onLine: (line) => {
       try {
-        const entry = JSON.parse(line) as { time?: number; msg?: string; level?: number };
-        if (entry.msg !== "decided" && entry.time !== undefined) logLines.push({ at: entry.time, msg: entry.msg ?? "", level: entry.level ?? 0 });
+        // Palisade logs ISO timestamps and level names.
+        const entry = JSON.parse(line) as { time?: string | number; msg?: string; level?: string | number };
+        const at = typeof entry.time === "string" ? Date.parse(entry.time) : entry.time;
+        if (entry.msg !== "decided" && at !== undefined && !Number.isNaN(at)) logLines.push({ at, msg: entry.msg ?? "", level: String(entry.level ?? "") });
       } catch {
         // not a log line
       }
@@ -410,7 +412,7 @@ interface Raw {
   serverSeconds: Second[];
   clientStalls: { at: number; ms: number; cpuMs: number; waitMs: number }[];
   clientDelayP99Ms: number;
-  logLines: { at: number; msg: string; level: number }[];
+  logLines: { at: number; msg: string; level: string }[];
 }
 
 /**
@@ -450,19 +452,19 @@ function report(raw: Raw, profileFile: string | undefined, out: string): void {
     const gcPauses = overlapping(gcs, from, to);
     const clientSide = overlapping(clientStalls, from, to);
     const logs = logLines.filter((l) => l.at >= from - 1000 && l.at <= to);
-    const ownStall = serverStalls.filter(own);
-    const cause =
-      ownStall.length > 0
-        ? gcPauses.length > 0 && gcPauses.reduce((sum, g) => sum + g.ms, 0) >= ownStall.reduce((sum, x) => sum + x.cpuMs, 0) / 2
-          ? "server stall, mostly GC"
-          : "server stall, our code"
-        : serverStalls.some((x) => stallKind(x) === "descheduled")
-          ? "server descheduled (waiting for a CPU)"
-          : clientSide.length > 0
-            ? "load generator stalled"
-            : serverStalls.length > 0
-              ? "server woke late"
-              : "no stall seen (Redis, network or stalls under 10 ms)";
+    // Each overlapping stall counts for the part of it inside the Check's time; the cause is
+    // whichever took most of it: the server's own work, its GC, its wait for a CPU, or the load
+    // generator's wait for its CPU.
+    const share = (x: { at: number; ms: number }) => (Math.min(to, x.at + x.ms) - Math.max(from, x.at)) / x.ms;
+    const gcMs = gcPauses.reduce((sum, g) => sum + g.ms * share(g), 0);
+    const parts: [string, number][] = [
+      ["server's own work", Math.max(0, serverStalls.reduce((sum, x) => sum + x.cpuMs * share(x), 0) - gcMs)],
+      ["server's GC", gcMs],
+      ["server waiting for a CPU", serverStalls.reduce((sum, x) => sum + x.waitMs * share(x), 0)],
+      ["load generator waiting for a CPU", clientSide.reduce((sum, c) => sum + c.waitMs * share(c), 0)],
+    ];
+    const [largest, largestMs] = parts.reduce((a, b) => (b[1] > a[1] ? b : a));
+    const cause = largestMs > 0 ? largest : "no stall over 10 ms seen (Redis, network, or shorter stalls)";
     causes[cause] = (causes[cause] ?? 0) + 1;
     return {
       at: new Date(s.at).toISOString(),
@@ -470,6 +472,7 @@ function report(raw: Raw, profileFile: string | undefined, out: string): void {
       scenario: s.scenario,
       path: s.path.slice(0, 60),
       cause,
+      partsMs: Object.fromEntries(parts.map(([name, ms]) => [name, round(ms, 1)])),
       serverStalls: serverStalls.map((x) => ({ ms: x.ms, cpuMs: x.cpuMs, waitMs: x.waitMs, ...(rank < 40 && own(x) ? { running: runningIn(x) } : {}) })),
       gc: gcPauses.map((g) => `${g.kind} ${g.ms} ms`),
       clientStalls: clientSide.map((c) => `${c.ms} ms (${c.cpuMs} on a CPU, ${c.waitMs} waiting)`),
