@@ -55,7 +55,7 @@ const NOTHING: SessionReadPlan = { plan: { ops: [], evaluate: () => [] }, finish
  * names a client sends, in order) across the catalogue's endpoints, replica-local like the other
  * cohorts. From
  * `minMembers` such sessions within the cohort window, while at least `cohortShare` of the header
- * set's reads after a session's first were unfollowed, every unfollowed read of that header set gets the cohort's weight,
+ * set's reads after a session's first over the last minute were unfollowed, every unfollowed read of that header set gets the cohort's weight,
  * from a session's first one on: a campaign of hundreds of sessions, each reading two or three
  * products, is answered before any one of them has read many. The share keeps shoppers out:
  * a popular browser's header set is shared by every person using it, a few of whom read a
