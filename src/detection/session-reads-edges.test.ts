@@ -213,12 +213,12 @@ describe("session reads: the header set's cohort", () => {
     expect(found?.detail).toContain("40% of the header set's reads");
   });
 
-  it("keeps cohorts apart by endpoint and header set", async () => {
+  it("keeps cohorts apart by header set, and one header set's reads of two catalogue endpoints together", async () => {
     const reads = primed();
     await unfollowed(reads, T0 + 1, "a");
     expect(cohort(await unfollowed(reads, T0 + 2, "b", "other-shape"))?.value).toBe(1);
-    expect(cohort(await unfollowed(reads, T0 + 3, "c", "browser", other))?.value).toBe(1);
-    expect(cohort(await unfollowed(reads, T0 + 4, "d"))?.value).toBe(2);
+    expect(cohort(await unfollowed(reads, T0 + 3, "c", "browser", other))?.value).toBe(2);
+    expect(cohort(await unfollowed(reads, T0 + 4, "d"))?.value).toBe(3);
   });
 
   it("forgets members past the cohort window, and keeps one exactly a window old", async () => {

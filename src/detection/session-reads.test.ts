@@ -68,6 +68,16 @@ describe("session.reads_without_assets", () => {
     expect((await run(steps)).flat().filter((s) => s.code.endsWith("reads_without_assets"))).toEqual([]);
   });
 
+  it("counts a search after a product no asset followed, never a search itself as the read a product must follow", async () => {
+    // The bot reads a product, searches, searches again, reads another: every request after the first comes after a bare product.
+    const bot: Step[] = [{ sid: "bot", what: "p2", atMs: 1_000 }, { sid: "bot", what: "s", atMs: 60_000 }, { sid: "bot", what: "s", atMs: 120_000 }, { sid: "bot", what: "p3", atMs: 180_000 }];
+    const found = await run([...shopper, ...bot]);
+    expect(found.slice(2).map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([undefined, 1, 2, 3]);
+    // A shopper who searches first, opens a result (its picture follows), then searches again: nothing.
+    const person: Step[] = [{ sid: "p", what: "s", atMs: 1_000 }, { sid: "p", what: "p9", atMs: 5_000 }, { sid: "p", what: "a", atMs: 5_050 }, { sid: "p", what: "s", atMs: 30_000 }, { sid: "p", what: "p10", atMs: 40_000 }, { sid: "p", what: "a", atMs: 40_050 }];
+    expect((await run([...shopper, ...person])).flat().filter((x) => x.code.endsWith("reads_without_assets"))).toEqual([]);
+  });
+
   it("says nothing until an asset was seen following a read (assets that never reach Palisade are unknown, not absent)", async () => {
     const found = await run([1, 2, 3, 4].map((id) => ({ sid: "bot", what: `p${id}`, atMs: id * 1_000 })));
     expect(found.flat()).toEqual([]);

@@ -22,6 +22,13 @@ const MINUTE_MS = 60_000;
  * bucket pays about as many page views again per attempt as it already does).
  */
 const DEPTHS = 5;
+/**
+ * The cohort's share of unfollowed reads is over the last minute, its members over the cohort
+ * window: the share in steady state is the same over any window, but over an hour of shoppers'
+ * reads a campaign that starts (or whose sessions come back for their second read all at once)
+ * would take minutes to show in it.
+ */
+const SHARE_WINDOW_MS = MINUTE_MS;
 
 type Config = NonNullable<NonNullable<CompiledSignals["cohorts"]>["sessionReads"]>;
 
@@ -43,12 +50,18 @@ const NOTHING: SessionReadPlan = { plan: { ops: [], evaluate: () => [] }, finish
  * that comes after another read of the same session with no asset since is "unfollowed"; the
  * session's unfollowed reads are counted over the long window (an hour in the example), so a
  * scraper that reads one product every few minutes adds up too. One unfollowed read happens to
- * a person (a picture the browser holds fresh in its cache); several are a script.
+ * a person (a picture the browser holds fresh in its cache); several are a script. A search
+ * (a catalogue request with a query and no resource id) is judged the same way against the
+ * session's last product read, but never becomes the last read itself: a shopper's next product
+ * comes from a result, its picture follows it, and a search page's own pictures may not pass
+ * through Palisade. So a session that searches after a bare product is counted, one that
+ * searched and then opened a product is not.
  *
  * `cohort.reads_without_assets`: the sessions with unfollowed reads, grouped by header set (the
- * names a client sends, in order) on the endpoint, replica-local like the other cohorts. From
+ * names a client sends, in order) across the catalogue's endpoints, replica-local like the other
+ * cohorts. From
  * `minMembers` such sessions within the cohort window, while at least `cohortShare` of the header
- * set's reads after a session's first were unfollowed, every unfollowed read of that header set gets the cohort's weight,
+ * set's reads after a session's first over the last minute were unfollowed, every unfollowed read of that header set gets the cohort's weight,
  * from a session's first one on: a campaign of hundreds of sessions, each reading two or three
  * products, is answered before any one of them has read many. The share keeps shoppers out:
  * a popular browser's header set is shared by every person using it, a few of whom read a
@@ -144,22 +157,27 @@ export class SessionReads {
     const retentionMs = config.windowMs;
     if (endpoint.pageView) return this.#asset(entity, request.timeMs, retentionMs);
     if (endpoint.authentication) return pageShown(entity, request.timeMs, retentionMs);
-    if (resourceIdOf(request, endpoint) === undefined) return NOTHING;
+    // A search (a catalogue request with a query and no resource id) is judged against the
+    // session's last product read but never becomes its last read: a shopper clicks a result
+    // next, and that product's picture follows it, not the search's.
+    const listing = resourceIdOf(request, endpoint) === undefined;
+    if (listing && request.query === "") return NOTHING;
     let unfollowedRead = false;
     let before = 0;
     const plan: SignalPlan = {
       ops: [
-        { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead, value: request.timeMs, retentionMs } },
+        { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead, ...(listing ? {} : { value: request.timeMs, retentionMs }) } },
         { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } },
         { entity, op: { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: config.windowMs, amount: 0 } },
-        { entity, op: { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs: config.windowMs, amount: 1 } },
+        // Product reads only: less the unfollowed ones, the pages the session was shown (session.page_shown).
+        ...(listing ? [] : [{ entity, op: { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs: config.windowMs, amount: 1 } } as const]),
       ],
       evaluate: (results) => {
         const [lastRead = 0, lastAsset = 0, unfollowed = 0] = results;
         unfollowedRead = lastRead > 0 && lastRead >= lastAsset && request.timeMs - lastRead <= config.windowMs;
         before = unfollowed;
         // Only a session's later reads could be unfollowed: they are what the cohort's share is of.
-        if (lastRead > 0) this.#cohortOf(endpoint, request.headerShape).reads.add(request.timeMs, cohorts.windowMs);
+        if (lastRead > 0) this.#cohortOf(request.headerShape).reads.add(request.timeMs, SHARE_WINDOW_MS);
         return [];
       },
     };
@@ -174,7 +192,7 @@ export class SessionReads {
         } catch {
           // The store did not answer: judge from what the batch read, plus this read.
         }
-        return this.#judge(request, endpoint, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs);
+        return this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs);
       },
     };
   }
@@ -193,7 +211,7 @@ export class SessionReads {
     return { plan, finish: async () => [] };
   }
 
-  #judge(request: NormalisedRequest, endpoint: CompiledEndpoint, session: string, count: number, config: Config, minMembers: number, cohortWindowMs: number): Signal[] {
+  #judge(request: NormalisedRequest, session: string, count: number, config: Config, minMembers: number, cohortWindowMs: number): Signal[] {
     const minutes = config.windowMs / 60_000;
     const found: Signal[] = [
       {
@@ -205,12 +223,12 @@ export class SessionReads {
         detail: `catalogue reads of this browser session within ${minutes} min that no asset followed (this one comes after one)`,
       },
     ];
-    const cohort = this.#cohortOf(endpoint, request.headerShape);
-    cohort.unfollowed.add(request.timeMs, cohortWindowMs);
+    const cohort = this.#cohortOf(request.headerShape);
+    cohort.unfollowed.add(request.timeMs, SHARE_WINDOW_MS);
     touch(cohort.members, session, request.timeMs, cohortWindowMs, MAX_MEMBERS);
     const size = [...cohort.members.values()].filter((seenMs) => request.timeMs - seenMs <= cohortWindowMs).length;
-    const reads = cohort.reads.count(request.timeMs, cohortWindowMs);
-    const share = reads > 0 ? Math.min(1, cohort.unfollowed.count(request.timeMs, cohortWindowMs) / reads) : 0;
+    const reads = cohort.reads.count(request.timeMs, SHARE_WINDOW_MS);
+    const share = reads > 0 ? Math.min(1, cohort.unfollowed.count(request.timeMs, SHARE_WINDOW_MS) / reads) : 0;
     const percent = Math.round(share * 100);
     found.push({
       code: "cohort.reads_without_assets",
@@ -218,15 +236,15 @@ export class SessionReads {
       threshold: minMembers,
       weight: config.cohortWeight,
       fired: size >= minMembers && share >= config.cohortShare,
-      detail: `${size} browser sessions with this header set read catalogue resources that no asset followed within ${cohortWindowMs / 60_000} min, ${percent}% of the header set's reads after a first; cohort from ${minMembers} sessions and ${Math.round(config.cohortShare * 100)}% (policy priors, no baseline needed)`,
+      detail: `${size} browser sessions with this header set read catalogue resources that no asset followed within ${cohortWindowMs / 60_000} min, ${percent}% of the header set's reads after a first over the last minute; cohort from ${minMembers} sessions and ${Math.round(config.cohortShare * 100)}% (policy priors, no baseline needed)`,
     });
     return found;
   }
 
-  #cohortOf(endpoint: CompiledEndpoint, headerShape: string): ReadingCohort {
-    const key = `${endpoint.name}\u0000${headerShape}`;
-    let cohort = this.#cohorts.get(key);
-    if (cohort === undefined) this.#cohorts.set(key, (cohort = { members: new Map(), reads: new TwoBuckets(), unfollowed: new TwoBuckets() }));
+  /** One header set's reading across the catalogue: a campaign reads products and searches alike. */
+  #cohortOf(headerShape: string): ReadingCohort {
+    let cohort = this.#cohorts.get(headerShape);
+    if (cohort === undefined) this.#cohorts.set(headerShape, (cohort = { members: new Map(), reads: new TwoBuckets(), unfollowed: new TwoBuckets() }));
     return cohort;
   }
 }
@@ -258,7 +276,7 @@ function depthOf(pages: number): number {
   return Math.min(DEPTHS - 1, Math.floor(Math.log2(Math.max(1, pages))));
 }
 
-/** One header set's reading on one endpoint: the sessions with unfollowed reads, its reads after a session's first, and how many of those were unfollowed. */
+/** One header set's reading of the catalogue: the sessions with unfollowed reads, its reads after a session's first, and how many of those were unfollowed. */
 interface ReadingCohort {
   members: Map<string, number>;
   reads: TwoBuckets;

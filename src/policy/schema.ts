@@ -478,7 +478,7 @@ const signals = z
         /**
          * Catalogue reads of one browser session (its session cookies' values) that no asset
          * followed, over `window`, above `threshold`; from `minMembers` sessions with such reads sharing
-         * a header set, while `cohortShare` of its reads are unfollowed, each unfollowed read of that
+         * a header set, while `cohortShare` of its reads over the last minute are unfollowed, each unfollowed read of that
          * header set gets `cohortWeight`.
          * Needs the assets a page loads after its data (images) to go through ext_authz on a
          * `pageView` endpoint; silent until an asset following a read was seen. On login endpoints,
@@ -493,7 +493,7 @@ const signals = z
             threshold: z.number().int().min(1).max(1000).default(1),
             weight: weight.default(40),
             cohortWeight: weight.default(40),
-            cohortShare: z.number().gt(0).max(1).default(0.5).describe("Share of the header set's reads after a session's first that must be unfollowed for its cohort to act"),
+            cohortShare: z.number().gt(0).max(1).default(0.5).describe("Share of the header set's reads after a session's first, over the last minute, that must be unfollowed for its cohort to act"),
             firstLoginShare: z
               .number()
               .gt(0)

@@ -114,6 +114,35 @@ describe("browser sessions reading the catalogue without assets", () => {
     }
   });
 
+  it("counts a search after a bare product read, never a shopper's search before the product they open", async () => {
+    // Half an hour on: the first test's cohort has left its window, the sessions' keys have not.
+    let at = start + 30 * 60_000;
+    const shopperIp = "100.71.0.9";
+    const shopper: Answer[] = [await get(shopperIp, "/static/app.js", undefined, (at += 500))];
+    for (const [query, id] of [["tent", 310], ["tent&page=2", 311]] as const) {
+      shopper.push(await get(shopperIp, `/api/v1/search?q=${query}`, "shopper-search", (at += 3_000)));
+      shopper.push(await get(shopperIp, `/api/v1/products/${id}`, "shopper-search", (at += 4_000)));
+      shopper.push(await get(shopperIp, `/static/img/products/${id}.webp`, "shopper-search", (at += 60)));
+    }
+    expect(shopper.filter(mitigated)).toEqual([]);
+    // Six cookie-keeping sessions, each reading one product bare and then paging through search
+    // results: from the fifth, its header set is a cohort and a first bare search is throttled;
+    // a session's second bare search is throttled on its own evidence.
+    const bots: Answer[][] = [];
+    for (let bot = 0; bot < 6; bot++) {
+      const ip = `198.19.${bot}.${3 + bot}`;
+      await get(ip, "/static/app.js", undefined, (at += 300));
+      const answers = [await get(ip, `/api/v1/products/${3_000 + bot * 37}`, `searcher-${bot}`, (at += 1_000))];
+      for (const page of [17, 18]) answers.push(await get(ip, `/api/v1/search?q=backpack&page=${page}`, `searcher-${bot}`, (at += 2_000)));
+      bots.push(answers);
+    }
+    expect(bots.map((answers) => answers[0]!), JSON.stringify(bots)).toEqual(new Array(6).fill({ action: "allow", reasons: [] }));
+    expect(bots.slice(0, 4).map((answers) => answers[1]!.action)).toEqual(new Array(4).fill("allow"));
+    expect(bots.slice(4).map((answers) => answers[1]!)).toEqual(new Array(2).fill({ action: "throttle", rule: "catalogue-throttle", reasons: ["cohort.reads_without_assets"] }));
+    expect(bots.map((answers) => answers[2]!.action)).toEqual(new Array(6).fill("throttle"));
+    expect(bots[0]![2]!.reasons).toEqual(["session.reads_without_assets"]);
+  });
+
   it("holds on the live path: the lab's cookie-keeping scraper from the first second, replayed over gRPC", async () => {
     // A sweep point of its own (the compact sweep's scraper keeps no cookie): 200 residential
     // addresses that load the shell, keep the cookie and read products at random, from the
