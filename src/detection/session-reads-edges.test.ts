@@ -65,12 +65,13 @@ function primed(): SessionReads {
 }
 
 describe("session reads: what the store is asked", () => {
-  it("swaps in a read's time and reads the last asset and the unfollowed count, all over the policy's window", () => {
+  it("swaps in a read's time, reads the last asset and the unfollowed count and counts the read, all over the policy's window", () => {
     const { ops } = new SessionReads().plan(request(T0), product, signals).plan;
     expect(ops.map((o) => o.op)).toEqual([
       { op: "value.swap", name: SESSION_READ_NAMES.lastRead, value: T0, retentionMs: WINDOW },
       { op: "value.swap", name: SESSION_READ_NAMES.lastAsset },
       { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: WINDOW, amount: 0 },
+      { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs: WINDOW, amount: 1 },
     ]);
     expect(new Set(ops.map((o) => o.entity)).size).toBe(1);
   });
@@ -106,7 +107,7 @@ describe("session reads: what the store is asked", () => {
     expect(opsOf(request(T0, "s1", [["sec-purpose", "Prerender"]]))).toBe(0);
     expect(opsOf(request(T0, "s1", [["purpose", "PREFETCH"]]))).toBe(0);
     // A purpose that is no prefetch leaves the read a read.
-    expect(opsOf(request(T0, "s1", [["sec-purpose", "none"]]))).toBe(3);
+    expect(opsOf(request(T0, "s1", [["sec-purpose", "none"]]))).toBe(4);
     expect(opsOf(request(T0), { ...product, pageView: true } as CompiledEndpoint)).toBe(2);
     expect(new SessionReads().plan(request(T0), product, { cohorts: { ...signals.cohorts!, sessionReads: undefined } }).plan.ops).toEqual([]);
     expect(new SessionReads().plan(request(T0), product, {}).plan.ops).toEqual([]);

@@ -97,7 +97,7 @@ describe("session.reads_without_assets", () => {
       const request: NormalisedRequest = { method: "GET", path: "/api/v1/products/7", query: "", host: "", headers, headerShape: "browser", timeMs: T0, anomalies: [], ipId: "ip" };
       return reads.plan(request, product, signals).plan.ops.length;
     };
-    expect(opsWith([])).toBe(3);
+    expect(opsWith([])).toBe(4);
     expect([["sec-purpose", "prefetch;prerender"], ["sec-purpose", "prefetch"], ["purpose", "prefetch"], ["next-router-prefetch", "1"]].map((h) => opsWith([h as [string, string]]))).toEqual([0, 0, 0, 0]);
   });
 
@@ -123,7 +123,7 @@ describe("session.reads_without_assets", () => {
   it("judges from what the batch read when the follow-up write fails", async () => {
     const store = new MemoryStore();
     let calls = 0;
-    const flaky: Store = { ...store, kind: "flaky", apply: async (entity, ops, nowMs) => (++calls > 8 && ops[0]?.op === "window.add" && ops[0].amount === 1 ? Promise.reject(new Error("down")) : store.apply(entity, ops, nowMs)), observeBaseline: store.observeBaseline.bind(store), ping: store.ping.bind(store), close: store.close.bind(store) };
+    const flaky: Store = { ...store, kind: "flaky", apply: async (entity, ops, nowMs) => (++calls > 8 && ops[0]?.op === "window.add" && ops[0].name === "sr.bare" && ops[0].amount === 1 ? Promise.reject(new Error("down")) : store.apply(entity, ops, nowMs)), observeBaseline: store.observeBaseline.bind(store), ping: store.ping.bind(store), close: store.close.bind(store) };
     const found = await run([...shopper, ...[2, 3, 4].map((id) => ({ sid: "bot", what: `p${id}`, atMs: id * 1_000 }))], signals, flaky);
     expect(found.slice(2).map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([undefined, 1, 1]);
   });
@@ -143,6 +143,17 @@ describe("session.page_shown", () => {
     const bare = await run([{ sid: "b", what: "a", atMs: 0 }, { sid: "b", what: "p3", atMs: 1_000 }, { sid: "b", what: "l", atMs: 2_000 }]);
     const stale = await run([{ sid: "o", what: "p3", atMs: 0 }, { sid: "o", what: "a", atMs: 50 }, { sid: "o", what: "l", atMs: 61 * 60_000 }]);
     expect([...shell, ...searched, ...bare, ...stale].flat().filter((s) => s.code === "session.page_shown")).toEqual([]);
+  });
+
+  it("says how many pages the session was shown within the window: reads an asset followed, not bare ones", async () => {
+    const steps: Step[] = [...shopper];
+    for (let i = 0; i < 3; i++) steps.push({ sid: "p", what: `p${i + 10}`, atMs: 1_000 + i * 5_000 }, { sid: "p", what: "a", atMs: 1_050 + i * 5_000 });
+    steps.push({ sid: "p", what: "l", atMs: 20_000 });
+    // Two bare reads, then one product shown: one page, however many reads.
+    steps.push({ sid: "b", what: "p20", atMs: 21_000 }, { sid: "b", what: "p21", atMs: 21_500 }, { sid: "b", what: "p22", atMs: 22_000 }, { sid: "b", what: "a", atMs: 22_050 }, { sid: "b", what: "l", atMs: 23_000 });
+    const found = await run(steps);
+    const logins = found.filter((_, i) => steps[i]!.what === "l").map((s) => s.find((x) => x.code === "session.page_shown")?.value);
+    expect(logins).toEqual([3, 1]);
   });
 
   it("belongs to the session, not the address or the header set: another session's page counts for nothing", async () => {
@@ -175,6 +186,24 @@ describe("site.shown_first_logins", () => {
       ["site.shown_first_logins", 0.182, true, 0],
       ["site.shown_first_logins", 0.25, true, 0],
     ]);
+  });
+
+  it("judges a first login by the first logins from sessions shown at least as many pages: a campaign showing one page each does not take the exemption from a shopper who read several", () => {
+    const reads = new SessionReads();
+    const after = (pages: number) => [{ ...fired("session.page_shown"), value: pages }, fired("username.never_succeeded")];
+    // Ten logins of returning accounts, then a campaign: nine first logins, each after one page.
+    for (let i = 0; i < 10; i++) reads.firstLogin(request(i * 100), returning, withShare(0.2));
+    const campaign = Array.from({ length: 9 }, (_, i) => reads.firstLogin(request(2_000 + i * 100), after(1), withShare(0.2))[0]);
+    expect(campaign.at(-1)).toMatchObject({ value: 0.474, fired: true });
+    // A shopper who read five products: one of twenty logins came after four pages or more.
+    const shopper = reads.firstLogin(request(3_000), after(5), withShare(0.2))[0];
+    expect(shopper).toMatchObject({ value: 0.05, fired: false });
+    expect(shopper?.detail).toMatch(/4 pages or more/);
+    // Another campaign login after one page counts the shopper's too: every depth from one up.
+    expect(reads.firstLogin(request(3_100), after(1), withShare(0.2))[0]).toMatchObject({ value: 0.524, fired: true });
+    // Campaigns that show many pages are counted at their depth and below: the deepest bucket holds 16 and more.
+    for (let i = 0; i < 5; i++) reads.firstLogin(request(3_200 + i), after(40), withShare(0.2));
+    expect(reads.firstLogin(request(3_300), after(17), withShare(0.2))[0]).toMatchObject({ value: 0.222, fired: true });
   });
 
   it("forgets a burst after two minutes", () => {

@@ -11,11 +11,17 @@ import { resourceIdOf } from "./scraping.js";
 import type { Signal, SignalPlan } from "./signal.js";
 
 /** Store names of a browser session's reading: its last catalogue read, its last asset, its unfollowed reads. */
-export const SESSION_READ_NAMES = { lastRead: "sr.read", lastAsset: "sr.asset", unfollowed: "sr.bare" } as const;
+export const SESSION_READ_NAMES = { lastRead: "sr.read", lastAsset: "sr.asset", unfollowed: "sr.bare", reads: "sr.reads" } as const;
 /** Header sets whose reading cohorts are tracked at once, and sessions remembered per cohort. */
 const MAX_COHORTS = 10_000;
 const MAX_MEMBERS = 256;
 const MINUTE_MS = 60_000;
+/**
+ * Depths of `site.shown_first_logins`, by the pages a session was shown before its login: 1, 2-3,
+ * 4-7, 8-15, 16 and more (powers of two: the counts stay few, and a campaign that wants a deeper
+ * bucket pays about as many page views again per attempt as it already does).
+ */
+const DEPTHS = 5;
 /**
  * The cohort's share of unfollowed reads is over the last minute, its members over the cohort
  * window: the share in steady state is the same over any window, but over an hour of shoppers'
@@ -79,13 +85,25 @@ const NOTHING: SessionReadPlan = { plan: { ops: [], evaluate: () => [] }, finish
  *
  * `site.shown_first_logins` (weightless, with `firstLoginShare`): of the logins over the last
  * minute on this replica, the share that were for accounts that never signed in here
- * (`username.never_succeeded`) from sessions with `session.page_shown`, said on such a login when
- * it is above the setting. A shop's first sign-ins are a small part of its logins, and during a
- * campaign a smaller one still; a campaign that buys `session.page_shown` before each attempt
- * makes them a large part (a list holds many accounts that never signed in here), so past the
- * share the page views are the campaign's and rules stop taking them as a shopper's. A share,
- * not a count, so that it holds at any traffic and on any number of replicas; to push it down a
- * campaign must add logins without pages, which the failure-based signals count.
+ * (`username.never_succeeded`) from sessions with `session.page_shown` shown at least as many
+ * pages as this one (counted in power-of-two depths), said on such a login when it is above the
+ * setting. A shop's first sign-ins are a small part of its logins, and during a campaign a
+ * smaller one still; a campaign that buys `session.page_shown` before each attempt makes them a
+ * large part (a list holds many accounts that never signed in here), so past the share the page
+ * views are the campaign's and rules stop taking them as a shopper's. A share, not a count, so
+ * that it holds at any traffic and on any number of replicas; to push it down a campaign must add
+ * logins without pages, which the failure-based signals count.
+ *
+ * The depth: a campaign buys the page views it needs per attempt and no more (each costs it a
+ * read and an asset per attempt, on every address), while a shopper signing in for the first time
+ * has often looked at several products first. Counting only the first logins from sessions at
+ * least as deep as this one keeps the guard where the campaign is: a login after more pages than
+ * the campaign shows is judged by the first logins at that depth and deeper, a shopper's few.
+ * A campaign that spreads its depths like shoppers' gains nothing from it: the depths a login is
+ * spared at are those whose first logins, counted from there down, are under the share, so what
+ * passes is bounded by the share of the minute's logins as before, and it paid that many pages for
+ * each. The pages are the session's reads that an asset followed (its reads within the window
+ * less its unfollowed ones), so bare reads do not deepen a session.
  *
  * Cost: per tracked session three small keys in the store with the window as TTL (two
  * integers and one counter), written on product reads and assets of browser sessions only,
@@ -98,7 +116,8 @@ export class SessionReads {
   #assetsSeenAtMs = -Infinity;
   /** Logins over the last minute, and those for accounts that never signed in from sessions shown a page. */
   readonly #logins = new TwoBuckets();
-  readonly #shownFirstLogins = new TwoBuckets();
+  /** Per depth (pages shown before the login, in powers of two). */
+  readonly #shownFirstLogins = Array.from({ length: DEPTHS }, () => new TwoBuckets());
 
   /**
    * After a login's signals are measured: counts it, and when it is a first login (the account
@@ -109,18 +128,22 @@ export class SessionReads {
     const maxShare = signals.cohorts?.sessionReads?.firstLoginShare;
     if (maxShare === undefined) return [];
     this.#logins.add(request.timeMs, MINUTE_MS);
-    const has = (code: string) => measured.some((s) => s.code === code && s.fired);
-    if (!has("session.page_shown") || !has("username.never_succeeded")) return [];
-    this.#shownFirstLogins.add(request.timeMs, MINUTE_MS);
+    const shown = measured.find((s) => s.code === "session.page_shown" && s.fired);
+    if (!shown || !measured.some((s) => s.code === "username.never_succeeded" && s.fired)) return [];
+    const depth = depthOf(shown.value);
+    this.#shownFirstLogins[depth]!.add(request.timeMs, MINUTE_MS);
     const logins = this.#logins.count(request.timeMs, MINUTE_MS);
-    const share = logins > 0 ? Math.min(1, this.#shownFirstLogins.count(request.timeMs, MINUTE_MS) / logins) : 1;
+    let deepAsThis = 0;
+    for (let d = depth; d < DEPTHS; d++) deepAsThis += this.#shownFirstLogins[d]!.count(request.timeMs, MINUTE_MS);
+    const share = logins > 0 ? Math.min(1, deepAsThis / logins) : 1;
+    const pages = depth === DEPTHS - 1 ? `${2 ** depth} or more pages` : `${2 ** depth} page${depth === 0 ? "" : "s"} or more`;
     return [{
       code: "site.shown_first_logins",
       value: Math.round(share * 1000) / 1000,
       threshold: maxShare,
       weight: 0,
       fired: share > maxShare,
-      detail: `share of the logins over the last minute on this replica that were for accounts that never signed in, from sessions shown a page (prior ${maxShare})`,
+      detail: `share of the logins over the last minute on this replica that were for accounts that never signed in, from sessions shown ${pages} as this one (prior ${maxShare})`,
     }];
   }
 
@@ -146,6 +169,8 @@ export class SessionReads {
         { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead, ...(listing ? {} : { value: request.timeMs, retentionMs }) } },
         { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } },
         { entity, op: { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: config.windowMs, amount: 0 } },
+        // Product reads only: less the unfollowed ones, the pages the session was shown (session.page_shown).
+        ...(listing ? [] : [{ entity, op: { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs: config.windowMs, amount: 1 } } as const]),
       ],
       evaluate: (results) => {
         const [lastRead = 0, lastAsset = 0, unfollowed = 0] = results;
@@ -224,19 +249,31 @@ export class SessionReads {
   }
 }
 
-/** A login: whether the session's latest read, within the window, was followed by an asset. */
+/**
+ * A login: whether the session's latest read, within the window, was followed by an asset; the
+ * value is how many of its reads within the window were (its reads less its unfollowed ones, at
+ * least this one).
+ */
 function pageShown(entity: string, nowMs: number, windowMs: number): SessionReadPlan {
   const plan: SignalPlan = {
     ops: [
       { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead } },
       { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } },
+      { entity, op: { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs, amount: 0 } },
+      { entity, op: { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs, amount: 0 } },
     ],
-    evaluate: ([lastRead = 0, lastAsset = 0]) => {
+    evaluate: ([lastRead = 0, lastAsset = 0, reads = 0, unfollowed = 0]) => {
       if (lastRead <= 0 || lastAsset < lastRead || nowMs - lastRead > windowMs) return [];
-      return [{ code: "session.page_shown", value: 1, weight: 0, fired: true, detail: "this browser session read a catalogue resource and then loaded an asset, as a page shown to a person does" }];
+      const pages = Math.max(1, Math.round(reads - unfollowed));
+      return [{ code: "session.page_shown", value: pages, weight: 0, fired: true, detail: `this browser session read a catalogue resource and then loaded an asset, as a page shown to a person does (${pages} such page${pages === 1 ? "" : "s"} within the window)` }];
     },
   };
   return { plan, finish: async () => [] };
+}
+
+/** The depth bucket of a session shown `pages` pages: 0 for one, 1 for two or three, … up to DEPTHS - 1. */
+function depthOf(pages: number): number {
+  return Math.min(DEPTHS - 1, Math.floor(Math.log2(Math.max(1, pages))));
 }
 
 /** One header set's reading of the catalogue: the sessions with unfollowed reads, its reads after a session's first, and how many of those were unfollowed. */

@@ -483,8 +483,9 @@ const signals = z
          * Needs the assets a page loads after its data (images) to go through ext_authz on a
          * `pageView` endpoint; silent until an asset following a read was seen. On login endpoints,
          * a session whose latest read within `window` an asset followed gets the weightless
-         * `session.page_shown`; with `firstLoginShare`, such logins for accounts that never signed in,
-         * past that share of the last minute's logins, give `site.shown_first_logins`.
+         * `session.page_shown` (its value: the pages the session was shown within `window`); with
+         * `firstLoginShare`, such logins for accounts that never signed in, from sessions shown at
+         * least as many pages, past that share of the last minute's logins, give `site.shown_first_logins`.
          */
         sessionReads: z
           .object({
@@ -498,7 +499,7 @@ const signals = z
               .gt(0)
               .max(1)
               .optional()
-              .describe("Share of the last minute's logins (this replica) that were for accounts that never signed in, from sessions shown a page, above which site.shown_first_logins says the page views are a campaign's"),
+              .describe("Share of the last minute's logins (this replica) that were for accounts that never signed in, from sessions shown at least as many pages as this one (in power-of-two depths), above which site.shown_first_logins says the page views are a campaign's"),
           })
           .strict()
           .optional()

@@ -94,12 +94,12 @@ describe("browser sessions reading the catalogue without assets", () => {
     expect(bots.flat().some((answer) => answer.action === "quarantine")).toBe(false);
   });
 
-  it("keeps each session's reading in Redis as three small keys that expire with the window", async () => {
+  it("keeps each session's reading in Redis as four small keys that expire with the window", async () => {
     const connection = new Redis(redis.url);
     try {
       const keys = (await connection.keys("*")).filter((key) => /\{ck:[^}]+\}/.test(key));
       const sessions = new Set(keys.map((key) => /\{(ck:[^}]+)\}/.exec(key)![1]));
-      // 4 shoppers and 12 bots; the bots' unfollowed-read counters are the third key.
+      // 4 shoppers and 12 bots; every session's read counter is its third key, the bots' unfollowed-read counters their fourth.
       expect(sessions.size).toBe(16);
       for (const key of keys) {
         const ttl = await connection.pttl(key);
