@@ -61,6 +61,10 @@ export interface PalisadeOptions {
   pin?: boolean;
   /** Flags for node itself, before the script (e.g. V8's `--max-semi-space-size=16`). */
   nodeArgs?: string[];
+  /** Modules loaded into the server before it starts (`--import`, after tsx): bench probes. */
+  preload?: string[];
+  /** Told every line the server writes to stdout (its JSON log), after it is ready too. */
+  onLine?: (line: string) => void;
 }
 
 /**
@@ -84,6 +88,8 @@ export function startPalisadeProcess(redisUrl: string, options: PalisadeOptions 
     },
     options.pin ?? true,
     options.nodeArgs ?? [],
+    options.preload ?? [],
+    options.onLine,
   );
 }
 
@@ -98,10 +104,12 @@ function startProcess(
   ready: (line: string) => { grpcPort: number; adminPort?: number; workerPids?: number[] } | undefined,
   pin = true,
   nodeFlags: readonly string[] = [],
+  preload: readonly string[] = [],
+  onLine?: (line: string) => void,
 ): Promise<ServerProcess> {
   // BENCH_PROFILE=1 writes a CPU profile of each server (node --cpu-prof) for `Where is the time`.
   const profile = process.env.BENCH_PROFILE === "1" ? ["--cpu-prof", "--cpu-prof-dir=bench/results/profiles"] : [];
-  const nodeArgs = [...profile, ...nodeFlags, "--import", "tsx", ...args];
+  const nodeArgs = [...profile, ...nodeFlags, "--import", "tsx", ...preload.flatMap((module) => ["--import", module]), ...args];
   const [command, commandArgs] = pin ? pinnedCommand(process.execPath, nodeArgs) : [process.execPath, nodeArgs];
   const child: ChildProcess = spawn(command, commandArgs, {
     cwd,
@@ -111,6 +119,7 @@ function startProcess(
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).on("line", (line) => {
+      onLine?.(line);
       let ports: ReturnType<typeof ready>;
       try {
         ports = ready(line);

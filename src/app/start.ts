@@ -5,6 +5,7 @@ import type { PolicySource } from "../policy/policy-source.js";
 import type { ResponseEngine } from "../response/engine.js";
 import { redactedSettings, type Settings } from "../settings/settings.js";
 import type { Store } from "../state/store.js";
+import { watchEventLoopDelay } from "../telemetry/event-loop-delay.js";
 import { createLogger, type Logger } from "../telemetry/logger.js";
 import { createMetrics, type Metrics } from "../telemetry/metrics.js";
 import { createResponseMetrics } from "../telemetry/response-metrics.js";
@@ -58,6 +59,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
   logger.info({ settings: redactedSettings(settings) }, "starting palisade");
   const tracing = await startTracing({ serviceName: "palisade", logger });
   const metrics = createMetrics();
+  const stopLoopDelay = watchEventLoopDelay(metrics.eventLoopDelay);
   const pod = options.worker ? joinPod(metrics.registry) : undefined;
   if (pod) metrics.metricsText = pod.podMetrics;
 
@@ -72,7 +74,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
   );
   // What has started so far, stopped in reverse order when a later step fails: a process that
   // cannot open every listener exits instead of serving half (gRPC SERVING, no /readyz).
-  const started: (() => Promise<void> | void)[] = [() => tracing.shutdown()];
+  const started: (() => Promise<void> | void)[] = [() => tracing.shutdown(), stopLoopDelay];
   const unwind = async () => {
     for (const stop of started.reverse()) await Promise.resolve().then(stop).catch(() => {});
   };
@@ -138,6 +140,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
         webhooks?.close();
         await core.stop();
         await tracing.shutdown();
+        stopLoopDelay();
         logger.info("stopped");
       },
     };

@@ -26,6 +26,8 @@ const MAX_DECODE_ROUNDS = 3;
  * probe list sees the request as the application behind the proxy might finally read it.
  */
 export function decodeFully(text: string): string {
+  // Most texts hold no escape and no backslash: no regular expression for them.
+  if (!text.includes("%")) return text.includes("\\") ? text.replace(/\\/g, "/") : text;
   let current = text;
   for (let round = 0; round < MAX_DECODE_ROUNDS; round++) {
     const next = current.replace(/%([0-9a-fA-F]{2})/g, (_escape, hex: string) => String.fromCharCode(parseInt(hex, 16)));

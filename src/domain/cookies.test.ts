@@ -44,3 +44,20 @@ describe("namedCookieValues", () => {
     expect(namedCookieValues("a=1", [])).toBeUndefined();
   });
 });
+
+describe("cookieValue against the splitting reading it replaced", () => {
+  function splitting(header: string | undefined, name: string): string | undefined {
+    for (const pair of (header ?? "").split(";")) {
+      const at = pair.indexOf("=");
+      if (at > 0 && pair.slice(0, at).trim() === name) return pair.slice(at + 1).trim() || undefined;
+    }
+    return undefined;
+  }
+
+  it("answers the same on every header made of a few awkward pieces", () => {
+    const pieces = ["sid", "=", ";", " ", "a", "sid=1", "=sid", "\t", "x=y=z", ";;", "sid =", " = 2"];
+    let headers = [""];
+    for (let depth = 0; depth < 3; depth++) headers = headers.flatMap((header) => pieces.map((piece) => header + piece));
+    for (const header of headers) for (const name of ["sid", "a", "x", ""]) if (cookieValue(header, name) !== splitting(header, name)) expect([header, name, cookieValue(header, name)]).toEqual([header, name, splitting(header, name)]);
+  });
+});

@@ -101,6 +101,7 @@ function boundedHeaders(
   anomalies: string[],
 ): Map<string, string> {
   if (raw.size > limits.maxHeaders) anomalies.push("headers_too_many");
+  else if (withinAsIs(raw, limits.maxHeaderBytes)) return raw; // what the loop below would copy, entry for entry
   const kept = new Map<string, string>();
   let bytes = 0;
   for (const [name, value] of raw) {
@@ -110,6 +111,16 @@ function boundedHeaders(
   }
   if (bytes > limits.maxHeaderBytes) anomalies.push("headers_too_large");
   return kept;
+}
+
+/** Headers under the byte ceiling whose names are lower case already (the gRPC converter's are): no copy needed. */
+function withinAsIs(raw: Map<string, string>, maxBytes: number): boolean {
+  let bytes = 0;
+  for (const [name, value] of raw) {
+    bytes += name.length + value.length;
+    if (bytes > maxBytes || name !== name.toLowerCase()) return false;
+  }
+  return true;
 }
 
 /**
@@ -123,11 +134,13 @@ function normalisePath(raw: string, anomalies: string[]): { path: string; query:
     anomalies.push("path_too_long");
     text = text.slice(0, MAX_PATH_LENGTH);
   }
-  const [beforeFragment = ""] = text.split("#", 1);
+  const fragmentAt = text.indexOf("#");
+  const beforeFragment = fragmentAt >= 0 ? text.slice(0, fragmentAt) : text;
   const queryAt = beforeFragment.indexOf("?");
   const rawPath = queryAt >= 0 ? beforeFragment.slice(0, queryAt) : beforeFragment;
   const query = queryAt >= 0 ? beforeFragment.slice(queryAt + 1) : "";
-  const decoded = rawPath.replace(/%([0-9a-fA-F]{2})/g, (escape, hex: string) => {
+  // Most paths hold no escape: no regular expression for them.
+  const decoded = !rawPath.includes("%") ? rawPath : rawPath.replace(/%([0-9a-fA-F]{2})/g, (escape, hex: string) => {
     const char = String.fromCharCode(parseInt(hex, 16));
     return /[A-Za-z0-9\-._~]/.test(char) ? char : escape.toUpperCase();
   });

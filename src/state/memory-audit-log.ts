@@ -38,7 +38,7 @@ export class MemoryAuditLog implements AuditLog {
     const id = `${ms}-${seq}`;
     const text = JSON.stringify(record);
     this.#entries.push({ id, ms, seq, record: text });
-    this.#handOut({ id, record: JSON.parse(text) as Record<string, unknown> });
+    if (this.#groups.size > 0) this.#handOut({ id, record: JSON.parse(text) as Record<string, unknown> });
     const tooMany = this.#entries.length - retention.maxEntries;
     if (tooMany > 0) this.#entries.splice(0, tooMany);
     const tooOld = this.#entries.findIndex((entry) => entry.ms >= now - retention.maxAgeMs);

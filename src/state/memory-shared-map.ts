@@ -85,9 +85,14 @@ export class MemorySharedMap implements SharedMapStore {
     if (!audited) return change().answer;
     if (!this.#audit) throw new TypeError("audited writes need the backend's audit log");
     const now = this.#clock();
-    for (const [key, kept] of this.#idempotency) if (kept.expiresMs <= now) this.#idempotency.delete(key);
+    sweepIdempotency(this.#idempotency, now);
     const fingerprint = audited.fingerprint ?? "";
-    const kept = this.#idempotency.get(audited.idempotencyKey);
+    let kept = this.#idempotency.get(audited.idempotencyKey);
+    if (kept && kept.expiresMs <= now) {
+      // Expired but not yet swept (written under a later clock than an entry before it).
+      this.#idempotency.delete(audited.idempotencyKey);
+      kept = undefined;
+    }
     if (kept) {
       if (kept.fingerprint !== fingerprint) throw new IdempotencyConflictError();
       return { ...(kept.answer as T & AuditedOutcome), replayed: true };
@@ -145,5 +150,20 @@ export class MemorySharedMap implements SharedMapStore {
 
   #announce(change: MapChange): void {
     for (const listener of this.#listeners) listener(change);
+  }
+}
+
+/**
+ * Forgets expired idempotency answers, oldest first, up to the first that is still live. Every
+ * answer is kept for the same time after its write, so the Map's insertion order is the order
+ * they expire in while the clock runs forward, and a sweep looks at the expired answers and one
+ * more. (Scanning all answers on every write made a replay's quarantines quadratic: a day of
+ * traffic holds tens of thousands.) An answer written under a later clock than one after it
+ * waits for its turn; the look-up checks expiry itself, so it is never used past it.
+ */
+function sweepIdempotency(idempotency: IdempotencyMemory, now: number): void {
+  for (const [key, kept] of idempotency) {
+    if (kept.expiresMs > now) return;
+    idempotency.delete(key);
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MemoryStore } from "./memory-store.js";
+import { MAX_BUCKETS_PER_STRUCTURE, MemoryStore } from "./memory-store.js";
 import type { DistinctAdd, MemberAdd, WindowAdd } from "./store.js";
 
 const T0 = 1_699_999_980_000;
@@ -103,5 +103,40 @@ describe("MemoryStore", () => {
     const first = await store.observeBaseline("site:login", "rate", observation);
     first.mean = 1_000;
     expect(await store.observeBaseline("site:login", "rate", observation)).toMatchObject({ mean: 10 });
+  });
+
+  it("evicts the least recently used entity whole, however long ago the others took their place", async () => {
+    const store = new MemoryStore({ maxKeys: 4 });
+    await store.apply("ip1", [hits(1), hits(1, 5_000)], T0); // two keys
+    await store.apply("ip2", [hits(1)], T0);
+    await store.apply("ip3", [hits(1)], T0);
+    await store.apply("ip1", [hits(0)], T0); // a read uses ip1 too: ip2 is now the least recently used
+    await store.apply("ip4", [hits(1)], T0); // five keys: one entity must go
+    expect(store.size).toBe(4);
+    expect(await store.apply("ip2", [hits(0)], T0)).toEqual([0]);
+    expect(await store.apply("ip1", [hits(0), hits(0, 5_000)], T0)).toEqual([1, 1]);
+    expect(await store.apply("ip3", [hits(0)], T0)).toEqual([1]);
+  });
+
+  it("keeps a structure's most recently created buckets, so a replay running ahead of the local clock stays bounded", async () => {
+    const store = new MemoryStore();
+    const buckets = MAX_BUCKETS_PER_STRUCTURE + 10;
+    for (let bucket = 0; bucket < buckets; bucket++) await store.apply("site", [hits(1)], T0 + bucket * 1_000);
+    expect(store.size).toBe(MAX_BUCKETS_PER_STRUCTURE);
+    const last = T0 + (buckets - 1) * 1_000;
+    expect(await store.apply("site", [hits(0)], last)).toEqual([1 + 1]); // the last bucket and all of the one before
+    expect(await store.apply("site", [hits(0)], T0)).toEqual([0]); // the first went
+  });
+
+  it("leaves nothing behind after reads, and counts every entity's keys", async () => {
+    const store = new MemoryStore();
+    await store.apply("ip1", [hits(0), user(), { op: "member.check", name: "seen", member: "a" }], T0);
+    expect(store.size).toBe(0);
+    expect(store.approximateBytes).toBe(0);
+    await store.apply("ip1", [hits(1), user("u1"), remember("a")], T0);
+    await store.apply("ip2", [hits(1)], T0 + 1_000);
+    expect(store.size).toBe(4);
+    await store.close();
+    expect(store.approximateBytes).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MemorySharedMap } from "./memory-shared-map.js";
-import { ReplicatedMap, type SyncEvent } from "./replicated-map.js";
+import { PRUNE_SLICE, ReplicatedMap, type SyncEvent } from "./replicated-map.js";
 import type { MapChange, SharedMapStore } from "./shared-map.js";
 import { StoreUnavailableError } from "./store.js";
 
@@ -198,6 +198,22 @@ describe("ReplicatedMap", () => {
     now = 150;
     expect(copy.get("short")).toBeUndefined();
     await expect.poll(() => removed).toEqual(["short"]);
+    await copy.stop();
+  });
+
+  it("prunes a large copy a slice per turn of the event loop, serving other work between slices", async () => {
+    let now = 0;
+    const wire = new Wire();
+    const copy = new ReplicatedMap({ store: wire, decode: (raw) => raw, clock: () => now, pruneIntervalMs: 5, checkIntervalMs: 60_000 });
+    await copy.start();
+    const count = PRUNE_SLICE * 2 + 10;
+    for (let i = 0; i < count; i++) await copy.put(`k${i}`, "v", i % 2 === 0 ? 100 : 60_000);
+    const slices: number[] = [];
+    copy.onChange((changes) => slices.push(changes.filter((c) => !c.current).length));
+    now = 150;
+    await expect.poll(() => copy.size).toBe(count / 2);
+    expect(slices.length).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...slices)).toBeLessThanOrEqual(PRUNE_SLICE);
     await copy.stop();
   });
 

@@ -131,3 +131,20 @@ describe("createLogger, pretty format", () => {
     expect(text).not.toContain("\u001b[");
   });
 });
+
+describe("createLogger on stdout (lines gathered into larger writes)", () => {
+  it("writes a lone line within the flush period, and everything still buffered on exit", async () => {
+    const { spawn } = await import("node:child_process");
+    const { repoRoot } = await import("../../test/support/policies.js");
+    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/logger/batched-stdout.ts"], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let beforeStillRunning: string | undefined;
+    child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()));
+    child.stderr.on("data", () => void (beforeStillRunning ??= stdout));
+    await new Promise((resolve) => child.on("exit", resolve));
+    // The first line arrived while the process was still running (periodic flush, 250 ms < 1.5 s).
+    expect(beforeStillRunning).toContain('"msg":"first"');
+    const lines = stdout.trim().split("\n").map((line) => JSON.parse(line) as { n: number });
+    expect(lines.map((line) => line.n)).toEqual(Array.from({ length: 100 }, (_, n) => n));
+  }, 60_000);
+});

@@ -15,6 +15,7 @@ describe("createMetrics", () => {
       "palisade_request_anomalies_total",
       "palisade_grpc_errors_total",
       "palisade_shadow_decisions_total",
+      "palisade_event_loop_delay_seconds",
       "process_cpu_seconds_total",
       "nodejs_eventloop_lag_seconds",
     ]) {

@@ -10,6 +10,12 @@ import { createRateLimitMetrics } from "./ratelimit-metrics.js";
 const DECISION_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1];
 
 /**
+ * Event-loop delay (see event-loop-delay.ts): a few ms is a busy loop, 0.05 the bound issue 16
+ * sets for a Check, 0.2 Envoy's default ext_authz timeout.
+ */
+const EVENT_LOOP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1];
+
+/**
  * How the pod-wide /metrics of several workers (the `workers` setting) merges a gauge that every
  * worker reports alike, or that is 1 when any worker is in that state: the maximum, not the sum.
  */
@@ -32,6 +38,12 @@ function createInstruments(registry: Registry) {
       help: "Time from request received to decision, by transport",
       labelNames: ["transport"] as const,
       buckets: DECISION_BUCKETS,
+      registers,
+    }),
+    eventLoopDelay: new Histogram({
+      name: "palisade_event_loop_delay_seconds",
+      help: "How late a timer due every 20 ms ran: how long work arriving then waited for the event loop",
+      buckets: EVENT_LOOP_BUCKETS,
       registers,
     }),
     storeErrors: new Counter({

@@ -33,8 +33,11 @@ import {
 /** An event time on a bucket edge of every window used here (1 s, 5 s, 60 s). */
 const T0 = 1_699_999_980_000;
 const SECOND = 1_000;
-/** Generous for shared CI machines; the fault tests use a short one on purpose. */
-const TEST_COMMAND_TIMEOUT_MS = 1_000;
+/**
+ * Generous for shared CI machines: a second was not, on a two-core machine loaded twenty times
+ * over (a thousand-member apply timed out). Tests of timeouts pass short ones on purpose.
+ */
+const TEST_COMMAND_TIMEOUT_MS = 10_000;
 
 const add = (name: string, amount: number, windowMs = SECOND): WindowAdd => ({ op: "window.add", name, windowMs, amount });
 const read = (name: string, windowMs = SECOND): WindowAdd => add(name, 0, windowMs);
@@ -234,16 +237,19 @@ function storeContract(harness: StoreHarness): void {
   });
 
   it("keeps takes of a batch all or nothing per entity, not across entities", async () => {
+    // Minute windows: a fixed bucket lives one window on Redis's clock, and a loaded machine
+    // took longer than a second between the batch and the reads (the counts read back as 0).
+    const minute = (amount: number, limit: number, name = "quota") => take(amount, limit, "fixed", 60 * SECOND, name);
     const batches = [
-      { entity: "ip1", ops: [take(1, 1)] },
-      { entity: "ip2", ops: [take(1, 5, "fixed", SECOND, "burst"), take(3, 2)] },
+      { entity: "ip1", ops: [minute(1, 1)] },
+      { entity: "ip2", ops: [minute(1, 5, "burst"), minute(3, 2)] },
       { entity: "ip3", ops: [add("hits", 1)] },
-      { entity: "ip4", ops: [take(2, 2), take(0, 2)] },
+      { entity: "ip4", ops: [minute(2, 2), minute(0, 2)] },
     ];
     expect(await applyBatch(store, batches, T0)).toEqual([[0], [0, 0], [1], [0, 2]]);
-    expect(await store.apply("ip1", [take(0, 1)], T0)).toEqual([1]); // counted
-    expect(await store.apply("ip2", [take(0, 5, "fixed", SECOND, "burst"), take(0, 2)], T0)).toEqual([0, 0]); // refused whole, not counted
-    expect(await store.apply("ip4", [take(0, 2)], T0)).toEqual([2]); // counted, though ip2's were refused before it
+    expect(await store.apply("ip1", [minute(0, 1)], T0)).toEqual([1]); // counted
+    expect(await store.apply("ip2", [minute(0, 5, "burst"), minute(0, 2)], T0)).toEqual([0, 0]); // refused whole, not counted
+    expect(await store.apply("ip4", [minute(0, 2)], T0)).toEqual([2]); // counted, though ip2's were refused before it
   });
 
   it("rejects a batch with an invalid entity or op with a TypeError, writing nothing", async () => {
@@ -596,7 +602,9 @@ function redisContract(harness: RedisHarness): void {
   });
 
   it("gives every key a TTL of at most two windows", async () => {
-    await store.apply("ip1", [add("hits", 1), add("hits", 1, 60 * SECOND), read("never-written")], T0);
+    // Ten seconds, not one: a 1 s window's key (2 s to live on Redis's clock) was gone before
+    // KEYS on a loaded machine.
+    await store.apply("ip1", [add("hits", 1, 10 * SECOND), add("hits", 1, 60 * SECOND), read("never-written")], T0);
     await store.apply("ip2", [add("fails", 3, 5 * SECOND)], T0 + 7_000);
     const keys = await harness.admin.keys("*");
     expect(keys).toHaveLength(3);
@@ -848,6 +856,13 @@ describe.skipIf(privateRedisUnsupported)("Store contract: redis cluster (one nod
   describe("redis specifics", () => redisContract(harness));
 });
 
+/**
+ * Forty runs of up to 25 calls each took over the default 30 s on a machine loaded twenty times
+ * over; the test that timed out kept running and its FLUSHDB wiped the next test's keys, which
+ * then failed for no fault of its own. Three minutes bound a hang, not the speed.
+ */
+const PROPERTY_TIMEOUT_MS = 180_000;
+
 describe("memory and Redis", () => {
   const harness = redisHarness({ cluster: false });
   useHarness(harness);
@@ -909,13 +924,13 @@ describe("memory and Redis", () => {
       }),
       { seed: 20_240_611, numRuns: 40 },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   it("count the same distinct members alike, to the unit, at every size", async () => {
     await harness.admin.flushdb();
     // 8,000 members in one call is a long script on a busy machine: this test is about the
-    // counts, so it gives the call room rather than fail on the 1 s budget of the others.
-    const redis = await openRedisStore(harness.url, 10_000);
+    // counts, so it gives the call more room than the others have.
+    const redis = await openRedisStore(harness.url, 30_000);
     onTestFinished(() => redis.close());
     const memory = new MemoryStore();
     const all = members(8_000, "m");
@@ -930,7 +945,7 @@ describe("memory and Redis", () => {
     const next = members(300, "n").map((m) => distinct("users", m, 60 * SECOND));
     const [fromMemory, fromRedis] = await Promise.all([memory.apply("ip1", next, T0 + 60 * SECOND), redis.apply("ip1", next, T0 + 60 * SECOND)]);
     expect(fromRedis).toEqual(fromMemory);
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   it("learn the same baselines, to the last bit, from the same observations", async () => {
     const observation = fc.record({
@@ -950,7 +965,7 @@ describe("memory and Redis", () => {
       }),
       { seed: 20_240_612, numRuns: 40 },
     );
-  });
+  }, PROPERTY_TIMEOUT_MS);
 
   it("reject the same invalid input with the same message", async () => {
     const memory = new MemoryStore();
@@ -970,7 +985,13 @@ describe("memory and Redis", () => {
 describe.skipIf(privateRedisUnsupported)("when Redis fails", () => {
   const harness = redisHarness({ cluster: false });
   useHarness(harness);
-  const FAULT_TIMEOUT_MS = 200;
+  /**
+   * Long on purpose: a dead server must fail calls at once (no offline queue, no retries), so
+   * they settle within FAIL_FAST_MS, half of it; a failure by timeout would miss that bound. (It
+   * was 200 ms, which a loaded machine overran on the first, healthy call.)
+   */
+  const FAULT_TIMEOUT_MS = 10_000;
+  const FAIL_FAST_MS = 5_000;
   let store: RedisStore;
   beforeEach(async () => {
     await harness.server.start(); // a previous test may have left it dead
@@ -983,10 +1004,10 @@ describe.skipIf(privateRedisUnsupported)("when Redis fails", () => {
     expect(await store.apply("ip1", [add("hits", 1)], T0)).toEqual([1]);
     await harness.server.kill();
 
-    const failure = await settlesWithin(2_000, store.apply("ip1", [add("hits", 1)], T0).catch((error: unknown) => error));
+    const failure = await settlesWithin(FAIL_FAST_MS, store.apply("ip1", [add("hits", 1)], T0).catch((error: unknown) => error));
     expect(failure).toBeInstanceOf(StoreUnavailableError);
     expect((failure as StoreUnavailableError).cause).toBeInstanceOf(Error);
-    expect(await settlesWithin(2_000, store.ping())).toBe(false);
+    expect(await settlesWithin(FAIL_FAST_MS, store.ping())).toBe(false);
 
     await harness.server.start();
     await eventually(() => store.ping());
@@ -997,9 +1018,9 @@ describe.skipIf(privateRedisUnsupported)("when Redis fails", () => {
     await store.close();
     await harness.server.stop();
     store = createRedisStore(harness.url, { commandTimeoutMs: FAULT_TIMEOUT_MS });
-    const failure = await settlesWithin(2_000, store.apply("ip1", [add("hits", 1)], T0).catch((error: unknown) => error));
+    const failure = await settlesWithin(FAIL_FAST_MS, store.apply("ip1", [add("hits", 1)], T0).catch((error: unknown) => error));
     expect(failure).toBeInstanceOf(StoreUnavailableError);
-    expect(await settlesWithin(2_000, store.ping())).toBe(false);
+    expect(await settlesWithin(FAIL_FAST_MS, store.ping())).toBe(false);
 
     await harness.server.start();
     await eventually(() => store.ping());
@@ -1020,7 +1041,11 @@ describe.skipIf(privateRedisUnsupported)("when Redis fails", () => {
   });
 
   it("ResilientStore goes on from local state while Redis is dead, and reports it", async () => {
-    const resilient = new ResilientStore(store, new MemoryStore(), { retryAfterMs: 100, failuresToDegrade: 1 });
+    // The local store's keys expire on its own clock (two 1 s windows after the last write): on
+    // the wall clock, a loaded machine took longer than that between the mirrored write and the
+    // read after the kill, and the 3 hits were gone. Time stands still for it here.
+    const local = new MemoryStore({ expiryClock: { now: () => T0 } });
+    const resilient = new ResilientStore(store, local, { retryAfterMs: 100, failuresToDegrade: 1 });
     const transitions: boolean[] = [];
     resilient.onStateChange((change) => transitions.push(change.degraded));
 
@@ -1065,6 +1090,10 @@ describe.skipIf(privateRedisUnsupported)("redis+sentinel:// URLs", () => {
   });
 });
 
+/**
+ * Fails a call that does not settle within `ms`. The fault tests' store times its commands out
+ * only after twice that, so a call that settles in time failed at once, not by its timeout.
+ */
 async function settlesWithin<T>(ms: number, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {

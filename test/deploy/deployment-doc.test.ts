@@ -32,7 +32,9 @@ describeWithChartTools("docs/deployment.md", () => {
     expect(named.filter(([kind, name]) => !exists(kind!, name!) && name !== "my-gateway")).toEqual([]);
     // A Secret the reader creates under a name of their own is handed to the chart by that name.
     const passedByName = new Set([...section.matchAll(/--set secrets\.[A-Za-z]+\.name=([a-z0-9-]+)/g)].map((m) => m[1]!));
-    for (const match of section.matchAll(/Secret `([a-z0-9-]+)`|secret generic ([a-z0-9-]+)/g)) {
+    const secretsNamed = [...section.matchAll(/Secret `([a-z0-9-]+)`|secret generic ([a-z0-9-]+)/g)];
+    expect(secretsNamed.length).toBeGreaterThan(1); // a loop over no match would pass whatever the text says
+    for (const match of secretsNamed) {
       const name = match[1] ?? match[2]!;
       if (!passedByName.has(name)) expect(secretNames).toContain(name);
     }
@@ -51,11 +53,14 @@ describeWithChartTools("docs/deployment.md", () => {
   });
 
   it("gives the mount paths and settings the pods use", () => {
-    for (const [, mountPath, variable] of section.matchAll(/mounted at `([^`]+)` \(`([A-Z_]+)`\)/g)) {
-      expect(env[variable!], variable).toBe(mountPath);
-    }
+    const withVariable = [...section.matchAll(/mounted at `([^`]+)` \(`([A-Z_]+)`\)/g)];
+    const mounted = [...section.matchAll(/mounted at `([^`]+)`/g)];
+    // Loops over no match would pass whatever the text says.
+    expect(withVariable.length).toBeGreaterThan(0);
+    expect(mounted.length).toBeGreaterThanOrEqual(withVariable.length);
+    for (const [, mountPath, variable] of withVariable) expect(env[variable!], variable).toBe(mountPath);
     const mounts = deployment.containers[0].volumeMounts.map((m: any) => m.mountPath);
-    for (const [, mountPath] of section.matchAll(/mounted at `([^`]+)`/g)) expect(mounts).toContain(mountPath);
+    for (const [, mountPath] of mounted) expect(mounts).toContain(mountPath);
   });
 
   it("names only values that exist", () => {

@@ -1,9 +1,9 @@
 /**
  * A private redis-server for integration tests: its own free port, no persistence, stopped when
  * the test process exits. With `REDIS_URL` set, tests use that server instead (CI services,
- * machines without the binary); it must be a disposable database, since tests flush it, and it
- * cannot be stopped or killed, so tests that need a private server skip (see
- * `privateRedisUnsupported`).
+ * machines without the binary): each vitest worker takes a database of its own there, emptied
+ * when a test file starts (so the server must be disposable), and since it cannot be stopped or
+ * killed, tests that need a private server skip (see `privateRedisUnsupported`).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -54,7 +54,11 @@ process.once("exit", () => {
 });
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
-  if (externalRedisUrl) return externalServer(externalRedisUrl);
+  if (externalRedisUrl) {
+    const server = externalServer(externalRedisUrl);
+    await (externalEmptied ??= emptyDatabase(server.url));
+    return server;
+  }
   const port = await freePort();
   const dir = scratchDir();
   const args = [
@@ -106,6 +110,24 @@ function ownDatabase(url: string): string {
   if (parsed.pathname.length > 1) return url;
   parsed.pathname = `/${1 + (Number(process.env.VITEST_POOL_ID ?? 0) % 15)}`;
   return parsed.toString();
+}
+
+/**
+ * A test file's first call empties its database, once: a private server starts empty for each
+ * file, and the external one must look the same, or one file's quarantines (kept an hour) and
+ * counters decide the next file's requests. Files that run one after another in a worker share
+ * its database; each test file runs in a process of its own, so this is once per file.
+ */
+let externalEmptied: Promise<void> | undefined;
+
+async function emptyDatabase(url: string): Promise<void> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  try {
+    await client.connect();
+    await client.flushdb();
+  } finally {
+    client.disconnect();
+  }
 }
 
 function externalServer(external: string): RedisServerHandle {

@@ -52,7 +52,9 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-describe("scraping", () => {
+// Hundreds to thousands of Checks a test: on a machine loaded twenty times over two of them
+// overran the default 30 s. The bound is for a hang, not for speed.
+describe("scraping", { timeout: 120_000 }, () => {
   it("leaves forty shoppers browsing the catalogue alone", async () => {
     const next = random(7);
     const actions: string[] = [];
@@ -137,9 +139,12 @@ describe("scraping", () => {
       `/api/v1/search?q=${"x".repeat(20_000)}`,
       "/api/v1/products/%ff%fe",
     ];
-    for (const path of paths) {
+    // One address per path: the traversal is quarantined as a probe, and a quarantined client's
+    // later requests never reach the catalogue's counters this test is about.
+    for (const [index, path] of paths.entries()) {
       clockMs += 1000;
-      const decided = metadata(await client.check({ path, ip: "100.69.0.1", headers: CHROME, timeMs: clockMs }));
+      const decided = metadata(await client.check({ path, ip: `100.69.0.${index + 1}`, headers: CHROME, timeMs: clockMs }));
+      if (!path.includes("%2e")) expect(decided.reasons, path.slice(0, 40)).not.toContain("quarantine.active");
       // A member the store refuses shows as a degraded decision, not as an error: check both.
       expect(decided.action, path.slice(0, 40)).toBeTypeOf("string");
       expect(decided.degraded, path.slice(0, 40)).toBe(false);

@@ -34,6 +34,13 @@ export class RedisAuditLog implements AuditLog {
     let running = true;
     let grouped = false;
     let lastClaimMs = 0;
+    /**
+     * A read that failed (its command timed out while Redis hung) may still run once Redis
+     * resumes and hand entries to this follower; ioredis drops that late reply, and the entries
+     * would wait in the follower's pending list for CLAIM_IDLE_MS. After a failure the follower
+     * reads its own pending entries back first (id 0; the connection runs commands in order).
+     */
+    let rereadOwn = false;
     const take = async (raw: [string, string[]][] | null | undefined) => {
       const entries = (raw ?? []).flatMap(([id, fields]) => {
         const record = decode(fields ?? []);
@@ -55,6 +62,13 @@ export class RedisAuditLog implements AuditLog {
       while (running) {
         try {
           if (!grouped) await createGroup();
+          if (rereadOwn) {
+            const own = (await client.xreadgroup("GROUP", group, follower, "COUNT", 100, "STREAMS", key, "0")) as [string, [string, string[]][]][] | null;
+            const entries = own?.[0]?.[1] ?? [];
+            await take(entries);
+            rereadOwn = entries.length === 100;
+            continue;
+          }
           if (Date.now() - lastClaimMs > CLAIM_EVERY_MS) {
             lastClaimMs = Date.now();
             const [, claimed] = (await client.xautoclaim(key, group, follower, CLAIM_IDLE_MS, "0-0", "COUNT", 100)) as [string, [string, string[]][]];
@@ -64,6 +78,7 @@ export class RedisAuditLog implements AuditLog {
           await take(reply?.[0]?.[1]);
         } catch (error) {
           if (String((error as Error).message).includes("NOGROUP")) grouped = false;
+          rereadOwn = true;
           if (running) await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref());
         }
       }

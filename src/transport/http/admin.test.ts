@@ -270,7 +270,7 @@ describe("admin server on a socket", () => {
         socket.write(Buffer.alloc(64 * 1024, 0x20), () => setTimeout(() => (socket.destroy(), resolve()), 50));
       });
     });
-    await expect.poll(() => logs().map((log) => log.msg)).toContain("admin request aborted by the client");
+    await expect.poll(() => logs().map((log) => log.msg), { timeout: 10_000 }).toContain("admin request aborted by the client");
     expect(logs().filter((log) => log.level === "error" || log.level === "fatal")).toEqual([]);
     expect((await server.inject({ method: "GET", url: "/healthz" })).statusCode).toBe(200);
   });
@@ -297,7 +297,7 @@ describe("admin server on a socket", () => {
     const hanging = fetch(`http://127.0.0.1:${port}/hang`).catch((error: unknown) => error);
     // Close only once the request is in the handler: a request that never arrived would also end
     // in an error (connection refused) and prove nothing about the grace.
-    await expect.poll(() => arrived).toBe(true);
+    await expect.poll(() => arrived, { timeout: 10_000 }).toBe(true);
     await server.close();
     expect(await hanging).toBeInstanceOf(Error);
     release();
