@@ -28,6 +28,8 @@ descriptors:
     rate_limit: { unit: minute, requests_per_unit: 1 }
   - key: partner
     rate_limit: { unlimited: true }
+  - key: region
+    rate_limit: { name: per_region, unit: minute, requests_per_unit: 9 }
   - key: tier
     value: standard
     descriptors:
@@ -297,6 +299,8 @@ describe("RateLimiter: what a descriptor is planned against", () => {
     ]);
     // Alone, per_user applies, and the replaced request above did not count against it.
     expect((await ask([standard])).statuses[0]).toMatchObject({ code: "OK", currentLimit: { name: "per_user", requestsPerUnit: 2 }, limitRemaining: 1 });
+    // A named limit that no replaces names still applies beside the replacement.
+    expect((await ask([premium, d(["region", "eu"])])).statuses[1]).toMatchObject({ code: "OK", currentLimit: { name: "per_region", requestsPerUnit: 9 } });
     // Nothing replaces anything in a request without the replacing limit: both plain limits apply.
     expect(codes(await ask([standard, d(["ip", "10.0.0.9"])]))).toEqual(["OK", "OK"]);
     expect((await ask([standard])).overallCode).toBe("OVER_LIMIT");
