@@ -206,4 +206,39 @@ describe("envoyproxy/ratelimit compatibility", () => {
     expect((await setUp({ store: down, yaml: yaml("open") }).ask([d("ip", "x")])).statuses[0]).toMatchObject({ code: "OK", limitRemaining: 2 });
     expect((await setUp({ store: down, yaml: yaml("closed") }).ask([d("ip", "x")])).statuses[0]).toMatchObject({ code: "OVER_LIMIT", limitRemaining: 0 });
   });
+
+  it("takes the headers from the last plain descriptor over its limit, not the last one counted", async () => {
+    const { ask } = setUp();
+    for (let i = 0; i < 3; i++) await ask([d("ip", "10.0.0.7")]);
+    // ip over, plan still OK: the headers are ip's although plan comes later.
+    expect((await ask([d("ip", "10.0.0.7"), d("plan", "p5")])).responseHeaders).toEqual([
+      ["x-ratelimit-limit", "3"],
+      ["x-ratelimit-remaining", "0"],
+      ["x-ratelimit-reset", "55"],
+    ]);
+    // Both over: the last one's.
+    expect((await ask([d("ip", "10.0.0.7"), d("plan", "p5")], 5)).responseHeaders[0]).toEqual(["x-ratelimit-limit", "5"]);
+  });
+
+  it("flags a shadow descriptor over its limit when the request's others are not", async () => {
+    const { ask } = setUp();
+    await ask([d("trial", "t2")]);
+    expect((await ask([d("trial", "t2"), d("ip", "10.0.0.8")])).metadata).toEqual({ domain: "shop", shadow_over_limit: true });
+  });
+
+  it("sends no hitsAddend, metadata or rule name that was not there", async () => {
+    const { ask } = setUp();
+    const answer = await ask([d("ip", "10.0.0.9")]);
+    expect(answer.envoyMetadata).toStrictEqual({ domain: "shop", descriptors: [{ entries: ["ip=10.0.0.9"] }] });
+    expect(Object.keys(answer.statuses[0]!.currentLimit!)).toEqual(["requestsPerUnit", "unit", "windowMs"]);
+  });
+
+  it("passes on a store error that is not an outage, and names the domain of one that is", async () => {
+    const bug = new Error("a bug in the store");
+    const broken: Store = { kind: "broken", apply: () => Promise.reject(bug), observeBaseline: () => Promise.reject(bug), ping: async () => true, close: async () => {} };
+    await expect(setUp({ store: broken }).ask([d("ip", "x")])).rejects.toBe(bug);
+    const outage = new StoreUnavailableError("down");
+    const down: Store = { kind: "down", apply: () => Promise.reject(outage), observeBaseline: () => Promise.reject(outage), ping: async () => false, close: async () => {} };
+    await expect(setUp({ store: down }).ask([d("ip", "x")])).rejects.toMatchObject({ message: 'the store cannot count for domain "shop"', cause: outage });
+  });
 });

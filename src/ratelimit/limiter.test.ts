@@ -28,6 +28,8 @@ descriptors:
     rate_limit: { unit: minute, requests_per_unit: 1 }
   - key: partner
     rate_limit: { unlimited: true }
+  - key: region
+    rate_limit: { name: per_region, unit: minute, requests_per_unit: 9 }
   - key: tier
     value: standard
     descriptors:
@@ -281,5 +283,45 @@ describe("RateLimiter when the store cannot answer", () => {
   it("does not take local answers for shared ones when the domain says error", async () => {
     const { ask } = setUp({ store: new ResilientStore(down(), new MemoryStore()) });
     await expect(ask([d(["ip", "1"])])).rejects.toThrow(RateLimitUnavailableError);
+  });
+});
+
+describe("RateLimiter: what a descriptor is planned against", () => {
+  it("drops a limit another limit of the same request names in its replaces, and counts nothing for it", async () => {
+    const { ask } = setUp();
+    const standard = d(["tier", "standard"], ["user", "u1"]);
+    const premium = d(["tier", "premium"], ["user", "u1"]);
+    const both = await ask([standard, premium]);
+    // per_user is replaced: OK with no limit, as an unmatched descriptor; the premium limit applies.
+    expect(both.statuses).toEqual([
+      { code: "OK", limitRemaining: 0 },
+      { code: "OK", currentLimit: { requestsPerUnit: 4, unit: "minute", windowMs: 60_000 }, limitRemaining: 3, durationUntilResetMs: 60_000 },
+    ]);
+    // Alone, per_user applies, and the replaced request above did not count against it.
+    expect((await ask([standard])).statuses[0]).toMatchObject({ code: "OK", currentLimit: { name: "per_user", requestsPerUnit: 2 }, limitRemaining: 1 });
+    // A named limit that no replaces names still applies beside the replacement.
+    expect((await ask([premium, d(["region", "eu"])])).statuses[1]).toMatchObject({ code: "OK", currentLimit: { name: "per_region", requestsPerUnit: 9 } });
+    // Nothing replaces anything in a request without the replacing limit: both plain limits apply.
+    expect(codes(await ask([standard, d(["ip", "10.0.0.9"])]))).toEqual(["OK", "OK"]);
+    expect((await ask([standard])).overallCode).toBe("OVER_LIMIT");
+  });
+
+  it("reads the risk only from risk entries, and scales only limits that have a risk floor", async () => {
+    const { ask } = setUp();
+    // A request value that reads as a number is not a risk: the search limit stays 5 at risk 0.
+    const search = await ask([d(["search", "100"], ["palisade_risk", "0"])]);
+    expect(search.statuses[0]?.currentLimit?.requestsPerUnit).toBe(5);
+    // The ip limit has no risk_floor: a risk entry leaves it at 3.
+    expect((await ask([d(["ip", "10.0.0.10"], ["palisade_risk", "100"])])).statuses[0]?.currentLimit?.requestsPerUnit).toBe(3);
+  });
+
+  it("keeps limits Envoy sends out of quota mode: one over denies the request", async () => {
+    const { ask } = setUp();
+    const tight = { ...d(["ip", "10.0.0.11"]), limit: { requestsPerUnit: 1, unit: "hour" as const } };
+    const loose = { ...d(["ip", "10.0.0.12"]), limit: { requestsPerUnit: 100, unit: "hour" as const } };
+    expect((await ask([tight, loose])).overallCode).toBe("OK");
+    const second = await ask([tight, loose]);
+    expect(codes(second)).toEqual(["OVER_LIMIT", "OK"]);
+    expect(second.overallCode).toBe("OVER_LIMIT");
   });
 });

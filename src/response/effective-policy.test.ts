@@ -166,6 +166,66 @@ describe("the effective policy", () => {
   });
 });
 
+describe("the effective policy at its edges", () => {
+  it("names every set of controls by its own version: no two sets' texts run together", async () => {
+    const { e } = await effective();
+    const versionOf = (...controls: Control[]) => e.compose(controls).policy.version;
+    // Rules alone: which rules, not only that there are some; and "ab","c" is not "a","bc".
+    expect(versionOf(rule("deny"))).not.toBe(versionOf(rule("trap")));
+    expect(versionOf(rule("ab"), rule("c"))).not.toBe(versionOf(rule("a"), rule("bc")));
+    // A rule and a number are kept apart from a rule whose id reads like both.
+    expect(versionOf(rule("r"), threshold("p", 1))).not.toBe(versionOf(rule("rp=1")));
+    // Two numbers are not one number at a path that reads like both.
+    expect(versionOf(threshold("a", 1), threshold("b", 2))).not.toBe(versionOf(threshold("a=1b", 2)));
+  });
+
+  it("replaces only numbers: a path to a mapping or to text is inactive, not overwritten", async () => {
+    const { e, source } = await effective();
+    const composed = e.compose([threshold("endpoints/search/velocity/ip", 5), threshold("endpoints/search/match/path", 5)]);
+    expect(composed.inactive).toEqual([
+      { key: "threshold:endpoints/search/velocity/ip", why: "no number at this path in the policy in force" },
+      { key: "threshold:endpoints/search/match/path", why: "no number at this path in the policy in force" },
+    ]);
+    const search = composed.policy.endpoints.find((x) => x.name === "search")!;
+    expect(search.velocity?.ip?.threshold).toBe(source.filePolicy().endpoints.find((x) => x.name === "search")!.velocity?.ip?.threshold);
+  });
+
+  it("has nothing inactive and no problems before it first computes", async () => {
+    const backend = new MemorySharedBackend({ clock: () => T0 });
+    const map = new ReplicatedMap({ store: backend.map("controls"), decode: decodeControl });
+    maps.push(map);
+    const e = new EffectivePolicy(new Source(responsePolicy("v1")), map, quiet, () => {});
+    expect(e.inactive()).toEqual([]);
+    expect(e.problems()).toEqual([]);
+  });
+
+  it("compiles a rolled-back version once, not on every read of the base", async () => {
+    const { e, put } = await effective();
+    const rollback: Control = { kind: "rollback", id: "once", name: "response-test", version: "v0", fromVersion: "v1", source: "policy.yaml", text: responsePolicy("v0"), listFiles: [], ...common };
+    await put(rollback);
+    const first = e.base().policy;
+    expect(first.version).toBe("v0");
+    expect(e.base().policy).toBe(first);
+  });
+
+  it("logs the error with the problems it reports", async () => {
+    const backend = new MemorySharedBackend({ clock: () => T0 });
+    const map = new ReplicatedMap({ store: backend.map("controls"), decode: decodeControl });
+    maps.push(map);
+    await map.start();
+    const logged: { fields: Record<string, unknown>; message: string }[] = [];
+    const log = { ...quiet, error: (fields: Record<string, unknown>, message: string) => void logged.push({ fields, message }) };
+    const e = new EffectivePolicy(new Source(responsePolicy("v1")), map, log, () => {});
+    e.start();
+    await map.put(controlKey(threshold(SEARCH, -1)), JSON.stringify(threshold(SEARCH, -1)), 60_000);
+    const broken: Control = { kind: "rollback", id: "bad", name: "response-test", version: "v9", fromVersion: "v1", source: "policy.yaml", text: "not: a policy", listFiles: [], ...common };
+    await map.put(ROLLBACK_KEY, JSON.stringify(broken), 60_000);
+    expect(logged.map(({ fields }) => fields.err instanceof Error)).toEqual(logged.map(() => true));
+    expect(logged.find(({ message }) => message.startsWith("rolled-back policy"))?.fields.version).toBe("v9");
+    expect(logged.some(({ message }) => message.startsWith("threshold overrides"))).toBe(true);
+  });
+});
+
 describe("response errors", () => {
   it("carry the stable codes the error catalogue maps to statuses", () => {
     expect([notFound("x"), invalid("y"), new ResponseError("conflict", "z")].map((e) => [e.name, e.code, e.message])).toEqual([
