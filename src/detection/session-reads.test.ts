@@ -69,10 +69,22 @@ describe("session.reads_without_assets", () => {
   });
 
   it("counts a search after a product no asset followed, never a search itself as the read a product must follow", async () => {
-    // The bot reads a product, searches, searches again, reads another: every request after the first comes after a bare product.
-    const bot: Step[] = [{ sid: "bot", what: "p2", atMs: 1_000 }, { sid: "bot", what: "s", atMs: 60_000 }, { sid: "bot", what: "s", atMs: 120_000 }, { sid: "bot", what: "p3", atMs: 180_000 }];
+    // The bot reads a product, searches, searches again, reads another, searches: each bare
+    // product is counted once, by the first search after it, however many requests follow it.
+    const bot: Step[] = [
+      { sid: "bot", what: "p2", atMs: 1_000 }, { sid: "bot", what: "s", atMs: 60_000 }, { sid: "bot", what: "s", atMs: 120_000 },
+      { sid: "bot", what: "p3", atMs: 180_000 }, { sid: "bot", what: "s", atMs: 240_000 },
+    ];
     const found = await run([...shopper, ...bot]);
-    expect(found.slice(2).map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([undefined, 1, 2, 3]);
+    expect(found.slice(2).map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([undefined, 1, undefined, undefined, 2]);
+    // A shopper whose last product's picture never came (it left, or its browser held it), back
+    // sixteen minutes later to search twice and open a result: one unfollowed read, not three.
+    const back: Step[] = [
+      { sid: "back", what: "p4", atMs: 1_000 }, { sid: "back", what: "s", atMs: 961_000 }, { sid: "back", what: "s", atMs: 967_000 },
+      { sid: "back", what: "p5", atMs: 973_000 }, { sid: "back", what: "a", atMs: 973_080 },
+    ];
+    const returned = await run([...shopper, ...back]);
+    expect(returned.slice(2).map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([undefined, 1, undefined, undefined, undefined]);
     // A shopper who searches first, opens a result (its picture follows), then searches again: nothing.
     const person: Step[] = [{ sid: "p", what: "s", atMs: 1_000 }, { sid: "p", what: "p9", atMs: 5_000 }, { sid: "p", what: "a", atMs: 5_050 }, { sid: "p", what: "s", atMs: 30_000 }, { sid: "p", what: "p10", atMs: 40_000 }, { sid: "p", what: "a", atMs: 40_050 }];
     expect((await run([...shopper, ...person])).flat().filter((x) => x.code.endsWith("reads_without_assets"))).toEqual([]);

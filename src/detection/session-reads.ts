@@ -187,7 +187,10 @@ export class SessionReads {
         if (!unfollowedRead || request.timeMs - this.#assetsSeenAtMs > config.windowMs) return [];
         let count = before + 1;
         try {
-          const [after] = await store.apply(entity, [{ op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: config.windowMs, amount: 1 }], request.timeMs);
+          // A search leaves the bare product as the last read: clear it once counted, or every
+          // later search and the next product would count that one product again.
+          const consumed = listing ? [{ op: "value.swap", name: SESSION_READ_NAMES.lastRead, value: 0, retentionMs } as const] : [];
+          const [after] = await store.apply(entity, [{ op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: config.windowMs, amount: 1 }, ...consumed], request.timeMs);
           count = after ?? count;
         } catch {
           // The store did not answer: judge from what the batch read, plus this read.

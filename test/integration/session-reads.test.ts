@@ -125,22 +125,28 @@ describe("browser sessions reading the catalogue without assets", () => {
       shopper.push(await get(shopperIp, `/static/img/products/${id}.webp`, "shopper-search", (at += 60)));
     }
     expect(shopper.filter(mitigated)).toEqual([]);
-    // Six cookie-keeping sessions, each reading one product bare and then paging through search
-    // results: from the fifth, its header set is a cohort and a first bare search is throttled;
-    // a session's second bare search is throttled on its own evidence.
+    // Six cookie-keeping sessions, each reading a product bare, searching, reading another bare
+    // and searching again: from the fifth, its header set is a cohort and a first bare search is
+    // throttled; a session's second bare product, counted by the search after it, is throttled
+    // on its own evidence. The product after a search is not counted again for the bare product
+    // that search already counted.
     const bots: Answer[][] = [];
     for (let bot = 0; bot < 6; bot++) {
       const ip = `198.19.${bot}.${3 + bot}`;
       await get(ip, "/static/app.js", undefined, (at += 300));
-      const answers = [await get(ip, `/api/v1/products/${3_000 + bot * 37}`, `searcher-${bot}`, (at += 1_000))];
-      for (const page of [17, 18]) answers.push(await get(ip, `/api/v1/search?q=backpack&page=${page}`, `searcher-${bot}`, (at += 2_000)));
+      const answers: Answer[] = [];
+      for (const [page, id] of [[17, 3_000 + bot * 37], [18, 4_000 + bot * 37]] as const) {
+        answers.push(await get(ip, `/api/v1/products/${id}`, `searcher-${bot}`, (at += 1_000)));
+        answers.push(await get(ip, `/api/v1/search?q=backpack&page=${page}`, `searcher-${bot}`, (at += 2_000)));
+      }
       bots.push(answers);
     }
     expect(bots.map((answers) => answers[0]!), JSON.stringify(bots)).toEqual(new Array(6).fill({ action: "allow", reasons: [] }));
     expect(bots.slice(0, 4).map((answers) => answers[1]!.action)).toEqual(new Array(4).fill("allow"));
     expect(bots.slice(4).map((answers) => answers[1]!)).toEqual(new Array(2).fill({ action: "throttle", rule: "catalogue-throttle", reasons: ["cohort.reads_without_assets"] }));
-    expect(bots.map((answers) => answers[2]!.action)).toEqual(new Array(6).fill("throttle"));
-    expect(bots[0]![2]!.reasons).toEqual(["session.reads_without_assets"]);
+    expect(bots.slice(0, 4).map((answers) => answers[2]!.action), JSON.stringify(bots)).toEqual(new Array(4).fill("allow"));
+    expect(bots.map((answers) => answers[3]!.action), JSON.stringify(bots)).toEqual(new Array(6).fill("throttle"));
+    expect(bots[0]![3]!.reasons).toEqual(["session.reads_without_assets"]);
   });
 
   it("holds on the live path: the lab's cookie-keeping scraper from the first second, replayed over gRPC", async () => {
