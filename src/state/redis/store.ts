@@ -196,13 +196,13 @@ export class RedisStore implements Store {
   /**
    * Queues one caller's encoded entity batches for one script call with all the others made in
    * this turn of the event loop: the call leaves from a setImmediate, after the turn's I/O
-   * callbacks, so the requests that arrived together are counted together; it is written at
-   * once (#sendScript), when ioredis' auto-pipeline would have written it from its own
-   * setImmediate. Every queued call's ops follow a
-   * `commit` of the ones before, so each entity's takes stay all or nothing on their own exactly
-   * as in a call of its own, and calls run in the order they were made. Under load this is one
-   * ioredis command, one EVALSHA and a fraction of a socket write per ShouldRateLimit or Check
-   * instead of one each (bench/cpu-per-check.ts, BENCH_CALL=ratelimit).
+   * callbacks, so the requests that arrived together are counted together, and is written at
+   * once (#sendEntityBatch), when ioredis' auto-pipeline would have written it from its own
+   * setImmediate. Every queued call's ops follow a `commit` of the ones before, so each
+   * entity's takes stay all or nothing on their own exactly as in a call of its own, and calls
+   * run in the order they were made. Under load a ShouldRateLimit or Check then shares one
+   * ioredis command, one EVALSHA and one socket write with the others of its turn instead of
+   * having its own (BENCHMARKS.md, branch rlcpu).
    */
   #enqueue(call: ScriptCall, ops: readonly EntityOp[], nowMs: number): Promise<number[]> {
     return new Promise<number[]>((resolve, reject) => {
