@@ -252,10 +252,15 @@ export class RedisStore implements Store {
 
   /**
    * The entity script as one command written now, past ioredis' auto-pipeline (whose
-   * setImmediate would hold it back another turn of the event loop): EVALSHA, and EVAL when
-   * Redis does not know the script yet (started afresh, or SCRIPT FLUSH), as ioredis does.
+   * setImmediate would hold it back another turn of the event loop) unless that holds other
+   * commands already: EVALSHA, and EVAL when Redis does not know the script yet (started
+   * afresh, or SCRIPT FLUSH), as ioredis does.
    */
-  #sendEntityBatch({ keys, args }: ScriptCall): Promise<unknown> {
+  #sendEntityBatch(call: ScriptCall): Promise<unknown> {
+    // Other commands of this turn (a Check's binding or records scripts) wait in ioredis'
+    // auto-pipeline: ride with them, so the Check's calls still reach Redis in one write.
+    if (this.#client.autoPipelineQueueSize > 0) return this.#runScript("palisadeEntityBatch", call);
+    const { keys, args } = call;
     const tail = [keys.length, ...keys, ...args];
     const send = (name: "evalsha" | "eval") => this.#client.sendCommand(new Command(name, [name === "evalsha" ? ENTITY_BATCH_SHA : ENTITY_BATCH_SCRIPT, ...tail])) as Promise<unknown>;
     return this.#call("palisadeEntityBatch script", () =>
