@@ -35,6 +35,11 @@
  * Redis at 10 × N clients without 10 × N clients' Checks. The keys of networks, fingerprints and
  * the site are not copied (they are shared, bounded by the networks and header sets there are).
  *
+ * BENCH_LAYOUT=1 copies the run's keys into a second redis-server three times, as they are, with
+ * the window and bucket of counter keys in base 36, and with each entity's string keys (window
+ * counters, values) as fields of one hash per entity, and prints used_memory per client of each:
+ * what another key layout would save, measured on the same keys, without the store using it.
+ *
  * BENCH_SHRINK=1 runs the example policy with every window 5 s and every retention 10 s
  * (bench/memory.ts's shrunk policy) and then waits past the longest time to live, printing the
  * keys and memory left as Redis expires them (`expiry`).
@@ -66,6 +71,7 @@ const clients = Number(process.env.BENCH_CLIENTS ?? 20_000);
 const attackerShare = Number(process.env.BENCH_ATTACKERS ?? 0);
 const replicas = Math.max(1, Math.floor(Number(process.env.BENCH_REPLICATE ?? 1)));
 const shrink = process.env.BENCH_SHRINK === "1";
+const layouts = process.env.BENCH_LAYOUT === "1";
 const budgetMs = process.env.BENCH_SECONDS ? Number(process.env.BENCH_SECONDS) * 1000 : Number.POSITIVE_INFINITY;
 const HOUR = 3_600_000;
 const CONCURRENCY = 64;
@@ -156,6 +162,7 @@ async function trackedClients() {
     const [redisAfter, keysAfter] = [await used(), await inspector.dbsize()];
     const keys = keysAfter - keysBefore;
     const profile = await keyProfile(inspector, startKeys, completed);
+    const layout = layouts ? await layoutWhatIf(inspector, startKeys, completed) : undefined;
     const replicated = replicas > 1 ? await replicate(inspector, startKeys, replicas, completed, redisBefore, used) : undefined;
     const expiry = shrink ? await watchExpiry(inspector, used, redisBefore, keysBefore, startKeys, completed) : undefined;
     return {
@@ -169,6 +176,7 @@ async function trackedClients() {
       attackers,
       policy: shrink ? "example, every window 5 s and retention 10 s" : "example",
       ...profile,
+      layout,
       replicated,
       expiry,
       heapBytesPerClient: Math.round((heapAfter - heapBefore) / completed),
@@ -269,6 +277,66 @@ function duration(ms: number): string {
   if (!Number.isFinite(ms)) return "none";
   for (const [unit, size] of [["d", 24 * HOUR], ["h", HOUR], ["m", 60_000], ["s", 1000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   return ms >= 60_000 ? `${round(ms / HOUR, 2)}h` : `${ms}ms`;
+}
+
+/**
+ * The run's keys in a fresh redis-server, once per layout, and used_memory per client of each.
+ * Each copy gets a time to live of a day (so that Redis's table of expiring keys is counted as
+ * in the store, and nothing expires while it is measured). Layouts: `asIs`; `compactSuffix`, the
+ * window length and bucket of `w`, `f` and `d` keys written in base 36; `entityHash`, that too,
+ * with every string key of an entity (`w`, `f`, `v`) a field of one hash `<ns>:{<entity>}:h`.
+ */
+async function layoutWhatIf(inspector: Redis, startKeys: Set<string>, tracked: number) {
+  const source: { key: string; dump: Buffer; value?: string }[] = [];
+  for await (const batch of inspector.scanStream({ count: 1000 }) as AsyncIterable<string[]>) {
+    const fresh = batch.filter((key) => !startKeys.has(key));
+    const read = inspector.pipeline();
+    for (const key of fresh) read.dumpBuffer(key).type(key).get(key);
+    const replies = (await read.exec()) ?? [];
+    fresh.forEach((key, index) => {
+      const dump = replies[3 * index]?.[1] as Buffer | null;
+      if (!dump) return;
+      const string = replies[3 * index + 1]?.[1] === "string";
+      source.push({ key, dump, value: string ? (replies[3 * index + 2]?.[1] as string) : undefined });
+    });
+  }
+  const target = await startRedisServer();
+  const redis = new Redis(target.url);
+  const DAY = 86_400_000;
+  try {
+    const measure = async (write: (pipeline: ReturnType<Redis["pipeline"]>, entry: (typeof source)[number]) => void) => {
+      await redis.flushall();
+      const before = Number(/used_memory:(\d+)/.exec(await redis.info("memory"))?.[1] ?? 0);
+      for (let start = 0; start < source.length; start += 2_000) {
+        const pipeline = redis.pipeline();
+        for (const entry of source.slice(start, start + 2_000)) write(pipeline, entry);
+        await pipeline.exec();
+      }
+      const after = Number(/used_memory:(\d+)/.exec(await redis.info("memory"))?.[1] ?? 0);
+      const keys = await redis.dbsize();
+      return { redisBytesPerClient: Math.round((after - before) / tracked), keysPerClient: round(keys / tracked, 2), bytesPerKey: Math.round((after - before) / keys) };
+    };
+    const compact = (key: string) => key.replace(/^([^:]+:\{[^}]*\}:[wfd]:.*):(\d+):(\d+)$/, (_, head: string, windowMs: string, bucket: string) => `${head}:${Number(windowMs).toString(36)}:${Number(bucket).toString(36)}`);
+    const asIs = await measure((pipeline, { key, dump }) => void pipeline.restore(key, DAY, dump));
+    const compactSuffix = await measure((pipeline, { key, dump }) => void pipeline.restore(compact(key), DAY, dump));
+    const entityHash = await measure((pipeline, { key, dump, value }) => {
+      const match = /^([^:]+:\{[^}]*\}):([wfv]:.*)$/.exec(compact(key));
+      if (match && value !== undefined) pipeline.hset(`${match[1]}:h`, match[2]!, value).pexpire(`${match[1]}:h`, DAY);
+      else pipeline.restore(compact(key), DAY, dump);
+    });
+    const encodings: Record<string, number> = {};
+    for (let i = 0; i < 200; i++) {
+      const key = await redis.randomkey();
+      if (key?.endsWith(":h")) {
+        const encoding = String(await redis.object("ENCODING", key));
+        encodings[encoding] = (encodings[encoding] ?? 0) + 1;
+      }
+    }
+    return { asIs, compactSuffix, entityHash, entityHashEncodings: encodings };
+  } finally {
+    redis.disconnect();
+    await target.stop();
+  }
 }
 
 /** Entity kinds that are one client's own: copied by BENCH_REPLICATE. */
