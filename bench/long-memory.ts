@@ -64,7 +64,9 @@ import { SITE_SHELL } from "../src/lab/simulate/world.js";
 import { QUARANTINE_COPY, decodeQuarantine, type Quarantine } from "../src/response/quarantine-record.js";
 import { ReplicatedMap } from "../src/state/replicated-map.js";
 import { MemorySharedMap } from "../src/state/memory-shared-map.js";
-import { rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import { shrunkPolicy } from "./memory.js";
 
 const clients = Number(process.env.BENCH_CLIENTS ?? 20_000);
@@ -209,7 +211,7 @@ async function attack(check: Check, outcomes: { record: (outcome: never) => Prom
 }
 
 /** Hours after the run at which `aliveAfter` counts the keys Redis still holds (by their PTTL). */
-const HORIZONS: [string, number][] = [["10m", 600_000], ["1h", HOUR], ["2h", 2 * HOUR], ["4h", 4 * HOUR], ["1d", 24 * HOUR], ["7d", 168 * HOUR], ["30d", 720 * HOUR], ["180d", 4_320 * HOUR], ["never expires", Number.POSITIVE_INFINITY]];
+const HORIZONS: [string, number][] = [["now", 0], ["10m", 600_000], ["1h", HOUR], ["2h", 2 * HOUR], ["4h", 4 * HOUR], ["1d", 24 * HOUR], ["7d", 168 * HOUR], ["30d", 720 * HOUR], ["180d", 4_320 * HOUR], ["never expires", Number.POSITIVE_INFINITY]];
 
 /**
  * Every key the run wrote, read with SCAN, MEMORY USAGE and PTTL: by structure (the entity kind
@@ -499,5 +501,16 @@ function sleep(ms: number): Promise<void> {
 const tokenBinding = await heapBytesPerToken();
 const quarantineCopy = await heapBytesPerQuarantine();
 const tracked = await trackedClients();
-process.stdout.write(`${JSON.stringify({ ...tracked, tokenBindingHeap: tokenBinding, quarantineCopyHeap: quarantineCopy }, null, 2)}\n`);
+const commit = (() => {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+  } catch {
+    return "unknown";
+  }
+})();
+const output = { commit, date: new Date().toISOString(), loadAverage: os.loadavg().map((load) => round(load, 2)), ...tracked, tokenBindingHeap: tokenBinding, quarantineCopyHeap: quarantineCopy };
+// Kept beside the bench's other results (git-ignored) for scripts/capacity.ts.
+mkdirSync("bench/results", { recursive: true });
+writeFileSync(`bench/results/memory-${output.date.replace(/[:.]/g, "-")}.json`, `${JSON.stringify(output, null, 2)}\n`);
+process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
 process.exit(0);
