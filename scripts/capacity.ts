@@ -122,23 +122,26 @@ interface MemoryResults {
 }
 
 /**
- * Redis memory for a number of tracked clients: used_memory per client of the run (and of its
- * copy at 10 × N when it made one) times the clients. Past each retention horizon, the keys
+ * Redis memory for a number of tracked clients: used_memory per client of the run, measured
+ * when its last client was done, times the clients (the copy at 10 × N, when the run made one,
+ * is quoted, not used: its keys were copied while the run's shortest windows expired). Past each retention horizon, the keys
  * still alive by their time to live, as a share of MEMORY USAGE of all the run's keys, applied
  * to used_memory (Redis's own tables shrink with the keys).
  */
 function memorySection(memoryFile: string): string {
   const memory = JSON.parse(readFileSync(memoryFile, "utf8")) as MemoryResults;
   const text: string[] = [];
-  const gib = (bytes: number) => round(bytes / 2 ** 30, 1).toLocaleString("en");
-  const perClient = memory.replicated?.redisBytesPerClient ?? memory.redisBytesPerClient;
+  const gib = (bytes: number) => round(bytes / 2 ** 30, 2).toLocaleString("en");
+  const perClient = memory.redisBytesPerClient;
   text.push(`From the memory results file ${memoryFile} (commit ${memory.commit ?? "unknown"}, ${memory.date ?? "date unknown"}, load average at the end ${memory.loadAverage?.join(", ") ?? "unknown"}): ` +
     `${memory.clients.toLocaleString("en")} clients (${(memory.attackers ?? 0).toLocaleString("en")} of them stuffing attackers), ${memory.redisBytesPerClient} bytes of Redis used_memory, ` +
     `${memory.redisKeysPerClient} keys and ${memory.heapBytesPerClient} bytes of replica heap per client, ${memory.redisBytesPerKey} bytes per key` +
     (memory.replicated ? `; with the clients' keys copied to ${memory.replicated.clients.toLocaleString("en")} clients, ${memory.replicated.redisBytesPerClient} bytes per client.` : "."));
   text.push("");
   const horizons = Object.entries(memory.aliveAfter ?? {});
-  const total = memory.aliveAfter?.now?.memoryUsageBytesPerClient ?? Object.values(memory.structures ?? {}).reduce((sum, s) => sum + s.bytesPerClient, 0);
+  // A file without the `now` horizon: the larger of its structures' sum and what is left after the first horizon.
+  const total = memory.aliveAfter?.now?.memoryUsageBytesPerClient ??
+    Math.max(Object.values(memory.structures ?? {}).reduce((sum, s) => sum + s.bytesPerClient, 0), ...horizons.map(([, alive]) => alive.memoryUsageBytesPerClient));
   const shown = horizons.filter(([name]) => name !== "now");
   text.push(`| tracked clients | Redis at the run's bytes per client | ${shown.map(([name]) => `left after ${name}`).join(" | ")} |`);
   text.push(`|---|---|${shown.map(() => "---|").join("")}`);
