@@ -1,6 +1,6 @@
 import type { Standing } from "../detection/standing.js";
 import type { Signal } from "../detection/signal.js";
-import { SharedActivation } from "../policy/cel.js";
+import { SharedActivation, type RuleActivation } from "../policy/cel.js";
 import type { CompiledEndpoint, CompiledPolicy, CompiledRule } from "../policy/compile.js";
 import { judgeLimit, type LimitVerdict } from "../response/throttle.js";
 import { actionWeight, type Decision, type Reason } from "../domain/decision.js";
@@ -141,9 +141,21 @@ function adaptiveDecision(base: Omit<DecisionDraft, "action">, shadowed: Decisio
 
 /** What the rules read, each part built on its first read (policy/cel.ts). */
 function activationFor(input: DecideInput, reasons: Reason[], risk: number): SharedActivation {
-  const { request, endpoint, signals } = input;
-  return new SharedActivation({
-    request: () => ({
+  return new DecideActivation(input, reasons, risk);
+}
+
+class DecideActivation extends SharedActivation {
+  constructor(
+    private readonly input: DecideInput,
+    private readonly reasonList: Reason[],
+    risk: number,
+  ) {
+    super(BigInt(risk));
+  }
+
+  protected requestRecord(): RuleActivation["request"] {
+    const { request, endpoint } = this.input;
+    return {
       method: request.method,
       path: request.path,
       query: request.query,
@@ -159,11 +171,16 @@ function activationFor(input: DecideInput, reasons: Reason[], risk: number): Sha
       has_session: request.sessionId !== undefined,
       user_agent: request.headers.get("user-agent") ?? "",
       headers: request.headers,
-    }),
-    signal: () => new Map(signals.map((s) => [s.code, s.value])),
-    reasons: () => reasons.map((r) => r.code),
-    risk,
-  });
+    };
+  }
+
+  protected signalValues(): ReadonlyMap<string, number> {
+    return new Map(this.input.signals.map((s) => [s.code, s.value]));
+  }
+
+  protected reasonCodes(): string[] {
+    return this.reasonList.map((r) => r.code);
+  }
 }
 
 /** The fired counter whose window is longest decides when a throttled client may retry. */

@@ -41,12 +41,20 @@ describe("compileCondition", () => {
     ].map((source) => compileCondition(source));
     const built: string[] = [];
     const plain = activation();
-    const shared = new SharedActivation({
-      request: () => (built.push("request"), plain.request),
-      signal: () => (built.push("signal"), plain.signal),
-      reasons: () => (built.push("reasons"), plain.reasons),
-      risk: plain.risk,
-    });
+    const shared = new (class extends SharedActivation {
+      protected requestRecord() {
+        built.push("request");
+        return plain.request;
+      }
+      protected signalValues() {
+        built.push("signal");
+        return plain.signal;
+      }
+      protected reasonCodes() {
+        built.push("reasons");
+        return plain.reasons;
+      }
+    })(BigInt(plain.risk));
     expect(compileCondition("risk >= 40").evaluate(shared)).toBe("match");
     expect(built).toEqual([]);
     expect(sources.map((c) => c.evaluate(shared))).toEqual(sources.map((c) => c.evaluate(plain)));

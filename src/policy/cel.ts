@@ -26,41 +26,35 @@ export interface RuleActivation {
 
 export type RuleOutcome = "match" | "no-match" | "error";
 
-/** The parts of a RuleActivation, each built when a condition first reads it. */
-export interface ActivationParts {
-  request(): RuleActivation["request"];
-  signal(): ReadonlyMap<string, number>;
-  reasons(): string[];
-  risk: number;
-}
-
 /**
  * One request's activation, shared by every rule evaluated for it, in the form the evaluator
  * reads. Handed a plain object, @bufbuild/cel converts `request` into a new map (every entry
  * copied) and `reasons` into a new list on each look-up of either, in every rule; here each is
  * built and converted once, on first read, and a request whose rules read neither pays for
- * neither. The values are those the conversion of the plain RuleActivation gives.
+ * neither. The values are those the conversion of the plain RuleActivation gives. A subclass
+ * says how each part is built (methods, not closures: nothing is allocated per part).
  */
-export class SharedActivation {
-  readonly risk: bigint;
+export abstract class SharedActivation {
   #request: CelMap | undefined;
   #signal: CelMap | undefined;
   #reasons: CelList | undefined;
 
-  constructor(private readonly parts: ActivationParts) {
-    this.risk = BigInt(parts.risk);
-  }
+  constructor(readonly risk: bigint) {}
+
+  protected abstract requestRecord(): RuleActivation["request"];
+  protected abstract signalValues(): ReadonlyMap<string, number>;
+  protected abstract reasonCodes(): string[];
 
   get request(): CelMap {
-    return (this.#request ??= celMap(new Map(Object.entries(this.parts.request()))));
+    return (this.#request ??= celMap(new Map(Object.entries(this.requestRecord()))));
   }
 
   get signal(): CelMap {
-    return (this.#signal ??= celMap(this.parts.signal()));
+    return (this.#signal ??= celMap(this.signalValues()));
   }
 
   get reasons(): CelList {
-    return (this.#reasons ??= celList(this.parts.reasons()));
+    return (this.#reasons ??= celList(this.reasonCodes()));
   }
 }
 
