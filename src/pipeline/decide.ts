@@ -147,10 +147,10 @@ function activationFor(input: DecideInput, reasons: Reason[], risk: number): Sha
 class DecideActivation extends SharedActivation {
   constructor(
     private readonly input: DecideInput,
-    private readonly reasonList: Reason[],
+    private readonly fired: Reason[],
     risk: number,
   ) {
-    super(BigInt(risk));
+    super(risk);
   }
 
   protected requestRecord(): RuleActivation["request"] {
@@ -179,7 +179,7 @@ class DecideActivation extends SharedActivation {
   }
 
   protected reasonCodes(): string[] {
-    return this.reasonList.map((r) => r.code);
+    return this.fired.map((r) => r.code);
   }
 }
 

@@ -54,7 +54,7 @@ describe("compileCondition", () => {
         built.push("reasons");
         return plain.reasons;
       }
-    })(BigInt(plain.risk));
+    })(plain.risk);
     expect(compileCondition("risk >= 40").evaluate(shared)).toBe("match");
     expect(built).toEqual([]);
     expect(sources.map((c) => c.evaluate(shared))).toEqual(sources.map((c) => c.evaluate(plain)));
