@@ -78,7 +78,9 @@ function* activations(count: number): Generator<{ reasons: string[]; signal: Map
   }
 }
 
-function celAnswer(program: ReturnType<typeof plan>, a: { reasons: string[]; signal: Map<string, number>; risk: number }) {
+type Program = (ctx: Record<string, unknown>) => unknown;
+
+function celAnswer(program: Program, a: { reasons: string[]; signal: Map<string, number>; risk: number }) {
   const result = program({ request: {}, signal: a.signal, reasons: a.reasons, risk: BigInt(a.risk) });
   return isCelError(result) ? "error" : result === true;
 }
@@ -101,7 +103,7 @@ describe("directCondition", () => {
     const seen = new Set<string>();
     for (const source of conditions) {
       const parsed = parse(source);
-      const program = plan(env, parsed);
+      const program = plan(env, parsed) as unknown as Program;
       const direct = directCondition(parsed.expr)!;
       for (const a of activations(600)) {
         const expected = celAnswer(program, a);
