@@ -172,6 +172,7 @@ function awaitOutcome(
 ): void {
   const allowed = !isDenial(decision.action);
   if (allowed) detection.site.recordAttempt(endpoint.name, request.headerShape);
+  else if (endpoint.authentication) detection.site.recordDenied(endpoint.name);
   if (endpoint.authentication) {
     detection.recent.remember(request.requestId, { endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed, steppedUp: decision.action === "step_up" });
   }
