@@ -44,7 +44,7 @@ interface FailedUsers {
 interface EndpointActivity {
   pendingAttempts: number;
   pendingFailures: number;
-  /** Login attempts Palisade denied (they have no outcome): what keeps a detected campaign in force. */
+  /** Login attempts Palisade denied during a campaign (they have no outcome): what keeps it in force. */
   pendingDenied: number;
   /** The campaign's distinct failing share when its hold began; undefined while not held. */
   heldShare: number | undefined;
@@ -82,9 +82,9 @@ export class SiteActivity {
   }
 
   /**
-   * A login attempt Palisade denied. It is not counted as an attempt (baselines learn only from
-   * allowed traffic, and it has no outcome) but it keeps a campaign detected from allowed
-   * traffic in force (`holdCampaign`).
+   * A login attempt Palisade denied while `site.campaign` was in force. It is not counted as an
+   * attempt (baselines learn only from allowed traffic, and it has no outcome) but it keeps the
+   * campaign in force (`holdCampaign`).
    */
   recordDenied(endpoint: string): void {
     this.#activity(endpoint).pendingDenied += 1;
@@ -240,8 +240,10 @@ function anomalyConfig(endpoint: CompiledEndpoint, signals: CompiledSignals) {
  * (or the attempts under `minAttemptsPerMinute`) a minute into the mitigation, the rules would
  * let the list in again until its failures showed once more, and so on. So the failure-ratio
  * anomaly measured before stays in force, with the distinct failing share of that moment, while
- * the logins denied over the last minute are at least `minAttemptsPerMinute` and more than those
- * allowed: the campaign is still knocking and being answered. Denials can only keep a campaign
+ * the logins denied during the campaign over the last minute are at least `minAttemptsPerMinute`
+ * and more than those allowed: the campaign is still knocking and being answered. Logins denied
+ * on other evidence (addresses held for their own failures) are not counted: those sources are
+ * answered already, and holding the campaign for them would only ask shoppers longer. Denials can only keep a campaign
  * that allowed traffic showed, never start one, and shoppers alone do not hold it: the rules
  * that act during a campaign deny a small share of their logins (first sign-ins, new devices on
  * new networks), and a person who passes the challenge comes back allowed.
