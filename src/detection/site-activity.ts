@@ -243,10 +243,11 @@ function anomalyConfig(endpoint: CompiledEndpoint, signals: CompiledSignals) {
  * the logins denied during the campaign over the last minute are at least `minAttemptsPerMinute`
  * and more than those allowed: the campaign is still knocking and being answered. Logins denied
  * on other evidence (addresses held for their own failures) are not counted: those sources are
- * answered already, and holding the campaign for them would only ask shoppers longer. Denials can only keep a campaign
- * that allowed traffic showed, never start one, and shoppers alone do not hold it: the rules
- * that act during a campaign deny a small share of their logins (first sign-ins, new devices on
- * new networks), and a person who passes the challenge comes back allowed.
+ * answered already, and holding the campaign for them would only ask shoppers longer. Denials
+ * can only keep a campaign that allowed traffic showed, never start one, and shoppers alone do
+ * not hold it: the rules that act during a campaign deny a small share of their logins (first
+ * sign-ins, new devices on new networks), and a person who passes the challenge comes back
+ * allowed.
  */
 function holdCampaign(activity: EndpointActivity, fresh: SiteAnomaly[], attempts: number, denied: number, minAttempts: number): SiteAnomaly[] {
   const measured = fresh.some((a) => a.metric === "failure_ratio");
