@@ -12,6 +12,7 @@ import {
   rebuildQuarantine,
   subjectOf,
   type Quarantine,
+  type QuarantineMark,
 } from "./quarantine-record.js";
 
 /**
@@ -34,7 +35,7 @@ const STORED: Quarantine = {
   offence: 2,
   actor: "rule",
 };
-const MARK = { id: "q-7", scope: "subnet", rule: "credential-stuffing", actor: "rule", startMs: 1_000, expiresMs: 61_000, offence: 2 };
+const MARK: QuarantineMark = { id: "q-7", scope: "subnet", rule: "credential-stuffing", actor: "rule", startMs: 1_000, expiresMs: 61_000, offence: 2 };
 
 describe("a stored quarantine", () => {
   it("decodes text of the expected shape and gives undefined for anything else", () => {
@@ -65,7 +66,7 @@ describe("a stored quarantine", () => {
   it("is rebuilt from its key and mark without its rationale, and reads back as a quarantine", () => {
     const key = quarantineKey("subnet", "2001:db8:1::/48");
     expect(key).toBe("subnet:2001:db8:1::/48");
-    const text = rebuildQuarantine(key, MARK as Quarantine);
+    const text = rebuildQuarantine(key, MARK);
     expect(JSON.parse(text)).toStrictEqual({ ...MARK, subject: "2001:db8:1::/48", policyVersion: "", reasons: [] });
     expect(decodeQuarantine(text)).toEqual({ ...MARK, subject: "2001:db8:1::/48", policyVersion: "", reasons: [] });
     expect(decodeQuarantineMark(text)).toStrictEqual(MARK);
