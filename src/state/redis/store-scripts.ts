@@ -29,6 +29,7 @@ import {
   type BaselineObservation,
   type BaselineState,
   type EntityOp,
+  type WriteGuard,
 } from "../store.js";
 
 /**
@@ -46,6 +47,10 @@ import {
  *   member.check  set                          member                                    1 if in the set, else 0
  *   member.add    set                          member, score (nowMs), maxMembers, ttlMs  members after the add
  *   value.swap    value                        [value, ttlMs] (none: only reads)         the value before (0 when none)
+ *
+ *   window.add and value.swap may carry a guard (store.ts WriteGuard): two more KEYS after
+ *   their own (the values `newer` and `than`) and two more arguments (withinMs, nowMs); the
+ *   write is skipped when it does not hold.
  *   commit        none                         none                                      none
  *
  * Returns: the results of all ops, flattened in op order; all integers, because Redis truncates
@@ -79,9 +84,20 @@ end
 local ops = {}
 local takes, pending, takesFit = {}, {}, true
 
+-- A guard (store.ts WriteGuard): its two value keys follow the op's keys, its withinMs and
+-- nowMs its arguments; the write is done only when it holds.
+local function guardHolds(args, from)
+  if not args[from] then return true end
+  local newerKey, thanKey = takeKeys(2)
+  local newer = tonumber(redis.call('GET', newerKey) or '0')
+  local than = tonumber(redis.call('GET', thanKey) or '0')
+  return newer > 0 and newer >= than and tonumber(args[from + 1]) - newer <= tonumber(args[from])
+end
+
 ops['window.add'] = function(args)
   local current, previous = takeKeys(2)
   local amount = tonumber(args[1])
+  if not guardHolds(args, 3) then amount = 0 end
   if amount > 0 then
     push(redis.call('INCRBY', current, amount))
     redis.call('PEXPIRE', current, args[2])
@@ -104,7 +120,10 @@ ops['window.take'] = function(args)
   push(before)
 end
 
--- A multi-key PFCOUNT counts the union of the buckets without writing anything.
+-- A multi-key PFCOUNT counts the union of the buckets without writing anything, but merges
+-- them into a fresh HyperLogLog of 16,384 registers on every call. Without a previous bucket the
+-- union is the current bucket: a single-key PFCOUNT counts the same registers (the same
+-- estimate) from its sparse form or the count Redis keeps with the key between writes.
 ops['distinct.add'] = function(args)
   local current, previous = takeKeys(2)
   if args[2] then
@@ -113,8 +132,10 @@ ops['distinct.add'] = function(args)
   end
   if args[3] == '0' then
     push(0)
-  else
+  elseif redis.call('EXISTS', previous) == 1 then
     push(redis.call('PFCOUNT', current, previous))
+  else
+    push(redis.call('PFCOUNT', current))
   end
 end
 
@@ -134,8 +155,9 @@ end
 
 ops['value.swap'] = function(args)
   local key = takeKeys(1)
+  local holds = guardHolds(args, 3)
   push(tonumber(redis.call('GET', key) or '0'))
-  if args[1] then
+  if args[1] and holds then
     redis.call('SET', key, args[1], 'PX', args[2])
   end
 end
@@ -326,7 +348,8 @@ function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number
   switch (op.op) {
     case "window.add": {
       const buckets = windowBucketKeys(namespace, entity, op, nowMs);
-      return { keys: [buckets.current, buckets.previous], args: [op.amount, windowKeyTtlMs(op.windowMs)] };
+      const call = { keys: [buckets.current, buckets.previous], args: [op.amount, windowKeyTtlMs(op.windowMs)] };
+      return op.when ? guarded(call, namespace, entity, op.when, nowMs) : call;
     }
     case "window.take": {
       const buckets = takeBucketKeys(namespace, entity, op, nowMs);
@@ -343,13 +366,22 @@ function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number
       return { keys: [memberSetKey(namespace, entity, op.name)], args: [op.member] };
     case "member.add":
       return { keys: [memberSetKey(namespace, entity, op.name)], args: [op.member, nowMs, op.maxMembers, op.retentionMs] };
-    case "value.swap":
-      return { keys: [valueKey(namespace, entity, op.name)], args: op.value === undefined ? [] : [op.value, op.retentionMs!] };
+    case "value.swap": {
+      const call = { keys: [valueKey(namespace, entity, op.name)], args: op.value === undefined ? [] : [op.value, op.retentionMs!] };
+      return op.when ? guarded(call, namespace, entity, op.when, nowMs) : call;
+    }
     default: {
       const unknown: never = op;
       throw new TypeError(`unknown store op ${JSON.stringify((unknown as EntityOp).op)}`);
     }
   }
+}
+
+/** The guard's value keys and arguments after the op's own (the script's `guardHolds`). */
+function guarded(call: ScriptCall, namespace: string, entity: string, guard: WriteGuard, nowMs: number): ScriptCall {
+  call.keys.push(valueKey(namespace, entity, guard.newer), valueKey(namespace, entity, guard.than));
+  call.args.push(guard.withinMs, nowMs);
+  return call;
 }
 
 /** How many integers `ENTITY_BATCH_SCRIPT` returns for an op. */
