@@ -336,40 +336,53 @@ export interface ScriptCall {
 export function encodeEntityBatch(namespace: string, entity: string, ops: readonly EntityOp[], nowMs: number, call: ScriptCall = { keys: [], args: [] }): ScriptCall {
   if (call.args.length > 0 && ops[0]?.op === "window.take") call.args.push("commit", 0); // the takes before are another entity's
   for (const op of ops) {
-    const { keys, args } = encodeOp(namespace, entity, op, nowMs);
-    for (const key of keys) call.keys.push(key);
-    call.args.push(op.op, args.length);
-    for (const arg of args) call.args.push(arg);
+    // Each op's kind, its argument count (filled in after its arguments) and its arguments,
+    // written straight into the call: no arrays of their own per op on the Check path.
+    call.args.push(op.op, 0);
+    const countAt = call.args.length - 1;
+    encodeOp(namespace, entity, op, nowMs, call);
+    call.args[countAt] = call.args.length - countAt - 1;
   }
   return call;
 }
 
-function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number): ScriptCall {
+function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number, call: ScriptCall): void {
+  const { keys, args } = call;
   switch (op.op) {
     case "window.add": {
       const buckets = windowBucketKeys(namespace, entity, op, nowMs);
-      const call = { keys: [buckets.current, buckets.previous], args: [op.amount, windowKeyTtlMs(op.windowMs)] };
-      return op.when ? guarded(call, namespace, entity, op.when, nowMs) : call;
+      keys.push(buckets.current, buckets.previous);
+      args.push(op.amount, windowKeyTtlMs(op.windowMs));
+      if (op.when) guarded(call, namespace, entity, op.when, nowMs);
+      return;
     }
     case "window.take": {
       const buckets = takeBucketKeys(namespace, entity, op, nowMs);
-      const weight = exactText(takePreviousWeight(op, nowMs));
-      return { keys: [buckets.current, buckets.previous], args: [op.amount, op.limit, weight, takeTtlMs(op)] };
+      keys.push(buckets.current, buckets.previous);
+      args.push(op.amount, op.limit, exactText(takePreviousWeight(op, nowMs)), takeTtlMs(op));
+      return;
     }
     case "distinct.add": {
       const buckets = distinctBucketKeys(namespace, entity, op, nowMs);
-      const ttlMs = windowKeyTtlMs(op.windowMs);
-      const args = op.member === undefined ? [ttlMs] : op.count === false ? [ttlMs, op.member, 0] : [ttlMs, op.member];
-      return { keys: [buckets.current, buckets.previous], args };
+      keys.push(buckets.current, buckets.previous);
+      args.push(windowKeyTtlMs(op.windowMs));
+      if (op.member !== undefined) args.push(op.member);
+      if (op.member !== undefined && op.count === false) args.push(0);
+      return;
     }
     case "member.check":
-      return { keys: [memberSetKey(namespace, entity, op.name)], args: [op.member] };
+      keys.push(memberSetKey(namespace, entity, op.name));
+      args.push(op.member);
+      return;
     case "member.add":
-      return { keys: [memberSetKey(namespace, entity, op.name)], args: [op.member, nowMs, op.maxMembers, op.retentionMs] };
-    case "value.swap": {
-      const call = { keys: [valueKey(namespace, entity, op.name)], args: op.value === undefined ? [] : [op.value, op.retentionMs!] };
-      return op.when ? guarded(call, namespace, entity, op.when, nowMs) : call;
-    }
+      keys.push(memberSetKey(namespace, entity, op.name));
+      args.push(op.member, nowMs, op.maxMembers, op.retentionMs);
+      return;
+    case "value.swap":
+      keys.push(valueKey(namespace, entity, op.name));
+      if (op.value !== undefined) args.push(op.value, op.retentionMs!);
+      if (op.when) guarded(call, namespace, entity, op.when, nowMs);
+      return;
     default: {
       const unknown: never = op;
       throw new TypeError(`unknown store op ${JSON.stringify((unknown as EntityOp).op)}`);
@@ -378,10 +391,9 @@ function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number
 }
 
 /** The guard's value keys and arguments after the op's own (the script's `guardHolds`). */
-function guarded(call: ScriptCall, namespace: string, entity: string, guard: WriteGuard, nowMs: number): ScriptCall {
+function guarded(call: ScriptCall, namespace: string, entity: string, guard: WriteGuard, nowMs: number): void {
   call.keys.push(valueKey(namespace, entity, guard.newer), valueKey(namespace, entity, guard.than));
   call.args.push(guard.withinMs, nowMs);
-  return call;
 }
 
 /** How many integers `ENTITY_BATCH_SCRIPT` returns for an op. */

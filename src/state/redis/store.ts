@@ -46,7 +46,7 @@ const SCRIPTS = {
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
-type ScriptedClient = Record<ScriptName, (numberOfKeys: number, ...keysThenArgs: (string | number)[]) => Promise<unknown>>;
+type ScriptedClient = Record<ScriptName, (numberOfKeys: number, keys: string[], args: (string | number)[]) => Promise<unknown>>;
 
 export interface RedisStoreOptions {
   /** First part of every key; separates deployments sharing one Redis. Default `palisade`. */
@@ -159,8 +159,13 @@ export class RedisStore implements Store {
     return closeClient(this.#client);
   }
 
+  /**
+   * The keys and arguments go as two arrays, which ioredis flattens once into the command
+   * (Command: `args.flat()`): spread here, a call of a hundred arguments was copied at each of
+   * ioredis's layers (scripting function, auto-pipeline, Script.execute) on every Check.
+   */
   #runScript(name: ScriptName, { keys, args }: ScriptCall): Promise<unknown> {
-    return this.#call(`${name} script`, () => (this.#client as unknown as ScriptedClient)[name](keys.length, ...keys, ...args));
+    return this.#call(`${name} script`, () => (this.#client as unknown as ScriptedClient)[name](keys.length, keys, args));
   }
 
   /** One store call, in a `redis <what>` client span (spans.ts). */
