@@ -14,7 +14,7 @@
 import { execFileSync } from "node:child_process";
 import { Session } from "node:inspector/promises";
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { coreOnRedis } from "./core-on-redis.js";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 6_000);
 const WARMUP = Number(process.env.BENCH_WARMUP_CHECKS ?? 4_000);
@@ -27,18 +27,7 @@ interface SamplingNode {
 }
 
 async function child(tree: string, redisUrl: string): Promise<void> {
-  const load = <T>(path: string) => import(pathToFileURL(resolve(tree, path)).href) as Promise<T>;
-  const { createRedisStore } = await load<any>("src/state/redis/store.ts");
-  const { MemoryStore } = await load<any>("src/state/memory-store.ts");
-  const { ResilientStore } = await load<any>("src/state/resilient-store.ts");
-  const { toHttpAttributes } = await load<any>("src/transport/grpc/authz/converter.ts");
-  const { testDecisionCore } = await load<any>("test/support/decision-core.ts");
-  const { examplePolicyPath } = await load<any>("test/support/policies.ts");
-  const { storefrontRequest } = await load<any>("bench/traffic.ts");
-  const redis = createRedisStore(redisUrl, { commandTimeoutMs: 1_000 });
-  await redis.waitUntilReady(5_000);
-  const store = new ResilientStore(redis, new MemoryStore());
-  const core = await testDecisionCore(examplePolicyPath, { store, settings: { trustEventTime: false } });
+  const { store, core, toHttpAttributes, storefrontRequest } = await coreOnRedis(tree, redisUrl);
   const run = async (from: number, count: number) => {
     let next = from;
     await Promise.all(Array.from({ length: 32 }, async () => {
