@@ -27,7 +27,7 @@ export function resourceIdOf(request: NormalisedRequest, endpoint: CompiledEndpo
 export function planScraping(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, recent?: RecentCounts): SignalPlan {
   const config = signals.scraping;
   const resource = resourceIdOf(request, endpoint);
-  if (!config || (resource === undefined && request.query === "")) return { ops: [], evaluate: () => [] };
+  if (!config || (resource === undefined && request.query === "")) return { ops: [], evaluate() { return []; } };
   const entities = entitiesOf(request);
   const { ops, add, reader } = namedOps();
   const windowMs = config.windowMs;
@@ -58,7 +58,7 @@ export function planScraping(request: NormalisedRequest, endpoint: CompiledEndpo
   }
   return {
     ops,
-    evaluate: (results) => {
+    evaluate(results) {
       const read = reader(results);
       const value: ResultReader = fingerprintCopy === undefined ? read : (key) => (key === "res.fingerprint" ? fingerprintCopy : read(key));
       const fresh = fingerprintKey !== undefined && fingerprintCopy === undefined ? read("res.fingerprint") : undefined;

@@ -8,7 +8,7 @@ import { guardHolds, slidingWindowEstimate, windowBucket, type Store } from "../
 import { touch } from "./cohorts.js";
 import { claimsBrowser } from "./login.js";
 import { resourceIdOf } from "./scraping.js";
-import type { Signal, SignalPlan } from "./signal.js";
+import type { PlannedOp, Signal, SignalPlan } from "./signal.js";
 
 /** Store names of a browser session's reading: its last catalogue read, its last asset, its unfollowed reads. */
 export const SESSION_READ_NAMES = { lastRead: "sr.read", lastAsset: "sr.asset", unfollowed: "sr.bare", reads: "sr.reads" } as const;
@@ -39,7 +39,19 @@ export interface SessionReadPlan {
   finish(store: Store): Promise<Signal[]>;
 }
 
-const NOTHING: SessionReadPlan = { plan: { ops: [], evaluate: () => [] }, finish: async () => [] };
+async function finishWithNothing(): Promise<Signal[]> {
+  return [];
+}
+
+const NOTHING: SessionReadPlan = { plan: { ops: [], evaluate: () => [] }, finish: finishWithNothing };
+
+/**
+ * A plan of these ops read by `evaluate`. The function comes in as an argument: tsx names a
+ * function assigned to a property, on every request (see the detectors' object methods).
+ */
+function planOf(ops: PlannedOp[], evaluate: (results: readonly number[]) => Signal[]): SignalPlan {
+  return { ops, evaluate };
+}
 
 /**
  * `session.reads_without_assets`: a browser session (the value of the site's session cookies,
@@ -169,8 +181,8 @@ export class SessionReads {
     const unfollowedGuard = { newer: SESSION_READ_NAMES.lastRead, than: SESSION_READ_NAMES.lastAsset, withinMs: config.windowMs };
     let unfollowedRead = false;
     let count = 0;
-    const plan: SignalPlan = {
-      ops: [
+    const plan = planOf(
+      [
         // First: the guard reads the session's last read and asset as they were before this request.
         { entity, op: { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: config.windowMs, amount: counting ? 1 : 0, ...(counting ? { when: unfollowedGuard } : {}) } },
         // A search leaves the bare product as the last read: clear it once counted, or every
@@ -180,7 +192,7 @@ export class SessionReads {
         // Product reads only: less the unfollowed ones, the pages the session was shown (session.page_shown).
         ...(listing ? [] : [{ entity, op: { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs: config.windowMs, amount: 1 } } as const]),
       ],
-      evaluate: (results) => {
+      (results) => {
         const [unfollowed = 0, lastRead = 0, lastAsset = 0] = results;
         unfollowedRead = guardHolds(unfollowedGuard, lastRead, lastAsset, request.timeMs);
         count = unfollowed;
@@ -188,7 +200,7 @@ export class SessionReads {
         if (lastRead > 0) this.#cohortOf(request.headerShape).reads.add(request.timeMs, SHARE_WINDOW_MS);
         return [];
       },
-    };
+    );
     return {
       plan,
       finish: () => Promise.resolve(counting && unfollowedRead ? this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs) : []),
@@ -196,17 +208,17 @@ export class SessionReads {
   }
 
   #asset(entity: string, nowMs: number, retentionMs: number): SessionReadPlan {
-    const plan: SignalPlan = {
-      ops: [
+    const plan = planOf(
+      [
         { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset, value: nowMs, retentionMs } },
         { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead } },
       ],
-      evaluate: ([previousAsset = 0, lastRead = 0]) => {
+      ([previousAsset = 0, lastRead = 0]) => {
         if (lastRead > 0 && lastRead >= previousAsset) this.#assetsSeenAtMs = Math.max(this.#assetsSeenAtMs, nowMs);
         return [];
       },
-    };
-    return { plan, finish: async () => [] };
+    );
+    return { plan, finish: finishWithNothing };
   }
 
   #judge(request: NormalisedRequest, session: string, count: number, config: Config, minMembers: number, cohortWindowMs: number): Signal[] {
@@ -253,20 +265,20 @@ export class SessionReads {
  * least this one).
  */
 function pageShown(entity: string, nowMs: number, windowMs: number): SessionReadPlan {
-  const plan: SignalPlan = {
-    ops: [
+  const plan = planOf(
+    [
       { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead } },
       { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } },
       { entity, op: { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs, amount: 0 } },
       { entity, op: { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs, amount: 0 } },
     ],
-    evaluate: ([lastRead = 0, lastAsset = 0, reads = 0, unfollowed = 0]) => {
+    ([lastRead = 0, lastAsset = 0, reads = 0, unfollowed = 0]) => {
       if (lastRead <= 0 || lastAsset < lastRead || nowMs - lastRead > windowMs) return [];
       const pages = Math.max(1, Math.round(reads - unfollowed));
       return [{ code: "session.page_shown", value: pages, weight: 0, fired: true, detail: `this browser session read a catalogue resource and then loaded an asset, as a page shown to a person does (${pages} such page${pages === 1 ? "" : "s"} within the window)` }];
     },
-  };
-  return { plan, finish: async () => [] };
+  );
+  return { plan, finish: finishWithNothing };
 }
 
 /** The depth bucket of a session shown `pages` pages: 0 for one, 1 for two or three, … up to DEPTHS - 1. */
