@@ -13,29 +13,17 @@
  */
 import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
+import { coreOnRedis } from "./core-on-redis.js";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
 const CONCURRENCY = 32;
 
 async function child(tree: string, redisUrl: string): Promise<void> {
-  const load = <T>(path: string) => import(pathToFileURL(resolve(tree, path)).href) as Promise<T>;
-  const { createRedisStore } = await load<any>("src/state/redis/store.ts");
-  const { MemoryStore } = await load<any>("src/state/memory-store.ts");
-  const { ResilientStore } = await load<any>("src/state/resilient-store.ts");
-  const { toHttpAttributes } = await load<any>("src/transport/grpc/authz/converter.ts");
+  const { load, store, core, toHttpAttributes, storefrontRequest, storefrontRateLimitRequest } = await coreOnRedis(tree, redisUrl);
   const { toRateLimitRequest } = await load<any>("src/transport/grpc/ratelimit/converter.ts");
   const { RateLimiter } = await load<any>("src/ratelimit/limiter.ts");
   const { loadRateLimitConfig } = await load<any>("src/ratelimit/config-loader.ts");
-  const { testDecisionCore } = await load<any>("test/support/decision-core.ts");
-  const { examplePolicyPath } = await load<any>("test/support/policies.ts");
-  const { storefrontRequest, storefrontRateLimitRequest } = await load<any>("bench/traffic.ts");
-  // A budget far past 50 ms: on a starved machine late replies would degrade the store and skip Redis.
-  const redis = createRedisStore(redisUrl, { commandTimeoutMs: 1_000 });
-  await redis.waitUntilReady(5_000);
-  const store = new ResilientStore(redis, new MemoryStore());
-  const core = await testDecisionCore(examplePolicyPath, { store, settings: { trustEventTime: false } });
   const config = await loadRateLimitConfig(resolve(tree, "bench/peers/ratelimit"));
   const limiter = new RateLimiter({
     config: () => config,

@@ -3,7 +3,8 @@ import { LRUCache } from "lru-cache";
 /**
  * Per-replica copies of distinct counts on keys a whole campaign shares — above all the usernames
  * tried behind one device fingerprint, which every login of a stuffing campaign (and of a crowd
- * of identical browsers) adds to. Counting such a key in Redis is a union of two dense
+ * of identical browsers) adds to, and the catalogue resources behind one, which every product
+ * read of a distributed scraper (and of every shopper with that browser) adds to. Counting such a key in Redis is a union of two dense
  * HyperLogLogs on every login; with a copy, a login only adds its member (`count: false`) and
  * reads the copy, and the copy is refreshed from the store about once a second of event time,
  * as the site-wide figures are.

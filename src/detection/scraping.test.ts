@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledScraping, CompiledSignals } from "../policy/signals.js";
+import { RecentCounts } from "./recent-counts.js";
 import { catalogueOutcomeOps, planScraping, resourceIdOf } from "./scraping.js";
 import type { Signal } from "./signal.js";
 
@@ -119,5 +120,33 @@ describe("scraping detector", () => {
     // The page window is the sequence signal's when there is one (one counter for both readers).
     const withSequence = { ...signals, sequence: { windowMs: 1_800_000, weight: 10 } };
     expect(planScraping(request, products, withSequence).ops.map((o) => (o.op as { windowMs: number }).windowMs)).toEqual([1_800_000, 1_800_000]);
+  });
+});
+
+describe("the fingerprint's resources from a recent copy", () => {
+  const signals = scraping({ distinctResources: { ip: { threshold: 60, weight: 25 }, fingerprint: { threshold: 400, weight: 25 } } });
+  const opOf = (plan: ReturnType<typeof planScraping>, entity: string) => plan.ops.find((o) => o.entity === entity)?.op;
+  const T = 1_000 * 600_000 + 1_000;
+
+  it("adds only, and reads the copy, while a fresh count under a second old is over the threshold; the address counts afresh", () => {
+    const recent = new RecentCounts();
+    const first = planScraping(get("/api/v1/products/1", { timeMs: T }), products, signals, recent);
+    expect(opOf(first, "fp:fp-1")).not.toHaveProperty("count");
+    first.evaluate(first.ops.map((o) => (o.entity === "fp:fp-1" ? 450 : 3)));
+    const next = planScraping(get("/api/v1/products/2", { timeMs: T + 999 }), products, signals, recent);
+    expect(opOf(next, "fp:fp-1")).toMatchObject({ count: false, member: "2" });
+    expect(opOf(next, "ip:ip-1")).not.toHaveProperty("count");
+    const found = byCode(next.evaluate(next.ops.map((o) => (o.entity === "fp:fp-1" ? 0 : 4))));
+    expect(found["fingerprint.distinct_resources"]).toMatchObject({ value: 450, fired: true });
+    expect(found["ip.distinct_resources"]).toMatchObject({ value: 4, fired: false });
+    // A second old, the copy is refreshed by a fresh count.
+    expect(opOf(planScraping(get("/api/v1/products/3", { timeMs: T + 1_000 }), products, signals, recent), "fp:fp-1")).not.toHaveProperty("count");
+  });
+
+  it("counts afresh while the copy is at or under the threshold, so the signal never fires late", () => {
+    const recent = new RecentCounts();
+    const first = planScraping(get("/api/v1/products/1", { timeMs: T }), products, signals, recent);
+    first.evaluate(first.ops.map(() => 400));
+    expect(opOf(planScraping(get("/api/v1/products/2", { timeMs: T + 10 }), products, signals, recent), "fp:fp-1")).not.toHaveProperty("count");
   });
 });

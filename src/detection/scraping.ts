@@ -4,6 +4,7 @@ import type { NormalisedRequest } from "../domain/request.js";
 import type { EntityOp } from "../state/store.js";
 import { shortDigest } from "./digests.js";
 import { COUNTER_NAMES, entitiesOf, pageViewWindowMs } from "./entities.js";
+import type { RecentCounts } from "./recent-counts.js";
 import { namedOps, type ResultReader, type Signal, type SignalPlan } from "./signal.js";
 
 /** Longest resource id kept: ids are store members, and an attacker chooses them. */
@@ -19,19 +20,27 @@ export function resourceIdOf(request: NormalisedRequest, endpoint: CompiledEndpo
 /**
  * Scraping and enumeration on catalogue and search endpoints: how many different resources (or
  * queries) one IP, subnet or fingerprint fetched, how often its catalogue requests hit 404, and
- * whether it calls the API without ever loading a page. One script call per entity.
+ * whether it calls the API without ever loading a page. One script call per entity. With
+ * `recent`, the fingerprint's count is read from a copy at most a second old while that copy is
+ * over the threshold (RecentCounts: the signal fires exactly as with a fresh count).
  */
-export function planScraping(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals): SignalPlan {
+export function planScraping(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, recent?: RecentCounts): SignalPlan {
   const config = signals.scraping;
   const resource = resourceIdOf(request, endpoint);
   if (!config || (resource === undefined && request.query === "")) return { ops: [], evaluate() { return []; } };
   const entities = entitiesOf(request);
   const { ops, add, reader } = namedOps();
   const windowMs = config.windowMs;
+  // The resources behind one fingerprint: a key every browser of one header set shares, a
+  // crowd of shoppers and a distributed scraper alike (recent-counts.ts).
+  const fingerprintLimit = config.distinctResources.fingerprint;
+  const fingerprintKey = recent && fingerprintLimit && resource !== undefined && entities.fingerprint ? `${entities.fingerprint}\u0000${COUNTER_NAMES.resources}:${endpoint.name}` : undefined;
+  const fingerprintCopy = fingerprintKey === undefined ? undefined : recent!.usable(fingerprintKey, windowMs, request.timeMs, fingerprintLimit!.threshold);
   if (resource !== undefined) {
     for (const scope of ["ip", "subnet", "fingerprint"] as const) {
       if (config.distinctResources[scope]) {
-        add(`res.${scope}`, entities[scope], { op: "distinct.add", name: `${COUNTER_NAMES.resources}:${endpoint.name}`, windowMs, member: resource });
+        const copied = scope === "fingerprint" && fingerprintCopy !== undefined;
+        add(`res.${scope}`, entities[scope], { op: "distinct.add", name: `${COUNTER_NAMES.resources}:${endpoint.name}`, windowMs, member: resource, ...(copied ? { count: false } : {}) });
       }
     }
     if (config.notFoundRatio) {
@@ -50,7 +59,10 @@ export function planScraping(request: NormalisedRequest, endpoint: CompiledEndpo
   return {
     ops,
     evaluate(results) {
-      const value = reader(results);
+      const read = reader(results);
+      const value: ResultReader = fingerprintCopy === undefined ? read : (key) => (key === "res.fingerprint" ? fingerprintCopy : read(key));
+      const fresh = fingerprintKey !== undefined && fingerprintCopy === undefined ? read("res.fingerprint") : undefined;
+      if (fresh !== undefined) recent!.remember(fingerprintKey!, windowMs, request.timeMs, fresh);
       return [...breadthSignals(value, config), ...notFoundSignal(value, config), ...noAssetsSignal(value, config)];
     },
   };

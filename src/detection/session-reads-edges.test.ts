@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
-import type { Store } from "../state/store.js";
+import { guardHolds, type Store } from "../state/store.js";
 import { SESSION_READ_NAMES, SessionReads } from "./session-reads.js";
 import type { Signal } from "./signal.js";
 
@@ -30,15 +30,8 @@ function request(atMs: number, sid = "s1", extra: [string, string][] = [], shape
   return { method: "GET", path, query: "", host: "", headers, headerShape: shape, timeMs: atMs, anomalies: [], ipId: "ip" };
 }
 
-/** A store whose follow-up write answers `after` (or fails, or answers nothing). */
-function answering(after: number | "fail" | "nothing"): Store {
-  return {
-    apply: async () => {
-      if (after === "fail") throw new Error("store down");
-      return after === "nothing" ? [] : [after];
-    },
-  } as unknown as Store;
-}
+/** A store that must not be asked anything after the batch: a Check makes one round trip. */
+const untouchable = new Proxy({}, { get: () => () => { throw new Error("a second store call"); } }) as unknown as Store;
 
 /** An asset request whose batch read `previousAsset` and `lastRead`. */
 function seeAsset(reads: SessionReads, atMs: number, previousAsset: number, lastRead: number, sid = "s1"): void {
@@ -46,12 +39,18 @@ function seeAsset(reads: SessionReads, atMs: number, previousAsset: number, last
   expect(reads.plan(request(atMs, sid), asset, signals).plan.evaluate([previousAsset, lastRead])).toEqual([]);
 }
 
-/** A product read whose batch read `lastRead`, `lastAsset` and `unfollowed`; the signals it ends with. */
-async function read(reads: SessionReads, req: NormalisedRequest, results: number[], store: Store = answering(results[2]! + 1), endpoint = product): Promise<Signal[]> {
+/**
+ * A product read whose batch read `lastRead`, `lastAsset` and `unfollowed`; the signals it ends
+ * with. When the read is one no asset followed, the batch's guarded add answers `counted` (by
+ * default the count after adding this read), as the store would.
+ */
+async function read(reads: SessionReads, req: NormalisedRequest, [lastRead, lastAsset, unfollowed]: number[], counted = unfollowed! + 1, endpoint = product): Promise<Signal[]> {
   const { plan, finish } = reads.plan(req, endpoint, signals);
+  const add = plan.ops[0]!.op;
+  const added = add.op === "window.add" && add.when !== undefined && guardHolds(add.when, lastRead!, lastAsset!, req.timeMs);
   // The batch's answers only prepare the judgement; the signals come from finish().
-  expect(plan.evaluate(results)).toEqual([]);
-  return finish(store);
+  expect(plan.evaluate([added ? counted : unfollowed!, lastRead!, lastAsset!])).toEqual([]);
+  return finish(untouchable);
 }
 
 const session = (found: Signal[]) => found.find((s) => s.code === "session.reads_without_assets");
@@ -65,15 +64,24 @@ function primed(): SessionReads {
 }
 
 describe("session reads: what the store is asked", () => {
-  it("swaps in a read's time, reads the last asset and the unfollowed count and counts the read, all over the policy's window", () => {
-    const { ops } = new SessionReads().plan(request(T0), product, signals).plan;
+  it("counts a read no asset followed in the batch itself, swaps in its time, reads the last asset and counts the read, all over the policy's window", () => {
+    const guard = { newer: SESSION_READ_NAMES.lastRead, than: SESSION_READ_NAMES.lastAsset, withinMs: WINDOW };
+    const { ops } = primed().plan(request(T0), product, signals).plan;
     expect(ops.map((o) => o.op)).toEqual([
+      { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: WINDOW, amount: 1, when: guard },
       { op: "value.swap", name: SESSION_READ_NAMES.lastRead, value: T0, retentionMs: WINDOW },
       { op: "value.swap", name: SESSION_READ_NAMES.lastAsset },
-      { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: WINDOW, amount: 0 },
       { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs: WINDOW, amount: 1 },
     ]);
     expect(new Set(ops.map((o) => o.entity)).size).toBe(1);
+    // A search clears the bare product it counts, in the same guarded way.
+    const search = primed().plan({ ...request(T0), path: "/api/v1/products", query: "q=x" }, product, signals).plan.ops.map((o) => o.op);
+    expect(search.slice(0, 2)).toEqual([
+      { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: WINDOW, amount: 1, when: guard },
+      { op: "value.swap", name: SESSION_READ_NAMES.lastRead, value: 0, retentionMs: WINDOW, when: guard },
+    ]);
+    // Before any asset reached this replica nothing is counted: the unfollowed reads are only read.
+    expect(new SessionReads().plan(request(T0), product, signals).plan.ops[0]?.op).toEqual({ op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: WINDOW, amount: 0 });
   });
 
   it("swaps in an asset's time and reads the last read", () => {
@@ -132,17 +140,15 @@ describe("session reads: which read is unfollowed", () => {
 
   it("flags the session above the threshold with the count the store gives back, rounded", async () => {
     const now = T0 + 1_000;
-    expect(session(await read(primed(), request(now), [now - 1, 0, 1], answering(2)))).toMatchObject({ value: 2, threshold: 2, weight: 40, fired: false });
-    expect(session(await read(primed(), request(now), [now - 1, 0, 2], answering(3)))).toMatchObject({ value: 3, fired: true });
+    expect(session(await read(primed(), request(now), [now - 1, 0, 1], 2))).toMatchObject({ value: 2, threshold: 2, weight: 40, fired: false });
+    expect(session(await read(primed(), request(now), [now - 1, 0, 2], 3))).toMatchObject({ value: 3, fired: true });
     // The sliding window's estimate is fractional; the count is whole.
-    expect(session(await read(primed(), request(now), [now - 1, 0, 2], answering(2.6)))?.value).toBe(3);
-    expect(session(await read(primed(), request(now), [now - 1, 0, 2], answering(2.4)))?.value).toBe(2);
+    expect(session(await read(primed(), request(now), [now - 1, 0, 2], 2.6))?.value).toBe(3);
+    expect(session(await read(primed(), request(now), [now - 1, 0, 2], 2.4))?.value).toBe(2);
   });
 
-  it("counts from what the batch read, plus this read, when the follow-up write fails or answers nothing", async () => {
-    const now = T0 + 1_000;
-    expect(session(await read(primed(), request(now), [now - 1, 0, 4], answering("fail")))).toMatchObject({ value: 5, fired: true });
-    expect(session(await read(primed(), request(now), [now - 1, 0, 1], answering("nothing")))).toMatchObject({ value: 2, fired: false });
+  it("says nothing when the batch answered nothing (the store failed): no read is known", async () => {
+    expect(await read(primed(), request(T0 + 1_000), [0, 0, 0])).toEqual([]);
   });
 });
 
@@ -181,7 +187,7 @@ describe("session reads: proof that assets reach this replica", () => {
 describe("session reads: the header set's cohort", () => {
   /** Session `sid` makes a later read at `atMs` that no asset followed. */
   const unfollowed = (reads: SessionReads, atMs: number, sid: string, shape = "browser", endpoint = product) =>
-    read(reads, request(atMs, sid, [], shape), [atMs - 1, 0, 0], answering(1), endpoint);
+    read(reads, request(atMs, sid, [], shape), [atMs - 1, 0, 0], 1, endpoint);
   /** Session `sid` makes a later read at `atMs` that follows an asset. */
   const followed = (reads: SessionReads, atMs: number, sid: string) => read(reads, request(atMs, sid), [atMs - 10, atMs - 5, 0]);
 

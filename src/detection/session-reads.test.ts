@@ -132,12 +132,14 @@ describe("session.reads_without_assets", () => {
     expect(found.at(-1)?.find((s) => s.code === "cohort.reads_without_assets")?.detail).toMatch(/4 browser sessions .* 25% of the header set's reads after a first/);
   });
 
-  it("judges from what the batch read when the follow-up write fails", async () => {
+  it("counts a read no asset followed in its own batch: nothing more is asked of the store", async () => {
     const store = new MemoryStore();
     let calls = 0;
-    const flaky: Store = { ...store, kind: "flaky", apply: async (entity, ops, nowMs) => (++calls > 8 && ops[0]?.op === "window.add" && ops[0].name === "sr.bare" && ops[0].amount === 1 ? Promise.reject(new Error("down")) : store.apply(entity, ops, nowMs)), observeBaseline: store.observeBaseline.bind(store), ping: store.ping.bind(store), close: store.close.bind(store) };
-    const found = await run([...shopper, ...[2, 3, 4].map((id) => ({ sid: "bot", what: `p${id}`, atMs: id * 1_000 }))], signals, flaky);
-    expect(found.slice(2).map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([undefined, 1, 1]);
+    const counting: Store = { ...store, kind: "counting", apply: (entity, ops, nowMs) => (calls++, store.apply(entity, ops, nowMs)), observeBaseline: store.observeBaseline.bind(store), ping: store.ping.bind(store), close: store.close.bind(store) };
+    const found = await run([...shopper, ...[2, 3, 4].map((id) => ({ sid: "bot", what: `p${id}`, atMs: id * 1_000 }))], signals, counting);
+    expect(found.slice(2).map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([undefined, 1, 2]);
+    // run() applies a plan's ops one by one: four per product read, two per asset, none after.
+    expect(calls).toBe(4 + 2 + 3 * 4);
   });
 });
 

@@ -4,7 +4,7 @@ import { shortDigest } from "./digests.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
-import { slidingWindowEstimate, windowBucket, type Store } from "../state/store.js";
+import { guardHolds, slidingWindowEstimate, windowBucket, type Store } from "../state/store.js";
 import { touch } from "./cohorts.js";
 import { claimsBrowser } from "./login.js";
 import { resourceIdOf } from "./scraping.js";
@@ -35,7 +35,7 @@ type Config = NonNullable<NonNullable<CompiledSignals["cohorts"]>["sessionReads"
 /** What one Check contributes: its store work, and what to do with the answer. */
 export interface SessionReadPlan {
   plan: SignalPlan;
-  /** Called after the plan's results were handed to `plan.evaluate`: the signals, after at most one more store call. */
+  /** Called after the plan's results were handed to `plan.evaluate`: the signals (the store is asked nothing more). */
   finish(store: Store): Promise<Signal[]>;
 }
 
@@ -119,7 +119,7 @@ function planOf(ops: PlannedOp[], evaluate: (results: readonly number[]) => Sign
  *
  * Cost: per tracked session three small keys in the store with the window as TTL (two
  * integers and one counter), written on product reads and assets of browser sessions only,
- * and at most one more store call for an unfollowed read. The cohort is bounded by
+ * in the Check's one batch (an unfollowed read is counted there by a guarded add). The cohort is bounded by
  * MAX_COHORTS × MAX_MEMBERS session digests per replica.
  */
 export class SessionReads {
@@ -174,20 +174,28 @@ export class SessionReads {
     // next, and that product's picture follows it, not the search's.
     const listing = resourceIdOf(request, endpoint) === undefined;
     if (listing && request.query === "") return NOTHING;
+    // Assets reach this replica: a read no asset followed is counted in the batch itself, by a
+    // guarded add (the session's last read at least as late as its last asset, within the
+    // window), and a search clears the bare product it counted, so no second round trip is needed.
+    const counting = request.timeMs - this.#assetsSeenAtMs <= config.windowMs;
+    const unfollowedGuard = { newer: SESSION_READ_NAMES.lastRead, than: SESSION_READ_NAMES.lastAsset, withinMs: config.windowMs };
     let unfollowedRead = false;
-    let before = 0;
+    let count = 0;
     const plan = planOf(
       [
-        { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead, ...(listing ? {} : { value: request.timeMs, retentionMs }) } },
+        // First: the guard reads the session's last read and asset as they were before this request.
+        { entity, op: { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: config.windowMs, amount: counting ? 1 : 0, ...(counting ? { when: unfollowedGuard } : {}) } },
+        // A search leaves the bare product as the last read: clear it once counted, or every
+        // later search and the next product would count that one product again.
+        { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead, ...(listing ? (counting ? { value: 0, retentionMs, when: unfollowedGuard } : {}) : { value: request.timeMs, retentionMs }) } },
         { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } },
-        { entity, op: { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: config.windowMs, amount: 0 } },
         // Product reads only: less the unfollowed ones, the pages the session was shown (session.page_shown).
         ...(listing ? [] : [{ entity, op: { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs: config.windowMs, amount: 1 } } as const]),
       ],
       (results) => {
-        const [lastRead = 0, lastAsset = 0, unfollowed = 0] = results;
-        unfollowedRead = lastRead > 0 && lastRead >= lastAsset && request.timeMs - lastRead <= config.windowMs;
-        before = unfollowed;
+        const [unfollowed = 0, lastRead = 0, lastAsset = 0] = results;
+        unfollowedRead = guardHolds(unfollowedGuard, lastRead, lastAsset, request.timeMs);
+        count = unfollowed;
         // Only a session's later reads could be unfollowed: they are what the cohort's share is of.
         if (lastRead > 0) this.#cohortOf(request.headerShape).reads.add(request.timeMs, SHARE_WINDOW_MS);
         return [];
@@ -195,20 +203,7 @@ export class SessionReads {
     );
     return {
       plan,
-      finish: async (store) => {
-        if (!unfollowedRead || request.timeMs - this.#assetsSeenAtMs > config.windowMs) return [];
-        let count = before + 1;
-        try {
-          // A search leaves the bare product as the last read: clear it once counted, or every
-          // later search and the next product would count that one product again.
-          const consumed = listing ? [{ op: "value.swap", name: SESSION_READ_NAMES.lastRead, value: 0, retentionMs } as const] : [];
-          const [after] = await store.apply(entity, [{ op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: config.windowMs, amount: 1 }, ...consumed], request.timeMs);
-          count = after ?? count;
-        } catch {
-          // The store did not answer: judge from what the batch read, plus this read.
-        }
-        return this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs);
-      },
+      finish: () => Promise.resolve(counting && unfollowedRead ? this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs) : []),
     };
   }
 

@@ -67,7 +67,7 @@ export async function collectSignals(
   const plans: SignalPlan[] = [
     planVelocity(request, endpoint),
     planSession(request, endpoint, signals),
-    planScraping(request, endpoint, signals),
+    planScraping(request, endpoint, signals, detection.recentCounts),
     planProbing(request, signals.probing),
     planSharedAddress(request, endpoint, signals),
   ];

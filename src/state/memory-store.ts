@@ -8,6 +8,7 @@ import {
   assertValidApply,
   assertValidBaselineObservation,
   assertValidBinding,
+  guardHolds,
   slidingWindowEstimate,
   StoreUnavailableError,
   takePreviousWeight,
@@ -23,6 +24,7 @@ import {
   type ValueSwap,
   type WindowAdd,
   type WindowTake,
+  type WriteGuard,
 } from "./store.js";
 
 export interface MemoryStoreOptions {
@@ -327,7 +329,7 @@ export class MemoryStore implements Store {
       case "member.add":
         return this.#memberAdd(state, op, nowMs, local);
       case "value.swap":
-        return this.#valueSwap(state, op, local);
+        return this.#valueSwap(state, op, nowMs, local);
       case "window.take":
         return this.#takeAll(state, [op], nowMs, local)[0]!;
       default: {
@@ -342,7 +344,7 @@ export class MemoryStore implements Store {
     const structure = this.#structure("w", op.name, op.windowMs);
     const bucket = windowBucket(nowMs, op.windowMs);
     let current = this.#bucket(state, structure, bucket, local) as number | undefined;
-    if (op.amount > 0) {
+    if (op.amount > 0 && (op.when === undefined || this.#guardHolds(state, op.when, nowMs, local))) {
       current = (current ?? 0) + op.amount;
       this.#writeBucket(state, structure, bucket, current, 0, local + windowKeyTtlMs(op.windowMs));
     }
@@ -404,11 +406,20 @@ export class MemoryStore implements Store {
   }
 
   /** Like GET, then SET + PEXPIRE when there is a value. */
-  #valueSwap(state: EntityState, op: ValueSwap, local: number): number {
+  #valueSwap(state: EntityState, op: ValueSwap, nowMs: number, local: number): number {
     const key = `v:${op.name}`;
     const before = (this.#plain(state, key, local) as number | undefined) ?? 0;
-    if (op.value !== undefined) this.#writePlain(state, key, op.value, 0, local + op.retentionMs!);
+    if (op.value !== undefined && (op.when === undefined || this.#guardHolds(state, op.when, nowMs, local))) {
+      this.#writePlain(state, key, op.value, 0, local + op.retentionMs!);
+    }
     return before;
+  }
+
+  /** Like the script's GET of both values of a guard (store.ts WriteGuard). */
+  #guardHolds(state: EntityState, guard: WriteGuard, nowMs: number, local: number): boolean {
+    const newer = (this.#plain(state, `v:${guard.newer}`, local) as number | undefined) ?? 0;
+    const than = (this.#plain(state, `v:${guard.than}`, local) as number | undefined) ?? 0;
+    return guardHolds(guard, newer, than, nowMs);
   }
 
   /** The value of a key that is not bucketed, unless it expired (then it is dropped). */

@@ -72,6 +72,26 @@ export interface WindowAdd {
   name: string;
   windowMs: number;
   amount: number;
+  /** Adds only when the guard holds (see WriteGuard); reads either way. */
+  when?: WriteGuard;
+}
+
+/**
+ * A condition on a write, checked in the same atomic call as the ops before it: the integer kept
+ * under the value `newer` (value.swap's, 0 when none) is positive, at least the one under
+ * `than`, and at most `withinMs` older than nowMs. So a write that depends on what the call reads
+ * (a session's read that no asset followed) needs no second round trip. The write is skipped,
+ * not refused, when the guard does not hold; the op still answers as it would.
+ */
+export interface WriteGuard {
+  newer: string;
+  than: string;
+  withinMs: number;
+}
+
+/** Whether `guard` holds for the values `newer` and `than` at `nowMs` (both stores use this). */
+export function guardHolds(guard: WriteGuard, newer: number, than: number, nowMs: number): boolean {
+  return newer > 0 && newer >= than && nowMs - newer <= guard.withinMs;
 }
 
 /**
@@ -129,6 +149,8 @@ export interface ValueSwap {
   name: string;
   value?: number;
   retentionMs?: number;
+  /** Writes `value` only when the guard holds (see WriteGuard); reads either way. */
+  when?: WriteGuard;
 }
 
 /**
@@ -285,6 +307,16 @@ function assertValidWindowAdd(op: WindowAdd): void {
   if (!Number.isSafeInteger(op.amount) || op.amount < 0) {
     throw new TypeError(`window.add amount must be a non-negative integer, got ${String(op.amount)} (${op.name})`);
   }
+  if (op.when !== undefined) assertValidGuard(op.op, op.name, op.when);
+}
+
+function assertValidGuard(what: string, name: string, guard: WriteGuard): void {
+  const valid = typeof guard === "object" && guard !== null;
+  if (!valid) throw new TypeError(`${what} when must be a guard object, got ${JSON.stringify(guard)} (${name})`);
+  for (const field of ["newer", "than"] as const) assertValidName({ op: `${what} when.${field}`, name: guard[field] });
+  if (!Number.isSafeInteger(guard.withinMs) || guard.withinMs < 0) {
+    throw new TypeError(`${what} when.withinMs must be a non-negative integer, got ${String(guard.withinMs)} (${name})`);
+  }
 }
 
 function assertValidWindowTake(op: WindowTake): void {
@@ -328,7 +360,11 @@ function assertValidMemberAdd(op: MemberAdd): void {
 
 function assertValidValueSwap(op: ValueSwap): void {
   assertValidName(op);
-  if (op.value === undefined) return;
+  if (op.when !== undefined) assertValidGuard(op.op, op.name, op.when);
+  if (op.value === undefined) {
+    if (op.when !== undefined) throw new TypeError(`value.swap with a guard needs a value (${op.name})`);
+    return;
+  }
   if (!Number.isSafeInteger(op.value) || op.value < 0) {
     throw new TypeError(`value.swap value must be a non-negative safe integer, got ${String(op.value)} (${op.name})`);
   }

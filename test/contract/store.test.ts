@@ -93,6 +93,10 @@ const INVALID_OPS: [string, unknown][] = [
   ["add: NaN retention", remember("seen", "fp1", 10, Number.NaN)],
   ["add: fractional retention", remember("seen", "fp1", 10, 1.5)],
   ["unknown op", { op: "set.union", name: "seen" }],
+  ["guard: empty value name", { ...add("hits", 1), when: { newer: "", than: "b", withinMs: SECOND } }],
+  ["guard: negative window", { ...add("hits", 1), when: { newer: "a", than: "b", withinMs: -1 } }],
+  ["guard: not an object", { ...add("hits", 1), when: 7 }],
+  ["guard: a swap that writes nothing", { op: "value.swap", name: "a", when: { newer: "a", than: "b", withinMs: SECOND } }],
 ];
 
 /** Observations each store must reject with the same TypeError. */
@@ -456,6 +460,28 @@ function storeContract(harness: StoreHarness): void {
       expect(await store.apply("user2", [read, { op: "value.swap", name: "other" }], T0)).toEqual([0, 0]);
       await expect(store.apply("user1", [{ op: "value.swap", name: "travel", value: 1.5, retentionMs: SECOND }], T0)).rejects.toThrow(TypeError);
     });
+
+    it("writes a guarded add or swap only while the newer value is set, not older than the other and within its window", async () => {
+      const when = { newer: "read", than: "asset", withinMs: 10 * SECOND };
+      const set = (name: string, value: number) => ({ op: "value.swap", name, value, retentionMs: 60 * SECOND }) as const;
+      const guardedAdd = { ...add("bare", 1, 60 * SECOND), when };
+      const guardedClear = { ...set("read", 0), when };
+      // No read yet: nothing is added, and the add still answers the count.
+      expect(await store.apply("ck1", [guardedAdd], T0)).toEqual([0]);
+      await store.apply("ck1", [set("read", T0), set("asset", T0 - 1)], T0);
+      // Read after the asset, within the window: added, the count after it answered.
+      expect(await store.apply("ck1", [guardedAdd, guardedAdd], T0 + 10 * SECOND)).toEqual([1, 2]);
+      // One millisecond past the window: not added.
+      expect(await store.apply("ck1", [guardedAdd], T0 + 10 * SECOND + 1)).toEqual([2]);
+      // An asset at the read's millisecond does not stop it; a later one does.
+      await store.apply("ck1", [set("asset", T0)], T0);
+      expect(await store.apply("ck1", [guardedAdd], T0 + 1)).toEqual([3]);
+      await store.apply("ck1", [set("asset", T0 + 1)], T0);
+      expect(await store.apply("ck1", [guardedAdd], T0 + 2)).toEqual([3]);
+      // A guarded swap: the ops before it in the call are seen, and it answers the value before either way.
+      expect(await store.apply("ck1", [set("asset", 0), guardedClear, guardedAdd], T0 + 3)).toEqual([T0 + 1, T0, 3]);
+      expect(await store.apply("ck1", [guardedClear, { op: "value.swap", name: "read" }], T0 + 4)).toEqual([0, 0]);
+    });
   });
 
   describe("token bindings", () => {
@@ -712,7 +738,8 @@ function redisContract(harness: RedisHarness): void {
     const calls = await commandCalls(harness.admin);
     expect((calls.get("evalsha") ?? 0) + (calls.get("eval") ?? 0)).toBe(harness.cluster ? 3 : 1);
     const others = [...calls].filter(([name]) => !/^(evalsha|eval|info|config|cluster|client)\b/.test(name));
-    expect(Object.fromEntries(others)).toEqual({ incrby: 3, get: 3, pfadd: 3, pfcount: 3, pexpire: 6 });
+    // EXISTS: a count with no previous bucket is a single-key PFCOUNT (no merge into a fresh HyperLogLog).
+    expect(Object.fromEntries(others)).toEqual({ incrby: 3, get: 3, pfadd: 3, pfcount: 3, exists: 3, pexpire: 6 });
   });
 
   it("sends the calls made in one turn of the event loop as one script on a single Redis, each all or nothing on its own", async () => {
@@ -744,14 +771,16 @@ function redisContract(harness: RedisHarness): void {
     const calls = await commandCalls(harness.admin);
     expect((calls.get("evalsha") ?? 0) + (calls.get("eval") ?? 0)).toBe(10);
     // Per apply: window.add INCRBY, PEXPIRE, GET; distinct.add PFADD, PEXPIRE, PFCOUNT; the read
-    // PFCOUNT; member.add ZADD, ZREMRANGEBYRANK, PEXPIRE, ZCARD; member.check ZSCORE. Per
-    // baseline: HMGET, HSET, PEXPIRE. Anything more was sent outside the scripts.
+    // PFCOUNT (each count after an EXISTS of the previous bucket); member.add ZADD,
+    // ZREMRANGEBYRANK, PEXPIRE, ZCARD; member.check ZSCORE. Per baseline: HMGET, HSET, PEXPIRE.
+    // Anything more was sent outside the scripts.
     const others = [...calls].filter(([name]) => !/^(evalsha|eval|info|config|cluster|client)\b/.test(name));
     expect(Object.fromEntries(others)).toEqual({
       incrby: 5,
       get: 5,
       pfadd: 5,
       pfcount: 10,
+      exists: 10,
       zadd: 5,
       zremrangebyrank: 5,
       zcard: 5,
@@ -917,11 +946,20 @@ describe("memory and Redis", () => {
     limit: fc.nat({ max: 8 }),
     amount: fc.nat({ max: 3 }),
   });
+  // Values near the calls' times, so that guards hold and fail alike often.
+  const guard = fc.record({ newer: fc.constantFrom("r", "a"), than: fc.constantFrom("r", "a"), withinMs: fc.constantFrom(0, SECOND, 30 * SECOND) });
+  const value = fc.integer({ min: T0, max: T0 + 150 * SECOND });
+  const valueSwap = fc.oneof(
+    fc.record({ op: fc.constant("value.swap" as const), name: fc.constantFrom("r", "a") }),
+    fc.record({ op: fc.constant("value.swap" as const), name: fc.constantFrom("r", "a"), value, retentionMs: fc.constant(60 * SECOND) }),
+    fc.record({ op: fc.constant("value.swap" as const), name: fc.constantFrom("r", "a"), value: fc.oneof(value, fc.constant(0)), retentionMs: fc.constant(60 * SECOND), when: guard }),
+  );
+  const guardedAdd = fc.tuple(windowAdd, guard).map(([op, when]) => ({ ...op, when }));
   const call = fc.record({
     entity: fc.constantFrom("ip1", "ip2", "user1"),
     // Takes cannot share a call with other ops.
     ops: fc.oneof(
-      fc.array(fc.oneof(windowAdd, distinctAdd, memberCheck, memberAdd), { maxLength: 4 }),
+      fc.array(fc.oneof(windowAdd, distinctAdd, memberCheck, memberAdd, valueSwap, guardedAdd), { maxLength: 4 }),
       fc.array(windowTake, { minLength: 1, maxLength: 3 }),
     ),
     advanceMs: fc.oneof(fc.constant(0), fc.nat({ max: 4 * SECOND })),

@@ -29,6 +29,7 @@ import {
   type BaselineObservation,
   type BaselineState,
   type EntityOp,
+  type WriteGuard,
 } from "../store.js";
 
 /**
@@ -46,6 +47,10 @@ import {
  *   member.check  set                          member                                    1 if in the set, else 0
  *   member.add    set                          member, score (nowMs), maxMembers, ttlMs  members after the add
  *   value.swap    value                        [value, ttlMs] (none: only reads)         the value before (0 when none)
+ *
+ *   window.add and value.swap may carry a guard (store.ts WriteGuard): two more KEYS after
+ *   their own (the values `newer` and `than`) and two more arguments (withinMs, nowMs); the
+ *   write is skipped when it does not hold.
  *   commit        none                         none                                      none
  *
  * Returns: the results of all ops, flattened in op order; all integers, because Redis truncates
@@ -87,6 +92,17 @@ local function commit()
   takesFit = true
 end
 
+-- A guard (store.ts WriteGuard) of the op whose arguments start at ARGV[a + 1]: its two value
+-- keys follow the op's keys, its withinMs and nowMs are the op's arguments \`from\` and
+-- \`from + 1\`; the op writes only when it holds. No guard (fewer arguments): it holds.
+local function guardHolds(a, argCount, from)
+  if argCount < from then return true end
+  local newer = tonumber(redis.call('GET', KEYS[nextKey]) or '0')
+  local than = tonumber(redis.call('GET', KEYS[nextKey + 1]) or '0')
+  nextKey = nextKey + 2
+  return newer > 0 and newer >= than and tonumber(ARGV[a + from + 1]) - newer <= tonumber(ARGV[a + from])
+end
+
 local nextArg = 1
 local nArgs = #ARGV
 while nextArg <= nArgs do
@@ -115,6 +131,7 @@ while nextArg <= nArgs do
     local previous = KEYS[nextKey + 1]
     nextKey = nextKey + 2
     local amount = tonumber(ARGV[a + 1])
+    if not guardHolds(a, argCount, 3) then amount = 0 end
     nResults = nResults + 1
     if amount > 0 then
       results[nResults] = redis.call('INCRBY', current, amount)
@@ -125,7 +142,10 @@ while nextArg <= nArgs do
     nResults = nResults + 1
     results[nResults] = tonumber(redis.call('GET', previous) or '0')
   elseif kind == 'distinct.add' then
-    -- A multi-key PFCOUNT counts the union of the buckets without writing anything.
+    -- A multi-key PFCOUNT counts the union of the buckets without writing anything, but merges
+    -- them into a fresh HyperLogLog of 16,384 registers on every call. Without a previous bucket
+    -- the union is the current bucket: a single-key PFCOUNT counts the same registers (the same
+    -- estimate) from its sparse form or the count Redis keeps with the key between writes.
     local current = KEYS[nextKey]
     local previous = KEYS[nextKey + 1]
     nextKey = nextKey + 2
@@ -136,8 +156,10 @@ while nextArg <= nArgs do
     nResults = nResults + 1
     if argCount >= 3 and ARGV[a + 3] == '0' then
       results[nResults] = 0
-    else
+    elseif redis.call('EXISTS', previous) == 1 then
       results[nResults] = redis.call('PFCOUNT', current, previous)
+    else
+      results[nResults] = redis.call('PFCOUNT', current)
     end
   elseif kind == 'member.check' then
     local set = KEYS[nextKey]
@@ -157,8 +179,9 @@ while nextArg <= nArgs do
     local key = KEYS[nextKey]
     nextKey = nextKey + 1
     nResults = nResults + 1
+    local holds = guardHolds(a, argCount, 3)
     results[nResults] = tonumber(redis.call('GET', key) or '0')
-    if argCount >= 1 then
+    if argCount >= 1 and holds then
       redis.call('SET', key, ARGV[a + 1], 'PX', ARGV[a + 2])
     end
   else
@@ -307,37 +330,54 @@ export interface ScriptCall {
 export function encodeEntityBatch(namespace: string, entity: string, ops: readonly EntityOp[], nowMs: number, call: ScriptCall = { keys: [], args: [] }): ScriptCall {
   if (call.args.length > 0 && ops[0]?.op === "window.take") call.args.push("commit", 0); // the takes before are another entity's
   for (const op of ops) {
-    const { keys, args } = encodeOp(namespace, entity, op, nowMs);
-    for (const key of keys) call.keys.push(key);
-    call.args.push(op.op, args.length);
-    for (const arg of args) call.args.push(arg);
+    // Each op's kind, its argument count (filled in after its arguments) and its arguments,
+    // written straight into the call: no arrays of their own per op on the Check path.
+    call.args.push(op.op, 0);
+    const countAt = call.args.length - 1;
+    encodeOp(namespace, entity, op, nowMs, call);
+    call.args[countAt] = call.args.length - countAt - 1;
   }
   return call;
 }
 
-function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number): ScriptCall {
+function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number, call: ScriptCall): void {
+  const { keys, args } = call;
   switch (op.op) {
     case "window.add": {
       const buckets = windowBucketKeys(namespace, entity, op, nowMs);
-      return { keys: [buckets.current, buckets.previous], args: [op.amount, windowKeyTtlMs(op.windowMs)] };
+      keys.push(buckets.current, buckets.previous);
+      args.push(op.amount, windowKeyTtlMs(op.windowMs));
+      if (op.when) guarded(call, namespace, entity, op.when, nowMs);
+      return;
     }
     case "window.take": {
       const buckets = takeBucketKeys(namespace, entity, op, nowMs);
-      const weight = exactText(takePreviousWeight(op, nowMs));
-      return { keys: [buckets.current, buckets.previous], args: [op.amount, op.limit, weight, takeTtlMs(op)] };
+      keys.push(buckets.current, buckets.previous);
+      args.push(op.amount, op.limit, exactText(takePreviousWeight(op, nowMs)), takeTtlMs(op));
+      return;
     }
     case "distinct.add": {
       const buckets = distinctBucketKeys(namespace, entity, op, nowMs);
-      const ttlMs = windowKeyTtlMs(op.windowMs);
-      const args = op.member === undefined ? [ttlMs] : op.count === false ? [ttlMs, op.member, 0] : [ttlMs, op.member];
-      return { keys: [buckets.current, buckets.previous], args };
+      keys.push(buckets.current, buckets.previous);
+      args.push(windowKeyTtlMs(op.windowMs));
+      if (op.member !== undefined) args.push(op.member);
+      if (op.member !== undefined && op.count === false) args.push(0);
+      return;
     }
     case "member.check":
-      return { keys: [memberSetKey(namespace, entity, op.name)], args: [op.member] };
+      keys.push(memberSetKey(namespace, entity, op.name));
+      args.push(op.member);
+      return;
     case "member.add":
-      return { keys: [memberSetKey(namespace, entity, op.name)], args: [op.member, nowMs, op.maxMembers, op.retentionMs] };
+      keys.push(memberSetKey(namespace, entity, op.name));
+      args.push(op.member, nowMs, op.maxMembers, op.retentionMs);
+      return;
     case "value.swap":
-      return { keys: [valueKey(namespace, entity, op.name)], args: op.value === undefined ? [] : [op.value, op.retentionMs!] };
+      keys.push(valueKey(namespace, entity, op.name));
+      if (op.value === undefined) return; // a read: a guard has nothing to hold back
+      args.push(op.value, op.retentionMs!);
+      if (op.when) guarded(call, namespace, entity, op.when, nowMs);
+      return;
     default: {
       const unknown: never = op;
       throw new TypeError(`unknown store op ${JSON.stringify((unknown as EntityOp).op)}`);
@@ -345,7 +385,12 @@ function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number
   }
 }
 
-/** How many integers `ENTITY_BATCH_SCRIPT` returns for an op. */
+/** The guard's value keys and arguments after the op's own (the script's `guardHolds`). */
+function guarded(call: ScriptCall, namespace: string, entity: string, guard: WriteGuard, nowMs: number): void {
+  call.keys.push(valueKey(namespace, entity, guard.newer), valueKey(namespace, entity, guard.than));
+  call.args.push(guard.withinMs, nowMs);
+}
+
 /** How many integers the entity script returns for `ops`. */
 export function entityBatchWidth(ops: readonly EntityOp[]): number {
   let width = 0;
@@ -353,6 +398,7 @@ export function entityBatchWidth(ops: readonly EntityOp[]): number {
   return width;
 }
 
+/** How many integers `ENTITY_BATCH_SCRIPT` returns for an op. */
 function resultWidth(op: EntityOp): number {
   return op.op === "window.add" || op.op === "window.take" ? 2 : 1;
 }

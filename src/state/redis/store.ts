@@ -52,7 +52,7 @@ type ScriptName = keyof typeof SCRIPTS;
 
 /** What EVALSHA names the entity script by. */
 const ENTITY_BATCH_SHA = createHash("sha1").update(ENTITY_BATCH_SCRIPT).digest("hex");
-type ScriptedClient = Record<ScriptName, (numberOfKeys: number, ...keysThenArgs: (string | number)[]) => Promise<unknown>>;
+type ScriptedClient = Record<ScriptName, (numberOfKeys: number, keys: string[], args: (string | number)[]) => Promise<unknown>>;
 
 /** One apply() or applyBatch() waiting for the next coalesced script call. */
 interface QueuedBatch {
@@ -271,8 +271,13 @@ export class RedisStore implements Store {
     );
   }
 
+  /**
+   * The keys and arguments go as two arrays, which ioredis flattens once into the command
+   * (Command: `args.flat()`): spread here, a call of a hundred arguments was copied at each of
+   * ioredis's layers (scripting function, auto-pipeline, Script.execute) on every Check.
+   */
   #runScript(name: ScriptName, { keys, args }: ScriptCall): Promise<unknown> {
-    return this.#call(`${name} script`, () => (this.#client as unknown as ScriptedClient)[name](keys.length, ...keys, ...args));
+    return this.#call(`${name} script`, () => (this.#client as unknown as ScriptedClient)[name](keys.length, keys, args));
   }
 
   /** One store call, in a `redis <what>` client span (spans.ts). */

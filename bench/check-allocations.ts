@@ -1,0 +1,81 @@
+/**
+ * Bytes allocated per Check by the decision core on Redis (no gRPC), and the functions that
+ * allocate them: V8's sampling heap profiler, keeping the samples of objects garbage collection
+ * already freed (which is what a Check's garbage is). Garbage collection is a tenth of a Check's
+ * CPU or more in the profiles; this says where the garbage comes from.
+ *
+ *   npx tsx bench/check-allocations.ts [tree ...]
+ *
+ * Each tree (a checkout with its node_modules; this one by default) is measured in a child
+ * process of its own on one redis-server, after BENCH_WARMUP_CHECKS (default 4,000) Checks of
+ * the storefront mix; BENCH_CALLS (default 6,000) Checks are sampled, 32 in flight. Prints one
+ * line per tree (bytes per Check) and its top allocating functions (BENCH_TOP, default 15).
+ */
+import { execFileSync } from "node:child_process";
+import { Session } from "node:inspector/promises";
+import { resolve } from "node:path";
+import { coreOnRedis } from "./core-on-redis.js";
+
+const CALLS = Number(process.env.BENCH_CALLS ?? 6_000);
+const WARMUP = Number(process.env.BENCH_WARMUP_CHECKS ?? 4_000);
+const TOP = Number(process.env.BENCH_TOP ?? 15);
+
+interface SamplingNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: SamplingNode[];
+}
+
+async function child(tree: string, redisUrl: string): Promise<void> {
+  const { store, core, toHttpAttributes, storefrontRequest } = await coreOnRedis(tree, redisUrl);
+  const run = async (from: number, count: number) => {
+    let next = from;
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (next < from + count) await core.pipeline.evaluate(toHttpAttributes(storefrontRequest(next++, Date.now()))).catch(() => undefined);
+    }));
+  };
+  await run(0, WARMUP);
+  const session = new Session();
+  session.connect();
+  // Both flags keep the samples of freed objects (V8 11); without them only survivors are reported.
+  await session.post("HeapProfiler.startSampling", { samplingInterval: 4_096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+  await run(WARMUP, CALLS);
+  const { profile } = (await session.post("HeapProfiler.stopSampling")) as unknown as { profile: { head: SamplingNode } };
+  const bySite = new Map<string, number>();
+  let total = 0;
+  const walk = (node: SamplingNode) => {
+    const frame = node.callFrame;
+    const site = `${frame.functionName || "(anonymous)"} ${frame.url.split("/").slice(-2).join("/")}`;
+    total += node.selfSize;
+    bySite.set(site, (bySite.get(site) ?? 0) + node.selfSize);
+    for (const next of node.children) walk(next);
+  };
+  walk(profile.head);
+  const top = [...bySite].sort((a, b) => b[1] - a[1]).slice(0, TOP).map(([site, bytes]) => `  ${Math.round(bytes / CALLS)} B  ${site}`);
+  process.stdout.write(`${tree}: ${Math.round(total / CALLS)} bytes allocated per Check\n${top.join("\n")}\n`);
+  session.disconnect();
+  await core.stop();
+  await store.close();
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === "--child") return child(process.argv[3]!, process.argv[4]!);
+  const trees = process.argv.length > 2 ? process.argv.slice(2).map((tree) => resolve(tree)) : [process.cwd()];
+  const { startRedisServer } = await import("../test/helpers/redis-server.js");
+  const { Redis } = await import("ioredis");
+  const server = await startRedisServer();
+  try {
+    for (const [i, tree] of trees.entries()) {
+      const url = `${server.url}/${i + 1}`;
+      const admin = new Redis(url);
+      await admin.flushdb();
+      admin.disconnect();
+      process.stdout.write(execFileSync(process.execPath, ["--import", "tsx", import.meta.filename, "--child", tree, url], { encoding: "utf8", cwd: tree }));
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+await main();
+process.exit(0);

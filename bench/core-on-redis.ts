@@ -1,0 +1,24 @@
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+
+/**
+ * The decision core of the checkout `tree` (its own modules, loaded from it) on Redis at
+ * `redisUrl`, as the in-process benches measure it: the resilient store over the Redis store
+ * with a budget far past 50 ms (on a starved machine late replies would degrade the store and
+ * skip Redis), the example policy, event time not trusted. `load` imports more of that tree.
+ */
+export async function coreOnRedis(tree: string, redisUrl: string) {
+  const load = <T>(path: string) => import(pathToFileURL(resolve(tree, path)).href) as Promise<T>;
+  const { createRedisStore } = await load<any>("src/state/redis/store.ts");
+  const { MemoryStore } = await load<any>("src/state/memory-store.ts");
+  const { ResilientStore } = await load<any>("src/state/resilient-store.ts");
+  const { toHttpAttributes } = await load<any>("src/transport/grpc/authz/converter.ts");
+  const { testDecisionCore } = await load<any>("test/support/decision-core.ts");
+  const { examplePolicyPath } = await load<any>("test/support/policies.ts");
+  const { storefrontRequest, storefrontRateLimitRequest } = await load<any>("bench/traffic.ts");
+  const redis = createRedisStore(redisUrl, { commandTimeoutMs: 1_000 });
+  await redis.waitUntilReady(5_000);
+  const store = new ResilientStore(redis, new MemoryStore());
+  const core = await testDecisionCore(examplePolicyPath, { store, settings: { trustEventTime: false } });
+  return { load, store, core, toHttpAttributes, storefrontRequest, storefrontRateLimitRequest };
+}
