@@ -33,6 +33,8 @@ export interface SiteAnomaly {
 
 type ShapeCounts = Map<string, { attempts: number; failures: number }>;
 interface FailedUsers {
+  /** Login attempts (allowed or not), for the early campaign call's failure ratio. */
+  attempts: number;
   failures: number;
   usernames: Set<string>;
   /** Usernames that signed in: a person who mistyped or had a stale password gets in soon after. */
@@ -72,6 +74,7 @@ export class SiteActivity {
   recordAttempt(endpoint: string, headerShape: string): void {
     const activity = this.#activity(endpoint);
     activity.pendingAttempts += 1;
+    activity.failedUsers.attempts += 1;
     shapeCounts(activity.shapes, headerShape).attempts += 1;
   }
 
@@ -93,7 +96,8 @@ export class SiteActivity {
   signalsFor(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
     const config = anomalyConfig(endpoint, signals);
     const activity = this.#endpoints.get(endpoint.name);
-    if (!config || !activity || activity.anomalies.length === 0) return [];
+    if (!config || !activity) return [];
+    if (activity.anomalies.length === 0) return endpoint.authentication ? earlyCampaign(activity, config) : [];
     const found: Signal[] = activity.anomalies.map((anomaly) => ({
       code: `site.${anomaly.metric}`,
       value: anomaly.value,
@@ -113,6 +117,8 @@ export class SiteActivity {
         fired: true,
         detail: "distinct usernames that failed and never signed in, per failed login over the last two minutes, against the policy's prior",
       });
+    } else if (endpoint.authentication) {
+      found.push(...earlyCampaign(activity, config));
     }
     if (endpoint.authentication ? inLoginCohort(request, activity, signals, related) : inCatalogueCohort(request, related)) {
       found.push({ code: "cohort.anomalous", value: 1, weight: config.cohortWeight, fired: true, detail: "looks like the anomalous traffic" });
@@ -163,7 +169,7 @@ export class SiteActivity {
     activity.recentShapes = activity.shapes;
     activity.shapes = new Map();
     activity.recentFailedUsers = activity.failedUsers;
-    activity.failedUsers = { failures: 0, usernames: new Set(), succeeded: new Set() };
+    activity.failedUsers = { attempts: 0, failures: 0, usernames: new Set(), succeeded: new Set() };
     const hour = new Date(nowMs).getUTCHours();
     const learn = activity.anomalies.length === 0;
     for (const metric of ["attempt_rate", "failure_ratio"] as const) {
@@ -182,8 +188,8 @@ export class SiteActivity {
       activity = {
         pendingAttempts: 0,
         pendingFailures: 0,
-        failedUsers: { failures: 0, usernames: new Set(), succeeded: new Set() },
-        recentFailedUsers: { failures: 0, usernames: new Set(), succeeded: new Set() },
+        failedUsers: { attempts: 0, failures: 0, usernames: new Set(), succeeded: new Set() },
+        recentFailedUsers: { attempts: 0, failures: 0, usernames: new Set(), succeeded: new Set() },
         shapes: new Map(),
         recentShapes: new Map(),
         lastMinute: 0,
@@ -215,6 +221,40 @@ function anomalyConfig(endpoint: CompiledEndpoint, signals: CompiledSignals) {
 }
 
 /**
+ * `site.campaign` before the site-wide volume floor (`minAttemptsPerMinute`) is reached, with
+ * `campaign.minFailingAccounts`: a list checked from the first seconds of a cold start. Over this
+ * minute and the last, as this replica saw them and without waiting for the once-a-second merge:
+ * at least that many distinct accounts failed and did not sign in, they are at least
+ * `distinctFailingShare` of the failed logins (people who mistype get into their own account soon
+ * after, and leave the count), and the failure ratio is above the failure-ratio threshold (the
+ * learned baseline's once trusted, the priors' before). The volume floor keeps a few unlucky
+ * logins on a quiet site from being called an anomaly; here the count of accounts that failed and
+ * stayed out stands in for it. Weightless like the campaign it anticipates: only rules that ask
+ * for `site.campaign` act on it, and the reason's detail says it was the early call.
+ */
+function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledSignals["siteAnomaly"]>): Signal[] {
+  const minAccounts = config.campaign?.minFailingAccounts;
+  if (!config.campaign || minAccounts === undefined) return [];
+  const { failedUsers: now, recentFailedUsers: recent } = activity;
+  const attempts = now.attempts + recent.attempts;
+  const failures = now.failures + recent.failures;
+  if (failures < minAccounts || attempts === 0) return [];
+  const threshold = failureRatioThreshold(activity.baselines, config);
+  if (failures / attempts <= threshold.value) return [];
+  const accounts = failingAccounts(activity);
+  const share = Math.round(Math.min(1, accounts / failures) * 1000) / 1000;
+  if (accounts < minAccounts || share < config.campaign.distinctFailingShare) return [];
+  return [{
+    code: "site.campaign",
+    value: share,
+    threshold: config.campaign.distinctFailingShare,
+    weight: config.campaign.weight,
+    fired: true,
+    detail: `early call below the volume floor: ${accounts} accounts failed and never signed in over the last two minutes on this replica, failure ratio above ${Math.round(threshold.value * 1000) / 1000} (${threshold.source})`,
+  }];
+}
+
+/**
  * Distinct usernames that failed and did not sign in, per failed login, over this minute and the
  * last, as this replica saw them: near 1 when a list walks through accounts (each fails once and
  * stays out), low when people mistype or autofill a stale password and then get into their own
@@ -222,14 +262,19 @@ function anomalyConfig(endpoint: CompiledEndpoint, signals: CompiledSignals) {
  * can land on another one, which raises the figure.
  */
 function distinctFailingShare(activity: EndpointActivity): number {
-  const { failedUsers: now, recentFailedUsers: recent } = activity;
-  const failures = now.failures + recent.failures;
+  const failures = activity.failedUsers.failures + activity.recentFailedUsers.failures;
   if (failures === 0) return 0;
+  return Math.round(Math.min(1, failingAccounts(activity) / failures) * 1000) / 1000;
+}
+
+/** Distinct usernames that failed and did not sign in over this minute and the last (this replica). */
+function failingAccounts(activity: EndpointActivity): number {
+  const { failedUsers: now, recentFailedUsers: recent } = activity;
   const signedIn = (username: string) => now.succeeded.has(username) || recent.succeeded.has(username);
   let distinct = 0;
   for (const username of now.usernames) if (!signedIn(username)) distinct += 1;
   for (const username of recent.usernames) if (!now.usernames.has(username) && !signedIn(username)) distinct += 1;
-  return Math.round(Math.min(1, distinct / failures) * 1000) / 1000;
+  return distinct;
 }
 
 function shapeCounts(shapes: ShapeCounts, shape: string): { attempts: number; failures: number } {
@@ -253,15 +298,30 @@ function detect(
     failure_ratio: { mean: config.priors.failureRatio, stddev: config.priors.failureRatioStddev },
   };
   return (["attempt_rate", "failure_ratio"] as const).flatMap((metric) => {
-    const learned = baselines[metric];
-    const trusted = learned !== undefined && learned.samples >= config.minSamples;
-    const mean = trusted ? learned.mean : priors[metric].mean;
-    const stddev = trusted ? Math.sqrt(learned.variance) : priors[metric].stddev;
-    // A flat baseline (variance 0) would call any blip an anomaly; a tenth of the mean is a floor.
-    const threshold = mean + config.zScore * Math.max(stddev, mean * 0.1, metric === "failure_ratio" ? 0.02 : 1);
+    const { value: threshold, source } = thresholdOf(metric, baselines[metric], priors[metric], config);
     const value = Math.round(current[metric] * 1000) / 1000;
-    return value > threshold ? [{ metric, value, threshold: Math.round(threshold * 1000) / 1000, source: trusted ? "baseline" : "prior" }] : [];
+    return value > threshold ? [{ metric, value, threshold: Math.round(threshold * 1000) / 1000, source }] : [];
   });
+}
+
+function failureRatioThreshold(baselines: Partial<Record<Metric, BaselineState>>, config: NonNullable<CompiledSignals["siteAnomaly"]>) {
+  const prior = { mean: config.priors.failureRatio, stddev: config.priors.failureRatioStddev };
+  return thresholdOf("failure_ratio", baselines.failure_ratio, prior, config);
+}
+
+/** The learned baseline once it saw `minSamples` minutes, the priors before. */
+function thresholdOf(
+  metric: Metric,
+  learned: BaselineState | undefined,
+  prior: { mean: number; stddev: number },
+  config: NonNullable<CompiledSignals["siteAnomaly"]>,
+): { value: number; source: "baseline" | "prior" } {
+  const trusted = learned !== undefined && learned.samples >= config.minSamples;
+  const mean = trusted ? learned.mean : prior.mean;
+  const stddev = trusted ? Math.sqrt(learned.variance) : prior.stddev;
+  // A flat baseline (variance 0) would call any blip an anomaly; a tenth of the mean is a floor.
+  const threshold = mean + config.zScore * Math.max(stddev, mean * 0.1, metric === "failure_ratio" ? 0.02 : 1);
+  return { value: threshold, source: trusted ? "baseline" : "prior" };
 }
 
 /**

@@ -76,3 +76,45 @@ describe("site.campaign", () => {
     expect(site.signalsFor(request, endpoint, withoutCampaign, []).map((s) => s.code)).not.toContain("site.campaign");
   });
 });
+
+describe("site.campaign, the early call below the volume floor (campaign.minFailingAccounts)", () => {
+  const early: CompiledSignals = { siteAnomaly: { ...signals.siteAnomaly!, campaign: { distinctFailingShare: 0.8, minFailingAccounts: 3, weight: 0 } } };
+
+  /** The login's site-wide signals after these outcomes, with no merge (flush) in between. */
+  function earlyAfter(outcomes: Array<[string, boolean]>, config: CompiledSignals = early) {
+    const site = new SiteActivity(new MemoryStore());
+    for (const [username, failed] of outcomes) {
+      site.recordAttempt("login", "s1");
+      site.recordOutcome("login", failed, "s1", username);
+    }
+    return site.signalsFor(request, endpoint, config, []);
+  }
+
+  it("fires after three accounts of a list failed, seconds into a cold start, before any merge", () => {
+    const found = earlyAfter([["a", true], ["b", false], ["c", true], ["d", true], ["e", false]]);
+    expect(found.map((s) => s.code)).toEqual(["site.campaign"]);
+    expect(found[0]!.weight).toBe(0);
+    expect(found[0]!.detail).toContain("early call");
+  });
+
+  it("waits for the third account: two failures are a couple of people mistyping", () => {
+    expect(earlyAfter([["a", true], ["b", true], ["c", false]])).toEqual([]);
+  });
+
+  it("stays silent when the failing people then get into their own accounts", () => {
+    expect(earlyAfter([["a", true], ["b", true], ["c", true], ["a", false], ["b", false], ["c", false]])).toEqual([]);
+  });
+
+  it("stays silent when one person retries: failures of few accounts are not a list", () => {
+    expect(earlyAfter([["a", true], ["a", true], ["a", true], ["b", true], ["c", true], ["c", true], ["c", true]])).toEqual([]);
+  });
+
+  it("stays silent at a failure ratio the priors call normal", () => {
+    const busy = Array.from({ length: 30 }, (_, i): [string, boolean] => [`u${i}`, i % 10 === 0]);
+    expect(earlyAfter(busy)).toEqual([]);
+  });
+
+  it("is off without minFailingAccounts", () => {
+    expect(earlyAfter([["a", true], ["b", true], ["c", true], ["d", true]], signals)).toEqual([]);
+  });
+});
