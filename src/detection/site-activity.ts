@@ -1,3 +1,4 @@
+import { durationMs } from "../config/duration.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
 import { cookieValue } from "../domain/cookies.js";
@@ -20,6 +21,8 @@ const COHORT_FAILURE_RATIO = 0.5;
 const COHORT_MIN_FAILURES = 10;
 /** Failed usernames remembered per minute; beyond this a flood is counted as failures only. */
 const MAX_FAILED_USERS = 10_000;
+/** The latest failed logins kept for the early campaign call (a few seconds' worth at its start). */
+const LATEST_FAILURES = 32;
 
 type Metric = "attempt_rate" | "failure_ratio";
 
@@ -53,6 +56,8 @@ interface EndpointActivity {
   lastMinute: number;
   baselines: Partial<Record<Metric, BaselineState>>;
   anomalies: SiteAnomaly[];
+  /** The latest failed logins with a username, oldest first (at most LATEST_FAILURES). */
+  latestFailures: Array<{ timeMs: number; usernameId: string }>;
 }
 
 /**
@@ -78,7 +83,7 @@ export class SiteActivity {
     shapeCounts(activity.shapes, headerShape).attempts += 1;
   }
 
-  recordOutcome(endpoint: string, failed: boolean, headerShape: string | undefined, usernameId?: string): void {
+  recordOutcome(endpoint: string, failed: boolean, headerShape: string | undefined, usernameId?: string, timeMs?: number): void {
     const activity = this.#activity(endpoint);
     if (!failed) {
       if (usernameId && activity.failedUsers.succeeded.size < MAX_FAILED_USERS) activity.failedUsers.succeeded.add(usernameId);
@@ -88,6 +93,10 @@ export class SiteActivity {
     if (usernameId) {
       activity.failedUsers.failures += 1;
       if (activity.failedUsers.usernames.size < MAX_FAILED_USERS) activity.failedUsers.usernames.add(usernameId);
+      if (timeMs !== undefined) {
+        activity.latestFailures.push({ timeMs, usernameId });
+        if (activity.latestFailures.length > LATEST_FAILURES) activity.latestFailures.shift();
+      }
     }
     if (headerShape) shapeCounts(activity.shapes, headerShape).failures += 1;
   }
@@ -97,7 +106,7 @@ export class SiteActivity {
     const config = anomalyConfig(endpoint, signals);
     const activity = this.#endpoints.get(endpoint.name);
     if (!config || !activity) return [];
-    if (activity.anomalies.length === 0) return endpoint.authentication ? earlyCampaign(activity, config) : [];
+    if (activity.anomalies.length === 0) return endpoint.authentication ? earlyCampaign(activity, config, request.timeMs) : [];
     const found: Signal[] = activity.anomalies.map((anomaly) => ({
       code: `site.${anomaly.metric}`,
       value: anomaly.value,
@@ -118,7 +127,7 @@ export class SiteActivity {
         detail: "distinct usernames that failed and never signed in, per failed login over the last two minutes, against the policy's prior",
       });
     } else if (endpoint.authentication) {
-      found.push(...earlyCampaign(activity, config));
+      found.push(...earlyCampaign(activity, config, request.timeMs));
     }
     if (endpoint.authentication ? inLoginCohort(request, activity, signals, related) : inCatalogueCohort(request, related)) {
       found.push({ code: "cohort.anomalous", value: 1, weight: config.cohortWeight, fired: true, detail: "looks like the anomalous traffic" });
@@ -195,6 +204,7 @@ export class SiteActivity {
         lastMinute: 0,
         baselines: {},
         anomalies: [],
+        latestFailures: [],
       };
       this.#endpoints.set(endpoint, activity);
     }
@@ -222,36 +232,48 @@ function anomalyConfig(endpoint: CompiledEndpoint, signals: CompiledSignals) {
 
 /**
  * `site.campaign` before the site-wide volume floor (`minAttemptsPerMinute`) is reached, with
- * `campaign.minFailingAccounts`: a list checked from the first seconds of a cold start. Over this
- * minute and the last, as this replica saw them and without waiting for the once-a-second merge:
- * at least that many distinct accounts failed and did not sign in, they are at least
- * `distinctFailingShare` of the failed logins (people who mistype get into their own account soon
- * after, and leave the count), and the failure ratio is above the failure-ratio threshold (the
- * learned baseline's once trusted, the priors' before). The volume floor keeps a few unlucky
- * logins on a quiet site from being called an anomaly; here the count of accounts that failed and
- * stayed out stands in for it. Weightless like the campaign it anticipates: only rules that ask
- * for `site.campaign` act on it, and the reason's detail says it was the early call.
+ * `campaign.early`: a list checked from the first seconds of a cold start. As this replica saw
+ * them and without waiting for the once-a-second merge: `failingAccounts` distinct accounts failed
+ * within `within` of this login and did not sign in since, over this minute and the last they are
+ * at least `distinctFailingShare` of the failed logins (people who mistype get into their own
+ * account soon after, and leave the count), and the failure ratio is above the failure-ratio
+ * threshold (the learned baseline's once trusted, the priors' before). The volume floor keeps a
+ * few unlucky logins on a quiet site from being called an anomaly; here accounts failing together
+ * within seconds and staying out stand in for it. A list tried slowly (low-and-slow) never puts
+ * that many together and is left to the per-address signals. Weightless like the campaign it
+ * anticipates: only rules that ask for `site.campaign` act on it, and the detail says it was early.
  */
-function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledSignals["siteAnomaly"]>): Signal[] {
-  const minAccounts = config.campaign?.minFailingAccounts;
-  if (!config.campaign || minAccounts === undefined) return [];
+function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledSignals["siteAnomaly"]>, nowMs: number): Signal[] {
+  const early = config.campaign?.early;
+  if (!config.campaign || !early) return [];
   const { failedUsers: now, recentFailedUsers: recent } = activity;
   const attempts = now.attempts + recent.attempts;
   const failures = now.failures + recent.failures;
-  if (failures < minAccounts || attempts === 0) return [];
+  if (failures < early.failingAccounts || attempts === 0) return [];
+  const together = failingTogether(activity, nowMs - durationMs(early.within), nowMs);
+  if (together < early.failingAccounts) return [];
   const threshold = failureRatioThreshold(activity.baselines, config);
   if (failures / attempts <= threshold.value) return [];
-  const accounts = failingAccounts(activity);
-  const share = Math.round(Math.min(1, accounts / failures) * 1000) / 1000;
-  if (accounts < minAccounts || share < config.campaign.distinctFailingShare) return [];
+  const share = distinctFailingShare(activity);
+  if (share < config.campaign.distinctFailingShare) return [];
   return [{
     code: "site.campaign",
     value: share,
     threshold: config.campaign.distinctFailingShare,
     weight: config.campaign.weight,
     fired: true,
-    detail: `early call below the volume floor: ${accounts} accounts failed and never signed in over the last two minutes on this replica, failure ratio above ${Math.round(threshold.value * 1000) / 1000} (${threshold.source})`,
+    detail: `early call below the volume floor: ${together} accounts failed within ${early.within} and did not sign in, failure ratio above ${Math.round(threshold.value * 1000) / 1000} (${threshold.source}), on this replica`,
   }];
+}
+
+/** Distinct usernames among the latest failures between `fromMs` and `toMs` that did not sign in since (this minute or the last). */
+function failingTogether(activity: EndpointActivity, fromMs: number, toMs: number): number {
+  const signedIn = (username: string) => activity.failedUsers.succeeded.has(username) || activity.recentFailedUsers.succeeded.has(username);
+  const usernames = new Set<string>();
+  for (const { timeMs, usernameId } of activity.latestFailures) {
+    if (timeMs >= fromMs && timeMs <= toMs && !signedIn(usernameId)) usernames.add(usernameId);
+  }
+  return usernames.size;
 }
 
 /**
@@ -262,19 +284,14 @@ function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledS
  * can land on another one, which raises the figure.
  */
 function distinctFailingShare(activity: EndpointActivity): number {
-  const failures = activity.failedUsers.failures + activity.recentFailedUsers.failures;
-  if (failures === 0) return 0;
-  return Math.round(Math.min(1, failingAccounts(activity) / failures) * 1000) / 1000;
-}
-
-/** Distinct usernames that failed and did not sign in over this minute and the last (this replica). */
-function failingAccounts(activity: EndpointActivity): number {
   const { failedUsers: now, recentFailedUsers: recent } = activity;
+  const failures = now.failures + recent.failures;
+  if (failures === 0) return 0;
   const signedIn = (username: string) => now.succeeded.has(username) || recent.succeeded.has(username);
   let distinct = 0;
   for (const username of now.usernames) if (!signedIn(username)) distinct += 1;
   for (const username of recent.usernames) if (!now.usernames.has(username) && !signedIn(username)) distinct += 1;
-  return distinct;
+  return Math.round(Math.min(1, distinct / failures) * 1000) / 1000;
 }
 
 function shapeCounts(shapes: ShapeCounts, shape: string): { attempts: number; failures: number } {

@@ -77,16 +77,18 @@ describe("site.campaign", () => {
   });
 });
 
-describe("site.campaign, the early call below the volume floor (campaign.minFailingAccounts)", () => {
-  const early: CompiledSignals = { siteAnomaly: { ...signals.siteAnomaly!, campaign: { distinctFailingShare: 0.8, minFailingAccounts: 3, weight: 0 } } };
+describe("site.campaign, the early call below the volume floor (campaign.early)", () => {
+  const early: CompiledSignals = {
+    siteAnomaly: { ...signals.siteAnomaly!, campaign: { distinctFailingShare: 0.8, early: { failingAccounts: 3, within: "10s" }, weight: 0 } },
+  };
 
-  /** The login's site-wide signals after these outcomes, with no merge (flush) in between. */
-  function earlyAfter(outcomes: Array<[string, boolean]>, config: CompiledSignals = early) {
+  /** The login's site-wide signals at 30 s after these outcomes, `spacingMs` apart and ending just before, with no merge (flush) in between. */
+  function earlyAfter(outcomes: Array<[string, boolean]>, config: CompiledSignals = early, spacingMs = 300) {
     const site = new SiteActivity(new MemoryStore());
-    for (const [username, failed] of outcomes) {
+    outcomes.forEach(([username, failed], i) => {
       site.recordAttempt("login", "s1");
-      site.recordOutcome("login", failed, "s1", username);
-    }
+      site.recordOutcome("login", failed, "s1", username, request.timeMs - (outcomes.length - i) * spacingMs);
+    });
     return site.signalsFor(request, endpoint, config, []);
   }
 
@@ -109,12 +111,16 @@ describe("site.campaign, the early call below the volume floor (campaign.minFail
     expect(earlyAfter([["a", true], ["a", true], ["a", true], ["b", true], ["c", true], ["c", true], ["c", true]])).toEqual([]);
   });
 
+  it("stays silent for a list tried slowly: the accounts did not fail together", () => {
+    expect(earlyAfter([["a", true], ["b", true], ["c", true], ["d", true]], early, 12_000)).toEqual([]);
+  });
+
   it("stays silent at a failure ratio the priors call normal", () => {
     const busy = Array.from({ length: 30 }, (_, i): [string, boolean] => [`u${i}`, i % 10 === 0]);
     expect(earlyAfter(busy)).toEqual([]);
   });
 
-  it("is off without minFailingAccounts", () => {
+  it("is off without campaign.early", () => {
     expect(earlyAfter([["a", true], ["b", true], ["c", true], ["d", true]], signals)).toEqual([]);
   });
 });

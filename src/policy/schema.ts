@@ -182,12 +182,14 @@ const siteAnomaly = z
           .lte(1)
           .default(0.8)
           .describe("Distinct usernames that failed and did not sign in, per failed login over the last two minutes, at or above which a failure-ratio anomaly is a campaign (a prior: no baseline)"),
-        minFailingAccounts: z
-          .number()
-          .int()
-          .min(2)
+        early: z
+          .object({
+            failingAccounts: z.number().int().min(2).describe("Distinct accounts that failed and did not sign in, all within `within`"),
+            within: duration.default("10s"),
+          })
+          .strict()
           .optional()
-          .describe("Below the volume floor (minAttemptsPerMinute), call the campaign early, replica-local and without waiting for the merge, once this many distinct accounts failed and did not sign in over the last two minutes, at the share above and a failure ratio above its threshold (absent: never early)"),
+          .describe("Below the volume floor (minAttemptsPerMinute), call the campaign early, replica-local and without waiting for the merge: this many distinct accounts failed within a few seconds and did not sign in, at the share above over the last two minutes, with a failure ratio above its threshold (absent: never early)"),
         weight: weight.default(0),
       })
       .strict()

@@ -86,4 +86,4 @@ describe("replay decisions stay the same", () => {
 const STOREFRONT_ACTIONS = { allow: 12_415, block: 800, challenge: 60, quarantine: 1_539, throttle: 5_186 };
 const STOREFRONT_DIGEST = "0a62e18c54f167ac92bbf406c5797d70d217e176dd3b8bd513b626615bdf6a2b";
 const LAB_EVENTS = { checks: 2_570, accessLogs: 2_570, history: 0 };
-const LAB_DIGEST = "6405fd948a7c067ec6f3b879f1c85308a6588c85d9c98113cd048cd40fd00578";
+const LAB_DIGEST = "c8dbc71a3709727008d31637ee5a445b21f8ec6af2cf09c1e5d74db715a91dc7";
