@@ -21,8 +21,13 @@ const COHORT_FAILURE_RATIO = 0.5;
 const COHORT_MIN_FAILURES = 10;
 /** Failed usernames remembered per minute; beyond this a flood is counted as failures only. */
 const MAX_FAILED_USERS = 10_000;
-/** The latest failed logins kept for the early campaign call (a few seconds' worth at its start). */
+/**
+ * The latest failed logins and attempts kept for the early campaign call: a few seconds' worth
+ * below the volume floor. When the attempts within its span outnumber this, the traffic is far
+ * above the floor and the merged figures speak instead.
+ */
 const LATEST_FAILURES = 32;
+const LATEST_ATTEMPTS = 128;
 
 type Metric = "attempt_rate" | "failure_ratio";
 
@@ -36,8 +41,6 @@ export interface SiteAnomaly {
 
 type ShapeCounts = Map<string, { attempts: number; failures: number }>;
 interface FailedUsers {
-  /** Login attempts (allowed or not), for the early campaign call's failure ratio. */
-  attempts: number;
   failures: number;
   usernames: Set<string>;
   /** Usernames that signed in: a person who mistyped or had a stale password gets in soon after. */
@@ -58,6 +61,8 @@ interface EndpointActivity {
   anomalies: SiteAnomaly[];
   /** The latest failed logins with a username, oldest first (at most LATEST_FAILURES). */
   latestFailures: Array<{ timeMs: number; usernameId: string }>;
+  /** When the latest allowed attempts were made, oldest first (at most LATEST_ATTEMPTS). */
+  latestAttempts: number[];
 }
 
 /**
@@ -76,10 +81,13 @@ export class SiteActivity {
 
   constructor(private readonly store: Store) {}
 
-  recordAttempt(endpoint: string, headerShape: string): void {
+  recordAttempt(endpoint: string, headerShape: string, timeMs?: number): void {
     const activity = this.#activity(endpoint);
     activity.pendingAttempts += 1;
-    activity.failedUsers.attempts += 1;
+    if (timeMs !== undefined) {
+      activity.latestAttempts.push(timeMs);
+      if (activity.latestAttempts.length > LATEST_ATTEMPTS) activity.latestAttempts.shift();
+    }
     shapeCounts(activity.shapes, headerShape).attempts += 1;
   }
 
@@ -178,7 +186,7 @@ export class SiteActivity {
     activity.recentShapes = activity.shapes;
     activity.shapes = new Map();
     activity.recentFailedUsers = activity.failedUsers;
-    activity.failedUsers = { attempts: 0, failures: 0, usernames: new Set(), succeeded: new Set() };
+    activity.failedUsers = { failures: 0, usernames: new Set(), succeeded: new Set() };
     const hour = new Date(nowMs).getUTCHours();
     const learn = activity.anomalies.length === 0;
     for (const metric of ["attempt_rate", "failure_ratio"] as const) {
@@ -197,14 +205,15 @@ export class SiteActivity {
       activity = {
         pendingAttempts: 0,
         pendingFailures: 0,
-        failedUsers: { attempts: 0, failures: 0, usernames: new Set(), succeeded: new Set() },
-        recentFailedUsers: { attempts: 0, failures: 0, usernames: new Set(), succeeded: new Set() },
+        failedUsers: { failures: 0, usernames: new Set(), succeeded: new Set() },
+        recentFailedUsers: { failures: 0, usernames: new Set(), succeeded: new Set() },
         shapes: new Map(),
         recentShapes: new Map(),
         lastMinute: 0,
         baselines: {},
         anomalies: [],
         latestFailures: [],
+        latestAttempts: [],
       };
       this.#endpoints.set(endpoint, activity);
     }
@@ -233,25 +242,27 @@ function anomalyConfig(endpoint: CompiledEndpoint, signals: CompiledSignals) {
 /**
  * `site.campaign` before the site-wide volume floor (`minAttemptsPerMinute`) is reached, with
  * `campaign.early`: a list checked from the first seconds of a cold start. As this replica saw
- * them and without waiting for the once-a-second merge: `failingAccounts` distinct accounts failed
- * within `within` of this login and did not sign in since, over this minute and the last they are
+ * them and without waiting for the once-a-second merge: within `within` before this login,
+ * `failingAccounts` distinct accounts failed and did not sign in since, and failures were more of
+ * the allowed attempts than the failure-ratio threshold (the learned baseline's once trusted, the
+ * priors' before); and over this minute and the last the accounts that failed and stayed out are
  * at least `distinctFailingShare` of the failed logins (people who mistype get into their own
- * account soon after, and leave the count), and the failure ratio is above the failure-ratio
- * threshold (the learned baseline's once trusted, the priors' before). The volume floor keeps a
- * few unlucky logins on a quiet site from being called an anomaly; here accounts failing together
- * within seconds and staying out stand in for it. A list tried slowly (low-and-slow) never puts
- * that many together and is left to the per-address signals. Weightless like the campaign it
- * anticipates: only rules that ask for `site.campaign` act on it, and the detail says it was early.
+ * account soon after, and leave the count). The volume floor keeps a few unlucky logins on a
+ * quiet site from being called an anomaly; here accounts failing together within seconds and
+ * staying out stand in for it. A list tried slowly (low-and-slow) never puts that many together
+ * and is left to the per-address signals. Weightless like the campaign it anticipates: only rules
+ * that ask for `site.campaign` act on it, and the detail says it was the early call.
  */
 function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledSignals["siteAnomaly"]>, nowMs: number): Signal[] {
   const early = config.campaign?.early;
   if (!config.campaign || !early) return [];
-  const { failedUsers: now, recentFailedUsers: recent } = activity;
-  const attempts = now.attempts + recent.attempts;
-  const failures = now.failures + recent.failures;
-  if (failures < early.failingAccounts || attempts === 0) return [];
-  const together = failingTogether(activity, nowMs - durationMs(early.within), nowMs);
+  const fromMs = nowMs - durationMs(early.within);
+  const together = failingTogether(activity, fromMs, nowMs);
   if (together < early.failingAccounts) return [];
+  const attempts = activity.latestAttempts.filter((t) => t >= fromMs && t <= nowMs).length;
+  // A full ring within the span: far above the floor, where the merged figures speak.
+  if (attempts === 0 || (attempts === LATEST_ATTEMPTS && activity.latestAttempts[0]! >= fromMs)) return [];
+  const failures = activity.latestFailures.filter((f) => f.timeMs >= fromMs && f.timeMs <= nowMs).length;
   const threshold = failureRatioThreshold(activity.baselines, config);
   if (failures / attempts <= threshold.value) return [];
   const share = distinctFailingShare(activity);

@@ -86,8 +86,9 @@ describe("site.campaign, the early call below the volume floor (campaign.early)"
   function earlyAfter(outcomes: Array<[string, boolean]>, config: CompiledSignals = early, spacingMs = 300) {
     const site = new SiteActivity(new MemoryStore());
     outcomes.forEach(([username, failed], i) => {
-      site.recordAttempt("login", "s1");
-      site.recordOutcome("login", failed, "s1", username, request.timeMs - (outcomes.length - i) * spacingMs);
+      const timeMs = request.timeMs - (outcomes.length - i) * spacingMs;
+      site.recordAttempt("login", "s1", timeMs);
+      site.recordOutcome("login", failed, "s1", username, timeMs);
     });
     return site.signalsFor(request, endpoint, config, []);
   }
@@ -118,6 +119,19 @@ describe("site.campaign, the early call below the volume floor (campaign.early)"
   it("stays silent at a failure ratio the priors call normal", () => {
     const busy = Array.from({ length: 30 }, (_, i): [string, boolean] => [`u${i}`, i % 10 === 0]);
     expect(earlyAfter(busy)).toEqual([]);
+  });
+
+  it("judges the failure ratio over the same seconds: a calm minute before does not dilute a list's start", () => {
+    const site = new SiteActivity(new MemoryStore());
+    for (let i = 0; i < 15; i++) {
+      site.recordAttempt("login", "s1", 1_000 + i * 1_000);
+      site.recordOutcome("login", false, "s1", `calm${i}`, 1_000 + i * 1_000);
+    }
+    for (const [i, [username, failed]] of ([["a", true], ["b", false], ["c", true], ["d", true]] as const).entries()) {
+      site.recordAttempt("login", "s1", 27_000 + i * 500);
+      site.recordOutcome("login", failed, "s1", username, 27_000 + i * 500);
+    }
+    expect(site.signalsFor(request, endpoint, early, []).map((s) => s.code)).toEqual(["site.campaign"]);
   });
 
   it("is off without campaign.early", () => {

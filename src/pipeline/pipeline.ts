@@ -171,7 +171,7 @@ function awaitOutcome(
   decision: Decision,
 ): void {
   const allowed = !isDenial(decision.action);
-  if (allowed) detection.site.recordAttempt(endpoint.name, request.headerShape);
+  if (allowed) detection.site.recordAttempt(endpoint.name, request.headerShape, request.timeMs);
   if (endpoint.authentication) {
     detection.recent.remember(request.requestId, { endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed, steppedUp: decision.action === "step_up" });
   }
