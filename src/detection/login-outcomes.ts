@@ -118,7 +118,7 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
 
   /** Records an outcome reported directly (by an identity provider) rather than through Envoy. */
   async apply(outcome: LoginOutcome, context: AttemptContext, policy: CompiledPolicy): Promise<void> {
-    this.deps.site.recordOutcome(context.endpoint, outcome !== "success", context.headerShape, context.usernameId);
+    this.deps.site.recordOutcome(context.endpoint, outcome !== "success", context.headerShape, context.usernameId, context.timeMs);
     const work = outcomeOps(outcome, context, policy);
     await Promise.all([...work].map(([entity, ops]) => this.deps.store.apply(entity, ops, context.timeMs)));
     this.deps.onRecorded?.(outcome);

@@ -127,15 +127,15 @@ describe("outcome path: the place of a login for impossible travel", () => {
 describe("outcome path: what the site-wide figures are told", () => {
   const policy = policyWith({ failures: { window: "5m", ip: { threshold: 5, weight: 30 } }, scraping: { window: "5m", notFoundRatio: { minRequests: 5, threshold: 0.5, weight: 10 } } });
 
-  it("tells a login's outcome as failed or not, with its header set and account", async () => {
+  it("tells a login's outcome as failed or not, with its header set, account and time", async () => {
     const r = recorder(policy);
     await r.outcomes.apply("failure", context(), policy);
     await r.outcomes.apply("unknown_user", context(), policy);
     await r.outcomes.apply("success", context(), policy);
     expect(r.site).toEqual([
-      ["login", true, "shape", "user-1"],
-      ["login", true, "shape", "user-1"],
-      ["login", false, "shape", "user-1"],
+      ["login", true, "shape", "user-1", T0],
+      ["login", true, "shape", "user-1", T0],
+      ["login", false, "shape", "user-1", T0],
     ]);
   });
 

@@ -1,3 +1,4 @@
+import { durationMs } from "../config/duration.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
 import { cookieValue } from "../domain/cookies.js";
@@ -20,6 +21,13 @@ const COHORT_FAILURE_RATIO = 0.5;
 const COHORT_MIN_FAILURES = 10;
 /** Failed usernames remembered per minute; beyond this a flood is counted as failures only. */
 const MAX_FAILED_USERS = 10_000;
+/**
+ * The latest failed logins and attempts kept for the early campaign call: a few seconds' worth
+ * below the volume floor. When the attempts within its span outnumber this, the traffic is far
+ * above the floor and the merged figures speak instead.
+ */
+const LATEST_FAILURES = 32;
+const LATEST_ATTEMPTS = 128;
 
 type Metric = "attempt_rate" | "failure_ratio";
 
@@ -57,6 +65,10 @@ interface EndpointActivity {
   lastMinute: number;
   baselines: Partial<Record<Metric, BaselineState>>;
   anomalies: SiteAnomaly[];
+  /** The latest failed logins with a username, oldest first (at most LATEST_FAILURES). */
+  latestFailures: Array<{ timeMs: number; usernameId: string }>;
+  /** When the latest allowed attempts were made, oldest first (at most LATEST_ATTEMPTS). */
+  latestAttempts: number[];
 }
 
 /**
@@ -75,9 +87,13 @@ export class SiteActivity {
 
   constructor(private readonly store: Store) {}
 
-  recordAttempt(endpoint: string, headerShape: string): void {
+  recordAttempt(endpoint: string, headerShape: string, timeMs?: number): void {
     const activity = this.#activity(endpoint);
     activity.pendingAttempts += 1;
+    if (timeMs !== undefined) {
+      activity.latestAttempts.push(timeMs);
+      if (activity.latestAttempts.length > LATEST_ATTEMPTS) activity.latestAttempts.shift();
+    }
     shapeCounts(activity.shapes, headerShape).attempts += 1;
   }
 
@@ -90,7 +106,7 @@ export class SiteActivity {
     this.#activity(endpoint).pendingDenied += 1;
   }
 
-  recordOutcome(endpoint: string, failed: boolean, headerShape: string | undefined, usernameId?: string): void {
+  recordOutcome(endpoint: string, failed: boolean, headerShape: string | undefined, usernameId?: string, timeMs?: number): void {
     const activity = this.#activity(endpoint);
     if (!failed) {
       if (usernameId && activity.failedUsers.succeeded.size < MAX_FAILED_USERS) activity.failedUsers.succeeded.add(usernameId);
@@ -100,6 +116,10 @@ export class SiteActivity {
     if (usernameId) {
       activity.failedUsers.failures += 1;
       if (activity.failedUsers.usernames.size < MAX_FAILED_USERS) activity.failedUsers.usernames.add(usernameId);
+      if (timeMs !== undefined) {
+        activity.latestFailures.push({ timeMs, usernameId });
+        if (activity.latestFailures.length > LATEST_FAILURES) activity.latestFailures.shift();
+      }
     }
     if (headerShape) shapeCounts(activity.shapes, headerShape).failures += 1;
   }
@@ -108,7 +128,8 @@ export class SiteActivity {
   signalsFor(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
     const config = anomalyConfig(endpoint, signals);
     const activity = this.#endpoints.get(endpoint.name);
-    if (!config || !activity || activity.anomalies.length === 0) return [];
+    if (!config || !activity) return [];
+    if (activity.anomalies.length === 0) return endpoint.authentication ? earlyCampaign(activity, config, request.timeMs) : [];
     const found: Signal[] = activity.anomalies.map((anomaly) => ({
       code: `site.${anomaly.metric}`,
       value: anomaly.value,
@@ -128,6 +149,8 @@ export class SiteActivity {
         fired: true,
         detail: "distinct usernames that failed and never signed in, per failed login over the last two minutes, against the policy's prior",
       });
+    } else if (endpoint.authentication) {
+      found.push(...earlyCampaign(activity, config, request.timeMs));
     }
     if (endpoint.authentication ? inLoginCohort(request, activity, signals, related) : inCatalogueCohort(request, related)) {
       found.push({ code: "cohort.anomalous", value: 1, weight: config.cohortWeight, fired: true, detail: "looks like the anomalous traffic" });
@@ -209,6 +232,8 @@ export class SiteActivity {
         lastMinute: 0,
         baselines: {},
         anomalies: [],
+        latestFailures: [],
+        latestAttempts: [],
       };
       this.#endpoints.set(endpoint, activity);
     }
@@ -261,6 +286,54 @@ function holdCampaign(activity: EndpointActivity, fresh: SiteAnomaly[], attempts
 }
 
 /**
+ * `site.campaign` before the site-wide volume floor (`minAttemptsPerMinute`) is reached, with
+ * `campaign.early`: a list checked from the first seconds of a cold start. As this replica saw
+ * them and without waiting for the once-a-second merge: within `within` before this login,
+ * `failingAccounts` distinct accounts failed and did not sign in since, and failures were more of
+ * the allowed attempts than the failure-ratio threshold (the learned baseline's once trusted, the
+ * priors' before); and over this minute and the last the accounts that failed and stayed out are
+ * at least `distinctFailingShare` of the failed logins (people who mistype get into their own
+ * account soon after, and leave the count). The volume floor keeps a few unlucky logins on a
+ * quiet site from being called an anomaly; here accounts failing together within seconds and
+ * staying out stand in for it. A list tried slowly (low-and-slow) never puts that many together
+ * and is left to the per-address signals. Weightless like the campaign it anticipates: only rules
+ * that ask for `site.campaign` act on it, and the detail says it was the early call.
+ */
+function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledSignals["siteAnomaly"]>, nowMs: number): Signal[] {
+  const early = config.campaign?.early;
+  if (!config.campaign || !early) return [];
+  const fromMs = nowMs - durationMs(early.within);
+  const together = failingTogether(activity, fromMs, nowMs);
+  if (together < early.failingAccounts) return [];
+  const attempts = activity.latestAttempts.filter((t) => t >= fromMs && t <= nowMs).length;
+  // A full ring within the span: far above the floor, where the merged figures speak.
+  if (attempts === 0 || (attempts === LATEST_ATTEMPTS && activity.latestAttempts[0]! >= fromMs)) return [];
+  const failures = activity.latestFailures.filter((f) => f.timeMs >= fromMs && f.timeMs <= nowMs).length;
+  const threshold = failureRatioThreshold(activity.baselines, config);
+  if (failures / attempts <= threshold.value) return [];
+  const share = distinctFailingShare(activity);
+  if (share < config.campaign.distinctFailingShare) return [];
+  return [{
+    code: "site.campaign",
+    value: share,
+    threshold: config.campaign.distinctFailingShare,
+    weight: config.campaign.weight,
+    fired: true,
+    detail: `early call below the volume floor: ${together} accounts failed within ${early.within} and did not sign in, failure ratio above ${Math.round(threshold.value * 1000) / 1000} (${threshold.source}), on this replica`,
+  }];
+}
+
+/** Distinct usernames among the latest failures between `fromMs` and `toMs` that did not sign in since (this minute or the last). */
+function failingTogether(activity: EndpointActivity, fromMs: number, toMs: number): number {
+  const signedIn = (username: string) => activity.failedUsers.succeeded.has(username) || activity.recentFailedUsers.succeeded.has(username);
+  const usernames = new Set<string>();
+  for (const { timeMs, usernameId } of activity.latestFailures) {
+    if (timeMs >= fromMs && timeMs <= toMs && !signedIn(usernameId)) usernames.add(usernameId);
+  }
+  return usernames.size;
+}
+
+/**
  * Distinct usernames that failed and did not sign in, per failed login, over this minute and the
  * last, as this replica saw them: near 1 when a list walks through accounts (each fails once and
  * stays out), low when people mistype or autofill a stale password and then get into their own
@@ -299,15 +372,30 @@ function detect(
     failure_ratio: { mean: config.priors.failureRatio, stddev: config.priors.failureRatioStddev },
   };
   return (["attempt_rate", "failure_ratio"] as const).flatMap((metric) => {
-    const learned = baselines[metric];
-    const trusted = learned !== undefined && learned.samples >= config.minSamples;
-    const mean = trusted ? learned.mean : priors[metric].mean;
-    const stddev = trusted ? Math.sqrt(learned.variance) : priors[metric].stddev;
-    // A flat baseline (variance 0) would call any blip an anomaly; a tenth of the mean is a floor.
-    const threshold = mean + config.zScore * Math.max(stddev, mean * 0.1, metric === "failure_ratio" ? 0.02 : 1);
+    const { value: threshold, source } = thresholdOf(metric, baselines[metric], priors[metric], config);
     const value = Math.round(current[metric] * 1000) / 1000;
-    return value > threshold ? [{ metric, value, threshold: Math.round(threshold * 1000) / 1000, source: trusted ? "baseline" : "prior" }] : [];
+    return value > threshold ? [{ metric, value, threshold: Math.round(threshold * 1000) / 1000, source }] : [];
   });
+}
+
+function failureRatioThreshold(baselines: Partial<Record<Metric, BaselineState>>, config: NonNullable<CompiledSignals["siteAnomaly"]>) {
+  const prior = { mean: config.priors.failureRatio, stddev: config.priors.failureRatioStddev };
+  return thresholdOf("failure_ratio", baselines.failure_ratio, prior, config);
+}
+
+/** The learned baseline once it saw `minSamples` minutes, the priors before. */
+function thresholdOf(
+  metric: Metric,
+  learned: BaselineState | undefined,
+  prior: { mean: number; stddev: number },
+  config: NonNullable<CompiledSignals["siteAnomaly"]>,
+): { value: number; source: "baseline" | "prior" } {
+  const trusted = learned !== undefined && learned.samples >= config.minSamples;
+  const mean = trusted ? learned.mean : prior.mean;
+  const stddev = trusted ? Math.sqrt(learned.variance) : prior.stddev;
+  // A flat baseline (variance 0) would call any blip an anomaly; a tenth of the mean is a floor.
+  const threshold = mean + config.zScore * Math.max(stddev, mean * 0.1, metric === "failure_ratio" ? 0.02 : 1);
+  return { value: threshold, source: trusted ? "baseline" : "prior" };
 }
 
 /**

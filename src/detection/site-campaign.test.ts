@@ -119,3 +119,65 @@ describe("a campaign held while its logins are denied", () => {
     expect(site.signalsFor(request, endpoint, signals, [])).toEqual([]);
   });
 });
+
+describe("site.campaign, the early call below the volume floor (campaign.early)", () => {
+  const early: CompiledSignals = {
+    siteAnomaly: { ...signals.siteAnomaly!, campaign: { distinctFailingShare: 0.8, early: { failingAccounts: 3, within: "10s" }, weight: 0 } },
+  };
+
+  /** The login's site-wide signals at 30 s after these outcomes, `spacingMs` apart and ending just before, with no merge (flush) in between. */
+  function earlyAfter(outcomes: Array<[string, boolean]>, config: CompiledSignals = early, spacingMs = 300) {
+    const site = new SiteActivity(new MemoryStore());
+    outcomes.forEach(([username, failed], i) => {
+      const timeMs = request.timeMs - (outcomes.length - i) * spacingMs;
+      site.recordAttempt("login", "s1", timeMs);
+      site.recordOutcome("login", failed, "s1", username, timeMs);
+    });
+    return site.signalsFor(request, endpoint, config, []);
+  }
+
+  it("fires after three accounts of a list failed, seconds into a cold start, before any merge", () => {
+    const found = earlyAfter([["a", true], ["b", false], ["c", true], ["d", true], ["e", false]]);
+    expect(found.map((s) => s.code)).toEqual(["site.campaign"]);
+    expect(found[0]!.weight).toBe(0);
+    expect(found[0]!.detail).toContain("early call");
+  });
+
+  it("waits for the third account: two failures are a couple of people mistyping", () => {
+    expect(earlyAfter([["a", true], ["b", true], ["c", false]])).toEqual([]);
+  });
+
+  it("stays silent when the failing people then get into their own accounts", () => {
+    expect(earlyAfter([["a", true], ["b", true], ["c", true], ["a", false], ["b", false], ["c", false]])).toEqual([]);
+  });
+
+  it("stays silent when one person retries: failures of few accounts are not a list", () => {
+    expect(earlyAfter([["a", true], ["a", true], ["a", true], ["b", true], ["c", true], ["c", true], ["c", true]])).toEqual([]);
+  });
+
+  it("stays silent for a list tried slowly: the accounts did not fail together", () => {
+    expect(earlyAfter([["a", true], ["b", true], ["c", true], ["d", true]], early, 12_000)).toEqual([]);
+  });
+
+  it("stays silent at a failure ratio the priors call normal", () => {
+    const busy = Array.from({ length: 30 }, (_, i): [string, boolean] => [`u${i}`, i % 10 === 0]);
+    expect(earlyAfter(busy)).toEqual([]);
+  });
+
+  it("judges the failure ratio over the same seconds: a calm minute before does not dilute a list's start", () => {
+    const site = new SiteActivity(new MemoryStore());
+    for (let i = 0; i < 15; i++) {
+      site.recordAttempt("login", "s1", 1_000 + i * 1_000);
+      site.recordOutcome("login", false, "s1", `calm${i}`, 1_000 + i * 1_000);
+    }
+    for (const [i, [username, failed]] of ([["a", true], ["b", false], ["c", true], ["d", true]] as const).entries()) {
+      site.recordAttempt("login", "s1", 27_000 + i * 500);
+      site.recordOutcome("login", failed, "s1", username, 27_000 + i * 500);
+    }
+    expect(site.signalsFor(request, endpoint, early, []).map((s) => s.code)).toEqual(["site.campaign"]);
+  });
+
+  it("is off without campaign.early", () => {
+    expect(earlyAfter([["a", true], ["b", true], ["c", true], ["d", true]], signals)).toEqual([]);
+  });
+});

@@ -171,7 +171,7 @@ function awaitOutcome(
   decision: Decision,
 ): void {
   const allowed = !isDenial(decision.action);
-  if (allowed) detection.site.recordAttempt(endpoint.name, request.headerShape);
+  if (allowed) detection.site.recordAttempt(endpoint.name, request.headerShape, request.timeMs);
   // Denied during a campaign: what keeps the campaign in force while its logins are denied. A
   // login denied on other evidence (an address held for its own failures) does not hold it.
   else if (endpoint.authentication && decision.reasons.some((r) => r.code === "site.campaign")) detection.site.recordDenied(endpoint.name);
