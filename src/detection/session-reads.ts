@@ -15,6 +15,8 @@ export const SESSION_READ_NAMES = { lastRead: "sr.read", lastAsset: "sr.asset", 
 /** Header sets whose reading cohorts are tracked at once, and sessions remembered per cohort. */
 const MAX_COHORTS = 10_000;
 const MAX_MEMBERS = 256;
+/** Sessions whose latest bare read is remembered (for their reads after a search), least recent forgotten first. */
+const MAX_BARE_SESSIONS = 50_000;
 const MINUTE_MS = 60_000;
 /**
  * Depths of `site.shown_first_logins`, by the pages a session was shown before its login: 1, 2-3,
@@ -112,6 +114,8 @@ const NOTHING: SessionReadPlan = { plan: { ops: [], evaluate: () => [] }, finish
  */
 export class SessionReads {
   readonly #cohorts = new LRUCache<string, ReadingCohort>({ max: MAX_COHORTS });
+  /** When each session last read bare on this replica: a cohort saturates at MAX_MEMBERS, this does not. */
+  readonly #bareAtMs = new LRUCache<string, number>({ max: MAX_BARE_SESSIONS });
   /** When this replica last saw an asset follow a session's read: assets are visible here. */
   #assetsSeenAtMs = -Infinity;
   /** Logins over the last minute, and those for accounts that never signed in from sessions shown a page. */
@@ -163,7 +167,9 @@ export class SessionReads {
     const listing = resourceIdOf(request, endpoint) === undefined;
     if (listing && request.query === "") return NOTHING;
     let unfollowedRead = false;
+    let standing = false;
     let before = 0;
+    let bareMs = 0;
     const plan: SignalPlan = {
       ops: [
         { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead, ...(listing ? {} : { value: request.timeMs, retentionMs }) } },
@@ -175,7 +181,11 @@ export class SessionReads {
       evaluate: (results) => {
         const [lastRead = 0, lastAsset = 0, unfollowed = 0] = results;
         unfollowedRead = lastRead > 0 && lastRead >= lastAsset && request.timeMs - lastRead <= config.windowMs;
+        // No product read to judge this one by (a search consumed the session's last bare
+        // product): nothing about this read, but the session's bare reads stay on its record.
+        standing = lastRead <= 0 && unfollowed >= 1;
         before = unfollowed;
+        bareMs = lastRead;
         // Only a session's later reads could be unfollowed: they are what the cohort's share is of.
         if (lastRead > 0) this.#cohortOf(request.headerShape).reads.add(request.timeMs, SHARE_WINDOW_MS);
         return [];
@@ -184,7 +194,9 @@ export class SessionReads {
     return {
       plan,
       finish: async (store) => {
-        if (!unfollowedRead || request.timeMs - this.#assetsSeenAtMs > config.windowMs) return [];
+        if (request.timeMs - this.#assetsSeenAtMs > config.windowMs) return [];
+        if (standing) return this.#judge(request, session, Math.round(before), config, cohorts.minMembers, cohorts.windowMs);
+        if (!unfollowedRead) return [];
         let count = before + 1;
         try {
           // A search leaves the bare product as the last read: clear it once counted, or every
@@ -195,7 +207,7 @@ export class SessionReads {
         } catch {
           // The store did not answer: judge from what the batch read, plus this read.
         }
-        return this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs);
+        return this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs, bareMs);
       },
     };
   }
@@ -214,7 +226,16 @@ export class SessionReads {
     return { plan, finish: async () => [] };
   }
 
-  #judge(request: NormalisedRequest, session: string, count: number, config: Config, minMembers: number, cohortWindowMs: number): Signal[] {
+  /**
+   * The session's and its cohort's signals on a read: an unfollowed one (`bareMs`: the time of
+   * the product no asset followed), counted in the cohort's share and renewing the session's
+   * membership, or one that could not be judged by what came before it (a search consumed the
+   * session's last product), which carries the session's count as it stands, and the cohort's
+   * weight only while the session's last bare product is within the cohort window: a shopper
+   * back after a long pause with one picture its browser held is not held to it.
+   */
+  #judge(request: NormalisedRequest, session: string, count: number, config: Config, minMembers: number, cohortWindowMs: number, bareMs?: number): Signal[] {
+    const bare = bareMs !== undefined;
     const minutes = config.windowMs / 60_000;
     const found: Signal[] = [
       {
@@ -223,12 +244,18 @@ export class SessionReads {
         threshold: config.threshold,
         weight: config.weight,
         fired: count > config.threshold,
-        detail: `catalogue reads of this browser session within ${minutes} min that no asset followed (this one comes after one)`,
+        detail: `catalogue reads of this browser session within ${minutes} min that no asset followed (${bare ? "this one comes after one" : "this one comes after a search, the earlier ones count"})`,
       },
     ];
     const cohort = this.#cohortOf(request.headerShape);
-    cohort.unfollowed.add(request.timeMs, SHARE_WINDOW_MS);
-    touch(cohort.members, session, request.timeMs, cohortWindowMs, MAX_MEMBERS);
+    if (bare) {
+      cohort.unfollowed.add(request.timeMs, SHARE_WINDOW_MS);
+      touch(cohort.members, session, request.timeMs, cohortWindowMs, MAX_MEMBERS);
+      this.#bareAtMs.set(session, Math.max(bareMs, this.#bareAtMs.get(session) ?? 0));
+    } else {
+      const bareAtMs = this.#bareAtMs.get(session);
+      if (bareAtMs === undefined || request.timeMs - bareAtMs > cohortWindowMs) return found;
+    }
     const size = [...cohort.members.values()].filter((seenMs) => request.timeMs - seenMs <= cohortWindowMs).length;
     const reads = cohort.reads.count(request.timeMs, SHARE_WINDOW_MS);
     const share = reads > 0 ? Math.min(1, cohort.unfollowed.count(request.timeMs, SHARE_WINDOW_MS) / reads) : 0;
