@@ -83,7 +83,7 @@ describe("replay decisions stay the same", () => {
   });
 });
 
-const STOREFRONT_ACTIONS = { allow: 12_415, block: 800, challenge: 60, quarantine: 1_539, throttle: 5_186 };
-const STOREFRONT_DIGEST = "0a62e18c54f167ac92bbf406c5797d70d217e176dd3b8bd513b626615bdf6a2b";
+const STOREFRONT_ACTIONS = { allow: 10_022, block: 800, challenge: 60, quarantine: 1_539, throttle: 7_579 };
+const STOREFRONT_DIGEST = "4f78c30888c62be271d59bcec87eed810f63b3b9a8cd473e99d32cda67b8278c";
 const LAB_EVENTS = { checks: 2_570, accessLogs: 2_570, history: 0 };
 const LAB_DIGEST = "c8dbc71a3709727008d31637ee5a445b21f8ec6af2cf09c1e5d74db715a91dc7";
