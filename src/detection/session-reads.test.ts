@@ -145,13 +145,25 @@ describe("session.reads_without_assets", () => {
     expect(back[2]!.some((x) => x.code === "cohort.reads_without_assets")).toBe(false);
   });
 
+  it("lets sessions whose first product no asset followed join the cohort, so the first of their second reads meets it", async () => {
+    // Five bots read one product each and leave; shoppers go on reading (each read checks one
+    // first read due); a minute later each bot comes back for one more.
+    const steps: Step[] = [...shopper];
+    for (let bot = 0; bot < 5; bot++) steps.push({ sid: `bot${bot}`, what: `p${100 + bot}`, atMs: 1_000 + bot * 100 });
+    for (let i = 0; i < 8; i++) steps.push({ sid: `shopper${i}`, what: `p${i + 1}`, atMs: 20_000 + i * 1_000 }, { sid: `shopper${i}`, what: "a", atMs: 20_050 + i * 1_000 });
+    for (let bot = 0; bot < 5; bot++) steps.push({ sid: `bot${bot}`, what: `p${200 + bot}`, atMs: 60_000 + bot });
+    const found = await run(steps);
+    // Five members, not thirteen: the shoppers' first products were followed by their pictures.
+    expect(found.slice(-5).map(codes)).toEqual(Array.from({ length: 5 }, () => ["cohort.reads_without_assets=5"]));
+  });
+
   it("keeps the cohort quiet while most of the header set's later reads were followed by assets", async () => {
     const steps: Step[] = [...shopper];
     for (let i = 0; i < 12; i++) steps.push({ sid: "shopper", what: `p${300 + i}`, atMs: 500 + i * 10 }, { sid: "shopper", what: "a", atMs: 505 + i * 10 });
     for (let bot = 0; bot < 4; bot++) steps.push({ sid: `bot${bot}`, what: `p${100 + bot}`, atMs: 1_000 + bot }, { sid: `bot${bot}`, what: `p${200 + bot}`, atMs: 30_000 + bot });
     const found = await run(steps);
     expect(found.flatMap(codes)).toEqual([]);
-    expect(found.at(-1)?.find((s) => s.code === "cohort.reads_without_assets")?.detail).toMatch(/4 browser sessions .* 25% of the header set's reads after a first/);
+    expect(found.at(-1)?.find((s) => s.code === "cohort.reads_without_assets")?.detail).toMatch(/4 browser sessions .* 40% of the header set's judged reads/);
   });
 
   it("judges from what the batch read when the follow-up write fails", async () => {
