@@ -10,24 +10,53 @@
  * warmed in turns (BENCH_WARMUP_REQUESTS, default 8,000 answers each), then loaded in
  * BENCH_ROUNDS (default 4) rounds of BENCH_CALLS Checks each (default 3,000, 32 in flight,
  * the storefront mix), the trees alternating within a round. Prints, per tree, the server's CPU
- * µs per Check (all threads, from /proc) in every round and their median, and the load average.
+ * µs per Check (all threads, from /proc) in every round and their median, the same for the
+ * shared redis-server over each tree's turns, and the load average.
+ *
+ * BENCH_CALL=ratelimit measures ShouldRateLimit instead: every tree serves the bench's
+ * envoyproxy-format limits (bench/peers/ratelimit) and is driven with bench/traffic.ts's
+ * storefront descriptors. A tree `{"name":"no-op","noop":true}` is the no-op grpc-js server.
  */
 import os from "node:os";
+import { join } from "node:path";
+import { envoyRateLimitClient } from "../test/support/envoy-ratelimit-client.js";
+import { repoRoot } from "../test/support/policies.js";
 import { upstreamAuthzClient } from "./noop.js";
 import { processCpuSeconds } from "./pin.js";
-import { startPalisadeProcess, startPinnedRedis, type ServerProcess } from "./servers.js";
-import { storefrontRequest } from "./traffic.js";
+import { startNoopProcess, startPalisadeProcess, startPinnedRedis, type ServerProcess } from "./servers.js";
+import { storefrontRateLimitRequest, storefrontRequest } from "./traffic.js";
 
 interface Tree {
   name: string;
   /** A checkout with its node_modules; this one when absent. */
   cwd?: string;
+  /** The no-op grpc-js server instead of Palisade. */
+  noop?: boolean;
 }
 
 const trees = JSON.parse(process.env.BENCH_TREES ?? '[{"name":"here"}]') as Tree[];
 const CALLS = Number(process.env.BENCH_CALLS ?? 3_000);
 const WARMUP = Number(process.env.BENCH_WARMUP_REQUESTS ?? 8_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+const RATELIMIT = process.env.BENCH_CALL === "ratelimit";
+const REQUEST = RATELIMIT ? "ShouldRateLimit" : "Check";
+
+function startTree(tree: Tree, redisUrl: string): Promise<ServerProcess> {
+  if (tree.noop) return startNoopProcess();
+  // The peers' rate limits, resolved in this checkout so that every tree serves the same file.
+  const args = RATELIMIT ? ["--ratelimit-config", join(repoRoot, "bench/peers/ratelimit")] : [];
+  return startPalisadeProcess(redisUrl, { args, ...(tree.cwd ? { cwd: tree.cwd } : {}) });
+}
+
+function caller(server: ServerProcess): { call: (n: number) => Promise<unknown>; close(): void } {
+  const address = `127.0.0.1:${server.grpcPort}`;
+  if (RATELIMIT) {
+    const limiter = envoyRateLimitClient(address);
+    return { call: (n) => limiter.shouldRateLimit(storefrontRateLimitRequest(n)), close: () => limiter.close() };
+  }
+  const client = upstreamAuthzClient(address);
+  return { call: (n) => client.check(storefrontRequest(n, Date.now())), close: () => client.close() };
+}
 
 async function drive(call: (n: number) => Promise<unknown>, count: number, offset: number): Promise<number> {
   let next = 0;
@@ -42,26 +71,29 @@ async function main(): Promise<void> {
   const redis = await startPinnedRedis();
   const servers: ServerProcess[] = [];
   try {
-    for (const [i, tree] of trees.entries()) servers.push(await startPalisadeProcess(`${redis.url}/${i}`, tree.cwd ? { cwd: tree.cwd } : {}));
-    const clients = servers.map((server) => upstreamAuthzClient(`127.0.0.1:${server.grpcPort}`));
-    const calls = clients.map((client) => (n: number) => client.check(storefrontRequest(n, Date.now())));
+    for (const [i, tree] of trees.entries()) servers.push(await startTree(tree, `${redis.url}/${i}`));
+    const clients = servers.map(caller);
+    const calls = clients.map((client) => client.call);
     const loadAtStart = os.loadavg()[0]!;
     for (let done = 0; done < WARMUP; done += 1_000) for (const call of calls) await drive(call, 1_000, done);
     const figures: number[][] = trees.map(() => []);
+    const redisFigures: number[][] = trees.map(() => []);
     let offset = WARMUP;
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, call] of calls.entries()) {
         const before = processCpuSeconds(servers[i]!.pid);
+        const redisBefore = processCpuSeconds(redis.pid);
         const errors = await drive(call, CALLS, offset);
         figures[i]!.push(Math.round(((processCpuSeconds(servers[i]!.pid) - before) * 1e6) / CALLS));
+        redisFigures[i]!.push(Math.round(((processCpuSeconds(redis.pid) - redisBefore) * 1e6) / CALLS));
         if (errors > 0) process.stdout.write(`${trees[i]!.name}: ${errors} errors in round ${round + 1}\n`);
       }
       offset += CALLS;
     }
-    process.stdout.write(`load average ${loadAtStart.toFixed(2)} at start, ${os.loadavg()[0]!.toFixed(2)} at the end; ${CALLS} Checks a round\n`);
+    process.stdout.write(`load average ${loadAtStart.toFixed(2)} at start, ${os.loadavg()[0]!.toFixed(2)} at the end; ${CALLS} ${REQUEST}s a round\n`);
     for (const [i, tree] of trees.entries()) {
-      const sorted = [...figures[i]!].sort((a, b) => a - b);
-      process.stdout.write(`${tree.name}: server CPU µs per Check ${figures[i]!.join(", ")} (median ${sorted[Math.floor(sorted.length / 2)]})\n`);
+      const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+      process.stdout.write(`${tree.name}: server CPU µs per ${REQUEST} ${figures[i]!.join(", ")} (median ${median(figures[i]!)}); Redis ${redisFigures[i]!.join(", ")} (median ${median(redisFigures[i]!)})\n`);
     }
     for (const client of clients) client.close();
   } finally {

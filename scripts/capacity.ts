@@ -4,7 +4,11 @@
  * processes and Redis shards serve 10k, 100k and 1M Checks/s. docs/capacity.md quotes its
  * output; rerun it after `npm run bench` so the document stays true.
  *
- *   npx tsx scripts/capacity.ts [bench/results/<time>.json]
+ *   npx tsx scripts/capacity.ts [bench/results/<time>.json] [--memory bench/results/memory-<time>.json]
+ *
+ * With --memory (a file `npm run bench:memory` wrote) it prints Redis memory for 100k, 1M and
+ * 10M tracked clients instead, from that run's bytes per client, and what is left of it once
+ * each retention window has passed.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -28,6 +32,14 @@ interface Results {
   redisPerRateLimit?: Record<string, { scriptCallsPerCheck: number }>;
   attackMemory?: { requests: number; peakRedisKeys: number; peakRedisMiB: number };
   workers?: { cpus: number; connections: number; throughputRatio: number; rows: { workers: number; perSecond: number; p99: number; podCpuMicrosPerCheck: number; podCpuShare: number; loadGeneratorCpuShare: number }[] };
+}
+
+const memoryFlag = process.argv.indexOf("--memory");
+if (memoryFlag >= 0) {
+  const memoryFile = process.argv[memoryFlag + 1];
+  if (!memoryFile) throw new Error("--memory needs a file written by npm run bench:memory");
+  process.stdout.write(memorySection(memoryFile));
+  process.exit(0);
 }
 
 const file = process.argv[2] ?? newestResults();
@@ -94,9 +106,56 @@ function section(title: string, row: Row | undefined, scriptCalls: number | unde
   out();
 }
 
+interface MemoryResults {
+  commit?: string;
+  date?: string;
+  loadAverage?: number[];
+  clients: number;
+  attackers?: number;
+  redisBytesPerClient: number;
+  redisKeysPerClient: number;
+  redisBytesPerKey: number;
+  heapBytesPerClient: number;
+  structures?: Record<string, { keysPerClient: number; bytesPerClient: number }>;
+  aliveAfter?: Record<string, { keysPerClient: number; memoryUsageBytesPerClient: number }>;
+  replicated?: { clients: number; redisBytesPerClient: number };
+}
+
+/**
+ * Redis memory for a number of tracked clients: used_memory per client of the run, measured
+ * when its last client was done, times the clients (the copy at 10 × N, when the run made one,
+ * is quoted, not used: its keys were copied while the run's shortest windows expired). Past each retention horizon, the keys
+ * still alive by their time to live, as a share of MEMORY USAGE of all the run's keys, applied
+ * to used_memory (Redis's own tables shrink with the keys).
+ */
+function memorySection(memoryFile: string): string {
+  const memory = JSON.parse(readFileSync(memoryFile, "utf8")) as MemoryResults;
+  const text: string[] = [];
+  const gib = (bytes: number) => round(bytes / 2 ** 30, 2).toLocaleString("en");
+  const perClient = memory.redisBytesPerClient;
+  text.push(`From the memory results file ${memoryFile} (commit ${memory.commit ?? "unknown"}, ${memory.date ?? "date unknown"}, load average at the end ${memory.loadAverage?.join(", ") ?? "unknown"}): ` +
+    `${memory.clients.toLocaleString("en")} clients (${(memory.attackers ?? 0).toLocaleString("en")} of them stuffing attackers), ${memory.redisBytesPerClient} bytes of Redis used_memory, ` +
+    `${memory.redisKeysPerClient} keys and ${memory.heapBytesPerClient} bytes of replica heap per client, ${memory.redisBytesPerKey} bytes per key` +
+    (memory.replicated ? `; with the clients' keys copied to ${memory.replicated.clients.toLocaleString("en")} clients, ${memory.replicated.redisBytesPerClient} bytes per client.` : "."));
+  text.push("");
+  const horizons = Object.entries(memory.aliveAfter ?? {});
+  // A file without the `now` horizon: the larger of its structures' sum and what is left after the first horizon.
+  const total = memory.aliveAfter?.now?.memoryUsageBytesPerClient ??
+    Math.max(Object.values(memory.structures ?? {}).reduce((sum, s) => sum + s.bytesPerClient, 0), ...horizons.map(([, alive]) => alive.memoryUsageBytesPerClient));
+  const shown = horizons.filter(([name]) => name !== "now");
+  text.push(`| tracked clients | Redis at the run's bytes per client | ${shown.map(([name]) => `left after ${name}`).join(" | ")} |`);
+  text.push(`|---|---|${shown.map(() => "---|").join("")}`);
+  for (const clients of [100_000, 1_000_000, 10_000_000]) {
+    const bytes = clients * perClient;
+    text.push(`| ${clients.toLocaleString("en")} | ${gib(bytes)} GiB | ${shown.map(([, alive]) => `${gib((bytes * alive.memoryUsageBytesPerClient) / Math.max(1, total))} GiB`).join(" | ")} |`);
+  }
+  text.push("");
+  return `${text.join("\n")}\n`;
+}
+
 function newestResults(): string {
   const dir = "bench/results";
-  const files = readdirSync(dir).filter((name) => name.endsWith(".json")).sort();
+  const files = readdirSync(dir).filter((name) => /^\d.*\.json$/.test(name)).sort();
   if (files.length === 0) throw new Error("no bench results: run `npm run bench` first");
   return join(dir, files.at(-1)!);
 }

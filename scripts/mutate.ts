@@ -58,7 +58,7 @@ const GROUPS: Record<string, Record<string, { files: string[]; tests: string[] }
     "effective-policy": { files: ["effective-policy.ts", "codec.ts", "errors.ts"], tests: ["effective-policy.test.ts"] },
     audit: {
       files: ["audit.ts", "policy-history.ts", "quarantine-record.ts", "relief.ts"],
-      tests: ["audit.test.ts", "policy-history.test.ts", "relief.test.ts"],
+      tests: ["audit.test.ts", "policy-history.test.ts", "quarantine-record.test.ts", "relief.test.ts"],
     },
     quarantines: { files: ["quarantines.ts"], tests: ["quarantines*.test.ts"] },
     responder: { files: ["responder.ts", "anomalies.ts", "flagged.ts", "events.ts"], tests: ["responder*.test.ts", "anomalies.test.ts", "flagged.test.ts", "events.test.ts"] },

@@ -14,7 +14,12 @@ const MAX_REMEMBERED = 512;
 /** The base64url digest of `text`, cut to `chars` characters. */
 export function shortDigest(algorithm: "sha1" | "sha256", text: string, chars: number): string {
   if (text.length > MAX_REMEMBERED) return digest(algorithm, text, chars);
-  return cache.through(`${algorithm}\u0000${chars}\u0000${text}`, () => digest(algorithm, text, chars));
+  return cache.through(text, () => digest(algorithm, text, chars), spaceOf(algorithm, chars));
+}
+
+/** One cache space per algorithm and length (a few, fixed by the detectors). */
+function spaceOf(algorithm: "sha1" | "sha256", chars: number): string {
+  return `${algorithm}:${chars}`;
 }
 
 function digest(algorithm: "sha1" | "sha256", text: string, chars: number): string {

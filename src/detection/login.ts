@@ -80,7 +80,7 @@ export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint
   }
   return {
     ops,
-    evaluate: (results) => {
+    evaluate(results) {
       const read = reader(results);
       const value: ResultReader = fingerprintCopy === undefined ? read : (key) => (key === "users.fingerprint" ? fingerprintCopy : read(key));
       const fresh = fingerprintCopy === undefined && fingerprintUsers && distinct ? read("users.fingerprint") : undefined;

@@ -41,28 +41,29 @@ export function decodeFully(text: string): string {
 function probeTexts(request: NormalisedRequest): (target: ProbeTarget) => string {
   const raw = rawTarget(request);
   const cache = new Map<ProbeTarget, string>();
-  const compute = (target: ProbeTarget): string => {
-    const queryAt = raw.indexOf("?");
-    const rawPath = queryAt >= 0 ? raw.slice(0, queryAt) : raw;
-    const rawQuery = queryAt >= 0 ? raw.slice(queryAt + 1) : "";
-    switch (target) {
-      case "path":
-        return decodeFully(rawPath);
-      case "query":
-        return decodeFully(rawQuery.replace(/\+/g, " "));
-      case "request":
-        return rawQuery === "" ? decodeFully(rawPath) : `${decodeFully(rawPath)}?${decodeFully(rawQuery.replace(/\+/g, " "))}`;
-      case "user-agent":
-        return request.headers.get("user-agent") ?? "";
-      case "headers":
-        return [...request.headers].map(([name, value]) => `${name}: ${value}`).join("\n");
-    }
-  };
   return (target) => {
     let text = cache.get(target);
-    if (text === undefined) cache.set(target, (text = compute(target)));
+    if (text === undefined) cache.set(target, (text = probeText(request, raw, target)));
     return text;
   };
+}
+
+function probeText(request: NormalisedRequest, raw: string, target: ProbeTarget): string {
+  const queryAt = raw.indexOf("?");
+  const rawPath = queryAt >= 0 ? raw.slice(0, queryAt) : raw;
+  const rawQuery = queryAt >= 0 ? raw.slice(queryAt + 1) : "";
+  switch (target) {
+    case "path":
+      return decodeFully(rawPath);
+    case "query":
+      return decodeFully(rawQuery.replace(/\+/g, " "));
+    case "request":
+      return rawQuery === "" ? decodeFully(rawPath) : `${decodeFully(rawPath)}?${decodeFully(rawQuery.replace(/\+/g, " "))}`;
+    case "user-agent":
+      return request.headers.get("user-agent") ?? "";
+    case "headers":
+      return [...request.headers].map(([name, value]) => `${name}: ${value}`).join("\n");
+  }
 }
 
 /** Why the request line itself is suspect: an HTTP version that does not exist, or a proxy request. */
@@ -89,17 +90,19 @@ const shortHash = (text: string) => shortDigest("sha1", text, 16);
  * call on the IP's keys.
  */
 export function planProbing(request: NormalisedRequest, config: CompiledProbing | undefined): SignalPlan {
-  if (!config) return { ops: [], evaluate: () => [] };
+  if (!config) return { ops: [], evaluate() { return []; } };
   const text = probeTexts(request);
   const matched = config.lists.filter((list) => list.pattern.test(text(list.target)));
   const badProtocol = config.protocol ? protocolProblem(request) : undefined;
   const ip = entitiesOf(request).ip;
   const { ops, add, reader } = namedOps();
   const windowMs = config.windowMs;
-  const requestKey = shortHash(`${request.method} ${rawTarget(request)}`);
   const certain = matched.filter((list) => list.threshold === undefined);
+  const probing = certain.length > 0 || badProtocol !== undefined;
+  // The request's digest is a member only of the probes' set or a counted list's: most requests need none.
+  const requestKey = (config.probes && probing) || matched.length > certain.length ? shortHash(`${request.method} ${rawTarget(request)}`) : undefined;
   if (config.probes) {
-    const member = certain.length > 0 || badProtocol ? requestKey : undefined;
+    const member = probing ? requestKey : undefined;
     add("probes", ip, { op: "distinct.add", name: NAMES.probes, windowMs, member });
   }
   for (const list of matched) {
@@ -118,7 +121,7 @@ export function planProbing(request: NormalisedRequest, config: CompiledProbing 
   if (config.queryFlood && request.query !== "") add("queries", ip, { op: "distinct.add", name: NAMES.queries, windowMs, member: shortHash(request.query) });
   return {
     ops,
-    evaluate: (results) => {
+    evaluate(results) {
       const value = reader(results);
       const found: Signal[] = matched.flatMap((list): Signal[] => {
         const detail = `matches the ${list.name} list (${list.target})`;
@@ -128,17 +131,11 @@ export function planProbing(request: NormalisedRequest, config: CompiledProbing 
         return [{ code: `probe.${list.name}`, value: seen, threshold: list.threshold, weight: list.weight, fired: seen > list.threshold, detail, windowMs }];
       });
       if (badProtocol && config.protocol) found.push({ code: "request.bad_protocol", value: 1, weight: config.protocol.weight, fired: true, detail: badProtocol });
-      const count = (key: string, code: string, limit: { threshold: number; weight: number } | undefined, detail: string) => {
-        const measured = value(key);
-        if (measured === undefined || !limit) return;
-        const rounded = Math.round(measured * 100) / 100;
-        found.push({ code, value: rounded, threshold: limit.threshold, weight: limit.weight, fired: rounded > limit.threshold, detail, windowMs });
-      };
-      count("probes", "ip.probes", config.probes, "probe requests");
-      count("missing", "ip.missing_paths", config.missingPaths, "different paths answered with an error");
-      count("agents", "ip.user_agents", config.userAgents, "different user agents");
-      count("unauthorized", "ip.auth_failures", config.authFailures, "responses 401 on any path");
-      count("queries", "ip.query_flood", config.queryFlood, "different query strings");
+      pushCount(found, value("probes"), "ip.probes", config.probes, "probe requests", windowMs);
+      pushCount(found, value("missing"), "ip.missing_paths", config.missingPaths, "different paths answered with an error", windowMs);
+      pushCount(found, value("agents"), "ip.user_agents", config.userAgents, "different user agents", windowMs);
+      pushCount(found, value("unauthorized"), "ip.auth_failures", config.authFailures, "responses 401 on any path", windowMs);
+      pushCount(found, value("queries"), "ip.query_flood", config.queryFlood, "different query strings", windowMs);
       const requests = value("requests");
       const limit = config.errorRatio;
       if (requests !== undefined && limit && requests >= limit.minRequests) {
@@ -148,6 +145,13 @@ export function planProbing(request: NormalisedRequest, config: CompiledProbing 
       return found;
     },
   };
+}
+
+/** A counter's signal, when it was counted and its limit is configured. */
+function pushCount(found: Signal[], measured: number | undefined, code: string, limit: { threshold: number; weight: number } | undefined, detail: string, windowMs: number): void {
+  if (measured === undefined || !limit) return;
+  const rounded = Math.round(measured * 100) / 100;
+  found.push({ code, value: rounded, threshold: limit.threshold, weight: limit.weight, fired: rounded > limit.threshold, detail, windowMs });
 }
 
 /**

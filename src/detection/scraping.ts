@@ -24,7 +24,7 @@ export function resourceIdOf(request: NormalisedRequest, endpoint: CompiledEndpo
 export function planScraping(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals): SignalPlan {
   const config = signals.scraping;
   const resource = resourceIdOf(request, endpoint);
-  if (!config || (resource === undefined && request.query === "")) return { ops: [], evaluate: () => [] };
+  if (!config || (resource === undefined && request.query === "")) return { ops: [], evaluate() { return []; } };
   const entities = entitiesOf(request);
   const { ops, add, reader } = namedOps();
   const windowMs = config.windowMs;
@@ -49,7 +49,7 @@ export function planScraping(request: NormalisedRequest, endpoint: CompiledEndpo
   }
   return {
     ops,
-    evaluate: (results) => {
+    evaluate(results) {
       const value = reader(results);
       return [...breadthSignals(value, config), ...notFoundSignal(value, config), ...noAssetsSignal(value, config)];
     },

@@ -8,7 +8,7 @@ import { slidingWindowEstimate, windowBucket, type Store } from "../state/store.
 import { touch } from "./cohorts.js";
 import { claimsBrowser } from "./login.js";
 import { resourceIdOf } from "./scraping.js";
-import type { Signal, SignalPlan } from "./signal.js";
+import type { PlannedOp, Signal, SignalPlan } from "./signal.js";
 
 /** Store names of a browser session's reading: its last catalogue read, its last asset, its unfollowed reads. */
 export const SESSION_READ_NAMES = { lastRead: "sr.read", lastAsset: "sr.asset", unfollowed: "sr.bare", reads: "sr.reads" } as const;
@@ -48,7 +48,19 @@ export interface SessionReadPlan {
   finish(store: Store): Promise<Signal[]>;
 }
 
-const NOTHING: SessionReadPlan = { plan: { ops: [], evaluate: () => [] }, finish: async () => [] };
+async function finishWithNothing(): Promise<Signal[]> {
+  return [];
+}
+
+const NOTHING: SessionReadPlan = { plan: { ops: [], evaluate: () => [] }, finish: finishWithNothing };
+
+/**
+ * A plan of these ops read by `evaluate`. The function comes in as an argument: tsx names a
+ * function assigned to a property, on every request (see the detectors' object methods).
+ */
+function planOf(ops: PlannedOp[], evaluate: (results: readonly number[]) => Signal[]): SignalPlan {
+  return { ops, evaluate };
+}
 
 /**
  * `session.reads_without_assets`: a browser session (the value of the site's session cookies,
@@ -186,8 +198,8 @@ export class SessionReads {
     let before = 0;
     let bareMs = 0;
     const check = this.#matured(request.timeMs, cohorts.windowMs);
-    const plan: SignalPlan = {
-      ops: [
+    const plan = planOf(
+      [
         // Another session's first read, due for its check: the store says whether an asset came since (any replica's).
         ...(check ? [{ entity: `ck:${check.session}`, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } } as const] : []),
         { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead, ...(listing ? {} : { value: request.timeMs, retentionMs }) } },
@@ -196,7 +208,7 @@ export class SessionReads {
         // Product reads only: less the unfollowed ones, the pages the session was shown (session.page_shown).
         ...(listing ? [] : [{ entity, op: { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs: config.windowMs, amount: 1 } } as const]),
       ],
-      evaluate: (all) => {
+      (all) => {
         const results = check ? all.slice(1) : all;
         if (check) this.#checked(check, (all[0] ?? 0) >= check.readMs, request.timeMs, cohorts.windowMs);
         const [lastRead = 0, lastAsset = 0, unfollowed = 0] = results;
@@ -211,7 +223,7 @@ export class SessionReads {
         if (lastRead > 0) this.#cohortOf(request.headerShape).reads.add(request.timeMs, SHARE_WINDOW_MS);
         return [];
       },
-    };
+    );
     return {
       plan,
       finish: async (store) => {
@@ -274,17 +286,17 @@ export class SessionReads {
   }
 
   #asset(entity: string, nowMs: number, retentionMs: number): SessionReadPlan {
-    const plan: SignalPlan = {
-      ops: [
+    const plan = planOf(
+      [
         { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset, value: nowMs, retentionMs } },
         { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead } },
       ],
-      evaluate: ([previousAsset = 0, lastRead = 0]) => {
+      ([previousAsset = 0, lastRead = 0]) => {
         if (lastRead > 0 && lastRead >= previousAsset) this.#assetsSeenAtMs = Math.max(this.#assetsSeenAtMs, nowMs);
         return [];
       },
-    };
-    return { plan, finish: async () => [] };
+    );
+    return { plan, finish: finishWithNothing };
   }
 
   /**
@@ -346,20 +358,20 @@ export class SessionReads {
  * least this one).
  */
 function pageShown(entity: string, nowMs: number, windowMs: number): SessionReadPlan {
-  const plan: SignalPlan = {
-    ops: [
+  const plan = planOf(
+    [
       { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead } },
       { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } },
       { entity, op: { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs, amount: 0 } },
       { entity, op: { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs, amount: 0 } },
     ],
-    evaluate: ([lastRead = 0, lastAsset = 0, reads = 0, unfollowed = 0]) => {
+    ([lastRead = 0, lastAsset = 0, reads = 0, unfollowed = 0]) => {
       if (lastRead <= 0 || lastAsset < lastRead || nowMs - lastRead > windowMs) return [];
       const pages = Math.max(1, Math.round(reads - unfollowed));
       return [{ code: "session.page_shown", value: pages, weight: 0, fired: true, detail: `this browser session read a catalogue resource and then loaded an asset, as a page shown to a person does (${pages} such page${pages === 1 ? "" : "s"} within the window)` }];
     },
-  };
-  return { plan, finish: async () => [] };
+  );
+  return { plan, finish: finishWithNothing };
 }
 
 /** The depth bucket of a session shown `pages` pages: 0 for one, 1 for two or three, … up to DEPTHS - 1. */

@@ -23,7 +23,7 @@ export function planSession(request: NormalisedRequest, endpoint: CompiledEndpoi
   }
   return {
     ops,
-    evaluate: (results) => {
+    evaluate(results) {
       if (replayAt < 0) return [];
       const ips = results[replayAt] ?? 0;
       return [

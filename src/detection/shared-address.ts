@@ -35,7 +35,7 @@ const CLIENT_VELOCITY = "velocity.client";
 export function planSharedAddress(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals): SignalPlan {
   const config = signals.sharedAddress;
   const entity = entitiesOf(request).ip;
-  if (!config || !entity) return { ops: [], evaluate: () => [] };
+  if (!config || !entity) return { ops: [], evaluate() { return []; } };
   const member = clientKey(request, config.cookies);
   const { ops, add, reader } = namedOps();
   add("clients", entity, { op: "distinct.add", name: COUNTER_NAMES.clients, windowMs: config.windowMs, ...(member ? { member } : {}) });
@@ -48,7 +48,7 @@ export function planSharedAddress(request: NormalisedRequest, endpoint: Compiled
   }
   return {
     ops,
-    evaluate: (results) => {
+    evaluate(results) {
       const value = reader(results);
       const clients = value("clients") ?? 0;
       const found: Signal[] = [

@@ -29,6 +29,8 @@ export interface SiteAnomaly {
   threshold: number;
   /** Whether the threshold came from a learned baseline or from the policy's priors. */
   source: "baseline" | "prior";
+  /** Kept in force while most logins are denied (see `holdCampaign`): the logins denied over the last minute. */
+  heldBy?: number;
 }
 
 type ShapeCounts = Map<string, { attempts: number; failures: number }>;
@@ -42,6 +44,10 @@ interface FailedUsers {
 interface EndpointActivity {
   pendingAttempts: number;
   pendingFailures: number;
+  /** Login attempts Palisade denied during a campaign (they have no outcome): what keeps it in force. */
+  pendingDenied: number;
+  /** The campaign's distinct failing share when its hold began; undefined while not held. */
+  heldShare: number | undefined;
   /** Failed logins and the pseudonymised usernames that failed, this minute and the last (this replica). */
   failedUsers: FailedUsers;
   recentFailedUsers: FailedUsers;
@@ -75,6 +81,15 @@ export class SiteActivity {
     shapeCounts(activity.shapes, headerShape).attempts += 1;
   }
 
+  /**
+   * A login attempt Palisade denied while `site.campaign` was in force. It is not counted as an
+   * attempt (baselines learn only from allowed traffic, and it has no outcome) but it keeps the
+   * campaign in force (`holdCampaign`).
+   */
+  recordDenied(endpoint: string): void {
+    this.#activity(endpoint).pendingDenied += 1;
+  }
+
   recordOutcome(endpoint: string, failed: boolean, headerShape: string | undefined, usernameId?: string): void {
     const activity = this.#activity(endpoint);
     if (!failed) {
@@ -100,10 +115,10 @@ export class SiteActivity {
       threshold: anomaly.threshold,
       weight: config.weight,
       fired: true,
-      detail: `${request.endpoint}, threshold from ${anomaly.source}`,
+      detail: `${request.endpoint}, threshold from ${anomaly.source}${anomaly.heldBy === undefined ? "" : `, held: ${anomaly.heldBy} logins denied over the last minute, more than were allowed`}`,
     }));
     const campaign = endpoint.authentication ? config.campaign : undefined;
-    const share = campaign && activity.anomalies.some((a) => a.metric === "failure_ratio") ? distinctFailingShare(activity) : 0;
+    const share = campaign && activity.anomalies.some((a) => a.metric === "failure_ratio") ? (activity.heldShare ?? distinctFailingShare(activity)) : 0;
     if (campaign && share >= campaign.distinctFailingShare) {
       found.push({
         code: "site.campaign",
@@ -135,17 +150,20 @@ export class SiteActivity {
         if (!config) return;
         const { name } = endpoint;
         const activity = this.#activity(name);
-        const [attempts = 0, failures = 0] = await this.store
-          .apply(`site:${name}`, [
-            { op: "window.add", name: "att", windowMs: MINUTE_MS, amount: activity.pendingAttempts },
-            { op: "window.add", name: "fail", windowMs: MINUTE_MS, amount: activity.pendingFailures },
-          ], nowMs)
-          .catch(() => [0, 0]);
+        const ops = [
+          { op: "window.add" as const, name: "att", windowMs: MINUTE_MS, amount: activity.pendingAttempts },
+          { op: "window.add" as const, name: "fail", windowMs: MINUTE_MS, amount: activity.pendingFailures },
+        ];
+        // Only logins are held: a catalogue anomaly's denials are left as they were.
+        if (endpoint.authentication) ops.push({ op: "window.add", name: "den", windowMs: MINUTE_MS, amount: activity.pendingDenied });
+        const [attempts = 0, failures = 0, denied = 0] = await this.store.apply(`site:${name}`, ops, nowMs).catch(() => [0, 0, 0]);
         activity.pendingAttempts = 0;
         activity.pendingFailures = 0;
+        activity.pendingDenied = 0;
         const current = { attempt_rate: attempts, failure_ratio: attempts > 0 ? Math.min(1, failures / attempts) : 0 };
         if (Math.floor(nowMs / MINUTE_MS) > activity.lastMinute) await this.#learn(name, activity, current, config, nowMs);
-        activity.anomalies = attempts < config.minAttemptsPerMinute ? [] : detect(current, activity.baselines, config);
+        const fresh = attempts < config.minAttemptsPerMinute ? [] : detect(current, activity.baselines, config);
+        activity.anomalies = endpoint.authentication ? holdCampaign(activity, fresh, attempts, denied, config.minAttemptsPerMinute) : fresh;
       }),
     );
   }
@@ -182,6 +200,8 @@ export class SiteActivity {
       activity = {
         pendingAttempts: 0,
         pendingFailures: 0,
+        pendingDenied: 0,
+        heldShare: undefined,
         failedUsers: { failures: 0, usernames: new Set(), succeeded: new Set() },
         recentFailedUsers: { failures: 0, usernames: new Set(), succeeded: new Set() },
         shapes: new Map(),
@@ -212,6 +232,32 @@ function inCatalogueCohort(request: NormalisedRequest, related: readonly Signal[
 function anomalyConfig(endpoint: CompiledEndpoint, signals: CompiledSignals) {
   if (endpoint.authentication) return signals.siteAnomaly;
   return endpoint.resourceSegment !== undefined ? signals.scraping?.siteAnomaly : undefined;
+}
+
+/**
+ * A campaign is detected from allowed logins and their outcomes, and once the rules deny its
+ * logins those stop coming: without a hold, the failure ratio would fall under its threshold
+ * (or the attempts under `minAttemptsPerMinute`) a minute into the mitigation, the rules would
+ * let the list in again until its failures showed once more, and so on. So the failure-ratio
+ * anomaly measured before stays in force, with the distinct failing share of that moment, while
+ * the logins denied during the campaign over the last minute are at least `minAttemptsPerMinute`
+ * and more than those allowed: the campaign is still knocking and being answered. Logins denied
+ * on other evidence (addresses held for their own failures) are not counted: those sources are
+ * answered already, and holding the campaign for them would only ask shoppers longer. Denials
+ * can only keep a campaign that allowed traffic showed, never start one, and shoppers alone do
+ * not hold it: the rules that act during a campaign deny a small share of their logins (first
+ * sign-ins, new devices on new networks), and a person who passes the challenge comes back
+ * allowed.
+ */
+function holdCampaign(activity: EndpointActivity, fresh: SiteAnomaly[], attempts: number, denied: number, minAttempts: number): SiteAnomaly[] {
+  const measured = fresh.some((a) => a.metric === "failure_ratio");
+  const before = activity.anomalies.find((a) => a.metric === "failure_ratio");
+  if (measured || !before || denied < minAttempts || denied <= attempts) {
+    activity.heldShare = undefined;
+    return fresh;
+  }
+  activity.heldShare ??= distinctFailingShare(activity);
+  return [...fresh.filter((a) => a.metric !== "failure_ratio"), { ...before, heldBy: denied }];
 }
 
 /**

@@ -76,3 +76,46 @@ describe("site.campaign", () => {
     expect(site.signalsFor(request, endpoint, withoutCampaign, []).map((s) => s.code)).not.toContain("site.campaign");
   });
 });
+
+describe("a campaign held while its logins are denied", () => {
+  /** A detected campaign at 30 s, then `allowed` allowed logins (all succeeding) and `denied` denied ones per second for `seconds` seconds. */
+  async function after(allowed: number, denied: number, seconds: number): Promise<string[]> {
+    const site = new SiteActivity(new MemoryStore());
+    for (let i = 0; i < 60; i++) {
+      site.recordAttempt("login", "s1");
+      site.recordOutcome("login", true, "s1", `u${i}`);
+    }
+    await site.maybeFlush(policy, 30_000);
+    let now = 30_000;
+    for (let s = 0; s < seconds; s++) {
+      now += 1_000;
+      for (let i = 0; i < allowed; i++) {
+        site.recordAttempt("login", "s1");
+        site.recordOutcome("login", false, "s1", `ok${s}-${i}`);
+      }
+      for (let i = 0; i < denied; i++) site.recordDenied("login");
+      await site.maybeFlush(policy, now);
+    }
+    return site.signalsFor({ ...request, timeMs: now }, endpoint, signals, []).map((s) => s.code);
+  }
+
+  it("stays in force a minute and more into the mitigation, while the denied logins outnumber the allowed ones", async () => {
+    // Two allowed logins a second, all succeeding: alone they would end the anomaly within the minute.
+    expect(await after(2, 6, 90)).toEqual(expect.arrayContaining(["site.failure_ratio", "site.campaign"]));
+  });
+
+  it("ends once the campaign stops knocking", async () => {
+    expect(await after(2, 0, 90)).not.toContain("site.campaign");
+  });
+
+  it("ends when allowed logins outnumber the denied ones: shoppers challenged here and there do not hold it", async () => {
+    expect(await after(3, 1, 90)).not.toContain("site.failure_ratio");
+  });
+
+  it("is never started by denials alone", async () => {
+    const site = new SiteActivity(new MemoryStore());
+    for (let i = 0; i < 100; i++) site.recordDenied("login");
+    await site.maybeFlush(policy, 30_000);
+    expect(site.signalsFor(request, endpoint, signals, [])).toEqual([]);
+  });
+});

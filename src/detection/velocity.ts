@@ -18,8 +18,8 @@ export function planVelocity(request: NormalisedRequest, endpoint: CompiledEndpo
       entity,
       op: { op: "window.add", name: `ep:${endpoint.name}`, windowMs: limit.windowMs, amount: 1 },
     })),
-    evaluate: (results) =>
-      scopes.map(({ scope, limit }, index): Signal => {
+    evaluate(results) {
+      return scopes.map(({ scope, limit }, index): Signal => {
         const value = Math.round((results[index] ?? 0) * 100) / 100;
         return {
           code: `velocity.${scope}`,
@@ -30,6 +30,7 @@ export function planVelocity(request: NormalisedRequest, endpoint: CompiledEndpo
           detail: `${endpoint.name} per ${limit.windowMs / 1000}s`,
           windowMs: limit.windowMs,
         };
-      }),
+      });
+    },
   };
 }

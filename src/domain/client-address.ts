@@ -1,4 +1,5 @@
 import ipaddr from "ipaddr.js";
+import { TwoGenerationCache } from "./two-generation-cache.js";
 
 export interface ParsedAddress {
   /** Canonical text: dotted quad for IPv4 (also for IPv4-mapped IPv6), RFC 5952 for IPv6. */
@@ -13,6 +14,24 @@ export interface ParsedAddress {
  */
 export function parseAddress(text: string | undefined): ParsedAddress | undefined {
   if (!text) return undefined;
+  if (text.length > MAX_REMEMBERED_TEXT) return parseUncached(text);
+  const known = PARSED.get(text);
+  if (known !== undefined) return known ?? undefined;
+  const parsed = parseUncached(text);
+  PARSED.set(text, parsed ? Object.freeze(parsed) : null);
+  return parsed;
+}
+
+/**
+ * Addresses parsed, by their text (null: not an address). The same few thousand clients send
+ * most Checks and a replay reads each client's address again on every line; parsing with
+ * ipaddr.js and writing the canonical text back cost about 2% of a replayed request. What is
+ * remembered is frozen: callers share it. Longer texts are not remembered.
+ */
+const PARSED = new TwoGenerationCache<ParsedAddress | null>(10_000, 1_000_000, (parsed) => (parsed ? parsed.ip.length + 64 : 0));
+const MAX_REMEMBERED_TEXT = 128;
+
+function parseUncached(text: string): ParsedAddress | undefined {
   let candidate = text.trim();
   const bracketed = candidate.match(/^\[([^\]]+)\](?::\d+)?$/);
   if (bracketed) candidate = bracketed[1]!;
@@ -44,6 +63,17 @@ function parseEither(candidate: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
  * about 1% of a served Check); a prefix outside the family's range is an error, as before.
  */
 export function subnetOf(parsed: ParsedAddress, prefixV4: number, prefixV6: number): string {
+  const known = SUBNETS.get(parsed);
+  if (known !== undefined && known.prefixV4 === prefixV4 && known.prefixV6 === prefixV6) return known.subnet;
+  const subnet = subnetUncached(parsed, prefixV4, prefixV6);
+  if (Object.isFrozen(parsed)) SUBNETS.set(parsed, { prefixV4, prefixV6, subnet });
+  return subnet;
+}
+
+/** The last network worked out for each remembered address (parseAddress), kept while the address is. */
+const SUBNETS = new WeakMap<ParsedAddress, { prefixV4: number; prefixV6: number; subnet: string }>();
+
+function subnetUncached(parsed: ParsedAddress, prefixV4: number, prefixV6: number): string {
   const v4 = parsed.address.kind() === "ipv4";
   const prefix = v4 ? prefixV4 : prefixV6;
   const bytes = parsed.address.toByteArray();

@@ -22,6 +22,26 @@ describe("TwoGenerationCache", () => {
     expect(cache.get("aaaa")).toBe("1111");
   });
 
+  it("keeps spaces apart and counts their entries together", () => {
+    const cache = new TwoGenerationCache(3, 1_000);
+    cache.set("k", "ip", "ip");
+    cache.set("k", "user", "username");
+    cache.set("k", "ip again", "ip"); // replaces: still two entries
+    expect([cache.get("k", "ip"), cache.get("k", "username"), cache.get("k")]).toEqual(["ip again", "user", undefined]);
+    cache.set("j", "1", "ip"); // three: full
+    cache.set("x", "2"); // a new generation
+    expect(cache.get("k", "username")).toBe("user"); // from the old one
+  });
+
+  it("holds values of any type, counted as told", () => {
+    const cache = new TwoGenerationCache<{ n: number } | null>(100, 10, () => 4);
+    cache.set("aaa", { n: 1 }); // 7 characters
+    cache.set("b", null); // 12: full
+    expect(cache.get("b")).toBeNull();
+    cache.set("c", { n: 3 });
+    expect(cache.get("aaa")).toEqual({ n: 1 }); // old generation
+  });
+
   it("computes once through the cache", () => {
     const cache = new TwoGenerationCache(10, 1_000);
     let calls = 0;

@@ -1,13 +1,19 @@
 /**
  * A bounded memo for the Check path's repeated pure computations (pseudonyms, digests of
- * cookies and paths): two generations of Maps, the older dropped when the newer fills by
- * entries or by characters of its keys and values, and an entry found in the older one
- * moved to the newer. Memory stays bounded without an LRU's per-access bookkeeping; written by
- * hand because it is a dozen lines and lru-cache's own cost showed in the same profiles.
+ * cookies and paths, parsed addresses): two generations of Maps, the older dropped when the
+ * newer fills by entries or by characters of its keys and values, and an entry found in the
+ * older one moved to the newer. Memory stays bounded without an LRU's per-access bookkeeping;
+ * written by hand because it is a dozen lines and lru-cache's own cost showed in the same
+ * profiles.
+ *
+ * Keys live in spaces (a pseudonym's kind, a digest's algorithm): a space is a Map of its own,
+ * so a caller never builds a `<space>\0<key>` string per look-up, which cost a copy of the key
+ * and a hash of the copy on every call.
  */
-export class TwoGenerationCache {
-  #young = new Map<string, string>();
-  #old = new Map<string, string>();
+export class TwoGenerationCache<V = string> {
+  #young = new Map<string, Map<string, V>>();
+  #old = new Map<string, Map<string, V>>();
+  #youngEntries = 0;
   #youngChars = 0;
 
   constructor(
@@ -15,38 +21,46 @@ export class TwoGenerationCache {
     private readonly maxEntries: number,
     /** Most characters of keys and values one generation holds (UTF-16: twice as many bytes). */
     private readonly maxChars: number,
+    /** The characters a value counts for; a string's own length unless said otherwise. */
+    private readonly charsOf: (value: V) => number = (value) => (value as string).length,
   ) {}
 
-  get(key: string): string | undefined {
-    const young = this.#young.get(key);
+  get(key: string, space = ""): V | undefined {
+    const young = this.#young.get(space)?.get(key);
     if (young !== undefined) return young;
-    const old = this.#old.get(key);
-    if (old !== undefined) this.set(key, old);
+    const old = this.#old.get(space)?.get(key);
+    if (old !== undefined) this.set(key, old, space);
     return old;
   }
 
-  set(key: string, value: string): void {
-    if (this.#young.size >= this.maxEntries || this.#youngChars >= this.maxChars) {
+  set(key: string, value: V, space = ""): void {
+    if (this.#youngEntries >= this.maxEntries || this.#youngChars >= this.maxChars) {
       this.#old = this.#young;
       this.#young = new Map();
+      this.#youngEntries = 0;
       this.#youngChars = 0;
     }
-    this.#young.set(key, value);
-    this.#youngChars += key.length + value.length;
+    let entries = this.#young.get(space);
+    if (entries === undefined) this.#young.set(space, (entries = new Map()));
+    const size = entries.size;
+    entries.set(key, value);
+    if (entries.size > size) this.#youngEntries++;
+    this.#youngChars += space.length + key.length + this.charsOf(value);
   }
 
   /** The cached value of `key`, else `compute()`'s, remembered. */
-  through(key: string, compute: () => string): string {
-    const cached = this.get(key);
+  through(key: string, compute: () => V, space = ""): V {
+    const cached = this.get(key, space);
     if (cached !== undefined) return cached;
     const value = compute();
-    this.set(key, value);
+    this.set(key, value, space);
     return value;
   }
 
   clear(): void {
     this.#young = new Map();
     this.#old = new Map();
+    this.#youngEntries = 0;
     this.#youngChars = 0;
   }
 }

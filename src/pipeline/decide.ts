@@ -1,6 +1,6 @@
 import type { Standing } from "../detection/standing.js";
 import type { Signal } from "../detection/signal.js";
-import type { RuleActivation } from "../policy/cel.js";
+import { SharedActivation, type RuleActivation } from "../policy/cel.js";
 import type { CompiledEndpoint, CompiledPolicy, CompiledRule } from "../policy/compile.js";
 import { judgeLimit, type LimitVerdict } from "../response/throttle.js";
 import { actionWeight, type Decision, type Reason } from "../domain/decision.js";
@@ -100,7 +100,7 @@ function toReason(signal: Signal): Reason {
 function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
   // Built on the first rule that applies to this endpoint: a request no rule concerns (often
   // half of all traffic, static assets) pays nothing for it.
-  let activation: RuleActivation | undefined;
+  let activation: SharedActivation | undefined;
   let chosen: CompiledRule | undefined;
   let adaptive: LimitVerdict | undefined;
   const shadowed: Decision["shadowed"] = [];
@@ -139,10 +139,23 @@ function adaptiveDecision(base: Omit<DecisionDraft, "action">, shadowed: Decisio
   };
 }
 
-function activationFor(input: DecideInput, reasons: Reason[], risk: number): RuleActivation {
-  const { request, endpoint, signals } = input;
-  return {
-    request: {
+/** What the rules read, each part built on its first read (policy/cel.ts). */
+function activationFor(input: DecideInput, reasons: Reason[], risk: number): SharedActivation {
+  return new DecideActivation(input, reasons, risk);
+}
+
+class DecideActivation extends SharedActivation {
+  constructor(
+    private readonly input: DecideInput,
+    private readonly fired: Reason[],
+    risk: number,
+  ) {
+    super(risk);
+  }
+
+  protected requestRecord(): RuleActivation["request"] {
+    const { request, endpoint } = this.input;
+    return {
       method: request.method,
       path: request.path,
       query: request.query,
@@ -158,11 +171,16 @@ function activationFor(input: DecideInput, reasons: Reason[], risk: number): Rul
       has_session: request.sessionId !== undefined,
       user_agent: request.headers.get("user-agent") ?? "",
       headers: request.headers,
-    },
-    signal: new Map(signals.map((s) => [s.code, s.value])),
-    reasons: reasons.map((r) => r.code),
-    risk,
-  };
+    };
+  }
+
+  protected signalValues(): ReadonlyMap<string, number> {
+    return new Map(this.input.signals.map((s) => [s.code, s.value]));
+  }
+
+  protected reasonCodes(): string[] {
+    return this.fired.map((r) => r.code);
+  }
 }
 
 /** The fired counter whose window is longest decides when a throttled client may retry. */

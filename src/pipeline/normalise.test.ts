@@ -123,6 +123,29 @@ describe("normalise", () => {
     }
   });
 
+  it("gives every path without escapes what resolving its segments gives, already-normal ones unchanged", () => {
+    // The segment steps of normalisePath restated, to hold its shortcut for already-normal paths to them.
+    const resolved = (raw: string) => {
+      const segments: string[] = [];
+      for (const segment of raw.split("/")) {
+        if (segment === "" || segment === ".") continue;
+        if (segment === "..") segments.pop();
+        else segments.push(segment);
+      }
+      return `/${segments.join("/")}${raw.length > 1 && raw.endsWith("/") && segments.length > 0 ? "/" : ""}`;
+    };
+    const pieces = ["/", ".", "..", "a", ".a", "a.", "/.", "//", "/..", "b/"];
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    for (let i = 0; i < 3000; i++) {
+      let raw = "";
+      for (let n = next() % 7; n >= 0; n--) raw += pieces[next() % pieces.length]!;
+      const { request } = normalise(attrs({ method: "GET", path: raw }), context());
+      expect(request.path, raw).toBe(resolved(raw));
+      expect(request.anomalies.includes("path_traversal"), raw).toBe(raw.split("/").includes(".."));
+    }
+  });
+
   it("uses event time within the skew, the local clock outside it, and trusts it in replay mode", () => {
     expect(normalise(attrs({ timeMs: NOW - 1000 }), context()).request.timeMs).toBe(NOW - 1000);
     const skewed = normalise(attrs({ timeMs: NOW - 3_600_000 }), context()).request;

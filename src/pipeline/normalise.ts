@@ -139,6 +139,8 @@ function normalisePath(raw: string, anomalies: string[]): { path: string; query:
   const queryAt = beforeFragment.indexOf("?");
   const rawPath = queryAt >= 0 ? beforeFragment.slice(0, queryAt) : beforeFragment;
   const query = queryAt >= 0 ? beforeFragment.slice(queryAt + 1) : "";
+  // Most paths are normal already: the steps below would give them back unchanged.
+  if (alreadyNormal(rawPath)) return { path: rawPath, query };
   // Most paths hold no escape: no regular expression for them.
   const decoded = !rawPath.includes("%") ? rawPath : rawPath.replace(/%([0-9a-fA-F]{2})/g, (escape, hex: string) => {
     const char = String.fromCharCode(parseInt(hex, 16));
@@ -154,6 +156,24 @@ function normalisePath(raw: string, anomalies: string[]): { path: string; query:
   }
   const trailing = decoded.length > 1 && decoded.endsWith("/") && segments.length > 0 ? "/" : "";
   return { path: `/${segments.join("/")}${trailing}`, query };
+}
+
+/**
+ * A path the steps of normalisePath give back as it is: it starts with a slash and has no
+ * percent-escape, no empty segment (`//`) and no `.` or `..` segment. The one trailing slash
+ * such a path may end with is kept by those steps too.
+ */
+function alreadyNormal(path: string): boolean {
+  if (path.charCodeAt(0) !== 47 /* / */ || path.includes("%") || path.includes("//")) return false;
+  for (let at = path.indexOf("/."); at >= 0; at = path.indexOf("/.", at + 1)) {
+    const after = path.charCodeAt(at + 2);
+    if (Number.isNaN(after) || after === 47) return false; // "/." ending a segment
+    if (after === 46 /* . */) {
+      const next = path.charCodeAt(at + 3);
+      if (Number.isNaN(next) || next === 47) return false; // "/.."
+    }
+  }
+  return true;
 }
 
 /** The client address the pipeline would use for these attributes, for tools that tally clients. */

@@ -172,6 +172,9 @@ function awaitOutcome(
 ): void {
   const allowed = !isDenial(decision.action);
   if (allowed) detection.site.recordAttempt(endpoint.name, request.headerShape);
+  // Denied during a campaign: what keeps the campaign in force while its logins are denied. A
+  // login denied on other evidence (an address held for its own failures) does not hold it.
+  else if (endpoint.authentication && decision.reasons.some((r) => r.code === "site.campaign")) detection.site.recordDenied(endpoint.name);
   if (endpoint.authentication) {
     detection.recent.remember(request.requestId, { endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed, steppedUp: decision.action === "step_up" });
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compileCondition, ConditionCostError, MAX_CONDITION_CHARS, type RuleActivation } from "./cel.js";
+import { compileCondition, ConditionCostError, MAX_CONDITION_CHARS, SharedActivation, type RuleActivation } from "./cel.js";
 
 /**
  * Rule conditions: what they may read, how an evaluation error counts (neither a match nor a
@@ -26,6 +26,39 @@ describe("compileCondition", () => {
     expect(evaluate('"velocity.ip" in reasons')).toBe("match");
     expect(evaluate("risk >= 40")).toBe("match");
     expect(evaluate("risk > 40")).toBe("no-match");
+  });
+
+  it("gives one request's shared activation the outcomes of the plain one, building only what is read", () => {
+    const sources = [
+      'request.path == "/login" && request.method == "POST"',
+      'request.headers["user-agent"].startsWith("curl/")',
+      'signal["login.failures"] >= 4.0',
+      'signal["absent"] > 1.0',
+      '"velocity.ip" in reasons',
+      'reasons.exists(r, r.startsWith("velocity."))',
+      "risk >= 40 && size(reasons) == 1",
+      "request.missing == 1",
+    ].map((source) => compileCondition(source));
+    const built: string[] = [];
+    const plain = activation();
+    const shared = new (class extends SharedActivation {
+      protected requestRecord() {
+        built.push("request");
+        return plain.request;
+      }
+      protected signalValues() {
+        built.push("signal");
+        return plain.signal;
+      }
+      protected reasonCodes() {
+        built.push("reasons");
+        return plain.reasons;
+      }
+    })(plain.risk);
+    expect(compileCondition("risk >= 40").evaluate(shared)).toBe("match");
+    expect(built).toEqual([]);
+    expect(sources.map((c) => c.evaluate(shared))).toEqual(sources.map((c) => c.evaluate(plain)));
+    expect(built).toEqual(["request", "signal", "reasons"]);
   });
 
   it("counts only true as a match", () => {

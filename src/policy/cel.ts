@@ -1,5 +1,6 @@
-import { celEnv, CelScalar, isCelError, listType, mapType, parse, plan } from "@bufbuild/cel";
+import { celEnv, celList, celMap, CelScalar, isCelError, listType, mapType, parse, plan, type CelList, type CelMap } from "@bufbuild/cel";
 import { estimateCost } from "./cel-cost.js";
+import { DIRECT_ERROR, directCondition, type DirectVariables } from "./cel-direct.js";
 
 /**
  * The variables a rule condition can read. Maps are untyped (`dyn`) so new signals need no
@@ -26,7 +27,71 @@ export interface RuleActivation {
 
 export type RuleOutcome = "match" | "no-match" | "error";
 
-export type CompiledCondition = (activation: RuleActivation) => RuleOutcome;
+/**
+ * One request's activation, shared by every rule evaluated for it, in the form the evaluator
+ * reads. Handed a plain object, @bufbuild/cel converts `request` into a new map (every entry
+ * copied) and `reasons` into a new list on each look-up of either, in every rule; here each is
+ * built and converted once, on first read, and a request whose rules read neither pays for
+ * neither. The values are those the conversion of the plain RuleActivation gives. A subclass
+ * says how each part is built (methods, not closures: nothing is allocated per part).
+ */
+export abstract class SharedActivation implements DirectVariables {
+  readonly risk: bigint;
+  #request: CelMap | undefined;
+  #signal: CelMap | undefined;
+  #reasons: CelList | undefined;
+  #signalValues: ReadonlyMap<string, number> | undefined;
+  #reasonCodes: string[] | undefined;
+
+  constructor(readonly riskValue: number) {
+    this.risk = BigInt(riskValue);
+  }
+
+  protected abstract requestRecord(): RuleActivation["request"];
+  protected abstract signalValues(): ReadonlyMap<string, number>;
+  protected abstract reasonCodes(): string[];
+
+  signalMap(): ReadonlyMap<string, number> {
+    return (this.#signalValues ??= this.signalValues());
+  }
+
+  reasonList(): string[] {
+    return (this.#reasonCodes ??= this.reasonCodes());
+  }
+
+  get request(): CelMap {
+    return (this.#request ??= celMap(new Map(Object.entries(this.requestRecord()))));
+  }
+
+  get signal(): CelMap {
+    return (this.#signal ??= celMap(this.signalMap()));
+  }
+
+  get reasons(): CelList {
+    return (this.#reasons ??= celList(this.reasonList()));
+  }
+}
+
+/** A RuleActivation given whole (tests, tools), read through the same path. */
+class WholeActivation extends SharedActivation {
+  constructor(private readonly whole: RuleActivation) {
+    super(whole.risk);
+  }
+
+  protected requestRecord(): RuleActivation["request"] {
+    return this.whole.request;
+  }
+
+  protected signalValues(): ReadonlyMap<string, number> {
+    return this.whole.signal;
+  }
+
+  protected reasonCodes(): string[] {
+    return this.whole.reasons;
+  }
+}
+
+export type CompiledCondition = (activation: RuleActivation | SharedActivation) => RuleOutcome;
 
 /**
  * What one rule condition may cost, in the steps of cel-cost.ts: about a millisecond of
@@ -63,8 +128,15 @@ export function compileCondition(source: string): PlannedCondition {
     throw new ConditionCostError(`estimated cost ${cost} exceeds the rule budget of ${RULE_COST_BUDGET}`);
   }
   const program = plan(ruleEnv, parsed);
+  // The common forms run as plain functions (cel-direct.ts), the rest through @bufbuild/cel.
+  const direct = directCondition(parsed.expr);
   const evaluate: CompiledCondition = (activation) => {
-    const result = program({ ...activation, risk: BigInt(activation.risk) });
+    const variables = activation instanceof SharedActivation ? activation : new WholeActivation(activation);
+    if (direct) {
+      const answer = direct(variables);
+      return answer === DIRECT_ERROR ? "error" : answer ? "match" : "no-match";
+    }
+    const result = program(variables as unknown as Parameters<typeof program>[0]);
     if (isCelError(result)) return "error";
     return result === true ? "match" : "no-match";
   };

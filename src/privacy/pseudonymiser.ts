@@ -57,11 +57,10 @@ export class HmacPseudonymiser implements Pseudonymiser {
 
   pseudonymise(kind: IdentifierKind, value: string): string {
     if (value.length > PSEUDONYM_CACHE_MAX_VALUE) return mac(this.keys.current, kind, value);
-    const key = `${kind}\u0000${value}`;
-    const cached = this.#cache.get(key);
+    const cached = this.#cache.get(value, kind);
     if (cached !== undefined) return cached;
     const pseudonym = mac(this.keys.current, kind, value);
-    this.#cache.set(key, pseudonym);
+    this.#cache.set(value, pseudonym, kind);
     return pseudonym;
   }
 

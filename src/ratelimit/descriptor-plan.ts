@@ -56,23 +56,59 @@ export function planDescriptor(
   const match = matchDescriptor(domain.root, entries, order);
   const rule = descriptor.limit ? overrideRule(descriptor.limit) : match?.node.rule;
   if (!rule) return { kind: "none" };
-  const stats = match ?? { statsKey: entriesStatsKey(entries), rollupStatsKey: entriesStatsKey(entries) };
+  const statsKey = match ? match.statsKey : entriesStatsKey(entries);
+  const rollupStatsKey = match ? match.rollupStatsKey : statsKey;
   const hits = hitsOf(descriptor, requestHits);
-  const named = { ...(rule.name === undefined ? {} : { ruleName: rule.name }), replaces: rule.replaces };
-  const statsKeys = { statsKey: stats.statsKey, rollupStatsKey: stats.rollupStatsKey };
-  if (rule.kind === "unlimited") return { kind: "unlimited", hits, ...named, ...statsKeys };
+  if (rule.kind === "unlimited") {
+    return rule.name === undefined
+      ? { kind: "unlimited", hits, replaces: rule.replaces, statsKey, rollupStatsKey }
+      : { kind: "unlimited", hits, ruleName: rule.name, replaces: rule.replaces, statsKey, rollupStatsKey };
+  }
   // share_threshold: every value a shared wildcard matches counts as the pattern itself.
   const counted = match?.sharedPatterns ? entries.map((entry, i) => ({ key: entry.key, value: match.sharedPatterns![i] ?? entry.value })) : entries;
   const entity = counterEntity(domain.domain, counted, pseudonymise);
-  const windows = rule.windows.map((window) => ({
-    window,
-    limit: rule.riskFloor === undefined || risk === undefined ? window.requestsPerUnit : riskScaledLimit(window.requestsPerUnit, rule.riskFloor, risk),
-    counter: `${entity}/${window.role}/${window.windowMs}/${window.algorithm}`,
-  }));
+  const windows: PlannedWindow[] = [];
+  for (const window of rule.windows) {
+    const limit = rule.riskFloor === undefined || risk === undefined ? window.requestsPerUnit : riskScaledLimit(window.requestsPerUnit, rule.riskFloor, risk);
+    // An override's window is made for this request: nothing to remember it by.
+    windows.push({ window, limit, counter: entity + (descriptor.limit ? suffixOf(window) : counterSuffix(window)) });
+  }
   // Envoy's own limits never run in shadow or quota mode, as in envoyproxy/ratelimit.
   const node = descriptor.limit ? undefined : match?.node;
-  const modes = { shadowMode: node?.shadowMode ?? false, quotaMode: node?.quotaMode ?? false, ...(node?.metadata ? { metadata: node.metadata } : {}) };
-  return { kind: "limited", hits, ...named, ...modes, entity, windows, ...statsKeys, ...(risk === undefined ? {} : { risk }) };
+  const plan: Plan = {
+    kind: "limited",
+    hits,
+    replaces: rule.replaces,
+    shadowMode: node?.shadowMode ?? false,
+    quotaMode: node?.quotaMode ?? false,
+    entity,
+    windows,
+    statsKey,
+    rollupStatsKey,
+  };
+  if (rule.name !== undefined) plan.ruleName = rule.name;
+  if (node?.metadata) plan.metadata = node.metadata;
+  if (risk !== undefined) plan.risk = risk;
+  return plan;
+}
+
+/**
+ * What follows the entity in a window's over-limit cache counter: the same for every request a
+ * configured window applies to, so built once per window of a loaded configuration.
+ */
+const COUNTER_SUFFIXES = new WeakMap<QuotaWindow, string>();
+
+function counterSuffix(window: QuotaWindow): string {
+  let suffix = COUNTER_SUFFIXES.get(window);
+  if (suffix === undefined) {
+    suffix = suffixOf(window);
+    COUNTER_SUFFIXES.set(window, suffix);
+  }
+  return suffix;
+}
+
+function suffixOf(window: QuotaWindow): string {
+  return `/${window.role}/${window.windowMs}/${window.algorithm}`;
 }
 
 /**
@@ -86,11 +122,16 @@ export function applyReplaces(plans: Plan[]): Plan[] {
 }
 
 function splitRisk(all: DescriptorEntry[]): { entries: DescriptorEntry[]; risk?: number } {
-  if (!all.some((entry) => entry.key === RISK_ENTRY_KEY)) return { entries: all };
+  if (!hasRisk(all)) return { entries: all };
   const entries = all.filter((entry) => entry.key !== RISK_ENTRY_KEY);
   const risks = all.filter((entry) => entry.key === RISK_ENTRY_KEY).map((entry) => parseRisk(entry.value));
   const known = risks.filter((risk): risk is number => risk !== undefined);
   return known.length === 0 ? { entries } : { entries, risk: Math.max(...known) };
+}
+
+function hasRisk(entries: readonly DescriptorEntry[]): boolean {
+  for (const entry of entries) if (entry.key === RISK_ENTRY_KEY) return true;
+  return false;
 }
 
 function overrideRule(limit: LimitOverride): Rule {

@@ -46,6 +46,15 @@ export function matchDescriptor(root: DescriptorLevel, entries: readonly Descrip
   }
   const leaf = path.at(-1)?.node;
   if (!leaf?.rule) return undefined;
+  if (valueFree(path)) {
+    // The usual case: no request value enters the key, so it is the leaf's own, built once.
+    let statsKey = VALUE_FREE_STATS_KEYS.get(leaf);
+    if (statsKey === undefined) {
+      statsKey = statsKeyOf(path, entries, NONE_SHARED, false, false);
+      VALUE_FREE_STATS_KEYS.set(leaf, statsKey);
+    }
+    return { node: leaf, statsKey, rollupStatsKey: statsKey };
+  }
   const shared = path.map(({ node, how }) => (how === "wildcard" ? node.sharedPattern : undefined));
   const statsKey = statsKeyOf(path, entries, shared, leaf.detailedMetric, true);
   // Without a request value in any segment the rolled-up key is the same text: built once.
@@ -56,6 +65,24 @@ export function matchDescriptor(root: DescriptorLevel, entries: readonly Descrip
 }
 
 type MatchedBy = "exact" | "wildcard" | "default";
+
+/**
+ * Statistics keys of the leaves reached with no request value in their key. A configured node
+ * is reached by one path only and never changes (a reload builds new ones), so its key is the
+ * same every time; held weakly, so a replaced configuration's keys go with it.
+ */
+const VALUE_FREE_STATS_KEYS = new WeakMap<DescriptorNode, string>();
+const NONE_SHARED: readonly undefined[] = [];
+
+/**
+ * Whether no segment of the statistics key holds a request value: every level matched by exact
+ * value or by its key's default without value_to_metric, and the limit is not detailed.
+ */
+function valueFree(path: readonly { node: DescriptorNode; how: MatchedBy }[]): boolean {
+  if (path[path.length - 1]!.node.detailedMetric) return false;
+  for (const { node, how } of path) if (how === "wildcard" || (how === "default" && node.valueToMetric)) return false;
+  return true;
+}
 
 function statsKeyOf(
   path: readonly { node: DescriptorNode; how: MatchedBy }[],

@@ -399,6 +399,9 @@ describe("posture report", () => {
     const rules = Array.from({ length: 9 }, (_, i) => [`r:rule-${i}:block`, 20 - i]);
     const many = await sources([{ startMs: at(0), counts: { n: 1, ...Object.fromEntries(rules) } }], []).report(at(0), at(10));
     expect(section(many, "rules").chart).toMatchObject({ labels: Array.from({ length: 8 }, (_, i) => `rule-${i}`) });
+    // By total first, whatever the names: zeta's 9 before mid's 4 before alpha's 2.
+    const byTotal = await sources([{ startMs: at(0), counts: { n: 1, "r:alpha:block": 2, "r:zeta:block": 9, "r:mid:challenge": 4 } }], []).report(at(0), at(10));
+    expect(section(byTotal, "rules").chart).toMatchObject({ labels: ["zeta", "mid", "alpha"], series: [{ values: [9, 4, 2] }] });
     // Endpoints of an incident are listed by name, whichever surged first.
     expect(report.incidents[0]!.endpoints).toEqual(["login", "search"]);
     expect((await sources([{ startMs: at(0), counts: { n: 1, "i:search": 1 } }, { startMs: at(1), counts: { n: 1, "i:login": 1 } }], []).report(at(0), at(10))).incidents[0]!.endpoints).toEqual(["login", "search"]);

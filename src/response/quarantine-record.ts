@@ -74,6 +74,11 @@ function interned(text: string): string {
   return text;
 }
 
+/** How many strings are interned: never more than the bound, whatever rule ids and actors come (for its test). */
+export function internedCount(): number {
+  return INTERNED.size;
+}
+
 export function markOf(q: QuarantineMark): QuarantineMark {
   return { id: q.id, scope: q.scope, rule: interned(q.rule), actor: interned(q.actor), startMs: q.startMs, expiresMs: q.expiresMs, offence: q.offence };
 }

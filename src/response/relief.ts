@@ -30,10 +30,11 @@ export function planRelief(request: NormalisedRequest): SignalPlan {
   });
   return {
     ops: checks.map(({ kind, entity }) => ({ entity, op: { op: "member.check", name: SET[kind], member: MEMBER } })),
-    evaluate: (results) =>
-      checks.flatMap(({ scope, kind }, i): Signal[] =>
+    evaluate(results) {
+      return checks.flatMap(({ scope, kind }, i): Signal[] =>
         results[i] === 1 ? [{ code: `relief.${kind}`, value: 1, weight: 0, fired: true, detail: `${kind} passed (${scope})` }] : [],
-      ),
+      );
+    },
   };
 }
 

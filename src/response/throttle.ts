@@ -27,15 +27,16 @@ export function planAdaptiveLimits(request: NormalisedRequest, endpoint: Compile
   });
   return {
     ops: counted.map(({ rule, limit, entity }) => ({ entity, op: { op: "window.add", name: `lim:${rule.id}`, windowMs: limit.windowMs, amount: 1 } })),
-    evaluate: (results) =>
-      counted.map(({ rule, limit }, i): Signal => ({
+    evaluate(results) {
+      return counted.map(({ rule, limit }, i): Signal => ({
         // Not a finding by itself (weight 0, not fired): decide() reads it for the rule.
         code: signalCode(rule),
         value: Math.round((results[i] ?? 0) * 100) / 100,
         weight: 0,
         fired: false,
         windowMs: limit.windowMs,
-      })),
+      }));
+    },
   };
 }
 

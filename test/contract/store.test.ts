@@ -715,6 +715,23 @@ function redisContract(harness: RedisHarness): void {
     expect(Object.fromEntries(others)).toEqual({ incrby: 3, get: 3, pfadd: 3, pfcount: 3, pexpire: 6 });
   });
 
+  it("sends the calls made in one turn of the event loop as one script on a single Redis, each all or nothing on its own", async () => {
+    await store.apply("warm-up", [add("hits", 1)], T0);
+    await store.apply("full", [take(1, 1)], T0); // the next take of `full` does not fit
+    await harness.admin.config("RESETSTAT");
+    const answers = await Promise.all([
+      store.apply("ip-a", [take(1, 5), take(1, 5, "fixed", 10 * SECOND, "burst")], T0),
+      store.apply("full", [take(1, 1)], T0),
+      applyBatch(store, [{ entity: "ip-a", ops: [take(2, 5)] }, { entity: "ip-b", ops: [add("hits", 3)] }], T0 + 1),
+      store.apply("ip-b", [read("hits")], T0 + 2),
+    ]);
+    // Each call sees the ones made before it, as if sent alone; the refused take counts nothing.
+    expect(answers).toEqual([[0, 0], [1], [[1], [3]], [3]]);
+    expect(await store.apply("full", [take(0, 1)], T0)).toEqual([1]);
+    const calls = await commandCalls(harness.admin);
+    expect((calls.get("evalsha") ?? 0) + (calls.get("eval") ?? 0)).toBe(harness.cluster ? 6 : 2); // the read above is the second
+  });
+
   it("sends one script call per apply() whatever the mix of ops, and one per observeBaseline()", async () => {
     await store.apply("warm-up", [add("hits", 1)], T0); // the first call on a connection loads each script
     await store.observeBaseline("warm-up", "rate", observe(1, 1));

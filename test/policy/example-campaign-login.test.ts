@@ -1,7 +1,8 @@
 /**
- * The example policy's `campaign-unproven-login` rule on the reasons a login can carry: what a
- * first sign-in during a campaign gets with and without a page shown in its session, and when
- * the page stops counting (first logins after pages faster than shoppers make them).
+ * The example policy's `campaign-login-challenge` and `campaign-unproven-login` rules on the
+ * reasons a login can carry: what a first sign-in during a campaign gets with and without a page
+ * shown in its session, when the page stops counting (first logins after pages faster than
+ * shoppers make them), and what a login that passed the challenge meets next.
  */
 import { describe, expect, it } from "vitest";
 import type { Signal } from "../../src/detection/signal.js";
@@ -23,22 +24,33 @@ function answer(codes: string[]): [string, string | undefined] {
 
 const campaign = ["site.failure_ratio", "site.campaign"];
 
-describe("campaign-unproven-login (examples/policy.yaml)", () => {
-  it("asks a first sign-in during a campaign for a second factor when its session was shown no page", () => {
-    expect(answer([...campaign, "username.never_succeeded"])).toEqual(["step_up", "campaign-unproven-login"]);
+describe("campaign-login-challenge and campaign-unproven-login (examples/policy.yaml)", () => {
+  it("challenges a first sign-in during a campaign when its session was shown no page, before the password is checked", () => {
+    expect(answer([...campaign, "username.never_succeeded"])).toEqual(["challenge", "campaign-login-challenge"]);
+  });
+
+  it("asks the login that comes back with the challenge's pass for a second factor: solving it never lets a password alone in", () => {
+    expect(answer([...campaign, "username.never_succeeded", "challenge.passed"])).toEqual(["step_up", "campaign-unproven-login"]);
+    expect(answer([...campaign, "username.never_succeeded", "relief.challenge"])).toEqual(["step_up", "campaign-unproven-login"]);
   });
 
   it("lets a first sign-in in when its session was shown a product page before the form", () => {
     expect(answer([...campaign, "username.never_succeeded", "session.page_shown"])).toEqual(["allow", undefined]);
   });
 
-  it("asks again once first sign-ins after pages come faster than shoppers make them", () => {
-    expect(answer([...campaign, "username.never_succeeded", "session.page_shown", "site.shown_first_logins"])).toEqual(["step_up", "campaign-unproven-login"]);
+  it("challenges again once first sign-ins after pages come faster than shoppers make them", () => {
+    expect(answer([...campaign, "username.never_succeeded", "session.page_shown", "site.shown_first_logins"])).toEqual(["challenge", "campaign-login-challenge"]);
   });
 
-  it("never lets a page stand in for an account's own history: a new device on a new network is asked, page or not", () => {
-    // unfamiliar-login matches too (risk 35), and comes first; either asks for the second factor.
-    expect(answer([...campaign, "account.new_device", "account.new_subnet", "session.page_shown"])[0]).toBe("step_up");
+  it("never lets a page stand in for an account's own history: a new device on a new network is challenged, page or not, then asked", () => {
+    expect(answer([...campaign, "account.new_device", "account.new_subnet", "session.page_shown"])).toEqual(["challenge", "campaign-login-challenge"]);
+    // With the pass, unfamiliar-login matches too (risk 35) and comes first; either asks for the second factor.
+    expect(answer([...campaign, "account.new_device", "account.new_subnet", "session.page_shown", "challenge.passed"])[0]).toBe("step_up");
+  });
+
+  it("leaves a device the account signed in with alone, and a login whose owner passed MFA", () => {
+    expect(answer([...campaign, "account.known_device", "account.new_subnet"])).toEqual(["allow", undefined]);
+    expect(answer([...campaign, "username.never_succeeded", "relief.mfa"])[1]).not.toBe("campaign-login-challenge");
   });
 
   it("says nothing outside a campaign", () => {

@@ -4,7 +4,7 @@ import { ProxyTracerProvider, SpanKind, SpanStatusCode, trace } from "@opentelem
 const tracer = trace.getTracer("palisade");
 
 /** No tracer provider registered: a span would record nothing (telemetry/tracing.ts, `tracingOff`). */
-function noTracerProvider(): boolean {
+export function noTracerProvider(): boolean {
   const provider = trace.getTracerProvider();
   return provider instanceof ProxyTracerProvider && provider.getDelegateTracer("palisade") === undefined;
 }

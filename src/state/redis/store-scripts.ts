@@ -64,113 +64,106 @@ import {
  */
 export const ENTITY_BATCH_SCRIPT = `
 local results = {}
+local nResults = 0
 local nextKey = 1
-
-local function takeKeys(count)
-  local first = nextKey
-  nextKey = nextKey + count
-  return KEYS[first], KEYS[first + 1]
-end
-
-local function push(value)
-  results[#results + 1] = value
-end
-
-local ops = {}
-local takes, pending, takesFit = {}, {}, true
-
-ops['window.add'] = function(args)
-  local current, previous = takeKeys(2)
-  local amount = tonumber(args[1])
-  if amount > 0 then
-    push(redis.call('INCRBY', current, amount))
-    redis.call('PEXPIRE', current, args[2])
-  else
-    push(tonumber(redis.call('GET', current) or '0'))
-  end
-  push(tonumber(redis.call('GET', previous) or '0'))
-end
-
-ops['window.take'] = function(args)
-  local current, previous = takeKeys(2)
-  local amount, limit, weight = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
-  local count = tonumber(redis.call('GET', current) or '0') + (pending[current] or 0)
-  local before = 0
-  if weight > 0 then before = tonumber(redis.call('GET', previous) or '0') end
-  if count + before * weight + amount > limit then takesFit = false end
-  pending[current] = (pending[current] or 0) + amount
-  takes[#takes + 1] = {current, amount, args[4]}
-  push(count)
-  push(before)
-end
-
--- A multi-key PFCOUNT counts the union of the buckets without writing anything.
-ops['distinct.add'] = function(args)
-  local current, previous = takeKeys(2)
-  if args[2] then
-    redis.call('PFADD', current, args[2])
-    redis.call('PEXPIRE', current, args[1])
-  end
-  if args[3] == '0' then
-    push(0)
-  else
-    push(redis.call('PFCOUNT', current, previous))
-  end
-end
-
-ops['member.check'] = function(args)
-  local set = takeKeys(1)
-  push(redis.call('ZSCORE', set, args[1]) and 1 or 0)
-end
-
--- Ranks order by score (the time added), so rank 0 up to -(max + 1) are the oldest beyond max.
-ops['member.add'] = function(args)
-  local set = takeKeys(1)
-  redis.call('ZADD', set, args[2], args[1])
-  redis.call('ZREMRANGEBYRANK', set, 0, -(tonumber(args[3]) + 1))
-  redis.call('PEXPIRE', set, args[4])
-  push(redis.call('ZCARD', set))
-end
-
-ops['value.swap'] = function(args)
-  local key = takeKeys(1)
-  push(tonumber(redis.call('GET', key) or '0'))
-  if args[1] then
-    redis.call('SET', key, args[1], 'PX', args[2])
-  end
-end
+-- The takes since the last commit: their keys, amounts and ttls side by side, and what each key
+-- already has pending in this call. Plain locals and one dispatch on the kind, no closures or
+-- per-op tables: the script runs on every Check and ShouldRateLimit, on Redis's one thread.
+local takeKeys, takeAmounts, takeTtls, nTakes = {}, {}, {}, 0
+local pending, takesFit = {}, true
 
 -- Counts the takes since the last commit, if every one of them fitted, and starts afresh: the
 -- end of one entity's ops when several entities share a call.
 local function commit()
   if takesFit then
-    for _, take in ipairs(takes) do
-      if take[2] > 0 then
-        redis.call('INCRBY', take[1], take[2])
-        redis.call('PEXPIRE', take[1], take[3])
+    for i = 1, nTakes do
+      if takeAmounts[i] > 0 then
+        redis.call('INCRBY', takeKeys[i], takeAmounts[i])
+        redis.call('PEXPIRE', takeKeys[i], takeTtls[i])
       end
     end
   end
-  takes, pending, takesFit = {}, {}, true
-end
-ops['commit'] = function(args)
-  commit()
+  if nTakes > 0 then takeKeys, takeAmounts, takeTtls, nTakes, pending = {}, {}, {}, 0, {} end
+  takesFit = true
 end
 
 local nextArg = 1
-while nextArg <= #ARGV do
+local nArgs = #ARGV
+while nextArg <= nArgs do
   local kind = ARGV[nextArg]
   local argCount = tonumber(ARGV[nextArg + 1])
-  local args = {}
-  for i = 1, argCount do
-    args[i] = ARGV[nextArg + 1 + i]
-  end
+  local a = nextArg + 1 -- the op's i-th argument is ARGV[a + i]
   nextArg = nextArg + 2 + argCount
-  local op = ops[kind]
-  if not op then
+  if kind == 'window.take' then
+    local current = KEYS[nextKey]
+    local previous = KEYS[nextKey + 1]
+    nextKey = nextKey + 2
+    local amount, limit, weight = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    local count = tonumber(redis.call('GET', current) or '0') + (pending[current] or 0)
+    local before = 0
+    if weight > 0 then before = tonumber(redis.call('GET', previous) or '0') end
+    if count + before * weight + amount > limit then takesFit = false end
+    pending[current] = (pending[current] or 0) + amount
+    nTakes = nTakes + 1
+    takeKeys[nTakes], takeAmounts[nTakes], takeTtls[nTakes] = current, amount, ARGV[a + 4]
+    results[nResults + 1], results[nResults + 2] = count, before
+    nResults = nResults + 2
+  elseif kind == 'commit' then
+    commit()
+  elseif kind == 'window.add' then
+    local current = KEYS[nextKey]
+    local previous = KEYS[nextKey + 1]
+    nextKey = nextKey + 2
+    local amount = tonumber(ARGV[a + 1])
+    nResults = nResults + 1
+    if amount > 0 then
+      results[nResults] = redis.call('INCRBY', current, amount)
+      redis.call('PEXPIRE', current, ARGV[a + 2])
+    else
+      results[nResults] = tonumber(redis.call('GET', current) or '0')
+    end
+    nResults = nResults + 1
+    results[nResults] = tonumber(redis.call('GET', previous) or '0')
+  elseif kind == 'distinct.add' then
+    -- A multi-key PFCOUNT counts the union of the buckets without writing anything.
+    local current = KEYS[nextKey]
+    local previous = KEYS[nextKey + 1]
+    nextKey = nextKey + 2
+    if argCount >= 2 then
+      redis.call('PFADD', current, ARGV[a + 2])
+      redis.call('PEXPIRE', current, ARGV[a + 1])
+    end
+    nResults = nResults + 1
+    if argCount >= 3 and ARGV[a + 3] == '0' then
+      results[nResults] = 0
+    else
+      results[nResults] = redis.call('PFCOUNT', current, previous)
+    end
+  elseif kind == 'member.check' then
+    local set = KEYS[nextKey]
+    nextKey = nextKey + 1
+    nResults = nResults + 1
+    results[nResults] = redis.call('ZSCORE', set, ARGV[a + 1]) and 1 or 0
+  elseif kind == 'member.add' then
+    -- Ranks order by score (the time added), so rank 0 up to -(max + 1) are the oldest beyond max.
+    local set = KEYS[nextKey]
+    nextKey = nextKey + 1
+    redis.call('ZADD', set, ARGV[a + 2], ARGV[a + 1])
+    redis.call('ZREMRANGEBYRANK', set, 0, -(tonumber(ARGV[a + 3]) + 1))
+    redis.call('PEXPIRE', set, ARGV[a + 4])
+    nResults = nResults + 1
+    results[nResults] = redis.call('ZCARD', set)
+  elseif kind == 'value.swap' then
+    local key = KEYS[nextKey]
+    nextKey = nextKey + 1
+    nResults = nResults + 1
+    results[nResults] = tonumber(redis.call('GET', key) or '0')
+    if argCount >= 1 then
+      redis.call('SET', key, ARGV[a + 1], 'PX', ARGV[a + 2])
+    end
+  else
     return redis.error_reply('palisade: unknown store op ' .. tostring(kind))
   end
-  op(args)
 end
 commit()
 return results
@@ -353,13 +346,20 @@ function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number
 }
 
 /** How many integers `ENTITY_BATCH_SCRIPT` returns for an op. */
+/** How many integers the entity script returns for `ops`. */
+export function entityBatchWidth(ops: readonly EntityOp[]): number {
+  let width = 0;
+  for (const op of ops) width += resultWidth(op);
+  return width;
+}
+
 function resultWidth(op: EntityOp): number {
   return op.op === "window.add" || op.op === "window.take" ? 2 : 1;
 }
 
 /** One result per op from the script's flat reply; rejects a reply of the wrong shape. */
 export function decodeEntityBatch(reply: unknown, ops: readonly EntityOp[], nowMs: number): number[] {
-  const expected = ops.reduce((sum, op) => sum + resultWidth(op), 0);
+  const expected = entityBatchWidth(ops);
   const valid = Array.isArray(reply) && reply.length === expected && reply.every((n) => Number.isSafeInteger(n));
   if (!valid) throw new StoreUnavailableError(`redis entity script returned an unexpected reply: ${JSON.stringify(reply)}`);
   const integers = reply as number[];

@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+import { Command } from "ioredis";
 import { DEFAULT_NAMESPACE } from "../keys.js";
 import {
   closeClient,
@@ -12,6 +14,7 @@ import {
   decodeBindingReply,
   decodeEntityBatch,
   encodeEntityBatch,
+  entityBatchWidth,
   encodeObserveBaseline,
   encodeObserveBinding,
   ENTITY_BATCH_SCRIPT,
@@ -19,7 +22,7 @@ import {
   OBSERVE_BINDING_SCRIPT,
   type ScriptCall,
 } from "./store-scripts.js";
-import { redisSpan } from "./spans.js";
+import { noTracerProvider, redisSpan } from "./spans.js";
 import { parseRedisUrl } from "./url.js";
 import {
   assertValidApply,
@@ -46,7 +49,25 @@ const SCRIPTS = {
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
+
+/** What EVALSHA names the entity script by. */
+const ENTITY_BATCH_SHA = createHash("sha1").update(ENTITY_BATCH_SCRIPT).digest("hex");
 type ScriptedClient = Record<ScriptName, (numberOfKeys: number, ...keysThenArgs: (string | number)[]) => Promise<unknown>>;
+
+/** One apply() or applyBatch() waiting for the next coalesced script call. */
+interface QueuedBatch {
+  call: ScriptCall;
+  ops: readonly EntityOp[];
+  nowMs: number;
+  resolve(results: number[]): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Most ops one coalesced script call carries: Redis runs a script to the end before anything
+ * else, so a burst of thousands of calls goes out as several scripts rather than one long one.
+ */
+export const MAX_COALESCED_OPS = 256;
 
 export interface RedisStoreOptions {
   /** First part of every key; separates deployments sharing one Redis. Default `palisade`. */
@@ -86,6 +107,9 @@ export class RedisStore implements Store {
   readonly #timeoutMs: number;
   /** A Cluster puts each entity in its own slot: one script per entity there. */
   readonly #cluster: boolean;
+  /** Entity batches of this turn of the event loop, sent as one script call (see #enqueue). */
+  #queue: QueuedBatch[] = [];
+  #queuedOps = 0;
 
   /** Expects a client configured as `createRedisClient` does (no offline queue, timeouts). */
   constructor(client: RedisClient, options: RedisStoreOptions = {}) {
@@ -100,8 +124,9 @@ export class RedisStore implements Store {
   async apply(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<number[]> {
     assertValidApply(entity, ops, nowMs);
     if (ops.length === 0) return [];
-    const reply = await this.#runScript("palisadeEntityBatch", encodeEntityBatch(this.#namespace, entity, ops, nowMs));
-    return decodeEntityBatch(reply, ops, nowMs);
+    const call = encodeEntityBatch(this.#namespace, entity, ops, nowMs);
+    if (this.#coalesces()) return this.#enqueue(call, ops, nowMs);
+    return decodeEntityBatch(await this.#runScript("palisadeEntityBatch", call), ops, nowMs);
   }
 
   /**
@@ -121,7 +146,7 @@ export class RedisStore implements Store {
       for (const op of batch.ops) ops.push(op);
     }
     if (ops.length === 0) return batches.map(() => []);
-    const flat = decodeEntityBatch(await this.#runScript("palisadeEntityBatch", call), ops, nowMs);
+    const flat = this.#coalesces() ? await this.#enqueue(call, ops, nowMs) : decodeEntityBatch(await this.#runScript("palisadeEntityBatch", call), ops, nowMs);
     let next = 0;
     return batches.map((batch) => flat.slice(next, (next += batch.ops.length)));
   }
@@ -157,6 +182,93 @@ export class RedisStore implements Store {
 
   close(): Promise<void> {
     return closeClient(this.#client);
+  }
+
+  /**
+   * Entity scripts are coalesced on a single Redis (or Sentinel's master) while tracing is off:
+   * on a Cluster keys of different slots cannot share a call, and a traced call keeps a `redis`
+   * span of its own under the Check or ShouldRateLimit that made it.
+   */
+  #coalesces(): boolean {
+    return !this.#cluster && noTracerProvider();
+  }
+
+  /**
+   * Queues one caller's encoded entity batches for one script call with all the others made in
+   * this turn of the event loop: the call leaves from a setImmediate, after the turn's I/O
+   * callbacks, so the requests that arrived together are counted together, and is written at
+   * once (#sendEntityBatch), when ioredis' auto-pipeline would have written it from its own
+   * setImmediate. Every queued call's ops follow a `commit` of the ones before, so each
+   * entity's takes stay all or nothing on their own exactly as in a call of its own, and calls
+   * run in the order they were made. Under load a ShouldRateLimit or Check then shares one
+   * ioredis command, one EVALSHA and one socket write with the others of its turn instead of
+   * having its own (BENCHMARKS.md, branch rlcpu).
+   */
+  #enqueue(call: ScriptCall, ops: readonly EntityOp[], nowMs: number): Promise<number[]> {
+    return new Promise<number[]>((resolve, reject) => {
+      if (this.#queue.length > 0 && this.#queuedOps + ops.length > MAX_COALESCED_OPS) this.#flush(); // full: this call starts the next
+      if (this.#queue.length === 0) setImmediate(this.#flush);
+      this.#queue.push({ call, ops, nowMs, resolve, reject });
+      this.#queuedOps += ops.length;
+    });
+  }
+
+  readonly #flush = (): void => {
+    const queued = this.#queue;
+    if (queued.length === 0) return; // already sent when the queue filled up
+    this.#queue = [];
+    this.#queuedOps = 0;
+    if (queued.length === 1) {
+      const only = queued[0]!;
+      this.#sendEntityBatch(only.call)
+        .then((reply) => only.resolve(decodeEntityBatch(reply, only.ops, only.nowMs)))
+        .catch(only.reject);
+      return;
+    }
+    const merged: ScriptCall = { keys: [], args: [] };
+    for (const { call } of queued) {
+      for (const key of call.keys) merged.keys.push(key);
+      if (merged.args.length > 0) merged.args.push("commit", 0);
+      for (const arg of call.args) merged.args.push(arg);
+    }
+    this.#sendEntityBatch(merged).then(
+      (reply) => {
+        let offset = 0;
+        for (const item of queued) {
+          const width = entityBatchWidth(item.ops);
+          const own = Array.isArray(reply) ? reply.slice(offset, (offset += width)) : reply;
+          try {
+            item.resolve(decodeEntityBatch(own, item.ops, item.nowMs));
+          } catch (error) {
+            item.reject(error);
+          }
+        }
+      },
+      (error: unknown) => {
+        for (const item of queued) item.reject(error);
+      },
+    );
+  };
+
+  /**
+   * The entity script as one command written now, past ioredis' auto-pipeline (whose
+   * setImmediate would hold it back another turn of the event loop) unless that holds other
+   * commands already: EVALSHA, and EVAL when Redis does not know the script yet (started
+   * afresh, or SCRIPT FLUSH), as ioredis does.
+   */
+  #sendEntityBatch(call: ScriptCall): Promise<unknown> {
+    // Other commands of this turn (a Check's binding or records scripts) wait in ioredis'
+    // auto-pipeline: ride with them, so the Check's calls still reach Redis in one write.
+    if (this.#client.autoPipelineQueueSize > 0) return this.#runScript("palisadeEntityBatch", call);
+    const { keys, args } = call;
+    const tail = [keys.length, ...keys, ...args];
+    const send = (name: "evalsha" | "eval") => this.#client.sendCommand(new Command(name, [name === "evalsha" ? ENTITY_BATCH_SHA : ENTITY_BATCH_SCRIPT, ...tail])) as Promise<unknown>;
+    return this.#call("palisadeEntityBatch script", () =>
+      send("evalsha").catch((error: unknown) => {
+        if (error instanceof Error && error.message.includes("NOSCRIPT")) return send("eval");
+        throw error;
+      }),
+    );
   }
 
   #runScript(name: ScriptName, { keys, args }: ScriptCall): Promise<unknown> {
