@@ -195,7 +195,7 @@ describe("session reads: the header set's cohort", () => {
     const reads = primed();
     const first = cohort(await unfollowed(reads, T0 + 1, "a"));
     expect(first).toMatchObject({ value: 1, threshold: 2, weight: 30, fired: false });
-    expect(first?.detail).toContain("100% of the header set's reads");
+    expect(first?.detail).toContain("100% of the header set's judged reads");
     const second = cohort(await unfollowed(reads, T0 + 2, "b"));
     expect(second).toMatchObject({ value: 2, fired: true });
     // The same session again is no new member.
@@ -216,7 +216,7 @@ describe("session reads: the header set's cohort", () => {
     await unfollowed(under, T0 + 4, "a");
     const found = cohort(await unfollowed(under, T0 + 5, "b"));
     expect(found).toMatchObject({ value: 2, fired: false });
-    expect(found?.detail).toContain("40% of the header set's reads");
+    expect(found?.detail).toContain("40% of the header set's judged reads");
   });
 
   it("keeps cohorts apart by header set, and one header set's reads of two catalogue endpoints together", async () => {

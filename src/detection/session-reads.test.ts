@@ -70,13 +70,14 @@ describe("session.reads_without_assets", () => {
 
   it("counts a search after a product no asset followed, never a search itself as the read a product must follow", async () => {
     // The bot reads a product, searches, searches again, reads another, searches: each bare
-    // product is counted once, by the first search after it, however many requests follow it.
+    // product is counted once, by the first search after it, however many requests follow it;
+    // the requests in between carry the count as it stands.
     const bot: Step[] = [
       { sid: "bot", what: "p2", atMs: 1_000 }, { sid: "bot", what: "s", atMs: 60_000 }, { sid: "bot", what: "s", atMs: 120_000 },
       { sid: "bot", what: "p3", atMs: 180_000 }, { sid: "bot", what: "s", atMs: 240_000 },
     ];
     const found = await run([...shopper, ...bot]);
-    expect(found.slice(2).map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([undefined, 1, undefined, undefined, 2]);
+    expect(found.slice(2).map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([undefined, 1, 1, 1, 2]);
     // A shopper whose last product's picture never came (it left, or its browser held it), back
     // sixteen minutes later to search twice and open a result: one unfollowed read, not three.
     const back: Step[] = [
@@ -84,7 +85,7 @@ describe("session.reads_without_assets", () => {
       { sid: "back", what: "p5", atMs: 973_000 }, { sid: "back", what: "a", atMs: 973_080 },
     ];
     const returned = await run([...shopper, ...back]);
-    expect(returned.slice(2).map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([undefined, 1, undefined, undefined, undefined]);
+    expect(returned.slice(2).map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([undefined, 1, 1, 1, undefined]);
     // A shopper who searches first, opens a result (its picture follows), then searches again: nothing.
     const person: Step[] = [{ sid: "p", what: "s", atMs: 1_000 }, { sid: "p", what: "p9", atMs: 5_000 }, { sid: "p", what: "a", atMs: 5_050 }, { sid: "p", what: "s", atMs: 30_000 }, { sid: "p", what: "p10", atMs: 40_000 }, { sid: "p", what: "a", atMs: 40_050 }];
     expect((await run([...shopper, ...person])).flat().filter((x) => x.code.endsWith("reads_without_assets"))).toEqual([]);
@@ -123,13 +124,46 @@ describe("session.reads_without_assets", () => {
     expect(second).toEqual([[], [], ["cohort.reads_without_assets=3"], ["cohort.reads_without_assets=4"], ["cohort.reads_without_assets=5"]]);
   });
 
+  it("gives a member's read after a search the cohort's weight while its bare product is within the cohort window, not a shopper's back after a long pause", async () => {
+    // Five bots read a product, search (which counts it) and read another: no product to judge
+    // that one by, but each bot's bare product is a minute old and the cohort is on.
+    const steps: Step[] = [...shopper];
+    for (let bot = 0; bot < 5; bot++) {
+      steps.push({ sid: `bot${bot}`, what: `p${100 + bot}`, atMs: 1_000 + bot }, { sid: `bot${bot}`, what: "s", atMs: 30_000 + bot }, { sid: `bot${bot}`, what: `p${200 + bot}`, atMs: 60_000 + bot });
+    }
+    // A shopper whose product's picture never came, back eleven minutes later while the cohort
+    // is on: its search counts that product, its next product (whose picture follows) carries the
+    // count but not the cohort, the bare product being older than the cohort window.
+    steps.push({ sid: "back", what: "p7", atMs: 2_000 }, { sid: "back", what: "s", atMs: 662_000 }, { sid: "back", what: "p8", atMs: 663_000 }, { sid: "back", what: "a", atMs: 663_050 });
+    for (let bot = 5; bot < 10; bot++) steps.push({ sid: `bot${bot}`, what: `p${100 + bot}`, atMs: 600_000 + bot }, { sid: `bot${bot}`, what: `p${200 + bot}`, atMs: 630_000 + bot });
+    const found = await run(steps);
+    const third = found.slice(2, 17).filter((_, i) => i % 3 === 2);
+    expect(third.map(codes)).toEqual([[], [], ["cohort.reads_without_assets=3"], ["cohort.reads_without_assets=4"], ["cohort.reads_without_assets=5"]]);
+    expect(third.map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([1, 1, 1, 1, 1]);
+    const back = found.slice(17, 21);
+    expect(back.map((s) => s.find((x) => x.code === "session.reads_without_assets")?.value)).toEqual([undefined, 1, 1, undefined]);
+    expect(back[2]!.some((x) => x.code === "cohort.reads_without_assets")).toBe(false);
+  });
+
+  it("lets sessions whose first product no asset followed join the cohort, so the first of their second reads meets it", async () => {
+    // Five bots read one product each and leave; shoppers go on reading (each read checks one
+    // first read due); a minute later each bot comes back for one more.
+    const steps: Step[] = [...shopper];
+    for (let bot = 0; bot < 5; bot++) steps.push({ sid: `bot${bot}`, what: `p${100 + bot}`, atMs: 1_000 + bot * 100 });
+    for (let i = 0; i < 8; i++) steps.push({ sid: `shopper${i}`, what: `p${i + 1}`, atMs: 20_000 + i * 1_000 }, { sid: `shopper${i}`, what: "a", atMs: 20_050 + i * 1_000 });
+    for (let bot = 0; bot < 5; bot++) steps.push({ sid: `bot${bot}`, what: `p${200 + bot}`, atMs: 60_000 + bot });
+    const found = await run(steps);
+    // Five members, not thirteen: the shoppers' first products were followed by their pictures.
+    expect(found.slice(-5).map(codes)).toEqual(Array.from({ length: 5 }, () => ["cohort.reads_without_assets=5"]));
+  });
+
   it("keeps the cohort quiet while most of the header set's later reads were followed by assets", async () => {
     const steps: Step[] = [...shopper];
     for (let i = 0; i < 12; i++) steps.push({ sid: "shopper", what: `p${300 + i}`, atMs: 500 + i * 10 }, { sid: "shopper", what: "a", atMs: 505 + i * 10 });
     for (let bot = 0; bot < 4; bot++) steps.push({ sid: `bot${bot}`, what: `p${100 + bot}`, atMs: 1_000 + bot }, { sid: `bot${bot}`, what: `p${200 + bot}`, atMs: 30_000 + bot });
     const found = await run(steps);
     expect(found.flatMap(codes)).toEqual([]);
-    expect(found.at(-1)?.find((s) => s.code === "cohort.reads_without_assets")?.detail).toMatch(/4 browser sessions .* 25% of the header set's reads after a first/);
+    expect(found.at(-1)?.find((s) => s.code === "cohort.reads_without_assets")?.detail).toMatch(/4 browser sessions .* 40% of the header set's judged reads/);
   });
 
   it("counts a read no asset followed in its own batch: nothing more is asked of the store", async () => {

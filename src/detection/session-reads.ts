@@ -15,6 +15,15 @@ export const SESSION_READ_NAMES = { lastRead: "sr.read", lastAsset: "sr.asset", 
 /** Header sets whose reading cohorts are tracked at once, and sessions remembered per cohort. */
 const MAX_COHORTS = 10_000;
 const MAX_MEMBERS = 256;
+/** Sessions whose latest bare read is remembered (for their reads after a search), least recent forgotten first. */
+const MAX_BARE_SESSIONS = 50_000;
+/**
+ * A session's first product read waits this long for its picture before it is checked: a
+ * browser asks for the picture as soon as the data is in, well within a second or two.
+ */
+const ABANDON_MS = 10_000;
+/** First reads waiting to be checked; past this the oldest are dropped unchecked. */
+const MAX_PENDING = 10_000;
 const MINUTE_MS = 60_000;
 /**
  * Depths of `site.shown_first_logins`, by the pages a session was shown before its login: 1, 2-3,
@@ -71,10 +80,11 @@ function planOf(ops: PlannedOp[], evaluate: (results: readonly number[]) => Sign
  *
  * `cohort.reads_without_assets`: the sessions with unfollowed reads, grouped by header set (the
  * names a client sends, in order) across the catalogue's endpoints, replica-local like the other
- * cohorts. From
- * `minMembers` such sessions within the cohort window, while at least `cohortShare` of the header
- * set's reads after a session's first over the last minute were unfollowed, every unfollowed read of that header set gets the cohort's weight,
- * from a session's first one on: a campaign of hundreds of sessions, each reading two or three
+ * cohorts. A session's first product read is judged too, ABANDON_MS later (by the next Check
+ * of a browser session, one store read): no asset since, and the session is a member as well.
+ * From `minMembers` such sessions within the cohort window, while at least `cohortShare` of the
+ * header set's judged reads over the last minute were unfollowed, every unfollowed read of that
+ * header set gets the cohort's weight, from a session's first one on: a campaign of hundreds of sessions, each reading two or three
  * products, is answered before any one of them has read many. The share keeps shoppers out:
  * a popular browser's header set is shared by every person using it, a few of whom read a
  * product whose pictures their browser holds fresh; a campaign makes most of its reads so.
@@ -119,11 +129,18 @@ function planOf(ops: PlannedOp[], evaluate: (results: readonly number[]) => Sign
  *
  * Cost: per tracked session three small keys in the store with the window as TTL (two
  * integers and one counter), written on product reads and assets of browser sessions only,
- * in the Check's one batch (an unfollowed read is counted there by a guarded add). The cohort is bounded by
- * MAX_COHORTS × MAX_MEMBERS session digests per replica.
+ * in the Check's one batch (an unfollowed read is counted there by a guarded add); a read also
+ * carries, in its batch, at most one read of another session's last asset time (a first read
+ * due for its check). The cohort is bounded by MAX_COHORTS × MAX_MEMBERS session digests per
+ * replica, the first reads awaiting their check by MAX_PENDING, the sessions' last bare reads by
+ * MAX_BARE_SESSIONS.
  */
 export class SessionReads {
   readonly #cohorts = new LRUCache<string, ReadingCohort>({ max: MAX_COHORTS });
+  /** When each session last read bare on this replica: a cohort saturates at MAX_MEMBERS, this does not. */
+  readonly #bareAtMs = new LRUCache<string, number>({ max: MAX_BARE_SESSIONS });
+  /** Sessions' first product reads not yet checked for a picture after them, oldest first. */
+  readonly #pending = new Map<string, { shape: string; readMs: number }>();
   /** When this replica last saw an asset follow a session's read: assets are visible here. */
   #assetsSeenAtMs = -Infinity;
   /** Logins over the last minute, and those for accounts that never signed in from sessions shown a page. */
@@ -167,7 +184,10 @@ export class SessionReads {
     if (session === undefined) return NOTHING;
     const entity = `ck:${session}`;
     const retentionMs = config.windowMs;
-    if (endpoint.pageView) return this.#asset(entity, request.timeMs, retentionMs);
+    if (endpoint.pageView) {
+      this.#pending.delete(session);
+      return this.#asset(entity, request.timeMs, retentionMs);
+    }
     if (endpoint.authentication) return pageShown(entity, request.timeMs, retentionMs);
     // A search (a catalogue request with a query and no resource id) is judged against the
     // session's last product read but never becomes its last read: a shopper clicks a result
@@ -181,9 +201,14 @@ export class SessionReads {
     const unfollowedGuard = { newer: SESSION_READ_NAMES.lastRead, than: SESSION_READ_NAMES.lastAsset, withinMs: config.windowMs };
     let unfollowedRead = false;
     let count = 0;
+    let standing = false;
+    let bareMs = 0;
+    const check = this.#matured(request.timeMs, cohorts.windowMs);
     const plan = planOf(
       [
-        // First: the guard reads the session's last read and asset as they were before this request.
+        // Another session's first read, due for its check: the store says whether an asset came since (any replica's).
+        ...(check ? [{ entity: `ck:${check.session}`, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } } as const] : []),
+        // First of this session's: the guard reads the session's last read and asset as they were before this request.
         { entity, op: { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: config.windowMs, amount: counting ? 1 : 0, ...(counting ? { when: unfollowedGuard } : {}) } },
         // A search leaves the bare product as the last read: clear it once counted, or every
         // later search and the next product would count that one product again.
@@ -192,19 +217,72 @@ export class SessionReads {
         // Product reads only: less the unfollowed ones, the pages the session was shown (session.page_shown).
         ...(listing ? [] : [{ entity, op: { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs: config.windowMs, amount: 1 } } as const]),
       ],
-      (results) => {
+      (all) => {
+        const results = check ? all.slice(1) : all;
+        if (check) this.#checked(check, (all[0] ?? 0) >= check.readMs, request.timeMs, cohorts.windowMs);
         const [unfollowed = 0, lastRead = 0, lastAsset = 0] = results;
         unfollowedRead = guardHolds(unfollowedGuard, lastRead, lastAsset, request.timeMs);
+        // With the guard held, `unfollowed` counts this read; without, the session's count before it.
         count = unfollowed;
-        // Only a session's later reads could be unfollowed: they are what the cohort's share is of.
+        // No product read to judge this one by (a search consumed the session's last bare
+        // product): nothing about this read, but the session's bare reads stay on its record.
+        standing = lastRead <= 0 && unfollowed >= 1;
+        bareMs = lastRead;
+        if (!listing && lastRead <= 0 && unfollowed <= 0 && counting) this.#await(session, request);
+        // A session's later reads are judged here, its first one when checked (#checked): the cohort's share is of both.
         if (lastRead > 0) this.#cohortOf(request.headerShape).reads.add(request.timeMs, SHARE_WINDOW_MS);
         return [];
       },
     );
     return {
       plan,
-      finish: () => Promise.resolve(counting && unfollowedRead ? this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs) : []),
+      finish: () => {
+        if (!counting) return Promise.resolve([]);
+        if (standing) return Promise.resolve(this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs));
+        if (!unfollowedRead) return Promise.resolve([]);
+        return Promise.resolve(this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs, bareMs));
+      },
     };
+  }
+
+  /**
+   * A session's first product read, to be checked for a picture after it once ABANDON_MS have
+   * passed. Only where assets are known to reach Palisade, as for the other signals.
+   */
+  #await(session: string, request: NormalisedRequest): void {
+    this.#pending.delete(session);
+    this.#pending.set(session, { shape: request.headerShape, readMs: request.timeMs });
+    for (const oldest of this.#pending.keys()) {
+      if (this.#pending.size <= MAX_PENDING) break;
+      this.#pending.delete(oldest);
+    }
+  }
+
+  /** The oldest first read due for its check (taken off the list), one per Check; those past the cohort window are dropped. */
+  #matured(nowMs: number, cohortWindowMs: number): { session: string; shape: string; readMs: number } | undefined {
+    for (const [session, pending] of this.#pending) {
+      if (nowMs - pending.readMs < ABANDON_MS) return undefined;
+      this.#pending.delete(session);
+      if (nowMs - pending.readMs <= cohortWindowMs) return { session, ...pending };
+    }
+    return undefined;
+  }
+
+  /**
+   * A session's first product read, checked: it is one of its header set's judged reads (the
+   * cohort's share is of those), and when no asset came after it (a browser showing the page
+   * would have asked for its picture by now) an unfollowed one, and the session joins the
+   * cohort as one whose later read was bare does. So a campaign whose sessions read once, leave,
+   * and come back minutes later for one more read meets a cohort already standing, while the
+   * shoppers' first reads, followed by their pictures, only lower the share. Nothing is added to
+   * the session's own count: it is judged by its own later reads, as before.
+   */
+  #checked(check: { session: string; shape: string; readMs: number }, followed: boolean, nowMs: number, cohortWindowMs: number): void {
+    const cohort = this.#cohortOf(check.shape);
+    cohort.reads.add(nowMs, SHARE_WINDOW_MS);
+    if (followed) return;
+    cohort.unfollowed.add(nowMs, SHARE_WINDOW_MS);
+    touch(cohort.members, check.session, check.readMs, cohortWindowMs, MAX_MEMBERS);
   }
 
   #asset(entity: string, nowMs: number, retentionMs: number): SessionReadPlan {
@@ -221,7 +299,16 @@ export class SessionReads {
     return { plan, finish: finishWithNothing };
   }
 
-  #judge(request: NormalisedRequest, session: string, count: number, config: Config, minMembers: number, cohortWindowMs: number): Signal[] {
+  /**
+   * The session's and its cohort's signals on a read: an unfollowed one (`bareMs`: the time of
+   * the product no asset followed), counted in the cohort's share and renewing the session's
+   * membership, or one that could not be judged by what came before it (a search consumed the
+   * session's last product), which carries the session's count as it stands, and the cohort's
+   * weight only while the session's last bare product is within the cohort window: a shopper
+   * back after a long pause with one picture its browser held is not held to it.
+   */
+  #judge(request: NormalisedRequest, session: string, count: number, config: Config, minMembers: number, cohortWindowMs: number, bareMs?: number): Signal[] {
+    const bare = bareMs !== undefined;
     const minutes = config.windowMs / 60_000;
     const found: Signal[] = [
       {
@@ -230,12 +317,18 @@ export class SessionReads {
         threshold: config.threshold,
         weight: config.weight,
         fired: count > config.threshold,
-        detail: `catalogue reads of this browser session within ${minutes} min that no asset followed (this one comes after one)`,
+        detail: `catalogue reads of this browser session within ${minutes} min that no asset followed (${bare ? "this one comes after one" : "this one comes after a search, the earlier ones count"})`,
       },
     ];
     const cohort = this.#cohortOf(request.headerShape);
-    cohort.unfollowed.add(request.timeMs, SHARE_WINDOW_MS);
-    touch(cohort.members, session, request.timeMs, cohortWindowMs, MAX_MEMBERS);
+    if (bare) {
+      cohort.unfollowed.add(request.timeMs, SHARE_WINDOW_MS);
+      touch(cohort.members, session, request.timeMs, cohortWindowMs, MAX_MEMBERS);
+      this.#bareAtMs.set(session, Math.max(bareMs, this.#bareAtMs.get(session) ?? 0));
+    } else {
+      const bareAtMs = this.#bareAtMs.get(session);
+      if (bareAtMs === undefined || request.timeMs - bareAtMs > cohortWindowMs) return found;
+    }
     const size = [...cohort.members.values()].filter((seenMs) => request.timeMs - seenMs <= cohortWindowMs).length;
     const reads = cohort.reads.count(request.timeMs, SHARE_WINDOW_MS);
     const share = reads > 0 ? Math.min(1, cohort.unfollowed.count(request.timeMs, SHARE_WINDOW_MS) / reads) : 0;
@@ -246,7 +339,7 @@ export class SessionReads {
       threshold: minMembers,
       weight: config.cohortWeight,
       fired: size >= minMembers && share >= config.cohortShare,
-      detail: `${size} browser sessions with this header set read catalogue resources that no asset followed within ${cohortWindowMs / 60_000} min, ${percent}% of the header set's reads after a first over the last minute; cohort from ${minMembers} sessions and ${Math.round(config.cohortShare * 100)}% (policy priors, no baseline needed)`,
+      detail: `${size} browser sessions with this header set read catalogue resources that no asset followed within ${cohortWindowMs / 60_000} min, ${percent}% of the header set's judged reads over the last minute (a session's first read judged by whether a picture followed within ${ABANDON_MS / 1000} s); cohort from ${minMembers} sessions and ${Math.round(config.cohortShare * 100)}% (policy priors, no baseline needed)`,
     });
     return found;
   }
@@ -286,7 +379,7 @@ function depthOf(pages: number): number {
   return Math.min(DEPTHS - 1, Math.floor(Math.log2(Math.max(1, pages))));
 }
 
-/** One header set's reading of the catalogue: the sessions with unfollowed reads, its reads after a session's first, and how many of those were unfollowed. */
+/** One header set's reading of the catalogue: the sessions with unfollowed reads, its judged reads, and how many of those were unfollowed. */
 interface ReadingCohort {
   members: Map<string, number>;
   reads: TwoBuckets;
