@@ -286,7 +286,7 @@ function holdCampaign(activity: EndpointActivity, fresh: SiteAnomaly[], attempts
 }
 
 /**
- * `site.campaign` before the site-wide volume floor (`minAttemptsPerMinute`) is reached, with
+ * `site.campaign_early`: the campaign before the site-wide volume floor (`minAttemptsPerMinute`) is reached, with
  * `campaign.early`: a list checked from the first seconds of a cold start. As this replica saw
  * them and without waiting for the once-a-second merge: within `within` before this login,
  * `failingAccounts` distinct accounts failed and did not sign in since, and failures were more of
@@ -297,7 +297,10 @@ function holdCampaign(activity: EndpointActivity, fresh: SiteAnomaly[], attempts
  * quiet site from being called an anomaly; here accounts failing together within seconds and
  * staying out stand in for it. A list tried slowly (low-and-slow) never puts that many together
  * and is left to the per-address signals. Weightless like the campaign it anticipates: only rules
- * that ask for `site.campaign` act on it, and the detail says it was the early call.
+ * that ask for it act on it. Its own code, `site.campaign_early`, because it is weaker evidence
+ * than the merged call: rules that deny during a campaign (a challenge before the password is
+ * checked) would stop the very failures that keep it called, and the list would come back in
+ * with neither answer; rules that step up let those failures through and so keep it.
  */
 function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledSignals["siteAnomaly"]>, nowMs: number): Signal[] {
   const early = config.campaign?.early;
@@ -314,7 +317,7 @@ function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledS
   const share = distinctFailingShare(activity);
   if (share < config.campaign.distinctFailingShare) return [];
   return [{
-    code: "site.campaign",
+    code: "site.campaign_early",
     value: share,
     threshold: config.campaign.distinctFailingShare,
     weight: config.campaign.weight,

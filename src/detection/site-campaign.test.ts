@@ -120,7 +120,7 @@ describe("a campaign held while its logins are denied", () => {
   });
 });
 
-describe("site.campaign, the early call below the volume floor (campaign.early)", () => {
+describe("site.campaign_early, the early call below the volume floor (campaign.early)", () => {
   const early: CompiledSignals = {
     siteAnomaly: { ...signals.siteAnomaly!, campaign: { distinctFailingShare: 0.8, early: { failingAccounts: 3, within: "10s" }, weight: 0 } },
   };
@@ -138,7 +138,7 @@ describe("site.campaign, the early call below the volume floor (campaign.early)"
 
   it("fires after three accounts of a list failed, seconds into a cold start, before any merge", () => {
     const found = earlyAfter([["a", true], ["b", false], ["c", true], ["d", true], ["e", false]]);
-    expect(found.map((s) => s.code)).toEqual(["site.campaign"]);
+    expect(found.map((s) => s.code)).toEqual(["site.campaign_early"]);
     expect(found[0]!.weight).toBe(0);
     expect(found[0]!.detail).toContain("early call");
   });
@@ -174,7 +174,7 @@ describe("site.campaign, the early call below the volume floor (campaign.early)"
       site.recordAttempt("login", "s1", 27_000 + i * 500);
       site.recordOutcome("login", failed, "s1", username, 27_000 + i * 500);
     }
-    expect(site.signalsFor(request, endpoint, early, []).map((s) => s.code)).toEqual(["site.campaign"]);
+    expect(site.signalsFor(request, endpoint, early, []).map((s) => s.code)).toEqual(["site.campaign_early"]);
   });
 
   it("is off without campaign.early", () => {

@@ -189,7 +189,7 @@ const siteAnomaly = z
           })
           .strict()
           .optional()
-          .describe("Below the volume floor (minAttemptsPerMinute), call the campaign early, replica-local and without waiting for the merge: this many distinct accounts failed within `within` and did not sign in, failures were above the failure-ratio threshold of the allowed attempts in the same span, and the share above holds over the last two minutes (absent: never early)"),
+          .describe("Below the volume floor (minAttemptsPerMinute), fire site.campaign_early, replica-local and without waiting for the merge: this many distinct accounts failed within `within` and did not sign in, failures were above the failure-ratio threshold of the allowed attempts in the same span, and the share above holds over the last two minutes (absent: never early)"),
         weight: weight.default(0),
       })
       .strict()
