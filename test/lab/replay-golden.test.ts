@@ -95,8 +95,7 @@ const LAB_EVENTS = { checks: 2_570, accessLogs: 2_570, history: 0 };
 // campaign-login-challenge and the campaign held while its logins are denied: of the mix's 30
 // shoppers' logins (every account new to Palisade), 9 are challenged during the stuffing where 6
 // were asked for MFA (and one app token grant so asked before is now allowed); the attack's
-// decisions are unchanged. Then the early campaign call (campaign.early) started site.campaign
-// seconds sooner, so the challenge came before the per-address quarantines: 64 stuffing logins
-// quarantined before are challenged, 13 asked for MFA are challenged, 12 quarantined are asked for
-// MFA; 8 shoppers' logins moved (challenged 9 → 8); attack requests denied 1,254 → 1,255.
-const LAB_DIGEST = "58abded0724f4269cc42c1950e0ed3c2a1f85f1c75b042571160668f483ec57a";
+// decisions are unchanged. The early campaign call (site.campaign_early, read by the step-up rule
+// only) changes none of this input's decisions. (As site.campaign, which the challenge rule also
+// read, it moved 89 stuffing and 8 shoppers' decisions here.)
+const LAB_DIGEST = "8daf2c5f7731ba549661a0a213f5c32b57d04cef43d510f42b2dc751b4dfe40d";
