@@ -261,8 +261,8 @@ export class RedisStore implements Store {
     // auto-pipeline: ride with them, so the Check's calls still reach Redis in one write.
     if (this.#client.autoPipelineQueueSize > 0) return this.#runScript("palisadeEntityBatch", call);
     const { keys, args } = call;
-    const tail = [keys.length, ...keys, ...args];
-    const send = (name: "evalsha" | "eval") => this.#client.sendCommand(new Command(name, [name === "evalsha" ? ENTITY_BATCH_SHA : ENTITY_BATCH_SCRIPT, ...tail])) as Promise<unknown>;
+    // Command flattens its arguments once (`args.flat()`): the arrays go as they are, not spread.
+    const send = (name: "evalsha" | "eval") => this.#client.sendCommand(new Command(name, [name === "evalsha" ? ENTITY_BATCH_SHA : ENTITY_BATCH_SCRIPT, keys.length, keys, args])) as Promise<unknown>;
     return this.#call("palisadeEntityBatch script", () =>
       send("evalsha").catch((error: unknown) => {
         if (error instanceof Error && error.message.includes("NOSCRIPT")) return send("eval");
