@@ -11,10 +11,8 @@
  * the storefront mix; BENCH_CALLS (default 6,000) Checks are sampled, 32 in flight. Prints one
  * line per tree (bytes per Check) and its top allocating functions (BENCH_TOP, default 15).
  */
-import { execFileSync } from "node:child_process";
 import { Session } from "node:inspector/promises";
-import { resolve } from "node:path";
-import { coreOnRedis } from "./core-on-redis.js";
+import { coreOnRedis, eachTreeInAChild } from "./core-on-redis.js";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 6_000);
 const WARMUP = Number(process.env.BENCH_WARMUP_CHECKS ?? 4_000);
@@ -60,21 +58,7 @@ async function child(tree: string, redisUrl: string): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.argv[2] === "--child") return child(process.argv[3]!, process.argv[4]!);
-  const trees = process.argv.length > 2 ? process.argv.slice(2).map((tree) => resolve(tree)) : [process.cwd()];
-  const { startRedisServer } = await import("../test/helpers/redis-server.js");
-  const { Redis } = await import("ioredis");
-  const server = await startRedisServer();
-  try {
-    for (const [i, tree] of trees.entries()) {
-      const url = `${server.url}/${i + 1}`;
-      const admin = new Redis(url);
-      await admin.flushdb();
-      admin.disconnect();
-      process.stdout.write(execFileSync(process.execPath, ["--import", "tsx", import.meta.filename, "--child", tree, url], { encoding: "utf8", cwd: tree }));
-    }
-  } finally {
-    await server.stop();
-  }
+  await eachTreeInAChild(import.meta.filename);
 }
 
 await main();

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -21,4 +22,30 @@ export async function coreOnRedis(tree: string, redisUrl: string) {
   const store = new ResilientStore(redis, new MemoryStore());
   const core = await testDecisionCore(examplePolicyPath, { store, settings: { trustEventTime: false } });
   return { load, store, core, toHttpAttributes, storefrontRequest, storefrontRateLimitRequest };
+}
+
+/**
+ * The parent side of an in-process bench: `script` run again as `--child <tree> <redisUrl>` for
+ * each checkout named on the command line (this one when none), `rounds` times in turn, each
+ * run on a Redis database of its own emptied first, on one redis-server started here; the
+ * children's output is passed through.
+ */
+export async function eachTreeInAChild(script: string, rounds = 1): Promise<void> {
+  const trees = process.argv.length > 2 ? process.argv.slice(2).map((tree) => resolve(tree)) : [process.cwd()];
+  const { startRedisServer } = await import("../test/helpers/redis-server.js");
+  const { Redis } = await import("ioredis");
+  const server = await startRedisServer();
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, tree] of trees.entries()) {
+        const url = `${server.url}/${i + 1}`;
+        const admin = new Redis(url);
+        await admin.flushdb();
+        admin.disconnect();
+        process.stdout.write(execFileSync(process.execPath, ["--import", "tsx", script, "--child", tree, url], { encoding: "utf8", cwd: tree }));
+      }
+    }
+  } finally {
+    await server.stop();
+  }
 }

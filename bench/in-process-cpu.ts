@@ -11,10 +11,9 @@
  * prints one JSON line per tree and round: CPU µs per Check and per ShouldRateLimit (user +
  * system time of the process, process.cpuUsage), and script calls per call from Redis.
  */
-import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
 import { Redis } from "ioredis";
-import { coreOnRedis } from "./core-on-redis.js";
+import { coreOnRedis, eachTreeInAChild } from "./core-on-redis.js";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
 const CONCURRENCY = 32;
@@ -60,21 +59,7 @@ async function child(tree: string, redisUrl: string): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.argv[2] === "--child") return child(process.argv[3]!, process.argv[4]!);
-  const trees = process.argv.length > 2 ? process.argv.slice(2).map((tree) => resolve(tree)) : [process.cwd()];
-  const { startRedisServer } = await import("../test/helpers/redis-server.js");
-  const server = await startRedisServer();
-  try {
-    for (let round = 0; round < Number(process.env.BENCH_ROUNDS ?? 3); round++) {
-      for (const [i, tree] of trees.entries()) {
-        // Each tree and round on a database of its own, from empty.
-        const url = `${server.url}/${i + 1}`;
-        await new Redis(url).flushdb().then(() => undefined);
-        process.stdout.write(execFileSync(process.execPath, ["--import", "tsx", import.meta.filename, "--child", tree, url], { encoding: "utf8", cwd: tree }));
-      }
-    }
-  } finally {
-    await server.stop();
-  }
+  await eachTreeInAChild(import.meta.filename, Number(process.env.BENCH_ROUNDS ?? 3));
 }
 
 await main();
