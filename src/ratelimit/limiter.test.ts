@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { failureKindOf } from "../domain/errors.js";
 import { MemoryStore } from "../state/memory-store.js";
 import { ResilientStore } from "../state/resilient-store.js";
 import { StoreUnavailableError, type EntityOp, type Store } from "../state/store.js";
@@ -235,6 +236,10 @@ descriptors:
     const { ask, limiter } = setUp();
     expect(await ask([d(["ip", "1"])], 0, "elsewhere")).toMatchObject({ overallCode: "OK", statuses: [{ code: "OK", limitRemaining: 0 }] });
     await expect(ask([], 0)).rejects.toThrow(RateLimitRequestError);
+    // The transport answers by the error's catalogued code: INVALID_ARGUMENT, not INTERNAL.
+    const refusal: unknown = await ask([], 0).catch((error: unknown) => error);
+    expect(refusal).toMatchObject({ name: "RateLimitRequestError" });
+    expect(failureKindOf(refusal)).toBe("invalid");
     await expect(ask([d(["ip", "1"])], 0, "")).rejects.toThrow(/domain must not be empty/);
     const many = Array.from({ length: 65 }, (_, i) => d(["ip", String(i)]));
     await expect(limiter.shouldRateLimit({ domain: "shop", descriptors: many, hits: 1 })).rejects.toThrow(/at most 64/);
@@ -259,6 +264,10 @@ describe("RateLimiter when the store cannot answer", () => {
   it("fails with RateLimitUnavailableError by default, never an accidental OK", async () => {
     const { ask } = setUp({ store: down() });
     await expect(ask([d(["ip", "1"])])).rejects.toThrow(RateLimitUnavailableError);
+    // Answered gRPC UNAVAILABLE (a retry may cure it), with the store's failure as its cause.
+    const failure: unknown = await ask([d(["ip", "1"])]).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ name: "RateLimitUnavailableError", cause: expect.any(StoreUnavailableError) });
+    expect(failureKindOf(failure)).toBe("unavailable");
     expect((await ask([d(["partner", "p"])])).overallCode).toBe("OK"); // nothing to count: no store needed
   });
 
