@@ -55,6 +55,11 @@ describe("valid rate-limit configurations", () => {
     }
   });
 
+  it("reports an alias it cannot expand as an issue of the file, not a crash", async () => {
+    const file = join(invalidDir, "alias-bomb.yaml");
+    expect(await lintRateLimitConfig(file)).toEqual({ ok: false, output: `${file}: the aliases (*name) expand into too many nodes; write the repeated values out` });
+  });
+
   it("reports a location that does not exist", async () => {
     const missing = join(fixtures, "absent.yaml");
     expect(await lintRateLimitConfig(missing)).toEqual({ ok: false, output: `${missing}: cannot read: no such file or directory` });
