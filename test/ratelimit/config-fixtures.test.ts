@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -50,6 +50,23 @@ describe("valid rate-limit configurations", () => {
       copyFileSync(join(fixtures, "valid", "envoyproxy-style.yaml"), join(dir, "messaging.yml"));
       const config = await loadRateLimitConfig(dir);
       expect([...config.domains.keys()]).toEqual(["messaging", "storefront"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("counts domains and their rate limits in the singular and the plural", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "palisade-ratelimit-lint-"));
+    try {
+      writeFileSync(join(dir, "login.yaml"), "domain: login\nfailure_mode: closed\ndescriptors:\n  - key: ip\n    rate_limit: { unit: minute, requests_per_unit: 5 }\n");
+      writeFileSync(
+        join(dir, "search.yaml"),
+        "domain: search\ndescriptors:\n  - key: ip\n    rate_limit: { unit: second, requests_per_unit: 5 }\n  - key: user\n    rate_limit: { unit: minute, requests_per_unit: 50 }\n",
+      );
+      expect(await lintRateLimitConfig(dir)).toEqual({
+        ok: true,
+        output: `${dir}: ok: 2 domains: login (1 rate limit, failure_mode closed), search (2 rate limits, failure_mode error)`,
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
