@@ -178,6 +178,30 @@ describe("RateLimiter", () => {
     expect((await ask([unconfigured])).statuses[0]?.currentLimit).toMatchObject({ requestsPerUnit: 1 });
   });
 
+  it("counts the same descriptor sent twice all or nothing, each status from its own count", async () => {
+    const { ask } = setUp();
+    // 1 hit fits the limit of 3, then 5 more would not: neither is counted.
+    const both = await ask([{ ...d(["ip", "10.0.0.7"]), hits: 1 }, { ...d(["ip", "10.0.0.7"]), hits: 5 }]);
+    expect(both.overallCode).toBe("OVER_LIMIT");
+    expect(codes(both)).toEqual(["OK", "OVER_LIMIT"]);
+    expect(both.statuses[0]!.limitRemaining).toBe(3); // its hit was not counted either
+    expect((await ask([d(["ip", "10.0.0.7"])], 1)).statuses[0]).toMatchObject({ code: "OK", limitRemaining: 2 });
+    // Both fit: both counted, the second seeing the first's hit.
+    const fitting = await ask([{ ...d(["ip", "10.0.0.8"]), hits: 1 }, { ...d(["ip", "10.0.0.8"]), hits: 1 }]);
+    expect(fitting.statuses.map(({ code, limitRemaining }) => [code, limitRemaining])).toEqual([
+      ["OK", 2],
+      ["OK", 1],
+    ]);
+  });
+
+  it("rejects a store's bug instead of answering it as the store being unavailable", async () => {
+    const broken: Store = { ...new WatchedStore(), kind: "broken", apply: () => Promise.reject(new TypeError("a bug in the store")) };
+    await expect(setUp({ store: broken }).ask([d(["ip", "1"])])).rejects.toThrow(TypeError);
+    await expect(setUp({ yaml: CONFIG.replace("domain: shop", "domain: shop\nfailure_mode: open"), store: broken }).ask([d(["ip", "1"])])).rejects.toThrow(
+      "a bug in the store",
+    );
+  });
+
   it("honours hits: 0 means 1 for the request, a descriptor's own 0 only checks", async () => {
     const { ask } = setUp();
     await ask([d(["ip", "10.0.0.4"])], 0);
