@@ -2,6 +2,7 @@ import { z } from "zod";
 import { entitiesOf } from "../detection/entities.js";
 import { SCOPES, type Reason, type Scope } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
+import { TwoGenerationCache } from "../domain/two-generation-cache.js";
 import type { CompiledResponse } from "../policy/response-schema.js";
 import { jsonDecoder } from "./codec.js";
 
@@ -109,8 +110,22 @@ export const QUARANTINE_COPY = {
 
 /** At most one quarantine per scope value: a second rule or replica finds the first. */
 export function quarantineKey(scope: Scope, subject: string): string {
-  return `${scope}:${subject}`;
+  if (subject.length > MAX_REMEMBERED_SUBJECT) return `${scope}:${subject}`;
+  const known = KEYS.get(subject, scope);
+  if (known !== undefined) return known;
+  const key = `${scope}:${subject}`;
+  KEYS.set(subject, key, scope);
+  return key;
 }
+
+/**
+ * Keys built before, by scope and subject. Every Check looks up a key per scope in the copy of
+ * quarantines; a key built afresh is a new string V8 must copy and hash for that look-up (2% of
+ * a replayed request), while a subject is usually a pseudonym already hashed as a Map key, and
+ * the key remembered keeps its hash. Bounded like the pseudonyms' memo.
+ */
+const KEYS = new TwoGenerationCache<string>(20_000, 2_000_000);
+const MAX_REMEMBERED_SUBJECT = 256;
 
 type Identifiers = Pick<NormalisedRequest, "ipId" | "subnet" | "usernameId" | "fingerprintId" | "sessionId">;
 
