@@ -1,4 +1,5 @@
 import type { NormalisedRequest } from "../domain/request.js";
+import { TwoGenerationCache } from "../domain/two-generation-cache.js";
 import type { CompiledSignals } from "../policy/signals.js";
 
 /**
@@ -52,10 +53,29 @@ export interface LoginEntities {
 
 export function entitiesOf(ids: Pick<NormalisedRequest, "ipId" | "subnet" | "usernameId" | "fingerprintId" | "sessionId">): LoginEntities {
   return {
-    ip: ids.ipId && `ip:${ids.ipId}`,
-    subnet: ids.subnet && `net:${ids.subnet}`,
-    username: ids.usernameId && `user:${ids.usernameId}`,
-    fingerprint: ids.fingerprintId && `fp:${ids.fingerprintId}`,
-    session: ids.sessionId && `sess:${ids.sessionId}`,
+    ip: ids.ipId && prefixed("ip:", ids.ipId),
+    subnet: ids.subnet && prefixed("net:", ids.subnet),
+    username: ids.usernameId && prefixed("user:", ids.usernameId),
+    fingerprint: ids.fingerprintId && prefixed("fp:", ids.fingerprintId),
+    session: ids.sessionId && prefixed("sess:", ids.sessionId),
   };
 }
+
+/**
+ * `prefix + id`, the string built before when there is one. A Check asks for its entities in
+ * every detector, and each entity name then keys a Map in the pipeline and one in the memory
+ * store: a name built afresh is a new string to copy and hash at each of those, where one
+ * remembered keeps its hash (the ids are pseudonyms, themselves remembered). Bounded like the
+ * pseudonyms' memo; longer ids are joined every time.
+ */
+function prefixed(prefix: string, id: string): string {
+  if (id.length > MAX_REMEMBERED_ID) return prefix + id;
+  const known = ENTITIES.get(id, prefix);
+  if (known !== undefined) return known;
+  const entity = prefix + id;
+  ENTITIES.set(id, entity, prefix);
+  return entity;
+}
+
+const ENTITIES = new TwoGenerationCache<string>(50_000, 4_000_000);
+const MAX_REMEMBERED_ID = 256;
