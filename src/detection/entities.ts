@@ -1,5 +1,5 @@
 import type { NormalisedRequest } from "../domain/request.js";
-import { TwoGenerationCache } from "../domain/two-generation-cache.js";
+import { JoinedNames } from "../domain/two-generation-cache.js";
 import type { CompiledSignals } from "../policy/signals.js";
 
 /**
@@ -62,20 +62,20 @@ export function entitiesOf(ids: Pick<NormalisedRequest, "ipId" | "subnet" | "use
 }
 
 /**
- * `prefix + id`, the string built before when there is one. A Check asks for its entities in
- * every detector, and each entity name then keys a Map in the pipeline and one in the memory
- * store: a name built afresh is a new string to copy and hash at each of those, where one
- * remembered keeps its hash (the ids are pseudonyms, themselves remembered). Bounded like the
- * pseudonyms' memo; longer ids are joined every time.
+ * Entity names built before: every detector asks for them and each name then keys a Map in the
+ * pipeline and one in the memory store (see JoinedNames); the ids are pseudonyms, themselves
+ * remembered.
  */
-function prefixed(prefix: string, id: string): string {
-  if (id.length > MAX_REMEMBERED_ID) return prefix + id;
-  const known = ENTITIES.get(id, prefix);
-  if (known !== undefined) return known;
-  const entity = prefix + id;
-  ENTITIES.set(id, entity, prefix);
-  return entity;
+const ENTITIES = new JoinedNames(50_000);
+const prefixed = (prefix: string, id: string): string => ENTITIES.join(prefix, id);
+
+/**
+ * A counter, set or signal name made of a fixed prefix and a policy name (`ep:<endpoint>`,
+ * `lim:<rule>`), the same string each time: detectors name their ops per Check, and the memory
+ * store and the pipeline key Maps by those names (see JoinedNames).
+ */
+export function named(prefix: string, name: string): string {
+  return NAMES.join(prefix, name);
 }
 
-const ENTITIES = new TwoGenerationCache<string>(50_000, 4_000_000);
-const MAX_REMEMBERED_ID = 256;
+const NAMES = new JoinedNames(10_000);

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { entitiesOf } from "../detection/entities.js";
 import { SCOPES, type Reason, type Scope } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
-import { TwoGenerationCache } from "../domain/two-generation-cache.js";
+import { JoinedNames } from "../domain/two-generation-cache.js";
 import type { CompiledResponse } from "../policy/response-schema.js";
 import { jsonDecoder } from "./codec.js";
 
@@ -110,22 +110,16 @@ export const QUARANTINE_COPY = {
 
 /** At most one quarantine per scope value: a second rule or replica finds the first. */
 export function quarantineKey(scope: Scope, subject: string): string {
-  if (subject.length > MAX_REMEMBERED_SUBJECT) return `${scope}:${subject}`;
-  const known = KEYS.get(subject, scope);
-  if (known !== undefined) return known;
-  const key = `${scope}:${subject}`;
-  KEYS.set(subject, key, scope);
-  return key;
+  return KEYS.join(KEY_PREFIX[scope], subject);
 }
 
+const KEY_PREFIX = Object.fromEntries(SCOPES.map((scope) => [scope, `${scope}:`])) as Record<Scope, string>;
+
 /**
- * Keys built before, by scope and subject. Every Check looks up a key per scope in the copy of
- * quarantines; a key built afresh is a new string V8 must copy and hash for that look-up (2% of
- * a replayed request), while a subject is usually a pseudonym already hashed as a Map key, and
- * the key remembered keeps its hash. Bounded like the pseudonyms' memo.
+ * Keys built before, by scope and subject: every Check looks up a key per scope in the copy of
+ * quarantines, and a key joined afresh was a new string to copy and hash for it (see JoinedNames).
  */
-const KEYS = new TwoGenerationCache<string>(20_000, 2_000_000);
-const MAX_REMEMBERED_SUBJECT = 256;
+const KEYS = new JoinedNames(20_000);
 
 type Identifiers = Pick<NormalisedRequest, "ipId" | "subnet" | "usernameId" | "fingerprintId" | "sessionId">;
 
