@@ -1,4 +1,5 @@
 import type { NormalisedRequest } from "../domain/request.js";
+import { JoinedNames } from "../domain/two-generation-cache.js";
 import type { CompiledSignals } from "../policy/signals.js";
 
 /**
@@ -52,10 +53,29 @@ export interface LoginEntities {
 
 export function entitiesOf(ids: Pick<NormalisedRequest, "ipId" | "subnet" | "usernameId" | "fingerprintId" | "sessionId">): LoginEntities {
   return {
-    ip: ids.ipId && `ip:${ids.ipId}`,
-    subnet: ids.subnet && `net:${ids.subnet}`,
-    username: ids.usernameId && `user:${ids.usernameId}`,
-    fingerprint: ids.fingerprintId && `fp:${ids.fingerprintId}`,
-    session: ids.sessionId && `sess:${ids.sessionId}`,
+    ip: ids.ipId && prefixed("ip:", ids.ipId),
+    subnet: ids.subnet && prefixed("net:", ids.subnet),
+    username: ids.usernameId && prefixed("user:", ids.usernameId),
+    fingerprint: ids.fingerprintId && prefixed("fp:", ids.fingerprintId),
+    session: ids.sessionId && prefixed("sess:", ids.sessionId),
   };
 }
+
+/**
+ * Entity names built before: every detector asks for them and each name then keys a Map in the
+ * pipeline and one in the memory store (see JoinedNames); the ids are pseudonyms, themselves
+ * remembered.
+ */
+const ENTITIES = new JoinedNames(50_000);
+const prefixed = (prefix: string, id: string): string => ENTITIES.join(prefix, id);
+
+/**
+ * A counter, set or signal name made of a fixed prefix and a policy name (`ep:<endpoint>`,
+ * `lim:<rule>`), the same string each time: detectors name their ops per Check, and the memory
+ * store and the pipeline key Maps by those names (see JoinedNames).
+ */
+export function named(prefix: string, name: string): string {
+  return NAMES.join(prefix, name);
+}
+
+const NAMES = new JoinedNames(10_000);

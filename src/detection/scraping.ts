@@ -3,12 +3,17 @@ import type { CompiledScraping, CompiledSignals } from "../policy/signals.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { EntityOp } from "../state/store.js";
 import { shortDigest } from "./digests.js";
-import { COUNTER_NAMES, entitiesOf, pageViewWindowMs } from "./entities.js";
+import { COUNTER_NAMES, entitiesOf, named, pageViewWindowMs } from "./entities.js";
 import type { RecentCounts } from "./recent-counts.js";
 import { namedOps, type ResultReader, type Signal, type SignalPlan } from "./signal.js";
 
 /** Longest resource id kept: ids are store members, and an attacker chooses them. */
 const MAX_RESOURCE_ID = 64;
+/** Names of the distinct-resource ops per scope, and the prefixes of the counters' names. */
+const RESOURCE_KEYS = { ip: "res.ip", subnet: "res.subnet", fingerprint: "res.fingerprint" } as const;
+const BREADTH_CODES = { ip: "ip.distinct_resources", subnet: "subnet.distinct_resources", fingerprint: "fingerprint.distinct_resources" } as const;
+const RESOURCES_PREFIX = `${COUNTER_NAMES.resources}:`;
+const QUERIES_PREFIX = `${COUNTER_NAMES.queries}:`;
 
 /** The resource id a catalogue request names, cut to a bounded length; undefined when none. */
 export function resourceIdOf(request: NormalisedRequest, endpoint: CompiledEndpoint): string | undefined {
@@ -40,7 +45,7 @@ export function planScraping(request: NormalisedRequest, endpoint: CompiledEndpo
     for (const scope of ["ip", "subnet", "fingerprint"] as const) {
       if (config.distinctResources[scope]) {
         const copied = scope === "fingerprint" && fingerprintCopy !== undefined;
-        add(`res.${scope}`, entities[scope], { op: "distinct.add", name: `${COUNTER_NAMES.resources}:${endpoint.name}`, windowMs, member: resource, ...(copied ? { count: false } : {}) });
+        add(RESOURCE_KEYS[scope], entities[scope], { op: "distinct.add", name: named(RESOURCES_PREFIX, endpoint.name), windowMs, member: resource, ...(copied ? { count: false } : {}) });
       }
     }
     if (config.notFoundRatio) {
@@ -49,7 +54,7 @@ export function planScraping(request: NormalisedRequest, endpoint: CompiledEndpo
     }
   } else if (config.distinctQueries) {
     const query = shortDigest("sha1", request.query, 16);
-    add("queries", entities.ip, { op: "distinct.add", name: `${COUNTER_NAMES.queries}:${endpoint.name}`, windowMs, member: query });
+    add("queries", entities.ip, { op: "distinct.add", name: named(QUERIES_PREFIX, endpoint.name), windowMs, member: query });
   }
   const pageWindow = pageViewWindowMs(signals);
   if (config.noAssets && pageWindow) {
@@ -73,10 +78,10 @@ export function planScraping(request: NormalisedRequest, endpoint: CompiledEndpo
 function breadthSignals(value: ResultReader, config: CompiledScraping): Signal[] {
   const found: Signal[] = [];
   for (const scope of ["ip", "subnet", "fingerprint"] as const) {
-    const measured = value(`res.${scope}`);
+    const measured = value(RESOURCE_KEYS[scope]);
     const limit = config.distinctResources[scope];
     if (measured !== undefined && limit) {
-      found.push({ code: `${scope}.distinct_resources`, value: measured, threshold: limit.threshold, weight: limit.weight, fired: measured > limit.threshold, detail: "different resources fetched" });
+      found.push({ code: BREADTH_CODES[scope], value: measured, threshold: limit.threshold, weight: limit.weight, fired: measured > limit.threshold, detail: "different resources fetched" });
     }
   }
   const queries = value("queries");

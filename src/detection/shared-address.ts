@@ -3,7 +3,7 @@ import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
 import { shortDigest } from "./digests.js";
-import { COUNTER_NAMES, entitiesOf } from "./entities.js";
+import { COUNTER_NAMES, entitiesOf, named } from "./entities.js";
 import { namedOps, type Signal, type SignalPlan } from "./signal.js";
 
 /**
@@ -44,7 +44,7 @@ export function planSharedAddress(request: NormalisedRequest, endpoint: Compiled
   if (logins) {
     add("signedIn", entity, { op: "distinct.add", name: COUNTER_NAMES.signedIn, windowMs: config.windowMs });
     // The client's own attempts on this endpoint, under the key of the address's velocity.
-    if (member && limit) add("client", `client:${request.ipId}/${member}`, { op: "window.add", name: `ep:${endpoint.name}`, windowMs: limit.windowMs, amount: 1 });
+    if (member && limit) add("client", `client:${request.ipId}/${member}`, { op: "window.add", name: named("ep:", endpoint.name), windowMs: limit.windowMs, amount: 1 });
   }
   return {
     ops,

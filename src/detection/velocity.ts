@@ -1,9 +1,10 @@
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { NormalisedRequest } from "../domain/request.js";
-import { entitiesOf } from "./entities.js";
+import { entitiesOf, named } from "./entities.js";
 import type { Signal, SignalPlan } from "./signal.js";
 
 const SCOPES = ["ip", "subnet", "username"] as const;
+const CODES = { ip: "velocity.ip", subnet: "velocity.subnet", username: "velocity.username" } as const;
 
 /** Requests per window to this endpoint by IP, subnet and username (reason codes `velocity.<scope>`). */
 export function planVelocity(request: NormalisedRequest, endpoint: CompiledEndpoint): SignalPlan {
@@ -16,13 +17,13 @@ export function planVelocity(request: NormalisedRequest, endpoint: CompiledEndpo
   return {
     ops: scopes.map(({ entity, limit }) => ({
       entity,
-      op: { op: "window.add", name: `ep:${endpoint.name}`, windowMs: limit.windowMs, amount: 1 },
+      op: { op: "window.add", name: named("ep:", endpoint.name), windowMs: limit.windowMs, amount: 1 },
     })),
     evaluate(results) {
       return scopes.map(({ scope, limit }, index): Signal => {
         const value = Math.round((results[index] ?? 0) * 100) / 100;
         return {
-          code: `velocity.${scope}`,
+          code: CODES[scope],
           value,
           threshold: limit.threshold,
           weight: limit.weight,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { TwoGenerationCache } from "./two-generation-cache.js";
+import { JoinedNames, TwoGenerationCache } from "./two-generation-cache.js";
 
 describe("TwoGenerationCache", () => {
   it("keeps what was used in the last two generations and drops the rest", () => {
@@ -49,5 +49,16 @@ describe("TwoGenerationCache", () => {
     expect([cache.through("k", compute), cache.through("k", compute)]).toEqual(["1", "1"]);
     cache.clear();
     expect(cache.through("k", compute)).toBe("2");
+  });
+});
+
+describe("JoinedNames", () => {
+  it("joins a prefix and a value, the same string each time, and joins long values without keeping them", () => {
+    const names = new JoinedNames(2, 8);
+    expect(names.join("ip:", "abc")).toBe("ip:abc");
+    expect(names.join("ip:", "abc")).toBe("ip:abc");
+    expect(names.join("net:", "abc")).toBe("net:abc"); // the prefix is part of the look-up
+    expect(names.join("ip:", "x".repeat(9))).toBe(`ip:${"x".repeat(9)}`);
+    for (let i = 0; i < 10; i++) expect(names.join("fp:", String(i))).toBe(`fp:${i}`); // past its bound: still right
   });
 });

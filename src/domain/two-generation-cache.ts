@@ -64,3 +64,30 @@ export class TwoGenerationCache<V = string> {
     this.#youngChars = 0;
   }
 }
+
+/**
+ * `prefix + value`, the same string object as the last time these two were joined (within the
+ * memo's bounds). Names built per Check from a fixed prefix and a pseudonym or a policy name
+ * (store entities, op names, quarantine keys) go on to key Maps; a string joined afresh must
+ * be copied and hashed at each look-up, while one remembered keeps its hash, and two look-ups
+ * of it compare by identity. Values longer than `maxValue` are joined every time.
+ */
+export class JoinedNames {
+  readonly #memo: TwoGenerationCache<string>;
+
+  constructor(
+    maxEntries: number,
+    private readonly maxValue = 256,
+  ) {
+    this.#memo = new TwoGenerationCache<string>(maxEntries, maxEntries * 80);
+  }
+
+  join(prefix: string, value: string): string {
+    if (value.length > this.maxValue) return prefix + value;
+    const known = this.#memo.get(value, prefix);
+    if (known !== undefined) return known;
+    const joined = prefix + value;
+    this.#memo.set(value, joined, prefix);
+    return joined;
+  }
+}

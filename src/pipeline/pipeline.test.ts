@@ -354,16 +354,26 @@ describe("the store batch", () => {
 });
 
 /** A memory store whose batch answers leave out one entity's results: none for `net:` entities, a short list for `user:` ones. */
+/** Answers no result for usernames' entities and leaves subnets' out, as a store might. */
 class ForgetfulStore extends MemoryStore {
   override async applyBatch(batches: readonly EntityBatch[], nowMs: number): Promise<number[][]> {
-    const answered = await super.applyBatch(batches, nowMs);
-    const results: number[][] = [];
-    batches.forEach((batch, i) => {
-      if (batch.entity.startsWith("user:")) results[i] = [];
-      else if (!batch.entity.startsWith("net:")) results[i] = answered[i]!;
-    });
-    return results;
+    return forget(batches, await super.applyBatch(batches, nowMs)) as number[][];
   }
+
+  /** The pipeline's path: the memory store answers with status itself (applyBatchWithStatus). */
+  override async applyBatchWithStatus(batches: readonly EntityBatch[], nowMs: number) {
+    const outcome = await super.applyBatchWithStatus(batches, nowMs);
+    return { ...outcome, results: forget(batches, outcome.results) };
+  }
+}
+
+function forget(batches: readonly EntityBatch[], answered: readonly (number[] | undefined)[]): (number[] | undefined)[] {
+  const results: (number[] | undefined)[] = [];
+  batches.forEach((batch, i) => {
+    if (batch.entity.startsWith("user:")) results[i] = [];
+    else if (!batch.entity.startsWith("net:")) results[i] = answered[i];
+  });
+  return results;
 }
 
 describe("the store batch's answers", () => {

@@ -111,7 +111,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
       const measured = standing || held
         ? { signals: [], degraded: false }
         : await collectSignals(request, endpoint, policy, deps.store, detection);
-      const signals: Signal[] = [...standingSignals, ...anomalySignals(request), ...networkSignals(request, policy.signals), ...passSignals(deps.passes, request, endpoint, policy), ...measured.signals];
+      const signals = joinSignals(standingSignals, anomalySignals(request), networkSignals(request, policy.signals), passSignals(deps.passes, request, endpoint, policy), measured.signals);
       const decided: DecideResult = held ? { decision: held, unavailable: false } : decide({
         policy,
         request,
@@ -142,6 +142,24 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
   };
 }
 
+/**
+ * The parts one after the other; the one part that is not empty as it is (most Checks have
+ * measured signals only), no copy. Nothing changes the parts afterwards.
+ */
+function joinSignals(...parts: readonly Signal[][]): Signal[] {
+  let only: Signal[] | undefined;
+  let nonEmpty = 0;
+  for (const part of parts) {
+    if (part.length === 0) continue;
+    only = part;
+    nonEmpty++;
+  }
+  if (nonEmpty <= 1) return only ?? [];
+  const joined: Signal[] = [];
+  for (const part of parts) for (const signal of part) joined.push(signal);
+  return joined;
+}
+
 function awaitsOutcome(endpoint: CompiledEndpoint): boolean {
   return endpoint.authentication || endpoint.resourceSegment !== undefined;
 }
@@ -154,8 +172,11 @@ function passSignals(passes: PassChecker | undefined, request: NormalisedRequest
   return passes.signals(request.passToken, context, pow);
 }
 
+const NO_SIGNALS: Signal[] = [];
+
 /** Bad input is not an error: it is a weightless signal that rules may act on. */
 function anomalySignals(request: NormalisedRequest): Signal[] {
+  if (request.anomalies.length === 0) return NO_SIGNALS;
   return request.anomalies.map((code) => ({ code: `input.${code}`, value: 1, weight: 0, fired: true }));
 }
 

@@ -96,6 +96,9 @@ describe("the subject of a quarantine", () => {
     expect(subjectOf({ ipId: "p-ip" }, "username")).toBeUndefined();
     expect(scopes.map((scope) => entityOf(scope, "x"))).toEqual(["ip:x", "net:x", "user:x", "fp:x", "sess:x"]);
     expect(scopes.map((scope) => quarantineKey(scope, "x"))).toEqual(["ip:x", "subnet:x", "username:x", "fingerprint:x", "session:x"]);
+    // Again, from the memo of keys built; a subject too long for it is joined every time.
+    expect(scopes.map((scope) => quarantineKey(scope, "x"))).toEqual(["ip:x", "subnet:x", "username:x", "fingerprint:x", "session:x"]);
+    expect(quarantineKey("ip", "y".repeat(300))).toBe(`ip:${"y".repeat(300)}`);
   });
 });
 

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { entitiesOf } from "../detection/entities.js";
 import { SCOPES, type Reason, type Scope } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
+import { JoinedNames } from "../domain/two-generation-cache.js";
 import type { CompiledResponse } from "../policy/response-schema.js";
 import { jsonDecoder } from "./codec.js";
 
@@ -109,8 +110,16 @@ export const QUARANTINE_COPY = {
 
 /** At most one quarantine per scope value: a second rule or replica finds the first. */
 export function quarantineKey(scope: Scope, subject: string): string {
-  return `${scope}:${subject}`;
+  return KEYS.join(KEY_PREFIX[scope], subject);
 }
+
+const KEY_PREFIX = Object.fromEntries(SCOPES.map((scope) => [scope, `${scope}:`])) as Record<Scope, string>;
+
+/**
+ * Keys built before, by scope and subject: every Check looks up a key per scope in the copy of
+ * quarantines, and a key joined afresh was a new string to copy and hash for it (see JoinedNames).
+ */
+const KEYS = new JoinedNames(20_000);
 
 type Identifiers = Pick<NormalisedRequest, "ipId" | "subnet" | "usernameId" | "fingerprintId" | "sessionId">;
 

@@ -1,3 +1,4 @@
+import { named } from "../detection/entities.js";
 import type { Signal, SignalPlan } from "../detection/signal.js";
 import type { Decision, Reason } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
@@ -16,7 +17,7 @@ export function effectiveLimit(limit: CompiledLimit, risk: number): number {
   return Math.max(limit.floor, Math.floor(limit.floor + (limit.requests - limit.floor) * share));
 }
 
-const signalCode = (rule: CompiledRule) => `limit.${rule.id}`;
+const signalCode = (rule: CompiledRule) => named("limit.", rule.id);
 
 /** One counter per limited rule that applies here, on the entity of the rule's scope. */
 export function planAdaptiveLimits(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy): SignalPlan {
@@ -26,7 +27,7 @@ export function planAdaptiveLimits(request: NormalisedRequest, endpoint: Compile
     return applies ? [{ rule, limit: rule.limit!, entity: entityOf(rule.scope, subject!) }] : [];
   });
   return {
-    ops: counted.map(({ rule, limit, entity }) => ({ entity, op: { op: "window.add", name: `lim:${rule.id}`, windowMs: limit.windowMs, amount: 1 } })),
+    ops: counted.map(({ rule, limit, entity }) => ({ entity, op: { op: "window.add", name: named("lim:", rule.id), windowMs: limit.windowMs, amount: 1 } })),
     evaluate(results) {
       return counted.map(({ rule, limit }, i): Signal => ({
         // Not a finding by itself (weight 0, not fired): decide() reads it for the rule.

@@ -20,7 +20,10 @@ describe("HyperLogLog", () => {
       ["203.0.113.7", 10960, 1],
       ["x".repeat(256), 13740, 3],
     ];
-    for (const [member, register, rank] of redis) expect(registerUpdate(member), member).toEqual({ register, rank });
+    // Twice: the second answer comes from the memo of members hashed before.
+    for (let pass = 0; pass < 2; pass++) {
+      for (const [member, register, rank] of redis) expect(registerUpdate(member), member).toEqual({ register, rank });
+    }
   });
 
   it("counts exactly while members fall in distinct registers", () => {

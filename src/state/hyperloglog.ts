@@ -11,6 +11,8 @@
  * `SPARSE_MAX_REGISTERS`. The representation never changes the count, only the memory.
  */
 
+import { TwoGenerationCache } from "../domain/two-generation-cache.js";
+
 export const HLL_PRECISION = 14;
 export const HLL_REGISTERS = 1 << HLL_PRECISION;
 /** Bits of the hash left after the register index; a rank is at most Q + 1. */
@@ -45,7 +47,9 @@ export class HyperLogLog {
 
   /** Adds a member; like PFADD, adding one already counted changes nothing. */
   add(member: string): void {
-    const { register, rank } = registerUpdate(member);
+    const packed = packedUpdate(member);
+    const register = packed >>> RANK_BITS;
+    const rank = packed & RANK_MASK;
     if (this.#dense) {
       const before = this.#dense[register]!;
       if (rank <= before) return;
@@ -242,14 +246,43 @@ function tau(x: number): number {
  * (at most Q + 1, since bit Q is forced to 1).
  */
 export function registerUpdate(member: string): { register: number; rank: number } {
+  const packed = packedUpdate(member);
+  return { register: packed >>> RANK_BITS, rank: packed & RANK_MASK };
+}
+
+/** A rank is at most Q + 1 = 51: six bits, below the register index. */
+const RANK_BITS = 6;
+const RANK_MASK = (1 << RANK_BITS) - 1;
+
+/**
+ * registerUpdate() of members hashed before, packed as `register << 6 | rank`. The members of a
+ * replay or a busy replica repeat (the same pseudonyms, paths and resources are counted under
+ * many keys and windows); a Map look-up of a string whose hash V8 keeps is a fraction of
+ * encoding it and running MurmurHash64A. Bounded like the pseudonyms' memo; members longer
+ * than MAX_REMEMBERED_MEMBER are hashed every time.
+ */
+const UPDATES = new TwoGenerationCache<number>(50_000, 2_000_000, () => 1);
+const MAX_REMEMBERED_MEMBER = 256;
+
+function packedUpdate(member: string): number {
+  if (member.length > MAX_REMEMBERED_MEMBER) return hashedUpdate(member);
+  const known = UPDATES.get(member);
+  if (known !== undefined) return known;
+  const packed = hashedUpdate(member);
+  UPDATES.set(member, packed);
+  return packed;
+}
+
+function hashedUpdate(member: string): number {
   murmurHash64A(utf8(member));
-  const [hi, lo] = [hashHi, hashLo];
+  const hi = hashHi;
+  const lo = hashLo;
   const register = lo & (HLL_REGISTERS - 1);
   // The hash shifted right by 14: bits 14–45 in `low`, bits 46–63 and the forced bit Q in `high`.
   const low = ((lo >>> HLL_PRECISION) | (hi << (32 - HLL_PRECISION))) >>> 0;
-  if (low !== 0) return { register, rank: trailingZeros32(low) + 1 };
+  if (low !== 0) return (register << RANK_BITS) | (trailingZeros32(low) + 1);
   const high = ((hi >>> HLL_PRECISION) | (1 << (HLL_Q - 32))) >>> 0;
-  return { register, rank: 32 + trailingZeros32(high) + 1 };
+  return (register << RANK_BITS) | (32 + trailingZeros32(high) + 1);
 }
 
 function trailingZeros32(value: number): number {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MAX_BUCKETS_PER_STRUCTURE, MemoryStore } from "./memory-store.js";
+import { applyBatchWithStatus, isStoreDegraded } from "./resilient-store.js";
 import type { DistinctAdd, MemberAdd, WindowAdd } from "./store.js";
 
 const T0 = 1_699_999_980_000;
@@ -45,6 +46,16 @@ describe("MemoryStore", () => {
     expect(store.size).toBe(2);
     expect(await store.apply("ip1", [hits(0)], T0)).toEqual([1]);
     expect(await store.apply("ip2", [hits(0)], T0)).toEqual([0]);
+  });
+
+  it("with status, sets an invalid batch aside (undefined, degraded) and applies the others, as the generic helper did", async () => {
+    const store = new MemoryStore();
+    const outcome = await applyBatchWithStatus(store, [{ entity: "ip1", ops: [hits(2)] }, { entity: "{bad}", ops: [hits(1)] }, { entity: "ip2", ops: [hits(-1)] }, { entity: "ip3", ops: [hits(1), user("a")] }], T0);
+    expect(outcome).toEqual({ results: [[2], undefined, undefined, [1, 1]], degraded: true });
+    expect(await applyBatchWithStatus(store, [{ entity: "ip1", ops: [hits(0)] }], T0)).toEqual({ results: [[2]], degraded: false });
+    expect(isStoreDegraded(store)).toBe(false);
+    await store.close();
+    await expect(applyBatchWithStatus(store, [{ entity: "ip1", ops: [hits(1)] }], T0)).rejects.toThrow("closed");
   });
 
   it("rejects a nonsensical bound", () => {

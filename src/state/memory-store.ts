@@ -3,6 +3,7 @@ import { foldObservation, isNewPeriod } from "./baseline.js";
 import { HyperLogLog } from "./hyperloglog.js";
 import { takeTtlMs, windowKeyTtlMs } from "./keys.js";
 import { asRedisMember, MemberSet } from "./member-set.js";
+import type { ApplyOutcome, BatchOutcome, DegradableStore } from "./resilient-store.js";
 import { stepBinding, type BindingRecord, type BindingRules, type BindingUse } from "./token-binding-record.js";
 import {
   assertValidApply,
@@ -122,7 +123,7 @@ class EntityState {
  * bound that cannot be pushed past. Written by hand: a per-entity layout with per-key expiry is
  * not what an LRU cache library offers, and the one Map's insertion order is the recency order.
  */
-export class MemoryStore implements Store {
+export class MemoryStore implements Store, DegradableStore {
   readonly kind = "memory";
   /**
    * In the order the entities took their place: an entity used since (`used` > `placed`) is
@@ -171,6 +172,38 @@ export class MemoryStore implements Store {
     const results: number[][] = [];
     for (const batch of batches) results.push(this.#applyValid(batch.entity, batch.ops, nowMs));
     return results;
+  }
+
+  /** Never degraded: it is its own fallback. */
+  isDegraded(): boolean {
+    return false;
+  }
+
+  async applyWithStatus(entity: string, ops: readonly EntityOp[], nowMs: number): Promise<ApplyOutcome> {
+    return { results: await this.apply(entity, ops, nowMs), degraded: false };
+  }
+
+  /**
+   * applyBatchWithStatus() of resilient-store.ts for this store: each batch validated once (that
+   * helper validated every batch to set the invalid ones aside, then applyBatch() validated the
+   * rest again: each about 2% of replay's CPU), an invalid batch left undefined and the outcome
+   * marked degraded, the others applied. Validation reads nothing the store holds, so checking
+   * each batch just before applying it answers as checking all of them first did.
+   */
+  async applyBatchWithStatus(batches: readonly EntityBatch[], nowMs: number): Promise<BatchOutcome> {
+    const results = new Array<number[] | undefined>(batches.length);
+    let degraded = false;
+    for (let i = 0; i < batches.length; i++) {
+      const batch = batches[i]!;
+      try {
+        assertValidApply(batch.entity, batch.ops, nowMs);
+      } catch {
+        degraded = true;
+        continue;
+      }
+      results[i] = this.#applyValid(batch.entity, batch.ops, nowMs);
+    }
+    return { results, degraded };
   }
 
   async observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {
