@@ -11,6 +11,7 @@ import { resolvePolicyFile } from "../policy/policy-file.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import { ResponseEngine, type ResponseObserver, type TrailListener } from "../response/engine.js";
 import type { ResponseListener } from "../response/events.js";
+import type { PipelineResponder } from "../response/responder.js";
 import type { Settings } from "../settings/settings.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
@@ -40,9 +41,10 @@ export interface DecisionCore {
   challenges: Challenges;
   /**
    * The same pipeline over another store with fresh detection state and no responder (nothing
-   * quarantined, audited or counted): what warm-up decisions run on.
+   * quarantined, audited or counted): what warm-up decisions run on. Warm-up may hand it a
+   * responder of its own (a response engine on memory) so that the responder's code runs too.
    */
-  pipelineOn(store: Store): Pipeline;
+  pipelineOn(store: Store, responder?: PipelineResponder): Pipeline;
   /** Stops reloading and background work, then closes the stores. */
   stop(): Promise<void>;
 }
@@ -162,7 +164,8 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       onRuleBudgetExceeded: () => metrics?.ruleBudgetExceeded.inc(),
       responder: engine.responder,
     });
-    const pipelineOn = (store: Store) => pipelineWith({ store, detection: Object.assign(createDetectionState(store, breached, pseudonymiser.instance), { feeds, geo }) });
+    const pipelineOn = (store: Store, responder?: PipelineResponder) =>
+      pipelineWith({ store, detection: Object.assign(createDetectionState(store, breached, pseudonymiser.instance), { feeds, geo }), ...(responder ? { responder } : {}) });
     return { policy, pseudonymiser: pseudonymiser.instance, stores, detection, engine, pipeline, pipelineOn, outcomes, feeds, challenges, stop: undo };
   } catch (error) {
     await undo();

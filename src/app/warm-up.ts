@@ -5,28 +5,50 @@
  * gRPC health nor /readyz can report ready while the first real Check would still be slow.
  *
  * The decisions run the whole Check path — protobuf bytes decoded as the gRPC server decodes
- * them, the converter, the pipeline on the policy in force, the response encoded — with fresh
- * detection state: most on a private in-memory store, the last few on the real store (its
- * connection, scripts, fallback) under entities prefixed `warm-up/`, so no counter, baseline
- * or site-wide figure of the real service sees them; those few keys expire with their windows.
+ * them, the converter, the pipeline on the policy in force, the response engine's responder, the
+ * response encoded — with fresh detection state: most on a private in-memory store, the last
+ * few on the real store (its connection, scripts, fallback) under entities prefixed `warm-up/`,
+ * so no counter, baseline or site-wide figure of the real service sees them; those keys expire
+ * with their windows. The last of them go through a gRPC server of their own on loopback, wired
+ * as the real one is, so grpc-js's server path and the service around the pipeline run too.
  * Clients come from the documentation address ranges (RFC 5737, RFC 3849) with usernames
- * under example.invalid. No metric or log line counts them.
+ * under example.invalid. No metric, audit record or log line of the service counts them
+ * (test/integration/warm-up.test.ts compares a start with and without warm-up).
  */
 import { performance } from "node:perf_hooks";
 import type { Clock } from "../domain/clock.js";
 import type { Settings } from "../settings/settings.js";
+import { ResponseEngine } from "../response/engine.js";
+import { MemorySharedBackend } from "../state/shared-backend.js";
 import { MemoryStore } from "../state/memory-store.js";
 import { NamespacedStore } from "../state/namespaced-store.js";
 import type { Store } from "../state/store.js";
+import type { Pipeline } from "../pipeline/pipeline.js";
+import { createLogger } from "../telemetry/logger.js";
+import { createMetrics } from "../telemetry/metrics.js";
 import { toAccessLogRecord } from "../transport/grpc/accesslog/converter.js";
 import { toCheckResponse, toHttpAttributes } from "../transport/grpc/authz/converter.js";
+import { loopbackAuthzClient, type LoopbackAuthzClient } from "../transport/grpc/loopback.js";
 import { palisadeServices } from "../transport/grpc/protos.js";
 import type { DecisionCore } from "./decision-core.js";
+import { createEnvoyServer } from "./grpc.js";
 
 /** Enough rounds for V8 to optimise the hot functions (it tiers up after some hundreds of calls). */
 export const WARM_UP_DECISIONS = 600;
 /** Then each request shape twice on the real store: loads its scripts and runs its code once. */
 const STORE_ROUNDS = 2;
+/**
+ * Then Checks through the gRPC server's own code, over a loopback connection, on the real store
+ * (under `warm-up/`). Without them the first real Check paid 11–14 ms of main-thread CPU, three
+ * to four times a later one, for grpc-js's and Node's HTTP/2 server path, the decision observer
+ * and the responder running for the first time (bench/first-checks-cpu.ts). 50 took that to
+ * about 4 ms; 120 and 300 did no better and cost 0.2 and 0.5 s more CPU before ready.
+ */
+export const GRPC_WARM_UP_CHECKS = 50;
+/** Several Checks at once on the one connection, as Envoy sends them. */
+const GRPC_IN_FLIGHT = 8;
+/** A warm-up Check not answered by then ends the gRPC warm-up: readiness never waits on a stall. */
+const GRPC_DEADLINE_MS = 5_000;
 
 const BROWSER = {
   "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36",
@@ -53,26 +75,109 @@ const SHAPES: { method: string; path: string; contentType?: string; body?: (i: n
 
 export interface WarmUpReport {
   decisions: number;
+  /** Of which answered through a loopback gRPC server. */
+  grpcChecks: number;
+  /** Why the gRPC part stopped early (it did not stop the start). */
+  grpcError?: string;
   ms: number;
+  /** CPU time of the whole process (all threads) meanwhile: what readiness waited for, on a busy machine too. */
+  cpuMs: number;
 }
 
 export async function warmUp(core: DecisionCore, settings: Settings, clock: Clock, decisions = WARM_UP_DECISIONS): Promise<WarmUpReport> {
+  if (decisions === 0) return { decisions: 0, grpcChecks: 0, ms: 0, cpuMs: 0 };
   const started = performance.now();
+  const cpu = process.cpuUsage();
+  const real = new NamespacedStore(core.stores.store, "warm-up/");
+  const engine = await throwawayEngine(core, settings, clock, real);
   const memory = new MemoryStore();
   try {
-    await run(core, settings, clock, memory, 0, decisions);
+    await run(core, settings, clock, core.pipelineOn(memory, engine.responder), 0, decisions);
+    await run(core, settings, clock, core.pipelineOn(real, engine.responder), decisions, SHAPES.length * STORE_ROUNDS);
+    const grpc = await runThroughGrpc(core, settings, clock, core.pipelineOn(real, engine.responder), real, decisions + SHAPES.length * STORE_ROUNDS, GRPC_WARM_UP_CHECKS);
+    warmCodecs(clock.now());
+    const { user, system } = process.cpuUsage(cpu);
+    return {
+      decisions: decisions + SHAPES.length * STORE_ROUNDS + grpc.answered,
+      grpcChecks: grpc.answered,
+      ...(grpc.error === undefined ? {} : { grpcError: grpc.error }),
+      ms: Math.round(performance.now() - started),
+      cpuMs: Math.round((user + system) / 1000),
+    };
   } finally {
     await memory.close();
+    await engine.stop();
   }
-  if (decisions === 0) return { decisions: 0, ms: 0 };
-  const real = new NamespacedStore(core.stores.store, "warm-up/");
-  await run(core, settings, clock, real, decisions, SHAPES.length * STORE_ROUNDS);
-  warmCodecs(clock.now());
-  return { decisions: decisions + SHAPES.length * STORE_ROUNDS, ms: Math.round(performance.now() - started) };
 }
 
-async function run(core: DecisionCore, settings: Settings, clock: Clock, store: Store, from: number, count: number): Promise<void> {
-  const pipeline = core.pipelineOn(store);
+/** Drops what it is given: the log of everything warm-up runs. */
+const discard = { write: () => {} };
+
+/**
+ * A response engine of warm-up's own, so that the responder's code (decision counts, flagged
+ * decisions, anomalies, records and quarantines) runs before the first real Check: its shared
+ * state is in memory and dropped afterwards, its offences go to the warm-up namespace, and it
+ * reads the policy in force through a view that can neither override it nor follow its reloads.
+ */
+function throwawayEngine(core: DecisionCore, settings: Settings, clock: Clock, store: Store): Promise<ResponseEngine> {
+  const source = core.policy;
+  return ResponseEngine.start({
+    backend: new MemorySharedBackend({ clock: () => clock.now() }),
+    store,
+    source: {
+      current: () => source.current(),
+      filePolicy: () => source.filePolicy(),
+      fileSnapshot: () => source.fileSnapshot(),
+      setOverride: () => {},
+      onFileChange: () => () => {},
+    },
+    log: createLogger({ level: settings.logLevel, destination: discard }),
+    clock: () => clock.now(),
+    budgetMs: settings.storeTimeout,
+  });
+}
+
+/**
+ * The Check path as the real server runs it: a server wired by the same createEnvoyServer on
+ * 127.0.0.1 and a port of the system's choosing, closed again before the real one opens. What it
+ * decides goes nowhere a user looks: its store is the warm-up namespace, its pipeline has no
+ * responder (nothing quarantined or audited) and no built-in challenge, its metrics are a
+ * registry of its own that nothing serves, and its log lines are dropped.
+ */
+async function runThroughGrpc(core: DecisionCore, settings: Settings, clock: Clock, pipeline: Pipeline, store: Store, from: number, count: number): Promise<{ answered: number; error?: string }> {
+  const server = createEnvoyServer({
+    settings: { ...settings, grpcHost: "127.0.0.1", grpcPort: 0 },
+    core: { pipeline, policy: core.policy, outcomes: core.outcomes, stores: { ...core.stores, store }, pseudonymiser: core.pseudonymiser },
+    clock,
+    metrics: createMetrics({ defaultMetrics: false }),
+    logger: createLogger({ level: settings.logLevel, destination: discard }),
+  });
+  let client: LoopbackAuthzClient | undefined;
+  let sent = 0;
+  let answered = 0;
+  let error: string | undefined;
+  const failed = (cause: unknown) => (error ??= cause instanceof Error ? cause.message : String(cause));
+  // A warm-up that cannot run (no loopback, a Check that fails) leaves the server colder, never unable to start.
+  try {
+    const open = loopbackAuthzClient(await server.listen());
+    client = open;
+    const next = async (): Promise<void> => {
+      while (sent < count && error === undefined) {
+        const i = from + sent++;
+        await open.check(warmUpRequest(i, clock.now()), GRPC_DEADLINE_MS).then(() => answered++, failed);
+      }
+    };
+    await Promise.all(Array.from({ length: GRPC_IN_FLIGHT }, next));
+  } catch (cause) {
+    failed(cause);
+  } finally {
+    client?.close();
+    await server.shutdown(0);
+  }
+  return { answered, ...(error === undefined ? {} : { error }) };
+}
+
+async function run(core: DecisionCore, settings: Settings, clock: Clock, pipeline: Pipeline, from: number, count: number): Promise<void> {
   const check = palisadeServices().authorization.definition.Check;
   for (let i = from; i < from + count; i++) {
     const bytes = check.requestSerialize(warmUpRequest(i, clock.now()));

@@ -210,3 +210,25 @@ function yamlMessage(error: YAMLError): string {
   if (error.code === "BLOCK_AS_IMPLICIT_KEY") return `${firstLine} (quote a value that contains ": ")`;
   return firstLine;
 }
+
+/**
+ * The value of a parsed document whose errors were checked. Aliases (`*name`) are resolved only
+ * here, and yaml throws a ReferenceError for an alias with no anchor before it, and for aliases
+ * that would expand into far more nodes than the file holds (its guard against alias bombs):
+ * both are mistakes in the file, so they become an issue of the file (from `fail`), not a crash.
+ */
+export function documentValue(document: { toJS(): unknown }, fail: (issues: ConfigIssue[]) => Error): unknown {
+  try {
+    return document.toJS();
+  } catch (error) {
+    if (!(error instanceof ReferenceError)) throw error;
+    throw fail([{ path: "", message: aliasMessage(error.message) }]);
+  }
+}
+
+function aliasMessage(message: string): string {
+  const unresolved = /^Unresolved alias .*?: (.*)$/.exec(message);
+  if (unresolved) return `the alias *${unresolved[1]} has no anchor &${unresolved[1]} before it`;
+  if (message.startsWith("Excessive alias count")) return "the aliases (*name) expand into too many nodes; write the repeated values out";
+  return message;
+}

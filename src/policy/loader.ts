@@ -2,7 +2,7 @@ import { readFile, realpath, stat } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { parseDocument } from "yaml";
 import { compilePolicy, PolicyError, type CompiledPolicy } from "./compile.js";
-import { issuesFromYaml, issuesFromZod, policyErrorMap } from "../config/issues.js";
+import { documentValue, issuesFromYaml, issuesFromZod, policyErrorMap } from "../config/issues.js";
 import { describeFsError } from "../config/files.js";
 import { planConditionsInSlices, type PolicyValidator } from "./off-thread.js";
 import { resolvePolicyFile } from "./policy-file.js";
@@ -136,7 +136,7 @@ function parseYaml(text: string, source: string): unknown {
       { path: "", message: "the file is empty; expected a Policy document (apiVersion, kind, metadata, spec)" },
     ]);
   }
-  return document.toJS();
+  return documentValue(document, (issues) => new PolicyError(source, issues));
 }
 
 function validateDocument(value: unknown, source: string): PolicyDocument {
@@ -149,7 +149,13 @@ function validateDocument(value: unknown, source: string): PolicyDocument {
 export function listFileNames(text: string): string[] {
   const document = parseDocument(text);
   if (document.errors.length > 0) return [];
-  const spec = document.toJS()?.spec;
+  let value: ReturnType<typeof document.toJS>;
+  try {
+    value = document.toJS();
+  } catch {
+    return []; // an alias that cannot be resolved: validation reports it
+  }
+  const spec = value?.spec;
   const lists: unknown[] = [spec?.reputation?.lists, spec?.signals?.probing?.lists].flatMap((found: unknown) => (Array.isArray(found) ? found : []));
   const files = lists.flatMap((list) => {
     const named = (list as { files?: unknown } | null)?.files;

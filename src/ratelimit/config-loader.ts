@@ -3,7 +3,7 @@ import { basename, join } from "node:path";
 import { parseDocument, type YAMLError } from "yaml";
 import type { PolicyIssue } from "../policy/compile.js";
 import { PREFERRED_POLICY_FILES } from "../policy/policy-file.js";
-import { issuesFromYaml, issuesFromZod, policyErrorMap } from "../config/issues.js";
+import { documentValue, issuesFromYaml, issuesFromZod, policyErrorMap } from "../config/issues.js";
 import { describeFsError, yamlFilesIn } from "../config/files.js";
 import {
   compileDomain,
@@ -136,7 +136,7 @@ function parseDomainSpec(text: string, source: string): DomainFile | undefined {
   if (document.contents === null) {
     throw new RateLimitConfigError(source, [{ path: "", message: "the file is empty; expected a rate-limit configuration (domain, descriptors)" }]);
   }
-  const value: unknown = document.toJS();
+  const value = documentValue(document, (issues) => new RateLimitConfigError(source, issues));
   if (isKubernetesDocument(value)) return undefined;
   const result = domainFileSchema.safeParse(value, { error: policyErrorMap });
   if (!result.success) throw new RateLimitConfigError(source, issuesFromZod(result.error.issues, domainFileSchema));

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { failureKindOf } from "../domain/errors.js";
 import { MemoryStore } from "../state/memory-store.js";
 import { ResilientStore } from "../state/resilient-store.js";
 import { StoreUnavailableError, type EntityOp, type Store } from "../state/store.js";
@@ -177,6 +178,30 @@ describe("RateLimiter", () => {
     expect((await ask([unconfigured])).statuses[0]?.currentLimit).toMatchObject({ requestsPerUnit: 1 });
   });
 
+  it("counts the same descriptor sent twice all or nothing, each status from its own count", async () => {
+    const { ask } = setUp();
+    // 1 hit fits the limit of 3, then 5 more would not: neither is counted.
+    const both = await ask([{ ...d(["ip", "10.0.0.7"]), hits: 1 }, { ...d(["ip", "10.0.0.7"]), hits: 5 }]);
+    expect(both.overallCode).toBe("OVER_LIMIT");
+    expect(codes(both)).toEqual(["OK", "OVER_LIMIT"]);
+    expect(both.statuses[0]!.limitRemaining).toBe(3); // its hit was not counted either
+    expect((await ask([d(["ip", "10.0.0.7"])], 1)).statuses[0]).toMatchObject({ code: "OK", limitRemaining: 2 });
+    // Both fit: both counted, the second seeing the first's hit.
+    const fitting = await ask([{ ...d(["ip", "10.0.0.8"]), hits: 1 }, { ...d(["ip", "10.0.0.8"]), hits: 1 }]);
+    expect(fitting.statuses.map(({ code, limitRemaining }) => [code, limitRemaining])).toEqual([
+      ["OK", 2],
+      ["OK", 1],
+    ]);
+  });
+
+  it("rejects a store's bug instead of answering it as the store being unavailable", async () => {
+    const broken: Store = { ...new WatchedStore(), kind: "broken", apply: () => Promise.reject(new TypeError("a bug in the store")) };
+    await expect(setUp({ store: broken }).ask([d(["ip", "1"])])).rejects.toThrow(TypeError);
+    await expect(setUp({ yaml: CONFIG.replace("domain: shop", "domain: shop\nfailure_mode: open"), store: broken }).ask([d(["ip", "1"])])).rejects.toThrow(
+      "a bug in the store",
+    );
+  });
+
   it("honours hits: 0 means 1 for the request, a descriptor's own 0 only checks", async () => {
     const { ask } = setUp();
     await ask([d(["ip", "10.0.0.4"])], 0);
@@ -235,6 +260,10 @@ descriptors:
     const { ask, limiter } = setUp();
     expect(await ask([d(["ip", "1"])], 0, "elsewhere")).toMatchObject({ overallCode: "OK", statuses: [{ code: "OK", limitRemaining: 0 }] });
     await expect(ask([], 0)).rejects.toThrow(RateLimitRequestError);
+    // The transport answers by the error's catalogued code: INVALID_ARGUMENT, not INTERNAL.
+    const refusal: unknown = await ask([], 0).catch((error: unknown) => error);
+    expect(refusal).toMatchObject({ name: "RateLimitRequestError" });
+    expect(failureKindOf(refusal)).toBe("invalid");
     await expect(ask([d(["ip", "1"])], 0, "")).rejects.toThrow(/domain must not be empty/);
     const many = Array.from({ length: 65 }, (_, i) => d(["ip", String(i)]));
     await expect(limiter.shouldRateLimit({ domain: "shop", descriptors: many, hits: 1 })).rejects.toThrow(/at most 64/);
@@ -259,6 +288,10 @@ describe("RateLimiter when the store cannot answer", () => {
   it("fails with RateLimitUnavailableError by default, never an accidental OK", async () => {
     const { ask } = setUp({ store: down() });
     await expect(ask([d(["ip", "1"])])).rejects.toThrow(RateLimitUnavailableError);
+    // Answered gRPC UNAVAILABLE (a retry may cure it), with the store's failure as its cause.
+    const failure: unknown = await ask([d(["ip", "1"])]).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ name: "RateLimitUnavailableError", cause: expect.any(StoreUnavailableError) });
+    expect(failureKindOf(failure)).toBe("unavailable");
     expect((await ask([d(["partner", "p"])])).overallCode).toBe("OK"); // nothing to count: no store needed
   });
 

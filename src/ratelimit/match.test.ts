@@ -184,3 +184,37 @@ descriptors:
     expect(entriesStatsKey([{ key: "k".repeat(70), value: "v" }])).toBe(`${"k".repeat(64)}…`);
   });
 });
+
+describe("values as YAML reads them", () => {
+  const typed = parseDomainFile(
+    `
+domain: typed
+descriptors:
+  - key: status
+    value: 500
+    rate_limit: { unit: minute, requests_per_unit: 1 }
+  - key: beta
+    value: true
+    rate_limit: { unit: minute, requests_per_unit: 2 }
+  - key: region
+    value:
+    rate_limit: { unit: minute, requests_per_unit: 3 }
+`,
+    "typed.yaml",
+  )!;
+  const limit = (key: string, value: string) => {
+    const match = matchDescriptor(typed.root, [{ key, value }]);
+    return match?.node.rule?.kind === "limited" ? [match.node.rule.windows[0]!.requestsPerUnit, match.statsKey] : undefined;
+  };
+
+  it("matches a number or a boolean by its text", () => {
+    expect(limit("status", "500")).toEqual([1, "status_500"]);
+    expect(limit("status", "404")).toBeUndefined();
+    expect(limit("beta", "true")).toEqual([2, "beta_true"]);
+  });
+
+  it("reads `value:` with nothing after it as no value: the key's default, whatever the request's value", () => {
+    expect(limit("region", "eu-west")).toEqual([3, "region"]);
+    expect(limit("region", "")).toEqual([3, "region"]);
+  });
+});

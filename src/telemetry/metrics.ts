@@ -139,9 +139,14 @@ function createInstruments(registry: Registry) {
  * Palisade's Prometheus metrics on a registry of their own (not prom-client's global one), so
  * tests and tools can create several. Labels carry policy names and codes, never identifiers.
  */
-export function createMetrics() {
+/**
+ * `defaultMetrics: false` leaves out prom-client's process and runtime metrics, whose collectors
+ * (GC and event-loop observers) live as long as the process: for a registry nobody scrapes, such
+ * as the one warm-up requests are counted in (src/app/warm-up.ts).
+ */
+export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const instruments = createInstruments(registry);
   return {
     registry,

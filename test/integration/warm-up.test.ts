@@ -8,6 +8,7 @@ import { Redis } from "ioredis";
 import type { App } from "../../src/app/start.js";
 import { resolveSettings } from "../../src/settings/settings.js";
 import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
+import { createLogger } from "../../src/telemetry/logger.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAuthzClient } from "../support/envoy-client.js";
 import { examplePolicyPath } from "../support/policies.js";
@@ -22,7 +23,7 @@ describe("warm-up before ready", () => {
     inspector = new Redis(redis.url);
     await inspector.flushall();
     app = await startTestApp({ redisUrl: redis.url, warmUpDecisions: 60 });
-  });
+  }, 300_000); // the first start transforms the app's imports: minutes on a starved machine; a bound for a hang
 
   afterAll(async () => {
     await app?.stop();
@@ -49,6 +50,78 @@ describe("warm-up before ready", () => {
     const keys = await inspector.keys("*");
     expect(keys.some((key) => !/^palisade:\{(audit|map:[^}]*)\}/.test(key) && !key.includes("warm-up/"))).toBe(true);
   });
+});
+
+/**
+ * What a user of the service can see of it: the keys outside the warm-up namespace with their
+ * type and size (the response engine's shared maps, audit trail, decision statistics and
+ * records: read after the app stopped, which flushes the counts it holds), and the palisade_*
+ * series in /metrics. Given the real responder instead of its own, warm-up shows here in
+ * decision statistics keys and response-event counts.
+ */
+async function visibleKeys(inspector: Redis): Promise<string[]> {
+  const keys: string[] = [];
+  for (const key of (await inspector.keys("*")).filter((key) => !key.includes("warm-up/")).sort()) {
+    const type = await inspector.type(key);
+    const size =
+      type === "stream" ? await inspector.xlen(key)
+      : type === "hash" ? await inspector.hlen(key)
+      : type === "zset" ? await inspector.zcard(key)
+      : type === "list" ? await inspector.llen(key)
+      : type === "set" ? await inspector.scard(key)
+      : "-";
+    keys.push(`${key} ${type} ${size}`);
+  }
+  return keys;
+}
+
+/**
+ * Left out: the event-loop delay, and start-up's own audit write of the policy, which on a
+ * loaded machine sometimes outlasts the store budget in either start (palisade_audit_failures_total).
+ */
+async function visibleMetrics(app: App): Promise<string[]> {
+  return (await app.metrics.metricsText())
+    .split("\n")
+    .filter((line) => line.startsWith("palisade_") && !line.startsWith("palisade_event_loop_delay") && !line.startsWith('palisade_audit_failures_total{action="policy.loaded"}'));
+}
+
+describe("warm-up leaves no trace a user sees", () => {
+  let redis: RedisServerHandle;
+  let inspector: Redis;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    inspector = new Redis(redis.url);
+  });
+
+  afterAll(async () => {
+    inspector?.disconnect();
+    await redis?.stop();
+  });
+
+  it("shows the same Redis state outside warm-up/ and the same /metrics as a start without warm-up", async () => {
+    const startedWith = async (warmUpDecisions: number) => {
+      await inspector.flushall();
+      const lines: string[] = [];
+      const app = await startTestApp({ redisUrl: redis.url, warmUpDecisions }, { logger: createLogger({ level: "info", destination: { write: (line: string) => void lines.push(line) } }) });
+      let metrics: string[];
+      try {
+        metrics = await visibleMetrics(app);
+      } finally {
+        await app.stop();
+      }
+      const ready = lines.map((line) => JSON.parse(line) as { msg: string; warmUp?: { grpcChecks: number } }).find((entry) => entry.msg === "palisade ready");
+      return { state: { metrics, keys: await visibleKeys(inspector) }, grpcChecks: ready?.warmUp?.grpcChecks };
+    };
+    const cold = await startedWith(0);
+    const warm = await startedWith(60);
+    // The warm-up did go through the loopback gRPC server and the real store...
+    expect(warm.grpcChecks).toBeGreaterThan(0);
+    expect((await inspector.keys("*warm-up/*")).length).toBeGreaterThan(0);
+    // ...and no decision of it is counted, recorded or audited where a user looks.
+    expect(warm.state.metrics.some((line) => line.startsWith("palisade_policy_info"))).toBe(true);
+    expect(warm.state).toEqual(cold.state);
+  }, 120_000);
 });
 
 describe("warm-up settings", () => {

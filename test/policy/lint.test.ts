@@ -48,6 +48,15 @@ spec:
     ]);
   });
 
+  it("reports an alias it cannot expand as an issue of the file, not a crash", async () => {
+    for (const name of ["alias-bomb.yaml", "alias-without-anchor.yaml"]) {
+      const file = join(fixtures, "invalid", name);
+      const result = await lintPolicy(file);
+      expect(result.ok).toBe(false);
+      expect(result.output).toMatch(new RegExp(`^${file}: the alias`));
+    }
+  });
+
   it("reports a location that does not exist", async () => {
     const result = await lintPolicy(join(fixtures, "absent.yaml"));
     expect(result).toEqual({ ok: false, output: `${join(fixtures, "absent.yaml")}: cannot read: no such file or directory` });

@@ -57,6 +57,35 @@ describe("RangeSet", () => {
     );
   });
 
+  it("accepts exactly four decimal parts of 0 to 255 without leading zeros, and a prefix of 0 to 32", () => {
+    // A reference written from the rule, not from the parser: a regular expression, then the bounds.
+    const reference = (text: string): [number, number] | undefined => {
+      const match = /^(\d+)\.(\d+)\.(\d+)\.(\d+)(?:\/(\d+))?$/.exec(text);
+      if (!match) return undefined;
+      const numbers = match.slice(1).filter((part) => part !== undefined);
+      if (numbers.some((part) => part.length > 1 && part.startsWith("0"))) return undefined;
+      const [a, b, c, d, prefix = 32] = numbers.map(Number) as [number, number, number, number, number?];
+      if ([a, b, c, d].some((octet) => octet > 255) || prefix > 32) return undefined;
+      return [((a * 256 + b) * 256 + c) * 256 + d, prefix];
+    };
+    const near = fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 40 })).chain(([ip, bits]) =>
+      fc.tuple(fc.constant(`${ip}/${bits}`), fc.nat(), fc.constantFrom("", "0", "1", "9", "00", ".", "/", " ", ":", "a", "256", "1000")).map(([text, at, insert]) => {
+        const i = at % (text.length + 1);
+        return text.slice(0, i) + insert + text.slice(i);
+      }),
+    );
+    const noise = fc.string({ unit: fc.constantFrom("0", "1", "2", "5", "9", ".", "/", "3", " "), maxLength: 24 });
+    fc.assert(
+      fc.property(fc.oneof(near, noise, fc.ipV4()), (text) => {
+        expect(parseV4Cidr(text), text).toEqual(reference(text));
+      }),
+      { numRuns: 500 },
+    );
+    for (const text of ["0.0.0.0", "255.255.255.255/32", "1.2.3.4/0", "1.2.3.4/07", "1.2.3.4/320", "1.2.3.04", "1.2.3.4.5", "1..2.3", ".1.2.3", "1.2.3.", "1.2.3.4/3a", "1.2.3.4:8", "1.2.3.4 8", "1 2 3 4"]) {
+      expect(parseV4Cidr(text), text).toEqual(reference(text));
+    }
+  });
+
   it("agrees with a linear scan over ipaddr.js ranges", () => {
     const cidrV4 = fc.tuple(fc.ipV4(), fc.integer({ min: 8, max: 32 })).map(([ip, bits]) => `${ip}/${bits}`);
     const cidrV6 = fc.tuple(fc.ipV6(), fc.integer({ min: 16, max: 128 })).map(([ip, bits]) => `${ip}/${bits}`);

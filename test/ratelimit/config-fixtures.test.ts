@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -53,6 +53,28 @@ describe("valid rate-limit configurations", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("counts domains and their rate limits in the singular and the plural", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "palisade-ratelimit-lint-"));
+    try {
+      writeFileSync(join(dir, "login.yaml"), "domain: login\nfailure_mode: closed\ndescriptors:\n  - key: ip\n    rate_limit: { unit: minute, requests_per_unit: 5 }\n");
+      writeFileSync(
+        join(dir, "search.yaml"),
+        "domain: search\ndescriptors:\n  - key: ip\n    rate_limit: { unit: second, requests_per_unit: 5 }\n  - key: user\n    rate_limit: { unit: minute, requests_per_unit: 50 }\n",
+      );
+      expect(await lintRateLimitConfig(dir)).toEqual({
+        ok: true,
+        output: `${dir}: ok: 2 domains: login (1 rate limit, failure_mode closed), search (2 rate limits, failure_mode error)`,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reports an alias it cannot expand as an issue of the file, not a crash", async () => {
+    const file = join(invalidDir, "alias-bomb.yaml");
+    expect(await lintRateLimitConfig(file)).toEqual({ ok: false, output: `${file}: the aliases (*name) expand into too many nodes; write the repeated values out` });
   });
 
   it("reports a location that does not exist", async () => {

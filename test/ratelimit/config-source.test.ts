@@ -52,3 +52,47 @@ it("keeps reloading the rate limits while a policy in the same directory is brok
   await vi.waitFor(() => expect([...source!.current().domains.keys()]).toEqual(["checkout"]), { timeout: 2000 });
   expect(source.status().lastError).toBeUndefined();
 });
+
+it("reloads on demand, says what is in force, and keeps it when the file goes away", async () => {
+  const file = join(dir, "ratelimit.yaml");
+  writeFileSync(file, domainFile("shop"));
+  const logger = { info: vi.fn(), warn: vi.fn(), error: vi.fn() };
+  const results: unknown[] = [];
+  // Neither watching nor polling within the test: only reload() reads the file again.
+  source = new RateLimitConfigSource({ location: file, logger, watch: false, pollIntervalMs: 3_600_000, onReload: (result) => results.push(result.ok) });
+  await source.start();
+  const loaded = source.status();
+  expect(loaded).toEqual({ source: file, domains: ["shop"], loadedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) });
+  expect(logger.info).toHaveBeenLastCalledWith({ source: file, domains: ["shop"] }, "rate-limit configuration loaded");
+
+  writeFileSync(file, domainFile("checkout"));
+  const reloaded = await source.reload();
+  expect(reloaded.ok && [...reloaded.value.domains.keys()]).toEqual(["checkout"]);
+  expect(source.status()).toMatchObject({ source: file, domains: ["checkout"] });
+  expect(logger.info).toHaveBeenLastCalledWith({ source: file, domains: ["checkout"] }, "rate-limit configuration reloaded");
+
+  rmSync(file);
+  const gone = await source.reload();
+  expect(gone.ok).toBe(false);
+  expect(!gone.ok && gone.error).toMatchObject({ source: file, issues: [{ path: "", message: "cannot read: no such file or directory" }] });
+  expect(source.status()).toMatchObject({ domains: ["checkout"], lastError: { source: file, issues: [{ message: "cannot read: no such file or directory" }] } });
+  expect(logger.error).toHaveBeenCalledWith(
+    expect.objectContaining({ domainsInForce: ["checkout"] }),
+    "rate-limit configuration rejected; the last good rate-limit configuration stays in force",
+  );
+  expect(results).toEqual([true, false]);
+});
+
+it("leaves no timer behind once stopped", async () => {
+  writeFileSync(join(dir, "ratelimit.yaml"), domainFile("shop"));
+  vi.useFakeTimers({ toFake: ["setInterval", "clearInterval", "setTimeout", "clearTimeout"] });
+  try {
+    source = new RateLimitConfigSource({ location: dir, logger: { info() {}, warn() {}, error() {} }, watch: false, pollIntervalMs: 50 });
+    await source.start();
+    expect(vi.getTimerCount()).toBe(1); // the poll
+    await source.stop();
+    expect(vi.getTimerCount()).toBe(0);
+  } finally {
+    vi.useRealTimers();
+  }
+});
