@@ -103,11 +103,41 @@ function isSensitiveHeaderValue(object: Record<string, unknown>): boolean {
   return typeof object.key === "string" && isSensitive(object.key);
 }
 
+const URL_NAME = 1;
+const SENSITIVE_NAME = 2;
+
+/**
+ * What a field name under a parent is (URL_NAME, SENSITIVE_NAME, both or neither), remembered:
+ * the same few names come with every line (a Check's `decided` line has a dozen), and working it
+ * out lower-cases and rewrites the name and its parent each time (about half of a line's
+ * redaction). Bounded: names from data logged by mistake cannot grow it past MAX_REMEMBERED.
+ */
+const kinds = new Map<string, Map<string, number>>();
+let remembered = 0;
+const MAX_REMEMBERED = 4_096;
+
+function kindOf(name: string, parent: string): number {
+  let byName = kinds.get(parent);
+  let kind = byName?.get(name);
+  if (kind !== undefined) return kind;
+  kind = (isUrl(name) ? URL_NAME : 0) | (isSensitive(name, parent) ? SENSITIVE_NAME : 0);
+  if (remembered >= MAX_REMEMBERED) {
+    kinds.clear();
+    remembered = 0;
+    byName = undefined;
+  }
+  if (byName === undefined) kinds.set(parent, (byName = new Map()));
+  byName.set(name, kind);
+  remembered++;
+  return kind;
+}
+
 function redactField(object: Record<string, unknown>, name: string, parent: string, depth: number): unknown {
   const original = object[name];
   if (name !== "key" && isSensitiveHeaderValue(object)) return censor(original);
-  if (isUrl(name) && typeof original === "string") return stripUserInfo(original);
-  if (isSensitive(name, parent)) return censor(original);
+  const kind = kindOf(name, parent);
+  if ((kind & URL_NAME) !== 0 && typeof original === "string") return stripUserInfo(original);
+  if ((kind & SENSITIVE_NAME) !== 0) return censor(original);
   return redactSensitive(original, depth + 1, name);
 }
 

@@ -14,6 +14,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { encodeCheckResponse } from "./authz/check-response-encoder.js";
 
 // ---------------------------------------------------------------------------------------------
 // Locating and loading the protos
@@ -100,11 +101,23 @@ export function palisadeServices(): PalisadeServices {
 
 function buildServices(root: grpc.GrpcObject): PalisadeServices {
   return {
-    authorization: serviceHandle(root, "envoy.service.auth.v3.Authorization"),
+    authorization: withCheckResponseEncoder(serviceHandle(root, "envoy.service.auth.v3.Authorization")),
     rateLimit: serviceHandle(root, "envoy.service.ratelimit.v3.RateLimitService"),
     accessLog: serviceHandle(root, "envoy.service.accesslog.v3.AccessLogService"),
     health: serviceHandle(root, "grpc.health.v1.Health"),
   };
+}
+
+/**
+ * Check's responses encoded by check-response-encoder.ts (the same bytes as protobufjs', with
+ * protobufjs' serializer kept for shapes it does not know): the server and the warm-up both
+ * take the definition from here.
+ */
+function withCheckResponseEncoder(handle: ServiceHandle<AuthorizationImplementation>): ServiceHandle<AuthorizationImplementation> {
+  const check = handle.definition.Check;
+  const fallback = check.responseSerialize;
+  const responseSerialize = (message: CheckResponse): Buffer => encodeCheckResponse(message, fallback);
+  return { ...handle, definition: { ...handle.definition, Check: { ...check, responseSerialize } } };
 }
 
 /** Looks up a service by its fully-qualified name in a loadPackageDefinition() result. */
