@@ -42,8 +42,6 @@ export interface AttemptContext {
    * unknown, and unknown counts as a client that kept a session (see `earlyCampaign`).
    */
   sessionless?: boolean;
-  /** Answered with a challenge: denied until the client proves the work (see `recordUnsolved`). */
-  challenged?: boolean;
 }
 
 export type LoginOutcome = "success" | "failure" | "unknown_user";
@@ -118,10 +116,7 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
       return this.#recordCatalogue(context, policy, entry.statusCode);
     }
     if (!context || !endpoint?.outcome) return this.#ignore(context ? "not_a_login" : "no_context");
-    if (!context.allowed || entry.deniedByAuthz) {
-      if (context.challenged) await this.#recordChallenged(context, policy);
-      return this.#ignore("mitigated");
-    }
+    if (!context.allowed || entry.deniedByAuthz) return this.#ignore("mitigated");
     const outcome = classifyOutcome(endpoint.outcome, entry.statusCode, entry.responseHeaders);
     if (!outcome) return this.#ignore("not_an_outcome");
     await this.apply(outcome, context, policy);
@@ -147,23 +142,6 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
     const work = new Map<string, EntityOp[]>();
     historyOps(context, policy, work);
     await Promise.all([...work].map(([entity, ops]) => this.deps.store.apply(entity, ops, context.timeMs)));
-  }
-
-  /**
-   * A login answered with a challenge never reached the password check, so it leaves no failure
-   * behind; but the address asked for an account and did not get in. For the long memory of
-   * low-and-slow stuffing (`slowStuffing`) it counts as that address's failed login: a client
-   * that cannot or will not do the work (a script walking a list, one attempt per address every
-   * few minutes) then shows on its next account as if the first had failed, while a browser
-   * solves it, comes back and signs in, and the address's success clears the evidence as any
-   * success does. Nothing else counts it: the per-minute failure counts and ratios, the site-wide
-   * figures and the account's own failures stay those of passwords actually checked.
-   */
-  async #recordChallenged(context: AttemptContext, policy: CompiledPolicy): Promise<void> {
-    const slow = policy.signals.slowStuffing;
-    const entity = entitiesOf(context).ip;
-    if (!slow || !entity || !context.usernameId) return;
-    await this.deps.store.apply(entity, [{ op: "window.add", name: COUNTER_NAMES.slowFailures, windowMs: slow.windowMs, amount: 1 }], context.timeMs);
   }
 
   /** Catalogue responses feed the 404 ratio of the client that asked (probing for ids). */
@@ -200,10 +178,7 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
     const attribution = entry.attribution;
     if (!attribution) return undefined;
     const { action, place, ...attributes } = attribution;
-    return {
-      ...attributes, location: placeOf(place), timeMs: entry.timeMs ?? this.deps.clock.now(), allowed: !isDenial(action), steppedUp: action === "step_up",
-      ...(action === "challenge" ? { challenged: true } : {}),
-    };
+    return { ...attributes, location: placeOf(place), timeMs: entry.timeMs ?? this.deps.clock.now(), allowed: !isDenial(action), steppedUp: action === "step_up" };
   }
 
   /** No Check context (it expired, or the entry carries none): attribute it to the client address. */

@@ -223,34 +223,3 @@ describe("classifyOutcome: statuses that mean an unknown username", () => {
   });
 });
 
-describe("outcome path: a login answered with a challenge", () => {
-  const policy = policyWith({ slowStuffing: { window: "2h", minUsernames: 2, minFailures: 1, weight: 40 }, failures: { window: "5m", ip: { threshold: 5, weight: 30 } } });
-  const denied = (requestId: string) => entry({ requestId, statusCode: 403, deniedByAuthz: true });
-
-  it("counts as the address's failed login for slow stuffing, and for nothing else", async () => {
-    const r = recorder(policy);
-    r.recent.remember("c", context({ allowed: false, challenged: true }));
-    await r.outcomes.record(denied("c"));
-    expect(r.writes).toEqual([{ entity: "ip:ip-1", ops: [{ op: "window.add", name: "login.fail.slow", windowMs: 7_200_000, amount: 1 }], nowMs: T0 }]);
-    expect(r.site).toEqual([]);
-    expect(r.ignored).toEqual(["mitigated"]);
-  });
-
-  it("as another replica's challenge handed back through Envoy", async () => {
-    const r = recorder(policy);
-    await r.outcomes.record(entry({ requestId: "x", statusCode: 403, deniedByAuthz: true, attribution: { endpoint: "login", action: "challenge", ipId: "ip-9", usernameId: "user-9" } }));
-    expect(r.opsOf("ip:ip-9")).toEqual([{ op: "window.add", name: "login.fail.slow", windowMs: 7_200_000, amount: 1 }]);
-  });
-
-  it("leaves other denials, logins without an account and policies without slow stuffing alone", async () => {
-    const r = recorder(policy);
-    r.recent.remember("q", context({ allowed: false }));
-    r.recent.remember("u", context({ allowed: false, challenged: true, usernameId: undefined }));
-    await r.outcomes.record(denied("q"));
-    await r.outcomes.record(denied("u"));
-    const plain = recorder(policyWith({ failures: { window: "5m", ip: { threshold: 5, weight: 30 } } }));
-    plain.recent.remember("c", context({ allowed: false, challenged: true }));
-    await plain.outcomes.record(denied("c"));
-    expect([...r.writes, ...plain.writes]).toEqual([]);
-  });
-});

@@ -180,7 +180,6 @@ function awaitOutcome(
     detection.recent.remember(request.requestId, {
       endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed, steppedUp: decision.action === "step_up",
       ...(sessionless ? { sessionless } : {}),
-      ...(decision.action === "challenge" ? { challenged: true } : {}),
     });
   }
 }
