@@ -36,6 +36,12 @@ export interface AttemptContext {
    * history (a stuffing list's hit must not make the attacker's device a known one).
    */
   steppedUp?: boolean;
+  /**
+   * The login carried none of the site's session cookies (`client.no_session` at its Check).
+   * Replica-local: not carried in Envoy's metadata, so an outcome decided elsewhere leaves it
+   * unknown, and unknown counts as a client that kept a session (see `earlyCampaign`).
+   */
+  sessionless?: boolean;
 }
 
 export type LoginOutcome = "success" | "failure" | "unknown_user";
@@ -118,7 +124,9 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
 
   /** Records an outcome reported directly (by an identity provider) rather than through Envoy. */
   async apply(outcome: LoginOutcome, context: AttemptContext, policy: CompiledPolicy): Promise<void> {
-    this.deps.site.recordOutcome(context.endpoint, outcome !== "success", context.headerShape, context.usernameId, context.timeMs);
+    const failed = outcome !== "success";
+    if (context.sessionless) this.deps.site.recordOutcome(context.endpoint, failed, context.headerShape, context.usernameId, context.timeMs, true);
+    else this.deps.site.recordOutcome(context.endpoint, failed, context.headerShape, context.usernameId, context.timeMs);
     const work = outcomeOps(outcome, context, policy);
     await Promise.all([...work].map(([entity, ops]) => this.deps.store.apply(entity, ops, context.timeMs)));
     this.deps.onRecorded?.(outcome);

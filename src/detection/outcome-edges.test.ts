@@ -139,6 +139,12 @@ describe("outcome path: what the site-wide figures are told", () => {
     ]);
   });
 
+  it("says when the login carried none of the site's session cookies, for the early campaign call", async () => {
+    const r = recorder(policy);
+    await r.outcomes.apply("failure", context({ sessionless: true }), policy);
+    expect(r.site).toEqual([["login", true, "shape", "user-1", T0, true]]);
+  });
+
   it("tells a catalogue answer as failed when it was a 404", async () => {
     const r = recorder(policy);
     r.recent.remember("a", context({ endpoint: "product" }));
@@ -216,3 +222,4 @@ describe("classifyOutcome: statuses that mean an unknown username", () => {
     expect(classifyOutcome(defaultOutcome(), 404, new Map())).toBeUndefined();
   });
 });
+

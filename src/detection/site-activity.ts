@@ -65,8 +65,11 @@ interface EndpointActivity {
   lastMinute: number;
   baselines: Partial<Record<Metric, BaselineState>>;
   anomalies: SiteAnomaly[];
-  /** The latest failed logins with a username, oldest first (at most LATEST_FAILURES). */
-  latestFailures: Array<{ timeMs: number; usernameId: string }>;
+  /**
+   * The latest failed logins with a username, oldest first (at most LATEST_FAILURES);
+   * `sessionless` when the login carried none of the site's session cookies.
+   */
+  latestFailures: Array<{ timeMs: number; usernameId: string; sessionless?: boolean }>;
   /** When the latest allowed attempts were made, oldest first (at most LATEST_ATTEMPTS). */
   latestAttempts: number[];
 }
@@ -106,7 +109,8 @@ export class SiteActivity {
     this.#activity(endpoint).pendingDenied += 1;
   }
 
-  recordOutcome(endpoint: string, failed: boolean, headerShape: string | undefined, usernameId?: string, timeMs?: number): void {
+  /** `sessionless`: the login carried none of the site's session cookies (`client.no_session`); see `earlyCampaign`. */
+  recordOutcome(endpoint: string, failed: boolean, headerShape: string | undefined, usernameId?: string, timeMs?: number, sessionless?: boolean): void {
     const activity = this.#activity(endpoint);
     if (!failed) {
       if (usernameId && activity.failedUsers.succeeded.size < MAX_FAILED_USERS) activity.failedUsers.succeeded.add(usernameId);
@@ -117,7 +121,7 @@ export class SiteActivity {
       activity.failedUsers.failures += 1;
       if (activity.failedUsers.usernames.size < MAX_FAILED_USERS) activity.failedUsers.usernames.add(usernameId);
       if (timeMs !== undefined) {
-        activity.latestFailures.push({ timeMs, usernameId });
+        activity.latestFailures.push(sessionless ? { timeMs, usernameId, sessionless } : { timeMs, usernameId });
         if (activity.latestFailures.length > LATEST_FAILURES) activity.latestFailures.shift();
       }
     }
@@ -326,12 +330,19 @@ function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledS
   }];
 }
 
-/** Distinct usernames among the latest failures between `fromMs` and `toMs` that did not sign in since (this minute or the last). */
+/**
+ * Distinct usernames among the latest failures between `fromMs` and `toMs` that did not sign in
+ * since (this minute or the last), from clients that kept the site's session: a failure from a
+ * client carrying none of its session cookies is answered login by login (`client.no_session`,
+ * which the example's `unproven-login` steps up for an account that never signed in), so a list
+ * checked that way needs no site-wide call, and calling one would only ask shoppers, who carry
+ * the site's cookie, for a second factor beside it.
+ */
 function failingTogether(activity: EndpointActivity, fromMs: number, toMs: number): number {
   const signedIn = (username: string) => activity.failedUsers.succeeded.has(username) || activity.recentFailedUsers.succeeded.has(username);
   const usernames = new Set<string>();
-  for (const { timeMs, usernameId } of activity.latestFailures) {
-    if (timeMs >= fromMs && timeMs <= toMs && !signedIn(usernameId)) usernames.add(usernameId);
+  for (const { timeMs, usernameId, sessionless } of activity.latestFailures) {
+    if (!sessionless && timeMs >= fromMs && timeMs <= toMs && !signedIn(usernameId)) usernames.add(usernameId);
   }
   return usernames.size;
 }

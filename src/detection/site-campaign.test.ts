@@ -177,6 +177,26 @@ describe("site.campaign_early, the early call below the volume floor (campaign.e
     expect(site.signalsFor(request, endpoint, early, []).map((s) => s.code)).toEqual(["site.campaign_early"]);
   });
 
+  it("counts only failures from clients that kept the site's session: a cookie-less list is answered login by login", () => {
+    const site = new SiteActivity(new MemoryStore());
+    const list = ["a", "b", "c", "d"];
+    list.forEach((username, i) => {
+      const timeMs = request.timeMs - (list.length - i) * 300;
+      site.recordAttempt("login", "s1", timeMs);
+      site.recordOutcome("login", true, "s1", username, timeMs, true);
+    });
+    expect(site.signalsFor(request, endpoint, early, [])).toEqual([]);
+    // Two more accounts failing from clients that kept a session are not three yet; a third is.
+    site.recordAttempt("login", "s1", request.timeMs - 200);
+    site.recordOutcome("login", true, "s1", "e", request.timeMs - 200);
+    site.recordAttempt("login", "s1", request.timeMs - 150);
+    site.recordOutcome("login", true, "s1", "f", request.timeMs - 150);
+    expect(site.signalsFor(request, endpoint, early, [])).toEqual([]);
+    site.recordAttempt("login", "s1", request.timeMs - 100);
+    site.recordOutcome("login", true, "s1", "g", request.timeMs - 100);
+    expect(site.signalsFor(request, endpoint, early, []).map((s) => s.code)).toEqual(["site.campaign_early"]);
+  });
+
   it("is off without campaign.early", () => {
     expect(earlyAfter([["a", true], ["b", true], ["c", true], ["d", true]], signals)).toEqual([]);
   });

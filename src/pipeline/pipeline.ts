@@ -197,7 +197,11 @@ function awaitOutcome(
   // login denied on other evidence (an address held for its own failures) does not hold it.
   else if (endpoint.authentication && decision.reasons.some((r) => r.code === "site.campaign")) detection.site.recordDenied(endpoint.name);
   if (endpoint.authentication) {
-    detection.recent.remember(request.requestId, { endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed, steppedUp: decision.action === "step_up" });
+    const sessionless = decision.reasons.some((r) => r.code === "client.no_session");
+    detection.recent.remember(request.requestId, {
+      endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed, steppedUp: decision.action === "step_up",
+      ...(sessionless ? { sessionless } : {}),
+    });
   }
 }
 
