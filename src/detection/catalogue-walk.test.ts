@@ -51,6 +51,20 @@ describe("cohort.catalogue_walk", () => {
     expect(walk(slow).every((found) => found === undefined)).toBe(true);
   });
 
+  it("takes the walkers' late reads into the walk: the gaps its steps left, filled from other addresses", () => {
+    // Handed 100..109 in order, the walkers arrive shuffled (a session's first read waits for the site).
+    const order = [100, 101, 103, 102, 104, 106, 105, 107, 109, 108];
+    const found = walk(order.map((id, i) => ({ ip: `proxy${i}`, id, atMs: i * 200 })));
+    expect(found).toEqual([undefined, [1, false], [2, false], [3, false], [4, false], [5, true], [6, true], [7, true], [8, true], [9, true]]);
+  });
+
+  it("fills a gap only from another address than the step's, within the time limit, and once", () => {
+    const steps = [100, 101, 102, 105].map((id, i) => ({ ip: `p${i}`, id, atMs: i * 100 }));
+    expect(walk([...steps, { ip: "p3", id: 103, atMs: 400 }]).at(-1)).toBeUndefined(); // the stepper itself
+    expect(walk([...steps, { ip: "x", id: 104, atMs: 300 + 10_001 }]).at(-1)).toBeUndefined(); // too late
+    expect(walk([...steps, { ip: "x", id: 104, atMs: 400 }, { ip: "y", id: 104, atMs: 500 }]).slice(-2)).toEqual([[4, false], undefined]);
+  });
+
   it("ignores ids that are not numbers, and says nothing when the policy does not ask", () => {
     expect(walk([{ ip: "a", id: "abc", atMs: 0 }, { ip: "b", id: "1e3", atMs: 10 }])).toEqual([undefined, undefined]);
     const steps = Array.from({ length: 8 }, (_, i) => ({ ip: `p${i}`, id: 100 + i, atMs: i * 200 }));

@@ -61,6 +61,9 @@ export class CohortTracker {
   }
 }
 
+/** Gaps a walk's steps left, remembered at once (a step leaves at most `maxStep` - 1). */
+const MAX_WALK_GAPS = 1_024;
+
 /**
  * `cohort.catalogue_walk`: a catalogue walked in order, spread over many addresses. Each
  * address asks for a few ids and its own sequence shows nothing, but the walk shows in the order
@@ -71,13 +74,20 @@ export class CohortTracker {
  * it (shoppers meanwhile) leave the frontier where it is. A shopper's next product is whichever
  * caught the eye, so a chance continuation happens (about one request in a hundred on the lab's
  * catalogue) but a chain of `minRun` of them from different addresses does not; requests that
- * continue a run that long get the signal. It needs no baseline, no cookie and nothing per
- * address: one frontier per replica. With several replicas each sees part of the walk, its steps
+ * continue a run that long get the signal. The walkers do not arrive in the order they were
+ * handed their ids (a session's first read waits for the site to load; proxies differ in
+ * speed), so a step skips ids that come a moment later: the ids a step skipped are the walk's
+ * gaps, and a read that fills one, from another address than the step's, within `within`,
+ * lengthens the run as a step does (it leaves the frontier where it is). A shopper's read falls
+ * in a gap only by the same chance as in a step. It needs no baseline, no cookie and nothing per
+ * address: one frontier per replica, with the gaps its steps left (at most MAX_WALK_GAPS). With several replicas each sees part of the walk, its steps
  * as wide as the replica count, so `maxStep` must exceed it. A walk in steps wider than
  * `maxStep`, or in shuffled blocks, is not seen.
  */
 class CatalogueWalk {
   #frontier: { endpoint: string; id: number; ipId: string; timeMs: number; run: number } | undefined;
+  /** Ids the run's steps skipped, with when and from which address the step came; cleared when a run starts afresh. */
+  readonly #gaps = new Map<number, { timeMs: number; ipId: string }>();
 
   observe(request: NormalisedRequest, endpoint: CompiledEndpoint, config: Cohorts | undefined): Signal | undefined {
     const walk = config?.catalogueWalk;
@@ -89,17 +99,33 @@ class CatalogueWalk {
     const frontier = this.#frontier;
     const live = frontier !== undefined && frontier.endpoint === endpoint.name && now - frontier.timeMs <= walk.withinMs;
     const continues = live && frontier.ipId !== request.ipId && id > frontier.id && id - frontier.id <= walk.maxStep;
-    if (continues) {
+    const gap = live ? this.#gaps.get(id) : undefined;
+    if (live && gap !== undefined && gap.ipId !== request.ipId && now - gap.timeMs <= walk.withinMs) {
+      this.#gaps.delete(id);
+      this.#frontier = { ...frontier, timeMs: now, run: frontier.run + 1 };
+    } else if (continues) {
+      for (let skipped = frontier.id + 1; skipped < id; skipped++) this.#gap(skipped, now, request.ipId, walk.withinMs);
       this.#frontier = { ...frontier, id, ipId: request.ipId, timeMs: now, run: frontier.run + 1 };
     } else if (!live || frontier.run < walk.minRun) {
       this.#frontier = { endpoint: endpoint.name, id, ipId: request.ipId, timeMs: now, run: 0 };
+      this.#gaps.clear();
       return undefined;
     } else {
       return undefined;
     }
     const run = frontier.run + 1;
-    const detail = `continues a walk through the catalogue in order over ${run} requests from different addresses, each at most ${walk.maxStep} ids above the last within ${walk.withinMs / 1000}s; from ${walk.minRun} (policy prior)`;
+    const detail = `continues a walk through the catalogue in order over ${run} requests from different addresses, each at most ${walk.maxStep} ids above the last or in a gap a step left, within ${walk.withinMs / 1000}s; from ${walk.minRun} (policy prior)`;
     return { code: "cohort.catalogue_walk", value: run, threshold: walk.minRun, weight: walk.weight, fired: run >= walk.minRun, detail };
+  }
+
+  /** Remembers a gap, forgetting those past the time limit and the oldest beyond MAX_WALK_GAPS. */
+  #gap(id: number, now: number, ipId: string, withinMs: number): void {
+    this.#gaps.delete(id);
+    this.#gaps.set(id, { timeMs: now, ipId });
+    for (const [old, gap] of this.#gaps) {
+      if (now - gap.timeMs <= withinMs && this.#gaps.size <= MAX_WALK_GAPS) break;
+      this.#gaps.delete(old);
+    }
   }
 }
 

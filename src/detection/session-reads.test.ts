@@ -30,16 +30,18 @@ interface Step {
   atMs: number;
   agent?: string;
   shape?: string;
+  /** A search's query string ("q=x" unless told). */
+  query?: string;
 }
 
 async function run(steps: Step[], settings = signals, store: Store = new MemoryStore()): Promise<Signal[][]> {
   const reads = new SessionReads();
   const out: Signal[][] = [];
-  for (const { sid, what, atMs, agent = BROWSER, shape = "browser" } of steps) {
+  for (const { sid, what, atMs, agent = BROWSER, shape = "browser", query = "q=x" } of steps) {
     const endpoint = what === "a" ? asset : what === "s" ? search : what === "l" ? login : product;
     const path = what === "a" ? "/static/img/1.webp" : what === "s" ? "/api/v1/search" : what === "l" ? "/api/v1/login" : `/api/v1/products/${what.slice(1)}`;
     const headers = new Map([["user-agent", agent], ...(sid ? [["cookie", `theme=dark; sid=${sid}`] as [string, string]] : [])]);
-    const request: NormalisedRequest = { method: what === "l" ? "POST" : "GET", path, query: what === "s" ? "q=x" : "", host: "", headers, headerShape: shape, timeMs: T0 + atMs, anomalies: [], ipId: "ip" };
+    const request: NormalisedRequest = { method: what === "l" ? "POST" : "GET", path, query: what === "s" ? query : "", host: "", headers, headerShape: shape, timeMs: T0 + atMs, anomalies: [], ipId: "ip" };
     const { plan, finish } = reads.plan(request, endpoint, settings);
     const results = await Promise.all(plan.ops.map(({ entity, op }) => store.apply(entity, [op], T0 + atMs).then(([r]) => r ?? 0)));
     const evaluated = plan.evaluate(results);
@@ -266,5 +268,46 @@ describe("site.shown_first_logins", () => {
     expect(reads.firstLogin(request(0), [fired("username.never_succeeded")], withShare(0.1))).toEqual([]);
     expect(reads.firstLogin(request(1), returning, withShare(0.1))).toEqual([]);
     expect(reads.firstLogin(request(2), first, signals)).toEqual([]);
+  });
+});
+
+describe("session.pages_skipped", () => {
+  const paging: CompiledSignals = { cohorts: { ...cohorts, sessionReads: { ...signals.cohorts!.sessionReads!, pagesSkipped: { param: "page", minPage: 3, weight: 40 } } } };
+  const skipped = (found: Signal[]) => found.find((s) => s.code === "session.pages_skipped")?.value;
+
+  it("flags a session's deep results page of a search it never made, and its catalogue reads for the cohort window after", async () => {
+    const bot: Step[] = [
+      { sid: "bot", what: "s", query: "q=tent&page=20", atMs: 1_000 },
+      { sid: "bot", what: "p7", atMs: 150_000 },
+      { sid: "bot", what: "s", query: "q=tent&page=1", atMs: 200_000 },
+      { sid: "bot", what: "p8", atMs: 1_000 + 10 * 60_000 + 1 },
+    ];
+    expect((await run(bot, paging)).map(skipped)).toEqual([20, 20, 20, undefined]);
+  });
+
+  it("leaves a person who pages on, jumps ahead from a page of the search, or comes back to it", async () => {
+    const person: Step[] = [
+      { sid: "p", what: "s", query: "q=rain+jacket", atMs: 1_000 },
+      { sid: "p", what: "s", query: "page=2&q=rain+jacket", atMs: 5_000 },
+      { sid: "p", what: "s", query: "q=rain+jacket&page=7", atMs: 9_000 },
+      { sid: "p", what: "p3", atMs: 12_000 },
+      { sid: "p", what: "s", query: "q=rain+jacket&page=7", atMs: 50 * 60_000 },
+      // Page 2 of a new search is one click from its first page, which a shared link may skip.
+      { sid: "p", what: "s", query: "q=tent&page=2", atMs: 51 * 60_000 },
+    ];
+    expect((await run(person, paging)).map(skipped)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
+  });
+
+  it("keeps sessions apart, and says nothing without the setting, a session cookie or a browser", async () => {
+    const deep: Step = { sid: "bot", what: "s", query: "q=tent&page=9", atMs: 1_000 };
+    expect((await run([{ sid: "other", what: "s", query: "q=tent", atMs: 0 }, deep], paging)).map(skipped)).toEqual([undefined, 9]);
+    expect((await run([deep], signals)).map(skipped)).toEqual([undefined]);
+    expect((await run([{ ...deep, sid: undefined }], paging)).map(skipped)).toEqual([undefined]);
+    expect((await run([{ ...deep, agent: "Storefront/5.2.1 (iPhone; iOS 17.6; Scale/3.00)" }], paging)).map(skipped)).toEqual([undefined]);
+  });
+
+  it("takes a page that is not a whole number as the first", async () => {
+    const odd: Step[] = [{ sid: "bot", what: "s", query: "q=tent&page=9x", atMs: 0 }, { sid: "bot", what: "s", query: "q=tent&page=1e3", atMs: 10 }];
+    expect((await run(odd, paging)).map(skipped)).toEqual([undefined, undefined]);
   });
 });

@@ -11,12 +11,16 @@ import { resourceIdOf } from "./scraping.js";
 import type { PlannedOp, Signal, SignalPlan } from "./signal.js";
 
 /** Store names of a browser session's reading: its last catalogue read, its last asset, its unfollowed reads. */
-export const SESSION_READ_NAMES = { lastRead: "sr.read", lastAsset: "sr.asset", unfollowed: "sr.bare", reads: "sr.reads" } as const;
+export const SESSION_READ_NAMES = { lastRead: "sr.read", lastAsset: "sr.asset", unfollowed: "sr.bare", reads: "sr.reads", queries: "sr.queries" } as const;
 /** Header sets whose reading cohorts are tracked at once, and sessions remembered per cohort. */
 const MAX_COHORTS = 10_000;
 const MAX_MEMBERS = 256;
 /** Sessions whose latest bare read is remembered (for their reads after a search), least recent forgotten first. */
 const MAX_BARE_SESSIONS = 50_000;
+/** Searches (queries without their page) remembered per session for session.pages_skipped, the most recent kept. */
+const MAX_QUERIES = 32;
+/** Sessions that skipped to a deep results page, remembered for their later reads; least recent forgotten first. */
+const MAX_SKIPPED_SESSIONS = 50_000;
 /**
  * A session's first product read waits this long for its picture before it is checked: a
  * browser asks for the picture as soon as the data is in, well within a second or two.
@@ -139,6 +143,8 @@ export class SessionReads {
   readonly #cohorts = new LRUCache<string, ReadingCohort>({ max: MAX_COHORTS });
   /** When each session last read bare on this replica: a cohort saturates at MAX_MEMBERS, this does not. */
   readonly #bareAtMs = new LRUCache<string, number>({ max: MAX_BARE_SESSIONS });
+  /** When each session skipped to a deep results page on this replica, and which page. */
+  readonly #skipped = new LRUCache<string, { atMs: number; page: number }>({ max: MAX_SKIPPED_SESSIONS });
   /** Sessions' first product reads not yet checked for a picture after them, oldest first. */
   readonly #pending = new Map<string, { shape: string; readMs: number }>();
   /** When this replica last saw an asset follow a session's read: assets are visible here. */
@@ -194,6 +200,7 @@ export class SessionReads {
     // next, and that product's picture follows it, not the search's.
     const listing = resourceIdOf(request, endpoint) === undefined;
     if (listing && request.query === "") return NOTHING;
+    const paging = listing ? searchPage(request.query, config.pagesSkipped) : undefined;
     // Assets reach this replica: a read no asset followed is counted in the batch itself, by a
     // guarded add (the session's last read at least as late as its last asset, within the
     // window), and a search clears the bare product it counted, so no second round trip is needed.
@@ -216,11 +223,20 @@ export class SessionReads {
         { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } },
         // Product reads only: less the unfollowed ones, the pages the session was shown (session.page_shown).
         ...(listing ? [] : [{ entity, op: { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs: config.windowMs, amount: 1 } } as const]),
+        // A search: whether the session asked for it before (any page), then remember it.
+        ...(paging
+          ? [
+              { entity, op: { op: "member.check", name: SESSION_READ_NAMES.queries, member: paging.query } } as const,
+              { entity, op: { op: "member.add", name: SESSION_READ_NAMES.queries, member: paging.query, maxMembers: MAX_QUERIES, retentionMs } } as const,
+            ]
+          : []),
       ],
       (all) => {
         const results = check ? all.slice(1) : all;
         if (check) this.#checked(check, (all[0] ?? 0) >= check.readMs, request.timeMs, cohorts.windowMs);
         const [unfollowed = 0, lastRead = 0, lastAsset = 0] = results;
+        // A search's results end with its member.check (then the member.add): 0 when the session never asked for it.
+        if (paging && results.at(-2) === 0 && paging.page >= paging.minPage) this.#skipped.set(session, { atMs: request.timeMs, page: paging.page });
         unfollowedRead = guardHolds(unfollowedGuard, lastRead, lastAsset, request.timeMs);
         // With the guard held, `unfollowed` counts this read; without, the session's count before it.
         count = unfollowed;
@@ -237,12 +253,32 @@ export class SessionReads {
     return {
       plan,
       finish: () => {
-        if (!counting) return Promise.resolve([]);
-        if (standing) return Promise.resolve(this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs));
-        if (!unfollowedRead) return Promise.resolve([]);
-        return Promise.resolve(this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs, bareMs));
+        const skipped = this.#pagesSkipped(session, request.timeMs, config, cohorts.windowMs);
+        if (!counting) return Promise.resolve(skipped);
+        if (standing) return Promise.resolve([...skipped, ...this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs)]);
+        if (!unfollowedRead) return Promise.resolve(skipped);
+        return Promise.resolve([...skipped, ...this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs, bareMs)]);
       },
     };
+  }
+
+  /**
+   * `session.pages_skipped`, on the search that skipped to a deep results page and on the
+   * session's catalogue reads within the cohort window after it (this replica's memory: on another
+   * replica the later reads go without it, never the other way round).
+   */
+  #pagesSkipped(session: string, nowMs: number, config: Config, cohortWindowMs: number): Signal[] {
+    const skip = config.pagesSkipped;
+    const skipped = skip === undefined ? undefined : this.#skipped.get(session);
+    if (skip === undefined || skipped === undefined || nowMs - skipped.atMs > cohortWindowMs) return [];
+    return [{
+      code: "session.pages_skipped",
+      value: skipped.page,
+      threshold: skip.minPage,
+      weight: skip.weight,
+      fired: true,
+      detail: `this browser session asked for results page ${skipped.page} of a search it had not asked for within ${config.windowMs / 60_000} min${nowMs === skipped.atMs ? "" : " (on an earlier request)"}: a person reaches page ${skip.minPage} or deeper from the pages before it (policy prior)`,
+    }];
   }
 
   /**
@@ -409,6 +445,21 @@ class TwoBuckets {
     this.#current = 0;
     this.#bucket = bucket;
   }
+}
+
+/**
+ * A search's page (`param`, 1 when absent or not a whole number) and the search without it: its
+ * other parameters, sorted, as a short digest (the query text is the shopper's; it never reaches
+ * the store). Undefined when the policy does not ask.
+ */
+function searchPage(query: string, skip: Config["pagesSkipped"]): { query: string; page: number; minPage: number } | undefined {
+  if (skip === undefined) return undefined;
+  const params = new URLSearchParams(query);
+  const text = params.get(skip.param) ?? "";
+  const page = /^\d{1,9}$/.test(text) ? Number(text) : 1;
+  params.delete(skip.param);
+  params.sort();
+  return { query: shortDigest("sha256", `search\u0000${params.toString()}`, 16), page, minPage: skip.minPage };
 }
 
 /**

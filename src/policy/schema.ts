@@ -508,6 +508,15 @@ const signals = z
               .max(1)
               .optional()
               .describe("Share of the last minute's logins (this replica) that were for accounts that never signed in, from sessions shown at least as many pages as this one (in power-of-two depths), above which site.shown_first_logins says the page views are a campaign's"),
+            pagesSkipped: z
+              .object({
+                param: z.string().min(1).max(64).default("page"),
+                minPage: z.number().int().min(2).max(10_000).default(3),
+                weight: weight.default(40),
+              })
+              .strict()
+              .optional()
+              .describe("A browser session that asks for results page `minPage` or deeper of a search it never asked for before within `window` (session.pages_skipped, on that search and the session's later catalogue reads): a person reaches a deep page from the pages before it; a scraper spreading a listing's pages over its sessions does not"),
           })
           .strict()
           .optional()

@@ -42,7 +42,7 @@ export interface CompiledSignals {
     browserWithoutSession: number;
     catalogueWalk?: { maxStep: number; withinMs: number; minRun: number; weight: number };
     sessionAccounts?: { threshold: number; weight: number };
-    sessionReads?: { windowMs: number; threshold: number; weight: number; cohortWeight: number; cohortShare: number; firstLoginShare?: number };
+    sessionReads?: { windowMs: number; threshold: number; weight: number; cohortWeight: number; cohortShare: number; firstLoginShare?: number; pagesSkipped?: { param: string; minPage: number; weight: number } };
   };
   sequence?: { windowMs: number; weight: number };
   geo?: {
