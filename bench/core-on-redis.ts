@@ -49,3 +49,14 @@ export async function eachTreeInAChild(script: string, rounds = 1): Promise<void
     await server.stop();
   }
 }
+
+/**
+ * An in-process bench's entry point: as `--child <tree> <redisUrl>`, `child` measures that
+ * tree; otherwise every tree on the command line is run through it (eachTreeInAChild,
+ * BENCH_ROUNDS rounds, default `rounds`). Exits when done, whatever handles are left open.
+ */
+export async function runInProcessBench(script: string, child: (tree: string, redisUrl: string) => Promise<void>, rounds = 3): Promise<never> {
+  if (process.argv[2] === "--child") await child(process.argv[3]!, process.argv[4]!);
+  else await eachTreeInAChild(script, Number(process.env.BENCH_ROUNDS ?? rounds));
+  process.exit(0);
+}

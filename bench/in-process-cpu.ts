@@ -13,7 +13,7 @@
  */
 import { resolve } from "node:path";
 import { Redis } from "ioredis";
-import { coreOnRedis, eachTreeInAChild } from "./core-on-redis.js";
+import { coreOnRedis, runInProcessBench } from "./core-on-redis.js";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
 const CONCURRENCY = 32;
@@ -57,10 +57,4 @@ async function child(tree: string, redisUrl: string): Promise<void> {
   await store.close();
 }
 
-async function main(): Promise<void> {
-  if (process.argv[2] === "--child") return child(process.argv[3]!, process.argv[4]!);
-  await eachTreeInAChild(import.meta.filename, Number(process.env.BENCH_ROUNDS ?? 3));
-}
-
-await main();
-process.exit(0);
+await runInProcessBench(import.meta.filename, child);

@@ -30,6 +30,7 @@ import { toAccessLogRecord } from "../transport/grpc/accesslog/converter.js";
 import { toCheckResponse, toHttpAttributes } from "../transport/grpc/authz/converter.js";
 import { loopbackAuthzClient, type LoopbackAuthzClient } from "../transport/grpc/loopback.js";
 import { palisadeServices } from "../transport/grpc/protos.js";
+import { withHandEncodedResponses } from "../transport/grpc/ratelimit/response-encoder.js";
 import type { DecisionCore } from "./decision-core.js";
 import { createEnvoyServer } from "./grpc.js";
 
@@ -199,7 +200,8 @@ const CODEC_ROUNDS = 20;
 function warmCodecs(nowMs: number): void {
   const { accessLog, rateLimit } = palisadeServices();
   const logs = accessLog.definition.StreamAccessLogs;
-  const limits = rateLimit.definition.ShouldRateLimit;
+  // As the server serves it: ShouldRateLimit's answers through the hand-written encoder.
+  const limits = withHandEncodedResponses(rateLimit.definition).ShouldRateLimit;
   for (let i = 0; i < CODEC_ROUNDS; i++) {
     const request = warmUpRequest(i, nowMs).attributes.request.http;
     const message = {

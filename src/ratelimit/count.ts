@@ -15,24 +15,33 @@ export type Counted =
  * reject.
  */
 export async function countPlans(store: Store, plans: readonly LimitedPlan[], nowMs: number): Promise<Map<LimitedPlan, Counted>> {
-  const batches = [...groupByEntity(plans, (plan) => plan.entity)].map(([entity, group]) => ({
-    entity,
-    group,
-    ops: group.flatMap((plan) => plan.windows.map((planned): WindowTake => takeOf(planned, plan.hits))),
-  }));
+  // Loops rather than flatMap/every/slice closures: this runs for every ShouldRateLimit.
+  const batches: { entity: string; group: LimitedPlan[]; ops: WindowTake[] }[] = [];
+  for (const [entity, group] of groupByEntity(plans, (plan) => plan.entity)) {
+    const ops: WindowTake[] = [];
+    for (const plan of group) for (const planned of plan.windows) ops.push(takeOf(planned, plan.hits));
+    batches.push({ entity, group, ops });
+  }
   for (const batch of batches) assertValidApply(batch.entity, batch.ops, nowMs); // a bug rejects, as before
   const results = new Map<LimitedPlan, Counted>();
   try {
     const outcome = await applyBatchWithStatus(store, batches, nowMs);
-    batches.forEach(({ group, ops }, b) => {
+    for (let b = 0; b < batches.length; b++) {
+      const { group, ops } = batches[b]!;
       const befores = outcome.results[b]!;
-      const counted = ops.every((op, i) => befores[i]! + op.amount <= op.limit);
+      let counted = true;
+      for (let i = 0; i < ops.length; i++) if (befores[i]! + ops[i]!.amount > ops[i]!.limit) counted = false;
+      if (group.length === 1) {
+        // The usual case, one plan per entity: its counts are the whole reply, a list of its own.
+        results.set(group[0]!, { ok: true, befores: befores.length === ops.length ? befores : befores.slice(0, ops.length), counted, degraded: outcome.degraded });
+        continue;
+      }
       let offset = 0;
       for (const plan of group) {
         offset += plan.windows.length;
         results.set(plan, { ok: true, befores: befores.slice(offset - plan.windows.length, offset), counted, degraded: outcome.degraded });
       }
-    });
+    }
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
     for (const plan of plans) results.set(plan, { ok: false, error });

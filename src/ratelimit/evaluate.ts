@@ -1,5 +1,5 @@
 import type { Plan, PlannedWindow } from "./descriptor-plan.js";
-import type { DescriptorStatus } from "./request.js";
+import type { CurrentLimit, DescriptorStatus } from "./request.js";
 
 export type LimitedPlan = Extract<Plan, { kind: "limited" }>;
 
@@ -31,13 +31,17 @@ export function exceeds(count: number, hits: number, limit: number): boolean {
  * remaining, and of those the one that resets last: that is when the client may retry.
  */
 export function evaluate(plan: LimitedPlan, befores: readonly number[], counted: boolean, nowMs: number): DescriptorResult {
-  const windows = plan.windows.map((planned, i) => windowState(planned, befores[i]!, plan.hits, counted, nowMs));
-  const overLimit = windows.some((window) => window.exceeded);
-  const binding = windows.reduce((best, window) =>
-    window.remaining < best.remaining || (window.remaining === best.remaining && window.resetMs > best.resetMs) ? window : best,
-  );
-  const nearLimitHits = overLimit ? 0 : Math.max(...windows.map((window) => window.nearLimitHits));
-  return { status: status(plan, binding, overLimit), overLimit, nearLimitHits };
+  // One pass over the windows (usually one): this runs for every limited descriptor of every call.
+  let overLimit = false;
+  let binding: WindowState | undefined;
+  let nearLimitHits = 0;
+  for (let i = 0; i < plan.windows.length; i++) {
+    const window = windowState(plan.windows[i]!, befores[i]!, plan.hits, counted, nowMs);
+    if (window.exceeded) overLimit = true;
+    if (binding === undefined || window.remaining < binding.remaining || (window.remaining === binding.remaining && window.resetMs > binding.resetMs)) binding = window;
+    if (window.nearLimitHits > nearLimitHits) nearLimitHits = window.nearLimitHits;
+  }
+  return { status: status(plan, binding!, overLimit), overLimit, nearLimitHits: overLimit ? 0 : nearLimitHits };
 }
 
 /** The status of a descriptor the store could not count and the domain fails closed for. */
@@ -69,14 +73,13 @@ function windowState(planned: PlannedWindow, before: number, hits: number, count
 
 function status(plan: LimitedPlan, binding: WindowState, overLimit: boolean): DescriptorStatus {
   const { window, limit } = binding.planned;
+  const currentLimit: CurrentLimit =
+    plan.ruleName === undefined
+      ? { requestsPerUnit: limit, unit: window.unit, windowMs: window.windowMs }
+      : { name: plan.ruleName, requestsPerUnit: limit, unit: window.unit, windowMs: window.windowMs };
   return {
     code: overLimit && !plan.shadowMode ? "OVER_LIMIT" : "OK",
-    currentLimit: {
-      ...(plan.ruleName === undefined ? {} : { name: plan.ruleName }),
-      requestsPerUnit: limit,
-      unit: window.unit,
-      windowMs: window.windowMs,
-    },
+    currentLimit,
     limitRemaining: binding.remaining,
     durationUntilResetMs: binding.resetMs,
   };

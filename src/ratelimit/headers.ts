@@ -10,18 +10,19 @@ import type { DescriptorStatus } from "./request.js";
  * before the window has ended.
  */
 export function rateLimitHeaders(statuses: readonly DescriptorStatus[]): [string, string][] {
-  const limited = statuses.filter((status) => status.currentLimit !== undefined);
-  const tightest = limited.reduce<DescriptorStatus | undefined>(
-    (best, status) => (best === undefined || status.limitRemaining < best.limitRemaining ? status : best),
-    undefined,
-  );
+  // One pass: this runs for every ShouldRateLimit.
+  let tightest: DescriptorStatus | undefined;
+  let policies = "";
+  for (const status of statuses) {
+    const limit = status.currentLimit;
+    if (limit === undefined) continue;
+    if (tightest === undefined || status.limitRemaining < tightest.limitRemaining) tightest = status;
+    const name = limit.name === undefined ? "" : `;name="${quotable(limit.name)}"`;
+    policies += `, ${limit.requestsPerUnit};w=${Math.ceil(limit.windowMs / 1000)}${name}`;
+  }
   if (!tightest?.currentLimit) return [];
-  const policies = limited.map(({ currentLimit: limit }) => {
-    const name = limit!.name === undefined ? "" : `;name="${quotable(limit!.name)}"`;
-    return `, ${limit!.requestsPerUnit};w=${Math.ceil(limit!.windowMs / 1000)}${name}`;
-  });
   return [
-    ["x-ratelimit-limit", `${tightest.currentLimit.requestsPerUnit}${policies.join("")}`],
+    ["x-ratelimit-limit", `${tightest.currentLimit.requestsPerUnit}${policies}`],
     ["x-ratelimit-remaining", String(tightest.limitRemaining)],
     ["x-ratelimit-reset", String(Math.ceil((tightest.durationUntilResetMs ?? 0) / 1000))],
   ];

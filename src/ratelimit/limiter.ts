@@ -202,15 +202,25 @@ function statusOf(plan: Plan, evaluation: DescriptorResult | undefined): Descrip
 }
 
 function metadataOf(plans: readonly Plan[], evaluations: Evaluations): Omit<DecisionMetadata, "domain"> {
-  const risks = plans.flatMap((plan) => (plan.kind === "limited" && plan.risk !== undefined ? [plan.risk] : []));
-  const shadowOver = plans.some((plan) => plan.kind === "limited" && plan.shadowMode && evaluations.results.get(plan)?.overLimit);
-  const configured = passedMetadata(plans, evaluations.statuses);
-  return {
-    ...(Object.keys(configured).length > 0 ? { metadata: configured } : {}),
-    ...(risks.length > 0 ? { risk: Math.max(...risks) } : {}),
-    ...(evaluations.degraded ? { degraded: true } : {}),
-    ...(shadowOver ? { shadow_over_limit: true } : {}),
-  };
+  // One pass, and nothing built when no plan has a risk, metadata or shadow mode (the usual case).
+  let risk: number | undefined;
+  let shadowOver = false;
+  let withMetadata = false;
+  for (const plan of plans) {
+    if (plan.kind !== "limited") continue;
+    if (plan.risk !== undefined && (risk === undefined || plan.risk > risk)) risk = plan.risk;
+    if (plan.shadowMode && evaluations.results.get(plan)?.overLimit) shadowOver = true;
+    if (plan.metadata) withMetadata = true;
+  }
+  const metadata: Omit<DecisionMetadata, "domain"> = {};
+  if (withMetadata) {
+    const configured = passedMetadata(plans, evaluations.statuses);
+    if (Object.keys(configured).length > 0) metadata.metadata = configured;
+  }
+  if (risk !== undefined) metadata.risk = risk;
+  if (evaluations.degraded) metadata.degraded = true;
+  if (shadowOver) metadata.shadow_over_limit = true;
+  return metadata;
 }
 
 function decide(domain: string, plans: readonly Plan[], statuses: DescriptorStatus[], metadata: Omit<DecisionMetadata, "domain">): RateLimitDecision {

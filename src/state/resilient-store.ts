@@ -199,7 +199,7 @@ export class ResilientStore implements DegradableStore {
     const local = await Promise.all(
       applicable.map((batch) => {
         if (shared === undefined) return this.#local.apply(batch.entity, batch.ops, nowMs);
-        const mirrored = batch.ops.filter(isCheapToMirror);
+        const mirrored = batch.ops.every(isCheapToMirror) ? batch.ops : batch.ops.filter(isCheapToMirror); // a rate limit's takes all are: no copy
         return mirrored.length > 0 ? this.#local.apply(batch.entity, mirrored, nowMs) : undefined;
       }),
     );

@@ -10,9 +10,17 @@ import type { Logger } from "./logger.js";
  */
 export function createRateLimitMetrics(registry: Registry) {
   const registers = [registry];
+  // Per-descriptor hits are tallied by the observer and added to these counters when they are
+  // read (prom-client calls `collect` before every read of a metric), see createRateLimitObserver.
+  const beforeRead = new Set<() => void>();
+  const collect = () => {
+    for (const flush of beforeRead) flush();
+  };
   const perKey = (stat: string, help: string) =>
-    new Counter({ name: `ratelimit_service_rate_limit_${stat}`, help, labelNames: ["domain", "key"] as const, registers });
+    new Counter({ name: `ratelimit_service_rate_limit_${stat}`, help, labelNames: ["domain", "key"] as const, registers, collect });
   return {
+    /** Flushes run before any per-key counter is read. */
+    beforeRead,
     totalHits: perKey("total_hits", "Hits on a rate-limit key in total"),
     overLimit: perKey("over_limit", "Hits over the limit (shadow-mode hits included)"),
     nearLimit: perKey("near_limit", "Hits within the limit but past 80% of it"),
@@ -36,6 +44,25 @@ export function createRateLimitMetrics(registry: Registry) {
 }
 
 export type RateLimitMetrics = ReturnType<typeof createRateLimitMetrics>;
+
+/** Hits of one domain and key since the per-key counters were last read. */
+interface Tally {
+  total: number;
+  over: number;
+  near: number;
+  within: number;
+  shadow: number;
+  overFromCache: number;
+  /** Which counters hits went to since the last read (TOTAL | OVER | …). */
+  touched: number;
+}
+
+const TOTAL = 1;
+const OVER = 2;
+const SHADOW = 4;
+const FROM_CACHE = 8;
+const WITHIN = 16;
+const NEAR = 32;
 
 /** Detailed keys (detailed_metric: request values in the key) tracked at once; later ones roll up. */
 export const MAX_DETAILED_KEYS = 1_000;
@@ -62,18 +89,58 @@ export function createRateLimitObserver(metrics: RateLimitMetrics, logger: Logge
     detailedKeys.add(event.statsKey);
     return event.statsKey;
   };
+  // Hits per domain and key, added to the counters when they are read: prom-client's inc() builds
+  // and hashes a label string per call (two to four per descriptor, every ShouldRateLimit); a
+  // tally is two Map look-ups and additions. Keys are bounded as above, so the tallies are too.
+  const tallies = new Map<string, Map<string, Tally>>();
+  const tallyOf = (domain: string, key: string): Tally => {
+    let byKey = tallies.get(domain);
+    if (byKey === undefined) tallies.set(domain, (byKey = new Map()));
+    let tally = byKey.get(key);
+    if (tally === undefined) byKey.set(key, (tally = { total: 0, over: 0, near: 0, within: 0, shadow: 0, overFromCache: 0, touched: 0 }));
+    return tally;
+  };
+  metrics.beforeRead.add(() => {
+    for (const [domain, byKey] of tallies) {
+      for (const [key, tally] of byKey) {
+        if (tally.touched === 0) continue; // nothing since the last read
+        // Each counter the observer would have incremented gets its sum, even of 0 hits: a series appears as it did.
+        const labels = { domain, key };
+        if (tally.touched & TOTAL) metrics.totalHits.inc(labels, tally.total);
+        if (tally.touched & OVER) metrics.overLimit.inc(labels, tally.over);
+        if (tally.touched & SHADOW) metrics.shadowMode.inc(labels, tally.shadow);
+        if (tally.touched & FROM_CACHE) metrics.overLimitWithLocalCache.inc(labels, tally.overFromCache);
+        if (tally.touched & WITHIN) metrics.withinLimit.inc(labels, tally.within);
+        if (tally.touched & NEAR) metrics.nearLimit.inc(labels, tally.near);
+        tally.total = tally.over = tally.near = tally.within = tally.shadow = tally.overFromCache = tally.touched = 0;
+      }
+    }
+  });
   return {
     descriptor(event) {
-      const labels = { domain: event.domain, key: keyFor(event) };
-      metrics.totalHits.inc(labels, event.hits);
+      const tally = tallyOf(event.domain, keyFor(event));
+      tally.total += event.hits;
+      let touched = TOTAL;
       if (event.overLimit) {
-        metrics.overLimit.inc(labels, event.hits);
-        if (event.shadowMode) metrics.shadowMode.inc(labels, event.hits);
-        if (event.fromCache) metrics.overLimitWithLocalCache.inc(labels, event.hits);
+        tally.over += event.hits;
+        touched |= OVER;
+        if (event.shadowMode) {
+          tally.shadow += event.hits;
+          touched |= SHADOW;
+        }
+        if (event.fromCache) {
+          tally.overFromCache += event.hits;
+          touched |= FROM_CACHE;
+        }
       } else {
-        metrics.withinLimit.inc(labels, event.hits);
-        if (event.nearLimitHits > 0) metrics.nearLimit.inc(labels, event.nearLimitHits);
+        tally.within += event.hits;
+        touched |= WITHIN;
+        if (event.nearLimitHits > 0) {
+          tally.near += event.nearLimitHits;
+          touched |= NEAR;
+        }
       }
+      tally.touched |= touched;
     },
     unknownDomain(domain) {
       metrics.unknownDomain.inc();

@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { HealthService } from "./health.js";
 import type { AccessLogService } from "./accesslog/service.js";
+import { withHandEncodedResponses } from "./ratelimit/response-encoder.js";
 import { palisadeServices, type AuthorizationImplementation, type RateLimitImplementation } from "./protos.js";
 
 export interface GrpcServerOptions {
@@ -36,7 +37,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const services = palisadeServices();
   server.addService(services.authorization.definition, options.authorization);
   server.addService(services.accessLog.definition, options.accessLog);
-  if (options.rateLimit) server.addService(services.rateLimit.definition, options.rateLimit);
+  if (options.rateLimit) server.addService(withHandEncodedResponses(services.rateLimit.definition), options.rateLimit);
   server.addService(services.health.definition, options.health.implementation);
   return {
     listen: () =>

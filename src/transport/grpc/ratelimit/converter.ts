@@ -29,27 +29,33 @@ import {
  * and the core decides what an empty domain or descriptor list gets.
  */
 export function toRateLimitRequest(message: RequestMessage | null | undefined): RateLimitRequest {
-  const descriptors = Array.isArray(message?.descriptors) ? message.descriptors : [];
+  const messages = Array.isArray(message?.descriptors) ? message.descriptors : [];
+  // Loops rather than map/flatMap: this runs for every descriptor of every ShouldRateLimit.
+  const descriptors: RateLimitDescriptor[] = [];
+  for (const descriptor of messages) descriptors.push(toDescriptor(descriptor));
   return {
     domain: typeof message?.domain === "string" ? message.domain : "",
-    descriptors: descriptors.map(toDescriptor),
+    descriptors,
     hits: wholeNumber(message?.hits_addend) ?? 0,
   };
 }
 
 function toDescriptor(message: DescriptorMessage | null | undefined): RateLimitDescriptor {
-  const entries = Array.isArray(message?.entries) ? message.entries : [];
-  const descriptor: RateLimitDescriptor = { entries: entries.flatMap(toEntry) };
-  const limit = toOverride(message?.limit);
-  if (limit) descriptor.limit = limit;
+  const entries: DescriptorEntry[] = [];
+  if (Array.isArray(message?.entries)) {
+    for (const entry of message.entries as ({ key?: unknown; value?: unknown } | null | undefined)[]) {
+      if (typeof entry?.key === "string" && typeof entry.value === "string") entries.push({ key: entry.key, value: entry.value });
+    }
+  }
+  const descriptor: RateLimitDescriptor = { entries };
+  if (message?.limit) {
+    const limit = toOverride(message.limit);
+    if (limit) descriptor.limit = limit;
+  }
   // A UInt64Value: present (even 0) means the descriptor has a cost of its own.
   const hits = message?.hits_addend ? wholeNumber(message.hits_addend.value ?? 0) : undefined;
   if (hits !== undefined) descriptor.hits = hits;
   return descriptor;
-}
-
-function toEntry(entry: { key?: unknown; value?: unknown } | null | undefined): DescriptorEntry[] {
-  return typeof entry?.key === "string" && typeof entry.value === "string" ? [{ key: entry.key, value: entry.value }] : [];
 }
 
 const OVERRIDE_UNITS: Readonly<Partial<Record<string, LimitUnit>>> = {

@@ -1,8 +1,9 @@
-import { status } from "@grpc/grpc-js";
+import { status, type sendUnaryData } from "@grpc/grpc-js";
 import type { RateLimiter } from "../../../ratelimit/limiter.js";
+import type { RateLimitDecision } from "../../../ratelimit/request.js";
 import type { RateLimitTelemetry } from "../../../telemetry/ratelimit-telemetry.js";
-import type { RateLimitImplementation } from "../protos.js";
-import { SpanKind, parentContext, withSpan } from "../../../telemetry/tracing.js";
+import type { RateLimitImplementation, RateLimitResponse } from "../protos.js";
+import { SpanKind, parentContext, tracingOff, withSpan } from "../../../telemetry/tracing.js";
 import { grpcStatusFor, grpcStatusName } from "../status.js";
 import { metadataCarrier } from "../trace-carriers.js";
 import { toRateLimitRequest, toRateLimitResponse } from "./converter.js";
@@ -21,34 +22,53 @@ export interface RateLimitServiceDependencies {
  * or descriptors; INTERNAL for a bug.
  */
 export function createRateLimitService(deps: RateLimitServiceDependencies): RateLimitImplementation {
+  const { limiter, telemetry } = deps;
+  /** The answer for a decision, or the gRPC error for a failure; `started` from process.hrtime.bigint(). */
+  const answer = (decision: RateLimitDecision, started: bigint, callback: sendUnaryData<RateLimitResponse>): void => {
+    telemetry.answered(decision, started);
+    callback(null, toRateLimitResponse(decision));
+  };
+  const fail = (error: unknown, started: bigint, callback: sendUnaryData<RateLimitResponse>): void => {
+    const code = grpcStatusFor(error);
+    telemetry.failed(error, started, grpcStatusName(code));
+    // Envoy logs the details; a bug's own message stays in Palisade's log.
+    const details = code !== status.INTERNAL && error instanceof Error ? error.message : "palisade could not answer";
+    callback({ code, details });
+  };
   return {
     ShouldRateLimit(call, callback) {
       const started = process.hrtime.bigint();
       // The converter never throws; the limiter may reject, and an error there is answered below.
-      // The span names the domain and counts only: descriptor values are raw addresses and users.
       const request = toRateLimitRequest(call.request);
+      if (tracingOff()) {
+        // The usual case: no span, so no attributes, parent look-up or closures per call.
+        let decided: Promise<RateLimitDecision>;
+        try {
+          decided = limiter.shouldRateLimit(request);
+        } catch (error) {
+          fail(error, started, callback);
+          return;
+        }
+        decided.then(
+          (decision) => answer(decision, started, callback),
+          (error: unknown) => fail(error, started, callback),
+        );
+        return;
+      }
+      // The span names the domain and counts only: descriptor values are raw addresses and users.
       withSpan(
         "palisade.ratelimit",
         { "palisade.ratelimit.domain": request.domain, "palisade.ratelimit.descriptors": request.descriptors.length },
         async (span) => {
-          const decision = await deps.limiter.shouldRateLimit(request);
+          const decision = await limiter.shouldRateLimit(request);
           span.setAttribute("palisade.ratelimit.overall_code", decision.overallCode);
           return decision;
         },
         { parent: () => parentContext([metadataCarrier(call.metadata)]), kind: SpanKind.SERVER },
       ).then(
-          (decision) => {
-            deps.telemetry.answered(decision, started);
-            callback(null, toRateLimitResponse(decision));
-          },
-          (error: unknown) => {
-            const code = grpcStatusFor(error);
-            deps.telemetry.failed(error, started, grpcStatusName(code));
-            // Envoy logs the details; a bug's own message stays in Palisade's log.
-            const details = code !== status.INTERNAL && error instanceof Error ? error.message : "palisade could not answer";
-            callback({ code, details });
-          },
-        );
+        (decision) => answer(decision, started, callback),
+        (error: unknown) => fail(error, started, callback),
+      );
     },
   };
 }
