@@ -130,12 +130,14 @@ describe("browser sessions reading the catalogue without assets", () => {
     // throttled; a session's second bare product, counted by the search after it, is throttled
     // on its own evidence. The product after a search is not counted again for the bare product
     // that search already counted.
+    // Pages 1 and 2, in order: a deep page of a search the session never made is another signal
+    // (session.pages_skipped, tested in src/detection/session-reads.test.ts).
     const bots: Answer[][] = [];
     for (let bot = 0; bot < 6; bot++) {
       const ip = `198.19.${bot}.${3 + bot}`;
       await get(ip, "/static/app.js", undefined, (at += 300));
       const answers: Answer[] = [];
-      for (const [page, id] of [[17, 3_000 + bot * 37], [18, 4_000 + bot * 37]] as const) {
+      for (const [page, id] of [[1, 3_000 + bot * 37], [2, 4_000 + bot * 37]] as const) {
         answers.push(await get(ip, `/api/v1/products/${id}`, `searcher-${bot}`, (at += 1_000)));
         answers.push(await get(ip, `/api/v1/search?q=backpack&page=${page}`, `searcher-${bot}`, (at += 2_000)));
       }
