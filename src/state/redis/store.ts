@@ -252,17 +252,14 @@ export class RedisStore implements Store {
 
   /**
    * The entity script as one command written now, past ioredis' auto-pipeline (whose
-   * setImmediate would hold it back another turn of the event loop): EVALSHA, and EVAL when
-   * Redis does not know the script yet (started afresh, or SCRIPT FLUSH), as ioredis does.
-   *
-   * Also when the auto-pipeline holds other commands of this turn (a Check's binding or
-   * records scripts), which used to take the entity script along in their write: that sent
-   * the largest calls (a thousand arguments in process) through ioredis' string building,
-   * about 2.5 times the CPU of PackedCommand's for the same bytes, to save one socket write.
-   * None of those commands touches an entity's counters, so which reaches Redis first changes
-   * no result.
+   * setImmediate would hold it back another turn of the event loop) unless that holds other
+   * commands already: EVALSHA, and EVAL when Redis does not know the script yet (started
+   * afresh, or SCRIPT FLUSH), as ioredis does.
    */
   #sendEntityBatch(call: ScriptCall): Promise<unknown> {
+    // Other commands of this turn (a Check's binding or records scripts) wait in ioredis'
+    // auto-pipeline: ride with them, so the Check's calls still reach Redis in one write.
+    if (this.#client.autoPipelineQueueSize > 0) return this.#runScript("palisadeEntityBatch", call);
     const { keys, args } = call;
     // The request's bytes written at once into one buffer (packed-command.ts), not by ioredis' string building.
     const send = (name: "evalsha" | "eval") => this.#client.sendCommand(new PackedCommand(name, [name === "evalsha" ? ENTITY_BATCH_SHA : ENTITY_BATCH_SCRIPT, keys.length], keys, args)) as Promise<unknown>;
