@@ -141,8 +141,9 @@ function throwawayEngine(core: DecisionCore, settings: Settings, clock: Clock, s
 /**
  * The Check path as the real server runs it: a server wired by the same createEnvoyServer on
  * 127.0.0.1 and a port of the system's choosing, closed again before the real one opens. What it
- * decides goes nowhere a user looks: its store is the warm-up namespace, its pipeline has no
- * responder (nothing quarantined or audited) and no built-in challenge, its metrics are a
+ * decides goes nowhere a user looks: its store is the warm-up namespace, its pipeline's
+ * responder is warm-up's throwaway engine (shared state in memory, dropped afterwards), it has no
+ * built-in challenge, its metrics are a
  * registry of its own that nothing serves, and its log lines are dropped.
  */
 async function runThroughGrpc(core: DecisionCore, settings: Settings, clock: Clock, pipeline: Pipeline, store: Store, from: number, count: number): Promise<{ answered: number; error?: string }> {
