@@ -13,6 +13,7 @@ export const ERROR_CATALOGUE = {
   "store.unavailable": "unavailable",
   "decision.unavailable": "unavailable",
   "ratelimit.invalid_request": "invalid",
+  "grpc.malformed_message": "invalid",
   "http.body_too_large": "too_large",
   // The response engine's refusals (response/errors.ts); nothing was changed.
   not_found: "not_found",

@@ -11,6 +11,7 @@
 import { copyFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,6 +20,7 @@ import { ConfigError } from "../../src/config/config-error.js";
 import { parsePolicyText } from "../../src/policy/loader.js";
 import { policyFile, secretsDir, TOKENS } from "../support/analyst.js";
 import { startTestApp } from "../support/app.js";
+import { codecs } from "../contract/upstream.js";
 import { envoyAccessLogClient, envoyAuthzClient, metadata, type EnvoyAccessLogClient, type EnvoyAuthzClient } from "../support/envoy-client.js";
 import { envoyRateLimitClient, type EnvoyRateLimiter } from "../support/envoy-ratelimit-client.js";
 import { repoRoot } from "../support/policies.js";
@@ -144,6 +146,34 @@ describe("fuzzing: gRPC", () => {
         ),
         settings,
       );
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "answers Check bytes that are no CheckRequest (garbage, corrupted requests) with a decision or INVALID_ARGUMENT",
+    async () => {
+      const raw = new grpc.Client(`127.0.0.1:${app.grpcPort}`, grpc.credentials.createInsecure());
+      const send = (bytes: Uint8Array) =>
+        new Promise<Buffer>((resolve, reject) =>
+          raw.makeUnaryRequest("/envoy.service.auth.v3.Authorization/Check", (message: Buffer) => message, (answer: Buffer) => answer, Buffer.from(bytes), (error, answer) => (error ? reject(error) : resolve(answer!))),
+        );
+      const encode = codecs("envoy.service.auth.v3.Authorization", "Check").upstream.request.encode;
+      const corrupted = fc.tuple(checkRequest, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 })).map(([request, flips]) => {
+        const bytes = encode(request);
+        for (const [at, value] of flips) if (bytes.length > 0) bytes[at % bytes.length] = value;
+        return bytes;
+      });
+      try {
+        const refusal = await send(Buffer.from([0x0a, 0x05, 0x22, 0x09])).catch((error: grpc.ServiceError) => error);
+        expect(refusal).toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT, details: expect.stringContaining("malformed CheckRequest") });
+        await fc.assert(
+          fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 512 }), corrupted), (bytes) => answeredOrRefused("check-bytes", send(bytes), () => "answered")),
+          settings,
+        );
+      } finally {
+        raw.close();
+      }
     },
     TEST_TIMEOUT_MS,
   );

@@ -14,6 +14,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { deserializeCheckRequest } from "./authz/check-request-decoder.js";
 import { encodeCheckResponse } from "./authz/check-response-encoder.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -101,7 +102,7 @@ export function palisadeServices(): PalisadeServices {
 
 function buildServices(root: grpc.GrpcObject): PalisadeServices {
   return {
-    authorization: withCheckResponseEncoder(serviceHandle(root, "envoy.service.auth.v3.Authorization")),
+    authorization: withCheckCodecs(serviceHandle(root, "envoy.service.auth.v3.Authorization")),
     rateLimit: serviceHandle(root, "envoy.service.ratelimit.v3.RateLimitService"),
     accessLog: serviceHandle(root, "envoy.service.accesslog.v3.AccessLogService"),
     health: serviceHandle(root, "grpc.health.v1.Health"),
@@ -109,15 +110,17 @@ function buildServices(root: grpc.GrpcObject): PalisadeServices {
 }
 
 /**
- * Check's responses encoded by check-response-encoder.ts (the same bytes as protobufjs', with
- * protobufjs' serializer kept for shapes it does not know): the server and the warm-up both
- * take the definition from here.
+ * Check's requests decoded by check-request-decoder.ts (what protobufjs reads, narrowed to the
+ * fields the service uses) and its responses encoded by check-response-encoder.ts (the same
+ * bytes as protobufjs', with protobufjs' serializer kept for shapes it does not know): the
+ * server and the warm-up both take the definition from here.
  */
-function withCheckResponseEncoder(handle: ServiceHandle<AuthorizationImplementation>): ServiceHandle<AuthorizationImplementation> {
+function withCheckCodecs(handle: ServiceHandle<AuthorizationImplementation>): ServiceHandle<AuthorizationImplementation> {
   const check = handle.definition.Check;
   const fallback = check.responseSerialize;
   const responseSerialize = (message: CheckResponse): Buffer => encodeCheckResponse(message, fallback);
-  return { ...handle, definition: { ...handle.definition, Check: { ...check, responseSerialize } } };
+  const codecs = { requestDeserialize: deserializeCheckRequest, responseSerialize };
+  return { ...handle, definition: { ...handle.definition, Check: { ...check, ...codecs } } };
 }
 
 /** Looks up a service by its fully-qualified name in a loadPackageDefinition() result. */
@@ -156,6 +159,7 @@ import type { HealthCheckResponse } from "./generated/grpc/health/v1/HealthCheck
 
 export type { Timestamp, Duration, Struct, Value, CheckRequest, CheckResponse, RateLimitRequest, RateLimitResponse, StreamAccessLogsMessage, StreamAccessLogsResponse, HealthCheckRequest, HealthCheckResponse };
 export type { HeaderValueOption } from "./generated/envoy/config/core/v3/HeaderValueOption.js";
+export type { HeaderValue } from "./generated/envoy/config/core/v3/HeaderValue.js";
 export type {
   AttributeContext,
   _envoy_service_auth_v3_AttributeContext_HttpRequest as AttributeHttpRequest,

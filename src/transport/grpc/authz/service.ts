@@ -6,6 +6,7 @@ import type { DecisionObserver } from "../../../telemetry/decision-observer.js";
 import type { AuthorizationImplementation } from "../protos.js";
 import { grpcStatusFor, grpcStatusName } from "../status.js";
 import { headersCarrier, metadataCarrier } from "../trace-carriers.js";
+import { malformation } from "./check-request-decoder.js";
 import { toCheckResponse, toHttpAttributes } from "./converter.js";
 
 export interface AuthorizationDependencies {
@@ -27,6 +28,13 @@ export function createAuthorizationService(deps: AuthorizationDependencies): Aut
   return {
     Check(call, callback) {
       const started = process.hrtime.bigint();
+      const fail = (error: unknown, details: string) => {
+        const status = grpcStatusFor(error);
+        deps.observer.failed(error, "authz", started, grpcStatusName(status));
+        callback({ code: status, details });
+      };
+      const malformed = malformation(call.request);
+      if (malformed) return fail(malformed, `malformed CheckRequest: ${malformed.message}`);
       const attrs = toHttpAttributes(call.request);
       const respond = ({ decision, request }: PipelineResult, policy: CompiledPolicy, issued?: IssuedChallenge) => {
         const pow = policy.challenge.proofOfWork;
@@ -56,11 +64,7 @@ export function createAuthorizationService(deps: AuthorizationDependencies): Aut
               () => respond(evaluation, policy),
             );
           },
-          (error: unknown) => {
-            const status = grpcStatusFor(error);
-            deps.observer.failed(error, "authz", started, grpcStatusName(status));
-            callback({ code: status, details: "palisade could not decide" });
-          },
+          (error: unknown) => fail(error, "palisade could not decide"),
         );
     },
   };
