@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import type { Decision } from "../../src/domain/decision.js";
 import { toCheckResponse, toHttpAttributes } from "../../src/transport/grpc/authz/converter.js";
-import { fromStruct, toStruct } from "../../src/transport/grpc/protos.js";
+import { fromStruct, palisadeServices, toStruct } from "../../src/transport/grpc/protos.js";
 import { codecs, readWire, wireMessage, wireStruct } from "./upstream.js";
 
 const check = codecs("envoy.service.auth.v3.Authorization", "Check");
@@ -98,6 +98,13 @@ describe("CheckRequest", () => {
     expect(Buffer.from(attributes.body ?? []).toString()).toContain('"username":"alice"');
     expect(attributes.contextExtensions?.get("endpoint")).toBe("login");
     expect(attributes.contextExtensions?.get("palisade.tier")).toBe("gold");
+  });
+
+  it("the server's decoder (written by hand) reads what Envoy sends as protobufjs does", () => {
+    const bytes = check.upstream.request.encode(envoyCheckRequest);
+    const served = palisadeServices().authorization.definition.Check.requestDeserialize(bytes);
+    expect(toHttpAttributes(served)).toEqual(toHttpAttributes(check.ours.request.decode(bytes)));
+    expect(toHttpAttributes(served).contextExtensions?.get("palisade.tier")).toBe("gold");
   });
 
   it("tolerates an empty request", () => {
