@@ -11,8 +11,11 @@
  *
  * The four variants alternate for BENCH_ROUNDS rounds (default 5) of BENCH_CALLS decodes
  * (default 100,000) after a warm-up of the same size; prints one JSON line per request set and
- * round with CPU µs per decode (user + system time of the process, process.cpuUsage).
+ * round with CPU µs per decode (user + system time of the process, process.cpuUsage), then one
+ * per request set with the bytes each decoder allocates per decode (V8's sampling heap
+ * profiler, freed objects included, as bench/check-allocations.ts counts them).
  */
+import { Session } from "node:inspector/promises";
 import { decodeCheckRequest } from "../src/transport/grpc/authz/check-request-decoder.js";
 import { toHttpAttributes } from "../src/transport/grpc/authz/converter.js";
 import { loadPackageDefinition, type CheckRequest } from "../src/transport/grpc/protos.js";
@@ -67,4 +70,25 @@ for (let round = 1; round <= ROUNDS; round++) {
     process.stdout.write(`${JSON.stringify({ round, set, requestBytes: bytes, cpuMicrosPerDecode: perCall })}\n`);
   }
 }
+
+interface SamplingNode {
+  selfSize: number;
+  children: SamplingNode[];
+}
+const allocated = (node: SamplingNode): number => node.children.reduce((sum, child) => sum + allocated(child), node.selfSize);
+const session = new Session();
+session.connect();
+async function bytesPerCall(requests: Buffer[], decode: (bytes: Buffer) => unknown): Promise<number> {
+  // Both flags keep the samples of freed objects (V8 11): a decode's garbage is what is counted.
+  await session.post("HeapProfiler.startSampling", { samplingInterval: 1_024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+  for (let i = 0; i < CALLS; i++) if (decode(requests[i % requests.length]!)) sink++;
+  const { profile } = (await session.post("HeapProfiler.stopSampling")) as { profile: { head: SamplingNode } };
+  return Math.round(allocated(profile.head) / CALLS);
+}
+for (const [set, requests] of Object.entries(sets)) {
+  const perCall: Record<string, number> = {};
+  for (const name of ["protobufjs", "hand"]) perCall[name] = await bytesPerCall(requests, variants[name]!);
+  process.stdout.write(`${JSON.stringify({ set, bytesAllocatedPerDecode: perCall })}\n`);
+}
+session.disconnect();
 if (sink === 0) throw new Error("nothing decoded");
