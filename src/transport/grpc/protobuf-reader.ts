@@ -13,10 +13,8 @@
  * - messages nest at most 100 deep, counted as protobufjs counts (its limit, protoc's too).
  * Anything else throws a `ProtobufDecodeError` naming the byte.
  */
+import { WIRE_FIXED64, WIRE_LENGTH, WIRE_VARINT } from "./protobuf-writer.js";
 
-export const WIRE_VARINT = 0;
-export const WIRE_FIXED64 = 1;
-export const WIRE_LENGTH = 2;
 const WIRE_START_GROUP = 3;
 const WIRE_END_GROUP = 4;
 const WIRE_FIXED32 = 5;
