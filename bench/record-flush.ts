@@ -1,0 +1,128 @@
+/**
+ * Does writing the decision records hold up the event loop? `npx tsx bench/record-flush.ts
+ * [<tree>…]` starts a redis-server and, for this checkout and each tree given (another checkout
+ * with its node_modules, e.g. of `land`), a DecisionRecords on the real Redis shared backend, as
+ * `palisade serve` wires it. Each round every tree sees BENCH_SUBJECTS (default 2,000) clients
+ * denied twice (a flood from many addresses: the minute's first 500 get an aggregate of their own,
+ * the rest fold into the overflow), then one flush, while a 1-ms timer reads the main thread's
+ * time on a CPU (/proc schedstat) each time it runs. Prints per tree and round the flush's CPU
+ * time, the longest CPU time between two runs of the timer (work that held the event loop,
+ * not counting its waits for a CPU on a busy machine) and how many such stalls were over 10 ms. Trees
+ * take turns round by round (BENCH_ROUNDS, default 6), so the machine's load falls on all alike.
+ */
+import { readFileSync } from "node:fs";
+import os from "node:os";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Decision } from "../src/domain/decision.js";
+import type { DecisionRecords } from "../src/response/decision-records.js";
+import type { createRedisSharedBackend } from "../src/state/redis/shared-backend.js";
+import { startRedisServer } from "../test/helpers/redis-server.js";
+import { round } from "./load.js";
+
+const SUBJECTS = Number(process.env.BENCH_SUBJECTS ?? 2_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
+const STALL_MS = 10;
+
+interface Tree {
+  name: string;
+  records: DecisionRecords;
+  close: () => Promise<void>;
+  flushes: { cpuMs: number; longestMs: number; stalls: number }[];
+}
+
+const quiet = { info() {}, warn() {}, error() {} };
+let now = Math.floor(Date.now() / 60_000) * 60_000;
+
+function denial(i: number): Decision {
+  return {
+    decisionId: `bench-${i}`,
+    action: "block",
+    risk: 80,
+    reasons: [
+      { code: "velocity.ip", value: 31, threshold: 30, weight: 40, detail: "60s" },
+      { code: "login.failures", value: 12, threshold: 5, weight: 40, detail: "10m" },
+    ],
+    rule: "stuffing",
+    scope: "ip",
+    policyVersion: "bench",
+    endpoint: "login",
+    degraded: false,
+    shadowed: [],
+    eventTimeMs: now,
+  };
+}
+
+async function openTree(root: string, redisUrl: string, namespace: string): Promise<Tree> {
+  const load = <T>(path: string) => import(pathToFileURL(resolve(root, path)).href) as Promise<T>;
+  const { createRedisSharedBackend: create } = await load<{ createRedisSharedBackend: typeof createRedisSharedBackend }>("src/state/redis/shared-backend.ts");
+  const { DecisionRecords: Records } = await load<{ DecisionRecords: typeof DecisionRecords }>("src/response/decision-records.ts");
+  const backend = create(redisUrl, { namespace });
+  await backend.waitUntilReady(5_000);
+  const records = new Records({ store: backend.decisions, limits: () => ({ retentionMs: 3_600_000, perMinute: 500 }), clock: () => now, log: quiet });
+  return { name: root, records, close: () => backend.close(), flushes: [] };
+}
+
+/** The main thread's time on a CPU, ms (/proc/self/task/<pid>/schedstat). */
+function mainThreadCpuMs(): number {
+  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+}
+
+/**
+ * One flush of `tree` with the event loop watched by a 1-ms timer: the longest time the main
+ * thread spent on a CPU between two of its runs (its own work, whatever the machine's load), and
+ * how many times that was over STALL_MS.
+ */
+async function measureFlush(tree: Tree): Promise<void> {
+  let lastCpu = mainThreadCpuMs();
+  let longest = 0;
+  let stalls = 0;
+  const timer = setInterval(() => {
+    const cpu = mainThreadCpuMs();
+    longest = Math.max(longest, cpu - lastCpu);
+    if (cpu - lastCpu > STALL_MS) stalls++;
+    lastCpu = cpu;
+  }, 1);
+  await new Promise((done) => setTimeout(done, 20));
+  [lastCpu, longest, stalls] = [mainThreadCpuMs(), 0, 0];
+  const cpu = process.cpuUsage();
+  await tree.records.flush();
+  await new Promise((done) => setTimeout(done, 5));
+  clearInterval(timer);
+  const used = process.cpuUsage(cpu);
+  tree.flushes.push({ cpuMs: round((used.user + used.system) / 1000, 1), longestMs: round(longest, 1), stalls });
+}
+
+async function main(): Promise<void> {
+  const redis = await startRedisServer();
+  const trees: Tree[] = [];
+  for (const [i, root] of [process.cwd(), ...process.argv.slice(2)].entries()) trees.push(await openTree(root, redis.url, `bench${i}`));
+  process.stdout.write(`load average ${os.loadavg()[0]!.toFixed(1)}; ${SUBJECTS} clients denied twice a round\n`);
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const tree of r % 2 === 0 ? trees : [...trees].reverse()) {
+      for (let i = 0; i < SUBJECTS; i++) tree.records.record(denial(i), `ip:client-${r}-${i}`);
+      await tree.records.flush(); // the first writes, on the Check path in a server
+      for (let i = 0; i < SUBJECTS; i++) tree.records.record(denial(i), `ip:client-${r}-${i}`);
+      await measureFlush(tree);
+    }
+    now += 60_000;
+  }
+  for (const tree of trees) {
+    const f = tree.flushes;
+    process.stdout.write(
+      `${tree.name}: flush CPU ms ${f.map((x) => x.cpuMs).join(", ")}; longest on a CPU without a turn of the event loop ms ${f.map((x) => x.longestMs).join(", ")}; ` +
+        `stalls of over ${STALL_MS} ms on a CPU ${f.map((x) => x.stalls).join(", ")}\n`,
+    );
+    await tree.close();
+  }
+  process.stdout.write(`load average ${os.loadavg()[0]!.toFixed(1)}\n`);
+  await redis.stop();
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`record flush bench failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  },
+);
