@@ -4,13 +4,11 @@
  * with its node_modules, e.g. of `land`), a DecisionRecords on the real Redis shared backend, as
  * `palisade serve` wires it. Each round every tree sees BENCH_SUBJECTS (default 2,000) clients
  * denied twice (a flood from many addresses: the minute's first 500 get an aggregate of their own,
- * the rest fold into the overflow), then one flush, while a 1-ms timer reads the main thread's
- * time on a CPU (/proc schedstat) each time it runs. Prints per tree and round the flush's CPU
- * time, the longest CPU time between two runs of the timer (work that held the event loop,
- * not counting its waits for a CPU on a busy machine) and how many such stalls were over 10 ms. Trees
- * take turns round by round (BENCH_ROUNDS, default 6), so the machine's load falls on all alike.
+ * the rest fold into the overflow), then one flush, measured by bench/loop-hold.ts: per tree and
+ * round the flush's CPU time, the longest it held the event loop on a CPU, and how many holds
+ * were over 10 ms. Trees take turns round by round (BENCH_ROUNDS, default 6), so the machine's
+ * load falls on all alike.
  */
-import { readFileSync } from "node:fs";
 import os from "node:os";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -18,17 +16,16 @@ import type { Decision } from "../src/domain/decision.js";
 import type { DecisionRecords } from "../src/response/decision-records.js";
 import type { createRedisSharedBackend } from "../src/state/redis/shared-backend.js";
 import { startRedisServer } from "../test/helpers/redis-server.js";
-import { round } from "./load.js";
+import { holdsLine, measureLoopHold, type LoopHold } from "./loop-hold.js";
 
 const SUBJECTS = Number(process.env.BENCH_SUBJECTS ?? 2_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
-const STALL_MS = 10;
 
 interface Tree {
   name: string;
   records: DecisionRecords;
   close: () => Promise<void>;
-  flushes: { cpuMs: number; longestMs: number; stalls: number }[];
+  flushes: LoopHold[];
 }
 
 const quiet = { info() {}, warn() {}, error() {} };
@@ -63,36 +60,6 @@ async function openTree(root: string, redisUrl: string, namespace: string): Prom
   return { name: root, records, close: () => backend.close(), flushes: [] };
 }
 
-/** The main thread's time on a CPU, ms (/proc/self/task/<pid>/schedstat). */
-function mainThreadCpuMs(): number {
-  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
-}
-
-/**
- * One flush of `tree` with the event loop watched by a 1-ms timer: the longest time the main
- * thread spent on a CPU between two of its runs (its own work, whatever the machine's load), and
- * how many times that was over STALL_MS.
- */
-async function measureFlush(tree: Tree): Promise<void> {
-  let lastCpu = mainThreadCpuMs();
-  let longest = 0;
-  let stalls = 0;
-  const timer = setInterval(() => {
-    const cpu = mainThreadCpuMs();
-    longest = Math.max(longest, cpu - lastCpu);
-    if (cpu - lastCpu > STALL_MS) stalls++;
-    lastCpu = cpu;
-  }, 1);
-  await new Promise((done) => setTimeout(done, 20));
-  [lastCpu, longest, stalls] = [mainThreadCpuMs(), 0, 0];
-  const cpu = process.cpuUsage();
-  await tree.records.flush();
-  await new Promise((done) => setTimeout(done, 5));
-  clearInterval(timer);
-  const used = process.cpuUsage(cpu);
-  tree.flushes.push({ cpuMs: round((used.user + used.system) / 1000, 1), longestMs: round(longest, 1), stalls });
-}
-
 async function main(): Promise<void> {
   const redis = await startRedisServer();
   const trees: Tree[] = [];
@@ -103,16 +70,12 @@ async function main(): Promise<void> {
       for (let i = 0; i < SUBJECTS; i++) tree.records.record(denial(i), `ip:client-${r}-${i}`);
       await tree.records.flush(); // the first writes, on the Check path in a server
       for (let i = 0; i < SUBJECTS; i++) tree.records.record(denial(i), `ip:client-${r}-${i}`);
-      await measureFlush(tree);
+      tree.flushes.push(await measureLoopHold(() => tree.records.flush()));
     }
     now += 60_000;
   }
   for (const tree of trees) {
-    const f = tree.flushes;
-    process.stdout.write(
-      `${tree.name}: flush CPU ms ${f.map((x) => x.cpuMs).join(", ")}; longest on a CPU without a turn of the event loop ms ${f.map((x) => x.longestMs).join(", ")}; ` +
-        `stalls of over ${STALL_MS} ms on a CPU ${f.map((x) => x.stalls).join(", ")}\n`,
-    );
+    process.stdout.write(holdsLine(tree.name, "flush", tree.flushes));
     await tree.close();
   }
   process.stdout.write(`load average ${os.loadavg()[0]!.toFixed(1)}\n`);

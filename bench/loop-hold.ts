@@ -1,0 +1,53 @@
+/**
+ * How long a piece of work holds the event loop, apart from the machine's load: while `work`
+ * runs, a 1-ms timer reads the main thread's time on a CPU (/proc/self/task/<pid>/schedstat) each
+ * time it gets to run. The CPU time between two runs is work that kept the loop from turning
+ * (on a busy machine the wall-clock gap also holds the thread's waits for a CPU, which are not
+ * counted). For bench/record-flush.ts and bench/replica-reload.ts.
+ */
+import { readFileSync } from "node:fs";
+import { round } from "./load.js";
+
+/** Holds of the loop at least this long on a CPU are counted. */
+export const HOLD_MS = 10;
+
+export interface LoopHold {
+  /** The process's CPU time (all threads) while the work ran, ms. */
+  cpuMs: number;
+  /** The longest CPU time of the main thread without a turn of the event loop, ms. */
+  longestMs: number;
+  /** How many times the main thread was on a CPU more than HOLD_MS without a turn. */
+  holds: number;
+}
+
+function mainThreadCpuMs(): number {
+  return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+}
+
+export async function measureLoopHold(work: () => Promise<unknown>): Promise<LoopHold> {
+  let lastCpu = mainThreadCpuMs();
+  let longest = 0;
+  let holds = 0;
+  const timer = setInterval(() => {
+    const cpu = mainThreadCpuMs();
+    longest = Math.max(longest, cpu - lastCpu);
+    if (cpu - lastCpu > HOLD_MS) holds++;
+    lastCpu = cpu;
+  }, 1);
+  await new Promise((done) => setTimeout(done, 20));
+  [lastCpu, longest, holds] = [mainThreadCpuMs(), 0, 0];
+  const cpu = process.cpuUsage();
+  await work();
+  await new Promise((done) => setTimeout(done, 5));
+  clearInterval(timer);
+  const used = process.cpuUsage(cpu);
+  return { cpuMs: round((used.user + used.system) / 1000, 1), longestMs: round(longest, 1), holds };
+}
+
+/** One line per tree: each round's figures. */
+export function holdsLine(name: string, what: string, rounds: readonly LoopHold[]): string {
+  return (
+    `${name}: ${what} CPU ms ${rounds.map((x) => x.cpuMs).join(", ")}; longest on a CPU without a turn of the event loop ms ` +
+    `${rounds.map((x) => x.longestMs).join(", ")}; holds over ${HOLD_MS} ms ${rounds.map((x) => x.holds).join(", ")}\n`
+  );
+}
