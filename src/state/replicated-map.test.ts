@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MemorySharedMap } from "./memory-shared-map.js";
-import { PRUNE_SLICE, ReplicatedMap, type SyncEvent } from "./replicated-map.js";
+import { LOAD_SLICE, PRUNE_SLICE, ReplicatedMap, type SyncEvent } from "./replicated-map.js";
 import type { MapChange, SharedMapStore } from "./shared-map.js";
 import { StoreUnavailableError } from "./store.js";
 
@@ -214,6 +214,35 @@ describe("ReplicatedMap", () => {
     await expect.poll(() => copy.size).toBe(count / 2);
     expect(slices.length).toBeGreaterThanOrEqual(3);
     expect(Math.max(...slices)).toBeLessThanOrEqual(PRUNE_SLICE);
+    await copy.stop();
+  });
+
+  it("decodes a large snapshot a slice per turn of the event loop on a reload, readers keeping the previous copy until it is in", async () => {
+    const wire = new Wire();
+    const count = LOAD_SLICE * 2 + 10;
+    for (let i = 0; i < count; i++) await wire.inner.put(`k${i}`, "old", 60_000);
+    let turns = 0;
+    /** The event-loop turns seen by the time each value was decoded. */
+    const turnsAtDecode: number[] = [];
+    const copy = new ReplicatedMap({ store: wire, decode: (raw) => (turnsAtDecode.push(turns), raw), checkIntervalMs: 60_000 });
+    await copy.start();
+    for (let i = 0; i < count; i++) await wire.inner.put(`k${i}`, "new", 60_000);
+    turnsAtDecode.length = 0;
+    let ticking = true;
+    const tick = () => {
+      turns++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const reload = copy.resync("resync:gap");
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(copy.get("k0")?.value).toBe("old"); // still loading: the previous copy serves
+    await reload;
+    ticking = false;
+    expect(copy.get("k0")?.value).toBe("new");
+    expect(copy.size).toBe(count);
+    // The loop turned between slices: the last value was decoded turns after the first.
+    expect(turnsAtDecode.at(-1)! - turnsAtDecode[0]!).toBeGreaterThanOrEqual(2);
     await copy.stop();
   });
 
