@@ -2,6 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { Action, Decision, Reason, Scope } from "../domain/decision.js";
 import { MINUTE_MS } from "../state/decision-stats.js";
+import { nextTurn } from "../state/next-turn.js";
 import type { DecisionRecordLimits, DecisionRecordStore, DecisionRecordWrite, StoredDecisionRecord } from "../state/decision-records.js";
 import type { ResponseLog } from "./events.js";
 import { PeriodicFlush } from "./periodic-flush.js";
@@ -218,7 +219,7 @@ export class DecisionRecords {
     // sent once the previous one is answered and after a turn of the event loop, Checks are
     // served in between and each reply stays small.
     for (let start = 0; start < writes.length; start += RECORD_FLUSH_BATCH) {
-      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      if (start > 0) await nextTurn();
       const batch = writes.slice(start, start + RECORD_FLUSH_BATCH);
       const written = await this.#write(
         batch.map(({ write }) => write),

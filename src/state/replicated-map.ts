@@ -1,4 +1,5 @@
 import type { AuditedChange, AuditedOutcome, MapChange, MapSubscription, MapVersion, SharedMapStore } from "./shared-map.js";
+import { nextTurn } from "./next-turn.js";
 import { StoreUnavailableError } from "./store.js";
 
 /**
@@ -74,10 +75,6 @@ export const PRUNE_SLICE = 2_000;
  * as during the snapshot's read, and readers see the previous copy until the new one is complete.
  */
 export const LOAD_SLICE = 1_000;
-
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 const DEFAULT_CHECK_INTERVAL_MS = 5_000;
 
 /**
