@@ -6,6 +6,7 @@
  * counted). For bench/record-flush.ts and bench/replica-reload.ts.
  */
 import { readFileSync } from "node:fs";
+import os from "node:os";
 import { round } from "./load.js";
 
 /** Holds of the loop at least this long on a CPU are counted. */
@@ -44,10 +45,28 @@ export async function measureLoopHold(work: () => Promise<unknown>): Promise<Loo
   return { cpuMs: round((used.user + used.system) / 1000, 1), longestMs: round(longest, 1), holds };
 }
 
-/** One line per tree: each round's figures. */
-export function holdsLine(name: string, what: string, rounds: readonly LoopHold[]): string {
-  return (
-    `${name}: ${what} CPU ms ${rounds.map((x) => x.cpuMs).join(", ")}; longest on a CPU without a turn of the event loop ms ` +
-    `${rounds.map((x) => x.longestMs).join(", ")}; holds over ${HOLD_MS} ms ${rounds.map((x) => x.holds).join(", ")}\n`
-  );
+/** A checkout whose work is measured, with its figures round by round. */
+export interface MeasuredTree {
+  name: string;
+  holds: LoopHold[];
+  close(): Promise<void>;
+}
+
+/**
+ * Measures every tree once a round, the order reversed every other round so that drift in the
+ * machine's load falls on all alike; then prints one line per tree and closes it.
+ */
+export async function inTurns<T extends MeasuredTree>(trees: readonly T[], rounds: number, what: string, work: (tree: T, round: number) => Promise<LoopHold>): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    for (const tree of round % 2 === 0 ? trees : [...trees].reverse()) tree.holds.push(await work(tree, round));
+  }
+  for (const tree of trees) {
+    const rows = tree.holds;
+    process.stdout.write(
+      `${tree.name}: ${what} CPU ms ${rows.map((x) => x.cpuMs).join(", ")}; longest on a CPU without a turn of the event loop ms ` +
+        `${rows.map((x) => x.longestMs).join(", ")}; holds over ${HOLD_MS} ms ${rows.map((x) => x.holds).join(", ")}\n`,
+    );
+    await tree.close();
+  }
+  process.stdout.write(`load average ${os.loadavg()[0]!.toFixed(1)}\n`);
 }

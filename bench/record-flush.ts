@@ -16,20 +16,18 @@ import type { Decision } from "../src/domain/decision.js";
 import type { DecisionRecords } from "../src/response/decision-records.js";
 import type { createRedisSharedBackend } from "../src/state/redis/shared-backend.js";
 import { startRedisServer } from "../test/helpers/redis-server.js";
-import { holdsLine, measureLoopHold, type LoopHold } from "./loop-hold.js";
+import { inTurns, measureLoopHold, type MeasuredTree } from "./loop-hold.js";
 
 const SUBJECTS = Number(process.env.BENCH_SUBJECTS ?? 2_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 
-interface Tree {
-  name: string;
+interface Tree extends MeasuredTree {
   records: DecisionRecords;
-  close: () => Promise<void>;
-  flushes: LoopHold[];
 }
 
 const quiet = { info() {}, warn() {}, error() {} };
-let now = Math.floor(Date.now() / 60_000) * 60_000;
+const firstMinute = Math.floor(Date.now() / 60_000) * 60_000;
+let now = firstMinute;
 
 function denial(i: number): Decision {
   return {
@@ -57,7 +55,7 @@ async function openTree(root: string, redisUrl: string, namespace: string): Prom
   const backend = create(redisUrl, { namespace });
   await backend.waitUntilReady(5_000);
   const records = new Records({ store: backend.decisions, limits: () => ({ retentionMs: 3_600_000, perMinute: 500 }), clock: () => now, log: quiet });
-  return { name: root, records, close: () => backend.close(), flushes: [] };
+  return { name: root, records, close: () => backend.close(), holds: [] };
 }
 
 async function main(): Promise<void> {
@@ -65,20 +63,13 @@ async function main(): Promise<void> {
   const trees: Tree[] = [];
   for (const [i, root] of [process.cwd(), ...process.argv.slice(2)].entries()) trees.push(await openTree(root, redis.url, `bench${i}`));
   process.stdout.write(`load average ${os.loadavg()[0]!.toFixed(1)}; ${SUBJECTS} clients denied twice a round\n`);
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const tree of r % 2 === 0 ? trees : [...trees].reverse()) {
-      for (let i = 0; i < SUBJECTS; i++) tree.records.record(denial(i), `ip:client-${r}-${i}`);
-      await tree.records.flush(); // the first writes, on the Check path in a server
-      for (let i = 0; i < SUBJECTS; i++) tree.records.record(denial(i), `ip:client-${r}-${i}`);
-      tree.flushes.push(await measureLoopHold(() => tree.records.flush()));
-    }
-    now += 60_000;
-  }
-  for (const tree of trees) {
-    process.stdout.write(holdsLine(tree.name, "flush", tree.flushes));
-    await tree.close();
-  }
-  process.stdout.write(`load average ${os.loadavg()[0]!.toFixed(1)}\n`);
+  await inTurns(trees, ROUNDS, "flush", async (tree, round) => {
+    now = firstMinute + round * 60_000; // each round a fresh minute, its 500 aggregates of its own
+    for (let i = 0; i < SUBJECTS; i++) tree.records.record(denial(i), `ip:client-${round}-${i}`);
+    await tree.records.flush(); // the first writes, on the Check path in a server
+    for (let i = 0; i < SUBJECTS; i++) tree.records.record(denial(i), `ip:client-${round}-${i}`);
+    return measureLoopHold(() => tree.records.flush());
+  });
   await redis.stop();
 }
 

@@ -13,18 +13,15 @@ import { pathToFileURL } from "node:url";
 import type { DecisionRecordStore, DecisionRecordWrite } from "../src/state/decision-records.js";
 import type { createRedisSharedBackend } from "../src/state/redis/shared-backend.js";
 import { startRedisServer } from "../test/helpers/redis-server.js";
-import { holdsLine, measureLoopHold, type LoopHold } from "./loop-hold.js";
+import { inTurns, measureLoopHold, type MeasuredTree } from "./loop-hold.js";
 
 const PER_MINUTE = Number(process.env.BENCH_RECORDS_PER_MINUTE ?? 500);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const MINUTES = 30;
 const MINUTE_MS = 60_000;
 
-interface Tree {
-  name: string;
+interface Tree extends MeasuredTree {
   store: DecisionRecordStore;
-  close: () => Promise<void>;
-  lists: LoopHold[];
 }
 
 async function openTree(root: string, redisUrl: string): Promise<Tree> {
@@ -33,7 +30,7 @@ async function openTree(root: string, redisUrl: string): Promise<Tree> {
   };
   const backend = create(redisUrl, {});
   await backend.waitUntilReady(5_000);
-  return { name: root, store: backend.decisions, close: () => backend.close(), lists: [] };
+  return { name: root, store: backend.decisions, close: () => backend.close(), holds: [] };
 }
 
 function minuteOfRecords(minuteMs: number, minute: number): DecisionRecordWrite[] {
@@ -56,14 +53,7 @@ async function main(): Promise<void> {
   for (let m = 0; m < MINUTES; m++) await trees[0]!.store.write(minuteOfRecords(first + m * MINUTE_MS, m), { retentionMs: 3_600_000, perMinute: PER_MINUTE * 2 });
   process.stdout.write(`load average ${os.loadavg()[0]!.toFixed(1)}; lists of ${MINUTES} minutes of ${PER_MINUTE} records\n`);
   const query = { fromMs: first, toMs: first + MINUTES * MINUTE_MS - 1, limit: 100, match: (record: { record: Record<string, unknown> }) => record.record.rule === "none of them" };
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const tree of r % 2 === 0 ? trees : [...trees].reverse()) tree.lists.push(await measureLoopHold(() => tree.store.list(query)));
-  }
-  for (const tree of trees) {
-    process.stdout.write(holdsLine(tree.name, "list", tree.lists));
-    await tree.close();
-  }
-  process.stdout.write(`load average ${os.loadavg()[0]!.toFixed(1)}\n`);
+  await inTurns(trees, ROUNDS, "list", (tree) => measureLoopHold(() => tree.store.list(query)));
   await redis.stop();
 }
 

@@ -14,15 +14,13 @@ import { pathToFileURL } from "node:url";
 import type { QUARANTINE_COPY } from "../src/response/quarantine-record.js";
 import type { MemorySharedMap } from "../src/state/memory-shared-map.js";
 import type { ReplicatedMap } from "../src/state/replicated-map.js";
-import { holdsLine, measureLoopHold, type LoopHold } from "./loop-hold.js";
+import { inTurns, measureLoopHold, type MeasuredTree } from "./loop-hold.js";
 
 const QUARANTINES = Number(process.env.BENCH_QUARANTINES ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 
-interface Tree {
-  name: string;
+interface Tree extends MeasuredTree {
   copy: ReplicatedMap<unknown>;
-  reloads: LoopHold[];
 }
 
 async function openTree(root: string): Promise<Tree> {
@@ -45,21 +43,14 @@ async function openTree(root: string): Promise<Tree> {
   }
   const copy = new Replica({ store, ...copyOptions }) as ReplicatedMap<unknown>;
   await copy.start();
-  return { name: root, copy, reloads: [] };
+  return { name: root, copy, close: () => copy.stop(), holds: [] };
 }
 
 async function main(): Promise<void> {
   const trees: Tree[] = [];
   for (const root of [process.cwd(), ...process.argv.slice(2)]) trees.push(await openTree(root));
   process.stdout.write(`load average ${os.loadavg()[0]!.toFixed(1)}; reloads of ${QUARANTINES} quarantines\n`);
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const tree of r % 2 === 0 ? trees : [...trees].reverse()) tree.reloads.push(await measureLoopHold(() => tree.copy.resync("resync:gap")));
-  }
-  for (const tree of trees) {
-    process.stdout.write(holdsLine(tree.name, "reload", tree.reloads));
-    await tree.copy.stop();
-  }
-  process.stdout.write(`load average ${os.loadavg()[0]!.toFixed(1)}\n`);
+  await inTurns(trees, ROUNDS, "reload", (tree) => measureLoopHold(() => tree.copy.resync("resync:gap")));
 }
 
 main().then(

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { countLoopTurns } from "../../test/helpers/loop-turns.js";
 import { MemorySharedMap } from "./memory-shared-map.js";
 import { LOAD_SLICE, PRUNE_SLICE, ReplicatedMap, type SyncEvent } from "./replicated-map.js";
 import type { MapChange, SharedMapStore } from "./shared-map.js";
@@ -219,16 +220,10 @@ describe("ReplicatedMap", () => {
 
   /** Counts turns of the event loop while `work` runs; `decode` notes the count at each value it decodes. */
   async function turnsWhileDecoding(work: (decode: (raw: string) => string) => Promise<unknown>): Promise<number[]> {
-    let turns = 0;
-    let ticking = true;
-    const tick = () => {
-      turns++;
-      if (ticking) setImmediate(tick);
-    };
-    setImmediate(tick);
+    const loop = countLoopTurns();
     const turnsAtDecode: number[] = [];
-    await work((raw) => (turnsAtDecode.push(turns), raw));
-    ticking = false;
+    await work((raw) => (turnsAtDecode.push(loop.turns), raw));
+    loop.stop();
     return turnsAtDecode;
   }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { countLoopTurns } from "../../../test/helpers/loop-turns.js";
 import type { RedisCommands } from "./commands.js";
 import { RedisDecisionRecordStore } from "./decision-records.js";
 
@@ -30,21 +31,15 @@ function commandsWithFullMinutes(perMinute: number): RedisCommands {
 describe("RedisDecisionRecordStore", () => {
   it("lists minute after minute with a turn of the event loop between them, not a whole pipeline's records in one turn", async () => {
     const store = new RedisDecisionRecordStore(commandsWithFullMinutes(50), "palisade");
-    let turns = 0;
-    let ticking = true;
-    const tick = () => {
-      turns++;
-      if (ticking) setImmediate(tick);
-    };
-    setImmediate(tick);
+    const loop = countLoopTurns();
     const turnsByMinute = new Map<number, number>();
     const found = await store.list({
       fromMs: T0,
       toMs: T0 + 10 * MINUTE_MS - 1,
       limit: 1_000,
-      match: (record) => (turnsByMinute.set(record.minuteMs, turns), record.record.rule === "nothing"),
+      match: (record) => (turnsByMinute.set(record.minuteMs, loop.turns), record.record.rule === "nothing"),
     });
-    ticking = false;
+    loop.stop();
     expect(found).toEqual([]);
     const turnsSeen = [...turnsByMinute.values()];
     expect(turnsSeen).toHaveLength(10);
