@@ -44,6 +44,7 @@ import { palisadeServices, type CheckRequest, type CheckResponse, type StreamAcc
 import { examplePolicyPath, repoRoot } from "../test/support/policies.js";
 import { round } from "./load.js";
 import { processCpuSeconds } from "./pin.js";
+import { indexProfile, profileFunctions, readProbe, stallKind, type CpuProfile, type Gc, type Second, type Stall } from "./probe-records.js";
 import { startPalisadeProcess, startPinnedRedis } from "./servers.js";
 
 const SPEED = Number(process.env.BENCH_LIVE_SPEED ?? 4);
@@ -77,27 +78,6 @@ interface Sample {
   error?: string;
 }
 
-interface Stall {
-  at: number;
-  mono: number;
-  ms: number;
-  cpuMs: number;
-  waitMs: number;
-}
-interface Gc {
-  at: number;
-  ms: number;
-  kind: string;
-}
-interface Second {
-  at: number;
-  cpuMs: number;
-  mainCpuMs: number;
-  mainWaitMs: number;
-  gcMs: number;
-  elu: number;
-  heapMiB: number;
-}
 
 async function loadTraffic(dir: string): Promise<Timed[]> {
   let file = process.env.BENCH_LIVE_FILE;
@@ -137,21 +117,6 @@ function histogram(text: string, name: string, label = ""): Record<string, numbe
   return out;
 }
 
-function readJsonLines<T>(path: string, key: string): T[] {
-  let text = "";
-  try {
-    text = readFileSync(path, "utf8");
-  } catch {
-    return [];
-  }
-  const out: T[] = [];
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(`{"${key}"`)) continue;
-    out.push((JSON.parse(line) as Record<string, T>)[key]!);
-  }
-  return out;
-}
-
 function cpuPressure(): string {
   try {
     return readFileSync("/proc/pressure/cpu", "utf8").split("\n")[0]!;
@@ -163,55 +128,6 @@ function cpuPressure(): string {
 /** [ns on a CPU, ns runnable but waiting] of a process's main thread. */
 function schedstat(pid: number): number[] {
   return readFileSync(`/proc/${pid}/schedstat`, "utf8").trim().split(" ").map(Number);
-}
-
-/** Self time by function of the profile's samples that fall in [startUs, endUs) on the monotonic clock. */
-function profileFunctions(profile: IndexedProfile, startUs: number, endUs: number): { name: string; ms: number }[] {
-  const self = new Map<string, number>();
-  // The first sample at or after startUs (sample times ascend).
-  let low = 0;
-  let high = profile.times.length;
-  while (low < high) {
-    const mid = (low + high) >> 1;
-    if (profile.times[mid]! < startUs) low = mid + 1;
-    else high = mid;
-  }
-  for (let i = low; i < profile.times.length && profile.times[i]! < endUs; i++) {
-    const name = profile.names.get(profile.samples[i]!);
-    if (!name) continue;
-    const ms = ((profile.times[i + 1] ?? profile.times[i]!) - profile.times[i]!) / 1000;
-    self.set(name, (self.get(name) ?? 0) + ms);
-  }
-  return [...self.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 6)
-    .map(([name, ms]) => ({ name, ms: round(ms, 1) }));
-}
-
-interface IndexedProfile {
-  samples: number[];
-  /** Each sample's time, µs on the monotonic clock. */
-  times: number[];
-  names: Map<number, string>;
-}
-
-function indexProfile(profile: CpuProfile): IndexedProfile {
-  const names = new Map<number, string>();
-  for (const node of profile.nodes) {
-    const frame = node.callFrame;
-    names.set(node.id, `${frame.functionName || "(anonymous)"} ${frame.url.replace(/^.*\/(src|node_modules)\//, "$1/")}:${frame.lineNumber + 1}`);
-  }
-  const times: number[] = [];
-  let t = profile.startTime;
-  for (const delta of profile.timeDeltas) times.push((t += delta));
-  return { samples: profile.samples, times, names };
-}
-
-interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
-  startTime: number;
-  samples: number[];
-  timeDeltas: number[];
 }
 
 async function main(): Promise<void> {
@@ -374,9 +290,9 @@ async function main(): Promise<void> {
       loopDelayHistogram: Object.fromEntries(Object.entries(loopAfter).map(([le, count]) => [le, count - (loopBefore[le] ?? 0)])),
     },
     samples,
-    stalls: readJsonLines<Stall>(probeFile, "stall").filter((s) => s.at >= startedAt),
-    gcs: readJsonLines<Gc>(probeFile, "gc").filter((g) => g.at >= startedAt),
-    serverSeconds: readJsonLines<Second>(probeFile, "second").filter((s) => s.at >= startedAt),
+    stalls: readProbe<Stall>(probeFile, "stall").filter((s) => s.at >= startedAt),
+    gcs: readProbe<Gc>(probeFile, "gc").filter((g) => g.at >= startedAt),
+    serverSeconds: readProbe<Second>(probeFile, "second").filter((s) => s.at >= startedAt),
     clientStalls,
     clientDelayP99Ms: round(clientDelay.percentile(99) / 1e6, 1),
     logLines: logLines.filter((l) => l.at >= startedAt),
@@ -413,17 +329,6 @@ interface Raw {
   clientStalls: { at: number; ms: number; cpuMs: number; waitMs: number }[];
   clientDelayP99Ms: number;
   logLines: { at: number; msg: string; level: string }[];
-}
-
-/**
- * A stall is the server's own when its main thread was on a CPU for most of it (our code or
- * GC); descheduled when it was mostly runnable but waiting; otherwise the thread slept past its
- * timer (the kernel woke it late).
- */
-function stallKind(s: { ms: number; cpuMs: number; waitMs: number }): "own" | "descheduled" | "late wake-up" {
-  if (s.cpuMs >= s.waitMs && s.cpuMs >= s.ms / 3) return "own";
-  if (s.waitMs > s.cpuMs) return "descheduled";
-  return "late wake-up";
 }
 
 function report(raw: Raw, profileFile: string | undefined, out: string): void {

@@ -93,8 +93,17 @@ export function startPalisadeProcess(redisUrl: string, options: PalisadeOptions 
   );
 }
 
-export function startNoopProcess(): Promise<ServerProcess> {
-  return startProcess(["bench/noop-server.ts"], {}, repoRoot, (line) => (line.startsWith("port ") ? { grpcPort: Number(line.slice(5)) } : undefined));
+/** `options` as for Palisade: env and preload carry a bench probe into the baseline too. */
+export function startNoopProcess(options: Pick<PalisadeOptions, "env" | "preload"> = {}): Promise<ServerProcess> {
+  return startProcess(
+    ["bench/noop-server.ts"],
+    options.env ?? {},
+    repoRoot,
+    (line) => (line.startsWith("port ") ? { grpcPort: Number(line.slice(5)) } : undefined),
+    true,
+    [],
+    options.preload ?? [],
+  );
 }
 
 function startProcess(

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import type { Decision } from "../domain/decision.js";
 import { MemoryDecisionRecordStore, type DecisionRecordStore } from "../state/decision-records.js";
 import { StoreUnavailableError } from "../state/store.js";
-import { DecisionRecords, isRecorded, recordAddressOf } from "./decision-records.js";
+import { DecisionRecords, isRecorded, RECORD_FLUSH_BATCH, recordAddressOf } from "./decision-records.js";
 
 const quiet = { info() {}, warn() {}, error() {} };
 const T0 = Date.UTC(2026, 10, 24, 9, 0, 0);
@@ -416,6 +416,58 @@ describe("decision records, bounds and timing", () => {
     const all = await memory.list({ fromMs: T0, toMs: T0, limit: 20_000 });
     // 10,002 first writes, the last aggregate's pending count, and 10,000 of the 10,001 pushed out.
     expect(all.reduce((sum, r) => sum + r.count, 0)).toBe(10_002 + 1 + 10_000);
+  });
+
+  /** A memory store that notes each write's size, whether the event loop turned since the previous write, and can fail one write. */
+  function batchWatching(failWrite?: number) {
+    const memory = new MemoryDecisionRecordStore({ clock: () => now, maxRecords: 50_000 });
+    const writes: { size: number; loopTurned: boolean }[] = [];
+    let loopTurned = true;
+    const store: DecisionRecordStore = {
+      write: (batch, limits) => {
+        writes.push({ size: batch.length, loopTurned });
+        loopTurned = false;
+        setImmediate(() => (loopTurned = true));
+        return writes.length === failWrite ? Promise.reject(new StoreUnavailableError("down")) : memory.write(batch, limits);
+      },
+      get: (...args) => memory.get(...args),
+      list: (query) => memory.list(query),
+    };
+    return { memory, store, writes };
+  }
+
+  it("writes a flood's aggregates in batches, letting the event loop turn between them", async () => {
+    now = T0;
+    const { memory, store, writes } = batchWatching();
+    const records = new DecisionRecords({ store, limits: () => wide, clock: () => now, log: quiet });
+    const clients = 3 * RECORD_FLUSH_BATCH + 1;
+    for (let i = 0; i < clients; i++) records.record(throttle(), `ip:${i}`); // the first writes, one each
+    await records.flush();
+    for (let i = 0; i < clients; i++) records.record(throttle(), `ip:${i}`);
+    const before = writes.length;
+    await records.flush();
+    const flushed = writes.slice(before);
+    expect(flushed.map((w) => w.size)).toEqual([RECORD_FLUSH_BATCH, RECORD_FLUSH_BATCH, RECORD_FLUSH_BATCH, 1]);
+    expect(flushed.slice(1).every((w) => w.loopTurned)).toBe(true);
+    const stored = await memory.list({ fromMs: T0, toMs: T0, limit: 5_000 });
+    expect(stored).toHaveLength(clients);
+    expect(stored.every((r) => r.count === 2)).toBe(true);
+  });
+
+  it("keeps the counts of a failed batch and of the batches after it for the next flush", async () => {
+    now = T0;
+    const clients = 3 * RECORD_FLUSH_BATCH;
+    // Write 1..clients are the first writes; the flush's second batch fails.
+    const { memory, store } = batchWatching(clients + 2);
+    const records = new DecisionRecords({ store, limits: () => wide, clock: () => now, log: quiet });
+    for (let i = 0; i < clients; i++) records.record(throttle(), `ip:${i}`);
+    await records.flush();
+    for (let i = 0; i < clients; i++) records.record(throttle(), `ip:${i}`);
+    await records.flush();
+    const counted = async () => (await memory.list({ fromMs: T0, toMs: T0, limit: 5_000 })).reduce((sum, r) => sum + r.count, 0);
+    expect(await counted()).toBe(clients + RECORD_FLUSH_BATCH);
+    await records.flush();
+    expect(await counted()).toBe(2 * clients);
   });
 
   it("flushes every two seconds once started, and not before", async () => {

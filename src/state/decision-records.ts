@@ -73,13 +73,14 @@ export const MAX_RECORD_MINUTES = 2 * 24 * 60;
 /** Serialised records longer than this are refused (reasons are a handful of short entries). */
 export const MAX_RECORD_BYTES = 16_384;
 
-export function assertValidRecordWrite(write: DecisionRecordWrite, limits: DecisionRecordLimits): void {
+/** `recordText`: the record as JSON, when the caller has it already (it is what is measured). */
+export function assertValidRecordWrite(write: DecisionRecordWrite, limits: DecisionRecordLimits, recordText = JSON.stringify(write.record)): void {
   if (!Number.isSafeInteger(write.minuteMs) || write.minuteMs % MINUTE_MS !== 0) throw new TypeError("record minute must be a whole minute in ms");
   if (!RECORD_FIELD.test(write.field) && write.field !== write.overflowField) throw new TypeError("record field must be 16 hex digits or the overflow field");
   if (!OVERFLOW_FIELD.test(write.overflowField)) throw new TypeError("record overflow field must be o and 12 hex digits");
   if (!Number.isSafeInteger(write.count) || write.count <= 0) throw new TypeError("record count must be a positive integer");
   if (!Number.isSafeInteger(write.lastMs) || write.lastMs < 0) throw new TypeError("record last time must be ms since the epoch");
-  if (JSON.stringify(write.record).length > MAX_RECORD_BYTES) throw new TypeError(`record larger than ${MAX_RECORD_BYTES} bytes`);
+  if (recordText.length > MAX_RECORD_BYTES) throw new TypeError(`record larger than ${MAX_RECORD_BYTES} bytes`);
   if (!Number.isSafeInteger(limits.retentionMs) || limits.retentionMs <= 0) throw new TypeError("record retention must be a positive integer of ms");
   if (!Number.isSafeInteger(limits.perMinute) || limits.perMinute <= 0) throw new TypeError("records per minute must be a positive integer");
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { countLoopTurns } from "../../test/helpers/loop-turns.js";
 import { MemorySharedMap } from "./memory-shared-map.js";
-import { PRUNE_SLICE, ReplicatedMap, type SyncEvent } from "./replicated-map.js";
+import { LOAD_SLICE, PRUNE_SLICE, ReplicatedMap, type SyncEvent } from "./replicated-map.js";
 import type { MapChange, SharedMapStore } from "./shared-map.js";
 import { StoreUnavailableError } from "./store.js";
 
@@ -214,6 +215,51 @@ describe("ReplicatedMap", () => {
     await expect.poll(() => copy.size).toBe(count / 2);
     expect(slices.length).toBeGreaterThanOrEqual(3);
     expect(Math.max(...slices)).toBeLessThanOrEqual(PRUNE_SLICE);
+    await copy.stop();
+  });
+
+  /** Counts turns of the event loop while `work` runs; `decode` notes the count at each value it decodes. */
+  async function turnsWhileDecoding(work: (decode: (raw: string) => string) => Promise<unknown>): Promise<number[]> {
+    const loop = countLoopTurns();
+    const turnsAtDecode: number[] = [];
+    await work((raw) => (turnsAtDecode.push(loop.turns), raw));
+    loop.stop();
+    return turnsAtDecode;
+  }
+
+  it("decodes a large snapshot a slice per turn of the event loop on a reload, readers keeping the previous copy until it is in", async () => {
+    const wire = new Wire();
+    const count = LOAD_SLICE * 2 + 10;
+    for (let i = 0; i < count; i++) await wire.inner.put(`k${i}`, "old", 60_000);
+    let decodeNow = (raw: string) => raw;
+    const copy = new ReplicatedMap({ store: wire, decode: (raw) => decodeNow(raw), checkIntervalMs: 60_000 });
+    await copy.start();
+    for (let i = 0; i < count; i++) await wire.inner.put(`k${i}`, "new", 60_000);
+    const turns = await turnsWhileDecoding(async (decode) => {
+      decodeNow = decode;
+      const reload = copy.resync("resync:gap");
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(copy.get("k0")?.value).toBe("old"); // still loading: the previous copy serves
+      await reload;
+    });
+    expect(copy.get("k0")?.value).toBe("new");
+    expect(copy.size).toBe(count);
+    // The loop turned between slices: the last value was decoded turns after the first.
+    expect(turns).toHaveLength(count);
+    expect(turns.at(-1)! - turns[0]!).toBeGreaterThanOrEqual(2);
+    await copy.stop();
+  });
+
+  it("reads the store's whole map for `stored` a slice per turn of the event loop", async () => {
+    const wire = new Wire();
+    const count = LOAD_SLICE * 2 + 10;
+    for (let i = 0; i < count; i++) await wire.inner.put(`k${i}`, "v", 60_000);
+    const copy = new ReplicatedMap({ store: wire, decode: (raw) => raw, checkIntervalMs: 60_000 });
+    await copy.start();
+    let stored: unknown[] = [];
+    const turns = await turnsWhileDecoding(async (decode) => (stored = await copy.stored(decode)));
+    expect(stored).toHaveLength(count);
+    expect(turns.at(-1)! - turns[0]!).toBeGreaterThanOrEqual(2);
     await copy.stop();
   });
 

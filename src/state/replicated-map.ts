@@ -1,4 +1,5 @@
 import type { AuditedChange, AuditedOutcome, MapChange, MapSubscription, MapVersion, SharedMapStore } from "./shared-map.js";
+import { nextTurn } from "./next-turn.js";
 import { StoreUnavailableError } from "./store.js";
 
 /**
@@ -67,6 +68,13 @@ const DEFAULT_PRUNE_INTERVAL_MS = 500;
  * the lab's attacks (bench/live-tail.ts).
  */
 export const PRUNE_SLICE = 2_000;
+/**
+ * Entries of a snapshot decoded per turn of the event loop on a reload (a reconnect, a lost
+ * message) and for `stored` (the analyst's list): decoding 10,000 quarantines held the loop
+ * 48-55 ms in one turn (bench/replica-reload.ts). Announcements arriving during a reload wait,
+ * as during the snapshot's read, and readers see the previous copy until the new one is complete.
+ */
+export const LOAD_SLICE = 1_000;
 const DEFAULT_CHECK_INTERVAL_MS = 5_000;
 
 /**
@@ -192,7 +200,9 @@ export class ReplicatedMap<V> {
   async stored<W>(decode: (raw: string) => W | undefined): Promise<StoredEntry<W>[]> {
     const snapshot = await this.#store.snapshot();
     const found: StoredEntry<W>[] = [];
+    let decoded = 0;
     for (const [key, { value: raw, ttlMs }] of snapshot.entries) {
+      if (++decoded % LOAD_SLICE === 0) await nextTurn();
       const value = decode(raw);
       if (value !== undefined) found.push({ key, raw, value, ttlMs });
     }
@@ -264,7 +274,9 @@ export class ReplicatedMap<V> {
       const now = this.#clock();
       const next = new Map<string, ReplicaEntry<V>>();
       let leftOutUntilMs = 0;
+      let decoded = 0;
       for (const [key, { value, ttlMs }] of snapshot.entries) {
+        if (++decoded % LOAD_SLICE === 0) await nextTurn();
         if (next.size >= this.#maxEntries) {
           leftOutUntilMs = Math.max(leftOutUntilMs, now + ttlMs);
           continue;

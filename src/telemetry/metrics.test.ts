@@ -57,7 +57,7 @@ describe("createMetrics", () => {
     expect(text).toContain('palisade_decision_duration_seconds_bucket{le="0.0001",transport="authz"} 0');
     expect(text).toContain('palisade_decision_duration_seconds_bucket{le="0.0005",transport="authz"} 1');
     expect(text).toContain('palisade_decision_duration_seconds_bucket{le="0.2",transport="authz"} 1');
-    // Buckets on both sides of Envoy's 200 ms ext_authz timeout.
-    for (const le of ["0.15", "0.25", "0.5", "1"]) expect(text).toContain(`palisade_decision_duration_seconds_bucket{le="${le}",transport="authz"} 1`);
+    // Buckets at issue 16's 50 ms bound for a Check, and on both sides of Envoy's 200 ms ext_authz timeout.
+    for (const le of ["0.05", "0.1", "0.15", "0.25", "0.5", "1"]) expect(text).toContain(`palisade_decision_duration_seconds_bucket{le="${le}",transport="authz"} 1`);
   });
 });
