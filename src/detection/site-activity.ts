@@ -70,6 +70,10 @@ interface EndpointActivity {
    * `sessionless` when the login carried none of the site's session cookies.
    */
   latestFailures: Array<{ timeMs: number; usernameId: string; sessionless?: boolean }>;
+  /** The latest logins answered with a step-up (at most LATEST_FAILURES): see `recordSteppedUp`. */
+  latestSteppedUp: Array<{ timeMs: number; usernameId: string }>;
+  /** When the latest successful logins were made (at most LATEST_ATTEMPTS): with `latestFailures`, the outcomes known so far. */
+  latestSuccesses: number[];
   /** When the latest allowed attempts were made, oldest first (at most LATEST_ATTEMPTS). */
   latestAttempts: number[];
 }
@@ -114,6 +118,10 @@ export class SiteActivity {
     const activity = this.#activity(endpoint);
     if (!failed) {
       if (usernameId && activity.failedUsers.succeeded.size < MAX_FAILED_USERS) activity.failedUsers.succeeded.add(usernameId);
+      if (usernameId && timeMs !== undefined) {
+        activity.latestSuccesses.push(timeMs);
+        if (activity.latestSuccesses.length > LATEST_ATTEMPTS) activity.latestSuccesses.shift();
+      }
       return;
     }
     activity.pendingFailures += 1;
@@ -126,6 +134,18 @@ export class SiteActivity {
       }
     }
     if (headerShape) shapeCounts(activity.shapes, headerShape).failures += 1;
+  }
+
+  /**
+   * A login answered with a step-up, from a client that kept the session: an account tried from a
+   * device and network it never used (or, during a campaign, never signed in at all). A list of
+   * mostly valid credentials shows itself this way on accounts with a history, right password or
+   * wrong, before any outcome is in, so the early call counts these with the failing accounts.
+   */
+  recordSteppedUp(endpoint: string, usernameId: string, timeMs: number): void {
+    const activity = this.#activity(endpoint);
+    activity.latestSteppedUp.push({ timeMs, usernameId });
+    if (activity.latestSteppedUp.length > LATEST_FAILURES) activity.latestSteppedUp.shift();
   }
 
   /** Site-wide anomalies in force on this endpoint, and the cohort signal for this request. */
@@ -237,6 +257,8 @@ export class SiteActivity {
         baselines: {},
         anomalies: [],
         latestFailures: [],
+        latestSteppedUp: [],
+        latestSuccesses: [],
         latestAttempts: [],
       };
       this.#endpoints.set(endpoint, activity);
@@ -293,7 +315,8 @@ function holdCampaign(activity: EndpointActivity, fresh: SiteAnomaly[], attempts
  * `site.campaign_early`: the campaign before the site-wide volume floor (`minAttemptsPerMinute`) is reached, with
  * `campaign.early`: a list checked from the first seconds of a cold start. As this replica saw
  * them and without waiting for the once-a-second merge: within `within` before this login,
- * `failingAccounts` distinct accounts failed and did not sign in since, and failures were more of
+ * `failingAccounts` distinct accounts failed and did not sign in since, or were asked for a step-up
+ * (tried from a device and network the account never used), and failures were more of
  * the allowed attempts than the failure-ratio threshold (the learned baseline's once trusted, the
  * priors' before); and over this minute and the last the accounts that failed and stayed out are
  * at least `distinctFailingShare` of the failed logins (people who mistype get into their own
@@ -315,9 +338,11 @@ function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledS
   const attempts = activity.latestAttempts.filter((t) => t >= fromMs && t <= nowMs).length;
   // A full ring within the span: far above the floor, where the merged figures speak.
   if (attempts === 0 || (attempts === LATEST_ATTEMPTS && activity.latestAttempts[0]! >= fromMs)) return [];
+  // Over the outcomes known so far: attempts still waiting for theirs would dilute a burst's start.
   const failures = activity.latestFailures.filter((f) => f.timeMs >= fromMs && f.timeMs <= nowMs).length;
+  const successes = activity.latestSuccesses.filter((t) => t >= fromMs && t <= nowMs).length;
   const threshold = failureRatioThreshold(activity.baselines, config);
-  if (failures / attempts <= threshold.value) return [];
+  if (failures === 0 || failures / (failures + successes) <= threshold.value) return [];
   const share = distinctFailingShare(activity);
   if (share < config.campaign.distinctFailingShare) return [];
   return [{
@@ -326,13 +351,14 @@ function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledS
     threshold: config.campaign.distinctFailingShare,
     weight: config.campaign.weight,
     fired: true,
-    detail: `early call below the volume floor: ${together} accounts failed within ${early.within} and did not sign in, failure ratio above ${Math.round(threshold.value * 1000) / 1000} (${threshold.source}), on this replica`,
+    detail: `early call below the volume floor: ${together} accounts failed and did not sign in, or were asked for a step-up, within ${early.within}, failure ratio above ${Math.round(threshold.value * 1000) / 1000} (${threshold.source}), on this replica`,
   }];
 }
 
 /**
  * Distinct usernames among the latest failures between `fromMs` and `toMs` that did not sign in
- * since (this minute or the last), from clients that kept the site's session: a failure from a
+ * since (this minute or the last), and among the latest logins answered with a step-up
+ * (`recordSteppedUp`), from clients that kept the site's session: a failure from a
  * client carrying none of its session cookies is answered login by login (`client.no_session`,
  * which the example's `unproven-login` steps up for an account that never signed in), so a list
  * checked that way needs no site-wide call, and calling one would only ask shoppers, who carry
@@ -343,6 +369,9 @@ function failingTogether(activity: EndpointActivity, fromMs: number, toMs: numbe
   const usernames = new Set<string>();
   for (const { timeMs, usernameId, sessionless } of activity.latestFailures) {
     if (!sessionless && timeMs >= fromMs && timeMs <= toMs && !signedIn(usernameId)) usernames.add(usernameId);
+  }
+  for (const { timeMs, usernameId } of activity.latestSteppedUp) {
+    if (timeMs >= fromMs && timeMs <= toMs) usernames.add(usernameId);
   }
   return usernames.size;
 }

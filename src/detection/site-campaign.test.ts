@@ -197,6 +197,46 @@ describe("site.campaign_early, the early call below the volume floor (campaign.e
     expect(site.signalsFor(request, endpoint, early, []).map((s) => s.code)).toEqual(["site.campaign_early"]);
   });
 
+  it("counts accounts asked for a step-up with the failing ones: a list's tries on accounts with a history", () => {
+    const site = new SiteActivity(new MemoryStore());
+    const at = (offsetMs: number) => request.timeMs - offsetMs;
+    site.recordAttempt("login", "s1", at(900));
+    site.recordOutcome("login", true, "s1", "a", at(900));
+    site.recordAttempt("login", "s1", at(600));
+    site.recordOutcome("login", true, "s1", "b", at(600));
+    site.recordAttempt("login", "s1", at(300));
+    expect(site.signalsFor(request, endpoint, early, [])).toEqual([]);
+    // The third account was tried from a device and network it never used; its outcome is not in yet.
+    site.recordSteppedUp("login", "c", at(300));
+    const found = site.signalsFor(request, endpoint, early, []);
+    expect(found.map((s) => s.code)).toEqual(["site.campaign_early"]);
+    expect(found[0]!.detail).toContain("3 accounts failed and did not sign in, or were asked for a step-up");
+  });
+
+  it("never calls on step-ups alone: a few people on new phones are not a list", () => {
+    const site = new SiteActivity(new MemoryStore());
+    for (const [i, username] of ["a", "b", "c", "d"].entries()) {
+      site.recordAttempt("login", "s1", request.timeMs - 1_000 + i * 200);
+      site.recordSteppedUp("login", username, request.timeMs - 1_000 + i * 200);
+    }
+    expect(site.signalsFor(request, endpoint, early, [])).toEqual([]);
+    site.recordOutcome("login", false, "s1", "a", request.timeMs - 1_000);
+    expect(site.signalsFor(request, endpoint, early, [])).toEqual([]);
+  });
+
+  it("judges the failure ratio over the outcomes known: attempts still waiting for theirs do not dilute a burst's start", () => {
+    const site = new SiteActivity(new MemoryStore());
+    for (const [i, username] of ["a", "b", "c"].entries()) {
+      site.recordAttempt("login", "s1", request.timeMs - 2_000 + i * 100);
+      site.recordOutcome("login", true, "s1", username, request.timeMs - 2_000 + i * 100);
+    }
+    site.recordAttempt("login", "s1", request.timeMs - 1_500);
+    site.recordOutcome("login", false, "s1", "d", request.timeMs - 1_500);
+    // Ten more logins of the burst, decided and not yet answered: 4 failures of 14 attempts, 3 of 4 outcomes.
+    for (let i = 0; i < 10; i++) site.recordAttempt("login", "s1", request.timeMs - 1_000 + i * 50);
+    expect(site.signalsFor(request, endpoint, early, []).map((s) => s.code)).toEqual(["site.campaign_early"]);
+  });
+
   it("is off without campaign.early", () => {
     expect(earlyAfter([["a", true], ["b", true], ["c", true], ["d", true]], signals)).toEqual([]);
   });

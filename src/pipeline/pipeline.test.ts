@@ -250,9 +250,14 @@ describe("collecting signals", () => {
 /** Site activity that also lists the attempts the pipeline counted towards the site-wide baseline. */
 class CountingSiteActivity extends SiteActivity {
   readonly attempts: [string, string][] = [];
+  readonly steppedUp: string[] = [];
   override recordAttempt(endpoint: string, headerShape: string): void {
     this.attempts.push([endpoint, headerShape]);
     super.recordAttempt(endpoint, headerShape);
+  }
+  override recordSteppedUp(endpoint: string, usernameId: string, timeMs: number): void {
+    this.steppedUp.push(usernameId);
+    super.recordSteppedUp(endpoint, usernameId, timeMs);
   }
 }
 
@@ -269,6 +274,21 @@ describe("outcome bookkeeping and errors", () => {
     await pipeline.evaluate(get("192.0.2.61", "/"));
     expect((await pipeline.evaluate(get("198.51.100.60", "/p/8"))).decision.action).toBe("block");
     expect(site.attempts).toEqual([["login", allowed.request.headerShape], ["product", product.request.headerShape]]);
+  });
+
+  it("tells the site-wide figures which logins were asked for a step-up, unless the client kept no session", async () => {
+    const signals = { cohorts: { window: "10m", sessionCookies: ["sid"] } };
+    const rules = [{ id: "check", when: 'request.subnet != "198.51.100.0/24"', action: "step_up" }];
+    const store = new MemoryStore();
+    const site = new CountingSiteActivity(store);
+    const { pipeline } = pipelineOver(policyWith({ endpoints: [AUTH_LOGIN], signals, rules }), { store, detection: { ...createDetectionState(store), site } });
+    const withCookie = (attrs: HttpAttributes, cookie: string): HttpAttributes => ({ ...attrs, headers: new Map([...attrs.headers, ["cookie", cookie]]) });
+    const asked = await pipeline.evaluate(withCookie(login("192.0.2.63", "ann"), "sid=1"));
+    expect(asked.decision.action).toBe("step_up");
+    expect((await pipeline.evaluate(withCookie(login("198.51.100.63", "kim"), "sid=1"))).decision.action).toBe("allow");
+    const sessionless = await pipeline.evaluate(withCookie(login("192.0.2.64", "lou"), "theme=dark"));
+    expect(sessionless.decision).toMatchObject({ action: "step_up", reasons: expect.arrayContaining([expect.objectContaining({ code: "client.no_session" })]) });
+    expect(site.steppedUp).toEqual([asked.request.usernameId]);
   });
 
   it("throws a named, coded error when the endpoint fails with an error and the store is down", async () => {

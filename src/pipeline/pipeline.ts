@@ -198,6 +198,7 @@ function awaitOutcome(
   else if (endpoint.authentication && decision.reasons.some((r) => r.code === "site.campaign")) detection.site.recordDenied(endpoint.name);
   if (endpoint.authentication) {
     const sessionless = decision.reasons.some((r) => r.code === "client.no_session");
+    if (decision.action === "step_up" && !sessionless && request.usernameId) detection.site.recordSteppedUp(endpoint.name, request.usernameId, request.timeMs);
     detection.recent.remember(request.requestId, {
       endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed, steppedUp: decision.action === "step_up",
       ...(sessionless ? { sessionless } : {}),

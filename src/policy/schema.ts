@@ -184,12 +184,12 @@ const siteAnomaly = z
           .describe("Distinct usernames that failed and did not sign in, per failed login over the last two minutes, at or above which a failure-ratio anomaly is a campaign (a prior: no baseline)"),
         early: z
           .object({
-            failingAccounts: z.number().int().min(2).describe("Distinct accounts that failed and did not sign in, all within `within`"),
+            failingAccounts: z.number().int().min(2).describe("Distinct accounts that failed and did not sign in, or were asked for a step-up, all within `within`"),
             within: duration.default("10s"),
           })
           .strict()
           .optional()
-          .describe("Below the volume floor (minAttemptsPerMinute), fire site.campaign_early, replica-local and without waiting for the merge: this many distinct accounts failed within `within` and did not sign in, failures were above the failure-ratio threshold of the allowed attempts in the same span, and the share above holds over the last two minutes (absent: never early)"),
+          .describe("Below the volume floor (minAttemptsPerMinute), fire site.campaign_early, replica-local and without waiting for the merge: this many distinct accounts failed within `within` and did not sign in, or were asked for a step-up (tried from a device and network they never used), failures were above the failure-ratio threshold of the outcomes known from the same span, and the share above holds over the last two minutes (absent: never early)"),
         weight: weight.default(0),
       })
       .strict()

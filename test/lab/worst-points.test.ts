@@ -77,14 +77,16 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // denial after 10.1 s (goal 10 s; 50.8 s before), held from 130 s (goal 60 s), no account
     // taken over, no friction.
     "client=session": { mitigated: 0.379, firstMitigation: 10.2, sustained: 130, takenOver: 0 },
-    // 2 accounts taken over (goal 0), 39.4% on the worse seed, first after 10.1 s, held from 130 s, no friction.
-    "hitRate=0.5 client=session": { mitigated: 0.393, firstMitigation: 10.2, sustained: 130, takenOver: 2 },
-    // At most 1 account taken over in a run (goal 0; 4 before campaign.early, docs/detection.md,
-    // the campaign's first seconds): bots shown a product page before each login, hits on new
-    // accounts in the seconds before any site-wide call; 29.2% on the worse seed, first after
-    // 11.1 s, held from 130 s; friction 1 of 842 on one seed (0.12%; goal 0.1%): a new account
-    // signing in after one product page, as deep as the bots.
-    "hitRate=0.5 client=browsing": { mitigated: 0.291, firstMitigation: 11.2, sustained: 130, takenOver: 1, friction: 0.0012 },
+    // At most 1 account taken over in a run (goal 0; 2 before the early call counted step-ups,
+    // docs/detection.md, the campaign's first seconds): on seed 2 a hit on a new account 0.3 s
+    // after the attack's first login, before any login had failed; 39.4% on the worse seed, first
+    // after 10.1 s, held from 130 s, no friction.
+    "hitRate=0.5 client=session": { mitigated: 0.393, firstMitigation: 10.2, sustained: 130, takenOver: 1 },
+    // No account taken over (4 before campaign.early, 1 before it counted step-ups: docs/detection.md,
+    // the campaign's first seconds); 29.2% on the worse seed, first after 11.1 s, held from 130 s;
+    // friction 1 of 842 on one seed (0.12%; goal 0.1%): a new account signing in after one product
+    // page, as deep as the bots.
+    "hitRate=0.5 client=browsing": { mitigated: 0.291, firstMitigation: 11.2, sustained: 130, takenOver: 0, friction: 0.0012 },
   },
   // First denial after 9.1 and 11.3 s (goal 10 s), 1 account taken over on each seed (goal 0),
   // friction 1 of 585 (0.17%; goal 0.1%) and 1 of 1,003; 93.5% and 93.3%, held from 20 and 11.3 s.
