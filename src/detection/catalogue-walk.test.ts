@@ -51,18 +51,34 @@ describe("cohort.catalogue_walk", () => {
     expect(walk(slow).every((found) => found === undefined)).toBe(true);
   });
 
-  it("takes the walkers' late reads into the walk: the gaps its steps left, filled from other addresses", () => {
+  it("takes the walkers' late reads into the walk: ids below the top, read from other addresses", () => {
     // Handed 100..109 in order, the walkers arrive shuffled (a session's first read waits for the site).
     const order = [100, 101, 103, 102, 104, 106, 105, 107, 109, 108];
     const found = walk(order.map((id, i) => ({ ip: `proxy${i}`, id, atMs: i * 200 })));
     expect(found).toEqual([undefined, [1, false], [2, false], [3, false], [4, false], [5, true], [6, true], [7, true], [8, true], [9, true]]);
   });
 
-  it("fills a gap only from another address than the step's, within the time limit, and once", () => {
+  it("counts other addresses only, and a late read only within the time limit of its neighbours", () => {
     const steps = [100, 101, 102, 105].map((id, i) => ({ ip: `p${i}`, id, atMs: i * 100 }));
-    expect(walk([...steps, { ip: "p3", id: 103, atMs: 400 }]).at(-1)).toBeUndefined(); // the stepper itself
-    expect(walk([...steps, { ip: "x", id: 104, atMs: 300 + 10_001 }]).at(-1)).toBeUndefined(); // too late
-    expect(walk([...steps, { ip: "x", id: 104, atMs: 400 }, { ip: "y", id: 104, atMs: 500 }]).slice(-2)).toEqual([[4, false], undefined]);
+    // The address that read 105 filling 103 continues the walk of the other three, not its own.
+    expect(walk([...steps, { ip: "p3", id: 103, atMs: 400 }]).at(-1)).toEqual([3, false]);
+    expect(walk([...steps, { ip: "x", id: 104, atMs: 300 + 10_001 }]).at(-1)).toBeUndefined(); // too late for 105, 102 long before
+  });
+
+  it("takes a repeated id for no read of the walk, so a shopper opening a product it passed is not flagged", () => {
+    const steps = Array.from({ length: 8 }, (_, i) => ({ ip: `proxy${i}`, id: 100 + i, atMs: i * 200 }));
+    expect(walk([...steps, { ip: "shopper", id: 103, atMs: 1_700 }]).at(-1)).toBeUndefined();
+    // Popular products are read again and again: their reads form no band however close.
+    const popular = [3, 5, 4, 6, 2, 7, 5, 4, 6, 3, 8].map((id, i) => ({ ip: `shopper${i}`, id, atMs: i * 1_000 }));
+    const repeated = [...popular, ...popular.map((p, i) => ({ ...p, ip: `later${i}`, atMs: 60_000 + i * 1_000 }))];
+    expect(walk(repeated).slice(popular.length).every((found) => found === undefined)).toBe(true);
+  });
+
+  it("is a band of ids, not one frontier: reads far behind the top continue it as those at the top do", () => {
+    // Handed 100..119, the walkers arrive in blocks shuffled wider than a step.
+    const order = [100, 104, 101, 108, 102, 105, 103, 109, 106, 107, 112, 110, 111, 113];
+    const found = walk(order.map((id, i) => ({ ip: `proxy${i}`, id, atMs: i * 200 })));
+    expect(found.slice(-4)).toEqual([[10, true], [11, true], [12, true], [13, true]]);
   });
 
   it("ignores ids that are not numbers, and says nothing when the policy does not ask", () => {

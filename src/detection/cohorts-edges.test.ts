@@ -54,18 +54,24 @@ describe("cohort.catalogue_walk at its bounds", () => {
     expect(walk([{ ip: "a", id: 10, atMs: 0 }, { ip: "b", id: 11, atMs: 10_001 }])).toEqual([undefined, undefined]);
   });
 
-  it("takes neither the same id nor a lower one, nor another endpoint's id, as a step", () => {
-    expect(walk([{ ip: "a", id: 10 }, { ip: "b", id: 10, atMs: 1 }, { ip: "c", id: 9, atMs: 2 }])).toEqual([undefined, undefined, undefined]);
+  it("takes no repeated id, nor another endpoint's id, as part of the walk", () => {
+    expect(walk([{ ip: "a", id: 10 }, { ip: "b", id: 10, atMs: 1 }, { ip: "c", id: 9, atMs: 2 }])).toEqual([undefined, undefined, [1, false]]);
     expect(walk([{ ip: "a", id: 10 }, { ip: "b", id: 11, atMs: 1, endpoint: review }])).toEqual([undefined, undefined]);
   });
 
-  it("starts afresh from a request that breaks a run still too short, and after a long run went quiet", () => {
-    // a-b is a run of 1; the shopper's 500 becomes the frontier, so 12 continues nothing.
-    expect(walk([{ ip: "a", id: 10 }, { ip: "b", id: 11, atMs: 1 }, { ip: "shopper", id: 500, atMs: 2 }, { ip: "c", id: 12, atMs: 3 }, { ip: "d", id: 501, atMs: 4 }]))
-      .toEqual([undefined, [1, false], undefined, undefined, undefined]);
+  it("takes an id read again more than the cohort window later as a first read, and exactly a window later as a repeat", () => {
+    const window = 10 * 60_000;
+    // c's 10 is a first read again; d's 11 a repeat of b's, so e's 12 continues c's read only.
+    expect(walk([{ ip: "a", id: 10 }, { ip: "b", id: 11, atMs: 1 }, { ip: "c", id: 10, atMs: window + 1 }, { ip: "d", id: 11, atMs: window + 1 }, { ip: "e", id: 12, atMs: window + 2 }]))
+      .toEqual([undefined, [1, false], undefined, undefined, [1, false]]);
+  });
+
+  it("lets a band end where no read comes within the time limit, and stops counting at 64 addresses", () => {
     const long = [10, 11, 12, 13].map((id, i) => ({ ip: `p${i}`, id, atMs: i }));
-    // Past the time limit the old run is over: 14 from another address starts a new one.
+    // Past the time limit the old band is over: 14 from another address starts a new one.
     expect(walk([...long, { ip: "x", id: 14, atMs: 3 + 10_001 }, { ip: "y", id: 15, atMs: 3 + 10_002 }]).slice(4)).toEqual([undefined, [1, false]]);
+    const many = Array.from({ length: 80 }, (_, i) => ({ ip: `p${i}`, id: 1_000 + i, atMs: i * 10 }));
+    expect(walk(many).at(-1)).toEqual([64, true]);
   });
 
   it("takes only whole numbers as ids", () => {

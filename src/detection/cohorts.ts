@@ -61,33 +61,41 @@ export class CohortTracker {
   }
 }
 
-/** Gaps a walk's steps left, remembered at once (a step leaves at most `maxStep` - 1). */
-const MAX_WALK_GAPS = 1_024;
+/** First reads remembered for the walk's bands at once, the oldest forgotten first. */
+const MAX_WALK_READS = 4_096;
+/** Ids whose last read is remembered (to tell a first read from a repeat), the least recent forgotten first. */
+const MAX_READ_IDS = 16_384;
+/** Addresses counted in one walk: far more than any `minRun` a policy would set, so the count saturates here. */
+const MAX_WALK_ADDRESSES = 64;
 
 /**
  * `cohort.catalogue_walk`: a catalogue walked in order, spread over many addresses. Each
- * address asks for a few ids and its own sequence shows nothing, but the walk shows in the order
- * the site is asked in: id n right after id n-1 (or a few below) from another address, again and
- * again. The walk's frontier is the last request that continued it; a request for an id at most
- * `maxStep` above the frontier, from another address, within `within` of it, moves the frontier
- * on and lengthens the run; while a run of `minRun` is under way, requests that do not continue
- * it (shoppers meanwhile) leave the frontier where it is. A shopper's next product is whichever
- * caught the eye, so a chance continuation happens (about one request in a hundred on the lab's
- * catalogue) but a chain of `minRun` of them from different addresses does not; requests that
- * continue a run that long get the signal. The walkers do not arrive in the order they were
- * handed their ids (a session's first read waits for the site to load; proxies differ in
- * speed), so a step skips ids that come a moment later: the ids a step skipped are the walk's
- * gaps, and a read that fills one, from another address than the step's, within `within`,
- * lengthens the run as a step does (it leaves the frontier where it is). A shopper's read falls
- * in a gap only by the same chance as in a step. It needs no baseline, no cookie and nothing per
- * address: one frontier per replica, with the gaps its steps left (at most MAX_WALK_GAPS). With several replicas each sees part of the walk, its steps
- * as wide as the replica count, so `maxStep` must exceed it. A walk in steps wider than
- * `maxStep`, or in shuffled blocks, is not seen.
+ * address asks for a few ids and its own sequence shows nothing, but the walk shows in the ids
+ * the site is asked for: a band of neighbouring ids, each read for the first time in a while, from
+ * many addresses, each read close in time to its neighbours'. A request for an id nobody read
+ * within the cohort window joins the band of such first reads at most `maxStep` ids from it (and
+ * those at most `maxStep` from them, and so on), each within `within` of its neighbour; the
+ * band's other addresses are the walk it continues, and from `minRun` of them it gets the signal.
+ * The order within the band does not matter: walkers spread over residential proxies do not
+ * arrive in the order they were handed their ids (a session's first read waits for the site to
+ * load; proxies differ in speed), and a read that comes late lands inside the band as one that
+ * comes early lands at its top. Only first reads count, because a walk reads each id once while
+ * shoppers come back to the same products: popular ones, read again and again, form no band
+ * however close they lie (on a small catalogue they would), and a shopper opening a product the
+ * walk passed a moment ago is not taken for it. A shopper's product is whichever caught the eye,
+ * so it lands beside another address's read by chance, but seldom beside a band of `minRun`
+ * addresses. It needs no baseline, no cookie and nothing per address: the first reads of the
+ * last `minRun` × `within` on this replica (a chain of `minRun` reads, each within `within` of
+ * the next, spans no more), at most MAX_WALK_READS, and when each id was last read, at most
+ * MAX_READ_IDS. With several replicas each sees part of the walk, its ids as far apart as the
+ * replica count, so `maxStep` must exceed it. A walk in steps wider than `maxStep`, in blocks
+ * shuffled wider than a step, or at random is not seen.
  */
 class CatalogueWalk {
-  #frontier: { endpoint: string; id: number; ipId: string; timeMs: number; run: number } | undefined;
-  /** Ids the run's steps skipped, with when and from which address the step came; cleared when a run starts afresh. */
-  readonly #gaps = new Map<number, { timeMs: number; ipId: string }>();
+  /** Recent first reads of ids (the band's members) by endpoint and id, oldest first: when, and from which address. */
+  readonly #reads = new Map<string, { timeMs: number; ipId: string }>();
+  /** When each id was last read, within the cohort window, least recent first. */
+  readonly #lastRead = new Map<string, number>();
 
   observe(request: NormalisedRequest, endpoint: CompiledEndpoint, config: Cohorts | undefined): Signal | undefined {
     const walk = config?.catalogueWalk;
@@ -96,37 +104,55 @@ class CatalogueWalk {
     if (!/^\d{1,15}$/.test(text)) return undefined;
     const id = Number(text);
     const now = request.timeMs;
-    const frontier = this.#frontier;
-    const live = frontier !== undefined && frontier.endpoint === endpoint.name && now - frontier.timeMs <= walk.withinMs;
-    const continues = live && frontier.ipId !== request.ipId && id > frontier.id && id - frontier.id <= walk.maxStep;
-    const gap = live ? this.#gaps.get(id) : undefined;
-    if (live && gap !== undefined && gap.ipId !== request.ipId && now - gap.timeMs <= walk.withinMs) {
-      this.#gaps.delete(id);
-      this.#frontier = { ...frontier, timeMs: now, run: frontier.run + 1 };
-    } else if (continues) {
-      for (let skipped = frontier.id + 1; skipped < id; skipped++) this.#gap(skipped, now, request.ipId, walk.withinMs);
-      this.#frontier = { ...frontier, id, ipId: request.ipId, timeMs: now, run: frontier.run + 1 };
-    } else if (!live || frontier.run < walk.minRun) {
-      this.#frontier = { endpoint: endpoint.name, id, ipId: request.ipId, timeMs: now, run: 0 };
-      this.#gaps.clear();
-      return undefined;
-    } else {
-      return undefined;
-    }
-    const run = frontier.run + 1;
-    const detail = `continues a walk through the catalogue in order over ${run} requests from different addresses, each at most ${walk.maxStep} ids above the last or in a gap a step left, within ${walk.withinMs / 1000}s; from ${walk.minRun} (policy prior)`;
+    this.#forget(now - walk.minRun * walk.withinMs);
+    const key = readKey(endpoint.name, id);
+    if (!this.#firstRead(key, now, config.windowMs)) return undefined;
+    const addresses = new Set<string>();
+    for (const direction of [-1, 1] as const) this.#band(endpoint.name, id, now, direction, walk, addresses);
+    addresses.delete(request.ipId);
+    this.#reads.set(key, { timeMs: now, ipId: request.ipId });
+    if (this.#reads.size > MAX_WALK_READS) this.#reads.delete(this.#reads.keys().next().value!);
+    const run = addresses.size;
+    if (run === 0) return undefined;
+    const detail = `read beside a band of ids read from ${run}${run >= MAX_WALK_ADDRESSES ? " or more" : ""} other addresses, each at most ${walk.maxStep} ids and ${walk.withinMs / 1000}s from the next: a walk through the catalogue; from ${walk.minRun} (policy prior)`;
     return { code: "cohort.catalogue_walk", value: run, threshold: walk.minRun, weight: walk.weight, fired: run >= walk.minRun, detail };
   }
 
-  /** Remembers a gap, forgetting those past the time limit and the oldest beyond MAX_WALK_GAPS. */
-  #gap(id: number, now: number, ipId: string, withinMs: number): void {
-    this.#gaps.delete(id);
-    this.#gaps.set(id, { timeMs: now, ipId });
-    for (const [old, gap] of this.#gaps) {
-      if (now - gap.timeMs <= withinMs && this.#gaps.size <= MAX_WALK_GAPS) break;
-      this.#gaps.delete(old);
+  /** Adds the addresses of the band's reads on one side of `id` (below: -1, above: 1), until a step finds none or the count saturates. */
+  #band(endpointName: string, id: number, timeMs: number, direction: -1 | 1, walk: NonNullable<Cohorts["catalogueWalk"]>, addresses: Set<string>): void {
+    let at = { id, timeMs };
+    while (addresses.size < MAX_WALK_ADDRESSES) {
+      let next: { id: number; timeMs: number } | undefined;
+      for (let step = 1; step <= walk.maxStep && next === undefined; step++) {
+        const read = this.#reads.get(readKey(endpointName, at.id + direction * step));
+        if (read !== undefined && Math.abs(read.timeMs - at.timeMs) <= walk.withinMs) {
+          next = { id: at.id + direction * step, timeMs: read.timeMs };
+          addresses.add(read.ipId);
+        }
+      }
+      if (next === undefined) return;
+      at = next;
     }
   }
+
+  /** Whether nobody read this id within `windowMs` (remembering this read either way). */
+  #firstRead(key: string, now: number, windowMs: number): boolean {
+    const last = this.#lastRead.get(key);
+    touch(this.#lastRead, key, now, windowMs, MAX_READ_IDS);
+    return last === undefined || now - last > windowMs;
+  }
+
+  /** Forgets the reads from before `sinceMs` (they are oldest first, but a late event may sit behind a newer one). */
+  #forget(sinceMs: number): void {
+    for (const [key, read] of this.#reads) {
+      if (read.timeMs >= sinceMs) return;
+      this.#reads.delete(key);
+    }
+  }
+}
+
+function readKey(endpointName: string, id: number): string {
+  return `${endpointName}\u0000${id}`;
 }
 
 /**
