@@ -93,12 +93,19 @@ export class HyperLogLog {
 
   /** Estimated distinct members of the union of the sketches, like PFCOUNT of several keys. */
   static countUnion(sketches: readonly HyperLogLog[]): number {
-    const [first, other, ...rest] = sketches;
-    if (!first || rest.length > 0) return estimateCardinality(HyperLogLog.#unionHistogram(sketches));
+    if (sketches.length === 0 || sketches.length > 2) return estimateCardinality(HyperLogLog.#unionHistogram(sketches));
+    return HyperLogLog.countPair(sketches[0]!, sketches[1]);
+  }
+
+  /**
+   * countUnion() of `first` and, when given, `other` (a window's current and previous bucket),
+   * without an array to pass them in: the memory store counts two buckets on most of its ops.
+   */
+  static countPair(first: HyperLogLog, other: HyperLogLog | undefined): number {
     const otherVersion = other ? other.#version : 0;
     let union = first.#union;
     if (!union || union.other !== other || union.version !== first.#version || union.otherVersion !== otherVersion) {
-      union = { other, version: first.#version, otherVersion, histogram: HyperLogLog.#unionHistogram(sketches), count: undefined };
+      union = { other, version: first.#version, otherVersion, histogram: HyperLogLog.#unionHistogram(other ? [first, other] : [first]), count: undefined };
       first.#union = union;
     }
     return (union.count ??= estimateCardinality(union.histogram));
@@ -197,8 +204,11 @@ function raiseRegisters(union: Uint8Array, registers: Uint8Array): void {
  * stay below 2^14, well inside the small integers V8 keeps unboxed.
  */
 function emptyHistogram(): number[] {
-  return new Array<number>(HLL_Q + 2).fill(0);
+  return ZERO_HISTOGRAM.slice();
 }
+
+/** Copied rather than filled: a copy of a packed array of small integers is one block move. */
+const ZERO_HISTOGRAM: readonly number[] = new Array<number>(HLL_Q + 2).fill(0);
 
 /**
  * Ertl's improved raw estimator ("New cardinality estimation algorithms for HyperLogLog

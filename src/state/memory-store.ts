@@ -419,7 +419,8 @@ export class MemoryStore implements Store, DegradableStore {
     }
     if (op.count === false) return 0;
     const previous = this.#bucket(state, structure, bucket - 1, local) as HyperLogLog | undefined;
-    return HyperLogLog.countUnion(current ? (previous ? [current, previous] : [current]) : previous ? [previous] : []);
+    if (current) return HyperLogLog.countPair(current, previous);
+    return previous ? HyperLogLog.countPair(previous, undefined) : 0;
   }
 
   /** Like ZSCORE: reads, and leaves the time to live alone. */
