@@ -72,6 +72,9 @@ describe("HyperLogLog", () => {
       expect(HyperLogLog.countUnion([sketchOf(left), sketchOf(right)])).toBe(sketchOf([...left, ...right]).count());
     }
     expect(HyperLogLog.countUnion([])).toBe(0);
+    // Three sparse sketches sharing registers, each register of the union counted once at its largest rank.
+    const c = [...members(100, "a"), ...members(200, "c")];
+    expect(HyperLogLog.countUnion([sketchOf(a), sketchOf(overlap), sketchOf(c)])).toBe(sketchOf([...a, ...c]).count());
   });
 
   it("keeps a union's count right while both sketches grow, through the change to dense (the kept histogram)", () => {

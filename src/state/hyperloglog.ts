@@ -93,12 +93,19 @@ export class HyperLogLog {
 
   /** Estimated distinct members of the union of the sketches, like PFCOUNT of several keys. */
   static countUnion(sketches: readonly HyperLogLog[]): number {
-    const [first, other, ...rest] = sketches;
-    if (!first || rest.length > 0) return estimateCardinality(HyperLogLog.#unionHistogram(sketches));
+    if (sketches.length === 0 || sketches.length > 2) return estimateCardinality(HyperLogLog.#unionHistogram(sketches));
+    return HyperLogLog.countPair(sketches[0]!, sketches[1]);
+  }
+
+  /**
+   * countUnion() of `first` and, when given, `other` (a window's current and previous bucket),
+   * without an array to pass them in: the memory store counts two buckets on most of its ops.
+   */
+  static countPair(first: HyperLogLog, other: HyperLogLog | undefined): number {
     const otherVersion = other ? other.#version : 0;
     let union = first.#union;
     if (!union || union.other !== other || union.version !== first.#version || union.otherVersion !== otherVersion) {
-      union = { other, version: first.#version, otherVersion, histogram: HyperLogLog.#unionHistogram(sketches), count: undefined };
+      union = { other, version: first.#version, otherVersion, histogram: HyperLogLog.#unionHistogram(other ? [first, other] : [first]), count: undefined };
       first.#union = union;
     }
     return (union.count ??= estimateCardinality(union.histogram));
@@ -129,23 +136,28 @@ export class HyperLogLog {
   /**
    * How many registers of the union hold each rank (index 0: never set), where a register of
    * the union is the largest of the sketches' ones. Small unions stay sparse: cheap to count.
+   * Counted straight from the sketches' Maps, each register of the union once (with the first
+   * sketch that holds it), without building the union as a Map of its own: a count is rebuilt
+   * whenever a new bucket's sketch is first counted, and that Map was most of what the memory
+   * store allocated per replayed event.
    */
   static #sparseUnionHistogram(sketches: readonly HyperLogLog[]): number[] {
-    const union = sketches.length === 1 ? sketches[0]!.#sparse! : HyperLogLog.#sparseUnion(sketches);
     const histogram = emptyHistogram();
-    histogram[0] = HLL_REGISTERS - union.size;
-    union.forEach((rank) => void histogram[rank]!++);
-    return histogram;
-  }
-
-  static #sparseUnion(sketches: readonly HyperLogLog[]): Map<number, number> {
-    const union = new Map<number, number>();
-    for (const sketch of sketches) {
-      sketch.#sparse!.forEach((rank, register) => {
-        if (rank > (union.get(register) ?? 0)) union.set(register, rank);
+    let set = 0;
+    for (let i = 0; i < sketches.length; i++) {
+      sketches[i]!.#sparse!.forEach((rank, register) => {
+        for (let earlier = 0; earlier < i; earlier++) if (sketches[earlier]!.#sparse!.has(register)) return;
+        let union = rank;
+        for (let later = i + 1; later < sketches.length; later++) {
+          const other = sketches[later]!.#sparse!.get(register);
+          if (other !== undefined && other > union) union = other;
+        }
+        histogram[union]!++;
+        set++;
       });
     }
-    return union;
+    histogram[0] = HLL_REGISTERS - set;
+    return histogram;
   }
 
   /**
@@ -192,8 +204,11 @@ function raiseRegisters(union: Uint8Array, registers: Uint8Array): void {
  * stay below 2^14, well inside the small integers V8 keeps unboxed.
  */
 function emptyHistogram(): number[] {
-  return new Array<number>(HLL_Q + 2).fill(0);
+  return ZERO_HISTOGRAM.slice();
 }
+
+/** Copied rather than filled: a copy of a packed array of small integers is one block move. */
+const ZERO_HISTOGRAM: readonly number[] = new Array<number>(HLL_Q + 2).fill(0);
 
 /**
  * Ertl's improved raw estimator ("New cardinality estimation algorithms for HyperLogLog

@@ -58,6 +58,18 @@ describe("MemoryStore", () => {
     await expect(applyBatchWithStatus(store, [{ entity: "ip1", ops: [hits(1)] }], T0)).rejects.toThrow("closed");
   });
 
+  it("keeps every key apart past the bound on remembered key names (names built again after it forgets them)", async () => {
+    const store = new MemoryStore();
+    const names = Array.from({ length: 10_050 }, (_, i) => `n${i}`);
+    for (const [i, name] of names.entries()) {
+      await store.apply("e", [{ op: "value.swap", name, value: i + 1, retentionMs: 60_000 }, { op: "member.add", name, member: "m", maxMembers: 1, retentionMs: 60_000 }], T0);
+    }
+    for (const i of [0, 9_999, 10_000, 10_049]) {
+      expect(await store.apply("e", [{ op: "value.swap", name: names[i]! }, { op: "member.check", name: names[i]!, member: "m" }], T0)).toEqual([i + 1, 1]);
+    }
+    expect(await store.apply("e", [{ op: "member.check", name: "n-unknown", member: "m" }, { op: "value.swap", name: "n-unknown" }], T0)).toEqual([0, 0]);
+  });
+
   it("rejects a nonsensical bound", () => {
     expect(() => new MemoryStore({ maxKeys: 0 })).toThrow(TypeError);
     expect(() => new MemoryStore({ maxBytes: 1.5 })).toThrow(/maxBytes must be a positive integer/);

@@ -70,8 +70,8 @@ const BASELINE_BYTES = 120;
  */
 export const MAX_BUCKETS_PER_STRUCTURE = 16;
 
-/** Distinct structure names remembered (see #structure) before they are forgotten and built anew. */
-const MAX_STRUCTURE_NAMES = 10_000;
+/** Distinct key names remembered (see #structure, #plainKey) before they are forgotten and built anew. */
+const MAX_KEY_NAMES = 10_000;
 
 type Value = number | HyperLogLog | MemberSet | Readonly<BaselineState> | Readonly<BindingRecord>;
 
@@ -136,7 +136,9 @@ export class MemoryStore implements Store, DegradableStore {
   #tick = 0;
   /** `<kind>:<name>:<windowMs>` of the windowed structures seen, by kind, name and window. */
   readonly #structureNames = { w: new Map<string, Map<number, string>>(), f: new Map<string, Map<number, string>>(), d: new Map<string, Map<number, string>>() };
-  #structureNameCount = 0;
+  /** `<kind>:<name>` of the plain keys seen (sets, values, baselines), by kind and name. */
+  readonly #plainNames = { m: new Map<string, string>(), v: new Map<string, string>(), b: new Map<string, string>() };
+  #keyNameCount = 0;
   readonly #maxKeys: number;
   readonly #maxBytes: number;
   readonly #now: () => number;
@@ -210,7 +212,7 @@ export class MemoryStore implements Store, DegradableStore {
     assertValidBaselineObservation(entity, name, observation);
     this.#assertOpen();
     return this.#within(entity, (state, local) => {
-      const key = `b:${name}`;
+      const key = this.#plainKey("b", name);
       const stored = this.#plain(state, key, local) as Readonly<BaselineState> | undefined;
       if (!isNewPeriod(stored, observation)) return { ...stored! };
       const next = foldObservation(stored, observation);
@@ -335,20 +337,39 @@ export class MemoryStore implements Store, DegradableStore {
    * that invents them.
    */
   #structure(kind: "w" | "f" | "d", name: string, windowMs: number): string {
+    const known = this.#structureNames[kind].get(name)?.get(windowMs);
+    if (known !== undefined) return known;
+    this.#makeRoomForKeyName();
     const byName = this.#structureNames[kind];
     let byWindow = byName.get(name);
-    const known = byWindow?.get(windowMs);
-    if (known !== undefined) return known;
-    if (this.#structureNameCount >= MAX_STRUCTURE_NAMES) {
-      for (const names of Object.values(this.#structureNames)) names.clear();
-      this.#structureNameCount = 0;
-      byWindow = undefined;
-    }
     if (byWindow === undefined) byName.set(name, (byWindow = new Map()));
     const structure = `${kind}:${name}:${windowMs}`;
     byWindow.set(windowMs, structure);
-    this.#structureNameCount++;
     return structure;
+  }
+
+  /**
+   * The name of a plain key within its entity (`m:<set>`, `v:<value>`, `b:<baseline>`), built
+   * once for the same reason as #structure: value swaps, their guards and set checks looked up a
+   * freshly built name two to three times per replayed event.
+   */
+  #plainKey(kind: "m" | "v" | "b", name: string): string {
+    const known = this.#plainNames[kind].get(name);
+    if (known !== undefined) return known;
+    this.#makeRoomForKeyName();
+    const key = `${kind}:${name}`;
+    this.#plainNames[kind].set(name, key);
+    return key;
+  }
+
+  /** Counts one more remembered key name; at the bound every remembered name is forgotten first. */
+  #makeRoomForKeyName(): void {
+    if (this.#keyNameCount >= MAX_KEY_NAMES) {
+      for (const names of Object.values(this.#structureNames)) names.clear();
+      for (const names of Object.values(this.#plainNames)) names.clear();
+      this.#keyNameCount = 0;
+    }
+    this.#keyNameCount++;
   }
 
   #applyOp(state: EntityState, op: EntityOp, nowMs: number, local: number): number {
@@ -419,18 +440,19 @@ export class MemoryStore implements Store, DegradableStore {
     }
     if (op.count === false) return 0;
     const previous = this.#bucket(state, structure, bucket - 1, local) as HyperLogLog | undefined;
-    return HyperLogLog.countUnion(current ? (previous ? [current, previous] : [current]) : previous ? [previous] : []);
+    if (current) return HyperLogLog.countPair(current, previous);
+    return previous ? HyperLogLog.countPair(previous, undefined) : 0;
   }
 
   /** Like ZSCORE: reads, and leaves the time to live alone. */
   #memberCheck(state: EntityState, op: MemberCheck, local: number): number {
-    const members = this.#plain(state, `m:${op.name}`, local) as MemberSet | undefined;
+    const members = this.#plain(state, this.#plainKey("m", op.name), local) as MemberSet | undefined;
     return members?.has(asRedisMember(op.member)) ? 1 : 0;
   }
 
   /** Like ZADD + ZREMRANGEBYRANK + PEXPIRE + ZCARD. */
   #memberAdd(state: EntityState, op: MemberAdd, nowMs: number, local: number): number {
-    const key = `m:${op.name}`;
+    const key = this.#plainKey("m", op.name);
     const members = (this.#plain(state, key, local) as MemberSet | undefined) ?? new MemberSet();
     members.add(asRedisMember(op.member), nowMs);
     members.trimToNewest(op.maxMembers);
@@ -440,7 +462,7 @@ export class MemoryStore implements Store, DegradableStore {
 
   /** Like GET, then SET + PEXPIRE when there is a value. */
   #valueSwap(state: EntityState, op: ValueSwap, nowMs: number, local: number): number {
-    const key = `v:${op.name}`;
+    const key = this.#plainKey("v", op.name);
     const before = (this.#plain(state, key, local) as number | undefined) ?? 0;
     if (op.value !== undefined && (op.when === undefined || this.#guardHolds(state, op.when, nowMs, local))) {
       this.#writePlain(state, key, op.value, 0, local + op.retentionMs!);
@@ -450,8 +472,8 @@ export class MemoryStore implements Store, DegradableStore {
 
   /** Like the script's GET of both values of a guard (store.ts WriteGuard). */
   #guardHolds(state: EntityState, guard: WriteGuard, nowMs: number, local: number): boolean {
-    const newer = (this.#plain(state, `v:${guard.newer}`, local) as number | undefined) ?? 0;
-    const than = (this.#plain(state, `v:${guard.than}`, local) as number | undefined) ?? 0;
+    const newer = (this.#plain(state, this.#plainKey("v", guard.newer), local) as number | undefined) ?? 0;
+    const than = (this.#plain(state, this.#plainKey("v", guard.than), local) as number | undefined) ?? 0;
     return guardHolds(guard, newer, than, nowMs);
   }
 
