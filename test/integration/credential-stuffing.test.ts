@@ -235,25 +235,40 @@ describe("account takeover", () => {
     expect(metadata(response).action).toBe("block");
   });
 
+  /** One refresh of `token` with the whole cookie jar (the app's device cookie travels with it); returns Palisade's action. */
+  async function refresh(token: string, ip: string, stepMs: number): Promise<string> {
+    clockMs += stepMs;
+    const response = await authz.check({
+      method: "POST",
+      path: "/oauth/token",
+      ip,
+      headers: { ...BROWSER, "content-type": "application/x-www-form-urlencoded", cookie: "did=5e1d0c" },
+      timeMs: clockMs,
+      body: `grant_type=refresh_token&refresh_token=${token}`,
+    });
+    return String(metadata(response).action);
+  }
+
   it("quarantines a refresh token at its second network a second after its first use, not its sixth address", async () => {
     const token = `rt-${randomUUID()}`;
     const actions = [];
-    for (let i = 0; i < 8; i++) {
-      clockMs += 1000;
-      const response = await authz.check({
-        method: "POST",
-        path: "/oauth/token",
-        ip: `100.70.${i}.1`,
-        // The whole cookie jar: the app's device cookie travels with the token.
-        headers: { ...BROWSER, "content-type": "application/x-www-form-urlencoded", cookie: "did=5e1d0c" },
-        timeMs: clockMs,
-        body: `grant_type=refresh_token&refresh_token=${token}`,
-      });
-      actions.push(String(metadata(response).action));
-    }
+    for (let i = 0; i < 8; i++) actions.push(await refresh(token, `100.70.${i}.1`, 1000));
     // Token binding: another network a second after the token's last use (session.handoff);
     // without it, more networks within ten minutes than a person moves through (the fourth).
     expect(actions).toEqual(["allow", "quarantine", "quarantine", "quarantine", "quarantine", "quarantine", "quarantine", "quarantine"]);
+  });
+
+  it("quarantines a jar thief's first refresh minutes after the owner's, and not a phone that moved to mobile data", async () => {
+    // The app refreshes once per 5-minute access token: another network 3.5 minutes after the
+    // owner's refresh is a second holder, not the owner's next refresh (session.handoff, 4m).
+    const stolen = `rt-${randomUUID()}`;
+    expect(await refresh(stolen, "100.71.1.1", 1000)).toBe("allow");
+    expect(await refresh(stolen, "100.71.2.1", 210_000)).toBe("quarantine");
+    // Home Wi-Fi, then mobile data from the next refresh on, when the access token ran out.
+    const roaming = `rt-${randomUUID()}`;
+    expect(await refresh(roaming, "100.72.1.1", 1000)).toBe("allow");
+    expect(await refresh(roaming, "100.72.2.1", 300_000)).toBe("allow");
+    expect(await refresh(roaming, "100.72.2.1", 300_000)).toBe("allow");
   });
 });
 
