@@ -206,6 +206,17 @@ describe("session.page_shown", () => {
     expect(logins).toEqual([3, 1]);
   });
 
+  it("counts a search among the pages shown, and a product no asset followed not: a shopper who searched and opened a result was shown two", async () => {
+    const steps: Step[] = [
+      ...shopper,
+      { sid: "q", what: "s", atMs: 1_000 }, { sid: "q", what: "p5", atMs: 3_000 }, { sid: "q", what: "a", atMs: 3_050 }, { sid: "q", what: "l", atMs: 8_000 },
+      // A bare product, a search (which counts the bare one), a product shown: two pages, not three.
+      { sid: "b", what: "p6", atMs: 10_000 }, { sid: "b", what: "s", atMs: 11_000 }, { sid: "b", what: "p7", atMs: 12_000 }, { sid: "b", what: "a", atMs: 12_050 }, { sid: "b", what: "l", atMs: 13_000 },
+    ];
+    const found = await run(steps);
+    expect(found.filter((_, i) => steps[i]!.what === "l").map((s) => s.find((x) => x.code === "session.page_shown")?.value)).toEqual([2, 2]);
+  });
+
   it("belongs to the session, not the address or the header set: another session's page counts for nothing", async () => {
     const found = await run([{ sid: "shopper", what: "p1", atMs: 0 }, { sid: "shopper", what: "a", atMs: 50 }, { sid: "bot", what: "l", atMs: 1_000 }, { what: "l", atMs: 1_100 }]);
     expect(shown(found)).toEqual([false, false, false, false]);

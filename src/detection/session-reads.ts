@@ -128,11 +128,14 @@ function planOf(ops: PlannedOp[], evaluate: (results: readonly number[]) => Sign
  * A campaign that spreads its depths like shoppers' gains nothing from it: the depths a login is
  * spared at are those whose first logins, counted from there down, are under the share, so what
  * passes is bounded by the share of the minute's logins as before, and it paid that many pages for
- * each. The pages are the session's reads that an asset followed (its reads within the window
- * less its unfollowed ones), so bare reads do not deepen a session.
+ * each. The pages are the session's product reads that an asset followed and its searches (its
+ * reads within the window less its unfollowed ones), so bare reads do not deepen a session. A
+ * search is a results page the person looked at: a shopper who searched and opened a result
+ * was shown two pages, and a campaign that buys one product page per attempt is not as deep as
+ * she is; one that adds a search per attempt pays for it and moves the guard to that depth.
  *
  * Cost: per tracked session three small keys in the store with the window as TTL (two
- * integers and one counter), written on product reads and assets of browser sessions only,
+ * integers and one counter), written on catalogue reads and assets of browser sessions only,
  * in the Check's one batch (an unfollowed read is counted there by a guarded add); a read also
  * carries, in its batch, at most one read of another session's last asset time (a first read
  * due for its check). The cohort is bounded by MAX_COHORTS × MAX_MEMBERS session digests per
@@ -221,8 +224,8 @@ export class SessionReads {
         // later search and the next product would count that one product again.
         { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead, ...(listing ? (counting ? { value: 0, retentionMs, when: unfollowedGuard } : {}) : { value: request.timeMs, retentionMs }) } },
         { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } },
-        // Product reads only: less the unfollowed ones, the pages the session was shown (session.page_shown).
-        ...(listing ? [] : [{ entity, op: { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs: config.windowMs, amount: 1 } } as const]),
+        // Products and searches: less the unfollowed ones, the pages the session was shown (session.page_shown).
+        { entity, op: { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs: config.windowMs, amount: 1 } },
         // A search: whether the session asked for it before (any page), then remember it.
         ...(paging
           ? [
@@ -389,9 +392,9 @@ export class SessionReads {
 }
 
 /**
- * A login: whether the session's latest read, within the window, was followed by an asset; the
- * value is how many of its reads within the window were (its reads less its unfollowed ones, at
- * least this one).
+ * A login: whether the session's latest product read, within the window, was followed by an
+ * asset; the value is the pages it was shown within the window (its reads, searches included,
+ * less its unfollowed ones; at least this one).
  */
 function pageShown(entity: string, nowMs: number, windowMs: number): SessionReadPlan {
   const plan = planOf(

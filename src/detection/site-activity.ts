@@ -42,6 +42,12 @@ export interface SiteAnomaly {
 }
 
 type ShapeCounts = Map<string, { attempts: number; failures: number }>;
+interface LatestFailure {
+  timeMs: number;
+  usernameId: string;
+  sessionless?: boolean;
+  denied?: boolean;
+}
 interface FailedUsers {
   failures: number;
   usernames: Set<string>;
@@ -67,9 +73,10 @@ interface EndpointActivity {
   anomalies: SiteAnomaly[];
   /**
    * The latest failed logins with a username, oldest first (at most LATEST_FAILURES);
-   * `sessionless` when the login carried none of the site's session cookies.
+   * `sessionless` when the login carried none of the site's session cookies; `denied` for a
+   * login denied on the early call (see `recordDeniedEarly`).
    */
-  latestFailures: Array<{ timeMs: number; usernameId: string; sessionless?: boolean }>;
+  latestFailures: LatestFailure[];
   /** The latest logins answered with a step-up (at most LATEST_FAILURES): see `recordSteppedUp`. */
   latestSteppedUp: Array<{ timeMs: number; usernameId: string }>;
   /** When the latest successful logins were made (at most LATEST_ATTEMPTS): with `latestFailures`, the outcomes known so far. */
@@ -113,6 +120,19 @@ export class SiteActivity {
     this.#activity(endpoint).pendingDenied += 1;
   }
 
+  /**
+   * A login Palisade denied while `site.campaign_early` was in force: counted, for the early call
+   * only, as an account that failed and stayed out (it was never let try its password), so that
+   * answering the call with a denial keeps it in force as the failures it stopped would have.
+   * Neither an attempt nor a failure of the merged figures, which learn from allowed logins only.
+   */
+  recordDeniedEarly(endpoint: string, usernameId: string, timeMs: number, sessionless?: boolean): void {
+    const activity = this.#activity(endpoint);
+    activity.failedUsers.failures += 1;
+    if (activity.failedUsers.usernames.size < MAX_FAILED_USERS) activity.failedUsers.usernames.add(usernameId);
+    pushLatest(activity.latestFailures, { timeMs, usernameId, ...(sessionless ? { sessionless } : {}), denied: true });
+  }
+
   /** `sessionless`: the login carried none of the site's session cookies (`client.no_session`); see `earlyCampaign`. */
   recordOutcome(endpoint: string, failed: boolean, headerShape: string | undefined, usernameId?: string, timeMs?: number, sessionless?: boolean): void {
     const activity = this.#activity(endpoint);
@@ -128,10 +148,7 @@ export class SiteActivity {
     if (usernameId) {
       activity.failedUsers.failures += 1;
       if (activity.failedUsers.usernames.size < MAX_FAILED_USERS) activity.failedUsers.usernames.add(usernameId);
-      if (timeMs !== undefined) {
-        activity.latestFailures.push(sessionless ? { timeMs, usernameId, sessionless } : { timeMs, usernameId });
-        if (activity.latestFailures.length > LATEST_FAILURES) activity.latestFailures.shift();
-      }
+      if (timeMs !== undefined) pushLatest(activity.latestFailures, sessionless ? { timeMs, usernameId, sessionless } : { timeMs, usernameId });
     }
     if (headerShape) shapeCounts(activity.shapes, headerShape).failures += 1;
   }
@@ -325,9 +342,11 @@ function holdCampaign(activity: EndpointActivity, fresh: SiteAnomaly[], attempts
  * staying out stand in for it. A list tried slowly (low-and-slow) never puts that many together
  * and is left to the per-address signals. Weightless like the campaign it anticipates: only rules
  * that ask for it act on it. Its own code, `site.campaign_early`, because it is weaker evidence
- * than the merged call: rules that deny during a campaign (a challenge before the password is
- * checked) would stop the very failures that keep it called, and the list would come back in
- * with neither answer; rules that step up let those failures through and so keep it.
+ * than the merged call. A rule that denies on it (a challenge before the password is checked)
+ * stops the very failures that called it; so a login denied while it is in force counts here as
+ * an account that failed and stayed out (`recordDeniedEarly`): the call lasts while the list
+ * keeps knocking and ends `within` after it stops, as it would have with the failures let
+ * through. Denials only ever extend a call that allowed failures made.
  */
 function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledSignals["siteAnomaly"]>, nowMs: number): Signal[] {
   const early = config.campaign?.early;
@@ -335,10 +354,11 @@ function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledS
   const fromMs = nowMs - durationMs(early.within);
   const together = failingTogether(activity, fromMs, nowMs);
   if (together < early.failingAccounts) return [];
-  const attempts = activity.latestAttempts.filter((t) => t >= fromMs && t <= nowMs).length;
+  const allowed = activity.latestAttempts.filter((t) => t >= fromMs && t <= nowMs).length;
   // A full ring within the span: far above the floor, where the merged figures speak.
-  if (attempts === 0 || (attempts === LATEST_ATTEMPTS && activity.latestAttempts[0]! >= fromMs)) return [];
+  if (allowed === LATEST_ATTEMPTS && activity.latestAttempts[0]! >= fromMs) return [];
   // Over the outcomes known so far: attempts still waiting for theirs would dilute a burst's start.
+  // The call's own denials are among the failures: attempts that stayed out, as their failures would have.
   const failures = activity.latestFailures.filter((f) => f.timeMs >= fromMs && f.timeMs <= nowMs).length;
   const successes = activity.latestSuccesses.filter((t) => t >= fromMs && t <= nowMs).length;
   const threshold = failureRatioThreshold(activity.baselines, config);
@@ -392,6 +412,11 @@ function distinctFailingShare(activity: EndpointActivity): number {
   for (const username of now.usernames) if (!signedIn(username)) distinct += 1;
   for (const username of recent.usernames) if (!now.usernames.has(username) && !signedIn(username)) distinct += 1;
   return Math.round(Math.min(1, distinct / failures) * 1000) / 1000;
+}
+
+function pushLatest(latest: LatestFailure[], failure: LatestFailure): void {
+  latest.push(failure);
+  if (latest.length > LATEST_FAILURES) latest.shift();
 }
 
 function shapeCounts(shapes: ShapeCounts, shape: string): { attempts: number; failures: number } {

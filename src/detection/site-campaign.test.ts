@@ -240,4 +240,31 @@ describe("site.campaign_early, the early call below the volume floor (campaign.e
   it("is off without campaign.early", () => {
     expect(earlyAfter([["a", true], ["b", true], ["c", true], ["d", true]], signals)).toEqual([]);
   });
+
+  it("stays in force while the logins it denied keep coming, as the failures it stopped would have, and ends within its span after they stop", () => {
+    const site = new SiteActivity(new MemoryStore());
+    const at = (timeMs: number) => site.signalsFor({ ...request, timeMs }, endpoint, early, []).map((s) => s.code);
+    // Three accounts of a list fail in the first second; from then on every login of the list is denied.
+    ["a", "b", "c"].forEach((username, i) => {
+      site.recordAttempt("login", "s1", 1_000 + i * 200);
+      site.recordOutcome("login", true, "s1", username, 1_000 + i * 200);
+    });
+    expect(at(2_000)).toEqual(["site.campaign_early"]);
+    for (let t = 2_000; t <= 40_000; t += 500) site.recordDeniedEarly("login", `list${t}`, t);
+    // Thirty seconds on, long past the span of the failures that called it.
+    expect(at(40_100)).toEqual(["site.campaign_early"]);
+    // The list stops: the call ends once its last denials are out of the span.
+    expect(at(49_000)).toEqual(["site.campaign_early"]);
+    expect(at(50_100)).toEqual([]);
+  });
+
+  it("is not kept by denied logins whose accounts then signed in: a person who passed the challenge is no list entry", () => {
+    const site = new SiteActivity(new MemoryStore());
+    for (const [i, username] of ["a", "b", "c"].entries()) {
+      site.recordDeniedEarly("login", username, request.timeMs - 3_000 + i * 100);
+      site.recordAttempt("login", "s1", request.timeMs - 2_000 + i * 100);
+      site.recordOutcome("login", false, "s1", username, request.timeMs - 2_000 + i * 100);
+    }
+    expect(site.signalsFor(request, endpoint, early, [])).toEqual([]);
+  });
 });

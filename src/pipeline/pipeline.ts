@@ -193,11 +193,16 @@ function awaitOutcome(
 ): void {
   const allowed = !isDenial(decision.action);
   if (allowed) detection.site.recordAttempt(endpoint.name, request.headerShape, request.timeMs);
+  const sessionless = decision.reasons.some((r) => r.code === "client.no_session");
   // Denied during a campaign: what keeps the campaign in force while its logins are denied. A
   // login denied on other evidence (an address held for its own failures) does not hold it.
-  else if (endpoint.authentication && decision.reasons.some((r) => r.code === "site.campaign")) detection.site.recordDenied(endpoint.name);
+  if (!allowed && endpoint.authentication) {
+    if (decision.reasons.some((r) => r.code === "site.campaign")) detection.site.recordDenied(endpoint.name);
+    else if (attribution.usernameId && decision.reasons.some((r) => r.code === "site.campaign_early")) {
+      detection.site.recordDeniedEarly(endpoint.name, attribution.usernameId, request.timeMs, sessionless);
+    }
+  }
   if (endpoint.authentication) {
-    const sessionless = decision.reasons.some((r) => r.code === "client.no_session");
     if (decision.action === "step_up" && !sessionless && request.usernameId) detection.site.recordSteppedUp(endpoint.name, request.usernameId, request.timeMs);
     detection.recent.remember(request.requestId, {
       endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed, steppedUp: decision.action === "step_up",

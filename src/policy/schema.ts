@@ -491,7 +491,8 @@ const signals = z
          * Needs the assets a page loads after its data (images) to go through ext_authz on a
          * `pageView` endpoint; silent until an asset following a read was seen. On login endpoints,
          * a session whose latest read within `window` an asset followed gets the weightless
-         * `session.page_shown` (its value: the pages the session was shown within `window`); with
+         * `session.page_shown` (its value: the pages the session was shown within `window`, products an
+         * asset followed and searches); with
          * `firstLoginShare`, such logins for accounts that never signed in, from sessions shown at
          * least as many pages, past that share of the last minute's logins, give `site.shown_first_logins`.
          */

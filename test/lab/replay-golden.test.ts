@@ -97,5 +97,11 @@ const LAB_EVENTS = { checks: 2_570, accessLogs: 2_570, history: 0 };
 // were asked for MFA (and one app token grant so asked before is now allowed); the attack's
 // decisions are unchanged. The early campaign call (site.campaign_early, read by the step-up rule
 // only) changes none of this input's decisions. (As site.campaign, which the challenge rule also
-// read, it moved 89 stuffing and 8 shoppers' decisions here.)
-const LAB_DIGEST = "8daf2c5f7731ba549661a0a213f5c32b57d04cef43d510f42b2dc751b4dfe40d";
+// read, it moved 89 stuffing and 8 shoppers' decisions here.) Searches counted among a session's
+// pages shown (session.page_shown): two shoppers' first sign-ins during the stuffing (one product
+// shown and three searches each) are no longer as deep as the shallowest, and are allowed where
+// they were challenged; with them deeper, a third shopper's (two pages) is now judged with four
+// first sign-ins at her depth or deeper within the minute, past site.shown_first_logins' 5%, and
+// is challenged. The early call held by its denials (campaign-login-challenge reading it) moves
+// none of this input's decisions.
+const LAB_DIGEST = "fb74bcb5a0cc1a58fe353f69f82b543eb6aab97abda267c242d01240e4d22965";

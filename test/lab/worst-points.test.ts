@@ -58,13 +58,20 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // over; friction 0 of 423 and 2 of 842 (0.24%; goal 0.1%; 6 of 842 before site.shown_first_logins
     // counted by depth): new accounts' first sign-ins, one on the first page right after the shell
     // and one after a single product page, as the campaign's bots show before each login.
-    "at=0s duration=whole attemptsPerSource=1 client=browsing": { mitigated: 0.163, firstMitigation: 6.5, takenOver: 0, friction: 0.0024 },
+    // With searches counted among the pages shown and campaign-login-challenge reading the early
+    // call, held by its denials (simulate --sweep, docs/detection.md, a list whose bots browse):
+    // 16.7% pooled and on the worse seed (16.66% on seed 2: every login but the first three),
+    // first denial after 2.6 s at the slowest, friction 1 of 842 on seed 2 (0.12%; 0.08% over
+    // both seeds): the shopper who signs in on the first page.
+    "at=0s duration=whole attemptsPerSource=1 client=browsing": { mitigated: 0.166, firstMitigation: 2.7, takenOver: 0, friction: 0.0012 },
     // 24.73% and 24.64% mitigated (2.04% to 2.07% and 2.31% to 2.34% before the challenge and
     // the hold; a quarter of a bot's requests are logins), first denial after 4.3 and 5.2 s
     // (35.9 and 89.3 s before), never held; no account taken
     // over; friction 0 of 423 and 1 of 842 (0.12%; goal 0.1%; 6 of 842 before session.page_shown),
-    // a new account signing in on the first page, right after the shell, as the bots do.
-    "at=0s duration=whole attemptsPerSource=1 client=session": { mitigated: 0.245, firstMitigation: 5.2, takenOver: 0, friction: 0.0012 },
+    // a new account signing in on the first page, right after the shell, as the bots do. With the
+    // early call challenged and held by its denials: 25.0% pooled, 24.9% on the worse seed, first
+    // denial after 1.9 s at the slowest, the same friction.
+    "at=0s duration=whole attemptsPerSource=1 client=session": { mitigated: 0.248, firstMitigation: 2.0, takenOver: 0, friction: 0.0012 },
   },
   // First denial after 50.2 and 61.3 s (goal 10 s), held from 1,310 and 1,520 s (goal 60 s); 96.4% and 96.2%.
   "low-and-slow": { "attemptsPerSource=6": { ...GOAL, firstMitigation: 61.3, sustained: 1520 } },
@@ -82,11 +89,17 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // after the attack's first login, before any login had failed; 39.4% on the worse seed, first
     // after 10.1 s, held from 130 s, no friction.
     "hitRate=0.5 client=session": { mitigated: 0.393, firstMitigation: 10.2, sustained: 130, takenOver: 1 },
-    // No account taken over (4 before campaign.early, 1 before it counted step-ups: docs/detection.md,
-    // the campaign's first seconds); 29.2% on the worse seed, first after 11.1 s, held from 130 s;
-    // friction 1 of 842 on one seed (0.12%; goal 0.1%): a new account signing in after one product
-    // page, as deep as the bots.
-    "hitRate=0.5 client=browsing": { mitigated: 0.291, firstMitigation: 11.2, sustained: 130, takenOver: 0, friction: 0.0012 },
+    // At most 1 account taken over in a run (goal 0; 4 before campaign.early, docs/detection.md,
+    // the campaign's first seconds): bots shown a product page before each login, hits on new
+    // accounts in the seconds before any site-wide call; 29.2% on the worse seed, first after
+    // 11.1 s, held from 130 s; friction 1 of 842 on one seed (0.12%; goal 0.1%): a new account
+    // signing in after one product page, as deep as the bots. With searches counted among the
+    // pages shown she is deeper than the bots (no friction), and with the early call challenged
+    // (held by its denials) the first denial comes after 3.0 s on seed 1, 7.7 s at the slowest,
+    // and the share falls to 28.26% on seed 1 although more of the list is denied (457 -> 474 of
+    // its 1,677 logins and pages): the hits of the first seconds, stepped up before, are now
+    // challenged, so the takeovers that followed them (54 requests, 48 denied) are never made.
+    "hitRate=0.5 client=browsing": { ...GOAL, mitigated: 0.282, firstMitigation: 7.8, sustained: 130, takenOver: 1 },
   },
   // First denial after 9.1 and 11.3 s (goal 10 s), 1 account taken over on each seed (goal 0),
   // friction 1 of 585 (0.17%; goal 0.1%) and 1 of 1,003; 93.5% and 93.3%, held from 20 and 11.3 s.

@@ -29,6 +29,12 @@ describe("campaign-login-challenge and campaign-unproven-login (examples/policy.
     expect(answer([...campaign, "username.never_succeeded"])).toEqual(["challenge", "campaign-login-challenge"]);
   });
 
+  it("challenges the same logins from the campaign's first seconds (the early call), not only once the merged figures call it", () => {
+    expect(answer(["site.campaign_early", "username.never_succeeded"])).toEqual(["challenge", "campaign-login-challenge"]);
+    expect(answer(["site.campaign_early", "username.never_succeeded", "challenge.passed"])).toEqual(["step_up", "campaign-unproven-login"]);
+    expect(answer(["site.campaign_early", "username.never_succeeded", "session.page_shown"])).toEqual(["allow", undefined]);
+  });
+
   it("asks the login that comes back with the challenge's pass for a second factor: solving it never lets a password alone in", () => {
     expect(answer([...campaign, "username.never_succeeded", "challenge.passed"])).toEqual(["step_up", "campaign-unproven-login"]);
     expect(answer([...campaign, "username.never_succeeded", "relief.challenge"])).toEqual(["step_up", "campaign-unproven-login"]);
