@@ -38,7 +38,7 @@ export function planSharedAddress(request: NormalisedRequest, endpoint: Compiled
   if (!config || !entity) return { ops: [], evaluate() { return []; } };
   const member = clientKey(request, config.cookies);
   const { ops, add, reader } = namedOps();
-  add("clients", entity, { op: "distinct.add", name: COUNTER_NAMES.clients, windowMs: config.windowMs, ...(member ? { member } : {}) });
+  add("clients", entity, member ? { op: "distinct.add", name: COUNTER_NAMES.clients, windowMs: config.windowMs, member } : { op: "distinct.add", name: COUNTER_NAMES.clients, windowMs: config.windowMs });
   const logins = endpoint.authentication ? config.logins : undefined;
   const limit = endpoint.velocity.ip;
   if (logins) {
