@@ -12,7 +12,7 @@
  * per Check, most frequent first, and per command the ops that issue it; the commands are the
  * script's (src/state/redis/store-scripts.ts) for each op, not counted by Redis.
  */
-import { coreOnRedis, eachTreeInAChild } from "./core-on-redis.js";
+import { coreOnRedis, runInProcessBench } from "./core-on-redis.js";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 5_000);
 const WARMUP = Number(process.env.BENCH_WARMUP_CHECKS ?? 3_000);
@@ -98,10 +98,4 @@ async function child(tree: string, redisUrl: string): Promise<void> {
   await store.close();
 }
 
-async function main(): Promise<void> {
-  if (process.argv[2] === "--child") return child(process.argv[3]!, process.argv[4]!);
-  await eachTreeInAChild(import.meta.filename);
-}
-
-await main();
-process.exit(0);
+await runInProcessBench(import.meta.filename, child, 1);
