@@ -51,15 +51,29 @@ export interface LoginEntities {
   session?: string;
 }
 
-export function entitiesOf(ids: Pick<NormalisedRequest, "ipId" | "subnet" | "usernameId" | "fingerprintId" | "sessionId">): LoginEntities {
-  return {
+type EntityIds = Pick<NormalisedRequest, "ipId" | "subnet" | "usernameId" | "fingerprintId" | "sessionId">;
+
+/**
+ * The entities of a request (or an outcome's attribution). Shared, not to be changed: every
+ * detector planning a Check asks for its request's entities in turn, synchronously, so the last
+ * answer is kept for the same object (ids are not changed after normalisation) and the other
+ * detectors reuse it instead of joining the names again.
+ */
+export function entitiesOf(ids: EntityIds): Readonly<LoginEntities> {
+  if (ids === lastIds) return lastEntities;
+  lastEntities = {
     ip: ids.ipId && prefixed("ip:", ids.ipId),
     subnet: ids.subnet && prefixed("net:", ids.subnet),
     username: ids.usernameId && prefixed("user:", ids.usernameId),
     fingerprint: ids.fingerprintId && prefixed("fp:", ids.fingerprintId),
     session: ids.sessionId && prefixed("sess:", ids.sessionId),
   };
+  lastIds = ids;
+  return lastEntities;
 }
+
+let lastIds: EntityIds | undefined;
+let lastEntities: Readonly<LoginEntities> = {};
 
 /**
  * Entity names built before: every detector asks for them and each name then keys a Map in the

@@ -1,4 +1,4 @@
-import type { CompiledProbing, ProbeTarget } from "../policy/probes.js";
+import type { CompiledProbeList, CompiledProbing, ProbeTarget } from "../policy/probes.js";
 import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import type { EntityOp } from "../state/store.js";
 import { shortDigest } from "./digests.js";
@@ -40,12 +40,9 @@ export function decodeFully(text: string): string {
 /** The parts of a request a probe list can be matched against, decoded once and only when asked for. */
 function probeTexts(request: NormalisedRequest): (target: ProbeTarget) => string {
   const raw = rawTarget(request);
-  const cache = new Map<ProbeTarget, string>();
-  return (target) => {
-    let text = cache.get(target);
-    if (text === undefined) cache.set(target, (text = probeText(request, raw, target)));
-    return text;
-  };
+  // A plain object of at most five fields: lighter than a Map made on every Check.
+  const texts: Partial<Record<ProbeTarget, string>> = {};
+  return (target) => (texts[target] ??= probeText(request, raw, target));
 }
 
 function probeText(request: NormalisedRequest, raw: string, target: ProbeTarget): string {
@@ -92,12 +89,12 @@ const shortHash = (text: string) => shortDigest("sha1", text, 16);
 export function planProbing(request: NormalisedRequest, config: CompiledProbing | undefined): SignalPlan {
   if (!config) return { ops: [], evaluate() { return []; } };
   const text = probeTexts(request);
-  const matched = config.lists.filter((list) => list.pattern.test(text(list.target)));
+  const matched = matchingLists(config.lists, text);
   const badProtocol = config.protocol ? protocolProblem(request) : undefined;
   const ip = entitiesOf(request).ip;
   const { ops, add, reader } = namedOps();
   const windowMs = config.windowMs;
-  const certain = matched.filter((list) => list.threshold === undefined);
+  const certain = matched.length === 0 ? NO_LISTS : matched.filter((list) => list.threshold === undefined);
   const probing = certain.length > 0 || badProtocol !== undefined;
   // The request's digest is a member only of the probes' set or a counted list's: most requests need none.
   const requestKey = (config.probes && probing) || matched.length > certain.length ? shortHash(`${request.method} ${rawTarget(request)}`) : undefined;
@@ -123,7 +120,7 @@ export function planProbing(request: NormalisedRequest, config: CompiledProbing 
     ops,
     evaluate(results) {
       const value = reader(results);
-      const found: Signal[] = matched.flatMap((list): Signal[] => {
+      const found: Signal[] = matched.length === 0 ? [] : matched.flatMap((list): Signal[] => {
         const detail = `matches the ${list.name} list (${list.target})`;
         if (list.threshold === undefined) return [{ code: `probe.${list.name}`, value: 1, weight: list.weight, fired: true, detail }];
         const seen = value(`list.${list.name}`);
@@ -145,6 +142,18 @@ export function planProbing(request: NormalisedRequest, config: CompiledProbing 
       return found;
     },
   };
+}
+
+const NO_LISTS: readonly CompiledProbeList[] = [];
+
+/**
+ * The lists whose pattern the request matches, in the policy's order. Almost every request
+ * matches none: then no array is made for it (this runs on every Check).
+ */
+function matchingLists(lists: readonly CompiledProbeList[], text: (target: ProbeTarget) => string): readonly CompiledProbeList[] {
+  let matched: CompiledProbeList[] | undefined;
+  for (const list of lists) if (list.pattern.test(text(list.target))) (matched ??= []).push(list);
+  return matched ?? NO_LISTS;
 }
 
 /** A counter's signal, when it was counted and its limit is configured. */

@@ -214,32 +214,46 @@ export class SessionReads {
     let standing = false;
     let bareMs = 0;
     const check = this.#matured(request.timeMs, cohorts.windowMs);
+    // Pushed one by one rather than spread from conditional arrays: a product read or search comes through here on every Check.
+    const ops: PlannedOp[] = [];
+    // Another session's first read, due for its check: the store says whether an asset came since (any replica's).
+    if (check) ops.push({ entity: `ck:${check.session}`, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } });
+    // First of this session's: the guard reads the session's last read and asset as they were before this request.
+    ops.push({
+      entity,
+      op: counting
+        ? { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: config.windowMs, amount: 1, when: unfollowedGuard }
+        : { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: config.windowMs, amount: 0 },
+    });
+    // A search leaves the bare product as the last read: clear it once counted, or every
+    // later search and the next product would count that one product again.
+    ops.push({
+      entity,
+      op: !listing
+        ? { op: "value.swap", name: SESSION_READ_NAMES.lastRead, value: request.timeMs, retentionMs }
+        : counting
+          ? { op: "value.swap", name: SESSION_READ_NAMES.lastRead, value: 0, retentionMs, when: unfollowedGuard }
+          : { op: "value.swap", name: SESSION_READ_NAMES.lastRead },
+    });
+    ops.push({ entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } });
+    // Products and searches: less the unfollowed ones, the pages the session was shown (session.page_shown).
+    ops.push({ entity, op: { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs: config.windowMs, amount: 1 } });
+    // A search: whether the session asked for it before (any page), then remember it.
+    if (paging) {
+      ops.push({ entity, op: { op: "member.check", name: SESSION_READ_NAMES.queries, member: paging.query } });
+      ops.push({ entity, op: { op: "member.add", name: SESSION_READ_NAMES.queries, member: paging.query, maxMembers: MAX_QUERIES, retentionMs } });
+    }
     const plan = planOf(
-      [
-        // Another session's first read, due for its check: the store says whether an asset came since (any replica's).
-        ...(check ? [{ entity: `ck:${check.session}`, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } } as const] : []),
-        // First of this session's: the guard reads the session's last read and asset as they were before this request.
-        { entity, op: { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs: config.windowMs, amount: counting ? 1 : 0, ...(counting ? { when: unfollowedGuard } : {}) } },
-        // A search leaves the bare product as the last read: clear it once counted, or every
-        // later search and the next product would count that one product again.
-        { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead, ...(listing ? (counting ? { value: 0, retentionMs, when: unfollowedGuard } : {}) : { value: request.timeMs, retentionMs }) } },
-        { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastAsset } },
-        // Products and searches: less the unfollowed ones, the pages the session was shown (session.page_shown).
-        { entity, op: { op: "window.add", name: SESSION_READ_NAMES.reads, windowMs: config.windowMs, amount: 1 } },
-        // A search: whether the session asked for it before (any page), then remember it.
-        ...(paging
-          ? [
-              { entity, op: { op: "member.check", name: SESSION_READ_NAMES.queries, member: paging.query } } as const,
-              { entity, op: { op: "member.add", name: SESSION_READ_NAMES.queries, member: paging.query, maxMembers: MAX_QUERIES, retentionMs } } as const,
-            ]
-          : []),
-      ],
+      ops,
       (all) => {
-        const results = check ? all.slice(1) : all;
+        // This session's results follow the other session's check, when there is one (read in place, not sliced off).
+        const own = check ? 1 : 0;
         if (check) this.#checked(check, (all[0] ?? 0) >= check.readMs, request.timeMs, cohorts.windowMs);
-        const [unfollowed = 0, lastRead = 0, lastAsset = 0] = results;
+        const unfollowed = all[own] ?? 0;
+        const lastRead = all[own + 1] ?? 0;
+        const lastAsset = all[own + 2] ?? 0;
         // A search's results end with its member.check (then the member.add): 0 when the session never asked for it.
-        if (paging && results.at(-2) === 0 && paging.page >= paging.minPage) this.#skipped.set(session, { atMs: request.timeMs, page: paging.page });
+        if (paging && all[all.length - 2] === 0 && paging.page >= paging.minPage) this.#skipped.set(session, { atMs: request.timeMs, page: paging.page });
         unfollowedRead = guardHolds(unfollowedGuard, lastRead, lastAsset, request.timeMs);
         // With the guard held, `unfollowed` counts this read; without, the session's count before it.
         count = unfollowed;

@@ -38,7 +38,7 @@ export function planSharedAddress(request: NormalisedRequest, endpoint: Compiled
   if (!config || !entity) return { ops: [], evaluate() { return []; } };
   const member = clientKey(request, config.cookies);
   const { ops, add, reader } = namedOps();
-  add("clients", entity, { op: "distinct.add", name: COUNTER_NAMES.clients, windowMs: config.windowMs, ...(member ? { member } : {}) });
+  add("clients", entity, member ? { op: "distinct.add", name: COUNTER_NAMES.clients, windowMs: config.windowMs, member } : { op: "distinct.add", name: COUNTER_NAMES.clients, windowMs: config.windowMs });
   const logins = endpoint.authentication ? config.logins : undefined;
   const limit = endpoint.velocity.ip;
   if (logins) {
@@ -74,7 +74,7 @@ export function planSharedAddress(request: NormalisedRequest, endpoint: Compiled
  * rules answer a NAT (the stuffing rule needs a failing address, step-up for a subnet).
  * A client that invents a new cookie on every request looks like a crowd here: it is left to
  * the signals that do not count per address (fingerprints, assets, rhythm, cohorts, the
- * address's failure ratio).
+ * address's failure ratio). Returns `signals` itself when there is nothing to take out or change.
  *
  * A login's `velocity.ip` is the one login count that acts alone (the burst rule throttles on
  * it), so behind an office NAT it throttled people signing in at the start of the day. It is
@@ -86,7 +86,8 @@ export function planSharedAddress(request: NormalisedRequest, endpoint: Compiled
  */
 export function perClient(signals: Signal[], endpoint: CompiledEndpoint, config?: CompiledSignals["sharedAddress"]): Signal[] {
   const shared = signals.find((s) => s.code === "ip.shared_by");
-  const measured = signals.filter((s) => s.code !== CLIENT_VELOCITY);
+  // Most Checks measure no client velocity (logins only): the caller's array then goes on as it is.
+  const measured = signals.some((s) => s.code === CLIENT_VELOCITY) ? signals.filter((s) => s.code !== CLIENT_VELOCITY) : signals;
   if (!shared?.fired) return measured;
   const clients = shared.value;
   if (endpoint.authentication) {

@@ -36,20 +36,25 @@ export type ResultReader = (key: string) => number | undefined;
 
 /**
  * Collects a detector's ops under names, skipping those whose entity the request does not
- * have, and later reads each op's result by the same name.
+ * have, and later reads each op's result by the same name. A detector plans a handful of ops
+ * per Check, so the names sit in an array beside the ops (a linear search) rather than a Map:
+ * one allocation fewer per plan on every Check.
  */
 export function namedOps() {
   const ops: PlannedOp[] = [];
-  const indexOf = new Map<string, number>();
+  const keys: string[] = [];
   return {
     ops,
     add(key: string, entity: string | undefined, op: EntityOp): void {
       if (!entity) return;
-      indexOf.set(key, ops.length);
+      keys.push(key);
       ops.push({ entity, op });
     },
     reader(results: readonly number[]): ResultReader {
-      return (key) => (indexOf.has(key) ? results[indexOf.get(key)!] : undefined);
+      return (key) => {
+        const at = keys.lastIndexOf(key);
+        return at < 0 ? undefined : results[at];
+      };
     },
   };
 }

@@ -90,6 +90,8 @@ export interface Pipeline {
 /** normalise → signals (one concurrent batch of store work) → score → decide. */
 export function createPipeline(deps: PipelineDependencies): Pipeline {
   const detection = deps.detection;
+  // The same for every Check: built once, not per request.
+  const ruleBudget = deps.ruleBudgetMs === undefined ? undefined : { now: () => performance.now(), ms: deps.ruleBudgetMs, onBudgetExceeded: deps.onRuleBudgetExceeded };
   return {
     async evaluate(attrs) {
       const policy = deps.policy();
@@ -120,7 +122,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
         standing,
         degraded: measured.degraded,
         onRuleError: deps.onRuleError,
-        ruleBudget: deps.ruleBudgetMs === undefined ? undefined : { now: () => performance.now(), ms: deps.ruleBudgetMs, onBudgetExceeded: deps.onRuleBudgetExceeded },
+        ruleBudget,
       });
       if (decided.unavailable) throw new DecisionUnavailableError("state store unavailable and the endpoint fails with an error");
       let decision: Decision = {

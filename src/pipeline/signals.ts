@@ -92,20 +92,31 @@ export async function collectSignals(
   const measured = perClient(found, endpoint, signals.sharedAddress);
   const resource = resourceIdOf(request, endpoint);
   // Rhythm only on catalogue and search: a browser loading a page's assets is fast by design.
-  if (resource !== undefined || request.query !== "") measured.push(...detection.rhythm.observe(request, resource, signals.scraping));
-  const velocity = measured.find((s) => s.code === "velocity.ip")?.value;
+  if (resource !== undefined || request.query !== "") pushAll(measured, detection.rhythm.observe(request, resource, signals.scraping));
+  const velocity = valueOf(measured, "velocity.ip");
   const behaviour = await detection.behaviour.observe(request, policy, velocity, clientClass(request, measured));
   const site = detection.site.signalsFor(request, endpoint, signals, measured);
   const cohorts = detection.cohorts.observe(request, endpoint, signals, measured);
   const session = endpoint.authentication ? noSessionSignal(request, signals, measured) : [];
   const reading = reads ? await reads.finish(store) : [];
   const firstLogin = endpoint.authentication ? (detection.sessionReads?.firstLogin(request, measured, signals) ?? []) : [];
-  for (const more of [behaviour, site, cohorts, session, reading, firstLogin]) pushAll(measured, more);
+  pushAll(measured, behaviour);
+  pushAll(measured, site);
+  pushAll(measured, cohorts);
+  pushAll(measured, session);
+  pushAll(measured, reading);
+  pushAll(measured, firstLogin);
   return { signals: measured, degraded: stored.degraded || binding.degraded };
 }
 
 function pushAll(into: Signal[], more: readonly Signal[]): void {
   for (let i = 0; i < more.length; i++) into.push(more[i]!);
+}
+
+/** The value of the signal `code`, as `find` would give it, without a closure per Check. */
+function valueOf(signals: readonly Signal[], code: string): number | undefined {
+  for (let i = 0; i < signals.length; i++) if (signals[i]!.code === code) return signals[i]!.value;
+  return undefined;
 }
 
 /**
@@ -119,35 +130,53 @@ async function defaultEndpointSignals(request: NormalisedRequest, endpoint: Comp
   return { signals: [...measured, ...automationSignals(request, policy.signals)], degraded: stored.degraded };
 }
 
+/** One entity's ops of a Check and, per op, the plan and op index its result goes back to. */
+interface EntityGroup {
+  entity: string;
+  ops: EntityOp[];
+  /** Pairs: plan index, op index. */
+  slots: number[];
+}
+
+/** What a plan without ops is handed: nothing reads from it. */
+const NO_RESULTS: number[] = [];
+
 /**
  * Issues every plan's operations grouped by entity — each entity's ops atomically, all entities
  * in one store call where the store allows (one script on a single Redis) — and hands each plan
  * its results back in its own order. A store that throws is treated like one that answered from
- * empty local state: the decision is marked degraded.
+ * empty local state: the decision is marked degraded. A Check touches a handful of entities, so
+ * they are found by a linear search rather than a Map (fewer allocations on every Check).
  */
 async function runPlans(plans: SignalPlan[], store: Store, nowMs: number) {
-  const byEntity = new Map<string, { entity: string; ops: EntityOp[]; slots: number[] }>();
+  const groups: EntityGroup[] = [];
   const perPlan: number[][] = [];
   for (let planIndex = 0; planIndex < plans.length; planIndex++) {
     const ops = plans[planIndex]!.ops;
-    perPlan.push(new Array<number>(ops.length).fill(0));
+    perPlan.push(ops.length === 0 ? NO_RESULTS : new Array<number>(ops.length).fill(0));
     for (let opIndex = 0; opIndex < ops.length; opIndex++) {
       const { entity, op } = ops[opIndex]!;
-      let group = byEntity.get(entity);
-      if (group === undefined) byEntity.set(entity, (group = { entity, ops: [], slots: [] }));
+      let group: EntityGroup | undefined;
+      for (let g = 0; g < groups.length; g++) {
+        if (groups[g]!.entity === entity) {
+          group = groups[g];
+          break;
+        }
+      }
+      if (group === undefined) groups.push((group = { entity, ops: [], slots: [] }));
       group.ops.push(op);
       group.slots.push(planIndex, opIndex);
     }
   }
-  if (byEntity.size === 0) return { perPlan, degraded: false };
-  const groups = [...byEntity.values()];
+  if (groups.length === 0) return { perPlan, degraded: false };
   try {
     const outcome = await applyBatchWithStatus(store, groups, nowMs);
-    groups.forEach((group, g) => {
+    for (let g = 0; g < groups.length; g++) {
       const results = outcome.results[g];
-      if (results === undefined) return;
-      for (let i = 0; i < group.ops.length; i++) perPlan[group.slots[2 * i]!]![group.slots[2 * i + 1]!] = results[i] ?? 0;
-    });
+      if (results === undefined) continue;
+      const { ops, slots } = groups[g]!;
+      for (let i = 0; i < ops.length; i++) perPlan[slots[2 * i]!]![slots[2 * i + 1]!] = results[i] ?? 0;
+    }
     return { perPlan, degraded: outcome.degraded };
   } catch {
     return { perPlan, degraded: true };

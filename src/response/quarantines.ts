@@ -90,9 +90,11 @@ export class Quarantines {
    * Check, never one forgotten: it is enforced again as soon as the store answers.
    */
   find(request: NormalisedRequest): QuarantineMark | undefined | Promise<QuarantineMark | undefined> {
+    const complete = this.#deps.map.complete;
+    // No quarantine anywhere (most of the time): no key to build per scope on every Check.
+    if (complete && this.#deps.map.size === 0) return undefined;
     let found: QuarantineMark | undefined;
     const unheld: string[] = [];
-    const complete = this.#deps.map.complete;
     for (const scope of SCOPES) {
       const subject = subjectOf(request, scope);
       if (subject === undefined) continue;

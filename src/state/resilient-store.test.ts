@@ -5,6 +5,7 @@ import {
   StoreUnavailableError,
   type BaselineObservation,
   type BaselineState,
+  type EntityBatch,
   type EntityOp,
   type Store,
   type WindowAdd,
@@ -109,6 +110,26 @@ describe("ResilientStore", () => {
     await store.applyWithStatus("ip1", [hits(0), check, hits(2), { op: "value.swap", name: "last" }], T0);
     await store.applyWithStatus("ip1", [hits(0), check], T0);
     expect(mirrored).toEqual([[hits(2)]]);
+  });
+
+  it("mirrors only the writes of a batch, all entities in one call to the local store", async () => {
+    const calls: { entity: string; ops: EntityOp[] }[][] = [];
+    const local = new (class extends MemoryStore {
+      override applyBatch(batches: readonly EntityBatch[], nowMs: number) {
+        calls.push(batches.map((batch) => ({ entity: batch.entity, ops: [...batch.ops] })));
+        return super.applyBatch(batches, nowMs);
+      }
+    })();
+    const store = new ResilientStore(new SwitchablePrimary(), local);
+    const check: EntityOp = { op: "member.check", name: "seen", member: "fp" };
+    const batches = [
+      { entity: "ip1", ops: [hits(0), check, hits(2)] },
+      { entity: "ip2", ops: [check] },
+      { entity: "ip3", ops: [hits(1)] },
+    ];
+    expect((await store.applyBatchWithStatus(batches, T0)).degraded).toBe(false);
+    expect(calls).toEqual([[{ entity: "ip1", ops: [hits(2)] }, { entity: "ip3", ops: [hits(1)] }]]);
+    expect(await local.apply("ip1", [hits(0)], T0)).toEqual([2]);
   });
 
   it("skips the primary during the back-off, then probes it once", async () => {

@@ -62,14 +62,14 @@ export async function applyBatchWithStatus(store: Store, batches: readonly Entit
 /** Indices of the batches whose ops are valid, and a result list with a hole for each batch. */
 function partitionValid(batches: readonly EntityBatch[], nowMs: number): { valid: number[]; results: (number[] | undefined)[] } {
   const valid: number[] = [];
-  batches.forEach((batch, i) => {
+  for (let i = 0; i < batches.length; i++) {
     try {
-      assertValidApply(batch.entity, batch.ops, nowMs);
+      assertValidApply(batches[i]!.entity, batches[i]!.ops, nowMs);
       valid.push(i);
     } catch {
       // left undefined: the caller treats it as a failed call
     }
-  });
+  }
   return { valid, results: new Array<number[] | undefined>(batches.length) };
 }
 
@@ -191,20 +191,33 @@ export class ResilientStore implements DegradableStore {
     return (await this.applyBatchWithStatus(batches, nowMs)).results as number[][];
   }
 
-  /** applyWithStatus for several entities, in one call to the primary where it can. */
+  /**
+   * applyWithStatus for several entities, in one call to the primary where it can. Every Check
+   * comes through here: when all batches are valid (they are, but for bugs) they are passed on
+   * as they are, and while the primary answers only the mirror's writes wait.
+   */
   async applyBatchWithStatus(batches: readonly EntityBatch[], nowMs: number): Promise<BatchOutcome> {
     const { valid, results } = partitionValid(batches, nowMs);
-    const applicable = valid.map((i) => batches[i]!);
+    const applicable = valid.length === batches.length ? batches : valid.map((i) => batches[i]!);
     const shared = await this.#onPrimary(() => applyBatch(this.#primary, applicable, nowMs));
-    const local = await Promise.all(
-      applicable.map((batch) => {
-        if (shared === undefined) return this.#local.apply(batch.entity, batch.ops, nowMs);
-        const mirrored = batch.ops.every(isCheapToMirror) ? batch.ops : batch.ops.filter(isCheapToMirror); // a rate limit's takes all are: no copy
-        return mirrored.length > 0 ? this.#local.apply(batch.entity, mirrored, nowMs) : undefined;
-      }),
-    );
-    valid.forEach((batch, i) => (results[batch] = shared === undefined ? local[i] : shared[i]));
-    return { results, degraded: shared === undefined || valid.length < batches.length };
+    if (shared === undefined) {
+      const local = await Promise.all(applicable.map((batch) => this.#local.apply(batch.entity, batch.ops, nowMs)));
+      for (let i = 0; i < valid.length; i++) results[valid[i]!] = local[i];
+      return { results, degraded: true };
+    }
+    // One batch call to the local store (the memory store's is synchronous under one promise), not a promise per entity.
+    const mirroring: EntityBatch[] = [];
+    for (const batch of applicable) {
+      if (batch.ops.length === 0) continue;
+      if (batch.ops.every(isCheapToMirror)) mirroring.push(batch); // a rate limit's takes all are: no copy
+      else {
+        const mirrored = batch.ops.filter(isCheapToMirror);
+        if (mirrored.length > 0) mirroring.push({ entity: batch.entity, ops: mirrored });
+      }
+    }
+    if (mirroring.length > 0) await applyBatch(this.#local, mirroring, nowMs);
+    for (let i = 0; i < valid.length; i++) results[valid[i]!] = shared[i];
+    return { results, degraded: valid.length < batches.length };
   }
 
   /** From the primary while it answers (mirrored locally), else from the local store. */
