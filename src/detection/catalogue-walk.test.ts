@@ -8,14 +8,18 @@ const signals: CompiledSignals = {
   cohorts: { windowMs: 10 * 60_000, sessionCookies: ["sid"], minMembers: 5, browserWithoutSession: 40, catalogueWalk: { maxStep: 3, withinMs: 10_000, minRun: 5, weight: 40 } },
 };
 const product = { name: "product", pageView: false, resourceSegment: 4 } as CompiledEndpoint;
+const picture = { name: "static", pageView: true } as CompiledEndpoint;
 
-/** The walk signal's value for each request ([run, fired]), or undefined when it continued nothing. */
-function walk(requests: { ip: string; id: number | string; atMs: number }[], settings = signals) {
+/**
+ * The walk signal's value for each request ([run, fired]), or undefined when it continued
+ * nothing; `picture` asks for the product's picture instead of its data.
+ */
+function walk(requests: { ip: string; id: number | string; atMs: number; picture?: true }[], settings = signals) {
   const tracker = new CohortTracker();
-  return requests.map(({ ip, id, atMs }) => {
+  return requests.map(({ ip, id, atMs, picture: asset }) => {
     const request: NormalisedRequest = {
       method: "GET",
-      path: `/api/v1/products/${id}`,
+      path: asset ? `/static/img/products/${id}.webp` : `/api/v1/products/${id}`,
       query: "",
       host: "",
       headers: new Map([["cookie", "sid=1"]]),
@@ -24,7 +28,7 @@ function walk(requests: { ip: string; id: number | string; atMs: number }[], set
       anomalies: [],
       ipId: ip,
     };
-    const found = tracker.observe(request, product, settings, []).find((s) => s.code === "cohort.catalogue_walk");
+    const found = tracker.observe(request, asset ? picture : product, settings, []).find((s) => s.code === "cohort.catalogue_walk");
     return found && ([found.value, found.fired] as const);
   });
 }
@@ -72,6 +76,19 @@ describe("cohort.catalogue_walk", () => {
     const popular = [3, 5, 4, 6, 2, 7, 5, 4, 6, 3, 8].map((id, i) => ({ ip: `shopper${i}`, id, atMs: i * 1_000 }));
     const repeated = [...popular, ...popular.map((p, i) => ({ ...p, ip: `later${i}`, atMs: 60_000 + i * 1_000 }))];
     expect(walk(repeated).slice(popular.length).every((found) => found === undefined)).toBe(true);
+  });
+
+  it("takes a read its address followed with an asset out of the band: a page shown, not a walk's step", () => {
+    // A browsing campaign opens a product before each login: first reads of neighbouring ids from many addresses, each with its picture.
+    const shown = Array.from({ length: 8 }, (_, i) => [
+      { ip: `bot${i}`, id: 100 + i, atMs: i * 200 },
+      { ip: `bot${i}`, id: 100 + i, atMs: i * 200 + 50, picture: true as const },
+    ]).flat();
+    expect(walk([...shown, { ip: "shopper", id: 108, atMs: 1_700 }]).at(-1)).toBeUndefined();
+    // Only the address's own latest read leaves: the walkers who loaded nothing still make the walk.
+    const bare = Array.from({ length: 6 }, (_, i) => ({ ip: `proxy${i}`, id: 100 + i, atMs: i * 200 }));
+    const found = walk([...bare, { ip: "shopper", id: 50, atMs: 1_250 }, { ip: "shopper", id: 50, atMs: 1_300, picture: true }, { ip: "proxy6", id: 106, atMs: 1_400 }]);
+    expect(found.at(-1)).toEqual([6, true]);
   });
 
   it("is a band of ids, not one frontier: reads far behind the top continue it as those at the top do", () => {

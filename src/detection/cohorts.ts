@@ -84,22 +84,30 @@ const MAX_WALK_ADDRESSES = 64;
  * however close they lie (on a small catalogue they would), and a shopper opening a product the
  * walk passed a moment ago is not taken for it. A shopper's product is whichever caught the eye,
  * so it lands beside another address's read by chance, but seldom beside a band of `minRun`
- * addresses. It needs no baseline, no cookie and nothing per address: the first reads of the
+ * addresses. A read its address followed with an asset (a picture: a page shown to someone) leaves
+ * the band; walkers load none. It needs no baseline and no cookie: the first reads of the
  * last `minRun` × `within` on this replica (a chain of `minRun` reads, each within `within` of
- * the next, spans no more), at most MAX_WALK_READS, and when each id was last read, at most
- * MAX_READ_IDS. With several replicas each sees part of the walk, its ids as far apart as the
- * replica count, so `maxStep` must exceed it. A walk in steps wider than `maxStep`, in blocks
- * shuffled wider than a step, or at random is not seen.
+ * the next, spans no more), at most MAX_WALK_READS, each address's latest of them, and when each
+ * id was last read, at most MAX_READ_IDS. With several replicas each sees part of the walk, its
+ * ids as far apart as the replica count, so `maxStep` must exceed it. A walk in steps wider
+ * than `maxStep`, in blocks shuffled wider than a step, or at random is not seen.
  */
 class CatalogueWalk {
   /** Recent first reads of ids (the band's members) by endpoint and id, oldest first: when, and from which address. */
   readonly #reads = new Map<string, { timeMs: number; ipId: string }>();
   /** When each id was last read, within the cohort window, least recent first. */
   readonly #lastRead = new Map<string, number>();
+  /** Each address's latest first read still in the band, least recent first: an asset from the address takes it out. */
+  readonly #latestOf = new Map<string, string>();
 
   observe(request: NormalisedRequest, endpoint: CompiledEndpoint, config: Cohorts | undefined): Signal | undefined {
     const walk = config?.catalogueWalk;
-    if (!walk || !request.ipId || endpoint.resourceSegment === undefined) return undefined;
+    if (!walk || !request.ipId) return undefined;
+    if (endpoint.pageView) {
+      this.#shown(request.ipId);
+      return undefined;
+    }
+    if (endpoint.resourceSegment === undefined) return undefined;
     const text = request.path.split("/")[endpoint.resourceSegment] ?? "";
     if (!/^\d{1,15}$/.test(text)) return undefined;
     const id = Number(text);
@@ -112,6 +120,9 @@ class CatalogueWalk {
     addresses.delete(request.ipId);
     this.#reads.set(key, { timeMs: now, ipId: request.ipId });
     if (this.#reads.size > MAX_WALK_READS) this.#reads.delete(this.#reads.keys().next().value!);
+    this.#latestOf.delete(request.ipId);
+    this.#latestOf.set(request.ipId, key);
+    if (this.#latestOf.size > MAX_WALK_READS) this.#latestOf.delete(this.#latestOf.keys().next().value!);
     const run = addresses.size;
     if (run === 0) return undefined;
     const detail = `read beside a band of ids read from ${run}${run >= MAX_WALK_ADDRESSES ? " or more" : ""} other addresses, each at most ${walk.maxStep} ids and ${walk.withinMs / 1000}s from the next: a walk through the catalogue; from ${walk.minRun} (policy prior)`;
@@ -133,6 +144,19 @@ class CatalogueWalk {
       if (next === undefined) return;
       at = next;
     }
+  }
+
+  /**
+   * An asset after an address's read: the read was a page shown (its picture loaded), not a
+   * walk's step, so it leaves the band. A browsing campaign that opens a popular product before
+   * each login puts several first reads a second into the popular ids at a cold start, a band
+   * a shopper's first read of one of them would join.
+   */
+  #shown(ipId: string): void {
+    const key = this.#latestOf.get(ipId);
+    if (key === undefined) return;
+    this.#latestOf.delete(ipId);
+    if (this.#reads.get(key)?.ipId === ipId) this.#reads.delete(key);
   }
 
   /** Whether nobody read this id within `windowMs` (remembering this read either way). */
