@@ -62,7 +62,13 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // call, held by its denials (simulate --sweep, docs/detection.md, a list whose bots browse):
     // 16.7% pooled and on the worse seed (16.66% on seed 2: every login but the first three),
     // first denial after 2.6 s at the slowest, friction 1 of 842 on seed 2 (0.12%; 0.08% over
-    // both seeds): the shopper who signs in on the first page.
+    // both seeds): the shopper who signs in on the first page. Measured with runPoint on 85bf8c1
+    // (land with takeover, scraping's band of first reads and stuffing) and after a read that
+    // its address followed with an asset left cohort.catalogue_walk's band: 16.71% and 16.72%
+    // before, 16.67% and 16.66% after (the bots' product reads throttled as that band, 0.05%),
+    // first denial after 2.5 and 2.6 s, no account taken over; friction 1 of 423 on seed 1
+    // before (0.24%: a shopper's first read of a popular product, 32 s in, beside the first reads
+    // of 12 bots' addresses), none after; on seed 2 the same 1 of 842.
     "at=0s duration=whole attemptsPerSource=1 client=browsing": { mitigated: 0.166, firstMitigation: 2.7, takenOver: 0, friction: 0.0012 },
     // 24.73% and 24.64% mitigated (2.04% to 2.07% and 2.31% to 2.34% before the challenge and
     // the hold; a quarter of a bot's requests are logins), first denial after 4.3 and 5.2 s
@@ -82,13 +88,16 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // slower seed's times), after campaign-login-challenge and site.campaign_early. The lowest
     // share: 38.0% on the worse seed (goal 90%; 27.70% and 30.95% before the challenge), first
     // denial after 10.1 s (goal 10 s; 50.8 s before), held from 130 s (goal 60 s), no account
-    // taken over, no friction.
-    "client=session": { mitigated: 0.379, firstMitigation: 10.2, sustained: 130, takenOver: 0 },
+    // taken over, no friction. With the early call counting step-ups (takeover) and challenged
+    // (stuffing), measured with runPoint on 85bf8c1 and after the catalogue walk's change, the
+    // same: 38.58% and 41.12%, first denial after 1.9 and 3.9 s, held from 130 and 120 s.
+    "client=session": { mitigated: 0.385, firstMitigation: 3.9, sustained: 130, takenOver: 0 },
     // At most 1 account taken over in a run (goal 0; 2 before the early call counted step-ups,
     // docs/detection.md, the campaign's first seconds): on seed 2 a hit on a new account 0.3 s
     // after the attack's first login, before any login had failed; 39.4% on the worse seed, first
-    // after 10.1 s, held from 130 s, no friction.
-    "hitRate=0.5 client=session": { mitigated: 0.393, firstMitigation: 10.2, sustained: 130, takenOver: 1 },
+    // after 10.1 s, held from 130 s, no friction. Measured as client=session's above: 39.65% and
+    // 41.03%, first after 1.9 and 4.4 s, held from 130 and 120 s, 0 and 1 taken over.
+    "hitRate=0.5 client=session": { mitigated: 0.396, firstMitigation: 4.4, sustained: 130, takenOver: 1 },
     // At most 1 account taken over in a run (goal 0; 4 before campaign.early, docs/detection.md,
     // the campaign's first seconds): bots shown a product page before each login, hits on new
     // accounts in the seconds before any site-wide call; 29.2% on the worse seed, first after
@@ -99,7 +108,10 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // and the share falls to 28.26% on seed 1 although more of the list is denied (457 -> 474 of
     // its 1,677 logins and pages): the hits of the first seconds, stepped up before, are now
     // challenged, so the takeovers that followed them (54 requests, 48 denied) are never made.
-    "hitRate=0.5 client=browsing": { ...GOAL, mitigated: 0.282, firstMitigation: 7.8, sustained: 130, takenOver: 1 },
+    // With step-ups counted by the early call as well (takeover), measured as client=session's
+    // above: 28.26% and 29.63%, first after 3.0 and 5.4 s, held from 130 and 120 s, no account
+    // taken over, no friction.
+    "hitRate=0.5 client=browsing": { ...GOAL, mitigated: 0.282, firstMitigation: 5.5, sustained: 130, takenOver: 0 },
   },
   // First denial after 9.1 and 11.3 s (goal 10 s), 1 account taken over on each seed (goal 0),
   // friction 1 of 585 (0.17%; goal 0.1%) and 1 of 1,003; 93.5% and 93.3%, held from 20 and 11.3 s.
