@@ -2,6 +2,7 @@ import { Worker, type WorkerOptions } from "node:worker_threads";
 import { compileCondition, type PlannedCondition } from "./cel.js";
 import { MAX_RULES, PolicyError, type PolicyIssue } from "./compile.js";
 import type { PolicyDocument } from "./schema.js";
+import { nextTurn } from "../domain/next-turn.js";
 
 /** A document that takes longer than this to parse is rejected, and its worker replaced. */
 const VALIDATION_TIMEOUT_MS = 10_000;
@@ -122,7 +123,7 @@ export async function planConditionsInSlices(document: PolicyDocument): Promise<
   // Past the rule limit compilePolicy refuses them all unplanned.
   if (document.spec.rules.length > MAX_RULES) return planned;
   for (const rule of document.spec.rules) {
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
     try {
       if (!planned.has(rule.when)) planned.set(rule.when, compileCondition(rule.when));
     } catch {

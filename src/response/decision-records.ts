@@ -2,7 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { Action, Decision, Reason, Scope } from "../domain/decision.js";
 import { MINUTE_MS } from "../state/decision-stats.js";
-import { nextTurn } from "../state/next-turn.js";
+import { nextTurn } from "../domain/next-turn.js";
 import type { DecisionRecordLimits, DecisionRecordStore, DecisionRecordWrite, StoredDecisionRecord } from "../state/decision-records.js";
 import type { ResponseLog } from "./events.js";
 import { PeriodicFlush } from "./periodic-flush.js";

@@ -1,5 +1,5 @@
 import type { AuditedChange, AuditedOutcome, MapChange, MapSubscription, MapVersion, SharedMapStore } from "./shared-map.js";
-import { nextTurn } from "./next-turn.js";
+import { nextTurn } from "../domain/next-turn.js";
 import { StoreUnavailableError } from "./store.js";
 
 /**

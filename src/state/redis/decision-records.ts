@@ -9,7 +9,7 @@ import {
   type DecisionRecordWrite,
   type StoredDecisionRecord,
 } from "../decision-records.js";
-import { nextTurn } from "../next-turn.js";
+import { nextTurn } from "../../domain/next-turn.js";
 import type { RedisCommands } from "./commands.js";
 
 /** Minutes read per pipeline when listing: a page rarely needs more than the newest few. */

@@ -3,6 +3,7 @@ import type { AccessLogImplementation, StreamAccessLogsMessage } from "../protos
 import { SpanKind, parentContext, withSpan } from "../../../telemetry/tracing.js";
 import { metadataCarrier } from "../trace-carriers.js";
 import { toAccessLogRecord } from "./converter.js";
+import { nextTurn } from "../../../domain/next-turn.js";
 
 export interface AccessLogDependencies {
   outcomes: OutcomeRecorder;
@@ -77,7 +78,7 @@ export const ENTRIES_PER_TURN = 64;
 
 async function recordAll(deps: AccessLogDependencies, entries: readonly unknown[]): Promise<void> {
   for (let from = 0; from < entries.length; from += ENTRIES_PER_TURN) {
-    if (from > 0) await new Promise((resolve) => setImmediate(resolve));
+    if (from > 0) await nextTurn();
     await Promise.all(entries.slice(from, from + ENTRIES_PER_TURN).map((entry) => record(deps, entry)));
   }
 }
