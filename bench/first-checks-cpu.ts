@@ -5,25 +5,32 @@
  *
  * Wall-clock latency of a first Check says little on a shared machine (the server may simply not
  * have been given the CPU); CPU time does. Each server is started pinned like `npm run bench`,
- * its channel connected before the first call, and then Checks of the storefront mix go one at a
- * time: before each, and again once the answer is in and the server has had a moment to finish
- * what it does after answering (SETTLE_MS), the CPU time of every thread of the server is read
+ * its channel connected, and at once (as Envoy's would once the probe said ready) Checks of the
+ * storefront mix go one at a time: before each, and again once the answer is in and the server
+ * has had a moment to finish what it does after answering (SETTLE_MS), the CPU time of every
+ * thread of the server is read
  * from /proc/<pid>/task/<tid>/schedstat (nanoseconds, unlike /proc/<pid>/stat's 10 ms ticks). The
  * main thread is what a Check waits for; the other threads are V8's compilers and GC helpers.
+ * bench/loop-probe.ts runs inside each server and reports the GC pauses and the event-loop stalls
+ * of its own (main thread on a CPU) between ready and the last Check: what a Check could have met.
  *
  * Printed per tree, medians over the cold starts: the 1st Check, the 2nd to 10th, the 11th to
  * 50th, around the 100th (91st–110th) and the last 20; the first of each request kind of the mix
- * (asset, product, search, login, refresh) against that kind's later ones; and the CPU the
- * server spent from its start to ready, with the warm-up's own figure from its log.
+ * (asset, product, search, login, refresh) against that kind's later ones; the 1st Check's
+ * wall-clock latency (median and max over the starts) and each start's slowest; the GC pauses and
+ * own stalls after ready; the idle floor (measured after the Checks); and the CPU the server
+ * spent from its start to ready, with the warm-up's own figure from its log.
  *
  * `BENCH_FIRST_PROFILE=<file.cpuprofile>` instead starts this tree once and writes a CPU profile of
  * its main thread over its first BENCH_PROFILE_CHECKS (default 10) Checks only
  * (bench/profile-on-signal.ts); `npx tsx bench/profile-summary.ts <file>` sums it up.
  */
-import { readFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { upstreamAuthzClient } from "./noop.js";
+import { readProbe, stallKind, type Gc, type Stall } from "./probe-records.js";
 import { startPalisadeProcess, startPinnedRedis, type ServerProcess } from "./servers.js";
 import { storefrontRequest } from "./traffic.js";
 
@@ -59,6 +66,12 @@ function kindOf(index: number): string {
 interface Run {
   main: number[];
   other: number[];
+  /** Wall-clock ms of each Check, as the client saw it. */
+  wallMs: number[];
+  /** GC pauses of at least 2 ms from ready to the last Check (bench/loop-probe.ts). */
+  gcs: Gc[];
+  /** Stalls of the event loop over 10 ms in the same span with the main thread on a CPU: GC or our own code. */
+  ownStalls: Stall[];
   toReadyMs: number;
   toReadyCpuMs: number;
   warmUpMs?: number;
@@ -68,42 +81,60 @@ interface Run {
   idle: number[];
 }
 
-async function once(start: (onLine: (line: string) => void) => Promise<ServerProcess>): Promise<Run> {
+type Start = (probe: { env: Record<string, string>; preload: string[]; onLine: (line: string) => void }) => Promise<ServerProcess>;
+
+async function once(start: Start): Promise<Run> {
+  const probeDir = mkdtempSync(join(os.tmpdir(), "palisade-first-checks-"));
+  const probeFile = join(probeDir, "probe.jsonl");
   let warmUpMs: number | undefined;
   let warmUpCpuMs: number | undefined;
   const startedAt = process.hrtime.bigint();
-  const server = await start((line) => {
-    if (!line.includes('"palisade ready"')) return;
-    const warmUp = (JSON.parse(line) as { warmUp?: { ms: number; cpuMs?: number } }).warmUp;
-    warmUpMs = warmUp?.ms;
-    warmUpCpuMs = warmUp?.cpuMs;
+  const server = await start({
+    env: { BENCH_LOOP_PROBE_FILE: probeFile },
+    preload: ["./bench/loop-probe.ts"],
+    onLine: (line) => {
+      if (!line.includes('"palisade ready"')) return;
+      const warmUp = (JSON.parse(line) as { warmUp?: { ms: number; cpuMs?: number } }).warmUp;
+      warmUpMs = warmUp?.ms;
+      warmUpCpuMs = warmUp?.cpuMs;
+    },
   });
+  const readyAtMs = Date.now();
   const ready = threadCpuNs(server.pid);
   const client = upstreamAuthzClient(`127.0.0.1:${server.grpcPort}`);
   const main: number[] = [];
   const other: number[] = [];
+  const wallMs: number[] = [];
   const idle: number[] = [];
+  let lastCheckAtMs = readyAtMs;
   try {
+    // The first Check goes as soon as the channel is up, as Envoy's would after the probe said ready.
     await client.connect();
-    await sleep(SETTLE_MS);
-    for (let i = 0; i < 10; i++) {
-      const before = threadCpuNs(server.pid);
-      await sleep(SETTLE_MS);
-      idle.push((threadCpuNs(server.pid).main - before.main) / 1000);
-    }
     for (let i = 0; i < CHECKS; i++) {
       const before = threadCpuNs(server.pid);
+      const sent = process.hrtime.bigint();
       await client.check(storefrontRequest(i, Date.now())).catch(() => {});
+      wallMs.push(Number(process.hrtime.bigint() - sent) / 1e6);
       await sleep(SETTLE_MS);
       const after = threadCpuNs(server.pid);
       main.push((after.main - before.main) / 1000);
       other.push((after.other - before.other) / 1000);
     }
+    lastCheckAtMs = Date.now();
+    for (let i = 0; i < 10; i++) {
+      const before = threadCpuNs(server.pid);
+      await sleep(SETTLE_MS);
+      idle.push((threadCpuNs(server.pid).main - before.main) / 1000);
+    }
   } finally {
     client.close();
     await server.stop();
   }
-  return { main, other, toReadyMs: Number(server.readyAt - startedAt) / 1e6, toReadyCpuMs: (ready.main + ready.other) / 1e6, warmUpMs, warmUpCpuMs, idle };
+  const afterReady = <T extends { at: number }>(records: T[]) => records.filter((record) => record.at >= readyAtMs && record.at <= lastCheckAtMs);
+  const gcs = afterReady(readProbe<Gc>(probeFile, "gc"));
+  const ownStalls = afterReady(readProbe<Stall>(probeFile, "stall")).filter((stall) => stallKind(stall) === "own");
+  rmSync(probeDir, { recursive: true, force: true });
+  return { main, other, wallMs, gcs, ownStalls, toReadyMs: Number(server.readyAt - startedAt) / 1e6, toReadyCpuMs: (ready.main + ready.other) / 1e6, warmUpMs, warmUpCpuMs, idle };
 }
 
 function median(values: readonly number[]): number {
@@ -123,6 +154,13 @@ function report(name: string, runs: readonly Run[]): void {
   out(`  other threads: 1st ${span(runs, 0, 1, "other")} | 2nd-10th ${span(runs, 1, 10, "other")} | 11th-50th ${span(runs, 10, 50, "other")} | 91st-110th ${span(runs, 90, 110, "other")}`);
   out(`  idle floor (main thread, ${SETTLE_MS} ms without a Check): ${Math.round(median(runs.map((run) => median(run.idle))))}`);
   out(`  1st Check of each start, main thread: ${runs.map((run) => Math.round(run.main[0]!)).join(", ")}`);
+  const firstWall = runs.map((run) => run.wallMs[0]!);
+  out(`  1st Check wall ms: median ${median(firstWall).toFixed(1)}, max ${Math.max(...firstWall).toFixed(1)} (${firstWall.map((ms) => ms.toFixed(1)).join(", ")}); 91st-110th ${median(runs.map((run) => median(run.wallMs.slice(90, 110)))).toFixed(1)}`);
+  out(`  slowest of the ${CHECKS} Checks, wall ms, by start: ${runs.map((run) => Math.max(...run.wallMs).toFixed(1)).join(", ")}`);
+  const gcMs = (run: Run) => run.gcs.reduce((sum, gc) => sum + gc.ms, 0);
+  out(
+    `  from ready to the last Check: GC pauses >= 2 ms by start ${runs.map((run) => `${run.gcs.length} (${Math.round(gcMs(run))} ms)`).join(", ")}; of them major or incremental marking ${runs.map((run) => run.gcs.filter((gc) => gc.kind !== "minor").length).join(", ")}; longest ${Math.max(0, ...runs.flatMap((run) => run.gcs.map((gc) => gc.ms))).toFixed(1)} ms; own event-loop stalls > 10 ms ${runs.map((run) => run.ownStalls.length).join(", ")}, longest ${Math.max(0, ...runs.flatMap((run) => run.ownStalls.map((stall) => stall.cpuMs))).toFixed(1)} ms on a CPU`,
+  );
   const kinds = new Map<string, { first: number[]; later: number[] }>();
   for (const run of runs) {
     const seen = new Set<string>();
@@ -182,7 +220,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const tree of trees) {
         await redis.inspector.flushall();
-        runs.get(tree.name)!.push(await once((onLine) => startPalisadeProcess(redis.url, { ...(tree.cwd ? { cwd: tree.cwd } : {}), ...(tree.env ? { env: tree.env } : {}), onLine })));
+        runs.get(tree.name)!.push(await once((probe) => startPalisadeProcess(redis.url, { ...probe, ...(tree.cwd ? { cwd: tree.cwd } : {}), env: { ...probe.env, ...tree.env } })));
       }
     }
     for (const tree of trees) report(tree.name, runs.get(tree.name)!);
