@@ -9,8 +9,8 @@
  * are warmed in turns (BENCH_WARMUP_REQUESTS, default 8,000 answers each, at most 60 s), then
  * loaded in BENCH_ROUNDS (default 3) interleaved windows of 3.3 s. Prints per server requests/s,
  * CPU µs per Check (all threads, and main thread against the others over the whole run), the
- * latency tail, and Palisade's GC counts from /metrics. Putting the same code in two variants
- * shows how far two columns of one run differ on the machine of the day.
+ * latency tail, and Palisade's GC counts and pause time by kind from /metrics. Putting the same
+ * code in two variants shows how far two columns of one run differ on the machine of the day.
  */
 import os from "node:os";
 import { interleaved } from "./load.js";
@@ -32,11 +32,15 @@ const variants = JSON.parse(process.env.BENCH_VARIANTS ?? '[{"name":"Palisade"}]
 async function gcCounts(server: ServerProcess): Promise<string> {
   if (server.adminPort === undefined) return "";
   const text = await (await fetch(`http://127.0.0.1:${server.adminPort}/metrics`)).text();
-  return text
-    .split("\n")
-    .filter((line) => line.startsWith("nodejs_gc_duration_seconds_count"))
-    .map((line) => line.replace(/^nodejs_gc_duration_seconds_count\{kind="(\w+)"\} /, "$1 "))
-    .join(", ");
+  const series = (name: string) =>
+    new Map(
+      text.split("\n").flatMap((line) => {
+        const match = new RegExp(`^nodejs_gc_duration_seconds_${name}\\{kind="(\\w+)"\\} (\\S+)$`).exec(line);
+        return match ? [[match[1]!, Number(match[2])] as const] : [];
+      }),
+    );
+  const sums = series("sum");
+  return [...series("count")].map(([kind, count]) => `${kind} ${count} (${Math.round((sums.get(kind) ?? 0) * 1000)} ms)`).join(", ");
 }
 
 async function main(): Promise<void> {

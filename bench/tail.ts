@@ -15,6 +15,8 @@
  *   bench/results/profiles/) and names the functions that ran in each own stall over 20 ms.
  *
  * BENCH_WARMUP_REQUESTS (default 8,000) and BENCH_TAIL_SECONDS (default 8) size it.
+ * BENCH_TAIL_NODE_ARGS adds Palisade started with those node flags (e.g.
+ * `--max-semi-space-size=32`), measured after the plain one; `;` separates several variants.
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -30,6 +32,10 @@ const SECONDS = Number(process.env.BENCH_TAIL_SECONDS ?? 8);
 const PROFILE = process.env.BENCH_TAIL_PROFILE === "1";
 /** Own stalls at least this long are listed one by one. */
 const LISTED_STALL_MS = 20;
+const VARIANT_NODE_ARGS = (process.env.BENCH_TAIL_NODE_ARGS ?? "")
+  .split(";")
+  .map((variant) => variant.split(" ").filter(Boolean))
+  .filter((args) => args.length > 0);
 
 /** [ns on a CPU, ns runnable but waiting, time slices] of a process's main thread. */
 function schedstat(pid: number): number[] {
@@ -78,6 +84,9 @@ async function main(): Promise<void> {
     const servers = [
       ["no-op grpc-js", (probe: { env: Record<string, string>; preload: string[] }) => startNoopProcess(probe)],
       ["Palisade", (probe: { env: Record<string, string>; preload: string[] }) => startPalisadeProcess(redis.url, { ...probe, nodeArgs: profileArgs(dir, "palisade") })],
+      ...VARIANT_NODE_ARGS.map(
+        (nodeArgs) => [`Palisade ${nodeArgs.join(" ")}`, (probe: { env: Record<string, string>; preload: string[] }) => startPalisadeProcess(redis.url, { ...probe, nodeArgs })] as const,
+      ),
     ] as const;
     for (const [name, start] of servers) {
       const probeFile = join(dir, `${name.replace(/\W+/g, "-")}.jsonl`);
