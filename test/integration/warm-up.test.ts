@@ -3,6 +3,7 @@
  * leave a trace the service decides on: in Redis only entities under `warm-up/`, from the
  * documentation address ranges, and the real client's first Check is judged as if none ran.
  */
+import { PerformanceObserver, constants } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import type { App } from "../../src/app/start.js";
@@ -17,12 +18,27 @@ describe("warm-up before ready", () => {
   let redis: RedisServerHandle;
   let app: App;
   let inspector: Redis;
+  /** Collections of this process while the app started, by kind, and whether something asked for them. */
+  const collections: { kind: number; forced: boolean }[] = [];
 
   beforeAll(async () => {
     redis = await startRedisServer();
     inspector = new Redis(redis.url);
     await inspector.flushall();
-    app = await startTestApp({ redisUrl: redis.url, warmUpDecisions: 60 });
+    const observer = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        const detail = (entry as unknown as { detail: { kind: number; flags: number } }).detail;
+        collections.push({ kind: detail.kind, forced: (detail.flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) !== 0 });
+      }
+    });
+    observer.observe({ entryTypes: ["gc"] });
+    try {
+      app = await startTestApp({ redisUrl: redis.url, warmUpDecisions: 60 });
+      // Entries are delivered on a later turn of the loop.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      observer.disconnect();
+    }
   }, 300_000); // the first start transforms the app's imports: minutes on a starved machine; a bound for a hang
 
   afterAll(async () => {
@@ -37,6 +53,10 @@ describe("warm-up before ready", () => {
     const counters = keys.filter((key) => !key.startsWith("palisade:{response}:"));
     expect(counters.length).toBeGreaterThan(0);
     expect(counters.filter((key) => !key.includes("warm-up/"))).toEqual([]);
+  });
+
+  it("collects its garbage before ready, so that the collection falls on no Check", () => {
+    expect(collections).toContainEqual({ kind: constants.NODE_PERFORMANCE_GC_MAJOR, forced: true });
   });
 
   it("answers a real client's first Check from a clean slate", async () => {
