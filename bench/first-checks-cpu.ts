@@ -18,7 +18,8 @@
  * 50th, around the 100th (91st–110th) and the last 20; the first of each request kind of the mix
  * (asset, product, search, login, refresh) against that kind's later ones; the 1st Check's
  * wall-clock latency (median and max over the starts) and each start's slowest; the GC pauses and
- * own stalls after ready; the idle floor (measured after the Checks); and the CPU the server
+ * own stalls after ready; the first Check on a second connection (a cost per connection, or
+ * once per process?); the idle floor (measured after the Checks); and the CPU the server
  * spent from its start to ready, with the warm-up's own figure from its log.
  *
  * `BENCH_FIRST_PROFILE=<file.cpuprofile>` instead starts this tree once and writes a CPU profile of
@@ -79,6 +80,8 @@ interface Run {
   warmUpCpuMs?: number;
   /** The main thread's CPU over a settle period with no Check: the floor under every figure. */
   idle: number[];
+  /** Main-thread CPU µs of the first Check on a second connection, opened after the others: what a new connection costs. */
+  secondConnection: number;
 }
 
 type Start = (probe: { env: Record<string, string>; preload: string[]; onLine: (line: string) => void }) => Promise<ServerProcess>;
@@ -107,6 +110,7 @@ async function once(start: Start): Promise<Run> {
   const wallMs: number[] = [];
   const idle: number[] = [];
   let lastCheckAtMs = readyAtMs;
+  let secondConnection = Number.NaN;
   try {
     // The first Check goes as soon as the channel is up, as Envoy's would after the probe said ready.
     await client.connect();
@@ -121,6 +125,16 @@ async function once(start: Start): Promise<Run> {
       other.push((after.other - before.other) / 1000);
     }
     lastCheckAtMs = Date.now();
+    const second = upstreamAuthzClient(`127.0.0.1:${server.grpcPort}`);
+    try {
+      await second.connect();
+      const before = threadCpuNs(server.pid);
+      await second.check(storefrontRequest(0, Date.now())).catch(() => {});
+      await sleep(SETTLE_MS);
+      secondConnection = (threadCpuNs(server.pid).main - before.main) / 1000;
+    } finally {
+      second.close();
+    }
     for (let i = 0; i < 10; i++) {
       const before = threadCpuNs(server.pid);
       await sleep(SETTLE_MS);
@@ -134,7 +148,7 @@ async function once(start: Start): Promise<Run> {
   const gcs = afterReady(readProbe<Gc>(probeFile, "gc"));
   const ownStalls = afterReady(readProbe<Stall>(probeFile, "stall")).filter((stall) => stallKind(stall) === "own");
   rmSync(probeDir, { recursive: true, force: true });
-  return { main, other, wallMs, gcs, ownStalls, toReadyMs: Number(server.readyAt - startedAt) / 1e6, toReadyCpuMs: (ready.main + ready.other) / 1e6, warmUpMs, warmUpCpuMs, idle };
+  return { main, other, wallMs, gcs, ownStalls, secondConnection, toReadyMs: Number(server.readyAt - startedAt) / 1e6, toReadyCpuMs: (ready.main + ready.other) / 1e6, warmUpMs, warmUpCpuMs, idle };
 }
 
 function median(values: readonly number[]): number {
@@ -154,6 +168,7 @@ function report(name: string, runs: readonly Run[]): void {
   out(`  other threads: 1st ${span(runs, 0, 1, "other")} | 2nd-10th ${span(runs, 1, 10, "other")} | 11th-50th ${span(runs, 10, 50, "other")} | 91st-110th ${span(runs, 90, 110, "other")}`);
   out(`  idle floor (main thread, ${SETTLE_MS} ms without a Check): ${Math.round(median(runs.map((run) => median(run.idle))))}`);
   out(`  1st Check of each start, main thread: ${runs.map((run) => Math.round(run.main[0]!)).join(", ")}`);
+  out(`  1st Check on a second connection, opened after the last, main thread: ${runs.map((run) => Math.round(run.secondConnection)).join(", ")}`);
   const firstWall = runs.map((run) => run.wallMs[0]!);
   out(`  1st Check wall ms: median ${median(firstWall).toFixed(1)}, max ${Math.max(...firstWall).toFixed(1)} (${firstWall.map((ms) => ms.toFixed(1)).join(", ")}); 91st-110th ${median(runs.map((run) => median(run.wallMs.slice(90, 110)))).toFixed(1)}`);
   out(`  slowest of the ${CHECKS} Checks, wall ms, by start: ${runs.map((run) => Math.max(...run.wallMs).toFixed(1)).join(", ")}`);
