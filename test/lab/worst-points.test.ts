@@ -113,15 +113,16 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // taken over, no friction.
     "hitRate=0.5 client=browsing": { ...GOAL, mitigated: 0.282, firstMitigation: 5.5, sustained: 130, takenOver: 0 },
   },
-  // First denial after 9.1 and 11.3 s (goal 10 s), 1 account taken over on each seed (goal 0),
-  // friction 1 of 585 (0.17%; goal 0.1%) and 1 of 1,003; 93.5% and 93.3%, held from 20 and 11.3 s.
-  // The lowest share since the point was added: each token replayed every 250 s, minutes after its
-  // owner's refresh. 80.0% on both seeds (38.5% pooled with a 2-minute handoff window, 4 taken
-  // over), first and held after 31.1 s (goal 10 s, 60 s), the race's 1 taken over and 1 of 536
-  // (0.19%) and 1 of 969 legitimate requests with friction.
+  // The worst point: a token's first use seen is a race (docs/token-binding.md). First denial
+  // after 9.1 and 11.3 s (goal 10 s), 1 account taken over on each seed (goal 0), friction 1 of
+  // 585 (0.17%; goal 0.1%) and 1 of 1,003; 93.5% and 93.3%, held from 20 and 11.3 s.
+  // Each token replayed every 250 s, minutes after its owner's refresh: 100% on both seeds, first
+  // denial at the first replay, no friction, since the victims' apps are in use from the window's
+  // start (80.0%, first after 31.1 s, 1 taken over and 1 of 536 with friction while the lab
+  // started them with the attack, so their first refresh raced the thief's).
   "token-replay": {
     "at=0s stolen=jar sources=1": { ...GOAL, firstMitigation: 11.4, takenOver: 1, friction: 0.0018 },
-    "stolen=jar rate=0.02": { ...GOAL, mitigated: 0.8, firstMitigation: 31.2, takenOver: 1, friction: 0.0019 },
+    "stolen=jar rate=0.02": GOAL,
   },
   // 99.2% on both seeds, first after 2.2–2.3 s, held from 10 s.
   "header-rotation": { "rate=0.5": GOAL },
