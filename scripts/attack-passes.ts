@@ -17,12 +17,15 @@ const point = sweepPoints(await loadSweepFile(sweepPath), sweepPath, [family]).f
 if (!point) throw new Error(`${family} has no point ${label}`);
 const compiled = await loadPolicy(policy);
 const percent = (part: number, whole: number) => (whole === 0 ? "-" : `${((100 * part) / whole).toFixed(1)}%`);
-console.log("| seed | place | endpoint | requests | passed | denied |");
-console.log("| ---: | --- | --- | ---: | ---: | ---: |");
+console.log("| seed | place | endpoint | requests | passed | denied | by rule |");
+console.log("| ---: | --- | --- | ---: | ---: | ---: | --- |");
 const totals: string[] = [];
 for (const seed of seedArgs.length > 0 ? seedArgs.map(Number) : [1, 2]) {
   const passes = await attackPasses(point, seed, { policy, compiled });
-  for (const row of passes.rows) console.log(`| ${seed} | ${row.place} | ${row.endpoint} | ${row.requests} | ${row.passed} | ${row.requests - row.passed} |`);
+  for (const row of passes.rows) {
+    const rules = Object.entries(row.deniedBy).map(([rule, n]) => `${rule}: ${n}`).join(", ") || "-";
+    console.log(`| ${seed} | ${row.place} | ${row.endpoint} | ${row.requests} | ${row.passed} | ${row.requests - row.passed} | ${rules} |`);
+  }
   const denied = passes.requests - passes.passed;
   totals.push(`seed ${seed}: ${passes.requests} attack requests, ${denied} denied (${percent(denied, passes.requests)}), later only ${passes.laterShare === null ? "-" : percent(passes.laterShare, 1)}, ${passes.idsScraped} ids scraped`);
 }

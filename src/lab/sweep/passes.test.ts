@@ -12,7 +12,7 @@ function event(address: string, label = attackLabel("scraping")): CheckEvent {
 }
 
 const allowed = (endpoint: string): Verdict => ({ action: "allow", denied: false, endpoint });
-const throttled = (endpoint: string): Verdict => ({ action: "throttle", denied: true, endpoint });
+const throttled = (endpoint: string, rule = "catalogue-throttle"): Verdict => ({ action: "throttle", denied: true, endpoint, rule });
 
 describe("an attack's requests by their place in their source's sequence", () => {
   it("splits page views, each address's first other request and its later ones, and counts what passed", () => {
@@ -23,15 +23,15 @@ describe("an attack's requests by their place in their source's sequence", () =>
     tally.add(event("203.0.113.2"), throttled("search"));
     tally.add(event("203.0.113.1"), throttled("product"));
     tally.add(event("203.0.113.1"), allowed("static"));
-    tally.add(event("203.0.113.2"), throttled("product"));
+    tally.add(event("203.0.113.2"), throttled("product", "walk"));
     tally.add(event("203.0.113.3", LEGIT), allowed("product"));
 
     const result = tally.result();
     expect(result.rows).toEqual([
-      { place: "page", endpoint: "static", requests: 3, passed: 3 },
-      { place: "first", endpoint: "product", requests: 1, passed: 1 },
-      { place: "first", endpoint: "search", requests: 1, passed: 0 },
-      { place: "later", endpoint: "product", requests: 2, passed: 0 },
+      { place: "page", endpoint: "static", requests: 3, passed: 3, deniedBy: {} },
+      { place: "first", endpoint: "product", requests: 1, passed: 1, deniedBy: {} },
+      { place: "first", endpoint: "search", requests: 1, passed: 0, deniedBy: { "catalogue-throttle": 1 } },
+      { place: "later", endpoint: "product", requests: 2, passed: 0, deniedBy: { "catalogue-throttle": 1, walk: 1 } },
     ]);
     expect(result).toMatchObject({ requests: 7, passed: 4, laterShare: 2 / 7 });
   });
@@ -43,8 +43,8 @@ describe("an attack's requests by their place in their source's sequence", () =>
     tally.add(direct("198.51.100.2"), allowed("product"));
     tally.add(direct("198.51.100.1"), allowed("product"));
     expect(tally.result().rows).toEqual([
-      { place: "first", endpoint: "product", requests: 2, passed: 2 },
-      { place: "later", endpoint: "product", requests: 1, passed: 1 },
+      { place: "first", endpoint: "product", requests: 2, passed: 2, deniedBy: {} },
+      { place: "later", endpoint: "product", requests: 1, passed: 1, deniedBy: {} },
     ]);
   });
 

@@ -20,6 +20,8 @@ export interface PassRow {
   endpoint: string;
   requests: number;
   passed: number;
+  /** The rule that denied each of the others → how many. */
+  deniedBy: Record<string, number>;
 }
 
 export interface AttackPasses {
@@ -52,9 +54,11 @@ export class PassTally {
     const endpoint = verdict.endpoint ?? "-";
     const place = this.#place(sourceOf(event), endpoint);
     const key = `${place}\u0000${endpoint}`;
-    const row = this.#rows.get(key) ?? { place, endpoint, requests: 0, passed: 0 };
+    const row = this.#rows.get(key) ?? { place, endpoint, requests: 0, passed: 0, deniedBy: {} };
     row.requests++;
+    const rule = verdict.rule ?? "-";
     if (!verdict.denied) row.passed++;
+    else row.deniedBy[rule] = (row.deniedBy[rule] ?? 0) + 1;
     this.#rows.set(key, row);
   }
 
