@@ -2,8 +2,9 @@
  * Which of an attack's requests pass at one sweep point (docs/cohorts.md, what is left of a
  * distributed scraping campaign): `npx tsx scripts/attack-passes.ts <family> <point label>
  * [seed…]`, from examples/lab/sweep.yaml with the example policy, seeds 1 and 2 by default.
- * Each source's requests are split into page views, its first request to another endpoint, and
- * its later ones; "later only" is the mitigated share if exactly the later ones were denied.
+ * Each source's requests (an address with its cookies) are split into page views, its first
+ * request to another endpoint, and its later ones; "later only" is the mitigated share if
+ * exactly the later ones were denied.
  */
 import { loadPolicy } from "../src/policy/loader.js";
 import { attackPasses } from "../src/lab/sweep/passes.js";

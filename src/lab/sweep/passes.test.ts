@@ -6,8 +6,8 @@ import { PassTally } from "./passes.js";
 
 const policy = { endpoints: [{ name: "static", pageView: true }, { name: "product", pageView: false }, { name: "search", pageView: false }] };
 
-function event(address: string, label = attackLabel("scraping")): CheckEvent {
-  const headers = { "x-forwarded-for": `${address}, 10.0.0.7` };
+function event(address: string, label = attackLabel("scraping"), cookie?: string): CheckEvent {
+  const headers = { "x-forwarded-for": `${address}, 10.0.0.7`, ...(cookie ? { cookie } : {}) };
   return { kind: "check", line: 1, timeMs: 0, scenario: "s", label, request: { attributes: { request: { http: { headers } }, source: { address: { socket_address: { address: "10.0.0.7" } } } } } } as CheckEvent;
 }
 
@@ -45,6 +45,19 @@ describe("an attack's requests by their place in their source's sequence", () =>
     expect(tally.result().rows).toEqual([
       { place: "first", endpoint: "product", requests: 2, passed: 2, deniedBy: {} },
       { place: "later", endpoint: "product", requests: 1, passed: 1, deniedBy: {} },
+    ]);
+  });
+
+  it("tells two sessions on one address apart by their cookie", () => {
+    const tally = new PassTally(policy as never);
+    tally.add(event("203.0.113.1"), allowed("static"));
+    tally.add(event("203.0.113.1", attackLabel("scraping"), "sid=a"), allowed("product"));
+    tally.add(event("203.0.113.1", attackLabel("scraping"), "sid=b"), allowed("product"));
+    tally.add(event("203.0.113.1", attackLabel("scraping"), "sid=a"), throttled("product"));
+    expect(tally.result().rows).toEqual([
+      { place: "page", endpoint: "static", requests: 1, passed: 1, deniedBy: {} },
+      { place: "first", endpoint: "product", requests: 2, passed: 2, deniedBy: {} },
+      { place: "later", endpoint: "product", requests: 1, passed: 0, deniedBy: { "catalogue-throttle": 1 } },
     ]);
   });
 

@@ -37,7 +37,9 @@ export interface AttackPasses {
 
 /**
  * Counts an attack's requests by their place in their source's sequence, and how many passed.
- * A source is the client address (the lab's attack sources each keep one).
+ * A source is a client address with the cookies it sends: each lab attack source keeps one
+ * address, and one that keeps a session sends its cookie from its first request past the
+ * site's shell on, so two sessions that drew the same address are two sources.
  */
 export class PassTally {
   readonly #pageViews: ReadonlySet<string>;
@@ -79,11 +81,12 @@ export class PassTally {
   }
 }
 
-/** The client address a lab request came from: the first forwarded-for entry, else the peer. */
+/** The client address a lab request came from (the first forwarded-for entry, else the peer) and its cookies. */
 function sourceOf(event: CheckEvent): string {
   const attributes = event.request.attributes;
-  const forwarded = attributes?.request?.http?.headers?.["x-forwarded-for"]?.split(",")[0]?.trim();
-  return forwarded || (attributes?.source?.address?.socket_address?.address ?? "");
+  const headers = attributes?.request?.http?.headers;
+  const address = headers?.["x-forwarded-for"]?.split(",")[0]?.trim() || (attributes?.source?.address?.socket_address?.address ?? "");
+  return `${address}\u0000${headers?.cookie ?? ""}`;
 }
 
 /** One sweep point on one seed, replayed as the sweep does, with its attack's requests tallied by place. */
