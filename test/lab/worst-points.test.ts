@@ -144,6 +144,9 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // 22.63% and 247 ids on seed 1 (goal 90%; 18.40% and 303 before); the sweep on 46c5ee8 (with
     // the walk's gaps too): 22.2% pooled, 21.7% on the worse seed, first denial after 9.3 s on the
     // slower (goal 10 s), 252 ids at most. The floors leave room for runs that differ a little.
+    // That is the ceiling while a session's first product read passes as a shopper's: the shell's
+    // files and those reads let through, 22.8% and 21.9% could be denied, and the ids are the
+    // first reads' (scripts/attack-passes.ts, docs/cohorts.md).
     "at=0s duration=whole client=session rate=2": { mitigated: 0.2, firstMitigation: 9.4, takenOver: 0, scraped: 265 },
     // The most ids served, 310 and 314: 40.66% and 40.71%, first after 59.3 and 60.8 s, held from
     // 110 and 80 s, with reads after a search that consumed a bare product carrying the session's
