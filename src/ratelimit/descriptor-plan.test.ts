@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseDomainFile } from "./config-loader.js";
-import { applyReplaces, planDescriptor, type Plan } from "./descriptor-plan.js";
+import { applyReplaces, MAX_REMEMBERED_VALUE, MAX_TUPLE_NODES, planDescriptor, type Plan } from "./descriptor-plan.js";
 import { MAX_HITS, type RateLimitDescriptor } from "./request.js";
 
 /**
@@ -52,6 +52,34 @@ const limited = (p: Plan) => {
 };
 
 describe("planDescriptor", () => {
+  it("names a tuple's counter by the pseudonym given now: after a key rotation, by the new one", () => {
+    let key = "old";
+    const rotating = (identity: string) => `${key}(${identity})`;
+    const entityOf = (...pairs: [string, string][]) => limited(planDescriptor(DOMAIN, d(...pairs), 1, rotating)).entity;
+    const identity = JSON.stringify(["plan", "ip", "10.0.0.9"]);
+    expect(entityOf(["ip", "10.0.0.9"])).toBe(`rl.old(${identity})`);
+    expect(entityOf(["ip", "10.0.0.9"])).toBe(`rl.old(${identity})`);
+    key = "new";
+    expect(entityOf(["ip", "10.0.0.9"])).toBe(`rl.new(${identity})`);
+    expect(entityOf(["api", "v1"], ["path", "/v1/x"])).toBe(`rl.new(${JSON.stringify(["plan", "api", "v1", "path", "/v1/*"])})`);
+  });
+
+  it("names every tuple alike past the memo's bounds: more tuples than it holds, values too long to keep", () => {
+    const pseudonymised: string[] = [];
+    const recording = (identity: string) => {
+      pseudonymised.push(identity);
+      return identity;
+    };
+    for (let i = 0; i <= MAX_TUPLE_NODES; i++) {
+      const address = `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`;
+      expect(limited(planDescriptor(DOMAIN, d(["ip", address]), 1, recording)).entity).toBe(`rl.${JSON.stringify(["plan", "ip", address])}`);
+    }
+    expect(limited(planDescriptor(DOMAIN, d(["ip", "10.0.0.0"]), 1, recording)).entity).toBe(`rl.${JSON.stringify(["plan", "ip", "10.0.0.0"])}`);
+    const long = "x".repeat(MAX_REMEMBERED_VALUE + 1);
+    expect(limited(planDescriptor(DOMAIN, d(["ip", long]), 1, recording)).entity).toBe(`rl.${JSON.stringify(["plan", "ip", long])}`);
+    expect(pseudonymised).toHaveLength(MAX_TUPLE_NODES + 3);
+  });
+
   it("keys a counter by the domain and every entry, through the pseudonymiser, one counter per window", () => {
     const p = limited(plan(d(["ip", "10.0.0.1"])));
     expect(p.entity).toBe(`rl.${JSON.stringify(["plan", "ip", "10.0.0.1"])}`);

@@ -161,9 +161,71 @@ function hitsOf(descriptor: RateLimitDescriptor, requestHits: number): number {
  * Counters are identified by the domain and every entry the request sent (values included even
  * where the configuration matched by key alone: each value has its own counter).
  */
-function counterEntity(domain: string, entries: readonly DescriptorEntry[], pseudonymise: CounterPseudonymiser): string {
+function identityOf(domain: string, entries: readonly DescriptorEntry[]): string {
   const parts = [domain];
   for (const entry of entries) parts.push(entry.key, entry.value);
-  const identity = JSON.stringify(parts);
-  return `rl.${pseudonymise(identity)}`;
+  return JSON.stringify(parts);
+}
+
+/**
+ * A descriptor tuple's counter names, remembered per pseudonymiser: its identity string (the
+ * same object each time, so the pseudonymiser's cache finds it by a hash V8 keeps) and the entity
+ * of the pseudonym last given for it, rebuilt only when the pseudonym changes (a key rotation).
+ * Found through nested Maps (domain, then each entry's key and value), so a request joins and
+ * copies no string to name its counters.
+ */
+interface CounterNames {
+  identity: string;
+  pseudonym: string;
+  entity: string;
+}
+interface TupleNode {
+  names?: CounterNames;
+  next?: Map<string, Map<string, TupleNode>>;
+}
+interface TupleMemo {
+  domains: Map<string, TupleNode>;
+  nodes: number;
+}
+
+/** Nodes one pseudonymiser's memo holds before it starts afresh: some 10 MB of tuples. */
+export const MAX_TUPLE_NODES = 50_000;
+/** Longer values (clients choose them) are named afresh each time and never remembered. */
+export const MAX_REMEMBERED_VALUE = 256;
+
+const TUPLE_MEMOS = new WeakMap<CounterPseudonymiser, TupleMemo>();
+
+function counterEntity(domain: string, entries: readonly DescriptorEntry[], pseudonymise: CounterPseudonymiser): string {
+  const names = rememberedNames(domain, entries, pseudonymise);
+  if (names === undefined) return `rl.${pseudonymise(identityOf(domain, entries))}`;
+  const pseudonym = pseudonymise(names.identity);
+  if (pseudonym !== names.pseudonym) {
+    names.pseudonym = pseudonym;
+    names.entity = `rl.${pseudonym}`;
+  }
+  return names.entity;
+}
+
+/** The tuple's remembered names, made on its first request; undefined for a value too long to keep. */
+function rememberedNames(domain: string, entries: readonly DescriptorEntry[], pseudonymise: CounterPseudonymiser): CounterNames | undefined {
+  for (const entry of entries) if (entry.value.length > MAX_REMEMBERED_VALUE || entry.key.length > MAX_REMEMBERED_VALUE) return undefined;
+  let memo = TUPLE_MEMOS.get(pseudonymise);
+  if (memo === undefined || memo.nodes + entries.length + 1 > MAX_TUPLE_NODES) TUPLE_MEMOS.set(pseudonymise, (memo = { domains: new Map(), nodes: 0 }));
+  let node = memo.domains.get(domain);
+  if (node === undefined) {
+    memo.domains.set(domain, (node = {}));
+    memo.nodes++;
+  }
+  for (const { key, value } of entries) {
+    const next: Map<string, Map<string, TupleNode>> = (node.next ??= new Map());
+    let byValue = next.get(key);
+    if (byValue === undefined) next.set(key, (byValue = new Map()));
+    let child: TupleNode | undefined = byValue.get(value);
+    if (child === undefined) {
+      byValue.set(value, (child = {}));
+      memo.nodes++;
+    }
+    node = child;
+  }
+  return (node.names ??= { identity: identityOf(domain, entries), pseudonym: "", entity: "" });
 }

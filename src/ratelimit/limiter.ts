@@ -105,32 +105,40 @@ export class RateLimiter {
   }
 
   async #evaluate(domain: DomainConfig, plans: Plan[], nowMs: number): Promise<Evaluations> {
-    const results = new Map<Plan, DescriptorResult>();
+    // One result per plan, by index: undefined where no limit was evaluated.
+    const results = new Array<DescriptorResult | undefined>(plans.length);
     const pending: LimitedPlan[] = [];
+    const pendingAt: number[] = [];
     // A request the cache already denies counts nowhere else either; the other descriptors' counts
     // are only read, so that each still reports its own limit and what remains of it.
     let deniedLocally = false;
-    for (const plan of plans) {
+    for (let i = 0; i < plans.length; i++) {
+      const plan = plans[i]!;
       if (plan.kind !== "limited") continue;
       const cached = this.#fromCache(plan, nowMs);
-      if (cached === undefined) pending.push(plan);
-      else {
-        results.set(plan, cached);
+      if (cached === undefined) {
+        pending.push(plan);
+        pendingAt.push(i);
+      } else {
+        results[i] = cached;
         if (cached.status.code === "OVER_LIMIT") deniedLocally = true;
       }
     }
     const asked = deniedLocally ? pending.map((plan) => ({ ...plan, hits: 0 })) : pending;
     const counts = await countPlans(this.#options.store, asked, nowMs);
     let degraded = false;
-    for (const counted of counts.values()) if (!counted.ok || counted.degraded) degraded = true;
+    for (const counted of counts) if (!counted.ok || counted.degraded) degraded = true;
     if (degraded) this.#options.observer?.storeUnavailable(domain.domain, domain.failureMode);
-    pending.forEach((plan, i) => {
-      const counted = counts.get(asked[i]!)!;
-      const evaluation = this.#fromStore(domain, plan, counted.ok && deniedLocally ? { ...counted, counted: false } : counted, nowMs);
-      if (evaluation) results.set(plan, evaluation);
-    });
-    for (const plan of plans) this.#observe(domain, plan, results.get(plan));
-    return { statuses: plans.map((plan) => statusOf(plan, results.get(plan))), results, degraded };
+    for (let p = 0; p < pending.length; p++) {
+      const counted = counts[p]!;
+      results[pendingAt[p]!] = this.#fromStore(domain, pending[p]!, counted.ok && deniedLocally ? { ...counted, counted: false } : counted, nowMs);
+    }
+    const statuses: DescriptorStatus[] = [];
+    for (let i = 0; i < plans.length; i++) {
+      this.#observe(domain, plans[i]!, results[i]);
+      statuses.push(statusOf(plans[i]!, results[i]));
+    }
+    return { statuses, results, degraded };
   }
 
   /** The plan's evaluation when the cache alone shows it over its limit, else undefined. */
@@ -192,7 +200,8 @@ export class RateLimiter {
 
 interface Evaluations {
   statuses: DescriptorStatus[];
-  results: Map<Plan, DescriptorResult>;
+  /** By plan index; undefined where no limit was evaluated. */
+  results: (DescriptorResult | undefined)[];
   degraded: boolean;
 }
 
@@ -206,10 +215,11 @@ function metadataOf(plans: readonly Plan[], evaluations: Evaluations): Omit<Deci
   let risk: number | undefined;
   let shadowOver = false;
   let withMetadata = false;
-  for (const plan of plans) {
+  for (let i = 0; i < plans.length; i++) {
+    const plan = plans[i]!;
     if (plan.kind !== "limited") continue;
     if (plan.risk !== undefined && (risk === undefined || plan.risk > risk)) risk = plan.risk;
-    if (plan.shadowMode && evaluations.results.get(plan)?.overLimit) shadowOver = true;
+    if (plan.shadowMode && evaluations.results[i]?.overLimit) shadowOver = true;
     if (plan.metadata) withMetadata = true;
   }
   const metadata: Omit<DecisionMetadata, "domain"> = {};
