@@ -88,7 +88,10 @@ export class RateLimiter {
       return decide(request.domain, [], request.descriptors.map(() => NO_LIMIT), {});
     }
     const plans = applyReplaces(request.descriptors.map((descriptor) => planDescriptor(domain, descriptor, request.hits, this.#options.pseudonymise)));
-    const evaluations = await this.#evaluate(domain, plans, nowMs);
+    // The cache's answers, then the store's for the rest: one await between them, no promise of their own.
+    const pending = this.#beforeCounting(plans, nowMs);
+    const counts = await countPlans(this.#options.store, pending.asked, nowMs);
+    const evaluations = this.#evaluate(domain, plans, pending, counts, nowMs);
     return decide(domain.domain, plans, evaluations.statuses, metadataOf(plans, evaluations));
   }
 
@@ -104,7 +107,8 @@ export class RateLimiter {
     return decision;
   }
 
-  async #evaluate(domain: DomainConfig, plans: Plan[], nowMs: number): Promise<Evaluations> {
+  /** The limited plans the cache answers, and what the store is asked for the others. */
+  #beforeCounting(plans: Plan[], nowMs: number): Pending {
     // One result per plan, by index: undefined where no limit was evaluated.
     const results = new Array<DescriptorResult | undefined>(plans.length);
     const pending: LimitedPlan[] = [];
@@ -125,7 +129,11 @@ export class RateLimiter {
       }
     }
     const asked = deniedLocally ? pending.map((plan) => ({ ...plan, hits: 0 })) : pending;
-    const counts = await countPlans(this.#options.store, asked, nowMs);
+    return { results, pending, pendingAt, deniedLocally, asked };
+  }
+
+  /** Every plan's evaluation once the store has counted the pending ones (`counts`, as asked). */
+  #evaluate(domain: DomainConfig, plans: Plan[], { results, pending, pendingAt, deniedLocally }: Pending, counts: Counted[], nowMs: number): Evaluations {
     let degraded = false;
     for (const counted of counts) if (!counted.ok || counted.degraded) degraded = true;
     if (degraded) this.#options.observer?.storeUnavailable(domain.domain, domain.failureMode);
@@ -196,6 +204,17 @@ export class RateLimiter {
       fromCache: evaluation?.fromCache ?? false,
     });
   }
+}
+
+interface Pending {
+  /** By plan index, the cache's answers so far. */
+  results: (DescriptorResult | undefined)[];
+  /** The limited plans the cache did not answer, and their indexes among all plans. */
+  pending: LimitedPlan[];
+  pendingAt: number[];
+  deniedLocally: boolean;
+  /** What the store is asked: the pending plans, without hits when the cache denied the request. */
+  asked: LimitedPlan[];
 }
 
 interface Evaluations {

@@ -51,8 +51,12 @@ export async function applyWithStatus(
  * with invalid ops gets undefined and marks the outcome degraded, as it did when each entity
  * was applied alone; the other batches are applied.
  */
-export async function applyBatchWithStatus(store: Store, batches: readonly EntityBatch[], nowMs: number): Promise<BatchOutcome> {
-  if (isDegradable(store)) return store.applyBatchWithStatus(batches, nowMs);
+export function applyBatchWithStatus(store: Store, batches: readonly EntityBatch[], nowMs: number): Promise<BatchOutcome> {
+  // The store's own promise, not one more around it: every ShouldRateLimit and Check comes here.
+  return isDegradable(store) ? store.applyBatchWithStatus(batches, nowMs) : applyEachValid(store, batches, nowMs);
+}
+
+async function applyEachValid(store: Store, batches: readonly EntityBatch[], nowMs: number): Promise<BatchOutcome> {
   const { valid, results } = partitionValid(batches, nowMs);
   const applied = await applyBatch(store, valid.map((i) => batches[i]!), nowMs);
   valid.forEach((batch, i) => (results[batch] = applied[i]));

@@ -1,6 +1,6 @@
 import { status, type sendUnaryData } from "@grpc/grpc-js";
 import type { RateLimiter } from "../../../ratelimit/limiter.js";
-import type { RateLimitDecision } from "../../../ratelimit/request.js";
+import type { RateLimitDecision, RateLimitRequest } from "../../../ratelimit/request.js";
 import type { RateLimitTelemetry } from "../../../telemetry/ratelimit-telemetry.js";
 import type { RateLimitImplementation, RateLimitResponse } from "../protos.js";
 import { SpanKind, parentContext, tracingOff, withSpan } from "../../../telemetry/tracing.js";
@@ -36,6 +36,17 @@ export function createRateLimitService(deps: RateLimitServiceDependencies): Rate
     const details = code !== status.INTERNAL && error instanceof Error ? context + error.message : "palisade could not answer";
     callback({ code, details });
   };
+  /** The limiter's answer or failure sent back: the call's one promise is this function's own. */
+  const decideAndAnswer = async (request: RateLimitRequest, started: bigint, callback: sendUnaryData<RateLimitResponse>): Promise<void> => {
+    let decision: RateLimitDecision;
+    try {
+      decision = await limiter.shouldRateLimit(request);
+    } catch (error) {
+      fail(error, started, callback);
+      return;
+    }
+    answer(decision, started, callback);
+  };
   return {
     ShouldRateLimit(call, callback) {
       const started = process.hrtime.bigint();
@@ -45,17 +56,7 @@ export function createRateLimitService(deps: RateLimitServiceDependencies): Rate
       const request = toRateLimitRequest(call.request);
       if (tracingOff()) {
         // The usual case: no span, so no attributes, parent look-up or closures per call.
-        let decided: Promise<RateLimitDecision>;
-        try {
-          decided = limiter.shouldRateLimit(request);
-        } catch (error) {
-          fail(error, started, callback);
-          return;
-        }
-        decided.then(
-          (decision) => answer(decision, started, callback),
-          (error: unknown) => fail(error, started, callback),
-        );
+        void decideAndAnswer(request, started, callback);
         return;
       }
       // The span names the domain and counts only: descriptor values are raw addresses and users.
