@@ -84,7 +84,7 @@ describe("planDescriptor", () => {
     const p = limited(plan(d(["ip", "10.0.0.1"])));
     expect(p.entity).toBe(`rl.${JSON.stringify(["plan", "ip", "10.0.0.1"])}`);
     expect(p.windows).toEqual([
-      { window: expect.objectContaining({ role: "limit", requestsPerUnit: 6, windowMs: 60_000 }), limit: 6, counter: `${p.entity}/limit/60000/fixed` },
+      { window: expect.objectContaining({ role: "limit", requestsPerUnit: 6, windowMs: 60_000 }), limit: 6, counterSuffix: "/limit/60000/fixed" },
     ]);
     expect(limited(planDescriptor(DOMAIN, d(["ip", "10.0.0.1"]), 1, (identity) => `h(${identity.length})`)).entity).toBe(`rl.h(${JSON.stringify(["plan", "ip", "10.0.0.1"]).length})`);
     expect(p).toMatchObject({ statsKey: "ip", rollupStatsKey: "ip", shadowMode: false, quotaMode: false, hits: 1 });
@@ -107,7 +107,7 @@ describe("planDescriptor", () => {
   it("takes a mode, metadata and a window length from the configured descriptor", () => {
     const p = limited(plan(d(["shadow", "x"])));
     expect(p).toMatchObject({ shadowMode: true, quotaMode: true, metadata: { tier: "gold" } });
-    expect(p.windows.map((w) => w.counter)).toEqual([`${p.entity}/limit/7200000/fixed`]);
+    expect(p.windows.map((w) => w.counterSuffix)).toEqual(["/limit/7200000/fixed"]);
   });
 
   it("keeps a limit Envoy sends out of shadow and quota mode and counts it on an hourly fixed window of its own", () => {
@@ -119,7 +119,7 @@ describe("planDescriptor", () => {
       {
         window: { role: "limit", requestsPerUnit: 9, unit: "hour", unitMultiplier: 1, windowMs: 3_600_000, algorithm: "fixed" },
         limit: 9,
-        counter: `${p.entity}/limit/3600000/fixed`,
+        counterSuffix: "/limit/3600000/fixed",
       },
     ]);
     // A descriptor nothing configured is still limited when Envoy sends the limit; its statistics name its keys.

@@ -13,8 +13,8 @@ export interface StatsKeys {
 export interface PlannedWindow {
   window: QuotaWindow;
   limit: number;
-  /** Identifies the counter in the local over-limit cache. */
-  counter: string;
+  /** With the plan's entity, identifies the counter in the local over-limit cache. */
+  counterSuffix: string;
 }
 
 /** What one request descriptor will be checked against, before anything is counted. */
@@ -71,7 +71,7 @@ export function planDescriptor(
   for (const window of rule.windows) {
     const limit = rule.riskFloor === undefined || risk === undefined ? window.requestsPerUnit : riskScaledLimit(window.requestsPerUnit, rule.riskFloor, risk);
     // An override's window is made for this request: nothing to remember it by.
-    windows.push({ window, limit, counter: entity + (descriptor.limit ? suffixOf(window) : counterSuffix(window)) });
+    windows.push({ window, limit, counterSuffix: descriptor.limit ? suffixOf(window) : counterSuffix(window) });
   }
   // Envoy's own limits never run in shadow or quota mode, as in envoyproxy/ratelimit.
   const node = descriptor.limit ? undefined : match?.node;
@@ -93,8 +93,8 @@ export function planDescriptor(
 }
 
 /**
- * What follows the entity in a window's over-limit cache counter: the same for every request a
- * configured window applies to, so built once per window of a loaded configuration.
+ * What names a window's counter beside the entity in the over-limit cache: the same for every
+ * request a configured window applies to, so built once per window of a loaded configuration.
  */
 const COUNTER_SUFFIXES = new WeakMap<QuotaWindow, string>();
 

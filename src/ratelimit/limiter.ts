@@ -151,8 +151,8 @@ export class RateLimiter {
 
   /** The plan's evaluation when the cache alone shows it over its limit, else undefined. */
   #fromCache(plan: LimitedPlan, nowMs: number): DescriptorResult | undefined {
-    if (this.#cache.size === 0) return undefined; // nothing over its limit anywhere: no look-ups
-    const bounds = plan.windows.map((planned) => this.#cache.lowerBound(planned.counter, nowMs));
+    if (this.#cache.knowsNothingAt(nowMs)) return undefined; // nothing over its limit anywhere: no look-ups
+    const bounds = plan.windows.map((planned) => this.#cache.lowerBound(plan.entity, planned.counterSuffix, nowMs));
     const knownOver = plan.windows.some((planned, i) => bounds[i] !== undefined && exceeds(bounds[i]!, plan.hits, planned.limit));
     return knownOver ? { ...evaluate(plan, bounds.map((bound) => bound ?? 0), false, nowMs), fromCache: true } : undefined;
   }
@@ -184,7 +184,7 @@ export class RateLimiter {
 
   #rememberOver(plan: LimitedPlan, befores: readonly number[], nowMs: number): void {
     plan.windows.forEach((planned, i) => {
-      if (exceeds(befores[i]!, plan.hits, planned.limit)) this.#cache.remember(planned.counter, planned.window, befores[i]!, nowMs);
+      if (exceeds(befores[i]!, plan.hits, planned.limit)) this.#cache.remember(plan.entity, planned.counterSuffix, planned.window, befores[i]!, nowMs);
     });
   }
 
