@@ -3,6 +3,7 @@
  */
 import type { LimitUnit } from "../../../ratelimit/config.js";
 import type {
+  DecisionMetadata,
   DescriptorEntry,
   DescriptorStatus,
   LimitOverride,
@@ -107,17 +108,21 @@ export function toRateLimitResponse(decision: RateLimitDecision): RateLimitRespo
     overall_code: decision.overallCode,
     statuses: decision.statuses.map(toStatusMessage),
     response_headers_to_add: decision.responseHeaders.map(([key, value]) => ({ key, value })),
-    dynamic_metadata: toStruct(decision.envoyMetadata ?? { ...decision.metadata }),
+    // toStruct only reads the metadata's own fields: no copy of it.
+    dynamic_metadata: toStruct(decision.envoyMetadata ?? (decision.metadata as Readonly<DecisionMetadata> & Record<string, unknown>)),
   };
 }
 
 function toStatusMessage(status: DescriptorStatus): DescriptorStatusMessage {
   const limit = status.currentLimit;
+  let currentLimit: NonNullable<DescriptorStatusMessage["current_limit"]> | null = null;
+  if (limit) {
+    currentLimit = { requests_per_unit: clampUint32(limit.requestsPerUnit), unit: UNIT_NAMES[limit.unit] };
+    if (limit.name !== undefined) currentLimit.name = limit.name;
+  }
   return {
     code: status.code,
-    current_limit: limit
-      ? { ...(limit.name === undefined ? {} : { name: limit.name }), requests_per_unit: clampUint32(limit.requestsPerUnit), unit: UNIT_NAMES[limit.unit] }
-      : null,
+    current_limit: currentLimit,
     limit_remaining: clampUint32(status.limitRemaining),
     duration_until_reset: status.durationUntilResetMs === undefined ? null : toDuration(status.durationUntilResetMs),
   };
