@@ -220,6 +220,7 @@ export class ResilientStore implements DegradableStore {
       }
     }
     if (mirroring.length > 0) await applyBatch(this.#local, mirroring, nowMs);
+    if (applicable === batches) return { results: shared, degraded: false }; // all valid: the primary's list as it is
     for (let i = 0; i < valid.length; i++) results[valid[i]!] = shared[i];
     return { results, degraded: valid.length < batches.length };
   }

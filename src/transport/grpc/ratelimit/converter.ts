@@ -42,13 +42,7 @@ export function toRateLimitRequest(message: RequestMessage | null | undefined): 
 }
 
 function toDescriptor(message: DescriptorMessage | null | undefined): RateLimitDescriptor {
-  const entries: DescriptorEntry[] = [];
-  if (Array.isArray(message?.entries)) {
-    for (const entry of message.entries as ({ key?: unknown; value?: unknown } | null | undefined)[]) {
-      if (typeof entry?.key === "string" && typeof entry.value === "string") entries.push({ key: entry.key, value: entry.value });
-    }
-  }
-  const descriptor: RateLimitDescriptor = { entries };
+  const descriptor: RateLimitDescriptor = { entries: Array.isArray(message?.entries) ? toEntries(message.entries) : [] };
   if (message?.limit) {
     const limit = toOverride(message.limit);
     if (limit) descriptor.limit = limit;
@@ -57,6 +51,25 @@ function toDescriptor(message: DescriptorMessage | null | undefined): RateLimitD
   const hits = message?.hits_addend ? wholeNumber(message.hits_addend.value ?? 0) : undefined;
   if (hits !== undefined) descriptor.hits = hits;
   return descriptor;
+}
+
+type EntryMessage = { key?: unknown; value?: unknown } | null | undefined;
+
+/**
+ * The entries with a text key and value. The core only reads them, so when all are (as decoded,
+ * always) the decoded list is the core's, without a copy per request.
+ */
+function toEntries(messages: readonly EntryMessage[]): DescriptorEntry[] {
+  let all = true;
+  for (const entry of messages) if (!whole(entry)) all = false;
+  if (all) return messages as DescriptorEntry[];
+  const entries: DescriptorEntry[] = [];
+  for (const entry of messages) if (whole(entry)) entries.push({ key: entry.key, value: entry.value });
+  return entries;
+}
+
+function whole(entry: EntryMessage): entry is DescriptorEntry {
+  return typeof entry?.key === "string" && typeof entry.value === "string";
 }
 
 const OVERRIDE_UNITS: Readonly<Partial<Record<string, LimitUnit>>> = {
