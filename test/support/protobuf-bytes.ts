@@ -5,6 +5,14 @@
  */
 import { expect } from "vitest";
 import { ProtobufDecodeError } from "../../src/transport/grpc/protobuf-reader.js";
+import { loadPackageDefinition } from "../../src/transport/grpc/protos.js";
+
+/** protobufjs' deserializer of a method's requests, as proto-loader builds it: what a hand decoder must agree with. */
+export function protobufjsRequests<Message>(service: string, method: string): (bytes: Buffer) => Message {
+  const definition = loadPackageDefinition()[service] as unknown as Record<string, { requestDeserialize: (bytes: Buffer) => Message }>;
+  const deserialize = definition[method]!.requestDeserialize;
+  return (bytes) => deserialize(bytes);
+}
 
 export type Bytes = number[];
 
@@ -151,4 +159,12 @@ export function randomBytes(count: number): Buffer[] {
     const rng = random(100_000 + i);
     return Buffer.from(Array.from({ length: rng.below(64) }, () => rng.below(256)));
   });
+}
+
+/** `compare`'s outcomes on each seed's message with bytes overwritten (six copies each), then on 400 strings of random bytes. */
+export function outcomesOnCorruption(generate: (seed: number) => Buffer, compare: (bytes: Buffer) => Outcome, seeds: readonly number[]): Record<Outcome, number> {
+  const outcomes: Outcome[] = [];
+  for (const seed of seeds) for (const bytes of corruptions(generate(seed), seed, 6)) outcomes.push(compare(bytes));
+  for (const bytes of randomBytes(400)) outcomes.push(compare(bytes));
+  return tally(outcomes);
 }

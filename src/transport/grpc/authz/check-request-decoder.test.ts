@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
 import {
   compareDecoders,
-  corruptions,
   delimited,
   doubleField,
   entry,
   message,
+  outcomesOnCorruption,
+  protobufjsRequests,
   random,
-  randomBytes,
   repeat,
   someText,
   tag,
@@ -20,14 +20,11 @@ import {
   type Random,
 } from "../../../../test/support/protobuf-bytes.js";
 import { ProtobufDecodeError } from "../protobuf-reader.js";
-import { loadPackageDefinition, type CheckRequest, type Struct, type Value } from "../protos.js";
+import type { CheckRequest, Struct, Value } from "../protos.js";
 import { decodeCheckRequest } from "./check-request-decoder.js";
 import { toHttpAttributes } from "./converter.js";
 
-/** protobufjs' deserializer, as proto-loader builds it: what the hand-written decoder must agree with. */
-const definition = loadPackageDefinition();
-const check = (definition["envoy.service.auth.v3.Authorization"] as Record<string, { requestDeserialize: (bytes: Buffer) => CheckRequest }>).Check!;
-const protobufjs = (bytes: Buffer): CheckRequest => check.requestDeserialize(bytes);
+const protobufjs = protobufjsRequests<CheckRequest>("envoy.service.auth.v3.Authorization", "Check");
 
 const stringEntry = (rng: Random, field: number) => () =>
   entry(field, rng.chance(0.9) ? someText(rng) : undefined, rng.chance(0.9) ? text(2, someText(rng)) : undefined);
@@ -206,10 +203,7 @@ describe("decodeCheckRequest", () => {
   });
 
   it("on corrupted bytes, reads only what protobufjs reads alike and throws nothing but ProtobufDecodeError", () => {
-    const outcomes: Outcome[] = [];
-    for (const seed of SEEDS) for (const bytes of corruptions(checkRequest(seed), seed, 6)) outcomes.push(compare(bytes));
-    for (const bytes of randomBytes(400)) outcomes.push(compare(bytes));
-    const counts = tally(outcomes);
+    const counts = outcomesOnCorruption(checkRequest, compare, SEEDS);
     // Both kinds of agreement occur, so the comparison is not vacuous.
     expect(counts["both read"]).toBeGreaterThan(500);
     expect(counts["both refused"]).toBeGreaterThan(500);

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import {
   compareDecoders,
-  corruptions,
   delimited,
   message,
+  outcomesOnCorruption,
+  protobufjsRequests,
   random,
-  randomBytes,
   repeat,
   someText,
   tag,
@@ -18,14 +18,11 @@ import {
   type Random,
 } from "../../../../test/support/protobuf-bytes.js";
 import { ProtobufDecodeError, malformation } from "../protobuf-reader.js";
-import { loadPackageDefinition, type RateLimitRequest } from "../protos.js";
+import type { RateLimitRequest } from "../protos.js";
 import { toRateLimitRequest } from "./converter.js";
 import { decodeRateLimitRequest, deserializeRateLimitRequest } from "./request-decoder.js";
 
-/** protobufjs' deserializer, as proto-loader builds it: what the hand-written decoder must agree with. */
-const definition = loadPackageDefinition();
-const method = (definition["envoy.service.ratelimit.v3.RateLimitService"] as Record<string, { requestDeserialize: (bytes: Buffer) => RateLimitRequest }>).ShouldRateLimit!;
-const protobufjs = (bytes: Buffer): RateLimitRequest => method.requestDeserialize(bytes);
+const protobufjs = protobufjsRequests<RateLimitRequest>("envoy.service.ratelimit.v3.RateLimitService", "ShouldRateLimit");
 
 function descriptor(rng: Random): Bytes {
   const entry = () => delimited(1, message(rng, [() => text(1, rng.chance(0.5) ? rng.pick(["remote_address", "endpoint", "generic_key"]) : someText(rng)), () => text(2, someText(rng))]));
@@ -97,10 +94,7 @@ describe("decodeRateLimitRequest", () => {
   });
 
   it("on corrupted bytes, reads only what protobufjs reads alike and throws nothing but ProtobufDecodeError", () => {
-    const outcomes: Outcome[] = [];
-    for (const seed of SEEDS) for (const bytes of corruptions(rateLimitRequest(seed), seed, 6)) outcomes.push(compare(bytes));
-    for (const bytes of randomBytes(400)) outcomes.push(compare(bytes));
-    const counts = tally(outcomes);
+    const counts = outcomesOnCorruption(rateLimitRequest, compare, SEEDS);
     // Both kinds of agreement occur, so the comparison is not vacuous.
     expect(counts["both read"]).toBeGreaterThan(500);
     expect(counts["both refused"]).toBeGreaterThan(500);
