@@ -52,7 +52,10 @@ export function planDescriptor(
   pseudonymise: CounterPseudonymiser,
   order: WildcardOrder = "specific",
 ): Plan {
-  const { entries, risk } = splitRisk(descriptor.entries);
+  // Without a risk entry (the usual case) the request's entries as they are, and no object around them.
+  let entries = descriptor.entries;
+  let risk: number | undefined;
+  if (hasRisk(entries)) ({ entries, risk } = splitRisk(entries));
   const match = matchDescriptor(domain.root, entries, order);
   const rule = descriptor.limit ? overrideRule(descriptor.limit) : match?.node.rule;
   if (!rule) return { kind: "none" };
@@ -116,13 +119,17 @@ function suffixOf(window: QuotaWindow): string {
  * applies to the same request does not apply (and counts nothing).
  */
 export function applyReplaces(plans: Plan[]): Plan[] {
-  if (!plans.some((plan) => plan.kind !== "none" && plan.replaces.length > 0)) return plans; // the usual case: nothing to build
+  if (!anyReplaces(plans)) return plans; // the usual case: nothing to build
   const replaced = new Set(plans.flatMap((plan) => (plan.kind === "none" ? [] : plan.replaces)));
   return plans.map((plan) => (plan.kind !== "none" && plan.ruleName !== undefined && replaced.has(plan.ruleName) ? { kind: "none" } : plan));
 }
 
+function anyReplaces(plans: readonly Plan[]): boolean {
+  for (const plan of plans) if (plan.kind !== "none" && plan.replaces.length > 0) return true;
+  return false;
+}
+
 function splitRisk(all: DescriptorEntry[]): { entries: DescriptorEntry[]; risk?: number } {
-  if (!hasRisk(all)) return { entries: all };
   const entries = all.filter((entry) => entry.key !== RISK_ENTRY_KEY);
   const risks = all.filter((entry) => entry.key === RISK_ENTRY_KEY).map((entry) => parseRisk(entry.value));
   const known = risks.filter((risk): risk is number => risk !== undefined);

@@ -87,7 +87,9 @@ export class RateLimiter {
       this.#options.observer?.unknownDomain(request.domain);
       return decide(request.domain, [], request.descriptors.map(() => NO_LIMIT), {});
     }
-    const plans = applyReplaces(request.descriptors.map((descriptor) => planDescriptor(domain, descriptor, request.hits, this.#options.pseudonymise)));
+    const planned: Plan[] = [];
+    for (const descriptor of request.descriptors) planned.push(planDescriptor(domain, descriptor, request.hits, this.#options.pseudonymise));
+    const plans = applyReplaces(planned);
     // The cache's answers, then the store's for the rest: one await between them, no promise of their own.
     const pending = this.#beforeCounting(plans, nowMs);
     const counts = await countPlans(this.#options.store, pending.asked, nowMs);
