@@ -29,16 +29,16 @@ interface Op {
 
 /** The mode of an op, and the commands the entity script runs for it (store-scripts.ts). */
 function modeOf(op: Op): { mode: string; commands: string[] } {
+  const guard = op.when ? ["GET", "GET"] : [];
   switch (op.op) {
     case "window.add":
-      return op.amount === 0 ? { mode: "read", commands: ["MGET"] } : { mode: op.when ? "guarded add" : "add", commands: ["MGET", "SET"] };
+      return op.amount === 0 ? { mode: "read", commands: ["GET", "GET"] } : { mode: op.when ? "guarded add" : "add", commands: [...guard, "INCRBY", "PEXPIRE", "GET"] };
     case "distinct.add":
       if (op.count === false) return { mode: "add, no count", commands: ["PFADD", "PEXPIRE"] };
-      // A read finding neither bucket stops at its EXISTS; finding one, it runs EXISTS and PFCOUNT after it.
+      // A read that finds neither bucket stops at the EXISTS of both (most of them: probes of empty keys).
       return op.member === undefined ? { mode: "read", commands: ["EXISTS"] } : { mode: "add", commands: ["PFADD", "PEXPIRE", "EXISTS", "PFCOUNT"] };
     case "value.swap":
-      if (op.value === undefined) return { mode: "read", commands: ["GET"] };
-      return op.when ? { mode: "guarded write", commands: ["MGET", "SET"] } : { mode: "write", commands: ["GET", "SET"] };
+      return op.value === undefined ? { mode: "read", commands: ["GET"] } : { mode: op.when ? "guarded write" : "write", commands: [...guard, "GET", "SET"] };
     case "member.check":
       return { mode: "read", commands: ["ZSCORE"] };
     case "member.add":

@@ -56,8 +56,7 @@ import {
  * Returns: the results of all ops, flattened in op order; all integers, because Redis truncates
  * Lua numbers to integers on the way out. Hence the sliding-window estimate is computed in
  * TypeScript, with the same function as the memory store, so the two agree to the last digit.
- * Every write renews its key's time to live (SET … PX, or PEXPIRE after the write); reads
- * never create a key.
+ * Every write renews its key's time to live (PEXPIRE); reads never create a key.
  *
  * window.take counts all or nothing: each take reads its counts (with earlier takes of the call
  * on the same key as if taken) and checks current + previous × weight + amount ≤ limit; the
@@ -93,11 +92,14 @@ local function commit()
   takesFit = true
 end
 
--- Whether a guard (store.ts WriteGuard) holds: \`newer\` and \`than\` are its two values as read
--- (false when absent), withinMs and nowMs the op's arguments \`from\` and \`from + 1\`.
-local function guardHolds(newer, than, a, from)
-  newer = tonumber(newer or '0')
-  than = tonumber(than or '0')
+-- A guard (store.ts WriteGuard) of the op whose arguments start at ARGV[a + 1]: its two value
+-- keys follow the op's keys, its withinMs and nowMs are the op's arguments \`from\` and
+-- \`from + 1\`; the op writes only when it holds. No guard (fewer arguments): it holds.
+local function guardHolds(a, argCount, from)
+  if argCount < from then return true end
+  local newer = tonumber(redis.call('GET', KEYS[nextKey]) or '0')
+  local than = tonumber(redis.call('GET', KEYS[nextKey + 1]) or '0')
+  nextKey = nextKey + 2
   return newer > 0 and newer >= than and tonumber(ARGV[a + from + 1]) - newer <= tonumber(ARGV[a + from])
 end
 
@@ -125,26 +127,20 @@ while nextArg <= nArgs do
   elseif kind == 'commit' then
     commit()
   elseif kind == 'window.add' then
-    -- One MGET of both buckets (and of a guard's two values), then the count written back with
-    -- its time to live: two commands where GETs, INCRBY and PEXPIRE were three to five.
     local current = KEYS[nextKey]
+    local previous = KEYS[nextKey + 1]
+    nextKey = nextKey + 2
     local amount = tonumber(ARGV[a + 1])
-    local read
-    if argCount >= 3 then
-      read = redis.call('MGET', current, KEYS[nextKey + 1], KEYS[nextKey + 2], KEYS[nextKey + 3])
-      nextKey = nextKey + 4
-      if not guardHolds(read[3], read[4], a, 3) then amount = 0 end
-    else
-      read = redis.call('MGET', current, KEYS[nextKey + 1])
-      nextKey = nextKey + 2
-    end
-    local count = tonumber(read[1] or '0')
+    if not guardHolds(a, argCount, 3) then amount = 0 end
+    nResults = nResults + 1
     if amount > 0 then
-      count = count + amount
-      redis.call('SET', current, count, 'PX', ARGV[a + 2])
+      results[nResults] = redis.call('INCRBY', current, amount)
+      redis.call('PEXPIRE', current, ARGV[a + 2])
+    else
+      results[nResults] = tonumber(redis.call('GET', current) or '0')
     end
-    results[nResults + 1], results[nResults + 2] = count, tonumber(read[2] or '0')
-    nResults = nResults + 2
+    nResults = nResults + 1
+    results[nResults] = tonumber(redis.call('GET', previous) or '0')
   elseif kind == 'distinct.add' then
     -- A multi-key PFCOUNT counts the union of the buckets without writing anything, but merges
     -- them into a fresh HyperLogLog of 16,384 registers on every call. Without a previous bucket
@@ -189,17 +185,10 @@ while nextArg <= nArgs do
     results[nResults] = redis.call('ZCARD', set)
   elseif kind == 'value.swap' then
     local key = KEYS[nextKey]
+    nextKey = nextKey + 1
     nResults = nResults + 1
-    local holds = true
-    if argCount >= 3 then
-      local read = redis.call('MGET', key, KEYS[nextKey + 1], KEYS[nextKey + 2])
-      nextKey = nextKey + 3
-      results[nResults] = tonumber(read[1] or '0')
-      holds = guardHolds(read[2], read[3], a, 3)
-    else
-      nextKey = nextKey + 1
-      results[nResults] = tonumber(redis.call('GET', key) or '0')
-    end
+    local holds = guardHolds(a, argCount, 3)
+    results[nResults] = tonumber(redis.call('GET', key) or '0')
     if argCount >= 1 and holds then
       redis.call('SET', key, ARGV[a + 1], 'PX', ARGV[a + 2])
     end
