@@ -11,8 +11,8 @@
  * BENCH_ROUNDS (default 4) rounds of BENCH_CALLS Checks each (default 3,000, 32 in flight,
  * the storefront mix), the trees alternating within a round. Prints, per tree, the server's CPU
  * µs per Check (all threads, from /proc) in every round and their median, the same for the
- * shared redis-server over each tree's turns, Redis's script calls, bytes received and commands
- * (those the scripts ran included) per Check (INFO, over all rounds), and the load average.
+ * shared redis-server over each tree's turns, Redis's script calls, bytes received, reads of its
+ * sockets (the writes that brought them) and commands (those the scripts ran included) per Check (INFO, over all rounds), and the load average.
  *
  * BENCH_CALL=ratelimit measures ShouldRateLimit instead: every tree serves the bench's
  * envoyproxy-format limits (bench/peers/ratelimit) and is driven with bench/traffic.ts's
@@ -70,10 +70,11 @@ async function drive(call: (n: number) => Promise<unknown>, count: number, offse
 }
 
 /** Calls per command and bytes Redis has received so far (INFO; the INFO calls themselves are a few bytes). */
-async function redisTraffic(redis: BenchRedis): Promise<{ commands: Map<string, number>; bytes: number }> {
+async function redisTraffic(redis: BenchRedis): Promise<{ commands: Map<string, number>; bytes: number; reads: number }> {
   const commands = await commandStats(redis.inspector);
-  const bytes = Number(/total_net_input_bytes:(\d+)/.exec(await redis.inspector.info("stats"))?.[1] ?? 0);
-  return { commands, bytes };
+  const stats = await redis.inspector.info("stats");
+  const figure = (name: string) => Number(new RegExp(`${name}:(\\d+)`).exec(stats)?.[1] ?? 0);
+  return { commands, bytes: figure("total_net_input_bytes"), reads: figure("total_reads_processed") };
 }
 
 /** `name count` per call, most frequent first: what Redis ran per call, scripts' commands included. */
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
     for (let done = 0; done < WARMUP; done += 1_000) for (const call of calls) await drive(call, 1_000, done);
     const figures: number[][] = trees.map(() => []);
     const redisFigures: number[][] = trees.map(() => []);
-    const traffic = trees.map(() => ({ commands: new Map<string, number>(), bytes: 0 }));
+    const traffic = trees.map(() => ({ commands: new Map<string, number>(), bytes: 0, reads: 0 }));
     let offset = WARMUP;
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, call] of calls.entries()) {
@@ -109,6 +110,7 @@ async function main(): Promise<void> {
           traffic[i]!.commands.set(name, (traffic[i]!.commands.get(name) ?? 0) + count - (trafficBefore.commands.get(name) ?? 0));
         }
         traffic[i]!.bytes += trafficAfter.bytes - trafficBefore.bytes;
+        traffic[i]!.reads += trafficAfter.reads - trafficBefore.reads;
         figures[i]!.push(Math.round(((processCpuSeconds(servers[i]!.pid) - before) * 1e6) / CALLS));
         redisFigures[i]!.push(Math.round(((processCpuSeconds(redis.pid) - redisBefore) * 1e6) / CALLS));
         if (errors > 0) process.stdout.write(`${trees[i]!.name}: ${errors} errors in round ${round + 1}\n`);
@@ -120,7 +122,7 @@ async function main(): Promise<void> {
       const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
       const { commands } = traffic[i]!;
       const scripts = (commands.get("evalsha") ?? 0) + (commands.get("eval") ?? 0);
-      process.stdout.write(`${tree.name}: server CPU µs per ${REQUEST} ${figures[i]!.join(", ")} (median ${median(figures[i]!)}); Redis ${redisFigures[i]!.join(", ")} (median ${median(redisFigures[i]!)}); Redis per ${REQUEST}: ${(scripts / (CALLS * ROUNDS)).toFixed(3)} script calls, ${Math.round(traffic[i]!.bytes / (CALLS * ROUNDS))} bytes received; commands ${perCall(commands, CALLS * ROUNDS)}\n`);
+      process.stdout.write(`${tree.name}: server CPU µs per ${REQUEST} ${figures[i]!.join(", ")} (median ${median(figures[i]!)}); Redis ${redisFigures[i]!.join(", ")} (median ${median(redisFigures[i]!)}); Redis per ${REQUEST}: ${(scripts / (CALLS * ROUNDS)).toFixed(3)} script calls, ${Math.round(traffic[i]!.bytes / (CALLS * ROUNDS))} bytes received in ${(traffic[i]!.reads / (CALLS * ROUNDS)).toFixed(3)} reads; commands ${perCall(commands, CALLS * ROUNDS)}\n`);
     }
     for (const client of clients) client.close();
   } finally {
