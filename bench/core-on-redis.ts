@@ -24,6 +24,19 @@ export async function coreOnRedis(tree: string, redisUrl: string) {
   return { load, store, core, toHttpAttributes, storefrontRequest, storefrontRateLimitRequest };
 }
 
+/**
+ * Runs the storefront mix's Checks through the core, 32 in flight, numbered on from the last
+ * call's: each call evaluates Checks until `until` have been made in all.
+ */
+export function storefrontChecks({ core, toHttpAttributes, storefrontRequest }: Awaited<ReturnType<typeof coreOnRedis>>): (until: number) => Promise<void> {
+  let next = 0;
+  return async (until) => {
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (next < until) await core.pipeline.evaluate(toHttpAttributes(storefrontRequest(next++, Date.now()))).catch(() => undefined);
+    }));
+  };
+}
+
 /** One Check's store call: its entities' ops and the time they were made at. */
 export interface StoreBatches {
   batches: { entity: string; ops: unknown[] }[];
@@ -71,7 +84,8 @@ export async function captureStoreBatches(warmup: number, calls: number): Promis
   const { startRedisServer } = await import("../test/helpers/redis-server.js");
   const server = await startRedisServer();
   try {
-    const { store, core, toHttpAttributes, storefrontRequest } = await coreOnRedis(process.cwd(), server.url);
+    const onRedis = await coreOnRedis(process.cwd(), server.url);
+    const { store, core } = onRedis;
     const captured: StoreBatches[] = [];
     let counting = false;
     const apply = store.applyBatchWithStatus.bind(store);
@@ -79,12 +93,7 @@ export async function captureStoreBatches(warmup: number, calls: number): Promis
       if (counting) captured.push({ batches, nowMs });
       return apply(batches, nowMs);
     };
-    let next = 0;
-    const run = async (until: number) => {
-      await Promise.all(Array.from({ length: 32 }, async () => {
-        while (next < until) await core.pipeline.evaluate(toHttpAttributes(storefrontRequest(next++, Date.now()))).catch(() => undefined);
-      }));
-    };
+    const run = storefrontChecks(onRedis);
     await run(warmup);
     counting = true;
     await run(warmup + calls);

@@ -12,7 +12,7 @@
  * per Check, most frequent first, and per command the ops that issue it; the commands are the
  * script's (src/state/redis/store-scripts.ts) for each op, not counted by Redis.
  */
-import { coreOnRedis, runInProcessBench } from "./core-on-redis.js";
+import { coreOnRedis, runInProcessBench, storefrontChecks } from "./core-on-redis.js";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 5_000);
 const WARMUP = Number(process.env.BENCH_WARMUP_CHECKS ?? 3_000);
@@ -49,7 +49,8 @@ function modeOf(op: Op): { mode: string; commands: string[] } {
 }
 
 async function child(tree: string, redisUrl: string): Promise<void> {
-  const { store, core, toHttpAttributes, storefrontRequest } = await coreOnRedis(tree, redisUrl);
+  const onRedis = await coreOnRedis(tree, redisUrl);
+  const { store, core } = onRedis;
   const ops = new Map<string, { calls: number; commands: string[] }>();
   let counting = false;
   const apply = store.applyBatchWithStatus.bind(store);
@@ -67,12 +68,7 @@ async function child(tree: string, redisUrl: string): Promise<void> {
     }
     return apply(batches, nowMs);
   };
-  let next = 0;
-  const run = async (until: number) => {
-    await Promise.all(Array.from({ length: 32 }, async () => {
-      while (next < until) await core.pipeline.evaluate(toHttpAttributes(storefrontRequest(next++, Date.now()))).catch(() => undefined);
-    }));
-  };
+  const run = storefrontChecks(onRedis);
   await run(WARMUP);
   counting = true;
   await run(WARMUP + CALLS);
