@@ -11,9 +11,11 @@
  * (this one by default) then gets a redis-server of its own under callgrind, and the batches,
  * encoded by that tree's `encodeEntityBatch`, are sent to it BENCH_REPEATS (default 2) times,
  * BENCH_PER_SCRIPT (default 4) Checks to a script call as the store coalesces them, one call
- * at a time, at fixed times (every tree sees the same keys). A server that receives nothing
- * gives the instructions of starting and stopping, taken off every tree's total. Needs
- * valgrind; about a minute per tree.
+ * at a time, at fixed times (every tree sees the same keys). The servers run their timers once
+ * a second (`hz 1`): under valgrind a replay takes a minute or more, and the default ten cycles
+ * a second of expiring keys and resizing tables would count the machine's load. A server that
+ * receives nothing gives the instructions of starting and stopping, taken off every tree's
+ * total. Needs valgrind; a minute or two per tree.
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -37,7 +39,7 @@ async function countInstructions(send: (redis: Redis) => Promise<void>): Promise
   const out = join(dir, "callgrind.out");
   const port = await freePort();
   const exited = new Promise<void>((done, fail) => {
-    execFile("valgrind", ["--tool=callgrind", `--callgrind-out-file=${out}`, "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], (error) => (error ? fail(error) : done()));
+    execFile("valgrind", ["--tool=callgrind", `--callgrind-out-file=${out}`, "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--hz", "1"], (error) => (error ? fail(error) : done()));
   });
   const redis = await connectWhenUp(port);
   try {
