@@ -163,9 +163,12 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
    */
   async #recordUnansweredChallenge(context: AttemptContext, policy: CompiledPolicy): Promise<void> {
     const slow = policy.signals.slowStuffing;
-    const entity = entitiesOf(context).ip;
-    if (!slow || !entity || !context.usernameId) return;
-    await this.deps.store.apply(entity, [{ op: "window.add", name: COUNTER_NAMES.slowFailures, windowMs: slow.windowMs, amount: 1 }], context.timeMs);
+    const { ip, fingerprint } = entitiesOf(context);
+    if (!slow || !context.usernameId) return;
+    const work: Promise<unknown>[] = [];
+    if (ip) work.push(this.deps.store.apply(ip, [{ op: "window.add", name: COUNTER_NAMES.slowFailures, windowMs: slow.windowMs, amount: 1 }], context.timeMs));
+    if (fingerprint && slow.fingerprint) work.push(this.deps.store.apply(fingerprint, [sessionlessFailure(slow.windowMs, context.usernameId)], context.timeMs));
+    await Promise.all(work);
   }
 
   /** Catalogue responses feed the 404 ratio of the client that asked (probing for ids). */
@@ -247,6 +250,10 @@ function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: Comp
   if (slow) {
     const name = outcome === "success" ? COUNTER_NAMES.slowSuccesses : COUNTER_NAMES.slowFailures;
     add(entities.ip, { op: "window.add", name, windowMs: slow.windowMs, amount: 1 });
+    if (slow.fingerprint && context.sessionless) {
+      if (outcome === "success") add(entities.fingerprint, { op: "window.add", name: COUNTER_NAMES.sessionlessSuccesses, windowMs: slow.windowMs, amount: 1 });
+      else if (context.usernameId) add(entities.fingerprint, sessionlessFailure(slow.windowMs, context.usernameId));
+    }
   }
   if (outcome === "unknown_user" && signals.enumeration) {
     add(entities.ip, { op: "window.add", name: COUNTER_NAMES.unknownUsers, windowMs: signals.enumeration.windowMs, amount: 1 });
@@ -258,6 +265,11 @@ function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: Comp
   }
   if (outcome === "success") historyOps(context, policy, work);
   return work;
+}
+
+/** An account that failed from a sessionless client, in its header set's long memory (`slowStuffing.fingerprint`). */
+function sessionlessFailure(windowMs: number, usernameId: string): EntityOp {
+  return { op: "distinct.add", name: COUNTER_NAMES.sessionlessFailedUsernames, windowMs, member: usernameId, count: false };
 }
 
 /** A successful sign-in's part: the account's success count, history and last place (see `steppedUp`). */

@@ -253,3 +253,31 @@ describe("outcome path: a challenged login from a client that kept no session", 
     expect(r.ignored).toEqual(["mitigated", "mitigated", "mitigated", "mitigated"]);
   });
 });
+
+describe("outcome path: a header set's sessionless logins (slowStuffing.fingerprint)", () => {
+  const policy = policyWith({ slowStuffing: { window: "2h", minUsernames: 2, minFailures: 1, weight: 40, fingerprint: { minUsernames: 3, weight: 20 } } });
+  const failedAccount = (member: string) => ({ op: "distinct.add", name: "nosess.fail.users", windowMs: 7_200_000, member, count: false });
+
+  it("keeps the accounts that failed, or were challenged, from clients without the site's cookies, and their successes", async () => {
+    const r = recorder(policy);
+    r.recent.remember("failed", context({ sessionless: true }));
+    r.recent.remember("challenged", context({ allowed: false, challenged: true, sessionless: true, usernameId: "user-2" }));
+    r.recent.remember("in", context({ sessionless: true, usernameId: "user-3" }));
+    await r.outcomes.record(entry({ requestId: "failed" }));
+    await r.outcomes.record(entry({ requestId: "challenged", deniedByAuthz: true }));
+    await r.outcomes.record(entry({ requestId: "in", statusCode: 200 }));
+    expect(r.opsOf("fp:")).toEqual([failedAccount("user-1"), failedAccount("user-2"), { op: "window.add", name: "nosess.ok", windowMs: 7_200_000, amount: 1 }]);
+  });
+
+  it("writes nothing for clients that kept the site's cookies, nor without the setting", async () => {
+    const r = recorder(policy);
+    r.recent.remember("browser", context());
+    r.recent.remember("browser-in", context({ usernameId: "user-3" }));
+    await r.outcomes.record(entry({ requestId: "browser" }));
+    await r.outcomes.record(entry({ requestId: "browser-in", statusCode: 200 }));
+    const plain = recorder(policyWith({ slowStuffing: { window: "2h", minUsernames: 2, minFailures: 1, weight: 40 } }));
+    plain.recent.remember("failed", context({ sessionless: true }));
+    await plain.outcomes.record(entry({ requestId: "failed" }));
+    expect([...r.opsOf("fp:"), ...plain.opsOf("fp:")]).toEqual([]);
+  });
+});
