@@ -30,6 +30,8 @@ export const COUNTER_NAMES = {
   slowFailures: "login.fail.slow",
   slowSuccesses: "login.ok.slow",
   slowUsernames: "login.users.slow",
+  sessionlessFailedUsernames: "nosess.fail.users",
+  sessionlessSuccesses: "nosess.ok",
   clients: "clients",
   signedIn: "login.users.ok",
 } as const;

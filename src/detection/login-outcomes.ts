@@ -42,6 +42,8 @@ export interface AttemptContext {
    * unknown, and unknown counts as a client that kept a session (see `earlyCampaign`).
    */
   sessionless?: boolean;
+  /** Answered with a challenge (see `#recordUnansweredChallenge`). Replica-local, like `sessionless`. */
+  challenged?: boolean;
 }
 
 export type LoginOutcome = "success" | "failure" | "unknown_user";
@@ -116,7 +118,10 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
       return this.#recordCatalogue(context, policy, entry.statusCode);
     }
     if (!context || !endpoint?.outcome) return this.#ignore(context ? "not_a_login" : "no_context");
-    if (!context.allowed || entry.deniedByAuthz) return this.#ignore("mitigated");
+    if (!context.allowed || entry.deniedByAuthz) {
+      if (context.challenged && context.sessionless) await this.#recordUnansweredChallenge(context, policy);
+      return this.#ignore("mitigated");
+    }
     const outcome = classifyOutcome(endpoint.outcome, entry.statusCode, entry.responseHeaders);
     if (!outcome) return this.#ignore("not_an_outcome");
     await this.apply(outcome, context, policy);
@@ -142,6 +147,28 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
     const work = new Map<string, EntityOp[]>();
     historyOps(context, policy, work);
     await Promise.all([...work].map(([entity, ops]) => this.deps.store.apply(entity, ops, context.timeMs)));
+  }
+
+  /**
+   * A challenged login from a client that kept none of the site's cookies never reached the
+   * password check, so it left no failure behind; for the long memory of low-and-slow stuffing
+   * (`slowStuffing`) it counts as its address's failed login all the same. A script walking a
+   * list one account per address keeps no cookies and does not come back signed in, so its
+   * address shows on its next account as if the first had failed. A browser keeps the site's
+   * cookie, solves the challenge and signs in: its challenge is not counted, because a person
+   * challenged during a campaign and then counted as failing got friction from the next login
+   * behind the same address (the sweep's worst distributed-stuffing point, when every challenge
+   * counted). Nothing else counts it: per-minute failures and ratios, the site-wide figures and
+   * the account's own failures stay those of passwords actually checked.
+   */
+  async #recordUnansweredChallenge(context: AttemptContext, policy: CompiledPolicy): Promise<void> {
+    const slow = policy.signals.slowStuffing;
+    const { ip, fingerprint } = entitiesOf(context);
+    if (!slow || !context.usernameId) return;
+    const work: Promise<unknown>[] = [];
+    if (ip) work.push(this.deps.store.apply(ip, [{ op: "window.add", name: COUNTER_NAMES.slowFailures, windowMs: slow.windowMs, amount: 1 }], context.timeMs));
+    if (fingerprint && slow.fingerprint) work.push(this.deps.store.apply(fingerprint, [sessionlessFailure(slow.windowMs, context.usernameId)], context.timeMs));
+    await Promise.all(work);
   }
 
   /** Catalogue responses feed the 404 ratio of the client that asked (probing for ids). */
@@ -223,6 +250,10 @@ function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: Comp
   if (slow) {
     const name = outcome === "success" ? COUNTER_NAMES.slowSuccesses : COUNTER_NAMES.slowFailures;
     add(entities.ip, { op: "window.add", name, windowMs: slow.windowMs, amount: 1 });
+    if (slow.fingerprint && context.sessionless) {
+      if (outcome === "success") add(entities.fingerprint, { op: "window.add", name: COUNTER_NAMES.sessionlessSuccesses, windowMs: slow.windowMs, amount: 1 });
+      else if (context.usernameId) add(entities.fingerprint, sessionlessFailure(slow.windowMs, context.usernameId));
+    }
   }
   if (outcome === "unknown_user" && signals.enumeration) {
     add(entities.ip, { op: "window.add", name: COUNTER_NAMES.unknownUsers, windowMs: signals.enumeration.windowMs, amount: 1 });
@@ -234,6 +265,11 @@ function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: Comp
   }
   if (outcome === "success") historyOps(context, policy, work);
   return work;
+}
+
+/** An account that failed from a sessionless client, in its header set's long memory (`slowStuffing.fingerprint`). */
+function sessionlessFailure(windowMs: number, usernameId: string): EntityOp {
+  return { op: "distinct.add", name: COUNTER_NAMES.sessionlessFailedUsernames, windowMs, member: usernameId, count: false };
 }
 
 /** A successful sign-in's part: the account's success count, history and last place (see `steppedUp`). */

@@ -124,6 +124,23 @@ describe("login detector: signals from the counts", () => {
     expect(planLogin(attempt({ usernameId: undefined }), login, signals).ops).toEqual([]);
   });
 
+  it("calls a header set slow stuffing once enough accounts failed from its sessionless clients and none of them got in", () => {
+    const signals: CompiledSignals = { slowStuffing: { windowMs: 7_200_000, minUsernames: 2, minFailures: 1, weight: 40, fingerprint: { minUsernames: 3, weight: 20 } } };
+    const header = (users: number, successes: number) =>
+      byCode(judge(signals, { "fp:fp-1 nosess.fail.users": users, "fp:fp-1 nosess.ok": successes }))["fingerprint.slow_stuffing"]!;
+    expect(header(3, 0)).toMatchObject({ code: "fingerprint.slow_stuffing", value: 3, threshold: 3, weight: 20, fired: true });
+    expect(header(2, 0).fired).toBe(false);
+    expect(header(9, 1).fired).toBe(false);
+    // Read only: the outcome path writes them, for logins without the site's cookies.
+    expect(planLogin(attempt(), login, signals).ops.filter((o) => o.entity === "fp:fp-1")).toEqual([
+      { entity: "fp:fp-1", op: { op: "distinct.add", name: "nosess.fail.users", windowMs: 7_200_000 } },
+      { entity: "fp:fp-1", op: { op: "window.add", name: "nosess.ok", windowMs: 7_200_000, amount: 0 } },
+    ]);
+    const addressOnly: CompiledSignals = { slowStuffing: { ...signals.slowStuffing!, fingerprint: undefined } };
+    expect(byCode(judge(addressOnly))["fingerprint.slow_stuffing"]).toBeUndefined();
+    expect(planLogin(attempt({ fingerprintId: undefined }), login, signals).ops.map((o) => o.entity)).toEqual(["ip:ip-1", "ip:ip-1", "ip:ip-1"]);
+  });
+
   it("flags a username that never succeeded, and only when the policy asks", () => {
     expect(judge({ newUsername: { weight: 10 } })).toEqual([{ code: "username.never_succeeded", value: 1, weight: 10, fired: true }]);
     expect(judge({ newUsername: { weight: 10 } }, { "user:user-1 login.ok": 2 })).toEqual([]);

@@ -74,6 +74,11 @@ export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint
     add("slow.users", entities.ip, { op: "distinct.add", name: COUNTER_NAMES.slowUsernames, windowMs: slow.windowMs, member: request.usernameId });
     add("slow.fail", entities.ip, { op: "window.add", name: COUNTER_NAMES.slowFailures, windowMs: slow.windowMs, amount: 0 });
     add("slow.ok", entities.ip, { op: "window.add", name: COUNTER_NAMES.slowSuccesses, windowMs: slow.windowMs, amount: 0 });
+    if (slow.fingerprint) {
+      // Read only: the outcome path writes them, for logins that carried none of the site's cookies.
+      add("slow.fp.users", entities.fingerprint, { op: "distinct.add", name: COUNTER_NAMES.sessionlessFailedUsernames, windowMs: slow.windowMs });
+      add("slow.fp.ok", entities.fingerprint, { op: "window.add", name: COUNTER_NAMES.sessionlessSuccesses, windowMs: slow.windowMs, amount: 0 });
+    }
   }
   if (signals.sequence && request.ipId) {
     add("pages.ip", entities.ip, { op: "window.add", name: COUNTER_NAMES.pageViews, windowMs: signals.sequence.windowMs, amount: 0 });
@@ -89,6 +94,7 @@ export function planLogin(request: NormalisedRequest, endpoint: CompiledEndpoint
         ...countSignals(value, signals),
         ...ratioSignal(value, signals),
         ...slowStuffingSignal(value, signals),
+        ...sessionlessFingerprintSignal(value, signals),
         ...historySignals(value, signals, request, entities),
         ...sequenceSignal(value, signals, request, endpoint),
         ...(travel ? travelSignal(value("travel.username"), request, travel) : []),
@@ -142,6 +148,23 @@ function slowStuffingSignal(value: ResultReader, signals: CompiledSignals): Sign
   const fired = usernames >= config.minUsernames && failures >= config.minFailures && successes === 0;
   const detail = `${Math.round(failures)} failed and no successful login from this address within ${config.windowMs / 60_000} min`;
   return [{ code: "ip.slow_stuffing", value: usernames, threshold: config.minUsernames, weight: config.weight, fired, detail }];
+}
+
+/**
+ * Long memory per header set, for the first account an address tries: a list walked one account
+ * per address from clients that keep none of the site's cookies shows in the header set they
+ * share. Over hours, that many different accounts failed (or were challenged) from sessionless
+ * clients sending it, and not one of those clients got in. Browsers carry the site's cookie and
+ * the app its device cookie, so shoppers never write these counters; the signal alone says
+ * nothing about the login at hand, which rules combine with its own `client.no_session`.
+ */
+function sessionlessFingerprintSignal(value: ResultReader, signals: CompiledSignals): Signal[] {
+  const config = signals.slowStuffing?.fingerprint;
+  const usernames = value("slow.fp.users");
+  if (!config || usernames === undefined) return [];
+  const fired = usernames >= config.minUsernames && (value("slow.fp.ok") ?? 0) === 0;
+  const detail = `accounts that failed from clients of this header set without the site's cookies, none signed in, within ${signals.slowStuffing!.windowMs / 60_000} min`;
+  return [{ code: "fingerprint.slow_stuffing", value: usernames, threshold: config.minUsernames, weight: config.weight, fired, detail }];
 }
 
 /**

@@ -223,3 +223,61 @@ describe("classifyOutcome: statuses that mean an unknown username", () => {
   });
 });
 
+
+describe("outcome path: a challenged login from a client that kept no session", () => {
+  const policy = policyWith({ slowStuffing: { window: "2h", minUsernames: 2, minFailures: 1, weight: 40 }, failures: { window: "5m", ip: { threshold: 5, weight: 30 } } });
+  const denied = (requestId: string) => entry({ requestId, statusCode: 401, deniedByAuthz: true });
+  const slowFailure = { op: "window.add", name: "login.fail.slow", windowMs: 7_200_000, amount: 1 };
+
+  it("counts as its address's failed login for slow stuffing, and for nothing else", async () => {
+    const r = recorder(policy);
+    r.recent.remember("c", context({ allowed: false, challenged: true, sessionless: true }));
+    await r.outcomes.record(denied("c"));
+    expect(r.writes).toEqual([{ entity: "ip:ip-1", ops: [slowFailure], nowMs: T0 }]);
+    expect(r.site).toEqual([]);
+    expect(r.ignored).toEqual(["mitigated"]);
+  });
+
+  it("leaves a challenged client that kept the site's cookies, other denials and logins without an account alone", async () => {
+    const r = recorder(policy);
+    r.recent.remember("browser", context({ allowed: false, challenged: true }));
+    r.recent.remember("held", context({ allowed: false, sessionless: true }));
+    r.recent.remember("anonymous", context({ allowed: false, challenged: true, sessionless: true, usernameId: undefined }));
+    for (const id of ["browser", "held", "anonymous"]) await r.outcomes.record(denied(id));
+    // Another replica's challenge: whether that client kept a session is not handed back, so it counts as one that did.
+    await r.outcomes.record(entry({ requestId: "x", statusCode: 401, deniedByAuthz: true, attribution: { endpoint: "login", action: "challenge", ipId: "ip-9", usernameId: "user-9" } }));
+    const plain = recorder(policyWith({ failures: { window: "5m", ip: { threshold: 5, weight: 30 } } }));
+    plain.recent.remember("c", context({ allowed: false, challenged: true, sessionless: true }));
+    await plain.outcomes.record(denied("c"));
+    expect([...r.writes, ...plain.writes]).toEqual([]);
+    expect(r.ignored).toEqual(["mitigated", "mitigated", "mitigated", "mitigated"]);
+  });
+});
+
+describe("outcome path: a header set's sessionless logins (slowStuffing.fingerprint)", () => {
+  const policy = policyWith({ slowStuffing: { window: "2h", minUsernames: 2, minFailures: 1, weight: 40, fingerprint: { minUsernames: 3, weight: 20 } } });
+  const failedAccount = (member: string) => ({ op: "distinct.add", name: "nosess.fail.users", windowMs: 7_200_000, member, count: false });
+
+  it("keeps the accounts that failed, or were challenged, from clients without the site's cookies, and their successes", async () => {
+    const r = recorder(policy);
+    r.recent.remember("failed", context({ sessionless: true }));
+    r.recent.remember("challenged", context({ allowed: false, challenged: true, sessionless: true, usernameId: "user-2" }));
+    r.recent.remember("in", context({ sessionless: true, usernameId: "user-3" }));
+    await r.outcomes.record(entry({ requestId: "failed" }));
+    await r.outcomes.record(entry({ requestId: "challenged", deniedByAuthz: true }));
+    await r.outcomes.record(entry({ requestId: "in", statusCode: 200 }));
+    expect(r.opsOf("fp:")).toEqual([failedAccount("user-1"), failedAccount("user-2"), { op: "window.add", name: "nosess.ok", windowMs: 7_200_000, amount: 1 }]);
+  });
+
+  it("writes nothing for clients that kept the site's cookies, nor without the setting", async () => {
+    const r = recorder(policy);
+    r.recent.remember("browser", context());
+    r.recent.remember("browser-in", context({ usernameId: "user-3" }));
+    await r.outcomes.record(entry({ requestId: "browser" }));
+    await r.outcomes.record(entry({ requestId: "browser-in", statusCode: 200 }));
+    const plain = recorder(policyWith({ slowStuffing: { window: "2h", minUsernames: 2, minFailures: 1, weight: 40 } }));
+    plain.recent.remember("failed", context({ sessionless: true }));
+    await plain.outcomes.record(entry({ requestId: "failed" }));
+    expect([...r.opsOf("fp:"), ...plain.opsOf("fp:")]).toEqual([]);
+  });
+});

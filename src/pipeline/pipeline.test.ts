@@ -76,10 +76,14 @@ describe("what a decision carries for its outcome", () => {
     expect(decision.attribution).toMatchObject({ ipId: request.ipId, usernameId: undefined });
   });
 
-  it("remembers a denied login as not allowed and a stepped-up one as stepped up", async () => {
+  it("remembers a denied login as not allowed, a challenged one as challenged and a stepped-up one as stepped up", async () => {
     const blocking = pipelineOver(policyWith({ endpoints: [AUTH_LOGIN], rules: [{ id: "no", when: "true", action: "block" }] }));
     expect((await blocking.pipeline.evaluate(login("192.0.2.12", "bob", "req-2"))).decision.action).toBe("block");
     expect(blocking.detection.recent.take("req-2")).toMatchObject({ allowed: false, steppedUp: false });
+    expect(blocking.detection.recent.take("req-2")).not.toHaveProperty("challenged");
+    const challenging = pipelineOver(policyWith({ endpoints: [AUTH_LOGIN], rules: [{ id: "prove", when: "true", action: "challenge" }] }));
+    expect((await challenging.pipeline.evaluate(login("192.0.2.12", "bob", "req-8"))).decision.action).toBe("challenge");
+    expect(challenging.detection.recent.take("req-8")).toMatchObject({ allowed: false, challenged: true });
     const stepping = pipelineOver(policyWith({ endpoints: [AUTH_LOGIN], rules: [{ id: "check", when: "true", action: "step_up" }] }));
     expect((await stepping.pipeline.evaluate(login("192.0.2.12", "bob", "req-3"))).decision.action).toBe("step_up");
     expect(stepping.detection.recent.take("req-3")).toMatchObject({ allowed: true, steppedUp: true });

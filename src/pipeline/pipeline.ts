@@ -209,6 +209,7 @@ function awaitOutcome(
     detection.recent.remember(request.requestId, {
       endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed, steppedUp: decision.action === "step_up",
       ...(sessionless ? { sessionless } : {}),
+      ...(decision.action === "challenge" ? { challenged: true } : {}),
     });
   }
 }

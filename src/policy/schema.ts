@@ -303,6 +303,15 @@ const signals = z
         /** Failed logins from this address within the window, before this one. */
         minFailures: z.number().int().min(1).default(1),
         weight: weight.default(40),
+        fingerprint: z
+          .object({
+            /** Different accounts that failed (or were challenged) from sessionless clients of this header set within the window. */
+            minUsernames: z.number().int().min(2).default(3),
+            weight: weight.default(20),
+          })
+          .strict()
+          .optional()
+          .describe("One header set whose logins without the site's cookies tried several accounts over hours, and none got in"),
       })
       .strict()
       .optional()

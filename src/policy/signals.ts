@@ -17,7 +17,7 @@ export interface CompiledSignals {
   distinctIps?: Scoped<"username">;
   siteAnomaly?: NonNullable<SignalsSpec["siteAnomaly"]>;
   newUsername?: { weight: number };
-  slowStuffing?: { windowMs: number; minUsernames: number; minFailures: number; weight: number };
+  slowStuffing?: { windowMs: number; minUsernames: number; minFailures: number; weight: number; fingerprint?: { minUsernames: number; weight: number } };
   spraying?: { windowMs: number; threshold: number; weight: number };
   enumeration?: { windowMs: number; threshold: number; weight: number };
   tokenReplay?: { windowMs: number; threshold: number; weight: number };

@@ -103,5 +103,11 @@ const LAB_EVENTS = { checks: 2_570, accessLogs: 2_570, history: 0 };
 // they were challenged; with them deeper, a third shopper's (two pages) is now judged with four
 // first sign-ins at her depth or deeper within the minute, past site.shown_first_logins' 5%, and
 // is challenged. The early call held by its denials (campaign-login-challenge reading it) moves
-// none of this input's decisions.
-const LAB_DIGEST = "fb74bcb5a0cc1a58fe353f69f82b543eb6aab97abda267c242d01240e4d22965";
+// none of this input's decisions. The header set's long memory (fingerprint.slow_stuffing, with
+// the credential-stuffing rule) challenges 2 scripted stuffing logins it stepped up before, and,
+// as those challenges keep passwords from being checked, site.campaign comes 2 s later: 9 logins
+// it quarantined are challenged and 2 stepped up; the stuffing's denials are as many as before
+// (1,254). Challenged logins count in the login velocity of their /24, which this mix's shoppers
+// share with the stuffing (192.0.2.0/24), so one shopper's sign-in is asked for a step-up
+// (subnet-login-surge) where it was allowed; no shopper's request is denied that was not before.
+const LAB_DIGEST = "2188d31ef63adea10d8312d8865ed4e4b0bdef46e2bc462beea8d6e06336e3de";
