@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { durationMs } from "../config/duration.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
@@ -48,6 +49,25 @@ interface LatestFailure {
   sessionless?: boolean;
   denied?: boolean;
 }
+interface Login {
+  timeMs: number;
+  usernameId: string;
+}
+/**
+ * What the other replicas saw for the early call, as of their latest merge (`#exchange`): their
+ * latest failed, stepped-up and successful logins and allowed attempts within `within`, and the
+ * figures of their distinct failing share. Empty with one replica.
+ */
+interface OthersEvidence {
+  failures: LatestFailure[];
+  steppedUp: Login[];
+  successes: Login[];
+  attempts: number[];
+  failedLogins: number;
+  distinctFailing: number;
+}
+const NO_EVIDENCE: OthersEvidence = { failures: [], steppedUp: [], successes: [], attempts: [], failedLogins: 0, distinctFailing: 0 };
+
 interface FailedUsers {
   failures: number;
   usernames: Set<string>;
@@ -78,11 +98,12 @@ interface EndpointActivity {
    */
   latestFailures: LatestFailure[];
   /** The latest logins answered with a step-up (at most LATEST_FAILURES): see `recordSteppedUp`. */
-  latestSteppedUp: Array<{ timeMs: number; usernameId: string }>;
-  /** When the latest successful logins were made (at most LATEST_ATTEMPTS): with `latestFailures`, the outcomes known so far. */
-  latestSuccesses: number[];
+  latestSteppedUp: Login[];
+  /** The latest successful logins (at most LATEST_ATTEMPTS): with `latestFailures`, the outcomes known so far. */
+  latestSuccesses: Login[];
   /** When the latest allowed attempts were made, oldest first (at most LATEST_ATTEMPTS). */
   latestAttempts: number[];
+  others: OthersEvidence;
 }
 
 /**
@@ -96,6 +117,8 @@ interface EndpointActivity {
  */
 export class SiteActivity {
   readonly #endpoints = new Map<string, EndpointActivity>();
+  /** This replica's name among those that publish their early-call evidence to the store. */
+  readonly #replica = randomUUID();
   #lastFlushMs = 0;
   #flushing: Promise<void> | undefined;
 
@@ -139,7 +162,7 @@ export class SiteActivity {
     if (!failed) {
       if (usernameId && activity.failedUsers.succeeded.size < MAX_FAILED_USERS) activity.failedUsers.succeeded.add(usernameId);
       if (usernameId && timeMs !== undefined) {
-        activity.latestSuccesses.push(timeMs);
+        activity.latestSuccesses.push({ timeMs, usernameId });
         if (activity.latestSuccesses.length > LATEST_ATTEMPTS) activity.latestSuccesses.shift();
       }
       return;
@@ -220,7 +243,11 @@ export class SiteActivity {
         ];
         // Only logins are held: a catalogue anomaly's denials are left as they were.
         if (endpoint.authentication) ops.push({ op: "window.add", name: "den", windowMs: MINUTE_MS, amount: activity.pendingDenied });
-        const [attempts = 0, failures = 0, denied = 0] = await this.store.apply(`site:${name}`, ops, nowMs).catch(() => [0, 0, 0]);
+        const early = endpoint.authentication ? config.campaign?.early : undefined;
+        const [[attempts = 0, failures = 0, denied = 0]] = await Promise.all([
+          this.store.apply(`site:${name}`, ops, nowMs).catch(() => [0, 0, 0]),
+          early ? this.#exchange(name, activity, durationMs(early.within), nowMs) : undefined,
+        ]);
         activity.pendingAttempts = 0;
         activity.pendingFailures = 0;
         activity.pendingDenied = 0;
@@ -230,6 +257,20 @@ export class SiteActivity {
         activity.anomalies = endpoint.authentication ? holdCampaign(activity, fresh, attempts, denied, config.minAttemptsPerMinute) : fresh;
       }),
     );
+  }
+
+  /**
+   * Shares the early call's evidence between replicas, at the pace of the site-wide merge: this
+   * replica publishes what it saw within `withinMs` (and its distinct failing share's figures)
+   * and takes the others' in their place. A replica then calls the campaign from the failing
+   * accounts of the whole site, not from its share of them, at most a merge late.
+   */
+  async #exchange(endpoint: string, activity: EndpointActivity, withinMs: number, nowMs: number): Promise<void> {
+    const exchange = this.store.exchange?.bind(this.store);
+    if (!exchange) return;
+    const publication = { name: "early", replica: this.#replica, evidence: encodeEvidence(ownEvidence(activity, nowMs - withinMs, nowMs)), ttlMs: withinMs };
+    const others = await exchange(`site:${endpoint}`, publication, nowMs).catch(() => undefined);
+    activity.others = others === undefined ? NO_EVIDENCE : mergeEvidence(others);
   }
 
   /** At each minute boundary: fold the last minute into the baseline, unless it was anomalous. */
@@ -277,6 +318,7 @@ export class SiteActivity {
         latestSteppedUp: [],
         latestSuccesses: [],
         latestAttempts: [],
+        others: NO_EVIDENCE,
       };
       this.#endpoints.set(endpoint, activity);
     }
@@ -354,13 +396,15 @@ function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledS
   const fromMs = nowMs - durationMs(early.within);
   const together = failingTogether(activity, fromMs, nowMs);
   if (together < early.failingAccounts) return [];
-  const allowed = activity.latestAttempts.filter((t) => t >= fromMs && t <= nowMs).length;
-  // A full ring within the span: far above the floor, where the merged figures speak.
-  if (allowed === LATEST_ATTEMPTS && activity.latestAttempts[0]! >= fromMs) return [];
+  const within = (timeMs: number) => timeMs >= fromMs && timeMs <= nowMs;
+  const { others } = activity;
+  const allowed = countWithin(activity.latestAttempts, within) + countWithin(others.attempts, within);
+  // A full ring's worth within the span: far above the floor, where the merged figures speak.
+  if (allowed >= LATEST_ATTEMPTS) return [];
   // Over the outcomes known so far: attempts still waiting for theirs would dilute a burst's start.
   // The call's own denials are among the failures: attempts that stayed out, as their failures would have.
-  const failures = activity.latestFailures.filter((f) => f.timeMs >= fromMs && f.timeMs <= nowMs).length;
-  const successes = activity.latestSuccesses.filter((t) => t >= fromMs && t <= nowMs).length;
+  const failures = countWithin(activity.latestFailures, within, (f) => f.timeMs) + countWithin(others.failures, within, (f) => f.timeMs);
+  const successes = countWithin(activity.latestSuccesses, within, (s) => s.timeMs) + countWithin(others.successes, within, (s) => s.timeMs);
   const threshold = failureRatioThreshold(activity.baselines, config);
   if (failures === 0 || failures / (failures + successes) <= threshold.value) return [];
   const share = distinctFailingShare(activity);
@@ -371,7 +415,7 @@ function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledS
     threshold: config.campaign.distinctFailingShare,
     weight: config.campaign.weight,
     fired: true,
-    detail: `early call below the volume floor: ${together} accounts failed and did not sign in, or were asked for a step-up, within ${early.within}, failure ratio above ${Math.round(threshold.value * 1000) / 1000} (${threshold.source}), on this replica`,
+    detail: `early call below the volume floor: ${together} accounts failed and did not sign in, or were asked for a step-up, within ${early.within}, failure ratio above ${Math.round(threshold.value * 1000) / 1000} (${threshold.source}), ${others === NO_EVIDENCE ? "on this replica" : "on this replica and the others as of their last merge"}`,
   }];
 }
 
@@ -385,33 +429,125 @@ function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledS
  * the site's cookie, for a second factor beside it.
  */
 function failingTogether(activity: EndpointActivity, fromMs: number, toMs: number): number {
-  const signedIn = (username: string) => activity.failedUsers.succeeded.has(username) || activity.recentFailedUsers.succeeded.has(username);
+  const { others } = activity;
+  const signedInElsewhere = new Set(others.successes.map((s) => s.usernameId));
+  const signedIn = (username: string) => activity.failedUsers.succeeded.has(username) || activity.recentFailedUsers.succeeded.has(username) || signedInElsewhere.has(username);
   const usernames = new Set<string>();
-  for (const { timeMs, usernameId, sessionless } of activity.latestFailures) {
-    if (!sessionless && timeMs >= fromMs && timeMs <= toMs && !signedIn(usernameId)) usernames.add(usernameId);
+  for (const failures of [activity.latestFailures, others.failures]) {
+    for (const { timeMs, usernameId, sessionless } of failures) {
+      if (!sessionless && timeMs >= fromMs && timeMs <= toMs && !signedIn(usernameId)) usernames.add(usernameId);
+    }
   }
-  for (const { timeMs, usernameId } of activity.latestSteppedUp) {
-    if (timeMs >= fromMs && timeMs <= toMs) usernames.add(usernameId);
+  for (const steppedUp of [activity.latestSteppedUp, others.steppedUp]) {
+    for (const { timeMs, usernameId } of steppedUp) {
+      if (timeMs >= fromMs && timeMs <= toMs) usernames.add(usernameId);
+    }
   }
   return usernames.size;
 }
 
 /**
  * Distinct usernames that failed and did not sign in, per failed login, over this minute and the
- * last, as this replica saw them: near 1 when a list walks through accounts (each fails once and
- * stays out), low when people mistype or autofill a stale password and then get into their own
- * account. Replica-local like the header-shape counts: with several replicas a person's retry
- * can land on another one, which raises the figure.
+ * last: near 1 when a list walks through accounts (each fails once and stays out), low when
+ * people mistype or autofill a stale password and then get into their own account. Each replica
+ * counts the usernames it saw, and the other replicas' counts (as of their last merge) are added
+ * to its own: with several replicas a person's retry can land on another one, which raises the
+ * figure.
  */
 function distinctFailingShare(activity: EndpointActivity): number {
-  const { failedUsers: now, recentFailedUsers: recent } = activity;
-  const failures = now.failures + recent.failures;
+  const own = failingFigures(activity);
+  const failures = own.failedLogins + activity.others.failedLogins;
   if (failures === 0) return 0;
+  const distinct = own.distinctFailing + activity.others.distinctFailing;
+  return Math.round(Math.min(1, distinct / failures) * 1000) / 1000;
+}
+
+/** This replica's failed logins of this minute and the last, and the distinct usernames among them that did not sign in. */
+function failingFigures(activity: EndpointActivity): { failedLogins: number; distinctFailing: number } {
+  const { failedUsers: now, recentFailedUsers: recent } = activity;
   const signedIn = (username: string) => now.succeeded.has(username) || recent.succeeded.has(username);
   let distinct = 0;
   for (const username of now.usernames) if (!signedIn(username)) distinct += 1;
   for (const username of recent.usernames) if (!now.usernames.has(username) && !signedIn(username)) distinct += 1;
-  return Math.round(Math.min(1, distinct / failures) * 1000) / 1000;
+  return { failedLogins: now.failures + recent.failures, distinctFailing: distinct };
+}
+
+function countWithin<T>(items: readonly T[], within: (timeMs: number) => boolean, timeOf: (item: T) => number = (item) => item as number): number {
+  let count = 0;
+  for (const item of items) if (within(timeOf(item))) count += 1;
+  return count;
+}
+
+/** What this replica publishes for the others' early call: its latest logins between `fromMs` and `toMs`. */
+function ownEvidence(activity: EndpointActivity, fromMs: number, toMs: number): OthersEvidence {
+  const within = (timeMs: number) => timeMs >= fromMs && timeMs <= toMs;
+  return {
+    failures: activity.latestFailures.filter((f) => within(f.timeMs)),
+    steppedUp: activity.latestSteppedUp.filter((s) => within(s.timeMs)),
+    successes: activity.latestSuccesses.filter((s) => within(s.timeMs)),
+    attempts: activity.latestAttempts.filter(within),
+    ...failingFigures(activity),
+  };
+}
+
+/**
+ * Compact JSON: `f` failures as [time, username, flags] (1 sessionless, 2 denied), `s` step-ups
+ * and `k` successes as [time, username], `a` attempt times, `n` [failed logins, distinct failing].
+ * Empty (nothing published) when there is nothing to tell.
+ */
+function encodeEvidence(evidence: OthersEvidence): string {
+  const { failures, steppedUp, successes, attempts, failedLogins, distinctFailing } = evidence;
+  if (failures.length + steppedUp.length + successes.length + attempts.length + failedLogins === 0) return "";
+  const pair = (login: Login) => [login.timeMs, login.usernameId];
+  return JSON.stringify({
+    f: failures.map((f) => [f.timeMs, f.usernameId, (f.sessionless ? 1 : 0) | (f.denied ? 2 : 0)]),
+    s: steppedUp.map(pair),
+    k: successes.map(pair),
+    a: attempts,
+    n: [failedLogins, distinctFailing],
+  });
+}
+
+/** The other replicas' publications as one body of evidence; text this version cannot read is skipped. */
+function mergeEvidence(publications: readonly string[]): OthersEvidence {
+  if (publications.length === 0) return NO_EVIDENCE;
+  const merged: OthersEvidence = { failures: [], steppedUp: [], successes: [], attempts: [], failedLogins: 0, distinctFailing: 0 };
+  for (const text of publications) {
+    const evidence = decodeEvidence(text);
+    if (!evidence) continue;
+    merged.failures.push(...evidence.failures);
+    merged.steppedUp.push(...evidence.steppedUp);
+    merged.successes.push(...evidence.successes);
+    merged.attempts.push(...evidence.attempts);
+    merged.failedLogins += evidence.failedLogins;
+    merged.distinctFailing += evidence.distinctFailing;
+  }
+  return merged;
+}
+
+function decodeEvidence(text: string): OthersEvidence | undefined {
+  try {
+    const { f, s, k, a, n } = JSON.parse(text) as Record<string, unknown>;
+    const isLogin = (item: unknown): item is [number, string, ...unknown[]] => Array.isArray(item) && typeof item[0] === "number" && typeof item[1] === "string";
+    if (![f, s, k].every((list) => Array.isArray(list) && list.every(isLogin)) || !Array.isArray(a) || !a.every((t) => typeof t === "number")) return undefined;
+    if (!Array.isArray(n) || typeof n[0] !== "number" || typeof n[1] !== "number") return undefined;
+    const login = ([timeMs, usernameId]: [number, string, ...unknown[]]): Login => ({ timeMs, usernameId });
+    return {
+      failures: (f as Array<[number, string, number]>).map(([timeMs, usernameId, flags]) => ({
+        timeMs,
+        usernameId,
+        ...(flags & 1 ? { sessionless: true } : {}),
+        ...(flags & 2 ? { denied: true } : {}),
+      })),
+      steppedUp: (s as Array<[number, string]>).map(login),
+      successes: (k as Array<[number, string]>).map(login),
+      attempts: a as number[],
+      failedLogins: n[0],
+      distinctFailing: n[1],
+    };
+  } catch {
+    return undefined;
+  }
 }
 
 function pushLatest(latest: LatestFailure[], failure: LatestFailure): void {
