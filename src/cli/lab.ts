@@ -117,7 +117,7 @@ async function sweep(file: string, flags: SimulateFlags): Promise<void> {
   process.stdout.write(`${flags.json ? JSON.stringify(rows, null, 2) : sweepText(rows)}\n`);
   if (flags.markdown) {
     const args = process.argv.slice(2).filter((arg) => !arg.startsWith("--markdown") && arg !== flags.markdown);
-    await writeFile(flags.markdown, sweepMarkdown(rows, { command: `palisade ${args.join(" ")}`, policy: path.basename(flags.policy) }));
+    await writeFile(flags.markdown, sweepMarkdown(rows, { command: `palisade ${args.join(" ")}`, policy: path.basename(flags.policy), replicas: flags.replicas }));
   }
 }
 
