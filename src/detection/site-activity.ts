@@ -55,8 +55,10 @@ interface Login {
 }
 /**
  * What the other replicas saw for the early call, as of their latest merge (`#exchange`): their
- * latest failed, stepped-up and successful logins and allowed attempts within `within`, and the
- * figures of their distinct failing share. Empty with one replica.
+ * latest failed, stepped-up and successful logins and allowed attempts within `within`, and for
+ * the distinct failing share their failed logins of this minute and the last, the usernames among
+ * them that did not sign in there and those that signed in (at most MAX_SHARED_USERNAMES each;
+ * `unlisted` counts the failing ones left out). Empty with one replica.
  */
 interface OthersEvidence {
   failures: LatestFailure[];
@@ -64,9 +66,17 @@ interface OthersEvidence {
   successes: Login[];
   attempts: number[];
   failedLogins: number;
-  distinctFailing: number;
+  failing: Set<string>;
+  signedIn: Set<string>;
+  unlisted: number;
 }
-const NO_EVIDENCE: OthersEvidence = { failures: [], steppedUp: [], successes: [], attempts: [], failedLogins: 0, distinctFailing: 0 };
+const NO_EVIDENCE: OthersEvidence = { failures: [], steppedUp: [], successes: [], attempts: [], failedLogins: 0, failing: new Set(), signedIn: new Set(), unlisted: 0 };
+/**
+ * Usernames a replica publishes for the distinct failing share, failing and signed in each: far
+ * more than a quiet site's two minutes hold. Past it a campaign is far above the volume floor and
+ * the most recent are shared (22-character pseudonyms: at most about 25 kB a publication).
+ */
+const MAX_SHARED_USERNAMES = 512;
 
 interface FailedUsers {
   failures: number;
@@ -430,8 +440,7 @@ function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledS
  */
 function failingTogether(activity: EndpointActivity, fromMs: number, toMs: number): number {
   const { others } = activity;
-  const signedInElsewhere = new Set(others.successes.map((s) => s.usernameId));
-  const signedIn = (username: string) => activity.failedUsers.succeeded.has(username) || activity.recentFailedUsers.succeeded.has(username) || signedInElsewhere.has(username);
+  const signedIn = (username: string) => activity.failedUsers.succeeded.has(username) || activity.recentFailedUsers.succeeded.has(username) || others.signedIn.has(username);
   const usernames = new Set<string>();
   for (const failures of [activity.latestFailures, others.failures]) {
     for (const { timeMs, usernameId, sessionless } of failures) {
@@ -449,27 +458,33 @@ function failingTogether(activity: EndpointActivity, fromMs: number, toMs: numbe
 /**
  * Distinct usernames that failed and did not sign in, per failed login, over this minute and the
  * last: near 1 when a list walks through accounts (each fails once and stays out), low when
- * people mistype or autofill a stale password and then get into their own account. Each replica
- * counts the usernames it saw, and the other replicas' counts (as of their last merge) are added
- * to its own: with several replicas a person's retry can land on another one, which raises the
- * figure.
+ * people mistype or autofill a stale password and then get into their own account. With several
+ * replicas, over the usernames all of them saw (as of their last merge): a person whose retry or
+ * sign-in landed on another replica is one account that got in, not a failing account on each.
  */
 function distinctFailingShare(activity: EndpointActivity): number {
-  const own = failingFigures(activity);
-  const failures = own.failedLogins + activity.others.failedLogins;
+  const { failedUsers: now, recentFailedUsers: recent, others } = activity;
+  const failures = now.failures + recent.failures + others.failedLogins;
   if (failures === 0) return 0;
-  const distinct = own.distinctFailing + activity.others.distinctFailing;
+  const signedIn = (username: string) => now.succeeded.has(username) || recent.succeeded.has(username) || others.signedIn.has(username);
+  let distinct = others.unlisted;
+  for (const username of now.usernames) if (!signedIn(username)) distinct += 1;
+  for (const username of recent.usernames) if (!now.usernames.has(username) && !signedIn(username)) distinct += 1;
+  for (const username of others.failing) if (!now.usernames.has(username) && !recent.usernames.has(username) && !signedIn(username)) distinct += 1;
   return Math.round(Math.min(1, distinct / failures) * 1000) / 1000;
 }
 
-/** This replica's failed logins of this minute and the last, and the distinct usernames among them that did not sign in. */
-function failingFigures(activity: EndpointActivity): { failedLogins: number; distinctFailing: number } {
+/** The usernames of this minute and the last that failed here and did not sign in here, and those that signed in. */
+function sharedUsernames(activity: EndpointActivity): Pick<OthersEvidence, "failedLogins" | "failing" | "signedIn" | "unlisted"> {
   const { failedUsers: now, recentFailedUsers: recent } = activity;
-  const signedIn = (username: string) => now.succeeded.has(username) || recent.succeeded.has(username);
-  let distinct = 0;
-  for (const username of now.usernames) if (!signedIn(username)) distinct += 1;
-  for (const username of recent.usernames) if (!now.usernames.has(username) && !signedIn(username)) distinct += 1;
-  return { failedLogins: now.failures + recent.failures, distinctFailing: distinct };
+  const signedIn = new Set([...recent.succeeded, ...now.succeeded]);
+  const failing = [...new Set([...recent.usernames, ...now.usernames])].filter((username) => !signedIn.has(username));
+  return {
+    failedLogins: now.failures + recent.failures,
+    failing: new Set(failing.slice(-MAX_SHARED_USERNAMES)),
+    signedIn: new Set([...signedIn].slice(-MAX_SHARED_USERNAMES)),
+    unlisted: Math.max(0, failing.length - MAX_SHARED_USERNAMES),
+  };
 }
 
 function countWithin<T>(items: readonly T[], within: (timeMs: number) => boolean, timeOf: (item: T) => number = (item) => item as number): number {
@@ -486,32 +501,35 @@ function ownEvidence(activity: EndpointActivity, fromMs: number, toMs: number): 
     steppedUp: activity.latestSteppedUp.filter((s) => within(s.timeMs)),
     successes: activity.latestSuccesses.filter((s) => within(s.timeMs)),
     attempts: activity.latestAttempts.filter(within),
-    ...failingFigures(activity),
+    ...sharedUsernames(activity),
   };
 }
 
 /**
  * Compact JSON: `f` failures as [time, username, flags] (1 sessionless, 2 denied), `s` step-ups
- * and `k` successes as [time, username], `a` attempt times, `n` [failed logins, distinct failing].
- * Empty (nothing published) when there is nothing to tell.
+ * and `k` successes as [time, username], `a` attempt times, `n` [failed logins, unlisted], `u`
+ * the failing usernames and `g` those signed in. Empty (nothing published) when there is nothing
+ * to tell.
  */
 function encodeEvidence(evidence: OthersEvidence): string {
-  const { failures, steppedUp, successes, attempts, failedLogins, distinctFailing } = evidence;
-  if (failures.length + steppedUp.length + successes.length + attempts.length + failedLogins === 0) return "";
+  const { failures, steppedUp, successes, attempts, failedLogins, failing, signedIn, unlisted } = evidence;
+  if (failures.length + steppedUp.length + successes.length + attempts.length + failedLogins + signedIn.size === 0) return "";
   const pair = (login: Login) => [login.timeMs, login.usernameId];
   return JSON.stringify({
     f: failures.map((f) => [f.timeMs, f.usernameId, (f.sessionless ? 1 : 0) | (f.denied ? 2 : 0)]),
     s: steppedUp.map(pair),
     k: successes.map(pair),
     a: attempts,
-    n: [failedLogins, distinctFailing],
+    n: [failedLogins, unlisted],
+    u: [...failing],
+    g: [...signedIn],
   });
 }
 
 /** The other replicas' publications as one body of evidence; text this version cannot read is skipped. */
 function mergeEvidence(publications: readonly string[]): OthersEvidence {
   if (publications.length === 0) return NO_EVIDENCE;
-  const merged: OthersEvidence = { failures: [], steppedUp: [], successes: [], attempts: [], failedLogins: 0, distinctFailing: 0 };
+  const merged: OthersEvidence = { failures: [], steppedUp: [], successes: [], attempts: [], failedLogins: 0, failing: new Set(), signedIn: new Set(), unlisted: 0 };
   for (const text of publications) {
     const evidence = decodeEvidence(text);
     if (!evidence) continue;
@@ -520,17 +538,21 @@ function mergeEvidence(publications: readonly string[]): OthersEvidence {
     merged.successes.push(...evidence.successes);
     merged.attempts.push(...evidence.attempts);
     merged.failedLogins += evidence.failedLogins;
-    merged.distinctFailing += evidence.distinctFailing;
+    merged.unlisted += evidence.unlisted;
+    for (const username of evidence.failing) merged.failing.add(username);
+    for (const username of evidence.signedIn) merged.signedIn.add(username);
   }
   return merged;
 }
 
 function decodeEvidence(text: string): OthersEvidence | undefined {
   try {
-    const { f, s, k, a, n } = JSON.parse(text) as Record<string, unknown>;
+    const { f, s, k, a, n, u, g } = JSON.parse(text) as Record<string, unknown>;
     const isLogin = (item: unknown): item is [number, string, ...unknown[]] => Array.isArray(item) && typeof item[0] === "number" && typeof item[1] === "string";
     if (![f, s, k].every((list) => Array.isArray(list) && list.every(isLogin)) || !Array.isArray(a) || !a.every((t) => typeof t === "number")) return undefined;
     if (!Array.isArray(n) || typeof n[0] !== "number" || typeof n[1] !== "number") return undefined;
+    const usernames = (list: unknown) => Array.isArray(list) && list.every((username) => typeof username === "string");
+    if (!usernames(u) || !usernames(g)) return undefined;
     const login = ([timeMs, usernameId]: [number, string, ...unknown[]]): Login => ({ timeMs, usernameId });
     return {
       failures: (f as Array<[number, string, number]>).map(([timeMs, usernameId, flags]) => ({
@@ -543,7 +565,9 @@ function decodeEvidence(text: string): OthersEvidence | undefined {
       successes: (k as Array<[number, string]>).map(login),
       attempts: a as number[],
       failedLogins: n[0],
-      distinctFailing: n[1],
+      unlisted: n[1],
+      failing: new Set(u as string[]),
+      signedIn: new Set(g as string[]),
     };
   } catch {
     return undefined;

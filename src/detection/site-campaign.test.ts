@@ -305,9 +305,9 @@ describe("the early call across replicas sharing a store", () => {
     expect(merged).toEqual([[], [], []]);
   });
 
-  it("pools the distinct failing share's counts: a person retrying on one replica weighs on the others' share too", async () => {
-    const { merged } = await replicasAfter([[["a", true], ["a", true], ["a", true], ["a", true]], [["b", true]], [["c", true]]]);
-    // Three accounts failed together, but 3 distinct of 6 failures is below the 0.8 share (b's and c's replicas alone: 1 of 1).
+  it("counts a person whose retry and sign-in landed on other replicas as one account that got in, not a failing account on each", async () => {
+    const { merged } = await replicasAfter([[["a", true], ["c", true]], [["a", true], ["d", true]], [["a", false], ["b", true]]]);
+    // b, c and d failed together, but 3 accounts that stayed out of 5 failures is below the 0.8 share; counted per replica, a would have failed twice.
     expect(merged).toEqual([[], [], []]);
   });
 
