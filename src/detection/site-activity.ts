@@ -383,7 +383,8 @@ function holdCampaign(activity: EndpointActivity, fresh: SiteAnomaly[], attempts
 /**
  * `site.campaign_early`: the campaign before the site-wide volume floor (`minAttemptsPerMinute`) is reached, with
  * `campaign.early`: a list checked from the first seconds of a cold start. As this replica saw
- * them and without waiting for the once-a-second merge: within `within` before this login,
+ * them, without waiting for the once-a-second merge, and as the other replicas saw them at their
+ * last merge (`#exchange`): within `within` before this login,
  * `failingAccounts` distinct accounts failed and did not sign in since, or were asked for a step-up
  * (tried from a device and network the account never used), and failures were more of
  * the allowed attempts than the failure-ratio threshold (the learned baseline's once trusted, the
