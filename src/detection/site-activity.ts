@@ -74,7 +74,7 @@ const NO_EVIDENCE: OthersEvidence = { failures: [], steppedUp: [], successes: []
 /**
  * Usernames a replica publishes for the distinct failing share, failing and signed in each: far
  * more than a quiet site's two minutes hold. Past it a campaign is far above the volume floor and
- * the most recent are shared (22-character pseudonyms: at most about 25 kB a publication).
+ * the most recent are shared (22-character pseudonyms: some 26 kB for both lists).
  */
 const MAX_SHARED_USERNAMES = 512;
 
@@ -271,9 +271,9 @@ export class SiteActivity {
 
   /**
    * Shares the early call's evidence between replicas, at the pace of the site-wide merge: this
-   * replica publishes what it saw within `withinMs` (and its distinct failing share's figures)
-   * and takes the others' in their place. A replica then calls the campaign from the failing
-   * accounts of the whole site, not from its share of them, at most a merge late.
+   * replica publishes what it saw within `withinMs` (and the usernames of its distinct failing
+   * share) and takes the others' in place of their last. A replica then calls the campaign from
+   * the failing accounts of the whole site, not from its share of them, a merge or two late.
    */
   async #exchange(endpoint: string, activity: EndpointActivity, withinMs: number, nowMs: number): Promise<void> {
     const exchange = this.store.exchange?.bind(this.store);
