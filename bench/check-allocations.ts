@@ -11,18 +11,12 @@
  * the storefront mix; BENCH_CALLS (default 6,000) Checks are sampled, 32 in flight. Prints one
  * line per tree (bytes per Check) and its top allocating functions (BENCH_TOP, default 15).
  */
-import { Session } from "node:inspector/promises";
 import { coreOnRedis, eachTreeInAChild } from "./core-on-redis.js";
+import { allocatedDuring } from "./heap-sampling.js";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 6_000);
 const WARMUP = Number(process.env.BENCH_WARMUP_CHECKS ?? 4_000);
 const TOP = Number(process.env.BENCH_TOP ?? 15);
-
-interface SamplingNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  selfSize: number;
-  children: SamplingNode[];
-}
 
 async function child(tree: string, redisUrl: string): Promise<void> {
   const { store, core, toHttpAttributes, storefrontRequest } = await coreOnRedis(tree, redisUrl);
@@ -33,25 +27,9 @@ async function child(tree: string, redisUrl: string): Promise<void> {
     }));
   };
   await run(0, WARMUP);
-  const session = new Session();
-  session.connect();
-  // Both flags keep the samples of freed objects (V8 11); without them only survivors are reported.
-  await session.post("HeapProfiler.startSampling", { samplingInterval: 4_096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
-  await run(WARMUP, CALLS);
-  const { profile } = (await session.post("HeapProfiler.stopSampling")) as unknown as { profile: { head: SamplingNode } };
-  const bySite = new Map<string, number>();
-  let total = 0;
-  const walk = (node: SamplingNode) => {
-    const frame = node.callFrame;
-    const site = `${frame.functionName || "(anonymous)"} ${frame.url.split("/").slice(-2).join("/")}`;
-    total += node.selfSize;
-    bySite.set(site, (bySite.get(site) ?? 0) + node.selfSize);
-    for (const next of node.children) walk(next);
-  };
-  walk(profile.head);
+  const { total, bySite } = await allocatedDuring(() => run(WARMUP, CALLS));
   const top = [...bySite].sort((a, b) => b[1] - a[1]).slice(0, TOP).map(([site, bytes]) => `  ${Math.round(bytes / CALLS)} B  ${site}`);
   process.stdout.write(`${tree}: ${Math.round(total / CALLS)} bytes allocated per Check\n${top.join("\n")}\n`);
-  session.disconnect();
   await core.stop();
   await store.close();
 }

@@ -15,11 +15,11 @@
  * per request set with the bytes each decoder allocates per decode (V8's sampling heap
  * profiler, freed objects included, as bench/check-allocations.ts counts them).
  */
-import { Session } from "node:inspector/promises";
 import { decodeCheckRequest } from "../src/transport/grpc/authz/check-request-decoder.js";
 import { toHttpAttributes } from "../src/transport/grpc/authz/converter.js";
 import { loadPackageDefinition, type CheckRequest } from "../src/transport/grpc/protos.js";
 import { codecs } from "../test/contract/upstream.js";
+import { allocatedDuring } from "./heap-sampling.js";
 import { storefrontRequest } from "./traffic.js";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 100_000);
@@ -71,24 +71,15 @@ for (let round = 1; round <= ROUNDS; round++) {
   }
 }
 
-interface SamplingNode {
-  selfSize: number;
-  children: SamplingNode[];
-}
-const allocated = (node: SamplingNode): number => node.children.reduce((sum, child) => sum + allocated(child), node.selfSize);
-const session = new Session();
-session.connect();
 async function bytesPerCall(requests: Buffer[], decode: (bytes: Buffer) => unknown): Promise<number> {
-  // Both flags keep the samples of freed objects (V8 11): a decode's garbage is what is counted.
-  await session.post("HeapProfiler.startSampling", { samplingInterval: 1_024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
-  for (let i = 0; i < CALLS; i++) if (decode(requests[i % requests.length]!)) sink++;
-  const { profile } = (await session.post("HeapProfiler.stopSampling")) as { profile: { head: SamplingNode } };
-  return Math.round(allocated(profile.head) / CALLS);
+  const { total } = await allocatedDuring(() => {
+    for (let i = 0; i < CALLS; i++) if (decode(requests[i % requests.length]!)) sink++;
+  }, 1_024);
+  return Math.round(total / CALLS);
 }
 for (const [set, requests] of Object.entries(sets)) {
   const perCall: Record<string, number> = {};
   for (const name of ["protobufjs", "hand"]) perCall[name] = await bytesPerCall(requests, variants[name]!);
   process.stdout.write(`${JSON.stringify({ set, bytesAllocatedPerDecode: perCall })}\n`);
 }
-session.disconnect();
 if (sink === 0) throw new Error("nothing decoded");

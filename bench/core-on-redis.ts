@@ -25,6 +25,87 @@ export async function coreOnRedis(tree: string, redisUrl: string) {
 }
 
 /**
+ * Runs the storefront mix's Checks through the core, 32 in flight, numbered on from the last
+ * call's: each call evaluates Checks until `until` have been made in all.
+ */
+export function storefrontChecks({ core, toHttpAttributes, storefrontRequest }: Awaited<ReturnType<typeof coreOnRedis>>): (until: number) => Promise<void> {
+  let next = 0;
+  return async (until) => {
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (next < until) await core.pipeline.evaluate(toHttpAttributes(storefrontRequest(next++, Date.now()))).catch(() => undefined);
+    }));
+  };
+}
+
+/** One Check's store call: its entities' ops and the time they were made at. */
+export interface StoreBatches {
+  batches: { entity: string; ops: unknown[] }[];
+  nowMs: number;
+}
+
+/** What a checkout's `src/state/redis/store-scripts.ts` offers the entity script's benches. */
+export interface EntityScriptModule {
+  ENTITY_BATCH_SCRIPT: string;
+  encodeEntityBatch(namespace: string, entity: string, ops: readonly unknown[], nowMs: number, call?: EntityScriptCall): EntityScriptCall;
+}
+
+export interface EntityScriptCall {
+  keys: string[];
+  args: (string | number)[];
+}
+
+/**
+ * The script calls of `checks` sent `perCall` to a call as the Redis store coalesces them: each
+ * Check's entities encoded into a call of its own, then merged with a `commit` between Checks
+ * (store.ts #flush). Times are moved by `shiftMs`.
+ */
+export function entityScriptCalls(scripts: EntityScriptModule, checks: readonly StoreBatches[], perCall: number, shiftMs = 0): EntityScriptCall[] {
+  const calls: EntityScriptCall[] = [];
+  for (let first = 0; first < checks.length; first += perCall) {
+    const merged: EntityScriptCall = { keys: [], args: [] };
+    for (const { batches, nowMs } of checks.slice(first, first + perCall)) {
+      const own: EntityScriptCall = { keys: [], args: [] };
+      for (const batch of batches) scripts.encodeEntityBatch("palisade", batch.entity, batch.ops, nowMs + shiftMs, own);
+      for (const key of own.keys) merged.keys.push(key);
+      if (merged.args.length > 0) merged.args.push("commit", 0);
+      for (const arg of own.args) merged.args.push(arg);
+    }
+    calls.push(merged);
+  }
+  return calls;
+}
+
+/**
+ * The store batches (`applyBatchWithStatus`'s entities and ops, and its nowMs) of `calls` Checks
+ * of the storefront mix, 32 in flight, after `warmup` Checks: this checkout's decision core on
+ * a redis-server of its own. What the replays of the entity script's benches send.
+ */
+export async function captureStoreBatches(warmup: number, calls: number): Promise<StoreBatches[]> {
+  const { startRedisServer } = await import("../test/helpers/redis-server.js");
+  const server = await startRedisServer();
+  try {
+    const onRedis = await coreOnRedis(process.cwd(), server.url);
+    const { store, core } = onRedis;
+    const captured: StoreBatches[] = [];
+    let counting = false;
+    const apply = store.applyBatchWithStatus.bind(store);
+    store.applyBatchWithStatus = (batches: StoreBatches["batches"], nowMs: number) => {
+      if (counting) captured.push({ batches, nowMs });
+      return apply(batches, nowMs);
+    };
+    const run = storefrontChecks(onRedis);
+    await run(warmup);
+    counting = true;
+    await run(warmup + calls);
+    await core.stop();
+    await store.close();
+    return captured;
+  } finally {
+    await server.stop();
+  }
+}
+
+/**
  * The parent side of an in-process bench: `script` run again as `--child <tree> <redisUrl>` for
  * each checkout named on the command line (this one when none), `rounds` times in turn, each
  * run on a Redis database of its own emptied first, on one redis-server started here; the

@@ -11,8 +11,8 @@
  * BENCH_ROUNDS (default 4) rounds of BENCH_CALLS Checks each (default 3,000, 32 in flight,
  * the storefront mix), the trees alternating within a round. Prints, per tree, the server's CPU
  * µs per Check (all threads, from /proc) in every round and their median, the same for the
- * shared redis-server over each tree's turns, Redis's script calls and bytes received per Check
- * (INFO, over all rounds), and the load average.
+ * shared redis-server over each tree's turns, Redis's script calls, bytes received, reads of its
+ * sockets (the writes that brought them) and commands (those the scripts ran included) per Check (INFO, over all rounds), and the load average.
  *
  * BENCH_CALL=ratelimit measures ShouldRateLimit instead: every tree serves the bench's
  * envoyproxy-format limits (bench/peers/ratelimit) and is driven with bench/traffic.ts's
@@ -69,11 +69,21 @@ async function drive(call: (n: number) => Promise<unknown>, count: number, offse
   return errors;
 }
 
-/** Script calls and bytes Redis has received so far (INFO; the INFO calls themselves are a few bytes). */
-async function redisTraffic(redis: BenchRedis): Promise<{ scripts: number; bytes: number }> {
-  const stats = await commandStats(redis.inspector);
-  const bytes = Number(/total_net_input_bytes:(\d+)/.exec(await redis.inspector.info("stats"))?.[1] ?? 0);
-  return { scripts: (stats.get("evalsha") ?? 0) + (stats.get("eval") ?? 0), bytes };
+/** Calls per command and bytes Redis has received so far (INFO; the INFO calls themselves are a few bytes). */
+async function redisTraffic(redis: BenchRedis): Promise<{ commands: Map<string, number>; bytes: number; reads: number }> {
+  const commands = await commandStats(redis.inspector);
+  const stats = await redis.inspector.info("stats");
+  const figure = (name: string) => Number(new RegExp(`${name}:(\\d+)`).exec(stats)?.[1] ?? 0);
+  return { commands, bytes: figure("total_net_input_bytes"), reads: figure("total_reads_processed") };
+}
+
+/** `name count` per call, most frequent first: what Redis ran per call, scripts' commands included. */
+function perCall(commands: Map<string, number>, calls: number): string {
+  return [...commands]
+    .filter(([name]) => name !== "info")
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, count]) => `${name} ${(count / calls).toFixed(2)}`)
+    .join(", ");
 }
 
 async function main(): Promise<void> {
@@ -87,7 +97,7 @@ async function main(): Promise<void> {
     for (let done = 0; done < WARMUP; done += 1_000) for (const call of calls) await drive(call, 1_000, done);
     const figures: number[][] = trees.map(() => []);
     const redisFigures: number[][] = trees.map(() => []);
-    const traffic = trees.map(() => ({ scripts: 0, bytes: 0 }));
+    const traffic = trees.map(() => ({ commands: new Map<string, number>(), bytes: 0, reads: 0 }));
     let offset = WARMUP;
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, call] of calls.entries()) {
@@ -96,8 +106,11 @@ async function main(): Promise<void> {
         const trafficBefore = await redisTraffic(redis);
         const errors = await drive(call, CALLS, offset);
         const trafficAfter = await redisTraffic(redis);
-        traffic[i]!.scripts += trafficAfter.scripts - trafficBefore.scripts;
+        for (const [name, count] of trafficAfter.commands) {
+          traffic[i]!.commands.set(name, (traffic[i]!.commands.get(name) ?? 0) + count - (trafficBefore.commands.get(name) ?? 0));
+        }
         traffic[i]!.bytes += trafficAfter.bytes - trafficBefore.bytes;
+        traffic[i]!.reads += trafficAfter.reads - trafficBefore.reads;
         figures[i]!.push(Math.round(((processCpuSeconds(servers[i]!.pid) - before) * 1e6) / CALLS));
         redisFigures[i]!.push(Math.round(((processCpuSeconds(redis.pid) - redisBefore) * 1e6) / CALLS));
         if (errors > 0) process.stdout.write(`${trees[i]!.name}: ${errors} errors in round ${round + 1}\n`);
@@ -107,7 +120,9 @@ async function main(): Promise<void> {
     process.stdout.write(`load average ${loadAtStart.toFixed(2)} at start, ${os.loadavg()[0]!.toFixed(2)} at the end; ${CALLS} ${REQUEST}s a round\n`);
     for (const [i, tree] of trees.entries()) {
       const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-      process.stdout.write(`${tree.name}: server CPU µs per ${REQUEST} ${figures[i]!.join(", ")} (median ${median(figures[i]!)}); Redis ${redisFigures[i]!.join(", ")} (median ${median(redisFigures[i]!)}); Redis per ${REQUEST}: ${(traffic[i]!.scripts / (CALLS * ROUNDS)).toFixed(3)} script calls, ${Math.round(traffic[i]!.bytes / (CALLS * ROUNDS))} bytes received\n`);
+      const { commands } = traffic[i]!;
+      const scripts = (commands.get("evalsha") ?? 0) + (commands.get("eval") ?? 0);
+      process.stdout.write(`${tree.name}: server CPU µs per ${REQUEST} ${figures[i]!.join(", ")} (median ${median(figures[i]!)}); Redis ${redisFigures[i]!.join(", ")} (median ${median(redisFigures[i]!)}); Redis per ${REQUEST}: ${(scripts / (CALLS * ROUNDS)).toFixed(3)} script calls, ${Math.round(traffic[i]!.bytes / (CALLS * ROUNDS))} bytes received in ${(traffic[i]!.reads / (CALLS * ROUNDS)).toFixed(3)} reads; commands ${perCall(commands, CALLS * ROUNDS)}\n`);
     }
     for (const client of clients) client.close();
   } finally {

@@ -12,16 +12,20 @@
  * process, the trees alternating for BENCH_ROUNDS rounds (default 3) on one redis-server; one
  * JSON line per tree and round: CPU µs per call (process.cpuUsage, user + system) over
  * BENCH_CALLS calls (default 20,000, 32 in flight) after a warm-up through every client of the
- * storefront pool, and script calls per call from Redis.
+ * storefront pool, script calls per call from Redis, and bytes allocated per call (garbage
+ * included, bench/heap-sampling.ts) over BENCH_ALLOCATION_CALLS more (default 5,000), measured
+ * after the CPU so that the profiler costs it nothing.
  */
 import { resolve } from "node:path";
 import { Writable } from "node:stream";
 import { Redis } from "ioredis";
 import { coreOnRedis, runInProcessBench } from "./core-on-redis.js";
+import { allocatedDuring } from "./heap-sampling.js";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
 const WARMUP = 10_000;
 const CONCURRENCY = 32;
+const ALLOCATION_CALLS = Number(process.env.BENCH_ALLOCATION_CALLS ?? 5_000);
 
 async function child(tree: string, redisUrl: string): Promise<void> {
   const { load, store, core, storefrontRateLimitRequest } = await coreOnRedis(tree, redisUrl);
@@ -79,7 +83,10 @@ async function child(tree: string, redisUrl: string): Promise<void> {
   const errors = await drive(CALLS);
   const used = process.cpuUsage(before);
   const scripts = ((await scriptCalls()) - scriptsBefore) / CALLS;
-  process.stdout.write(`${JSON.stringify({ tree, cpuMicros: Math.round((used.user + used.system) / CALLS), errors, scriptCalls: Math.round(scripts * 1000) / 1000, responseBytes: Math.round(bytes / CALLS) })}\n`);
+  const responseBytes = Math.round(bytes / CALLS);
+  const { total } = await allocatedDuring(() => drive(ALLOCATION_CALLS));
+  const allocatedBytes = Math.round(total / ALLOCATION_CALLS);
+  process.stdout.write(`${JSON.stringify({ tree, cpuMicros: Math.round((used.user + used.system) / CALLS), errors, scriptCalls: Math.round(scripts * 1000) / 1000, responseBytes, allocatedBytes })}\n`);
   inspector.disconnect();
   await core.stop();
   await store.close();

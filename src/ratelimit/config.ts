@@ -54,8 +54,8 @@ export interface WildcardEntry {
 
 /** The descriptors of one nesting level, indexed the three ways a request entry can match them. */
 export interface DescriptorLevel {
-  /** By `key\0value`. */
-  exact: ReadonlyMap<string, DescriptorNode>;
+  /** By key, then value: a request's entry finds its node without a string joined from both. */
+  exact: ReadonlyMap<string, ReadonlyMap<string, DescriptorNode>>;
   /** By key: the wildcard descriptors in file order (envoyproxy/ratelimit tries them in this order). */
   wildcards: ReadonlyMap<string, readonly WildcardEntry[]>;
   /** By key: the same, most literal text first (Palisade's order: the most specific pattern wins). */
@@ -91,7 +91,7 @@ export const UNIT_MS: Readonly<Record<LimitUnit, number>> = {
 /** Longer windows would keep counters for years; nobody means that. */
 export const MAX_WINDOW_MS = 365 * 86_400_000;
 
-export function descriptorId(key: string, value: string): string {
+function descriptorId(key: string, value: string): string {
   return `${key}\0${value}`;
 }
 
@@ -152,7 +152,7 @@ export function mergeDomainFiles(first: CompiledDomainFile, next: CompiledDomain
   const b = next.config.root;
   const issues: ConfigIssue[] = [];
   const clash = (what: string) => issues.push({ path: "descriptors", message: `duplicate descriptor: ${what} is already configured in ${basename(first.config.source)}` });
-  for (const node of b.exact.values()) if (a.exact.has(descriptorId(node.key, node.value!))) clash(describeDescriptor(node.key, node.value));
+  for (const [key, byValue] of b.exact) for (const value of byValue.keys()) if (a.exact.get(key)?.has(value)) clash(describeDescriptor(key, value));
   for (const key of b.anyValue.keys()) if (a.anyValue.has(key)) clash(describeDescriptor(key, undefined));
   for (const [key, entries] of b.wildcards) {
     for (const entry of entries) if (a.wildcards.get(key)?.some((known) => known.pattern === entry.pattern)) clash(describeDescriptor(key, entry.pattern));
@@ -165,7 +165,7 @@ export function mergeDomainFiles(first: CompiledDomainFile, next: CompiledDomain
   if (issues.length > 0) throw new RateLimitConfigError(next.config.source, issues);
   const wildcards = mergeMaps(a.wildcards, b.wildcards, (x, y) => [...x, ...y]);
   const root: DescriptorLevel = {
-    exact: new Map([...a.exact, ...b.exact]),
+    exact: mergeMaps(a.exact, b.exact, (x, y) => new Map([...x, ...y])),
     wildcards,
     wildcardsBySpecificity: new Map([...wildcards].map(([key, entries]) => [key, bySpecificity(entries)])),
     anyValue: new Map([...a.anyValue, ...b.anyValue]),
@@ -198,7 +198,7 @@ interface CompileContext {
 }
 
 function compileLevel(specs: readonly DescriptorSpec[], path: (string | number)[], context: CompileContext): DescriptorLevel {
-  const exact = new Map<string, DescriptorNode>();
+  const exact = new Map<string, Map<string, DescriptorNode>>();
   const wildcards = new Map<string, WildcardEntry[]>();
   const anyValue = new Map<string, DescriptorNode>();
   const seen = new Map<string, number>();
@@ -215,7 +215,7 @@ function compileLevel(specs: readonly DescriptorSpec[], path: (string | number)[
     const node = compileNode(spec, value, here, context);
     if (value === undefined) anyValue.set(spec.key, node);
     else if (value.includes("*")) wildcards.set(spec.key, [...(wildcards.get(spec.key) ?? []), { pattern: value, parts: value.split("*"), node }]);
-    else exact.set(id, node);
+    else exact.set(spec.key, (exact.get(spec.key) ?? new Map()).set(value, node));
   });
   const wildcardsBySpecificity = new Map([...wildcards].map(([key, entries]) => [key, bySpecificity(entries)]));
   return { exact, wildcards, wildcardsBySpecificity, anyValue };
@@ -301,6 +301,6 @@ function compileWindow(spec: WindowSpec, role: QuotaWindow["role"], path: (strin
 }
 
 function countRules(level: DescriptorLevel): number {
-  const nodes = [...level.exact.values(), ...[...level.wildcards.values()].flat().map((entry) => entry.node), ...level.anyValue.values()];
+  const nodes = [...[...level.exact.values()].flatMap((byValue) => [...byValue.values()]), ...[...level.wildcards.values()].flat().map((entry) => entry.node), ...level.anyValue.values()];
   return nodes.reduce((sum, node) => sum + (node.rule ? 1 : 0) + countRules(node.children), 0);
 }

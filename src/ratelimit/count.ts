@@ -12,41 +12,54 @@ export type Counted =
  * call where the store allows (one script on a single Redis), so a ShouldRateLimit costs one
  * round trip. The takes of one entity (a descriptor's limit and burst, or the same descriptor
  * sent twice) count all or nothing. Only unavailability is caught; invalid input and bugs still
- * reject.
+ * reject. The answer holds one Counted per plan, in the plans' order.
  */
-export async function countPlans(store: Store, plans: readonly LimitedPlan[], nowMs: number): Promise<Map<LimitedPlan, Counted>> {
+export async function countPlans(store: Store, plans: readonly LimitedPlan[], nowMs: number): Promise<Counted[]> {
   // Loops rather than flatMap/every/slice closures: this runs for every ShouldRateLimit.
-  const batches: { entity: string; group: LimitedPlan[]; ops: WindowTake[] }[] = [];
-  for (const [entity, group] of groupByEntity(plans, (plan) => plan.entity)) {
+  const groups = entityGroups(plans);
+  const batches: { entity: string; ops: WindowTake[] }[] = [];
+  for (const group of groups) {
     const ops: WindowTake[] = [];
-    for (const plan of group) for (const planned of plan.windows) ops.push(takeOf(planned, plan.hits));
-    batches.push({ entity, group, ops });
+    for (const index of group) for (const planned of plans[index]!.windows) ops.push(takeOf(planned, plans[index]!.hits));
+    batches.push({ entity: plans[group[0]!]!.entity, ops });
   }
   for (const batch of batches) assertValidApply(batch.entity, batch.ops, nowMs); // a bug rejects, as before
-  const results = new Map<LimitedPlan, Counted>();
+  const counts = new Array<Counted>(plans.length);
   try {
     const outcome = await applyBatchWithStatus(store, batches, nowMs);
     for (let b = 0; b < batches.length; b++) {
-      const { group, ops } = batches[b]!;
+      const group = groups[b]!;
+      const { ops } = batches[b]!;
       const befores = outcome.results[b]!;
       let counted = true;
       for (let i = 0; i < ops.length; i++) if (befores[i]! + ops[i]!.amount > ops[i]!.limit) counted = false;
-      if (group.length === 1) {
-        // The usual case, one plan per entity: its counts are the whole reply, a list of its own.
-        results.set(group[0]!, { ok: true, befores: befores.length === ops.length ? befores : befores.slice(0, ops.length), counted, degraded: outcome.degraded });
-        continue;
-      }
+      // The usual case, one plan per entity: its counts are the whole reply, a list of its own.
       let offset = 0;
-      for (const plan of group) {
-        offset += plan.windows.length;
-        results.set(plan, { ok: true, befores: befores.slice(offset - plan.windows.length, offset), counted, degraded: outcome.degraded });
+      for (const index of group) {
+        const width = plans[index]!.windows.length;
+        const own = group.length === 1 && befores.length === width ? befores : befores.slice(offset, offset + width);
+        counts[index] = { ok: true, befores: own, counted, degraded: outcome.degraded };
+        offset += width;
       }
     }
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
-    for (const plan of plans) results.set(plan, { ok: false, error });
+    counts.fill({ ok: false, error });
   }
-  return results;
+  return counts;
+}
+
+/**
+ * Plan indexes by counter entity, in first-seen order. Usually every plan has an entity of its
+ * own (a handful of descriptors, compared pairwise), and no Map is built for them.
+ */
+function entityGroups(plans: readonly LimitedPlan[]): number[][] {
+  for (let i = 1; i < plans.length; i++) {
+    for (let j = 0; j < i; j++) {
+      if (plans[i]!.entity === plans[j]!.entity) return [...groupByEntity(plans.map((_, index) => index), (index) => plans[index]!.entity).values()];
+    }
+  }
+  return plans.map((_, index) => [index]);
 }
 
 /** Items grouped by the counter entity `entityOf` names, in first-seen order. */

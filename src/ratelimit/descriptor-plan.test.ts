@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseDomainFile } from "./config-loader.js";
-import { applyReplaces, planDescriptor, type Plan } from "./descriptor-plan.js";
+import { applyReplaces, MAX_REMEMBERED_VALUE, MAX_TUPLE_NODES, planDescriptor, type Plan } from "./descriptor-plan.js";
 import { MAX_HITS, type RateLimitDescriptor } from "./request.js";
 
 /**
@@ -52,11 +52,39 @@ const limited = (p: Plan) => {
 };
 
 describe("planDescriptor", () => {
+  it("names a tuple's counter by the pseudonym given now: after a key rotation, by the new one", () => {
+    let key = "old";
+    const rotating = (identity: string) => `${key}(${identity})`;
+    const entityOf = (...pairs: [string, string][]) => limited(planDescriptor(DOMAIN, d(...pairs), 1, rotating)).entity;
+    const identity = JSON.stringify(["plan", "ip", "10.0.0.9"]);
+    expect(entityOf(["ip", "10.0.0.9"])).toBe(`rl.old(${identity})`);
+    expect(entityOf(["ip", "10.0.0.9"])).toBe(`rl.old(${identity})`);
+    key = "new";
+    expect(entityOf(["ip", "10.0.0.9"])).toBe(`rl.new(${identity})`);
+    expect(entityOf(["api", "v1"], ["path", "/v1/x"])).toBe(`rl.new(${JSON.stringify(["plan", "api", "v1", "path", "/v1/*"])})`);
+  });
+
+  it("names every tuple alike past the memo's bounds: more tuples than it holds, values too long to keep", () => {
+    const pseudonymised: string[] = [];
+    const recording = (identity: string) => {
+      pseudonymised.push(identity);
+      return identity;
+    };
+    for (let i = 0; i <= MAX_TUPLE_NODES; i++) {
+      const address = `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`;
+      expect(limited(planDescriptor(DOMAIN, d(["ip", address]), 1, recording)).entity).toBe(`rl.${JSON.stringify(["plan", "ip", address])}`);
+    }
+    expect(limited(planDescriptor(DOMAIN, d(["ip", "10.0.0.0"]), 1, recording)).entity).toBe(`rl.${JSON.stringify(["plan", "ip", "10.0.0.0"])}`);
+    const long = "x".repeat(MAX_REMEMBERED_VALUE + 1);
+    expect(limited(planDescriptor(DOMAIN, d(["ip", long]), 1, recording)).entity).toBe(`rl.${JSON.stringify(["plan", "ip", long])}`);
+    expect(pseudonymised).toHaveLength(MAX_TUPLE_NODES + 3);
+  });
+
   it("keys a counter by the domain and every entry, through the pseudonymiser, one counter per window", () => {
     const p = limited(plan(d(["ip", "10.0.0.1"])));
     expect(p.entity).toBe(`rl.${JSON.stringify(["plan", "ip", "10.0.0.1"])}`);
     expect(p.windows).toEqual([
-      { window: expect.objectContaining({ role: "limit", requestsPerUnit: 6, windowMs: 60_000 }), limit: 6, counter: `${p.entity}/limit/60000/fixed` },
+      { window: expect.objectContaining({ role: "limit", requestsPerUnit: 6, windowMs: 60_000 }), limit: 6, counterSuffix: "/limit/60000/fixed" },
     ]);
     expect(limited(planDescriptor(DOMAIN, d(["ip", "10.0.0.1"]), 1, (identity) => `h(${identity.length})`)).entity).toBe(`rl.h(${JSON.stringify(["plan", "ip", "10.0.0.1"]).length})`);
     expect(p).toMatchObject({ statsKey: "ip", rollupStatsKey: "ip", shadowMode: false, quotaMode: false, hits: 1 });
@@ -79,7 +107,7 @@ describe("planDescriptor", () => {
   it("takes a mode, metadata and a window length from the configured descriptor", () => {
     const p = limited(plan(d(["shadow", "x"])));
     expect(p).toMatchObject({ shadowMode: true, quotaMode: true, metadata: { tier: "gold" } });
-    expect(p.windows.map((w) => w.counter)).toEqual([`${p.entity}/limit/7200000/fixed`]);
+    expect(p.windows.map((w) => w.counterSuffix)).toEqual(["/limit/7200000/fixed"]);
   });
 
   it("keeps a limit Envoy sends out of shadow and quota mode and counts it on an hourly fixed window of its own", () => {
@@ -91,7 +119,7 @@ describe("planDescriptor", () => {
       {
         window: { role: "limit", requestsPerUnit: 9, unit: "hour", unitMultiplier: 1, windowMs: 3_600_000, algorithm: "fixed" },
         limit: 9,
-        counter: `${p.entity}/limit/3600000/fixed`,
+        counterSuffix: "/limit/3600000/fixed",
       },
     ]);
     // A descriptor nothing configured is still limited when Envoy sends the limit; its statistics name its keys.

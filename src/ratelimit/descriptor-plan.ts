@@ -13,8 +13,8 @@ export interface StatsKeys {
 export interface PlannedWindow {
   window: QuotaWindow;
   limit: number;
-  /** Identifies the counter in the local over-limit cache. */
-  counter: string;
+  /** With the plan's entity, identifies the counter in the local over-limit cache. */
+  counterSuffix: string;
 }
 
 /** What one request descriptor will be checked against, before anything is counted. */
@@ -52,7 +52,10 @@ export function planDescriptor(
   pseudonymise: CounterPseudonymiser,
   order: WildcardOrder = "specific",
 ): Plan {
-  const { entries, risk } = splitRisk(descriptor.entries);
+  // Without a risk entry (the usual case) the request's entries as they are, and no object around them.
+  let entries = descriptor.entries;
+  let risk: number | undefined;
+  if (hasRisk(entries)) ({ entries, risk } = splitRisk(entries));
   const match = matchDescriptor(domain.root, entries, order);
   const rule = descriptor.limit ? overrideRule(descriptor.limit) : match?.node.rule;
   if (!rule) return { kind: "none" };
@@ -71,7 +74,7 @@ export function planDescriptor(
   for (const window of rule.windows) {
     const limit = rule.riskFloor === undefined || risk === undefined ? window.requestsPerUnit : riskScaledLimit(window.requestsPerUnit, rule.riskFloor, risk);
     // An override's window is made for this request: nothing to remember it by.
-    windows.push({ window, limit, counter: entity + (descriptor.limit ? suffixOf(window) : counterSuffix(window)) });
+    windows.push({ window, limit, counterSuffix: descriptor.limit ? suffixOf(window) : counterSuffix(window) });
   }
   // Envoy's own limits never run in shadow or quota mode, as in envoyproxy/ratelimit.
   const node = descriptor.limit ? undefined : match?.node;
@@ -93,8 +96,8 @@ export function planDescriptor(
 }
 
 /**
- * What follows the entity in a window's over-limit cache counter: the same for every request a
- * configured window applies to, so built once per window of a loaded configuration.
+ * What names a window's counter beside the entity in the over-limit cache: the same for every
+ * request a configured window applies to, so built once per window of a loaded configuration.
  */
 const COUNTER_SUFFIXES = new WeakMap<QuotaWindow, string>();
 
@@ -116,13 +119,17 @@ function suffixOf(window: QuotaWindow): string {
  * applies to the same request does not apply (and counts nothing).
  */
 export function applyReplaces(plans: Plan[]): Plan[] {
-  if (!plans.some((plan) => plan.kind !== "none" && plan.replaces.length > 0)) return plans; // the usual case: nothing to build
+  if (!anyReplaces(plans)) return plans; // the usual case: nothing to build
   const replaced = new Set(plans.flatMap((plan) => (plan.kind === "none" ? [] : plan.replaces)));
   return plans.map((plan) => (plan.kind !== "none" && plan.ruleName !== undefined && replaced.has(plan.ruleName) ? { kind: "none" } : plan));
 }
 
+function anyReplaces(plans: readonly Plan[]): boolean {
+  for (const plan of plans) if (plan.kind !== "none" && plan.replaces.length > 0) return true;
+  return false;
+}
+
 function splitRisk(all: DescriptorEntry[]): { entries: DescriptorEntry[]; risk?: number } {
-  if (!hasRisk(all)) return { entries: all };
   const entries = all.filter((entry) => entry.key !== RISK_ENTRY_KEY);
   const risks = all.filter((entry) => entry.key === RISK_ENTRY_KEY).map((entry) => parseRisk(entry.value));
   const known = risks.filter((risk): risk is number => risk !== undefined);
@@ -161,9 +168,71 @@ function hitsOf(descriptor: RateLimitDescriptor, requestHits: number): number {
  * Counters are identified by the domain and every entry the request sent (values included even
  * where the configuration matched by key alone: each value has its own counter).
  */
-function counterEntity(domain: string, entries: readonly DescriptorEntry[], pseudonymise: CounterPseudonymiser): string {
+function identityOf(domain: string, entries: readonly DescriptorEntry[]): string {
   const parts = [domain];
   for (const entry of entries) parts.push(entry.key, entry.value);
-  const identity = JSON.stringify(parts);
-  return `rl.${pseudonymise(identity)}`;
+  return JSON.stringify(parts);
+}
+
+/**
+ * A descriptor tuple's counter names, remembered per pseudonymiser: its identity string (the
+ * same object each time, so the pseudonymiser's cache finds it by a hash V8 keeps) and the entity
+ * of the pseudonym last given for it, rebuilt only when the pseudonym changes (a key rotation).
+ * Found through nested Maps (domain, then each entry's key and value), so a request joins and
+ * copies no string to name its counters.
+ */
+interface CounterNames {
+  identity: string;
+  pseudonym: string;
+  entity: string;
+}
+interface TupleNode {
+  names?: CounterNames;
+  next?: Map<string, Map<string, TupleNode>>;
+}
+interface TupleMemo {
+  domains: Map<string, TupleNode>;
+  nodes: number;
+}
+
+/** Nodes one pseudonymiser's memo holds before it starts afresh: some 10 MB of tuples. */
+export const MAX_TUPLE_NODES = 50_000;
+/** Longer values (clients choose them) are named afresh each time and never remembered. */
+export const MAX_REMEMBERED_VALUE = 256;
+
+const TUPLE_MEMOS = new WeakMap<CounterPseudonymiser, TupleMemo>();
+
+function counterEntity(domain: string, entries: readonly DescriptorEntry[], pseudonymise: CounterPseudonymiser): string {
+  const names = rememberedNames(domain, entries, pseudonymise);
+  if (names === undefined) return `rl.${pseudonymise(identityOf(domain, entries))}`;
+  const pseudonym = pseudonymise(names.identity);
+  if (pseudonym !== names.pseudonym) {
+    names.pseudonym = pseudonym;
+    names.entity = `rl.${pseudonym}`;
+  }
+  return names.entity;
+}
+
+/** The tuple's remembered names, made on its first request; undefined for a value too long to keep. */
+function rememberedNames(domain: string, entries: readonly DescriptorEntry[], pseudonymise: CounterPseudonymiser): CounterNames | undefined {
+  for (const entry of entries) if (entry.value.length > MAX_REMEMBERED_VALUE || entry.key.length > MAX_REMEMBERED_VALUE) return undefined;
+  let memo = TUPLE_MEMOS.get(pseudonymise);
+  if (memo === undefined || memo.nodes + entries.length + 1 > MAX_TUPLE_NODES) TUPLE_MEMOS.set(pseudonymise, (memo = { domains: new Map(), nodes: 0 }));
+  let node = memo.domains.get(domain);
+  if (node === undefined) {
+    memo.domains.set(domain, (node = {}));
+    memo.nodes++;
+  }
+  for (const { key, value } of entries) {
+    const next: Map<string, Map<string, TupleNode>> = (node.next ??= new Map());
+    let byValue = next.get(key);
+    if (byValue === undefined) next.set(key, (byValue = new Map()));
+    let child: TupleNode | undefined = byValue.get(value);
+    if (child === undefined) {
+      byValue.set(value, (child = {}));
+      memo.nodes++;
+    }
+    node = child;
+  }
+  return (node.names ??= { identity: identityOf(domain, entries), pseudonym: "", entity: "" });
 }

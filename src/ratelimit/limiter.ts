@@ -87,8 +87,13 @@ export class RateLimiter {
       this.#options.observer?.unknownDomain(request.domain);
       return decide(request.domain, [], request.descriptors.map(() => NO_LIMIT), {});
     }
-    const plans = applyReplaces(request.descriptors.map((descriptor) => planDescriptor(domain, descriptor, request.hits, this.#options.pseudonymise)));
-    const evaluations = await this.#evaluate(domain, plans, nowMs);
+    const planned: Plan[] = [];
+    for (const descriptor of request.descriptors) planned.push(planDescriptor(domain, descriptor, request.hits, this.#options.pseudonymise));
+    const plans = applyReplaces(planned);
+    // The cache's answers, then the store's for the rest: one await between them, no promise of their own.
+    const pending = this.#beforeCounting(plans, nowMs);
+    const counts = await countPlans(this.#options.store, pending.asked, nowMs);
+    const evaluations = this.#evaluate(domain, plans, pending, counts, nowMs);
     return decide(domain.domain, plans, evaluations.statuses, metadataOf(plans, evaluations));
   }
 
@@ -104,39 +109,52 @@ export class RateLimiter {
     return decision;
   }
 
-  async #evaluate(domain: DomainConfig, plans: Plan[], nowMs: number): Promise<Evaluations> {
-    const results = new Map<Plan, DescriptorResult>();
+  /** The limited plans the cache answers, and what the store is asked for the others. */
+  #beforeCounting(plans: Plan[], nowMs: number): Pending {
+    // One result per plan, by index: undefined where no limit was evaluated.
+    const results = new Array<DescriptorResult | undefined>(plans.length);
     const pending: LimitedPlan[] = [];
+    const pendingAt: number[] = [];
     // A request the cache already denies counts nowhere else either; the other descriptors' counts
     // are only read, so that each still reports its own limit and what remains of it.
     let deniedLocally = false;
-    for (const plan of plans) {
+    for (let i = 0; i < plans.length; i++) {
+      const plan = plans[i]!;
       if (plan.kind !== "limited") continue;
       const cached = this.#fromCache(plan, nowMs);
-      if (cached === undefined) pending.push(plan);
-      else {
-        results.set(plan, cached);
+      if (cached === undefined) {
+        pending.push(plan);
+        pendingAt.push(i);
+      } else {
+        results[i] = cached;
         if (cached.status.code === "OVER_LIMIT") deniedLocally = true;
       }
     }
     const asked = deniedLocally ? pending.map((plan) => ({ ...plan, hits: 0 })) : pending;
-    const counts = await countPlans(this.#options.store, asked, nowMs);
+    return { results, pending, pendingAt, deniedLocally, asked };
+  }
+
+  /** Every plan's evaluation once the store has counted the pending ones (`counts`, as asked). */
+  #evaluate(domain: DomainConfig, plans: Plan[], { results, pending, pendingAt, deniedLocally }: Pending, counts: Counted[], nowMs: number): Evaluations {
     let degraded = false;
-    for (const counted of counts.values()) if (!counted.ok || counted.degraded) degraded = true;
+    for (const counted of counts) if (!counted.ok || counted.degraded) degraded = true;
     if (degraded) this.#options.observer?.storeUnavailable(domain.domain, domain.failureMode);
-    pending.forEach((plan, i) => {
-      const counted = counts.get(asked[i]!)!;
-      const evaluation = this.#fromStore(domain, plan, counted.ok && deniedLocally ? { ...counted, counted: false } : counted, nowMs);
-      if (evaluation) results.set(plan, evaluation);
-    });
-    for (const plan of plans) this.#observe(domain, plan, results.get(plan));
-    return { statuses: plans.map((plan) => statusOf(plan, results.get(plan))), results, degraded };
+    for (let p = 0; p < pending.length; p++) {
+      const counted = counts[p]!;
+      results[pendingAt[p]!] = this.#fromStore(domain, pending[p]!, counted.ok && deniedLocally ? { ...counted, counted: false } : counted, nowMs);
+    }
+    const statuses: DescriptorStatus[] = [];
+    for (let i = 0; i < plans.length; i++) {
+      this.#observe(domain, plans[i]!, results[i]);
+      statuses.push(statusOf(plans[i]!, results[i]));
+    }
+    return { statuses, results, degraded };
   }
 
   /** The plan's evaluation when the cache alone shows it over its limit, else undefined. */
   #fromCache(plan: LimitedPlan, nowMs: number): DescriptorResult | undefined {
-    if (this.#cache.size === 0) return undefined; // nothing over its limit anywhere: no look-ups
-    const bounds = plan.windows.map((planned) => this.#cache.lowerBound(planned.counter, nowMs));
+    if (this.#cache.knowsNothingAt(nowMs)) return undefined; // nothing over its limit anywhere: no look-ups
+    const bounds = plan.windows.map((planned) => this.#cache.lowerBound(plan.entity, planned.counterSuffix, nowMs));
     const knownOver = plan.windows.some((planned, i) => bounds[i] !== undefined && exceeds(bounds[i]!, plan.hits, planned.limit));
     return knownOver ? { ...evaluate(plan, bounds.map((bound) => bound ?? 0), false, nowMs), fromCache: true } : undefined;
   }
@@ -168,7 +186,7 @@ export class RateLimiter {
 
   #rememberOver(plan: LimitedPlan, befores: readonly number[], nowMs: number): void {
     plan.windows.forEach((planned, i) => {
-      if (exceeds(befores[i]!, plan.hits, planned.limit)) this.#cache.remember(planned.counter, planned.window, befores[i]!, nowMs);
+      if (exceeds(befores[i]!, plan.hits, planned.limit)) this.#cache.remember(plan.entity, planned.counterSuffix, planned.window, befores[i]!, nowMs);
     });
   }
 
@@ -190,9 +208,21 @@ export class RateLimiter {
   }
 }
 
+interface Pending {
+  /** By plan index, the cache's answers so far. */
+  results: (DescriptorResult | undefined)[];
+  /** The limited plans the cache did not answer, and their indexes among all plans. */
+  pending: LimitedPlan[];
+  pendingAt: number[];
+  deniedLocally: boolean;
+  /** What the store is asked: the pending plans, without hits when the cache denied the request. */
+  asked: LimitedPlan[];
+}
+
 interface Evaluations {
   statuses: DescriptorStatus[];
-  results: Map<Plan, DescriptorResult>;
+  /** By plan index; undefined where no limit was evaluated. */
+  results: (DescriptorResult | undefined)[];
   degraded: boolean;
 }
 
@@ -206,10 +236,11 @@ function metadataOf(plans: readonly Plan[], evaluations: Evaluations): Omit<Deci
   let risk: number | undefined;
   let shadowOver = false;
   let withMetadata = false;
-  for (const plan of plans) {
+  for (let i = 0; i < plans.length; i++) {
+    const plan = plans[i]!;
     if (plan.kind !== "limited") continue;
     if (plan.risk !== undefined && (risk === undefined || plan.risk > risk)) risk = plan.risk;
-    if (plan.shadowMode && evaluations.results.get(plan)?.overLimit) shadowOver = true;
+    if (plan.shadowMode && evaluations.results[i]?.overLimit) shadowOver = true;
     if (plan.metadata) withMetadata = true;
   }
   const metadata: Omit<DecisionMetadata, "domain"> = {};

@@ -46,6 +46,33 @@ describe("matchDescriptor", () => {
     expect(limitOf(["to_number", "5550199"])).toEqual({ limit: 50, stats: "to_number" });
   });
 
+  it("answers a match again alike, and a wildcard before the key's default even where exact values and defaults alone would match", () => {
+    const beside = parseDomainFile(
+      `
+domain: beside
+descriptors:
+  - key: user
+    rate_limit: { unit: minute, requests_per_unit: 9 }
+  - key: user
+    value: bot-*
+    rate_limit: { unit: minute, requests_per_unit: 1 }
+  - key: user
+    value: alice
+    rate_limit: { unit: minute, requests_per_unit: 5 }
+`,
+      "beside.yaml",
+    )!;
+    const limit = (value: string) => {
+      const match = matchDescriptor(beside.root, [{ key: "user", value }]);
+      return match?.node.rule?.kind === "limited" ? [match.node.rule.windows[0]!.requestsPerUnit, match.statsKey] : undefined;
+    };
+    for (let twice = 0; twice < 2; twice++) {
+      expect(limit("alice")).toEqual([5, "user_alice"]);
+      expect(limit("bot-7")).toEqual([1, "user_bot-*"]);
+      expect(limit("bob")).toEqual([9, "user"]);
+    }
+  });
+
   it("walks nested descriptors one level per entry", () => {
     expect(limitOf(["message_type", "marketing"], ["to_number", "1"])).toEqual({ limit: 3, stats: "message_type_marketing.to_number" });
     expect(limitOf(["message_type", "transactional"], ["to_number", "1"])).toBeUndefined();

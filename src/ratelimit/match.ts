@@ -1,4 +1,4 @@
-import { descriptorId, type DescriptorLevel, type DescriptorNode } from "./config.js";
+import type { DescriptorLevel, DescriptorNode } from "./config.js";
 import type { DescriptorEntry } from "./request.js";
 
 /** The configured descriptor a request descriptor reached, and how statistics name it. */
@@ -36,6 +36,31 @@ const MAX_STATS_VALUE_LENGTH = 64;
  * and so does one that stops at a descriptor without a rate_limit.
  */
 export function matchDescriptor(root: DescriptorLevel, entries: readonly DescriptorEntry[], order: WildcardOrder = "specific"): Match | undefined {
+  // The usual case first, walked without a path: exact values and defaults without
+  // value_to_metric all the way, whose match is the leaf's own, made once.
+  let level: DescriptorLevel | undefined = root;
+  let leaf: DescriptorNode | undefined;
+  for (const entry of entries) {
+    leaf = level?.exact.get(entry.key)?.get(entry.value);
+    if (leaf === undefined) {
+      const fallback = level?.anyValue.get(entry.key);
+      if (fallback === undefined || fallback.valueToMetric || level!.wildcards.has(entry.key)) return matchAlongPath(root, entries, order);
+      leaf = fallback;
+    }
+    level = leaf.children;
+  }
+  if (!leaf?.rule) return undefined;
+  if (leaf.detailedMetric) return matchAlongPath(root, entries, order);
+  let match = VALUE_FREE_MATCHES.get(leaf);
+  if (match === undefined) {
+    match = matchAlongPath(root, entries, order)!;
+    VALUE_FREE_MATCHES.set(leaf, match);
+  }
+  return match;
+}
+
+/** matchDescriptor with the path kept, for statistics keys that hold request values or shared patterns. */
+function matchAlongPath(root: DescriptorLevel, entries: readonly DescriptorEntry[], order: WildcardOrder): Match | undefined {
   let level: DescriptorLevel | undefined = root;
   const path: { node: DescriptorNode; how: MatchedBy }[] = [];
   for (const entry of entries) {
@@ -47,12 +72,7 @@ export function matchDescriptor(root: DescriptorLevel, entries: readonly Descrip
   const leaf = path.at(-1)?.node;
   if (!leaf?.rule) return undefined;
   if (valueFree(path)) {
-    // The usual case: no request value enters the key, so it is the leaf's own, built once.
-    let statsKey = VALUE_FREE_STATS_KEYS.get(leaf);
-    if (statsKey === undefined) {
-      statsKey = statsKeyOf(path, entries, NONE_SHARED, false, false);
-      VALUE_FREE_STATS_KEYS.set(leaf, statsKey);
-    }
+    const statsKey = statsKeyOf(path, entries, NONE_SHARED, false, false);
     return { node: leaf, statsKey, rollupStatsKey: statsKey };
   }
   const shared = path.map(({ node, how }) => (how === "wildcard" ? node.sharedPattern : undefined));
@@ -67,11 +87,12 @@ export function matchDescriptor(root: DescriptorLevel, entries: readonly Descrip
 type MatchedBy = "exact" | "wildcard" | "default";
 
 /**
- * Statistics keys of the leaves reached with no request value in their key. A configured node
- * is reached by one path only and never changes (a reload builds new ones), so its key is the
- * same every time; held weakly, so a replaced configuration's keys go with it.
+ * Matches of the leaves reached with no request value in their statistics key. A configured
+ * node is reached by one path only and never changes (a reload builds new ones), so its match
+ * is the same every time (callers only read it); held weakly, so a replaced configuration's
+ * matches go with it.
  */
-const VALUE_FREE_STATS_KEYS = new WeakMap<DescriptorNode, string>();
+const VALUE_FREE_MATCHES = new WeakMap<DescriptorNode, Match>();
 const NONE_SHARED: readonly undefined[] = [];
 
 /**
@@ -95,7 +116,7 @@ function statsKeyOf(
 }
 
 function findAtLevel(level: DescriptorLevel, entry: DescriptorEntry, order: WildcardOrder): { node: DescriptorNode; how: MatchedBy } | undefined {
-  const exact = level.exact.get(descriptorId(entry.key, entry.value));
+  const exact = level.exact.get(entry.key)?.get(entry.value);
   if (exact) return { node: exact, how: "exact" };
   const candidates = (order === "file" ? level.wildcards : level.wildcardsBySpecificity).get(entry.key);
   const wildcard = candidates?.find(({ parts }) => wildcardMatches(parts, entry.value));

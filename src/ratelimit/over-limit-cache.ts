@@ -1,4 +1,4 @@
-import { LRUCache } from "lru-cache";
+import { TwoGenerationCache } from "../domain/two-generation-cache.js";
 import type { QuotaWindow } from "./config.js";
 
 /**
@@ -12,16 +12,24 @@ import type { QuotaWindow } from "./config.js";
  * most as fast as its previous bucket empties, at most the configured limit per window length.
  * A request is answered from here only when that lower bound already exceeds its limit, so the
  * cache can only be late to deny, never wrong to.
+ *
+ * A counter is named by its entity and the window's suffix (descriptor-plan.ts), looked up as
+ * they are rather than joined: every limited descriptor of every request asks here while
+ * anything is remembered. Bounded as two generations (TwoGenerationCache): between `maxEntries`
+ * and twice as many counters.
  */
 export class OverLimitCache {
-  readonly #entries: LRUCache<string, KnownCount>;
+  readonly #entries: TwoGenerationCache<KnownCount>;
+  /** When the last entry remembered stops being valid: until then look-ups may find something. */
+  #validUntilMs = 0;
 
   constructor(maxEntries = 100_000) {
-    this.#entries = new LRUCache({ max: maxEntries });
+    // Entities are bounded keys (`rl.` and a pseudonym); the entries' own size is fixed.
+    this.#entries = new TwoGenerationCache<KnownCount>(maxEntries, Number.POSITIVE_INFINITY, () => 0);
   }
 
   /** Remembers a count that exceeded its limit at `nowMs`. */
-  remember(counter: string, window: QuotaWindow, count: number, nowMs: number): void {
+  remember(entity: string, suffix: string, window: QuotaWindow, count: number, nowMs: number): void {
     const sliding = window.algorithm === "sliding";
     const windowEnd = nowMs - (nowMs % window.windowMs) + window.windowMs;
     const known: KnownCount = {
@@ -31,22 +39,20 @@ export class OverLimitCache {
       // A fixed count restarts at the window's end; a sliding one is bounded for one window.
       validUntilMs: sliding ? nowMs + window.windowMs : windowEnd,
     };
-    this.#entries.set(counter, known);
+    this.#entries.set(entity, known, suffix);
+    if (known.validUntilMs > this.#validUntilMs) this.#validUntilMs = known.validUntilMs;
   }
 
   /** The least the counter can hold at `nowMs`, or undefined when nothing useful is known. */
-  lowerBound(counter: string, nowMs: number): number | undefined {
-    const known = this.#entries.get(counter);
-    if (!known) return undefined;
-    if (nowMs >= known.validUntilMs || nowMs < known.atMs) {
-      this.#entries.delete(counter);
-      return undefined;
-    }
+  lowerBound(entity: string, suffix: string, nowMs: number): number | undefined {
+    const known = this.#entries.get(entity, suffix);
+    if (!known || nowMs >= known.validUntilMs || nowMs < known.atMs) return undefined;
     return known.count - known.declinePerMs * (nowMs - known.atMs);
   }
 
-  get size(): number {
-    return this.#entries.size;
+  /** True when no entry can still be valid at `nowMs`: the limiter then skips its look-ups. */
+  knowsNothingAt(nowMs: number): boolean {
+    return nowMs >= this.#validUntilMs;
   }
 }
 

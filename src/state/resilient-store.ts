@@ -53,8 +53,12 @@ export async function applyWithStatus(
  * with invalid ops gets undefined and marks the outcome degraded, as it did when each entity
  * was applied alone; the other batches are applied.
  */
-export async function applyBatchWithStatus(store: Store, batches: readonly EntityBatch[], nowMs: number): Promise<BatchOutcome> {
-  if (isDegradable(store)) return store.applyBatchWithStatus(batches, nowMs);
+export function applyBatchWithStatus(store: Store, batches: readonly EntityBatch[], nowMs: number): Promise<BatchOutcome> {
+  // The store's own promise, not one more around it: every ShouldRateLimit and Check comes here.
+  return isDegradable(store) ? store.applyBatchWithStatus(batches, nowMs) : applyEachValid(store, batches, nowMs);
+}
+
+async function applyEachValid(store: Store, batches: readonly EntityBatch[], nowMs: number): Promise<BatchOutcome> {
   const { valid, results } = partitionValid(batches, nowMs);
   const applied = await applyBatch(store, valid.map((i) => batches[i]!), nowMs);
   valid.forEach((batch, i) => (results[batch] = applied[i]));
@@ -218,6 +222,7 @@ export class ResilientStore implements DegradableStore {
       }
     }
     if (mirroring.length > 0) await applyBatch(this.#local, mirroring, nowMs);
+    if (applicable === batches) return { results: shared, degraded: false }; // all valid: the primary's list as it is
     for (let i = 0; i < valid.length; i++) results[valid[i]!] = shared[i];
     return { results, degraded: valid.length < batches.length };
   }

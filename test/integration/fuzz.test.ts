@@ -129,6 +129,40 @@ const checkRequest = fc.record(
   { requiredKeys: [] },
 );
 
+const rateLimitEntry = fc.record({ key: fc.oneof(fc.constantFrom("generic_key", "remote_address", "header_match", "user", "path"), text(60)), value: text(120) });
+const rateLimitRequest = fc.record(
+  {
+    domain: fc.oneof(fc.constant("storefront"), text(40)),
+    descriptors: fc.array(
+      fc.record({ entries: fc.array(rateLimitEntry, { maxLength: 8 }), limit: fc.option(fc.record({ requests_per_unit: fc.nat(), unit: fc.constantFrom("SECOND", "MINUTE", "HOUR", "DAY", "UNKNOWN") }), { nil: undefined }) }, { requiredKeys: ["entries"] }),
+      { maxLength: 12 },
+    ),
+    hits_addend: fc.oneof(fc.nat(), fc.constant(4_294_967_295)),
+  },
+  { requiredKeys: [] },
+);
+
+/** A request's bytes as Envoy's protos encode it, with one to four bytes overwritten. */
+function corrupted<Request>(request: fc.Arbitrary<Request>, encode: (request: Request) => Uint8Array): fc.Arbitrary<Uint8Array> {
+  return fc.tuple(request, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 })).map(([message, flips]) => {
+    const bytes = encode(message);
+    for (const [at, value] of flips) if (bytes.length > 0) bytes[at % bytes.length] = value;
+    return bytes;
+  });
+}
+
+/** Sends bytes as they are to one method: what no client library would write reaches the server. */
+function rawCaller(path: string): { send(bytes: Uint8Array): Promise<Buffer>; close(): void } {
+  const raw = new grpc.Client(`127.0.0.1:${app.grpcPort}`, grpc.credentials.createInsecure());
+  return {
+    send: (bytes) =>
+      new Promise<Buffer>((resolve, reject) =>
+        raw.makeUnaryRequest(path, (message: Buffer) => message, (answer: Buffer) => answer, Buffer.from(bytes), (error, answer) => (error ? reject(error) : resolve(answer!))),
+      ),
+    close: () => raw.close(),
+  };
+}
+
 const ACTIONS = ["allow", "block", "quarantine", "challenge", "step_up", "throttle", "flag"];
 
 
@@ -153,22 +187,13 @@ describe("fuzzing: gRPC", () => {
   it(
     "answers Check bytes that are no CheckRequest (garbage, corrupted requests) with a decision or INVALID_ARGUMENT",
     async () => {
-      const raw = new grpc.Client(`127.0.0.1:${app.grpcPort}`, grpc.credentials.createInsecure());
-      const send = (bytes: Uint8Array) =>
-        new Promise<Buffer>((resolve, reject) =>
-          raw.makeUnaryRequest("/envoy.service.auth.v3.Authorization/Check", (message: Buffer) => message, (answer: Buffer) => answer, Buffer.from(bytes), (error, answer) => (error ? reject(error) : resolve(answer!))),
-        );
+      const raw = rawCaller("/envoy.service.auth.v3.Authorization/Check");
       const encode = codecs("envoy.service.auth.v3.Authorization", "Check").upstream.request.encode;
-      const corrupted = fc.tuple(checkRequest, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 })).map(([request, flips]) => {
-        const bytes = encode(request);
-        for (const [at, value] of flips) if (bytes.length > 0) bytes[at % bytes.length] = value;
-        return bytes;
-      });
       try {
-        const refusal = await send(Buffer.from([0x0a, 0x05, 0x22, 0x09])).catch((error: grpc.ServiceError) => error);
+        const refusal = await raw.send(Buffer.from([0x0a, 0x05, 0x22, 0x09])).catch((error: grpc.ServiceError) => error);
         expect(refusal).toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT, details: expect.stringContaining("malformed CheckRequest") });
         await fc.assert(
-          fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 512 }), corrupted), (bytes) => answeredOrRefused("check-bytes", send(bytes), () => "answered")),
+          fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 512 }), corrupted(checkRequest, encode)), (bytes) => answeredOrRefused("check-bytes", raw.send(bytes), () => "answered")),
           settings,
         );
       } finally {
@@ -181,20 +206,8 @@ describe("fuzzing: gRPC", () => {
   it(
     "answers every ShouldRateLimit call with a decision or a clear refusal",
     async () => {
-      const entry = fc.record({ key: fc.oneof(fc.constantFrom("generic_key", "remote_address", "header_match", "user", "path"), text(60)), value: text(120) });
-      const request = fc.record(
-        {
-          domain: fc.oneof(fc.constant("storefront"), text(40)),
-          descriptors: fc.array(
-            fc.record({ entries: fc.array(entry, { maxLength: 8 }), limit: fc.option(fc.record({ requests_per_unit: fc.nat(), unit: fc.constantFrom("SECOND", "MINUTE", "HOUR", "DAY", "UNKNOWN") }), { nil: undefined }) }, { requiredKeys: ["entries"] }),
-            { maxLength: 12 },
-          ),
-          hits_addend: fc.oneof(fc.nat(), fc.constant(4_294_967_295)),
-        },
-        { requiredKeys: [] },
-      );
       await fc.assert(
-        fc.asyncProperty(request, (call) =>
+        fc.asyncProperty(rateLimitRequest, (call) =>
           answeredOrRefused("ratelimit", ratelimit.shouldRateLimit(call as Parameters<EnvoyRateLimiter["shouldRateLimit"]>[0]), (answer) => {
             expect(["OK", "OVER_LIMIT", "UNKNOWN", 0, 1, 2]).toContain(answer.overall_code);
             return answer.overall_code;
@@ -202,6 +215,25 @@ describe("fuzzing: gRPC", () => {
         ),
         settings,
       );
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "answers ShouldRateLimit bytes that are no RateLimitRequest (garbage, corrupted requests) with a decision or INVALID_ARGUMENT",
+    async () => {
+      const raw = rawCaller("/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit");
+      const encode = codecs("envoy.service.ratelimit.v3.RateLimitService", "ShouldRateLimit").upstream.request.encode;
+      try {
+        const refusal = await raw.send(Buffer.from([0x0a, 0x05, 0x73])).catch((error: grpc.ServiceError) => error);
+        expect(refusal).toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT, details: expect.stringContaining("malformed RateLimitRequest") });
+        await fc.assert(
+          fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 512 }), corrupted(rateLimitRequest, encode)), (bytes) => answeredOrRefused("ratelimit-bytes", raw.send(bytes), () => "answered")),
+          settings,
+        );
+      } finally {
+        raw.close();
+      }
     },
     TEST_TIMEOUT_MS,
   );

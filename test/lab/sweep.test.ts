@@ -104,6 +104,25 @@ scenarios:
     expect(thief["x-forwarded-for"]).not.toBe(victim["x-forwarded-for"]);
   });
 
+  it("token replay: the victims' apps are in use from the window's start, so only an attack starting with it races their first refresh", () => {
+    const firstRefreshes = (at: string) => {
+      const lines = checks(generate(`
+site: { users: 50, products: 20 }
+legit: { sessionsPerMinute: 0.01 }
+scenarios:
+  - { name: t, duration: 3m, attacks: [{ kind: token_replay, at: ${at}, duration: 2m, rate: 0.5, victims: 2, sources: 2, pool: residential, stolen: jar }] }
+`));
+      const refreshes = lines.filter((l) => body(l).includes("grant_type=refresh_token"));
+      const first = (label: string) => Date.parse(refreshes.find((l) => l.label === label)!.time);
+      return { own: first("legit"), stolen: first("attack:token_replay"), start: Date.parse(lines[0]!.time) };
+    };
+    const later = firstRefreshes("1m");
+    expect(later.own).toBe(later.start);
+    expect(later.stolen - later.own).toBeGreaterThanOrEqual(60_000);
+    const atOnce = firstRefreshes("0s");
+    expect(atOnce.stolen).toBe(atOnce.own);
+  });
+
   it("rotation changes the user agent between requests; a pattern leaves silent gaps", () => {
     const lines = checks(generate(`
 site: { users: 50, products: 20 }

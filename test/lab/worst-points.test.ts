@@ -113,15 +113,16 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // taken over, no friction.
     "hitRate=0.5 client=browsing": { ...GOAL, mitigated: 0.282, firstMitigation: 5.5, sustained: 130, takenOver: 0 },
   },
-  // First denial after 9.1 and 11.3 s (goal 10 s), 1 account taken over on each seed (goal 0),
-  // friction 1 of 585 (0.17%; goal 0.1%) and 1 of 1,003; 93.5% and 93.3%, held from 20 and 11.3 s.
-  // The lowest share since the point was added: each token replayed every 250 s, minutes after its
-  // owner's refresh. 80.0% on both seeds (38.5% pooled with a 2-minute handoff window, 4 taken
-  // over), first and held after 31.1 s (goal 10 s, 60 s), the race's 1 taken over and 1 of 536
-  // (0.19%) and 1 of 969 legitimate requests with friction.
+  // The worst point: a token's first use seen is a race (docs/token-binding.md). First denial
+  // after 9.1 and 11.3 s (goal 10 s), 1 account taken over on each seed (goal 0), friction 1 of
+  // 585 (0.17%; goal 0.1%) and 1 of 1,003; 93.5% and 93.3%, held from 20 and 11.3 s.
+  // Each token replayed every 250 s, minutes after its owner's refresh: 100% on both seeds, first
+  // denial at the first replay, no friction, since the victims' apps are in use from the window's
+  // start (80.0%, first after 31.1 s, 1 taken over and 1 of 536 with friction while the lab
+  // started them with the attack, so their first refresh raced the thief's).
   "token-replay": {
     "at=0s stolen=jar sources=1": { ...GOAL, firstMitigation: 11.4, takenOver: 1, friction: 0.0018 },
-    "stolen=jar rate=0.02": { ...GOAL, mitigated: 0.8, firstMitigation: 31.2, takenOver: 1, friction: 0.0019 },
+    "stolen=jar rate=0.02": GOAL,
   },
   // 99.2% on both seeds, first after 2.2–2.3 s, held from 10 s.
   "header-rotation": { "rate=0.5": GOAL },
@@ -143,6 +144,9 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // 22.63% and 247 ids on seed 1 (goal 90%; 18.40% and 303 before); the sweep on 46c5ee8 (with
     // the walk's gaps too): 22.2% pooled, 21.7% on the worse seed, first denial after 9.3 s on the
     // slower (goal 10 s), 252 ids at most. The floors leave room for runs that differ a little.
+    // That is the ceiling while a session's first product read passes as a shopper's: the shell's
+    // files and those reads let through, 22.8% and 21.9% could be denied, and the ids are the
+    // first reads' (scripts/attack-passes.ts, docs/cohorts.md).
     "at=0s duration=whole client=session rate=2": { mitigated: 0.2, firstMitigation: 9.4, takenOver: 0, scraped: 265 },
     // The most ids served, 310 and 314: 40.66% and 40.71%, first after 59.3 and 60.8 s, held from
     // 110 and 80 s, with reads after a search that consumed a bare product carrying the session's

@@ -1,7 +1,7 @@
 import type { CompiledPolicy } from "../../policy/compile.js";
 import { loadPolicy } from "../../policy/loader.js";
 import type { LabLine } from "../lines.js";
-import { replay } from "../replay/engine.js";
+import { replay, type ReplayOptions } from "../replay/engine.js";
 import type { Problem, ReplayEvent } from "../replay/events.js";
 import { offlineTarget } from "../replay/offline.js";
 import { parseLabLine } from "../replay/parse-lab.js";
@@ -72,13 +72,14 @@ export async function runSweep(points: readonly SweepPoint[], options: SweepOpti
 export async function runPoint(
   point: SweepPoint,
   seed: number,
-  options: Pick<SweepOptions, "policy" | "target" | "replicas"> & { compiled: CompiledPolicy },
+  options: Pick<SweepOptions, "policy" | "target" | "replicas"> & Pick<ReplayOptions, "onDecided"> & { compiled: CompiledPolicy },
 ): Promise<ScenarioFigures> {
   const policy = options.compiled;
   const result = await replay(labEvents(simulate(point.set, seed)), {
     targets: [options.target?.() ?? (await offlineTarget(options.policy, { replicas: options.replicas }))],
     loginEndpoints: new Set(policy.endpoints.filter((e) => e.authentication).map((e) => e.name)),
     maxDisorderMs: 60_000,
+    onDecided: options.onDecided,
   });
   const trouble = result.problems.find((p) => p.skipped || p.kind !== "unmatched");
   if (trouble) throw new Error(`${point.family} (${point.label}), seed ${seed}: generated traffic did not replay cleanly: ${trouble.message}`);

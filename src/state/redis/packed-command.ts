@@ -78,17 +78,39 @@ function decimal(value: number): void {
   position += digits;
 }
 
-/** `$<bytes>\r\n<text>\r\n`: ASCII copied as it is checked, anything else through Buffer's UTF-8 writer. */
+/**
+ * Node's own `utf8Write` where it has it (what `write` calls after checking its arguments, as
+ * protobuf-reader.ts does for `utf8Slice`), else `write`: bytes written at `offset`.
+ */
+const nativeWrite = (Buffer.prototype as { utf8Write?: (text: string, offset: number) => number }).utf8Write;
+const utf8Write: (buffer: Buffer, text: string, offset: number) => number = nativeWrite
+  ? (buffer, text, offset) => nativeWrite.call(buffer, text, offset)
+  : (buffer, text, offset) => buffer.write(text, offset, "utf8");
+
+/** Texts this short are copied unit by unit: a native call costs more than their loop. */
+const SHORT_TEXT = 16;
+
+/**
+ * `$<bytes>\r\n<text>\r\n`. The header first assumes one byte per UTF-16 unit, true of the ASCII
+ * keys and arguments of every call (and only of ASCII: any other unit takes two bytes or more); a
+ * text that is not ASCII is written again after its header.
+ */
 function bulk(text: string): void {
   const start = position;
   const length = text.length;
   scratch[position++] = 0x24; // "$"
   decimal(length);
   crlf();
-  for (let i = 0; i < length; i++) {
-    const code = text.charCodeAt(i);
-    if (code > 127) return bulkUtf8(text, start);
-    scratch[position++] = code;
+  if (length <= SHORT_TEXT) {
+    for (let i = 0; i < length; i++) {
+      const code = text.charCodeAt(i);
+      if (code > 127) return bulkUtf8(text, start);
+      scratch[position++] = code;
+    }
+  } else {
+    const bytes = utf8Write(scratch, text, position);
+    if (bytes !== length) return bulkUtf8(text, start);
+    position += bytes;
   }
   crlf();
 }
@@ -99,6 +121,6 @@ function bulkUtf8(text: string, start: number): void {
   scratch[position++] = 0x24;
   decimal(bytes);
   crlf();
-  position += scratch.write(text, position, bytes, "utf8");
+  position += utf8Write(scratch, text, position);
   crlf();
 }

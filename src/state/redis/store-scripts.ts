@@ -156,10 +156,18 @@ while nextArg <= nArgs do
     nResults = nResults + 1
     if argCount >= 3 and ARGV[a + 3] == '0' then
       results[nResults] = 0
-    elseif redis.call('EXISTS', previous) == 1 then
-      results[nResults] = redis.call('PFCOUNT', current, previous)
     else
-      results[nResults] = redis.call('PFCOUNT', current)
+      -- A read (no member) mostly finds neither bucket: one EXISTS of both answers it then, and
+      -- when it finds both, tells that the previous bucket is there.
+      local present = -1
+      if argCount < 2 then present = redis.call('EXISTS', current, previous) end
+      if present == 0 then
+        results[nResults] = 0
+      elseif present == 2 or redis.call('EXISTS', previous) == 1 then
+        results[nResults] = redis.call('PFCOUNT', current, previous)
+      else
+        results[nResults] = redis.call('PFCOUNT', current)
+      end
     end
   elseif kind == 'member.check' then
     local set = KEYS[nextKey]

@@ -1,6 +1,7 @@
 /**
- * Protobuf wire reading for the message Palisade decodes by hand (Check's CheckRequest, in
- * authz/check-request-decoder.ts): the counterpart of protobuf-writer.ts.
+ * Protobuf wire reading for the messages Palisade decodes by hand (Check's CheckRequest, in
+ * authz/check-request-decoder.ts; ShouldRateLimit's RateLimitRequest, in
+ * ratelimit/request-decoder.ts): the counterpart of protobuf-writer.ts.
  *
  * Why by hand: see check-request-decoder.ts. This file holds the wire rules, kept strict where
  * protobufjs is lenient, so that whatever the hand decoder accepts protobufjs reads the same
@@ -28,6 +29,37 @@ const TWO_POWER_32 = 4294967296;
 export class ProtobufDecodeError extends Error {
   override name = "ProtobufDecodeError";
   readonly code = "grpc.malformed_message";
+}
+
+/** A tag: field number and wire type in one varint. */
+export const varintTag = (field: number) => field * 8 + WIRE_VARINT;
+export const fixed64Tag = (field: number) => field * 8 + WIRE_FIXED64;
+export const lengthTag = (field: number) => field * 8 + WIRE_LENGTH;
+
+/** Bit n set for each declared field n: a declared field with another wire type is refused. */
+export const declared = (...fields: number[]) => fields.reduce((mask, field) => mask | (1 << field), 0);
+
+const MALFORMED = Symbol("malformed message");
+
+/**
+ * grpc-js' deserializer from a hand decoder. Bytes that are no such message become a message
+ * carrying the decoder's error, which the service answers with INVALID_ARGUMENT: a thrown error
+ * would be answered by grpc-js itself, with INTERNAL (a bug's status) and no details.
+ */
+export function deserializer<Message extends object>(decode: (bytes: Buffer) => Message): (bytes: Buffer) => Message {
+  return (bytes) => {
+    try {
+      return decode(bytes);
+    } catch (error) {
+      if (error instanceof ProtobufDecodeError) return { [MALFORMED]: error } as Message;
+      throw error;
+    }
+  };
+}
+
+/** The decoder's error when `message` came from bytes that are no message of its type. */
+export function malformation(message: object): ProtobufDecodeError | undefined {
+  return (message as { [MALFORMED]?: ProtobufDecodeError })[MALFORMED];
 }
 
 /** A field the decoder knows but does not keep: checked the way protobufjs would read it. */

@@ -161,10 +161,11 @@ export class ProtobufWriter {
    * `encode`'s bytes, written from the start of the scratch buffer and copied out (grpc-js keeps
    * them until the stream has written them), or undefined when it threw `UNSUPPORTED`.
    */
-  encodeOrUndefined(encode: () => void): Buffer | undefined {
+  encodeOrUndefined<Message>(encode: (message: Message) => void, message: Message): Buffer | undefined {
     this.position = 0;
     try {
-      encode();
+      // The message passed along rather than captured: no closure per answer.
+      encode(message);
     } catch (error) {
       if (error === UNSUPPORTED) return undefined;
       throw error;

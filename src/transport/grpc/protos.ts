@@ -16,6 +16,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { deserializeCheckRequest } from "./authz/check-request-decoder.js";
 import { encodeCheckResponse } from "./authz/check-response-encoder.js";
+import { deserializeRateLimitRequest } from "./ratelimit/request-decoder.js";
 
 // ---------------------------------------------------------------------------------------------
 // Locating and loading the protos
@@ -103,7 +104,7 @@ export function palisadeServices(): PalisadeServices {
 function buildServices(root: grpc.GrpcObject): PalisadeServices {
   return {
     authorization: withCheckCodecs(serviceHandle(root, "envoy.service.auth.v3.Authorization")),
-    rateLimit: serviceHandle(root, "envoy.service.ratelimit.v3.RateLimitService"),
+    rateLimit: withRateLimitDecoder(serviceHandle(root, "envoy.service.ratelimit.v3.RateLimitService")),
     accessLog: serviceHandle(root, "envoy.service.accesslog.v3.AccessLogService"),
     health: serviceHandle(root, "grpc.health.v1.Health"),
   };
@@ -121,6 +122,12 @@ function withCheckCodecs(handle: ServiceHandle<AuthorizationImplementation>): Se
   const responseSerialize = (message: CheckResponse): Buffer => encodeCheckResponse(message, fallback);
   const codecs = { requestDeserialize: deserializeCheckRequest, responseSerialize };
   return { ...handle, definition: { ...handle.definition, Check: { ...check, ...codecs } } };
+}
+
+/** ShouldRateLimit's requests decoded by ratelimit/request-decoder.ts, for the same reason as Check's. */
+function withRateLimitDecoder(handle: ServiceHandle<RateLimitImplementation>): ServiceHandle<RateLimitImplementation> {
+  const method = { ...handle.definition.ShouldRateLimit, requestDeserialize: deserializeRateLimitRequest };
+  return { ...handle, definition: { ...handle.definition, ShouldRateLimit: method } };
 }
 
 /** Looks up a service by its fully-qualified name in a loadPackageDefinition() result. */

@@ -16,12 +16,13 @@ import { attackSources, attemptTimes, sourceOf } from "./sources.js";
 export function* tokenReplay(ctx: ActorContext, settings: TokenReplaySettings, legit: LegitSettings): Actor {
   const { random, world } = ctx;
   const sources = attackSources(ctx, settings, attackLabel("token_replay"));
-  const startMs = ctx.startMs + settings.at;
   const victims = Array.from({ length: settings.victims }, () => ({ user: random.pick(world.users), client: appClient(random) }));
   for (const victim of victims) {
-    // The victim's phone, signed in already, in use for as long as the scenario lasts.
-    const use = { ...victim, address: addressIn(random, world.pools.mobile), startMs, pages: Infinity, roamAt: -1, signedIn: true };
-    yield { spawn: appUse({ ...ctx, random: random.fork() }, legit, use), atMs: startMs };
+    // The victim's phone, signed in already, in use for as long as Palisade observes: a thief
+    // replays a token its owner's app uses, so Palisade saw the owner's refresh before the theft
+    // unless the attack starts with the window (`at: 0s`, the token's first use seen: the race).
+    const use = { ...victim, address: addressIn(random, world.pools.mobile), startMs: ctx.startMs, pages: Infinity, roamAt: -1, signedIn: true };
+    yield { spawn: appUse({ ...ctx, random: random.fork() }, legit, use), atMs: ctx.startMs };
   }
   let attempt = 0;
   for (const t of attemptTimes(ctx, settings)) {

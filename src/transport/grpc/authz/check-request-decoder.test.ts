@@ -1,101 +1,31 @@
 import { describe, expect, it } from "vitest";
+import {
+  compareDecoders,
+  delimited,
+  doubleField,
+  entry,
+  message,
+  outcomesOnCorruption,
+  protobufjsRequests,
+  random,
+  repeat,
+  someText,
+  tag,
+  tally,
+  text,
+  truncations,
+  varintField,
+  type Bytes,
+  type Outcome,
+  type Random,
+} from "../../../../test/support/protobuf-bytes.js";
 import { ProtobufDecodeError } from "../protobuf-reader.js";
-import { loadPackageDefinition, type CheckRequest, type Struct, type Value } from "../protos.js";
+import type { CheckRequest, Struct, Value } from "../protos.js";
 import { decodeCheckRequest } from "./check-request-decoder.js";
 import { toHttpAttributes } from "./converter.js";
 
-/** protobufjs' deserializer, as proto-loader builds it: what the hand-written decoder must agree with. */
-const definition = loadPackageDefinition();
-const check = (definition["envoy.service.auth.v3.Authorization"] as Record<string, { requestDeserialize: (bytes: Buffer) => CheckRequest }>).Check!;
-const protobufjs = (bytes: Buffer): CheckRequest => check.requestDeserialize(bytes);
+const protobufjs = protobufjsRequests<CheckRequest>("envoy.service.auth.v3.Authorization", "Check");
 
-// ---------------------------------------------------------------------------------------------
-// Wire bytes, written here from field numbers (not by either decoder's library)
-// ---------------------------------------------------------------------------------------------
-
-type Bytes = number[];
-
-function varint(value: number | bigint): Bytes {
-  let rest = BigInt.asUintN(64, BigInt(value));
-  const out: Bytes = [];
-  while (rest > 127n) {
-    out.push(Number(rest & 127n) | 128);
-    rest >>= 7n;
-  }
-  out.push(Number(rest));
-  return out;
-}
-
-const tag = (field: number, wireType: number): Bytes => varint(field * 8 + wireType);
-const delimited = (field: number, payload: Bytes): Bytes => [...tag(field, 2), ...varint(payload.length), ...payload];
-const text = (field: number, value: string | Bytes): Bytes => delimited(field, typeof value === "string" ? [...Buffer.from(value)] : value);
-const varintField = (field: number, value: number | bigint): Bytes => [...tag(field, 0), ...varint(value)];
-function doubleField(field: number, value: number): Bytes {
-  const bytes = Buffer.alloc(8);
-  bytes.writeDoubleLE(value);
-  return [...tag(field, 1), ...bytes];
-}
-const entry = (field: number, key: Bytes | undefined, value: Bytes | undefined): Bytes =>
-  delimited(field, [...(key ? text(1, key) : []), ...(value ?? [])]);
-
-/** A seeded generator, so that a failure names the seed that shows it. */
-function random(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const below = (n: number) => Math.floor(next() * n);
-  const chance = (p: number) => next() < p;
-  const pick = <T>(items: readonly T[]): T => items[below(items.length)]!;
-  return { next, below, chance, pick };
-}
-type Random = ReturnType<typeof random>;
-
-const TEXTS = ["", "a", "GET", "/login?next=%2F", "User-Agent", "X-Palisade-Action", "__proto__", "constructor", "1", "07", "é", "ünïcödé 🙂", "a b\tc", "x".repeat(200)];
-/** Byte strings that are no valid UTF-8: both decoders must replace them alike. */
-const RAW_TEXTS: Bytes[] = [[0xff], [0xc3], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0x61, 0x80, 0x62], [0xf0, 0x9f, 0x99]];
-
-function someText(rng: Random): Bytes {
-  return rng.chance(0.15) ? rng.pick(RAW_TEXTS) : [...Buffer.from(rng.pick(TEXTS))];
-}
-
-/** A field no message here declares, of any wire type (groups included). */
-function unknownField(rng: Random, depth = 0): Bytes {
-  const field = rng.pick([14, 15, 31, 99, 1000, 536870911]);
-  switch (rng.below(depth < 2 ? 5 : 4)) {
-    case 0:
-      return varintField(field, rng.pick([0, 1, 300, -1, 2n ** 63n]));
-    case 1:
-      return doubleField(field, rng.next());
-    case 2:
-      return text(field, someText(rng));
-    case 3:
-      return [...tag(field, 5), 1, 2, 3, 4];
-    default:
-      return [...tag(field, 3), ...unknownField(rng, depth + 1), ...unknownField(rng, depth + 1), ...tag(field, 4)];
-  }
-}
-
-/** Fields in a random order, some repeated (the last one wins, maps add up), unknown ones among them. */
-function message(rng: Random, fields: (() => Bytes)[], unknown = 0.2): Bytes {
-  const out: Bytes[] = [];
-  for (const field of fields) {
-    if (rng.chance(0.75)) out.push(field());
-    if (rng.chance(0.08)) out.push(field());
-  }
-  while (rng.chance(unknown)) out.push(unknownField(rng));
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = rng.below(i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out.flat();
-}
-
-const repeat = (rng: Random, most: number, make: () => Bytes): Bytes => Array.from({ length: rng.below(most + 1) }, make).flat();
 const stringEntry = (rng: Random, field: number) => () =>
   entry(field, rng.chance(0.9) ? someText(rng) : undefined, rng.chance(0.9) ? text(2, someText(rng)) : undefined);
 
@@ -241,51 +171,19 @@ function project(request: CheckRequest) {
   };
 }
 
-type Outcome = "both read" | "both refused" | "only protobufjs read";
-
-function attempt(decode: () => CheckRequest): CheckRequest | Error {
-  try {
-    return decode();
-  } catch (error) {
-    return error as Error;
-  }
-}
-
-/**
- * The decoder's contract on any bytes: refusals are ProtobufDecodeErrors; what it reads,
- * protobufjs reads alike; what protobufjs refuses, it refuses.
- */
+/** The decoder's contract on any bytes (compareDecoders), with the attributes read from both alike. */
 function compare(bytes: Buffer): Outcome {
-  const ours = attempt(() => decodeCheckRequest(bytes));
-  const theirs = attempt(() => protobufjs(bytes));
-  const context = bytes.toString("hex");
-  if (ours instanceof Error) {
-    expect(ours, context).toBeInstanceOf(ProtobufDecodeError);
-    return theirs instanceof Error ? "both refused" : "only protobufjs read";
-  }
-  expect(theirs, context).not.toBeInstanceOf(Error);
-  const reference = theirs as CheckRequest;
-  expect(project(ours), context).toEqual(project(reference));
-  expect(toHttpAttributes(ours), context).toEqual(toHttpAttributes(reference));
-  return "both read";
-}
-
-function tally(outcomes: Outcome[]): Record<Outcome, number> {
-  const counts: Record<Outcome, number> = { "both read": 0, "both refused": 0, "only protobufjs read": 0 };
-  for (const outcome of outcomes) counts[outcome]++;
-  return counts;
+  return compareDecoders(bytes, decodeCheckRequest, protobufjs, (ours, reference, context) => {
+    expect(project(ours), context).toEqual(project(reference));
+    expect(toHttpAttributes(ours), context).toEqual(toHttpAttributes(reference));
+  });
 }
 
 const SEEDS = Array.from({ length: 1000 }, (_, i) => i + 1);
 
 describe("decodeCheckRequest", () => {
   it("reads generated requests as protobufjs does: fields in any order, repeated, unknown ones of every wire type", () => {
-    for (const seed of SEEDS) {
-      const bytes = checkRequest(seed);
-      const ours = attempt(() => decodeCheckRequest(bytes));
-      expect(ours, `seed ${seed}`).not.toBeInstanceOf(Error);
-      expect(compare(bytes), `seed ${seed}`).toBe("both read");
-    }
+    for (const seed of SEEDS) expect(compare(checkRequest(seed)), `seed ${seed}`).toBe("both read");
   });
 
   it("reads a request as Envoy's protos write it, to the same attributes", () => {
@@ -298,33 +196,14 @@ describe("decodeCheckRequest", () => {
 
   it("refuses every truncation protobufjs refuses, and reads the rest alike", () => {
     const outcomes: Outcome[] = [];
-    for (const seed of SEEDS.slice(0, 300)) {
-      const bytes = checkRequest(seed);
-      const rng = random(seed * 31);
-      for (let i = 0; i < 8; i++) outcomes.push(compare(bytes.subarray(0, rng.below(bytes.length))));
-    }
+    for (const seed of SEEDS.slice(0, 300)) for (const bytes of truncations(checkRequest(seed), seed, 8)) outcomes.push(compare(bytes));
     const counts = tally(outcomes);
     expect(counts["only protobufjs read"]).toBe(0);
     expect(counts["both refused"]).toBeGreaterThan(1500);
   });
 
   it("on corrupted bytes, reads only what protobufjs reads alike and throws nothing but ProtobufDecodeError", () => {
-    const outcomes: Outcome[] = [];
-    for (const seed of SEEDS) {
-      const bytes = checkRequest(seed);
-      if (bytes.length === 0) continue;
-      const rng = random(seed * 17);
-      for (let i = 0; i < 6; i++) {
-        const corrupted = Buffer.from(bytes);
-        for (let flips = 1 + rng.below(3); flips > 0; flips--) corrupted[rng.below(corrupted.length)] = rng.below(256);
-        outcomes.push(compare(corrupted));
-      }
-    }
-    for (let length = 0; length < 400; length++) {
-      const rng = random(100_000 + length);
-      outcomes.push(compare(Buffer.from(Array.from({ length: rng.below(64) }, () => rng.below(256)))));
-    }
-    const counts = tally(outcomes);
+    const counts = outcomesOnCorruption(checkRequest, compare, SEEDS);
     // Both kinds of agreement occur, so the comparison is not vacuous.
     expect(counts["both read"]).toBeGreaterThan(500);
     expect(counts["both refused"]).toBeGreaterThan(500);

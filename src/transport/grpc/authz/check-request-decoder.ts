@@ -19,7 +19,19 @@
  * Field numbers are those of proto/envoy/service/auth/v3/attribute_context.proto (Envoy's, as
  * @grpc/grpc-js-xds vendors them); fields absent from that copy are skipped as unknown.
  */
-import { ENTRY_FIELDS, ProtobufDecodeError, ProtobufReader, setEntry, type FieldShape, type MapShape, type MessageShape } from "../protobuf-reader.js";
+import {
+  ENTRY_FIELDS,
+  ProtobufReader,
+  declared,
+  deserializer,
+  fixed64Tag,
+  lengthTag,
+  setEntry,
+  varintTag,
+  type FieldShape,
+  type MapShape,
+  type MessageShape,
+} from "../protobuf-reader.js";
 import type {
   AttributeContext,
   AttributeHttpRequest,
@@ -36,14 +48,6 @@ type Address = NonNullable<Peer["address"]>;
 type SocketAddress = NonNullable<Address["socket_address"]>;
 type AttributeRequest = NonNullable<AttributeContext["request"]>;
 type HeaderMap = NonNullable<AttributeHttpRequest["header_map"]>;
-
-/** A tag: field number and wire type in one varint. */
-const varintTag = (field: number) => field * 8;
-const fixed64Tag = (field: number) => field * 8 + 1;
-const lengthTag = (field: number) => field * 8 + 2;
-
-/** Bit n set for each declared field n: a declared field with another wire type is refused. */
-const declared = (...fields: number[]) => fields.reduce((mask, field) => mask | (1 << field), 0);
 
 // Shapes of the messages checked but not kept.
 const STRING_MAP: MapShape = { mapOf: "length" };
@@ -62,26 +66,8 @@ valueFields[6] = LIST_VALUE;
 const TYPED_METADATA: MapShape = { mapOf: ANY };
 const METADATA: MessageShape = { fields: { 1: { mapOf: STRUCT }, 2: TYPED_METADATA } };
 
-const MALFORMED = Symbol("malformed CheckRequest");
-
-/**
- * grpc-js' deserializer for Check. Bytes that are no CheckRequest become a request carrying
- * the decoder's error, which the service answers with INVALID_ARGUMENT: a thrown error would
- * be answered by grpc-js itself, with INTERNAL (a bug's status) and no details.
- */
-export function deserializeCheckRequest(bytes: Buffer): CheckRequest {
-  try {
-    return decodeCheckRequest(bytes);
-  } catch (error) {
-    if (error instanceof ProtobufDecodeError) return { [MALFORMED]: error } as CheckRequest;
-    throw error;
-  }
-}
-
-/** The decoder's error when `request` came from bytes that are no CheckRequest. */
-export function malformation(request: CheckRequest): ProtobufDecodeError | undefined {
-  return (request as { [MALFORMED]?: ProtobufDecodeError })[MALFORMED];
-}
+/** grpc-js' deserializer for Check: malformed bytes give a request `malformation` names (../protobuf-reader.ts). */
+export const deserializeCheckRequest = deserializer(decodeCheckRequest);
 
 /** Decodes a CheckRequest; throws ProtobufDecodeError for bytes that are not one. */
 export function decodeCheckRequest(bytes: Buffer): CheckRequest {

@@ -31,7 +31,7 @@ const output = new ProtobufWriter(16 * 1024);
  * Bytes identical to the fallback's for every shape it encodes itself.
  */
 export function encodeCheckResponse<Message extends object>(message: Message, fallback: (message: Message) => Buffer): Buffer {
-  return output.encodeOrUndefined(() => checkResponse(message as Record<string, unknown>)) ?? fallback(message);
+  return output.encodeOrUndefined(checkResponse, message as Record<string, unknown>) ?? fallback(message);
 }
 
 function integer(value: unknown): number {

@@ -4,9 +4,9 @@ import type { Pipeline, PipelineResult } from "../../../pipeline/pipeline.js";
 import type { CompiledPolicy } from "../../../policy/compile.js";
 import type { DecisionObserver } from "../../../telemetry/decision-observer.js";
 import type { AuthorizationImplementation } from "../protos.js";
+import { malformation } from "../protobuf-reader.js";
 import { grpcStatusFor, grpcStatusName } from "../status.js";
 import { headersCarrier, metadataCarrier } from "../trace-carriers.js";
-import { malformation } from "./check-request-decoder.js";
 import { toCheckResponse, toHttpAttributes } from "./converter.js";
 
 export interface AuthorizationDependencies {

@@ -3,6 +3,7 @@
  */
 import type { LimitUnit } from "../../../ratelimit/config.js";
 import type {
+  DecisionMetadata,
   DescriptorEntry,
   DescriptorStatus,
   LimitOverride,
@@ -41,13 +42,7 @@ export function toRateLimitRequest(message: RequestMessage | null | undefined): 
 }
 
 function toDescriptor(message: DescriptorMessage | null | undefined): RateLimitDescriptor {
-  const entries: DescriptorEntry[] = [];
-  if (Array.isArray(message?.entries)) {
-    for (const entry of message.entries as ({ key?: unknown; value?: unknown } | null | undefined)[]) {
-      if (typeof entry?.key === "string" && typeof entry.value === "string") entries.push({ key: entry.key, value: entry.value });
-    }
-  }
-  const descriptor: RateLimitDescriptor = { entries };
+  const descriptor: RateLimitDescriptor = { entries: Array.isArray(message?.entries) ? toEntries(message.entries) : [] };
   if (message?.limit) {
     const limit = toOverride(message.limit);
     if (limit) descriptor.limit = limit;
@@ -56,6 +51,25 @@ function toDescriptor(message: DescriptorMessage | null | undefined): RateLimitD
   const hits = message?.hits_addend ? wholeNumber(message.hits_addend.value ?? 0) : undefined;
   if (hits !== undefined) descriptor.hits = hits;
   return descriptor;
+}
+
+type EntryMessage = { key?: unknown; value?: unknown } | null | undefined;
+
+/**
+ * The entries with a text key and value. The core only reads them, so when all are (as decoded,
+ * always) the decoded list is the core's, without a copy per request.
+ */
+function toEntries(messages: readonly EntryMessage[]): DescriptorEntry[] {
+  let all = true;
+  for (const entry of messages) if (!whole(entry)) all = false;
+  if (all) return messages as DescriptorEntry[];
+  const entries: DescriptorEntry[] = [];
+  for (const entry of messages) if (whole(entry)) entries.push({ key: entry.key, value: entry.value });
+  return entries;
+}
+
+function whole(entry: EntryMessage): entry is DescriptorEntry {
+  return typeof entry?.key === "string" && typeof entry.value === "string";
 }
 
 const OVERRIDE_UNITS: Readonly<Partial<Record<string, LimitUnit>>> = {
@@ -107,17 +121,21 @@ export function toRateLimitResponse(decision: RateLimitDecision): RateLimitRespo
     overall_code: decision.overallCode,
     statuses: decision.statuses.map(toStatusMessage),
     response_headers_to_add: decision.responseHeaders.map(([key, value]) => ({ key, value })),
-    dynamic_metadata: toStruct(decision.envoyMetadata ?? { ...decision.metadata }),
+    // toStruct only reads the metadata's own fields: no copy of it.
+    dynamic_metadata: toStruct(decision.envoyMetadata ?? (decision.metadata as Readonly<DecisionMetadata> & Record<string, unknown>)),
   };
 }
 
 function toStatusMessage(status: DescriptorStatus): DescriptorStatusMessage {
   const limit = status.currentLimit;
+  let currentLimit: NonNullable<DescriptorStatusMessage["current_limit"]> | null = null;
+  if (limit) {
+    currentLimit = { requests_per_unit: clampUint32(limit.requestsPerUnit), unit: UNIT_NAMES[limit.unit] };
+    if (limit.name !== undefined) currentLimit.name = limit.name;
+  }
   return {
     code: status.code,
-    current_limit: limit
-      ? { ...(limit.name === undefined ? {} : { name: limit.name }), requests_per_unit: clampUint32(limit.requestsPerUnit), unit: UNIT_NAMES[limit.unit] }
-      : null,
+    current_limit: currentLimit,
     limit_remaining: clampUint32(status.limitRemaining),
     duration_until_reset: status.durationUntilResetMs === undefined ? null : toDuration(status.durationUntilResetMs),
   };

@@ -28,7 +28,7 @@ export function withHandEncodedResponses(definition: ServiceDefinition<RateLimit
 /** The response's protobuf bytes, or undefined when it holds something only protobufjs encodes. */
 export function encodeRateLimitResponse(response: RateLimitResponse): Buffer | undefined {
   if (response.request_headers_to_add?.length || response.raw_body?.length || response.quota) return undefined;
-  return writer.encodeOrUndefined(() => encodeResponse(response));
+  return writer.encodeOrUndefined(encodeResponse, response);
 }
 
 /** overall_code (1), statuses (2), response_headers_to_add (3), dynamic_metadata (6). */
