@@ -32,6 +32,7 @@ export function registerLabCommands(program: Command, examples: { policy: string
     .option("--markdown <file>", "with --sweep: also write the table as Markdown (docs/detection-sweep.md)")
     .option("--json", "with --sweep: print the rows as JSON")
     .option("--jobs <n>", "with --sweep: run the families in this many processes", integer, 1)
+    .option("--replicas <n>", "with --sweep: decide with this many replicas sharing one in-memory store, Checks and access logs handed to each in turn", integer, 1)
     .action(async (flags: SimulateFlags) => {
       if (flags.sweep !== undefined) {
         await sweep(typeof flags.sweep === "string" ? flags.sweep : examples.sweep, flags);
@@ -99,6 +100,7 @@ interface SimulateFlags {
   markdown?: string;
   json?: boolean;
   jobs: number;
+  replicas: number;
 }
 
 /** `simulate --sweep`: every family's points, each on fresh state, with progress on standard error. */
@@ -109,12 +111,13 @@ async function sweep(file: string, flags: SimulateFlags): Promise<void> {
   const rows = flags.jobs > 1 ? await sweepInProcesses(file, points, seeds, flags) : await runSweep(points, {
     policy: flags.policy,
     seeds,
+    replicas: flags.replicas,
     onRun: (point, seed, index, total) => process.stderr.write(`[${index + 1}/${total}] ${point.family} ${point.label} seed ${seed}\n`),
   });
   process.stdout.write(`${flags.json ? JSON.stringify(rows, null, 2) : sweepText(rows)}\n`);
   if (flags.markdown) {
     const args = process.argv.slice(2).filter((arg) => !arg.startsWith("--markdown") && arg !== flags.markdown);
-    await writeFile(flags.markdown, sweepMarkdown(rows, { command: `palisade ${args.join(" ")}`, policy: path.basename(flags.policy) }));
+    await writeFile(flags.markdown, sweepMarkdown(rows, { command: `palisade ${args.join(" ")}`, policy: path.basename(flags.policy), replicas: flags.replicas }));
   }
 }
 
@@ -127,7 +130,7 @@ async function sweepInProcesses(file: string, points: readonly SweepPoint[], see
   const groups = Array.from({ length: Math.min(flags.jobs, families.length) }, (_, job) => families.filter((_, i) => i % flags.jobs === job));
   const outputs = await Promise.all(
     groups.map(async (group) => {
-      const args = [...process.execArgv, process.argv[1]!, "simulate", "--sweep", file, "--policy", flags.policy, "--seeds", seeds.join(","), "--only", group.join(","), "--json"];
+      const args = [...process.execArgv, process.argv[1]!, "simulate", "--sweep", file, "--policy", flags.policy, "--seeds", seeds.join(","), "--replicas", String(flags.replicas), "--only", group.join(","), "--json"];
       const { stdout } = await execFileAsync(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
       return JSON.parse(stdout) as SweepRow[];
     }),

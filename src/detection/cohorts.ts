@@ -28,7 +28,7 @@ type Cohorts = NonNullable<CompiledSignals["cohorts"]>;
  * within the window are, and every member from then on is flagged. The cookie header must be one
  * the request could have carried: an imported log that never recorded cookies proves nothing.
  *
- * State is the replica's own, like the token bindings: each replica forms its cohorts from the
+ * State is the replica's own, unlike the token bindings: each replica forms its cohorts from the
  * traffic it sees, bounded by MAX_COHORTS × MAX_MEMBERS address pseudonyms with their last time.
  */
 export class CohortTracker {

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { durationMs } from "../config/duration.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
@@ -48,6 +49,35 @@ interface LatestFailure {
   sessionless?: boolean;
   denied?: boolean;
 }
+interface Login {
+  timeMs: number;
+  usernameId: string;
+}
+/**
+ * What the other replicas saw for the early call, as of their latest merge (`#exchange`): their
+ * latest failed, stepped-up and successful logins and allowed attempts within `within`, and for
+ * the distinct failing share their failed logins of this minute and the last, the usernames among
+ * them that did not sign in there and those that signed in (at most MAX_SHARED_USERNAMES each;
+ * `unlisted` counts the failing ones left out). Empty with one replica.
+ */
+interface OthersEvidence {
+  failures: LatestFailure[];
+  steppedUp: Login[];
+  successes: Login[];
+  attempts: number[];
+  failedLogins: number;
+  failing: Set<string>;
+  signedIn: Set<string>;
+  unlisted: number;
+}
+const NO_EVIDENCE: OthersEvidence = { failures: [], steppedUp: [], successes: [], attempts: [], failedLogins: 0, failing: new Set(), signedIn: new Set(), unlisted: 0 };
+/**
+ * Usernames a replica publishes for the distinct failing share, failing and signed in each: far
+ * more than a quiet site's two minutes hold. Past it a campaign is far above the volume floor and
+ * the most recent are shared (22-character pseudonyms: some 26 kB for both lists).
+ */
+const MAX_SHARED_USERNAMES = 512;
+
 interface FailedUsers {
   failures: number;
   usernames: Set<string>;
@@ -78,11 +108,12 @@ interface EndpointActivity {
    */
   latestFailures: LatestFailure[];
   /** The latest logins answered with a step-up (at most LATEST_FAILURES): see `recordSteppedUp`. */
-  latestSteppedUp: Array<{ timeMs: number; usernameId: string }>;
-  /** When the latest successful logins were made (at most LATEST_ATTEMPTS): with `latestFailures`, the outcomes known so far. */
-  latestSuccesses: number[];
+  latestSteppedUp: Login[];
+  /** The latest successful logins (at most LATEST_ATTEMPTS): with `latestFailures`, the outcomes known so far. */
+  latestSuccesses: Login[];
   /** When the latest allowed attempts were made, oldest first (at most LATEST_ATTEMPTS). */
   latestAttempts: number[];
+  others: OthersEvidence;
 }
 
 /**
@@ -96,6 +127,8 @@ interface EndpointActivity {
  */
 export class SiteActivity {
   readonly #endpoints = new Map<string, EndpointActivity>();
+  /** This replica's name among those that publish their early-call evidence to the store. */
+  readonly #replica = randomUUID();
   #lastFlushMs = 0;
   #flushing: Promise<void> | undefined;
 
@@ -139,7 +172,7 @@ export class SiteActivity {
     if (!failed) {
       if (usernameId && activity.failedUsers.succeeded.size < MAX_FAILED_USERS) activity.failedUsers.succeeded.add(usernameId);
       if (usernameId && timeMs !== undefined) {
-        activity.latestSuccesses.push(timeMs);
+        activity.latestSuccesses.push({ timeMs, usernameId });
         if (activity.latestSuccesses.length > LATEST_ATTEMPTS) activity.latestSuccesses.shift();
       }
       return;
@@ -220,7 +253,11 @@ export class SiteActivity {
         ];
         // Only logins are held: a catalogue anomaly's denials are left as they were.
         if (endpoint.authentication) ops.push({ op: "window.add", name: "den", windowMs: MINUTE_MS, amount: activity.pendingDenied });
-        const [attempts = 0, failures = 0, denied = 0] = await this.store.apply(`site:${name}`, ops, nowMs).catch(() => [0, 0, 0]);
+        const early = endpoint.authentication ? config.campaign?.early : undefined;
+        const [[attempts = 0, failures = 0, denied = 0]] = await Promise.all([
+          this.store.apply(`site:${name}`, ops, nowMs).catch(() => [0, 0, 0]),
+          early ? this.#exchange(name, activity, durationMs(early.within), nowMs) : undefined,
+        ]);
         activity.pendingAttempts = 0;
         activity.pendingFailures = 0;
         activity.pendingDenied = 0;
@@ -230,6 +267,20 @@ export class SiteActivity {
         activity.anomalies = endpoint.authentication ? holdCampaign(activity, fresh, attempts, denied, config.minAttemptsPerMinute) : fresh;
       }),
     );
+  }
+
+  /**
+   * Shares the early call's evidence between replicas, at the pace of the site-wide merge: this
+   * replica publishes what it saw within `withinMs` (and the usernames of its distinct failing
+   * share) and takes the others' in place of their last. A replica then calls the campaign from
+   * the failing accounts of the whole site, not from its share of them, a merge or two late.
+   */
+  async #exchange(endpoint: string, activity: EndpointActivity, withinMs: number, nowMs: number): Promise<void> {
+    const exchange = this.store.exchange?.bind(this.store);
+    if (!exchange) return;
+    const publication = { name: "early", replica: this.#replica, evidence: encodeEvidence(ownEvidence(activity, nowMs - withinMs, nowMs)), ttlMs: withinMs };
+    const others = await exchange(`site:${endpoint}`, publication, nowMs).catch(() => undefined);
+    activity.others = others === undefined ? NO_EVIDENCE : mergeEvidence(others);
   }
 
   /** At each minute boundary: fold the last minute into the baseline, unless it was anomalous. */
@@ -277,6 +328,7 @@ export class SiteActivity {
         latestSteppedUp: [],
         latestSuccesses: [],
         latestAttempts: [],
+        others: NO_EVIDENCE,
       };
       this.#endpoints.set(endpoint, activity);
     }
@@ -331,7 +383,8 @@ function holdCampaign(activity: EndpointActivity, fresh: SiteAnomaly[], attempts
 /**
  * `site.campaign_early`: the campaign before the site-wide volume floor (`minAttemptsPerMinute`) is reached, with
  * `campaign.early`: a list checked from the first seconds of a cold start. As this replica saw
- * them and without waiting for the once-a-second merge: within `within` before this login,
+ * them, without waiting for the once-a-second merge, and as the other replicas saw them at their
+ * last merge (`#exchange`): within `within` before this login,
  * `failingAccounts` distinct accounts failed and did not sign in since, or were asked for a step-up
  * (tried from a device and network the account never used), and failures were more of
  * the allowed attempts than the failure-ratio threshold (the learned baseline's once trusted, the
@@ -354,13 +407,15 @@ function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledS
   const fromMs = nowMs - durationMs(early.within);
   const together = failingTogether(activity, fromMs, nowMs);
   if (together < early.failingAccounts) return [];
-  const allowed = activity.latestAttempts.filter((t) => t >= fromMs && t <= nowMs).length;
-  // A full ring within the span: far above the floor, where the merged figures speak.
-  if (allowed === LATEST_ATTEMPTS && activity.latestAttempts[0]! >= fromMs) return [];
+  const within = (timeMs: number) => timeMs >= fromMs && timeMs <= nowMs;
+  const { others } = activity;
+  const allowed = countWithin(activity.latestAttempts, within) + countWithin(others.attempts, within);
+  // A full ring's worth within the span: far above the floor, where the merged figures speak.
+  if (allowed >= LATEST_ATTEMPTS) return [];
   // Over the outcomes known so far: attempts still waiting for theirs would dilute a burst's start.
   // The call's own denials are among the failures: attempts that stayed out, as their failures would have.
-  const failures = activity.latestFailures.filter((f) => f.timeMs >= fromMs && f.timeMs <= nowMs).length;
-  const successes = activity.latestSuccesses.filter((t) => t >= fromMs && t <= nowMs).length;
+  const failures = countWithin(activity.latestFailures, within, (f) => f.timeMs) + countWithin(others.failures, within, (f) => f.timeMs);
+  const successes = countWithin(activity.latestSuccesses, within, (s) => s.timeMs) + countWithin(others.successes, within, (s) => s.timeMs);
   const threshold = failureRatioThreshold(activity.baselines, config);
   if (failures === 0 || failures / (failures + successes) <= threshold.value) return [];
   const share = distinctFailingShare(activity);
@@ -371,7 +426,7 @@ function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledS
     threshold: config.campaign.distinctFailingShare,
     weight: config.campaign.weight,
     fired: true,
-    detail: `early call below the volume floor: ${together} accounts failed and did not sign in, or were asked for a step-up, within ${early.within}, failure ratio above ${Math.round(threshold.value * 1000) / 1000} (${threshold.source}), on this replica`,
+    detail: `early call below the volume floor: ${together} accounts failed and did not sign in, or were asked for a step-up, within ${early.within}, failure ratio above ${Math.round(threshold.value * 1000) / 1000} (${threshold.source}), ${others === NO_EVIDENCE ? "on this replica" : "on this replica and the others as of their last merge"}`,
   }];
 }
 
@@ -385,33 +440,139 @@ function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledS
  * the site's cookie, for a second factor beside it.
  */
 function failingTogether(activity: EndpointActivity, fromMs: number, toMs: number): number {
-  const signedIn = (username: string) => activity.failedUsers.succeeded.has(username) || activity.recentFailedUsers.succeeded.has(username);
+  const { others } = activity;
+  const signedIn = (username: string) => activity.failedUsers.succeeded.has(username) || activity.recentFailedUsers.succeeded.has(username) || others.signedIn.has(username);
   const usernames = new Set<string>();
-  for (const { timeMs, usernameId, sessionless } of activity.latestFailures) {
-    if (!sessionless && timeMs >= fromMs && timeMs <= toMs && !signedIn(usernameId)) usernames.add(usernameId);
+  for (const failures of [activity.latestFailures, others.failures]) {
+    for (const { timeMs, usernameId, sessionless } of failures) {
+      if (!sessionless && timeMs >= fromMs && timeMs <= toMs && !signedIn(usernameId)) usernames.add(usernameId);
+    }
   }
-  for (const { timeMs, usernameId } of activity.latestSteppedUp) {
-    if (timeMs >= fromMs && timeMs <= toMs) usernames.add(usernameId);
+  for (const steppedUp of [activity.latestSteppedUp, others.steppedUp]) {
+    for (const { timeMs, usernameId } of steppedUp) {
+      if (timeMs >= fromMs && timeMs <= toMs) usernames.add(usernameId);
+    }
   }
   return usernames.size;
 }
 
 /**
  * Distinct usernames that failed and did not sign in, per failed login, over this minute and the
- * last, as this replica saw them: near 1 when a list walks through accounts (each fails once and
- * stays out), low when people mistype or autofill a stale password and then get into their own
- * account. Replica-local like the header-shape counts: with several replicas a person's retry
- * can land on another one, which raises the figure.
+ * last: near 1 when a list walks through accounts (each fails once and stays out), low when
+ * people mistype or autofill a stale password and then get into their own account. With several
+ * replicas, over the usernames all of them saw (as of their last merge): a person whose retry or
+ * sign-in landed on another replica is one account that got in, not a failing account on each.
  */
 function distinctFailingShare(activity: EndpointActivity): number {
-  const { failedUsers: now, recentFailedUsers: recent } = activity;
-  const failures = now.failures + recent.failures;
+  const { failedUsers: now, recentFailedUsers: recent, others } = activity;
+  const failures = now.failures + recent.failures + others.failedLogins;
   if (failures === 0) return 0;
-  const signedIn = (username: string) => now.succeeded.has(username) || recent.succeeded.has(username);
-  let distinct = 0;
+  const signedIn = (username: string) => now.succeeded.has(username) || recent.succeeded.has(username) || others.signedIn.has(username);
+  let distinct = others.unlisted;
   for (const username of now.usernames) if (!signedIn(username)) distinct += 1;
   for (const username of recent.usernames) if (!now.usernames.has(username) && !signedIn(username)) distinct += 1;
+  for (const username of others.failing) if (!now.usernames.has(username) && !recent.usernames.has(username) && !signedIn(username)) distinct += 1;
   return Math.round(Math.min(1, distinct / failures) * 1000) / 1000;
+}
+
+/** The usernames of this minute and the last that failed here and did not sign in here, and those that signed in. */
+function sharedUsernames(activity: EndpointActivity): Pick<OthersEvidence, "failedLogins" | "failing" | "signedIn" | "unlisted"> {
+  const { failedUsers: now, recentFailedUsers: recent } = activity;
+  const signedIn = new Set([...recent.succeeded, ...now.succeeded]);
+  const failing = [...new Set([...recent.usernames, ...now.usernames])].filter((username) => !signedIn.has(username));
+  return {
+    failedLogins: now.failures + recent.failures,
+    failing: new Set(failing.slice(-MAX_SHARED_USERNAMES)),
+    signedIn: new Set([...signedIn].slice(-MAX_SHARED_USERNAMES)),
+    unlisted: Math.max(0, failing.length - MAX_SHARED_USERNAMES),
+  };
+}
+
+function countWithin<T>(items: readonly T[], within: (timeMs: number) => boolean, timeOf: (item: T) => number = (item) => item as number): number {
+  let count = 0;
+  for (const item of items) if (within(timeOf(item))) count += 1;
+  return count;
+}
+
+/** What this replica publishes for the others' early call: its latest logins between `fromMs` and `toMs`. */
+function ownEvidence(activity: EndpointActivity, fromMs: number, toMs: number): OthersEvidence {
+  const within = (timeMs: number) => timeMs >= fromMs && timeMs <= toMs;
+  return {
+    failures: activity.latestFailures.filter((f) => within(f.timeMs)),
+    steppedUp: activity.latestSteppedUp.filter((s) => within(s.timeMs)),
+    successes: activity.latestSuccesses.filter((s) => within(s.timeMs)),
+    attempts: activity.latestAttempts.filter(within),
+    ...sharedUsernames(activity),
+  };
+}
+
+/**
+ * Compact JSON: `f` failures as [time, username, flags] (1 sessionless, 2 denied), `s` step-ups
+ * and `k` successes as [time, username], `a` attempt times, `n` [failed logins, unlisted], `u`
+ * the failing usernames and `g` those signed in. Empty (nothing published) when there is nothing
+ * to tell.
+ */
+function encodeEvidence(evidence: OthersEvidence): string {
+  const { failures, steppedUp, successes, attempts, failedLogins, failing, signedIn, unlisted } = evidence;
+  if (failures.length + steppedUp.length + successes.length + attempts.length + failedLogins + signedIn.size === 0) return "";
+  const pair = (login: Login) => [login.timeMs, login.usernameId];
+  return JSON.stringify({
+    f: failures.map((f) => [f.timeMs, f.usernameId, (f.sessionless ? 1 : 0) | (f.denied ? 2 : 0)]),
+    s: steppedUp.map(pair),
+    k: successes.map(pair),
+    a: attempts,
+    n: [failedLogins, unlisted],
+    u: [...failing],
+    g: [...signedIn],
+  });
+}
+
+/** The other replicas' publications as one body of evidence; text this version cannot read is skipped. */
+function mergeEvidence(publications: readonly string[]): OthersEvidence {
+  if (publications.length === 0) return NO_EVIDENCE;
+  const merged: OthersEvidence = { failures: [], steppedUp: [], successes: [], attempts: [], failedLogins: 0, failing: new Set(), signedIn: new Set(), unlisted: 0 };
+  for (const text of publications) {
+    const evidence = decodeEvidence(text);
+    if (!evidence) continue;
+    merged.failures.push(...evidence.failures);
+    merged.steppedUp.push(...evidence.steppedUp);
+    merged.successes.push(...evidence.successes);
+    merged.attempts.push(...evidence.attempts);
+    merged.failedLogins += evidence.failedLogins;
+    merged.unlisted += evidence.unlisted;
+    for (const username of evidence.failing) merged.failing.add(username);
+    for (const username of evidence.signedIn) merged.signedIn.add(username);
+  }
+  return merged;
+}
+
+function decodeEvidence(text: string): OthersEvidence | undefined {
+  try {
+    const { f, s, k, a, n, u, g } = JSON.parse(text) as Record<string, unknown>;
+    const isLogin = (item: unknown): item is [number, string, ...unknown[]] => Array.isArray(item) && typeof item[0] === "number" && typeof item[1] === "string";
+    if (![f, s, k].every((list) => Array.isArray(list) && list.every(isLogin)) || !Array.isArray(a) || !a.every((t) => typeof t === "number")) return undefined;
+    if (!Array.isArray(n) || typeof n[0] !== "number" || typeof n[1] !== "number") return undefined;
+    const usernames = (list: unknown) => Array.isArray(list) && list.every((username) => typeof username === "string");
+    if (!usernames(u) || !usernames(g)) return undefined;
+    const login = ([timeMs, usernameId]: [number, string, ...unknown[]]): Login => ({ timeMs, usernameId });
+    return {
+      failures: (f as Array<[number, string, number]>).map(([timeMs, usernameId, flags]) => ({
+        timeMs,
+        usernameId,
+        ...(flags & 1 ? { sessionless: true } : {}),
+        ...(flags & 2 ? { denied: true } : {}),
+      })),
+      steppedUp: (s as Array<[number, string]>).map(login),
+      successes: (k as Array<[number, string]>).map(login),
+      attempts: a as number[],
+      failedLogins: n[0],
+      unlisted: n[1],
+      failing: new Set(u as string[]),
+      signedIn: new Set(g as string[]),
+    };
+  } catch {
+    return undefined;
+  }
 }
 
 function pushLatest(latest: LatestFailure[], failure: LatestFailure): void {

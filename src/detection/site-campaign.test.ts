@@ -268,3 +268,53 @@ describe("site.campaign_early, the early call below the volume floor (campaign.e
     expect(site.signalsFor(request, endpoint, early, [])).toEqual([]);
   });
 });
+
+describe("the early call across replicas sharing a store", () => {
+  const early: CompiledSignals = {
+    siteAnomaly: { ...signals.siteAnomaly!, campaign: { distinctFailingShare: 0.8, early: { failingAccounts: 3, within: "10s" }, weight: 0 } },
+  };
+  const earlyPolicy = { signals: early, endpoints: [endpoint] } as unknown as CompiledPolicy;
+
+  /** Three replicas on one store, each given its logins (username, failed) at 28 s, then merging twice, a second apart. */
+  async function replicasAfter(perReplica: Array<Array<[string, boolean]>>, store = new MemoryStore()) {
+    const replicas = perReplica.map(() => new SiteActivity(store));
+    perReplica.forEach((outcomes, r) =>
+      outcomes.forEach(([username, failed], i) => {
+        const timeMs = 28_000 + r * 200 + i * 50;
+        replicas[r]!.recordAttempt("login", "s1", timeMs);
+        replicas[r]!.recordOutcome("login", failed, "s1", username, timeMs);
+      }),
+    );
+    const alone = replicas.map((site) => site.signalsFor(request, endpoint, early, []).map((s) => s.code));
+    for (const nowMs of [29_000, 30_000]) for (const site of replicas) await site.maybeFlush(earlyPolicy, nowMs);
+    return { alone, merged: replicas.map((site) => site.signalsFor(request, endpoint, early, [])) };
+  }
+
+  it("calls a list whose failing accounts were spread over the replicas on each of them, once they merged, as one replica would have", async () => {
+    const { alone, merged } = await replicasAfter([[["a", true]], [["b", true]], [["c", true]]]);
+    expect(alone).toEqual([[], [], []]);
+    for (const found of merged) {
+      expect(found.map((s) => s.code)).toEqual(["site.campaign_early"]);
+      expect(found[0]!.detail).toContain("3 accounts failed");
+      expect(found[0]!.detail).toContain("the others as of their last merge");
+    }
+  });
+
+  it("does not count an account that failed on one replica and signed in on another", async () => {
+    const { merged } = await replicasAfter([[["a", true]], [["b", true], ["a", false]], [["c", true]]]);
+    expect(merged).toEqual([[], [], []]);
+  });
+
+  it("counts a person whose retry and sign-in landed on other replicas as one account that got in, not a failing account on each", async () => {
+    const { merged } = await replicasAfter([[["a", true], ["c", true]], [["a", true], ["d", true]], [["a", false], ["b", true]]]);
+    // b, c and d failed together, but 3 accounts that stayed out of 5 failures is below the 0.8 share; counted per replica, a would have failed twice.
+    expect(merged).toEqual([[], [], []]);
+  });
+
+  it("keeps each replica's evidence its own on a store that cannot exchange", async () => {
+    const store = new MemoryStore();
+    const withoutExchange = Object.assign(Object.create(store) as MemoryStore, { exchange: undefined });
+    const { merged } = await replicasAfter([[["a", true]], [["b", true]], [["c", true]]], withoutExchange);
+    expect(merged).toEqual([[], [], []]);
+  });
+});

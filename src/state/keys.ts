@@ -11,6 +11,7 @@ import { entityKeyPrefix, windowBucket, type DistinctAdd, type WindowAdd, type W
  *   m  remembered set                 `…:m:<name>`                      sorted set       retentionMs
  *   b  learned baseline               `…:b:<name>`                      hash             retentionMs
  *   t  token binding                  `…:t`                             string (JSON)    retentionMs (the binding's)
+ *   x  replicas' publications         `…:x:<name>`                      hash             ttlMs (exchange's)
  *
  * The last column is the time to live, restarted by every write. Both stores use these keys, so
  * they agree on what is one structure.
@@ -67,6 +68,11 @@ export function baselineKey(namespace: string, entity: string, name: string): st
 /** `<namespace>:{<token pseudonym>}:t`: one token's binding (token-binding-record.ts). */
 export function bindingKey(namespace: string, entity: string): string {
   return `${entityKeyPrefix(namespace, entity)}:t`;
+}
+
+/** `<namespace>:{<entity>}:x:<name>`: one hash, a field per replica (Store.exchange). */
+export function exchangeKey(namespace: string, entity: string, name: string): string {
+  return `${entityKeyPrefix(namespace, entity)}:x:${name}`;
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   assertValidApply,
   assertValidBaselineObservation,
   assertValidBinding,
+  assertValidExchange,
   guardHolds,
   slidingWindowEstimate,
   StoreUnavailableError,
@@ -21,6 +22,7 @@ import {
   type EntityOp,
   type MemberAdd,
   type MemberCheck,
+  type Publication,
   type Store,
   type ValueSwap,
   type WindowAdd,
@@ -73,7 +75,10 @@ export const MAX_BUCKETS_PER_STRUCTURE = 16;
 /** Distinct key names remembered (see #structure, #plainKey) before they are forgotten and built anew. */
 const MAX_KEY_NAMES = 10_000;
 
-type Value = number | HyperLogLog | MemberSet | Readonly<BaselineState> | Readonly<BindingRecord>;
+/** `exchange()`'s hash: each replica's latest publication and the event time it was made. */
+type Publications = Map<string, { publishedMs: number; evidence: string }>;
+
+type Value = number | HyperLogLog | MemberSet | Readonly<BaselineState> | Readonly<BindingRecord> | Publications;
 
 /** One key: its value, when it expires (local clock) and what it is estimated to take. */
 interface Slot {
@@ -242,6 +247,32 @@ export class MemoryStore implements Store, DegradableStore {
     this.#within(entity, (state, local) => {
       if (record === undefined) this.#deletePlain(state, "t");
       else this.#writePlain(state, "t", record, bindingBytes(record), local + retentionMs);
+    });
+  }
+
+  /** The Redis script's steps on a Map held as one key (`x:<name>`), synchronously. */
+  async exchange(entity: string, publication: Publication, nowMs: number): Promise<string[]> {
+    assertValidExchange(entity, publication, nowMs);
+    this.#assertOpen();
+    const { name, replica, evidence, ttlMs } = publication;
+    return this.#within(entity, (state, local) => {
+      const key = `x:${name}`;
+      const held = this.#plain(state, key, local) as Publications | undefined;
+      const publications: Publications = new Map(held);
+      if (evidence === "") publications.delete(replica);
+      else publications.set(replica, { publishedMs: nowMs, evidence });
+      const others: Array<[string, string]> = [];
+      let bytes = 0;
+      for (const [name, entry] of publications) {
+        if (nowMs - entry.publishedMs > ttlMs) publications.delete(name);
+        else {
+          bytes += 2 * (name.length + entry.evidence.length) + 16;
+          if (name !== replica) others.push([name, entry.evidence]);
+        }
+      }
+      if (publications.size === 0) this.#deletePlain(state, key);
+      else this.#writePlain(state, key, publications, bytes, local + ttlMs);
+      return others.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, text]) => text);
     });
   }
 

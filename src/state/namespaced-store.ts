@@ -9,6 +9,7 @@ import { applyBatch, type BaselineObservation, type BaselineState, type EntityBa
 export class NamespacedStore implements Store {
   /** The inner store's, under the prefix; absent when the inner store has none. */
   readonly observeBinding?: Store["observeBinding"];
+  readonly exchange?: Store["exchange"];
 
   constructor(
     private readonly inner: Store,
@@ -16,6 +17,8 @@ export class NamespacedStore implements Store {
   ) {
     const observe = inner.observeBinding?.bind(inner);
     if (observe) this.observeBinding = (entity, use, rules) => observe(prefix + entity, use, rules);
+    const exchange = inner.exchange?.bind(inner);
+    if (exchange) this.exchange = (entity, publication, nowMs) => exchange(prefix + entity, publication, nowMs);
   }
 
   get kind(): string {

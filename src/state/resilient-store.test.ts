@@ -7,6 +7,7 @@ import {
   type BaselineState,
   type EntityBatch,
   type EntityOp,
+  type Publication,
   type Store,
   type WindowAdd,
 } from "./store.js";
@@ -37,6 +38,11 @@ class SwitchablePrimary implements Store {
     this.calls++;
     if (!this.up) throw this.failure;
     return this.inner.observeBinding(entity, use, rules);
+  }
+  async exchange(entity: string, publication: Publication, nowMs: number): Promise<string[]> {
+    this.calls++;
+    if (!this.up) throw this.failure;
+    return this.inner.exchange(entity, publication, nowMs);
   }
   async ping(): Promise<boolean> {
     return this.up;
@@ -268,6 +274,19 @@ describe("ResilientStore token bindings", () => {
     const { primary, store } = setUp();
     await expect(store.observeBinding("tok", { ...use(0, "home"), device: "d".repeat(65) }, rules)).rejects.toThrow(TypeError);
     expect(primary.calls).toBe(0);
+  });
+});
+
+describe("ResilientStore publications", () => {
+  const publish = (replica: string, evidence: string): Publication => ({ name: "early", replica, evidence, ttlMs: 10_000 });
+
+  it("gives the other replicas' publications from the primary, and none while it is away: they are only there", async () => {
+    const { primary, store } = setUp();
+    await primary.inner.exchange("site:login", publish("other", "theirs"), T0); // another replica
+    expect(await store.exchange("site:login", publish("this", "ours"), T0 + 1_000)).toEqual(["theirs"]);
+    primary.up = false;
+    expect(await store.exchange("site:login", publish("this", "ours"), T0 + 2_000)).toEqual([]);
+    expect(store.isDegraded()).toBe(true);
   });
 });
 

@@ -4,11 +4,13 @@ import {
   assertValidApply,
   assertValidBaselineObservation,
   assertValidBinding,
+  assertValidExchange,
   StoreUnavailableError,
   type BaselineObservation,
   type BaselineState,
   type EntityBatch,
   type EntityOp,
+  type Publication,
   type Store,
 } from "./store.js";
 import { stepBinding, type BindingRecord, type BindingRules, type BindingUse } from "./token-binding-record.js";
@@ -249,6 +251,16 @@ export class ResilientStore implements DegradableStore {
     }
     const local = await this.#local.observeBinding?.(entity, use, rules);
     return shared ? shared.before : local;
+  }
+
+  /**
+   * From the primary while it answers; else nothing from the others, whose publications only
+   * the shared store holds: the replica goes on with its own evidence.
+   */
+  async exchange(entity: string, publication: Publication, nowMs: number): Promise<string[]> {
+    assertValidExchange(entity, publication, nowMs);
+    const primary = this.#primary.exchange?.bind(this.#primary);
+    return (primary && (await this.#onPrimary(() => primary(entity, publication, nowMs)))) ?? [];
   }
 
   isDegraded(): boolean {

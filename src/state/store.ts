@@ -34,6 +34,16 @@ export interface Store {
    * it leaves the detector to keep bindings in its own process.
    */
   observeBinding?(entity: string, use: BindingUse, rules: BindingRules): Promise<BindingRecord | undefined>;
+  /**
+   * Publishes this replica's `publication.evidence` under `publication.name` of `entity`, in
+   * place of what it published there before, and returns what the other replicas published
+   * there within the last `ttlMs` of event time, ordered by replica name. For evidence each
+   * replica gathers in its own memory and shares about once a second (the early campaign call's
+   * failing accounts): one small hash per name, one call per replica per second. Forgotten
+   * `ttlMs` after its last write. Optional: a store without it leaves each replica's evidence
+   * its own.
+   */
+  exchange?(entity: string, publication: Publication, nowMs: number): Promise<string[]>;
   /** True when the backing store answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -45,6 +55,34 @@ export interface Store {
 export function assertValidBinding(entity: string, use: BindingUse, rules: BindingRules): void {
   assertValidEntity(entity);
   assertValidBindingUse(use, rules);
+}
+
+/** What one replica publishes with `Store.exchange()`. */
+export interface Publication {
+  name: string;
+  /** The publishing replica's name, unique among the replicas (1 to 64 characters). */
+  replica: string;
+  /** Opaque text, at most MAX_PUBLICATION_LENGTH characters; empty withdraws the replica's. */
+  evidence: string;
+  ttlMs: number;
+}
+
+/** Longest evidence one replica publishes under one name. */
+export const MAX_PUBLICATION_LENGTH = 65_536;
+
+/** Checks one `exchange()` call, so that every store refuses the same input alike. */
+export function assertValidExchange(entity: string, publication: Publication, nowMs: number): void {
+  assertValidEntity(entity);
+  assertValidName({ op: "exchange", name: publication.name });
+  const { replica, evidence, ttlMs } = publication;
+  if (typeof replica !== "string" || replica.length === 0 || replica.length > 64) {
+    throw new TypeError(`exchange replica must be a string of 1 to 64 characters, got ${JSON.stringify(replica)}`);
+  }
+  if (typeof evidence !== "string" || evidence.length > MAX_PUBLICATION_LENGTH) {
+    throw new TypeError(`exchange evidence must be a string of at most ${MAX_PUBLICATION_LENGTH} characters (${publication.name})`);
+  }
+  assertValidRetention("exchange", publication.name, ttlMs);
+  if (!Number.isFinite(nowMs) || nowMs < 0) throw new TypeError(`nowMs must be an epoch time in milliseconds, got ${String(nowMs)}`);
 }
 
 /** One entity's ops in `Store.applyBatch()`. */

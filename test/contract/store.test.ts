@@ -559,6 +559,36 @@ function storeContract(harness: StoreHarness): void {
     });
   });
 
+  describe("replicas' publications", () => {
+    const publish = (replica: string, evidence: string, ttlMs = 10 * SECOND) => ({ name: "early", replica, evidence, ttlMs });
+
+    it("gives each replica the others' latest publications, ordered by replica name, until they are ttlMs old", async () => {
+      expect(await store.exchange!("site:login", publish("b", "b1"), T0)).toEqual([]);
+      expect(await store.exchange!("site:login", publish("c", "c1"), T0 + SECOND)).toEqual(["b1"]);
+      expect(await store.exchange!("site:login", publish("a", "a1"), T0 + 2 * SECOND)).toEqual(["b1", "c1"]);
+      // A new publication replaces the replica's last one; the others stay as they were.
+      expect(await store.exchange!("site:login", publish("b", "b2"), T0 + 3 * SECOND)).toEqual(["a1", "c1"]);
+      // At T0 + 13 s "a1" is 11 s old and gone, "b2" 10 s old and given; a moment later it is gone too.
+      expect(await store.exchange!("site:login", publish("c", "c2"), T0 + 13 * SECOND)).toEqual(["b2"]);
+      expect(await store.exchange!("site:login", publish("a", "a2"), T0 + 13 * SECOND + 1)).toEqual(["c2"]);
+      // Empty evidence withdraws the replica's publication; names and entities are apart.
+      expect(await store.exchange!("site:login", publish("c", ""), T0 + 14 * SECOND)).toEqual(["a2"]);
+      expect(await store.exchange!("site:login", publish("b", "b3"), T0 + 14 * SECOND)).toEqual(["a2"]);
+      expect(await store.exchange!("site:login", { ...publish("b", "x"), name: "other" }, T0 + 14 * SECOND)).toEqual([]);
+      expect(await store.exchange!("site:token", publish("a", "x"), T0 + 14 * SECOND)).toEqual([]);
+    });
+
+    it("rejects a publication no store can hold with a TypeError, writing nothing", async () => {
+      const keys = await harness.keyCount();
+      for (const bad of [publish("", "x"), publish("r".repeat(65), "x"), publish("a", "x".repeat(65_537)), publish("a", "x", 0), { ...publish("a", "x"), name: "" }]) {
+        await expect(store.exchange!("site:login", bad, T0), JSON.stringify(bad).slice(0, 60)).rejects.toThrow(TypeError);
+      }
+      await expect(store.exchange!("site:{login}", publish("a", "x"), T0)).rejects.toThrow(TypeError);
+      await expect(store.exchange!("site:login", publish("a", "x"), -1)).rejects.toThrow(TypeError);
+      expect(await harness.keyCount()).toBe(keys);
+    });
+  });
+
   describe("baselines", () => {
     it("starts from the first observation", async () => {
       expect(await store.observeBaseline("site:login", "rate", observe(100, 42))).toEqual({ mean: 42, variance: 0, samples: 1, lastPeriod: 100 });

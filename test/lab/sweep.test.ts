@@ -203,6 +203,8 @@ describe("compact sweep (example policy)", () => {
     expect(text).toMatch(/^family +point +attack req\. +mitigated +worst seed +req\. to 1st +1st mitig\. +sustained from +taken over +ids scraped +legit req\. +friction/);
     expect(worstPoints(rows).map((r) => r.family)).toEqual(Object.keys(COMPACT));
     expect(sweepMarkdown(rows, { command: "palisade simulate --sweep x", policy: "policy.yaml" })).toContain("| family | worst point |");
+    expect(sweepMarkdown(rows, { command: "palisade simulate --sweep x", policy: "policy.yaml" })).toContain("Decided by one replica");
+    expect(sweepMarkdown(rows, { command: "palisade simulate --sweep x --replicas 3", policy: "policy.yaml", replicas: 3 })).toContain("Decided by 3 replicas sharing one in-memory store");
   });
 
   it.each(Object.entries(COMPACT))("%s: detection and friction hold their measured levels", (family, expected) => {

@@ -1,4 +1,5 @@
-import { createDecisionCore } from "../../app/decision-core.js";
+import { createDecisionCore, type DecisionCore } from "../../app/decision-core.js";
+import { openStores } from "../../app/stores.js";
 import type { AccessLogRecord } from "../../domain/access-log.js";
 import { normalise } from "../../pipeline/normalise.js";
 import type { Pseudonymiser } from "../../privacy/pseudonymiser.js";
@@ -15,6 +16,14 @@ export interface OfflineOptions {
   onAccessLog?: (record: AccessLogRecord) => void;
   /** Keyed like the server (the configured key), so pseudonyms match its logs; a key for this run when absent. */
   pseudonymiser?: Pseudonymiser;
+  /**
+   * Decision cores sharing one in-memory store (1 when absent), as replicas behind Envoy share
+   * Redis: each Check goes to the next replica in turn, and so does each access-log entry,
+   * independently (Envoy's access-log streams land on any replica). What a replica keeps in its
+   * own memory stays its own; what the store holds (and what is merged through it) is shared.
+   * The memory store has Redis's semantics, so only Redis's latency is left out.
+   */
+  replicas?: number;
 }
 
 /**
@@ -26,27 +35,35 @@ export interface OfflineOptions {
 export async function offlineTarget(policyLocation: string, options: OfflineOptions = {}): Promise<ReplayTarget> {
   let virtualNow = 0;
   const settings = settingsSchema.parse({ ...options.settings, policy: policyLocation, trustEventTime: true, logLevel: "silent" });
-  const core = await createDecisionCore(settings, {
-    logger: createLogger({ level: "silent" }),
-    clock: { now: () => virtualNow },
-    watchPolicy: false,
-    pseudonymiser: options.pseudonymiser,
-    bookkeeping: false,
-  });
+  const logger = createLogger({ level: "silent" });
+  const clock = { now: () => virtualNow };
+  const replicas = options.replicas ?? 1;
+  // One replica opens and closes its own stores; several share stores this target owns.
+  const stores = replicas > 1 ? await openStores(settings, { logger, clock }) : undefined;
+  const cores: DecisionCore[] = [];
+  for (let i = 0; i < replicas; i++) {
+    // Replicas share the pseudonymisation key, as they share it from the settings in production.
+    const pseudonymiser = options.pseudonymiser ?? cores[0]?.pseudonymiser;
+    cores.push(await createDecisionCore(settings, { logger, clock, watchPolicy: false, pseudonymiser, bookkeeping: false, stores }));
+  }
+  const core = cores[0]!;
+  let checks = 0;
+  let logs = 0;
   const policy = core.policy.current();
   return {
-    name: `offline (${policy.name} ${policy.version})`,
+    name: `offline (${policy.name} ${policy.version}${replicas > 1 ? `, ${replicas} replicas` : ""})`,
     async check(request, timeMs) {
       virtualNow = timeMs;
       const attrs = toHttpAttributes(request);
-      const { decision } = await core.pipeline.evaluate(attrs);
-      return verdictOf(toCheckResponse(decision, { challenge: core.policy.current().challenge, incomingHeaderNames: attrs.headers.keys() }));
+      const replica = cores[checks++ % replicas]!;
+      const { decision } = await replica.pipeline.evaluate(attrs);
+      return verdictOf(toCheckResponse(decision, { challenge: replica.policy.current().challenge, incomingHeaderNames: attrs.headers.keys() }));
     },
     async log(entry) {
       const record = toAccessLogRecord(entry);
       if (record.timeMs !== undefined) virtualNow = Math.max(virtualNow, record.timeMs);
       options.onAccessLog?.(record);
-      await core.outcomes.record(record);
+      await cores[logs++ % replicas]!.outcomes.record(record);
     },
     async history(request, timeMs) {
       virtualNow = Math.max(virtualNow, timeMs);
@@ -75,7 +92,8 @@ export async function offlineTarget(policyLocation: string, options: OfflineOpti
       }, policy);
     },
     async close() {
-      await core.stop();
+      for (const replica of cores) await replica.stop();
+      await stores?.close();
       return [];
     },
   };

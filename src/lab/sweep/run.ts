@@ -45,6 +45,8 @@ export interface SweepOptions {
   seeds: readonly number[];
   /** Where each run goes (a live server over gRPC, say); a fresh offline target when absent. */
   target?: () => ReplayTarget;
+  /** The offline target's replicas sharing one store (see OfflineOptions.replicas); 1 when absent. */
+  replicas?: number;
   /** Told when each run starts (for progress on standard error). */
   onRun?: (point: SweepPoint, seed: number, index: number, total: number) => void;
 }
@@ -70,11 +72,11 @@ export async function runSweep(points: readonly SweepPoint[], options: SweepOpti
 export async function runPoint(
   point: SweepPoint,
   seed: number,
-  options: Pick<SweepOptions, "policy" | "target"> & Pick<ReplayOptions, "onDecided"> & { compiled: CompiledPolicy },
+  options: Pick<SweepOptions, "policy" | "target" | "replicas"> & Pick<ReplayOptions, "onDecided"> & { compiled: CompiledPolicy },
 ): Promise<ScenarioFigures> {
   const policy = options.compiled;
   const result = await replay(labEvents(simulate(point.set, seed)), {
-    targets: [options.target?.() ?? (await offlineTarget(options.policy))],
+    targets: [options.target?.() ?? (await offlineTarget(options.policy, { replicas: options.replicas }))],
     loginEndpoints: new Set(policy.endpoints.filter((e) => e.authentication).map((e) => e.name)),
     maxDisorderMs: 60_000,
     onDecided: options.onDecided,

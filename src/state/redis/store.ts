@@ -21,6 +21,7 @@ import {
   OBSERVE_BINDING_SCRIPT,
   type ScriptCall,
 } from "./store-scripts.js";
+import { decodeExchangeReply, encodeExchange, EXCHANGE_SCRIPT } from "./exchange-script.js";
 import { PackedCommand } from "./packed-command.js";
 import { noTracerProvider, redisSpan } from "./spans.js";
 import { parseRedisUrl } from "./url.js";
@@ -28,11 +29,13 @@ import {
   assertValidApply,
   assertValidBaselineObservation,
   assertValidBinding,
+  assertValidExchange,
   StoreUnavailableError,
   type BaselineObservation,
   type BaselineState,
   type EntityBatch,
   type EntityOp,
+  type Publication,
   type Store,
 } from "../store.js";
 import type { BindingRecord, BindingRules, BindingUse } from "../token-binding-record.js";
@@ -46,6 +49,7 @@ const SCRIPTS = {
   palisadeEntityBatch: ENTITY_BATCH_SCRIPT,
   palisadeObserveBaseline: OBSERVE_BASELINE_SCRIPT,
   palisadeObserveBinding: OBSERVE_BINDING_SCRIPT,
+  palisadeExchange: EXCHANGE_SCRIPT,
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -161,6 +165,12 @@ export class RedisStore implements Store {
   async observeBinding(entity: string, use: BindingUse, rules: BindingRules): Promise<BindingRecord | undefined> {
     assertValidBinding(entity, use, rules);
     return decodeBindingReply(await this.#runScript("palisadeObserveBinding", encodeObserveBinding(this.#namespace, entity, use, rules)));
+  }
+
+  /** One script call on the name's hash (exchange-script.ts). */
+  async exchange(entity: string, publication: Publication, nowMs: number): Promise<string[]> {
+    assertValidExchange(entity, publication, nowMs);
+    return decodeExchangeReply(await this.#runScript("palisadeExchange", encodeExchange(this.#namespace, entity, publication, nowMs)));
   }
 
   /** False, never a rejection, when Redis does not answer within the command timeout. */

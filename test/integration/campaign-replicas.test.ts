@@ -1,0 +1,93 @@
+/**
+ * The early campaign call across replicas: three instances of the service on one real
+ * redis-server, asked by clients built from Envoy's protos, each login's outcome streamed back to
+ * the replica that decided it. A list whose failing accounts Envoy spread over the replicas, one
+ * each, is called on every replica once they have merged (about a second of event time), as one
+ * replica calls it when it sees all three.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { App } from "../../src/app/start.js";
+import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
+import { startTestApp } from "../support/app.js";
+import { envoyAccessLogClient, envoyAuthzClient, metadata, type EnvoyAccessLogClient, type EnvoyAuthzClient } from "../support/envoy-client.js";
+
+/** A browser that loaded the site and keeps its session cookie: failures the early call counts. */
+const headers = (session: string) => ({
+  "user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36",
+  accept: "application/json",
+  "accept-language": "en-GB,en;q=0.9",
+  "accept-encoding": "gzip, br",
+  "content-type": "application/json",
+  cookie: `sid=${session}`,
+});
+
+let redis: RedisServerHandle;
+let replicas: App[] = [];
+let authz: EnvoyAuthzClient[] = [];
+let logs: EnvoyAccessLogClient[] = [];
+/** Event time advances by itself so every test runs on its own stretch of recorded time. */
+let clockMs = Date.now() - 3 * 3_600_000;
+let address = 0;
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  replicas = await Promise.all([0, 1, 2].map(() => startTestApp({ redisUrl: redis.url, trustEventTime: true })));
+  authz = replicas.map((app) => envoyAuthzClient(`127.0.0.1:${app.grpcPort}`));
+  logs = replicas.map((app) => envoyAccessLogClient(`127.0.0.1:${app.grpcPort}`));
+}, 60_000);
+
+afterAll(async () => {
+  for (const client of [...authz, ...logs]) client.close();
+  await Promise.all(replicas.map((app) => app.stop()));
+  await redis?.stop();
+});
+
+/**
+ * A login through `replica` from an address of its own, `atMs` into the stretch; with `failed`,
+ * its 401 is streamed back to the same replica. Returns the reasons of Palisade's decision.
+ */
+async function login(replica: number, startMs: number, atMs: number, failed?: boolean): Promise<string[]> {
+  const requestId = randomUUID();
+  const ip = `100.77.${Math.floor(++address / 250)}.${(address % 250) + 1}`;
+  const check = await authz[replica]!.check({
+    method: "POST",
+    path: "/api/v1/login",
+    ip,
+    headers: headers(randomUUID()),
+    timeMs: startMs + atMs,
+    requestId,
+    body: JSON.stringify({ username: `list-${randomUUID()}`, password: `guess-${randomUUID()}` }),
+  });
+  if (failed) {
+    await logs[replica]!.send([
+      { requestId, method: "POST", path: "/api/v1/login", ip, timeMs: startMs + atMs, status: 401, authzMetadata: check.dynamic_metadata },
+    ]);
+  }
+  return (metadata(check).reasons as string[] | undefined) ?? [];
+}
+
+/** Three accounts of a list fail within 200 ms, through `through` (a replica for each); then logins of the list follow. */
+async function campaign(through: [number, number, number]): Promise<{ justAfter: string[]; merged: string[][] }> {
+  clockMs += 10 * 60_000; // far past the last stretch's minutes
+  const startMs = clockMs;
+  for (const [i, replica] of through.entries()) await login(replica, startMs, i * 100, true);
+  const justAfter = await login(0, startMs, 300);
+  // Two merges (about once a second each) on every replica, by the list's next logins.
+  for (const atMs of [1_300, 2_600]) for (const replica of [0, 1, 2]) await login(replica, startMs, atMs);
+  const merged = [];
+  for (const replica of [0, 1, 2]) merged.push(await login(replica, startMs, 2_800));
+  return { justAfter, merged };
+}
+
+describe("the early campaign call shared by replicas", () => {
+  it("calls a list spread over three replicas on each of them once they merged, as one replica calls it", async () => {
+    const one = await campaign([0, 0, 0]);
+    expect(one.justAfter).toContain("site.campaign_early");
+    for (const reasons of one.merged) expect(reasons).toContain("site.campaign_early");
+
+    const spread = await campaign([0, 1, 2]);
+    expect(spread.justAfter).not.toContain("site.campaign_early"); // replica 0 saw one failing account of three
+    for (const reasons of spread.merged) expect(reasons).toContain("site.campaign_early");
+  });
+});
