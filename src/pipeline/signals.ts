@@ -74,7 +74,7 @@ export async function collectSignals(
   const reads = detection.sessionReads?.plan(request, endpoint, signals);
   if (reads) plans.push(reads.plan);
   if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals, detection.recentCounts));
-  plans.push(...planResponse(request, endpoint, policy)); // adaptive limits, friction relief
+  for (const plan of planResponse(request, endpoint, policy)) plans.push(plan); // adaptive limits, friction relief
   // The token's binding is a script call of its own, issued alongside the batch (not after it).
   const storing = runPlans(plans, store, request.timeMs);
   const checking = endpoint.authentication ? breachedPasswordSignals(request, signals, detection.breached) : NO_SIGNALS;
