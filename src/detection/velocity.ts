@@ -2,7 +2,7 @@ import type { CompiledEndpoint, VelocityLimit } from "../policy/compile.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { EntityOp } from "../state/store.js";
 import { entitiesOf, named, type LoginEntities } from "./entities.js";
-import type { PlannedOp, Signal, SignalPlan } from "./signal.js";
+import { ItemPlan, type PlannedOp, type Signal, type SignalPlan } from "./signal.js";
 
 /** One scope an endpoint limits: its op and its signal's fixed parts, the same on every Check. */
 interface VelocityScope {
@@ -50,26 +50,14 @@ export function planVelocity(request: NormalisedRequest, endpoint: CompiledEndpo
   }
   // Most Checks have every scope's entity (a username only on logins): the compiled list is then the plan's own.
   const counted = missing ? compiled.filter((scope) => hasEntity(entities, scope)) : compiled;
-  return new VelocityPlan(ops, counted);
+  return new ItemPlan(ops, counted, velocitySignal);
 }
 
 function hasEntity(entities: Readonly<LoginEntities>, scope: VelocityScope): boolean {
   return Boolean(entities[scope.scope]);
 }
 
-class VelocityPlan implements SignalPlan {
-  constructor(
-    readonly ops: PlannedOp[],
-    private readonly scopes: readonly VelocityScope[],
-  ) {}
-
-  evaluate(results: readonly number[]): Signal[] {
-    const found: Signal[] = [];
-    for (let i = 0; i < this.scopes.length; i++) {
-      const { code, limit, detail } = this.scopes[i]!;
-      const value = Math.round((results[i] ?? 0) * 100) / 100;
-      found.push({ code, value, threshold: limit.threshold, weight: limit.weight, fired: value > limit.threshold, detail, windowMs: limit.windowMs });
-    }
-    return found;
-  }
+function velocitySignal({ code, limit, detail }: VelocityScope, result: number): Signal {
+  const value = Math.round(result * 100) / 100;
+  return { code, value, threshold: limit.threshold, weight: limit.weight, fired: value > limit.threshold, detail, windowMs: limit.windowMs };
 }

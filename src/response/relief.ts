@@ -1,5 +1,5 @@
 import { entitiesOf } from "../detection/entities.js";
-import type { PlannedOp, Signal, SignalPlan } from "../detection/signal.js";
+import { ItemPlan, type PlannedOp, type Signal, type SignalPlan } from "../detection/signal.js";
 import { PASSED_CODE } from "../challenge/passes.js";
 import type { Decision, Scope } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
@@ -45,22 +45,11 @@ export function planRelief(request: NormalisedRequest): SignalPlan {
     ops.push({ entity: entities[check.scope]!, op: check.op });
     checks.push(check);
   }
-  return new ReliefPlan(ops, checks);
+  return new ItemPlan(ops, checks, reliefSignal);
 }
 
-class ReliefPlan implements SignalPlan {
-  constructor(
-    readonly ops: PlannedOp[],
-    private readonly checks: readonly ReliefCheck[],
-  ) {}
-
-  evaluate(results: readonly number[]): Signal[] {
-    const found: Signal[] = [];
-    for (let i = 0; i < this.checks.length; i++) {
-      if (results[i] === 1) found.push({ code: this.checks[i]!.code, value: 1, weight: 0, fired: true, detail: this.checks[i]!.detail });
-    }
-    return found;
-  }
+function reliefSignal({ code, detail }: ReliefCheck, result: number): Signal | undefined {
+  return result === 1 ? { code, value: 1, weight: 0, fired: true, detail } : undefined;
 }
 
 /** Remembers a passed challenge or MFA for `reliefMs` on each given username and session. */
