@@ -67,16 +67,12 @@ export function decide(input: DecideInput): DecideResult {
   }
   const { chosen, shadowed, adaptive, skipped } = applyRules(input, reasons, risk);
   if (skipped > 0) base.reasons = [...reasons, { code: "policy.evaluation_budget", value: skipped, weight: 0 }];
-  // The two drafts of almost every Check written out whole, in the order a spread of `base`
-  // gave: a spread followed by more fields grew a fresh object field by field.
-  if (!chosen) return { decision: { risk, reasons: base.reasons, degraded, shadowed, action: "allow" }, unavailable: false };
+  if (!chosen) return { decision: { ...base, action: "allow", shadowed }, unavailable: false };
   if (adaptive) return { decision: adaptiveDecision(base, shadowed, chosen, adaptive), unavailable: false };
   const limit = chosen.action === "throttle" ? tightestLimit(signals) : undefined;
   return {
     decision: {
-      risk,
-      reasons: base.reasons,
-      degraded,
+      ...base,
       shadowed,
       action: chosen.action,
       rule: chosen.id,
