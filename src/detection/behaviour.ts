@@ -15,6 +15,8 @@ export function clientClass(request: NormalisedRequest, signals: readonly Signal
   return claimsBrowser(request) ? "browser" : "other";
 }
 
+type BaselineConfig = NonNullable<NonNullable<CompiledPolicy["signals"]["scraping"]>["velocityBaseline"]>;
+
 interface Accumulator {
   count: number;
   mean: number;
@@ -36,13 +38,20 @@ export class BehaviourBaselines {
 
   constructor(private readonly store: Store) {}
 
-  async observe(request: NormalisedRequest, policy: CompiledPolicy, velocity: number | undefined, klass: ClientClass): Promise<Signal[]> {
+  observe(request: NormalisedRequest, policy: CompiledPolicy, velocity: number | undefined, klass: ClientClass): Signal[] | Promise<Signal[]> {
     const config = policy.signals.scraping?.velocityBaseline;
     if (!config || velocity === undefined || !request.endpoint) return [];
     const key = `${request.endpoint}:${klass}`;
     const accumulator = this.#accumulator(key);
     const minute = Math.floor(request.timeMs / MINUTE_MS);
-    if (minute > accumulator.minute && accumulator.count > 0) await this.#learn(key, accumulator, minute, config.learningRate);
+    // A promise only on the first Check of a new minute, which folds the last one into the store.
+    if (minute > accumulator.minute && accumulator.count > 0) {
+      return this.#learn(key, accumulator, minute, config.learningRate).then(() => this.#judge(request, accumulator, minute, velocity, klass, config));
+    }
+    return this.#judge(request, accumulator, minute, velocity, klass, config);
+  }
+
+  #judge(request: NormalisedRequest, accumulator: Accumulator, minute: number, velocity: number, klass: ClientClass, config: BaselineConfig): Signal[] {
     accumulator.minute = Math.max(accumulator.minute, minute);
     const mean = accumulator.learnedMean && accumulator.learnedMean.samples >= config.minSamples ? accumulator.learnedMean.mean : undefined;
     const spread = mean !== undefined && accumulator.learnedVariance ? Math.sqrt(Math.max(accumulator.learnedVariance.mean, 0)) : undefined;

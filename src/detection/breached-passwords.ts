@@ -61,12 +61,17 @@ async function readPrefixFile(dir: string, prefix: string): Promise<Set<string>>
 }
 
 /** `password.breached`: the SHA-1 is looked up in memory and forgotten with the request. */
-export async function breachedPasswordSignals(
+export function breachedPasswordSignals(
   request: NormalisedRequest,
   signals: CompiledSignals,
   list: BreachedPasswordList | undefined,
-): Promise<Signal[]> {
+): Signal[] | Promise<Signal[]> {
+  // Nothing to look up (most Checks): answered at once, no promise.
   if (!signals.breachedPassword || !list || !request.passwordSha1) return [];
-  const breached = await list.contains(request.passwordSha1).catch(() => false);
-  return breached ? [{ code: "password.breached", value: 1, weight: signals.breachedPassword.weight, fired: true }] : [];
+  return lookUp(list, request.passwordSha1, signals.breachedPassword.weight);
+}
+
+async function lookUp(list: BreachedPasswordList, passwordSha1: string, weight: number): Promise<Signal[]> {
+  const breached = await list.contains(passwordSha1).catch(() => false);
+  return breached ? [{ code: "password.breached", value: 1, weight, fired: true }] : [];
 }

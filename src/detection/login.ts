@@ -219,5 +219,5 @@ function sequenceSignal(value: ResultReader, signals: CompiledSignals, request: 
 }
 
 export function claimsBrowser(request: NormalisedRequest): boolean {
-  return /Mozilla\/5\.0/.test(request.headers.get("user-agent") ?? "");
+  return (request.headers.get("user-agent") ?? "").includes("Mozilla/5.0");
 }

@@ -18,8 +18,20 @@ const QUERIES_PREFIX = `${COUNTER_NAMES.queries}:`;
 /** The resource id a catalogue request names, cut to a bounded length; undefined when none. */
 export function resourceIdOf(request: NormalisedRequest, endpoint: CompiledEndpoint): string | undefined {
   if (endpoint.resourceSegment === undefined) return undefined;
-  const segment = request.path.split("/")[endpoint.resourceSegment];
+  const segment = segmentAt(request.path, endpoint.resourceSegment);
   return segment ? segment.slice(0, MAX_RESOURCE_ID) : undefined;
+}
+
+/** `path.split("/")[index]`, or "" where that is undefined, without the array: a Check asks three times. */
+function segmentAt(path: string, index: number): string {
+  let start = 0;
+  for (let i = 0; i < index; i++) {
+    const slash = path.indexOf("/", start);
+    if (slash < 0) return "";
+    start = slash + 1;
+  }
+  const end = path.indexOf("/", start);
+  return path.slice(start, end < 0 ? path.length : end);
 }
 
 /**

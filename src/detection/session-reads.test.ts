@@ -45,7 +45,7 @@ async function run(steps: Step[], settings = signals, store: Store = new MemoryS
     const { plan, finish } = reads.plan(request, endpoint, settings);
     const results = await Promise.all(plan.ops.map(({ entity, op }) => store.apply(entity, [op], T0 + atMs).then(([r]) => r ?? 0)));
     const evaluated = plan.evaluate(results);
-    out.push([...evaluated, ...(await finish(store))]);
+    out.push([...evaluated, ...finish()]);
   }
   return out;
 }

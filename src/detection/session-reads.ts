@@ -4,7 +4,7 @@ import { shortDigest } from "./digests.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
-import { guardHolds, slidingWindowEstimate, windowBucket, type Store } from "../state/store.js";
+import { guardHolds, slidingWindowEstimate, windowBucket } from "../state/store.js";
 import { touch } from "./cohorts.js";
 import { claimsBrowser } from "./login.js";
 import { resourceIdOf } from "./scraping.js";
@@ -48,11 +48,11 @@ type Config = NonNullable<NonNullable<CompiledSignals["cohorts"]>["sessionReads"
 /** What one Check contributes: its store work, and what to do with the answer. */
 export interface SessionReadPlan {
   plan: SignalPlan;
-  /** Called after the plan's results were handed to `plan.evaluate`: the signals (the store is asked nothing more). */
-  finish(store: Store): Promise<Signal[]>;
+  /** Called after the plan's results were handed to `plan.evaluate`: the signals, at once (the store is asked nothing more). */
+  finish(): Signal[];
 }
 
-async function finishWithNothing(): Promise<Signal[]> {
+function finishWithNothing(): Signal[] {
   return [];
 }
 
@@ -271,10 +271,10 @@ export class SessionReads {
       plan,
       finish: () => {
         const skipped = this.#pagesSkipped(session, request.timeMs, config, cohorts.windowMs);
-        if (!counting) return Promise.resolve(skipped);
-        if (standing) return Promise.resolve([...skipped, ...this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs)]);
-        if (!unfollowedRead) return Promise.resolve(skipped);
-        return Promise.resolve([...skipped, ...this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs, bareMs)]);
+        if (!counting) return skipped;
+        if (standing) return [...skipped, ...this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs)];
+        if (!unfollowedRead) return skipped;
+        return [...skipped, ...this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs, bareMs)];
       },
     };
   }

@@ -31,6 +31,28 @@ export interface SignalPlan {
   evaluate(results: readonly number[]): Signal[];
 }
 
+/**
+ * A plan whose ops stand for items compiled once (per endpoint, or for good) and kept: the i-th
+ * result is the i-th item's, and `signalOf` (a module function, not a closure per Check) turns
+ * it into the item's signal, or none.
+ */
+export class ItemPlan<Item> implements SignalPlan {
+  constructor(
+    readonly ops: PlannedOp[],
+    private readonly items: readonly Item[],
+    private readonly signalOf: (item: Item, result: number) => Signal | undefined,
+  ) {}
+
+  evaluate(results: readonly number[]): Signal[] {
+    const found: Signal[] = [];
+    for (let i = 0; i < this.items.length; i++) {
+      const signal = this.signalOf(this.items[i]!, results[i] ?? 0);
+      if (signal !== undefined) found.push(signal);
+    }
+    return found;
+  }
+}
+
 /** Reads the result of the op planned under `key`, or undefined when it was not planned. */
 export type ResultReader = (key: string) => number | undefined;
 

@@ -233,8 +233,9 @@ export class SiteActivity {
   }
 
   /** Merges local counts once per second of event time; concurrent callers share one merge. */
-  async maybeFlush(policy: CompiledPolicy, nowMs: number): Promise<void> {
-    if ((!policy.signals.siteAnomaly && !policy.signals.scraping?.siteAnomaly) || nowMs - this.#lastFlushMs < FLUSH_EVERY_MS) return;
+  maybeFlush(policy: CompiledPolicy, nowMs: number): Promise<void> | undefined {
+    // Nothing due (all but one Check a second): no promise.
+    if ((!policy.signals.siteAnomaly && !policy.signals.scraping?.siteAnomaly) || nowMs - this.#lastFlushMs < FLUSH_EVERY_MS) return undefined;
     this.#lastFlushMs = nowMs;
     this.#flushing ??= this.#flush(policy, nowMs).finally(() => (this.#flushing = undefined));
     return this.#flushing;

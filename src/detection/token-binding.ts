@@ -69,8 +69,13 @@ export class TokenBindings {
     this.#digest = digest ?? ((value) => createHmac("sha256", key).update(value).digest("base64url").slice(0, 22));
   }
 
-  async observe(request: NormalisedRequest, config: CompiledTokenBinding | undefined): Promise<BindingSignals> {
+  observe(request: NormalisedRequest, config: CompiledTokenBinding | undefined): BindingSignals | Promise<BindingSignals> {
+    // No token to bind: answered at once, no promise.
     if (!config || !request.sessionId) return { signals: [], degraded: false };
+    return this.#observe(request, request.sessionId, config);
+  }
+
+  async #observe(request: NormalisedRequest, sessionId: string, config: CompiledTokenBinding): Promise<BindingSignals> {
     const companion = this.#companion(request.headers, config.companionCookies);
     // The policy says the companion cookies travel with every use: a use without any of them is
     // not the token's client, whether or not the token was seen before, and binds nothing (the
@@ -87,7 +92,7 @@ export class TokenBindings {
     let before;
     try {
       // The session entity (entities.ts), so the binding shares the token's hash tag with its other keys.
-      before = await this.#store.observeBinding!(`sess:${request.sessionId}`, use, rules);
+      before = await this.#store.observeBinding!(`sess:${sessionId}`, use, rules);
     } catch {
       // Redis did not answer (or the use was one no binding can hold): no binding signals, and the decision says so.
       return { signals: [], degraded: true };

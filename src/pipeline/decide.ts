@@ -115,9 +115,10 @@ function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
   const budget = input.ruleBudget;
   const deadline = budget ? budget.now() + budget.ms : Infinity;
   const rules = input.policy.rules;
-  for (let index = 0; index < rules.length; index++) {
+  const applicable = applicableRules(input.policy, input.endpoint);
+  for (let at = 0; at < applicable.length; at++) {
+    const index = applicable[at]!;
     const rule = rules[index]!;
-    if (rule.endpoints && !(input.endpoint && rule.endpoints.has(input.endpoint.name))) continue;
     if (budget && budget.now() > deadline) {
       budget.onBudgetExceeded?.();
       return { chosen, shadowed, adaptive, skipped: rules.length - index };
@@ -131,6 +132,25 @@ function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
     else if (!chosen || actionWeight(rule.action) > actionWeight(chosen.action)) [chosen, adaptive] = [rule, limit];
   }
   return { chosen, shadowed, adaptive, skipped: 0 };
+}
+
+/**
+ * The indices of the rules that apply on each endpoint, in policy order, found once per compiled
+ * policy and endpoint: a Check visits only those, never the other endpoints' rules. Indices, not
+ * rules, so a Check out of budget still counts every rule after it as skipped, as before.
+ */
+const APPLICABLE = new WeakMap<CompiledPolicy, Map<string | undefined, readonly number[]>>();
+
+function applicableRules(policy: CompiledPolicy, endpoint: CompiledEndpoint | undefined): readonly number[] {
+  let byEndpoint = APPLICABLE.get(policy);
+  if (byEndpoint === undefined) APPLICABLE.set(policy, (byEndpoint = new Map()));
+  const name = endpoint?.name;
+  let indices = byEndpoint.get(name);
+  if (indices === undefined) {
+    indices = policy.rules.flatMap((rule, index) => (!rule.endpoints || (name !== undefined && rule.endpoints.has(name)) ? [index] : []));
+    byEndpoint.set(name, indices);
+  }
+  return indices;
 }
 
 /** A limited rule answers with its own figures: the limit for this risk, and the window. */

@@ -199,14 +199,20 @@ function clientAddress(
   } else if (client.ipSource === "x-forwarded-for") {
     // The rightmost `trustedHops` entries were appended by our own proxies; the one before them
     // is the first address no one we trust vouches for, and so the client as far as we can tell.
-    const hops = (headers.get("x-forwarded-for") ?? "").split(",").filter((entry) => entry.trim() !== "");
-    chosen = parseAddress(hops[hops.length - 1 - client.trustedHops]);
+    chosen = parseAddress(untrustedHop(headers.get("x-forwarded-for") ?? "", client.trustedHops));
   }
   if (!chosen && client.ipSource !== "peer") anomalies.push("client_address_missing");
   // The peer is parsed only when no header named the client (most Checks never need it).
   const address = chosen ?? parseAddress(attrs.peerAddress);
   if (!address) anomalies.push("no_client_address");
   return address;
+}
+
+/** The non-blank entry `trustedHops` places from the right; a header of one entry (most) is not split. */
+function untrustedHop(header: string, trustedHops: number): string | undefined {
+  if (!header.includes(",")) return trustedHops === 0 && header.trim() !== "" ? header : undefined;
+  const hops = header.split(",").filter((entry) => entry.trim() !== "");
+  return hops[hops.length - 1 - trustedHops];
 }
 
 /** One decoder for every body: without `stream` a TextDecoder keeps no state between calls. */

@@ -74,31 +74,34 @@ export async function collectSignals(
   const reads = detection.sessionReads?.plan(request, endpoint, signals);
   if (reads) plans.push(reads.plan);
   if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals, detection.recentCounts));
-  plans.push(...planResponse(request, endpoint, policy)); // adaptive limits, friction relief
+  for (const plan of planResponse(request, endpoint, policy)) plans.push(plan); // adaptive limits, friction relief
   // The token's binding is a script call of its own, issued alongside the batch (not after it).
-  const [stored, breached, , binding] = await Promise.all([
-    runPlans(plans, store, request.timeMs),
-    endpoint.authentication ? breachedPasswordSignals(request, signals, detection.breached) : [],
-    detection.site.maybeFlush(policy, request.timeMs),
-    detection.bindings.observe(request, signals.tokenBinding),
-  ]);
+  const storing = runPlans(plans, store, request.timeMs);
+  const checking = endpoint.authentication ? breachedPasswordSignals(request, signals, detection.breached) : NO_SIGNALS;
+  const flushing = detection.site.maybeFlush(policy, request.timeMs);
+  const binding = detection.bindings.observe(request, signals.tokenBinding);
+  // Most Checks wait for the batch alone: the others answered at once, and no Promise.all is built.
+  const [stored, breached, , bound] = checking instanceof Promise || flushing !== undefined || binding instanceof Promise
+    ? await Promise.all([storing, checking, flushing, binding])
+    : [await storing, checking, undefined, binding];
   // One array filled in place, in the order the spreads of every part gave (fewer copies per Check).
   const found: Signal[] = [];
   for (let i = 0; i < plans.length; i++) pushAll(found, plans[i]!.evaluate(stored.perPlan[i]!));
   pushAll(found, breached);
   pushAll(found, automationSignals(request, signals));
   if (endpoint.authentication) pushAll(found, detection.spraying.observe(request, signals));
-  pushAll(found, binding.signals);
+  pushAll(found, bound.signals);
   const measured = perClient(found, endpoint, signals.sharedAddress);
   const resource = resourceIdOf(request, endpoint);
   // Rhythm only on catalogue and search: a browser loading a page's assets is fast by design.
   if (resource !== undefined || request.query !== "") pushAll(measured, detection.rhythm.observe(request, resource, signals.scraping));
   const velocity = valueOf(measured, "velocity.ip");
-  const behaviour = await detection.behaviour.observe(request, policy, velocity, clientClass(request, measured));
+  const observing = detection.behaviour.observe(request, policy, velocity, clientClass(request, measured));
+  const behaviour = observing instanceof Promise ? await observing : observing;
   const site = detection.site.signalsFor(request, endpoint, signals, measured);
   const cohorts = detection.cohorts.observe(request, endpoint, signals, measured);
   const session = endpoint.authentication ? noSessionSignal(request, signals, measured) : [];
-  const reading = reads ? await reads.finish(store) : [];
+  const reading = reads ? reads.finish() : NO_SIGNALS;
   const firstLogin = endpoint.authentication ? (detection.sessionReads?.firstLogin(request, measured, signals) ?? []) : [];
   pushAll(measured, behaviour);
   pushAll(measured, site);
@@ -106,8 +109,10 @@ export async function collectSignals(
   pushAll(measured, session);
   pushAll(measured, reading);
   pushAll(measured, firstLogin);
-  return { signals: measured, degraded: stored.degraded || binding.degraded };
+  return { signals: measured, degraded: stored.degraded || bound.degraded };
 }
+
+const NO_SIGNALS: readonly Signal[] = [];
 
 function pushAll(into: Signal[], more: readonly Signal[]): void {
   for (let i = 0; i < more.length; i++) into.push(more[i]!);

@@ -1,9 +1,10 @@
-import type { Signal, SignalPlan } from "../detection/signal.js";
+import { entitiesOf } from "../detection/entities.js";
+import { ItemPlan, type PlannedOp, type Signal, type SignalPlan } from "../detection/signal.js";
 import { PASSED_CODE } from "../challenge/passes.js";
 import type { Decision, Scope } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import { levelFor, type CompiledChallenge } from "../policy/challenge-schema.js";
-import type { Store } from "../state/store.js";
+import type { EntityOp, Store } from "../state/store.js";
 import { entityOf, subjectOf } from "./quarantine-record.js";
 
 /**
@@ -21,21 +22,34 @@ export const RELIEF_SCOPES = ["username", "session"] as const satisfies readonly
 const SET: Record<ReliefKind, string> = { challenge: "relief.challenge", mfa: "relief.mfa" };
 const MEMBER = "passed";
 
+/** One relief read: the same op, code and detail on every Check, built once. */
+interface ReliefCheck {
+  scope: (typeof RELIEF_SCOPES)[number];
+  op: EntityOp;
+  code: string;
+  detail: string;
+}
+
+const RELIEF_CHECKS: readonly ReliefCheck[] = RELIEF_SCOPES.flatMap((scope) =>
+  (Object.keys(SET) as ReliefKind[]).map((kind) => ({ scope, op: { op: "member.check", name: SET[kind], member: MEMBER }, code: `relief.${kind}`, detail: `${kind} passed (${scope})` }) satisfies ReliefCheck),
+);
+
 /** Reads both reliefs on the request's username and session, in the Check's batch. */
 export function planRelief(request: NormalisedRequest): SignalPlan {
-  const checks = RELIEF_SCOPES.flatMap((scope) => {
-    const subject = subjectOf(request, scope);
-    if (subject === undefined) return [];
-    return (Object.keys(SET) as ReliefKind[]).map((kind) => ({ scope, kind, entity: entityOf(scope, subject) }));
-  });
-  return {
-    ops: checks.map(({ kind, entity }) => ({ entity, op: { op: "member.check", name: SET[kind], member: MEMBER } })),
-    evaluate(results) {
-      return checks.flatMap(({ scope, kind }, i): Signal[] =>
-        results[i] === 1 ? [{ code: `relief.${kind}`, value: 1, weight: 0, fired: true, detail: `${kind} passed (${scope})` }] : [],
-      );
-    },
-  };
+  const entities = entitiesOf(request);
+  const ops: PlannedOp[] = [];
+  const checks: ReliefCheck[] = [];
+  for (const check of RELIEF_CHECKS) {
+    if (subjectOf(request, check.scope) === undefined) continue;
+    // The entity entityOf(scope, subject) names, from the request's own entities (no second join).
+    ops.push({ entity: entities[check.scope]!, op: check.op });
+    checks.push(check);
+  }
+  return new ItemPlan(ops, checks, reliefSignal);
+}
+
+function reliefSignal({ code, detail }: ReliefCheck, result: number): Signal | undefined {
+  return result === 1 ? { code, value: 1, weight: 0, fired: true, detail } : undefined;
 }
 
 /** Remembers a passed challenge or MFA for `reliefMs` on each given username and session. */
