@@ -127,6 +127,20 @@ scenarios:
     }
   });
 
+  it("never gives two requests the same id, even from streams forked from forks (token replay forks per refresh)", () => {
+    const set = parseScenarioSet(`
+site: { users: 2000, products: 500 }
+legit: { sessionsPerMinute: 10, returningShare: 0.8 }
+scenarios:
+  - name: replay
+    duration: 5m
+    attacks: [{ kind: token_replay, at: 1m, duration: 4m, rate: 0.5, victims: 5, sources: 5, pool: residential, stolen: jar }]
+`, "replay.yaml");
+    const ids = [...simulate(set, 1)].filter((line) => line.type === "check").map((line) => (line as any).checkRequest.attributes.request.http.id as string);
+    expect(ids.length).toBeGreaterThan(500);
+    expect(ids.length - new Set(ids).size).toBe(0);
+  });
+
   it("rejects a scenario file with a misspelt key, naming where", () => {
     expect(() => parseScenarioSet("scenarios: [{ name: a, duration: 1m, atacks: [] }]", "bad.yaml")).toThrow(ScenarioError);
     expect(() => parseScenarioSet("scenarios: [{ name: a, duration: 1m, atacks: [] }]", "bad.yaml")).toThrow(/scenarios\.0/);

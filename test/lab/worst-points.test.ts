@@ -39,13 +39,17 @@ const BENIGN = { friction: GOAL.friction } as const satisfies Floors;
  * with session.page_shown and the sweep's client: browsing points (docs/detection.md, first
  * sign-ins during a campaign), whose rows docs/detection-sweep.md does not have yet. Where a goal is not met, the floor is the worse seed's
  * figure (shares rounded down, times and friction up, at the fourth decimal or the tenth of a
- * second) and the comment gives both seeds' figures and the goal.
+ * second) and the comment gives both seeds' figures and the goal. Every point measured again with
+ * runPoint when the lab's forks of forks stopped sharing draws (docs/lab.md): that moved every
+ * point's traffic (the shoppers: 524 and 516 legitimate requests on seeds 1 and 2 where there were
+ * 423 and 842), and the comments say where the floors moved with it.
  */
 const FLOORS: Record<string, Record<string, Floors>> = {
-  // 98.6% and 98.7%, first denial after 3.8–3.9 s, held from 10 s.
+  // 98.6% on both seeds, first denial after 3.2–3.3 s, held from 10 s.
   "single-address-burst": { "rate=0.3": GOAL },
-  // Held only from 130 s on seed 2 (goal 60 s; seed 1 from 0.2 s); 99.3% and 94.1%, first after 0.2–1.9 s.
-  "periodic-bursts": { 'at=0s client=realistic pattern={"on":"10s","off":"2m"}': { ...GOAL, sustained: 130 } },
+  // 98.7% and 99.4%, first denial after 0.4 and 0.2 s, held from then on (before the forks' fix
+  // held only from 130 s on seed 2, 94.1%).
+  "periodic-bursts": { 'at=0s client=realistic pattern={"on":"10s","off":"2m"}': GOAL },
   "distributed-stuffing": {
     // The lowest share, since the lab's bots can also be shown a product page before the form
     // (client: browsing, which buys session.page_shown): 16.51% and 16.44% mitigated (goal 90%;
@@ -68,20 +72,23 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // before, 16.67% and 16.66% after (the bots' product reads throttled as that band, 0.05%),
     // first denial after 2.5 and 2.6 s, no account taken over; friction 1 of 423 on seed 1
     // before (0.24%: a shopper's first read of a popular product, 32 s in, beside the first reads
-    // of 12 bots' addresses), none after; on seed 2 the same 1 of 842.
-    "at=0s duration=whole attemptsPerSource=1 client=browsing": { mitigated: 0.166, firstMitigation: 2.7, takenOver: 0, friction: 0.0012 },
+    // of 12 bots' addresses), none after; on seed 2 the same 1 of 842. Since the forks' fix: 16.65%
+    // on both seeds, first denial after 2.6 and 2.2 s, friction 2 of 524 (0.38%) and 1 of 516.
+    "at=0s duration=whole attemptsPerSource=1 client=browsing": { mitigated: 0.166, firstMitigation: 2.7, takenOver: 0, friction: 0.0039 },
     // 24.73% and 24.64% mitigated (2.04% to 2.07% and 2.31% to 2.34% before the challenge and
     // the hold; a quarter of a bot's requests are logins), first denial after 4.3 and 5.2 s
     // (35.9 and 89.3 s before), never held; no account taken
     // over; friction 0 of 423 and 1 of 842 (0.12%; goal 0.1%; 6 of 842 before session.page_shown),
     // a new account signing in on the first page, right after the shell, as the bots do. With the
     // early call challenged and held by its denials: 25.0% pooled, 24.9% on the worse seed, first
-    // denial after 1.9 s at the slowest, the same friction.
-    "at=0s duration=whole attemptsPerSource=1 client=session": { mitigated: 0.248, firstMitigation: 2.0, takenOver: 0, friction: 0.0012 },
+    // denial after 1.9 s at the slowest, the same friction. Since the forks' fix: 24.94% on both
+    // seeds, first denial after 1.8 and 1.4 s, friction 2 of 524 (0.38%) and 1 of 516.
+    "at=0s duration=whole attemptsPerSource=1 client=session": { mitigated: 0.248, firstMitigation: 2.0, takenOver: 0, friction: 0.0039 },
   },
-  // First denial after 50.2 and 61.3 s (goal 10 s), held from 1,310 and 1,520 s (goal 60 s); 96.4% and 96.2%.
-  "low-and-slow": { "attemptsPerSource=6": { ...GOAL, firstMitigation: 61.3, sustained: 1520 } },
-  // 98.6% and 98.7%, first after 2.8–3.2 s, held from 10 s.
+  // First denial after 47.0 and 100.6 s (goal 10 s), held from 2,940 and 3,270 s (goal 60 s); 96.9%
+  // and 97.4% (50.2 and 61.3 s, 1,310 and 1,520 s, 96.4% and 96.2% before the forks' fix).
+  "low-and-slow": { "attemptsPerSource=6": { ...GOAL, firstMitigation: 100.6, sustained: 3270 } },
+  // 98.6% on both seeds, first after 2.7–3.0 s, held from 10 s.
   "password-spray": { "rate=0.3": GOAL },
   "credential-checking": {
     // Measured by npm run sweep on 4218925 (docs/detection-sweep.md; the worse seed's share, the
@@ -91,13 +98,18 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // taken over, no friction. With the early call counting step-ups (takeover) and challenged
     // (stuffing), measured with runPoint on 85bf8c1 and after the catalogue walk's change, the
     // same: 38.58% and 41.12%, first denial after 1.9 and 3.9 s, held from 130 and 120 s.
-    "client=session": { mitigated: 0.385, firstMitigation: 3.9, sustained: 130, takenOver: 0 },
+    // Since the forks' fix: 39.37% and 40.81%, first after 2.0 and 2.6 s, held from 110 s on
+    // both, 1 account taken over on seed 1 (goal 0), where 1 of 524 legitimate requests has
+    // friction (0.19%; goal 0.1%).
+    "client=session": { mitigated: 0.393, firstMitigation: 2.6, sustained: 110, takenOver: 1, friction: 0.002 },
     // At most 1 account taken over in a run (goal 0; 2 before the early call counted step-ups,
     // docs/detection.md, the campaign's first seconds): on seed 2 a hit on a new account 0.3 s
     // after the attack's first login, before any login had failed; 39.4% on the worse seed, first
     // after 10.1 s, held from 130 s, no friction. Measured as client=session's above: 39.65% and
     // 41.03%, first after 1.9 and 4.4 s, held from 130 and 120 s, 0 and 1 taken over.
-    "hitRate=0.5 client=session": { mitigated: 0.396, firstMitigation: 4.4, sustained: 130, takenOver: 1 },
+    // Since the forks' fix: 39.17% and 41.33%, first after 2.0 and 2.6 s, held from 110 s, 1 and 0
+    // taken over, friction 1 of 524 on seed 1 (0.19%; goal 0.1%).
+    "hitRate=0.5 client=session": { mitigated: 0.391, firstMitigation: 2.6, sustained: 110, takenOver: 1, friction: 0.002 },
     // At most 1 account taken over in a run (goal 0; 4 before campaign.early, docs/detection.md,
     // the campaign's first seconds): bots shown a product page before each login, hits on new
     // accounts in the seconds before any site-wide call; 29.2% on the worse seed, first after
@@ -111,26 +123,32 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // With step-ups counted by the early call as well (takeover), measured as client=session's
     // above: 28.26% and 29.63%, first after 3.0 and 5.4 s, held from 130 and 120 s, no account
     // taken over, no friction.
-    "hitRate=0.5 client=browsing": { ...GOAL, mitigated: 0.282, firstMitigation: 5.5, sustained: 130, takenOver: 0 },
+    // Since the forks' fix: 28.26% and 29.91%, first after 6.2 and 2.6 s, held from 120 and 110 s,
+    // none taken over, friction 1 of 524 on seed 1 (0.19%; goal 0.1%).
+    "hitRate=0.5 client=browsing": { ...GOAL, mitigated: 0.282, firstMitigation: 6.2, sustained: 120, takenOver: 0, friction: 0.002 },
   },
   // The worst point: a token's first use seen is a race (docs/token-binding.md). First denial
-  // after 9.1 and 11.3 s (goal 10 s), 1 account taken over on each seed (goal 0), friction 1 of
-  // 585 (0.17%; goal 0.1%) and 1 of 1,003; 93.5% and 93.3%, held from 20 and 11.3 s.
-  // Each token replayed every 250 s, minutes after its owner's refresh: 100% on both seeds, first
-  // denial at the first replay, no friction, since the victims' apps are in use from the window's
-  // start (80.0%, first after 31.1 s, 1 taken over and 1 of 536 with friction while the lab
-  // started them with the attack, so their first refresh raced the thief's).
+  // after 10.9 and 9.5 s (goal 10 s), 1 account taken over on each seed (goal 0), friction 1 of
+  // 676 on each (0.15%; goal 0.1%); 93.75% on both, held from 10.9 and 10 s. (Before the forks'
+  // fix: 9.1 and 11.3 s, friction 1 of 585 and 1 of 1,003, 93.5% and 93.3%.)
+  // Each token replayed every 250 s on average, minutes after its owner's refresh: 100% on seed 1,
+  // first denial at the first replay, no friction, since the victims' apps are in use from the
+  // window's start (80.0%, first after 31.1 s, 1 taken over and 1 of 536 with friction while the
+  // lab started them with the attack, so their first refresh raced the thief's). Since the forks'
+  // fix, seed 2 replays the fifth victim's token 4 min 17 s into the window, and
+  // token-two-networks allows it: 66.67% (4 of 6), never held, 1 account taken over (goal 0).
   "token-replay": {
-    "at=0s stolen=jar sources=1": { ...GOAL, firstMitigation: 11.4, takenOver: 1, friction: 0.0018 },
-    "stolen=jar rate=0.02": GOAL,
+    "at=0s stolen=jar sources=1": { ...GOAL, firstMitigation: 11.0, takenOver: 1, friction: 0.0015 },
+    "stolen=jar rate=0.02": { mitigated: 0.666, firstMitigation: GOAL.firstMitigation, takenOver: 1 },
   },
-  // 99.2% on both seeds, first after 2.2–2.3 s, held from 10 s.
+  // 99.2% on both seeds, first after 1.7–2.2 s, held from 10 s.
   "header-rotation": { "rate=0.5": GOAL },
-  // 89.92% and 90.98% mitigated (goal 90%), first after 24.2 and 22.5 s (goal 10 s), held from
-  // 30 s; 12 and 11 catalogue ids served.
-  "sequential-enumeration": { "rate=0.5": { ...GOAL, mitigated: 0.8991, firstMitigation: 24.3, scraped: 12 } },
-  // 89.92% and 90.16% (goal 90%), first after 25.0 and 23.2 s (goal 10 s), held from 30 s; 12 ids served on each seed.
-  "scattered-enumeration": { "rate=0.5": { ...GOAL, mitigated: 0.8991, firstMitigation: 25.1, scraped: 12 } },
+  // 90.00% and 90.76% mitigated (goal 90%), first after 24.8 and 21.7 s (goal 10 s), held from
+  // 30 s; 12 and 11 catalogue ids served (89.92% and 90.98%, 24.2 and 22.5 s before the forks' fix).
+  "sequential-enumeration": { "rate=0.5": { ...GOAL, mitigated: 0.8991, firstMitigation: 24.9, scraped: 12 } },
+  // 90.00% and 90.24% (goal 90%), first after 23.3 and 24.1 s (goal 10 s), held from 30 s; 12 and
+  // 10 ids served (89.92% and 90.16%, 25.0 and 23.2 s, 12 on each seed before the forks' fix).
+  "scattered-enumeration": { "rate=0.5": { ...GOAL, mitigated: 0.8991, firstMitigation: 24.1, scraped: 12 } },
   "distributed-scraping": {
     // The lowest share: 17.9% and 16.9% mitigated (goal 90%), first after 148.1 and 155.2 s
     // (goal 10 s), held from 290 and 270 s (goal 60 s); 308 and 314 ids served, most of them
@@ -147,25 +165,31 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // That is the ceiling while a session's first product read passes as a shopper's: the shell's
     // files and those reads let through, 22.8% and 21.9% could be denied, and the ids are the
     // first reads' (scripts/attack-passes.ts, docs/cohorts.md).
-    "at=0s duration=whole client=session rate=2": { mitigated: 0.2, firstMitigation: 9.4, takenOver: 0, scraped: 265 },
+    // Since the forks' fix: 22.95% and 21.47%, first denial after 12.1 and 1.7 s, held from 140
+    // and 160 s, 250 and 227 ids (22.63% and 21.72%, 9.3 and 2.7 s, 247 and 252 ids before).
+    "at=0s duration=whole client=session rate=2": { mitigated: 0.2, firstMitigation: 12.2, takenOver: 0, scraped: 265 },
     // The most ids served, 310 and 314: 40.66% and 40.71%, first after 59.3 and 60.8 s, held from
     // 110 and 80 s, with reads after a search that consumed a bare product carrying the session's
     // count and its cohort (37.27%/37.86% and 375/363 ids with each bare product counted once and
     // nothing after the search judged; 36.07%/36.29% and 393/403 before searches counted).
     // With the first-read check: 41.04% and 41.52%, first after 58.3 and 55.8 s, 304 and 301 ids.
+    // Since the forks' fix: 45.02% and 43.84%, first after 5.6 and 1.2 s, 250 and 227 ids (44.15%
+    // and 44.18%, 4.2 and 1.5 s, 247 and 252 ids before); the floors, older, still hold.
     "client=session": { mitigated: 0.41, firstMitigation: 59, takenOver: 0, scraped: 306 },
   },
-  // 97.1% and 97.2%, the first request denied, held from 20 s.
+  // 97.2% and 97.4% (97.1% and 97.2% before the forks' fix), the first request denied, held from 20 s.
   "vulnerability-scan": { "sources=20": GOAL },
   // Confounders: the sweep's worst point of each (the base where all points tie).
   "mobile-cgnat": { base: BENIGN },
   "corporate-nat": { base: BENIGN },
   "marketing-spike": { base: BENIGN },
-  // The worst: stale saved passwords for 60% of shoppers, 0 of 1,371 and 1 of 2,233 (0.04%).
+  // The worst: stale saved passwords for 60% of shoppers, 0 of 1,609 and 0 of 1,719 (0 of 1,371
+  // and 1 of 2,233 before the forks' fix).
   "password-manager": { "legit.stalePasswordShare=0.6": BENIGN },
   "typos": { base: BENIGN },
-  // 1 of 1,144 legitimate requests on seed 2 (0.09%), none of 856 on seed 1.
-  "app-clients": { base: BENIGN },
+  // 1 of 1,002 and 2 of 1,049 legitimate requests (0.19% on seed 2; goal 0.1%) since the forks'
+  // fix (none of 856 and 1 of 1,144 before).
+  "app-clients": { base: { friction: 0.002 } },
   "search-crawler": { base: BENIGN },
 };
 
