@@ -85,9 +85,9 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // seeds, first denial after 1.8 and 1.4 s, friction 2 of 524 (0.38%) and 1 of 516.
     "at=0s duration=whole attemptsPerSource=1 client=session": { mitigated: 0.248, firstMitigation: 2.0, takenOver: 0, friction: 0.0039 },
   },
-  // First denial after 47.0 and 100.6 s (goal 10 s), held from 2,940 and 3,270 s (goal 60 s); 96.9%
-  // and 97.4% (50.2 and 61.3 s, 1,310 and 1,520 s, 96.4% and 96.2% before the forks' fix).
-  "low-and-slow": { "attemptsPerSource=6": { ...GOAL, firstMitigation: 100.6, sustained: 3270 } },
+  // First denial after 47.0 and 100.6 s (goal 10 s), held from 2,940 and 3,290 s (goal 60 s); 96.9%
+  // and 96.8% (50.2 and 61.3 s, 1,310 and 1,520 s, 96.4% and 96.2% before the forks' fix).
+  "low-and-slow": { "attemptsPerSource=6": { ...GOAL, firstMitigation: 100.6, sustained: 3290 } },
   // 98.6% on both seeds, first after 2.7–3.0 s, held from 10 s.
   "password-spray": { "rate=0.3": GOAL },
   "credential-checking": {
