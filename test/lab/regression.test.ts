@@ -57,9 +57,10 @@ const FLOORS: Record<string, DetectionFloors> = {
   "scraping-fast": { ...GOAL, scraped: 12 },
   // 97.8–97.9%, first after 0.8–2.4 s, held after 10 s; 15 resources served on both seeds.
   "scraping-distributed": { ...GOAL, scraped: 15 },
-  // 100%, the first request denied. On seed 7, 1 of 898 legitimate requests denied (0.11%;
-  // ceiling 0.1%): an app's token refresh blocked by token-foreign-client.
-  "vulnerability-scan": { ...GOAL, falsePositives: 0.0012 },
+  // 100%, the first request denied. No legitimate request denied on either seed since the lab's
+  // app keeps its header set across scenarios (seed 7 before: 1 of 898, an app's refresh blocked
+  // by token-foreign-client, its token seen in an earlier scenario from another header set).
+  "vulnerability-scan": GOAL,
 };
 
 /** Two seeds of the generator: a floor met on one run of one seed could be luck. */

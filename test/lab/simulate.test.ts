@@ -141,6 +141,30 @@ scenarios:
     expect(ids.length - new Set(ids).size).toBe(0);
   });
 
+  it("has an account's app present its refresh token with one header set in every session, new account or not", () => {
+    const set = parseScenarioSet(`
+site: { users: 30, products: 100 }
+legit: { sessionsPerMinute: 30, returningShare: 0.5 }
+scenarios:
+  - { name: first, duration: 3m }
+  - { name: second, duration: 3m }
+`, "apps.yaml");
+    const uses = new Map<string, { scenarios: Set<string>; headerSets: Set<string> }>();
+    for (const line of simulate(set, 7)) {
+      if (line.type !== "check") continue;
+      const http = (line.checkRequest as any).attributes.request.http;
+      const token = /refresh_token=([0-9a-f]+)/.exec(Buffer.from(http.rawBody ?? "", "base64").toString("utf8"))?.[1];
+      if (!token) continue;
+      const use = uses.get(token) ?? { scenarios: new Set(), headerSets: new Set() };
+      use.scenarios.add(line.scenario);
+      use.headerSets.add(`${http.headers["user-agent"]} ${http.headers["accept-language"]} ${http.headers.cookie}`);
+      uses.set(token, use);
+    }
+    const inBoth = [...uses.values()].filter((use) => use.scenarios.size === 2);
+    expect(inBoth.length).toBeGreaterThan(5);
+    expect(inBoth.filter((use) => use.headerSets.size > 1)).toEqual([]);
+  });
+
   it("rejects a scenario file with a misspelt key, naming where", () => {
     expect(() => parseScenarioSet("scenarios: [{ name: a, duration: 1m, atacks: [] }]", "bad.yaml")).toThrow(ScenarioError);
     expect(() => parseScenarioSet("scenarios: [{ name: a, duration: 1m, atacks: [] }]", "bad.yaml")).toThrow(/scenarios\.0/);

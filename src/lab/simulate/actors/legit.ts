@@ -1,5 +1,6 @@
 import { LEGIT, LEGIT_NEW_ACCOUNT } from "../../lines.js";
 import { appClient, browserClient, crawlerClient, type ClientProfile } from "../clients.js";
+import type { Random } from "../random.js";
 import type { LegitSettings, Scenario } from "../scenario.js";
 import type { Actor } from "../timeline.js";
 import { form, makeRequest, openVisit, type ActorContext, type RequestKind, type Visit } from "../visit.js";
@@ -49,7 +50,17 @@ function shopperLabel(user: WorldUser, legit: LegitSettings): string {
 /** The person's own device for a returning account; a new one (drawn all the same, so the streams stay aligned) otherwise. */
 function deviceOf(user: WorldUser, legit: LegitSettings, drawn: ClientProfile): ClientProfile {
   if (!returningAccount(user, legit)) return drawn;
-  return drawn.kind === "app" ? user.habits.app : drawn.kind === "mobile-web" ? user.habits.phone : user.habits.desktop;
+  return drawn.kind === "mobile-web" ? user.habits.phone : user.habits.desktop;
+}
+
+/**
+ * The app on the user's phone, new account or not: its refresh token and device cookie are the
+ * phone's (world.ts), so its headers are too, or its next session would present the token from
+ * another device. A new one is drawn all the same, so the streams stay aligned.
+ */
+export function appOf(user: WorldUser, random: Random): ClientProfile {
+  appClient(random);
+  return user.habits.app;
 }
 
 function mobileAddress(ctx: ActorContext, legit: LegitSettings): string {
@@ -114,7 +125,7 @@ function setCookies(session: SessionState, cookies: string): void {
 function* appSession(ctx: ActorContext, legit: LegitSettings, startMs: number): Actor {
   const { random, world } = ctx;
   const user = random.pick(world.users);
-  const client = deviceOf(user, legit, appClient(random));
+  const client = appOf(user, random);
   const roams = legit.roamShare > 0 && random.chance(legit.roamShare);
   // A roaming phone starts on the home Wi-Fi and moves to mobile data.
   const address = roams ? user.homeIp : shopperAddress(ctx, legit, true, user);
