@@ -149,19 +149,23 @@ export interface AppUse {
 
 /**
  * The storefront app on one phone: it holds the user's refresh token and its device cookie,
- * refreshes its access token as it expires, and reads the catalogue as JSON.
+ * refreshes its access token as it expires, and reads the catalogue as JSON. Opened again while
+ * the access token an earlier session got is still valid, it uses that one and asks for none.
  */
 export function* appUse(ctx: ActorContext, legit: LegitSettings, use: AppUse): Actor {
   const { random } = ctx;
+  const { app } = use.user;
   const visit = openVisit(ctx, use.client, use.address, use.label ?? LEGIT);
-  visit.cookie = `did=${use.user.app.deviceId}`;
+  visit.cookie = `did=${app.deviceId}`;
   const session = { ctx, visit, t: use.startMs };
-  let tokenUntil = -Infinity;
   for (let page = 0; page < use.pages; page++) {
     if (page === use.roamAt) visit.ip = mobileAddress(ctx, legit);
-    if (session.t >= tokenUntil) {
+    const held = app.accessToken;
+    if (held && session.t < held.untilMs) {
+      visit.bearer = held.bearer;
+    } else {
       yield* appToken(session, legit, use.user, page === 0 && !use.signedIn && !random.chance(legit.refreshShare));
-      tokenUntil = session.t + legit.tokenLifetime;
+      app.accessToken = { bearer: visit.bearer!, untilMs: session.t + legit.tokenLifetime };
     }
     yield* browse(session);
     session.t += random.logNormal(legit.thinkTimeMedian, legit.thinkTimeSigma);
