@@ -49,7 +49,10 @@ const FLOORS: Record<string, DetectionFloors> = {
   // once campaign-login-challenge kept challenged logins from the password check; 40.4% and 48.0%
   // on the lab's streams after the forks' fix, before the header set's memory. On seed 7, 3 of
   // 1,554 legitimate requests denied (0.19%; ceiling 0.1%): app token grants challenged by
-  // campaign-login-challenge while the campaign is called (5 before the header set's memory).
+  // campaign-login-challenge while the campaign is called (5 before the header set's memory):
+  // new accounts' first password grants in the scenario's first 2 s, before its attack starts
+  // (20 s), under stuffing-distributed's call (site.campaign and site.failure_ratio still in force
+  // after the 6 min gap); each carries the app's device cookie, fresh, so no device is known.
   "stuffing-low-and-slow": { mitigated: 0.72, firstMitigation: 34.6, sustained: 100, takenOver: 0, falsePositives: 0.002 },
   // 98.3%, first after 1.6–2.5 s, held after 10 s.
   "account-takeover": GOAL,
@@ -57,9 +60,10 @@ const FLOORS: Record<string, DetectionFloors> = {
   "scraping-fast": { ...GOAL, scraped: 12 },
   // 97.8–97.9%, first after 0.8–2.4 s, held after 10 s; 15 resources served on both seeds.
   "scraping-distributed": { ...GOAL, scraped: 15 },
-  // 100%, the first request denied. On seed 7, 1 of 898 legitimate requests denied (0.11%;
-  // ceiling 0.1%): an app's token refresh blocked by token-foreign-client.
-  "vulnerability-scan": { ...GOAL, falsePositives: 0.0012 },
+  // 100%, the first request denied. No legitimate request denied on either seed since the lab's
+  // app keeps its header set across scenarios (seed 7 before: 1 of 898, an app's refresh blocked
+  // by token-foreign-client, its token seen in an earlier scenario from another header set).
+  "vulnerability-scan": GOAL,
 };
 
 /** Two seeds of the generator: a floor met on one run of one seed could be luck. */

@@ -91,7 +91,7 @@ const STOREFRONT_ACTIONS = { allow: 10_022, block: 800, challenge: 60, quarantin
 // (session-reads.ts): the bench mix sends every browser request with one cookie, one session
 // reading bare all along, so throttles went from 5,186 to 7,579 and allows from 12,415 to 10,022.
 const STOREFRONT_DIGEST = "7498c088e942191e7ef8892b723cbbd09cf28e48dae4b9c47c7ce18295813d36";
-const LAB_EVENTS = { checks: 2_754, accessLogs: 2_754, history: 0 };
+const LAB_EVENTS = { checks: 2_750, accessLogs: 2_750, history: 0 };
 // campaign-login-challenge and the campaign held while its logins are denied: of the mix's 30
 // shoppers' logins (every account new to Palisade), 9 are challenged during the stuffing where 6
 // were asked for MFA (and one app token grant so asked before is now allowed); the attack's
@@ -110,4 +110,7 @@ const LAB_EVENTS = { checks: 2_754, accessLogs: 2_754, history: 0 };
 // stepped up before, 9 logins site.campaign quarantined were challenged and 2 stepped up, and one
 // shopper's sign-in in the stuffing's /24 was asked for a step-up (subnet-login-surge: challenged
 // logins count in their /24's login velocity); no shopper's request was denied that was not before.
-const LAB_DIGEST = "948aff2175a33f32acb876c1f69db47f9ccd81bbbe7679dcee04ca3c86f0371f";
+// Recorded again when the lab's app reopened within its access token's life stopped asking for a
+// new one: 4 shoppers' token refreshes fewer in the input (2,754 checks before), all allowed
+// before; every other decision's tally (label, action, rule) is the same.
+const LAB_DIGEST = "a51483b44d8642e65f10bf9ff324becedbe3a5751ae836cbe308931d825c381c";

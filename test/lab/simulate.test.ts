@@ -141,6 +141,50 @@ scenarios:
     expect(ids.length - new Set(ids).size).toBe(0);
   });
 
+  it("has an account's app present its refresh token with one header set in every session, new account or not", () => {
+    const set = parseScenarioSet(`
+site: { users: 30, products: 100 }
+legit: { sessionsPerMinute: 30, returningShare: 0.5 }
+scenarios:
+  - { name: first, duration: 3m }
+  - { name: second, duration: 3m }
+`, "apps.yaml");
+    const uses = new Map<string, { scenarios: Set<string>; headerSets: Set<string> }>();
+    for (const line of simulate(set, 7)) {
+      if (line.type !== "check") continue;
+      const http = (line.checkRequest as any).attributes.request.http;
+      const token = /refresh_token=([0-9a-f]+)/.exec(Buffer.from(http.rawBody ?? "", "base64").toString("utf8"))?.[1];
+      if (!token) continue;
+      const use = uses.get(token) ?? { scenarios: new Set(), headerSets: new Set() };
+      use.scenarios.add(line.scenario);
+      use.headerSets.add(`${http.headers["user-agent"]} ${http.headers["accept-language"]} ${http.headers.cookie}`);
+      uses.set(token, use);
+    }
+    const inBoth = [...uses.values()].filter((use) => use.scenarios.size === 2);
+    expect(inBoth.length).toBeGreaterThan(3);
+    expect(inBoth.filter((use) => use.headerSets.size > 1)).toEqual([]);
+  });
+
+  it("has an app opened again within its access token's life use that token, not refresh it", () => {
+    const set = parseScenarioSet(`
+site: { users: 10, products: 100 }
+legit: { sessionsPerMinute: 3, mobileShare: 1, appShare: 1 }
+scenarios: [{ name: apps, duration: 30m }]
+`, "apps.yaml");
+    const refreshes = new Map<string, number[]>();
+    for (const line of simulate(set, 3)) {
+      if (line.type !== "check") continue;
+      const token = /refresh_token=([0-9a-f]+)/.exec(Buffer.from((line.checkRequest as any).attributes.request.http.rawBody ?? "", "base64").toString("utf8"))?.[1];
+      if (token) refreshes.set(token, [...(refreshes.get(token) ?? []), Date.parse(line.time)]);
+    }
+    const gaps = [...refreshes.values()].flatMap((times) => times.slice(1).map((t, i) => t - times[i]!));
+    expect(gaps.length).toBeGreaterThan(20);
+    // Within the 5 minutes an access token lives (legit.tokenLifetime): 50 of 66 when every
+    // session refreshed; 2 of 25 now, two sessions of one app open at once as its token ran out
+    // (each session decides its next request a think time ahead, before the other's refresh).
+    expect(gaps.filter((gap) => gap < 300_000).length).toBeLessThanOrEqual(2);
+  });
+
   it("rejects a scenario file with a misspelt key, naming where", () => {
     expect(() => parseScenarioSet("scenarios: [{ name: a, duration: 1m, atacks: [] }]", "bad.yaml")).toThrow(ScenarioError);
     expect(() => parseScenarioSet("scenarios: [{ name: a, duration: 1m, atacks: [] }]", "bad.yaml")).toThrow(/scenarios\.0/);

@@ -27,8 +27,11 @@ export interface WorldUser {
   username: string;
   password: string;
   homeIp: string;
-  /** The storefront app on this user's phone: its long-lived refresh token and device cookie. */
-  app: { refreshToken: string; deviceId: string };
+  /**
+   * The storefront app on this user's phone: its long-lived refresh token and device cookie, and
+   * the access token it holds (set by its sessions as they run, in event time).
+   */
+  app: { refreshToken: string; deviceId: string; accessToken?: { bearer: string; untilMs: number } };
   /**
    * The person's own devices and office, for a returning account (`legit.returningShare`): the
    * same browser on the same computer and phone every visit, the same app, one office NAT.

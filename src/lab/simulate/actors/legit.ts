@@ -1,5 +1,6 @@
 import { LEGIT, LEGIT_NEW_ACCOUNT } from "../../lines.js";
 import { appClient, browserClient, crawlerClient, type ClientProfile } from "../clients.js";
+import type { Random } from "../random.js";
 import type { LegitSettings, Scenario } from "../scenario.js";
 import type { Actor } from "../timeline.js";
 import { form, makeRequest, openVisit, type ActorContext, type RequestKind, type Visit } from "../visit.js";
@@ -49,7 +50,17 @@ function shopperLabel(user: WorldUser, legit: LegitSettings): string {
 /** The person's own device for a returning account; a new one (drawn all the same, so the streams stay aligned) otherwise. */
 function deviceOf(user: WorldUser, legit: LegitSettings, drawn: ClientProfile): ClientProfile {
   if (!returningAccount(user, legit)) return drawn;
-  return drawn.kind === "app" ? user.habits.app : drawn.kind === "mobile-web" ? user.habits.phone : user.habits.desktop;
+  return drawn.kind === "mobile-web" ? user.habits.phone : user.habits.desktop;
+}
+
+/**
+ * The app on the user's phone, new account or not: its refresh token and device cookie are the
+ * phone's (world.ts), so its headers are too, or its next session would present the token from
+ * another device. A new one is drawn all the same, so the streams stay aligned.
+ */
+export function appOf(user: WorldUser, random: Random): ClientProfile {
+  appClient(random);
+  return user.habits.app;
 }
 
 function mobileAddress(ctx: ActorContext, legit: LegitSettings): string {
@@ -114,7 +125,7 @@ function setCookies(session: SessionState, cookies: string): void {
 function* appSession(ctx: ActorContext, legit: LegitSettings, startMs: number): Actor {
   const { random, world } = ctx;
   const user = random.pick(world.users);
-  const client = deviceOf(user, legit, appClient(random));
+  const client = appOf(user, random);
   const roams = legit.roamShare > 0 && random.chance(legit.roamShare);
   // A roaming phone starts on the home Wi-Fi and moves to mobile data.
   const address = roams ? user.homeIp : shopperAddress(ctx, legit, true, user);
@@ -138,19 +149,23 @@ export interface AppUse {
 
 /**
  * The storefront app on one phone: it holds the user's refresh token and its device cookie,
- * refreshes its access token as it expires, and reads the catalogue as JSON.
+ * refreshes its access token as it expires, and reads the catalogue as JSON. Opened again while
+ * the access token an earlier session got is still valid, it uses that one and asks for none.
  */
 export function* appUse(ctx: ActorContext, legit: LegitSettings, use: AppUse): Actor {
   const { random } = ctx;
+  const { app } = use.user;
   const visit = openVisit(ctx, use.client, use.address, use.label ?? LEGIT);
-  visit.cookie = `did=${use.user.app.deviceId}`;
+  visit.cookie = `did=${app.deviceId}`;
   const session = { ctx, visit, t: use.startMs };
-  let tokenUntil = -Infinity;
   for (let page = 0; page < use.pages; page++) {
     if (page === use.roamAt) visit.ip = mobileAddress(ctx, legit);
-    if (session.t >= tokenUntil) {
+    const held = app.accessToken;
+    if (held && session.t < held.untilMs) {
+      visit.bearer = held.bearer;
+    } else {
       yield* appToken(session, legit, use.user, page === 0 && !use.signedIn && !random.chance(legit.refreshShare));
-      tokenUntil = session.t + legit.tokenLifetime;
+      app.accessToken = { bearer: visit.bearer!, untilMs: session.t + legit.tokenLifetime };
     }
     yield* browse(session);
     session.t += random.logNormal(legit.thinkTimeMedian, legit.thinkTimeSigma);

@@ -1,10 +1,9 @@
 import { attackLabel } from "../../lines.js";
-import { appClient } from "../clients.js";
 import type { LegitSettings, TokenReplaySettings } from "../scenario.js";
 import type { Actor } from "../timeline.js";
 import { makeRequest, type ActorContext, type Visit } from "../visit.js";
 import { addressIn, popularProduct } from "../world.js";
-import { appUse, refreshForm } from "./legit.js";
+import { appOf, appUse, refreshForm } from "./legit.js";
 import { attackSources, attemptTimes, sourceOf } from "./sources.js";
 
 /**
@@ -16,7 +15,10 @@ import { attackSources, attemptTimes, sourceOf } from "./sources.js";
 export function* tokenReplay(ctx: ActorContext, settings: TokenReplaySettings, legit: LegitSettings): Actor {
   const { random, world } = ctx;
   const sources = attackSources(ctx, settings, attackLabel("token_replay"));
-  const victims = Array.from({ length: settings.victims }, () => ({ user: random.pick(world.users), client: appClient(random) }));
+  const victims = Array.from({ length: settings.victims }, () => {
+    const user = random.pick(world.users);
+    return { user, client: appOf(user, random) };
+  });
   for (const victim of victims) {
     // The victim's phone, signed in already, in use for as long as Palisade observes: a thief
     // replays a token its owner's app uses, so Palisade saw the owner's refresh before the theft
