@@ -75,7 +75,7 @@ describe("replay decisions stay the same", () => {
       targets: [target],
       loginEndpoints: logins,
       maxDisorderMs: 60_000,
-      onDecided: (event, [verdict]) => hash.update(`${event.timeMs} ${JSON.stringify({ ...verdict, decisionId: undefined })}\n`),
+      onDecided: (event, [verdict]) => hash.update(`${event.timeMs} ${JSON.stringify({ ...verdict, decisionId: undefined, metadata: undefined })}\n`),
     });
     expect(result.problems).toEqual([]);
     expect(result.events).toEqual(LAB_EVENTS);

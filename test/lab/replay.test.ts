@@ -43,6 +43,15 @@ describe("replay (offline)", () => {
     expect(logins.every((r) => r.requestId !== undefined)).toBe(true);
   });
 
+  it("hands the outcome path the deciding replica's pseudonyms, as Envoy copies the ext_authz metadata into its log", async () => {
+    // Another replica than the one that decided gets the entry: without them its success would
+    // land on the address only, and the account would never have signed in.
+    const { outcomes } = await replayFile(tempFile(linesText(generate(BURST))));
+    const signedIn = outcomes.filter((r) => r.path === "/api/v1/login" && !r.deniedByAuthz && r.statusCode === 200);
+    expect(signedIn.length).toBeGreaterThan(0);
+    expect(signedIn.every((r) => r.attribution?.endpoint === "login" && r.attribution.usernameId !== undefined)).toBe(true);
+  });
+
   it("rewrites a denied request's entry as Envoy would: denial status, UAEX flag", () => {
     const entry = { common_properties: { start_time: { seconds: 1 } }, response: { response_code: { value: 200 } } };
     const logged = asLogged(entry, { action: "throttle", denied: true, status: 429 });

@@ -1,3 +1,4 @@
+import { EXT_AUTHZ_FILTER } from "../../transport/grpc/accesslog/converter.js";
 import type { HTTPAccessLogEntry } from "../../transport/grpc/protos.js";
 import { TimeOrder } from "./reorder.js";
 import { isProblem, problem, type AccessLogEvent, type CheckEvent, type HistoryEvent, type Problem, type ReplayEvent } from "./events.js";
@@ -161,17 +162,24 @@ class BoundedMap<V> {
   }
 }
 
-/** What Envoy logs for a request its ext_authz filter denied: the denial, flagged UAEX. */
+/**
+ * What Envoy logs for a decided request: the ext_authz filter's dynamic metadata, which lets a
+ * replica that did not decide it attribute the outcome (docs/design.md), and for a denial, the
+ * denial, flagged UAEX.
+ */
 export function asLogged(entry: HTTPAccessLogEntry, verdict: Verdict | undefined): HTTPAccessLogEntry {
-  if (!verdict?.denied) return entry;
+  const logged: HTTPAccessLogEntry = verdict?.metadata
+    ? { ...entry, common_properties: { ...entry.common_properties, metadata: { filter_metadata: { [EXT_AUTHZ_FILTER]: verdict.metadata } } } }
+    : entry;
+  if (!verdict?.denied) return logged;
   return {
-    ...entry,
+    ...logged,
     common_properties: {
-      ...entry.common_properties,
-      response_flags: { ...entry.common_properties?.response_flags, unauthorized_details: { reason: "EXTERNAL_SERVICE" } },
+      ...logged.common_properties,
+      response_flags: { ...logged.common_properties?.response_flags, unauthorized_details: { reason: "EXTERNAL_SERVICE" } },
     },
     response: {
-      ...entry.response,
+      ...logged.response,
       response_code: { value: verdict.status ?? 403 },
       response_code_details: "ext_authz_denied",
       response_body_bytes: 0,

@@ -1,5 +1,5 @@
 import { ACTIONS, isDenial, type Action } from "../../domain/decision.js";
-import { fromStruct, type CheckRequest, type CheckResponse, type HTTPAccessLogEntry } from "../../transport/grpc/protos.js";
+import { fromStruct, type CheckRequest, type CheckResponse, type HTTPAccessLogEntry, type Struct } from "../../transport/grpc/protos.js";
 
 /** What replay needs to know about one decision, read from the CheckResponse either way. */
 export interface Verdict {
@@ -12,6 +12,8 @@ export interface Verdict {
   subject?: string;
   rule?: string;
   decisionId?: string;
+  /** The decision's dynamic metadata, which Envoy copies into the request's access-log entry. */
+  metadata?: Struct;
 }
 
 /** Where replayed traffic goes: the pipeline in this process, or a live server over gRPC. */
@@ -47,6 +49,7 @@ export function verdictOf(response: CheckResponse): Verdict {
     subject: text(metadata.subject),
     rule: text(metadata.rule),
     decisionId: text(metadata.decision_id),
+    metadata: response.dynamic_metadata ?? undefined,
   };
 }
 

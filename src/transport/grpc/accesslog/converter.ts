@@ -4,7 +4,7 @@ import { METADATA_KEYS } from "../authz/metadata-keys.js";
 import { fromStruct, timestampToMs, type HTTPAccessLogEntry } from "../protos.js";
 
 /** Envoy puts the ext_authz filter's dynamic metadata under this filter name. */
-const EXT_AUTHZ_FILTER = "envoy.filters.http.ext_authz";
+export const EXT_AUTHZ_FILTER = "envoy.filters.http.ext_authz";
 
 /**
  * The only protobuf → domain mapping for access logs. Every field may be missing or malformed
