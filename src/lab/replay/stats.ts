@@ -39,8 +39,8 @@ export interface ScenarioFigures {
 
 /**
  * The attack's requests that serve its goal (see GoalEndpoints), apart from its cover traffic
- * (the site's shell, pictures, pages it reads to look like a shopper): `share` is null when the
- * attack has no goal requests or none were told apart.
+ * (the site's shell, pictures, pages it reads to look like a shopper); `mitigatedShare` is null
+ * when the attack has no goal requests or none were told apart.
  */
 export interface GoalFigures {
   requests: number;
