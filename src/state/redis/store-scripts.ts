@@ -23,6 +23,7 @@ import {
   windowKeyTtlMs,
 } from "../keys.js";
 import {
+  entityKeyPrefix,
   slidingWindowEstimate,
   StoreUnavailableError,
   takePreviousWeight,
@@ -362,7 +363,8 @@ export interface ScriptCall {
 export function encodeEntityBatch(namespace: string, entity: string, ops: readonly EntityOp[], nowMs: number, call: ScriptCall = { keys: [], args: [] }): ScriptCall {
   if (call.args.length > 0 && ops[0]?.op === "window.take") call.args.push(COMMIT); // the takes before are another entity's
   // Written straight into the call: no arrays of their own per op on the Check path.
-  for (const op of ops) encodeOp(namespace, entity, op, nowMs, call);
+  const prefix = entityKeyPrefix(namespace, entity);
+  for (const op of ops) encodeOp(prefix, op, nowMs, call);
   return call;
 }
 
@@ -379,44 +381,44 @@ export function appendEntityCall(merged: ScriptCall, call: ScriptCall): void {
   for (const arg of call.args) merged.args.push(arg);
 }
 
-function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number, call: ScriptCall): void {
+function encodeOp(prefix: string, op: EntityOp, nowMs: number, call: ScriptCall): void {
   const { keys, args } = call;
   switch (op.op) {
     case "window.add": {
-      const buckets = windowBucketKeys(namespace, entity, op, nowMs);
+      const buckets = windowBucketKeys(prefix, op, nowMs);
       keys.push(buckets.current, buckets.previous);
       args.push(op.when ? "W" : "w", op.amount, windowKeyTtlMs(op.windowMs));
-      if (op.when) guarded(call, namespace, entity, op.when, nowMs);
+      if (op.when) guarded(call, prefix, op.when, nowMs);
       return;
     }
     case "window.take": {
-      const buckets = takeBucketKeys(namespace, entity, op, nowMs);
+      const buckets = takeBucketKeys(prefix, op, nowMs);
       keys.push(buckets.current, buckets.previous);
       args.push("t", op.amount, op.limit, exactText(takePreviousWeight(op, nowMs)), takeTtlMs(op));
       return;
     }
     case "distinct.add": {
-      const buckets = distinctBucketKeys(namespace, entity, op, nowMs);
+      const buckets = distinctBucketKeys(prefix, op, nowMs);
       keys.push(buckets.current, buckets.previous);
       if (op.member === undefined) args.push("r");
       else args.push(op.count === false ? "D" : "d", windowKeyTtlMs(op.windowMs), op.member);
       return;
     }
     case "member.check":
-      keys.push(memberSetKey(namespace, entity, op.name));
+      keys.push(memberSetKey(prefix, op.name));
       args.push("c", op.member);
       return;
     case "member.add":
-      keys.push(memberSetKey(namespace, entity, op.name));
+      keys.push(memberSetKey(prefix, op.name));
       args.push("m", op.member, nowMs, op.maxMembers, op.retentionMs);
       return;
     case "value.swap":
-      keys.push(valueKey(namespace, entity, op.name));
+      keys.push(valueKey(prefix, op.name));
       if (op.value === undefined) args.push("g"); // a read: a guard has nothing to hold back
       else if (!op.when) args.push("s", op.value, op.retentionMs!);
       else {
         args.push("S", op.value, op.retentionMs!);
-        guarded(call, namespace, entity, op.when, nowMs);
+        guarded(call, prefix, op.when, nowMs);
       }
       return;
     default: {
@@ -427,8 +429,8 @@ function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number
 }
 
 /** The guard's value keys and arguments after the op's own (the script's `guardHolds`). */
-function guarded(call: ScriptCall, namespace: string, entity: string, guard: WriteGuard, nowMs: number): void {
-  call.keys.push(valueKey(namespace, entity, guard.newer), valueKey(namespace, entity, guard.than));
+function guarded(call: ScriptCall, prefix: string, guard: WriteGuard, nowMs: number): void {
+  call.keys.push(valueKey(prefix, guard.newer), valueKey(prefix, guard.than));
   call.args.push(guard.withinMs, nowMs);
 }
 
