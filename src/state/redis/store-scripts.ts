@@ -41,8 +41,9 @@ import {
  * ARGV: per op, in op order: its one-letter code, then its arguments, as many as the code says.
  *
  *   code  op                             KEYS                       arguments                    results
- *   w     window.add                     current bucket, previous   amount (0 only reads), ttlMs current count, previous count
- *   W     window.add with a guard        same, then the guard's     same, then withinMs, nowMs   same
+ *   p     window.add, amount 0           current bucket, previous   none (only reads)            current count, previous count
+ *   w     window.add                     current bucket, previous   amount, ttlMs                the same, after the add
+ *   W     window.add with a guard        same, then the guard's     same, then withinMs, nowMs   the same
  *   t     window.take                    current bucket, previous   amount, limit, weight, ttlMs current count, previous count
  *   r     distinct.add, no member        current bucket, previous   none (only reads)            distinct members of both buckets
  *   d     distinct.add                   current bucket, previous   ttlMs, member                the same, after the add
@@ -90,7 +91,7 @@ local pending, takesFit = {}, true
 local function commit()
   if takesFit then
     for i = 1, nTakes do
-      if takeAmounts[i] > 0 then
+      if takeAmounts[i] ~= '0' then
         redis.call('INCRBY', takeKeys[i], takeAmounts[i])
         redis.call('PEXPIRE', takeKeys[i], takeTtls[i])
       end
@@ -154,26 +155,20 @@ while a <= nArgs do
         results[nResults] = redis.call('PFCOUNT', current)
       end
     end
-  elseif code == 'w' or code == 'W' then
+  elseif code == 'p' or code == 'w' or code == 'W' then
     local current = KEYS[nextKey]
     local previous = KEYS[nextKey + 1]
     nextKey = nextKey + 2
-    -- The amount stays text: INCRBY takes it as it came, and a non-negative integer's text is '0'
-    -- only when it is 0.
-    local amount, ttl = ARGV[a + 1], ARGV[a + 2]
-    if code == 'W' then
-      if not guardHolds(a + 3) then amount = '0' end
-      a = a + 5
-    else
-      a = a + 3
-    end
+    local adds = code == 'w' or (code == 'W' and guardHolds(a + 3))
     nResults = nResults + 1
-    if amount ~= '0' then
-      results[nResults] = redis.call('INCRBY', current, amount)
-      redis.call('PEXPIRE', current, ttl)
+    if adds then
+      -- The amount (never 0 here) and ttl stay text: INCRBY and PEXPIRE take them as they came.
+      results[nResults] = redis.call('INCRBY', current, ARGV[a + 1])
+      redis.call('PEXPIRE', current, ARGV[a + 2])
     else
       results[nResults] = integerAt(current)
     end
+    if code == 'p' then a = a + 1 elseif code == 'w' then a = a + 3 else a = a + 5 end
     nResults = nResults + 1
     results[nResults] = integerAt(previous)
   elseif code == 'g' or code == 's' or code == 'S' then
@@ -195,7 +190,8 @@ while a <= nArgs do
     if count + before * weight + amount > limit then takesFit = false end
     pending[current] = (pending[current] or 0) + amount
     nTakes = nTakes + 1
-    takeKeys[nTakes], takeAmounts[nTakes], takeTtls[nTakes] = current, amount, ARGV[a + 4]
+    -- The amount as it came, text: INCRBY would otherwise format the number (snprintf).
+    takeKeys[nTakes], takeAmounts[nTakes], takeTtls[nTakes] = current, ARGV[a + 1], ARGV[a + 4]
     results[nResults + 1], results[nResults + 2] = count, before
     nResults = nResults + 2
     a = a + 5
@@ -387,8 +383,12 @@ function encodeOp(prefix: string, op: EntityOp, nowMs: number, call: ScriptCall)
     case "window.add": {
       const buckets = windowBucketKeys(prefix, op, nowMs);
       keys.push(buckets.current, buckets.previous);
-      args.push(op.when ? "W" : "w", op.amount, windowKeyTtlMs(op.windowMs));
-      if (op.when) guarded(call, prefix, op.when, nowMs);
+      if (op.amount === 0) args.push("p"); // a read: a guard has nothing to hold back
+      else if (!op.when) args.push("w", op.amount, windowKeyTtlMs(op.windowMs));
+      else {
+        args.push("W", op.amount, windowKeyTtlMs(op.windowMs));
+        guarded(call, prefix, op.when, nowMs);
+      }
       return;
     }
     case "window.take": {
