@@ -118,7 +118,7 @@ local function guardHolds(at)
   return newer > 0 and newer >= than and ARGV[at + 1] - newer <= ARGV[at] + 0
 end
 
-local a = 1
+local a = 1 -- ARGV[a] is the op's code, ARGV[a + i] its i-th argument
 local nArgs = #ARGV
 while a <= nArgs do
   local code = ARGV[a]
