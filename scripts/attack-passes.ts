@@ -8,14 +8,12 @@
  */
 import { loadPolicy } from "../src/policy/loader.js";
 import { attackPasses } from "../src/lab/sweep/passes.js";
-import { loadSweepFile, sweepPoints } from "../src/lab/sweep/sweep-file.js";
+import { loadSweepPoint } from "../src/lab/sweep/sweep-file.js";
 
 const [family, label, ...seedArgs] = process.argv.slice(2);
 if (!family || !label) throw new Error("usage: attack-passes.ts <family> <point label> [seed…]");
-const sweepPath = "examples/lab/sweep.yaml";
 const policy = "examples/policy.yaml";
-const point = sweepPoints(await loadSweepFile(sweepPath), sweepPath, [family]).find((p) => p.label === label);
-if (!point) throw new Error(`${family} has no point ${label}`);
+const point = await loadSweepPoint("examples/lab/sweep.yaml", family, label);
 const compiled = await loadPolicy(policy);
 const percent = (part: number, whole: number) => (whole === 0 ? "-" : `${((100 * part) / whole).toFixed(1)}%`);
 console.log("| seed | place | endpoint | requests | passed | denied | by rule |");

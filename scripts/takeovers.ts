@@ -11,17 +11,15 @@ import { offlineTarget } from "../src/lab/replay/offline.js";
 import type { ReplayTarget, Verdict } from "../src/lab/replay/target.js";
 import { fromStruct } from "../src/transport/grpc/protos.js";
 import { runPoint } from "../src/lab/sweep/run.js";
-import { loadSweepFile, sweepPoints } from "../src/lab/sweep/sweep-file.js";
+import { loadSweepPoint } from "../src/lab/sweep/sweep-file.js";
 
 const args = process.argv.slice(2);
 const replicasAt = args.indexOf("--replicas");
 const replicas = replicasAt >= 0 ? Number(args.splice(replicasAt, 2)[1]) : 1;
 const [family, label, ...seedArgs] = args;
 if (!family || !label) throw new Error("usage: takeovers.ts <family> <point label> [--replicas N] [seed…]");
-const sweepPath = "examples/lab/sweep.yaml";
 const policy = "examples/policy.yaml";
-const point = sweepPoints(await loadSweepFile(sweepPath), sweepPath, [family]).find((p) => p.label === label);
-if (!point) throw new Error(`${family} has no point ${label}`);
+const point = await loadSweepPoint("examples/lab/sweep.yaml", family, label);
 const compiled = await loadPolicy(policy);
 const logins = new Set(compiled.endpoints.filter((e) => e.authentication).map((e) => e.name));
 

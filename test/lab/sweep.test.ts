@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parseSweepFile, sweepPoints } from "../../src/lab/sweep/sweep-file.js";
 import { sweepMarkdown, sweepText, worstPoints } from "../../src/lab/sweep/report.js";
 import { runSweep, type SweepRow } from "../../src/lab/sweep/run.js";
-import { loadSweepFile } from "../../src/lab/sweep/sweep-file.js";
+import { loadSweepFile, loadSweepPoint } from "../../src/lab/sweep/sweep-file.js";
 import { simulate } from "../../src/lab/simulate/simulate.js";
 import type { CheckLine, LabLine } from "../../src/lab/lines.js";
 import { examplePolicyPath, repoRoot } from "../support/policies.js";
@@ -58,6 +58,14 @@ describe("sweep file", () => {
     expect(bad("window: 5m\nfamilies: [{ name: x, attack: { kind: scraping, at: 6m, duration: 1m, rate: 1 } }]")).toThrow(/starts after the window ends/);
     expect(() => parseSweepFile("families: []", "empty.yaml")).toThrow(/empty\.yaml: invalid sweep file/);
     expect(() => sweepPoints(parseSweepFile(SWEEP, "s.yaml"), "s.yaml", ["nope"])).toThrow(/no family named nope/);
+  });
+
+  it("finds one point of the shipped sweep by family and label, and names a label it does not have", async () => {
+    const path = `${repoRoot}examples/lab/sweep.yaml`;
+    const point = await loadSweepPoint(path, "credential-checking", "hitRate=0.5 client=session");
+    expect(point.family).toBe("credential-checking");
+    expect(point.label).toBe("hitRate=0.5 client=session");
+    await expect(loadSweepPoint(path, "credential-checking", "hitRate=0.7")).rejects.toThrow(/credential-checking has no point hitRate=0.7/);
   });
 
   it("the shipped full sweep expands: every family of the issue and every confounder", async () => {

@@ -66,6 +66,13 @@ export function parseSweepFile(text: string, source: string): SweepFile {
   return validated(sweepFileSchema, parseLabYaml(text, source), source, "sweep file");
 }
 
+/** One family's point by its label, as a script that reproduces a sweep row asks for it. */
+export async function loadSweepPoint(path: string, family: string, label: string): Promise<SweepPoint> {
+  const point = sweepPoints(await loadSweepFile(path), path, [family]).find((p) => p.label === label);
+  if (!point) throw new ScenarioError(`${family} has no point ${label}`);
+  return point;
+}
+
 /** Every point of every family (or of the named ones), each validated as a scenario set. */
 export function sweepPoints(file: SweepFile, source: string, only?: readonly string[]): SweepPoint[] {
   const unknown = (only ?? []).filter((name) => !file.families.some((f) => f.name === name));
