@@ -274,7 +274,7 @@ function templateMatcher(template: string): (path: string) => boolean {
       const slash = path.indexOf("/", start);
       if ((slash < 0) !== (i === last)) return false; // fewer or more segments than the template
       const end = slash < 0 ? path.length : slash;
-      const literal = segments[i];
+      const literal = segments[i] as string | null;
       if (literal === null ? end === start : end - start !== literal.length || !path.startsWith(literal, start)) return false;
       start = end + 1;
     }
