@@ -7,6 +7,7 @@ import { PerformanceObserver, constants } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import type { App } from "../../src/app/start.js";
+import { GRPC_CHALLENGE_EVERY } from "../../src/app/warm-up.js";
 import { resolveSettings } from "../../src/settings/settings.js";
 import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { createLogger } from "../../src/telemetry/logger.js";
@@ -138,13 +139,16 @@ describe("warm-up leaves no trace a user sees", () => {
       } finally {
         await app.stop();
       }
-      const ready = lines.map((line) => JSON.parse(line) as { msg: string; warmUp?: { grpcChecks: number } }).find((entry) => entry.msg === "palisade ready");
-      return { state: { metrics, keys: await visibleKeys(inspector) }, grpcChecks: ready?.warmUp?.grpcChecks };
+      const ready = lines.map((line) => JSON.parse(line) as { msg: string; warmUp?: { grpcChecks: number; grpcChallenges: number } }).find((entry) => entry.msg === "palisade ready");
+      return { state: { metrics, keys: await visibleKeys(inspector) }, grpcChecks: ready?.warmUp?.grpcChecks, grpcChallenges: ready?.warmUp?.grpcChallenges };
     };
     const cold = await startedWith(0);
     const warm = await startedWith(60);
     // The warm-up did go through the loopback gRPC server and the real store...
     expect(warm.grpcChecks).toBeGreaterThan(0);
+    // ...every fifth of them at least answered with a challenge, issued and its page written,
+    // whatever the policy decided (here it challenged 4 of 50 of its own)...
+    expect(warm.grpcChallenges).toBeGreaterThanOrEqual(warm.grpcChecks! / GRPC_CHALLENGE_EVERY);
     expect((await inspector.keys("*warm-up/*")).length).toBeGreaterThan(0);
     // ...and no decision of it is counted, recorded or audited where a user looks.
     expect(warm.state.metrics.some((line) => line.startsWith("palisade_policy_info"))).toBe(true);
