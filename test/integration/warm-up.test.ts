@@ -156,6 +156,21 @@ describe("warm-up leaves no trace a user sees", () => {
   }, 120_000);
 });
 
+describe("the start's first site-wide merge", () => {
+  it("is left to the first Check when requests bring their own time, which may lie before the clock", async () => {
+    const redis = await startRedisServer();
+    const inspector = new Redis(redis.url);
+    try {
+      const app = await startTestApp({ redisUrl: redis.url, warmUpDecisions: 0, trustEventTime: true });
+      await app.stop();
+      expect(await inspector.keys("palisade:{site:*")).toEqual([]);
+    } finally {
+      inspector.disconnect();
+      await redis.stop();
+    }
+  }, 120_000);
+});
+
 describe("warm-up settings", () => {
   it("refuses a negative or absurd count with a clear error", () => {
     for (const value of ["-1", "1.5", "many", "1000000"]) {
