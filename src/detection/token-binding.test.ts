@@ -3,7 +3,7 @@ import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledTokenBinding } from "../policy/signals.js";
 import { MemoryStore } from "../state/memory-store.js";
 import { StoreUnavailableError, type Store } from "../state/store.js";
-import { TokenBindings } from "./token-binding.js";
+import { bindingMemoryStore, TokenBindings } from "./token-binding.js";
 
 const MINUTE = 60_000;
 const config: CompiledTokenBinding = {
@@ -329,5 +329,17 @@ describe("token binding: edges of its windows and inputs", () => {
     const c = new TokenBindings(sharedOver(memory));
     await c.observe(request(), settings);
     expect([c.size(), memory.size]).toEqual([0, 1]);
+  });
+
+  it("shares one binding memory between detectors on the memory store when given one (replicas in one process)", async () => {
+    const [memory, bindingMemory] = [new MemoryStore(), bindingMemoryStore()];
+    // Replicas share the pseudonymisation key, so their companion-cookie hashes agree.
+    const digest = (value: string) => `h:${value}`;
+    const [a, b] = [new TokenBindings(memory, digest, bindingMemory), new TokenBindings(memory, digest, bindingMemory)];
+    await a.observe(request({ subnet: "victim" }), settings);
+    const replay = await b.observe(request({ subnet: "thief", timeMs: T0 + 1_000 }), settings);
+    expect(replay.signals.filter((s) => s.fired).map((s) => s.code)).toEqual(["session.handoff"]);
+    // Apart from the counters' store.
+    expect([bindingMemory.size, memory.size]).toEqual([1, 0]);
   });
 });

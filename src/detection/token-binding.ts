@@ -12,6 +12,11 @@ const MAX_TOKENS = 200_000;
 /** The memory store's estimate of one binding at its bounds (64-character fields, 8 networks, 32 uses), so that the count is the bound. */
 const MAX_BINDING_ENTRY_BYTES = 3_000;
 
+/** A memory store for bindings alone: an LRU of MAX_TOKENS tokens. */
+export function bindingMemoryStore(): MemoryStore {
+  return new MemoryStore({ maxKeys: MAX_TOKENS, maxBytes: MAX_TOKENS * MAX_BINDING_ENTRY_BYTES });
+}
+
 /** The binding signals of one use, and whether the store failed to answer (then there are none). */
 export interface BindingSignals {
   signals: Signal[];
@@ -58,14 +63,15 @@ export class TokenBindings {
   /**
    * `store`: where bindings live when replicas share it (Redis: one script call per use). With
    * the memory store (one replica), without a store, or with one that has no `observeBinding`,
-   * a memory store of the detector's own: an LRU of MAX_TOKENS tokens, apart from the counters,
-   * so that a flood of other keys cannot evict bindings.
+   * `memory`: a store apart from the counters, so that a flood of other keys cannot evict
+   * bindings; the detector's own unless the caller shares one between detectors that share the
+   * memory store (replicas in one process, as the lab runs them).
    * `digest`: the keyed hash of the companion cookies; replicas sharing bindings must share its
    * key (the service passes its pseudonymiser). Without it, a key that exists only in this process.
    */
-  constructor(store?: Store, digest?: (value: string) => string) {
+  constructor(store?: Store, digest?: (value: string) => string, memory?: MemoryStore) {
     const shared = store?.observeBinding !== undefined && store.kind !== "memory";
-    this.#store = shared ? store : new MemoryStore({ maxKeys: MAX_TOKENS, maxBytes: MAX_TOKENS * MAX_BINDING_ENTRY_BYTES });
+    this.#store = shared ? store : (memory ?? bindingMemoryStore());
     const key = randomBytes(32);
     this.#digest = digest ?? ((value) => createHmac("sha256", key).update(value).digest("base64url").slice(0, 22));
   }
