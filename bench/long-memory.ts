@@ -459,7 +459,7 @@ async function heapBytesPerToken(): Promise<{ tokens: number; bytesPerToken: num
     companionCookies: ["did"],
     newDevice: 60,
     companionChanged: 60,
-    alternation: { windowMs: 600_000, weight: 60 },
+    alternation: { windowMs: 600_000, weight: 60, rememberMs: 600_000 },
     churn: { windowMs: 600_000, maxNetworks: 3, weight: 60 },
     rate: { windowMs: 300_000, max: 4, weight: 60 },
     retentionMs: 30 * 24 * HOUR,

@@ -134,7 +134,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
     });
     cleanup.push(() => engine.stop());
     const challenges = await openChallenges({ settings, store: stores.store, events: engine.events, metrics, logger, clock });
-    const detection = createDetectionState(stores.store, breached, pseudonymiser.instance);
+    const detection = createDetectionState(stores.store, breached, pseudonymiser.instance, stores.bindingMemory);
     detection.feeds = feeds;
     detection.geo = geo;
     const outcomes = new LoginOutcomeRecorder({

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { bindingMemoryStore } from "../detection/token-binding.js";
 import type { Clock } from "../domain/clock.js";
 import type { Settings } from "../settings/settings.js";
 import { MemoryStore } from "../state/memory-store.js";
@@ -16,6 +17,11 @@ export interface Stores {
   store: Store;
   /** Shared maps (quarantines, overrides, policy history) and the audit log. */
   shared: SharedBackend;
+  /**
+   * Without Redis, where token bindings live, apart from the counters: one store for every
+   * replica opened over these stores (the lab's `--replicas`), as Redis is one for all.
+   */
+  bindingMemory?: MemoryStore;
   close(): Promise<void>;
 }
 
@@ -32,7 +38,8 @@ export async function openStores(settings: Settings, deps: { logger: Logger; clo
     logger.info("no REDIS_URL: using the in-memory store (single replica only)");
     const store = new MemoryStore();
     const shared = new MemorySharedBackend({ clock: () => deps.clock.now() });
-    return { store, shared, close: async () => void (await Promise.all([shared.close(), store.close()])) };
+    const bindingMemory = bindingMemoryStore();
+    return { store, shared, bindingMemory, close: async () => void (await Promise.all([shared.close(), store.close(), bindingMemory.close()])) };
   }
   const password = settings.redisPasswordFile ? (await readFile(settings.redisPasswordFile, "utf8")).trim() : undefined;
   const connection = { password, commandTimeoutMs: settings.storeTimeout };

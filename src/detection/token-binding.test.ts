@@ -3,14 +3,14 @@ import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledTokenBinding } from "../policy/signals.js";
 import { MemoryStore } from "../state/memory-store.js";
 import { StoreUnavailableError, type Store } from "../state/store.js";
-import { TokenBindings } from "./token-binding.js";
+import { bindingMemoryStore, TokenBindings } from "./token-binding.js";
 
 const MINUTE = 60_000;
 const config: CompiledTokenBinding = {
   companionCookies: ["did"],
   newDevice: 60,
   companionChanged: 60,
-  alternation: { windowMs: 10 * MINUTE, weight: 60 },
+  alternation: { windowMs: 10 * MINUTE, weight: 60, rememberMs: 10 * MINUTE },
   churn: { windowMs: 10 * MINUTE, maxNetworks: 3, weight: 60 },
   rate: { windowMs: 5 * MINUTE, max: 4, weight: 60 },
   retentionMs: 30 * 24 * 60 * MINUTE,
@@ -121,9 +121,10 @@ describe("token binding", () => {
 
   it("with a handoff window, flags the first use from another network right beside the last one, and not a roaming phone's next refresh", async () => {
     const settings = { ...config, handoff: { windowMs: 2 * MINUTE, weight: 60 } };
-    // The thief's first use, 40 seconds after the victim's refresh, from another network.
+    // The thief's first use, 40 seconds after the victim's refresh, from another network; his
+    // next one is a use of a token two networks held, for the alternation window.
     expect(await fired([{ atMinute: 0, network: "victim" }, { atMinute: 0.7, network: "thief" }, { atMinute: 1.5, network: "thief" }], new TokenBindings(), settings))
-      .toEqual([[], ["session.handoff"], []]);
+      .toEqual([[], ["session.handoff"], ["session.concurrent_networks"]]);
     // A phone that left the home Wi-Fi refreshes on mobile data when its access token runs out.
     const roaming = [{ atMinute: 0, network: "home" }, { atMinute: 5, network: "mobile" }, { atMinute: 10, network: "mobile" }, { atMinute: 300, network: "home" }];
     expect((await fired(roaming, new TokenBindings(), settings)).flat()).toEqual([]);
@@ -225,6 +226,44 @@ describe("token binding: edges of its windows and inputs", () => {
     expect((await turns(15.01)).at(-1)).toEqual([]);
   });
 
+  it("keeps flagging a token two networks took turns with for as long as the policy remembers it, up to that edge", async () => {
+    // Turns taken at minutes 0, 1 and 5; then the copy is used again after a 30-minute
+    // quarantine, from a network of its own, long after every window: a thief whose token works again.
+    const DAY = 24 * 60;
+    const remembering = { ...config, alternation: { ...config.alternation, rememberMs: DAY * MINUTE } };
+    const replayAt = (minutes: number, policy: CompiledTokenBinding) =>
+      fired(
+        [
+          { atMinute: at(0), network: "victim" },
+          { atMinute: at(1), network: "thief" },
+          { atMinute: at(5), network: "victim" },
+          { atMinute: at(minutes), network: "thief-later" },
+        ],
+        new TokenBindings(),
+        policy,
+      );
+    expect((await replayAt(45, remembering)).at(-1)).toEqual(["session.concurrent_networks"]);
+    expect((await replayAt(5 + DAY, remembering)).at(-1)).toEqual(["session.concurrent_networks"]);
+    expect((await replayAt(5.01 + DAY, remembering)).at(-1)).toEqual([]);
+    // Remembered for the window only (the default), the copy is trusted again.
+    expect((await replayAt(45, config)).at(-1)).toEqual([]);
+  });
+
+  it("remembers a handoff as two holders too: the quarantine it brings records no use, so no turns are ever seen", async () => {
+    const DAY = 24 * 60;
+    const remembering = { ...settings, alternation: { ...settings.alternation, rememberMs: DAY * MINUTE } };
+    const replayAt = (thiefFirst: number, minutes: number, policy: CompiledTokenBinding) =>
+      fired([{ atMinute: at(0), network: "victim" }, { atMinute: at(thiefFirst), network: "thief" }, { atMinute: at(minutes), network: "thief" }], new TokenBindings(), policy);
+    // The thief's first use, a minute after the victim's, is the handoff; his next one, after a
+    // 30-minute quarantine, from the same network, is flagged for the day the policy remembers.
+    expect(await replayAt(1, 45, remembering)).toEqual([[], ["session.handoff"], ["session.concurrent_networks"]]);
+    expect((await replayAt(1, 1 + DAY, remembering)).at(-1)).toEqual(["session.concurrent_networks"]);
+    expect((await replayAt(1, 1.01 + DAY, remembering)).at(-1)).toEqual([]);
+    expect((await replayAt(1, 45, settings)).at(-1)).toEqual([]);
+    // Past the handoff window nothing showed two holders: a person who moved, trusted on the new network.
+    expect((await replayAt(2.01, 45, remembering)).flat()).toEqual([]);
+  });
+
   it("weighs each signal as the policy says and names its window in seconds", async () => {
     const bindings = new TokenBindings();
     const first = await bindings.observe(request(), settings);
@@ -290,5 +329,17 @@ describe("token binding: edges of its windows and inputs", () => {
     const c = new TokenBindings(sharedOver(memory));
     await c.observe(request(), settings);
     expect([c.size(), memory.size]).toEqual([0, 1]);
+  });
+
+  it("shares one binding memory between detectors on the memory store when given one (replicas in one process)", async () => {
+    const [memory, bindingMemory] = [new MemoryStore(), bindingMemoryStore()];
+    // Replicas share the pseudonymisation key, so their companion-cookie hashes agree.
+    const digest = (value: string) => `h:${value}`;
+    const [a, b] = [new TokenBindings(memory, digest, bindingMemory), new TokenBindings(memory, digest, bindingMemory)];
+    await a.observe(request({ subnet: "victim" }), settings);
+    const replay = await b.observe(request({ subnet: "thief", timeMs: T0 + 1_000 }), settings);
+    expect(replay.signals.filter((s) => s.fired).map((s) => s.code)).toEqual(["session.handoff"]);
+    // Apart from the counters' store.
+    expect([bindingMemory.size, memory.size]).toEqual([1, 0]);
   });
 });

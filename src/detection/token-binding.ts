@@ -12,6 +12,11 @@ const MAX_TOKENS = 200_000;
 /** The memory store's estimate of one binding at its bounds (64-character fields, 8 networks, 32 uses), so that the count is the bound. */
 const MAX_BINDING_ENTRY_BYTES = 3_000;
 
+/** A memory store for bindings alone: an LRU of MAX_TOKENS tokens. */
+export function bindingMemoryStore(): MemoryStore {
+  return new MemoryStore({ maxKeys: MAX_TOKENS, maxBytes: MAX_TOKENS * MAX_BINDING_ENTRY_BYTES });
+}
+
 /** The binding signals of one use, and whether the store failed to answer (then there are none). */
 export interface BindingSignals {
   signals: Signal[];
@@ -31,7 +36,8 @@ export interface BindingSignals {
  *   use comes before the owner's next one would otherwise own the binding;
  * - `session.concurrent_networks`: the token comes back to a network it left less than the
  *   alternation window ago, so two networks use it at once (the victim and a thief who stole
- *   the whole jar and copies its headers); from then on, for one window, every use is flagged;
+ *   the whole jar and copies its headers); from then on, for one window (or as long as the
+ *   policy's `alternation.remember`), every use is flagged;
  * - `session.network_churn`: more networks within minutes than a person moves through;
  * - `session.use_rate`: more uses than one client needs (an app refreshes once per access
  *   token; two holders refresh twice as often), which shows a thief with the whole jar even
@@ -57,14 +63,15 @@ export class TokenBindings {
   /**
    * `store`: where bindings live when replicas share it (Redis: one script call per use). With
    * the memory store (one replica), without a store, or with one that has no `observeBinding`,
-   * a memory store of the detector's own: an LRU of MAX_TOKENS tokens, apart from the counters,
-   * so that a flood of other keys cannot evict bindings.
+   * `memory`: a store apart from the counters, so that a flood of other keys cannot evict
+   * bindings; the detector's own unless the caller shares one between detectors that share the
+   * memory store (replicas in one process, as the lab runs them).
    * `digest`: the keyed hash of the companion cookies; replicas sharing bindings must share its
    * key (the service passes its pseudonymiser). Without it, a key that exists only in this process.
    */
-  constructor(store?: Store, digest?: (value: string) => string) {
+  constructor(store?: Store, digest?: (value: string) => string, memory?: MemoryStore) {
     const shared = store?.observeBinding !== undefined && store.kind !== "memory";
-    this.#store = shared ? store : new MemoryStore({ maxKeys: MAX_TOKENS, maxBytes: MAX_TOKENS * MAX_BINDING_ENTRY_BYTES });
+    this.#store = shared ? store : (memory ?? bindingMemoryStore());
     const key = randomBytes(32);
     this.#digest = digest ?? ((value) => createHmac("sha256", key).update(value).digest("base64url").slice(0, 22));
   }
@@ -130,8 +137,11 @@ export function bindingSignals(before: BindingRecord | undefined, use: BindingUs
   const after = step.next!;
   const now = use.nowMs;
   const handoff = config.handoff !== undefined && use.network !== lastNetwork(known) && now - lastUseMs(known) <= config.handoff.windowMs;
-  // Once two networks were seen taking turns, every use within the window is one of the two.
-  const concurrent = after.interleavedMs !== 0 && now - after.interleavedMs <= config.alternation.windowMs;
+  // Once two networks were seen holding the token at once, every use is one of the two holders'
+  // for as long as the policy remembers it: the thief's copy must not work again when a
+  // quarantine of the token ends (uses during a quarantine are never recorded).
+  const heldTwiceMs = Math.max(after.interleavedMs, config.handoff ? lastHandoffMs(known, config.handoff.windowMs) : 0);
+  const concurrent = heldTwiceMs !== 0 && now - heldTwiceMs <= config.alternation.rememberMs;
   const recent = after.networks.filter(([, at]) => now - at <= config.churn.windowMs).length;
   const uses = after.uses.filter((at) => now - at <= config.rate.windowMs).length;
   const signals: Signal[] = [
@@ -150,6 +160,22 @@ export function bindingSignals(before: BindingRecord | undefined, use: BindingUs
     signals.push(flag("session.companion_missing", use.missing, config.companionMissing, "none of the cookies the token travels with"));
   }
   return signals;
+}
+
+/**
+ * When the binding last shows a handoff (0: it shows none): two networks whose last uses lie
+ * within `windowMs` of each other. The use that followed the earlier of the two came from
+ * another network and no later than the other one's, so the handoff check fired on it; the
+ * record keeps this evidence however long the token then lies unused.
+ */
+function lastHandoffMs(record: BindingRecord, windowMs: number): number {
+  // Sorted, in case uses arrived out of order: then the nearest two are neighbours.
+  const times = record.networks.map(([, at]) => at).sort((a, b) => a - b);
+  let last = 0;
+  for (let i = 1; i < times.length; i++) {
+    if (times[i]! - times[i - 1]! <= windowMs) last = times[i]!;
+  }
+  return last;
 }
 
 function count(code: string, value: number, threshold: number, weight: number, detail: string): Signal {

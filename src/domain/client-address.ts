@@ -32,6 +32,8 @@ const PARSED = new TwoGenerationCache<ParsedAddress | null>(10_000, 1_000_000, (
 const MAX_REMEMBERED_TEXT = 128;
 
 function parseUncached(text: string): ParsedAddress | undefined {
+  const plain = plainIPv4(text);
+  if (plain) return plain;
   let candidate = text.trim();
   const bracketed = candidate.match(/^\[([^\]]+)\](?::\d+)?$/);
   if (bracketed) candidate = bracketed[1]!;
@@ -45,6 +47,35 @@ function parseUncached(text: string): ParsedAddress | undefined {
   }
   const ip = address.kind() === "ipv4" ? address.toString() : (address as ipaddr.IPv6).toRFC5952String();
   return { ip, address };
+}
+
+/**
+ * A dotted quad as most addresses arrive (four decimal octets of at most 255, no leading zero,
+ * nothing around them), read by hand: the text is its own canonical form. Everything else,
+ * including a leading zero (octal to ipaddr.js), is left to ipaddr.js. Every new client of a
+ * Check or a replay is parsed once: about 2.5 µs through the patterns below and ipaddr.js.
+ */
+function plainIPv4(text: string): ParsedAddress | undefined {
+  const octets = [0, 0, 0, 0];
+  let octet = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 46 /* . */) {
+      if (digits === 0 || octet === 3) return undefined;
+      octets[octet++] = value;
+      value = 0;
+      digits = 0;
+    } else if (code >= 48 && code <= 57 && !(digits > 0 && value === 0)) {
+      value = value * 10 + (code - 48);
+      if (value > 255) return undefined;
+      digits++;
+    } else return undefined;
+  }
+  if (octet !== 3 || digits === 0) return undefined;
+  octets[3] = value;
+  return { ip: text, address: new ipaddr.IPv4(octets) };
 }
 
 /**

@@ -294,4 +294,17 @@ describe("normalise: the other attributes", () => {
     expect(shape([...many, "extra"])).toBe(shape(many));
     expect(shape(many)).not.toBe(shape(many.slice(0, 63)));
   });
+
+  it("gives a shape the SHA-1 of the client's names joined, whatever orders were seen before", () => {
+    const shape = (names: string[]) => request({ headers: new Map(names.map((n) => [n, "v"])) }).headerShape;
+    const digestOf = (names: string[]) => createHash("sha1").update(names.join(",")).digest("base64url").slice(0, 12);
+    expect(shape(["user-agent", "x-forwarded-for", "accept", "cookie"])).toBe(digestOf(["user-agent", "accept", "cookie"]));
+    // A prefix of an order seen before, and the same order again.
+    expect(shape(["user-agent", "accept"])).toBe(digestOf(["user-agent", "accept"]));
+    expect(shape(["user-agent", ":path", "accept", "cookie"])).toBe(digestOf(["user-agent", "accept", "cookie"]));
+    expect(shape([])).toBe(digestOf([]));
+    // Past the memory's bounds (a flood of invented names), shapes are still the digest.
+    for (let i = 0; i < 20_000; i++) expect(shape([`x-invented-${i}`, "accept"])).toBe(digestOf([`x-invented-${i}`, "accept"]));
+    expect(shape(["user-agent", "accept", "cookie"])).toBe(digestOf(["user-agent", "accept", "cookie"]));
+  });
 });

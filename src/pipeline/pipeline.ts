@@ -16,6 +16,7 @@ import { TokenBindings } from "../detection/token-binding.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import type { PipelineResponder } from "../response/responder.js";
+import type { MemoryStore } from "../state/memory-store.js";
 import type { Store } from "../state/store.js";
 import { decide, type DecideResult } from "./decide.js";
 import { isDenial, type Decision } from "../domain/decision.js";
@@ -56,12 +57,15 @@ export interface PipelineDependencies {
   passes?: PassChecker;
 }
 
-/** Fresh replica-local detection state over `store`. */
-export function createDetectionState(store: Store, breached?: DetectionState["breached"], pseudonymiser?: Pseudonymiser): DetectionState {
+/**
+ * Fresh replica-local detection state over `store`. `bindingMemory`: where token bindings live
+ * when `store` is the memory store, for replicas in one process that share it (TokenBindings).
+ */
+export function createDetectionState(store: Store, breached?: DetectionState["breached"], pseudonymiser?: Pseudonymiser, bindingMemory?: MemoryStore): DetectionState {
   return {
     spraying: new SprayingDetector(),
     // Bindings are shared through the store; their companion-cookie hashes must then agree across replicas.
-    bindings: new TokenBindings(store, pseudonymiser && ((value) => pseudonymiser.pseudonymise("companion", value))),
+    bindings: new TokenBindings(store, pseudonymiser && ((value) => pseudonymiser.pseudonymise("companion", value)), bindingMemory),
     site: new SiteActivity(store),
     cohorts: new CohortTracker(),
     sessionReads: new SessionReads(),

@@ -260,15 +260,25 @@ function compileFeeds(feeds: PolicyDocument["spec"]["reputation"]["lists"][numbe
   });
 }
 
-/** `/api/v1/products/{id}` matches exactly one non-empty segment where `{id}` stands. */
+/**
+ * `/api/v1/products/{id}` matches exactly one non-empty segment where `{id}` stands. Every Check
+ * asks each endpoint in turn: the template is read once (placeholders as null) and the path is
+ * walked in place, not split into an array and each segment tested against a pattern.
+ */
 function templateMatcher(template: string): (path: string) => boolean {
-  const segments = template.split("/");
+  const segments = template.split("/").map((segment) => (/^\{[^}]*\}$/.test(segment) ? null : segment));
+  const last = segments.length - 1;
   return (path) => {
-    const actual = path.split("/");
-    return (
-      actual.length === segments.length &&
-      segments.every((segment, i) => (/^\{[^}]*\}$/.test(segment) ? actual[i] !== "" : segment === actual[i]))
-    );
+    let start = 0;
+    for (let i = 0; i <= last; i++) {
+      const slash = path.indexOf("/", start);
+      if ((slash < 0) !== (i === last)) return false; // fewer or more segments than the template
+      const end = slash < 0 ? path.length : slash;
+      const literal = segments[i] as string | null;
+      if (literal === null ? end === start : end - start !== literal.length || !path.startsWith(literal, start)) return false;
+      start = end + 1;
+    }
+    return true;
   };
 }
 

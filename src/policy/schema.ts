@@ -338,8 +338,15 @@ const signals = z
          * included (such a use binds nothing). Only for clients that send them with every use.
          */
         companionMissing: weight.optional(),
-        /** Back to a network the token left less than `window` ago: two networks using it at once. */
-        alternation: z.object({ window: duration.default("5m"), weight: weight.default(60) }).strict().default({ window: "5m", weight: 60 }),
+        /**
+         * Back to a network the token left less than `window` ago: two networks using it at once.
+         * Every use is flagged for `remember` after that (default: `window`): a token two holders
+         * used is a copied one, and once a quarantine of it ends the copy would work again.
+         */
+        alternation: z
+          .object({ window: duration.default("5m"), weight: weight.default(60), remember: duration.optional().describe("How long every use is flagged after two networks took turns (default and least: window)") })
+          .strict()
+          .default({ window: "5m", weight: 60 }),
         /** More networks within `window` than a person moves through. */
         churn: z
           .object({ window: duration.default("10m"), maxNetworks: z.number().int().min(1).default(3), weight: weight.default(60) })

@@ -73,12 +73,19 @@ describe("compileSignals", () => {
       newDevice: 21,
       companionChanged: 22,
       companionMissing: 23,
-      alternation: { windowMs: 2 * MIN, weight: 24 },
+      alternation: { windowMs: 2 * MIN, weight: 24, rememberMs: 2 * MIN },
       churn: { windowMs: 3 * MIN, maxNetworks: 4, weight: 25 },
       rate: { windowMs: 4 * MIN, max: 6, weight: 26 },
       handoff: { windowMs: 30_000, weight: 27 },
       retentionMs: 2 * DAY,
     });
+  });
+
+  it("remembers two networks taking turns with a token for `remember`, and never for less than the window", () => {
+    const alternation = (spec: { window: string; remember?: string }) => compileSignals(signals({ tokenBinding: { alternation: spec } })).tokenBinding?.alternation;
+    expect(alternation({ window: "10m", remember: "30d" })).toEqual({ windowMs: 10 * MIN, weight: 60, rememberMs: 30 * DAY });
+    expect(alternation({ window: "10m", remember: "1m" })).toEqual({ windowMs: 10 * MIN, weight: 60, rememberMs: 10 * MIN });
+    expect(alternation({ window: "10m" })).toEqual({ windowMs: 10 * MIN, weight: 60, rememberMs: 10 * MIN });
   });
 
   it("leaves the token hand-off check off unless it is configured", () => {
@@ -87,7 +94,7 @@ describe("compileSignals", () => {
       companionCookies: [],
       newDevice: 60,
       companionChanged: 60,
-      alternation: { windowMs: 5 * MIN, weight: 60 },
+      alternation: { windowMs: 5 * MIN, weight: 60, rememberMs: 5 * MIN },
       churn: { windowMs: 10 * MIN, maxNetworks: 3, weight: 60 },
       rate: { windowMs: 5 * MIN, max: 4, weight: 60 },
       handoff: undefined,

@@ -58,7 +58,8 @@ export interface CompiledTokenBinding {
   newDevice: number;
   companionChanged: number;
   companionMissing?: number;
-  alternation: { windowMs: number; weight: number };
+  /** `rememberMs`: how long after two networks took turns every use is flagged (at least `windowMs`). */
+  alternation: { windowMs: number; weight: number; rememberMs: number };
   churn: { windowMs: number; maxNetworks: number; weight: number };
   rate: { windowMs: number; max: number; weight: number };
   handoff?: { windowMs: number; weight: number };
@@ -122,12 +123,17 @@ function compileCohorts({ catalogueWalk, sessionReads, ...rest }: NonNullable<Si
 function compileTokenBinding({ retention, alternation, churn, rate, handoff, ...rest }: NonNullable<SignalsSpec["tokenBinding"]>): CompiledTokenBinding {
   return {
     ...rest,
-    alternation: withWindow(alternation),
+    alternation: compileAlternation(alternation),
     churn: withWindow(churn),
     rate: withWindow(rate),
     handoff: handoff && withWindow(handoff),
     retentionMs: durationMs(retention),
   };
+}
+
+function compileAlternation({ remember, ...rest }: NonNullable<SignalsSpec["tokenBinding"]>["alternation"]): CompiledTokenBinding["alternation"] {
+  const alternation = withWindow(rest);
+  return { ...alternation, rememberMs: Math.max(alternation.windowMs, remember === undefined ? 0 : durationMs(remember)) };
 }
 
 function compileScraping(spec: NonNullable<SignalsSpec["scraping"]>): CompiledScraping {

@@ -78,6 +78,20 @@ describe("token binding shared by replicas", () => {
     }
   });
 
+  it("still flags the thief's copy through replica A once the quarantine of a handoff through replica B has ended", async () => {
+    const token = `rt-${randomUUID()}`;
+    clockMs += 60_000;
+    const start = clockMs;
+    expect((await decide(0, refresh(token, "100.77.1.7", start))).action).toBe("allow");
+    expect((await decide(1, refresh(token, "100.78.1.7", start + 60_000))).reasons).toContain("session.handoff");
+    // 35 minutes on (the example's quarantine lasts 30), from the thief's network: the handoff
+    // is read from the shared binding, and the example policy remembers two holders for 30 days.
+    const later = await decide(0, refresh(token, "100.78.1.7", start + 35 * 60_000));
+    expect(later.action).toBe("quarantine");
+    expect(later.reasons).toContain("session.concurrent_networks");
+    clockMs = start + 40 * 60_000;
+  });
+
   it("costs a refresh Check no round trip of its own: the binding script travels with the Check's other store calls", async () => {
     const admin = new Redis(redis.url);
     try {
