@@ -3,7 +3,7 @@
  * asked by clients built from Envoy's protos. A walk through the catalogue, one product per
  * residential address, whose reads Envoy hands out two by two to each replica in turn leaves every
  * replica ids five apart, wider than the example's `maxStep` of 3: no replica's own reads form
- * a band. The reads each replica publishes through the store about once a second fill the others'
+ * a band. The reads each replica publishes through the store four times a second fill the others'
  * gaps, and the walk is called on all three.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
