@@ -123,16 +123,16 @@ export class CohortTracker {
  */
 const EXCHANGE_EVERY_MS = 250;
 /**
- * What a replica publishes: the last ten seconds (the walk's \`within\` in the example), so that
+ * What a replica publishes: the last ten seconds (the walk's `within` in the example), so that
  * each item reaches the others at several of their exchanges, also where a replica sees a Check
  * only every few seconds; publications replace each other, so a shorter span would lose what a
  * replica published between two of another's exchanges.
  */
 const SHARE_SPAN_MS = 10_000;
 /**
- * Items of each kind a replica publishes at most, the most recent: far more than three seconds
- * of a campaign's first reads or members the bands and cohorts need (some 60 characters each,
- * so the three kinds stay within the store's 64 KiB a publication).
+ * Items of each kind a replica publishes at most, the most recent: some 60 characters each, so
+ * the three kinds stay within the store's 64 KiB a publication. A campaign of more than 32 first
+ * reads or members a second still has its latest second published at each exchange.
  */
 const MAX_SHARED_ITEMS = 320;
 
@@ -224,7 +224,7 @@ class CatalogueWalk {
     const walk = config?.catalogueWalk;
     if (!walk || !request.ipId) return undefined;
     if (endpoint.pageView) {
-      this.#shown(request.ipId, Infinity); // whatever the order its events arrived in
+      this.#shown(request.ipId, Infinity);
       this.#shownHere.delete(request.ipId);
       this.#shownHere.set(request.ipId, request.timeMs);
       if (this.#shownHere.size > MAX_SHARED_ITEMS) this.#shownHere.delete(this.#shownHere.keys().next().value!);
@@ -274,7 +274,9 @@ class CatalogueWalk {
    * An asset after an address's read: the read was a page shown (its picture loaded), not a
    * walk's step, so it leaves the band. A browsing campaign that opens a popular product before
    * each login puts several first reads a second into the popular ids at a cold start, a band
-   * a shopper's first read of one of them would join.
+   * a shopper's first read of one of them would join. An asset at `timeMs` on another replica
+   * takes out the address's reads up to then, here or from the others; one here (Infinity) its
+   * latest, whatever order its events arrived in.
    */
   #shown(ipId: string, timeMs: number): void {
     for (const [latestOf, reads] of [[this.#latestOf, this.#reads], [this.#othersLatestOf, this.#othersReads]] as const) {
