@@ -119,7 +119,7 @@ export class CohortTracker {
  * merge, because a band is judged on each read, against the others' reads as of their last
  * publication; the walk's reads of the last exchange or two are the ones a new read continues.
  * Once a second left the sweep's sequential walk by sessions 151 ids with three replicas, every
- * quarter second 64 (one replica: 45; docs/cohorts.md, several replicas).
+ * quarter second 64, on seed 1 (land: 308; docs/cohorts.md, several replicas).
  */
 const EXCHANGE_EVERY_MS = 250;
 /**
