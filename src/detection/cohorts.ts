@@ -1,9 +1,10 @@
-import { createHmac, randomBytes } from "node:crypto";
+import { createHmac, randomBytes, randomUUID } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
 import { cookieValue, namedCookieValues } from "../domain/cookies.js";
 import { headerKnown, type NormalisedRequest } from "../domain/request.js";
+import type { Store } from "../state/store.js";
 import { claimsBrowser } from "./login.js";
 import type { Signal } from "./signal.js";
 
@@ -28,13 +29,24 @@ type Cohorts = NonNullable<CompiledSignals["cohorts"]>;
  * within the window are, and every member from then on is flagged. The cookie header must be one
  * the request could have carried: an imported log that never recorded cookies proves nothing.
  *
- * State is the replica's own, unlike the token bindings: each replica forms its cohorts from the
- * traffic it sees, bounded by MAX_COHORTS × MAX_MEMBERS address pseudonyms with their last time.
+ * State is the replica's, bounded by MAX_COHORTS × MAX_MEMBERS address pseudonyms with their last
+ * time; with several replicas sharing a store, each publishes the members that joined its
+ * cohorts and the walk's first reads of the last few seconds four times a second
+ * (`maybeExchange`), so every replica's cohorts and bands gather the whole site's traffic.
  */
 export class CohortTracker {
   readonly #cohorts = new LRUCache<string, Map<string, number>>({ max: MAX_COHORTS });
   readonly #walk = new CatalogueWalk();
   readonly #accounts = new SessionAccounts();
+  /** Members this replica saw join a cohort within SHARE_SPAN_MS, oldest first, for the others. */
+  readonly #joined: SharedMember[] = [];
+  /** This replica's name among those that exchange their evidence through the store. */
+  readonly #replica = randomUUID();
+  #lastExchangeMs = 0;
+  #exchanging: Promise<void> | undefined;
+
+  /** `store`: where replicas exchange their cohorts' evidence; without its `exchange`, each keeps its own. */
+  constructor(private readonly store?: Pick<Store, "exchange">) {}
 
   observe(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
     const found = this.#browserWithoutSession(request, endpoint, signals, related);
@@ -43,13 +55,41 @@ export class CohortTracker {
     return [...found, ...(walk ? [walk] : []), ...(accounts ? [accounts] : [])];
   }
 
+  /**
+   * Every EXCHANGE_EVERY_MS of event time (concurrent callers share one exchange, and all other Checks
+   * get no promise): publishes the cohort members that joined here and the walk's first reads
+   * and pages shown here within SHARE_SPAN_MS, and merges the other replicas' latest. Spans
+   * overlap from one exchange to the next, so nothing is lost to a replica's merge coming a
+   * little late; merging is idempotent. With one replica the others' part is empty.
+   */
+  maybeExchange(config: Cohorts | undefined, nowMs: number): Promise<void> | undefined {
+    const exchange = this.store?.exchange?.bind(this.store);
+    if (!config || !exchange || nowMs - this.#lastExchangeMs < EXCHANGE_EVERY_MS) return undefined;
+    this.#lastExchangeMs = nowMs;
+    this.#exchanging ??= this.#exchange(exchange, config, nowMs).finally(() => (this.#exchanging = undefined));
+    return this.#exchanging;
+  }
+
+  async #exchange(exchange: NonNullable<Store["exchange"]>, config: Cohorts, nowMs: number): Promise<void> {
+    const fromMs = nowMs - SHARE_SPAN_MS;
+    while (this.#joined.length > 0 && this.#joined[0]!.timeMs < fromMs) this.#joined.shift();
+    const evidence = encodeShared({ members: this.#joined.slice(-MAX_SHARED_ITEMS), ...this.#walk.recent(fromMs) });
+    const publication = { name: "cohorts", replica: this.#replica, evidence, ttlMs: SHARE_SPAN_MS };
+    const others = await exchange("cohorts", publication, nowMs).catch(() => [] as string[]);
+    const published = others.map(decodeShared).filter((shared) => shared !== undefined);
+    for (const shared of published) for (const member of shared.members) this.#joinFromOthers(member, config.windowMs);
+    this.#walk.merge(published, config);
+  }
+
   #browserWithoutSession(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
     const config = signals.cohorts;
     if (!config || endpoint.pageView || !request.ipId || !browserWithoutSession(request, config, related)) return [];
     const key = `${endpoint.name}\u0000${request.headerShape}`;
-    const members = this.#cohorts.get(key) ?? new Map<string, number>();
-    touch(members, request.ipId, request.timeMs, config.windowMs, MAX_MEMBERS);
-    this.#cohorts.set(key, members);
+    const members = this.#join(key, request.ipId, request.timeMs, config.windowMs);
+    if (this.store?.exchange) {
+      this.#joined.push({ key, ipId: request.ipId, timeMs: request.timeMs });
+      if (this.#joined.length > MAX_SHARED_ITEMS) this.#joined.shift();
+    }
     const size = members.size;
     const detail = `${size} addresses within ${config.windowMs / 60_000} min share this header set, claim a browser and carry none of the site's cookies; cohort from ${config.minMembers} (policy prior, no baseline needed)`;
     return [{ code: "cohort.browser_without_session", value: size, threshold: config.minMembers, weight: config.browserWithoutSession, fired: size >= config.minMembers, detail }];
@@ -58,6 +98,80 @@ export class CohortTracker {
   /** Cohorts tracked now (for the memory benchmark). */
   size(): number {
     return this.#cohorts.size;
+  }
+
+  /** Marks `ipId` a member of cohort `key` at `timeMs`; returns the members. */
+  #join(key: string, ipId: string, timeMs: number, windowMs: number): Map<string, number> {
+    const members = this.#cohorts.get(key) ?? new Map<string, number>();
+    touch(members, ipId, timeMs, windowMs, MAX_MEMBERS);
+    this.#cohorts.set(key, members);
+    return members;
+  }
+
+  /** A member another replica saw join, unless it was seen here since (it reaches this replica at two or three exchanges). */
+  #joinFromOthers({ key, ipId, timeMs }: SharedMember, windowMs: number): void {
+    if ((this.#cohorts.peek(key)?.get(ipId) ?? -Infinity) < timeMs) this.#join(key, ipId, timeMs, windowMs);
+  }
+}
+
+/**
+ * How often a replica exchanges its cohorts' evidence: four times as often as the site-wide
+ * merge, because a band is judged on each read, against the others' reads as of their last
+ * publication; the walk's reads of the last exchange or two are the ones a new read continues.
+ * Once a second left the sweep's sequential walk by sessions 151 ids with three replicas, every
+ * quarter second 64, on seed 1 (land: 308; docs/cohorts.md, several replicas).
+ */
+const EXCHANGE_EVERY_MS = 250;
+/**
+ * What a replica publishes: the last ten seconds (the walk's `within` in the example), so that
+ * each item reaches the others at several of their exchanges, also where a replica sees a Check
+ * only every few seconds; publications replace each other, so a shorter span would lose what a
+ * replica published between two of another's exchanges.
+ */
+const SHARE_SPAN_MS = 10_000;
+/**
+ * Items of each kind a replica publishes at most, the most recent: some 60 characters each, so
+ * the three kinds stay within the store's 64 KiB a publication. A campaign of more than 32 first
+ * reads or members a second still has its latest second published at each exchange.
+ */
+const MAX_SHARED_ITEMS = 320;
+
+interface SharedMember {
+  key: string;
+  ipId: string;
+  timeMs: number;
+}
+/** One replica's publication: cohort members, the walk's first reads and the addresses that loaded an asset. */
+interface SharedEvidence {
+  members: SharedMember[];
+  reads: WalkRead[];
+  shown: Array<{ ipId: string; timeMs: number }>;
+}
+
+/** Compact JSON: `c` members as [cohort, address, time], `r` first reads as [endpoint, id, time, address], `s` pages shown as [address, time]; empty when there is nothing to tell. */
+function encodeShared({ members, reads, shown }: SharedEvidence): string {
+  if (members.length + reads.length + shown.length === 0) return "";
+  return JSON.stringify({
+    c: members.map((m) => [m.key, m.ipId, m.timeMs]),
+    r: reads.map((r) => [r.endpoint, r.id, r.timeMs, r.ipId]),
+    s: shown.map((s) => [s.ipId, s.timeMs]),
+  });
+}
+
+/** Another replica's publication; text this version cannot read is skipped. */
+function decodeShared(text: string): SharedEvidence | undefined {
+  try {
+    const { c, r, s } = JSON.parse(text) as Record<string, unknown>;
+    const rows = (list: unknown, ...types: string[]): list is unknown[][] =>
+      Array.isArray(list) && list.every((row) => Array.isArray(row) && types.every((type, i) => typeof row[i] === type));
+    if (!rows(c, "string", "string", "number") || !rows(r, "string", "number", "number", "string") || !rows(s, "string", "number")) return undefined;
+    return {
+      members: (c as Array<[string, string, number]>).map(([key, ipId, timeMs]) => ({ key, ipId, timeMs })),
+      reads: (r as Array<[string, number, number, string]>).map(([endpoint, id, timeMs, ipId]) => ({ endpoint, id, timeMs, ipId })),
+      shown: (s as Array<[string, number]>).map(([ipId, timeMs]) => ({ ipId, timeMs })),
+    };
+  } catch {
+    return undefined;
   }
 }
 
@@ -94,17 +208,26 @@ const MAX_WALK_ADDRESSES = 64;
  */
 class CatalogueWalk {
   /** Recent first reads of ids (the band's members) by endpoint and id, oldest first: when, and from which address. */
-  readonly #reads = new Map<string, { timeMs: number; ipId: string }>();
+  readonly #reads = new Map<string, WalkRead>();
+  /** The same, as the other replicas published them (`merge`): the band is judged over both. */
+  readonly #othersReads = new Map<string, WalkRead>();
   /** When each id was last read, within the cohort window, least recent first. */
   readonly #lastRead = new Map<string, number>();
   /** Each address's latest first read still in the band, least recent first: an asset from the address takes it out. */
   readonly #latestOf = new Map<string, string>();
+  /** The latest other replicas' first read of each address, to take out when an asset here or there shows it a page. */
+  readonly #othersLatestOf = new Map<string, string>();
+  /** Addresses that loaded an asset here within SHARE_SPAN_MS and when, least recent first, for the others. */
+  readonly #shownHere = new Map<string, number>();
 
   observe(request: NormalisedRequest, endpoint: CompiledEndpoint, config: Cohorts | undefined): Signal | undefined {
     const walk = config?.catalogueWalk;
     if (!walk || !request.ipId) return undefined;
     if (endpoint.pageView) {
-      this.#shown(request.ipId);
+      this.#shown(request.ipId, Infinity);
+      this.#shownHere.delete(request.ipId);
+      this.#shownHere.set(request.ipId, request.timeMs);
+      if (this.#shownHere.size > MAX_SHARED_ITEMS) this.#shownHere.delete(this.#shownHere.keys().next().value!);
       return undefined;
     }
     if (endpoint.resourceSegment === undefined) return undefined;
@@ -118,7 +241,7 @@ class CatalogueWalk {
     const addresses = new Set<string>();
     for (const direction of [-1, 1] as const) this.#band(endpoint.name, id, now, direction, walk, addresses);
     addresses.delete(request.ipId);
-    this.#reads.set(key, { timeMs: now, ipId: request.ipId });
+    this.#reads.set(key, { endpoint: endpoint.name, id, timeMs: now, ipId: request.ipId });
     if (this.#reads.size > MAX_WALK_READS) this.#reads.delete(this.#reads.keys().next().value!);
     this.#latestOf.delete(request.ipId);
     this.#latestOf.set(request.ipId, key);
@@ -135,7 +258,8 @@ class CatalogueWalk {
     while (addresses.size < MAX_WALK_ADDRESSES) {
       let next: { id: number; timeMs: number } | undefined;
       for (let step = 1; step <= walk.maxStep && next === undefined; step++) {
-        const read = this.#reads.get(readKey(endpointName, at.id + direction * step));
+        const key = readKey(endpointName, at.id + direction * step);
+        const read = this.#reads.get(key) ?? this.#othersReads.get(key);
         if (read !== undefined && Math.abs(read.timeMs - at.timeMs) <= walk.withinMs) {
           next = { id: at.id + direction * step, timeMs: read.timeMs };
           addresses.add(read.ipId);
@@ -150,13 +274,50 @@ class CatalogueWalk {
    * An asset after an address's read: the read was a page shown (its picture loaded), not a
    * walk's step, so it leaves the band. A browsing campaign that opens a popular product before
    * each login puts several first reads a second into the popular ids at a cold start, a band
-   * a shopper's first read of one of them would join.
+   * a shopper's first read of one of them would join. An asset at `timeMs` on another replica
+   * takes out the address's reads up to then, here or from the others; one here (Infinity) its
+   * latest, whatever order its events arrived in.
    */
-  #shown(ipId: string): void {
-    const key = this.#latestOf.get(ipId);
-    if (key === undefined) return;
-    this.#latestOf.delete(ipId);
-    if (this.#reads.get(key)?.ipId === ipId) this.#reads.delete(key);
+  #shown(ipId: string, timeMs: number): void {
+    for (const [latestOf, reads] of [[this.#latestOf, this.#reads], [this.#othersLatestOf, this.#othersReads]] as const) {
+      const key = latestOf.get(ipId);
+      if (key === undefined) continue;
+      const read = reads.get(key);
+      if (read?.ipId === ipId && read.timeMs > timeMs) continue; // a read after the asset: a page not shown yet
+      latestOf.delete(ipId);
+      if (read?.ipId === ipId) reads.delete(key);
+    }
+  }
+
+  /** This replica's first reads still in its band, and the addresses that loaded an asset here, since `fromMs` (the most recent MAX_SHARED_ITEMS each). */
+  recent(fromMs: number): Pick<SharedEvidence, "reads" | "shown"> {
+    for (const [ipId, timeMs] of this.#shownHere) {
+      if (timeMs >= fromMs) break;
+      this.#shownHere.delete(ipId);
+    }
+    const reads = [...this.#reads.values()].filter((read) => read.timeMs >= fromMs).slice(-MAX_SHARED_ITEMS);
+    return { reads, shown: [...this.#shownHere].map(([ipId, timeMs]) => ({ ipId, timeMs })) };
+  }
+
+  /**
+   * The other replicas' first reads and pages shown: their reads join the bands judged here (and are
+   * no first reads here since), unless this replica or another saw their address load an asset
+   * after them. Every publication's shown addresses are applied after all the reads, so a read and
+   * the asset that shows it, published by two replicas, cancel whichever replica's name sorts first.
+   */
+  merge(published: ReadonlyArray<Pick<SharedEvidence, "reads" | "shown">>, config: Cohorts): void {
+    if (!config.catalogueWalk) return;
+    for (const read of published.flatMap((shared) => shared.reads)) {
+      const key = readKey(read.endpoint, read.id);
+      if (this.#reads.has(key) || this.#othersReads.has(key)) continue;
+      if ((this.#lastRead.get(key) ?? -Infinity) < read.timeMs) touch(this.#lastRead, key, read.timeMs, config.windowMs, MAX_READ_IDS);
+      this.#othersReads.set(key, read);
+      if (this.#othersReads.size > MAX_WALK_READS) this.#othersReads.delete(this.#othersReads.keys().next().value!);
+      this.#othersLatestOf.delete(read.ipId);
+      this.#othersLatestOf.set(read.ipId, key);
+      if (this.#othersLatestOf.size > MAX_WALK_READS) this.#othersLatestOf.delete(this.#othersLatestOf.keys().next().value!);
+    }
+    for (const { ipId, timeMs } of published.flatMap((shared) => shared.shown)) this.#shown(ipId, timeMs);
   }
 
   /** Whether nobody read this id within `windowMs` (remembering this read either way). */
@@ -168,11 +329,20 @@ class CatalogueWalk {
 
   /** Forgets the reads from before `sinceMs` (they are oldest first, but a late event may sit behind a newer one). */
   #forget(sinceMs: number): void {
-    for (const [key, read] of this.#reads) {
-      if (read.timeMs >= sinceMs) return;
-      this.#reads.delete(key);
+    for (const reads of [this.#reads, this.#othersReads]) {
+      for (const [key, read] of reads) {
+        if (read.timeMs >= sinceMs) break;
+        reads.delete(key);
+      }
     }
   }
+}
+
+interface WalkRead {
+  endpoint: string;
+  id: number;
+  timeMs: number;
+  ipId: string;
 }
 
 function readKey(endpointName: string, id: number): string {

@@ -67,7 +67,7 @@ export function createDetectionState(store: Store, breached?: DetectionState["br
     // Bindings are shared through the store; their companion-cookie hashes must then agree across replicas.
     bindings: new TokenBindings(store, pseudonymiser && ((value) => pseudonymiser.pseudonymise("companion", value)), bindingMemory),
     site: new SiteActivity(store),
-    cohorts: new CohortTracker(),
+    cohorts: new CohortTracker(store),
     sessionReads: new SessionReads(),
     recent: new RecentAttempts(),
     recentCounts: new RecentCounts(),
