@@ -18,14 +18,17 @@ const clients: EnvoyAuthzClient[] = [];
 
 async function replica(webhookUrl: string): Promise<{ app: App; envoy: EnvoyAuthzClient }> {
   const secrets = secretsDir();
-  const app = await startTestApp({
+  const settings = {
     redisUrl: redis.url,
     // A label list gives every test address a signal, so quarantines carry a rationale.
     policy: policyFile(responsePolicy("2026-11-24.1", "", "  reputation: { lists: [{ name: watched, effect: label, weight: 10, cidrs: [100.64.0.0/10] }] }")),
     adminTokensFile: secrets.tokens,
     webhookUrls: webhookUrl,
     webhookSecretFile: secrets.webhookSecret,
-  });
+  };
+  // The version check (5 s by default) is put off past the test: a replica learns of the
+  // other's changes from announcements only, however long a loaded machine takes to deliver.
+  const app = await startTestApp(settings, { replicaCheckMs: 3_600_000 });
   const envoy = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
   await envoy.check({ path: "/search", ip: "192.0.2.1" }); // connect now, so timings measure propagation only
   apps.push(app);
@@ -40,17 +43,6 @@ async function until(envoy: EnvoyAuthzClient, ip: string, action: string, timeou
     if (metadata(await envoy.check({ path: "/search", ip })).action === action) return performance.now() - started;
   }
   throw new Error(`${ip} not ${action} within ${timeoutMs} ms`);
-}
-
-/**
- * Quarantine changes `app` learnt of from an announcement: applied as it came ("message"), or
- * reloaded because it showed another epoch or a gap. Not counted: the version check every 5 s,
- * the fallback that would find a change without announcements.
- */
-async function announcementsSeen(app: App): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${app.adminPort}/metrics`)).text();
-  const counts = text.matchAll(/^palisade_response_sync_total\{map="quarantines",event="(?:message|resync:epoch|resync:gap)"\} (\d+)$/gm);
-  return [...counts].reduce((sum, m) => sum + Number(m[1]), 0);
 }
 
 let a: Awaited<ReturnType<typeof replica>>;
@@ -73,14 +65,11 @@ afterAll(async () => {
 describe("a quarantine across two replicas sharing one Redis", () => {
   it("is created by a rule on A, enforced by B, lifted through the API, and gone from both", async () => {
     const ip = "100.64.20.1";
-    const announcedToB = await announcementsSeen(b.app);
     const created = await a.envoy.check({ path: "/trap", ip });
     expect(httpStatus(created)).toBe(403);
     expect(header(created, "retry-after")).toBe("60");
     expect(metadata(created)).toMatchObject({ action: "quarantine", rule: "trap" });
     const createdOnB = await until(b.envoy, ip, "quarantine");
-    // B learnt of it by the announcement, not by its version check every 5 s (the fallback).
-    expect(await announcementsSeen(b.app)).toBeGreaterThan(announcedToB);
     const held = await b.envoy.check({ path: "/search", ip });
     expect(metadata(held).reasons).toEqual(["quarantine.active"]);
     expect(Number(header(held, "retry-after"))).toBeGreaterThan(55);
@@ -93,13 +82,11 @@ describe("a quarantine across two replicas sharing one Redis", () => {
     const quarantine = listed.body.quarantines[0];
     expect(quarantine).toMatchObject({ scope: "ip", rule: "trap", policyVersion: "2026-11-24.1", offence: 1, actor: "system" });
 
-    const announcedToA = await announcementsSeen(a.app);
     const lift = await alice.post(`/v1/quarantines/${quarantine.id}/lift`, { reason: "customer called the help desk" });
     expect(lift.status).toBe(200);
     expect(lift.body.count).toBe(1);
     expect(metadata(await b.envoy.check({ path: "/search", ip })).action).toBe("allow");
     const liftedOnA = await until(a.envoy, ip, "allow");
-    expect(await announcementsSeen(a.app)).toBeGreaterThan(announcedToA);
 
     // Printed, not bounded: on a loaded machine a time bound measures the machine.
     console.log(`[propagation] quarantine created on A → enforced on B: ${createdOnB.toFixed(1)} ms; lifted on B → released on A: ${liftedOnA.toFixed(1)} ms`);
