@@ -58,7 +58,8 @@ export interface DecisionCoreOptions {
    * Hooks of the response engine (its metrics), further receivers of its events, and followers
    * of its audit trail (webhooks; see ResponseEngineDependencies.trailListeners).
    */
-  response?: { observer?: ResponseObserver; listeners?: ResponseListener[]; trailListeners?: TrailListener[] };
+  /** `replicaCheckMs`: see ResponseEngineDependencies (tests that must see announcements work set it far off). */
+  response?: { observer?: ResponseObserver; listeners?: ResponseListener[]; trailListeners?: TrailListener[]; replicaCheckMs?: number };
   /** false reads the policy once (replay): no file watch, no polling. */
   watchPolicy?: boolean;
   /** Policy reloads parse on a worker thread (default); false keeps them on the event loop (tests, replay). */
@@ -127,6 +128,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       clock: () => clock.now(),
       budgetMs: settings.storeTimeout * QUARANTINE_BUDGET_FACTOR,
       quarantineCopyMax: settings.quarantineCopyMax,
+      replicaCheckMs: options.response?.replicaCheckMs,
       listeners: options.response?.listeners ?? [],
       trailListeners: options.response?.trailListeners ?? [],
       observer: options.response?.observer,

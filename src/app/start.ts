@@ -50,6 +50,8 @@ export interface AppOptions {
   clock?: Clock;
   /** Set in a worker of several (the `workers` setting): logs name it, /metrics answers for the whole pod. */
   worker?: boolean;
+  /** How often shared-map copies compare versions as a backstop to announcements; 5 s when absent. Tests set it far off. */
+  replicaCheckMs?: number;
 }
 
 export async function startApp(settings: Settings, options: AppOptions = {}): Promise<App> {
@@ -94,6 +96,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
         // are not audited, from this replica's own events.
         listeners: webhooks ? [(event, atMs, meta) => event.type.startsWith("anomaly.") && webhooks.handle(event, atMs, meta)] : [],
         trailListeners: webhooks ? [(entry) => webhooks.handleRecord(entry)] : [],
+        replicaCheckMs: options.replicaCheckMs,
       },
     });
     started.push(() => core.stop());

@@ -45,6 +45,8 @@ export interface ResponseEngineDependencies {
   budgetMs: number;
   /** Most active quarantines held in this replica's copy (ReplicatedMap maxEntries); unbounded when absent. */
   quarantineCopyMax?: number;
+  /** How often the shared maps' copies compare versions with the store, as a backstop (ReplicatedMap checkIntervalMs); 5 s when absent. */
+  replicaCheckMs?: number;
   /** How often this replica adds its decision counts to the shared statistics; 5 s when absent. */
   statsFlushMs?: number;
   /** How often this replica adds its counts to the shared decision records; 2 s when absent. */
@@ -152,7 +154,7 @@ export class ResponseEngine {
   /** Loads the shared state (tolerating a store that is not up yet) and starts following it. */
   static async start(deps: ResponseEngineDependencies): Promise<ResponseEngine> {
     const replicate = <V>(name: string, decode: (raw: string) => V | undefined, options: Partial<ReplicatedMapOptions<V>> = {}) =>
-      new ReplicatedMap({ store: deps.backend.map(name), decode, onSync: (event) => deps.observer?.sync?.(name, event), ...options });
+      new ReplicatedMap({ store: deps.backend.map(name), decode, onSync: (event) => deps.observer?.sync?.(name, event), checkIntervalMs: deps.replicaCheckMs, ...options });
     // Quarantines can be hundreds of thousands in a campaign: a compact copy, bounded by count.
     const quarantineMap = replicate("quarantines", QUARANTINE_COPY.decode, { ...QUARANTINE_COPY, maxEntries: deps.quarantineCopyMax });
     const controlMap = replicate("controls", decodeControl);

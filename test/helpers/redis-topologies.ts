@@ -119,6 +119,23 @@ export async function startSentinelSet(masterName = "palisade-failover"): Promis
   };
 }
 
+/**
+ * Resolves once every replica of the master on `port` has acknowledged all it was sent
+ * (replicas acknowledge once a second), so writes made before survive the master's death.
+ */
+export function waitForReplicasToCatchUp(port: number, timeoutMs = 20_000): Promise<void> {
+  return waitFor(
+    async () => {
+      const text = await info(port, "replication");
+      const sent = Number(/master_repl_offset:(\d+)/.exec(text)?.[1]);
+      const acknowledged = [...text.matchAll(/^slave\d+:.*offset=(\d+)/gm)].map((m) => Number(m[1]));
+      return acknowledged.length > 0 && acknowledged.every((offset) => offset >= sent);
+    },
+    timeoutMs,
+    "replicas caught up",
+  );
+}
+
 async function waitFor(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const giveUpAt = Date.now() + timeoutMs;
   while (Date.now() < giveUpAt) {

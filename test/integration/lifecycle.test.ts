@@ -30,7 +30,8 @@ afterAll(() => {
   if (child && child.exitCode === null) child.kill("SIGKILL");
 });
 
-describe("palisade serve", () => {
+// Each test starts Palisade through tsx: 17 s at a load average of 37, near the 30 s default limit.
+describe("palisade serve", { timeout: 60_000 }, () => {
   it("starts with no arguments but free ports, answers probes, and exits 0 on SIGTERM", async () => {
     child = spawn(process.execPath, [...CLI, "serve", "--grpc-port", "0", "--admin-port", "0", "--challenge-port", "0"], {
       cwd: repoRoot,
@@ -61,7 +62,7 @@ describe("palisade serve", () => {
   });
 });
 
-describe("palisade policy lint", () => {
+describe("palisade policy lint", { timeout: 60_000 }, () => {
   it("accepts the example policy and rejects a broken one with path and reason", () => {
     const good = spawnSync(process.execPath, [...CLI, "policy", "lint", "examples/policy.yaml"], { cwd: repoRoot, encoding: "utf8" });
     expect(good.status).toBe(0);

@@ -3,6 +3,15 @@ import { analystClient, policyFile, secretsDir, TOKENS } from "./analyst.js";
 import { startTestApp } from "./app.js";
 import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "./envoy-client.js";
 import { responsePolicy } from "./response.js";
+import { waitForReplicasToCatchUp } from "../helpers/redis-topologies.js";
+
+/** When the topology lost and regained its master, in ms since the load started. */
+export interface FailoverMarks {
+  killedMs: number;
+  failedOverMs: number;
+  /** From here on no Check sent may be degraded. */
+  settledMs: number;
+}
 
 /** What a load run saw: every Check's outcome on a timeline (ms since the run started). */
 export interface LoadFigures {
@@ -16,9 +25,11 @@ export interface LoadFigures {
   /** First and last degraded (or failed) decision, ms since the start. */
   firstDegradedMs?: number;
   lastDegradedMs?: number;
-  /** Decisions per whole second of the run. */
+  /** Decisions per whole second of the run (printed only: a loaded machine can starve any one second). */
   perSecond: number[];
-  /** Degraded or failed decisions after this many ms since the start (see `stop`). */
+  /** Checks sent after the kill and answered before the failover had finished. */
+  answeredWhileDown: number;
+  /** Checks sent after `settledMs` whose decision was degraded or failed. */
   degradedAfter: number;
 }
 
@@ -28,17 +39,18 @@ export interface LoadFigures {
  */
 export function checkLoad(envoy: EnvoyAuthzClient, concurrency = 8) {
   const started = performance.now();
-  const outcomes: { atMs: number; kind: "ok" | "degraded" | "error" }[] = [];
+  const outcomes: { sentMs: number; atMs: number; kind: "ok" | "degraded" | "error" }[] = [];
   let running = true;
   let n = 0;
   const worker = async () => {
     while (running) {
       const ip = `100.90.${(n >> 8) & 255}.${n++ & 255}`;
+      const sentMs = performance.now() - started;
       try {
         const answer = await envoy.check({ path: "/search", ip });
-        outcomes.push({ atMs: performance.now() - started, kind: metadata(answer).degraded === true ? "degraded" : "ok" });
+        outcomes.push({ sentMs, atMs: performance.now() - started, kind: metadata(answer).degraded === true ? "degraded" : "ok" });
       } catch {
-        outcomes.push({ atMs: performance.now() - started, kind: "error" });
+        outcomes.push({ sentMs, atMs: performance.now() - started, kind: "error" });
       }
     }
   };
@@ -46,8 +58,10 @@ export function checkLoad(envoy: EnvoyAuthzClient, concurrency = 8) {
   return {
     /** ms since the run started. */
     elapsedMs: () => performance.now() - started,
-    /** Stops the load; `settledAfterMs` marks when the topology had recovered. */
-    async stop(settledAfterMs = Number.POSITIVE_INFINITY): Promise<LoadFigures> {
+    /** Checks answered so far (decided or failed). */
+    answered: () => outcomes.length,
+    /** Stops the load; `marks` say when the master died and when the topology had recovered. */
+    async stop(marks: FailoverMarks): Promise<LoadFigures> {
       running = false;
       await Promise.all(workers);
       const bad = outcomes.filter((o) => o.kind !== "ok");
@@ -62,7 +76,8 @@ export function checkLoad(envoy: EnvoyAuthzClient, concurrency = 8) {
         firstDegradedMs: bad[0]?.atMs,
         lastDegradedMs: bad.at(-1)?.atMs,
         perSecond: Array.from(perSecond, (count) => count ?? 0),
-        degradedAfter: bad.filter((o) => o.atMs > settledAfterMs).length,
+        answeredWhileDown: outcomes.filter((o) => o.kind !== "error" && o.sentMs >= marks.killedMs && o.atMs <= marks.failedOverMs).length,
+        degradedAfter: bad.filter((o) => o.sentMs > marks.settledMs).length,
       };
     },
   };
@@ -98,11 +113,14 @@ export async function killMasterUnderLoad(topology: Topology, network: string): 
   const byHand = await alice.post("/v1/quarantines", { ip: `${network}.0.1`, duration: "1h", reason: "before the failover" });
   expect(byHand.status, byHand.text).toBe(201);
   expect(await action("/trap", `${network}.0.2`)).toBe("quarantine");
-  await sleep(500); // replicas copy asynchronously; give them the writes before the kill
-
-  const load = checkLoad(envoy, 8);
-  await sleep(2_000);
   const victim = await topology.master();
+  // Replicas copy asynchronously: the writes above must be on them before the kill.
+  await waitForReplicasToCatchUp(victim.port);
+
+  const concurrency = 8;
+  const load = checkLoad(envoy, concurrency);
+  // Steady load before the kill: two seconds in, and answers already coming back.
+  await expect.poll(() => load.elapsedMs() >= 2_000 && load.answered() >= 2 * concurrency, { timeout: 30_000, interval: 100 }).toBe(true);
   const killedMs = load.elapsedMs();
   await victim.kill();
   await topology.waitForFailover(victim.port);
@@ -111,7 +129,7 @@ export async function killMasterUnderLoad(topology: Topology, network: string): 
   await expect.poll(async () => metadata(await envoy.check({ path: "/search", ip: `${network}.9.9` })).degraded, { timeout: 15_000, interval: 100 }).toBe(false);
   const settledMs = load.elapsedMs() + 500;
   await sleep(3_000);
-  const figures = await load.stop(settledMs);
+  const figures = await load.stop({ killedMs, failedOverMs, settledMs });
   const report = {
     topology: topology.name,
     killedAtS: +(killedMs / 1000).toFixed(1),
@@ -122,7 +140,7 @@ export async function killMasterUnderLoad(topology: Topology, network: string): 
   console.log(`failover-figures ${JSON.stringify(report)}`);
 
   expect(figures.errors).toBe(0); // no Check failed: every one got a decision
-  expect(figures.perSecond.slice(0, -1).every((count) => count > 0), JSON.stringify(figures.perSecond)).toBe(true);
+  expect(figures.answeredWhileDown).toBeGreaterThan(0); // deciding went on without the master
   expect(figures.firstDegradedMs ?? killedMs).toBeGreaterThanOrEqual(killedMs - 100);
   expect(figures.degradedAfter).toBe(0);
 
