@@ -18,8 +18,8 @@ import type { SessionReads } from "../detection/session-reads.js";
 import { planVelocity } from "../detection/velocity.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import { planResponse } from "../response/store-reads.js";
-import { applyBatchWithStatus } from "../state/resilient-store.js";
-import type { EntityOp, Store } from "../state/store.js";
+import { applyBatchWithStatus, type BatchOutcome } from "../state/resilient-store.js";
+import type { EntityBatch, EntityOp, Store } from "../state/store.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { FeedLookup } from "../policy/cidr-lists.js";
 import type { GeoLookup } from "../domain/geo.js";
@@ -135,55 +135,80 @@ async function defaultEndpointSignals(request: NormalisedRequest, endpoint: Comp
   return { signals: [...measured, ...automationSignals(request, policy.signals)], degraded: stored.degraded };
 }
 
-/** One entity's ops of a Check and, per op, the plan and op index its result goes back to. */
-interface EntityGroup {
-  entity: string;
-  ops: EntityOp[];
-  /** Pairs: plan index, op index. */
-  slots: number[];
-}
-
 /** What a plan without ops is handed: nothing reads from it. */
 const NO_RESULTS: number[] = [];
+const NO_OPS: readonly EntityOp[] = [];
+const NO_GROUP: EntityBatch = { entity: "", ops: NO_OPS };
+
+/**
+ * A Check's entities in order of first appearance, and per entity how many ops it has (then
+ * how many were placed or read back): scratch that `runPlans` fills and reads synchronously,
+ * before it awaits the store and after, reused by every Check.
+ */
+const scratchGroups: EntityBatch[] = [];
+const scratchCounts: number[] = [];
+
+/** The index of `entity`'s group among the first `count` of `groups`, or -1. */
+function groupOf(groups: readonly EntityBatch[], entity: string, count: number): number {
+  for (let g = 0; g < count; g++) if (groups[g]!.entity === entity) return g;
+  return -1;
+}
 
 /**
  * Issues every plan's operations grouped by entity — each entity's ops atomically, all entities
  * in one store call where the store allows (one script on a single Redis) — and hands each plan
  * its results back in its own order. A store that throws is treated like one that answered from
  * empty local state: the decision is marked degraded. A Check touches a handful of entities, so
- * they are found by a linear search rather than a Map (fewer allocations on every Check).
+ * they are found by a linear search rather than a Map. The ops are walked three times (to count
+ * each entity's, to place them, to hand results back) instead of keeping a slot per op across
+ * the await: every array is then made at its final length, a tenth of a Check's garbage before.
  */
-async function runPlans(plans: SignalPlan[], store: Store, nowMs: number) {
-  const groups: EntityGroup[] = [];
-  const perPlan: number[][] = [];
+async function runPlans(plans: readonly SignalPlan[], store: Store, nowMs: number) {
+  let count = 0;
+  const perPlan: number[][] = new Array<number[]>(plans.length);
   for (let planIndex = 0; planIndex < plans.length; planIndex++) {
     const ops = plans[planIndex]!.ops;
-    perPlan.push(ops.length === 0 ? NO_RESULTS : new Array<number>(ops.length).fill(0));
+    perPlan[planIndex] = ops.length === 0 ? NO_RESULTS : new Array<number>(ops.length).fill(0);
     for (let opIndex = 0; opIndex < ops.length; opIndex++) {
-      const { entity, op } = ops[opIndex]!;
-      let group: EntityGroup | undefined;
-      for (let g = 0; g < groups.length; g++) {
-        if (groups[g]!.entity === entity) {
-          group = groups[g];
-          break;
-        }
+      const entity = ops[opIndex]!.entity;
+      const g = groupOf(scratchGroups, entity, count);
+      if (g >= 0) scratchCounts[g]!++;
+      else {
+        scratchGroups[count] = { entity, ops: NO_OPS };
+        scratchCounts[count++] = 1;
       }
-      if (group === undefined) groups.push((group = { entity, ops: [], slots: [] }));
-      group.ops.push(op);
-      group.slots.push(planIndex, opIndex);
     }
   }
-  if (groups.length === 0) return { perPlan, degraded: false };
-  try {
-    const outcome = await applyBatchWithStatus(store, groups, nowMs);
-    for (let g = 0; g < groups.length; g++) {
-      const results = outcome.results[g];
-      if (results === undefined) continue;
-      const { ops, slots } = groups[g]!;
-      for (let i = 0; i < ops.length; i++) perPlan[slots[2 * i]!]![slots[2 * i + 1]!] = results[i] ?? 0;
+  if (count === 0) return { perPlan, degraded: false };
+  const groups = scratchGroups.slice(0, count);
+  scratchGroups.fill(NO_GROUP, 0, count); // the scratch keeps nothing of this Check alive
+  for (let g = 0; g < count; g++) {
+    groups[g]!.ops = new Array<EntityOp>(scratchCounts[g]!);
+    scratchCounts[g] = 0;
+  }
+  for (let planIndex = 0; planIndex < plans.length; planIndex++) {
+    const ops = plans[planIndex]!.ops;
+    for (let opIndex = 0; opIndex < ops.length; opIndex++) {
+      const g = groupOf(groups, ops[opIndex]!.entity, count);
+      (groups[g]!.ops as EntityOp[])[scratchCounts[g]!++] = ops[opIndex]!.op;
     }
-    return { perPlan, degraded: outcome.degraded };
+  }
+  let outcome: BatchOutcome;
+  try {
+    outcome = await applyBatchWithStatus(store, groups, nowMs);
   } catch {
     return { perPlan, degraded: true };
   }
+  // Other Checks ran meanwhile: the counts are this Check's again from here to the return.
+  scratchCounts.fill(0, 0, count);
+  for (let planIndex = 0; planIndex < plans.length; planIndex++) {
+    const ops = plans[planIndex]!.ops;
+    for (let opIndex = 0; opIndex < ops.length; opIndex++) {
+      const g = groupOf(groups, ops[opIndex]!.entity, count);
+      const at = scratchCounts[g]!++;
+      const results = outcome.results[g];
+      if (results !== undefined) perPlan[planIndex]![opIndex] = results[at] ?? 0;
+    }
+  }
+  return { perPlan, degraded: outcome.degraded };
 }
