@@ -3,7 +3,7 @@ import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import type { EntityOp } from "../state/store.js";
 import { shortDigest } from "./digests.js";
 import { entitiesOf } from "./entities.js";
-import { namedOps, type Signal, type SignalPlan } from "./signal.js";
+import { namedOps, NO_PLAN, type Signal, type SignalPlan } from "./signal.js";
 
 /** Store names of the per-client probing evidence; the access-log side fills `missing` and `errors`. */
 const NAMES = { probes: "probe", requests: "probe.req", errors: "probe.err", missing: "probe.miss", agents: "probe.ua", queries: "probe.qs", unauthorized: "probe.401" } as const;
@@ -87,7 +87,7 @@ const shortHash = (text: string) => shortDigest("sha1", text, 16);
  * call on the IP's keys.
  */
 export function planProbing(request: NormalisedRequest, config: CompiledProbing | undefined): SignalPlan {
-  if (!config) return { ops: [], evaluate() { return []; } };
+  if (!config) return NO_PLAN;
   const text = probeTexts(request);
   const matched = matchingLists(config.lists, text);
   const badProtocol = config.protocol ? protocolProblem(request) : undefined;

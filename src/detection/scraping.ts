@@ -5,7 +5,7 @@ import type { EntityOp } from "../state/store.js";
 import { shortDigest } from "./digests.js";
 import { COUNTER_NAMES, entitiesOf, named, pageViewWindowMs } from "./entities.js";
 import type { RecentCounts } from "./recent-counts.js";
-import { namedOps, type ResultReader, type Signal, type SignalPlan } from "./signal.js";
+import { namedOps, NO_PLAN, type ResultReader, type Signal, type SignalPlan } from "./signal.js";
 
 /** Longest resource id kept: ids are store members, and an attacker chooses them. */
 const MAX_RESOURCE_ID = 64;
@@ -44,7 +44,7 @@ function segmentAt(path: string, index: number): string {
 export function planScraping(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, recent?: RecentCounts): SignalPlan {
   const config = signals.scraping;
   const resource = resourceIdOf(request, endpoint);
-  if (!config || (resource === undefined && request.query === "")) return { ops: [], evaluate() { return []; } };
+  if (!config || (resource === undefined && request.query === "")) return NO_PLAN;
   const entities = entitiesOf(request);
   const { ops, add, reader } = namedOps();
   const windowMs = config.windowMs;

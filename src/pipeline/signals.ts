@@ -3,7 +3,7 @@ import { breachedPasswordSignals, type BreachedPasswordList } from "../detection
 import { planLogin } from "../detection/login.js";
 import type { RecentAttempts } from "../detection/login-outcomes.js";
 import { planSession } from "../detection/session.js";
-import type { Signal, SignalPlan } from "../detection/signal.js";
+import { NO_PLAN, type Signal, type SignalPlan } from "../detection/signal.js";
 import type { SiteActivity } from "../detection/site-activity.js";
 import type { SprayingDetector } from "../detection/spraying.js";
 import type { TokenBindings } from "../detection/token-binding.js";
@@ -64,17 +64,17 @@ export async function collectSignals(
   if (!endpoint) return { signals: [], degraded: false };
   if (endpoint === policy.defaultEndpoint) return defaultEndpointSignals(request, endpoint, policy, store);
   const signals = policy.signals;
-  const plans: SignalPlan[] = [
-    planVelocity(request, endpoint),
-    planSession(request, endpoint, signals),
-    planScraping(request, endpoint, signals, detection.recentCounts),
-    planProbing(request, signals.probing),
-    planSharedAddress(request, endpoint, signals),
-  ];
+  // Planned in this order (some detectors keep state), then one slot each, NO_PLAN where a
+  // detector has nothing to do: a single array at its final length.
+  const velocityPlan = planVelocity(request, endpoint);
+  const sessionPlan = planSession(request, endpoint, signals);
+  const scrapingPlan = planScraping(request, endpoint, signals, detection.recentCounts);
+  const probingPlan = planProbing(request, signals.probing);
+  const sharedPlan = planSharedAddress(request, endpoint, signals);
   const reads = detection.sessionReads?.plan(request, endpoint, signals);
-  if (reads) plans.push(reads.plan);
-  if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals, detection.recentCounts));
-  for (const plan of planResponse(request, endpoint, policy)) plans.push(plan); // adaptive limits, friction relief
+  const loginPlan = endpoint.authentication ? planLogin(request, endpoint, signals, detection.recentCounts) : NO_PLAN;
+  const [limits, relief] = planResponse(request, endpoint, policy);
+  const plans = [velocityPlan, sessionPlan, scrapingPlan, probingPlan, sharedPlan, reads ? reads.plan : NO_PLAN, loginPlan, limits, relief];
   // The token's binding is a script call of its own, issued alongside the batch (not after it).
   const storing = runPlans(plans, store, request.timeMs);
   const checking = endpoint.authentication ? breachedPasswordSignals(request, signals, detection.breached) : NO_SIGNALS;
