@@ -98,19 +98,17 @@ export function planProbing(request: NormalisedRequest, config: CompiledProbing 
   const probing = certain.length > 0 || badProtocol !== undefined;
   // The request's digest is a member only of the probes' set or a counted list's: most requests need none.
   const requestKey = (config.probes && probing) || matched.length > certain.length ? shortHash(`${request.method} ${rawTarget(request)}`) : undefined;
-  if (config.probes) {
-    const member = probing ? requestKey : undefined;
-    add("probes", ip, { op: "distinct.add", name: NAMES.probes, windowMs, member });
-  }
+  const fixed = fixedOpsOf(config);
+  if (config.probes) add("probes", ip, probing ? { op: "distinct.add", name: NAMES.probes, windowMs, member: requestKey } : fixed.probesRead);
   for (const list of matched) {
     if (list.threshold !== undefined) add(`list.${list.name}`, ip, { op: "distinct.add", name: `${NAMES.probes}:${list.name}`, windowMs, member: requestKey });
   }
-  if (config.missingPaths) add("missing", ip, { op: "distinct.add", name: NAMES.missing, windowMs });
+  if (config.missingPaths) add("missing", ip, fixed.missing);
   if (config.errorRatio) {
-    add("requests", ip, { op: "window.add", name: NAMES.requests, windowMs, amount: 1 });
-    add("errors", ip, { op: "window.add", name: NAMES.errors, windowMs, amount: 0 });
+    add("requests", ip, fixed.requests);
+    add("errors", ip, fixed.errors);
   }
-  if (config.authFailures) add("unauthorized", ip, { op: "window.add", name: NAMES.unauthorized, windowMs, amount: 0 });
+  if (config.authFailures) add("unauthorized", ip, fixed.unauthorized);
   const agent = request.headers.get("user-agent");
   if (config.userAgents && headerKnown(request, "user-agent")) {
     add("agents", ip, { op: "distinct.add", name: NAMES.agents, windowMs, member: shortHash(agent ?? "") });
@@ -145,6 +143,34 @@ export function planProbing(request: NormalisedRequest, config: CompiledProbing 
 }
 
 const NO_LISTS: readonly CompiledProbeList[] = [];
+
+/** The ops of planProbing that no request changes (reads, and the request count), the same on every Check. */
+interface FixedProbingOps {
+  probesRead: EntityOp;
+  missing: EntityOp;
+  requests: EntityOp;
+  errors: EntityOp;
+  unauthorized: EntityOp;
+}
+
+/** Built on a probing config's first Check and kept while its compiled policy lives; stores never change an op. */
+const FIXED_OPS = new WeakMap<CompiledProbing, FixedProbingOps>();
+
+function fixedOpsOf(config: CompiledProbing): FixedProbingOps {
+  let fixed = FIXED_OPS.get(config);
+  if (fixed === undefined) {
+    const windowMs = config.windowMs;
+    fixed = {
+      probesRead: { op: "distinct.add", name: NAMES.probes, windowMs, member: undefined },
+      missing: { op: "distinct.add", name: NAMES.missing, windowMs },
+      requests: { op: "window.add", name: NAMES.requests, windowMs, amount: 1 },
+      errors: { op: "window.add", name: NAMES.errors, windowMs, amount: 0 },
+      unauthorized: { op: "window.add", name: NAMES.unauthorized, windowMs, amount: 0 },
+    };
+    FIXED_OPS.set(config, fixed);
+  }
+  return fixed;
+}
 
 /**
  * The lists whose pattern the request matches, in the policy's order. Almost every request
