@@ -14,12 +14,26 @@ const MAX_REMEMBERED = 512;
 /** The base64url digest of `text`, cut to `chars` characters. */
 export function shortDigest(algorithm: "sha1" | "sha256", text: string, chars: number): string {
   if (text.length > MAX_REMEMBERED) return digest(algorithm, text, chars);
-  return cache.through(text, () => digest(algorithm, text, chars), spaceOf(algorithm, chars));
+  // get and set rather than through(): no closure per call.
+  const space = spaceOf(algorithm, chars);
+  const known = cache.get(text, space);
+  if (known !== undefined) return known;
+  const value = digest(algorithm, text, chars);
+  cache.set(text, value, space);
+  return value;
 }
 
-/** One cache space per algorithm and length (a few, fixed by the detectors). */
+/**
+ * One cache space per algorithm and length (a few, fixed by the detectors), the same string
+ * each time: a name joined per call was a new string to hash on every look-up.
+ */
+const SPACES = new Map<number, string>();
+
 function spaceOf(algorithm: "sha1" | "sha256", chars: number): string {
-  return `${algorithm}:${chars}`;
+  const key = algorithm === "sha1" ? chars : -chars;
+  let space = SPACES.get(key);
+  if (space === undefined) SPACES.set(key, (space = `${algorithm}:${chars}`));
+  return space;
 }
 
 function digest(algorithm: "sha1" | "sha256", text: string, chars: number): string {
