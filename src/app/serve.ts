@@ -1,4 +1,5 @@
 import type { Settings } from "../settings/settings.js";
+import { exitWhenLogged } from "../telemetry/logger.js";
 import { isWorkerProcess, runPrimary } from "./workers.js";
 
 /**
@@ -20,10 +21,10 @@ export async function serve(settings: Settings): Promise<void> {
     stopping = true;
     app.logger.info({ signal }, "signal received");
     app.stop().then(
-      () => process.exit(0),
+      () => exitWhenLogged(app.logger, 0),
       (error: unknown) => {
         app.logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
+        exitWhenLogged(app.logger, 1);
       },
     );
   };

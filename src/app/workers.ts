@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AggregatorRegistry, type Registry } from "prom-client";
 import type { Settings } from "../settings/settings.js";
-import { createLogger, type Logger } from "../telemetry/logger.js";
+import { createLogger, exitWhenLogged, type Logger } from "../telemetry/logger.js";
 
 /**
  * N worker processes behind one set of ports (`workers` setting), with Node's own `cluster`
@@ -126,7 +126,7 @@ export async function runPrimary(settings: Settings): Promise<void> {
   await finished;
   env.cleanup();
   logger.info("stopped");
-  process.exit(exitCode);
+  exitWhenLogged(logger, exitCode);
 }
 
 /**

@@ -133,18 +133,30 @@ describe("createLogger, pretty format", () => {
 });
 
 describe("createLogger on stdout (lines gathered into larger writes)", () => {
-  it("writes a lone line within the flush period, and everything still buffered on exit", async () => {
+  async function runFixture(mode: "graceful" | "abrupt") {
     const { spawn } = await import("node:child_process");
     const { repoRoot } = await import("../../test/support/policies.js");
-    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/logger/batched-stdout.ts"], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/logger/batched-stdout.ts", mode], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let beforeStillRunning: string | undefined;
     child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString()));
     child.stderr.on("data", () => void (beforeStillRunning ??= stdout));
-    await new Promise((resolve) => child.on("exit", resolve));
+    const code = await new Promise((resolve) => child.on("exit", resolve));
+    const numbers = stdout.trim().split("\n").map((line) => (JSON.parse(line) as { n: number }).n);
+    return { code, beforeStillRunning, numbers };
+  }
+  const all = Array.from({ length: 100 }, (_, n) => n);
+
+  it("writes a lone line within the flush period, and every line in order when exiting through exitWhenLogged", async () => {
+    const { code, beforeStillRunning, numbers } = await runFixture("graceful");
+    expect(code).toBe(0);
     // The first line arrived while the process was still running (periodic flush, 250 ms < 1.5 s).
     expect(beforeStillRunning).toContain('"msg":"first"');
-    const lines = stdout.trim().split("\n").map((line) => JSON.parse(line) as { n: number });
-    expect(lines.map((line) => line.n)).toEqual(Array.from({ length: 100 }, (_, n) => n));
+    expect(numbers).toEqual(all);
+  }, 60_000);
+
+  it("loses no line on a bare process.exit (a batch already being written may land after the rest)", async () => {
+    const { numbers } = await runFixture("abrupt");
+    expect([...numbers].sort((a, b) => a - b)).toEqual(all);
   }, 60_000);
 });

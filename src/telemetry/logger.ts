@@ -86,7 +86,22 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   // Lines are gathered into writes of at least LOG_BATCH_BYTES (or whatever is waiting after
   // LOG_FLUSH_MS): one write per line (every enforced Check logs one) cost a warm Check some 10%
   // of its main-thread time in a profile, the thread-pool hand-off of a 300-byte write.
-  // pino flushes what is still buffered when the process exits; a SIGKILL can lose the last lines.
+  // pino writes what is still buffered when the process exits (exitWhenLogged keeps the order
+  // too); a SIGKILL can lose the last lines.
   const destination = options.format === "pretty" ? prettyStream(options.destination) : options.destination;
   return redactChildBindings(pino(pinoOptions, destination ?? pino.destination({ fd: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS })));
+}
+
+/** How long an exit waits for the log reader before it exits anyway (a reader may be gone). */
+const EXIT_FLUSH_LIMIT_MS = 2_000;
+
+/**
+ * Exits once every logged line is written, in order. A bare `process.exit` runs pino's exit hook,
+ * which writes the buffered lines synchronously; a batch already handed to the thread pool can
+ * then land after them, so a log read top to bottom would show the last lines out of order.
+ */
+export function exitWhenLogged(logger: Logger, code: number): void {
+  const exit = () => process.exit(code);
+  setTimeout(exit, EXIT_FLUSH_LIMIT_MS);
+  logger.flush(exit);
 }
