@@ -148,35 +148,35 @@ const NO_GROUP: EntityBatch = { entity: "", ops: NO_OPS };
 const scratchGroups: EntityBatch[] = [];
 const scratchCounts: number[] = [];
 
-/** The index of `entity`'s group among the first `count` of `groups`, or -1. */
-function groupOf(groups: readonly EntityBatch[], entity: string, count: number): number {
-  for (let g = 0; g < count; g++) if (groups[g]!.entity === entity) return g;
-  return -1;
-}
-
 /**
  * Issues every plan's operations grouped by entity — each entity's ops atomically, all entities
  * in one store call where the store allows (one script on a single Redis) — and hands each plan
  * its results back in its own order. A store that throws is treated like one that answered from
  * empty local state: the decision is marked degraded. A Check touches a handful of entities, so
- * they are found by a linear search rather than a Map. The ops are walked three times (to count
- * each entity's, to place them, to hand results back) instead of keeping a slot per op across
- * the await: every array is then made at its final length, a tenth of a Check's garbage before.
+ * they are found by a linear search rather than a Map. Each plan's result array holds its ops'
+ * entity indices until the store answers (no slot list per op kept across the await), so every
+ * array is made at its final length.
  */
 async function runPlans(plans: readonly SignalPlan[], store: Store, nowMs: number) {
   let count = 0;
   const perPlan: number[][] = new Array<number[]>(plans.length);
   for (let planIndex = 0; planIndex < plans.length; planIndex++) {
     const ops = plans[planIndex]!.ops;
-    perPlan[planIndex] = ops.length === 0 ? NO_RESULTS : new Array<number>(ops.length).fill(0);
+    if (ops.length === 0) {
+      perPlan[planIndex] = NO_RESULTS;
+      continue;
+    }
+    const entityIndices = (perPlan[planIndex] = new Array<number>(ops.length));
     for (let opIndex = 0; opIndex < ops.length; opIndex++) {
       const entity = ops[opIndex]!.entity;
-      const g = groupOf(scratchGroups, entity, count);
-      if (g >= 0) scratchCounts[g]!++;
+      let g = 0;
+      while (g < count && scratchGroups[g]!.entity !== entity) g++;
+      if (g < count) scratchCounts[g]!++;
       else {
         scratchGroups[count] = { entity, ops: NO_OPS };
         scratchCounts[count++] = 1;
       }
+      entityIndices[opIndex] = g;
     }
   }
   if (count === 0) return { perPlan, degraded: false };
@@ -189,26 +189,25 @@ async function runPlans(plans: readonly SignalPlan[], store: Store, nowMs: numbe
   for (let planIndex = 0; planIndex < plans.length; planIndex++) {
     const ops = plans[planIndex]!.ops;
     for (let opIndex = 0; opIndex < ops.length; opIndex++) {
-      const g = groupOf(groups, ops[opIndex]!.entity, count);
+      const g = perPlan[planIndex]![opIndex]!;
       (groups[g]!.ops as EntityOp[])[scratchCounts[g]!++] = ops[opIndex]!.op;
     }
   }
-  let outcome: BatchOutcome;
+  let outcome: BatchOutcome | undefined;
   try {
     outcome = await applyBatchWithStatus(store, groups, nowMs);
   } catch {
-    return { perPlan, degraded: true };
+    // Read as if from empty state, below.
   }
   // Other Checks ran meanwhile: the counts are this Check's again from here to the return.
   scratchCounts.fill(0, 0, count);
   for (let planIndex = 0; planIndex < plans.length; planIndex++) {
-    const ops = plans[planIndex]!.ops;
-    for (let opIndex = 0; opIndex < ops.length; opIndex++) {
-      const g = groupOf(groups, ops[opIndex]!.entity, count);
+    const results = perPlan[planIndex]!;
+    for (let opIndex = 0; opIndex < results.length; opIndex++) {
+      const g = results[opIndex]!;
       const at = scratchCounts[g]!++;
-      const results = outcome.results[g];
-      if (results !== undefined) perPlan[planIndex]![opIndex] = results[at] ?? 0;
+      results[opIndex] = outcome?.results[g]?.[at] ?? 0;
     }
   }
-  return { perPlan, degraded: outcome.degraded };
+  return { perPlan, degraded: outcome === undefined || outcome.degraded };
 }
