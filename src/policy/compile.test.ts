@@ -30,6 +30,18 @@ describe("endpoints", () => {
     expect(policy.endpointFor("GET", "/api/products/42/reviews")).toBeUndefined();
     expect(policy.endpointFor("GET", "/api/products")).toBeUndefined();
     expect(policy.endpointFor("GET", "/api/items/42")).toBeUndefined();
+    expect(policy.endpointFor("GET", "/api/productsX/42")).toBeUndefined();
+    expect(policy.endpointFor("GET", "/api/product/42")).toBeUndefined();
+    expect(policy.endpointFor("GET", "api/products/42")).toBeUndefined();
+  });
+
+  it("matches a parameter between fixed segments, each segment in its place", () => {
+    const nested = minimalPolicy({ endpoints: [{ name: "reviews", match: { path: "/api/{id}/reviews" } }] });
+    expect(nested.endpointFor("GET", "/api/42/reviews")?.name).toBe("reviews");
+    expect(nested.endpointFor("GET", "/api//reviews")).toBeUndefined();
+    expect(nested.endpointFor("GET", "/api/42/review")).toBeUndefined();
+    expect(nested.endpointFor("GET", "/api/42/reviews/")).toBeUndefined();
+    expect(nested.endpointFor("GET", "/api/42/43/reviews")).toBeUndefined();
   });
 
   it("matches a prefix on any method, and an exact path exactly", () => {

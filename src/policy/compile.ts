@@ -195,7 +195,11 @@ export function compilePolicy(
     ruleCost,
     response: compileResponse(spec.response),
     document,
-    endpointFor: (method: string, path: string) => endpoints.find((e) => e.matches(method, path)),
+    endpointFor: (method: string, path: string) => {
+      // A loop rather than find(): no closure per Check.
+      for (let i = 0; i < endpoints.length; i++) if (endpoints[i]!.matches(method, path)) return endpoints[i];
+      return undefined;
+    },
   });
 }
 
@@ -260,15 +264,29 @@ function compileFeeds(feeds: PolicyDocument["spec"]["reputation"]["lists"][numbe
   });
 }
 
-/** `/api/v1/products/{id}` matches exactly one non-empty segment where `{id}` stands. */
+const PARAMETER = /^\{[^}]*\}$/;
+
+/**
+ * `/api/v1/products/{id}` matches exactly one non-empty segment where `{id}` stands. Which
+ * segments are parameters is found once per compiled endpoint; a Check's path is then walked
+ * slash by slash, not split (every Check asks the endpoints in turn).
+ */
 function templateMatcher(template: string): (path: string) => boolean {
-  const segments = template.split("/");
+  // undefined where a parameter stands, else the segment's text.
+  const segments = template.split("/").map((segment) => (PARAMETER.test(segment) ? undefined : segment));
+  const last = segments.length - 1;
   return (path) => {
-    const actual = path.split("/");
-    return (
-      actual.length === segments.length &&
-      segments.every((segment, i) => (/^\{[^}]*\}$/.test(segment) ? actual[i] !== "" : segment === actual[i]))
-    );
+    let start = 0;
+    for (let i = 0; i <= last; i++) {
+      const slash = path.indexOf("/", start);
+      // As many segments as the template: a slash after each but the last, none after it.
+      if ((slash < 0) !== (i === last)) return false;
+      const end = slash < 0 ? path.length : slash;
+      const fixed = segments[i];
+      if (fixed === undefined ? end === start : end - start !== fixed.length || !path.startsWith(fixed, start)) return false;
+      start = end + 1;
+    }
+    return true;
   };
 }
 
