@@ -15,6 +15,8 @@
  * under example.invalid. No metric, audit record or log line of the service counts them
  * (test/integration/warm-up.test.ts compares a start with and without warm-up).
  */
+import cluster from "node:cluster";
+import { randomInt } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -164,16 +166,27 @@ function throwawayEngine(core: DecisionCore, settings: Settings, clock: Clock, s
 }
 
 /**
- * The Check path as the real server runs it: a server wired by the same createEnvoyServer on
- * 127.0.0.1 and a port of the system's choosing, closed again before the real one opens. What it
+ * The Check path as the real server runs it: a server wired by the same createEnvoyServer on a
+ * loopback address and a port of the system's choosing, closed again before the real one opens. What it
  * decides goes nowhere a user looks: its store is the warm-up namespace, its pipeline's
  * responder is warm-up's throwaway engine (shared state in memory, dropped afterwards), it has no
  * built-in challenge, its metrics are a
  * registry of its own that nothing serves, and its log lines are dropped.
  */
+/**
+ * In a cluster worker, a loopback address of this worker's own: there every listen on one host
+ * and port 0 shares a single port through the primary, so a worker still warming up sent some
+ * of its Checks to another worker's real server (logged and counted there when that one listens
+ * on 127.0.0.1:0, as tests do) or warm-up server. All of 127.0.0.0/8 is loopback on Linux.
+ */
+function warmUpHost(): string {
+  return cluster.isWorker ? `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}` : "127.0.0.1";
+}
+
 async function runThroughGrpc(core: DecisionCore, settings: Settings, clock: Clock, pipeline: Pipeline, store: Store, from: number, count: number): Promise<{ answered: number; error?: string }> {
+  const host = warmUpHost();
   const server = createEnvoyServer({
-    settings: { ...settings, grpcHost: "127.0.0.1", grpcPort: 0 },
+    settings: { ...settings, grpcHost: host, grpcPort: 0 },
     core: { pipeline, policy: core.policy, outcomes: core.outcomes, stores: { ...core.stores, store }, pseudonymiser: core.pseudonymiser },
     clock,
     metrics: createMetrics({ defaultMetrics: false }),
@@ -186,7 +199,7 @@ async function runThroughGrpc(core: DecisionCore, settings: Settings, clock: Clo
   const failed = (cause: unknown) => (error ??= cause instanceof Error ? cause.message : String(cause));
   // A warm-up that cannot run (no loopback, a Check that fails) leaves the server colder, never unable to start.
   try {
-    const open = loopbackAuthzClient(await server.listen());
+    const open = loopbackAuthzClient(`${host}:${await server.listen()}`);
     client = open;
     const next = async (): Promise<void> => {
       while (sent < count && error === undefined) {

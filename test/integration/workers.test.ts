@@ -71,7 +71,9 @@ describe("two workers on one port sharing Redis", { timeout: 180_000 }, () => {
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    pod = serve(["--workers", "2", "--grpc-port", "0", "--admin-port", "0", "--challenge-port", "0"], { REDIS_URL: redis.url, PALISADE_WARM_UP_DECISIONS: "50" });
+    // A store budget of 1 s, as startTestApp's: with the default 50 ms a loaded machine's slow
+    // round trips fall back to each worker's local count, and the shared limit is not what is tested.
+    pod = serve(["--workers", "2", "--grpc-port", "0", "--admin-port", "0", "--challenge-port", "0"], { REDIS_URL: redis.url, PALISADE_WARM_UP_DECISIONS: "50", PALISADE_STORE_TIMEOUT: "1s" });
     // The primary hears "ready" over IPC, and a worker's own log line travels through a pipe: it
     // may arrive after the primary's, so wait for both.
     await until(() => pod.lines.some((line) => line.msg === "palisade workers ready") && pod.lines.filter((line) => line.msg === "palisade ready").length >= 2, 120_000);

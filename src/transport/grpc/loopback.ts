@@ -11,10 +11,10 @@ export interface LoopbackAuthzClient {
   close(): void;
 }
 
-export function loopbackAuthzClient(port: number): LoopbackAuthzClient {
+export function loopbackAuthzClient(target: string): LoopbackAuthzClient {
   const { Client } = palisadeServices().authorization;
   // A subchannel of its own: never shared with a client the process may hold elsewhere.
-  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }) as unknown as grpc.Client & {
+  const client = new Client(target, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 }) as unknown as grpc.Client & {
     Check(request: CheckRequest, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response: CheckResponse) => void): void;
   };
   return {
