@@ -47,6 +47,15 @@ export interface StoreBatches {
 export interface EntityScriptModule {
   ENTITY_BATCH_SCRIPT: string;
   encodeEntityBatch(namespace: string, entity: string, ops: readonly unknown[], nowMs: number, call?: EntityScriptCall): EntityScriptCall;
+  /** Since branch entityargs; a checkout without it merges as appendWithCommitOp does. */
+  appendEntityCall?(merged: EntityScriptCall, call: EntityScriptCall): void;
+}
+
+/** How checkouts before branch entityargs merged calls: a `commit` op of no arguments between them. */
+function appendWithCommitOp(merged: EntityScriptCall, call: EntityScriptCall): void {
+  for (const key of call.keys) merged.keys.push(key);
+  if (merged.args.length > 0) merged.args.push("commit", 0);
+  for (const arg of call.args) merged.args.push(arg);
 }
 
 export interface EntityScriptCall {
@@ -57,7 +66,7 @@ export interface EntityScriptCall {
 /**
  * The script calls of `checks` sent `perCall` to a call as the Redis store coalesces them: each
  * Check's entities encoded into a call of its own, then merged with a `commit` between Checks
- * (store.ts #flush). Times are moved by `shiftMs`.
+ * as the checkout's store does (store.ts #flush). Times are moved by `shiftMs`.
  */
 export function entityScriptCalls(scripts: EntityScriptModule, checks: readonly StoreBatches[], perCall: number, shiftMs = 0): EntityScriptCall[] {
   const calls: EntityScriptCall[] = [];
@@ -66,9 +75,8 @@ export function entityScriptCalls(scripts: EntityScriptModule, checks: readonly 
     for (const { batches, nowMs } of checks.slice(first, first + perCall)) {
       const own: EntityScriptCall = { keys: [], args: [] };
       for (const batch of batches) scripts.encodeEntityBatch("palisade", batch.entity, batch.ops, nowMs + shiftMs, own);
-      for (const key of own.keys) merged.keys.push(key);
-      if (merged.args.length > 0) merged.args.push("commit", 0);
-      for (const arg of own.args) merged.args.push(arg);
+      if (scripts.appendEntityCall) scripts.appendEntityCall(merged, own);
+      else appendWithCommitOp(merged, own);
     }
     calls.push(merged);
   }

@@ -17,7 +17,8 @@
  * Printed per tree, medians over the cold starts: the 1st Check, the 2nd to 10th, the 11th to
  * 50th, around the 100th (91st–110th) and the last 20; the first of each request kind of the mix
  * (asset, product, search, login, refresh) against that kind's later ones; the 1st Check's
- * wall-clock latency (median and max over the starts) and each start's slowest; the GC pauses and
+ * wall-clock latency (median and max over the starts) and each start's slowest; each start's
+ * costliest Checks by index (a Check far above the rest marks a path warm-up left cold); the GC pauses and
  * own stalls after ready; the first Check on a second connection (a cost per connection, or
  * once per process?); the idle floor (measured after the Checks); and the CPU the server
  * spent from its start to ready, with the warm-up's own figure from its log.
@@ -161,12 +162,23 @@ function span(runs: readonly Run[], from: number, to: number, thread: "main" | "
   return Math.round(median(runs.map((run) => median(run[thread].slice(from, to)))));
 }
 
+function topChecks(cpuUs: readonly number[], count: number): string {
+  return cpuUs
+    .map((us, index) => ({ us, index }))
+    .sort((a, b) => b.us - a.us)
+    .slice(0, count)
+    .map(({ us, index }) => `#${index}:${Math.round(us)}`)
+    .join(" ");
+}
+
 function report(name: string, runs: readonly Run[]): void {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out(`\n${name} (${runs.length} cold starts; CPU µs of the server per Check, medians)`);
   out(`  main thread: 1st ${span(runs, 0, 1)} | 2nd-10th ${span(runs, 1, 10)} | 11th-50th ${span(runs, 10, 50)} | 91st-110th ${span(runs, 90, 110)} | last 20 ${span(runs, CHECKS - 20, CHECKS)}`);
   out(`  other threads: 1st ${span(runs, 0, 1, "other")} | 2nd-10th ${span(runs, 1, 10, "other")} | 11th-50th ${span(runs, 10, 50, "other")} | 91st-110th ${span(runs, 90, 110, "other")}`);
   out(`  idle floor (main thread, ${SETTLE_MS} ms without a Check): ${Math.round(median(runs.map((run) => median(run.idle))))}`);
+  // A Check far above the others names a path warm-up leaves cold (the storefront mix's 46th, its first challenge).
+  out(`  costliest Checks of each start, #index (from 0): main-thread µs: ${runs.map((run) => topChecks(run.main, 4)).join(" | ")}`);
   out(`  1st Check of each start, main thread: ${runs.map((run) => Math.round(run.main[0]!)).join(", ")}`);
   out(`  1st Check on a second connection, opened after the last, main thread: ${runs.map((run) => Math.round(run.secondConnection)).join(", ")}`);
   const firstWall = runs.map((run) => run.wallMs[0]!);

@@ -16,7 +16,7 @@ import type { DecisionCore } from "./decision-core.js";
 
 export interface GrpcWiring {
   settings: Settings;
-  /** The decision core, or warm-up's view of it (its own pipeline and no built-in challenge). */
+  /** The decision core, or warm-up's view of it (its own pipeline, and a built-in challenge of its own with a throwaway key). */
   core: Pick<DecisionCore, "pipeline" | "policy" | "outcomes" | "stores" | "pseudonymiser"> & Partial<Pick<DecisionCore, "challenges">>;
   /** Absent when no rate-limit configuration is set: ShouldRateLimit is then not served. */
   rateLimitConfig?: RateLimitConfigSource;

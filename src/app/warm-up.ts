@@ -10,7 +10,8 @@
  * few on the real store (its connection, scripts, fallback) under entities prefixed `warm-up/`,
  * so no counter, baseline or site-wide figure of the real service sees them; those keys expire
  * with their windows. The last of them go through a gRPC server of their own on loopback, wired
- * as the real one is, so grpc-js's server path and the service around the pipeline run too.
+ * as the real one is, so grpc-js's server path and the service around the pipeline run too,
+ * challenges included (issued with a key of warm-up's own, sent to no one).
  * Clients come from the documentation address ranges (RFC 5737, RFC 3849) with usernames
  * under example.invalid. No metric, audit record or log line of the service counts them
  * (test/integration/warm-up.test.ts compares a start with and without warm-up).
@@ -20,6 +21,8 @@ import { randomInt } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { Challenges } from "../challenge/challenges.js";
+import { loadChallengeKey } from "../challenge/keys.js";
 import type { Clock } from "../domain/clock.js";
 import type { Settings } from "../settings/settings.js";
 import { ResponseEngine } from "../response/engine.js";
@@ -50,6 +53,12 @@ const STORE_ROUNDS = 2;
  * about 4 ms; 120 and 300 did no better and cost 0.2 and 0.5 s more CPU before ready.
  */
 export const GRPC_WARM_UP_CHECKS = 50;
+/**
+ * Of those, every fifth is answered with a challenge, issued by a built-in challenge of warm-up's
+ * own: the first challenge of a start otherwise ran its code (altcha, Web Crypto, the page) for
+ * the first time on a real client's Check, the costliest of the first hundred.
+ */
+export const GRPC_CHALLENGE_EVERY = 5;
 /** Several Checks at once on the one connection, as Envoy sends them. */
 const GRPC_IN_FLIGHT = 8;
 /** A warm-up Check not answered by then ends the gRPC warm-up: readiness never waits on a stall. */
@@ -82,6 +91,8 @@ export interface WarmUpReport {
   decisions: number;
   /** Of which answered through a loopback gRPC server. */
   grpcChecks: number;
+  /** Of those, how many were answered with a challenge issued by warm-up's built-in challenge. */
+  grpcChallenges: number;
   /** Why the gRPC part stopped early (it did not stop the start). */
   grpcError?: string;
   ms: number;
@@ -92,7 +103,7 @@ export interface WarmUpReport {
 }
 
 export async function warmUp(core: DecisionCore, settings: Settings, clock: Clock, decisions = WARM_UP_DECISIONS): Promise<WarmUpReport> {
-  if (decisions === 0) return { decisions: 0, grpcChecks: 0, ms: 0, gcMs: 0, cpuMs: 0 };
+  if (decisions === 0) return { decisions: 0, grpcChecks: 0, grpcChallenges: 0, ms: 0, gcMs: 0, cpuMs: 0 };
   const started = performance.now();
   const cpu = process.cpuUsage();
   const real = new NamespacedStore(core.stores.store, "warm-up/");
@@ -108,6 +119,7 @@ export async function warmUp(core: DecisionCore, settings: Settings, clock: Cloc
     return {
       decisions: decisions + SHAPES.length * STORE_ROUNDS + grpc.answered,
       grpcChecks: grpc.answered,
+      grpcChallenges: grpc.challenged,
       ...(grpc.error === undefined ? {} : { grpcError: grpc.error }),
       ms: Math.round(performance.now() - started),
       gcMs,
@@ -169,8 +181,8 @@ function throwawayEngine(core: DecisionCore, settings: Settings, clock: Clock, s
  * The Check path as the real server runs it: a server wired by the same createEnvoyServer on a
  * loopback address and a port of the system's choosing, closed again before the real one opens. What it
  * decides goes nowhere a user looks: its store is the warm-up namespace, its pipeline's
- * responder is warm-up's throwaway engine (shared state in memory, dropped afterwards), it has no
- * built-in challenge, its metrics are a
+ * responder is warm-up's throwaway engine (shared state in memory, dropped afterwards), its
+ * built-in challenge has a random key of its own and tells only warm-up's count, its metrics are a
  * registry of its own that nothing serves, and its log lines are dropped.
  */
 /**
@@ -183,11 +195,21 @@ function warmUpHost(): string {
   return cluster.isWorker ? `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}` : "127.0.0.1";
 }
 
-async function runThroughGrpc(core: DecisionCore, settings: Settings, clock: Clock, pipeline: Pipeline, store: Store, from: number, count: number): Promise<{ answered: number; error?: string }> {
+async function runThroughGrpc(core: DecisionCore, settings: Settings, clock: Clock, pipeline: Pipeline, store: Store, from: number, count: number): Promise<{ answered: number; challenged: number; error?: string }> {
   const host = warmUpHost();
+  // Without a key file loadChallengeKey makes a random key, as a start without one does.
+  const { keys } = await loadChallengeKey(undefined);
+  let challenged = 0;
   const server = createEnvoyServer({
     settings: { ...settings, grpcHost: host, grpcPort: 0 },
-    core: { pipeline, policy: core.policy, outcomes: core.outcomes, stores: { ...core.stores, store }, pseudonymiser: core.pseudonymiser },
+    core: {
+      pipeline: challengingSome(pipeline),
+      policy: core.policy,
+      outcomes: core.outcomes,
+      stores: { ...core.stores, store },
+      pseudonymiser: core.pseudonymiser,
+      challenges: new Challenges({ keys, store, clock: () => clock.now(), observer: { issued: () => challenged++ } }),
+    },
     clock,
     metrics: createMetrics({ defaultMetrics: false }),
     logger: createLogger({ level: settings.logLevel, destination: discard }),
@@ -214,7 +236,19 @@ async function runThroughGrpc(core: DecisionCore, settings: Settings, clock: Clo
     client?.close();
     await server.shutdown(0);
   }
-  return { answered, ...(error === undefined ? {} : { error }) };
+  return { answered, challenged, ...(error === undefined ? {} : { error }) };
+}
+
+/** Every GRPC_CHALLENGE_EVERY-th decision turned into a challenge, whatever the policy chose. */
+function challengingSome(pipeline: Pipeline): Pipeline {
+  let evaluated = 0;
+  return {
+    async evaluate(attrs) {
+      const result = await pipeline.evaluate(attrs);
+      if (++evaluated % GRPC_CHALLENGE_EVERY !== 0) return result;
+      return { ...result, decision: { ...result.decision, action: "challenge" } };
+    },
+  };
 }
 
 async function run(core: DecisionCore, settings: Settings, clock: Clock, pipeline: Pipeline, from: number, count: number): Promise<void> {

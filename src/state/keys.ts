@@ -14,7 +14,9 @@ import { entityKeyPrefix, windowBucket, type DistinctAdd, type WindowAdd, type W
  *   x  replicas' publications         `…:x:<name>`                      hash             ttlMs (exchange's)
  *
  * The last column is the time to live, restarted by every write. Both stores use these keys, so
- * they agree on what is one structure.
+ * they agree on what is one structure. The keys of an entity's ops are built from its prefix
+ * (`entityKeyPrefix`), made once per entity rather than once per key: a Check's script call
+ * names about 23 keys of two or three entities.
  */
 
 /** Namespace of every key unless the deployment picks another (e.g. two environments on one Redis). */
@@ -30,14 +32,14 @@ export interface WindowBucketKeys {
  * `<namespace>:{<entity>}:w:<name>:<windowMs>:<bucket>`. The window length is part of the key so
  * that a policy changing a window does not read buckets counted under the old length.
  */
-export function windowBucketKeys(namespace: string, entity: string, op: WindowAdd, nowMs: number): WindowBucketKeys {
-  return bucketKeys(`${entityKeyPrefix(namespace, entity)}:w:${op.name}:${op.windowMs}`, op.windowMs, nowMs);
+export function windowBucketKeys(prefix: string, op: WindowAdd, nowMs: number): WindowBucketKeys {
+  return bucketKeys(`${prefix}:w:${op.name}:${op.windowMs}`, op.windowMs, nowMs);
 }
 
 /** A sliding take counts in the window.add buckets; a fixed one in a counter of its own. */
-export function takeBucketKeys(namespace: string, entity: string, op: WindowTake, nowMs: number): WindowBucketKeys {
+export function takeBucketKeys(prefix: string, op: WindowTake, nowMs: number): WindowBucketKeys {
   const kind = op.algorithm === "sliding" ? "w" : "f";
-  return bucketKeys(`${entityKeyPrefix(namespace, entity)}:${kind}:${op.name}:${op.windowMs}`, op.windowMs, nowMs);
+  return bucketKeys(`${prefix}:${kind}:${op.name}:${op.windowMs}`, op.windowMs, nowMs);
 }
 
 /** A fixed bucket is never read after its window ends; a sliding one is read for one more. */
@@ -46,18 +48,18 @@ export function takeTtlMs(op: WindowTake): number {
 }
 
 /** `<namespace>:{<entity>}:d:<name>:<windowMs>:<bucket>`: one HyperLogLog per bucket. */
-export function distinctBucketKeys(namespace: string, entity: string, op: DistinctAdd, nowMs: number): WindowBucketKeys {
-  return bucketKeys(`${entityKeyPrefix(namespace, entity)}:d:${op.name}:${op.windowMs}`, op.windowMs, nowMs);
+export function distinctBucketKeys(prefix: string, op: DistinctAdd, nowMs: number): WindowBucketKeys {
+  return bucketKeys(`${prefix}:d:${op.name}:${op.windowMs}`, op.windowMs, nowMs);
 }
 
 /** `<namespace>:{<entity>}:m:<name>`: one sorted set of members scored by the time they were added. */
-export function memberSetKey(namespace: string, entity: string, name: string): string {
-  return `${entityKeyPrefix(namespace, entity)}:m:${name}`;
+export function memberSetKey(prefix: string, name: string): string {
+  return `${prefix}:m:${name}`;
 }
 
 /** `<namespace>:{<entity>}:v:<name>`: one integer (value.swap). */
-export function valueKey(namespace: string, entity: string, name: string): string {
-  return `${entityKeyPrefix(namespace, entity)}:v:${name}`;
+export function valueKey(prefix: string, name: string): string {
+  return `${prefix}:v:${name}`;
 }
 
 /** `<namespace>:{<entity>}:b:<name>`: one hash of mean, variance, samples and lastPeriod. */

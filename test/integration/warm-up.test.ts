@@ -7,6 +7,7 @@ import { PerformanceObserver, constants } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import type { App } from "../../src/app/start.js";
+import { GRPC_CHALLENGE_EVERY } from "../../src/app/warm-up.js";
 import { resolveSettings } from "../../src/settings/settings.js";
 import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { createLogger } from "../../src/telemetry/logger.js";
@@ -49,10 +50,18 @@ describe("warm-up before ready", () => {
 
   it("writes only under the warm-up namespace of the real store", async () => {
     const keys = await inspector.keys("*");
-    // The response engine's shared maps and audit log exist from start-up; everything else is a counter.
-    const counters = keys.filter((key) => !key.startsWith("palisade:{response}:"));
+    // The response engine's shared maps and audit log exist from start-up, and the site-wide
+    // baselines from the start's first merge (next test); everything else is a counter.
+    const counters = keys.filter((key) => !key.startsWith("palisade:{response}:") && !key.startsWith("palisade:{site:"));
     expect(counters.length).toBeGreaterThan(0);
     expect(counters.filter((key) => !key.includes("warm-up/"))).toEqual([]);
+  });
+
+  it("merges the site-wide figures before ready, so that the first Check does not wait for it", async () => {
+    // The first merge of a replica learns this minute into each endpoint's baseline (a start
+    // without warm-up does the same: the next describe compares the two).
+    const baselines = await inspector.keys("palisade:{site:login}:b:*");
+    expect(baselines.length).toBeGreaterThan(0);
   });
 
   it("collects its garbage before ready, so that the collection falls on no Check", () => {
@@ -130,17 +139,35 @@ describe("warm-up leaves no trace a user sees", () => {
       } finally {
         await app.stop();
       }
-      const ready = lines.map((line) => JSON.parse(line) as { msg: string; warmUp?: { grpcChecks: number } }).find((entry) => entry.msg === "palisade ready");
-      return { state: { metrics, keys: await visibleKeys(inspector) }, grpcChecks: ready?.warmUp?.grpcChecks };
+      const ready = lines.map((line) => JSON.parse(line) as { msg: string; warmUp?: { grpcChecks: number; grpcChallenges: number } }).find((entry) => entry.msg === "palisade ready");
+      return { state: { metrics, keys: await visibleKeys(inspector) }, grpcChecks: ready?.warmUp?.grpcChecks, grpcChallenges: ready?.warmUp?.grpcChallenges };
     };
     const cold = await startedWith(0);
     const warm = await startedWith(60);
     // The warm-up did go through the loopback gRPC server and the real store...
     expect(warm.grpcChecks).toBeGreaterThan(0);
+    // ...every fifth of them at least answered with a challenge, issued and its page written,
+    // whatever the policy decided (here it challenged 4 of 50 of its own)...
+    expect(warm.grpcChallenges).toBeGreaterThanOrEqual(warm.grpcChecks! / GRPC_CHALLENGE_EVERY);
     expect((await inspector.keys("*warm-up/*")).length).toBeGreaterThan(0);
     // ...and no decision of it is counted, recorded or audited where a user looks.
     expect(warm.state.metrics.some((line) => line.startsWith("palisade_policy_info"))).toBe(true);
     expect(warm.state).toEqual(cold.state);
+  }, 120_000);
+});
+
+describe("the start's first site-wide merge", () => {
+  it("is left to the first Check when requests bring their own time, which may lie before the clock", async () => {
+    const redis = await startRedisServer();
+    const inspector = new Redis(redis.url);
+    try {
+      const app = await startTestApp({ redisUrl: redis.url, warmUpDecisions: 0, trustEventTime: true });
+      await app.stop();
+      expect(await inspector.keys("palisade:{site:*")).toEqual([]);
+    } finally {
+      inspector.disconnect();
+      await redis.stop();
+    }
   }, 120_000);
 });
 

@@ -204,7 +204,7 @@ describe("compact sweep (example policy)", () => {
 
   it("prints, per family and point, mitigation, time to it, takeovers, scraping and friction", () => {
     const text = sweepText(rows);
-    expect(text).toMatch(/^family +point +attack req\. +mitigated +worst seed +req\. to 1st +1st mitig\. +sustained from +taken over +ids scraped +legit req\. +friction/);
+    expect(text).toMatch(/^family +point +attack req\. +mitigated +goal mitig\. +worst seed +req\. to 1st +1st mitig\. +sustained from +taken over +ids scraped +legit req\. +friction/);
     expect(worstPoints(rows).map((r) => r.family)).toEqual(Object.keys(COMPACT));
     expect(sweepMarkdown(rows, { command: "palisade simulate --sweep x", policy: "policy.yaml" })).toContain("| family | worst point |");
     expect(sweepMarkdown(rows, { command: "palisade simulate --sweep x", policy: "policy.yaml" })).toContain("Decided by one replica");

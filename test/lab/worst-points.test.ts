@@ -23,7 +23,14 @@ import { loadSweepFile, sweepPoints, type SweepFile, type SweepPoint } from "../
 import { examplePolicyPath, repoRoot } from "../support/policies.js";
 import type { DetectionFloors } from "./support.js";
 
-type Floors = Omit<DetectionFloors, "falsePositives">;
+type Floors = Omit<DetectionFloors, "falsePositives"> & {
+  /**
+   * Share of the attack's goal requests denied, at least (its logins, a scraper's catalogue
+   * reads: GoalEndpoints in src/lab/replay/stats.ts): where cover traffic (the site's shell, pages
+   * shown) keeps the mitigated share low, this says whether what the attack came for was stopped.
+   */
+  goal?: number;
+};
 
 /** The detection goals (those of regression.test.ts), asserted wherever a family meets them. */
 const GOAL = { mitigated: 0.9, firstMitigation: 10, sustained: 60, takenOver: 0, friction: 0.001 } as const satisfies Floors;
@@ -74,7 +81,14 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // before (0.24%: a shopper's first read of a popular product, 32 s in, beside the first reads
     // of 12 bots' addresses), none after; on seed 2 the same 1 of 842. Since the forks' fix: 16.65%
     // on both seeds, first denial after 2.6 and 2.2 s, friction 2 of 524 (0.38%) and 1 of 516.
-    "at=0s duration=whole attemptsPerSource=1 client=browsing": { mitigated: 0.166, firstMitigation: 2.7, takenOver: 0, friction: 0.0039 },
+    // Of its logins alone (goal: scripts/attack-passes.ts on 20ef015): 1,761 of 1,764 and 1,769
+    // of 1,772 denied (99.83% on both seeds); the three let through on each came in the attack's
+    // first 2.4 s, before any call of a campaign: on seed 1 one allowed and two asked for MFA
+    // (unfamiliar-login, accounts with history from a new device), on seed 2 three asked for MFA.
+    // The rest of the attack's requests are its cover: the shell's files, the product page and
+    // its picture (7,051 and 7,083 page views, 1,760 and 1,768 product reads), which pass as a
+    // shopper's do. The floor leaves room for a few logins more.
+    "at=0s duration=whole attemptsPerSource=1 client=browsing": { mitigated: 0.166, goal: 0.997, firstMitigation: 2.7, takenOver: 0, friction: 0.0039 },
     // 24.73% and 24.64% mitigated (2.04% to 2.07% and 2.31% to 2.34% before the challenge and
     // the hold; a quarter of a bot's requests are logins), first denial after 4.3 and 5.2 s
     // (35.9 and 89.3 s before), never held; no account taken
@@ -83,7 +97,9 @@ const FLOORS: Record<string, Record<string, Floors>> = {
     // early call challenged and held by its denials: 25.0% pooled, 24.9% on the worse seed, first
     // denial after 1.9 s at the slowest, the same friction. Since the forks' fix: 24.94% on both
     // seeds, first denial after 1.8 and 1.4 s, friction 2 of 524 (0.38%) and 1 of 516.
-    "at=0s duration=whole attemptsPerSource=1 client=session": { mitigated: 0.248, firstMitigation: 2.0, takenOver: 0, friction: 0.0039 },
+    // Of its logins alone: 1,760 of 1,764 and 1,768 of 1,772 denied (99.77% on both seeds), the
+    // rest of its requests the shell's files (5,292 and 5,316), measured as the browsing point's.
+    "at=0s duration=whole attemptsPerSource=1 client=session": { mitigated: 0.248, goal: 0.996, firstMitigation: 2.0, takenOver: 0, friction: 0.0039 },
   },
   // First denial after 47.0 and 100.6 s (goal 10 s), held from 2,940 and 3,290 s (goal 60 s); 96.9%
   // and 96.8% (50.2 and 61.3 s, 1,310 and 1,520 s, 96.4% and 96.2% before the forks' fix).
@@ -232,6 +248,7 @@ describe("worst sweep points (examples/lab/sweep.yaml, example policy)", () => {
     if (!point.attack) return;
     expect.soft(f.attack.requests, today).toBeGreaterThan(0);
     if (floors.mitigated !== undefined) expect.soft(f.attack.mitigatedShare ?? 0, today).toBeGreaterThanOrEqual(floors.mitigated);
+    if (floors.goal !== undefined) expect.soft(f.attack.goal.mitigatedShare ?? 0, today).toBeGreaterThanOrEqual(floors.goal);
     if (floors.firstMitigation !== undefined) expect.soft(f.firstMitigationSeconds ?? Infinity, today).toBeLessThanOrEqual(floors.firstMitigation);
     if (floors.sustained !== undefined) expect.soft(f.sustainedMitigationSeconds ?? Infinity, today).toBeLessThanOrEqual(floors.sustained);
     expect.soft(f.accountsTakenOver, today).toBeLessThanOrEqual(floors.takenOver ?? 0);
@@ -241,7 +258,8 @@ describe("worst sweep points (examples/lab/sweep.yaml, example policy)", () => {
 
 /** The measured figures, printed with any failure so updating FLOORS needs no second run. */
 function measured(f: ScenarioFigures): string {
-  const share = f.attack.mitigatedShare === null ? "no attack" : `${(f.attack.mitigatedShare * 100).toFixed(2)}% mitigated`;
+  const goal = f.attack.goal.mitigatedShare === null ? "" : ` (${(f.attack.goal.mitigatedShare * 100).toFixed(2)}% of ${f.attack.goal.requests} goal requests)`;
+  const share = f.attack.mitigatedShare === null ? "no attack" : `${(f.attack.mitigatedShare * 100).toFixed(2)}% mitigated${goal}`;
   return `measured: ${share}, first ${f.firstMitigationSeconds ?? "never"} s, sustained ${f.sustainedMitigationSeconds ?? "never"} s, ` +
     `${f.accountsTakenOver} taken over, ${f.resourcesScraped} scraped, friction ${f.legit.friction} of ${f.legit.requests} legitimate requests`;
 }

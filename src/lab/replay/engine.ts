@@ -1,7 +1,7 @@
 import type { HTTPAccessLogEntry } from "../../transport/grpc/protos.js";
 import { TimeOrder } from "./reorder.js";
 import { isProblem, problem, type AccessLogEvent, type CheckEvent, type HistoryEvent, type Problem, type ReplayEvent } from "./events.js";
-import { ScenarioStats, type DecidedRequest, type ScenarioFigures } from "./stats.js";
+import { ScenarioStats, type DecidedRequest, type GoalEndpoints, type ScenarioFigures } from "./stats.js";
 import type { ReplayTarget, Verdict } from "./target.js";
 
 export interface ReplayOptions {
@@ -9,6 +9,8 @@ export interface ReplayOptions {
   targets: ReplayTarget[];
   /** Endpoint names the policy marks as logins (authentication: true). */
   loginEndpoints: ReadonlySet<string>;
+  /** Endpoint names with a `resource` (catalogue reads): with the logins, what attacks' goal requests are counted by (GoalEndpoints); none when absent. */
+  resourceEndpoints?: ReadonlySet<string>;
   /**
    * Events are put back in time order within this much event time; one older than that has
    * missed its windows and is skipped (see reorder.ts).
@@ -75,7 +77,11 @@ class ReplayState {
   readonly #pending = new BoundedMap<{ request: DecidedRequest; verdicts: Verdict[] }>(MAX_PENDING);
   readonly #deniedIds = new BoundedMap<true>(MAX_PENDING);
 
-  constructor(private readonly options: ReplayOptions) {}
+  readonly #goals: GoalEndpoints;
+
+  constructor(private readonly options: ReplayOptions) {
+    this.#goals = { login: options.loginEndpoints, resource: options.resourceEndpoints ?? new Set() };
+  }
 
   async handle(event: ReplayEvent): Promise<void> {
     const stats = this.#statsFor(event.scenario);
@@ -91,7 +97,7 @@ class ReplayState {
 
   #statsFor(scenario: string): ScenarioStats {
     let stats = this.stats.get(scenario);
-    if (!stats) this.stats.set(scenario, (stats = new ScenarioStats(scenario)));
+    if (!stats) this.stats.set(scenario, (stats = new ScenarioStats(scenario, this.#goals)));
     return stats;
   }
 

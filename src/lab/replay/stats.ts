@@ -19,7 +19,7 @@ export interface ScenarioFigures {
     /** Of those, the shoppers whose account never signed in before (`legit:new-account`; counted in the figures above too). */
     newAccounts: { requests: number; friction: number };
   };
-  attack: { requests: number; mitigated: number; mitigatedShare: number | null; byKind: Record<string, { requests: number; mitigated: number }> };
+  attack: { requests: number; mitigated: number; mitigatedShare: number | null; byKind: Record<string, { requests: number; mitigated: number }>; goal: GoalFigures };
   /** Recorded traffic carries no labels: only how much of it would have been denied. */
   unlabelled: { requests: number; denied: number };
   actions: Partial<Record<Action, number>>;
@@ -35,6 +35,32 @@ export interface ScenarioFigures {
   resourcesScraped: number;
   /** Follow-ups (takeovers) that never happen because the request they needed was denied. */
   followUpsDropped: number;
+}
+
+/**
+ * The attack's requests that serve its goal (see GoalEndpoints), apart from its cover traffic
+ * (the site's shell, pictures, pages it reads to look like a shopper); `mitigatedShare` is null
+ * when the attack has no goal requests or none were told apart.
+ */
+export interface GoalFigures {
+  requests: number;
+  mitigated: number;
+  mitigatedShare: number | null;
+}
+
+/**
+ * Which endpoints an attack's goal requests go to: logins (authentication endpoints) for
+ * credential stuffing, spraying and checking and for a takeover, catalogue reads (endpoints with
+ * a `resource`) for scraping. Other kinds have no goal counted.
+ */
+export interface GoalEndpoints {
+  login: ReadonlySet<string>;
+  resource: ReadonlySet<string>;
+}
+
+function goalOf(kind: string, goals: GoalEndpoints | undefined): ReadonlySet<string> | undefined {
+  if (kind === "credential_stuffing" || kind === "account_takeover") return goals?.login;
+  return kind === "scraping" ? goals?.resource : undefined;
 }
 
 /**
@@ -61,6 +87,8 @@ export class ScenarioStats {
   readonly #legit = { requests: 0, falsePositives: 0, friction: 0 };
   readonly #newAccounts = { requests: 0, friction: 0 };
   readonly #attack = { requests: 0, mitigated: 0 };
+  readonly #goal = { requests: 0, mitigated: 0 };
+  readonly #goals: GoalEndpoints | undefined;
   readonly #unlabelled = { requests: 0, denied: 0 };
   readonly #byKind: Record<string, { requests: number; mitigated: number }> = {};
   readonly #actions: Partial<Record<Action, number>> = {};
@@ -72,8 +100,9 @@ export class ScenarioStats {
   readonly #scraped = new Set<string>();
   #followUpsDropped = 0;
 
-  constructor(scenario: string) {
+  constructor(scenario: string, goals?: GoalEndpoints) {
     this.#scenario = scenario;
+    this.#goals = goals;
   }
 
   check(label: string, timeMs: number, verdict: Verdict): void {
@@ -93,6 +122,10 @@ export class ScenarioStats {
       if (verdict.denied) this.#unlabelled.denied++;
     } else {
       this.#attackCheck(kind, timeMs, verdict.denied);
+      if (verdict.endpoint !== undefined && goalOf(kind, this.#goals)?.has(verdict.endpoint)) {
+        this.#goal.requests++;
+        if (verdict.denied) this.#goal.mitigated++;
+      }
     }
   }
 
@@ -139,7 +172,12 @@ export class ScenarioStats {
         frictionShare: ratio(this.#legit.friction, this.#legit.requests),
         newAccounts: { ...this.#newAccounts },
       },
-      attack: { ...this.#attack, mitigatedShare: ratio(this.#attack.mitigated, this.#attack.requests), byKind: this.#byKind },
+      attack: {
+        ...this.#attack,
+        mitigatedShare: ratio(this.#attack.mitigated, this.#attack.requests),
+        byKind: this.#byKind,
+        goal: { ...this.#goal, mitigatedShare: ratio(this.#goal.mitigated, this.#goal.requests) },
+      },
       unlabelled: { ...this.#unlabelled },
       actions: { ...this.#actions },
       firstMitigationSeconds: this.#sinceFirstAttack(this.#firstMitigationMs),

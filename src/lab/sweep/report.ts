@@ -1,7 +1,7 @@
 import { table } from "../replay/report.js";
 import type { SweepRow } from "./run.js";
 
-const HEADER = ["family", "point", "attack req.", "mitigated", "worst seed", "req. to 1st", "1st mitig.", "sustained from", "taken over", "ids scraped", "legit req.", "friction"];
+const HEADER = ["family", "point", "attack req.", "mitigated", "goal mitig.", "worst seed", "req. to 1st", "1st mitig.", "sustained from", "taken over", "ids scraped", "legit req.", "friction"];
 
 function cells(row: SweepRow): string[] {
   const attack = row.attack;
@@ -10,6 +10,7 @@ function cells(row: SweepRow): string[] {
     row.point,
     attack ? String(row.attackRequests) : "-",
     attack ? percent(row.mitigatedShare) : "-",
+    attack ? percent(row.goalMitigatedShare) : "-",
     attack ? percent(row.worstSeedShare) : "-",
     attack ? String(row.requestsBeforeFirstMitigation) : "-",
     attack ? seconds(row.firstMitigationSeconds) : "-",
@@ -46,7 +47,8 @@ function worse(a: SweepRow, b: SweepRow): boolean {
 function worstLines(rows: readonly SweepRow[]): { row: SweepRow; text: string }[] {
   return worstPoints(rows).map((row) => {
     const maxFriction = Math.max(...rows.filter((r) => r.family === row.family).map((r) => r.frictionShare ?? 0));
-    const what = row.attack ? `${percent(row.mitigatedShare)} mitigated at ${row.point}` : `${percent(row.frictionShare, 2)} friction at ${row.point}`;
+    const goal = row.goalMitigatedShare === null ? "" : ` (${percent(row.goalMitigatedShare)} of its goal requests)`;
+    const what = row.attack ? `${percent(row.mitigatedShare)} mitigated${goal} at ${row.point}` : `${percent(row.frictionShare, 2)} friction at ${row.point}`;
     return { row, text: `worst ${row.family}: ${what}; highest legitimate friction in the family ${percent(maxFriction, 2)}` };
   });
 }
@@ -66,13 +68,14 @@ export function sweepMarkdown(rows: readonly SweepRow[], context: { command: str
     "",
     "## Worst point per family",
     "",
-    md(["family", "worst point", "mitigated", "worst seed", "1st mitig.", "taken over", "ids scraped", "friction there", "highest friction in family"]),
-    md(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
+    md(["family", "worst point", "mitigated", "goal mitig.", "worst seed", "1st mitig.", "taken over", "ids scraped", "friction there", "highest friction in family"]),
+    md(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
     ...worst.map((r) =>
       md([
         r.family,
         r.point,
         r.attack ? percent(r.mitigatedShare) : "-",
+        r.attack ? percent(r.goalMitigatedShare) : "-",
         r.attack ? percent(r.worstSeedShare) : "-",
         r.attack ? seconds(r.firstMitigationSeconds) : "-",
         r.attack ? String(r.accountsTakenOver) : "-",

@@ -20,6 +20,11 @@ export interface SweepRow {
   mitigated: number;
   /** Pooled over the seeds. */
   mitigatedShare: number | null;
+  /** The attack's goal requests (logins, or catalogue reads for scraping; GoalEndpoints), pooled; its cover traffic left out. */
+  goalRequests: number;
+  goalMitigated: number;
+  /** Null when the family's attack has no goal requests counted (a scan, token replay). */
+  goalMitigatedShare: number | null;
   /** The lowest of the seeds' shares: what an unlucky run gives. */
   worstSeedShare: number | null;
   /** The most attack requests any seed let through before its first denial. */
@@ -78,6 +83,7 @@ export async function runPoint(
   const result = await replay(labEvents(simulate(point.set, seed)), {
     targets: [options.target?.() ?? (await offlineTarget(options.policy, { replicas: options.replicas }))],
     loginEndpoints: new Set(policy.endpoints.filter((e) => e.authentication).map((e) => e.name)),
+    resourceEndpoints: new Set(policy.endpoints.filter((e) => e.resourceSegment !== undefined).map((e) => e.name)),
     maxDisorderMs: 60_000,
     onDecided: options.onDecided,
   });
@@ -105,6 +111,8 @@ function pool(point: SweepPoint, seeds: readonly number[], runs: ScenarioFigures
     runs.some((f) => pick(f) === null) ? null : Math.max(...runs.map((f) => pick(f)!));
   const attackRequests = sum((f) => f.attack.requests);
   const mitigated = sum((f) => f.attack.mitigated);
+  const goalRequests = sum((f) => f.attack.goal.requests);
+  const goalMitigated = sum((f) => f.attack.goal.mitigated);
   const legitRequests = sum((f) => f.legit.requests);
   const legitFriction = sum((f) => f.legit.friction);
   const newAccountFriction = sum((f) => f.legit.newAccounts.friction);
@@ -117,6 +125,9 @@ function pool(point: SweepPoint, seeds: readonly number[], runs: ScenarioFigures
     attackRequests,
     mitigated,
     mitigatedShare: attackRequests === 0 ? null : mitigated / attackRequests,
+    goalRequests,
+    goalMitigated,
+    goalMitigatedShare: goalRequests === 0 ? null : goalMitigated / goalRequests,
     worstSeedShare: shares.length === 0 ? null : Math.min(...shares),
     requestsBeforeFirstMitigation: Math.max(...runs.map((f) => f.requestsBeforeFirstMitigation)),
     firstMitigationSeconds: slowest((f) => f.firstMitigationSeconds),

@@ -23,6 +23,7 @@ import {
   windowKeyTtlMs,
 } from "../keys.js";
 import {
+  entityKeyPrefix,
   slidingWindowEstimate,
   StoreUnavailableError,
   takePreviousWeight,
@@ -35,23 +36,31 @@ import {
 /**
  * All of one entity's ops, atomically, in one round trip, whatever their kinds.
  *
- * KEYS: each op's keys, in op order; how many an op consumes depends on its kind (table below).
+ * KEYS: each op's keys, in op order; how many an op consumes depends on its code (table below).
  *       All carry the entity's `{…}` hash tag, so they share one Cluster slot.
- * ARGV: per op, in op order: its kind, its argument count n, then its n arguments.
+ * ARGV: per op, in op order: its one-letter code, then its arguments, as many as the code says.
  *
- *   kind          KEYS                         arguments                                 results
- *   window.add    current bucket, previous     amount (0 only reads), ttlMs              current count, previous count
- *   window.take   current bucket, previous     amount, limit, weight, ttlMs              current count, previous count
- *   distinct.add  current bucket, previous     ttlMs [, member [, 0]] (no member: only   distinct members of both buckets
- *                                              reads; 0: only adds, counts nothing)      (0 when told not to count)
- *   member.check  set                          member                                    1 if in the set, else 0
- *   member.add    set                          member, score (nowMs), maxMembers, ttlMs  members after the add
- *   value.swap    value                        [value, ttlMs] (none: only reads)         the value before (0 when none)
+ *   code  op                             KEYS                       arguments                    results
+ *   p     window.add, amount 0           current bucket, previous   none (only reads)            current count, previous count
+ *   w     window.add                     current bucket, previous   amount, ttlMs                the same, after the add
+ *   W     window.add with a guard        same, then the guard's     same, then withinMs, nowMs   the same
+ *   t     window.take                    current bucket, previous   amount, limit, weight, ttlMs current count, previous count
+ *   r     distinct.add, no member        current bucket, previous   none (only reads)            distinct members of both buckets
+ *   d     distinct.add                   current bucket, previous   ttlMs, member                the same, after the add
+ *   D     distinct.add, count: false     current bucket, previous   ttlMs, member                0 (only adds)
+ *   c     member.check                   set                        member                       1 if in the set, else 0
+ *   m     member.add                     set                        member, score (nowMs),       members after the add
+ *                                                                   maxMembers, ttlMs
+ *   g     value.swap, no value           value                      none (only reads)            the value before (0 when none)
+ *   s     value.swap                     value                      value, ttlMs                 the same, then writes
+ *   S     value.swap with a guard        value, then the guard's    value, ttlMs, withinMs, nowMs the same
+ *   ;     commit                         none                       none                         none
  *
- *   window.add and value.swap may carry a guard (store.ts WriteGuard): two more KEYS after
- *   their own (the values `newer` and `than`) and two more arguments (withinMs, nowMs); the
- *   write is skipped when it does not hold.
- *   commit        none                         none                                      none
+ * A guard (store.ts WriteGuard) has two more KEYS after the op's own (the values `newer` and
+ * `than`); the op's write is skipped when it does not hold. The code fixes how many arguments
+ * follow, so no count travels with an op nor is parsed in Lua: every argument costs Redis about
+ * 1,200 instructions to receive and hand to Lua, and every `tonumber` of a text two `strtod`s
+ * (BENCHMARKS.md, branch entityargs).
  *
  * Returns: the results of all ops, flattened in op order; all integers, because Redis truncates
  * Lua numbers to integers on the way out. Hence the sliding-window estimate is computed in
@@ -72,7 +81,7 @@ local results = {}
 local nResults = 0
 local nextKey = 1
 -- The takes since the last commit: their keys, amounts and ttls side by side, and what each key
--- already has pending in this call. Plain locals and one dispatch on the kind, no closures or
+-- already has pending in this call. Plain locals and one dispatch on the code, no closures or
 -- per-op tables: the script runs on every Check and ShouldRateLimit, on Redis's one thread.
 local takeKeys, takeAmounts, takeTtls, nTakes = {}, {}, {}, 0
 local pending, takesFit = {}, true
@@ -82,7 +91,7 @@ local pending, takesFit = {}, true
 local function commit()
   if takesFit then
     for i = 1, nTakes do
-      if takeAmounts[i] > 0 then
+      if takeAmounts[i] ~= '0' then
         redis.call('INCRBY', takeKeys[i], takeAmounts[i])
         redis.call('PEXPIRE', takeKeys[i], takeTtls[i])
       end
@@ -92,56 +101,28 @@ local function commit()
   takesFit = true
 end
 
--- A guard (store.ts WriteGuard) of the op whose arguments start at ARGV[a + 1]: its two value
--- keys follow the op's keys, its withinMs and nowMs are the op's arguments \`from\` and
--- \`from + 1\`; the op writes only when it holds. No guard (fewer arguments): it holds.
-local function guardHolds(a, argCount, from)
-  if argCount < from then return true end
-  local newer = tonumber(redis.call('GET', KEYS[nextKey]) or '0')
-  local than = tonumber(redis.call('GET', KEYS[nextKey + 1]) or '0')
-  nextKey = nextKey + 2
-  return newer > 0 and newer >= than and tonumber(ARGV[a + from + 1]) - newer <= tonumber(ARGV[a + from])
+-- A counter's or value's integer, 0 when the key is not there. Arithmetic converts the text with
+-- one strtod; tonumber would parse it twice.
+local function integerAt(key)
+  local text = redis.call('GET', key)
+  if text then return text + 0 end
+  return 0
 end
 
-local nextArg = 1
+-- Whether the guard whose keys come next and whose withinMs and nowMs are ARGV[at] and
+-- ARGV[at + 1] holds; the guarded op writes only when it does.
+local function guardHolds(at)
+  local newer = integerAt(KEYS[nextKey])
+  local than = integerAt(KEYS[nextKey + 1])
+  nextKey = nextKey + 2
+  return newer > 0 and newer >= than and ARGV[at + 1] - newer <= ARGV[at] + 0
+end
+
+local a = 1 -- ARGV[a] is the op's code, ARGV[a + i] its i-th argument
 local nArgs = #ARGV
-while nextArg <= nArgs do
-  local kind = ARGV[nextArg]
-  local argCount = tonumber(ARGV[nextArg + 1])
-  local a = nextArg + 1 -- the op's i-th argument is ARGV[a + i]
-  nextArg = nextArg + 2 + argCount
-  if kind == 'window.take' then
-    local current = KEYS[nextKey]
-    local previous = KEYS[nextKey + 1]
-    nextKey = nextKey + 2
-    local amount, limit, weight = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-    local count = tonumber(redis.call('GET', current) or '0') + (pending[current] or 0)
-    local before = 0
-    if weight > 0 then before = tonumber(redis.call('GET', previous) or '0') end
-    if count + before * weight + amount > limit then takesFit = false end
-    pending[current] = (pending[current] or 0) + amount
-    nTakes = nTakes + 1
-    takeKeys[nTakes], takeAmounts[nTakes], takeTtls[nTakes] = current, amount, ARGV[a + 4]
-    results[nResults + 1], results[nResults + 2] = count, before
-    nResults = nResults + 2
-  elseif kind == 'commit' then
-    commit()
-  elseif kind == 'window.add' then
-    local current = KEYS[nextKey]
-    local previous = KEYS[nextKey + 1]
-    nextKey = nextKey + 2
-    local amount = tonumber(ARGV[a + 1])
-    if not guardHolds(a, argCount, 3) then amount = 0 end
-    nResults = nResults + 1
-    if amount > 0 then
-      results[nResults] = redis.call('INCRBY', current, amount)
-      redis.call('PEXPIRE', current, ARGV[a + 2])
-    else
-      results[nResults] = tonumber(redis.call('GET', current) or '0')
-    end
-    nResults = nResults + 1
-    results[nResults] = tonumber(redis.call('GET', previous) or '0')
-  elseif kind == 'distinct.add' then
+while a <= nArgs do
+  local code = ARGV[a]
+  if code == 'r' or code == 'd' or code == 'D' then
     -- A multi-key PFCOUNT counts the union of the buckets without writing anything, but merges
     -- them into a fresh HyperLogLog of 16,384 registers on every call. Without a previous bucket
     -- the union is the current bucket: a single-key PFCOUNT counts the same registers (the same
@@ -149,18 +130,12 @@ while nextArg <= nArgs do
     local current = KEYS[nextKey]
     local previous = KEYS[nextKey + 1]
     nextKey = nextKey + 2
-    if argCount >= 2 then
-      redis.call('PFADD', current, ARGV[a + 2])
-      redis.call('PEXPIRE', current, ARGV[a + 1])
-    end
     nResults = nResults + 1
-    if argCount >= 3 and ARGV[a + 3] == '0' then
-      results[nResults] = 0
-    else
-      -- A read (no member) mostly finds neither bucket: one EXISTS of both answers it then, and
-      -- when it finds both, tells that the previous bucket is there.
-      local present = -1
-      if argCount < 2 then present = redis.call('EXISTS', current, previous) end
+    if code == 'r' then
+      -- A read mostly finds neither bucket: one EXISTS of both answers it then, and when it
+      -- finds both, tells that the previous bucket is there.
+      a = a + 1
+      local present = redis.call('EXISTS', current, previous)
       if present == 0 then
         results[nResults] = 0
       elseif present == 2 or redis.call('EXISTS', previous) == 1 then
@@ -168,32 +143,78 @@ while nextArg <= nArgs do
       else
         results[nResults] = redis.call('PFCOUNT', current)
       end
+    else
+      redis.call('PFADD', current, ARGV[a + 2])
+      redis.call('PEXPIRE', current, ARGV[a + 1])
+      a = a + 3
+      if code == 'D' then
+        results[nResults] = 0
+      elseif redis.call('EXISTS', previous) == 1 then
+        results[nResults] = redis.call('PFCOUNT', current, previous)
+      else
+        results[nResults] = redis.call('PFCOUNT', current)
+      end
     end
-  elseif kind == 'member.check' then
-    local set = KEYS[nextKey]
-    nextKey = nextKey + 1
+  elseif code == 'p' or code == 'w' or code == 'W' then
+    local current = KEYS[nextKey]
+    local previous = KEYS[nextKey + 1]
+    nextKey = nextKey + 2
+    local adds = code == 'w' or (code == 'W' and guardHolds(a + 3))
     nResults = nResults + 1
-    results[nResults] = redis.call('ZSCORE', set, ARGV[a + 1]) and 1 or 0
-  elseif kind == 'member.add' then
+    if adds then
+      -- The amount (never 0 here) and ttl stay text: INCRBY and PEXPIRE take them as they came.
+      results[nResults] = redis.call('INCRBY', current, ARGV[a + 1])
+      redis.call('PEXPIRE', current, ARGV[a + 2])
+    else
+      results[nResults] = integerAt(current)
+    end
+    if code == 'p' then a = a + 1 elseif code == 'w' then a = a + 3 else a = a + 5 end
+    nResults = nResults + 1
+    results[nResults] = integerAt(previous)
+  elseif code == 'g' or code == 's' or code == 'S' then
+    local key = KEYS[nextKey]
+    nextKey = nextKey + 1
+    local writes = code == 's' or (code == 'S' and guardHolds(a + 3))
+    nResults = nResults + 1
+    results[nResults] = integerAt(key)
+    if writes then redis.call('SET', key, ARGV[a + 1], 'PX', ARGV[a + 2]) end
+    if code == 'g' then a = a + 1 elseif code == 's' then a = a + 3 else a = a + 5 end
+  elseif code == 't' then
+    local current = KEYS[nextKey]
+    local previous = KEYS[nextKey + 1]
+    nextKey = nextKey + 2
+    local amount, limit, weight = ARGV[a + 1] + 0, ARGV[a + 2] + 0, ARGV[a + 3] + 0
+    local count = integerAt(current) + (pending[current] or 0)
+    local before = 0
+    if weight > 0 then before = integerAt(previous) end
+    if count + before * weight + amount > limit then takesFit = false end
+    pending[current] = (pending[current] or 0) + amount
+    nTakes = nTakes + 1
+    -- The amount as it came, text: INCRBY would otherwise format the number (snprintf).
+    takeKeys[nTakes], takeAmounts[nTakes], takeTtls[nTakes] = current, ARGV[a + 1], ARGV[a + 4]
+    results[nResults + 1], results[nResults + 2] = count, before
+    nResults = nResults + 2
+    a = a + 5
+  elseif code == ';' then
+    commit()
+    a = a + 1
+  elseif code == 'c' then
+    nResults = nResults + 1
+    results[nResults] = redis.call('ZSCORE', KEYS[nextKey], ARGV[a + 1]) and 1 or 0
+    nextKey = nextKey + 1
+    a = a + 2
+  elseif code == 'm' then
     -- Ranks order by score (the time added), so rank 0 up to -(max + 1) are the oldest beyond max.
     local set = KEYS[nextKey]
     nextKey = nextKey + 1
     redis.call('ZADD', set, ARGV[a + 2], ARGV[a + 1])
-    redis.call('ZREMRANGEBYRANK', set, 0, -(tonumber(ARGV[a + 3]) + 1))
+    redis.call('ZREMRANGEBYRANK', set, 0, -(ARGV[a + 3] + 1))
     redis.call('PEXPIRE', set, ARGV[a + 4])
     nResults = nResults + 1
     results[nResults] = redis.call('ZCARD', set)
-  elseif kind == 'value.swap' then
-    local key = KEYS[nextKey]
-    nextKey = nextKey + 1
-    nResults = nResults + 1
-    local holds = guardHolds(a, argCount, 3)
-    results[nResults] = tonumber(redis.call('GET', key) or '0')
-    if argCount >= 1 and holds then
-      redis.call('SET', key, ARGV[a + 1], 'PX', ARGV[a + 2])
-    end
+    a = a + 5
   else
-    return redis.error_reply('palisade: unknown store op ' .. tostring(kind))
+    return redis.error_reply('palisade: unknown store op code ' .. tostring(code))
   end
 end
 commit()
@@ -336,55 +357,69 @@ export interface ScriptCall {
  * takes before them.
  */
 export function encodeEntityBatch(namespace: string, entity: string, ops: readonly EntityOp[], nowMs: number, call: ScriptCall = { keys: [], args: [] }): ScriptCall {
-  if (call.args.length > 0 && ops[0]?.op === "window.take") call.args.push("commit", 0); // the takes before are another entity's
-  for (const op of ops) {
-    // Each op's kind, its argument count (filled in after its arguments) and its arguments,
-    // written straight into the call: no arrays of their own per op on the Check path.
-    call.args.push(op.op, 0);
-    const countAt = call.args.length - 1;
-    encodeOp(namespace, entity, op, nowMs, call);
-    call.args[countAt] = call.args.length - countAt - 1;
-  }
+  if (call.args.length > 0 && ops[0]?.op === "window.take") call.args.push(COMMIT); // the takes before are another entity's
+  // Written straight into the call: no arrays of their own per op on the Check path.
+  const prefix = entityKeyPrefix(namespace, entity);
+  for (const op of ops) encodeOp(prefix, op, nowMs, call);
   return call;
 }
 
-function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number, call: ScriptCall): void {
+/** The script's code that ends one caller's all or nothing (`commit` in ENTITY_BATCH_SCRIPT). */
+const COMMIT = ";";
+
+/**
+ * Appends `call` to `merged`, the one script call of several callers' calls (the store's
+ * coalescing, store.ts #flush): a commit between them keeps each caller's takes their own.
+ */
+export function appendEntityCall(merged: ScriptCall, call: ScriptCall): void {
+  for (const key of call.keys) merged.keys.push(key);
+  if (merged.args.length > 0) merged.args.push(COMMIT);
+  for (const arg of call.args) merged.args.push(arg);
+}
+
+function encodeOp(prefix: string, op: EntityOp, nowMs: number, call: ScriptCall): void {
   const { keys, args } = call;
   switch (op.op) {
     case "window.add": {
-      const buckets = windowBucketKeys(namespace, entity, op, nowMs);
+      const buckets = windowBucketKeys(prefix, op, nowMs);
       keys.push(buckets.current, buckets.previous);
-      args.push(op.amount, windowKeyTtlMs(op.windowMs));
-      if (op.when) guarded(call, namespace, entity, op.when, nowMs);
+      if (op.amount === 0) args.push("p"); // a read: a guard has nothing to hold back
+      else if (!op.when) args.push("w", op.amount, windowKeyTtlMs(op.windowMs));
+      else {
+        args.push("W", op.amount, windowKeyTtlMs(op.windowMs));
+        guarded(call, prefix, op.when, nowMs);
+      }
       return;
     }
     case "window.take": {
-      const buckets = takeBucketKeys(namespace, entity, op, nowMs);
+      const buckets = takeBucketKeys(prefix, op, nowMs);
       keys.push(buckets.current, buckets.previous);
-      args.push(op.amount, op.limit, exactText(takePreviousWeight(op, nowMs)), takeTtlMs(op));
+      args.push("t", op.amount, op.limit, exactText(takePreviousWeight(op, nowMs)), takeTtlMs(op));
       return;
     }
     case "distinct.add": {
-      const buckets = distinctBucketKeys(namespace, entity, op, nowMs);
+      const buckets = distinctBucketKeys(prefix, op, nowMs);
       keys.push(buckets.current, buckets.previous);
-      args.push(windowKeyTtlMs(op.windowMs));
-      if (op.member !== undefined) args.push(op.member);
-      if (op.member !== undefined && op.count === false) args.push(0);
+      if (op.member === undefined) args.push("r");
+      else args.push(op.count === false ? "D" : "d", windowKeyTtlMs(op.windowMs), op.member);
       return;
     }
     case "member.check":
-      keys.push(memberSetKey(namespace, entity, op.name));
-      args.push(op.member);
+      keys.push(memberSetKey(prefix, op.name));
+      args.push("c", op.member);
       return;
     case "member.add":
-      keys.push(memberSetKey(namespace, entity, op.name));
-      args.push(op.member, nowMs, op.maxMembers, op.retentionMs);
+      keys.push(memberSetKey(prefix, op.name));
+      args.push("m", op.member, nowMs, op.maxMembers, op.retentionMs);
       return;
     case "value.swap":
-      keys.push(valueKey(namespace, entity, op.name));
-      if (op.value === undefined) return; // a read: a guard has nothing to hold back
-      args.push(op.value, op.retentionMs!);
-      if (op.when) guarded(call, namespace, entity, op.when, nowMs);
+      keys.push(valueKey(prefix, op.name));
+      if (op.value === undefined) args.push("g"); // a read: a guard has nothing to hold back
+      else if (!op.when) args.push("s", op.value, op.retentionMs!);
+      else {
+        args.push("S", op.value, op.retentionMs!);
+        guarded(call, prefix, op.when, nowMs);
+      }
       return;
     default: {
       const unknown: never = op;
@@ -394,8 +429,8 @@ function encodeOp(namespace: string, entity: string, op: EntityOp, nowMs: number
 }
 
 /** The guard's value keys and arguments after the op's own (the script's `guardHolds`). */
-function guarded(call: ScriptCall, namespace: string, entity: string, guard: WriteGuard, nowMs: number): void {
-  call.keys.push(valueKey(namespace, entity, guard.newer), valueKey(namespace, entity, guard.than));
+function guarded(call: ScriptCall, prefix: string, guard: WriteGuard, nowMs: number): void {
+  call.keys.push(valueKey(prefix, guard.newer), valueKey(prefix, guard.than));
   call.args.push(guard.withinMs, nowMs);
 }
 

@@ -9,6 +9,7 @@ import {
   waitForReady,
 } from "./connection.js";
 import {
+  appendEntityCall,
   decodeBaseline,
   decodeBindingReply,
   decodeEntityBatch,
@@ -236,11 +237,7 @@ export class RedisStore implements Store {
       return;
     }
     const merged: ScriptCall = { keys: [], args: [] };
-    for (const { call } of queued) {
-      for (const key of call.keys) merged.keys.push(key);
-      if (merged.args.length > 0) merged.args.push("commit", 0);
-      for (const arg of call.args) merged.args.push(arg);
-    }
+    for (const { call } of queued) appendEntityCall(merged, call);
     this.#sendEntityBatch(merged).then(
       (reply) => {
         let offset = 0;
