@@ -11,9 +11,21 @@ export function parseDuration(text: string): number | undefined {
   return total > 0 ? total : undefined;
 }
 
+/**
+ * Each text's milliseconds, parsed once: the texts are the policy's (a handful), and detectors
+ * read some on every login Check (two regular expressions and an iterator each time). Bounded
+ * all the same.
+ */
+const PARSED = new Map<string, number>();
+const MAX_PARSED = 1_000;
+
 /** Like parseDuration, for values the schema already validated. */
 export function durationMs(text: string): number {
+  const known = PARSED.get(text);
+  if (known !== undefined) return known;
   const ms = parseDuration(text);
   if (ms === undefined) throw new Error(`not a duration: ${text}`);
+  if (PARSED.size >= MAX_PARSED) PARSED.clear();
+  PARSED.set(text, ms);
   return ms;
 }

@@ -3,7 +3,7 @@ import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import type { EntityOp } from "../state/store.js";
 import { shortDigest } from "./digests.js";
 import { entitiesOf } from "./entities.js";
-import { namedOps, type Signal, type SignalPlan } from "./signal.js";
+import { namedOps, NO_PLAN, type Signal, type SignalPlan } from "./signal.js";
 
 /** Store names of the per-client probing evidence; the access-log side fills `missing` and `errors`. */
 const NAMES = { probes: "probe", requests: "probe.req", errors: "probe.err", missing: "probe.miss", agents: "probe.ua", queries: "probe.qs", unauthorized: "probe.401" } as const;
@@ -87,7 +87,7 @@ const shortHash = (text: string) => shortDigest("sha1", text, 16);
  * call on the IP's keys.
  */
 export function planProbing(request: NormalisedRequest, config: CompiledProbing | undefined): SignalPlan {
-  if (!config) return { ops: [], evaluate() { return []; } };
+  if (!config) return NO_PLAN;
   const text = probeTexts(request);
   const matched = matchingLists(config.lists, text);
   const badProtocol = config.protocol ? protocolProblem(request) : undefined;
@@ -98,19 +98,17 @@ export function planProbing(request: NormalisedRequest, config: CompiledProbing 
   const probing = certain.length > 0 || badProtocol !== undefined;
   // The request's digest is a member only of the probes' set or a counted list's: most requests need none.
   const requestKey = (config.probes && probing) || matched.length > certain.length ? shortHash(`${request.method} ${rawTarget(request)}`) : undefined;
-  if (config.probes) {
-    const member = probing ? requestKey : undefined;
-    add("probes", ip, { op: "distinct.add", name: NAMES.probes, windowMs, member });
-  }
+  const fixed = fixedOpsOf(config);
+  if (config.probes) add("probes", ip, probing ? { op: "distinct.add", name: NAMES.probes, windowMs, member: requestKey } : fixed.probesRead);
   for (const list of matched) {
     if (list.threshold !== undefined) add(`list.${list.name}`, ip, { op: "distinct.add", name: `${NAMES.probes}:${list.name}`, windowMs, member: requestKey });
   }
-  if (config.missingPaths) add("missing", ip, { op: "distinct.add", name: NAMES.missing, windowMs });
+  if (config.missingPaths) add("missing", ip, fixed.missing);
   if (config.errorRatio) {
-    add("requests", ip, { op: "window.add", name: NAMES.requests, windowMs, amount: 1 });
-    add("errors", ip, { op: "window.add", name: NAMES.errors, windowMs, amount: 0 });
+    add("requests", ip, fixed.requests);
+    add("errors", ip, fixed.errors);
   }
-  if (config.authFailures) add("unauthorized", ip, { op: "window.add", name: NAMES.unauthorized, windowMs, amount: 0 });
+  if (config.authFailures) add("unauthorized", ip, fixed.unauthorized);
   const agent = request.headers.get("user-agent");
   if (config.userAgents && headerKnown(request, "user-agent")) {
     add("agents", ip, { op: "distinct.add", name: NAMES.agents, windowMs, member: shortHash(agent ?? "") });
@@ -145,6 +143,34 @@ export function planProbing(request: NormalisedRequest, config: CompiledProbing 
 }
 
 const NO_LISTS: readonly CompiledProbeList[] = [];
+
+/** The ops of planProbing that no request changes (reads, and the request count), the same on every Check. */
+interface FixedProbingOps {
+  probesRead: EntityOp;
+  missing: EntityOp;
+  requests: EntityOp;
+  errors: EntityOp;
+  unauthorized: EntityOp;
+}
+
+/** Built on a probing config's first Check and kept while its compiled policy lives; stores never change an op. */
+const FIXED_OPS = new WeakMap<CompiledProbing, FixedProbingOps>();
+
+function fixedOpsOf(config: CompiledProbing): FixedProbingOps {
+  let fixed = FIXED_OPS.get(config);
+  if (fixed === undefined) {
+    const windowMs = config.windowMs;
+    fixed = {
+      probesRead: { op: "distinct.add", name: NAMES.probes, windowMs, member: undefined },
+      missing: { op: "distinct.add", name: NAMES.missing, windowMs },
+      requests: { op: "window.add", name: NAMES.requests, windowMs, amount: 1 },
+      errors: { op: "window.add", name: NAMES.errors, windowMs, amount: 0 },
+      unauthorized: { op: "window.add", name: NAMES.unauthorized, windowMs, amount: 0 },
+    };
+    FIXED_OPS.set(config, fixed);
+  }
+  return fixed;
+}
 
 /**
  * The lists whose pattern the request matches, in the policy's order. Almost every request

@@ -5,12 +5,13 @@ import type { EntityOp } from "../state/store.js";
 import { shortDigest } from "./digests.js";
 import { COUNTER_NAMES, entitiesOf, named, pageViewWindowMs } from "./entities.js";
 import type { RecentCounts } from "./recent-counts.js";
-import { namedOps, type ResultReader, type Signal, type SignalPlan } from "./signal.js";
+import { namedOps, NO_PLAN, type ResultReader, type Signal, type SignalPlan } from "./signal.js";
 
 /** Longest resource id kept: ids are store members, and an attacker chooses them. */
 const MAX_RESOURCE_ID = 64;
 /** Names of the distinct-resource ops per scope, and the prefixes of the counters' names. */
 const RESOURCE_KEYS = { ip: "res.ip", subnet: "res.subnet", fingerprint: "res.fingerprint" } as const;
+const RESOURCE_SCOPES = ["ip", "subnet", "fingerprint"] as const;
 const BREADTH_CODES = { ip: "ip.distinct_resources", subnet: "subnet.distinct_resources", fingerprint: "fingerprint.distinct_resources" } as const;
 const RESOURCES_PREFIX = `${COUNTER_NAMES.resources}:`;
 const QUERIES_PREFIX = `${COUNTER_NAMES.queries}:`;
@@ -44,34 +45,38 @@ function segmentAt(path: string, index: number): string {
 export function planScraping(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, recent?: RecentCounts): SignalPlan {
   const config = signals.scraping;
   const resource = resourceIdOf(request, endpoint);
-  if (!config || (resource === undefined && request.query === "")) return { ops: [], evaluate() { return []; } };
+  if (!config || (resource === undefined && request.query === "")) return NO_PLAN;
   const entities = entitiesOf(request);
   const { ops, add, reader } = namedOps();
   const windowMs = config.windowMs;
+  const fixed = fixedOpsOf(endpoint, config, signals);
   // The resources behind one fingerprint: a key every browser of one header set shares, a
   // crowd of shoppers and a distributed scraper alike (recent-counts.ts).
   const fingerprintLimit = config.distinctResources.fingerprint;
   const fingerprintKey = recent && fingerprintLimit && resource !== undefined && entities.fingerprint ? `${entities.fingerprint}\u0000${COUNTER_NAMES.resources}:${endpoint.name}` : undefined;
   const fingerprintCopy = fingerprintKey === undefined ? undefined : recent!.usable(fingerprintKey, windowMs, request.timeMs, fingerprintLimit!.threshold);
   if (resource !== undefined) {
-    for (const scope of ["ip", "subnet", "fingerprint"] as const) {
+    for (const scope of RESOURCE_SCOPES) {
       if (config.distinctResources[scope]) {
-        const copied = scope === "fingerprint" && fingerprintCopy !== undefined;
-        add(RESOURCE_KEYS[scope], entities[scope], { op: "distinct.add", name: named(RESOURCES_PREFIX, endpoint.name), windowMs, member: resource, ...(copied ? { count: false } : {}) });
+        const name = fixed.resources;
+        // A copy in use: the resource is still added, its count not asked for.
+        const op: EntityOp = scope === "fingerprint" && fingerprintCopy !== undefined
+          ? { op: "distinct.add", name, windowMs, member: resource, count: false }
+          : { op: "distinct.add", name, windowMs, member: resource };
+        add(RESOURCE_KEYS[scope], entities[scope], op);
       }
     }
-    if (config.notFoundRatio) {
-      add("resp", entities.ip, { op: "window.add", name: COUNTER_NAMES.catalogueResponses, windowMs, amount: 0 });
-      add("nf", entities.ip, { op: "window.add", name: COUNTER_NAMES.notFound, windowMs, amount: 0 });
+    if (fixed.responses && fixed.notFound) {
+      add("resp", entities.ip, fixed.responses);
+      add("nf", entities.ip, fixed.notFound);
     }
   } else if (config.distinctQueries) {
     const query = shortDigest("sha1", request.query, 16);
-    add("queries", entities.ip, { op: "distinct.add", name: named(QUERIES_PREFIX, endpoint.name), windowMs, member: query });
+    add("queries", entities.ip, { op: "distinct.add", name: fixed.queries, windowMs, member: query });
   }
-  const pageWindow = pageViewWindowMs(signals);
-  if (config.noAssets && pageWindow) {
-    add("api", entities.ip, { op: "window.add", name: COUNTER_NAMES.apiRequests, windowMs: pageWindow, amount: 1 });
-    add("pages", entities.ip, { op: "window.add", name: COUNTER_NAMES.pageViews, windowMs: pageWindow, amount: 0 });
+  if (fixed.apiRequests && fixed.pageViews) {
+    add("api", entities.ip, fixed.apiRequests);
+    add("pages", entities.ip, fixed.pageViews);
   }
   return {
     ops,
@@ -87,9 +92,55 @@ export function planScraping(request: NormalisedRequest, endpoint: CompiledEndpo
 
 
 
+/**
+ * An endpoint's scraping op names and the ops no request changes (reads, the API request
+ * count), built on its first Check and kept while its compiled policy lives, as velocity's are.
+ * Stores never change an op.
+ */
+interface FixedScrapingOps {
+  /** What they were built for: an endpoint object planned under other signals (tests) is built again. */
+  signals: CompiledSignals;
+  resources: string;
+  queries: string;
+  responses?: EntityOp;
+  notFound?: EntityOp;
+  apiRequests?: EntityOp;
+  pageViews?: EntityOp;
+}
+
+const FIXED_OPS = new WeakMap<CompiledEndpoint, FixedScrapingOps>();
+
+function fixedOpsOf(endpoint: CompiledEndpoint, config: CompiledScraping, signals: CompiledSignals): FixedScrapingOps {
+  let fixed = FIXED_OPS.get(endpoint);
+  if (fixed?.signals !== signals) {
+    const windowMs = config.windowMs;
+    const pageWindow = pageViewWindowMs(signals);
+    const counted = config.noAssets && pageWindow;
+    fixed = {
+      signals,
+      resources: named(RESOURCES_PREFIX, endpoint.name),
+      queries: named(QUERIES_PREFIX, endpoint.name),
+      ...(config.notFoundRatio
+        ? {
+            responses: { op: "window.add", name: COUNTER_NAMES.catalogueResponses, windowMs, amount: 0 },
+            notFound: { op: "window.add", name: COUNTER_NAMES.notFound, windowMs, amount: 0 },
+          }
+        : {}),
+      ...(counted
+        ? {
+            apiRequests: { op: "window.add", name: COUNTER_NAMES.apiRequests, windowMs: pageWindow, amount: 1 },
+            pageViews: { op: "window.add", name: COUNTER_NAMES.pageViews, windowMs: pageWindow, amount: 0 },
+          }
+        : {}),
+    };
+    FIXED_OPS.set(endpoint, fixed);
+  }
+  return fixed;
+}
+
 function breadthSignals(value: ResultReader, config: CompiledScraping): Signal[] {
   const found: Signal[] = [];
-  for (const scope of ["ip", "subnet", "fingerprint"] as const) {
+  for (const scope of RESOURCE_SCOPES) {
     const measured = value(RESOURCE_KEYS[scope]);
     const limit = config.distinctResources[scope];
     if (measured !== undefined && limit) {

@@ -4,7 +4,7 @@ import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
 import { shortDigest } from "./digests.js";
 import { COUNTER_NAMES, entitiesOf, named } from "./entities.js";
-import { namedOps, type Signal, type SignalPlan } from "./signal.js";
+import { namedOps, NO_PLAN, type Signal, type SignalPlan } from "./signal.js";
 
 /**
  * Per-address catalogue signals that count everyone behind the address: behind a carrier's
@@ -35,7 +35,7 @@ const CLIENT_VELOCITY = "velocity.client";
 export function planSharedAddress(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals): SignalPlan {
   const config = signals.sharedAddress;
   const entity = entitiesOf(request).ip;
-  if (!config || !entity) return { ops: [], evaluate() { return []; } };
+  if (!config || !entity) return NO_PLAN;
   const member = clientKey(request, config.cookies);
   const { ops, add, reader } = namedOps();
   add("clients", entity, member ? { op: "distinct.add", name: COUNTER_NAMES.clients, windowMs: config.windowMs, member } : { op: "distinct.add", name: COUNTER_NAMES.clients, windowMs: config.windowMs });

@@ -31,6 +31,9 @@ export interface SignalPlan {
   evaluate(results: readonly number[]): Signal[];
 }
 
+/** The plan of a detector with nothing to do on a Check: shared, never changed. */
+export const NO_PLAN: SignalPlan = { ops: [], evaluate: () => [] };
+
 /**
  * A plan whose ops stand for items compiled once (per endpoint, or for good) and kept: the i-th
  * result is the i-th item's, and `signalOf` (a module function, not a closure per Check) turns

@@ -41,15 +41,6 @@ describe("TwoGenerationCache", () => {
     cache.set("c", { n: 3 });
     expect(cache.get("aaa")).toEqual({ n: 1 }); // old generation
   });
-
-  it("computes once through the cache", () => {
-    const cache = new TwoGenerationCache(10, 1_000);
-    let calls = 0;
-    const compute = () => String(++calls);
-    expect([cache.through("k", compute), cache.through("k", compute)]).toEqual(["1", "1"]);
-    cache.clear();
-    expect(cache.through("k", compute)).toBe("2");
-  });
 });
 
 describe("JoinedNames", () => {

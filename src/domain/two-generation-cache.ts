@@ -48,15 +48,6 @@ export class TwoGenerationCache<V = string> {
     this.#youngChars += space.length + key.length + this.charsOf(value);
   }
 
-  /** The cached value of `key`, else `compute()`'s, remembered. */
-  through(key: string, compute: () => V, space = ""): V {
-    const cached = this.get(key, space);
-    if (cached !== undefined) return cached;
-    const value = compute();
-    this.set(key, value, space);
-    return value;
-  }
-
   clear(): void {
     this.#young = new Map();
     this.#old = new Map();

@@ -3,7 +3,7 @@ import { breachedPasswordSignals, type BreachedPasswordList } from "../detection
 import { planLogin } from "../detection/login.js";
 import type { RecentAttempts } from "../detection/login-outcomes.js";
 import { planSession } from "../detection/session.js";
-import type { Signal, SignalPlan } from "../detection/signal.js";
+import { NO_PLAN, type Signal, type SignalPlan } from "../detection/signal.js";
 import type { SiteActivity } from "../detection/site-activity.js";
 import type { SprayingDetector } from "../detection/spraying.js";
 import type { TokenBindings } from "../detection/token-binding.js";
@@ -18,8 +18,8 @@ import type { SessionReads } from "../detection/session-reads.js";
 import { planVelocity } from "../detection/velocity.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import { planResponse } from "../response/store-reads.js";
-import { applyBatchWithStatus } from "../state/resilient-store.js";
-import type { EntityOp, Store } from "../state/store.js";
+import { applyBatchWithStatus, type BatchOutcome } from "../state/resilient-store.js";
+import type { EntityBatch, EntityOp, Store } from "../state/store.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { FeedLookup } from "../policy/cidr-lists.js";
 import type { GeoLookup } from "../domain/geo.js";
@@ -64,17 +64,17 @@ export async function collectSignals(
   if (!endpoint) return { signals: [], degraded: false };
   if (endpoint === policy.defaultEndpoint) return defaultEndpointSignals(request, endpoint, policy, store);
   const signals = policy.signals;
-  const plans: SignalPlan[] = [
-    planVelocity(request, endpoint),
-    planSession(request, endpoint, signals),
-    planScraping(request, endpoint, signals, detection.recentCounts),
-    planProbing(request, signals.probing),
-    planSharedAddress(request, endpoint, signals),
-  ];
+  // Planned in this order (some detectors keep state), then one slot each, NO_PLAN where a
+  // detector has nothing to do: a single array at its final length.
+  const velocityPlan = planVelocity(request, endpoint);
+  const sessionPlan = planSession(request, endpoint, signals);
+  const scrapingPlan = planScraping(request, endpoint, signals, detection.recentCounts);
+  const probingPlan = planProbing(request, signals.probing);
+  const sharedPlan = planSharedAddress(request, endpoint, signals);
   const reads = detection.sessionReads?.plan(request, endpoint, signals);
-  if (reads) plans.push(reads.plan);
-  if (endpoint.authentication) plans.push(planLogin(request, endpoint, signals, detection.recentCounts));
-  for (const plan of planResponse(request, endpoint, policy)) plans.push(plan); // adaptive limits, friction relief
+  const loginPlan = endpoint.authentication ? planLogin(request, endpoint, signals, detection.recentCounts) : NO_PLAN;
+  const [limits, relief] = planResponse(request, endpoint, policy);
+  const plans = [velocityPlan, sessionPlan, scrapingPlan, probingPlan, sharedPlan, reads ? reads.plan : NO_PLAN, loginPlan, limits, relief];
   // The token's binding is a script call of its own, issued alongside the batch (not after it).
   const storing = runPlans(plans, store, request.timeMs);
   const checking = endpoint.authentication ? breachedPasswordSignals(request, signals, detection.breached) : NO_SIGNALS;
@@ -136,55 +136,79 @@ async function defaultEndpointSignals(request: NormalisedRequest, endpoint: Comp
   return { signals: [...measured, ...automationSignals(request, policy.signals)], degraded: stored.degraded };
 }
 
-/** One entity's ops of a Check and, per op, the plan and op index its result goes back to. */
-interface EntityGroup {
-  entity: string;
-  ops: EntityOp[];
-  /** Pairs: plan index, op index. */
-  slots: number[];
-}
-
 /** What a plan without ops is handed: nothing reads from it. */
 const NO_RESULTS: number[] = [];
+const NO_OPS: readonly EntityOp[] = [];
+const NO_GROUP: EntityBatch = { entity: "", ops: NO_OPS };
+
+/**
+ * A Check's entities in order of first appearance, and per entity how many ops it has (then
+ * how many were placed or read back): scratch that `runPlans` fills and reads synchronously,
+ * before it awaits the store and after, reused by every Check.
+ */
+const scratchGroups: EntityBatch[] = [];
+const scratchCounts: number[] = [];
 
 /**
  * Issues every plan's operations grouped by entity — each entity's ops atomically, all entities
  * in one store call where the store allows (one script on a single Redis) — and hands each plan
  * its results back in its own order. A store that throws is treated like one that answered from
  * empty local state: the decision is marked degraded. A Check touches a handful of entities, so
- * they are found by a linear search rather than a Map (fewer allocations on every Check).
+ * they are found by a linear search rather than a Map. Each plan's result array holds its ops'
+ * entity indices until the store answers (no slot list per op kept across the await), so every
+ * array is made at its final length.
  */
-async function runPlans(plans: SignalPlan[], store: Store, nowMs: number) {
-  const groups: EntityGroup[] = [];
-  const perPlan: number[][] = [];
+async function runPlans(plans: readonly SignalPlan[], store: Store, nowMs: number) {
+  let count = 0;
+  const perPlan: number[][] = new Array<number[]>(plans.length);
   for (let planIndex = 0; planIndex < plans.length; planIndex++) {
     const ops = plans[planIndex]!.ops;
-    perPlan.push(ops.length === 0 ? NO_RESULTS : new Array<number>(ops.length).fill(0));
+    if (ops.length === 0) {
+      perPlan[planIndex] = NO_RESULTS;
+      continue;
+    }
+    const entityIndices = (perPlan[planIndex] = new Array<number>(ops.length));
     for (let opIndex = 0; opIndex < ops.length; opIndex++) {
-      const { entity, op } = ops[opIndex]!;
-      let group: EntityGroup | undefined;
-      for (let g = 0; g < groups.length; g++) {
-        if (groups[g]!.entity === entity) {
-          group = groups[g];
-          break;
-        }
+      const entity = ops[opIndex]!.entity;
+      let g = 0;
+      while (g < count && scratchGroups[g]!.entity !== entity) g++;
+      if (g < count) scratchCounts[g]!++;
+      else {
+        scratchGroups[count] = { entity, ops: NO_OPS };
+        scratchCounts[count++] = 1;
       }
-      if (group === undefined) groups.push((group = { entity, ops: [], slots: [] }));
-      group.ops.push(op);
-      group.slots.push(planIndex, opIndex);
+      entityIndices[opIndex] = g;
     }
   }
-  if (groups.length === 0) return { perPlan, degraded: false };
+  if (count === 0) return { perPlan, degraded: false };
+  const groups = scratchGroups.slice(0, count);
+  scratchGroups.fill(NO_GROUP, 0, count); // the scratch keeps nothing of this Check alive
+  for (let g = 0; g < count; g++) {
+    groups[g]!.ops = new Array<EntityOp>(scratchCounts[g]!);
+    scratchCounts[g] = 0;
+  }
+  for (let planIndex = 0; planIndex < plans.length; planIndex++) {
+    const ops = plans[planIndex]!.ops;
+    for (let opIndex = 0; opIndex < ops.length; opIndex++) {
+      const g = perPlan[planIndex]![opIndex]!;
+      (groups[g]!.ops as EntityOp[])[scratchCounts[g]!++] = ops[opIndex]!.op;
+    }
+  }
+  let outcome: BatchOutcome | undefined;
   try {
-    const outcome = await applyBatchWithStatus(store, groups, nowMs);
-    for (let g = 0; g < groups.length; g++) {
-      const results = outcome.results[g];
-      if (results === undefined) continue;
-      const { ops, slots } = groups[g]!;
-      for (let i = 0; i < ops.length; i++) perPlan[slots[2 * i]!]![slots[2 * i + 1]!] = results[i] ?? 0;
-    }
-    return { perPlan, degraded: outcome.degraded };
+    outcome = await applyBatchWithStatus(store, groups, nowMs);
   } catch {
-    return { perPlan, degraded: true };
+    // Read as if from empty state, below.
   }
+  // Other Checks ran meanwhile: the counts are this Check's again from here to the return.
+  scratchCounts.fill(0, 0, count);
+  for (let planIndex = 0; planIndex < plans.length; planIndex++) {
+    const results = perPlan[planIndex]!;
+    for (let opIndex = 0; opIndex < results.length; opIndex++) {
+      const g = results[opIndex]!;
+      const at = scratchCounts[g]!++;
+      results[opIndex] = outcome?.results[g]?.[at] ?? 0;
+    }
+  }
+  return { perPlan, degraded: outcome === undefined || outcome.degraded };
 }

@@ -31,6 +31,7 @@ describe("endpoints", () => {
     expect(policy.endpointFor("GET", "/api/products")).toBeUndefined();
     expect(policy.endpointFor("GET", "/api/items/42")).toBeUndefined();
     expect(policy.endpointFor("GET", "/api/productsX/42")).toBeUndefined();
+    expect(policy.endpointFor("GET", "/api/product/42")).toBeUndefined();
     expect(policy.endpointFor("GET", "api/products/42")).toBeUndefined();
     expect(policy.endpointFor("GET", "//api/products/42")).toBeUndefined();
   });
@@ -42,6 +43,7 @@ describe("endpoints", () => {
     expect(nested.endpointFor("GET", "/api/42/review")).toBeUndefined();
     expect(nested.endpointFor("GET", "/api/42/reviewsX")).toBeUndefined();
     expect(nested.endpointFor("GET", "/api/42/reviews/")).toBeUndefined();
+    expect(nested.endpointFor("GET", "/api/42/43/reviews")).toBeUndefined();
   });
 
   it("matches a prefix on any method, and an exact path exactly", () => {

@@ -1,5 +1,5 @@
 import { named } from "../detection/entities.js";
-import type { Signal, SignalPlan } from "../detection/signal.js";
+import { NO_PLAN, type Signal, type SignalPlan } from "../detection/signal.js";
 import type { Decision, Reason } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledEndpoint, CompiledPolicy, CompiledRule } from "../policy/compile.js";
@@ -22,7 +22,7 @@ const signalCode = (rule: CompiledRule) => named("limit.", rule.id);
 /** One counter per limited rule that applies here, on the entity of the rule's scope. */
 export function planAdaptiveLimits(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy): SignalPlan {
   const rules = limitedRulesOf(policy, endpoint.name);
-  if (rules.length === 0) return NO_LIMITS;
+  if (rules.length === 0) return NO_PLAN; // no limited rule applies on this endpoint
   const counted = rules.flatMap((rule) => {
     const subject = subjectOf(request, rule.scope);
     return subject !== undefined ? [{ rule, limit: rule.limit!, entity: entityOf(rule.scope, subject) }] : [];
@@ -42,8 +42,6 @@ export function planAdaptiveLimits(request: NormalisedRequest, endpoint: Compile
   };
 }
 
-/** The plan of an endpoint no limited rule applies to: no op, no signal. */
-const NO_LIMITS: SignalPlan = { ops: [], evaluate: () => [] };
 
 /**
  * The limited rules that apply on each endpoint, in policy order, found once per compiled policy
