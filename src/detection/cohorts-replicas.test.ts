@@ -93,4 +93,26 @@ describe("cohorts shared by replicas through the store's exchange", () => {
     // The others' members arrive at this replica's next exchanges: two seconds after one replica's call.
     expect(cohort(await spread(visits, 3))).toEqual([...Array(6).fill(false), ...Array(6).fill(true)]);
   });
+
+  it("keeps a busy replica's publication within the store's limit, so the others still hear it", async () => {
+    // The longest endpoint name and ids the policy allows: 320 of each kind would be ~90,000 characters.
+    const endpoint = { name: "e".repeat(64), pageView: false, resourceSegment: 4 } as CompiledEndpoint;
+    const store = new MemoryStore();
+    const [busy, other] = [new CohortTracker(store), new CohortTracker(store)];
+    const observe = async (tracker: CohortTracker, ip: string, atMs: number, id: number, cookie: string) => {
+      await tracker.maybeExchange(signals.cohorts, T0 + atMs);
+      const headers = new Map([["user-agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"], ["cookie", cookie]]);
+      const request: NormalisedRequest = { method: "GET", path: `/api/v1/products/${id}`, query: "", host: "", headers, headerShape: "s", timeMs: T0 + atMs, anomalies: [], ipId: ip.padEnd(22, "x") };
+      return tracker.observe(request, endpoint, signals, []).find((signal) => signal.code === "cohort.browser_without_session");
+    };
+    // All within one exchange period, so that only the full publication can carry them.
+    for (let i = 0; i < 320; i++) {
+      await observe(busy, `joined${i}`, 1, 100_000_000_000_000 + 7 * i, "");
+      await observe(busy, `reader${i}`, 1, 200_000_000_000_000 + 7 * i, "sid=1");
+    }
+    await observe(busy, "late", 300, 300_000_000_000_000, "sid=1");
+    const seen = await observe(other, "newcomer", 600, 400_000_000_000_000, "");
+    // The newcomer joins the busy replica's cohort: its latest members reached this replica.
+    expect(seen?.fired).toBe(true);
+  });
 });

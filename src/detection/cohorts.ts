@@ -4,7 +4,7 @@ import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
 import { cookieValue, namedCookieValues } from "../domain/cookies.js";
 import { headerKnown, type NormalisedRequest } from "../domain/request.js";
-import type { Store } from "../state/store.js";
+import { MAX_PUBLICATION_LENGTH, type Store } from "../state/store.js";
 import { claimsBrowser } from "./login.js";
 import type { Signal } from "./signal.js";
 
@@ -38,15 +38,18 @@ export class CohortTracker {
   readonly #cohorts = new LRUCache<string, Map<string, number>>({ max: MAX_COHORTS });
   readonly #walk = new CatalogueWalk();
   readonly #accounts = new SessionAccounts();
-  /** Members this replica saw join a cohort within SHARE_SPAN_MS, oldest first, for the others. */
-  readonly #joined: SharedMember[] = [];
+  /** Members this replica saw join a cohort within SHARE_SPAN_MS, by cohort and address (each once, at its latest join), oldest first, for the others. */
+  readonly #joined = new Map<string, SharedMember>();
+  readonly #exchangeThrough: Store["exchange"];
   /** This replica's name among those that exchange their evidence through the store. */
   readonly #replica = randomUUID();
   #lastExchangeMs = 0;
   #exchanging: Promise<void> | undefined;
 
   /** `store`: where replicas exchange their cohorts' evidence; without its `exchange`, each keeps its own. */
-  constructor(private readonly store?: Pick<Store, "exchange">) {}
+  constructor(store?: Pick<Store, "exchange">) {
+    this.#exchangeThrough = store?.exchange?.bind(store);
+  }
 
   observe(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
     const found = this.#browserWithoutSession(request, endpoint, signals, related);
@@ -56,24 +59,27 @@ export class CohortTracker {
   }
 
   /**
-   * Every EXCHANGE_EVERY_MS of event time (concurrent callers share one exchange, and all other Checks
-   * get no promise): publishes the cohort members that joined here and the walk's first reads
+   * Every EXCHANGE_EVERY_MS of event time, one Check's (no other Check waits for it, and none
+   * starts another while it is under way): publishes the cohort members that joined here and the walk's first reads
    * and pages shown here within SHARE_SPAN_MS, and merges the other replicas' latest. Spans
    * overlap from one exchange to the next, so nothing is lost to a replica's merge coming a
    * little late; merging is idempotent. With one replica the others' part is empty.
    */
   maybeExchange(config: Cohorts | undefined, nowMs: number): Promise<void> | undefined {
-    const exchange = this.store?.exchange?.bind(this.store);
-    if (!config || !exchange || nowMs - this.#lastExchangeMs < EXCHANGE_EVERY_MS) return undefined;
+    const exchange = this.#exchangeThrough;
+    if (!config || !exchange || this.#exchanging || nowMs - this.#lastExchangeMs < EXCHANGE_EVERY_MS) return undefined;
     this.#lastExchangeMs = nowMs;
-    this.#exchanging ??= this.#exchange(exchange, config, nowMs).finally(() => (this.#exchanging = undefined));
+    this.#exchanging = this.#exchange(exchange, config, nowMs).finally(() => (this.#exchanging = undefined));
     return this.#exchanging;
   }
 
   async #exchange(exchange: NonNullable<Store["exchange"]>, config: Cohorts, nowMs: number): Promise<void> {
     const fromMs = nowMs - SHARE_SPAN_MS;
-    while (this.#joined.length > 0 && this.#joined[0]!.timeMs < fromMs) this.#joined.shift();
-    const evidence = encodeShared({ members: this.#joined.slice(-MAX_SHARED_ITEMS), ...this.#walk.recent(fromMs) });
+    for (const [joinKey, member] of this.#joined) {
+      if (member.timeMs >= fromMs) break;
+      this.#joined.delete(joinKey);
+    }
+    const evidence = encodeWithinLimit({ members: [...this.#joined.values()], ...this.#walk.recent(fromMs) });
     const publication = { name: "cohorts", replica: this.#replica, evidence, ttlMs: SHARE_SPAN_MS };
     const others = await exchange("cohorts", publication, nowMs).catch(() => [] as string[]);
     const published = others.map(decodeShared).filter((shared) => shared !== undefined);
@@ -86,9 +92,12 @@ export class CohortTracker {
     if (!config || endpoint.pageView || !request.ipId || !browserWithoutSession(request, config, related)) return [];
     const key = `${endpoint.name}\u0000${request.headerShape}`;
     const members = this.#join(key, request.ipId, request.timeMs, config.windowMs);
-    if (this.store?.exchange) {
-      this.#joined.push({ key, ipId: request.ipId, timeMs: request.timeMs });
-      if (this.#joined.length > MAX_SHARED_ITEMS) this.#joined.shift();
+    if (this.#exchangeThrough) {
+      // Once per member at its latest join: an address asking again must not crowd out the others.
+      const joinKey = `${key}\u0000${request.ipId}`;
+      this.#joined.delete(joinKey);
+      this.#joined.set(joinKey, { key, ipId: request.ipId, timeMs: request.timeMs });
+      if (this.#joined.size > MAX_SHARED_ITEMS) this.#joined.delete(this.#joined.keys().next().value!);
     }
     const size = members.size;
     const detail = `${size} addresses within ${config.windowMs / 60_000} min share this header set, claim a browser and carry none of the site's cookies; cohort from ${config.minMembers} (policy prior, no baseline needed)`;
@@ -130,9 +139,10 @@ const EXCHANGE_EVERY_MS = 250;
  */
 const SHARE_SPAN_MS = 10_000;
 /**
- * Items of each kind a replica publishes at most, the most recent: some 60 characters each, so
- * the three kinds stay within the store's 64 KiB a publication. A campaign of more than 32 first
- * reads or members a second still has its latest second published at each exchange.
+ * Items of each kind a replica publishes at most, the most recent: 40 to 130 characters each
+ * (endpoint names and ids make the difference), so most publications stay within the store's 64 KiB;
+ * encodeWithinLimit drops the oldest half of each kind until one does. A campaign of more than
+ * 32 first reads or members a second still has its latest second published at each exchange.
  */
 const MAX_SHARED_ITEMS = 320;
 
@@ -156,6 +166,21 @@ function encodeShared({ members, reads, shown }: SharedEvidence): string {
     r: reads.map((r) => [r.endpoint, r.id, r.timeMs, r.ipId]),
     s: shown.map((s) => [s.ipId, s.timeMs]),
   });
+}
+
+/**
+ * The publication within the store's limit: the most recent MAX_SHARED_ITEMS of each kind, then
+ * the oldest half of each kind dropped until the text fits (a store refuses a longer one, and
+ * the replica would then neither publish nor hear the others).
+ */
+function encodeWithinLimit({ members, reads, shown }: SharedEvidence): string {
+  let evidence = { members: members.slice(-MAX_SHARED_ITEMS), reads: reads.slice(-MAX_SHARED_ITEMS), shown: shown.slice(-MAX_SHARED_ITEMS) };
+  for (;;) {
+    const text = encodeShared(evidence);
+    if (text.length <= MAX_PUBLICATION_LENGTH) return text;
+    const newerHalf = <T>(items: T[]) => items.slice(Math.ceil(items.length / 2));
+    evidence = { members: newerHalf(evidence.members), reads: newerHalf(evidence.reads), shown: newerHalf(evidence.shown) };
+  }
 }
 
 /** Another replica's publication; text this version cannot read is skipped. */
