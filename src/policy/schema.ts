@@ -344,7 +344,7 @@ const signals = z
          * used is a copied one, and once a quarantine of it ends the copy would work again.
          */
         alternation: z
-          .object({ window: duration.default("5m"), weight: weight.default(60), remember: duration.optional().describe("How long every use is flagged after two networks took turns (default and least: window)") })
+          .object({ window: duration.default("5m"), weight: weight.default(60), remember: duration.optional().describe("How long every use is flagged after two networks held the token at once: took turns, or handed it over within the handoff window (default and least: window)") })
           .strict()
           .default({ window: "5m", weight: 60 }),
         /** More networks within `window` than a person moves through. */

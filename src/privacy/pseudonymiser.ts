@@ -51,15 +51,19 @@ export class HmacPseudonymiser implements Pseudonymiser {
   #previous?: { key: HmacSha256; validUntilMs: number };
 
   constructor(keys: KeyRing) {
-    this.#current = new HmacSha256(keys.current);
-    this.#previous = keys.previous && { key: new HmacSha256(keys.previous.key), validUntilMs: keys.previous.validUntilMs };
+    this.#current = this.#useKeys(keys);
   }
 
   /** Swaps keys after a Secret rotation; pseudonyms under the new key start at once. */
   rotate(keys: KeyRing): void {
-    this.#current = new HmacSha256(keys.current);
-    this.#previous = keys.previous && { key: new HmacSha256(keys.previous.key), validUntilMs: keys.previous.validUntilMs };
+    this.#current = this.#useKeys(keys);
     this.#cache.clear();
+  }
+
+  /** Sets the previous key and returns the current one's MAC (the constructor must assign #current itself). */
+  #useKeys(keys: KeyRing): HmacSha256 {
+    this.#previous = keys.previous && { key: new HmacSha256(keys.previous.key), validUntilMs: keys.previous.validUntilMs };
+    return new HmacSha256(keys.current);
   }
 
   pseudonymise(kind: IdentifierKind, value: string): string {

@@ -42,7 +42,6 @@ export function planAdaptiveLimits(request: NormalisedRequest, endpoint: Compile
   };
 }
 
-
 /**
  * The limited rules that apply on each endpoint, in policy order, found once per compiled policy
  * and endpoint name: every Check asked every rule of the policy (most have no limit; the example
