@@ -18,6 +18,7 @@ import { RedisSharedMap } from "../../src/state/redis/shared-map.js";
 import { RedisSubscriber } from "../../src/state/redis/subscriber.js";
 import { IdempotencyConflictError, WriteInDoubtError, type MapChange } from "../../src/state/shared-map.js";
 import { StoreUnavailableError } from "../../src/state/store.js";
+import { expectFreshTtl, sinceWrite } from "../helpers/fresh-ttl.js";
 import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 
 const RETENTION = { maxEntries: 1000, maxAgeMs: 60_000 };
@@ -51,6 +52,7 @@ function contract(name: string, open: () => Promise<Harness>) {
 
     it("numbers every change and keeps the epoch", async () => {
       const map = h.a.map(freshName());
+      const elapsed = sinceWrite();
       const first = await map.put("k1", "v1", 60_000);
       const second = await map.put("k2", "v2", 60_000);
       expect(first.epoch).not.toBe("");
@@ -59,8 +61,7 @@ function contract(name: string, open: () => Promise<Harness>) {
       const snapshot = await map.snapshot();
       expect(snapshot.seq).toBe(second.seq);
       expect([...snapshot.entries.keys()].sort()).toEqual(["k1", "k2"]);
-      expect(snapshot.entries.get("k1")!.ttlMs).toBeGreaterThan(59_000);
-      expect(snapshot.entries.get("k1")!.ttlMs).toBeLessThanOrEqual(60_000);
+      expectFreshTtl(snapshot.entries.get("k1")!.ttlMs, 60_000, elapsed());
     });
 
     it("reports an empty, never written map as number 0, with epoch '' where the store has none yet", async () => {
@@ -450,7 +451,9 @@ describe("redis only", () => {
     const { a } = await openRedis(redis.url);
     try {
       await admin.flushdb();
-      const now = Number((await admin.time())[0]) * 1000;
+      const elapsed = sinceWrite();
+      const [seconds, micros] = await admin.time();
+      const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
       await admin.hset("palisade:{map:quarantines}:e", "ip:old", '{"id":"q-old"}', "ip:gone", '{"id":"q-gone"}');
       await admin.zadd("palisade:{map:quarantines}:d", now + 60_000, "ip:old", now - 1_000, "ip:gone");
       await admin.hset("palisade:{map:quarantines}:m", "epoch", "legacy-epoch", "seq", "7");
@@ -460,9 +463,9 @@ describe("redis only", () => {
       expect(await backend.migrateLegacyKeys()).toBe(2); // one live entry, one record
       const snapshot = await a.map("quarantines").snapshot();
       expect([...snapshot.entries.keys()]).toEqual(["ip:old"]);
-      expect(snapshot.entries.get("ip:old")!.ttlMs).toBeGreaterThan(55_000);
+      expectFreshTtl(snapshot.entries.get("ip:old")!.ttlMs, 60_000, elapsed());
       expect(await a.audit.read({ count: 10, newestFirst: false })).toEqual([{ id: "1700000000000-0", record: { action: "quarantine.created" } }]);
-      expect(await admin.pttl("palisade:{response}:audit")).toBeGreaterThan(80_000);
+      expectFreshTtl(await admin.pttl("palisade:{response}:audit"), 90_000, elapsed());
       await a.map("quarantines").remove("ip:old");
       expect(await backend.migrateLegacyKeys()).toBe(0); // the current keys are in use now
       expect((await a.map("quarantines").snapshot()).entries.size).toBe(0);
