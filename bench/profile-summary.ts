@@ -2,6 +2,8 @@
  * Self time by function in a .cpuprofile, heaviest first: `npx tsx bench/profile-summary.ts
  * <file.cpuprofile> [top=40] [package filter]`. Idle and the garbage collector are listed as
  * V8 names them ("(idle)", "(garbage collector)"); paths are shortened to the package or src file.
+ * PROFILE_UNDER=<name>[,<name>] adds, per function name, the time of every sample with it on the
+ * stack (its callees included) and that time's share of the profile.
  */
 import { readFileSync } from "node:fs";
 
@@ -30,5 +32,22 @@ const print = (title: string, map: Map<string, number>, top: number) => {
   process.stdout.write(`${title} (total ${(total / 1000).toFixed(1)} ms)\n`);
   for (const [key, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) process.stdout.write(`${(us / 1000).toFixed(2).padStart(8)} ms  ${key}\n`);
 };
+const parentOf = new Map<number, number>();
+for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+const under = (name: string) => {
+  let us = 0;
+  profile.samples.forEach((id, i) => {
+    for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+      if (byId.get(at)!.callFrame.functionName !== name) continue;
+      us += profile.timeDeltas[i + 1] ?? 0;
+      return;
+    }
+  });
+  return us;
+};
+for (const name of process.env.PROFILE_UNDER?.split(",") ?? []) {
+  const us = under(name);
+  process.stdout.write(`under ${name}: ${(us / 1000).toFixed(1)} ms, ${((100 * us) / total).toFixed(2)}%\n`);
+}
 print("by area", byArea, 30);
 print("by function", self, Number(topArg ?? 40));

@@ -184,7 +184,15 @@ function matches(record: AuditRecord, query: AuditQuery): boolean {
   return !query.subjects || (record.subject !== undefined && query.subjects.includes(record.subject));
 }
 
-/** JSON drops undefined anyway; dropping it first keeps stored records tidy and comparable. */
-function stripUndefined<T extends object>(value: T): T {
-  return JSON.parse(JSON.stringify(value)) as T;
+/**
+ * JSON drops undefined anyway; dropping it first keeps stored records tidy and comparable. Plain
+ * objects and arrays are copied without serialising (a JSON round trip per quarantine was 0.4%
+ * of replay's profile); what else a record holds is left for the log's JSON to write as ever.
+ */
+function stripUndefined<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(stripUndefined) as T;
+  if (value === null || typeof value !== "object" || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  const copy: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(value)) if (field !== undefined) copy[key] = stripUndefined(field);
+  return copy as T;
 }

@@ -257,7 +257,7 @@ export class Quarantines {
     try {
       const atMs = this.#deps.clock();
       const event = { type: "quarantine.created", quarantine, shared: true } as const;
-      const stored = await this.#deps.map.putIfAbsent(key, raw, ttlMs, this.#deps.audited(event, atMs, { key: randomUUID() }));
+      const stored = await this.#deps.map.putIfAbsent(key, raw, ttlMs, this.#deps.audited(event, atMs, { key: randomUUID() }), markOf(quarantine));
       if (!stored.created) {
         // Another replica's quarantine stands: a provisional copy of ours must not outlive it.
         this.#dropProvisional(key);

@@ -311,6 +311,20 @@ describe("ReplicatedMap", () => {
     await copy.stop();
   });
 
+  it("takes the value of its own write as the caller built it, decoding only what others wrote", async () => {
+    const store = new MemorySharedMap(); // announces within the write, before the reply
+    const decoded: string[] = [];
+    const copy = new ReplicatedMap({ store, decode: (raw) => (decoded.push(raw), { id: raw }), checkIntervalMs: 60_000 });
+    await copy.start();
+    const own = { id: "mine" };
+    await copy.putIfAbsent("k", "mine", 60_000, undefined, own);
+    expect(copy.get("k")?.value).toBe(own);
+    await store.put("other", "theirs", 60_000);
+    expect(copy.get("other")?.value).toEqual({ id: "theirs" });
+    expect(decoded).toEqual(["theirs"]);
+    await copy.stop();
+  });
+
   it("skips values it cannot decode", async () => {
     const wire = new Wire();
     await wire.inner.put("bad", "not json", 60_000);

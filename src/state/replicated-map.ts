@@ -101,6 +101,8 @@ export class ReplicatedMap<V> {
   readonly #listeners = new Set<(changes: ReplicaChange<V>[]) => void>();
   readonly #loadListeners = new Set<() => void>();
   readonly #restoreListeners = new Set<(entries: ReplicaEntry<V>[]) => void>();
+  /** Values of this process's writes in flight, by key, with the text they were written as (see putIfAbsent). */
+  readonly #ownWrites = new Map<string, { raw: string; value: V }>();
   #version: MapVersion = { epoch: "", seq: -1 };
   /** Announcements held back while a snapshot loads; undefined when none is loading. */
   #held: MapChange[] | undefined;
@@ -221,11 +223,21 @@ export class ReplicatedMap<V> {
     return { auditId: result.auditId, replayed: result.replayed };
   }
 
-  /** Returns the entry now stored under `key`, and whether this call created it. */
-  async putIfAbsent(key: string, raw: string, ttlMs: number, audited?: AuditedChange): Promise<{ created: boolean; raw: string } & AuditedOutcome> {
-    const result = await this.#store.putIfAbsent(key, raw, ttlMs, audited);
-    if (result.created && !result.replayed) this.#applyOwn(result, { op: "put", key, value: raw, ttlMs, epoch: result.epoch, seq: result.seq });
-    return { created: result.created, raw: result.value, auditId: result.auditId, replayed: result.replayed };
+  /**
+   * Returns the entry now stored under `key`, and whether this call created it. `known`: what
+   * `decode` would read from `raw`, when the caller built `raw` from it; the copy then takes it
+   * as it is instead of decoding this process's own write (and its echo, if it comes before the
+   * reply, as a memory map's does; a later echo is decoded like any announcement).
+   */
+  async putIfAbsent(key: string, raw: string, ttlMs: number, audited?: AuditedChange, known?: V): Promise<{ created: boolean; raw: string } & AuditedOutcome> {
+    if (known !== undefined) this.#ownWrites.set(key, { raw, value: known });
+    try {
+      const result = await this.#store.putIfAbsent(key, raw, ttlMs, audited);
+      if (result.created && !result.replayed) this.#applyOwn(result, { op: "put", key, value: raw, ttlMs, epoch: result.epoch, seq: result.seq });
+      return { created: result.created, raw: result.value, auditId: result.auditId, replayed: result.replayed };
+    } finally {
+      if (known !== undefined && this.#ownWrites.get(key)?.raw === raw) this.#ownWrites.delete(key);
+    }
   }
 
   /** Removes `key` if it still holds `expectedRaw`; true when this call removed it. */
@@ -382,7 +394,8 @@ export class ReplicatedMap<V> {
   }
 
   #entry(key: string, raw: string, ttlMs: number, now: number): ReplicaEntry<V> | undefined {
-    const value = this.#decode(raw);
+    const own = this.#ownWrites.get(key);
+    const value = own?.raw === raw ? own.value : this.#decode(raw);
     if (value === undefined) return undefined;
     return this.#options.identify ? { key, value, dropAtMs: now + ttlMs } : { key, raw, value, dropAtMs: now + ttlMs };
   }
