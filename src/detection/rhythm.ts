@@ -1,8 +1,8 @@
-import { randomUUID } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { CompiledScraping } from "../policy/signals.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import { MAX_PUBLICATION_LENGTH, type Store } from "../state/store.js";
+import { ExchangeTurns } from "./exchange-turns.js";
 import type { Signal } from "./signal.js";
 
 /** Clients followed at once per replica; the least recently seen are forgotten first. */
@@ -43,14 +43,11 @@ export class RhythmDetector {
   /** This replica's requests of the last SHARE_SPAN_MS, oldest first, for the others and the fold. */
   #recent: Step[] = [];
   #foldedUntilMs = 0;
-  readonly #exchangeThrough: Store["exchange"];
-  readonly #replica = randomUUID();
-  #lastExchangeMs = 0;
-  #exchanging: Promise<void> | undefined;
+  readonly #turns: ExchangeTurns;
 
   /** `store`: where replicas exchange their requests; without its `exchange`, each keeps its own. */
   constructor(store?: Pick<Store, "exchange">) {
-    this.#exchangeThrough = store?.exchange?.bind(store);
+    this.#turns = new ExchangeTurns(store, EXCHANGE_EVERY_MS);
   }
 
   observe(request: NormalisedRequest, resourceId: string | undefined, config: CompiledScraping | undefined): Signal[] {
@@ -59,7 +56,7 @@ export class RhythmDetector {
     const rhythm = this.#clients.get(request.ipId) ?? newRhythm(request.timeMs);
     step(rhythm, request.timeMs, id, config);
     this.#clients.set(request.ipId, rhythm);
-    if (this.#exchangeThrough) this.#remember({ ipId: request.ipId, timeMs: request.timeMs, id });
+    if (this.#turns.shared) this.#remember({ ipId: request.ipId, timeMs: request.timeMs, id });
     const everywhere = this.#everywhere.get(request.ipId);
     const sequence = everywhere && everywhere.run > rhythm.run ? everywhere : rhythm;
     const regularity = everywhere && everywhere.gaps > rhythm.gaps ? everywhere : rhythm;
@@ -72,19 +69,15 @@ export class RhythmDetector {
    * in time order. Only once another replica has published anything (one replica decides alone).
    */
   maybeExchange(config: CompiledScraping | undefined, nowMs: number): Promise<void> | undefined {
-    const exchange = this.#exchangeThrough;
-    if (!config || (!config.sequentialIds && !config.regularity) || !exchange || this.#exchanging) return undefined;
-    if (nowMs - this.#lastExchangeMs < EXCHANGE_EVERY_MS) return undefined;
-    this.#lastExchangeMs = nowMs;
-    this.#exchanging = this.#exchange(exchange, config, nowMs).finally(() => (this.#exchanging = undefined));
-    return this.#exchanging;
+    if (!config || (!config.sequentialIds && !config.regularity)) return undefined;
+    return this.#turns.maybe(nowMs, (exchange) => this.#exchange(exchange, config, nowMs));
   }
 
   async #exchange(exchange: NonNullable<Store["exchange"]>, config: CompiledScraping, nowMs: number): Promise<void> {
     const fromMs = nowMs - SHARE_SPAN_MS;
     const kept = this.#recent.findIndex((s) => s.timeMs >= fromMs);
     this.#recent = kept < 0 ? [] : this.#recent.slice(kept);
-    const publication = { name: "rhythm", replica: this.#replica, evidence: encodeSteps(this.#recent), ttlMs: SHARE_SPAN_MS };
+    const publication = { name: "rhythm", replica: this.#turns.replica, evidence: encodeSteps(this.#recent), ttlMs: SHARE_SPAN_MS };
     const others = (await exchange("rhythm", publication, nowMs).catch(() => [] as string[])).flatMap(decodeSteps);
     const untilMs = nowMs - FOLD_LAG_MS;
     if (others.length === 0 || untilMs <= this.#foldedUntilMs) return;
