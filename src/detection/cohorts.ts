@@ -1,10 +1,11 @@
-import { createHmac, randomBytes, randomUUID } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
 import { cookieValue, namedCookieValues } from "../domain/cookies.js";
 import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import { MAX_PUBLICATION_LENGTH, type Store } from "../state/store.js";
+import { ExchangeTurns } from "./exchange-turns.js";
 import { claimsBrowser } from "./login.js";
 import type { Signal } from "./signal.js";
 
@@ -40,15 +41,11 @@ export class CohortTracker {
   readonly #accounts = new SessionAccounts();
   /** Members this replica saw join a cohort within SHARE_SPAN_MS, by cohort and address (each once, at its latest join), oldest first, for the others. */
   readonly #joined = new Map<string, SharedMember>();
-  readonly #exchangeThrough: Store["exchange"];
-  /** This replica's name among those that exchange their evidence through the store. */
-  readonly #replica = randomUUID();
-  #lastExchangeMs = 0;
-  #exchanging: Promise<void> | undefined;
+  readonly #turns: ExchangeTurns;
 
   /** `store`: where replicas exchange their cohorts' evidence; without its `exchange`, each keeps its own. */
   constructor(store?: Pick<Store, "exchange">) {
-    this.#exchangeThrough = store?.exchange?.bind(store);
+    this.#turns = new ExchangeTurns(store, EXCHANGE_EVERY_MS);
   }
 
   observe(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
@@ -66,11 +63,8 @@ export class CohortTracker {
    * little late; merging is idempotent. With one replica the others' part is empty.
    */
   maybeExchange(config: Cohorts | undefined, nowMs: number): Promise<void> | undefined {
-    const exchange = this.#exchangeThrough;
-    if (!config || !exchange || this.#exchanging || nowMs - this.#lastExchangeMs < EXCHANGE_EVERY_MS) return undefined;
-    this.#lastExchangeMs = nowMs;
-    this.#exchanging = this.#exchange(exchange, config, nowMs).finally(() => (this.#exchanging = undefined));
-    return this.#exchanging;
+    if (!config) return undefined;
+    return this.#turns.maybe(nowMs, (exchange) => this.#exchange(exchange, config, nowMs));
   }
 
   async #exchange(exchange: NonNullable<Store["exchange"]>, config: Cohorts, nowMs: number): Promise<void> {
@@ -80,7 +74,7 @@ export class CohortTracker {
       this.#joined.delete(joinKey);
     }
     const evidence = encodeWithinLimit({ members: [...this.#joined.values()], ...this.#walk.recent(fromMs) });
-    const publication = { name: "cohorts", replica: this.#replica, evidence, ttlMs: SHARE_SPAN_MS };
+    const publication = { name: "cohorts", replica: this.#turns.replica, evidence, ttlMs: SHARE_SPAN_MS };
     const others = await exchange("cohorts", publication, nowMs).catch(() => [] as string[]);
     const published = others.map(decodeShared).filter((shared) => shared !== undefined);
     for (const shared of published) for (const member of shared.members) this.#joinFromOthers(member, config.windowMs);
@@ -92,7 +86,7 @@ export class CohortTracker {
     if (!config || endpoint.pageView || !request.ipId || !browserWithoutSession(request, config, related)) return [];
     const key = `${endpoint.name}\u0000${request.headerShape}`;
     const members = this.#join(key, request.ipId, request.timeMs, config.windowMs);
-    if (this.#exchangeThrough) {
+    if (this.#turns.shared) {
       // Once per member at its latest join: an address asking again must not crowd out the others.
       const joinKey = `${key}\u0000${request.ipId}`;
       this.#joined.delete(joinKey);

@@ -1,6 +1,8 @@
 import { LRUCache } from "lru-cache";
 import type { CompiledScraping } from "../policy/signals.js";
 import type { NormalisedRequest } from "../domain/request.js";
+import { MAX_PUBLICATION_LENGTH, type Store } from "../state/store.js";
+import { ExchangeTurns } from "./exchange-turns.js";
 import type { Signal } from "./signal.js";
 
 /** Clients followed at once per replica; the least recently seen are forgotten first. */
@@ -17,32 +19,139 @@ interface Rhythm {
   m2: number;
 }
 
+/** One catalogue or search request of an address, as replicas tell each other. */
+interface Step {
+  ipId: string;
+  timeMs: number;
+  id: number | undefined;
+}
+
 /**
- * How one client moves through the catalogue, remembered per replica: a run of near-sequential
- * numeric ids is an enumerator walking an id space; gaps between requests that hardly vary, or
- * are shorter than a person could click, are a machine's. Envoy's load balancing may spread one
- * client over replicas; each replica then sees part of its run, so thresholds are per replica.
+ * How one client moves through the catalogue: a run of near-sequential numeric ids is an
+ * enumerator walking an id space; gaps between requests that hardly vary, or are shorter than a
+ * person could click, are a machine's. Each replica follows the requests it decides; Envoy's load
+ * balancing spreads one client over replicas, so with several sharing a store each publishes its
+ * requests of the last five seconds four times a second (`maybeExchange`) and follows every
+ * address also over all replicas' requests, folded in time order once they are FOLD_LAG_MS old.
+ * A request is judged on the replica's own rhythm or the one over all replicas, whichever has
+ * seen more of the address. With one replica the others' part is empty and nothing is folded.
  */
 export class RhythmDetector {
   readonly #clients = new LRUCache<string, Rhythm>({ max: MAX_CLIENTS });
+  /** Every address over all replicas' requests, up to #foldedUntilMs. */
+  readonly #everywhere = new LRUCache<string, Rhythm>({ max: MAX_CLIENTS });
+  /** This replica's requests of the last SHARE_SPAN_MS, oldest first, for the others and the fold. */
+  #recent: Step[] = [];
+  #foldedUntilMs = 0;
+  readonly #turns: ExchangeTurns;
+
+  /** `store`: where replicas exchange their requests; without its `exchange`, each keeps its own. */
+  constructor(store?: Pick<Store, "exchange">) {
+    this.#turns = new ExchangeTurns(store, EXCHANGE_EVERY_MS);
+  }
 
   observe(request: NormalisedRequest, resourceId: string | undefined, config: CompiledScraping | undefined): Signal[] {
     if (!config || !request.ipId || (!config.sequentialIds && !config.regularity)) return [];
-    const rhythm = this.#clients.get(request.ipId) ?? { run: 0, lastMs: request.timeMs, gaps: 0, mean: 0, m2: 0 };
-    const gap = request.timeMs - rhythm.lastMs;
-    if (gap > 0 && rhythm.lastMs !== request.timeMs) addGap(rhythm, gap);
-    rhythm.lastMs = request.timeMs;
     const id = resourceId !== undefined && /^\d{1,15}$/.test(resourceId) ? Number(resourceId) : undefined;
-    if (id !== undefined && config.sequentialIds) {
-      const step = rhythm.lastId === undefined ? Infinity : Math.abs(id - rhythm.lastId);
-      rhythm.run = step > 0 && step <= config.sequentialIds.maxStep ? rhythm.run + 1 : 0;
-      rhythm.lastId = id;
-    }
+    const rhythm = this.#clients.get(request.ipId) ?? newRhythm(request.timeMs);
+    step(rhythm, request.timeMs, id, config);
     this.#clients.set(request.ipId, rhythm);
-    return [...sequenceSignal(rhythm, config), ...regularitySignal(rhythm, config)];
+    if (this.#turns.shared) this.#remember({ ipId: request.ipId, timeMs: request.timeMs, id });
+    const everywhere = this.#everywhere.get(request.ipId);
+    const sequence = everywhere && everywhere.run > rhythm.run ? everywhere : rhythm;
+    const regularity = everywhere && everywhere.gaps > rhythm.gaps ? everywhere : rhythm;
+    return [...sequenceSignal(sequence, config), ...regularitySignal(regularity, config)];
+  }
+
+  /**
+   * Every EXCHANGE_EVERY_MS of event time, one Check's: publishes this replica's requests of the
+   * last SHARE_SPAN_MS and folds all replicas' requests from the last fold up to FOLD_LAG_MS ago,
+   * in time order. Only once another replica has published anything (one replica decides alone).
+   */
+  maybeExchange(config: CompiledScraping | undefined, nowMs: number): Promise<void> | undefined {
+    if (!config || (!config.sequentialIds && !config.regularity)) return undefined;
+    return this.#turns.maybe(nowMs, (exchange) => this.#exchange(exchange, config, nowMs));
+  }
+
+  async #exchange(exchange: NonNullable<Store["exchange"]>, config: CompiledScraping, nowMs: number): Promise<void> {
+    const fromMs = nowMs - SHARE_SPAN_MS;
+    const kept = this.#recent.findIndex((s) => s.timeMs >= fromMs);
+    this.#recent = kept < 0 ? [] : this.#recent.slice(kept);
+    const publication = { name: "rhythm", replica: this.#turns.replica, evidence: encodeSteps(this.#recent), ttlMs: SHARE_SPAN_MS };
+    const others = (await exchange("rhythm", publication, nowMs).catch(() => [] as string[])).flatMap(decodeSteps);
+    const untilMs = nowMs - FOLD_LAG_MS;
+    if (others.length === 0 || untilMs <= this.#foldedUntilMs) return;
+    const due = (s: Step) => s.timeMs > this.#foldedUntilMs && s.timeMs <= untilMs;
+    const steps = [...this.#recent.filter(due), ...others.filter(due)].sort(byTime);
+    for (const s of steps) {
+      const rhythm = this.#everywhere.get(s.ipId) ?? newRhythm(s.timeMs);
+      step(rhythm, s.timeMs, s.id, config);
+      this.#everywhere.set(s.ipId, rhythm);
+    }
+    this.#foldedUntilMs = untilMs;
+  }
+
+  #remember(request: Step): void {
+    this.#recent.push(request);
+    if (this.#recent.length > MAX_SHARED_STEPS) this.#recent.shift();
   }
 }
 
+/** As often as the cohorts' exchange (cohorts.ts): a request reaches the others' fold within half a second. */
+const EXCHANGE_EVERY_MS = 250;
+/**
+ * Requests are folded once this old: a replica publishes a request at its next exchange, which
+ * comes with its next Check, so where a replica sees a Check only every second or so the others
+ * read it a second or more late. At half a second the sweep's sequential enumeration
+ * (`at=0s duration=whole rate=1 client=realistic`, three replicas, seeds 1 and 2) kept 90 ids, at
+ * two seconds 29 (docs/cohorts.md, several replicas).
+ */
+const FOLD_LAG_MS = 2_000;
+/** What a replica publishes: longer than FOLD_LAG_MS, so each request reaches the others before they fold past it. */
+const SHARE_SPAN_MS = 5_000;
+/**
+ * Requests a replica publishes at most, the latest: each is an address pseudonym, a time and an
+ * id, at most 60 characters, so a publication stays within the store's MAX_PUBLICATION_LENGTH.
+ */
+const MAX_SHARED_STEPS = Math.floor(MAX_PUBLICATION_LENGTH / 64);
+
+function newRhythm(timeMs: number): Rhythm {
+  return { run: 0, lastMs: timeMs, gaps: 0, mean: 0, m2: 0 };
+}
+
+/** Folds one request of the client, at `timeMs` for catalogue id `id` (if numeric), into its rhythm. */
+function step(rhythm: Rhythm, timeMs: number, id: number | undefined, config: CompiledScraping): void {
+  const gap = timeMs - rhythm.lastMs;
+  if (gap > 0 && rhythm.lastMs !== timeMs) addGap(rhythm, gap);
+  rhythm.lastMs = timeMs;
+  if (id !== undefined && config.sequentialIds) {
+    const stepped = rhythm.lastId === undefined ? Infinity : Math.abs(id - rhythm.lastId);
+    rhythm.run = stepped > 0 && stepped <= config.sequentialIds.maxStep ? rhythm.run + 1 : 0;
+    rhythm.lastId = id;
+  }
+}
+
+/** Time order; an address's requests of one millisecond by id, so every run folds alike. */
+function byTime(a: Step, b: Step): number {
+  return a.timeMs - b.timeMs || (a.id ?? -1) - (b.id ?? -1);
+}
+
+/** Compact JSON, [address, time, id or null] per request; empty when there is nothing to tell. */
+function encodeSteps(steps: readonly Step[]): string {
+  return steps.length === 0 ? "" : JSON.stringify(steps.map((s) => [s.ipId, s.timeMs, s.id ?? null]));
+}
+
+/** Another replica's requests; text this version cannot read is skipped. */
+function decodeSteps(text: string): Step[] {
+  try {
+    const rows = JSON.parse(text) as unknown;
+    if (!Array.isArray(rows)) return [];
+    const valid = rows.filter((r): r is [string, number, number | null] => Array.isArray(r) && typeof r[0] === "string" && typeof r[1] === "number" && (r[2] === null || typeof r[2] === "number"));
+    return valid.map(([ipId, timeMs, id]) => ({ ipId, timeMs, id: id ?? undefined }));
+  } catch {
+    return [];
+  }
+}
 function addGap(rhythm: Rhythm, gap: number): void {
   // Gaps of more than ten minutes start a new visit; they say nothing about rhythm.
   if (gap > 600_000) {

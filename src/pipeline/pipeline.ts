@@ -71,7 +71,7 @@ export function createDetectionState(store: Store, breached?: DetectionState["br
     sessionReads: new SessionReads(),
     recent: new RecentAttempts(),
     recentCounts: new RecentCounts(),
-    rhythm: new RhythmDetector(),
+    rhythm: new RhythmDetector(store),
     behaviour: new BehaviourBaselines(store),
     breached,
   };
