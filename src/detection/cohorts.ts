@@ -45,7 +45,7 @@ export class CohortTracker {
 
   /** `store`: where replicas exchange their cohorts' evidence; without its `exchange`, each keeps its own. */
   constructor(store?: Pick<Store, "exchange">) {
-    this.#turns = new ExchangeTurns(store, EXCHANGE_EVERY_MS);
+    this.#turns = new ExchangeTurns(store);
   }
 
   observe(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
@@ -56,7 +56,7 @@ export class CohortTracker {
   }
 
   /**
-   * Every EXCHANGE_EVERY_MS of event time, one Check's (no other Check waits for it, and none
+   * Every EXCHANGE_EVERY_MS (exchange-turns.ts) of event time, one Check's (no other Check waits for it, and none
    * starts another while it is under way): publishes the cohort members that joined here and the walk's first reads
    * and pages shown here within SHARE_SPAN_MS, and merges the other replicas' latest. Spans
    * overlap from one exchange to the next, so nothing is lost to a replica's merge coming a
@@ -117,14 +117,6 @@ export class CohortTracker {
   }
 }
 
-/**
- * How often a replica exchanges its cohorts' evidence: four times as often as the site-wide
- * merge, because a band is judged on each read, against the others' reads as of their last
- * publication; the walk's reads of the last exchange or two are the ones a new read continues.
- * Once a second left the sweep's sequential walk by sessions 151 ids with three replicas, every
- * quarter second 64, on seed 1 (land: 308; docs/cohorts.md, several replicas).
- */
-const EXCHANGE_EVERY_MS = 250;
 /**
  * What a replica publishes: the last ten seconds (the walk's `within` in the example), so that
  * each item reaches the others at several of their exchanges, also where a replica sees a Check

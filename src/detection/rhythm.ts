@@ -47,7 +47,7 @@ export class RhythmDetector {
 
   /** `store`: where replicas exchange their requests; without its `exchange`, each keeps its own. */
   constructor(store?: Pick<Store, "exchange">) {
-    this.#turns = new ExchangeTurns(store, EXCHANGE_EVERY_MS);
+    this.#turns = new ExchangeTurns(store);
   }
 
   observe(request: NormalisedRequest, resourceId: string | undefined, config: CompiledScraping | undefined): Signal[] {
@@ -64,7 +64,7 @@ export class RhythmDetector {
   }
 
   /**
-   * Every EXCHANGE_EVERY_MS of event time, one Check's: publishes this replica's requests of the
+   * Every EXCHANGE_EVERY_MS (exchange-turns.ts) of event time, one Check's: publishes this replica's requests of the
    * last SHARE_SPAN_MS and folds all replicas' requests from the last fold up to FOLD_LAG_MS ago,
    * in time order. Only once another replica has published anything (one replica decides alone).
    */
@@ -97,8 +97,6 @@ export class RhythmDetector {
   }
 }
 
-/** As often as the cohorts' exchange (cohorts.ts): a request reaches the others' fold within half a second. */
-const EXCHANGE_EVERY_MS = 250;
 /**
  * Requests are folded once this old: a replica publishes a request at its next exchange, which
  * comes with its next Check, so where a replica sees a Check only every second or so the others
