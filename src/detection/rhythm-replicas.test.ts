@@ -41,10 +41,36 @@ describe("rhythm shared by replicas through the store's exchange", () => {
   it("sees one address's sequential ids and metronome gaps over all replicas' requests", async () => {
     const found = await enumerate(40, true);
     const first = (code: string) => found.findIndex((codes) => codes.includes(code));
-    // Each request is folded in once two seconds old, so the run and the gaps lag two requests.
-    expect(first("ip.sequential_ids")).toBe(14);
-    expect(first("client.too_regular")).toBe(14);
-    expect(found.slice(14).every((codes) => codes.includes("ip.sequential_ids") && codes.includes("client.too_regular"))).toBe(true);
+    // A request is folded in once every replica has published past it: the run lags one request, the gaps two.
+    expect(first("ip.sequential_ids")).toBe(12);
+    expect(first("client.too_regular")).toBe(13);
+    expect(found.slice(13).every((codes) => codes.includes("ip.sequential_ids") && codes.includes("client.too_regular"))).toBe(true);
+  });
+
+  it("waits for a replica that publishes late rather than fold past its requests", async () => {
+    // One request a second at random ids, each replica in turn; shoppers' Checks reach the first
+    // two replicas only, so the third publishes at its next enumerator request, three seconds
+    // late. Folded two seconds behind, its requests were left out and every third gap of the
+    // fold was two seconds: not regular.
+    const store = new MemoryStore();
+    const replicas = Array.from({ length: 3 }, () => new RhythmDetector(store));
+    const regular: boolean[] = [];
+    for (let i = 0; i < 60; i++) {
+      const timeMs = T0 + i * 1_000;
+      const replica = replicas[i % 3]!;
+      await replica.maybeExchange(config, timeMs);
+      const id = (i * 7_919) % 5_000;
+      const request: NormalisedRequest = { method: "GET", path: `/api/v1/products/${id}`, query: "", host: "", headers: new Map(), headerShape: "s", timeMs, anomalies: [], ipId: "enumerator" };
+      regular.push(replica.observe(request, String(id), config).some((s) => s.code === "client.too_regular"));
+      for (let k = 1; k < 10; k++) {
+        const shopper = replicas[k % 2]!;
+        await shopper.maybeExchange(config, timeMs + k * 100);
+        shopper.observe({ ...request, path: "/api/v1/products/list", timeMs: timeMs + k * 100, ipId: `shopper${i}` }, undefined, config);
+      }
+    }
+    // Twelve gaps over all replicas, folded up to the third replica's publication (three seconds late).
+    expect(regular.slice(0, 14).some(Boolean)).toBe(false);
+    expect(regular.slice(14).every(Boolean)).toBe(true);
   });
 
   it("sees neither on each replica's share alone", async () => {

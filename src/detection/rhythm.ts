@@ -32,9 +32,10 @@ interface Step {
  * person could click, are a machine's. Each replica follows the requests it decides; Envoy's load
  * balancing spreads one client over replicas, so with several sharing a store each publishes its
  * requests of the last five seconds four times a second (`maybeExchange`) and follows every
- * address also over all replicas' requests, folded in time order once they are FOLD_LAG_MS old.
- * A request is judged on the replica's own rhythm or the one over all replicas, whichever has
- * seen more of the address. With one replica the others' part is empty and nothing is folded.
+ * address also over all replicas' requests, folded in time order up to the time every replica's
+ * publication is complete (its watermark). A request is judged on the replica's own rhythm or the
+ * one over all replicas, whichever has seen more of the address. With one replica the others'
+ * part is empty and nothing is folded.
  */
 export class RhythmDetector {
   readonly #clients = new LRUCache<string, Rhythm>({ max: MAX_CLIENTS });
@@ -65,8 +66,10 @@ export class RhythmDetector {
 
   /**
    * Every EXCHANGE_EVERY_MS (exchange-turns.ts) of event time, one Check's: publishes this replica's requests of the
-   * last SHARE_SPAN_MS and folds all replicas' requests from the last fold up to FOLD_LAG_MS ago,
-   * in time order. Only once another replica has published anything (one replica decides alone).
+   * last SHARE_SPAN_MS with the time it publishes them (its watermark: it has published every
+   * request it decided before), and folds all replicas' requests from the last fold up to the
+   * oldest watermark, less IN_FLIGHT_MS, in time order. Only once another replica has published
+   * (one replica decides alone).
    */
   maybeExchange(config: CompiledScraping | undefined, nowMs: number): Promise<void> | undefined {
     if (!config || (!config.sequentialIds && !config.regularity)) return undefined;
@@ -77,12 +80,13 @@ export class RhythmDetector {
     const fromMs = nowMs - SHARE_SPAN_MS;
     const kept = this.#recent.findIndex((s) => s.timeMs >= fromMs);
     this.#recent = kept < 0 ? [] : this.#recent.slice(kept);
-    const publication = { name: "rhythm", replica: this.#turns.replica, evidence: encodeSteps(this.#recent), ttlMs: SHARE_SPAN_MS };
+    const publication = { name: "rhythm", replica: this.#turns.replica, evidence: encodeSteps(nowMs, this.#recent), ttlMs: SHARE_SPAN_MS };
     const others = (await exchange("rhythm", publication, nowMs).catch(() => [] as string[])).flatMap(decodeSteps);
-    const untilMs = nowMs - FOLD_LAG_MS;
-    if (others.length === 0 || untilMs <= this.#foldedUntilMs) return;
+    if (others.length === 0) return;
+    const untilMs = Math.min(nowMs, ...others.map((o) => o.watermarkMs)) - IN_FLIGHT_MS;
+    if (untilMs <= this.#foldedUntilMs) return;
     const due = (s: Step) => s.timeMs > this.#foldedUntilMs && s.timeMs <= untilMs;
-    const steps = [...this.#recent.filter(due), ...others.filter(due)].sort(byTime);
+    const steps = [...this.#recent.filter(due), ...others.flatMap((o) => o.steps.filter(due))].sort(byTime);
     for (const s of steps) {
       const rhythm = this.#everywhere.get(s.ipId) ?? newRhythm(s.timeMs);
       step(rhythm, s.timeMs, s.id, config);
@@ -98,14 +102,19 @@ export class RhythmDetector {
 }
 
 /**
- * Requests are folded once this old: a replica publishes a request at its next exchange, which
- * comes with its next Check, so where a replica sees a Check only every second or so the others
- * read it a second or more late. At half a second the sweep's sequential enumeration
- * (`at=0s duration=whole rate=1 client=realistic`, three replicas, seeds 1 and 2) kept 90 ids, at
- * two seconds 29 (docs/cohorts.md, several replicas).
+ * How long before its watermark a replica may still decide a request it has not published: one
+ * whose Check was under way (awaiting its store batch, at most the store timeout) while it
+ * published. A replica publishes a request at its next exchange, which comes with its next
+ * Check, so where it sees a Check only every second or so the others read it a second or more
+ * late; folding at a fixed two seconds' lag left out about one request in ten of the sweep's
+ * scattered enumeration (`rate=0.5`, three replicas, seed 1), and one left out breaks the
+ * regularity of all the address's gaps (docs/cohorts.md, several replicas).
  */
-const FOLD_LAG_MS = 2_000;
-/** What a replica publishes: longer than FOLD_LAG_MS, so each request reaches the others before they fold past it. */
+const IN_FLIGHT_MS = 100;
+/**
+ * What a replica publishes, and how long a publication lives: a replica that decides nothing
+ * for this long (its requests all published) is no longer waited for.
+ */
 const SHARE_SPAN_MS = 5_000;
 /**
  * Requests a replica publishes at most, the latest: each is an address pseudonym, a time and an
@@ -134,18 +143,27 @@ function byTime(a: Step, b: Step): number {
   return a.timeMs - b.timeMs || (a.id ?? -1) - (b.id ?? -1);
 }
 
-/** Compact JSON, [address, time, id or null] per request; empty when there is nothing to tell. */
-function encodeSteps(steps: readonly Step[]): string {
-  return steps.length === 0 ? "" : JSON.stringify(steps.map((s) => [s.ipId, s.timeMs, s.id ?? null]));
+/** One replica's publication: its requests, complete up to (not at) its watermark. */
+interface Published {
+  watermarkMs: number;
+  steps: Step[];
 }
 
-/** Another replica's requests; text this version cannot read is skipped. */
-function decodeSteps(text: string): Step[] {
+/**
+ * Compact JSON: the watermark, then [address, time, id or null] per request. Published even with
+ * no request, so that the others know up to when this replica has nothing more to tell.
+ */
+function encodeSteps(watermarkMs: number, steps: readonly Step[]): string {
+  return JSON.stringify([watermarkMs, ...steps.map((s) => [s.ipId, s.timeMs, s.id ?? null])]);
+}
+
+/** Another replica's publication; text this version cannot read (no watermark first) is skipped. */
+function decodeSteps(text: string): Published[] {
   try {
     const rows = JSON.parse(text) as unknown;
-    if (!Array.isArray(rows)) return [];
-    const valid = rows.filter((r): r is [string, number, number | null] => Array.isArray(r) && typeof r[0] === "string" && typeof r[1] === "number" && (r[2] === null || typeof r[2] === "number"));
-    return valid.map(([ipId, timeMs, id]) => ({ ipId, timeMs, id: id ?? undefined }));
+    if (!Array.isArray(rows) || typeof rows[0] !== "number") return [];
+    const valid = rows.slice(1).filter((r): r is [string, number, number | null] => Array.isArray(r) && typeof r[0] === "string" && typeof r[1] === "number" && (r[2] === null || typeof r[2] === "number"));
+    return [{ watermarkMs: rows[0], steps: valid.map(([ipId, timeMs, id]) => ({ ipId, timeMs, id: id ?? undefined })) }];
   } catch {
     return [];
   }
