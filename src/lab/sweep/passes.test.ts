@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { attackLabel, LEGIT } from "../lines.js";
 import type { CheckEvent } from "../replay/events.js";
 import type { Verdict } from "../replay/target.js";
+import { toStruct } from "../../transport/grpc/protos.js";
 import { PassTally } from "./passes.js";
 
 const policy = { endpoints: [{ name: "static", pageView: true }, { name: "product", pageView: false }, { name: "search", pageView: false }] };
@@ -12,7 +13,7 @@ function event(address: string, label = attackLabel("scraping"), cookie?: string
 }
 
 const allowed = (endpoint: string): Verdict => ({ action: "allow", denied: false, endpoint });
-const throttled = (endpoint: string, rule = "catalogue-throttle"): Verdict => ({ action: "throttle", denied: true, endpoint, rule });
+const throttled = (endpoint: string, rule = "catalogue-throttle", reasons?: string[]): Verdict => ({ action: "throttle", denied: true, endpoint, rule, metadata: reasons && toStruct({ reasons }) });
 
 describe("an attack's requests by their place in their source's sequence", () => {
   it("splits page views, each address's first other request and its later ones, and counts what passed", () => {
@@ -20,11 +21,11 @@ describe("an attack's requests by their place in their source's sequence", () =>
     tally.add(event("203.0.113.1"), allowed("static"));
     tally.add(event("203.0.113.1"), allowed("product"));
     tally.add(event("203.0.113.2"), allowed("static"));
-    tally.add(event("203.0.113.2"), throttled("search"));
+    tally.add(event("203.0.113.2"), throttled("search", "catalogue-throttle", ["ip.no_page_views", "client.too_regular"]));
     tally.add(event("203.0.113.1"), throttled("product"));
     tally.add(event("203.0.113.1"), allowed("static"));
-    tally.add(event("203.0.113.2"), throttled("product", "walk"));
-    tally.add(event("203.0.113.3", LEGIT), allowed("product"));
+    tally.add(event("203.0.113.2"), throttled("product", "walk", ["client.too_regular"]));
+    tally.add(event("203.0.113.3", LEGIT), { ...allowed("product"), metadata: toStruct({ reasons: ["client.too_regular"] }) });
 
     const result = tally.result();
     expect(result.rows).toEqual([
@@ -34,6 +35,8 @@ describe("an attack's requests by their place in their source's sequence", () =>
       { place: "later", endpoint: "product", requests: 2, passed: 0, deniedBy: { "catalogue-throttle": 1, walk: 1 } },
     ]);
     expect(result).toMatchObject({ requests: 7, passed: 4, laterShare: 2 / 7 });
+    // The signals of the attack's requests, the shoppers' left out.
+    expect(result.signals).toEqual({ "ip.no_page_views": 1, "client.too_regular": 2 });
   });
 
   it("takes the peer's address when no forwarded-for header names the client", () => {
@@ -62,6 +65,6 @@ describe("an attack's requests by their place in their source's sequence", () =>
   });
 
   it("has no share without attack requests", () => {
-    expect(new PassTally(policy as never).result()).toEqual({ rows: [], requests: 0, passed: 0, laterShare: null });
+    expect(new PassTally(policy as never).result()).toEqual({ rows: [], requests: 0, passed: 0, laterShare: null, signals: {} });
   });
 });

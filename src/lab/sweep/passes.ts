@@ -2,6 +2,7 @@ import type { CompiledPolicy } from "../../policy/compile.js";
 import { attackKindOf } from "../lines.js";
 import type { CheckEvent } from "../replay/events.js";
 import type { Verdict } from "../replay/target.js";
+import { fromStruct } from "../../transport/grpc/protos.js";
 import { runPoint } from "./run.js";
 import type { SweepPoint } from "./sweep-file.js";
 
@@ -33,6 +34,8 @@ export interface AttackPasses {
    * later request were denied: the most a defence that lets first requests through can reach.
    */
   laterShare: number | null;
+  /** Each signal that fired on attack requests → on how many, whether they were denied or not. */
+  signals: Record<string, number>;
 }
 
 /**
@@ -45,6 +48,7 @@ export class PassTally {
   readonly #pageViews: ReadonlySet<string>;
   readonly #started = new Set<string>();
   readonly #rows = new Map<string, PassRow>();
+  readonly #signals: Record<string, number> = {};
 
   constructor(policy: Pick<CompiledPolicy, "endpoints">) {
     this.#pageViews = new Set(policy.endpoints.filter((e) => e.pageView).map((e) => e.name));
@@ -62,6 +66,7 @@ export class PassTally {
     if (!verdict.denied) row.passed++;
     else row.deniedBy[rule] = (row.deniedBy[rule] ?? 0) + 1;
     this.#rows.set(key, row);
+    for (const code of reasonsOf(verdict)) this.#signals[code] = (this.#signals[code] ?? 0) + 1;
   }
 
   result(): AttackPasses {
@@ -70,7 +75,7 @@ export class PassTally {
     const sum = (list: PassRow[], pick: (row: PassRow) => number) => list.reduce((total, row) => total + pick(row), 0);
     const requests = sum(rows, (row) => row.requests);
     const later = sum(rows.filter((row) => row.place === "later"), (row) => row.requests);
-    return { rows, requests, passed: sum(rows, (row) => row.passed), laterShare: requests === 0 ? null : later / requests };
+    return { rows, requests, passed: sum(rows, (row) => row.passed), laterShare: requests === 0 ? null : later / requests, signals: { ...this.#signals } };
   }
 
   #place(source: string, endpoint: string): Place {
@@ -81,6 +86,12 @@ export class PassTally {
   }
 }
 
+/** The codes of the signals that fired, from the decision's metadata (as Envoy gets them). */
+function reasonsOf(verdict: Verdict): string[] {
+  const reasons = verdict.metadata ? fromStruct(verdict.metadata).reasons : undefined;
+  return Array.isArray(reasons) ? reasons.filter((r): r is string => typeof r === "string") : [];
+}
+
 /** The client address a lab request came from (the first forwarded-for entry, else the peer) and its cookies. */
 function sourceOf(event: CheckEvent): string {
   const attributes = event.request.attributes;
@@ -89,8 +100,8 @@ function sourceOf(event: CheckEvent): string {
   return `${address}\u0000${headers?.cookie ?? ""}`;
 }
 
-/** One sweep point on one seed, replayed as the sweep does, with its attack's requests tallied by place. */
-export async function attackPasses(point: SweepPoint, seed: number, options: { policy: string; compiled: CompiledPolicy }): Promise<AttackPasses & { idsScraped: number }> {
+/** One sweep point on one seed, replayed as the sweep does (by `replicas` sharing a store, one when absent), with its attack's requests tallied by place. */
+export async function attackPasses(point: SweepPoint, seed: number, options: { policy: string; compiled: CompiledPolicy; replicas?: number }): Promise<AttackPasses & { idsScraped: number }> {
   const tally = new PassTally(options.compiled);
   const figures = await runPoint(point, seed, { ...options, onDecided: (event, [verdict]) => tally.add(event, verdict!) });
   return { ...tally.result(), idsScraped: figures.resourcesScraped };
