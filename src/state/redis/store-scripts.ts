@@ -65,7 +65,16 @@ import {
  * Returns: the results of all ops, flattened in op order; all integers, because Redis truncates
  * Lua numbers to integers on the way out. Hence the sliding-window estimate is computed in
  * TypeScript, with the same function as the memory store, so the two agree to the last digit.
- * Every write renews its key's time to live (PEXPIRE); reads never create a key.
+ * Reads never create a key. A window or distinct-count bucket gets its time to live (PEXPIRE)
+ * from the write that creates it (an INCRBY answering the amount, a PFADD answering 1; a PFADD
+ * that changes registers renews it too), not from every write: its number is its window, so it
+ * is written only within that window and read for one more (or, fixed, only within it), and a
+ * time to live of two windows (one) from its first write already outlasts that. Every other
+ * write (sets, values) renews its key's time to live. A PEXPIRE was 4.3 of the ~28 commands per
+ * Check (BENCHMARKS.md, branch `checkredis`). What this gives up: a replica whose clock lags by
+ * δ finds a previous bucket gone for the last δ it reads it (its weight then below δ / window),
+ * and a replay through the server (trustEventTime) slower than real time loses buckets before
+ * their windows end (renewing on every write held down to half speed).
  *
  * window.take counts all or nothing: each take reads its counts (with earlier takes of the call
  * on the same key as if taken) and checks current + previous × weight + amount ≤ limit; the
@@ -91,8 +100,8 @@ local pending, takesFit = {}, true
 local function commit()
   if takesFit then
     for i = 1, nTakes do
-      if takeAmounts[i] ~= '0' then
-        redis.call('INCRBY', takeKeys[i], takeAmounts[i])
+      -- A count equal to the amount is a bucket this take created: only then is its ttl set.
+      if takeAmounts[i] ~= '0' and redis.call('INCRBY', takeKeys[i], takeAmounts[i]) == takeAmounts[i] + 0 then
         redis.call('PEXPIRE', takeKeys[i], takeTtls[i])
       end
     end
@@ -144,8 +153,9 @@ while a <= nArgs do
         results[nResults] = redis.call('PFCOUNT', current)
       end
     else
-      redis.call('PFADD', current, ARGV[a + 2])
-      redis.call('PEXPIRE', current, ARGV[a + 1])
+      -- PFADD answers 0 when the bucket was there and the member changed no register: its ttl
+      -- was set by the write that created it.
+      if redis.call('PFADD', current, ARGV[a + 2]) == 1 then redis.call('PEXPIRE', current, ARGV[a + 1]) end
       a = a + 3
       if code == 'D' then
         results[nResults] = 0
@@ -163,8 +173,10 @@ while a <= nArgs do
     nResults = nResults + 1
     if adds then
       -- The amount (never 0 here) and ttl stay text: INCRBY and PEXPIRE take them as they came.
-      results[nResults] = redis.call('INCRBY', current, ARGV[a + 1])
-      redis.call('PEXPIRE', current, ARGV[a + 2])
+      -- A count equal to the amount is a bucket this add created: only then is its ttl set.
+      local count = redis.call('INCRBY', current, ARGV[a + 1])
+      if count == ARGV[a + 1] + 0 then redis.call('PEXPIRE', current, ARGV[a + 2]) end
+      results[nResults] = count
     else
       results[nResults] = integerAt(current)
     end
@@ -205,13 +217,19 @@ while a <= nArgs do
     a = a + 2
   elseif code == 'm' then
     -- Ranks order by score (the time added), so rank 0 up to -(max + 1) are the oldest beyond max.
+    -- Trimmed only when the add took it past max, which ZCARD tells: one command fewer otherwise.
     local set = KEYS[nextKey]
+    local max = ARGV[a + 3] + 0
     nextKey = nextKey + 1
     redis.call('ZADD', set, ARGV[a + 2], ARGV[a + 1])
-    redis.call('ZREMRANGEBYRANK', set, 0, -(ARGV[a + 3] + 1))
+    local members = redis.call('ZCARD', set)
+    if members > max then
+      redis.call('ZREMRANGEBYRANK', set, 0, -(max + 1))
+      members = max
+    end
     redis.call('PEXPIRE', set, ARGV[a + 4])
     nResults = nResults + 1
-    results[nResults] = redis.call('ZCARD', set)
+    results[nResults] = members
     a = a + 5
   else
     return redis.error_reply('palisade: unknown store op code ' .. tostring(code))
