@@ -36,7 +36,8 @@ function modeOf(op: Op): { mode: string; commands: string[] } {
   const guard = op.when ? ["GET", "GET"] : [];
   switch (op.op) {
     case "window.add":
-      return op.amount === 0 ? { mode: "read", commands: ["GET", "GET"] } : { mode: op.when ? "guarded add" : "add", commands: [...guard, "INCRBY", "PEXPIRE?", "GET"] };
+      // A read that finds neither bucket stops at the EXISTS of both.
+      return op.amount === 0 ? { mode: "read", commands: ["EXISTS", "GET?", "GET?"] } : { mode: op.when ? "guarded add" : "add", commands: [...guard, "INCRBY", "PEXPIRE?", "GET"] };
     case "distinct.add":
       if (op.count === false) return { mode: "add, no count", commands: ["PFADD", "PEXPIRE?"] };
       // A read that finds neither bucket stops at the EXISTS of both (most of them: probes of empty keys).

@@ -165,11 +165,24 @@ while a <= nArgs do
         results[nResults] = redis.call('PFCOUNT', current)
       end
     end
-  elseif code == 'p' or code == 'w' or code == 'W' then
+  elseif code == 'p' then
+    -- A read mostly finds neither bucket (a login counter of an address that only browses): one
+    -- EXISTS of both answers it then, where two GETs would.
     local current = KEYS[nextKey]
     local previous = KEYS[nextKey + 1]
     nextKey = nextKey + 2
-    local adds = code == 'w' or (code == 'W' and guardHolds(a + 3))
+    if redis.call('EXISTS', current, previous) == 0 then
+      results[nResults + 1], results[nResults + 2] = 0, 0
+    else
+      results[nResults + 1], results[nResults + 2] = integerAt(current), integerAt(previous)
+    end
+    nResults = nResults + 2
+    a = a + 1
+  elseif code == 'w' or code == 'W' then
+    local current = KEYS[nextKey]
+    local previous = KEYS[nextKey + 1]
+    nextKey = nextKey + 2
+    local adds = code == 'w' or guardHolds(a + 3)
     nResults = nResults + 1
     if adds then
       -- The amount (never 0 here) and ttl stay text: INCRBY and PEXPIRE take them as they came.
@@ -180,7 +193,7 @@ while a <= nArgs do
     else
       results[nResults] = integerAt(current)
     end
-    if code == 'p' then a = a + 1 elseif code == 'w' then a = a + 3 else a = a + 5 end
+    if code == 'w' then a = a + 3 else a = a + 5 end
     nResults = nResults + 1
     results[nResults] = integerAt(previous)
   elseif code == 'g' or code == 's' or code == 'S' then
