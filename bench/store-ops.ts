@@ -43,7 +43,7 @@ function modeOf(op: Op): { mode: string; commands: string[] } {
       // A read that finds neither bucket stops at the EXISTS of both (most of them: probes of empty keys).
       return op.member === undefined ? { mode: "read", commands: ["EXISTS"] } : { mode: "add", commands: ["PFADD", "PEXPIRE?", "EXISTS", "PFCOUNT"] };
     case "value.swap":
-      return op.value === undefined ? { mode: "read", commands: ["GET"] } : { mode: op.when ? "guarded write" : "write", commands: [...guard, "GET", "SET"] };
+      return op.value === undefined ? { mode: "read", commands: ["GET"] } : { mode: op.when ? "guarded write" : "write", commands: [...guard, "SET … GET"] };
     case "member.check":
       return { mode: "read", commands: ["ZSCORE"] };
     case "member.add":

@@ -707,6 +707,17 @@ function redisContract(harness: RedisHarness): void {
     expect(Object.fromEntries(others)).toEqual({ incrby: 10, pexpire: 10, get: 10, exists: 5 });
   });
 
+  it("swaps a value with one SET … GET, and reads it with one GET", async () => {
+    const swap = (value?: number) => ({ op: "value.swap", name: "last", value, retentionMs: value === undefined ? undefined : 60 * SECOND }) as const;
+    await store.apply("warm-up", [swap(1)], T0); // the first call on a connection loads the script
+    await harness.admin.config("RESETSTAT");
+    const elapsed = sinceWrite();
+    expect(await store.apply("ck1", [swap(5), swap(7), swap()], T0)).toEqual([0, 5, 7]);
+    const others = [...(await commandCalls(harness.admin))].filter(([name]) => !/^(evalsha|eval|info|config|cluster|client)\b/.test(name));
+    expect(Object.fromEntries(others)).toEqual({ set: 2, get: 1 });
+    expectFreshTtl(await harness.admin.pttl("palisade:{ck1}:v:last"), 60 * SECOND, elapsed());
+  });
+
   it("lays out the new structures' keys under the entity's hash tag, each with its time to live", async () => {
     const bucket = Math.floor(T0 / (5 * SECOND));
     const elapsed = sinceWrite();

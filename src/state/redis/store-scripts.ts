@@ -201,8 +201,13 @@ while a <= nArgs do
     nextKey = nextKey + 1
     local writes = code == 's' or (code == 'S' and guardHolds(a + 3))
     nResults = nResults + 1
-    results[nResults] = integerAt(key)
-    if writes then redis.call('SET', key, ARGV[a + 1], 'PX', ARGV[a + 2]) end
+    if writes then
+      -- SET … GET (Redis 6.2) answers the value it replaced: one command where GET and SET were two.
+      local before = redis.call('SET', key, ARGV[a + 1], 'PX', ARGV[a + 2], 'GET')
+      if before then results[nResults] = before + 0 else results[nResults] = 0 end
+    else
+      results[nResults] = integerAt(key)
+    end
     if code == 'g' then a = a + 1 elseif code == 's' then a = a + 3 else a = a + 5 end
   elseif code == 't' then
     local current = KEYS[nextKey]
