@@ -37,7 +37,7 @@ function modeOf(op: Op): { mode: string; commands: string[] } {
   switch (op.op) {
     case "window.add":
       // A read that finds neither bucket stops at the EXISTS of both.
-      return op.amount === 0 ? { mode: "read", commands: ["EXISTS", "GET?", "GET?"] } : { mode: op.when ? "guarded add" : "add", commands: [...guard, "INCRBY", "PEXPIRE?", "GET"] };
+      return op.amount === 0 ? { mode: "read", commands: ["EXISTS", "GET?", "GET?"] } : { mode: op.when ? "guarded add" : "add", commands: [...guard, op.amount === 1 && !op.when ? "INCR" : "INCRBY", "PEXPIRE?", "GET"] };
     case "distinct.add":
       if (op.count === false) return { mode: "add, no count", commands: ["PFADD", "PEXPIRE?"] };
       // A read that finds neither bucket stops at the EXISTS of both (most of them: probes of empty keys).

@@ -42,6 +42,7 @@ import {
  *
  *   code  op                             KEYS                       arguments                    results
  *   p     window.add, amount 0           current bucket, previous   none (only reads)            current count, previous count
+ *   i     window.add, amount 1           current bucket, previous   ttlMs                        the same, after the add
  *   w     window.add                     current bucket, previous   amount, ttlMs                the same, after the add
  *   W     window.add with a guard        same, then the guard's     same, then withinMs, nowMs   the same
  *   t     window.take                    current bucket, previous   amount, limit, weight, ttlMs current count, previous count
@@ -178,22 +179,28 @@ while a <= nArgs do
     end
     nResults = nResults + 2
     a = a + 1
-  elseif code == 'w' or code == 'W' then
+  elseif code == 'i' or code == 'w' or code == 'W' then
     local current = KEYS[nextKey]
     local previous = KEYS[nextKey + 1]
     nextKey = nextKey + 2
-    local adds = code == 'w' or guardHolds(a + 3)
     nResults = nResults + 1
-    if adds then
-      -- The amount (never 0 here) and ttl stay text: INCRBY and PEXPIRE take them as they came.
-      -- A count equal to the amount is a bucket this add created: only then is its ttl set.
-      local count = redis.call('INCRBY', current, ARGV[a + 1])
-      if count == ARGV[a + 1] + 0 then redis.call('PEXPIRE', current, ARGV[a + 2]) end
+    -- A count equal to the amount is a bucket this add created: only then is its ttl set.
+    if code == 'i' then
+      local count = redis.call('INCR', current)
+      if count == 1 then redis.call('PEXPIRE', current, ARGV[a + 1]) end
       results[nResults] = count
+      a = a + 2
     else
-      results[nResults] = integerAt(current)
+      if code == 'w' or guardHolds(a + 3) then
+        -- The amount (never 0 here) and ttl stay text: INCRBY and PEXPIRE take them as they came.
+        local count = redis.call('INCRBY', current, ARGV[a + 1])
+        if count == ARGV[a + 1] + 0 then redis.call('PEXPIRE', current, ARGV[a + 2]) end
+        results[nResults] = count
+      else
+        results[nResults] = integerAt(current)
+      end
+      if code == 'w' then a = a + 3 else a = a + 5 end
     end
-    if code == 'w' then a = a + 3 else a = a + 5 end
     nResults = nResults + 1
     results[nResults] = integerAt(previous)
   elseif code == 'g' or code == 's' or code == 'S' then
@@ -420,11 +427,11 @@ function encodeOp(prefix: string, op: EntityOp, nowMs: number, call: ScriptCall)
       const buckets = windowBucketKeys(prefix, op, nowMs);
       keys.push(buckets.current, buckets.previous);
       if (op.amount === 0) args.push("p"); // a read: a guard has nothing to hold back
-      else if (!op.when) args.push("w", op.amount, windowKeyTtlMs(op.windowMs));
-      else {
+      else if (op.when) {
         args.push("W", op.amount, windowKeyTtlMs(op.windowMs));
         guarded(call, prefix, op.when, nowMs);
-      }
+      } else if (op.amount === 1) args.push("i", windowKeyTtlMs(op.windowMs)); // the usual add: no amount to send
+      else args.push("w", op.amount, windowKeyTtlMs(op.windowMs));
       return;
     }
     case "window.take": {
