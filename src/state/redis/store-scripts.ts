@@ -172,10 +172,14 @@ while a <= nArgs do
     local current = KEYS[nextKey]
     local previous = KEYS[nextKey + 1]
     nextKey = nextKey + 2
-    if redis.call('EXISTS', current, previous) == 0 then
+    local present = redis.call('EXISTS', current, previous)
+    if present == 0 then
       results[nResults + 1], results[nResults + 2] = 0, 0
     else
-      results[nResults + 1], results[nResults + 2] = integerAt(current), integerAt(previous)
+      -- When one bucket is there and it is the current one (a count is never 0), the previous is not.
+      local count = integerAt(current)
+      results[nResults + 1] = count
+      if present == 1 and count > 0 then results[nResults + 2] = 0 else results[nResults + 2] = integerAt(previous) end
     end
     nResults = nResults + 2
     a = a + 1
