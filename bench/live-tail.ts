@@ -415,6 +415,7 @@ function report(raw: Raw, profileFile: string | undefined, out: string): void {
       redisCpuMicrosPerCheck: Math.round((raw.server.redisCpuSeconds * 1e6) / Math.max(1, samples.length)),
       busiestSecond: raw.serverSeconds.reduce<Second | undefined>((worst, s) => (!worst || s.cpuMs > worst.cpuMs ? s : worst), undefined),
       maxHeapMiB: Math.max(0, ...raw.serverSeconds.map((s) => s.heapMiB)),
+      maxRssMiB: Math.max(0, ...raw.serverSeconds.map((s) => s.rssMiB ?? 0)),
     },
     eventLoop: {
       stallsOver10ms: stalls.length,
