@@ -433,7 +433,18 @@ function report(raw: Raw, profileFile: string | undefined, out: string): void {
       exportedLagMaxSeconds: raw.server.exportedLagMaxSeconds,
       exportedDelayHistogram: raw.server.loopDelayHistogram,
     },
-    gc: { pausesOver2ms: gcs.length, maxMs: Math.max(0, ...gcs.map((g) => g.ms)), over10ms: gcs.filter((g) => g.ms > 10).length, ...majorCollections(samples, gcs, raw.serverSeconds) },
+    gc: {
+      pausesOver2ms: gcs.length,
+      maxMs: Math.max(0, ...gcs.map((g) => g.ms)),
+      over10ms: gcs.filter((g) => g.ms > 10).length,
+      byKind: Object.fromEntries(
+        [...new Set(gcs.map((g) => g.kind))].map((kind) => {
+          const ms = gcs.filter((g) => g.kind === kind).map((g) => g.ms).sort((a, b) => a - b);
+          return [kind, { pauses: ms.length, sumMs: Math.round(ms.reduce((a, b) => a + b, 0)), medianMs: percentile(ms, 0.5), maxMs: ms.at(-1), over10ms: ms.filter((m) => m > 10).length }];
+        }),
+      ),
+      ...majorCollections(samples, gcs, raw.serverSeconds),
+    },
     clientEventLoop: {
       stallsOver12ms: clientStalls.length,
       waitingForCpu: clientStalls.filter((c) => c.waitMs > c.cpuMs).length,
