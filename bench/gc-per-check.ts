@@ -7,9 +7,9 @@
  *
  * Prints one JSON line per variant and round: per 1,000 Checks the collections of each kind and
  * their pause time, the CPU µs per Check (all threads), and the resident memory at the end and at
- * its peak. Counts follow the bytes a Check allocates and how long its objects live in Checks, not
- * the machine's load, so they compare on a busy machine where the latency tail does not; the
- * pause times are wall time and do not.
+ * its peak. Counts follow the bytes a Check allocates and how many Checks its objects outlive,
+ * which a busy machine moves less than the latency tail but still moves (a Check waiting longer
+ * for Redis outlives more collections): compare variants of one run. Pause times are wall time.
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
