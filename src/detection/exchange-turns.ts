@@ -14,8 +14,9 @@ const EXCHANGE_EVERY_MS = 250;
 /**
  * A replica that has heard no other replica's publication for this long takes it that it is
  * alone: nobody reads what it publishes, and four encodings, writes and read-backs a second
- * buy nothing (a lone server's main thread spent about 110 µs a Check on them in the live
- * replay, BENCHMARKS.md). A new replica starts at full pace for as long.
+ * buy nothing (in the live replay a lone server spent about 40 µs of JavaScript a Check on
+ * them, and about as much writing them to Redis; BENCHMARKS.md). A new replica starts at full
+ * pace for as long.
  */
 const ALONE_AFTER_MS = 10_000;
 /**
