@@ -16,57 +16,50 @@ function replica(store: MemoryStore): { turns: ExchangeTurns; checkAt: (timeMs: 
   return { turns, checkAt };
 }
 
-/** Store.exchange calls made by each replica's Checks every 50 ms of event time from `fromMs` to `toMs`, counted per replica name. */
-async function callsPerReplica(spy: ReturnType<typeof vi.spyOn>, checks: Array<(timeMs: number) => Promise<void>>, fromMs: number, toMs: number): Promise<Map<string, number>> {
-  spy.mockClear();
-  for (let t = fromMs; t < toMs; t += 50) for (const checkAt of checks) await checkAt(T0 + t);
-  const calls = new Map<string, number>();
-  for (const [, publication] of spy.mock.calls as Array<[string, { replica: string }]>) calls.set(publication.replica, (calls.get(publication.replica) ?? 0) + 1);
-  return calls;
+type Replica = ReturnType<typeof replica>;
+
+/**
+ * Replicas sharing one memory store, and the count of Store.exchange calls each makes when
+ * `checking` replicas see a Check every 50 ms of event time from `fromMs` to `toMs`.
+ */
+function fleet(count: number): { replicas: Replica[]; join: () => Replica; calls: (checking: Replica[], fromMs: number, toMs: number) => Promise<number[]> } {
+  const store = new MemoryStore();
+  const spy = vi.spyOn(store, "exchange");
+  const replicas = Array.from({ length: count }, () => replica(store));
+  const calls = async (checking: Replica[], fromMs: number, toMs: number) => {
+    spy.mockClear();
+    for (let t = fromMs; t < toMs; t += 50) for (const { checkAt } of checking) await checkAt(T0 + t);
+    const published = spy.mock.calls.map(([, publication]) => publication.replica);
+    return checking.map(({ turns }) => published.filter((name) => name === turns.replica).length);
+  };
+  return { replicas, join: () => replica(store), calls };
 }
 
 describe("ExchangeTurns, the pace of a replica's exchanges", () => {
   it("exchanges four times a second at first, and every two seconds once it has heard no other replica for ten", async () => {
-    const store = new MemoryStore();
-    const spy = vi.spyOn(store, "exchange");
-    const lone = replica(store);
-    const first = await callsPerReplica(spy, [lone.checkAt], 0, 10_000);
-    expect(first.get(lone.turns.replica)).toBe(40);
-    const later = await callsPerReplica(spy, [lone.checkAt], 10_000, 10_000 + MINUTE);
-    expect(later.get(lone.turns.replica)).toBe(30);
+    const { replicas, calls } = fleet(1);
+    expect(await calls(replicas, 0, 10_000)).toEqual([40]);
+    expect(await calls(replicas, 10_000, 10_000 + MINUTE)).toEqual([30]);
   });
 
   it("keeps replicas that hear each other at four times a second", async () => {
-    const store = new MemoryStore();
-    const spy = vi.spyOn(store, "exchange");
-    const a = replica(store);
-    const b = replica(store);
-    const calls = await callsPerReplica(spy, [a.checkAt, b.checkAt], 0, 2 * MINUTE);
-    expect(calls.get(a.turns.replica)).toBe(480);
-    expect(calls.get(b.turns.replica)).toBe(480);
+    const { replicas, calls } = fleet(2);
+    expect(await calls(replicas, 0, 2 * MINUTE)).toEqual([480, 480]);
   });
 
   it("returns a lone replica to full pace within its next turn after another replica joins", async () => {
-    const store = new MemoryStore();
-    const spy = vi.spyOn(store, "exchange");
-    const lone = replica(store);
-    await callsPerReplica(spy, [lone.checkAt], 0, MINUTE);
-    const joining = replica(store);
+    const { replicas, join, calls } = fleet(1);
+    await calls(replicas, 0, MINUTE);
+    const both = [replicas[0]!, join()];
     // Within the lone replica's two seconds both hear each other; from then on both exchange four times a second.
-    await callsPerReplica(spy, [lone.checkAt, joining.checkAt], MINUTE, MINUTE + 2_000);
-    const after = await callsPerReplica(spy, [lone.checkAt, joining.checkAt], MINUTE + 2_000, 2 * MINUTE + 2_000);
-    expect(after.get(lone.turns.replica)).toBe(240);
-    expect(after.get(joining.turns.replica)).toBe(240);
+    await calls(both, MINUTE, MINUTE + 2_000);
+    expect(await calls(both, MINUTE + 2_000, 2 * MINUTE + 2_000)).toEqual([240, 240]);
   });
 
   it("backs off again once the other replicas stop publishing", async () => {
-    const store = new MemoryStore();
-    const spy = vi.spyOn(store, "exchange");
-    const a = replica(store);
-    const b = replica(store);
-    await callsPerReplica(spy, [a.checkAt, b.checkAt], 0, MINUTE);
-    // b stops (its publication lapses after five seconds); a is alone ten seconds after it last heard b.
-    const alone = await callsPerReplica(spy, [a.checkAt], MINUTE + 20_000, 2 * MINUTE + 20_000);
-    expect(alone.get(a.turns.replica)).toBe(30);
+    const { replicas, calls } = fleet(2);
+    await calls(replicas, 0, MINUTE);
+    // The second stops (its publication lapses after five seconds); the first is alone ten seconds after it last heard it.
+    expect(await calls([replicas[0]!], MINUTE + 20_000, 2 * MINUTE + 20_000)).toEqual([30]);
   });
 });
