@@ -9,13 +9,20 @@
  * are warmed in turns (BENCH_WARMUP_REQUESTS, default 8,000 answers each, at most 60 s), then
  * loaded in BENCH_ROUNDS (default 3) interleaved windows of 3.3 s. Prints per server requests/s,
  * CPU µs per Check (all threads, and main thread against the others over the whole run), the
- * latency tail, and Palisade's GC counts and pause time by kind from /metrics. Putting the same
- * code in two variants shows how far two columns of one run differ on the machine of the day.
+ * latency tail, and Palisade's GC counts and pause time by kind from /metrics. Every server
+ * carries bench/loop-probe.ts: for the measured windows alone it prints the GC pauses of at least
+ * 2 ms by kind (how many per second of load, their sum, the longest) and the event-loop stalls
+ * over 10 ms that were the server's own; and each server's resident memory at the end and its
+ * peak. Putting the same code in two variants shows how far two columns of one run differ on the
+ * machine of the day.
  */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
+import { join } from "node:path";
 import { interleaved } from "./load.js";
 import { upstreamAuthzClient } from "./noop.js";
 import { threadCpuSeconds } from "./pin.js";
+import { readProbe, stallKind, type Gc, type Stall } from "./probe-records.js";
 import { startNoopProcess, startPalisadeProcess, startPinnedRedis, type ServerProcess } from "./servers.js";
 import { storefrontRequest } from "./traffic.js";
 
@@ -43,17 +50,42 @@ async function gcCounts(server: ServerProcess): Promise<string> {
   return [...series("count")].map(([kind, count]) => `${kind} ${count} (${Math.round((sums.get(kind) ?? 0) * 1000)} ms)`).join(", ");
 }
 
+/** The probe's GC pauses (≥ 2 ms) and own stalls (> 10 ms) since `from`, per `seconds` of load. */
+function probeLine(file: string, from: number, seconds: number): string {
+  const gcs = readProbe<Gc>(file, "gc").filter((gc) => gc.at >= from);
+  const pauses = [...new Set(gcs.map((gc) => gc.kind))]
+    .map((kind) => {
+      const ms = gcs.filter((gc) => gc.kind === kind).map((gc) => gc.ms);
+      const sum = ms.reduce((a, b) => a + b, 0);
+      return `${kind} ${ms.length} (${(ms.length / seconds).toFixed(1)}/s, ${Math.round(sum)} ms, longest ${Math.max(...ms)} ms, ${ms.filter((m) => m >= 10).length} ≥ 10 ms)`;
+    })
+    .join(", ");
+  const own = readProbe<Stall>(file, "stall").filter((stall) => stall.at >= from && stallKind(stall) === "own");
+  return `GC pauses ≥ 2 ms in the windows: ${pauses || "none"}; own stalls > 10 ms: ${own.length}${own.length > 0 ? `, longest ${Math.max(...own.map((s) => s.ms))} ms` : ""}`;
+}
+
+/** Resident memory now and at its peak, MiB (/proc/<pid>/status). */
+function residentMiB(pid: number): string {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0);
+  return `RSS ${Math.round(kib("VmRSS") / 1024)} MiB (peak ${Math.round(kib("VmHWM") / 1024)})`;
+}
+
 async function main(): Promise<void> {
+  const dir = mkdtempSync(join(os.tmpdir(), "palisade-compare-"));
+  const probe = (name: string) => ({ env: { BENCH_LOOP_PROBE_FILE: join(dir, `${name.replace(/\W+/g, "-")}.jsonl`) }, preload: ["./bench/loop-probe.ts"] });
   const redis = await startPinnedRedis();
-  const servers: ServerProcess[] = [await startNoopProcess()];
+  const names = ["no-op grpc-js", ...variants.map((variant) => variant.name)];
+  const servers: ServerProcess[] = [await startNoopProcess(probe(names[0]!))];
   try {
     for (const [i, variant] of variants.entries()) {
-      servers.push(await startPalisadeProcess(`${redis.url}/${i}`, { env: variant.env ?? {}, nodeArgs: variant.nodeArgs ?? [], ...(variant.cwd ? { cwd: variant.cwd } : {}) }));
+      const { env, preload } = probe(variant.name);
+      servers.push(await startPalisadeProcess(`${redis.url}/${i}`, { env: { ...env, ...variant.env }, preload, nodeArgs: variant.nodeArgs ?? [], ...(variant.cwd ? { cwd: variant.cwd } : {}) }));
     }
-    const names = ["no-op grpc-js", ...variants.map((variant) => variant.name)];
     const clients = servers.map((server) => upstreamAuthzClient(`127.0.0.1:${server.grpcPort}`));
     const threadsBefore = servers.map((server) => threadCpuSeconds(server.pid));
     const loadAtStart = os.loadavg()[0]!;
+    let measuredFrom = 0;
     const results = await interleaved(
       servers.map((server, i) => ({ name: names[i]!, call: (n: number) => clients[i]!.check(storefrontRequest(n, Date.now())), processes: { server: server.pid, redis: redis.pid } })),
       {
@@ -63,6 +95,7 @@ async function main(): Promise<void> {
         warmupSeconds: 2,
         warmupRequests: Number(process.env.BENCH_WARMUP_REQUESTS ?? 8_000),
         warmupMaxSeconds: 60,
+        onWarm: () => (measuredFrom = Date.now()),
       },
     );
     process.stdout.write(`load average ${loadAtStart.toFixed(2)} at start, ${os.loadavg()[0]!.toFixed(2)} at the end\n`);
@@ -72,15 +105,17 @@ async function main(): Promise<void> {
       const other = after.other - threadsBefore[i]!.other;
       process.stdout.write(
         `${name}: ${result.perSecond} requests/s, CPU µs per Check ${result.cpuMicrosPerRequest.server} (Redis ${result.cpuMicrosPerRequest.redis}), ` +
-          `p50 ${result.p50} p99 ${result.p99} max ${result.max} ms, ${result.errors} errors; ` +
+          `p50 ${result.p50} p99 ${result.p99} p99.9 ${result.p999} max ${result.max} ms, ${result.errors} errors; ` +
           `over warm-up and windows: main thread ${main.toFixed(2)} s, other threads ${other.toFixed(2)} s` +
-          `${i > 0 ? `; GC since start: ${await gcCounts(servers[i]!)}` : ""}\n`,
+          `${i > 0 ? `; GC since start: ${await gcCounts(servers[i]!)}` : ""}; ${residentMiB(servers[i]!.pid)}\n` +
+          `  ${probeLine(probe(name).env.BENCH_LOOP_PROBE_FILE, measuredFrom, result.seconds)}\n`,
       );
     }
     for (const client of clients) client.close();
   } finally {
     await Promise.all(servers.map((server) => server.stop()));
     await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -21,7 +21,9 @@
  * - The server carries bench/loop-probe.ts: every event-loop stall over 10 ms and GC pause over
  *   2 ms with timestamps, and for each stall the main thread's time on a CPU and waiting for one.
  *   BENCH_LIVE_PROFILE=1 adds a CPU profile (`--cpu-prof`), from which the functions running in
- *   each of the server's own stalls are named.
+ *   each of the server's own stalls are named. BENCH_LIVE_NODE_ARGS gives the server node flags
+ *   (space-separated, e.g. `--max-semi-space-size=32 --trace-gc`); what the server prints that is
+ *   not its JSON log (such a flag's trace) is written beside the results (`.node-output.txt`).
  *
  * Prints the client's p50/p99/p99.9/max, the server's decision histogram, the event-loop delay,
  * the load average, and every Check above 50 ms with what overlapped it; writes
@@ -53,6 +55,7 @@ const MINUTES = process.env.BENCH_LIVE_MINUTES ? Number(process.env.BENCH_LIVE_M
 const RELOAD_MS = Number(process.env.BENCH_LIVE_RELOAD_S ?? 60) * 1000;
 const SCRAPE_MS = 15_000;
 const PROFILE = process.env.BENCH_LIVE_PROFILE === "1";
+const NODE_ARGS = (process.env.BENCH_LIVE_NODE_ARGS ?? "").split(" ").filter(Boolean);
 const SLOW_MS = 50;
 const CHECK_DEADLINE_MS = 5_000;
 
@@ -146,12 +149,13 @@ async function main(): Promise<void> {
   const probeFile = join(dir, "probe.jsonl");
   const profileDir = join(dir, "profile");
   const logLines: { at: number; msg: string; level: string }[] = [];
+  const nodeOutput: string[] = [];
   const redis = await startPinnedRedis();
   const server = await startPalisadeProcess(redis.url, {
     args: ["--trust-event-time", "--policy", policy],
     env: { BENCH_LOOP_PROBE_FILE: probeFile },
     preload: ["./bench/loop-probe.ts"],
-    nodeArgs: PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--cpu-prof-interval=1000"] : [],
+    nodeArgs: [...NODE_ARGS, ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, "--cpu-prof-interval=1000"] : [])],
     onLine: (line) => {
       try {
         // Palisade logs ISO timestamps and level names.
@@ -159,7 +163,7 @@ async function main(): Promise<void> {
         const at = typeof entry.time === "string" ? Date.parse(entry.time) : entry.time;
         if (entry.msg !== "decided" && at !== undefined && !Number.isNaN(at)) logLines.push({ at, msg: entry.msg ?? "", level: String(entry.level ?? "") });
       } catch {
-        // not a log line
+        nodeOutput.push(line);
       }
     },
   });
@@ -298,6 +302,7 @@ async function main(): Promise<void> {
     logLines: logLines.filter((l) => l.at >= startedAt),
   };
   writeFileSync(`${base}.raw.json`, JSON.stringify(raw));
+  if (nodeOutput.length > 0) writeFileSync(`${base}.node-output.txt`, `${nodeOutput.join("\n")}\n`);
   rmSync(dir, { recursive: true, force: true });
   report(raw, profileFile, `${base}.json`);
 }
@@ -410,6 +415,7 @@ function report(raw: Raw, profileFile: string | undefined, out: string): void {
       redisCpuMicrosPerCheck: Math.round((raw.server.redisCpuSeconds * 1e6) / Math.max(1, samples.length)),
       busiestSecond: raw.serverSeconds.reduce<Second | undefined>((worst, s) => (!worst || s.cpuMs > worst.cpuMs ? s : worst), undefined),
       maxHeapMiB: Math.max(0, ...raw.serverSeconds.map((s) => s.heapMiB)),
+      maxRssMiB: Math.max(0, ...raw.serverSeconds.map((s) => s.rssMiB ?? 0)),
     },
     eventLoop: {
       stallsOver10ms: stalls.length,
@@ -427,7 +433,18 @@ function report(raw: Raw, profileFile: string | undefined, out: string): void {
       exportedLagMaxSeconds: raw.server.exportedLagMaxSeconds,
       exportedDelayHistogram: raw.server.loopDelayHistogram,
     },
-    gc: { pausesOver2ms: gcs.length, maxMs: Math.max(0, ...gcs.map((g) => g.ms)), over10ms: gcs.filter((g) => g.ms > 10).length },
+    gc: {
+      pausesOver2ms: gcs.length,
+      maxMs: Math.max(0, ...gcs.map((g) => g.ms)),
+      over10ms: gcs.filter((g) => g.ms > 10).length,
+      byKind: Object.fromEntries(
+        [...new Set(gcs.map((g) => g.kind))].map((kind) => {
+          const ms = gcs.filter((g) => g.kind === kind).map((g) => g.ms).sort((a, b) => a - b);
+          return [kind, { pauses: ms.length, sumMs: Math.round(ms.reduce((a, b) => a + b, 0)), medianMs: percentile(ms, 0.5), maxMs: ms.at(-1), over10ms: ms.filter((m) => m > 10).length }];
+        }),
+      ),
+      ...majorCollections(samples, gcs, raw.serverSeconds),
+    },
     clientEventLoop: {
       stallsOver12ms: clientStalls.length,
       waitingForCpu: clientStalls.filter((c) => c.waitMs > c.cpuMs).length,
@@ -441,6 +458,35 @@ function report(raw: Raw, profileFile: string | undefined, out: string): void {
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
   const { slowChecks, ...summary } = results;
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\nslowest Checks:\n${slowChecks.slice(0, 15).map((s) => JSON.stringify(s)).join("\n")}\nwritten ${out}\n`);
+}
+
+/**
+ * How much of the tail the major collections explain. A major collection marks and sweeps on
+ * helper threads before its final pause: `aroundMajorMs` counts a Check that was sent at most that
+ * long before a major's pause began and not yet answered when it did. Each second with a major
+ * is set against the others by the server's CPU on threads other than the main one and the main
+ * thread's wait for a CPU (medians): where the server has one CPU, the helpers take it.
+ */
+function majorCollections(samples: Sample[], gcs: Gc[], seconds: Second[]) {
+  const aroundMajorMs = 300;
+  const majors = gcs.filter((g) => g.kind === "major").map((g) => g.at);
+  const nearMajor = (s: Sample) => majors.some((at) => at >= s.at - aroundMajorMs && at <= s.at + s.ms);
+  const over = (ms: number) => {
+    const slow = samples.filter((s) => s.ms > ms);
+    return `${slow.filter(nearMajor).length} of ${slow.length}`;
+  };
+  const withMajor = (s: Second) => majors.some((at) => at > s.at - 1000 && at <= s.at);
+  const medians = (list: Second[]) => ({
+    seconds: list.length,
+    otherThreadsCpuMs: percentile(list.map((s) => s.cpuMs - s.mainCpuMs).sort((a, b) => a - b), 0.5),
+    mainWaitMs: percentile(list.map((s) => s.mainWaitMs).sort((a, b) => a - b), 0.5),
+  });
+  return {
+    majors: majors.length,
+    checksNearAMajor: { all: over(-1), over50ms: over(50), over100ms: over(100), aroundMajorMs },
+    secondsWithAMajor: medians(seconds.filter(withMajor)),
+    secondsWithout: medians(seconds.filter((s) => !withMajor(s))),
+  };
 }
 
 const again = process.env.BENCH_LIVE_ANALYSE;

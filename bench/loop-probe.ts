@@ -12,7 +12,7 @@
  *   monotonic clock in µs (what `--cpu-prof` profiles use), for looking up what ran;
  * - `{"gc": …}`: a collection of at least GC_MS, its kind, start and duration;
  * - `{"second": …}`: once a second, the process's CPU time (all threads), the main thread's time
- *   on a CPU and waiting, GC time, event-loop utilisation and heap in use.
+ *   on a CPU and waiting, GC time, event-loop utilisation, heap in use and resident memory.
  *
  * Bench instrumentation only: not part of Palisade, which exports event-loop delay and GC as
  * metrics (src/telemetry/metrics.ts). Costs one small /proc read every 2 ms.
@@ -104,6 +104,7 @@ function start(path: string): void {
           gcMs: round(gcMs),
           elu: round(utilisation.utilization),
           heapMiB: round(process.memoryUsage().heapUsed / 2 ** 20),
+          rssMiB: round(process.memoryUsage.rss() / 2 ** 20),
         },
       }),
     );

@@ -27,6 +27,8 @@ export interface Second {
   gcMs: number;
   elu: number;
   heapMiB: number;
+  /** Absent in files written before it was recorded. */
+  rssMiB?: number;
 }
 
 /** The records of one kind (`stall`, `gc`, `second`) in a probe file; none when it is absent. */

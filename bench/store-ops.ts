@@ -27,22 +27,27 @@ interface Op {
   when?: object;
 }
 
-/** The mode of an op, and the commands the entity script runs for it (store-scripts.ts). */
+/**
+ * The mode of an op, and the commands the entity script runs for it (store-scripts.ts); a `?`
+ * marks one it runs only sometimes: a bucket's PEXPIRE when the write created it (or, PFADD,
+ * changed it), ZREMRANGEBYRANK when the set grew past its maximum.
+ */
 function modeOf(op: Op): { mode: string; commands: string[] } {
   const guard = op.when ? ["GET", "GET"] : [];
   switch (op.op) {
     case "window.add":
-      return op.amount === 0 ? { mode: "read", commands: ["GET", "GET"] } : { mode: op.when ? "guarded add" : "add", commands: [...guard, "INCRBY", "PEXPIRE", "GET"] };
+      // A read that finds neither bucket stops at the EXISTS of both.
+      return op.amount === 0 ? { mode: "read", commands: ["EXISTS", "GET?", "GET?"] } : { mode: op.when ? "guarded add" : "add", commands: [...guard, op.amount === 1 && !op.when ? "INCR" : "INCRBY", "PEXPIRE?", "GET"] };
     case "distinct.add":
-      if (op.count === false) return { mode: "add, no count", commands: ["PFADD", "PEXPIRE"] };
+      if (op.count === false) return { mode: "add, no count", commands: ["PFADD", "PEXPIRE?"] };
       // A read that finds neither bucket stops at the EXISTS of both (most of them: probes of empty keys).
-      return op.member === undefined ? { mode: "read", commands: ["EXISTS"] } : { mode: "add", commands: ["PFADD", "PEXPIRE", "EXISTS", "PFCOUNT"] };
+      return op.member === undefined ? { mode: "read", commands: ["EXISTS"] } : { mode: "add", commands: ["PFADD", "PEXPIRE?", "EXISTS", "PFCOUNT"] };
     case "value.swap":
-      return op.value === undefined ? { mode: "read", commands: ["GET"] } : { mode: op.when ? "guarded write" : "write", commands: [...guard, "GET", "SET"] };
+      return op.value === undefined ? { mode: "read", commands: ["GET"] } : { mode: op.when ? "guarded write" : "write", commands: [...guard, "SET … GET"] };
     case "member.check":
       return { mode: "read", commands: ["ZSCORE"] };
     case "member.add":
-      return { mode: "add", commands: ["ZADD", "ZREMRANGEBYRANK", "PEXPIRE", "ZCARD"] };
+      return { mode: "add", commands: ["ZADD", "ZCARD", "ZREMRANGEBYRANK?", "PEXPIRE"] };
     default:
       return { mode: "", commands: [] };
   }

@@ -1,5 +1,6 @@
 import type { Settings } from "../settings/settings.js";
 import { exitWhenLogged } from "../telemetry/logger.js";
+import { lowerHelperThreads } from "./helper-threads.js";
 import { isWorkerProcess, runPrimary } from "./workers.js";
 
 /**
@@ -15,6 +16,11 @@ export async function serve(settings: Settings): Promise<void> {
   // Loaded here: a primary never loads the decision core, gRPC or HTTP servers, and stays small.
   const { startApp } = await import("./start.js");
   const app = await startApp(settings, { worker });
+  // After warm-up, whose compilation the helpers do: from here on the Checks come first.
+  if (settings.helperThreadNiceness > 0) {
+    const threads = lowerHelperThreads(settings.helperThreadNiceness);
+    app.logger.info({ threads, niceness: settings.helperThreadNiceness }, "helper threads run below the main thread");
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

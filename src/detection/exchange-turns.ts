@@ -11,17 +11,34 @@ type Exchange = NonNullable<Store["exchange"]>;
  * docs/cohorts.md, several replicas).
  */
 const EXCHANGE_EVERY_MS = 250;
+/**
+ * A replica that has heard no other replica's publication for this long takes it that it is
+ * alone: nobody reads what it publishes, and four encodings, writes and read-backs a second
+ * buy nothing (in the live replay a lone server spent about 40 µs of JavaScript a Check on
+ * them, and about as much writing them to Redis; BENCHMARKS.md). A new replica starts at full
+ * pace for as long.
+ */
+const ALONE_AFTER_MS = 10_000;
+/**
+ * A lone replica's pace: below the shortest retention of a publication (the rhythm's five
+ * seconds), so its field never lapses and a replica that joins hears it at its first exchange,
+ * and it hears the newcomer at its next one, at most this late, and returns to full pace.
+ */
+const ALONE_EVERY_MS = 2_000;
 
 /**
  * One replica's turns at `Store.exchange()` for one detector: at most one every EXCHANGE_EVERY_MS
- * of event time, started by the Check that finds it due, never two at once (no Check starts another
- * while one is under way), none where the store does not exchange.
+ * of event time (ALONE_EVERY_MS while no other replica is heard), started by the Check that
+ * finds it due, never two at once (no Check starts another while one is under way), none where
+ * the store does not exchange.
  */
 export class ExchangeTurns {
   readonly #exchange: Exchange | undefined;
   /** This replica's name among those that exchange through the store. */
   readonly replica = randomUUID();
   #lastMs = 0;
+  /** When another replica's publication last came back (at first, the first turn's time). */
+  #heardMs: number | undefined;
   #running: Promise<void> | undefined;
 
   constructor(store: Pick<Store, "exchange"> | undefined) {
@@ -36,9 +53,17 @@ export class ExchangeTurns {
   /** Runs `turn` with the store's exchange when one is due at `nowMs`; its promise, else undefined. */
   maybe(nowMs: number, turn: (exchange: Exchange) => Promise<void>): Promise<void> | undefined {
     const exchange = this.#exchange;
-    if (!exchange || this.#running || nowMs - this.#lastMs < EXCHANGE_EVERY_MS) return undefined;
+    if (!exchange || this.#running) return undefined;
+    this.#heardMs ??= nowMs;
+    const every = nowMs - this.#heardMs > ALONE_AFTER_MS ? ALONE_EVERY_MS : EXCHANGE_EVERY_MS;
+    if (nowMs - this.#lastMs < every) return undefined;
     this.#lastMs = nowMs;
-    this.#running = turn(exchange).finally(() => (this.#running = undefined));
+    const listening: Exchange = async (entity, publication, atMs) => {
+      const others = await exchange(entity, publication, atMs);
+      if (others.length > 0) this.#heardMs = Math.max(this.#heardMs ?? atMs, atMs);
+      return others;
+    };
+    this.#running = turn(listening).finally(() => (this.#running = undefined));
     return this.#running;
   }
 }

@@ -48,6 +48,15 @@ export const settingsSchema = z
       .describe(
         "Worker processes sharing the gRPC, admin and challenge ports (Node's cluster module; connections are dealt round-robin), one per core; more than 1 needs redisUrl",
       ),
+    helperThreadNiceness: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(19)
+      .default(10)
+      .describe(
+        "Nice steps below the main thread at which serve runs its other threads (V8's collector and compiler helpers, libuv's pool) once warm, Linux only; 0 leaves them at the main thread's",
+      ),
     adminHost: z.string().default("0.0.0.0").describe("Listen address of the admin HTTP port"),
     adminPort: port.default(9090).describe("Admin HTTP port: /healthz, /readyz, /metrics, the outcome endpoint and the analyst API"),
     challengeHost: z.string().default("0.0.0.0").describe("Listen address of the challenge listener (widget script, verify endpoint)"),

@@ -13,7 +13,9 @@ import { entityKeyPrefix, windowBucket, type DistinctAdd, type WindowAdd, type W
  *   t  token binding                  `…:t`                             string (JSON)    retentionMs (the binding's)
  *   x  replicas' publications         `…:x:<name>`                      hash             ttlMs (exchange's)
  *
- * The last column is the time to live, restarted by every write. Both stores use these keys, so
+ * The last column is the time to live, restarted by every write; on Redis a bucket's (w, f, d)
+ * is set by the write that creates it, which outlasts its window already (store-scripts.ts),
+ * and a PFADD that changes a distinct count renews it. Both stores use these keys, so
  * they agree on what is one structure. The keys of an entity's ops are built from its prefix
  * (`entityKeyPrefix`), made once per entity rather than once per key: a Check's script call
  * names about 23 keys of two or three entities.

@@ -700,11 +700,22 @@ function redisContract(harness: RedisHarness): void {
     for (let i = 0; i < 5; i++) await store.apply(`ip${i}`, [add("a", 1), add("b", 2, 5 * SECOND), read("c")], T0 + i);
     const calls = await commandCalls(harness.admin);
     expect((calls.get("evalsha") ?? 0) + (calls.get("eval") ?? 0)).toBe(5);
-    // Redis also counts the commands a script runs: per apply here 2 INCRBY, 2 PEXPIRE and 4 GET
-    // (the previous bucket of each op, the current one of the read). Anything more was sent
-    // outside the script.
+    // Redis also counts the commands a script runs: per apply here an INCR (the add of 1), an
+    // INCRBY, 2 PEXPIRE (new buckets), 2 GET (the previous bucket of each add) and the read's
+    // EXISTS of both its buckets, which finds neither. Anything more was sent outside the script.
     const others = [...calls].filter(([name]) => !/^(evalsha|eval|info|config|cluster|client)\b/.test(name));
-    expect(Object.fromEntries(others)).toEqual({ incrby: 10, pexpire: 10, get: 20 });
+    expect(Object.fromEntries(others)).toEqual({ incr: 5, incrby: 5, pexpire: 10, get: 10, exists: 5 });
+  });
+
+  it("swaps a value with one SET … GET, and reads it with one GET", async () => {
+    const swap = (value?: number) => ({ op: "value.swap", name: "last", value, retentionMs: value === undefined ? undefined : 60 * SECOND }) as const;
+    await store.apply("warm-up", [swap(1)], T0); // the first call on a connection loads the script
+    await harness.admin.config("RESETSTAT");
+    const elapsed = sinceWrite();
+    expect(await store.apply("ck1", [swap(5), swap(7), swap()], T0)).toEqual([0, 5, 7]);
+    const others = [...(await commandCalls(harness.admin))].filter(([name]) => !/^(evalsha|eval|info|config|cluster|client)\b/.test(name));
+    expect(Object.fromEntries(others)).toEqual({ set: 2, get: 1 });
+    expectFreshTtl(await harness.admin.pttl("palisade:{ck1}:v:last"), 60 * SECOND, elapsed());
   });
 
   it("lays out the new structures' keys under the entity's hash tag, each with its time to live", async () => {
@@ -737,6 +748,27 @@ function redisContract(harness: RedisHarness): void {
     expectFreshTtl(await harness.admin.pttl(key), 60 * SECOND, elapsed());
   });
 
+  it("sets a bucket's time to live when a write creates it, not on every later write", async () => {
+    const window = `${10 * SECOND}`;
+    const bucket = Math.floor(T0 / (10 * SECOND));
+    const ops = [add("hits", 1, 10 * SECOND), distinct("users", "u1", 10 * SECOND), take(1, 100, "fixed", 10 * SECOND), take(1, 100, "sliding", 10 * SECOND, "burst")];
+    await store.apply("ip1", ops.slice(0, 2), T0);
+    await store.apply("ip1", ops.slice(2), T0);
+    const keys = ["w:hits", "d:users", "f:quota", "w:burst"].map((structure) => `palisade:{ip1}:${structure}:${window}:${bucket}`);
+    for (const key of keys) await harness.admin.pexpire(key, 5 * SECOND);
+    // Later writes of the same bucket (the same member again for the distinct count) keep it.
+    await store.apply("ip1", ops.slice(0, 2), T0 + 1);
+    await store.apply("ip1", ops.slice(2), T0 + 1);
+    for (const key of keys) expect(await harness.admin.pttl(key), key).toBeLessThanOrEqual(5 * SECOND);
+    expect(await store.apply("ip1", [read("hits", 10 * SECOND), distinct("users", undefined, 10 * SECOND)], T0 + 2)).toEqual([2, 1]);
+    // A member that changes the HyperLogLog renews it; a new bucket gets its own.
+    const elapsed = sinceWrite();
+    await store.apply("ip1", [distinct("users", "u2", 10 * SECOND)], T0 + 3);
+    await store.apply("ip1", [add("hits", 1, 10 * SECOND)], T0 + 10 * SECOND);
+    expectFreshTtl(await harness.admin.pttl(keys[1]!), 20 * SECOND, elapsed());
+    expectFreshTtl(await harness.admin.pttl(`palisade:{ip1}:w:hits:${window}:${bucket + 1}`), 20 * SECOND, elapsed());
+  });
+
   it("renews a baseline's time to live only when it learns a period", async () => {
     const key = "palisade:{site:login}:b:rate";
     await store.observeBaseline("site:login", "rate", observe(1, 10));
@@ -749,8 +781,13 @@ function redisContract(harness: RedisHarness): void {
   });
 
   it("trims a remembered set in Redis itself to the newest maxMembers", async () => {
-    for (let i = 0; i < 8; i++) await store.apply("user1", [remember("seen", `fp${i}`, 3)], T0 + i);
+    const sizes: number[] = [];
+    for (let i = 0; i < 8; i++) sizes.push(...(await store.apply("user1", [remember("seen", `fp${i}`, 3)], T0 + i)));
+    expect(sizes).toEqual([1, 2, 3, 3, 3, 3, 3, 3]);
     expect(await harness.admin.zrange("palisade:{user1}:m:seen", 0, -1, "WITHSCORES")).toEqual(["fp5", String(T0 + 5), "fp6", String(T0 + 6), "fp7", String(T0 + 7)]);
+    // A smaller maxMembers (a policy change) trims all the oldest beyond it at the next add.
+    expect(await store.apply("user1", [remember("seen", "fp8", 1)], T0 + 8)).toEqual([1]);
+    expect(await harness.admin.zrange("palisade:{user1}:m:seen", 0, -1)).toEqual(["fp8"]);
   });
 
   it("keeps every kind of key of one entity in one Cluster slot", async () => {
@@ -775,7 +812,7 @@ function redisContract(harness: RedisHarness): void {
     expect((calls.get("evalsha") ?? 0) + (calls.get("eval") ?? 0)).toBe(harness.cluster ? 3 : 1);
     const others = [...calls].filter(([name]) => !/^(evalsha|eval|info|config|cluster|client)\b/.test(name));
     // EXISTS: a count with no previous bucket is a single-key PFCOUNT (no merge into a fresh HyperLogLog).
-    expect(Object.fromEntries(others)).toEqual({ incrby: 3, get: 3, pfadd: 3, pfcount: 3, exists: 3, pexpire: 6 });
+    expect(Object.fromEntries(others)).toEqual({ incr: 3, get: 3, pfadd: 3, pfcount: 3, exists: 3, pexpire: 6 });
   });
 
   it("sends the calls made in one turn of the event loop as one script on a single Redis, each all or nothing on its own", async () => {
@@ -806,19 +843,19 @@ function redisContract(harness: RedisHarness): void {
     }
     const calls = await commandCalls(harness.admin);
     expect((calls.get("evalsha") ?? 0) + (calls.get("eval") ?? 0)).toBe(10);
-    // Per apply: window.add INCRBY, PEXPIRE, GET; distinct.add PFADD, PEXPIRE, PFCOUNT; the read
+    // Per apply: window.add of 1 INCR, PEXPIRE, GET; distinct.add PFADD, PEXPIRE, PFCOUNT; the read
     // an EXISTS of both buckets (it finds one), then PFCOUNT (each count after an EXISTS of the
-    // previous bucket); member.add ZADD, ZREMRANGEBYRANK, PEXPIRE, ZCARD; member.check ZSCORE.
+    // previous bucket); member.add ZADD, ZCARD, PEXPIRE (ZREMRANGEBYRANK only past maxMembers);
+    // member.check ZSCORE.
     // Per baseline: HMGET, HSET, PEXPIRE. Anything more was sent outside the scripts.
     const others = [...calls].filter(([name]) => !/^(evalsha|eval|info|config|cluster|client)\b/.test(name));
     expect(Object.fromEntries(others)).toEqual({
-      incrby: 5,
+      incr: 5,
       get: 5,
       pfadd: 5,
       pfcount: 10,
       exists: 15,
       zadd: 5,
-      zremrangebyrank: 5,
       zcard: 5,
       zscore: 5,
       pexpire: 20,

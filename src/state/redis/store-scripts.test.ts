@@ -9,6 +9,7 @@ describe("encodeEntityBatch", () => {
     const call = encodeEntityBatch("palisade", "ip:1", [
       { op: "window.add", name: "pages", windowMs: MINUTE, amount: 0 },
       { op: "window.add", name: "pages", windowMs: MINUTE, amount: 1 },
+      { op: "window.add", name: "pages", windowMs: MINUTE, amount: 3 },
       { op: "distinct.add", name: "probe", windowMs: MINUTE },
       { op: "distinct.add", name: "clients", windowMs: MINUTE, member: "c1" },
       { op: "distinct.add", name: "logins", windowMs: MINUTE, member: "u1", count: false },
@@ -17,9 +18,9 @@ describe("encodeEntityBatch", () => {
     ], NOW);
     const bucket = Math.floor(NOW / MINUTE);
     const buckets = (structure: string) => [`palisade:{ip:1}:${structure}:${MINUTE}:${bucket}`, `palisade:{ip:1}:${structure}:${MINUTE}:${bucket - 1}`];
-    expect(call.keys).toEqual([...buckets("w:pages"), ...buckets("w:pages"), ...buckets("d:probe"), ...buckets("d:clients"), ...buckets("d:logins"), "palisade:{ip:1}:v:seen", "palisade:{ip:1}:v:seen"]);
-    // Reads carry no arguments; nothing carries an argument count.
-    expect(call.args).toEqual(["p", "w", 1, 2 * MINUTE, "r", "d", 2 * MINUTE, "c1", "D", 2 * MINUTE, "u1", "g", "s", 7, MINUTE]);
+    expect(call.keys).toEqual([...buckets("w:pages"), ...buckets("w:pages"), ...buckets("w:pages"), ...buckets("d:probe"), ...buckets("d:clients"), ...buckets("d:logins"), "palisade:{ip:1}:v:seen", "palisade:{ip:1}:v:seen"]);
+    // Reads carry no arguments, nor an add of 1 its amount; nothing carries an argument count.
+    expect(call.args).toEqual(["p", "i", 2 * MINUTE, "w", 3, 2 * MINUTE, "r", "d", 2 * MINUTE, "c1", "D", 2 * MINUTE, "u1", "g", "s", 7, MINUTE]);
   });
 
   it("puts a guard's value keys after the op's own and its withinMs and nowMs after the op's arguments", () => {

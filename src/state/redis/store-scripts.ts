@@ -42,6 +42,7 @@ import {
  *
  *   code  op                             KEYS                       arguments                    results
  *   p     window.add, amount 0           current bucket, previous   none (only reads)            current count, previous count
+ *   i     window.add, amount 1           current bucket, previous   ttlMs                        the same, after the add
  *   w     window.add                     current bucket, previous   amount, ttlMs                the same, after the add
  *   W     window.add with a guard        same, then the guard's     same, then withinMs, nowMs   the same
  *   t     window.take                    current bucket, previous   amount, limit, weight, ttlMs current count, previous count
@@ -65,7 +66,16 @@ import {
  * Returns: the results of all ops, flattened in op order; all integers, because Redis truncates
  * Lua numbers to integers on the way out. Hence the sliding-window estimate is computed in
  * TypeScript, with the same function as the memory store, so the two agree to the last digit.
- * Every write renews its key's time to live (PEXPIRE); reads never create a key.
+ * Reads never create a key. A window or distinct-count bucket gets its time to live (PEXPIRE)
+ * from the write that creates it (an INCR or INCRBY answering the amount, a PFADD answering 1; a
+ * PFADD that changes registers renews it too), not from every write: its number is its window, so
+ * it is written only within that window and read for one more (or, fixed, only within it), and a
+ * time to live of two windows (one) from its first write already outlasts that. Every other write
+ * (sets, values) renews its key's time to live. A PEXPIRE was 4.3 of the ~28 commands per Check
+ * (BENCHMARKS.md, branch `checkredis`). What this gives up: a replica whose clock lags by δ finds
+ * a previous bucket gone for the last δ it reads it (its weight then below δ / window), and a
+ * replay through the server (trustEventTime) slower than real time loses buckets before their
+ * windows end (renewing on every write held down to half speed).
  *
  * window.take counts all or nothing: each take reads its counts (with earlier takes of the call
  * on the same key as if taken) and checks current + previous × weight + amount ≤ limit; the
@@ -91,8 +101,8 @@ local pending, takesFit = {}, true
 local function commit()
   if takesFit then
     for i = 1, nTakes do
-      if takeAmounts[i] ~= '0' then
-        redis.call('INCRBY', takeKeys[i], takeAmounts[i])
+      -- A count equal to the amount is a bucket this take created: only then is its ttl set.
+      if takeAmounts[i] ~= '0' and redis.call('INCRBY', takeKeys[i], takeAmounts[i]) == takeAmounts[i] + 0 then
         redis.call('PEXPIRE', takeKeys[i], takeTtls[i])
       end
     end
@@ -144,8 +154,9 @@ while a <= nArgs do
         results[nResults] = redis.call('PFCOUNT', current)
       end
     else
-      redis.call('PFADD', current, ARGV[a + 2])
-      redis.call('PEXPIRE', current, ARGV[a + 1])
+      -- PFADD answers 0 when the bucket was there and the member changed no register: its ttl
+      -- was set by the write that created it.
+      if redis.call('PFADD', current, ARGV[a + 2]) == 1 then redis.call('PEXPIRE', current, ARGV[a + 1]) end
       a = a + 3
       if code == 'D' then
         results[nResults] = 0
@@ -155,20 +166,45 @@ while a <= nArgs do
         results[nResults] = redis.call('PFCOUNT', current)
       end
     end
-  elseif code == 'p' or code == 'w' or code == 'W' then
+  elseif code == 'p' then
+    -- A read mostly finds neither bucket (a login counter of an address that only browses): one
+    -- EXISTS of both answers it then, where two GETs would.
     local current = KEYS[nextKey]
     local previous = KEYS[nextKey + 1]
     nextKey = nextKey + 2
-    local adds = code == 'w' or (code == 'W' and guardHolds(a + 3))
-    nResults = nResults + 1
-    if adds then
-      -- The amount (never 0 here) and ttl stay text: INCRBY and PEXPIRE take them as they came.
-      results[nResults] = redis.call('INCRBY', current, ARGV[a + 1])
-      redis.call('PEXPIRE', current, ARGV[a + 2])
+    local present = redis.call('EXISTS', current, previous)
+    if present == 0 then
+      results[nResults + 1], results[nResults + 2] = 0, 0
     else
-      results[nResults] = integerAt(current)
+      -- When one bucket is there and it is the current one (a count is never 0), the previous is not.
+      local count = integerAt(current)
+      results[nResults + 1] = count
+      if present == 1 and count > 0 then results[nResults + 2] = 0 else results[nResults + 2] = integerAt(previous) end
     end
-    if code == 'p' then a = a + 1 elseif code == 'w' then a = a + 3 else a = a + 5 end
+    nResults = nResults + 2
+    a = a + 1
+  elseif code == 'i' or code == 'w' or code == 'W' then
+    local current = KEYS[nextKey]
+    local previous = KEYS[nextKey + 1]
+    nextKey = nextKey + 2
+    nResults = nResults + 1
+    -- A count equal to the amount is a bucket this add created: only then is its ttl set.
+    if code == 'i' then
+      local count = redis.call('INCR', current)
+      if count == 1 then redis.call('PEXPIRE', current, ARGV[a + 1]) end
+      results[nResults] = count
+      a = a + 2
+    else
+      if code == 'w' or guardHolds(a + 3) then
+        -- The amount (never 0 here) and ttl stay text: INCRBY and PEXPIRE take them as they came.
+        local count = redis.call('INCRBY', current, ARGV[a + 1])
+        if count == ARGV[a + 1] + 0 then redis.call('PEXPIRE', current, ARGV[a + 2]) end
+        results[nResults] = count
+      else
+        results[nResults] = integerAt(current)
+      end
+      if code == 'w' then a = a + 3 else a = a + 5 end
+    end
     nResults = nResults + 1
     results[nResults] = integerAt(previous)
   elseif code == 'g' or code == 's' or code == 'S' then
@@ -176,8 +212,13 @@ while a <= nArgs do
     nextKey = nextKey + 1
     local writes = code == 's' or (code == 'S' and guardHolds(a + 3))
     nResults = nResults + 1
-    results[nResults] = integerAt(key)
-    if writes then redis.call('SET', key, ARGV[a + 1], 'PX', ARGV[a + 2]) end
+    if writes then
+      -- SET … GET (Redis 6.2) answers the value it replaced: one command where GET and SET were two.
+      local before = redis.call('SET', key, ARGV[a + 1], 'PX', ARGV[a + 2], 'GET')
+      if before then results[nResults] = before + 0 else results[nResults] = 0 end
+    else
+      results[nResults] = integerAt(key)
+    end
     if code == 'g' then a = a + 1 elseif code == 's' then a = a + 3 else a = a + 5 end
   elseif code == 't' then
     local current = KEYS[nextKey]
@@ -205,13 +246,19 @@ while a <= nArgs do
     a = a + 2
   elseif code == 'm' then
     -- Ranks order by score (the time added), so rank 0 up to -(max + 1) are the oldest beyond max.
+    -- Trimmed only when the add took it past max, which ZCARD tells: one command fewer otherwise.
     local set = KEYS[nextKey]
+    local max = ARGV[a + 3] + 0
     nextKey = nextKey + 1
     redis.call('ZADD', set, ARGV[a + 2], ARGV[a + 1])
-    redis.call('ZREMRANGEBYRANK', set, 0, -(ARGV[a + 3] + 1))
+    local members = redis.call('ZCARD', set)
+    if members > max then
+      redis.call('ZREMRANGEBYRANK', set, 0, -(max + 1))
+      members = max
+    end
     redis.call('PEXPIRE', set, ARGV[a + 4])
     nResults = nResults + 1
-    results[nResults] = redis.call('ZCARD', set)
+    results[nResults] = members
     a = a + 5
   else
     return redis.error_reply('palisade: unknown store op code ' .. tostring(code))
@@ -384,11 +431,11 @@ function encodeOp(prefix: string, op: EntityOp, nowMs: number, call: ScriptCall)
       const buckets = windowBucketKeys(prefix, op, nowMs);
       keys.push(buckets.current, buckets.previous);
       if (op.amount === 0) args.push("p"); // a read: a guard has nothing to hold back
-      else if (!op.when) args.push("w", op.amount, windowKeyTtlMs(op.windowMs));
-      else {
+      else if (op.when) {
         args.push("W", op.amount, windowKeyTtlMs(op.windowMs));
         guarded(call, prefix, op.when, nowMs);
-      }
+      } else if (op.amount === 1) args.push("i", windowKeyTtlMs(op.windowMs)); // the usual add: no amount to send
+      else args.push("w", op.amount, windowKeyTtlMs(op.windowMs));
       return;
     }
     case "window.take": {
