@@ -166,23 +166,22 @@ scenarios:
   });
 
   it("has an app opened again within its access token's life use that token, not refresh it", () => {
-    const set = parseScenarioSet(`
-site: { users: 10, products: 100 }
-legit: { sessionsPerMinute: 3, mobileShare: 1, appShare: 1 }
-scenarios: [{ name: apps, duration: 30m }]
-`, "apps.yaml");
-    const refreshes = new Map<string, number[]>();
-    for (const line of simulate(set, 3)) {
-      if (line.type !== "check") continue;
-      const token = /refresh_token=([0-9a-f]+)/.exec(Buffer.from((line.checkRequest as any).attributes.request.http.rawBody ?? "", "base64").toString("utf8"))?.[1];
-      if (token) refreshes.set(token, [...(refreshes.get(token) ?? []), Date.parse(line.time)]);
-    }
-    const gaps = [...refreshes.values()].flatMap((times) => times.slice(1).map((t, i) => t - times[i]!));
+    const gaps = refreshGaps("legit: { sessionsPerMinute: 3, mobileShare: 1, appShare: 1 }");
     expect(gaps.length).toBeGreaterThan(20);
     // Within the 5 minutes an access token lives (legit.tokenLifetime): 50 of 66 when every
     // session refreshed; 2 of 25 now, two sessions of one app open at once as its token ran out
     // (each session decides its next request a think time ahead, before the other's refresh).
     expect(gaps.filter((gap) => gap < 300_000).length).toBeLessThanOrEqual(2);
+  });
+
+  it("has an app told to refresh early ask for a new token in its access token's last minute, not before", () => {
+    const early = refreshGaps("legit: { sessionsPerMinute: 3, mobileShare: 1, appShare: 1, pagesPerSession: 60, refreshEarly: 1m }", 1000);
+    const onExpiry = refreshGaps("legit: { sessionsPerMinute: 3, mobileShare: 1, appShare: 1, pagesPerSession: 60 }", 1000);
+    const lastMinute = (gaps: number[]) => gaps.filter((gap) => gap >= 240_000 && gap < 300_000).length;
+    expect(lastMinute(early)).toBeGreaterThan(50);
+    expect(lastMinute(onExpiry)).toBe(0);
+    // Sooner only when two sessions of one app are open at once (see above).
+    expect(early.filter((gap) => gap < 240_000).length).toBeLessThanOrEqual(2);
   });
 
   it("rejects a scenario file with a misspelt key, naming where", () => {
@@ -191,6 +190,22 @@ scenarios: [{ name: apps, duration: 30m }]
     expect(() => parseScenarioSet("scenarios: [{ name: a, duration: soon }]", "bad.yaml")).toThrow(/not a duration/);
   });
 });
+
+/** Time between one app token's consecutive refreshes, over 30 minutes of app users with these shopper settings. */
+function refreshGaps(legit: string, users = 10): number[] {
+  const set = parseScenarioSet(`
+site: { users: ${users}, products: 100 }
+${legit}
+scenarios: [{ name: apps, duration: 30m }]
+`, "apps.yaml");
+  const refreshes = new Map<string, number[]>();
+  for (const line of simulate(set, 3)) {
+    if (line.type !== "check") continue;
+    const token = /refresh_token=([0-9a-f]+)/.exec(Buffer.from((line.checkRequest as any).attributes.request.http.rawBody ?? "", "base64").toString("utf8"))?.[1];
+    if (token) refreshes.set(token, [...(refreshes.get(token) ?? []), Date.parse(line.time)]);
+  }
+  return [...refreshes.values()].flatMap((times) => times.slice(1).map((t, i) => t - times[i]!));
+}
 
 /** The path and cookie of each check, in order, per client address. */
 function requestsByAddress(lines: Iterable<LabLine>): Map<string, { path?: string; cookie?: string }[]> {

@@ -89,6 +89,11 @@ const legit = z
     refreshShare: share.default(0.7),
     tokenLifetime: duration.default(300_000),
     /**
+     * How long before its access token expires the app refreshes it, on its first request in
+     * that time (real apps refresh up to a minute early). 0: only once it has expired.
+     */
+    refreshEarly: offset.default(0),
+    /**
      * A mobile carrier's CGNAT: mobile visitors share this many public addresses (hundreds of
      * people behind each). 0: every mobile visitor has an address of its own.
      */

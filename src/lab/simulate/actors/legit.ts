@@ -149,8 +149,9 @@ export interface AppUse {
 
 /**
  * The storefront app on one phone: it holds the user's refresh token and its device cookie,
- * refreshes its access token as it expires, and reads the catalogue as JSON. Opened again while
- * the access token an earlier session got is still valid, it uses that one and asks for none.
+ * refreshes its access token as it expires (or `refreshEarly` before), and reads the catalogue
+ * as JSON. Opened again while the access token an earlier session got is still valid, it uses
+ * that one and asks for none.
  */
 export function* appUse(ctx: ActorContext, legit: LegitSettings, use: AppUse): Actor {
   const { random } = ctx;
@@ -161,7 +162,7 @@ export function* appUse(ctx: ActorContext, legit: LegitSettings, use: AppUse): A
   for (let page = 0; page < use.pages; page++) {
     if (page === use.roamAt) visit.ip = mobileAddress(ctx, legit);
     const held = app.accessToken;
-    if (held && session.t < held.untilMs) {
+    if (held && session.t < held.untilMs - legit.refreshEarly) {
       visit.bearer = held.bearer;
     } else {
       yield* appToken(session, legit, use.user, page === 0 && !use.signedIn && !random.chance(legit.refreshShare));
