@@ -53,7 +53,7 @@ export function createAuthorizationService(deps: AuthorizationDependencies): Aut
         callback(null, response);
       };
       deps.observer
-        .traceCheck(() => deps.pipeline.evaluate(attrs), [metadataCarrier(call.metadata), headersCarrier(attrs.headers)])
+        .traceCheck(() => deps.pipeline.evaluate(attrs), () => [metadataCarrier(call.metadata), headersCarrier(attrs.headers)])
         .then(
           (evaluation) => {
             const policy = deps.policy();
