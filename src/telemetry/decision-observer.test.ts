@@ -51,4 +51,12 @@ describe("DecisionObserver", () => {
     const evaluation = { decision, request };
     await expect(observer.traceCheck(async () => evaluation)).resolves.toBe(evaluation);
   });
+
+  it("builds no trace carriers while tracing is off", async () => {
+    const { observer } = setup();
+    const evaluation = { decision, request };
+    let built = 0;
+    await expect(observer.traceCheck(async () => evaluation, () => (built++, []))).resolves.toBe(evaluation);
+    expect(built).toBe(0);
+  });
 });

@@ -2,7 +2,7 @@ import type { Decision } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import { SpanKind, parentContext, withSpan, type TraceCarrier } from "./tracing.js";
+import { SpanKind, parentContext, tracingOff, withSpan, type TraceCarrier } from "./tracing.js";
 
 /**
  * What transports tell telemetry about each decision: one span around the pipeline, then
@@ -12,9 +12,10 @@ import { SpanKind, parentContext, withSpan, type TraceCarrier } from "./tracing.
 export interface DecisionObserver {
   /**
    * Runs the pipeline inside a `palisade.check` span annotated with the decision, continuing the
-   * trace found in `carriers` (Envoy's call metadata, then the checked request's headers).
+   * trace found in `carriers` (Envoy's call metadata, then the checked request's headers). With
+   * tracing off it runs the pipeline alone: no span, and the carriers are never built.
    */
-  traceCheck<T extends { decision: Decision }>(evaluate: () => Promise<T>, carriers?: readonly TraceCarrier[]): Promise<T>;
+  traceCheck<T extends { decision: Decision }>(evaluate: () => Promise<T>, carriers?: () => readonly TraceCarrier[]): Promise<T>;
   /** Counts a decision, its shadow matches and input anomalies; `startedNs` from process.hrtime.bigint(). */
   decided(decision: Decision, request: NormalisedRequest, transport: string, startedNs: bigint): void;
   /** Counts and logs a failed decision, under the status the transport answers with (e.g. UNAVAILABLE). */
@@ -49,8 +50,8 @@ export function createDecisionObserver(deps: { metrics: Metrics; logger: Logger 
     return child;
   };
   return {
-    traceCheck: (evaluate, carriers = []) =>
-      withSpan(
+    traceCheck: (evaluate, carriers) =>
+      tracingOff() ? evaluate() : withSpan(
         "palisade.check",
         {},
         async (span) => {
@@ -59,7 +60,7 @@ export function createDecisionObserver(deps: { metrics: Metrics; logger: Logger 
           if (span.isRecording()) span.setAttributes(spanAttributes(evaluation.decision));
           return evaluation;
         },
-        { parent: () => parentContext(carriers), kind: SpanKind.SERVER },
+        { parent: () => parentContext(carriers?.() ?? []), kind: SpanKind.SERVER },
       ),
 
     decided(decision, request, transport, startedNs) {

@@ -272,6 +272,22 @@ describe("toCheckResponse", () => {
     });
   });
 
+  it("carries the attribution in the metadata, in the order the access-log side and Envoy's logs have always seen", () => {
+    const attribution = { ipId: "ip-1", subnet: "sn-2", usernameId: "u-3", fingerprintId: "fp-4", deviceId: "dv-5", headerShape: "hs-6", country: "NZ", place: "-41.3,174.8" };
+    const metadata = toCheckResponse(decision({ endpoint: "login", attribution }), options).dynamic_metadata!;
+    expect(Object.keys(metadata.fields!)).toEqual([
+      "action", "risk", "risk_text", "reasons", "rule", "policy_version", "decision_id", "subject", "degraded", "endpoint",
+      "ip_id", "subnet", "username_id", "fingerprint_id", "device_id", "header_shape", "country", "place",
+    ]);
+    expect(fromStruct(metadata)).toMatchObject({ ip_id: "ip-1", subnet: "sn-2", username_id: "u-3", fingerprint_id: "fp-4", device_id: "dv-5", header_shape: "hs-6", country: "NZ", place: "-41.3,174.8" });
+    const partial = fromStruct(toCheckResponse(decision({ attribution: { ipId: "ip-1", headerShape: "hs-6" } }), options).dynamic_metadata);
+    expect(Object.keys(partial).filter((key) => !["action", "risk", "risk_text", "reasons", "rule", "policy_version", "decision_id", "subject", "degraded"].includes(key))).toEqual(["ip_id", "header_shape"]);
+  });
+
+  it("sends a risk that is not a finite number as null, as JSON would", () => {
+    expect(toCheckResponse(decision({ risk: Number.NaN }), options).dynamic_metadata?.fields?.risk).toEqual({ nullValue: "NULL_VALUE" });
+  });
+
   it("leaves absent optional fields out of the metadata", () => {
     const metadata = fromStruct(
       toCheckResponse(decision({ rule: undefined, subject: undefined, endpoint: undefined }), options).dynamic_metadata,

@@ -9,7 +9,7 @@ import type { Action, Decision } from "../../../domain/decision.js";
 import { HEADER_CEILING, type HttpAttributes } from "../../../domain/request.js";
 import {
   timestampToMs,
-  toStruct,
+  toValue,
   type AttributeContext,
   type AttributeHttpRequest,
   type CheckRequest,
@@ -20,6 +20,7 @@ import {
   type OkHttpResponse,
   type StatusCode,
   type Struct,
+  type Value,
 } from "../protos.js";
 import { METADATA_KEYS } from "./metadata-keys.js";
 
@@ -259,64 +260,77 @@ function deniedCheckResponse(code: number, denied: DeniedHttpResponse, dynamicMe
  * string values only: it is how a descriptor carries the risk to risk-adaptive rate limits.
  */
 export function decisionMetadata(decision: Decision): Struct {
-  return toStruct({
-    [METADATA_KEYS.action]: decision.action,
-    risk: decision.risk,
-    risk_text: String(decision.risk),
-    reasons: decision.reasons.map((reason) => reason.code),
-    rule: decision.rule,
-    policy_version: decision.policyVersion,
-    decision_id: decision.decisionId,
-    subject: decision.subject,
-    degraded: decision.degraded,
-    [METADATA_KEYS.endpoint]: decision.endpoint,
-    [METADATA_KEYS.ipId]: decision.attribution?.ipId,
-    [METADATA_KEYS.subnet]: decision.attribution?.subnet,
-    [METADATA_KEYS.usernameId]: decision.attribution?.usernameId,
-    [METADATA_KEYS.fingerprintId]: decision.attribution?.fingerprintId,
-    [METADATA_KEYS.deviceId]: decision.attribution?.deviceId,
-    [METADATA_KEYS.headerShape]: decision.attribution?.headerShape,
-    [METADATA_KEYS.country]: decision.attribution?.country,
-    [METADATA_KEYS.place]: decision.attribution?.place,
-  });
+  // The Struct's fields written straight away, in this order, absent ones left out: what
+  // toStruct() of the same plain object gave, without that object and its entries copied per Check.
+  const fields: Record<string, Value> = {};
+  fields[METADATA_KEYS.action] = { stringValue: decision.action };
+  fields.risk = toValue(decision.risk)!;
+  fields.risk_text = { stringValue: String(decision.risk) };
+  fields.reasons = { listValue: { values: decision.reasons.map((reason) => ({ stringValue: reason.code })) } };
+  setText(fields, "rule", decision.rule);
+  fields.policy_version = { stringValue: decision.policyVersion };
+  fields.decision_id = { stringValue: decision.decisionId };
+  setText(fields, "subject", decision.subject);
+  fields.degraded = { boolValue: decision.degraded };
+  setText(fields, METADATA_KEYS.endpoint, decision.endpoint);
+  const attribution = decision.attribution;
+  if (attribution) {
+    setText(fields, METADATA_KEYS.ipId, attribution.ipId);
+    setText(fields, METADATA_KEYS.subnet, attribution.subnet);
+    setText(fields, METADATA_KEYS.usernameId, attribution.usernameId);
+    setText(fields, METADATA_KEYS.fingerprintId, attribution.fingerprintId);
+    setText(fields, METADATA_KEYS.deviceId, attribution.deviceId);
+    setText(fields, METADATA_KEYS.headerShape, attribution.headerShape);
+    setText(fields, METADATA_KEYS.country, attribution.country);
+    setText(fields, METADATA_KEYS.place, attribution.place);
+  }
+  return { fields };
+}
+
+function setText(fields: Record<string, Value>, key: string, value: string | undefined): void {
+  if (value !== undefined) fields[key] = { stringValue: value };
 }
 
 // --- allowed -------------------------------------------------------------------------------
 
 function okResponse(decision: Decision, options: CheckResponseOptions): OkHttpResponse {
   const headers = upstreamHeaders(decision);
-  const setNames = new Set(headers.map((option) => option.header?.key));
-  return {
-    headers,
-    headers_to_remove: forgeableHeaderNames(options.incomingHeaderNames).filter((name) => !setNames.has(name)),
-  };
+  return { headers, headers_to_remove: forgeableHeaderNames(options.incomingHeaderNames, headers) };
 }
 
 function upstreamHeaders(decision: Decision): HeaderValueOption[] {
-  const pairs: [string, string][] = [
-    [PALISADE_HEADERS.action, decision.action],
-    [PALISADE_HEADERS.risk, String(decision.risk)],
-    [PALISADE_HEADERS.decisionId, decision.decisionId],
+  const headers = [
+    overwrite(PALISADE_HEADERS.action, decision.action),
+    overwrite(PALISADE_HEADERS.risk, String(decision.risk)),
+    overwrite(PALISADE_HEADERS.decisionId, decision.decisionId),
   ];
   const reasons = decision.reasons.map((reason) => reason.code).join(",");
-  if (reasons !== "") pairs.push([PALISADE_HEADERS.reasons, reasons]);
-  if (decision.action === "step_up") pairs.push([PALISADE_HEADERS.stepUp, "mfa"]);
-  return pairs.map(([key, value]) => overwrite(key, value));
+  if (reasons !== "") headers.push(overwrite(PALISADE_HEADERS.reasons, reasons));
+  if (decision.action === "step_up") headers.push(overwrite(PALISADE_HEADERS.stepUp, "mfa"));
+  return headers;
 }
 
+const PALISADE_HEADER_NAMES: readonly string[] = Object.values(PALISADE_HEADERS);
+
 /**
- * Every x-palisade-* name the client may have sent. Envoy applies `headers` before
- * `headers_to_remove`, so the caller drops the names it sets (those are overwritten anyway),
- * or the header it just set would be removed again.
+ * Every x-palisade-* name the client may have sent (Palisade's own first, then the client's
+ * others in its order, each once), but those set in `headers`: Envoy applies `headers` before
+ * `headers_to_remove`, so a header just set would be removed again (it is overwritten anyway).
  */
-function forgeableHeaderNames(incoming: Iterable<string> | undefined): string[] {
-  const names = new Set<string>(Object.values(PALISADE_HEADERS));
+function forgeableHeaderNames(incoming: Iterable<string> | undefined, headers: readonly HeaderValueOption[]): string[] {
+  const names: string[] = [];
+  for (const name of PALISADE_HEADER_NAMES) if (!setIn(headers, name)) names.push(name);
   for (const name of incoming ?? []) {
     if (typeof name !== "string") continue;
     const lower = name.toLowerCase();
-    if (lower.startsWith(PALISADE_HEADER_PREFIX)) names.add(lower);
+    if (lower.startsWith(PALISADE_HEADER_PREFIX) && !names.includes(lower) && !setIn(headers, lower)) names.push(lower);
   }
-  return [...names];
+  return names;
+}
+
+function setIn(headers: readonly HeaderValueOption[], name: string): boolean {
+  for (const option of headers) if (option.header?.key === name) return true;
+  return false;
 }
 
 // --- denied --------------------------------------------------------------------------------
