@@ -132,8 +132,20 @@ const SHARE_SPAN_MS = 10_000;
  */
 const MAX_SHARED_ITEMS = 320;
 
-interface SharedMember {
+/**
+ * An item a replica publishes, with its JSON row once encoded: each goes out at every exchange
+ * within SHARE_SPAN_MS (some forty times), and encoding the same rows again and again was a
+ * tenth of replay's time (BENCHMARKS.md, replayspeed).
+ */
+interface Publishable {
+  row?: string;
+}
+interface SharedMember extends Publishable {
   key: string;
+  ipId: string;
+  timeMs: number;
+}
+interface PageShown extends Publishable {
   ipId: string;
   timeMs: number;
 }
@@ -141,17 +153,29 @@ interface SharedMember {
 interface SharedEvidence {
   members: SharedMember[];
   reads: WalkRead[];
-  shown: Array<{ ipId: string; timeMs: number }>;
+  shown: PageShown[];
 }
 
-/** Compact JSON: `c` members as [cohort, address, time], `r` first reads as [endpoint, id, time, address], `s` pages shown as [address, time]; empty when there is nothing to tell. */
+/**
+ * Compact JSON: `c` members as [cohort, address, time], `r` first reads as [endpoint, id, time,
+ * address], `s` pages shown as [address, time]; empty when there is nothing to tell. The text
+ * JSON.stringify gives for the whole, put together from each item's row.
+ */
 function encodeShared({ members, reads, shown }: SharedEvidence): string {
   if (members.length + reads.length + shown.length === 0) return "";
-  return JSON.stringify({
-    c: members.map((m) => [m.key, m.ipId, m.timeMs]),
-    r: reads.map((r) => [r.endpoint, r.id, r.timeMs, r.ipId]),
-    s: shown.map((s) => [s.ipId, s.timeMs]),
-  });
+  return `{"c":[${members.map(memberRow).join(",")}],"r":[${reads.map(readRow).join(",")}],"s":[${shown.map(shownRow).join(",")}]}`;
+}
+
+function memberRow(member: SharedMember): string {
+  return (member.row ??= JSON.stringify([member.key, member.ipId, member.timeMs]));
+}
+
+function readRow(read: WalkRead): string {
+  return (read.row ??= JSON.stringify([read.endpoint, read.id, read.timeMs, read.ipId]));
+}
+
+function shownRow(shown: PageShown): string {
+  return (shown.row ??= JSON.stringify([shown.ipId, shown.timeMs]));
 }
 
 /**
@@ -229,7 +253,7 @@ class CatalogueWalk {
   /** The latest other replicas' first read of each address, to take out when an asset here or there shows it a page. */
   readonly #othersLatestOf = new Map<string, string>();
   /** Addresses that loaded an asset here within SHARE_SPAN_MS and when, least recent first, for the others. */
-  readonly #shownHere = new Map<string, number>();
+  readonly #shownHere = new Map<string, PageShown>();
 
   observe(request: NormalisedRequest, endpoint: CompiledEndpoint, config: Cohorts | undefined): Signal | undefined {
     const walk = config?.catalogueWalk;
@@ -237,7 +261,7 @@ class CatalogueWalk {
     if (endpoint.pageView) {
       this.#shown(request.ipId, Infinity);
       this.#shownHere.delete(request.ipId);
-      this.#shownHere.set(request.ipId, request.timeMs);
+      this.#shownHere.set(request.ipId, { ipId: request.ipId, timeMs: request.timeMs });
       if (this.#shownHere.size > MAX_SHARED_ITEMS) this.#shownHere.delete(this.#shownHere.keys().next().value!);
       return undefined;
     }
@@ -302,12 +326,13 @@ class CatalogueWalk {
 
   /** This replica's first reads still in its band, and the addresses that loaded an asset here, since `fromMs` (the most recent MAX_SHARED_ITEMS each). */
   recent(fromMs: number): Pick<SharedEvidence, "reads" | "shown"> {
-    for (const [ipId, timeMs] of this.#shownHere) {
-      if (timeMs >= fromMs) break;
+    for (const [ipId, shown] of this.#shownHere) {
+      if (shown.timeMs >= fromMs) break;
       this.#shownHere.delete(ipId);
     }
-    const reads = [...this.#reads.values()].filter((read) => read.timeMs >= fromMs).slice(-MAX_SHARED_ITEMS);
-    return { reads, shown: [...this.#shownHere].map(([ipId, timeMs]) => ({ ipId, timeMs })) };
+    const reads: WalkRead[] = [];
+    for (const read of this.#reads.values()) if (read.timeMs >= fromMs) reads.push(read);
+    return { reads: reads.slice(-MAX_SHARED_ITEMS), shown: [...this.#shownHere.values()] };
   }
 
   /**
@@ -349,7 +374,7 @@ class CatalogueWalk {
   }
 }
 
-interface WalkRead {
+interface WalkRead extends Publishable {
   endpoint: string;
   id: number;
   timeMs: number;
