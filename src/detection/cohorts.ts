@@ -132,20 +132,8 @@ const SHARE_SPAN_MS = 10_000;
  */
 const MAX_SHARED_ITEMS = 320;
 
-/**
- * An item a replica publishes, with its JSON row once encoded: each goes out at every exchange
- * within SHARE_SPAN_MS (some forty times), and encoding the same rows again and again was a
- * tenth of replay's time (BENCHMARKS.md, replayspeed).
- */
-interface Publishable {
-  row?: string;
-}
-interface SharedMember extends Publishable {
+interface SharedMember {
   key: string;
-  ipId: string;
-  timeMs: number;
-}
-interface PageShown extends Publishable {
   ipId: string;
   timeMs: number;
 }
@@ -153,29 +141,17 @@ interface PageShown extends Publishable {
 interface SharedEvidence {
   members: SharedMember[];
   reads: WalkRead[];
-  shown: PageShown[];
+  shown: Array<{ ipId: string; timeMs: number }>;
 }
 
-/**
- * Compact JSON: `c` members as [cohort, address, time], `r` first reads as [endpoint, id, time,
- * address], `s` pages shown as [address, time]; empty when there is nothing to tell. The text
- * JSON.stringify gives for the whole, put together from each item's row.
- */
+/** Compact JSON: `c` members as [cohort, address, time], `r` first reads as [endpoint, id, time, address], `s` pages shown as [address, time]; empty when there is nothing to tell. */
 function encodeShared({ members, reads, shown }: SharedEvidence): string {
   if (members.length + reads.length + shown.length === 0) return "";
-  return `{"c":[${members.map(memberRow).join(",")}],"r":[${reads.map(readRow).join(",")}],"s":[${shown.map(shownRow).join(",")}]}`;
-}
-
-function memberRow(member: SharedMember): string {
-  return (member.row ??= JSON.stringify([member.key, member.ipId, member.timeMs]));
-}
-
-function readRow(read: WalkRead): string {
-  return (read.row ??= JSON.stringify([read.endpoint, read.id, read.timeMs, read.ipId]));
-}
-
-function shownRow(shown: PageShown): string {
-  return (shown.row ??= JSON.stringify([shown.ipId, shown.timeMs]));
+  return JSON.stringify({
+    c: members.map((m) => [m.key, m.ipId, m.timeMs]),
+    r: reads.map((r) => [r.endpoint, r.id, r.timeMs, r.ipId]),
+    s: shown.map((s) => [s.ipId, s.timeMs]),
+  });
 }
 
 /**
@@ -253,7 +229,7 @@ class CatalogueWalk {
   /** The latest other replicas' first read of each address, to take out when an asset here or there shows it a page. */
   readonly #othersLatestOf = new Map<string, string>();
   /** Addresses that loaded an asset here within SHARE_SPAN_MS and when, least recent first, for the others. */
-  readonly #shownHere = new Map<string, PageShown>();
+  readonly #shownHere = new Map<string, number>();
 
   observe(request: NormalisedRequest, endpoint: CompiledEndpoint, config: Cohorts | undefined): Signal | undefined {
     const walk = config?.catalogueWalk;
@@ -261,7 +237,7 @@ class CatalogueWalk {
     if (endpoint.pageView) {
       this.#shown(request.ipId, Infinity);
       this.#shownHere.delete(request.ipId);
-      this.#shownHere.set(request.ipId, { ipId: request.ipId, timeMs: request.timeMs });
+      this.#shownHere.set(request.ipId, request.timeMs);
       if (this.#shownHere.size > MAX_SHARED_ITEMS) this.#shownHere.delete(this.#shownHere.keys().next().value!);
       return undefined;
     }
@@ -326,13 +302,12 @@ class CatalogueWalk {
 
   /** This replica's first reads still in its band, and the addresses that loaded an asset here, since `fromMs` (the most recent MAX_SHARED_ITEMS each). */
   recent(fromMs: number): Pick<SharedEvidence, "reads" | "shown"> {
-    for (const [ipId, shown] of this.#shownHere) {
-      if (shown.timeMs >= fromMs) break;
+    for (const [ipId, timeMs] of this.#shownHere) {
+      if (timeMs >= fromMs) break;
       this.#shownHere.delete(ipId);
     }
-    const reads: WalkRead[] = [];
-    for (const read of this.#reads.values()) if (read.timeMs >= fromMs) reads.push(read);
-    return { reads: reads.slice(-MAX_SHARED_ITEMS), shown: [...this.#shownHere.values()] };
+    const reads = [...this.#reads.values()].filter((read) => read.timeMs >= fromMs).slice(-MAX_SHARED_ITEMS);
+    return { reads, shown: [...this.#shownHere].map(([ipId, timeMs]) => ({ ipId, timeMs })) };
   }
 
   /**
@@ -374,7 +349,7 @@ class CatalogueWalk {
   }
 }
 
-interface WalkRead extends Publishable {
+interface WalkRead {
   endpoint: string;
   id: number;
   timeMs: number;

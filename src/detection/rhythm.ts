@@ -24,8 +24,6 @@ interface Step {
   ipId: string;
   timeMs: number;
   id: number | undefined;
-  /** Its JSON row once encoded: a request goes out at every exchange within SHARE_SPAN_MS (some twenty times). */
-  row?: string;
 }
 
 /**
@@ -138,11 +136,7 @@ function byTime(a: Step, b: Step): number {
 
 /** Compact JSON, [address, time, id or null] per request; empty when there is nothing to tell. */
 function encodeSteps(steps: readonly Step[]): string {
-  return steps.length === 0 ? "" : `[${steps.map(stepRow).join(",")}]`;
-}
-
-function stepRow(step: Step): string {
-  return (step.row ??= JSON.stringify([step.ipId, step.timeMs, step.id ?? null]));
+  return steps.length === 0 ? "" : JSON.stringify(steps.map((s) => [s.ipId, s.timeMs, s.id ?? null]));
 }
 
 /** Another replica's requests; text this version cannot read is skipped. */
