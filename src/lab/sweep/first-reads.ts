@@ -3,6 +3,7 @@ import { attackKindOf, LEGIT_NEW_ACCOUNT } from "../lines.js";
 import type { CheckEvent } from "../replay/events.js";
 import type { Verdict } from "../replay/target.js";
 import { popularProductCount } from "../simulate/world.js";
+import { clientAddressOf } from "./passes.js";
 import { runPoint } from "./run.js";
 import type { SweepPoint } from "./sweep-file.js";
 
@@ -75,7 +76,7 @@ export class FirstReadTally {
   add(event: CheckEvent, verdict: Verdict): void {
     const attributes = event.request.attributes;
     const headers = (attributes?.request?.http?.headers ?? {}) as Record<string, string | undefined>;
-    const address = headers["x-forwarded-for"]?.split(",")[0]?.trim() || (attributes?.source?.address?.socket_address?.address ?? "");
+    const address = clientAddressOf(event);
     const newAddress = !this.#addressesSeen.has(address);
     this.#addressesSeen.add(address);
     const agent = headers["user-agent"] ?? "";
@@ -103,7 +104,7 @@ export class FirstReadTally {
       missingSessionCookie: this.#sessionCookies.some((name) => !cookieNames.has(name)),
       slowAfterShell: visit.lastPageViewMs !== undefined && event.timeMs - visit.lastPageViewMs >= SLOW_AFTER_SHELL_MS,
       busyFingerprint: this.#recentStarts(`${agent}\u0000${headers["accept-language"] ?? ""}`, event.timeMs) >= BUSY_FINGERPRINT.visits,
-      unpopular: !(id <= this.#popularIds),
+      unpopular: !(id <= this.#popularIds), // a path without an id too
       newUnpopularFromNewAddress: false,
     };
     shown.newUnpopularFromNewAddress = shown.newBrowser && shown.unpopular && shown.newAddress;
