@@ -91,12 +91,17 @@ export function createWorld(set: ScenarioSet, random: Random): World {
     loadBalancer: set.addresses.loadBalancer,
     users,
     products: set.site.products,
-    popularProducts: Math.max(1, Math.round(set.site.products * set.site.popularShare)),
+    popularProducts: popularProductCount(set.site),
     corporateNats,
     cgnat,
     crawlers,
     pools,
   };
+}
+
+/** How many of the catalogue's first ids the shoppers favour (`site.popularShare` of it, at least one). */
+export function popularProductCount(site: Pick<ScenarioSet["site"], "products" | "popularShare">): number {
+  return Math.max(1, Math.round(site.products * site.popularShare));
 }
 
 /** Shared addresses are the world's; a scenario that asks for fewer uses the first of them. */

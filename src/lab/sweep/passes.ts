@@ -94,10 +94,14 @@ function reasonsOf(verdict: Verdict): string[] {
 
 /** The client address a lab request came from (the first forwarded-for entry, else the peer) and its cookies. */
 function sourceOf(event: CheckEvent): string {
+  return `${clientAddressOf(event)}\u0000${event.request.attributes?.request?.http?.headers?.cookie ?? ""}`;
+}
+
+/** The client address a lab request came from: the first forwarded-for entry, else the peer. */
+export function clientAddressOf(event: CheckEvent): string {
   const attributes = event.request.attributes;
-  const headers = attributes?.request?.http?.headers;
-  const address = headers?.["x-forwarded-for"]?.split(",")[0]?.trim() || (attributes?.source?.address?.socket_address?.address ?? "");
-  return `${address}\u0000${headers?.cookie ?? ""}`;
+  const forwarded = attributes?.request?.http?.headers?.["x-forwarded-for"]?.split(",")[0]?.trim();
+  return forwarded || (attributes?.source?.address?.socket_address?.address ?? "");
 }
 
 /** One sweep point on one seed, replayed as the sweep does (by `replicas` sharing a store, one when absent), with its attack's requests tallied by place. */
