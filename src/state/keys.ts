@@ -44,10 +44,19 @@ export function takeBucketKeys(prefix: string, op: WindowTake, nowMs: number): W
   return bucketKeys(`${prefix}:${kind}:${op.name}:${op.windowMs}`, op.windowMs, nowMs);
 }
 
-/** A fixed bucket is never read after its window ends; a sliding one is read for one more. */
+/**
+ * A fixed bucket is never read after its window ends; a sliding one is read for one more. Both get
+ * their time to live once, from the write that creates them (store-scripts.ts), and that may be
+ * the replica whose clock runs furthest ahead: a fixed bucket keeps a slack of one more window (at
+ * most FIXED_BUCKET_SLACK_MS), or a replica whose clock lags would find its current count gone
+ * before its window ends and let a second quota through.
+ */
 export function takeTtlMs(op: WindowTake): number {
-  return op.algorithm === "sliding" ? windowKeyTtlMs(op.windowMs) : op.windowMs;
+  return op.algorithm === "sliding" ? windowKeyTtlMs(op.windowMs) : op.windowMs + Math.min(op.windowMs, FIXED_BUCKET_SLACK_MS);
 }
+
+/** Clock skew between replicas a fixed bucket's time to live allows for; NTP keeps it far below. */
+const FIXED_BUCKET_SLACK_MS = 60_000;
 
 /** `<namespace>:{<entity>}:d:<name>:<windowMs>:<bucket>`: one HyperLogLog per bucket. */
 export function distinctBucketKeys(prefix: string, op: DistinctAdd, nowMs: number): WindowBucketKeys {

@@ -424,7 +424,7 @@ export class MemoryStore implements Store, DegradableStore {
     }
   }
 
-  /** Like INCRBY + PEXPIRE on the current bucket (when adding), then GET of both. */
+  /** Like INCRBY on the current bucket (when adding) with its time to live renewed, then GET of both. */
   #windowAdd(state: EntityState, op: WindowAdd, nowMs: number, local: number): number {
     const structure = this.#structure("w", op.name, op.windowMs);
     const bucket = windowBucket(nowMs, op.windowMs);
@@ -459,7 +459,7 @@ export class MemoryStore implements Store, DegradableStore {
     return plans.map(({ before }) => before);
   }
 
-  /** Like PFADD (when there is a member) + PEXPIRE on the current bucket, then PFCOUNT of both. */
+  /** Like PFADD on the current bucket (when there is a member) with its time to live renewed, then PFCOUNT of both. */
   #distinctAdd(state: EntityState, op: DistinctAdd, nowMs: number, local: number): number {
     const structure = this.#structure("d", op.name, op.windowMs);
     const bucket = windowBucket(nowMs, op.windowMs);

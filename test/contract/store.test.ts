@@ -674,12 +674,12 @@ function redisContract(harness: RedisHarness): void {
     }
   });
 
-  it("gives fixed take buckets one window of time to live and sliding ones two", async () => {
+  it("gives take buckets two windows of time to live, so a replica whose clock lags still finds its count", async () => {
     const elapsed = sinceWrite();
     await store.apply("rl1", [take(1, 5, "fixed", 5 * SECOND), take(1, 5, "sliding", 5 * SECOND)], T0);
     const keys = await harness.admin.keys("*");
     expect(keys.map((key) => key.split(":")[2]).sort()).toEqual(["f", "w"]);
-    for (const key of keys) expectFreshTtl(await harness.admin.pttl(key), key.split(":")[2] === "f" ? 5 * SECOND : 10 * SECOND, elapsed());
+    for (const key of keys) expectFreshTtl(await harness.admin.pttl(key), 10 * SECOND, elapsed());
   });
 
   it("keeps all keys of one entity under one hash tag, so in one Cluster slot", async () => {

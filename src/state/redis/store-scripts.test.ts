@@ -38,7 +38,8 @@ describe("encodeEntityBatch", () => {
     const take = { op: "window.take", name: "rl", windowMs: MINUTE, algorithm: "fixed", limit: 5, amount: 1 } as const;
     const call = encodeEntityBatch("palisade", "a", [take], NOW);
     encodeEntityBatch("palisade", "b", [take], NOW, call);
-    expect(call.args).toEqual(["t", 1, 5, "0", MINUTE, ";", "t", 1, 5, "0", MINUTE]);
+    // A fixed take's time to live: its window and a slack of one more (keys.ts takeTtlMs).
+    expect(call.args).toEqual(["t", 1, 5, "0", 2 * MINUTE, ";", "t", 1, 5, "0", 2 * MINUTE]);
     const merged: ScriptCall = { keys: [], args: [] };
     appendEntityCall(merged, encodeEntityBatch("palisade", "c", [{ op: "value.swap", name: "v" }], NOW));
     appendEntityCall(merged, encodeEntityBatch("palisade", "d", [{ op: "value.swap", name: "v" }], NOW));

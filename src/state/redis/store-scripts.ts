@@ -70,12 +70,14 @@ import {
  * from the write that creates it (an INCR or INCRBY answering the amount, a PFADD answering 1; a
  * PFADD that changes registers renews it too), not from every write: its number is its window, so
  * it is written only within that window and read for one more (or, fixed, only within it), and a
- * time to live of two windows (one) from its first write already outlasts that. Every other write
+ * time to live of two windows from its first write already outlasts that (a fixed one's: its window
+ * and a slack for clock skew, keys.ts takeTtlMs). Every other write
  * (sets, values) renews its key's time to live. A PEXPIRE was 4.3 of the ~28 commands per Check
  * (BENCHMARKS.md, branch `checkredis`). What this gives up: a replica whose clock lags by δ finds
  * a previous bucket gone for the last δ it reads it (its weight then below δ / window), and a
  * replay through the server (trustEventTime) slower than real time loses buckets before their
- * windows end (renewing on every write held down to half speed).
+ * windows end (renewing on every write held down to half speed), and a bucket left without a time
+ * to live (restored from a backup, written by hand) is not given one by later writes.
  *
  * window.take counts all or nothing: each take reads its counts (with earlier takes of the call
  * on the same key as if taken) and checks current + previous × weight + amount ≤ limit; the
