@@ -41,10 +41,11 @@ describe("rhythm shared by replicas through the store's exchange", () => {
   it("sees one address's sequential ids and metronome gaps over all replicas' requests", async () => {
     const found = await enumerate(40, true);
     const first = (code: string) => found.findIndex((codes) => codes.includes(code));
-    // A request is folded in once every replica has published past it: the run lags one request, the gaps two.
-    expect(first("ip.sequential_ids")).toBe(12);
-    expect(first("client.too_regular")).toBe(13);
-    expect(found.slice(13).every((codes) => codes.includes("ip.sequential_ids") && codes.includes("client.too_regular"))).toBe(true);
+    // A request is folded in once every replica has published a second (IN_FLIGHT_MS) past it:
+    // the run lags two requests, the gaps three.
+    expect(first("ip.sequential_ids")).toBe(13);
+    expect(first("client.too_regular")).toBe(14);
+    expect(found.slice(14).every((codes) => codes.includes("ip.sequential_ids") && codes.includes("client.too_regular"))).toBe(true);
   });
 
   it("waits for a replica that publishes late rather than fold past its requests", async () => {

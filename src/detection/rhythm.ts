@@ -103,14 +103,18 @@ export class RhythmDetector {
 
 /**
  * How long before its watermark a replica may still decide a request it has not published: one
- * whose Check was under way (awaiting its store batch, at most the store timeout) while it
- * published. A replica publishes a request at its next exchange, which comes with its next
+ * whose Check was under way while it published (awaiting its store batch, the exchanges, the
+ * site-wide merge, a busy event loop). 100 ms lost a request from every replica's fold once its
+ * Check took 200–300 ms to be observed (the review of replicasenum), which the live replay's
+ * slowest Checks reach; a second is five times Envoy's default ext_authz timeout, and what it
+ * costs is that the others' requests are folded a second later. A request observed later still
+ * is left out of the others' fold. A replica publishes a request at its next exchange, which comes with its next
  * Check, so where it sees a Check only every second or so the others read it a second or more
  * late; folding at a fixed two seconds' lag left out about one request in ten of the sweep's
  * scattered enumeration (`rate=0.5`, three replicas, seed 1), and one left out breaks the
  * regularity of all the address's gaps (docs/cohorts.md, several replicas).
  */
-const IN_FLIGHT_MS = 100;
+const IN_FLIGHT_MS = 1_000;
 /**
  * What a replica publishes, and how long a publication lives: a replica that decides nothing
  * for this long (its requests all published) is no longer waited for.
