@@ -462,15 +462,15 @@ function report(raw: Raw, profileFile: string | undefined, out: string): void {
 
 /**
  * How much of the tail the major collections explain. A major collection marks and sweeps on
- * helper threads before its final pause: `aroundMajorMs` counts a Check that was sent at most that
- * long before a major's pause began and not yet answered when it did. Each second with a major
+ * helper threads before its final pause: `aroundMajorMs` counts a Check whose major's pause
+ * began while it was in flight or at most that long after it was sent (the marking ran then). Each second with a major
  * is set against the others by the server's CPU on threads other than the main one and the main
  * thread's wait for a CPU (medians): where the server has one CPU, the helpers take it.
  */
 function majorCollections(samples: Sample[], gcs: Gc[], seconds: Second[]) {
   const aroundMajorMs = 300;
   const majors = gcs.filter((g) => g.kind === "major").map((g) => g.at);
-  const nearMajor = (s: Sample) => majors.some((at) => at >= s.at - aroundMajorMs && at <= s.at + s.ms);
+  const nearMajor = (s: Sample) => majors.some((at) => at >= s.at && at <= s.at + Math.max(s.ms, aroundMajorMs));
   const over = (ms: number) => {
     const slow = samples.filter((s) => s.ms > ms);
     return `${slow.filter(nearMajor).length} of ${slow.length}`;
