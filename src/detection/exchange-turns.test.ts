@@ -49,7 +49,8 @@ describe("ExchangeTurns, the pace of a replica's exchanges", () => {
 
   it("returns a lone replica to full pace within its next turn after another replica joins", async () => {
     const { replicas, join, calls } = fleet(1);
-    await calls(replicas, 0, MINUTE);
+    // Forty turns in the first ten seconds, then one every two seconds: it had backed off.
+    expect(await calls(replicas, 0, MINUTE)).toEqual([65]);
     const both = [replicas[0]!, join()];
     // Within the lone replica's two seconds both hear each other; from then on both exchange four times a second.
     await calls(both, MINUTE, MINUTE + 2_000);
