@@ -1,8 +1,6 @@
 import { readdirSync } from "node:fs";
 import os from "node:os";
-
-/** How much lower than the main thread the helper threads run (nice steps, 19 at most). */
-export const HELPER_THREAD_NICENESS = 10;
+import { DEFAULT_HELPER_THREAD_NICENESS } from "../settings/settings.js";
 
 /**
  * Lowers the scheduling priority of every thread of this process but the main one: V8's platform
@@ -15,7 +13,7 @@ export const HELPER_THREAD_NICENESS = 10;
  * Linux only (a thread's nice value); elsewhere nothing changes. Threads started later (a policy
  * worker) keep the main thread's priority. Returns how many threads it lowered.
  */
-export function lowerHelperThreads(niceness = HELPER_THREAD_NICENESS): number {
+export function lowerHelperThreads(niceness = DEFAULT_HELPER_THREAD_NICENESS): number {
   if (process.platform !== "linux") return 0;
   const priority = Math.min(19, os.getPriority() + niceness);
   let lowered = 0;

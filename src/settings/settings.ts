@@ -15,6 +15,9 @@ const durationMs = z.union([
   }),
 ]);
 
+/** How much lower than the main thread serve runs its other threads unless told otherwise (BENCHMARKS.md, 2026-12-07 16:15). */
+export const DEFAULT_HELPER_THREAD_NICENESS = 10;
+
 export const settingsSchema = z
   .object({
     policy: z.string().min(1).describe("Policy file, or a directory mounted from a ConfigMap"),
@@ -53,7 +56,7 @@ export const settingsSchema = z
       .int()
       .min(0)
       .max(19)
-      .default(10)
+      .default(DEFAULT_HELPER_THREAD_NICENESS)
       .describe(
         "Nice steps below the main thread at which serve runs its other threads (V8's collector and compiler helpers, libuv's pool) once warm, Linux only; 0 leaves them at the main thread's",
       ),
