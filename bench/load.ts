@@ -83,8 +83,8 @@ export interface InterleavedOptions {
    */
   warmupRequests?: number;
   warmupMaxSeconds?: number;
-  /** Told when every server is warm, before the first measured window (benches that read a probe's records from then on). */
-  onWarm?: () => void;
+  /** Told when every server is warm, before the first measured window (benches that read a probe's records from then on); awaited. */
+  onWarm?: () => unknown;
 }
 
 export interface Target {
@@ -101,7 +101,7 @@ export interface Target {
  */
 export async function interleaved(targets: readonly Target[], options: InterleavedOptions): Promise<{ name: string; result: LoadResult }[]> {
   await warmUp(targets, options);
-  options.onWarm?.();
+  await options.onWarm?.();
   const state = targets.map(() => ({ latencies: [] as number[], errors: 0, errorKinds: {} as Record<string, number>, seconds: 0, cpu: {} as Record<string, number> }));
   for (let round = 0; round < options.rounds; round++) {
     for (const [i, target] of targets.entries()) {

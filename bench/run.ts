@@ -9,7 +9,9 @@
  * `BENCH_WARMUP_REQUESTS=N` sets how many calls each server answers before it is measured;
  * `BENCH_FIRST_ROUNDS=N` how many cold starts the first-Check phase makes of each server;
  * `BENCH_BASELINE_TREE=<checkout>` adds an earlier commit's Palisade to the Check and
- * ShouldRateLimit comparisons.
+ * ShouldRateLimit comparisons; `BENCH_WORKERS=1:10,2:10,1:0,2:0` the pods of the workers phase
+ * (workers, or workers:helper threads' niceness; "1,2" by default) and `BENCH_WORKERS_ROUNDS=N`
+ * its interleaved windows.
  */
 import { execSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -21,7 +23,7 @@ import { repoRoot } from "../test/support/policies.js";
 import { closedLoop, interleaved, round, sequentialLatencies, type LoadResult } from "./load.js";
 import { measureAttackMemory } from "./memory.js";
 import { measureReplaySpeed } from "./replay-speed.js";
-import { measureWorkers } from "./workers.js";
+import { measureWorkers, podConfigurations } from "./workers.js";
 import { commandStats, diffStats } from "./redis-stats.js";
 import { upstreamAuthzClient } from "./noop.js";
 import { PINNING, pinnedCommand } from "./pin.js";
@@ -117,7 +119,10 @@ async function main(): Promise<void> {
     }
     if (PHASES.has("first")) results.firstChecks = await measureFirstChecks(redis.url);
     // A longer warm-up: with both workers to warm, a short one leaves the measured windows cold.
-    if (PHASES.has("workers")) results.workers = await measureWorkers(redis.url, redisPid, { ...ROUNDS, warmupSeconds: quick ? 2 : 10 });
+    if (PHASES.has("workers")) {
+      const rounds = Number(process.env.BENCH_WORKERS_ROUNDS ?? ROUNDS.rounds);
+      results.workers = await measureWorkers(redis.url, redisPid, { ...ROUNDS, rounds, warmupSeconds: quick ? 2 : 10 }, podConfigurations(process.env.BENCH_WORKERS));
+    }
     if (PHASES.has("memory")) results.attackMemory = await measureAttackMemory(redis.url, { requests: Number(process.env.BENCH_ATTACK_REQUESTS ?? (quick ? 50_000 : 300_000)) });
     if (PHASES.has("replay")) {
       // The machine's load when the phase starts, minutes after the start's: CPU per event moves with it.

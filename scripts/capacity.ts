@@ -31,7 +31,27 @@ interface Results {
   redisPerCheck?: { scriptCallsPerCheck: number };
   redisPerRateLimit?: Record<string, { scriptCallsPerCheck: number }>;
   attackMemory?: { requests: number; peakRedisKeys: number; peakRedisMiB: number };
-  workers?: { cpus: number; connections: number; throughputRatio: number; rows: { workers: number; perSecond: number; p99: number; podCpuMicrosPerCheck: number; podCpuShare: number; loadGeneratorCpuShare: number }[] };
+  workers?: {
+    cpus: number;
+    connections: number;
+    loadAverage?: { start: number[]; end: number[] };
+    rows: {
+      workers: number;
+      perSecond: number;
+      p99: number;
+      podCpuMicrosPerCheck: number;
+      podCpuShare: number;
+      loadGeneratorCpuShare: number;
+      // Files written since the helper threads' niceness A/B (bench/workers.ts) have these too.
+      helperThreadNiceness?: number;
+      p999?: number;
+      max?: number;
+      gcPauseMsPer1000Checks?: Record<string, number>;
+      gcPausesOver10Ms?: number;
+      mainThreadWaitMicrosPerCheck?: number;
+      helperThreadCpuMicrosPerCheck?: number;
+    }[];
+  };
 }
 
 const memoryFlag = process.argv.indexOf("--memory");
@@ -67,21 +87,49 @@ process.stdout.write(`${lines.join("\n")}\n`);
  * generator and Redis on the same cores it is a floor, not a scaling figure.
  */
 function workersSection(workers: NonNullable<Results["workers"]>, pinnedCheckUs: number | undefined): void {
-  out(`**Workers** (${workers.cpus} CPUs, ${workers.connections} connections, unpinned: the load generator and Redis share the cores):`);
+  const during = workers.loadAverage ? `, load average ${workers.loadAverage.start[0]} at the start and ${workers.loadAverage.end[0]} at the end` : "";
+  out(`**Workers** (${workers.cpus} CPUs, ${workers.connections} connections, unpinned: the load generator and Redis share the cores${during}):`);
   out();
-  out("| workers | Checks/s | p99 ms | pod CPU µs/Check | pod CPU share | load generator CPU share |");
-  out("|---|---|---|---|---|---|");
-  for (const row of workers.rows) out(`| ${row.workers} | ${row.perSecond} | ${row.p99} | ${row.podCpuMicrosPerCheck} | ${row.podCpuShare} | ${row.loadGeneratorCpuShare} |`);
+  if (workers.rows.some((row) => row.helperThreadNiceness !== undefined)) niceTable(workers.rows);
+  else {
+    out("| workers | Checks/s | p99 ms | pod CPU µs/Check | pod CPU share | load generator CPU share |");
+    out("|---|---|---|---|---|---|");
+    for (const row of workers.rows) out(`| ${row.workers} | ${row.perSecond} | ${row.p99} | ${row.podCpuMicrosPerCheck} | ${row.podCpuShare} | ${row.loadGeneratorCpuShare} |`);
+  }
   out();
   // The pinned Check phase's figure when the file has one (a core to itself); else the larger of the two rows.
   const perCheck = pinnedCheckUs ?? Math.max(...workers.rows.map((row) => row.podCpuMicrosPerCheck));
   const perCore = Math.floor((1e6 / perCheck) * PROCESS_UTILISATION);
-  out(`Throughput with ${workers.rows.at(-1)!.workers} workers: ${workers.throughputRatio}× that of 1 on this machine; ` +
-    `CPU per Check with ${workers.rows.at(-1)!.workers} workers is ${round(workers.rows.at(-1)!.podCpuMicrosPerCheck / workers.rows[0]!.podCpuMicrosPerCheck, 2)}× that of 1. ` +
-    `At ${perCheck} µs per Check (${pinnedCheckUs ? "the pinned Check phase" : "the larger of the two rows"}) and ${PROCESS_UTILISATION * 100}% of each core, one pod serves ` +
+  out(`${scaling(workers.rows)}At ${perCheck} µs per Check (${pinnedCheckUs ? "the pinned Check phase" : "the largest of the rows"}) and ${PROCESS_UTILISATION * 100}% of each core, one pod serves ` +
     [1, 2, 4, 8].map((n) => `${(n * perCore).toLocaleString("en")} Checks/s with ${n} worker${n > 1 ? "s" : ""}`).join(", ") +
     ", as long as Envoy opens at least as many connections as there are workers.");
   out();
+}
+
+/** The most workers against 1, in throughput and CPU per Check, between rows of the same niceness. */
+function scaling(rows: NonNullable<Results["workers"]>["rows"]): string {
+  const sentences: string[] = [];
+  for (const niceness of new Set(rows.map((row) => row.helperThreadNiceness))) {
+    const alike = rows.filter((row) => row.helperThreadNiceness === niceness);
+    const one = alike.find((row) => row.workers === 1);
+    const most = alike.reduce((a, b) => (b.workers > a.workers ? b : a));
+    if (!one || most === one) continue;
+    const at = niceness === undefined ? "" : ` (helper threads' niceness ${niceness})`;
+    sentences.push(`Throughput with ${most.workers} workers${at}: ${round(most.perSecond / one.perSecond, 2)}× that of 1 on this machine; ` +
+      `CPU per Check with ${most.workers} workers is ${round(most.podCpuMicrosPerCheck / one.podCpuMicrosPerCheck, 2)}× that of 1. `);
+  }
+  return sentences.join("");
+}
+
+/** The helper threads' niceness A/B: the tail, the collections' pauses, and the main threads' wait for a CPU beside the CPU per Check. */
+function niceTable(rows: NonNullable<Results["workers"]>["rows"]): void {
+  out("| workers | helper threads' niceness | Checks/s | p99 ms | p99.9 ms | max ms | pod CPU µs/Check | GC pause ms per 1,000 Checks | GC pauses over 10 ms | main threads waiting for a CPU, µs/Check | helper threads' CPU µs/Check | pod CPU share |");
+  out("|---|---|---|---|---|---|---|---|---|---|---|---|");
+  for (const row of rows) {
+    const gc = round(Object.values(row.gcPauseMsPer1000Checks ?? {}).reduce((sum, ms) => sum + ms, 0), 1);
+    out(`| ${row.workers} | ${row.helperThreadNiceness ?? "default"} | ${row.perSecond} | ${row.p99} | ${row.p999} | ${row.max} | ${row.podCpuMicrosPerCheck} | ${gc} | ${row.gcPausesOver10Ms} | ` +
+      `${row.mainThreadWaitMicrosPerCheck} | ${row.helperThreadCpuMicrosPerCheck} | ${row.podCpuShare} |`);
+  }
 }
 
 function section(title: string, row: Row | undefined, scriptCalls: number | undefined): void {
