@@ -48,6 +48,7 @@ interface Results {
       max?: number;
       gcPauseMsPer1000Checks?: Record<string, number>;
       gcPausesOver10Ms?: number;
+      gcPausesOver100Ms?: number;
       mainThreadWaitMicrosPerCheck?: number;
       helperThreadCpuMicrosPerCheck?: number;
     }[];
@@ -123,12 +124,13 @@ function scaling(rows: NonNullable<Results["workers"]>["rows"]): string {
 
 /** The helper threads' niceness A/B: the tail, the collections' pauses, and the main threads' wait for a CPU beside the CPU per Check. */
 function niceTable(rows: NonNullable<Results["workers"]>["rows"]): void {
-  out("| workers | helper threads' niceness | Checks/s | p99 ms | p99.9 ms | max ms | pod CPU µs/Check | GC pause ms per 1,000 Checks | GC pauses over 10 ms | main threads waiting for a CPU, µs/Check | helper threads' CPU µs/Check | pod CPU share |");
+  out("| workers | helper threads' niceness | Checks/s | p99 ms | p99.9 ms | max ms | pod CPU µs/Check | GC pause ms per 1,000 Checks (major) | GC pauses over 10 ms / 100 ms | main threads waiting for a CPU, µs/Check | helper threads' CPU µs/Check | pod CPU share |");
   out("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const row of rows) {
-    const gc = round(Object.values(row.gcPauseMsPer1000Checks ?? {}).reduce((sum, ms) => sum + ms, 0), 1);
-    out(`| ${row.workers} | ${row.helperThreadNiceness ?? "default"} | ${row.perSecond} | ${row.p99} | ${row.p999} | ${row.max} | ${row.podCpuMicrosPerCheck} | ${gc} | ${row.gcPausesOver10Ms} | ` +
-      `${row.mainThreadWaitMicrosPerCheck} | ${row.helperThreadCpuMicrosPerCheck} | ${row.podCpuShare} |`);
+    const pauses = row.gcPauseMsPer1000Checks ?? {};
+    const gc = round(Object.values(pauses).reduce((sum, ms) => sum + ms, 0), 1);
+    out(`| ${row.workers} | ${row.helperThreadNiceness ?? "default"} | ${row.perSecond} | ${row.p99} | ${row.p999} | ${row.max} | ${row.podCpuMicrosPerCheck} | ${gc} (${round(pauses.major ?? 0, 1)}) | ` +
+      `${row.gcPausesOver10Ms} / ${row.gcPausesOver100Ms} | ${row.mainThreadWaitMicrosPerCheck} | ${row.helperThreadCpuMicrosPerCheck} | ${row.podCpuShare} |`);
   }
 }
 
