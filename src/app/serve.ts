@@ -1,4 +1,4 @@
-import type { Settings } from "../settings/settings.js";
+import { helperThreadNiceness, type Settings } from "../settings/settings.js";
 import { exitWhenLogged } from "../telemetry/logger.js";
 import { lowerHelperThreads } from "./helper-threads.js";
 import { isWorkerProcess, runPrimary } from "./workers.js";
@@ -17,9 +17,10 @@ export async function serve(settings: Settings): Promise<void> {
   const { startApp } = await import("./start.js");
   const app = await startApp(settings, { worker });
   // After warm-up, whose compilation the helpers do: from here on the Checks come first.
-  if (settings.helperThreadNiceness > 0) {
-    const threads = lowerHelperThreads(settings.helperThreadNiceness);
-    app.logger.info({ threads, niceness: settings.helperThreadNiceness }, "helper threads run below the main thread");
+  const niceness = helperThreadNiceness(settings);
+  if (niceness > 0) {
+    const threads = lowerHelperThreads(niceness);
+    app.logger.info({ threads, niceness }, "helper threads run below the main thread");
   }
   let stopping = false;
   const stop = (signal: string) => {

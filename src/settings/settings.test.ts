@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { redactedSettings, resolveSettings } from "./settings.js";
+import { DEFAULT_HELPER_THREAD_NICENESS, helperThreadNiceness, redactedSettings, resolveSettings } from "./settings.js";
 
 const resolve = (env: NodeJS.ProcessEnv) => resolveSettings({}, env, { policy: "policy.yaml" });
 
@@ -21,5 +21,21 @@ describe("webhook settings", () => {
   it("are logged without the credentials a URL may carry", () => {
     const settings = resolve({ PALISADE_WEBHOOK_URLS: "https://user:s3cret@soar.example/hooks" });
     expect(redactedSettings(settings).webhookUrls).toEqual(["https://***@soar.example/hooks"]);
+  });
+});
+
+describe("helper threads' niceness", () => {
+  const redis = { REDIS_URL: "redis://127.0.0.1:6379" };
+
+  it("lowers a lone process's helpers by default and leaves a pod of workers' at the main thread's priority", () => {
+    expect(helperThreadNiceness(resolve({}))).toBe(DEFAULT_HELPER_THREAD_NICENESS);
+    expect(DEFAULT_HELPER_THREAD_NICENESS).toBeGreaterThan(0);
+    expect(helperThreadNiceness(resolve({ ...redis, PALISADE_WORKERS: "2" }))).toBe(0);
+    expect(helperThreadNiceness(resolve({ ...redis, PALISADE_WORKERS: "8" }))).toBe(0);
+  });
+
+  it("takes the value set, with workers too", () => {
+    expect(helperThreadNiceness(resolve({ PALISADE_HELPER_THREAD_NICENESS: "0" }))).toBe(0);
+    expect(helperThreadNiceness(resolve({ ...redis, PALISADE_WORKERS: "2", PALISADE_HELPER_THREAD_NICENESS: "5" }))).toBe(5);
   });
 });

@@ -15,8 +15,18 @@ const durationMs = z.union([
   }),
 ]);
 
-/** How much lower than the main thread serve runs its other threads unless told otherwise (BENCHMARKS.md, 2026-12-07 16:15). */
+/** How much lower than the main thread a lone serving process runs its other threads unless told otherwise (BENCHMARKS.md, 2026-12-07 16:15). */
 export const DEFAULT_HELPER_THREAD_NICENESS = 10;
+
+/**
+ * The niceness serve gives its helper threads: the one set, else the default for a lone process
+ * and none with workers. With workers on every core a lowered helper waits behind the other
+ * workers' main threads as well: two workers on two cores showed no steady gain in the tail and
+ * twice the collections over 100 ms (BENCHMARKS.md, 2026-12-07 17:40–18:30, `workersnice`).
+ */
+export function helperThreadNiceness(settings: Pick<Settings, "helperThreadNiceness" | "workers">): number {
+  return settings.helperThreadNiceness ?? (settings.workers > 1 ? 0 : DEFAULT_HELPER_THREAD_NICENESS);
+}
 
 export const settingsSchema = z
   .object({
@@ -56,9 +66,9 @@ export const settingsSchema = z
       .int()
       .min(0)
       .max(19)
-      .default(DEFAULT_HELPER_THREAD_NICENESS)
+      .optional()
       .describe(
-        "Nice steps below the main thread at which serve runs its other threads (V8's collector and compiler helpers, libuv's pool) once warm, Linux only; 0 leaves them at the main thread's",
+        `Nice steps below the main thread at which serve runs its other threads (V8's collector and compiler helpers, libuv's pool) once warm, Linux only; 0 leaves them at the main thread's. Unset: ${DEFAULT_HELPER_THREAD_NICENESS} for a lone process, 0 with workers above 1`,
       ),
     adminHost: z.string().default("0.0.0.0").describe("Listen address of the admin HTTP port"),
     adminPort: port.default(9090).describe("Admin HTTP port: /healthz, /readyz, /metrics, the outcome endpoint and the analyst API"),

@@ -2,10 +2,12 @@
  * `palisade serve --workers 2` as an operator runs it: one process per core behind the same
  * ports on a real redis-server. Checks from several Envoy connections are answered by both
  * workers, a rate limit counts across them (each worker alone sees fewer requests than the
- * limit), any worker's /metrics answers for the pod, a crashed worker is replaced, and without
+ * limit), any worker's /metrics answers for the pod, the workers' helper threads keep their
+ * main thread's priority (src/settings helperThreadNiceness), a crashed worker is replaced, and without
  * Redis the setting is refused instead of splitting the counters.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -123,6 +125,17 @@ describe("two workers on one port sharing Redis", { timeout: 180_000 }, () => {
     // Gauges every worker reports alike are not summed.
     expect(text).toMatch(/palisade_policy_info\{[^}]*\} 1\n/);
     expect((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status).toBe(200);
+  });
+
+  it("leaves every worker's helper threads at its main thread's priority", () => {
+    // /proc/<pid>/task/<tid>/stat: the nice value is the 19th field, the 17th after the command name.
+    const nice = (pid: number, tid: string) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]);
+    for (const { pid } of pod.lines.filter((line) => line.msg === "palisade ready")) {
+      const threads = readdirSync(`/proc/${pid}/task`);
+      expect(threads.length).toBeGreaterThan(4);
+      expect(new Set(threads.map((tid) => nice(pid!, tid)))).toEqual(new Set([nice(pid!, String(pid))]));
+    }
+    expect(pod.lines.some((line) => line.msg === "helper threads run below the main thread")).toBe(false);
   });
 
   it("replaces a worker that dies, and serves on meanwhile", async () => {
