@@ -102,9 +102,13 @@ function workersSection(workers: NonNullable<Results["workers"]>, pinnedCheckUs:
   const perCheck = pinnedCheckUs ?? Math.max(...workers.rows.map((row) => row.podCpuMicrosPerCheck));
   const perCore = Math.floor((1e6 / perCheck) * PROCESS_UTILISATION);
   out(`${scaling(workers.rows)}At ${perCheck} µs per Check (${pinnedCheckUs ? "the pinned Check phase" : "the largest of the rows"}) and ${PROCESS_UTILISATION * 100}% of each core, one pod serves ` +
-    [1, 2, 4, 8].map((n) => `${(n * perCore).toLocaleString("en")} Checks/s with ${n} worker${n > 1 ? "s" : ""}`).join(", ") +
-    ", as long as Envoy opens at least as many connections as there are workers.");
+    `${podRates(perCore, "Checks/s")}, as long as Envoy opens at least as many connections as there are workers.`);
   out();
+}
+
+/** What a pod serves with 1, 2, 4 and 8 workers: one process's rate per worker, since each has a core and an event loop of its own. */
+function podRates(perProcess: number, unit: string): string {
+  return [1, 2, 4, 8].map((n) => `${(n * perProcess).toLocaleString("en")} ${unit} with ${n} worker${n > 1 ? "s" : ""}`).join(", ");
 }
 
 /** The most workers against 1, in throughput and CPU per Check, between rows of the same niceness. */
@@ -142,9 +146,11 @@ function section(title: string, row: Row | undefined, scriptCalls: number | unde
   }
   const serverUs = row.result.cpuMicrosPerRequest.server ?? 0;
   const redisUs = row.result.cpuMicrosPerRequest.redis ?? 0;
+  const perProcess = Math.floor((1e6 / serverUs) * PROCESS_UTILISATION);
   out(`**${title}**: ${serverUs} µs of Palisade CPU and ${redisUs} µs of Redis CPU per call, ${scriptCalls ?? "?"} script calls per call; ` +
-    `one process (one core, one event loop) at ${PROCESS_UTILISATION * 100}% serves ${Math.floor((1e6 / serverUs) * PROCESS_UTILISATION)} calls/s, ` +
-    `one Redis shard at ${REDIS_UTILISATION * 100}% ${redisUs > 0 ? Math.floor((1e6 / redisUs) * REDIS_UTILISATION) : "∞"}.`);
+    `one process (one core, one event loop) at ${PROCESS_UTILISATION * 100}% serves ${perProcess} calls/s, ` +
+    `one Redis shard at ${REDIS_UTILISATION * 100}% ${redisUs > 0 ? Math.floor((1e6 / redisUs) * REDIS_UTILISATION) : "∞"}; ` +
+    `one pod of N cores (\`workers: N\`) ${podRates(perProcess, "calls/s")}.`);
   out();
   out("| calls/s | Palisade cores (processes) | Redis shards | Redis script calls/s |");
   out("|---|---|---|---|");
