@@ -34,6 +34,8 @@ interface Tree {
   cwd?: string;
   /** The no-op grpc-js server instead of Palisade. */
   noop?: boolean;
+  /** Its compiled build rather than its sources under tsx. */
+  compiled?: boolean;
 }
 
 const trees = JSON.parse(process.env.BENCH_TREES ?? '[{"name":"here"}]') as Tree[];
@@ -47,7 +49,7 @@ function startTree(tree: Tree, redisUrl: string): Promise<ServerProcess> {
   if (tree.noop) return startNoopProcess();
   // The peers' rate limits, resolved in this checkout so that every tree serves the same file.
   const args = RATELIMIT ? ["--ratelimit-config", join(repoRoot, "bench/peers/ratelimit")] : [];
-  return startPalisadeProcess(redisUrl, { args, ...(tree.cwd ? { cwd: tree.cwd } : {}) });
+  return startPalisadeProcess(redisUrl, { args, compiled: tree.compiled ?? false, ...(tree.cwd ? { cwd: tree.cwd } : {}) });
 }
 
 function caller(server: ServerProcess): { call: (n: number) => Promise<unknown>; close(): void } {

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { repoRoot } from "../test/support/policies.js";
 import { Redis } from "ioredis";
@@ -63,6 +64,8 @@ export interface PalisadeOptions {
   nodeArgs?: string[];
   /** Modules loaded into the server before it starts (`--import`, after tsx): bench probes. */
   preload?: string[];
+  /** Run the checkout's compiled build (`dist/`, as the image does) rather than its sources under tsx. */
+  compiled?: boolean;
   /** Told every line the server writes to stdout (its JSON log), after it is ready too. */
   onLine?: (line: string) => void;
 }
@@ -74,12 +77,14 @@ export interface PalisadeOptions {
  */
 export function startPalisadeProcess(redisUrl: string, options: PalisadeOptions = {}): Promise<ServerProcess> {
   const workers = options.workers ?? 1;
-  const args = ["src/cli/index.ts", "serve", "--grpc-port", "0", "--admin-port", "0", "--redis-url", redisUrl, ...(workers > 1 ? ["--workers", String(workers)] : []), ...(options.args ?? [])];
+  const cwd = options.cwd ?? repoRoot;
+  if (options.compiled) buildOnce(cwd);
+  const args = [options.compiled ? "dist/src/cli/index.js" : "src/cli/index.ts", "serve", "--grpc-port", "0", "--admin-port", "0", "--redis-url", redisUrl, ...(workers > 1 ? ["--workers", String(workers)] : []), ...(options.args ?? [])];
   const ready: { pid: number; grpcPort: number; adminPort?: number }[] = [];
   return startProcess(
     args,
     options.env ?? {},
-    options.cwd ?? repoRoot,
+    cwd,
     (line) => {
       const entry = JSON.parse(line) as { msg?: string; pid: number; grpcPort?: number; adminPort?: number };
       if (entry.msg === "palisade ready") ready.push({ pid: entry.pid, grpcPort: entry.grpcPort!, adminPort: entry.adminPort });
@@ -90,7 +95,17 @@ export function startPalisadeProcess(redisUrl: string, options: PalisadeOptions 
     options.nodeArgs ?? [],
     options.preload ?? [],
     options.onLine,
+    !options.compiled,
   );
+}
+
+const built = new Set<string>();
+
+/** `npm run build` of a checkout, once per bench process: the compiled server is what ships. */
+function buildOnce(cwd: string): void {
+  if (built.has(cwd)) return;
+  execFileSync(process.execPath, [join(cwd, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd, stdio: "inherit" });
+  built.add(cwd);
 }
 
 /** `options` as for Palisade: env and preload carry a bench probe into the baseline too. */
@@ -115,10 +130,12 @@ function startProcess(
   nodeFlags: readonly string[] = [],
   preload: readonly string[] = [],
   onLine?: (line: string) => void,
+  underTsx = true,
 ): Promise<ServerProcess> {
   // BENCH_PROFILE=1 writes a CPU profile of each server (node --cpu-prof) for `Where is the time`.
   const profile = process.env.BENCH_PROFILE === "1" ? ["--cpu-prof", "--cpu-prof-dir=bench/results/profiles"] : [];
-  const nodeArgs = [...profile, ...nodeFlags, "--import", "tsx", ...preload.flatMap((module) => ["--import", module]), ...args];
+  const loader = underTsx || preload.length > 0 ? ["--import", "tsx"] : [];
+  const nodeArgs = [...profile, ...nodeFlags, ...loader, ...preload.flatMap((module) => ["--import", module]), ...args];
   const [command, commandArgs] = pin ? pinnedCommand(process.execPath, nodeArgs) : [process.execPath, nodeArgs];
   const child: ChildProcess = spawn(command, commandArgs, {
     cwd,
