@@ -93,8 +93,8 @@ export function startPalisadeProcess(redisUrl: string, options: PalisadeOptions 
   );
 }
 
-/** `options` as for Palisade: env and preload carry a bench probe into the baseline too. */
-export function startNoopProcess(options: Pick<PalisadeOptions, "env" | "preload"> = {}): Promise<ServerProcess> {
+/** `options` as for Palisade: env, preload and onLine carry a bench probe into the baseline too. */
+export function startNoopProcess(options: Pick<PalisadeOptions, "env" | "preload" | "onLine"> = {}): Promise<ServerProcess> {
   return startProcess(
     ["bench/noop-server.ts"],
     options.env ?? {},
@@ -103,6 +103,7 @@ export function startNoopProcess(options: Pick<PalisadeOptions, "env" | "preload
     true,
     [],
     options.preload ?? [],
+    options.onLine,
   );
 }
 
