@@ -25,9 +25,10 @@
  *
  * Every server carries bench/gc-probe.ts, and a second line per tree gives, over its measured
  * turns, the client's p99 and maximum, the main isolate's collections per 1,000 calls by kind,
- * their main-thread time as a share of the server's CPU, the share of the threads other than
- * the main one (V8's GC helpers and compilers), the bytes promoted per call, the new
- * space's size at the end and the resident memory.
+ * their pauses' sum as a share of the server's CPU time (V8 times a pause on the wall clock, so a
+ * busy machine inflates it), the share of the threads other than the main one (V8's GC helpers
+ * and compilers), the bytes promoted per call, the new space's size at the end and the
+ * resident memory.
  */
 import os from "node:os";
 import { join } from "node:path";
@@ -133,7 +134,7 @@ function gcLine(turns: GcTurn[], latencies: number[], cpu: { main: number; other
   const promoted = turns.reduce((sum, turn) => sum + turn.promotedBytes, 0);
   return (
     `  p99 ${sorted[Math.floor(0.99 * sorted.length)]!.toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms; per 1,000: ${perThousand || "no collection"}; ` +
-    `GC on the main thread ${share(gcMicros)} of the server's CPU, other threads ${share(cpu.other * 1e6)}; ` +
+    `GC pauses (wall) ${share(gcMicros)} of the server's CPU time, threads other than the main one ${share(cpu.other * 1e6)}; ` +
     `promoted ${Math.round(promoted / calls)} bytes per call; new space ${Math.round(turns.at(-1)!.newSpaceBytes / 2 ** 20)} MiB at the end (two semi-spaces)`
   );
 }

@@ -3,9 +3,10 @@
  * it): every SIGUSR2 prints on stdout one line `gc-probe {…}` with the collections of the main
  * isolate since the previous signal (v8.GCProfiler), then starts counting afresh. So a bench
  * brackets a measured turn with two signals and keeps the second line. The line holds, by kind,
- * the count and the main thread's time in them (µs, V8's own `cost`), the bytes the scavenges
- * promoted to the old generation (old space after minus before), and the new space's size at
- * the end (V8 counts both semi-spaces: twice `--max-semi-space-size` once grown). Bench instrumentation only, not part of Palisade.
+ * the count and the main thread's pauses in them (µs, V8's own `cost`, wall time), the bytes
+ * the scavenges promoted to the old generation (old space after minus before), and the new
+ * space's size at the end (V8 counts both semi-spaces: twice `--max-semi-space-size` once
+ * grown). Bench instrumentation only, not part of Palisade.
  */
 import { GCProfiler } from "node:v8";
 
