@@ -5,13 +5,13 @@
  * brackets a measured turn with two signals and keeps the second line. The line holds, by kind,
  * the count and the main thread's pauses in them (µs, V8's own `cost`, wall time), the bytes
  * the scavenges promoted to the old generation (old space after minus before), and the new
- * space's size at the end (V8 counts both semi-spaces: twice `--max-semi-space-size` once
+ * space's size at the signal (V8 counts both semi-spaces: twice `--max-semi-space-size` once
  * grown). Bench instrumentation only, not part of Palisade.
  */
-import { GCProfiler } from "node:v8";
+import { GCProfiler, getHeapSpaceStatistics } from "node:v8";
 
 interface SpaceSizes {
-  heapSpaceStatistics: { spaceName: string; spaceUsedSize: number; spaceSize: number }[];
+  heapSpaceStatistics: { spaceName: string; spaceUsedSize: number }[];
 }
 
 interface Collection {
@@ -38,7 +38,7 @@ if (process.env.BENCH_GC_PROBE === "1") {
       kind.costMicros += collection.cost;
       if (collection.gcType === "Scavenge") promotedBytes += Math.max(0, used(collection.afterGC, "old_space") - used(collection.beforeGC, "old_space"));
     }
-    const newSpaceBytes = collections.at(-1)?.afterGC.heapSpaceStatistics.find((entry) => entry.spaceName === "new_space")?.spaceSize ?? 0;
+    const newSpaceBytes = getHeapSpaceStatistics().find((space) => space.space_name === "new_space")?.space_size ?? 0;
     process.stdout.write(`gc-probe ${JSON.stringify({ kinds, promotedBytes, newSpaceBytes })}\n`);
   });
 }
