@@ -16,12 +16,12 @@
  * peak. Putting the same code in two variants shows how far two columns of one run differ on the
  * machine of the day.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { interleaved } from "./load.js";
 import { upstreamAuthzClient } from "./noop.js";
-import { threadCpuSeconds } from "./pin.js";
+import { residentMiB, threadCpuSeconds } from "./pin.js";
 import { readProbe, stallKind, type Gc, type Stall } from "./probe-records.js";
 import { startNoopProcess, startPalisadeProcess, startPinnedRedis, type ServerProcess } from "./servers.js";
 import { storefrontRequest } from "./traffic.js";
@@ -62,13 +62,6 @@ function probeLine(file: string, from: number, seconds: number): string {
     .join(", ");
   const own = readProbe<Stall>(file, "stall").filter((stall) => stall.at >= from && stallKind(stall) === "own");
   return `GC pauses ≥ 2 ms in the windows: ${pauses || "none"}; own stalls > 10 ms: ${own.length}${own.length > 0 ? `, longest ${Math.max(...own.map((s) => s.ms))} ms` : ""}`;
-}
-
-/** Resident memory now and at its peak, MiB (/proc/<pid>/status). */
-function residentMiB(pid: number): string {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0);
-  return `RSS ${Math.round(kib("VmRSS") / 1024)} MiB (peak ${Math.round(kib("VmHWM") / 1024)})`;
 }
 
 async function main(): Promise<void> {

@@ -59,3 +59,10 @@ export function threadCpuSeconds(pid: number): { main: number; other: number } {
   }
   return seconds;
 }
+
+/** Resident memory now and at its peak, MiB (/proc/<pid>/status). */
+export function residentMiB(pid: number): string {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0);
+  return `RSS ${Math.round(kib("VmRSS") / 1024)} MiB (peak ${Math.round(kib("VmHWM") / 1024)})`;
+}

@@ -108,8 +108,8 @@ function buildOnce(cwd: string): void {
   built.add(cwd);
 }
 
-/** `options` as for Palisade: env and preload carry a bench probe into the baseline too. */
-export function startNoopProcess(options: Pick<PalisadeOptions, "env" | "preload"> = {}): Promise<ServerProcess> {
+/** `options` as for Palisade: env, preload and onLine carry a bench probe into the baseline too. */
+export function startNoopProcess(options: Pick<PalisadeOptions, "env" | "preload" | "onLine"> = {}): Promise<ServerProcess> {
   return startProcess(
     ["bench/noop-server.ts"],
     options.env ?? {},
@@ -118,6 +118,7 @@ export function startNoopProcess(options: Pick<PalisadeOptions, "env" | "preload
     true,
     [],
     options.preload ?? [],
+    options.onLine,
   );
 }
 
