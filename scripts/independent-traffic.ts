@@ -11,7 +11,11 @@
  * It drives the server rather than `palisade replay` because an access-log line carries neither
  * the login body (the username) nor the request's cookies and header set, which a Check sees.
  *
- *   npx tsx scripts/independent-traffic.ts [--seeds 1,2] [--only stuffing,scan] [--json FILE]
+ *   npx tsx scripts/independent-traffic.ts [--seeds 1,2] [--only stuffing,scan/proxies] [--sessions 120]
+ *       [--json FILE] [--decisions FILE] [--plan]
+ *
+ * --decisions writes each attack target's decision and each legitimate request with friction
+ * (reasons, rule); with --plan it writes the planned requests and their labels, unplayed.
  *
  * Prints one markdown table: per family × knob point and seed, the attack's requests mitigated,
  * the share of the requests it came for (logins, product reads, refreshes, probes) mitigated,
@@ -266,7 +270,8 @@ function popularProduct(random: Random, shop: Shop): number {
 
 // ---------------------------------------------------------------- planned requests
 
-type Label = "history" | "legit" | string;
+/** "legit", "history" (before the measured hour, not scored) or the attack family. */
+type Label = string;
 
 interface Planned {
   /** ms from the start of the measured hour (negative: the account history before it). */
@@ -873,6 +878,8 @@ async function main(): Promise<void> {
     }),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
+  const errors = scores.reduce((sum, score) => sum + score.errors, 0);
+  if (errors) process.stderr.write(`${errors} Checks failed and were let through, as Envoy's failure_mode_allow would\n`);
   if (values.json) writeFileSync(values.json, `${JSON.stringify(scores, null, 2)}\n`);
 }
 
