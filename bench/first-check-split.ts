@@ -7,20 +7,55 @@
  * the load generator reads its own CPU time (process.cpuUsage), the server's main thread and its
  * other threads (/proc/<pid>/task/<tid>/schedstat) and redis-server's: so a Check's wall time is
  * split into the client's CPU, the server's, Redis's and the rest (waits: loopback, scheduling).
- * Two modes per start: `connected` (the bench's: waitForReady, then the timed Checks) and
- * `health first` (one gRPC health call on the same channel before them: the client's and the
- * connection's first call out of the way, so what is left is the Check's own).
+ * Two modes per start: `connected` (waitForReady, then the timed Checks) and `health first` (one
+ * gRPC health call on the same channel before them, as `npm run bench` now does: the load
+ * generator's and the connection's first call out of the way, so what is left is the Check's own).
+ * `BENCH_SPLIT_RATELIMIT=1` does the same for ShouldRateLimit (bench/peers/ratelimit's
+ * configuration, the bench's rate-limit traffic) instead of Check.
  */
 import { readFileSync, readdirSync } from "node:fs";
 import os from "node:os";
 import * as grpc from "@grpc/grpc-js";
-import { upstreamAuthzClient } from "./noop.js";
+import { healthCall, upstreamAuthzClient } from "./noop.js";
+import { upstreamGrpc } from "../test/contract/upstream.js";
 import { startPalisadeProcess, startPinnedRedis, type ServerProcess } from "./servers.js";
-import { storefrontRequest } from "./traffic.js";
-import { palisadeServices } from "../src/transport/grpc/protos.js";
+import { storefrontRateLimitRequest, storefrontRequest } from "./traffic.js";
+import { repoRoot } from "../test/support/policies.js";
+import { join } from "node:path";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CHECKS = 120;
+const RATE_LIMIT = process.env.BENCH_SPLIT_RATELIMIT === "1";
+const CALL = RATE_LIMIT ? "ShouldRateLimit" : "Check";
+
+interface Caller {
+  call(index: number): Promise<unknown>;
+  connect(): Promise<void>;
+  /** A gRPC health call on the timed calls' own channel. */
+  health(): Promise<void>;
+  close(): void;
+}
+
+/** The timed call: a Check of the storefront mix, or ShouldRateLimit with the bench's descriptors. */
+function caller(address: string): Caller {
+  if (!RATE_LIMIT) {
+    const client = upstreamAuthzClient(address);
+    return { ...client, call: (index) => client.check(storefrontRequest(index, Date.now())) };
+  }
+  const Service = (upstreamGrpc() as any).envoy.service.ratelimit.v3.RateLimitService as grpc.ServiceClientConstructor;
+  const client = new Service(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & { ShouldRateLimit(request: object, callback: (error: grpc.ServiceError | null) => void): void };
+  return {
+    call: (index) => new Promise<void>((resolve, reject) => client.ShouldRateLimit(storefrontRateLimitRequest(index), (error) => (error ? reject(error) : resolve()))),
+    connect: () => new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (error) => (error ? reject(error) : resolve()))),
+    health: () => healthCall(client),
+    close: () => client.close(),
+  };
+}
+
+function startServer(redisUrl: string, cwd: string | undefined): Promise<ServerProcess> {
+  const args = RATE_LIMIT ? ["--ratelimit-config", join(repoRoot, "bench/peers/ratelimit")] : [];
+  return startPalisadeProcess(redisUrl, { args, ...(cwd ? { cwd } : {}) });
+}
 
 function threadCpuNs(pid: number): { main: number; other: number } {
   const cpu = { main: 0, other: 0 };
@@ -43,30 +78,20 @@ interface Sample {
   redis: number;
 }
 
-async function healthCall(address: string): Promise<grpc.Client> {
-  const Health = grpc.makeGenericClientConstructor(palisadeServices().health.definition as unknown as grpc.ServiceDefinition, "Health");
-  const client = new Health(address, grpc.credentials.createInsecure()) as grpc.Client & { Check(request: object, callback: (error: unknown) => void): void };
-  await new Promise<void>((resolve, reject) => client.Check({ service: "" }, (error) => (error ? reject(error as Error) : resolve())));
-  return client;
-}
-
 async function once(server: ServerProcess, redisPid: number, healthFirst: boolean): Promise<Sample[]> {
   const address = `127.0.0.1:${server.grpcPort}`;
-  const client = upstreamAuthzClient(address);
+  // Connected as the bench connects: the channel up before the first timed call.
+  const client = caller(address);
   const samples: Sample[] = [];
   try {
     await client.connect();
-    if (healthFirst) {
-      // The same channel: grpc-js shares one subchannel per address among clients of a process.
-      const health = await healthCall(address);
-      health.close();
-    }
+    if (healthFirst) await client.health();
     for (let i = 0; i < CHECKS; i++) {
       const server0 = threadCpuNs(server.pid);
       const redis0 = threadCpuNs(redisPid);
       const client0 = process.cpuUsage();
       const sent = process.hrtime.bigint();
-      await client.check(storefrontRequest(i, Date.now())).catch(() => {});
+      await client.call(i).catch(() => {});
       const wall = Number(process.hrtime.bigint() - sent) / 1e6;
       const clientCpu = process.cpuUsage(client0);
       const server1 = threadCpuNs(server.pid);
@@ -101,17 +126,17 @@ function report(name: string, runs: Sample[][]): void {
 async function main(): Promise<void> {
   const trees: { name: string; cwd?: string }[] = [...process.argv.slice(2).map((cwd) => ({ name: cwd, cwd })), { name: "this tree" }];
   const redis = await startPinnedRedis();
-  process.stdout.write(`first-check-split: ${CHECKS} Checks back to back, ${ROUNDS} cold starts per tree and mode, load average ${os.loadavg()[0]!.toFixed(1)}\n`);
+  process.stdout.write(`first-check-split: ${CHECKS} ${CALL} calls back to back, ${ROUNDS} cold starts per tree and mode, load average ${os.loadavg()[0]!.toFixed(1)}\n`);
   const runs = new Map<string, Sample[][]>();
   // The load generator's own code warm first, as the bench does: one start not counted.
-  await once(await startPalisadeProcess(redis.url), redis.pid, true);
+  await once(await startServer(redis.url, undefined), redis.pid, true);
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const tree of trees) {
         for (const healthFirst of [false, true]) {
           const key = `${tree.name}, ${healthFirst ? "health first" : "connected"}`;
           await redis.inspector.flushall();
-          const server = await startPalisadeProcess(redis.url, tree.cwd ? { cwd: tree.cwd } : {});
+          const server = await startServer(redis.url, tree.cwd);
           runs.set(key, [...(runs.get(key) ?? []), await once(server, redis.pid, healthFirst)]);
         }
       }
