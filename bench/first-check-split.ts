@@ -13,15 +13,15 @@
  * `BENCH_SPLIT_RATELIMIT=1` does the same for ShouldRateLimit (bench/peers/ratelimit's
  * configuration, the bench's rate-limit traffic) instead of Check.
  */
-import { readFileSync, readdirSync } from "node:fs";
 import os from "node:os";
+import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { healthCall, upstreamAuthzClient } from "./noop.js";
+import { threadCpuNs } from "./pin.js";
 import { upstreamGrpc } from "../test/contract/upstream.js";
-import { startPalisadeProcess, startPinnedRedis, type ServerProcess } from "./servers.js";
+import { startPalisadeProcess, startPinnedRedis, type BenchRedis, type ServerProcess } from "./servers.js";
 import { storefrontRateLimitRequest, storefrontRequest } from "./traffic.js";
 import { repoRoot } from "../test/support/policies.js";
-import { join } from "node:path";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CHECKS = 120;
@@ -55,19 +55,6 @@ function caller(address: string): Caller {
 function startServer(redisUrl: string, cwd: string | undefined): Promise<ServerProcess> {
   const args = RATE_LIMIT ? ["--ratelimit-config", join(repoRoot, "bench/peers/ratelimit")] : [];
   return startPalisadeProcess(redisUrl, { args, ...(cwd ? { cwd } : {}) });
-}
-
-function threadCpuNs(pid: number): { main: number; other: number } {
-  const cpu = { main: 0, other: 0 };
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const onCpu = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-      cpu[tid === String(pid) ? "main" : "other"] += onCpu;
-    } catch {
-      // The thread ended between listing and reading.
-    }
-  }
-  return cpu;
 }
 
 interface Sample {
@@ -127,25 +114,26 @@ async function main(): Promise<void> {
   const trees: { name: string; cwd?: string }[] = [...process.argv.slice(2).map((cwd) => ({ name: cwd, cwd })), { name: "this tree" }];
   const redis = await startPinnedRedis();
   process.stdout.write(`first-check-split: ${CHECKS} ${CALL} calls back to back, ${ROUNDS} cold starts per tree and mode, load average ${os.loadavg()[0]!.toFixed(1)}\n`);
+  const runs = await measure(trees, redis).finally(() => redis.stop());
+  for (const [key, value] of runs) report(key, value);
+  process.stdout.write(`load average at the end ${os.loadavg()[0]!.toFixed(1)}\n`);
+}
+
+/** Every tree in both modes, start after start in turn, on a flushed Redis each time. */
+async function measure(trees: readonly { name: string; cwd?: string }[], redis: BenchRedis): Promise<Map<string, Sample[][]>> {
   const runs = new Map<string, Sample[][]>();
   // The load generator's own code warm first, as the bench does: one start not counted.
   await once(await startServer(redis.url, undefined), redis.pid, true);
-  try {
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const tree of trees) {
-        for (const healthFirst of [false, true]) {
-          const key = `${tree.name}, ${healthFirst ? "health first" : "connected"}`;
-          await redis.inspector.flushall();
-          const server = await startServer(redis.url, tree.cwd);
-          runs.set(key, [...(runs.get(key) ?? []), await once(server, redis.pid, healthFirst)]);
-        }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const tree of trees) {
+      for (const healthFirst of [false, true]) {
+        const key = `${tree.name}, ${healthFirst ? "health first" : "connected"}`;
+        await redis.inspector.flushall();
+        runs.set(key, [...(runs.get(key) ?? []), await once(await startServer(redis.url, tree.cwd), redis.pid, healthFirst)]);
       }
     }
-    for (const [key, value] of runs) report(key, value);
-    process.stdout.write(`load average at the end ${os.loadavg()[0]!.toFixed(1)}\n`);
-  } finally {
-    await redis.stop();
   }
+  return runs;
 }
 
 main().then(
