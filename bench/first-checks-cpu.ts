@@ -27,11 +27,12 @@
  * its main thread over its first BENCH_PROFILE_CHECKS (default 10) Checks only
  * (bench/profile-on-signal.ts); `npx tsx bench/profile-summary.ts <file>` sums it up.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { upstreamAuthzClient } from "./noop.js";
+import { threadCpuNs } from "./pin.js";
 import { readProbe, stallKind, type Gc, type Stall } from "./probe-records.js";
 import { startPalisadeProcess, startPinnedRedis, type ServerProcess } from "./servers.js";
 import { storefrontRequest } from "./traffic.js";
@@ -40,24 +41,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CHECKS = Number(process.env.BENCH_CHECKS ?? 200);
 /** Long enough for the Redis writes and metrics after an answer to run, short next to a timer tick. */
 const SETTLE_MS = 15;
-
-interface CpuNs {
-  main: number;
-  other: number;
-}
-
-function threadCpuNs(pid: number): CpuNs {
-  const cpu = { main: 0, other: 0 };
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const onCpu = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-      cpu[tid === String(pid) ? "main" : "other"] += onCpu;
-    } catch {
-      // The thread ended between listing and reading.
-    }
-  }
-  return cpu;
-}
 
 /** The storefront mix's kinds, by index (bench/traffic.ts). */
 function kindOf(index: number): string {

@@ -66,3 +66,20 @@ export function residentMiB(pid: number): string {
   const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0);
   return `RSS ${Math.round(kib("VmRSS") / 1024)} MiB (peak ${Math.round(kib("VmHWM") / 1024)})`;
 }
+
+/**
+ * Nanoseconds on a CPU of a process's main thread and of all its other threads, from
+ * /proc/<pid>/task/<tid>/schedstat: fine enough for one call (threadCpuSeconds counts 10 ms ticks).
+ */
+export function threadCpuNs(pid: number): { main: number; other: number } {
+  const cpu = { main: 0, other: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const onCpu = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      cpu[tid === String(pid) ? "main" : "other"] += onCpu;
+    } catch {
+      // The thread ended between listing and reading.
+    }
+  }
+  return cpu;
+}

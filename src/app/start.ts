@@ -105,7 +105,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     if (rateLimitConfig) started.push(() => rateLimitConfig.stop());
     const store = core.stores.store;
     // Warm before ready: no port opens (so no probe says ready) until the Check path has run hot.
-    const warm = await warmUp(core, settings, clock, settings.warmUpDecisions);
+    const warm = await warmUp(core, settings, clock, settings.warmUpDecisions, rateLimitConfig);
     // The replica's first site-wide merge reads every endpoint's counts and baselines from the
     // store; done here, not by the first Check, which waited for it (0.9 of its 1.2 ms of CPU
     // over a later Check: bench/first-checks-cpu.ts). Ready then also means it has them. Not when

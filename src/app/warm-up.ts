@@ -11,7 +11,9 @@
  * so no counter, baseline or site-wide figure of the real service sees them; those keys expire
  * with their windows. The last of them go through a gRPC server of their own on loopback, wired
  * as the real one is, so grpc-js's server path and the service around the pipeline run too,
- * challenges included (issued with a key of warm-up's own, sent to no one).
+ * challenges included (issued with a key of warm-up's own, sent to no one), and, when a
+ * rate-limit configuration is set, ShouldRateLimit on descriptors it declares (counters under
+ * `warm-up/` too).
  * Clients come from the documentation address ranges (RFC 5737, RFC 3849) with usernames
  * under example.invalid. No metric, audit record or log line of the service counts them
  * (test/integration/warm-up.test.ts compares a start with and without warm-up).
@@ -31,12 +33,14 @@ import { MemoryStore } from "../state/memory-store.js";
 import { NamespacedStore } from "../state/namespaced-store.js";
 import type { Store } from "../state/store.js";
 import type { Pipeline } from "../pipeline/pipeline.js";
+import type { RateLimitConfigSource } from "../ratelimit/config-source.js";
+import type { DescriptorLevel, RateLimitConfig } from "../ratelimit/config.js";
 import { createLogger } from "../telemetry/logger.js";
 import { createMetrics } from "../telemetry/metrics.js";
 import { toAccessLogRecord } from "../transport/grpc/accesslog/converter.js";
 import { toCheckResponse, toHttpAttributes } from "../transport/grpc/authz/converter.js";
-import { loopbackAuthzClient, type LoopbackAuthzClient } from "../transport/grpc/loopback.js";
-import { palisadeServices } from "../transport/grpc/protos.js";
+import { loopbackClient, type LoopbackClient } from "../transport/grpc/loopback.js";
+import { palisadeServices, type RateLimitRequest } from "../transport/grpc/protos.js";
 import { withHandEncodedResponses } from "../transport/grpc/ratelimit/response-encoder.js";
 import type { DecisionCore } from "./decision-core.js";
 import { createEnvoyServer } from "./grpc.js";
@@ -59,7 +63,19 @@ export const GRPC_WARM_UP_CHECKS = 50;
  * the first time on a real client's Check, the costliest of the first hundred.
  */
 export const GRPC_CHALLENGE_EVERY = 5;
-/** Several Checks at once on the one connection, as Envoy sends them. */
+/**
+ * Then, when a rate-limit configuration is set, ShouldRateLimit calls through the same server on
+ * descriptors the configuration declares: without them the limiter, its store script and the
+ * service's encoder ran for the first time on the first real call, which cost the server 3.3–3.7
+ * ms of main-thread CPU against 1.3–1.7 for later ones (bench/first-check-split.ts,
+ * BENCH_SPLIT_RATELIMIT=1).
+ */
+export const GRPC_RATE_LIMIT_CALLS = 50;
+/** Descriptors per ShouldRateLimit: Envoy sends one per matching route rate limit, a handful. */
+const DESCRIPTORS_PER_CALL = 3;
+/** How deep warm-up follows nested descriptors: deep enough for every configuration seen so far. */
+const DESCRIPTOR_DEPTH = 4;
+/** Several calls at once on the one connection, as Envoy sends them. */
 const GRPC_IN_FLIGHT = 8;
 /** A warm-up Check not answered by then ends the gRPC warm-up: readiness never waits on a stall. */
 const GRPC_DEADLINE_MS = 5_000;
@@ -93,6 +109,8 @@ export interface WarmUpReport {
   grpcChecks: number;
   /** Of those, how many were answered with a challenge issued by warm-up's built-in challenge. */
   grpcChallenges: number;
+  /** ShouldRateLimit calls answered through the same server (none without a rate-limit configuration). */
+  grpcRateLimitCalls: number;
   /** Why the gRPC part stopped early (it did not stop the start). */
   grpcError?: string;
   ms: number;
@@ -102,8 +120,8 @@ export interface WarmUpReport {
   cpuMs: number;
 }
 
-export async function warmUp(core: DecisionCore, settings: Settings, clock: Clock, decisions = WARM_UP_DECISIONS): Promise<WarmUpReport> {
-  if (decisions === 0) return { decisions: 0, grpcChecks: 0, grpcChallenges: 0, ms: 0, gcMs: 0, cpuMs: 0 };
+export async function warmUp(core: DecisionCore, settings: Settings, clock: Clock, decisions = WARM_UP_DECISIONS, rateLimitConfig?: RateLimitConfigSource): Promise<WarmUpReport> {
+  if (decisions === 0) return { decisions: 0, grpcChecks: 0, grpcChallenges: 0, grpcRateLimitCalls: 0, ms: 0, gcMs: 0, cpuMs: 0 };
   const started = performance.now();
   const cpu = process.cpuUsage();
   const real = new NamespacedStore(core.stores.store, "warm-up/");
@@ -113,13 +131,14 @@ export async function warmUp(core: DecisionCore, settings: Settings, clock: Cloc
     await run(core, settings, clock, core.pipelineOn(memory, engine.responder), 0, decisions);
     await run(core, settings, clock, core.pipelineOn(real, engine.responder), decisions, SHAPES.length * STORE_ROUNDS);
     const gcMs = collectGarbage();
-    const grpc = await runThroughGrpc(core, settings, clock, core.pipelineOn(real, engine.responder), real, decisions + SHAPES.length * STORE_ROUNDS, GRPC_WARM_UP_CHECKS);
+    const grpc = await runThroughGrpc(core, settings, clock, core.pipelineOn(real, engine.responder), real, rateLimitConfig, decisions + SHAPES.length * STORE_ROUNDS);
     warmCodecs(clock.now());
     const { user, system } = process.cpuUsage(cpu);
     return {
       decisions: decisions + SHAPES.length * STORE_ROUNDS + grpc.answered,
       grpcChecks: grpc.answered,
       grpcChallenges: grpc.challenged,
+      grpcRateLimitCalls: grpc.rateLimited,
       ...(grpc.error === undefined ? {} : { grpcError: grpc.error }),
       ms: Math.round(performance.now() - started),
       gcMs,
@@ -195,7 +214,15 @@ function warmUpHost(): string {
   return cluster.isWorker ? `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}` : "127.0.0.1";
 }
 
-async function runThroughGrpc(core: DecisionCore, settings: Settings, clock: Clock, pipeline: Pipeline, store: Store, from: number, count: number): Promise<{ answered: number; challenged: number; error?: string }> {
+async function runThroughGrpc(
+  core: DecisionCore,
+  settings: Settings,
+  clock: Clock,
+  pipeline: Pipeline,
+  store: Store,
+  rateLimitConfig: RateLimitConfigSource | undefined,
+  from: number,
+): Promise<{ answered: number; challenged: number; rateLimited: number; error?: string }> {
   const host = warmUpHost();
   // Without a key file loadChallengeKey makes a random key, as a start without one does.
   const { keys } = await loadChallengeKey(undefined);
@@ -210,33 +237,68 @@ async function runThroughGrpc(core: DecisionCore, settings: Settings, clock: Clo
       pseudonymiser: core.pseudonymiser,
       challenges: new Challenges({ keys, store, clock: () => clock.now(), observer: { issued: () => challenged++ } }),
     },
+    ...(rateLimitConfig ? { rateLimitConfig } : {}),
     clock,
     metrics: createMetrics({ defaultMetrics: false }),
     logger: createLogger({ level: settings.logLevel, destination: discard }),
   });
-  let client: LoopbackAuthzClient | undefined;
-  let sent = 0;
+  let client: LoopbackClient | undefined;
   let answered = 0;
+  let rateLimited = 0;
   let error: string | undefined;
   const failed = (cause: unknown) => (error ??= cause instanceof Error ? cause.message : String(cause));
-  // A warm-up that cannot run (no loopback, a Check that fails) leaves the server colder, never unable to start.
-  try {
-    const open = loopbackAuthzClient(`${host}:${await server.listen()}`);
-    client = open;
+  /** `count` calls, GRPC_IN_FLIGHT at a time, until one fails. */
+  const send = async (count: number, call: (i: number) => Promise<unknown>): Promise<void> => {
+    let sent = 0;
     const next = async (): Promise<void> => {
-      while (sent < count && error === undefined) {
-        const i = from + sent++;
-        await open.check(warmUpRequest(i, clock.now()), GRPC_DEADLINE_MS).then(() => answered++, failed);
-      }
+      while (sent < count && error === undefined) await call(sent++);
     };
     await Promise.all(Array.from({ length: GRPC_IN_FLIGHT }, next));
+  };
+  // A warm-up that cannot run (no loopback, a call that fails) leaves the server colder, never unable to start.
+  try {
+    const open = loopbackClient(`${host}:${await server.listen()}`);
+    client = open;
+    await send(GRPC_WARM_UP_CHECKS, (i) => open.check(warmUpRequest(from + i, clock.now()), GRPC_DEADLINE_MS).then(() => answered++, failed));
+    const limits = rateLimitConfig ? rateLimitWarmUpRequests(rateLimitConfig.current()) : [];
+    if (limits.length > 0) await send(GRPC_RATE_LIMIT_CALLS, (i) => open.shouldRateLimit(limits[i % limits.length]!, GRPC_DEADLINE_MS).then(() => rateLimited++, failed));
   } catch (cause) {
     failed(cause);
   } finally {
     client?.close();
     await server.shutdown(0);
   }
-  return { answered, challenged, ...(error === undefined ? {} : { error }) };
+  return { answered, challenged, rateLimited, ...(error === undefined ? {} : { error }) };
+}
+
+/**
+ * ShouldRateLimit requests on what the configuration declares: every descriptor path of every
+ * domain (to DESCRIPTOR_DEPTH), a value of its own where the configuration takes any value and a
+ * wildcard's literal parts around one, so that the limiter matches and counts as for real traffic.
+ * The calls go round these requests, so a tight limit is also exceeded and its answer runs too.
+ */
+export function rateLimitWarmUpRequests(config: RateLimitConfig): RateLimitRequest[] {
+  const requests: RateLimitRequest[] = [];
+  for (const [domain, { root }] of config.domains) {
+    const paths = descriptorPaths(root, DESCRIPTOR_DEPTH);
+    for (let i = 0; i < paths.length; i += DESCRIPTORS_PER_CALL) {
+      requests.push({ domain, descriptors: paths.slice(i, i + DESCRIPTORS_PER_CALL).map((entries) => ({ entries })) });
+    }
+  }
+  return requests;
+}
+
+type Entry = { key: string; value: string };
+
+/** Every path from `level` down, as descriptor entries; a value of warm-up's own where any value matches. */
+function descriptorPaths(level: DescriptorLevel, depth: number): Entry[][] {
+  if (depth === 0) return [];
+  const here: { entry: Entry; children: DescriptorLevel }[] = [];
+  for (const [key, byValue] of level.exact) for (const [value, node] of byValue) here.push({ entry: { key, value }, children: node.children });
+  for (const [key, entries] of level.wildcards) for (const { parts, node } of entries) here.push({ entry: { key, value: parts.join("warm-up") }, children: node.children });
+  // The documentation range (RFC 5737): any-value keys are most often client addresses.
+  for (const [key, node] of level.anyValue) here.push({ entry: { key, value: `203.0.113.${randomInt(1, 255)}` }, children: node.children });
+  return here.flatMap(({ entry, children }) => [[entry], ...descriptorPaths(children, depth - 1).map((below) => [entry, ...below])]);
 }
 
 /** Every GRPC_CHALLENGE_EVERY-th decision turned into a challenge, whatever the policy chose. */

@@ -13,7 +13,7 @@ import { startRedisServer, type RedisServerHandle } from "../helpers/redis-serve
 import { createLogger } from "../../src/telemetry/logger.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAuthzClient } from "../support/envoy-client.js";
-import { examplePolicyPath } from "../support/policies.js";
+import { examplePolicyPath, repoRoot } from "../support/policies.js";
 
 describe("warm-up before ready", () => {
   let redis: RedisServerHandle;
@@ -129,18 +129,22 @@ describe("warm-up leaves no trace a user sees", () => {
   });
 
   it("shows the same Redis state outside warm-up/ and the same /metrics as a start without warm-up", async () => {
+    // With rate limits too: warm-up then answers ShouldRateLimit on the descriptors they declare.
+    const ratelimitConfig = `${repoRoot}examples/ratelimit.yaml`;
     const startedWith = async (warmUpDecisions: number) => {
       await inspector.flushall();
       const lines: string[] = [];
-      const app = await startTestApp({ redisUrl: redis.url, warmUpDecisions }, { logger: createLogger({ level: "info", destination: { write: (line: string) => void lines.push(line) } }) });
+      const app = await startTestApp({ redisUrl: redis.url, warmUpDecisions, ratelimitConfig }, { logger: createLogger({ level: "info", destination: { write: (line: string) => void lines.push(line) } }) });
       let metrics: string[];
       try {
         metrics = await visibleMetrics(app);
       } finally {
         await app.stop();
       }
-      const ready = lines.map((line) => JSON.parse(line) as { msg: string; warmUp?: { grpcChecks: number; grpcChallenges: number } }).find((entry) => entry.msg === "palisade ready");
-      return { state: { metrics, keys: await visibleKeys(inspector) }, grpcChecks: ready?.warmUp?.grpcChecks, grpcChallenges: ready?.warmUp?.grpcChallenges };
+      const ready = lines
+        .map((line) => JSON.parse(line) as { msg: string; warmUp?: { grpcChecks: number; grpcChallenges: number; grpcRateLimitCalls: number } })
+        .find((entry) => entry.msg === "palisade ready");
+      return { state: { metrics, keys: await visibleKeys(inspector) }, ...ready?.warmUp };
     };
     const cold = await startedWith(0);
     const warm = await startedWith(60);
@@ -150,6 +154,8 @@ describe("warm-up leaves no trace a user sees", () => {
     // whatever the policy decided (here it challenged 4 of 50 of its own)...
     expect(warm.grpcChallenges).toBeGreaterThanOrEqual(warm.grpcChecks! / GRPC_CHALLENGE_EVERY);
     expect((await inspector.keys("*warm-up/*")).length).toBeGreaterThan(0);
+    // ...as did ShouldRateLimit calls, answered (their counters are under warm-up/ too)...
+    expect(warm.grpcRateLimitCalls).toBeGreaterThan(0);
     // ...and no decision of it is counted, recorded or audited where a user looks.
     expect(warm.state.metrics.some((line) => line.startsWith("palisade_policy_info"))).toBe(true);
     expect(warm.state).toEqual(cold.state);
