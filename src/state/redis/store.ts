@@ -69,12 +69,10 @@ interface QueuedBatch {
   reject(error: unknown): void;
 }
 
-/** A turn's script call besides the entity batches (a token's binding), written with them (#flush). */
+/** A turn's script call besides the entity batches (a binding, a baseline, an exchange), written with them (#flush). */
 interface QueuedScript {
   name: ScriptName;
   call: ScriptCall;
-  /** Decoding of the reply's text: utf8 for a script that answers text. */
-  replyEncoding?: BufferEncoding;
   resolve(reply: unknown): void;
   reject(error: unknown): void;
 }
@@ -171,23 +169,19 @@ export class RedisStore implements Store {
 
   async observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {
     assertValidBaselineObservation(entity, name, observation);
-    const reply = await this.#runScript("palisadeObserveBaseline", encodeObserveBaseline(this.#namespace, entity, name, observation));
-    return decodeBaseline(reply);
+    return decodeBaseline(await this.#script("palisadeObserveBaseline", encodeObserveBaseline(this.#namespace, entity, name, observation)));
   }
 
   /** One script call: the binding's step runs in Redis, so replicas take turns on it. */
   async observeBinding(entity: string, use: BindingUse, rules: BindingRules): Promise<BindingRecord | undefined> {
     assertValidBinding(entity, use, rules);
-    const call = encodeObserveBinding(this.#namespace, entity, use, rules);
-    // A refresh Check's binding goes with the turn's entity batches: one write, no round trip of its own.
-    const reply = this.#coalesces() ? await this.#enqueueScript("palisadeObserveBinding", call, "utf8") : await this.#runScript("palisadeObserveBinding", call);
-    return decodeBindingReply(reply);
+    return decodeBindingReply(await this.#script("palisadeObserveBinding", encodeObserveBinding(this.#namespace, entity, use, rules)));
   }
 
   /** One script call on the name's hash (exchange-script.ts). */
   async exchange(entity: string, publication: Publication, nowMs: number): Promise<string[]> {
     assertValidExchange(entity, publication, nowMs);
-    return decodeExchangeReply(await this.#runScript("palisadeExchange", encodeExchange(this.#namespace, entity, publication, nowMs)));
+    return decodeExchangeReply(await this.#script("palisadeExchange", encodeExchange(this.#namespace, entity, publication, nowMs)));
   }
 
   /** False, never a rejection, when Redis does not answer within the command timeout. */
@@ -240,22 +234,29 @@ export class RedisStore implements Store {
     });
   }
 
+  /**
+   * A script call other than an entity batch (a binding, a baseline, an exchange), whose reply is
+   * text: with the turn's entity batches in one write where those are coalesced (#flush), so a
+   * Check's calls stay one round trip; through ioredis elsewhere.
+   */
+  #script(name: ScriptName, call: ScriptCall): Promise<unknown> {
+    return this.#coalesces() ? this.#enqueueScript(name, call) : this.#runScript(name, call);
+  }
+
   /** Another script call (not an entity batch) for this turn's write: see #flush. */
-  #enqueueScript(name: ScriptName, call: ScriptCall, replyEncoding?: BufferEncoding): Promise<unknown> {
+  #enqueueScript(name: ScriptName, call: ScriptCall): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
       if (this.#queue.length === 0 && this.#scripts.length === 0) setImmediate(this.#flush);
-      this.#scripts.push({ name, call, replyEncoding, resolve, reject });
+      this.#scripts.push({ name, call, resolve, reject });
     });
   }
 
   /**
    * Writes the turn's queued calls, each as a packed command (packed-command.ts), in one write:
-   * the socket is corked while they are handed to ioredis, so they leave in one writev. Other
-   * commands of the turn (a baseline's observation, a cohort exchange) stay in ioredis'
-   * auto-pipeline, which writes them from its own setImmediate. The batch used to ride that
-   * pipeline whenever it held a command, a refresh Check's binding most often: ioredis then
-   * built the entity script's request as one long string (155 of 346 entity calls in 5,000
-   * Checks of the bench's mix).
+   * the socket is corked while they are handed to ioredis, so they leave in one writev. The
+   * batch used to ride ioredis' auto-pipeline whenever that held the turn's other scripts, a
+   * refresh Check's binding most often: ioredis then built the entity script's request as one
+   * long string (155 of 346 entity calls in 5,000 Checks of the bench's mix).
    */
   readonly #flush = (): void => {
     const queued = this.#queue;
@@ -268,7 +269,8 @@ export class RedisStore implements Store {
     stream?.cork();
     try {
       if (queued.length > 0) this.#sendEntityBatches(queued);
-      for (const script of scripts) this.#sendPacked(script.name, script.call, script.replyEncoding).then(script.resolve, script.reject);
+      // Their replies are text, decoded as ioredis' own commands decode them.
+      for (const script of scripts) this.#sendPacked(script.name, script.call, "utf8").then(script.resolve, script.reject);
     } finally {
       stream?.uncork();
     }
