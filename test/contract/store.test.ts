@@ -5,8 +5,9 @@
  */
 import fc from "fast-check";
 import { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished, vi } from "vitest";
 import { MemoryStore } from "../../src/state/memory-store.js";
+import { PackedCommand } from "../../src/state/redis/packed-command.js";
 import { createRedisStore, type RedisStore } from "../../src/state/redis/store.js";
 import { applyWithStatus, isStoreDegraded, ResilientStore } from "../../src/state/resilient-store.js";
 import {
@@ -657,6 +658,29 @@ function redisContract(harness: RedisHarness): void {
     expect((calls.get("evalsha") ?? 0) + (calls.get("eval") ?? 0)).toBe(5);
     const others = [...calls].filter(([name]) => !/^(evalsha|eval|info|config|cluster|client)\b/.test(name));
     expect(Object.fromEntries(others)).toEqual({ get: 5, set: 5 });
+  });
+
+  it("writes a turn's script calls as packed commands, also while another command waits in ioredis' auto-pipeline", async () => {
+    if (harness.cluster) return; // one call per entity there, nothing coalesced
+    const rules = { retentionMs: 90 * SECOND, alternationMs: 60 * SECOND };
+    const use = (i: number): BindingUse => ({ device: "phone", companion: "", network: "net", nowMs: T0 + i, missing: false });
+    await store.apply("warm-up", [add("hits", 1)], T0); // the first calls on a connection load the scripts
+    await store.observeBinding("warm-up", use(0), rules);
+    await store.observeBaseline("warm-up", "rate", observe(1, 1));
+    const sent = vi.spyOn(Redis.prototype, "sendCommand");
+    onTestFinished(() => sent.mockRestore());
+    const [counted, bound, learned, answered] = await Promise.all([
+      store.apply("ip1", [add("a", 1)], T0),
+      store.observeBinding("tok", use(1), rules),
+      store.observeBaseline("site:login", "rate", observe(1, 10)),
+      store.ping(), // made through ioredis, so in its auto-pipeline
+    ]);
+    expect(counted).toEqual([1]);
+    expect(bound).toBeUndefined();
+    expect(learned).toMatchObject({ mean: 10, samples: 1 });
+    expect(answered).toBe(true);
+    const packed = sent.mock.calls.filter(([command]) => command instanceof PackedCommand).map(([command]) => command.name);
+    expect(packed).toEqual(["evalsha", "evalsha", "evalsha"]);
   });
 
   it("gives every key a TTL of at most two windows", async () => {

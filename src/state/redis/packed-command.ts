@@ -22,8 +22,9 @@ import { Command } from "ioredis";
 export class PackedCommand extends Command {
   readonly #bytes: Buffer;
 
-  constructor(name: string, head: readonly (string | number)[], keys: readonly string[], args: readonly (string | number)[]) {
-    super(name, []);
+  /** `replyEncoding`: how bulk strings of the reply are decoded (ioredis' own commands say utf8); Buffers when absent. */
+  constructor(name: string, head: readonly (string | number)[], keys: readonly string[], args: readonly (string | number)[], replyEncoding?: BufferEncoding) {
+    super(name, [], replyEncoding === undefined ? {} : { replyEncoding });
     this.#bytes = encodeCommand(name, head, keys, args);
   }
 

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
 import { DEFAULT_NAMESPACE } from "../keys.js";
 import {
   closeClient,
@@ -55,8 +56,8 @@ const SCRIPTS = {
 
 type ScriptName = keyof typeof SCRIPTS;
 
-/** What EVALSHA names the entity script by. */
-const ENTITY_BATCH_SHA = createHash("sha1").update(ENTITY_BATCH_SCRIPT).digest("hex");
+/** What EVALSHA names each script by. */
+const SCRIPT_SHAS = Object.fromEntries(Object.entries(SCRIPTS).map(([name, lua]) => [name, createHash("sha1").update(lua).digest("hex")])) as Record<ScriptName, string>;
 type ScriptedClient = Record<ScriptName, (numberOfKeys: number, keys: string[], args: (string | number)[]) => Promise<unknown>>;
 
 /** One apply() or applyBatch() waiting for the next coalesced script call. */
@@ -65,6 +66,14 @@ interface QueuedBatch {
   ops: readonly EntityOp[];
   nowMs: number;
   resolve(results: number[]): void;
+  reject(error: unknown): void;
+}
+
+/** A turn's script call besides the entity batches (a binding, a baseline, an exchange), written with them (#flush). */
+interface QueuedScript {
+  name: ScriptName;
+  call: ScriptCall;
+  resolve(reply: unknown): void;
   reject(error: unknown): void;
 }
 
@@ -115,6 +124,8 @@ export class RedisStore implements Store {
   /** Entity batches of this turn of the event loop, sent as one script call (see #enqueue). */
   #queue: QueuedBatch[] = [];
   #queuedOps = 0;
+  /** Other script calls of this turn, written in the same socket write as the entity batches. */
+  #scripts: QueuedScript[] = [];
 
   /** Expects a client configured as `createRedisClient` does (no offline queue, timeouts). */
   constructor(client: RedisClient, options: RedisStoreOptions = {}) {
@@ -158,20 +169,19 @@ export class RedisStore implements Store {
 
   async observeBaseline(entity: string, name: string, observation: BaselineObservation): Promise<BaselineState> {
     assertValidBaselineObservation(entity, name, observation);
-    const reply = await this.#runScript("palisadeObserveBaseline", encodeObserveBaseline(this.#namespace, entity, name, observation));
-    return decodeBaseline(reply);
+    return decodeBaseline(await this.#script("palisadeObserveBaseline", encodeObserveBaseline(this.#namespace, entity, name, observation)));
   }
 
   /** One script call: the binding's step runs in Redis, so replicas take turns on it. */
   async observeBinding(entity: string, use: BindingUse, rules: BindingRules): Promise<BindingRecord | undefined> {
     assertValidBinding(entity, use, rules);
-    return decodeBindingReply(await this.#runScript("palisadeObserveBinding", encodeObserveBinding(this.#namespace, entity, use, rules)));
+    return decodeBindingReply(await this.#script("palisadeObserveBinding", encodeObserveBinding(this.#namespace, entity, use, rules)));
   }
 
   /** One script call on the name's hash (exchange-script.ts). */
   async exchange(entity: string, publication: Publication, nowMs: number): Promise<string[]> {
     assertValidExchange(entity, publication, nowMs);
-    return decodeExchangeReply(await this.#runScript("palisadeExchange", encodeExchange(this.#namespace, entity, publication, nowMs)));
+    return decodeExchangeReply(await this.#script("palisadeExchange", encodeExchange(this.#namespace, entity, publication, nowMs)));
   }
 
   /** False, never a rejection, when Redis does not answer within the command timeout. */
@@ -208,37 +218,75 @@ export class RedisStore implements Store {
    * Queues one caller's encoded entity batches for one script call with all the others made in
    * this turn of the event loop: the call leaves from a setImmediate, after the turn's I/O
    * callbacks, so the requests that arrived together are counted together, and is written at
-   * once (#sendEntityBatch), when ioredis' auto-pipeline would have written it from its own
-   * setImmediate. Every queued call's ops follow a `commit` of the ones before, so each
-   * entity's takes stay all or nothing on their own exactly as in a call of its own, and calls
-   * run in the order they were made. Under load a ShouldRateLimit or Check then shares one
-   * ioredis command, one EVALSHA and one socket write with the others of its turn instead of
-   * having its own (BENCHMARKS.md, branch rlcpu).
+   * once (#flush), when ioredis' auto-pipeline would have written it from its own setImmediate.
+   * Every queued call's ops follow a `commit` of the ones before, so each entity's takes stay
+   * all or nothing on their own exactly as in a call of its own, and calls run in the order they
+   * were made. Under load a ShouldRateLimit or Check then shares one command, one EVALSHA and
+   * one socket write with the others of its turn instead of having its own (BENCHMARKS.md,
+   * branch rlcpu).
    */
   #enqueue(call: ScriptCall, ops: readonly EntityOp[], nowMs: number): Promise<number[]> {
     return new Promise<number[]>((resolve, reject) => {
       if (this.#queue.length > 0 && this.#queuedOps + ops.length > MAX_COALESCED_OPS) this.#flush(); // full: this call starts the next
-      if (this.#queue.length === 0) setImmediate(this.#flush);
+      if (this.#queue.length === 0 && this.#scripts.length === 0) setImmediate(this.#flush);
       this.#queue.push({ call, ops, nowMs, resolve, reject });
       this.#queuedOps += ops.length;
     });
   }
 
+  /**
+   * A script call other than an entity batch (a binding, a baseline, an exchange), whose reply is
+   * text: with the turn's entity batches in one write where those are coalesced (#flush), so a
+   * Check's calls stay one round trip; through ioredis elsewhere.
+   */
+  #script(name: ScriptName, call: ScriptCall): Promise<unknown> {
+    return this.#coalesces() ? this.#enqueueScript(name, call) : this.#runScript(name, call);
+  }
+
+  /** Another script call (not an entity batch) for this turn's write: see #flush. */
+  #enqueueScript(name: ScriptName, call: ScriptCall): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
+      if (this.#queue.length === 0 && this.#scripts.length === 0) setImmediate(this.#flush);
+      this.#scripts.push({ name, call, resolve, reject });
+    });
+  }
+
+  /**
+   * Writes the turn's queued calls, each as a packed command (packed-command.ts), in one write:
+   * the socket is corked while they are handed to ioredis, so they leave in one writev. The
+   * batch used to ride ioredis' auto-pipeline whenever that held the turn's other scripts, a
+   * refresh Check's binding most often: ioredis then built the entity script's request as one
+   * long string (155 of 346 entity calls in 5,000 Checks of the bench's mix).
+   */
   readonly #flush = (): void => {
     const queued = this.#queue;
-    if (queued.length === 0) return; // already sent when the queue filled up
+    const scripts = this.#scripts;
+    if (queued.length === 0 && scripts.length === 0) return; // already sent when the queue filled up
     this.#queue = [];
     this.#queuedOps = 0;
+    this.#scripts = [];
+    const stream = queued.length + scripts.length > 1 && this.#client.status === "ready" ? (this.#client as Redis).stream : undefined;
+    stream?.cork();
+    try {
+      if (queued.length > 0) this.#sendEntityBatches(queued);
+      // Their replies are text, decoded as ioredis' own commands decode them.
+      for (const script of scripts) this.#sendPacked(script.name, script.call, "utf8").then(script.resolve, script.reject);
+    } finally {
+      stream?.uncork();
+    }
+  };
+
+  #sendEntityBatches(queued: readonly QueuedBatch[]): void {
     if (queued.length === 1) {
       const only = queued[0]!;
-      this.#sendEntityBatch(only.call)
+      this.#sendPacked("palisadeEntityBatch", only.call)
         .then((reply) => only.resolve(decodeEntityBatch(reply, only.ops, only.nowMs)))
         .catch(only.reject);
       return;
     }
     const merged: ScriptCall = { keys: [], args: [] };
     for (const { call } of queued) appendEntityCall(merged, call);
-    this.#sendEntityBatch(merged).then(
+    this.#sendPacked("palisadeEntityBatch", merged).then(
       (reply) => {
         let offset = 0;
         for (const item of queued) {
@@ -255,27 +303,25 @@ export class RedisStore implements Store {
         for (const item of queued) item.reject(error);
       },
     );
-  };
+  }
 
   /**
-   * The entity script as one command written now, past ioredis' auto-pipeline (whose
-   * setImmediate would hold it back another turn of the event loop) unless that holds other
-   * commands already: EVALSHA, and EVAL when Redis does not know the script yet (started
-   * afresh, or SCRIPT FLUSH), as ioredis does.
+   * A script call as one packed command written now, past ioredis' auto-pipeline (whose
+   * setImmediate would hold it back another turn of the event loop): EVALSHA, and EVAL when
+   * Redis does not know the script yet (started afresh, or SCRIPT FLUSH), as ioredis does.
    */
-  #sendEntityBatch(call: ScriptCall): Promise<unknown> {
-    // Other commands of this turn (a Check's binding or records scripts) wait in ioredis'
-    // auto-pipeline: ride with them, so the Check's calls still reach Redis in one write.
-    if (this.#client.autoPipelineQueueSize > 0) return this.#runScript("palisadeEntityBatch", call);
-    const { keys, args } = call;
-    // The request's bytes written at once into one buffer (packed-command.ts), not by ioredis' string building.
-    const send = (name: "evalsha" | "eval") => this.#client.sendCommand(new PackedCommand(name, [name === "evalsha" ? ENTITY_BATCH_SHA : ENTITY_BATCH_SCRIPT, keys.length], keys, args)) as Promise<unknown>;
-    return this.#call("palisadeEntityBatch script", () =>
-      send("evalsha").catch((error: unknown) => {
-        if (error instanceof Error && error.message.includes("NOSCRIPT")) return send("eval");
+  #sendPacked(name: ScriptName, call: ScriptCall, replyEncoding?: BufferEncoding): Promise<unknown> {
+    return this.#call(`${name} script`, () =>
+      this.#sendScriptCommand("evalsha", name, call, replyEncoding).catch((error: unknown) => {
+        if (error instanceof Error && error.message.includes("NOSCRIPT")) return this.#sendScriptCommand("eval", name, call, replyEncoding);
         throw error;
       }),
     );
+  }
+
+  #sendScriptCommand(command: "evalsha" | "eval", name: ScriptName, { keys, args }: ScriptCall, replyEncoding?: BufferEncoding): Promise<unknown> {
+    const head = [command === "evalsha" ? SCRIPT_SHAS[name] : SCRIPTS[name], keys.length];
+    return this.#client.sendCommand(new PackedCommand(command, head, keys, args, replyEncoding)) as Promise<unknown>;
   }
 
   /**
