@@ -66,6 +66,11 @@ function planOf(ops: PlannedOp[], evaluate: (results: readonly number[]) => Sign
   return { ops, evaluate };
 }
 
+/** A Check's plan and its `finish`, which comes in as an argument for the same reason as planOf's `evaluate`. */
+function readPlanOf(plan: SignalPlan, finish: () => Signal[]): SessionReadPlan {
+  return { plan, finish };
+}
+
 /**
  * `session.reads_without_assets`: a browser session (the value of the site's session cookies,
  * the client key once a bot keeps its cookie) that reads catalogue resources one after another
@@ -267,16 +272,13 @@ export class SessionReads {
         return [];
       },
     );
-    return {
-      plan,
-      finish: () => {
-        const skipped = this.#pagesSkipped(session, request.timeMs, config, cohorts.windowMs);
-        if (!counting) return skipped;
-        if (standing) return [...skipped, ...this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs)];
-        if (!unfollowedRead) return skipped;
-        return [...skipped, ...this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs, bareMs)];
-      },
-    };
+    return readPlanOf(plan, () => {
+      const skipped = this.#pagesSkipped(session, request.timeMs, config, cohorts.windowMs);
+      if (!counting) return skipped;
+      if (standing) return [...skipped, ...this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs)];
+      if (!unfollowedRead) return skipped;
+      return [...skipped, ...this.#judge(request, session, Math.round(count), config, cohorts.minMembers, cohorts.windowMs, bareMs)];
+    });
   }
 
   /**
