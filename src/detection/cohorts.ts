@@ -52,7 +52,10 @@ export class CohortTracker {
     const found = this.#browserWithoutSession(request, endpoint, signals, related);
     const walk = this.#walk.observe(request, endpoint, signals.cohorts);
     const accounts = this.#accounts.observe(request, endpoint, signals.cohorts);
-    return [...found, ...(walk ? [walk] : []), ...(accounts ? [accounts] : [])];
+    // `found` is this Check's own array: added to in place, no spreads of empty ones per Check.
+    if (walk !== undefined) found.push(walk);
+    if (accounts !== undefined) found.push(accounts);
+    return found;
   }
 
   /**

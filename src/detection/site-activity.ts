@@ -442,11 +442,10 @@ function earlyCampaign(activity: EndpointActivity, config: NonNullable<CompiledS
  */
 function failingTogether(activity: EndpointActivity, fromMs: number, toMs: number): number {
   const { others } = activity;
-  const signedIn = (username: string) => activity.failedUsers.succeeded.has(username) || activity.recentFailedUsers.succeeded.has(username) || others.signedIn.has(username);
   const usernames = new Set<string>();
   for (const failures of [activity.latestFailures, others.failures]) {
     for (const { timeMs, usernameId, sessionless } of failures) {
-      if (!sessionless && timeMs >= fromMs && timeMs <= toMs && !signedIn(usernameId)) usernames.add(usernameId);
+      if (!sessionless && timeMs >= fromMs && timeMs <= toMs && !signedInAnywhere(activity, usernameId)) usernames.add(usernameId);
     }
   }
   for (const steppedUp of [activity.latestSteppedUp, others.steppedUp]) {
@@ -468,23 +467,31 @@ function distinctFailingShare(activity: EndpointActivity): number {
   const { failedUsers: now, recentFailedUsers: recent, others } = activity;
   const failures = now.failures + recent.failures + others.failedLogins;
   if (failures === 0) return 0;
-  const signedIn = (username: string) => now.succeeded.has(username) || recent.succeeded.has(username) || others.signedIn.has(username);
   let distinct = others.unlisted;
-  for (const username of now.usernames) if (!signedIn(username)) distinct += 1;
-  for (const username of recent.usernames) if (!now.usernames.has(username) && !signedIn(username)) distinct += 1;
-  for (const username of others.failing) if (!now.usernames.has(username) && !recent.usernames.has(username) && !signedIn(username)) distinct += 1;
+  for (const username of now.usernames) if (!signedInAnywhere(activity, username)) distinct += 1;
+  for (const username of recent.usernames) if (!now.usernames.has(username) && !signedInAnywhere(activity, username)) distinct += 1;
+  for (const username of others.failing) if (!now.usernames.has(username) && !recent.usernames.has(username) && !signedInAnywhere(activity, username)) distinct += 1;
   return Math.round(Math.min(1, distinct / failures) * 1000) / 1000;
+}
+
+/** Whether `username` signed in this minute or the last, here or (as of their last merge) on another replica. */
+function signedInAnywhere(activity: EndpointActivity, username: string): boolean {
+  return activity.failedUsers.succeeded.has(username) || activity.recentFailedUsers.succeeded.has(username) || activity.others.signedIn.has(username);
 }
 
 /** The usernames of this minute and the last that failed here and did not sign in here, and those that signed in. */
 function sharedUsernames(activity: EndpointActivity): Pick<OthersEvidence, "failedLogins" | "failing" | "signedIn" | "unlisted"> {
   const { failedUsers: now, recentFailedUsers: recent } = activity;
-  const signedIn = new Set([...recent.succeeded, ...now.succeeded]);
-  const failing = [...new Set([...recent.usernames, ...now.usernames])].filter((username) => !signedIn.has(username));
+  // Loops rather than spreads of the sets: this runs at every merge, over up to MAX_FAILED_USERS each.
+  const signedIn = new Set(recent.succeeded);
+  for (const username of now.succeeded) signedIn.add(username);
+  const failing: string[] = [];
+  for (const username of recent.usernames) if (!signedIn.has(username)) failing.push(username);
+  for (const username of now.usernames) if (!recent.usernames.has(username) && !signedIn.has(username)) failing.push(username);
   return {
     failedLogins: now.failures + recent.failures,
-    failing: new Set(failing.slice(-MAX_SHARED_USERNAMES)),
-    signedIn: new Set([...signedIn].slice(-MAX_SHARED_USERNAMES)),
+    failing: new Set(failing.length > MAX_SHARED_USERNAMES ? failing.slice(-MAX_SHARED_USERNAMES) : failing),
+    signedIn: signedIn.size > MAX_SHARED_USERNAMES ? new Set([...signedIn].slice(-MAX_SHARED_USERNAMES)) : signedIn,
     unlisted: Math.max(0, failing.length - MAX_SHARED_USERNAMES),
   };
 }
@@ -497,12 +504,11 @@ function countWithin<T>(items: readonly T[], within: (timeMs: number) => boolean
 
 /** What this replica publishes for the others' early call: its latest logins between `fromMs` and `toMs`. */
 function ownEvidence(activity: EndpointActivity, fromMs: number, toMs: number): OthersEvidence {
-  const within = (timeMs: number) => timeMs >= fromMs && timeMs <= toMs;
   return {
-    failures: activity.latestFailures.filter((f) => within(f.timeMs)),
-    steppedUp: activity.latestSteppedUp.filter((s) => within(s.timeMs)),
-    successes: activity.latestSuccesses.filter((s) => within(s.timeMs)),
-    attempts: activity.latestAttempts.filter(within),
+    failures: activity.latestFailures.filter((f) => f.timeMs >= fromMs && f.timeMs <= toMs),
+    steppedUp: activity.latestSteppedUp.filter((s) => s.timeMs >= fromMs && s.timeMs <= toMs),
+    successes: activity.latestSuccesses.filter((s) => s.timeMs >= fromMs && s.timeMs <= toMs),
+    attempts: activity.latestAttempts.filter((timeMs) => timeMs >= fromMs && timeMs <= toMs),
     ...sharedUsernames(activity),
   };
 }

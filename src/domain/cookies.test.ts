@@ -30,6 +30,28 @@ describe("cookieValue", () => {
     expect(cookieValue("", "sid")).toBeUndefined();
     expect(cookieValue(undefined, "sid")).toBeUndefined();
   });
+
+  it("trims a pair's name of whatever String.prototype.trim() removes, and of nothing else", () => {
+    // The pair-by-pair reading it replaced, as the reference: split at ";", name and value trimmed.
+    const reference = (header: string, name: string) => {
+      for (const pair of header.split(";")) {
+        const at = pair.indexOf("=");
+        if (at > 0 && pair.slice(0, at).trim() === name) return pair.slice(at + 1).trim() || undefined;
+      }
+      return undefined;
+    };
+    // Every header of five characters over pair syntax, some white space trim() removes, one it
+    // does not (U+200B), and letters of the names.
+    const alphabet = ["s", "x", "=", ";", " ", "\t", "\u00a0", "\u2003", "\ufeff", "\u200b"];
+    const size = 5;
+    const differing: string[] = [];
+    for (let n = 0; n < alphabet.length ** size; n++) {
+      let header = "";
+      for (let i = 0, rest = n; i < size; i++, rest = Math.floor(rest / alphabet.length)) header += alphabet[rest % alphabet.length];
+      for (const name of ["s", "sx"]) if (cookieValue(header, name) !== reference(header, name)) differing.push(`${name} in ${JSON.stringify(header)}`);
+    }
+    expect(differing).toEqual([]);
+  });
 });
 
 describe("namedCookieValues", () => {

@@ -193,6 +193,11 @@ function stripUndefined<T>(value: T): T {
   if (Array.isArray(value)) return value.map(stripUndefined) as T;
   if (value === null || typeof value !== "object" || Object.getPrototypeOf(value) !== Object.prototype) return value;
   const copy: Record<string, unknown> = {};
-  for (const [key, field] of Object.entries(value)) if (field !== undefined) copy[key] = stripUndefined(field);
+  const fields = value as Record<string, unknown>;
+  // Object.keys, not Object.entries: no [key, field] array per field of every record.
+  for (const key of Object.keys(fields)) {
+    const field = fields[key];
+    if (field !== undefined) copy[key] = stripUndefined(field);
+  }
   return copy as T;
 }

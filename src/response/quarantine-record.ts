@@ -101,11 +101,15 @@ export function rebuildQuarantine(key: string, mark: QuarantineMark): string {
   return JSON.stringify(quarantine);
 }
 
-/** How every replica copies the map "quarantines": compact (marks), one identity per quarantine. */
+/**
+ * How every replica copies the map "quarantines": compact (marks), one identity per quarantine,
+ * keys grouped by scope (a Check skips the scopes nobody is quarantined in: Quarantines.find).
+ */
 export const QUARANTINE_COPY = {
   decode: decodeQuarantineMark,
   identify: (mark: QuarantineMark) => mark.id,
   rebuild: (entry: { key: string; value: QuarantineMark }) => rebuildQuarantine(entry.key, entry.value),
+  groupOf: (key: string) => key.slice(0, key.indexOf(":")),
 };
 
 /** At most one quarantine per scope value: a second rule or replica finds the first. */

@@ -94,16 +94,20 @@ export class Quarantines {
     // No quarantine anywhere (most of the time): no key to build per scope on every Check.
     if (complete && this.#deps.map.size === 0) return undefined;
     let found: QuarantineMark | undefined;
-    const unheld: string[] = [];
+    // Made only when the copy is incomplete: every Check comes through here.
+    let unheld: string[] | undefined;
     for (const scope of SCOPES) {
       const subject = subjectOf(request, scope);
       if (subject === undefined) continue;
+      // A complete copy without a quarantine of this scope (most scopes, most of the time) answers
+      // none: no key to build and look up (with ip alone held, three or four of a Check's five).
+      if (complete && !this.#deps.map.holdsGroup(scope)) continue;
       const key = quarantineKey(scope, subject);
       const q = this.#deps.map.get(key)?.value;
       if (q) found = longest(found, q, request.timeMs);
-      else if (!complete) unheld.push(key);
+      else if (!complete) (unheld ??= []).push(key);
     }
-    return unheld.length === 0 ? found : this.#fetchLongest(unheld, found, request.timeMs);
+    return unheld === undefined ? found : this.#fetchLongest(unheld, found, request.timeMs);
   }
 
   /** Within the Check's budget (`budgetMs`): a slower or failing read holds nothing more on this Check. */

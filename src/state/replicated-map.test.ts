@@ -202,6 +202,36 @@ describe("ReplicatedMap", () => {
     await copy.stop();
   });
 
+  it("says which groups of keys it holds as entries come, leave, expire and reload", async () => {
+    let now = 0;
+    const wire = new Wire();
+    const groupOf = (key: string) => key.slice(0, key.indexOf(":"));
+    const copy = new ReplicatedMap({ store: wire, decode: (raw) => raw, clock: () => now, pruneIntervalMs: 5, checkIntervalMs: 60_000, groupOf });
+    await copy.start();
+    expect(copy.holdsGroup("ip")).toBe(false);
+    await copy.put("ip:a", "1", 100);
+    await copy.put("ip:b", "1", 60_000);
+    await wire.inner.put("username:u", "1", 60_000);
+    wire.deliver();
+    expect([copy.holdsGroup("ip"), copy.holdsGroup("username"), copy.holdsGroup("session")]).toEqual([true, true, false]);
+    await copy.remove("ip:b");
+    expect(copy.holdsGroup("ip")).toBe(true); // ip:a, until it expires and leaves the copy
+    now = 150;
+    await expect.poll(() => copy.holdsGroup("ip")).toBe(false);
+    await wire.inner.remove("username:u");
+    await wire.inner.put("session:s", "1", 60_000);
+    wire.drop(2); // lost: the reload below finds them
+    await copy.resync("resync:check");
+    expect([copy.holdsGroup("username"), copy.holdsGroup("session")]).toEqual([false, true]);
+    await copy.stop();
+  });
+
+  it("holds every group as far as a reader can tell when keys are not grouped", async () => {
+    const wire = new Wire();
+    const { copy } = await replica(wire);
+    expect(copy.holdsGroup("ip")).toBe(true);
+  });
+
   it("prunes a large copy a slice per turn of the event loop, serving other work between slices", async () => {
     let now = 0;
     const wire = new Wire();

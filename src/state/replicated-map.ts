@@ -50,6 +50,11 @@ export interface ReplicatedMapOptions<V> {
    * Entries put only locally (`putLocal`, the store unreachable) are always held.
    */
   maxEntries?: number;
+  /**
+   * Sorts keys into groups (a quarantine's scope) so that `holdsGroup` can tell a reader that the
+   * copy holds no key of a group without a key built and looked up.
+   */
+  groupOf?: (key: string) => string;
 }
 
 /** An entry as the store holds it now (for readers of a compact or incomplete copy). */
@@ -98,6 +103,8 @@ export class ReplicatedMap<V> {
   readonly #clock: () => number;
   readonly #options: ReplicatedMapOptions<V>;
   readonly #entries = new Map<string, ReplicaEntry<V>>();
+  /** Keys of #entries per group (`groupOf`), expired ones included until they leave the copy. */
+  readonly #groupSizes = new Map<string, number>();
   readonly #listeners = new Set<(changes: ReplicaChange<V>[]) => void>();
   readonly #loadListeners = new Set<() => void>();
   readonly #restoreListeners = new Set<(entries: ReplicaEntry<V>[]) => void>();
@@ -182,6 +189,15 @@ export class ReplicatedMap<V> {
   }
 
   /**
+   * Whether the copy holds any entry whose key is of `group` (expired ones count until they
+   * leave the copy); true for every group without `groupOf`. When false, `get` answers
+   * undefined for every key of the group.
+   */
+  holdsGroup(group: string): boolean {
+    return this.#options.groupOf === undefined || (this.#groupSizes.get(group) ?? 0) > 0;
+  }
+
+  /**
    * False while entries the cap (`maxEntries`) left out may still be live: a key the copy does
    * not hold may then be in the store (read it with `fetch`).
    */
@@ -260,7 +276,7 @@ export class ReplicatedMap<V> {
     const entry = this.#entries.get(key);
     const dropped = this.#entry(key, raw, 1, 0);
     if (!entry || !dropped || !this.#same(entry, dropped)) return;
-    this.#entries.delete(key);
+    this.#deleteEntry(key);
     this.#notify([{ key, previous: entry }]);
   }
 
@@ -384,9 +400,27 @@ export class ReplicatedMap<V> {
       return;
     }
     const current = change.op === "put" ? this.#entry(change.key, change.value, change.ttlMs, now) : undefined;
-    if (current) this.#entries.set(change.key, current);
-    else this.#entries.delete(change.key);
+    if (current) this.#setEntry(change.key, current);
+    else this.#deleteEntry(change.key);
     if (!this.#same(previous, current)) this.#notify([{ key: change.key, previous, current }]);
+  }
+
+  /** The only writes to #entries besides #replace's clear, so that the group sizes follow it. */
+  #setEntry(key: string, entry: ReplicaEntry<V>): void {
+    const groupOf = this.#options.groupOf;
+    if (groupOf !== undefined && !this.#entries.has(key)) this.#resizeGroup(groupOf(key), 1);
+    this.#entries.set(key, entry);
+  }
+
+  #deleteEntry(key: string): void {
+    const groupOf = this.#options.groupOf;
+    if (this.#entries.delete(key) && groupOf !== undefined) this.#resizeGroup(groupOf(key), -1);
+  }
+
+  #resizeGroup(group: string, by: number): void {
+    const size = (this.#groupSizes.get(group) ?? 0) + by;
+    if (size > 0) this.#groupSizes.set(group, size);
+    else this.#groupSizes.delete(group);
   }
 
   get #maxEntries(): number {
@@ -415,7 +449,8 @@ export class ReplicatedMap<V> {
     }
     for (const [key, current] of next) if (!this.#entries.has(key)) changes.push({ key, current });
     this.#entries.clear();
-    for (const [key, entry] of next) this.#entries.set(key, entry);
+    this.#groupSizes.clear();
+    for (const [key, entry] of next) this.#setEntry(key, entry);
     if (changes.length > 0) this.#notify(changes);
   }
 
@@ -435,7 +470,7 @@ export class ReplicatedMap<V> {
       }
       const [key, entry] = next.value;
       if (entry.dropAtMs > now) continue;
-      this.#entries.delete(key);
+      this.#deleteEntry(key);
       changes.push({ key, previous: entry });
     }
     if (changes.length > 0) this.#notify(changes);
