@@ -6,16 +6,15 @@ import { CohortTracker } from "./cohorts.js";
 import type { Signal } from "./signal.js";
 
 /**
- * The replica-local cohorts at their bounds (cohorts.test.ts, catalogue-walk.test.ts and
- * session-accounts.test.ts play the common cases): a walk's step and time limits met exactly,
- * a run that breaks before it is long enough, ids at the length limit, the page-view evidence of
- * a login, the member and account caps, and the session threshold.
+ * The replica-local cohorts at their bounds (cohorts.test.ts and catalogue-walk.test.ts play
+ * the common cases): a walk's step and time limits met exactly, a run that breaks before it is
+ * long enough, ids at the length limit, the page-view evidence of a login and the member cap.
  */
 
 const CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 const WALK = { maxStep: 3, withinMs: 10_000, minRun: 3, weight: 40 };
 const signals: CompiledSignals = {
-  cohorts: { windowMs: 10 * 60_000, sessionCookies: ["sid"], minMembers: 3, browserWithoutSession: 40, catalogueWalk: WALK, sessionAccounts: { threshold: 2, weight: 30 } },
+  cohorts: { windowMs: 10 * 60_000, sessionCookies: ["sid"], minMembers: 3, browserWithoutSession: 40, catalogueWalk: WALK },
 };
 const product = { name: "product", pageView: false, resourceSegment: 2 } as CompiledEndpoint;
 const review = { name: "review", pageView: false, resourceSegment: 2 } as CompiledEndpoint;
@@ -122,20 +121,5 @@ describe("cohort.browser_without_session at its bounds", () => {
   it("stops counting members at 256 addresses per header set", () => {
     const uses = Array.from({ length: 300 }, (_, i) => ({ ip: `a${i}`, atMs: i }));
     expect(observe(code, uses).at(-1)).toEqual([256, true]);
-  });
-});
-
-describe("session.distinct_usernames at its bounds", () => {
-  const code = "session.distinct_usernames";
-
-  it("fires above the threshold, not at it", () => {
-    const tries = ["u1", "u2", "u3"].map((user, i) => ({ ip: "a", cookie: "sid=s", user, atMs: i, endpoint: login }));
-    expect(observe(code, tries)).toEqual([[1, false], [2, false], [3, true]]);
-  });
-
-  it("keeps at most 16 accounts per session, and counts only on a login with a username", () => {
-    const tries = Array.from({ length: 20 }, (_, i) => ({ ip: "a", cookie: "sid=s", user: `u${i}`, atMs: i, endpoint: login }));
-    expect(observe(code, tries).at(-1)).toEqual([16, true]);
-    expect(observe(code, [{ ip: "a", cookie: "sid=s", user: "u1" }])).toEqual([undefined]);
   });
 });

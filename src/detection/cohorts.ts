@@ -1,8 +1,7 @@
-import { createHmac, randomBytes } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
-import { cookieValue, namedCookieValues } from "../domain/cookies.js";
+import { cookieValue } from "../domain/cookies.js";
 import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import { MAX_PUBLICATION_LENGTH, type Store } from "../state/store.js";
 import { ExchangeTurns } from "./exchange-turns.js";
@@ -38,7 +37,6 @@ type Cohorts = NonNullable<CompiledSignals["cohorts"]>;
 export class CohortTracker {
   readonly #cohorts = new LRUCache<string, Map<string, number>>({ max: MAX_COHORTS });
   readonly #walk = new CatalogueWalk();
-  readonly #accounts = new SessionAccounts();
   /** Members this replica saw join a cohort within SHARE_SPAN_MS, by cohort and address (each once, at its latest join), oldest first, for the others. */
   readonly #joined = new Map<string, SharedMember>();
   readonly #turns: ExchangeTurns;
@@ -51,10 +49,8 @@ export class CohortTracker {
   observe(request: NormalisedRequest, endpoint: CompiledEndpoint, signals: CompiledSignals, related: readonly Signal[]): Signal[] {
     const found = this.#browserWithoutSession(request, endpoint, signals, related);
     const walk = this.#walk.observe(request, endpoint, signals.cohorts);
-    const accounts = this.#accounts.observe(request, endpoint, signals.cohorts);
-    // `found` is this Check's own array: added to in place, no spreads of empty ones per Check.
+    // `found` is this Check's own array: added to in place, no spread per Check.
     if (walk !== undefined) found.push(walk);
-    if (accounts !== undefined) found.push(accounts);
     return found;
   }
 
@@ -373,36 +369,6 @@ export function touch(members: Map<string, number>, member: string, now: number,
   for (const [old, seenMs] of members) {
     if (now - seenMs <= windowMs && members.size <= max) break;
     members.delete(old);
-  }
-}
-
-/** Sessions whose accounts are remembered at once, and accounts per session. */
-const MAX_SESSIONS = 100_000;
-const MAX_ACCOUNTS = 16;
-
-/**
- * `session.distinct_usernames`: the accounts one browser session (the value of the site's
- * session cookies) tried to sign in to within the cohort window. A person signs in to their own
- * account, mistyping it or not; a bot that keeps its session on each proxy, as a browser does,
- * tries the next entry of its list with the same cookie. State is the replica's: keyed hashes of
- * the cookie values (under a key that exists only in this process) with the username pseudonyms
- * each tried, in an LRU of 100,000 sessions.
- */
-class SessionAccounts {
-  readonly #key = randomBytes(32);
-  readonly #sessions = new LRUCache<string, Map<string, number>>({ max: MAX_SESSIONS });
-
-  observe(request: NormalisedRequest, endpoint: CompiledEndpoint, config: Cohorts | undefined): Signal | undefined {
-    const limit = config?.sessionAccounts;
-    if (!limit || !endpoint.authentication || !request.usernameId) return undefined;
-    const values = namedCookieValues(request.headers.get("cookie"), config.sessionCookies);
-    if (!values) return undefined;
-    const session = createHmac("sha256", this.#key).update(values.join("\u0000")).digest("base64url").slice(0, 16);
-    const accounts = this.#sessions.get(session) ?? new Map<string, number>();
-    touch(accounts, request.usernameId, request.timeMs, config.windowMs, MAX_ACCOUNTS);
-    this.#sessions.set(session, accounts);
-    const detail = `accounts this browser session tried to sign in to within ${config.windowMs / 60_000} min`;
-    return { code: "session.distinct_usernames", value: accounts.size, threshold: limit.threshold, weight: limit.weight, fired: accounts.size > limit.threshold, detail };
   }
 }
 

@@ -1,6 +1,8 @@
+import { namedCookieValues } from "../domain/cookies.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import { JoinedNames } from "../domain/two-generation-cache.js";
 import type { CompiledSignals } from "../policy/signals.js";
+import { shortDigest } from "./digests.js";
 
 /**
  * Counter and set names shared by the Check path (which reads them) and the outcome path
@@ -76,6 +78,19 @@ export function entitiesOf(ids: EntityIds): Readonly<LoginEntities> {
 
 let lastIds: EntityIds | undefined;
 let lastEntities: Readonly<LoginEntities> = {};
+
+/**
+ * The session a browser keeps: a digest of the values of the site's session cookies
+ * (`cohorts.sessionCookies`), the same on every replica; its store entity is `ck:<digest>`, where
+ * its reads (session-reads.ts) and the accounts it tried (session-accounts.ts) are kept. Cookie
+ * values are secrets: only the digest reaches the store, as for the shared-address clients.
+ * Undefined without any of them.
+ */
+export function browserSessionKey(request: Pick<NormalisedRequest, "headers">, cookies: readonly string[]): string | undefined {
+  const values = namedCookieValues(request.headers.get("cookie"), cookies);
+  if (!values) return undefined;
+  return shortDigest("sha256", `session-reads\u0000${values.join("\u0000")}`, 22);
+}
 
 /**
  * Entity names built before: every detector asks for them and each name then keys a Map in the

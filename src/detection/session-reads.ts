@@ -1,6 +1,6 @@
 import { LRUCache } from "lru-cache";
-import { namedCookieValues } from "../domain/cookies.js";
 import { shortDigest } from "./digests.js";
+import { browserSessionKey } from "./entities.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
@@ -198,7 +198,7 @@ export class SessionReads {
     const cohorts = signals.cohorts;
     const config = cohorts?.sessionReads;
     if (!cohorts || !config || !claimsBrowser(request) || prefetch(request)) return NOTHING;
-    const session = sessionKey(request, cohorts.sessionCookies);
+    const session = browserSessionKey(request, cohorts.sessionCookies);
     if (session === undefined) return NOTHING;
     const entity = `ck:${session}`;
     const retentionMs = config.windowMs;
@@ -493,15 +493,4 @@ function searchPage(query: string, skip: Config["pagesSkipped"]): { query: strin
 function prefetch(request: NormalisedRequest): boolean {
   const purpose = `${request.headers.get("sec-purpose") ?? ""} ${request.headers.get("purpose") ?? ""}`;
   return /prefetch|prerender/i.test(purpose) || request.headers.has("next-router-prefetch");
-}
-
-/**
- * The session a browser keeps: a digest of the values of the site's session cookies (cookie
- * values are secrets; only the digest reaches the store, as for the shared-address clients).
- * Undefined without any of them.
- */
-function sessionKey(request: NormalisedRequest, cookies: readonly string[]): string | undefined {
-  const values = namedCookieValues(request.headers.get("cookie"), cookies);
-  if (!values) return undefined;
-  return shortDigest("sha256", `session-reads\u0000${values.join("\u0000")}`, 22);
 }

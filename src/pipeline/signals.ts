@@ -3,6 +3,7 @@ import { breachedPasswordSignals, type BreachedPasswordList } from "../detection
 import { planLogin } from "../detection/login.js";
 import type { RecentAttempts } from "../detection/login-outcomes.js";
 import { planSession } from "../detection/session.js";
+import { planSessionAccounts } from "../detection/session-accounts.js";
 import { NO_PLAN, type Signal, type SignalPlan } from "../detection/signal.js";
 import type { SiteActivity } from "../detection/site-activity.js";
 import type { SprayingDetector } from "../detection/spraying.js";
@@ -74,7 +75,10 @@ export async function collectSignals(
   const reads = detection.sessionReads?.plan(request, endpoint, signals);
   const loginPlan = endpoint.authentication ? planLogin(request, endpoint, signals, detection.recentCounts) : NO_PLAN;
   const [limits, relief] = planResponse(request, endpoint, policy);
-  const plans = [velocityPlan, sessionPlan, scrapingPlan, probingPlan, sharedPlan, reads ? reads.plan : NO_PLAN, loginPlan, limits, relief];
+  const accountsPlan = endpoint.authentication ? planSessionAccounts(request, signals) : NO_PLAN;
+  // The session's accounts last: stored in the batch, said beside the cohorts' signals below.
+  const plans = [velocityPlan, sessionPlan, scrapingPlan, probingPlan, sharedPlan, reads ? reads.plan : NO_PLAN, loginPlan, limits, relief, accountsPlan];
+  const accountsAt = plans.length - 1;
   // The token's binding is a script call of its own, issued alongside the batch (not after it).
   const storing = runPlans(plans, store, request.timeMs);
   const checking = endpoint.authentication ? breachedPasswordSignals(request, signals, detection.breached) : NO_SIGNALS;
@@ -89,7 +93,7 @@ export async function collectSignals(
     : [await storing, checking, undefined, undefined, undefined, binding];
   // One array filled in place, in the order the spreads of every part gave (fewer copies per Check).
   const found: Signal[] = [];
-  for (let i = 0; i < plans.length; i++) pushAll(found, plans[i]!.evaluate(stored.perPlan[i]!));
+  for (let i = 0; i < accountsAt; i++) pushAll(found, plans[i]!.evaluate(stored.perPlan[i]!));
   pushAll(found, breached);
   pushAll(found, automationSignals(request, signals));
   if (endpoint.authentication) pushAll(found, detection.spraying.observe(request, signals));
@@ -103,12 +107,14 @@ export async function collectSignals(
   const behaviour = observing instanceof Promise ? await observing : observing;
   const site = detection.site.signalsFor(request, endpoint, signals, measured);
   const cohorts = detection.cohorts.observe(request, endpoint, signals, measured);
+  const accounts = accountsPlan.evaluate(stored.perPlan[accountsAt]!);
   const session = endpoint.authentication ? noSessionSignal(request, signals, measured) : [];
   const reading = reads ? reads.finish() : NO_SIGNALS;
   const firstLogin = endpoint.authentication ? (detection.sessionReads?.firstLogin(request, measured, signals) ?? []) : [];
   pushAll(measured, behaviour);
   pushAll(measured, site);
   pushAll(measured, cohorts);
+  pushAll(measured, accounts);
   pushAll(measured, session);
   pushAll(measured, reading);
   pushAll(measured, firstLogin);

@@ -31,6 +31,11 @@ export class MemberSet {
     for (const [member] of oldest) this.#delete(member);
   }
 
+  /** Like ZREMRANGEBYSCORE with an exclusive bound: drops the members scored before `oldestKept`. */
+  dropScoredBefore(oldestKept: number): void {
+    for (const [member, score] of this.#scores) if (score < oldestKept) this.#delete(member);
+  }
+
   /** An upper estimate of the heap this set holds, for the memory store's byte bound. */
   get approximateBytes(): number {
     return SET_OVERHEAD_BYTES + this.#memberBytes;

@@ -481,11 +481,12 @@ export class MemoryStore implements Store, DegradableStore {
     return members?.has(asRedisMember(op.member)) ? 1 : 0;
   }
 
-  /** Like ZADD + ZREMRANGEBYRANK + PEXPIRE + ZCARD. */
+  /** Like ZADD + ZREMRANGEBYSCORE (with maxAgeMs) + ZREMRANGEBYRANK + PEXPIRE + ZCARD. */
   #memberAdd(state: EntityState, op: MemberAdd, nowMs: number, local: number): number {
     const key = this.#plainKey("m", op.name);
     const members = (this.#plain(state, key, local) as MemberSet | undefined) ?? new MemberSet();
     members.add(asRedisMember(op.member), nowMs);
+    if (op.maxAgeMs !== undefined) members.dropScoredBefore(nowMs - op.maxAgeMs);
     members.trimToNewest(op.maxMembers);
     this.#writePlain(state, key, members, members.approximateBytes, local + op.retentionMs);
     return members.size;

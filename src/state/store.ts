@@ -178,6 +178,12 @@ export interface MemberAdd {
   member: string;
   maxMembers: number;
   retentionMs: number;
+  /**
+   * When given, members last added more than this long before nowMs are dropped too, so the
+   * answer counts the distinct members of a sliding window (the accounts one browser session
+   * tried within the cohort window), not of the set's whole life.
+   */
+  maxAgeMs?: number;
 }
 
 /**
@@ -398,6 +404,9 @@ function assertValidMemberAdd(op: MemberAdd): void {
     throw new TypeError(`member.add maxMembers must be an integer from 1 to ${MAX_REMEMBERED_MEMBERS}, got ${String(op.maxMembers)} (${op.name})`);
   }
   assertValidRetention(op.op, op.name, op.retentionMs);
+  if (op.maxAgeMs !== undefined && (!Number.isSafeInteger(op.maxAgeMs) || op.maxAgeMs <= 0)) {
+    throw new TypeError(`member.add maxAgeMs must be a positive integer when given, got ${String(op.maxAgeMs)} (${op.name})`);
+  }
 }
 
 function assertValidValueSwap(op: ValueSwap): void {

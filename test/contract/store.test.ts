@@ -94,6 +94,8 @@ const INVALID_OPS: [string, unknown][] = [
   ["add: zero retention", remember("seen", "fp1", 10, 0)],
   ["add: NaN retention", remember("seen", "fp1", 10, Number.NaN)],
   ["add: fractional retention", remember("seen", "fp1", 10, 1.5)],
+  ["add: zero age", { ...remember("seen", "fp1"), maxAgeMs: 0 }],
+  ["add: fractional age", { ...remember("seen", "fp1"), maxAgeMs: 2.5 }],
   ["unknown op", { op: "set.union", name: "seen" }],
   ["guard: empty value name", { ...add("hits", 1), when: { newer: "", than: "b", withinMs: SECOND } }],
   ["guard: negative window", { ...add("hits", 1), when: { newer: "a", than: "b", withinMs: -1 } }],
@@ -435,6 +437,19 @@ function storeContract(harness: StoreHarness): void {
       expect(await store.apply("user1", ["a", "b", "c", "d"].map((m) => isMember("seen", m)), T0 + 5)).toEqual([0, 1, 0, 1]);
       // A smaller bound on a later call trims the set down to it.
       expect(await store.apply("user1", [remember("seen", "e", 1)], T0 + 6)).toEqual([1]);
+    });
+
+    it("with maxAgeMs, counts only the members added within that age of now", async () => {
+      const tried = (member: string): MemberAdd => ({ ...remember("accounts", member, 16, 10 * SECOND), maxAgeMs: 10 * SECOND });
+      expect(await store.apply("ck:s1", [tried("a")], T0)).toEqual([1]);
+      expect(await store.apply("ck:s1", [tried("b")], T0 + 4 * SECOND)).toEqual([2]);
+      // Exactly maxAgeMs old is still in; a millisecond older is not.
+      expect(await store.apply("ck:s1", [tried("c")], T0 + 10 * SECOND)).toEqual([3]);
+      expect(await store.apply("ck:s1", [tried("c")], T0 + 10 * SECOND + 1)).toEqual([2]);
+      // Adding a member again renews its age.
+      expect(await store.apply("ck:s1", [tried("b")], T0 + 13 * SECOND)).toEqual([2]);
+      expect(await store.apply("ck:s1", [tried("d")], T0 + 20 * SECOND)).toEqual([3]);
+      expect(await store.apply("ck:s1", ["a", "b", "c", "d"].map((m) => isMember("accounts", m)), T0 + 20 * SECOND)).toEqual([0, 1, 1, 1]);
     });
 
     it("drops members added at the same time in Redis' order, by their bytes", async () => {
@@ -814,6 +829,14 @@ function redisContract(harness: RedisHarness): void {
     expect(await harness.admin.zrange("palisade:{user1}:m:seen", 0, -1)).toEqual(["fp8"]);
   });
 
+  it("drops a remembered set's members older than maxAgeMs in Redis itself", async () => {
+    const tried = (member: string): MemberAdd => ({ ...remember("accounts", member, 16, 10 * SECOND), maxAgeMs: 5 * SECOND });
+    const elapsed = sinceWrite();
+    for (const [i, member] of ["u1", "u2", "u3"].entries()) await store.apply("ck:s1", [tried(member)], T0 + i * 3 * SECOND);
+    expect(await harness.admin.zrange("palisade:{ck:s1}:m:accounts", 0, -1)).toEqual(["u2", "u3"]);
+    expectFreshTtl(await harness.admin.pttl("palisade:{ck:s1}:m:accounts"), 10 * SECOND, elapsed());
+  });
+
   it("keeps every kind of key of one entity in one Cluster slot", async () => {
     const entity = "2001:db8::7";
     await store.apply(entity, [add("hits", 1), distinct("users", "u1"), distinct("users", "u2", 60 * SECOND), remember("seen", "fp1")], T0);
@@ -1030,13 +1053,17 @@ describe("memory and Redis", () => {
     member: fc.option(member, { nil: undefined }),
   });
   const memberCheck = fc.record({ op: fc.constant("member.check" as const), name: fc.constant("seen"), member });
-  const memberAdd = fc.record({
-    op: fc.constant("member.add" as const),
-    name: fc.constant("seen"),
-    member,
-    maxMembers: fc.integer({ min: 1, max: 3 }),
-    retentionMs: fc.constant(60 * SECOND),
-  });
+  const memberAdd = fc.record(
+    {
+      op: fc.constant("member.add" as const),
+      name: fc.constant("seen"),
+      member,
+      maxMembers: fc.integer({ min: 1, max: 3 }),
+      retentionMs: fc.constant(60 * SECOND),
+      maxAgeMs: fc.constantFrom(SECOND, 3 * SECOND),
+    },
+    { requiredKeys: ["op", "name", "member", "maxMembers", "retentionMs"] },
+  );
   const windowTake = fc.record({
     op: fc.constant("window.take" as const),
     name: fc.constantFrom("hits", "burst"),

@@ -52,6 +52,8 @@ import {
  *   c     member.check                   set                        member                       1 if in the set, else 0
  *   m     member.add                     set                        member, score (nowMs),       members after the add
  *                                                                   maxMembers, ttlMs
+ *   M     member.add with maxAgeMs       set                        the same, then the oldest    the same
+ *                                                                   score kept (nowMs - maxAgeMs)
  *   g     value.swap, no value           value                      none (only reads)            the value before (0 when none)
  *   s     value.swap                     value                      value, ttlMs                 the same, then writes
  *   S     value.swap with a guard        value, then the guard's    value, ttlMs, withinMs, nowMs the same
@@ -246,13 +248,14 @@ while a <= nArgs do
     results[nResults] = redis.call('ZSCORE', KEYS[nextKey], ARGV[a + 1]) and 1 or 0
     nextKey = nextKey + 1
     a = a + 2
-  elseif code == 'm' then
+  elseif code == 'm' or code == 'M' then
     -- Ranks order by score (the time added), so rank 0 up to -(max + 1) are the oldest beyond max.
     -- Trimmed only when the add took it past max, which ZCARD tells: one command fewer otherwise.
     local set = KEYS[nextKey]
     local max = ARGV[a + 3] + 0
     nextKey = nextKey + 1
     redis.call('ZADD', set, ARGV[a + 2], ARGV[a + 1])
+    if code == 'M' then redis.call('ZREMRANGEBYSCORE', set, '-inf', '(' .. ARGV[a + 5]) end
     local members = redis.call('ZCARD', set)
     if members > max then
       redis.call('ZREMRANGEBYRANK', set, 0, -(max + 1))
@@ -261,7 +264,7 @@ while a <= nArgs do
     redis.call('PEXPIRE', set, ARGV[a + 4])
     nResults = nResults + 1
     results[nResults] = members
-    a = a + 5
+    if code == 'm' then a = a + 5 else a = a + 6 end
   else
     return redis.error_reply('palisade: unknown store op code ' .. tostring(code))
   end
@@ -459,7 +462,8 @@ function encodeOp(prefix: string, op: EntityOp, nowMs: number, call: ScriptCall)
       return;
     case "member.add":
       keys.push(memberSetKey(prefix, op.name));
-      args.push("m", op.member, nowMs, op.maxMembers, op.retentionMs);
+      if (op.maxAgeMs === undefined) args.push("m", op.member, nowMs, op.maxMembers, op.retentionMs);
+      else args.push("M", op.member, nowMs, op.maxMembers, op.retentionMs, nowMs - op.maxAgeMs);
       return;
     case "value.swap":
       keys.push(valueKey(prefix, op.name));
