@@ -104,7 +104,8 @@ export interface LoginOutcomeDependencies {
 /**
  * Turns access-log records of authentication endpoints into the counters the Check path reads:
  * failures per IP, subnet, username and fingerprint, unknown-user probes per IP, and, on
- * success, the account's history (fingerprints, networks, countries it logged in from).
+ * success, the account's history (fingerprints, networks, countries it logged in from). A
+ * registration endpoint's success teaches that history only.
  */
 export class LoginOutcomeRecorder implements OutcomeRecorder {
   constructor(private readonly deps: LoginOutcomeDependencies) {}
@@ -129,6 +130,10 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
 
   /** Records an outcome reported directly (by an identity provider) rather than through Envoy. */
   async apply(outcome: LoginOutcome, context: AttemptContext, policy: CompiledPolicy): Promise<void> {
+    if (policy.endpoints.find((e) => e.name === context.endpoint)?.registration) {
+      if (outcome === "success") await this.learnHistory(context, policy);
+      return;
+    }
     const failed = outcome !== "success";
     if (context.sessionless) this.deps.site.recordOutcome(context.endpoint, failed, context.headerShape, context.usernameId, context.timeMs, true);
     else this.deps.site.recordOutcome(context.endpoint, failed, context.headerShape, context.usernameId, context.timeMs);
@@ -138,10 +143,12 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
   }
 
   /**
-   * Teaches the account history one earlier successful sign-in that Palisade did not see
-   * decided (the lab's returning accounts: what months of allowed logins would have left): the
-   * account's success count, devices, networks, countries and last place, and nothing else — no
-   * per-address count, no site-wide figure, no baseline moves.
+   * Teaches the account history one successful sign-in's part: the account's success count,
+   * devices, networks, countries and last place, and nothing else — no per-address count, no
+   * site-wide figure, no baseline moves. For an earlier sign-in Palisade did not see decided (the
+   * lab's returning accounts: what months of allowed logins would have left), and for a
+   * successful registration: the account was created from that device and network, which a list
+   * of existing accounts cannot claim (its registrations fail, and a failed one teaches nothing).
    */
   async learnHistory(context: AttemptContext, policy: CompiledPolicy): Promise<void> {
     const work = new Map<string, EntityOp[]>();

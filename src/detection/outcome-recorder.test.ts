@@ -103,6 +103,24 @@ describe("login outcomes", () => {
     expect(r.recorded).toEqual([]);
   });
 
+  it("learns a successful registration into the new account's history only, as a sign-in's device and network", async () => {
+    const r = recorder();
+    r.recent.remember("signup", context({ endpoint: "signup", country: "NZ", deviceId: "dev-1" }));
+    await r.outcomes.record(entry({ requestId: "signup", path: "/api/v1/register", statusCode: 201 }));
+    expect(r.summary()).toEqual(["user:user-1 login.ok+1 member.add hist.fp member.add hist.dev login.ok.dev+1 member.add hist.net member.add hist.cc"]);
+    expect(r.ignored).toEqual([]);
+  });
+
+  it("learns nothing from a registration that failed (the address already has an account) or that Palisade denied", async () => {
+    const r = recorder();
+    r.recent.remember("taken", context({ endpoint: "signup", deviceId: "dev-1" }));
+    await r.outcomes.record(entry({ requestId: "taken", path: "/api/v1/register", statusCode: 409 }));
+    r.recent.remember("denied", context({ endpoint: "signup", deviceId: "dev-1", allowed: false }));
+    await r.outcomes.record(entry({ requestId: "denied", path: "/api/v1/register", statusCode: 201 }));
+    expect(r.writes).toEqual([]);
+    expect(r.recorded).toEqual([]);
+  });
+
   it("leaves alone what Palisade denied, what is not an outcome, and what is not a login", async () => {
     const r = recorder();
     r.recent.remember("denied", context({ allowed: false }));

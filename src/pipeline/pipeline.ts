@@ -167,7 +167,7 @@ function joinSignals(...parts: readonly Signal[][]): Signal[] {
 }
 
 function awaitsOutcome(endpoint: CompiledEndpoint): boolean {
-  return endpoint.authentication || endpoint.resourceSegment !== undefined;
+  return endpoint.authentication || endpoint.registration || endpoint.resourceSegment !== undefined;
 }
 
 /** A pass token is checked in memory (two HMACs): it never costs a store round trip. */
@@ -187,8 +187,9 @@ function anomalySignals(request: NormalisedRequest): Signal[] {
 }
 
 /**
- * Login and catalogue requests get their outcome from the access log. Allowed ones count towards
- * the site-wide baseline; login attempts are also kept until their outcome arrives.
+ * Login, registration and catalogue requests get their outcome from the access log. Allowed
+ * logins and catalogue reads count towards the site-wide baseline; logins and registrations are
+ * also kept until their outcome arrives (a registration's teaches only the account's history).
  */
 function awaitOutcome(
   detection: DetectionState,
@@ -198,7 +199,7 @@ function awaitOutcome(
   decision: Decision,
 ): void {
   const allowed = !isDenial(decision.action);
-  if (allowed) detection.site.recordAttempt(endpoint.name, request.headerShape, request.timeMs);
+  if (allowed && !endpoint.registration) detection.site.recordAttempt(endpoint.name, request.headerShape, request.timeMs);
   const sessionless = decision.reasons.some((r) => r.code === "client.no_session");
   // Denied during a campaign: what keeps the campaign in force while its logins are denied. A
   // login denied on other evidence (an address held for its own failures) does not hold it.
@@ -208,8 +209,10 @@ function awaitOutcome(
       detection.site.recordDeniedEarly(endpoint.name, attribution.usernameId, request.timeMs, sessionless);
     }
   }
-  if (endpoint.authentication) {
-    if (decision.action === "step_up" && !sessionless && request.usernameId) detection.site.recordSteppedUp(endpoint.name, request.usernameId, request.timeMs);
+  if (endpoint.authentication && decision.action === "step_up" && !sessionless && request.usernameId) {
+    detection.site.recordSteppedUp(endpoint.name, request.usernameId, request.timeMs);
+  }
+  if (endpoint.authentication || endpoint.registration) {
     detection.recent.remember(request.requestId, {
       endpoint: endpoint.name, ...attribution, location: request.location, timeMs: request.timeMs, allowed, steppedUp: decision.action === "step_up",
       ...(sessionless ? { sessionless } : {}),

@@ -30,11 +30,13 @@ export interface CompiledEndpoint {
   name: string;
   sensitivity: EndpointSpec["sensitivity"];
   authentication: boolean;
+  /** A sign-up endpoint: a successful registration teaches the account's history, as a sign-in does. */
+  registration: boolean;
   failMode: FailMode;
   username?: FieldSource;
   password?: FieldSource;
   session?: FieldSource;
-  /** How to read a login outcome; present on authentication endpoints. */
+  /** How to read a login's or registration's outcome; present on authentication and registration endpoints. */
   outcome?: OutcomeSpec;
   pageView: boolean;
   /** Index of the path segment holding the resource id, for enumeration signals. */
@@ -211,11 +213,12 @@ function compileEndpoint(spec: EndpointSpec, defaultFailMode: FailMode): Compile
     name: spec.name,
     sensitivity: spec.sensitivity,
     authentication: spec.authentication,
+    registration: spec.registration,
     failMode: spec.failMode ?? defaultFailMode,
     username: spec.identity.username,
     password: spec.identity.password,
     session: spec.identity.session,
-    outcome: spec.authentication ? (spec.outcome ?? defaultOutcome()) : undefined,
+    outcome: spec.authentication || spec.registration ? (spec.outcome ?? defaultOutcome()) : undefined,
     pageView: spec.pageView,
     resourceSegment: resourceSegmentOf(spec),
     velocity,
@@ -226,7 +229,7 @@ function compileEndpoint(spec: EndpointSpec, defaultFailMode: FailMode): Compile
 /** Matches nothing by itself: the pipeline hands it every request no declared endpoint matched. */
 function compileDefaultEndpoint(spec: PolicyDocument["spec"]["defaultEndpoint"], defaultFailMode: FailMode): CompiledEndpoint {
   return compileEndpoint(
-    { name: spec.name, match: { pathPrefix: "/" }, sensitivity: spec.sensitivity, authentication: false, failMode: spec.failMode, identity: {}, pageView: false, velocity: spec.velocity },
+    { name: spec.name, match: { pathPrefix: "/" }, sensitivity: spec.sensitivity, authentication: false, registration: false, failMode: spec.failMode, identity: {}, pageView: false, velocity: spec.velocity },
     defaultFailMode,
   );
 }

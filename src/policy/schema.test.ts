@@ -4,7 +4,7 @@ import { parsePolicyText } from "./loader.js";
 
 /**
  * The checks of the policy schema that are code rather than tables: durations, an endpoint's
- * one path matcher, feed sources, and allowed bots that can be verified. Their messages are
+ * one path matcher, a registration endpoint that is not a login, feed sources, and allowed bots that can be verified. Their messages are
  * what an operator reads, so they are checked word for word.
  */
 
@@ -35,6 +35,16 @@ describe("an endpoint's match", () => {
     expect(issues("  endpoints: [{ name: a, match: { path: /a, pathPrefix: /a } }]")).toEqual([message]);
     expect(issues("  endpoints: [{ name: a, match: { methods: [GET] } }]")).toEqual([message]);
     expect(minimalPolicy({ endpoints: [{ name: "a", match: { pathPrefix: "/a" } }] }).endpoints).toHaveLength(1);
+  });
+});
+
+describe("a registration endpoint", () => {
+  it("is not also a login, and reads its outcome as a login does", () => {
+    expect(issues("  endpoints: [{ name: a, match: { path: /a }, authentication: true, registration: true }]")).toEqual([
+      "spec.endpoints[0].registration: an endpoint signs accounts in (authentication) or registers them (registration), not both",
+    ]);
+    const [signup] = minimalPolicy({ endpoints: [{ name: "signup", match: { path: "/register" }, registration: true }] }).endpoints;
+    expect(signup).toMatchObject({ registration: true, authentication: false, outcome: { successStatus: [200, 201, 204, 302, 303] } });
   });
 });
 

@@ -81,6 +81,10 @@ const endpoint = z
       }),
     sensitivity: z.enum(["low", "medium", "high", "critical"]).default("medium"),
     authentication: z.boolean().default(false).describe("A login or token endpoint: its outcomes are learned"),
+    registration: z
+      .boolean()
+      .default(false)
+      .describe("A sign-up endpoint: a successful registration teaches the new account's history its device and network, as a sign-in does"),
     failMode: failMode.optional().describe("Overrides spec.failMode for this endpoint"),
     identity: z
       .object({
@@ -92,7 +96,7 @@ const endpoint = z
       })
       .strict()
       .default({}),
-    outcome: outcome.optional().describe("How the application says a login failed (authentication endpoints)"),
+    outcome: outcome.optional().describe("How the application says a login or registration failed (authentication and registration endpoints)"),
     resource: z
       .object({
         param: z.string().min(1).describe("The path template's {param} that names the resource, e.g. id"),
@@ -109,7 +113,11 @@ const endpoint = z
       .strict()
       .default({}),
   })
-  .strict();
+  .strict()
+  .refine((e) => !(e.authentication && e.registration), {
+    message: "an endpoint signs accounts in (authentication) or registers them (registration), not both",
+    path: ["registration"],
+  });
 
 const feed = z
   .object({

@@ -71,13 +71,15 @@ describe("examples/envoy.yaml", () => {
     );
   });
 
-  it("chooses failure_mode_allow explicitly and sends the body only on the login route", () => {
+  it("chooses failure_mode_allow explicitly and sends the body only on the login and sign-up routes", () => {
     const extAuthz = filter("envoy.filters.http.ext_authz");
     expect(extAuthz.failure_mode_allow).toBe(true);
     expect(extAuthz.with_request_body).toBeUndefined();
     const withBody = routes.filter((r) => r.typed_per_filter_config?.["envoy.filters.http.ext_authz"]?.check_settings?.with_request_body);
-    expect(withBody.map((r) => r.match.path)).toEqual([readYaml("examples/policy.yaml").spec.endpoints[0].match.path]);
-    expect(withBody[0].typed_per_filter_config["envoy.filters.http.ext_authz"].check_settings.with_request_body.pack_as_bytes).toBe(true);
+    const endpoints = readYaml("examples/policy.yaml").spec.endpoints;
+    const pathOf = (name: string) => endpoints.find((e: any) => e.name === name).match.path;
+    expect(withBody.map((r) => r.match.path)).toEqual([pathOf("login"), pathOf("signup")]);
+    for (const route of withBody) expect(route.typed_per_filter_config["envoy.filters.http.ext_authz"].check_settings.with_request_body.pack_as_bytes).toBe(true);
   });
 
   it("copies the risk of ext_authz's decision into a rate-limit descriptor, which scales the login limit", () => {

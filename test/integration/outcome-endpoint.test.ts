@@ -70,4 +70,15 @@ describe("POST /v1/outcomes", () => {
     });
     expect(metadata(check).reasons).toContain("login.failures.username");
   });
+
+  it("teaches a reported registration's success to the account's history, and a failed one nothing", async () => {
+    expect((await report({ endpoint: "signup", outcome: "success", username: "erin@example.com", ip: "192.0.2.120" }, REPORTER)).status).toBe(202);
+    expect((await report({ endpoint: "signup", outcome: "failure", username: "fred@example.com", ip: "192.0.2.121" }, REPORTER)).status).toBe(202);
+    const firstSignIn = async (username: string) => {
+      const check = await authz.check({ method: "POST", path: "/api/v1/login", ip: "192.0.2.122", headers: { "content-type": "application/json" }, body: JSON.stringify({ username, password: "x" }) });
+      return metadata(check).reasons as string[];
+    };
+    expect(await firstSignIn("erin@example.com")).not.toContain("username.never_succeeded");
+    expect(await firstSignIn("fred@example.com")).toContain("username.never_succeeded");
+  });
 });

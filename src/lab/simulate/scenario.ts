@@ -116,6 +116,13 @@ const legit = z
      * new to Palisade, as on its first day.
      */
     returningShare: share.default(0),
+    /**
+     * Of the accounts that never signed in here, those created in the window: the first web
+     * session of such an account registers it in its browser (`POST /api/v1/register`) at one of
+     * its pages, at the latest right before its sign-in, which may come a moment later, pages
+     * later or not in the window. 0: no sign-ups.
+     */
+    signUpShare: share.default(0),
   })
   .strict();
 

@@ -37,6 +37,8 @@ export interface WorldUser {
    * same browser on the same computer and phone every visit, the same app, one office NAT.
    */
   habits: UserHabits;
+  /** Set by the session that registered the account (`legit.signUpShare`), in event time. */
+  registered?: boolean;
 }
 
 export interface UserHabits {
@@ -49,6 +51,8 @@ export interface UserHabits {
   /** The device cookies the site set in the computer's and the phone's browser (the app's is `app.deviceId`). */
   desktopDevice: string;
   phoneDevice: string;
+  /** Uniform in [0, 1): a new account was created in the window when this is below `legit.signUpShare`. */
+  signUpRank: number;
 }
 
 export function createWorld(set: ScenarioSet, random: Random): World {
@@ -84,8 +88,12 @@ export function createWorld(set: ScenarioSet, random: Random): World {
       office: habits.pick(corporateNats),
       desktopDevice: habits.hex(16),
       phoneDevice: habits.hex(16),
+      signUpRank: 0,
     };
   }
+  // Last, and a stream of its own, for the same reason.
+  const signUps = random.fork();
+  for (const user of users) user.habits.signUpRank = signUps.float();
   return {
     host: set.site.host,
     loadBalancer: set.addresses.loadBalancer,

@@ -48,23 +48,23 @@ export interface OutcomeEndpointDependencies {
 }
 
 /**
- * POST /v1/outcomes: an identity provider reports a login outcome directly, for deployments
- * without Envoy's access-log service. The username and IP it sends are pseudonymised at once,
+ * POST /v1/outcomes: an identity provider reports a login's or registration's outcome directly,
+ * for deployments without Envoy's access-log service. The username and IP it sends are pseudonymised at once,
  * exactly as in a Check, so they land on the same counters.
  */
 export function registerOutcomeEndpoint(deps: OutcomeEndpointDependencies): void {
   deps.admin.route({
     method: "POST",
     url: "/v1/outcomes",
-    summary: "Report a login outcome, or a passed challenge or MFA",
+    summary: "Report a login or registration outcome, or a passed challenge or MFA",
     tags: ["reporting"],
     roles: ["reporter", "admin"],
     body: report,
     handler: async ({ body }) => {
       if (!("endpoint" in body)) return recordRelief(body, deps);
       const policy = deps.policy();
-      const endpoint = policy.endpoints.find((e) => e.name === body.endpoint && e.authentication);
-      if (!endpoint) return problem(422, `no authentication endpoint named "${body.endpoint}" in policy ${policy.version}`);
+      const endpoint = policy.endpoints.find((e) => e.name === body.endpoint && (e.authentication || e.registration));
+      if (!endpoint) return problem(422, `no authentication or registration endpoint named "${body.endpoint}" in policy ${policy.version}`);
       await deps.recorder.apply(body.outcome, contextOf(body, policy, deps), policy);
       return { status: 202, body: { accepted: true } };
     },

@@ -90,12 +90,27 @@ function* webSession(ctx: ActorContext, legit: LegitSettings, startMs: number, m
   // A password manager fills the form in as soon as the page is there.
   const autofill = loginAt >= 0 && legit.autofillShare > 0 && random.chance(legit.autofillShare);
   if (autofill) loginAt = 0;
+  const registerAt = signsUp(user, legit) ? random.int(0, loginAt >= 0 ? loginAt : pages - 1) : -1;
   for (let page = 0; page < pages; page++) {
+    if (page === registerAt) yield* register(session, user);
     if (page === loginAt) yield* webLogin(session, legit, user, autofill);
     else yield* browse(session);
     session.t += random.logNormal(legit.thinkTimeMedian, legit.thinkTimeSigma);
     if (session.t >= ctx.endMs) return;
   }
+}
+
+/** An account created in the window (`legit.signUpShare`) that no session has registered yet. */
+function signsUp(user: WorldUser, legit: LegitSettings): boolean {
+  return !returningAccount(user, legit) && user.habits.signUpRank < legit.signUpShare && !user.registered;
+}
+
+/** The sign-up form, then a moment on the confirmation before the next page (or the sign-in form). */
+function* register(session: SessionState, user: WorldUser): Actor {
+  const { random } = session.ctx;
+  user.registered = true;
+  yield* send(session, "POST", "/api/v1/register", 201, "login", { email: user.username, password: user.password });
+  session.t += random.logNormal(4_000, 0.5);
 }
 
 function* webLogin(session: SessionState, legit: LegitSettings, user: WorldUser, autofill: boolean): Actor {
