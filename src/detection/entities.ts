@@ -36,6 +36,7 @@ export const COUNTER_NAMES = {
   sessionlessSuccesses: "nosess.ok",
   clients: "clients",
   signedIn: "login.users.ok",
+  signUps: "signup",
 } as const;
 
 /**

@@ -101,6 +101,12 @@ export interface LoginOutcomeDependencies {
   onRecorded?: (outcome: LoginOutcome) => void;
 }
 
+/** How long an account's sign-ins are remembered when the policy sets no `accountHistory.retention`. */
+const DEFAULT_HISTORY_RETENTION_MS = 180 * 86_400_000;
+/** Sign-ups from one address within SIGN_UP_WINDOW_MS that still teach their accounts' history. */
+const SIGN_UPS_THAT_TEACH = 2;
+const SIGN_UP_WINDOW_MS = 3_600_000;
+
 /**
  * Turns access-log records of authentication endpoints into the counters the Check path reads:
  * failures per IP, subnet, username and fingerprint, unknown-user probes per IP, and, on
@@ -131,7 +137,7 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
   /** Records an outcome reported directly (by an identity provider) rather than through Envoy. */
   async apply(outcome: LoginOutcome, context: AttemptContext, policy: CompiledPolicy): Promise<void> {
     if (policy.endpoints.find((e) => e.name === context.endpoint)?.registration) {
-      if (outcome === "success") await this.learnHistory(context, policy);
+      if (outcome === "success" && (await this.#signUpTeaches(context, policy))) await this.learnHistory(context, policy);
       return;
     }
     const failed = outcome !== "success";
@@ -154,6 +160,25 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
     const work = new Map<string, EntityOp[]>();
     historyOps(context, policy, work);
     await Promise.all([...work].map(([entity, ops]) => this.deps.store.apply(entity, ops, context.timeMs)));
+  }
+
+  /**
+   * Whether a successful sign-up may teach the account its device and network. Not when the
+   * account already has a sign-in on record: a site that answers a sign-up for an existing
+   * account as it answers a new one (to hide which accounts exist) would otherwise let anyone
+   * make his own browser known to someone else's account. Nor when the address has signed up
+   * more than SIGN_UPS_THAT_TEACH accounts within the hour: a person registers one, a script
+   * "registering" a list's accounts many. Every accepted sign-up from the address counts, teaching or not.
+   */
+  async #signUpTeaches(context: AttemptContext, policy: CompiledPolicy): Promise<boolean> {
+    const { username, ip } = entitiesOf(context);
+    if (!username || !ip) return false;
+    const retentionMs = policy.signals.accountHistory?.retentionMs ?? DEFAULT_HISTORY_RETENTION_MS;
+    const [[successes], [signUps]] = await Promise.all([
+      this.deps.store.apply(username, [{ op: "window.add", name: COUNTER_NAMES.successes, windowMs: retentionMs, amount: 0 }], context.timeMs),
+      this.deps.store.apply(ip, [{ op: "window.add", name: COUNTER_NAMES.signUps, windowMs: SIGN_UP_WINDOW_MS, amount: 1 }], context.timeMs),
+    ]);
+    return successes === 0 && signUps! <= SIGN_UPS_THAT_TEACH;
   }
 
   /**
@@ -286,7 +311,7 @@ function historyOps(context: AttemptContext, policy: CompiledPolicy, work: Map<s
   const add = (entity: string | undefined, op: EntityOp) => entity && work.set(entity, [...(work.get(entity) ?? []), op]);
   const history = signals.accountHistory;
   if (history || signals.newUsername) {
-    const retentionMs = history?.retentionMs ?? 180 * 86_400_000;
+    const retentionMs = history?.retentionMs ?? DEFAULT_HISTORY_RETENTION_MS;
     add(entities.username, { op: "window.add", name: COUNTER_NAMES.successes, windowMs: retentionMs, amount: 1 });
     const remember = (name: string, member: string | undefined) =>
       member && history && !context.steppedUp && add(entities.username, { op: "member.add", name, member, maxMembers: history.maxPerAccount, retentionMs });

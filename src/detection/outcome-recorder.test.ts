@@ -107,8 +107,32 @@ describe("login outcomes", () => {
     const r = recorder();
     r.recent.remember("signup", context({ endpoint: "signup", country: "NZ", deviceId: "dev-1" }));
     await r.outcomes.record(entry({ requestId: "signup", path: "/api/v1/register", statusCode: 201 }));
-    expect(r.summary()).toEqual(["user:user-1 login.ok+1 member.add hist.fp member.add hist.dev login.ok.dev+1 member.add hist.net member.add hist.cc"]);
+    expect(r.summary()).toEqual([
+      "user:user-1 login.ok+0",
+      "ip:ip-1 signup+1",
+      "user:user-1 login.ok+1 member.add hist.fp member.add hist.dev login.ok.dev+1 member.add hist.net member.add hist.cc",
+    ]);
     expect(r.ignored).toEqual([]);
+  });
+
+  it("teaches nothing from a sign-up for an account that has signed in before: a site may answer one for an existing account as for a new one", async () => {
+    const r = recorder();
+    r.recent.remember("login", context());
+    await r.outcomes.record(entry({ requestId: "login", statusCode: 200 }));
+    r.recent.remember("signup", context({ endpoint: "signup", ipId: "ip-2", deviceId: "thief" }));
+    await r.outcomes.record(entry({ requestId: "signup", path: "/api/v1/register", statusCode: 201 }));
+    expect(r.summary().filter((line) => line.includes("hist.dev"))).toHaveLength(0);
+    expect(r.summary().slice(-2)).toEqual(["user:user-1 login.ok+0", "ip:ip-2 signup+1"]);
+  });
+
+  it("teaches nothing from an address's third sign-up within the hour: a person registers one account, a script many", async () => {
+    const r = recorder();
+    for (const user of ["user-1", "user-2", "user-3"]) {
+      r.recent.remember(user, context({ endpoint: "signup", usernameId: user, deviceId: `dev-${user}` }));
+      await r.outcomes.record(entry({ requestId: user, path: "/api/v1/register", statusCode: 201 }));
+    }
+    const taught = r.summary().filter((line) => line.includes("member.add hist.dev")).map((line) => line.split(" ")[0]);
+    expect(taught).toEqual(["user:user-1", "user:user-2"]);
   });
 
   it("learns nothing from a registration that failed (the address already has an account) or that Palisade denied", async () => {
