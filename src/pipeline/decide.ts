@@ -3,6 +3,7 @@ import type { Signal } from "../detection/signal.js";
 import { SharedActivation, type RuleActivation } from "../policy/cel.js";
 import type { CompiledEndpoint, CompiledPolicy, CompiledRule } from "../policy/compile.js";
 import { judgeLimit, type LimitVerdict } from "../response/throttle.js";
+import { narrowedScope } from "./narrow-scope.js";
 import { actionWeight, type Decision, type Reason } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
 
@@ -70,13 +71,15 @@ export function decide(input: DecideInput): DecideResult {
   if (!chosen) return { decision: { ...base, action: "allow", shadowed }, unavailable: false };
   if (adaptive) return { decision: adaptiveDecision(base, shadowed, chosen, adaptive), unavailable: false };
   const limit = chosen.action === "throttle" ? tightestLimit(signals) : undefined;
+  const narrowed = narrowedScope(chosen.action, chosen.scope, signals, base.reasons, input.request.sessionId !== undefined);
+  if (narrowed) base.reasons = [...base.reasons, narrowed.reason];
   return {
     decision: {
       ...base,
       shadowed,
       action: chosen.action,
       rule: chosen.id,
-      scope: chosen.scope,
+      scope: narrowed?.scope ?? chosen.scope,
       retryAfterSeconds: retryAfter(chosen, limit),
       rateLimit: limit && {
         limit: limit.threshold ?? 0,
