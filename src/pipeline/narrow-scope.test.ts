@@ -23,22 +23,27 @@ function decided(signals: Signal[], on: Partial<NormalisedRequest> = {}) {
 }
 
 describe("a quarantine aimed at the client whose evidence it is, not at its address", () => {
-  it("aims a token's flags at the token: its owner's home address is not held", () => {
+  it("aims a token's flags at the token, for as long as the token's own rule holds it: its owner's home address is not held", () => {
     const decision = decided(handoff);
-    expect(decision).toMatchObject({ action: "quarantine", rule: "login-high-risk", scope: "session" });
-    expect(decision.reasons).toContainEqual(expect.objectContaining({ code: "scope.narrowed", weight: 0, detail: "ip quarantine narrowed to the session: evidence about the token only" }));
+    expect(decision).toMatchObject({ action: "quarantine", rule: "token-two-networks", scope: "session", retryAfterSeconds: 1800 });
+    expect(decision.reasons).toContainEqual(expect.objectContaining({ code: "scope.narrowed", weight: 0, detail: "login-high-risk's ip quarantine narrowed to the session: evidence about the token only" }));
+  });
+
+  it("narrows the address rule itself when no rule aims at the session", () => {
+    const decision = decided([signal("session.use_rate", 60), signal("session.network_churn", 60)]);
+    expect(decision).toMatchObject({ action: "quarantine", rule: "login-high-risk", scope: "session", retryAfterSeconds: 900 });
   });
 
   it("aims one client's evidence behind a shared address at its session, not at the crowd behind it", () => {
     const decision = decided([crowd, signal("account.new_device", 40), signal("client.library", 50)]);
     expect(decision.scope).toBe("session");
-    expect(decision.reasons).toContainEqual(expect.objectContaining({ code: "scope.narrowed", value: 12, detail: "ip quarantine narrowed to the session: an address shared by 12 clients" }));
+    expect(decision.reasons).toContainEqual(expect.objectContaining({ code: "scope.narrowed", value: 12, detail: "login-high-risk's ip quarantine narrowed to the session: an address shared by 12 clients" }));
   });
 
   it("denies a request with no session alone behind a shared address: there is nothing narrower to hold", () => {
     const decision = decided([crowd, signal("account.new_device", 40), signal("client.library", 50)], { sessionId: undefined });
     expect(decision.scope).toBe("session");
-    expect(decision.reasons).toContainEqual(expect.objectContaining({ code: "scope.narrowed", detail: "ip quarantine narrowed to this request alone (no session to hold): an address shared by 12 clients" }));
+    expect(decision.reasons).toContainEqual(expect.objectContaining({ code: "scope.narrowed", detail: "login-high-risk's ip quarantine narrowed to this request alone (no session to hold): an address shared by 12 clients" }));
   });
 
   it("keeps the address when the address itself is part of the evidence, shared or not", () => {

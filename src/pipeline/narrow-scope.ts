@@ -1,5 +1,6 @@
 import type { Reason, Scope } from "../domain/decision.js";
 import type { Signal } from "../detection/signal.js";
+import type { CompiledRule } from "../policy/compile.js";
 
 /** The reason a narrowed quarantine carries (weight 0): what it was aimed at, and why not any more. */
 export const NARROWED = "scope.narrowed";
@@ -23,7 +24,8 @@ function aboutTheAddress(code: string): boolean {
  * without one is denied alone, with no lasting quarantine. Anything the address did itself (its
  * login counts, probes, failure ratio, lists) keeps the address scope.
  */
-export function narrowedScope(action: string, scope: Scope | undefined, signals: readonly Signal[], reasons: readonly Reason[], hasSession: boolean): { scope: Scope; reason: Reason } | undefined {
+export function narrowedScope(rule: Pick<CompiledRule, "id" | "action" | "scope">, signals: readonly Signal[], reasons: readonly Reason[], hasSession: boolean): { scope: Scope; reason: Reason } | undefined {
+  const { action, scope } = rule;
   if (action !== "quarantine" || !scope || !ADDRESS_SCOPES.has(scope)) return undefined;
   const evidence = reasons.filter((reason) => reason.weight > 0);
   if (evidence.length === 0 || evidence.some((reason) => aboutTheAddress(reason.code))) return undefined;
@@ -32,5 +34,5 @@ export function narrowedScope(action: string, scope: Scope | undefined, signals:
   if (!shared && !tokenOnly) return undefined;
   const why = shared ? `an address shared by ${shared.value} clients` : "evidence about the token only";
   const target = hasSession ? "the session" : "this request alone (no session to hold)";
-  return { scope: "session", reason: { code: NARROWED, value: shared?.value ?? 0, weight: 0, detail: `${scope} quarantine narrowed to ${target}: ${why}` } };
+  return { scope: "session", reason: { code: NARROWED, value: shared?.value ?? 0, weight: 0, detail: `${rule.id}'s ${scope} quarantine narrowed to ${target}: ${why}` } };
 }
