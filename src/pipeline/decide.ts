@@ -3,6 +3,7 @@ import type { Signal } from "../detection/signal.js";
 import { SharedActivation, type RuleActivation } from "../policy/cel.js";
 import type { CompiledEndpoint, CompiledPolicy, CompiledRule } from "../policy/compile.js";
 import { judgeLimit, type LimitVerdict } from "../response/throttle.js";
+import { narrowedScope } from "./narrow-scope.js";
 import { actionWeight, type Decision, type Reason } from "../domain/decision.js";
 import type { NormalisedRequest } from "../domain/request.js";
 
@@ -65,23 +66,27 @@ export function decide(input: DecideInput): DecideResult {
       unavailable: false,
     };
   }
-  const { chosen, shadowed, adaptive, skipped } = applyRules(input, reasons, risk);
+  const { chosen, enforced, shadowed, adaptive, skipped } = applyRules(input, reasons, risk);
   if (skipped > 0) base.reasons = [...reasons, { code: "policy.evaluation_budget", value: skipped, weight: 0 }];
   if (!chosen) return { decision: { ...base, action: "allow", shadowed }, unavailable: false };
   if (adaptive) return { decision: adaptiveDecision(base, shadowed, chosen, adaptive), unavailable: false };
-  const limit = chosen.action === "throttle" ? tightestLimit(signals) : undefined;
+  const narrowed = narrowedScope(chosen, signals, base.reasons, input.request.sessionId !== undefined);
+  if (narrowed) base.reasons = [...base.reasons, narrowed.reason];
+  // A matching rule that already aims this action at the narrower scope answers with its own duration.
+  const acting = (narrowed && enforced.find((rule) => rule.action === chosen.action && rule.scope === narrowed.scope)) || chosen;
+  const limit = acting.action === "throttle" ? tightestLimit(signals) : undefined;
   return {
     decision: {
       ...base,
       shadowed,
-      action: chosen.action,
-      rule: chosen.id,
-      scope: chosen.scope,
-      retryAfterSeconds: retryAfter(chosen, limit),
+      action: acting.action,
+      rule: acting.id,
+      scope: narrowed?.scope ?? acting.scope,
+      retryAfterSeconds: retryAfter(acting, limit),
       rateLimit: limit && {
         limit: limit.threshold ?? 0,
         remaining: 0,
-        resetSeconds: retryAfter(chosen, limit) ?? 0,
+        resetSeconds: retryAfter(acting, limit) ?? 0,
         windowSeconds: Math.ceil((limit.windowMs ?? 0) / 1000),
       },
     },
@@ -110,6 +115,7 @@ function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
   // half of all traffic, static assets) pays nothing for it.
   let activation: SharedActivation | undefined;
   let chosen: CompiledRule | undefined;
+  const enforced: CompiledRule[] = [];
   let adaptive: LimitVerdict | undefined;
   const shadowed: Decision["shadowed"] = [];
   const budget = input.ruleBudget;
@@ -121,7 +127,7 @@ function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
     const rule = rules[index]!;
     if (budget && budget.now() > deadline) {
       budget.onBudgetExceeded?.();
-      return { chosen, shadowed, adaptive, skipped: rules.length - index };
+      return { chosen, enforced, shadowed, adaptive, skipped: rules.length - index };
     }
     const outcome = rule.condition((activation ??= activationFor(input, reasons, risk)));
     if (outcome === "error") input.onRuleError?.(rule.id);
@@ -129,9 +135,12 @@ function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
     const limit = rule.limit ? judgeLimit(rule, input.signals, risk) : undefined;
     if (rule.limit && !limit?.over) continue;
     if (rule.shadow || input.policy.mode === "shadow") shadowed.push({ rule: rule.id, action: rule.action });
-    else if (!chosen || actionWeight(rule.action) > actionWeight(chosen.action)) [chosen, adaptive] = [rule, limit];
+    else {
+      enforced.push(rule);
+      if (!chosen || actionWeight(rule.action) > actionWeight(chosen.action)) [chosen, adaptive] = [rule, limit];
+    }
   }
-  return { chosen, shadowed, adaptive, skipped: 0 };
+  return { chosen, enforced, shadowed, adaptive, skipped: 0 };
 }
 
 /**
