@@ -519,7 +519,8 @@ const signals = z
          * `session.page_shown` (its value: the pages the session was shown within `window`, products an
          * asset followed and searches); with
          * `firstLoginShare`, such logins for accounts that never signed in, from sessions shown at
-         * least as many pages, past that share of the last minute's logins, give `site.shown_first_logins`.
+         * least as many pages, past that share of the last minute's logins and two or more, give
+         * `site.shown_first_logins`.
          */
         sessionReads: z
           .object({
@@ -533,7 +534,7 @@ const signals = z
               .gt(0)
               .max(1)
               .optional()
-              .describe("Share of the last minute's logins (this replica) that were for accounts that never signed in, from sessions shown at least as many pages as this one (in power-of-two depths), above which site.shown_first_logins says the page views are a campaign's"),
+              .describe("Share of the last minute's logins (this replica) that were for accounts that never signed in, from sessions shown at least as many pages as this one (in power-of-two depths), above which site.shown_first_logins says the page views are a campaign's (from two such logins in the minute: a lone one is a quiet shop's shopper)"),
             pagesSkipped: z
               .object({
                 param: z.string().min(1).max(64).default("page"),
