@@ -267,6 +267,13 @@ describe("site.shown_first_logins", () => {
     expect(reads.firstLogin(request(3_300), after(17), withShare(0.2))[0]).toMatchObject({ value: 0.222, fired: true });
   });
 
+  it("leaves a quiet shop's lone first sign-in after pages unsaid: one login in the minute is all of them, not a campaign's", () => {
+    const reads = new SessionReads();
+    for (let i = 0; i < 3; i++) reads.firstLogin(request(i * 1_000), [fired("username.never_succeeded")], withShare(0.05));
+    expect(reads.firstLogin(request(5_000), first, withShare(0.05))[0]).toMatchObject({ value: 0.25, fired: false });
+    expect(reads.firstLogin(request(6_000), first, withShare(0.05))[0]).toMatchObject({ value: 0.4, fired: true });
+  });
+
   it("forgets a burst after two minutes", () => {
     const reads = new SessionReads();
     for (let i = 0; i < 5; i++) reads.firstLogin(request(i), first, withShare(0.5));

@@ -36,6 +36,12 @@ const MINUTE_MS = 60_000;
  */
 const DEPTHS = 5;
 /**
+ * First logins at a depth or deeper in the minute below which `site.shown_first_logins` is never
+ * said: on a shop far below one login a second, one shopper's first sign-in is most of the
+ * minute's logins by itself, while a campaign that buys pages makes one such login after another.
+ */
+const MIN_SHOWN_FIRST_LOGINS = 2;
+/**
  * The cohort's share of unfollowed reads is over the last minute, its members over the cohort
  * window: the share in steady state is the same over any window, but over an hour of shoppers'
  * reads a campaign that starts (or whose sessions come back for their second read all at once)
@@ -122,7 +128,8 @@ function planOf(ops: PlannedOp[], evaluate: (results: readonly number[]) => Sign
  * minute on this replica, the share that were for accounts that never signed in here
  * (`username.never_succeeded`) from sessions with `session.page_shown` shown at least as many
  * pages as this one (counted in power-of-two depths), said on such a login when it is above the
- * setting. A shop's first sign-ins are a small part of its logins, and during a campaign a
+ * setting and there were two or more (a lone one is a quiet shop's shopper, see MIN_SHOWN_FIRST_LOGINS).
+ * A shop's first sign-ins are a small part of its logins, and during a campaign a
  * smaller one still; a campaign that buys `session.page_shown` before each attempt makes them a
  * large part (a list holds many accounts that never signed in here), so past the share the page
  * views are the campaign's and rules stop taking them as a shopper's. A share, not a count, so
@@ -189,8 +196,8 @@ export class SessionReads {
       value: Math.round(share * 1000) / 1000,
       threshold: maxShare,
       weight: 0,
-      fired: share > maxShare,
-      detail: `share of the logins over the last minute on this replica that were for accounts that never signed in, from sessions shown ${pages} as this one (prior ${maxShare})`,
+      fired: share > maxShare && deepAsThis >= MIN_SHOWN_FIRST_LOGINS,
+      detail: `share of the logins over the last minute on this replica that were for accounts that never signed in, from sessions shown ${pages} as this one (${deepAsThis} of ${logins}; prior ${maxShare}, said from ${MIN_SHOWN_FIRST_LOGINS} such logins)`,
     }];
   }
 

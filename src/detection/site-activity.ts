@@ -4,7 +4,7 @@ import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
 import { cookieValue } from "../domain/cookies.js";
 import type { NormalisedRequest } from "../domain/request.js";
-import type { BaselineState, Store } from "../state/store.js";
+import type { BaselineState, EntityOp, Store } from "../state/store.js";
 import { claimsBrowser } from "./login.js";
 import type { Signal } from "./signal.js";
 
@@ -42,6 +42,7 @@ export interface SiteAnomaly {
   heldBy?: number;
 }
 
+type SlowCampaign = NonNullable<NonNullable<NonNullable<CompiledSignals["siteAnomaly"]>["campaign"]>["slow"]>;
 type ShapeCounts = Map<string, { attempts: number; failures: number }>;
 interface LatestFailure {
   timeMs: number;
@@ -114,6 +115,15 @@ interface EndpointActivity {
   /** When the latest allowed attempts were made, oldest first (at most LATEST_ATTEMPTS). */
   latestAttempts: number[];
   others: OthersEvidence;
+  /**
+   * For the slow call (`campaign.slow`): usernames that failed from session-keeping clients, or were
+   * denied while the slow call held, and usernames that signed in, since the last merge (at most
+   * MAX_FAILED_USERS each); and the long window's distinct counts of both as of that merge, when
+   * they make a campaign.
+   */
+  pendingSlowFailing: Set<string>;
+  pendingSlowSignedIn: Set<string>;
+  slowCall: { failing: number; signedIn: number } | undefined;
 }
 
 /**
@@ -149,8 +159,11 @@ export class SiteActivity {
    * attempt (baselines learn only from allowed traffic, and it has no outcome) but it keeps the
    * campaign in force (`holdCampaign`).
    */
-  recordDenied(endpoint: string): void {
-    this.#activity(endpoint).pendingDenied += 1;
+  recordDenied(endpoint: string, usernameId?: string): void {
+    const activity = this.#activity(endpoint);
+    activity.pendingDenied += 1;
+    // While the slow call holds, a denied account counts as one that failed and stayed out, as for the early call.
+    if (usernameId && activity.slowCall) addBounded(activity.pendingSlowFailing, usernameId);
   }
 
   /**
@@ -170,6 +183,7 @@ export class SiteActivity {
   recordOutcome(endpoint: string, failed: boolean, headerShape: string | undefined, usernameId?: string, timeMs?: number, sessionless?: boolean): void {
     const activity = this.#activity(endpoint);
     if (!failed) {
+      if (usernameId) addBounded(activity.pendingSlowSignedIn, usernameId);
       if (usernameId && activity.failedUsers.succeeded.size < MAX_FAILED_USERS) activity.failedUsers.succeeded.add(usernameId);
       if (usernameId && timeMs !== undefined) {
         activity.latestSuccesses.push({ timeMs, usernameId });
@@ -179,6 +193,7 @@ export class SiteActivity {
     }
     activity.pendingFailures += 1;
     if (usernameId) {
+      if (!sessionless) addBounded(activity.pendingSlowFailing, usernameId);
       activity.failedUsers.failures += 1;
       if (activity.failedUsers.usernames.size < MAX_FAILED_USERS) activity.failedUsers.usernames.add(usernameId);
       if (timeMs !== undefined) pushLatest(activity.latestFailures, sessionless ? { timeMs, usernameId, sessionless } : { timeMs, usernameId });
@@ -203,7 +218,7 @@ export class SiteActivity {
     const config = anomalyConfig(endpoint, signals);
     const activity = this.#endpoints.get(endpoint.name);
     if (!config || !activity) return [];
-    if (activity.anomalies.length === 0) return endpoint.authentication ? earlyCampaign(activity, config, request.timeMs) : [];
+    if (activity.anomalies.length === 0) return endpoint.authentication ? [...earlyCampaign(activity, config, request.timeMs), ...slowCampaign(activity, config)] : [];
     const found: Signal[] = activity.anomalies.map((anomaly) => ({
       code: `site.${anomaly.metric}`,
       value: anomaly.value,
@@ -224,7 +239,7 @@ export class SiteActivity {
         detail: "distinct usernames that failed and never signed in, per failed login over the last two minutes, against the policy's prior",
       });
     } else if (endpoint.authentication) {
-      found.push(...earlyCampaign(activity, config, request.timeMs));
+      found.push(...earlyCampaign(activity, config, request.timeMs), ...slowCampaign(activity, config));
     }
     if (endpoint.authentication ? inLoginCohort(request, activity, signals, related) : inCatalogueCohort(request, related)) {
       found.push({ code: "cohort.anomalous", value: 1, weight: config.cohortWeight, fired: true, detail: "looks like the anomalous traffic" });
@@ -255,13 +270,19 @@ export class SiteActivity {
         // Only logins are held: a catalogue anomaly's denials are left as they were.
         if (endpoint.authentication) ops.push({ op: "window.add", name: "den", windowMs: MINUTE_MS, amount: activity.pendingDenied });
         const early = endpoint.authentication ? config.campaign?.early : undefined;
-        const [[attempts = 0, failures = 0, denied = 0]] = await Promise.all([
-          this.store.apply(`site:${name}`, ops, nowMs).catch(() => [0, 0, 0]),
+        const slow = endpoint.authentication ? config.campaign?.slow : undefined;
+        const [results] = await Promise.all([
+          this.store.apply(`site:${name}`, slow ? [...ops, ...slowOps(activity, durationMs(slow.within))] : ops, nowMs).catch(() => undefined),
           early ? this.#exchange(name, activity, durationMs(early.within), nowMs) : undefined,
         ]);
+        const [attempts = 0, failures = 0, denied = 0] = results ?? [];
         activity.pendingAttempts = 0;
         activity.pendingFailures = 0;
         activity.pendingDenied = 0;
+        activity.pendingSlowFailing.clear();
+        activity.pendingSlowSignedIn.clear();
+        // The store unreachable: the last call stands until it answers again.
+        if (slow && results) activity.slowCall = slowCallOf(results.at(-2) ?? 0, results.at(-1) ?? 0, slow);
         const current = { attempt_rate: attempts, failure_ratio: attempts > 0 ? Math.min(1, failures / attempts) : 0 };
         if (Math.floor(nowMs / MINUTE_MS) > activity.lastMinute) await this.#learn(name, activity, current, config, nowMs);
         const fresh = attempts < config.minAttemptsPerMinute ? [] : detect(current, activity.baselines, config);
@@ -330,6 +351,9 @@ export class SiteActivity {
         latestSuccesses: [],
         latestAttempts: [],
         others: NO_EVIDENCE,
+        pendingSlowFailing: new Set(),
+        pendingSlowSignedIn: new Set(),
+        slowCall: undefined,
       };
       this.#endpoints.set(endpoint, activity);
     }
@@ -580,6 +604,52 @@ function decodeEvidence(text: string): OthersEvidence | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The slow call's writes and reads, last in the merge: each username since the last merge into
+ * the long window's distinct counts (HyperLogLogs, bounded whatever the traffic), then both counts.
+ */
+function slowOps(activity: EndpointActivity, windowMs: number): EntityOp[] {
+  const add = (name: string) => (member: string): EntityOp => ({ op: "distinct.add", name, windowMs, member, count: false });
+  return [
+    ...[...activity.pendingSlowFailing].map(add("slowf")),
+    ...[...activity.pendingSlowSignedIn].map(add("slows")),
+    { op: "distinct.add", name: "slowf", windowMs },
+    { op: "distinct.add", name: "slows", windowMs },
+  ];
+}
+
+function slowCallOf(failing: number, signedIn: number, slow: SlowCampaign): EndpointActivity["slowCall"] {
+  return failing >= slow.failingAccounts && failing > slow.perSignedIn * signedIn ? { failing, signedIn } : undefined;
+}
+
+/**
+ * `site.campaign` from the long window (`campaign.slow`), for a shop whose logins never reach the
+ * volume floor: over the last `within` or two, at least `failingAccounts` distinct accounts failed
+ * from clients that kept the site's session, more than `perSignedIn` times the distinct accounts
+ * that signed in. People who mistype or forgot a password are few and mostly get in, and each
+ * signs in as often as she fails; a list fails on a new account with every login, however slowly.
+ * Counted by every replica into the same store keys, so the call is the site's. Failures without
+ * the session are answered login by login (`client.no_session`) and left out, as for the early
+ * call. Weightless like the merged call; its detail says the window and the counts.
+ */
+function slowCampaign(activity: EndpointActivity, config: NonNullable<CompiledSignals["siteAnomaly"]>): Signal[] {
+  const slow = config.campaign?.slow;
+  if (!slow || !activity.slowCall) return [];
+  const { failing, signedIn } = activity.slowCall;
+  return [{
+    code: "site.campaign",
+    value: failing,
+    threshold: slow.failingAccounts,
+    weight: config.campaign!.weight,
+    fired: true,
+    detail: `slow call over ${slow.within} (counted over up to twice that): ${failing} accounts failed from session-keeping clients against ${signedIn} that signed in, above ${slow.perSignedIn} per account signed in`,
+  }];
+}
+
+function addBounded(usernames: Set<string>, usernameId: string): void {
+  if (usernames.size < MAX_FAILED_USERS) usernames.add(usernameId);
 }
 
 function pushLatest(latest: LatestFailure[], failure: LatestFailure): void {

@@ -204,7 +204,7 @@ function awaitOutcome(
   // Denied during a campaign: what keeps the campaign in force while its logins are denied. A
   // login denied on other evidence (an address held for its own failures) does not hold it.
   if (!allowed && endpoint.authentication) {
-    if (decision.reasons.some((r) => r.code === "site.campaign")) detection.site.recordDenied(endpoint.name);
+    if (decision.reasons.some((r) => r.code === "site.campaign")) detection.site.recordDenied(endpoint.name, attribution.usernameId);
     else if (attribution.usernameId && decision.reasons.some((r) => r.code === "site.campaign_early")) {
       detection.site.recordDeniedEarly(endpoint.name, attribution.usernameId, request.timeMs, sessionless);
     }

@@ -198,6 +198,15 @@ const siteAnomaly = z
           .strict()
           .optional()
           .describe("Below the volume floor (minAttemptsPerMinute), fire site.campaign_early, replica-local and without waiting for the merge: this many distinct accounts failed within `within` and did not sign in, or were asked for a step-up (tried from a device and network they never used), failures were above the failure-ratio threshold of the outcomes known from the same span, and the share above holds over the last two minutes (absent: never early)"),
+        slow: z
+          .object({
+            within: duration.default("30m").describe("The long window: counted over the current and the previous span of this length"),
+            failingAccounts: z.number().int().min(2).describe("Distinct accounts that failed from clients keeping the site's session, at or above which the window can be a campaign"),
+            perSignedIn: z.number().positive().default(2).describe("Failing accounts per distinct account that signed in over the same window, above which they are a campaign"),
+          })
+          .strict()
+          .optional()
+          .describe("Below the volume floor, over a long window and shared by every replica through the store: fire site.campaign when distinct failing accounts reach failingAccounts and outnumber the accounts that signed in by perSignedIn (a small shop's slow campaign; absent: never)"),
         weight: weight.default(0),
       })
       .strict()
@@ -518,7 +527,8 @@ const signals = z
          * `session.page_shown` (its value: the pages the session was shown within `window`, products an
          * asset followed and searches); with
          * `firstLoginShare`, such logins for accounts that never signed in, from sessions shown at
-         * least as many pages, past that share of the last minute's logins, give `site.shown_first_logins`.
+         * least as many pages, past that share of the last minute's logins and two or more, give
+         * `site.shown_first_logins`.
          */
         sessionReads: z
           .object({
@@ -532,7 +542,7 @@ const signals = z
               .gt(0)
               .max(1)
               .optional()
-              .describe("Share of the last minute's logins (this replica) that were for accounts that never signed in, from sessions shown at least as many pages as this one (in power-of-two depths), above which site.shown_first_logins says the page views are a campaign's"),
+              .describe("Share of the last minute's logins (this replica) that were for accounts that never signed in, from sessions shown at least as many pages as this one (in power-of-two depths), above which site.shown_first_logins says the page views are a campaign's (from two such logins in the minute: a lone one is a quiet shop's shopper)"),
             pagesSkipped: z
               .object({
                 param: z.string().min(1).max(64).default("page"),

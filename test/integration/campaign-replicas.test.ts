@@ -4,6 +4,12 @@
  * the replica that decided it. A list whose failing accounts Envoy spread over the replicas, one
  * each, is called on every replica once they have merged (about a second of event time), as one
  * replica calls it when it sees all three.
+ *
+ * The slow call (`campaign.slow`) on the same replicas: a list tried at 3 logins a minute, each
+ * from its own address with a session cookie, spread over the replicas, on a shop where one
+ * person signs in every two minutes, far below the 20 logins a minute the merged call needs. Once
+ * 20 accounts failed (7 minutes in), every replica calls it and challenges the list's next first
+ * sign-ins.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -22,6 +28,7 @@ const headers = (session: string) => ({
   cookie: `sid=${session}`,
 });
 
+const MINUTE = 60_000;
 let redis: RedisServerHandle;
 let replicas: App[] = [];
 let authz: EnvoyAuthzClient[] = [];
@@ -44,10 +51,17 @@ afterAll(async () => {
 });
 
 /**
- * A login through `replica` from an address of its own, `atMs` into the stretch; with `failed`,
- * its 401 is streamed back to the same replica. Returns the reasons of Palisade's decision.
+ * A login of `username` (a new list entry by default) through `replica` from an address of its
+ * own, `atMs` into the stretch; with an outcome, its 401 or 200 is streamed back to the same
+ * replica when Palisade let it through. Returns Palisade's action and reasons.
  */
-async function login(replica: number, startMs: number, atMs: number, failed?: boolean): Promise<string[]> {
+async function attempt(
+  replica: number,
+  startMs: number,
+  atMs: number,
+  outcome?: "failed" | "signed in",
+  username = `list-${randomUUID()}`,
+): Promise<{ action: string; reasons: string[] }> {
   const requestId = randomUUID();
   const ip = `100.77.${Math.floor(++address / 250)}.${(address % 250) + 1}`;
   const check = await authz[replica]!.check({
@@ -57,21 +71,27 @@ async function login(replica: number, startMs: number, atMs: number, failed?: bo
     headers: headers(randomUUID()),
     timeMs: startMs + atMs,
     requestId,
-    body: JSON.stringify({ username: `list-${randomUUID()}`, password: `guess-${randomUUID()}` }),
+    body: JSON.stringify({ username, password: `guess-${randomUUID()}` }),
   });
-  if (failed) {
+  const { action, reasons } = metadata(check) as { action: string; reasons?: string[] };
+  if (outcome && (action === "allow" || action === "step_up")) {
     await logs[replica]!.send([
-      { requestId, method: "POST", path: "/api/v1/login", ip, timeMs: startMs + atMs, status: 401, authzMetadata: check.dynamic_metadata },
+      { requestId, method: "POST", path: "/api/v1/login", ip, timeMs: startMs + atMs, status: outcome === "failed" ? 401 : 200, authzMetadata: check.dynamic_metadata },
     ]);
   }
-  return (metadata(check).reasons as string[] | undefined) ?? [];
+  return { action, reasons: reasons ?? [] };
+}
+
+/** The reasons of a new list entry's login (see `attempt`). */
+async function login(replica: number, startMs: number, atMs: number, outcome?: "failed"): Promise<string[]> {
+  return (await attempt(replica, startMs, atMs, outcome)).reasons;
 }
 
 /** Three accounts of a list fail within 200 ms, through `through` (a replica for each); then logins of the list follow. */
 async function campaign(through: [number, number, number]): Promise<{ justAfter: string[]; merged: string[][] }> {
   clockMs += 10 * 60_000; // far past the last stretch's minutes
   const startMs = clockMs;
-  for (const [i, replica] of through.entries()) await login(replica, startMs, i * 100, true);
+  for (const [i, replica] of through.entries()) await login(replica, startMs, i * 100, "failed");
   const justAfter = await login(0, startMs, 300);
   // Two merges (about once a second each) on every replica, by the list's next logins.
   for (const atMs of [1_300, 2_600]) for (const replica of [0, 1, 2]) await login(replica, startMs, atMs);
@@ -90,4 +110,25 @@ describe("the early campaign call shared by replicas", () => {
     expect(spread.justAfter).not.toContain("site.campaign_early"); // replica 0 saw one failing account of three
     for (const reasons of spread.merged) expect(reasons).toContain("site.campaign_early");
   });
+});
+
+describe("the slow campaign call on a small shop", () => {
+  it("is called on every replica once 20 accounts of a list failed, 3 a minute, against one sign-in every two minutes", async () => {
+    clockMs += 2 * 3_600_000; // past both 30-minute spans of the long window since the early call's stretches
+    const startMs = clockMs;
+    const before: string[][] = [];
+    for (let minute = 0; minute < 7; minute++) {
+      for (let i = 0; i < 3; i++) before.push((await attempt(i, startMs, minute * MINUTE + i * 20_000, "failed")).reasons);
+      if (minute % 2 === 0) await attempt(minute % 3, startMs, minute * MINUTE + 50_000, "signed in", `shopper-${minute}`);
+    }
+    expect(before.filter((reasons) => reasons.includes("site.campaign"))).toEqual([]);
+    // The 21st account failed at 6:40; a login on each replica a couple of merges later.
+    const after = [];
+    for (const replica of [0, 1, 2]) await attempt(replica, startMs, 7 * MINUTE + 1_000 + replica * 10, "failed");
+    for (const replica of [0, 1, 2]) after.push(await attempt(replica, startMs, 7 * MINUTE + 3_000 + replica * 10, "failed"));
+    for (const { action, reasons } of after) {
+      expect(reasons).toContain("site.campaign");
+      expect(action).toBe("challenge");
+    }
+  }, 60_000);
 });
