@@ -70,7 +70,7 @@ export function decide(input: DecideInput): DecideResult {
   if (skipped > 0) base.reasons = [...reasons, { code: "policy.evaluation_budget", value: skipped, weight: 0 }];
   if (!chosen) return { decision: { ...base, action: "allow", shadowed }, unavailable: false };
   if (adaptive) return { decision: adaptiveDecision(base, shadowed, chosen, adaptive), unavailable: false };
-  const narrowed = narrowedScope(chosen, signals, base.reasons, input.request.sessionId !== undefined);
+  const narrowed = narrowedScope(chosen, base.reasons, input.request.sessionId !== undefined);
   if (narrowed) base.reasons = [...base.reasons, narrowed.reason];
   // A matching rule that already aims this action at the narrower scope answers with its own duration.
   const acting = (narrowed && enforced.find((rule) => rule.action === chosen.action && rule.scope === narrowed.scope)) || chosen;

@@ -34,16 +34,16 @@ describe("a quarantine aimed at the client whose evidence it is, not at its addr
     expect(decision).toMatchObject({ action: "quarantine", rule: "login-high-risk", scope: "session", retryAfterSeconds: 900 });
   });
 
-  it("aims one client's evidence behind a shared address at its session, not at the crowd behind it", () => {
-    const decision = decided([crowd, signal("account.new_device", 40), signal("client.library", 50)]);
+  it("denies a flagged token with no session alone: there is nothing narrower to hold", () => {
+    const decision = decided(handoff, { sessionId: undefined });
     expect(decision.scope).toBe("session");
-    expect(decision.reasons).toContainEqual(expect.objectContaining({ code: "scope.narrowed", value: 12, detail: "login-high-risk's ip quarantine narrowed to the session: an address shared by 12 clients" }));
+    expect(decision.reasons).toContainEqual(expect.objectContaining({ code: "scope.narrowed", detail: "login-high-risk's ip quarantine narrowed to this request alone (no session to hold): evidence about the token only" }));
   });
 
-  it("denies a request with no session alone behind a shared address: there is nothing narrower to hold", () => {
-    const decision = decided([crowd, signal("account.new_device", 40), signal("client.library", 50)], { sessionId: undefined });
-    expect(decision.scope).toBe("session");
-    expect(decision.reasons).toContainEqual(expect.objectContaining({ code: "scope.narrowed", detail: "login-high-risk's ip quarantine narrowed to this request alone (no session to hold): an address shared by 12 clients" }));
+  it("keeps the address for one client's other evidence behind a crowd: a crowd is cheap to fake with invented cookies", () => {
+    const decision = decided([crowd, signal("account.new_device", 40), signal("client.library", 50)]);
+    expect(decision.scope).toBe("ip");
+    expect(decision.reasons.map((r) => r.code)).not.toContain("scope.narrowed");
   });
 
   it("keeps the address when the address itself is part of the evidence, shared or not", () => {
