@@ -124,6 +124,8 @@ interface EndpointActivity {
   pendingSlowFailing: Set<string>;
   pendingSlowSignedIn: Set<string>;
   slowCall: { failing: number; signedIn: number } | undefined;
+  /** When the store last answered the slow call's counts. */
+  slowAnsweredMs: number;
 }
 
 /**
@@ -281,8 +283,12 @@ export class SiteActivity {
         activity.pendingDenied = 0;
         activity.pendingSlowFailing.clear();
         activity.pendingSlowSignedIn.clear();
-        // The store unreachable: the last call stands until it answers again.
-        if (slow && results) activity.slowCall = slowCallOf(results.at(-2) ?? 0, results.at(-1) ?? 0, slow);
+        // The store unreachable: the last call stands until it answers again, for at most the
+        // call's own window (a list still knocking would have kept it up; a call no merge confirms ends).
+        if (slow && results) {
+          activity.slowCall = slowCallOf(results.at(-2) ?? 0, results.at(-1) ?? 0, slow);
+          activity.slowAnsweredMs = nowMs;
+        } else if (slow && nowMs - activity.slowAnsweredMs > durationMs(slow.within)) activity.slowCall = undefined;
         const current = { attempt_rate: attempts, failure_ratio: attempts > 0 ? Math.min(1, failures / attempts) : 0 };
         if (Math.floor(nowMs / MINUTE_MS) > activity.lastMinute) await this.#learn(name, activity, current, config, nowMs);
         const fresh = attempts < config.minAttemptsPerMinute ? [] : detect(current, activity.baselines, config);
@@ -354,6 +360,7 @@ export class SiteActivity {
         pendingSlowFailing: new Set(),
         pendingSlowSignedIn: new Set(),
         slowCall: undefined,
+        slowAnsweredMs: 0,
       };
       this.#endpoints.set(endpoint, activity);
     }

@@ -112,6 +112,19 @@ describe("a campaign held while its logins are denied", () => {
     expect(await after(3, 1, 90)).not.toContain("site.failure_ratio");
   });
 
+  it("outlives a store outage by at most its own window: a call no merge confirms ends", async () => {
+    const played = await play(slowList(3, 10));
+    const site = played.replicas[0]!;
+    (site as unknown as { store: { apply: () => Promise<never> } }).store.apply = () => Promise.reject(new Error("store down"));
+    const codesAt = async (minute: number) => {
+      await site.maybeFlush(played.policy, minute * MINUTE);
+      return site.signalsFor(loginAt(minute * MINUTE), endpoint, slowSignals, []).map((s) => s.code);
+    };
+    expect(await codesAt(25)).toEqual(["site.campaign"]);
+    expect(await codesAt(39)).toEqual(["site.campaign"]);
+    expect(await codesAt(41)).toEqual([]);
+  });
+
   it("is never started by denials alone", async () => {
     const site = new SiteActivity(new MemoryStore());
     for (let i = 0; i < 100; i++) site.recordDenied("login");
