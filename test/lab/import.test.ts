@@ -68,8 +68,12 @@ describe("Apache common and combined log format", () => {
     // Apache writes a line when the response ends, stamped with the request's start: slow
     // responses land after later requests. Replay puts them back in order; none is too late.
     expect(result.problems).toEqual([expect.objectContaining({ kind: "out_of_order", skipped: false, message: expect.stringContaining("replayed in time order") })]);
-    // None of its paths are storefront endpoints: the example policy denies nothing.
-    expect(result.scenarios[0]!.unlabelled).toEqual({ requests: 10_000, denied: 0 });
+    // None of its paths are storefront endpoints, but the storefront names what it never serves
+    // (WordPress, Joomla, database admin): the log's probes for those are denied, with the requests
+    // after them from the same addresses (45, docs/default-endpoint.md), and nothing like a reader's share.
+    expect(result.scenarios[0]!.unlabelled.requests).toBe(10_000);
+    expect(result.scenarios[0]!.unlabelled.denied).toBeGreaterThan(0);
+    expect(result.scenarios[0]!.unlabelled.denied).toBeLessThan(100);
   });
 
   it.skipIf(!existsSync(SHARED_DATA))("prints request ids and pseudonyms, never the log's addresses, when comparing policies", async () => {
