@@ -66,9 +66,9 @@ export const GRPC_CHALLENGE_EVERY = 5;
 /**
  * Then, when a rate-limit configuration is set, ShouldRateLimit calls through the same server on
  * descriptors the configuration declares: without them the limiter, its store script and the
- * service's encoder ran for the first time on the first real call, which cost the server 3.3–3.7
- * ms of main-thread CPU against 1.3–1.7 for later ones (bench/first-check-split.ts,
- * BENCH_SPLIT_RATELIMIT=1).
+ * service's encoder ran for the first time on the first real call, which cost the server 2.9–3.7
+ * ms of main-thread CPU against 1.0–1.3 for the 91st–110th (bench/first-check-split.ts,
+ * BENCH_SPLIT_RATELIMIT=1; BENCHMARKS.md, branch firstcheck).
  */
 export const GRPC_RATE_LIMIT_CALLS = 50;
 /** Descriptors per ShouldRateLimit: Envoy sends one per matching route rate limit, a handful. */
