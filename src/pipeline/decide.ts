@@ -66,14 +66,14 @@ export function decide(input: DecideInput): DecideResult {
       unavailable: false,
     };
   }
-  const { chosen, enforced, shadowed, adaptive, skipped } = applyRules(input, reasons, risk);
+  const { chosen, sessionQuarantine, shadowed, adaptive, skipped } = applyRules(input, reasons, risk);
   if (skipped > 0) base.reasons = [...reasons, { code: "policy.evaluation_budget", value: skipped, weight: 0 }];
   if (!chosen) return { decision: { ...base, action: "allow", shadowed }, unavailable: false };
   if (adaptive) return { decision: adaptiveDecision(base, shadowed, chosen, adaptive), unavailable: false };
   const narrowed = narrowedScope(chosen, base.reasons, input.request.sessionId !== undefined);
   if (narrowed) base.reasons = [...base.reasons, narrowed.reason];
-  // A matching rule that already aims this action at the narrower scope answers with its own duration.
-  const acting = (narrowed && enforced.find((rule) => rule.action === chosen.action && rule.scope === narrowed.scope)) || chosen;
+  // A matching rule that already quarantines the session answers with its own duration.
+  const acting = (narrowed && sessionQuarantine) || chosen;
   const limit = acting.action === "throttle" ? tightestLimit(signals) : undefined;
   return {
     decision: {
@@ -115,7 +115,8 @@ function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
   // half of all traffic, static assets) pays nothing for it.
   let activation: SharedActivation | undefined;
   let chosen: CompiledRule | undefined;
-  const enforced: CompiledRule[] = [];
+  // The first enforced rule that quarantines the session: a narrowed address quarantine takes its duration.
+  let sessionQuarantine: CompiledRule | undefined;
   let adaptive: LimitVerdict | undefined;
   const shadowed: Decision["shadowed"] = [];
   const budget = input.ruleBudget;
@@ -127,7 +128,7 @@ function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
     const rule = rules[index]!;
     if (budget && budget.now() > deadline) {
       budget.onBudgetExceeded?.();
-      return { chosen, enforced, shadowed, adaptive, skipped: rules.length - index };
+      return { chosen, sessionQuarantine, shadowed, adaptive, skipped: rules.length - index };
     }
     const outcome = rule.condition((activation ??= activationFor(input, reasons, risk)));
     if (outcome === "error") input.onRuleError?.(rule.id);
@@ -136,11 +137,11 @@ function applyRules(input: DecideInput, reasons: Reason[], risk: number) {
     if (rule.limit && !limit?.over) continue;
     if (rule.shadow || input.policy.mode === "shadow") shadowed.push({ rule: rule.id, action: rule.action });
     else {
-      enforced.push(rule);
+      if (rule.action === "quarantine" && rule.scope === "session") sessionQuarantine ??= rule;
       if (!chosen || actionWeight(rule.action) > actionWeight(chosen.action)) [chosen, adaptive] = [rule, limit];
     }
   }
-  return { chosen, enforced, shadowed, adaptive, skipped: 0 };
+  return { chosen, sessionQuarantine, shadowed, adaptive, skipped: 0 };
 }
 
 /**
