@@ -56,11 +56,14 @@ describe("session.distinct_usernames", () => {
     expect(await accounts([{ cookie: "sid=a", user: "u1" }, { cookie: "sid=a", user: "u2" }], { cohorts: { ...signals.cohorts!, sessionAccounts: undefined } })).toEqual([undefined, undefined]);
   });
 
-  it("fires above the threshold, not at it, and keeps at most 16 accounts per session", async () => {
+  it("fires above the threshold, not at it, and keeps at most 17 accounts per session, so the largest threshold (16) can fire", async () => {
     const two = { cohorts: { ...signals.cohorts!, sessionAccounts: { threshold: 2, weight: 30 } } };
     expect(await accounts(["u1", "u2", "u3"].map((user, i) => ({ cookie: "sid=s", user, atMs: i })), two)).toEqual([[1, false], [2, false], [3, true]]);
     const tries = await accounts(Array.from({ length: 20 }, (_, i) => ({ cookie: "sid=s", user: `u${i}`, atMs: i })));
-    expect(tries.at(-1)).toEqual([16, true]);
+    expect(tries.at(-1)).toEqual([17, true]);
+    const largest = { cohorts: { ...signals.cohorts!, sessionAccounts: { threshold: 16, weight: 30 } } };
+    const many = await accounts(Array.from({ length: 17 }, (_, i) => ({ cookie: "sid=s", user: `u${i}`, atMs: i })), largest);
+    expect(many.slice(-2)).toEqual([[16, false], [17, true]]);
   });
 
   it("is a fact of the store: any process planning against it counts the session's earlier logins", async () => {

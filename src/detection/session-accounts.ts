@@ -5,8 +5,8 @@ import { NO_PLAN, type SignalPlan } from "./signal.js";
 
 /** Store name of the account pseudonyms a browser session tried, under its `ck:` entity. */
 export const SESSION_ACCOUNTS_NAME = "sa.users";
-/** Accounts remembered per session: the policy's threshold is at most 16, so the count saturates here. */
-const MAX_ACCOUNTS = 16;
+/** Accounts remembered per session: one more than the policy's largest threshold (16), so every threshold it allows can be exceeded. */
+const MAX_ACCOUNTS = 17;
 
 /**
  * `session.distinct_usernames`: the accounts one browser session (the value of the site's
