@@ -59,19 +59,19 @@ describe("a browser session's first product read, by sender and by the evidence 
         sender: "attack",
         reads: 1,
         passed: 1,
-        showing: { newBrowser: 1, newAddress: 1, missingSessionCookie: 1, slowAfterShell: 1, busyFingerprint: 0, unpopular: 1, newUnpopularFromNewAddress: 1 },
+        showing: { newBrowser: 1, newAddress: 1, missingSessionCookie: 1, slowAfterShell: 1, busyFingerprint: 0, unpopular: 1, newUnpopularFromNewAddress: 1, bornOnProduct: 1, freshId: 1, coveringCohort: 0, newFreshBornCovering: 0 },
       },
       {
         sender: "shopper",
         reads: 1,
         passed: 1,
-        showing: { newBrowser: 0, newAddress: 1, missingSessionCookie: 0, slowAfterShell: 0, busyFingerprint: 0, unpopular: 0, newUnpopularFromNewAddress: 0 },
+        showing: { newBrowser: 0, newAddress: 1, missingSessionCookie: 0, slowAfterShell: 0, busyFingerprint: 0, unpopular: 0, newUnpopularFromNewAddress: 0, bornOnProduct: 1, freshId: 0, coveringCohort: 0, newFreshBornCovering: 0 },
       },
       {
         sender: "new-account shopper",
         reads: 1,
         passed: 0,
-        showing: { newBrowser: 1, newAddress: 0, missingSessionCookie: 0, slowAfterShell: 0, busyFingerprint: 0, unpopular: 0, newUnpopularFromNewAddress: 0 },
+        showing: { newBrowser: 1, newAddress: 0, missingSessionCookie: 0, slowAfterShell: 0, busyFingerprint: 0, unpopular: 0, newUnpopularFromNewAddress: 0, bornOnProduct: 1, freshId: 1, coveringCohort: 0, newFreshBornCovering: 0 },
       },
     ]);
   });
@@ -98,5 +98,28 @@ describe("a browser session's first product read, by sender and by the evidence 
     visitAndRead(6, 50_000); // the fifth within a minute, with the one at 0
     visitAndRead(7, 71_000); // four within its minute: the ones at 0 and 10 s are older
     expect(reads.result()[0]!.showing.busyFingerprint).toBe(1);
+  });
+
+  it("says whether the read opened the visit, whether its id was fresh, and whether new browsers were spreading over the catalogue", () => {
+    const reads = tally();
+    // Twenty new browsers, one a second, each opening with a read of an id nobody asked for.
+    for (let n = 0; n < 20; n++) {
+      reads.add(event({ address: `203.0.113.${n + 1}`, timeMs: n * 1_000 }), allowed("static"));
+      reads.add(event({ address: `203.0.113.${n + 1}`, timeMs: n * 1_000 + 500, path: `/api/v1/products/${1_000 + n * 7}`, cookie: "sid=a" }), allowed("product"));
+    }
+    // The twenty-first, within the minute: a fresh id, opening its visit, beside the twenty.
+    reads.add(event({ address: "203.0.113.99", timeMs: 30_000 }), allowed("static"));
+    reads.add(event({ address: "203.0.113.99", timeMs: 30_500, path: "/api/v1/products/4000", cookie: "sid=a" }), allowed("product"));
+    // A new shopper who searched first, then opened a product the bots read a moment ago.
+    reads.add(event({ address: "198.51.100.7", timeMs: 31_000, label: LEGIT_NEW_ACCOUNT }), allowed("static"));
+    reads.add(event({ address: "198.51.100.7", timeMs: 31_100, path: "/api/v1/search?q=tent", cookie: "did=y; sid=c", label: LEGIT_NEW_ACCOUNT }), allowed("search"));
+    reads.add(event({ address: "198.51.100.7", timeMs: 32_000, path: "/api/v1/products/1007", cookie: "did=y; sid=c", label: LEGIT_NEW_ACCOUNT }), allowed("product"));
+    // Two minutes later the spread is over: the twenty are older than a minute.
+    reads.add(event({ address: "203.0.113.100", timeMs: 150_000 }), allowed("static"));
+    reads.add(event({ address: "203.0.113.100", timeMs: 150_500, path: "/api/v1/products/4100", cookie: "sid=a" }), allowed("product"));
+
+    const [attack, shopper] = reads.result();
+    expect(attack).toMatchObject({ reads: 22, showing: { bornOnProduct: 22, freshId: 22, coveringCohort: 1, newFreshBornCovering: 1 } });
+    expect(shopper).toMatchObject({ sender: "new-account shopper", showing: { newBrowser: 1, bornOnProduct: 0, freshId: 0, coveringCohort: 1, newFreshBornCovering: 0 } });
   });
 });

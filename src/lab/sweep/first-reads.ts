@@ -26,6 +26,10 @@ export const EVIDENCE = {
   busyFingerprint: "5 or more visits with this user agent and accept-language began within the last minute",
   unpopular: "an id outside the site's popular ones (the generator's; the best a learned popularity could know)",
   newUnpopularFromNewAddress: "newBrowser, unpopular and newAddress together",
+  bornOnProduct: "the visit's first request past its page views: no search, login or other call before it",
+  freshId: "nobody's request asked for the id within the cohort window (10 minutes)",
+  coveringCohort: "20 or more new browsers' first reads of fresh ids, site-wide, within the last minute: new sessions spreading over the catalogue",
+  newFreshBornCovering: "newBrowser, freshId, bornOnProduct and coveringCohort together",
 } as const;
 export type Evidence = keyof typeof EVIDENCE;
 
@@ -43,10 +47,14 @@ interface Visit {
   pageViewCookie: boolean;
   lastPageViewMs?: number;
   read: boolean;
+  /** A request past its page views came before (a search, a login, a product). */
+  called: boolean;
 }
 
 const SLOW_AFTER_SHELL_MS = 300;
 const BUSY_FINGERPRINT = { visits: 5, withinMs: 60_000 } as const;
+const FRESH_WITHIN_MS = 600_000;
+const COVERING_COHORT = { reads: 20, withinMs: 60_000 } as const;
 
 /**
  * Tallies the first product read of each browser visit (a `Mozilla/5.0` user agent, with a
@@ -64,6 +72,10 @@ export class FirstReadTally {
   /** Start times of visits per user agent and accept-language, oldest first. */
   readonly #visitStarts = new Map<string, number[]>();
   readonly #rows = new Map<Sender, FirstReadRow>();
+  /** When each product id was last asked for, by anyone. */
+  readonly #idLastRead = new Map<number, number>();
+  /** Times of new browsers' first reads of fresh ids, oldest first. */
+  readonly #freshFirstReads: number[] = [];
 
   constructor(policy: Pick<CompiledPolicy, "endpoints" | "signals">, popularIds: number) {
     this.#pageViews = new Set(policy.endpoints.filter((e) => e.pageView).map((e) => e.name));
@@ -84,7 +96,7 @@ export class FirstReadTally {
     const key = `${address}\u0000${attributes?.source?.address?.socket_address?.port_value ?? 0}\u0000${agent}`;
     let visit = this.#visits.get(key);
     if (!visit) {
-      visit = { newAddress, pageViewCookie: false, read: false };
+      visit = { newAddress, pageViewCookie: false, read: false, called: false };
       this.#visits.set(key, visit);
       this.#visitStarted(`${agent}\u0000${headers["accept-language"] ?? ""}`, event.timeMs);
     }
@@ -94,10 +106,14 @@ export class FirstReadTally {
       visit.pageViewCookie ||= headers.cookie !== undefined;
       return;
     }
+    const calledBefore = visit.called;
+    visit.called = true;
+    const id = this.#products.has(endpoint) ? Number(/(\d+)(?:\?|$)/.exec(attributes?.request?.http?.path ?? "")?.[1] ?? Number.NaN) : Number.NaN;
+    const lastReadMs = this.#idLastRead.get(id);
+    if (!Number.isNaN(id)) this.#idLastRead.set(id, event.timeMs);
     if (!this.#products.has(endpoint) || headers.cookie === undefined || visit.read) return;
     visit.read = true;
     const cookieNames = new Set(headers.cookie.split(";").map((pair) => pair.split("=")[0]!.trim()));
-    const id = Number(/(\d+)(?:\?|$)/.exec(attributes?.request?.http?.path ?? "")?.[1] ?? Number.NaN);
     const shown: Record<Evidence, boolean> = {
       newBrowser: !visit.pageViewCookie,
       newAddress: visit.newAddress,
@@ -106,8 +122,15 @@ export class FirstReadTally {
       busyFingerprint: this.#recentStarts(`${agent}\u0000${headers["accept-language"] ?? ""}`, event.timeMs) >= BUSY_FINGERPRINT.visits,
       unpopular: !(id <= this.#popularIds), // a path without an id too
       newUnpopularFromNewAddress: false,
+      bornOnProduct: !calledBefore,
+      freshId: lastReadMs === undefined || event.timeMs - lastReadMs > FRESH_WITHIN_MS,
+      coveringCohort: false,
+      newFreshBornCovering: false,
     };
     shown.newUnpopularFromNewAddress = shown.newBrowser && shown.unpopular && shown.newAddress;
+    shown.coveringCohort = this.#recentFreshFirstReads(event.timeMs) >= COVERING_COHORT.reads;
+    if (shown.newBrowser && shown.freshId) this.#freshFirstReads.push(event.timeMs);
+    shown.newFreshBornCovering = shown.newBrowser && shown.freshId && shown.bornOnProduct && shown.coveringCohort;
     const sender: Sender = attackKindOf(event.label) !== undefined ? "attack" : event.label === LEGIT_NEW_ACCOUNT ? "new-account shopper" : "shopper";
     const row = this.#rows.get(sender) ?? { sender, reads: 0, passed: 0, showing: Object.fromEntries(Object.keys(EVIDENCE).map((e) => [e, 0])) as Record<Evidence, number> };
     row.reads++;
@@ -125,6 +148,13 @@ export class FirstReadTally {
     const starts = this.#visitStarts.get(fingerprint) ?? [];
     starts.push(timeMs);
     this.#visitStarts.set(fingerprint, starts);
+  }
+
+  /** New browsers' first reads of fresh ids within the last minute, this one not counted. */
+  #recentFreshFirstReads(timeMs: number): number {
+    const reads = this.#freshFirstReads;
+    while (reads.length > 0 && reads[0]! <= timeMs - COVERING_COHORT.withinMs) reads.shift();
+    return reads.length;
   }
 
   #recentStarts(fingerprint: string, timeMs: number): number {
