@@ -155,10 +155,7 @@ export class ProtobufWriter {
     this.position += length;
   }
 
-  /**
-   * `encode`'s bytes, written from the start of the scratch buffer and copied out (grpc-js keeps
-   * them until the stream has written them), or undefined when it threw `UNSUPPORTED`.
-   */
+  /** `encode`'s bytes, written from the start of the scratch buffer and copied out, or undefined when it threw `UNSUPPORTED`. */
   encodeOrUndefined<Message>(encode: (message: Message) => void, message: Message): Buffer | undefined {
     this.position = 0;
     try {
@@ -168,6 +165,11 @@ export class ProtobufWriter {
       if (error === UNSUPPORTED) return undefined;
       throw error;
     }
+    return this.copyOut();
+  }
+
+  /** What was written since `position` was last set to 0, copied out (grpc-js keeps it until the stream has written it). */
+  copyOut(): Buffer {
     const bytes = Buffer.allocUnsafe(this.position); // from Node's pool: small answers share its slabs
     this.buffer.copy(bytes, 0, 0, this.position);
     return bytes;
