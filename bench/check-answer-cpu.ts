@@ -2,7 +2,8 @@
  * CPU per Check of the authorization service's own work around the pipeline, in process, for
  * several checkouts: the request decoded (the hand decoder), the service's Check handler with a
  * pipeline that hands back a decision made beforehand (trace wrapper, response built, decision
- * counted and logged), and the CheckResponse encoded as grpc-js would send it. What a server
+ * counted and logged), and the CheckResponse encoded as grpc-js would send it (by the served
+ * definition's serializer). What a server
  * spends per Check on top of the decision core and of grpc-js, without the noise of either.
  *
  *   npx tsx bench/check-answer-cpu.ts [tree ...]      (this checkout by default)
@@ -28,8 +29,7 @@ async function answererOf(tree: string) {
   const { deserializeCheckRequest } = await load("src/transport/grpc/authz/check-request-decoder.ts");
   const { toHttpAttributes } = await load("src/transport/grpc/authz/converter.ts");
   const { createAuthorizationService } = await load("src/transport/grpc/authz/service.ts");
-  const { loadPackageDefinition } = await load("src/transport/grpc/protos.ts");
-  const { encodeCheckResponse } = await load("src/transport/grpc/authz/check-response-encoder.ts");
+  const { palisadeServices } = await load("src/transport/grpc/protos.ts");
   const { createDecisionObserver } = await load("src/telemetry/decision-observer.ts");
   const { createMetrics } = await load("src/telemetry/metrics.ts");
   const { createLogger } = await load("src/telemetry/logger.ts");
@@ -47,7 +47,9 @@ async function answererOf(tree: string) {
     requests.push(encodeRequest(storefrontRequest(i, start + i * 10)));
     evaluations.push(await core.pipeline.evaluate(toHttpAttributes(deserializeCheckRequest(requests[i]!))));
   }
-  const fallback = (loadPackageDefinition()["envoy.service.auth.v3.Authorization"] as any).Check.responseSerialize;
+  // The served definition's serializer, as grpc-js calls it: it encodes a message object (checkouts
+  // before 2026-12-07 20:50) and passes on the bytes a service wrote itself.
+  const serialize = palisadeServices().authorization.definition.Check.responseSerialize;
   const logger = createLogger({ level: "info", destination: pino.destination({ dest: "/dev/null", sync: false, minLength: 4096 }) });
   const observer = createDecisionObserver({ metrics: createMetrics({ defaultMetrics: false }), logger });
   let next = 0;
@@ -59,7 +61,7 @@ async function answererOf(tree: string) {
       next = i;
       service.Check({ request: deserializeCheckRequest(requests[i]!), metadata: undefined }, (error: unknown, response: object) => {
         if (error) return fail(error);
-        bytes += encodeCheckResponse(response, fallback).length;
+        bytes += serialize(response).length;
         done();
       });
     });

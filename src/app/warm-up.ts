@@ -38,7 +38,8 @@ import type { DescriptorLevel, RateLimitConfig } from "../ratelimit/config.js";
 import { createLogger } from "../telemetry/logger.js";
 import { createMetrics } from "../telemetry/metrics.js";
 import { toAccessLogRecord } from "../transport/grpc/accesslog/converter.js";
-import { toCheckResponse, toHttpAttributes } from "../transport/grpc/authz/converter.js";
+import { encodeCheckResponse } from "../transport/grpc/authz/check-response-encoder.js";
+import { toHttpAttributes } from "../transport/grpc/authz/converter.js";
 import { loopbackClient, type LoopbackClient } from "../transport/grpc/loopback.js";
 import { palisadeServices, type RateLimitRequest } from "../transport/grpc/protos.js";
 import { withHandEncodedResponses } from "../transport/grpc/ratelimit/response-encoder.js";
@@ -320,7 +321,7 @@ async function run(core: DecisionCore, settings: Settings, clock: Clock, pipelin
     const attrs = toHttpAttributes(check.requestDeserialize(bytes));
     const { decision } = await pipeline.evaluate(attrs);
     const policy = core.policy.current();
-    check.responseSerialize(toCheckResponse(decision, { challenge: policy.challenge, incomingHeaderNames: attrs.headers.keys() }));
+    check.responseSerialize(encodeCheckResponse(decision, { challenge: policy.challenge, incomingHeaderNames: attrs.headers.keys() }));
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * Protobuf wire writing for the answers Palisade encodes by hand (Check's CheckResponse and
- * ShouldRateLimit's RateLimitResponse), and the google.protobuf.Struct both carry.
+ * Protobuf wire writing for the answers Palisade encodes by hand (Check's CheckResponse, written
+ * from the decision, and ShouldRateLimit's RateLimitResponse, with the google.protobuf.Struct it carries).
  *
  * Why by hand: @grpc/proto-loader serialises every message as protobufjs'
  * `encode(fromObject(message)).finish()`: a message instance per nested message, enums looked
@@ -11,9 +11,9 @@
  * for plain objects), so this file does it: one pass into a scratch buffer reused from call to
  * call, each nested message given its length afterwards.
  *
- * Each encoder takes only the shapes Palisade's converters build and throws `UNSUPPORTED` for
- * anything else, which `encodeOrUndefined` turns into undefined so that the caller hands the
- * message to protobufjs. Byte for byte as protobufjs writes: fields in field-number order, every
+ * An encoder of a message object (ShouldRateLimit's) takes only the shapes its converter builds
+ * and throws `UNSUPPORTED` for anything else, which `encodeOrUndefined` turns into undefined so
+ * that the caller hands the message to protobufjs. Byte for byte as protobufjs writes: fields in field-number order, every
  * set field written (zeros and empty strings included), map entries in the object's key order.
  */
 
@@ -70,21 +70,6 @@ export class ProtobufWriter {
       }
     }
     this.buffer[this.position++] = rest;
-  }
-
-  /** int32 as protobuf writes it: a negative value as the ten-byte varint of its 64-bit form. */
-  int32(value: number): void {
-    if (value >= 0) return this.varint(value);
-    this.ensure(10);
-    let low = value >>> 0;
-    for (let i = 0; i < 4; i++) {
-      this.buffer[this.position++] = (low & 127) | 128;
-      low >>>= 7;
-    }
-    // Bits 28–31 of the low word and the high word's ones, then the rest of the ones.
-    this.buffer[this.position++] = (low & 15) | 0x70 | 128;
-    for (let i = 0; i < 4; i++) this.buffer[this.position++] = 0xff;
-    this.buffer[this.position++] = 1;
   }
 
   tag(field: number, wireType: number): void {
@@ -155,10 +140,7 @@ export class ProtobufWriter {
     this.position += length;
   }
 
-  /**
-   * `encode`'s bytes, written from the start of the scratch buffer and copied out (grpc-js keeps
-   * them until the stream has written them), or undefined when it threw `UNSUPPORTED`.
-   */
+  /** `encode`'s bytes, written from the start of the scratch buffer and copied out, or undefined when it threw `UNSUPPORTED`. */
   encodeOrUndefined<Message>(encode: (message: Message) => void, message: Message): Buffer | undefined {
     this.position = 0;
     try {
@@ -168,6 +150,11 @@ export class ProtobufWriter {
       if (error === UNSUPPORTED) return undefined;
       throw error;
     }
+    return this.copyOut();
+  }
+
+  /** What was written since `position` was last set to 0, copied out (grpc-js keeps it until the stream has written it). */
+  copyOut(): Buffer {
     const bytes = Buffer.allocUnsafe(this.position); // from Node's pool: small answers share its slabs
     this.buffer.copy(bytes, 0, 0, this.position);
     return bytes;

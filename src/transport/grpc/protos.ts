@@ -15,7 +15,6 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { deserializeCheckRequest } from "./authz/check-request-decoder.js";
-import { encodeCheckResponse } from "./authz/check-response-encoder.js";
 import { deserializeRateLimitRequest } from "./ratelimit/request-decoder.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -63,8 +62,11 @@ export function loadPackageDefinition(protoDir: string = findProtoDir()): protoL
 // Service handles
 // ---------------------------------------------------------------------------------------------
 
+/** A CheckResponse's bytes (authz/check-response-encoder.ts, what the service answers with), or a message object for protobufjs. */
+export type CheckAnswer = CheckResponse | Buffer;
+
 export interface AuthorizationImplementation extends grpc.UntypedServiceImplementation {
-  Check: grpc.handleUnaryCall<CheckRequest, CheckResponse>;
+  Check: grpc.handleUnaryCall<CheckRequest, CheckAnswer>;
 }
 
 export interface RateLimitImplementation extends grpc.UntypedServiceImplementation {
@@ -112,14 +114,14 @@ function buildServices(root: grpc.GrpcObject): PalisadeServices {
 
 /**
  * Check's requests decoded by check-request-decoder.ts (what protobufjs reads, narrowed to the
- * fields the service uses) and its responses encoded by check-response-encoder.ts (the same
- * bytes as protobufjs', with protobufjs' serializer kept for shapes it does not know): the
- * server and the warm-up both take the definition from here.
+ * fields the service uses); its responses arrive as bytes already (check-response-encoder.ts,
+ * the same bytes as protobufjs' for the converter's message), which go out as they are, and
+ * protobufjs encodes a message object. The server and the warm-up both take the definition from here.
  */
 function withCheckCodecs(handle: ServiceHandle<AuthorizationImplementation>): ServiceHandle<AuthorizationImplementation> {
   const check = handle.definition.Check;
-  const fallback = check.responseSerialize;
-  const responseSerialize = (message: CheckResponse): Buffer => encodeCheckResponse(message, fallback);
+  const protobufjs = check.responseSerialize;
+  const responseSerialize = (message: CheckAnswer): Buffer => (Buffer.isBuffer(message) ? message : protobufjs(message));
   const codecs = { requestDeserialize: deserializeCheckRequest, responseSerialize };
   return { ...handle, definition: { ...handle.definition, Check: { ...check, ...codecs } } };
 }

@@ -1,27 +1,19 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import type { Action, Decision } from "../../../domain/decision.js";
+import { z } from "zod";
+import { deriveChallengeKeys } from "../../../challenge/keys.js";
+import { issueChallenge } from "../../../challenge/proof-of-work.js";
+import type { Decision } from "../../../domain/decision.js";
 import { ACTIONS } from "../../../domain/decision.js";
-import { loadPackageDefinition, palisadeServices, toStruct, type CheckResponse, type HeaderValueOption } from "../protos.js";
+import { challengeSpec, compileChallenge, levelFor } from "../../../policy/challenge-schema.js";
+import { loadPackageDefinition, palisadeServices } from "../protos.js";
 import { encodeCheckResponse } from "./check-response-encoder.js";
-
-type HeaderAppendAction = NonNullable<HeaderValueOption["append_action"]>;
 import { toCheckResponse, type CheckResponseOptions } from "./converter.js";
 
-/** protobufjs' serializer, as proto-loader builds it: what the hand-written encoder must equal. */
+/** protobufjs' serializer, as proto-loader builds it: what the bytes must equal for the converter's message. */
 const definition = loadPackageDefinition();
 const check = (definition["envoy.service.auth.v3.Authorization"] as Record<string, { responseSerialize: (message: object) => Buffer; responseDeserialize: (bytes: Buffer) => unknown }>).Check!;
 const protobufjs = (message: object): Buffer => check.responseSerialize(message);
-
-function encode(message: object): Buffer {
-  let fellBack = false;
-  const bytes = encodeCheckResponse(message, (fallbackMessage) => {
-    fellBack = true;
-    return protobufjs(fallbackMessage);
-  });
-  if (fellBack) throw new Error("fell back to protobufjs");
-  return bytes;
-}
 
 function decision(overrides: Partial<Decision> = {}): Decision {
   return {
@@ -49,77 +41,62 @@ const options: CheckResponseOptions = {
   incomingHeaderNames: ["user-agent", "X-Palisade-Action", "x-palisade-forged"],
 };
 
+/** The bytes written straight from the decision, and protobufjs' of the converter's message for it. */
+function both(answered: Decision, with_: CheckResponseOptions = options): [Buffer, Buffer] {
+  return [encodeCheckResponse(answered, with_), protobufjs(toCheckResponse(answered, with_))];
+}
+
 describe("encodeCheckResponse", () => {
-  it("writes the bytes protobufjs writes for every action the converter answers with", () => {
-    for (const action of ACTIONS as readonly Action[]) {
+  it("writes the bytes protobufjs writes for the converter's message, for every action", () => {
+    for (const action of ACTIONS) {
       for (const overrides of [{}, { retryAfterSeconds: 30, rateLimit: { limit: 10, remaining: 0, windowSeconds: 60, resetSeconds: 12.5 } }, { reasons: [], rule: undefined, subject: undefined, attribution: undefined }]) {
-        const response = toCheckResponse(decision({ action, ...overrides }), options);
-        expect(encode(response)).toEqual(protobufjs(response));
+        const [bytes, expected] = both(decision({ action, ...overrides }));
+        expect(bytes).toEqual(expected);
       }
     }
   });
 
-  it("is what the served Check definition uses, and decodes to what was sent", () => {
-    const response = toCheckResponse(decision({ action: "throttle", retryAfterSeconds: 3 }), options);
+  it("writes a challenge page of several kilobytes, its lengths of two bytes and more, as protobufjs does", async () => {
+    const keys = deriveChallengeKeys(Buffer.alloc(32, 1));
+    const settings = compileChallenge(challengeSpec(z.string()).parse({ proofOfWork: {} })).proofOfWork!;
+    const issued = await issueChallenge({ network: "203.0.113.0/24", client: "c", endpointClass: "medium", level: levelFor(settings.levels, 80), decisionId: "d-1" }, keys, 1_000, 60_000);
+    const challenged = decision({ action: "challenge" });
+    for (const accept of ["text/html", "application/json"]) {
+      const [bytes, expected] = both(challenged, { ...options, proofOfWork: { issued, settings, decisionId: challenged.decisionId, accept, acceptLanguage: "de" } });
+      expect(bytes).toEqual(expected);
+      if (accept === "text/html") expect(bytes.length).toBeGreaterThan(2_000);
+    }
+  });
+
+  it("is what the served Check definition sends as it is, and decodes to the converter's message", () => {
+    const answered = decision({ action: "throttle", retryAfterSeconds: 3 });
+    const bytes = encodeCheckResponse(answered, options);
     const served = palisadeServices().authorization.definition.Check;
-    const bytes = served.responseSerialize(response);
-    expect(bytes).toEqual(protobufjs(response));
-    expect(check.responseDeserialize(bytes)).toEqual(check.responseDeserialize(protobufjs(response)));
+    expect(served.responseSerialize(bytes)).toBe(bytes);
+    expect(check.responseDeserialize(bytes)).toEqual(check.responseDeserialize(protobufjs(toCheckResponse(answered, options))));
   });
 
-  it("writes lengths of 128 bytes and more, nested, and text that is not ASCII", () => {
-    const long = "é".repeat(70) + "x".repeat(20_000);
-    const response: CheckResponse = {
-      status: { code: 7, message: "ünïcode ✓ 😀" },
-      denied_response: {
-        status: { code: 403 as never },
-        headers: [{ header: { key: "x-long", value: "v".repeat(300) }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD", keep_empty_value: true }],
-        body: long,
-      },
-      dynamic_metadata: toStruct({ nested: { deeper: { list: [1, "two", null, true, { three: 3 }], text: long.slice(0, 200) } }, nan: Number.NaN, empty: "", zero: 0, negative: -1.5 }),
-    };
-    expect(encode(response)).toEqual(protobufjs(response));
-  });
-
-  it("writes zeros and empty values that are set, as protobufjs does", () => {
-    const response: CheckResponse = {
-      status: { code: 0, message: "" },
-      ok_response: { headers: [{ header: { key: "", value: "" }, append_action: 0 }], headers_to_remove: [""], response_headers_to_add: [], query_parameters_to_remove: ["q"] },
-      dynamic_metadata: { fields: {} },
-    };
-    expect(encode(response)).toEqual(protobufjs(response));
-    expect(encode({})).toEqual(protobufjs({}));
-    expect(encode({ status: { code: -1 } })).toEqual(protobufjs({ status: { code: -1 } }));
-  });
-
-  it("leaves shapes it does not know to protobufjs", () => {
-    let calls = 0;
-    const fallback = (message: object) => {
-      calls++;
-      return protobufjs(message);
-    };
-    const unknown: object[] = [
-      { status: { code: 0, details: [] } },
-      { ok_response: { query_parameters_to_set: [{ key: "a", value: "b" }] } },
-      { ok_response: { headers: [{ header: { key: "a", value: "b" }, append_action: "SOMETHING_NEW" }] } },
-      { status: { code: "7" } },
-    ];
-    for (const message of unknown) expect(encodeCheckResponse(message, fallback)).toEqual(protobufjs(message));
-    expect(calls).toBe(unknown.length);
-  });
-
-  it("agrees with protobufjs on arbitrary metadata and headers", () => {
-    const scalar = fc.oneof(fc.string(), fc.string({ unit: "grapheme", maxLength: 200 }), fc.double(), fc.boolean(), fc.constant(null), fc.integer());
-    const json = fc.letrec((tie) => ({
-      value: fc.oneof({ depthSize: "small" }, scalar, fc.array(tie("value"), { maxLength: 4 }), fc.dictionary(fc.string({ maxLength: 12 }), tie("value"), { maxKeys: 4 })),
-    })).value;
-    const header = fc.record({ header: fc.record({ key: fc.string({ maxLength: 40 }), value: fc.string({ unit: "grapheme", maxLength: 300 }) }), append_action: fc.constantFrom<HeaderAppendAction>("APPEND_IF_EXISTS_OR_ADD", "OVERWRITE_IF_EXISTS_OR_ADD", 1, 3) });
+  it("agrees with protobufjs on arbitrary decisions: text that is not ASCII, risks that are not finite, long values", () => {
+    const text = fc.oneof(fc.string({ maxLength: 20 }), fc.string({ unit: "grapheme", maxLength: 300 }));
+    const optional = fc.option(text, { nil: undefined });
+    const arbitraryDecision = fc.record({
+      action: fc.constantFrom(...ACTIONS),
+      risk: fc.oneof(fc.integer({ min: 0, max: 100 }), fc.double()),
+      reasons: fc.array(fc.record({ code: text, value: fc.double(), threshold: fc.double(), weight: fc.double() }), { maxLength: 5 }),
+      rule: optional,
+      subject: optional,
+      endpoint: optional,
+      decisionId: text,
+      policyVersion: text,
+      degraded: fc.boolean(),
+      attribution: fc.option(fc.record({ ipId: optional, subnet: optional, usernameId: optional, fingerprintId: optional, deviceId: optional, headerShape: optional, country: optional, place: optional }), { nil: undefined }),
+      retryAfterSeconds: fc.option(fc.double(), { nil: undefined }),
+      rateLimit: fc.option(fc.record({ limit: fc.double(), remaining: fc.double(), resetSeconds: fc.double(), windowSeconds: fc.double() }), { nil: undefined }),
+    });
     fc.assert(
-      fc.property(fc.dictionary(fc.string({ maxLength: 20 }), json, { maxKeys: 8 }), fc.array(header, { maxLength: 6 }), fc.integer({ min: -5, max: 20 }), fc.boolean(), (metadata, headers, code, denied) => {
-        const response: CheckResponse = denied
-          ? { status: { code }, denied_response: { status: { code: 429 as never }, headers, body: JSON.stringify(metadata) }, dynamic_metadata: toStruct(metadata) }
-          : { status: { code }, ok_response: { headers, headers_to_remove: headers.map((option) => option.header!.key!) }, dynamic_metadata: toStruct(metadata) };
-        expect(encode(response)).toEqual(protobufjs(response));
+      fc.property(arbitraryDecision, fc.array(text, { maxLength: 6 }), (drawn, incoming) => {
+        const [bytes, expected] = both(decision(drawn), { ...options, incomingHeaderNames: incoming.map((name) => `x-palisade-${name}`) });
+        expect(bytes).toEqual(expected);
       }),
       { numRuns: 300 },
     );

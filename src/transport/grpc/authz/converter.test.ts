@@ -256,6 +256,16 @@ describe("toCheckResponse", () => {
     },
   );
 
+  it.each(["challenge", "throttle", "quarantine", "block"] as const)("%s: the problem document is JSON.stringify's text of it, whatever the decision id holds", (action) => {
+    const status = { challenge: 401, throttle: 429, quarantine: 403, block: 403 }[action];
+    for (const decisionId of ["d-123", 'quote " back\\slash', "ünï ✓ 😀", "\u0000\n\u2028\ud800"]) {
+      const body = toCheckResponse(decision({ action, decisionId }), { challenge: { wwwAuthenticate: "x" } }).denied_response?.body;
+      const parsed = JSON.parse(body ?? "") as Record<string, unknown>;
+      const { type, title, detail } = parsed;
+      expect(body).toBe(JSON.stringify({ type, title, detail, status, decision_id: decisionId, instance: `urn:palisade:decision:${decisionId}` }));
+    }
+  });
+
   it.each(ACTIONS)("%s: carries the decision as dynamic metadata", (action: Action) => {
     const response: CheckResponse = toCheckResponse(decision({ action, degraded: true, endpoint: "login" }), options);
     expect(fromStruct(response.dynamic_metadata)).toEqual({

@@ -5,11 +5,12 @@ import type { CompiledPolicy } from "../../../policy/compile.js";
 import type { DecisionObserver } from "../../../telemetry/decision-observer.js";
 import type { sendUnaryData } from "@grpc/grpc-js";
 import type { HttpAttributes } from "../../../domain/request.js";
-import type { AuthorizationImplementation, CheckResponse } from "../protos.js";
+import type { AuthorizationImplementation, CheckAnswer } from "../protos.js";
 import { malformation } from "../protobuf-reader.js";
 import { grpcStatusFor, grpcStatusName } from "../status.js";
 import { headersCarrier, metadataCarrier } from "../trace-carriers.js";
-import { toCheckResponse, toHttpAttributes } from "./converter.js";
+import { encodeCheckResponse } from "./check-response-encoder.js";
+import { toHttpAttributes } from "./converter.js";
 
 export interface AuthorizationDependencies {
   pipeline: Pipeline;
@@ -55,7 +56,7 @@ export function createAuthorizationService(deps: AuthorizationDependencies): Aut
 
 function respond(
   deps: AuthorizationDependencies,
-  callback: sendUnaryData<CheckResponse>,
+  callback: sendUnaryData<CheckAnswer>,
   started: bigint,
   attrs: HttpAttributes,
   { decision, request }: PipelineResult,
@@ -63,7 +64,8 @@ function respond(
   issued?: IssuedChallenge,
 ): void {
   const pow = policy.challenge.proofOfWork;
-  const response = toCheckResponse(decision, {
+  // Written as bytes straight away: no message object for grpc-js to encode (check-response-encoder.ts).
+  const response = encodeCheckResponse(decision, {
     challenge: policy.challenge,
     proofOfWork: issued && pow && {
       issued,
@@ -78,7 +80,7 @@ function respond(
   callback(null, response);
 }
 
-function fail(deps: AuthorizationDependencies, callback: sendUnaryData<CheckResponse>, started: bigint, error: unknown, details: string): void {
+function fail(deps: AuthorizationDependencies, callback: sendUnaryData<CheckAnswer>, started: bigint, error: unknown, details: string): void {
   const status = grpcStatusFor(error);
   deps.observer.failed(error, "authz", started, grpcStatusName(status));
   callback({ code: status, details });
