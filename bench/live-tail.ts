@@ -25,8 +25,12 @@
  *   (space-separated, e.g. `--max-semi-space-size=32 --trace-gc`); what the server prints that is
  *   not its JSON log (such a flag's trace) is written beside the results (`.node-output.txt`).
  *
+ * - Redis's latency monitor is on (commands, scripts included, of REDIS_LATENCY_MS or more, the
+ *   longest of each second), so a slow Check can be put down to a slow Redis command too.
+ *
  * Prints the client's p50/p99/p99.9/max, the server's decision histogram, the event-loop delay,
- * the load average, and every Check above 50 ms with what overlapped it; writes
+ * the load average, and every Check above BENCH_LIVE_SLOW_MS (default 50) with what overlapped
+ * it, counted by cause (the server's own work named by the profile's busiest function); writes
  * bench/results/live-tail-<time>.json, the raw figures beside it (`.raw.json`, and the profile's
  * `.cpuprofile`). `BENCH_LIVE_ANALYSE=<file>.raw.json` (with BENCH_LIVE_PROFILE_FILE) reports on
  * an earlier run again without replaying.
