@@ -55,8 +55,8 @@ export class CohortTracker {
   }
 
   /**
-   * Every EXCHANGE_EVERY_MS (exchange-turns.ts) of event time, started by one Check (which does not wait for it, and
-   * none starts another while it is under way): publishes the cohort members that joined here and the walk's first reads
+   * Every EXCHANGE_EVERY_MS (exchange-turns.ts) of event time, one Check's (no other Check waits for it, and none
+   * starts another while it is under way): publishes the cohort members that joined here and the walk's first reads
    * and pages shown here within SHARE_SPAN_MS, and merges the other replicas' latest. Spans
    * overlap from one exchange to the next, so nothing is lost to a replica's merge coming a
    * little late; merging is idempotent. With one replica the others' part is empty.

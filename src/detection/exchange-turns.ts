@@ -30,9 +30,7 @@ const ALONE_EVERY_MS = 2_000;
  * One replica's turns at `Store.exchange()` for one detector: at most one every EXCHANGE_EVERY_MS
  * of event time (ALONE_EVERY_MS while no other replica is heard), started by the Check that
  * finds it due, never two at once (no Check starts another while one is under way), none where
- * the store does not exchange. No Check waits for a turn (collectSignals): what it merges serves
- * the Checks after it, and a turn that fails, publishing or merging, leaves the state as the
- * previous one left it for the next to redo (publications overlap).
+ * the store does not exchange.
  */
 export class ExchangeTurns {
   readonly #exchange: Exchange | undefined;
@@ -52,7 +50,7 @@ export class ExchangeTurns {
     return this.#exchange !== undefined;
   }
 
-  /** Runs `turn` with the store's exchange when one is due at `nowMs`; its promise (never rejected), else undefined. */
+  /** Runs `turn` with the store's exchange when one is due at `nowMs`; its promise, else undefined. */
   maybe(nowMs: number, turn: (exchange: Exchange) => Promise<void>): Promise<void> | undefined {
     const exchange = this.#exchange;
     if (!exchange || this.#running) return undefined;
@@ -65,9 +63,7 @@ export class ExchangeTurns {
       if (others.length > 0) this.#heardMs = Math.max(this.#heardMs ?? atMs, atMs);
       return others;
     };
-    this.#running = turn(listening)
-      .catch(() => {})
-      .finally(() => (this.#running = undefined));
+    this.#running = turn(listening).finally(() => (this.#running = undefined));
     return this.#running;
   }
 }

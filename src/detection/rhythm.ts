@@ -65,7 +65,7 @@ export class RhythmDetector {
   }
 
   /**
-   * Every EXCHANGE_EVERY_MS (exchange-turns.ts) of event time, started by one Check (which does not wait for it): publishes this replica's requests of the
+   * Every EXCHANGE_EVERY_MS (exchange-turns.ts) of event time, one Check's: publishes this replica's requests of the
    * last SHARE_SPAN_MS with the time it publishes them (its watermark: it has published every
    * request it decided before), and folds all replicas' requests from the last fold up to the
    * oldest watermark, less IN_FLIGHT_MS, in time order. Only once another replica has published

@@ -83,15 +83,14 @@ export async function collectSignals(
   const storing = runPlans(plans, store, request.timeMs);
   const checking = endpoint.authentication ? breachedPasswordSignals(request, signals, detection.breached) : NO_SIGNALS;
   const flushing = detection.site.maybeFlush(policy, request.timeMs);
-  // The replicas' exchanges are not waited for: their merges serve the Checks after this one, which
-  // would otherwise have waited for two more script calls (the first Check after ready always did:
-  // BENCHMARKS.md, branch `tail`). Their turns never reject.
-  void detection.cohorts.maybeExchange(signals.cohorts, request.timeMs);
-  void detection.rhythm.maybeExchange(signals.scraping, request.timeMs);
+  const sharing = detection.cohorts.maybeExchange(signals.cohorts, request.timeMs);
+  const sharingRhythm = detection.rhythm.maybeExchange(signals.scraping, request.timeMs);
   const binding = detection.bindings.observe(request, signals.tokenBinding);
   // Most Checks wait for the batch alone: the others answered at once, and no Promise.all is built.
-  const waits = checking instanceof Promise || flushing !== undefined || binding instanceof Promise;
-  const [stored, breached, , bound] = waits ? await Promise.all([storing, checking, flushing, binding]) : [await storing, checking, undefined, binding];
+  const waits = checking instanceof Promise || flushing !== undefined || sharing !== undefined || sharingRhythm !== undefined || binding instanceof Promise;
+  const [stored, breached, , , , bound] = waits
+    ? await Promise.all([storing, checking, flushing, sharing, sharingRhythm, binding])
+    : [await storing, checking, undefined, undefined, undefined, binding];
   // One array filled in place, in the order the spreads of every part gave (fewer copies per Check).
   const found: Signal[] = [];
   for (let i = 0; i < accountsAt; i++) pushAll(found, plans[i]!.evaluate(stored.perPlan[i]!));
