@@ -25,8 +25,12 @@
  *   (space-separated, e.g. `--max-semi-space-size=32 --trace-gc`); what the server prints that is
  *   not its JSON log (such a flag's trace) is written beside the results (`.node-output.txt`).
  *
+ * - Redis's latency monitor is on (commands, scripts included, of REDIS_LATENCY_MS or more, the
+ *   longest of each second), so a slow Check can be put down to a slow Redis command too.
+ *
  * Prints the client's p50/p99/p99.9/max, the server's decision histogram, the event-loop delay,
- * the load average, and every Check above 50 ms with what overlapped it; writes
+ * the load average, and every Check above BENCH_LIVE_SLOW_MS (default 50) with what overlapped
+ * it, counted by cause (the server's own work named by the profile's busiest function); writes
  * bench/results/live-tail-<time>.json, the raw figures beside it (`.raw.json`, and the profile's
  * `.cpuprofile`). `BENCH_LIVE_ANALYSE=<file>.raw.json` (with BENCH_LIVE_PROFILE_FILE) reports on
  * an earlier run again without replaying.
@@ -47,7 +51,7 @@ import { examplePolicyPath, repoRoot } from "../test/support/policies.js";
 import { round } from "./load.js";
 import { processCpuSeconds } from "./pin.js";
 import { indexProfile, profileFunctions, readProbe, stallKind, type CpuProfile, type Gc, type Second, type Stall } from "./probe-records.js";
-import { startPalisadeProcess, startPinnedRedis } from "./servers.js";
+import { startPalisadeProcess, startPinnedRedis, type BenchRedis } from "./servers.js";
 
 const SPEED = Number(process.env.BENCH_LIVE_SPEED ?? 4);
 const MAX_GAP_MS = Number(process.env.BENCH_LIVE_MAX_GAP_S ?? 2) * 1000;
@@ -56,7 +60,10 @@ const RELOAD_MS = Number(process.env.BENCH_LIVE_RELOAD_S ?? 60) * 1000;
 const SCRAPE_MS = 15_000;
 const PROFILE = process.env.BENCH_LIVE_PROFILE === "1";
 const NODE_ARGS = (process.env.BENCH_LIVE_NODE_ARGS ?? "").split(" ").filter(Boolean);
-const SLOW_MS = 50;
+/** Checks slower than this are listed and attributed (BENCH_LIVE_SLOW_MS; issue 16's line is 50). */
+const SLOW_MS = Number(process.env.BENCH_LIVE_SLOW_MS ?? 50);
+/** Redis's latency monitor records commands (scripts included) that ran at least this long. */
+const REDIS_LATENCY_MS = 3;
 const CHECK_DEADLINE_MS = 5_000;
 
 type CheckClient = grpc.Client & {
@@ -151,6 +158,7 @@ async function main(): Promise<void> {
   const logLines: { at: number; msg: string; level: string }[] = [];
   const nodeOutput: string[] = [];
   const redis = await startPinnedRedis();
+  await redis.inspector.config("SET", "latency-monitor-threshold", String(REDIS_LATENCY_MS));
   const server = await startPalisadeProcess(redis.url, {
     args: ["--trust-event-time", "--policy", policy],
     env: { BENCH_LOOP_PROBE_FILE: probeFile },
@@ -261,6 +269,7 @@ async function main(): Promise<void> {
   const finalScrape = await scrape();
   const histogramAfter = histogram(finalScrape, "palisade_decision_duration_seconds", 'transport="authz"');
   const loopAfter = histogram(finalScrape, "palisade_event_loop_delay_seconds");
+  const redisLatency = await redisLatencyEvents(redis.inspector);
   authz.close();
   logClient.close();
   await server.stop();
@@ -298,6 +307,7 @@ async function main(): Promise<void> {
     gcs: readProbe<Gc>(probeFile, "gc").filter((g) => g.at >= startedAt),
     serverSeconds: readProbe<Second>(probeFile, "second").filter((s) => s.at >= startedAt),
     clientStalls,
+    redisLatency,
     clientDelayP99Ms: round(clientDelay.percentile(99) / 1e6, 1),
     logLines: logLines.filter((l) => l.at >= startedAt),
   };
@@ -305,6 +315,24 @@ async function main(): Promise<void> {
   if (nodeOutput.length > 0) writeFileSync(`${base}.node-output.txt`, `${nodeOutput.join("\n")}\n`);
   rmSync(dir, { recursive: true, force: true });
   report(raw, profileFile, `${base}.json`);
+}
+
+/** One second in which Redis ran a command for `ms` (its longest that second); `at` is the second's start, ms since the epoch. */
+interface RedisLatency {
+  event: string;
+  at: number;
+  ms: number;
+}
+
+/** What Redis's latency monitor kept (up to 160 seconds per event, the most recent). */
+async function redisLatencyEvents(inspector: BenchRedis["inspector"]): Promise<RedisLatency[]> {
+  const latest = (await inspector.call("LATENCY", "LATEST")) as [string, number, number, number][];
+  const out: RedisLatency[] = [];
+  for (const [event] of latest) {
+    const history = (await inspector.call("LATENCY", "HISTORY", event)) as [number, number][];
+    for (const [seconds, ms] of history) out.push({ event, at: seconds * 1000, ms });
+  }
+  return out;
 }
 
 interface Raw {
@@ -332,6 +360,8 @@ interface Raw {
   gcs: Gc[];
   serverSeconds: Second[];
   clientStalls: { at: number; ms: number; cpuMs: number; waitMs: number }[];
+  /** Redis's latency monitor: the longest command of each second that had one over REDIS_LATENCY_MS (absent in earlier runs). */
+  redisLatency?: RedisLatency[];
   clientDelayP99Ms: number;
   logLines: { at: number; msg: string; level: string }[];
 }
@@ -367,14 +397,19 @@ function report(raw: Raw, profileFile: string | undefined, out: string): void {
     // generator's wait for its CPU.
     const share = (x: { at: number; ms: number }) => (Math.min(to, x.at + x.ms) - Math.max(from, x.at)) / x.ms;
     const gcMs = gcPauses.reduce((sum, g) => sum + g.ms * share(g), 0);
+    // The monitor keeps a second's longest command only, so it counts for at most the Check's time.
+    const redisMs = Math.min(s.ms, Math.max(0, ...(raw.redisLatency ?? []).filter((r) => r.at < to && r.at + 1000 > from).map((r) => r.ms)));
     const parts: [string, number][] = [
       ["server's own work", Math.max(0, serverStalls.reduce((sum, x) => sum + x.cpuMs * share(x), 0) - gcMs)],
       ["server's GC", gcMs],
       ["server waiting for a CPU", serverStalls.reduce((sum, x) => sum + x.waitMs * share(x), 0)],
       ["load generator waiting for a CPU", clientSide.reduce((sum, c) => sum + c.waitMs * share(c), 0)],
+      ["a slow Redis command", redisMs],
     ];
     const [largest, largestMs] = parts.reduce((a, b) => (b[1] > a[1] ? b : a));
-    const cause = largestMs > 0 ? largest : "no stall over 10 ms seen (Redis, network, or shorter stalls)";
+    // The server's own work is named by what ran most in its stalls when there is a profile.
+    const ownWork = largest === "server's own work" ? serverStalls.filter(own).flatMap((x) => runningIn(x) ?? [])[0]?.name : undefined;
+    const cause = largestMs > 0 ? (ownWork ? `${largest}: ${ownWork}` : largest) : "no stall over 10 ms seen (network, or shorter stalls)";
     causes[cause] = (causes[cause] ?? 0) + 1;
     return {
       at: new Date(s.at).toISOString(),
@@ -406,7 +441,7 @@ function report(raw: Raw, profileFile: string | undefined, out: string): void {
     loadAverage: { start: loads[0], min: Math.min(...loads), max: Math.max(...loads), end: loads.at(-1) },
     cpuPressure: [raw.loads[0]?.pressure, raw.loads.at(-1)?.pressure],
     clientMs: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), p999: percentile(latencies, 0.999), max: round(latencies.at(-1) ?? 0, 1) },
-    above: { "50ms": slow.length, "100ms": samples.filter((s) => s.ms > 100).length, "200ms": samples.filter((s) => s.ms > 200).length },
+    above: Object.fromEntries([20, 50, 100, 200].map((ms) => [`${ms}ms`, samples.filter((s) => s.ms > ms).length])),
     serverHistogram: raw.server.histogram,
     server: {
       cpuMicrosPerCheck: Math.round((raw.server.cpuSeconds * 1e6) / Math.max(1, samples.length)),
@@ -452,6 +487,8 @@ function report(raw: Raw, profileFile: string | undefined, out: string): void {
       p99Ms: raw.clientDelayP99Ms,
     },
     serverLog: Object.entries(logLines.reduce<Record<string, number>>((acc, l) => ((acc[l.msg] = (acc[l.msg] ?? 0) + 1), acc), {})),
+    slowThresholdMs: SLOW_MS,
+    redisLatency: raw.redisLatency && { seconds: raw.redisLatency.length, maxMs: Math.max(0, ...raw.redisLatency.map((r) => r.ms)) },
     slowCauses: causes,
     slowChecks: slowDetail.slice(0, 40),
   };
