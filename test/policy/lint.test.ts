@@ -38,6 +38,29 @@ spec:
     }
   });
 
+  it("prints a valid policy's warnings after its summary, and still passes it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "palisade-lint-warn-"));
+    try {
+      const file = join(dir, "signup.yaml");
+      writeFileSync(
+        file,
+        `apiVersion: palisade.dev/v1alpha1
+kind: Policy
+metadata: { name: signup, version: "1" }
+spec:
+  endpoints: [{ name: signup, match: { path: /register }, registration: true }]
+`,
+      );
+      expect((await lintPolicy(file)).output.split("\n")).toEqual([
+        `${file}: ok: policy "signup" version 1 (enforce): 1 endpoint, 0 rules, 0 reputation lists`,
+        `${file}: spec.endpoints[0].outcome.createdHeader: warning: absent: this registration endpoint teaches no account history (give the response header the application sets only when it created the account)`,
+      ]);
+      expect((await lintPolicy(file)).ok).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("prints every issue of an invalid policy, one per line", async () => {
     const file = join(fixtures, "invalid", "unknown-key.yaml");
     const result = await lintPolicy(file);
