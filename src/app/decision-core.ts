@@ -148,6 +148,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       clock,
       onRecorded: (outcome) => metrics?.loginOutcomes.inc({ outcome }),
       onIgnored: (reason) => metrics?.loginOutcomes.inc({ outcome: `ignored_${reason}` }),
+      onSignUp: (outcome) => metrics?.loginOutcomes.inc({ outcome: `signup_${outcome}` }),
     });
     const pipelineWith = (parts: Pick<PipelineDependencies, "store" | "detection"> & Partial<PipelineDependencies>) =>
       createPipeline({

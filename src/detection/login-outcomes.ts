@@ -48,6 +48,20 @@ export interface AttemptContext {
 
 export type LoginOutcome = "success" | "failure" | "unknown_user";
 
+/**
+ * A registration endpoint's answer: "created" only when the application said it created the
+ * account (`outcome.createdHeader`, or an identity provider's report); a bare "success" may be a
+ * site hiding that the address already has an account.
+ */
+export type SignUpReport = LoginOutcome | "created";
+
+/**
+ * What a sign-up became, as counted: created (taught the account's history), held (created, but
+ * a limit of `#signUpTeaches` kept it from teaching), unmarked (accepted without the creation
+ * marker: teaches nothing), refused (a failure or unknown-user answer: teaches nothing).
+ */
+export type SignUpOutcome = "created" | "held" | "unmarked" | "refused";
+
 /** Attempts awaiting their outcome; the access log usually follows the Check within a second. */
 const MAX_PENDING = 100_000;
 const PENDING_TTL_MS = 5 * 60_000;
@@ -76,14 +90,23 @@ export class RecentAttempts {
  * login outcome (a 5xx, a redirect the policy does not list).
  */
 export function classifyOutcome(spec: OutcomeSpec, status: number | undefined, headers: Map<string, string>): LoginOutcome | undefined {
-  const headerSays = (rule: OutcomeSpec["failureHeader"]) => rule !== undefined && rule.values.includes(headers.get(rule.name) ?? "\u0000");
-  if (headerSays(spec.unknownUserHeader)) return "unknown_user";
-  if (headerSays(spec.failureHeader)) return "failure";
+  if (headerSays(spec.unknownUserHeader, headers)) return "unknown_user";
+  if (headerSays(spec.failureHeader, headers)) return "failure";
   if (status === undefined) return undefined;
   if (spec.unknownUserStatus.includes(status)) return "unknown_user";
   if (spec.failureStatus.includes(status)) return "failure";
   if (spec.successStatus.includes(status)) return "success";
   return undefined;
+}
+
+/** A registration's answer: "created" when it succeeded and carries the application's creation marker. */
+export function classifySignUp(spec: OutcomeSpec, status: number | undefined, headers: Map<string, string>): SignUpReport | undefined {
+  const outcome = classifyOutcome(spec, status, headers);
+  return outcome === "success" && headerSays(spec.createdHeader, headers) ? "created" : outcome;
+}
+
+function headerSays(rule: OutcomeSpec["failureHeader"], headers: Map<string, string>): boolean {
+  return rule !== undefined && rule.values.includes(headers.get(rule.name) ?? "\u0000");
 }
 
 export type IgnoredReason = "not_a_login" | "no_context" | "mitigated" | "not_an_outcome";
@@ -99,6 +122,7 @@ export interface LoginOutcomeDependencies {
   /** Told about every record that did not become an outcome, so it can be counted. */
   onIgnored?: (reason: IgnoredReason) => void;
   onRecorded?: (outcome: LoginOutcome) => void;
+  onSignUp?: (outcome: SignUpOutcome) => void;
 }
 
 /** How long an account's sign-ins are remembered when the policy sets no `accountHistory.retention`. */
@@ -111,7 +135,7 @@ const SIGN_UP_WINDOW_MS = 3_600_000;
  * Turns access-log records of authentication endpoints into the counters the Check path reads:
  * failures per IP, subnet, username and fingerprint, unknown-user probes per IP, and, on
  * success, the account's history (fingerprints, networks, countries it logged in from). A
- * registration endpoint's success teaches that history only.
+ * registration endpoint's answer teaches that history only, and only when it says "created".
  */
 export class LoginOutcomeRecorder implements OutcomeRecorder {
   constructor(private readonly deps: LoginOutcomeDependencies) {}
@@ -129,17 +153,17 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
       if (context.challenged && context.sessionless) await this.#recordUnansweredChallenge(context, policy);
       return this.#ignore("mitigated");
     }
+    if (endpoint.registration) {
+      const report = classifySignUp(endpoint.outcome, entry.statusCode, entry.responseHeaders);
+      return report ? this.applySignUp(report, context, policy) : this.#ignore("not_an_outcome");
+    }
     const outcome = classifyOutcome(endpoint.outcome, entry.statusCode, entry.responseHeaders);
     if (!outcome) return this.#ignore("not_an_outcome");
     await this.apply(outcome, context, policy);
   }
 
-  /** Records an outcome reported directly (by an identity provider) rather than through Envoy. */
+  /** Records a login's outcome, read from Envoy's access log or reported by an identity provider. */
   async apply(outcome: LoginOutcome, context: AttemptContext, policy: CompiledPolicy): Promise<void> {
-    if (policy.endpoints.find((e) => e.name === context.endpoint)?.registration) {
-      if (outcome === "success" && (await this.#signUpTeaches(context, policy))) await this.learnHistory(context, policy);
-      return;
-    }
     const failed = outcome !== "success";
     if (context.sessionless) this.deps.site.recordOutcome(context.endpoint, failed, context.headerShape, context.usernameId, context.timeMs, true);
     else this.deps.site.recordOutcome(context.endpoint, failed, context.headerShape, context.usernameId, context.timeMs);
@@ -149,12 +173,27 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
   }
 
   /**
+   * Records a registration's answer, read from Envoy's access log or reported by an identity
+   * provider. Only a created account teaches its history, within the limits of `#signUpTeaches`.
+   */
+  async applySignUp(report: SignUpReport, context: AttemptContext, policy: CompiledPolicy): Promise<void> {
+    const outcome = await this.#signUpOutcome(report, context, policy);
+    if (outcome === "created") await this.learnHistory(context, policy);
+    this.deps.onSignUp?.(outcome);
+  }
+
+  async #signUpOutcome(report: SignUpReport, context: AttemptContext, policy: CompiledPolicy): Promise<SignUpOutcome> {
+    if (report === "created") return (await this.#signUpTeaches(context, policy)) ? "created" : "held";
+    return report === "success" ? "unmarked" : "refused";
+  }
+
+  /**
    * Teaches the account history one successful sign-in's part: the account's success count,
    * devices, networks, countries and last place, and nothing else — no per-address count, no
    * site-wide figure, no baseline moves. For an earlier sign-in Palisade did not see decided (the
    * lab's returning accounts: what months of allowed logins would have left), and for a
-   * successful registration: the account was created from that device and network, which a list
-   * of existing accounts cannot claim (its registrations fail, and a failed one teaches nothing).
+   * registration the application marked as created: the account was created from that device and
+   * network, which a list of existing accounts cannot claim (their sign-ups are never marked).
    */
   async learnHistory(context: AttemptContext, policy: CompiledPolicy): Promise<void> {
     const work = new Map<string, EntityOp[]>();
@@ -163,12 +202,11 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
   }
 
   /**
-   * Whether a successful sign-up may teach the account its device and network. Not when the
-   * account already has a sign-in on record: a site that answers a sign-up for an existing
-   * account as it answers a new one (to hide which accounts exist) would otherwise let anyone
-   * make his own browser known to someone else's account. Nor when the address has signed up
-   * more than SIGN_UPS_THAT_TEACH accounts within the hour: a person registers one, a script
-   * "registering" a list's accounts many. Every accepted sign-up from the address counts, teaching or not.
+   * Whether a sign-up marked as created may teach the account its device and network: limits
+   * that hold should the marker be set where it should not. Not when the account already has a
+   * sign-in on record, nor when the address has created more than SIGN_UPS_THAT_TEACH accounts
+   * within the hour: a person registers one, a script many. Every created sign-up from the
+   * address counts, teaching or not.
    */
   async #signUpTeaches(context: AttemptContext, policy: CompiledPolicy): Promise<boolean> {
     const { username, ip } = entitiesOf(context);

@@ -4,7 +4,7 @@ import type { AccessLogRecord } from "../domain/access-log.js";
 import { HmacPseudonymiser } from "../privacy/pseudonymiser.js";
 import { MemoryStore } from "../state/memory-store.js";
 import type { EntityOp } from "../state/store.js";
-import { LoginOutcomeRecorder, RecentAttempts, type AttemptContext, type IgnoredReason, type LoginOutcome } from "./login-outcomes.js";
+import { LoginOutcomeRecorder, RecentAttempts, type AttemptContext, type IgnoredReason, type LoginOutcome, type SignUpOutcome } from "./login-outcomes.js";
 import { SiteActivity } from "./site-activity.js";
 
 /**
@@ -24,6 +24,7 @@ function recorder() {
   const recent = new RecentAttempts();
   const ignored: IgnoredReason[] = [];
   const recorded: LoginOutcome[] = [];
+  const signUps: SignUpOutcome[] = [];
   const outcomes = new LoginOutcomeRecorder({
     store,
     policy: () => policy,
@@ -33,16 +34,20 @@ function recorder() {
     clock: { now: () => T0 },
     onIgnored: (reason) => ignored.push(reason),
     onRecorded: (outcome) => recorded.push(outcome),
+    onSignUp: (outcome) => signUps.push(outcome),
   });
   /** What was written, per entity, as "name+amount" (or the op and member). */
   const summary = () =>
     writes.map(({ entity, ops }) => `${entity} ${ops.map((op) => ("amount" in op ? `${op.name}+${op.amount}` : `${op.op} ${op.name}`)).join(" ")}`);
-  return { outcomes, recent, writes, summary, ignored, recorded };
+  return { outcomes, recent, writes, summary, ignored, recorded, signUps };
 }
 
 const context = (overrides: Partial<AttemptContext> = {}): AttemptContext => ({
   endpoint: "login", ipId: "ip-1", subnet: "198.51.100.0/24", usernameId: "user-1", fingerprintId: "fp-1", timeMs: T0, allowed: true, ...overrides,
 });
+
+/** The example storefront's mark on a sign-up that created the account (its signup `outcome.createdHeader`). */
+const created = () => new Map([["x-signup-result", "created"]]);
 
 const entry = (overrides: Partial<AccessLogRecord> = {}): AccessLogRecord => ({
   requestId: "r-1", timeMs: T0 + 500, method: "POST", path: "/api/v1/login", statusCode: 401, responseHeaders: new Map(), ...overrides,
@@ -103,16 +108,36 @@ describe("login outcomes", () => {
     expect(r.recorded).toEqual([]);
   });
 
-  it("learns a successful registration into the new account's history only, as a sign-in's device and network", async () => {
+  it("learns a registration marked as created into the new account's history only, as a sign-in's device and network", async () => {
     const r = recorder();
     r.recent.remember("signup", context({ endpoint: "signup", country: "NZ", deviceId: "dev-1" }));
-    await r.outcomes.record(entry({ requestId: "signup", path: "/api/v1/register", statusCode: 201 }));
+    await r.outcomes.record(entry({ requestId: "signup", path: "/api/v1/register", statusCode: 201, responseHeaders: created() }));
     expect(r.summary()).toEqual([
       "user:user-1 login.ok+0",
       "ip:ip-1 signup+1",
       "user:user-1 login.ok+1 member.add hist.fp member.add hist.dev login.ok.dev+1 member.add hist.net member.add hist.cc",
     ]);
     expect(r.ignored).toEqual([]);
+    expect(r.recorded).toEqual([]);
+    expect(r.signUps).toEqual(["created"]);
+  });
+
+  it("teaches nothing from a successful sign-up without the creation marker: a site may answer one for a dormant account as for a new one", async () => {
+    const r = recorder();
+    r.recent.remember("signup", context({ endpoint: "signup", deviceId: "thief" }));
+    await r.outcomes.record(entry({ requestId: "signup", path: "/api/v1/register", statusCode: 201 }));
+    r.recent.remember("other-value", context({ endpoint: "signup", deviceId: "thief" }));
+    await r.outcomes.record(entry({ requestId: "other-value", path: "/api/v1/register", statusCode: 200, responseHeaders: new Map([["x-signup-result", "check-your-mail"]]) }));
+    expect(r.writes).toEqual([]);
+    expect(r.signUps).toEqual(["unmarked", "unmarked"]);
+  });
+
+  it("teaches nothing from a marked sign-up when the endpoint's answer is a failure, whatever the header says", async () => {
+    const r = recorder();
+    r.recent.remember("taken", context({ endpoint: "signup", deviceId: "dev-1" }));
+    await r.outcomes.record(entry({ requestId: "taken", path: "/api/v1/register", statusCode: 409, responseHeaders: created() }));
+    expect(r.writes).toEqual([]);
+    expect(r.signUps).toEqual(["refused"]);
   });
 
   it("teaches nothing from a sign-up for an account that has signed in before: a site may answer one for an existing account as for a new one", async () => {
@@ -120,19 +145,21 @@ describe("login outcomes", () => {
     r.recent.remember("login", context());
     await r.outcomes.record(entry({ requestId: "login", statusCode: 200 }));
     r.recent.remember("signup", context({ endpoint: "signup", ipId: "ip-2", deviceId: "thief" }));
-    await r.outcomes.record(entry({ requestId: "signup", path: "/api/v1/register", statusCode: 201 }));
+    await r.outcomes.record(entry({ requestId: "signup", path: "/api/v1/register", statusCode: 201, responseHeaders: created() }));
     expect(r.summary().filter((line) => line.includes("hist.dev"))).toHaveLength(0);
     expect(r.summary().slice(-2)).toEqual(["user:user-1 login.ok+0", "ip:ip-2 signup+1"]);
+    expect(r.signUps).toEqual(["held"]);
   });
 
   it("teaches nothing from an address's third sign-up within the hour: a person registers one account, a script many", async () => {
     const r = recorder();
     for (const user of ["user-1", "user-2", "user-3"]) {
       r.recent.remember(user, context({ endpoint: "signup", usernameId: user, deviceId: `dev-${user}` }));
-      await r.outcomes.record(entry({ requestId: user, path: "/api/v1/register", statusCode: 201 }));
+      await r.outcomes.record(entry({ requestId: user, path: "/api/v1/register", statusCode: 201, responseHeaders: created() }));
     }
     const taught = r.summary().filter((line) => line.includes("member.add hist.dev")).map((line) => line.split(" ")[0]);
     expect(taught).toEqual(["user:user-1", "user:user-2"]);
+    expect(r.signUps).toEqual(["created", "created", "held"]);
   });
 
   it("learns nothing from a registration that failed (the address already has an account) or that Palisade denied", async () => {
@@ -140,9 +167,11 @@ describe("login outcomes", () => {
     r.recent.remember("taken", context({ endpoint: "signup", deviceId: "dev-1" }));
     await r.outcomes.record(entry({ requestId: "taken", path: "/api/v1/register", statusCode: 409 }));
     r.recent.remember("denied", context({ endpoint: "signup", deviceId: "dev-1", allowed: false }));
-    await r.outcomes.record(entry({ requestId: "denied", path: "/api/v1/register", statusCode: 201 }));
+    await r.outcomes.record(entry({ requestId: "denied", path: "/api/v1/register", statusCode: 201, responseHeaders: created() }));
     expect(r.writes).toEqual([]);
     expect(r.recorded).toEqual([]);
+    expect(r.signUps).toEqual(["refused"]);
+    expect(r.ignored).toEqual(["mitigated"]);
   });
 
   it("leaves alone what Palisade denied, what is not an outcome, and what is not a login", async () => {

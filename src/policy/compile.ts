@@ -91,6 +91,8 @@ export interface CompiledPolicy {
   /** Sum of the rules' estimated costs: the most one Check can spend on conditions. */
   ruleCost: number;
   response: CompiledResponse;
+  /** What loads but probably does not do what its author meant; logged at load and by `policy lint`. */
+  warnings: readonly PolicyIssue[];
   document: PolicyDocument;
   endpointFor(method: string, path: string): CompiledEndpoint | undefined;
 }
@@ -196,6 +198,7 @@ export function compilePolicy(
     rules,
     ruleCost,
     response: compileResponse(spec.response),
+    warnings: unmarkedRegistrations(spec.endpoints),
     document,
     endpointFor: (method: string, path: string) => endpoints.find((e) => e.matches(method, path)),
   });
@@ -224,6 +227,20 @@ function compileEndpoint(spec: EndpointSpec, defaultFailMode: FailMode): Compile
     velocity,
     matches: (method, path) => (!methods || methods.has(method)) && pathMatches(path),
   };
+}
+
+/**
+ * A registration endpoint without `outcome.createdHeader` loads but teaches nothing: many sites
+ * answer a sign-up for an address that has an account as they answer a new one, so a success
+ * status cannot tell who created the account. A warning rather than an error: a policy written
+ * before the marker existed keeps loading (and its endpoint its velocity limits) on upgrade.
+ */
+function unmarkedRegistrations(endpoints: readonly EndpointSpec[]): PolicyIssue[] {
+  return endpoints.flatMap((endpoint, index) =>
+    endpoint.registration && !endpoint.outcome?.createdHeader
+      ? [{ path: `spec.endpoints[${index}].outcome.createdHeader`, message: "absent: this registration endpoint teaches no account history (give the response header the application sets only when it created the account)" }]
+      : [],
+  );
 }
 
 /** Matches nothing by itself: the pipeline hands it every request no declared endpoint matched. */

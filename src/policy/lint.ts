@@ -4,7 +4,10 @@ import { formatIssues, readPolicySnapshot, compileSnapshot, type PolicyReadOptio
 /** What `palisade policy lint` prints, and whether it should exit 0. */
 export interface LintResult {
   ok: boolean;
-  /** Issues one per line (`file: path: message`), or a one-line summary of a valid policy. No trailing newline. */
+  /**
+   * Issues one per line (`file: path: message`), or a one-line summary of a valid policy followed
+   * by its warnings (`file: path: warning: message`). No trailing newline.
+   */
   output: string;
 }
 
@@ -15,7 +18,9 @@ export interface LintResult {
 export async function lintPolicy(path: string, options: PolicyReadOptions = {}): Promise<LintResult> {
   try {
     const snapshot = await readPolicySnapshot(path, options);
-    return { ok: true, output: summary(snapshot.source, compileSnapshot(snapshot)) };
+    const policy = compileSnapshot(snapshot);
+    const warnings = policy.warnings.map((issue) => ({ ...issue, message: `warning: ${issue.message}` }));
+    return { ok: true, output: [summary(snapshot.source, policy), ...(warnings.length > 0 ? [formatIssues({ source: snapshot.source, issues: warnings })] : [])].join("\n") };
   } catch (error) {
     if (error instanceof PolicyError) return { ok: false, output: formatIssues(error) };
     throw error;

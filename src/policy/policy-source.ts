@@ -93,7 +93,10 @@ export class PolicySource {
         watch: options.watch,
         onReload: (result) => {
           onReload?.(toReloadResult(result));
-          if (result.ok) this.#notifyFileChange(result.value);
+          if (result.ok) {
+            this.#warnAbout(result.value);
+            this.#notifyFileChange(result.value);
+          }
         },
       },
     );
@@ -103,7 +106,12 @@ export class PolicySource {
   async start(): Promise<CompiledPolicy> {
     const policy = await this.#reloader.start();
     this.#started = true;
+    this.#warnAbout(policy);
     return policy;
+  }
+
+  #warnAbout(policy: CompiledPolicy): void {
+    if (policy.warnings.length > 0) this.#logger.warn({ version: policy.version, warnings: policy.warnings }, "policy loaded with warnings");
   }
 
   /** The policy in force: the override when set, else the file's. Synchronous and cheap: the Check hot path calls it. */

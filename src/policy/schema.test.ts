@@ -4,7 +4,7 @@ import { parsePolicyText } from "./loader.js";
 
 /**
  * The checks of the policy schema that are code rather than tables: durations, an endpoint's
- * one path matcher, a registration endpoint that is not a login, feed sources, and allowed bots that can be verified. Their messages are
+ * one path matcher, a registration endpoint that is not a login and says how it marks a created account, feed sources, and allowed bots that can be verified. Their messages are
  * what an operator reads, so they are checked word for word.
  */
 
@@ -45,6 +45,26 @@ describe("a registration endpoint", () => {
     ]);
     const [signup] = minimalPolicy({ endpoints: [{ name: "signup", match: { path: "/register" }, registration: true }] }).endpoints;
     expect(signup).toMatchObject({ registration: true, authentication: false, outcome: { successStatus: [200, 201, 204, 302, 303] } });
+  });
+
+  it("loads without a creation marker, with a warning that it teaches nothing", () => {
+    const unmarked = minimalPolicy({ endpoints: [{ name: "signup", match: { path: "/register" }, registration: true }] });
+    expect(unmarked.warnings).toEqual([
+      {
+        path: "spec.endpoints[0].outcome.createdHeader",
+        message: "absent: this registration endpoint teaches no account history (give the response header the application sets only when it created the account)",
+      },
+    ]);
+    const marked = { successStatus: [201], createdHeader: { name: "X-Signup-Result", values: ["created"] } };
+    const policy = minimalPolicy({ endpoints: [{ name: "signup", match: { path: "/register" }, registration: true, outcome: marked }] });
+    expect(policy.warnings).toEqual([]);
+    expect(policy.endpoints[0]?.outcome?.createdHeader).toEqual({ name: "x-signup-result", values: ["created"] });
+  });
+
+  it("is the only endpoint with a creation marker", () => {
+    expect(issues("  endpoints: [{ name: a, match: { path: /a }, authentication: true, outcome: { createdHeader: { name: x-created, values: ['1'] } } }]")).toEqual([
+      "spec.endpoints[0].outcome.createdHeader: createdHeader marks a created account: only a registration endpoint has one",
+    ]);
   });
 });
 

@@ -59,6 +59,12 @@ const outcome = z
     unknownUserStatus: statusList.default([]).describe("Statuses meaning the username does not exist"),
     failureHeader: headerValues.optional(),
     unknownUserHeader: headerValues.optional(),
+    createdHeader: headerValues
+      .optional()
+      .describe(
+        "Registration endpoints: the response header the application sets only when it created an account. A success status " +
+          "without it teaches nothing, since many sites answer a sign-up for an existing address as a success",
+      ),
   })
   .strict();
 
@@ -84,7 +90,9 @@ const endpoint = z
     registration: z
       .boolean()
       .default(false)
-      .describe("A sign-up endpoint: a successful registration teaches the new account's history its device and network, as a sign-in does"),
+      .describe(
+        "A sign-up endpoint: a registration the application marked as created (outcome.createdHeader) teaches the new account's history its device and network, as a sign-in does",
+      ),
     failMode: failMode.optional().describe("Overrides spec.failMode for this endpoint"),
     identity: z
       .object({
@@ -117,6 +125,10 @@ const endpoint = z
   .refine((e) => !(e.authentication && e.registration), {
     message: "an endpoint signs accounts in (authentication) or registers them (registration), not both",
     path: ["registration"],
+  })
+  .refine((e) => e.registration || e.outcome?.createdHeader === undefined, {
+    message: "createdHeader marks a created account: only a registration endpoint has one",
+    path: ["outcome", "createdHeader"],
   });
 
 const feed = z

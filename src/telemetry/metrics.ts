@@ -91,7 +91,7 @@ function createInstruments(registry: Registry) {
     }),
     loginOutcomes: new Counter({
       name: "palisade_login_outcomes_total",
-      help: "Login outcomes learned, by outcome (success, failure, unknown_user) or why an entry was ignored",
+      help: "Login outcomes learned, by outcome (success, failure, unknown_user), registration outcomes (signup_created, signup_held, signup_unmarked, signup_refused) or why an entry was ignored",
       labelNames: ["outcome"] as const,
       registers,
     }),

@@ -1,5 +1,5 @@
 /**
- * POST /v1/outcomes: an identity provider reports login outcomes directly. Only a reporter or
+ * POST /v1/outcomes: an identity provider reports login and registration outcomes directly. Only a reporter or
  * admin token may; what it reports lands on the same counters as access-log outcomes.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -71,14 +71,23 @@ describe("POST /v1/outcomes", () => {
     expect(metadata(check).reasons).toContain("login.failures.username");
   });
 
-  it("teaches a reported registration's success to the account's history, and a failed one nothing", async () => {
-    expect((await report({ endpoint: "signup", outcome: "success", username: "erin@example.com", ip: "192.0.2.120" }, REPORTER)).status).toBe(202);
+  it("teaches a registration reported as created to the account's history, and a bare success or a failure nothing", async () => {
+    expect((await report({ endpoint: "signup", outcome: "created", username: "erin@example.com", ip: "192.0.2.120" }, REPORTER)).status).toBe(202);
     expect((await report({ endpoint: "signup", outcome: "failure", username: "fred@example.com", ip: "192.0.2.121" }, REPORTER)).status).toBe(202);
+    // A site hiding which addresses have an account answers a taken one's sign-up as a success.
+    expect((await report({ endpoint: "signup", outcome: "success", username: "gina@example.com", ip: "192.0.2.123" }, REPORTER)).status).toBe(202);
     const firstSignIn = async (username: string) => {
       const check = await authz.check({ method: "POST", path: "/api/v1/login", ip: "192.0.2.122", headers: { "content-type": "application/json" }, body: JSON.stringify({ username, password: "x" }) });
       return metadata(check).reasons as string[];
     };
     expect(await firstSignIn("erin@example.com")).not.toContain("username.never_succeeded");
     expect(await firstSignIn("fred@example.com")).toContain("username.never_succeeded");
+    expect(await firstSignIn("gina@example.com")).toContain("username.never_succeeded");
+  });
+
+  it("refuses a created account reported for a login endpoint", async () => {
+    const response = await report({ endpoint: "login", outcome: "created", username: "hugo@example.com", ip: "192.0.2.124" }, REPORTER);
+    expect(response.status).toBe(422);
+    expect(((await response.json()) as { detail: string }).detail).toBe('"created" reports a registration; "login" is an authentication endpoint');
   });
 });

@@ -1,9 +1,10 @@
 /**
  * A registration endpoint through the real services: Checks and StreamAccessLogs from clients
  * built with Envoy's protos, a real redis-server, the example policy (its `signup` endpoint). A
- * successful sign-up teaches the new account's history the registering browser's device cookie,
- * so that browser's first sign-in during a campaign is a known device's; a failed one teaches
- * nothing, and neither does a sign-up for the browser a list's bot signs in from.
+ * sign-up the application marks as created (`x-signup-result: created`) teaches the new account's
+ * history the registering browser's device cookie, so that browser's first sign-in during a
+ * campaign is a known device's; a failed one teaches nothing, and neither does a success without
+ * the marker (a site hiding which addresses have an account answers a taken one so too).
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,14 +13,14 @@ import { startRedisServer, type RedisServerHandle } from "../helpers/redis-serve
 import { startTestApp } from "../support/app.js";
 import { envoyAccessLogClient, envoyAuthzClient, httpStatus, metadata, type EnvoyAccessLogClient, type EnvoyAuthzClient } from "../support/envoy-client.js";
 
-/** A browser that loaded the site: its session cookie, and the site's device cookie when it has one. */
-const browser = (device?: string) => ({
+/** A browser that loaded the site: its session cookie, and the site's device cookie when it has one; or a script that kept no cookie (device null). */
+const browser = (device?: string | null) => ({
   "user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36",
   accept: "application/json",
   "accept-language": "en-GB,en;q=0.9",
   "accept-encoding": "gzip, br",
   "content-type": "application/json",
-  cookie: device ? `did=${device}; sid=${randomUUID()}` : `sid=${randomUUID()}`,
+  ...(device !== null && { cookie: device ? `did=${device}; sid=${randomUUID()}` : `sid=${randomUUID()}` }),
 });
 
 let redis: RedisServerHandle;
@@ -47,27 +48,34 @@ afterAll(async () => {
 interface Post {
   path: "/api/v1/register" | "/api/v1/login";
   body: Record<string, string>;
-  device?: string;
+  device?: string | null;
   atMs: number;
   /** What the application answers when Palisade lets it through. */
   status: number;
   /** A network of its own; an address of its own in the test's network otherwise. */
   ip?: string;
+  /** The response headers Envoy logs with the application's answer. */
+  responseHeaders?: Record<string, string>;
 }
 
 /** One POST as Envoy and the application play it, from an address of its own; the Check's action and reasons. */
-async function post({ path, body, device, atMs, status, ip = `100.71.${Math.floor(++address / 250)}.${(address % 250) + 1}` }: Post): Promise<{ action: string; reasons: string[] }> {
+async function post({ path, body, device, atMs, status, responseHeaders, ip = `100.71.${Math.floor(++address / 250)}.${(address % 250) + 1}` }: Post): Promise<{ action: string; reasons: string[] }> {
   const requestId = randomUUID();
   const check = await authz.check({ method: "POST", path, ip, headers: browser(device), timeMs: atMs, requestId, body: JSON.stringify(body) });
   const allowed = check.status.code === 0;
   await logs.send([
-    { requestId, method: "POST", path, ip, timeMs: atMs, status: allowed ? status : httpStatus(check)!, authzMetadata: check.dynamic_metadata, deniedByAuthz: !allowed },
+    { requestId, method: "POST", path, ip, timeMs: atMs, status: allowed ? status : httpStatus(check)!, responseHeaders: allowed ? responseHeaders : undefined, authzMetadata: check.dynamic_metadata, deniedByAuthz: !allowed },
   ]);
   return { action: String(metadata(check).action), reasons: (metadata(check).reasons as string[] | undefined) ?? [] };
 }
 
-const register = (email: string, device: string, atMs: number, status = 201) => post({ path: "/api/v1/register", body: { email, password: "correct-horse-battery" }, device, atMs, status });
-const signIn = (username: string, device: string, atMs: number, ip?: string) =>
+/** The example storefront's mark on a sign-up that created an account (its signup `outcome.createdHeader`). */
+const CREATED = { "x-signup-result": "created" };
+
+/** A sign-up the application answers with `status`; marked as created unless `responseHeaders` says otherwise. */
+const register = (email: string, device: string | null, atMs: number, status = 201, responseHeaders: Record<string, string> = CREATED, ip?: string) =>
+  post({ path: "/api/v1/register", body: { email, password: "correct-horse-battery" }, device, atMs, status, responseHeaders, ip });
+const signIn = (username: string, device: string | null, atMs: number, ip?: string) =>
   post({ path: "/api/v1/login", body: { username, password: "correct-horse-battery" }, device, atMs, status: 200, ip });
 
 /** Three accounts of a list fail within 200 ms from browsers that kept the session: the early campaign call. */
@@ -83,7 +91,7 @@ describe("a registration endpoint", () => {
     const startMs = clockMs;
     const registered = await register("nora@example.com", "5b0c7e21d9a4f388", startMs - 40_000);
     expect(registered.action).toBe("allow");
-    await register("omar@example.com", "a9d2e0f4c7b15366", startMs - 30_000, 409); // the address has an account already
+    await register("omar@example.com", "a9d2e0f4c7b15366", startMs - 30_000, 409, {}); // the address has an account already
     await campaign(startMs);
 
     const newOwner = await signIn("nora@example.com", "5b0c7e21d9a4f388", startMs + 300);
@@ -101,5 +109,30 @@ describe("a registration endpoint", () => {
     const stranger = await signIn("nora@example.com", "0d1e2f3a4b5c6d7e", startMs + 600, "100.93.8.8");
     expect(stranger.reasons).toEqual(expect.arrayContaining(["account.new_device", "account.new_subnet"]));
     expect(stranger.action).toBe("challenge");
+  });
+
+  it("teaches a dormant account nothing from a sign-up answered as a success without the creation marker: the thief's next sign-in is still stepped up", async () => {
+    clockMs += 10 * 60_000;
+    const startMs = clockMs;
+    const outcomes = async (outcome: string) => Number(new RegExp(`palisade_login_outcomes_total\\{outcome="${outcome}"\\} (\\d+)`).exec(await app.metrics.metricsText())?.[1] ?? 0);
+    const [unmarkedBefore, createdBefore] = [await outcomes("signup_unmarked"), await outcomes("signup_created")];
+
+    // The site hides which addresses have an account: "check your mail", 200, for one that has.
+    const thief = "100.94.7.7";
+    const signUp = await register("ines@example.com", null, startMs - 60_000, 200, { "x-signup-result": "check-your-mail" }, thief);
+    expect(signUp.action).toBe("allow");
+    const takeover = await signIn("ines@example.com", null, startMs - 30_000, thief);
+    expect(takeover.reasons).toEqual(expect.arrayContaining(["username.never_succeeded", "client.no_session"]));
+    expect(takeover.action).toBe("step_up");
+
+    // The same sign-up marked as created teaches the account its creator's client and network.
+    const creator = "100.94.8.8";
+    await register("jonas@example.com", null, startMs - 60_000, 201, CREATED, creator);
+    const owner = await signIn("jonas@example.com", null, startMs - 30_000, creator);
+    expect(owner.reasons).not.toContain("username.never_succeeded");
+    expect(owner.action).toBe("allow");
+
+    expect(await outcomes("signup_unmarked")).toBe(unmarkedBefore + 1);
+    expect(await outcomes("signup_created")).toBe(createdBefore + 1);
   });
 });

@@ -68,6 +68,18 @@ describe("sign-ups in the lab", () => {
     expect(signedInAfter.length).toBeLessThan(registrations.length); // some register and do not sign in here
   });
 
+  it("answers each sign-up with the storefront's creation marker, which reaches replay as a logged response header", async () => {
+    const registered = new Set<string>();
+    const marked = new Set<string>();
+    for await (const event of labEvents(lines(1))) {
+      if (!("kind" in event)) continue;
+      if (event.kind === "check" && event.request.attributes?.request?.http?.path === "/api/v1/register") registered.add(event.request.attributes.request.http.id ?? "");
+      if (event.kind === "access_log" && event.entry.response?.response_headers?.["x-signup-result"] === "created") marked.add(event.entry.request?.request_id ?? "");
+    }
+    expect(registered.size).toBeGreaterThan(5);
+    expect(marked).toEqual(registered);
+  });
+
   it("sends none without signUpShare", () => {
     expect(posts(lines(0)).some((p) => p.path === "/api/v1/register")).toBe(false);
   });

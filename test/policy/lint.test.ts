@@ -7,6 +7,18 @@ import { lintPolicy } from "../../src/policy/lint.js";
 
 const fixtures = fileURLToPath(new URL("../fixtures/policies/", import.meta.url));
 
+/** Runs `use` on a policy file named `name`.yaml (metadata name `name`, version 1) holding `spec`, in a directory removed afterwards. */
+async function withPolicyFile(name: string, spec: string, use: (file: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "palisade-lint-"));
+  try {
+    const file = join(dir, `${name}.yaml`);
+    writeFileSync(file, `apiVersion: palisade.dev/v1alpha1\nkind: Policy\nmetadata: { name: ${name}, version: "1" }\nspec:\n${spec}\n`);
+    await use(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe("lintPolicy", () => {
   it("summarises a valid policy", async () => {
     const file = join(fixtures, "valid", "full.yaml");
@@ -17,25 +29,24 @@ describe("lintPolicy", () => {
   });
 
   it("counts in the singular when there is one of each", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "palisade-lint-one-"));
-    try {
-      const file = join(dir, "one.yaml");
-      writeFileSync(
-        file,
-        `apiVersion: palisade.dev/v1alpha1
-kind: Policy
-metadata: { name: one, version: "1" }
-spec:
-  mode: shadow
+    const spec = `  mode: shadow
   endpoints: [{ name: a, match: { path: /a } }]
   rules: [{ id: r, when: "risk > 1", action: block }]
-  reputation: { lists: [{ name: l, effect: block, cidrs: [192.0.2.0/24] }] }
-`,
-      );
+  reputation: { lists: [{ name: l, effect: block, cidrs: [192.0.2.0/24] }] }`;
+    await withPolicyFile("one", spec, async (file) => {
       expect(await lintPolicy(file)).toEqual({ ok: true, output: `${file}: ok: policy "one" version 1 (shadow): 1 endpoint, 1 rule, 1 reputation list` });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
+  });
+
+  it("prints a valid policy's warnings after its summary, and still passes it", async () => {
+    await withPolicyFile("signup", "  endpoints: [{ name: signup, match: { path: /register }, registration: true }]", async (file) => {
+      const result = await lintPolicy(file);
+      expect(result.ok).toBe(true);
+      expect(result.output.split("\n")).toEqual([
+        `${file}: ok: policy "signup" version 1 (enforce): 1 endpoint, 0 rules, 0 reputation lists`,
+        `${file}: spec.endpoints[0].outcome.createdHeader: warning: absent: this registration endpoint teaches no account history (give the response header the application sets only when it created the account)`,
+      ]);
+    });
   });
 
   it("prints every issue of an invalid policy, one per line", async () => {

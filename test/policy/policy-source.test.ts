@@ -241,6 +241,21 @@ describe("PolicySource", () => {
       expect(source.current().version).toBe("v2");
     });
 
+    it("warns about a policy that loads but will not do what it says, at the first load and at each reload", async () => {
+      const unmarkedSignUp = 'spec: { endpoints: [{ name: signup, match: { path: /register }, registration: true }] }';
+      const { file, source, logger } = quiet();
+      writeFileSync(file, policyText("v1", unmarkedSignUp));
+      await source.start();
+      const warnings = [{ path: "spec.endpoints[0].outcome.createdHeader", message: expect.stringContaining("teaches no account history") }];
+      expect(logger.warn).toHaveBeenCalledWith({ version: "v1", warnings }, "policy loaded with warnings");
+      writeFileSync(file, policyText("v2", unmarkedSignUp));
+      await source.reload();
+      expect(logger.warn).toHaveBeenLastCalledWith({ version: "v2", warnings }, "policy loaded with warnings");
+      writeFileSync(file, policyText("v3"));
+      await source.reload();
+      expect(logger.warn).toHaveBeenCalledTimes(2);
+    });
+
     it("does not log clearing an override that was never set", async () => {
       const { source, logger } = quiet();
       await source.start();

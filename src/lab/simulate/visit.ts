@@ -39,6 +39,8 @@ export interface RequestSpec {
   /** JSON bodies are serialised; strings are sent as they are (forms). */
   body?: string | Record<string, unknown>;
   responseBytes?: number;
+  /** Headers the application answers with that Envoy logs (lower-case names). */
+  responseHeaders?: Record<string, string>;
 }
 
 /** How long the application takes: files are quick, logins hash a password. */
@@ -74,6 +76,7 @@ export function makeRequest(ctx: ActorContext, visit: Visit, spec: RequestSpec):
     scenario: ctx.scenario,
     label: visit.label,
     causedBy: visit.causedBy,
+    responseHeaders: spec.responseHeaders,
   };
 }
 

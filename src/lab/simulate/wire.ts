@@ -16,6 +16,8 @@ export interface SimRequest {
   /** The application's answer, had Palisade let the request through. */
   status: number;
   responseBytes: number;
+  /** Headers of that answer Envoy logs (`additional_response_headers_to_log`). */
+  responseHeaders?: Record<string, string>;
   durationMs: number;
   scenario: string;
   label: string;
@@ -120,6 +122,7 @@ export function accessLogLine(request: SimRequest, site: Site): AccessLogLine {
         responseCode: request.status,
         responseBodyBytes: String(request.responseBytes),
         responseCodeDetails: "via_upstream",
+        ...(request.responseHeaders && { responseHeaders: request.responseHeaders }),
       },
     },
   };

@@ -12,7 +12,8 @@ import { problem } from "./problem.js";
 const outcomeReport = z
   .object({
     endpoint: z.string().min(1),
-    outcome: z.enum(["success", "failure", "unknown_user"]),
+    /** "created": a registration endpoint's account was created (a bare "success" there teaches nothing). */
+    outcome: z.enum(["success", "failure", "unknown_user", "created"]),
     username: z.string().min(1).max(1024).optional(),
     ip: z.string().min(1).max(64).optional(),
     time: z.iso.datetime({ offset: true }).optional(),
@@ -65,7 +66,10 @@ export function registerOutcomeEndpoint(deps: OutcomeEndpointDependencies): void
       const policy = deps.policy();
       const endpoint = policy.endpoints.find((e) => e.name === body.endpoint && (e.authentication || e.registration));
       if (!endpoint) return problem(422, `no authentication or registration endpoint named "${body.endpoint}" in policy ${policy.version}`);
-      await deps.recorder.apply(body.outcome, contextOf(body, policy, deps), policy);
+      const context = contextOf(body, policy, deps);
+      if (endpoint.registration) await deps.recorder.applySignUp(body.outcome, context, policy);
+      else if (body.outcome === "created") return problem(422, `"created" reports a registration; "${body.endpoint}" is an authentication endpoint`);
+      else await deps.recorder.apply(body.outcome, context, policy);
       return { status: 202, body: { accepted: true } };
     },
   });

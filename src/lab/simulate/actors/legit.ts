@@ -105,11 +105,14 @@ function signsUp(user: WorldUser, legit: LegitSettings): boolean {
   return !returningAccount(user, legit) && user.habits.signUpRank < legit.signUpShare && !user.registered;
 }
 
+/** The storefront's mark on a sign-up that created an account (the example policy's `signup` `outcome.createdHeader`). */
+const ACCOUNT_CREATED = { "x-signup-result": "created" };
+
 /** The sign-up form, then a moment on the confirmation before the next page (or the sign-in form). */
 function* register(session: SessionState, user: WorldUser): Actor {
   const { random } = session.ctx;
   user.registered = true;
-  yield* send(session, "POST", "/api/v1/register", 201, "login", { email: user.username, password: user.password });
+  yield* send(session, "POST", "/api/v1/register", 201, "login", { email: user.username, password: user.password }, 0, ACCOUNT_CREATED);
   session.t += random.logNormal(4_000, 0.5);
 }
 
@@ -255,9 +258,10 @@ export function* send(
   kind: RequestKind,
   body?: string | Record<string, unknown>,
   gapMs = 0,
+  responseHeaders?: Record<string, string>,
 ): Actor {
   if (session.t >= session.ctx.endMs) return;
-  const request = makeRequest(session.ctx, session.visit, { timeMs: session.t, method, path, status, kind, body });
+  const request = makeRequest(session.ctx, session.visit, { timeMs: session.t, method, path, status, kind, body, responseHeaders });
   yield { request };
   session.t = request.timeMs + request.durationMs + gapMs;
 }
