@@ -90,7 +90,7 @@ const STOREFRONT_ACTIONS = { allow: 10_022, block: 800, challenge: 60, quarantin
 // after a search that consumed the session's bare product carried the session's count
 // (session-reads.ts): the bench mix sends every browser request with one cookie, one session
 // reading bare all along, so throttles went from 5,186 to 7,579 and allows from 12,415 to 10,022.
-const STOREFRONT_DIGEST = "7498c088e942191e7ef8892b723cbbd09cf28e48dae4b9c47c7ce18295813d36";
+const STOREFRONT_DIGEST = "8333f150145ff227637bb0a851b45d0c5a81fa7679588fc4f9b539a490184e60";
 const LAB_EVENTS = { checks: 2_750, accessLogs: 2_750, history: 0 };
 // campaign-login-challenge and the campaign held while its logins are denied: of the mix's 30
 // shoppers' logins (every account new to Palisade), 9 are challenged during the stuffing where 6
