@@ -59,4 +59,17 @@ describe("quarantines at the edges of expiry", () => {
     const byUser = await q.impose(decision("long", "username"), request(T0, both), policy);
     expect((await q.find(request(T0 + 1, both)))?.id).toBe(byUser!.id);
   });
+
+  it("imposes afresh once the standing quarantine is over by the request's time, though the store still holds its key", async () => {
+    // A replay's event time outruns the wall clock the store's TTL runs on (here it stands still):
+    // the client's next offence must not find the spent quarantine and go unheld.
+    const q = await quarantines();
+    const first = await q.impose(decision("short", "ip"), request(T0, { ipId: "ip-1" }), policy);
+    const again = await q.impose(decision("short", "ip"), request(T0 + 60_000, { ipId: "ip-1" }), policy);
+    expect(again?.id).not.toBe(first!.id);
+    expect(again?.expiresMs).toBeGreaterThan(T0 + 60_000);
+    expect((await q.find(request(T0 + 60_001, { ipId: "ip-1" })))?.id).toBe(again!.id);
+    // Still running: the same one answers, no second is made.
+    expect((await q.impose(decision("short", "ip"), request(T0 + 60_001, { ipId: "ip-1" }), policy))?.id).toBe(again!.id);
+  });
 });

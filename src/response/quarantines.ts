@@ -261,7 +261,9 @@ export class Quarantines {
     try {
       const atMs = this.#deps.clock();
       const event = { type: "quarantine.created", quarantine, shared: true } as const;
-      const stored = await this.#deps.map.putIfAbsent(key, raw, ttlMs, this.#deps.audited(event, atMs, { key: randomUUID() }), markOf(quarantine));
+      const put = () => this.#deps.map.putIfAbsent(key, raw, ttlMs, this.#deps.audited(event, atMs, { key: randomUUID() }), markOf(quarantine));
+      let stored = await put();
+      if (!stored.created && (await this.#removedIfOver(key, stored.raw, quarantine.startMs))) stored = await put();
       if (!stored.created) {
         // Another replica's quarantine stands: a provisional copy of ours must not outlive it.
         this.#dropProvisional(key);
@@ -279,6 +281,19 @@ export class Quarantines {
       this.#deps.events.publish({ type: "quarantine.created", quarantine, shared: false });
     }
     return quarantine;
+  }
+
+  /**
+   * Removes a standing quarantine that is over by the request's time although the store still
+   * holds its key: the store's TTL runs on the wall clock, a replay's requests on their event
+   * time, which runs faster (in service the two agree but for clock skew). Without this, the
+   * client's next offence would find the spent quarantine and go unheld until the wall clock
+   * caught up. Removed only if unchanged, so a quarantine another replica wrote meanwhile stands.
+   */
+  async #removedIfOver(key: string, raw: string, atMs: number): Promise<boolean> {
+    const standing = decodeQuarantine(raw);
+    if (!standing || standing.expiresMs > atMs) return false;
+    return (await this.#deps.map.remove(key, raw)).removed;
   }
 
   /** Escalation: the offence count of this scope value, this one included (1 when unknown). */
