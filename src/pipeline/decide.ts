@@ -83,9 +83,9 @@ export function decide(input: DecideInput): DecideResult {
 /**
  * Every draft in one object shape, its keys in the order the decision's JSON has always had
  * (absent ones undefined, which JSON leaves out). The literals that spread a shared `base` and
- * then set the path's own keys gave every path a shape of its own, and on Node 20 each property
- * set after a spread costs 0.6–0.8 µs (pipeline.ts copies the draft into the decision in this
- * order too).
+ * then set the path's own keys gave every path a shape of its own, and on Node 20 each key set
+ * after a spread costs about a microsecond (bench/spread-cost.ts; pipeline.ts copies the draft
+ * into the decision in this order too).
  */
 function draft(
   risk: number,
