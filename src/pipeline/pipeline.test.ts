@@ -128,6 +128,18 @@ function quarantining(): PipelineResponder & { settled: Decision[]; asked: numbe
   };
 }
 
+describe("the decision's object", () => {
+  it("has the same keys in the same order whether a rule acted or none did (one object shape for every decided Check)", async () => {
+    const { pipeline } = pipelineOver(policyWith({ endpoints: [AUTH_LOGIN, HOME], rules: [{ id: "no", endpoints: ["login"], when: "true", action: "block" }] }));
+    const allowed = (await pipeline.evaluate(get("192.0.2.30", "/"))).decision;
+    const blocked = (await pipeline.evaluate(login("192.0.2.31", "carol"))).decision;
+    expect([allowed.action, blocked.action]).toEqual(["allow", "block"]);
+    expect(Object.keys(allowed)).toEqual(Object.keys(blocked));
+    // The keys a decision had before, in their order, so its JSON reads as it did.
+    expect(Object.keys(allowed)).toEqual(["risk", "reasons", "degraded", "shadowed", "action", "rule", "scope", "retryAfterSeconds", "rateLimit", "decisionId", "policyVersion", "endpoint", "subject", "eventTimeMs", "attribution"]);
+  });
+});
+
 describe("quarantines and standing verdicts", () => {
   const listed = {
     endpoints: [AUTH_LOGIN],

@@ -75,6 +75,8 @@ export async function recordRelief(
  * has grown past it, the client pays the higher level.
  */
 export function waiveFriction(decision: Decision, challenge: CompiledChallenge): Decision {
+  // Most decisions ask for no friction: they build no set of reliefs.
+  if (decision.action !== "challenge" && decision.action !== "step_up") return decision;
   const relieved = new Set(decision.reasons.filter((r) => r.code.startsWith("relief.")).map((r) => r.code));
   const waived =
     (decision.action === "challenge" && (relieved.has("relief.challenge") || relieved.has("relief.mfa") || passCovers(decision, challenge))) ||
