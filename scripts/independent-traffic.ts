@@ -1103,7 +1103,7 @@ async function play(point: Point | undefined, seed: number, legitSessions: numbe
         if (mitigated) {
           score.legitFriction++;
           score.legitActions[action] = (score.legitActions[action] ?? 0) + 1;
-          decisions?.push(JSON.stringify({ label: "legit", action, t: request.t, ip: request.ip, method: request.method, path: request.path, ua: request.headers["user-agent"], reasons: metadata(response!).reasons, rule: metadata(response!).rule }));
+          decisions?.push(JSON.stringify({ label: "legit", point: point?.name, action, t: request.t, ip: request.ip, method: request.method, path: request.path, ua: request.headers["user-agent"], reasons: metadata(response!).reasons, rule: metadata(response!).rule }));
         }
         continue;
       }
@@ -1115,7 +1115,7 @@ async function play(point: Point | undefined, seed: number, legitSessions: numbe
       }
       if (request.stolen && action === "allow") takenOver.add(request.stolen);
       if (request.resource && action === "allow") scraped.add(request.resource);
-      if (decisions && request.target) decisions.push(JSON.stringify({ label: request.label, action, t: request.t, ip: request.ip, path: request.path, stolen: request.stolen, reasons: response ? metadata(response).reasons : undefined, rule: response ? metadata(response).rule : undefined }));
+      if (decisions && request.target) decisions.push(JSON.stringify({ label: request.label, point: point?.name, action, t: request.t, ip: request.ip, path: request.path, stolen: request.stolen, reasons: response ? metadata(response).reasons : undefined, rule: response ? metadata(response).rule : undefined }));
     }
     if (pending.length) await logs.send(pending);
   } finally {
