@@ -18,8 +18,11 @@
  * (reasons, rule); with --plan it writes the planned requests and their labels, unplayed.
  *
  * Prints one markdown table: per family × knob point and seed, the attack's requests mitigated,
- * the share of the requests it came for (logins, product reads, refreshes, probes) mitigated,
- * accounts taken over, and legitimate requests with friction.
+ * the share of the requests it came for (logins, product reads, refreshes, probes, ids) mitigated,
+ * accounts taken over, distinct resources handed to it (product data, orders, valid coupons,
+ * accounts' existence) where that applies, and legitimate requests with friction. The benign
+ * families (marketing-spike, office-nat, carrier-nat, signing-in, app-only) add legitimate
+ * traffic only: they are scored by friction. `--only none` plays the hour without an attack too.
  */
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
