@@ -15,11 +15,13 @@ interface PlannedRequest {
   label: string;
   target: boolean;
   path: string;
+  status: number;
+  resource?: string;
 }
 
-function plan(seed: number): PlannedRequest[] {
+function plan(seed: number, only = "scan/one-address"): PlannedRequest[] {
   const file = path.join(mkdtempSync(path.join(tmpdir(), "independent-traffic-")), "plan.jsonl");
-  execFileSync(process.execPath, ["--import", "tsx", "scripts/independent-traffic.ts", "--plan", "--seeds", String(seed), "--only", "scan/one-address", "--sessions", "10", "--decisions", file], { cwd: repoRoot, stdio: "pipe" });
+  execFileSync(process.execPath, ["--import", "tsx", "scripts/independent-traffic.ts", "--plan", "--seeds", String(seed), "--only", only, "--sessions", "10", "--decisions", file], { cwd: repoRoot, stdio: "pipe" });
   return readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as PlannedRequest);
 }
 
@@ -31,4 +33,17 @@ it("plans the same traffic for a seed, other traffic for another, every request 
   expect(first.filter((request) => request.label === "history").every((request) => request.t < 0)).toBe(true);
   expect(first.filter((request) => request.label !== "history").every((request) => request.t >= 0)).toBe(true);
   expect(first.filter((request) => request.label === "scan").every((request) => request.target)).toBe(true);
+}, 120_000);
+
+it("plays a burst in its window under its family's label, a benign family as legitimate traffic only, and counts what an answer gives away", () => {
+  const burst = plan(3, "login-burst/start-20").filter((request) => request.label !== "legit" && request.label !== "history");
+  expect(burst.length).toBeGreaterThan(100);
+  expect(burst.every((request) => request.label === "login-burst" && request.t >= 20 * 60_000 && request.t < 30 * 60_000)).toBe(true);
+  const office = plan(3, "office-nat");
+  expect(new Set(office.map((request) => request.label))).toEqual(new Set(["history", "legit"]));
+  expect(office.filter((request) => request.label === "legit").length).toBeGreaterThan(plan(3).filter((request) => request.label === "legit").length);
+  // Account enumeration through sign-up: only a 409 (the address is registered) tells the attacker something.
+  const accounts = plan(3, "enumeration/accounts-one").filter((request) => request.label === "enumeration");
+  expect(accounts.some((request) => request.status === 409) && accounts.some((request) => request.status === 422)).toBe(true);
+  expect(accounts.every((request) => (request.resource !== undefined) === (request.status === 409))).toBe(true);
 }, 120_000);
