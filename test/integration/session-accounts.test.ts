@@ -55,8 +55,8 @@ describe("session.distinct_usernames on two replicas sharing Redis", () => {
       const reasons = await login(i % 2, "bot-session", `user${i}@example.com`, `198.18.7.${10 + i}`, start + i * 3_000);
       fired.push(reasons.includes("session.distinct_usernames"));
     }
-    // Fires from the session's second account on, whichever replica took the first.
-    expect(fired).toEqual([false, ...new Array(15).fill(true)]);
+    // Fires from the session's third account on, whichever replica took the first two.
+    expect(fired).toEqual([false, false, ...new Array(14).fill(true)]);
     const person: boolean[] = [];
     for (let i = 0; i < 4; i++) person.push((await login(i % 2, "shopper-session", "ann@example.com", "100.70.9.9", start + i * 5_000)).includes("session.distinct_usernames"));
     expect(person).toEqual([false, false, false, false]);
@@ -80,5 +80,16 @@ describe("session.distinct_usernames on two replicas sharing Redis", () => {
     } finally {
       connection.disconnect();
     }
+  });
+
+  it("leaves a mistyped address and a household's two accounts alone, and flags a session's third account", async () => {
+    const typo = [];
+    for (const [i, username] of ["ann@example.co", "ann@example.com"].entries()) typo.push((await login(i % 2, "typo-session", username, "100.70.9.10", start + i * 8_000)).includes("session.distinct_usernames"));
+    expect(typo).toEqual([false, false]);
+    const household = [];
+    for (const [i, username] of ["bob@example.com", "carol@example.com", "dan@example.com"].entries()) {
+      household.push((await login(i % 2, "family-session", username, "100.70.9.11", start + i * 60_000)).includes("session.distinct_usernames"));
+    }
+    expect(household).toEqual([false, false, true]);
   });
 });
