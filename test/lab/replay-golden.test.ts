@@ -91,7 +91,8 @@ const STOREFRONT_ACTIONS = { allow: 10_023, block: 800, challenge: 59, quarantin
 // (session-reads.ts): the bench mix sends every browser request with one cookie, one session
 // reading bare all along, so throttles went from 5,186 to 7,579 and allows from 12,415 to 10,022.
 // And once more when the example's sessionAccounts threshold went from 1 to 2 (a session's second
-// account is a person's mistyped address as often as a bot's next): one challenge became an allow.
+// account is a person's mistyped address as often as a bot's next): one challenge became an allow;
+// and when a session's accounts came to count up to 17, not 16 (a reason's value, no action).
 const STOREFRONT_DIGEST = "f0780060ee742baa8593bd231b8e892386652f652a249e6f451ccae5be4386d1";
 const LAB_EVENTS = { checks: 2_750, accessLogs: 2_750, history: 0 };
 // campaign-login-challenge and the campaign held while its logins are denied: of the mix's 30
