@@ -18,8 +18,11 @@
  * (reasons, rule); with --plan it writes the planned requests and their labels, unplayed.
  *
  * Prints one markdown table: per family × knob point and seed, the attack's requests mitigated,
- * the share of the requests it came for (logins, product reads, refreshes, probes) mitigated,
- * accounts taken over, and legitimate requests with friction.
+ * the share of the requests it came for (logins, product reads, refreshes, probes, ids) mitigated,
+ * accounts taken over, distinct resources handed to it (product data, orders, valid coupons,
+ * accounts' existence) where that applies, and legitimate requests with friction. The benign
+ * families (marketing-spike, office-nat, carrier-nat, signing-in, app-only) add legitimate
+ * traffic only: they are scored by friction. `--only none` plays the hour without an attack too.
  */
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -291,6 +294,8 @@ interface Planned {
   stolen?: string;
   /** A right password: under step-up a person passes the MFA prompt, an attacker does not. */
   rightPassword?: boolean;
+  /** What the answer hands over when it is allowed: a product's data, an order, a valid coupon, that an account exists. */
+  resource?: string;
 }
 
 const MINUTE = 60_000;
@@ -393,16 +398,29 @@ interface Person {
   mobile: boolean;
 }
 
-function makePerson(random: Random, account: Account): Person {
-  const client = weighted<() => Client>(random, [
-    [() => chromium(random), 33],
-    [() => chromium(random, { edge: true }), 7],
-    [() => firefox(random), 7],
-    [() => safari(random, false), 6],
-    [() => safari(random, true), 18],
-    [() => chromium(random, { mobile: true }), 14],
-    [() => storefrontApp(random), 15],
-  ])();
+type ClientMix = readonly (readonly [(random: Random) => Client, number])[];
+
+/** The browsers people shop with, by share. */
+const BROWSERS: ClientMix = [
+  [(random) => chromium(random), 33],
+  [(random) => chromium(random, { edge: true }), 7],
+  [firefox, 7],
+  [(random) => safari(random, false), 6],
+  [(random) => safari(random, true), 18],
+  [(random) => chromium(random, { mobile: true }), 14],
+];
+const PEOPLE: ClientMix = [...BROWSERS, [storefrontApp, 15]];
+/** What the phones behind a carrier's address run. */
+const PHONES: ClientMix = [
+  [(random) => safari(random, true), 18],
+  [(random) => chromium(random, { mobile: true }), 14],
+  [storefrontApp, 15],
+];
+
+const someClient = (random: Random, mix: ClientMix) => weighted(random, mix)(random);
+
+function makePerson(random: Random, account: Account, mix: ClientMix = PEOPLE): Person {
+  const client = someClient(random, mix);
   const mobile = client.engine.startsWith("app") || client.userAgent.includes("Mobile");
   const homeIp = random() < 0.2 ? residentialIpv6(random) : residentialIp(random, 120);
   return { account, client, homeIp, deviceId: hex(random, 16), refreshToken: client.engine.startsWith("app") ? hex(random, 32) : undefined, mobile };
@@ -509,12 +527,20 @@ function office(random: Random, shop: Shop, out: Planned[], people: Person[], by
   }
 }
 
+const GOOGLEBOT: Client = { engine: "googlebot", userAgent: "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", language: "" };
+
 function googlebot(random: Random, shop: Shop, out: Planned[]): void {
-  const client: Client = { engine: "googlebot", userAgent: "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", language: "" };
-  const visitor = new Visitor(random, out, "legit", `66.249.66.${int(random, 1, 200)}`, client, int(random, 0, 5_000));
+  crawl(random, shop, out, { ip: `66.249.66.${int(random, 1, 200)}`, client: GOOGLEBOT, meanGap: 9_000, label: "legit" });
+}
+
+/** A crawler walking the catalogue's pages, or (`api`) the product data behind them. */
+function crawl(random: Random, shop: Shop, out: Planned[], crawler: { ip: string; client: Client; meanGap: number; label: Label; api?: boolean }): void {
+  const visitor = new Visitor(random, out, crawler.label, crawler.ip, crawler.client, int(random, 0, 5_000));
   while (visitor.t < HOUR) {
-    visitor.send("navigate", "GET", `/p/${pick(random, shop.products)}`);
-    visitor.wait(gap(random, 9_000));
+    const id = pick(random, shop.products);
+    if (crawler.api) visitor.send("navigate", "GET", `/api/v1/products/${id}`, { target: true, resource: `product ${id}` });
+    else visitor.send("navigate", "GET", `/p/${id}`);
+    visitor.wait(gap(random, crawler.meanGap));
   }
 }
 
@@ -557,6 +583,18 @@ interface Knobs {
   per?: number;
   /** Family variant: how the tool behaves. */
   variant?: string;
+  /** The minute the attack starts and how many it lasts (default: the whole hour). */
+  start?: number;
+  minutes?: number;
+  /** The share of a credential list that is right (account checking). */
+  hitRate?: number;
+}
+
+/** The attack's window in the hour, in ms. */
+function windowOf(knobs: Knobs): { from: number; to: number; minutes: number } {
+  const from = (knobs.start ?? 0) * MINUTE;
+  const minutes = knobs.minutes ?? 60 - (knobs.start ?? 0);
+  return { from, to: Math.min(HOUR, from + minutes * MINUTE), minutes };
 }
 
 interface Point {
@@ -587,14 +625,15 @@ function stolenIf(answer: Partial<Planned>, username: string): Partial<Planned> 
   return answer.rightPassword ? { ...answer, stolen: username } : answer;
 }
 
-/** Credential stuffing through residential proxies: one POST per try, no page, no cookies. */
+/** Credential stuffing through residential proxies: one POST per try, no page, no cookies; the whole hour or a burst. */
 const stuffing: AttackPlan = (random, shop, out, { byName }, knobs) => {
+  const { from, to, minutes } = windowOf(knobs);
   const pool = proxyPool(random, knobs.addresses);
   const client = toolClient(random, knobs.realism);
-  const list = comboList(random, shop, Math.ceil(knobs.rate * 60 * 1.1));
-  let t = int(random, 0, 2_000);
+  const list = comboList(random, shop, Math.ceil(knobs.rate * minutes * 1.1));
+  let t = from + int(random, 0, 2_000);
   for (const entry of list) {
-    if (t >= HOUR) break;
+    if (t >= to) break;
     const visitor = new Visitor(random, out, "stuffing", pick(random, pool), client, t);
     visitor.login(entry.username, entry.password, { target: true, ...stolenIf(loginAnswer(shop, byName, entry.username, entry.password), entry.username) });
     t += gap(random, MINUTE / knobs.rate);
@@ -691,7 +730,7 @@ const scraping: AttackPlan = (random, shop, out, _population, knobs) => {
       if (knobs.realism === "headless") visitor.page("/");
     }
     visitor.t = Math.max(visitor.t, t);
-    visitor.send("xhr", "GET", `/api/v1/products/${id}`, { target: true, status: shop.exists.has(id) ? 200 : 404, referer: knobs.realism === "headless" || knobs.realism === "chrome" ? `https://shop.example/p/${id}` : undefined });
+    visitor.send("xhr", "GET", `/api/v1/products/${id}`, { target: true, status: shop.exists.has(id) ? 200 : 404, resource: shop.exists.has(id) ? `product ${id}` : undefined, referer: knobs.realism === "headless" || knobs.realism === "chrome" ? `https://shop.example/p/${id}` : undefined });
     t += gap(random, MINUTE / knobs.rate);
   }
 };
@@ -720,7 +759,214 @@ const scan: AttackPlan = (random, _shop, out, _population, knobs) => {
   }
 };
 
-const PLANS: Record<string, AttackPlan> = { stuffing, headless, "low-and-slow": lowAndSlow, spray, "token-replay": tokenReplay, scraping, scan };
+/**
+ * Account checking: a list of this site's own credentials (phished, or from an infostealer's
+ * logs), most still right, tried once or twice per proxy with a faithful browser's headers,
+ * optionally after loading the login page; what matters is the accounts taken over.
+ */
+const credentialCheck: AttackPlan = (random, shop, out, { byName }, knobs) => {
+  const pool = proxyPool(random, knobs.addresses);
+  const list = Array.from({ length: Math.ceil(knobs.rate * 60 * 1.1) }, () => {
+    const account = pick(random, shop.accounts);
+    if (random() < (knobs.hitRate ?? 0.5)) return { ...account };
+    // A password changed since the list was made, or an address mistyped when it was harvested.
+    return random() < 0.85 ? { username: account.username, password: `${hex(random, 6)}-${hex(random, 6)}` } : { username: account.username.replace("@", "_@"), password: account.password };
+  });
+  let t = int(random, 0, 2_000);
+  for (let next = 0, n = 0; next < list.length && t < HOUR; n++) {
+    const visitor = new Visitor(random, out, "attack", pool[n % pool.length]!, toolClient(random, knobs.realism), t);
+    if (knobs.variant === "page-first") visitor.page("/login");
+    for (let tried = 0; tried < (knobs.per ?? 1) && next < list.length; tried++) {
+      const entry = list[next++]!;
+      visitor.wait(int(random, 2_000, 9_000)).login(entry.username, entry.password, { target: true, ...stolenIf(loginAnswer(shop, byName, entry.username, entry.password), entry.username) });
+      t += gap(random, MINUTE / knobs.rate);
+    }
+  }
+};
+
+/** One or a few addresses presenting another browser on every request (user agent, header set, language), never a cookie. */
+const rotation: AttackPlan = (random, shop, out, { byName }, knobs) => {
+  const pool = proxyPool(random, knobs.addresses);
+  const list = comboList(random, shop, Math.ceil(knobs.rate * 60 * 1.1));
+  let t = int(random, 0, 2_000);
+  for (const entry of list) {
+    if (t >= HOUR) break;
+    const visitor = new Visitor(random, out, "attack", pick(random, pool), someClient(random, BROWSERS), t);
+    if (knobs.variant === "scrape") {
+      const id = pick(random, shop.products);
+      visitor.send("xhr", "GET", `/api/v1/products/${id}`, { target: true, resource: `product ${id}`, referer: `https://shop.example/p/${id}` });
+    } else visitor.login(entry.username, entry.password, { target: true, ...stolenIf(loginAnswer(shop, byName, entry.username, entry.password), entry.username) });
+    t += gap(random, MINUTE / knobs.rate);
+  }
+};
+
+/**
+ * Enumeration of ids the storefront answers for: guest order tracking (`/api/v1/orders/{id}`,
+ * 1 id in 10 a guest order), coupon codes (`/api/v1/coupons/{code}`, 1 in 50 valid), both paths
+ * no endpoint of the example policy names, and whether an address has an account (the
+ * `signup` endpoint: a weak password gets 422 for a new address, 409 for a registered one, from
+ * a list). Ids walked in order or scattered; mostly 404.
+ */
+const enumeration: AttackPlan = (random, shop, out, _population, knobs) => {
+  const pool = proxyPool(random, knobs.addresses);
+  const clients = pool.map(() => toolClient(random, knobs.realism));
+  const [kind, order] = (knobs.variant ?? "orders-sequential").split("-");
+  const first = int(random, 0, 5_000);
+  let t = int(random, 0, 2_000);
+  for (let n = 0; t < HOUR; n++) {
+    const a = n % pool.length;
+    const visitor = new Visitor(random, out, "attack", pool[a]!, clients[a]!, t);
+    const index = order === "sequential" ? first + n : int(random, 0, 60_000);
+    if (kind === "accounts") {
+      // Addresses from another site's breach: about a third have an account here.
+      const registered = random() < 0.35;
+      const account = registered ? pick(random, shop.accounts) : { username: `${pick(random, ["mark", "sue", "li", "raj", "zoe", "tom"])}${int(random, 1, 99999)}@gmail.com` };
+      visitor.send("json-post", "POST", "/api/v1/register", { target: true, body: JSON.stringify({ email: account.username, password: "a" }), status: registered ? 409 : 422, resource: registered ? `account ${account.username}` : undefined, referer: "https://shop.example/register" });
+    } else {
+      const path = kind === "coupons" ? `/api/v1/coupons/SAVE${String(index % 10_000).padStart(4, "0")}` : `/api/v1/orders/${200_000 + index}`;
+      const found = random() < (kind === "coupons" ? 0.02 : 0.1);
+      visitor.send("xhr", "GET", path, { target: true, status: found ? 200 : 404, resource: found ? path : undefined, referer: "https://shop.example/" });
+    }
+    t += gap(random, MINUTE / knobs.rate);
+  }
+};
+
+/**
+ * Scraping that looks like people: a real browser per session through a residential proxy,
+ * landing on the home page, loading the shell and each product's pictures (or, `no-pictures`,
+ * blocking them as scrapers do to save bandwidth), keeping its cookies, 2–10 products a session,
+ * sessions spread over the hour; the catalogue covered in sitemap order shuffled.
+ */
+const humanScraping: AttackPlan = (random, shop, out, _population, knobs) => {
+  const sessions = knobs.per ?? 1000;
+  const pool = proxyPool(random, knobs.addresses);
+  const ids = [...shop.products].sort(() => random() - 0.5);
+  let next = 0;
+  for (let session = 0; session < sessions; session++) {
+    const visitor = new Visitor(random, out, "attack", pool[session % pool.length]!, someClient(random, BROWSERS), Math.floor((session * HOUR) / sessions + random() * 2_000));
+    visitor.page("/", random() < 0.5 ? "https://www.google.com/" : undefined);
+    visitor.shell();
+    for (let n = int(random, 2, 10); n > 0; n--) {
+      const id = ids[next++ % ids.length]!;
+      const read = visitor.wait(int(random, knobs.variant === "slow" ? 10_000 : 3_000, knobs.variant === "slow" ? 60_000 : 20_000)).product(shop, id, { pictures: knobs.variant !== "no-pictures" });
+      Object.assign(read, { target: true, resource: `product ${id}` });
+    }
+  }
+};
+
+// ---------------------------------------------------------------- benign confounders
+
+/** People beyond the hour's usual ones (accounts from 2 000 on), seen before the hour when `returning`. */
+function morePeople(random: Random, shop: Shop, out: Planned[], count: number, options: { mix?: ClientMix; returning: number; from?: number }): Person[] {
+  return shop.accounts.slice(options.from ?? 2_000, (options.from ?? 2_000) + count).map((account) => {
+    const person = makePerson(random, account, options.mix);
+    if (random() < options.returning) history(random, out, person);
+    return person;
+  });
+}
+
+/** A newsletter's 15 minutes from minute 20: `per`× the usual arrivals, most of them signing up and in. */
+const marketingSpike: AttackPlan = (random, shop, out, population, knobs) => {
+  const extra = Math.round(((knobs.per ?? 3) - 1) * (population.people.length / 1.2 / 60) * 15);
+  const people = morePeople(random, shop, out, extra, { returning: 0.4 });
+  for (const [n, person] of people.entries()) {
+    const start = 20 * MINUTE + (n * 15 * MINUTE) / extra + int(random, 0, 5_000);
+    if (random() < 0.4) {
+      browsingSession(random, shop, out, person, start, true, population.byName);
+      continue;
+    }
+    const newcomer = { ...person, account: { username: `${person.account.username.split("@")[0]}.new@${pick(random, ["gmail.com", "outlook.com", "proton.me"])}`, password: `${hex(random, 6)}-${hex(random, 6)}` } };
+    const visitor = new Visitor(random, out, "legit", networkOf(random, newcomer), newcomer.client, start);
+    visitor.page(`/?utm_source=newsletter&utm_medium=email&utm_campaign=winter-sale`);
+    visitor.shell();
+    for (let k = int(random, 1, 4); k > 0; k--) visitor.wait(int(random, 4_000, 30_000)).product(shop, popularProduct(random, shop));
+    visitor.wait(int(random, 3_000, 20_000)).page("/register", "https://shop.example/");
+    visitor.wait(int(random, 20_000, 90_000)).send("json-post", "POST", "/api/v1/register", { body: JSON.stringify({ email: newcomer.account.username, password: newcomer.account.password, newsletter: true }), status: 201, referer: "https://shop.example/register" });
+    // The single-page app signs the new account in at once.
+    visitor.wait(int(random, 300, 1_500)).login(newcomer.account.username, newcomer.account.password, { status: 200, rightPassword: true, responseHeaders: { "x-auth-result": "ok" } });
+    for (let k = int(random, 0, 3); k > 0; k--) visitor.wait(int(random, 4_000, 30_000)).product(shop, popularProduct(random, shop));
+  }
+};
+
+/** `per` colleagues behind one office NAT on the same Chrome build, signing in as they arrive. */
+const officeNat: AttackPlan = (random, shop, out, population, knobs) => {
+  office(random, shop, out, morePeople(random, shop, out, knobs.per ?? 50, { mix: BROWSERS, returning: 1 }), population.byName);
+};
+
+/** `per` phones behind one mobile carrier address over the hour: browsers and the app, signing in as usual. */
+const carrierNat: AttackPlan = (random, shop, out, population, knobs) => {
+  const ip = `176.${int(random, 60, 70)}.${int(random, 0, 255)}.${int(random, 1, 254)}`;
+  const phones = morePeople(random, shop, out, knobs.per ?? 200, { mix: PHONES, returning: 0.7 });
+  for (const phone of phones) browsingSession(random, shop, out, { ...phone, homeIp: ip, mobile: false }, int(random, 0, HOUR - 5 * MINUTE), true, population.byName);
+};
+
+/**
+ * Signing in the way password managers and hurried people do: `autofill` submits a saved
+ * password within a second of the page (a stale one first for a quarter of them, and a double
+ * submit now and then); `typos` mistypes (a dropped or swapped character, caps lock, a wrong
+ * address) one to three times before getting in, and one in ten gives up.
+ */
+const signingIn: AttackPlan = (random, shop, out, population, knobs) => {
+  const autofill = knobs.variant === "autofill";
+  for (const person of morePeople(random, shop, out, knobs.per ?? 100, { mix: BROWSERS, returning: 0.8 })) {
+    const visitor = new Visitor(random, out, "legit", networkOf(random, person), person.client, int(random, 0, HOUR - 5 * MINUTE));
+    visitor.jar.set("did", person.deviceId);
+    visitor.page("/", undefined);
+    visitor.shell();
+    visitor.wait(int(random, 2_000, 20_000)).page("/login", "https://shop.example/");
+    const { username, password } = person.account;
+    const tries: { username: string; password: string }[] = [];
+    if (autofill) {
+      if (random() < 0.25) tries.push({ username, password: `${hex(random, 6)}-${hex(random, 6)}` });
+      tries.push({ username, password });
+      if (random() < 0.1) tries.push({ username, password });
+    } else {
+      const mistakes = [password.slice(0, -1), password.slice(1, 2) + password.slice(0, 1) + password.slice(2), password.toUpperCase(), password];
+      for (let n = int(random, 1, 3); n > 0; n--) tries.push(random() < 0.15 ? { username: username.slice(0, -1), password } : { username, password: pick(random, mistakes.slice(0, 3)) });
+      if (random() >= 0.1) tries.push({ username, password });
+    }
+    for (const [n, entry] of tries.entries()) {
+      visitor.wait(autofill ? (n === 0 ? int(random, 300, 900) : int(random, 150, 12_000)) : int(random, 4_000, 20_000));
+      visitor.login(entry.username, entry.password, loginAnswer(shop, population.byName, entry.username, entry.password));
+    }
+  }
+};
+
+/** `per` users of the storefront app, which never loads a page: half fresh installs signing in (no device cookie yet). */
+const appOnly: AttackPlan = (random, shop, out, population, knobs) => {
+  for (const user of morePeople(random, shop, out, knobs.per ?? 100, { mix: [[storefrontApp, 1]], returning: 0.5 })) {
+    let start = int(random, 0, HOUR - 10 * MINUTE);
+    if (random() < 0.5) {
+      user.refreshToken = hex(random, 32);
+      user.deviceId = hex(random, 16);
+      const install = new Visitor(random, out, "legit", networkOf(random, user), user.client, start);
+      const body = new URLSearchParams({ grant_type: "password", username: user.account.username, password: user.account.password, client_id: "storefront-app" }).toString();
+      install.send("form", "POST", "/oauth/token", { body, status: 200, rightPassword: true, responseHeaders: { "set-cookie": `did=${user.deviceId}; Path=/; Max-Age=31536000; Secure; HttpOnly` } });
+      user.lastRefresh = start;
+      start += int(random, 1_000, 5_000);
+    }
+    browsingSession(random, shop, out, user, start, true, population.byName);
+  }
+};
+
+/**
+ * Crawlers: Google's smartphone crawler and Bingbot from their published ranges (legitimate,
+ * scored as friction), and a scraper that took Googlebot's user agent from hosting addresses
+ * (the attack), reading the product data behind the pages.
+ */
+const crawlers: AttackPlan = (random, shop, out) => {
+  const smartphone: Client = { engine: "googlebot", userAgent: "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.69 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", language: "" };
+  const bingbot: Client = { engine: "googlebot", userAgent: "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm) Chrome/116.0.1938.76 Safari/537.36", language: "" };
+  crawl(random, shop, out, { ip: `66.249.68.${int(random, 1, 60)}`, client: smartphone, meanGap: 6_000, label: "legit" });
+  for (const ip of ["157.55.39.12", "40.77.167.40", "207.46.13.91"]) crawl(random, shop, out, { ip, client: bingbot, meanGap: 4_000, label: "legit" });
+  for (const ip of ["45.134.26.17", "5.188.62.140", "194.26.29.113", "91.92.109.24", "103.152.18.6"]) crawl(random, shop, out, { ip, client: GOOGLEBOT, meanGap: 6_000, label: "attack", api: true });
+};
+
+const PLANS: Record<string, AttackPlan> = {
+  stuffing, headless, "low-and-slow": lowAndSlow, spray, "token-replay": tokenReplay, scraping, scan,
+  "credential-check": credentialCheck, rotation, enumeration, "human-scraping": humanScraping, "login-burst": stuffing,
+  "marketing-spike": marketingSpike, "office-nat": officeNat, "carrier-nat": carrierNat, "signing-in": signingIn, "app-only": appOnly, crawlers,
+};
 
 /** The knob points: each family from its easiest to its most careful form. */
 const POINTS: Point[] = [
@@ -742,6 +988,35 @@ const POINTS: Point[] = [
   { family: "scraping", name: "headless", knobs: { rate: 100, addresses: 300, realism: "headless" }, describe: "100/min over 300 proxies, HeadlessChrome with cookies, shuffled" },
   { family: "scan", name: "one-address", knobs: { rate: 30, addresses: 1, realism: "curl" }, describe: "30/min from 1 address, scanner UA" },
   { family: "scan", name: "proxies", knobs: { rate: 20, addresses: 400, realism: "chrome" }, describe: "20/min over 400 proxies, Chrome UA" },
+  { family: "credential-check", name: "hits-30", knobs: { rate: 5, addresses: 300, realism: "chrome", per: 1, hitRate: 0.3 }, describe: "5/min, 30% right, 1 try per proxy, Chrome headers, no page" },
+  { family: "credential-check", name: "hits-70-two-tries", knobs: { rate: 5, addresses: 150, realism: "chrome", per: 2, hitRate: 0.7 }, describe: "5/min, 70% right, 2 tries per proxy, Chrome headers, no page" },
+  { family: "credential-check", name: "hits-50-page-first", knobs: { rate: 3, addresses: 180, realism: "chrome", per: 1, hitRate: 0.5, variant: "page-first" }, describe: "3/min, 50% right, 1 try per proxy, loads /login first (cookies)" },
+  { family: "credential-check", name: "hits-70-page-slow", knobs: { rate: 1, addresses: 30, realism: "chrome", per: 2, hitRate: 0.7, variant: "page-first" }, describe: "1/min, 70% right, 2 tries per proxy, loads /login first" },
+  { family: "rotation", name: "one-address-logins", knobs: { rate: 6, addresses: 1, realism: "chrome" }, describe: "combo list 6/min from 1 address, another browser's headers per request" },
+  { family: "rotation", name: "few-addresses-logins", knobs: { rate: 6, addresses: 4, realism: "chrome" }, describe: "combo list 6/min from 4 addresses, another browser per request" },
+  { family: "rotation", name: "few-addresses-scrape", knobs: { rate: 40, addresses: 3, realism: "chrome", variant: "scrape" }, describe: "product reads 40/min from 3 addresses, another browser per request" },
+  { family: "enumeration", name: "orders-sequential-one", knobs: { rate: 20, addresses: 1, realism: "python", variant: "orders-sequential" }, describe: "/api/v1/orders/{id} in order, 20/min from 1 address, python (90% 404)" },
+  { family: "enumeration", name: "orders-scattered-proxies", knobs: { rate: 20, addresses: 300, realism: "chrome", variant: "orders-scattered" }, describe: "/api/v1/orders/{id} scattered, 20/min over 300 proxies, Chrome headers" },
+  { family: "enumeration", name: "coupons-sequential-proxies", knobs: { rate: 30, addresses: 300, realism: "chrome", variant: "coupons-sequential" }, describe: "/api/v1/coupons/SAVEnnnn in order, 30/min over 300 proxies (98% 404)" },
+  { family: "enumeration", name: "coupons-scattered-one", knobs: { rate: 10, addresses: 1, realism: "script-ua", variant: "coupons-scattered" }, describe: "/api/v1/coupons/SAVEnnnn scattered, 10/min from 1 address, copied Chrome UA" },
+  { family: "enumeration", name: "accounts-one", knobs: { rate: 10, addresses: 1, realism: "python", variant: "accounts" }, describe: "register probes (409 = has an account) 10/min from 1 address, python" },
+  { family: "enumeration", name: "accounts-proxies", knobs: { rate: 10, addresses: 500, realism: "chrome", variant: "accounts" }, describe: "register probes 10/min over 500 proxies, Chrome headers" },
+  { family: "human-scraping", name: "sessions", knobs: { rate: 0, addresses: 1000, realism: "chrome", per: 1000 }, describe: "1000 browser sessions over 1000 proxies, shell and pictures, cookies, 2–10 products each" },
+  { family: "human-scraping", name: "no-pictures", knobs: { rate: 0, addresses: 2000, realism: "chrome", per: 2000, variant: "no-pictures" }, describe: "2000 sessions over 2000 proxies, pages and data, pictures blocked" },
+  { family: "human-scraping", name: "slow", knobs: { rate: 0, addresses: 60, realism: "chrome", per: 60, variant: "slow" }, describe: "60 sessions over 60 proxies, 10–60 s per product" },
+  { family: "login-burst", name: "start-0", knobs: { rate: 60, addresses: 600, realism: "chrome", start: 0, minutes: 10 }, describe: "combo list 60/min for 10 min from minute 0, 600 proxies, Chrome headers" },
+  { family: "login-burst", name: "start-20", knobs: { rate: 60, addresses: 600, realism: "chrome", start: 20, minutes: 10 }, describe: "the same from minute 20" },
+  { family: "login-burst", name: "start-50", knobs: { rate: 60, addresses: 600, realism: "chrome", start: 50, minutes: 10 }, describe: "the same from minute 50" },
+  { family: "login-burst", name: "short", knobs: { rate: 120, addresses: 240, realism: "chrome", start: 33, minutes: 2 }, describe: "120/min for 2 min from minute 33, 240 proxies" },
+  { family: "login-burst", name: "very-short", knobs: { rate: 300, addresses: 150, realism: "chrome", start: 41, minutes: 0.5 }, describe: "300/min for 30 s from minute 41, 150 proxies" },
+  { family: "marketing-spike", name: "3x", knobs: { rate: 0, addresses: 0, realism: "chrome", per: 3 }, describe: "benign: 3× arrivals minutes 20–35, 60% signing up and in" },
+  { family: "marketing-spike", name: "5x", knobs: { rate: 0, addresses: 0, realism: "chrome", per: 5 }, describe: "benign: 5× arrivals minutes 20–35" },
+  { family: "office-nat", name: "50-people", knobs: { rate: 0, addresses: 1, realism: "chrome", per: 50 }, describe: "benign: 50 colleagues behind one NAT, one Chrome build" },
+  { family: "carrier-nat", name: "200-phones", knobs: { rate: 0, addresses: 1, realism: "chrome", per: 200 }, describe: "benign: 200 phones behind one carrier address" },
+  { family: "signing-in", name: "autofill", knobs: { rate: 0, addresses: 0, realism: "chrome", per: 100, variant: "autofill" }, describe: "benign: 100 password-manager sign-ins (25% stale first)" },
+  { family: "signing-in", name: "typos", knobs: { rate: 0, addresses: 0, realism: "chrome", per: 100, variant: "typos" }, describe: "benign: 100 people mistyping 1–3 times (10% give up)" },
+  { family: "app-only", name: "100-users", knobs: { rate: 0, addresses: 0, realism: "chrome", per: 100 }, describe: "benign: 100 app users, half fresh installs" },
+  { family: "crawlers", name: "verified-and-fake", knobs: { rate: 0, addresses: 5, realism: "chrome" }, describe: "Googlebot smartphone + Bingbot (benign); fake Googlebot from 5 hosting addresses (attack)" },
 ];
 
 // ---------------------------------------------------------------- playing it against Palisade
@@ -758,6 +1033,8 @@ interface Score {
   legit: number;
   legitFriction: number;
   legitActions: Record<string, number>;
+  /** Distinct resources the attack was handed (product data, orders, coupons, accounts' existence); undefined where none applies. */
+  idsScraped?: number;
   errors: number;
 }
 
@@ -770,7 +1047,12 @@ async function play(point: Point | undefined, seed: number, legitSessions: numbe
   const out: Planned[] = [];
   // The same people on every point of a seed: the legitimate hour differs only by the attack beside it.
   const population = legitimate(seeded(seed + 1), shop, out, legitSessions);
-  if (point) PLANS[point.family]!(random, shop, out, population, point.knobs);
+  if (point) {
+    const before = out.length;
+    PLANS[point.family]!(random, shop, out, population, point.knobs);
+    // Plans shared by families (a burst is stuffing) label their attack requests with the family played.
+    for (const request of out.slice(before)) if (request.label !== "legit" && request.label !== "history") request.label = point.family;
+  }
   out.sort((a, b) => a.t - b.t);
   if (options.planOnly) {
     // The traffic and its labels, for reading or for another judge; nothing is played.
@@ -791,6 +1073,7 @@ async function play(point: Point | undefined, seed: number, legitSessions: numbe
   const logs = envoyAccessLogClient(`127.0.0.1:${app.grpcPort}`);
   const score: Score = { family: point?.family ?? "none", point: point?.name ?? "legit only", seed, attack: 0, attackMitigated: 0, targets: 0, targetsMitigated: 0, takeovers: 0, legit: 0, legitFriction: 0, legitActions: {}, errors: 0 };
   const takenOver = new Set<string>();
+  const scraped = new Set<string>();
   const base = Math.floor((Date.now() - 2 * HOUR) / MINUTE) * MINUTE;
   let pending: LoggedRequest[] = [];
   try {
@@ -823,7 +1106,7 @@ async function play(point: Point | undefined, seed: number, legitSessions: numbe
         if (mitigated) {
           score.legitFriction++;
           score.legitActions[action] = (score.legitActions[action] ?? 0) + 1;
-          decisions?.push(JSON.stringify({ label: "legit", action, t: request.t, ip: request.ip, method: request.method, path: request.path, ua: request.headers["user-agent"], reasons: metadata(response!).reasons, rule: metadata(response!).rule }));
+          decisions?.push(JSON.stringify({ label: "legit", point: point?.name, action, t: request.t, ip: request.ip, method: request.method, path: request.path, ua: request.headers["user-agent"], reasons: metadata(response!).reasons, rule: metadata(response!).rule }));
         }
         continue;
       }
@@ -834,7 +1117,8 @@ async function play(point: Point | undefined, seed: number, legitSessions: numbe
         if (mitigated) score.targetsMitigated++;
       }
       if (request.stolen && action === "allow") takenOver.add(request.stolen);
-      if (decisions && request.target) decisions.push(JSON.stringify({ label: request.label, action, t: request.t, ip: request.ip, path: request.path, stolen: request.stolen, reasons: response ? metadata(response).reasons : undefined, rule: response ? metadata(response).rule : undefined }));
+      if (request.resource && action === "allow") scraped.add(request.resource);
+      if (decisions && request.target) decisions.push(JSON.stringify({ label: request.label, point: point?.name, action, t: request.t, ip: request.ip, path: request.path, stolen: request.stolen, reasons: response ? metadata(response).reasons : undefined, rule: response ? metadata(response).rule : undefined }));
     }
     if (pending.length) await logs.send(pending);
   } finally {
@@ -843,6 +1127,7 @@ async function play(point: Point | undefined, seed: number, legitSessions: numbe
     await app.stop();
   }
   score.takeovers = takenOver.size;
+  if (out.some((request) => request.resource && request.label !== "legit")) score.idsScraped = scraped.size;
   return score;
 }
 
@@ -861,7 +1146,7 @@ async function main(): Promise<void> {
   const scores: Score[] = [];
   const options = { decisions, planOnly: values.plan };
   for (const seed of seeds) {
-    for (const point of families ? points : [undefined, ...points]) {
+    for (const point of families && !families.includes("none") ? points : [undefined, ...points]) {
       const score = await play(point, seed, Number(values.sessions), options);
       if (score) scores.push(score);
       process.stderr.write(`${point?.family ?? "none"}/${point?.name ?? "legit only"} seed ${seed} done\n`);
@@ -870,11 +1155,11 @@ async function main(): Promise<void> {
   if (values.decisions && decisions) writeFileSync(values.decisions, `${decisions.join("\n")}\n`);
   if (values.plan) return;
   const lines = [
-    "| family | point | knobs | seed | attack requests | mitigated | targets mitigated | takeovers | legit requests | legit friction |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| family | point | knobs | seed | attack requests | mitigated | targets mitigated | takeovers | ids scraped | legit requests | legit friction |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
     ...scores.map((s) => {
       const knobs = POINTS.find((p) => p.family === s.family && p.name === s.point)?.describe ?? "no attack";
-      return `| ${s.family} | ${s.point} | ${knobs} | ${s.seed} | ${s.attack} | ${percent(s.attackMitigated, s.attack)} | ${percent(s.targetsMitigated, s.targets)} of ${s.targets} | ${s.takeovers} | ${s.legit} | ${percent(s.legitFriction, s.legit)}${s.legitFriction ? ` (${Object.entries(s.legitActions).map(([a, c]) => `${a} ${c}`).join(", ")})` : ""} |`;
+      return `| ${s.family} | ${s.point} | ${knobs} | ${s.seed} | ${s.attack} | ${percent(s.attackMitigated, s.attack)} | ${percent(s.targetsMitigated, s.targets)} of ${s.targets} | ${s.takeovers} | ${s.idsScraped ?? "–"} | ${s.legit} | ${percent(s.legitFriction, s.legit)}${s.legitFriction ? ` (${Object.entries(s.legitActions).map(([a, c]) => `${a} ${c}`).join(", ")})` : ""} |`;
     }),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
