@@ -123,7 +123,7 @@ interface EndpointActivity {
    */
   pendingSlowFailing: Set<string>;
   pendingSlowSignedIn: Set<string>;
-  slowCall: { failing: number; signedIn: number } | undefined;
+  slowCall: { failing: number; signedIn: number; unrecovered: number } | undefined;
   /** When the store last answered the slow call's counts. */
   slowAnsweredMs: number;
 }
@@ -286,7 +286,7 @@ export class SiteActivity {
         // The store unreachable: the last call stands until it answers again, for at most the
         // call's own window (a list still knocking would have kept it up; a call no merge confirms ends).
         if (slow && results) {
-          activity.slowCall = slowCallOf(results.at(-2) ?? 0, results.at(-1) ?? 0, slow);
+          activity.slowCall = slowCallOf(results.at(-3) ?? 0, results.at(-2) ?? 0, results.at(-1) ?? 0, slow);
           activity.slowAnsweredMs = nowMs;
         } else if (slow && nowMs - activity.slowAnsweredMs > durationMs(slow.within)) activity.slowCall = undefined;
         const current = { attempt_rate: attempts, failure_ratio: attempts > 0 ? Math.min(1, failures / attempts) : 0 };
@@ -615,20 +615,32 @@ function decodeEvidence(text: string): OthersEvidence | undefined {
 
 /**
  * The slow call's writes and reads, last in the merge: each username since the last merge into
- * the long window's distinct counts (HyperLogLogs, bounded whatever the traffic), then both counts.
+ * the long window's distinct counts (HyperLogLogs, bounded whatever the traffic), then the counts:
+ * accounts that failed, that signed in, and both together (their union, so that the accounts that
+ * failed and never signed in are the union less those that signed in).
  */
 function slowOps(activity: EndpointActivity, windowMs: number): EntityOp[] {
   const add = (name: string) => (member: string): EntityOp => ({ op: "distinct.add", name, windowMs, member, count: false });
   return [
     ...[...activity.pendingSlowFailing].map(add("slowf")),
     ...[...activity.pendingSlowSignedIn].map(add("slows")),
+    ...[...activity.pendingSlowFailing, ...activity.pendingSlowSignedIn].map(add("slowu")),
     { op: "distinct.add", name: "slowf", windowMs },
     { op: "distinct.add", name: "slows", windowMs },
+    { op: "distinct.add", name: "slowu", windowMs },
   ];
 }
 
-function slowCallOf(failing: number, signedIn: number, slow: SlowCampaign): EndpointActivity["slowCall"] {
-  return failing >= slow.failingAccounts && failing > slow.perSignedIn * signedIn ? { failing, signedIn } : undefined;
+/**
+ * A list fails on every wrong entry, and an account it got wrong stays out; a person who fails
+ * mostly gets in a moment later. So the call is made either when the failing accounts outnumber
+ * those signed in (`perSignedIn`), or when `failingAccounts` of them never signed in at all: a
+ * list whose credentials are mostly right signs in as often as it fails, yet its wrong ones pile up.
+ */
+function slowCallOf(failing: number, signedIn: number, tried: number, slow: SlowCampaign): EndpointActivity["slowCall"] {
+  const unrecovered = Math.max(0, tried - signedIn);
+  if (failing < slow.failingAccounts) return undefined;
+  return failing > slow.perSignedIn * signedIn || unrecovered >= slow.failingAccounts ? { failing, signedIn, unrecovered } : undefined;
 }
 
 /**
@@ -644,14 +656,14 @@ function slowCallOf(failing: number, signedIn: number, slow: SlowCampaign): Endp
 function slowCampaign(activity: EndpointActivity, config: NonNullable<CompiledSignals["siteAnomaly"]>): Signal[] {
   const slow = config.campaign?.slow;
   if (!slow || !activity.slowCall) return [];
-  const { failing, signedIn } = activity.slowCall;
+  const { failing, signedIn, unrecovered } = activity.slowCall;
   return [{
     code: "site.campaign",
     value: failing,
     threshold: slow.failingAccounts,
     weight: config.campaign!.weight,
     fired: true,
-    detail: `slow call over ${slow.within} (counted over up to twice that): ${failing} accounts failed from session-keeping clients against ${signedIn} that signed in, above ${slow.perSignedIn} per account signed in`,
+    detail: `slow call over ${slow.within} (counted over up to twice that): ${failing} accounts failed from session-keeping clients against ${signedIn} that signed in, ${unrecovered} of them never (called above ${slow.perSignedIn} per account signed in, or from ${slow.failingAccounts} that never signed in)`,
   }];
 }
 

@@ -403,9 +403,23 @@ describe("site.campaign from the long window (campaign.slow), far below the volu
     expect((await play(hour)).codes()).toEqual([[]]);
   });
 
-  it("stays silent while the accounts that sign in are more than half as many as those failing", async () => {
-    const busy = slowList(3, 10).map(([outcomes], minute) => [[...outcomes!, { username: `shopper${minute}a`, failed: false }, { username: `shopper${minute}b`, failed: false }]]);
-    expect((await play(busy)).codes()).toEqual([[]]);
+  it("calls a list whose credentials are mostly right once 20 of its accounts failed and never signed in", async () => {
+    // Each minute the list gets two accounts in and three wrong: as many sign in as fail, and the wrong ones stay out.
+    const mostlyRight = (minutes: number) => slowList(3, minutes).map(([outcomes], minute) => [[...outcomes!, { username: `hit${minute}a`, failed: false }, { username: `hit${minute}b`, failed: false }]]);
+    expect((await play(mostlyRight(6))).codes()).toEqual([[]]);
+    const [found] = (await play(mostlyRight(7))).codes();
+    expect(found!.map((s) => s.code)).toEqual(["site.campaign"]);
+    expect(found![0]!.detail).toContain("21 accounts failed from session-keeping clients against 14 that signed in, 21 of them never");
+  });
+
+  it("stays silent on a spike of new customers who mistype: each account that fails then signs in", async () => {
+    // Five first sign-ins a minute for an hour, one in five after a typo, one who gives up every ten minutes.
+    const spike: Outcome[][][] = Array.from({ length: 60 }, (_, minute) => [[
+      { username: `typo${minute}`, failed: true },
+      ...Array.from({ length: 5 }, (_, n) => ({ username: n === 0 ? `typo${minute}` : `new${minute}-${n}`, failed: false })),
+      ...(minute % 10 === 0 ? [{ username: `forgot${minute}`, failed: true }] : []),
+    ]]);
+    expect((await play(spike)).codes()).toEqual([[]]);
   });
 
   it("leaves out failures of clients without the site's session: those are answered login by login", async () => {
