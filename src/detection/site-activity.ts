@@ -123,7 +123,7 @@ interface EndpointActivity {
    */
   pendingSlowFailing: Set<string>;
   pendingSlowSignedIn: Set<string>;
-  slowCall: { failing: number; signedIn: number } | undefined;
+  slowCall: { failing: number; signedIn: number; recovered: number } | undefined;
   /** When the store last answered the slow call's counts. */
   slowAnsweredMs: number;
 }
@@ -286,7 +286,7 @@ export class SiteActivity {
         // The store unreachable: the last call stands until it answers again, for at most the
         // call's own window (a list still knocking would have kept it up; a call no merge confirms ends).
         if (slow && results) {
-          activity.slowCall = slowCallOf(results.at(-2) ?? 0, results.at(-1) ?? 0, slow);
+          activity.slowCall = slowCallOf(results.at(-3) ?? 0, results.at(-2) ?? 0, results.at(-1) ?? 0, slow);
           activity.slowAnsweredMs = nowMs;
         } else if (slow && nowMs - activity.slowAnsweredMs > durationMs(slow.within)) activity.slowCall = undefined;
         const current = { attempt_rate: attempts, failure_ratio: attempts > 0 ? Math.min(1, failures / attempts) : 0 };
@@ -615,28 +615,40 @@ function decodeEvidence(text: string): OthersEvidence | undefined {
 
 /**
  * The slow call's writes and reads, last in the merge: each username since the last merge into
- * the long window's distinct counts (HyperLogLogs, bounded whatever the traffic), then both counts.
+ * the long window's distinct counts (HyperLogLogs, bounded whatever the traffic), then the counts:
+ * accounts that failed, that signed in, and both together (their union, so that the failing
+ * accounts that signed in too are the first two less the union).
  */
 function slowOps(activity: EndpointActivity, windowMs: number): EntityOp[] {
   const add = (name: string) => (member: string): EntityOp => ({ op: "distinct.add", name, windowMs, member, count: false });
   return [
     ...[...activity.pendingSlowFailing].map(add("slowf")),
     ...[...activity.pendingSlowSignedIn].map(add("slows")),
+    ...[...activity.pendingSlowFailing, ...activity.pendingSlowSignedIn].map(add("slowu")),
     { op: "distinct.add", name: "slowf", windowMs },
     { op: "distinct.add", name: "slows", windowMs },
+    { op: "distinct.add", name: "slowu", windowMs },
   ];
 }
 
-function slowCallOf(failing: number, signedIn: number, slow: SlowCampaign): EndpointActivity["slowCall"] {
-  return failing >= slow.failingAccounts && failing > slow.perSignedIn * signedIn ? { failing, signedIn } : undefined;
+/**
+ * A list fails on every wrong entry, and an account it got wrong stays out; a person who fails
+ * mostly gets in a moment later. So the failing accounts are compared with those of them that
+ * signed in as well (failing and signed in, less their union): a list of mostly right credentials
+ * signs in as often as it fails, but never into the accounts it got wrong.
+ */
+function slowCallOf(failing: number, signedIn: number, tried: number, slow: SlowCampaign): EndpointActivity["slowCall"] {
+  const recovered = Math.min(signedIn, Math.max(0, failing + signedIn - tried));
+  return failing >= slow.failingAccounts && failing > slow.perSignedIn * recovered ? { failing, signedIn, recovered } : undefined;
 }
 
 /**
  * `site.campaign` from the long window (`campaign.slow`), for a shop whose logins never reach the
  * volume floor: over the last `within` or two, at least `failingAccounts` distinct accounts failed
- * from clients that kept the site's session, more than `perSignedIn` times the distinct accounts
- * that signed in. People who mistype or forgot a password are few and mostly get in, and each
- * signs in as often as she fails; a list fails on a new account with every login, however slowly.
+ * from clients that kept the site's session, more than `perSignedIn` times those of them that
+ * signed in too. People who mistype or forgot a password mostly get in, each counted on both
+ * sides; a list fails on a new account with every wrong entry, however slowly, and however many
+ * of its entries are right.
  * Counted by every replica into the same store keys, so the call is the site's. Failures without
  * the session are answered login by login (`client.no_session`) and left out, as for the early
  * call. Weightless like the merged call; its detail says the window and the counts.
@@ -644,14 +656,14 @@ function slowCallOf(failing: number, signedIn: number, slow: SlowCampaign): Endp
 function slowCampaign(activity: EndpointActivity, config: NonNullable<CompiledSignals["siteAnomaly"]>): Signal[] {
   const slow = config.campaign?.slow;
   if (!slow || !activity.slowCall) return [];
-  const { failing, signedIn } = activity.slowCall;
+  const { failing, signedIn, recovered } = activity.slowCall;
   return [{
     code: "site.campaign",
     value: failing,
     threshold: slow.failingAccounts,
     weight: config.campaign!.weight,
     fired: true,
-    detail: `slow call over ${slow.within} (counted over up to twice that): ${failing} accounts failed from session-keeping clients against ${signedIn} that signed in, above ${slow.perSignedIn} per account signed in`,
+    detail: `slow call over ${slow.within} (counted over up to twice that): ${failing} accounts failed from session-keeping clients against ${signedIn} that signed in, ${recovered} of them after failing: above ${slow.perSignedIn} per failing account that signed in`,
   }];
 }
 

@@ -403,9 +403,25 @@ describe("site.campaign from the long window (campaign.slow), far below the volu
     expect((await play(hour)).codes()).toEqual([[]]);
   });
 
-  it("stays silent while the accounts that sign in are more than half as many as those failing", async () => {
-    const busy = slowList(3, 10).map(([outcomes], minute) => [[...outcomes!, { username: `shopper${minute}a`, failed: false }, { username: `shopper${minute}b`, failed: false }]]);
-    expect((await play(busy)).codes()).toEqual([[]]);
+  it("calls a list whose credentials are mostly right: it signs in as often as it fails, never into the accounts it got wrong", async () => {
+    // Each minute the list gets two accounts in and three wrong: as many sign in as fail, and the wrong ones stay out.
+    const mostlyRight = (minutes: number) => slowList(3, minutes).map(([outcomes], minute) => [[...outcomes!, { username: `hit${minute}a`, failed: false }, { username: `hit${minute}b`, failed: false }]]);
+    expect((await play(mostlyRight(6))).codes()).toEqual([[]]);
+    const [found] = (await play(mostlyRight(7))).codes();
+    expect(found!.map((s) => s.code)).toEqual(["site.campaign"]);
+    expect(found![0]!.detail).toContain("21 accounts failed from session-keeping clients against 14 that signed in, 0 of them after failing");
+  });
+
+  it("stays silent on a spike of new customers who mistype: most accounts that fail then sign in, though some never do", async () => {
+    // Five first sign-ins a minute for an hour, three after a typo; a mistyped address a minute and one who gives up
+    // every ten minutes never get in: 33 accounts in half an hour that failed and never signed in, against 90 that did.
+    const spike: Outcome[][][] = Array.from({ length: 60 }, (_, minute) => [[
+      ...Array.from({ length: 3 }, (_, n) => ({ username: `typo${minute}-${n}`, failed: true })),
+      ...Array.from({ length: 5 }, (_, n) => ({ username: n < 3 ? `typo${minute}-${n}` : `new${minute}-${n}`, failed: false })),
+      { username: `typo${minute}-0_`, failed: true },
+      ...(minute % 10 === 0 ? [{ username: `forgot${minute}`, failed: true }] : []),
+    ]]);
+    expect((await play(spike)).codes()).toEqual([[]]);
   });
 
   it("leaves out failures of clients without the site's session: those are answered login by login", async () => {

@@ -214,11 +214,11 @@ const siteAnomaly = z
           .object({
             within: duration.default("30m").describe("The long window: counted over the current and the previous span of this length"),
             failingAccounts: z.number().int().min(2).describe("Distinct accounts that failed from clients keeping the site's session, at or above which the window can be a campaign"),
-            perSignedIn: z.number().positive().default(2).describe("Failing accounts per distinct account that signed in over the same window, above which they are a campaign"),
+            perSignedIn: z.number().positive().default(2).describe("Failing accounts per failing account that also signed in over the same window, above which they are a campaign"),
           })
           .strict()
           .optional()
-          .describe("Below the volume floor, over a long window and shared by every replica through the store: fire site.campaign when distinct failing accounts reach failingAccounts and outnumber the accounts that signed in by perSignedIn (a small shop's slow campaign; absent: never)"),
+          .describe("Below the volume floor, over a long window and shared by every replica through the store: fire site.campaign when distinct failing accounts reach failingAccounts and outnumber those of them that also signed in by perSignedIn (a small shop's slow campaign; absent: never)"),
         weight: weight.default(0),
       })
       .strict()

@@ -9,7 +9,9 @@
  * from its own address with a session cookie, spread over the replicas, on a shop where one
  * person signs in every two minutes, far below the 20 logins a minute the merged call needs. Once
  * 20 accounts failed (7 minutes in), every replica calls it and challenges the list's next first
- * sign-ins.
+ * sign-ins. A list whose credentials are mostly right signs in as often as it fails, yet its wrong
+ * entries never get in: once 20 of them failed it is called as well, while as many people who
+ * mistype and then get in are not.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -131,4 +133,28 @@ describe("the slow campaign call on a small shop", () => {
       expect(action).toBe("challenge");
     }
   }, 60_000);
+
+  it("calls a list that signs in as often as it fails once 20 of its accounts failed and never got in, and not people who mistype and get in", async () => {
+    /** Seven minutes, three accounts a minute failing, one on each replica, and three signing in: new ones, or with `recovering` the same that failed. */
+    async function minutes(recovering: boolean): Promise<{ action: string; reasons: string[] }[]> {
+      clockMs += 2 * 3_600_000; // past both 30-minute spans of the long window
+      const startMs = clockMs;
+      for (let minute = 0; minute < 7; minute++) {
+        for (let i = 0; i < 3; i++) {
+          const account = `account-${randomUUID()}`;
+          await attempt(i, startMs, minute * MINUTE + i * 10_000, "failed", account);
+          await attempt(i, startMs, minute * MINUTE + i * 10_000 + 5_000, "signed in", recovering ? account : undefined);
+        }
+      }
+      const after = [];
+      for (const replica of [0, 1, 2]) await attempt(replica, startMs, 7 * MINUTE + 1_000 + replica * 10, "signed in");
+      for (const replica of [0, 1, 2]) after.push(await attempt(replica, startMs, 7 * MINUTE + 3_000 + replica * 10));
+      return after;
+    }
+    for (const { action, reasons } of await minutes(false)) {
+      expect(reasons).toContain("site.campaign");
+      expect(action).toBe("challenge");
+    }
+    for (const { reasons } of await minutes(true)) expect(reasons).not.toContain("site.campaign");
+  }, 90_000);
 });
