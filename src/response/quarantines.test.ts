@@ -90,7 +90,8 @@ describe("quarantines through the pipeline (one replica, memory)", () => {
   });
 
   it("drops its provisional copy when the slow write finds another replica's quarantine", async () => {
-    const theirs = JSON.stringify({ id: "q-theirs", scope: "ip", subject: "x", rule: "trap", policyVersion: "v1", reasons: [], startMs: 0, expiresMs: 1, offence: 1, actor: "system" });
+    // Still running by the request's time (a spent one is replaced: quarantines-expiry.test.ts).
+    const theirs = JSON.stringify({ id: "q-theirs", scope: "ip", subject: "x", rule: "trap", policyVersion: "v1", reasons: [], startMs: 0, expiresMs: Number.MAX_SAFE_INTEGER, offence: 1, actor: "system" });
     // The write answers late (once the Check has been answered) that someone else got there
     // first, and their announcement is lost.
     let answer: (value: never) => void = () => {};

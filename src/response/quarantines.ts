@@ -263,7 +263,7 @@ export class Quarantines {
       const event = { type: "quarantine.created", quarantine, shared: true } as const;
       const put = () => this.#deps.map.putIfAbsent(key, raw, ttlMs, this.#deps.audited(event, atMs, { key: randomUUID() }), markOf(quarantine));
       let stored = await put();
-      if (!stored.created && (await this.#removedIfOver(key, stored.raw, quarantine.startMs))) stored = await put();
+      if (!stored.created && (await this.#clearedIfOver(key, stored.raw, quarantine.startMs))) stored = await put();
       if (!stored.created) {
         // Another replica's quarantine stands: a provisional copy of ours must not outlive it.
         this.#dropProvisional(key);
@@ -290,10 +290,13 @@ export class Quarantines {
    * client's next offence would find the spent quarantine and go unheld until the wall clock
    * caught up. Removed only if unchanged, so a quarantine another replica wrote meanwhile stands.
    */
-  async #removedIfOver(key: string, raw: string, atMs: number): Promise<boolean> {
+  async #clearedIfOver(key: string, raw: string, atMs: number): Promise<boolean> {
     const standing = decodeQuarantine(raw);
     if (!standing || standing.expiresMs > atMs) return false;
-    return (await this.#deps.map.remove(key, raw)).removed;
+    // Whether this call removed it or another replica did first (and may have written its own,
+    // which the caller's next write then finds), it is gone: the caller writes again.
+    await this.#deps.map.remove(key, raw);
+    return true;
   }
 
   /** Escalation: the offence count of this scope value, this one included (1 when unknown). */

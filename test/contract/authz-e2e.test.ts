@@ -1,12 +1,13 @@
 /**
  * End to end over a real HTTP/2 connection: a grpc-js server built from our Authorization
- * definition answers toCheckResponse(); a grpc-js client built from Envoy's own protos calls it,
+ * definition answers with encodeCheckResponse()'s bytes, as the service does; a grpc-js client built from Envoy's own protos calls it,
  * as Envoy would.
  */
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Action, Decision } from "../../src/domain/decision.js";
-import { toCheckResponse, toHttpAttributes } from "../../src/transport/grpc/authz/converter.js";
+import { encodeCheckResponse } from "../../src/transport/grpc/authz/check-response-encoder.js";
+import { toHttpAttributes } from "../../src/transport/grpc/authz/converter.js";
 import { fromStruct, palisadeServices, type AuthorizationImplementation } from "../../src/transport/grpc/protos.js";
 import { codecs, readWire, startServer, upstreamGrpc, wireMessage, wireStruct, type RunningServer } from "./upstream.js";
 
@@ -37,7 +38,8 @@ beforeAll(async () => {
       Check: (call, callback) => {
         const attributes = toHttpAttributes(call.request);
         const action = (attributes.headers.get("x-test-action") ?? "allow") as Action;
-        callback(null, toCheckResponse({ ...decision, action }, { ...options, incomingHeaderNames: attributes.headers.keys() }));
+        // The bytes the service sends (service.ts), decoded by a client built from Envoy's protos.
+        callback(null, encodeCheckResponse({ ...decision, action }, { ...options, incomingHeaderNames: attributes.headers.keys() }));
       },
     };
     s.addService(palisadeServices().authorization.definition, implementation);

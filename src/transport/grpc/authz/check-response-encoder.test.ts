@@ -47,9 +47,9 @@ function both(answered: Decision, with_: CheckResponseOptions = options): [Buffe
 }
 
 describe("encodeCheckResponse", () => {
-  it("writes the bytes protobufjs writes for the converter's message, for every action", () => {
+  it("writes the bytes protobufjs writes for the converter's message, for every action and for risks that are not finite", () => {
     for (const action of ACTIONS) {
-      for (const overrides of [{}, { retryAfterSeconds: 30, rateLimit: { limit: 10, remaining: 0, windowSeconds: 60, resetSeconds: 12.5 } }, { reasons: [], rule: undefined, subject: undefined, attribution: undefined }]) {
+      for (const overrides of [{}, { retryAfterSeconds: 30, rateLimit: { limit: 10, remaining: 0, windowSeconds: 60, resetSeconds: 12.5 } }, { reasons: [], rule: undefined, subject: undefined, attribution: undefined }, { risk: Number.NaN }, { risk: Number.POSITIVE_INFINITY }, { risk: -0 }]) {
         const [bytes, expected] = both(decision({ action, ...overrides }));
         expect(bytes).toEqual(expected);
       }
