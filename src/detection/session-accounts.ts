@@ -1,12 +1,13 @@
 import type { NormalisedRequest } from "../domain/request.js";
+import { MAX_SESSION_ACCOUNTS_THRESHOLD } from "../policy/schema.js";
 import type { CompiledSignals } from "../policy/signals.js";
 import { browserSessionKey } from "./entities.js";
 import { NO_PLAN, type SignalPlan } from "./signal.js";
 
 /** Store name of the account pseudonyms a browser session tried, under its `ck:` entity. */
 export const SESSION_ACCOUNTS_NAME = "sa.users";
-/** Accounts remembered per session: one more than the policy's largest threshold (16), so every threshold it allows can be exceeded. */
-const MAX_ACCOUNTS = 17;
+/** Accounts remembered per session: one more than the policy's largest threshold, so every threshold it allows can be exceeded. */
+const MAX_ACCOUNTS = MAX_SESSION_ACCOUNTS_THRESHOLD + 1;
 
 /**
  * `session.distinct_usernames`: the accounts one browser session (the value of the site's

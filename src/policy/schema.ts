@@ -5,6 +5,9 @@ import { parseDuration } from "../config/duration.js";
 import { challengeSpec } from "./challenge-schema.js";
 import { adaptiveLimitSpec, responseSpec } from "./response-schema.js";
 
+/** The largest `cohorts.sessionAccounts.threshold`: a session's accounts are remembered up to one more. */
+export const MAX_SESSION_ACCOUNTS_THRESHOLD = 16;
+
 /**
  * The policy document operators edit in a ConfigMap. Every object is strict: an unknown key is
  * an error, so `treshold:` typed for `threshold:` is caught instead of silently ignored.
@@ -527,7 +530,7 @@ const signals = z
          * of it. From a run of `minRun` such steps, each step gets `weight`.
          */
         /** Accounts one browser session (its session cookies' values) tried to sign in to, above `threshold`. */
-        sessionAccounts: z.object({ threshold: z.number().int().min(1).max(16).default(1), weight: weight.default(30) }).strict().optional(),
+        sessionAccounts: z.object({ threshold: z.number().int().min(1).max(MAX_SESSION_ACCOUNTS_THRESHOLD).default(1), weight: weight.default(30) }).strict().optional(),
         /**
          * Catalogue reads of one browser session (its session cookies' values) that no asset
          * followed, over `window`, above `threshold`; from `minMembers` sessions with such reads sharing
