@@ -41,11 +41,15 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/** The reasons of a login for `username` by the session `sid` from `ip`, decided by `replica`. */
-async function login(replica: number, sid: string, username: string, ip: string, atMs: number): Promise<string[]> {
+/** The decision's metadata for a login for `username` by the session `sid` from `ip`, decided by `replica`. */
+async function decided(replica: number, sid: string, username: string, ip: string, atMs: number) {
   const body = JSON.stringify({ username, password: "correct horse" });
-  const answer = await clients[replica]!.check({ method: "POST", path: "/api/v1/login", ip, headers: { ...CHROME, cookie: `sid=${sid}` }, body, timeMs: atMs });
-  return (metadata(answer).reasons as string[] | undefined) ?? [];
+  return metadata(await clients[replica]!.check({ method: "POST", path: "/api/v1/login", ip, headers: { ...CHROME, cookie: `sid=${sid}` }, body, timeMs: atMs }));
+}
+
+/** The reasons of such a login. */
+async function login(replica: number, sid: string, username: string, ip: string, atMs: number): Promise<string[]> {
+  return ((await decided(replica, sid, username, ip, atMs)).reasons as string[] | undefined) ?? [];
 }
 
 describe("session.distinct_usernames on two replicas sharing Redis", () => {
@@ -55,8 +59,8 @@ describe("session.distinct_usernames on two replicas sharing Redis", () => {
       const reasons = await login(i % 2, "bot-session", `user${i}@example.com`, `198.18.7.${10 + i}`, start + i * 3_000);
       fired.push(reasons.includes("session.distinct_usernames"));
     }
-    // Fires from the session's third account on, whichever replica took the first two.
-    expect(fired).toEqual([false, false, ...new Array(14).fill(true)]);
+    // Fires from the session's second account on, whichever replica took the first.
+    expect(fired).toEqual([false, ...new Array(15).fill(true)]);
     const person: boolean[] = [];
     for (let i = 0; i < 4; i++) person.push((await login(i % 2, "shopper-session", "ann@example.com", "100.70.9.9", start + i * 5_000)).includes("session.distinct_usernames"));
     expect(person).toEqual([false, false, false, false]);
@@ -82,14 +86,13 @@ describe("session.distinct_usernames on two replicas sharing Redis", () => {
     }
   });
 
-  it("leaves a mistyped address and a household's two accounts alone, and flags a session's third account", async () => {
-    const typo = [];
-    for (const [i, username] of ["ann@example.co", "ann@example.com"].entries()) typo.push((await login(i % 2, "typo-session", username, "100.70.9.10", start + i * 8_000)).includes("session.distinct_usernames"));
-    expect(typo).toEqual([false, false]);
-    const household = [];
-    for (const [i, username] of ["bob@example.com", "carol@example.com", "dan@example.com"].entries()) {
-      household.push((await login(i % 2, "family-session", username, "100.70.9.11", start + i * 60_000)).includes("session.distinct_usernames"));
-    }
-    expect(household).toEqual([false, false, true]);
+  it("answers a session's second account with a challenge and no risk: a mistyped address is not held against the address", async () => {
+    // The example weighs the signal 0 (examples/policy.yaml): the credential-stuffing rule reads
+    // it, but it adds nothing to the risk that quarantines an address at 80.
+    const first = await decided(0, "typo-session", "ann@example.co", "100.70.9.10", start + 1_000);
+    const second = await decided(1, "typo-session", "ann@example.com", "100.70.9.10", start + 9_000);
+    expect(second.reasons).toContain("session.distinct_usernames");
+    expect([second.action, second.rule]).toEqual(["challenge", "credential-stuffing"]);
+    expect(second.risk).toBe(first.risk);
   });
 });
