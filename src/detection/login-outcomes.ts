@@ -155,7 +155,9 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
     }
     if (endpoint.registration) {
       const report = classifySignUp(endpoint.outcome, entry.statusCode, entry.responseHeaders);
-      return report ? this.applySignUp(report, context, policy) : this.#ignore("not_an_outcome");
+      if (!report) return this.#ignore("not_an_outcome");
+      await this.applySignUp(report, context, policy);
+      return;
     }
     const outcome = classifyOutcome(endpoint.outcome, entry.statusCode, entry.responseHeaders);
     if (!outcome) return this.#ignore("not_an_outcome");
@@ -176,10 +178,11 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
    * Records a registration's answer, read from Envoy's access log or reported by an identity
    * provider. Only a created account teaches its history, within the limits of `#signUpTeaches`.
    */
-  async applySignUp(report: SignUpReport, context: AttemptContext, policy: CompiledPolicy): Promise<void> {
+  async applySignUp(report: SignUpReport, context: AttemptContext, policy: CompiledPolicy): Promise<SignUpOutcome> {
     const outcome = await this.#signUpOutcome(report, context, policy);
     if (outcome === "created") await this.learnHistory(context, policy);
     this.deps.onSignUp?.(outcome);
+    return outcome;
   }
 
   async #signUpOutcome(report: SignUpReport, context: AttemptContext, policy: CompiledPolicy): Promise<SignUpOutcome> {

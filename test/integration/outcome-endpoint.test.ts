@@ -72,10 +72,15 @@ describe("POST /v1/outcomes", () => {
   });
 
   it("teaches a registration reported as created to the account's history, and a bare success or a failure nothing", async () => {
-    expect((await report({ endpoint: "signup", outcome: "created", username: "erin@example.com", ip: "192.0.2.120" }, REPORTER)).status).toBe(202);
-    expect((await report({ endpoint: "signup", outcome: "failure", username: "fred@example.com", ip: "192.0.2.121" }, REPORTER)).status).toBe(202);
-    // A site hiding which addresses have an account answers a taken one's sign-up as a success.
-    expect((await report({ endpoint: "signup", outcome: "success", username: "gina@example.com", ip: "192.0.2.123" }, REPORTER)).status).toBe(202);
+    const answered = async (body: object) => {
+      const response = await report(body, REPORTER);
+      return [response.status, await response.json()];
+    };
+    expect(await answered({ endpoint: "signup", outcome: "created", username: "erin@example.com", ip: "192.0.2.120" })).toEqual([202, { accepted: true, taught: true }]);
+    expect(await answered({ endpoint: "signup", outcome: "failure", username: "fred@example.com", ip: "192.0.2.121" })).toEqual([202, { accepted: true, taught: false }]);
+    // A site hiding which addresses have an account answers a taken one's sign-up as a success:
+    // the reporter is told it taught nothing.
+    expect(await answered({ endpoint: "signup", outcome: "success", username: "gina@example.com", ip: "192.0.2.123" })).toEqual([202, { accepted: true, taught: false }]);
     const firstSignIn = async (username: string) => {
       const check = await authz.check({ method: "POST", path: "/api/v1/login", ip: "192.0.2.122", headers: { "content-type": "application/json" }, body: JSON.stringify({ username, password: "x" }) });
       return metadata(check).reasons as string[];

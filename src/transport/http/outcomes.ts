@@ -67,9 +67,11 @@ export function registerOutcomeEndpoint(deps: OutcomeEndpointDependencies): void
       const endpoint = policy.endpoints.find((e) => e.name === body.endpoint && (e.authentication || e.registration));
       if (!endpoint) return problem(422, `no authentication or registration endpoint named "${body.endpoint}" in policy ${policy.version}`);
       const context = contextOf(body, policy, deps);
-      if (endpoint.registration) await deps.recorder.applySignUp(body.outcome, context, policy);
-      else if (body.outcome === "created") return problem(422, `"created" reports a registration; "${body.endpoint}" is an authentication endpoint`);
-      else await deps.recorder.apply(body.outcome, context, policy);
+      // A registration says whether it taught: an identity provider reporting a bare "success"
+      // (not "created") teaches nothing, and should be told so rather than left to wonder.
+      if (endpoint.registration) return { status: 202, body: { accepted: true, taught: (await deps.recorder.applySignUp(body.outcome, context, policy)) === "created" } };
+      if (body.outcome === "created") return problem(422, `"created" reports a registration; "${body.endpoint}" is an authentication endpoint`);
+      await deps.recorder.apply(body.outcome, context, policy);
       return { status: 202, body: { accepted: true } };
     },
   });
