@@ -663,7 +663,7 @@ function slowCampaign(activity: EndpointActivity, config: NonNullable<CompiledSi
     threshold: slow.failingAccounts,
     weight: config.campaign!.weight,
     fired: true,
-    detail: `slow call over ${slow.within} (counted over up to twice that): ${failing} accounts failed from session-keeping clients against ${signedIn} that signed in, ${recovered} of them after failing: above ${slow.perSignedIn} per failing account that signed in`,
+    detail: `slow call over ${slow.within} (counted over up to twice that): ${failing} accounts failed from session-keeping clients against ${signedIn} that signed in, ${recovered} of them failing too: above ${slow.perSignedIn} per failing account that signed in`,
   }];
 }
 
