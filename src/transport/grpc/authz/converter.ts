@@ -249,7 +249,7 @@ export interface CheckResponseSink {
   /** Denied responses only, after their headers. */
   body(text: string): void;
   endResponse(): void;
-  /** The metadata's fields follow, then `end`. */
+  /** The metadata's fields follow, then `endMetadata`. */
   beginMetadata(): void;
   text(key: string, value: string): void;
   /** A number, or null when it is not finite (toValue's rule). */
