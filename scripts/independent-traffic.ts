@@ -12,7 +12,7 @@
  * the login body (the username) nor the request's cookies and header set, which a Check sees.
  *
  *   npx tsx scripts/independent-traffic.ts [--seeds 1,2] [--only stuffing,scan/proxies] [--sessions 120]
- *       [--json FILE] [--decisions FILE] [--plan]
+ *       [--json FILE] [--decisions FILE] [--plan] [--help]
  *
  * --decisions writes each attack target's decision and each legitimate request with friction
  * (reasons, rule); with --plan it writes the planned requests and their labels, unplayed.
@@ -139,7 +139,7 @@ function storefrontApp(random: Random): Client {
 }
 
 /** Header realism an attack tool is given: its defaults up to a faithful desktop Chrome. */
-type Realism = "curl" | "python" | "script-ua" | "chrome" | "headless";
+type Realism = "curl" | "python" | "script-ua" | "chrome" | "headless" | "app";
 
 function toolClient(random: Random, realism: Realism): Client {
   switch (realism) {
@@ -154,6 +154,9 @@ function toolClient(random: Random, realism: Realism): Client {
       return chromium(random);
     case "headless":
       return chromium(random, { headless: true });
+    case "app":
+      // The shop's own app's headers, lifted from a decompiled build or a proxy capture.
+      return storefrontApp(random);
   }
 }
 
@@ -296,7 +299,12 @@ interface Planned {
   rightPassword?: boolean;
   /** What the answer hands over when it is allowed: a product's data, an order, a valid coupon, that an account exists. */
   resource?: string;
+  /** What the shop pays when the request is allowed (a declined card's fee, a message sent, stock held), and how many. */
+  harm?: Harm;
+  units?: number;
 }
+
+type Harm = "declined cards" | "messages sent" | "units held";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -370,6 +378,20 @@ class Visitor {
   login(username: string, password: string, fields: Partial<Planned>): Planned {
     const body = JSON.stringify({ username, password, remember: true });
     return this.send("json-post", "POST", "/api/v1/login", { body, referer: "https://shop.example/login", ...fields });
+  }
+
+  /** A JSON form post from one of the storefront's pages (cart, payment, codes, resets). */
+  post(path: string, payload: object, from: string, fields: Partial<Planned> = {}): Planned {
+    return this.send("json-post", "POST", path, { body: JSON.stringify(payload), referer: `https://shop.example${from}`, ...fields });
+  }
+
+  /** Some products or a search with their pictures, as a person looks around between two things they came for. */
+  browse(shop: Shop): void {
+    for (let n = int(this.random, 1, 3); n > 0; n--) {
+      this.wait(int(this.random, 3_000, 20_000));
+      if (this.random() < 0.25) this.search(shop, pick(this.random, QUERIES));
+      else this.product(shop, popularProduct(this.random, shop));
+    }
   }
 }
 
@@ -571,6 +593,87 @@ function legitimate(random: Random, shop: Shop, out: Planned[], sessions: number
   return { people, returning, byName };
 }
 
+// ---------------------------------------------------------------- the storefront's other flows
+
+/*
+ * Paths a storefront has beyond the example policy's endpoints; the policy names none of them
+ * (the default endpoint class sees them): the cart, the card payment, the SMS code sent to a
+ * phone, the password-reset e-mail, a gift card's balance.
+ */
+const CART = "/api/v1/cart/items";
+const PAYMENT = "/api/v1/checkout/payment";
+const OTP_SEND = "/api/v1/otp/send";
+const PASSWORD_RESET = "/api/v1/password-reset";
+const GIFT_CARD_BALANCE = "/api/v1/gift-cards/balance";
+
+/** A card number: an issuer's BIN and random digits; the processor, not the shop, knows which are live. */
+function cardNumber(random: Random): string {
+  return `${pick(random, ["414720", "426684", "542418", "558158", "400022", "379764"])}${Array.from({ length: 10 }, () => int(random, 0, 9)).join("")}`;
+}
+
+function pay(visitor: Visitor, amount: number, fields: Partial<Planned>): Planned {
+  const { random } = visitor;
+  const card = { number: cardNumber(random), expiry: `${String(int(random, 1, 12)).padStart(2, "0")}/${int(random, 26, 31)}`, cvc: String(int(random, 100, 999)) };
+  return visitor.post(PAYMENT, { amount, currency: "USD", card }, "/checkout", fields);
+}
+
+/** A shopper's purchase: the product, the cart, and (`checkout`) the checkout and the card; a bank declines 8%, most then try another card. */
+function purchase(visitor: Visitor, shop: Shop, productId: number, checkout: boolean): void {
+  const { random } = visitor;
+  visitor.wait(int(random, 3_000, 20_000)).product(shop, productId);
+  visitor.wait(int(random, 2_000, 20_000)).post(CART, { productId, quantity: 1 }, `/p/${productId}`);
+  if (!checkout) return;
+  visitor.wait(int(random, 3_000, 30_000)).page("/cart", `https://shop.example/p/${productId}`);
+  visitor.wait(int(random, 2_000, 10_000)).page("/checkout", "https://shop.example/cart");
+  const amount = int(random, 15, 240);
+  const declined = random() < 0.08;
+  pay(visitor.wait(int(random, 20_000, 90_000)), amount, { status: declined ? 402 : 200 });
+  if (declined && random() < 0.7) pay(visitor.wait(int(random, 20_000, 120_000)), amount, { status: random() < 0.9 ? 200 : 402 });
+}
+
+/** Gift cards are issued in batches (`GC` + batch + serial); about one serial in 40 of a batch was issued. */
+const GIFT_CARD_BATCHES = 12;
+const giftCardCode = (batch: number, serial: number) => `GC${String(4100 + batch)}${String(serial).padStart(6, "0")}`;
+
+/** A domestic mobile number, as people give theirs. */
+const personalPhone = (random: Random) => (random() < 0.6 ? `+1${int(random, 201, 989)}${int(random, 2_000_000, 9_999_999)}` : `+447${int(random, 100_000_000, 999_999_999)}`);
+
+/**
+ * The shop's usual hour on those paths, for `scale` times its people: about ten purchases, eight
+ * phone verifications (a code resent now and then), five password resets, four gift-card balance
+ * checks (a mistyped code first now and then). Played beside the families that attack them.
+ */
+function everydayFlows(random: Random, shop: Shop, out: Planned[], { returning }: Population, scale = 1): void {
+  const browsers = returning.filter((person) => !person.refreshToken);
+  const visit = (person: Person, entry: string) => {
+    const visitor = new Visitor(random, out, "legit", networkOf(random, person), person.client, int(random, 0, HOUR - 10 * MINUTE));
+    visitor.jar.set("did", person.deviceId);
+    visitor.page(entry, random() < 0.5 ? "https://www.google.com/" : undefined);
+    visitor.shell();
+    return visitor;
+  };
+  for (let n = Math.round(10 * scale); n > 0; n--) purchase(visit(pick(random, browsers), "/"), shop, popularProduct(random, shop), true);
+  for (let n = Math.round(8 * scale); n > 0; n--) {
+    const visitor = visit(pick(random, browsers), "/account/verify");
+    const phone = personalPhone(random);
+    visitor.wait(int(random, 5_000, 30_000)).post(OTP_SEND, { phone, channel: "sms" }, "/account/verify");
+    if (random() < 0.15) visitor.wait(int(random, 30_000, 90_000)).post(OTP_SEND, { phone, channel: "sms" }, "/account/verify");
+    visitor.wait(int(random, 10_000, 60_000)).post("/api/v1/otp/verify", { phone, code: String(int(random, 100_000, 999_999)) }, "/account/verify");
+  }
+  for (let n = Math.round(5 * scale); n > 0; n--) {
+    const person = pick(random, browsers);
+    const visitor = visit(person, "/password-reset");
+    visitor.wait(int(random, 5_000, 25_000)).post(PASSWORD_RESET, { email: person.account.username }, "/password-reset");
+    if (random() < 0.2) visitor.wait(int(random, 60_000, 180_000)).post(PASSWORD_RESET, { email: person.account.username }, "/password-reset");
+  }
+  for (let n = Math.round(4 * scale); n > 0; n--) {
+    const visitor = visit(pick(random, browsers), "/gift-cards");
+    const code = giftCardCode(int(random, 0, GIFT_CARD_BATCHES - 1), int(random, 0, 999_999));
+    if (random() < 0.25) visitor.wait(int(random, 5_000, 20_000)).post(GIFT_CARD_BALANCE, { code: code.slice(0, -1) }, "/gift-cards", { status: 404 });
+    visitor.wait(int(random, 5_000, 20_000)).post(GIFT_CARD_BALANCE, { code }, "/gift-cards");
+  }
+}
+
 // ---------------------------------------------------------------- attacks
 
 interface Knobs {
@@ -588,7 +691,16 @@ interface Knobs {
   minutes?: number;
   /** The share of a credential list that is right (account checking). */
   hitRate?: number;
+  /** How each session of a `campaign` prepares (default `bare`). */
+  warmup?: Warmup;
 }
+
+/**
+ * `bare` posts straight away, `page` loads the form's page first (and so gets the site's
+ * cookies), `browse` lands on the home page, loads the shell and looks at products (pictures
+ * and all) before the form, `interleave` browses again before each of its later tries.
+ */
+type Warmup = "bare" | "page" | "browse" | "interleave";
 
 /** The attack's window in the hour, in ms. */
 function windowOf(knobs: Knobs): { from: number; to: number; minutes: number } {
@@ -854,6 +966,126 @@ const humanScraping: AttackPlan = (random, shop, out, _population, knobs) => {
   }
 };
 
+/**
+ * The shape the newer attacks share: sessions through a proxy pool over the attack's window,
+ * `per` tries each and `rate` tries a minute in all, one client per address (the tool's
+ * header set), each session prepared as `warmup` says before `form`, its form's page.
+ */
+function campaign(random: Random, shop: Shop, out: Planned[], knobs: Knobs, form: string, attempt: (visitor: Visitor, n: number) => void): void {
+  const { from, to } = windowOf(knobs);
+  const pool = proxyPool(random, knobs.addresses);
+  const clients = new Map<string, Client>();
+  const per = knobs.per ?? 1;
+  const warmup = knobs.warmup ?? "bare";
+  for (let session = 0, t = from + int(random, 0, 2_000); t < to; session++, t += gap(random, (per * MINUTE) / knobs.rate)) {
+    const ip = pool[session % pool.length]!;
+    if (!clients.has(ip)) clients.set(ip, toolClient(random, knobs.realism));
+    const visitor = new Visitor(random, out, "attack", ip, clients.get(ip)!, Math.floor(t));
+    if (warmup === "browse" || warmup === "interleave") {
+      visitor.page("/", random() < 0.5 ? "https://www.google.com/" : undefined);
+      visitor.shell();
+      visitor.browse(shop);
+    }
+    for (let n = 0; n < per && visitor.t < HOUR; n++) {
+      if (warmup === "interleave" && n > 0) visitor.browse(shop);
+      if (warmup !== "bare" && (n === 0 || warmup === "interleave")) visitor.wait(int(random, 2_000, 8_000)).page(form, "https://shop.example/");
+      attempt(visitor.wait(int(random, 1_500, 6_000)), n);
+    }
+  }
+}
+
+/**
+ * Card testing: stolen or generated card numbers checked with small payments (a cheap item, one
+ * to five dollars), 6% live; with a cart first when the session loads the site. The shop pays
+ * the processor for every decline and risks its merchant account.
+ */
+const cardTesting: AttackPlan = (random, shop, out, population, knobs) => {
+  everydayFlows(random, shop, out, population);
+  const cheap = shop.products[shop.products.length - 1]!;
+  let cards = 0;
+  campaign(random, shop, out, knobs, "/checkout", (visitor, n) => {
+    if (n === 0 && knobs.warmup && knobs.warmup !== "bare") visitor.post(CART, { productId: cheap, quantity: 1 }, `/p/${cheap}`);
+    const live = random() < 0.06;
+    pay(visitor, int(random, 1, 5), { target: true, status: live ? 200 : 402, harm: live ? undefined : "declined cards", resource: live ? `card ${cards}` : undefined });
+    cards++;
+  });
+};
+
+/** Premium-rate and international ranges whose carriers share the termination fee with the pumper. */
+const PUMPED_PREFIXES = ["+88213", "+37126", "+99655", "+25261", "+67570", "+23762"];
+
+/**
+ * SMS pumping (`otp`): verification codes sent to blocks of numbers in ranges the pumper earns
+ * on, a new prefix every fifty; password-reset floods (`reset`): reset e-mails for addresses
+ * from a list (a third the shop's own). The shop pays for every message sent.
+ */
+const messagePumping: AttackPlan = (random, shop, out, population, knobs) => {
+  everydayFlows(random, shop, out, population);
+  const reset = knobs.variant === "reset";
+  let prefix = pick(random, PUMPED_PREFIXES);
+  let number = int(random, 1_000_000, 8_000_000);
+  campaign(random, shop, out, knobs, reset ? "/password-reset" : "/account/verify", (visitor) => {
+    const fields: Partial<Planned> = { target: true, harm: "messages sent" };
+    if (reset) {
+      const email = random() < 0.33 ? pick(random, shop.accounts).username : `${pick(random, ["mark", "sue", "li", "raj", "zoe", "tom"])}${int(random, 1, 99999)}@${pick(random, ["gmail.com", "hotmail.com", "yahoo.com"])}`;
+      visitor.post(PASSWORD_RESET, { email }, "/password-reset", fields);
+      return;
+    }
+    if (number % 50 === 0) prefix = pick(random, PUMPED_PREFIXES);
+    visitor.post(OTP_SEND, { phone: `${prefix}${number++}`, channel: "sms" }, "/account/verify", fields);
+  });
+};
+
+/**
+ * Stuffing the mobile API: the OAuth password grant with the shop's app's headers from
+ * residential proxies, a combo list; `device-cookie` sends a device cookie of its own making
+ * from the session's first try, as a fresh install would carry after its first answer.
+ */
+const mobileStuffing: AttackPlan = (random, shop, out, { byName }, knobs) => {
+  const { minutes } = windowOf(knobs);
+  const list = comboList(random, shop, Math.ceil(knobs.rate * minutes * 1.1));
+  let next = 0;
+  campaign(random, shop, out, knobs, "/", (visitor, n) => {
+    if (knobs.variant === "device-cookie" && n === 0) visitor.jar.set("did", hex(random, 16));
+    const { username, password } = list[next++ % list.length]!;
+    const answer = stolenIf(loginAnswer(shop, byName, username, password), username);
+    const body = new URLSearchParams({ grant_type: "password", username, password, client_id: "storefront-app" }).toString();
+    visitor.send("form", "POST", "/oauth/token", { body, target: true, ...answer, status: answer.rightPassword ? 200 : 400, responseHeaders: undefined });
+  });
+};
+
+/** Gift-card balance checking: a batch's serials walked in order (`sequential`) or at random; the valid ones are spent elsewhere. */
+const giftCards: AttackPlan = (random, shop, out, population, knobs) => {
+  everydayFlows(random, shop, out, population);
+  const batch = int(random, 0, GIFT_CARD_BATCHES - 1);
+  let serial = int(random, 0, 500_000);
+  campaign(random, shop, out, knobs, "/gift-cards", (visitor) => {
+    const code = giftCardCode(batch, knobs.variant === "sequential" ? serial++ : int(random, 0, 999_999));
+    const issued = random() < 1 / 40;
+    visitor.post(GIFT_CARD_BALANCE, { code }, "/gift-cards", { target: true, status: issued ? 200 : 404, resource: issued ? `gift card ${code}` : undefined });
+  });
+};
+
+/** Cart hoarding: a limited product (one of the best sellers) put in carts, 2–5 at a time, by many new sessions, holding the stock from buyers. */
+const cartHoarding: AttackPlan = (random, shop, out, population, knobs) => {
+  everydayFlows(random, shop, out, population);
+  const limited = shop.products[1]!;
+  campaign(random, shop, out, knobs, `/p/${limited}`, (visitor) => {
+    const quantity = int(random, 2, 5);
+    visitor.post(CART, { productId: limited, quantity }, `/p/${limited}`, { target: true, harm: "units held", units: quantity });
+  });
+};
+
+/** Stuffing from browser sessions that look around the shop (products, pictures, searches) before and between their logins. */
+const browsingStuffing: AttackPlan = (random, shop, out, { byName }, knobs) => {
+  const list = comboList(random, shop, Math.ceil(knobs.rate * 60 * 1.1));
+  let next = 0;
+  campaign(random, shop, out, knobs, "/login", (visitor) => {
+    const { username, password } = list[next++ % list.length]!;
+    visitor.login(username, password, { target: true, ...stolenIf(loginAnswer(shop, byName, username, password), username) });
+  });
+};
+
 // ---------------------------------------------------------------- benign confounders
 
 /** People beyond the hour's usual ones (accounts from 2 000 on), seen before the hour when `returning`. */
@@ -881,7 +1113,7 @@ const marketingSpike: AttackPlan = (random, shop, out, population, knobs) => {
     visitor.shell();
     for (let k = int(random, 1, 4); k > 0; k--) visitor.wait(int(random, 4_000, 30_000)).product(shop, popularProduct(random, shop));
     visitor.wait(int(random, 3_000, 20_000)).page("/register", "https://shop.example/");
-    visitor.wait(int(random, 20_000, 90_000)).send("json-post", "POST", "/api/v1/register", { body: JSON.stringify({ email: newcomer.account.username, password: newcomer.account.password, newsletter: true }), status: 201, referer: "https://shop.example/register" });
+    visitor.wait(int(random, 20_000, 90_000)).send("json-post", "POST", "/api/v1/register", { body: JSON.stringify({ email: newcomer.account.username, password: newcomer.account.password, newsletter: true }), status: 201, responseHeaders: { "x-signup-result": "created" }, referer: "https://shop.example/register" });
     // The single-page app signs the new account in at once.
     visitor.wait(int(random, 300, 1_500)).login(newcomer.account.username, newcomer.account.password, { status: 200, rightPassword: true, responseHeaders: { "x-auth-result": "ok" } });
     for (let k = int(random, 0, 3); k > 0; k--) visitor.wait(int(random, 4_000, 30_000)).product(shop, popularProduct(random, shop));
@@ -962,10 +1194,126 @@ const crawlers: AttackPlan = (random, shop, out) => {
   for (const ip of ["45.134.26.17", "5.188.62.140", "194.26.29.113", "91.92.109.24", "103.152.18.6"]) crawl(random, shop, out, { ip, client: GOOGLEBOT, meanGap: 6_000, label: "attack", api: true });
 };
 
+/** The shop's usual hour on its cart, payment, code, reset and gift-card paths, nothing else added. */
+const shopFlows: AttackPlan = (random, shop, out, population) => everydayFlows(random, shop, out, population);
+
+/**
+ * A flash sale: a limited product announced for minute 30; `per`× the usual arrivals over the
+ * next fifteen minutes (half returning with the shop's device cookie), 70% putting it in their
+ * cart and half of those paying (declines and second cards included).
+ */
+const flashSale: AttackPlan = (random, shop, out, population, knobs) => {
+  everydayFlows(random, shop, out, population);
+  const sale = shop.products[1]!;
+  const arrivals = Math.round(((knobs.per ?? 5) - 1) * (population.people.length / 1.2 / 60) * 15);
+  for (const [n, person] of morePeople(random, shop, out, arrivals, { mix: BROWSERS, returning: 0.5 }).entries()) {
+    const visitor = new Visitor(random, out, "legit", networkOf(random, person), person.client, 30 * MINUTE + Math.floor((n * 15 * MINUTE) / arrivals) + int(random, 0, 5_000));
+    if (random() < 0.5) visitor.jar.set("did", person.deviceId);
+    visitor.page(`/p/${sale}?utm_source=newsletter&utm_campaign=flash-sale`);
+    visitor.shell();
+    if (random() < 0.7) purchase(visitor, shop, sale, random() < 0.5);
+    else visitor.browse(shop);
+  }
+};
+
+/** A browser session that signs in with the right password (saved or typed) and looks around, sometimes buying. */
+function signedInVisit(random: Random, shop: Shop, out: Planned[], person: Person, ip: string, start: number): Visitor {
+  const visitor = new Visitor(random, out, "legit", ip, person.client, start);
+  visitor.jar.set("did", person.deviceId);
+  visitor.page("/", undefined);
+  visitor.shell();
+  visitor.browse(shop);
+  visitor.wait(int(random, 2_000, 15_000)).page("/login", "https://shop.example/");
+  visitor.wait(int(random, 1_000, 12_000)).login(person.account.username, person.account.password, { status: 200, rightPassword: true, responseHeaders: { "x-auth-result": "ok" } });
+  visitor.browse(shop);
+  if (random() < 0.2) purchase(visitor, shop, popularProduct(random, shop), true);
+  return visitor;
+}
+
+/** `per` families each sharing one account from two homes (another ISP, another browser), both signing in once or twice in the hour. */
+const familyAccount: AttackPlan = (random, shop, out, population, knobs) => {
+  everydayFlows(random, shop, out, population);
+  for (const person of morePeople(random, shop, out, knobs.per ?? 15, { mix: BROWSERS, returning: 1 })) {
+    const relative: Person = { ...makePerson(random, person.account, BROWSERS), homeIp: residentialIp(random, 120) };
+    // Most of the second homes signed in before, on the same account.
+    if (random() < 0.6) history(random, out, relative);
+    for (const member of [person, relative]) {
+      for (let n = int(random, 1, 2); n > 0; n--) signedInVisit(random, shop, out, member, member.homeIp, int(random, 0, HOUR - 10 * MINUTE));
+    }
+  }
+};
+
+/** A commercial VPN's exits: hosting addresses shared by all its users. */
+const VPN_EXITS = Array.from({ length: 24 }, (_, i) => (i % 2 ? `146.70.${100 + (i % 7)}.${10 + i}` : `89.187.${160 + (i % 5)}.${30 + i}`));
+
+/**
+ * `per` people on a VPN whose exit changes every two to eight minutes, for a 20–50 minute visit:
+ * browser users sign in (their device cookie known) and shop, app users refresh their token
+ * every five minutes from whichever exit they are on.
+ */
+const vpnUsers: AttackPlan = (random, shop, out, population, knobs) => {
+  everydayFlows(random, shop, out, population);
+  for (const person of morePeople(random, shop, out, knobs.per ?? 20, { mix: PEOPLE, returning: 1 })) {
+    const start = int(random, 0, 20 * MINUTE);
+    const end = start + int(random, 20, 50) * MINUTE;
+    let exitUntil = start;
+    const hop = (visitor: Visitor) => {
+      if (visitor.t < exitUntil) return;
+      visitor.ip = pick(random, VPN_EXITS);
+      exitUntil = visitor.t + int(random, 2, 8) * MINUTE;
+    };
+    if (person.refreshToken) {
+      const app = new Visitor(random, out, "legit", VPN_EXITS[0]!, person.client, start);
+      app.jar.set("did", person.deviceId);
+      while (app.t < end) {
+        hop(app);
+        const lastRefresh = refresh(app, person, { status: 200 }).t;
+        for (let k = int(random, 1, 4); k > 0; k--) app.wait(int(random, 5_000, 40_000)).send("xhr", "GET", `/api/v1/products/${popularProduct(random, shop)}`);
+        // The next refresh when the five-minute access token is about to run out.
+        app.t = Math.max(app.t, lastRefresh + 5 * MINUTE - int(random, 0, 50_000));
+      }
+      continue;
+    }
+    const visitor = signedInVisit(random, shop, out, person, pick(random, VPN_EXITS), start);
+    while (visitor.t < end) {
+      hop(visitor);
+      visitor.wait(int(random, 30_000, 4 * MINUTE)).browse(shop);
+    }
+  }
+};
+
+/**
+ * Uptime monitors: UptimeRobot's HEAD of the home page and Pingdom's search and product checks
+ * every minute, rotating their probe locations, and a synthetic browser check every five
+ * minutes that signs in a test account from a fresh browser (no cookies) in one of three clouds.
+ */
+const uptimeMonitor: AttackPlan = (random, shop, out, population) => {
+  everydayFlows(random, shop, out, population);
+  const uptimeRobot: Client = { engine: "curl", userAgent: "Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)", language: "" };
+  const pingdom: Client = { engine: "curl", userAgent: "Pingdom.com_bot_version_1.4_(http://www.pingdom.com/)", language: "" };
+  const watched = shop.products[0]!;
+  for (let t = int(random, 0, 30_000); t < HOUR; t += MINUTE + int(random, -2_000, 2_000)) {
+    new Visitor(random, out, "legit", pick(random, ["69.162.124.231", "63.143.42.250", "216.144.250.150", "208.115.199.25"]), uptimeRobot, t).send("navigate", "HEAD", "/");
+    const check = new Visitor(random, out, "legit", pick(random, ["178.255.152.2", "185.180.12.65", "43.229.84.12"]), pingdom, t + int(random, 1_000, 20_000));
+    check.send("navigate", "GET", "/api/v1/search?q=test");
+    check.wait(int(random, 200, 900)).send("navigate", "GET", `/api/v1/products/${watched}`);
+  }
+  const [tester] = morePeople(random, shop, out, 1, { mix: BROWSERS, returning: 1 });
+  const synthetic = chromium(random, { version: 131 });
+  synthetic.userAgent += " DatadogSynthetics";
+  for (let t = int(random, 0, 60_000); t < HOUR; t += 5 * MINUTE) {
+    const run = new Visitor(random, out, "legit", pick(random, ["3.18.112.44", "34.89.201.7", "52.59.77.130"]), synthetic, t);
+    run.page("/login");
+    run.wait(int(random, 800, 2_000)).login(tester!.account.username, tester!.account.password, { status: 200, rightPassword: true, responseHeaders: { "x-auth-result": "ok" } });
+  }
+};
+
 const PLANS: Record<string, AttackPlan> = {
   stuffing, headless, "low-and-slow": lowAndSlow, spray, "token-replay": tokenReplay, scraping, scan,
   "credential-check": credentialCheck, rotation, enumeration, "human-scraping": humanScraping, "login-burst": stuffing,
   "marketing-spike": marketingSpike, "office-nat": officeNat, "carrier-nat": carrierNat, "signing-in": signingIn, "app-only": appOnly, crawlers,
+  "card-testing": cardTesting, "message-pumping": messagePumping, "mobile-stuffing": mobileStuffing, "gift-cards": giftCards, "cart-hoarding": cartHoarding,
+  "browsing-stuffing": browsingStuffing, "shop-flows": shopFlows, "flash-sale": flashSale, "family-account": familyAccount, "vpn-user": vpnUsers, "uptime-monitor": uptimeMonitor,
 };
 
 /** The knob points: each family from its easiest to its most careful form. */
@@ -1017,6 +1365,31 @@ const POINTS: Point[] = [
   { family: "signing-in", name: "typos", knobs: { rate: 0, addresses: 0, realism: "chrome", per: 100, variant: "typos" }, describe: "benign: 100 people mistyping 1–3 times (10% give up)" },
   { family: "app-only", name: "100-users", knobs: { rate: 0, addresses: 0, realism: "chrome", per: 100 }, describe: "benign: 100 app users, half fresh installs" },
   { family: "crawlers", name: "verified-and-fake", knobs: { rate: 0, addresses: 5, realism: "chrome" }, describe: "Googlebot smartphone + Bingbot (benign); fake Googlebot from 5 hosting addresses (attack)" },
+  { family: "card-testing", name: "one-address", knobs: { rate: 8, addresses: 1, realism: "python" }, describe: "small payments 8/min from 1 address, python, no cart (6% live cards)" },
+  { family: "card-testing", name: "proxies", knobs: { rate: 8, addresses: 500, realism: "chrome" }, describe: "8/min over 500 proxies, Chrome headers, no page, no cookies" },
+  { family: "card-testing", name: "sessions", knobs: { rate: 4, addresses: 400, realism: "chrome", per: 3, warmup: "browse" }, describe: "4/min, a browser session per proxy (home, products, cart, checkout page), 3 cards each" },
+  { family: "message-pumping", name: "otp-one-address", knobs: { rate: 15, addresses: 1, realism: "python" }, describe: "SMS codes to premium-range numbers 15/min from 1 address, python" },
+  { family: "message-pumping", name: "otp-proxies", knobs: { rate: 10, addresses: 1000, realism: "chrome" }, describe: "SMS codes 10/min over 1000 proxies, Chrome headers, no page" },
+  { family: "message-pumping", name: "otp-sessions", knobs: { rate: 4, addresses: 500, realism: "chrome", per: 2, warmup: "page" }, describe: "SMS codes 4/min, each proxy loads the verify page (cookies), 2 numbers each" },
+  { family: "message-pumping", name: "reset-one-address", knobs: { rate: 20, addresses: 1, realism: "python", variant: "reset" }, describe: "password-reset e-mails 20/min from 1 address, python" },
+  { family: "message-pumping", name: "reset-proxies", knobs: { rate: 10, addresses: 600, realism: "chrome", warmup: "page", variant: "reset" }, describe: "password-reset e-mails 10/min over 600 proxies, loads the reset page first" },
+  { family: "mobile-stuffing", name: "app-proxies", knobs: { rate: 10, addresses: 1000, realism: "app" }, describe: "OAuth password grant 10/min over 1000 proxies, the app's headers, no device cookie" },
+  { family: "mobile-stuffing", name: "app-device-cookie", knobs: { rate: 6, addresses: 500, realism: "app", per: 2, variant: "device-cookie" }, describe: "6/min over 500 proxies, the app's headers and a made-up device cookie, 2 tries each" },
+  { family: "mobile-stuffing", name: "app-slow", knobs: { rate: 1, addresses: 60, realism: "app", variant: "device-cookie" }, describe: "1/min over 60 proxies, the app's headers and a made-up device cookie" },
+  { family: "gift-cards", name: "one-address", knobs: { rate: 20, addresses: 1, realism: "python", variant: "sequential" }, describe: "balance checks 20/min from 1 address, python, a batch's serials in order (1 in 40 issued)" },
+  { family: "gift-cards", name: "proxies", knobs: { rate: 20, addresses: 600, realism: "chrome" }, describe: "20/min over 600 proxies, Chrome headers, serials at random" },
+  { family: "gift-cards", name: "sessions", knobs: { rate: 6, addresses: 300, realism: "chrome", per: 3, warmup: "page", variant: "sequential" }, describe: "6/min, each proxy loads the gift-card page (cookies), 3 serials in order each" },
+  { family: "cart-hoarding", name: "bare", knobs: { rate: 10, addresses: 20, realism: "python" }, describe: "limited product to cart (2–5 each) 10/min from 20 addresses, python" },
+  { family: "cart-hoarding", name: "sessions", knobs: { rate: 6, addresses: 600, realism: "chrome", warmup: "browse" }, describe: "6/min, a new browser session per proxy that looks around first, cookies" },
+  { family: "cart-hoarding", name: "drop-20", knobs: { rate: 60, addresses: 300, realism: "chrome", warmup: "page", start: 20, minutes: 5 }, describe: "60/min for 5 min from minute 20, 300 proxies, product page first" },
+  { family: "browsing-stuffing", name: "browse-first", knobs: { rate: 6, addresses: 600, realism: "chrome", warmup: "browse" }, describe: "combo list 6/min, a browser session per proxy that looks around (pictures) before its login" },
+  { family: "browsing-stuffing", name: "interleaved", knobs: { rate: 6, addresses: 300, realism: "chrome", per: 3, warmup: "interleave" }, describe: "6/min, 3 logins per session, browsing before each" },
+  { family: "browsing-stuffing", name: "interleaved-slow", knobs: { rate: 2, addresses: 100, realism: "chrome", per: 3, warmup: "interleave" }, describe: "2/min over 100 proxies, 3 logins per session, browsing before each" },
+  { family: "shop-flows", name: "usual", knobs: { rate: 0, addresses: 0, realism: "chrome" }, describe: "benign: the shop's usual purchases, phone codes, resets, gift-card checks" },
+  { family: "flash-sale", name: "5x", knobs: { rate: 0, addresses: 0, realism: "chrome", per: 5 }, describe: "benign: 5× arrivals minutes 30–45 for a limited product, 70% to cart, half of them pay" },
+  { family: "family-account", name: "two-homes", knobs: { rate: 0, addresses: 0, realism: "chrome", per: 15 }, describe: "benign: 15 accounts each shared by two homes (other ISP, other browser)" },
+  { family: "vpn-user", name: "rotating-exit", knobs: { rate: 0, addresses: 24, realism: "chrome", per: 20 }, describe: "benign: 20 people on a VPN whose exit changes every 2–8 min, browsers and app" },
+  { family: "uptime-monitor", name: "three-services", knobs: { rate: 0, addresses: 10, realism: "chrome" }, describe: "benign: UptimeRobot and Pingdom every minute, a synthetic sign-in every 5 min" },
 ];
 
 // ---------------------------------------------------------------- playing it against Palisade
@@ -1035,6 +1408,8 @@ interface Score {
   legitActions: Record<string, number>;
   /** Distinct resources the attack was handed (product data, orders, coupons, accounts' existence); undefined where none applies. */
   idsScraped?: number;
+  /** What the allowed attack requests cost the shop (declined cards, messages sent, units held). */
+  harm: Partial<Record<Harm, number>>;
   errors: number;
 }
 
@@ -1071,7 +1446,7 @@ async function play(point: Point | undefined, seed: number, legitSessions: numbe
   const app = await startApp(settings, { logger: createLogger({ level: "silent" }), policyReloadOffThread: false, ruleBudgetMs: 10_000 });
   const authz = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
   const logs = envoyAccessLogClient(`127.0.0.1:${app.grpcPort}`);
-  const score: Score = { family: point?.family ?? "none", point: point?.name ?? "legit only", seed, attack: 0, attackMitigated: 0, targets: 0, targetsMitigated: 0, takeovers: 0, legit: 0, legitFriction: 0, legitActions: {}, errors: 0 };
+  const score: Score = { family: point?.family ?? "none", point: point?.name ?? "legit only", seed, attack: 0, attackMitigated: 0, targets: 0, targetsMitigated: 0, takeovers: 0, legit: 0, legitFriction: 0, legitActions: {}, harm: {}, errors: 0 };
   const takenOver = new Set<string>();
   const scraped = new Set<string>();
   const base = Math.floor((Date.now() - 2 * HOUR) / MINUTE) * MINUTE;
@@ -1118,6 +1493,7 @@ async function play(point: Point | undefined, seed: number, legitSessions: numbe
       }
       if (request.stolen && action === "allow") takenOver.add(request.stolen);
       if (request.resource && action === "allow") scraped.add(request.resource);
+      if (request.harm && action === "allow") score.harm[request.harm] = (score.harm[request.harm] ?? 0) + (request.units ?? 1);
       if (decisions && request.target) decisions.push(JSON.stringify({ label: request.label, point: point?.name, action, t: request.t, ip: request.ip, path: request.path, stolen: request.stolen, reasons: response ? metadata(response).reasons : undefined, rule: response ? metadata(response).rule : undefined }));
     }
     if (pending.length) await logs.send(pending);
@@ -1137,8 +1513,25 @@ function deniedStatus(action: string): number {
 
 const percent = (part: number, whole: number) => (whole ? `${((100 * part) / whole).toFixed(1)}%` : "–");
 
+const USAGE = `Usage: npx tsx scripts/independent-traffic.ts [options]
+
+Plays a storefront's hour (legitimate people and one attack or confounder per point) against a
+live Palisade with the example policy and prints a markdown table of what it let through.
+
+  --seeds 1,2          seeds to play (default 1,2); every point of a seed has the same people
+  --only a,b/c         families or family/point to play (add \`none\` for the legitimate hour alone)
+  --sessions N         legitimate browsing sessions in the hour (default 120)
+  --json FILE          write the scores as JSON
+  --decisions FILE     write each attack target's decision and each legitimate request with friction
+  --plan               write the planned requests (to --decisions) instead of playing them
+  -h, --help           this help`;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seeds: { type: "string", default: "1,2" }, only: { type: "string" }, sessions: { type: "string", default: "120" }, json: { type: "string" }, decisions: { type: "string" }, plan: { type: "boolean", default: false } } });
+  const { values } = parseArgs({ options: { seeds: { type: "string", default: "1,2" }, only: { type: "string" }, sessions: { type: "string", default: "120" }, json: { type: "string" }, decisions: { type: "string" }, plan: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } } });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n\nFamilies and their points (--only family or family/point; \`none\` is the legitimate hour alone):\n${POINTS.map((point) => `  ${`${point.family}/${point.name}`.padEnd(42)}${point.describe}`).join("\n")}\n`);
+    return;
+  }
   const seeds = values.seeds.split(",").map(Number);
   const families = values.only?.split(",");
   const points = POINTS.filter((point) => !families || families.includes(point.family) || families.includes(`${point.family}/${point.name}`));
@@ -1155,11 +1548,11 @@ async function main(): Promise<void> {
   if (values.decisions && decisions) writeFileSync(values.decisions, `${decisions.join("\n")}\n`);
   if (values.plan) return;
   const lines = [
-    "| family | point | knobs | seed | attack requests | mitigated | targets mitigated | takeovers | ids scraped | legit requests | legit friction |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| family | point | knobs | seed | attack requests | mitigated | targets mitigated | takeovers | ids scraped | harm let through | legit requests | legit friction |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...scores.map((s) => {
       const knobs = POINTS.find((p) => p.family === s.family && p.name === s.point)?.describe ?? "no attack";
-      return `| ${s.family} | ${s.point} | ${knobs} | ${s.seed} | ${s.attack} | ${percent(s.attackMitigated, s.attack)} | ${percent(s.targetsMitigated, s.targets)} of ${s.targets} | ${s.takeovers} | ${s.idsScraped ?? "–"} | ${s.legit} | ${percent(s.legitFriction, s.legit)}${s.legitFriction ? ` (${Object.entries(s.legitActions).map(([a, c]) => `${a} ${c}`).join(", ")})` : ""} |`;
+      return `| ${s.family} | ${s.point} | ${knobs} | ${s.seed} | ${s.attack} | ${percent(s.attackMitigated, s.attack)} | ${percent(s.targetsMitigated, s.targets)} of ${s.targets} | ${s.takeovers} | ${s.idsScraped ?? "–"} | ${Object.entries(s.harm).map(([harm, count]) => `${count} ${harm}`).join(", ") || "–"} | ${s.legit} | ${percent(s.legitFriction, s.legit)}${s.legitFriction ? ` (${Object.entries(s.legitActions).map(([a, c]) => `${a} ${c}`).join(", ")})` : ""} |`;
     }),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
