@@ -20,9 +20,12 @@
  * Prints one markdown table: per family × knob point and seed, the attack's requests mitigated,
  * the share of the requests it came for (logins, product reads, refreshes, probes, ids) mitigated,
  * accounts taken over, distinct resources handed to it (product data, orders, valid coupons,
- * accounts' existence) where that applies, and legitimate requests with friction. The benign
- * families (marketing-spike, office-nat, carrier-nat, signing-in, app-only) add legitimate
- * traffic only: they are scored by friction. `--only none` plays the hour without an attack too.
+ * accounts' existence, live cards, issued gift cards) where that applies, what its allowed
+ * requests cost the shop (declined cards, messages sent, units of stock held), and legitimate
+ * requests with friction. The benign families (marketing-spike, office-nat, carrier-nat,
+ * signing-in, app-only, shop-flows, flash-sale, family-account, vpn-user, uptime-monitor) add
+ * legitimate traffic only: they are scored by friction. `--only none` plays the hour without an
+ * attack too; `--help` lists the options and every family's points.
  */
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
