@@ -607,6 +607,7 @@ const CART = "/api/v1/cart/items";
 const PAYMENT = "/api/v1/checkout/payment";
 const OTP_SEND = "/api/v1/otp/send";
 const PASSWORD_RESET = "/api/v1/password-reset";
+const OTP_VERIFY = "/api/v1/otp/verify";
 const GIFT_CARD_BALANCE = "/api/v1/gift-cards/balance";
 
 /** A card number: an issuer's BIN and random digits; the processor, not the shop, knows which are live. */
@@ -642,11 +643,11 @@ const giftCardCode = (batch: number, serial: number) => `GC${String(4100 + batch
 const personalPhone = (random: Random) => (random() < 0.6 ? `+1${int(random, 201, 989)}${int(random, 2_000_000, 9_999_999)}` : `+447${int(random, 100_000_000, 999_999_999)}`);
 
 /**
- * The shop's usual hour on those paths, for `scale` times its people: about ten purchases, eight
- * phone verifications (a code resent now and then), five password resets, four gift-card balance
+ * The shop's usual hour on those paths (the `shop-flows` point): ten purchases, eight phone
+ * verifications (a code resent now and then), five password resets, four gift-card balance
  * checks (a mistyped code first now and then). Played beside the families that attack them.
  */
-function everydayFlows(random: Random, shop: Shop, out: Planned[], { returning }: Population, scale = 1): void {
+function everydayFlows(random: Random, shop: Shop, out: Planned[], { returning }: Population): void {
   const browsers = returning.filter((person) => !person.refreshToken);
   const visit = (person: Person, entry: string) => {
     const visitor = new Visitor(random, out, "legit", networkOf(random, person), person.client, int(random, 0, HOUR - 10 * MINUTE));
@@ -655,21 +656,21 @@ function everydayFlows(random: Random, shop: Shop, out: Planned[], { returning }
     visitor.shell();
     return visitor;
   };
-  for (let n = Math.round(10 * scale); n > 0; n--) purchase(visit(pick(random, browsers), "/"), shop, popularProduct(random, shop), true);
-  for (let n = Math.round(8 * scale); n > 0; n--) {
+  for (let n = 10; n > 0; n--) purchase(visit(pick(random, browsers), "/"), shop, popularProduct(random, shop), true);
+  for (let n = 8; n > 0; n--) {
     const visitor = visit(pick(random, browsers), "/account/verify");
     const phone = personalPhone(random);
     visitor.wait(int(random, 5_000, 30_000)).post(OTP_SEND, { phone, channel: "sms" }, "/account/verify");
     if (random() < 0.15) visitor.wait(int(random, 30_000, 90_000)).post(OTP_SEND, { phone, channel: "sms" }, "/account/verify");
-    visitor.wait(int(random, 10_000, 60_000)).post("/api/v1/otp/verify", { phone, code: String(int(random, 100_000, 999_999)) }, "/account/verify");
+    visitor.wait(int(random, 10_000, 60_000)).post(OTP_VERIFY, { phone, code: String(int(random, 100_000, 999_999)) }, "/account/verify");
   }
-  for (let n = Math.round(5 * scale); n > 0; n--) {
+  for (let n = 5; n > 0; n--) {
     const person = pick(random, browsers);
     const visitor = visit(person, "/password-reset");
     visitor.wait(int(random, 5_000, 25_000)).post(PASSWORD_RESET, { email: person.account.username }, "/password-reset");
     if (random() < 0.2) visitor.wait(int(random, 60_000, 180_000)).post(PASSWORD_RESET, { email: person.account.username }, "/password-reset");
   }
-  for (let n = Math.round(4 * scale); n > 0; n--) {
+  for (let n = 4; n > 0; n--) {
     const visitor = visit(pick(random, browsers), "/gift-cards");
     const code = giftCardCode(int(random, 0, GIFT_CARD_BATCHES - 1), int(random, 0, 999_999));
     if (random() < 0.25) visitor.wait(int(random, 5_000, 20_000)).post(GIFT_CARD_BALANCE, { code: code.slice(0, -1) }, "/gift-cards", { status: 404 });
@@ -1197,9 +1198,6 @@ const crawlers: AttackPlan = (random, shop, out) => {
   for (const ip of ["45.134.26.17", "5.188.62.140", "194.26.29.113", "91.92.109.24", "103.152.18.6"]) crawl(random, shop, out, { ip, client: GOOGLEBOT, meanGap: 6_000, label: "attack", api: true });
 };
 
-/** The shop's usual hour on its cart, payment, code, reset and gift-card paths, nothing else added. */
-const shopFlows: AttackPlan = (random, shop, out, population) => everydayFlows(random, shop, out, population);
-
 /**
  * A flash sale: a limited product announced for minute 30; `per`× the usual arrivals over the
  * next fifteen minutes (half returning with the shop's device cookie), 70% putting it in their
@@ -1316,7 +1314,7 @@ const PLANS: Record<string, AttackPlan> = {
   "credential-check": credentialCheck, rotation, enumeration, "human-scraping": humanScraping, "login-burst": stuffing,
   "marketing-spike": marketingSpike, "office-nat": officeNat, "carrier-nat": carrierNat, "signing-in": signingIn, "app-only": appOnly, crawlers,
   "card-testing": cardTesting, "message-pumping": messagePumping, "mobile-stuffing": mobileStuffing, "gift-cards": giftCards, "cart-hoarding": cartHoarding,
-  "browsing-stuffing": browsingStuffing, "shop-flows": shopFlows, "flash-sale": flashSale, "family-account": familyAccount, "vpn-user": vpnUsers, "uptime-monitor": uptimeMonitor,
+  "browsing-stuffing": browsingStuffing, "shop-flows": everydayFlows, "flash-sale": flashSale, "family-account": familyAccount, "vpn-user": vpnUsers, "uptime-monitor": uptimeMonitor,
 };
 
 /** The knob points: each family from its easiest to its most careful form. */
