@@ -2,9 +2,9 @@
  * CPU per Check of the authorization service's own work around the pipeline, in process, for
  * several checkouts: the request decoded (the hand decoder), the service's Check handler with a
  * pipeline that hands back a decision made beforehand (trace wrapper, a challenge denial's proof
- * of work issued, response built, decision counted and logged), and the CheckResponse encoded as grpc-js would send it (by the served
- * definition's serializer). What a server
- * spends per Check on top of the decision core and of grpc-js, without the noise of either.
+ * of work issued, response built, decision counted and logged), and the CheckResponse encoded
+ * as grpc-js would send it (by the served definition's serializer). What a server spends per
+ * Check on top of the decision core and of grpc-js, without the noise of either.
  *
  *   npx tsx bench/check-answer-cpu.ts [tree ...]      (this checkout by default)
  *
