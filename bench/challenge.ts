@@ -39,7 +39,7 @@ function summary(values: number[]): { median: number; max: number } {
 async function nodeSolveMs(level: ChallengeLevel): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    const { challenge } = await issueChallenge(subject(level), keys, Date.now(), 60_000);
+    const { challenge } = issueChallenge(subject(level), keys, Date.now(), 60_000);
     const started = performance.now();
     await solveChallenge({ challenge, deriveKey, timeout: 0 });
     times.push(performance.now() - started);
@@ -68,7 +68,7 @@ document.getElementById("w").addEventListener("verified", (e) => { window.solved
     for (const level of levels) {
       const times: number[] = [];
       for (let i = 0; i < RUNS; i++) {
-        pending = JSON.stringify((await issueChallenge(subject(level), keys, Date.now(), 300_000)).challenge);
+        pending = JSON.stringify(issueChallenge(subject(level), keys, Date.now(), 300_000).challenge);
         await page.goto(url);
         await page.waitForFunction('typeof window.solved === "number"', undefined, { timeout: 120_000 });
         times.push((await page.evaluate("window.solved")) as number);
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   const issueMicros = new Map<number, number>();
   for (const level of pow.levels) {
     const started = process.hrtime.bigint();
-    for (let i = 0; i < 200; i++) await issueChallenge(subject(level), keys, Date.now(), 60_000);
+    for (let i = 0; i < 200; i++) issueChallenge(subject(level), keys, Date.now(), 60_000);
     issueMicros.set(level.level, Number(process.hrtime.bigint() - started) / 1000 / 200);
   }
   const browser = existsSync(CHROMIUM) ? await browserSolveMs(pow.levels) : undefined;

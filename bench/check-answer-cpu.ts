@@ -1,10 +1,10 @@
 /**
  * CPU per Check of the authorization service's own work around the pipeline, in process, for
  * several checkouts: the request decoded (the hand decoder), the service's Check handler with a
- * pipeline that hands back a decision made beforehand (trace wrapper, response built, decision
- * counted and logged), and the CheckResponse encoded as grpc-js would send it (by the served
- * definition's serializer). What a server
- * spends per Check on top of the decision core and of grpc-js, without the noise of either.
+ * pipeline that hands back a decision made beforehand (trace wrapper, a challenge denial's proof
+ * of work issued, response built, decision counted and logged), and the CheckResponse encoded
+ * as grpc-js would send it (by the served definition's serializer). What a server spends per
+ * Check on top of the decision core and of grpc-js, without the noise of either.
  *
  *   npx tsx bench/check-answer-cpu.ts [tree ...]      (this checkout by default)
  *
@@ -53,7 +53,8 @@ async function answererOf(tree: string) {
   const logger = createLogger({ level: "info", destination: pino.destination({ dest: "/dev/null", sync: false, minLength: 4096 }) });
   const observer = createDecisionObserver({ metrics: createMetrics({ defaultMetrics: false }), logger });
   let next = 0;
-  const service = createAuthorizationService({ pipeline: { evaluate: async () => evaluations[next] }, policy: () => core.policy.current(), observer });
+  // With the core's challenges, as the server builds the service: a challenge denial's proof of work is issued here.
+  const service = createAuthorizationService({ pipeline: { evaluate: async () => evaluations[next] }, policy: () => core.policy.current(), observer, challenges: core.challenges });
   const perPass: number[] = [];
   let bytes = 0;
   const answer = (i: number) =>

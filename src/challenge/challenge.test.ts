@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { levelFor, compileChallenge, challengeSpec, DEFAULT_CHALLENGE_TEXT } from "../policy/challenge-schema.js";
 import { z } from "zod";
@@ -58,6 +59,22 @@ describe("levels and the page", () => {
     expect(acceptsHtml("application/json")).toBe(false);
     expect(acceptsHtml("*/*")).toBe(false);
     expect(acceptsHtml(undefined)).toBe(false);
+  });
+
+  it("names the page's own inline script in its security policy, for each language, verify path and text", () => {
+    const challenge = { parameters: { algorithm: "SHA-256", nonce: "00", salt: "00", cost: 1, keyLength: 32, keyPrefix: "00" }, signature: "x" };
+    const page = { challenge, language: "en", text: DEFAULT_CHALLENGE_TEXT, scriptUrl: "/c/altcha.js", verifyUrl: "/c/verify", decisionId: "d1" };
+    const variants = [page, { ...page, decisionId: "d2" }, { ...page, language: "de" }, { ...page, verifyUrl: "/other/verify" }, { ...page, text: { ...DEFAULT_CHALLENGE_TEXT, label: "Prove it" } }, page];
+    const policies = variants.map((variant) => {
+      const { html, securityPolicy } = renderChallengePage(variant);
+      const inline = /<script type="module">([\s\S]*)<\/script>/.exec(html)![1]!;
+      expect(inline).toContain(JSON.stringify(variant.verifyUrl));
+      expect(inline).toContain(`i18n.set(${JSON.stringify(variant.language)}`);
+      expect(inline).toContain(JSON.stringify(variant.text.label));
+      expect(securityPolicy).toContain(`'sha256-${createHash("sha256").update(inline).digest("base64")}'`);
+      return securityPolicy;
+    });
+    expect(new Set(policies).size).toBe(4);
   });
 
   it("keeps policy text and challenge data from breaking out of the markup", () => {

@@ -46,7 +46,7 @@ export class Challenges {
   }
 
   /** A challenge for a `challenge` decision, at the level its risk calls for; none without a built-in challenge. */
-  async issue(decision: Decision, request: NormalisedRequest, policy: CompiledPolicy): Promise<IssuedChallenge | undefined> {
+  issue(decision: Decision, request: NormalisedRequest, policy: CompiledPolicy): IssuedChallenge | undefined {
     const pow = policy.challenge.proofOfWork;
     if (!pow || decision.action !== "challenge") return undefined;
     const level = levelFor(pow.levels, decision.risk);
@@ -57,7 +57,7 @@ export class Challenges {
       level,
       decisionId: decision.decisionId,
     };
-    const issued = await issueChallenge(subject, this.#deps.keys, this.#deps.clock(), pow.expiresMs);
+    const issued = issueChallenge(subject, this.#deps.keys, this.#deps.clock(), pow.expiresMs);
     this.#deps.observer?.issued?.(level.level);
     return issued;
   }

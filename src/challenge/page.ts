@@ -22,32 +22,7 @@ export interface ChallengePage {
  */
 export function renderChallengePage(page: ChallengePage): { html: string; securityPolicy: string } {
   const { text } = page;
-  const script = `
-const text = ${scriptJson({ label: text.label, working: text.working, solved: text.solved, failed: text.failed })};
-const verifyUrl = ${scriptJson(page.verifyUrl)};
-const widget = document.getElementById("palisade-widget");
-const status = document.getElementById("palisade-status");
-const english = globalThis.$altcha?.i18n.get("en") ?? {};
-globalThis.$altcha?.i18n.set(${scriptJson(page.language)}, { ...english, label: text.label, verifying: text.working, verified: text.solved, error: text.failed });
-widget.addEventListener("statechange", (event) => {
-  if (event.detail.state === "verifying") status.textContent = text.working;
-  if (event.detail.state === "error" || event.detail.state === "expired") status.textContent = text.failed;
-});
-widget.addEventListener("verified", async (event) => {
-  status.textContent = text.solved;
-  try {
-    const response = await fetch(verifyUrl, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "content-type": "application/json", accept: "application/json" },
-      body: JSON.stringify({ payload: event.detail.payload }),
-    });
-    if (!response.ok) throw new Error(String(response.status));
-    location.replace(location.href);
-  } catch {
-    status.textContent = text.failed;
-  }
-});`;
+  const { script, securityPolicy } = pageScript(text, page.language, page.verifyUrl);
   const configuration = { challenge: page.challenge, auto: "onload", hideFooter: true, hideLogo: true, language: page.language, minDuration: 0 };
   const support = page.supportUrl ? `\n<p><a href="${escapeHtml(page.supportUrl)}">${escapeHtml(text.support)}</a></p>` : "";
   const html = `<!doctype html>
@@ -79,7 +54,57 @@ small { color: #555; }
 </body>
 </html>
 `;
-  return { html, securityPolicy: securityPolicy(script) };
+  return { html, securityPolicy };
+}
+
+/** The inline script and the policy with its hash, by text, then language and verify path. */
+const pageScripts = new WeakMap<ChallengeText, Map<string, { script: string; securityPolicy: string }>>();
+
+/**
+ * The page's inline script and the Content-Security-Policy naming it by hash: the same for every
+ * challenge in one language under one policy, so made once for each (a page per challenge made
+ * both afresh, a SHA-256 and a dozen replacements each time). The texts are the compiled
+ * policy's objects, so a reloaded policy starts afresh and the old entries go with it.
+ */
+function pageScript(text: ChallengeText, language: string, verifyUrl: string): { script: string; securityPolicy: string } {
+  let byPage = pageScripts.get(text);
+  if (!byPage) pageScripts.set(text, (byPage = new Map()));
+  const key = `${language}\u0000${verifyUrl}`;
+  let made = byPage.get(key);
+  if (!made) {
+    const script = inlineScript(text, language, verifyUrl);
+    byPage.set(key, (made = { script, securityPolicy: securityPolicyFor(script) }));
+  }
+  return made;
+}
+
+function inlineScript(text: ChallengeText, language: string, verifyUrl: string): string {
+  return `
+const text = ${scriptJson({ label: text.label, working: text.working, solved: text.solved, failed: text.failed })};
+const verifyUrl = ${scriptJson(verifyUrl)};
+const widget = document.getElementById("palisade-widget");
+const status = document.getElementById("palisade-status");
+const english = globalThis.$altcha?.i18n.get("en") ?? {};
+globalThis.$altcha?.i18n.set(${scriptJson(language)}, { ...english, label: text.label, verifying: text.working, verified: text.solved, error: text.failed });
+widget.addEventListener("statechange", (event) => {
+  if (event.detail.state === "verifying") status.textContent = text.working;
+  if (event.detail.state === "error" || event.detail.state === "expired") status.textContent = text.failed;
+});
+widget.addEventListener("verified", async (event) => {
+  status.textContent = text.solved;
+  try {
+    const response = await fetch(verifyUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify({ payload: event.detail.payload }),
+    });
+    if (!response.ok) throw new Error(String(response.status));
+    location.replace(location.href);
+  } catch {
+    status.textContent = text.failed;
+  }
+});`;
 }
 
 /**
@@ -87,7 +112,7 @@ small { color: #555; }
  * the widget's workers are blob: URLs and it inserts its own styles; nothing may be fetched from
  * anywhere but this origin.
  */
-function securityPolicy(inlineScript: string): string {
+function securityPolicyFor(inlineScript: string): string {
   const hash = createHash("sha256").update(inlineScript).digest("base64");
   return [
     "default-src 'none'",

@@ -41,12 +41,7 @@ export function createAuthorizationService(deps: AuthorizationDependencies): Aut
         .then(
           (evaluation) => {
             const policy = deps.policy();
-            if (!deps.challenges || evaluation.decision.action !== "challenge") return respond(deps, callback, started, attrs, evaluation, policy);
-            // A challenge that could not be made still denies: the client gets the bare problem document.
-            return deps.challenges.issue(evaluation.decision, evaluation.request, policy).then(
-              (issued) => respond(deps, callback, started, attrs, evaluation, policy, issued),
-              () => respond(deps, callback, started, attrs, evaluation, policy),
-            );
+            respond(deps, callback, started, attrs, evaluation, policy, deps.challenges && evaluation.decision.action === "challenge" ? challengeFor(deps.challenges, evaluation, policy) : undefined);
           },
           (error: unknown) => fail(deps, callback, started, error, "palisade could not decide"),
         );
@@ -78,6 +73,15 @@ function respond(
   });
   deps.observer.decided(decision, request, "authz", started);
   callback(null, response);
+}
+
+/** A challenge that could not be made still denies: the client gets the bare problem document. */
+function challengeFor(challenges: Challenges, { decision, request }: PipelineResult, policy: CompiledPolicy): IssuedChallenge | undefined {
+  try {
+    return challenges.issue(decision, request, policy);
+  } catch {
+    return undefined;
+  }
 }
 
 function fail(deps: AuthorizationDependencies, callback: sendUnaryData<CheckAnswer>, started: bigint, error: unknown, details: string): void {
