@@ -8,6 +8,8 @@ import type { FeedStatus } from "./reputation-feeds.js";
  * Ready means a policy is in force. A store outage is reported but does not fail readiness:
  * decisions go on from local state, and pulling every replica out of the Service at once would
  * turn a Redis blip into an ext_authz outage for all of Envoy (docs/design.md, failure semantics).
+ * Nor do the policy's warnings: counted here, so an operator reading /readyz sees them, and
+ * listed in the log at each load and by `palisade policy lint`.
  */
 export async function readiness(
   policy: PolicySource,
@@ -26,6 +28,7 @@ export async function readiness(
       store: storeUp ? "ok" : "unreachable",
       ...feedCheck(feeds?.status() ?? []),
     },
+    warnings: { policy: policy.current().warnings.length },
   };
 }
 

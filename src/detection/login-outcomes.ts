@@ -2,10 +2,11 @@ import { LRUCache } from "lru-cache";
 import { parseAddress } from "../domain/client-address.js";
 import type { AccessLogRecord, OutcomeRecorder } from "../domain/access-log.js";
 import type { Clock } from "../domain/clock.js";
+import type { EveryKey } from "../domain/every-key.js";
 import { isDenial } from "../domain/decision.js";
 import type { CompiledPolicy } from "../policy/compile.js";
 import type { OutcomeSpec } from "../policy/schema.js";
-import { clientIdentity } from "../privacy/client-identity.js";
+import { clientIdentity, type ClientIdentity } from "../privacy/client-identity.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import type { EntityOp, Store } from "../state/store.js";
 import { entitiesOf, COUNTER_NAMES } from "./entities.js";
@@ -274,27 +275,60 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
    * Another replica decided the request: Envoy handed back the pseudonyms that replica saw,
    * so the outcome lands on the same counters.
    */
-  #contextFromAttribution(entry: AccessLogRecord): AttemptContext | undefined {
+  #contextFromAttribution(entry: AccessLogRecord): EveryKey<AttemptContext> | undefined {
     const attribution = entry.attribution;
     if (!attribution) return undefined;
-    const { action, place, ...attributes } = attribution;
-    return { ...attributes, location: placeOf(place), timeMs: entry.timeMs ?? this.deps.clock.now(), allowed: !isDenial(action), steppedUp: action === "step_up" };
+    const { action } = attribution;
+    return {
+      endpoint: attribution.endpoint,
+      ipId: attribution.ipId,
+      subnet: attribution.subnet,
+      usernameId: attribution.usernameId,
+      fingerprintId: attribution.fingerprintId,
+      deviceId: attribution.deviceId,
+      country: attribution.country,
+      location: placeOf(attribution.place),
+      headerShape: attribution.headerShape,
+      timeMs: entry.timeMs ?? this.deps.clock.now(),
+      allowed: !isDenial(action),
+      steppedUp: action === "step_up",
+      // Replica-local, not in Envoy's metadata: unknown here (see AttemptContext).
+      sessionless: undefined,
+      challenged: undefined,
+    };
   }
 
   /** No Check context (it expired, or the entry carries none): attribute it to the client address. */
-  #contextFromEntry(entry: AccessLogRecord, policy: CompiledPolicy): AttemptContext | undefined {
+  #contextFromEntry(entry: AccessLogRecord, policy: CompiledPolicy): EveryKey<AttemptContext> | undefined {
     const endpoint = entry.method && entry.path ? policy.endpointFor(entry.method.toUpperCase(), entry.path.split("?")[0]!) : undefined;
     const address = parseAddress(entry.clientAddress);
     if (!endpoint || !address) return undefined;
-    const { ipId, subnet } = clientIdentity({ address }, policy.client, this.deps.pseudonymiser);
-    return {
-      endpoint: endpoint.name,
-      ipId,
-      subnet,
-      timeMs: entry.timeMs ?? this.deps.clock.now(),
-      allowed: entry.deniedByAuthz !== true,
-    };
+    const identity = clientIdentity({ address }, policy.client, this.deps.pseudonymiser);
+    return identifiedAttempt(endpoint.name, identity, entry.timeMs ?? this.deps.clock.now(), entry.deniedByAuthz !== true);
   }
+}
+
+/**
+ * An attempt known by its client's identity alone (an access-log entry without its Check's
+ * context, an outcome reported to the endpoint): what a Check sees of the client is unknown.
+ */
+export function identifiedAttempt(endpoint: string, identity: ClientIdentity, timeMs: number, allowed: boolean): EveryKey<AttemptContext> {
+  return {
+    endpoint,
+    ipId: identity.ipId,
+    subnet: identity.subnet,
+    usernameId: identity.usernameId,
+    timeMs,
+    allowed,
+    fingerprintId: undefined,
+    deviceId: undefined,
+    country: undefined,
+    location: undefined,
+    headerShape: undefined,
+    steppedUp: undefined,
+    sessionless: undefined,
+    challenged: undefined,
+  };
 }
 
 /** "latitude,longitude" from the attribution; undefined for anything else (it came back through Envoy). */

@@ -20,6 +20,7 @@ import type { MemoryStore } from "../state/memory-store.js";
 import type { Store } from "../state/store.js";
 import { decide, type DecideResult } from "./decide.js";
 import { isDenial, type Decision } from "../domain/decision.js";
+import type { EveryKey } from "../domain/every-key.js";
 import { normalise, type EventTimeSettings } from "./normalise.js";
 import type { HttpAttributes, NormalisedRequest } from "../domain/request.js";
 import { collectSignals, type DetectionState } from "./signals.js";
@@ -121,7 +122,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
       // Outcomes come back through the access log and need attributing: logins, catalogue
       // responses, and the errors the probing signals count on any path.
       const attribution = awaitsOutcome(endpoint) || policy.signals.probing?.missingPaths ? attributionOf(request) : undefined;
-      const stamp: Stamp = { decisionId: randomUUID(), policyVersion: policy.version, endpoint: request.endpoint, subject: request.usernameId ?? request.ipId, eventTimeMs: request.timeMs, attribution };
+      const stamp: EveryKey<Stamp> = { decisionId: randomUUID(), policyVersion: policy.version, endpoint: request.endpoint, subject: request.usernameId ?? request.ipId, eventTimeMs: request.timeMs, attribution };
       let decision: Decision;
       if (held) decision = stampedHold(held, stamp);
       else {
@@ -141,9 +142,9 @@ type Stamp = Pick<Decision, "decisionId" | "policyVersion" | "endpoint" | "subje
 /**
  * decide()'s draft with what the pipeline adds, in one literal in the draft's key order (see
  * decide.ts's `draft`): every decided Check's answer has the same object shape, and no property
- * is set after a spread (see `stampedHold`).
+ * is set after a spread (see `stampedHold`). Every key named, so a new one cannot be left out.
  */
-function stamped(draft: DecideResult["decision"], stamp: Stamp): Decision {
+function stamped(draft: DecideResult["decision"], stamp: Stamp): EveryKey<Decision> {
   return {
     risk: draft.risk,
     reasons: draft.reasons,
@@ -169,8 +170,8 @@ function stamped(draft: DecideResult["decision"], stamp: Stamp): Decision {
  * literal sets after a spread costs most of a microsecond (bench/spread-cost.ts: a spread and
  * the six stamped keys 5.4–5.9 µs, this form 78–88 ns).
  */
-function stampedHold(held: HeldDecision, stamp: Stamp): Decision {
-  const decision = {
+function stampedHold(held: HeldDecision, stamp: EveryKey<Stamp>): Decision {
+  const decision: EveryKey<Omit<Decision, keyof Stamp>> = {
     action: held.action,
     risk: held.risk,
     reasons: held.reasons,
@@ -179,6 +180,7 @@ function stampedHold(held: HeldDecision, stamp: Stamp): Decision {
     retryAfterSeconds: held.retryAfterSeconds,
     degraded: held.degraded,
     shadowed: held.shadowed,
+    rateLimit: held.rateLimit,
   };
   return Object.assign(decision, stamp);
 }
@@ -249,7 +251,7 @@ function awaitOutcome(
   }
   if (endpoint.authentication || endpoint.registration) {
     // One literal, no spread of the attribution: each key set after a spread costs about a microsecond (bench/spread-cost.ts).
-    const context: AttemptContext = {
+    const context: EveryKey<AttemptContext> = {
       endpoint: endpoint.name,
       ipId: attribution.ipId,
       subnet: attribution.subnet,
@@ -262,14 +264,14 @@ function awaitOutcome(
       timeMs: request.timeMs,
       allowed,
       steppedUp: decision.action === "step_up",
+      sessionless,
+      challenged: decision.action === "challenge",
     };
-    if (sessionless) context.sessionless = true;
-    if (decision.action === "challenge") context.challenged = true;
     detection.recent.remember(request.requestId, context);
   }
 }
 
-function attributionOf(request: NormalisedRequest): NonNullable<Decision["attribution"]> {
+function attributionOf(request: NormalisedRequest): EveryKey<NonNullable<Decision["attribution"]>> {
   return {
     ipId: request.ipId,
     subnet: request.subnet,

@@ -43,11 +43,18 @@ describe("createMetrics", () => {
 
   it("reports only the policy in force", async () => {
     const metrics = createMetrics();
-    metrics.setActivePolicy({ name: "default", version: "1" });
-    metrics.setActivePolicy({ name: "default", version: "2" });
+    metrics.setActivePolicy({ name: "default", version: "1", warnings: [{ path: "spec", message: "odd" }] });
+    metrics.setActivePolicy({ name: "default", version: "2", warnings: [] });
     const text = await metrics.metricsText();
     expect(text).toContain('palisade_policy_info{name="default",version="2"} 1');
     expect(text).not.toContain('version="1"');
+    expect(text).toContain("palisade_policy_warnings 0");
+  });
+
+  it("counts the warnings of the policy in force", async () => {
+    const metrics = createMetrics();
+    metrics.setActivePolicy({ name: "default", version: "1", warnings: [{ path: "spec.a", message: "odd" }, { path: "spec.b", message: "odd" }] });
+    expect(await metrics.metricsText()).toContain("palisade_policy_warnings 2");
   });
 
   it("buckets decision durations from 100 µs to past the 200 ms ext_authz timeout", async () => {

@@ -71,6 +71,12 @@ function createInstruments(registry: Registry) {
       aggregator: SAME_IN_EVERY_WORKER,
       registers,
     }),
+    policyWarnings: new Gauge({
+      name: "palisade_policy_warnings",
+      help: "Warnings of the policy in force: what loads but probably does not do what its author meant (the log and `palisade policy lint` say which)",
+      aggregator: SAME_IN_EVERY_WORKER,
+      registers,
+    }),
     requestAnomalies: new Counter({
       name: "palisade_request_anomalies_total",
       help: "Bad input seen in requests (oversize headers, unparsable body…), by anomaly code",
@@ -165,10 +171,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
         shadow: String(decision.shadow),
       });
     },
-    /** Marks `policy` as the one in force; the previous policy's series disappears. */
-    setActivePolicy(policy: { name: string; version: string }): void {
+    /** Marks `policy` as the one in force, with its warnings; the previous policy's series disappears. */
+    setActivePolicy(policy: { name: string; version: string; warnings: readonly unknown[] }): void {
       instruments.policyInfo.reset();
       instruments.policyInfo.set({ name: policy.name, version: policy.version }, 1);
+      instruments.policyWarnings.set(policy.warnings.length);
     },
   };
 }

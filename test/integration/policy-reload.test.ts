@@ -79,3 +79,20 @@ it("never reads a list file outside the policy's directory, so no file content r
   }
   expect(await versionInForce()).toBe("2026-11-24.2");
 });
+
+it("shows the warnings of the policy in force in /readyz and the metrics, and stays ready", async () => {
+  const unmarked = example.replace(/\n\s*createdHeader: .*\n/, "\n");
+  expect(unmarked).not.toContain("createdHeader");
+  publish(unmarked.replace('version: "2026-11-24.1"', 'version: "2026-11-24.4"'));
+  await expect.poll(versionInForce, { timeout: 2000, interval: 100 }).toBe("2026-11-24.4");
+  const response = await fetch(`http://127.0.0.1:${app.adminPort}/readyz`);
+  expect(response.status).toBe(200);
+  expect(await response.json()).toMatchObject({ status: "ok", checks: { policy: "ok" }, warnings: { policy: 1 } });
+  expect(await app.metrics.metricsText()).toContain("palisade_policy_warnings 1");
+  expect(logText).toContain("policy loaded with warnings");
+
+  publish(example.replace('version: "2026-11-24.1"', 'version: "2026-11-24.5"'));
+  await expect.poll(versionInForce, { timeout: 2000, interval: 100 }).toBe("2026-11-24.5");
+  expect(await readyz()).not.toContain("warnings");
+  expect(await app.metrics.metricsText()).toContain("palisade_policy_warnings 0");
+});

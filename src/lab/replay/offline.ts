@@ -1,6 +1,8 @@
 import { createDecisionCore, type DecisionCore } from "../../app/decision-core.js";
 import { openStores } from "../../app/stores.js";
 import type { AccessLogRecord } from "../../domain/access-log.js";
+import type { EveryKey } from "../../domain/every-key.js";
+import type { AttemptContext } from "../../detection/login-outcomes.js";
 import { normalise } from "../../pipeline/normalise.js";
 import type { Pseudonymiser } from "../../privacy/pseudonymiser.js";
 import { settingsSchema, type SettingsInput } from "../../settings/settings.js";
@@ -89,7 +91,11 @@ export async function offlineTarget(policyLocation: string, options: OfflineOpti
         headerShape: seen.headerShape,
         timeMs: seen.timeMs,
         allowed: true,
-      }, policy);
+        // An earlier sign-in, as it succeeded: no step-up, nothing its Check knew of cookies or challenges.
+        steppedUp: undefined,
+        sessionless: undefined,
+        challenged: undefined,
+      } satisfies EveryKey<AttemptContext>, policy);
     },
     async close() {
       for (const replica of cores) await replica.stop();

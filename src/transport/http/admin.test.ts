@@ -72,6 +72,13 @@ describe("admin server probes", () => {
     expect(response.json()).toEqual({ status: "ok", checks: READY.checks });
   });
 
+  it("answers /readyz with the warnings counted, still 200, and leaves out parts without any", async () => {
+    const report: ReadinessReport = { ...READY, warnings: { policy: 2, rateLimits: 0 } };
+    const response = await createServer({ readiness: async () => report }).server.inject({ method: "GET", url: "/readyz" });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: "ok", checks: READY.checks, warnings: { policy: 2 } });
+  });
+
   it("answers /readyz with 503 and the failing checks' codes when not ready, never a detail", async () => {
     const report: ReadinessReport = {
       ready: false,

@@ -21,6 +21,11 @@ export { problem } from "./problem.js";
 export interface ReadinessReport {
   ready: boolean;
   checks: Record<string, string>;
+  /**
+   * How many warnings each part has (`policy`: what loads but probably does not do what its
+   * author meant). A warning never makes the service unready; which ones is in the log.
+   */
+  warnings?: Record<string, number>;
 }
 
 const SHORT_CODE = /^[a-z][a-z0-9_]{0,31}$/;
@@ -123,7 +128,11 @@ function registerProbes(server: AdminServer, options: AdminServerOptions): void 
       const report = await readinessOrFailure(options);
       // Anything but a short code is replaced: a caller's mistake must not turn into a leak.
       const checks = Object.fromEntries(Object.entries(report.checks).map(([name, code]) => [name, SHORT_CODE.test(code) ? code : "error"]));
-      return { status: report.ready ? 200 : 503, body: { status: report.ready ? "ok" : "not ok", checks } };
+      const warnings = Object.entries(report.warnings ?? {}).filter(([, count]) => count > 0);
+      return {
+        status: report.ready ? 200 : 503,
+        body: { status: report.ready ? "ok" : "not ok", checks, ...(warnings.length > 0 ? { warnings: Object.fromEntries(warnings) } : {}) },
+      };
     },
   });
   server.route({

@@ -1,6 +1,6 @@
 import type { Clock } from "../../domain/clock.js";
 import { z } from "zod";
-import type { AttemptContext, LoginOutcomeRecorder } from "../../detection/login-outcomes.js";
+import { identifiedAttempt, type AttemptContext, type LoginOutcomeRecorder } from "../../detection/login-outcomes.js";
 import { parseAddress } from "../../domain/client-address.js";
 import { canonicalUsername } from "../../domain/username.js";
 import { clientIdentity } from "../../privacy/client-identity.js";
@@ -93,10 +93,6 @@ async function recordRelief(body: z.output<typeof reliefReport>, deps: OutcomeEn
 }
 
 function contextOf(report: z.infer<typeof outcomeReport>, policy: CompiledPolicy, deps: OutcomeEndpointDependencies): AttemptContext {
-  return {
-    endpoint: report.endpoint,
-    ...clientIdentity({ address: parseAddress(report.ip), username: report.username }, policy.client, deps.pseudonymiser),
-    timeMs: report.time ? Date.parse(report.time) : deps.clock.now(),
-    allowed: true,
-  };
+  const identity = clientIdentity({ address: parseAddress(report.ip), username: report.username }, policy.client, deps.pseudonymiser);
+  return identifiedAttempt(report.endpoint, identity, report.time ? Date.parse(report.time) : deps.clock.now(), true);
 }

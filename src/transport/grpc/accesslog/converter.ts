@@ -1,4 +1,5 @@
 import type { AccessLogRecord, CheckAttribution } from "../../../domain/access-log.js";
+import type { EveryKey } from "../../../domain/every-key.js";
 import { ACTIONS, type Action } from "../../../domain/decision.js";
 import { METADATA_KEYS } from "../authz/metadata-keys.js";
 import { fromStruct, timestampToMs, type HTTPAccessLogEntry } from "../protos.js";
@@ -40,7 +41,7 @@ function lowerCaseMap(headers: Record<string, string> | undefined): Map<string, 
 }
 
 /** Palisade's own keys in the ext_authz metadata (see decisionMetadata); undefined when they are not there. */
-function attributionOf(metadata: Record<string, unknown>): CheckAttribution | undefined {
+function attributionOf(metadata: Record<string, unknown>): EveryKey<CheckAttribution> | undefined {
   const read = (key: string) => text(metadata[key]);
   const endpoint = read(METADATA_KEYS.endpoint);
   const action = read(METADATA_KEYS.action);

@@ -379,12 +379,15 @@ class CheckResponseObject implements CheckResponseSink {
 function okResponse(decision: Decision, options: CheckResponseOptions, sink: CheckResponseSink): void {
   sink.beginOk();
   const reasons = reasonList(decision);
-  sink.header(PALISADE_HEADERS.action, decision.action);
-  sink.header(PALISADE_HEADERS.risk, String(decision.risk));
-  sink.header(PALISADE_HEADERS.decisionId, decision.decisionId);
-  if (reasons !== "") sink.header(PALISADE_HEADERS.reasons, reasons);
-  if (decision.action === "step_up") sink.header(PALISADE_HEADERS.stepUp, "mfa");
-  forgeableHeaderNames(options.incomingHeaderNames, decision, reasons, sink);
+  // Bit i: UPSTREAM_HEADERS[i] not set, hence removed after the headers (each value computed once).
+  let unset = 0;
+  for (let i = 0; i < UPSTREAM_HEADERS.length; i++) {
+    const header = UPSTREAM_HEADERS[i]!;
+    const value = header.value(decision, reasons);
+    if (value === undefined) unset |= 1 << i;
+    else sink.header(header.name, value);
+  }
+  forgeableHeaderNames(options.incomingHeaderNames, unset, sink);
   sink.endResponse();
 }
 
@@ -396,31 +399,36 @@ function reasonList(decision: Decision): string {
   return list;
 }
 
-/** Whether okResponse sets header `name` upstream. */
-function setUpstream(name: string, decision: Decision, reasons: string): boolean {
-  switch (name) {
-    case PALISADE_HEADERS.action:
-    case PALISADE_HEADERS.risk:
-    case PALISADE_HEADERS.decisionId:
-      return true;
-    case PALISADE_HEADERS.reasons:
-      return reasons !== "";
-    case PALISADE_HEADERS.stepUp:
-      return decision.action === "step_up";
-    default:
-      return false;
-  }
-}
+type UpstreamValue = (decision: Decision, reasons: string) => string | undefined;
+
+/**
+ * What an allowed request carries upstream, in the order written: each of Palisade's headers
+ * (a Record, so none is forgotten) with its value, or undefined when it is not set, in which case
+ * it is removed instead. The one list okResponse both sets and removes from.
+ */
+const UPSTREAM_VALUES: Record<keyof typeof PALISADE_HEADERS, UpstreamValue> = {
+  action: (decision) => decision.action,
+  risk: (decision) => String(decision.risk),
+  decisionId: (decision) => decision.decisionId,
+  reasons: (_decision, reasons) => (reasons === "" ? undefined : reasons),
+  stepUp: (decision) => (decision.action === "step_up" ? "mfa" : undefined),
+};
+
+const UPSTREAM_HEADERS: readonly { name: string; value: UpstreamValue }[] = Object.entries(UPSTREAM_VALUES).map(([key, value]) => ({
+  name: PALISADE_HEADERS[key as keyof typeof PALISADE_HEADERS],
+  value,
+}));
 
 const PALISADE_HEADER_NAMES: readonly string[] = Object.values(PALISADE_HEADERS);
 
 /**
  * Every x-palisade-* name the client may have sent (Palisade's own first, then the client's
- * others in its order, each once), but those set upstream: Envoy applies `headers` before
- * `headers_to_remove`, so a header just set would be removed again (it is overwritten anyway).
+ * others in its order, each once), but those set upstream (`unset` says which were not, by their
+ * index in UPSTREAM_HEADERS): Envoy applies `headers` before `headers_to_remove`, so a header
+ * just set would be removed again (it is overwritten anyway).
  */
-function forgeableHeaderNames(incoming: Iterable<string> | undefined, decision: Decision, reasons: string, sink: CheckResponseSink): void {
-  for (const name of PALISADE_HEADER_NAMES) if (!setUpstream(name, decision, reasons)) sink.headerToRemove(name);
+function forgeableHeaderNames(incoming: Iterable<string> | undefined, unset: number, sink: CheckResponseSink): void {
+  for (let i = 0; i < UPSTREAM_HEADERS.length; i++) if (unset & (1 << i)) sink.headerToRemove(UPSTREAM_HEADERS[i]!.name);
   let others: string[] | undefined;
   for (const name of incoming ?? []) {
     if (typeof name !== "string") continue;
