@@ -3,7 +3,8 @@ import { engineHarness, responsePolicy, sampleQuarantine, type EngineHarness } f
 import { MemoryAuditLog } from "../state/memory-audit-log.js";
 import type { Quarantine } from "./quarantine-record.js";
 import { auditRecordOf, AuditTrail, MAX_SCAN, type AuditQuery } from "./audit.js";
-import type { ResponseEvent } from "./events.js";
+import { generatedWriteId, type ResponseEvent } from "./events.js";
+import { IDEMPOTENCY_TTL_MS, IN_DOUBT_FOLLOW_UP_MS } from "../state/shared-map.js";
 
 let h: EngineHarness;
 /** Appends the trail has started and not yet seen finish. */
@@ -173,7 +174,9 @@ describe("AuditTrail over a log", () => {
   it("makes the audit half of an audited change, and refuses an event that is not audited", () => {
     const { audit } = trail();
     const change = audit.audited({ type: "quarantine.created", quarantine, shared: true }, T0, { key: "k-1", fingerprint: "f" });
-    expect(change).toEqual({ record: JSON.parse(JSON.stringify(auditRecordOf({ type: "quarantine.created", quarantine, shared: true }, T0))), retention, idempotencyKey: "k-1", fingerprint: "f" });
+    expect(change).toEqual({ record: JSON.parse(JSON.stringify(auditRecordOf({ type: "quarantine.created", quarantine, shared: true }, T0))), retention, idempotencyKey: "k-1", idempotencyTtlMs: IDEMPOTENCY_TTL_MS, fingerprint: "f" });
+    // A key made here (an automatic quarantine's) is kept only while a lost reply is followed up.
+    expect(audit.audited({ type: "quarantine.created", quarantine, shared: true }, T0, generatedWriteId()).idempotencyTtlMs).toBe(IN_DOUBT_FOLLOW_UP_MS);
     expect(() => audit.audited({ type: "anomaly.ended", endpoint: "e", reasons: [] }, T0, { key: "k" })).toThrow(new TypeError("anomaly.ended is not audited"));
   });
 

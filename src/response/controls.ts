@@ -1,10 +1,9 @@
-import { randomUUID } from "node:crypto";
 import { compileSnapshot } from "../policy/loader.js";
 import type { ReplicatedMap } from "../state/replicated-map.js";
 import { numberAt } from "./document-paths.js";
 import { controlKey, ROLLBACK_KEY, type Control, type EffectivePolicy } from "./effective-policy.js";
 import { invalid, notFound, ResponseError } from "./errors.js";
-import type { ResponseEvent, ResponseEvents, WriteId } from "./events.js";
+import { generatedWriteId, type ResponseEvent, type ResponseEvents, type WriteId } from "./events.js";
 import type { AuditedChange } from "../state/shared-map.js";
 import { snapshotOf, versionIdOf, versionRef, type PolicyHistory } from "./policy-history.js";
 
@@ -112,7 +111,7 @@ export class RuntimeControls {
   async #write(control: Control, request: ControlRequest, event: (policyVersion: string) => ResponseEvent): Promise<Control> {
     const key = controlKey(control);
     const happened = event(this.deps.effective.versionWith([...this.list().filter((c) => controlKey(c) !== key), control]));
-    const audited = this.deps.audited(happened, control.atMs, request.id ?? { key: randomUUID() });
+    const audited = this.deps.audited(happened, control.atMs, request.id ?? generatedWriteId());
     const { auditId, replayed } = await this.deps.map.put(key, JSON.stringify(control), control.untilMs - control.atMs, audited);
     if (!replayed) this.deps.events.publish(happened, { auditId }, control.atMs);
     return control;
@@ -128,7 +127,7 @@ export class RuntimeControls {
   async #remove(key: string, raw: string, request: ControlRequest, event: (policyVersion: string) => ResponseEvent): Promise<void> {
     const atMs = this.deps.clock();
     const happened = event(this.deps.effective.versionWith(this.list().filter((c) => controlKey(c) !== key)));
-    const audited = this.deps.audited(happened, atMs, request.id ?? { key: randomUUID() });
+    const audited = this.deps.audited(happened, atMs, request.id ?? generatedWriteId());
     const { removed, auditId, replayed } = await this.deps.map.remove(key, raw, audited);
     // Lost a race with another analyst (or the expiry): it is gone either way, but say so.
     if (!removed) throw new ResponseError("conflict", `${key} was changed or removed meanwhile; nothing done`);

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Action, Reason, Scope } from "../domain/decision.js";
 import type { Quarantine } from "./quarantine-record.js";
 
@@ -66,6 +67,13 @@ export type ResponseListener = (event: ResponseEvent, atMs: number, meta: EventM
 export interface WriteId {
   key: string;
   fingerprint?: string;
+  /** Made here, not named by a caller: nobody retries it, so it is remembered only while in doubt. */
+  generated?: true;
+}
+
+/** The id of a write no caller named (an automatic quarantine, an API call without Idempotency-Key). */
+export function generatedWriteId(): WriteId {
+  return { key: randomUUID(), generated: true };
 }
 
 /** Fans events out to listeners; a failing listener never fails the caller (often a Check). */

@@ -5,7 +5,7 @@ import type { CompiledPolicy } from "../policy/compile.js";
 import type { ReplicatedMap, ReplicaEntry, StoredEntry } from "../state/replicated-map.js";
 import { StoreUnavailableError, type Store } from "../state/store.js";
 import { ResponseError } from "./errors.js";
-import { SYSTEM, type ResponseEvent, type ResponseEvents, type ResponseLog, type WriteId } from "./events.js";
+import { generatedWriteId, SYSTEM, type ResponseEvent, type ResponseEvents, type ResponseLog, type WriteId } from "./events.js";
 import type { AuditedChange } from "../state/shared-map.js";
 import { decodeQuarantine, entityOf, markOf, quarantineDurationMs, rebuildQuarantine, quarantineKey, subjectOf, type Quarantine, type QuarantineMark } from "./quarantine-record.js";
 
@@ -153,7 +153,7 @@ export class Quarantines {
    * client is already quarantined on that scope; escalation does not apply, the analyst chose
    * the duration. The same `id` again answers with the quarantine the first call made.
    */
-  async imposeByHand(manual: ManualQuarantine, id: WriteId = { key: randomUUID() }): Promise<Quarantine> {
+  async imposeByHand(manual: ManualQuarantine, id: WriteId = generatedWriteId()): Promise<Quarantine> {
     const key = quarantineKey(manual.scope, manual.subject);
     const startMs = this.#deps.clock();
     const quarantine: Quarantine = {
@@ -225,7 +225,7 @@ export class Quarantines {
    * same client stays): the removal and its audit record are one write. True when this call
    * lifted it (or, with an `id` seen before, when the first call did).
    */
-  async lift(entry: StoredEntry<Quarantine>, actor: string, reason: string | undefined, how: LiftHow, id: WriteId = { key: randomUUID() }): Promise<boolean> {
+  async lift(entry: StoredEntry<Quarantine>, actor: string, reason: string | undefined, how: LiftHow, id: WriteId = generatedWriteId()): Promise<boolean> {
     const atMs = this.#deps.clock();
     const event = { type: "quarantine.lifted", quarantine: entry.value, actor, reason, how } as const;
     const { removed, auditId, replayed } = await this.#deps.map.remove(entry.key, entry.raw, this.#deps.audited(event, atMs, id));
@@ -261,7 +261,7 @@ export class Quarantines {
     try {
       const atMs = this.#deps.clock();
       const event = { type: "quarantine.created", quarantine, shared: true } as const;
-      const put = () => this.#deps.map.putIfAbsent(key, raw, ttlMs, this.#deps.audited(event, atMs, { key: randomUUID() }), markOf(quarantine));
+      const put = () => this.#deps.map.putIfAbsent(key, raw, ttlMs, this.#deps.audited(event, atMs, generatedWriteId()), markOf(quarantine));
       let stored = await put();
       if (!stored.created && (await this.#clearedIfOver(key, stored.raw, quarantine.startMs))) stored = await put();
       if (!stored.created) {
@@ -344,7 +344,7 @@ export class Quarantines {
       try {
         const atMs = this.#deps.clock();
         const event = { type: "quarantine.created", quarantine, shared: true } as const;
-        const stored = remainingMs > 0 ? await this.#deps.map.putIfAbsent(key, JSON.stringify(quarantine), remainingMs, this.#deps.audited(event, atMs, { key: randomUUID() })) : undefined;
+        const stored = remainingMs > 0 ? await this.#deps.map.putIfAbsent(key, JSON.stringify(quarantine), remainingMs, this.#deps.audited(event, atMs, generatedWriteId())) : undefined;
         if (stored?.created) this.#deps.events.publish(event, { auditId: stored.auditId }, atMs);
         this.#unshared.delete(key);
       } catch {

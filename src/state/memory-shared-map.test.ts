@@ -4,7 +4,7 @@ import { MemorySharedMap, type IdempotencyMemory } from "./memory-shared-map.js"
 import { IDEMPOTENCY_TTL_MS, IdempotencyConflictError } from "./shared-map.js";
 
 const retention = { maxEntries: 1_000, maxAgeMs: 10 * IDEMPOTENCY_TTL_MS };
-const audited = (idempotencyKey: string, fingerprint = "f") => ({ idempotencyKey, fingerprint, record: { what: idempotencyKey }, retention });
+const audited = (idempotencyKey: string, fingerprint = "f") => ({ idempotencyKey, idempotencyTtlMs: IDEMPOTENCY_TTL_MS, fingerprint, record: { what: idempotencyKey }, retention });
 
 function setUp() {
   let now = 1_000_000;

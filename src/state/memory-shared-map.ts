@@ -99,7 +99,7 @@ export class MemorySharedMap implements SharedMapStore {
     }
     const { changed, answer } = change();
     const outcome: T & AuditedOutcome = changed ? { ...answer, auditId: this.#audit.appendNow(audited.record, audited.retention) } : answer;
-    this.#idempotency.set(audited.idempotencyKey, { fingerprint, answer: outcome, expiresMs: now + IDEMPOTENCY_TTL_MS });
+    this.#idempotency.set(audited.idempotencyKey, { fingerprint, answer: outcome, expiresMs: now + audited.idempotencyTtlMs });
     return outcome;
   }
 

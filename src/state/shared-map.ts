@@ -67,6 +67,8 @@ export interface AuditedChange {
   record: object;
   retention: AuditRetention;
   idempotencyKey: string;
+  /** How long the key is remembered: IDEMPOTENCY_TTL_MS for a key a caller named, IN_DOUBT_FOLLOW_UP_MS for one made here. */
+  idempotencyTtlMs: number;
   fingerprint?: string;
   onAppliedLater?: (outcome: { auditId: string }) => void;
 }
@@ -85,8 +87,14 @@ export interface AuditedOutcome {
   replayed?: boolean;
 }
 
-/** How long an idempotency key is remembered. */
+/** How long an idempotency key a caller named is remembered: its retries within a day answer alike. */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+/**
+ * How long a write whose reply was lost is followed up; a key generated here (an automatic
+ * quarantine's: no caller retries it) is kept only that long, not a day — a flood of one-off
+ * attackers would otherwise leave an answer of about 2 KB per quarantine in the store for a day.
+ */
+export const IN_DOUBT_FOLLOW_UP_MS = 10 * 60 * 1000;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
 
 /** The same idempotency key came with another request: nothing was changed. */

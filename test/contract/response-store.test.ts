@@ -16,7 +16,7 @@ import { MemorySharedBackend, type SharedBackend } from "../../src/state/shared-
 import { RedisCommands, type ResponseScript } from "../../src/state/redis/commands.js";
 import { RedisSharedMap } from "../../src/state/redis/shared-map.js";
 import { RedisSubscriber } from "../../src/state/redis/subscriber.js";
-import { IdempotencyConflictError, WriteInDoubtError, type MapChange } from "../../src/state/shared-map.js";
+import { IDEMPOTENCY_TTL_MS, IdempotencyConflictError, WriteInDoubtError, type MapChange } from "../../src/state/shared-map.js";
 import { StoreUnavailableError } from "../../src/state/store.js";
 import { expectFreshTtl, sinceWrite } from "../helpers/fresh-ttl.js";
 import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
@@ -153,7 +153,7 @@ function contract(name: string, open: () => Promise<Harness>) {
     let h: Harness;
     beforeAll(async () => void (h = await open()));
     let n = 0;
-    const audited = (record: object, key = `idem-${name}-${++n}-${Date.now()}`, fingerprint?: string) => ({ record, retention: RETENTION, idempotencyKey: key, fingerprint });
+    const audited = (record: object, key = `idem-${name}-${++n}-${Date.now()}`, fingerprint?: string, idempotencyTtlMs = IDEMPOTENCY_TTL_MS) => ({ record, retention: RETENTION, idempotencyKey: key, idempotencyTtlMs, fingerprint });
     const trail = async () => (await h.a.audit.read({ count: 1000, newestFirst: false })).map((entry) => entry);
 
     it("writes the change and its record together, and the record only when something changed", async () => {
@@ -186,6 +186,14 @@ function contract(name: string, open: () => Promise<Harness>) {
       expect((await map.snapshot()).entries.has("q")).toBe(false); // nothing written the second time
       expect((await trail()).filter((e) => e.record.action === "idem-once")).toHaveLength(1);
       await expect(map.putIfAbsent("q", "two", 60_000, audited({ action: "x" }, `same-${name}`, "f2"))).rejects.toThrow(IdempotencyConflictError);
+    });
+
+    it("forgets a key after its own time: an automatic write's is not kept for a day", async () => {
+      const map = h.a.map(freshName());
+      await map.putIfAbsent("q", "one", 60_000, audited({ action: "short-key" }, `short-${name}`, "f1", 200));
+      await expect(map.putIfAbsent("r", "one", 60_000, audited({ action: "x" }, `short-${name}`, "f2", 200))).rejects.toThrow(IdempotencyConflictError);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await expect(map.putIfAbsent("r", "two", 60_000, audited({ action: "short-key-again" }, `short-${name}`, "f2", 200))).resolves.toMatchObject({ created: true, value: "two" });
     });
 
     it("rejects bad audited input before writing", async () => {
@@ -507,7 +515,7 @@ describe("redis only", () => {
       let resolveApplied: (auditId: string) => void = () => {};
       const applied = new Promise<string>((resolve) => (resolveApplied = resolve));
       const onAppliedLater = ({ auditId }: { auditId: string }) => (told.push(auditId), resolveApplied(auditId));
-      const audited = { record: { action: "lost-reply" }, retention: RETENTION, idempotencyKey: `lost-${Date.now()}`, onAppliedLater };
+      const audited = { record: { action: "lost-reply" }, retention: RETENTION, idempotencyKey: `lost-${Date.now()}`, idempotencyTtlMs: IDEMPOTENCY_TTL_MS, onAppliedLater };
       await expect(map.put("k", "v", 60_000, audited)).rejects.toThrow(WriteInDoubtError);
       const auditId = await applied;
       expect((await map.snapshot()).entries.get("k")?.value).toBe("v");

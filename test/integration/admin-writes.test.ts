@@ -14,7 +14,7 @@ import { RedisCommands, type ResponseScript } from "../../src/state/redis/comman
 import { createRedisSharedBackend } from "../../src/state/redis/shared-backend.js";
 import { RedisSharedMap } from "../../src/state/redis/shared-map.js";
 import { RedisSubscriber } from "../../src/state/redis/subscriber.js";
-import { WriteInDoubtError } from "../../src/state/shared-map.js";
+import { IDEMPOTENCY_TTL_MS, WriteInDoubtError } from "../../src/state/shared-map.js";
 import { privateRedisUnsupported, startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { policyFile, secretsDir, TOKENS, webhookReceiver } from "../support/analyst.js";
 import { startTestApp } from "../support/app.js";
@@ -134,7 +134,7 @@ describe.skipIf(privateRedisUnsupported)("admin writes while Redis hangs", () =>
     try {
       const map = new RedisSharedMap(commands, new RedisSubscriber(subscriber), "palisade", "deadline-test");
       const applied: string[] = [];
-      const audited = { record: { action: "deadline-test" }, retention: { maxEntries: 100, maxAgeMs: 60_000 }, idempotencyKey: `deadline-${Date.now()}`, onAppliedLater: ({ auditId }: { auditId: string }) => void applied.push(auditId) };
+      const audited = { record: { action: "deadline-test" }, retention: { maxEntries: 100, maxAgeMs: 60_000 }, idempotencyKey: `deadline-${Date.now()}`, idempotencyTtlMs: IDEMPOTENCY_TTL_MS, onAppliedLater: ({ auditId }: { auditId: string }) => void applied.push(auditId) };
       await expect(map.put("k", "v", 60_000, audited)).rejects.toThrow(WriteInDoubtError);
       await hang!.over;
       // The snapshot is read on the script's connection, so after it ran; and the follow-up read

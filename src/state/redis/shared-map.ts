@@ -5,7 +5,7 @@ import { StoreUnavailableError } from "../store.js";
 import {
   assertValidAuditedChange,
   assertValidMapKey,
-  IDEMPOTENCY_TTL_MS,
+  IN_DOUBT_FOLLOW_UP_MS,
   IdempotencyConflictError,
   WriteInDoubtError,
   type AuditedChange,
@@ -137,7 +137,7 @@ export class RedisSharedMap implements SharedMapStore {
     const idempotency = `${this.#prefix}:idem:${createHash("sha256").update(audited.idempotencyKey).digest("hex")}`;
     const keys = [...this.#keys, this.#auditKey, idempotency];
     const { maxEntries, maxAgeMs } = audited.retention;
-    const head = [op, String(redisNow + budgetMs), String(IDEMPOTENCY_TTL_MS), audited.fingerprint ?? "", JSON.stringify(audited.record), String(maxEntries), String(maxAgeMs)];
+    const head = [op, String(redisNow + budgetMs), String(audited.idempotencyTtlMs), audited.fingerprint ?? "", JSON.stringify(audited.record), String(maxEntries), String(maxAgeMs)];
     let sent: unknown;
     try {
       sent = await this.#commands.script("palisadeMapAudited", keys, [...head, ...args]);
@@ -189,9 +189,9 @@ export class RedisSharedMap implements SharedMapStore {
 
 type Reply = [number, string, string, number];
 
-/** How long an in-doubt write is followed up: a read a second, for up to ten minutes. */
+/** An in-doubt write is followed up with a read a second for IN_DOUBT_FOLLOW_UP_MS. */
 const SETTLE_PAUSE_MS = 1_000;
-const SETTLE_ATTEMPTS = 600;
+const SETTLE_ATTEMPTS = IN_DOUBT_FOLLOW_UP_MS / SETTLE_PAUSE_MS;
 interface AuditedReply {
   outcome: "done" | "replayed" | "late" | "mismatch";
   changed?: number;
