@@ -3,7 +3,6 @@ import type { MemoryAuditLog } from "./memory-audit-log.js";
 import {
   assertValidAuditedChange,
   assertValidMapKey,
-  IDEMPOTENCY_TTL_MS,
   IdempotencyConflictError,
   type AuditedChange,
   type AuditedOutcome,

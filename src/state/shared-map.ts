@@ -111,6 +111,9 @@ export function assertValidAuditedChange(audited: AuditedChange | undefined): vo
   if (typeof key !== "string" || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
     throw new TypeError(`idempotency key must be a string of 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
   }
+  if (!Number.isSafeInteger(audited.idempotencyTtlMs) || audited.idempotencyTtlMs <= 0) {
+    throw new TypeError("idempotency ttl must be a positive whole number of milliseconds");
+  }
   assertValidRetention(audited.retention);
 }
 

@@ -199,6 +199,7 @@ function contract(name: string, open: () => Promise<Harness>) {
     it("rejects bad audited input before writing", async () => {
       const map = h.a.map(freshName());
       await expect(map.put("k", "v", 1000, audited({}, ""))).rejects.toThrow(TypeError);
+      await expect(map.put("k", "v", 1000, audited({}, undefined, undefined, 0))).rejects.toThrow(TypeError);
       await expect(map.put("k", "v", 1000, { ...audited({}), retention: { maxEntries: 0, maxAgeMs: 1 } })).rejects.toThrow(TypeError);
       expect((await map.snapshot()).entries.size).toBe(0);
     });
