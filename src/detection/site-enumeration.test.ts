@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { testDecisionCore } from "../../test/support/decision-core.js";
-import { repoRoot } from "../../test/support/policies.js";
+import { policyFile, repoRoot } from "../../test/support/policies.js";
 import { RECORDED_HEADERS_EXTENSION, type HttpAttributes } from "../domain/request.js";
 import { pathShape } from "./site-enumeration.js";
 
@@ -12,11 +14,11 @@ afterAll(async () => {
   for (const core of cores) await core.stop();
 });
 
-/** The example policy in the server's decision core on one in-memory store; every request from an address of its own. */
-async function shop() {
+/** The example policy (or `policy`) in the server's decision core on one in-memory store; every request from an address of its own. */
+async function shop(policy = `${repoRoot}examples/policy.yaml`) {
   let now = T0;
   let addresses = 0;
-  const core = await testDecisionCore(`${repoRoot}examples/policy.yaml`, { clock: { now: () => now } });
+  const core = await testDecisionCore(policy, { clock: { now: () => now } });
   cores.push(core);
   const { pipeline, outcomes } = core;
   return {
@@ -35,7 +37,7 @@ async function shop() {
       const { decision } = await pipeline.evaluate(attrs);
       const denied = decision.action !== "allow" && decision.action !== "step_up";
       await outcomes.record({ requestId, timeMs: now, method, path, statusCode: denied ? 401 : status, clientAddress: ip, responseHeaders: new Map(), deniedByAuthz: denied });
-      return { action: decision.action, codes: decision.reasons.map((r) => r.code) };
+      return { action: decision.action, codes: decision.reasons.map((r) => r.code), details: decision.reasons.map((r) => r.detail) };
     },
   };
 }
@@ -67,7 +69,8 @@ describe("site-wide enumeration of a path shape", () => {
     const first = await missing(s, 500_000, 21);
     expect(first.every((r) => r.action === "allow")).toBe(true);
     const next = await s.send("GET", "/api/v1/orders/600001", 404);
-    expect(next).toEqual({ action: "challenge", codes: expect.arrayContaining(["site.enumeration"]) as unknown });
+    expect(next.action).toBe("challenge");
+    expect(next.details[next.codes.indexOf("site.enumeration")]).toContain("threshold from the policy's prior");
     const shopper = await s.send("GET", "/api/v1/orders/512345", 200, { cookie: "sid=s-1; did=d-1" });
     expect(shopper.action).toBe("allow");
     expect(shopper.codes).not.toContain("site.enumeration");
@@ -98,6 +101,27 @@ describe("site-wide enumeration of a path shape", () => {
     expect((await s.send("GET", "/images/900000.jpg", 404)).codes).not.toContain("site.enumeration");
   });
 
+  it("raises the threshold to what a shape's own calm minutes learned, and says so", async () => {
+    const document = parse(readFileSync(`${repoRoot}examples/policy.yaml`, "utf8")) as { spec: { signals: { siteEnumeration: Record<string, unknown> } } };
+    document.spec.signals.siteEnumeration.learning = { minSamples: 5 };
+    const s = await shop(policyFile(document));
+    // Ten minutes of a shop whose people mistype order numbers in bursts: 2 to 14 misses a minute, never 20 within two minutes.
+    let id = 100_000;
+    for (let minute = 0; minute < 10; minute++) {
+      const misses = minute % 2 === 0 ? 2 : 14;
+      for (let i = 0; i < misses; i++) await s.send("GET", `/api/v1/orders/${id++}`, 404);
+      s.wait(60_000 - misses * 1_000);
+    }
+    s.wait(120_000);
+    // 25 different ids within two minutes: above the prior of 20, within what this shape learned.
+    for (let i = 0; i < 25; i++) await s.send("GET", `/api/v1/orders/${id++}`, 404);
+    expect((await s.send("GET", `/api/v1/orders/${id++}`, 404)).codes).not.toContain("site.enumeration");
+    for (let i = 0; i < 30; i++) await s.send("GET", `/api/v1/orders/${id++}`, 404);
+    const surge = await s.send("GET", `/api/v1/orders/${id++}`, 404);
+    expect(surge.action).toBe("challenge");
+    expect(surge.details[surge.codes.indexOf("site.enumeration")]).toMatch(/threshold from the learned baseline \(\d+ calm minutes\)/);
+  });
+
   it("says nothing about a client whose cookies the imported log never recorded", async () => {
     const s = await shop();
     await missing(s, 500_000, 21);
@@ -113,7 +137,9 @@ describe("site-wide sign-up probes", () => {
   it("challenges sign-ups without a session once more than 10 different addresses were answered as already registered", async () => {
     const s = await shop();
     for (let i = 0; i < 11; i++) expect((await signUp(s, `known-${i}@example.com`, 409)).action).toBe("allow");
-    expect(await signUp(s, "probe@example.com", 422)).toEqual({ action: "challenge", codes: expect.arrayContaining(["site.enumeration"]) as unknown });
+    const probe = await signUp(s, "probe@example.com", 422);
+    expect(probe.action).toBe("challenge");
+    expect(probe.codes).toContain("site.enumeration");
     expect((await signUp(s, "newcomer@example.com", 201, "sid=s-2")).action).toBe("allow");
   });
 

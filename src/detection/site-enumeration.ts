@@ -2,13 +2,16 @@ import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { CompiledSignals, CompiledSiteEnumeration } from "../policy/signals.js";
 import { cookieValue } from "../domain/cookies.js";
 import { headerKnown, type NormalisedRequest } from "../domain/request.js";
-import type { EntityOp, Store } from "../state/store.js";
+import type { BaselineState, EntityOp, Store } from "../state/store.js";
 import { shortDigest } from "./digests.js";
 import { STATIC_ASSET } from "./probes.js";
 import type { Signal } from "./signal.js";
 
 /** How often this replica's misses are merged into the shared figures (as the other site-wide figures). */
 const FLUSH_EVERY_MS = 1_000;
+const MINUTE_MS = 60_000;
+/** A target's baseline not updated for this long is forgotten: the site changed too much since. */
+const BASELINE_RETENTION_MS = 30 * 86_400_000;
 /**
  * Targets (path shapes and sign-up endpoints) followed at once per replica. A miss on a new
  * target beyond this evicts the one that missed least recently and is not surging: a flood of
@@ -32,7 +35,13 @@ interface Target {
   pending: Set<string>;
   /** Distinct missing ids over the window, site-wide, as of the last merge. */
   distinct: number;
+  /** The figure learned from this target's calm minutes (shared through the store), once read. */
+  baseline?: BaselineState;
+  /** The last minute folded into (or read from) the baseline. */
+  learnedMinute: number;
 }
+
+type Limit = NonNullable<CompiledSiteEnumeration["paths"]>;
 
 /**
  * Enumeration spread over many addresses, judged site-wide (docs/default-endpoint.md, site-wide
@@ -86,15 +95,17 @@ export class SiteEnumeration {
     if (!config || this.#targets.size === 0) return [];
     const target = endpoint === policy.defaultEndpoint ? this.#find("path", pathShape(request.path)) : endpoint.registration ? this.#find("signup", endpoint.name) : undefined;
     const limit = target && limitOf(config, target.kind);
-    if (!target || !limit || target.distinct <= limit.threshold || !withoutStanding(request, policy.signals)) return [];
+    if (!target || !limit) return [];
+    const threshold = thresholdOf(limit, config.learning, target.baseline);
+    if (target.distinct <= threshold.value || !withoutStanding(request, policy.signals)) return [];
     const what = target.kind === "path" ? `different ids answered ${limit.statuses.join("/")} on ${target.label}` : `different accounts answered ${limit.statuses.join("/")} (already registered) on ${target.label}`;
     return [{
       code: "site.enumeration",
       value: target.distinct,
-      threshold: limit.threshold,
+      threshold: threshold.value,
       weight: config.weight,
       fired: true,
-      detail: `${what} over the window, site-wide, threshold from the policy's prior; a client with no session`,
+      detail: `${what} over the window, site-wide, threshold from ${threshold.source === "prior" ? "the policy's prior" : `the learned baseline (${target.baseline!.samples} calm minutes)`}; a client with no session`,
       windowMs: limit.windowMs,
     }];
   }
@@ -119,9 +130,24 @@ export class SiteEnumeration {
         const results = await this.store.apply(target.entity, ops, nowMs).catch(() => undefined);
         // The store unreachable: the last figure stands until it answers again.
         if (results) target.distinct = results.at(-1) ?? 0;
+        const minute = Math.floor(nowMs / MINUTE_MS);
+        if (results && minute > target.learnedMinute) await this.#learn(target, limit, config.learning, minute);
         if (target.distinct === 0 && target.pending.size === 0) this.#targets.delete(target.entity);
       }),
     );
+  }
+
+  /**
+   * Once a minute, a calm target's figure is folded into its baseline, shared by the replicas (the
+   * first to fold a minute wins it). A surging minute is not learned: an enumeration never
+   * becomes the shop's own traffic. The surge's figure is not read either: without a baseline
+   * yet, the prior decides.
+   */
+  async #learn(target: Target, limit: Limit, learning: CompiledSiteEnumeration["learning"], minute: number): Promise<void> {
+    target.learnedMinute = minute;
+    if (target.distinct > thresholdOf(limit, learning, target.baseline).value) return;
+    const observation = { period: minute, value: target.distinct, alpha: learning.learningRate, retentionMs: BASELINE_RETENTION_MS };
+    target.baseline = await this.store.observeBaseline(target.entity, "ids", observation).catch(() => target.baseline);
   }
 
   #find(kind: Kind, label: string | undefined): Target | undefined {
@@ -134,7 +160,7 @@ export class SiteEnumeration {
     if (target) this.#targets.delete(entity);
     else {
       if (this.#targets.size >= MAX_TARGETS && !this.#evictOne()) return;
-      target = { kind, label, entity, pending: new Set(), distinct: 0 };
+      target = { kind, label, entity, pending: new Set(), distinct: 0, learnedMinute: 0 };
     }
     // Re-inserted: the map's order is the order of the latest misses.
     this.#targets.set(entity, target);
@@ -153,8 +179,19 @@ export class SiteEnumeration {
   }
 }
 
-function limitOf(config: CompiledSiteEnumeration, kind: Kind) {
+function limitOf(config: CompiledSiteEnumeration, kind: Kind): Limit | undefined {
   return kind === "path" ? config.paths : config.signUps;
+}
+
+/**
+ * The policy's prior, or the learned baseline's mean plus `zScore` deviations once it saw
+ * `minSamples` minutes and only where that is higher: the prior is what no shop's own traffic
+ * reaches, a site whose people make more misses on one shape raises it by learning.
+ */
+function thresholdOf(limit: Limit, learning: CompiledSiteEnumeration["learning"], baseline: BaselineState | undefined): { value: number; source: "prior" | "baseline" } {
+  if (!baseline || baseline.samples < learning.minSamples) return { value: limit.threshold, source: "prior" };
+  const learned = Math.round((baseline.mean + learning.zScore * Math.sqrt(baseline.variance)) * 100) / 100;
+  return learned > limit.threshold ? { value: learned, source: "baseline" } : { value: limit.threshold, source: "prior" };
 }
 
 /** One store entity per target, the same on every replica; hashed, so a path's braces or length never reach a key. */

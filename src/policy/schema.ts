@@ -325,6 +325,15 @@ const siteEnumeration = z
       .strict()
       .optional()
       .describe("Registration endpoints: sign-ups used to learn which addresses have an account"),
+    learning: z
+      .object({
+        zScore: z.number().positive().default(4).describe("Standard deviations above the learned mean at which a target's own traffic is exceeded"),
+        minSamples: z.number().int().positive().default(60).describe("Minutes a target's baseline must have seen before it can raise the threshold"),
+        learningRate: z.number().gt(0).lte(1).default(0.05),
+      })
+      .strict()
+      .default({ zScore: 4, minSamples: 60, learningRate: 0.05 })
+      .describe("Each target's figure learned minute by minute from calm minutes; above the prior, the learned threshold replaces it"),
     weight: weight.default(0).describe("Added to requests of a surging target from clients with no session: the surge alone says little about one client"),
   })
   .strict();

@@ -63,6 +63,7 @@ interface EnumerationLimit {
 export interface CompiledSiteEnumeration {
   paths?: EnumerationLimit;
   signUps?: EnumerationLimit;
+  learning: { zScore: number; minSamples: number; learningRate: number };
   weight: number;
 }
 
@@ -150,10 +151,11 @@ function compileAlternation({ remember, ...rest }: NonNullable<SignalsSpec["toke
   return { ...alternation, rememberMs: Math.max(alternation.windowMs, remember === undefined ? 0 : durationMs(remember)) };
 }
 
-function compileSiteEnumeration({ paths, signUps, weight }: NonNullable<SignalsSpec["siteEnumeration"]>): CompiledSiteEnumeration {
+function compileSiteEnumeration({ paths, signUps, learning, weight }: NonNullable<SignalsSpec["siteEnumeration"]>): CompiledSiteEnumeration {
   return {
     paths: paths && { windowMs: durationMs(paths.window), statuses: paths.statuses, threshold: paths.missingIds },
     signUps: signUps && { windowMs: durationMs(signUps.window), statuses: signUps.statuses, threshold: signUps.existingAccounts },
+    learning,
     weight,
   };
 }
