@@ -6,12 +6,9 @@ import type { BaselineState, EntityOp, Store } from "../state/store.js";
 import { shortDigest } from "./digests.js";
 import { STATIC_ASSET } from "./probes.js";
 import type { Signal } from "./signal.js";
+// Merged and learned at the pace of the other site-wide figures, and forgotten after as long.
+import { BASELINE_RETENTION_MS, FLUSH_EVERY_MS, MINUTE_MS } from "./site-activity.js";
 
-/** How often this replica's misses are merged into the shared figures (as the other site-wide figures). */
-const FLUSH_EVERY_MS = 1_000;
-const MINUTE_MS = 60_000;
-/** A target's baseline not updated for this long is forgotten: the site changed too much since. */
-const BASELINE_RETENTION_MS = 30 * 86_400_000;
 /**
  * Targets (path shapes and sign-up endpoints) followed at once per replica. A miss on a new
  * target beyond this evicts the one that missed least recently and is not surging: a flood of
