@@ -146,7 +146,9 @@ function valueOf(signals: readonly Signal[], code: string): number | undefined {
  */
 async function defaultEndpointSignals(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy, store: Store, enumeration: SiteEnumeration): Promise<Measured> {
   const plans = [planVelocity(request, endpoint), planProbing(request, policy.signals.probing)];
-  const [stored] = await Promise.all([runPlans(plans, store, request.timeMs), enumeration.maybeFlush(policy, request.timeMs)]);
+  const flushing = enumeration.maybeFlush(policy, request.timeMs);
+  // Most Checks have no merge due: no Promise.all built for them.
+  const [stored] = flushing ? await Promise.all([runPlans(plans, store, request.timeMs), flushing]) : [await runPlans(plans, store, request.timeMs)];
   const measured = plans.flatMap((plan, i) => plan.evaluate(stored.perPlan[i]!));
   return { signals: [...measured, ...automationSignals(request, policy.signals), ...enumeration.signalsFor(request, endpoint, policy)], degraded: stored.degraded };
 }
