@@ -144,6 +144,7 @@ export async function createDecisionCore(settings: Settings, options: DecisionCo
       policy: () => policy.current(),
       recent: detection.recent,
       site: detection.site,
+      enumeration: detection.enumeration,
       pseudonymiser: pseudonymiser.instance,
       clock,
       onRecorded: (outcome) => metrics?.loginOutcomes.inc({ outcome }),

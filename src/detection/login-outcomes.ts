@@ -12,6 +12,7 @@ import type { EntityOp, Store } from "../state/store.js";
 import { entitiesOf, COUNTER_NAMES } from "./entities.js";
 import { packLogin } from "./geo.js";
 import { probingOutcomeOps } from "./probes.js";
+import type { SiteEnumeration } from "./site-enumeration.js";
 import { catalogueOutcomeOps } from "./scraping.js";
 import type { SiteActivity } from "./site-activity.js";
 
@@ -117,6 +118,8 @@ export interface LoginOutcomeDependencies {
   policy: () => CompiledPolicy;
   recent: RecentAttempts;
   site: SiteActivity;
+  /** Site-wide misses per path shape and sign-up endpoint; absent, they are not counted. */
+  enumeration?: SiteEnumeration;
   pseudonymiser: Pseudonymiser;
   /** The time of an entry that carries none. */
   clock: Clock;
@@ -144,6 +147,7 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
   async record(entry: AccessLogRecord): Promise<void> {
     const policy = this.deps.policy();
     await this.#recordProbing(entry, policy);
+    this.#recordPathAnswer(entry, policy);
     const context = this.deps.recent.take(entry.requestId) ?? this.#contextFromAttribution(entry) ?? this.#contextFromEntry(entry, policy);
     const endpoint = context && policy.endpoints.find((e) => e.name === context.endpoint);
     if (context && endpoint?.resourceSegment !== undefined && entry.statusCode !== undefined && !entry.deniedByAuthz) {
@@ -155,6 +159,8 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
       return this.#ignore("mitigated");
     }
     if (endpoint.registration) {
+      const existing = policy.signals.siteEnumeration?.signUps?.statuses.includes(entry.statusCode ?? 0);
+      if (existing && context.usernameId) this.deps.enumeration?.recordExistingAccount(endpoint.name, context.usernameId);
       const report = classifySignUp(endpoint.outcome, entry.statusCode, entry.responseHeaders);
       if (!report) return this.#ignore("not_an_outcome");
       await this.applySignUp(report, context, policy);
@@ -265,6 +271,14 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
     const address = entry.attribution?.ipId ? undefined : parseAddress(entry.clientAddress);
     const ipId = entry.attribution?.ipId ?? (address && this.deps.pseudonymiser.pseudonymise("ip", address.ip));
     if (ipId) await this.deps.store.apply(`ip:${ipId}`, ops, entry.timeMs ?? this.deps.clock.now());
+  }
+
+  /** A path no endpoint names, answered by the site (not by Palisade): its shape's misses, site-wide. */
+  #recordPathAnswer(entry: AccessLogRecord, policy: CompiledPolicy): void {
+    const statuses = policy.signals.siteEnumeration?.paths?.statuses;
+    if (!statuses?.includes(entry.statusCode ?? 0) || !this.deps.enumeration || entry.deniedByAuthz || !entry.method || !entry.path) return;
+    const path = entry.path.split("?")[0]!;
+    if (!policy.endpointFor(entry.method.toUpperCase(), path)) this.deps.enumeration.recordMissingPath(path);
   }
 
   #ignore(reason: IgnoredReason): void {

@@ -15,7 +15,7 @@ const HTTP_VERSIONS = new Set(["HTTP/0.9", "HTTP/1.0", "HTTP/1.1", "HTTP/2", "HT
  * Missing stylesheets, scripts, images and fonts are the site's own broken links, which every
  * reader of the page trips over: they are not counted as a client probing for paths.
  */
-const STATIC_ASSET = /\.(?:css|js|mjs|map|png|jpe?g|gif|ico|svg|webp|avif|bmp|woff2?|ttf|otf|eot)$/i;
+export const STATIC_ASSET = /\.(?:css|js|mjs|map|png|jpe?g|gif|ico|svg|webp|avif|bmp|woff2?|ttf|otf|eot)$/i;
 
 /** Decoding stops after this many rounds: enough for double and triple encoding, bounded for the rest. */
 const MAX_DECODE_ROUNDS = 3;

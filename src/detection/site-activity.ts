@@ -9,10 +9,10 @@ import { claimsBrowser } from "./login.js";
 import type { Signal } from "./signal.js";
 
 /** How often local counts are merged into the shared store (docs/design.md, the store: about once a second). */
-const FLUSH_EVERY_MS = 1_000;
-const MINUTE_MS = 60_000;
+export const FLUSH_EVERY_MS = 1_000;
+export const MINUTE_MS = 60_000;
 /** Baselines not updated for this long are forgotten: the site changed too much since. */
-const BASELINE_RETENTION_MS = 30 * 86_400_000;
+export const BASELINE_RETENTION_MS = 30 * 86_400_000;
 /**
  * A header shape belongs to the anomalous cohort when most of its recent attempts failed and it
  * failed often enough to matter. Real browsers share shapes with millions of users whose

@@ -9,6 +9,7 @@ import { RhythmDetector } from "../detection/rhythm.js";
 import { SessionReads } from "../detection/session-reads.js";
 import type { Signal } from "../detection/signal.js";
 import { SiteActivity } from "../detection/site-activity.js";
+import { SiteEnumeration } from "../detection/site-enumeration.js";
 import { SprayingDetector } from "../detection/spraying.js";
 import { standingOf } from "../detection/standing.js";
 import { networkSignals } from "../detection/geo.js";
@@ -68,6 +69,7 @@ export function createDetectionState(store: Store, breached?: DetectionState["br
     // Bindings are shared through the store; their companion-cookie hashes must then agree across replicas.
     bindings: new TokenBindings(store, pseudonymiser && ((value) => pseudonymiser.pseudonymise("companion", value)), bindingMemory),
     site: new SiteActivity(store),
+    enumeration: new SiteEnumeration(store),
     cohorts: new CohortTracker(store),
     sessionReads: new SessionReads(),
     recent: new RecentAttempts(),
@@ -132,6 +134,7 @@ export function createPipeline(deps: PipelineDependencies): Pipeline {
       }
       if (deps.responder) decision = await deps.responder.settle(decision, request, policy);
       if (awaitsOutcome(endpoint) && decision.attribution) awaitOutcome(detection, endpoint, request, decision.attribution, decision);
+      if (isDenial(decision.action) && decision.reasons.some((r) => r.code === "site.enumeration")) detection.enumeration.recordDenied(request, endpoint, policy);
       return { decision, request };
     },
   };

@@ -6,6 +6,7 @@ import { planSession } from "../detection/session.js";
 import { planSessionAccounts } from "../detection/session-accounts.js";
 import { NO_PLAN, type Signal, type SignalPlan } from "../detection/signal.js";
 import type { SiteActivity } from "../detection/site-activity.js";
+import type { SiteEnumeration } from "../detection/site-enumeration.js";
 import type { SprayingDetector } from "../detection/spraying.js";
 import type { TokenBindings } from "../detection/token-binding.js";
 import { clientClass, type BehaviourBaselines } from "../detection/behaviour.js";
@@ -32,6 +33,8 @@ export interface DetectionState {
   rhythm: RhythmDetector;
   behaviour: BehaviourBaselines;
   site: SiteActivity;
+  /** Misses per path shape and sign-up endpoint, site-wide (enumeration through many addresses). */
+  enumeration: SiteEnumeration;
   cohorts: CohortTracker;
   /** Browser sessions reading the catalogue without assets; absent, the signal is off. */
   sessionReads?: SessionReads;
@@ -63,7 +66,7 @@ export async function collectSignals(
   detection: DetectionState,
 ): Promise<Measured> {
   if (!endpoint) return { signals: [], degraded: false };
-  if (endpoint === policy.defaultEndpoint) return defaultEndpointSignals(request, endpoint, policy, store);
+  if (endpoint === policy.defaultEndpoint) return defaultEndpointSignals(request, endpoint, policy, store, detection.enumeration);
   const signals = policy.signals;
   // Planned in this order (some detectors keep state), then one slot each, NO_PLAN where a
   // detector has nothing to do: a single array at its final length.
@@ -83,14 +86,15 @@ export async function collectSignals(
   const storing = runPlans(plans, store, request.timeMs);
   const checking = endpoint.authentication ? breachedPasswordSignals(request, signals, detection.breached) : NO_SIGNALS;
   const flushing = detection.site.maybeFlush(policy, request.timeMs);
+  const enumerating = endpoint.registration ? detection.enumeration.maybeFlush(policy, request.timeMs) : undefined;
   const sharing = detection.cohorts.maybeExchange(signals.cohorts, request.timeMs);
   const sharingRhythm = detection.rhythm.maybeExchange(signals.scraping, request.timeMs);
   const binding = detection.bindings.observe(request, signals.tokenBinding);
   // Most Checks wait for the batch alone: the others answered at once, and no Promise.all is built.
-  const waits = checking instanceof Promise || flushing !== undefined || sharing !== undefined || sharingRhythm !== undefined || binding instanceof Promise;
-  const [stored, breached, , , , bound] = waits
-    ? await Promise.all([storing, checking, flushing, sharing, sharingRhythm, binding])
-    : [await storing, checking, undefined, undefined, undefined, binding];
+  const waits = checking instanceof Promise || flushing !== undefined || enumerating !== undefined || sharing !== undefined || sharingRhythm !== undefined || binding instanceof Promise;
+  const [stored, breached, , , , , bound] = waits
+    ? await Promise.all([storing, checking, flushing, enumerating, sharing, sharingRhythm, binding])
+    : [await storing, checking, undefined, undefined, undefined, undefined, binding];
   // One array filled in place, in the order the spreads of every part gave (fewer copies per Check).
   const found: Signal[] = [];
   for (let i = 0; i < accountsAt; i++) pushAll(found, plans[i]!.evaluate(stored.perPlan[i]!));
@@ -110,6 +114,7 @@ export async function collectSignals(
   const accounts = accountsPlan.evaluate(stored.perPlan[accountsAt]!);
   const session = endpoint.authentication ? noSessionSignal(request, signals, measured) : [];
   const reading = reads ? reads.finish() : NO_SIGNALS;
+  const enumeration = endpoint.registration ? detection.enumeration.signalsFor(request, endpoint, policy) : NO_SIGNALS;
   const firstLogin = endpoint.authentication ? (detection.sessionReads?.firstLogin(request, measured, signals) ?? []) : [];
   pushAll(measured, behaviour);
   pushAll(measured, site);
@@ -118,6 +123,7 @@ export async function collectSignals(
   pushAll(measured, session);
   pushAll(measured, reading);
   pushAll(measured, firstLogin);
+  pushAll(measured, enumeration);
   return { signals: measured, degraded: stored.degraded || bound.degraded };
 }
 
@@ -134,14 +140,17 @@ function valueOf(signals: readonly Signal[], code: string): number | undefined {
 }
 
 /**
- * A request no declared endpoint matches: its velocity, the probing evidence about its client
- * and what its user agent says. No login, catalogue or baseline work: nothing declared it one.
+ * A request no declared endpoint matches: its velocity, the probing evidence about its client,
+ * what its user agent says, and whether its path's shape is being enumerated site-wide. No
+ * login, catalogue or baseline work: nothing declared it one.
  */
-async function defaultEndpointSignals(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy, store: Store): Promise<Measured> {
+async function defaultEndpointSignals(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy, store: Store, enumeration: SiteEnumeration): Promise<Measured> {
   const plans = [planVelocity(request, endpoint), planProbing(request, policy.signals.probing)];
-  const stored = await runPlans(plans, store, request.timeMs);
+  const flushing = enumeration.maybeFlush(policy, request.timeMs);
+  // Most Checks have no merge due: no Promise.all built for them.
+  const [stored] = flushing ? await Promise.all([runPlans(plans, store, request.timeMs), flushing]) : [await runPlans(plans, store, request.timeMs)];
   const measured = plans.flatMap((plan, i) => plan.evaluate(stored.perPlan[i]!));
-  return { signals: [...measured, ...automationSignals(request, policy.signals)], degraded: stored.degraded };
+  return { signals: [...measured, ...automationSignals(request, policy.signals), ...enumeration.signalsFor(request, endpoint, policy)], degraded: stored.degraded };
 }
 
 /** What a plan without ops is handed: nothing reads from it. */

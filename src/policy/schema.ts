@@ -290,6 +290,55 @@ const probing = z
   .strict();
 
 /**
+ * Enumeration spread over many addresses, judged from the site's answers (docs/default-endpoint.md):
+ * one path shape answering a miss for many different ids, or a sign-up endpoint answering
+ * "already registered" for many different accounts, far more than the shop's own traffic does.
+ * The thresholds are priors: a site that sees more such answers from its own people raises them.
+ */
+const siteEnumeration = z
+  .object({
+    paths: z
+      .object({
+        window: duration.default("2m"),
+        statuses: statusList.default([404]),
+        missingIds: z
+          .number()
+          .int()
+          .positive()
+          .default(20)
+          .describe("Different ids of one path shape answered with one of the statuses within the window, site-wide, above which the shape is being enumerated"),
+      })
+      .strict()
+      .optional()
+      .describe("Paths no endpoint names, by shape: id-like segments (digit runs, long hexadecimal, codes mixing letters and digits) read as one placeholder"),
+    signUps: z
+      .object({
+        window: duration.default("10m"),
+        statuses: statusList.default([409]).describe("What the registration endpoint answers for an address that already has an account"),
+        existingAccounts: z
+          .number()
+          .int()
+          .positive()
+          .default(10)
+          .describe("Different accounts a registration endpoint answered as already registered within the window, site-wide, above which its sign-ups are probes"),
+      })
+      .strict()
+      .optional()
+      .describe("Registration endpoints: sign-ups used to learn which addresses have an account"),
+    learning: z
+      .object({
+        zScore: z.number().positive().default(4).describe("Standard deviations above the learned mean at which a target's own traffic is exceeded"),
+        minSamples: z.number().int().positive().default(60).describe("Minutes a target's baseline must have seen before it can raise the threshold"),
+        learningRate: z.number().gt(0).lte(1).default(0.05),
+      })
+      .strict()
+      .default({ zScore: 4, minSamples: 60, learningRate: 0.05 })
+      .describe("Each target's figure learned minute by minute from calm minutes; above the prior, the learned threshold replaces it"),
+    weight: weight.default(0).describe("Added to requests of a surging target from clients with no session: the surge alone says little about one client"),
+  })
+  .strict();
+
+/**
  * Credential-stuffing and account-takeover signals on authentication endpoints. Each block
  * is optional: absent means the signal is off. Weights add up to the risk (capped at 100).
  */
@@ -590,6 +639,9 @@ const signals = z
       .optional()
       .describe("A browser login with no page view from the same client before it"),
     probing: probing.optional().describe("Probes, scanners and floods on every request, named endpoint or not"),
+    siteEnumeration: siteEnumeration
+      .optional()
+      .describe("Ids or accounts enumerated through many addresses, from the site's misses on one path shape or sign-up endpoint (access log)"),
     geo: z
       .object({
         countryHeader: z

@@ -51,6 +51,20 @@ export interface CompiledSignals {
     impossibleTravel?: { maxSpeedKmh: number; minDistanceKm: number; retentionMs: number; weight: number; action: string };
   };
   probing?: CompiledProbing;
+  siteEnumeration?: CompiledSiteEnumeration;
+}
+
+interface EnumerationLimit {
+  windowMs: number;
+  statuses: readonly number[];
+  threshold: number;
+}
+
+export interface CompiledSiteEnumeration {
+  paths?: EnumerationLimit;
+  signUps?: EnumerationLimit;
+  learning: { zScore: number; minSamples: number; learningRate: number };
+  weight: number;
 }
 
 export interface CompiledTokenBinding {
@@ -97,6 +111,7 @@ export function compileSignals(spec: SignalsSpec, probing?: CompiledProbing): Co
     sharedAddress: spec.sharedAddress && withWindow(spec.sharedAddress),
     scraping: spec.scraping && compileScraping(spec.scraping),
     probing,
+    siteEnumeration: spec.siteEnumeration && compileSiteEnumeration(spec.siteEnumeration),
     geo: spec.geo && {
       ...spec.geo,
       impossibleTravel: spec.geo.impossibleTravel && { ...spec.geo.impossibleTravel, retentionMs: durationMs(spec.geo.impossibleTravel.retention) },
@@ -134,6 +149,15 @@ function compileTokenBinding({ retention, alternation, churn, rate, handoff, ...
 function compileAlternation({ remember, ...rest }: NonNullable<SignalsSpec["tokenBinding"]>["alternation"]): CompiledTokenBinding["alternation"] {
   const alternation = withWindow(rest);
   return { ...alternation, rememberMs: Math.max(alternation.windowMs, remember === undefined ? 0 : durationMs(remember)) };
+}
+
+function compileSiteEnumeration({ paths, signUps, learning, weight }: NonNullable<SignalsSpec["siteEnumeration"]>): CompiledSiteEnumeration {
+  return {
+    paths: paths && { windowMs: durationMs(paths.window), statuses: paths.statuses, threshold: paths.missingIds },
+    signUps: signUps && { windowMs: durationMs(signUps.window), statuses: signUps.statuses, threshold: signUps.existingAccounts },
+    learning,
+    weight,
+  };
 }
 
 function compileScraping(spec: NonNullable<SignalsSpec["scraping"]>): CompiledScraping {

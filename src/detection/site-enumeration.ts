@@ -1,0 +1,234 @@
+import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
+import type { CompiledSignals, CompiledSiteEnumeration } from "../policy/signals.js";
+import { cookieValue } from "../domain/cookies.js";
+import { headerKnown, type NormalisedRequest } from "../domain/request.js";
+import type { BaselineState, EntityOp, Store } from "../state/store.js";
+import { shortDigest } from "./digests.js";
+import { STATIC_ASSET } from "./probes.js";
+import type { Signal } from "./signal.js";
+// Merged and learned at the pace of the other site-wide figures, and forgotten after as long.
+import { BASELINE_RETENTION_MS, FLUSH_EVERY_MS, MINUTE_MS } from "./site-activity.js";
+
+/**
+ * Targets (path shapes and sign-up endpoints) followed at once per replica. A miss on a new
+ * target beyond this evicts the one that missed least recently and is not surging: a flood of
+ * random paths costs a bounded map, and a surge in progress is never forgotten for it.
+ */
+const MAX_TARGETS = 64;
+/** Missing ids of one target added to the shared count per merge; a flood past it is counted from its first ones. */
+const MAX_PENDING_IDS = 256;
+/** Segments longer than this are not ids: a slug or a payload keeps the path's shape its own. */
+const MAX_ID_LENGTH = 64;
+const PLACEHOLDER = "{id}";
+
+type Kind = "path" | "signup";
+
+interface Target {
+  kind: Kind;
+  /** Path shape, or the sign-up endpoint's name: what the reason names. */
+  label: string;
+  entity: string;
+  /** Missing ids (or accounts answered as registered) since the last merge, hashed. */
+  pending: Set<string>;
+  /** Distinct missing ids over the window, site-wide, as of the last merge. */
+  distinct: number;
+  /** The figure learned from this target's calm minutes (shared through the store), once read. */
+  baseline?: BaselineState;
+  /** The last minute folded into (or read from) the baseline. */
+  learnedMinute: number;
+}
+
+type Limit = NonNullable<CompiledSiteEnumeration["paths"]>;
+
+/**
+ * Enumeration spread over many addresses, judged site-wide (docs/default-endpoint.md, site-wide
+ * enumeration). Each proxy asks for two to four ids, so no per-client count ever speaks; what
+ * shows is the site's answers: one path shape (its id-like segments as `{id}`) answering a 404 for
+ * far more different ids than the shop's own traffic ever asks for on it, or a sign-up endpoint
+ * answering "already registered" for far more different addresses than people who forgot they had
+ * an account. The misses come from Envoy's access log; every replica merges its own into the
+ * store once a second and reads back the site's count over the window, so all replicas say the
+ * same. While a target surges, its requests from clients with no standing on the site (no
+ * session cookie, no credentials) are `site.enumeration`: a person who signed in to track their
+ * own order, or loaded the sign-up page before registering, is never among them.
+ */
+export class SiteEnumeration {
+  readonly #targets = new Map<string, Target>();
+  #lastFlushMs = 0;
+  #flushing: Promise<void> | undefined;
+
+  constructor(private readonly store: Store) {}
+
+  /** The site answered a miss (`paths.statuses`, from the access log) for `path`, which no endpoint names. */
+  recordMissingPath(path: string): void {
+    // A missing picture or script is a broken link every reader of its page trips over.
+    if (STATIC_ASSET.test(path)) return;
+    const shape = pathShape(path);
+    if (shape !== undefined) this.#miss("path", shape, path);
+  }
+
+  /** The registration endpoint answered a sign-up for `usernameId` with "already registered" (`signUps.statuses`). */
+  recordExistingAccount(endpoint: string, usernameId: string): void {
+    this.#miss("signup", endpoint, usernameId);
+  }
+
+  /**
+   * A request denied on `site.enumeration`: its id (or account) counts as a miss of its target.
+   * The denial stopped the answer the site would have given, and without it the surge would
+   * lapse a window into its mitigation, let the enumeration through until its misses showed
+   * again, and so on. Only a surge the site's own answers started is extended this way, and only
+   * by clients without standing that keep asking for new ids.
+   */
+  recordDenied(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy): void {
+    if (endpoint === policy.defaultEndpoint) {
+      const shape = pathShape(request.path);
+      if (shape !== undefined) this.#miss("path", shape, request.path);
+    } else if (endpoint.registration && request.usernameId !== undefined) this.#miss("signup", endpoint.name, request.usernameId);
+  }
+
+  /** `site.enumeration` for this request, when its target surges and the client has no standing. */
+  signalsFor(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy): Signal[] {
+    const config = policy.signals.siteEnumeration;
+    if (!config || this.#targets.size === 0) return [];
+    const target = endpoint === policy.defaultEndpoint ? this.#find("path", pathShape(request.path)) : endpoint.registration ? this.#find("signup", endpoint.name) : undefined;
+    const limit = target && limitOf(config, target.kind);
+    if (!target || !limit) return [];
+    const threshold = thresholdOf(limit, config.learning, target.baseline);
+    if (target.distinct <= threshold.value || !withoutStanding(request, policy.signals)) return [];
+    const what = target.kind === "path" ? `different ids answered ${limit.statuses.join("/")} on ${target.label}` : `different accounts answered ${limit.statuses.join("/")} (already registered) on ${target.label}`;
+    return [{
+      code: "site.enumeration",
+      value: target.distinct,
+      threshold: threshold.value,
+      weight: config.weight,
+      fired: true,
+      detail: `${what} over the window, site-wide, threshold from ${threshold.source === "prior" ? "the policy's prior" : `the learned baseline (${target.baseline!.samples} calm minutes)`}; a client with no session`,
+      windowMs: limit.windowMs,
+    }];
+  }
+
+  /** Merges this replica's misses and reads the site's counts back once per second of event time; concurrent callers share one merge. */
+  maybeFlush(policy: CompiledPolicy, nowMs: number): Promise<void> | undefined {
+    const config = policy.signals.siteEnumeration;
+    if (!config || this.#targets.size === 0 || nowMs - this.#lastFlushMs < FLUSH_EVERY_MS) return undefined;
+    this.#lastFlushMs = nowMs;
+    this.#flushing ??= this.#flush(config, nowMs).finally(() => (this.#flushing = undefined));
+    return this.#flushing;
+  }
+
+  async #flush(config: CompiledSiteEnumeration, nowMs: number): Promise<void> {
+    await Promise.all(
+      [...this.#targets.values()].map(async (target) => {
+        const limit = limitOf(config, target.kind);
+        if (!limit) return void this.#targets.delete(target.entity);
+        const ops: EntityOp[] = [...target.pending].map((member) => ({ op: "distinct.add", name: "ids", windowMs: limit.windowMs, member, count: false }));
+        ops.push({ op: "distinct.add", name: "ids", windowMs: limit.windowMs });
+        target.pending.clear();
+        const results = await this.store.apply(target.entity, ops, nowMs).catch(() => undefined);
+        // The store unreachable: the last figure stands until it answers again.
+        if (results) target.distinct = results.at(-1) ?? 0;
+        const minute = Math.floor(nowMs / MINUTE_MS);
+        if (results && minute > target.learnedMinute) await this.#learn(target, limit, config.learning, minute);
+        if (target.distinct === 0 && target.pending.size === 0) this.#targets.delete(target.entity);
+      }),
+    );
+  }
+
+  /**
+   * Once a minute, a calm target's figure is folded into its baseline, shared by the replicas (the
+   * first to fold a minute wins it). A surging minute is not learned: an enumeration never
+   * becomes the shop's own traffic. The surge's figure is not read either: without a baseline
+   * yet, the prior decides.
+   */
+  async #learn(target: Target, limit: Limit, learning: CompiledSiteEnumeration["learning"], minute: number): Promise<void> {
+    target.learnedMinute = minute;
+    if (target.distinct > thresholdOf(limit, learning, target.baseline).value) return;
+    const observation = { period: minute, value: target.distinct, alpha: learning.learningRate, retentionMs: BASELINE_RETENTION_MS };
+    target.baseline = await this.store.observeBaseline(target.entity, "ids", observation).catch(() => target.baseline);
+  }
+
+  #find(kind: Kind, label: string | undefined): Target | undefined {
+    return label === undefined ? undefined : this.#targets.get(entityOf(kind, label));
+  }
+
+  #miss(kind: Kind, label: string, id: string): void {
+    const entity = entityOf(kind, label);
+    let target = this.#targets.get(entity);
+    if (target) this.#targets.delete(entity);
+    else {
+      if (this.#targets.size >= MAX_TARGETS && !this.#evictOne()) return;
+      target = { kind, label, entity, pending: new Set(), distinct: 0, learnedMinute: 0 };
+    }
+    // Re-inserted: the map's order is the order of the latest misses.
+    this.#targets.set(entity, target);
+    if (target.pending.size < MAX_PENDING_IDS) target.pending.add(shortDigest("sha1", id, 16));
+  }
+
+  /** Forgets the target that missed least recently and does not surge; false when every one surges. */
+  #evictOne(): boolean {
+    for (const [entity, target] of this.#targets) {
+      if (target.distinct === 0 || target.pending.size > 0) {
+        this.#targets.delete(entity);
+        return true;
+      }
+    }
+    return false;
+  }
+}
+
+function limitOf(config: CompiledSiteEnumeration, kind: Kind): Limit | undefined {
+  return kind === "path" ? config.paths : config.signUps;
+}
+
+/**
+ * The policy's prior, or the learned baseline's mean plus `zScore` deviations once it saw
+ * `minSamples` minutes and only where that is higher: the prior is what no shop's own traffic
+ * reaches, a site whose people make more misses on one shape raises it by learning.
+ */
+function thresholdOf(limit: Limit, learning: CompiledSiteEnumeration["learning"], baseline: BaselineState | undefined): { value: number; source: "prior" | "baseline" } {
+  if (!baseline || baseline.samples < learning.minSamples) return { value: limit.threshold, source: "prior" };
+  const learned = Math.round((baseline.mean + learning.zScore * Math.sqrt(baseline.variance)) * 100) / 100;
+  return learned > limit.threshold ? { value: learned, source: "baseline" } : { value: limit.threshold, source: "prior" };
+}
+
+/** One store entity per target, the same on every replica; hashed, so a path's braces or length never reach a key. */
+function entityOf(kind: Kind, label: string): string {
+  return `site:enum:${kind}:${shortDigest("sha1", label, 16)}`;
+}
+
+/**
+ * The path with its id-like segments as `{id}`: digit runs of two or more, long hexadecimal, and
+ * code-like tokens (four characters or more mixing letters and digits, such as `SAVE0042`).
+ * Undefined for a path with no such segment: a fixed path is one resource, not a range of ids
+ * (a crawler's old links and a scanner's fixed paths are left to the per-client evidence).
+ */
+export function pathShape(path: string): string | undefined {
+  const segments = path.split("/");
+  let replaced = false;
+  for (let i = 0; i < segments.length; i++) {
+    if (isIdLike(segments[i]!)) {
+      segments[i] = PLACEHOLDER;
+      replaced = true;
+    }
+  }
+  return replaced ? segments.join("/") : undefined;
+}
+
+function isIdLike(segment: string): boolean {
+  if (segment.length < 2 || segment.length > MAX_ID_LENGTH) return false;
+  if (/^\d+$/.test(segment)) return true;
+  if (segment.length >= 8 && /^[0-9a-f-]+$/i.test(segment) && /\d/.test(segment)) return true;
+  return segment.length >= 4 && /^[a-z0-9_]+$/i.test(segment) && /\d/.test(segment) && /[a-z]/i.test(segment);
+}
+
+/**
+ * No standing on the site: the request carries none of its session cookies (`cohorts.sessionCookies`;
+ * no cookie at all when none are named) and no credentials. An imported log that never recorded
+ * cookies proves nothing, so nobody is without standing there.
+ */
+function withoutStanding(request: NormalisedRequest, signals: CompiledSignals): boolean {
+  if (!headerKnown(request, "cookie") || request.headers.has("authorization")) return false;
+  const cookies = request.headers.get("cookie");
+  const named = signals.cohorts?.sessionCookies ?? [];
+  return named.length === 0 ? cookies === undefined : !named.some((name) => cookieValue(cookies, name) !== undefined);
+}
