@@ -12,7 +12,7 @@ import { entitiesOf, COUNTER_NAMES } from "./entities.js";
 import { packLogin } from "./geo.js";
 import { probingOutcomeOps } from "./probes.js";
 import { catalogueOutcomeOps } from "./scraping.js";
-import type { SiteActivity } from "./site-activity.js";
+import type { LoginClient, SiteActivity } from "./site-activity.js";
 
 /** What the Check of a login attempt knew, kept until its outcome arrives. Pseudonyms only. */
 export interface AttemptContext {
@@ -42,6 +42,8 @@ export interface AttemptContext {
    * unknown, and unknown counts as a client that kept a session (see `earlyCampaign`).
    */
   sessionless?: boolean;
+  /** The login's session had no past here (`session.bare_login` at its Check). Replica-local, like `sessionless`. */
+  bareSession?: boolean;
   /** Answered with a challenge (see `#recordUnansweredChallenge`). Replica-local, like `sessionless`. */
   challenged?: boolean;
 }
@@ -167,8 +169,7 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
   /** Records a login's outcome, read from Envoy's access log or reported by an identity provider. */
   async apply(outcome: LoginOutcome, context: AttemptContext, policy: CompiledPolicy): Promise<void> {
     const failed = outcome !== "success";
-    if (context.sessionless) this.deps.site.recordOutcome(context.endpoint, failed, context.headerShape, context.usernameId, context.timeMs, true);
-    else this.deps.site.recordOutcome(context.endpoint, failed, context.headerShape, context.usernameId, context.timeMs);
+    this.deps.site.recordOutcome(context.endpoint, failed, context.headerShape, context.usernameId, context.timeMs, loginClientOf(context));
     const work = outcomeOps(outcome, context, policy);
     await Promise.all([...work].map(([entity, ops]) => this.deps.store.apply(entity, ops, context.timeMs)));
     this.deps.onRecorded?.(outcome);
@@ -338,6 +339,11 @@ function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: Comp
   }
   if (outcome === "success") historyOps(context, policy, work);
   return work;
+}
+
+/** What the login's client kept of the site's session, as its Check saw it. */
+function loginClientOf(context: Pick<AttemptContext, "sessionless" | "bareSession">): LoginClient | undefined {
+  return context.sessionless ? "sessionless" : context.bareSession ? "bare" : undefined;
 }
 
 /** An account that failed from a sessionless client, in its header set's long memory (`slowStuffing.fingerprint`). */
