@@ -13,7 +13,8 @@
  * entries never get in: once 20 of them failed it is called as well, while as many people who
  * mistype and then get in are not.
  *
- * Account checking through the slow call's bare floor (`campaign.slow.bareFailingAccounts`): a
+ * Account checking through the slow call's bare floor (`campaign.slow.bareFailingAccounts`, set to
+ * 3 here; the example policy leaves it off): a
  * list mostly right, posted from a new address every 20 s, each with a fresh session cookie as a
  * checker gets by loading the form, while a shopper on each replica reads a product and loads its
  * picture. Its right entries are let in until three of its wrong ones failed
@@ -22,11 +23,15 @@
  * called on three failures: that floor is the bare sessions'.
  */
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app/start.js";
 import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAccessLogClient, envoyAuthzClient, metadata, type EnvoyAccessLogClient, type EnvoyAuthzClient } from "../support/envoy-client.js";
+import { examplePolicyPath } from "../support/policies.js";
 
 /** A browser that loaded the site and keeps its session cookie: failures the early call counts. */
 const headers = (session: string) => ({
@@ -47,9 +52,20 @@ let logs: EnvoyAccessLogClient[] = [];
 let clockMs = Date.now() - 3 * 3_600_000;
 let address = 0;
 
+/** The example policy with the slow call's bare floor (`bareFailingAccounts: 3`), which the example leaves off. */
+function policyWithBareFloor(): string {
+  const example = readFileSync(examplePolicyPath, "utf8");
+  const policy = example.replace("perSignedIn: 2 }", "perSignedIn: 2, bareFailingAccounts: 3 }");
+  if (policy === example) throw new Error("the example policy's campaign.slow moved: update this test");
+  const file = join(mkdtempSync(join(tmpdir(), "palisade-bare-floor-")), "policy.yaml");
+  writeFileSync(file, policy);
+  return file;
+}
+
 beforeAll(async () => {
   redis = await startRedisServer();
-  replicas = await Promise.all([0, 1, 2].map(() => startTestApp({ redisUrl: redis.url, trustEventTime: true })));
+  const policy = policyWithBareFloor();
+  replicas = await Promise.all([0, 1, 2].map(() => startTestApp({ redisUrl: redis.url, trustEventTime: true, policy })));
   authz = replicas.map((app) => envoyAuthzClient(`127.0.0.1:${app.grpcPort}`));
   logs = replicas.map((app) => envoyAccessLogClient(`127.0.0.1:${app.grpcPort}`));
 }, 60_000);
