@@ -14,7 +14,7 @@ import { packLogin } from "./geo.js";
 import { probingOutcomeOps } from "./probes.js";
 import type { SiteEnumeration } from "./site-enumeration.js";
 import { catalogueOutcomeOps } from "./scraping.js";
-import type { SiteActivity } from "./site-activity.js";
+import type { LoginClient, SiteActivity } from "./site-activity.js";
 
 /** What the Check of a login attempt knew, kept until its outcome arrives. Pseudonyms only. */
 export interface AttemptContext {
@@ -44,6 +44,8 @@ export interface AttemptContext {
    * unknown, and unknown counts as a client that kept a session (see `earlyCampaign`).
    */
   sessionless?: boolean;
+  /** The login's session had no past here (`session.bare_login` at its Check). Replica-local, like `sessionless`. */
+  bareSession?: boolean;
   /** Answered with a challenge (see `#recordUnansweredChallenge`). Replica-local, like `sessionless`. */
   challenged?: boolean;
 }
@@ -174,8 +176,7 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
   /** Records a login's outcome, read from Envoy's access log or reported by an identity provider. */
   async apply(outcome: LoginOutcome, context: AttemptContext, policy: CompiledPolicy): Promise<void> {
     const failed = outcome !== "success";
-    if (context.sessionless) this.deps.site.recordOutcome(context.endpoint, failed, context.headerShape, context.usernameId, context.timeMs, true);
-    else this.deps.site.recordOutcome(context.endpoint, failed, context.headerShape, context.usernameId, context.timeMs);
+    this.deps.site.recordOutcome(context.endpoint, failed, context.headerShape, context.usernameId, context.timeMs, loginClientOf(context));
     const work = outcomeOps(outcome, context, policy);
     await Promise.all([...work].map(([entity, ops]) => this.deps.store.apply(entity, ops, context.timeMs)));
     this.deps.onRecorded?.(outcome);
@@ -308,6 +309,7 @@ export class LoginOutcomeRecorder implements OutcomeRecorder {
       steppedUp: action === "step_up",
       // Replica-local, not in Envoy's metadata: unknown here (see AttemptContext).
       sessionless: undefined,
+      bareSession: undefined,
       challenged: undefined,
     };
   }
@@ -341,6 +343,7 @@ export function identifiedAttempt(endpoint: string, identity: ClientIdentity, ti
     headerShape: undefined,
     steppedUp: undefined,
     sessionless: undefined,
+    bareSession: undefined,
     challenged: undefined,
   };
 }
@@ -386,6 +389,11 @@ function outcomeOps(outcome: LoginOutcome, context: AttemptContext, policy: Comp
   }
   if (outcome === "success") historyOps(context, policy, work);
   return work;
+}
+
+/** What the login's client kept of the site's session, as its Check saw it. */
+function loginClientOf(context: Pick<AttemptContext, "sessionless" | "bareSession">): LoginClient | undefined {
+  return context.sessionless ? "sessionless" : context.bareSession ? "bare" : undefined;
 }
 
 /** An account that failed from a sessionless client, in its header set's long memory (`slowStuffing.fingerprint`). */

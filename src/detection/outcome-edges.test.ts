@@ -133,16 +133,22 @@ describe("outcome path: what the site-wide figures are told", () => {
     await r.outcomes.apply("unknown_user", context(), policy);
     await r.outcomes.apply("success", context(), policy);
     expect(r.site).toEqual([
-      ["login", true, "shape", "user-1", T0],
-      ["login", true, "shape", "user-1", T0],
-      ["login", false, "shape", "user-1", T0],
+      ["login", true, "shape", "user-1", T0, undefined],
+      ["login", true, "shape", "user-1", T0, undefined],
+      ["login", false, "shape", "user-1", T0, undefined],
     ]);
   });
 
   it("says when the login carried none of the site's session cookies, for the early campaign call", async () => {
     const r = recorder(policy);
     await r.outcomes.apply("failure", context({ sessionless: true }), policy);
-    expect(r.site).toEqual([["login", true, "shape", "user-1", T0, true]]);
+    expect(r.site).toEqual([["login", true, "shape", "user-1", T0, "sessionless"]]);
+  });
+
+  it("says when the login's session showed nothing before it (session.bare_login), for the slow campaign call", async () => {
+    const r = recorder(policy);
+    await r.outcomes.apply("failure", context({ bareSession: true }), policy);
+    expect(r.site).toEqual([["login", true, "shape", "user-1", T0, "bare"]]);
   });
 
   it("tells a catalogue answer as failed when it was a 404", async () => {

@@ -230,6 +230,35 @@ describe("session.page_shown", () => {
   });
 });
 
+describe("session.bare_login", () => {
+  const bare = (found: Signal[][]) => found.map((s) => s.some((x) => x.code === "session.bare_login" && x.fired && x.weight === 0));
+
+  it("marks a login from a session nothing of which came before it, where assets are known to reach Palisade: a checker that loaded the form for its cookie", async () => {
+    const found = await run([...shopper, { sid: "checker", what: "l", atMs: 5_000 }, { sid: "checker", what: "l", atMs: 9_000 }]);
+    expect(bare(found)).toEqual([false, false, true, true]);
+  });
+
+  it("says nothing for a session that read, loaded an asset or was shown a page before its login, within the window", async () => {
+    const found = await run([
+      ...shopper,
+      { sid: "shell", what: "a", atMs: 1_000 }, { sid: "shell", what: "l", atMs: 2_000 },
+      { sid: "reader", what: "p3", atMs: 3_000 }, { sid: "reader", what: "l", atMs: 4_000 },
+      { sid: "shown", what: "p4", atMs: 5_000 }, { sid: "shown", what: "a", atMs: 5_050 }, { sid: "shown", what: "l", atMs: 6_000 },
+      // An hour and more after its last asset, a session has nothing within the window again (while shoppers' assets still arrive).
+      { sid: "later", what: "p9", atMs: 61 * 60_000 }, { sid: "later", what: "a", atMs: 61 * 60_000 + 50 },
+      { sid: "shell", what: "l", atMs: 62 * 60_000 },
+    ]);
+    expect(bare(found)).toEqual([false, false, false, false, false, false, false, false, false, false, false, true]);
+  });
+
+  it("says nothing where no asset was seen to follow a read (a CDN serves them: unknown is not bare), without the session cookie, or for a client that claims no browser", async () => {
+    const cdn = await run([{ sid: "p", what: "p1", atMs: 0 }, { sid: "checker", what: "l", atMs: 5_000 }]);
+    const cookieless = await run([...shopper, { what: "l", atMs: 5_000 }]);
+    const app = await run([...shopper, { sid: "checker", what: "l", atMs: 5_000, agent: "Storefront/5.2.1" }]);
+    expect([...cdn, ...cookieless, ...app].flat().filter((s) => s.code === "session.bare_login")).toEqual([]);
+  });
+});
+
 describe("site.shown_first_logins", () => {
   const withShare = (share: number): CompiledSignals => ({ cohorts: { ...cohorts, sessionReads: { ...signals.cohorts!.sessionReads!, firstLoginShare: share } } });
   const request = (atMs: number) => ({ method: "POST", path: "/api/v1/login", query: "", host: "", headers: new Map(), headerShape: "browser", timeMs: T0 + atMs, anomalies: [], ipId: "ip" }) as NormalisedRequest;

@@ -213,7 +213,7 @@ export class SessionReads {
       this.#pending.delete(session);
       return this.#asset(entity, request.timeMs, retentionMs);
     }
-    if (endpoint.authentication) return pageShown(entity, request.timeMs, retentionMs);
+    if (endpoint.authentication) return pageShown(entity, request.timeMs, retentionMs, request.timeMs - this.#assetsSeenAtMs <= config.windowMs);
     // A search (a catalogue request with a query and no resource id) is judged against the
     // session's last product read but never becomes its last read: a shopper clicks a result
     // next, and that product's picture follows it, not the search's.
@@ -421,9 +421,10 @@ export class SessionReads {
 /**
  * A login: whether the session's latest product read, within the window, was followed by an
  * asset; the value is the pages it was shown within the window (its reads, searches included,
- * less its unfollowed ones; at least this one).
+ * less its unfollowed ones; at least this one). Or, where assets are known to reach this replica
+ * (`assetsVisible`), that nothing of the session came before the login (`session.bare_login`).
  */
-function pageShown(entity: string, nowMs: number, windowMs: number): SessionReadPlan {
+function pageShown(entity: string, nowMs: number, windowMs: number, assetsVisible: boolean): SessionReadPlan {
   const plan = planOf(
     [
       { entity, op: { op: "value.swap", name: SESSION_READ_NAMES.lastRead } },
@@ -432,12 +433,36 @@ function pageShown(entity: string, nowMs: number, windowMs: number): SessionRead
       { entity, op: { op: "window.add", name: SESSION_READ_NAMES.unfollowed, windowMs, amount: 0 } },
     ],
     ([lastRead = 0, lastAsset = 0, reads = 0, unfollowed = 0]) => {
+      if (assetsVisible && !within(lastRead, nowMs, windowMs) && !within(lastAsset, nowMs, windowMs)) return [BARE_LOGIN];
       if (lastRead <= 0 || lastAsset < lastRead || nowMs - lastRead > windowMs) return [];
       const pages = Math.max(1, Math.round(reads - unfollowed));
       return [{ code: "session.page_shown", value: pages, weight: 0, fired: true, detail: `this browser session read a catalogue resource and then loaded an asset, as a page shown to a person does (${pages} such page${pages === 1 ? "" : "s"} within the window)` }];
     },
   );
   return { plan, finish: finishWithNothing };
+}
+
+/**
+ * `session.bare_login` (weightless, on login endpoints): nothing of this browser session reached
+ * Palisade within the window before its login, no catalogue read and no asset, where assets are
+ * known to pass through it. Its whole life is a login page and the post: how a checker that loads
+ * the form for its cookies posts a list, each proxy with a fresh session. A person's browser
+ * shows the page's pictures and scripts, or came from the shop's pages; one whose every asset was
+ * fresh in its cache and who came straight to the form looks the same, so it is evidence for the
+ * slow campaign call (`campaign.slow.bareFailingAccounts`), never an answer by itself. Nothing is
+ * said without the session cookies or where assets were not seen (unknown is not bare).
+ */
+const BARE_LOGIN: Signal = {
+  code: "session.bare_login",
+  value: 1,
+  weight: 0,
+  fired: true,
+  detail: "nothing of this browser session (no catalogue read, no asset) reached Palisade before this login within the window",
+};
+
+/** Whether a session's last read or asset time is one within the window (0 or less: none). */
+function within(timeMs: number, nowMs: number, windowMs: number): boolean {
+  return timeMs > 0 && nowMs - timeMs <= windowMs;
 }
 
 /** The depth bucket of a session shown `pages` pages: 0 for one, 1 for two or three, … up to DEPTHS - 1. */

@@ -42,6 +42,13 @@ export interface SiteAnomaly {
   heldBy?: number;
 }
 
+/**
+ * What a login's client kept of the site's session: none of its cookies (`client.no_session`), or
+ * cookies of a session nothing of which reached Palisade before the login (`session.bare_login`).
+ * Absent: a session with a past, or unknown.
+ */
+export type LoginClient = "sessionless" | "bare";
+
 type SlowCampaign = NonNullable<NonNullable<NonNullable<CompiledSignals["siteAnomaly"]>["campaign"]>["slow"]>;
 type ShapeCounts = Map<string, { attempts: number; failures: number }>;
 interface LatestFailure {
@@ -117,13 +124,15 @@ interface EndpointActivity {
   others: OthersEvidence;
   /**
    * For the slow call (`campaign.slow`): usernames that failed from session-keeping clients, or were
-   * denied while the slow call held, and usernames that signed in, since the last merge (at most
-   * MAX_FAILED_USERS each); and the long window's distinct counts of both as of that merge, when
-   * they make a campaign.
+   * denied while the slow call held, those of them from bare sessions, and usernames that signed
+   * in, since the last merge (at most MAX_FAILED_USERS each); and the long window's distinct
+   * counts as of that merge, when they make a campaign.
    */
   pendingSlowFailing: Set<string>;
   pendingSlowSignedIn: Set<string>;
-  slowCall: { failing: number; signedIn: number; recovered: number } | undefined;
+  /** Of the failing ones, those from bare sessions (`session.bare_login`), for `bareFailingAccounts`. */
+  pendingSlowBare: Set<string>;
+  slowCall: { failing: number; signedIn: number; recovered: number; bare: number } | undefined;
   /** When the store last answered the slow call's counts. */
   slowAnsweredMs: number;
 }
@@ -161,11 +170,14 @@ export class SiteActivity {
    * attempt (baselines learn only from allowed traffic, and it has no outcome) but it keeps the
    * campaign in force (`holdCampaign`).
    */
-  recordDenied(endpoint: string, usernameId?: string): void {
+  recordDenied(endpoint: string, usernameId?: string, client?: LoginClient): void {
     const activity = this.#activity(endpoint);
     activity.pendingDenied += 1;
     // While the slow call holds, a denied account counts as one that failed and stayed out, as for the early call.
-    if (usernameId && activity.slowCall) addBounded(activity.pendingSlowFailing, usernameId);
+    if (usernameId && activity.slowCall) {
+      addBounded(activity.pendingSlowFailing, usernameId);
+      if (client === "bare") addBounded(activity.pendingSlowBare, usernameId);
+    }
   }
 
   /**
@@ -181,9 +193,10 @@ export class SiteActivity {
     pushLatest(activity.latestFailures, { timeMs, usernameId, ...(sessionless ? { sessionless } : {}), denied: true });
   }
 
-  /** `sessionless`: the login carried none of the site's session cookies (`client.no_session`); see `earlyCampaign`. */
-  recordOutcome(endpoint: string, failed: boolean, headerShape: string | undefined, usernameId?: string, timeMs?: number, sessionless?: boolean): void {
+  /** `client`: what the login kept of the site's session (see `LoginClient`); sessionless failures are left to `earlyCampaign`'s rules and out of the slow call. */
+  recordOutcome(endpoint: string, failed: boolean, headerShape: string | undefined, usernameId?: string, timeMs?: number, client?: LoginClient): void {
     const activity = this.#activity(endpoint);
+    const sessionless = client === "sessionless";
     if (!failed) {
       if (usernameId) addBounded(activity.pendingSlowSignedIn, usernameId);
       if (usernameId && activity.failedUsers.succeeded.size < MAX_FAILED_USERS) activity.failedUsers.succeeded.add(usernameId);
@@ -196,6 +209,7 @@ export class SiteActivity {
     activity.pendingFailures += 1;
     if (usernameId) {
       if (!sessionless) addBounded(activity.pendingSlowFailing, usernameId);
+      if (client === "bare") addBounded(activity.pendingSlowBare, usernameId);
       activity.failedUsers.failures += 1;
       if (activity.failedUsers.usernames.size < MAX_FAILED_USERS) activity.failedUsers.usernames.add(usernameId);
       if (timeMs !== undefined) pushLatest(activity.latestFailures, sessionless ? { timeMs, usernameId, sessionless } : { timeMs, usernameId });
@@ -283,10 +297,11 @@ export class SiteActivity {
         activity.pendingDenied = 0;
         activity.pendingSlowFailing.clear();
         activity.pendingSlowSignedIn.clear();
+        activity.pendingSlowBare.clear();
         // The store unreachable: the last call stands until it answers again, for at most the
         // call's own window (a list still knocking would have kept it up; a call no merge confirms ends).
         if (slow && results) {
-          activity.slowCall = slowCallOf(results.at(-3) ?? 0, results.at(-2) ?? 0, results.at(-1) ?? 0, slow);
+          activity.slowCall = slowCallOf(results.at(-4) ?? 0, results.at(-3) ?? 0, results.at(-2) ?? 0, results.at(-1) ?? 0, slow);
           activity.slowAnsweredMs = nowMs;
         } else if (slow && nowMs - activity.slowAnsweredMs > durationMs(slow.within)) activity.slowCall = undefined;
         const current = { attempt_rate: attempts, failure_ratio: attempts > 0 ? Math.min(1, failures / attempts) : 0 };
@@ -359,6 +374,7 @@ export class SiteActivity {
         others: NO_EVIDENCE,
         pendingSlowFailing: new Set(),
         pendingSlowSignedIn: new Set(),
+        pendingSlowBare: new Set(),
         slowCall: undefined,
         slowAnsweredMs: 0,
       };
@@ -617,7 +633,8 @@ function decodeEvidence(text: string): OthersEvidence | undefined {
  * The slow call's writes and reads, last in the merge: each username since the last merge into
  * the long window's distinct counts (HyperLogLogs, bounded whatever the traffic), then the counts:
  * accounts that failed, that signed in, and both together (their union, so that the failing
- * accounts that signed in too are the first two less the union).
+ * accounts that signed in too are the first two less the union), and the failing accounts from
+ * bare sessions.
  */
 function slowOps(activity: EndpointActivity, windowMs: number): EntityOp[] {
   const add = (name: string) => (member: string): EntityOp => ({ op: "distinct.add", name, windowMs, member, count: false });
@@ -625,9 +642,11 @@ function slowOps(activity: EndpointActivity, windowMs: number): EntityOp[] {
     ...[...activity.pendingSlowFailing].map(add("slowf")),
     ...[...activity.pendingSlowSignedIn].map(add("slows")),
     ...[...activity.pendingSlowFailing, ...activity.pendingSlowSignedIn].map(add("slowu")),
+    ...[...activity.pendingSlowBare].map(add("slowb")),
     { op: "distinct.add", name: "slowf", windowMs },
     { op: "distinct.add", name: "slows", windowMs },
     { op: "distinct.add", name: "slowu", windowMs },
+    { op: "distinct.add", name: "slowb", windowMs },
   ];
 }
 
@@ -637,9 +656,10 @@ function slowOps(activity: EndpointActivity, windowMs: number): EntityOp[] {
  * signed in as well (failing and signed in, less their union): a list of mostly right credentials
  * signs in as often as it fails, but never into the accounts it got wrong.
  */
-function slowCallOf(failing: number, signedIn: number, tried: number, slow: SlowCampaign): EndpointActivity["slowCall"] {
+function slowCallOf(failing: number, signedIn: number, tried: number, bare: number, slow: SlowCampaign): EndpointActivity["slowCall"] {
   const recovered = Math.min(signedIn, Math.max(0, failing + signedIn - tried));
-  return failing >= slow.failingAccounts && failing > slow.perSignedIn * recovered ? { failing, signedIn, recovered } : undefined;
+  const enough = failing >= slow.failingAccounts || (slow.bareFailingAccounts !== undefined && bare >= slow.bareFailingAccounts);
+  return enough && failing > slow.perSignedIn * recovered ? { failing, signedIn, recovered, bare } : undefined;
 }
 
 /**
@@ -649,6 +669,11 @@ function slowCallOf(failing: number, signedIn: number, tried: number, slow: Slow
  * signed in too. People who mistype or forgot a password mostly get in, each counted on both
  * sides; a list fails on a new account with every wrong entry, however slowly, and however many
  * of its entries are right.
+ * With `bareFailingAccounts`, fewer failing accounts are enough when that many of them failed
+ * from bare sessions (`session.bare_login`: nothing of the session reached Palisade before its
+ * login): a checker loading the form on each proxy for its cookies fails that way on every wrong
+ * entry, while people come to the form from the shop's pages and fail after them. The same
+ * comparison with the accounts that signed in keeps out a shop whose own people mistype.
  * Counted by every replica into the same store keys, so the call is the site's. Failures without
  * the session are answered login by login (`client.no_session`) and left out, as for the early
  * call. Weightless like the merged call; its detail says the window and the counts.
@@ -656,14 +681,15 @@ function slowCallOf(failing: number, signedIn: number, tried: number, slow: Slow
 function slowCampaign(activity: EndpointActivity, config: NonNullable<CompiledSignals["siteAnomaly"]>): Signal[] {
   const slow = config.campaign?.slow;
   if (!slow || !activity.slowCall) return [];
-  const { failing, signedIn, recovered } = activity.slowCall;
+  const { failing, signedIn, recovered, bare } = activity.slowCall;
+  const bareDetail = slow.bareFailingAccounts === undefined ? "" : `; ${bare} failed from bare sessions (enough from ${slow.bareFailingAccounts})`;
   return [{
     code: "site.campaign",
     value: failing,
     threshold: slow.failingAccounts,
     weight: config.campaign!.weight,
     fired: true,
-    detail: `slow call over ${slow.within} (counted over up to twice that): ${failing} accounts failed from session-keeping clients against ${signedIn} that signed in, ${recovered} of them failing too: above ${slow.perSignedIn} per failing account that signed in`,
+    detail: `slow call over ${slow.within} (counted over up to twice that): ${failing} accounts failed from session-keeping clients against ${signedIn} that signed in, ${recovered} of them failing too: above ${slow.perSignedIn} per failing account that signed in${bareDetail}`,
   }];
 }
 

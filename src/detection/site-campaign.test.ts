@@ -3,7 +3,7 @@ import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
 import { MemoryStore } from "../state/memory-store.js";
-import { SiteActivity } from "./site-activity.js";
+import { SiteActivity, type LoginClient } from "./site-activity.js";
 
 const endpoint = { name: "login", authentication: true } as CompiledEndpoint;
 const signals: CompiledSignals = {
@@ -196,7 +196,7 @@ describe("site.campaign_early, the early call below the volume floor (campaign.e
     list.forEach((username, i) => {
       const timeMs = request.timeMs - (list.length - i) * 300;
       site.recordAttempt("login", "s1", timeMs);
-      site.recordOutcome("login", true, "s1", username, timeMs, true);
+      site.recordOutcome("login", true, "s1", username, timeMs, "sessionless");
     });
     expect(site.signalsFor(request, endpoint, early, [])).toEqual([]);
     // Two more accounts failing from clients that kept a session are not three yet; a third is.
@@ -341,19 +341,19 @@ function loginAt(timeMs: number): NormalisedRequest {
   return { method: "POST", path: "/login", query: "", host: "", headers: new Map(), headerShape: "s1", timeMs, anomalies: [], endpoint: "login" };
 }
 
-/** A login's outcome: its username, whether it failed, and whether the client kept none of the site's session cookies. */
-type Outcome = { username: string; failed: boolean; sessionless?: boolean };
+/** A login's outcome: its username, whether it failed, and what the client kept of the site's session (none, or a bare one). */
+type Outcome = { username: string; failed: boolean; client?: LoginClient };
 
 async function flushAll(replicas: SiteActivity[], policy: CompiledPolicy, nowMs: number) {
   for (const site of replicas) await site.maybeFlush(policy, nowMs);
 }
 
 /** `perMinute` list entries a minute for `count` minutes, spread over `replicas`, each a new account failing once. */
-function slowList(perMinute: number, count: number, replicas = 1, sessionless = false): Outcome[][][] {
+function slowList(perMinute: number, count: number, replicas = 1, client?: LoginClient): Outcome[][][] {
   let next = 0;
   return Array.from({ length: count }, () => {
     const perReplica: Outcome[][] = Array.from({ length: replicas }, () => []);
-    for (let i = 0; i < perMinute; i++) perReplica[i % replicas]!.push({ username: `bot${next++}`, failed: true, ...(sessionless ? { sessionless } : {}) });
+    for (let i = 0; i < perMinute; i++) perReplica[i % replicas]!.push({ username: `bot${next++}`, failed: true, ...(client ? { client } : {}) });
     return perReplica;
   });
 }
@@ -365,10 +365,10 @@ async function play(minutes: Outcome[][][], signals = slowSignals) {
   const replicas = minutes[0]!.map(() => new SiteActivity(store));
   for (const [minute, perReplica] of minutes.entries()) {
     perReplica.forEach((outcomes, r) =>
-      outcomes.forEach(({ username, failed, sessionless }, i) => {
+      outcomes.forEach(({ username, failed, client }, i) => {
         const timeMs = minute * MINUTE + 1_000 + i * 1_000;
         replicas[r]!.recordAttempt("login", "s1", timeMs);
-        replicas[r]!.recordOutcome("login", failed, "s1", username, timeMs, sessionless);
+        replicas[r]!.recordOutcome("login", failed, "s1", username, timeMs, client);
       }),
     );
     await flushAll(replicas, policy, (minute + 1) * MINUTE - 1_000);
@@ -425,7 +425,7 @@ describe("site.campaign from the long window (campaign.slow), far below the volu
   });
 
   it("leaves out failures of clients without the site's session: those are answered login by login", async () => {
-    expect((await play(slowList(3, 10, 1, true))).codes()).toEqual([[]]);
+    expect((await play(slowList(3, 10, 1, "sessionless"))).codes()).toEqual([[]]);
   });
 
   it("is off without campaign.slow", async () => {
@@ -444,6 +444,55 @@ describe("site.campaign from the long window (campaign.slow), far below the volu
     const at = loginAt(75 * MINUTE);
     expect(answered.replicas[0]!.signalsFor(at, endpoint, slowSignals, []).map((s) => s.code)).toEqual(["site.campaign"]);
     expect(ignored.replicas[0]!.signalsFor(at, endpoint, slowSignals, [])).toEqual([]);
+  });
+
+  describe("with bareFailingAccounts: accounts failing from sessions that showed nothing before the login", () => {
+    const bareSignals: CompiledSignals = {
+      siteAnomaly: { ...signals.siteAnomaly!, campaign: { distinctFailingShare: 0.8, slow: { within: "30m", failingAccounts: 20, perSignedIn: 2, bareFailingAccounts: 3 }, weight: 0 } },
+    };
+    /** A checker's minute: one wrong entry and two right ones, each a new account. */
+    const checking = (minutes: number, client?: LoginClient) =>
+      slowList(1, minutes, 1, client).map(([outcomes], minute) => [[...outcomes!, { username: `hit${minute}a`, failed: false }, { username: `hit${minute}b`, failed: false }]]);
+
+    it("calls a list mostly right once 3 of its wrong entries failed from bare sessions, far below failingAccounts", async () => {
+      expect((await play(checking(2, "bare"), bareSignals)).codes()).toEqual([[]]);
+      const [found] = (await play(checking(3, "bare"), bareSignals)).codes();
+      expect(found!.map((s) => s.code)).toEqual(["site.campaign"]);
+      expect(found![0]!.detail).toContain("3 accounts failed from session-keeping clients against 6 that signed in, 0 of them failing too");
+      expect(found![0]!.detail).toContain("3 failed from bare sessions (enough from 3)");
+    });
+
+    it("needs the failures to come from bare sessions: as many from sessions with a past are left to failingAccounts", async () => {
+      expect((await play(checking(10), bareSignals)).codes()).toEqual([[]]);
+      expect((await play(checking(10, "sessionless"), bareSignals)).codes()).toEqual([[]]);
+    });
+
+    it("stays silent when the accounts that failed from bare sessions then signed in: people who came straight to the form and mistyped", async () => {
+      const straightToTheForm: Outcome[][][] = Array.from({ length: 10 }, (_, minute) => [[
+        { username: `person${minute}`, failed: true, client: "bare" },
+        { username: `person${minute}`, failed: false, client: "bare" },
+        ...(minute % 3 === 0 ? [{ username: `forgot${minute}`, failed: true, client: "bare" as const }] : []),
+      ]]);
+      expect((await play(straightToTheForm, bareSignals)).codes()).toEqual([[]]);
+    });
+
+    it("counts a bare login denied while the call holds as a bare account that failed", async () => {
+      const held = await play(checking(3, "bare"), bareSignals);
+      const dropped = await play(checking(3, "bare"), bareSignals);
+      // 70 minutes on, both 30-minute spans are past the list's own failures: only the denials it kept knocking with
+      // count, one every five minutes, far fewer than failingAccounts.
+      for (let minute = 3; minute < 70; minute++) {
+        if (minute % 5 === 0) {
+          held.replicas[0]!.recordDenied("login", `denied${minute}`, "bare");
+          dropped.replicas[0]!.recordDenied("login", `denied${minute}`);
+        }
+        await flushAll(held.replicas, held.policy, (minute + 1) * MINUTE - 1);
+        await flushAll(dropped.replicas, dropped.policy, (minute + 1) * MINUTE - 1);
+      }
+      const at = loginAt(70 * MINUTE);
+      expect(held.replicas[0]!.signalsFor(at, endpoint, bareSignals, []).map((s) => s.code)).toEqual(["site.campaign"]);
+      expect(dropped.replicas[0]!.signalsFor(at, endpoint, bareSignals, [])).toEqual([]);
+    });
   });
 
   it("is never started by denials alone", async () => {

@@ -241,10 +241,11 @@ function awaitOutcome(
   const allowed = !isDenial(decision.action);
   if (allowed && !endpoint.registration) detection.site.recordAttempt(endpoint.name, request.headerShape, request.timeMs);
   const sessionless = decision.reasons.some((r) => r.code === "client.no_session");
+  const bareSession = decision.reasons.some((r) => r.code === "session.bare_login");
   // Denied during a campaign: what keeps the campaign in force while its logins are denied. A
   // login denied on other evidence (an address held for its own failures) does not hold it.
   if (!allowed && endpoint.authentication) {
-    if (decision.reasons.some((r) => r.code === "site.campaign")) detection.site.recordDenied(endpoint.name, attribution.usernameId);
+    if (decision.reasons.some((r) => r.code === "site.campaign")) detection.site.recordDenied(endpoint.name, attribution.usernameId, bareSession ? "bare" : undefined);
     else if (attribution.usernameId && decision.reasons.some((r) => r.code === "site.campaign_early")) {
       detection.site.recordDeniedEarly(endpoint.name, attribution.usernameId, request.timeMs, sessionless);
     }
@@ -268,6 +269,7 @@ function awaitOutcome(
       allowed,
       steppedUp: decision.action === "step_up",
       sessionless,
+      bareSession,
       challenged: decision.action === "challenge",
     };
     detection.recent.remember(request.requestId, context);

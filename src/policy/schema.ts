@@ -218,6 +218,12 @@ const siteAnomaly = z
             within: duration.default("30m").describe("The long window: counted over the current and the previous span of this length"),
             failingAccounts: z.number().int().min(2).describe("Distinct accounts that failed from clients keeping the site's session, at or above which the window can be a campaign"),
             perSignedIn: z.number().positive().default(2).describe("Failing accounts per failing account that also signed in over the same window, above which they are a campaign"),
+            bareFailingAccounts: z
+              .number()
+              .int()
+              .min(2)
+              .optional()
+              .describe("Distinct accounts that failed from browser sessions of which nothing reached Palisade before the login (session.bare_login), at or above which the window can be a campaign too, however few accounts failed in all (absent: failingAccounts only)"),
           })
           .strict()
           .optional()

@@ -12,13 +12,26 @@
  * sign-ins. A list whose credentials are mostly right signs in as often as it fails, yet its wrong
  * entries never get in: once 20 of them failed it is called as well, while as many people who
  * mistype and then get in are not.
+ *
+ * Account checking through the slow call's bare floor (`campaign.slow.bareFailingAccounts`, set to
+ * 3 here; the example policy leaves it off): a
+ * list mostly right, posted from a new address every 20 s, each with a fresh session cookie as a
+ * checker gets by loading the form, while a shopper on each replica reads a product and loads its
+ * picture. Its right entries are let in until three of its wrong ones failed
+ * (`session.bare_login` on every one), then every replica calls the campaign and challenges its
+ * next first sign-ins. The same list from sessions that loaded an asset before the form is not
+ * called on three failures: that floor is the bare sessions'.
  */
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { App } from "../../src/app/start.js";
 import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
 import { startTestApp } from "../support/app.js";
 import { envoyAccessLogClient, envoyAuthzClient, metadata, type EnvoyAccessLogClient, type EnvoyAuthzClient } from "../support/envoy-client.js";
+import { examplePolicyPath } from "../support/policies.js";
 
 /** A browser that loaded the site and keeps its session cookie: failures the early call counts. */
 const headers = (session: string) => ({
@@ -39,9 +52,20 @@ let logs: EnvoyAccessLogClient[] = [];
 let clockMs = Date.now() - 3 * 3_600_000;
 let address = 0;
 
+/** The example policy with the slow call's bare floor (`bareFailingAccounts: 3`), which the example leaves off. */
+function policyWithBareFloor(): string {
+  const example = readFileSync(examplePolicyPath, "utf8");
+  const policy = example.replace("perSignedIn: 2 }", "perSignedIn: 2, bareFailingAccounts: 3 }");
+  if (policy === example) throw new Error("the example policy's campaign.slow moved: update this test");
+  const file = join(mkdtempSync(join(tmpdir(), "palisade-bare-floor-")), "policy.yaml");
+  writeFileSync(file, policy);
+  return file;
+}
+
 beforeAll(async () => {
   redis = await startRedisServer();
-  replicas = await Promise.all([0, 1, 2].map(() => startTestApp({ redisUrl: redis.url, trustEventTime: true })));
+  const policy = policyWithBareFloor();
+  replicas = await Promise.all([0, 1, 2].map(() => startTestApp({ redisUrl: redis.url, trustEventTime: true, policy })));
   authz = replicas.map((app) => envoyAuthzClient(`127.0.0.1:${app.grpcPort}`));
   logs = replicas.map((app) => envoyAccessLogClient(`127.0.0.1:${app.grpcPort}`));
 }, 60_000);
@@ -53,9 +77,10 @@ afterAll(async () => {
 });
 
 /**
- * A login of `username` (a new list entry by default) through `replica` from an address of its
- * own, `atMs` into the stretch; with an outcome, its 401 or 200 is streamed back to the same
- * replica when Palisade let it through. Returns Palisade's action and reasons.
+ * A login of `username` (a new list entry by default) through `replica` from an address and a
+ * session of its own, `atMs` into the stretch; `shell`: the session loaded an asset 2 s before.
+ * With an outcome, its 401 or 200 is streamed back to the same replica when Palisade let it
+ * through. Returns Palisade's action and reasons.
  */
 async function attempt(
   replica: number,
@@ -63,14 +88,17 @@ async function attempt(
   atMs: number,
   outcome?: "failed" | "signed in",
   username = `list-${randomUUID()}`,
+  shell = false,
 ): Promise<{ action: string; reasons: string[] }> {
   const requestId = randomUUID();
   const ip = `100.77.${Math.floor(++address / 250)}.${(address % 250) + 1}`;
+  const session = randomUUID();
+  if (shell) await browse(replica, session, ip, "/static/css/site.css", startMs + atMs - 2_000);
   const check = await authz[replica]!.check({
     method: "POST",
     path: "/api/v1/login",
     ip,
-    headers: headers(randomUUID()),
+    headers: headers(session),
     timeMs: startMs + atMs,
     requestId,
     body: JSON.stringify({ username, password: `guess-${randomUUID()}` }),
@@ -157,4 +185,57 @@ describe("the slow campaign call on a small shop", () => {
     }
     for (const { reasons } of await minutes(true)) expect(reasons).not.toContain("site.campaign");
   }, 90_000);
+});
+
+/** A GET of `path` by a browser session through `replica`. */
+async function browse(replica: number, session: string, ip: string, path: string, timeMs: number): Promise<void> {
+  await authz[replica]!.check({ method: "GET", path, ip, headers: headers(session), timeMs, requestId: randomUUID() });
+}
+
+/** A shopper on each replica reads a product and loads its picture: assets after reads reach every replica. */
+async function shoppers(startMs: number): Promise<void> {
+  for (const replica of [0, 1, 2]) {
+    const session = randomUUID();
+    const ip = `100.77.${Math.floor(++address / 250)}.${(address % 250) + 1}`;
+    await browse(replica, session, ip, "/api/v1/products/12001", startMs + replica * 100);
+    await browse(replica, session, ip, "/static/img/products/12001-1.webp", startMs + replica * 100 + 50);
+  }
+}
+
+/** Nine entries 20 s apart over the replicas, every third wrong; then a login on each replica, twice, a few merges later. */
+async function checking(shell: boolean): Promise<{ list: { action: string; reasons: string[] }[]; after: { action: string; reasons: string[] }[] }> {
+  clockMs += 2 * 3_600_000; // past both 30-minute spans of the long window
+  const startMs = clockMs;
+  await shoppers(startMs);
+  const list = [];
+  for (let i = 0; i < 9; i++) list.push(await attempt(i % 3, startMs, 10_000 + i * 20_000, i % 3 === 2 ? "failed" : "signed in", undefined, shell));
+  const endMs = 10_000 + 9 * 20_000;
+  for (const replica of [0, 1, 2]) await attempt(replica, startMs, endMs + replica * 10, undefined, undefined, shell);
+  const after = [];
+  for (const replica of [0, 1, 2]) after.push(await attempt(replica, startMs, endMs + 2_000 + replica * 10, undefined, undefined, shell));
+  return { list, after };
+}
+
+describe("account checking from bare sessions, called by the slow call's bare floor", () => {
+  it("is not called on three failures of sessions that loaded the site's assets first: those need failingAccounts", async () => {
+    const { list, after } = await checking(true);
+    for (const { reasons } of [...list, ...after]) {
+      expect(reasons).not.toContain("session.bare_login");
+      expect(reasons).not.toContain("site.campaign");
+    }
+  }, 60_000);
+
+  it("lets the list's first entries in, then challenges its first sign-ins on every replica once three of its wrong ones failed", async () => {
+    const { list, after } = await checking(false);
+    for (const { reasons } of list) expect(reasons).toContain("session.bare_login");
+    // The first eight entries came before the third wrong one's outcome was merged: let in, no call.
+    for (const { action, reasons } of list.slice(0, 8)) {
+      expect(reasons).not.toContain("site.campaign");
+      expect(action).toBe("allow");
+    }
+    for (const { action, reasons } of after) {
+      expect(reasons).toContain("site.campaign");
+      expect(action).toBe("challenge");
+    }
+  }, 60_000);
 });

@@ -94,6 +94,7 @@ export async function offlineTarget(policyLocation: string, options: OfflineOpti
         // An earlier sign-in, as it succeeded: no step-up, nothing its Check knew of cookies or challenges.
         steppedUp: undefined,
         sessionless: undefined,
+        bareSession: undefined,
         challenged: undefined,
       } satisfies EveryKey<AttemptContext>, policy);
     },
