@@ -66,7 +66,7 @@ const popular = (next: () => number) => Math.floor(next() * 20) + 1;
 beforeAll(async () => {
   const example = readFileSync(examplePolicyPath, "utf8");
   const policy = join(mkdtempSync(join(tmpdir(), "palisade-spread-")), "policy.yaml");
-  writeFileSync(policy, example.replace("catalogueSize: 10000", `catalogueSize: ${CATALOGUE}`));
+  writeFileSync(policy, example.replace("catalogueSize: 8000", `catalogueSize: ${CATALOGUE}`));
   expect(readFileSync(policy, "utf8")).not.toEqual(example);
   redis = await startRedisServer();
   app = await startTestApp({ redisUrl: redis.url, trustEventTime: true, policy });
