@@ -1,9 +1,10 @@
 /**
  * The replica heap `site.catalogue_spread` and `session.first_reads` hold at their bounds: one
  * tracker fed product reads of distinct ids from distinct browser sessions until both tables are
- * full (65,536 ids, 50,000 sessions), heap measured after a forced GC before and after.
+ * full (65,536 ids, 20,000 sessions), heap measured after a forced GC before and after; with
+ * `--one-session` every read is one session's, so only the ids' table fills.
  *
- *   node --expose-gc --import tsx bench/catalogue-spread-memory.ts
+ *   node --expose-gc --import tsx bench/catalogue-spread-memory.ts [--one-session]
  */
 import { CatalogueSpread } from "../src/detection/catalogue-spread.js";
 import type { NormalisedRequest } from "../src/domain/request.js";
@@ -27,6 +28,7 @@ function heap(): number {
   return process.memoryUsage().heapUsed;
 }
 
+const oneSession = process.argv.includes("--one-session");
 const before = heap();
 const tracker = new CatalogueSpread();
 const reads = 200_000;
@@ -36,7 +38,7 @@ for (let i = 0; i < reads; i++) {
     path: `/api/v1/products/${1_000_000 + i}`,
     query: "",
     host: "",
-    headers: new Map([["cookie", `sid=session-${i}`]]),
+    headers: new Map([["cookie", oneSession ? "sid=one" : `sid=session-${i}`]]),
     headerShape: "s",
     timeMs: i,
     anomalies: [],

@@ -12,7 +12,7 @@ type Config = NonNullable<Cohorts["catalogueSpread"]>;
 
 /**
  * Ids whose last read is remembered (to tell a first read from a repeat), least recent forgotten
- * first: 4.9 MiB of heap when full (bench/catalogue-spread-memory.ts, ids alone). A shop whose
+ * first: 4.4 MiB of heap when full (bench/catalogue-spread-memory.ts --one-session). A shop whose
  * people read more distinct ids than this within the window would count repeats of forgotten ids
  * as first reads, and look like a walk: such a shop must not turn the figure on.
  */
