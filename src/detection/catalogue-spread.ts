@@ -3,6 +3,7 @@ import { LRUCache } from "lru-cache";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledEndpoint } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
+import { touch } from "./cohorts.js";
 import { browserSessionKey } from "./entities.js";
 import { resourceIdOf } from "./scraping.js";
 import type { Signal } from "./signal.js";
@@ -136,12 +137,7 @@ export class CatalogueSpread {
   /** Whether nobody read this id within `windowMs` (remembering this read either way). */
   #firstRead(id: number, now: number, windowMs: number): boolean {
     const last = this.#lastRead.get(id);
-    this.#lastRead.delete(id);
-    this.#lastRead.set(id, now);
-    for (const [old, readMs] of this.#lastRead) {
-      if (now - readMs <= windowMs && this.#lastRead.size <= MAX_IDS) break;
-      this.#lastRead.delete(old);
-    }
+    touch(this.#lastRead, id, now, windowMs, MAX_IDS);
     return last === undefined || now - last > windowMs;
   }
 
