@@ -363,7 +363,7 @@ function readKey(endpointName: string, id: number): string {
  * Marks `member` seen at `now` (members are kept oldest first), then drops those past the window
  * and the oldest beyond `max`.
  */
-export function touch(members: Map<string, number>, member: string, now: number, windowMs: number, max: number): void {
+export function touch<K>(members: Map<K, number>, member: K, now: number, windowMs: number, max: number): void {
   members.delete(member);
   members.set(member, now);
   for (const [old, seenMs] of members) {

@@ -6,6 +6,7 @@ import { CohortTracker } from "../detection/cohorts.js";
 import { RecentAttempts, type AttemptContext } from "../detection/login-outcomes.js";
 import { RecentCounts } from "../detection/recent-counts.js";
 import { RhythmDetector } from "../detection/rhythm.js";
+import { CatalogueSpread } from "../detection/catalogue-spread.js";
 import { SessionReads } from "../detection/session-reads.js";
 import type { Signal } from "../detection/signal.js";
 import { SiteActivity } from "../detection/site-activity.js";
@@ -72,6 +73,7 @@ export function createDetectionState(store: Store, breached?: DetectionState["br
     enumeration: new SiteEnumeration(store),
     cohorts: new CohortTracker(store),
     sessionReads: new SessionReads(),
+    catalogueSpread: new CatalogueSpread(),
     recent: new RecentAttempts(),
     recentCounts: new RecentCounts(),
     rhythm: new RhythmDetector(store),

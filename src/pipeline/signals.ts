@@ -15,6 +15,7 @@ import type { RecentCounts } from "../detection/recent-counts.js";
 import { planScraping, resourceIdOf } from "../detection/scraping.js";
 import { planProbing } from "../detection/probes.js";
 import { noSessionSignal, type CohortTracker } from "../detection/cohorts.js";
+import type { CatalogueSpread } from "../detection/catalogue-spread.js";
 import { perClient, planSharedAddress } from "../detection/shared-address.js";
 import type { SessionReads } from "../detection/session-reads.js";
 import { planVelocity } from "../detection/velocity.js";
@@ -36,6 +37,8 @@ export interface DetectionState {
   /** Misses per path shape and sign-up endpoint, site-wide (enumeration through many addresses). */
   enumeration: SiteEnumeration;
   cohorts: CohortTracker;
+  /** How widely browser sessions read the catalogue; absent, its signals are off. */
+  catalogueSpread?: CatalogueSpread;
   /** Browser sessions reading the catalogue without assets; absent, the signal is off. */
   sessionReads?: SessionReads;
   recent: RecentAttempts;
@@ -111,6 +114,7 @@ export async function collectSignals(
   const behaviour = observing instanceof Promise ? await observing : observing;
   const site = detection.site.signalsFor(request, endpoint, signals, measured);
   const cohorts = detection.cohorts.observe(request, endpoint, signals, measured);
+  const spread = detection.catalogueSpread ? detection.catalogueSpread.observe(request, endpoint, signals.cohorts) : NO_SIGNALS;
   const accounts = accountsPlan.evaluate(stored.perPlan[accountsAt]!);
   const session = endpoint.authentication ? noSessionSignal(request, signals, measured) : [];
   const reading = reads ? reads.finish() : NO_SIGNALS;
@@ -119,6 +123,7 @@ export async function collectSignals(
   pushAll(measured, behaviour);
   pushAll(measured, site);
   pushAll(measured, cohorts);
+  pushAll(measured, spread);
   pushAll(measured, accounts);
   pushAll(measured, session);
   pushAll(measured, reading);

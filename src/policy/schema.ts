@@ -635,6 +635,31 @@ const signals = z
           })
           .strict()
           .optional(),
+        /**
+         * A catalogue read each id once across many browser sessions: over `window`, the repeats
+         * among the browser sessions' product reads (a read of an id read before within it) at
+         * most `maxRepeatShare` of the repeats readers picking uniformly over `catalogueSize` ids
+         * (or the ids read, when more) would make, once that many is `minExpectedRepeats` or more,
+         * give the weightless site.catalogue_spread; meanwhile a session's reads, mostly of ids
+         * nobody read within the window, with no search or sign-in, give session.first_reads.
+         */
+        catalogueSpread: z
+          .object({
+            window: duration.default("30m"),
+            catalogueSize: z.number().int().min(1).max(100_000_000).default(10_000).describe("Prior for the ids a product endpoint serves: at or above the real catalogue (a smaller one expects more repeats than people make)"),
+            minExpectedRepeats: z.number().int().min(1).max(1_000_000).default(20).describe("Repeats the uniform bound must expect before the figure is said"),
+            maxRepeatShare: z.number().gt(0).max(1).default(0.5).describe("Repeats observed, as a share of the uniform bound's, at or below which the site's reads are a walk"),
+            session: z
+              .object({
+                minReads: z.number().int().min(1).max(1000).default(3),
+                firstShare: z.number().gt(0).max(1).default(0.8),
+                weight: weight.default(0),
+              })
+              .strict()
+              .default({ minReads: 3, firstShare: 0.8, weight: 0 }),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional()

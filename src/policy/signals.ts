@@ -41,6 +41,7 @@ export interface CompiledSignals {
     minMembers: number;
     browserWithoutSession: number;
     catalogueWalk?: { maxStep: number; withinMs: number; minRun: number; weight: number };
+    catalogueSpread?: { windowMs: number; catalogueSize: number; minExpectedRepeats: number; maxRepeatShare: number; session: { minReads: number; firstShare: number; weight: number } };
     sessionAccounts?: { threshold: number; weight: number };
     sessionReads?: { windowMs: number; threshold: number; weight: number; cohortWeight: number; cohortShare: number; firstLoginShare?: number; pagesSkipped?: { param: string; minPage: number; weight: number } };
   };
@@ -128,8 +129,12 @@ export function compileSignals(spec: SignalsSpec, probing?: CompiledProbing): Co
   };
 }
 
-function compileCohorts({ catalogueWalk, sessionReads, ...rest }: NonNullable<SignalsSpec["cohorts"]>): NonNullable<CompiledSignals["cohorts"]> {
-  const compiled: NonNullable<CompiledSignals["cohorts"]> = { ...withWindow(rest), ...(sessionReads ? { sessionReads: withWindow(sessionReads) } : {}) };
+function compileCohorts({ catalogueWalk, sessionReads, catalogueSpread, ...rest }: NonNullable<SignalsSpec["cohorts"]>): NonNullable<CompiledSignals["cohorts"]> {
+  const compiled: NonNullable<CompiledSignals["cohorts"]> = {
+    ...withWindow(rest),
+    ...(sessionReads ? { sessionReads: withWindow(sessionReads) } : {}),
+    ...(catalogueSpread ? { catalogueSpread: withWindow(catalogueSpread) } : {}),
+  };
   if (!catalogueWalk) return compiled;
   const { within, ...walk } = catalogueWalk;
   return { ...compiled, catalogueWalk: { ...walk, withinMs: durationMs(within) } };

@@ -95,7 +95,8 @@ const STOREFRONT_ACTIONS = { allow: 10_022, block: 800, challenge: 1_599, thrott
 // mistyped address as often as a bot's next: challenged, never adding to the risk that
 // quarantines an address): the mix's one browser session tries every account, and its 1,539
 // logins that reached risk 80 with the signal's 30 are challenged instead of its address held.
-const STOREFRONT_DIGEST = "a86afb531a80bf23b99387a9902a3c1fd89673af45013916b236646e56c2fa80";
+// Changed again with cohorts.catalogueSpread in the example: the same actions per kind.
+const STOREFRONT_DIGEST = "add63f58df0c9ef38989a89c4b69de96dbed5227871075a2aa3e9d418af4e6a1";
 const LAB_EVENTS = { checks: 2_750, accessLogs: 2_750, history: 0 };
 // campaign-login-challenge and the campaign held while its logins are denied: of the mix's 30
 // shoppers' logins (every account new to Palisade), 9 are challenged during the stuffing where 6
