@@ -37,6 +37,7 @@ export function storefrontRequest(index: number, nowMs: number): object {
   const client = index % STOREFRONT_CLIENTS;
   const ip = `100.${64 + (client % 50)}.${Math.floor(client / 50) % 250}.${(client * 7) % 250}`;
   const headers = CLIENT_HEADERS[client]!;
+  const post = (path: string, contentType: string, body: string): CheckInput => ({ method: "POST", path, ip, headers: { ...headers, "content-type": contentType }, body });
   let input: CheckInput;
   switch (storefrontKind(index)) {
     case "asset":
@@ -49,22 +50,10 @@ export function storefrontRequest(index: number, nowMs: number): object {
       input = { path: `/api/v1/search?q=item${index % 300}`, ip, headers };
       break;
     case "login":
-      input = {
-        method: "POST",
-        path: "/api/v1/login",
-        ip,
-        headers: { ...headers, "content-type": "application/json" },
-        body: JSON.stringify({ username: `user${client}@example.com`, password: `pw-${client}` }),
-      };
+      input = post("/api/v1/login", "application/json", JSON.stringify({ username: `user${client}@example.com`, password: `pw-${client}` }));
       break;
     case "refresh":
-      input = {
-        method: "POST",
-        path: "/oauth/token",
-        ip,
-        headers: { ...headers, "content-type": "application/x-www-form-urlencoded" },
-        body: `grant_type=refresh_token&refresh_token=rt-${client}`,
-      };
+      input = post("/oauth/token", "application/x-www-form-urlencoded", `grant_type=refresh_token&refresh_token=rt-${client}`);
   }
   return checkRequest({ ...input, timeMs: nowMs, requestId: `bench-${index}` });
 }
