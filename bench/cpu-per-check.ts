@@ -28,17 +28,22 @@
  * their pauses' sum as a share of the server's CPU time (V8 times a pause on the wall clock, so a
  * busy machine inflates it), the share of the threads other than the main one (V8's GC helpers
  * and compilers), the bytes promoted per call, the new space's size at the end and the
- * resident memory.
+ * resident memory. A third line (Checks only) gives the measured rounds' decisions: the share of
+ * each action, overall and per kind of request.
+ *
+ * A tree `{"ownMix": true}` (with a `cwd`) is driven with its checkout's own bench/traffic.ts, so
+ * two checkouts of the same code differing in the mix compare mixes.
  */
 import os from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { envoyRateLimitClient } from "../test/support/envoy-ratelimit-client.js";
 import { repoRoot } from "../test/support/policies.js";
 import { upstreamAuthzClient } from "./noop.js";
 import { processCpuSeconds, residentMiB, threadCpuSeconds } from "./pin.js";
 import { commandStats } from "./redis-stats.js";
 import { startNoopProcess, startPalisadeProcess, startPinnedRedis, type BenchRedis, type ServerProcess } from "./servers.js";
-import { storefrontRateLimitRequest, storefrontRequest } from "./traffic.js";
+import { answerAction, DecisionShares, sharesLine } from "./decision-shares.js";
 
 interface Tree {
   name: string;
@@ -50,6 +55,8 @@ interface Tree {
   compiled?: boolean;
   /** Flags for node itself (e.g. `--max-semi-space-size=32`). */
   nodeArgs?: string[];
+  /** Driven with its checkout's own bench/traffic.ts rather than this one's: to compare mixes. */
+  ownMix?: boolean;
 }
 
 /** What bench/gc-probe.ts prints for one turn. */
@@ -95,14 +102,21 @@ async function startTree(tree: Tree, redisUrl: string): Promise<Probed> {
   };
 }
 
-function caller(server: ServerProcess): { call: (n: number) => Promise<unknown>; close(): void } {
+type Mix = Pick<typeof import("./traffic.js"), "storefrontRequest" | "storefrontRateLimitRequest">;
+
+function mixOf(tree: Tree): Promise<Mix> {
+  return tree.ownMix && tree.cwd ? (import(pathToFileURL(join(tree.cwd, "bench/traffic.ts")).href) as Promise<Mix>) : import("./traffic.js");
+}
+
+/** A call of the tree's kind; a Check's answer goes to `record`. */
+function caller(server: ServerProcess, mix: Mix, record: (index: number, action: string) => void): { call: (n: number) => Promise<unknown>; close(): void } {
   const address = `127.0.0.1:${server.grpcPort}`;
   if (RATELIMIT) {
     const limiter = envoyRateLimitClient(address);
-    return { call: (n) => limiter.shouldRateLimit(storefrontRateLimitRequest(n)), close: () => limiter.close() };
+    return { call: (n) => limiter.shouldRateLimit(mix.storefrontRateLimitRequest(n)), close: () => limiter.close() };
   }
   const client = upstreamAuthzClient(address);
-  return { call: (n) => client.check(storefrontRequest(n, Date.now())), close: () => client.close() };
+  return { call: (n) => client.check(mix.storefrontRequest(n, Date.now())).then((answer) => record(n, answerAction(answer))), close: () => client.close() };
 }
 
 /** Sends `count` calls 32 at a time; the errors, and each call's latency in ms pushed on `latencies`. */
@@ -167,10 +181,14 @@ async function main(): Promise<void> {
       probed.push(await startTree(tree, `${redis.url}/${i}`));
       servers.push(probed[i]!.server);
     }
-    const clients = servers.map(caller);
+    const mixes = await Promise.all(trees.map(mixOf));
+    let decisions = trees.map(() => new DecisionShares());
+    // Counted afresh once warm: the shares of the measured rounds.
+    const clients = servers.map((server, i) => caller(server, mixes[i]!, (n, action) => decisions[i]!.record(n, action)));
     const calls = clients.map((client) => client.call);
     const loadAtStart = os.loadavg()[0]!;
     for (let done = 0; done < WARMUP; done += 1_000) for (const call of calls) await drive(call, 1_000, done);
+    decisions = trees.map(() => new DecisionShares());
     const figures: number[][] = trees.map(() => []);
     const redisFigures: number[][] = trees.map(() => []);
     const traffic = trees.map(() => ({ commands: new Map<string, number>(), bytes: 0, reads: 0 }));
@@ -209,6 +227,7 @@ async function main(): Promise<void> {
       const scripts = (commands.get("evalsha") ?? 0) + (commands.get("eval") ?? 0);
       process.stdout.write(`${tree.name}: server CPU µs per ${REQUEST} ${figures[i]!.join(", ")} (median ${median(figures[i]!)}); Redis ${redisFigures[i]!.join(", ")} (median ${median(redisFigures[i]!)}); Redis per ${REQUEST}: ${(scripts / (CALLS * ROUNDS)).toFixed(3)} script calls, ${Math.round(traffic[i]!.bytes / (CALLS * ROUNDS))} bytes received in ${(traffic[i]!.reads / (CALLS * ROUNDS)).toFixed(3)} reads; commands ${perCall(commands, CALLS * ROUNDS)}\n`);
       process.stdout.write(`${gcLine(gcTurns[i]!, latencies[i]!, threadCpu[i]!, CALLS * ROUNDS)}; ${residentMiB(servers[i]!.pid)}\n`);
+      if (!RATELIMIT) process.stdout.write(`  ${sharesLine(decisions[i]!.summary())}\n`);
     }
     for (const client of clients) client.close();
   } finally {

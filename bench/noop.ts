@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { upstreamGrpc } from "../test/contract/upstream.js";
+import type { EnvoyCheckResponse } from "../test/support/envoy-client.js";
 import { startServer, type RunningServer } from "../test/contract/upstream.js";
 import { createHealthService } from "../src/transport/grpc/health.js";
 import { palisadeServices, type AuthorizationImplementation, type RateLimitImplementation } from "../src/transport/grpc/protos.js";
@@ -24,7 +25,7 @@ export function startNoopServices(): Promise<RunningServer> {
   });
 }
 
-type CheckClient = grpc.Client & { Check(request: object, callback: (error: grpc.ServiceError | null) => void): void };
+type CheckClient = grpc.Client & { Check(request: object, callback: (error: grpc.ServiceError | null, response: EnvoyCheckResponse) => void): void };
 
 /**
  * One gRPC health call on `client`'s own channel. A first call on a fresh grpc-js channel costs
@@ -43,7 +44,7 @@ export function upstreamAuthzClient(address: string) {
   const Authorization = (upstreamGrpc() as any).envoy.service.auth.v3.Authorization as grpc.ServiceClientConstructor;
   const client = new Authorization(address, grpc.credentials.createInsecure()) as unknown as CheckClient;
   return {
-    check: (request: object) => new Promise<void>((resolve, reject) => client.Check(request, (error) => (error ? reject(error) : resolve()))),
+    check: (request: object) => new Promise<EnvoyCheckResponse>((resolve, reject) => client.Check(request, (error, response) => (error ? reject(error) : resolve(response)))),
     /** Connects the channel without a call, so a first Check's latency is not the TCP and HTTP/2 set-up. */
     connect: () => new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (error) => (error ? reject(error) : resolve()))),
     /** A gRPC health call on this client's channel (see healthCall). */

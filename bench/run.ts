@@ -11,7 +11,8 @@
  * `BENCH_BASELINE_TREE=<checkout>` adds an earlier commit's Palisade to the Check and
  * ShouldRateLimit comparisons; `BENCH_WORKERS=1:10,2:10,1:0,2:0` the pods of the workers phase
  * (workers, or workers:helper threads' niceness; "1,2" by default) and `BENCH_WORKERS_ROUNDS=N`
- * its interleaved windows.
+ * its interleaved windows. The Check phase also prints, and records as `checkDecisions`, how
+ * Palisade answered the mix: the share of each action, overall and per kind of request.
  */
 import { execSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -29,6 +30,7 @@ import { upstreamAuthzClient } from "./noop.js";
 import { PINNING, pinnedCommand } from "./pin.js";
 import { startNoopProcess, startPalisadeProcess, startPinnedRedis, type ServerProcess } from "./servers.js";
 import { storefrontRateLimitRequest, storefrontRequest } from "./traffic.js";
+import { answerAction, DecisionShares, sharesLine, type DecisionSharesSummary } from "./decision-shares.js";
 import { envoyRateLimitClient } from "../test/support/envoy-ratelimit-client.js";
 
 const quick = process.env.BENCH_QUICK === "1";
@@ -66,9 +68,13 @@ async function main(): Promise<void> {
       const noopClient = upstreamAuthzClient(`127.0.0.1:${noop.grpcPort}`);
       const client = upstreamAuthzClient(`127.0.0.1:${app.grpcPort}`);
       const check = (c: typeof client) => (i: number) => c.check(storefrontRequest(i, Date.now()));
+      // Every answer Palisade gave in this phase (warm-up, windows, Redis count), by kind and action.
+      const decisions = new DecisionShares();
+      const checkPalisade = check(client);
+      const tallied = (i: number) => checkPalisade(i).then((answer) => decisions.record(i, answerAction(answer)));
       const targets = [
         { name: "no-op grpc-js", call: check(noopClient), processes: { server: noop.pid, redis: redisPid } },
-        { name: "Palisade", call: check(client), processes: { server: app.pid, redis: redisPid } },
+        { name: "Palisade", call: tallied, processes: { server: app.pid, redis: redisPid } },
       ];
       // BENCH_BASELINE_TREE: an earlier commit's checkout (with node_modules), on its own Redis database.
       const baselineTree = process.env.BENCH_BASELINE_TREE;
@@ -76,7 +82,8 @@ async function main(): Promise<void> {
       const baselineClient = baseline && upstreamAuthzClient(`127.0.0.1:${baseline.grpcPort}`);
       if (baseline && baselineClient) targets.push({ name: "Palisade (baseline tree)", call: check(baselineClient), processes: { server: baseline.pid, redis: redisPid } });
       results.check = await interleaved(targets, ROUNDS);
-      results.redisPerCheck = await redisPerRequest(inspector, check(client));
+      results.redisPerCheck = await redisPerRequest(inspector, tallied);
+      results.checkDecisions = decisions.summary();
       noopClient.close();
       client.close();
       baselineClient?.close();
@@ -232,6 +239,7 @@ function printTables(results: Record<string, unknown>): void {
   const print = (label: string, value: unknown) => value !== undefined && process.stdout.write(`\n${label}: ${JSON.stringify(value)}\n`);
   const errors = [...((results.check as Row[] | undefined) ?? []), ...((results.shouldRateLimit as Row[] | undefined) ?? [])].filter((r) => r.result.errors > 0);
   for (const row of errors) print(`Errors of ${row.name}`, row.result.errorKinds);
+  if (results.checkDecisions) process.stdout.write(`\nPalisade's ${sharesLine(results.checkDecisions as DecisionSharesSummary)}\n`);
   print("Redis per Check", results.redisPerCheck);
   print("Redis per ShouldRateLimit", results.redisPerRateLimit);
   print("Peers not measured", results.peersUnavailable);

@@ -83,7 +83,7 @@ describe("replay decisions stay the same", () => {
   });
 });
 
-const STOREFRONT_ACTIONS = { allow: 10_022, block: 800, challenge: 1_599, throttle: 7_579 };
+const STOREFRONT_ACTIONS = { allow: 15_815, block: 800, throttle: 3_385 };
 // Recorded again twice: when the fingerprint's distinct resources came from a per-replica copy at
 // most a second old while over its threshold (scraping.ts, recent-counts.ts: 4,469 of the 20,000
 // decisions reported that signal's value up to 23 lower, nothing else differed), and when a read
@@ -95,8 +95,11 @@ const STOREFRONT_ACTIONS = { allow: 10_022, block: 800, challenge: 1_599, thrott
 // mistyped address as often as a bot's next: challenged, never adding to the risk that
 // quarantines an address): the mix's one browser session tries every account, and its 1,539
 // logins that reached risk 80 with the signal's 30 are challenged instead of its address held.
-// Changed again with cohorts.catalogueSpread in the example: the same actions per kind.
-const STOREFRONT_DIGEST = "add63f58df0c9ef38989a89c4b69de96dbed5227871075a2aa3e9d418af4e6a1";
+// Recorded again when the mix gave each client a session cookie of its own (bench/traffic.ts,
+// 2026-12-08), not a detection change: searches and logins are no longer one session's, allows
+// 10,022 → 15,815, throttles 7,579 → 3,385, the 1,599 challenges gone, blocks 800 as before.
+// cohorts.catalogueSpread in the example changed the digest with the same actions per kind.
+const STOREFRONT_DIGEST = "baa26fc61445af7aa5db42e16b968cde63905b3efee082c46bc6117f69905350";
 const LAB_EVENTS = { checks: 2_750, accessLogs: 2_750, history: 0 };
 // campaign-login-challenge and the campaign held while its logins are denied: of the mix's 30
 // shoppers' logins (every account new to Palisade), 9 are challenged during the stuffing where 6
