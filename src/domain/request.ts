@@ -57,6 +57,12 @@ export interface NormalisedRequest {
   /** Pseudonyms: raw identifiers never leave normalisation. */
   ipId?: string;
   usernameId?: string;
+  /**
+   * Truncated keyed hashes of the username and of each name one character shorter: names one
+   * typo apart share one (privacy/username-neighbourhood.ts). Only where the policy counts a
+   * session's accounts.
+   */
+  usernameNeighbourhood?: readonly string[];
   sessionId?: string;
   fingerprintId?: string;
   /**

@@ -3,6 +3,8 @@ import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import { PASS_COOKIE, PASS_HEADER } from "../policy/challenge-schema.js";
 import type { FieldSource } from "../policy/schema.js";
 import { clientIdentity } from "../privacy/client-identity.js";
+import { usernameNeighbourhood } from "../privacy/username-neighbourhood.js";
+import { canonicalUsername } from "../domain/username.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
 import { cookieValue } from "../domain/cookies.js";
 import { parseAddress, subnetOf, type ParsedAddress } from "../domain/client-address.js";
@@ -49,7 +51,8 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
   const address = clientAddress(attrs, headers, policy.client, anomalies);
   const endpoint = policy.endpointFor(method, path);
   const body = endpoint?.username || endpoint?.session || endpoint?.password ? parseBody(attrs.body, headers, policy.limits.maxBodyBytes, anomalies) : undefined;
-  const identity = clientIdentity({ address, username: endpoint?.username && extractField(endpoint.username, body, headers) }, policy.client, pseudonymiser);
+  const username = endpoint?.username && extractField(endpoint.username, body, headers);
+  const identity = clientIdentity({ address, username }, policy.client, pseudonymiser);
   const session = endpoint?.session ? extractField(endpoint.session, body, headers) : undefined;
   const password = endpoint?.password ? extractField(endpoint.password, body, headers) : undefined;
   const fingerprint = fingerprintSource(headers, policy.fingerprint);
@@ -67,6 +70,7 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
     endpoint: endpoint?.name,
     ipId: identity.ipId,
     usernameId: identity.usernameId,
+    usernameNeighbourhood: identity.usernameId && policy.signals.cohorts?.sessionAccounts ? usernameNeighbourhood(canonicalUsername(username)!, pseudonymiser) : undefined,
     sessionId: session ? pseudonymiser.pseudonymise("session", session) : undefined,
     fingerprintId: fingerprint ? pseudonymiser.pseudonymise("fingerprint", fingerprint) : undefined,
     deviceId: deviceCookieOf(headers, policy.signals.accountHistory?.deviceCookies, pseudonymiser),

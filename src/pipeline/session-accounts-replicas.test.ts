@@ -44,14 +44,16 @@ async function spread(logins: readonly HttpAttributes[], replicas: number): Prom
 describe("session.distinct_usernames with several replicas", () => {
   it("counts a session's accounts over every replica's logins, as one replica counts them", async () => {
     // A bot keeping its cookie on each proxy, trying the next entry of its list on each.
-    const list = Array.from({ length: 6 }, (_, i) => login("bot", `user${i}`, `203.0.113.${10 + i}`, i * 2_000));
+    const list = ["ann", "bob", "carla", "dmitri", "erin", "farid"].map((user, i) => login("bot", user, `203.0.113.${10 + i}`, i * 2_000));
     const alone = await spread(list, 1);
     expect(alone).toEqual([0, 2, 3, 4, 5, 6]);
     expect(await spread(list, 3)).toEqual(alone);
   });
 
-  it("leaves a person retrying their own account alone on every replica", async () => {
+  it("leaves a person retrying their own account alone on every replica, a mistyped name before it too", async () => {
     const retries = Array.from({ length: 4 }, (_, i) => login("shopper", "ann", "192.0.2.7", i * 5_000));
     expect(await spread(retries, 3)).toEqual([0, 0, 0, 0]);
+    const typo = ["ann@example.co", "ann@example.com", "ann@example.com"].map((user, i) => login("typist", user, "192.0.2.8", i * 5_000));
+    expect(await spread(typo, 3)).toEqual([0, 0, 0]);
   });
 });

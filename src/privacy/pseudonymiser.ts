@@ -5,14 +5,17 @@ import { HmacSha256 } from "./hmac-sha256.js";
  * Kinds of raw identifier; the kind is part of the MAC so one value gets unrelated pseudonyms per
  * kind. `ratelimit` is a whole rate-limit descriptor (domain and entries), which may hold any of
  * the others; `companion` the values of the cookies that travel with a session token (token
- * binding), so that replicas sharing a binding hash them alike.
+ * binding), so that replicas sharing a binding hash them alike; `neighbour` the names one
+ * character from a username (username-neighbourhood.ts).
  */
-export type IdentifierKind = "ip" | "username" | "session" | "fingerprint" | "token" | "ratelimit" | "companion";
+export type IdentifierKind = "ip" | "username" | "session" | "fingerprint" | "token" | "ratelimit" | "companion" | "neighbour";
 
 /** Replaces raw identifiers by keyed pseudonyms before they reach the store, logs, traces or metrics. */
 export interface Pseudonymiser {
   /** The pseudonym under the current key. */
   pseudonymise(kind: IdentifierKind, value: string): string;
+  /** The same, not remembered: for values that no other Check derives, which would only crowd out those that are. */
+  pseudonymiseOnce(kind: IdentifierKind, value: string): string;
   /** Pseudonyms under every key still valid at `nowMs` (current first), for analyst look-ups. */
   candidates(kind: IdentifierKind, value: string, nowMs: number): string[];
 }
@@ -73,6 +76,10 @@ export class HmacPseudonymiser implements Pseudonymiser {
     const pseudonym = mac(this.#current, kind, value);
     this.#cache.set(value, pseudonym, kind);
     return pseudonym;
+  }
+
+  pseudonymiseOnce(kind: IdentifierKind, value: string): string {
+    return mac(this.#current, kind, value);
   }
 
   candidates(kind: IdentifierKind, value: string, nowMs: number): string[] {
