@@ -92,4 +92,3 @@ describe("ExchangeTurns, the pace of a replica's exchanges", () => {
     expect(spy).toHaveBeenCalledTimes(40);
   });
 });
-
