@@ -9,7 +9,7 @@
  * `BENCH_WARMUP_REQUESTS=N` sets how many calls each server answers before it is measured;
  * `BENCH_FIRST_ROUNDS=N` how many cold starts the first-Check phase makes of each server;
  * `BENCH_BASELINE_TREE=<checkout>` adds an earlier commit's Palisade to the Check and
- * ShouldRateLimit comparisons; `BENCH_WORKERS=1:10,2:10,1:0,2:0` the pods of the workers phase
+ * ShouldRateLimit comparisons and to the first-Check phase; `BENCH_WORKERS=1:10,2:10,1:0,2:0` the pods of the workers phase
  * (workers, or workers:helper threads' niceness; "1,2" by default) and `BENCH_WORKERS_ROUNDS=N`
  * its interleaved windows. The Check phase also prints, and records as `checkDecisions`, how
  * Palisade answered the mix: the share of each action, overall and per kind of request.
@@ -162,7 +162,8 @@ const PEERS_NOT_INSTALLABLE = {
  * itself warm (from 2026-12-07 18:30; before, the first Check was also the channel's first call,
  * which cost the load generator about 1 ms more CPU). The first must cost what the
  * hundredth does. The no-op server shows what cold grpc-js alone costs, Palisade without its
- * warm-up decisions what they save. Each is started FIRST_CHECK_ROUNDS times (BENCH_FIRST_ROUNDS);
+ * warm-up decisions what they save, BENCH_BASELINE_TREE's checkout an earlier commit's figure.
+ * Each is started FIRST_CHECK_ROUNDS times (BENCH_FIRST_ROUNDS), in turn;
  * medians are reported with every start's figure and the slowest, since one cold start on a
  * shared machine says little and the slowest start is what a rollout meets.
  */
@@ -185,24 +186,27 @@ async function measureFirstChecks(redisUrl: string) {
       await server.stop();
     }
   };
-  const rounds = async (start: () => Promise<ServerProcess>) => {
-    const runs = [];
-    for (let i = 0; i < FIRST_CHECK_ROUNDS; i++) runs.push(await once(start));
-    return {
-      startToReadyMs: round(median(runs.map((r) => r.startToReadyMs)), 0),
-      firstCheckMs: round(median(runs.map((r) => r.first)), 2),
-      firstCheckMaxMs: round(Math.max(...runs.map((r) => r.first)), 2),
-      hundredthCheckMs: round(median(runs.map((r) => r.hundredth)), 2),
-      firstChecksMs: runs.map((r) => round(r.first, 1)),
-    };
+  type Run = Awaited<ReturnType<typeof once>>;
+  const summary = (runs: Run[]) => ({
+    startToReadyMs: round(median(runs.map((r) => r.startToReadyMs)), 0),
+    firstCheckMs: round(median(runs.map((r) => r.first)), 2),
+    firstCheckMaxMs: round(Math.max(...runs.map((r) => r.first)), 2),
+    hundredthCheckMs: round(median(runs.map((r) => r.hundredth)), 2),
+    firstChecksMs: runs.map((r) => round(r.first, 1)),
+  });
+  // Each server started once a round, in turn, so that the machine's drift falls on all alike.
+  const starts: Record<string, () => Promise<ServerProcess>> = {
+    noop: () => startNoopProcess(),
+    palisadeWithoutWarmUp: () => startPalisadeProcess(redisUrl, { env: { PALISADE_WARM_UP_DECISIONS: "0" } }),
+    palisade: () => startPalisadeProcess(redisUrl),
   };
+  const baselineTree = process.env.BENCH_BASELINE_TREE;
+  if (baselineTree) starts.palisadeBaselineTree = () => startPalisadeProcess(redisUrl, { cwd: baselineTree });
+  const runs = new Map<string, Run[]>(Object.keys(starts).map((name) => [name, []]));
   // The load generator's own code must be warm too: one round against a no-op server first.
-  await once(() => startNoopProcess());
-  return {
-    noop: await rounds(() => startNoopProcess()),
-    palisadeWithoutWarmUp: await rounds(() => startPalisadeProcess(redisUrl, { env: { PALISADE_WARM_UP_DECISIONS: "0" } })),
-    palisade: await rounds(() => startPalisadeProcess(redisUrl)),
-  };
+  await once(starts.noop!);
+  for (let i = 0; i < FIRST_CHECK_ROUNDS; i++) for (const [name, start] of Object.entries(starts)) runs.get(name)!.push(await once(start));
+  return Object.fromEntries([...runs].map(([name, done]) => [name, summary(done)]));
 }
 
 function median(values: number[]): number {

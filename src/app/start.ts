@@ -1,4 +1,6 @@
+import { KEEP_UP_EVERY_MS } from "../detection/cadence.js";
 import { RULE_EVALUATION_BUDGET_MS } from "../pipeline/pipeline.js";
+import { keepUp, type DetectionState } from "../pipeline/signals.js";
 import { RateLimitConfigSource } from "../ratelimit/config-source.js";
 import { systemClock, type Clock } from "../domain/clock.js";
 import type { PolicySource } from "../policy/policy-source.js";
@@ -106,12 +108,16 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     const store = core.stores.store;
     // Warm before ready: no port opens (so no probe says ready) until the Check path has run hot.
     const warm = await warmUp(core, settings, clock, settings.warmUpDecisions, rateLimitConfig);
-    // The replica's first site-wide merge reads every endpoint's counts and baselines from the
-    // store; done here, not by the first Check, which waited for it (0.9 of its 1.2 ms of CPU
-    // over a later Check: bench/first-checks-cpu.ts). Ready then also means it has them. Not when
-    // requests bring their own time (replay through the server): merges follow event time, which
-    // may then lie hours before the clock, and one stamped now would hold back the next ones.
-    if (!settings.trustEventTime) await core.detection.site.maybeFlush(core.policy.current(), clock.now());
+    // The replica's first site-wide merge (every endpoint's counts and baselines) and its first
+    // exchange turns (the other replicas' publications) are done here, and kept up on a timer
+    // while no Check asks, not by the first Check, which waited for them (0.9 of its 1.2 ms of
+    // CPU over a later Check: bench/first-checks-cpu.ts; 3 to 5 script calls against 1: branch
+    // `tail`). Ready then also means it has them. Not when requests bring their own time (replay
+    // through the server): merges and turns follow event time, which may then lie hours before
+    // the clock, and one stamped now would hold back the next ones.
+    const keeper = settings.trustEventTime ? undefined : startKeeper(core.detection, core.policy, clock);
+    await keeper?.first;
+    if (keeper) started.push(() => keeper.stop());
     const grpcServer = createEnvoyServer({ settings, core, rateLimitConfig, clock, metrics, logger });
     started.push(() => grpcServer.shutdown(0));
     const admin = await createHttpServer({ settings, core, clock, metrics, logger, readiness: () => readiness(core.policy, store, rateLimitConfig, core.feeds) });
@@ -147,6 +153,7 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
         await Promise.all([grpcServer.shutdown(settings.shutdownGrace), admin.close(), challengeServer.close()]);
         await rateLimitConfig?.stop();
         webhooks?.close();
+        await keeper?.stop();
         await core.stop();
         await tracing.shutdown();
         stopLoopDelay();
@@ -157,6 +164,25 @@ export async function startApp(settings: Settings, options: AppOptions = {}): Pr
     await unwind();
     throw error;
   }
+}
+
+/**
+ * The replica's periodic store work off the Check path (pipeline/signals.ts keepUp): once now,
+ * then every KEEP_UP_EVERY_MS; `stop` ends it and waits for the last round.
+ */
+function startKeeper(detection: DetectionState, policy: PolicySource, clock: Clock): { first: Promise<unknown>; stop(): Promise<void> } {
+  // A store that fails is the Checks' to report (degraded answers, metrics); the keeper tries again.
+  const keep = () => keepUp(detection, policy.current(), clock.now()).catch(() => {});
+  let last = keep();
+  const timer = setInterval(() => (last = keep()), KEEP_UP_EVERY_MS);
+  timer.unref();
+  return {
+    first: last,
+    async stop() {
+      clearInterval(timer);
+      await last;
+    },
+  };
 }
 
 /** Loads the rate-limit configuration when one is set; like the policy, an invalid one stops start-up. */

@@ -59,11 +59,12 @@ export class CohortTracker {
    * starts another while it is under way): publishes the cohort members that joined here and the walk's first reads
    * and pages shown here within SHARE_SPAN_MS, and merges the other replicas' latest. Spans
    * overlap from one exchange to the next, so nothing is lost to a replica's merge coming a
-   * little late; merging is idempotent. With one replica the others' part is empty.
+   * little late; merging is idempotent. With one replica the others' part is empty. `ahead`:
+   * the keeper's call while no Check asks (ExchangeTurns.maybe).
    */
-  maybeExchange(config: Cohorts | undefined, nowMs: number): Promise<void> | undefined {
+  maybeExchange(config: Cohorts | undefined, nowMs: number, ahead = false): Promise<void> | undefined {
     if (!config) return undefined;
-    return this.#turns.maybe(nowMs, (exchange) => this.#exchange(exchange, config, nowMs));
+    return this.#turns.maybe(nowMs, (exchange) => this.#exchange(exchange, config, nowMs), ahead);
   }
 
   async #exchange(exchange: NonNullable<Store["exchange"]>, config: Cohorts, nowMs: number): Promise<void> {

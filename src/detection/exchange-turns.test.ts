@@ -1,19 +1,18 @@
 import { describe, expect, it, vi } from "vitest";
 import { MemoryStore } from "../state/memory-store.js";
+import { KEEP_UP_EVERY_MS } from "./cadence.js";
 import { ExchangeTurns } from "./exchange-turns.js";
 
 const T0 = Date.UTC(2026, 11, 7, 12);
 const MINUTE = 60_000;
 
-/** A replica publishing non-empty evidence at each of its turns, as a busy detector does. */
-function replica(store: MemoryStore): { turns: ExchangeTurns; checkAt: (timeMs: number) => Promise<void> } {
+/** A replica publishing non-empty evidence at each of its turns, as a busy detector does; `keepAt` is the keeper's look. */
+function replica(store: MemoryStore): { turns: ExchangeTurns; checkAt: (timeMs: number) => Promise<void>; keepAt: (timeMs: number) => Promise<void> } {
   const turns = new ExchangeTurns(store);
-  const checkAt = async (timeMs: number) => {
-    await turns.maybe(timeMs, async (exchange) => {
-      await exchange("site", { name: "test", replica: turns.replica, evidence: "seen", ttlMs: 5_000 }, timeMs);
-    });
+  const at = async (timeMs: number, ahead: boolean) => {
+    await turns.maybe(timeMs, (exchange) => exchange("site", { name: "test", replica: turns.replica, evidence: "seen", ttlMs: 5_000 }, timeMs).then(() => {}), ahead);
   };
-  return { turns, checkAt };
+  return { turns, checkAt: (timeMs) => at(timeMs, false), keepAt: (timeMs) => at(timeMs, true) };
 }
 
 type Replica = ReturnType<typeof replica>;
@@ -62,5 +61,34 @@ describe("ExchangeTurns, the pace of a replica's exchanges", () => {
     await calls(replicas, 0, MINUTE);
     // The second stops (its publication lapses after five seconds); the first is alone ten seconds after it last heard it.
     expect(await calls([replicas[0]!], MINUTE + 20_000, 2 * MINUTE + 20_000)).toEqual([30]);
+  });
+
+  it("taken by the keeper while no Check comes, so that a first Check finds none due whenever it comes", async () => {
+    for (let arrivesMs = 2_000; arrivesMs < 2_400; arrivesMs += 7) {
+      const store = new MemoryStore();
+      const spy = vi.spyOn(store, "exchange");
+      const { checkAt, keepAt } = replica(store);
+      // Looks every KEEP_UP_EVERY_MS, each up to 40 ms late (a busy event loop).
+      for (let k = 0, t = 0; t <= arrivesMs; k++, t = k * KEEP_UP_EVERY_MS + ((k * 17) % 40)) await keepAt(T0 + t);
+      const kept = spy.mock.calls.length;
+      await checkAt(T0 + arrivesMs);
+      expect(kept).toBeGreaterThan(0);
+      expect(spy).toHaveBeenCalledTimes(kept);
+    }
+  });
+
+  it("left to the Checks while they come: the keeper takes none and the Checks' pace is unchanged", async () => {
+    const store = new MemoryStore();
+    const spy = vi.spyOn(store, "exchange");
+    const { checkAt, keepAt } = replica(store);
+    let keeper = 0;
+    for (let t = 0; t < 10_000; t += 50) {
+      await checkAt(T0 + t);
+      const before = spy.mock.calls.length;
+      await keepAt(T0 + t + 25);
+      keeper += spy.mock.calls.length - before;
+    }
+    expect(keeper).toBe(0);
+    expect(spy).toHaveBeenCalledTimes(40);
   });
 });

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Store } from "../state/store.js";
+import { Cadence } from "./cadence.js";
 
 type Exchange = NonNullable<Store["exchange"]>;
 
@@ -29,14 +30,15 @@ const ALONE_EVERY_MS = 2_000;
 /**
  * One replica's turns at `Store.exchange()` for one detector: at most one every EXCHANGE_EVERY_MS
  * of event time (ALONE_EVERY_MS while no other replica is heard), started by the Check that
- * finds it due, never two at once (no Check starts another while one is under way), none where
- * the store does not exchange.
+ * finds it due (or, while no Check asks, by the keeper a little ahead of time: cadence.ts), never
+ * two at once (no Check starts another while one is under way), none where the store does not
+ * exchange.
  */
 export class ExchangeTurns {
   readonly #exchange: Exchange | undefined;
   /** This replica's name among those that exchange through the store. */
   readonly replica = randomUUID();
-  #lastMs = 0;
+  readonly #cadence = new Cadence();
   /** When another replica's publication last came back (at first, the first turn's time). */
   #heardMs: number | undefined;
   #running: Promise<void> | undefined;
@@ -50,14 +52,18 @@ export class ExchangeTurns {
     return this.#exchange !== undefined;
   }
 
-  /** Runs `turn` with the store's exchange when one is due at `nowMs`; its promise, else undefined. */
-  maybe(nowMs: number, turn: (exchange: Exchange) => Promise<void>): Promise<void> | undefined {
+  /**
+   * Runs `turn` with the store's exchange when one is due at `nowMs`; its promise, else undefined.
+   * `ahead`: the keeper's call, which runs it only while no Check asks and a little ahead of time
+   * (Cadence.dueAhead).
+   */
+  maybe(nowMs: number, turn: (exchange: Exchange) => Promise<void>, ahead = false): Promise<void> | undefined {
     const exchange = this.#exchange;
-    if (!exchange || this.#running) return undefined;
+    if (!exchange) return undefined;
     this.#heardMs ??= nowMs;
     const every = nowMs - this.#heardMs > ALONE_AFTER_MS ? ALONE_EVERY_MS : EXCHANGE_EVERY_MS;
-    if (nowMs - this.#lastMs < every) return undefined;
-    this.#lastMs = nowMs;
+    const busy = this.#running !== undefined;
+    if (!(ahead ? this.#cadence.dueAhead(nowMs, every, busy) : this.#cadence.due(nowMs, every, busy))) return undefined;
     const listening: Exchange = async (entity, publication, atMs) => {
       const others = await exchange(entity, publication, atMs);
       if (others.length > 0) this.#heardMs = Math.max(this.#heardMs ?? atMs, atMs);

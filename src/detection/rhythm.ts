@@ -69,11 +69,13 @@ export class RhythmDetector {
    * last SHARE_SPAN_MS with the time it publishes them (its watermark: it has published every
    * request it decided before), and folds all replicas' requests from the last fold up to the
    * oldest watermark, less IN_FLIGHT_MS, in time order. Only once another replica has published
-   * (one replica decides alone).
+   * (one replica decides alone). `ahead`: the keeper's call while no Check asks
+   * (ExchangeTurns.maybe); a replica that decides nothing keeps publishing its watermark then,
+   * so the others' fold does not wait for it.
    */
-  maybeExchange(config: CompiledScraping | undefined, nowMs: number): Promise<void> | undefined {
+  maybeExchange(config: CompiledScraping | undefined, nowMs: number, ahead = false): Promise<void> | undefined {
     if (!config || (!config.sequentialIds && !config.regularity)) return undefined;
-    return this.#turns.maybe(nowMs, (exchange) => this.#exchange(exchange, config, nowMs));
+    return this.#turns.maybe(nowMs, (exchange) => this.#exchange(exchange, config, nowMs), ahead);
   }
 
   async #exchange(exchange: NonNullable<Store["exchange"]>, config: CompiledScraping, nowMs: number): Promise<void> {

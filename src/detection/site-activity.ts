@@ -5,6 +5,7 @@ import type { CompiledSignals } from "../policy/signals.js";
 import { cookieValue } from "../domain/cookies.js";
 import type { NormalisedRequest } from "../domain/request.js";
 import type { BaselineState, EntityOp, Store } from "../state/store.js";
+import { Cadence } from "./cadence.js";
 import { claimsBrowser } from "./login.js";
 import type { Signal } from "./signal.js";
 
@@ -150,7 +151,7 @@ export class SiteActivity {
   readonly #endpoints = new Map<string, EndpointActivity>();
   /** This replica's name among those that publish their early-call evidence to the store. */
   readonly #replica = randomUUID();
-  #lastFlushMs = 0;
+  readonly #cadence = new Cadence();
   #flushing: Promise<void> | undefined;
 
   constructor(private readonly store: Store) {}
@@ -263,11 +264,15 @@ export class SiteActivity {
     return found;
   }
 
-  /** Merges local counts once per second of event time; concurrent callers share one merge. */
-  maybeFlush(policy: CompiledPolicy, nowMs: number): Promise<void> | undefined {
+  /**
+   * Merges local counts once per second of event time; concurrent callers share one merge.
+   * `ahead`: the keeper's call, which merges only while no Check asks and a little ahead of time
+   * (Cadence.dueAhead).
+   */
+  maybeFlush(policy: CompiledPolicy, nowMs: number, ahead = false): Promise<void> | undefined {
     // Nothing due (all but one Check a second): no promise.
-    if ((!policy.signals.siteAnomaly && !policy.signals.scraping?.siteAnomaly) || nowMs - this.#lastFlushMs < FLUSH_EVERY_MS) return undefined;
-    this.#lastFlushMs = nowMs;
+    if (!policy.signals.siteAnomaly && !policy.signals.scraping?.siteAnomaly) return undefined;
+    if (!(ahead ? this.#cadence.dueAhead(nowMs, FLUSH_EVERY_MS) : this.#cadence.due(nowMs, FLUSH_EVERY_MS))) return undefined;
     this.#flushing ??= this.#flush(policy, nowMs).finally(() => (this.#flushing = undefined));
     return this.#flushing;
   }

@@ -50,9 +50,10 @@ describe("warm-up before ready", () => {
 
   it("writes only under the warm-up namespace of the real store", async () => {
     const keys = await inspector.keys("*");
-    // The response engine's shared maps and audit log exist from start-up, and the site-wide
-    // baselines from the start's first merge (next test); everything else is a counter.
-    const counters = keys.filter((key) => !key.startsWith("palisade:{response}:") && !key.startsWith("palisade:{site:"));
+    // The response engine's shared maps and audit log exist from start-up, the site-wide
+    // baselines from the start's first merge (next test) and the replica's publications from its
+    // first exchange turns (the keeper's, with or without warm-up); everything else is a counter.
+    const counters = keys.filter((key) => !key.startsWith("palisade:{response}:") && !key.startsWith("palisade:{site:") && !/^palisade:\{[a-z]+\}:x:/.test(key));
     expect(counters.length).toBeGreaterThan(0);
     expect(counters.filter((key) => !key.includes("warm-up/"))).toEqual([]);
   });
@@ -159,6 +160,51 @@ describe("warm-up leaves no trace a user sees", () => {
     // ...and no decision of it is counted, recorded or audited where a user looks.
     expect(warm.state.metrics.some((line) => line.startsWith("palisade_policy_info"))).toBe(true);
     expect(warm.state).toEqual(cold.state);
+  }, 120_000);
+});
+
+/** Script calls Redis has run so far (INFO commandstats). */
+async function scriptCalls(inspector: Redis): Promise<number> {
+  const info = await inspector.info("commandstats");
+  return [...info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((sum, [, calls]) => sum + Number(calls), 0);
+}
+
+describe("the replica's site-wide merge and exchange turns", () => {
+  it("are done before ready and kept up while no Check comes, so that the first Check waits for none of them", async () => {
+    const redis = await startRedisServer();
+    const inspector = new Redis(redis.url);
+    // The clock stands still but where the test moves it: the keeper's timer then finds work
+    // due only right after a move, and never while a Check is being counted.
+    let nowMs = Date.now();
+    const app = await startTestApp({ redisUrl: redis.url }, { clock: { now: () => nowMs } });
+    const client = envoyAuthzClient(`127.0.0.1:${app.grpcPort}`);
+    try {
+      // The replica published before ready: the others' fold knows it from then on.
+      expect(await inspector.exists("palisade:{rhythm}:x:rhythm")).toBe(1);
+      // Ready a second and a half, no Check yet: the merge (every second) and the turns (every
+      // quarter second) have come due again, and a first Check used to take them all.
+      nowMs += 1_500;
+      // Time for the keeper's timer (a look every 50 ms) to see the move: the replica's
+      // publication then carries the new time. Without it the first Check below takes all three.
+      const moved = async () => (await inspector.hvals("palisade:{rhythm}:x:rhythm")).some((value) => value.startsWith(`${nowMs}:`));
+      const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+      for (let waited = 0; waited < 5_000 && !(await moved()); waited += 50) await sleep(50);
+      // ...and for the rest of its round (the merge's calls) to be over before counting.
+      for (let last = -1, now = await scriptCalls(inspector); now !== last; await sleep(100)) [last, now] = [now, await scriptCalls(inspector)];
+      const calls = async () => {
+        const before = await scriptCalls(inspector);
+        await client.check({ path: "/static/app.js", ip: "100.64.9.9", headers: { "user-agent": "Mozilla/5.0", accept: "*/*" }, timeMs: nowMs });
+        return (await scriptCalls(inspector)) - before;
+      };
+      const first = await calls();
+      // The same Check again, at the same time: one that takes no turn and no merge.
+      expect(first).toBe(await calls());
+    } finally {
+      client.close();
+      await app.stop();
+      inspector.disconnect();
+      await redis.stop();
+    }
   }, 120_000);
 });
 
