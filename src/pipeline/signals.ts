@@ -17,6 +17,7 @@ import { noSessionSignal, type CohortTracker } from "../detection/cohorts.js";
 import { perClient, planSharedAddress } from "../detection/shared-address.js";
 import type { SessionReads } from "../detection/session-reads.js";
 import { planVelocity } from "../detection/velocity.js";
+import { planWrites } from "../detection/writes.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import { planResponse } from "../response/store-reads.js";
 import { applyBatchWithStatus, type BatchOutcome } from "../state/resilient-store.js";
@@ -134,11 +135,11 @@ function valueOf(signals: readonly Signal[], code: string): number | undefined {
 }
 
 /**
- * A request no declared endpoint matches: its velocity, the probing evidence about its client
- * and what its user agent says. No login, catalogue or baseline work: nothing declared it one.
+ * A request no declared endpoint matches: its velocity, its client's writes to its path shape,
+ * the probing evidence about its client and what its user agent says. No login, catalogue or baseline work: nothing declared it one.
  */
 async function defaultEndpointSignals(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy, store: Store): Promise<Measured> {
-  const plans = [planVelocity(request, endpoint), planProbing(request, policy.signals.probing)];
+  const plans = [planVelocity(request, endpoint), planProbing(request, policy.signals.probing), planWrites(request, policy.defaultWrites, policy.signals)];
   const stored = await runPlans(plans, store, request.timeMs);
   const measured = plans.flatMap((plan, i) => plan.evaluate(stored.perPlan[i]!));
   return { signals: [...measured, ...automationSignals(request, policy.signals)], degraded: stored.degraded };
