@@ -1,6 +1,7 @@
 import type { NormalisedRequest } from "../domain/request.js";
 import type { CompiledWrites, VelocityLimit } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
+import { shortDigest } from "./digests.js";
 import { named } from "./entities.js";
 import { clientKey } from "./shared-address.js";
 import { NO_PLAN, type PlannedOp, type Signal, type SignalPlan } from "./signal.js";
@@ -32,14 +33,11 @@ interface WriteScope {
  * Writes (POST, PUT, PATCH, DELETE) of one client to one path shape on the default class, in a
  * burst window and over an hour (`client.writes`, `client.writes_hourly`). A person pays once
  * or twice and asks for one to three codes; a card tester, an SMS pumper or a reset flood
- * writes hundreds of times. The client is the address with its cookies (those of
- * `sharedAddress`) and fingerprint, or with its fingerprint when it keeps no cookie: behind a
- * carrier's NAT every phone is counted on its own, and a script that drops its cookies is still
- * one client on its address.
+ * writes hundreds of times. Counted per client on its address (`clientOf`).
  */
 export function planWrites(request: NormalisedRequest, config: CompiledWrites | undefined, signals: CompiledSignals): SignalPlan {
   if (!config || !WRITES.has(request.method) || !request.ipId) return NO_PLAN;
-  const member = clientKey(request, signals.sharedAddress?.cookies ?? []) ?? `fp:${request.fingerprintId ?? ""}`;
+  const member = clientOf(request, signals);
   const entity = `client:${request.ipId}/${member}`;
   const shape = `${request.method} ${pathShape(request.path)}`;
   const name = named("w:", shape);
@@ -59,4 +57,17 @@ export function planWrites(request: NormalisedRequest, config: CompiledWrites | 
       });
     },
   };
+}
+
+/**
+ * The client on its address: its fingerprint with the cookies `sharedAddress` names, or with its
+ * whole Cookie header on a policy that names none (a site nobody described), or its fingerprint
+ * alone when it keeps no cookie. Behind a carrier's NAT every phone is then counted on its own,
+ * and a script that drops its cookies stays one client on its address. Only digests reach the store.
+ */
+function clientOf(request: NormalisedRequest, signals: CompiledSignals): string {
+  const kept = signals.sharedAddress ? clientKey(request, signals.sharedAddress.cookies) : undefined;
+  if (kept) return kept;
+  const cookie = signals.sharedAddress ? undefined : request.headers.get("cookie");
+  return cookie ? shortDigest("sha256", `${request.fingerprintId ?? ""}\u0000${cookie}`, 22) : `fp:${request.fingerprintId ?? ""}`;
 }
