@@ -135,7 +135,7 @@ function loginPass(signals: Signal[], config: CompiledSignals["sharedAddress"]):
   return own;
 }
 
-function clientKey(request: NormalisedRequest, cookies: readonly string[]): string | undefined {
+export function clientKey(request: NormalisedRequest, cookies: readonly string[]): string | undefined {
   const values = namedCookieValues(request.headers.get("cookie"), cookies);
   if (!values) return undefined;
   // Cookie values are secrets: only a digest of them (with the fingerprint) reaches the store.

@@ -19,6 +19,7 @@ import type { CatalogueSpread } from "../detection/catalogue-spread.js";
 import { perClient, planSharedAddress } from "../detection/shared-address.js";
 import type { SessionReads } from "../detection/session-reads.js";
 import { planVelocity } from "../detection/velocity.js";
+import { planWrites } from "../detection/writes.js";
 import type { CompiledEndpoint, CompiledPolicy } from "../policy/compile.js";
 import { planResponse } from "../response/store-reads.js";
 import { applyBatchWithStatus, type BatchOutcome } from "../state/resilient-store.js";
@@ -159,12 +160,12 @@ function valueOf(signals: readonly Signal[], code: string): number | undefined {
 }
 
 /**
- * A request no declared endpoint matches: its velocity, the probing evidence about its client,
- * what its user agent says, and whether its path's shape is being enumerated site-wide. No
- * login, catalogue or baseline work: nothing declared it one.
+ * A request no declared endpoint matches: its velocity, its client's writes to its path shape,
+ * the probing evidence about its client, what its user agent says, and whether its path's shape
+ * is being enumerated site-wide. No login, catalogue or baseline work: nothing declared it one.
  */
 async function defaultEndpointSignals(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy, store: Store, enumeration: SiteEnumeration): Promise<Measured> {
-  const plans = [planVelocity(request, endpoint), planProbing(request, policy.signals.probing)];
+  const plans = [planVelocity(request, endpoint), planProbing(request, policy.signals.probing), planWrites(request, policy.defaultWrites, policy.signals)];
   const flushing = enumeration.maybeFlush(policy, request.timeMs);
   // Most Checks have no merge due: no Promise.all built for them.
   const [stored] = flushing ? await Promise.all([runPlans(plans, store, request.timeMs), flushing]) : [await runPlans(plans, store, request.timeMs)];

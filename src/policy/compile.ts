@@ -84,6 +84,8 @@ export interface CompiledPolicy {
   endpoints: readonly CompiledEndpoint[];
   /** The class of every request no endpoint matches ("every request is seen"). */
   defaultEndpoint: CompiledEndpoint;
+  /** Write velocity per client and path shape on the default class; absent, off. */
+  defaultWrites?: CompiledWrites;
   signals: CompiledSignals;
   lists: readonly CidrList[];
   bots: { allowed: readonly AllowedBot[]; impersonationWeight: number };
@@ -192,6 +194,7 @@ export function compilePolicy(
     failMode: spec.failMode,
     endpoints,
     defaultEndpoint,
+    defaultWrites: compileWrites(spec.defaultEndpoint.writes),
     signals: compileSignals(spec.signals, probing),
     lists,
     bots: { allowed: bots, impersonationWeight: spec.bots.impersonationWeight },
@@ -249,6 +252,17 @@ function compileDefaultEndpoint(spec: PolicyDocument["spec"]["defaultEndpoint"],
     { name: spec.name, match: { pathPrefix: "/" }, sensitivity: spec.sensitivity, authentication: false, registration: false, failMode: spec.failMode, identity: {}, pageView: false, velocity: spec.velocity },
     defaultFailMode,
   );
+}
+
+export interface CompiledWrites {
+  burst?: VelocityLimit;
+  hourly?: VelocityLimit;
+}
+
+function compileWrites(spec: PolicyDocument["spec"]["defaultEndpoint"]["writes"]): CompiledWrites | undefined {
+  if (!spec || (!spec.burst && !spec.hourly)) return undefined;
+  const limit = (given: typeof spec.burst): VelocityLimit | undefined => given && { windowMs: durationMs(given.window), threshold: given.threshold, weight: given.weight };
+  return { burst: limit(spec.burst), hourly: limit(spec.hourly) };
 }
 
 function resourceSegmentOf(spec: EndpointSpec): number | undefined {

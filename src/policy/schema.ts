@@ -802,6 +802,16 @@ export const policySchema = z
             sensitivity: z.enum(["low", "medium", "high", "critical"]).default("low"),
             failMode: failMode.optional(),
             velocity: z.object({ ip: threshold.optional(), subnet: threshold.optional() }).strict().default({}),
+            writes: z
+              .object({
+                burst: threshold.optional().describe("Writes of one client to one path shape in a few minutes"),
+                hourly: threshold.optional().describe("Writes of one client to one path shape in an hour"),
+              })
+              .strict()
+              .optional()
+              .describe(
+                "Writes (POST, PUT, PATCH, DELETE) per client (address and cookies, or address and fingerprint) per path shape (ids as {id}): payments, codes, resets a person makes once or twice",
+              ),
           })
           .strict()
           .prefault({})

@@ -1,7 +1,8 @@
 /**
  * The default endpoint class through the real Check and access-log services against a real
  * Redis, with the generic-site policy: a scanner probing paths no endpoint names is stopped, a
- * reader of pages no endpoint names is not.
+ * reader of pages no endpoint names is not, a script writing to one unnamed path hundreds of
+ * times is stopped and people behind one carrier address paying once or twice are not.
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,13 +27,13 @@ let clockMs = Date.now() - 3_600_000;
 let requests = 0;
 
 /** One request as Envoy makes it: the Check, then (when allowed) the site's answer in the access log. */
-async function visit(ip: string, pathAndQuery: string, status: number, headers: Record<string, string> = READER): Promise<string> {
+async function visit(ip: string, pathAndQuery: string, status: number, headers: Record<string, string> = READER, method = "GET"): Promise<string> {
   clockMs += 700;
   const requestId = `default-${++requests}`;
-  const response = await checks.check({ path: pathAndQuery, ip, headers, timeMs: clockMs, requestId });
+  const response = await checks.check({ method, path: pathAndQuery, ip, headers, timeMs: clockMs, requestId });
   const action = String(metadata(response).action);
   const denied = response.status.code !== 0;
-  await logs.send([{ requestId, method: "GET", path: pathAndQuery, ip, status: denied ? 403 : status, timeMs: clockMs, authzMetadata: response.dynamic_metadata, deniedByAuthz: denied }]);
+  await logs.send([{ requestId, method, path: pathAndQuery, ip, status: denied ? 403 : status, timeMs: clockMs, authzMetadata: response.dynamic_metadata, deniedByAuthz: denied }]);
   return action;
 }
 
@@ -72,5 +73,19 @@ describe("requests no endpoint names", () => {
     actions.push(await visit("203.0.113.40", "/blog/moved-post", 404));
     actions.push(await visit("203.0.113.40", "/?s=palisade", 200));
     expect(actions.filter((action) => action !== "allow")).toEqual([]);
+  });
+
+  it("stops a script testing cards on an unnamed payment path, and lets people behind one carrier address pay", async () => {
+    const script = { "user-agent": "python-requests/2.31.0", accept: "*/*", "content-type": "application/json" };
+    const tester: string[] = [];
+    for (let card = 0; card < 60; card++) tester.push(await visit("192.0.2.99", "/api/checkout/payment", 402, script, "POST"));
+    expect(tester.slice(0, 20).every((action) => action === "allow")).toBe(true);
+    expect(tester.slice(20).every((action) => action !== "allow")).toBe(true);
+    const people: string[] = [];
+    for (let phone = 0; phone < 40; phone++) {
+      const headers = { ...READER, cookie: `wordpress_logged_in_x=phone-${phone}; PHPSESSID=s-${phone}` };
+      for (let attempt = 0; attempt < 2; attempt++) people.push(await visit("100.64.9.9", "/api/checkout/payment", attempt === 0 ? 402 : 200, headers, "POST"));
+    }
+    expect(people.filter((action) => action !== "allow")).toEqual([]);
   });
 });
