@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { minimalPolicy } from "../../test/support/policies.js";
+import { examplePolicy, minimalPolicy } from "../../test/support/policies.js";
 import { HmacPseudonymiser } from "../privacy/pseudonymiser.js";
 import { normalise, type NormaliseContext } from "./normalise.js";
 import type { HttpAttributes } from "../domain/request.js";
@@ -69,6 +69,15 @@ describe("normalise", () => {
     expect(plain.usernameId).toBeDefined();
     expect(plain.usernameId).toBe(wide.usernameId);
     expect(JSON.stringify(plain, (_k, v) => (v instanceof Map ? [...v] : v))).not.toContain("lice");
+  });
+
+  it("hashes a login name's neighbourhood only when the login has a session to count it on", () => {
+    const policy = examplePolicy();
+    const login = (cookie?: string) => normalise(attrs({ path: "/api/v1/login", headers: new Map(cookie ? [["cookie", cookie]] : []), body: jsonBody({ username: "ann@example.com", password: "x" }) }), context({ policy })).request;
+    expect(login("sid=s1").usernameNeighbourhood?.length).toBeGreaterThan(10);
+    expect(login().usernameId).toBeDefined();
+    expect(login().usernameNeighbourhood).toBeUndefined(); // a sessionless bot's name: nothing reads it
+    expect(login("theme=dark").usernameNeighbourhood).toBeUndefined();
   });
 
   it("flags bodies that are not JSON, not UTF-8 or too large, and still answers", () => {

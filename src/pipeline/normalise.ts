@@ -6,7 +6,7 @@ import { clientIdentity } from "../privacy/client-identity.js";
 import { usernameNeighbourhood } from "../privacy/username-neighbourhood.js";
 import { canonicalUsername } from "../domain/username.js";
 import type { Pseudonymiser } from "../privacy/pseudonymiser.js";
-import { cookieValue } from "../domain/cookies.js";
+import { cookieValue, namedCookieValues } from "../domain/cookies.js";
 import { parseAddress, subnetOf, type ParsedAddress } from "../domain/client-address.js";
 import type { GeoInfo, GeoLookup } from "../domain/geo.js";
 import { RECORDED_HEADERS_EXTENSION, type HttpAttributes, type NormalisedRequest } from "../domain/request.js";
@@ -70,7 +70,7 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
     endpoint: endpoint?.name,
     ipId: identity.ipId,
     usernameId: identity.usernameId,
-    usernameNeighbourhood: identity.usernameId && policy.signals.cohorts?.sessionAccounts ? usernameNeighbourhood(canonicalUsername(username)!, pseudonymiser) : undefined,
+    usernameNeighbourhood: identity.usernameId && keepsSessionAccounts(headers, policy) ? usernameNeighbourhood(canonicalUsername(username)!, pseudonymiser) : undefined,
     sessionId: session ? pseudonymiser.pseudonymise("session", session) : undefined,
     fingerprintId: fingerprint ? pseudonymiser.pseudonymise("fingerprint", fingerprint) : undefined,
     deviceId: deviceCookieOf(headers, policy.signals.accountHistory?.deviceCookies, pseudonymiser),
@@ -92,6 +92,12 @@ export function normalise(attrs: HttpAttributes, context: NormaliseContext): Nor
     anomalies,
   };
   return { request, endpoint, address };
+}
+
+/** A login whose browser session the session's accounts are counted on: only its name's neighbourhood is ever read (a sessionless bot's would be hashed for nothing). */
+function keepsSessionAccounts(headers: Map<string, string>, policy: CompiledPolicy): boolean {
+  const cohorts = policy.signals.cohorts;
+  return cohorts?.sessionAccounts !== undefined && namedCookieValues(headers.get("cookie"), cohorts.sessionCookies) !== undefined;
 }
 
 function recordedHeaders(extensions: Map<string, string> | undefined): ReadonlySet<string> | undefined {
