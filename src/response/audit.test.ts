@@ -4,7 +4,7 @@ import { MemoryAuditLog } from "../state/memory-audit-log.js";
 import type { Quarantine } from "./quarantine-record.js";
 import { auditRecordOf, AuditTrail, MAX_SCAN, type AuditQuery } from "./audit.js";
 import { generatedWriteId, type ResponseEvent } from "./events.js";
-import { IDEMPOTENCY_TTL_MS, IN_DOUBT_FOLLOW_UP_MS } from "../state/shared-map.js";
+import { GENERATED_KEY_TTL_MS, IDEMPOTENCY_TTL_MS } from "../state/shared-map.js";
 
 let h: EngineHarness;
 /** Appends the trail has started and not yet seen finish. */
@@ -176,7 +176,7 @@ describe("AuditTrail over a log", () => {
     const change = audit.audited({ type: "quarantine.created", quarantine, shared: true }, T0, { key: "k-1", fingerprint: "f" });
     expect(change).toEqual({ record: JSON.parse(JSON.stringify(auditRecordOf({ type: "quarantine.created", quarantine, shared: true }, T0))), retention, idempotencyKey: "k-1", idempotencyTtlMs: IDEMPOTENCY_TTL_MS, fingerprint: "f" });
     // A key made here (an automatic quarantine's) is kept only while a lost reply is followed up.
-    expect(audit.audited({ type: "quarantine.created", quarantine, shared: true }, T0, generatedWriteId()).idempotencyTtlMs).toBe(IN_DOUBT_FOLLOW_UP_MS);
+    expect(audit.audited({ type: "quarantine.created", quarantine, shared: true }, T0, generatedWriteId()).idempotencyTtlMs).toBe(GENERATED_KEY_TTL_MS);
     expect(() => audit.audited({ type: "anomaly.ended", endpoint: "e", reasons: [] }, T0, { key: "k" })).toThrow(new TypeError("anomaly.ended is not audited"));
   });
 

@@ -1,7 +1,7 @@
 import type { Reason, Scope } from "../domain/decision.js";
 import type { CompiledResponse } from "../policy/response-schema.js";
 import type { AuditLog } from "../state/audit-log.js";
-import { IDEMPOTENCY_TTL_MS, IN_DOUBT_FOLLOW_UP_MS, type AuditedChange } from "../state/shared-map.js";
+import { GENERATED_KEY_TTL_MS, IDEMPOTENCY_TTL_MS, type AuditedChange } from "../state/shared-map.js";
 import { SYSTEM, type EventMeta, type ResponseEvent, type WriteId } from "./events.js";
 
 /**
@@ -156,7 +156,7 @@ export class AuditTrail {
     const record = auditRecordOf(event, atMs);
     if (!record) throw new TypeError(`${event.type} is not audited`);
     const { maxAgeMs, maxEntries } = this.retention();
-    return { record: stripUndefined(record), retention: { maxAgeMs, maxEntries }, idempotencyKey: id.key, idempotencyTtlMs: id.generated ? IN_DOUBT_FOLLOW_UP_MS : IDEMPOTENCY_TTL_MS, fingerprint: id.fingerprint };
+    return { record: stripUndefined(record), retention: { maxAgeMs, maxEntries }, idempotencyKey: id.key, idempotencyTtlMs: id.generated ? GENERATED_KEY_TTL_MS : IDEMPOTENCY_TTL_MS, fingerprint: id.fingerprint };
   }
 
   async query(query: AuditQuery): Promise<AuditPage> {

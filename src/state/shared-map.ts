@@ -67,7 +67,7 @@ export interface AuditedChange {
   record: object;
   retention: AuditRetention;
   idempotencyKey: string;
-  /** How long the key is remembered: IDEMPOTENCY_TTL_MS for a key a caller named, IN_DOUBT_FOLLOW_UP_MS for one made here. */
+  /** How long the key is remembered: IDEMPOTENCY_TTL_MS for a key a caller named, GENERATED_KEY_TTL_MS for one made here. */
   idempotencyTtlMs: number;
   fingerprint?: string;
   onAppliedLater?: (outcome: { auditId: string }) => void;
@@ -89,12 +89,14 @@ export interface AuditedOutcome {
 
 /** How long an idempotency key a caller named is remembered: its retries within a day answer alike. */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+/** How long a write whose reply was lost is followed up. */
+export const IN_DOUBT_FOLLOW_UP_MS = 10 * 60 * 1000;
 /**
- * How long a write whose reply was lost is followed up; a key generated here (an automatic
- * quarantine's: no caller retries it) is kept only that long, not a day — a flood of one-off
+ * A key generated here (an automatic quarantine's: no caller retries it) is kept twice the
+ * follow-up, so the follow-up's last read still finds it, not a day: a flood of one-off
  * attackers would otherwise leave an answer of about 2 KB per quarantine in the store for a day.
  */
-export const IN_DOUBT_FOLLOW_UP_MS = 10 * 60 * 1000;
+export const GENERATED_KEY_TTL_MS = 2 * IN_DOUBT_FOLLOW_UP_MS;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
 
 /** The same idempotency key came with another request: nothing was changed. */
