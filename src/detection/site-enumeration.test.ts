@@ -143,6 +143,23 @@ describe("site-wide sign-up probes", () => {
     expect((await signUp(s, "newcomer@example.com", 201, "sid=s-2")).action).toBe("allow");
   });
 
+  it("lets the app's sessionless sign-ups through again once a short probe's own answers have lapsed", async () => {
+    const s = await shop();
+    // A 14-address probe within 40 seconds, then the shop's app signing people up once a minute, without a cookie.
+    for (let i = 0; i < 14; i++) {
+      await signUp(s, `known-${i}@example.com`, 409);
+      s.wait(2_000);
+    }
+    const app = [];
+    for (let minute = 0; minute < 60; minute++) {
+      s.wait(59_000);
+      app.push((await signUp(s, `newcomer-${minute}@example.com`, 201)).action);
+    }
+    // The probe's answers count for one to two windows of 10 minutes (the store's two buckets), the app's denials one window after that at most.
+    expect(app[0]).toBe("challenge");
+    expect(app.slice(30)).toEqual(Array(30).fill("allow"));
+  });
+
   it("counts an address once: a person who signs up twice, or many times, is one", async () => {
     const s = await shop();
     for (let i = 0; i < 30; i++) await signUp(s, `forgetful-${i % 5}@example.com`, 409);

@@ -30,8 +30,14 @@ interface Target {
   entity: string;
   /** Missing ids (or accounts answered as registered) since the last merge, hashed. */
   pending: Set<string>;
-  /** Distinct missing ids over the window, site-wide, as of the last merge. */
+  /** Ids (or accounts) denied on `site.enumeration` since the last merge, hashed. */
+  pendingDenied: Set<string>;
+  /** Distinct missing ids over the window, site-wide, as of the last merge: the site's own answers only. */
   distinct: number;
+  /** Distinct denied ids over the window, site-wide, as of the last merge. */
+  denied: number;
+  /** The last merge at which the site's own answers alone surged: denials hold the surge for one window after it. */
+  surgedAtMs?: number;
   /** The figure learned from this target's calm minutes (shared through the store), once read. */
   baseline?: BaselineState;
   /** The last minute folded into (or read from) the baseline. */
@@ -73,17 +79,18 @@ export class SiteEnumeration {
   }
 
   /**
-   * A request denied on `site.enumeration`: its id (or account) counts as a miss of its target.
+   * A request denied on `site.enumeration`: its id (or account) counts towards its target's surge.
    * The denial stopped the answer the site would have given, and without it the surge would
    * lapse a window into its mitigation, let the enumeration through until its misses showed
-   * again, and so on. Only a surge the site's own answers started is extended this way, and only
-   * by clients without standing that keep asking for new ids.
+   * again, and so on. Denials count only within one window after the site's own answers last
+   * surged: the shop's app users sign up without a session too, and their denials alone must
+   * never keep a short probe's surge going.
    */
   recordDenied(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy): void {
     if (endpoint === policy.defaultEndpoint) {
       const shape = pathShape(request.path);
-      if (shape !== undefined) this.#miss("path", shape, request.path);
-    } else if (endpoint.registration && request.usernameId !== undefined) this.#miss("signup", endpoint.name, request.usernameId);
+      if (shape !== undefined) this.#miss("path", shape, request.path, true);
+    } else if (endpoint.registration && request.usernameId !== undefined) this.#miss("signup", endpoint.name, request.usernameId, true);
   }
 
   /** `site.enumeration` for this request, when its target surges and the client has no standing. */
@@ -94,11 +101,13 @@ export class SiteEnumeration {
     const limit = target && limitOf(config, target.kind);
     if (!target || !limit) return [];
     const threshold = thresholdOf(limit, config.learning, target.baseline);
-    if (target.distinct <= threshold.value || !withoutStanding(request, policy.signals)) return [];
+    const held = target.surgedAtMs !== undefined && request.timeMs - target.surgedAtMs <= limit.windowMs;
+    const distinct = held ? target.distinct + target.denied : target.distinct;
+    if (distinct <= threshold.value || !withoutStanding(request, policy.signals)) return [];
     const what = target.kind === "path" ? `different ids answered ${limit.statuses.join("/")} on ${target.label}` : `different accounts answered ${limit.statuses.join("/")} (already registered) on ${target.label}`;
     return [{
       code: "site.enumeration",
-      value: target.distinct,
+      value: distinct,
       threshold: threshold.value,
       weight: config.weight,
       fired: true,
@@ -121,15 +130,20 @@ export class SiteEnumeration {
       [...this.#targets.values()].map(async (target) => {
         const limit = limitOf(config, target.kind);
         if (!limit) return void this.#targets.delete(target.entity);
-        const ops: EntityOp[] = [...target.pending].map((member) => ({ op: "distinct.add", name: "ids", windowMs: limit.windowMs, member, count: false }));
-        ops.push({ op: "distinct.add", name: "ids", windowMs: limit.windowMs });
+        const answered = addOps(target.pending, "ids", limit.windowMs);
+        const ops = [...answered, ...addOps(target.pendingDenied, "denied", limit.windowMs)];
         target.pending.clear();
+        target.pendingDenied.clear();
         const results = await this.store.apply(target.entity, ops, nowMs).catch(() => undefined);
-        // The store unreachable: the last figure stands until it answers again.
-        if (results) target.distinct = results.at(-1) ?? 0;
+        // The store unreachable: the last figures stand until it answers again.
+        if (results) {
+          target.distinct = results[answered.length - 1] ?? 0;
+          target.denied = results.at(-1) ?? 0;
+          if (target.distinct > thresholdOf(limit, config.learning, target.baseline).value) target.surgedAtMs = nowMs;
+        }
         const minute = Math.floor(nowMs / MINUTE_MS);
         if (results && minute > target.learnedMinute) await this.#learn(target, limit, config.learning, minute);
-        if (target.distinct === 0 && target.pending.size === 0) this.#targets.delete(target.entity);
+        if (isIdle(target)) this.#targets.delete(target.entity);
       }),
     );
   }
@@ -151,29 +165,42 @@ export class SiteEnumeration {
     return label === undefined ? undefined : this.#targets.get(entityOf(kind, label));
   }
 
-  #miss(kind: Kind, label: string, id: string): void {
+  #miss(kind: Kind, label: string, id: string, denied = false): void {
     const entity = entityOf(kind, label);
     let target = this.#targets.get(entity);
     if (target) this.#targets.delete(entity);
     else {
       if (this.#targets.size >= MAX_TARGETS && !this.#evictOne()) return;
-      target = { kind, label, entity, pending: new Set(), distinct: 0, learnedMinute: 0 };
+      target = { kind, label, entity, pending: new Set(), pendingDenied: new Set(), distinct: 0, denied: 0, learnedMinute: 0 };
     }
     // Re-inserted: the map's order is the order of the latest misses.
     this.#targets.set(entity, target);
-    if (target.pending.size < MAX_PENDING_IDS) target.pending.add(shortDigest("sha1", id, 16));
+    const pending = denied ? target.pendingDenied : target.pending;
+    if (pending.size < MAX_PENDING_IDS) pending.add(shortDigest("sha1", id, 16));
   }
 
   /** Forgets the target that missed least recently and does not surge; false when every one surges. */
   #evictOne(): boolean {
     for (const [entity, target] of this.#targets) {
-      if (target.distinct === 0 || target.pending.size > 0) {
+      if (target.distinct === 0 || target.pending.size > 0 || target.pendingDenied.size > 0) {
         this.#targets.delete(entity);
         return true;
       }
     }
     return false;
   }
+}
+
+/** Adds each of `members` to the set `name` and counts it once, last. */
+function addOps(members: Set<string>, name: string, windowMs: number): EntityOp[] {
+  const ops: EntityOp[] = [...members].map((member) => ({ op: "distinct.add", name, windowMs, member, count: false }));
+  ops.push({ op: "distinct.add", name, windowMs });
+  return ops;
+}
+
+/** Nothing counted over the window and nothing waiting for the next merge. */
+function isIdle(target: Target): boolean {
+  return target.distinct === 0 && target.denied === 0 && target.pending.size === 0 && target.pendingDenied.size === 0;
 }
 
 function limitOf(config: CompiledSiteEnumeration, kind: Kind): Limit | undefined {
