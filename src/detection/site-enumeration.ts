@@ -87,23 +87,30 @@ export class SiteEnumeration {
    * never keep a short probe's surge going.
    */
   recordDenied(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy): void {
-    if (endpoint === policy.defaultEndpoint) {
-      const shape = pathShape(request.path);
-      if (shape !== undefined) this.#miss("path", shape, request.path, true);
-    } else if (endpoint.registration && request.usernameId !== undefined) this.#miss("signup", endpoint.name, request.usernameId, true);
+    const named = targetOf(request, endpoint, policy);
+    const id = named?.kind === "path" ? request.path : request.usernameId;
+    if (named && id !== undefined) this.#miss(named.kind, named.label, id, true);
   }
 
-  /** `site.enumeration` for this request, when its target surges and the client has no standing. */
+  /**
+   * `site.enumeration` for this request, when its target surges and the client has no standing.
+   * A target this replica does not follow yet is followed from here, so that the next merge reads
+   * the site's count: a replica Envoy sends no access log to sees no miss of its own.
+   */
   signalsFor(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy): Signal[] {
     const config = policy.signals.siteEnumeration;
-    if (!config || this.#targets.size === 0) return [];
-    const target = endpoint === policy.defaultEndpoint ? this.#find("path", pathShape(request.path)) : endpoint.registration ? this.#find("signup", endpoint.name) : undefined;
-    const limit = target && limitOf(config, target.kind);
-    if (!target || !limit) return [];
+    const named = config && targetOf(request, endpoint, policy);
+    const limit = named && limitOf(config, named.kind);
+    if (!named || !limit || !withoutStanding(request, policy.signals)) return [];
+    const target = this.#targets.get(entityOf(named.kind, named.label));
+    if (!target) {
+      this.#follow(named.kind, named.label);
+      return [];
+    }
     const threshold = thresholdOf(limit, config.learning, target.baseline);
     const held = target.surgedAtMs !== undefined && request.timeMs - target.surgedAtMs <= limit.windowMs;
     const distinct = held ? target.distinct + target.denied : target.distinct;
-    if (distinct <= threshold.value || !withoutStanding(request, policy.signals)) return [];
+    if (distinct <= threshold.value) return [];
     const what = target.kind === "path" ? `different ids answered ${limit.statuses.join("/")} on ${target.label}` : `different accounts answered ${limit.statuses.join("/")} (already registered) on ${target.label}`;
     return [{
       code: "site.enumeration",
@@ -161,22 +168,24 @@ export class SiteEnumeration {
     target.baseline = await this.store.observeBaseline(target.entity, "ids", observation).catch(() => target.baseline);
   }
 
-  #find(kind: Kind, label: string | undefined): Target | undefined {
-    return label === undefined ? undefined : this.#targets.get(entityOf(kind, label));
+  #miss(kind: Kind, label: string, id: string, denied = false): void {
+    const target = this.#follow(kind, label);
+    const pending = denied ? target?.pendingDenied : target?.pending;
+    if (pending && pending.size < MAX_PENDING_IDS) pending.add(shortDigest("sha1", id, 16));
   }
 
-  #miss(kind: Kind, label: string, id: string, denied = false): void {
+  /** The target, followed from now on and moved to the newest end; undefined when every followed one surges. */
+  #follow(kind: Kind, label: string): Target | undefined {
     const entity = entityOf(kind, label);
     let target = this.#targets.get(entity);
     if (target) this.#targets.delete(entity);
     else {
-      if (this.#targets.size >= MAX_TARGETS && !this.#evictOne()) return;
+      if (this.#targets.size >= MAX_TARGETS && !this.#evictOne()) return undefined;
       target = { kind, label, entity, pending: new Set(), pendingDenied: new Set(), distinct: 0, denied: 0, learnedMinute: 0 };
     }
-    // Re-inserted: the map's order is the order of the latest misses.
+    // Re-inserted: the map's order is the order of the latest misses and look-ups.
     this.#targets.set(entity, target);
-    const pending = denied ? target.pendingDenied : target.pending;
-    if (pending.size < MAX_PENDING_IDS) pending.add(shortDigest("sha1", id, 16));
+    return target;
   }
 
   /** Forgets the target that missed least recently and does not surge; false when every one surges. */
@@ -201,6 +210,14 @@ function addOps(members: Set<string>, name: string, windowMs: number): EntityOp[
 /** Nothing counted over the window and nothing waiting for the next merge. */
 function isIdle(target: Target): boolean {
   return target.distinct === 0 && target.denied === 0 && target.pending.size === 0 && target.pendingDenied.size === 0;
+}
+
+/** The path shape a request on the default class belongs to, or the sign-up endpoint it names. */
+function targetOf(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy): { kind: Kind; label: string } | undefined {
+  if (endpoint.registration) return { kind: "signup", label: endpoint.name };
+  if (endpoint !== policy.defaultEndpoint) return undefined;
+  const shape = pathShape(request.path);
+  return shape === undefined ? undefined : { kind: "path", label: shape };
 }
 
 function limitOf(config: CompiledSiteEnumeration, kind: Kind): Limit | undefined {
