@@ -4,7 +4,7 @@ import { parse } from "yaml";
 import { testDecisionCore } from "../../test/support/decision-core.js";
 import { policyFile, repoRoot } from "../../test/support/policies.js";
 import { RECORDED_HEADERS_EXTENSION, type HttpAttributes } from "../domain/request.js";
-import { pathShape } from "./site-enumeration.js";
+import { shapeOf } from "./path-shape.js";
 
 const T0 = Date.UTC(2026, 11, 3, 9);
 const CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -44,16 +44,17 @@ async function shop(policy = `${repoRoot}examples/policy.yaml`) {
 
 describe("path shapes", () => {
   it("reads digit runs, long hexadecimal and codes mixing letters and digits as one placeholder", () => {
-    expect(pathShape("/api/v1/orders/200001")).toBe("/api/v1/orders/{id}");
-    expect(pathShape("/api/v1/coupons/SAVE0042")).toBe("/api/v1/coupons/{id}");
-    expect(pathShape("/invoices/3f2a9c1e-77b0-4e2e-9d61-0c5b8a1f4e21/pdf")).toBe("/invoices/{id}/pdf");
-    expect(pathShape("/u/12/orders/a1b2c3d4e5f6")).toBe("/u/{id}/orders/{id}");
+    expect(shapeOf("/api/v1/orders/200001").shape).toBe("/api/v1/orders/{id}");
+    expect(shapeOf("/api/v1/coupons/SAVE0042").shape).toBe("/api/v1/coupons/{id}");
+    expect(shapeOf("/invoices/3f2a9c1e-77b0-4e2e-9d61-0c5b8a1f4e21/pdf").shape).toBe("/invoices/{id}/pdf");
+    expect(shapeOf("/u/12/orders/a1b2c3d4e5f6").shape).toBe("/u/{id}/orders/{id}");
   });
 
   it("gives a path with no id-like segment no shape: a fixed path is one resource", () => {
-    expect(pathShape("/api/v1/orders")).toBeUndefined();
-    expect(pathShape("/blog/moved-post")).toBeUndefined();
-    expect(pathShape("/old/about.html")).toBeUndefined();
+    expect(shapeOf("/api/v1/orders").replaced).toBe(false);
+    expect(shapeOf("/blog/moved-post").replaced).toBe(false);
+    expect(shapeOf("/old/about.html").replaced).toBe(false);
+    expect(shapeOf("/api/v1/2fa").replaced).toBe(false);
   });
 });
 

@@ -4,6 +4,7 @@ import { cookieValue } from "../domain/cookies.js";
 import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import type { BaselineState, EntityOp, Store } from "../state/store.js";
 import { shortDigest } from "./digests.js";
+import { shapeOf } from "./path-shape.js";
 import { STATIC_ASSET } from "./probes.js";
 import type { Signal } from "./signal.js";
 // Merged and learned at the pace of the other site-wide figures, and forgotten after as long.
@@ -17,9 +18,6 @@ import { BASELINE_RETENTION_MS, FLUSH_EVERY_MS, MINUTE_MS } from "./site-activit
 const MAX_TARGETS = 64;
 /** Missing ids of one target added to the shared count per merge; a flood past it is counted from its first ones. */
 const MAX_PENDING_IDS = 256;
-/** Segments longer than this are not ids: a slug or a payload keeps the path's shape its own. */
-const MAX_ID_LENGTH = 64;
-const PLACEHOLDER = "{id}";
 
 type Kind = "path" | "signup";
 
@@ -69,8 +67,9 @@ export class SiteEnumeration {
   recordMissingPath(path: string): void {
     // A missing picture or script is a broken link every reader of its page trips over.
     if (STATIC_ASSET.test(path)) return;
-    const shape = pathShape(path);
-    if (shape !== undefined) this.#miss("path", shape, path);
+    // A fixed path is one resource, not a range of ids (a crawler's old links and a scanner's fixed paths are left to the per-client evidence).
+    const { shape, replaced } = shapeOf(path);
+    if (replaced) this.#miss("path", shape, path);
   }
 
   /** The registration endpoint answered a sign-up for `usernameId` with "already registered" (`signUps.statuses`). */
@@ -216,8 +215,8 @@ function isIdle(target: Target): boolean {
 function targetOf(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy): { kind: Kind; label: string } | undefined {
   if (endpoint.registration) return { kind: "signup", label: endpoint.name };
   if (endpoint !== policy.defaultEndpoint) return undefined;
-  const shape = pathShape(request.path);
-  return shape === undefined ? undefined : { kind: "path", label: shape };
+  const { shape, replaced } = shapeOf(request.path);
+  return replaced ? { kind: "path", label: shape } : undefined;
 }
 
 function limitOf(config: CompiledSiteEnumeration, kind: Kind): Limit | undefined {
@@ -238,31 +237,6 @@ function thresholdOf(limit: Limit, learning: CompiledSiteEnumeration["learning"]
 /** One store entity per target, the same on every replica; hashed, so a path's braces or length never reach a key. */
 function entityOf(kind: Kind, label: string): string {
   return `site:enum:${kind}:${shortDigest("sha1", label, 16)}`;
-}
-
-/**
- * The path with its id-like segments as `{id}`: digit runs of two or more, long hexadecimal, and
- * code-like tokens (four characters or more mixing letters and digits, such as `SAVE0042`).
- * Undefined for a path with no such segment: a fixed path is one resource, not a range of ids
- * (a crawler's old links and a scanner's fixed paths are left to the per-client evidence).
- */
-export function pathShape(path: string): string | undefined {
-  const segments = path.split("/");
-  let replaced = false;
-  for (let i = 0; i < segments.length; i++) {
-    if (isIdLike(segments[i]!)) {
-      segments[i] = PLACEHOLDER;
-      replaced = true;
-    }
-  }
-  return replaced ? segments.join("/") : undefined;
-}
-
-function isIdLike(segment: string): boolean {
-  if (segment.length < 2 || segment.length > MAX_ID_LENGTH) return false;
-  if (/^\d+$/.test(segment)) return true;
-  if (segment.length >= 8 && /^[0-9a-f-]+$/i.test(segment) && /\d/.test(segment)) return true;
-  return segment.length >= 4 && /^[a-z0-9_]+$/i.test(segment) && /\d/.test(segment) && /[a-z]/i.test(segment);
 }
 
 /**
