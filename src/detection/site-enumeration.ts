@@ -3,6 +3,7 @@ import type { CompiledSignals, CompiledSiteEnumeration } from "../policy/signals
 import { cookieValue } from "../domain/cookies.js";
 import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import type { BaselineState, EntityOp, Store } from "../state/store.js";
+import { Cadence } from "./cadence.js";
 import { shortDigest } from "./digests.js";
 import { shapeOf } from "./path-shape.js";
 import { STATIC_ASSET } from "./probes.js";
@@ -58,7 +59,7 @@ type Limit = NonNullable<CompiledSiteEnumeration["paths"]>;
  */
 export class SiteEnumeration {
   readonly #targets = new Map<string, Target>();
-  #lastFlushMs = 0;
+  readonly #cadence = new Cadence();
   #flushing: Promise<void> | undefined;
 
   constructor(private readonly store: Store) {}
@@ -122,11 +123,15 @@ export class SiteEnumeration {
     }];
   }
 
-  /** Merges this replica's misses and reads the site's counts back once per second of event time; concurrent callers share one merge. */
-  maybeFlush(policy: CompiledPolicy, nowMs: number): Promise<void> | undefined {
+  /**
+   * Merges this replica's misses and reads the site's counts back once per second of event time;
+   * concurrent callers share one merge. `ahead`: the keeper's call (Cadence.dueAhead), so that
+   * the misses of a replica no Check asks are merged too, and its next Check waits for none.
+   */
+  maybeFlush(policy: CompiledPolicy, nowMs: number, ahead = false): Promise<void> | undefined {
     const config = policy.signals.siteEnumeration;
-    if (!config || this.#targets.size === 0 || nowMs - this.#lastFlushMs < FLUSH_EVERY_MS) return undefined;
-    this.#lastFlushMs = nowMs;
+    if (!config || this.#targets.size === 0) return undefined;
+    if (!(ahead ? this.#cadence.dueAhead(nowMs, FLUSH_EVERY_MS) : this.#cadence.due(nowMs, FLUSH_EVERY_MS))) return undefined;
     this.#flushing ??= this.#flush(config, nowMs).finally(() => (this.#flushing = undefined));
     return this.#flushing;
   }
