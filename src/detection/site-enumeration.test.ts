@@ -4,7 +4,7 @@ import { parse } from "yaml";
 import { testDecisionCore } from "../../test/support/decision-core.js";
 import { policyFile, repoRoot } from "../../test/support/policies.js";
 import { RECORDED_HEADERS_EXTENSION, type HttpAttributes } from "../domain/request.js";
-import { pathShape } from "./site-enumeration.js";
+import { shapeOf } from "./path-shape.js";
 
 const T0 = Date.UTC(2026, 11, 3, 9);
 const CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -44,16 +44,17 @@ async function shop(policy = `${repoRoot}examples/policy.yaml`) {
 
 describe("path shapes", () => {
   it("reads digit runs, long hexadecimal and codes mixing letters and digits as one placeholder", () => {
-    expect(pathShape("/api/v1/orders/200001")).toBe("/api/v1/orders/{id}");
-    expect(pathShape("/api/v1/coupons/SAVE0042")).toBe("/api/v1/coupons/{id}");
-    expect(pathShape("/invoices/3f2a9c1e-77b0-4e2e-9d61-0c5b8a1f4e21/pdf")).toBe("/invoices/{id}/pdf");
-    expect(pathShape("/u/12/orders/a1b2c3d4e5f6")).toBe("/u/{id}/orders/{id}");
+    expect(shapeOf("/api/v1/orders/200001").shape).toBe("/api/v1/orders/{id}");
+    expect(shapeOf("/api/v1/coupons/SAVE0042").shape).toBe("/api/v1/coupons/{id}");
+    expect(shapeOf("/invoices/3f2a9c1e-77b0-4e2e-9d61-0c5b8a1f4e21/pdf").shape).toBe("/invoices/{id}/pdf");
+    expect(shapeOf("/u/12/orders/a1b2c3d4e5f6").shape).toBe("/u/{id}/orders/{id}");
   });
 
   it("gives a path with no id-like segment no shape: a fixed path is one resource", () => {
-    expect(pathShape("/api/v1/orders")).toBeUndefined();
-    expect(pathShape("/blog/moved-post")).toBeUndefined();
-    expect(pathShape("/old/about.html")).toBeUndefined();
+    expect(shapeOf("/api/v1/orders").replaced).toBe(false);
+    expect(shapeOf("/blog/moved-post").replaced).toBe(false);
+    expect(shapeOf("/old/about.html").replaced).toBe(false);
+    expect(shapeOf("/api/v1/2fa").replaced).toBe(false);
   });
 });
 
@@ -141,6 +142,23 @@ describe("site-wide sign-up probes", () => {
     expect(probe.action).toBe("challenge");
     expect(probe.codes).toContain("site.enumeration");
     expect((await signUp(s, "newcomer@example.com", 201, "sid=s-2")).action).toBe("allow");
+  });
+
+  it("lets the app's sessionless sign-ups through again once a short probe's own answers have lapsed", async () => {
+    const s = await shop();
+    // A 14-address probe within 40 seconds, then the shop's app signing people up once a minute, without a cookie.
+    for (let i = 0; i < 14; i++) {
+      await signUp(s, `known-${i}@example.com`, 409);
+      s.wait(2_000);
+    }
+    const app = [];
+    for (let minute = 0; minute < 60; minute++) {
+      s.wait(59_000);
+      app.push((await signUp(s, `newcomer-${minute}@example.com`, 201)).action);
+    }
+    // The probe's answers count for one to two windows of 10 minutes (the store's two buckets), the app's denials one window after that at most.
+    expect(app[0]).toBe("challenge");
+    expect(app.slice(30)).toEqual(Array(30).fill("allow"));
   });
 
   it("counts an address once: a person who signs up twice, or many times, is one", async () => {

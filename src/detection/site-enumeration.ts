@@ -3,7 +3,9 @@ import type { CompiledSignals, CompiledSiteEnumeration } from "../policy/signals
 import { cookieValue } from "../domain/cookies.js";
 import { headerKnown, type NormalisedRequest } from "../domain/request.js";
 import type { BaselineState, EntityOp, Store } from "../state/store.js";
+import { Cadence } from "./cadence.js";
 import { shortDigest } from "./digests.js";
+import { shapeOf } from "./path-shape.js";
 import { STATIC_ASSET } from "./probes.js";
 import type { Signal } from "./signal.js";
 // Merged and learned at the pace of the other site-wide figures, and forgotten after as long.
@@ -17,9 +19,6 @@ import { BASELINE_RETENTION_MS, FLUSH_EVERY_MS, MINUTE_MS } from "./site-activit
 const MAX_TARGETS = 64;
 /** Missing ids of one target added to the shared count per merge; a flood past it is counted from its first ones. */
 const MAX_PENDING_IDS = 256;
-/** Segments longer than this are not ids: a slug or a payload keeps the path's shape its own. */
-const MAX_ID_LENGTH = 64;
-const PLACEHOLDER = "{id}";
 
 type Kind = "path" | "signup";
 
@@ -30,8 +29,14 @@ interface Target {
   entity: string;
   /** Missing ids (or accounts answered as registered) since the last merge, hashed. */
   pending: Set<string>;
-  /** Distinct missing ids over the window, site-wide, as of the last merge. */
+  /** Ids (or accounts) denied on `site.enumeration` since the last merge, hashed. */
+  pendingDenied: Set<string>;
+  /** Distinct missing ids over the window, site-wide, as of the last merge: the site's own answers only. */
   distinct: number;
+  /** Distinct denied ids over the window, site-wide, as of the last merge. */
+  denied: number;
+  /** The last merge at which the site's own answers alone surged: denials hold the surge for one window after it. */
+  surgedAtMs?: number;
   /** The figure learned from this target's calm minutes (shared through the store), once read. */
   baseline?: BaselineState;
   /** The last minute folded into (or read from) the baseline. */
@@ -54,7 +59,7 @@ type Limit = NonNullable<CompiledSiteEnumeration["paths"]>;
  */
 export class SiteEnumeration {
   readonly #targets = new Map<string, Target>();
-  #lastFlushMs = 0;
+  readonly #cadence = new Cadence();
   #flushing: Promise<void> | undefined;
 
   constructor(private readonly store: Store) {}
@@ -63,8 +68,9 @@ export class SiteEnumeration {
   recordMissingPath(path: string): void {
     // A missing picture or script is a broken link every reader of its page trips over.
     if (STATIC_ASSET.test(path)) return;
-    const shape = pathShape(path);
-    if (shape !== undefined) this.#miss("path", shape, path);
+    // A fixed path is one resource, not a range of ids (a crawler's old links and a scanner's fixed paths are left to the per-client evidence).
+    const { shape, replaced } = shapeOf(path);
+    if (replaced) this.#miss("path", shape, path);
   }
 
   /** The registration endpoint answered a sign-up for `usernameId` with "already registered" (`signUps.statuses`). */
@@ -73,32 +79,42 @@ export class SiteEnumeration {
   }
 
   /**
-   * A request denied on `site.enumeration`: its id (or account) counts as a miss of its target.
+   * A request denied on `site.enumeration`: its id (or account) counts towards its target's surge.
    * The denial stopped the answer the site would have given, and without it the surge would
    * lapse a window into its mitigation, let the enumeration through until its misses showed
-   * again, and so on. Only a surge the site's own answers started is extended this way, and only
-   * by clients without standing that keep asking for new ids.
+   * again, and so on. Denials count only within one window after the site's own answers last
+   * surged: the shop's app users sign up without a session too, and their denials alone must
+   * never keep a short probe's surge going.
    */
   recordDenied(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy): void {
-    if (endpoint === policy.defaultEndpoint) {
-      const shape = pathShape(request.path);
-      if (shape !== undefined) this.#miss("path", shape, request.path);
-    } else if (endpoint.registration && request.usernameId !== undefined) this.#miss("signup", endpoint.name, request.usernameId);
+    const named = targetOf(request, endpoint, policy);
+    const id = named?.kind === "path" ? request.path : request.usernameId;
+    if (named && id !== undefined) this.#miss(named.kind, named.label, id, true);
   }
 
-  /** `site.enumeration` for this request, when its target surges and the client has no standing. */
+  /**
+   * `site.enumeration` for this request, when its target surges and the client has no standing.
+   * A target this replica does not follow yet is followed from here, so that the next merge reads
+   * the site's count: a replica Envoy sends no access log to sees no miss of its own.
+   */
   signalsFor(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy): Signal[] {
     const config = policy.signals.siteEnumeration;
-    if (!config || this.#targets.size === 0) return [];
-    const target = endpoint === policy.defaultEndpoint ? this.#find("path", pathShape(request.path)) : endpoint.registration ? this.#find("signup", endpoint.name) : undefined;
-    const limit = target && limitOf(config, target.kind);
-    if (!target || !limit) return [];
+    const named = config && targetOf(request, endpoint, policy);
+    const limit = named && limitOf(config, named.kind);
+    if (!named || !limit || !withoutStanding(request, policy.signals)) return [];
+    const target = this.#targets.get(entityOf(named.kind, named.label));
+    if (!target) {
+      this.#follow(named.kind, named.label);
+      return [];
+    }
     const threshold = thresholdOf(limit, config.learning, target.baseline);
-    if (target.distinct <= threshold.value || !withoutStanding(request, policy.signals)) return [];
+    const held = target.surgedAtMs !== undefined && request.timeMs - target.surgedAtMs <= limit.windowMs;
+    const distinct = held ? target.distinct + target.denied : target.distinct;
+    if (distinct <= threshold.value) return [];
     const what = target.kind === "path" ? `different ids answered ${limit.statuses.join("/")} on ${target.label}` : `different accounts answered ${limit.statuses.join("/")} (already registered) on ${target.label}`;
     return [{
       code: "site.enumeration",
-      value: target.distinct,
+      value: distinct,
       threshold: threshold.value,
       weight: config.weight,
       fired: true,
@@ -107,11 +123,15 @@ export class SiteEnumeration {
     }];
   }
 
-  /** Merges this replica's misses and reads the site's counts back once per second of event time; concurrent callers share one merge. */
-  maybeFlush(policy: CompiledPolicy, nowMs: number): Promise<void> | undefined {
+  /**
+   * Merges this replica's misses and reads the site's counts back once per second of event time;
+   * concurrent callers share one merge. `ahead`: the keeper's call (Cadence.dueAhead), so that
+   * the misses of a replica no Check asks are merged too, and its next Check waits for none.
+   */
+  maybeFlush(policy: CompiledPolicy, nowMs: number, ahead = false): Promise<void> | undefined {
     const config = policy.signals.siteEnumeration;
-    if (!config || this.#targets.size === 0 || nowMs - this.#lastFlushMs < FLUSH_EVERY_MS) return undefined;
-    this.#lastFlushMs = nowMs;
+    if (!config || this.#targets.size === 0) return undefined;
+    if (!(ahead ? this.#cadence.dueAhead(nowMs, FLUSH_EVERY_MS) : this.#cadence.due(nowMs, FLUSH_EVERY_MS))) return undefined;
     this.#flushing ??= this.#flush(config, nowMs).finally(() => (this.#flushing = undefined));
     return this.#flushing;
   }
@@ -121,15 +141,20 @@ export class SiteEnumeration {
       [...this.#targets.values()].map(async (target) => {
         const limit = limitOf(config, target.kind);
         if (!limit) return void this.#targets.delete(target.entity);
-        const ops: EntityOp[] = [...target.pending].map((member) => ({ op: "distinct.add", name: "ids", windowMs: limit.windowMs, member, count: false }));
-        ops.push({ op: "distinct.add", name: "ids", windowMs: limit.windowMs });
+        const answered = addOps(target.pending, "ids", limit.windowMs);
+        const ops = [...answered, ...addOps(target.pendingDenied, "denied", limit.windowMs)];
         target.pending.clear();
+        target.pendingDenied.clear();
         const results = await this.store.apply(target.entity, ops, nowMs).catch(() => undefined);
-        // The store unreachable: the last figure stands until it answers again.
-        if (results) target.distinct = results.at(-1) ?? 0;
+        // The store unreachable: the last figures stand until it answers again.
+        if (results) {
+          target.distinct = results[answered.length - 1] ?? 0;
+          target.denied = results.at(-1) ?? 0;
+          if (target.distinct > thresholdOf(limit, config.learning, target.baseline).value) target.surgedAtMs = nowMs;
+        }
         const minute = Math.floor(nowMs / MINUTE_MS);
         if (results && minute > target.learnedMinute) await this.#learn(target, limit, config.learning, minute);
-        if (target.distinct === 0 && target.pending.size === 0) this.#targets.delete(target.entity);
+        if (isIdle(target)) this.#targets.delete(target.entity);
       }),
     );
   }
@@ -147,33 +172,56 @@ export class SiteEnumeration {
     target.baseline = await this.store.observeBaseline(target.entity, "ids", observation).catch(() => target.baseline);
   }
 
-  #find(kind: Kind, label: string | undefined): Target | undefined {
-    return label === undefined ? undefined : this.#targets.get(entityOf(kind, label));
+  #miss(kind: Kind, label: string, id: string, denied = false): void {
+    const target = this.#follow(kind, label);
+    const pending = denied ? target?.pendingDenied : target?.pending;
+    if (pending && pending.size < MAX_PENDING_IDS) pending.add(shortDigest("sha1", id, 16));
   }
 
-  #miss(kind: Kind, label: string, id: string): void {
+  /** The target, followed from now on and moved to the newest end; undefined when every followed one surges. */
+  #follow(kind: Kind, label: string): Target | undefined {
     const entity = entityOf(kind, label);
     let target = this.#targets.get(entity);
     if (target) this.#targets.delete(entity);
     else {
-      if (this.#targets.size >= MAX_TARGETS && !this.#evictOne()) return;
-      target = { kind, label, entity, pending: new Set(), distinct: 0, learnedMinute: 0 };
+      if (this.#targets.size >= MAX_TARGETS && !this.#evictOne()) return undefined;
+      target = { kind, label, entity, pending: new Set(), pendingDenied: new Set(), distinct: 0, denied: 0, learnedMinute: 0 };
     }
-    // Re-inserted: the map's order is the order of the latest misses.
+    // Re-inserted: the map's order is the order of the latest misses and look-ups.
     this.#targets.set(entity, target);
-    if (target.pending.size < MAX_PENDING_IDS) target.pending.add(shortDigest("sha1", id, 16));
+    return target;
   }
 
   /** Forgets the target that missed least recently and does not surge; false when every one surges. */
   #evictOne(): boolean {
     for (const [entity, target] of this.#targets) {
-      if (target.distinct === 0 || target.pending.size > 0) {
+      if (target.distinct === 0 || target.pending.size > 0 || target.pendingDenied.size > 0) {
         this.#targets.delete(entity);
         return true;
       }
     }
     return false;
   }
+}
+
+/** Adds each of `members` to the set `name` and counts it once, last. */
+function addOps(members: Set<string>, name: string, windowMs: number): EntityOp[] {
+  const ops: EntityOp[] = [...members].map((member) => ({ op: "distinct.add", name, windowMs, member, count: false }));
+  ops.push({ op: "distinct.add", name, windowMs });
+  return ops;
+}
+
+/** Nothing counted over the window and nothing waiting for the next merge. */
+function isIdle(target: Target): boolean {
+  return target.distinct === 0 && target.denied === 0 && target.pending.size === 0 && target.pendingDenied.size === 0;
+}
+
+/** The path shape a request on the default class belongs to, or the sign-up endpoint it names. */
+function targetOf(request: NormalisedRequest, endpoint: CompiledEndpoint, policy: CompiledPolicy): { kind: Kind; label: string } | undefined {
+  if (endpoint.registration) return { kind: "signup", label: endpoint.name };
+  if (endpoint !== policy.defaultEndpoint) return undefined;
+  const { shape, replaced } = shapeOf(request.path);
+  return replaced ? { kind: "path", label: shape } : undefined;
 }
 
 function limitOf(config: CompiledSiteEnumeration, kind: Kind): Limit | undefined {
@@ -194,31 +242,6 @@ function thresholdOf(limit: Limit, learning: CompiledSiteEnumeration["learning"]
 /** One store entity per target, the same on every replica; hashed, so a path's braces or length never reach a key. */
 function entityOf(kind: Kind, label: string): string {
   return `site:enum:${kind}:${shortDigest("sha1", label, 16)}`;
-}
-
-/**
- * The path with its id-like segments as `{id}`: digit runs of two or more, long hexadecimal, and
- * code-like tokens (four characters or more mixing letters and digits, such as `SAVE0042`).
- * Undefined for a path with no such segment: a fixed path is one resource, not a range of ids
- * (a crawler's old links and a scanner's fixed paths are left to the per-client evidence).
- */
-export function pathShape(path: string): string | undefined {
-  const segments = path.split("/");
-  let replaced = false;
-  for (let i = 0; i < segments.length; i++) {
-    if (isIdLike(segments[i]!)) {
-      segments[i] = PLACEHOLDER;
-      replaced = true;
-    }
-  }
-  return replaced ? segments.join("/") : undefined;
-}
-
-function isIdLike(segment: string): boolean {
-  if (segment.length < 2 || segment.length > MAX_ID_LENGTH) return false;
-  if (/^\d+$/.test(segment)) return true;
-  if (segment.length >= 8 && /^[0-9a-f-]+$/i.test(segment) && /\d/.test(segment)) return true;
-  return segment.length >= 4 && /^[a-z0-9_]+$/i.test(segment) && /\d/.test(segment) && /[a-z]/i.test(segment);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { testDecisionCore } from "../../test/support/decision-core.js";
 import { repoRoot } from "../../test/support/policies.js";
-import { pathShape } from "./writes.js";
+import { shapeOf } from "./path-shape.js";
 
 const T0 = Date.UTC(2026, 11, 8, 9);
 const PYTHON = "python-requests/2.31.0";
@@ -31,9 +31,9 @@ async function storefront() {
 
 describe("path shapes", () => {
   it("puts {id} where a segment names one record, and keeps the words", () => {
-    expect(pathShape("/api/v1/carts/81/items/7")).toBe("/api/v1/carts/{id}/items/{id}");
-    expect(pathShape("/api/v1/orders/3f2a9c4e-1b7d-4e8a-9c3d-2b1a0f9e8d7c/cancel")).toBe("/api/v1/orders/{id}/cancel");
-    expect(pathShape("/api/v1/checkout/payment")).toBe("/api/v1/checkout/payment");
+    expect(shapeOf("/api/v1/carts/81/items/7").shape).toBe("/api/v1/carts/{id}/items/{id}");
+    expect(shapeOf("/api/v1/orders/3f2a9c4e-1b7d-4e8a-9c3d-2b1a0f9e8d7c/cancel").shape).toBe("/api/v1/orders/{id}/cancel");
+    expect(shapeOf("/api/v1/checkout/payment").shape).toBe("/api/v1/checkout/payment");
   });
 });
 

@@ -3,25 +3,11 @@ import type { CompiledWrites, VelocityLimit } from "../policy/compile.js";
 import type { CompiledSignals } from "../policy/signals.js";
 import { shortDigest } from "./digests.js";
 import { named } from "./entities.js";
+import { shapeOf } from "./path-shape.js";
 import { clientKey } from "./shared-address.js";
 import { NO_PLAN, type PlannedOp, type Signal, type SignalPlan } from "./signal.js";
 
 const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
-
-/** A number, a code of eight or more characters with a digit, or a long token (UUID, base64) names one record: `v1` and `2fa` do not. */
-const RECORD_ID = /^\d+$|^(?=.*\d)[A-Za-z0-9_.~-]{8,}$|^[A-Za-z0-9_-]{20,}$/;
-
-/**
- * The path with its record ids replaced by `{id}`, so `/api/v1/carts/81/items/7` and
- * `/api/v1/carts/93/items/2` are one shape: one card tester posting to a new order id each
- * time stays one count.
- */
-export function pathShape(path: string): string {
-  return path
-    .split("/")
-    .map((segment) => (RECORD_ID.test(segment) ? "{id}" : segment))
-    .join("/");
-}
 
 interface WriteScope {
   code: string;
@@ -39,7 +25,7 @@ export function planWrites(request: NormalisedRequest, config: CompiledWrites | 
   if (!config || !WRITES.has(request.method) || !request.ipId) return NO_PLAN;
   const member = clientOf(request, signals);
   const entity = `client:${request.ipId}/${member}`;
-  const shape = `${request.method} ${pathShape(request.path)}`;
+  const shape = `${request.method} ${shapeOf(request.path).shape}`;
   const name = named("w:", shape);
   const ops: PlannedOp[] = [];
   const scopes: WriteScope[] = [];

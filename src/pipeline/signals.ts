@@ -136,7 +136,7 @@ export async function collectSignals(
 const NO_SIGNALS: readonly Signal[] = [];
 
 /**
- * Off the Check path, while no Check asks for them: the site-wide merge and the exchange turns
+ * Off the Check path, while no Check asks for them: the site-wide merges (activity, enumeration) and the exchange turns
  * a Check would otherwise find due, a little ahead of time (detection/cadence.ts), so that the
  * next Check (a new replica's first above all) waits for none of them. The service calls this
  * every KEEP_UP_EVERY_MS; while Checks come, it does nothing.
@@ -144,6 +144,7 @@ const NO_SIGNALS: readonly Signal[] = [];
 export function keepUp(detection: DetectionState, policy: CompiledPolicy, nowMs: number): Promise<unknown> {
   return Promise.all([
     detection.site.maybeFlush(policy, nowMs, true),
+    detection.enumeration.maybeFlush(policy, nowMs, true),
     detection.cohorts.maybeExchange(policy.signals.cohorts, nowMs, true),
     detection.rhythm.maybeExchange(policy.signals.scraping, nowMs, true),
   ]);

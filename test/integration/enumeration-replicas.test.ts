@@ -41,15 +41,18 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/** One request through `replica` from an address of its own: the Check, then the site's answer (when allowed) in that replica's access log. */
-async function request(replica: number, method: string, path: string, status: number, headers: Record<string, string>, body?: string) {
+/**
+ * One request through `replica` from an address of its own: the Check, then the site's answer (when allowed) in the access log
+ * of `logReplica` (that replica's own unless Envoy's access-log stream is pinned to another).
+ */
+async function request(replica: number, method: string, path: string, status: number, headers: Record<string, string>, body?: string, logReplica = replica) {
   clockMs += 2_000;
   const requestId = `enumeration-${++requests}`;
   const ip = `100.88.${Math.floor(requests / 250)}.${(requests % 250) + 1}`;
   const check = await authz[replica]!.check({ method, path, ip, headers, timeMs: clockMs, requestId, ...(body === undefined ? {} : { body }) });
   const { action, reasons } = metadata(check) as { action: string; reasons?: string[] };
   const denied = check.status.code !== 0;
-  await logs[replica]!.send([{ requestId, method, path, ip, status: denied ? 401 : status, timeMs: clockMs, authzMetadata: check.dynamic_metadata, deniedByAuthz: denied }]);
+  await logs[logReplica]!.send([{ requestId, method, path, ip, status: denied ? 401 : status, timeMs: clockMs, authzMetadata: check.dynamic_metadata, deniedByAuthz: denied }]);
   return { action, reasons: reasons ?? [] };
 }
 
@@ -68,6 +71,16 @@ describe("enumeration through proxies, across replicas", () => {
     expect(shopper.map((r) => r.action)).toEqual(["allow", "allow"]);
     // Another shape is not touched by the orders' surge.
     expect((await request(0, "GET", "/api/v1/coupons/SAVE0001", 404, CHROME)).action).toBe("allow");
+  });
+
+  it("challenges on a replica that gets no access log at all, from the count the other merged", async () => {
+    // Envoy's access-log stream pinned to replica 0; the Checks still alternate.
+    const before = [];
+    for (let i = 0; i < 25; i++) before.push(await request(i % 2, "GET", `/api/v1/giftcards/${500_000 + i * 41}`, 404, CHROME, undefined, 0));
+    expect(before.slice(0, 20).map((r) => r.action)).toEqual(Array(20).fill("allow"));
+    const next = await request(1, "GET", "/api/v1/giftcards/600001", 404, CHROME, undefined, 0);
+    expect(next.action).toBe("challenge");
+    expect(next.reasons).toContain("site.enumeration");
   });
 
   it("challenges sign-ups without a session once both replicas saw many addresses answered as already registered", async () => {
