@@ -19,17 +19,24 @@ interface WriteScope {
  * Writes (POST, PUT, PATCH, DELETE) of one client to one path shape on the default class, in a
  * burst window and over an hour (`client.writes`, `client.writes_hourly`). A person pays once
  * or twice and asks for one to three codes; a card tester, an SMS pumper or a reset flood
- * writes hundreds of times. Counted per client on its address (`clientOf`).
+ * writes hundreds of times. Counted per client on its address (`clientOf`), and on the address
+ * whatever the cookies (`address.writes`): the client is keyed by cookies the client chooses, so
+ * a script sending a new made-up cookie each time is a new client each time.
  */
 export function planWrites(request: NormalisedRequest, config: CompiledWrites | undefined, signals: CompiledSignals): SignalPlan {
   if (!config || !WRITES.has(request.method) || !request.ipId) return NO_PLAN;
   const member = clientOf(request, signals);
-  const entity = `client:${request.ipId}/${member}`;
+  const client = `client:${request.ipId}/${member}`;
   const shape = `${request.method} ${shapeOf(request.path).shape}`;
   const name = named("w:", shape);
   const ops: PlannedOp[] = [];
   const scopes: WriteScope[] = [];
-  for (const [code, limit] of [["client.writes", config.burst], ["client.writes_hourly", config.hourly]] as const) {
+  const counts = [
+    ["client.writes", client, config.burst],
+    ["client.writes_hourly", client, config.hourly],
+    ["address.writes", `ip:${request.ipId}`, config.address],
+  ] as const;
+  for (const [code, entity, limit] of counts) {
     if (!limit) continue;
     ops.push({ entity, op: { op: "window.add", name, windowMs: limit.windowMs, amount: 1 } });
     scopes.push({ code, limit, detail: `writes to ${shape} per ${limit.windowMs / 1000}s` });

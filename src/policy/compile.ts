@@ -257,12 +257,13 @@ function compileDefaultEndpoint(spec: PolicyDocument["spec"]["defaultEndpoint"],
 export interface CompiledWrites {
   burst?: VelocityLimit;
   hourly?: VelocityLimit;
+  address?: VelocityLimit;
 }
 
 function compileWrites(spec: PolicyDocument["spec"]["defaultEndpoint"]["writes"]): CompiledWrites | undefined {
-  if (!spec || (!spec.burst && !spec.hourly)) return undefined;
+  if (!spec || (!spec.burst && !spec.hourly && !spec.address)) return undefined;
   const limit = (given: typeof spec.burst): VelocityLimit | undefined => given && { windowMs: durationMs(given.window), threshold: given.threshold, weight: given.weight };
-  return { burst: limit(spec.burst), hourly: limit(spec.hourly) };
+  return { burst: limit(spec.burst), hourly: limit(spec.hourly), address: limit(spec.address) };
 }
 
 function resourceSegmentOf(spec: EndpointSpec): number | undefined {

@@ -806,6 +806,9 @@ export const policySchema = z
               .object({
                 burst: threshold.optional().describe("Writes of one client to one path shape in a few minutes"),
                 hourly: threshold.optional().describe("Writes of one client to one path shape in an hour"),
+                address: threshold
+                  .optional()
+                  .describe("Writes of one address to one path shape whatever its cookies: above what the people behind a carrier's NAT pay"),
               })
               .strict()
               .optional()

@@ -2,7 +2,8 @@
  * The default endpoint class through the real Check and access-log services against a real
  * Redis, with the generic-site policy: a scanner probing paths no endpoint names is stopped, a
  * reader of pages no endpoint names is not, a script writing to one unnamed path hundreds of
- * times is stopped and people behind one carrier address paying once or twice are not.
+ * times is stopped (with a made-up cookie each time too) and people behind one carrier address
+ * paying once or twice are not.
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -87,5 +88,15 @@ describe("requests no endpoint names", () => {
       for (let attempt = 0; attempt < 2; attempt++) people.push(await visit("100.64.9.9", "/api/checkout/payment", attempt === 0 ? 402 : 200, headers, "POST"));
     }
     expect(people.filter((action) => action !== "allow")).toEqual([]);
+  });
+
+  it("stops a script that makes up a cookie for each card: the address is counted whatever its cookies", async () => {
+    const tester: string[] = [];
+    for (let card = 0; card < 130; card++) {
+      const script = { "user-agent": "python-requests/2.31.0", accept: "*/*", "content-type": "application/json", cookie: `sid=made-up-${card}` };
+      tester.push(await visit("192.0.2.98", "/api/checkout/payment", 402, script, "POST"));
+    }
+    expect(tester.slice(0, 100).every((action) => action === "allow")).toBe(true);
+    expect(tester.slice(100).every((action) => action !== "allow")).toBe(true);
   });
 });
