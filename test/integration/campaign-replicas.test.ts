@@ -27,10 +27,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { App } from "../../src/app/start.js";
-import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
-import { startTestApp } from "../support/app.js";
-import { envoyAccessLogClient, envoyAuthzClient, metadata, type EnvoyAccessLogClient, type EnvoyAuthzClient } from "../support/envoy-client.js";
+import { startReplicasOnRedis, type ReplicasOnRedis } from "../support/app.js";
+import { metadata, type EnvoyAccessLogClient, type EnvoyAuthzClient } from "../support/envoy-client.js";
 import { examplePolicyPath } from "../support/policies.js";
 
 /** A browser that loaded the site and keeps its session cookie: failures the early call counts. */
@@ -44,8 +42,7 @@ const headers = (session: string) => ({
 });
 
 const MINUTE = 60_000;
-let redis: RedisServerHandle;
-let replicas: App[] = [];
+let services: ReplicasOnRedis | undefined;
 let authz: EnvoyAuthzClient[] = [];
 let logs: EnvoyAccessLogClient[] = [];
 /** Event time advances by itself so every test runs on its own stretch of recorded time. */
@@ -63,18 +60,11 @@ function policyWithBareFloor(): string {
 }
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  const policy = policyWithBareFloor();
-  replicas = await Promise.all([0, 1, 2].map(() => startTestApp({ redisUrl: redis.url, trustEventTime: true, policy })));
-  authz = replicas.map((app) => envoyAuthzClient(`127.0.0.1:${app.grpcPort}`));
-  logs = replicas.map((app) => envoyAccessLogClient(`127.0.0.1:${app.grpcPort}`));
+  services = await startReplicasOnRedis(3, { policy: policyWithBareFloor() });
+  ({ authz, logs } = services);
 }, 60_000);
 
-afterAll(async () => {
-  for (const client of [...authz, ...logs]) client.close();
-  await Promise.all(replicas.map((app) => app.stop()));
-  await redis?.stop();
-});
+afterAll(() => services?.stop());
 
 /**
  * A login of `username` (a new list entry by default) through `replica` from an address and a

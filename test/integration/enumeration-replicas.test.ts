@@ -8,10 +8,8 @@
  * The same for sign-ups answered 409, "already registered".
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { App } from "../../src/app/start.js";
-import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
-import { startTestApp } from "../support/app.js";
-import { envoyAccessLogClient, envoyAuthzClient, metadata, type EnvoyAccessLogClient, type EnvoyAuthzClient } from "../support/envoy-client.js";
+import { startReplicasOnRedis, type ReplicasOnRedis } from "../support/app.js";
+import { metadata, type EnvoyAccessLogClient, type EnvoyAuthzClient } from "../support/envoy-client.js";
 
 const CHROME = {
   "user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
@@ -21,25 +19,18 @@ const CHROME = {
 };
 const SIGNED_IN = { ...CHROME, cookie: "sid=shopper-session; did=shopper-device" };
 
-let redis: RedisServerHandle;
-let replicas: App[] = [];
+let services: ReplicasOnRedis | undefined;
 let authz: EnvoyAuthzClient[] = [];
 let logs: EnvoyAccessLogClient[] = [];
 let clockMs = Date.now() - 3_600_000;
 let requests = 0;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  replicas = await Promise.all([0, 1].map(() => startTestApp({ redisUrl: redis.url, trustEventTime: true })));
-  authz = replicas.map((app) => envoyAuthzClient(`127.0.0.1:${app.grpcPort}`));
-  logs = replicas.map((app) => envoyAccessLogClient(`127.0.0.1:${app.grpcPort}`));
+  services = await startReplicasOnRedis(2);
+  ({ authz, logs } = services);
 }, 60_000);
 
-afterAll(async () => {
-  for (const client of [...authz, ...logs]) client.close();
-  await Promise.all(replicas.map((app) => app.stop()));
-  await redis?.stop();
-});
+afterAll(() => services?.stop());
 
 /**
  * One request through `replica` from an address of its own: the Check, then the site's answer (when allowed) in the access log

@@ -7,10 +7,8 @@
  * gaps, and the walk is called on all three.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { App } from "../../src/app/start.js";
-import { startRedisServer, type RedisServerHandle } from "../helpers/redis-server.js";
-import { startTestApp } from "../support/app.js";
-import { envoyAuthzClient, metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";
+import { startReplicasOnRedis, type ReplicasOnRedis } from "../support/app.js";
+import { metadata, type EnvoyAuthzClient } from "../support/envoy-client.js";
 
 /** A browser that loaded the site and keeps its session cookie: no member of the cookieless cohort. */
 const headers = (session: number) => ({
@@ -21,21 +19,15 @@ const headers = (session: number) => ({
   cookie: `sid=walker-${session}`,
 });
 
-let redis: RedisServerHandle;
-let replicas: App[] = [];
+let services: ReplicasOnRedis | undefined;
 let authz: EnvoyAuthzClient[] = [];
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  replicas = await Promise.all([0, 1, 2].map(() => startTestApp({ redisUrl: redis.url, trustEventTime: true })));
-  authz = replicas.map((app) => envoyAuthzClient(`127.0.0.1:${app.grpcPort}`));
+  services = await startReplicasOnRedis(3);
+  ({ authz } = services);
 }, 60_000);
 
-afterAll(async () => {
-  for (const client of authz) client.close();
-  await Promise.all(replicas.map((app) => app.stop()));
-  await redis?.stop();
-});
+afterAll(() => services?.stop());
 
 describe("the catalogue walk shared by replicas", () => {
   it("calls a walk whose reads no replica sees enough of, on every replica, from the reads they exchanged", async () => {

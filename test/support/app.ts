@@ -58,3 +58,35 @@ export async function startWithRedisAndEnvoyClients(overrides: SettingsInput = {
     },
   };
 }
+
+/** Several instances of the service on one private redis-server, each with the clients Envoy would use. */
+export interface ReplicasOnRedis {
+  replicas: App[];
+  authz: EnvoyAuthzClient[];
+  logs: EnvoyAccessLogClient[];
+  stop(): Promise<void>;
+}
+
+export async function startReplicasOnRedis(count: number, overrides: SettingsInput = {}): Promise<ReplicasOnRedis> {
+  const redis = await startRedisServer();
+  const started = await Promise.allSettled(Array.from({ length: count }, () => startTestApp({ redisUrl: redis.url, trustEventTime: true, ...overrides })));
+  const replicas = started.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+  const failed = started.find((result) => result.status === "rejected");
+  if (failed) {
+    await Promise.all(replicas.map((app) => app.stop()));
+    await redis.stop();
+    throw failed.reason;
+  }
+  const authz = replicas.map((app) => envoyAuthzClient(`127.0.0.1:${app.grpcPort}`));
+  const logs = replicas.map((app) => envoyAccessLogClient(`127.0.0.1:${app.grpcPort}`));
+  return {
+    replicas,
+    authz,
+    logs,
+    async stop() {
+      for (const client of [...authz, ...logs]) client.close();
+      await Promise.all(replicas.map((app) => app.stop()));
+      await redis.stop();
+    },
+  };
+}
